@@ -1,0 +1,1 @@
+"""`crm`: the platform's command line (tokens, imports, the local stack)."""

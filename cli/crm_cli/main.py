@@ -1,0 +1,78 @@
+"""Command dispatch. Each service owns its importer; this module only routes to them, so
+the CLI stays thin and the services stay independent of each other."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from crm_kit.auth import issue_token
+from crm_kit.context import ROLES
+
+# command -> module whose main(argv) implements it
+IMPORTERS = {
+    "companies": "crm_contacts.importer",
+    "deals": "crm_deals.importer",
+    "teams": "crm_tasks.demo",
+}
+
+USAGE = """usage: crm <command> [options]
+
+commands:
+  token [--workspace W] [--subject S] [--role R]   print a development bearer token
+  import companies FILE [options]                  import companies (contacts service)
+  import deals FILE [options]                      import deals (deals service)
+  import teams FILE [options]                      import sales teams (tasks service)
+  run                                              start the whole local stack
+  demo                                             load the demo data into a running stack
+
+`crm import <kind> --help` lists an importer's options (mapping, dry run, ...).
+"""
+
+
+def _token(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="crm token")
+    parser.add_argument("--workspace", default="demo")
+    parser.add_argument("--subject", default="admin")
+    parser.add_argument("--role", default="admin", help=f"comma-separated, from {ROLES}")
+    parser.add_argument("--ttl-days", type=int, default=30)
+    args = parser.parse_args(argv)
+    roles = [role.strip() for role in args.role.split(",") if role.strip()]
+    try:
+        token = issue_token(args.workspace, args.subject, roles, args.ttl_days * 24 * 3600)
+    except ValueError as error:
+        print(f"crm token: {error}", file=sys.stderr)
+        return 2
+    print(f"workspace={args.workspace} subject={args.subject} roles={','.join(roles)}")
+    print(token)
+    return 0
+
+
+def _import(argv: list[str]) -> int:
+    if not argv or argv[0] not in IMPORTERS:
+        print(f"crm import: expected one of {sorted(IMPORTERS)}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(IMPORTERS[argv[0]])
+    return int(module.main(argv))
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command == "token":
+        return _token(rest)
+    if command == "import":
+        return _import(rest)
+    if command == "run":
+        from .stack import run_stack
+
+        return run_stack(rest)
+    if command == "demo":
+        from .demo import load_demo
+
+        return load_demo(rest)
+    print(f"crm: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+    return 2

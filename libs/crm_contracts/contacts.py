@@ -1,0 +1,151 @@
+"""Events published by the contacts service and its request/reply endpoints."""
+
+from __future__ import annotations
+
+from .base import Payload
+from .envelope import event_subject
+from .streams import rpc_subject
+
+SERVICE = "contacts"
+
+CONTACT_CREATED = event_subject(SERVICE, "contact", "created")
+CONTACT_UPDATED = event_subject(SERVICE, "contact", "updated")
+CONTACT_DELETED = event_subject(SERVICE, "contact", "deleted")
+CONTACT_RESTORED = event_subject(SERVICE, "contact", "restored")
+CONTACT_MERGED = event_subject(SERVICE, "contact", "merged")
+COMPANY_CREATED = event_subject(SERVICE, "company", "created")
+COMPANY_UPDATED = event_subject(SERVICE, "company", "updated")
+COMPANY_DELETED = event_subject(SERVICE, "company", "deleted")
+COMPANY_RESTORED = event_subject(SERVICE, "company", "restored")
+INTERACTION_LOGGED = event_subject(SERVICE, "interaction", "logged")
+
+RPC_CONTACT_GET = rpc_subject(SERVICE, "contact", "get")
+RPC_CONTACT_FIND_BY_EMAIL = rpc_subject(SERVICE, "contact", "find_by_email")
+RPC_COMPANY_GET = rpc_subject(SERVICE, "company", "get")
+RPC_COMPANY_FIND_BY_NAME = rpc_subject(SERVICE, "company", "find_by_name")
+
+
+class ContactSnapshot(Payload):
+    id: str
+    first_name: str
+    last_name: str
+    email: str | None = None
+    emails: list[str] = []
+    phones: list[str] = []
+    title: str | None = None
+    company_id: str | None = None
+    owner_id: str | None = None
+    lifecycle_stage: str
+    tags: list[str] = []
+    source: str | None = None
+    # Added after v1 was first published (additive): record-keeping fields.
+    deleted: bool = False
+    merged_into: str | None = None
+    updated_at: str | None = None  # ISO 8601, UTC
+
+
+class ContactCreated(Payload):
+    contact: ContactSnapshot
+
+
+class ContactUpdated(Payload):
+    contact: ContactSnapshot
+    changed_fields: list[str]
+
+
+class ContactDeleted(Payload):
+    id: str
+    company_id: str | None = None
+    # Added (additive): the deleted contact's email, for consumers that index by it.
+    email: str | None = None
+
+
+class ContactRestored(Payload):
+    contact: ContactSnapshot
+
+
+class ContactMerged(Payload):
+    """The merged contact is gone; every reference to `merged_id` must now point at
+    `survivor_id`."""
+
+    survivor_id: str
+    merged_id: str
+    moved_interactions: int
+    # Added (additive): the survivor after the merge and the merged contact's emails.
+    survivor: ContactSnapshot | None = None
+    merged_emails: list[str] = []
+
+
+class CompanySnapshot(Payload):
+    id: str
+    name: str
+    domain: str | None = None
+    industry: str | None = None
+    owner_id: str | None = None
+    tags: list[str] = []
+    # Added after v1 was first published (additive).
+    size: int | None = None
+    website: str | None = None
+    country: str | None = None
+    deleted: bool = False
+    updated_at: str | None = None  # ISO 8601, UTC
+
+
+class CompanyCreated(Payload):
+    company: CompanySnapshot
+
+
+class CompanyUpdated(Payload):
+    company: CompanySnapshot
+    changed_fields: list[str]
+
+
+class CompanyDeleted(Payload):
+    id: str
+
+
+class CompanyRestored(Payload):
+    company: CompanySnapshot
+
+
+class InteractionLogged(Payload):
+    id: str
+    kind: str  # email, call, meeting, note, web_visit
+    occurred_at: str  # ISO 8601, UTC
+    direction: str | None = None  # inbound, outbound
+    subject: str | None = None
+    contact_ids: list[str] = []
+    company_id: str | None = None
+    deal_id: str | None = None
+    logged_by: str | None = None
+    # Added (additive).
+    summary: str | None = None
+    duration_seconds: int | None = None
+
+
+# Request/reply bodies (JSON, camelCase). Requests carry the workspace in the
+# `crm-workspace` header; replies are `{"data": ...}` or `{"error": {"code", "message"}}`.
+
+
+class ContactGetRequest(Payload):
+    id: str
+
+
+class ContactFindByEmailRequest(Payload):
+    email: str
+
+
+class CompanyGetRequest(Payload):
+    id: str
+
+
+class CompanyFindByNameRequest(Payload):
+    names: list[str]
+
+
+# Reply of contact.get and contact.find_by_email (`data` is null when find_by_email finds
+# nothing); reply of company.get.
+ContactReply = ContactSnapshot
+CompanyReply = CompanySnapshot
+# Reply of company.find_by_name: `{"<requested name>": "<company id>", ...}` for the names
+# found (exact match, case-insensitive, surrounding/inner whitespace normalised).

@@ -1,0 +1,105 @@
+"""Events published by the deals service and its request/reply endpoints."""
+
+from __future__ import annotations
+
+from .base import Payload
+from .envelope import event_subject
+from .streams import rpc_subject
+
+SERVICE = "deals"
+
+DEAL_CREATED = event_subject(SERVICE, "deal", "created")
+DEAL_UPDATED = event_subject(SERVICE, "deal", "updated")
+DEAL_STAGE_CHANGED = event_subject(SERVICE, "deal", "stage_changed")
+DEAL_WON = event_subject(SERVICE, "deal", "won")
+DEAL_LOST = event_subject(SERVICE, "deal", "lost")
+DEAL_REOPENED = event_subject(SERVICE, "deal", "reopened")
+DEAL_DELETED = event_subject(SERVICE, "deal", "deleted")
+PIPELINE_CREATED = event_subject(SERVICE, "pipeline", "created")
+PIPELINE_UPDATED = event_subject(SERVICE, "pipeline", "updated")
+
+RPC_DEAL_GET = rpc_subject(SERVICE, "deal", "get")
+RPC_DEALS_BY_CONTACT = rpc_subject(SERVICE, "deal", "list_by_contact")
+RPC_DEALS_BY_COMPANY = rpc_subject(SERVICE, "deal", "list_by_company")
+RPC_PIPELINE_GET = rpc_subject(SERVICE, "pipeline", "get")
+
+
+class AssigneeRule(Payload):
+    """Who gets a playbook task: the deal owner, a team (its strategy picks a member) or a
+    named user."""
+
+    rule: str  # owner | team | user
+    team_id: str | None = None
+    user_id: str | None = None
+
+
+class TaskTemplate(Payload):
+    key: str
+    title: str
+    type: str  # call, email, meeting, todo, follow_up
+    due_offset_days: int = 0
+    assignee: AssigneeRule = AssigneeRule(rule="owner")
+    description: str | None = None
+
+
+class DealSnapshot(Payload):
+    id: str
+    title: str
+    amount_minor: int  # exact amount in minor units of `currency` (no floats on the wire)
+    currency: str
+    owner_id: str | None = None
+    company_id: str | None = None
+    primary_contact_id: str | None = None
+    contact_ids: list[str] = []
+    pipeline_id: str
+    pipeline_version: int
+    stage_key: str
+    status: str  # open | won | lost
+    probability: int
+    forecast_category: str
+    expected_close_date: str | None = None  # YYYY-MM-DD
+
+
+class DealCreated(Payload):
+    deal: DealSnapshot
+
+
+class DealUpdated(Payload):
+    deal: DealSnapshot
+    changed_fields: list[str]
+
+
+class DealStageChanged(Payload):
+    """One recorded stage change. `stage_change_id` is unique per change and is the natural
+    idempotency key for whatever a consumer creates from it (e.g. playbook tasks)."""
+
+    stage_change_id: str
+    deal_id: str
+    pipeline_id: str
+    pipeline_version: int
+    from_stage: str | None
+    to_stage: str
+    changed_at: str
+    changed_by: str | None = None
+    owner_id: str | None = None
+    seconds_in_from_stage: int | None = None
+    playbook: list[TaskTemplate] = []
+    deal: DealSnapshot
+
+
+class DealClosed(Payload):
+    """Payload of won and lost."""
+
+    deal: DealSnapshot
+    stage_change_id: str
+    closed_at: str
+    lost_reason: str | None = None
+
+
+class DealReopened(Payload):
+    deal: DealSnapshot
+    stage_change_id: str
+
+
+class DealDeleted(Payload):
+    id: str

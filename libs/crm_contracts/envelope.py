@@ -1,0 +1,77 @@
+"""The CloudEvents 1.0 JSON envelope every domain event travels in (GUIDE §3)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+SUBJECT_PATTERN = re.compile(r"^crm\.[a-z]+\.[a-z_]+\.[a-z_]+\.v[0-9]+$")
+
+# NATS header names. The workspace travels in a header as well as in the envelope so that
+# routers and dead-letter tooling can act on it without parsing the body.
+HEADER_MSG_ID = "Nats-Msg-Id"
+HEADER_WORKSPACE = "crm-workspace"
+HEADER_TRACEPARENT = "traceparent"
+
+
+def event_subject(service: str, entity: str, verb: str, version: int = 1) -> str:
+    """`crm.<service>.<entity>.<past_tense_verb>.v<N>`, validated so typos fail at import."""
+    subject = f"crm.{service}.{entity}.{verb}.v{version}"
+    if not SUBJECT_PATTERN.match(subject):
+        raise ValueError(f"invalid event subject {subject!r}")
+    return subject
+
+
+def service_of(subject: str) -> str:
+    """The owning service of an event subject (only it may publish there)."""
+    return subject.split(".")[1]
+
+
+class CloudEvent(BaseModel):
+    """CloudEvents 1.0 structured-mode JSON, plus the CRM workspace extension attribute."""
+
+    model_config = ConfigDict(extra="allow")
+
+    specversion: str = "1.0"
+    id: str
+    source: str
+    type: str
+    time: str
+    subject: str | None = None
+    datacontenttype: str = "application/json"
+    workspace: str = Field(description="Workspace the event belongs to (extension attribute).")
+    data: dict[str, Any]
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(exclude_none=True))
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> CloudEvent:
+        return cls.model_validate(orjson.loads(raw))
+
+
+def new_event(
+    *,
+    event_type: str,
+    source: str,
+    workspace: str,
+    data: dict[str, Any],
+    subject: str | None = None,
+    event_id: str | None = None,
+    time: datetime | None = None,
+) -> CloudEvent:
+    """Build an envelope; `event_type` is the NATS subject the event is published on."""
+    return CloudEvent(
+        id=event_id or uuid4().hex,
+        source=source,
+        type=event_type,
+        time=(time or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
+        subject=subject,
+        workspace=workspace,
+        data=data,
+    )

@@ -1,0 +1,39 @@
+"""JetStream streams and request/reply subjects of every service.
+
+Each service's events live in one stream that captures `crm.<service>.>`. Request/reply
+endpoints use the `rpc.` prefix, which no stream captures: otherwise the stream would
+answer the request itself and store it (GUIDE §3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SERVICES = ("contacts", "deals", "tasks")
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    subjects: tuple[str, ...]
+
+
+def stream_for(service: str) -> StreamSpec:
+    return StreamSpec(name=f"CRM_{service.upper()}", subjects=(f"crm.{service}.>",))
+
+
+# Failed deliveries that ran out of retries land here, one subject per consumer.
+DEAD_LETTER_STREAM = StreamSpec(name="CRM_DEAD_LETTER", subjects=("dlq.>",))
+
+
+def dead_letter_subject(service: str, consumer: str) -> str:
+    return f"dlq.{service}.{consumer}"
+
+
+def rpc_subject(service: str, entity: str, operation: str) -> str:
+    return f"rpc.{service}.{entity}.{operation}"
+
+
+# Request/reply headers: who asks, in which workspace (every endpoint is workspace-scoped).
+RPC_HEADER_WORKSPACE = "crm-workspace"
+RPC_HEADER_CALLER = "crm-caller"

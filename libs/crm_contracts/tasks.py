@@ -1,0 +1,88 @@
+"""Events published by the tasks service and its request/reply endpoints."""
+
+from __future__ import annotations
+
+from .base import Payload
+from .envelope import event_subject
+from .streams import rpc_subject
+
+SERVICE = "tasks"
+
+TASK_CREATED = event_subject(SERVICE, "task", "created")
+TASK_UPDATED = event_subject(SERVICE, "task", "updated")
+TASK_COMPLETED = event_subject(SERVICE, "task", "completed")
+TASK_CANCELLED = event_subject(SERVICE, "task", "cancelled")
+TASK_REMINDER_DUE = event_subject(SERVICE, "task", "reminder_due")
+TASK_OVERDUE = event_subject(SERVICE, "task", "overdue")
+NOTIFICATION_CREATED = event_subject(SERVICE, "notification", "created")
+
+RPC_TASK_CREATE = rpc_subject(SERVICE, "task", "create")
+RPC_TASKS_OPEN_FOR = rpc_subject(SERVICE, "task", "list_open")
+
+
+class TaskSource(Payload):
+    kind: str  # manual | playbook | rule
+    template_key: str | None = None
+    rule_id: str | None = None
+    stage_change_id: str | None = None
+
+
+class TaskSnapshot(Payload):
+    id: str
+    title: str
+    type: str
+    status: str
+    priority: str
+    due_at: str | None = None
+    remind_at: str | None = None
+    assignee_id: str | None = None
+    team_id: str | None = None
+    deal_id: str | None = None
+    contact_id: str | None = None
+    company_id: str | None = None
+    source: TaskSource
+
+
+class TaskCreated(Payload):
+    task: TaskSnapshot
+
+
+class TaskUpdated(Payload):
+    task: TaskSnapshot
+    changed_fields: list[str]
+
+
+class TaskCompleted(Payload):
+    task: TaskSnapshot
+    completed_at: str
+    completed_by: str | None = None
+    outcome: str | None = None
+    on_time: bool
+
+
+class TaskCancelled(Payload):
+    task: TaskSnapshot
+    reason: str | None = None
+
+
+class TaskReminderDue(Payload):
+    task: TaskSnapshot
+
+
+class TaskOverdue(Payload):
+    task: TaskSnapshot
+
+
+class NotificationCreated(Payload):
+    """A message for a person or a team; any delivery channel (email, chat, the web client)
+    consumes these."""
+
+    id: str
+    recipient_user_id: str | None = None
+    recipient_team_id: str | None = None
+    title: str
+    body: str | None = None
+    reason: str  # rule | escalation | reminder | overdue
+    task_id: str | None = None
+    deal_id: str | None = None
+    rule_id: str | None = None

@@ -1,0 +1,132 @@
+"""Bearer-token verification: who the caller is, in which workspace, with which roles.
+
+Development default: HS256 with a secret generated once into ./.data/dev-jwt-secret and
+shared by every local process. Production: RS256 with a PEM public key
+(JWT_PUBLIC_KEY_FILE) or a JWKS document (JWKS_FILE); the secret is then never used.
+Claims: `sub`, `ws` (workspace id), `roles` (list), `exp`; `aud` must be `crm`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+
+from .context import ROLES, RequestContext
+from .paths import data_dir
+
+__all__ = ["AuthError", "RequestContext", "TokenVerifier", "dev_secret", "issue_token"]
+
+AUDIENCE = "crm"
+ISSUER = "crm-dev"
+
+
+class AuthError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def dev_secret() -> str:
+    """The HS256 secret: JWT_SECRET if set, else a file generated on first use."""
+    configured = os.environ.get("JWT_SECRET")
+    if configured:
+        return configured
+    path = Path(os.environ.get("JWT_SECRET_FILE", data_dir() / "dev-jwt-secret"))
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        candidate = secrets.token_urlsafe(48)
+        # O_EXCL: when several processes start at once, exactly one writes the secret.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(candidate)
+        except FileExistsError:
+            pass
+    return path.read_text().strip()
+
+
+def issue_token(
+    workspace: str, subject: str, roles: list[str], ttl_seconds: int = 30 * 24 * 3600
+) -> str:
+    """A development token signed with the HS256 secret."""
+    unknown = [role for role in roles if role not in ROLES]
+    if unknown:
+        raise ValueError(f"unknown roles {unknown}; expected some of {list(ROLES)}")
+    now = int(time.time())
+    claims = {
+        "sub": subject,
+        "ws": workspace,
+        "roles": roles,
+        "iat": now,
+        "exp": now + ttl_seconds,
+        "aud": AUDIENCE,
+        "iss": ISSUER,
+    }
+    return jwt.encode(claims, dev_secret(), algorithm="HS256")
+
+
+@dataclass
+class TokenVerifier:
+    algorithm: str
+    keys: list[object]
+
+    @classmethod
+    def from_env(cls) -> TokenVerifier:
+        public_key_file = os.environ.get("JWT_PUBLIC_KEY_FILE")
+        jwks_file = os.environ.get("JWKS_FILE")
+        if public_key_file:
+            return cls("RS256", [Path(public_key_file).read_text()])
+        if jwks_file:
+            jwks = json.loads(Path(jwks_file).read_text())
+            keys = [jwt.PyJWK(k).key for k in jwks.get("keys", []) if k.get("kty") == "RSA"]
+            if not keys:
+                raise ValueError(f"{jwks_file}: no RSA keys")
+            return cls("RS256", keys)
+        return cls("HS256", [dev_secret()])
+
+    def verify(self, token: str) -> RequestContext:
+        last_error = "invalid token"
+        for key in self.keys:
+            try:
+                claims = jwt.decode(
+                    token,
+                    key,  # type: ignore[arg-type]
+                    algorithms=[self.algorithm],
+                    audience=AUDIENCE,
+                    options={"require": ["sub", "exp"]},
+                )
+            except jwt.ExpiredSignatureError:
+                raise AuthError("token expired") from None
+            except jwt.PyJWTError as error:
+                last_error = f"invalid token: {error}"
+                continue
+            return _context_from_claims(claims)
+        raise AuthError(last_error)
+
+    def verify_header(self, authorization: str | None) -> RequestContext:
+        if not authorization:
+            raise AuthError("missing Authorization header (expected 'Bearer <token>')")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthError("Authorization header must be 'Bearer <token>'")
+        return self.verify(token.strip())
+
+
+def _context_from_claims(claims: dict[str, object]) -> RequestContext:
+    workspace = claims.get("ws")
+    if not isinstance(workspace, str) or not workspace:
+        raise AuthError("token has no workspace claim 'ws'")
+    roles = claims.get("roles", [])
+    if not isinstance(roles, list):
+        raise AuthError("claim 'roles' must be a list")
+    return RequestContext(
+        workspace_id=workspace,
+        subject=str(claims["sub"]),
+        roles=frozenset(str(role) for role in roles),
+    )

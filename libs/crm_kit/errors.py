@@ -1,0 +1,84 @@
+"""Client-facing errors: every error a client can cause carries `extensions.code`, and
+input errors name the offending field. Anything else becomes a generic internal error
+without a stack trace (the trace goes to the log)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from graphql import GraphQLError
+
+log = logging.getLogger(__name__)
+
+
+class CRMError(Exception):
+    code = "INTERNAL_SERVER_ERROR"
+
+    def __init__(self, message: str, *, field: str | None = None, **extensions: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.extensions = extensions
+
+    def as_extensions(self) -> dict[str, Any]:
+        ext: dict[str, Any] = {"code": self.code, **self.extensions}
+        if self.field is not None:
+            ext["field"] = self.field
+        return ext
+
+
+class Unauthenticated(CRMError):
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(CRMError):
+    code = "FORBIDDEN"
+
+
+class BadUserInput(CRMError):
+    code = "BAD_USER_INPUT"
+
+
+class NotFound(CRMError):
+    code = "NOT_FOUND"
+
+
+class Conflict(CRMError):
+    code = "CONFLICT"
+
+
+class PreconditionFailed(CRMError):
+    code = "PRECONDITION_FAILED"
+
+
+def _code_for_graphql_error(error: GraphQLError) -> str:
+    message = error.message
+    if message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    if message.startswith("Variable ") or "got invalid value" in message:
+        return "BAD_USER_INPUT"
+    return "GRAPHQL_VALIDATION_FAILED"
+
+
+def format_error(error: GraphQLError) -> dict[str, Any]:
+    """The JSON shape of one error in a response."""
+    original = error.original_error
+    formatted: dict[str, Any] = {"message": error.message}
+    if error.locations:
+        formatted["locations"] = [
+            {"line": loc.line, "column": loc.column} for loc in error.locations
+        ]
+    if error.path:
+        formatted["path"] = list(error.path)
+    if isinstance(original, CRMError):
+        formatted["extensions"] = original.as_extensions()
+    elif original is None:
+        extensions = dict(error.extensions or {})
+        extensions.setdefault("code", _code_for_graphql_error(error))
+        formatted["extensions"] = extensions
+    else:
+        log.error("unexpected error in resolver", exc_info=original)
+        formatted["message"] = "Internal server error"
+        formatted["extensions"] = {"code": "INTERNAL_SERVER_ERROR"}
+    return formatted

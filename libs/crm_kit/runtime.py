@@ -1,0 +1,170 @@
+"""The running parts of a service behind its GraphQL API: Mongo, NATS, the outbox relay,
+consumers, request/reply endpoints, and the Starlette app with `/health` and `/ready`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.micro.service import Service
+from pymongo.asynchronous.database import AsyncDatabase
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from strawberry.federation import Schema
+
+from crm_contracts.streams import StreamSpec, stream_for
+
+from .auth import TokenVerifier
+from .consumer import EventConsumer, Handler
+from .graphql_http import AuthenticatedGraphQL, ContextFactory, SubgraphGraphQL
+from .mongo import MongoResource
+from .nats_io import connect, ensure_stream
+from .outbox import OutboxRelay
+from .rpc import Endpoint, start_rpc_service
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ServiceRuntime:
+    """Owns connections and background tasks; created in the app lifespan, never at import
+    (the async Mongo client and the NATS client are bound to one event loop)."""
+
+    def __init__(self, settings: Settings, *, outbox_collections: Iterable[str]) -> None:
+        self.settings = settings
+        self.mongo = MongoResource(settings.mongodb_uri, settings.database)
+        self.outbox_collections = list(outbox_collections)
+        self.nc: Client | None = None
+        self.js: JetStreamContext | None = None
+        self.relay: OutboxRelay | None = None
+        self.consumers: list[EventConsumer] = []
+        self.rpc: Service | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def db(self) -> AsyncDatabase:
+        return self.mongo.db
+
+    async def start(
+        self, ensure_indexes: Callable[[AsyncDatabase], Awaitable[None]] | None = None
+    ) -> None:
+        async def indexes(db: AsyncDatabase) -> None:
+            await OutboxRelay.ensure_indexes(db, self.outbox_collections)
+            await EventConsumer.ensure_indexes(db)
+            if ensure_indexes is not None:
+                await ensure_indexes(db)
+
+        await self.mongo.start(indexes)
+        self.nc = await connect(self.settings.nats_url, name=f"crm-{self.settings.service}")
+        self.js = self.nc.jetstream()
+        await ensure_stream(self.js, stream_for(self.settings.service))
+        self.relay = OutboxRelay(
+            self.db, self.outbox_collections, self.js, self.settings.outbox_sweep_seconds
+        )
+        self.spawn(self.relay.run(), "outbox-relay")
+
+    def spawn(self, coro: Awaitable[None], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        task.add_done_callback(_report_crash)
+        self._tasks.append(task)
+
+    async def consume(
+        self, *, durable: str, source: StreamSpec, subjects: Iterable[str], handler: Handler
+    ) -> EventConsumer:
+        assert self.js is not None, "start() first"
+        await ensure_stream(self.js, source)
+        consumer = EventConsumer(
+            js=self.js,
+            db=self.db,
+            service=self.settings.service,
+            durable=durable,
+            stream=source.name,
+            subjects=subjects,
+            handler=handler,
+            max_deliveries=self.settings.max_deliveries,
+        )
+        await consumer.start()
+        self.consumers.append(consumer)
+        self.spawn(consumer.run(), f"consumer-{durable}")
+        return consumer
+
+    async def serve_rpc(self, endpoints: list[Endpoint], description: str) -> None:
+        assert self.nc is not None, "start() first"
+        self.rpc = await start_rpc_service(
+            self.nc,
+            service=self.settings.service,
+            version="1.0.0",
+            description=description,
+            endpoints=endpoints,
+        )
+
+    def notify_outbox(self) -> None:
+        if self.relay is not None:
+            self.relay.notify()
+
+    async def ready(self) -> dict[str, bool]:
+        nats_ok = self.nc is not None and self.nc.is_connected
+        return {"mongo": await self.mongo.ping(), "nats": nats_ok}
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.rpc is not None:
+            with contextlib.suppress(Exception):
+                await self.rpc.stop()
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+        await self.mongo.close()
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s crashed", task.get_name(), exc_info=task.exception())
+
+
+Readiness = Callable[[], Awaitable[dict[str, bool]]]
+
+
+def build_http_app(
+    *,
+    schema: Schema,
+    context_factory: ContextFactory,
+    verifier: TokenVerifier,
+    readiness: Readiness,
+    lifespan: Callable[[Starlette], contextlib.AbstractAsyncContextManager[Any]] | None = None,
+) -> Starlette:
+    async def health(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def ready(_: Request) -> JSONResponse:
+        checks = await readiness()
+        ok = all(checks.values())
+        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+    graphql = AuthenticatedGraphQL(SubgraphGraphQL(schema, context_factory), verifier)
+    return Starlette(
+        routes=[
+            Route("/health", health),
+            Route("/ready", ready),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+@contextlib.asynccontextmanager
+async def no_lifespan(_: Starlette) -> AsyncIterator[None]:
+    yield

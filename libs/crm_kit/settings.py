@@ -1,0 +1,44 @@
+"""Service settings, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+DEFAULT_PORTS = {"gateway": 4000, "contacts": 4001, "deals": 4002, "tasks": 4003}
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    service: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    mongodb_uri: str = "mongodb://127.0.0.1:27017/"
+    database: str = ""
+    nats_url: str = "nats://127.0.0.1:4222"
+    log_level: str = "INFO"
+    # How often the outbox relay sweeps for events a crash left behind (seconds).
+    outbox_sweep_seconds: float = 2.0
+    # Deliveries of one event before it goes to the dead-letter subject.
+    max_deliveries: int = 5
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, service: str) -> Settings:
+        upper = service.upper()
+        return cls(
+            service=service,
+            host=_env(f"{upper}_HOST", _env("CRM_HOST", "127.0.0.1")),
+            port=int(_env(f"{upper}_PORT", str(DEFAULT_PORTS.get(service, 0)))),
+            mongodb_uri=_env("MONGODB_URI", "mongodb://127.0.0.1:27017/"),
+            database=_env(f"{upper}_DB", f"{_env('CRM_DB_PREFIX', 'crm')}_{service}"),
+            nats_url=_env("NATS_URL", "nats://127.0.0.1:4222"),
+            log_level=_env("LOG_LEVEL", "INFO"),
+            outbox_sweep_seconds=float(_env("OUTBOX_SWEEP_SECONDS", "2.0")),
+            max_deliveries=int(_env("MAX_DELIVERIES", "5")),
+        )

@@ -1,0 +1,157 @@
+"""The outbox and consumer guarantees, against a real FerretDB and a real NATS server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import nats
+import orjson
+import pytest
+from nats.js import JetStreamContext
+from pymongo import AsyncMongoClient
+
+from crm_contracts.envelope import CloudEvent, new_event
+from crm_contracts.streams import StreamSpec
+from crm_kit.consumer import EventConsumer
+from crm_kit.nats_io import ensure_stream
+from crm_kit.outbox import HIDE_OUTBOX, OUTBOX, OutboxRelay, outbox_fields
+
+pytestmark = pytest.mark.integration
+
+
+async def poll(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met before the deadline")
+
+
+@pytest.fixture
+async def env(infra: Any, db_name: str) -> AsyncIterator[dict[str, Any]]:
+    client: AsyncMongoClient = AsyncMongoClient(infra.mongodb_uri, tz_aware=True)
+    nc = await nats.connect(infra.nats_url)
+    js = nc.jetstream()
+    stream = StreamSpec(name=f"T_{db_name.upper()}", subjects=(f"crm.{db_name}.>",))
+    await ensure_stream(js, stream)
+    await ensure_stream(js, stream)  # idempotent: a second call changes nothing
+    yield {"db": client[db_name], "js": js, "stream": stream, "prefix": f"crm.{db_name}"}
+    await js.delete_stream(stream.name)
+    await nc.close()
+    await client.close()
+
+
+def _event(prefix: str, n: int) -> CloudEvent:
+    return new_event(
+        event_type=f"{prefix}.thing.created.v1", source="test", workspace="w1", data={"n": n}
+    )
+
+
+async def _stream_messages(js: JetStreamContext, stream: str) -> int:
+    info = await js.stream_info(stream)
+    return info.state.messages
+
+
+async def test_relay_killed_mid_batch_still_delivers_each_event_exactly_once(
+    env: dict[str, Any],
+) -> None:
+    db, js, prefix = env["db"], env["js"], env["prefix"]
+    docs = [{"_id": f"d{i}", "n": i, **outbox_fields([_event(prefix, i)])} for i in range(30)]
+    await db.things.insert_many(docs)
+
+    # First relay "crashes" after publishing 10 events, before removing them from the outbox.
+    relay = OutboxRelay(db, ["things"], js)
+    original = relay._publish
+    published = 0
+
+    async def crashing_publish(stored: dict[str, Any]) -> None:
+        nonlocal published
+        if published == 10:
+            raise ConnectionError("simulated crash")
+        await original(stored)
+        published += 1
+
+    relay._publish = crashing_publish  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        await relay.publish_pending()
+    assert await _stream_messages(js, env["stream"].name) == 10
+
+    # A fresh relay (the restarted process) re-sends what is still pending.
+    restarted = OutboxRelay(db, ["things"], js)
+    assert await restarted.publish_pending() >= 20
+    assert await _stream_messages(js, env["stream"].name) == 30
+    assert await db.things.count_documents({f"{OUTBOX}.0": {"$exists": True}}) == 0
+    assert await restarted.publish_pending() == 0
+    doc = await db.things.find_one({"_id": "d3"}, HIDE_OUTBOX)
+    assert doc == {"_id": "d3", "n": 3}
+
+
+async def test_consumer_given_the_same_event_twice_acts_once(env: dict[str, Any]) -> None:
+    db, js, prefix = env["db"], env["js"], env["prefix"]
+    seen: list[int] = []
+
+    async def handler(event: CloudEvent) -> None:
+        seen.append(event.data["n"])
+
+    consumer = EventConsumer(
+        js=js,
+        db=db,
+        service="test",
+        durable=f"dup-{db.name}",
+        stream=env["stream"].name,
+        subjects=[f"{prefix}.>"],
+        handler=handler,
+    )
+    await consumer.start()
+    task = asyncio.create_task(consumer.run())
+    event = _event(prefix, 7)
+    # Different message ids defeat JetStream's de-duplication: the consumer must catch it.
+    await js.publish(event.type, event.to_json(), headers={"Nats-Msg-Id": "a"})
+    await js.publish(event.type, event.to_json(), headers={"Nats-Msg-Id": "b"})
+
+    async def both_seen() -> bool:
+        return consumer.handled + consumer.skipped_duplicates == 2
+
+    await poll(both_seen)
+    task.cancel()
+    assert seen == [7]
+    assert consumer.skipped_duplicates == 1
+
+
+async def test_failing_handler_is_retried_then_dead_lettered_with_reason(
+    env: dict[str, Any],
+) -> None:
+    db, js, prefix = env["db"], env["js"], env["prefix"]
+    attempts = 0
+
+    async def handler(event: CloudEvent) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise ValueError("cannot handle this")
+
+    durable = f"dlq-{db.name}"
+    consumer = EventConsumer(
+        js=js,
+        db=db,
+        service="test",
+        durable=durable,
+        stream=env["stream"].name,
+        subjects=[f"{prefix}.>"],
+        handler=handler,
+        max_deliveries=3,
+    )
+    await consumer.start()
+    dead = await js.subscribe(f"dlq.test.{durable}")
+    task = asyncio.create_task(consumer.run())
+    event = _event(prefix, 1)
+    await js.publish(event.type, event.to_json(), headers={"Nats-Msg-Id": event.id})
+    message = await dead.next_msg(timeout=15)
+    task.cancel()
+    body = orjson.loads(message.data)
+    assert attempts == 3
+    assert "cannot handle this" in body["reason"]
+    assert body["event"]["id"] == event.id

@@ -1,0 +1,84 @@
+"""Trace context, cursors, the envelope, error formatting and update merging."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from graphql import GraphQLError
+
+from crm_contracts.envelope import CloudEvent, event_subject, new_event
+from crm_kit.context import TraceContext
+from crm_kit.errors import BadUserInput, format_error
+from crm_kit.outbox import merge_update, outbox_fields, outbox_update
+from crm_kit.pagination import decode_cursor, encode_cursor, keyset_filter, page_size
+
+
+def test_traceparent_is_continued_with_a_new_span() -> None:
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    child = TraceContext.continue_or_start(parent)
+    assert child.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert child.parent_id != "00f067aa0ba902b7"
+    assert TraceContext.parse(child.traceparent) == child
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "garbage", "00-" + "0" * 32 + "-00f067aa0ba902b7-01", "01-xyz-abc-01"]
+)
+def test_invalid_traceparent_starts_a_new_trace(bad: str) -> None:
+    assert TraceContext.parse(bad) is None
+    assert len(TraceContext.continue_or_start(bad).trace_id) == 32
+
+
+def test_cursor_round_trip_keeps_datetimes() -> None:
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert decode_cursor(encode_cursor(when, "abc")) == (when, "abc")
+    assert decode_cursor(encode_cursor("Smith", "x1")) == ("Smith", "x1")
+
+
+def test_malformed_cursor_and_page_sizes_are_input_errors() -> None:
+    with pytest.raises(BadUserInput) as raised:
+        decode_cursor("!!!not-a-cursor", field="after")
+    assert raised.value.field == "after"
+    with pytest.raises(BadUserInput):
+        page_size(1000)
+    assert page_size(None) == 20
+
+
+def test_keyset_filter_breaks_ties_on_id() -> None:
+    assert keyset_filter("last_name", False, ("Smith", "x1")) == {
+        "$or": [{"last_name": {"$gt": "Smith"}}, {"last_name": "Smith", "_id": {"$gt": "x1"}}]
+    }
+    assert keyset_filter("_id", True, (None, "x1")) == {"_id": {"$lt": "x1"}}
+
+
+def test_event_subjects_are_validated() -> None:
+    assert event_subject("deals", "deal", "stage_changed") == "crm.deals.deal.stage_changed.v1"
+    with pytest.raises(ValueError):
+        event_subject("deals", "deal", "Stage Changed")
+
+
+def test_envelope_round_trip() -> None:
+    event = new_event(event_type="crm.x.y.created.v1", source="crm/x", workspace="w", data={"a": 1})
+    again = CloudEvent.from_json(event.to_json())
+    assert again == event and again.specversion == "1.0"
+
+
+def test_error_formatting_carries_code_and_field_and_hides_internals() -> None:
+    user = format_error(GraphQLError("bad", original_error=BadUserInput("bad", field="input.x")))
+    assert user["extensions"] == {"code": "BAD_USER_INPUT", "field": "input.x"}
+    internal = format_error(GraphQLError("secret detail", original_error=KeyError("k")))
+    assert internal == {
+        "message": "Internal server error",
+        "extensions": {"code": "INTERNAL_SERVER_ERROR"},
+    }
+    parse = format_error(GraphQLError("Syntax Error: Unexpected Name"))
+    assert parse["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+
+
+def test_outbox_updates_merge_with_state_changes() -> None:
+    event = new_event(event_type="crm.x.y.updated.v1", source="s", workspace="w", data={})
+    merged = merge_update({"$set": {"name": "n"}}, outbox_update([event]))
+    assert merged["$set"] == {"name": "n", "_outbox_pending": True}
+    assert merged["$push"]["_outbox"]["$each"][0]["id"] == event.id
+    assert outbox_fields([])["_outbox_pending"] is False
