@@ -33,6 +33,8 @@ CATALOGUE: dict[str, type[Payload] | None] = {
     deals.DEAL_LOST: deals.DealClosed,
     deals.DEAL_REOPENED: deals.DealReopened,
     deals.DEAL_DELETED: deals.DealDeleted,
+    deals.PIPELINE_CREATED: deals.PipelineCreated,
+    deals.PIPELINE_UPDATED: deals.PipelineUpdated,
     tasks.TASK_CREATED: tasks.TaskCreated,
     tasks.TASK_UPDATED: tasks.TaskUpdated,
     tasks.TASK_COMPLETED: tasks.TaskCompleted,

@@ -103,3 +103,35 @@ class DealReopened(Payload):
 
 class DealDeleted(Payload):
     id: str
+
+
+# --- pipelines (added with the deals service; additive) -----------------------------------
+
+
+class StageSnapshot(Payload):
+    key: str
+    name: str
+    probability: int
+    forecast_category: str  # pipeline | best_case | commit | closed
+    rotting_days: int | None = None
+    playbook: list[TaskTemplate] = []
+
+
+class PipelineSnapshot(Payload):
+    id: str
+    name: str
+    version: int
+    currency: str
+    is_default: bool = False
+    stages: list[StageSnapshot]  # ordered; the terminal `won` and `lost` come last
+
+
+class PipelineCreated(Payload):
+    pipeline: PipelineSnapshot
+
+
+class PipelineUpdated(Payload):
+    """A new version of the pipeline; deals stay on their version until moved."""
+
+    pipeline: PipelineSnapshot
+    previous_version: int

@@ -24,6 +24,7 @@ from crm_contracts.streams import StreamSpec, stream_for
 from .auth import TokenVerifier
 from .consumer import EventConsumer, Handler
 from .graphql_http import AuthenticatedGraphQL, ContextFactory, SubgraphGraphQL
+from .locks import DocLocks
 from .mongo import MongoResource
 from .nats_io import connect, ensure_stream
 from .outbox import OutboxRelay
@@ -46,6 +47,8 @@ class ServiceRuntime:
         self.relay: OutboxRelay | None = None
         self.consumers: list[EventConsumer] = []
         self.rpc: Service | None = None
+        # Shared by every writer in this process (stores, consumers, the relay): see locks.py.
+        self.doc_locks = DocLocks()
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -66,7 +69,11 @@ class ServiceRuntime:
         self.js = self.nc.jetstream()
         await ensure_stream(self.js, stream_for(self.settings.service))
         self.relay = OutboxRelay(
-            self.db, self.outbox_collections, self.js, self.settings.outbox_sweep_seconds
+            self.db,
+            self.outbox_collections,
+            self.js,
+            self.settings.outbox_sweep_seconds,
+            locks=self.doc_locks,
         )
         self.spawn(self.relay.run(), "outbox-relay")
 
@@ -106,20 +113,17 @@ class ServiceRuntime:
             endpoints=endpoints,
         )
 
-    def notify_outbox(self) -> None:
+    def notify_outbox(self, collection: str | None = None, doc_id: object = None) -> None:
+        """After a write: publish that document's events now (a full pass without ids)."""
         if self.relay is not None:
-            self.relay.notify()
+            self.relay.notify(collection, doc_id)
 
     async def ready(self) -> dict[str, bool]:
         nats_ok = self.nc is not None and self.nc.is_connected
         return {"mongo": await self.mongo.ping(), "nats": nats_ok}
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_tasks(self._tasks)
         self._tasks.clear()
         if self.rpc is not None:
             with contextlib.suppress(Exception):
@@ -128,6 +132,20 @@ class ServiceRuntime:
             with contextlib.suppress(Exception):
                 await self.nc.drain()
         await self.mongo.close()
+
+
+async def cancel_tasks(tasks: list[asyncio.Task[None]], timeout: float = 5.0) -> None:
+    """Cancel and wait, re-cancelling a task that swallowed its cancellation, with a bound
+    so that shutdown can never hang."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    pending = {task for task in tasks if not task.done()}
+    while pending and loop.time() < deadline:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+    for task in pending:
+        log.error("background task %s did not stop", task.get_name())
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

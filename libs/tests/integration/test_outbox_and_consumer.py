@@ -155,3 +155,33 @@ async def test_failing_handler_is_retried_then_dead_lettered_with_reason(
     assert attempts == 3
     assert "cannot handle this" in body["reason"]
     assert body["event"]["id"] == event.id
+
+
+async def test_fast_path_publishes_one_document_and_sweep_respects_the_grace(
+    env: dict[str, Any],
+) -> None:
+    db, js, prefix = env["db"], env["js"], env["prefix"]
+    await db.things.insert_one({"_id": "fresh", **outbox_fields([_event(prefix, 1)])})
+    await db.things.insert_one({"_id": "other", **outbox_fields([_event(prefix, 2)])})
+    relay = OutboxRelay(db, ["things"], js)
+    # A sweep with a grace period leaves fresh documents to their writer.
+    assert await relay.publish_pending(grace_seconds=60) == 0
+    assert await relay.publish_documents([("things", "fresh")]) == 1
+    assert await _stream_messages(js, env["stream"].name) == 1
+    assert await db.things.count_documents({"_outbox_pending": True}) == 1
+    assert await relay.publish_pending() == 1
+
+
+async def test_relay_task_stops_promptly_when_cancelled_during_a_wake_up(
+    env: dict[str, Any],
+) -> None:
+    from crm_kit.runtime import cancel_tasks
+
+    relay = OutboxRelay(env["db"], ["things"], env["js"], sweep_seconds=0.01)
+    task = asyncio.create_task(relay.run())
+    for _ in range(50):
+        relay.notify()
+        await asyncio.sleep(0.002)
+    started = time.monotonic()
+    await cancel_tasks([task], timeout=5)
+    assert task.done() and time.monotonic() - started < 2

@@ -1,0 +1,1 @@
+"""The contacts service: contacts, companies and their interaction timeline."""

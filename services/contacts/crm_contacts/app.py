@@ -1,0 +1,124 @@
+"""Composition root: wires settings, store, runtime (Mongo, NATS, outbox relay, NATS
+endpoints) and the GraphQL HTTP app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+
+from crm_kit.auth import TokenVerifier
+from crm_kit.context import RequestContext, bind_request
+from crm_kit.runtime import ServiceRuntime, build_http_app
+from crm_kit.settings import Settings
+
+from .config import OUTBOX_COLLECTIONS, load_settings
+from .graphql.context import GraphQLContext, build_context
+from .graphql.schema import schema
+from .rpc import endpoints
+from .service import ContactsService
+from .store.mongo import MongoContactsStore, ensure_indexes
+from .store.protocol import ContactsStore
+
+log = logging.getLogger(__name__)
+
+
+class Bus(Protocol):
+    def notify_outbox(self) -> None: ...
+
+
+def relay_lock(runtime: ServiceRuntime) -> asyncio.Lock | None:
+    """The lock the outbox relay holds during a pass, shared with the store's updates (see
+    MongoContactsStore: FerretDB v1 does not isolate concurrent updates of a document).
+    The kit exposes no public handle for it yet, hence the private attribute."""
+    lock = getattr(runtime.relay, "_lock", None)
+    return lock if isinstance(lock, asyncio.Lock) else None
+
+
+async def cancel_background_tasks(runtime: ServiceRuntime, attempts: int = 50) -> None:
+    """Cancel the runtime's tasks until they are done. On Python 3.11 `asyncio.wait_for`
+    swallows a cancellation that arrives as its inner future completes (the relay's wake-up
+    event set by `notify_outbox()`), so a single `cancel()` can leave the relay looping and
+    `ServiceRuntime.stop()` waiting for it forever. Re-cancelling ends it."""
+    tasks = list(getattr(runtime, "_tasks", []))
+    for _ in range(attempts):
+        pending = [task for task in tasks if not task.done()]
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=0.1)
+
+
+async def resume_merges(store: ContactsStore) -> int:
+    """Finish merges a crash interrupted (each step is safe to repeat)."""
+    resumed = 0
+    for record in await store.pending_merges():
+        caller = RequestContext(record.workspace_id, "service:contacts", frozenset({"admin"}))
+        service = ContactsService(store.for_workspace(record.workspace_id), caller)
+        try:
+            await service.resume_merge(record)
+            resumed += 1
+        except Exception:
+            log.exception("could not resume merge of %s", record.duplicate_id)
+    return resumed
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: ContactsStore | None = None,
+    bus: Bus | None = None,
+) -> Starlette:
+    """With `store` given (e.g. the in-memory fake) nothing external is started; otherwise
+    the lifespan connects to MongoDB and NATS and serves the request/reply endpoints."""
+    settings = settings or load_settings()
+    verifier = TokenVerifier.from_env()
+    state: dict[str, Any] = {"store": store, "bus": bus, "runtime": None}
+
+    def notify() -> None:
+        if state["bus"] is not None:
+            state["bus"].notify_outbox()
+
+    def context_factory(ctx: RequestContext, _: Request) -> GraphQLContext:
+        return build_context(state["store"], ctx, notify)
+
+    async def readiness() -> dict[str, bool]:
+        runtime: ServiceRuntime | None = state["runtime"]
+        return await runtime.ready() if runtime else {"store": True}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if store is not None:
+            yield
+            return
+        runtime = ServiceRuntime(settings, outbox_collections=OUTBOX_COLLECTIONS)
+        await runtime.start(ensure_indexes)
+        try:
+            mongo_store = MongoContactsStore(runtime.db, write_lock=relay_lock(runtime))
+            state.update(store=mongo_store, bus=runtime, runtime=runtime)
+            app.state.runtime = runtime
+            app.state.store = mongo_store
+            await runtime.serve_rpc(endpoints(mongo_store), "CRM contacts and companies")
+            await resume_merges(mongo_store)
+            bind_request(None)
+            yield
+        finally:
+            await cancel_background_tasks(runtime)
+            await runtime.stop()
+
+    app = build_http_app(
+        schema=schema,
+        context_factory=context_factory,
+        verifier=verifier,
+        readiness=readiness,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    return app

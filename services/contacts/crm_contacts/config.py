@@ -1,0 +1,29 @@
+"""Service constants and settings."""
+
+from __future__ import annotations
+
+import os
+
+from crm_kit.settings import Settings
+
+SERVICE = "contacts"
+SOURCE = "crm/contacts"
+VERSION = "1.0.0"
+
+CONTACTS = "contacts"
+COMPANIES = "companies"
+INTERACTIONS = "interactions"
+MERGES = "merges"
+# Derived look-up table email -> contact (FerretDB answers only `_id` from an index).
+EMAIL_CLAIMS = "contact_emails"
+# Collections whose documents carry an outbox.
+OUTBOX_COLLECTIONS = (CONTACTS, COMPANIES, INTERACTIONS)
+
+
+def load_settings() -> Settings:
+    return Settings.from_env(SERVICE)
+
+
+def default_phone_region() -> str:
+    """Region assumed for phone numbers written without a +country prefix."""
+    return os.environ.get("CONTACTS_PHONE_REGION", "US").upper()

@@ -1,0 +1,122 @@
+"""Read resolvers: thin, they translate arguments and call the use cases."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from crm_kit.errors import BadUserInput, NotFound
+
+from ..domain.rules import require_id, search_query
+from ..store.protocol import CompanyQuery, ContactQuery
+from .inputs import CompanyFilter, CompanyOrder, ContactFilter, ContactOrder
+from .paging import parse_after, parse_first
+from .types import (
+    Company,
+    CompanyConnection,
+    Contact,
+    ContactConnection,
+    DuplicateCandidate,
+    OrderDirection,
+)
+
+
+def _id_or_none(value: strawberry.ID | None, field: str) -> str | None:
+    return require_id(str(value), field) if value is not None else None
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="A contact by id; null if there is none (or it is deleted).")
+    async def contact(
+        self, info: Info, id: strawberry.ID, include_deleted: bool = False
+    ) -> Contact | None:
+        info.context.service.require_admin_read(include_deleted)
+        try:
+            contact = await info.context.service.contact(str(id))
+        except NotFound:
+            return None
+        if contact.deleted and not include_deleted:
+            return None
+        return Contact.of(contact)
+
+    @strawberry.field(description="Contacts matching a filter, in a keyset-paged order.")
+    async def contacts(
+        self,
+        info: Info,
+        filter: ContactFilter | None = None,
+        order_by: ContactOrder | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> ContactConnection:
+        f = filter or ContactFilter()
+        order = order_by or ContactOrder()
+        if f.created_after and f.created_before and f.created_after >= f.created_before:
+            raise BadUserInput("must be before createdBefore", field="filter.createdAfter")
+        query = ContactQuery(
+            first=parse_first(first),
+            after=parse_after(after, order.field.value),
+            text=search_query(f.text, "filter.text"),
+            owner_id=f.owner_id,
+            lifecycle_stage=f.lifecycle_stage.value if f.lifecycle_stage else None,
+            tag=f.tag.strip().lower() if f.tag else None,
+            company_id=_id_or_none(f.company_id, "filter.companyId"),
+            created_after=f.created_after,
+            created_before=f.created_before,
+            include_deleted=f.include_deleted,
+            order_field=order.field.value,
+            descending=order.direction is OrderDirection.DESC,
+        )
+        page = await info.context.service.list_contacts(query)
+        return ContactConnection.of(page, order.field.value)
+
+    @strawberry.field(description="A company by id; null if there is none (or it is deleted).")
+    async def company(
+        self, info: Info, id: strawberry.ID, include_deleted: bool = False
+    ) -> Company | None:
+        info.context.service.require_admin_read(include_deleted)
+        try:
+            company = await info.context.service.company(str(id))
+        except NotFound:
+            return None
+        if company.deleted and not include_deleted:
+            return None
+        return Company.of(company)
+
+    @strawberry.field
+    async def companies(
+        self,
+        info: Info,
+        filter: CompanyFilter | None = None,
+        order_by: CompanyOrder | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> CompanyConnection:
+        f = filter or CompanyFilter()
+        order = order_by or CompanyOrder()
+        query = CompanyQuery(
+            first=parse_first(first),
+            after=parse_after(after, order.field.value),
+            text=search_query(f.text, "filter.text"),
+            owner_id=f.owner_id,
+            tag=f.tag.strip().lower() if f.tag else None,
+            industry=f.industry.strip().lower() if f.industry else None,
+            include_deleted=f.include_deleted,
+            order_field=order.field.value,
+            descending=order.direction is OrderDirection.DESC,
+        )
+        page = await info.context.service.list_companies(query)
+        return CompanyConnection.of(page, order.field.value)
+
+    @strawberry.field(
+        description="Contacts that are probably the same person as this one: same email, "
+        "same phone, or a similar name at the same company. Strongest first."
+    )
+    async def find_duplicates(
+        self, info: Info, contact_id: strawberry.ID
+    ) -> list[DuplicateCandidate]:
+        found = await info.context.service.find_duplicates(str(contact_id))
+        return [
+            DuplicateCandidate(contact=Contact.of(c.contact), reasons=list(c.reasons))
+            for c in found
+        ]

@@ -1,0 +1,56 @@
+"""The real app (lifespan: FerretDB, NATS, outbox relay, NATS endpoints) per test, in a
+database and a JetStream stream name of its own."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import nats
+import pytest
+from nats.aio.client import Client
+from starlette.applications import Starlette
+
+from crm_contacts.app import create_app
+from crm_kit.settings import Settings
+from crm_kit.testing import GraphQLClient, auth_headers, running_app
+
+
+@dataclass
+class Running:
+    app: Starlette
+    http: httpx.AsyncClient
+    admin: GraphQLClient
+    settings: Settings
+
+    def client(self, workspace: str = "w1", roles: str = "admin") -> GraphQLClient:
+        return GraphQLClient(self.http, auth_headers(workspace, "alice", roles))
+
+    @property
+    def runtime(self) -> Any:
+        return self.app.state.runtime
+
+
+@pytest.fixture
+async def running(infra: Any, db_name: str) -> AsyncIterator[Running]:
+    settings = Settings(
+        service="contacts",
+        mongodb_uri=infra.mongodb_uri,
+        database=db_name,
+        nats_url=infra.nats_url,
+        outbox_sweep_seconds=0.2,
+    )
+    app = create_app(settings)
+    async with running_app(app) as http:
+        yield Running(
+            app, http, GraphQLClient(http, auth_headers("w1", "alice", "admin")), settings
+        )
+
+
+@pytest.fixture
+async def nc(infra: Any) -> AsyncIterator[Client]:
+    client = await nats.connect(infra.nats_url)
+    yield client
+    await client.close()
