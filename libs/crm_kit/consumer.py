@@ -92,6 +92,13 @@ class EventConsumer:
             durable=self.durable, stream=self.stream
         )
 
+    async def stop(self) -> None:
+        """Release the pull subscription: a bound one makes a NATS drain wait its timeout."""
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+            self._subscription = None
+
     async def run(self) -> None:
         if self._subscription is None:
             await self.start()

@@ -73,7 +73,9 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
         formatted["path"] = list(error.path)
     if isinstance(original, CRMError):
         formatted["extensions"] = original.as_extensions()
-    elif original is None:
+    elif original is None or isinstance(original, GraphQLError) or not error.path:
+        # A request-level error (parse, validation, variable coercion): no resolver ran, so
+        # the message is about the client's document or variables and safe to show.
         extensions = dict(error.extensions or {})
         extensions.setdefault("code", _code_for_graphql_error(error))
         formatted["extensions"] = extensions

@@ -125,6 +125,8 @@ class ServiceRuntime:
     async def stop(self) -> None:
         await cancel_tasks(self._tasks)
         self._tasks.clear()
+        for consumer in self.consumers:
+            await consumer.stop()
         if self.rpc is not None:
             with contextlib.suppress(Exception):
                 await self.rpc.stop()

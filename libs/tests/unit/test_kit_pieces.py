@@ -67,11 +67,21 @@ def test_envelope_round_trip() -> None:
 def test_error_formatting_carries_code_and_field_and_hides_internals() -> None:
     user = format_error(GraphQLError("bad", original_error=BadUserInput("bad", field="input.x")))
     assert user["extensions"] == {"code": "BAD_USER_INPUT", "field": "input.x"}
-    internal = format_error(GraphQLError("secret detail", original_error=KeyError("k")))
+    internal = format_error(
+        GraphQLError("secret detail", path=["field"], original_error=KeyError("k"))
+    )
     assert internal == {
         "message": "Internal server error",
+        "path": ["field"],
         "extensions": {"code": "INTERNAL_SERVER_ERROR"},
     }
+    coercion = format_error(
+        GraphQLError(
+            "Variable '$s' got invalid value 'X'; Value 'X' does not exist in 'Status' enum.",
+            original_error=ValueError("no such value"),
+        )
+    )
+    assert coercion["extensions"]["code"] == "BAD_USER_INPUT"
     parse = format_error(GraphQLError("Syntax Error: Unexpected Name"))
     assert parse["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
 

@@ -1,0 +1,347 @@
+"""Benchmark (issue 4): deal stage changed -> its playbook tasks queryable.
+
+Starts its own FerretDB + NATS (crm_kit.devstack, own ports and a temporary directory) and
+the tasks service as a uvicorn subprocess (`python -m crm_tasks`), all on 127.0.0.1. Then it
+publishes synthetic `crm.deals.deal.stage_changed.v1` events (built with crm_contracts) on
+JetStream at a steady rate, each with a playbook of three templates (two for the deal
+owner, one round-robin over a team), and measures per event:
+
+- service: publish -> all its playbook tasks returned by the subgraph (`_entities` ->
+  `Deal.tasks(status: OPEN)`, polled for every pending deal in one batched request);
+- NATS: publish -> the same message received by a plain subscriber in this process.
+
+It prints p50/p99/max of both, their ratio, and checks every playbook task exists once.
+
+    .venv/bin/python bench/tasks/run.py [--seconds 30] [--rate 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+for sub in ("libs", "services/tasks"):
+    sys.path.insert(0, str(ROOT / sub))
+os.environ.setdefault("JWT_SECRET", "bench-" + secrets.token_hex(24))
+
+import httpx  # noqa: E402
+import nats  # noqa: E402
+import orjson  # noqa: E402
+
+from crm_contracts import deals  # noqa: E402
+from crm_contracts.envelope import HEADER_MSG_ID, HEADER_WORKSPACE  # noqa: E402
+from crm_contracts.streams import stream_for  # noqa: E402
+from crm_kit.auth import issue_token  # noqa: E402
+from crm_kit.devstack import InfraStack, free_port, wait_for_port  # noqa: E402
+from crm_kit.nats_io import ensure_stream  # noqa: E402
+from crm_tasks.examples import stage_changed  # noqa: E402
+
+WORKSPACE = "bench"
+POLL_BATCH = 100
+# Each poll is one batched `_entities` request (one store query) for the oldest pending
+# deals; FerretDB v1 answers a filter by scanning the collection, so polls are spaced to
+# keep the probe from becoming the load. The pause bounds the measurement's resolution.
+POLL_PAUSE = 0.5
+DRAIN_SECONDS = 180
+DEAL_TASKS = """query($reps: [_Any!]!) { _entities(representations: $reps) {
+  ... on Deal { id tasks(status: OPEN) { id } } } }"""
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary(name: str, values_ms: list[float]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "n": len(values_ms),
+        "p50_ms": round(percentile(values_ms, 50), 2),
+        "p99_ms": round(percentile(values_ms, 99), 2),
+        "max_ms": round(max(values_ms), 2) if values_ms else None,
+        "mean_ms": round(statistics.fmean(values_ms), 2) if values_ms else None,
+    }
+
+
+def start_service(stack: InfraStack, port: int, database: str, log: Path) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(str(ROOT / s) for s in ("libs", "services/tasks")),
+        "MONGODB_URI": stack.mongodb_uri,
+        "NATS_URL": stack.nats_url,
+        "TASKS_HOST": "127.0.0.1",
+        "TASKS_PORT": str(port),
+        "TASKS_DB": database,
+        "LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crm_tasks"],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    wait_for_port(port, 60, process)
+    return process
+
+
+class Bench:
+    def __init__(
+        self, http: httpx.AsyncClient, js: Any, team_id: str, templates: int, pause: float
+    ) -> None:
+        self.http = http
+        self.pause = pause
+        self.js = js
+        self.team_id = team_id
+        self.templates = templates
+        self.published: dict[str, float] = {}  # deal id -> publish time
+        self.nats_seen: dict[str, float] = {}  # deal id -> receive time
+        self.visible: dict[str, float] = {}  # deal id -> tasks visible time
+        self.queries = 0
+        self.warm = asyncio.Event()
+
+    def playbook(self) -> list[dict[str, Any]]:
+        return [
+            {"key": "intro-call", "title": "Intro call", "type": "call", "dueOffsetDays": 1},
+            {"key": "send-deck", "title": "Send deck", "type": "email", "dueOffsetDays": 2},
+            {
+                "key": "sdr-research",
+                "title": "Account research",
+                "type": "todo",
+                "assignee": {"rule": "team", "teamId": self.team_id},
+            },
+        ][: self.templates]
+
+    async def publish(self, deal_id: str) -> None:
+        event = stage_changed(workspace=WORKSPACE, deal_id=deal_id, playbook=self.playbook())
+        headers = {HEADER_MSG_ID: event.id, HEADER_WORKSPACE: WORKSPACE}
+        body = event.to_json()
+        self.published[deal_id] = time.perf_counter()
+        await self.js.publish(deals.DEAL_STAGE_CHANGED, body, headers=headers)
+
+    async def on_nats(self, message: Any) -> None:
+        now = time.perf_counter()
+        deal_id = orjson.loads(message.data)["data"]["dealId"]
+        self.nats_seen.setdefault(deal_id, now)
+
+    async def poll(self, stop: asyncio.Event) -> None:
+        while not stop.is_set() or len(self.visible) < len(self.published):
+            pending = [d for d in self.published if d not in self.visible][:POLL_BATCH]
+            if not pending:
+                await asyncio.sleep(0.002)
+                continue
+            reps = [{"__typename": "Deal", "id": d} for d in pending]
+            response = await self.http.post(
+                "/graphql", json={"query": DEAL_TASKS, "variables": {"reps": reps}}
+            )
+            now = time.perf_counter()
+            self.queries += 1
+            for entity in response.json()["data"]["_entities"]:
+                if len(entity["tasks"]) >= self.templates:
+                    self.visible.setdefault(entity["id"], now)
+                    if entity["id"] == "warmup":
+                        self.warm.set()
+            await asyncio.sleep(self.pause)
+
+
+async def run(
+    seconds: float, rate: float, templates: int, keep: bool, tmpfs: bool, pause: float
+) -> dict[str, Any]:
+    # --tmpfs puts FerretDB's SQLite files and JetStream on /dev/shm: no fsync per commit,
+    # which shows what the service costs apart from the disk.
+    tmp = Path(tempfile.mkdtemp(prefix="crm-bench-tasks-", dir="/dev/shm" if tmpfs else None))
+    stack = InfraStack(tmp, free_port(), free_port()).start()
+    port = free_port()
+    database = f"bench_{secrets.token_hex(4)}"
+    service = start_service(stack, port, database, tmp / "tasks.log")
+    nc = await nats.connect(stack.nats_url)
+    try:
+        js = nc.jetstream()
+        await ensure_stream(js, stream_for("deals"))
+        token = issue_token(WORKSPACE, "bench", ["admin"])
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        ) as http:
+            for _ in range(200):
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get("/ready")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+            made = await http.post(
+                "/graphql",
+                json={
+                    "query": 'mutation { createTeam(input: {name: "SDR", '
+                    'memberIds: ["s1", "s2", "s3", "s4", "s5"]}) { id } }'
+                },
+            )
+            team_id = made.json()["data"]["createTeam"]["id"]
+            bench = Bench(http, js, team_id, templates, pause)
+            await nc.subscribe(deals.DEAL_STAGE_CHANGED, cb=bench.on_nats)
+
+            # Warm-up: the consumer exists and a round trip works before timing starts.
+            stop = asyncio.Event()
+            poller = asyncio.create_task(bench.poll(stop))
+            await bench.publish("warmup")
+            await asyncio.wait_for(bench.warm.wait(), timeout=60)
+            for table in (bench.published, bench.nats_seen, bench.visible):
+                table.pop("warmup", None)
+
+            total = int(seconds * rate)
+            start = time.perf_counter()
+            for i in range(total):
+                delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await bench.publish(f"deal-{i:06d}")
+            publish_seconds = time.perf_counter() - start
+            stop.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(poller, timeout=DRAIN_SECONDS)
+            poller.cancel()
+            drained_seconds = max(bench.visible.values(), default=start) - start
+
+            count = await http.post(
+                "/graphql",
+                json={"query": "{ tasks(first: 1) { totalCount } }"},
+            )
+            total_tasks = count.json()["data"]["tasks"]["totalCount"]
+            assignees = await http.post(
+                "/graphql",
+                json={
+                    "query": "query($t: ID!) { tasks(filter: {teamId: $t}, first: 1) "
+                    "{ totalCount } }",
+                    "variables": {"t": team_id},
+                },
+            )
+            team_tasks = assignees.json()["data"]["tasks"]["totalCount"]
+
+        service_ms = [
+            (bench.visible[d] - t) * 1000 for d, t in bench.published.items() if d in bench.visible
+        ]
+        nats_ms = [
+            (bench.nats_seen[d] - t) * 1000
+            for d, t in bench.published.items()
+            if d in bench.nats_seen
+        ]
+        service_stats = summary("publish -> playbook tasks queryable", service_ms)
+        nats_stats = summary("NATS publish -> receive", nats_ms)
+        result = {
+            "events": total,
+            "rate_target": rate,
+            "rate_achieved": round(total / publish_seconds, 1),
+            "templates_per_event": templates,
+            "tasks_expected": total * templates + templates,  # + the warm-up event
+            "tasks_found": total_tasks,
+            "team_tasks": team_tasks,
+            "events_not_visible": total - len(service_ms),
+            "poll_requests": bench.queries,
+            "seconds_until_last_visible": round(drained_seconds, 1),
+            "throughput_events_per_s": round(len(service_ms) / max(drained_seconds, 1e-6), 1),
+            "service": service_stats,
+            "nats": nats_stats,
+            "ratio_p50": round(service_stats["p50_ms"] / max(nats_stats["p50_ms"], 1e-6), 1),
+            "ratio_p99": round(service_stats["p99_ms"] / max(nats_stats["p99_ms"], 1e-6), 1),
+        }
+        return result
+    finally:
+        with contextlib.suppress(Exception):
+            await nc.close()
+        service.terminate()
+        try:
+            service.wait(15)
+        except subprocess.TimeoutExpired:
+            service.kill()
+        stack.stop()
+        if not keep:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # runs the clean-up (`finally`) on SIGTERM as on Ctrl-C
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--rate", type=float, default=50.0, help="stage changes per second")
+    parser.add_argument("--templates", type=int, default=3, choices=(1, 2, 3))
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data and logs")
+    parser.add_argument(
+        "--tmpfs", action="store_true", help="FerretDB and NATS data on /dev/shm (no fsync)"
+    )
+    parser.add_argument(
+        "--poll-pause",
+        type=float,
+        default=POLL_PAUSE,
+        help="seconds between visibility polls (resolution vs. probe load)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object only")
+    args = parser.parse_args(argv)
+    if args.seconds <= 0 or args.seconds > 600 or args.rate <= 0 or args.rate > 1000:
+        parser.error("bounded: 0 < seconds <= 600, 0 < rate <= 1000")
+    result = asyncio.run(
+        run(args.seconds, args.rate, args.templates, args.keep, args.tmpfs, args.poll_pause)
+    )
+    result["poll_pause_s"] = args.poll_pause
+    result["storage"] = "tmpfs" if args.tmpfs else "disk"
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(
+        f"tasks bench: {result['events']} stage changes at {result['rate_achieved']}/s "
+        f"(target {args.rate}/s), {args.templates} playbook tasks each, "
+        f"data on {result['storage']}"
+    )
+    print(f"{'measure':40} {'n':>6} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}")
+    for key in ("service", "nats"):
+        s = result[key]
+        print(f"{s['name']:40} {s['n']:>6} {s['p50_ms']:>9} {s['p99_ms']:>9} {s['max_ms']:>9}")
+    print(f"ratio service/NATS: p50 x{result['ratio_p50']}, p99 x{result['ratio_p99']}")
+    found, expected = result["tasks_found"], result["tasks_expected"]
+    ok = found == expected and not result["events_not_visible"]
+    if ok:
+        verdict = "each once"
+    elif found > expected:
+        verdict = "DUPLICATES"
+    else:
+        verdict = (
+            f"backlog: {result['events_not_visible']} stage changes not yet handled when the "
+            f"{DRAIN_SECONDS} s drain window closed"
+        )
+    print(
+        f"tasks: {found} found / {expected} expected ({verdict}); "
+        f"poll requests: {result['poll_requests']}"
+    )
+    print(
+        f"service throughput: {result['throughput_events_per_s']} stage changes/s "
+        f"(last playbook visible {result['seconds_until_last_visible']} s after the first "
+        "publish)"
+    )
+    print(json.dumps(result))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The tasks service: tasks, teams and assignment, playbooks, automation rules, reminders."""

@@ -1,0 +1,1 @@
+"""Tasks domain: plain dataclasses and rules, no framework imports."""

@@ -1,0 +1,1 @@
+"""Events this service publishes (through the outbox) and the handlers of events it consumes."""

@@ -1,0 +1,117 @@
+"""GraphQL enums. Names are upper case; values are the lower-case strings stored and sent
+in events."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import strawberry
+
+
+@strawberry.enum
+class TaskStatus(Enum):
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+@strawberry.enum
+class TaskType(Enum):
+    CALL = "call"
+    EMAIL = "email"
+    MEETING = "meeting"
+    TODO = "todo"
+    FOLLOW_UP = "follow_up"
+
+
+@strawberry.enum
+class Priority(Enum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+@strawberry.enum(description="Where a task came from; details in `Task.sourceDetail`.")
+class TaskSourceKind(Enum):
+    MANUAL = "manual"
+    PLAYBOOK = "playbook"
+    RULE = "rule"
+
+
+@strawberry.enum
+class AssignmentStrategy(Enum):
+    ROUND_ROBIN = "round_robin"
+    FEWEST_OPEN = "fewest_open"
+
+
+@strawberry.enum
+class RuleTrigger(Enum):
+    DEAL_CREATED = "deal_created"
+    DEAL_STAGE_CHANGED = "deal_stage_changed"
+    DEAL_WON = "deal_won"
+    DEAL_LOST = "deal_lost"
+    CONTACT_CREATED = "contact_created"
+    INTERACTION_LOGGED = "interaction_logged"
+    TASK_COMPLETED = "task_completed"
+    TASK_OVERDUE = "task_overdue"
+
+
+@strawberry.enum
+class ConditionOp(Enum):
+    EQ = "eq"
+    NEQ = "neq"
+    IN = "in"
+    GT = "gt"
+    LT = "lt"
+    EXISTS = "exists"
+
+
+@strawberry.enum
+class ActionType(Enum):
+    CREATE_TASK = "create_task"
+    NOTIFY = "notify"
+    ESCALATE = "escalate"
+
+
+@strawberry.enum
+class EscalateMode(Enum):
+    REASSIGN = "reassign"
+    NOTIFY = "notify"
+
+
+@strawberry.enum
+class AssigneeRuleKind(Enum):
+    OWNER = "owner"
+    TEAM = "team"
+    USER = "user"
+
+
+@strawberry.enum
+class RuleRunOutcome(Enum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@strawberry.enum
+class TaskOrderField(Enum):
+    DUE_AT = "due_at"
+    CREATED_AT = "created_at"
+    UPDATED_AT = "updated_at"
+    PRIORITY = "priority_rank"
+
+
+@strawberry.enum
+class SortDirection(Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+@strawberry.enum
+class AnalyticsGroupBy(Enum):
+    ASSIGNEE = "assignee"
+    TEAM = "team"
+    TYPE = "type"

@@ -1,0 +1,393 @@
+"""GraphQL object types and their mapping from the domain."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from crm_kit.relay_types import PageInfo
+
+from ..domain import model
+from ..usecases.analytics import Analytics, GroupStats
+from .context import context_of
+from .enums import (
+    ActionType,
+    AssigneeRuleKind,
+    AssignmentStrategy,
+    ConditionOp,
+    EscalateMode,
+    Priority,
+    RuleRunOutcome,
+    RuleTrigger,
+    TaskSourceKind,
+    TaskStatus,
+    TaskType,
+)
+
+
+@strawberry.type(description="Where a task came from.")
+class SourceDetail:
+    kind: TaskSourceKind
+    template_key: str | None = strawberry.field(description="Playbook template key.")
+    rule_id: strawberry.ID | None = strawberry.field(description="Automation rule id.")
+    stage_change_id: str | None = strawberry.field(
+        description="The deal stage change whose playbook created the task."
+    )
+
+
+@strawberry.federation.type(keys=["id"], description="A piece of work for a person or team.")
+class Task:
+    id: strawberry.ID
+    title: str
+    description: str | None
+    type: TaskType
+    priority: Priority
+    status: TaskStatus
+    due_at: datetime | None
+    remind_at: datetime | None
+    assignee_id: strawberry.ID | None
+    team_id: strawberry.ID | None
+    deal_id: strawberry.ID | None
+    contact_id: strawberry.ID | None
+    company_id: strawberry.ID | None
+    source: TaskSourceKind
+    source_detail: SourceDetail
+    created_at: datetime
+    created_by: str | None
+    updated_at: datetime | None
+    completed_at: datetime | None
+    completed_by: str | None
+    outcome: str | None
+    on_time: bool | None = strawberry.field(
+        description="For a done task: completed no later than dueAt."
+    )
+    overdue: bool = strawberry.field(description="Not done and past dueAt.")
+
+    @strawberry.field
+    async def team(self, info: Info) -> Team | None:
+        if self.team_id is None:
+            return None
+        found = await context_of(info).loaders.team.load(str(self.team_id))
+        return team_type(found) if found else None
+
+    @strawberry.field
+    def deal(self) -> Deal | None:
+        return Deal(id=self.deal_id) if self.deal_id else None
+
+    @strawberry.field
+    def contact(self) -> Contact | None:
+        return Contact(id=self.contact_id) if self.contact_id else None
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Task | None:
+        found = await context_of(info).loaders.task.load(str(id))
+        return task_type(found, context_of(info).scope.now()) if found else None
+
+
+def task_type(task: model.Task, now: datetime) -> Task:
+    return Task(
+        id=strawberry.ID(task.id),
+        title=task.title,
+        description=task.description,
+        type=TaskType(task.type),
+        priority=Priority(task.priority),
+        status=TaskStatus(task.status),
+        due_at=task.due_at,
+        remind_at=task.remind_at,
+        assignee_id=task.assignee_id,
+        team_id=task.team_id,
+        deal_id=task.deal_id,
+        contact_id=task.contact_id,
+        company_id=task.company_id,
+        source=TaskSourceKind(task.source.kind),
+        source_detail=SourceDetail(
+            kind=TaskSourceKind(task.source.kind),
+            template_key=task.source.template_key,
+            rule_id=task.source.rule_id,
+            stage_change_id=task.source.stage_change_id,
+        ),
+        created_at=task.created_at,
+        created_by=task.created_by,
+        updated_at=task.updated_at,
+        completed_at=task.completed_at,
+        completed_by=task.completed_by,
+        outcome=task.outcome,
+        on_time=task.on_time,
+        overdue=task.is_overdue(now),
+    )
+
+
+async def _related_tasks(
+    info: Info, loader_name: str, owner_id: str, status: TaskStatus | None
+) -> list[Task]:
+    ctx = context_of(info)
+    loader = getattr(ctx.loaders, loader_name)
+    found = await loader.load((owner_id, status.value if status else None))
+    now = ctx.scope.now()
+    return [task_type(task, now) for task in found]
+
+
+@strawberry.federation.type(keys=["id"], description="A deal (owned by the deals service).")
+class Deal:
+    id: strawberry.ID
+
+    @strawberry.field(description="The deal's tasks, by due date; all statuses if none given.")
+    async def tasks(self, info: Info, status: TaskStatus | None = None) -> list[Task]:
+        return await _related_tasks(info, "deal_tasks", str(self.id), status)
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> Deal:
+        return cls(id=id)
+
+
+@strawberry.federation.type(keys=["id"], description="A contact (owned by the contacts service).")
+class Contact:
+    id: strawberry.ID
+
+    @strawberry.field(description="The contact's tasks, by due date; all statuses if none given.")
+    async def tasks(self, info: Info, status: TaskStatus | None = None) -> list[Task]:
+        return await _related_tasks(info, "contact_tasks", str(self.id), status)
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> Contact:
+        return cls(id=id)
+
+
+@strawberry.federation.type(keys=["id"], description="People who share work.")
+class Team:
+    id: strawberry.ID
+    name: str
+    member_ids: list[strawberry.ID]
+    manager_id: strawberry.ID | None
+    strategy: AssignmentStrategy
+    created_at: datetime | None
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Team | None:
+        found = await context_of(info).loaders.team.load(str(id))
+        return team_type(found) if found else None
+
+
+def team_type(team: model.Team) -> Team:
+    return Team(
+        id=strawberry.ID(team.id),
+        name=team.name,
+        member_ids=[strawberry.ID(m) for m in team.member_ids],
+        manager_id=team.manager_id,
+        strategy=AssignmentStrategy(team.strategy),
+        created_at=team.created_at,
+    )
+
+
+@strawberry.type
+class TaskEdge:
+    node: Task
+    cursor: str
+
+
+@strawberry.type
+class TaskConnection:
+    edges: list[TaskEdge]
+    page_info: PageInfo
+    count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field
+    async def total_count(self) -> int:
+        return await self.count()
+
+
+# ---- automation rules ------------------------------------------------------------------
+
+
+@strawberry.type(name="RuleAssignee")
+class AssigneeRule:
+    rule: AssigneeRuleKind
+    team_id: strawberry.ID | None
+    user_id: strawberry.ID | None
+
+
+@strawberry.type(name="RuleTaskTemplate", description="A task a CREATE_TASK action makes.")
+class TaskTemplate:
+    title: str
+    type: TaskType
+    priority: Priority
+    description: str | None
+    due_offset_days: int
+    due_offset_hours: int
+    assignee: AssigneeRule
+
+
+@strawberry.type
+class RuleCondition:
+    path: str
+    op: ConditionOp
+    value: JSON | None
+
+
+@strawberry.type
+class RuleAction:
+    type: ActionType
+    task: TaskTemplate | None
+    user_id: strawberry.ID | None
+    team_id: strawberry.ID | None
+    title: str | None
+    body: str | None
+    escalate_mode: EscalateMode | None
+
+
+@strawberry.type
+class AutomationRule:
+    id: strawberry.ID
+    name: str
+    trigger: RuleTrigger
+    conditions: list[RuleCondition]
+    actions: list[RuleAction]
+    enabled: bool
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+def _template_type(template: model.TaskTemplate) -> TaskTemplate:
+    return TaskTemplate(
+        title=template.title,
+        type=TaskType(template.type),
+        priority=Priority(template.priority),
+        description=template.description,
+        due_offset_days=template.due_offset_days,
+        due_offset_hours=template.due_offset_hours,
+        assignee=AssigneeRule(
+            rule=AssigneeRuleKind(template.assignee.rule),
+            team_id=template.assignee.team_id,
+            user_id=template.assignee.user_id,
+        ),
+    )
+
+
+def rule_type(rule: model.Rule) -> AutomationRule:
+    return AutomationRule(
+        id=strawberry.ID(rule.id),
+        name=rule.name,
+        trigger=RuleTrigger(rule.trigger),
+        conditions=[
+            RuleCondition(path=c.path, op=ConditionOp(c.op), value=c.value) for c in rule.conditions
+        ],
+        actions=[
+            RuleAction(
+                type=ActionType(a.type),
+                task=_template_type(a.task) if a.task else None,
+                user_id=a.user_id,
+                team_id=a.team_id,
+                title=a.title,
+                body=a.body,
+                escalate_mode=EscalateMode(a.escalate_mode) if a.escalate_mode else None,
+            )
+            for a in rule.actions
+        ],
+        enabled=rule.enabled,
+        created_at=rule.created_at,
+        updated_at=rule.updated_at,
+    )
+
+
+@strawberry.type(description="One run of a rule for one event.")
+class RuleRun:
+    id: strawberry.ID
+    rule_id: strawberry.ID
+    event_id: str
+    event_type: str
+    outcome: RuleRunOutcome
+    error: str | None
+    task_ids: list[strawberry.ID]
+    notification_ids: list[strawberry.ID]
+    at: datetime
+
+
+def run_type(run: model.RuleRun) -> RuleRun:
+    return RuleRun(
+        id=strawberry.ID(run.id),
+        rule_id=strawberry.ID(run.rule_id),
+        event_id=run.event_id,
+        event_type=run.event_type,
+        outcome=RuleRunOutcome(run.outcome),
+        error=run.error,
+        task_ids=[strawberry.ID(t) for t in run.task_ids],
+        notification_ids=[strawberry.ID(n) for n in run.notification_ids],
+        at=run.at,
+    )
+
+
+@strawberry.type
+class RuleRunEdge:
+    node: RuleRun
+    cursor: str
+
+
+@strawberry.type
+class RuleRunConnection:
+    edges: list[RuleRunEdge]
+    page_info: PageInfo
+
+
+# ---- analytics ---------------------------------------------------------------------------
+
+
+@strawberry.type
+class TaskStats:
+    key: str | None = strawberry.field(description="Assignee id, team id or task type.")
+    created: int
+    completed: int
+    completion_rate: float
+    overdue: int = strawberry.field(description="Still open past dueAt, or completed after it.")
+    median_seconds_to_complete: float | None
+
+
+@strawberry.type
+class PlaybookEffectiveness:
+    deals_on_time: int = strawberry.field(
+        description="Closed deals whose playbook tasks were all done on time."
+    )
+    deals_on_time_won: int
+    win_rate_on_time: float | None
+    deals_late: int = strawberry.field(
+        description="Closed deals with a playbook task late, cancelled or not done."
+    )
+    deals_late_won: int
+    win_rate_late: float | None
+
+
+@strawberry.type
+class TaskAnalytics:
+    groups: list[TaskStats]
+    total: TaskStats
+    playbooks: PlaybookEffectiveness
+
+
+def _stats(group: GroupStats) -> TaskStats:
+    return TaskStats(
+        key=group.key,
+        created=group.created,
+        completed=group.completed,
+        completion_rate=group.completion_rate,
+        overdue=group.overdue,
+        median_seconds_to_complete=group.median_seconds_to_complete,
+    )
+
+
+def analytics_type(result: Analytics) -> TaskAnalytics:
+    p = result.playbooks
+    return TaskAnalytics(
+        groups=[_stats(g) for g in result.groups],
+        total=_stats(result.total),
+        playbooks=PlaybookEffectiveness(
+            deals_on_time=p.deals_on_time,
+            deals_on_time_won=p.deals_on_time_won,
+            win_rate_on_time=p.win_rate_on_time,
+            deals_late=p.deals_late,
+            deals_late_won=p.deals_late_won,
+            win_rate_late=p.win_rate_late,
+        ),
+    )

@@ -1,0 +1,1 @@
+"""Persistence: the store port, its MongoDB adapter and an in-memory fake."""

@@ -1,0 +1,544 @@
+"""MongoDB adapter (PyMongo async API), within the FerretDB v1 subset."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from crm_contracts.envelope import CloudEvent
+from crm_kit.ids import new_id
+from crm_kit.outbox import HIDE_OUTBOX, merge_update, outbox_fields, outbox_update
+from crm_kit.pagination import keyset_filter, keyset_sort
+
+from ..domain.model import ACTIVE_STATUSES, Rule, RuleRun, Task, Team
+from .codec import (
+    derived_task_fields,
+    rule_changes_to_doc,
+    rule_from_doc,
+    rule_to_doc,
+    run_from_doc,
+    run_to_doc,
+    task_from_doc,
+    task_to_doc,
+    team_from_doc,
+    team_to_doc,
+)
+from .protocol import DealOutcome, DuplicateKey, EventsFor, TaskFilter, TaskPageRequest
+
+TASKS = "tasks"
+TEAMS = "teams"
+RULES = "automation_rules"
+RUNS = "rule_runs"
+OUTCOMES = "deal_outcomes"
+SLOTS = "round_robin_slots"
+SCHEDULE = "schedule"
+FIRES = "scheduled_fires"
+RUN_RESULTS = "rule_run_results"
+_MAX_SLOT_ATTEMPTS = 500
+_FLAG_TIME = {"reminder_sent": "remind_at", "overdue_sent": "due_at"}
+_HINT_EVERY = 16
+# Per-process hint of each team's last taken slot (a hint only: the slots decide).
+_HINTS: dict[tuple[str, str, str], int] = {}
+_SCHEDULED_FIELDS = {"remind_at", "due_at", "reminder_sent", "overdue_sent"}
+# Collections whose documents carry outbox events.
+OUTBOX_COLLECTIONS = (TASKS, FIRES, RUN_RESULTS)
+
+_MAX_UPDATE_RETRIES = 8
+
+
+def sort_key_field(field: str) -> str:
+    return "due_sort" if field == "due_at" else field
+
+
+def task_query(flt: TaskFilter, now: datetime) -> dict[str, Any]:
+    query: dict[str, Any] = {}
+    clauses: list[dict[str, Any]] = []
+    if flt.ids is not None:
+        query["_id"] = {"$in": list(flt.ids)}
+    if flt.assignee_id is not None:
+        query["assignee_id"] = flt.assignee_id
+    if flt.team_id is not None:
+        query["team_id"] = flt.team_id
+    if flt.statuses is not None:
+        query["status"] = {"$in": list(flt.statuses)}
+    if flt.deal_ids is not None:
+        query["deal_id"] = {"$in": list(flt.deal_ids)}
+    if flt.contact_ids is not None:
+        query["contact_id"] = {"$in": list(flt.contact_ids)}
+    if flt.source_kind is not None:
+        query["source.kind"] = flt.source_kind
+    due: dict[str, Any] = {}
+    if flt.due_before is not None:
+        due["$lt"] = flt.due_before
+    if flt.due_after is not None:
+        due["$gte"] = flt.due_after
+    if due:
+        clauses.append({"due_at": due})
+    if flt.overdue is True:
+        clauses.append({"due_at": {"$lt": now}})
+        clauses.append({"status": {"$in": list(ACTIVE_STATUSES)}})
+    elif flt.overdue is False:
+        clauses.append(
+            {
+                "$or": [
+                    {"status": {"$nin": list(ACTIVE_STATUSES)}},
+                    {"due_sort": {"$gte": now}},
+                ]
+            }
+        )
+    created: dict[str, Any] = {}
+    if flt.created_from is not None:
+        created["$gte"] = flt.created_from
+    if flt.created_to is not None:
+        created["$lt"] = flt.created_to
+    if created:
+        query["created_at"] = created
+    if clauses:
+        query["$and"] = clauses
+    return query
+
+
+class MongoWorkspaceStore:
+    def __init__(self, db: AsyncDatabase, workspace_id: str) -> None:
+        self._db = db
+        self.workspace_id = workspace_id
+
+    def _scope(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {**(query or {}), "workspace_id": self.workspace_id}
+
+    # tasks -----------------------------------------------------------------------------
+
+    async def insert_task(self, task: Task, events: list[CloudEvent]) -> None:
+        doc = {**task_to_doc(task), "workspace_id": self.workspace_id, **outbox_fields(events)}
+        # Schedule entries first: a crash before the task leaves an entry for a missing task,
+        # which the scheduler drops; never a task whose reminder is lost.
+        await self._schedule(task)
+        try:
+            await self._db[TASKS].insert_one(doc)
+        except DuplicateKeyError:
+            raise DuplicateKey("task", None) from None
+
+    async def get_task(self, task_id: str) -> Task | None:
+        doc = await self._db[TASKS].find_one(self._scope({"_id": task_id}), HIDE_OUTBOX)
+        return task_from_doc(doc) if doc else None
+
+    async def get_task_by_idem(self, idem_key: str) -> Task | None:
+        doc = await self._db[TASKS].find_one(self._scope({"idem_key": idem_key}), HIDE_OUTBOX)
+        return task_from_doc(doc) if doc else None
+
+    async def update_task(
+        self,
+        task_id: str,
+        changes: dict[str, Any],
+        events_for: EventsFor,
+        *,
+        expect: dict[str, Any] | None = None,
+    ) -> Task | None:
+        for _ in range(_MAX_UPDATE_RETRIES):
+            current = await self.get_task(task_id)
+            if current is None:
+                return None
+            if any(getattr(current, key) != value for key, value in (expect or {}).items()):
+                return None
+            updated = dataclasses.replace(current, **changes, version=current.version + 1)
+            if _SCHEDULED_FIELDS & changes.keys():
+                await self._schedule(updated)
+            update = merge_update(
+                {"$set": {**changes, **derived_task_fields(changes), "version": updated.version}},
+                outbox_update(events_for(updated)),
+            )
+            doc = await self._db[TASKS].find_one_and_update(
+                self._scope({"_id": task_id, "version": current.version}),
+                update,
+                return_document=ReturnDocument.AFTER,
+            )
+            if doc is not None:
+                return task_from_doc(doc)
+        raise RuntimeError(f"task {task_id} kept changing; update abandoned")
+
+    async def find_tasks(
+        self, flt: TaskFilter, now: datetime, page: TaskPageRequest | None = None
+    ) -> list[Task]:
+        query = self._scope(task_query(flt, now))
+        if page is None:
+            cursor = self._db[TASKS].find(query, HIDE_OUTBOX)
+        else:
+            sort_field = sort_key_field(page.sort_field)
+            after = keyset_filter(sort_field, page.descending, page.after)
+            if after:
+                query = {"$and": [query, after]}
+            cursor = (
+                self._db[TASKS]
+                .find(query, HIDE_OUTBOX)
+                .sort(keyset_sort(sort_field, page.descending))
+                .limit(page.limit)
+            )
+        return [task_from_doc(doc) async for doc in cursor]
+
+    async def count_tasks(self, flt: TaskFilter, now: datetime) -> int:
+        return await self._db[TASKS].count_documents(self._scope(task_query(flt, now)))
+
+    async def open_counts(self, member_ids: Sequence[str]) -> dict[str, int]:
+        pipeline = [
+            {
+                "$match": self._scope(
+                    {
+                        "assignee_id": {"$in": list(member_ids)},
+                        "status": {"$in": list(ACTIVE_STATUSES)},
+                    }
+                )
+            },
+            {"$group": {"_id": "$assignee_id", "n": {"$sum": 1}}},
+        ]
+        cursor = await self._db[TASKS].aggregate(pipeline)
+        return {doc["_id"]: doc["n"] async for doc in cursor}
+
+    # teams -----------------------------------------------------------------------------
+
+    async def insert_team(self, team: Team) -> None:
+        try:
+            await self._db[TEAMS].insert_one(
+                {**team_to_doc(team), "workspace_id": self.workspace_id}
+            )
+        except DuplicateKeyError:
+            existing = await self.get_team_by_name(team.name)
+            raise DuplicateKey("team name", existing.id if existing else None) from None
+
+    async def get_teams(self, ids: Sequence[str]) -> list[Team]:
+        cursor = self._db[TEAMS].find(self._scope({"_id": {"$in": list(ids)}}))
+        return [team_from_doc(doc) async for doc in cursor]
+
+    async def get_team_by_name(self, name: str) -> Team | None:
+        doc = await self._db[TEAMS].find_one(self._scope({"name": name}))
+        return team_from_doc(doc) if doc else None
+
+    async def list_teams(self) -> list[Team]:
+        cursor = self._db[TEAMS].find(self._scope()).sort("name", ASCENDING)
+        return [team_from_doc(doc) async for doc in cursor]
+
+    async def update_team(self, team_id: str, changes: dict[str, Any]) -> Team | None:
+        try:
+            doc = await self._db[TEAMS].find_one_and_update(
+                self._scope({"_id": team_id}),
+                {"$set": changes},
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            existing = await self.get_team_by_name(changes.get("name", ""))
+            raise DuplicateKey("team name", existing.id if existing else None) from None
+        return team_from_doc(doc) if doc else None
+
+    async def advance_round_robin(self, team_id: str) -> tuple[Team, int] | None:
+        return await self.reserve_round_robin(team_id, None)
+
+    async def reserve_round_robin(self, team_id: str, key: str | None) -> tuple[Team, int] | None:
+        """Take the team's next round-robin position.
+
+        FerretDB v1 does not apply concurrent updates atomically (`$inc` loses increments;
+        a conditional update can match twice) but it does enforce unique keys on insert.
+        So each position is a slot document `slot:<workspace>:<team>:<n>`, taken by
+        inserting it, and slots also carry a unique `key` (the natural key of a playbook or
+        rule task): a duplicate event handled at the same moment by another replica finds
+        the slot its key already holds instead of taking another turn."""
+        teams = await self.get_teams([team_id])
+        if not teams:
+            return None
+        team = teams[0]
+        slots = self._db[SLOTS]
+        slot_key = f"{team_id}:{key}" if key else f"{team_id}:once:{new_id()}"
+        hint_key = (self._db.name, self.workspace_id, team_id)
+        n = await self._first_free_slot(team_id, max(team.rr_hint, _HINTS.get(hint_key, 0)))
+        for _ in range(_MAX_SLOT_ATTEMPTS):
+            try:
+                await slots.insert_one(
+                    {
+                        "_id": self._slot_id(team_id, n),
+                        "workspace_id": self.workspace_id,
+                        "key": slot_key,
+                    }
+                )
+            except DuplicateKeyError:
+                held = await slots.find_one(self._scope({"key": slot_key}))
+                if held is not None:  # this key took its turn already
+                    return team, int(str(held["_id"]).rsplit(":", 1)[1])
+                n += 1  # another replica took n
+                continue
+            break
+        else:
+            raise RuntimeError(f"could not take a round-robin slot of team {team_id}")
+        _HINTS[hint_key] = max(n, _HINTS.get(hint_key, 0))
+        if n % _HINT_EVERY == 0:  # a coarse hint in the team for fresh processes
+            await self._db[TEAMS].update_one(
+                self._scope({"_id": team_id}), {"$max": {"rr_hint": n}}
+            )
+        return team, n
+
+    def _slot_id(self, team_id: str, n: int) -> str:
+        return f"slot:{self.workspace_id}:{team_id}:{n}"
+
+    async def _slot_taken(self, team_id: str, n: int) -> bool:
+        found = await self._db[SLOTS].find_one({"_id": self._slot_id(team_id, n)}, {"_id": 1})
+        return found is not None
+
+    async def _first_free_slot(self, team_id: str, hint: int) -> int:
+        """The lowest untaken position above `hint` (slots are taken contiguously): gallop
+        forward from the hint, then bisect; a handful of primary-key lookups."""
+        low = hint  # taken (or 0)
+        step = 1
+        high = low + step
+        while await self._slot_taken(team_id, high):
+            low, step = high, step * 2
+            high = low + step
+        while high - low > 1:
+            middle = (low + high) // 2
+            if await self._slot_taken(team_id, middle):
+                low = middle
+            else:
+                high = middle
+        return high
+
+    async def _schedule(self, task: Task) -> None:
+        """One schedule entry per unfired reminder / due time (insert: cheap on FerretDB;
+        an existing entry is moved to the new time)."""
+        for flag, when in (("reminder_sent", task.remind_at), ("overdue_sent", task.due_at)):
+            if when is None or getattr(task, flag):
+                continue
+            entry_id = f"{flag}:{task.id}"
+            try:
+                await self._db[SCHEDULE].insert_one(
+                    {
+                        "_id": entry_id,
+                        "workspace_id": self.workspace_id,
+                        "task_id": task.id,
+                        "flag": flag,
+                        "at": when,
+                    }
+                )
+            except DuplicateKeyError:
+                await self._db[SCHEDULE].update_one({"_id": entry_id}, {"$set": {"at": when}})
+
+    # rules and runs --------------------------------------------------------------------
+
+    async def insert_rule(self, rule: Rule) -> None:
+        await self._db[RULES].insert_one({**rule_to_doc(rule), "workspace_id": self.workspace_id})
+
+    async def get_rule(self, rule_id: str) -> Rule | None:
+        doc = await self._db[RULES].find_one(self._scope({"_id": rule_id}))
+        return rule_from_doc(doc) if doc else None
+
+    async def list_rules(
+        self, trigger: str | None = None, enabled: bool | None = None
+    ) -> list[Rule]:
+        query: dict[str, Any] = {}
+        if trigger is not None:
+            query["trigger"] = trigger
+        if enabled is not None:
+            query["enabled"] = enabled
+        cursor = self._db[RULES].find(self._scope(query)).sort("_id", ASCENDING)
+        return [rule_from_doc(doc) async for doc in cursor]
+
+    async def update_rule(self, rule_id: str, changes: dict[str, Any]) -> Rule | None:
+        doc = await self._db[RULES].find_one_and_update(
+            self._scope({"_id": rule_id}),
+            {"$set": rule_changes_to_doc(changes)},
+            return_document=ReturnDocument.AFTER,
+        )
+        return rule_from_doc(doc) if doc else None
+
+    async def delete_rule(self, rule_id: str) -> bool:
+        result = await self._db[RULES].delete_one(self._scope({"_id": rule_id}))
+        return result.deleted_count == 1
+
+    async def start_run(self, run: RuleRun) -> RuleRun | None:
+        try:
+            await self._db[RUNS].insert_one({**run_to_doc(run), "workspace_id": self.workspace_id})
+        except DuplicateKeyError:
+            doc = await self._db[RUNS].find_one(
+                self._scope({"rule_id": run.rule_id, "event_id": run.event_id}), HIDE_OUTBOX
+            )
+            return run_from_doc(doc) if doc else None
+        return None
+
+    async def finish_run(self, run: RuleRun, events: list[CloudEvent]) -> bool:
+        """Settle a run once: its result (with the notifications it sends) is inserted under
+        the run's id, unique, so of two replicas finishing the same run only one sends."""
+        try:
+            await self._db[RUN_RESULTS].insert_one(
+                {
+                    "_id": run.id,
+                    "workspace_id": self.workspace_id,
+                    "outcome": run.outcome,
+                    **outbox_fields(events),
+                }
+            )
+            won = True
+        except DuplicateKeyError:
+            won = False
+        await self._db[RUNS].update_one(
+            self._scope({"_id": run.id, "outcome": "running"}),
+            {
+                "$set": {
+                    "outcome": run.outcome,
+                    "error": run.error,
+                    "task_ids": run.task_ids,
+                    "notification_ids": run.notification_ids,
+                }
+            },
+        )
+        return won
+
+    async def list_runs(self, rule_id: str, after: str | None, limit: int) -> list[RuleRun]:
+        query: dict[str, Any] = {"rule_id": rule_id}
+        if after is not None:
+            query["_id"] = {"$lt": after}
+        cursor = (
+            self._db[RUNS]
+            .find(self._scope(query), HIDE_OUTBOX)
+            .sort("_id", DESCENDING)
+            .limit(limit)
+        )
+        return [run_from_doc(doc) async for doc in cursor]
+
+    # deal outcomes ---------------------------------------------------------------------
+
+    async def record_deal_outcome(self, outcome: DealOutcome) -> None:
+        await self._db[OUTCOMES].update_one(
+            self._scope({"_id": f"{self.workspace_id}:{outcome.deal_id}"}),
+            {
+                "$set": {
+                    "deal_id": outcome.deal_id,
+                    "outcome": outcome.outcome,
+                    "closed_at": outcome.closed_at,
+                }
+            },
+            upsert=True,
+        )
+
+    async def delete_deal_outcome(self, deal_id: str) -> None:
+        await self._db[OUTCOMES].delete_one(self._scope({"deal_id": deal_id}))
+
+    async def deal_outcomes(self, closed_from: datetime, closed_to: datetime) -> list[DealOutcome]:
+        cursor = self._db[OUTCOMES].find(
+            self._scope({"closed_at": {"$gte": closed_from, "$lt": closed_to}})
+        )
+        return [
+            DealOutcome(doc["deal_id"], doc["outcome"], doc["closed_at"]) async for doc in cursor
+        ]
+
+
+class MongoTasksStore:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self._db = db
+
+    async def ensure_indexes(self) -> None:
+        tasks = self._db[TASKS]
+        await tasks.create_index(
+            [("workspace_id", 1), ("idem_key", 1)], unique=True, name="task_idem"
+        )
+        await tasks.create_index([("workspace_id", 1), ("due_sort", 1), ("_id", 1)], name="due")
+        await tasks.create_index([("workspace_id", 1), ("deal_id", 1)], name="deal")
+        await tasks.create_index([("workspace_id", 1), ("contact_id", 1)], name="contact")
+        await tasks.create_index(
+            [("workspace_id", 1), ("assignee_id", 1), ("status", 1)], name="assignee"
+        )
+        await tasks.create_index([("workspace_id", 1), ("created_at", 1)], name="created")
+        await tasks.create_index([("reminder_sent", 1), ("remind_at", 1)], name="remind_due")
+        await tasks.create_index([("overdue_sent", 1), ("due_at", 1)], name="overdue_due")
+        await self._db[TEAMS].create_index(
+            [("workspace_id", 1), ("name", 1)], unique=True, name="team_name"
+        )
+        await self._db[RULES].create_index([("workspace_id", 1), ("trigger", 1)], name="trigger")
+        await self._db[RUNS].create_index(
+            [("workspace_id", 1), ("rule_id", 1), ("event_id", 1)],
+            unique=True,
+            name="run_once",
+        )
+        await self._db[SCHEDULE].create_index([("at", 1)], name="due")
+        await self._db[SLOTS].create_index(
+            [("workspace_id", 1), ("key", 1)], unique=True, name="slot_key"
+        )
+        await self._db[OUTCOMES].create_index(
+            [("workspace_id", 1), ("closed_at", 1)], name="closed"
+        )
+
+    def for_workspace(self, workspace_id: str) -> MongoWorkspaceStore:
+        return MongoWorkspaceStore(self._db, workspace_id)
+
+    async def claim_due(
+        self, now: datetime, limit: int, reminder_events: EventsFor, overdue_events: EventsFor
+    ) -> tuple[list[Task], list[Task]]:
+        """Fire every due reminder and overdue notice, once; one scan for both."""
+        fired = await self._claim(
+            {}, now, limit, {"reminder_sent": reminder_events, "overdue_sent": overdue_events}
+        )
+        return fired["reminder_sent"], fired["overdue_sent"]
+
+    async def claim_reminders(self, now: datetime, limit: int, events_for: EventsFor) -> list[Task]:
+        flag = "reminder_sent"
+        return (await self._claim({"flag": flag}, now, limit, {flag: events_for}))[flag]
+
+    async def claim_overdue(self, now: datetime, limit: int, events_for: EventsFor) -> list[Task]:
+        flag = "overdue_sent"
+        return (await self._claim({"flag": flag}, now, limit, {flag: events_for}))[flag]
+
+    async def _claim(
+        self,
+        query: dict[str, Any],
+        now: datetime,
+        limit: int,
+        events_by_flag: dict[str, EventsFor],
+    ) -> dict[str, list[Task]]:
+        """Fire what is due, once.
+
+        Due items come from the small `schedule` collection (one entry per unfired time;
+        FerretDB scans rather than seeks, so the scan must not cover every task ever made).
+        Firing is an insert with a unique id (`<flag>:<task>:<time>`) carrying the events
+        in its outbox: only one replica's insert succeeds (FerretDB enforces unique keys on
+        insert, though not conditional updates), and a crash after it still publishes."""
+        entries = [
+            doc
+            async for doc in self._db[SCHEDULE]
+            .find({**query, "at": {"$lte": now}})
+            .sort("at", ASCENDING)
+            .limit(limit)
+        ]
+        claimed: dict[str, list[Task]] = {flag: [] for flag in events_by_flag}
+        for entry in entries:
+            flag = entry["flag"]
+            if flag not in events_by_flag:
+                continue
+            when = _FLAG_TIME[flag]
+            doc = await self._db[TASKS].find_one({"_id": entry["task_id"]}, HIDE_OUTBOX)
+            task = task_from_doc(doc) if doc else None
+            at = getattr(task, when) if task else None
+            if task is None or not task.active or getattr(task, flag) or at is None:
+                await self._db[SCHEDULE].delete_one({"_id": entry["_id"], "at": entry["at"]})
+                continue
+            if at != entry["at"]:  # re-armed meanwhile: follow the task
+                await self._db[SCHEDULE].update_one({"_id": entry["_id"]}, {"$set": {"at": at}})
+                continue
+            fired = dataclasses.replace(task, **{flag: True})
+            try:
+                await self._db[FIRES].insert_one(
+                    {
+                        "_id": f"{flag}:{task.id}:{at.isoformat()}",
+                        "workspace_id": task.workspace_id,
+                        "task_id": task.id,
+                        "at": now,
+                        **outbox_fields(events_by_flag[flag](fired)),
+                    }
+                )
+                claimed[flag].append(fired)
+            except DuplicateKeyError:
+                pass  # another replica (or an earlier pass) fired it
+            await self._db[TASKS].update_one(
+                {"_id": task.id, "workspace_id": task.workspace_id}, {"$set": {flag: True}}
+            )
+            await self._db[SCHEDULE].delete_one({"_id": entry["_id"], "at": entry["at"]})
+        return claimed

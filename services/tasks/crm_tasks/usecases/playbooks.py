@@ -1,0 +1,130 @@
+"""Playbooks (tasks created when a deal enters a stage) and what closing a deal does."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+from crm_contracts.deals import DealClosed, DealStageChanged
+from crm_contracts.deals import TaskTemplate as PlaybookTemplate
+from crm_kit.errors import CRMError
+
+from ..domain.model import (
+    ACTIVE_STATUSES,
+    TASK_TYPES,
+    NewTask,
+    Task,
+    TaskSource,
+    as_utc,
+)
+from ..events import publish
+from ..store.protocol import DealOutcome, TaskFilter
+from .base import Scope
+from .tasks import create_task, set_status
+from .teams import pick_member
+
+log = logging.getLogger(__name__)
+
+
+def parse_time(value: str) -> datetime:
+    return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+
+
+def playbook_key(stage_change_id: str, template_key: str) -> str:
+    return f"playbook:{stage_change_id}:{template_key}"
+
+
+async def _assignee(
+    scope: Scope, template: PlaybookTemplate, owner_id: str | None, key: str
+) -> tuple[str | None, str | None]:
+    """(assignee, team) by the template's rule."""
+    rule = template.assignee
+    if rule.rule == "user" and rule.user_id:
+        return rule.user_id, None
+    if rule.rule == "team" and rule.team_id:
+        try:
+            return await pick_member(scope, rule.team_id, key=key), rule.team_id
+        except CRMError as error:
+            # A missing or empty team must not lose the task: the deal owner gets it.
+            log.warning("playbook team unusable (%s); assigning the deal owner", error.message)
+    return owner_id, None
+
+
+async def apply_playbook(scope: Scope, change: DealStageChanged) -> list[Task]:
+    """Create the stage's playbook tasks, once per stage change and template: the task id is
+    derived from `playbook:<stage change>:<template>`, so a duplicate delivery inserts the
+    same id and gets the existing task back; its round-robin slot is reserved under the same
+    key, so no member is skipped. Templates are independent and created concurrently."""
+    changed_at = parse_time(change.changed_at)
+    owner_id = change.owner_id or change.deal.owner_id
+
+    async def one(template: PlaybookTemplate) -> Task:
+        key = playbook_key(change.stage_change_id, template.key)
+        assignee, team_id = await _assignee(scope, template, owner_id, key)
+        draft = NewTask(
+            title=template.title,
+            type=template.type if template.type in TASK_TYPES else "todo",
+            description=template.description,
+            due_at=changed_at + timedelta(days=template.due_offset_days),
+            assignee_id=assignee,
+            team_id=team_id,
+            deal_id=change.deal_id,
+            contact_id=change.deal.primary_contact_id,
+            company_id=change.deal.company_id,
+        )
+        source = TaskSource(
+            kind="playbook", template_key=template.key, stage_change_id=change.stage_change_id
+        )
+        return await create_task(
+            scope,
+            draft,
+            source=source,
+            idem_key=key,
+            default_to_actor=False,
+            prefix="playbook",
+            team_checked=True,
+        )
+
+    return list(await asyncio.gather(*(one(template) for template in change.playbook)))
+
+
+async def close_deal(scope: Scope, closed: DealClosed, outcome: str) -> list[Task]:
+    """Record the outcome and cancel the deal's open playbook tasks."""
+    await scope.store.record_deal_outcome(
+        DealOutcome(closed.deal.id, outcome, parse_time(closed.closed_at))
+    )
+    open_tasks = await scope.store.find_tasks(
+        TaskFilter(deal_ids=[closed.deal.id], statuses=ACTIVE_STATUSES, source_kind="playbook"),
+        scope.now(),
+    )
+    cancelled: list[Task] = []
+    for task in open_tasks:
+        try:
+            cancelled.append(
+                await set_status(scope, task.id, "cancelled", reason=f"deal {outcome}")
+            )
+        except CRMError:
+            continue  # finished or cancelled meanwhile: nothing left to do
+    return cancelled
+
+
+async def reopen_deal(scope: Scope, deal_id: str) -> None:
+    await scope.store.delete_deal_outcome(deal_id)
+
+
+async def repoint_contact(scope: Scope, merged_id: str, survivor_id: str) -> int:
+    """After a contact merge, tasks of the merged contact point at the survivor."""
+    tasks = await scope.store.find_tasks(TaskFilter(contact_ids=[merged_id]), scope.now())
+    moved = 0
+    for task in tasks:
+        updated = await scope.store.update_task(
+            task.id,
+            {"contact_id": survivor_id, "updated_at": scope.now()},
+            lambda t: [publish.task_updated(t, ["contactId"])],
+            expect={"contact_id": merged_id},
+        )
+        moved += updated is not None
+    if moved:
+        scope.notify_outbox()
+    return moved

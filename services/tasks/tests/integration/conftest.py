@@ -1,0 +1,56 @@
+"""Integration fixtures: the tasks app on a real FerretDB and NATS (the session `infra`)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import nats
+import pytest
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from crm_contracts.envelope import HEADER_MSG_ID, HEADER_WORKSPACE, CloudEvent
+from crm_contracts.streams import stream_for
+from crm_kit.nats_io import ensure_stream
+from crm_kit.settings import Settings
+
+STREAMS = [stream_for(s) for s in ("deals", "contacts", "tasks")]
+
+
+@pytest.fixture
+def settings(infra: Any, db_name: str) -> Settings:
+    return Settings(
+        service="tasks",
+        mongodb_uri=infra.mongodb_uri,
+        database=db_name,
+        nats_url=infra.nats_url,
+        outbox_sweep_seconds=0.5,
+        max_deliveries=5,
+    )
+
+
+@pytest.fixture
+async def js(infra: Any) -> AsyncIterator[JetStreamContext]:
+    """A JetStream client; the CRM streams start empty (and without consumers) per test."""
+    nc = await nats.connect(infra.nats_url)
+    jetstream = nc.jetstream()
+    for spec in STREAMS:
+        with contextlib.suppress(NotFoundError):
+            await jetstream.delete_stream(spec.name)
+        await ensure_stream(jetstream, spec)
+    yield jetstream
+    await nc.close()
+
+
+async def publish(js: JetStreamContext, event: CloudEvent, msg_id: str | None = None) -> None:
+    headers = {HEADER_MSG_ID: msg_id or event.id, HEADER_WORKSPACE: event.workspace}
+    await js.publish(event.type, event.to_json(), headers=headers)
+
+
+async def count_on(js: JetStreamContext, subject: str) -> int:
+    """Messages stored on one subject of its service's stream."""
+    stream = stream_for(subject.split(".")[1]).name
+    info = await js.stream_info(stream, subjects_filter=subject)
+    return int((info.state.subjects or {}).get(subject, 0))

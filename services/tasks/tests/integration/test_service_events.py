@@ -1,0 +1,243 @@
+"""The service on real FerretDB + NATS: playbooks exactly once (duplicates, two replicas),
+rules once per event, reminders and overdue across a restart, the NATS endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import nats
+import pytest
+from nats.js import JetStreamContext
+
+from crm_contracts import tasks as contract
+from crm_contracts.envelope import CloudEvent
+from crm_kit.rpc import RpcError, rpc_call
+from crm_kit.settings import Settings
+from crm_kit.testing import GraphQLClient, auth_headers, eventually, running_app
+from crm_tasks import examples
+from crm_tasks.app import create_app
+
+from .conftest import count_on, publish
+
+pytestmark = pytest.mark.integration
+
+DEAL_TASKS = """query($reps: [_Any!]!) { _entities(representations: $reps) {
+  ... on Deal { id tasks(status: OPEN) { id title dueAt status assigneeId source } } } }"""
+
+
+@contextlib.asynccontextmanager
+async def service(settings: Settings, workspace: str = "w1") -> AsyncIterator[GraphQLClient]:
+    app = create_app(settings)
+    async with running_app(app) as http:
+        yield GraphQLClient(http, auth_headers(workspace, "alice", "admin"))
+
+
+async def deal_tasks(client: GraphQLClient, *deal_ids: str) -> dict[str, list[dict]]:
+    reps = [{"__typename": "Deal", "id": d} for d in deal_ids]
+    data = await client.data(DEAL_TASKS, {"reps": reps})
+    return {e["id"]: e["tasks"] for e in data["_entities"]}
+
+
+async def test_duplicate_stage_change_delivery_creates_playbook_tasks_once(
+    settings: Settings, js: JetStreamContext
+) -> None:
+    async with service(settings) as client:
+        event = examples.stage_changed(deal_id="d1", workspace="w1")
+        await publish(js, event)
+        await publish(js, event, msg_id="another-id")  # defeats JetStream's de-duplication
+        # The same stage change re-sent as a new event (new id): natural key catches it.
+        again = examples.stage_changed(
+            deal_id="d1", workspace="w1", stage_change_id=event.data["stageChangeId"]
+        )
+        await publish(js, again)
+
+        async def created() -> list[dict]:
+            tasks = (await deal_tasks(client, "d1"))["d1"]
+            return tasks if len(tasks) >= 2 else []
+
+        tasks = await eventually(created)
+        await eventually(lambda: count_on(js, contract.TASK_CREATED))
+        # Give the redeliveries time to be handled, then check nothing doubled.
+        await asyncio.sleep(1.0)
+        tasks = (await deal_tasks(client, "d1"))["d1"]
+        assert sorted(t["title"] for t in tasks) == ["Intro call", "Send deck"]
+        assert {t["source"] for t in tasks} == {"PLAYBOOK"}
+        assert {t["assigneeId"] for t in tasks} == {"owner-1"}
+        assert await count_on(js, contract.TASK_CREATED) == 2
+
+
+async def test_two_replicas_create_each_playbook_task_once_and_round_robin_stays_fair(
+    settings: Settings, js: JetStreamContext
+) -> None:
+    members = ["m1", "m2", "m3", "m4"]
+    async with service(settings) as one, service(settings) as two:
+        team = (
+            await one.data(
+                'mutation($m: [ID!]!) { createTeam(input: {name: "SDR", memberIds: $m}) { id } }',
+                {"m": members},
+            )
+        )["createTeam"]
+        playbook = [
+            {
+                "key": "call",
+                "title": "Call",
+                "type": "call",
+                "assignee": {"rule": "team", "teamId": team["id"]},
+            },
+        ]
+        changes = 40
+        events = [
+            examples.stage_changed(deal_id=f"d{i}", workspace="w1", playbook=playbook)
+            for i in range(changes)
+        ]
+        for event in events:
+            await publish(js, event)
+        for event in events[::3]:  # some duplicates for good measure
+            await publish(js, event, msg_id=f"dup-{event.id}")
+
+        async def all_created() -> int:
+            data = await two.data("{ tasks(first: 1) { totalCount } }")
+            return data["tasks"]["totalCount"] >= changes
+
+        await eventually(all_created, timeout=20)
+        await asyncio.sleep(1.0)
+        data = await one.data(
+            "{ tasks(first: 200) { totalCount edges { node { assigneeId dealId } } } }"
+        )
+        assert data["tasks"]["totalCount"] == changes
+        nodes = [e["node"] for e in data["tasks"]["edges"]]
+        assert len({n["dealId"] for n in nodes}) == changes
+        per_member = Counter(n["assigneeId"] for n in nodes)
+        assert per_member == {m: changes // len(members) for m in members}
+
+
+async def test_reminder_and_overdue_fire_once_across_a_restart(
+    settings: Settings, js: JetStreamContext
+) -> None:
+    now = datetime.now(UTC)
+    remind_at, due_at = now + timedelta(seconds=1.5), now + timedelta(seconds=5)
+    async with service(settings) as first:
+        task = (
+            await first.data(
+                'mutation($r: DateTime, $d: DateTime) { createTask(input: {title: "Call", '
+                'remindAt: $r, dueAt: $d, assigneeId: "bob"}) { id } }',
+                {"r": remind_at.isoformat(), "d": due_at.isoformat()},
+            )
+        )["createTask"]
+        await eventually(lambda: count_on(js, contract.TASK_REMINDER_DUE), timeout=10)
+        reminded = datetime.now(UTC)
+        assert await count_on(js, contract.TASK_OVERDUE) == 0
+    # Stopped between remind-at and due-at; a new instance takes over.
+    assert reminded < due_at
+    async with service(settings), service(settings):  # and now two replicas
+        await eventually(lambda: count_on(js, contract.TASK_OVERDUE), timeout=15)
+        fired = datetime.now(UTC)
+        await asyncio.sleep(1.5)  # several scheduler passes of both replicas
+    assert fired - due_at < timedelta(seconds=5)
+    assert await count_on(js, contract.TASK_REMINDER_DUE) == 1
+    assert await count_on(js, contract.TASK_OVERDUE) == 1
+    # Notifications: one for the reminder, one for the overdue task.
+    assert await count_on(js, contract.NOTIFICATION_CREATED) == 2
+    sub = await js.subscribe(contract.TASK_OVERDUE, ordered_consumer=True)
+    message = await sub.next_msg(timeout=5)
+    await sub.unsubscribe()
+    event = CloudEvent.from_json(message.data)
+    overdue = contract.TaskOverdue.model_validate(event.data)
+    assert (overdue.task.id, overdue.task.assignee_id) == (task["id"], "bob")
+
+
+async def test_rules_run_once_per_event(settings: Settings, js: JetStreamContext) -> None:
+    async with service(settings) as one, service(settings):
+        rule = (
+            await one.data(
+                """mutation { createAutomationRule(input: {
+                  name: "Won: kickoff", trigger: DEAL_WON,
+                  conditions: [{path: "deal.amountMinor", op: GT, value: 1000}],
+                  actions: [{type: CREATE_TASK, task: {title: "Kickoff {{deal.title}}",
+                             type: MEETING, dueOffsetDays: 1}},
+                            {type: NOTIFY, userId: "cs-lead"}]}) { id } }"""
+            )
+        )["createAutomationRule"]
+        won = examples.deal_closed(deal_id="d7", won=True)
+        await publish(js, won)
+        await publish(js, won, msg_id="again")
+
+        async def runs() -> list[dict]:
+            data = await one.data(
+                "query($id: ID!) { ruleRuns(ruleId: $id) { edges { node { outcome taskIds } } } }",
+                {"id": rule["id"]},
+            )
+            edges = data["ruleRuns"]["edges"]
+            return edges if edges and edges[0]["node"]["outcome"] != "RUNNING" else []
+
+        edges = await eventually(runs)
+        await asyncio.sleep(1.0)
+        edges = await runs()
+        assert [e["node"]["outcome"] for e in edges] == ["SUCCEEDED"]
+        tasks = (await deal_tasks(one, "d7"))["d7"]
+        assert [(t["title"], t["source"]) for t in tasks] == [("Kickoff Deal d7", "RULE")]
+        await eventually(lambda: count_on(js, contract.NOTIFICATION_CREATED))
+        assert await count_on(js, contract.NOTIFICATION_CREATED) == 1
+
+
+async def test_closing_a_deal_cancels_playbook_tasks(
+    settings: Settings, js: JetStreamContext
+) -> None:
+    async with service(settings) as client:
+        await publish(js, examples.stage_changed(deal_id="d9", workspace="w1"))
+
+        async def two_open() -> bool:
+            return len((await deal_tasks(client, "d9"))["d9"]) == 2
+
+        await eventually(two_open)
+        await publish(js, examples.deal_closed(deal_id="d9", won=False))
+
+        async def none_open() -> bool:
+            return (await deal_tasks(client, "d9"))["d9"] == []
+
+        await eventually(none_open)
+        await eventually(lambda: count_on(js, contract.TASK_CANCELLED))
+        data = await client.data(
+            '{ tasks(filter: {dealId: "d9", status: CANCELLED}) { totalCount } }'
+        )
+        assert data["tasks"]["totalCount"] == 2
+
+
+async def test_nats_endpoints_are_workspace_scoped(
+    settings: Settings, js: JetStreamContext, infra: Any
+) -> None:
+    async with service(settings) as client:
+        nc = await nats.connect(infra.nats_url)
+        try:
+            created = await rpc_call(
+                nc,
+                contract.RPC_TASK_CREATE,
+                "w1",
+                {
+                    "title": "Send contract",
+                    "type": "email",
+                    "dealId": "d5",
+                    "assigneeId": "bob",
+                    "dueAt": "2030-01-01T10:00:00Z",
+                },
+            )
+            assert created["status"] == "open"
+            listed = await rpc_call(nc, contract.RPC_TASKS_OPEN_FOR, "w1", {"dealId": "d5"})
+            assert [t["id"] for t in listed["tasks"]] == [created["id"]]
+            other = await rpc_call(nc, contract.RPC_TASKS_OPEN_FOR, "w2", {"dealId": "d5"})
+            assert other["tasks"] == []
+            with pytest.raises(RpcError) as caught:
+                await rpc_call(nc, contract.RPC_TASK_CREATE, "w1", {"type": "call"})
+            assert caught.value.code == "BAD_REQUEST"
+            with pytest.raises(RpcError) as caught:
+                await rpc_call(nc, contract.RPC_TASKS_OPEN_FOR, "", {"dealId": "d5"})
+            assert caught.value.code == "BAD_REQUEST"
+        finally:
+            await nc.close()
+        data = await client.data('{ tasks(filter: {dealId: "d5"}) { edges { node { id } } } }')
+        assert [e["node"]["id"] for e in data["tasks"]["edges"]] == [created["id"]]

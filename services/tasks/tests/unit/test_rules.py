@@ -1,0 +1,245 @@
+"""Automation rules: managed through GraphQL, run once per event, every run recorded."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from crm_contracts import tasks as contract
+from crm_tasks import examples
+from crm_tasks.events.consume import EventHandlers
+from crm_tasks.scheduler import Scheduler
+from crm_tasks.store.memory import MemoryTasksStore
+from crm_tasks.store.protocol import TaskFilter
+from crm_tasks.usecases.playbooks import parse_time
+
+from .conftest import T0, Clock
+
+CREATE_RULE = """mutation($in: CreateAutomationRuleInput!) {
+  createAutomationRule(input: $in) { id name trigger enabled
+    conditions { path op value }
+    actions { type escalateMode task { title assignee { rule } } } } }"""
+RUNS = """query($id: ID!, $after: String) { ruleRuns(ruleId: $id, first: 10, after: $after) {
+  edges { node { ruleId eventId eventType outcome error taskIds notificationIds } }
+  pageInfo { hasNextPage } } }"""
+
+
+@pytest.fixture
+def handlers(store: MemoryTasksStore, clock: Clock) -> EventHandlers:
+    return EventHandlers(store, lambda: None, clock)
+
+
+async def create_rule(caller: Any, **rule: Any) -> dict:
+    return (await caller.data(CREATE_RULE, {"in": rule}))["createAutomationRule"]
+
+
+BIG_DEAL_RULE = {
+    "name": "Big deal in proposal: {{deal.title}}",
+    "trigger": "DEAL_STAGE_CHANGED",
+    "conditions": [
+        {"path": "toStage", "op": "EQ", "value": "proposal"},
+        {"path": "deal.amountMinor", "op": "GT", "value": 1000000},
+    ],
+    "actions": [
+        {
+            "type": "CREATE_TASK",
+            "task": {
+                "title": "Exec sponsor call for {{deal.title}}",
+                "type": "CALL",
+                "dueOffsetDays": 2,
+            },
+        },
+        {"type": "NOTIFY", "userId": "vp-sales", "title": "Big deal: {{deal.title}}"},
+    ],
+}
+
+
+async def test_rule_runs_once_per_event_and_records_the_run(
+    caller: Any, handlers: EventHandlers, store: MemoryTasksStore
+) -> None:
+    rule = await create_rule(caller, **BIG_DEAL_RULE)
+    assert rule["conditions"][1] == {"path": "deal.amountMinor", "op": "GT", "value": 1000000}
+    event = examples.stage_changed(to_stage="proposal", playbook=[], title="Acme", changed_at=T0)
+    await handlers.on_rule_trigger(event)
+    await handlers.on_rule_trigger(event)  # a redelivery
+    tasks = await store.for_workspace("w1").find_tasks(TaskFilter(), T0)
+    [task] = tasks
+    assert task.title == "Exec sponsor call for Acme"
+    assert task.assignee_id == "owner-1"  # OWNER: the deal's owner
+    assert task.source.kind == "rule" and task.source.rule_id == rule["id"]
+    assert task.deal_id == "deal-1"
+    expected_due = parse_time(event.time) + timedelta(days=2)
+    assert task.due_at is not None
+    assert abs(task.due_at - expected_due) < timedelta(milliseconds=1)
+    [note] = store.events_of(contract.NOTIFICATION_CREATED)
+    assert note.data["recipientUserId"] == "vp-sales"
+    assert note.data["title"] == "Big deal: Acme"
+    assert note.data["ruleId"] == rule["id"]
+    runs = (await caller.data(RUNS, {"id": rule["id"]}))["ruleRuns"]["edges"]
+    assert [r["node"]["outcome"] for r in runs] == ["SUCCEEDED"]
+    assert runs[0]["node"]["eventId"] == event.id
+    assert runs[0]["node"]["taskIds"] == [task.id]
+    assert runs[0]["node"]["notificationIds"] == [note.subject]
+
+
+async def test_conditions_not_met_records_a_skipped_run(
+    caller: Any, handlers: EventHandlers, store: MemoryTasksStore
+) -> None:
+    rule = await create_rule(caller, **BIG_DEAL_RULE)
+    await handlers.on_rule_trigger(examples.stage_changed(to_stage="qualify", playbook=[]))
+    assert await store.for_workspace("w1").find_tasks(TaskFilter(), T0) == []
+    runs = (await caller.data(RUNS, {"id": rule["id"]}))["ruleRuns"]["edges"]
+    assert [r["node"]["outcome"] for r in runs] == ["SKIPPED"]
+
+
+async def test_disabled_and_other_workspace_rules_do_not_run(
+    caller: Any, make_caller: Any, handlers: EventHandlers, store: MemoryTasksStore
+) -> None:
+    rule = await create_rule(caller, **BIG_DEAL_RULE)
+    await caller.data(
+        "mutation($id: ID!) { disableAutomationRule(id: $id) { enabled } }", {"id": rule["id"]}
+    )
+    await handlers.on_rule_trigger(examples.stage_changed(to_stage="proposal", playbook=[]))
+    await handlers.on_rule_trigger(
+        examples.stage_changed(workspace="w2", to_stage="proposal", playbook=[])
+    )
+    assert store.runs == {}
+    other = make_caller(workspace="w2")
+    assert (await other.data("{ automationRules { id } }"))["automationRules"] == []
+    error = await other.error(RUNS, {"id": rule["id"]})
+    assert error["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_failed_action_is_recorded_with_its_error(
+    caller: Any, handlers: EventHandlers
+) -> None:
+    team = (
+        await caller.data('mutation { createTeam(input: {name: "T", memberIds: ["a"]}) { id } }')
+    )["createTeam"]
+    rule = await create_rule(
+        caller,
+        name="Escalate overdue",
+        trigger="TASK_OVERDUE",
+        actions=[{"type": "ESCALATE", "teamId": team["id"], "escalateMode": "REASSIGN"}],
+    )
+    task = examples.published_examples()[contract.TASK_OVERDUE]
+    task.workspace = "w1"
+    await handlers.on_rule_trigger(task)
+    [run] = (await caller.data(RUNS, {"id": rule["id"]}))["ruleRuns"]["edges"]
+    assert run["node"]["outcome"] == "FAILED"
+    assert "no manager" in run["node"]["error"]
+
+
+async def test_escalate_reassigns_an_overdue_team_task_to_the_manager(
+    caller: Any, handlers: EventHandlers, store: MemoryTasksStore, clock: Clock
+) -> None:
+    team = (
+        await caller.data(
+            'mutation { createTeam(input: {name: "T", memberIds: ["a"], managerId: "boss"}) '
+            "{ id } }"
+        )
+    )["createTeam"]
+    await create_rule(
+        caller,
+        name="Escalate overdue",
+        trigger="TASK_OVERDUE",
+        conditions=[{"path": "task.priority", "op": "IN", "value": ["high", "urgent"]}],
+        actions=[{"type": "ESCALATE", "escalateMode": "REASSIGN", "body": "{{task.title}}"}],
+    )
+    task = (
+        await caller.data(
+            'mutation($t: ID!, $d: DateTime) { createTask(input: {title: "Renewal", '
+            "priority: URGENT, teamId: $t, dueAt: $d}) { id assigneeId } }",
+            {"t": team["id"], "d": (T0 + timedelta(minutes=1)).isoformat()},
+        )
+    )["createTask"]
+    assert task["assigneeId"] == "a"
+    clock.advance(minutes=2)
+    await Scheduler(store, lambda: None, clock=clock).tick()
+    [overdue] = store.events_of(contract.TASK_OVERDUE)
+    await handlers.on_rule_trigger(overdue)
+    stored = await store.for_workspace("w1").get_task(task["id"])
+    assert stored is not None and stored.assignee_id == "boss"
+    escalation = [
+        n.data
+        for n in store.events_of(contract.NOTIFICATION_CREATED)
+        if n.data["reason"] == "escalation"
+    ]
+    assert escalation == [
+        {
+            **escalation[0],
+            "recipientUserId": "boss",
+            "taskId": task["id"],
+            "body": "Renewal",
+        }
+    ]
+
+
+async def test_interaction_logged_rule_creates_a_follow_up(
+    caller: Any, handlers: EventHandlers, store: MemoryTasksStore
+) -> None:
+    await create_rule(
+        caller,
+        name="Follow up inbound calls",
+        trigger="INTERACTION_LOGGED",
+        conditions=[
+            {"path": "kind", "op": "EQ", "value": "call"},
+            {"path": "direction", "op": "EXISTS"},
+        ],
+        actions=[
+            {
+                "type": "CREATE_TASK",
+                "task": {
+                    "title": "Follow up: {{subject}}",
+                    "type": "FOLLOW_UP",
+                    "dueOffsetHours": 4,
+                    "assignee": {"rule": "USER", "userId": "sdr"},
+                },
+            }
+        ],
+    )
+    await handlers.on_rule_trigger(examples.interaction_logged(contact_id="c9"))
+    [task] = await store.for_workspace("w1").find_tasks(TaskFilter(), T0)
+    assert (task.title, task.type, task.assignee_id, task.contact_id) == (
+        "Follow up: Pricing question",
+        "follow_up",
+        "sdr",
+        "c9",
+    )
+
+
+async def test_rule_validation_errors(caller: Any) -> None:
+    bad = {**BIG_DEAL_RULE, "conditions": [{"path": "x", "op": "IN", "value": 3}]}
+    error = await caller.error(CREATE_RULE, {"in": bad})
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "input.conditions.0"}
+    bad = {**BIG_DEAL_RULE, "actions": [{"type": "NOTIFY"}]}
+    error = await caller.error(CREATE_RULE, {"in": bad})
+    assert error["extensions"]["field"] == "input.actions.0.userId"
+    bad = {**BIG_DEAL_RULE, "actions": []}
+    error = await caller.error(CREATE_RULE, {"in": bad})
+    assert error["extensions"]["field"] == "input.actions"
+    bad = {**BIG_DEAL_RULE, "actions": [{"type": "ESCALATE"}]}
+    error = await caller.error(CREATE_RULE, {"in": bad})
+    assert error["extensions"]["field"] == "input.actions.0.escalateMode"
+
+
+async def test_update_list_and_delete_rules(caller: Any) -> None:
+    rule = await create_rule(caller, **BIG_DEAL_RULE)
+    data = await caller.data(
+        """mutation($id: ID!) { updateAutomationRule(id: $id, input: {name: "Renamed",
+        conditions: []}) { name conditions { path } } }""",
+        {"id": rule["id"]},
+    )
+    assert data["updateAutomationRule"] == {"name": "Renamed", "conditions": []}
+    listed = await caller.data("{ automationRules(trigger: DEAL_STAGE_CHANGED) { id name } }")
+    assert listed["automationRules"] == [{"id": rule["id"], "name": "Renamed"}]
+    deleted = await caller.data(
+        "mutation($id: ID!) { deleteAutomationRule(id: $id) }", {"id": rule["id"]}
+    )
+    assert deleted["deleteAutomationRule"] == rule["id"]
+    error = await caller.error(
+        "mutation($id: ID!) { deleteAutomationRule(id: $id) }", {"id": rule["id"]}
+    )
+    assert error["extensions"]["code"] == "NOT_FOUND"
