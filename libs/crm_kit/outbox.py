@@ -153,8 +153,10 @@ class OutboxRelay:
         async with self._lock:
             sent = 0
             for name, doc_id in targets:
-                doc = await self._db[name].find_one({"_id": doc_id, PENDING: True}, {OUTBOX: 1})
-                if doc is not None:
+                # Filter on `_id` alone: FerretDB's SQLite backend answers only a pure `_id`
+                # filter from the index; adding the pending flag would scan the collection.
+                doc = await self._db[name].find_one({"_id": doc_id}, {OUTBOX: 1})
+                if doc is not None and doc.get(OUTBOX):
                     sent += await self._publish_document(name, doc)
             self.published += sent
             return sent
@@ -178,14 +180,16 @@ class OutboxRelay:
         for stored in events:
             await self._publish(stored)
         collection = self._db[name]
+        # Only `_id` filters: FerretDB's SQLite backend serves nothing else from an index.
+        # `$pullAll` removes exactly what was published (atomic on MongoDB, and under the
+        # document's lock no writer of this process interleaves on FerretDB); the flag
+        # that the crash sweep looks for is cleared only once the outbox is seen empty.
         async with self._locks.hold(DocLocks.key(name, doc["_id"])):
             if events:
                 await collection.update_one({"_id": doc["_id"]}, {"$pullAll": {OUTBOX: events}})
-            # Clear the flag only if no new event arrived meanwhile.
-            await collection.update_one(
-                {"_id": doc["_id"], f"{OUTBOX}.0": {"$exists": False}},
-                {"$set": {PENDING: False}},
-            )
+            current = await collection.find_one({"_id": doc["_id"]}, {OUTBOX: 1})
+            if current is not None and not current.get(OUTBOX):
+                await collection.update_one({"_id": doc["_id"]}, {"$set": {PENDING: False}})
         return len(events)
 
     async def _publish(self, stored: dict[str, Any]) -> None:

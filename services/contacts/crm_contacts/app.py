@@ -3,7 +3,6 @@ endpoints) and the GraphQL HTTP app."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -29,30 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class Bus(Protocol):
-    def notify_outbox(self) -> None: ...
-
-
-def relay_lock(runtime: ServiceRuntime) -> asyncio.Lock | None:
-    """The lock the outbox relay holds during a pass, shared with the store's updates (see
-    MongoContactsStore: FerretDB v1 does not isolate concurrent updates of a document).
-    The kit exposes no public handle for it yet, hence the private attribute."""
-    lock = getattr(runtime.relay, "_lock", None)
-    return lock if isinstance(lock, asyncio.Lock) else None
-
-
-async def cancel_background_tasks(runtime: ServiceRuntime, attempts: int = 50) -> None:
-    """Cancel the runtime's tasks until they are done. On Python 3.11 `asyncio.wait_for`
-    swallows a cancellation that arrives as its inner future completes (the relay's wake-up
-    event set by `notify_outbox()`), so a single `cancel()` can leave the relay looping and
-    `ServiceRuntime.stop()` waiting for it forever. Re-cancelling ends it."""
-    tasks = list(getattr(runtime, "_tasks", []))
-    for _ in range(attempts):
-        pending = [task for task in tasks if not task.done()]
-        if not pending:
-            return
-        for task in pending:
-            task.cancel()
-        await asyncio.wait(pending, timeout=0.1)
+    def notify_outbox(self, collection: str | None = None, doc_id: object = None) -> None: ...
 
 
 async def resume_merges(store: ContactsStore) -> int:
@@ -76,17 +52,16 @@ def create_app(
     bus: Bus | None = None,
 ) -> Starlette:
     """With `store` given (e.g. the in-memory fake) nothing external is started; otherwise
-    the lifespan connects to MongoDB and NATS and serves the request/reply endpoints."""
+    the lifespan connects to MongoDB and NATS and serves the request/reply endpoints.
+    `bus` is unused: the Mongo store itself tells the runtime's relay which document holds
+    new events (`notify_outbox(collection, _id)`), and the fake keeps its events."""
+    del bus
     settings = settings or load_settings()
     verifier = TokenVerifier.from_env()
-    state: dict[str, Any] = {"store": store, "bus": bus, "runtime": None}
-
-    def notify() -> None:
-        if state["bus"] is not None:
-            state["bus"].notify_outbox()
+    state: dict[str, Any] = {"store": store, "runtime": None}
 
     def context_factory(ctx: RequestContext, _: Request) -> GraphQLContext:
-        return build_context(state["store"], ctx, notify)
+        return build_context(state["store"], ctx)
 
     async def readiness() -> dict[str, bool]:
         runtime: ServiceRuntime | None = state["runtime"]
@@ -100,8 +75,12 @@ def create_app(
         runtime = ServiceRuntime(settings, outbox_collections=OUTBOX_COLLECTIONS)
         await runtime.start(ensure_indexes)
         try:
-            mongo_store = MongoContactsStore(runtime.db, write_lock=relay_lock(runtime))
-            state.update(store=mongo_store, bus=runtime, runtime=runtime)
+            # The runtime's lock registry, shared with the outbox relay's clean-up; its
+            # notify_outbox publishes exactly the document just written.
+            mongo_store = MongoContactsStore(
+                runtime.db, locks=runtime.doc_locks, notify=runtime.notify_outbox
+            )
+            state.update(store=mongo_store, runtime=runtime)
             app.state.runtime = runtime
             app.state.store = mongo_store
             await runtime.serve_rpc(endpoints(mongo_store), "CRM contacts and companies")
@@ -109,7 +88,6 @@ def create_app(
             bind_request(None)
             yield
         finally:
-            await cancel_background_tasks(runtime)
             await runtime.stop()
 
     app = build_http_app(

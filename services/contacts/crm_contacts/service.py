@@ -1,12 +1,16 @@
 """Use cases: what GraphQL, the NATS endpoints and the importer ask of the service.
 
 Each use case validates input (errors name the GraphQL input field at fault), applies the
-domain rules, and hands the store the new state together with the events it causes."""
+domain rules, and hands the store the new state together with the events it causes (the
+store tells the outbox relay). An update holds the lock of the record(s) it changes from
+its read to its write (`store.lock_contacts` / `store.lock_company`), so concurrent
+updates of one record in this process apply one after another; across processes the
+version check turns a race into CONFLICT."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -130,12 +134,10 @@ class ContactsService:
         self,
         store: WorkspaceStore,
         caller: RequestContext,
-        notify: Callable[[], None] = lambda: None,
         phone_region: str | None = None,
     ) -> None:
         self.store = store
         self.caller = caller
-        self._notify = notify
         self.phone_region = phone_region or default_phone_region()
 
     # authorisation -------------------------------------------------------------------
@@ -266,7 +268,6 @@ class ContactsService:
                 field=f"{prefix}.domain",
                 existingId=taken.existing_id,
             ) from None
-        self._notify()
         return company
 
     async def _save_company(self, before: Company, after: Company, event: CloudEvent) -> None:
@@ -282,43 +283,45 @@ class ContactsService:
             raise Conflict("the company changed meanwhile; read it again and retry")
         if before.name != after.name:
             await self.store.set_company_name(after.id, rules.name_key(after.name))
-        self._notify()
 
     async def update_company(
         self, company_id: str, data: dict[str, Any], prefix: str = "input"
     ) -> Company:
         self.require_write()
-        before = await self.live_company(company_id)
-        after = copy.deepcopy(before)
-        self._company_fields(data, prefix, after)
-        changed = _changed(before, after, _COMPANY_FIELDS)
-        if not changed:
-            return before
-        after.updated_at, after.updated_by = self._now(), self.caller.subject
-        await self._save_company(before, after, publish.company_updated(after, changed))
-        return after
+        async with self.store.lock_company(company_id):
+            before = await self.live_company(company_id)
+            after = copy.deepcopy(before)
+            self._company_fields(data, prefix, after)
+            changed = _changed(before, after, _COMPANY_FIELDS)
+            if not changed:
+                return before
+            after.updated_at, after.updated_by = self._now(), self.caller.subject
+            await self._save_company(before, after, publish.company_updated(after, changed))
+            return after
 
     async def delete_company(self, company_id: str) -> Company:
         self.require_write()
-        company = await self.company(company_id)
-        if company.deleted:
+        async with self.store.lock_company(company_id):
+            company = await self.company(company_id)
+            if company.deleted:
+                return company
+            before = copy.deepcopy(company)
+            company.deleted_at = company.updated_at = self._now()
+            company.updated_by = self.caller.subject
+            await self._save_company(before, company, publish.company_deleted(company))
             return company
-        before = copy.deepcopy(company)
-        company.deleted_at = company.updated_at = self._now()
-        company.updated_by = self.caller.subject
-        await self._save_company(before, company, publish.company_deleted(company))
-        return company
 
     async def restore_company(self, company_id: str) -> Company:
         self.require_write()
-        company = await self.company(company_id)
-        if not company.deleted:
+        async with self.store.lock_company(company_id):
+            company = await self.company(company_id)
+            if not company.deleted:
+                return company
+            before = copy.deepcopy(company)
+            company.deleted_at = None
+            company.updated_at, company.updated_by = self._now(), self.caller.subject
+            await self._save_company(before, company, publish.company_restored(company))
             return company
-        before = copy.deepcopy(company)
-        company.deleted_at = None
-        company.updated_at, company.updated_by = self._now(), self.caller.subject
-        await self._save_company(before, company, publish.company_restored(company))
-        return company
 
     # contacts ------------------------------------------------------------------------
     async def _contact_fields(self, data: dict[str, Any], prefix: str, contact: Contact) -> None:
@@ -409,7 +412,6 @@ class ContactsService:
             await self.store.insert_contact(contact, [publish.contact_created(contact)])
         except EmailTaken as taken:
             raise self._email_conflict(taken, contact, prefix) from None
-        self._notify()
         return contact
 
     async def _save_contact(self, contact: Contact, event: CloudEvent, prefix: str) -> None:
@@ -419,51 +421,53 @@ class ContactsService:
             raise self._email_conflict(taken, contact, prefix) from None
         if not saved:
             raise Conflict("the contact changed meanwhile; read it again and retry")
-        self._notify()
 
     async def update_contact(
         self, contact_id: str, data: dict[str, Any], prefix: str = "input"
     ) -> Contact:
         self.require_write()
-        before = await self.live_contact(contact_id)
-        after = copy.deepcopy(before)
-        await self._contact_fields(data, prefix, after)
-        changed = _changed(before, after, _CONTACT_FIELDS)
-        if not changed:
-            return before
-        if after.emails != before.emails:
-            await self._check_emails_free(after, prefix)
-        after.updated_at, after.updated_by = self._now(), self.caller.subject
-        await self._save_contact(after, publish.contact_updated(after, changed), prefix)
-        return after
+        async with self.store.lock_contacts([contact_id]):
+            before = await self.live_contact(contact_id)
+            after = copy.deepcopy(before)
+            await self._contact_fields(data, prefix, after)
+            changed = _changed(before, after, _CONTACT_FIELDS)
+            if not changed:
+                return before
+            if after.emails != before.emails:
+                await self._check_emails_free(after, prefix)
+            after.updated_at, after.updated_by = self._now(), self.caller.subject
+            await self._save_contact(after, publish.contact_updated(after, changed), prefix)
+            return after
 
     async def delete_contact(self, contact_id: str) -> Contact:
         self.require_write()
-        contact = await self.contact(contact_id)
-        if contact.deleted:
+        async with self.store.lock_contacts([contact_id]):
+            contact = await self.contact(contact_id)
+            if contact.deleted:
+                return contact
+            contact.deleted_at = contact.updated_at = self._now()
+            contact.updated_by = self.caller.subject
+            await self._save_contact(contact, publish.contact_deleted(contact), "input")
             return contact
-        contact.deleted_at = contact.updated_at = self._now()
-        contact.updated_by = self.caller.subject
-        await self._save_contact(contact, publish.contact_deleted(contact), "input")
-        return contact
 
     async def restore_contact(self, contact_id: str) -> Contact:
         self.require_write()
-        contact = await self.contact(contact_id)
-        if contact.merged_into:
-            raise Conflict(
-                f"contact {contact_id} was merged into {contact.merged_into}; it cannot be "
-                "restored",
-                field="id",
-                existingId=contact.merged_into,
-            )
-        if not contact.deleted:
+        async with self.store.lock_contacts([contact_id]):
+            contact = await self.contact(contact_id)
+            if contact.merged_into:
+                raise Conflict(
+                    f"contact {contact_id} was merged into {contact.merged_into}; it cannot be "
+                    "restored",
+                    field="id",
+                    existingId=contact.merged_into,
+                )
+            if not contact.deleted:
+                return contact
+            contact.deleted_at = None
+            contact.updated_at, contact.updated_by = self._now(), self.caller.subject
+            await self._check_emails_free(contact, "input")
+            await self._save_contact(contact, publish.contact_restored(contact), "input")
             return contact
-        contact.deleted_at = None
-        contact.updated_at, contact.updated_by = self._now(), self.caller.subject
-        await self._check_emails_free(contact, "input")
-        await self._save_contact(contact, publish.contact_restored(contact), "input")
-        return contact
 
     # interactions --------------------------------------------------------------------
     async def log_interaction(self, data: dict[str, Any], prefix: str = "input") -> Interaction:
@@ -518,7 +522,6 @@ class ContactsService:
         )
         if not inserted:
             raise Conflict(f"interaction {interaction.id} exists", existingId=interaction.id)
-        self._notify()
         return interaction
 
     # duplicates and merging -----------------------------------------------------------
@@ -544,6 +547,19 @@ class ContactsService:
         rules.require_id(duplicate_id, "duplicateId")
         if survivor_id == duplicate_id:
             raise BadUserInput("a contact cannot be merged into itself", field="duplicateId")
+        # A merge holds both contacts from its reads to its last write (in a fixed order,
+        # so two merges of the same pair cannot deadlock); a dry run changes nothing.
+        locks = (
+            contextlib.nullcontext()
+            if dry_run
+            else self.store.lock_contacts([survivor_id, duplicate_id])
+        )
+        async with locks:
+            return await self._merge_contacts(survivor_id, duplicate_id, dry_run)
+
+    async def _merge_contacts(
+        self, survivor_id: str, duplicate_id: str, dry_run: bool
+    ) -> MergeOutcome:
         survivor = await self.contact(survivor_id, "survivorId")
         duplicate = await self.contact(duplicate_id, "duplicateId")
         record = await self.store.get_merge(duplicate_id)
@@ -612,10 +628,10 @@ class ContactsService:
             event = publish.contact_merged(survivor, duplicate, record.moved_interactions)
             await self.store.mark_merged(duplicate, survivor.id, [event])
         await self.store.finish_merge(duplicate.id)
-        self._notify()
         return survivor
 
     async def resume_merge(self, record: MergeRecord) -> None:
-        survivor = await self.contact(record.survivor_id)
-        duplicate = await self.contact(record.duplicate_id)
-        await self._run_merge(survivor, duplicate, record)
+        async with self.store.lock_contacts([record.survivor_id, record.duplicate_id]):
+            survivor = await self.contact(record.survivor_id)
+            duplicate = await self.contact(record.duplicate_id)
+            await self._run_merge(survivor, duplicate, record)

@@ -3,7 +3,6 @@ and the DataLoaders that batch entity look-ups (one database query per batch).""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from strawberry.dataloader import DataLoader
@@ -27,13 +26,12 @@ class GraphQLContext:
 def build_context(
     store: ContactsStore,
     request: RequestContext,
-    notify: Callable[[], None] = lambda: None,
     phone_region: str | None = None,
 ) -> GraphQLContext:
     scoped = store.for_workspace(request.workspace_id)
     return GraphQLContext(
         request=request,
-        service=ContactsService(scoped, request, notify, phone_region),
+        service=ContactsService(scoped, request, phone_region),
         contacts=contact_loader(scoped),
         companies=company_loader(scoped),
     )

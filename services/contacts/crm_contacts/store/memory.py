@@ -3,14 +3,18 @@ including the unique indexes, and an outbox list to assert on."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from crm_contracts.envelope import CloudEvent
+from crm_kit.locks import DocLocks
 
+from ..config import COMPANIES, CONTACTS
 from ..domain.model import Company, Contact, Interaction, MergeRecord, Page, utcnow
 from ..domain.rules import email_key, name_key, search_text
+from .locking import hold_locks
 from .protocol import (
     CompanyQuery,
     ContactQuery,
@@ -59,6 +63,7 @@ class MemoryContactsStore:
         self.interactions: dict[str, Interaction] = {}
         self.merges: dict[tuple[str, str], MergeRecord] = {}
         self.outbox: list[CloudEvent] = []
+        self.locks = DocLocks()
 
     def for_workspace(self, workspace_id: str) -> MemoryWorkspaceStore:
         return MemoryWorkspaceStore(self, workspace_id)
@@ -84,6 +89,13 @@ class MemoryWorkspaceStore:
 
     def _emit(self, events: list[CloudEvent]) -> None:
         self._root.outbox.extend(events)
+
+    # locking (as in the Mongo adapter: a use case's read-modify-write of a document)
+    def lock_contacts(self, ids: Iterable[str]) -> contextlib.AbstractAsyncContextManager[None]:
+        return hold_locks(self._root.locks, [DocLocks.key(CONTACTS, i) for i in ids])
+
+    def lock_company(self, company_id: str) -> contextlib.AbstractAsyncContextManager[None]:
+        return hold_locks(self._root.locks, [DocLocks.key(COMPANIES, company_id)])
 
     # companies
     async def insert_company(self, company: Company, events: list[CloudEvent]) -> None:

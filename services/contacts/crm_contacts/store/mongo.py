@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -10,6 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from crm_contracts.envelope import CloudEvent
+from crm_kit.locks import DocLocks
 from crm_kit.outbox import HIDE_OUTBOX, merge_update, outbox_fields, outbox_update
 from crm_kit.pagination import keyset_filter, keyset_sort
 
@@ -25,6 +27,7 @@ from .documents import (
     merge_from_doc,
     merge_to_doc,
 )
+from .locking import hold_locks
 from .protocol import (
     CompanyQuery,
     ContactQuery,
@@ -76,19 +79,35 @@ def _and(*filters: dict[str, Any]) -> dict[str, Any]:
     return parts[0] if len(parts) == 1 else {"$and": parts}
 
 
-class MongoContactsStore:
-    """`write_lock` serialises this process's updates with each other and with the outbox
-    relay (pass the relay's lock). FerretDB v1 applies an update as read-modify-write of
-    the whole document without isolation, so two overlapping updates of one document lose
-    one of them (e.g. the relay removing published events would undo a concurrent state
-    change). On MongoDB updates are atomic per document and the lock costs little."""
+# Called after a write that stored outbox events: (collection, _id). The runtime's
+# `notify_outbox`, which makes the relay publish exactly that document's events.
+Notify = Callable[[str, Any], None]
 
-    def __init__(self, db: AsyncDatabase, write_lock: asyncio.Lock | None = None) -> None:
+
+class MongoContactsStore:
+    """Writes hold the lock of each document they update (`DocLocks`, pass the runtime's
+    `doc_locks`: it is shared with the outbox relay, which updates a document to remove
+    its published events). FerretDB v1 applies an update as read-modify-write of the whole
+    document without isolation, so two overlapping updates of one document lose one of
+    them; on MongoDB updates are atomic per document and a lock costs little. Inserts take
+    no lock. Lock order, so that nothing deadlocks: company, then contacts (several at
+    once in sorted order), then interactions, email claims and merge records (each held
+    alone, never while waiting for a company or contact). Locks are per process: across
+    replicas the version checks remain the guard.
+
+    `notify(collection, _id)` is called after each write that stored outbox events (pass
+    the runtime's `notify_outbox`); without it (the importer) the events wait for the
+    running service's periodic sweep."""
+
+    def __init__(
+        self, db: AsyncDatabase, locks: DocLocks | None = None, notify: Notify | None = None
+    ) -> None:
         self.db = db
-        self.write_lock = write_lock or asyncio.Lock()
+        self.locks = locks or DocLocks()
+        self.notify = notify
 
     def for_workspace(self, workspace_id: str) -> MongoWorkspaceStore:
-        return MongoWorkspaceStore(self.db, workspace_id, self.write_lock)
+        return MongoWorkspaceStore(self.db, workspace_id, self.locks, self.notify)
 
     async def pending_merges(self) -> list[MergeRecord]:
         cursor = self.db[MERGES].find({"status": {"$ne": "done"}})
@@ -97,16 +116,38 @@ class MongoContactsStore:
 
 class MongoWorkspaceStore:
     def __init__(
-        self, db: AsyncDatabase, workspace_id: str, write_lock: asyncio.Lock | None = None
+        self,
+        db: AsyncDatabase,
+        workspace_id: str,
+        locks: DocLocks | None = None,
+        notify: Notify | None = None,
     ) -> None:
         self.db = db
         self.workspace_id = workspace_id
-        self._lock = write_lock or asyncio.Lock()
+        self.locks = locks or DocLocks()
+        self._notify = notify
         self._contacts = db[CONTACTS]
         self._companies = db[COMPANIES]
         self._interactions = db[INTERACTIONS]
         self._merges = db[MERGES]
         self._claims = db[EMAIL_CLAIMS]
+
+    # locking and notification
+    def _hold(self, collection: str, *ids: Any) -> contextlib.AbstractAsyncContextManager[None]:
+        return hold_locks(self.locks, [DocLocks.key(collection, doc_id) for doc_id in ids])
+
+    def lock_contacts(self, ids: Iterable[str]) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold these contacts' locks for a whole read-modify-write use case, so that this
+        process's updates of a contact run one after another instead of failing their
+        version check. The store's own writes inside see the locks as held."""
+        return self._hold(CONTACTS, *ids)
+
+    def lock_company(self, company_id: str) -> contextlib.AbstractAsyncContextManager[None]:
+        return self._hold(COMPANIES, company_id)
+
+    def _written(self, collection: str, doc_id: Any, events: list[CloudEvent]) -> None:
+        if events and self._notify is not None:
+            self._notify(collection, doc_id)
 
     def _scope(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"workspace_id": self.workspace_id, **(extra or {})}
@@ -152,6 +193,7 @@ class MongoWorkspaceStore:
         except DuplicateKeyError:
             existing = await self.find_company_by_domain(company.domain or "")
             raise DomainTaken(existing.id if existing else None) from None
+        self._written(COMPANIES, company.id, events)
 
     async def get_companies(self, ids: list[str]) -> list[Company]:
         return [company_from_doc(doc) for doc in await self._by_ids(self._companies, ids)]
@@ -162,7 +204,7 @@ class MongoWorkspaceStore:
         doc["version"] = company.version + 1
         update = merge_update({"$set": doc}, outbox_update(events))
         try:
-            async with self._lock:
+            async with self._hold(COMPANIES, company.id):
                 result = await self._companies.update_one(
                     self._scope({"_id": company.id, "version": company.version}), update
                 )
@@ -172,6 +214,7 @@ class MongoWorkspaceStore:
         if result.matched_count == 0:
             return False
         company.version += 1
+        self._written(COMPANIES, company.id, events)
         return True
 
     async def find_company_by_domain(self, domain: str) -> Company | None:
@@ -218,6 +261,7 @@ class MongoWorkspaceStore:
             await self._contacts.insert_one({**doc, **outbox_fields(events)})
         except DuplicateKeyError:
             raise EmailTaken(await self._email_owner(doc["email_key"])) from None
+        self._written(CONTACTS, contact.id, events)
         await self._claim(contact)
 
     async def get_contacts(self, ids: list[str]) -> list[Contact]:
@@ -229,7 +273,7 @@ class MongoWorkspaceStore:
         doc["version"] = contact.version + 1
         update = merge_update({"$set": doc}, outbox_update(events))
         try:
-            async with self._lock:
+            async with self._hold(CONTACTS, contact.id):
                 result = await self._contacts.update_one(
                     self._scope({"_id": contact.id, "version": contact.version}), update
                 )
@@ -238,6 +282,7 @@ class MongoWorkspaceStore:
         if result.matched_count == 0:
             return False
         contact.version += 1
+        self._written(CONTACTS, contact.id, events)
         await self._claim(contact)
         return True
 
@@ -254,11 +299,13 @@ class MongoWorkspaceStore:
         if contact.merged_into:
             return
         for email in contact.emails:
-            await self._claims.replace_one(
-                {"_id": self._claim_id(email)},
-                {"workspace_id": self.workspace_id, "email": email, "contact_id": contact.id},
-                upsert=True,
-            )
+            claim_id = self._claim_id(email)
+            async with self._hold(EMAIL_CLAIMS, claim_id):
+                await self._claims.replace_one(
+                    {"_id": claim_id},
+                    {"workspace_id": self.workspace_id, "email": email, "contact_id": contact.id},
+                    upsert=True,
+                )
 
     async def find_contacts_with_emails(self, emails: list[str]) -> list[Contact]:
         holders: dict[str, Contact] = {}
@@ -293,10 +340,15 @@ class MongoWorkspaceStore:
         return await self._find_contacts({"company_id": company_id, "deleted_at": None}, limit)
 
     async def set_company_name(self, company_id: str, name: str | None) -> None:
-        async with self._lock:
-            await self._contacts.update_many(
-                self._scope({"company_id": company_id}), {"$set": {"company_name": name}}
-            )
+        # One contact at a time, each under its lock (setting the name again is harmless);
+        # the filter skips a contact that moved to another company meanwhile.
+        selector = self._scope({"company_id": company_id})
+        ids = [doc["_id"] async for doc in self._contacts.find(selector, {"_id": 1})]
+        for contact_id in ids:
+            async with self._hold(CONTACTS, contact_id):
+                await self._contacts.update_one(
+                    {**selector, "_id": contact_id}, {"$set": {"company_name": name}}
+                )
 
     async def list_contacts(self, query: ContactQuery) -> Page[Contact]:
         base = self._scope()
@@ -336,6 +388,7 @@ class MongoWorkspaceStore:
             await self._interactions.insert_one(doc)
         except DuplicateKeyError:
             return False
+        self._written(INTERACTIONS, interaction.id, events)
         return True
 
     async def get_interactions(self, ids: list[str]) -> list[Interaction]:
@@ -370,16 +423,18 @@ class MongoWorkspaceStore:
         return [doc["_id"] async for doc in cursor]
 
     async def move_interactions(self, from_contact: str, to_contact: str) -> int:
-        # Two idempotent steps instead of a positional update: add the survivor, then pull
-        # the duplicate (exact-value $pull, which FerretDB supports).
+        # One interaction at a time under its lock (the relay updates interactions too, to
+        # remove published events). Two idempotent steps instead of a positional update:
+        # add the survivor, then pull the duplicate (exact-value $pull, which FerretDB
+        # supports). Each is safe to repeat, so an interrupted move is finished by another.
         selector = self._scope({"contact_ids": from_contact})
-        async with self._lock:
-            added = await self._interactions.update_many(
-                selector, {"$addToSet": {"contact_ids": to_contact}}
-            )
-        async with self._lock:
-            await self._interactions.update_many(selector, {"$pull": {"contact_ids": from_contact}})
-        return added.matched_count
+        ids = [doc["_id"] async for doc in self._interactions.find(selector, {"_id": 1})]
+        for interaction_id in ids:
+            async with self._hold(INTERACTIONS, interaction_id):
+                one = {**selector, "_id": interaction_id}
+                await self._interactions.update_one(one, {"$addToSet": {"contact_ids": to_contact}})
+                await self._interactions.update_one(one, {"$pull": {"contact_ids": from_contact}})
+        return len(ids)
 
     # merges
     async def insert_merge(self, record: MergeRecord) -> bool:
@@ -395,10 +450,10 @@ class MongoWorkspaceStore:
         return merge_from_doc(doc) if doc else None
 
     async def finish_merge(self, duplicate_id: str) -> None:
-        async with self._lock:
+        record_id = f"{self.workspace_id}:{duplicate_id}"
+        async with self._hold(MERGES, record_id):
             await self._merges.update_one(
-                {"_id": f"{self.workspace_id}:{duplicate_id}"},
-                {"$set": {"status": "done", "finished_at": utcnow()}},
+                {"_id": record_id}, {"$set": {"status": "done", "finished_at": utcnow()}}
             )
 
     async def apply_merge_to_survivor(
@@ -411,7 +466,7 @@ class MongoWorkspaceStore:
             {"$set": doc, "$push": {"merged_from": duplicate_id}, "$inc": {"version": 1}},
             outbox_update(events),
         )
-        async with self._lock:
+        async with self._hold(CONTACTS, survivor.id):
             result = await self._contacts.find_one_and_update(
                 self._scope({"_id": survivor.id, "merged_from": {"$ne": duplicate_id}}),
                 update,
@@ -423,6 +478,7 @@ class MongoWorkspaceStore:
         await self._claim(survivor)
         if result is None:
             return False
+        self._written(CONTACTS, survivor.id, events)
         survivor.merged_from = [*survivor.merged_from, duplicate_id]
         survivor.version = int(result["version"])
         return True
@@ -443,8 +499,11 @@ class MongoWorkspaceStore:
             },
             outbox_update(events),
         )
-        async with self._lock:
+        async with self._hold(CONTACTS, duplicate.id):
             result = await self._contacts.update_one(
                 self._scope({"_id": duplicate.id, "merged_into": None}), update
             )
-        return result.modified_count == 1
+        if result.modified_count != 1:
+            return False
+        self._written(CONTACTS, duplicate.id, events)
+        return True

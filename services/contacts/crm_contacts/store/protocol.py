@@ -3,6 +3,8 @@ filter and every document it writes, so no caller can forget it."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -71,6 +73,12 @@ class InteractionQuery:
 
 class WorkspaceStore(Protocol):
     workspace_id: str
+
+    # Hold documents' locks for a use case's whole read-modify-write: this process's
+    # updates of one document then run one after another (FerretDB v1 does not isolate
+    # concurrent updates of a document). Several contacts are locked in a fixed order.
+    def lock_contacts(self, ids: Iterable[str]) -> contextlib.AbstractAsyncContextManager[None]: ...
+    def lock_company(self, company_id: str) -> contextlib.AbstractAsyncContextManager[None]: ...
 
     # companies
     async def insert_company(self, company: Company, events: list[CloudEvent]) -> None: ...
