@@ -22,8 +22,10 @@ class Settings:
     database: str = ""
     nats_url: str = "nats://127.0.0.1:4222"
     log_level: str = "INFO"
-    # How often the outbox relay sweeps for events a crash left behind (seconds).
-    outbox_sweep_seconds: float = 2.0
+    # How often the outbox relay sweeps for events a crash left behind (seconds). Each
+    # sweep scans the outbox collections (FerretDB serves only `_id` filters from an
+    # index), and live writers publish their own events at once, so it need not be often.
+    outbox_sweep_seconds: float = 10.0
     # Deliveries of one event before it goes to the dead-letter subject.
     max_deliveries: int = 5
     extra: dict[str, str] = field(default_factory=dict)
@@ -39,6 +41,6 @@ class Settings:
             database=_env(f"{upper}_DB", f"{_env('CRM_DB_PREFIX', 'crm')}_{service}"),
             nats_url=_env("NATS_URL", "nats://127.0.0.1:4222"),
             log_level=_env("LOG_LEVEL", "INFO"),
-            outbox_sweep_seconds=float(_env("OUTBOX_SWEEP_SECONDS", "2.0")),
+            outbox_sweep_seconds=float(_env("OUTBOX_SWEEP_SECONDS", "10.0")),
             max_deliveries=int(_env("MAX_DELIVERIES", "5")),
         )

@@ -1,0 +1,1 @@
+"""The deals service: pipelines (the documented sales process), deals, stage history."""

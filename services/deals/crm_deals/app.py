@@ -1,0 +1,100 @@
+"""Composition root: wires settings, store, runtime (Mongo, NATS, relay, consumers, RPC)
+and the GraphQL subgraph into one Starlette app."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+
+from crm_contracts.streams import stream_for
+from crm_kit.auth import TokenVerifier
+from crm_kit.context import RequestContext
+from crm_kit.runtime import ServiceRuntime, build_http_app
+from crm_kit.settings import Settings
+
+from .config import DESCRIPTION, DURABLE_CONTACTS, DURABLE_TASKS, load_settings
+from .events.consume import CONTACT_SUBJECTS, TASK_SUBJECTS, Handlers
+from .graphql.context import DealsContext, make_context
+from .graphql.schema import schema
+from .rpc import endpoints
+from .store.mongo import MongoStoreFactory, ensure_indexes
+from .store.protocol import OUTBOX_COLLECTIONS, StoreFactory
+
+
+class _Holder:
+    """What the lifespan creates and the request handlers use."""
+
+    stores: StoreFactory | None = None
+    runtime: ServiceRuntime | None = None
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: StoreFactory | None = None,
+    bus: Any = None,
+    verifier: TokenVerifier | None = None,
+) -> Starlette:
+    """`store` replaces MongoDB (unit tests: `MemoryDatabase()`); without it the lifespan
+    starts the full runtime. `bus` is unused here (events leave through the outbox)."""
+    settings = settings or load_settings()
+    holder = _Holder()
+    holder.stores = store
+
+    def notify(collection: str | None = None, doc_id: object = None) -> None:
+        if holder.runtime is not None:
+            holder.runtime.notify_outbox(collection, doc_id)
+
+    def context_factory(ctx: RequestContext, _: Request) -> DealsContext:
+        assert holder.stores is not None, "app used before its lifespan started"
+        return make_context(holder.stores, ctx, notify=notify)
+
+    async def readiness() -> dict[str, bool]:
+        if holder.runtime is None:
+            return {"store": holder.stores is not None}
+        return await holder.runtime.ready()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if store is not None:
+            yield
+            return
+        runtime = ServiceRuntime(settings, outbox_collections=OUTBOX_COLLECTIONS)
+        await runtime.start(ensure_indexes)
+        holder.runtime = runtime
+        # The store and the relay share the runtime's per-document locks (crm_kit.locks).
+        holder.stores = await MongoStoreFactory.create(runtime.db, runtime.doc_locks)
+        try:
+            handlers = Handlers(holder.stores, notify)
+            await runtime.consume(
+                durable=DURABLE_TASKS,
+                source=stream_for("tasks"),
+                subjects=TASK_SUBJECTS,
+                handler=handlers.task_completed,
+            )
+            await runtime.consume(
+                durable=DURABLE_CONTACTS,
+                source=stream_for("contacts"),
+                subjects=CONTACT_SUBJECTS,
+                handler=handlers.contacts_event,
+            )
+            await runtime.serve_rpc(endpoints(holder.stores), DESCRIPTION)
+            yield
+        finally:
+            await runtime.stop()
+            holder.runtime = None
+            holder.stores = None
+
+    app = build_http_app(
+        schema=schema,
+        context_factory=context_factory,
+        verifier=verifier or TokenVerifier.from_env(),
+        readiness=readiness,
+        lifespan=lifespan,
+    )
+    app.state.deals = holder
+    return app

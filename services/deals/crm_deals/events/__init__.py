@@ -1,0 +1,1 @@
+"""Events this service publishes (publish.py) and the handlers for those it consumes."""

@@ -1,0 +1,156 @@
+"""CloudEvents built from the `crm_contracts.deals` payload models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from crm_contracts import deals as contract
+from crm_contracts.envelope import CloudEvent, new_event
+
+from ..domain.deal import Deal, StageChange
+from ..domain.pipeline import Pipeline, Stage
+
+SOURCE = "crm/deals"
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def snapshot(deal: Deal) -> contract.DealSnapshot:
+    return contract.DealSnapshot(
+        id=deal.id,
+        title=deal.title,
+        amount_minor=deal.amount_minor,
+        currency=deal.currency,
+        owner_id=deal.owner_id,
+        company_id=deal.company_id,
+        primary_contact_id=deal.primary_contact_id,
+        contact_ids=list(deal.contact_ids),
+        pipeline_id=deal.pipeline_id,
+        pipeline_version=deal.pipeline_version,
+        stage_key=deal.stage_key,
+        status=deal.status,
+        probability=deal.probability,
+        forecast_category=deal.forecast_category,
+        expected_close_date=deal.expected_close_date,
+    )
+
+
+def playbook(stage: Stage | None) -> list[contract.TaskTemplate]:
+    if stage is None:
+        return []
+    return [
+        contract.TaskTemplate(
+            key=t.key,
+            title=t.title,
+            type=t.type,
+            due_offset_days=t.due_offset_days,
+            assignee=contract.AssigneeRule(
+                rule=t.assignee.rule, team_id=t.assignee.team_id, user_id=t.assignee.user_id
+            ),
+            description=t.description,
+        )
+        for t in stage.playbook
+    ]
+
+
+def _event(event_type: str, deal_or_id: Deal | str, workspace: str, data: dict) -> CloudEvent:
+    subject = deal_or_id.id if isinstance(deal_or_id, Deal) else deal_or_id
+    return new_event(
+        event_type=event_type, source=SOURCE, workspace=workspace, subject=subject, data=data
+    )
+
+
+def deal_created(deal: Deal) -> CloudEvent:
+    payload = contract.DealCreated(deal=snapshot(deal))
+    return _event(contract.DEAL_CREATED, deal, deal.workspace_id, payload.wire())
+
+
+def deal_updated(deal: Deal, changed_fields: list[str]) -> CloudEvent:
+    payload = contract.DealUpdated(deal=snapshot(deal), changed_fields=changed_fields)
+    return _event(contract.DEAL_UPDATED, deal, deal.workspace_id, payload.wire())
+
+
+def deal_deleted(deal: Deal) -> CloudEvent:
+    payload = contract.DealDeleted(id=deal.id)
+    return _event(contract.DEAL_DELETED, deal, deal.workspace_id, payload.wire())
+
+
+def stage_changed(deal: Deal, change: StageChange, entered: Stage | None) -> CloudEvent:
+    payload = contract.DealStageChanged(
+        stage_change_id=change.id,
+        deal_id=deal.id,
+        pipeline_id=change.pipeline_id,
+        pipeline_version=change.pipeline_version,
+        from_stage=change.from_stage,
+        to_stage=change.to_stage,
+        changed_at=_iso(change.at),
+        changed_by=change.by,
+        owner_id=deal.owner_id,
+        seconds_in_from_stage=change.seconds_in_from_stage,
+        playbook=playbook(entered),
+        deal=snapshot(deal),
+    )
+    return _event(contract.DEAL_STAGE_CHANGED, deal, deal.workspace_id, payload.wire())
+
+
+def deal_closed(deal: Deal, change: StageChange) -> CloudEvent:
+    payload = contract.DealClosed(
+        deal=snapshot(deal),
+        stage_change_id=change.id,
+        closed_at=_iso(change.at),
+        lost_reason=deal.lost_reason,
+    )
+    event_type = contract.DEAL_WON if deal.status == "won" else contract.DEAL_LOST
+    return _event(event_type, deal, deal.workspace_id, payload.wire())
+
+
+def deal_reopened(deal: Deal, change: StageChange) -> CloudEvent:
+    payload = contract.DealReopened(deal=snapshot(deal), stage_change_id=change.id)
+    return _event(contract.DEAL_REOPENED, deal, deal.workspace_id, payload.wire())
+
+
+def pipeline_snapshot(pipeline: Pipeline) -> contract.PipelineSnapshot:
+    return contract.PipelineSnapshot(
+        id=pipeline.id,
+        name=pipeline.name,
+        version=pipeline.version,
+        currency=pipeline.currency,
+        is_default=pipeline.is_default,
+        stages=[
+            contract.StageSnapshot(
+                key=s.key,
+                name=s.name,
+                probability=s.probability,
+                forecast_category=s.forecast_category,
+                rotting_days=s.rotting_days,
+                playbook=playbook(s),
+            )
+            for s in pipeline.stages
+        ],
+    )
+
+
+def pipeline_created(pipeline: Pipeline) -> CloudEvent:
+    payload = contract.PipelineCreated(pipeline=pipeline_snapshot(pipeline))
+    return new_event(
+        event_type=contract.PIPELINE_CREATED,
+        source=SOURCE,
+        workspace=pipeline.workspace_id,
+        subject=pipeline.id,
+        data=payload.wire(),
+    )
+
+
+def pipeline_updated(pipeline: Pipeline, previous_version: int) -> CloudEvent:
+    payload = contract.PipelineUpdated(
+        pipeline=pipeline_snapshot(pipeline), previous_version=previous_version
+    )
+    return new_event(
+        event_type=contract.PIPELINE_UPDATED,
+        source=SOURCE,
+        workspace=pipeline.workspace_id,
+        subject=pipeline.id,
+        data=payload.wire(),
+    )

@@ -1,0 +1,1 @@
+"""The GraphQL subgraph: types, inputs, loaders, resolvers and the federation schema."""

@@ -1,0 +1,77 @@
+"""The pipeline board: per stage its totals (one `$group`) and a lazily paged deal list."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from ..domain.money import format_amount
+from ..usecases import queries
+from .types import CurrencyTotal, DealConnection, Pipeline, Stage, connection
+
+
+@strawberry.type
+class BoardColumn:
+    stage: Stage
+    count: int
+    total_amount: str = strawberry.field(
+        description="Sum of the column's deals in the board currency (other currencies: "
+        "totalsByCurrency)."
+    )
+    weighted_amount: str = strawberry.field(
+        description="Sum of each deal's amount x effective probability (each rounded half "
+        "to even in minor units), board currency."
+    )
+    currency: str
+    totals_by_currency: list[CurrencyTotal]
+    _column: strawberry.Private[queries.Column]
+
+    @classmethod
+    def of(cls, column: queries.Column) -> BoardColumn:
+        currency = column.pipeline.currency
+        return cls(
+            stage=Stage.of(column.stage),
+            count=column.count,
+            total_amount=format_amount(column.amount_minor, currency),
+            weighted_amount=format_amount(column.weighted_minor, currency),
+            currency=currency,
+            totals_by_currency=[
+                CurrencyTotal(
+                    currency=t.currency,
+                    count=t.count,
+                    amount=format_amount(t.amount_minor, t.currency),
+                    weighted_amount=format_amount(t.weighted_minor, t.currency),
+                )
+                for t in column.by_currency
+            ],
+            _column=column,
+        )
+
+    @strawberry.field(description="The column's deals, largest amount first.")
+    async def deals(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> DealConnection:
+        column = self._column
+        prefetched = column.page(first, after)
+        if prefetched is not None:
+            return connection(
+                prefetched.items, prefetched.cursors, prefetched.has_next, False, prefetched.total
+            )
+        query = {"pipeline_id": column.pipeline.id, "stage_key": column.stage.key}
+        page = await queries.list_deals(
+            info.context.deals.store,
+            query,
+            order="AMOUNT",
+            descending=True,
+            first=first,
+            after=after,
+            total=column.count,
+        )
+        return connection(page.items, page.cursors, page.has_next, page.has_previous, page.total)
+
+
+@strawberry.type
+class PipelineBoard:
+    pipeline: Pipeline
+    currency: str = strawberry.field(description="The pipeline's (workspace's) currency.")
+    columns: list[BoardColumn]

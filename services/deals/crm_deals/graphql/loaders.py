@@ -1,0 +1,24 @@
+"""DataLoaders: a batch of entity representations or deal ids costs one query."""
+
+from __future__ import annotations
+
+from strawberry.dataloader import DataLoader
+
+from ..domain.deal import Deal
+from ..domain.pipeline import Pipeline
+from ..usecases.deals import DealService
+
+
+class Loaders:
+    def __init__(self, deals: DealService) -> None:
+        self._deals = deals
+        self.deal: DataLoader[str, Deal | None] = DataLoader(load_fn=self._load_deals)
+        self.pipeline: DataLoader[str, Pipeline | None] = DataLoader(load_fn=self._load_pipelines)
+
+    async def _load_deals(self, ids: list[str]) -> list[Deal | None]:
+        return await self._deals.many(ids)
+
+    async def _load_pipelines(self, ids: list[str]) -> list[Pipeline | None]:
+        # A workspace has a handful of pipelines: read them all once per request.
+        found = {p.id: p for p in await self._deals.pipelines.list()}
+        return [found.get(i) for i in ids]

@@ -1,0 +1,68 @@
+"""Mutation resolvers: convert input, call a use case, shape the result."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from .inputs import (
+    CreateDealInput,
+    CreatePipelineInput,
+    UpdateDealInput,
+    UpdatePipelineInput,
+    given,
+)
+from .types import Deal, Pipeline
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def create_deal(self, info: Info, input: CreateDealInput) -> Deal:
+        return Deal.of(await info.context.deals.create(given(input)))
+
+    @strawberry.mutation
+    async def update_deal(self, info: Info, id: strawberry.ID, input: UpdateDealInput) -> Deal:
+        return Deal.of(await info.context.deals.update(str(id), given(input)))
+
+    @strawberry.mutation(description="Soft delete; emits crm.deals.deal.deleted.v1.")
+    async def delete_deal(self, info: Info, id: strawberry.ID) -> strawberry.ID:
+        deal = await info.context.deals.delete(str(id))
+        return strawberry.ID(deal.id)
+
+    @strawberry.mutation(
+        description="Checks the exit criteria of the stage left when moving forward; "
+        "PRECONDITION_FAILED with extensions.unmet lists every unmet one."
+    )
+    async def move_deal(self, info: Info, id: strawberry.ID, stage_key: str) -> Deal:
+        return Deal.of(await info.context.deals.move(str(id), stage_key))
+
+    @strawberry.mutation
+    async def close_deal_won(self, info: Info, id: strawberry.ID) -> Deal:
+        return Deal.of(await info.context.deals.close_won(str(id)))
+
+    @strawberry.mutation(description="A reason is required (BAD_USER_INPUT on `reason`).")
+    async def close_deal_lost(
+        self, info: Info, id: strawberry.ID, reason: str | None = None
+    ) -> Deal:
+        return Deal.of(await info.context.deals.close_lost(str(id), reason or ""))
+
+    @strawberry.mutation(description="Back to an open stage (the first one by default).")
+    async def reopen_deal(
+        self, info: Info, id: strawberry.ID, stage_key: str | None = None
+    ) -> Deal:
+        return Deal.of(await info.context.deals.reopen(str(id), stage_key))
+
+    @strawberry.mutation(description="Managers and admins only.")
+    async def create_pipeline(self, info: Info, input: CreatePipelineInput) -> Pipeline:
+        stages = [s.to_domain() for s in input.stages]
+        created = await info.context.deals.pipelines.create(input.name, stages, input.currency)
+        return Pipeline.of(created)
+
+    @strawberry.mutation(description="Managers and admins only; a change is a new version.")
+    async def update_pipeline(
+        self, info: Info, id: strawberry.ID, input: UpdatePipelineInput
+    ) -> Pipeline:
+        stages = [s.to_domain() for s in input.stages] if input.stages is not None else None
+        updated = await info.context.deals.pipelines.update(str(id), input.name, stages)
+        return Pipeline.of(updated)

@@ -1,0 +1,609 @@
+"""`crm import deals FILE`: bulk import of opportunities from CSV.
+
+    deals FILE [--workspace demo] [--dry-run] [--map csv_column=field ...]
+               [--stage-map Won=won ...] [--products products.csv] [--pipeline ID]
+               [--currency USD] [--report report.json] [--mongodb-uri ...] [--nats-url ...]
+
+Fields a column can map to: external_id (required), title, owner, product, company,
+stage (required), engaged_at, close_date, amount, currency, source. The columns of the
+Maven "CRM Sales Opportunities" dataset map by default (see DEFAULT_MAP).
+
+Idempotent on external_id (unique per workspace): a second run adds nothing. Rows that
+duplicate another row apart from their id are imported (they are distinct opportunities)
+and reported. Imports emit `deal.created` but never `stage_changed`: history that already
+happened must not start playbooks. Closed deals get their history (engaging -> won/lost
+with the source dates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import os
+import re
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+
+from crm_contracts.streams import rpc_subject, stream_for
+from crm_kit.context import RequestContext
+from crm_kit.errors import CRMError
+from crm_kit.ids import new_id
+
+from .config import load_settings
+from .domain.deal import LOST, OPEN, WON, Deal, StageChange, seconds_between
+from .domain.default_pipeline import default_pipeline, default_pipeline_id
+from .domain.money import parse_amount, validate_currency
+from .domain.pipeline import Pipeline, pipeline_from_doc
+from .events import publish
+from .store.protocol import DealStore
+from .usecases.context import Actor, utc_now
+from .usecases.pipelines import PipelineService
+
+RPC_COMPANY_FIND_BY_NAME = rpc_subject("contacts", "company", "find_by_name")
+FIELDS = (
+    "external_id",
+    "title",
+    "owner",
+    "product",
+    "company",
+    "stage",
+    "engaged_at",
+    "close_date",
+    "amount",
+    "currency",
+    "source",
+)
+DEFAULT_MAP = {
+    "opportunity_id": "external_id",
+    "sales_agent": "owner",
+    "product": "product",
+    "account": "company",
+    "deal_stage": "stage",
+    "engage_date": "engaged_at",
+    "close_date": "close_date",
+    "close_value": "amount",
+}
+DEFAULT_STAGE_MAP = {"won": WON, "lost": LOST, "closed won": WON, "closed lost": LOST}
+LOST_REASON = "not recorded in the imported source"
+BATCH = 500
+
+CompanyResolver = Callable[[list[str]], Awaitable[dict[str, str]]]
+
+
+def slug(name: str) -> str:
+    """`Darcel Schlecht` -> `darcel-schlecht` (owners are user ids)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.strip().lower()).strip("-")
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+@dataclass
+class Issue:
+    row: int  # 1-based data row (the header is row 0)
+    external_id: str | None
+    message: str
+    kind: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "row": self.row,
+            "externalId": self.external_id,
+            "kind": self.kind,
+            "message": self.message,
+        }
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    valid: int = 0
+    inserted: int = 0
+    skipped_existing: int = 0
+    duplicate_rows: int = 0
+    duplicate_groups: int = 0
+    by_stage: dict[str, int] = field(default_factory=dict)
+    errors: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+    dry_run: bool = False
+
+    def warn(self, row: int, ext: str | None, kind: str, message: str) -> None:
+        self.warnings.append(Issue(row, ext, message, kind))
+
+    def as_dict(self) -> dict[str, Any]:
+        kinds: dict[str, int] = {}
+        for w in self.warnings:
+            kinds[w.kind] = kinds.get(w.kind, 0) + 1
+        return {
+            "rows": self.rows,
+            "valid": self.valid,
+            "inserted": self.inserted,
+            "skippedExisting": self.skipped_existing,
+            "duplicateRows": self.duplicate_rows,
+            "duplicateGroups": self.duplicate_groups,
+            "byStage": self.by_stage,
+            "warningsByKind": kinds,
+            "errors": [e.as_dict() for e in self.errors],
+            "warnings": [w.as_dict() for w in self.warnings],
+            "dryRun": self.dry_run,
+        }
+
+
+@dataclass
+class Options:
+    column_map: dict[str, str]
+    stage_map: dict[str, str]
+    prices: dict[str, str]  # canonical product name -> list price (decimal string)
+    currency: str = "USD"
+    pipeline_id: str | None = None
+    source_name: str = "import"
+    dry_run: bool = False
+    batch: int = BATCH
+
+
+class Progress:
+    """A one-line progress bar on stderr (redrawn in place on a terminal)."""
+
+    def __init__(self, total: int, stream: TextIO = sys.stderr, width: int = 30) -> None:
+        self.total = max(total, 1)
+        self.stream = stream
+        self.width = width
+        self.tty = stream.isatty()
+        self._last_decile = -1
+
+    def update(self, done: int, label: str = "deals") -> None:
+        fraction = min(done / self.total, 1.0)
+        decile = int(fraction * 10)
+        if not self.tty and decile == self._last_decile and done < self.total:
+            return
+        self._last_decile = decile
+        filled = int(fraction * self.width)
+        bar = "#" * filled + "." * (self.width - filled)
+        end = "" if self.tty and done < self.total else "\n"
+        prefix = "\r" if self.tty else ""
+        self.stream.write(f"{prefix}[{bar}] {done}/{self.total} {label}{end}")
+        self.stream.flush()
+
+
+def read_products(path: Path | None) -> dict[str, str]:
+    if path is None or not path.exists():
+        return {}
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        return {
+            row["product"].strip(): (row.get("sales_price") or "").strip()
+            for row in csv.DictReader(handle)
+            if row.get("product")
+        }
+
+
+def _parse_date(text: str) -> datetime | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    return datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC)
+
+
+class RowMapper:
+    """Turns CSV rows into deals; every problem becomes a row error or a warning."""
+
+    def __init__(self, options: Options, pipeline: Pipeline, workspace: str, now: datetime) -> None:
+        self.o = options
+        self.pipeline = pipeline
+        self.workspace = workspace
+        self.now = now
+        self.products = {_squash(name): name for name in options.prices}
+        self.stages: dict[str, str] = {}
+        for stage in pipeline.stages:
+            self.stages[stage.key.lower()] = stage.key
+            self.stages[stage.name.lower()] = stage.key
+        self.stages.update({k.lower(): v for k, v in DEFAULT_STAGE_MAP.items()})
+        self.stages.update({k.lower(): v for k, v in options.stage_map.items()})
+
+    def product(self, raw: str, report: ImportReport, row: int, ext: str) -> str | None:
+        text = " ".join(raw.split())
+        if not text:
+            return None
+        canonical = self.products.get(_squash(text))
+        if canonical is None:
+            if self.products:
+                report.warn(row, ext, "unknown_product", f"product {text!r} not in the price list")
+            return text
+        if canonical != text:
+            report.warn(row, ext, "product_normalised", f"product {text!r} -> {canonical!r}")
+        return canonical
+
+    def map_row(
+        self, values: dict[str, str], row: int, report: ImportReport, companies: dict[str, str]
+    ) -> Deal | None:
+        ext = values.get("external_id", "").strip()
+        if not ext:
+            report.errors.append(Issue(row, None, "missing external id", "missing_id"))
+            return None
+        raw_stage = values.get("stage", "").strip()
+        stage_key = self.stages.get(raw_stage.lower())
+        stage = self.pipeline.stage(stage_key) if stage_key else None
+        if stage is None:
+            report.errors.append(
+                Issue(row, ext, f"unknown stage {raw_stage!r} (use --stage-map)", "bad_stage")
+            )
+            return None
+        try:
+            currency = validate_currency(values.get("currency") or self.o.currency, "currency")
+            engaged_at = _parse_date(values.get("engaged_at", ""))
+            close_date = _parse_date(values.get("close_date", ""))
+        except (ValueError, CRMError) as error:
+            report.errors.append(Issue(row, ext, str(error), "bad_value"))
+            return None
+        product = self.product(values.get("product", ""), report, row, ext)
+        status = stage.key if stage.terminal else OPEN
+        if status != OPEN and close_date is None:
+            report.errors.append(
+                Issue(row, ext, f"{raw_stage} deal without a close date", "bad_value")
+            )
+            return None
+        custom: dict[str, Any] = {}
+        raw_amount = (values.get("amount") or "").strip()
+        price = self.o.prices.get(product or "", "")
+        try:
+            if status == LOST and raw_amount in ("0", "0.00", ""):
+                # The source writes 0 for lost deals: the value at stake is the list price.
+                custom["closeValue"] = raw_amount or None
+                amount = parse_amount(price or "0", currency, "amount")
+            elif raw_amount and (status != OPEN or raw_amount != "0"):
+                amount = parse_amount(raw_amount, currency, "amount")
+            elif price:
+                amount = parse_amount(price, currency, "amount")
+            else:
+                amount = 0
+                report.warn(row, ext, "no_amount", "no amount and no list price: amount 0")
+        except CRMError as error:
+            report.errors.append(Issue(row, ext, error.message, "bad_amount"))
+            return None
+        account = " ".join((values.get("company") or "").split())
+        company_id = companies.get(account) if account else None
+        if not account:
+            report.warn(row, ext, "no_account", "no account: imported without a company")
+        elif company_id is None:
+            report.warn(row, ext, "unknown_account", f"account {account!r} not found in contacts")
+        owner_name = (values.get("owner") or "").strip()
+        owner = slug(owner_name) or None
+        if owner is None:
+            report.warn(row, ext, "no_owner", "no sales agent: imported without an owner")
+        title = (values.get("title") or "").strip() or " ".join(
+            part for part in (product or "Deal", f"for {account}" if account else "") if part
+        )
+        entered = (close_date if status != OPEN else engaged_at) or self.now
+        deal = Deal(
+            id=new_id(),
+            workspace_id=self.workspace,
+            title=title[:200],
+            amount_minor=amount,
+            currency=currency,
+            pipeline_id=self.pipeline.id,
+            pipeline_version=self.pipeline.version,
+            stage_key=stage.key,
+            stage_probability=stage.probability,
+            forecast_category=stage.forecast_category,
+            status=status,
+            owner_id=owner,
+            company_id=company_id,
+            product=product,
+            source=(values.get("source") or "").strip() or self.o.source_name,
+            lost_reason=LOST_REASON if status == LOST else None,
+            closed_at=close_date if status != OPEN else None,
+            custom_fields=custom,
+            stage_entered_at=entered,
+            last_activity_at=close_date or engaged_at,
+            external_id=ext,
+            created_at=engaged_at or self.now,
+            created_by="import",
+            updated_at=self.now,
+            updated_by="import",
+        )
+        deal.stage_history = self._history(deal, engaged_at, close_date)
+        return deal
+
+    def _history(
+        self, deal: Deal, engaged_at: datetime | None, close_date: datetime | None
+    ) -> list[StageChange]:
+        def change(src: str | None, dst: str, at: datetime, seconds: int | None) -> StageChange:
+            return StageChange(
+                id=new_id(),
+                from_stage=src,
+                to_stage=dst,
+                at=at,
+                by="import",
+                seconds_in_from_stage=seconds,
+                pipeline_id=self.pipeline.id,
+                pipeline_version=self.pipeline.version,
+                kind="import",
+            )
+
+        if deal.status == OPEN:
+            return [change(None, deal.stage_key, engaged_at or self.now, None)]
+        # Closed deals in the source were engaged, then closed: keep both steps and dates.
+        history = []
+        if engaged_at is not None:
+            history.append(change(None, "engaging", engaged_at, None))
+        assert close_date is not None
+        history.append(
+            change(
+                "engaging" if engaged_at else None,
+                deal.stage_key,
+                close_date,
+                seconds_between(engaged_at, close_date),
+            )
+        )
+        return history
+
+
+def mapped_rows(reader: csv.DictReader, column_map: dict[str, str]) -> list[dict[str, str]]:
+    mapping = {
+        **{c: c for c in (reader.fieldnames or []) if c in FIELDS},
+        **DEFAULT_MAP,
+        **column_map,
+    }
+    rows = []
+    for raw in reader:
+        values: dict[str, str] = {}
+        for column, target in mapping.items():
+            if column in raw and raw[column] is not None:
+                values[target] = raw[column].strip()
+        rows.append(values)
+    return rows
+
+
+def _duplicates(rows: list[dict[str, str]], report: ImportReport) -> None:
+    groups: dict[tuple, list[int]] = {}
+    for index, values in enumerate(rows, start=1):
+        key = tuple(sorted((k, v) for k, v in values.items() if k != "external_id"))
+        groups.setdefault(key, []).append(index)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        report.duplicate_groups += 1
+        report.duplicate_rows += len(members)
+        first = members[0]
+        for index in members[1:]:
+            report.warn(
+                index,
+                rows[index - 1].get("external_id"),
+                "duplicate_row",
+                f"same values as row {first} ({rows[first - 1].get('external_id')}) apart from "
+                "the id; imported as a distinct opportunity",
+            )
+
+
+async def import_rows(
+    rows: list[dict[str, str]],
+    store: DealStore,
+    options: Options,
+    *,
+    resolve_companies: CompanyResolver | None = None,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> ImportReport:
+    report = ImportReport(rows=len(rows), dry_run=options.dry_run)
+    now = now or utc_now()
+    actor = Actor(
+        RequestContext(store.workspace_id, "import", frozenset({"admin"})), clock=lambda: now
+    )
+    pipelines = PipelineService(store, actor)
+    if options.dry_run and not options.pipeline_id:
+        # A dry run writes nothing, not even the lazily created default pipeline.
+        found = await store.get_pipeline(default_pipeline_id(store.workspace_id))
+        pipeline = pipeline_from_doc(found) if found else default_pipeline(store.workspace_id, now)
+    else:
+        pipeline = await pipelines.get(options.pipeline_id, field="--pipeline")
+    _duplicates(rows, report)
+    names = sorted({" ".join(r.get("company", "").split()) for r in rows} - {""})
+    companies: dict[str, str] = {}
+    if names and resolve_companies is not None:
+        for start in range(0, len(names), 200):
+            companies.update(await resolve_companies(names[start : start + 200]))
+    if not options.dry_run:
+        await store.repair_import_batches()
+    mapper = RowMapper(options, pipeline, store.workspace_id, now)
+    existing = await store.existing_external_ids(
+        [r["external_id"] for r in rows if r.get("external_id")]
+    )
+    seen: set[str] = set()
+    pending: list[tuple[dict[str, Any], list]] = []
+    done = 0
+    for index, values in enumerate(rows, start=1):
+        deal = mapper.map_row(values, index, report, companies)
+        if deal is None:
+            continue
+        report.valid += 1
+        report.by_stage[deal.stage_key] = report.by_stage.get(deal.stage_key, 0) + 1
+        if deal.external_id in existing or deal.external_id in seen:
+            if deal.external_id in seen:
+                report.errors.append(
+                    Issue(
+                        index, deal.external_id, "external id repeated in the file", "repeated_id"
+                    )
+                )
+            report.skipped_existing += deal.external_id in existing
+            continue
+        seen.add(deal.external_id or "")
+        stage = pipeline.stage(deal.stage_key)
+        pending.append((deal.to_doc(stage), [publish.deal_created(deal)]))
+        if len(pending) >= options.batch:
+            done += await _flush(store, pending, report, options)
+            if progress:
+                progress.update(done)
+    done += await _flush(store, pending, report, options)
+    if progress:
+        progress.update(done)
+    return report
+
+
+async def _flush(store: DealStore, pending: list, report: ImportReport, options: Options) -> int:
+    count = len(pending)
+    if count and not options.dry_run:
+        report.inserted += await store.insert_deals(f"import:{new_id()}", list(pending))
+    pending.clear()
+    return count
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def _pairs(values: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise SystemExit(f"{flag} expects A=B, got {item!r}")
+        out[key] = value
+    return out
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    if argv and argv[0] == "deals":
+        argv = argv[1:]
+    settings = load_settings()
+    parser = argparse.ArgumentParser(prog="crm import deals", description=__doc__.split("\n")[0])
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--workspace", default=os.environ.get("CRM_WORKSPACE", "demo"))
+    parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument("--map", action="append", default=[], metavar="COLUMN=FIELD")
+    parser.add_argument("--stage-map", action="append", default=[], metavar="VALUE=STAGE_KEY")
+    parser.add_argument(
+        "--products", type=Path, help="price list (default: products.csv beside FILE)"
+    )
+    parser.add_argument("--pipeline", help="pipeline id (default: the workspace default)")
+    parser.add_argument("--currency", default="USD")
+    parser.add_argument("--source", default="import", help="the deals' `source` field")
+    parser.add_argument("--report", type=Path, help="write the full JSON report here")
+    parser.add_argument("--mongodb-uri", default=settings.mongodb_uri)
+    parser.add_argument("--database", default=settings.database)
+    parser.add_argument("--nats-url", default=settings.nats_url)
+    parser.add_argument("--no-companies", action="store_true", help="do not ask contacts")
+    parser.add_argument("--batch", type=int, default=BATCH)
+    args = parser.parse_args(argv)
+    bad = [f for f in _pairs(args.map, "--map").values() if f not in FIELDS]
+    if bad:
+        parser.error(f"--map targets must be among {FIELDS}: {bad}")
+    return args
+
+
+def print_report(report: ImportReport, out: TextIO) -> None:
+    summary = report.as_dict()
+    verb = "would insert" if report.dry_run else "inserted"
+    out.write(
+        f"rows {report.rows}, valid {report.valid}, {verb} "
+        f"{report.inserted if not report.dry_run else report.valid - report.skipped_existing}, "
+        f"already imported {report.skipped_existing}, errors {len(report.errors)}\n"
+    )
+    out.write(f"by stage: {orjson.dumps(report.by_stage).decode()}\n")
+    out.write(
+        f"duplicate rows (same values apart from the id, imported): {report.duplicate_rows} "
+        f"in {report.duplicate_groups} groups\n"
+    )
+    out.write(f"warnings: {orjson.dumps(summary['warningsByKind']).decode()}\n")
+    for issue in report.errors:
+        out.write(f"error row {issue.row} ({issue.external_id}): {issue.message}\n")
+
+
+async def run(argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    import nats
+    from nats.errors import NoServersError
+    from pymongo import AsyncMongoClient
+
+    from crm_kit.nats_io import ensure_stream
+    from crm_kit.outbox import OutboxRelay
+    from crm_kit.rpc import RpcError, rpc_call
+
+    from .store.mongo import MongoStoreFactory, ensure_indexes
+    from .store.protocol import OUTBOX_COLLECTIONS
+
+    args = parse_args(argv)
+    if not args.file.exists():
+        err.write(f"no such file: {args.file}\n")
+        return 2
+    options = Options(
+        column_map=_pairs(args.map, "--map"),
+        stage_map=_pairs(args.stage_map, "--stage-map"),
+        prices=read_products(args.products or args.file.with_name("products.csv")),
+        currency=args.currency,
+        pipeline_id=args.pipeline,
+        source_name=args.source,
+        dry_run=args.dry_run,
+        batch=max(1, args.batch),
+    )
+    with args.file.open(newline="", encoding="utf-8-sig") as handle:
+        rows = mapped_rows(csv.DictReader(handle), options.column_map)
+
+    nc = None
+    if not args.no_companies or not args.dry_run:
+        try:
+            nc = await nats.connect(args.nats_url, connect_timeout=3, max_reconnect_attempts=1)
+        except (NoServersError, OSError, TimeoutError) as error:
+            if not args.dry_run:
+                err.write(f"cannot reach NATS at {args.nats_url}: {error}\n")
+                return 2
+            err.write(f"warning: NATS unreachable ({error}); companies not resolved\n")
+
+    async def resolve(names: list[str]) -> dict[str, str]:
+        assert nc is not None
+        try:
+            found = await rpc_call(
+                nc, RPC_COMPANY_FIND_BY_NAME, args.workspace, {"names": names}, timeout=10
+            )
+        except (RpcError, TimeoutError, Exception) as error:
+            if not args.dry_run:
+                raise SystemExit(f"contacts company lookup failed: {error}") from error
+            err.write(f"warning: company lookup failed ({error})\n")
+            return {}
+        return {k: v for k, v in (found or {}).items() if isinstance(v, str) and v}
+
+    client: AsyncMongoClient = AsyncMongoClient(
+        args.mongodb_uri, tz_aware=True, serverSelectionTimeoutMS=5000
+    )
+    started = time.monotonic()
+    try:
+        db = client[args.database]
+        if not args.dry_run:
+            await ensure_indexes(db)
+            await OutboxRelay.ensure_indexes(db, OUTBOX_COLLECTIONS)
+        store = (await MongoStoreFactory.create(db)).for_workspace(args.workspace)
+        report = await import_rows(
+            rows,
+            store,
+            options,
+            resolve_companies=resolve if nc is not None and not args.no_companies else None,
+            progress=Progress(len(rows), err),
+        )
+        if nc is not None and not args.dry_run:
+            js = nc.jetstream()
+            await ensure_stream(js, stream_for("deals"))
+            relay = OutboxRelay(db, OUTBOX_COLLECTIONS, js, batch=1000)
+            while await relay.publish_pending():
+                pass
+    finally:
+        await client.close()
+        if nc is not None:
+            await nc.close()
+    print_report(report, out)
+    out.write(f"took {time.monotonic() - started:.1f}s\n")
+    if args.report:
+        args.report.write_bytes(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2))
+    return 1 if report.errors else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return asyncio.run(run(sys.argv[1:] if argv is None else argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,128 @@
+"""NATS request/reply endpoints (micro service `crm-deals`), workspace from `crm-workspace`.
+
+Replies are `{"data": ...}`; failures carry `{"error": {"code", "message"}}` with codes
+BAD_REQUEST, NOT_FOUND or INTERNAL. Documented with examples in the README.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crm_contracts import deals as contract
+from crm_kit.context import RequestContext
+from crm_kit.rpc import Endpoint, RpcError
+
+from .domain.deal import Deal
+from .domain.money import format_amount
+from .domain.pipeline import Pipeline
+from .events.publish import pipeline_snapshot, snapshot
+from .store.protocol import StoreFactory
+from .usecases.context import Actor
+from .usecases.deals import DealService
+from .usecases.queries import DealFilter, deal_query, list_deals
+
+LIST_LIMIT = 200
+
+
+def deal_json(deal: Deal) -> dict[str, Any]:
+    return {
+        **snapshot(deal).wire(),
+        "amount": format_amount(deal.amount_minor, deal.currency),
+        "stageEnteredAt": deal.stage_entered_at.isoformat() if deal.stage_entered_at else None,
+        "lastActivityAt": deal.last_activity_at.isoformat() if deal.last_activity_at else None,
+        "closedAt": deal.closed_at.isoformat() if deal.closed_at else None,
+        "lostReason": deal.lost_reason,
+        "completedPlaybookKeys": list(deal.completed_playbook_keys),
+    }
+
+
+def pipeline_json(pipeline: Pipeline) -> dict[str, Any]:
+    body = pipeline_snapshot(pipeline).wire()
+    by_key = {s.key: s for s in pipeline.stages}
+    for stage in body["stages"]:
+        criteria = by_key[stage["key"]].exit_criteria
+        stage["exitCriteria"] = {
+            "requiredFields": list(criteria.required_fields),
+            "playbookKeys": list(criteria.playbook_keys),
+            "primaryContactRequired": criteria.primary_contact_required,
+        }
+    return body
+
+
+def _required(payload: dict[str, Any], key: str) -> str:
+    value = payload.get(key)
+    if not isinstance(value, str) or not value:
+        raise RpcError("BAD_REQUEST", f"body needs a non-empty string {key!r}")
+    return value
+
+
+def endpoints(stores: StoreFactory) -> list[Endpoint]:
+    def service(workspace: str) -> DealService:
+        actor = Actor(RequestContext(workspace, "service:rpc", frozenset({"viewer"})))
+        return DealService(stores.for_workspace(workspace), actor)
+
+    async def get_deal(workspace: str, payload: dict[str, Any]) -> Any:
+        deal = await service(workspace).find(_required(payload, "id"))
+        if deal is None:
+            raise RpcError("NOT_FOUND", f"no deal {payload['id']!r}")
+        return deal_json(deal)
+
+    async def list_by(workspace: str, f: DealFilter, payload: dict[str, Any]) -> Any:
+        status = payload.get("status")
+        if status is not None and status not in ("open", "won", "lost"):
+            raise RpcError("BAD_REQUEST", "status must be open, won or lost")
+        f.status = status
+        svc = service(workspace)
+        page = await list_deals(
+            svc.store,
+            deal_query(f, svc.actor.clock()),
+            first=LIST_LIMIT,
+            after=payload.get("after"),
+        )
+        return {
+            "deals": [deal_json(d) for d in page.items],
+            "totalCount": page.total,
+            "nextCursor": page.cursors[-1] if page.has_next else None,
+        }
+
+    async def by_contact(workspace: str, payload: dict[str, Any]) -> Any:
+        return await list_by(
+            workspace, DealFilter(contact_id=_required(payload, "contactId")), payload
+        )
+
+    async def by_company(workspace: str, payload: dict[str, Any]) -> Any:
+        return await list_by(
+            workspace, DealFilter(company_id=_required(payload, "companyId")), payload
+        )
+
+    async def get_pipeline(workspace: str, payload: dict[str, Any]) -> Any:
+        pipelines = service(workspace).pipelines
+        pipeline_id = payload.get("id")
+        found = (
+            await pipelines.find(pipeline_id) if pipeline_id else await pipelines.ensure_default()
+        )
+        if found is None:
+            raise RpcError("NOT_FOUND", f"no pipeline {pipeline_id!r}")
+        return pipeline_json(found)
+
+    return [
+        Endpoint("deal-get", contract.RPC_DEAL_GET, get_deal, "A deal by id: {id}"),
+        Endpoint(
+            "deal-list-by-contact",
+            contract.RPC_DEALS_BY_CONTACT,
+            by_contact,
+            "Deals of a contact: {contactId, status?, after?}",
+        ),
+        Endpoint(
+            "deal-list-by-company",
+            contract.RPC_DEALS_BY_COMPANY,
+            by_company,
+            "Deals of a company: {companyId, status?, after?}",
+        ),
+        Endpoint(
+            "pipeline-get",
+            contract.RPC_PIPELINE_GET,
+            get_pipeline,
+            "A pipeline with its stages: {id} (omit id for the default pipeline)",
+        ),
+    ]

@@ -1,0 +1,1 @@
+"""Persistence port (protocol.py), the MongoDB adapter and the in-memory fake."""

@@ -1,0 +1,87 @@
+"""Integration fixtures: the deals app on a real FerretDB + NATS (the session `infra`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import nats
+import pytest
+from nats.aio.client import Client
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from crm_deals.app import create_app
+from crm_deals.importer import slug
+from crm_kit.rpc import Endpoint, start_rpc_service
+from crm_kit.settings import Settings
+from crm_kit.testing import GraphQLClient, auth_headers, running_app
+
+
+@pytest.fixture
+def settings(infra: Any, db_name: str) -> Settings:
+    return Settings(
+        service="deals",
+        mongodb_uri=infra.mongodb_uri,
+        database=db_name,
+        nats_url=infra.nats_url,
+        outbox_sweep_seconds=0.5,
+        max_deliveries=3,
+    )
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[AsyncDatabase]:
+    client: AsyncMongoClient = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
+    yield client[settings.database]
+    await client.drop_database(settings.database)
+    await client.close()
+
+
+@pytest.fixture
+async def nc(settings: Settings) -> AsyncIterator[Client]:
+    client = await nats.connect(settings.nats_url)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def service(settings: Settings) -> AsyncIterator[dict[str, Any]]:
+    """The running app: `http` (ASGI client), `app`, and a GraphQL client per workspace."""
+    app = create_app(settings)
+    async with running_app(app) as http:
+
+        def client(workspace: str, subject: str = "alice", roles: str = "admin") -> GraphQLClient:
+            return GraphQLClient(http, auth_headers(workspace, subject, roles))
+
+        yield {"http": http, "app": app, "client": client, "runtime": app.state.deals.runtime}
+
+
+@pytest.fixture
+async def fake_contacts(nc: Client) -> AsyncIterator[dict[str, Any]]:
+    """A stand-in for the contacts service's `rpc.contacts.company.find_by_name`: every
+    account name is known as `co-<slug>` except those listed in `unknown`."""
+    state: dict[str, Any] = {"unknown": set(), "calls": 0}
+
+    async def find_by_name(workspace: str, payload: dict[str, Any]) -> dict[str, str]:
+        state["calls"] += 1
+        return {
+            name: f"co-{slug(name)}" for name in payload["names"] if name not in state["unknown"]
+        }
+
+    service = await start_rpc_service(
+        nc,
+        service="contacts-fake",
+        version="0.0.1",
+        description="fake contacts",
+        endpoints=[
+            Endpoint(
+                "company-find-by-name",
+                "rpc.contacts.company.find_by_name",
+                find_by_name,
+                "names -> ids",
+            )
+        ],
+    )
+    yield state
+    await service.stop()

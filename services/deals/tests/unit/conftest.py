@@ -1,0 +1,76 @@
+"""Unit-test helpers: the schema executed against the in-memory store, with a settable
+clock, as any user of any workspace."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from crm_deals.graphql.context import make_context
+from crm_deals.graphql.schema import schema
+from crm_deals.store.memory import MemoryDatabase
+from crm_kit.context import RequestContext
+from crm_kit.errors import format_error
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+class Gql:
+    def __init__(
+        self,
+        db: MemoryDatabase,
+        clock: Clock,
+        workspace: str = "w1",
+        subject: str = "alice",
+        roles: str = "admin",
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.request = RequestContext(workspace, subject, frozenset(roles.split(",")))
+
+    def as_user(self, workspace: str = "w1", subject: str = "alice", roles: str = "admin") -> Gql:
+        return Gql(self.db, self.clock, workspace, subject, roles)
+
+    async def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict:
+        context = make_context(self.db, self.request, clock=self.clock)
+        result = await schema.execute(query, variable_values=variables, context_value=context)
+        body: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            body["errors"] = [format_error(e) for e in result.errors]
+        return body
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict:
+        body = await self.execute(query, variables)
+        assert not body.get("errors"), body["errors"]
+        return body["data"]
+
+    async def error(self, query: str, variables: dict[str, Any] | None = None) -> dict:
+        body = await self.execute(query, variables)
+        assert body.get("errors"), f"expected an error, got {body['data']}"
+        return body["errors"][0]
+
+
+@pytest.fixture
+def db() -> MemoryDatabase:
+    return MemoryDatabase()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def gql(db: MemoryDatabase, clock: Clock) -> Gql:
+    return Gql(db, clock)
