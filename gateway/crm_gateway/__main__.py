@@ -1,0 +1,27 @@
+"""`python -m crm_gateway`: serve the gateway on GATEWAY_HOST:GATEWAY_PORT (127.0.0.1:4000)."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from crm_gateway.app import create_app
+from crm_gateway.config import GatewaySettings
+from crm_gateway.logs import configure_logging
+
+
+def main() -> None:
+    settings = GatewaySettings.from_env()
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # keep our JSON handler
+        access_log=False,
+        lifespan="on",
+    )
+
+
+if __name__ == "__main__":
+    main()

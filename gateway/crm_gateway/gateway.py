@@ -1,0 +1,357 @@
+"""The request pipeline, free of HTTP: APQ, document cache, limits, plan cache, execute, shape."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    execute_sync,
+    parse,
+    validate,
+)
+from graphql.execution.values import get_variable_values
+
+from crm_gateway.api_schema import build_api_schema
+from crm_gateway.cache import LRUCache
+from crm_gateway.executor import Executor
+from crm_gateway.limits import LimitExceeded, Limits, check_shape, estimate_cost
+from crm_gateway.metrics import Metrics
+from crm_gateway.plan import QueryPlan
+from crm_gateway.planner import (
+    INTROSPECTION_ROOT_FIELDS,
+    MAX_CONDITION_BRANCHES,
+    Planner,
+    PlanningError,
+)
+from crm_gateway.shaper import Shaper
+from crm_gateway.subgraph_client import SubgraphClient
+from crm_gateway.supergraph import Supergraph
+
+
+@dataclass
+class GatewayRequest:
+    query: str | None
+    variables: dict[str, Any] | None = None
+    operation_name: str | None = None
+    extensions: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # forwarded to subgraphs
+    method: str = "POST"
+    want_plan: bool = False
+
+
+@dataclass
+class GatewayResponse:
+    body: dict[str, Any]
+    status: int = 200
+    operation_type: str = "unknown"
+    error_codes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PreparedOperation:
+    operation: OperationDefinitionNode
+    condition_names: list[str]
+    shaper: Shaper
+    shape_error: LimitExceeded | None
+    introspection: DocumentNode | None  # the introspection-only part, answered locally
+    only_introspection: bool
+
+
+@dataclass
+class PreparedDocument:
+    document: DocumentNode | None
+    errors: list[GraphQLError]
+    fragments: dict[str, FragmentDefinitionNode] = field(default_factory=dict)
+    operations: dict[str | None, PreparedOperation] = field(default_factory=dict)
+
+
+def _error(message: str, code: str, **extra: Any) -> dict[str, Any]:
+    return {"message": message, "extensions": {"code": code, **extra}}
+
+
+class Gateway:
+    def __init__(
+        self,
+        supergraph_sdl: str,
+        *,
+        subgraph_urls: dict[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        limits: Limits | None = None,
+        document_cache_size: int = 1000,
+        plan_cache_size: int = 1000,
+        apq_cache_size: int = 10_000,
+        subgraph_timeout: float = 10.0,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.supergraph = Supergraph.from_sdl(supergraph_sdl)
+        self.schema: GraphQLSchema = build_api_schema(self.supergraph)
+        self.planner = Planner(self.supergraph)
+        self.metrics = metrics or Metrics()
+        self.limits = limits or Limits()
+        overrides = {k.lower(): v for k, v in (subgraph_urls or {}).items()}
+        urls = {}
+        for enum_value, sub in self.supergraph.subgraphs.items():
+            urls[enum_value] = overrides.get(sub.name.lower()) or overrides.get(
+                enum_value.lower(), sub.url
+            )
+        self.client = SubgraphClient(
+            urls,
+            {k: s.name for k, s in self.supergraph.subgraphs.items()},
+            timeout=subgraph_timeout,
+            transport=transport,
+            observer=self.metrics.observe_fetch,
+        )
+        self.executor = Executor(self.supergraph, self.client)
+        self.documents: LRUCache[PreparedDocument] = LRUCache(document_cache_size)
+        self.plans: LRUCache[QueryPlan] = LRUCache(plan_cache_size)
+        self.persisted: LRUCache[str] = LRUCache(apq_cache_size)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    # --- preparing documents ------------------------------------------------------------
+
+    def prepare(self, query: str) -> PreparedDocument:
+        prepared = self.documents.get(query)
+        if prepared is not None:
+            return prepared
+        try:
+            document = parse(query, no_location=False)
+        except GraphQLError as exc:
+            prepared = PreparedDocument(None, [exc])
+        else:
+            errors = validate(self.schema, document)
+            prepared = PreparedDocument(document if not errors else None, list(errors))
+            if not errors:
+                self._index(prepared, document)
+        self.documents.put(query, prepared)
+        return prepared
+
+    def _index(self, prepared: PreparedDocument, document: DocumentNode) -> None:
+        prepared.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        for op in ops:
+            names = Planner.condition_variables(op, prepared.fragments)
+            shape_error = None
+            try:
+                check_shape(self.limits, op, prepared.fragments)
+            except LimitExceeded as exc:
+                shape_error = exc
+            intro = [
+                s
+                for s in op.selection_set.selections
+                if isinstance(s, FieldNode) and s.name.value in INTROSPECTION_ROOT_FIELDS
+            ]
+            intro_doc = None
+            if intro:
+                intro_op = OperationDefinitionNode(
+                    operation=op.operation,
+                    name=op.name,
+                    variable_definitions=op.variable_definitions,
+                    directives=(),
+                    selection_set=SelectionSetNode(selections=tuple(intro)),
+                )
+                intro_doc = DocumentNode(definitions=(intro_op, *prepared.fragments.values()))
+            only = bool(intro) and all(
+                isinstance(s, FieldNode)
+                and (s.name.value in INTROSPECTION_ROOT_FIELDS or s.name.value == "__typename")
+                for s in op.selection_set.selections
+            )
+            prep_op = PreparedOperation(
+                op,
+                names,
+                Shaper(self.schema, prepared.fragments, names),
+                shape_error,
+                intro_doc,
+                only,
+            )
+            prepared.operations[op.name.value if op.name else None] = prep_op
+        if len(ops) == 1:
+            prepared.operations.setdefault(
+                None, prepared.operations[next(iter(prepared.operations))]
+            )
+
+    def plan_for(
+        self, query: str, operation_name: str | None, variables: dict[str, Any] | None = None
+    ) -> QueryPlan:
+        prepared = self.prepare(query)
+        if prepared.document is None:
+            raise PlanningError("; ".join(e.message for e in prepared.errors))
+        op = prepared.operations[operation_name]
+        return self._plan(query, operation_name, prepared.document, op, variables or {})
+
+    def _plan(
+        self,
+        query: str,
+        operation_name: str | None,
+        document: DocumentNode,
+        op: PreparedOperation,
+        variables: dict[str, Any],
+    ) -> QueryPlan:
+        if len(op.condition_names) > MAX_CONDITION_BRANCHES:
+            values = tuple(bool(variables.get(n)) for n in op.condition_names)
+            cache_key: tuple[Any, ...] = (query, operation_name, values)
+        else:
+            cache_key = (query, operation_name)
+        plan = self.plans.get(cache_key)
+        if plan is None:
+            if len(op.condition_names) > MAX_CONDITION_BRANCHES:
+                fixed = dict(zip(op.condition_names, cache_key[2], strict=True))
+                plan = self.planner.plan(document, op.operation, fixed)
+            else:
+                plan = self.planner.plan(document, op.operation)
+            self.plans.put(cache_key, plan)
+        return plan
+
+    # --- APQ ------------------------------------------------------------------------------
+
+    def _resolve_query(self, req: GatewayRequest) -> str | dict[str, Any]:
+        """The query text, or an error body (Apollo's automatic persisted queries)."""
+        pq = (req.extensions or {}).get("persistedQuery")
+        if not isinstance(pq, dict):
+            if not req.query:
+                return _error("Must provide a query string.", "BAD_REQUEST")
+            return req.query
+        if pq.get("version") != 1:
+            return _error("Unsupported persisted query version.", "PERSISTED_QUERY_NOT_SUPPORTED")
+        digest = str(pq.get("sha256Hash") or "").lower()
+        if req.query:
+            actual = hashlib.sha256(req.query.encode()).hexdigest()
+            if actual != digest:
+                return _error("provided sha does not match query", "BAD_REQUEST")
+            self.persisted.put(digest, req.query)
+            return req.query
+        stored = self.persisted.get(digest)
+        if stored is None:
+            return _error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
+        return stored
+
+    # --- executing -----------------------------------------------------------------------
+
+    async def execute(self, req: GatewayRequest) -> GatewayResponse:
+        start = time.perf_counter()
+        resp = await self._execute(req)
+        codes = [
+            str((e.get("extensions") or {}).get("code", "ERROR"))
+            for e in resp.body.get("errors") or ()
+        ]
+        resp.error_codes = codes
+        self.metrics.observe_request(resp.operation_type, time.perf_counter() - start, codes)
+        return resp
+
+    async def _execute(self, req: GatewayRequest) -> GatewayResponse:
+        query = self._resolve_query(req)
+        if isinstance(query, dict):
+            status = 400 if query["extensions"]["code"] == "BAD_REQUEST" else 200
+            return GatewayResponse({"errors": [query]}, status)
+        if len(query.encode()) > self.limits.max_document_bytes:
+            return GatewayResponse(
+                {
+                    "errors": [
+                        _error(
+                            "Document exceeds the limit of "
+                            f"{self.limits.max_document_bytes} bytes.",
+                            "DOCUMENT_TOO_LARGE",
+                        )
+                    ]
+                },
+                413,
+            )
+        prepared = self.prepare(query)
+        if prepared.document is None:
+            code = (
+                "GRAPHQL_PARSE_FAILED"
+                if len(prepared.errors) == 1 and not any(e.nodes for e in prepared.errors)
+                else "GRAPHQL_VALIDATION_FAILED"
+            )
+            errs = []
+            for e in prepared.errors:
+                fe = e.formatted
+                fe["extensions"] = {**(fe.get("extensions") or {}), "code": code}
+                errs.append(fe)
+            return GatewayResponse({"errors": errs}, 400)
+        op = prepared.operations.get(req.operation_name)
+        if op is None:
+            msg = (
+                f"Unknown operation named '{req.operation_name}'."
+                if req.operation_name
+                else "Must provide operation name if query contains multiple operations."
+            )
+            return GatewayResponse({"errors": [_error(msg, "BAD_REQUEST")]}, 400)
+        op_type = op.operation.operation.value
+        if req.method == "GET" and op.operation.operation != OperationType.QUERY:
+            return GatewayResponse(
+                {"errors": [_error("Only queries can be sent with GET.", "METHOD_NOT_ALLOWED")]},
+                405,
+                op_type,
+            )
+        if op.shape_error is not None:
+            err = _error(op.shape_error.message, op.shape_error.code)
+            return GatewayResponse({"errors": [err]}, 400, op_type)
+        raw_vars = req.variables or {}
+        coerced = get_variable_values(
+            self.schema, op.operation.variable_definitions or (), raw_vars
+        )
+        if isinstance(coerced, list):
+            errs = [{**e.formatted, "extensions": {"code": "BAD_USER_INPUT"}} for e in coerced]
+            return GatewayResponse({"errors": errs}, 200, op_type)
+        # graphql-core 3.3 wraps the coerced values with their sources.
+        coerced = getattr(coerced, "coerced", coerced)
+        root_type = self.schema.get_root_type(op.operation.operation)
+        assert root_type is not None
+        cost = estimate_cost(
+            self.schema,
+            root_type,
+            op.operation,
+            prepared.fragments,
+            coerced,
+            self.limits.default_list_size,
+        )
+        if cost > self.limits.max_cost:
+            msg = f"Estimated query cost {cost} exceeds the limit of {self.limits.max_cost}."
+            return GatewayResponse({"errors": [_error(msg, "COST_LIMIT_EXCEEDED")]}, 400, op_type)
+        try:
+            plan = self._plan(query, req.operation_name, prepared.document, op, coerced)
+        except PlanningError as exc:
+            return GatewayResponse(
+                {"errors": [_error(f"Cannot plan operation: {exc}", "QUERY_PLANNING_FAILED")]},
+                200,
+                op_type,
+            )
+        # Forward variables as the client sent them (subgraphs coerce them again), with the
+        # coerced values only where the client left a defaulted variable out.
+        send_vars = dict(raw_vars)
+        for k, v in coerced.items():
+            send_vars.setdefault(k, v)
+        state = await self.executor.execute(plan, send_vars, req.headers)
+        errors = state.errors
+        data = state.data
+        if op.introspection is not None:
+            intro = execute_sync(self.schema, op.introspection, variable_values=raw_vars)
+            if intro.errors:
+                errors.extend(e.formatted for e in intro.errors)
+            data.update(intro.data or {})
+        shaped = op.shaper.shape(
+            root_type, tuple(op.operation.selection_set.selections), data, coerced, errors
+        )
+        body: dict[str, Any] = {}
+        if errors:
+            body["errors"] = errors
+        body["data"] = shaped
+        if req.want_plan:
+            body["extensions"] = {"queryPlan": plan.to_json()}
+        return GatewayResponse(body, 200, op_type)
