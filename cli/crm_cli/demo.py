@@ -9,16 +9,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from crm_kit.paths import REPO_ROOT, data_dir
-
-DATASET = "maven-crm-sales-opportunities"
-
-
-def dataset_dir() -> Path:
-    configured = os.environ.get("CRM_DEMO_DATA_DIR")
-    if configured:
-        return Path(configured)
-    return REPO_ROOT.parent / "shared" / "data" / DATASET
+from crm_kit.paths import data_dir, demo_dataset_dir
 
 
 # (module, argv) in dependency order: deals resolve companies; tasks need no other.
@@ -41,7 +32,7 @@ def load_demo(argv: list[str], env: dict[str, str] | None = None) -> int:
     args = parser.parse_args(argv)
     if env:
         os.environ.update({k: v for k, v in env.items() if k in ("MONGODB_URI", "NATS_URL")})
-    data = dataset_dir()
+    data = demo_dataset_dir()
     if not data.exists():
         print(f"crm demo: dataset not found at {data}; set CRM_DEMO_DATA_DIR")
         return 1

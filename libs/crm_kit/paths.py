@@ -10,3 +10,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def data_dir() -> Path:
     return Path(os.environ.get("CRM_DATA_DIR", REPO_ROOT / ".data"))
+
+
+def demo_dataset_dir() -> Path:
+    """The public CRM dataset used for demo data and import tests (`../shared/data/...`
+    beside the checkout, or CRM_DEMO_DATA_DIR)."""
+    configured = os.environ.get("CRM_DEMO_DATA_DIR")
+    if configured:
+        return Path(configured)
+    return REPO_ROOT.parent / "shared" / "data" / "maven-crm-sales-opportunities"

@@ -11,11 +11,11 @@ from pymongo import MongoClient
 
 from crm_contacts import importer
 from crm_kit.outbox import PENDING
-from crm_kit.paths import REPO_ROOT
+from crm_kit.paths import demo_dataset_dir
 
 pytestmark = pytest.mark.integration
 
-ACCOUNTS = REPO_ROOT.parent / "shared/data/maven-crm-sales-opportunities/accounts.csv"
+ACCOUNTS = demo_dataset_dir() / "accounts.csv"
 
 
 def _argv(infra: Any, db_name: str, file: Path, *extra: str) -> list[str]:
@@ -41,7 +41,6 @@ def db(infra: Any, db_name: str) -> Any:
     client.close()
 
 
-@pytest.mark.skipif(not ACCOUNTS.exists(), reason="shared dataset not present")
 def test_accounts_csv_imports_once_with_demo_contacts(
     infra: Any, db_name: str, db: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,12 +13,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from crm_contracts.streams import stream_for
 from crm_deals.importer import run
+from crm_kit.paths import demo_dataset_dir
 from crm_kit.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-DATA = Path(__file__).resolve().parents[4] / ".." / "shared" / "data"
-DATASET = (DATA / "maven-crm-sales-opportunities" / "sales_pipeline.csv").resolve()
+DATASET = demo_dataset_dir() / "sales_pipeline.csv"
 
 
 def _argv(settings: Settings, workspace: str, *extra: str) -> list[str]:
@@ -38,7 +37,6 @@ def _argv(settings: Settings, workspace: str, *extra: str) -> list[str]:
     ]
 
 
-@pytest.mark.skipif(not DATASET.exists(), reason="shared dataset not present")
 async def test_shared_dataset_imports_completely_and_only_once(
     settings: Settings, db: AsyncDatabase, nc: Client, fake_contacts: dict[str, Any]
 ) -> None:
@@ -100,7 +98,6 @@ async def test_shared_dataset_imports_completely_and_only_once(
     assert "already imported 8800" in out2.getvalue()
 
 
-@pytest.mark.skipif(not DATASET.exists(), reason="shared dataset not present")
 async def test_dry_run_writes_nothing(
     settings: Settings, db: AsyncDatabase, fake_contacts: dict[str, Any]
 ) -> None:

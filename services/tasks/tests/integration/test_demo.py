@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
+from crm_kit.paths import demo_dataset_dir
 from crm_tasks.demo import main, slug, teams_from_csv
 
 pytestmark = pytest.mark.integration
-CSV = Path("/work/shared/data/maven-crm-sales-opportunities/sales_teams.csv")
+CSV = demo_dataset_dir() / "sales_teams.csv"
 
 
 def test_slugs_and_grouping(tmp_path: Path) -> None:
@@ -29,7 +30,6 @@ def test_slugs_and_grouping(tmp_path: Path) -> None:
     }
 
 
-@pytest.mark.skipif(not CSV.exists(), reason="shared demo data not present")
 async def test_demo_teams_load_once(infra: Any, db_name: str, capsys: Any) -> None:
     argv = ["teams", str(CSV), "--mongodb-uri", infra.mongodb_uri, "--database", db_name]
     # main() runs its own event loop: give it a thread.
