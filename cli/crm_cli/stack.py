@@ -102,6 +102,13 @@ def wait_ready(server: ManagedServer, path: str, timeout: float = 90.0) -> None:
     raise SystemExit(f"crm run: {server.name} not ready at {url} after {timeout}s")
 
 
+def _ignore_signals() -> None:
+    """A second Ctrl-C (or a supervisor's repeated SIGTERM) must not cut the shutdown short
+    and leave servers running without their supervisor."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def _stop_all(servers: list[ManagedServer]) -> None:
     for server in reversed(servers):
         print(f"  stopping {server.name}", flush=True)
@@ -177,9 +184,11 @@ def run_stack(argv: list[str]) -> int:
                     raise KeyboardInterrupt
             time.sleep(1.0)
     except KeyboardInterrupt:
+        _ignore_signals()
         print("\nstopping ...", flush=True)
         _stop_all(servers)
         return 0
     except BaseException:
+        _ignore_signals()
         _stop_all(servers)
         raise

@@ -29,7 +29,7 @@ from .usecases.base import Scope
 
 
 class Bus(Protocol):
-    def notify_outbox(self) -> None: ...
+    def notify_outbox(self, collection: str | None = None, doc_id: object = None) -> None: ...
 
 
 def create_app(
@@ -47,9 +47,9 @@ def create_app(
     verifier = TokenVerifier.from_env()
     state: dict[str, Any] = {"store": store, "bus": bus, "runtime": None}
 
-    def notify() -> None:
+    def notify(collection: str, doc_id: Any) -> None:
         if state["bus"] is not None:
-            state["bus"].notify_outbox()
+            state["bus"].notify_outbox(collection, doc_id)
 
     def context_factory(ctx: RequestContext, _: Request) -> TasksContext:
         scope = Scope(state["store"].for_workspace(ctx.workspace_id), ctx.subject, notify, clock)
@@ -67,11 +67,11 @@ def create_app(
         runtime = ServiceRuntime(settings, outbox_collections=OUTBOX_COLLECTIONS)
 
         async def indexes(db: Any) -> None:
-            await MongoTasksStore(db).ensure_indexes()
+            await MongoTasksStore(db, runtime.doc_locks).ensure_indexes()
 
         await runtime.start(indexes)
         try:
-            mongo_store = MongoTasksStore(runtime.db)
+            mongo_store = MongoTasksStore(runtime.db, runtime.doc_locks)
             state.update(store=mongo_store, bus=runtime, runtime=runtime)
             app.state.runtime = runtime
             app.state.store = mongo_store

@@ -6,7 +6,7 @@ import os
 
 from crm_kit.settings import Settings
 
-from .store.mongo import OUTBOX_COLLECTIONS
+from .store.protocol import OUTBOX_COLLECTIONS
 
 SERVICE = "tasks"
 VERSION = "1.0.0"

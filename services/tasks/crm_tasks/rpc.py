@@ -21,7 +21,7 @@ from crm_kit.rpc import Endpoint, RpcError
 from .domain.model import ACTIVE_STATUSES, NewTask, Task, as_utc, utcnow
 from .events.publish import iso, snapshot
 from .store.protocol import TaskFilter, TaskPageRequest, TasksStore
-from .usecases.base import Scope
+from .usecases.base import Notify, Scope
 from .usecases.tasks import create_task
 
 LIST_LIMIT = 500
@@ -63,7 +63,7 @@ def task_reply(task: Task) -> dict[str, Any]:
 
 def endpoints(
     store: TasksStore,
-    notify_outbox: Callable[[], None],
+    notify_outbox: Notify,
     clock: Callable[[], datetime] = utcnow,
 ) -> list[Endpoint]:
     def scope(workspace: str, actor: str | None = None) -> Scope:

@@ -1,9 +1,10 @@
 """Reminders and overdue notices.
 
-Every replica runs this loop. A due item is claimed with one conditional document write
-that flips its flag (`reminder_sent` / `overdue_sent`) and appends the events to the
-task's outbox: two replicas never both fire it, and a crash after the write still
-publishes (the outbox relay sweeps). With the default 0.5 s tick the event leaves well
+Every replica runs this loop. A due item is fired by inserting a `scheduled_fires`
+document with a unique id and the events in its outbox (then the task's flag,
+`reminder_sent` / `overdue_sent`, is set): two replicas never both fire it, and a crash
+after the insert still publishes (the outbox relay sweeps). Each fire is published at once
+by `_id`. With the default 0.5 s tick the event leaves well
 within the 5 s bound.
 """
 
@@ -16,7 +17,8 @@ from datetime import datetime
 
 from .domain.model import utcnow
 from .events.publish import overdue_events, reminder_events
-from .store.protocol import TasksStore
+from .store.protocol import FIRES, TasksStore, fire_id
+from .usecases.base import Notify
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,7 @@ class Scheduler:
     def __init__(
         self,
         store: TasksStore,
-        notify_outbox: Callable[[], None],
+        notify_outbox: Notify,
         *,
         interval: float = 0.5,
         batch: int = 200,
@@ -47,10 +49,11 @@ class Scheduler:
         )
         self.reminders_fired += len(reminded)
         self.overdue_fired += len(overdue)
-        fired = len(reminded) + len(overdue)
-        if fired:
-            self._notify()
-        return fired
+        for task in reminded:
+            self._notify(FIRES, fire_id("reminder_sent", task))
+        for task in overdue:
+            self._notify(FIRES, fire_id("overdue_sent", task))
+        return len(reminded) + len(overdue)
 
     async def run(self) -> None:
         while True:

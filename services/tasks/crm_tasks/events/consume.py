@@ -24,7 +24,7 @@ from crm_kit.runtime import ServiceRuntime
 from ..domain.model import utcnow
 from ..store.protocol import TasksStore
 from ..usecases.automation import run_rules
-from ..usecases.base import Scope
+from ..usecases.base import Notify, Scope
 from ..usecases.playbooks import apply_playbook, close_deal, reopen_deal, repoint_contact
 
 ACTOR = "service:tasks"
@@ -77,7 +77,7 @@ class EventHandlers:
     def __init__(
         self,
         store: TasksStore,
-        notify_outbox: Callable[[], None],
+        notify_outbox: Notify,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store

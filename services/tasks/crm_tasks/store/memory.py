@@ -13,31 +13,8 @@ from crm_contracts.envelope import CloudEvent
 
 from ..domain.model import ACTIVE_STATUSES, Rule, RuleRun, Task, Team
 from .codec import derived_task_fields, rule_from_doc, rule_to_doc, task_from_doc, task_to_doc
-from .protocol import NO_DUE, DealOutcome, DuplicateKey, EventsFor, TaskFilter, TaskPageRequest
-
-
-def _matches(task: Task, doc: dict[str, Any], flt: TaskFilter, now: datetime) -> bool:
-    checks = [
-        flt.ids is None or task.id in flt.ids,
-        flt.assignee_id is None or task.assignee_id == flt.assignee_id,
-        flt.team_id is None or task.team_id == flt.team_id,
-        flt.statuses is None or task.status in flt.statuses,
-        flt.deal_ids is None or task.deal_id in flt.deal_ids,
-        flt.contact_ids is None or task.contact_id in flt.contact_ids,
-        flt.source_kind is None or task.source.kind == flt.source_kind,
-        flt.due_before is None or (task.due_at is not None and task.due_at < flt.due_before),
-        flt.due_after is None or (task.due_at is not None and task.due_at >= flt.due_after),
-        flt.overdue is None or task.is_overdue(now) == flt.overdue,
-        flt.created_from is None or task.created_at >= flt.created_from,
-        flt.created_to is None or task.created_at < flt.created_to,
-    ]
-    return all(checks)
-
-
-def _sort_value(doc: dict[str, Any], field: str) -> Any:
-    if field == "due_at":
-        return doc.get("due_sort") or NO_DUE
-    return doc.get(field)
+from .filtering import matches, page_docs
+from .protocol import DealOutcome, DuplicateKey, EventsFor, TaskFilter, TaskPageRequest
 
 
 class MemoryWorkspaceStore:
@@ -94,21 +71,8 @@ class MemoryWorkspaceStore:
     async def find_tasks(
         self, flt: TaskFilter, now: datetime, page: TaskPageRequest | None = None
     ) -> list[Task]:
-        docs = [d for d in self._tasks() if _matches(task_from_doc(d), d, flt, now)]
-        if page is None:
-            return [task_from_doc(copy.deepcopy(d)) for d in docs]
-        field = page.sort_field
-        docs.sort(key=lambda d: (_sort_value(d, field), d["_id"]), reverse=page.descending)
-        if page.after is not None:
-            value, after_id = page.after
-            key = (value, after_id)
-            docs = [
-                d
-                for d in docs
-                if ((_sort_value(d, field), d["_id"]) < key) == page.descending
-                and (_sort_value(d, field), d["_id"]) != key
-            ]
-        return [task_from_doc(copy.deepcopy(d)) for d in docs[: page.limit]]
+        docs = [d for d in self._tasks() if matches(task_from_doc(d), flt, now)]
+        return [task_from_doc(copy.deepcopy(d)) for d in page_docs(docs, page)]
 
     async def count_tasks(self, flt: TaskFilter, now: datetime) -> int:
         return len(await self.find_tasks(flt, now))

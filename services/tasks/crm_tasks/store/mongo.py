@@ -1,10 +1,21 @@
-"""MongoDB adapter (PyMongo async API), within the FerretDB v1 subset."""
+"""MongoDB adapter (PyMongo async API), within the FerretDB v1 subset.
+
+FerretDB v1 (SQLite) serves a filter from an index only when it is exactly `{_id: <value>}`;
+any other filter (even `{_id: x, workspace_id: w}`) reads the whole collection and blocks
+writes to the database meanwhile. So lookups of one document go by `_id` alone and check
+the workspace in Python, updates of an existing document are read, checked and written
+under the process-wide per-document lock (`crm_kit.locks.DocLocks`, shared with the
+outbox relay's clean-up), and a deal's tasks are found through a small per-deal document
+listing their ids (`deal_tasks`, `_id` = `<workspace>:<deal>`).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -13,10 +24,11 @@ from pymongo.errors import DuplicateKeyError
 
 from crm_contracts.envelope import CloudEvent
 from crm_kit.ids import new_id
+from crm_kit.locks import DocLocks
 from crm_kit.outbox import HIDE_OUTBOX, merge_update, outbox_fields, outbox_update
 from crm_kit.pagination import keyset_filter, keyset_sort
 
-from ..domain.model import ACTIVE_STATUSES, Rule, RuleRun, Task, Team
+from ..domain.model import ACTIVE_STATUSES, Rule, RuleRun, Task, Team, utcnow
 from .codec import (
     derived_task_fields,
     rule_changes_to_doc,
@@ -29,27 +41,74 @@ from .codec import (
     team_from_doc,
     team_to_doc,
 )
-from .protocol import DealOutcome, DuplicateKey, EventsFor, TaskFilter, TaskPageRequest
+from .filtering import matches, page_docs
+from .protocol import (
+    FIRES,
+    FLAG_TIME,
+    RUN_RESULTS,
+    TASKS,
+    DealOutcome,
+    DuplicateKey,
+    EventsFor,
+    TaskFilter,
+    TaskPageRequest,
+    fire_id,
+)
 
-TASKS = "tasks"
 TEAMS = "teams"
 RULES = "automation_rules"
 RUNS = "rule_runs"
 OUTCOMES = "deal_outcomes"
 SLOTS = "round_robin_slots"
 SCHEDULE = "schedule"
-FIRES = "scheduled_fires"
-RUN_RESULTS = "rule_run_results"
+DEAL_TASKS = "deal_tasks"
+META = "tasks_meta"
+_DEAL_INDEX_MARKER = "deal_tasks_backfilled:v1"
 _MAX_SLOT_ATTEMPTS = 500
-_FLAG_TIME = {"reminder_sent": "remind_at", "overdue_sent": "due_at"}
+# Concurrent `_id` lookups of one request (a page of deals' tasks).
+_ID_LOOKUPS = 32
+_MAX_UPDATE_RETRIES = 8
+# How long the scheduler may skip scanning `schedule` when it knows nothing of its own is
+# due: entries written by other replicas are seen at the latest this much later.
+SCHEDULE_QUIET_MAX = timedelta(seconds=2.5)
+
+
+class ScheduleHint:
+    """Per process: no `schedule` entry is due before `until` (as of the scan at `scanned`),
+    apart from entries written since, which this process reports (`note`) and other
+    replicas' entries, found by a scan at most `SCHEDULE_QUIET_MAX` later. Saves the
+    scheduler a scan of `schedule` (FerretDB: a whole-collection read that holds up writes)
+    on most ticks."""
+
+    def __init__(self) -> None:
+        self.until: datetime | None = None
+        self.scanned: datetime | None = None
+        self._noted: datetime | None = None  # earliest entry written since the scan began
+
+    def note(self, when: datetime) -> None:
+        if self._noted is None or when < self._noted:
+            self._noted = when
+        if self.until is not None and when < self.until:
+            self.until = when
+
+    def quiet(self, now: datetime) -> bool:
+        if self.until is None or self.scanned is None:
+            return False
+        return self.scanned <= now < min(self.until, self.scanned + SCHEDULE_QUIET_MAX)
+
+    def scan_started(self) -> None:
+        self._noted = None
+
+    def scanned_at(self, now: datetime, until: datetime | None) -> None:
+        if until is not None and self._noted is not None and self._noted < until:
+            until = self._noted
+        self.scanned, self.until = now, until
+
+
 _HINT_EVERY = 16
 # Per-process hint of each team's last taken slot (a hint only: the slots decide).
 _HINTS: dict[tuple[str, str, str], int] = {}
 _SCHEDULED_FIELDS = {"remind_at", "due_at", "reminder_sent", "overdue_sent"}
-# Collections whose documents carry outbox events.
-OUTBOX_COLLECTIONS = (TASKS, FIRES, RUN_RESULTS)
-
-_MAX_UPDATE_RETRIES = 8
 
 
 def sort_key_field(field: str) -> str:
@@ -105,27 +164,62 @@ def task_query(flt: TaskFilter, now: datetime) -> dict[str, Any]:
 
 
 class MongoWorkspaceStore:
-    def __init__(self, db: AsyncDatabase, workspace_id: str) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase,
+        workspace_id: str,
+        locks: DocLocks | None = None,
+        schedule_hint: ScheduleHint | None = None,
+    ) -> None:
         self._db = db
         self.workspace_id = workspace_id
+        self._locks = locks or DocLocks()
+        self._hint = schedule_hint or ScheduleHint()
 
     def _scope(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         return {**(query or {}), "workspace_id": self.workspace_id}
+
+    @contextlib.asynccontextmanager
+    async def _hold(self, collection: str, doc_id: Any) -> AsyncIterator[None]:
+        """This document's lock: every update of an existing document in this process."""
+        async with self._locks.hold(DocLocks.key(collection, doc_id)):
+            yield
+
+    async def _get(
+        self, collection: str, doc_id: str, projection: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """One document of this workspace by `_id` (the filter FerretDB serves by index)."""
+        doc = await self._db[collection].find_one({"_id": doc_id}, projection)
+        return doc if doc is not None and doc.get("workspace_id") == self.workspace_id else None
+
+    async def _get_many(
+        self, collection: str, ids: Sequence[str], projection: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Documents by `_id`, one indexed lookup each (`{_id: {$in: ...}}` would scan)."""
+        unique = list(dict.fromkeys(ids))
+        found: list[dict[str, Any] | None] = []
+        for start in range(0, len(unique), _ID_LOOKUPS):
+            chunk = unique[start : start + _ID_LOOKUPS]
+            found += await asyncio.gather(*(self._get(collection, i, projection) for i in chunk))
+        return [doc for doc in found if doc is not None]
 
     # tasks -----------------------------------------------------------------------------
 
     async def insert_task(self, task: Task, events: list[CloudEvent]) -> None:
         doc = {**task_to_doc(task), "workspace_id": self.workspace_id, **outbox_fields(events)}
-        # Schedule entries first: a crash before the task leaves an entry for a missing task,
-        # which the scheduler drops; never a task whose reminder is lost.
+        # Schedule entries and the deal's task list first: a crash before the task leaves an
+        # entry for a missing task, which the scheduler (and the deal lookup) drops; never a
+        # task whose reminder is lost or that its deal does not list.
         await self._schedule(task)
+        if task.deal_id:
+            await self._list_deal_task(task.deal_id, task.id)
         try:
             await self._db[TASKS].insert_one(doc)
         except DuplicateKeyError:
             raise DuplicateKey("task", None) from None
 
     async def get_task(self, task_id: str) -> Task | None:
-        doc = await self._db[TASKS].find_one(self._scope({"_id": task_id}), HIDE_OUTBOX)
+        doc = await self._get(TASKS, task_id, HIDE_OUTBOX)
         return task_from_doc(doc) if doc else None
 
     async def get_task_by_idem(self, idem_key: str) -> Task | None:
@@ -140,31 +234,76 @@ class MongoWorkspaceStore:
         *,
         expect: dict[str, Any] | None = None,
     ) -> Task | None:
-        for _ in range(_MAX_UPDATE_RETRIES):
-            current = await self.get_task(task_id)
-            if current is None:
-                return None
-            if any(getattr(current, key) != value for key, value in (expect or {}).items()):
-                return None
-            updated = dataclasses.replace(current, **changes, version=current.version + 1)
-            if _SCHEDULED_FIELDS & changes.keys():
-                await self._schedule(updated)
-            update = merge_update(
-                {"$set": {**changes, **derived_task_fields(changes), "version": updated.version}},
-                outbox_update(events_for(updated)),
-            )
-            doc = await self._db[TASKS].find_one_and_update(
-                self._scope({"_id": task_id, "version": current.version}),
-                update,
-                return_document=ReturnDocument.AFTER,
-            )
-            if doc is not None:
-                return task_from_doc(doc)
+        """Read, check `expect`, write, under the task's lock: no other writer in this
+        process (API, consumers, scheduler, the relay's clean-up) interleaves. The write is
+        still conditional on the version read, for other replicas on MongoDB (on FerretDB
+        that filter scans the collection; status changes are off the playbook hot path)."""
+        async with self._hold(TASKS, task_id):
+            for _ in range(_MAX_UPDATE_RETRIES):
+                current = await self.get_task(task_id)
+                if current is None:
+                    return None
+                if any(getattr(current, key) != value for key, value in (expect or {}).items()):
+                    return None
+                updated = dataclasses.replace(current, **changes, version=current.version + 1)
+                if _SCHEDULED_FIELDS & changes.keys():
+                    await self._schedule(updated)
+                if changes.get("deal_id"):
+                    await self._list_deal_task(changes["deal_id"], task_id)
+                update = merge_update(
+                    {
+                        "$set": {
+                            **changes,
+                            **derived_task_fields(changes),
+                            "version": updated.version,
+                        }
+                    },
+                    outbox_update(events_for(updated)),
+                )
+                doc = await self._db[TASKS].find_one_and_update(
+                    {"_id": task_id, "version": current.version},
+                    update,
+                    return_document=ReturnDocument.AFTER,  # (FerretDB: no projection here)
+                )
+                if doc is not None:
+                    return task_from_doc(doc)
         raise RuntimeError(f"task {task_id} kept changing; update abandoned")
+
+    async def _list_deal_task(self, deal_id: str, task_id: str) -> None:
+        """Add a task to its deal's list (`deal_tasks`, one small document per deal, read by
+        `_id`). Entries are never removed: readers re-check each task's `deal_id`."""
+        list_id = f"{self.workspace_id}:{deal_id}"
+        async with self._hold(DEAL_TASKS, list_id):
+            for _ in range(2):
+                try:
+                    await self._db[DEAL_TASKS].update_one(
+                        {"_id": list_id},
+                        {
+                            "$set": {"workspace_id": self.workspace_id, "deal_id": deal_id},
+                            "$addToSet": {"task_ids": task_id},
+                        },
+                        upsert=True,
+                    )
+                    return
+                except DuplicateKeyError:
+                    continue  # another replica created the list meanwhile: add to it
+
+    async def _deal_task_docs(self, deal_ids: Sequence[str]) -> list[dict[str, Any]]:
+        lists = await self._get_many(DEAL_TASKS, [f"{self.workspace_id}:{d}" for d in deal_ids])
+        ids = [task_id for doc in lists for task_id in doc.get("task_ids") or []]
+        return await self._get_many(TASKS, ids, HIDE_OUTBOX)
 
     async def find_tasks(
         self, flt: TaskFilter, now: datetime, page: TaskPageRequest | None = None
     ) -> list[Task]:
+        if flt.ids is not None or flt.deal_ids is not None:
+            # By `_id` (tasks by id; a deal's tasks through its list), the rest in Python.
+            if flt.ids is not None:
+                docs = await self._get_many(TASKS, list(flt.ids), HIDE_OUTBOX)
+            else:
+                docs = await self._deal_task_docs(list(flt.deal_ids or []))
+            kept = [doc for doc in docs if matches(task_from_doc(doc), flt, now)]
+            return [task_from_doc(doc) for doc in page_docs(kept, page)]
         query = self._scope(task_query(flt, now))
         if page is None:
             cursor = self._db[TASKS].find(query, HIDE_OUTBOX)
@@ -182,6 +321,8 @@ class MongoWorkspaceStore:
         return [task_from_doc(doc) async for doc in cursor]
 
     async def count_tasks(self, flt: TaskFilter, now: datetime) -> int:
+        if flt.ids is not None or flt.deal_ids is not None:
+            return len(await self.find_tasks(flt, now))
         return await self._db[TASKS].count_documents(self._scope(task_query(flt, now)))
 
     async def open_counts(self, member_ids: Sequence[str]) -> dict[str, int]:
@@ -211,8 +352,7 @@ class MongoWorkspaceStore:
             raise DuplicateKey("team name", existing.id if existing else None) from None
 
     async def get_teams(self, ids: Sequence[str]) -> list[Team]:
-        cursor = self._db[TEAMS].find(self._scope({"_id": {"$in": list(ids)}}))
-        return [team_from_doc(doc) async for doc in cursor]
+        return [team_from_doc(doc) for doc in await self._get_many(TEAMS, ids)]
 
     async def get_team_by_name(self, name: str) -> Team | None:
         doc = await self._db[TEAMS].find_one(self._scope({"name": name}))
@@ -224,11 +364,12 @@ class MongoWorkspaceStore:
 
     async def update_team(self, team_id: str, changes: dict[str, Any]) -> Team | None:
         try:
-            doc = await self._db[TEAMS].find_one_and_update(
-                self._scope({"_id": team_id}),
-                {"$set": changes},
-                return_document=ReturnDocument.AFTER,
-            )
+            async with self._hold(TEAMS, team_id):
+                if await self._get(TEAMS, team_id, {"_id": 1, "workspace_id": 1}) is None:
+                    return None
+                doc = await self._db[TEAMS].find_one_and_update(
+                    {"_id": team_id}, {"$set": changes}, return_document=ReturnDocument.AFTER
+                )
         except DuplicateKeyError:
             existing = await self.get_team_by_name(changes.get("name", ""))
             raise DuplicateKey("team name", existing.id if existing else None) from None
@@ -264,19 +405,23 @@ class MongoWorkspaceStore:
                     }
                 )
             except DuplicateKeyError:
-                held = await slots.find_one(self._scope({"key": slot_key}))
+                # Slot n taken (by `_id`: no scan) or this key holds a slot already.
+                taken = await slots.find_one({"_id": self._slot_id(team_id, n)}, {"key": 1})
+                if taken is not None and taken.get("key") != slot_key:
+                    n += 1  # another task (or replica) took n
+                    continue
+                # n is ours, or free (so the key's unique index refused): the key's own slot.
+                held = taken or await slots.find_one(self._scope({"key": slot_key}))
                 if held is not None:  # this key took its turn already
                     return team, int(str(held["_id"]).rsplit(":", 1)[1])
-                n += 1  # another replica took n
-                continue
+                continue  # n was freed meanwhile? try it again
             break
         else:
             raise RuntimeError(f"could not take a round-robin slot of team {team_id}")
         _HINTS[hint_key] = max(n, _HINTS.get(hint_key, 0))
         if n % _HINT_EVERY == 0:  # a coarse hint in the team for fresh processes
-            await self._db[TEAMS].update_one(
-                self._scope({"_id": team_id}), {"$max": {"rr_hint": n}}
-            )
+            async with self._hold(TEAMS, team_id):  # the team is this workspace's (read above)
+                await self._db[TEAMS].update_one({"_id": team_id}, {"$max": {"rr_hint": n}})
         return team, n
 
     def _slot_id(self, team_id: str, n: int) -> str:
@@ -310,6 +455,7 @@ class MongoWorkspaceStore:
             if when is None or getattr(task, flag):
                 continue
             entry_id = f"{flag}:{task.id}"
+            self._hint.note(when)
             try:
                 await self._db[SCHEDULE].insert_one(
                     {
@@ -321,7 +467,8 @@ class MongoWorkspaceStore:
                     }
                 )
             except DuplicateKeyError:
-                await self._db[SCHEDULE].update_one({"_id": entry_id}, {"$set": {"at": when}})
+                async with self._hold(SCHEDULE, entry_id):
+                    await self._db[SCHEDULE].update_one({"_id": entry_id}, {"$set": {"at": when}})
 
     # rules and runs --------------------------------------------------------------------
 
@@ -380,17 +527,20 @@ class MongoWorkspaceStore:
             won = True
         except DuplicateKeyError:
             won = False
-        await self._db[RUNS].update_one(
-            self._scope({"_id": run.id, "outcome": "running"}),
-            {
-                "$set": {
-                    "outcome": run.outcome,
-                    "error": run.error,
-                    "task_ids": run.task_ids,
-                    "notification_ids": run.notification_ids,
-                }
-            },
-        )
+        async with self._hold(RUNS, run.id):
+            stored = await self._get(RUNS, run.id, {"outcome": 1, "workspace_id": 1})
+            if stored is not None and stored.get("outcome") == "running":
+                await self._db[RUNS].update_one(
+                    {"_id": run.id},
+                    {
+                        "$set": {
+                            "outcome": run.outcome,
+                            "error": run.error,
+                            "task_ids": run.task_ids,
+                            "notification_ids": run.notification_ids,
+                        }
+                    },
+                )
         return won
 
     async def list_runs(self, rule_id: str, after: str | None, limit: int) -> list[RuleRun]:
@@ -408,20 +558,31 @@ class MongoWorkspaceStore:
     # deal outcomes ---------------------------------------------------------------------
 
     async def record_deal_outcome(self, outcome: DealOutcome) -> None:
-        await self._db[OUTCOMES].update_one(
-            self._scope({"_id": f"{self.workspace_id}:{outcome.deal_id}"}),
-            {
-                "$set": {
-                    "deal_id": outcome.deal_id,
-                    "outcome": outcome.outcome,
-                    "closed_at": outcome.closed_at,
-                }
-            },
-            upsert=True,
-        )
+        # The id names the workspace, so `{_id}` alone (served by index) is scoped.
+        outcome_id = f"{self.workspace_id}:{outcome.deal_id}"
+        async with self._hold(OUTCOMES, outcome_id):
+            for _ in range(2):
+                try:
+                    await self._db[OUTCOMES].update_one(
+                        {"_id": outcome_id},
+                        {
+                            "$set": {
+                                "workspace_id": self.workspace_id,
+                                "deal_id": outcome.deal_id,
+                                "outcome": outcome.outcome,
+                                "closed_at": outcome.closed_at,
+                            }
+                        },
+                        upsert=True,
+                    )
+                    return
+                except DuplicateKeyError:
+                    continue  # created by another replica meanwhile: update it
 
     async def delete_deal_outcome(self, deal_id: str) -> None:
-        await self._db[OUTCOMES].delete_one(self._scope({"deal_id": deal_id}))
+        outcome_id = f"{self.workspace_id}:{deal_id}"
+        async with self._hold(OUTCOMES, outcome_id):
+            await self._db[OUTCOMES].delete_one({"_id": outcome_id})
 
     async def deal_outcomes(self, closed_from: datetime, closed_to: datetime) -> list[DealOutcome]:
         cursor = self._db[OUTCOMES].find(
@@ -433,8 +594,11 @@ class MongoWorkspaceStore:
 
 
 class MongoTasksStore:
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, locks: DocLocks | None = None) -> None:
         self._db = db
+        # The runtime's registry (`ServiceRuntime.doc_locks`), shared with the outbox relay.
+        self._locks = locks or DocLocks()
+        self._hint = ScheduleHint()
 
     async def ensure_indexes(self) -> None:
         tasks = self._db[TASKS]
@@ -467,15 +631,43 @@ class MongoTasksStore:
             [("workspace_id", 1), ("closed_at", 1)], name="closed"
         )
 
+        await self._backfill_deal_tasks()
+
+    async def _backfill_deal_tasks(self) -> None:
+        """Once per database: list the deal tasks written before `deal_tasks` existed (one
+        scan at start-up; each list is written whole, so replicas doing it at once agree)."""
+        if await self._db[META].find_one({"_id": _DEAL_INDEX_MARKER}) is not None:
+            return
+        lists: dict[tuple[str, str], list[str]] = {}
+        query = {"deal_id": {"$ne": None}}
+        async for doc in self._db[TASKS].find(query, {"workspace_id": 1, "deal_id": 1}):
+            if doc.get("deal_id"):
+                lists.setdefault((doc["workspace_id"], doc["deal_id"]), []).append(doc["_id"])
+        for (workspace_id, deal_id), task_ids in lists.items():
+            await self._db[DEAL_TASKS].update_one(
+                {"_id": f"{workspace_id}:{deal_id}"},
+                {
+                    "$set": {"workspace_id": workspace_id, "deal_id": deal_id},
+                    "$addToSet": {"task_ids": {"$each": task_ids}},
+                },
+                upsert=True,
+            )
+        with contextlib.suppress(DuplicateKeyError):
+            await self._db[META].insert_one({"_id": _DEAL_INDEX_MARKER, "at": utcnow()})
+
     def for_workspace(self, workspace_id: str) -> MongoWorkspaceStore:
-        return MongoWorkspaceStore(self._db, workspace_id)
+        return MongoWorkspaceStore(self._db, workspace_id, self._locks, self._hint)
 
     async def claim_due(
         self, now: datetime, limit: int, reminder_events: EventsFor, overdue_events: EventsFor
     ) -> tuple[list[Task], list[Task]]:
         """Fire every due reminder and overdue notice, once; one scan for both."""
         fired = await self._claim(
-            {}, now, limit, {"reminder_sent": reminder_events, "overdue_sent": overdue_events}
+            {},
+            now,
+            limit,
+            {"reminder_sent": reminder_events, "overdue_sent": overdue_events},
+            use_hint=True,
         )
         return fired["reminder_sent"], fired["overdue_sent"]
 
@@ -493,6 +685,8 @@ class MongoTasksStore:
         now: datetime,
         limit: int,
         events_by_flag: dict[str, EventsFor],
+        *,
+        use_hint: bool = False,
     ) -> dict[str, list[Task]]:
         """Fire what is due, once.
 
@@ -500,34 +694,47 @@ class MongoTasksStore:
         FerretDB scans rather than seeks, so the scan must not cover every task ever made).
         Firing is an insert with a unique id (`<flag>:<task>:<time>`) carrying the events
         in its outbox: only one replica's insert succeeds (FerretDB enforces unique keys on
-        insert, though not conditional updates), and a crash after it still publishes."""
-        entries = [
-            doc
-            async for doc in self._db[SCHEDULE]
-            .find({**query, "at": {"$lte": now}})
-            .sort("at", ASCENDING)
-            .limit(limit)
-        ]
+        insert, though not conditional updates), and a crash after it still publishes.
+        With `use_hint` the scan also returns the next entries not yet due, which tell the
+        following ticks they may skip scanning until then (`ScheduleHint`)."""
         claimed: dict[str, list[Task]] = {flag: [] for flag in events_by_flag}
+        if use_hint and self._hint.quiet(now):
+            return claimed
+        scan = dict(query) if use_hint else {**query, "at": {"$lte": now}}
+        if use_hint:
+            self._hint.scan_started()
+        entries = [
+            doc async for doc in self._db[SCHEDULE].find(scan).sort("at", ASCENDING).limit(limit)
+        ]
+        if use_hint:
+            later = [entry["at"] for entry in entries if entry["at"] > now]
+            if later:
+                until: datetime | None = later[0]
+            else:  # all due: more may wait beyond the limit; none left: quiet for the cap
+                until = None if len(entries) >= limit else now + SCHEDULE_QUIET_MAX
+            self._hint.scanned_at(now, until)
+            entries = [entry for entry in entries if entry["at"] <= now]
         for entry in entries:
             flag = entry["flag"]
             if flag not in events_by_flag:
                 continue
-            when = _FLAG_TIME[flag]
+            when = FLAG_TIME[flag]
             doc = await self._db[TASKS].find_one({"_id": entry["task_id"]}, HIDE_OUTBOX)
             task = task_from_doc(doc) if doc else None
             at = getattr(task, when) if task else None
             if task is None or not task.active or getattr(task, flag) or at is None:
-                await self._db[SCHEDULE].delete_one({"_id": entry["_id"], "at": entry["at"]})
+                await self._drop_entry(entry)
                 continue
             if at != entry["at"]:  # re-armed meanwhile: follow the task
-                await self._db[SCHEDULE].update_one({"_id": entry["_id"]}, {"$set": {"at": at}})
+                self._hint.note(at)
+                async with self._locks.hold(DocLocks.key(SCHEDULE, entry["_id"])):
+                    await self._db[SCHEDULE].update_one({"_id": entry["_id"]}, {"$set": {"at": at}})
                 continue
             fired = dataclasses.replace(task, **{flag: True})
             try:
                 await self._db[FIRES].insert_one(
                     {
-                        "_id": f"{flag}:{task.id}:{at.isoformat()}",
+                        "_id": fire_id(flag, task),
                         "workspace_id": task.workspace_id,
                         "task_id": task.id,
                         "at": now,
@@ -537,8 +744,15 @@ class MongoTasksStore:
                 claimed[flag].append(fired)
             except DuplicateKeyError:
                 pass  # another replica (or an earlier pass) fired it
-            await self._db[TASKS].update_one(
-                {"_id": task.id, "workspace_id": task.workspace_id}, {"$set": {flag: True}}
-            )
-            await self._db[SCHEDULE].delete_one({"_id": entry["_id"], "at": entry["at"]})
+            async with self._locks.hold(DocLocks.key(TASKS, task.id)):
+                await self._db[TASKS].update_one({"_id": task.id}, {"$set": {flag: True}})
+            await self._drop_entry(entry)
         return claimed
+
+    async def _drop_entry(self, entry: dict[str, Any]) -> None:
+        """Delete a schedule entry unless re-armed meanwhile (checked by `_id` under its lock:
+        a filter on `_id` and `at` would scan the collection)."""
+        async with self._locks.hold(DocLocks.key(SCHEDULE, entry["_id"])):
+            current = await self._db[SCHEDULE].find_one({"_id": entry["_id"]}, {"at": 1})
+            if current is not None and current.get("at") == entry["at"]:
+                await self._db[SCHEDULE].delete_one({"_id": entry["_id"]})

@@ -19,6 +19,15 @@ NO_DUE = datetime(9999, 12, 31, tzinfo=UTC)
 
 SORT_FIELDS = ("due_at", "created_at", "updated_at", "priority_rank")
 
+# Collections whose documents carry outbox events: after writing one, the use case names
+# it to `notify_outbox(collection, doc_id)` so the relay publishes that document by `_id`.
+TASKS = "tasks"
+FIRES = "scheduled_fires"
+RUN_RESULTS = "rule_run_results"
+OUTBOX_COLLECTIONS = (TASKS, FIRES, RUN_RESULTS)
+# Which time each scheduler flag fires at.
+FLAG_TIME = {"reminder_sent": "remind_at", "overdue_sent": "due_at"}
+
 
 class DuplicateKey(Exception):
     """A unique key already exists; `existing_id` names the record holding it."""
@@ -62,6 +71,13 @@ class DealOutcome:
 
 
 EventsFor = Callable[[Task], list[CloudEvent]]
+
+
+def fire_id(flag: str, task: Task) -> str:
+    """Id of the `scheduled_fires` document that fires `flag` (reminder_sent /
+    overdue_sent) of `task` at its current time: unique, so only one replica fires it."""
+    at: datetime = getattr(task, FLAG_TIME[flag])
+    return f"{flag}:{task.id}:{at.isoformat()}"
 
 
 class WorkspaceStore(Protocol):

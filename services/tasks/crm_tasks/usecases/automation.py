@@ -35,6 +35,7 @@ from ..domain.model import (
     TaskTemplate,
 )
 from ..events import publish
+from ..store.protocol import RUN_RESULTS, TASKS
 from .base import Scope
 from .playbooks import parse_time
 from .tasks import create_task
@@ -262,12 +263,14 @@ async def _escalate(
             raise ActionFailed("ESCALATE REASSIGN needs an event about a task")
         task = await scope.store.get_task(task_id)
         if task is not None and task.active and task.assignee_id != team.manager_id:
-            await scope.store.update_task(
+            reassigned = await scope.store.update_task(
                 task.id,
                 {"assignee_id": team.manager_id, "updated_at": scope.now()},
                 lambda t: [publish.task_updated(t, ["assigneeId"])],
                 expect={"status": task.status},
             )
+            if reassigned is not None:
+                scope.notify_outbox(TASKS, reassigned.id)
     title = render(rule.name, event.data)
     return [
         publish.notification(
@@ -354,5 +357,6 @@ async def _run_rule(scope: Scope, rule: Rule, event: CloudEvent) -> RuleRun:
         e.subject or "" for e in result.events if e.type == task_events.NOTIFICATION_CREATED
     ]
     await scope.store.finish_run(run, result.events)
-    scope.notify_outbox()
+    if result.events:  # ours, or those of the attempt that finished it first
+        scope.notify_outbox(RUN_RESULTS, run.id)
     return run

@@ -19,7 +19,7 @@ from ..domain.model import (
     as_utc,
 )
 from ..events import publish
-from ..store.protocol import DealOutcome, TaskFilter
+from ..store.protocol import TASKS, DealOutcome, TaskFilter
 from .base import Scope
 from .tasks import create_task, set_status
 from .teams import pick_member
@@ -124,7 +124,7 @@ async def repoint_contact(scope: Scope, merged_id: str, survivor_id: str) -> int
             lambda t: [publish.task_updated(t, ["contactId"])],
             expect={"contact_id": merged_id},
         )
-        moved += updated is not None
-    if moved:
-        scope.notify_outbox()
+        if updated is not None:
+            moved += 1
+            scope.notify_outbox(TASKS, updated.id)
     return moved

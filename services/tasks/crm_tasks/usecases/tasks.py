@@ -19,7 +19,7 @@ from ..domain.model import (
 )
 from ..domain.transitions import InvalidTransition, check_transition
 from ..events import publish
-from ..store.protocol import DuplicateKey
+from ..store.protocol import TASKS, DuplicateKey
 from .base import Scope
 from .teams import get_team, pick_member
 
@@ -114,8 +114,10 @@ async def create_task(
             existing = await scope.store.get_task_by_idem(task.idem_key)
         if existing is None:  # deleted meanwhile; nothing sensible to return
             raise
+        # Its events may still wait (a crash after the insert): publish them now.
+        scope.notify_outbox(TASKS, existing.id)
         return existing
-    scope.notify_outbox()
+    scope.notify_outbox(TASKS, task.id)
     return task
 
 
@@ -171,7 +173,7 @@ async def update_task(scope: Scope, task_id: str, changes: dict[str, Any]) -> Ta
     )
     if task is None:
         raise PreconditionFailed("the task changed meanwhile; retry", unmet=["status"])
-    scope.notify_outbox()
+    scope.notify_outbox(TASKS, task.id)
     return task
 
 
@@ -221,7 +223,7 @@ async def set_status(
             unmet=["status"],
             currentStatus=latest.status.upper(),
         )
-    scope.notify_outbox()
+    scope.notify_outbox(TASKS, task.id)
     return task
 
 

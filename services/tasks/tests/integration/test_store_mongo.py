@@ -156,3 +156,40 @@ async def test_round_robin_slots_are_unique_under_concurrency(
     positions = [p[1] for p in picks if p is not None]
     assert sorted(positions[:60] + positions[60:61]) == list(range(1, 62))
     assert len(set(positions[60:])) == 1
+
+
+async def test_deal_tasks_by_id_lists_backfill_and_locked_updates(
+    store: MongoTasksStore, infra: Any, db_name: str
+) -> None:
+    w1, w2 = store.for_workspace("w1"), store.for_workspace("w2")
+    await asyncio.gather(*(w1.insert_task(make_task(n, deal_id="d1"), []) for n in range(1, 4)))
+    await w2.insert_task(make_task(9, workspace_id="w2", deal_id="d1"), [])
+    found = await w1.find_tasks(TaskFilter(deal_ids=["d1"]), NOW)
+    assert sorted(t.title for t in found) == ["t1", "t2", "t3"]
+    # Moved to another deal: listed there, no longer found under the first one.
+    await w1.update_task(f"{3:024x}", {"deal_id": "d2"}, lambda t: [])
+    assert {t.title for t in await w1.find_tasks(TaskFilter(deal_ids=["d1"]), NOW)} == {
+        "t1",
+        "t2",
+    }
+    assert [t.title for t in await w1.find_tasks(TaskFilter(deal_ids=["d2"]), NOW)] == ["t3"]
+    # Concurrent updates of one task in one process: none is lost.
+    fields = ["title", "description", "company_id", "contact_id"]
+    await asyncio.gather(
+        *(w1.update_task(f"{1:024x}", {f: f"v-{f}"}, lambda t: []) for f in fields)
+    )
+    task = await w1.get_task(f"{1:024x}")
+    assert task is not None and all(getattr(task, f) == f"v-{f}" for f in fields)
+    assert task.version == len(fields)
+    # Tasks written before the lists existed are listed once at start-up.
+    client: AsyncMongoClient = AsyncMongoClient(infra.mongodb_uri, tz_aware=True)
+    try:
+        db = client[db_name]
+        await db["deal_tasks"].delete_many({})
+        await db["tasks_meta"].delete_many({})
+        fresh = MongoTasksStore(db)
+        await fresh.ensure_indexes()
+        again = await fresh.for_workspace("w1").find_tasks(TaskFilter(deal_ids=["d1"]), NOW)
+        assert sorted(t.title for t in again) == ["t2", "v-title"]
+    finally:
+        await client.close()

@@ -29,7 +29,7 @@ ANALYTICS = """query($from: DateTime!, $to: DateTime!, $by: AnalyticsGroupBy!) {
 async def test_task_analytics_groups_and_playbook_effectiveness(
     caller: Any, store: MemoryTasksStore, clock: Clock
 ) -> None:
-    handlers = EventHandlers(store, lambda: None, clock)
+    handlers = EventHandlers(store, lambda *_: None, clock)
     # Deal A: playbook done on time, won. Deal B: playbook task late, lost. Deal C: won, late.
     for deal in ("A", "B", "C"):
         await handlers.on_stage_changed(
@@ -86,7 +86,7 @@ async def test_analytics_rejects_an_empty_range(caller: Any) -> None:
 
 
 async def test_rpc_create_and_list_open(store: MemoryTasksStore, clock: Clock) -> None:
-    handlers = {e.name: e.handler for e in endpoints(store, lambda: None, clock)}
+    handlers = {e.name: e.handler for e in endpoints(store, lambda *_: None, clock)}
     created = await handlers["task-create"](
         "w1",
         {

@@ -14,6 +14,7 @@ from crm_tasks import examples
 from crm_tasks.events.consume import EventHandlers
 from crm_tasks.scheduler import Scheduler
 from crm_tasks.store.memory import MemoryTasksStore
+from crm_tasks.store.mongo import SCHEDULE_QUIET_MAX, ScheduleHint
 from crm_tasks.store.protocol import TaskFilter
 from crm_tasks.usecases.teams import create_team
 
@@ -22,7 +23,7 @@ from .conftest import T0, Clock
 
 @pytest.fixture
 def handlers(store: MemoryTasksStore, clock: Clock) -> EventHandlers:
-    return EventHandlers(store, lambda: None, clock)
+    return EventHandlers(store, lambda *_: None, clock)
 
 
 async def all_tasks(store: MemoryTasksStore, workspace: str = "w1") -> list:
@@ -153,7 +154,7 @@ async def test_reminder_then_overdue_fire_once_each(
         )
     )["createTask"]
     await caller.data('mutation { createTask(input: {title: "no times"}) { id } }')
-    scheduler = Scheduler(store, lambda: None, clock=clock)
+    scheduler = Scheduler(store, lambda *_: None, clock=clock)
     assert await scheduler.tick() == 0
     clock.advance(minutes=5)
     assert await scheduler.tick() == 1
@@ -181,4 +182,47 @@ async def test_done_task_never_goes_overdue(
     )["createTask"]
     await caller.data("mutation($id: ID!) { completeTask(id: $id) { id } }", {"id": task["id"]})
     clock.advance(minutes=2)
-    assert await Scheduler(store, lambda: None, clock=clock).tick() == 0
+    assert await Scheduler(store, lambda *_: None, clock=clock).tick() == 0
+
+
+async def test_every_write_notifies_the_relay_of_that_document(
+    store: MemoryTasksStore, clock: Clock, caller: Any
+) -> None:
+    """The relay is told which document holds new events (published by `_id`), never asked
+    for a full pass over every outbox collection."""
+    notified: list[tuple[str, Any]] = []
+    handlers = EventHandlers(store, lambda *args: notified.append(args), clock)
+    await handlers.on_stage_changed(examples.stage_changed(deal_id="d1"))
+    playbook_ids = {t.id for t in await all_tasks(store)}
+    assert notified and set(notified) == {("tasks", task_id) for task_id in playbook_ids}
+    notified.clear()
+    await handlers.on_deal_lifecycle(examples.deal_closed(deal_id="d1", won=True, at=T0))
+    assert set(notified) == {("tasks", task_id) for task_id in playbook_ids}
+
+    notified.clear()
+    await caller.data(
+        'mutation($d: DateTime) { createTask(input: {title: "x", dueAt: $d}) { id } }',
+        {"d": (T0 + timedelta(minutes=1)).isoformat()},
+    )
+    clock.advance(minutes=2)
+    scheduler = Scheduler(store, lambda *args: notified.append(args), clock=clock)
+    assert await scheduler.tick() == 1
+    [(collection, fire_id)] = notified
+    assert collection == "scheduled_fires" and fire_id.startswith("overdue_sent:")
+
+
+def test_schedule_hint_skips_scans_only_while_nothing_can_be_due() -> None:
+    t0 = T0
+    hint = ScheduleHint()
+    assert not hint.quiet(t0)  # never scanned
+    hint.scan_started()
+    hint.note(t0 + timedelta(seconds=1))  # written by this process during the scan
+    hint.scanned_at(t0, t0 + timedelta(minutes=5))
+    assert hint.quiet(t0 + timedelta(milliseconds=500))
+    assert not hint.quiet(t0 + timedelta(seconds=1))  # the entry noted mid-scan is due
+    hint.scan_started()
+    hint.scanned_at(t0, t0 + timedelta(minutes=5))
+    assert hint.quiet(t0 + timedelta(seconds=1))
+    assert not hint.quiet(t0 + SCHEDULE_QUIET_MAX)  # other replicas' entries: rescan
+    hint.note(t0 + timedelta(seconds=2))
+    assert not hint.quiet(t0 + timedelta(seconds=2))

@@ -28,7 +28,7 @@ RUNS = """query($id: ID!, $after: String) { ruleRuns(ruleId: $id, first: 10, aft
 
 @pytest.fixture
 def handlers(store: MemoryTasksStore, clock: Clock) -> EventHandlers:
-    return EventHandlers(store, lambda: None, clock)
+    return EventHandlers(store, lambda *_: None, clock)
 
 
 async def create_rule(caller: Any, **rule: Any) -> dict:
@@ -157,7 +157,7 @@ async def test_escalate_reassigns_an_overdue_team_task_to_the_manager(
     )["createTask"]
     assert task["assigneeId"] == "a"
     clock.advance(minutes=2)
-    await Scheduler(store, lambda: None, clock=clock).tick()
+    await Scheduler(store, lambda *_: None, clock=clock).tick()
     [overdue] = store.events_of(contract.TASK_OVERDUE)
     await handlers.on_rule_trigger(overdue)
     stored = await store.for_workspace("w1").get_task(task["id"])
