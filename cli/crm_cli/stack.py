@@ -12,7 +12,6 @@ import argparse
 import importlib.util
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from crm_kit.auth import dev_secret, issue_token
-from crm_kit.devstack import ManagedServer, port_open, start_ferretdb, start_nats
+from crm_kit.devstack import ManagedServer, port_open, spawn, start_ferretdb, start_nats
 from crm_kit.paths import REPO_ROOT, data_dir
 
 PYTHONPATH = os.pathsep.join(
@@ -73,14 +72,7 @@ def child_env(mongodb_uri: str, nats_url: str) -> dict[str, str]:
 
 def start_component(component: Component, env: dict[str, str], logs: Path) -> ManagedServer:
     log_path = logs / f"{component.name}.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", component.module],
-        env=env,
-        cwd=REPO_ROOT,
-        stdout=log_path.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    process = spawn([sys.executable, "-m", component.module], log_path, env=env, cwd=REPO_ROOT)
     return ManagedServer(component.name, component.port, process, log_path)
 
 

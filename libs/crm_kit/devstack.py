@@ -6,8 +6,10 @@ MongoDB-wire database) and the official NATS server shipped by PyPI's nats-serve
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +19,30 @@ from pathlib import Path
 
 from .paths import REPO_ROOT
 
+PR_SET_PDEATHSIG = 1
 FERRETDB_VERSION = os.environ.get("FERRETDB_VERSION", "v1.24.2")
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: ask Linux to SIGTERM it when its parent dies, so a
+    killed test run or `crm run` never leaves servers behind (they run in their own
+    session, so a terminal's Ctrl-C reaches only the supervisor, which stops them in order).
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def spawn(args: list[str], log_path: Path, **kwargs: object) -> subprocess.Popen:
+    """Start a server process of the local stack, logging to `log_path`."""
+    return subprocess.Popen(  # type: ignore[call-overload]
+        args,
+        stdout=log_path.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+        **kwargs,
+    )
 
 
 def free_port() -> int:
@@ -93,7 +118,7 @@ def start_ferretdb(data_dir: Path, port: int, timeout: float = 60.0) -> ManagedS
     binary = ferretdb_binary()
     (data_dir / "sqlite").mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "ferretdb.log"
-    process = subprocess.Popen(
+    process = spawn(
         [
             str(binary),
             "--handler=sqlite",
@@ -104,9 +129,7 @@ def start_ferretdb(data_dir: Path, port: int, timeout: float = 60.0) -> ManagedS
             "--telemetry=disable",
             "--log-level=warn",
         ],
-        stdout=log_path.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        log_path,
     )
     wait_for_port(port, timeout, process)
     return ManagedServer("ferretdb", port, process, log_path)
@@ -115,7 +138,7 @@ def start_ferretdb(data_dir: Path, port: int, timeout: float = 60.0) -> ManagedS
 def start_nats(data_dir: Path, port: int, timeout: float = 30.0) -> ManagedServer:
     (data_dir / "jetstream").mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "nats.log"
-    process = subprocess.Popen(
+    process = spawn(
         [
             str(nats_binary()),
             "-a",
@@ -130,9 +153,7 @@ def start_nats(data_dir: Path, port: int, timeout: float = 30.0) -> ManagedServe
             "-n",
             f"crm-dev-{port}",
         ],
-        stdout=log_path.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        log_path,
     )
     wait_for_port(port, timeout, process)
     return ManagedServer("nats", port, process, log_path)

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from crm_kit.devstack import InfraStack, free_port
+from crm_kit.devstack import InfraStack, free_port, spawn
 from crm_kit.paths import REPO_ROOT
 
 PYTHONPATH = os.pathsep.join(
@@ -70,13 +70,7 @@ def stack(infra: InfraStack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     try:
         for name in ("contacts", "deals", "tasks", "gateway"):
             log = logs / f"{name}.log"
-            process = subprocess.Popen(
-                [sys.executable, "-m", f"crm_{name}"],
-                env=env,
-                cwd=REPO_ROOT,
-                stdout=log.open("wb"),
-                stderr=subprocess.STDOUT,
-            )
+            process = spawn([sys.executable, "-m", f"crm_{name}"], log, env=env, cwd=REPO_ROOT)
             processes.append(process)
             path = "/health" if name == "gateway" else "/ready"
             _wait(f"http://127.0.0.1:{ports[name]}{path}", process, log)
