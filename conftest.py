@@ -17,7 +17,8 @@ from uuid import uuid4
 import pytest
 
 ROOT = Path(__file__).resolve().parent
-for sub in ("libs", "services/contacts", "services/deals", "services/tasks", "gateway"):
+# Mirrors crm_kit.paths.SOURCE_DIRS (which cannot be imported before this runs).
+for sub in ("libs", "services/contacts", "services/deals", "services/tasks", "gateway", "cli"):
     path = str(ROOT / sub)
     if path not in sys.path:
         sys.path.insert(0, path)

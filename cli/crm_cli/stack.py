@@ -17,16 +17,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from crm_kit.auth import dev_secret, issue_token
-from crm_kit.devstack import ManagedServer, port_open, spawn, start_ferretdb, start_nats
-from crm_kit.paths import REPO_ROOT, data_dir
-
-PYTHONPATH = os.pathsep.join(
-    str(REPO_ROOT / sub)
-    for sub in ("libs", "services/contacts", "services/deals", "services/tasks", "gateway", "cli")
+from crm_kit.devstack import (
+    ManagedServer,
+    port_open,
+    spawn,
+    start_ferretdb,
+    start_nats,
+    wait_http_ok,
 )
+from crm_kit.paths import REPO_ROOT, data_dir, python_path
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def child_env(mongodb_uri: str, nats_url: str) -> dict[str, str]:
         {
             "MONGODB_URI": mongodb_uri,
             "NATS_URL": nats_url,
-            "PYTHONPATH": PYTHONPATH,
+            "PYTHONPATH": python_path(),
             "JWT_SECRET": dev_secret(),
             "PYTHONUNBUFFERED": "1",
         }
@@ -78,20 +78,10 @@ def start_component(component: Component, env: dict[str, str], logs: Path) -> Ma
 
 def wait_ready(server: ManagedServer, path: str, timeout: float = 90.0) -> None:
     url = f"http://127.0.0.1:{server.port}{path}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            tail = server.log_path.read_text(errors="replace")[-3000:]
-            raise SystemExit(
-                f"crm run: {server.name} exited ({server.process.returncode}):\n{tail}"
-            )
-        try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"crm run: {server.name} not ready at {url} after {timeout}s")
+    try:
+        wait_http_ok(url, server.process, server.log_path, timeout)
+    except (RuntimeError, TimeoutError) as error:
+        raise SystemExit(f"crm run: {server.name}: {error}") from None
 
 
 def _ignore_signals() -> None:

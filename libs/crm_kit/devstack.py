@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 from .paths import REPO_ROOT
 
 PR_SET_PDEATHSIG = 1
@@ -68,6 +70,24 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = 
             )
         time.sleep(0.05)
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+def wait_http_ok(url: str, process: subprocess.Popen, log_path: Path, timeout: float) -> None:
+    """Poll `url` until it answers 200; fail with the log's tail if the process exits or
+    the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"exited with {process.returncode} before {url} was ready:\n{tail}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    tail = log_path.read_text(errors="replace")[-3000:]
+    raise TimeoutError(f"{url} not ready after {timeout}s:\n{tail}")
 
 
 def ferretdb_binary() -> Path:

@@ -8,13 +8,18 @@ outbox relay) takes that document's lock, so within a process no update is lost 
 database. Across replicas on FerretDB the relay's sweep keeps clear of fresh writes (see
 `OutboxRelay`); several replicas writing the very same document at the same moment need
 MongoDB.
+
+`hold_locks` takes several documents' locks at once: in sorted order (no deadlock between
+overlapping sets) and re-entrantly within a task (a use case holding a document's lock
+across its read-modify-write may call a store write that asks for it again).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from contextvars import ContextVar
 from typing import Any
 
 
@@ -40,3 +45,34 @@ class DocLocks:
             if not self._users[key]:
                 del self._users[key]
                 del self._locks[key]
+
+
+# The lock keys the current task holds through `hold_locks`, so that a store method called
+# inside a use case that already holds a document's lock does not wait for itself
+# (asyncio.Lock is not re-entrant). Tagged with the task: a task started meanwhile
+# inherits the context but not the locks.
+_HELD: ContextVar[tuple[asyncio.Task[Any] | None, frozenset[str]]] = ContextVar(
+    "crm_held_doc_locks", default=(None, frozenset())
+)
+
+
+@contextlib.asynccontextmanager
+async def hold_locks(locks: DocLocks, keys: Iterable[str]) -> AsyncIterator[None]:
+    """Hold the locks of `keys`, taken in sorted order (a fixed order: two tasks wanting
+    overlapping sets cannot deadlock), skipping those this task holds already."""
+    task = asyncio.current_task()
+    owner, held = _HELD.get()
+    if owner is not task:
+        held = frozenset()
+    wanted = sorted(set(keys) - held)
+    if not wanted:
+        yield
+        return
+    async with contextlib.AsyncExitStack() as stack:
+        for key in wanted:
+            await stack.enter_async_context(locks.hold(key))
+        token = _HELD.set((task, held | set(wanted)))
+        try:
+            yield
+        finally:
+            _HELD.reset(token)

@@ -7,6 +7,14 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+# Folders holding the platform's Python packages (the Makefile's PYTHONPATH says the same).
+SOURCE_DIRS = ("libs", "services/contacts", "services/deals", "services/tasks", "gateway", "cli")
+
+
+def python_path() -> str:
+    """PYTHONPATH for a child process running any part of the platform."""
+    return os.pathsep.join(str(REPO_ROOT / sub) for sub in SOURCE_DIRS)
+
 
 def data_dir() -> Path:
     return Path(os.environ.get("CRM_DATA_DIR", REPO_ROOT / ".data"))

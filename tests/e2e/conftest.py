@@ -6,21 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
 import pytest
 
-from crm_kit.devstack import InfraStack, free_port, spawn
-from crm_kit.paths import REPO_ROOT
-
-PYTHONPATH = os.pathsep.join(
-    str(REPO_ROOT / sub)
-    for sub in ("libs", "services/contacts", "services/deals", "services/tasks", "gateway", "cli")
-)
+from crm_kit.devstack import InfraStack, free_port, spawn, wait_http_ok
+from crm_kit.paths import REPO_ROOT, python_path
 
 
 @dataclass
@@ -30,20 +22,6 @@ class Stack:
     env: dict[str, str]
 
 
-def _wait(url: str, process: subprocess.Popen, log: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url} process exited:\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} not ready:\n{log.read_text()[-4000:]}")
-
-
 @pytest.fixture(scope="session")
 def stack(infra: InfraStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs = tmp_path_factory.mktemp("e2e-logs")
@@ -51,7 +29,7 @@ def stack(infra: InfraStack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     env = dict(os.environ)
     env.update(
         {
-            "PYTHONPATH": PYTHONPATH,
+            "PYTHONPATH": python_path(),
             "MONGODB_URI": infra.mongodb_uri,
             "NATS_URL": infra.nats_url,
             "CRM_DB_PREFIX": "e2e",
@@ -73,7 +51,7 @@ def stack(infra: InfraStack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             process = spawn([sys.executable, "-m", f"crm_{name}"], log, env=env, cwd=REPO_ROOT)
             processes.append(process)
             path = "/health" if name == "gateway" else "/ready"
-            _wait(f"http://127.0.0.1:{ports[name]}{path}", process, log)
+            wait_http_ok(f"http://127.0.0.1:{ports[name]}{path}", process, log, 60.0)
         yield Stack(
             gateway_url=f"http://127.0.0.1:{ports['gateway']}/graphql",
             service_urls={

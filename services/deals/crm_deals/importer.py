@@ -32,7 +32,8 @@ from typing import Any, TextIO
 
 import orjson
 
-from crm_contracts.streams import rpc_subject, stream_for
+from crm_contracts.contacts import RPC_COMPANY_FIND_BY_NAME
+from crm_contracts.streams import stream_for
 from crm_kit.context import RequestContext
 from crm_kit.errors import CRMError
 from crm_kit.ids import new_id
@@ -47,7 +48,6 @@ from .store.protocol import DealStore
 from .usecases.context import Actor, utc_now
 from .usecases.pipelines import PipelineService
 
-RPC_COMPANY_FIND_BY_NAME = rpc_subject("contacts", "company", "find_by_name")
 FIELDS = (
     "external_id",
     "title",

@@ -9,12 +9,11 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from crm_contracts.envelope import CloudEvent
-from crm_kit.locks import DocLocks
+from crm_kit.locks import DocLocks, hold_locks
 
 from ..config import COMPANIES, CONTACTS
 from ..domain.model import Company, Contact, Interaction, MergeRecord, Page, utcnow
 from ..domain.rules import email_key, name_key, search_text
-from .locking import hold_locks
 from .protocol import (
     CompanyQuery,
     ContactQuery,

@@ -11,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from crm_contracts.envelope import CloudEvent
-from crm_kit.locks import DocLocks
+from crm_kit.locks import DocLocks, hold_locks
 from crm_kit.outbox import HIDE_OUTBOX, merge_update, outbox_fields, outbox_update
 from crm_kit.pagination import keyset_filter, keyset_sort
 
@@ -27,7 +27,6 @@ from .documents import (
     merge_from_doc,
     merge_to_doc,
 )
-from .locking import hold_locks
 from .protocol import (
     CompanyQuery,
     ContactQuery,

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from crm_contacts.store.locking import hold_locks
-from crm_contacts.store.memory import MemoryContactsStore
-from crm_kit.locks import DocLocks
+from crm_kit.locks import DocLocks, hold_locks
 
 
 async def test_a_task_may_ask_again_for_locks_it_holds() -> None:
@@ -43,17 +41,3 @@ async def test_overlapping_sets_in_any_order_do_not_deadlock() -> None:
     locks = DocLocks()
     pairs = [["contacts:a", "contacts:b"], ["contacts:b", "contacts:a"]] * 10
     await asyncio.wait_for(asyncio.gather(*(_hold_briefly(locks, p) for p in pairs)), 5)
-
-
-async def test_memory_store_serialises_updates_of_one_contact() -> None:
-    store = MemoryContactsStore().for_workspace("w1")
-    order: list[str] = []
-
-    async def update(name: str) -> None:
-        async with store.lock_contacts(["c1"]):
-            order.append(f"{name}-start")
-            await asyncio.sleep(0.01)
-            order.append(f"{name}-end")
-
-    await asyncio.gather(update("x"), update("y"))
-    assert order == ["x-start", "x-end", "y-start", "y-end"]
