@@ -222,7 +222,9 @@ async def bench(args: argparse.Namespace, stack: InfraStack, log: Path) -> list[
 
 
 def report(results: list[Result], args: argparse.Namespace) -> None:
-    version = os.environ.get("FERRETDB_VERSION", "v1.24.2")
+    version = os.environ.get("FERRETDB_VERSION", "v1.24.2") + (
+        " upstream" if os.environ.get("FERRETDB_UPSTREAM") == "1" else " (_id index fix)"
+    )
     print(
         f"contacts benchmark: {args.requests} requests per phase, concurrency "
         f"{args.concurrency}, FerretDB {version} (SQLite backend), {os.cpu_count()} CPUs"
