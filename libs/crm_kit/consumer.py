@@ -4,7 +4,10 @@ Every replica of a service binds the same durable consumer, so JetStream hands e
 event to one replica only. A processed-event record (one per consumer and event id)
 turns a redelivery or a re-published duplicate into a no-op. Handlers should still use
 natural idempotency keys for what they create: a crash between the handler's write and
-the processed record means the handler sees that event again.
+the processed record means the handler sees that event again. A handler that is fully
+idempotent on natural keys (deterministic ids, unique inserts, conditional updates) may
+run without the record (`record_processed=False`): one read and one write less per event,
+which matters on a single-writer database.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class EventConsumer:
         max_deliveries: int = 5,
         ack_wait_seconds: float = 30.0,
         batch: int = 32,
+        record_processed: bool = True,
     ) -> None:
         self._js = js
         self._db = db
@@ -66,6 +70,7 @@ class EventConsumer:
         self._max_deliveries = max_deliveries
         self._ack_wait = ack_wait_seconds
         self._batch = batch
+        self._record_processed = record_processed
         self._subscription: JetStreamContext.PullSubscription | None = None
         self.handled = 0
         self.skipped_duplicates = 0
@@ -125,7 +130,10 @@ class EventConsumer:
             await self._dead_letter(message, None, f"unparseable event: {error}")
             return
         record_id = f"{self.durable}:{event.id}"
-        if await self._db[PROCESSED].find_one({"_id": record_id}, {"_id": 1}) is not None:
+        if (
+            self._record_processed
+            and await self._db[PROCESSED].find_one({"_id": record_id}, {"_id": 1}) is not None
+        ):
             self.skipped_duplicates += 1
             await message.ack_sync()
             return
@@ -159,11 +167,12 @@ class EventConsumer:
             return
         finally:
             bind_request(None)
-        # A concurrent redelivery may have finished first; both outcomes are the same.
-        with contextlib.suppress(DuplicateKeyError):
-            await self._db[PROCESSED].insert_one(
-                {"_id": record_id, "type": event.type, "at": datetime.now(UTC)}
-            )
+        if self._record_processed:
+            # A concurrent redelivery may have finished first; both outcomes are the same.
+            with contextlib.suppress(DuplicateKeyError):
+                await self._db[PROCESSED].insert_one(
+                    {"_id": record_id, "type": event.type, "at": datetime.now(UTC)}
+                )
         self.handled += 1
         await message.ack_sync()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -18,6 +19,10 @@ class MongoResource:
         self.uri = uri
         self.database_name = database
         self._client: AsyncMongoClient | None = None
+        # False on FerretDB v1: it does not isolate concurrent updates of one document, nor
+        # push compound filters down (`{_id, field}` scans). Writers then rely on their
+        # per-document locks and filter on `_id` alone; on MongoDB they add conditions.
+        self.isolated_updates = True
 
     @property
     def db(self) -> AsyncDatabase:
@@ -29,6 +34,8 @@ class MongoResource:
         self._client = AsyncMongoClient(
             self.uri, tz_aware=True, serverSelectionTimeoutMS=5000, connectTimeoutMS=3000
         )
+        info = await self._client.admin.command("buildInfo")
+        self.isolated_updates = "ferretdbVersion" not in info
         if ensure_indexes is not None:
             await ensure_indexes(self.db)
 
@@ -43,3 +50,14 @@ class MongoResource:
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+
+def guarded_filter(doc_id: Any, isolated_updates: bool, **expected: Any) -> dict[str, Any]:
+    """The filter of a read-check-write update of one document. On MongoDB the `expected`
+    values (e.g. the version read) make the write conditional: another replica may have
+    written since the read. FerretDB v1 scans the whole collection for any filter but
+    `{_id: value}` and does not isolate the update anyway, so there the per-document lock
+    held around the read and the write is the guard and the filter is `_id` alone."""
+    if isolated_updates:
+        return {"_id": doc_id, **expected}
+    return {"_id": doc_id}

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 OUTBOX = "_outbox"
 PENDING = "_outbox_pending"
 WRITTEN_AT = "_outbox_at"
+# Documents the relay publishes at once (each under its own lock).
+_CONCURRENT_DOCUMENTS = 8
 # Projection that hides the outbox from every domain read.
 HIDE_OUTBOX = {OUTBOX: 0, PENDING: 0, WRITTEN_AT: 0}
 
@@ -96,6 +98,7 @@ class OutboxRelay:
         batch: int = 200,
         locks: DocLocks | None = None,
         grace_seconds: float = 5.0,
+        isolated_updates: bool = True,
     ) -> None:
         self._db = db
         self._collections = list(collections)
@@ -104,6 +107,7 @@ class OutboxRelay:
         self._batch = batch
         self._locks = locks or DocLocks()
         self._grace_seconds = grace_seconds
+        self._isolated_updates = isolated_updates
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._targets: set[tuple[str, Any]] = set()
@@ -150,14 +154,17 @@ class OutboxRelay:
                 log.exception("outbox relay pass failed; will retry")
 
     async def publish_documents(self, targets: Iterable[tuple[str, Any]]) -> int:
+        """Documents are independent (each one's events stay in order), so several are
+        published at once: a relay one document at a time would cap a service's event
+        rate at one database round trip pair per document."""
+        limit = asyncio.Semaphore(_CONCURRENT_DOCUMENTS)
+
+        async def one(name: str, doc_id: Any) -> int:
+            async with limit:
+                return await self._publish_document(name, doc_id)
+
         async with self._lock:
-            sent = 0
-            for name, doc_id in targets:
-                # Filter on `_id` alone: FerretDB's SQLite backend answers only a pure `_id`
-                # filter from the index; adding the pending flag would scan the collection.
-                doc = await self._db[name].find_one({"_id": doc_id}, {OUTBOX: 1})
-                if doc is not None and doc.get(OUTBOX):
-                    sent += await self._publish_document(name, doc)
+            sent = sum(await asyncio.gather(*(one(name, i) for name, i in targets)))
             self.published += sent
             return sent
 
@@ -169,27 +176,42 @@ class OutboxRelay:
         async with self._lock:
             sent = 0
             for name in self._collections:
-                cursor = self._db[name].find(query, {OUTBOX: 1}).limit(self._batch)
-                async for doc in cursor:
-                    sent += await self._publish_document(name, doc)
+                cursor = self._db[name].find(query, {"_id": 1}).limit(self._batch)
+                for doc_id in [doc["_id"] async for doc in cursor]:
+                    sent += await self._publish_document(name, doc_id)
             self.published += sent
             return sent
 
-    async def _publish_document(self, name: str, doc: dict[str, Any]) -> int:
-        events = doc.get(OUTBOX) or []
-        for stored in events:
-            await self._publish(stored)
+    async def _publish_document(self, name: str, doc_id: Any) -> int:
+        """Publish one document's events and remove exactly those: one read and one write.
+
+        Under the document's lock no writer of this process interleaves (all updates of an
+        existing document take it), so what is read here is what gets cleared. Another
+        replica's writer may still append between the read and the clearing write: on
+        MongoDB the write is conditional on `_outbox_at` being unchanged, and if it is not
+        only the published events are pulled and the flag stays for the sweep. FerretDB v1
+        isolates neither (nor pushes a compound filter down), so there the lock is it."""
         collection = self._db[name]
-        # Only `_id` filters: FerretDB's SQLite backend serves nothing else from an index.
-        # `$pullAll` removes exactly what was published (atomic on MongoDB, and under the
-        # document's lock no writer of this process interleaves on FerretDB); the flag
-        # that the crash sweep looks for is cleared only once the outbox is seen empty.
-        async with self._locks.hold(DocLocks.key(name, doc["_id"])):
+        async with self._locks.hold(DocLocks.key(name, doc_id)):
+            doc = await collection.find_one({"_id": doc_id}, {OUTBOX: 1, PENDING: 1, WRITTEN_AT: 1})
+            if doc is None:
+                return 0
+            events = doc.get(OUTBOX) or []
+            if not events and not doc.get(PENDING):
+                return 0  # nothing to publish, nothing flagged
+            for stored in events:
+                await self._publish(stored)
+            clear: dict[str, Any] = {"$set": {PENDING: False}}
             if events:
-                await collection.update_one({"_id": doc["_id"]}, {"$pullAll": {OUTBOX: events}})
-            current = await collection.find_one({"_id": doc["_id"]}, {OUTBOX: 1})
-            if current is not None and not current.get(OUTBOX):
-                await collection.update_one({"_id": doc["_id"]}, {"$set": {PENDING: False}})
+                clear["$pullAll"] = {OUTBOX: events}
+            if not self._isolated_updates:
+                await collection.update_one({"_id": doc_id}, clear)
+                return len(events)
+            result = await collection.update_one(
+                {"_id": doc_id, WRITTEN_AT: doc.get(WRITTEN_AT)}, clear
+            )
+            if result.matched_count == 0 and events:
+                await collection.update_one({"_id": doc_id}, {"$pullAll": {OUTBOX: events}})
         return len(events)
 
     async def _publish(self, stored: dict[str, Any]) -> None:

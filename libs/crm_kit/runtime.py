@@ -74,6 +74,7 @@ class ServiceRuntime:
             self.js,
             self.settings.outbox_sweep_seconds,
             locks=self.doc_locks,
+            isolated_updates=self.mongo.isolated_updates,
         )
         self.spawn(self.relay.run(), "outbox-relay")
 
@@ -84,8 +85,16 @@ class ServiceRuntime:
         self._tasks.append(task)
 
     async def consume(
-        self, *, durable: str, source: StreamSpec, subjects: Iterable[str], handler: Handler
+        self,
+        *,
+        durable: str,
+        source: StreamSpec,
+        subjects: Iterable[str],
+        handler: Handler,
+        record_processed: bool = True,
     ) -> EventConsumer:
+        """Bind a durable consumer. `record_processed=False` is for handlers idempotent on
+        natural keys alone (see `EventConsumer`): it saves a read and a write per event."""
         assert self.js is not None, "start() first"
         await ensure_stream(self.js, source)
         consumer = EventConsumer(
@@ -97,6 +106,7 @@ class ServiceRuntime:
             subjects=subjects,
             handler=handler,
             max_deliveries=self.settings.max_deliveries,
+            record_processed=record_processed,
         )
         await consumer.start()
         self.consumers.append(consumer)

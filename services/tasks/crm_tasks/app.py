@@ -71,7 +71,9 @@ def create_app(
 
         await runtime.start(indexes)
         try:
-            mongo_store = MongoTasksStore(runtime.db, runtime.doc_locks)
+            mongo_store = MongoTasksStore(
+                runtime.db, runtime.doc_locks, runtime.mongo.isolated_updates
+            )
             state.update(store=mongo_store, bus=runtime, runtime=runtime)
             app.state.runtime = runtime
             app.state.store = mongo_store

@@ -39,11 +39,21 @@ class Subscription:
     # Pullers per process on the shared durable. The kit handles one message at a time per
     # puller; several pullers are several in-process "replicas" of the same consumer.
     workers: int = 1
+    # False where the handler is idempotent on natural keys alone (see the kit's consumer):
+    # playbook tasks have ids derived from the stage change, rule runs a unique
+    # (rule, event) record. Deal lifecycle and merges keep the record: a redelivered
+    # "won" after a "reopened" must not close the deal's tasks again.
+    record_processed: bool = True
 
 
 SUBSCRIPTIONS = (
     Subscription(
-        "tasks-playbooks", "deals", (deals.DEAL_STAGE_CHANGED,), "on_stage_changed", workers=4
+        "tasks-playbooks",
+        "deals",
+        (deals.DEAL_STAGE_CHANGED,),
+        "on_stage_changed",
+        workers=4,
+        record_processed=False,
     ),
     Subscription(
         "tasks-deal-closing",
@@ -56,6 +66,7 @@ SUBSCRIPTIONS = (
         "deals",
         (deals.DEAL_CREATED, deals.DEAL_STAGE_CHANGED, deals.DEAL_WON, deals.DEAL_LOST),
         "on_rule_trigger",
+        record_processed=False,
     ),
     Subscription("tasks-contact-merges", "contacts", (contacts.CONTACT_MERGED,), "on_merged"),
     Subscription(
@@ -63,12 +74,14 @@ SUBSCRIPTIONS = (
         "contacts",
         (contacts.CONTACT_CREATED, contacts.INTERACTION_LOGGED),
         "on_rule_trigger",
+        record_processed=False,
     ),
     Subscription(
         "tasks-rules-tasks",
         "tasks",
         (task_events.TASK_COMPLETED, task_events.TASK_OVERDUE),
         "on_rule_trigger",
+        record_processed=False,
     ),
 )
 
@@ -134,4 +147,5 @@ async def start_consumers(
                 source=stream_for(sub.service),
                 subjects=sub.subjects,
                 handler=handlers.handler(sub.handler),
+                record_processed=sub.record_processed,
             )

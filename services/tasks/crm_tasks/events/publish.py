@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 from crm_contracts import tasks as contract
@@ -40,18 +41,25 @@ def snapshot(task: Task) -> contract.TaskSnapshot:
     )
 
 
-def _event(event_type: str, task: Task, payload: contract.Payload) -> CloudEvent:
+def _event(
+    event_type: str, task: Task, payload: contract.Payload, event_id: str | None = None
+) -> CloudEvent:
     return new_event(
         event_type=event_type,
         source=SOURCE,
         workspace=task.workspace_id,
         subject=task.id,
         data=payload.wire(),
+        event_id=event_id,
     )
 
 
 def task_created(task: Task) -> CloudEvent:
-    return _event(contract.TASK_CREATED, task, contract.TaskCreated(task=snapshot(task)))
+    """A task is created once, so its creation event's id derives from the task's: storing
+    the event again (a redelivered playbook) publishes a duplicate JetStream drops."""
+    event_id = hashlib.sha256(f"{contract.TASK_CREATED}:{task.id}".encode()).hexdigest()[:32]
+    payload = contract.TaskCreated(task=snapshot(task))
+    return _event(contract.TASK_CREATED, task, payload, event_id)
 
 
 def task_updated(task: Task, changed_fields: list[str]) -> CloudEvent:

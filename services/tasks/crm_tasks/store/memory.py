@@ -29,9 +29,27 @@ class MemoryWorkspaceStore:
         for doc in self._tasks():
             if doc["idem_key"] == task.idem_key:
                 raise DuplicateKey("task", doc["_id"])
+        if task.id in self._root.tasks:
+            raise DuplicateKey("task", task.id)
         doc = {**task_to_doc(task), "workspace_id": self.workspace_id}
         self._root.tasks[task.id] = doc
         self._root.events.extend(events)
+
+    async def insert_deal_tasks(
+        self, deal_id: str, tasks: Sequence[Task], events: list[CloudEvent]
+    ) -> set[str]:
+        existing = await self.insert_tasks([(task, []) for task in tasks])
+        self._root.events.extend(events)
+        return existing
+
+    async def insert_tasks(self, items: Sequence[tuple[Task, list[CloudEvent]]]) -> set[str]:
+        existing: set[str] = set()
+        for task, events in items:
+            try:
+                await self.insert_task(task, events)
+            except DuplicateKey:
+                existing.add(task.id)
+        return existing
 
     def _get(self, task_id: str) -> dict[str, Any] | None:
         doc = self._root.tasks.get(task_id)
@@ -116,19 +134,13 @@ class MemoryWorkspaceStore:
         self._root.teams[team_id] = updated
         return copy.deepcopy(updated)
 
-    async def advance_round_robin(self, team_id: str) -> tuple[Team, int] | None:
-        return await self.reserve_round_robin(team_id, None)
-
-    async def reserve_round_robin(self, team_id: str, key: str | None) -> tuple[Team, int] | None:
-        team = self._root.teams.get(team_id)
-        if team is None or team.workspace_id != self.workspace_id:
-            return None
-        slots = self._root.slots.setdefault((self.workspace_id, team_id), {})
+    async def reserve_round_robin(self, team: Team, key: str | None) -> int:
+        slots = self._root.slots.setdefault((self.workspace_id, team.id), {})
         if key is not None and key in slots:
-            return copy.deepcopy(team), slots[key]
+            return slots[key]
         n = len(slots) + 1
         slots[key or f"once:{n}"] = n
-        return copy.deepcopy(team), n
+        return n
 
     # rules
 

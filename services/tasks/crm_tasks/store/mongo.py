@@ -19,12 +19,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from crm_contracts.envelope import CloudEvent
 from crm_kit.ids import new_id
 from crm_kit.locks import DocLocks
+from crm_kit.mongo import guarded_filter
 from crm_kit.outbox import HIDE_OUTBOX, merge_update, outbox_fields, outbox_update
 from crm_kit.pagination import keyset_filter, keyset_sort
 
@@ -43,6 +45,7 @@ from .codec import (
 )
 from .filtering import matches, page_docs
 from .protocol import (
+    DEAL_TASKS,
     FIRES,
     FLAG_TIME,
     RUN_RESULTS,
@@ -52,6 +55,7 @@ from .protocol import (
     EventsFor,
     TaskFilter,
     TaskPageRequest,
+    deal_list_id,
     fire_id,
 )
 
@@ -61,16 +65,31 @@ RUNS = "rule_runs"
 OUTCOMES = "deal_outcomes"
 SLOTS = "round_robin_slots"
 SCHEDULE = "schedule"
-DEAL_TASKS = "deal_tasks"
 META = "tasks_meta"
 _DEAL_INDEX_MARKER = "deal_tasks_backfilled:v1"
 _MAX_SLOT_ATTEMPTS = 500
 # Concurrent `_id` lookups of one request (a page of deals' tasks).
 _ID_LOOKUPS = 32
 _MAX_UPDATE_RETRIES = 8
+_DUPLICATE_KEY = 11000
 # How long the scheduler may skip scanning `schedule` when it knows nothing of its own is
 # due: entries written by other replicas are seen at the latest this much later.
 SCHEDULE_QUIET_MAX = timedelta(seconds=2.5)
+
+
+async def _insert_new(collection: AsyncCollection, docs: list[dict[str, Any]]) -> list[int]:
+    """Insert documents in one statement; returns the positions of those refused as
+    duplicates (each other document is inserted: `ordered=False`)."""
+    if not docs:
+        return []
+    try:
+        await collection.insert_many(docs, ordered=False)
+    except BulkWriteError as error:
+        errors = error.details.get("writeErrors", [])
+        if any(e.get("code") != _DUPLICATE_KEY for e in errors) or not errors:
+            raise
+        return [int(e["index"]) for e in errors]
+    return []
 
 
 class ScheduleHint:
@@ -170,11 +189,13 @@ class MongoWorkspaceStore:
         workspace_id: str,
         locks: DocLocks | None = None,
         schedule_hint: ScheduleHint | None = None,
+        isolated_updates: bool = True,
     ) -> None:
         self._db = db
         self.workspace_id = workspace_id
         self._locks = locks or DocLocks()
         self._hint = schedule_hint or ScheduleHint()
+        self._isolated = isolated_updates
 
     def _scope(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         return {**(query or {}), "workspace_id": self.workspace_id}
@@ -206,17 +227,47 @@ class MongoWorkspaceStore:
     # tasks -----------------------------------------------------------------------------
 
     async def insert_task(self, task: Task, events: list[CloudEvent]) -> None:
-        doc = {**task_to_doc(task), "workspace_id": self.workspace_id, **outbox_fields(events)}
-        # Schedule entries and the deal's task list first: a crash before the task leaves an
-        # entry for a missing task, which the scheduler (and the deal lookup) drops; never a
-        # task whose reminder is lost or that its deal does not list.
-        await self._schedule(task)
-        if task.deal_id:
-            await self._list_deal_task(task.deal_id, task.id)
-        try:
-            await self._db[TASKS].insert_one(doc)
-        except DuplicateKeyError:
-            raise DuplicateKey("task", None) from None
+        if await self.insert_tasks([(task, events)]):
+            raise DuplicateKey("task", None)
+
+    async def insert_tasks(self, items: Sequence[tuple[Task, list[CloudEvent]]]) -> set[str]:
+        """Tasks with their schedule entries and deal lists, in a few statements whatever
+        their number (a playbook's tasks cost what one task does; on FerretDB's single
+        SQLite writer the number of write statements is the throughput).
+
+        Schedule entries and the deals' task lists go first: a crash before the tasks leaves
+        an entry for a missing task, which the scheduler (and the deal lookup) drops; never
+        a task whose reminder is lost or that its deal does not list."""
+        tasks = [task for task, _ in items]
+        if not tasks:
+            return set()
+        await self._schedule(tasks)
+        by_deal: dict[str, list[str]] = {}
+        for task in tasks:
+            if task.deal_id:
+                by_deal.setdefault(task.deal_id, []).append(task.id)
+        for deal_id, task_ids in by_deal.items():
+            await self._list_deal_tasks(deal_id, task_ids)
+        docs = [
+            {**task_to_doc(task), "workspace_id": self.workspace_id, **outbox_fields(events)}
+            for task, events in items
+        ]
+        return {docs[i]["_id"] for i in await _insert_new(self._db[TASKS], docs)}
+
+    async def insert_deal_tasks(
+        self, deal_id: str, tasks: Sequence[Task], events: list[CloudEvent]
+    ) -> set[str]:
+        """Schedule entries, the tasks, then the deal's list with the events: after the
+        tasks, since events must not announce what is not stored. A crash before the list
+        leaves tasks their deal does not show yet; the stage change, not acknowledged, is
+        delivered again and lists them (and stores the events) then."""
+        if not tasks:
+            return set()
+        await self._schedule(tasks)
+        docs = [{**task_to_doc(task), "workspace_id": self.workspace_id} for task in tasks]
+        existing = {docs[i]["_id"] for i in await _insert_new(self._db[TASKS], docs)}
+        await self._list_deal_tasks(deal_id, [task.id for task in tasks], events)
+        return existing
 
     async def get_task(self, task_id: str) -> Task | None:
         doc = await self._get(TASKS, task_id, HIDE_OUTBOX)
@@ -235,9 +286,9 @@ class MongoWorkspaceStore:
         expect: dict[str, Any] | None = None,
     ) -> Task | None:
         """Read, check `expect`, write, under the task's lock: no other writer in this
-        process (API, consumers, scheduler, the relay's clean-up) interleaves. The write is
-        still conditional on the version read, for other replicas on MongoDB (on FerretDB
-        that filter scans the collection; status changes are off the playbook hot path)."""
+        process (API, consumers, scheduler, the relay's clean-up) interleaves. On MongoDB the
+        write is also conditional on the version read, for other replicas (`guarded_filter`:
+        on FerretDB that compound filter would scan the collection)."""
         async with self._hold(TASKS, task_id):
             for _ in range(_MAX_UPDATE_RETRIES):
                 current = await self.get_task(task_id)
@@ -247,9 +298,9 @@ class MongoWorkspaceStore:
                     return None
                 updated = dataclasses.replace(current, **changes, version=current.version + 1)
                 if _SCHEDULED_FIELDS & changes.keys():
-                    await self._schedule(updated)
+                    await self._schedule([updated])
                 if changes.get("deal_id"):
-                    await self._list_deal_task(changes["deal_id"], task_id)
+                    await self._list_deal_tasks(changes["deal_id"], [task_id])
                 update = merge_update(
                     {
                         "$set": {
@@ -261,7 +312,7 @@ class MongoWorkspaceStore:
                     outbox_update(events_for(updated)),
                 )
                 doc = await self._db[TASKS].find_one_and_update(
-                    {"_id": task_id, "version": current.version},
+                    guarded_filter(task_id, self._isolated, version=current.version),
                     update,
                     return_document=ReturnDocument.AFTER,  # (FerretDB: no projection here)
                 )
@@ -269,19 +320,25 @@ class MongoWorkspaceStore:
                     return task_from_doc(doc)
         raise RuntimeError(f"task {task_id} kept changing; update abandoned")
 
-    async def _list_deal_task(self, deal_id: str, task_id: str) -> None:
-        """Add a task to its deal's list (`deal_tasks`, one small document per deal, read by
-        `_id`). Entries are never removed: readers re-check each task's `deal_id`."""
-        list_id = f"{self.workspace_id}:{deal_id}"
+    async def _list_deal_tasks(
+        self, deal_id: str, task_ids: Sequence[str], events: Sequence[CloudEvent] = ()
+    ) -> None:
+        """Add tasks to their deal's list (`deal_tasks`, one small document per deal, read
+        by `_id`), with `events` for the relay in the same write. Entries are never
+        removed: readers re-check each task's `deal_id`."""
+        list_id = deal_list_id(self.workspace_id, deal_id)
         async with self._hold(DEAL_TASKS, list_id):
             for _ in range(2):
                 try:
                     await self._db[DEAL_TASKS].update_one(
                         {"_id": list_id},
-                        {
-                            "$set": {"workspace_id": self.workspace_id, "deal_id": deal_id},
-                            "$addToSet": {"task_ids": task_id},
-                        },
+                        merge_update(
+                            {
+                                "$set": {"workspace_id": self.workspace_id, "deal_id": deal_id},
+                                "$addToSet": {"task_ids": {"$each": list(task_ids)}},
+                            },
+                            outbox_update(events),
+                        ),
                         upsert=True,
                     )
                     return
@@ -289,7 +346,9 @@ class MongoWorkspaceStore:
                     continue  # another replica created the list meanwhile: add to it
 
     async def _deal_task_docs(self, deal_ids: Sequence[str]) -> list[dict[str, Any]]:
-        lists = await self._get_many(DEAL_TASKS, [f"{self.workspace_id}:{d}" for d in deal_ids])
+        lists = await self._get_many(
+            DEAL_TASKS, [deal_list_id(self.workspace_id, d) for d in deal_ids], HIDE_OUTBOX
+        )
         ids = [task_id for doc in lists for task_id in doc.get("task_ids") or []]
         return await self._get_many(TASKS, ids, HIDE_OUTBOX)
 
@@ -375,10 +434,7 @@ class MongoWorkspaceStore:
             raise DuplicateKey("team name", existing.id if existing else None) from None
         return team_from_doc(doc) if doc else None
 
-    async def advance_round_robin(self, team_id: str) -> tuple[Team, int] | None:
-        return await self.reserve_round_robin(team_id, None)
-
-    async def reserve_round_robin(self, team_id: str, key: str | None) -> tuple[Team, int] | None:
+    async def reserve_round_robin(self, team: Team, key: str | None) -> int:
         """Take the team's next round-robin position.
 
         FerretDB v1 does not apply concurrent updates atomically (`$inc` loses increments;
@@ -386,43 +442,47 @@ class MongoWorkspaceStore:
         So each position is a slot document `slot:<workspace>:<team>:<n>`, taken by
         inserting it, and slots also carry a unique `key` (the natural key of a playbook or
         rule task): a duplicate event handled at the same moment by another replica finds
-        the slot its key already holds instead of taking another turn."""
-        teams = await self.get_teams([team_id])
-        if not teams:
-            return None
-        team = teams[0]
+        the slot its key already holds instead of taking another turn. Within a process,
+        reservations for one team take turns (no two pullers race for the same slot), and
+        the process's last slot says where the next free one is: usually one insert."""
+        team_id = team.id
         slots = self._db[SLOTS]
         slot_key = f"{team_id}:{key}" if key else f"{team_id}:once:{new_id()}"
         hint_key = (self._db.name, self.workspace_id, team_id)
-        n = await self._first_free_slot(team_id, max(team.rr_hint, _HINTS.get(hint_key, 0)))
-        for _ in range(_MAX_SLOT_ATTEMPTS):
-            try:
-                await slots.insert_one(
-                    {
-                        "_id": self._slot_id(team_id, n),
-                        "workspace_id": self.workspace_id,
-                        "key": slot_key,
-                    }
-                )
-            except DuplicateKeyError:
-                # Slot n taken (by `_id`: no scan) or this key holds a slot already.
-                taken = await slots.find_one({"_id": self._slot_id(team_id, n)}, {"key": 1})
-                if taken is not None and taken.get("key") != slot_key:
-                    n += 1  # another task (or replica) took n
-                    continue
-                # n is ours, or free (so the key's unique index refused): the key's own slot.
-                held = taken or await slots.find_one(self._scope({"key": slot_key}))
-                if held is not None:  # this key took its turn already
-                    return team, int(str(held["_id"]).rsplit(":", 1)[1])
-                continue  # n was freed meanwhile? try it again
-            break
-        else:
-            raise RuntimeError(f"could not take a round-robin slot of team {team_id}")
-        _HINTS[hint_key] = max(n, _HINTS.get(hint_key, 0))
+        async with self._locks.hold(DocLocks.key(SLOTS, f"{self.workspace_id}:{team_id}")):
+            if hint_key in _HINTS:  # ours is the latest we know of: try the next one
+                n = _HINTS[hint_key] + 1
+            else:
+                n = await self._first_free_slot(team_id, team.rr_hint)
+            for _ in range(_MAX_SLOT_ATTEMPTS):
+                try:
+                    await slots.insert_one(
+                        {
+                            "_id": self._slot_id(team_id, n),
+                            "workspace_id": self.workspace_id,
+                            "key": slot_key,
+                        }
+                    )
+                except DuplicateKeyError:
+                    # Slot n taken (by `_id`: no scan) or this key holds a slot already.
+                    taken = await slots.find_one({"_id": self._slot_id(team_id, n)}, {"key": 1})
+                    if taken is not None and taken.get("key") != slot_key:
+                        # Another replica took n (and perhaps more): the first free one.
+                        n = await self._first_free_slot(team_id, n)
+                        continue
+                    # n is ours, or free (so the key's unique index refused): the key's slot.
+                    held = taken or await slots.find_one(self._scope({"key": slot_key}))
+                    if held is not None:  # this key took its turn already
+                        return int(str(held["_id"]).rsplit(":", 1)[1])
+                    continue  # n was freed meanwhile? try it again
+                break
+            else:
+                raise RuntimeError(f"could not take a round-robin slot of team {team_id}")
+            _HINTS[hint_key] = max(n, _HINTS.get(hint_key, 0))
         if n % _HINT_EVERY == 0:  # a coarse hint in the team for fresh processes
             async with self._hold(TEAMS, team_id):  # the team is this workspace's (read above)
                 await self._db[TEAMS].update_one({"_id": team_id}, {"$max": {"rr_hint": n}})
-        return team, n
+        return n
 
     def _slot_id(self, team_id: str, n: int) -> str:
         return f"slot:{self.workspace_id}:{team_id}:{n}"
@@ -448,27 +508,30 @@ class MongoWorkspaceStore:
                 high = middle
         return high
 
-    async def _schedule(self, task: Task) -> None:
-        """One schedule entry per unfired reminder / due time (insert: cheap on FerretDB;
-        an existing entry is moved to the new time)."""
-        for flag, when in (("reminder_sent", task.remind_at), ("overdue_sent", task.due_at)):
-            if when is None or getattr(task, flag):
-                continue
-            entry_id = f"{flag}:{task.id}"
-            self._hint.note(when)
-            try:
-                await self._db[SCHEDULE].insert_one(
+    async def _schedule(self, tasks: Sequence[Task]) -> None:
+        """One schedule entry per unfired reminder / due time, inserted together; an entry
+        that exists already is moved to the new time."""
+        entries: list[dict[str, Any]] = []
+        for task in tasks:
+            for flag, when in (("reminder_sent", task.remind_at), ("overdue_sent", task.due_at)):
+                if when is None or getattr(task, flag):
+                    continue
+                self._hint.note(when)
+                entries.append(
                     {
-                        "_id": entry_id,
+                        "_id": f"{flag}:{task.id}",
                         "workspace_id": self.workspace_id,
                         "task_id": task.id,
                         "flag": flag,
                         "at": when,
                     }
                 )
-            except DuplicateKeyError:
-                async with self._hold(SCHEDULE, entry_id):
-                    await self._db[SCHEDULE].update_one({"_id": entry_id}, {"$set": {"at": when}})
+        for i in await _insert_new(self._db[SCHEDULE], entries):
+            entry_id = entries[i]["_id"]
+            async with self._hold(SCHEDULE, entry_id):
+                await self._db[SCHEDULE].update_one(
+                    {"_id": entry_id}, {"$set": {"at": entries[i]["at"]}}
+                )
 
     # rules and runs --------------------------------------------------------------------
 
@@ -594,11 +657,14 @@ class MongoWorkspaceStore:
 
 
 class MongoTasksStore:
-    def __init__(self, db: AsyncDatabase, locks: DocLocks | None = None) -> None:
+    def __init__(
+        self, db: AsyncDatabase, locks: DocLocks | None = None, isolated_updates: bool = True
+    ) -> None:
         self._db = db
         # The runtime's registry (`ServiceRuntime.doc_locks`), shared with the outbox relay.
         self._locks = locks or DocLocks()
         self._hint = ScheduleHint()
+        self._isolated = isolated_updates  # see crm_kit.mongo.guarded_filter
 
     async def ensure_indexes(self) -> None:
         tasks = self._db[TASKS]
@@ -645,7 +711,7 @@ class MongoTasksStore:
                 lists.setdefault((doc["workspace_id"], doc["deal_id"]), []).append(doc["_id"])
         for (workspace_id, deal_id), task_ids in lists.items():
             await self._db[DEAL_TASKS].update_one(
-                {"_id": f"{workspace_id}:{deal_id}"},
+                {"_id": deal_list_id(workspace_id, deal_id)},
                 {
                     "$set": {"workspace_id": workspace_id, "deal_id": deal_id},
                     "$addToSet": {"task_ids": {"$each": task_ids}},
@@ -656,7 +722,7 @@ class MongoTasksStore:
             await self._db[META].insert_one({"_id": _DEAL_INDEX_MARKER, "at": utcnow()})
 
     def for_workspace(self, workspace_id: str) -> MongoWorkspaceStore:
-        return MongoWorkspaceStore(self._db, workspace_id, self._locks, self._hint)
+        return MongoWorkspaceStore(self._db, workspace_id, self._locks, self._hint, self._isolated)
 
     async def claim_due(
         self, now: datetime, limit: int, reminder_events: EventsFor, overdue_events: EventsFor

@@ -24,7 +24,16 @@ SORT_FIELDS = ("due_at", "created_at", "updated_at", "priority_rank")
 TASKS = "tasks"
 FIRES = "scheduled_fires"
 RUN_RESULTS = "rule_run_results"
-OUTBOX_COLLECTIONS = (TASKS, FIRES, RUN_RESULTS)
+# One small document per deal listing its task ids (`deal_list_id`); a playbook's
+# task.created events ride in it (see `insert_deal_tasks`).
+DEAL_TASKS = "deal_tasks"
+OUTBOX_COLLECTIONS = (TASKS, FIRES, RUN_RESULTS, DEAL_TASKS)
+
+
+def deal_list_id(workspace_id: str, deal_id: str) -> str:
+    return f"{workspace_id}:{deal_id}"
+
+
 # Which time each scheduler flag fires at.
 FLAG_TIME = {"reminder_sent": "remind_at", "overdue_sent": "due_at"}
 
@@ -84,7 +93,25 @@ class WorkspaceStore(Protocol):
     workspace_id: str
 
     # tasks
-    async def insert_task(self, task: Task, events: list[CloudEvent]) -> None: ...
+    async def insert_task(self, task: Task, events: list[CloudEvent]) -> None:
+        """Raises DuplicateKey when its id or natural key exists."""
+        ...
+
+    async def insert_tasks(self, items: Sequence[tuple[Task, list[CloudEvent]]]) -> set[str]:
+        """Insert several tasks at once; returns the ids of those that existed already (by
+        id or natural key), which are left as they are."""
+        ...
+
+    async def insert_deal_tasks(
+        self, deal_id: str, tasks: Sequence[Task], events: list[CloudEvent]
+    ) -> set[str]:
+        """Tasks of one deal (a playbook's), their `events` stored in the deal's task list
+        document (`DEAL_TASKS`, `deal_list_id`) by the write that lists the tasks, after
+        the tasks: one outbox document per playbook instead of one per task. Returns the
+        ids that existed already; the events are stored in any case (the caller's event
+        ids are deterministic, so a repeat is a duplicate JetStream drops)."""
+        ...
+
     async def get_task(self, task_id: str) -> Task | None: ...
     async def get_task_by_idem(self, idem_key: str) -> Task | None: ...
     async def update_task(
@@ -107,10 +134,10 @@ class WorkspaceStore(Protocol):
     async def get_team_by_name(self, name: str) -> Team | None: ...
     async def list_teams(self) -> list[Team]: ...
     async def update_team(self, team_id: str, changes: dict[str, Any]) -> Team | None: ...
-    async def advance_round_robin(self, team_id: str) -> tuple[Team, int] | None: ...
-    async def reserve_round_robin(
-        self, team_id: str, key: str | None
-    ) -> tuple[Team, int] | None: ...
+    async def reserve_round_robin(self, team: Team, key: str | None) -> int:
+        """The team's next round-robin position (1, 2, ...); with a `key`, the position
+        that key holds if it took one already."""
+        ...
 
     # automation rules and their runs
     async def insert_rule(self, rule: Rule) -> None: ...

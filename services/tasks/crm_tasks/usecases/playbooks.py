@@ -21,7 +21,7 @@ from ..domain.model import (
 from ..events import publish
 from ..store.protocol import TASKS, DealOutcome, TaskFilter
 from .base import Scope
-from .tasks import create_task, set_status
+from .tasks import create_deal_tasks, prepare_task, set_status
 from .teams import pick_member
 
 log = logging.getLogger(__name__)
@@ -55,11 +55,12 @@ async def apply_playbook(scope: Scope, change: DealStageChanged) -> list[Task]:
     """Create the stage's playbook tasks, once per stage change and template: the task id is
     derived from `playbook:<stage change>:<template>`, so a duplicate delivery inserts the
     same id and gets the existing task back; its round-robin slot is reserved under the same
-    key, so no member is skipped. Templates are independent and created concurrently."""
+    key, so no member is skipped. Assignees are picked concurrently, then the tasks are
+    stored together (a playbook costs a few write statements, not a few per task)."""
     changed_at = parse_time(change.changed_at)
     owner_id = change.owner_id or change.deal.owner_id
 
-    async def one(template: PlaybookTemplate) -> Task:
+    async def prepare(template: PlaybookTemplate) -> Task:
         key = playbook_key(change.stage_change_id, template.key)
         assignee, team_id = await _assignee(scope, template, owner_id, key)
         draft = NewTask(
@@ -76,7 +77,7 @@ async def apply_playbook(scope: Scope, change: DealStageChanged) -> list[Task]:
         source = TaskSource(
             kind="playbook", template_key=template.key, stage_change_id=change.stage_change_id
         )
-        return await create_task(
+        return await prepare_task(
             scope,
             draft,
             source=source,
@@ -86,7 +87,8 @@ async def apply_playbook(scope: Scope, change: DealStageChanged) -> list[Task]:
             team_checked=True,
         )
 
-    return list(await asyncio.gather(*(one(template) for template in change.playbook)))
+    prepared = await asyncio.gather(*(prepare(template) for template in change.playbook))
+    return await create_deal_tasks(scope, change.deal_id, prepared)
 
 
 async def close_deal(scope: Scope, closed: DealClosed, outcome: str) -> list[Task]:

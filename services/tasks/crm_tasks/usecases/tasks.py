@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from crm_kit.errors import BadUserInput, NotFound, PreconditionFailed
@@ -19,7 +20,7 @@ from ..domain.model import (
 )
 from ..domain.transitions import InvalidTransition, check_transition
 from ..events import publish
-from ..store.protocol import TASKS, DuplicateKey
+from ..store.protocol import DEAL_TASKS, TASKS, deal_list_id
 from .base import Scope
 from .teams import get_team, pick_member
 
@@ -54,7 +55,7 @@ def _validate(draft: NewTask, prefix: str = "input") -> None:
         raise BadUserInput("must not be after dueAt", field=f"{prefix}.remindAt")
 
 
-async def create_task(
+async def prepare_task(
     scope: Scope,
     draft: NewTask,
     *,
@@ -64,14 +65,14 @@ async def create_task(
     prefix: str = "input",
     team_checked: bool = False,
 ) -> Task:
-    """Create a task. With an `idem_key` that exists already, returns the existing task
-    (the natural idempotency of playbooks and rules)."""
+    """Validate a draft and make the task (assignee picked, id derived from `idem_key` when
+    given), without storing it: see `create_tasks`."""
     _validate(draft, prefix)
     assignee_id, team_id = draft.assignee_id, draft.team_id
     if team_id is not None:
         if assignee_id is None:
             assignee_id = await pick_member(scope, team_id, f"{prefix}.teamId", idem_key)
-        else:
+        elif not team_checked:
             await get_team(scope, team_id, f"{prefix}.teamId")
     if (
         assignee_id is None
@@ -83,7 +84,7 @@ async def create_task(
     now = scope.now()
     task_id = keyed_task_id(scope.workspace_id, idem_key) if idem_key else new_id()
     due_at, remind_at = to_ms(draft.due_at), to_ms(draft.remind_at)
-    task = Task(
+    return Task(
         id=task_id,
         workspace_id=scope.workspace_id,
         title=draft.title.strip(),
@@ -106,19 +107,67 @@ async def create_task(
         reminder_sent=remind_at is None,
         overdue_sent=due_at is None,
     )
-    try:
-        await scope.store.insert_task(task, [publish.task_created(task)])
-    except DuplicateKey:
-        existing = await scope.store.get_task(task_id)
-        if existing is None:
-            existing = await scope.store.get_task_by_idem(task.idem_key)
-        if existing is None:  # deleted meanwhile; nothing sensible to return
-            raise
-        # Its events may still wait (a crash after the insert): publish them now.
-        scope.notify_outbox(TASKS, existing.id)
-        return existing
-    scope.notify_outbox(TASKS, task.id)
-    return task
+
+
+async def create_tasks(scope: Scope, tasks: Sequence[Task]) -> list[Task]:
+    """Store prepared tasks together. A task whose id or natural key exists already is
+    returned as stored (the natural idempotency of playbooks and rules)."""
+    existing_ids = await scope.store.insert_tasks(
+        [(task, [publish.task_created(task)]) for task in tasks]
+    )
+    created = await _as_stored(scope, tasks, existing_ids)
+    for task in created:
+        # For an existing task too: its events may still wait (a crash after the insert).
+        scope.notify_outbox(TASKS, task.id)
+    return created
+
+
+async def create_deal_tasks(scope: Scope, deal_id: str, tasks: Sequence[Task]) -> list[Task]:
+    """`create_tasks` for tasks of one deal (a playbook's): their events travel in the
+    deal's task list document, one outbox document for all of them."""
+    events = [publish.task_created(task) for task in tasks]
+    existing_ids = await scope.store.insert_deal_tasks(deal_id, tasks, events)
+    scope.notify_outbox(DEAL_TASKS, deal_list_id(scope.workspace_id, deal_id))
+    return await _as_stored(scope, tasks, existing_ids)
+
+
+async def _as_stored(scope: Scope, tasks: Sequence[Task], existing_ids: set[str]) -> list[Task]:
+    stored: list[Task] = []
+    for task in tasks:
+        if task.id in existing_ids:
+            existing = await scope.store.get_task(task.id)
+            if existing is None:
+                existing = await scope.store.get_task_by_idem(task.idem_key)
+            if existing is None:  # deleted meanwhile; nothing sensible to return
+                raise PreconditionFailed(
+                    f"task {task.idem_key} exists under another id", unmet=["idemKey"]
+                )
+            task = existing
+        stored.append(task)
+    return stored
+
+
+async def create_task(
+    scope: Scope,
+    draft: NewTask,
+    *,
+    source: TaskSource | None = None,
+    idem_key: str | None = None,
+    default_to_actor: bool = True,
+    prefix: str = "input",
+    team_checked: bool = False,
+) -> Task:
+    """Create a task. With an `idem_key` that exists already, returns the existing task."""
+    task = await prepare_task(
+        scope,
+        draft,
+        source=source,
+        idem_key=idem_key,
+        default_to_actor=default_to_actor,
+        prefix=prefix,
+        team_checked=team_checked,
+    )
+    return (await create_tasks(scope, [task]))[0]
 
 
 async def get_task(scope: Scope, task_id: str, field: str = "id") -> Task:

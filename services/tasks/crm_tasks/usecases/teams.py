@@ -110,12 +110,5 @@ async def pick_member(
     if team.strategy == "fewest_open":
         counts = await scope.store.open_counts(team.member_ids)
         return fewest_open_pick(team.member_ids, counts)
-    advanced = (
-        await scope.store.reserve_round_robin(team_id, key)
-        if key
-        else await scope.store.advance_round_robin(team_id)
-    )
-    if advanced is None:
-        raise NotFound(f"no team {team_id}", field=field)
-    team, counter = advanced
+    counter = await scope.store.reserve_round_robin(team, key)
     return round_robin_pick(team.member_ids, counter)

@@ -91,15 +91,15 @@ async def test_conditional_update_and_filters(store: MongoTasksStore) -> None:
 
 async def test_round_robin_counter_and_team_name_unique(store: MongoTasksStore) -> None:
     w1 = store.for_workspace("w1")
-    await w1.insert_team(Team("a" * 24, "w1", "SDR", ["x", "y"], created_at=NOW))
+    team = Team("a" * 24, "w1", "SDR", ["x", "y"], created_at=NOW)
+    await w1.insert_team(team)
     with pytest.raises(DuplicateKey):
         await w1.insert_team(Team("b" * 24, "w1", "SDR", ["z"], created_at=NOW))
-    counters = [(await w1.advance_round_robin("a" * 24))[1] for _ in range(3)]  # type: ignore[index]
+    counters = [await w1.reserve_round_robin(team, None) for _ in range(3)]
     assert counters == [1, 2, 3]
-    keyed = await w1.reserve_round_robin("a" * 24, "playbook:sc:k")
-    again = await w1.reserve_round_robin("a" * 24, "playbook:sc:k")
-    assert keyed is not None and again is not None and keyed[1] == again[1] == 4
-    assert await store.for_workspace("w2").advance_round_robin("a" * 24) is None
+    keyed = await w1.reserve_round_robin(team, "playbook:sc:k")
+    again = await w1.reserve_round_robin(team, "playbook:sc:k")
+    assert keyed == again == 4
 
 
 async def test_rules_and_one_run_per_event(store: MongoTasksStore) -> None:
@@ -140,7 +140,8 @@ async def test_round_robin_slots_are_unique_under_concurrency(
     infra: Any, db_name: str, store: MongoTasksStore
 ) -> None:
     """FerretDB loses concurrent `$inc`s; the slot inserts must not lose or repeat turns."""
-    await store.for_workspace("w1").insert_team(Team("f" * 24, "w1", "SDR", ["x"]))
+    team = Team("f" * 24, "w1", "SDR", ["x"])
+    await store.for_workspace("w1").insert_team(team)
     other_client: AsyncMongoClient = AsyncMongoClient(infra.mongodb_uri, tz_aware=True)
     try:
         replicas = [
@@ -148,12 +149,12 @@ async def test_round_robin_slots_are_unique_under_concurrency(
             MongoTasksStore(other_client[db_name]).for_workspace("w1"),
         ]
         picks = await asyncio.gather(
-            *(replicas[i % 2].advance_round_robin("f" * 24) for i in range(60)),
-            *(replicas[i % 2].reserve_round_robin("f" * 24, "same-key") for i in range(10)),
+            *(replicas[i % 2].reserve_round_robin(team, None) for i in range(60)),
+            *(replicas[i % 2].reserve_round_robin(team, "same-key") for i in range(10)),
         )
     finally:
         await other_client.close()
-    positions = [p[1] for p in picks if p is not None]
+    positions = list(picks)
     assert sorted(positions[:60] + positions[60:61]) == list(range(1, 62))
     assert len(set(positions[60:])) == 1
 
