@@ -12,7 +12,8 @@ from pathlib import Path
 from crm_kit.paths import data_dir, demo_dataset_dir
 
 
-# (module, argv) in dependency order: deals resolve companies; tasks need no other.
+# (module, argv) in dependency order: deals resolve companies, the win model needs the
+# deals; tasks need no other.
 def _steps(workspace: str, data: Path) -> list[tuple[str, list[str]]]:
     ws = ["--workspace", workspace]
     return [
@@ -21,6 +22,9 @@ def _steps(workspace: str, data: Path) -> list[tuple[str, list[str]]]:
             ["companies", str(data / "accounts.csv"), *ws, "--with-demo-contacts"],
         ),
         ("crm_deals.importer", ["deals", str(data / "sales_pipeline.csv"), *ws]),
+        # The win model learns from the imported closed deals and estimates the open ones
+        # (asks the running deals service, which applies it under its document locks).
+        ("crm_deals.win_model_cli", ["train", *ws]),
         ("crm_tasks.demo", ["teams", str(data / "sales_teams.csv"), *ws]),
     ]
 

@@ -35,6 +35,7 @@ CATALOGUE: dict[str, type[Payload] | None] = {
     deals.DEAL_DELETED: deals.DealDeleted,
     deals.PIPELINE_CREATED: deals.PipelineCreated,
     deals.PIPELINE_UPDATED: deals.PipelineUpdated,
+    deals.WIN_MODEL_TRAINED: deals.WinModelTrained,
     tasks.TASK_CREATED: tasks.TaskCreated,
     tasks.TASK_UPDATED: tasks.TaskUpdated,
     tasks.TASK_COMPLETED: tasks.TaskCompleted,

@@ -17,11 +17,13 @@ DEAL_REOPENED = event_subject(SERVICE, "deal", "reopened")
 DEAL_DELETED = event_subject(SERVICE, "deal", "deleted")
 PIPELINE_CREATED = event_subject(SERVICE, "pipeline", "created")
 PIPELINE_UPDATED = event_subject(SERVICE, "pipeline", "updated")
+WIN_MODEL_TRAINED = event_subject(SERVICE, "win_model", "trained")
 
 RPC_DEAL_GET = rpc_subject(SERVICE, "deal", "get")
 RPC_DEALS_BY_CONTACT = rpc_subject(SERVICE, "deal", "list_by_contact")
 RPC_DEALS_BY_COMPANY = rpc_subject(SERVICE, "deal", "list_by_company")
 RPC_PIPELINE_GET = rpc_subject(SERVICE, "pipeline", "get")
+RPC_WIN_MODEL_TRAIN = rpc_subject(SERVICE, "win_model", "train")
 
 
 class AssigneeRule(Payload):
@@ -135,3 +137,33 @@ class PipelineUpdated(Payload):
 
     pipeline: PipelineSnapshot
     previous_version: int
+
+
+# --- win model (additive) ---------------------------------------------------------------
+
+
+class WinModelStageSummary(Payload):
+    """One open stage of a learned win model: closed deals that were in it, how many were
+    won, and the smoothed win rate (0-1) an open deal of age 0 in it gets."""
+
+    key: str
+    default_probability: int
+    samples: int
+    wins: int
+    win_rate: float
+
+
+class WinModelTrained(Payload):
+    """A pipeline's win model was (re)trained from its closed deals; open deals whose
+    estimate changed follow as `deal.updated` with `modelProbability` in `changedFields`.
+    Brier scores come from a time-ordered backtest (null with too few closed deals)."""
+
+    pipeline_id: str
+    pipeline_version: int
+    trained_at: str
+    trained_by: str | None = None
+    training_deals: int
+    stages: list[WinModelStageSummary]
+    test_deals: int = 0
+    brier_score: float | None = None
+    baseline_brier_score: float | None = None

@@ -16,19 +16,30 @@ from crm_kit.context import RequestContext
 from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import Settings
 
-from .config import DESCRIPTION, DURABLE_CONTACTS, DURABLE_TASKS, load_settings
+from .config import (
+    DESCRIPTION,
+    DURABLE_CONTACTS,
+    DURABLE_TASKS,
+    load_settings,
+    win_model_retrain_hours,
+)
 from .events.consume import CONTACT_SUBJECTS, TASK_SUBJECTS, Handlers
 from .graphql.context import DealsContext, make_context
 from .graphql.schema import schema
 from .rpc import endpoints
 from .store.mongo import MongoStoreFactory, ensure_indexes
 from .store.protocol import OUTBOX_COLLECTIONS, StoreFactory
+from .store.win_models import MongoWinModelStores, WinModelStores, win_model_stores_for
+from .usecases.context import utc_now
+from .usecases.win_model import RetrainScheduler
+from .win_model_rpc import win_model_endpoints
 
 
 class _Holder:
     """What the lifespan creates and the request handlers use."""
 
     stores: StoreFactory | None = None
+    win_models: WinModelStores | None = None
     runtime: ServiceRuntime | None = None
 
 
@@ -44,6 +55,7 @@ def create_app(
     settings = settings or load_settings()
     holder = _Holder()
     holder.stores = store
+    holder.win_models = win_model_stores_for(store) if store is not None else None
 
     def notify(collection: str | None = None, doc_id: object = None) -> None:
         if holder.runtime is not None:
@@ -51,7 +63,7 @@ def create_app(
 
     def context_factory(ctx: RequestContext, _: Request) -> DealsContext:
         assert holder.stores is not None, "app used before its lifespan started"
-        return make_context(holder.stores, ctx, notify=notify)
+        return make_context(holder.stores, ctx, notify=notify, win_models=holder.win_models)
 
     async def readiness() -> dict[str, bool]:
         if holder.runtime is None:
@@ -68,6 +80,8 @@ def create_app(
         holder.runtime = runtime
         # The store and the relay share the runtime's per-document locks (crm_kit.locks).
         holder.stores = await MongoStoreFactory.create(runtime.db, runtime.doc_locks)
+        # One model cache per process, beside the locks (store/win_models.py).
+        holder.win_models = MongoWinModelStores(runtime.db, runtime.doc_locks)
         try:
             handlers = Handlers(holder.stores, notify)
             await runtime.consume(
@@ -82,12 +96,29 @@ def create_app(
                 subjects=CONTACT_SUBJECTS,
                 handler=handlers.contacts_event,
             )
-            await runtime.serve_rpc(endpoints(holder.stores), DESCRIPTION)
+            await runtime.serve_rpc(
+                [
+                    *endpoints(holder.stores),
+                    *win_model_endpoints(holder.stores, holder.win_models, notify),
+                ],
+                DESCRIPTION,
+            )
+            retrain_hours = win_model_retrain_hours()
+            if retrain_hours > 0:
+                scheduler = RetrainScheduler(
+                    holder.stores,
+                    holder.win_models,
+                    period_hours=retrain_hours,
+                    clock=utc_now,
+                    notify=notify,
+                )
+                runtime.spawn(scheduler.run(), "win-model-retrain")
             yield
         finally:
             await runtime.stop()
             holder.runtime = None
             holder.stores = None
+            holder.win_models = None
 
     app = build_http_app(
         schema=schema,

@@ -14,6 +14,12 @@ DURABLE_CONTACTS = "deals-contacts-sync"
 # The relay's crash-recovery sweep reads the whole deals collection on FerretDB (no index
 # serves it there); writes publish their own events at once, so sweep rarely by default.
 DEFAULT_SWEEP_SECONDS = 30.0
+# Trained win models are retrained this often (hours; 0 turns the periodic retrain off).
+DEFAULT_WIN_MODEL_RETRAIN_HOURS = 24.0
+
+
+def win_model_retrain_hours() -> float:
+    return float(os.environ.get("WIN_MODEL_RETRAIN_HOURS") or DEFAULT_WIN_MODEL_RETRAIN_HOURS)
 
 
 def load_settings() -> Settings:

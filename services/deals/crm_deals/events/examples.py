@@ -12,6 +12,7 @@ from crm_contracts.base import Payload
 
 from ..domain.deal import Deal, StageChange
 from ..domain.default_pipeline import default_pipeline
+from ..domain.win_model import DealRecord, train
 from . import publish
 
 MODELS: dict[str, type[Payload]] = {
@@ -24,6 +25,7 @@ MODELS: dict[str, type[Payload]] = {
     contract.DEAL_DELETED: contract.DealDeleted,
     contract.PIPELINE_CREATED: contract.PipelineCreated,
     contract.PIPELINE_UPDATED: contract.PipelineUpdated,
+    contract.WIN_MODEL_TRAINED: contract.WinModelTrained,
 }
 
 AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -67,6 +69,22 @@ def _change(src: str | None, dst: str, kind: str = "move") -> StageChange:
     )
 
 
+def _model(pipeline: Any) -> Any:
+    """A model trained on 40 closed deals that were in engaging (26 won)."""
+    deals = [
+        DealRecord(
+            id=f"66f1c0ffee0000000000d{i:03d}",
+            status="won" if i < 26 else "lost",
+            stage_key="won" if i < 26 else "lost",
+            stage_probability=100 if i < 26 else 0,
+            closed_at=AT,
+            stage_days={"engaging": 10.0},
+        )
+        for i in range(40)
+    ]
+    return train(pipeline, deals, AT, trained_by="darcel-schlecht", with_accuracy=False)
+
+
 def examples() -> dict[str, dict[str, Any]]:
     pipeline = default_pipeline("demo", AT)
     won = _deal(stage_key="won", status="won", stage_probability=100, forecast_category="closed")
@@ -94,5 +112,6 @@ def examples() -> dict[str, dict[str, Any]]:
             pipeline.new_version(name="Sales pipeline", stages=pipeline.stages, at=AT, by="admin"),
             1,
         ),
+        publish.win_model_trained(_model(pipeline)),
     ]
     return {event.type: event.data for event in events}

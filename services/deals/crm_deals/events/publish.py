@@ -9,6 +9,7 @@ from crm_contracts.envelope import CloudEvent, new_event
 
 from ..domain.deal import Deal, StageChange
 from ..domain.pipeline import Pipeline, Stage
+from ..domain.win_model import WinModel
 
 SOURCE = "crm/deals"
 
@@ -152,5 +153,36 @@ def pipeline_updated(pipeline: Pipeline, previous_version: int) -> CloudEvent:
         source=SOURCE,
         workspace=pipeline.workspace_id,
         subject=pipeline.id,
+        data=payload.wire(),
+    )
+
+
+def win_model_trained(model: WinModel) -> CloudEvent:
+    accuracy = model.accuracy
+    payload = contract.WinModelTrained(
+        pipeline_id=model.pipeline_id,
+        pipeline_version=model.pipeline_version,
+        trained_at=_iso(model.trained_at),
+        trained_by=model.trained_by,
+        training_deals=model.training_deals,
+        stages=[
+            contract.WinModelStageSummary(
+                key=s.key,
+                default_probability=s.default_probability,
+                samples=s.samples,
+                wins=s.wins,
+                win_rate=s.win_rate,
+            )
+            for s in model.stages
+        ],
+        test_deals=accuracy.test_deals if accuracy else 0,
+        brier_score=accuracy.brier_score if accuracy else None,
+        baseline_brier_score=accuracy.baseline_brier_score if accuracy else None,
+    )
+    return new_event(
+        event_type=contract.WIN_MODEL_TRAINED,
+        source=SOURCE,
+        workspace=model.workspace_id,
+        subject=model.pipeline_id,
         data=payload.wire(),
     )

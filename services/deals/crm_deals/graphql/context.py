@@ -9,8 +9,10 @@ from datetime import datetime
 from crm_kit.context import RequestContext
 
 from ..store.protocol import StoreFactory
+from ..store.win_models import WinModelStores, win_model_stores_for
 from ..usecases.context import Actor, utc_now
 from ..usecases.deals import DealService
+from ..usecases.win_model import ModelEstimator, WinModelService
 from .loaders import Loaders
 
 
@@ -18,6 +20,7 @@ from .loaders import Loaders
 class DealsContext:
     request: RequestContext
     deals: DealService
+    win_model: WinModelService | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
@@ -34,7 +37,14 @@ def make_context(
     *,
     notify: Callable[[str, str], None] = lambda collection, doc_id: None,
     clock: Callable[[], datetime] = utc_now,
+    win_models: WinModelStores | None = None,
 ) -> DealsContext:
     """The store is scoped to the caller's workspace here, once, for the whole request."""
     actor = Actor(request, clock=clock, notify=notify)
-    return DealsContext(request, DealService(stores.for_workspace(request.workspace_id), actor))
+    store = stores.for_workspace(request.workspace_id)
+    models = win_models or win_model_stores_for(stores)
+    if models is None:
+        return DealsContext(request, DealService(store, actor))
+    model_store = models.for_workspace(request.workspace_id)
+    deals = DealService(store, actor, ModelEstimator(model_store))
+    return DealsContext(request, deals, WinModelService(deals, model_store))

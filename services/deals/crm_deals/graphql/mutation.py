@@ -13,6 +13,7 @@ from .inputs import (
     given,
 )
 from .types import Deal, Pipeline
+from .win_model import WinModel, train_win_model
 
 
 @strawberry.type
@@ -66,3 +67,12 @@ class Mutation:
         stages = [s.to_domain() for s in input.stages] if input.stages is not None else None
         updated = await info.context.deals.pipelines.update(str(id), input.name, stages)
         return Pipeline.of(updated)
+
+    @strawberry.mutation(
+        description="Managers and admins only. Learns the win model from the pipeline's "
+        "closed deals and writes each open deal's changed modelProbability (deal.updated)."
+    )
+    async def train_win_model(
+        self, info: Info, pipeline_id: strawberry.ID | None = None
+    ) -> WinModel:
+        return await train_win_model(info, pipeline_id)

@@ -9,6 +9,7 @@ from ..usecases import queries
 from .board import BoardColumn, PipelineBoard
 from .inputs import DealFilter, DealOrder
 from .types import Deal, DealConnection, Pipeline, connection
+from .win_model import WinModel, win_model
 
 
 @strawberry.type
@@ -63,3 +64,12 @@ class Query:
             currency=pipeline.currency,
             columns=[BoardColumn.of(c) for c in columns],
         )
+
+    @strawberry.field(
+        description="The pipeline's learned win model (default pipeline without an id); "
+        "null until trained."
+    )
+    async def win_model(
+        self, info: Info, pipeline_id: strawberry.ID | None = None
+    ) -> WinModel | None:
+        return await win_model(info, pipeline_id)

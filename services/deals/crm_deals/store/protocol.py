@@ -19,7 +19,9 @@ PIPELINES = "pipelines"
 DEALS = "deals"
 # One outbox document per import batch (see `insert_deals`).
 IMPORT_BATCHES = "import_batches"
-OUTBOX_COLLECTIONS = (DEALS, PIPELINES, IMPORT_BATCHES)
+# One learned win model per (workspace, pipeline); see store/win_models.py.
+WIN_MODELS = "win_models"
+OUTBOX_COLLECTIONS = (DEALS, PIPELINES, IMPORT_BATCHES, WIN_MODELS)
 
 
 class DealStore(Protocol):

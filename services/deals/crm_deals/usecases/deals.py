@@ -7,7 +7,8 @@ revision read before, so of two concurrent moves exactly one applies.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from crm_kit.errors import BadUserInput, Conflict, NotFound, PreconditionFailed
 from crm_kit.ids import new_id
@@ -23,11 +24,19 @@ from .pipelines import PipelineService
 MAX_REASON = 500
 
 
+class Estimator(Protocol):
+    """The learned win model (usecases/win_model.py): an open deal's estimate in its
+    current stage, or None while the pipeline has no trained model."""
+
+    async def estimate(self, deal: Deal, now: datetime) -> int | None: ...
+
+
 class DealService:
-    def __init__(self, store: DealStore, actor: Actor) -> None:
+    def __init__(self, store: DealStore, actor: Actor, estimator: Estimator | None = None) -> None:
         self.store = store
         self.actor = actor
         self.pipelines = PipelineService(store, actor)
+        self.estimator = estimator
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -118,6 +127,7 @@ class DealService:
         else:
             stage = pipeline.first_stage
         deal = self.new_deal(values, pipeline, stage)
+        await self._estimate(deal)
         change = deal.stage_history[0]
         # Entering the first stage starts its playbook like any other entry.
         events = [publish.deal_created(deal), publish.stage_changed(deal, change, stage)]
@@ -261,6 +271,15 @@ class DealService:
             raise BadUserInput(f"{stage_key!r} is not an open stage", field="stageKey")
         return await self._change_stage(deal, pipeline, target, kind="reopen")
 
+    async def _estimate(self, deal: Deal) -> None:
+        """A deal entering a stage gets the trained model's estimate for it at once (a
+        closed deal keeps the estimate it had: what was predicted before the outcome)."""
+        if self.estimator is None:
+            return
+        estimate = await self.estimator.estimate(deal, self.actor.clock())
+        if estimate is not None:
+            deal.probability_model = estimate
+
     @staticmethod
     def _require_open(deal: Deal) -> None:
         if deal.status != OPEN:
@@ -314,9 +333,12 @@ class DealService:
         deal.updated_at = now
         deal.updated_by = self.actor.subject
         deal.stage_history.append(change)
+        if not target.terminal:
+            await self._estimate(deal)
         fields = {
             key: getattr(deal, key)
             for key in (
+                "probability_model",
                 "stage_key",
                 "pipeline_version",
                 "stage_probability",
