@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from nats.aio.client import Client
@@ -22,12 +24,13 @@ from strawberry.federation import Schema
 from crm_contracts.streams import StreamSpec, stream_for
 
 from .auth import TokenVerifier
-from .consumer import EventConsumer, Handler
+from .consumer import PROCESSED, EventConsumer, Handler
 from .graphql_http import AuthenticatedGraphQL, ContextFactory, SubgraphGraphQL
 from .locks import DocLocks
 from .mongo import MongoResource
 from .nats_io import connect, ensure_stream
 from .outbox import OutboxRelay
+from .retention import Janitor, Retention
 from .rpc import Endpoint, start_rpc_service
 from .settings import Settings
 
@@ -122,6 +125,18 @@ class ServiceRuntime:
             description=description,
             endpoints=endpoints,
         )
+
+    def retain(self, *rules: Retention) -> Janitor:
+        """Delete old bookkeeping records: the consumers' processed-event records and the
+        service's own `rules` (whose `keep` is replaced by the RETENTION_DAYS setting)."""
+        keep = timedelta(days=self.settings.retention_days)
+        janitor = Janitor(
+            self.db,
+            [Retention(PROCESSED, "at", keep), *(replace(rule, keep=keep) for rule in rules)],
+            self.settings.retention_interval_seconds,
+        )
+        self.spawn(janitor.run(), "retention")
+        return janitor
 
     def notify_outbox(self, collection: str | None = None, doc_id: object = None) -> None:
         """After a write: publish that document's events now (a full pass without ids)."""

@@ -28,6 +28,10 @@ class Settings:
     outbox_sweep_seconds: float = 10.0
     # Deliveries of one event before it goes to the dead-letter subject.
     max_deliveries: int = 5
+    # Bookkeeping records (processed events, fired reminders, ...) older than this are
+    # deleted, every `retention_interval_seconds` (crm_kit.retention).
+    retention_days: float = 14.0
+    retention_interval_seconds: float = 3600.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -43,4 +47,6 @@ class Settings:
             log_level=_env("LOG_LEVEL", "INFO"),
             outbox_sweep_seconds=float(_env("OUTBOX_SWEEP_SECONDS", "10.0")),
             max_deliveries=int(_env("MAX_DELIVERIES", "5")),
+            retention_days=float(_env("RETENTION_DAYS", "14")),
+            retention_interval_seconds=float(_env("RETENTION_INTERVAL_SECONDS", "3600")),
         )

@@ -84,6 +84,7 @@ def create_app(
             app.state.runtime = runtime
             app.state.store = mongo_store
             await runtime.serve_rpc(endpoints(mongo_store), "CRM contacts and companies")
+            runtime.retain()  # the consumers' processed-event records
             await resume_merges(mongo_store)
             bind_request(None)
             yield

@@ -23,7 +23,7 @@ from .graphql.context import TasksContext
 from .graphql.schema import schema
 from .rpc import endpoints
 from .scheduler import Scheduler
-from .store.mongo import MongoTasksStore
+from .store.mongo import RETENTION, MongoTasksStore
 from .store.protocol import TasksStore
 from .usecases.base import Scope
 
@@ -82,6 +82,7 @@ def create_app(
             await runtime.serve_rpc(
                 endpoints(mongo_store, runtime.notify_outbox, clock), "CRM tasks"
             )
+            runtime.retain(*RETENTION)
             if run_scheduler:
                 scheduler = Scheduler(
                     mongo_store, runtime.notify_outbox, interval=scheduler_interval(), clock=clock

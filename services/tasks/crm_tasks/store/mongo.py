@@ -29,6 +29,7 @@ from crm_kit.locks import DocLocks
 from crm_kit.mongo import guarded_filter
 from crm_kit.outbox import HIDE_OUTBOX, merge_update, outbox_fields, outbox_update
 from crm_kit.pagination import keyset_filter, keyset_sort
+from crm_kit.retention import Retention
 
 from ..domain.model import ACTIVE_STATUSES, Rule, RuleRun, Task, Team, utcnow
 from .codec import (
@@ -67,6 +68,13 @@ SLOTS = "round_robin_slots"
 SCHEDULE = "schedule"
 META = "tasks_meta"
 _DEAL_INDEX_MARKER = "deal_tasks_backfilled:v1"
+# Old bookkeeping the janitor deletes (crm_kit.retention; the period is a setting): fired
+# reminder records once published, and round-robin slots (the team's `rr_hint` and the
+# process's last slot say where the next free one is, so old slots are not needed).
+RETENTION = (
+    Retention(FIRES, "at", timedelta(days=14), outbox=True),
+    Retention(SLOTS, "at", timedelta(days=14)),
+)
 _MAX_SLOT_ATTEMPTS = 500
 # Concurrent `_id` lookups of one request (a page of deals' tasks).
 _ID_LOOKUPS = 32
@@ -461,6 +469,7 @@ class MongoWorkspaceStore:
                             "_id": self._slot_id(team_id, n),
                             "workspace_id": self.workspace_id,
                             "key": slot_key,
+                            "at": utcnow(),
                         }
                     )
                 except DuplicateKeyError:

@@ -1,0 +1,80 @@
+"""Deleting bookkeeping records once they can no longer matter.
+
+Some collections only support exactly-once processing or a crash repair: processed-event
+records, fired-reminder records, import batches, round-robin slots. They grow with every
+event, and on FerretDB's SQLite backend every non-`_id` query scans its collection, so an
+unbounded one slows everything that reads it. The janitor deletes what is older than a
+retention period, once published (a record still holding unpublished outbox events is
+kept whatever its age). Every replica may run it: deleting is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from .outbox import OUTBOX
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Retention:
+    collection: str
+    time_field: str  # a datetime field set when the record was written
+    keep: timedelta
+    # The collection is an outbox collection: never delete a record whose events wait.
+    outbox: bool = False
+
+    def query(self, now: datetime) -> dict[str, Any]:
+        query: dict[str, Any] = {self.time_field: {"$lt": now - self.keep}}
+        if self.outbox:
+            # `$size: 0` also matches records written without events (an empty outbox).
+            query[OUTBOX] = {"$size": 0}
+        return query
+
+
+class Janitor:
+    def __init__(
+        self,
+        db: AsyncDatabase,
+        rules: Sequence[Retention],
+        interval_seconds: float = 3600.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._db = db
+        self._rules = list(rules)
+        self._interval = interval_seconds
+        self._clock = clock
+        self.deleted = 0
+
+    async def sweep(self) -> int:
+        """One pass over every rule; returns the number of records deleted."""
+        now = self._clock()
+        deleted = 0
+        for rule in self._rules:
+            result = await self._db[rule.collection].delete_many(rule.query(now))
+            deleted += result.deleted_count
+            if result.deleted_count:
+                log.info(
+                    "old records deleted",
+                    extra={"fields": {"collection": rule.collection, "n": result.deleted_count}},
+                )
+        self.deleted += deleted
+        return deleted
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("retention sweep failed; will retry")
+            await asyncio.sleep(self._interval)
