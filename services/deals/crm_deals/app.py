@@ -16,13 +16,16 @@ from crm_kit.context import RequestContext
 from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import Settings
 
-from .config import DESCRIPTION, DURABLE_CONTACTS, DURABLE_TASKS, load_settings
+from .config import DESCRIPTION, DURABLE_CONTACTS, DURABLE_TASKS, IndexSettings, load_settings
 from .events.consume import CONTACT_SUBJECTS, TASK_SUBJECTS, Handlers
+from .events.index_feed import IndexFeed
 from .graphql.context import DealsContext, make_context
 from .graphql.schema import schema
 from .rpc import endpoints
+from .store.indexed import IndexedStoreFactory
 from .store.mongo import MongoStoreFactory, ensure_indexes
 from .store.protocol import OUTBOX_COLLECTIONS, StoreFactory
+from .store.read_index import DealReadIndex
 
 
 class _Holder:
@@ -30,6 +33,8 @@ class _Holder:
 
     stores: StoreFactory | None = None
     runtime: ServiceRuntime | None = None
+    index: DealReadIndex | None = None
+    feed: IndexFeed | None = None
 
 
 def create_app(
@@ -40,10 +45,16 @@ def create_app(
     verifier: TokenVerifier | None = None,
 ) -> Starlette:
     """`store` replaces MongoDB (unit tests: `MemoryDatabase()`); without it the lifespan
-    starts the full runtime. `bus` is unused here (events leave through the outbox)."""
+    starts the full runtime. `bus` is unused here (events leave through the outbox).
+    Unless `DEALS_INDEX=off`, lists and the board are served by the read index."""
     settings = settings or load_settings()
+    index_settings = IndexSettings.of(settings)
     holder = _Holder()
     holder.stores = store
+    if store is not None and index_settings.enabled:
+        # No event feed without NATS: only this process writes, and it refreshes itself.
+        holder.index = DealReadIndex(store)
+        holder.stores = IndexedStoreFactory(store, holder.index)
 
     def notify(collection: str | None = None, doc_id: object = None) -> None:
         if holder.runtime is not None:
@@ -67,8 +78,20 @@ def create_app(
         await runtime.start(ensure_indexes)
         holder.runtime = runtime
         # The store and the relay share the runtime's per-document locks (crm_kit.locks).
-        holder.stores = await MongoStoreFactory.create(runtime.db, runtime.doc_locks)
+        stores = await MongoStoreFactory.create(runtime.db, runtime.doc_locks)
+        holder.stores = stores
         try:
+            if index_settings.enabled:
+                assert runtime.nc is not None and runtime.js is not None
+                index = DealReadIndex(stores, live=False)
+                feed = IndexFeed(
+                    index, runtime.nc, runtime.js, rebuild_seconds=index_settings.rebuild_seconds
+                )
+                await feed.start()  # subscribed before any workspace is scanned
+                holder.index, holder.feed = index, feed
+                holder.stores = IndexedStoreFactory(stores, index)
+                runtime.spawn(feed.run_refresher(), "deal-index-refresher")
+                runtime.spawn(feed.run_safety(), "deal-index-rebuild")
             handlers = Handlers(holder.stores, notify)
             await runtime.consume(
                 durable=DURABLE_TASKS,
@@ -85,9 +108,12 @@ def create_app(
             await runtime.serve_rpc(endpoints(holder.stores), DESCRIPTION)
             yield
         finally:
+            if holder.feed is not None:
+                await holder.feed.stop()
             await runtime.stop()
             holder.runtime = None
             holder.stores = None
+            holder.index = holder.feed = None
 
     app = build_http_app(
         schema=schema,
