@@ -1,6 +1,8 @@
-"""Deals benchmark (issue 3): pipelineBoard over the imported 8,800 deals (p50/p99) and
-moveDeal throughput, each against the equivalent raw driver reads/writes on the same
-FerretDB in the same run, printed as ratios.
+"""Deals benchmark (issue 3): pipelineBoard over the imported 8,800 deals (p50/p99), the
+lists of one company (`deals(filter: {companyId})`) and of one contact (`Contact.deals`
+through `_entities`), and moveDeal throughput, each against the equivalent raw driver
+reads/writes on the same FerretDB in the same run, printed as ratios; plus the memory of
+the read index (bytes per deal).
 
     .venv/bin/python bench/deals/run.py [--boards 10] [--moves 100] [--concurrency 4]
 
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -30,11 +33,16 @@ for sub in ("libs", "services/deals"):
 os.environ.setdefault("JWT_SECRET", "bench-secret-" + "x" * 40)
 
 import httpx  # noqa: E402
+import nats  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
 from crm_deals.importer import run as import_deals  # noqa: E402
+from crm_deals.importer import slug  # noqa: E402
+from crm_deals.store.mongo import MongoStoreFactory  # noqa: E402
+from crm_deals.store.read_index import DealReadIndex  # noqa: E402
 from crm_kit.auth import issue_token  # noqa: E402
 from crm_kit.devstack import InfraStack, free_port  # noqa: E402
+from crm_kit.rpc import Endpoint, start_rpc_service  # noqa: E402
 
 DATASET = ROOT.parent / "shared" / "data" / "maven-crm-sales-opportunities"
 DATASET = DATASET / "sales_pipeline.csv"
@@ -50,6 +58,12 @@ BOARD = """query($p: ID) { pipelineBoard(pipelineId: $p) { columns {
 MOVE = (
     """mutation($id: ID!, $s: String!) { moveDeal(id: $id, stageKey: $s) { id stage { key } } }"""
 )
+BY_COMPANY = """query($c: ID!) { deals(filter: {companyId: $c}, first: 20) { totalCount
+  edges { node { id title amount stage { key } } } pageInfo { hasNextPage } } }"""
+BY_CONTACT = """query($r: [_Any!]!) { _entities(representations: $r) { ... on Contact {
+  deals(first: 20) { totalCount edges { node { id title amount stage { key } } } } } } }"""
+# The contact the benchmark puts on every deal of one company (the dataset has none).
+CONTACT = "ct-bench"
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -105,17 +119,46 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
         stack.nats_url,
     ]
     out = io.StringIO()
-    started = time.perf_counter()
-    code = await import_deals(
-        ["deals", str(DATASET), "--workspace", WORKSPACE, "--no-companies", *env_common],
-        out,
-        io.StringIO(),
+    # A stand-in for the contacts service: every account is company `co-<slug>`, so the
+    # deals carry companies to list by.
+    nc = await nats.connect(stack.nats_url)
+
+    async def find_by_name(workspace: str, payload: dict[str, Any]) -> dict[str, str]:
+        return {name: f"co-{slug(name)}" for name in payload["names"]}
+
+    contacts = await start_rpc_service(
+        nc,
+        service="contacts-bench",
+        version="0.0.1",
+        description="bench stand-in",
+        endpoints=[
+            Endpoint("company-find-by-name", "rpc.contacts.company.find_by_name", find_by_name, "n")
+        ],
     )
+    started = time.perf_counter()
+    try:
+        code = await import_deals(
+            ["deals", str(DATASET), "--workspace", WORKSPACE, *env_common],
+            out,
+            io.StringIO(),
+        )
+    finally:
+        await contacts.stop()
+        await nc.close()
     import_seconds = time.perf_counter() - started
     if code != 0:
         raise RuntimeError(f"import failed:\n{out.getvalue()}")
     print(
         f"import: 8,800 rows in {import_seconds:.1f}s (incl. publishing 8,800 deal.created events)"
+    )
+
+    client = AsyncMongoClient(stack.mongodb_uri, tz_aware=True)
+    deals = client[DATABASE]["deals"]
+    company, contact_ids = await prepare_lists(deals)
+    index_bytes, indexed = await index_memory(client)
+    print(
+        f"read index: {indexed:,} deals, {index_bytes / 1e6:.2f} MB "
+        f"({index_bytes / max(indexed, 1):.0f} bytes per deal, tracemalloc)"
     )
 
     port = free_port()
@@ -135,8 +178,6 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
         stdout=subprocess.DEVNULL,
         stderr=SERVICE_LOG.open("wb"),
     )
-    client = AsyncMongoClient(stack.mongodb_uri, tz_aware=True)
-    deals = client[DATABASE]["deals"]
     headers = {"Authorization": f"Bearer {issue_token(WORKSPACE, 'bench', ['admin'])}"}
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
@@ -201,11 +242,56 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
                 await asyncio.gather(*(column(s) for s in stages))
 
             print("service ready; measuring pipelineBoard ...")
-            await board()  # warm-up (the pipeline exists from the import)
+            rss_before = rss_bytes(process.pid)
+            started = time.perf_counter()
+            await board()  # the first board loads the index (one projected scan)
+            first_board = time.perf_counter() - started
+            rss_after = rss_bytes(process.pid)
             await raw_scan()
             service_board = await asyncio.wait_for(timed(args.boards, board), PHASE_TIMEOUT)
             raw_scan_lat = await asyncio.wait_for(timed(args.boards, raw_scan), PHASE_TIMEOUT)
             raw_board_lat = await asyncio.wait_for(timed(args.boards, raw_board), PHASE_TIMEOUT)
+
+            print("measuring lists ...")
+
+            async def by_company() -> None:
+                body = (
+                    await http.post(
+                        "/graphql",
+                        json={"query": BY_COMPANY, "variables": {"c": company}},
+                        headers=headers,
+                    )
+                ).json()
+                assert not body.get("errors"), body["errors"]
+                assert body["data"]["deals"]["totalCount"] == len(contact_ids)
+
+            async def by_contact() -> None:
+                reps = [{"__typename": "Contact", "id": CONTACT}]
+                body = (
+                    await http.post(
+                        "/graphql",
+                        json={"query": BY_CONTACT, "variables": {"r": reps}},
+                        headers=headers,
+                    )
+                ).json()
+                assert not body.get("errors"), body["errors"]
+                found = body["data"]["_entities"][0]["deals"]
+                assert found["totalCount"] == len(contact_ids)
+
+            async def raw_list(field: str, value: str) -> None:
+                # One find of the deals, newest first: the total and the first page.
+                query = {"workspace_id": WORKSPACE, field: value, "deleted_at": None}
+                cursor = deals.find(query, {"_outbox": 0, "_outbox_pending": 0})
+                await cursor.sort([("_id", -1)]).to_list()
+
+            company_lat = await asyncio.wait_for(timed(args.boards, by_company), PHASE_TIMEOUT)
+            raw_company_lat = await asyncio.wait_for(
+                timed(args.boards, lambda: raw_list("company_id", company)), PHASE_TIMEOUT
+            )
+            contact_lat = await asyncio.wait_for(timed(args.boards, by_contact), PHASE_TIMEOUT)
+            raw_contact_lat = await asyncio.wait_for(
+                timed(args.boards, lambda: raw_list("contact_ids", CONTACT)), PHASE_TIMEOUT
+            )
 
             print("measuring moveDeal ...")
             engaging = [
@@ -261,24 +347,75 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
         return f"{value * 1000:8.1f} ms"
 
     print()
-    print(f"{'metric':36} {'service':>12} {'raw driver':>12} {'service/raw':>12}")
+    print(f"{'metric':42} {'service':>12} {'raw driver':>12} {'service/raw':>12}")
     for baseline, raw in (("1 find", raw_scan_lat), ("3 $group+7 finds", raw_board_lat)):
         for label, q in (("p50", 50), ("p99", 99)):
             s, r = percentile(service_board, q), percentile(raw, q)
             name = f"pipelineBoard {label} vs raw {baseline}"
-            print(f"{name:36} {ms(s):>12} {ms(r):>12} {s / r:11.2f}x")
+            print(f"{name:42} {ms(s):>12} {ms(r):>12} {s / r:11.2f}x")
+    for name, service_lat, raw in (
+        ("deals(companyId)", company_lat, raw_company_lat),
+        ("Contact.deals", contact_lat, raw_contact_lat),
+    ):
+        for label, q in (("p50", 50), ("p99", 99)):
+            s, r = percentile(service_lat, q), percentile(raw, q)
+            print(
+                f"{name + ' ' + label + ' vs raw 1 find':42} {ms(s):>12} {ms(r):>12} {s / r:11.2f}x"
+            )
     print(
-        f"{'moveDeal throughput (moves/s)':36} {service_moves:12.1f} {raw_moves:12.1f} "
+        f"{'moveDeal throughput (moves/s)':42} {service_moves:12.1f} {raw_moves:12.1f} "
         f"{service_moves / raw_moves:11.2f}x"
     )
+    print(f"\nfirst pipelineBoard (loads the index: one projected scan): {ms(first_board)}")
+    if rss_before and rss_after:
+        print(
+            f"service RSS before/after that load: {rss_before / 1e6:.1f} / {rss_after / 1e6:.1f} MB"
+        )
+    print(f"lists: company {company!r} and contact {CONTACT!r}, {len(contact_ids)} deals each")
     if failures:
         print(f"moveDeal failures: {len(failures)} (first: {failures[0]}; log: {SERVICE_LOG})")
     print(
-        f"\nboards: {args.boards} sequential requests each; moves: {args.moves} distinct deals, "
-        f"concurrency {args.concurrency}; raw board = one find of the pipeline's deals, or the "
-        "3 $group + 7 column finds a direct implementation issues; "
+        f"\nboards and lists: {args.boards} sequential requests each; moves: {args.moves} "
+        f"distinct deals, concurrency {args.concurrency}; raw board = one find of the "
+        "pipeline's deals, or the 3 $group + 7 column finds a direct implementation issues; "
+        "raw list = one find of the company's / contact's deals, newest first; "
         "raw move = find_one + update_one($set, $push) by _id. With few samples p99 is the max."
     )
+
+
+async def prepare_lists(deals: Any) -> tuple[str, list[str]]:
+    """The company with the most deals, and a contact put on each of them (by `_id`)."""
+    counts: dict[str, list[str]] = {}
+    async for doc in deals.find({"workspace_id": WORKSPACE}, {"company_id": 1}):
+        if doc.get("company_id"):
+            counts.setdefault(doc["company_id"], []).append(doc["_id"])
+    company, ids = max(counts.items(), key=lambda item: len(item[1]))
+    for deal_id in ids:
+        await deals.update_one({"_id": deal_id}, {"$set": {"contact_ids": [CONTACT]}})
+    return company, ids
+
+
+async def index_memory(client: AsyncMongoClient) -> tuple[int, int]:
+    """Bytes the read index holds for the workspace, measured in this process."""
+    index = DealReadIndex(MongoStoreFactory(client[DATABASE], id_only=True))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        data = await index.deals(WORKSPACE)
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    assert data is not None
+    grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    return grown, len(data)
+
+
+def rss_bytes(pid: int) -> int:
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def main() -> int:

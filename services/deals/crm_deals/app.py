@@ -20,15 +20,19 @@ from .config import (
     DESCRIPTION,
     DURABLE_CONTACTS,
     DURABLE_TASKS,
+    IndexSettings,
     load_settings,
     win_model_retrain_hours,
 )
 from .events.consume import CONTACT_SUBJECTS, TASK_SUBJECTS, Handlers
+from .events.index_feed import IndexFeed
 from .graphql.context import DealsContext, make_context
 from .graphql.schema import schema
 from .rpc import endpoints
+from .store.indexed import IndexedStoreFactory
 from .store.mongo import MongoStoreFactory, ensure_indexes
 from .store.protocol import OUTBOX_COLLECTIONS, StoreFactory
+from .store.read_index import DealReadIndex
 from .store.win_models import MongoWinModelStores, WinModelStores, win_model_stores_for
 from .usecases.context import utc_now
 from .usecases.win_model import RetrainScheduler
@@ -41,6 +45,8 @@ class _Holder:
     stores: StoreFactory | None = None
     win_models: WinModelStores | None = None
     runtime: ServiceRuntime | None = None
+    index: DealReadIndex | None = None
+    feed: IndexFeed | None = None
 
 
 def create_app(
@@ -51,11 +57,17 @@ def create_app(
     verifier: TokenVerifier | None = None,
 ) -> Starlette:
     """`store` replaces MongoDB (unit tests: `MemoryDatabase()`); without it the lifespan
-    starts the full runtime. `bus` is unused here (events leave through the outbox)."""
+    starts the full runtime. `bus` is unused here (events leave through the outbox).
+    Unless `DEALS_INDEX=off`, lists and the board are served by the read index."""
     settings = settings or load_settings()
+    index_settings = IndexSettings.of(settings)
     holder = _Holder()
     holder.stores = store
     holder.win_models = win_model_stores_for(store) if store is not None else None
+    if store is not None and index_settings.enabled:
+        # No event feed without NATS: only this process writes, and it refreshes itself.
+        holder.index = DealReadIndex(store)
+        holder.stores = IndexedStoreFactory(store, holder.index)
 
     def notify(collection: str | None = None, doc_id: object = None) -> None:
         if holder.runtime is not None:
@@ -79,10 +91,22 @@ def create_app(
         await runtime.start(ensure_indexes)
         holder.runtime = runtime
         # The store and the relay share the runtime's per-document locks (crm_kit.locks).
-        holder.stores = await MongoStoreFactory.create(runtime.db, runtime.doc_locks)
+        stores = await MongoStoreFactory.create(runtime.db, runtime.doc_locks)
+        holder.stores = stores
         # One model cache per process, beside the locks (store/win_models.py).
         holder.win_models = MongoWinModelStores(runtime.db, runtime.doc_locks)
         try:
+            if index_settings.enabled:
+                assert runtime.nc is not None and runtime.js is not None
+                index = DealReadIndex(stores, live=False)
+                feed = IndexFeed(
+                    index, runtime.nc, runtime.js, rebuild_seconds=index_settings.rebuild_seconds
+                )
+                await feed.start()  # subscribed before any workspace is scanned
+                holder.index, holder.feed = index, feed
+                holder.stores = IndexedStoreFactory(stores, index)
+                runtime.spawn(feed.run_refresher(), "deal-index-refresher")
+                runtime.spawn(feed.run_safety(), "deal-index-rebuild")
             handlers = Handlers(holder.stores, notify)
             await runtime.consume(
                 durable=DURABLE_TASKS,
@@ -115,10 +139,13 @@ def create_app(
                 runtime.spawn(scheduler.run(), "win-model-retrain")
             yield
         finally:
+            if holder.feed is not None:
+                await holder.feed.stop()
             await runtime.stop()
             holder.runtime = None
             holder.stores = None
             holder.win_models = None
+            holder.index = holder.feed = None
 
     app = build_http_app(
         schema=schema,

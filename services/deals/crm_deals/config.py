@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from crm_kit.settings import Settings
 
@@ -22,8 +22,29 @@ def win_model_retrain_hours() -> float:
     return float(os.environ.get("WIN_MODEL_RETRAIN_HOURS") or DEFAULT_WIN_MODEL_RETRAIN_HOURS)
 
 
+# The read index (store/read_index.py), configured through Settings.extra.
+INDEX_ENV = ("DEALS_INDEX", "DEALS_INDEX_REBUILD_SECONDS")
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    # Off: every list and board query goes to the database (as before the index).
+    enabled: bool = True
+    # The safety-net full rebuild: one scan per loaded workspace. On FerretDB a scan of
+    # 8,800 deals costs a few seconds of database time, so not too often.
+    rebuild_seconds: float = 300.0
+
+    @classmethod
+    def of(cls, settings: Settings) -> IndexSettings:
+        extra = settings.extra
+        enabled = extra.get("DEALS_INDEX", "on").strip().lower() not in ("0", "off", "false", "no")
+        rebuild = float(extra.get("DEALS_INDEX_REBUILD_SECONDS") or cls.rebuild_seconds)
+        return cls(enabled=enabled, rebuild_seconds=max(rebuild, 1.0))
+
+
 def load_settings() -> Settings:
     settings = Settings.from_env(SERVICE)
     if not os.environ.get("OUTBOX_SWEEP_SECONDS"):
         settings = replace(settings, outbox_sweep_seconds=DEFAULT_SWEEP_SECONDS)
-    return settings
+    index_env = {name: os.environ[name] for name in INDEX_ENV if os.environ.get(name)}
+    return replace(settings, extra={**settings.extra, **index_env})

@@ -7,8 +7,9 @@ exposes `events()` so a test can see what would be published.
 
 from __future__ import annotations
 
+import asyncio
 import copy
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from crm_contracts.envelope import CloudEvent
@@ -214,6 +215,11 @@ class MemoryDealStore:
 
     async def count_deals(self, query: Doc) -> int:
         return len(self._find(self._deals, {**query, "deleted_at": None}))
+
+    async def scan_deals(self, projection: dict[str, int]) -> AsyncIterator[Doc]:
+        for doc in self._find(self._deals, {"deleted_at": None}):
+            await asyncio.sleep(0)  # a real scan takes time: let writers interleave
+            yield {k: copy.deepcopy(v) for k, v in doc.items() if k == "_id" or k in projection}
 
     async def stage_totals(self, pipeline_id: str) -> list[Doc]:
         totals, _ = await self.board(pipeline_id, [], 0)

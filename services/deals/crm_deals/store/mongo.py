@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -26,6 +27,8 @@ from .protocol import DEALS, IMPORT_BATCHES, OUTBOX_COLLECTIONS, PIPELINES, Doc
 
 NOT_DELETED = {"deleted_at": None}
 BOARD_SORT = [("amount_minor", -1), ("_id", -1)]
+# Concurrent by-`_id` reads of one `get_deals` call on FerretDB.
+BY_ID_CONCURRENCY = 16
 
 
 def board_from_docs(
@@ -197,8 +200,16 @@ class MongoDealStore:
     async def get_deals(self, deal_ids: list[str]) -> list[Doc]:
         if not deal_ids:
             return []
-        if self.id_only and len(deal_ids) <= 50:
-            found = await asyncio.gather(*(self.get_deal(i) for i in deal_ids))
+        if self.id_only:
+            # Any other filter scans the collection on FerretDB: read by `_id`, a bounded
+            # number at a time (a page of the read index is up to 200 deals).
+            limit = asyncio.Semaphore(BY_ID_CONCURRENCY)
+
+            async def one(deal_id: str) -> Doc | None:
+                async with limit:
+                    return await self.get_deal(deal_id)
+
+            found = await asyncio.gather(*(one(i) for i in dict.fromkeys(deal_ids)))
             return [doc for doc in found if doc is not None]
         cursor = self._deals.find(
             self._scope({"_id": {"$in": deal_ids}, **NOT_DELETED}), HIDE_OUTBOX
@@ -294,6 +305,11 @@ class MongoDealStore:
 
     async def count_deals(self, query: Doc) -> int:
         return await self._deals.count_documents(self._scope({**query, **NOT_DELETED}))
+
+    async def scan_deals(self, projection: dict[str, int]) -> AsyncIterator[Doc]:
+        cursor = self._deals.find(self._scope(dict(NOT_DELETED)), projection, batch_size=2000)
+        async for doc in cursor:
+            yield doc
 
     async def stage_totals(self, pipeline_id: str) -> list[Doc]:
         """`$group` by (stage, currency). One accumulator per aggregation, run side by side:

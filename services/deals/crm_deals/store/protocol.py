@@ -9,6 +9,7 @@ single-document write (the outbox).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from crm_contracts.envelope import CloudEvent
@@ -77,6 +78,11 @@ class DealStore(Protocol):
     ) -> list[Doc]: ...
 
     async def count_deals(self, query: Doc) -> int: ...
+
+    def scan_deals(self, projection: dict[str, int]) -> AsyncIterator[Doc]:
+        """Every live deal of the workspace with only the projected fields, in one scan
+        (the read index's load; `store/read_index.py`)."""
+        ...
 
     async def stage_totals(self, pipeline_id: str) -> list[Doc]:
         """Per (stage_key, currency): count, amount_minor and weighted_minor sums."""

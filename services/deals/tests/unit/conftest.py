@@ -1,5 +1,6 @@
 """Unit-test helpers: the schema executed against the in-memory store, with a settable
-clock, as any user of any workspace."""
+clock, as any user of any workspace. Every GraphQL test runs twice: reading the store
+directly, and through the read index over the same store (what the service runs)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import pytest
 
 from crm_deals.graphql.context import make_context
 from crm_deals.graphql.schema import schema
+from crm_deals.store.indexed import IndexedStoreFactory
 from crm_deals.store.memory import MemoryDatabase
+from crm_deals.store.protocol import StoreFactory
+from crm_deals.store.read_index import DealReadIndex
 from crm_kit.context import RequestContext
 from crm_kit.errors import format_error
 
@@ -34,16 +38,18 @@ class Gql:
         workspace: str = "w1",
         subject: str = "alice",
         roles: str = "admin",
+        stores: StoreFactory | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
+        self.stores = stores or db
         self.request = RequestContext(workspace, subject, frozenset(roles.split(",")))
 
     def as_user(self, workspace: str = "w1", subject: str = "alice", roles: str = "admin") -> Gql:
-        return Gql(self.db, self.clock, workspace, subject, roles)
+        return Gql(self.db, self.clock, workspace, subject, roles, self.stores)
 
     async def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict:
-        context = make_context(self.db, self.request, clock=self.clock)
+        context = make_context(self.stores, self.request, clock=self.clock)
         result = await schema.execute(query, variable_values=variables, context_value=context)
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
@@ -71,6 +77,8 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def gql(db: MemoryDatabase, clock: Clock) -> Gql:
+@pytest.fixture(params=["store", "index"])
+def gql(request: pytest.FixtureRequest, db: MemoryDatabase, clock: Clock) -> Gql:
+    if request.param == "index":
+        return Gql(db, clock, stores=IndexedStoreFactory(db, DealReadIndex(db)))
     return Gql(db, clock)

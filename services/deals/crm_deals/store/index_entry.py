@@ -1,0 +1,91 @@
+"""One deal as the read index keeps it: only what lists, filters, sorts and board totals
+need, read with a projection (no stage history, no custom fields, no outbox).
+
+Every value is the STORED one (weighted amount, probability, `close_sort`, `stale_at` are
+derived at write time, see `domain/deal.py`), so the index answers exactly what the
+database would for the same filter.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+Doc = dict[str, Any]
+
+# Stored field -> Entry attribute: the fields a query may filter or sort on.
+FIELDS: dict[str, str] = {
+    "_id": "id",
+    "pipeline_id": "pipeline_id",
+    "stage_key": "stage_key",
+    "status": "status",
+    "owner_id": "owner_id",
+    "company_id": "company_id",
+    "primary_contact_id": "primary_contact_id",
+    "contact_ids": "contact_ids",
+    "currency": "currency",
+    "amount_minor": "amount_minor",
+    "weighted_minor": "weighted_minor",
+    "probability": "probability",
+    "updated_at": "updated_at",
+    "close_date": "close_date",
+    "close_sort": "close_sort",
+    "title": "title",
+    "stale_at": "stale_at",
+}
+ARRAY_FIELDS = frozenset({"contact_ids"})
+# The projection of the initial scan (`_id` comes anyway).
+PROJECTION: dict[str, int] = {name: 1 for name in FIELDS if name != "_id"}
+
+
+@dataclass(slots=True, eq=True)
+class Entry:
+    id: str
+    pipeline_id: str | None
+    stage_key: str | None
+    status: str | None
+    owner_id: str | None
+    company_id: str | None
+    primary_contact_id: str | None
+    contact_ids: tuple[str, ...]
+    currency: str | None
+    amount_minor: int | None
+    weighted_minor: int | None
+    probability: int | None
+    updated_at: datetime | None
+    close_date: str | None
+    close_sort: str | None
+    title: str | None
+    stale_at: datetime | None
+
+
+def _shared(value: Any) -> Any:
+    # Stage keys, statuses, currencies, owners, dates repeat across thousands of deals:
+    # one string object each instead of one per deal (a large part of the entry's size).
+    return sys.intern(value) if type(value) is str else value
+
+
+def entry_of(doc: Doc) -> Entry:
+    """The entry of a stored deal document (full or projected with PROJECTION)."""
+    get = doc.get
+    return Entry(
+        id=doc["_id"],
+        pipeline_id=_shared(get("pipeline_id")),
+        stage_key=_shared(get("stage_key")),
+        status=_shared(get("status")),
+        owner_id=_shared(get("owner_id")),
+        company_id=_shared(get("company_id")),
+        primary_contact_id=_shared(get("primary_contact_id")),
+        contact_ids=tuple(_shared(c) for c in get("contact_ids") or ()),
+        currency=_shared(get("currency")),
+        amount_minor=get("amount_minor"),
+        weighted_minor=get("weighted_minor"),
+        probability=get("probability"),
+        updated_at=get("updated_at"),
+        close_date=_shared(get("close_date")),
+        close_sort=_shared(get("close_sort")),
+        title=get("title"),
+        stale_at=get("stale_at"),
+    )

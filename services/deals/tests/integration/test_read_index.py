@@ -1,0 +1,182 @@
+"""The read index across instances on a real FerretDB + NATS: two deals apps on the same
+database and NATS see each other's writes within a bounded wait, an importer's direct
+writes show up through their events, and a restarted instance rebuilds from a scan."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from crm_deals.app import create_app
+from crm_deals.importer import run as import_deals
+from crm_kit.paths import demo_dataset_dir
+from crm_kit.settings import Settings
+from crm_kit.testing import GraphQLClient, auth_headers, eventually, running_app
+
+pytestmark = pytest.mark.integration
+
+CREATE = """mutation($input: CreateDealInput!) { createDeal(input: $input) { id } }"""
+MOVE = """mutation($id: ID!, $s: String!) { moveDeal(id: $id, stageKey: $s) { id } }"""
+BOARD = """{ pipelineBoard { columns { stage { key } count totalAmount
+  deals(first: 5) { totalCount edges { node { id amount } } } } } }"""
+BY_COMPANY = """query($c: ID!) { deals(filter: {companyId: $c}) { totalCount
+  edges { node { id title stage { key } } } } }"""
+
+
+@contextlib.asynccontextmanager
+async def instance(settings: Settings, workspace: str) -> AsyncIterator[dict[str, Any]]:
+    app = create_app(settings)
+    async with running_app(app) as http:
+        yield {
+            "client": GraphQLClient(http, auth_headers(workspace)),
+            "index": app.state.deals.index,
+            "feed": app.state.deals.feed,
+        }
+
+
+async def _columns(client: GraphQLClient) -> dict[str, dict[str, Any]]:
+    board = await client.data(BOARD)
+    return {c["stage"]["key"]: c for c in board["pipelineBoard"]["columns"]}
+
+
+async def _company_ids(client: GraphQLClient, company: str) -> list[str]:
+    found = (await client.data(BY_COMPANY, {"c": company}))["deals"]
+    return [e["node"]["id"] for e in found["edges"]]
+
+
+async def test_writes_on_one_instance_reach_the_other(
+    settings: Settings, db: AsyncDatabase
+) -> None:
+    workspace = "ws-two"
+    async with instance(settings, workspace) as a, instance(settings, workspace) as b:
+        assert (await _columns(b["client"]))["prospecting"]["count"] == 0  # b loaded
+        created = await a["client"].data(
+            CREATE, {"input": {"title": "Two", "amount": "300", "companyId": "co-two"}}
+        )
+        deal_id = created["createDeal"]["id"]
+        # Read-your-writes on the writing instance: no wait.
+        assert await _company_ids(a["client"], "co-two") == [deal_id]
+
+        async def b_lists_it() -> bool:
+            return await _company_ids(b["client"], "co-two") == [deal_id]
+
+        await eventually(b_lists_it, timeout=15)
+        await a["client"].data(
+            MOVE, {"id": deal_id, "s": "qualification"}
+        )  # prospecting -> qualification needs only the company
+        assert (await _columns(a["client"]))["qualification"]["count"] == 1
+
+        async def b_board_moved() -> bool:
+            columns = await _columns(b["client"])
+            column = columns["qualification"]
+            return (
+                column["count"] == 1
+                and columns["prospecting"]["count"] == 0
+                and [e["node"]["id"] for e in column["deals"]["edges"]] == [deal_id]
+                and column["totalAmount"] == "300.00"
+            )
+
+        await eventually(b_board_moved, timeout=15)
+        assert b["index"].scans(workspace) == 1  # events, not rescans, kept b current
+        assert b["feed"].received >= 3  # created, stage_changed x2
+
+
+def _tiny_csv(tmp_path: Path) -> Path:
+    source = demo_dataset_dir() / "sales_pipeline.csv"
+    lines = source.read_text(encoding="utf-8-sig").splitlines()
+    header = lines[0]
+    engaging = [line for line in lines[1:] if ",Engaging," in line][:3]
+    path = tmp_path / "sales_pipeline.csv"
+    path.write_text("\n".join([header, *engaging]) + "\n", encoding="utf-8")
+    (tmp_path / "products.csv").write_text(
+        (demo_dataset_dir() / "products.csv").read_text(encoding="utf-8-sig"), encoding="utf-8"
+    )
+    return path
+
+
+async def test_importer_writes_show_up_through_their_events(
+    settings: Settings, db: AsyncDatabase, tmp_path: Path
+) -> None:
+    workspace = "ws-import"
+    async with instance(settings, workspace) as b:
+        before = await _columns(b["client"])
+        assert before["engaging"]["count"] == 0
+        out = io.StringIO()
+        argv = [
+            "deals",
+            str(_tiny_csv(tmp_path)),
+            "--workspace",
+            workspace,
+            "--no-companies",
+            "--mongodb-uri",
+            settings.mongodb_uri,
+            "--database",
+            settings.database,
+            "--nats-url",
+            settings.nats_url,
+        ]
+        assert await import_deals(argv, out, io.StringIO()) == 0, out.getvalue()
+
+        async def imported() -> bool:
+            return (await _columns(b["client"]))["engaging"]["count"] == 3
+
+        await eventually(imported, timeout=20)
+        assert b["index"].scans(workspace) == 1
+
+
+async def test_a_restarted_instance_rebuilds_from_a_scan(
+    settings: Settings, db: AsyncDatabase
+) -> None:
+    workspace = "ws-restart"
+    async with instance(settings, workspace) as a:
+        ids = []
+        for amount in ("100", "200"):
+            created = await a["client"].data(
+                CREATE, {"input": {"title": "R", "amount": amount, "companyId": "co-r"}}
+            )
+            ids.append(created["createDeal"]["id"])
+        assert sorted(await _company_ids(a["client"], "co-r")) == sorted(ids)
+    # While no instance runs, the database changes without any event.
+    await db["deals"].update_one({"_id": ids[0]}, {"$set": {"company_id": "co-moved"}})
+    async with instance(settings, workspace) as again:
+        assert await _company_ids(again["client"], "co-r") == [ids[1]]
+        assert await _company_ids(again["client"], "co-moved") == [ids[0]]
+        assert again["index"].scans(workspace) == 1
+
+
+async def test_the_periodic_rebuild_repairs_what_no_event_announced(
+    settings: Settings, db: AsyncDatabase
+) -> None:
+    workspace = "ws-rebuild"
+    fast = replace(settings, extra={"DEALS_INDEX_REBUILD_SECONDS": "1"})
+    async with instance(fast, workspace) as a:
+        created = await a["client"].data(
+            CREATE, {"input": {"title": "S", "amount": "5", "companyId": "co-s"}}
+        )
+        deal_id = created["createDeal"]["id"]
+        assert await _company_ids(a["client"], "co-s") == [deal_id]
+        # The creation's own events re-read the deal, and the relay clears its outbox
+        # (an update FerretDB does not isolate from ours): let both pass first.
+        feed = a["feed"]
+
+        async def events_applied() -> bool:
+            doc = await db["deals"].find_one({"_id": deal_id})
+            return feed.received >= 2 and feed.idle and doc["_outbox_pending"] is False
+
+        await eventually(events_applied, timeout=15)
+        scans = a["index"].scans(workspace)
+        # Changed behind the service's back: no event, only a rebuild can notice.
+        await db["deals"].update_one({"_id": deal_id}, {"$set": {"company_id": "co-t"}})
+
+        async def repaired() -> bool:
+            return await _company_ids(a["client"], "co-t") == [deal_id]
+
+        await eventually(repaired, timeout=20)
+        assert a["index"].scans(workspace) > scans
