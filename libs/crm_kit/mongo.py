@@ -34,8 +34,7 @@ class MongoResource:
         self._client = AsyncMongoClient(
             self.uri, tz_aware=True, serverSelectionTimeoutMS=5000, connectTimeoutMS=3000
         )
-        info = await self._client.admin.command("buildInfo")
-        self.isolated_updates = "ferretdbVersion" not in info
+        self.isolated_updates = await isolates_updates(self.db)
         if ensure_indexes is not None:
             await ensure_indexes(self.db)
 
@@ -50,6 +49,15 @@ class MongoResource:
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+
+async def isolates_updates(db: AsyncDatabase) -> bool:
+    """False on FerretDB v1: its SQLite backend pushes a filter down only when it is exactly
+    `{_id: <string>}` (any other filter scans the whole collection) and applies an update
+    as read, modify, write back without isolation. There, single-document reads and writes
+    go by `_id`, the rest of a filter is checked in Python under the per-document lock."""
+    info = await db.client.admin.command("buildInfo")
+    return "ferretdbVersion" not in info
 
 
 def guarded_filter(doc_id: Any, isolated_updates: bool, **expected: Any) -> dict[str, Any]:

@@ -28,11 +28,14 @@ log = logging.getLogger(__name__)
 class Retention:
     collection: str
     time_field: str  # a datetime field set when the record was written
-    keep: timedelta
     # The collection is an outbox collection: never delete a record whose events wait.
     outbox: bool = False
+    # None: the service's RETENTION_DAYS setting (`ServiceRuntime.retain`).
+    keep: timedelta | None = None
 
     def query(self, now: datetime) -> dict[str, Any]:
+        if self.keep is None:
+            raise ValueError(f"no retention period for {self.collection}")
         query: dict[str, Any] = {self.time_field: {"$lt": now - self.keep}}
         if self.outbox:
             # `$size: 0` also matches records written without events (an empty outbox).

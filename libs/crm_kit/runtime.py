@@ -128,11 +128,14 @@ class ServiceRuntime:
 
     def retain(self, *rules: Retention) -> Janitor:
         """Delete old bookkeeping records: the consumers' processed-event records and the
-        service's own `rules` (whose `keep` is replaced by the RETENTION_DAYS setting)."""
+        service's own `rules` (kept for the RETENTION_DAYS setting unless they say)."""
         keep = timedelta(days=self.settings.retention_days)
         janitor = Janitor(
             self.db,
-            [Retention(PROCESSED, "at", keep), *(replace(rule, keep=keep) for rule in rules)],
+            [
+                Retention(PROCESSED, "at", keep=keep),
+                *(replace(rule, keep=rule.keep or keep) for rule in rules),
+            ],
             self.settings.retention_interval_seconds,
         )
         self.spawn(janitor.run(), "retention")

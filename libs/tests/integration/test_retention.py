@@ -47,8 +47,8 @@ async def test_old_records_go_recent_and_unpublished_ones_stay(db: AsyncDatabase
     janitor = Janitor(
         db,
         [
-            Retention("processed", "at", timedelta(days=14)),
-            Retention("fires", "at", timedelta(days=14), outbox=True),
+            Retention("processed", "at", keep=timedelta(days=14)),
+            Retention("fires", "at", outbox=True, keep=timedelta(days=14)),
         ],
         clock=lambda: NOW,
     )

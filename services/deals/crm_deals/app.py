@@ -13,6 +13,8 @@ from starlette.requests import Request
 from crm_contracts.streams import stream_for
 from crm_kit.auth import TokenVerifier
 from crm_kit.context import RequestContext
+from crm_kit.outbox import WRITTEN_AT
+from crm_kit.retention import Retention
 from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import Settings
 
@@ -31,7 +33,7 @@ from .graphql.schema import schema
 from .rpc import endpoints
 from .store.indexed import IndexedStoreFactory
 from .store.mongo import MongoStoreFactory, ensure_indexes
-from .store.protocol import OUTBOX_COLLECTIONS, StoreFactory
+from .store.protocol import IMPORT_BATCHES, OUTBOX_COLLECTIONS, StoreFactory
 from .store.read_index import DealReadIndex
 from .store.win_models import MongoWinModelStores, WinModelStores, win_model_stores_for
 from .usecases.context import utc_now
@@ -127,6 +129,8 @@ def create_app(
                 ],
                 DESCRIPTION,
             )
+            # Import batches, once published, are only bookkeeping (crm_kit.retention).
+            runtime.retain(Retention(IMPORT_BATCHES, WRITTEN_AT, outbox=True))
             retrain_hours = win_model_retrain_hours()
             if retrain_hours > 0:
                 scheduler = RetrainScheduler(

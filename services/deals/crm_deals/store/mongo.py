@@ -12,6 +12,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from crm_contracts.envelope import CloudEvent
 from crm_kit.locks import DocLocks
+from crm_kit.mongo import isolates_updates
 from crm_kit.outbox import (
     HIDE_OUTBOX,
     OUTBOX,
@@ -109,15 +110,6 @@ def import_batch(
     }
 
 
-async def by_id_only(db: AsyncDatabase) -> bool:
-    """True on FerretDB v1: its SQLite backend pushes down a filter only when it is exactly
-    `{_id: <string>}`; any other filter scans the whole collection. There, single-document
-    reads and writes go by `_id` and the rest of the filter is checked in Python (under the
-    per-document lock: FerretDB gives updates no isolation to rely on anyway)."""
-    info = await db.client.admin.command("buildInfo")
-    return str(info.get("ferretdbVersion", "")).startswith("v1.")
-
-
 class MongoStoreFactory:
     def __init__(
         self, db: AsyncDatabase, locks: DocLocks | None = None, *, id_only: bool = False
@@ -128,7 +120,8 @@ class MongoStoreFactory:
 
     @classmethod
     async def create(cls, db: AsyncDatabase, locks: DocLocks | None = None) -> MongoStoreFactory:
-        return cls(db, locks, id_only=await by_id_only(db))
+        # `_id`-only reads and writes where the database does not isolate updates (FerretDB v1).
+        return cls(db, locks, id_only=not await isolates_updates(db))
 
     def for_workspace(self, workspace_id: str) -> MongoDealStore:
         return MongoDealStore(self.db, workspace_id, self.locks, id_only=self.id_only)
@@ -283,7 +276,7 @@ class MongoDealStore:
         query = {**NOT_DELETED, **expected}
         async with self.locks.hold(f"{DEALS}:{deal_id}"):
             if self.id_only:
-                # Checked in Python under the lock, then written by `_id` (see by_id_only).
+                # Checked in Python under the lock, then written by `_id` (see isolates_updates).
                 if await self._by_id(self._deals, deal_id, query) is None:
                     return False
                 query = {}

@@ -237,8 +237,11 @@ class MemoryWinModelStore:
 
 def win_model_stores_for(stores: Any) -> WinModelStores | None:
     """The model stores beside a deal store factory (the app builds its own once)."""
+    from .indexed import IndexedStoreFactory
     from .mongo import MongoStoreFactory
 
+    if isinstance(stores, IndexedStoreFactory):  # the read index wraps the real stores
+        return win_model_stores_for(stores.stores)
     if isinstance(stores, MemoryDatabase):
         return MemoryWinModelStores(stores)
     if isinstance(stores, MongoStoreFactory):

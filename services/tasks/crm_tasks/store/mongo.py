@@ -72,8 +72,8 @@ _DEAL_INDEX_MARKER = "deal_tasks_backfilled:v1"
 # reminder records once published, and round-robin slots (the team's `rr_hint` and the
 # process's last slot say where the next free one is, so old slots are not needed).
 RETENTION = (
-    Retention(FIRES, "at", timedelta(days=14), outbox=True),
-    Retention(SLOTS, "at", timedelta(days=14)),
+    Retention(FIRES, "at", outbox=True),
+    Retention(SLOTS, "at"),
 )
 _MAX_SLOT_ATTEMPTS = 500
 # Concurrent `_id` lookups of one request (a page of deals' tasks).
