@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pymongo.asynchronous.database import AsyncDatabase
 from starlette.applications import Starlette
 from starlette.requests import Request
 
@@ -33,12 +34,20 @@ from .graphql.schema import schema
 from .rpc import endpoints
 from .store.indexed import IndexedStoreFactory
 from .store.mongo import MongoStoreFactory, ensure_indexes
-from .store.protocol import IMPORT_BATCHES, OUTBOX_COLLECTIONS, StoreFactory
+from .store.protocol import IMPORT_BATCHES, OUTBOX_COLLECTIONS, PIPELINES, StoreFactory
 from .store.read_index import DealReadIndex
 from .store.win_models import MongoWinModelStores, WinModelStores, win_model_stores_for
 from .usecases.context import utc_now
 from .usecases.win_model import RetrainScheduler
 from .win_model_rpc import win_model_endpoints
+
+
+async def _warm_up(index: DealReadIndex, db: AsyncDatabase) -> None:
+    """Load every workspace that has a pipeline now, in the background: the first board or
+    list of a workspace would otherwise pay the scan (seconds on FerretDB) in a user's
+    request. Requests arriving meanwhile wait for the same load."""
+    for workspace in await db[PIPELINES].distinct("workspace_id"):
+        await index.deals(workspace)
 
 
 class _Holder:
@@ -109,6 +118,7 @@ def create_app(
                 holder.stores = IndexedStoreFactory(stores, index)
                 runtime.spawn(feed.run_refresher(), "deal-index-refresher")
                 runtime.spawn(feed.run_safety(), "deal-index-rebuild")
+                runtime.spawn(_warm_up(index, runtime.db), "deal-index-warm-up")
             handlers = Handlers(holder.stores, notify)
             await runtime.consume(
                 durable=DURABLE_TASKS,

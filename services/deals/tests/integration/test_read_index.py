@@ -146,6 +146,11 @@ async def test_a_restarted_instance_rebuilds_from_a_scan(
     # While no instance runs, the database changes without any event.
     await db["deals"].update_one({"_id": ids[0]}, {"$set": {"company_id": "co-moved"}})
     async with instance(settings, workspace) as again:
+        # Loaded at start-up, before any request asks (the workspace has a pipeline).
+        async def loaded() -> bool:
+            return bool(again["index"].scans(workspace) == 1)
+
+        await eventually(loaded, timeout=20)
         assert await _company_ids(again["client"], "co-r") == [ids[1]]
         assert await _company_ids(again["client"], "co-moved") == [ids[0]]
         assert again["index"].scans(workspace) == 1
