@@ -19,6 +19,5 @@ class Loaders:
         return await self._deals.many(ids)
 
     async def _load_pipelines(self, ids: list[str]) -> list[Pipeline | None]:
-        # A workspace has a handful of pipelines: read them all once per request.
-        found = {p.id: p for p in await self._deals.pipelines.list()}
-        return [found.get(i) for i in ids]
+        # By `_id` (kept for the request by PipelineService: a mutation's own read serves).
+        return [await self._deals.pipelines.find(i) for i in ids]

@@ -11,19 +11,32 @@ from ..domain.default_pipeline import default_pipeline, default_pipeline_id
 from ..domain.money import validate_currency
 from ..domain.pipeline import Pipeline, Stage, build_stages, pipeline_from_doc, pipeline_to_doc
 from ..events import publish
-from ..store.protocol import PIPELINES, DealStore
+from ..store.protocol import PIPELINES, DealStore, Doc
 from .context import Actor
 
 
 class PipelineService:
+    """Lives for one request or one event. Pipeline documents read are kept for that span
+    (a move reads its pipeline, the GraphQL `stage` fields read it again): a handful of
+    small documents, and one request never sees two versions of a pipeline."""
+
     def __init__(self, store: DealStore, actor: Actor) -> None:
         self.store = store
         self.actor = actor
+        self._docs: dict[str, Doc] = {}
+
+    async def _doc(self, pipeline_id: str) -> Doc | None:
+        doc = self._docs.get(pipeline_id)
+        if doc is None:
+            doc = await self.store.get_pipeline(pipeline_id)
+            if doc is not None:
+                self._docs[pipeline_id] = doc
+        return doc
 
     async def ensure_default(self) -> Pipeline:
         """Idempotent under concurrency: the deterministic id makes a second insert a no-op."""
         pipeline_id = default_pipeline_id(self.store.workspace_id)
-        doc = await self.store.get_pipeline(pipeline_id)
+        doc = await self._doc(pipeline_id)
         if doc is None:
             pipeline = default_pipeline(self.store.workspace_id, self.actor.clock())
             created = await self.store.insert_pipeline(
@@ -31,7 +44,7 @@ class PipelineService:
             )
             if created:
                 self.actor.notify(PIPELINES, pipeline_id)
-            doc = await self.store.get_pipeline(pipeline_id)
+            doc = await self._doc(pipeline_id)
         assert doc is not None
         return pipeline_from_doc(doc)
 
@@ -42,7 +55,7 @@ class PipelineService:
     async def find(self, pipeline_id: str) -> Pipeline | None:
         if pipeline_id == default_pipeline_id(self.store.workspace_id):
             return await self.ensure_default()
-        doc = await self.store.get_pipeline(pipeline_id)
+        doc = await self._doc(pipeline_id)
         return pipeline_from_doc(doc) if doc else None
 
     async def get(self, pipeline_id: str | None, field: str = "pipelineId") -> Pipeline:
@@ -94,6 +107,7 @@ class PipelineService:
         ok = await self.store.update_pipeline(
             current.id, current.version, doc, [publish.pipeline_updated(updated, current.version)]
         )
+        self._docs.pop(current.id, None)
         if not ok:
             raise Conflict(
                 "the pipeline changed meanwhile; reload it and retry",
