@@ -38,6 +38,8 @@ from pymongo import AsyncMongoClient  # noqa: E402
 
 from crm_deals.importer import run as import_deals  # noqa: E402
 from crm_deals.importer import slug  # noqa: E402
+from crm_deals.store import read_index  # noqa: E402
+from crm_deals.store.index_entry import ANALYTICS_FIELDS, PROJECTION  # noqa: E402
 from crm_deals.store.mongo import MongoStoreFactory  # noqa: E402
 from crm_deals.store.read_index import DealReadIndex  # noqa: E402
 from crm_kit.auth import issue_token  # noqa: E402
@@ -62,6 +64,16 @@ BY_COMPANY = """query($c: ID!) { deals(filter: {companyId: $c}, first: 20) { tot
   edges { node { id title amount stage { key } } } pageInfo { hasNextPage } } }"""
 BY_CONTACT = """query($r: [_Any!]!) { _entities(representations: $r) { ... on Contact {
   deals(first: 20) { totalCount edges { node { id title amount stage { key } } } } } } }"""
+FORECAST = """query($p: ID) { forecast(pipelineId: $p, from: "2016-10-01", to: "2018-01-01") {
+  months { month closed commitForecast bestCaseForecast weightedForecast
+    categories { category count amount weightedAmount } }
+  undated { categories { category count amount } } } }"""
+ANALYTICS = """query($p: ID) { pipelineAnalytics(pipelineId: $p) { created won lost winRate
+  medianSalesCycleDays averageWonAmount stages { key entered advanced lost stillThere
+  conversionRate winRate medianDaysInStage p75DaysInStage } } }"""
+SCORECARDS = """query($p: ID) { ownerScorecards(pipelineId: $p) { ownerId openCount openAmount
+  weightedOpenAmount wonCount wonAmount lostCount winRate averageWonAmount
+  medianSalesCycleDays staleOpen openWithoutNextStep } }"""
 # The contact the benchmark puts on every deal of one company (the dataset has none).
 CONTACT = "ct-bench"
 
@@ -159,6 +171,13 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
     print(
         f"read index: {indexed:,} deals, {index_bytes / 1e6:.2f} MB "
         f"({index_bytes / max(indexed, 1):.0f} bytes per deal, tracemalloc)"
+    )
+    lean = {k: v for k, v in PROJECTION.items() if k not in ANALYTICS_FIELDS}
+    lean_bytes, _ = await index_memory(client, lean)
+    print(
+        f"  of which the analytics fields (category, created, next step, compact history): "
+        f"{(index_bytes - lean_bytes) / max(indexed, 1):.0f} bytes per deal "
+        f"(without them: {lean_bytes / max(indexed, 1):.0f})"
     )
 
     port = free_port()
@@ -293,6 +312,33 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
                 timed(args.boards, lambda: raw_list("contact_ids", CONTACT)), PHASE_TIMEOUT
             )
 
+            print("measuring analytics ...")
+
+            def analytics_call(query: str) -> Callable[[], Awaitable[None]]:
+                async def call() -> None:
+                    body = (
+                        await http.post(
+                            "/graphql",
+                            json={"query": query, "variables": {"p": f"{WORKSPACE}:default"}},
+                            headers=headers,
+                        )
+                    ).json()
+                    assert not body.get("errors"), body["errors"]
+
+                return call
+
+            analytics_lat = {}
+            for name, query in (
+                ("forecast", FORECAST),
+                ("pipelineAnalytics", ANALYTICS),
+                ("ownerScorecards", SCORECARDS),
+            ):
+                analytics_lat[name] = await asyncio.wait_for(
+                    timed(args.boards, analytics_call(query)), PHASE_TIMEOUT
+                )
+            # The raw equivalent: one find of the pipeline's deals with their histories.
+            raw_analytics_lat = await asyncio.wait_for(timed(args.boards, raw_scan), PHASE_TIMEOUT)
+
             print("measuring moveDeal ...")
             engaging = [
                 d["_id"]
@@ -362,6 +408,12 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
             print(
                 f"{name + ' ' + label + ' vs raw 1 find':42} {ms(s):>12} {ms(r):>12} {s / r:11.2f}x"
             )
+    for name, lat in analytics_lat.items():
+        for label, q in (("p50", 50), ("p99", 99)):
+            s, r = percentile(lat, q), percentile(raw_analytics_lat, q)
+            print(
+                f"{name + ' ' + label + ' vs raw 1 find':42} {ms(s):>12} {ms(r):>12} {s / r:11.2f}x"
+            )
     print(
         f"{'moveDeal throughput (moves/s)':42} {service_moves:12.1f} {raw_moves:12.1f} "
         f"{service_moves / raw_moves:11.2f}x"
@@ -395,9 +447,14 @@ async def prepare_lists(deals: Any) -> tuple[str, list[str]]:
     return company, ids
 
 
-async def index_memory(client: AsyncMongoClient) -> tuple[int, int]:
-    """Bytes the read index holds for the workspace, measured in this process."""
+async def index_memory(
+    client: AsyncMongoClient, projection: dict[str, int] | None = None
+) -> tuple[int, int]:
+    """Bytes the read index holds for the workspace, measured in this process (with a
+    narrower scan projection, the entries lack what it leaves out)."""
     index = DealReadIndex(MongoStoreFactory(client[DATABASE], id_only=True))
+    saved = read_index.PROJECTION
+    read_index.PROJECTION = projection or saved
     tracemalloc.start()
     try:
         before = tracemalloc.take_snapshot()
@@ -405,6 +462,7 @@ async def index_memory(client: AsyncMongoClient) -> tuple[int, int]:
         after = tracemalloc.take_snapshot()
     finally:
         tracemalloc.stop()
+        read_index.PROJECTION = saved
     assert data is not None
     grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
     return grown, len(data)

@@ -24,6 +24,7 @@ from .config import (
     DURABLE_CONTACTS,
     DURABLE_TASKS,
     IndexSettings,
+    forecast_snapshot_check_seconds,
     load_settings,
     win_model_retrain_hours,
 )
@@ -32,11 +33,18 @@ from .events.index_feed import IndexFeed
 from .graphql.context import DealsContext, make_context
 from .graphql.schema import schema
 from .rpc import endpoints
+from .store.forecast_snapshots import (
+    SNAPSHOT_LEASES,
+    MongoSnapshotStores,
+    SnapshotStores,
+    snapshot_stores_for,
+)
 from .store.indexed import IndexedStoreFactory
 from .store.mongo import MongoStoreFactory, ensure_indexes
 from .store.protocol import IMPORT_BATCHES, OUTBOX_COLLECTIONS, PIPELINES, StoreFactory
 from .store.read_index import DealReadIndex
 from .store.win_models import MongoWinModelStores, WinModelStores, win_model_stores_for
+from .usecases.analytics import SnapshotScheduler
 from .usecases.context import utc_now
 from .usecases.win_model import RetrainScheduler
 from .win_model_rpc import win_model_endpoints
@@ -55,6 +63,7 @@ class _Holder:
 
     stores: StoreFactory | None = None
     win_models: WinModelStores | None = None
+    snapshots: SnapshotStores | None = None
     runtime: ServiceRuntime | None = None
     index: DealReadIndex | None = None
     feed: IndexFeed | None = None
@@ -75,6 +84,7 @@ def create_app(
     holder = _Holder()
     holder.stores = store
     holder.win_models = win_model_stores_for(store) if store is not None else None
+    holder.snapshots = snapshot_stores_for(store) if store is not None else None
     if store is not None and index_settings.enabled:
         # No event feed without NATS: only this process writes, and it refreshes itself.
         holder.index = DealReadIndex(store)
@@ -86,7 +96,13 @@ def create_app(
 
     def context_factory(ctx: RequestContext, _: Request) -> DealsContext:
         assert holder.stores is not None, "app used before its lifespan started"
-        return make_context(holder.stores, ctx, notify=notify, win_models=holder.win_models)
+        return make_context(
+            holder.stores,
+            ctx,
+            notify=notify,
+            win_models=holder.win_models,
+            snapshots=holder.snapshots,
+        )
 
     async def readiness() -> dict[str, bool]:
         if holder.runtime is None:
@@ -106,6 +122,7 @@ def create_app(
         holder.stores = stores
         # One model cache per process, beside the locks (store/win_models.py).
         holder.win_models = MongoWinModelStores(runtime.db, runtime.doc_locks)
+        holder.snapshots = MongoSnapshotStores(runtime.db, runtime.doc_locks)
         try:
             if index_settings.enabled:
                 assert runtime.nc is not None and runtime.js is not None
@@ -140,7 +157,11 @@ def create_app(
                 DESCRIPTION,
             )
             # Import batches, once published, are only bookkeeping (crm_kit.retention).
-            runtime.retain(Retention(IMPORT_BATCHES, WRITTEN_AT, outbox=True))
+            # Spent snapshot leases too (the snapshots are kept: accuracy reads them).
+            runtime.retain(
+                Retention(IMPORT_BATCHES, WRITTEN_AT, outbox=True),
+                Retention(SNAPSHOT_LEASES, "taken_at"),
+            )
             retrain_hours = win_model_retrain_hours()
             if retrain_hours > 0:
                 scheduler = RetrainScheduler(
@@ -151,6 +172,12 @@ def create_app(
                     notify=notify,
                 )
                 runtime.spawn(scheduler.run(), "win-model-retrain")
+            snapshot_seconds = forecast_snapshot_check_seconds()
+            if snapshot_seconds > 0:
+                snapshots = SnapshotScheduler(
+                    holder.stores, holder.snapshots, clock=utc_now, check_seconds=snapshot_seconds
+                )
+                runtime.spawn(snapshots.run(), "forecast-snapshots")
             yield
         finally:
             if holder.feed is not None:
@@ -159,6 +186,7 @@ def create_app(
             holder.runtime = None
             holder.stores = None
             holder.win_models = None
+            holder.snapshots = None
             holder.index = holder.feed = None
 
     app = build_http_app(

@@ -18,6 +18,16 @@ DEFAULT_SWEEP_SECONDS = 30.0
 DEFAULT_WIN_MODEL_RETRAIN_HOURS = 24.0
 
 
+# How often each replica checks whether today's forecast snapshots are taken (seconds;
+# 0 turns the daily snapshot job off).
+DEFAULT_FORECAST_SNAPSHOT_CHECK_SECONDS = 600.0
+
+
+def forecast_snapshot_check_seconds() -> float:
+    raw = os.environ.get("FORECAST_SNAPSHOT_CHECK_SECONDS")
+    return float(raw) if raw else DEFAULT_FORECAST_SNAPSHOT_CHECK_SECONDS
+
+
 def win_model_retrain_hours() -> float:
     return float(os.environ.get("WIN_MODEL_RETRAIN_HOURS") or DEFAULT_WIN_MODEL_RETRAIN_HOURS)
 

@@ -8,8 +8,10 @@ from datetime import datetime
 
 from crm_kit.context import RequestContext
 
+from ..store.forecast_snapshots import SnapshotStores, snapshot_stores_for
 from ..store.protocol import StoreFactory
 from ..store.win_models import WinModelStores, win_model_stores_for
+from ..usecases.analytics import AnalyticsService
 from ..usecases.context import Actor, utc_now
 from ..usecases.deals import DealService
 from ..usecases.win_model import ModelEstimator, WinModelService
@@ -21,10 +23,14 @@ class DealsContext:
     request: RequestContext
     deals: DealService
     win_model: WinModelService | None = None
+    snapshots: SnapshotStores | None = None
     loaders: Loaders = field(init=False)
+    analytics: AnalyticsService = field(init=False)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.deals)
+        store = self.snapshots.for_workspace(self.request.workspace_id) if self.snapshots else None
+        self.analytics = AnalyticsService(self.deals, store)
 
     @property
     def now(self) -> datetime:
@@ -38,13 +44,15 @@ def make_context(
     notify: Callable[[str, str], None] = lambda collection, doc_id: None,
     clock: Callable[[], datetime] = utc_now,
     win_models: WinModelStores | None = None,
+    snapshots: SnapshotStores | None = None,
 ) -> DealsContext:
     """The store is scoped to the caller's workspace here, once, for the whole request."""
     actor = Actor(request, clock=clock, notify=notify)
     store = stores.for_workspace(request.workspace_id)
     models = win_models or win_model_stores_for(stores)
+    snaps = snapshots or snapshot_stores_for(stores)
     if models is None:
-        return DealsContext(request, DealService(store, actor))
+        return DealsContext(request, DealService(store, actor), snapshots=snaps)
     model_store = models.for_workspace(request.workspace_id)
     deals = DealService(store, actor, ModelEstimator(model_store))
-    return DealsContext(request, deals, WinModelService(deals, model_store))
+    return DealsContext(request, deals, WinModelService(deals, model_store), snaps)

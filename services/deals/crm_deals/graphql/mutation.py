@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from .analytics import ForecastSnapshot
 from .inputs import (
     CreateDealInput,
     CreatePipelineInput,
@@ -76,3 +77,16 @@ class Mutation:
         self, info: Info, pipeline_id: strawberry.ID | None = None
     ) -> WinModel:
         return await train_win_model(info, pipeline_id)
+
+    @strawberry.mutation(
+        description="Managers and admins only. Stores today's snapshot of the pipeline's "
+        "forecast for the current and next month (replacing an earlier one of the day); "
+        "the daily job takes it otherwise."
+    )
+    async def snapshot_forecast(
+        self, info: Info, pipeline_id: strawberry.ID | None = None
+    ) -> ForecastSnapshot:
+        doc = await info.context.analytics.snapshot(
+            None if pipeline_id is None else str(pipeline_id)
+        )
+        return ForecastSnapshot.of(doc)

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
 from ..usecases import queries
+from .analytics import (
+    Forecast,
+    ForecastAccuracyMonth,
+    OwnerScorecard,
+    PipelineAnalytics,
+)
 from .board import BoardColumn, PipelineBoard
 from .inputs import DealFilter, DealOrder
 from .types import Deal, DealConnection, Pipeline, connection
 from .win_model import WinModel, win_model
+
+From = Annotated[date, strawberry.argument(name="from")]
+FromTime = Annotated[datetime | None, strawberry.argument(name="from")]
+
+
+def _pid(pipeline_id: strawberry.ID | None) -> str | None:
+    return None if pipeline_id is None else str(pipeline_id)
 
 
 @strawberry.type
@@ -73,3 +89,63 @@ class Query:
         self, info: Info, pipeline_id: strawberry.ID | None = None
     ) -> WinModel | None:
         return await win_model(info, pipeline_id)
+
+    @strawberry.field(
+        description="Open deals by expected close month, won deals by won month, per forecast "
+        "category, for each month in [from, to) (at most 24 months); one currency (the "
+        "pipeline's by default), others counted apart. Served from the read index."
+    )
+    async def forecast(
+        self,
+        info: Info,
+        from_: From,
+        to: date,
+        pipeline_id: strawberry.ID | None = None,
+        owner_id: str | None = None,
+        currency: str | None = None,
+    ) -> Forecast:
+        pipeline, fc = await info.context.analytics.forecast(
+            _pid(pipeline_id), from_, to, owner_id, currency
+        )
+        return Forecast.of(pipeline.id, owner_id, fc)
+
+    @strawberry.field(
+        description="For each of the last `months` finished months with snapshots: the "
+        "forecast 30 / 14 / 7 days before the month's end against the amount won."
+    )
+    async def forecast_accuracy(
+        self, info: Info, pipeline_id: strawberry.ID | None = None, months: int = 6
+    ) -> list[ForecastAccuracyMonth]:
+        found = await info.context.analytics.accuracy(_pid(pipeline_id), months)
+        return [ForecastAccuracyMonth.of(m) for m in found]
+
+    @strawberry.field(
+        description="Funnel conversion and stage velocity of the deals that entered each "
+        "open stage in [from, to) (unbounded when omitted), from the stage histories."
+    )
+    async def pipeline_analytics(
+        self,
+        info: Info,
+        pipeline_id: strawberry.ID | None = None,
+        from_: FromTime = None,
+        to: datetime | None = None,
+        owner_id: str | None = None,
+    ) -> PipelineAnalytics:
+        pipeline, fu = await info.context.analytics.pipeline_analytics(
+            _pid(pipeline_id), from_, to, owner_id
+        )
+        return PipelineAnalytics.of(pipeline.id, owner_id, fu)
+
+    @strawberry.field(
+        description="Per owner: open deals now (count, amounts, stale, without next step) "
+        "and deals closed in [from, to) (won, lost, win rate, deal size, cycle)."
+    )
+    async def owner_scorecards(
+        self,
+        info: Info,
+        pipeline_id: strawberry.ID | None = None,
+        from_: FromTime = None,
+        to: datetime | None = None,
+    ) -> list[OwnerScorecard]:
+        _, cards = await info.context.analytics.owner_scorecards(_pid(pipeline_id), from_, to)
+        return [OwnerScorecard.of(c) for c in cards]

@@ -1,5 +1,11 @@
-"""One deal as the read index keeps it: only what lists, filters, sorts and board totals
-need, read with a projection (no stage history, no custom fields, no outbox).
+"""One deal as the read index keeps it: only what lists, filters, sorts, board totals and
+the analytics (forecast, funnel, scorecards) need, read with a projection (no custom
+fields, no outbox).
+
+The stage history is kept compactly for the analytics: the stages entered, in order, as
+interned strings (one shared object per stage key) and the times of entry as one
+`array('q')` of epoch seconds (8 bytes each, no int objects). Each change's `from_stage`
+is the previous change's `to_stage`, so it is not stored.
 
 Every value is the STORED one (weighted amount, probability, `close_sort`, `stale_at` are
 derived at write time, see `domain/deal.py`), so the index answers exactly what the
@@ -9,6 +15,7 @@ database would for the same filter.
 from __future__ import annotations
 
 import sys
+from array import array
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,8 +43,14 @@ FIELDS: dict[str, str] = {
     "stale_at": "stale_at",
 }
 ARRAY_FIELDS = frozenset({"contact_ids"})
+# Read for the analytics only (never filtered on by a query dict).
+ANALYTICS_FIELDS = ("forecast_category", "created_at", "next_step", "stage_history")
 # The projection of the initial scan (`_id` comes anyway).
-PROJECTION: dict[str, int] = {name: 1 for name in FIELDS if name != "_id"}
+PROJECTION: dict[str, int] = {
+    **{name: 1 for name in FIELDS if name != "_id"},
+    **dict.fromkeys(ANALYTICS_FIELDS, 1),
+}
+EMPTY_TIMES = array("q")
 
 
 @dataclass(slots=True, eq=True)
@@ -59,6 +72,12 @@ class Entry:
     close_sort: str | None
     title: str | None
     stale_at: datetime | None
+    # --- analytics ---
+    forecast_category: str | None
+    created: int | None  # created_at, epoch seconds
+    has_next_step: bool
+    entered: tuple[str, ...]  # stage keys entered, oldest first (interned)
+    entered_at: array  # epoch seconds of each entry, same order (array('q'))
 
 
 def _shared(value: Any) -> Any:
@@ -70,6 +89,7 @@ def _shared(value: Any) -> Any:
 def entry_of(doc: Doc) -> Entry:
     """The entry of a stored deal document (full or projected with PROJECTION)."""
     get = doc.get
+    history = get("stage_history") or ()
     return Entry(
         id=doc["_id"],
         pipeline_id=_shared(get("pipeline_id")),
@@ -88,4 +108,15 @@ def entry_of(doc: Doc) -> Entry:
         close_sort=_shared(get("close_sort")),
         title=get("title"),
         stale_at=get("stale_at"),
+        forecast_category=_shared(get("forecast_category")),
+        created=_epoch(get("created_at")),
+        has_next_step=bool(get("next_step")),
+        entered=tuple(_shared(c.get("to_stage")) for c in history),
+        entered_at=array("q", [_epoch(c.get("at")) or 0 for c in history])
+        if history
+        else EMPTY_TIMES,
     )
+
+
+def _epoch(value: Any) -> int | None:
+    return int(value.timestamp()) if isinstance(value, datetime) else None

@@ -149,6 +149,14 @@ class IndexedDealStore:
             columns[key] = [by_id[e.id] for e in page if matches(by_id.get(e.id, {}), column)]
         return totals, columns
 
+    async def entries(self, pipeline_id: str) -> list[Entry] | None:
+        """The index entries of a pipeline's live deals (the analytics' input), None when
+        the index cannot serve the workspace."""
+        data = await self.index.deals(self.workspace_id)
+        if data is None:
+            return None
+        return data.candidates({"pipeline_id": pipeline_id})
+
     async def _plan(self, query: Doc) -> tuple[WorkspaceDeals | None, Any]:
         data = await self.index.deals(self.workspace_id)
         if data is None:
