@@ -10,7 +10,6 @@ kept whatever its age). Every replica may run it: deleting is idempotent.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .outbox import OUTBOX
+from .periodic import every
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +73,4 @@ class Janitor:
         return deleted
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("retention sweep failed; will retry")
-            await asyncio.sleep(self._interval)
+        await every(self._interval, self.sweep, "retention sweep")

@@ -21,13 +21,18 @@ FORECAST_CATEGORIES = (CLOSED, "commit", "best_case", "pipeline")
 MAX_MONTHS = 24
 
 
-class DealFacts(Protocol):
+class AmountFacts(Protocol):
+    """What every deal report reads of a deal (a read index entry provides it)."""
+
     pipeline_id: str | None
     status: str | None
     owner_id: str | None
     currency: str | None
     amount_minor: int | None
     weighted_minor: int | None
+
+
+class DealFacts(AmountFacts, Protocol):
     close_date: str | None
     forecast_category: str | None
 

@@ -23,18 +23,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from .forecast import AmountFacts
 from .pipeline import LOST, WON, Pipeline
 
 DAY = 86400.0
 
 
-class HistoryFacts(Protocol):
-    pipeline_id: str | None
-    status: str | None
-    owner_id: str | None
-    currency: str | None
-    amount_minor: int | None
-    weighted_minor: int | None
+class HistoryFacts(AmountFacts, Protocol):
     stale_at: datetime | None
     created: int | None
     has_next_step: bool

@@ -8,7 +8,6 @@ or a workspace it cannot load) the same entries are built from one projected sca
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from crm_kit.context import RequestContext
 from crm_kit.errors import BadUserInput, Forbidden, NotFound
+from crm_kit.periodic import every
 
 from ..domain.forecast import (
     MAX_MONTHS,
@@ -331,11 +331,4 @@ class SnapshotScheduler:
         return done
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("forecast snapshot pass failed; will retry")
-            await asyncio.sleep(self.check_seconds)
+        await every(self.check_seconds, self.run_once, "forecast snapshot pass")

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from crm_kit.context import RequestContext
 from crm_kit.errors import BadUserInput, Conflict, Forbidden, NotFound
+from crm_kit.periodic import every
 
 from ..domain.deal import Deal
 from ..domain.win_model import DealRecord, WinModel, stage_days, train
@@ -188,11 +189,4 @@ class RetrainScheduler:
         return done
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("win model retrain pass failed; will retry")
-            await asyncio.sleep(self.check_seconds)
+        await every(self.check_seconds, self.run_once, "win model retrain pass")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import nats
@@ -28,6 +29,29 @@ def settings(infra: Any, db_name: str) -> Settings:
         outbox_sweep_seconds=0.5,
         max_deliveries=3,
     )
+
+
+@pytest.fixture
+def import_argv(settings: Settings) -> Callable[..., list[str]]:
+    """The arguments of `crm import deals CSV --workspace W [extra...]` aimed at this test's
+    database and NATS."""
+
+    def argv(csv: Path, workspace: str, *extra: str) -> list[str]:
+        return [
+            "deals",
+            str(csv),
+            "--workspace",
+            workspace,
+            "--mongodb-uri",
+            settings.mongodb_uri,
+            "--database",
+            settings.database,
+            "--nats-url",
+            settings.nats_url,
+            *extra,
+        ]
+
+    return argv
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import statistics
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,16 +51,16 @@ def _half_even(total: int, count: int) -> int:
 
 
 async def test_analytics_match_the_csv_and_snapshots_round_trip(
-    settings: Settings, db: AsyncDatabase, service: dict[str, Any], tmp_path: Path
+    settings: Settings,
+    db: AsyncDatabase,
+    service: dict[str, Any],
+    tmp_path: Path,
+    import_argv: Callable[..., list[str]],
 ) -> None:
     workspace = f"an-{settings.database}"
     _slice(tmp_path, every=20)
     rows = _rows(tmp_path / "sales_pipeline.csv")
-    argv = [
-        "deals", str(tmp_path / "sales_pipeline.csv"), "--workspace", workspace,
-        "--mongodb-uri", settings.mongodb_uri, "--database", settings.database,
-        "--nats-url", settings.nats_url, "--no-companies",
-    ]  # fmt: skip
+    argv = import_argv(tmp_path / "sales_pipeline.csv", workspace, "--no-companies")
     out, err = io.StringIO(), io.StringIO()
     assert await import_run(argv, out, err) == 0, out.getvalue() + err.getvalue()
     won = [r for r in rows if r["deal_stage"] == "Won"]

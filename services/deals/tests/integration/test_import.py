@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,29 +22,17 @@ pytestmark = pytest.mark.integration
 DATASET = demo_dataset_dir() / "sales_pipeline.csv"
 
 
-def _argv(settings: Settings, workspace: str, *extra: str) -> list[str]:
-    return [
-        "deals",
-        str(DATASET),
-        "--workspace",
-        workspace,
-        "--mongodb-uri",
-        settings.mongodb_uri,
-        "--database",
-        settings.database,
-        "--nats-url",
-        settings.nats_url,
-        *extra,
-    ]
-
-
 async def test_shared_dataset_imports_completely_and_only_once(
-    settings: Settings, db: AsyncDatabase, nc: Client, fake_contacts: dict[str, Any]
+    settings: Settings,
+    db: AsyncDatabase,
+    nc: Client,
+    fake_contacts: dict[str, Any],
+    import_argv: Callable[..., list[str]],
 ) -> None:
     workspace = f"imp-{settings.database}"
     fake_contacts["unknown"] = {"Cancity"}
     out, err = io.StringIO(), io.StringIO()
-    code = await run(_argv(settings, workspace), out, err)
+    code = await run(import_argv(DATASET, workspace), out, err)
     assert code == 0, out.getvalue() + err.getvalue()
     deals = db["deals"]
     scope = {"workspace_id": workspace}
@@ -93,17 +82,20 @@ async def test_shared_dataset_imports_completely_and_only_once(
 
     # A second run adds nothing.
     out2 = io.StringIO()
-    assert await run(_argv(settings, workspace), out2, io.StringIO()) == 0
+    assert await run(import_argv(DATASET, workspace), out2, io.StringIO()) == 0
     assert await deals.count_documents(scope) == 8800
     assert "already imported 8800" in out2.getvalue()
 
 
 async def test_dry_run_writes_nothing(
-    settings: Settings, db: AsyncDatabase, fake_contacts: dict[str, Any]
+    settings: Settings,
+    db: AsyncDatabase,
+    fake_contacts: dict[str, Any],
+    import_argv: Callable[..., list[str]],
 ) -> None:
     workspace = f"dry-{settings.database}"
     out = io.StringIO()
-    assert await run(_argv(settings, workspace, "--dry-run"), out, io.StringIO()) == 0
+    assert await run(import_argv(DATASET, workspace, "--dry-run"), out, io.StringIO()) == 0
     assert "would insert 8800" in out.getvalue()
     assert await db["deals"].count_documents({}) == 0
     assert await db["pipelines"].count_documents({}) == 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -102,26 +102,14 @@ def _tiny_csv(tmp_path: Path) -> Path:
 
 
 async def test_importer_writes_show_up_through_their_events(
-    settings: Settings, db: AsyncDatabase, tmp_path: Path
+    settings: Settings, tmp_path: Path, import_argv: Callable[..., list[str]]
 ) -> None:
     workspace = "ws-import"
     async with instance(settings, workspace) as b:
         before = await _columns(b["client"])
         assert before["engaging"]["count"] == 0
         out = io.StringIO()
-        argv = [
-            "deals",
-            str(_tiny_csv(tmp_path)),
-            "--workspace",
-            workspace,
-            "--no-companies",
-            "--mongodb-uri",
-            settings.mongodb_uri,
-            "--database",
-            settings.database,
-            "--nats-url",
-            settings.nats_url,
-        ]
+        argv = import_argv(_tiny_csv(tmp_path), workspace, "--no-companies")
         assert await import_deals(argv, out, io.StringIO()) == 0, out.getvalue()
 
         async def imported() -> bool:

@@ -9,6 +9,7 @@ import argparse
 import csv
 import io
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,23 +80,16 @@ async def _outbox_drained(db: AsyncDatabase, workspace: str) -> bool:
 
 
 async def test_train_store_apply_and_events_on_ferretdb(
-    settings: Settings, db: AsyncDatabase, nc: Client, service: dict[str, Any], tmp_path: Path
+    settings: Settings,
+    db: AsyncDatabase,
+    nc: Client,
+    service: dict[str, Any],
+    tmp_path: Path,
+    import_argv: Callable[..., list[str]],
 ) -> None:
     workspace = f"wm-{settings.database}"
     counts = _slice(tmp_path)
-    argv = [
-        "deals",
-        str(tmp_path / "sales_pipeline.csv"),
-        "--workspace",
-        workspace,
-        "--mongodb-uri",
-        settings.mongodb_uri,
-        "--database",
-        settings.database,
-        "--nats-url",
-        settings.nats_url,
-        "--no-companies",
-    ]
+    argv = import_argv(tmp_path / "sales_pipeline.csv", workspace, "--no-companies")
     out, err = io.StringIO(), io.StringIO()
     assert await import_run(argv, out, err) == 0, out.getvalue() + err.getvalue()
     won, lost = counts["Won"], counts["Lost"]
