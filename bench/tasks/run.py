@@ -15,6 +15,9 @@ owner, one round-robin over a team), and measures per event:
 - NATS: publish -> the same message received by a plain subscriber in this process.
 
 It prints p50/p99/max of both, their ratio, and checks every playbook task exists once.
+After the load, `lists.py` times `myTasks`, `tasks(filter: {assigneeId})` and
+`Contact.tasks` through the service vs the raw driver, and the read index's bytes per task
+(`--list-samples 0` skips it).
 
     .venv/bin/python bench/tasks/run.py [--seconds 30] [--rate 50]
 """
@@ -39,11 +42,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 for sub in ("libs", "services/tasks"):
     sys.path.insert(0, str(ROOT / sub))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("JWT_SECRET", "bench-" + secrets.token_hex(24))
 
 import httpx  # noqa: E402
 import nats  # noqa: E402
 import orjson  # noqa: E402
+from lists import list_phase, print_lists  # noqa: E402
 
 from crm_contracts import deals  # noqa: E402
 from crm_contracts import tasks as task_events  # noqa: E402
@@ -185,7 +190,13 @@ class Bench:
 
 
 async def run(
-    seconds: float, rate: float, templates: int, keep: bool, tmpfs: bool, pause: float
+    seconds: float,
+    rate: float,
+    templates: int,
+    keep: bool,
+    tmpfs: bool,
+    pause: float,
+    list_samples: int = 30,
 ) -> dict[str, Any]:
     # --tmpfs puts FerretDB's SQLite files and JetStream on /dev/shm: no fsync per commit,
     # which shows what the service costs apart from the disk.
@@ -217,6 +228,9 @@ async def run(
                 },
             )
             team_id = made.json()["data"]["createTeam"]["id"]
+            # Load the (empty) workspace's read index now, so every write of the load phase
+            # pays its index refresh, as in a running service.
+            await http.post("/graphql", json={"query": "{ tasks(first: 1) { totalCount } }"})
             bench = Bench(http, js, team_id, templates, pause)
             await nc.subscribe(deals.DEAL_STAGE_CHANGED, cb=bench.on_nats)
             await nc.subscribe(task_events.TASK_CREATED, cb=bench.on_task_created)
@@ -257,6 +271,17 @@ async def run(
                 },
             )
             team_tasks = assignees.json()["data"]["tasks"]["totalCount"]
+        lists = None
+        if list_samples > 0:
+            lists = await list_phase(
+                f"http://127.0.0.1:{port}",
+                stack.mongodb_uri,
+                database,
+                WORKSPACE,
+                owner="owner-1",
+                member="s1",
+                samples=list_samples,
+            )
 
         service_ms = [
             (bench.visible[d] - t) * 1000 for d, t in bench.published.items() if d in bench.visible
@@ -291,6 +316,7 @@ async def run(
             "nats": nats_stats,
             "ratio_p50": round(service_stats["p50_ms"] / max(nats_stats["p50_ms"], 1e-6), 1),
             "ratio_p99": round(service_stats["p99_ms"] / max(nats_stats["p99_ms"], 1e-6), 1),
+            "lists": lists,
         }
         return result
     finally:
@@ -328,12 +354,23 @@ def main(argv: list[str] | None = None) -> int:
         default=POLL_PAUSE,
         help="seconds between visibility polls (resolution vs. probe load)",
     )
+    parser.add_argument(
+        "--list-samples", type=int, default=30, help="timed list queries of each kind (0: none)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object only")
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.seconds > 600 or args.rate <= 0 or args.rate > 1000:
         parser.error("bounded: 0 < seconds <= 600, 0 < rate <= 1000")
     result = asyncio.run(
-        run(args.seconds, args.rate, args.templates, args.keep, args.tmpfs, args.poll_pause)
+        run(
+            args.seconds,
+            args.rate,
+            args.templates,
+            args.keep,
+            args.tmpfs,
+            args.poll_pause,
+            max(0, min(args.list_samples, 500)),
+        )
     )
     result["poll_pause_s"] = args.poll_pause
     result["storage"] = "tmpfs" if args.tmpfs else "disk"
@@ -370,6 +407,8 @@ def main(argv: list[str] | None = None) -> int:
         f"(last playbook visible {result['seconds_until_last_visible']} s after the first "
         "publish)"
     )
+    if result["lists"] is not None:
+        print_lists(result["lists"])
     print(json.dumps(result))
     return 0 if ok else 1
 

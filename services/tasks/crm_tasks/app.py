@@ -11,21 +11,28 @@ from typing import Any, Protocol
 from starlette.applications import Starlette
 from starlette.requests import Request
 
+from crm_contracts.streams import stream_for
 from crm_kit.auth import TokenVerifier
 from crm_kit.context import RequestContext
+from crm_kit.index_feed import IndexFeed
+from crm_kit.read_index import warm_up
 from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import Settings
 
-from .config import OUTBOX_COLLECTIONS, load_settings, scheduler_interval
+from .config import OUTBOX_COLLECTIONS, IndexSettings, load_settings, scheduler_interval
 from .domain.model import utcnow
 from .events.consume import EventHandlers, start_consumers
 from .graphql.context import TasksContext
 from .graphql.schema import schema
 from .rpc import endpoints
 from .scheduler import Scheduler
+from .store.indexed import IndexedTasksStore, task_index
 from .store.mongo import RETENTION, MongoTasksStore
-from .store.protocol import TasksStore
+from .store.protocol import TASKS, TasksStore
 from .usecases.base import Scope
+
+# The events that name a task (`subject` = task id): the index re-reads that task.
+TASK_EVENTS = "crm.tasks.task.>"
 
 
 class Bus(Protocol):
@@ -42,10 +49,16 @@ def create_app(
 ) -> Starlette:
     """With `store` given (e.g. the in-memory fake) nothing external is started; otherwise
     the lifespan connects to MongoDB and NATS, starts the consumers, the request/reply
-    endpoints and the reminder scheduler."""
+    endpoints and the reminder scheduler. Unless `TASKS_INDEX=off`, task lists, counts,
+    open counts and analytics are served by the read index (`store/indexed.py`)."""
     settings = settings or load_settings()
+    index_settings = IndexSettings.of(settings)
     verifier = TokenVerifier.from_env()
-    state: dict[str, Any] = {"store": store, "bus": bus, "runtime": None}
+    served: TasksStore | None = store
+    if store is not None and index_settings.enabled:
+        # No event feed without NATS: only this process writes, and it refreshes itself.
+        served = IndexedTasksStore(store, task_index(store))
+    state: dict[str, Any] = {"store": served, "bus": bus, "runtime": None}
 
     def notify(collection: str, doc_id: Any) -> None:
         if state["bus"] is not None:
@@ -70,28 +83,55 @@ def create_app(
             await MongoTasksStore(db, runtime.doc_locks).ensure_indexes()
 
         await runtime.start(indexes)
+        feed: IndexFeed | None = None
         try:
             mongo_store = MongoTasksStore(
                 runtime.db, runtime.doc_locks, runtime.mongo.isolated_updates
             )
-            state.update(store=mongo_store, bus=runtime, runtime=runtime)
+            tasks_store: TasksStore = mongo_store
+            if index_settings.enabled:
+                assert runtime.nc is not None and runtime.js is not None
+                index = task_index(mongo_store, live=False)
+                feed = IndexFeed(
+                    index,
+                    runtime.nc,
+                    runtime.js,
+                    subjects=[TASK_EVENTS],
+                    stream=stream_for("tasks").name,
+                    rebuild_seconds=index_settings.rebuild_seconds,
+                )
+                await feed.start()  # subscribed before any workspace is scanned
+                tasks_store = IndexedTasksStore(mongo_store, index)
+                app.state.index, app.state.feed = index, feed
+                runtime.spawn(feed.run_refresher(), "task-index-refresher")
+                runtime.spawn(feed.run_safety(), "task-index-rebuild")
+
+                async def workspaces() -> list[str]:
+                    # One scan of `tasks` at start-up, in the background.
+                    return list(await runtime.db[TASKS].distinct("workspace_id"))
+
+                runtime.spawn(warm_up(index, workspaces), "task-index-warm-up")
+            state.update(store=tasks_store, bus=runtime, runtime=runtime)
             app.state.runtime = runtime
-            app.state.store = mongo_store
-            handlers = EventHandlers(mongo_store, runtime.notify_outbox, clock)
+            app.state.store = tasks_store
+            handlers = EventHandlers(tasks_store, runtime.notify_outbox, clock)
             await start_consumers(runtime, handlers)
             await runtime.serve_rpc(
-                endpoints(mongo_store, runtime.notify_outbox, clock), "CRM tasks"
+                endpoints(tasks_store, runtime.notify_outbox, clock), "CRM tasks"
             )
             runtime.retain(*RETENTION)
             if run_scheduler:
                 scheduler = Scheduler(
-                    mongo_store, runtime.notify_outbox, interval=scheduler_interval(), clock=clock
+                    tasks_store, runtime.notify_outbox, interval=scheduler_interval(), clock=clock
                 )
                 app.state.scheduler = scheduler
                 runtime.spawn(scheduler.run(), "reminder-scheduler")
             yield
         finally:
+            if feed is not None:
+                await feed.stop()
             await runtime.stop()
+            app.state.index = app.state.feed = None
 
     app = build_http_app(
         schema=schema,
@@ -101,5 +141,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.store = store
+    app.state.store = served
+    app.state.index = served.index if isinstance(served, IndexedTasksStore) else None
+    app.state.feed = None
     return app

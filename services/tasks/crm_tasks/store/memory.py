@@ -3,9 +3,10 @@ documents (through the shared codec), same scoping, same uniqueness."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from crm_contracts.envelope import CloudEvent
 from ..domain.model import ACTIVE_STATUSES, Rule, RuleRun, Task, Team
 from .codec import derived_task_fields, rule_from_doc, rule_to_doc, task_from_doc, task_to_doc
 from .filtering import matches, page_docs
+from .index_entry import TaskEntry, entry_of
 from .protocol import DealOutcome, DuplicateKey, EventsFor, TaskFilter, TaskPageRequest
 
 
@@ -94,6 +96,18 @@ class MemoryWorkspaceStore:
 
     async def count_tasks(self, flt: TaskFilter, now: datetime) -> int:
         return len(await self.find_tasks(flt, now))
+
+    async def task_rows(self, flt: TaskFilter, now: datetime) -> list[TaskEntry]:
+        return [entry_of(task_to_doc(t)) for t in await self.find_tasks(flt, now)]
+
+    async def index_docs(self) -> AsyncIterator[dict[str, Any]]:
+        for doc in self._tasks():
+            await asyncio.sleep(0)  # yield as a database cursor would (tests race writes)
+            yield copy.deepcopy(doc)
+
+    async def index_doc(self, task_id: str) -> dict[str, Any] | None:
+        doc = self._get(task_id)
+        return copy.deepcopy(doc) if doc is not None else None
 
     async def open_counts(self, member_ids: Sequence[str]) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -45,6 +45,8 @@ from .codec import (
     team_to_doc,
 )
 from .filtering import matches, page_docs
+from .index_entry import PROJECTION as INDEX_PROJECTION
+from .index_entry import TaskEntry, entry_of
 from .protocol import (
     DEAL_TASKS,
     FIRES,
@@ -391,6 +393,21 @@ class MongoWorkspaceStore:
         if flt.ids is not None or flt.deal_ids is not None:
             return len(await self.find_tasks(flt, now))
         return await self._db[TASKS].count_documents(self._scope(task_query(flt, now)))
+
+    async def task_rows(self, flt: TaskFilter, now: datetime) -> list[TaskEntry]:
+        if flt.ids is not None or flt.deal_ids is not None:
+            return [entry_of(task_to_doc(t)) for t in await self.find_tasks(flt, now)]
+        cursor = self._db[TASKS].find(self._scope(task_query(flt, now)), INDEX_PROJECTION)
+        return [entry_of(doc) async for doc in cursor]
+
+    async def index_docs(self) -> AsyncIterator[dict[str, Any]]:
+        """Every task of the workspace, projected for the read index (one scan)."""
+        async for doc in self._db[TASKS].find(self._scope(), INDEX_PROJECTION):
+            yield doc
+
+    async def index_doc(self, task_id: str) -> dict[str, Any] | None:
+        """One task by `_id`, projected for the read index."""
+        return await self._get(TASKS, task_id, INDEX_PROJECTION)
 
     async def open_counts(self, member_ids: Sequence[str]) -> dict[str, int]:
         pipeline = [

@@ -4,14 +4,17 @@ reminders fire for every workspace."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from crm_contracts.envelope import CloudEvent
 
 from ..domain.model import Rule, RuleRun, Task, Team
+
+if TYPE_CHECKING:
+    from .index_entry import TaskEntry
 
 # Sort key for tasks without a due date: after every real date, so keyset cursors never
 # compare against null.
@@ -127,6 +130,17 @@ class WorkspaceStore(Protocol):
     ) -> list[Task]: ...
     async def count_tasks(self, flt: TaskFilter, now: datetime) -> int: ...
     async def open_counts(self, member_ids: Sequence[str]) -> dict[str, int]: ...
+    async def task_rows(self, flt: TaskFilter, now: datetime) -> Sequence[TaskEntry]:
+        """The matching tasks' index entries (what analytics groups), without reading the
+        documents: projected on the database, from memory through the read index."""
+        ...
+
+    # the read index's own reads (store/indexed.py)
+    def index_docs(self) -> AsyncIterator[dict[str, Any]]:
+        """Every task of the workspace, projected with `index_entry.PROJECTION`."""
+        ...
+
+    async def index_doc(self, task_id: str) -> dict[str, Any] | None: ...
 
     # teams
     async def insert_team(self, team: Team) -> None: ...

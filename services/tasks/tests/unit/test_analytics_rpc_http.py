@@ -16,6 +16,7 @@ from crm_tasks.app import create_app
 from crm_tasks.events.consume import EventHandlers
 from crm_tasks.rpc import endpoints
 from crm_tasks.store.memory import MemoryTasksStore
+from crm_tasks.store.protocol import TasksStore
 
 from .conftest import T0, Clock
 
@@ -29,7 +30,7 @@ ANALYTICS = """query($from: DateTime!, $to: DateTime!, $by: AnalyticsGroupBy!) {
 async def test_task_analytics_groups_and_playbook_effectiveness(
     caller: Any, store: MemoryTasksStore, clock: Clock
 ) -> None:
-    handlers = EventHandlers(store, lambda *_: None, clock)
+    handlers = EventHandlers(caller.served, lambda *_: None, clock)
     # Deal A: playbook done on time, won. Deal B: playbook task late, lost. Deal C: won, late.
     for deal in ("A", "B", "C"):
         await handlers.on_stage_changed(
@@ -85,8 +86,8 @@ async def test_analytics_rejects_an_empty_range(caller: Any) -> None:
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "to"}
 
 
-async def test_rpc_create_and_list_open(store: MemoryTasksStore, clock: Clock) -> None:
-    handlers = {e.name: e.handler for e in endpoints(store, lambda *_: None, clock)}
+async def test_rpc_create_and_list_open(served: TasksStore, clock: Clock) -> None:
+    handlers = {e.name: e.handler for e in endpoints(served, lambda *_: None, clock)}
     created = await handlers["task-create"](
         "w1",
         {

@@ -15,15 +15,16 @@ from crm_tasks.events.consume import EventHandlers
 from crm_tasks.scheduler import Scheduler
 from crm_tasks.store.memory import MemoryTasksStore
 from crm_tasks.store.mongo import SCHEDULE_QUIET_MAX, ScheduleHint
-from crm_tasks.store.protocol import TaskFilter
+from crm_tasks.store.protocol import TaskFilter, TasksStore
 from crm_tasks.usecases.teams import create_team
 
 from .conftest import T0, Clock
 
 
 @pytest.fixture
-def handlers(store: MemoryTasksStore, clock: Clock) -> EventHandlers:
-    return EventHandlers(store, lambda *_: None, clock)
+def handlers(served: TasksStore, clock: Clock) -> EventHandlers:
+    # Through the read index too (`served`), as the service runs its consumers.
+    return EventHandlers(served, lambda *_: None, clock)
 
 
 async def all_tasks(store: MemoryTasksStore, workspace: str = "w1") -> list:

@@ -12,7 +12,7 @@ from crm_tasks import examples
 from crm_tasks.events.consume import EventHandlers
 from crm_tasks.scheduler import Scheduler
 from crm_tasks.store.memory import MemoryTasksStore
-from crm_tasks.store.protocol import TaskFilter
+from crm_tasks.store.protocol import TaskFilter, TasksStore
 from crm_tasks.usecases.playbooks import parse_time
 
 from .conftest import T0, Clock
@@ -27,8 +27,9 @@ RUNS = """query($id: ID!, $after: String) { ruleRuns(ruleId: $id, first: 10, aft
 
 
 @pytest.fixture
-def handlers(store: MemoryTasksStore, clock: Clock) -> EventHandlers:
-    return EventHandlers(store, lambda *_: None, clock)
+def handlers(served: TasksStore, clock: Clock) -> EventHandlers:
+    # Through the read index too (`served`), as the service runs its consumers.
+    return EventHandlers(served, lambda *_: None, clock)
 
 
 async def create_rule(caller: Any, **rule: Any) -> dict:

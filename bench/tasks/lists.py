@@ -1,0 +1,173 @@
+"""The list phase of `bench/tasks/run.py`, after the load: `myTasks`, `tasks(filter:
+{assigneeId})` with `totalCount`, and `Contact.tasks` through the service (served by its
+read index) vs the raw driver running the same filter on the same FerretDB in the same
+run (what the service did before the index: FerretDB's SQLite backend scans the whole
+collection for any filter but `{_id}`); and the read index's bytes per task, measured
+with tracemalloc around loading the same workspace in this process."""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+from typing import Any
+
+import httpx
+from pymongo import AsyncMongoClient
+
+from crm_kit.auth import issue_token
+from crm_tasks.store.indexed import task_index
+from crm_tasks.store.mongo import MongoTasksStore
+
+MY_TASKS = "{ myTasks { id title dueAt status } }"
+BY_ASSIGNEE = """query($a: ID!) { tasks(filter: {assigneeId: $a}, first: 20) {
+  totalCount edges { node { id title dueAt status } } } }"""
+CONTACT_TASKS = """query($reps: [_Any!]!) { _entities(representations: $reps) {
+  ... on Contact { id tasks { id title dueAt status } } } }"""
+ACTIVE = ["open", "in_progress"]
+CONTACT = "c-bench"
+CONTACT_TASK_COUNT = 20
+
+
+def _ms(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000, 2)
+
+
+async def _timed(samples: int, call: Any) -> list[float]:
+    took: list[float] = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        await call()
+        took.append(time.perf_counter() - start)
+    return took
+
+
+async def list_phase(
+    base_url: str,
+    mongodb_uri: str,
+    database: str,
+    workspace: str,
+    owner: str,
+    member: str,
+    samples: int,
+) -> dict[str, Any]:
+    def client(subject: str) -> httpx.AsyncClient:
+        token = issue_token(workspace, subject, ["admin"])
+        return httpx.AsyncClient(
+            base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        )
+
+    mongo: AsyncMongoClient = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    tasks = mongo[database]["tasks"]
+    rows: list[dict[str, Any]] = []
+    try:
+        async with client(owner) as as_owner:
+            for i in range(CONTACT_TASK_COUNT):
+                made = await as_owner.post(
+                    "/graphql",
+                    json={
+                        "query": "mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }",
+                        "variables": {
+                            "i": {"title": f"contact {i}", "type": "CALL", "contactId": CONTACT}
+                        },
+                    },
+                )
+                assert "errors" not in made.json(), made.json()
+
+            async def gql(http: httpx.AsyncClient, query: str, variables: Any = None) -> Any:
+                body = await http.post("/graphql", json={"query": query, "variables": variables})
+                data = body.json()
+                assert not data.get("errors"), data["errors"]
+                return data["data"]
+
+            my = await gql(as_owner, MY_TASKS)
+            listed = await gql(as_owner, BY_ASSIGNEE, {"a": member})
+            reps = {"reps": [{"__typename": "Contact", "id": CONTACT}]}
+            contact = await gql(as_owner, CONTACT_TASKS, reps)
+            sizes = {
+                "myTasks": len(my["myTasks"]),
+                "assignee_total": listed["tasks"]["totalCount"],
+                "contact_tasks": len(contact["_entities"][0]["tasks"]),
+            }
+
+            scoped = {"workspace_id": workspace}
+            mine = {**scoped, "assignee_id": owner, "status": {"$in": ACTIVE}}
+            theirs = {**scoped, "assignee_id": member}
+            of_contact = {**scoped, "contact_id": CONTACT}
+
+            async def raw_my() -> None:
+                await tasks.find(mine).sort([("due_sort", 1), ("_id", 1)]).limit(500).to_list()
+
+            async def raw_assignee() -> None:
+                await tasks.find(theirs).sort([("due_sort", 1), ("_id", 1)]).limit(21).to_list()
+                await tasks.count_documents(theirs)
+
+            async def raw_contact() -> None:
+                await tasks.find(of_contact).to_list()
+
+            cases = [
+                ("myTasks", lambda: gql(as_owner, MY_TASKS), raw_my),
+                (
+                    "tasks(filter: {assigneeId}) + totalCount",
+                    lambda: gql(as_owner, BY_ASSIGNEE, {"a": member}),
+                    raw_assignee,
+                ),
+                ("Contact.tasks", lambda: gql(as_owner, CONTACT_TASKS, reps), raw_contact),
+            ]
+            for name, service_call, raw_call in cases:
+                service = await _timed(samples, service_call)
+                raw = await _timed(samples, raw_call)
+                rows.append(
+                    {
+                        "name": name,
+                        "service_p50_ms": _ms(service, 50),
+                        "service_p99_ms": _ms(service, 99),
+                        "raw_p50_ms": _ms(raw, 50),
+                        "raw_p99_ms": _ms(raw, 99),
+                        "ratio_p50": round(_ms(service, 50) / max(_ms(raw, 50), 1e-6), 3),
+                        "ratio_p99": round(_ms(service, 99) / max(_ms(raw, 99), 1e-6), 3),
+                    }
+                )
+
+        # The index's memory: the same workspace loaded in this process.
+        index = task_index(MongoTasksStore(mongo[database]))
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        start = time.perf_counter()
+        entries = await index.entries(workspace)
+        load_seconds = time.perf_counter() - start
+        held = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        count = len(entries) if entries is not None else 0
+        return {
+            "lists": rows,
+            "sizes": sizes,
+            "index_tasks": count,
+            "index_bytes_per_task": round(held / max(count, 1)),
+            "index_load_ms": round(load_seconds * 1000, 1),
+            "samples": samples,
+        }
+    finally:
+        await mongo.close()
+
+
+def print_lists(result: dict[str, Any]) -> None:
+    sizes = result["sizes"]
+    print(
+        f"lists ({result['samples']} samples each; myTasks returns {sizes['myTasks']}, "
+        f"the assignee has {sizes['assignee_total']} tasks, the contact "
+        f"{sizes['contact_tasks']}); raw = the same filter with the driver on the same FerretDB"
+    )
+    print(
+        f"{'query':42} {'svc p50':>9} {'svc p99':>9} {'raw p50':>9} {'raw p99':>9} "
+        f"{'p50 x':>7} {'p99 x':>7}"
+    )
+    for r in result["lists"]:
+        print(
+            f"{r['name']:42} {r['service_p50_ms']:>9} {r['service_p99_ms']:>9} "
+            f"{r['raw_p50_ms']:>9} {r['raw_p99_ms']:>9} {r['ratio_p50']:>7} {r['ratio_p99']:>7}"
+        )
+    print(
+        f"read index: {result['index_tasks']} tasks, {result['index_bytes_per_task']} B/task "
+        f"(tracemalloc), one load {result['index_load_ms']} ms"
+    )

@@ -1,0 +1,86 @@
+"""One workspace's entries in a read index (`crm_kit.read_index`): entries by id plus
+posting lists (field value -> ids) that narrow equality filters before a predicate runs.
+
+Generic over the entry type; a service says which fields are posted with a function from
+an entry to `(field, values)` pairs (several values for an array field). Services subclass
+it to add their selections (a board, totals, open counts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import Generic, Protocol, TypeVar
+
+
+class HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+E = TypeVar("E", bound=HasId)
+# An entry's posted values: (field, the values it is listed under).
+Posted = Callable[[E], Iterable[tuple[str, Iterable[Hashable]]]]
+
+
+def _not_posted(_: object) -> Iterable[tuple[str, Iterable[Hashable]]]:
+    return ()
+
+
+class Entries(Generic[E]):
+    def __init__(self, posted: Posted[E] | None = None) -> None:
+        self.entries: dict[str, E] = {}
+        self._posted: Posted[E] = posted or _not_posted
+        self._postings: dict[str, dict[Hashable, set[str]]] = {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def get(self, entry_id: str) -> E | None:
+        return self.entries.get(entry_id)
+
+    def put(self, entry: E) -> None:
+        old = self.entries.get(entry.id)
+        if old == entry:
+            return  # most re-reads find nothing changed: skip the posting churn
+        if old is not None:
+            self._unpost(old)
+        self.entries[entry.id] = entry
+        for name, values in self._posted(entry):
+            postings = self._postings.setdefault(name, {})
+            for value in values:
+                postings.setdefault(value, set()).add(entry.id)
+
+    def drop(self, entry_id: str) -> None:
+        old = self.entries.pop(entry_id, None)
+        if old is not None:
+            self._unpost(old)
+
+    def _unpost(self, entry: E) -> None:
+        for name, values in self._posted(entry):
+            postings = self._postings.get(name, {})
+            for value in values:
+                ids = postings.get(value)
+                if ids is not None:
+                    ids.discard(entry.id)
+                    if not ids:
+                        del postings[value]  # keeps the lists as small as the live values
+
+    def posting(self, name: str, value: Hashable) -> set[str]:
+        """The ids listed under `value` of a posted field (empty when none; do not modify)."""
+        return self._postings.get(name, {}).get(value, set())
+
+    def candidates(self, constraints: Sequence[tuple[str, Iterable[Hashable]]]) -> list[E]:
+        """Entries that can meet every constraint `(posted field, acceptable values)`: the
+        smallest posting union among them, or every entry when there are none. The caller
+        still runs its full predicate over the result."""
+        best: set[str] | None = None
+        for name, values in constraints:
+            ids: set[str] = set()
+            for value in values:
+                ids |= self.posting(name, value)
+            if best is None or len(ids) < len(best):
+                best = ids
+        if best is None:
+            return list(self.entries.values())
+        entries = self.entries
+        return [entries[i] for i in best]

@@ -1,0 +1,175 @@
+"""Keeps a read index (`crm_kit.read_index`) current with writes made elsewhere: other
+replicas, importers writing the database directly (their events go out through the outbox
+relay), anything that publishes the service's own events.
+
+An ephemeral ordered JetStream consumer on the caller's subjects (new messages only) is
+subscribed BEFORE the index serves anything (`start` calls `go_live` after subscribing),
+so every workspace's first scan starts after the subscription: a write either precedes
+the scan or its event arrives afterwards. Each event only names a document in a workspace
+(`locate`); the document is re-read by `_id`, so duplicates and order do not matter.
+Events are coalesced per document while a refresh runs. Events of this process's own
+writes, whose state it installed from the write's result (`ReadIndex.expect_events`), are
+skipped: on a hot path that halves the index's reads.
+
+Every instance sees every event (no durable, no queue group): each keeps its own index.
+A periodic rebuild and a rebuild after a NATS reconnect are the safety net for anything
+missed (writes that publish no event, messages lost while disconnected).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import orjson
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
+
+from crm_contracts.envelope import HEADER_WORKSPACE
+
+from .read_index import ReadIndex
+
+log = logging.getLogger(__name__)
+
+# How often the safety loop looks at the NATS reconnect counter and the rebuild clock.
+TICK_SECONDS = 1.0
+# (workspace, document id) an event names, or None when it names none the index keeps.
+Located = tuple[str, str] | None
+Locate = Callable[[Mapping[str, Any], Mapping[str, str]], Located]
+
+
+def cloud_event_subject(body: Mapping[str, Any], headers: Mapping[str, str]) -> Located:
+    """The default `locate`: a CloudEvent's workspace (header, else body) and `subject`
+    (the id of the entity the event is about)."""
+    workspace = headers.get(HEADER_WORKSPACE) or body.get("workspace")
+    doc_id = body.get("subject")
+    if isinstance(workspace, str) and isinstance(doc_id, str):
+        return workspace, doc_id
+    return None
+
+
+class IndexFeed:
+    def __init__(
+        self,
+        index: ReadIndex[Any, Any],
+        nc: Client | None,
+        js: JetStreamContext | None,
+        *,
+        subjects: Sequence[str],
+        stream: str,
+        rebuild_seconds: float,
+        locate: Locate = cloud_event_subject,
+    ) -> None:
+        """`subjects` of `stream` whose events name documents of the index; `locate` turns
+        one event (JSON body, headers) into (workspace, document id)."""
+        self.index = index
+        self._nc = nc
+        self._js = js
+        self._subjects = list(subjects)
+        self._stream = stream
+        self._rebuild_seconds = rebuild_seconds
+        self._locate = locate
+        self._subscriptions: list[JetStreamContext.PushSubscription] = []
+        self._pending: dict[str, set[str]] = {}
+        self._wake = asyncio.Event()
+        self.received = 0
+        self.skipped = 0
+        self.rebuilds = 0
+        self._refreshing = False
+
+    @property
+    def idle(self) -> bool:
+        """No event waits for its re-read (tests wait for this before acting behind the
+        service's back)."""
+        return not self._pending and not self._refreshing
+
+    async def start(self) -> None:
+        """Subscribe, then let the index serve (and so load workspaces)."""
+        assert self._js is not None, "a feed without JetStream cannot start"
+        for subject in self._subjects:
+            self._subscriptions.append(
+                await self._js.subscribe(
+                    subject,
+                    stream=self._stream,
+                    ordered_consumer=True,
+                    deliver_policy=DeliverPolicy.NEW,
+                    cb=self.on_message,
+                )
+            )
+        self.index.go_live()
+
+    async def stop(self) -> None:
+        """Stop the index from serving or loading, and unsubscribe (a live push
+        subscription would hold up the NATS drain)."""
+        self.index.close()
+        subscriptions, self._subscriptions = self._subscriptions, []
+        for subscription in subscriptions:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    async def on_message(self, msg: Msg) -> None:
+        # Only the workspace and the document id matter; never fail the subscription.
+        try:
+            body = orjson.loads(msg.data)
+            located = self._locate(body, msg.headers or {}) if isinstance(body, dict) else None
+        except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+            log.warning("unreadable event on %s ignored by the %s", msg.subject, self.index.name)
+            return
+        self.received += 1
+        event_id = body.get("id") if isinstance(body, dict) else None
+        if isinstance(event_id, str) and self.index.expected(event_id):
+            self.skipped += 1  # this process installed the write's state itself
+            return
+        if located is not None:
+            workspace, doc_id = located
+            self._pending.setdefault(workspace, set()).add(doc_id)
+            self._wake.set()
+
+    async def run_refresher(self) -> None:
+        """Re-read the documents named by events, a batch per workspace at a time."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            pending, self._pending = self._pending, {}
+            self._refreshing = True
+            try:
+                for workspace, ids in pending.items():
+                    try:
+                        await self.index.refresh(workspace, ids)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        # The periodic rebuild repairs what a failed re-read left behind.
+                        log.warning(
+                            "%s refresh of %d documents failed",
+                            self.index.name,
+                            len(ids),
+                            exc_info=True,
+                        )
+            finally:
+                self._refreshing = False
+
+    async def run_safety(self) -> None:
+        """Rebuild every loaded workspace every `rebuild_seconds` and after a reconnect."""
+        assert self._nc is not None, "a feed without NATS has no reconnects to watch"
+        reconnects = self._nc.stats["reconnects"]
+        next_rebuild = time.monotonic() + self._rebuild_seconds
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            now_reconnects = self._nc.stats["reconnects"]
+            reconnected = now_reconnects != reconnects
+            if reconnected and not self._nc.is_connected:
+                continue  # rebuild once the connection is back
+            if reconnected or time.monotonic() >= next_rebuild:
+                reconnects = now_reconnects
+                if reconnected:
+                    log.info("NATS reconnected: rebuilding the %s", self.index.name)
+                await self.index.rebuild()
+                self.rebuilds += 1
+                next_rebuild = time.monotonic() + self._rebuild_seconds

@@ -1,0 +1,356 @@
+"""The generic read index (`crm_kit.read_index`, `index_entries`, `index_feed`) over a
+fake collection: lazy shared loads, read-your-writes refreshes, rebuild generations, writes
+during scans, failures, the event feed's coalescing and the safety rebuilds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pytest
+
+from crm_kit import index_feed
+from crm_kit.index_entries import Entries
+from crm_kit.index_feed import IndexFeed, cloud_event_subject
+from crm_kit.read_index import ReadIndex, warm_up
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    owner: str | None
+    n: int
+
+
+def item_of(doc: dict[str, Any]) -> Item | None:
+    if doc.get("deleted"):
+        return None  # the index does not hold deleted documents
+    return Item(doc["_id"], doc.get("owner"), doc.get("n", 0))
+
+
+def posted(item: Item) -> Any:
+    return [("owner", (item.owner,))]
+
+
+class Collection:
+    """Documents per workspace, with counters and hooks to race writes against scans."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, dict[str, Any]]] = {}
+        self.scans = 0
+        self.reads = 0
+        self.fail_scan = False
+        self.during_scan: Any = None  # called (awaited) after the first scanned document
+        self.before_read_returns: Any = None
+
+    def put(self, workspace: str, doc: dict[str, Any]) -> None:
+        self.docs.setdefault(workspace, {})[doc["_id"]] = dict(doc)
+
+    async def scan(self, workspace: str) -> AsyncIterator[dict[str, Any]]:
+        self.scans += 1
+        if self.fail_scan:
+            raise RuntimeError("database down")
+        for i, doc in enumerate(list(self.docs.get(workspace, {}).values())):
+            snapshot = dict(doc)
+            await asyncio.sleep(0)
+            if i == 0 and self.during_scan is not None:
+                hook, self.during_scan = self.during_scan, None
+                await hook()
+            yield snapshot
+
+    async def read(self, workspace: str, doc_id: str) -> dict[str, Any] | None:
+        self.reads += 1
+        doc = self.docs.get(workspace, {}).get(doc_id)
+        snapshot = dict(doc) if doc is not None else None
+        if self.before_read_returns is not None:
+            hook, self.before_read_returns = self.before_read_returns, None
+            await hook()
+        return snapshot
+
+
+def make_index(coll: Collection, **kwargs: Any) -> ReadIndex[Item, Entries[Item]]:
+    return ReadIndex(
+        scan=coll.scan,
+        read=coll.read,
+        entry_of=item_of,
+        new_entries=lambda: Entries(posted),
+        name="test index",
+        **kwargs,
+    )
+
+
+def ids(entries: Entries[Item] | None) -> set[str]:
+    assert entries is not None
+    return set(entries.entries)
+
+
+async def test_entries_post_and_unpost_and_narrow() -> None:
+    entries: Entries[Item] = Entries(posted)
+    entries.put(Item("a", "ann", 1))
+    entries.put(Item("b", "bob", 2))
+    entries.put(Item("c", "ann", 3))
+    assert entries.posting("owner", "ann") == {"a", "c"}
+    entries.put(Item("a", "bob", 1))  # moved: unposted from its old value
+    assert entries.posting("owner", "ann") == {"c"}
+    assert {e.id for e in entries.candidates([("owner", ["bob"])])} == {"a", "b"}
+    # The smallest posting union among the constraints wins; none: every entry.
+    assert {e.id for e in entries.candidates([("owner", ["bob"]), ("owner", ["ann"])])} == {"c"}
+    assert len(entries.candidates([])) == 3
+    entries.drop("c")
+    entries.drop("zz")  # absent: nothing to do
+    assert entries.posting("owner", "ann") == set() and len(entries) == 2
+    assert entries._postings["owner"].keys() == {"bob"}  # empty lists are forgotten
+
+
+async def test_lazy_load_is_shared_and_per_workspace() -> None:
+    coll = Collection()
+    for i in range(5):
+        coll.put("w1", {"_id": f"d{i}", "owner": "ann", "n": i})
+    coll.put("w2", {"_id": "x", "owner": "bob"})
+    coll.put("w1", {"_id": "gone", "deleted": True})
+    index = make_index(coll)
+    first, second = await asyncio.gather(index.entries("w1"), index.entries("w1"))
+    assert first is second and ids(first) == {f"d{i}" for i in range(5)}
+    assert index.scans("w1") == 1 and index.scans("w2") == 0 and coll.scans == 1
+    assert index.workspaces == ["w1"]
+    assert ids(await index.entries("w2")) == {"x"}
+    assert index.loaded("w3") is None and index.scans("w3") == 0
+
+
+async def test_refresh_puts_drops_and_ignores_unloaded_workspaces() -> None:
+    coll = Collection()
+    coll.put("w1", {"_id": "a", "owner": "ann"})
+    index = make_index(coll)
+    await index.refresh("w1", ["a"])  # not loaded: no read at all
+    assert coll.reads == 0
+    data = await index.entries("w1")
+    coll.put("w1", {"_id": "b", "owner": "bob"})
+    coll.put("w1", {"_id": "a", "owner": "cy"})
+    await index.refresh("w1", ["a", "b", "a"])  # duplicates are read once
+    assert coll.reads == 2
+    assert data is not None and data.get("a") == Item("a", "cy", 0) and "b" in data.entries
+    coll.put("w1", {"_id": "a", "deleted": True})
+    del coll.docs["w1"]["b"]
+    await index.refresh("w1", ["a", "b"])
+    assert ids(data) == set()
+
+
+async def test_a_re_read_straddling_a_rebuild_reads_again() -> None:
+    coll = Collection()
+    coll.put("w1", {"_id": "a", "n": 1})
+    index = make_index(coll)
+    data = await index.entries("w1")
+    assert data is not None
+
+    async def rebuild_meanwhile() -> None:
+        coll.put("w1", {"_id": "a", "n": 2})
+        await index.rebuild()
+
+    coll.before_read_returns = rebuild_meanwhile  # the read saw n=1, then a rebuild swapped
+    await index.refresh("w1", ["a"])
+    fresh = index.loaded("w1")
+    assert fresh is not None and fresh.get("a") == Item("a", None, 2)
+    assert index.scans("w1") == 2
+
+
+async def test_writes_during_a_scan_keep_their_state_and_are_re_read() -> None:
+    coll = Collection()
+    for i in range(4):
+        coll.put("w1", {"_id": f"d{i}", "n": 0})
+    index = make_index(coll)
+
+    async def write_during_first_scan() -> None:
+        coll.put("w1", {"_id": "d3", "n": 7})  # not scanned yet either way
+        coll.put("w1", {"_id": "d0", "n": 5})  # already yielded with n=0
+        await index.refresh("w1", ["d0"])  # the write's own refresh: no data yet
+
+    coll.during_scan = write_during_first_scan
+    data = await index.entries("w1")
+    assert data is not None and data.get("d0") == Item("d0", None, 5)
+
+    async def write_during_rebuild() -> None:
+        coll.put("w1", {"_id": "d1", "n": 9})
+        await index.refresh("w1", ["d1"])  # installed in the old data, carried over
+        coll.put("w1", {"_id": "new", "n": 1})
+        await index.refresh("w1", ["new"])
+
+    coll.during_scan = write_during_rebuild
+    await index.rebuild(["w1", "not-loaded"])
+    data = index.loaded("w1")
+    assert data is not None and index.scans("w1") == 2
+    assert data.get("d1") == Item("d1", None, 9) and data.get("new") == Item("new", None, 1)
+
+
+async def test_failed_loads_not_live_and_closed_serve_nothing(caplog: Any) -> None:
+    coll = Collection()
+    coll.put("w1", {"_id": "a"})
+    coll.fail_scan = True
+    index = make_index(coll)
+    assert await index.entries("w1") is None
+    assert "failed to load" in caplog.text
+    await index.rebuild(["w1"])  # a failing rebuild is logged, not raised
+    coll.fail_scan = False
+    assert ids(await index.entries("w1")) == {"a"}  # the next use tries again
+
+    idle = make_index(coll, live=False)
+    assert await idle.entries("w1") is None
+    idle.go_live()
+    assert await idle.entries("w1") is not None
+    idle.close()
+    assert await idle.entries("w1") is None and idle.closed
+
+
+async def test_warm_up_loads_the_listed_workspaces() -> None:
+    coll = Collection()
+    coll.put("w1", {"_id": "a"})
+    coll.put("w2", {"_id": "b"})
+    index = make_index(coll)
+
+    async def listed() -> list[str]:
+        return ["w1", "w2"]
+
+    await warm_up(index, listed)
+    assert sorted(index.workspaces) == ["w1", "w2"]
+
+    async def broken() -> list[str]:
+        raise RuntimeError("no database")
+
+    await warm_up(make_index(coll), broken)  # logged; loading happens on first use
+
+
+class _Msg:
+    def __init__(self, data: bytes, headers: dict[str, str] | None = None) -> None:
+        self.data = data
+        self.headers = headers
+        self.subject = "crm.test.item.updated.v1"
+
+
+def _event(workspace: str, subject: str) -> bytes:
+    return orjson.dumps({"type": "x", "workspace": workspace, "subject": subject, "data": {}})
+
+
+async def test_the_feed_coalesces_events_and_re_reads_each_document_once() -> None:
+    coll = Collection()
+    coll.put("w1", {"_id": "a", "n": 1})
+    index = make_index(coll, live=False)
+    feed = IndexFeed(index, None, None, subjects=["crm.test.>"], stream="S", rebuild_seconds=60)
+    index.go_live()
+    assert await index.entries("w1") is not None
+    coll.put("w1", {"_id": "a", "n": 2})
+    for _ in range(3):
+        await feed.on_message(_Msg(_event("w1", "a"), {"crm-workspace": "w1"}))  # type: ignore[arg-type]
+    await feed.on_message(_Msg(b"not json"))  # type: ignore[arg-type]
+    await feed.on_message(_Msg(b"[1]"))  # type: ignore[arg-type]
+    await feed.on_message(_Msg(orjson.dumps({"workspace": "w1"})))  # type: ignore[arg-type]
+    assert feed.received == 5 and not feed.idle
+    runner = asyncio.ensure_future(feed.run_refresher())
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0)
+            if feed.idle:
+                break
+        assert feed.idle and coll.reads == 1
+        data = index.loaded("w1")
+        assert data is not None and data.get("a") == Item("a", None, 2)
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        await feed.stop()
+    assert index.closed
+
+
+def test_locating_a_cloud_event() -> None:
+    assert cloud_event_subject({"subject": "t1"}, {"crm-workspace": "w1"}) == ("w1", "t1")
+    assert cloud_event_subject({"subject": "t1", "workspace": "w2"}, {}) == ("w2", "t1")
+    assert cloud_event_subject({"workspace": "w2"}, {}) is None
+
+
+class _FakeNats:
+    def __init__(self) -> None:
+        self.stats = {"reconnects": 0}
+        self.is_connected = True
+
+
+async def test_safety_rebuilds_periodically_and_after_a_reconnect(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(index_feed, "TICK_SECONDS", 0.01)
+    coll = Collection()
+    coll.put("w1", {"_id": "a"})
+    index = make_index(coll)
+    await index.entries("w1")
+    nc = _FakeNats()
+    feed = IndexFeed(index, nc, None, subjects=[], stream="S", rebuild_seconds=3600)  # type: ignore[arg-type]
+    loop = asyncio.ensure_future(feed.run_safety())
+    try:
+        await asyncio.sleep(0.05)
+        assert feed.rebuilds == 0  # not due yet
+        nc.stats["reconnects"] = 1
+        nc.is_connected = False
+        await asyncio.sleep(0.05)
+        assert feed.rebuilds == 0  # waits for the connection to be back
+        nc.is_connected = True
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if feed.rebuilds:
+                break
+        assert feed.rebuilds == 1 and index.scans("w1") == 2
+    finally:
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
+
+    periodic = IndexFeed(index, nc, None, subjects=[], stream="S", rebuild_seconds=0.02)  # type: ignore[arg-type]
+    loop = asyncio.ensure_future(periodic.run_safety())
+    try:
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if periodic.rebuilds >= 2:
+                break
+        assert periodic.rebuilds >= 2
+    finally:
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
+
+
+async def test_known_records_install_without_a_read_and_never_regress() -> None:
+    coll = Collection()
+    coll.put("w1", {"_id": "a", "n": 1})
+    index: ReadIndex[Item, Entries[Item]] = ReadIndex(
+        scan=coll.scan,
+        read=coll.read,
+        entry_of=item_of,
+        new_entries=lambda: Entries(posted),
+        older=lambda incoming, held: incoming.n < held.n,  # `n` plays the version
+    )
+    data = await index.entries("w1")
+    assert data is not None
+    coll.put("w1", {"_id": "a", "n": 3})
+    await index.refresh("w1", ["a"], known={"a": {"_id": "a", "n": 3}})
+    assert coll.reads == 0 and data.get("a") == Item("a", None, 3)
+    # A write's result that arrives after a newer state was installed is ignored.
+    await index.refresh("w1", ["a"], known={"a": {"_id": "a", "n": 2}})
+    assert data.get("a") == Item("a", None, 3)
+    # Without `older`, `known` is ignored: the document is read.
+    plain = make_index(coll)
+    await plain.entries("w1")
+    await plain.refresh("w1", ["a"], known={"a": {"_id": "a", "n": 99}})
+    assert coll.reads == 1 and plain.loaded("w1").get("a") == Item("a", None, 3)  # type: ignore[union-attr]
+
+
+async def test_the_feed_skips_events_whose_state_is_installed() -> None:
+    coll = Collection()
+    coll.put("w1", {"_id": "a", "n": 1})
+    index = make_index(coll)
+    await index.entries("w1")
+    feed = IndexFeed(index, None, None, subjects=[], stream="S", rebuild_seconds=60)
+    index.expect_events(["e1"])
+    mine = orjson.dumps({"id": "e1", "workspace": "w1", "subject": "a"})
+    theirs = orjson.dumps({"id": "e2", "workspace": "w1", "subject": "a"})
+    await feed.on_message(_Msg(mine))  # type: ignore[arg-type]
+    assert feed.idle and feed.skipped == 1
+    await feed.on_message(_Msg(mine))  # forgotten once seen: a re-read this time
+    await feed.on_message(_Msg(theirs))  # type: ignore[arg-type]
+    assert not feed.idle and feed.skipped == 1 and feed.received == 3

@@ -1,0 +1,116 @@
+"""The tasks read index across instances on a real FerretDB + NATS: two tasks apps on the
+same database and NATS see each other's writes within a bounded wait (`myTasks`,
+`tasks(filter)` with `totalCount`, `Contact.tasks`), the playbook consumer's tasks show up
+in lists, and a restarted instance rebuilds from a scan."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from nats.js import JetStreamContext
+
+from crm_kit.settings import Settings
+from crm_kit.testing import GraphQLClient, auth_headers, eventually, running_app
+from crm_tasks import examples
+from crm_tasks.app import create_app
+
+from .conftest import publish
+
+pytestmark = pytest.mark.integration
+
+WS = "ws-index"
+CREATE = """mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }"""
+COMPLETE = """mutation($id: ID!) { completeTask(id: $id) { id status } }"""
+MY_TASKS = "{ myTasks { id status } }"
+BY_ASSIGNEE = """query($a: ID!, $s: TaskStatus) { tasks(filter: {assigneeId: $a, status: $s}) {
+  totalCount edges { node { id } } } }"""
+CONTACT_TASKS = """query($reps: [_Any!]!) { _entities(representations: $reps) {
+  ... on Contact { id tasks { id } } } }"""
+
+
+@contextlib.asynccontextmanager
+async def instance(settings: Settings, subject: str = "alice") -> AsyncIterator[dict[str, Any]]:
+    app = create_app(settings)
+    async with running_app(app) as http:
+        yield {
+            "client": GraphQLClient(http, auth_headers(WS, subject, "admin")),
+            "app": app,
+        }
+
+
+async def my_ids(client: GraphQLClient) -> list[str]:
+    return [t["id"] for t in (await client.data(MY_TASKS))["myTasks"]]
+
+
+async def assigned(client: GraphQLClient, who: str, status: str | None = None) -> tuple[int, set]:
+    found = (await client.data(BY_ASSIGNEE, {"a": who, "s": status}))["tasks"]
+    return found["totalCount"], {e["node"]["id"] for e in found["edges"]}
+
+
+async def test_writes_on_one_instance_reach_the_other(
+    settings: Settings, js: JetStreamContext
+) -> None:
+    async with instance(settings) as a, instance(settings) as b:
+        assert await my_ids(b["client"]) == []  # b's index loaded (empty workspace)
+        assert b["app"].state.index.scans(WS) == 1
+        created = await a["client"].data(
+            CREATE,
+            {
+                "input": {
+                    "title": "Call back",
+                    "type": "CALL",
+                    "assigneeId": "alice",
+                    "contactId": "c-9",
+                    "dueAt": "2020-01-01T00:00:00Z",
+                }
+            },
+        )
+        task_id = created["createTask"]["id"]
+        assert await my_ids(a["client"]) == [task_id]  # read-your-writes on a
+
+        async def on_b() -> bool:
+            return await my_ids(b["client"]) == [task_id] and await assigned(
+                b["client"], "alice"
+            ) == (1, {task_id})
+
+        await eventually(on_b, timeout=10)
+        reps = {"reps": [{"__typename": "Contact", "id": "c-9"}]}
+        entities = (await b["client"].data(CONTACT_TASKS, reps))["_entities"]
+        assert [t["id"] for t in entities[0]["tasks"]] == [task_id]
+
+        await a["client"].data(COMPLETE, {"id": task_id})
+
+        async def completed_on_b() -> bool:
+            return await my_ids(b["client"]) == [] and await assigned(
+                b["client"], "alice", "DONE"
+            ) == (1, {task_id})
+
+        await eventually(completed_on_b, timeout=10)
+        assert b["app"].state.index.scans(WS) == 1  # events, not rescans, kept b current
+        assert b["app"].state.feed.received >= 2
+
+
+async def test_playbook_tasks_show_in_lists_and_a_restart_rebuilds(
+    settings: Settings, js: JetStreamContext
+) -> None:
+    async with instance(settings, "owner-1") as a:
+        assert await my_ids(a["client"]) == []
+        await publish(js, examples.stage_changed(deal_id="d-idx", workspace=WS))
+
+        async def listed() -> list[str]:
+            ids = await my_ids(a["client"])
+            return ids if len(ids) >= 2 else []
+
+        playbook = await eventually(listed, timeout=15)
+        assert (await assigned(a["client"], "owner-1"))[0] == len(playbook)
+        # Written while no instance of b runs: a restart scans them in.
+        extra = await a["client"].data(
+            CREATE, {"input": {"title": "Later", "type": "TODO", "assigneeId": "owner-1"}}
+        )
+        async with instance(settings, "owner-1") as b:
+            ids = await my_ids(b["client"])
+            assert set(ids) == {*playbook, extra["createTask"]["id"]}
+            assert b["app"].state.index.scans(WS) == 1
