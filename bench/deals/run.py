@@ -38,10 +38,9 @@ from pymongo import AsyncMongoClient  # noqa: E402
 
 from crm_deals.importer import run as import_deals  # noqa: E402
 from crm_deals.importer import slug  # noqa: E402
-from crm_deals.store import read_index  # noqa: E402
 from crm_deals.store.index_entry import ANALYTICS_FIELDS, PROJECTION  # noqa: E402
+from crm_deals.store.indexed import deal_index  # noqa: E402
 from crm_deals.store.mongo import MongoStoreFactory  # noqa: E402
-from crm_deals.store.read_index import DealReadIndex  # noqa: E402
 from crm_kit.auth import issue_token  # noqa: E402
 from crm_kit.devstack import InfraStack, free_port  # noqa: E402
 from crm_kit.rpc import Endpoint, start_rpc_service  # noqa: E402
@@ -452,17 +451,15 @@ async def index_memory(
 ) -> tuple[int, int]:
     """Bytes the read index holds for the workspace, measured in this process (with a
     narrower scan projection, the entries lack what it leaves out)."""
-    index = DealReadIndex(MongoStoreFactory(client[DATABASE], id_only=True))
-    saved = read_index.PROJECTION
-    read_index.PROJECTION = projection or saved
+    stores = MongoStoreFactory(client[DATABASE], id_only=True)
+    index = deal_index(stores, projection=projection or PROJECTION)
     tracemalloc.start()
     try:
         before = tracemalloc.take_snapshot()
-        data = await index.deals(WORKSPACE)
+        data = await index.entries(WORKSPACE)
         after = tracemalloc.take_snapshot()
     finally:
         tracemalloc.stop()
-        read_index.PROJECTION = saved
     assert data is not None
     grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
     return grown, len(data)

@@ -22,8 +22,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 import orjson
 from nats.aio.client import Client
@@ -33,7 +33,7 @@ from nats.js.api import DeliverPolicy
 
 from crm_contracts.envelope import HEADER_WORKSPACE
 
-from .read_index import ReadIndex
+from .read_index import ReadIndex, warm_up
 
 log = logging.getLogger(__name__)
 
@@ -173,3 +173,47 @@ class IndexFeed:
                 await self.index.rebuild()
                 self.rebuilds += 1
                 next_rebuild = time.monotonic() + self._rebuild_seconds
+
+
+class Runtime(Protocol):
+    """What `start_feed` needs of the service runtime (`crm_kit.runtime.ServiceRuntime`)."""
+
+    @property
+    def nc(self) -> Client | None: ...
+
+    @property
+    def js(self) -> JetStreamContext | None: ...
+
+    def spawn(self, coro: Awaitable[None], name: str) -> None: ...
+
+
+async def start_feed(
+    runtime: Runtime,
+    index: ReadIndex[Any, Any],
+    *,
+    subjects: Sequence[str],
+    stream: str,
+    rebuild_seconds: float,
+    list_workspaces: Callable[[], Awaitable[Iterable[str]]],
+    name: str,
+    locate: Locate = cloud_event_subject,
+) -> IndexFeed:
+    """A service's index wiring at start-up: subscribe the feed (the index then goes live,
+    so every scan starts after the subscription), and spawn on the runtime its refresher
+    (`<name>-refresher`), its safety rebuilds (`<name>-rebuild`) and the warm-up of the
+    workspaces `list_workspaces()` names (`<name>-warm-up`). Call `stop()` on the feed
+    before stopping the runtime."""
+    feed = IndexFeed(
+        index,
+        runtime.nc,
+        runtime.js,
+        subjects=subjects,
+        stream=stream,
+        rebuild_seconds=rebuild_seconds,
+        locate=locate,
+    )
+    await feed.start()
+    runtime.spawn(feed.run_refresher(), f"{name}-refresher")
+    runtime.spawn(feed.run_safety(), f"{name}-rebuild")
+    runtime.spawn(warm_up(index, list_workspaces), f"{name}-warm-up")
+    return feed

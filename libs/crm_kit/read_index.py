@@ -224,7 +224,8 @@ class ReadIndex(Generic[E, S]):
 
     def expect_events(self, event_ids: Iterable[str]) -> None:
         """Events whose effect this process has installed (its own writes, refreshed with
-        `known` records): the feed need not re-read their documents when they arrive."""
+        `known` records or re-read after the write returned): the feed need not re-read
+        their documents when they arrive."""
         for event_id in event_ids:
             self._expected[event_id] = None
         while len(self._expected) > EXPECTED_EVENTS:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 DEFAULT_PORTS = {"gateway": 4000, "contacts": 4001, "deals": 4002, "tasks": 4003}
 
@@ -50,3 +50,39 @@ class Settings:
             retention_days=float(_env("RETENTION_DAYS", "14")),
             retention_interval_seconds=float(_env("RETENTION_INTERVAL_SECONDS", "3600")),
         )
+
+
+# Values that turn a read index off (`<PREFIX>_INDEX`).
+_OFF = ("0", "off", "false", "no")
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """A service's read index (`crm_kit.read_index`), configured through `Settings.extra`
+    under the service's prefix: `<PREFIX>_INDEX` (off: every query the index serves goes to
+    the database, as before the index) and `<PREFIX>_INDEX_REBUILD_SECONDS`."""
+
+    enabled: bool = True
+    # The safety-net full rebuild: one projected scan per loaded workspace (on FerretDB
+    # ~36 µs a document, holding up writers meanwhile), so not too often.
+    rebuild_seconds: float = 300.0
+
+    @staticmethod
+    def env_names(prefix: str) -> tuple[str, str]:
+        return f"{prefix}_INDEX", f"{prefix}_INDEX_REBUILD_SECONDS"
+
+    @classmethod
+    def of(cls, settings: Settings, prefix: str) -> IndexSettings:
+        switch, rebuild_name = cls.env_names(prefix)
+        extra = settings.extra
+        enabled = extra.get(switch, "on").strip().lower() not in _OFF
+        rebuild = float(extra.get(rebuild_name) or cls.rebuild_seconds)
+        return cls(enabled=enabled, rebuild_seconds=max(rebuild, 1.0))
+
+
+def with_index_env(settings: Settings, prefix: str) -> Settings:
+    """`settings` with the read index's variables (`IndexSettings.env_names(prefix)`) that
+    the environment sets copied into `extra`."""
+    names = IndexSettings.env_names(prefix)
+    index_env = {name: os.environ[name] for name in names if os.environ.get(name)}
+    return replace(settings, extra={**settings.extra, **index_env})

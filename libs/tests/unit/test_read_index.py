@@ -1,6 +1,7 @@
 """The generic read index (`crm_kit.read_index`, `index_entries`, `index_feed`) over a
 fake collection: lazy shared loads, read-your-writes refreshes, rebuild generations, writes
-during scans, failures, the event feed's coalescing and the safety rebuilds."""
+during scans, failures, the event feed's coalescing and the safety rebuilds; the index
+settings a service reads under its prefix."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import pytest
 
 from crm_kit import index_feed
 from crm_kit.index_entries import Entries
-from crm_kit.index_feed import IndexFeed, cloud_event_subject
+from crm_kit.index_feed import IndexFeed, cloud_event_subject, start_feed
 from crm_kit.read_index import ReadIndex, warm_up
+from crm_kit.settings import IndexSettings, Settings, with_index_env
 
 
 @dataclass(frozen=True)
@@ -354,3 +356,87 @@ async def test_the_feed_skips_events_whose_state_is_installed() -> None:
     await feed.on_message(_Msg(mine))  # forgotten once seen: a re-read this time
     await feed.on_message(_Msg(theirs))  # type: ignore[arg-type]
     assert not feed.idle and feed.skipped == 1 and feed.received == 3
+
+
+@pytest.mark.parametrize(
+    ("extra", "enabled", "rebuild"),
+    [
+        ({}, True, 300.0),
+        ({"SVC_INDEX": "off"}, False, 300.0),
+        ({"SVC_INDEX": " No "}, False, 300.0),
+        ({"SVC_INDEX": "on", "SVC_INDEX_REBUILD_SECONDS": "42"}, True, 42.0),
+        ({"SVC_INDEX_REBUILD_SECONDS": "0.01"}, True, 1.0),  # at least a second
+        ({"OTHER_INDEX": "off", "OTHER_INDEX_REBUILD_SECONDS": "5"}, True, 300.0),
+    ],
+)
+def test_index_settings_are_read_under_the_service_prefix(
+    extra: dict[str, str], enabled: bool, rebuild: float
+) -> None:
+    found = IndexSettings.of(Settings(service="svc", extra=extra), "SVC")
+    assert found == IndexSettings(enabled=enabled, rebuild_seconds=rebuild)
+
+
+def test_index_env_is_copied_into_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SVC_INDEX", "off")
+    monkeypatch.setenv("SVC_INDEX_REBUILD_SECONDS", "")  # empty: not set
+    monkeypatch.setenv("OTHER_INDEX", "off")
+    settings = with_index_env(Settings(service="svc", extra={"KEEP": "1"}), "SVC")
+    assert settings.extra == {"KEEP": "1", "SVC_INDEX": "off"}
+    assert not IndexSettings.of(settings, "SVC").enabled
+
+
+class _FakeJetStream:
+    def __init__(self, index: ReadIndex[Any, Any]) -> None:
+        self.index = index
+        self.subscribed: list[tuple[str, str, bool]] = []
+
+    async def subscribe(self, subject: str, *, stream: str, **_: Any) -> Any:
+        self.subscribed.append((subject, stream, self.index.live))
+        return self
+
+
+class _FakeRuntime:
+    def __init__(self, js: _FakeJetStream) -> None:
+        self.nc = _FakeNats()
+        self.js = js
+        self.spawned: dict[str, asyncio.Task[None]] = {}
+
+    def spawn(self, coro: Any, name: str) -> None:
+        self.spawned[name] = asyncio.ensure_future(coro)
+
+
+async def test_start_feed_subscribes_before_going_live_and_spawns_the_index_jobs() -> None:
+    coll = Collection()
+    coll.put("w1", {"_id": "a"})
+    coll.put("w2", {"_id": "b"})
+    index = make_index(coll, live=False)
+    js = _FakeJetStream(index)
+    runtime = _FakeRuntime(js)
+
+    async def workspaces() -> list[str]:
+        return ["w1", "w2"]
+
+    feed = await start_feed(
+        runtime,  # type: ignore[arg-type]
+        index,
+        subjects=["crm.test.item.>"],
+        stream="TEST",
+        rebuild_seconds=3600,
+        list_workspaces=workspaces,
+        name="test-index",
+    )
+    try:
+        assert js.subscribed == [("crm.test.item.>", "TEST", False)]  # not live yet then
+        assert index.live and feed.index is index
+        assert set(runtime.spawned) == {
+            "test-index-refresher",
+            "test-index-rebuild",
+            "test-index-warm-up",
+        }
+        await runtime.spawned["test-index-warm-up"]
+        assert sorted(index.workspaces) == ["w1", "w2"] and coll.scans == 2
+    finally:
+        for task in runtime.spawned.values():
+            task.cancel()
+        await asyncio.gather(*runtime.spawned.values(), return_exceptions=True)
+        await feed.stop()

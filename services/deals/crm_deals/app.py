@@ -7,29 +7,28 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from pymongo.asynchronous.database import AsyncDatabase
 from starlette.applications import Starlette
 from starlette.requests import Request
 
 from crm_contracts.streams import stream_for
 from crm_kit.auth import TokenVerifier
 from crm_kit.context import RequestContext
+from crm_kit.index_feed import IndexFeed, start_feed
 from crm_kit.outbox import WRITTEN_AT
 from crm_kit.retention import Retention
 from crm_kit.runtime import ServiceRuntime, build_http_app
-from crm_kit.settings import Settings
+from crm_kit.settings import IndexSettings, Settings
 
 from .config import (
     DESCRIPTION,
     DURABLE_CONTACTS,
     DURABLE_TASKS,
-    IndexSettings,
+    INDEX_PREFIX,
     forecast_snapshot_check_seconds,
     load_settings,
     win_model_retrain_hours,
 )
 from .events.consume import CONTACT_SUBJECTS, TASK_SUBJECTS, Handlers
-from .events.index_feed import IndexFeed
 from .graphql.context import DealsContext, make_context
 from .graphql.schema import schema
 from .rpc import endpoints
@@ -39,23 +38,17 @@ from .store.forecast_snapshots import (
     SnapshotStores,
     snapshot_stores_for,
 )
-from .store.indexed import IndexedStoreFactory
+from .store.indexed import DealIndex, IndexedStoreFactory, deal_index
 from .store.mongo import MongoStoreFactory, ensure_indexes
 from .store.protocol import IMPORT_BATCHES, OUTBOX_COLLECTIONS, PIPELINES, StoreFactory
-from .store.read_index import DealReadIndex
 from .store.win_models import MongoWinModelStores, WinModelStores, win_model_stores_for
 from .usecases.analytics import SnapshotScheduler
 from .usecases.context import utc_now
 from .usecases.win_model import RetrainScheduler
 from .win_model_rpc import win_model_endpoints
 
-
-async def _warm_up(index: DealReadIndex, db: AsyncDatabase) -> None:
-    """Load every workspace that has a pipeline now, in the background: the first board or
-    list of a workspace would otherwise pay the scan (seconds on FerretDB) in a user's
-    request. Requests arriving meanwhile wait for the same load."""
-    for workspace in await db[PIPELINES].distinct("workspace_id"):
-        await index.deals(workspace)
+# The events that name a deal (`subject` = deal id): the index re-reads that deal.
+DEAL_EVENTS = "crm.deals.deal.>"
 
 
 class _Holder:
@@ -65,7 +58,7 @@ class _Holder:
     win_models: WinModelStores | None = None
     snapshots: SnapshotStores | None = None
     runtime: ServiceRuntime | None = None
-    index: DealReadIndex | None = None
+    index: DealIndex | None = None
     feed: IndexFeed | None = None
 
 
@@ -80,14 +73,14 @@ def create_app(
     starts the full runtime. `bus` is unused here (events leave through the outbox).
     Unless `DEALS_INDEX=off`, lists and the board are served by the read index."""
     settings = settings or load_settings()
-    index_settings = IndexSettings.of(settings)
+    index_settings = IndexSettings.of(settings, INDEX_PREFIX)
     holder = _Holder()
     holder.stores = store
     holder.win_models = win_model_stores_for(store) if store is not None else None
     holder.snapshots = snapshot_stores_for(store) if store is not None else None
     if store is not None and index_settings.enabled:
         # No event feed without NATS: only this process writes, and it refreshes itself.
-        holder.index = DealReadIndex(store)
+        holder.index = deal_index(store)
         holder.stores = IndexedStoreFactory(store, holder.index)
 
     def notify(collection: str | None = None, doc_id: object = None) -> None:
@@ -126,16 +119,26 @@ def create_app(
         try:
             if index_settings.enabled:
                 assert runtime.nc is not None and runtime.js is not None
-                index = DealReadIndex(stores, live=False)
-                feed = IndexFeed(
-                    index, runtime.nc, runtime.js, rebuild_seconds=index_settings.rebuild_seconds
+                index = deal_index(stores, live=False)
+
+                async def workspaces() -> list[str]:
+                    # Every workspace with a pipeline, loaded in the background: its first
+                    # board or list would otherwise pay the scan (seconds on FerretDB) in a
+                    # user's request.
+                    return list(await runtime.db[PIPELINES].distinct("workspace_id"))
+
+                # Subscribed before any workspace is scanned.
+                holder.feed = await start_feed(
+                    runtime,
+                    index,
+                    subjects=[DEAL_EVENTS],
+                    stream=stream_for("deals").name,
+                    rebuild_seconds=index_settings.rebuild_seconds,
+                    list_workspaces=workspaces,
+                    name="deal-index",
                 )
-                await feed.start()  # subscribed before any workspace is scanned
-                holder.index, holder.feed = index, feed
+                holder.index = index
                 holder.stores = IndexedStoreFactory(stores, index)
-                runtime.spawn(feed.run_refresher(), "deal-index-refresher")
-                runtime.spawn(feed.run_safety(), "deal-index-rebuild")
-                runtime.spawn(_warm_up(index, runtime.db), "deal-index-warm-up")
             handlers = Handlers(holder.stores, notify)
             await runtime.consume(
                 durable=DURABLE_TASKS,

@@ -14,12 +14,11 @@ from starlette.requests import Request
 from crm_contracts.streams import stream_for
 from crm_kit.auth import TokenVerifier
 from crm_kit.context import RequestContext
-from crm_kit.index_feed import IndexFeed
-from crm_kit.read_index import warm_up
+from crm_kit.index_feed import IndexFeed, start_feed
 from crm_kit.runtime import ServiceRuntime, build_http_app
-from crm_kit.settings import Settings
+from crm_kit.settings import IndexSettings, Settings
 
-from .config import OUTBOX_COLLECTIONS, IndexSettings, load_settings, scheduler_interval
+from .config import INDEX_PREFIX, OUTBOX_COLLECTIONS, load_settings, scheduler_interval
 from .domain.model import utcnow
 from .events.consume import EventHandlers, start_consumers
 from .graphql.context import TasksContext
@@ -52,7 +51,7 @@ def create_app(
     endpoints and the reminder scheduler. Unless `TASKS_INDEX=off`, task lists, counts,
     open counts and analytics are served by the read index (`store/indexed.py`)."""
     settings = settings or load_settings()
-    index_settings = IndexSettings.of(settings)
+    index_settings = IndexSettings.of(settings, INDEX_PREFIX)
     verifier = TokenVerifier.from_env()
     served: TasksStore | None = store
     if store is not None and index_settings.enabled:
@@ -92,25 +91,23 @@ def create_app(
             if index_settings.enabled:
                 assert runtime.nc is not None and runtime.js is not None
                 index = task_index(mongo_store, live=False)
-                feed = IndexFeed(
-                    index,
-                    runtime.nc,
-                    runtime.js,
-                    subjects=[TASK_EVENTS],
-                    stream=stream_for("tasks").name,
-                    rebuild_seconds=index_settings.rebuild_seconds,
-                )
-                await feed.start()  # subscribed before any workspace is scanned
-                tasks_store = IndexedTasksStore(mongo_store, index)
-                app.state.index, app.state.feed = index, feed
-                runtime.spawn(feed.run_refresher(), "task-index-refresher")
-                runtime.spawn(feed.run_safety(), "task-index-rebuild")
 
                 async def workspaces() -> list[str]:
                     # One scan of `tasks` at start-up, in the background.
                     return list(await runtime.db[TASKS].distinct("workspace_id"))
 
-                runtime.spawn(warm_up(index, workspaces), "task-index-warm-up")
+                # Subscribed before any workspace is scanned.
+                feed = await start_feed(
+                    runtime,
+                    index,
+                    subjects=[TASK_EVENTS],
+                    stream=stream_for("tasks").name,
+                    rebuild_seconds=index_settings.rebuild_seconds,
+                    list_workspaces=workspaces,
+                    name="task-index",
+                )
+                tasks_store = IndexedTasksStore(mongo_store, index)
+                app.state.index, app.state.feed = index, feed
             state.update(store=tasks_store, bus=runtime, runtime=runtime)
             app.state.runtime = runtime
             app.state.store = tasks_store

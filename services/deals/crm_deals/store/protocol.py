@@ -81,7 +81,7 @@ class DealStore(Protocol):
 
     def scan_deals(self, projection: dict[str, int]) -> AsyncIterator[Doc]:
         """Every live deal of the workspace with only the projected fields, in one scan
-        (the read index's load; `store/read_index.py`)."""
+        (the read index's load; `indexed.deal_index`)."""
         ...
 
     async def stage_totals(self, pipeline_id: str) -> list[Doc]:

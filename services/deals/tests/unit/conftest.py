@@ -11,10 +11,9 @@ import pytest
 
 from crm_deals.graphql.context import make_context
 from crm_deals.graphql.schema import schema
-from crm_deals.store.indexed import IndexedStoreFactory
+from crm_deals.store.indexed import IndexedStoreFactory, deal_index
 from crm_deals.store.memory import MemoryDatabase
 from crm_deals.store.protocol import StoreFactory
-from crm_deals.store.read_index import DealReadIndex
 from crm_kit.context import RequestContext
 from crm_kit.errors import format_error
 
@@ -80,5 +79,5 @@ def clock() -> Clock:
 @pytest.fixture(params=["store", "index"])
 def gql(request: pytest.FixtureRequest, db: MemoryDatabase, clock: Clock) -> Gql:
     if request.param == "index":
-        return Gql(db, clock, stores=IndexedStoreFactory(db, DealReadIndex(db)))
+        return Gql(db, clock, stores=IndexedStoreFactory(db, deal_index(db)))
     return Gql(db, clock)

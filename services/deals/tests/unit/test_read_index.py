@@ -5,23 +5,26 @@ self-healing of entries that fell behind, writes during a scan, fallbacks."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from crm_contracts.envelope import new_event
-from crm_deals.events.index_feed import IndexFeed
-from crm_deals.store.indexed import IndexedDealStore, IndexedStoreFactory
+from crm_contracts.streams import stream_for
+from crm_deals.app import DEAL_EVENTS
+from crm_deals.store.indexed import DealIndex, IndexedDealStore, IndexedStoreFactory, deal_index
 from crm_deals.store.memory import MemoryDatabase, apply_update
-from crm_deals.store.read_index import DealReadIndex
 from crm_deals.usecases import queries
 from crm_deals.usecases.context import Actor
 from crm_deals.usecases.deals import DealService
 from crm_deals.usecases.queries import DealFilter, deal_query, list_deals
 from crm_kit.context import RequestContext
 from crm_kit.ids import new_id
+from crm_kit.index_feed import IndexFeed
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 STAGES = ["prospecting", "qualification", "engaging", "proposal", "negotiation", "won", "lost"]
@@ -104,8 +107,8 @@ async def walk(store: Any, query: dict, order: str, descending: bool, first: int
     raise AssertionError("pagination did not end")
 
 
-def indexed(db: MemoryDatabase, workspace: str = "w1") -> tuple[IndexedDealStore, DealReadIndex]:
-    index = DealReadIndex(db)
+def indexed(db: MemoryDatabase, workspace: str = "w1") -> tuple[IndexedDealStore, DealIndex]:
+    index = deal_index(db)
     return IndexedStoreFactory(db, index).for_workspace(workspace), index
 
 
@@ -297,19 +300,58 @@ async def test_unsupported_queries_and_failed_loads_use_the_store() -> None:
 
     broken = Broken()
     broken.collections = db.collections
-    failing = IndexedStoreFactory(broken, DealReadIndex(broken)).for_workspace("w1")
+    failing = IndexedStoreFactory(broken, deal_index(broken)).for_workspace("w1")
     assert await failing.count_deals({}) == await plain.count_deals({})
 
 
 async def test_not_live_or_closed_index_serves_nothing() -> None:
     db = MemoryDatabase()
     await seed(db, random.Random(7), 10)
-    index = DealReadIndex(db, live=False)
-    assert await index.deals("w1") is None
+    index = deal_index(db, live=False)
+    assert await index.entries("w1") is None
     index.go_live()
-    assert await index.deals("w1") is not None
+    assert await index.entries("w1") is not None
     index.close()
-    assert await index.deals("w1") is None
+    assert await index.entries("w1") is None
+
+
+def _feed(index: DealIndex) -> IndexFeed:
+    """The app's feed, without NATS (messages are handed to `on_message`)."""
+    return IndexFeed(
+        index,
+        None,
+        None,
+        subjects=[DEAL_EVENTS],
+        stream=stream_for("deals").name,
+        rebuild_seconds=60,
+    )
+
+
+def _updated(deal_id: str) -> Any:
+    return new_event(
+        event_type="crm.deals.deal.updated.v1",
+        source="crm/deals",
+        workspace="w1",
+        subject=deal_id,
+        data={},
+    )
+
+
+@contextlib.asynccontextmanager
+async def _refreshed(feed: IndexFeed) -> AsyncIterator[None]:
+    """Run the feed's refresher until no event waits; stop the feed (and index) after."""
+    task = asyncio.ensure_future(feed.run_refresher())
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0)
+            if feed.idle:
+                break
+        assert feed.idle
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await feed.stop()
 
 
 class _Msg:
@@ -325,17 +367,11 @@ async def test_the_feed_re_reads_each_named_deal_once() -> None:
     assert await store.count_deals({}) == 0
     doc = random_doc(random.Random(8)) | {"deleted_at": None, "owner_id": "o-feed"}
     await db.for_workspace("w1").insert_deal(doc, [])
-    feed = IndexFeed(index, None, None, rebuild_seconds=60)  # type: ignore[arg-type]
-    event = new_event(
-        event_type="crm.deals.deal.updated.v1",
-        source="crm/deals",
-        workspace="w1",
-        subject=doc["_id"],
-        data={},
-    )
+    feed = _feed(index)
+    event = _updated(doc["_id"])
     for _ in range(3):  # duplicates coalesce into one re-read
-        await feed._on_message(_Msg(event.to_json(), {"crm-workspace": "w1"}))  # type: ignore[arg-type]
-    await feed._on_message(_Msg(b"not json"))  # type: ignore[arg-type]
+        await feed.on_message(_Msg(event.to_json(), {"crm-workspace": "w1"}))  # type: ignore[arg-type]
+    await feed.on_message(_Msg(b"not json"))  # type: ignore[arg-type]
     assert feed.received == 3 and not feed.idle
     reads = 0
     original = type(db.for_workspace("w1")).get_deal
@@ -346,17 +382,42 @@ async def test_the_feed_re_reads_each_named_deal_once() -> None:
         return await original(self, deal_id)
 
     type(db.for_workspace("w1")).get_deal = counting  # type: ignore[method-assign]
-    task = asyncio.ensure_future(feed.run_refresher())
     try:
-        for _ in range(100):
-            await asyncio.sleep(0)
-            if feed.idle:
-                break
-        assert feed.idle and reads == 1
-        assert await store.count_deals({"owner_id": "o-feed"}) == 1
+        async with _refreshed(feed):
+            assert reads == 1
+            assert await store.count_deals({"owner_id": "o-feed"}) == 1
     finally:
         type(db.for_workspace("w1")).get_deal = original  # type: ignore[method-assign]
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await feed.stop()
     assert index.closed
+
+
+async def test_the_feed_skips_the_events_of_this_process_writes() -> None:
+    db = MemoryDatabase()
+    store, index = indexed(db)
+    service = DealService(store, _actor())
+    assert await store.count_deals({}) == 0  # loaded
+    deal = await service.create({"title": "Own", "amount": "10", "companyId": "c1"})
+    await service.move(deal.id, "qualification")
+    # The deal's events (the feed's subjects; the default pipeline's creation is not one).
+    own = [e for e in db.events() if e.type.startswith("crm.deals.deal.")]
+    assert "crm.deals.deal.created.v1" in {e.type for e in own} and len(own) >= 2
+    # Written by "another replica" after ours: its event is not skipped.
+    elsewhere = await db.for_workspace("w1").update_deal(
+        deal.id, {}, {"$set": {"owner_id": "o-elsewhere"}}, []
+    )
+    assert elsewhere
+    other = _updated(deal.id)
+    feed = _feed(index)
+    for event in [*own, other]:
+        await feed.on_message(_Msg(event.to_json(), {"crm-workspace": "w1"}))  # type: ignore[arg-type]
+    # The write path's re-reads installed this process's own writes: one re-read is left,
+    # for the other replica's write.
+    assert feed.received == len(own) + 1 and feed.skipped == len(own)
+    assert not feed.idle
+    async with _refreshed(feed):
+        moved_elsewhere = {"owner_id": "o-elsewhere", "stage_key": "qualification"}
+        assert await store.count_deals(moved_elsewhere) == 1
+    # A conditional update that did not apply expects nothing (its events were not written).
+    failed = _updated(deal.id)
+    assert not await store.update_deal(deal.id, {"stage_key": "nope"}, {"$set": {}}, [failed])
+    assert not index.expected(failed.id)
