@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import strawberry
+from crm_kit.graphql_schema import SubgraphSchema, subgraph_schema
 
 from .entities import Company, Contact
 from .mutation import Mutation
@@ -10,13 +10,8 @@ from .query import Query
 from .types import Deal, Pipeline
 
 
-def build_schema() -> strawberry.federation.Schema:
-    return strawberry.federation.Schema(
-        query=Query,
-        mutation=Mutation,
-        types=[Deal, Pipeline, Contact, Company],
-        federation_version="2.9",
-    )
+def build_schema() -> SubgraphSchema:
+    return subgraph_schema(query=Query, mutation=Mutation, types=[Deal, Pipeline, Contact, Company])
 
 
 schema = build_schema()

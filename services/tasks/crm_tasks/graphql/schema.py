@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import strawberry
+from crm_kit.graphql_schema import SubgraphSchema, subgraph_schema
 
 from .mutation import Mutation
 from .query import Query
 from .types import Contact, Deal, Task, Team
 
 
-def build_schema() -> strawberry.federation.Schema:
-    return strawberry.federation.Schema(
-        query=Query,
-        mutation=Mutation,
-        types=[Task, Team, Deal, Contact],
-        federation_version="2.9",
-    )
+def build_schema() -> SubgraphSchema:
+    return subgraph_schema(query=Query, mutation=Mutation, types=[Task, Team, Deal, Contact])
 
 
 schema = build_schema()

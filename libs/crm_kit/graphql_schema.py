@@ -1,0 +1,41 @@
+"""How every service builds its federation subgraph schema."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.types import ExecutionContext
+
+from .errors import CRMError
+
+
+class SubgraphSchema(strawberry.federation.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log only unexpected failures: a client's mistake (CRMError, invalid query) is an
+        answer, not an incident. (`crm_kit.errors.format_error` logs the trace as well.)"""
+        unexpected = [
+            error
+            for error in errors
+            if error.original_error is not None and not isinstance(error.original_error, CRMError)
+        ]
+        if unexpected:
+            super().process_errors(unexpected, execution_context)
+
+
+def subgraph_schema(*, query: type, mutation: type, types: Sequence[Any]) -> SubgraphSchema:
+    return SubgraphSchema(
+        query=query,
+        mutation=mutation,
+        types=list(types),
+        federation_version="2.9",
+        # Clients and the gateway repeat the same few operations: parse and validate each
+        # once (measured: validation was a third of a pipeline board's 19 ms in the deals
+        # service).
+        extensions=[ParserCache(maxsize=256), ValidationCache(maxsize=256)],
+    )
