@@ -36,6 +36,7 @@ CATALOGUE: dict[str, type[Payload] | None] = {
     deals.PIPELINE_CREATED: deals.PipelineCreated,
     deals.PIPELINE_UPDATED: deals.PipelineUpdated,
     deals.WIN_MODEL_TRAINED: deals.WinModelTrained,
+    deals.DEALS_HANDED_OVER: deals.DealsHandedOver,
     tasks.TASK_CREATED: tasks.TaskCreated,
     tasks.TASK_UPDATED: tasks.TaskUpdated,
     tasks.TASK_COMPLETED: tasks.TaskCompleted,

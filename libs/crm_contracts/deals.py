@@ -18,6 +18,9 @@ DEAL_DELETED = event_subject(SERVICE, "deal", "deleted")
 PIPELINE_CREATED = event_subject(SERVICE, "pipeline", "created")
 PIPELINE_UPDATED = event_subject(SERVICE, "pipeline", "updated")
 WIN_MODEL_TRAINED = event_subject(SERVICE, "win_model", "trained")
+# One summary per owner handover (`handOverDeals`); each moved deal has its own
+# `deal.updated` with `ownerId` in `changedFields` as well.
+DEALS_HANDED_OVER = event_subject(SERVICE, "deals", "handed_over")
 
 RPC_DEAL_GET = rpc_subject(SERVICE, "deal", "get")
 RPC_DEALS_BY_CONTACT = rpc_subject(SERVICE, "deal", "list_by_contact")
@@ -167,3 +170,25 @@ class WinModelTrained(Payload):
     test_deals: int = 0
     brier_score: float | None = None
     baseline_brier_score: float | None = None
+
+
+# --- owner handover (additive) ------------------------------------------------------------
+
+
+class DealsHandedOver(Payload):
+    """A manager handed the open deals of one owner to another (`handOverDeals`). Sent once
+    per handover that moved at least one deal, after every moved deal's own `deal.updated`
+    (`changedFields: ["ownerId"]`). `handoverId` is deterministic (workspace, from, to,
+    pipeline, the deals found), so a repeat of the same request is the same id; `dealIds` are
+    the deals actually moved. The tasks service reassigns those deals' active tasks of
+    `fromOwnerId` to `toOwnerId`."""
+
+    handover_id: str
+    workspace_id: str
+    from_owner_id: str
+    to_owner_id: str
+    deal_ids: list[str]
+    pipeline_id: str | None = None  # the pipeline it was limited to, null for all
+    note: str | None = None
+    handed_over_by: str
+    handed_over_at: str

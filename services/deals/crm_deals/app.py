@@ -40,7 +40,13 @@ from .store.forecast_snapshots import (
 )
 from .store.indexed import DealIndex, IndexedStoreFactory, deal_index
 from .store.mongo import MongoStoreFactory, ensure_indexes
-from .store.protocol import IMPORT_BATCHES, OUTBOX_COLLECTIONS, PIPELINES, StoreFactory
+from .store.protocol import (
+    HANDOVERS,
+    IMPORT_BATCHES,
+    OUTBOX_COLLECTIONS,
+    PIPELINES,
+    StoreFactory,
+)
 from .store.win_models import MongoWinModelStores, WinModelStores, win_model_stores_for
 from .usecases.analytics import SnapshotScheduler
 from .usecases.context import utc_now
@@ -160,9 +166,11 @@ def create_app(
                 DESCRIPTION,
             )
             # Import batches, once published, are only bookkeeping (crm_kit.retention).
-            # Spent snapshot leases too (the snapshots are kept: accuracy reads them).
+            # Spent snapshot leases too (the snapshots are kept: accuracy reads them), and
+            # handover records (each deal keeps its own in `owner_changes`).
             runtime.retain(
                 Retention(IMPORT_BATCHES, WRITTEN_AT, outbox=True),
+                Retention(HANDOVERS, WRITTEN_AT, outbox=True),
                 Retention(SNAPSHOT_LEASES, "taken_at"),
             )
             retrain_hours = win_model_retrain_hours()

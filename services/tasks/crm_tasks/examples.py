@@ -106,6 +106,35 @@ def deal_closed(
     )
 
 
+def deals_handed_over(
+    *,
+    workspace: str = "w1",
+    deal_ids: list[str],
+    from_owner: str = "owner-1",
+    to_owner: str = "owner-2",
+    handover_id: str | None = None,
+) -> CloudEvent:
+    """A `crm.deals.deals.handed_over.v1` event as the deals service sends it."""
+    hid = handover_id or uuid4().hex
+    payload = deals.DealsHandedOver(
+        handover_id=hid,
+        workspace_id=workspace,
+        from_owner_id=from_owner,
+        to_owner_id=to_owner,
+        deal_ids=deal_ids,
+        handed_over_by="manager-1",
+        handed_over_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+    )
+    return new_event(
+        event_type=deals.DEALS_HANDED_OVER,
+        source="crm/deals",
+        workspace=workspace,
+        subject=hid,
+        data=payload.wire(),
+        event_id=f"handover-{hid}",
+    )
+
+
 def contact_merged(*, workspace: str = "w1", survivor: str, merged: str) -> CloudEvent:
     payload = contacts.ContactMerged(survivor_id=survivor, merged_id=merged, moved_interactions=0)
     return new_event(

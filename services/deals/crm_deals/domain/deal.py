@@ -42,6 +42,27 @@ class StageChange:
 
 
 @dataclass
+class OwnerChange:
+    """One change of owner, appended whenever `owner_id` changes (`updateDeal` or a
+    handover). Kept apart from the stage history: that one is the funnel's clock (time in
+    stage, conversion), which an owner change must not disturb."""
+
+    from_owner_id: str | None
+    to_owner_id: str | None
+    at: datetime
+    by: str | None
+    handover_id: str | None = None  # set when `handOverDeals` made the change
+    note: str | None = None
+
+    def to_doc(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> OwnerChange:
+        return cls(**{k: doc.get(k) for k in cls.__dataclass_fields__})
+
+
+@dataclass
 class Deal:
     id: str
     workspace_id: str
@@ -74,6 +95,7 @@ class Deal:
     last_activity_at: datetime | None = None
     completed_playbook_keys: list[str] = field(default_factory=list)
     stage_history: list[StageChange] = field(default_factory=list)
+    owner_changes: list[OwnerChange] = field(default_factory=list)
     external_id: str | None = None
     rev: int = 1
     created_at: datetime | None = None
@@ -143,6 +165,7 @@ class Deal:
         doc = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "id"}
         doc["_id"] = self.id
         doc["stage_history"] = [c.to_doc() for c in self.stage_history]
+        doc["owner_changes"] = [c.to_doc() for c in self.owner_changes]
         doc.update(derived)
         return doc
 
@@ -150,6 +173,7 @@ class Deal:
     def from_doc(cls, doc: dict[str, Any]) -> Deal:
         values = {k: doc[k] for k in cls.__dataclass_fields__ if k in doc and k != "id"}
         values["stage_history"] = [StageChange.from_doc(c) for c in doc.get("stage_history") or []]
+        values["owner_changes"] = [OwnerChange.from_doc(c) for c in doc.get("owner_changes") or []]
         return cls(id=doc["_id"], **values)
 
 

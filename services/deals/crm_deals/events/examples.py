@@ -26,6 +26,7 @@ MODELS: dict[str, type[Payload]] = {
     contract.PIPELINE_CREATED: contract.PipelineCreated,
     contract.PIPELINE_UPDATED: contract.PipelineUpdated,
     contract.WIN_MODEL_TRAINED: contract.WinModelTrained,
+    contract.DEALS_HANDED_OVER: contract.DealsHandedOver,
 }
 
 AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -113,5 +114,16 @@ def examples() -> dict[str, dict[str, Any]]:
             1,
         ),
         publish.win_model_trained(_model(pipeline)),
+        publish.deals_handed_over(
+            handover_id="9f86d081884c7d659a2feaa0c55ad015",
+            workspace="demo",
+            from_owner_id="darcel-schlecht",
+            to_owner_id="moses-frase",
+            deal_ids=["66f1c0ffee0000000000d001", "66f1c0ffee0000000000d002"],
+            pipeline_id=None,
+            note="Darcel moves to the EMEA territory",
+            by="cara-losch",
+            at=AT,
+        ),
     ]
     return {event.type: event.data for event in events}

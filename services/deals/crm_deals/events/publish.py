@@ -112,6 +112,41 @@ def deal_reopened(deal: Deal, change: StageChange) -> CloudEvent:
     return _event(contract.DEAL_REOPENED, deal, deal.workspace_id, payload.wire())
 
 
+def deals_handed_over(
+    *,
+    handover_id: str,
+    workspace: str,
+    from_owner_id: str,
+    to_owner_id: str,
+    deal_ids: list[str],
+    pipeline_id: str | None,
+    note: str | None,
+    by: str,
+    at: datetime,
+) -> CloudEvent:
+    payload = contract.DealsHandedOver(
+        handover_id=handover_id,
+        workspace_id=workspace,
+        from_owner_id=from_owner_id,
+        to_owner_id=to_owner_id,
+        deal_ids=deal_ids,
+        pipeline_id=pipeline_id,
+        note=note,
+        handed_over_by=by,
+        handed_over_at=_iso(at),
+    )
+    # The event id derives from the handover id: a re-sent summary is a duplicate that
+    # JetStream drops and consumers skip.
+    return new_event(
+        event_type=contract.DEALS_HANDED_OVER,
+        source=SOURCE,
+        workspace=workspace,
+        subject=handover_id,
+        data=payload.wire(),
+        event_id=f"handover-{handover_id}",
+    )
+
+
 def pipeline_snapshot(pipeline: Pipeline) -> contract.PipelineSnapshot:
     return contract.PipelineSnapshot(
         id=pipeline.id,

@@ -57,6 +57,18 @@ class UpdateDealInput:
     custom_fields: JSON | None = strawberry.UNSET
 
 
+@strawberry.input
+class HandOverDealsInput:
+    from_owner_id: str
+    to_owner_id: str
+    pipeline_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only this pipeline's deals; every pipeline when omitted."
+    )
+    note: str | None = strawberry.field(
+        default=None, description="Kept in each deal's ownerChanges and in the event."
+    )
+
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from ..usecases.handover import HandoverService
 from .analytics import ForecastSnapshot
 from .inputs import (
     CreateDealInput,
     CreatePipelineInput,
+    HandOverDealsInput,
     UpdateDealInput,
     UpdatePipelineInput,
     given,
 )
-from .types import Deal, Pipeline
+from .types import Deal, DealHandover, Pipeline
 from .win_model import WinModel, train_win_model
 
 
@@ -54,6 +56,28 @@ class Mutation:
         self, info: Info, id: strawberry.ID, stage_key: str | None = None
     ) -> Deal:
         return Deal.of(await info.context.deals.reopen(str(id), stage_key))
+
+    @strawberry.mutation(
+        description="Managers and admins only. Moves every OPEN deal of fromOwnerId (of one "
+        "pipeline if given) to toOwnerId, each with deal.updated (ownerId), then one "
+        "crm.deals.deals.handed_over.v1; the tasks service moves their active tasks. A "
+        "repeat moves 0."
+    )
+    async def hand_over_deals(self, info: Info, input: HandOverDealsInput) -> DealHandover:
+        done = await HandoverService(info.context.deals).hand_over(
+            input.from_owner_id,
+            input.to_owner_id,
+            None if input.pipeline_id is None else str(input.pipeline_id),
+            input.note,
+        )
+        return DealHandover(
+            from_owner_id=done.from_owner_id,
+            to_owner_id=done.to_owner_id,
+            moved=done.moved,
+            deal_ids=[strawberry.ID(i) for i in done.deal_ids],
+            handed_over_at=done.handed_over_at,
+            handover_id=done.handover_id,
+        )
 
     @strawberry.mutation(description="Managers and admins only.")
     async def create_pipeline(self, info: Info, input: CreatePipelineInput) -> Pipeline:

@@ -205,6 +205,43 @@ class StageChange:
         )
 
 
+@strawberry.type(
+    description="One change of a deal's owner (updateDeal or handOverDeals), oldest first."
+)
+class OwnerChange:
+    from_owner_id: str | None
+    to_owner_id: str | None
+    at: datetime
+    by: str | None
+    handover_id: str | None = strawberry.field(
+        description="Set when handOverDeals made the change."
+    )
+    note: str | None
+
+    @classmethod
+    def of(cls, c: d.OwnerChange) -> OwnerChange:
+        return cls(
+            from_owner_id=c.from_owner_id,
+            to_owner_id=c.to_owner_id,
+            at=c.at,
+            by=c.by,
+            handover_id=c.handover_id,
+            note=c.note,
+        )
+
+
+@strawberry.type(description="What handOverDeals moved (moved = 0 when nothing was left).")
+class DealHandover:
+    from_owner_id: str
+    to_owner_id: str
+    moved: int
+    deal_ids: list[strawberry.ID]
+    handed_over_at: datetime
+    handover_id: str | None = strawberry.field(
+        description="Null when nothing moved (no summary event was sent)."
+    )
+
+
 def _date(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
 
@@ -347,6 +384,10 @@ class Deal:
     @strawberry.field(description="Append-only, oldest first.")
     def stage_history(self) -> list[StageChange]:
         return [StageChange.of(c) for c in self._deal.stage_history]
+
+    @strawberry.field(description="Every change of owner, oldest first.")
+    def owner_changes(self) -> list[OwnerChange]:
+        return [OwnerChange.of(c) for c in self._deal.owner_changes]
 
 
 @strawberry.type

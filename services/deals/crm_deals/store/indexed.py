@@ -96,6 +96,10 @@ class IndexedDealStore:
     async def repair_import_batches(self) -> int:
         return await self.store.repair_import_batches()
 
+    async def insert_handover(self, doc: Doc, events: list[CloudEvent]) -> bool:
+        # Not a deal: the index never holds it, and the feed ignores its subject.
+        return await self.store.insert_handover(doc, events)
+
     async def existing_external_ids(self, external_ids: list[str]) -> set[str]:
         return await self.store.existing_external_ids(external_ids)
 

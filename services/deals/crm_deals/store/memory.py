@@ -24,12 +24,17 @@ from crm_kit.outbox import (
 
 from .matching import _get, matches
 from .mongo import board_from_docs, import_batch
-from .protocol import DEALS, IMPORT_BATCHES, PIPELINES, Doc
+from .protocol import DEALS, HANDOVERS, IMPORT_BATCHES, PIPELINES, Doc
 
 
 class MemoryDatabase:
     def __init__(self) -> None:
-        self.collections: dict[str, dict[str, Doc]] = {DEALS: {}, PIPELINES: {}, IMPORT_BATCHES: {}}
+        self.collections: dict[str, dict[str, Doc]] = {
+            DEALS: {},
+            PIPELINES: {},
+            IMPORT_BATCHES: {},
+            HANDOVERS: {},
+        }
 
     def for_workspace(self, workspace_id: str) -> MemoryDealStore:
         return MemoryDealStore(self, workspace_id)
@@ -126,6 +131,15 @@ class MemoryDealStore:
         if doc["_id"] in self._pipelines:
             return False
         self._pipelines[doc["_id"]] = copy.deepcopy(
+            {**doc, "workspace_id": self.workspace_id, **outbox_fields(events)}
+        )
+        return True
+
+    async def insert_handover(self, doc: Doc, events: list[CloudEvent]) -> bool:
+        handovers = self.database.collections[HANDOVERS]
+        if doc["_id"] in handovers:
+            return False
+        handovers[doc["_id"]] = copy.deepcopy(
             {**doc, "workspace_id": self.workspace_id, **outbox_fields(events)}
         )
         return True

@@ -24,7 +24,7 @@ from crm_kit.outbox import (
 )
 
 from .matching import matches
-from .protocol import DEALS, IMPORT_BATCHES, OUTBOX_COLLECTIONS, PIPELINES, Doc
+from .protocol import DEALS, HANDOVERS, IMPORT_BATCHES, OUTBOX_COLLECTIONS, PIPELINES, Doc
 
 NOT_DELETED = {"deleted_at": None}
 BOARD_SORT = [("amount_minor", -1), ("_id", -1)]
@@ -168,6 +168,15 @@ class MongoDealStore:
     async def insert_pipeline(self, doc: Doc, events: list[CloudEvent]) -> bool:
         try:
             await self._pipelines.insert_one(
+                {**doc, "workspace_id": self.workspace_id, **outbox_fields(events)}
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def insert_handover(self, doc: Doc, events: list[CloudEvent]) -> bool:
+        try:
+            await self.db[HANDOVERS].insert_one(
                 {**doc, "workspace_id": self.workspace_id, **outbox_fields(events)}
             )
         except DuplicateKeyError:

@@ -22,7 +22,10 @@ DEALS = "deals"
 IMPORT_BATCHES = "import_batches"
 # One learned win model per (workspace, pipeline); see store/win_models.py.
 WIN_MODELS = "win_models"
-OUTBOX_COLLECTIONS = (DEALS, PIPELINES, IMPORT_BATCHES, WIN_MODELS)
+# One small outbox document per owner handover, `_id` = the handover id (deterministic):
+# it carries the `deals.handed_over` summary event; bookkeeping once published.
+HANDOVERS = "deal_handovers"
+OUTBOX_COLLECTIONS = (DEALS, PIPELINES, IMPORT_BATCHES, WIN_MODELS, HANDOVERS)
 
 
 class DealStore(Protocol):
@@ -76,6 +79,11 @@ class DealStore(Protocol):
     async def find_deals(
         self, query: Doc, sort: list[tuple[str, int]], limit: int | None
     ) -> list[Doc]: ...
+
+    async def insert_handover(self, doc: Doc, events: list[CloudEvent]) -> bool:
+        """Insert-or-ignore a handover record with its events: False when a record with
+        this `_id` exists already (a repeat)."""
+        ...
 
     async def count_deals(self, query: Doc) -> int: ...
 

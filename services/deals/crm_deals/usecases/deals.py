@@ -13,7 +13,14 @@ from typing import Any, Protocol
 from crm_kit.errors import BadUserInput, Conflict, NotFound, PreconditionFailed
 from crm_kit.ids import new_id
 
-from ..domain.deal import OPEN, Deal, StageChange, seconds_between, unmet_exit_criteria
+from ..domain.deal import (
+    OPEN,
+    Deal,
+    OwnerChange,
+    StageChange,
+    seconds_between,
+    unmet_exit_criteria,
+)
 from ..domain.pipeline import LOST, WON, Pipeline, Stage
 from ..events import publish
 from ..store.protocol import DEALS, DealStore
@@ -135,9 +142,27 @@ class DealService:
         self.actor.notify(DEALS, deal.id)
         return deal
 
-    async def update(self, deal_id: str, values: dict[str, Any]) -> Deal:
+    async def update(
+        self,
+        deal_id: str,
+        values: dict[str, Any],
+        *,
+        expect: dict[str, Any] | None = None,
+        handover_id: str | None = None,
+        note: str | None = None,
+    ) -> Deal:
+        """Only the given fields change. `expect` (stored field -> value) must hold on the
+        deal read, else PRECONDITION_FAILED; the write is conditional on the revision read,
+        so it holds at the write too. An owner change appends to `owner_changes` (with the
+        `handover_id` and `note` of a handover) in the same write."""
         self.actor.require_write()
         deal = await self.get(deal_id)
+        unmet = [key for key, value in (expect or {}).items() if getattr(deal, key) != value]
+        if unmet:
+            raise PreconditionFailed(
+                "the deal is no longer as expected",
+                unmet=[{"criterion": key, "detail": "changed meanwhile"} for key in unmet],
+            )
         changed: dict[str, Any] = {}
         if "title" in values:
             changed["title"] = parse.title(values["title"])
@@ -174,6 +199,17 @@ class DealService:
         if not changed:
             return deal
         expected = {"rev": deal.rev}
+        owner_change = None
+        if "owner_id" in changed:
+            owner_change = OwnerChange(
+                from_owner_id=deal.owner_id,
+                to_owner_id=changed["owner_id"],
+                at=self.actor.clock(),
+                by=self.actor.subject,
+                handover_id=handover_id,
+                note=note,
+            )
+            deal.owner_changes.append(owner_change)
         for key, value in changed.items():
             setattr(deal, key, value)
         deal.rev += 1
@@ -189,7 +225,10 @@ class DealService:
             **deal.derived(stage),
         }
         event = publish.deal_updated(deal, sorted(_api_names(changed)))
-        if not await self.store.update_deal(deal.id, expected, {"$set": fields}, [event]):
+        update: dict[str, Any] = {"$set": fields}
+        if owner_change is not None:
+            update["$push"] = {"owner_changes": owner_change.to_doc()}
+        if not await self.store.update_deal(deal.id, expected, update, [event]):
             raise Conflict("the deal changed meanwhile; reload it and retry", field="id")
         self.actor.notify(DEALS, deal.id)
         return deal

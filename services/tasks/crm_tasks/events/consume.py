@@ -25,6 +25,7 @@ from ..domain.model import utcnow
 from ..store.protocol import TasksStore
 from ..usecases.automation import run_rules
 from ..usecases.base import Notify, Scope
+from ..usecases.handover import follow_deal_handover
 from ..usecases.playbooks import apply_playbook, close_deal, reopen_deal, repoint_contact
 
 ACTOR = "service:tasks"
@@ -67,6 +68,11 @@ SUBSCRIPTIONS = (
         (deals.DEAL_CREATED, deals.DEAL_STAGE_CHANGED, deals.DEAL_WON, deals.DEAL_LOST),
         "on_rule_trigger",
         record_processed=False,
+    ),
+    # Rare and not idempotent on a natural key across reorderings (A->B, then B->A, then a
+    # redelivered A->B): the processed-event record stays on.
+    Subscription(
+        "tasks-deal-handovers", "deals", (deals.DEALS_HANDED_OVER,), "on_deals_handed_over"
     ),
     Subscription("tasks-contact-merges", "contacts", (contacts.CONTACT_MERGED,), "on_merged"),
     Subscription(
@@ -120,6 +126,13 @@ class EventHandlers:
             raise PermanentFailure(f"invalid {event.type} payload: {error}") from None
         outcome = "won" if event.type == deals.DEAL_WON else "lost"
         await close_deal(self.scope(event), closed, outcome)
+
+    async def on_deals_handed_over(self, event: CloudEvent) -> None:
+        try:
+            handover = deals.DealsHandedOver.model_validate(event.data)
+        except ValidationError as error:
+            raise PermanentFailure(f"invalid deals.handed_over payload: {error}") from None
+        await follow_deal_handover(self.scope(event), handover)
 
     async def on_merged(self, event: CloudEvent) -> None:
         try:

@@ -243,3 +243,9 @@ class UpdateAutomationRuleInput:
         if self.enabled is not None:
             out["enabled"] = self.enabled
         return out
+
+
+@strawberry.input
+class HandOverTasksInput:
+    from_user_id: str
+    to_user_id: str

@@ -5,7 +5,9 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from ..usecases import automation, teams
+from crm_kit.errors import Forbidden
+
+from ..usecases import automation, handover, teams
 from ..usecases import tasks as task_cases
 from .context import require_manager, require_writer
 from .enums import TaskStatus
@@ -13,11 +15,18 @@ from .inputs import (
     CreateAutomationRuleInput,
     CreateTaskInput,
     CreateTeamInput,
+    HandOverTasksInput,
     UpdateAutomationRuleInput,
     UpdateTaskInput,
     UpdateTeamInput,
 )
 from .types import AutomationRule, Task, Team, rule_type, task_type, team_type
+
+
+@strawberry.type(description="What handOverTasks moved (moved = 0 when nothing was left).")
+class TaskHandover:
+    moved: int
+    task_ids: list[strawberry.ID]
 
 
 @strawberry.type
@@ -72,6 +81,18 @@ class Mutation:
         ctx = require_writer(info)
         task = await task_cases.cancel_task(ctx.scope, str(id), reason)
         return task_type(task, ctx.scope.now())
+
+    @strawberry.mutation(
+        description="Managers and admins only. Every OPEN/IN_PROGRESS task assigned to "
+        "fromUserId (not to a team) goes to toUserId (task.updated with assigneeId); a "
+        "repeat moves 0."
+    )
+    async def hand_over_tasks(self, info: Info, input: HandOverTasksInput) -> TaskHandover:
+        ctx = require_writer(info)
+        if not ctx.request.has_role("manager", "admin"):
+            raise Forbidden("only a manager or admin may hand tasks over")
+        moved = await handover.hand_over_tasks(ctx.scope, input.from_user_id, input.to_user_id)
+        return TaskHandover(moved=len(moved), task_ids=[strawberry.ID(i) for i in moved])
 
     @strawberry.mutation(description="Needs role manager or admin.")
     async def create_team(self, info: Info, input: CreateTeamInput) -> Team:

@@ -181,13 +181,20 @@ def _events_for_update(changed: list[str]) -> Any:
     return lambda task: [publish.task_updated(task, changed)]
 
 
-async def update_task(scope: Scope, task_id: str, changes: dict[str, Any]) -> Task:
-    """Change editable fields (not status: see `set_status`)."""
+async def update_task(
+    scope: Scope, task_id: str, changes: dict[str, Any], *, expect: dict[str, Any] | None = None
+) -> Task:
+    """Change editable fields (not status: see `set_status`). `expect` (field -> value)
+    must hold on the task, checked again under its lock at the write (PRECONDITION_FAILED
+    naming the fields otherwise): a conditional update such as a handover's."""
     current = await get_task(scope, task_id)
     if not current.active:
         raise PreconditionFailed(
             f"a {current.status} task cannot be edited", unmet=["status"], field="id"
         )
+    unmet = [key for key, value in (expect or {}).items() if getattr(current, key) != value]
+    if unmet:
+        raise PreconditionFailed("the task changed meanwhile", unmet=unmet, field="id")
     if "title" in changes or "type" in changes or "priority" in changes:
         _validate(
             NewTask(
@@ -218,10 +225,15 @@ async def update_task(scope: Scope, task_id: str, changes: dict[str, Any]) -> Ta
     changes["updated_at"] = scope.now()
     changed = sorted(_GRAPHQL_FIELDS[k] for k in changes if k in _GRAPHQL_FIELDS)
     task = await scope.store.update_task(
-        task_id, changes, _events_for_update(changed), expect={"status": current.status}
+        task_id,
+        changes,
+        _events_for_update(changed),
+        expect={**(expect or {}), "status": current.status},
     )
     if task is None:
-        raise PreconditionFailed("the task changed meanwhile; retry", unmet=["status"])
+        raise PreconditionFailed(
+            "the task changed meanwhile; retry", unmet=["status", *(expect or {})]
+        )
     scope.notify_outbox(TASKS, task.id)
     return task
 
