@@ -72,6 +72,9 @@ class DealCreated(Payload):
 class DealUpdated(Payload):
     deal: DealSnapshot
     changed_fields: list[str]
+    # Set when `ownerId` changed: who owned the deal before (the tasks service moves that
+    # person's active tasks of the deal to the new owner).
+    previous_owner_id: str | None = None
 
 
 class DealStageChanged(Payload):

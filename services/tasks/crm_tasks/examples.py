@@ -106,32 +106,26 @@ def deal_closed(
     )
 
 
-def deals_handed_over(
+def owner_changed(
     *,
     workspace: str = "w1",
-    deal_ids: list[str],
+    deal_id: str = "deal-1",
     from_owner: str = "owner-1",
     to_owner: str = "owner-2",
-    handover_id: str | None = None,
 ) -> CloudEvent:
-    """A `crm.deals.deals.handed_over.v1` event as the deals service sends it."""
-    hid = handover_id or uuid4().hex
-    payload = deals.DealsHandedOver(
-        handover_id=hid,
-        workspace_id=workspace,
-        from_owner_id=from_owner,
-        to_owner_id=to_owner,
-        deal_ids=deal_ids,
-        handed_over_by="manager-1",
-        handed_over_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+    """A `crm.deals.deal.updated.v1` event for an owner change, as the deals service sends
+    it (a handover sends one per deal)."""
+    payload = deals.DealUpdated(
+        deal=deals.DealSnapshot.model_validate(deal_snapshot(deal_id, owner_id=to_owner)),
+        changed_fields=["ownerId"],
+        previous_owner_id=from_owner,
     )
     return new_event(
-        event_type=deals.DEALS_HANDED_OVER,
+        event_type=deals.DEAL_UPDATED,
         source="crm/deals",
         workspace=workspace,
-        subject=hid,
+        subject=deal_id,
         data=payload.wire(),
-        event_id=f"handover-{hid}",
     )
 
 

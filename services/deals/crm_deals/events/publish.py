@@ -68,8 +68,12 @@ def deal_created(deal: Deal) -> CloudEvent:
     return _event(contract.DEAL_CREATED, deal, deal.workspace_id, payload.wire())
 
 
-def deal_updated(deal: Deal, changed_fields: list[str]) -> CloudEvent:
-    payload = contract.DealUpdated(deal=snapshot(deal), changed_fields=changed_fields)
+def deal_updated(
+    deal: Deal, changed_fields: list[str], previous_owner_id: str | None = None
+) -> CloudEvent:
+    payload = contract.DealUpdated(
+        deal=snapshot(deal), changed_fields=changed_fields, previous_owner_id=previous_owner_id
+    )
     return _event(contract.DEAL_UPDATED, deal, deal.workspace_id, payload.wire())
 
 

@@ -224,7 +224,8 @@ class DealService:
             "updated_by": deal.updated_by,
             **deal.derived(stage),
         }
-        event = publish.deal_updated(deal, sorted(_api_names(changed)))
+        previous_owner = owner_change.from_owner_id if owner_change is not None else None
+        event = publish.deal_updated(deal, sorted(_api_names(changed)), previous_owner)
         update: dict[str, Any] = {"$set": fields}
         if owner_change is not None:
             update["$push"] = {"owner_changes": owner_change.to_doc()}

@@ -25,7 +25,7 @@ from ..domain.model import utcnow
 from ..store.protocol import TasksStore
 from ..usecases.automation import run_rules
 from ..usecases.base import Notify, Scope
-from ..usecases.handover import follow_deal_handover
+from ..usecases.handover import follow_owner_change
 from ..usecases.playbooks import apply_playbook, close_deal, reopen_deal, repoint_contact
 
 ACTOR = "service:tasks"
@@ -69,11 +69,10 @@ SUBSCRIPTIONS = (
         "on_rule_trigger",
         record_processed=False,
     ),
-    # Rare and not idempotent on a natural key across reorderings (A->B, then B->A, then a
-    # redelivered A->B): the processed-event record stays on.
-    Subscription(
-        "tasks-deal-handovers", "deals", (deals.DEALS_HANDED_OVER,), "on_deals_handed_over"
-    ),
+    # A deal's owner changed (a handover or an edit): its tasks follow. Not idempotent on a
+    # natural key across reorderings (A->B, then B->A, then a redelivered A->B): the
+    # processed-event record stays on.
+    Subscription("tasks-deal-owners", "deals", (deals.DEAL_UPDATED,), "on_deal_updated"),
     Subscription("tasks-contact-merges", "contacts", (contacts.CONTACT_MERGED,), "on_merged"),
     Subscription(
         "tasks-rules-contacts",
@@ -127,12 +126,14 @@ class EventHandlers:
         outcome = "won" if event.type == deals.DEAL_WON else "lost"
         await close_deal(self.scope(event), closed, outcome)
 
-    async def on_deals_handed_over(self, event: CloudEvent) -> None:
+    async def on_deal_updated(self, event: CloudEvent) -> None:
         try:
-            handover = deals.DealsHandedOver.model_validate(event.data)
+            updated = deals.DealUpdated.model_validate(event.data)
         except ValidationError as error:
-            raise PermanentFailure(f"invalid deals.handed_over payload: {error}") from None
-        await follow_deal_handover(self.scope(event), handover)
+            raise PermanentFailure(f"invalid deal.updated payload: {error}") from None
+        previous, new = updated.previous_owner_id, updated.deal.owner_id
+        if "ownerId" in updated.changed_fields and previous and new:
+            await follow_owner_change(self.scope(event), updated.deal.id, previous, new)
 
     async def on_merged(self, event: CloudEvent) -> None:
         try:

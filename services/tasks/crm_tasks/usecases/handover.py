@@ -1,7 +1,9 @@
 """Owner handover: active tasks of one user go to another.
 
-Two ways in: the deals service's `crm.deals.deals.handed_over.v1` (the tasks of the deals
-handed over) and the `handOverTasks` mutation (all of a user's active tasks). Both find the
+Two ways in: a deal's owner change (`crm.deals.deal.updated.v1` with `ownerId` among its
+changed fields and the previous owner: a handover or a plain edit; the event is written
+with the owner change itself, so the tasks follow even if a handover stopped half-way)
+and the `handOverTasks` mutation (all of a user's active tasks). Both find the
 tasks through indexed paths (a deal's task list, the read index's assignee postings; no
 scan) and change each through `update_task` on the condition that it is still assigned to
 the old user and to no team (`task.updated` with `assigneeId`). A task handed to a team
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from crm_contracts.deals import DealsHandedOver
 from crm_kit.errors import BadUserInput, NotFound, PreconditionFailed
 
 from ..domain.model import ACTIVE_STATUSES, Task
@@ -57,14 +58,12 @@ async def hand_over_tasks(scope: Scope, from_user_id: str, to_user_id: str) -> l
     return await _reassign(scope, await scope.store.find_tasks(flt, scope.now()), source, target)
 
 
-async def follow_deal_handover(scope: Scope, handover: DealsHandedOver) -> list[str]:
-    """The handed-over deals' active tasks of the old owner go to the new one."""
-    if not handover.deal_ids or handover.from_owner_id == handover.to_owner_id:
+async def follow_owner_change(
+    scope: Scope, deal_id: str, previous_owner: str, new_owner: str
+) -> list[str]:
+    """The deal's active tasks of its previous owner go to the new one."""
+    if previous_owner == new_owner:
         return []
-    flt = TaskFilter(
-        deal_ids=list(handover.deal_ids),
-        assignee_id=handover.from_owner_id,
-        statuses=list(ACTIVE_STATUSES),
-    )
+    flt = TaskFilter(deal_ids=[deal_id], assignee_id=previous_owner, statuses=list(ACTIVE_STATUSES))
     tasks = await scope.store.find_tasks(flt, scope.now())
-    return await _reassign(scope, tasks, handover.from_owner_id, handover.to_owner_id)
+    return await _reassign(scope, tasks, previous_owner, new_owner)

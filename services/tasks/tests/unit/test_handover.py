@@ -65,8 +65,9 @@ async def test_consumer_moves_active_tasks_of_the_deals_once(
     before = await assignees(store, ids)
     assert before["team"] == "owner-1"  # the team's pick, still a team task
     updated_before = len(store.events_of(contract.TASK_UPDATED))
-    event = examples.deals_handed_over(deal_ids=["d1", "d2"])
-    await handlers.on_deals_handed_over(event)
+    events = [examples.owner_changed(deal_id=d) for d in ("d1", "d2")]
+    for event in events:
+        await handlers.on_deal_updated(event)
     after = await assignees(store, ids)
     assert after == {
         **before,
@@ -76,20 +77,21 @@ async def test_consumer_moves_active_tasks_of_the_deals_once(
     updated = store.events_of(contract.TASK_UPDATED)[updated_before:]
     assert sorted(e.subject for e in updated) == sorted([ids["open"], ids["started"]])
     assert {tuple(e.data["changedFields"]) for e in updated} == {("assigneeId",)}
-    # The same event again (a redelivery past the kit's record) changes nothing twice.
-    await handlers.on_deals_handed_over(event)
+    # The same events again (a redelivery past the kit's record) change nothing twice.
+    for event in events:
+        await handlers.on_deal_updated(event)
     assert await assignees(store, ids) == after
     assert len(store.events_of(contract.TASK_UPDATED)) == updated_before + 2
 
 
 async def test_consumer_subscription_and_bad_payload(handlers: EventHandlers) -> None:
-    [sub] = [s for s in SUBSCRIPTIONS if s.handler == "on_deals_handed_over"]
-    assert sub.durable == "tasks-deal-handovers" and sub.record_processed
-    assert sub.subjects == ("crm.deals.deals.handed_over.v1",)
-    event = examples.deals_handed_over(deal_ids=["d1"])
-    event.data.pop("toOwnerId")
+    [sub] = [s for s in SUBSCRIPTIONS if s.handler == "on_deal_updated"]
+    assert sub.durable == "tasks-deal-owners" and sub.record_processed
+    assert sub.subjects == ("crm.deals.deal.updated.v1",)
+    event = examples.owner_changed(deal_id="d1")
+    event.data.pop("changedFields")
     with pytest.raises(PermanentFailure):
-        await handlers.on_deals_handed_over(event)
+        await handlers.on_deal_updated(event)
 
 
 async def test_hand_over_tasks_mutation(
