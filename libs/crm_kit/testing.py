@@ -54,7 +54,10 @@ class GraphQLClient:
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[Any]], timeout: float = 10.0, interval: float = 0.05
+    probe: Callable[[], Awaitable[Any]],
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    what: str = "condition",
 ) -> Any:
     """Poll `probe` until it returns something truthy; return it, or fail at the deadline."""
     deadline = time.monotonic() + timeout
@@ -64,4 +67,4 @@ async def eventually(
         if last:
             return last
         await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+    raise AssertionError(f"{what} not met within {timeout}s (last value: {last!r})")

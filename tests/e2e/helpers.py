@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
+import functools
 from typing import Any
 from uuid import uuid4
 
 import httpx
 
+from crm_kit import testing
 from crm_kit.auth import issue_token
 
 
@@ -46,15 +45,5 @@ class Client:
         await self.http.aclose()
 
 
-async def eventually(
-    probe: Callable[[], Awaitable[Any]], timeout: float = 20.0, what: str = "condition"
-) -> Any:
-    """Poll until `probe` returns something truthy (events travel asynchronously)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{what} not met within {timeout}s; last: {last!r}")
+# Events travel asynchronously through the whole stack: a longer deadline than in-process.
+eventually = functools.partial(testing.eventually, timeout=20.0, interval=0.1)

@@ -18,17 +18,9 @@ from crm_contracts.streams import StreamSpec
 from crm_kit.consumer import EventConsumer
 from crm_kit.nats_io import ensure_stream
 from crm_kit.outbox import HIDE_OUTBOX, OUTBOX, OutboxRelay, outbox_fields
+from crm_kit.testing import eventually
 
 pytestmark = pytest.mark.integration
-
-
-async def poll(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met before the deadline")
 
 
 @pytest.fixture
@@ -116,7 +108,7 @@ async def test_consumer_given_the_same_event_twice_acts_once(env: dict[str, Any]
     async def both_seen() -> bool:
         return consumer.handled + consumer.skipped_duplicates == 2
 
-    await poll(both_seen)
+    await eventually(both_seen)
     task.cancel()
     assert seen == [7]
     assert consumer.skipped_duplicates == 1

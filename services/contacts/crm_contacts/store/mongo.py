@@ -11,6 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from crm_contracts.envelope import CloudEvent
+from crm_kit.filters import bounds
 from crm_kit.locks import DocLocks, hold_locks
 from crm_kit.outbox import HIDE_OUTBOX, merge_update, outbox_fields, outbox_update
 from crm_kit.pagination import keyset_filter, keyset_sort
@@ -362,11 +363,7 @@ class MongoWorkspaceStore:
                 base[field] = value
         if query.tag is not None:
             base["tags"] = query.tag
-        created: dict[str, Any] = {}
-        if query.created_after is not None:
-            created["$gte"] = query.created_after
-        if query.created_before is not None:
-            created["$lt"] = query.created_before
+        created = bounds(gte=query.created_after, lt=query.created_before)
         if created:
             base["created_at"] = created
         return await self._page(

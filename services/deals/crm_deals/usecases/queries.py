@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from crm_kit.errors import BadUserInput
+from crm_kit.filters import bounds
 from crm_kit.pagination import (
     DEFAULT_PAGE,
     decode_cursor,
@@ -77,20 +78,20 @@ def deal_query(f: DealFilter, now: datetime) -> dict[str, Any]:
         # Amounts compare only within one currency: the range is in `currency` (USD default).
         currency = validate_currency(f.currency or "USD", "filter.currency")
         query["currency"] = currency
-        bounds: dict[str, int] = {}
-        if f.amount_min is not None:
-            bounds["$gte"] = parse_amount(f.amount_min, currency, "filter.amountMin")
-        if f.amount_max is not None:
-            bounds["$lte"] = parse_amount(f.amount_max, currency, "filter.amountMax")
-        if bounds:
-            query["amount_minor"] = bounds
-    dates: dict[str, str] = {}
-    low = parse.iso_date(f.close_date_from, "filter.closeDateFrom")
-    high = parse.iso_date(f.close_date_to, "filter.closeDateTo")
-    if low:
-        dates["$gte"] = low
-    if high:
-        dates["$lte"] = high
+        amounts = bounds(
+            gte=None
+            if f.amount_min is None
+            else parse_amount(f.amount_min, currency, "filter.amountMin"),
+            lte=None
+            if f.amount_max is None
+            else parse_amount(f.amount_max, currency, "filter.amountMax"),
+        )
+        if amounts:
+            query["amount_minor"] = amounts
+    dates = bounds(
+        gte=parse.iso_date(f.close_date_from, "filter.closeDateFrom") or None,
+        lte=parse.iso_date(f.close_date_to, "filter.closeDateTo") or None,
+    )
     if dates:
         query["close_date"] = dates
     if f.stale is True:

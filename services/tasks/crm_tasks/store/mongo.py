@@ -24,6 +24,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from crm_contracts.envelope import CloudEvent
+from crm_kit.filters import bounds
 from crm_kit.ids import new_id
 from crm_kit.locks import DocLocks
 from crm_kit.mongo import guarded_filter
@@ -161,11 +162,7 @@ def task_query(flt: TaskFilter, now: datetime) -> dict[str, Any]:
         query["contact_id"] = {"$in": list(flt.contact_ids)}
     if flt.source_kind is not None:
         query["source.kind"] = flt.source_kind
-    due: dict[str, Any] = {}
-    if flt.due_before is not None:
-        due["$lt"] = flt.due_before
-    if flt.due_after is not None:
-        due["$gte"] = flt.due_after
+    due = bounds(lt=flt.due_before, gte=flt.due_after)
     if due:
         clauses.append({"due_at": due})
     if flt.overdue is True:
@@ -180,11 +177,7 @@ def task_query(flt: TaskFilter, now: datetime) -> dict[str, Any]:
                 ]
             }
         )
-    created: dict[str, Any] = {}
-    if flt.created_from is not None:
-        created["$gte"] = flt.created_from
-    if flt.created_to is not None:
-        created["$lt"] = flt.created_to
+    created = bounds(gte=flt.created_from, lt=flt.created_to)
     if created:
         query["created_at"] = created
     if clauses:
