@@ -14,6 +14,7 @@ from crm_contracts.streams import stream_for
 from crm_kit.auth import TokenVerifier
 from crm_kit.context import RequestContext
 from crm_kit.index_feed import IndexFeed, start_feed
+from crm_kit.leases import LEASE_TIME_FIELD
 from crm_kit.outbox import WRITTEN_AT
 from crm_kit.retention import Retention
 from crm_kit.runtime import ServiceRuntime, build_http_app
@@ -47,7 +48,12 @@ from .store.protocol import (
     PIPELINES,
     StoreFactory,
 )
-from .store.win_models import MongoWinModelStores, WinModelStores, win_model_stores_for
+from .store.win_models import (
+    WIN_MODEL_LEASES,
+    MongoWinModelStores,
+    WinModelStores,
+    win_model_stores_for,
+)
 from .usecases.analytics import SnapshotScheduler
 from .usecases.context import utc_now
 from .usecases.win_model import RetrainScheduler
@@ -166,12 +172,13 @@ def create_app(
                 DESCRIPTION,
             )
             # Import batches, once published, are only bookkeeping (crm_kit.retention).
-            # Spent snapshot leases too (the snapshots are kept: accuracy reads them), and
+            # Spent job leases too (the snapshots are kept: accuracy reads them), and
             # handover records (each deal keeps its own in `owner_changes`).
             runtime.retain(
                 Retention(IMPORT_BATCHES, WRITTEN_AT, outbox=True),
                 Retention(HANDOVERS, WRITTEN_AT, outbox=True),
-                Retention(SNAPSHOT_LEASES, "taken_at"),
+                Retention(SNAPSHOT_LEASES, LEASE_TIME_FIELD),
+                Retention(WIN_MODEL_LEASES, LEASE_TIME_FIELD),
             )
             retrain_hours = win_model_retrain_hours()
             if retrain_hours > 0:

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import os
-import socket
 from datetime import date, datetime
 from typing import Any, Protocol
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
+from crm_kit.leases import take_lease, take_lease_in
 from crm_kit.locks import DocLocks
 
 from .memory import MemoryDatabase
@@ -60,16 +58,6 @@ class SnapshotStores(Protocol):
         ...
 
 
-def _lease(workspace_id: str, pipeline_id: str, day: date, now: datetime) -> Doc:
-    return {
-        "_id": snapshot_id(workspace_id, pipeline_id, day),
-        "workspace_id": workspace_id,
-        "pipeline_id": pipeline_id,
-        "taken_at": now,  # the janitor's time field (crm_kit.retention)
-        "holder": f"{socket.gethostname()}:{os.getpid()}",
-    }
-
-
 # --- MongoDB ---------------------------------------------------------------------------------
 
 
@@ -88,11 +76,14 @@ class MongoSnapshotStores:
     async def take_lease(
         self, workspace_id: str, pipeline_id: str, day: date, now: datetime
     ) -> bool:
-        try:
-            await self.db[SNAPSHOT_LEASES].insert_one(_lease(workspace_id, pipeline_id, day, now))
-        except DuplicateKeyError:
-            return False
-        return True
+        lease_id = snapshot_id(workspace_id, pipeline_id, day)
+        return await take_lease(
+            self.db[SNAPSHOT_LEASES],
+            lease_id,
+            now,
+            workspace_id=workspace_id,
+            pipeline_id=pipeline_id,
+        )
 
 
 class MongoSnapshotStore:
@@ -141,11 +132,7 @@ class MemorySnapshotStores:
     async def take_lease(
         self, workspace_id: str, pipeline_id: str, day: date, now: datetime
     ) -> bool:
-        lease = _lease(workspace_id, pipeline_id, day, now)
-        if lease["_id"] in self.leases:
-            return False
-        self.leases[lease["_id"]] = lease
-        return True
+        return take_lease_in(self.leases, snapshot_id(workspace_id, pipeline_id, day), now)
 
 
 class MemorySnapshotStore:

@@ -11,16 +11,15 @@ pipeline, period): exactly one replica gets it.
 from __future__ import annotations
 
 import copy
-import os
-import socket
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 from crm_contracts.envelope import CloudEvent
+from crm_kit.leases import take_lease, take_lease_in
 from crm_kit.locks import DocLocks
 from crm_kit.outbox import HIDE_OUTBOX, merge_update, outbox_update
 
@@ -91,18 +90,8 @@ class WinModelStores(Protocol):
         ...
 
 
-def _holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _lease(workspace_id: str, pipeline_id: str, period: int) -> Doc:
-    return {
-        "_id": f"{model_id(workspace_id, pipeline_id)}:{period}",
-        "workspace_id": workspace_id,
-        "pipeline_id": pipeline_id,
-        "period": period,
-        "holder": _holder(),
-    }
+def _lease_id(workspace_id: str, pipeline_id: str, period: int) -> str:
+    return f"{model_id(workspace_id, pipeline_id)}:{period}"
 
 
 LIST_FIELDS = {"workspace_id": 1, "pipeline_id": 1, "trained_at": 1}
@@ -125,16 +114,14 @@ class MongoWinModelStores:
         return [doc async for doc in self.db[WIN_MODELS].find({}, LIST_FIELDS)]
 
     async def take_lease(self, workspace_id: str, pipeline_id: str, period: int) -> bool:
-        leases = self.db[WIN_MODEL_LEASES]
-        try:
-            await leases.insert_one(_lease(workspace_id, pipeline_id, period))
-        except DuplicateKeyError:
-            return False
-        # Older periods' leases are spent; keep the collection as small as the model count.
-        await leases.delete_many(
-            {"workspace_id": workspace_id, "pipeline_id": pipeline_id, "period": {"$lt": period}}
+        return await take_lease(
+            self.db[WIN_MODEL_LEASES],
+            _lease_id(workspace_id, pipeline_id, period),
+            datetime.now(UTC),
+            workspace_id=workspace_id,
+            pipeline_id=pipeline_id,
+            period=period,
         )
-        return True
 
 
 class MongoWinModelStore:
@@ -192,11 +179,8 @@ class MemoryWinModelStores:
         return [{k: d.get(k) for k in LIST_FIELDS} for d in self.models.values()]
 
     async def take_lease(self, workspace_id: str, pipeline_id: str, period: int) -> bool:
-        lease = _lease(workspace_id, pipeline_id, period)
-        if lease["_id"] in self.leases:
-            return False
-        self.leases[lease["_id"]] = lease
-        return True
+        lease_id = _lease_id(workspace_id, pipeline_id, period)
+        return take_lease_in(self.leases, lease_id, datetime.now(UTC), period=period)
 
 
 class MemoryWinModelStore:
