@@ -1,0 +1,236 @@
+"""Internal identity assertions: how one part of the platform proves to another who is
+calling and on whose behalf, so that no hop ever trusts a bare header.
+
+Every party (the gateway, each service, the CLI) holds its own Ed25519 private key and
+the public keys of the others. A caller signs a short-lived JWT (EdDSA) naming itself
+(`iss`), the party it calls (`aud`), the user it acts for (`sub`, `ws`, `roles`) and a
+SHA-256 of the exact request body (`bh`), so a captured assertion is useless for any other
+request, target or minute. The callee checks the signature against the public key of an
+issuer it accepts (subgraphs: only the gateway; a NATS endpoint: the services allowed to
+call it). Asymmetric keys mean a compromised service can speak only as itself.
+
+Keys: `INTERNAL_KEY_FILE` (this party's private key, PEM) and `INTERNAL_PUBLIC_KEYS_DIR`
+(`<party>.pub` files, PEM) — in production both come from Kubernetes Secrets. Without
+`INTERNAL_KEY_FILE` (development), keys live in `<data dir>/keys/`, and a party creates
+its own pair on first use.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+from .context import RequestContext
+from .paths import data_dir
+
+__all__ = [
+    "ASSERTION_TTL_SECONDS",
+    "AssertionError_",
+    "KeyRing",
+    "VerifiedAssertion",
+    "body_hash",
+]
+
+ALGORITHM = "EdDSA"
+# Long enough for a slow hop and clock skew between hosts, short enough that a leaked
+# assertion is soon worthless (and it is bound to one body anyway).
+ASSERTION_TTL_SECONDS = 60
+CLOCK_SKEW_SECONDS = 10
+
+
+class AssertionError_(Exception):  # noqa: N801 - `AssertionError` is a builtin
+    """An assertion is missing, malformed, expired, for another audience or unsigned by
+    an accepted issuer."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class VerifiedAssertion:
+    issuer: str
+    context: RequestContext
+
+
+def body_hash(body: bytes) -> str:
+    digest = hashlib.sha256(body).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _keys_dir() -> Path:
+    return data_dir() / "keys"
+
+
+def _create_private_key(path: Path) -> None:
+    """Write a new key pair for a development party; O_EXCL so that of several processes
+    starting at once exactly one writes it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    public_path = path.with_suffix(".pub")
+    tmp = public_path.with_suffix(".pub.tmp")
+    tmp.write_bytes(public)
+    tmp.replace(public_path)
+
+
+def _load_private_key(path: Path) -> Ed25519PrivateKey:
+    # A concurrent creator may not have finished writing: wait briefly for a whole file.
+    deadline = time.monotonic() + 2.0
+    while True:
+        data = path.read_bytes()
+        if data.strip().endswith(b"-----"):
+            break
+        if time.monotonic() > deadline:
+            raise ValueError(f"{path}: not a complete PEM private key")
+        time.sleep(0.01)
+    key = serialization.load_pem_private_key(data, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path}: expected an Ed25519 private key")
+    return key
+
+
+class KeyRing:
+    """This party's signing key and the public keys of the parties it accepts."""
+
+    def __init__(
+        self,
+        party: str,
+        private_key: Ed25519PrivateKey,
+        public_keys_dir: Path,
+        trusted: dict[str, Ed25519PublicKey] | None = None,
+    ) -> None:
+        self.party = party
+        self._private = private_key
+        self._public_dir = public_keys_dir
+        self._trusted: dict[str, Ed25519PublicKey] = dict(trusted or {})
+        self._trusted.setdefault(party, private_key.public_key())
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_env(cls, party: str) -> KeyRing:
+        configured = os.environ.get("INTERNAL_KEY_FILE")
+        public_dir = Path(os.environ.get("INTERNAL_PUBLIC_KEYS_DIR") or _keys_dir())
+        if configured:
+            private_path = Path(configured)
+        else:
+            private_path = _keys_dir() / f"{party}.key"
+            if not private_path.exists():
+                _create_private_key(private_path)
+        return cls(party, _load_private_key(private_path), public_dir)
+
+    def public_key_pem(self) -> bytes:
+        return self._private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def mint(
+        self,
+        *,
+        audience: str,
+        context: RequestContext,
+        body: bytes = b"",
+        ttl_seconds: int = ASSERTION_TTL_SECONDS,
+    ) -> str:
+        """An assertion that this party calls `audience` for `context`, bound to `body`."""
+        now = int(time.time())
+        claims = {
+            "iss": self.party,
+            "aud": audience,
+            "sub": context.subject,
+            "ws": context.workspace_id,
+            "roles": sorted(context.roles),
+            "iat": now,
+            "exp": now + ttl_seconds,
+            "bh": body_hash(body),
+        }
+        return jwt.encode(claims, self._private, algorithm=ALGORITHM)
+
+    def verify(
+        self,
+        token: str | None,
+        *,
+        audience: str,
+        issuers: Collection[str],
+        body: bytes = b"",
+    ) -> VerifiedAssertion:
+        """The caller and the context it acts for, or AssertionError_."""
+        if not token:
+            raise AssertionError_("missing internal assertion")
+        try:
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise AssertionError_("malformed internal assertion") from None
+        issuer = unverified.get("iss")
+        if not isinstance(issuer, str) or issuer not in issuers:
+            raise AssertionError_(f"issuer {issuer!r} is not accepted here")
+        key = self._public_key(issuer)
+        if key is None:
+            raise AssertionError_(f"no public key for issuer {issuer!r}")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=audience,
+                issuer=issuer,
+                leeway=CLOCK_SKEW_SECONDS,
+                options={"require": ["iss", "aud", "sub", "ws", "exp", "bh"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise AssertionError_("internal assertion expired") from None
+        except jwt.PyJWTError as error:
+            raise AssertionError_(f"invalid internal assertion: {error}") from None
+        if claims["bh"] != body_hash(body):
+            raise AssertionError_("internal assertion was made for another request body")
+        roles = claims.get("roles", [])
+        if not isinstance(roles, list):
+            raise AssertionError_("claim 'roles' must be a list")
+        context = RequestContext(
+            workspace_id=str(claims["ws"]),
+            subject=str(claims["sub"]),
+            roles=frozenset(str(role) for role in roles),
+        )
+        return VerifiedAssertion(issuer=issuer, context=context)
+
+    def _public_key(self, party: str) -> Ed25519PublicKey | None:
+        with self._lock:
+            known = self._trusted.get(party)
+            if known is not None:
+                return known
+            # Loaded on first use: in development another party may create its key after
+            # this one started.
+            path = self._public_dir / f"{party}.pub"
+            if not path.is_file():
+                return None
+            key = serialization.load_pem_public_key(path.read_bytes())
+            if not isinstance(key, Ed25519PublicKey):
+                raise ValueError(f"{path}: expected an Ed25519 public key")
+            self._trusted[party] = key
+            return key
