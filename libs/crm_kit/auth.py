@@ -20,7 +20,14 @@ import jwt
 from .context import ROLES, RequestContext
 from .paths import data_dir
 
-__all__ = ["AuthError", "RequestContext", "TokenVerifier", "dev_secret", "issue_token"]
+__all__ = [
+    "AuthError",
+    "RequestContext",
+    "TokenVerifier",
+    "dev_secret",
+    "development_mode",
+    "issue_token",
+]
 
 AUDIENCE = "crm"
 ISSUER = "crm-dev"
@@ -30,6 +37,18 @@ class AuthError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+# Any of these configures a production identity provider; development conveniences (the
+# HS256 dev secret, dev sign-in, GraphiQL on subgraphs) exist only without them.
+PRODUCTION_KEY_SETTINGS = ("JWT_PUBLIC_KEY_FILE", "JWKS_FILE", "OIDC_ISSUER")
+
+
+def development_mode() -> bool:
+    """True unless `CRM_ENV=production` or a production key or issuer is configured."""
+    if os.environ.get("CRM_ENV", "").strip().lower() == "production":
+        return False
+    return not any(os.environ.get(name) for name in PRODUCTION_KEY_SETTINGS)
 
 
 def dev_secret() -> str:
