@@ -452,6 +452,13 @@ def train(
         return template
     progress(0.3, "fit")
     leaky = frozenset(outcome_only_features(deals, ctx))
+    if not [c for c in fit_columns([s.features for s, _ in rows]) if c.feature not in leaky]:
+        reason = Reason(
+            "NO_FEATURES",
+            "every recorded feature is the same for all training rows: nothing to learn from.",
+        )
+        progress(1.0, "done")
+        return WinModel(**{**template.__dict__, "status": STAGE_DEFAULTS, "reasons": (reason,)})
     fitted = fit_rows(rows, leaky)
     model = fitted.as_model(template)
     evaluation = None

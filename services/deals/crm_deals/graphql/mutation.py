@@ -16,7 +16,7 @@ from .inputs import (
     given,
 )
 from .types import Deal, DealHandover, Pipeline
-from .win_model import WinModel, train_win_model
+from .win_model import WinModelTrainingJob, train_win_model
 
 
 @strawberry.type
@@ -94,12 +94,15 @@ class Mutation:
         return Pipeline.of(updated)
 
     @strawberry.mutation(
-        description="Managers and admins only. Learns the win model from the pipeline's "
-        "closed deals and writes each open deal's changed modelProbability (deal.updated)."
+        description="Managers and admins only. Starts training the pipeline's win model in the "
+        "background and returns the job at once (poll winModelTrainingJob or "
+        "winModel.latestJob); a training already running for the pipeline is returned "
+        "instead of a new one. When done, each open deal's changed modelProbability is "
+        "written (deal.updated)."
     )
     async def train_win_model(
         self, info: Info, pipeline_id: strawberry.ID | None = None
-    ) -> WinModel:
+    ) -> WinModelTrainingJob:
         return await train_win_model(info, pipeline_id)
 
     @strawberry.mutation(

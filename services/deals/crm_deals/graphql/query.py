@@ -18,7 +18,13 @@ from .analytics import (
 from .board import BoardColumn, PipelineBoard
 from .inputs import DealFilter, DealOrder
 from .types import Deal, DealConnection, Pipeline, connection
-from .win_model import WinModel, win_model
+from .win_model import (
+    WinModel,
+    WinModelTrainingJob,
+    training_job,
+    win_model,
+    win_model_versions,
+)
 
 From = Annotated[date, strawberry.argument(name="from")]
 FromTime = Annotated[datetime | None, strawberry.argument(name="from")]
@@ -89,6 +95,18 @@ class Query:
         self, info: Info, pipeline_id: strawberry.ID | None = None
     ) -> WinModel | None:
         return await win_model(info, pipeline_id)
+
+    @strawberry.field(description="The pipeline's trained models, newest first (at most `first`, 1 to 100).")
+    async def win_model_versions(
+        self, info: Info, pipeline_id: strawberry.ID | None = None, first: int = 20
+    ) -> list[WinModel]:
+        return await win_model_versions(info, pipeline_id, first)
+
+    @strawberry.field(description="A training job by id (from trainWinModel); null when unknown.")
+    async def win_model_training_job(
+        self, info: Info, id: strawberry.ID
+    ) -> WinModelTrainingJob | None:
+        return await training_job(info, id)
 
     @strawberry.field(
         description="Open deals by expected close month, won deals by won month, per forecast "
