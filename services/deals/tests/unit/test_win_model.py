@@ -194,7 +194,7 @@ def test_censoring_rule() -> None:
     t = T0 + timedelta(days=30)
     assert label(won, t, t + timedelta(days=5), 30) is None  # horizon not passed: censored
     assert label(won, t, t + timedelta(days=30), 30) == 1  # won within the horizon
-    assert label(won, t - timedelta(days=20), t + timedelta(days=90), 30) == 0  # won later
+    assert label(won, t - timedelta(days=25), t + timedelta(days=90), 30) == 0  # won later
     assert label(still_open, t, t + timedelta(days=31), 30) == 0  # stalled
 
 
