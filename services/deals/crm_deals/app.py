@@ -226,7 +226,11 @@ def create_app(
             snapshot_seconds = forecast_snapshot_check_seconds()
             if snapshot_seconds > 0:
                 snapshots = SnapshotScheduler(
-                    holder.stores, holder.snapshots, clock=utc_now, check_seconds=snapshot_seconds
+                    holder.stores,
+                    holder.snapshots,
+                    clock=utc_now,
+                    check_seconds=snapshot_seconds,
+                    documents=holder.documents,
                 )
                 runtime.spawn(snapshots.run(), "forecast-snapshots")
             yield

@@ -14,6 +14,7 @@ from ..store.protocol import StoreFactory
 from ..store.win_models import WinModelStores, win_model_stores_for
 from ..usecases.analytics import AnalyticsService
 from ..usecases.context import Actor, utc_now
+from ..usecases.rates import RatesService
 from ..usecases.deals import DealService
 from ..usecases.win_model import ModelEstimator, Spawn, WinModelService
 from .loaders import Loaders
@@ -28,11 +29,13 @@ class DealsContext:
     documents: DocumentStores | None = None
     loaders: Loaders = field(init=False)
     analytics: AnalyticsService = field(init=False)
+    rates: RatesService = field(init=False)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.deals)
         store = self.snapshots.for_workspace(self.request.workspace_id) if self.snapshots else None
-        self.analytics = AnalyticsService(self.deals, store)
+        self.rates = RatesService(self.documents, self.deals.actor)
+        self.analytics = AnalyticsService(self.deals, store, self.rates)
 
     @property
     def now(self) -> datetime:

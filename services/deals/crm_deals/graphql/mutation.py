@@ -15,6 +15,7 @@ from .inputs import (
     UpdatePipelineInput,
     given,
 )
+from .rates import ExchangeRate, ExchangeRateInput
 from .types import Deal, DealHandover, Pipeline
 from .win_model import WinModelTrainingJob, train_win_model
 
@@ -117,3 +118,14 @@ class Mutation:
             None if pipeline_id is None else str(pipeline_id)
         )
         return ForecastSnapshot.of(doc)
+
+    @strawberry.mutation(
+        description="Managers and admins only. Enters (or replaces) exchange rates: each says "
+        "that on `date` one `currency` is worth `rate` `quoteCurrency`; 1 to 500 per call, "
+        "all checked before any is written (BAD_USER_INPUT with field `rates.<i>.<name>`)."
+    )
+    async def set_exchange_rates(
+        self, info: Info, rates: list[ExchangeRateInput]
+    ) -> list[ExchangeRate]:
+        entered = await info.context.rates.set_rates([r.to_domain() for r in rates])
+        return [ExchangeRate.of(r) for r in entered]

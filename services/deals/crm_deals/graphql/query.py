@@ -9,6 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from ..usecases import queries
+from ..usecases.analytics import pipeline_entries
 from .analytics import (
     Forecast,
     ForecastAccuracyMonth,
@@ -17,6 +18,7 @@ from .analytics import (
 )
 from .board import BoardColumn, PipelineBoard
 from .inputs import DealFilter, DealOrder
+from .rates import ExchangeRate
 from .types import Deal, DealConnection, Pipeline, connection
 from .win_model import (
     WinModel,
@@ -80,7 +82,13 @@ class Query:
         pipeline = await ctx.deals.pipelines.get(
             str(pipeline_id) if pipeline_id else None, field="pipelineId"
         )
-        columns = await queries.board(ctx.deals.store, pipeline)
+        converter = await ctx.rates.converter(pipeline.currency)
+        columns = await queries.board(
+            ctx.deals.store,
+            pipeline,
+            converter,
+            lambda: pipeline_entries(ctx.deals.store, pipeline.id),
+        )
         return PipelineBoard(
             pipeline=Pipeline.of(pipeline),
             currency=pipeline.currency,
@@ -110,8 +118,9 @@ class Query:
 
     @strawberry.field(
         description="Open deals by expected close month, won deals by won month, per forecast "
-        "category, for each month in [from, to) (at most 24 months); one currency (the "
-        "pipeline's by default), others counted apart. Served from the read index."
+        "category, for each month in [from, to) (at most 24 months); in `currency` (the "
+        "pipeline's by default): other currencies converted (won: the won date's rate; "
+        "open: today's), those without a rate counted apart. Served from the read index."
     )
     async def forecast(
         self,
@@ -139,7 +148,9 @@ class Query:
 
     @strawberry.field(
         description="Funnel conversion and stage velocity of the deals that entered each "
-        "open stage in [from, to) (unbounded when omitted), from the stage histories."
+        "open stage in [from, to) (unbounded when omitted), from the stage histories. Won "
+        "amounts in `currency` (the pipeline's by default), other currencies converted at "
+        "the won date's exchange rate."
     )
     async def pipeline_analytics(
         self,
@@ -148,15 +159,18 @@ class Query:
         from_: FromTime = None,
         to: datetime | None = None,
         owner_id: str | None = None,
+        currency: str | None = None,
     ) -> PipelineAnalytics:
         pipeline, fu = await info.context.analytics.pipeline_analytics(
-            _pid(pipeline_id), from_, to, owner_id
+            _pid(pipeline_id), from_, to, owner_id, currency
         )
         return PipelineAnalytics.of(pipeline.id, owner_id, fu)
 
     @strawberry.field(
         description="Per owner: open deals now (count, amounts, stale, without next step) "
-        "and deals closed in [from, to) (won, lost, win rate, deal size, cycle)."
+        "and deals closed in [from, to) (won, lost, win rate, deal size, cycle). Amounts in "
+        "`currency` (the pipeline's by default): open deals converted at today's rate, won "
+        "ones at the won date's."
     )
     async def owner_scorecards(
         self,
@@ -164,6 +178,19 @@ class Query:
         pipeline_id: strawberry.ID | None = None,
         from_: FromTime = None,
         to: datetime | None = None,
+        currency: str | None = None,
     ) -> list[OwnerScorecard]:
-        _, cards = await info.context.analytics.owner_scorecards(_pid(pipeline_id), from_, to)
+        _, cards = await info.context.analytics.owner_scorecards(
+            _pid(pipeline_id), from_, to, currency
+        )
         return [OwnerScorecard.of(c) for c in cards]
+
+    @strawberry.field(
+        description="The workspace's exchange rates (at most 1,000, oldest first), optionally "
+        "of one currency and/or into one quote currency."
+    )
+    async def exchange_rates(
+        self, info: Info, currency: str | None = None, quote_currency: str | None = None
+    ) -> list[ExchangeRate]:
+        found = await info.context.rates.list_rates(currency, quote_currency)
+        return [ExchangeRate.of(r) for r in found]
