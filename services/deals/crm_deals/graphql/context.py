@@ -14,6 +14,7 @@ from ..store.protocol import StoreFactory
 from ..store.win_models import WinModelStores, win_model_stores_for
 from ..usecases.analytics import AnalyticsService
 from ..usecases.context import Actor, utc_now
+from ..usecases.forecasting import ForecastingService
 from ..usecases.rates import RatesService
 from ..usecases.deals import DealService
 from ..usecases.win_model import ModelEstimator, Spawn, WinModelService
@@ -30,12 +31,14 @@ class DealsContext:
     loaders: Loaders = field(init=False)
     analytics: AnalyticsService = field(init=False)
     rates: RatesService = field(init=False)
+    forecasting: ForecastingService = field(init=False)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.deals)
         store = self.snapshots.for_workspace(self.request.workspace_id) if self.snapshots else None
         self.rates = RatesService(self.documents, self.deals.actor)
         self.analytics = AnalyticsService(self.deals, store, self.rates)
+        self.forecasting = ForecastingService(self.deals, self.documents, self.rates, store)
 
     @property
     def now(self) -> datetime:

@@ -15,6 +15,7 @@ from .inputs import (
     UpdatePipelineInput,
     given,
 )
+from .forecasting import ForecastSubmission, Quota, SetQuotaInput, SubmitForecastInput, pid
 from .rates import ExchangeRate, ExchangeRateInput
 from .types import Deal, DealHandover, Pipeline
 from .win_model import WinModelTrainingJob, train_win_model
@@ -129,3 +130,30 @@ class Mutation:
     ) -> list[ExchangeRate]:
         entered = await info.context.rates.set_rates([r.to_domain() for r in rates])
         return [ExchangeRate.of(r) for r in entered]
+
+    @strawberry.mutation(
+        description="A new version of a forecast call for a period. Reps: scope OWNER with "
+        "their own id; managers and admins: any owner, and TEAM (the adjusted call)."
+    )
+    async def submit_forecast(
+        self, info: Info, input: SubmitForecastInput
+    ) -> ForecastSubmission:
+        doc = await info.context.forecasting.submit(
+            pid(input.pipeline_id),
+            input.period,
+            input.scope.value,
+            input.scope_id,
+            input.commit,
+            input.best_case,
+            input.note,
+        )
+        found = ForecastSubmission.of(doc)
+        assert found is not None
+        return found
+
+    @strawberry.mutation(description="Managers and admins: a rep's or team's quota for a period.")
+    async def set_quota(self, info: Info, input: SetQuotaInput) -> Quota:
+        doc = await info.context.forecasting.set_quota(
+            input.period, input.scope.value, input.scope_id, input.amount, input.currency
+        )
+        return Quota.of(doc)

@@ -17,6 +17,16 @@ from .analytics import (
     PipelineAnalytics,
 )
 from .board import BoardColumn, PipelineBoard
+from .forecasting import (
+    ForecastRollup,
+    ForecastScope,
+    ForecastSubmission,
+    PeriodForecast,
+    Quota,
+    SubmissionAccuracyMonth,
+    pid,
+    rollup,
+)
 from .inputs import DealFilter, DealOrder
 from .rates import ExchangeRate
 from .types import Deal, DealConnection, Pipeline, connection
@@ -194,3 +204,73 @@ class Query:
     ) -> list[ExchangeRate]:
         found = await info.context.rates.list_rates(currency, quote_currency)
         return [ExchangeRate.of(r) for r in found]
+
+    @strawberry.field(
+        description="A period's (YYYY-MM or YYYY-Qn) forecast of the given owners' deals (all "
+        "deals without ownerIds): closed, commit, best case, weighted, model, and the "
+        "P10/P50/P90 range."
+    )
+    async def period_forecast(
+        self,
+        info: Info,
+        period: str,
+        pipeline_id: strawberry.ID | None = None,
+        owner_ids: list[strawberry.ID] | None = None,
+        currency: str | None = None,
+    ) -> PeriodForecast:
+        _, found_period, figures = await info.context.forecasting.period_forecast(
+            pid(pipeline_id),
+            period,
+            None if owner_ids is None else [str(i) for i in owner_ids],
+            currency,
+        )
+        return PeriodForecast.of(found_period, figures)
+
+    @strawberry.field(description="Every version of the period's submissions, newest first per scope.")
+    async def forecast_submissions(
+        self,
+        info: Info,
+        period: str,
+        pipeline_id: strawberry.ID | None = None,
+        scope: ForecastScope | None = None,
+        scope_id: str | None = None,
+    ) -> list[ForecastSubmission]:
+        found = await info.context.forecasting.submissions(
+            pid(pipeline_id), period, scope.value if scope else None, scope_id
+        )
+        return [s for s in (ForecastSubmission.of(d) for d in found) if s is not None]
+
+    @strawberry.field(description="The quotas of a period.")
+    async def quotas(self, info: Info, period: str) -> list[Quota]:
+        return [Quota.of(q) for q in await info.context.forecasting.quotas(period)]
+
+    @strawberry.field(
+        description="Roll-up of a period for these owners (at most 200): each one's figures, "
+        "latest call, quota and attainment, and the totals; `teamId` adds the team's quota "
+        "and adjusted (TEAM) call. `Team.forecastRollup` does this for a team's members."
+    )
+    async def forecast_rollup(
+        self,
+        info: Info,
+        period: str,
+        owner_ids: list[strawberry.ID],
+        team_id: str | None = None,
+        pipeline_id: strawberry.ID | None = None,
+        currency: str | None = None,
+    ) -> ForecastRollup:
+        return await rollup(info, period, [str(i) for i in owner_ids], team_id, pipeline_id, currency)
+
+    @strawberry.field(
+        description="For each of the last `months` (1 to 24) finished months: the owner's call "
+        "in force 30 / 14 / 7 days before the month's end and the model's figure then, "
+        "against what was won."
+    )
+    async def submission_accuracy(
+        self,
+        info: Info,
+        owner_id: str,
+        pipeline_id: strawberry.ID | None = None,
+        months: int = 6,
+    ) -> list[SubmissionAccuracyMonth]:
+        found = await info.context.forecasting.accuracy(pid(pipeline_id), owner_id, months)
+        return [SubmissionAccuracyMonth.of(r) for r in found]
