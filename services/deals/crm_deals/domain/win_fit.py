@@ -52,6 +52,16 @@ def fit(
 ) -> Fitted:
     """`vectors` encoded and centred rows, `labels` 0/1, `times` each row's snapshot time
     (the last VALIDATION_SHARE of the time order validates C and fits the calibration)."""
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS thread: training shares the machine with the service's requests.
+    with threadpool_limits(limits=1):
+        return _fit(vectors, labels, times)
+
+
+def _fit(
+    vectors: Sequence[Sequence[float]], labels: Sequence[int], times: Sequence[float]
+) -> Fitted:
     import numpy as np
     import sklearn
     from sklearn.linear_model import LogisticRegression

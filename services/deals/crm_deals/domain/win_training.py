@@ -73,6 +73,9 @@ MIN_HORIZON_DAYS, MAX_HORIZON_DAYS = 30, 365
 HORIZON_QUANTILE = 0.95
 MAX_AGE_HORIZONS = 3
 MAX_ROWS = 30_000
+# Snapshots of one deal a few days apart are nearly the same row: beyond about this many
+# per deal on average, more rows only cost fitting time.
+ROWS_PER_DEAL = 20
 FOLDS = 4
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -113,13 +116,14 @@ def _open_end(deal: DealHistory, known_at: datetime, horizon: int) -> datetime |
 
 
 def step_days(deals: Sequence[DealHistory], known_at: datetime, horizon: int) -> int:
-    """Snapshot spacing that keeps the rows near MAX_ROWS."""
+    """Snapshot spacing that keeps the rows near min(MAX_ROWS, ROWS_PER_DEAL x deals)."""
     total = 0.0
     for deal in deals:
         end = _open_end(deal, known_at, horizon)
         if end is not None and deal.open_from is not None:
             total += max(0.0, (end - deal.open_from).total_seconds() / DAY)
-    return max(1, math.ceil(total / MAX_ROWS))
+    target = max(1, min(MAX_ROWS, ROWS_PER_DEAL * len(deals)))
+    return max(1, math.ceil(total / target))
 
 
 def snapshots(
