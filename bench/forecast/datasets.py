@@ -21,7 +21,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 STAGES = ("prospecting", "qualification", "engaging", "proposal", "negotiation")
-DEFAULTS = {"prospecting": 10, "qualification": 25, "engaging": 40, "proposal": 60, "negotiation": 80}
+DEFAULTS = {
+    "prospecting": 10,
+    "qualification": 25,
+    "engaging": 40,
+    "proposal": 60,
+    "negotiation": 80,
+}
 INDUSTRIES = {"retail": -0.6, "software": 0.7, "finance": 0.2, "medical": 0.0, "energy": -0.3}
 PRODUCTS = {"basic": 0.5, "pro": 0.0, "enterprise": -0.7}
 SOURCES = {"referral": 0.9, "web": 0.0, "event": 0.2, "cold": -0.8}
@@ -123,15 +129,29 @@ def signal(
             history = [h for h in history if h["at"] <= now]
             stage = history[-1]["to_stage"]
             docs.append(
-                _deal(i, status="open", stage=stage, history=history, closed_at=None,
-                      created_at=opened, **fields)
+                _deal(
+                    i,
+                    status="open",
+                    stage=stage,
+                    history=history,
+                    closed_at=None,
+                    created_at=opened,
+                    **fields,
+                )
             )
             continue
         outcome = "won" if won else "lost"
         history.append(_entry(outcome, close_at))
         docs.append(
-            _deal(i, status=outcome, stage=outcome, history=history, closed_at=close_at,
-                  created_at=opened, **fields)
+            _deal(
+                i,
+                status=outcome,
+                stage=outcome,
+                history=history,
+                closed_at=close_at,
+                created_at=opened,
+                **fields,
+            )
         )
     return docs, companies
 
@@ -153,11 +173,29 @@ def funnel(
         won_at = opened + timedelta(days=rng.expovariate(1 / 12))
         if converts and won_at <= now:
             history.append(_entry("won", won_at))
-            docs.append(_deal(i, status="won", stage="won", history=history, closed_at=won_at,
-                              created_at=opened, **fields))
+            docs.append(
+                _deal(
+                    i,
+                    status="won",
+                    stage="won",
+                    history=history,
+                    closed_at=won_at,
+                    created_at=opened,
+                    **fields,
+                )
+            )
         else:
-            docs.append(_deal(i, status="open", stage="prospecting", history=history,
-                              closed_at=None, created_at=opened, **fields))
+            docs.append(
+                _deal(
+                    i,
+                    status="open",
+                    stage="prospecting",
+                    history=history,
+                    closed_at=None,
+                    created_at=opened,
+                    **fields,
+                )
+            )
     return docs
 
 
@@ -170,9 +208,16 @@ def undated(n: int = 448, seed: int = 5, now: datetime = NOW) -> list[dict[str, 
         closed = now - timedelta(days=rng.uniform(30, 400))
         outcome = "won" if rng.random() < 0.4 else "lost"
         docs.append(
-            _deal(i, status=outcome, stage=outcome, history=[_entry(outcome, closed)],
-                  closed_at=closed, created_at=now, owner_id=rng.choice(list(OWNERS)),
-                  custom_fields={"segment": rng.choice(["a", "b", "c"])})
+            _deal(
+                i,
+                status=outcome,
+                stage=outcome,
+                history=[_entry(outcome, closed)],
+                closed_at=closed,
+                created_at=now,
+                owner_id=rng.choice(list(OWNERS)),
+                custom_fields={"segment": rng.choice(["a", "b", "c"])},
+            )
         )
     return docs
 
@@ -185,9 +230,15 @@ def single_class(n: int = 200, seed: int = 3, now: datetime = NOW) -> list[dict[
         opened = now - timedelta(days=rng.uniform(60, 400))
         closed = opened + timedelta(days=rng.uniform(1, 50))
         docs.append(
-            _deal(i, status="lost", stage="lost",
-                  history=[_entry("qualification", opened), _entry("lost", closed)],
-                  closed_at=closed, created_at=opened, owner_id="rep-1")
+            _deal(
+                i,
+                status="lost",
+                stage="lost",
+                history=[_entry("qualification", opened), _entry("lost", closed)],
+                closed_at=closed,
+                created_at=opened,
+                owner_id="rep-1",
+            )
         )
     return docs
 
@@ -200,8 +251,14 @@ def too_few(n: int = 12, seed: int = 2, now: datetime = NOW) -> list[dict[str, A
         closed = opened + timedelta(days=rng.uniform(1, 50))
         outcome = "won" if i % 2 else "lost"
         docs.append(
-            _deal(i, status=outcome, stage=outcome,
-                  history=[_entry("qualification", opened), _entry(outcome, closed)],
-                  closed_at=closed, created_at=opened, owner_id="rep-1")
+            _deal(
+                i,
+                status=outcome,
+                stage=outcome,
+                history=[_entry("qualification", opened), _entry(outcome, closed)],
+                closed_at=closed,
+                created_at=opened,
+                owner_id="rep-1",
+            )
         )
     return docs

@@ -45,16 +45,23 @@ def report(name: str, model: WinModel, seconds: float, known_signal: bool = Fals
     if e is None:
         print("no backtest")
         return
-    print(f"backtest: {len(e.folds)} cut-offs, {e.model.rows} open-deal predictions, "
-          f"{e.censored_deals} censored")
+    print(
+        f"backtest: {len(e.folds)} cut-offs, {e.model.rows} open-deal predictions, "
+        f"{e.censored_deals} censored"
+    )
     print("| predictor | Brier | log loss | AUC | ECE |")
     print("|---|---|---|---|---|")
-    for label, s in (("model", e.model), ("constant rate", e.constant),
-                     ("stage defaults", e.stage_defaults)):
+    for label, s in (
+        ("model", e.model),
+        ("constant rate", e.constant),
+        ("stage defaults", e.stage_defaults),
+    ):
         auc = "-" if s.auc is None else f"{s.auc:.4f}"
         print(f"| {label} | {s.brier:.4f} | {s.log_loss:.4f} | {auc} | {s.ece:.4f} |")
-    print(f"model/constant Brier {e.model.brier / e.constant.brier:.2f}x, "
-          f"model/stage-defaults {e.model.brier / e.stage_defaults.brier:.2f}x")
+    print(
+        f"model/constant Brier {e.model.brier / e.constant.brier:.2f}x, "
+        f"model/stage-defaults {e.model.brier / e.stage_defaults.brier:.2f}x"
+    )
     if known_signal:
         ok = e.model.brier <= 0.9 * e.constant.brier and e.model.ece < 0.03
         print(f"known signal recovered (Brier <= 0.9x constant, ECE < 0.03): {ok}")
@@ -83,15 +90,20 @@ def timing(model: WinModel, deals: list[DealHistory], facts: dict, now: datetime
     for v in vectors:
         peer.predict_proba(v.reshape(1, -1))
     theirs = (time.perf_counter() - start) / len(vectors)
-    print(f"\nprediction of one deal (features as of now + score + contributions): "
-          f"{ours * 1e6:.0f} us; scikit-learn predict_proba of one encoded row (no features, "
-          f"no contributions): {theirs * 1e6:.0f} us; ratio {ours / theirs:.2f}x")
+    print(
+        f"\nprediction of one deal (features as of now + score + contributions): "
+        f"{ours * 1e6:.0f} us; scikit-learn predict_proba of one encoded row (no features, "
+        f"no contributions): {theirs * 1e6:.0f} us; ratio {ours / theirs:.2f}x"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--demo-now", default="2018-01-01",
-                        help="what the demo data is known at (it ends 2017-12-31)")
+    parser.add_argument(
+        "--demo-now",
+        default="2018-01-01",
+        help="what the demo data is known at (it ends 2017-12-31)",
+    )
     parser.add_argument("--skip-demo", action="store_true")
     args = parser.parse_args()
     pipeline = default_pipeline("bench", datasets.NOW)
@@ -114,8 +126,7 @@ def main() -> None:
     model = train(pipeline, deals, datasets.NOW, companies=facts)
     report("generated: known signal (3,000 deals)", model, time.perf_counter() - start, True)
     for name, docs in (
-        ("generated: marketing funnel, every close won, unconverted leads open",
-         datasets.funnel()),
+        ("generated: marketing funnel, every close won, unconverted leads open", datasets.funnel()),
         ("generated: funnel, every lead younger than the horizon", datasets.funnel(recent=True)),
         ("generated: 448 closed deals imported without engage dates", datasets.undated()),
         ("generated: every closed deal lost", datasets.single_class()),
@@ -128,8 +139,10 @@ def main() -> None:
         if model.usable:
             ctx = context_for(pipeline)
             preds = [model.predict(d, datasets.NOW, ctx).probability for d in deals if not d.closed]
-            print(f"open deals now: {len(preds)}, mean estimate {sum(preds) / len(preds):.1f} %, "
-                  f"max {max(preds)} %")
+            print(
+                f"open deals now: {len(preds)}, mean estimate {sum(preds) / len(preds):.1f} %, "
+                f"max {max(preds)} %"
+            )
 
 
 if __name__ == "__main__":

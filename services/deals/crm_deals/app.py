@@ -111,6 +111,7 @@ def create_app(
         task = asyncio.get_running_loop().create_task(job, name=name)
         background.add(task)
         task.add_done_callback(background.discard)
+
     if store is not None and index_settings.enabled:
         # No event feed without NATS: only this process writes, and it refreshes itself.
         holder.index = deal_index(store)

@@ -69,8 +69,7 @@ def histories_from_csv(
 def _scores_line(name: str, s: Scores) -> str:
     auc = "-" if s.auc is None else f"{s.auc:.4f}"
     return (
-        f"  {name:<16} Brier {s.brier:.4f}  log loss {s.log_loss:.4f}  AUC {auc}"
-        f"  ECE {s.ece:.4f}\n"
+        f"  {name:<16} Brier {s.brier:.4f}  log loss {s.log_loss:.4f}  AUC {auc}  ECE {s.ece:.4f}\n"
     )
 
 

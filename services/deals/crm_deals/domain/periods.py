@@ -93,10 +93,10 @@ def simulate(
         size = min(chunk, draws - start)
         won = rng.random((size, len(deals))) < chances
         totals[start : start + size] = won @ amounts
-    p10, p50, p90 = np.percentile(totals, [10, 50, 90])
+    p10, p50, p90 = (int(np.rint(q)) for q in np.percentile(totals, [10, 50, 90]))
     return Range(
-        fixed_minor + int(round(p10)),
-        fixed_minor + int(round(p50)),
-        fixed_minor + int(round(p90)),
+        fixed_minor + p10,
+        fixed_minor + p50,
+        fixed_minor + p90,
         draws,
     )

@@ -52,7 +52,9 @@ class Rate:
         base = validate_currency(currency, f"{field}.currency")
         target = validate_currency(quote, f"{field}.quoteCurrency")
         if base == target:
-            raise BadUserInput("a rate needs two different currencies", field=f"{field}.quoteCurrency")
+            raise BadUserInput(
+                "a rate needs two different currencies", field=f"{field}.quoteCurrency"
+            )
         return cls(base, target, day, parse_rate(rate, f"{field}.rate"))
 
 

@@ -121,7 +121,10 @@ class DealHistory:
             },
             field_changes=tuple(
                 sorted(
-                    ((c["at"], c["field"], c.get("previous")) for c in doc.get("field_changes") or []),
+                    (
+                        (c["at"], c["field"], c.get("previous"))
+                        for c in doc.get("field_changes") or []
+                    ),
                     key=lambda c: c[0],
                 )
             ),
@@ -214,9 +217,7 @@ def custom_features(custom: Mapping[str, Any]) -> dict[str, Value]:
     out: dict[str, Value] = {}
     for key, value in sorted(custom.items()):
         name = f"custom.{key}"
-        if isinstance(value, bool):
-            out[name] = float(value)
-        elif isinstance(value, int):
+        if isinstance(value, bool | int):
             out[name] = float(value)
         elif isinstance(value, str):
             out[name] = value.strip()[:80] or None
@@ -232,9 +233,7 @@ class FeatureContext:
     activity_days: int = ACTIVITY_WINDOW_DAYS
 
 
-def features_at(
-    deal: DealHistory, t: datetime, ctx: FeatureContext
-) -> dict[str, Value] | None:
+def features_at(deal: DealHistory, t: datetime, ctx: FeatureContext) -> dict[str, Value] | None:
     """The deal's features as of `t`; None if it was not open at `t`."""
     state = stage_state(deal, t, ctx.order)
     start = deal.open_from

@@ -34,7 +34,7 @@ the reason. Predictions are clipped to [1 %, 99 %].
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -97,9 +97,7 @@ def horizon_days(deals: Sequence[DealHistory]) -> int:
     spans = sorted(
         (d.closed_at - start).total_seconds() / DAY
         for d in deals
-        if d.status == WON
-        and d.closed_at is not None
-        and (start := d.open_from) is not None
+        if d.status == WON and d.closed_at is not None and (start := d.open_from) is not None
     )
     if not spans:
         return 90
@@ -520,4 +518,3 @@ def context_for(pipeline: Pipeline, companies: CompanyFacts | None = None) -> Fe
         companies=companies or {},
         activity_days=ACTIVITY_WINDOW_DAYS,
     )
-

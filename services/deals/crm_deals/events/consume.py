@@ -125,8 +125,10 @@ class Handlers:
             deleted: contacts.CompanyDeleted = _parse(contacts.CompanyDeleted, event)
             await facts.deleted(deleted.id, event.time)
             return
-        model = contacts.CompanyUpdated if event.type == contacts.COMPANY_UPDATED else (
-            contacts.CompanyCreated
+        model = (
+            contacts.CompanyUpdated
+            if event.type == contacts.COMPANY_UPDATED
+            else (contacts.CompanyCreated)
         )
         payload = _parse(model, event)
         company = payload.company

@@ -14,9 +14,9 @@ from ..store.protocol import StoreFactory
 from ..store.win_models import WinModelStores, win_model_stores_for
 from ..usecases.analytics import AnalyticsService
 from ..usecases.context import Actor, utc_now
+from ..usecases.deals import DealService
 from ..usecases.forecasting import ForecastingService
 from ..usecases.rates import RatesService
-from ..usecases.deals import DealService
 from ..usecases.win_model import ModelEstimator, Spawn, WinModelService
 from .loaders import Loaders
 

@@ -67,7 +67,9 @@ class Team:
 
     @classmethod
     def resolve_reference(
-        cls, id: strawberry.ID, memberIds: list[strawberry.ID] | None = None  # noqa: N803
+        cls,
+        id: strawberry.ID,
+        memberIds: list[strawberry.ID] | None = None,  # noqa: N803
     ) -> Team:
         return cls(id=id, member_ids=list(memberIds or []))
 

@@ -174,9 +174,7 @@ class ForecastRollup:
     currency: str
     members: list[ForecastRollupMember]
     totals: PeriodForecast = strawberry.field(description="All members' deals together.")
-    submitted_commit: str = strawberry.field(
-        description="Sum of the members' latest commit calls."
-    )
+    submitted_commit: str = strawberry.field(description="Sum of the members' latest commit calls.")
     submitted_best_case: str
     adjusted: ForecastSubmission | None = strawberry.field(
         description="The latest TEAM submission (the manager's adjusted call)."

@@ -7,6 +7,7 @@ from strawberry.types import Info
 
 from ..usecases.handover import HandoverService
 from .analytics import ForecastSnapshot
+from .forecasting import ForecastSubmission, Quota, SetQuotaInput, SubmitForecastInput, pid
 from .inputs import (
     CreateDealInput,
     CreatePipelineInput,
@@ -15,7 +16,6 @@ from .inputs import (
     UpdatePipelineInput,
     given,
 )
-from .forecasting import ForecastSubmission, Quota, SetQuotaInput, SubmitForecastInput, pid
 from .rates import ExchangeRate, ExchangeRateInput
 from .types import Deal, DealHandover, Pipeline
 from .win_model import WinModelTrainingJob, train_win_model
@@ -135,9 +135,7 @@ class Mutation:
         description="A new version of a forecast call for a period. Reps: scope OWNER with "
         "their own id; managers and admins: any owner, and TEAM (the adjusted call)."
     )
-    async def submit_forecast(
-        self, info: Info, input: SubmitForecastInput
-    ) -> ForecastSubmission:
+    async def submit_forecast(self, info: Info, input: SubmitForecastInput) -> ForecastSubmission:
         doc = await info.context.forecasting.submit(
             pid(input.pipeline_id),
             input.period,

@@ -114,7 +114,9 @@ class Query:
     ) -> WinModel | None:
         return await win_model(info, pipeline_id)
 
-    @strawberry.field(description="The pipeline's trained models, newest first (at most `first`, 1 to 100).")
+    @strawberry.field(
+        description="The pipeline's trained models, newest first (at most `first`, 1 to 100)."
+    )
     async def win_model_versions(
         self, info: Info, pipeline_id: strawberry.ID | None = None, first: int = 20
     ) -> list[WinModel]:
@@ -226,7 +228,9 @@ class Query:
         )
         return PeriodForecast.of(found_period, figures)
 
-    @strawberry.field(description="Every version of the period's submissions, newest first per scope.")
+    @strawberry.field(
+        description="Every version of the period's submissions, newest first per scope."
+    )
     async def forecast_submissions(
         self,
         info: Info,
@@ -258,7 +262,9 @@ class Query:
         pipeline_id: strawberry.ID | None = None,
         currency: str | None = None,
     ) -> ForecastRollup:
-        return await rollup(info, period, [str(i) for i in owner_ids], team_id, pipeline_id, currency)
+        return await rollup(
+            info, period, [str(i) for i in owner_ids], team_id, pipeline_id, currency
+        )
 
     @strawberry.field(
         description="For each of the last `months` (1 to 24) finished months: the owner's call "

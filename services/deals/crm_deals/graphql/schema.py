@@ -11,7 +11,9 @@ from .types import Deal, Pipeline
 
 
 def build_schema() -> SubgraphSchema:
-    return subgraph_schema(query=Query, mutation=Mutation, types=[Deal, Pipeline, Contact, Company, Team])
+    return subgraph_schema(
+        query=Query, mutation=Mutation, types=[Deal, Pipeline, Contact, Company, Team]
+    )
 
 
 schema = build_schema()

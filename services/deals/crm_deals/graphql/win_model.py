@@ -16,8 +16,10 @@ from ..domain.win_features import FEATURE_LABELS, display_value
 from ..domain.win_metrics import Scores
 
 
-@strawberry.enum(description="MODEL: the feature model predicts; STAGE_DEFAULTS: the history "
-                 "cannot support one (see `reasons`), every deal keeps its stage default.")
+@strawberry.enum(
+    description="MODEL: the feature model predicts; STAGE_DEFAULTS: the history "
+    "cannot support one (see `reasons`), every deal keeps its stage default."
+)
 class WinModelStatus(Enum):
     MODEL = "MODEL"
     STAGE_DEFAULTS = "STAGE_DEFAULTS"
@@ -95,8 +97,7 @@ class WinFeatureImportance:
     feature: str = strawberry.field(description="Feature name, e.g. `industry`, `custom.tier`.")
     label: str = strawberry.field(description="The feature as a person reads it.")
     importance: float = strawberry.field(
-        description="Mean absolute contribution to the calibrated log-odds over the "
-        "training rows."
+        description="Mean absolute contribution to the calibrated log-odds over the training rows."
     )
     share: float = strawberry.field(description="importance / the sum over all features.")
 

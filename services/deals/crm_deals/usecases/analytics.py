@@ -34,8 +34,8 @@ from ..store.forecast_snapshots import SnapshotStore, SnapshotStores, snapshot_i
 from ..store.index_entry import PROJECTION, Entry, entry_of
 from ..store.protocol import DealStore, StoreFactory
 from .context import Actor
-from .rates import RatesService
 from .deals import DealService
+from .rates import RatesService
 from .win_model import check_pipeline_id
 
 log = logging.getLogger(__name__)
@@ -206,7 +206,9 @@ class AnalyticsService:
         )
         # Each owner's figures too: what the model (the weighted forecast) and the
         # categories said about each person's months, for the accuracy of submissions.
-        owners = sorted({e.owner_id for e in entries if e.owner_id and e.pipeline_id == pipeline.id})
+        owners = sorted(
+            {e.owner_id for e in entries if e.owner_id and e.pipeline_id == pipeline.id}
+        )
         per_owner = []
         for owner in owners:
             mine = build_forecast(
@@ -360,9 +362,7 @@ class SnapshotScheduler:
             deals = DealService(self.stores.for_workspace(workspace), actor)
             try:
                 rates = RatesService(self.documents, actor)
-                await AnalyticsService(deals, store, rates).snapshot(
-                    pipeline_id, on_demand=False
-                )
+                await AnalyticsService(deals, store, rates).snapshot(pipeline_id, on_demand=False)
             except NotFound:
                 continue
             done.append((workspace, pipeline_id))

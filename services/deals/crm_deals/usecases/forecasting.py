@@ -216,8 +216,12 @@ class ForecastingService:
         base = f"{pipeline.id}:{period.key}:{scope}:{scope_id}"
         for _ in range(INSERT_RETRIES):
             found = await collection.scan(
-                {"pipeline_id": pipeline.id, "period": period.key, "scope": scope,
-                 "scope_id": scope_id}
+                {
+                    "pipeline_id": pipeline.id,
+                    "period": period.key,
+                    "scope": scope,
+                    "scope_id": scope_id,
+                }
             )
             version = max((d["version"] for d in found), default=0) + 1
             doc = {
@@ -321,7 +325,9 @@ class ForecastingService:
         totals = await self.figures(pipeline, period, members, converter)
         adjusted = self.latest(submissions, TEAM, team_id) if team_id else None
         team_quota = _quota_in(quotas.get((TEAM, team_id)), converter) if team_id else None
-        return Rollup(pipeline.id, period, team_id, converter.target, rows, totals, adjusted, team_quota)
+        return Rollup(
+            pipeline.id, period, team_id, converter.target, rows, totals, adjusted, team_quota
+        )
 
     # --- accuracy -------------------------------------------------------------------------------
 
@@ -468,4 +474,3 @@ def _finished_months(today: date, months: int) -> list[str]:
 
 def money(minor: int | None, currency: str) -> str | None:
     return None if minor is None else format_amount(minor, currency)
-

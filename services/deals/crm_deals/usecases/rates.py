@@ -44,7 +44,9 @@ def _doc(rate: Rate, actor: Actor) -> dict[str, Any]:
 
 
 def _rate(doc: dict[str, Any]) -> Rate:
-    return Rate(doc["currency"], doc["quote_currency"], date.fromisoformat(doc["day"]), Decimal(doc["rate"]))
+    return Rate(
+        doc["currency"], doc["quote_currency"], date.fromisoformat(doc["day"]), Decimal(doc["rate"])
+    )
 
 
 class RatesService:

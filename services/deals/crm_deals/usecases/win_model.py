@@ -304,7 +304,9 @@ class WinModelService:
             },
         )
 
-    async def apply(self, model: WinModel, pipeline: Pipeline, open_deals: list[DealHistory]) -> int:
+    async def apply(
+        self, model: WinModel, pipeline: Pipeline, open_deals: list[DealHistory]
+    ) -> int:
         """Writes `modelProbability` on the open deals whose estimate changed (cleared when
         the model fell back to the stage defaults), each through the deal update path as
         the system user. Returns how many were written."""

@@ -227,8 +227,14 @@ async def test_rates_convert_the_board_and_submissions_are_versioned_on_ferretdb
     board = (await manager.data(BOARD))["pipelineBoard"]["columns"]
     engaging = next(c for c in board if c["stage"]["key"] == "engaging")
     assert engaging["totalAmount"] == "0.00" and engaging["unconvertedCount"] == 1
-    await manager.data(RATES, {"rates": [{"currency": "EUR", "quoteCurrency": "USD",
-                                          "date": "2020-01-01", "rate": "1.10"}]})
+    await manager.data(
+        RATES,
+        {
+            "rates": [
+                {"currency": "EUR", "quoteCurrency": "USD", "date": "2020-01-01", "rate": "1.10"}
+            ]
+        },
+    )
     board = (await manager.data(BOARD))["pipelineBoard"]["columns"]
     engaging = next(c for c in board if c["stage"]["key"] == "engaging")
     assert engaging["totalAmount"] == "1100.00" and engaging["unconvertedCount"] == 0

@@ -37,14 +37,27 @@ ACCURACY = """query($o: String!) { submissionAccuracy(ownerId: $o, months: 3) {
 
 
 async def deal(gql: Any, owner: str, amount: str, close: str, **more: Any) -> str:
-    values = {"title": "D", "amount": amount, "stageKey": "negotiation", "ownerId": owner,
-              "expectedCloseDate": close, **more}
+    values = {
+        "title": "D",
+        "amount": amount,
+        "stageKey": "negotiation",
+        "ownerId": owner,
+        "expectedCloseDate": close,
+        **more,
+    }
     return (await gql.data(CREATE, {"input": values}))["createDeal"]["id"]
 
 
 def submission(scope: str, scope_id: str, commit: str, best: str, period: str = "2026-01") -> dict:
-    return {"input": {"period": period, "scope": scope, "scopeId": scope_id, "commit": commit,
-                      "bestCase": best}}
+    return {
+        "input": {
+            "period": period,
+            "scope": scope,
+            "scopeId": scope_id,
+            "commit": commit,
+            "bestCase": best,
+        }
+    }
 
 
 async def test_submissions_are_versioned_and_rolled_up_with_quotas(gql: Any) -> None:
@@ -69,17 +82,45 @@ async def test_submissions_are_versioned_and_rolled_up_with_quotas(gql: Any) -> 
     manager = gql.as_user(subject="meg", roles="manager")
     await manager.data(SUBMIT, submission("OWNER", "bob", "500", "800"))
     await manager.data(SUBMIT, submission("TEAM", "t1", "1200", "1600"))
-    await manager.data(QUOTA, {"input": {"period": "2026-01", "scope": "OWNER", "scopeId": "bob",
-                                         "amount": "600", "currency": "USD"}})
-    await manager.data(QUOTA, {"input": {"period": "2026-01", "scope": "TEAM", "scopeId": "t1",
-                                         "amount": "3000", "currency": "USD"}})
-    error = await ann.error(QUOTA, {"input": {"period": "2026-01", "scope": "TEAM",
-                                              "scopeId": "t1", "amount": "1", "currency": "USD"}})
+    await manager.data(
+        QUOTA,
+        {
+            "input": {
+                "period": "2026-01",
+                "scope": "OWNER",
+                "scopeId": "bob",
+                "amount": "600",
+                "currency": "USD",
+            }
+        },
+    )
+    await manager.data(
+        QUOTA,
+        {
+            "input": {
+                "period": "2026-01",
+                "scope": "TEAM",
+                "scopeId": "t1",
+                "amount": "3000",
+                "currency": "USD",
+            }
+        },
+    )
+    error = await ann.error(
+        QUOTA,
+        {
+            "input": {
+                "period": "2026-01",
+                "scope": "TEAM",
+                "scopeId": "t1",
+                "amount": "1",
+                "currency": "USD",
+            }
+        },
+    )
     assert error["extensions"]["code"] == "FORBIDDEN"
 
-    r = (await gql.data(ROLLUP, {"p": "2026-01", "o": ["ann", "bob"], "t": "t1"}))[
-        "forecastRollup"
-    ]
+    r = (await gql.data(ROLLUP, {"p": "2026-01", "o": ["ann", "bob"], "t": "t1"}))["forecastRollup"]
     totals = r["totals"]
     assert totals["closed"] == "300.00" and totals["commit"] == "1800.00"
     assert totals["weighted"] == "1350.00"  # 300 + 800 + 250 (bob's override)
@@ -94,7 +135,7 @@ async def test_submissions_are_versioned_and_rolled_up_with_quotas(gql: Any) -> 
     assert rng["draws"] == 2000
     p10, p50, p90 = (Decimal(rng[k]) for k in ("p10", "p50", "p90"))
     assert Decimal(300) <= p10 <= p50 <= p90 <= Decimal(1800)
-    again = (await gql.data(ROLLUP, {"p": "2026-01", "o": ["ann", "bob"], "t": "t1"}))
+    again = await gql.data(ROLLUP, {"p": "2026-01", "o": ["ann", "bob"], "t": "t1"})
     assert again["forecastRollup"]["totals"]["range"] == rng  # seeded: the same answer
 
 
@@ -117,11 +158,13 @@ def test_periods() -> None:
 
 
 def test_rates_use_the_latest_rate_on_or_before_the_day_and_inverses() -> None:
-    table = RateTable([
-        Rate("EUR", "USD", date(2026, 1, 1), Decimal("1.10")),
-        Rate("EUR", "USD", date(2026, 2, 1), Decimal("1.20")),
-        Rate("USD", "JPY", date(2026, 1, 1), Decimal("150")),
-    ])
+    table = RateTable(
+        [
+            Rate("EUR", "USD", date(2026, 1, 1), Decimal("1.10")),
+            Rate("EUR", "USD", date(2026, 2, 1), Decimal("1.20")),
+            Rate("USD", "JPY", date(2026, 1, 1), Decimal("150")),
+        ]
+    )
     usd = Converter("USD", table, date(2026, 3, 1))
     assert usd.convert(100000, "EUR", date(2026, 1, 15)) == 110000
     assert usd.convert(100000, "EUR") == 120000  # today: the February rate
@@ -138,16 +181,24 @@ async def test_exchange_rates_convert_reports_at_the_relevant_date(gql: Any) -> 
     assert board["negotiation"]["totalAmount"] == "0.00"
     assert board["negotiation"]["unconvertedCount"] == 1
     error = await gql.as_user(roles="rep").error(
-        RATES, {"r": [{"currency": "EUR", "quoteCurrency": "USD", "date": "2026-01-01",
-                       "rate": "1.1"}]})
+        RATES,
+        {"r": [{"currency": "EUR", "quoteCurrency": "USD", "date": "2026-01-01", "rate": "1.1"}]},
+    )
     assert error["extensions"]["code"] == "FORBIDDEN"
-    error = await gql.error(RATES, {"r": [{"currency": "EUR", "quoteCurrency": "USD",
-                                           "date": "2026-01-01", "rate": "-1"}]})
+    error = await gql.error(
+        RATES,
+        {"r": [{"currency": "EUR", "quoteCurrency": "USD", "date": "2026-01-01", "rate": "-1"}]},
+    )
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "rates.0.rate"}
-    await gql.data(RATES, {"r": [
-        {"currency": "EUR", "quoteCurrency": "USD", "date": "2026-01-01", "rate": "1.10"},
-        {"currency": "EUR", "quoteCurrency": "USD", "date": "2026-01-05", "rate": "1.20"},
-    ]})
+    await gql.data(
+        RATES,
+        {
+            "r": [
+                {"currency": "EUR", "quoteCurrency": "USD", "date": "2026-01-01", "rate": "1.10"},
+                {"currency": "EUR", "quoteCurrency": "USD", "date": "2026-01-05", "rate": "1.20"},
+            ]
+        },
+    )
     board = {c["stage"]["key"]: c for c in (await gql.data(BOARD))["pipelineBoard"]["columns"]}
     assert board["negotiation"]["totalAmount"] == "1200.00"  # today's rate
     assert board["negotiation"]["weightedAmount"] == "960.00"
@@ -175,5 +226,5 @@ async def test_submission_accuracy_compares_calls_with_what_was_won(gql: Any) ->
     assert by_days[7]["submittedVersion"] == 2 and by_days[7]["commitError"] == "-100.00"
     assert by_days[14]["submittedVersion"] == 1 and by_days[14]["commitError"] == "-300.00"
     assert by_days[30]["submittedVersion"] is None  # nothing submitted by 2026-01-02
-    error = await ann.error("{ submissionAccuracy(ownerId: \"ann\", months: 0) { month } }")
+    error = await ann.error('{ submissionAccuracy(ownerId: "ann", months: 0) { month } }')
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "months"}

@@ -18,7 +18,7 @@ from crm_deals.domain.win_model import MODEL, STAGE_DEFAULTS, WinModel
 from crm_deals.domain.win_training import context_for, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[4] / "bench" / "forecast"))
-import datasets  # noqa: E402  (the generated datasets, shared with bench/forecast)
+import datasets
 
 NOW = datasets.NOW
 PIPELINE = default_pipeline("w", NOW)
@@ -187,9 +187,7 @@ def test_a_closed_deal_looks_open_before_its_close() -> None:
 
 def test_censoring_rule() -> None:
     closed_at = T0 + timedelta(days=40)
-    won = DealHistory.from_doc(
-        {**deal_doc(status="won", closed_at=closed_at), "stage_key": "won"}
-    )
+    won = DealHistory.from_doc({**deal_doc(status="won", closed_at=closed_at), "stage_key": "won"})
     still_open = DealHistory.from_doc(deal_doc())
     t = T0 + timedelta(days=30)
     assert label(won, t, t + timedelta(days=5), 30) is None  # horizon not passed: censored

@@ -45,7 +45,9 @@ async def create(gql: Any, stage: str = "engaging", **fields: Any) -> str:
 async def history(gql: Any, won: int, lost: int) -> None:
     """Referral deals mostly won and cold ones mostly lost, closed after 5 days in
     engaging; then time passes beyond the horizon so every outcome is labelled."""
-    ids = [(await create(gql, source="referral" if i < won else "cold"), i) for i in range(won + lost)]
+    ids = [
+        (await create(gql, source="referral" if i < won else "cold"), i) for i in range(won + lost)
+    ]
     gql.clock.advance(days=5)
     for deal_id, i in ids:
         flip = i % 10 == 0  # not a perfect separation
@@ -116,8 +118,18 @@ async def test_training_is_a_job_that_produces_a_versioned_explained_model(gql: 
 
     # Deals created after training get the estimate at once; an override still wins.
     created = (
-        await gql.data(CREATE, {"input": {"title": "x", "amount": "100", "stageKey": "engaging",
-                                          "source": "referral", "probabilityOverride": 15}})
+        await gql.data(
+            CREATE,
+            {
+                "input": {
+                    "title": "x",
+                    "amount": "100",
+                    "stageKey": "engaging",
+                    "source": "referral",
+                    "probabilityOverride": 15,
+                }
+            },
+        )
     )["createDeal"]
     assert created["modelProbability"] == high["modelProbability"]
     assert created["probability"] == 15
