@@ -42,10 +42,6 @@ From = Annotated[date, strawberry.argument(name="from")]
 FromTime = Annotated[datetime | None, strawberry.argument(name="from")]
 
 
-def _pid(pipeline_id: strawberry.ID | None) -> str | None:
-    return None if pipeline_id is None else str(pipeline_id)
-
-
 @strawberry.type
 class Query:
     @strawberry.field
@@ -144,7 +140,7 @@ class Query:
         currency: str | None = None,
     ) -> Forecast:
         pipeline, fc = await info.context.analytics.forecast(
-            _pid(pipeline_id), from_, to, owner_id, currency
+            pid(pipeline_id), from_, to, owner_id, currency
         )
         return Forecast.of(pipeline.id, owner_id, fc)
 
@@ -155,7 +151,7 @@ class Query:
     async def forecast_accuracy(
         self, info: Info, pipeline_id: strawberry.ID | None = None, months: int = 6
     ) -> list[ForecastAccuracyMonth]:
-        found = await info.context.analytics.accuracy(_pid(pipeline_id), months)
+        found = await info.context.analytics.accuracy(pid(pipeline_id), months)
         return [ForecastAccuracyMonth.of(m) for m in found]
 
     @strawberry.field(
@@ -174,7 +170,7 @@ class Query:
         currency: str | None = None,
     ) -> PipelineAnalytics:
         pipeline, fu = await info.context.analytics.pipeline_analytics(
-            _pid(pipeline_id), from_, to, owner_id, currency
+            pid(pipeline_id), from_, to, owner_id, currency
         )
         return PipelineAnalytics.of(pipeline.id, owner_id, fu)
 
@@ -193,7 +189,7 @@ class Query:
         currency: str | None = None,
     ) -> list[OwnerScorecard]:
         _, cards = await info.context.analytics.owner_scorecards(
-            _pid(pipeline_id), from_, to, currency
+            pid(pipeline_id), from_, to, currency
         )
         return [OwnerScorecard.of(c) for c in cards]
 
