@@ -12,6 +12,7 @@ from crm_kit.errors import BadUserInput, CRMError, NotFound
 from crm_kit.rpc import Endpoint, RpcError
 
 from .events.publish import win_model_trained
+from .store.documents import document_stores_for
 from .store.protocol import StoreFactory
 from .store.win_models import WinModelStores
 from .usecases.context import Actor
@@ -33,9 +34,9 @@ def win_model_endpoints(
         )
         model_store = models.for_workspace(workspace)
         deals = DealService(stores.for_workspace(workspace), actor, ModelEstimator(model_store))
-        service = WinModelService(deals, model_store)
+        service = WinModelService(deals, model_store, document_stores_for(stores))
         try:
-            model = await service.train(pipeline_id)
+            model = await service.train_now(pipeline_id)
         except NotFound as error:
             raise RpcError("NOT_FOUND", error.message) from None
         except (BadUserInput, CRMError) as error:
