@@ -126,7 +126,15 @@ class EventConsumer:
                 await asyncio.sleep(0.5)
                 continue
             for message in messages:
-                await self.handle(message)
+                try:
+                    await self.handle(message)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # Typically an ack that found no stream leader (an election after a
+                    # server died): JetStream redelivers after ack_wait and the handler is
+                    # idempotent. Never let it end the consumer.
+                    log.warning("event left unacknowledged; it will be redelivered", exc_info=True)
 
     async def handle(self, message: Msg) -> None:
         """Handle one delivery: parse, skip if seen, run the handler, record, ack."""
