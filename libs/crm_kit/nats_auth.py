@@ -168,3 +168,8 @@ def dev_authorization(*, harness: bool = False) -> dict[str, Any]:
 def render(config: Mapping[str, Any]) -> str:
     """A nats-server configuration file (its format accepts JSON)."""
     return json.dumps(config, indent=2) + "\n"
+
+
+def render_block(name: str, value: Mapping[str, Any]) -> str:
+    """One top-level block (`name: {...}`), for a file the server's config `include`s."""
+    return f"{name}: {json.dumps(value, indent=2)}\n"

@@ -85,9 +85,9 @@ def k8s_secrets(namespace: str, cluster_size: int) -> Iterator[dict[str, Any]]:
     yield _secret(
         "crm-nats-server",
         {
-            "auth.conf": nats_auth.render({"authorization": nats_auth.authorization(public)}),
-            "cluster.conf": nats_auth.render(
-                {"cluster": cluster_block(namespace, cluster_size, route_password)}
+            "auth.conf": nats_auth.render_block("authorization", nats_auth.authorization(public)),
+            "cluster.conf": nats_auth.render_block(
+                "cluster", cluster_block(namespace, cluster_size, route_password)
             ),
         },
         namespace,
