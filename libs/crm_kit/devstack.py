@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -22,6 +21,7 @@ from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -29,7 +29,7 @@ import httpx
 from nats.aio.client import Client
 
 from . import nats_auth, nats_io, nats_setup
-from .paths import REPO_ROOT
+from .paths import REPO_ROOT, write_once
 
 PR_SET_PDEATHSIG = 1
 FERRETDB_VERSION = os.environ.get("FERRETDB_VERSION", "v1.24.2")
@@ -167,7 +167,8 @@ def start_ferretdb(data_dir: Path, port: int, timeout: float = 60.0) -> ManagedS
     binary = ferretdb_binary()
     (data_dir / "sqlite").mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "ferretdb.log"
-    password = dev_secret_file(data_dir / "credentials" / f"{DB_USER}.password")
+    # Generated once, like the JWT dev secret.
+    password = write_once(data_dir / "credentials" / f"{DB_USER}.password", token_urlsafe(24))
     process = spawn(
         [
             str(binary),
@@ -190,18 +191,6 @@ def start_ferretdb(data_dir: Path, port: int, timeout: float = 60.0) -> ManagedS
     wait_for_port(port, timeout, process)
     url = f"mongodb://{DB_USER}:{quote(password, safe='')}@127.0.0.1:{port}/?authSource=admin"
     return ManagedServer("ferretdb", port, process, log_path, url)
-
-
-def dev_secret_file(path: Path) -> str:
-    """A random secret generated once into `path` (O_EXCL, 0600), like the JWT dev secret."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_urlsafe(24))
-    return path.read_text().strip()
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import nkeys
 from crm_contracts.access import PARTIES, Party
 from crm_contracts.streams import DEAD_LETTER_STREAM, SERVICES, stream_for
 
-from .paths import data_dir
+from .paths import data_dir, write_once
 
 SEED_FILE_ENV = "NATS_NKEY_SEED_FILE"
 # Test runs only: a user allowed everything, standing in for the tests' own set-up and
@@ -45,23 +45,10 @@ def credentials_dir() -> Path:
     return Path(os.environ.get("NATS_CREDENTIALS_DIR") or data_dir() / "nats-credentials")
 
 
-def _create_exclusive(path: Path, content: str) -> None:
-    """Write `content` unless the file exists; of several processes starting at once exactly
-    one writes it (O_EXCL)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    with os.fdopen(fd, "w") as handle:
-        handle.write(content)
-
-
 def ensure_seed(path: Path) -> str:
     """The user seed in `path`, created on first use."""
     seed = nkeys.encode_seed(secrets.token_bytes(32), nkeys.PREFIX_BYTE_USER).decode()
-    _create_exclusive(path, seed + "\n")
-    return path.read_text().strip()
+    return write_once(path, seed + "\n")
 
 
 def public_key(seed: str) -> str:
@@ -84,9 +71,7 @@ def seed_file_for(user: str) -> Path | None:
 
 def route_password() -> str:
     """The password the servers of a local cluster use between themselves."""
-    path = credentials_dir() / "routes.secret"
-    _create_exclusive(path, secrets.token_urlsafe(24))
-    return path.read_text().strip()
+    return write_once(credentials_dir() / "routes.secret", secrets.token_urlsafe(24))
 
 
 def _dedup(items: Iterable[str]) -> list[str]:
