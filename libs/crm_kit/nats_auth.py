@@ -35,6 +35,7 @@ SEED_FILE_ENV = "NATS_NKEY_SEED_FILE"
 # or in the Kubernetes configuration.
 HARNESS = "harness"
 ROUTE_USER = "route"
+RESPONSE_WINDOW = "15m"
 
 
 def inbox_prefix(user: str) -> str:
@@ -124,8 +125,10 @@ def permissions(party: Party) -> dict[str, Any]:
         "subscribe": {"allow": _dedup(subscribe)},
     }
     if party.service:
-        # Answer requests it received (once each), and nothing else on other inboxes.
-        rules["allow_responses"] = True
+        # Answer each request it received, once, and nothing else on other inboxes. The
+        # server's default of 2 minutes to answer is too short for the longest endpoint
+        # (training a win model on a busy machine: the CLI waits up to 10 minutes).
+        rules["allow_responses"] = {"max": 1, "expires": RESPONSE_WINDOW}
     return rules
 
 
