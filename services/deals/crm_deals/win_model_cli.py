@@ -125,19 +125,29 @@ def report(args: argparse.Namespace, out: TextIO) -> int:
 
 
 async def train_remote(args: argparse.Namespace, out: TextIO) -> int:
-    import nats
-    from nats.errors import NoServersError
+    from nats.errors import Error as NatsError
 
-    from crm_kit.rpc import RpcError, rpc_call
+    from crm_kit.assertions import KeyRing
+    from crm_kit.nats_io import connect
+    from crm_kit.rpc import RpcError, rpc_call, service_context
 
+    # An operator's tool: the `cli` party, asking as an admin (retraining is admin-only).
     try:
-        nc = await nats.connect(args.nats_url, connect_timeout=3, max_reconnect_attempts=1)
-    except (NoServersError, OSError, TimeoutError) as error:
+        nc = await connect(args.nats_url, user="cli", max_reconnect_attempts=1)
+    except (NatsError, OSError, TimeoutError) as error:
         sys.stderr.write(f"cannot reach NATS at {args.nats_url}: {error}\n")
         return 2
     body = {"pipelineId": args.pipeline} if args.pipeline else {}
+    caller = service_context("cli", args.workspace, "admin")
     try:
-        data = await rpc_call(nc, RPC_WIN_MODEL_TRAIN, args.workspace, body, timeout=TRAIN_TIMEOUT)
+        data = await rpc_call(
+            nc,
+            RPC_WIN_MODEL_TRAIN,
+            caller,
+            body,
+            keys=KeyRing.from_env("cli"),
+            timeout=TRAIN_TIMEOUT,
+        )
     except (RpcError, TimeoutError, KeyError, OSError) as error:
         sys.stderr.write(f"win model training failed: {error}\n")
         return 1
