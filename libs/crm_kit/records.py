@@ -24,7 +24,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pymongo.errors import DuplicateKeyError
 
@@ -335,3 +335,19 @@ class MongoRecords(Records[E]):
             if holder is not None:
                 return Duplicate(name, holder["_id"])
         return Duplicate("_id", doc["_id"])
+
+
+class RecordSource(Protocol):
+    """Where records come from: `MongoSource` or `crm_kit.memory_db.MemoryDatabase`."""
+
+    def records(self, kind: RecordType[E], workspace_id: str | None) -> Records[E]: ...
+
+
+@dataclass(frozen=True)
+class MongoSource:
+    """Records on MongoDB (or FerretDB), written through `writer`."""
+
+    writer: DocumentWriter
+
+    def records(self, kind: RecordType[E], workspace_id: str | None) -> MongoRecords[E]:
+        return MongoRecords(self.writer, kind, workspace_id)
