@@ -99,7 +99,7 @@ class Subscription:
         if len(owners) > 1:
             raise ValueError(f"{self.durable}: one consumer reads one stream, not {owners}")
         for subject in chosen:
-            self._routes[subject] = _Route(model, handler)  # type: ignore[arg-type]
+            self._routes[subject] = _Route(model, handler)
         return self
 
     @property

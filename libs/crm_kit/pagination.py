@@ -48,7 +48,9 @@ def page_size(first: int | None, field: str = "first") -> int:
     return first
 
 
-def keyset_filter(sort_field: str, descending: bool, after: tuple[Any, str] | None) -> dict:
+def keyset_filter(
+    sort_field: str, descending: bool, after: tuple[Any, str] | None
+) -> dict[str, Any]:
     """Mongo filter selecting rows strictly after the cursor in (sort_field, _id) order."""
     if after is None:
         return {}

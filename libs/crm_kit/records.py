@@ -24,7 +24,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from pymongo.errors import DuplicateKeyError
 
@@ -52,6 +52,12 @@ class RecordType(Generic[E]):
     from_doc: Callable[[Mapping[str, Any]], E]
     unique: tuple[str, ...] = ()
     versioned: bool = False
+
+
+class Versioned(Protocol):
+    """A record of a `versioned` type."""
+
+    version: int
 
 
 class Duplicate(Exception):
@@ -199,13 +205,13 @@ class Records(ABC, Generic[E]):
         doc.pop("_id")
         if not self.kind.versioned:
             return doc, {}
-        version = int(getattr(record, "version"))  # noqa: B009 - any versioned record type
+        version = cast(Versioned, record).version
         doc["version"] = version + 1
         return doc, {"version": version}
 
     def _saved(self, record: E) -> None:
         if self.kind.versioned:
-            record.version = int(getattr(record, "version")) + 1  # type: ignore[attr-defined]  # noqa: B009
+            cast(Versioned, record).version += 1
         events_written(record)
 
 
