@@ -74,10 +74,13 @@ class ConsumerRuntime(Protocol):
 @dataclass
 class Subscription:
     """One durable consumer and its typed handlers. `record_processed=False` only when
-    every handler is idempotent on natural keys alone (see `crm_kit.consumer`)."""
+    every handler is idempotent on natural keys alone (see `crm_kit.consumer`); `workers`
+    pullers per process share the durable (the kit handles one message at a time per
+    puller, so several are several in-process replicas of the consumer)."""
 
     durable: str
     record_processed: bool = True
+    workers: int = 1
     _routes: dict[str, _Route] = field(default_factory=dict, init=False)
 
     def on(
@@ -126,10 +129,11 @@ class Subscription:
         await route.handler(Delivery(payload, event))
 
     async def start(self, runtime: ConsumerRuntime) -> None:
-        await runtime.consume(
-            durable=self.durable,
-            source=self.source,
-            subjects=self.subjects,
-            handler=self.handle,
-            record_processed=self.record_processed,
-        )
+        for _ in range(max(1, self.workers)):
+            await runtime.consume(
+                durable=self.durable,
+                source=self.source,
+                subjects=self.subjects,
+                handler=self.handle,
+                record_processed=self.record_processed,
+            )

@@ -62,16 +62,18 @@ async def test_registration_checks_subjects_against_the_catalogue() -> None:
 
 
 async def test_start_binds_one_durable_consumer_on_the_owners_stream() -> None:
-    bound: dict[str, Any] = {}
+    calls: list[dict[str, Any]] = []
 
     class Runtime:
         async def consume(self, **kwargs: Any) -> None:
-            bound.update(kwargs)
+            calls.append(kwargs)
 
     async def merged(_: Delivery[contacts.ContactMerged]) -> None: ...
 
-    inbound = Subscription("deals-contacts", record_processed=False)
+    inbound = Subscription("deals-contacts", record_processed=False, workers=2)
     await inbound.on(contacts.ContactMerged, merged).start(Runtime())
+    assert len(calls) == 2  # two pullers on the one durable
+    bound = calls[0]
     assert bound["durable"] == "deals-contacts" and bound["record_processed"] is False
     assert bound["source"] == stream_for("contacts")
     assert bound["subjects"] == [contacts.CONTACT_MERGED]
