@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from crm_kit.clock import utcnow
 from crm_kit.entity import Entity
 
+from .lifecycle import Stamped
 from .rules import name_key
 
 # Attributes clients may change, with the names they know them by.
@@ -40,7 +40,9 @@ class Address:
 
 
 @dataclass
-class Company(Entity):
+class Company(Stamped, Entity):
+    FIELD_NAMES: ClassVar[Mapping[str, str]] = FIELD_NAMES
+
     id: str
     workspace_id: str
     name: str
@@ -58,10 +60,6 @@ class Company(Entity):
     updated_by: str | None = None
     deleted_at: datetime | None = None
     version: int = 1
-
-    @property
-    def deleted(self) -> bool:
-        return self.deleted_at is not None
 
     @property
     def name_key(self) -> str:
@@ -95,32 +93,20 @@ class Company(Entity):
     def change(self, values: Mapping[str, Any], *, at: datetime, by: str) -> list[str]:
         """Apply validated `values`; returns the changed fields (client names), empty when
         nothing changed (then nothing is raised or stamped)."""
-        before = copy.deepcopy(self)
-        for name, value in values.items():
-            setattr(self, name, value)
-        changed = [
-            wire
-            for attr, wire in FIELD_NAMES.items()
-            if getattr(before, attr) != getattr(self, attr)
-        ]
+        changed = self._apply(values, at=at, by=by)
         if changed:
-            self.updated_at, self.updated_by = at, by
             self.raise_event(CompanyUpdated(self, changed))
         return changed
 
     def delete(self, *, at: datetime, by: str) -> bool:
-        if self.deleted:
+        if not self._delete(at=at, by=by):
             return False
-        self.deleted_at = self.updated_at = at
-        self.updated_by = by
         self.raise_event(CompanyDeleted(self))
         return True
 
     def restore(self, *, at: datetime, by: str) -> bool:
-        if not self.deleted:
+        if not self._restore(at=at, by=by):
             return False
-        self.deleted_at = None
-        self.updated_at, self.updated_by = at, by
         self.raise_event(CompanyRestored(self))
         return True
 

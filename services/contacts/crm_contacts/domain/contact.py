@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from crm_kit.clock import utcnow
 from crm_kit.entity import Entity
 
+from .lifecycle import Stamped
 from .rules import search_text
 
 # Attributes clients may change, with the names they know them by.
@@ -43,7 +43,9 @@ class LifecycleStage(StrEnum):
 
 
 @dataclass
-class Contact(Entity):
+class Contact(Stamped, Entity):
+    FIELD_NAMES: ClassVar[Mapping[str, str]] = FIELD_NAMES
+
     id: str
     workspace_id: str
     first_name: str
@@ -74,10 +76,6 @@ class Contact(Entity):
     @property
     def email(self) -> str | None:
         return self.emails[0] if self.emails else None
-
-    @property
-    def deleted(self) -> bool:
-        return self.deleted_at is not None
 
     @property
     def full_name(self) -> str:
@@ -125,34 +123,22 @@ class Contact(Entity):
     def change(self, values: Mapping[str, Any], *, at: datetime, by: str) -> list[str]:
         """Apply validated `values`; returns the changed fields (client names), empty when
         nothing changed (then nothing is raised or stamped)."""
-        before = copy.deepcopy(self)
-        for name, value in values.items():
-            setattr(self, name, value)
-        changed = [
-            wire
-            for attr, wire in FIELD_NAMES.items()
-            if getattr(before, attr) != getattr(self, attr)
-        ]
+        changed = self._apply(values, at=at, by=by)
         if changed:
-            self.updated_at, self.updated_by = at, by
             self.raise_event(ContactUpdated(self, changed))
         return changed
 
     def delete(self, *, at: datetime, by: str) -> bool:
-        if self.deleted:
+        if not self._delete(at=at, by=by):
             return False
-        self.deleted_at = self.updated_at = at
-        self.updated_by = by
         self.raise_event(ContactDeleted(self))
         return True
 
     def restore(self, *, at: datetime, by: str) -> bool:
         """False when it is not deleted. A merged contact is never restored (the caller
         refuses: its addresses now belong to the survivor)."""
-        if not self.deleted:
+        if not self._restore(at=at, by=by):
             return False
-        self.deleted_at = None
-        self.updated_at, self.updated_by = at, by
         self.raise_event(ContactRestored(self))
         return True
 

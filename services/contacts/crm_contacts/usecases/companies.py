@@ -11,7 +11,8 @@ from crm_kit.unset import Unset
 
 from ..domain import rules
 from ..domain.company import Address, Company
-from ..store.port import Change, ChangedMeanwhile, DomainTaken
+from ..store.port import Change, DomainTaken
+from .changes import change_one
 from .inputs import CompanyInput
 from .scope import Scope
 from .validation import custom_fields, owner, size, website
@@ -79,23 +80,14 @@ async def create_company(scope: Scope, data: CompanyInput, prefix: str = "input"
 
 
 async def _change(scope: Scope, company_id: str, change: Change[Company]) -> Company:
-    """Read-modify-write one company, errors as clients see them."""
-    rules.require_id(company_id, "id")
-    attempted: list[Company] = []
-
-    async def tracked(company: Company) -> bool:
-        attempted[:] = [company]
-        return await change(company)
-
-    try:
-        changed = await scope.store.change_company(company_id, tracked)
-    except DomainTaken as taken:
-        raise _domain_taken(taken, attempted[0].domain, "input") from None
-    except ChangedMeanwhile:
-        raise Conflict("the company changed meanwhile; read it again and retry") from None
-    if changed is None:
-        raise NotFound(f"no company {company_id}", field="id")
-    return changed
+    return await change_one(
+        scope.store.change_company,
+        company_id,
+        change,
+        kind="company",
+        taken=DomainTaken,
+        conflict=lambda taken, company: _domain_taken(taken, company.domain, "input"),
+    )
 
 
 async def update_company(

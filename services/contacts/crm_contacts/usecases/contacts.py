@@ -13,7 +13,8 @@ from crm_kit.unset import Unset
 
 from ..domain import rules
 from ..domain.contact import Contact, LifecycleStage
-from ..store.port import Change, ChangedMeanwhile, EmailTaken
+from ..store.port import Change, EmailTaken
+from .changes import change_one
 from .inputs import ContactInput
 from .lookups import live_company
 from .scope import Scope
@@ -115,23 +116,14 @@ async def create_contact(scope: Scope, data: ContactInput, prefix: str = "input"
 async def _change(
     scope: Scope, contact_id: str, change: Change[Contact], prefix: str = "input"
 ) -> Contact:
-    """Read-modify-write one contact, errors as clients see them."""
-    rules.require_id(contact_id, "id")
-    attempted: list[Contact] = []
-
-    async def tracked(contact: Contact) -> bool:
-        attempted[:] = [contact]
-        return await change(contact)
-
-    try:
-        changed = await scope.store.change_contact(contact_id, tracked)
-    except EmailTaken as taken:
-        raise _email_taken(taken, attempted[0], prefix) from None
-    except ChangedMeanwhile:
-        raise Conflict("the contact changed meanwhile; read it again and retry") from None
-    if changed is None:
-        raise NotFound(f"no contact {contact_id}", field="id")
-    return changed
+    return await change_one(
+        scope.store.change_contact,
+        contact_id,
+        change,
+        kind="contact",
+        taken=EmailTaken,
+        conflict=lambda taken, contact: _email_taken(taken, contact, prefix),
+    )
 
 
 async def update_contact(

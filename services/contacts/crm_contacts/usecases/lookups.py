@@ -3,7 +3,8 @@ loaders, lists, and the look-ups other services ask for."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from crm_kit.errors import NotFound
 from crm_kit.ids import is_id
@@ -16,35 +17,39 @@ from ..domain.interaction import Interaction
 from ..domain.queries import CompanyQuery, ContactQuery, InteractionQuery
 from .scope import Scope
 
+T = TypeVar("T")
+
+
+async def _one(
+    get: Callable[[Sequence[str]], Awaitable[Sequence[T]]], record_id: str, field: str, kind: str
+) -> T:
+    rules.require_id(record_id, field)
+    found = await get([record_id])
+    if not found:
+        raise NotFound(f"no {kind} {record_id}", field=field)
+    return found[0]
+
+
+def _live(record: T, record_id: str, field: str, kind: str) -> T:
+    if getattr(record, "deleted", False):
+        raise NotFound(f"{kind} {record_id} is deleted", field=field, deleted=True)
+    return record
+
 
 async def contact(scope: Scope, contact_id: str, field: str = "id") -> Contact:
-    rules.require_id(contact_id, field)
-    found = await scope.store.get_contacts([contact_id])
-    if not found:
-        raise NotFound(f"no contact {contact_id}", field=field)
-    return found[0]
+    return await _one(scope.store.get_contacts, contact_id, field, "contact")
 
 
 async def live_contact(scope: Scope, contact_id: str, field: str = "id") -> Contact:
-    found = await contact(scope, contact_id, field)
-    if found.deleted:
-        raise NotFound(f"contact {contact_id} is deleted", field=field, deleted=True)
-    return found
+    return _live(await contact(scope, contact_id, field), contact_id, field, "contact")
 
 
 async def company(scope: Scope, company_id: str, field: str = "id") -> Company:
-    rules.require_id(company_id, field)
-    found = await scope.store.get_companies([company_id])
-    if not found:
-        raise NotFound(f"no company {company_id}", field=field)
-    return found[0]
+    return await _one(scope.store.get_companies, company_id, field, "company")
 
 
 async def live_company(scope: Scope, company_id: str, field: str = "id") -> Company:
-    found = await company(scope, company_id, field)
-    if found.deleted:
-        raise NotFound(f"company {company_id} is deleted", field=field, deleted=True)
-    return found
+    return _live(await company(scope, company_id, field), company_id, field, "company")
 
 
 def _valid_ids(ids: Sequence[str]) -> list[str]:
