@@ -213,3 +213,21 @@ async def test_every_query_selects_what_the_in_memory_database_selects(
             after_memory = await memory.find(where, order=order, after=cursor)
             assert [t.id for t in after_mongo] == [t.id for t in after_memory]
     assert await mongo.count(ALL) == 60
+
+
+async def test_deletes_are_conditional_and_heard(env: dict[str, Any]) -> None:
+    writer: DocumentWriter = env["writer"]
+    heard: list[tuple[Any, bool]] = []
+
+    async def hook(written: Written) -> None:
+        heard.append((written.doc_id, written.deleted))
+
+    writer.hooks.subscribe(hook)
+    await writer.insert(THINGS, {"_id": "a", "workspace_id": "w1", "version": 2})
+    assert not await writer.delete(THINGS, "a", workspace_id="w2")
+    assert not await writer.delete(THINGS, "a", workspace_id="w1", expect={"version": 1})
+    assert await writer.delete(THINGS, "a", workspace_id="w1", expect={"version": 2})
+    assert not await writer.delete(THINGS, "a")
+    assert heard == [("a", False), ("a", True)]
+    with pytest.raises(ValueError, match="has an outbox"):
+        await writer.replace(THINGS, {"_id": "b"}, upsert=True)
