@@ -280,7 +280,9 @@ class DocumentWriter:
         doc_id: Any = None,
     ) -> PendingWrite:
         if events and collection not in self.outbox_collections:
-            raise ValueError(f"{collection} is not an outbox collection: its events would wait")
+            raise ValueError(
+                f"{collection} is not an outbox collection: no relay would publish its events"
+            )
         if kind in ("insert", "replace"):
             doc_id = body["_id"]
             workspace_id = body.get("workspace_id")
