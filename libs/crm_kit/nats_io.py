@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 import time
+from typing import Any
 
 import nats
 from nats.aio.client import Client
