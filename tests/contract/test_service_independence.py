@@ -58,6 +58,15 @@ FRAMEWORKS = {"strawberry", "starlette", "pymongo", "bson", "nats", "httpx", "uv
 # Deals' and tasks' violations before they are ported to the service shape. Porters:
 # remove each line as you fix it (the test fails on a line that no longer applies).
 NOT_YET_PORTED: set[str] = {
+    "crm_deals.events.consume (events) imports crm_deals.store.documents (store)",
+    "crm_deals.events.consume (events) imports crm_deals.usecases.company_facts (usecases)",
+    "crm_deals.graphql.context (graphql) imports crm_deals.store.documents (store)",
+    "crm_deals.usecases.analytics (usecases) imports crm_deals.store.documents (store)",
+    "crm_deals.usecases.company_facts (usecases) imports crm_deals.store.documents (store)",
+    "crm_deals.usecases.forecasting (usecases) imports crm_deals.store.documents (store)",
+    "crm_deals.usecases.forecasting (usecases) imports crm_deals.store.forecast_snapshots (store)",
+    "crm_deals.usecases.rates (usecases) imports crm_deals.store.documents (store)",
+    "crm_deals.usecases.win_model (usecases) imports crm_deals.store.documents (store)",
     "crm_deals.events.consume (events) imports crm_deals.store.protocol (store)",
     "crm_deals.events.consume (events) imports crm_deals.usecases.activity (usecases)",
     "crm_deals.events.consume (events) imports crm_deals.usecases.context (usecases)",
