@@ -90,7 +90,13 @@ async def test_writes_on_one_instance_reach_the_other(
 
         await eventually(completed_on_b, timeout=10)
         assert b["app"].state.index.scans(WS) == 1  # events, not rescans, kept b current
-        assert b["app"].state.feed.received >= 2
+
+        # A page re-reads changed documents, so b can answer right before the completion's
+        # event reaches it; the event still arrives.
+        async def both_events_on_b() -> bool:
+            return bool(b["app"].state.feed.received >= 2)
+
+        await eventually(both_events_on_b, timeout=10)
 
 
 async def test_playbook_tasks_show_in_lists_and_a_restart_rebuilds(
