@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-export PYTHONPATH := libs:services/contacts:services/deals:services/tasks:gateway:cli
+export PYTHONPATH := libs:services/contacts:services/deals:services/tasks:services/capture:gateway:cli
 export APOLLO_TELEMETRY_DISABLED := true
 
 REQ_STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-16)

@@ -10,7 +10,7 @@ import sys
 from types import ModuleType
 from typing import Any
 
-from . import contacts, deals, tasks
+from . import capture, contacts, deals, tasks
 from .base import Payload
 from .envelope import SUBJECT_PATTERN, service_of
 from .streams import stream_for
@@ -26,6 +26,8 @@ CATALOGUE: dict[str, type[Payload] | None] = {
     contacts.COMPANY_DELETED: contacts.CompanyDeleted,
     contacts.COMPANY_RESTORED: contacts.CompanyRestored,
     contacts.INTERACTION_LOGGED: contacts.InteractionLogged,
+    contacts.INTERACTION_UPDATED: contacts.InteractionUpdated,
+    contacts.INTERACTION_REMOVED: contacts.InteractionRemoved,
     deals.DEAL_CREATED: deals.DealCreated,
     deals.DEAL_UPDATED: deals.DealUpdated,
     deals.DEAL_STAGE_CHANGED: deals.DealStageChanged,
@@ -44,9 +46,15 @@ CATALOGUE: dict[str, type[Payload] | None] = {
     tasks.TASK_REMINDER_DUE: tasks.TaskReminderDue,
     tasks.TASK_OVERDUE: tasks.TaskOverdue,
     tasks.NOTIFICATION_CREATED: tasks.NotificationCreated,
+    capture.EMAIL_CAPTURED: capture.EmailCaptured,
+    capture.MEETING_CAPTURED: capture.MeetingCaptured,
+    capture.MEETING_CANCELLED: capture.MeetingCancelled,
+    capture.VISIT_RECORDED: capture.VisitRecorded,
+    capture.HOT_LEAD_DETECTED: capture.HotLeadDetected,
+    capture.SUGGESTION_CREATED: capture.SuggestionCreated,
 }
 
-MODULES: tuple[ModuleType, ...] = (contacts, deals, tasks)
+MODULES: tuple[ModuleType, ...] = (contacts, deals, tasks, capture)
 
 
 def declared_subjects() -> set[str]:

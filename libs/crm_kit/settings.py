@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 
 from .profile import SETTINGS as PROFILE_SETTINGS
 
-DEFAULT_PORTS = {"gateway": 4000, "contacts": 4001, "deals": 4002, "tasks": 4003}
+DEFAULT_PORTS = {"gateway": 4000, "contacts": 4001, "deals": 4002, "tasks": 4003, "capture": 4004}
 
 
 def _env(name: str, default: str) -> str:
