@@ -162,6 +162,30 @@ class SuggestionCreated(Payload):
     first_seen_at: UtcDateTime
 
 
+# The tracking endpoints are public (browsers on customer sites call them) but the capture
+# service, like every subgraph, is reached only through the gateway: the gateway forwards
+# each tracking request as a `ForwardedHit` signed with an internal assertion for this
+# audience (header `crm-assertion`, issuer `gateway`, bound to the forwarded body), so
+# what capture trusts of the browser (its address, user agent, Do-Not-Track) is what the
+# gateway saw.
+TRACKING_AUDIENCE = "tracking:capture"
+TRACKING_SNIPPET_PATH = "/track/snippet.js"
+TRACKING_COLLECT_PATH = "/track/collect"
+
+
+class BrowserInfo(Payload):
+    ip: str
+    user_agent: str | None = None
+    do_not_track: bool = False  # DNT: 1 or Sec-GPC: 1
+    origin: str | None = None
+    referer: str | None = None
+
+
+class ForwardedHit(Payload):
+    browser: BrowserInfo
+    body: str = ""  # the browser's request body, as sent (the snippet's JSON)
+
+
 # Request/reply: `rpc.capture.email.capture` {raw: "<RFC 5322 message>"} ->
 # {status, messageId, interactionId, contactIds, companyId, dealId, suggestionIds}. The
 # caller's roles must allow writing; the message is captured in the caller's workspace as

@@ -3,9 +3,23 @@ permissions are generated from (`crm_contracts.access`): otherwise the server re
 
 from __future__ import annotations
 
+from typing import Any
+
+from crm_capture.entrypoints.consumers import subscriptions as capture_subscriptions
+from crm_contacts.entrypoints.consumers import subscriptions as contacts_subscriptions
 from crm_contracts.access import Durable, party
+from crm_contracts.envelope import service_of
 from crm_deals import config as deals_config
+from crm_kit.inbound import Subscription
 from crm_tasks.events.consume import SUBSCRIPTIONS
+
+
+def _durables(service: str, subscriptions: list[Subscription]) -> set[tuple[str, Durable]]:
+    return {(service, Durable(service_of(s.subjects[0]), s.durable)) for s in subscriptions}
+
+
+def _unused(_: Any) -> Any:
+    raise AssertionError("only the subscriptions' declarations are read here")
 
 
 def test_every_durable_consumer_is_declared_for_its_service() -> None:
@@ -14,8 +28,11 @@ def test_every_durable_consumer_is_declared_for_its_service() -> None:
         ("deals", Durable("contacts", deals_config.DURABLE_CONTACTS)),
         ("deals", Durable("contacts", deals_config.DURABLE_COMPANY_FACTS)),
         *(("tasks", Durable(sub.service, sub.durable)) for sub in SUBSCRIPTIONS),
+        *_durables("contacts", contacts_subscriptions(_unused)),
+        *_durables("capture", capture_subscriptions(_unused)),
     }
-    declared = {(name, d) for name in ("contacts", "deals", "tasks") for d in party(name).durables}
+    services = ("contacts", "deals", "tasks", "capture")
+    declared = {(name, d) for name in services for d in party(name).durables}
     assert used == declared
 
 

@@ -45,6 +45,9 @@ class CaptureConfig:
     smtp_max_bytes: int = 10_000_000
     smtp_max_connections: int = 50
     smtp_idle_seconds: int = 60
+    # STARTTLS, offered when both are set (PEM files); required then for every message.
+    smtp_tls_cert: str | None = None
+    smtp_tls_key: str | None = None
     # IMAP polling of the mailboxes users connect.
     imap_poll_seconds: float = 60.0
     imap_batch: int = 200
@@ -53,11 +56,15 @@ class CaptureConfig:
     # site (in-process buckets: each replica counts its own).
     track_per_ip_per_minute: int = 120
     track_per_site_per_second: int = 500
+    # Web sessions and visitors not seen for this long are deleted (13 months).
+    visit_retention_days: int = 395
     # Recurring meetings are expanded this far around the invitation's date.
     meeting_past_days: int = 30
     meeting_future_days: int = 90
     # Requests to the contacts and deals services.
     rpc_timeout_seconds: float = 2.0
+    # Where browsers reach the gateway (the tracking snippet's tag names it).
+    public_url: str = "http://127.0.0.1:4000"
 
     @classmethod
     def from_env(cls) -> CaptureConfig:
@@ -71,6 +78,8 @@ class CaptureConfig:
                 _env("CAPTURE_SMTP_MAX_CONNECTIONS", str(d.smtp_max_connections))
             ),
             smtp_idle_seconds=int(_env("CAPTURE_SMTP_IDLE_SECONDS", str(d.smtp_idle_seconds))),
+            smtp_tls_cert=os.environ.get("CAPTURE_SMTP_TLS_CERT") or None,
+            smtp_tls_key=os.environ.get("CAPTURE_SMTP_TLS_KEY") or None,
             imap_poll_seconds=float(_env("CAPTURE_IMAP_POLL_SECONDS", str(d.imap_poll_seconds))),
             imap_batch=int(_env("CAPTURE_IMAP_BATCH", str(d.imap_batch))),
             imap_timeout_seconds=float(
@@ -82,6 +91,9 @@ class CaptureConfig:
             track_per_site_per_second=int(
                 _env("CAPTURE_TRACK_PER_SITE_PER_SECOND", str(d.track_per_site_per_second))
             ),
+            visit_retention_days=int(
+                _env("CAPTURE_VISIT_RETENTION_DAYS", str(d.visit_retention_days))
+            ),
             meeting_past_days=int(_env("CAPTURE_MEETING_PAST_DAYS", str(d.meeting_past_days))),
             meeting_future_days=int(
                 _env("CAPTURE_MEETING_FUTURE_DAYS", str(d.meeting_future_days))
@@ -89,6 +101,7 @@ class CaptureConfig:
             rpc_timeout_seconds=float(
                 _env("CAPTURE_RPC_TIMEOUT_SECONDS", str(d.rpc_timeout_seconds))
             ),
+            public_url=_env("CAPTURE_PUBLIC_URL", d.public_url),
         )
 
 

@@ -32,7 +32,8 @@ class ImapAccount(Entity):
     enabled: bool = True
     uid_validity: int | None = None
     last_uid: int = 0
-    captured: int = 0
+    captured: int = 0  # messages taken past (captured, or skipped as unreadable)
+    fetched: int = 0  # messages fetched from the server, ever (a restart fetches no more)
     last_polled_at: datetime | None = None
     last_error: str | None = None
     created_at: datetime = field(default_factory=utcnow)
@@ -55,5 +56,6 @@ class ImapAccount(Entity):
         self.captured += 1
         return True
 
-    def polled(self, at: datetime, error: str | None) -> None:
+    def polled(self, at: datetime, error: str | None, fetched: int) -> None:
         self.last_polled_at, self.last_error = at, error
+        self.fetched += fetched

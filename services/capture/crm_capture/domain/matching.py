@@ -44,3 +44,12 @@ class Match:
     def anyone(self) -> bool:
         """A known contact or company took part: the capture goes on a timeline."""
         return bool(self.contact_ids or self.company_id)
+
+
+class DirectoryUnavailable(Exception):
+    """The contacts or deals service did not answer (in time): what depends on it is
+    refused, to be tried again (nothing is half-matched)."""
+
+
+class ContactExists(Exception):
+    """Creating a contact was refused: a contact holds the address already."""

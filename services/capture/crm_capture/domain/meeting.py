@@ -120,9 +120,9 @@ class CapturedMeeting(Entity):
                     if state.key not in kept and low <= state.starts_at <= high:
                         self._cancel(state)
         for key in event.cancelled_keys:
-            state = {o.key: o for o in self.occurrences}.get(key)
-            if state is not None:
-                self._cancel(state)
+            named = {o.key: o for o in self.occurrences}.get(key)
+            if named is not None:
+                self._cancel(named)
         self.updated_at = at
         return True
 

@@ -160,10 +160,10 @@ def _synthetic_id(message: Message, text: str) -> str:
 
 def parse_message(raw: bytes, now: datetime, field: str = "raw") -> ParsedMessage:
     """Read one message. Raises BadUserInput when the bytes are not a message at all."""
-    message = cast(EmailMessage, message_from_bytes(raw, policy=policy.default))
+    message = message_from_bytes(raw, policy=policy.default)
     senders = _addresses(message, "from")
     if not senders and not message.get("message-id") and not message.get("subject"):
-        raise BadUserInput("not an RFC 5322 message (no From, Subject or Message-ID)", field)
+        raise BadUserInput("not an RFC 5322 message (no From, Subject or Message-ID)", field=field)
     date, zone = _date(message)
     own_text = _body(message)
     attachments, calendars = _parts(message)

@@ -19,7 +19,13 @@ from crm_kit.records import Stale as ChangedMeanwhile
 
 from ..domain.email import CapturedEmail
 from ..domain.imap_account import ImapAccount
-from ..domain.matching import DealLink, KnownCompany, KnownContact
+from ..domain.matching import (
+    ContactExists,
+    DealLink,
+    DirectoryUnavailable,
+    KnownCompany,
+    KnownContact,
+)
 from ..domain.meeting import CapturedMeeting
 from ..domain.queries import EmailQuery, SuggestionQuery
 from ..domain.settings import CaptureSettings
@@ -116,14 +122,6 @@ class CaptureStore(Protocol):
 
     async def enabled_imap_accounts(self) -> list[ImapAccount]:
         """Every workspace's mailboxes to poll."""
-
-
-class DirectoryUnavailable(Exception):
-    """The contacts or deals service did not answer (in time)."""
-
-
-class ContactExists(Exception):
-    """Creating a contact was refused: a contact holds the address already."""
 
 
 class Directory(Protocol):

@@ -90,11 +90,16 @@ async def advanced(scope: Scope, account_id: str, uid: int) -> None:
     await scope.store.change_imap_account(account_id, advance)
 
 
-async def polled(scope: Scope, account_id: str, error: str | None) -> None:
+async def claim_poll(scope: Scope, account_id: str, period: int) -> bool:
+    """True for the one replica that polls this mailbox in this period."""
+    return await scope.store.take_poll_lease(f"imap:{account_id}:{period}")
+
+
+async def polled(scope: Scope, account_id: str, error: str | None, fetched: int) -> None:
     at = scope.now()
 
     async def note(account: ImapAccount) -> bool:
-        account.polled(at, error[:500] if error else None)
+        account.polled(at, error[:500] if error else None, fetched)
         return True
 
     await scope.store.change_imap_account(account_id, note)

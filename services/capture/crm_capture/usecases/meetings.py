@@ -52,7 +52,7 @@ async def capture_calendar(
     settings: CaptureSettings | None = None,
 ) -> list[MeetingOutcome]:
     if len(ics) > MAX_ICS_CHARS:
-        raise BadUserInput(f"a calendar may have at most {MAX_ICS_CHARS} characters", "ics")
+        raise BadUserInput(f"a calendar may have at most {MAX_ICS_CHARS} characters", field="ics")
     events = read_calendar(
         ics,
         past=timedelta(days=scope.config.meeting_past_days),

@@ -1,0 +1,102 @@
+"""The real capture app and the real contacts app (each with its lifespan: FerretDB, NATS,
+outbox relay, consumers, endpoints) per test, in databases of their own, plus inbound SMTP
+on a free port; a real Dovecot for the IMAP tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import pytest
+
+from crm_capture.app import create_app as create_capture
+from crm_capture.config import CaptureConfig
+from crm_contacts.app import create_app as create_contacts
+from crm_kit.devstack import free_port
+from crm_kit.settings import Settings
+from crm_kit.testing import GraphQLClient, auth_headers, running_app
+
+from .dovecot import Dovecot, start_dovecot
+
+INTERNAL = "ourco.example"
+
+
+@dataclass
+class Stack:
+    capture: GraphQLClient
+    contacts: GraphQLClient
+    capture_http: httpx.AsyncClient
+    workspace: str
+    smtp_port: int
+    config: CaptureConfig
+    app: Any
+
+    async def contact(self, email: str, first: str = "Ann", company_id: str | None = None) -> str:
+        data = await self.contacts.data(
+            "mutation($i: CreateContactInput!) { createContact(input: $i) { id } }",
+            {"i": {"firstName": first, "email": email, "companyId": company_id}},
+        )
+        return str(data["createContact"]["id"])
+
+    async def company(self, name: str, domain: str) -> str:
+        data = await self.contacts.data(
+            "mutation($i: CreateCompanyInput!) { createCompany(input: $i) { id } }",
+            {"i": {"name": name, "domain": domain}},
+        )
+        return str(data["createCompany"]["id"])
+
+    async def timeline(self, contact_id: str) -> list[dict[str, Any]]:
+        data = await self.contacts.data(
+            """query($id: ID!) { contact(id: $id) { lastActivityAt interactions(first: 50) {
+                 edges { node { id kind subject summary direction source occurredAt
+                 participants loggedBy dealId } } } } }""",
+            {"id": contact_id},
+        )
+        return [e["node"] for e in data["contact"]["interactions"]["edges"]]
+
+
+def settings(service: str, infra: Any, database: str) -> Settings:
+    return Settings(
+        service=service,
+        mongodb_uri=infra.mongodb_uri,
+        database=database,
+        nats_url=infra.nats_url,
+        outbox_sweep_seconds=0.2,
+    )
+
+
+@pytest.fixture
+async def stack(infra: Any, db_name: str) -> AsyncIterator[Stack]:
+    workspace = f"w-{uuid4().hex[:10]}"
+    config = CaptureConfig(smtp_port=free_port(), imap_poll_seconds=0.3, smtp_idle_seconds=10)
+    capture_app = create_capture(settings("capture", infra, f"{db_name}_cap"), config=config)
+    contacts_app = create_contacts(settings("contacts", infra, f"{db_name}_con"))
+    headers = auth_headers(workspace, "rita", "admin")
+    async with running_app(contacts_app) as contacts_http, running_app(capture_app) as http:
+        stack = Stack(
+            capture=GraphQLClient(http, headers),
+            contacts=GraphQLClient(contacts_http, headers),
+            capture_http=http,
+            workspace=workspace,
+            smtp_port=config.smtp_port,
+            config=config,
+            app=capture_app,
+        )
+        await stack.capture.data(
+            """mutation($i: CaptureSettingsInput!) {
+                 updateCaptureSettings(input: $i) { bodyLimit } }""",
+            {"i": {"internalDomains": [INTERNAL]}},
+        )
+        yield stack
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Dovecot]:
+    server = start_dovecot()
+    try:
+        yield server
+    finally:
+        server.stop()
