@@ -42,12 +42,12 @@ class ImapAccount(Entity):
     def start_folder(self, uid_validity: int) -> bool:
         """A folder whose UIDVALIDITY changed was rebuilt by the server: its UIDs mean
         something else now, so it is read from the start again (capture is idempotent by
-        Message-ID, so nothing is captured twice). True when it was reset."""
+        Message-ID, so nothing is captured twice). False when the folder is the one read
+        so far (nothing to write)."""
         if self.uid_validity == uid_validity:
             return False
-        reset = self.uid_validity is not None
         self.uid_validity, self.last_uid = uid_validity, 0
-        return reset
+        return True
 
     def advanced(self, uid: int) -> bool:
         if uid <= self.last_uid:

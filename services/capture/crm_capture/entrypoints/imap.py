@@ -87,6 +87,7 @@ class ImapSession:
         if self.client is not None:
             with contextlib.suppress(imaplib.IMAP4.error, OSError):
                 self.client.logout()
+            self.client = None
 
 
 def _quoted(folder: str) -> str:
@@ -133,8 +134,9 @@ class ImapPoller:
         folder = await asyncio.to_thread(session.open, account.last_uid)
         current = await mailboxes.start_folder(scope, account.id, folder.uid_validity)
         after = current.last_uid if current else account.last_uid
-        if current is not None and current.last_uid < account.last_uid:
-            folder = await asyncio.to_thread(session.open, after)  # reset: read from the start
+        if after < account.last_uid:  # the folder was rebuilt: read from the start
+            await asyncio.to_thread(session.close)
+            folder = await asyncio.to_thread(session.open, after)
         internal = [a for a in [email_or_none(account.username)] if a]
         fetched = 0
         for uid in [u for u in folder.uids if u > after][: self.config.imap_batch]:

@@ -4,6 +4,7 @@ on a free port; a real Dovecot for the IMAP tests."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,7 @@ from uuid import uuid4
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from crm_capture.app import create_app as create_capture
 from crm_capture.config import CaptureConfig
@@ -68,28 +70,70 @@ def settings(service: str, infra: Any, database: str) -> Settings:
     )
 
 
+@contextlib.asynccontextmanager
+async def capture_service(
+    infra: Any, db_name: str, config: CaptureConfig
+) -> AsyncIterator[tuple[httpx.AsyncClient, Starlette]]:
+    """One capture process (its lifespan), on the test's capture database."""
+    app = create_capture(settings("capture", infra, f"{db_name}_cap"), config=config)
+    async with running_app(app) as http:
+        yield http, app
+
+
 @pytest.fixture
-async def stack(infra: Any, db_name: str) -> AsyncIterator[Stack]:
-    workspace = f"w-{uuid4().hex[:10]}"
-    config = CaptureConfig(smtp_port=free_port(), imap_poll_seconds=0.3, smtp_idle_seconds=10)
-    capture_app = create_capture(settings("capture", infra, f"{db_name}_cap"), config=config)
-    contacts_app = create_contacts(settings("contacts", infra, f"{db_name}_con"))
+async def contacts_http(infra: Any, db_name: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_app(create_contacts(settings("contacts", infra, f"{db_name}_con"))) as http:
+        yield http
+
+
+@pytest.fixture
+def config() -> CaptureConfig:
+    return CaptureConfig(smtp_port=free_port(), imap_poll_seconds=0.3, smtp_idle_seconds=10)
+
+
+@pytest.fixture
+def workspace() -> str:
+    return f"w-{uuid4().hex[:10]}"
+
+
+def make_stack(
+    http: httpx.AsyncClient,
+    app: Starlette,
+    contacts_http: httpx.AsyncClient,
+    workspace: str,
+    config: CaptureConfig,
+) -> Stack:
     headers = auth_headers(workspace, "rita", "admin")
-    async with running_app(contacts_app) as contacts_http, running_app(capture_app) as http:
-        stack = Stack(
-            capture=GraphQLClient(http, headers),
-            contacts=GraphQLClient(contacts_http, headers),
-            capture_http=http,
-            workspace=workspace,
-            smtp_port=config.smtp_port,
-            config=config,
-            app=capture_app,
-        )
-        await stack.capture.data(
-            """mutation($i: CaptureSettingsInput!) {
-                 updateCaptureSettings(input: $i) { bodyLimit } }""",
-            {"i": {"internalDomains": [INTERNAL]}},
-        )
+    return Stack(
+        capture=GraphQLClient(http, headers),
+        contacts=GraphQLClient(contacts_http, headers),
+        capture_http=http,
+        workspace=workspace,
+        smtp_port=config.smtp_port,
+        config=config,
+        app=app,
+    )
+
+
+async def set_internal_domain(stack: Stack) -> None:
+    await stack.capture.data(
+        """mutation($i: CaptureSettingsInput!) {
+             updateCaptureSettings(input: $i) { bodyLimit } }""",
+        {"i": {"internalDomains": [INTERNAL]}},
+    )
+
+
+@pytest.fixture
+async def stack(
+    infra: Any,
+    db_name: str,
+    contacts_http: httpx.AsyncClient,
+    workspace: str,
+    config: CaptureConfig,
+) -> AsyncIterator[Stack]:
+    async with capture_service(infra, db_name, config) as (http, app):
+        stack = make_stack(http, app, contacts_http, workspace, config)
+        await set_internal_domain(stack)
         yield stack
 
 
