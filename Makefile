@@ -77,7 +77,7 @@ format: $(REQ_STAMP)
 	$(VENV)/bin/ruff format .
 
 schemas: $(REQ_STAMP)
-	for svc in contacts deals tasks; do \
+	for svc in contacts deals tasks capture; do \
 	  $(PY) -m crm_$$svc.export_schema > services/$$svc/schema.graphql; done
 
 supergraph: $(COMPOSE_STAMP)

@@ -22,6 +22,7 @@ from starlette.routing import Route
 from crm_gateway.config import GatewaySettings
 from crm_gateway.gateway import Gateway, GatewayRequest
 from crm_gateway.graphiql import GRAPHIQL_HTML
+from crm_gateway.tracking_proxy import TrackingProxy
 
 log = logging.getLogger("crm_gateway")
 
@@ -82,6 +83,7 @@ def create_app(
         apq_cache_size=settings.apq_cache_size,
         subgraph_timeout=settings.subgraph_timeout,
     )
+    tracking = TrackingProxy.for_gateway(gateway)  # public routes: no token
 
     async def graphql(request: Request) -> Response:
         start = time.perf_counter()
@@ -179,6 +181,7 @@ def create_app(
         log.info("gateway started", extra={"subgraphs": gateway.client.urls, "auth": auth_on})
         yield
         await gateway.aclose()
+        await tracking.aclose()
 
     app = Starlette(
         routes=[
@@ -186,6 +189,7 @@ def create_app(
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
+            *tracking.routes,
         ],
         lifespan=lifespan,
     )

@@ -1,0 +1,126 @@
+"""The public tracking door: browsers on customers' sites load the tracking snippet from
+`GET /t/s.js` and send its reports to `POST /t/c`. The gateway is the platform's only
+public HTTP door, so these two routes live here; they need no token (a browser on a
+customer's site has none) and are forwarded to the capture service, which owns them.
+
+Each forwarded request carries the gateway's internal assertion (issuer `gateway`,
+audience `tracking:capture`, bound to the forwarded body), and its body says what the
+gateway saw of the browser (its address, user agent, Do-Not-Track / Global Privacy
+Control, origin) beside the browser's own body, so the capture service trusts nothing a
+browser could forge about itself and refuses anything that did not come through here.
+Bounded: a report's body (`MAX_REPORT_BYTES`, else 413), the time capture may take; rate
+limits per address and per site are the capture service's.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from crm_contracts import capture as contract
+from crm_contracts.streams import RPC_HEADER_ASSERTION
+from crm_gateway.gateway import Gateway
+from crm_kit.assertions import KeyRing
+from crm_kit.context import RequestContext
+
+log = logging.getLogger("crm_gateway")
+
+MAX_REPORT_BYTES = 4096
+TIMEOUT_SECONDS = 5.0
+# Who a forwarded browser request acts for: nobody signed in, in no workspace (the capture
+# service finds the workspace from the site key).
+ANONYMOUS = RequestContext("public", "anonymous:browser", frozenset())
+# Browsers on any site may load the snippet and send reports (never with credentials).
+OPEN = {"access-control-allow-origin": "*", "cross-origin-resource-policy": "cross-origin"}
+
+
+def _status(code: int, message: str) -> Response:
+    body = orjson.dumps({"error": {"message": message}})
+    return Response(body, code, OPEN, media_type="application/json")
+
+
+class TrackingProxy:
+    def __init__(self, capture_url: str | None, transport: httpx.AsyncBaseTransport | None = None):
+        self.capture_url = capture_url.rstrip("/") if capture_url else None
+        self._client = httpx.AsyncClient(timeout=TIMEOUT_SECONDS, transport=transport)
+        self._keys: KeyRing | None = None
+
+    @classmethod
+    def for_gateway(cls, gateway: Gateway) -> TrackingProxy:
+        """Forwarding to the capture subgraph's host (its URL in the supergraph, or
+        `SUBGRAPH_CAPTURE_URL`, without the /graphql path); without a capture subgraph the
+        routes answer 404."""
+        by_name = {gateway.supergraph.name_of(g): url for g, url in gateway.client.urls.items()}
+        url = by_name.get("capture")
+        return cls(url.removesuffix("/graphql") if url else None)
+
+    @property
+    def routes(self) -> list[Route]:
+        return [
+            Route("/t/s.js", self.snippet, methods=["GET"]),
+            Route("/t/c", self.collect, methods=["POST"]),
+        ]
+
+    def _signer(self) -> KeyRing:
+        if self._keys is None:  # loaded on first use: the gateway starts without capture
+            self._keys = KeyRing.from_env("gateway")
+        return self._keys
+
+    async def _forward(self, request: Request, path: str, body: bytes) -> httpx.Response:
+        dnt = request.headers.get("dnt") == "1" or request.headers.get("sec-gpc") == "1"
+        browser = contract.BrowserInfo(
+            ip=request.client.host if request.client else "unknown",
+            user_agent=request.headers.get("user-agent"),
+            do_not_track=dnt,
+            origin=request.headers.get("origin"),
+            referer=request.headers.get("referer"),
+        )
+        forwarded = contract.ForwardedHit(browser=browser, body=body.decode("utf-8", "replace"))
+        payload = orjson.dumps(forwarded.wire())
+        token = self._signer().mint(
+            audience=contract.TRACKING_AUDIENCE, context=ANONYMOUS, body=payload
+        )
+        return await self._client.post(
+            f"{self.capture_url}{path}",
+            content=payload,
+            headers={RPC_HEADER_ASSERTION: token, "content-type": "application/json"},
+        )
+
+    async def snippet(self, request: Request) -> Response:
+        if self.capture_url is None:
+            return _status(404, "tracking is not set up")
+        try:
+            answer = await self._forward(request, contract.TRACKING_SNIPPET_PATH, b"")
+        except httpx.HTTPError:
+            return _status(503, "tracking is unavailable")
+        headers = {**OPEN, "cache-control": answer.headers.get("cache-control", "no-store")}
+        return Response(
+            answer.content, answer.status_code, headers, media_type="application/javascript"
+        )
+
+    async def collect(self, request: Request) -> Response:
+        if self.capture_url is None:
+            return _status(404, "tracking is not set up")
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_REPORT_BYTES):
+            return _status(413, f"a report has at most {MAX_REPORT_BYTES} bytes")
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_REPORT_BYTES:
+                return _status(413, f"a report has at most {MAX_REPORT_BYTES} bytes")
+        try:
+            answer = await self._forward(request, contract.TRACKING_COLLECT_PATH, body)
+        except httpx.HTTPError:
+            log.warning("tracking report not forwarded: capture unreachable")
+            return _status(503, "tracking is unavailable")
+        media = answer.headers.get("content-type") if answer.content else None
+        return Response(answer.content, answer.status_code, OPEN, media_type=media)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
