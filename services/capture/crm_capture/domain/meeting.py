@@ -91,11 +91,12 @@ class CapturedMeeting(Entity):
         window: tuple[datetime, datetime] | None,
         at: datetime,
     ) -> bool:
-        """Bring the meeting to `event`'s version; False when it is older. `window`
-        is the span a recurring series was expanded over: occurrences of the series it
-        no longer has are cancelled only inside it."""
+        """Bring the meeting to `event`'s version; False when it is older, or the same
+        (nothing to write). `window` is the span a recurring series was expanded over:
+        occurrences of the series it no longer has are cancelled only inside it."""
         if not self.newer(event):
             return False
+        before = self._facts()
         self.sequence, self.stamp = event.sequence, event.stamp or self.stamp
         self.summary = event.summary or self.summary
         self.description = event.description or self.description
@@ -105,26 +106,43 @@ class CapturedMeeting(Entity):
         self.contact_ids, self.company_id = list(match.contact_ids), match.company_id
         self.deal = match.deal or self.deal
         by_key = {o.key: o for o in self.occurrences}
+        changed = False
         if event.cancelled:
             for state in self.live_occurrences:
-                self._cancel(state)
+                changed |= self._cancel(state)
             self.cancelled = True
         else:
             self.cancelled = False
             for occurrence in event.occurrences:
-                self._put(by_key.get(occurrence.key), occurrence, resend=resend)
+                changed |= self._put(by_key.get(occurrence.key), occurrence, resend=resend)
             if event.recurring and window is not None:
                 kept = {o.key for o in event.occurrences}
                 low, high = window
                 for state in self.live_occurrences:
                     if state.key not in kept and low <= state.starts_at <= high:
-                        self._cancel(state)
+                        changed |= self._cancel(state)
         for key in event.cancelled_keys:
             named = {o.key: o for o in self.occurrences}.get(key)
             if named is not None:
-                self._cancel(named)
+                changed |= self._cancel(named)
+        if not changed and self._facts() == before:
+            return False
         self.updated_at = at
         return True
+
+    def _facts(self) -> tuple[object, ...]:
+        """What an invitation says of the meeting besides its occurrences."""
+        return (
+            self.sequence,
+            self.stamp,
+            self.summary,
+            self.description,
+            self.location,
+            self.contact_ids,
+            self.company_id,
+            self.deal,
+            self.cancelled,
+        )
 
     def _put(self, state: OccurrenceState | None, occurrence: Occurrence, *, resend: bool) -> bool:
         if state is not None and state.same_as(occurrence) and not resend:
