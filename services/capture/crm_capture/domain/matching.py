@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from crm_kit.errors import CRMError
+
 
 @dataclass(frozen=True)
 class DealLink:
@@ -46,9 +48,11 @@ class Match:
         return bool(self.contact_ids or self.company_id)
 
 
-class DirectoryUnavailable(Exception):
+class DirectoryUnavailable(CRMError):
     """The contacts or deals service did not answer (in time): what depends on it is
     refused, to be tried again (nothing is half-matched)."""
+
+    code = "SERVICE_UNAVAILABLE"
 
 
 class ContactExists(Exception):

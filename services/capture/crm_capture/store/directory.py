@@ -48,6 +48,10 @@ def _deal(snapshot: dict[str, Any]) -> DealLink:
     )
 
 
+def _unavailable(subject: str, why: str) -> str:
+    return f"the {subject.split('.')[1]} service did not answer ({why}); try again"
+
+
 class NatsDirectory:
     def __init__(self, nc: Callable[[], Client], keys: Callable[[], KeyRing], timeout: float):
         self._nc = nc
@@ -68,9 +72,9 @@ class NatsDirectory:
                 raise BadUserInput(error.message) from None
             if error.code == "NOT_FOUND":
                 raise NotFound(error.message) from None
-            raise DirectoryUnavailable(f"{subject}: {error.code} {error.message}") from None
+            raise DirectoryUnavailable(_unavailable(subject, error.code)) from None
         except (NatsError, TimeoutError) as error:
-            raise DirectoryUnavailable(f"{subject}: {type(error).__name__}") from None
+            raise DirectoryUnavailable(_unavailable(subject, type(error).__name__)) from None
 
     async def contacts_by_emails(
         self, caller: RequestContext, emails: Sequence[str]
