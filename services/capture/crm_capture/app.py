@@ -14,6 +14,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 
+from crm_kit.assertions import KeyRing
 from crm_kit.auth import TokenVerifier
 from crm_kit.context import RequestContext, bind_request
 from crm_kit.profile import DatabaseProfile
@@ -84,6 +85,7 @@ def create_app(
         assert directory is not None, "a fake store needs a fake directory"
         state["scopes"] = scopes(store, directory, box, config)
         tracking.routes = Routes(store, state["scopes"])
+        tracking.keys = KeyRing.from_env(settings.service)
 
     def context_factory(ctx: RequestContext, _: Request) -> GraphQLContext:
         scopes_of: Scopes = state["scopes"]
