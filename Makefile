@@ -17,7 +17,7 @@ SUBJECT ?= admin
 ROLE ?= admin
 
 .PHONY: help install run test test-unit test-integration test-e2e token lint format \
-        supergraph schemas bench clean ferretdb
+        supergraph schemas bench clean ferretdb imap-server
 
 help:
 	@echo "make run     - start FerretDB, NATS, the services and the gateway with demo data"
@@ -38,6 +38,10 @@ $(REQ_STAMP): requirements.txt | $(PY)
 ferretdb:
 	@bash scripts/install-ferretdb.sh >/dev/null
 
+# A real IMAP server for the capture service's tests (Debian's Dovecot, when missing).
+imap-server:
+	@bash scripts/install-dovecot.sh
+
 $(COMPOSE_STAMP):
 	@if [ -f $(COMPOSE_DIR)/package-lock.json ]; then \
 	  (cd $(COMPOSE_DIR) && npm ci --no-audit --no-fund --loglevel=error) && touch $@; fi
@@ -50,7 +54,7 @@ run: install
 token: $(REQ_STAMP)
 	@$(PY) -m crm_cli token --workspace "$(WORKSPACE)" --subject "$(SUBJECT)" --role "$(ROLE)"
 
-test: install lint
+test: install lint imap-server
 	$(PY) -m pytest -q -m "not integration and not e2e" libs services gateway tests
 	$(PY) -m pytest -q -m integration libs services tests
 	$(PY) -m pytest -q -m e2e tests
@@ -58,7 +62,7 @@ test: install lint
 test-unit: install
 	$(PY) -m pytest -q -m "not integration and not e2e" libs services gateway tests
 
-test-integration: install
+test-integration: install imap-server
 	$(PY) -m pytest -q -m integration libs services tests
 
 test-e2e: install
