@@ -1,6 +1,8 @@
 """The real capture app and the real contacts app (each with its lifespan: FerretDB, NATS,
 outbox relay, consumers, endpoints) per test, in databases of their own, plus inbound SMTP
-on a free port; a real Dovecot for the IMAP tests."""
+on a free port; a real Dovecot for the IMAP tests. The capture app runs in both database
+profiles (`auto` detects FerretDB: writes filtered on `_id`, conditions checked under the
+lock; `mongodb`: conditional writes in the database), so both paths meet a real server."""
 
 from __future__ import annotations
 
@@ -60,22 +62,23 @@ class Stack:
         return [e["node"] for e in data["contact"]["interactions"]["edges"]]
 
 
-def settings(service: str, infra: Any, database: str) -> Settings:
+def settings(service: str, infra: Any, database: str, profile: str = "auto") -> Settings:
     return Settings(
         service=service,
         mongodb_uri=infra.mongodb_uri,
         database=database,
         nats_url=infra.nats_url,
         outbox_sweep_seconds=0.2,
+        database_profile=profile,
     )
 
 
 @contextlib.asynccontextmanager
 async def capture_service(
-    infra: Any, db_name: str, config: CaptureConfig
+    infra: Any, db_name: str, config: CaptureConfig, profile: str = "auto"
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Starlette]]:
     """One capture process (its lifespan), on the test's capture database."""
-    app = create_capture(settings("capture", infra, f"{db_name}_cap"), config=config)
+    app = create_capture(settings("capture", infra, f"{db_name}_cap", profile), config=config)
     async with running_app(app) as http:
         yield http, app
 
@@ -123,6 +126,11 @@ async def set_internal_domain(stack: Stack) -> None:
     )
 
 
+@pytest.fixture(params=["auto", "mongodb"])
+def database_profile(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
 async def stack(
     infra: Any,
@@ -130,8 +138,9 @@ async def stack(
     contacts_http: httpx.AsyncClient,
     workspace: str,
     config: CaptureConfig,
+    database_profile: str,
 ) -> AsyncIterator[Stack]:
-    async with capture_service(infra, db_name, config) as (http, app):
+    async with capture_service(infra, db_name, config, database_profile) as (http, app):
         stack = make_stack(http, app, contacts_http, workspace, config)
         await set_internal_domain(stack)
         yield stack

@@ -60,10 +60,11 @@ async def test_polling_resumes_after_a_restart(
     workspace: str,
     config: CaptureConfig,
     dovecot: Dovecot,
+    database_profile: str,
 ) -> None:
     for n in (1, 2, 3):
         dovecot.append(message(n))
-    async with capture_service(infra, db_name, config) as (http, app):
+    async with capture_service(infra, db_name, config, database_profile) as (http, app):
         stack = make_stack(http, app, contacts_http, workspace, config)
         await set_internal_domain(stack)
         ann = await stack.contact("ann@acme.example")
@@ -77,7 +78,7 @@ async def test_polling_resumes_after_a_restart(
     # Stopped. Mail keeps arriving; a new process starts from the stored checkpoint.
     for n in (4, 5):
         dovecot.append(message(n))
-    async with capture_service(infra, db_name, config) as (http, app):
+    async with capture_service(infra, db_name, config, database_profile) as (http, app):
         stack = make_stack(http, app, contacts_http, workspace, config)
         rita = stack.capture.as_user(workspace, "rita", "rep")
         after = await eventually(lambda: polled(rita, 5), what="two more polled")
