@@ -1,6 +1,7 @@
 """The whole stack for end-to-end journeys and attacks (tests/e2e, tests/security): the
-services (capture with its SMTP door on a free port) and the gateway as real processes on free ports, over the session's throwaway
-FerretDB and NATS, each service with its own NATS user and signing key."""
+services (capture with its SMTP door on a free port) and the gateway as real processes on
+free ports, over the session's throwaway FerretDB and NATS, each service with its own
+NATS user and signing key."""
 
 from __future__ import annotations
 
