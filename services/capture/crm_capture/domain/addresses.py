@@ -79,7 +79,7 @@ def participant(email: str | None, name: str | None = None) -> Participant | Non
     address = email_or_none(email)
     if address is None:
         return None
-    display = " ".join((name or "").split()).strip("'\" ") or None
+    display = " ".join((name or "").split()).strip("'\" ")[:200] or None
     return Participant(address, display if display and display.lower() != address else None)
 
 

@@ -26,7 +26,9 @@ from .classify import automated_reason
 from .html_text import html_to_text
 from .quoting import find_inline_forward, is_forward_subject, strip_quoted
 
-_MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
+_MESSAGE_ID = re.compile(r"<([^<>\s]{1,500})>")
+# Message-IDs of earlier messages read for threading (a References header can be long).
+MAX_REFERENCES = 50
 _CALENDAR_TYPES = ("text/calendar", "application/ics")
 # What an undeclared or wrongly declared charset is looked for among: the ones mail is
 # written in (a detector free to choose any code page picks DOS ones for mostly-ASCII text).
@@ -77,7 +79,7 @@ class ParsedMessage:
 
 
 def _ids(value: Any) -> list[str]:
-    return list(dict.fromkeys(_MESSAGE_ID.findall(str(value or ""))))
+    return list(dict.fromkeys(_MESSAGE_ID.findall(str(value or ""))))[:MAX_REFERENCES]
 
 
 def _addresses(message: Message, name: str) -> list[Participant]:

@@ -45,7 +45,7 @@ _QUOTE_STARTS = (
     re.compile(r"^\s*-{2,}\s*(original message|ursprüngliche nachricht)\s*-{2,}\s*$", re.I),
     re.compile(r"^\s*_{10,}\s*$"),
 )
-_WROTE_TAIL = re.compile(r"^\s*\S.{0,200}\bwrote:\s*$", re.IGNORECASE)
+_WROTE_TAIL = re.compile(r"^\s*(\S.{0,200}\s)?wrote:\s*$", re.IGNORECASE)
 # Common zone abbreviations mail clients print in forwarded dates (seconds east of UTC).
 _ZONES = {
     "UTC": 0, "GMT": 0, "BST": 3600, "CET": 3600, "CEST": 7200, "EET": 7200, "EEST": 10800,

@@ -20,6 +20,10 @@ from .scope import Scope
 
 log = logging.getLogger(__name__)
 
+# External parties one capture matches (a message to thousands is a mailing, not a
+# conversation: its first parties are what a timeline can show).
+MAX_PARTIES = 50
+
 
 @dataclass
 class Parties:
@@ -39,7 +43,7 @@ def sort_parties(
             parties.reps.append(person)
         elif settings.excludes(person.email):
             parties.excluded.append(person)
-        else:
+        elif len(parties.external) < MAX_PARTIES:
             parties.external.append(person)
     return parties
 
