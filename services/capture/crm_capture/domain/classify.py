@@ -34,8 +34,6 @@ def automated_reason(message: EmailMessage, sender: Participant | None) -> str |
         ("bounce", lambda: _header(message, "return-path") == "<>"),
         ("auto-reply", lambda: _header(message, "auto-submitted") not in ("", "no")),
         ("auto-reply", lambda: bool(message.get("x-autoreply") or message.get("x-autorespond"))),
-        ("auto-reply", lambda: _header(message, "x-auto-response-suppress") in ("all", "oof")
-            and _AUTO_SUBJECT.match(str(message.get("subject", "")) or "") is not None),
         ("auto-reply", lambda: _header(message, "precedence") == "auto_reply"),
         ("bulk", lambda: _header(message, "precedence") in ("bulk", "list", "junk")),
         ("bulk", lambda: bool(message.get("list-id"))),
