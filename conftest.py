@@ -7,7 +7,9 @@ already-running servers instead.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -25,6 +27,11 @@ for sub in ("libs", "services/contacts", "services/deals", "services/tasks", "ga
 
 # A fixed secret for tests so no file under ./.data is touched.
 os.environ.setdefault("JWT_SECRET", "test-secret-" + "x" * 40)
+# Local state (the internal assertion keys every party of a test shares, in-process and in
+# the processes the tests start) in a directory of the session's own, not ./.data.
+if "CRM_DATA_DIR" not in os.environ:
+    os.environ["CRM_DATA_DIR"] = tempfile.mkdtemp(prefix="crm-test-data-")
+    atexit.register(shutil.rmtree, os.environ["CRM_DATA_DIR"], True)
 
 from crm_kit.devstack import InfraStack, free_port  # noqa: E402
 

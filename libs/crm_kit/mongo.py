@@ -1,15 +1,35 @@
-"""MongoDB connection owned by the app lifespan (the async client is bound to one loop)."""
+"""MongoDB connection owned by the app lifespan (the async client is bound to one loop).
+
+An unreachable database fails a request within about a second (MONGODB_TIMEOUT_MS, 1000):
+server selection and connecting give up then, and the error reaches the client as
+SERVICE_UNAVAILABLE (`crm_kit.errors`) instead of a five-second wait. There is no socket
+timeout: a legitimately slow operation (a scan on FerretDB) is not cut short. Start-up is
+more patient (MONGODB_STARTUP_SECONDS, 30): a service may start before its database.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ServerSelectionTimeoutError
 
 log = logging.getLogger(__name__)
+
+
+def timeout_ms() -> int:
+    return int(os.environ.get("MONGODB_TIMEOUT_MS") or 1000)
+
+
+def startup_seconds() -> float:
+    return float(os.environ.get("MONGODB_STARTUP_SECONDS") or 30)
+
 
 IndexSetup = Callable[[AsyncDatabase], Awaitable[None]]
 
@@ -31,16 +51,28 @@ class MongoResource:
         return self._client[self.database_name]
 
     async def start(self, ensure_indexes: IndexSetup | None = None) -> None:
+        wait = timeout_ms()
         self._client = AsyncMongoClient(
-            self.uri, tz_aware=True, serverSelectionTimeoutMS=5000, connectTimeoutMS=3000
+            self.uri, tz_aware=True, serverSelectionTimeoutMS=wait, connectTimeoutMS=wait
         )
-        self.isolated_updates = await isolates_updates(self.db)
+        deadline = time.monotonic() + startup_seconds()
+        while True:
+            try:
+                self.isolated_updates = await isolates_updates(self.db)
+                break
+            except ServerSelectionTimeoutError:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("database %s not reachable yet; retrying", self.database_name)
         if ensure_indexes is not None:
             await ensure_indexes(self.db)
 
     async def ping(self) -> bool:
+        """Bounded: a database that stopped answering (not just refusing) must not hold a
+        readiness probe past the probe's own timeout."""
         try:
-            await self.db.command("ping")
+            async with asyncio.timeout(timeout_ms() / 1000 + 0.5):
+                await self.db.command("ping")
         except Exception:  # noqa: BLE001 - readiness reports any failure as not ready
             return False
         return True

@@ -1,23 +1,50 @@
-"""Helpers for tests of a service app: run its lifespan, call it over ASGI, make tokens,
-and poll for asynchronous outcomes with a deadline (never sleep a guess)."""
+"""Helpers for tests of a service app: run its lifespan, call it over ASGI as the gateway
+would, and poll for asynchronous outcomes with a deadline (never sleep a guess)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import Any
 
 import httpx
 from starlette.applications import Starlette
 
-from .auth import issue_token
+from .assertions import KeyRing
+from .context import RequestContext
+from .graphql_http import ASSERTION_HEADER, GATEWAY_ISSUER, subgraph_audience
 
 
-def auth_headers(workspace: str = "w1", subject: str = "alice", roles: str = "admin") -> dict:
-    token = issue_token(workspace, subject, roles.split(","))
-    return {"Authorization": f"Bearer {token}"}
+@functools.cache
+def _gateway_keys() -> KeyRing:
+    return KeyRing.from_env(GATEWAY_ISSUER)
+
+
+class AsGateway(httpx.Auth):
+    """Signs each request to a subgraph as the gateway does: an assertion for `service`,
+    bound to the request's exact body (a GET's query string), acting for one user."""
+
+    requires_request_body = True
+
+    def __init__(self, service: str, context: RequestContext) -> None:
+        self.audience = subgraph_audience(service)
+        self.context = context
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        signed = request.url.query if request.method == "GET" else request.content
+        request.headers[ASSERTION_HEADER] = _gateway_keys().mint(
+            audience=self.audience, context=self.context, body=signed
+        )
+        yield request
+
+
+def gateway_auth(
+    service: str, workspace: str = "w1", subject: str = "alice", roles: str = "admin"
+) -> AsGateway:
+    return AsGateway(service, RequestContext(workspace, subject, frozenset(roles.split(","))))
 
 
 @contextlib.asynccontextmanager
@@ -32,16 +59,16 @@ async def running_app(
 
 
 class GraphQLClient:
-    """Posts operations as one user of one workspace."""
+    """Posts operations as one user of one workspace (`auth`: `gateway_auth(...)`)."""
 
-    def __init__(self, http: httpx.AsyncClient, headers: dict[str, str], path: str = "/graphql"):
+    def __init__(self, http: httpx.AsyncClient, auth: httpx.Auth, path: str = "/graphql"):
         self.http = http
-        self.headers = headers
+        self.auth = auth
         self.path = path
 
     async def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict:
         response = await self.http.post(
-            self.path, json={"query": query, "variables": variables or {}}, headers=self.headers
+            self.path, json={"query": query, "variables": variables or {}}, auth=self.auth
         )
         return response.json()
 

@@ -11,7 +11,6 @@ from typing import Any, Protocol
 from starlette.applications import Starlette
 from starlette.requests import Request
 
-from crm_kit.auth import TokenVerifier
 from crm_kit.context import RequestContext, bind_request
 from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import Settings
@@ -57,7 +56,6 @@ def create_app(
     new events (`notify_outbox(collection, _id)`), and the fake keeps its events."""
     del bus
     settings = settings or load_settings()
-    verifier = TokenVerifier.from_env()
     state: dict[str, Any] = {"store": store, "runtime": None}
 
     def context_factory(ctx: RequestContext, _: Request) -> GraphQLContext:
@@ -94,7 +92,7 @@ def create_app(
     app = build_http_app(
         schema=schema,
         context_factory=context_factory,
-        verifier=verifier,
+        service=settings.service,
         readiness=readiness,
         lifespan=lifespan,
     )
