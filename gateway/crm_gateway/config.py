@@ -1,4 +1,5 @@
-"""Gateway settings, read from the environment once at start-up."""
+"""Gateway settings, read from the environment once at start-up (every one is in the
+README's table with its default)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,47 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crm_gateway.limits import Limits
+from crm_kit.auth import development_mode
 
 _SUBGRAPH_URL_PREFIX = "SUBGRAPH_"
 _SUBGRAPH_URL_SUFFIX = "_URL"
+_OFF = ("off", "0", "false", "no")
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     return int(raw) if raw else default
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    return float(raw) if raw else default
+
+
+def _switch(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    return default if not raw else raw.strip().lower() not in _OFF
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Rate, concurrency and bad-token limits (crm_gateway.admission); 0 turns one off."""
+
+    max_body_bytes: int = 1_000_000
+    # Sized for 200 concurrent users behind one address (an office's NAT) at a couple of
+    # requests a second each, with bursts of a page load; one user gets 20/s, bursts of 60.
+    rate_per_ip: float = 400.0
+    burst_per_ip: int = 800
+    rate_per_token: float = 20.0
+    burst_per_token: int = 60
+    max_in_flight: int = 400
+    auth_slow_after: int = 5
+    auth_lock_after: int = 20
+    auth_forgive_per_second: float = 0.2
+
+    @classmethod
+    def unlimited(cls) -> Admission:
+        return cls(1 << 40, 0, 1, 0, 1, 0, 0, 0, 0.2)
 
 
 @dataclass(frozen=True)
@@ -25,11 +59,18 @@ class GatewaySettings:
     auth_enabled: bool = True
     subgraph_urls: dict[str, str] = field(default_factory=dict)  # by subgraph name
     subgraph_timeout: float = 10.0
+    subgraph_connect_timeout: float = 1.0
+    ready_cache_seconds: float = 2.0
     limits: Limits = field(default_factory=Limits)
+    admission: Admission = field(default_factory=Admission)
     document_cache_size: int = 1000
     plan_cache_size: int = 1000
     apq_cache_size: int = 10_000
+    assertion_cache_size: int = 0
     graphiql: bool = True
+    # Addresses of reverse proxies whose X-Forwarded-For names the client (else the peer
+    # address is the client: nobody else can choose the address their limits apply to).
+    trusted_proxies: tuple[str, ...] = ()
     log_level: str = "INFO"
 
     @classmethod
@@ -47,18 +88,44 @@ class GatewaySettings:
             max_aliases=_int(env, "GATEWAY_MAX_ALIASES", d.max_aliases),
             max_root_fields=_int(env, "GATEWAY_MAX_ROOT_FIELDS", d.max_root_fields),
             max_cost=_int(env, "GATEWAY_MAX_COST", d.max_cost),
+            default_list_size=_int(env, "GATEWAY_DEFAULT_LIST_SIZE", d.default_list_size),
+            default_page_size=_int(env, "GATEWAY_DEFAULT_PAGE_SIZE", d.default_page_size),
         )
+        a = Admission()
+        admission = Admission(
+            max_body_bytes=_int(env, "GATEWAY_MAX_BODY_BYTES", a.max_body_bytes),
+            rate_per_ip=_float(env, "GATEWAY_RATE_PER_IP", a.rate_per_ip),
+            burst_per_ip=_int(env, "GATEWAY_BURST_PER_IP", a.burst_per_ip),
+            rate_per_token=_float(env, "GATEWAY_RATE_PER_TOKEN", a.rate_per_token),
+            burst_per_token=_int(env, "GATEWAY_BURST_PER_TOKEN", a.burst_per_token),
+            max_in_flight=_int(env, "GATEWAY_MAX_IN_FLIGHT", a.max_in_flight),
+            auth_slow_after=_int(env, "GATEWAY_AUTH_SLOW_AFTER", a.auth_slow_after),
+            auth_lock_after=_int(env, "GATEWAY_AUTH_LOCK_AFTER", a.auth_lock_after),
+            auth_forgive_per_second=_float(
+                env, "GATEWAY_AUTH_FORGIVE_PER_SECOND", a.auth_forgive_per_second
+            ),
+        )
+        dev = development_mode()
+        auth_enabled = _switch(env, "GATEWAY_AUTH", True)
+        if not auth_enabled and not dev:
+            raise ValueError("GATEWAY_AUTH=off is a development convenience: not in production")
+        proxies = tuple(p.strip() for p in env.get("GATEWAY_TRUSTED_PROXIES", "").split(","))
         return cls(
             supergraph_path=Path(env.get("SUPERGRAPH_PATH", "gateway/supergraph.graphql")),
             host=env.get("GATEWAY_HOST", "127.0.0.1"),
             port=_int(env, "GATEWAY_PORT", 4000),
-            auth_enabled=env.get("GATEWAY_AUTH", "on").lower() not in ("off", "0", "false", "no"),
+            auth_enabled=auth_enabled,
             subgraph_urls=urls,
-            subgraph_timeout=float(env.get("GATEWAY_SUBGRAPH_TIMEOUT", "10")),
+            subgraph_timeout=_float(env, "GATEWAY_SUBGRAPH_TIMEOUT", 10.0),
+            subgraph_connect_timeout=_float(env, "GATEWAY_SUBGRAPH_CONNECT_TIMEOUT", 1.0),
+            ready_cache_seconds=_float(env, "GATEWAY_READY_CACHE_SECONDS", 2.0),
             limits=limits,
+            admission=admission,
             document_cache_size=_int(env, "GATEWAY_DOCUMENT_CACHE_SIZE", 1000),
             plan_cache_size=_int(env, "GATEWAY_PLAN_CACHE_SIZE", 1000),
             apq_cache_size=_int(env, "GATEWAY_APQ_CACHE_SIZE", 10_000),
-            graphiql=env.get("GATEWAY_GRAPHIQL", "on").lower() not in ("off", "0", "false"),
+            assertion_cache_size=_int(env, "GATEWAY_ASSERTION_CACHE_SIZE", 0),
+            graphiql=_switch(env, "GATEWAY_GRAPHIQL", dev),
+            trusted_proxies=tuple(p for p in proxies if p),
             log_level=env.get("GATEWAY_LOG_LEVEL", "INFO").upper(),
         )
