@@ -118,9 +118,9 @@ class AuthFailureGuard:
     """Slows down, then refuses, an address that keeps presenting bad tokens.
 
     Each failure adds one to the address's score, which drains at `forgive_per_second`.
-    Above `slow_after` every further failure is answered after a delay that doubles with
-    the score (up to `max_delay`); at `lock_after` the address gets 429 without its token
-    even being checked, until the score has drained below that again. Guessing tokens
+    After `slow_after` failures every further one is answered after a delay that doubles
+    with the score (up to `max_delay`); after `lock_after` the address gets 429 without its
+    token even being checked, until the score has drained enough for one more try. Guessing tokens
     thus gets slower and then stops, while a user who mistyped once is never delayed.
     """
 
@@ -163,10 +163,12 @@ class AuthFailureGuard:
             return 0
         now = time.monotonic() if now is None else now
         entry = self._score(key, now)
-        if entry is None or entry.tokens < self.lock_after:
+        # Locked from the `lock_after`-th failure in quick succession (the score drains a
+        # little between them) until it has drained back below `lock_after - 1`.
+        threshold = self.lock_after - 1
+        if entry is None or entry.tokens <= threshold:
             return 0
-        excess = entry.tokens - self.lock_after + 1
-        return max(1, math.ceil(excess / self.forgive_per_second))
+        return max(1, math.ceil((entry.tokens - threshold) / self.forgive_per_second))
 
     def failed(self, key: str, now: float | None = None) -> float:
         """Record a failure; the delay to impose before answering it."""

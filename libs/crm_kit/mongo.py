@@ -1,8 +1,10 @@
 """MongoDB connection owned by the app lifespan (the async client is bound to one loop).
 
-An unreachable database fails a request within about a second (MONGODB_TIMEOUT_MS, 1000):
-server selection and connecting give up then, and the error reaches the client as
-SERVICE_UNAVAILABLE (`crm_kit.errors`) instead of a five-second wait. There is no socket
+An unreachable database fails a request within a second, and the error reaches the client
+as SERVICE_UNAVAILABLE (`crm_kit.errors`) instead of after a five-second wait: server
+selection gives up after MONGODB_TIMEOUT_MS (500), connecting after twice that. (The
+driver retries a read once after a broken connection, waiting for its monitor's next
+check, ~0.5 s, then selects again: so the first request after a loss takes ~1 s.) There is no socket
 timeout: a legitimately slow operation (a scan on FerretDB) is not cut short. Start-up is
 more patient (MONGODB_STARTUP_SECONDS, 30): a service may start before its database.
 """
@@ -24,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def timeout_ms() -> int:
-    return int(os.environ.get("MONGODB_TIMEOUT_MS") or 1000)
+    return int(os.environ.get("MONGODB_TIMEOUT_MS") or 500)
 
 
 def startup_seconds() -> float:
@@ -53,7 +55,7 @@ class MongoResource:
     async def start(self, ensure_indexes: IndexSetup | None = None) -> None:
         wait = timeout_ms()
         self._client = AsyncMongoClient(
-            self.uri, tz_aware=True, serverSelectionTimeoutMS=wait, connectTimeoutMS=wait
+            self.uri, tz_aware=True, serverSelectionTimeoutMS=wait, connectTimeoutMS=2 * wait
         )
         deadline = time.monotonic() + startup_seconds()
         while True:
