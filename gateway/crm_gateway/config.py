@@ -87,6 +87,7 @@ class GatewaySettings:
             max_depth=_int(env, "GATEWAY_MAX_DEPTH", d.max_depth),
             max_aliases=_int(env, "GATEWAY_MAX_ALIASES", d.max_aliases),
             max_root_fields=_int(env, "GATEWAY_MAX_ROOT_FIELDS", d.max_root_fields),
+            max_fields=_int(env, "GATEWAY_MAX_FIELDS", d.max_fields),
             max_cost=_int(env, "GATEWAY_MAX_COST", d.max_cost),
             default_list_size=_int(env, "GATEWAY_DEFAULT_LIST_SIZE", d.default_list_size),
             default_page_size=_int(env, "GATEWAY_DEFAULT_PAGE_SIZE", d.default_page_size),

@@ -25,6 +25,9 @@ class Limits:
     max_depth: int = 15
     max_aliases: int = 30
     max_root_fields: int = 20
+    # Fields once fragments are expanded: what planning and shaping walk. Bounds a fragment
+    # bomb of scalars, which costs nothing and passes the other limits.
+    max_fields: int = 2_000
     # The demand-control budget: the estimated cost (crm_gateway.cost) of one operation.
     # A board of 10 columns of 20 deals with company, contact, 3 interactions and tasks
     # each costs ~4,200; `first: 1000000` anywhere costs over a million.
@@ -35,7 +38,7 @@ class Limits:
     @classmethod
     def unlimited(cls) -> Limits:
         big = 1 << 30
-        return cls(big, big, big, big, big, 10, 20)
+        return cls(big, big, big, big, big, big, 10, 20)
 
 
 class LimitExceeded(Exception):
@@ -48,7 +51,9 @@ class LimitExceeded(Exception):
 def check_shape(
     limits: Limits, op: OperationDefinitionNode, fragments: Mapping[str, FragmentDefinitionNode]
 ) -> None:
-    shape_limits = ShapeLimits(limits.max_depth, limits.max_aliases, limits.max_root_fields)
+    shape_limits = ShapeLimits(
+        limits.max_depth, limits.max_aliases, limits.max_root_fields, limits.max_fields
+    )
     try:
         check_query_shape(shape_limits, op, fragments)
     except ShapeRefused as refused:

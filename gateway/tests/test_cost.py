@@ -135,3 +135,16 @@ def test_the_platforms_own_queries_fit_the_default_budget() -> None:
     assert cost(pipeline) < Limits().max_cost
     bomb = "{ contacts(first: 1000000) { edges { node { id } } } }"
     assert cost(bomb) > Limits().max_cost
+
+
+def test_a_bomb_of_free_scalars_is_refused_by_its_expanded_size() -> None:
+    """Scalars cost nothing and such a bomb has no aliases, depth or root fields to speak
+    of; its expanded field count is what would make planning it exponential."""
+    frags = "".join(f"fragment F{i} on Contact {{ ...F{i + 1} ...F{i + 1} }} " for i in range(30))
+    doc = parse("{ teams { members { ...F0 } } } " + frags + "fragment F30 on Contact { id }")
+    op = next(d for d in doc.definitions if isinstance(d, OperationDefinitionNode))
+    fragments = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
+    with pytest.raises(LimitExceeded) as refused:
+        check_shape(Limits(), op, fragments)
+    assert refused.value.code == "MAX_FIELDS_EXCEEDED"
+    assert "2000" in refused.value.message or "2_000" in refused.value.message

@@ -16,6 +16,7 @@ from crm_gateway.admission import AuthFailureGuard, RateLimiter
 from crm_gateway.app import create_app, response_media_type
 from crm_gateway.config import Admission, GatewaySettings
 from crm_kit.context import RequestContext
+from crm_kit.testing import eventually
 
 QUERY = {"query": "{ deals { id } }"}
 
@@ -173,8 +174,11 @@ async def test_requests_beyond_the_in_flight_bound_get_503(supergraph_sdl: str, 
     world.subgraphs["deals"].delay = 0.3
     async with _client(supergraph_sdl, world, max_in_flight=1) as gw:
         slow = asyncio.create_task(gw.post("/graphql", json=QUERY, headers=_as("w1:alice")))
-        while not world.calls:
-            await asyncio.sleep(0.005)
+
+        async def slow_one_arrived() -> bool:
+            return bool(world.calls)
+
+        await eventually(slow_one_arrived, timeout=5, what="the slow request is in flight")
         refused = await gw.post("/graphql", json=QUERY, headers=_as("w1:alice"))
         assert (await slow).status_code == 200
         after = await gw.post("/graphql", json=QUERY, headers=_as("w1:alice"))

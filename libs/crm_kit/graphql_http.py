@@ -73,6 +73,7 @@ class SubgraphLimits:
     max_depth: int = 20
     max_aliases: int = 60
     max_root_fields: int = 40
+    max_fields: int = 10_000
 
     @classmethod
     def from_env(cls) -> SubgraphLimits:
@@ -82,11 +83,12 @@ class SubgraphLimits:
             max_depth=_env_int("SUBGRAPH_MAX_DEPTH", d.max_depth),
             max_aliases=_env_int("SUBGRAPH_MAX_ALIASES", d.max_aliases),
             max_root_fields=_env_int("SUBGRAPH_MAX_ROOT_FIELDS", d.max_root_fields),
+            max_fields=_env_int("SUBGRAPH_MAX_FIELDS", d.max_fields),
         )
 
     @property
     def shape(self) -> ShapeLimits:
-        return ShapeLimits(self.max_depth, self.max_aliases, self.max_root_fields)
+        return ShapeLimits(self.max_depth, self.max_aliases, self.max_root_fields, self.max_fields)
 
 
 class SubgraphGraphQL(GraphQL):

@@ -1,10 +1,12 @@
-"""The shape of one GraphQL operation (depth, aliases, root fields), measured in time linear
-in the document's size.
+"""The shape of one GraphQL operation (depth, aliases, root fields, fields once fragments are
+expanded), measured in time linear in the document's size.
 
 A fragment is walked once and its measures reused at every spread: expanding it at each use
 instead is exponential (~20 nested fragments spread twice each make a million fields from a
 sub-kilobyte document). Counts are what the expanded operation would hold, so a fragment of
 10 aliases spread 3 times counts 30; they saturate at SATURATED rather than grow without end.
+Bounding the expanded field count bounds whatever later expands the document (a planner, a
+shaper) to that many fields, whichever fragments the document is built from.
 Shared by the gateway (before planning) and the subgraphs (defence in depth).
 """
 
@@ -40,6 +42,7 @@ class Shape:
     depth: int
     aliases: int
     root_fields: int
+    fields: int = 0  # every field selection once fragments are expanded
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class ShapeLimits:
     max_depth: int
     max_aliases: int
     max_root_fields: int
+    max_fields: int = SATURATED
 
 
 class ShapeRefused(Exception):
@@ -61,9 +65,10 @@ class _Measure:
     depth: int  # levels of fields below (and including) this selection set
     aliases: int
     fields: int  # fields directly at this level, fragments included
+    total: int  # fields at this level and below, fragments expanded
 
 
-_EMPTY = _Measure(0, 0, 0)
+_EMPTY = _Measure(0, 0, 0, 0)
 
 
 def _add(a: int, b: int) -> int:
@@ -77,7 +82,7 @@ class _Walker:
         self.active: set[str] = set()
 
     def selections(self, selections: Iterable[SelectionNode]) -> _Measure:
-        depth = aliases = fields = 0
+        depth = aliases = fields = total = 0
         for s in selections:
             if isinstance(s, FieldNode):
                 fields = _add(fields, 1)
@@ -86,12 +91,14 @@ class _Walker:
                 below = self.selections(s.selection_set.selections) if s.selection_set else _EMPTY
                 depth = max(depth, 1 + below.depth)
                 aliases = _add(aliases, below.aliases)
+                total = _add(total, _add(1, below.total))
             else:
                 inner = self._fragment(s)
                 depth = max(depth, inner.depth)
                 aliases = _add(aliases, inner.aliases)
                 fields = _add(fields, inner.fields)
-        return _Measure(depth, aliases, fields)
+                total = _add(total, inner.total)
+        return _Measure(depth, aliases, fields, total)
 
     def _fragment(self, s: SelectionNode) -> _Measure:
         if isinstance(s, InlineFragmentNode):
@@ -116,7 +123,7 @@ class _Walker:
 
 def measure(op: OperationDefinitionNode, fragments: Mapping[str, FragmentDefinitionNode]) -> Shape:
     root = _Walker(fragments).selections(op.selection_set.selections)
-    return Shape(depth=root.depth, aliases=root.aliases, root_fields=root.fields)
+    return Shape(depth=root.depth, aliases=root.aliases, root_fields=root.fields, fields=root.total)
 
 
 def enforce(limits: ShapeLimits, shape: Shape) -> None:
@@ -136,6 +143,12 @@ def enforce(limits: ShapeLimits, shape: Shape) -> None:
             "MAX_ROOT_FIELDS_EXCEEDED",
             f"Query selects {shape.root_fields} root fields; the limit is "
             f"{limits.max_root_fields}.",
+        )
+    if shape.fields > limits.max_fields:
+        raise ShapeRefused(
+            "MAX_FIELDS_EXCEEDED",
+            f"Query selects {shape.fields} fields once its fragments are expanded; the limit "
+            f"is {limits.max_fields}.",
         )
 
 

@@ -1,5 +1,6 @@
-"""The whole stack for end-to-end journeys: three services and the gateway as real
-processes on free ports, over the session's throwaway FerretDB and NATS."""
+"""The whole stack for end-to-end journeys and the security suite: three services and the
+gateway as real processes on free ports, over the session's throwaway FerretDB and NATS
+(started once per session, for `tests/e2e` and `tests/security` alike)."""
 
 from __future__ import annotations
 
