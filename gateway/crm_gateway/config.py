@@ -9,6 +9,7 @@ from pathlib import Path
 
 from crm_gateway.limits import Limits
 from crm_kit.auth import development_mode
+from crm_kit.settings import from_env
 
 _SUBGRAPH_URL_PREFIX = "SUBGRAPH_"
 _SUBGRAPH_URL_SUFFIX = "_URL"
@@ -18,6 +19,11 @@ _OFF = ("off", "0", "false", "no")
 def _int(env: dict[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     return int(raw) if raw else default
+
+
+def _gateway_names(cls: type) -> dict[str, str]:
+    """`GATEWAY_<FIELD>` for every field of a settings dataclass (the README lists them)."""
+    return {name: f"GATEWAY_{name.upper()}" for name in cls.__annotations__}
 
 
 def _float(env: dict[str, str], name: str, default: float) -> float:
@@ -81,31 +87,8 @@ class GatewaySettings:
             for k, v in env.items()
             if k.startswith(_SUBGRAPH_URL_PREFIX) and k.endswith(_SUBGRAPH_URL_SUFFIX) and v
         }
-        d = Limits()
-        limits = Limits(
-            max_document_bytes=_int(env, "GATEWAY_MAX_DOCUMENT_BYTES", d.max_document_bytes),
-            max_depth=_int(env, "GATEWAY_MAX_DEPTH", d.max_depth),
-            max_aliases=_int(env, "GATEWAY_MAX_ALIASES", d.max_aliases),
-            max_root_fields=_int(env, "GATEWAY_MAX_ROOT_FIELDS", d.max_root_fields),
-            max_fields=_int(env, "GATEWAY_MAX_FIELDS", d.max_fields),
-            max_cost=_int(env, "GATEWAY_MAX_COST", d.max_cost),
-            default_list_size=_int(env, "GATEWAY_DEFAULT_LIST_SIZE", d.default_list_size),
-            default_page_size=_int(env, "GATEWAY_DEFAULT_PAGE_SIZE", d.default_page_size),
-        )
-        a = Admission()
-        admission = Admission(
-            max_body_bytes=_int(env, "GATEWAY_MAX_BODY_BYTES", a.max_body_bytes),
-            rate_per_ip=_float(env, "GATEWAY_RATE_PER_IP", a.rate_per_ip),
-            burst_per_ip=_int(env, "GATEWAY_BURST_PER_IP", a.burst_per_ip),
-            rate_per_token=_float(env, "GATEWAY_RATE_PER_TOKEN", a.rate_per_token),
-            burst_per_token=_int(env, "GATEWAY_BURST_PER_TOKEN", a.burst_per_token),
-            max_in_flight=_int(env, "GATEWAY_MAX_IN_FLIGHT", a.max_in_flight),
-            auth_slow_after=_int(env, "GATEWAY_AUTH_SLOW_AFTER", a.auth_slow_after),
-            auth_lock_after=_int(env, "GATEWAY_AUTH_LOCK_AFTER", a.auth_lock_after),
-            auth_forgive_per_second=_float(
-                env, "GATEWAY_AUTH_FORGIVE_PER_SECOND", a.auth_forgive_per_second
-            ),
-        )
+        limits = from_env(Limits, _gateway_names(Limits), env)
+        admission = from_env(Admission, _gateway_names(Admission), env)
         dev = development_mode()
         auth_enabled = _switch(env, "GATEWAY_AUTH", True)
         if not auth_enabled and not dev:

@@ -252,7 +252,7 @@ class Gateway:
         pq = (req.extensions or {}).get("persistedQuery")
         if not isinstance(pq, dict):
             if not req.query:
-                return _error("Must provide a query string.", "BAD_REQUEST")
+                return _error("Must provide a query string.", "BAD_REQUEST", field="query")
             return req.query
         if pq.get("version") != 1:
             return _error("Unsupported persisted query version.", "PERSISTED_QUERY_NOT_SUPPORTED")

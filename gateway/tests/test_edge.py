@@ -16,7 +16,7 @@ from crm_gateway.admission import AuthFailureGuard, RateLimiter
 from crm_gateway.app import create_app, response_media_type
 from crm_gateway.config import Admission, GatewaySettings
 from crm_kit.context import RequestContext
-from crm_kit.testing import eventually
+from crm_kit.testing import MALFORMED_REQUESTS, eventually
 
 QUERY = {"query": "{ deals { id } }"}
 
@@ -55,28 +55,7 @@ async def gw(supergraph_sdl: str, world: Any) -> AsyncIterator[httpx.AsyncClient
 
 @pytest.mark.parametrize(
     ("content", "content_type", "field"),
-    [
-        (b"null", "application/json", "body"),
-        (b"17", "application/json", "body"),
-        (b'"{ deals { id } }"', "application/json", "body"),
-        (b"true", "application/json", "body"),
-        (b'[{"query": "{ deals { id } }"}]', "application/json", "body"),
-        (b'{"query": "{ deals', "application/json", "body"),
-        (b"", "application/json", "body"),
-        (b'{"query": 1}', "application/json", "query"),
-        (b'{"query": ["{ deals { id } }"]}', "application/json", "query"),
-        (
-            b'{"query": "{ deals { id } }", "operationName": {}}',
-            "application/json",
-            "operationName",
-        ),
-        (b'{"query": "{ deals { id } }", "operationName": 3}', "application/json", "operationName"),
-        (b'{"query": "{ deals { id } }", "variables": "{}"}', "application/json", "variables"),
-        (b'{"query": "{ deals { id } }", "variables": [1]}', "application/json", "variables"),
-        (b'{"query": "{ deals { id } }", "extensions": 1}', "application/json", "extensions"),
-        (b'{"query": "{ deals { id } }"}', "text/plain", "content-type"),
-        (b"query={deals{id}}", "application/x-www-form-urlencoded", "content-type"),
-    ],
+    MALFORMED_REQUESTS,
 )
 async def test_malformed_requests_are_400_and_reach_no_subgraph(
     gw: httpx.AsyncClient, world: Any, content: bytes, content_type: str, field: str

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +42,7 @@ from .context import RequestContext, TraceContext, bind_request, bind_trace
 from .errors import format_error
 from .graphql_request import GraphQLRequest, RequestError, parse_graphql_request, read_body
 from .query_shape import Shape, ShapeLimits, ShapeRefused, enforce, measure
+from .settings import from_env
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,6 @@ def subgraph_audience(service: str) -> str:
     return f"subgraph:{service}"
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw else default
-
-
 @dataclass(frozen=True)
 class SubgraphLimits:
     """Looser than the gateway's (its plans add entity wrappers and conflict aliases), so
@@ -77,14 +72,7 @@ class SubgraphLimits:
 
     @classmethod
     def from_env(cls) -> SubgraphLimits:
-        d = cls()
-        return cls(
-            max_body_bytes=_env_int("SUBGRAPH_MAX_BODY_BYTES", d.max_body_bytes),
-            max_depth=_env_int("SUBGRAPH_MAX_DEPTH", d.max_depth),
-            max_aliases=_env_int("SUBGRAPH_MAX_ALIASES", d.max_aliases),
-            max_root_fields=_env_int("SUBGRAPH_MAX_ROOT_FIELDS", d.max_root_fields),
-            max_fields=_env_int("SUBGRAPH_MAX_FIELDS", d.max_fields),
-        )
+        return from_env(cls, {name: f"SUBGRAPH_{name.upper()}" for name in cls.__annotations__})
 
     @property
     def shape(self) -> ShapeLimits:
@@ -117,13 +105,9 @@ class SubgraphGraphQL(GraphQL):
         return orjson.dumps(data)
 
 
-def request_error(
-    status: int, error: dict[str, Any], headers: dict[str, str] | None = None
-) -> Response:
+def request_error(status: int, error: dict[str, Any]) -> Response:
     """A request-level failure: no `data` entry, as the GraphQL-over-HTTP spec asks."""
-    return Response(
-        orjson.dumps({"errors": [error]}), status, headers, media_type="application/json"
-    )
+    return Response(orjson.dumps({"errors": [error]}), status, media_type="application/json")
 
 
 def unauthenticated(message: str) -> Response:

@@ -47,6 +47,35 @@ def gateway_auth(
     return AsGateway(service, RequestContext(workspace, subject, frozenset(roles.split(","))))
 
 
+# Bodies that are not GraphQL requests, with the content type sent and the parameter the
+# 400 must name: every HTTP layer (the gateway, each subgraph) is tested against them all.
+MALFORMED_REQUESTS: list[tuple[bytes, str, str]] = [
+    (b"null", "application/json", "body"),
+    (b"42", "application/json", "body"),
+    (b'"{ __typename }"', "application/json", "body"),
+    (b"true", "application/json", "body"),
+    (b'[{"query": "{ __typename }"}]', "application/json", "body"),
+    (b"{not json", "application/json", "body"),
+    (b'{"query": "{ __typ', "application/json", "body"),
+    (b"", "application/json", "body"),
+    (b"\xff\xfe\x00", "application/json", "body"),
+    (b"{}", "application/json", "query"),
+    (b'{"query": 42}', "application/json", "query"),
+    (b'{"query": ["{ __typename }"]}', "application/json", "query"),
+    (
+        b'{"query": "{ __typename }", "operationName": {"a": 1}}',
+        "application/json",
+        "operationName",
+    ),
+    (b'{"query": "{ __typename }", "operationName": 3}', "application/json", "operationName"),
+    (b'{"query": "{ __typename }", "variables": "{}"}', "application/json", "variables"),
+    (b'{"query": "{ __typename }", "variables": [1, 2]}', "application/json", "variables"),
+    (b'{"query": "{ __typename }", "extensions": "x"}', "application/json", "extensions"),
+    (b'{"query": "{ __typename }"}', "text/plain", "content-type"),
+    (b"query=%7B__typename%7D", "application/x-www-form-urlencoded", "content-type"),
+]
+
+
 @contextlib.asynccontextmanager
 async def running_app(
     app: Starlette, base_url: str = "http://test"

@@ -15,36 +15,15 @@ import pytest
 from crm_kit.assertions import KeyRing
 from crm_kit.context import RequestContext
 from crm_kit.graphql_http import ASSERTION_HEADER, subgraph_audience
+from crm_kit.testing import MALFORMED_REQUESTS
 
 from ..conftest import Stack
 from .conftest import Tenant
 
 pytestmark = pytest.mark.e2e
 
-MALFORMED = [
-    (b"null", "application/json", "body"),
-    (b"42", "application/json", "body"),
-    (b'"{ pipelines { id } }"', "application/json", "body"),
-    (b"true", "application/json", "body"),
-    (b"[]", "application/json", "body"),
-    (b"{not json", "application/json", "body"),
-    (b"\xff\xfe\x00", "application/json", "body"),
-    (b'{"query": 42}', "application/json", "query"),
-    (b'{"query": {"a": 1}}', "application/json", "query"),
-    (
-        b'{"query": "{ __typename }", "operationName": {"x": 1}}',
-        "application/json",
-        "operationName",
-    ),
-    (b'{"query": "{ __typename }", "variables": "not an object"}', "application/json", "variables"),
-    (b'{"query": "{ __typename }", "variables": [1, 2]}', "application/json", "variables"),
-    (b'{"query": "{ __typename }", "extensions": "x"}', "application/json", "extensions"),
-    (b'{"query": "{ __typename }"}', "text/plain", "content-type"),
-    (b"query=%7B__typename%7D", "application/x-www-form-urlencoded", "content-type"),
-]
 
-
-@pytest.mark.parametrize(("content", "content_type", "field"), MALFORMED)
+@pytest.mark.parametrize(("content", "content_type", "field"), MALFORMED_REQUESTS)
 async def test_malformed_requests_get_400_at_the_gateway(
     stack: Stack,
     http: httpx.AsyncClient,
@@ -68,7 +47,7 @@ async def test_malformed_requests_get_400_at_the_subgraphs(
 ) -> None:
     gateway = KeyRing.from_env("gateway")
     caller = RequestContext(tenant.workspace, "mallory", frozenset({"admin"}))
-    for content, content_type, field in MALFORMED:
+    for content, content_type, field in MALFORMED_REQUESTS:
         token = gateway.mint(audience=subgraph_audience(service), context=caller, body=content)
         response = await http.post(
             stack.service_urls[service],

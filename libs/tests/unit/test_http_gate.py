@@ -13,7 +13,7 @@ from crm_kit.context import RequestContext
 from crm_kit.errors import NotFound
 from crm_kit.graphql_http import ASSERTION_HEADER, subgraph_audience
 from crm_kit.runtime import build_http_app, readiness_report
-from crm_kit.testing import gateway_auth, running_app
+from crm_kit.testing import MALFORMED_REQUESTS, gateway_auth, running_app
 
 SERVICE = "things"
 ALICE = RequestContext("w7", "dana", frozenset({"rep"}))
@@ -135,24 +135,7 @@ async def test_errors_are_coded_and_never_leak() -> None:
 
 @pytest.mark.parametrize(
     ("content", "content_type", "field"),
-    [
-        (b"null", "application/json", "body"),
-        (b"42", "application/json", "body"),
-        (b'"{ whoami }"', "application/json", "body"),
-        (b"true", "application/json", "body"),
-        (b"[]", "application/json", "body"),
-        (b"{not json", "application/json", "body"),
-        (b'{"query": 7}', "application/json", "query"),
-        (
-            b'{"query": "{ whoami }", "operationName": {"a": 1}}',
-            "application/json",
-            "operationName",
-        ),
-        (b'{"query": "{ whoami }", "variables": "x"}', "application/json", "variables"),
-        (b'{"query": "{ whoami }", "extensions": [1]}', "application/json", "extensions"),
-        (b'{"query": "{ whoami }"}', "text/plain", "content-type"),
-        (b"{}", "application/json", "query"),
-    ],
+    MALFORMED_REQUESTS,
 )
 async def test_malformed_requests_are_400_with_a_graphql_error(
     content: bytes, content_type: str, field: str
