@@ -197,6 +197,9 @@ class GatewayOnlyGraphQL:
     async def _admit(self, request: Request) -> tuple[bytes, RequestContext, GraphQLRequest]:
         """Read the body within its limit, verify the assertion over exactly what was
         signed (the body of a POST, the query string of a GET), then parse."""
+        token = request.headers.get(ASSERTION_HEADER)
+        if not token:  # refused before its body is read
+            raise AssertionError_("missing internal assertion")
         if request.method == "POST":
             body = await read_body(
                 request.stream(), request.headers.get("content-length"), self._limits.max_body_bytes
@@ -206,7 +209,7 @@ class GatewayOnlyGraphQL:
             body = b""
             signed = request.scope.get("query_string", b"")
         verified = self._keyring.verify(
-            request.headers.get(ASSERTION_HEADER),
+            token,
             audience=self._audience,
             issuers=(GATEWAY_ISSUER,),
             body=signed,

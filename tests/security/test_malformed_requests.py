@@ -111,7 +111,8 @@ async def test_a_100_megabyte_body_is_refused_before_it_is_read(
 ) -> None:
     for url, headers in [
         (stack.gateway_url, tenant.headers),
-        (stack.service_urls["deals"], {}),
+        # (with a header in the assertion's place: without one it is a 401, also unread)
+        (stack.service_urls["deals"], {ASSERTION_HEADER: "unchecked-yet"}),
     ]:
         status_line = await _declared_hundred_megabytes(url, headers)
         assert status_line.split()[1] == b"413", status_line
