@@ -9,7 +9,8 @@ varying variables, then prints requests/s, p50/p99 latency and the gateway's CPU
 
 This gateway runs as in production: it verifies a bearer token and signs each subgraph
 request with an internal assertion (`--auth off` measures without both; `--assertion-cache
-N` reuses assertions). Its admission limits (rate per token and address, requests in
+N` sets how many it reuses, 0 none). `assertions.py` beside this file measures what the
+assertions cost alone. Its admission limits (rate per token and address, requests in
 flight, bad-token lockout) are off by default, because a closed loop of a few clients
 sending as fast as they can is what they exist to stop; `--limits default` keeps the
 gateway's defaults (sized for 200 users behind one address) to see what they cost.
@@ -338,9 +339,10 @@ def gateway_command(
             "GATEWAY_HOST": "127.0.0.1",
             "SUPERGRAPH_PATH": str(supergraph),
             "GATEWAY_AUTH": args.auth,
-            "GATEWAY_ASSERTION_CACHE_SIZE": str(args.assertion_cache),
             "GATEWAY_LOG_LEVEL": "WARNING",
         }
+        if args.assertion_cache is not None:
+            env["GATEWAY_ASSERTION_CACHE_SIZE"] = str(args.assertion_cache)
         if args.limits == "off":
             env.update(NO_LIMITS)
         return [sys.executable, "-m", "crm_gateway"], env
@@ -496,7 +498,8 @@ async def amain(args: argparse.Namespace) -> int:
         print(
             f"subgraphs: {'fake' if use_fake else 'real'}; {args.requests} requests per "
             f"query, concurrency {args.concurrency}; crm gateway: auth {args.auth}, assertion "
-            f"cache {args.assertion_cache}, limits {args.limits}; logs in {logs}",
+            f"cache {'default' if args.assertion_cache is None else args.assertion_cache}, "
+            f"limits {args.limits}; logs in {logs}",
             flush=True,
         )
         for kind in kinds:
@@ -570,7 +573,10 @@ def main() -> None:
         "--auth", choices=("on", "off"), default="on", help="crm gateway: verify and sign"
     )
     parser.add_argument(
-        "--assertion-cache", type=int, default=0, help="crm gateway: assertions reused (0: none)"
+        "--assertion-cache",
+        type=int,
+        default=None,
+        help="crm gateway: assertions reused (0: none; default: the gateway's default)",
     )
     parser.add_argument(
         "--limits",

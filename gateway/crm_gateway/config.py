@@ -72,7 +72,8 @@ class GatewaySettings:
     document_cache_size: int = 1000
     plan_cache_size: int = 1000
     apq_cache_size: int = 10_000
-    assertion_cache_size: int = 0
+    # Assertions reused for the same caller, subgraph and body (crm_gateway.identity).
+    assertion_cache_size: int = 1024
     graphiql: bool = True
     # Addresses of reverse proxies whose X-Forwarded-For names the client (else the peer
     # address is the client: nobody else can choose the address their limits apply to).
@@ -108,7 +109,7 @@ class GatewaySettings:
             document_cache_size=_int(env, "GATEWAY_DOCUMENT_CACHE_SIZE", 1000),
             plan_cache_size=_int(env, "GATEWAY_PLAN_CACHE_SIZE", 1000),
             apq_cache_size=_int(env, "GATEWAY_APQ_CACHE_SIZE", 10_000),
-            assertion_cache_size=_int(env, "GATEWAY_ASSERTION_CACHE_SIZE", 0),
+            assertion_cache_size=_int(env, "GATEWAY_ASSERTION_CACHE_SIZE", 1024),
             graphiql=_switch(env, "GATEWAY_GRAPHIQL", dev),
             trusted_proxies=tuple(p for p in proxies if p),
             log_level=env.get("GATEWAY_LOG_LEVEL", "INFO").upper(),
