@@ -1,6 +1,6 @@
-"""The whole stack for end-to-end journeys and the security suite: three services and the
-gateway as real processes on free ports, over the session's throwaway FerretDB and NATS
-(started once per session, for `tests/e2e` and `tests/security` alike)."""
+"""The whole stack for end-to-end journeys and attacks (tests/e2e, tests/security): three
+services and the gateway as real processes on free ports, over the session's throwaway
+FerretDB and NATS, each service with its own NATS user and signing key."""
 
 from __future__ import annotations
 

@@ -254,6 +254,7 @@ def main() -> int:
     args.requests = max(1, min(args.requests, 20000))
     args.concurrency = max(1, min(args.concurrency, 64))
     with tempfile.TemporaryDirectory(prefix="crm-bench-") as tmp:
+        os.environ["CRM_DATA_DIR"] = tmp  # credentials of this run only
         stack = InfraStack(Path(tmp), free_port(), free_port()).start()
         try:
             results = asyncio.run(bench(args, stack, Path(tmp) / "contacts.log"))

@@ -33,7 +33,6 @@ for sub in ("libs", "services/deals"):
 os.environ.setdefault("JWT_SECRET", "bench-secret-" + "x" * 40)
 
 import httpx  # noqa: E402
-import nats  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
 from crm_deals.importer import run as import_deals  # noqa: E402
@@ -41,8 +40,10 @@ from crm_deals.importer import slug  # noqa: E402
 from crm_deals.store.index_entry import ANALYTICS_FIELDS, PROJECTION  # noqa: E402
 from crm_deals.store.indexed import deal_index  # noqa: E402
 from crm_deals.store.mongo import MongoStoreFactory  # noqa: E402
+from crm_kit.assertions import KeyRing  # noqa: E402
+from crm_kit.context import RequestContext  # noqa: E402
 from crm_kit.devstack import InfraStack, free_port  # noqa: E402
-from crm_kit.rpc import Endpoint, start_rpc_service  # noqa: E402
+from crm_kit.rpc import READ, Endpoint, start_rpc_service  # noqa: E402
 from crm_kit.testing import gateway_auth  # noqa: E402
 
 DATASET = ROOT.parent / "shared" / "data" / "maven-crm-sales-opportunities"
@@ -132,9 +133,9 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
     out = io.StringIO()
     # A stand-in for the contacts service: every account is company `co-<slug>`, so the
     # deals carry companies to list by.
-    nc = await nats.connect(stack.nats_url)
+    nc = await stack.connect_nats()
 
-    async def find_by_name(workspace: str, payload: dict[str, Any]) -> dict[str, str]:
+    async def find_by_name(caller: RequestContext, payload: dict[str, Any]) -> dict[str, str]:
         return {name: f"co-{slug(name)}" for name in payload["names"]}
 
     contacts = await start_rpc_service(
@@ -143,8 +144,15 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
         version="0.0.1",
         description="bench stand-in",
         endpoints=[
-            Endpoint("company-find-by-name", "rpc.contacts.company.find_by_name", find_by_name, "n")
+            Endpoint(
+                "company-find-by-name",
+                "rpc.contacts.company.find_by_name",
+                find_by_name,
+                "n",
+                roles=READ,
+            )
         ],
+        keys=KeyRing.from_env("contacts"),
     )
     started = time.perf_counter()
     try:
@@ -488,7 +496,9 @@ def main() -> int:
         return 2
     base = "/dev/shm" if args.tmpfs and Path("/dev/shm").is_dir() else None
     with tempfile.TemporaryDirectory(prefix="crm-bench-deals-", dir=base) as tmp:
-        stack = InfraStack(Path(tmp), free_port(), free_port()).start()
+        # Credentials of this run only (the harness user stands in for contacts).
+        os.environ["CRM_DATA_DIR"] = tmp
+        stack = InfraStack(Path(tmp), free_port(), free_port(), harness=True).start()
         try:
             asyncio.run(bench(stack, args))
         finally:

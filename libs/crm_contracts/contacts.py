@@ -123,8 +123,9 @@ class InteractionLogged(Payload):
     duration_seconds: int | None = None
 
 
-# Request/reply bodies (JSON, camelCase). Requests carry the workspace in the
-# `crm-workspace` header; replies are `{"data": ...}` or `{"error": {"code", "message"}}`.
+# Request/reply bodies (JSON, camelCase). Requests carry the caller's signed assertion in
+# the `crm-assertion` header (crm_kit.rpc); replies are `{"data": ...}` or
+# `{"error": {"code", "message"}}`.
 
 
 class ContactGetRequest(Payload):

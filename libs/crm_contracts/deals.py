@@ -173,6 +173,17 @@ class WinModelTrained(Payload):
     test_deals: int = 0
     brier_score: float | None = None
     baseline_brier_score: float | None = None
+    # Added (additive, the feature model of issue 18): the model's version and status
+    # (MODEL, or STAGE_DEFAULTS with the reasons' codes), the horizon its probabilities
+    # refer to, and the backtest's constant-rate Brier score, AUC and calibration error.
+    # `stages[].samples` / `wins` are then training snapshots of open deals in the stage.
+    version: int | None = None
+    status: str | None = None
+    reasons: list[str] = []
+    horizon_days: int | None = None
+    constant_brier_score: float | None = None
+    auc: float | None = None
+    expected_calibration_error: float | None = None
 
 
 # --- owner handover (additive) ------------------------------------------------------------

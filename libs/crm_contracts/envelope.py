@@ -32,6 +32,11 @@ def service_of(subject: str) -> str:
     return subject.split(".")[1]
 
 
+def source_of(service: str) -> str:
+    """The CloudEvents `source` of every event the service publishes."""
+    return f"crm/{service}"
+
+
 class CloudEvent(BaseModel):
     """CloudEvents 1.0 structured-mode JSON, plus the CRM workspace extension attribute."""
 

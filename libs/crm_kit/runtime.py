@@ -29,7 +29,7 @@ from .consumer import PROCESSED, EventConsumer, Handler
 from .graphql_http import ContextFactory, GatewayOnlyGraphQL, SubgraphGraphQL, SubgraphLimits
 from .locks import DocLocks
 from .mongo import MongoResource
-from .nats_io import connect, ensure_stream
+from .nats_io import connect, require_stream
 from .outbox import OutboxRelay
 from .retention import Janitor, Retention
 from .rpc import Endpoint, start_rpc_service
@@ -51,6 +51,8 @@ class ServiceRuntime:
         self.relay: OutboxRelay | None = None
         self.consumers: list[EventConsumer] = []
         self.rpc: Service | None = None
+        # This service's signing key and its callers' public keys (request/reply identity).
+        self.keys: KeyRing | None = None
         # Shared by every writer in this process (stores, consumers, the relay): see locks.py.
         self.doc_locks = DocLocks()
         self._tasks: list[asyncio.Task[None]] = []
@@ -69,9 +71,11 @@ class ServiceRuntime:
                 await ensure_indexes(db)
 
         await self.mongo.start(indexes)
-        self.nc = await connect(self.settings.nats_url, name=f"crm-{self.settings.service}")
+        self.keys = KeyRing.from_env(self.settings.service)
+        # As the service's own NATS user: it may publish only its own events (nats_auth).
+        self.nc = await connect(self.settings.nats_url, user=self.settings.service)
         self.js = self.nc.jetstream()
-        await ensure_stream(self.js, stream_for(self.settings.service))
+        await require_stream(self.js, stream_for(self.settings.service))
         self.relay = OutboxRelay(
             self.db,
             self.outbox_collections,
@@ -100,7 +104,7 @@ class ServiceRuntime:
         """Bind a durable consumer. `record_processed=False` is for handlers idempotent on
         natural keys alone (see `EventConsumer`): it saves a read and a write per event."""
         assert self.js is not None, "start() first"
-        await ensure_stream(self.js, source)
+        await require_stream(self.js, source)
         consumer = EventConsumer(
             js=self.js,
             db=self.db,
@@ -118,13 +122,14 @@ class ServiceRuntime:
         return consumer
 
     async def serve_rpc(self, endpoints: list[Endpoint], description: str) -> None:
-        assert self.nc is not None, "start() first"
+        assert self.nc is not None and self.keys is not None, "start() first"
         self.rpc = await start_rpc_service(
             self.nc,
             service=self.settings.service,
             version="1.0.0",
             description=description,
             endpoints=endpoints,
+            keys=self.keys,
         )
 
     def retain(self, *rules: Retention) -> Janitor:

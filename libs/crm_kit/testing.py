@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import Any
 
 import httpx
+from nats.aio.client import Client
 from starlette.applications import Starlette
 
 from .assertions import KeyRing
@@ -124,3 +125,15 @@ async def eventually(
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"{what} not met within {timeout}s (last value: {last!r})")
+
+
+async def cli_call(
+    nc: Client, subject: str, workspace: str, payload: dict[str, Any], *roles: str
+) -> Any:
+    """Call a NATS endpoint as the operators' tool (`cli`) for `service:cli` in `workspace`
+    with `roles` (default: viewer), as tests and scripts do (`crm_kit.rpc.rpc_call`)."""
+    from .assertions import KeyRing
+    from .rpc import rpc_call, service_context
+
+    caller = service_context("cli", workspace, *(roles or ("viewer",)))
+    return await rpc_call(nc, subject, caller, payload, keys=KeyRing.from_env("cli"))

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ..conftest import Stack
+from .conftest import Stack
 from .helpers import Client, eventually, new_workspace
 
 pytestmark = pytest.mark.e2e

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-import nats
 import pytest
 from nats.js.errors import NotFoundError
 
@@ -45,7 +44,7 @@ def settings(infra: Any, service: str, database: str) -> Settings:
 
 async def fresh_streams(infra: Any) -> None:
     """Empty CRM streams (and no durables left from other tests)."""
-    nc = await nats.connect(infra.nats_url)
+    nc = await infra.connect_nats()
     js = nc.jetstream()
     for service in ("deals", "contacts", "tasks"):
         spec = stream_for(service)

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import nats
 import pytest
 from nats.aio.client import Client
 from starlette.applications import Starlette
@@ -54,6 +53,6 @@ async def running(infra: Any, db_name: str) -> AsyncIterator[Running]:
 
 @pytest.fixture
 async def nc(infra: Any) -> AsyncIterator[Client]:
-    client = await nats.connect(infra.nats_url)
+    client = await infra.connect_nats()
     yield client
     await client.close()

@@ -1,8 +1,8 @@
 """Handlers for the tasks and contacts events this service reacts to.
 
-Durable consumers: `deals-task-completed` on CRM_TASKS, `deals-contacts-sync` on
-CRM_CONTACTS. Each handler validates the payload with the producer's contract model and
-acts inside the event's workspace.
+Durable consumers: `deals-task-completed` on CRM_TASKS, `deals-contacts-sync` and
+`deals-company-facts` on CRM_CONTACTS. Each handler validates the payload with the
+producer's contract model and acts inside the event's workspace.
 """
 
 from __future__ import annotations
@@ -17,11 +17,20 @@ from crm_contracts.envelope import CloudEvent
 from crm_kit.consumer import Handler, PermanentFailure
 from crm_kit.context import RequestContext
 
+from ..store.documents import COMPANY_FACTS, DocumentStores
 from ..store.protocol import StoreFactory
 from ..usecases.activity import ActivityService
+from ..usecases.company_facts import CompanyFactsService
 from ..usecases.context import Actor, utc_now
 
 TASK_SUBJECTS = [tasks.TASK_COMPLETED]
+# The companies' attributes the win model reads (industry, size), kept in `company_facts`.
+COMPANY_SUBJECTS = [
+    contacts.COMPANY_CREATED,
+    contacts.COMPANY_UPDATED,
+    contacts.COMPANY_RESTORED,
+    contacts.COMPANY_DELETED,
+]
 CONTACT_SUBJECTS = [
     contacts.INTERACTION_LOGGED,
     contacts.CONTACT_MERGED,
@@ -46,10 +55,14 @@ def _parse(model: type, event: CloudEvent):
 
 class Handlers:
     def __init__(
-        self, stores: StoreFactory, notify: Callable[[str, str], None] = lambda c, i: None
+        self,
+        stores: StoreFactory,
+        notify: Callable[[str, str], None] = lambda c, i: None,
+        documents: DocumentStores | None = None,
     ) -> None:
         self.stores = stores
         self.notify = notify
+        self.documents = documents
 
     def _activity(self, event: CloudEvent) -> ActivityService:
         if not event.workspace:
@@ -99,3 +112,26 @@ class Handlers:
     async def company_deleted(self, event: CloudEvent) -> None:
         payload: contacts.CompanyDeleted = _parse(contacts.CompanyDeleted, event)
         await self._activity(event).company_deleted(payload.id)
+
+    async def company_facts(self, event: CloudEvent) -> None:
+        """Keeps the company's industry and size for the win model (idempotent: a stale
+        or repeated event never overwrites a newer one, `usecases/company_facts.py`)."""
+        if not event.workspace:
+            raise PermanentFailure("event has no workspace")
+        if self.documents is None:
+            return
+        facts = CompanyFactsService(self.documents.collection(COMPANY_FACTS, event.workspace))
+        if event.type == contacts.COMPANY_DELETED:
+            deleted: contacts.CompanyDeleted = _parse(contacts.CompanyDeleted, event)
+            await facts.deleted(deleted.id, event.time)
+            return
+        model = (
+            contacts.CompanyUpdated
+            if event.type == contacts.COMPANY_UPDATED
+            else (contacts.CompanyCreated)
+        )
+        payload = _parse(model, event)
+        company = payload.company
+        await facts.upsert(
+            company.id, company.industry, company.size, company.updated_at or event.time
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from crm_kit.pagination import (
 from ..domain.deal import STATUSES, Deal
 from ..domain.money import parse_amount, validate_currency
 from ..domain.pipeline import Pipeline, Stage
+from ..domain.rates import Converter
 from ..store.protocol import DealStore
 from . import deal_input as parse
 
@@ -142,9 +144,12 @@ class Column:
     pipeline: Pipeline
     stage: Stage
     count: int = 0
-    # In the pipeline's currency; other currencies are reported apart in `by_currency`.
+    # In the pipeline's (reporting) currency, other currencies converted (open deals at
+    # today's rate, won and lost ones at their close date's); every currency's exact
+    # totals apart in `by_currency`; deals with no rate known only in `unconverted`.
     amount_minor: int = 0
     weighted_minor: int = 0
+    unconverted: int = 0
     by_currency: list[CurrencyTotal] = field(default_factory=list)
     # The first page (amount desc), read with the totals; later pages are queried.
     first_page: list[Deal] = field(default_factory=list)
@@ -162,9 +167,18 @@ class Column:
 PREFETCH = DEFAULT_PAGE
 
 
-async def board(store: DealStore, pipeline: Pipeline) -> list[Column]:
-    """Every column's totals (`$group`) and first page in one go; further pages lazily."""
+async def board(
+    store: DealStore,
+    pipeline: Pipeline,
+    converter: Converter | None = None,
+    entries: Callable[[], Awaitable[list[Any]]] | None = None,
+) -> list[Column]:
+    """Every column's totals (`$group`) and first page in one go; further pages lazily.
+    Other currencies are converted by `converter`: an open column's totals per currency
+    at today's rate; a closed column's deals one by one at their close date (`entries`:
+    the pipeline's index entries, read only when a closed column holds another currency)."""
     columns = {s.key: Column(pipeline, s) for s in pipeline.stages}
+    closed_foreign: set[tuple[str, str]] = set()
     totals, pages = await store.board(pipeline.id, list(columns), PREFETCH)
     for key, docs in pages.items():
         columns[key].first_page = [Deal.from_doc(doc) for doc in docs]
@@ -179,6 +193,32 @@ async def board(store: DealStore, pipeline: Pipeline) -> list[Column]:
         if row["currency"] == pipeline.currency:
             column.amount_minor += row["amount_minor"]
             column.weighted_minor += row["weighted_minor"]
+        elif converter is None:
+            column.unconverted += row["count"]
+        elif column.stage.terminal:
+            closed_foreign.add((row["stage_key"], row["currency"]))
+        else:
+            amount = converter.convert(row["amount_minor"], row["currency"])
+            weighted = converter.convert(row["weighted_minor"], row["currency"])
+            if amount is None or weighted is None:
+                column.unconverted += row["count"]
+            else:
+                column.amount_minor += amount
+                column.weighted_minor += weighted
+    if closed_foreign and converter is not None and entries is not None:
+        for entry in await entries():
+            if (entry.stage_key, entry.currency) not in closed_foreign:
+                continue
+            column = columns[entry.stage_key]
+            amount = converter.convert_on(entry.amount_minor or 0, entry.currency, entry.close_date)
+            weighted = converter.convert_on(
+                entry.weighted_minor or 0, entry.currency, entry.close_date
+            )
+            if amount is None or weighted is None:
+                column.unconverted += 1
+            else:
+                column.amount_minor += amount
+                column.weighted_minor += weighted
     for column in columns.values():
         column.by_currency.sort(key=lambda t: t.currency)
     return list(columns.values())

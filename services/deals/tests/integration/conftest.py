@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import nats
 import pytest
 from nats.aio.client import Client
 from pymongo import AsyncMongoClient
@@ -14,7 +13,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from crm_deals.app import create_app
 from crm_deals.importer import slug
-from crm_kit.rpc import Endpoint, start_rpc_service
+from crm_kit.assertions import KeyRing
+from crm_kit.context import RequestContext
+from crm_kit.rpc import READ, Endpoint, start_rpc_service
 from crm_kit.settings import Settings
 from crm_kit.testing import GraphQLClient, gateway_auth, running_app
 
@@ -63,8 +64,9 @@ async def db(settings: Settings) -> AsyncIterator[AsyncDatabase]:
 
 
 @pytest.fixture
-async def nc(settings: Settings) -> AsyncIterator[Client]:
-    client = await nats.connect(settings.nats_url)
+async def nc(infra: Any) -> AsyncIterator[Client]:
+    """The test harness's NATS client (may publish any service's events)."""
+    client = await infra.connect_nats()
     yield client
     await client.close()
 
@@ -87,7 +89,7 @@ async def fake_contacts(nc: Client) -> AsyncIterator[dict[str, Any]]:
     account name is known as `co-<slug>` except those listed in `unknown`."""
     state: dict[str, Any] = {"unknown": set(), "calls": 0}
 
-    async def find_by_name(workspace: str, payload: dict[str, Any]) -> dict[str, str]:
+    async def find_by_name(caller: RequestContext, payload: dict[str, Any]) -> dict[str, str]:
         state["calls"] += 1
         return {
             name: f"co-{slug(name)}" for name in payload["names"] if name not in state["unknown"]
@@ -104,8 +106,10 @@ async def fake_contacts(nc: Client) -> AsyncIterator[dict[str, Any]]:
                 "rpc.contacts.company.find_by_name",
                 find_by_name,
                 "names -> ids",
+                roles=READ,
             )
         ],
+        keys=KeyRing.from_env("contacts"),
     )
     yield state
     await service.stop()
