@@ -97,7 +97,7 @@ def _directive_name(node: DirectiveNode) -> str:
 
 
 def _argument(node: DirectiveNode, name: str) -> Any:
-    for arg in node.arguments:
+    for arg in node.arguments or ():
         if arg.name.value == name:
             v = arg.value
             if isinstance(v, IntValueNode):
@@ -249,10 +249,10 @@ class _Walk:
 
     def _size(self, node: FieldNode, declared: ListSize) -> int:
         if declared.slicing_arguments:
-            given = [self._int_argument(node, a) for a in declared.slicing_arguments]
-            given = [g for g in given if g is not None]
+            asked = [self._int_argument(node, a) for a in declared.slicing_arguments]
+            given = [g for g in asked if g is not None]
             if given:
-                return max(0, max(given))
+                return max(0, *given)
             return (
                 declared.assumed_size
                 if declared.assumed_size is not None

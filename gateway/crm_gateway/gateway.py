@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from graphql import (
@@ -339,16 +339,16 @@ class Gateway:
             errs = [{**e.formatted, "extensions": {"code": "BAD_USER_INPUT"}} for e in coerced]
             return GatewayResponse({"errors": errs}, 400, op_type)
         # graphql-core 3.3 wraps the coerced values with their sources.
-        coerced = getattr(coerced, "coerced", coerced)
+        values = cast(dict[str, Any], getattr(coerced, "coerced", coerced))
         root_type = self.schema.get_root_type(op.operation.operation)
         assert root_type is not None
-        cost = self._cost(op, prepared.fragments, coerced)
+        cost = self._cost(op, prepared.fragments, values)
         if cost > self.limits.max_cost:
             msg = f"Estimated query cost {cost} exceeds the limit of {self.limits.max_cost}."
             err = _error(msg, "COST_LIMIT_EXCEEDED", cost=cost, maxCost=self.limits.max_cost)
             return GatewayResponse({"errors": [err]}, 400, op_type)
         try:
-            plan = self._plan(query, req.operation_name, prepared.document, op, coerced)
+            plan = self._plan(query, req.operation_name, prepared.document, op, values)
         except PlanningError as exc:
             return GatewayResponse(
                 {"errors": [_error(f"Cannot plan operation: {exc}", "QUERY_PLANNING_FAILED")]},
@@ -358,7 +358,7 @@ class Gateway:
         # Forward variables as the client sent them (subgraphs coerce them again), with the
         # coerced values only where the client left a defaulted variable out.
         send_vars = dict(raw_vars)
-        for k, v in coerced.items():
+        for k, v in values.items():
             send_vars.setdefault(k, v)
         bound = CALLER.set(req.caller)
         try:
@@ -370,10 +370,10 @@ class Gateway:
         if op.introspection is not None:
             intro = execute_sync(self.schema, op.introspection, variable_values=raw_vars)
             if intro.errors:
-                errors.extend(e.formatted for e in intro.errors)
+                errors.extend(dict(e.formatted) for e in intro.errors)
             data.update(intro.data or {})
         shaped = op.shaper.shape(
-            root_type, tuple(op.operation.selection_set.selections), data, coerced, errors
+            root_type, tuple(op.operation.selection_set.selections), data, values, errors
         )
         body: dict[str, Any] = {}
         if errors:

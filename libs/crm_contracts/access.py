@@ -52,6 +52,7 @@ PARTIES: tuple[Party, ...] = (
         durables=(
             Durable("tasks", "deals-task-completed"),
             Durable("contacts", "deals-contacts-sync"),
+            Durable("contacts", "deals-company-facts"),
         ),
         # The deal importer resolves account names to company ids.
         requests=(contacts.RPC_COMPANY_FIND_BY_NAME,),

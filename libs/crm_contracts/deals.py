@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Payload
+from .base import Payload, UtcDateTime
 from .envelope import event_subject
 from .streams import rpc_subject
 
@@ -87,7 +87,7 @@ class DealStageChanged(Payload):
     pipeline_version: int
     from_stage: str | None
     to_stage: str
-    changed_at: str
+    changed_at: UtcDateTime
     changed_by: str | None = None
     owner_id: str | None = None
     seconds_in_from_stage: int | None = None
@@ -100,7 +100,7 @@ class DealClosed(Payload):
 
     deal: DealSnapshot
     stage_change_id: str
-    closed_at: str
+    closed_at: UtcDateTime
     lost_reason: str | None = None
 
 
@@ -166,7 +166,7 @@ class WinModelTrained(Payload):
 
     pipeline_id: str
     pipeline_version: int
-    trained_at: str
+    trained_at: UtcDateTime
     trained_by: str | None = None
     training_deals: int
     stages: list[WinModelStageSummary]
@@ -205,4 +205,4 @@ class DealsHandedOver(Payload):
     pipeline_id: str | None = None  # the pipeline it was limited to, null for all
     note: str | None = None
     handed_over_by: str
-    handed_over_at: str
+    handed_over_at: UtcDateTime

@@ -332,7 +332,7 @@ class InfraStack:
         self.nats_url = server.url
         provision(self.nats_url)
 
-    async def connect_nats(self, user: str = nats_auth.HARNESS, **options: object) -> Client:
+    async def connect_nats(self, user: str = nats_auth.HARNESS, **options: Any) -> Client:
         """A client of this stack's NATS as `user` (a party, or the test harness)."""
         return await nats_io.connect(self.nats_url, user=user, **options)
 

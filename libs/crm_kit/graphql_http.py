@@ -90,7 +90,7 @@ class SubgraphGraphQL(GraphQL):
         made = self._context_factory(ctx, request)
         return await made if inspect.isawaitable(made) else made
 
-    async def process_result(  # type: ignore[override]
+    async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         operation = request.scope.get(OPERATION_KEY, "query")

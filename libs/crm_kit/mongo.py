@@ -33,21 +33,21 @@ def startup_seconds() -> float:
     return float(os.environ.get("MONGODB_STARTUP_SECONDS") or 30)
 
 
-IndexSetup = Callable[[AsyncDatabase], Awaitable[None]]
+IndexSetup = Callable[[AsyncDatabase[Any]], Awaitable[None]]
 
 
 class MongoResource:
     def __init__(self, uri: str, database: str) -> None:
         self.uri = uri
         self.database_name = database
-        self._client: AsyncMongoClient | None = None
+        self._client: AsyncMongoClient[Any] | None = None
         # False on FerretDB v1: it does not isolate concurrent updates of one document, nor
         # push compound filters down (`{_id, field}` scans). Writers then rely on their
         # per-document locks and filter on `_id` alone; on MongoDB they add conditions.
         self.isolated_updates = True
 
     @property
-    def db(self) -> AsyncDatabase:
+    def db(self) -> AsyncDatabase[Any]:
         if self._client is None:
             raise RuntimeError("MongoResource used before start()")
         return self._client[self.database_name]
@@ -85,7 +85,7 @@ class MongoResource:
             self._client = None
 
 
-async def isolates_updates(db: AsyncDatabase) -> bool:
+async def isolates_updates(db: AsyncDatabase[Any]) -> bool:
     """False on FerretDB v1: its SQLite backend pushes a filter down only when it is exactly
     `{_id: <string>}` (any other filter scans the whole collection) and applies an update
     as read, modify, write back without isolation. There, single-document reads and writes

@@ -53,7 +53,7 @@ def ensure_seed(path: Path) -> str:
 
 
 def public_key(seed: str) -> str:
-    return nkeys.from_seed(bytearray(seed.encode())).public_key.decode()
+    return str(nkeys.from_seed(bytearray(seed.encode())).public_key.decode())
 
 
 def dev_seed_file(user: str) -> Path:

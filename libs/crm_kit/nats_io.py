@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 import nats
 from nats.aio.client import Client
@@ -36,13 +37,13 @@ async def _report_error(error: Exception) -> None:
     log.error("NATS: %s", error)
 
 
-async def connect(url: str, *, user: str, name: str | None = None, **options: object) -> Client:
+async def connect(url: str, *, user: str, name: str | None = None, **options: Any) -> Client:
     """Connect as the platform party `user` (its nkey seed: see `nats_auth`). `url` may
     list several servers separated by commas (a cluster)."""
     seed = seed_file_for(user)
     if seed is None and not development_mode():
         raise RuntimeError(f"{SEED_FILE_ENV} must name this party's NATS nkey seed in production")
-    settings: dict[str, object] = {
+    settings: dict[str, Any] = {
         "name": name or f"crm-{user}",
         "connect_timeout": 3,
         "reconnect_time_wait": 0.5,
@@ -54,7 +55,7 @@ async def connect(url: str, *, user: str, name: str | None = None, **options: ob
     if seed is not None:
         settings["nkeys_seed"] = str(seed)
     servers = [server.strip() for server in url.split(",") if server.strip()]
-    return await nats.connect(servers, **settings)  # type: ignore[arg-type]
+    return await nats.connect(servers, **settings)
 
 
 def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:

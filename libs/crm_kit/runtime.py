@@ -58,13 +58,13 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
-    def db(self) -> AsyncDatabase:
+    def db(self) -> AsyncDatabase[Any]:
         return self.mongo.db
 
     async def start(
-        self, ensure_indexes: Callable[[AsyncDatabase], Awaitable[None]] | None = None
+        self, ensure_indexes: Callable[[AsyncDatabase[Any]], Awaitable[None]] | None = None
     ) -> None:
-        async def indexes(db: AsyncDatabase) -> None:
+        async def indexes(db: AsyncDatabase[Any]) -> None:
             await OutboxRelay.ensure_indexes(db, self.outbox_collections)
             await EventConsumer.ensure_indexes(db)
             if ensure_indexes is not None:

@@ -12,6 +12,7 @@ def test_every_durable_consumer_is_declared_for_its_service() -> None:
     used = {
         ("deals", Durable("tasks", deals_config.DURABLE_TASKS)),
         ("deals", Durable("contacts", deals_config.DURABLE_CONTACTS)),
+        ("deals", Durable("contacts", deals_config.DURABLE_COMPANY_FACTS)),
         *(("tasks", Durable(sub.service, sub.durable)) for sub in SUBSCRIPTIONS),
     }
     declared = {(name, d) for name in ("contacts", "deals", "tasks") for d in party(name).durables}

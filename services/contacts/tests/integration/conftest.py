@@ -1,5 +1,8 @@
 """The real app (lifespan: FerretDB, NATS, outbox relay, NATS endpoints) per test, in a
-database and a JetStream stream name of its own."""
+database of its own. Every test runs twice on the real FerretDB: with the embedded
+database's workarounds (the profile `auto` detects: `ferretdb`) and as on MongoDB (the
+`mongodb` profile: conditional filters, no email claims), so both paths meet a real
+server."""
 
 from __future__ import annotations
 
@@ -32,14 +35,17 @@ class Running:
         return self.app.state.runtime
 
 
-@pytest.fixture
-async def running(infra: Any, db_name: str) -> AsyncIterator[Running]:
+@pytest.fixture(params=["auto", "mongodb"])
+async def running(
+    request: pytest.FixtureRequest, infra: Any, db_name: str
+) -> AsyncIterator[Running]:
     settings = Settings(
         service="contacts",
         mongodb_uri=infra.mongodb_uri,
         database=db_name,
         nats_url=infra.nats_url,
         outbox_sweep_seconds=0.2,
+        database_profile=request.param,
     )
     app = create_app(settings)
     async with running_app(app) as http:

@@ -30,9 +30,7 @@ async def _contact(gql: GraphQLClient, first: str, last: str, email: str | None,
 
 
 async def holder_of(running: Any, email: str) -> str | None:
-    from crm_contacts.store.mongo import MongoContactsStore
-
-    store = MongoContactsStore(running.runtime.db).for_workspace("w1")
+    store = running.app.state.store.for_workspace("w1")
     holders = await store.find_contacts_with_emails([email])
     return holders[0].id if holders else None
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from crm_contacts.app import create_app
-from crm_contacts.store.memory import MemoryContactsStore
 from crm_kit.settings import Settings
 from crm_kit.testing import GraphQLClient, gateway_auth, running_app
 
+from .conftest import FakeStore
+
 
 async def test_app_with_fake_store() -> None:
-    store = MemoryContactsStore()
-    app = create_app(Settings(service="contacts"), store=store)
+    store = FakeStore()
+    app = create_app(Settings(service="contacts"), store=store.store)
     async with running_app(app) as http:
         refused = await http.post("/graphql", json={"query": "{ __typename }"})
         assert refused.status_code == 401

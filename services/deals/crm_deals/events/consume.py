@@ -8,7 +8,6 @@ producer's contract model and acts inside the event's workspace.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 
 from pydantic import ValidationError
 
@@ -37,13 +36,6 @@ CONTACT_SUBJECTS = [
     contacts.CONTACT_DELETED,
     contacts.COMPANY_DELETED,
 ]
-
-
-def _when(text: str) -> datetime:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as error:
-        raise PermanentFailure(f"bad timestamp {text!r}") from error
 
 
 def _parse(model: type, event: CloudEvent):
@@ -80,7 +72,7 @@ class Handlers:
         if not task.deal_id:
             return
         key = task.source.template_key if task.source.kind == "playbook" else None
-        await self._activity(event).task_completed(task.deal_id, key, _when(payload.completed_at))
+        await self._activity(event).task_completed(task.deal_id, key, payload.completed_at)
 
     async def contacts_event(self, event: CloudEvent) -> None:
         handler = self._by_type().get(event.type)
@@ -98,7 +90,7 @@ class Handlers:
     async def interaction_logged(self, event: CloudEvent) -> None:
         payload: contacts.InteractionLogged = _parse(contacts.InteractionLogged, event)
         await self._activity(event).interaction_logged(
-            payload.deal_id, payload.contact_ids, _when(payload.occurred_at)
+            payload.deal_id, payload.contact_ids, payload.occurred_at
         )
 
     async def contact_merged(self, event: CloudEvent) -> None:

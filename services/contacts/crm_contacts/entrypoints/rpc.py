@@ -15,15 +15,11 @@ from crm_kit.context import RequestContext
 from crm_kit.errors import BadUserInput, NotFound
 from crm_kit.rpc import READ, Endpoint, RpcError
 
-from .events.publish import company_snapshot, contact_snapshot
-from .service import ContactsService
-from .store.protocol import ContactsStore
+from ..events.publish import company_snapshot, contact_snapshot
+from ..usecases import lookups
+from ..usecases.scope import Scopes
 
 MAX_NAMES = 1000
-
-
-def _service(store: ContactsStore, caller: RequestContext) -> ContactsService:
-    return ContactsService(store.for_workspace(caller.workspace_id), caller)
 
 
 def _string(payload: dict[str, Any], key: str) -> str:
@@ -33,11 +29,11 @@ def _string(payload: dict[str, Any], key: str) -> str:
     return value.strip()
 
 
-def endpoints(store: ContactsStore) -> list[Endpoint]:
+def endpoints(scopes: Scopes) -> list[Endpoint]:
     async def contact_get(caller: RequestContext, payload: dict[str, Any]) -> dict[str, Any]:
         contact_id = _string(payload, "id")
         try:
-            contact = await _service(store, caller).contact(contact_id)
+            contact = await lookups.contact(scopes(caller), contact_id)
         except BadUserInput:
             raise RpcError("BAD_REQUEST", "'id' is not a valid id") from None
         except NotFound:
@@ -47,7 +43,7 @@ def endpoints(store: ContactsStore) -> list[Endpoint]:
     async def contact_find_by_email(caller: RequestContext, payload: dict[str, Any]) -> Any:
         email = _string(payload, "email")
         try:
-            contact = await _service(store, caller).find_contact_by_email(email)
+            contact = await lookups.find_contact_by_email(scopes(caller), email)
         except BadUserInput:
             raise RpcError("BAD_REQUEST", "'email' is not an email address") from None
         return contact_snapshot(contact).wire() if contact else None
@@ -55,7 +51,7 @@ def endpoints(store: ContactsStore) -> list[Endpoint]:
     async def company_get(caller: RequestContext, payload: dict[str, Any]) -> dict[str, Any]:
         company_id = _string(payload, "id")
         try:
-            company = await _service(store, caller).company(company_id)
+            company = await lookups.company(scopes(caller), company_id)
         except BadUserInput:
             raise RpcError("BAD_REQUEST", "'id' is not a valid id") from None
         except NotFound:
@@ -70,7 +66,7 @@ def endpoints(store: ContactsStore) -> list[Endpoint]:
             raise RpcError("BAD_REQUEST", "'names' must be a list of strings")
         if len(names) > MAX_NAMES:
             raise RpcError("BAD_REQUEST", f"at most {MAX_NAMES} names per request")
-        return await _service(store, caller).find_companies_by_names(names)
+        return await lookups.find_companies_by_names(scopes(caller), names)
 
     return [
         Endpoint(
