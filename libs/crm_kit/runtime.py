@@ -24,9 +24,9 @@ from strawberry.federation import Schema
 from crm_contracts.streams import StreamSpec, stream_for
 
 from .assertions import KeyRing
-from .auth import TokenVerifier
+from .auth import development_mode
 from .consumer import PROCESSED, EventConsumer, Handler
-from .graphql_http import AuthenticatedGraphQL, ContextFactory, SubgraphGraphQL
+from .graphql_http import ContextFactory, GatewayOnlyGraphQL, SubgraphGraphQL, SubgraphLimits
 from .locks import DocLocks
 from .mongo import MongoResource
 from .nats_io import connect, require_stream
@@ -58,13 +58,13 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
-    def db(self) -> AsyncDatabase:
+    def db(self) -> AsyncDatabase[Any]:
         return self.mongo.db
 
     async def start(
-        self, ensure_indexes: Callable[[AsyncDatabase], Awaitable[None]] | None = None
+        self, ensure_indexes: Callable[[AsyncDatabase[Any]], Awaitable[None]] | None = None
     ) -> None:
-        async def indexes(db: AsyncDatabase) -> None:
+        async def indexes(db: AsyncDatabase[Any]) -> None:
             await OutboxRelay.ensure_indexes(db, self.outbox_collections)
             await EventConsumer.ensure_indexes(db)
             if ensure_indexes is not None:
@@ -153,6 +153,7 @@ class ServiceRuntime:
             self.relay.notify(collection, doc_id)
 
     async def ready(self) -> dict[str, bool]:
+        """What this process can do now (see DEGRADABLE_CHECKS for what readiness needs)."""
         nats_ok = self.nc is not None and self.nc.is_connected
         return {"mongo": await self.mongo.ping(), "nats": nats_ok}
 
@@ -191,24 +192,45 @@ def _report_crash(task: asyncio.Task[None]) -> None:
 
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
 
+# Checks a service stays ready without, reported as "degraded". NATS: every write still
+# succeeds (its events wait in the outbox, which is the database), and consumers and
+# request/reply endpoints resume when the client reconnects; taking every replica out of
+# service on a NATS blip would turn a delay of events into an outage.
+DEGRADABLE_CHECKS = frozenset({"nats"})
+
+
+def readiness_report(checks: dict[str, bool]) -> tuple[dict[str, Any], int]:
+    """The `/ready` body and status: 503 when a check it cannot do without fails."""
+    ok = all(passed for name, passed in checks.items() if name not in DEGRADABLE_CHECKS)
+    status = ("ready" if all(checks.values()) else "degraded") if ok else "unavailable"
+    return {"ready": ok, "status": status, "checks": checks}, 200 if ok else 503
+
 
 def build_http_app(
     *,
     schema: Schema,
     context_factory: ContextFactory,
-    verifier: TokenVerifier,
+    service: str,
     readiness: Readiness,
     lifespan: Callable[[Starlette], contextlib.AbstractAsyncContextManager[Any]] | None = None,
 ) -> Starlette:
+    """`/graphql` for the gateway only (`crm_kit.graphql_http`), `/health` (the process
+    is alive; never depends on anything else) and `/ready` (it can serve)."""
+
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
     async def ready(_: Request) -> JSONResponse:
-        checks = await readiness()
-        ok = all(checks.values())
-        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+        body, status = readiness_report(await readiness())
+        return JSONResponse(body, status_code=status)
 
-    graphql = AuthenticatedGraphQL(SubgraphGraphQL(schema, context_factory), verifier)
+    graphql = GatewayOnlyGraphQL(
+        SubgraphGraphQL(schema, context_factory),
+        service=service,
+        keyring=KeyRing.from_env(service),
+        limits=SubgraphLimits.from_env(),
+        graphiql=development_mode(),
+    )
     return Starlette(
         routes=[
             Route("/health", health),
