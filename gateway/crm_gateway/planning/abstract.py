@@ -17,7 +17,7 @@ from crm_gateway.planning.errors import PlanningError
 from crm_gateway.planning.groups import Frame, Group
 from crm_gateway.planning.sources import ProvidedSelections
 from crm_gateway.selection import SelTree
-from crm_gateway.supergraph import INTERFACE
+from crm_gateway.supergraph import INTERFACE, UNION
 
 if TYPE_CHECKING:
     from crm_gateway.planning.fields import OperationPlanner
@@ -49,8 +49,12 @@ class AbstractTypes:
             self.plan_interface_object(group, type_name, selections, path, target, provided, chain)
             return
         target.add_typename()  # the gateway needs the runtime type to shape the response
-        possible = self.sg.possible_types(type_name, group.graph)
-        if self._on_the_interface(group.graph, type_name, selections, possible, provided):
+        possible = self._members(group, type_name, chain)
+        if not possible or self._on_the_interface(
+            group.graph, type_name, selections, possible, provided
+        ):
+            # With no possible type here, the fields can only be asked of the abstract type:
+            # planning them fails loudly when no subgraph can serve them from here.
             prov = self.sources.provided_for(provided, type_name)
             for key, nodes in self.collector.collect(selections, type_name).items():
                 self.walk.plan_field(group, type_name, key, nodes, path, target, prov, chain)
@@ -65,6 +69,38 @@ class AbstractTypes:
             for key, nodes in fields.items():
                 out_key = conflict_alias(key, o) if (o, key) in renamed else key
                 self.walk.plan_field(group, o, out_key, nodes, path, sub, oprov, chain)
+
+    def _members(self, group: Group, type_name: str, chain: tuple[Frame, ...]) -> tuple[str, ...]:
+        """The object types a value at this position can be, as `group`'s subgraph knows them.
+
+        For a union below a shareable path, any subgraph that can resolve the same path (the
+        same shareable root field, or the same fields from an entity whose key it accepts)
+        may be the one whose answer the client gets; it answers only with the members it
+        knows. So only the members common to all those subgraphs are selected.
+        """
+        members = self.sg.possible_types(type_name, group.graph)
+        if self.sg.types[type_name].kind != UNION:
+            return members
+        for other in self._alternatives(group.graph, chain):
+            theirs = set(self.sg.possible_types(type_name, other))
+            members = tuple(m for m in members if m in theirs)
+        return members
+
+    def _alternatives(self, graph: str, chain: tuple[Frame, ...]) -> set[str]:
+        """Other subgraphs that can resolve the path of `chain` from some ancestor on."""
+        out: set[str] = set()
+        for depth, frame in enumerate(chain):
+            steps = chain[depth:]
+            from_root = depth == 0 and frame.group.root_kind == "query"
+            for g in self.sg.subgraphs:
+                if g == graph or g in out:
+                    continue
+                if not all(self.sources.local(g, f.type_name, f.field_name, None) for f in steps):
+                    continue
+                t = frame.type_name
+                if from_root or self.sources.entity_key(g, t, frame.group.graph, t) is not None:
+                    out.add(g)
+        return out
 
     def _on_the_interface(
         self,

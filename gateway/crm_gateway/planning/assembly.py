@@ -90,7 +90,10 @@ def _mergeable(a: Group, b: Group) -> bool:
         if not mine:
             continue
         for tn, inp in by_type.items():
-            if tn in mine and not mine[tn].requires.can_merge(inp.requires):
+            if tn in mine and (
+                not mine[tn].requires.can_merge(inp.requires)
+                or mine[tn].requires.names_conflict(inp.requires)
+            ):
                 return False
     return True
 

@@ -31,6 +31,11 @@ class Group:
     def is_entity_fetch(self) -> bool:
         return self.root_kind is None
 
+    def recipe_conflicts(self, path: tuple[str, ...], repr_type: str, recipe: SelTree) -> bool:
+        """Whether `recipe` cannot share this fetch's representations at `path`."""
+        existing = self.inputs.get(path, {}).get(repr_type)
+        return existing is not None and existing.requires.names_conflict(recipe)
+
 
 @dataclass(frozen=True, eq=False)
 class Frame:
@@ -58,11 +63,21 @@ class FetchGroups:
         self.all.append(g)
         return g
 
-    def entity_group(self, graph: str, step: int, deps: set[Group], path: tuple[str, ...]) -> Group:
+    def entity_group(
+        self,
+        graph: str,
+        step: int,
+        deps: set[Group],
+        path: tuple[str, ...],
+        repr_type: str,
+        recipe: SelTree,
+    ) -> Group:
         """An `_entities` fetch to `graph` for the objects at `path` after `deps`.
 
         Reuses one with the same dependencies that already serves this path, so fields of
-        one object that live in one subgraph travel in one fetch.
+        one object that live in one subgraph travel in one fetch; but never one whose
+        representations would need a different value under the same field name (one field
+        required with different arguments): that takes a fetch of its own.
         """
         fdeps = frozenset(deps)
         for g in self.all:
@@ -72,6 +87,7 @@ class FetchGroups:
                 and g.step == step
                 and frozenset(g.deps) == fdeps
                 and path in g.inputs
+                and not g.recipe_conflicts(path, repr_type, recipe)
             ):
                 return g
         g = self.new(graph, step, None)

@@ -53,7 +53,7 @@ class EntityJumps:
             if fig is not None and fig.requires:
                 req = parse_field_set(fig.requires)
                 deps |= self.ensure(group, type_name, req, path, target, requires, provided)
-        eg = self.groups.entity_group(graph, group.step, deps, path)
+        eg = self.groups.entity_group(graph, group.step, deps, path, repr_type, requires)
         if self.sg.types[repr_type].kind == OBJECT:
             accepts = frozenset({repr_type})
         else:
