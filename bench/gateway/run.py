@@ -6,6 +6,7 @@ varying variables, then prints requests/s, p50/p99 latency and the gateway's CPU
 
     python bench/gateway/run.py                  # real subgraphs if they answer, else fakes
     python bench/gateway/run.py --fake-subgraphs # always the in-repo fake subgraphs
+    python bench/gateway/run.py --fake-subgraphs --port-base 5100  # beside another run
 
 Everything listens on 127.0.0.1; every run is bounded by a request count and a time limit.
 The reference gateways are installed from npm into bench/.peers (gitignored).
@@ -38,9 +39,17 @@ PEERS_DIR = REPO / "bench" / ".peers"
 COMPOSE = REPO / "gateway" / "compose" / "compose.mjs"
 PYTHONPATH = "libs:services/contacts:services/deals:services/tasks:gateway"
 
-FAKE_PORTS = {"contacts": 4101, "deals": 4102, "tasks": 4103}
 REAL_PORTS = {"contacts": 4001, "deals": 4002, "tasks": 4003}
-GATEWAY_PORTS = {"crm": 4110, "apollo": 4111, "hive": 4112}
+DEFAULT_PORT_BASE = 4100
+
+
+def fake_ports(base: int) -> dict[str, int]:
+    return {"contacts": base + 1, "deals": base + 2, "tasks": base + 3}
+
+
+def gateway_ports(base: int) -> dict[str, int]:
+    return {"crm": base + 10, "apollo": base + 11, "hive": base + 12}
+
 
 PIPELINE_QUERY = """
 query PipelineBoard($pipelineId: ID) {
@@ -353,7 +362,7 @@ async def bench_gateway(
     logs: Path,
     reference: dict[str, Any],
 ) -> dict[str, LoadResult] | None:
-    port = GATEWAY_PORTS[kind]
+    port = gateway_ports(args.port_base)[kind]
     cmd, env = gateway_command(kind, supergraph, port)
     proc = start(cmd, env, logs / f"{kind}.log")
     try:
@@ -415,7 +424,7 @@ async def amain(args: argparse.Namespace) -> int:
                 print("real subgraphs are not answering on 4001-4003: using --fake-subgraphs")
                 use_fake = True
         if use_fake:
-            ports = FAKE_PORTS
+            ports = fake_ports(args.port_base)
             procs.append(
                 start(
                     [
@@ -452,8 +461,6 @@ async def amain(args: argparse.Namespace) -> int:
             install_peers()
 
         rng = random.Random(7)
-        conn = Conn("127.0.0.1", GATEWAY_PORTS["crm"])
-        conn.close()
         deal_ids = (
             [f"d{i}" for i in range(60)] if use_fake else await discover_deals(ports, headers)
         )
@@ -537,6 +544,12 @@ def main() -> None:
     parser.add_argument("--skip-install", action="store_true")
     parser.add_argument("--workspace", default="demo")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--port-base",
+        type=int,
+        default=DEFAULT_PORT_BASE,
+        help="fake subgraphs listen on base+1..3, the gateways on base+10..12 (default 4100)",
+    )
     args = parser.parse_args()
     sys.exit(asyncio.run(amain(args)))
 
