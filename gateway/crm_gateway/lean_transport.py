@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -30,6 +32,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self._idle: dict[tuple[str, int], deque[_Connection]] = {}
         self._max_idle = max_idle_per_host
         self._fallback: httpx.AsyncHTTPTransport | None = None
+        self._targets: dict[str, tuple[str, int, str, str]] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -37,17 +40,34 @@ class LeanTransport(httpx.AsyncBaseTransport):
             if self._fallback is None:
                 self._fallback = httpx.AsyncHTTPTransport()
             return await self._fallback.handle_async_request(request)
-        host, port = url.host, url.port or 80
         body = request.content
-        lines = [
-            f"{request.method} {url.raw_path.decode()} HTTP/1.1",
-            f"Host: {url.netloc.decode()}",
-        ]
-        for k, v in request.headers.items():
-            if k not in ("host", "content-length", "transfer-encoding", "connection"):
-                lines.append(f"{k}: {v}")
-        lines.append(f"Content-Length: {len(body)}")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        head = _head(
+            request.method, url.raw_path.decode(), url.netloc.decode(), request.headers, len(body)
+        )
+        status, headers, content = await self._exchange(
+            url.host, url.port or 80, head + body, request
+        )
+        return httpx.Response(status, headers=headers, content=content, request=request)
+
+    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> tuple[int, bytes]:
+        """POSTs to a plain-http URL without building httpx requests and responses.
+
+        The gateway's hot path: httpx's request and response models cost more CPU than the
+        exchange itself. Failures raise the same httpx errors as `handle_async_request`.
+        """
+        target = self._targets.get(url)
+        if target is None:
+            parts = urlsplit(url)
+            target = (parts.hostname or "", parts.port or 80, parts.path or "/", parts.netloc)
+            self._targets[url] = target
+        host, port, path, netloc = target
+        head = _head("POST", path, netloc, headers, len(body))
+        status, _, content = await self._exchange(host, port, head + body, None)
+        return status, content
+
+    async def _exchange(
+        self, host: str, port: int, message: bytes, request: httpx.Request | None
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
         idle = self._idle.setdefault((host, port), deque())
         # A pooled connection may have been closed by the server meanwhile: retry once on a
         # fresh one (requests to subgraphs are safe to resend only if nothing was read).
@@ -55,7 +75,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
             reused = bool(idle) and attempt == 0
             conn = idle.pop() if reused else await self._connect(host, port, request)
             try:
-                conn.writer.write(head + body)
+                conn.writer.write(message)
                 status, headers, content, keep = await self._read_response(conn.reader)
             except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
                 conn.close()
@@ -69,10 +89,10 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 idle.append(conn)
             else:
                 conn.close()
-            return httpx.Response(status, headers=headers, content=content, request=request)
+            return status, headers, content
         raise httpx.ReadError("connection lost", request=request)
 
-    async def _connect(self, host: str, port: int, request: httpx.Request) -> _Connection:
+    async def _connect(self, host: str, port: int, request: httpx.Request | None) -> _Connection:
         try:
             reader, writer = await asyncio.open_connection(host, port)
         except OSError as exc:
@@ -131,3 +151,12 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 idle.pop().close()
         if self._fallback is not None:
             await self._fallback.aclose()
+
+
+def _head(method: str, path: str, netloc: str, headers: Mapping[str, str], length: int) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {netloc}"]
+    for k, v in headers.items():
+        if k.lower() not in ("host", "content-length", "transfer-encoding", "connection"):
+            lines.append(f"{k}: {v}")
+    lines.append(f"Content-Length: {length}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
