@@ -23,7 +23,7 @@ help:
 	@echo "make run     - start FerretDB, NATS, the services and the gateway with demo data"
 	@echo "make test    - run every test layer against throwaway FerretDB and NATS"
 	@echo "make token   - print a development token (WORKSPACE=, SUBJECT=, ROLE=)"
-	@echo "make lint    - ruff check and format check"
+	@echo "make lint    - ruff check and format check, mypy --strict on the gateway core"
 	@echo "make schemas - re-export every service's schema.graphql"
 	@echo "make supergraph - compose gateway/supergraph.graphql from the subgraph SDLs"
 	@echo "make bench   - run the benchmarks under bench/"
@@ -64,9 +64,14 @@ test-integration: install
 test-e2e: install
 	$(PY) -m pytest -q -m e2e tests
 
+# Gateway modules held to mypy --strict (planning, execution, shaping).
+GATEWAY_STRICT := $(addprefix gateway/crm_gateway/,planner.py planning plan.py selection.py \
+	supergraph.py api_schema.py executor.py representations.py shaper.py shaping)
+
 lint: $(REQ_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	MYPYPATH=libs $(VENV)/bin/mypy --strict $(GATEWAY_STRICT)
 
 format: $(REQ_STAMP)
 	$(VENV)/bin/ruff check --fix .
