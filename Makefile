@@ -65,8 +65,8 @@ test-e2e: install
 	$(PY) -m pytest -q -m e2e tests
 
 # Gateway modules held to mypy --strict (planning, execution, shaping).
-GATEWAY_STRICT := $(addprefix gateway/crm_gateway/,planner.py planning plan.py selection.py \
-	supergraph.py api_schema.py executor.py representations.py shaper.py shaping)
+GATEWAY_STRICT := $(addprefix gateway/crm_gateway/,planner.py planning field_collection.py plan.py \
+	selection.py supergraph.py api_schema.py executor.py representations.py shaper.py shaping)
 
 lint: $(REQ_STAMP)
 	$(VENV)/bin/ruff check .

@@ -31,7 +31,7 @@ from crm_gateway.planning.assembly import (
 from crm_gateway.planning.collect import sub_selections
 from crm_gateway.planning.errors import PlanningError
 from crm_gateway.planning.fields import OperationPlanner
-from crm_gateway.planning.groups import Group
+from crm_gateway.planning.groups import Group, Position
 from crm_gateway.supergraph import Supergraph
 
 __all__ = [
@@ -164,7 +164,7 @@ class _RootFields:
             g = self._mutation_group(graphs, costs) if self.kind == "mutation" else None
             if g is None:
                 g = self._query_group(graphs, costs)
-            self.op.plan_field(g, self.root, key, nodes, (), g.sel, None)
+            self.op.plan_field(Position(g, (), g.sel), self.root, key, nodes, None)
 
     def _mutation_group(self, graphs: list[str], costs: dict[str, float]) -> Group:
         """Root mutation fields run in order: consecutive fields on one subgraph share a

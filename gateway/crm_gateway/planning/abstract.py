@@ -14,9 +14,8 @@ from graphql import FieldNode, SelectionNode
 
 from crm_gateway.planning.collect import FieldsByKey
 from crm_gateway.planning.errors import PlanningError
-from crm_gateway.planning.groups import Frame, Group
+from crm_gateway.planning.groups import Frame, Position
 from crm_gateway.planning.sources import ProvidedSelections
-from crm_gateway.selection import SelTree
 from crm_gateway.supergraph import INTERFACE, UNION
 
 if TYPE_CHECKING:
@@ -37,40 +36,36 @@ class AbstractTypes:
 
     def plan(
         self,
-        group: Group,
+        at: Position,
         type_name: str,
         selections: Sequence[SelectionNode],
-        path: tuple[str, ...],
-        target: SelTree,
         provided: ProvidedSelections,
-        chain: tuple[Frame, ...] = (),
     ) -> None:
-        if self.sg.is_interface_object(type_name, group.graph):
-            self.plan_interface_object(group, type_name, selections, path, target, provided, chain)
+        graph = at.group.graph
+        if self.sg.is_interface_object(type_name, graph):
+            self.plan_interface_object(at, type_name, selections, provided)
             return
-        target.add_typename()  # the gateway needs the runtime type to shape the response
-        possible = self._members(group, type_name, chain)
-        if not possible or self._on_the_interface(
-            group.graph, type_name, selections, possible, provided
-        ):
+        at.target.add_typename()  # the gateway needs the runtime type to shape the response
+        possible = self._members(at, type_name)
+        if not possible or self._on_the_interface(graph, type_name, selections, possible, provided):
             # With no possible type here, the fields can only be asked of the abstract type:
             # planning them fails loudly when no subgraph can serve them from here.
             prov = self.sources.provided_for(provided, type_name)
             for key, nodes in self.collector.collect(selections, type_name).items():
-                self.walk.plan_field(group, type_name, key, nodes, path, target, prov, chain)
+                self.walk.plan_field(at, type_name, key, nodes, prov)
             return
         per_type = [(o, self.collector.collect(selections, o)) for o in possible]
-        renamed = self._conflicting_keys(group.graph, per_type)
+        renamed = self._conflicting_keys(graph, per_type)
         for o, fields in per_type:
             if not fields:
                 continue
-            sub = target.fragment(o)
+            fragment_at = at.at_target(at.target.fragment(o))
             oprov = self.sources.provided_for(provided, o)
             for key, nodes in fields.items():
                 out_key = conflict_alias(key, o) if (o, key) in renamed else key
-                self.walk.plan_field(group, o, out_key, nodes, path, sub, oprov, chain)
+                self.walk.plan_field(fragment_at, o, out_key, nodes, oprov)
 
-    def _members(self, group: Group, type_name: str, chain: tuple[Frame, ...]) -> tuple[str, ...]:
+    def _members(self, at: Position, type_name: str) -> tuple[str, ...]:
         """The object types a value at this position can be, as `group`'s subgraph knows them.
 
         For a union below a shareable path, any subgraph that can resolve the same path (the
@@ -78,10 +73,10 @@ class AbstractTypes:
         may be the one whose answer the client gets; it answers only with the members it
         knows. So only the members common to all those subgraphs are selected.
         """
-        members = self.sg.possible_types(type_name, group.graph)
+        members = self.sg.possible_types(type_name, at.group.graph)
         if self.sg.types[type_name].kind != UNION:
             return members
-        for other in self._alternatives(group.graph, chain):
+        for other in self._alternatives(at.group.graph, at.chain):
             theirs = set(self.sg.possible_types(type_name, other))
             members = tuple(m for m in members if m in theirs)
         return members
@@ -154,13 +149,10 @@ class AbstractTypes:
 
     def plan_interface_object(
         self,
-        group: Group,
+        at: Position,
         type_name: str,
         selections: Sequence[SelectionNode],
-        path: tuple[str, ...],
-        target: SelTree,
         provided: ProvidedSelections,
-        chain: tuple[Frame, ...] = (),
     ) -> None:
         """In this subgraph the interface is an object: it knows no concrete types.
 
@@ -173,17 +165,17 @@ class AbstractTypes:
             if nodes[0].name.value == "__typename":
                 concrete.extend(nodes)
                 continue
-            self.walk.plan_field(group, type_name, key, nodes, path, target, prov, chain)
+            self.walk.plan_field(at, type_name, key, nodes, prov)
         if not concrete:
             return
         for g in self.sg.graphs_of_type(type_name):
             if self.sg.is_interface_object(type_name, g):
                 continue
-            if self.sources.entity_key(g, type_name, group.graph, type_name) is None:
+            if self.sources.entity_key(g, type_name, at.group.graph, type_name) is None:
                 continue
-            eg, etarget = self.walk.jumps.jump(group, type_name, path, target, g, type_name, None)
-            etarget.add_typename()
-            self.plan(eg, type_name, concrete, path, etarget, None, chain)
+            there = self.walk.jumps.jump(at, type_name, g, type_name, None)
+            there.target.add_typename()
+            self.plan(there, type_name, concrete, None)
             return
         raise PlanningError(f"no subgraph can resolve the concrete type of {type_name}")
 

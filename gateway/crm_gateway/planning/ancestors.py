@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from graphql import FieldNode
 
 from crm_gateway.planning.errors import PlanningError
-from crm_gateway.planning.groups import Frame, Group, extend_path, find_target
+from crm_gateway.planning.groups import Frame, Group, Position, extend_path, find_target
 from crm_gateway.selection import SelTree
 
 if TYPE_CHECKING:
@@ -41,13 +41,11 @@ class Ancestors:
                 if source is None:
                     continue
                 src_group, src_target = source
-                eg, etarget = self.walk.jumps.jump(
-                    src_group, frame.type_name, frame.path, src_target, g, frame.type_name, None
-                )
-                sub = _replay(steps, etarget)
-                self.walk.plan_field(
-                    eg, type_name, key, nodes, self._end_path(chain), sub, None, chain
-                )
+                src_at = Position(src_group, frame.path, src_target, chain)
+                there = self.walk.jumps.jump(src_at, frame.type_name, g, frame.type_name, None)
+                sub = _replay(steps, there.target)
+                end = Position(there.group, self._end_path(chain), sub, chain)
+                self.walk.plan_field(end, type_name, key, nodes, None)
                 return True
         return self._from_root(type_name, key, nodes, chain)
 
@@ -64,8 +62,8 @@ class Ancestors:
             if not self._resolves_path(g, chain):
                 continue
             rg = self.walk.groups.root_group(g, root.group.step)
-            sub = _replay(chain, rg.sel)
-            self.walk.plan_field(rg, type_name, key, nodes, self._end_path(chain), sub, None, chain)
+            end = Position(rg, self._end_path(chain), _replay(chain, rg.sel), chain)
+            self.walk.plan_field(end, type_name, key, nodes, None)
             return True
         return False
 

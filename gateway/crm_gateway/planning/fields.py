@@ -17,7 +17,7 @@ from crm_gateway.planning.ancestors import Ancestors
 from crm_gateway.planning.collect import FieldCollector, sub_selections
 from crm_gateway.planning.cost import CostModel
 from crm_gateway.planning.errors import PlanningError
-from crm_gateway.planning.groups import FetchGroups, Frame, Group, extend_path
+from crm_gateway.planning.groups import FetchGroups, Frame, Position, extend_path
 from crm_gateway.planning.jumps import EntityJumps
 from crm_gateway.planning.sources import Provided, ProvidedSelections, Sources
 from crm_gateway.selection import SelTree, arg_variables, print_args
@@ -44,68 +44,48 @@ class OperationPlanner:
 
     def plan_selection(
         self,
-        group: Group,
+        at: Position,
         type_name: str,
         selections: Sequence[SelectionNode],
-        path: tuple[str, ...],
-        target: SelTree,
         provided: ProvidedSelections,
-        chain: tuple[Frame, ...] = (),
     ) -> None:
         if self.sg.types[type_name].kind in (INTERFACE, UNION):
-            self.abstract.plan(group, type_name, selections, path, target, provided, chain)
+            self.abstract.plan(at, type_name, selections, provided)
             return
         prov = self.sources.provided_for(provided, type_name)
         for key, nodes in self.collector.collect(selections, type_name).items():
-            self.plan_field(group, type_name, key, nodes, path, target, prov, chain)
+            self.plan_field(at, type_name, key, nodes, prov)
 
     def plan_field(
         self,
-        group: Group,
+        at: Position,
         type_name: str,
         key: str,
         nodes: list[FieldNode],
-        path: tuple[str, ...],
-        target: SelTree,
         provided: Provided,
-        chain: tuple[Frame, ...] = (),
     ) -> None:
         fname = nodes[0].name.value
         if fname == "__typename":
-            target.add_field(key, "__typename")
+            at.target.add_field(key, "__typename")
             return
         fdef = self.sg.types[type_name].fields.get(fname)
         if fdef is None:
             raise PlanningError(f"unknown field {type_name}.{fname}")
         subs = sub_selections(nodes)
-        graph = group.graph
+        graph = at.group.graph
         if self.sources.local(graph, type_name, fname, provided) and self._stays(
             graph, type_name, fdef, subs, provided
         ):
-            self._place(
-                group,
-                type_name,
-                type_name,
-                key,
-                nodes[0],
-                fdef,
-                subs,
-                path,
-                target,
-                provided,
-                chain,
-            )
+            self._place(at, type_name, type_name, key, nodes[0], fdef, subs, provided)
             return
         best = self.cost.best_source(graph, type_name, fname, subs, None, True, provided)
         if best is None:
-            if self.ancestors.plan_via_ancestor(type_name, key, nodes, chain):
+            if self.ancestors.plan_via_ancestor(type_name, key, nodes, at.chain):
                 return
             raise PlanningError(f"no subgraph can resolve {type_name}.{fname} from {graph}")
         src_graph, repr_type, _ = best
-        eg, etarget = self.jumps.jump(
-            group, type_name, path, target, src_graph, repr_type, fname, provided
-        )
-        self._place(eg, type_name, repr_type, key, nodes[0], fdef, subs, path, etarget, None, chain)
+        there = self.jumps.jump(at, type_name, src_graph, repr_type, fname, provided)
+        self._place(there, type_name, repr_type, key, nodes[0], fdef, subs, None)
 
     def _stays(
         self,
@@ -126,19 +106,16 @@ class OperationPlanner:
 
     def _place(
         self,
-        group: Group,
+        at: Position,
         type_name: str,
         src_type: str,
         key: str,
         node: FieldNode,
         fdef: FieldDef,
         subs: Sequence[SelectionNode],
-        path: tuple[str, ...],
-        target: SelTree,
         provided: Provided,
-        chain: tuple[Frame, ...],
     ) -> None:
-        """Adds the field to `target` (in `group`) and plans its subtree in the same fetch.
+        """Adds the field at `at` and plans its subtree in the same fetch.
 
         `src_type` is the type the subgraph is asked about: the field's own type, or the
         interface when the field comes from an `@interfaceObject`.
@@ -146,17 +123,18 @@ class OperationPlanner:
         args_text = print_args(node.arguments)
         variables = arg_variables(node.arguments)
         composite = self.sg.is_composite(fdef.named_type)
-        fs = target.add_field(key, fdef.name, args_text, variables, composite)
+        fs = at.target.add_field(key, fdef.name, args_text, variables, composite)
         if fs is None:
             raise PlanningError(f"conflicting selections for {key}")
         if fs.sub is None:
             return
-        graph = group.graph
+        graph = at.group.graph
         cp = self.sources.child_provided(graph, src_type, fdef.name, provided)
-        frame = Frame(group, type_name, path, target, key, fdef.name, args_text, variables)
+        frame = Frame(at.group, type_name, at.path, at.target, key, fdef.name, args_text, variables)
         sub_type = self.subgraph_named_type(graph, src_type, fdef.name, fs.sub)
-        child_path = extend_path(path, key, fdef.type_node)
-        self.plan_selection(group, sub_type, subs, child_path, fs.sub, cp, (*chain, frame))
+        child_path = extend_path(at.path, key, fdef.type_node)
+        child = Position(at.group, child_path, fs.sub, (*at.chain, frame))
+        self.plan_selection(child, sub_type, subs, cp)
 
     def subgraph_named_type(self, graph: str, type_name: str, fname: str, target: SelTree) -> str:
         """The field's type as this subgraph declares it (join__field `type:`).

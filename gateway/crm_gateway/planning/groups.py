@@ -51,6 +51,21 @@ class Frame:
     variables: frozenset[str]
 
 
+@dataclass(frozen=True, eq=False)
+class Position:
+    """Where the walk is: the fetch being built, the response path, the selection (in that
+    fetch) that fields go into, and the ancestors that led here."""
+
+    group: Group
+    path: tuple[str, ...]
+    target: SelTree
+    chain: tuple[Frame, ...] = ()
+
+    def at_target(self, target: SelTree) -> Position:
+        """The same place, adding to another selection (a type's fragment)."""
+        return Position(self.group, self.path, target, self.chain)
+
+
 class FetchGroups:
     """The groups of one operation plan, in creation order."""
 

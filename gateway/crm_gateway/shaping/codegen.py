@@ -43,7 +43,7 @@ class Codegen:
         self, obj_type: ObjectType, selections: Sequence[SelectionNode], root: bool = False
     ) -> ValueFn:
         source = _ObjectSource(self, obj_type)
-        for key, nodes in self.fields.collect(obj_type, selections).items():
+        for key, nodes in self.fields.collect(selections, obj_type).items():
             source.field(key, nodes, root)
         return source.build()
 
