@@ -412,6 +412,35 @@ def print_table(results: dict[str, dict[str, LoadResult]]) -> None:
     )
 
 
+async def start_fakes(ports: dict[str, int], logs: Path, procs: list[subprocess.Popen]) -> bool:
+    """Starts the fake subgraphs (one process) and waits until each answers."""
+    cmd = [sys.executable, str(HERE / "fake_subgraphs.py"), "--ports"]
+    cmd.append(",".join(str(p) for p in ports.values()))
+    procs.append(start(cmd, {}, logs / "fakes.log"))
+    for p in ports.values():
+        if not await wait_graphql(p, 30, procs[-1]):
+            return False
+    return True
+
+
+def write_json(path: Path, results: dict[str, dict[str, LoadResult]]) -> None:
+    figures = {
+        kind: {
+            q: {
+                "rps": r.rps,
+                "p50_ms": r.pct(0.5),
+                "p99_ms": r.pct(0.99),
+                "cpu_s_per_1k": r.cpu_per_1k,
+                "errors": r.errors,
+                "requests": r.requests,
+            }
+            for q, r in per_query.items()
+        }
+        for kind, per_query in results.items()
+    }
+    path.write_text(json.dumps(figures, indent=2))
+
+
 async def amain(args: argparse.Namespace) -> int:
     logs = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     procs: list[subprocess.Popen] = []
@@ -425,22 +454,9 @@ async def amain(args: argparse.Namespace) -> int:
                 use_fake = True
         if use_fake:
             ports = fake_ports(args.port_base)
-            procs.append(
-                start(
-                    [
-                        sys.executable,
-                        str(HERE / "fake_subgraphs.py"),
-                        "--ports",
-                        ",".join(str(p) for p in ports.values()),
-                    ],
-                    {},
-                    logs / "fakes.log",
-                )
-            )
-            for p in ports.values():
-                if not await wait_graphql(p, 30, procs[0]):
-                    print("fake subgraphs did not start")
-                    return 1
+            if not await start_fakes(ports, logs, procs):
+                print("fake subgraphs did not start")
+                return 1
             sdl = {n: HERE / "fake_sdl" / f"{n}.graphql" for n in ports}
         else:
             ports = REAL_PORTS
@@ -485,25 +501,7 @@ async def amain(args: argparse.Namespace) -> int:
                 results[kind] = r
         print_table(results)
         if args.json:
-            Path(args.json).write_text(  # noqa: ASYNC240 (once, after the measurements)
-                json.dumps(
-                    {
-                        k: {
-                            q: {
-                                "rps": r.rps,
-                                "p50_ms": r.pct(0.5),
-                                "p99_ms": r.pct(0.99),
-                                "cpu_s_per_1k": r.cpu_per_1k,
-                                "errors": r.errors,
-                                "requests": r.requests,
-                            }
-                            for q, r in v.items()
-                        }
-                        for k, v in results.items()
-                    },
-                    indent=2,
-                )
-            )
+            write_json(Path(args.json), results)
         return 0
     finally:
         for p in procs:
