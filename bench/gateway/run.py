@@ -6,6 +6,7 @@ varying variables, then prints requests/s, p50/p99 latency and the gateway's CPU
 
     python bench/gateway/run.py                  # real subgraphs if they answer, else fakes
     python bench/gateway/run.py --fake-subgraphs # always the in-repo fake subgraphs
+    python bench/gateway/run.py --fake-subgraphs --port-base 5100  # beside another run
 
 This gateway runs as in production: it verifies a bearer token and signs each subgraph
 request with an internal assertion (`--auth off` measures without both; `--assertion-cache
@@ -49,9 +50,17 @@ COMPOSE = REPO / "gateway" / "compose" / "compose.mjs"
 PYTHONPATH = "libs:services/contacts:services/deals:services/tasks:gateway"
 sys.path.insert(0, str(REPO / "libs"))  # crm_kit: tokens for this gateway, signed discovery
 
-FAKE_PORTS = {"contacts": 4101, "deals": 4102, "tasks": 4103}
 REAL_PORTS = {"contacts": 4001, "deals": 4002, "tasks": 4003}
-GATEWAY_PORTS = {"crm": 4110, "apollo": 4111, "hive": 4112}
+DEFAULT_PORT_BASE = 4100
+
+
+def fake_ports(base: int) -> dict[str, int]:
+    return {"contacts": base + 1, "deals": base + 2, "tasks": base + 3}
+
+
+def gateway_ports(base: int) -> dict[str, int]:
+    return {"crm": base + 10, "apollo": base + 11, "hive": base + 12}
+
 
 PIPELINE_QUERY = """
 query PipelineBoard($pipelineId: ID) {
@@ -380,7 +389,7 @@ async def bench_gateway(
     logs: Path,
     reference: dict[str, Any],
 ) -> dict[str, LoadResult] | None:
-    port = GATEWAY_PORTS[kind]
+    port = gateway_ports(args.port_base)[kind]
     cmd, env = gateway_command(kind, supergraph, port, args)
     proc = start(cmd, env, logs / f"{kind}.log")
     try:
@@ -430,6 +439,35 @@ def print_table(results: dict[str, dict[str, LoadResult]]) -> None:
     )
 
 
+async def start_fakes(ports: dict[str, int], logs: Path, procs: list[subprocess.Popen]) -> bool:
+    """Starts the fake subgraphs (one process) and waits until each answers."""
+    cmd = [sys.executable, str(HERE / "fake_subgraphs.py"), "--ports"]
+    cmd.append(",".join(str(p) for p in ports.values()))
+    procs.append(start(cmd, {}, logs / "fakes.log"))
+    for p in ports.values():
+        if not await wait_graphql(p, 30, procs[-1]):
+            return False
+    return True
+
+
+def write_json(path: Path, results: dict[str, dict[str, LoadResult]]) -> None:
+    figures = {
+        kind: {
+            q: {
+                "rps": r.rps,
+                "p50_ms": r.pct(0.5),
+                "p99_ms": r.pct(0.99),
+                "cpu_s_per_1k": r.cpu_per_1k,
+                "errors": r.errors,
+                "requests": r.requests,
+            }
+            for q, r in per_query.items()
+        }
+        for kind, per_query in results.items()
+    }
+    path.write_text(json.dumps(figures, indent=2))
+
+
 async def amain(args: argparse.Namespace) -> int:
     logs = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     procs: list[subprocess.Popen] = []
@@ -442,23 +480,10 @@ async def amain(args: argparse.Namespace) -> int:
                 print("real subgraphs are not answering on 4001-4003: using --fake-subgraphs")
                 use_fake = True
         if use_fake:
-            ports = FAKE_PORTS
-            procs.append(
-                start(
-                    [
-                        sys.executable,
-                        str(HERE / "fake_subgraphs.py"),
-                        "--ports",
-                        ",".join(str(p) for p in ports.values()),
-                    ],
-                    {},
-                    logs / "fakes.log",
-                )
-            )
-            for p in ports.values():
-                if not await wait_graphql(p, 30, procs[0]):
-                    print("fake subgraphs did not start")
-                    return 1
+            ports = fake_ports(args.port_base)
+            if not await start_fakes(ports, logs, procs):
+                print("fake subgraphs did not start")
+                return 1
             sdl = {n: HERE / "fake_sdl" / f"{n}.graphql" for n in ports}
         else:
             ports = REAL_PORTS
@@ -479,8 +504,6 @@ async def amain(args: argparse.Namespace) -> int:
             install_peers()
 
         rng = random.Random(7)
-        conn = Conn("127.0.0.1", GATEWAY_PORTS["crm"])
-        conn.close()
         deal_ids = (
             [f"d{i}" for i in range(60)]
             if use_fake
@@ -509,25 +532,7 @@ async def amain(args: argparse.Namespace) -> int:
                 results[kind] = r
         print_table(results)
         if args.json:
-            Path(args.json).write_text(  # noqa: ASYNC240 (once, after the measurements)
-                json.dumps(
-                    {
-                        k: {
-                            q: {
-                                "rps": r.rps,
-                                "p50_ms": r.pct(0.5),
-                                "p99_ms": r.pct(0.99),
-                                "cpu_s_per_1k": r.cpu_per_1k,
-                                "errors": r.errors,
-                                "requests": r.requests,
-                            }
-                            for q, r in v.items()
-                        }
-                        for k, v in results.items()
-                    },
-                    indent=2,
-                )
-            )
+            write_json(Path(args.json), results)
         return 0
     finally:
         for p in procs:
@@ -585,6 +590,12 @@ def main() -> None:
         help="crm gateway: admission limits off, or the gateway's defaults",
     )
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--port-base",
+        type=int,
+        default=DEFAULT_PORT_BASE,
+        help="fake subgraphs listen on base+1..3, the gateways on base+10..12 (default 4100)",
+    )
     args = parser.parse_args()
     sys.exit(asyncio.run(amain(args)))
 

@@ -105,7 +105,9 @@ def _load_verifier() -> Verifier:
     return TokenVerifier.from_env()
 
 
-def _http_status(resp: GatewayResponse, media_type: str) -> tuple[int, dict[str, Any], dict]:
+def _http_status(
+    resp: GatewayResponse, media_type: str
+) -> tuple[int, dict[str, Any], dict[str, str]]:
     """GraphQL-over-HTTP status rules. For application/graphql-response+json an operation
     that failed as a whole because a dependency was unavailable has no `data` and gets 503
     (with Retry-After) when repeating it is safe, 502 when a change may have been applied.

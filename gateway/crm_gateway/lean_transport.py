@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -62,6 +64,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self._connect_timeout = connect_timeout
         self._max_idle_seconds = max_idle_seconds
         self._fallback: httpx.AsyncHTTPTransport | None = None
+        self._targets: dict[str, tuple[str, int, str, str]] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -69,23 +72,55 @@ class LeanTransport(httpx.AsyncBaseTransport):
             if self._fallback is None:
                 self._fallback = httpx.AsyncHTTPTransport(retries=0)
             return await self._fallback.handle_async_request(request)
-        host, port = url.host, url.port or 80
         body = request.content
-        lines = [
-            f"{request.method} {url.raw_path.decode()} HTTP/1.1",
-            f"Host: {url.netloc.decode()}",
-        ]
-        for k, v in request.headers.items():
-            if k not in ("host", "content-length", "transfer-encoding", "connection"):
-                lines.append(f"{k}: {v}")
-        lines.append(f"Content-Length: {len(body)}")
-        message = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+        head = _head(
+            request.method, url.raw_path.decode(), url.netloc.decode(), request.headers, len(body)
+        )
+        status, headers, content = await self._exchange(
+            url.host,
+            url.port or 80,
+            head + body,
+            request,
+            idempotent=bool(request.extensions.get(IDEMPOTENT)),
+        )
+        return httpx.Response(status, headers=headers, content=content, request=request)
+
+    async def post(
+        self, url: str, headers: Mapping[str, str], body: bytes, *, idempotent: bool
+    ) -> tuple[int, bytes]:
+        """POSTs to a plain-http URL without building httpx requests and responses.
+
+        The gateway's hot path: httpx's request and response models cost more CPU than the
+        exchange itself. Failures raise the same httpx errors as `handle_async_request`, and
+        the same never-twice rule holds (`idempotent`: a query).
+        """
+        target = self._targets.get(url)
+        if target is None:
+            parts = urlsplit(url)
+            target = (parts.hostname or "", parts.port or 80, parts.path or "/", parts.netloc)
+            self._targets[url] = target
+        host, port, path, netloc = target
+        head = _head("POST", path, netloc, headers, len(body))
+        status, _, content = await self._exchange(
+            host, port, head + body, None, idempotent=idempotent
+        )
+        return status, content
+
+    async def _exchange(
+        self,
+        host: str,
+        port: int,
+        message: bytes,
+        request: httpx.Request | None,
+        *,
+        idempotent: bool,
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
         idle = self._idle.setdefault((host, port), deque())
         conn, reused = self._pooled(idle) or (await self._connect(host, port, request), False)
         try:
             await self._write(conn, message, request)
         except httpx.WriteError:
-            if not (reused and request.extensions.get(IDEMPOTENT)):
+            if not (reused and idempotent):
                 raise
             # A pooled connection broke under the write: a query may go once more, fresh.
             conn = await self._connect(host, port, request)
@@ -107,7 +142,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
             idle.append(conn)
         else:
             conn.close()
-        return httpx.Response(status, headers=headers, content=content, request=request)
+        return status, headers, content
 
     def _pooled(self, idle: deque[_Connection]) -> tuple[_Connection, bool] | None:
         now = time.monotonic()
@@ -119,7 +154,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         return None
 
     @staticmethod
-    async def _write(conn: _Connection, message: bytes, request: httpx.Request) -> None:
+    async def _write(conn: _Connection, message: bytes, request: httpx.Request | None) -> None:
         try:
             conn.writer.write(message)
             await conn.writer.drain()
@@ -130,7 +165,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
             conn.close()
             raise
 
-    async def _connect(self, host: str, port: int, request: httpx.Request) -> _Connection:
+    async def _connect(self, host: str, port: int, request: httpx.Request | None) -> _Connection:
         try:
             async with asyncio.timeout(self._connect_timeout):
                 reader, writer = await asyncio.open_connection(host, port)
@@ -192,3 +227,12 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 idle.pop().close()
         if self._fallback is not None:
             await self._fallback.aclose()
+
+
+def _head(method: str, path: str, netloc: str, headers: Mapping[str, str], length: int) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {netloc}"]
+    for k, v in headers.items():
+        if k.lower() not in ("host", "content-length", "transfer-encoding", "connection"):
+            lines.append(f"{k}: {v}")
+    lines.append(f"Content-Length: {length}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

@@ -92,21 +92,29 @@ class SubgraphClient:
         self._ready_probes: dict[str, asyncio.Task[bool]] = {}
         # One pooled client per subgraph: httpcore scans every pooled connection on each
         # request, so a pool per host keeps that scan short.
+        lean = {
+            graph: LeanTransport(max_idle_per_host=max_connections, connect_timeout=connect_timeout)
+            for graph in urls
+        }
         self._clients = {
             graph: httpx.AsyncClient(
                 timeout=httpx.Timeout(timeout, connect=connect_timeout),
                 limits=httpx.Limits(
                     max_connections=max_connections, max_keepalive_connections=max_connections
                 ),
-                transport=transport
-                or LeanTransport(
-                    max_idle_per_host=max_connections, connect_timeout=connect_timeout
-                ),
+                transport=transport or lean[graph],
                 # Environment proxies must never capture calls to local subgraphs.
                 trust_env=False,
             )
             for graph in urls
         }
+        # Plain-http subgraphs skip httpx's request/response models on the hot path (an
+        # injected transport, as in tests, always goes through httpx).
+        self._direct = (
+            {g: lean[g] for g, u in urls.items() if u.startswith("http://")}
+            if transport is None
+            else {}
+        )
 
     async def aclose(self) -> None:
         for task in self._ready_probes.values():
@@ -137,13 +145,20 @@ class SubgraphClient:
         try:
             # One deadline for the whole exchange (connect, send, wait, read).
             async with asyncio.timeout(self.timeout):
-                resp = await self._clients[graph].post(
-                    url,
-                    content=body,
-                    headers=out_headers,
-                    extensions={IDEMPOTENT: not mutation},
-                )
-            result = self._graphql_body(name, resp)
+                direct = self._direct.get(graph)
+                if direct is not None:
+                    status, content = await direct.post(
+                        url, out_headers, body, idempotent=not mutation
+                    )
+                else:
+                    resp = await self._clients[graph].post(
+                        url,
+                        content=body,
+                        headers=out_headers,
+                        extensions={IDEMPOTENT: not mutation},
+                    )
+                    status, content = resp.status_code, resp.content
+            result = self._graphql_body(name, status, content)
             ok = True
             return result
         except (httpx.ConnectError, httpx.ConnectTimeout):
@@ -177,20 +192,20 @@ class SubgraphClient:
                 self.observer(name, time.perf_counter() - start, ok)
 
     @staticmethod
-    def _graphql_body(name: str, resp: httpx.Response) -> dict[str, Any]:
-        if resp.status_code == 401:
+    def _graphql_body(name: str, status: int, content: bytes) -> dict[str, Any]:
+        if status == 401:
             raise SubgraphFailure(
                 name, "SUBGRAPH_AUTH_FAILED", "refused the gateway's assertion (key configuration)"
             )
         try:
-            result = orjson.loads(resp.content)
+            result = orjson.loads(content)
         except orjson.JSONDecodeError:
             raise SubgraphFailure(
-                name, "SUBGRAPH_BAD_RESPONSE", f"HTTP {resp.status_code}, not JSON"
+                name, "SUBGRAPH_BAD_RESPONSE", f"HTTP {status}, not JSON"
             ) from None
         if not isinstance(result, dict) or ("data" not in result and "errors" not in result):
             raise SubgraphFailure(
-                name, "SUBGRAPH_BAD_RESPONSE", f"HTTP {resp.status_code}, not a GraphQL body"
+                name, "SUBGRAPH_BAD_RESPONSE", f"HTTP {status}, not a GraphQL body"
             )
         return result
 

@@ -17,6 +17,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from nats.aio.msg import Msg
@@ -55,7 +56,7 @@ class EventConsumer:
         self,
         *,
         js: JetStreamContext,
-        db: AsyncDatabase,
+        db: AsyncDatabase[Any],
         service: str,
         durable: str,
         stream: str,
@@ -83,7 +84,7 @@ class EventConsumer:
         self.dead_lettered = 0
 
     @staticmethod
-    async def ensure_indexes(db: AsyncDatabase) -> None:
+    async def ensure_indexes(db: AsyncDatabase[Any]) -> None:
         # _id is "<durable>:<event id>", unique by construction; this one serves clean-ups.
         await db[PROCESSED].create_index([("at", 1)], name="processed_at")
 
