@@ -17,7 +17,7 @@ SUBJECT ?= admin
 ROLE ?= admin
 
 .PHONY: help install run test test-unit test-integration test-e2e token lint format \
-        supergraph schemas bench clean ferretdb
+        supergraph api-schema schemas bench clean ferretdb
 
 help:
 	@echo "make run     - start FerretDB, NATS, the services and the gateway with demo data"
@@ -78,6 +78,11 @@ schemas: $(REQ_STAMP)
 
 supergraph: $(COMPOSE_STAMP)
 	node $(COMPOSE_DIR)/compose.mjs
+	$(MAKE) -s api-schema
+
+# The gateway's client-facing schema, which the web client generates its types from.
+api-schema: $(REQ_STAMP)
+	$(PY) -m crm_gateway.export_api_schema > web/schema.graphql
 
 bench: install
 	for b in bench/*/run.py; do echo "== $$b"; $(PY) $$b || exit 1; done

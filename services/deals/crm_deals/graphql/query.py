@@ -66,15 +66,23 @@ class Query:
         found = await info.context.deals.pipelines.find(str(id))
         return Pipeline.of(found) if found else None
 
-    @strawberry.field(description="Columns per stage; the default pipeline when no id is given.")
+    @strawberry.field(
+        description="Columns per stage; the default pipeline when no id is given. `ownerId` "
+        "and `text` (in the title, case-insensitive) narrow every column, totals included."
+    )
     async def pipeline_board(
-        self, info: Info, pipeline_id: strawberry.ID | None = None
+        self,
+        info: Info,
+        pipeline_id: strawberry.ID | None = None,
+        owner_id: str | None = None,
+        text: str | None = None,
     ) -> PipelineBoard:
         ctx = info.context
         pipeline = await ctx.deals.pipelines.get(
             str(pipeline_id) if pipeline_id else None, field="pipelineId"
         )
-        columns = await queries.board(ctx.deals.store, pipeline)
+        where = queries.board_filter(owner_id, text)
+        columns = await queries.board(ctx.deals.store, pipeline, where)
         return PipelineBoard(
             pipeline=Pipeline.of(pipeline),
             currency=pipeline.currency,

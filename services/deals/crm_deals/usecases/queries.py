@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -47,6 +48,28 @@ class DealFilter:
     amount_max: str | None = None
     close_date_from: Any = None
     close_date_to: Any = None
+    text: str | None = None
+
+
+MAX_TEXT = 100
+
+
+def title_contains(text: str | None, field: str) -> dict[str, Any]:
+    """A case-insensitive substring filter on the title ({} when blank)."""
+    text = (text or "").strip()
+    if not text:
+        return {}
+    if len(text) > MAX_TEXT:
+        raise BadUserInput(f"at most {MAX_TEXT} characters", field=field)
+    return {"title": {"$regex": re.escape(text), "$options": "i"}}
+
+
+def board_filter(owner_id: str | None, text: str | None) -> dict[str, Any]:
+    """The board's narrowing (owner, title text) as a query merged into every column's."""
+    where = title_contains(text, "text")
+    if owner_id:
+        where["owner_id"] = owner_id
+    return where
 
 
 @dataclass
@@ -94,6 +117,7 @@ def deal_query(f: DealFilter, now: datetime) -> dict[str, Any]:
     )
     if dates:
         query["close_date"] = dates
+    query.update(title_contains(f.text, "filter.text"))
     if f.stale is True:
         query["stale_at"] = {"$lte": now}
     elif f.stale is False:
@@ -148,6 +172,8 @@ class Column:
     by_currency: list[CurrencyTotal] = field(default_factory=list)
     # The first page (amount desc), read with the totals; later pages are queried.
     first_page: list[Deal] = field(default_factory=list)
+    # The board's owner/text narrowing, applied to later pages too.
+    where: dict[str, Any] = field(default_factory=dict)
 
     def page(self, first: int | None, after: str | None) -> Page | None:
         """The requested page from the prefetched one, if it covers it."""
@@ -162,10 +188,14 @@ class Column:
 PREFETCH = DEFAULT_PAGE
 
 
-async def board(store: DealStore, pipeline: Pipeline) -> list[Column]:
-    """Every column's totals (`$group`) and first page in one go; further pages lazily."""
-    columns = {s.key: Column(pipeline, s) for s in pipeline.stages}
-    totals, pages = await store.board(pipeline.id, list(columns), PREFETCH)
+async def board(
+    store: DealStore, pipeline: Pipeline, where: dict[str, Any] | None = None
+) -> list[Column]:
+    """Every column's totals (`$group`) and first page in one go; further pages lazily.
+    `where` (see `board_filter`) narrows every column, totals included."""
+    where = where or {}
+    columns = {s.key: Column(pipeline, s, where=where) for s in pipeline.stages}
+    totals, pages = await store.board(pipeline.id, list(columns), PREFETCH, where or None)
     for key, docs in pages.items():
         columns[key].first_page = [Deal.from_doc(doc) for doc in docs]
     for row in totals:
