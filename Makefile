@@ -11,13 +11,14 @@ export APOLLO_TELEMETRY_DISABLED := true
 REQ_STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-16)
 COMPOSE_DIR := gateway/compose
 COMPOSE_STAMP := $(COMPOSE_DIR)/node_modules/.installed-$(shell cat $(COMPOSE_DIR)/package-lock.json 2>/dev/null | sha256sum | cut -c1-16)
+WEB_STAMP := web/node_modules/.installed-$(shell cat web/package-lock.json 2>/dev/null | sha256sum | cut -c1-16)
 
 WORKSPACE ?= demo
 SUBJECT ?= admin
 ROLE ?= admin
 
 .PHONY: help install run test test-unit test-integration test-e2e token lint format \
-        supergraph api-schema schemas bench clean ferretdb
+        supergraph api-schema web browser schemas bench clean ferretdb
 
 help:
 	@echo "make run     - start FerretDB, NATS, the services and the gateway with demo data"
@@ -42,9 +43,23 @@ $(COMPOSE_STAMP):
 	@if [ -f $(COMPOSE_DIR)/package-lock.json ]; then \
 	  (cd $(COMPOSE_DIR) && npm ci --no-audit --no-fund --loglevel=error) && touch $@; fi
 
-install: $(REQ_STAMP) ferretdb $(COMPOSE_STAMP)
+$(WEB_STAMP):
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
-run: install
+# The `crm` command (.venv/bin/crm) from pyproject's [project.scripts], without dependencies
+# (requirements.txt pins those).
+CLI_STAMP := $(VENV)/bin/crm
+$(CLI_STAMP): pyproject.toml | $(REQ_STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+
+install: $(REQ_STAMP) ferretdb $(COMPOSE_STAMP) $(WEB_STAMP) $(CLI_STAMP)
+
+# The web client (web/dist), served by the gateway at http://127.0.0.1:4000/.
+web: $(WEB_STAMP)
+	cd web && npm run --silent build
+
+run: install web
 	$(PY) -m crm_cli run
 
 token: $(REQ_STAMP)

@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import react from "@vitejs/plugin-react";
-import { defineConfig } from "vite";
+import { defineConfig } from "vitest/config";
 
 // Two pages: the app (index.html) and GraphiQL (graphiql.html), both served by the gateway
 // from dist/, so nothing is loaded from the internet at run time. Hashed assets under

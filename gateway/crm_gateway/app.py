@@ -22,6 +22,7 @@ from starlette.routing import Route
 from crm_gateway.config import GatewaySettings
 from crm_gateway.gateway import Gateway, GatewayRequest
 from crm_gateway.graphiql import GRAPHIQL_HTML
+from crm_gateway.web import mount_web
 
 log = logging.getLogger("crm_gateway")
 
@@ -190,4 +191,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.gateway = gateway
+    mount_web(app)  # the web app, sign-in support, CORS (crm_gateway/web.py)
     return app

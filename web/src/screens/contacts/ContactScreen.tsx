@@ -1,0 +1,3 @@
+export default function ContactScreen(_props: Record<string, unknown>) {
+  return <div className="page"><h1>ContactScreen</h1></div>;
+}
