@@ -126,7 +126,8 @@ class WebApp:
     async def page(self, request: Request) -> Response:
         """Any client route gets the app; a missing file (a name with an extension) is 404."""
         path = request.url.path
-        if request.method not in ("GET", "HEAD") or path.startswith(_RESERVED) or "." in path.rsplit("/", 1)[-1]:
+        is_file = "." in path.rsplit("/", 1)[-1]
+        if request.method not in ("GET", "HEAD") or path.startswith(_RESERVED) or is_file:
             return Response("Not found", 404)
         return self._index()
 
