@@ -87,7 +87,7 @@ def platform(demo: bool = True, workspace: str = "demo") -> Iterator[Platform]:
 
 
 if __name__ == "__main__":
-    with platform() as running:
+    with platform(demo="--no-demo" not in sys.argv) as running:
         print(f"demo loaded in {running.demo_seconds:.1f}s")
         print(f"sign in: {running.base_url}/sign-in   (Ctrl-C stops)", flush=True)
         try:

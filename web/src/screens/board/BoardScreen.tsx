@@ -331,7 +331,7 @@ export function BoardScreen() {
                 onDragLeave={() => setDropTarget(null)}
                 onDrop={drop(c.stage.key)}
               >
-                <strong>{c.stage.name}</strong> · {c.count} deals · {money(c.totalAmount, currency, true)}
+                <strong>{c.stage.name}</strong> · {c.count} deal{c.count === 1 ? "" : "s"} · {money(c.totalAmount, currency, true)}
                 <span className="muted"> — drop a deal here to mark it {c.stage.key}</span>
               </div>
             ))}
