@@ -89,6 +89,7 @@ def contrast_violations(page: Page) -> list[dict[str, Any]]:
     page.add_script_tag(path=str(AXE))
     result = page.evaluate(
         "async () => (await axe.run(document, {runOnly: ['color-contrast']})).violations"
-        ".map(v => ({id: v.id, nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary)}))"
+        ".map(v => ({id: v.id, nodes: v.nodes.map("
+        "n => n.target.join(' ') + ': ' + n.failureSummary)}))"
     )
     return list(result)

@@ -59,7 +59,8 @@ def test_merge_duplicate_contacts_after_a_dry_run(stack: Stack, page: Page) -> N
         phones=["(415) 555-0100"],
     )
     api.data(
-        'mutation($c: ID!) { logInteraction(input: {contactId: $c, kind: CALL, subject: "Lumbergh call"}) { id } }',
+        "mutation($c: ID!) { logInteraction(input: "
+        '{contactId: $c, kind: CALL, subject: "Lumbergh call"}) { id } }',
         {"c": duplicate},
     )
     base = base_url(stack.gateway_url)
