@@ -21,5 +21,6 @@ export default defineConfig({
   server: {
     proxy: { "/graphql": "http://127.0.0.1:4000", "/auth": "http://127.0.0.1:4000" },
   },
-  test: { environment: "jsdom", include: ["src/**/*.test.ts"] },
+  // Unit tests run in Node; a test that needs a DOM asks for jsdom in its first line.
+  test: { environment: "node", include: ["src/**/*.test.ts"] },
 });

@@ -38,7 +38,7 @@ DEV_TOKEN_TTL_SECONDS = 12 * 3600
 _WORKSPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 _MAX_SIGN_IN_BODY = 4096
 # Paths the gateway itself answers: never the app's HTML.
-_RESERVED = ("/graphql", "/health", "/ready", "/metrics", "/auth/", "/assets/")
+_RESERVED = ("/graphql", "/health", "/ready", "/metrics", "/auth/dev/", "/auth/config", "/assets/")
 _COMPRESSIBLE = (".js", ".css", ".svg", ".json", ".map", ".html", ".txt")
 
 
