@@ -18,7 +18,7 @@ SUBJECT ?= admin
 ROLE ?= admin
 
 .PHONY: help install run test test-unit test-integration test-e2e token lint format \
-        supergraph api-schema web browser schemas bench clean ferretdb
+        supergraph api-schema web chromium screenshots schemas bench clean ferretdb
 
 help:
 	@echo "make run     - start FerretDB, NATS, the services and the gateway with demo data"
@@ -28,6 +28,7 @@ help:
 	@echo "make schemas - re-export every service's schema.graphql"
 	@echo "make supergraph - compose gateway/supergraph.graphql from the subgraph SDLs"
 	@echo "make bench   - run the benchmarks under bench/"
+	@echo "make web     - build the web client (served by the gateway at /)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -65,7 +66,8 @@ run: install web
 token: $(REQ_STAMP)
 	@$(PY) -m crm_cli token --workspace "$(WORKSPACE)" --subject "$(SUBJECT)" --role "$(ROLE)"
 
-test: install lint
+test: install lint web chromium
+	cd web && npm run --silent test
 	$(PY) -m pytest -q -m "not integration and not e2e" libs services gateway tests
 	$(PY) -m pytest -q -m integration libs services tests
 	$(PY) -m pytest -q -m e2e tests
@@ -76,8 +78,20 @@ test-unit: install
 test-integration: install
 	$(PY) -m pytest -q -m integration libs services tests
 
-test-e2e: install
+test-e2e: install web chromium
 	$(PY) -m pytest -q -m e2e tests
+
+# The browser tests drive Debian's Chromium (browser downloads are not possible here).
+chromium:
+	@if [ -z "$$CHROMIUM" ] && [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's chromium for the browser tests ..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "Chromium is missing: run 'sudo apt-get install -y chromium' (or set CHROMIUM=/path/to/chromium)"; \
+	    exit 1; \
+	  fi; \
+	fi
 
 lint: $(REQ_STAMP)
 	$(VENV)/bin/ruff check .
@@ -99,8 +113,12 @@ supergraph: $(COMPOSE_STAMP)
 api-schema: $(REQ_STAMP)
 	$(PY) -m crm_gateway.export_api_schema > web/schema.graphql
 
-bench: install
+bench: install web chromium
 	for b in bench/*/run.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Screenshots of each screen on the demo data, into docs/screens/ (shown in the README).
+screenshots: install web chromium
+	$(PY) bench/web/run.py --screens docs/screens
 
 clean:
 	rm -rf .data

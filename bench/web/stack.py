@@ -41,13 +41,14 @@ def platform(demo: bool = True, workspace: str = "demo") -> Iterator[Platform]:
         infra = InfraStack(root, free_port(), free_port()).start()
         processes: list[subprocess.Popen] = []
         ports = {name: free_port() for name in ("contacts", "deals", "tasks", "gateway")}
+        # One development secret for the children and this process (its tokens must verify).
+        os.environ["JWT_SECRET"] = os.environ.get("JWT_SECRET") or secrets.token_urlsafe(48)
         env = dict(os.environ)
         env.update(
             PYTHONPATH=python_path(),
             MONGODB_URI=infra.mongodb_uri,
             NATS_URL=infra.nats_url,
             CRM_DATA_DIR=str(root / "data"),  # the demo's marker files stay out of ./.data
-            JWT_SECRET=env.get("JWT_SECRET") or secrets.token_urlsafe(48),
             LOG_LEVEL="WARNING",
             GATEWAY_LOG_LEVEL="WARNING",
         )

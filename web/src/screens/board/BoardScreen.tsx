@@ -13,10 +13,12 @@ import type { BoardCardFragment, BoardQuery } from "../../gql/graphql";
 import { money } from "../../format";
 import { personName } from "../../people";
 import { navigate, setSearch, useLocation } from "../../router";
-import { ErrorNotice, Loading, PartialNotice } from "../../ui/states";
+import { hasRole, useSession } from "../../auth/session";
+import { Empty, ErrorNotice, Loading, PartialNotice } from "../../ui/states";
 import { CloseDealDialog, type Closing } from "./CloseDialogs";
 import { Column, type ColumnModel } from "./Column";
 import { MoveBlockedDialog, type Blocked } from "./MoveBlocked";
+import { NewDealDialog } from "./NewDeal";
 import { BOARD, BOARD_COLUMN_PAGE, BOARD_OPTIONS, MOVE_DEAL } from "./queries";
 
 const PAGE = 20;
@@ -39,8 +41,11 @@ function Filters({ pipelineId, ownerId, text }: { pipelineId: string | null; own
     <div className="filters" role="search">
       <label>
         Pipeline
-        <select value={pipelineId ?? ""} onChange={(e) => setSearch({ pipeline: e.target.value || null })}>
-          {!pipelineId && <option value="">Default pipeline</option>}
+        <select
+          value={pipelineId ?? options.data?.pipelines.find((p) => p.isDefault)?.id ?? ""}
+          onChange={(e) => setSearch({ pipeline: e.target.value || null })}
+        >
+          {!options.data && <option value="">Default pipeline</option>}
           {(options.data?.pipelines ?? []).map((p) => (
             <option key={p.id} value={p.id}>
               {p.name}
@@ -86,6 +91,8 @@ export function BoardScreen() {
   const [closing, setClosing] = useState<Closing | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [announcement, setAnnouncement] = useState("");
+  const [creating, setCreating] = useState(false);
+  const canEdit = hasRole(useSession(), "admin", "manager", "rep");
 
   // A fresh board replaces the pages loaded since and the moves it now shows.
   useEffect(() => {
@@ -202,7 +209,7 @@ export function BoardScreen() {
     if (event.target !== event.currentTarget) return;
     const mine = picked?.deal.id === deal.id;
     if (!mine) {
-      if (event.key === " ") {
+      if (event.key === " " && canEdit) {
         event.preventDefault();
         const index = targets.findIndex((s) => s.key === from);
         setPicked({ deal, from, target: index });
@@ -233,6 +240,10 @@ export function BoardScreen() {
   };
 
   const onDragStart = (deal: BoardCardFragment, from: string, event: React.DragEvent<HTMLElement>) => {
+    if (!canEdit) {
+      event.preventDefault(); // viewers look, they do not move
+      return;
+    }
     event.dataTransfer.setData("application/x-crm-deal", JSON.stringify({ id: deal.id, from }));
     event.dataTransfer.effectAllowed = "move";
   };
@@ -276,7 +287,14 @@ export function BoardScreen() {
     <div className="board-page">
       <div className="page-header">
         <h1>{data?.pipelineBoard.pipeline.name ?? "Pipeline"}</h1>
-        <Filters pipelineId={pipelineId} ownerId={ownerId} text={text} />
+        <div className="toolbar">
+          <Filters pipelineId={pipelineId} ownerId={ownerId} text={text} />
+          {canEdit && data && (
+            <button type="button" className="primary" onClick={() => setCreating(true)}>
+              New deal
+            </button>
+          )}
+        </div>
       </div>
       <p id="board-keyboard-help" className="sr-only">
         Press Space to pick up a deal, the left and right arrows to choose a stage, Enter to drop it there, Escape to
@@ -291,6 +309,13 @@ export function BoardScreen() {
       {data && (
         <>
           <PartialNotice errors={board.partial} />
+          {openColumns.every((c) => c.count === 0) && (
+            <Empty>
+              {ownerId || text
+                ? "No open deals match these filters."
+                : "No open deals in this pipeline yet: create one, or import deals with `crm import deals`."}
+            </Empty>
+          )}
           <div className="board" aria-busy={board.loading}>
             {openColumns.map((c) => {
               const model: ColumnModel = {
@@ -345,6 +370,13 @@ export function BoardScreen() {
           onRetry={() => void retryBlocked()}
           retrying={retrying}
           retryError={retryError}
+        />
+      )}
+      {creating && data && (
+        <NewDealDialog
+          pipelineId={data.pipelineBoard.pipeline.id}
+          stages={openColumns.map((c) => c.stage)}
+          onClose={() => setCreating(false)}
         />
       )}
       {closing && (
