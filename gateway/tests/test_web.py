@@ -40,7 +40,8 @@ def client_for(settings: WebSettings) -> httpx.AsyncClient:
 
 async def test_index_and_client_routes_are_revalidated(dist: Path) -> None:
     async with client_for(WebSettings(dist_dir=dist)) as client:
-        for path in ("/", "/board", "/deals/42", "/dashboards/forecast?x=1", "/auth/callback?code=1"):
+        routes = ("/", "/board", "/deals/42", "/dashboards/forecast?x=1", "/auth/callback?code=1")
+        for path in routes:
             response = await client.get(path)
             assert response.status_code == 200, path
             assert "<div id=root>" in response.text
