@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import statistics
 import sys
 import time
@@ -43,6 +44,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 BOARD_QUERY = (ROOT / "web" / "src" / "screens" / "board" / "queries.ts").read_text()
+BOARD_SCREEN = (ROOT / "web" / "src" / "screens" / "board" / "BoardScreen.tsx").read_text()
+FIRST_PAGE = int(re.search(r"const FIRST_PAGE = (\d+);", BOARD_SCREEN).group(1))  # type: ignore[union-attr]
 
 
 def session_script(token: str, user_id: str) -> str:
@@ -75,7 +78,7 @@ def board_api_seconds(running: Platform, token: str) -> list[float]:
             began = time.perf_counter()
             response = http.post(
                 f"{running.base_url}/graphql",
-                json={"query": query, "variables": {"first": 20}},
+                json={"query": query, "variables": {"first": FIRST_PAGE}},
                 headers={"authorization": f"Bearer {token}"},
             )
             times.append(time.perf_counter() - began)

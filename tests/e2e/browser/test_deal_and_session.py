@@ -36,7 +36,7 @@ def test_deal_fields_validate_and_an_expired_session_keeps_the_draft(
     expect(amount).to_have_attribute("aria-invalid", "true")
     expect(fields.get_by_role("alert").first).to_contain_text("An amount like 1250")
     amount.fill("7500")
-    fields.get_by_label("Next step").fill("Send the rack diagram")
+    fields.get_by_label("Next step", exact=True).fill("Send the rack diagram")
 
     # The token runs out while the form is open.
     expired = issue_token(workspace, "darcel-schlecht", ["rep"], ttl_seconds=-60)
@@ -52,7 +52,7 @@ def test_deal_fields_validate_and_an_expired_session_keeps_the_draft(
     page.get_by_test_id("demo-user").filter(has_text="Darcel Schlecht").click()
     page.wait_for_url(f"**/deals/{deal}")
     fields = page.get_by_test_id("deal-fields")
-    expect(fields.get_by_label("Next step")).to_have_value("Send the rack diagram")
+    expect(fields.get_by_label("Next step", exact=True)).to_have_value("Send the rack diagram")
     expect(fields.get_by_label("Amount")).to_have_value("7500")
     fields.get_by_role("button", name="Save").click()
     expect(fields.get_by_role("status")).to_have_text("Saved.")

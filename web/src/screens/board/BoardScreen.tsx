@@ -21,6 +21,9 @@ import { MoveBlockedDialog, type Blocked } from "./MoveBlocked";
 import { NewDealDialog } from "./NewDeal";
 import { BOARD, BOARD_COLUMN_PAGE, BOARD_OPTIONS, MOVE_DEAL } from "./queries";
 
+// The first page fills the screen (about five cards show per column) and leaves room to
+// scroll; later pages are larger.
+const FIRST_PAGE = 10;
 const PAGE = 20;
 
 type Extra = { deals: BoardCardFragment[]; endCursor: string | null; hasNext: boolean; loading: boolean; error: string | null };
@@ -78,7 +81,7 @@ export function BoardScreen() {
   const pipelineId = search.get("pipeline");
   const ownerId = search.get("owner");
   const text = search.get("q") ?? "";
-  const variables = { pipelineId, ownerId, text: text || null, first: PAGE };
+  const variables = { pipelineId, ownerId, text: text || null, first: FIRST_PAGE };
   const board = useQuery(BOARD, variables, { topics: ["deals", "tasks", "pipelines"] });
 
   const [extra, setExtra] = useState<Record<string, Extra>>({});

@@ -4,6 +4,7 @@ import { useQuery } from "../../api/hooks";
 import { hasRole, useSession } from "../../auth/session";
 import { personName } from "../../people";
 import { Link } from "../../router";
+import { TaskTable } from "../../ui/Tasks";
 import { LogInteractionForm, Timeline } from "../../ui/Timeline";
 import { Empty, ErrorNotice, QueryView } from "../../ui/states";
 import { DealList } from "./ContactScreen";
@@ -19,6 +20,11 @@ export default function CompanyScreen({ id }: { id: string }) {
         {(data) => {
           const company = data.company;
           if (!company) return <ErrorNotice error="This company does not exist (or was deleted)." />;
+          // The company's open work: the tasks of its deals and of its people, once each.
+          const tasks = [
+            ...company.deals.edges.flatMap((e) => e.node.tasks),
+            ...company.contacts.edges.flatMap((e) => e.node.tasks),
+          ].filter((task, index, all) => all.findIndex((t) => t.id === task.id) === index);
           return (
             <>
               <div className="page-header">
@@ -33,11 +39,17 @@ export default function CompanyScreen({ id }: { id: string }) {
                 </div>
               </div>
               <div className="grid-2">
-                <section className="panel" aria-labelledby="timeline-heading">
-                  <h2 id="timeline-heading">Timeline</h2>
-                  {canEdit && <LogInteractionForm draftKey={`company:${company.id}`} target={{ companyId: company.id }} />}
-                  <Timeline key={company.interactions.totalCount} owner={{ kind: "company", id: company.id }} first={company.interactions} />
-                </section>
+                <div>
+                  <section className="panel" aria-labelledby="timeline-heading">
+                    <h2 id="timeline-heading">Timeline</h2>
+                    {canEdit && <LogInteractionForm draftKey={`company:${company.id}`} target={{ companyId: company.id }} />}
+                    <Timeline key={company.interactions.totalCount} owner={{ kind: "company", id: company.id }} first={company.interactions} />
+                  </section>
+                  <section className="panel" aria-labelledby="tasks-heading">
+                    <h2 id="tasks-heading">Open tasks</h2>
+                    <TaskTable tasks={tasks} canEdit={canEdit} empty="No open tasks on this company's deals or people." />
+                  </section>
+                </div>
                 <div>
                   <section className="panel" aria-labelledby="people-heading">
                     <h2 id="people-heading">People ({company.contacts.totalCount})</h2>

@@ -133,6 +133,9 @@ export const COMPANY_PAGE = graphql(`
             name
             email
             title
+            tasks(status: OPEN) {
+              ...TaskRow
+            }
           }
         }
       }
@@ -160,6 +163,9 @@ export const COMPANY_PAGE = graphql(`
             ownerId
             stage {
               name
+            }
+            tasks(status: OPEN) {
+              ...TaskRow
             }
           }
         }

@@ -55,7 +55,12 @@ export function validate(form: Form): Partial<Record<FieldName, string>> {
 
 export function DealFields({ deal, canEdit }: { deal: Deal; canEdit: boolean }) {
   const saved = formOf(deal);
-  const [form, setForm, clearDraft] = useDraft<Form>(`deal:${deal.id}`, saved);
+  // Only what the user typed is kept (and survives a sign-in); every other field shows the
+  // deal as it is now, so a refresh brings in changes made elsewhere.
+  const [edits, setEdits, clearDraft] = useDraft<Partial<Form>>(`deal:${deal.id}`, {});
+  const form: Form = { ...saved, ...edits };
+  const setForm = (next: Form) =>
+    setEdits(Object.fromEntries(FIELDS.filter((n) => next[n] !== saved[n] || n in edits).map((n) => [n, next[n]])));
   const [local, setLocal] = useState<Partial<Record<FieldName, string>>>({});
   const [update, state] = useMutation(UPDATE_DEAL, ["deals", "analytics"]);
   const [done, setDone] = useState(false);
@@ -75,6 +80,7 @@ export function DealFields({ deal, canEdit }: { deal: Deal; canEdit: boolean }) 
     }
     try {
       await update({ id: deal.id, input });
+      setEdits({});
       clearDraft();
       setDone(true);
     } catch {
@@ -118,7 +124,7 @@ export function DealFields({ deal, canEdit }: { deal: Deal; canEdit: boolean }) 
             </span>
           )}
           {changed.length > 0 && (
-            <button type="button" onClick={() => { setForm(saved); clearDraft(); setLocal({}); state.reset(); }}>
+            <button type="button" onClick={() => { setEdits({}); clearDraft(); setLocal({}); state.reset(); }}>
               Discard changes
             </button>
           )}

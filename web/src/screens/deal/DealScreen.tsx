@@ -254,7 +254,7 @@ export default function DealScreen({ id }: { id: string }) {
                   <StageControls deal={deal} canEdit={canEdit} />
                   <section className="panel" aria-labelledby="fields-heading">
                     <h2 id="fields-heading">Details</h2>
-                    <DealFields key={deal.updatedAt ?? deal.id} deal={deal} canEdit={canEdit} />
+                    <DealFields key={deal.id} deal={deal} canEdit={canEdit} />
                   </section>
                   <section className="panel" aria-labelledby="tasks-heading">
                     <h2 id="tasks-heading">Tasks</h2>

@@ -31,11 +31,15 @@ export function WinProbability({ deal }: { deal: Deal }) {
       <p>{source}</p>
       {deal.status === "OPEN" && stage && (
         <ul className="explain">
-          <li>
-            In {stage.name}, {stage.wins} of {stage.samples} closed deals were won: a smoothed win rate of{" "}
-            {percent(stage.winRate)} (stage default {stage.defaultProbability}%, prior weight {model.data?.winModel?.priorWeight}).
-          </li>
-          {bucket && days !== null && (
+          {stage.samples === 0 ? (
+            <li>No closed deal has been through {stage.name} yet, so the stage default ({stage.defaultProbability}%) stands.</li>
+          ) : (
+            <li>
+              In {stage.name}, {stage.wins} of {stage.samples} closed deals were won: a smoothed win rate of{" "}
+              {percent(stage.winRate)} (stage default {stage.defaultProbability}%, prior weight {model.data?.winModel?.priorWeight}).
+            </li>
+          )}
+          {bucket && bucket.samples > 0 && days !== null && (
             <li>
               This deal has been in the stage {days} days; deals still there after {bucket.minDays}
               {bucket.maxDays !== null && bucket.maxDays !== undefined ? `–${bucket.maxDays}` : "+"} days won {bucket.wins} of{" "}
