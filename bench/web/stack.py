@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -87,7 +88,12 @@ def platform(demo: bool = True, workspace: str = "demo") -> Iterator[Platform]:
             infra.stop()
 
 
+def _stop(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _stop)  # `kill PID` stops it as cleanly as Ctrl-C
     with platform(demo="--no-demo" not in sys.argv) as running:
         print(f"demo loaded in {running.demo_seconds:.1f}s")
         print(f"sign in: {running.base_url}/sign-in   (Ctrl-C stops)", flush=True)

@@ -89,7 +89,6 @@ export function useMutation<R, V>(
         setPending(false);
       }
     },
-    // eslint-disable-next-line react-hooks/exhaustive-deps
     [document, invalidates.join(",")],
   );
   return [mutate, { pending, error, reset: () => setError(null) }];

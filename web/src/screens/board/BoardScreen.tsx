@@ -30,8 +30,19 @@ type Extra = { deals: BoardCardFragment[]; endCursor: string | null; hasNext: bo
 type Pending = { deal: BoardCardFragment; from: string; to: string; settled: boolean };
 type Picked = { deal: BoardCardFragment; from: string; target: number };
 
-function Filters({ pipelineId, ownerId, text }: { pipelineId: string | null; ownerId: string | null; text: string }) {
-  const options = useQuery(BOARD_OPTIONS, { pipelineId }, { topics: ["pipelines", "deals"] });
+function Filters({
+  pipelineId,
+  ownerId,
+  text,
+  ready,
+}: {
+  pipelineId: string | null;
+  ownerId: string | null;
+  text: string;
+  ready: boolean;
+}) {
+  // Asked once the board is shown: the first paint waits for the board's request alone.
+  const options = useQuery(BOARD_OPTIONS, { pipelineId }, { topics: ["pipelines", "deals"], skip: !ready });
   const [typed, setTyped] = useState(text);
   useEffect(() => {
     const timer = setTimeout(() => typed !== text && setSearch({ q: typed.trim() || null }), 300);
@@ -61,6 +72,7 @@ function Filters({ pipelineId, ownerId, text }: { pipelineId: string | null; own
         Owner
         <select value={ownerId ?? ""} onChange={(e) => setSearch({ owner: e.target.value || null })} data-testid="owner-filter">
           <option value="">Everyone</option>
+          {ownerId && !owners.some((o) => o.ownerId === ownerId) && <option value={ownerId}>{personName(ownerId)}</option>}
           {owners.map((o) => (
             <option key={o.ownerId} value={o.ownerId!}>
               {personName(o.ownerId)} ({o.openCount})
@@ -183,7 +195,6 @@ export function BoardScreen() {
         }
       }
     },
-    // eslint-disable-next-line react-hooks/exhaustive-deps
     [columnsByKey],
   );
 
@@ -291,7 +302,7 @@ export function BoardScreen() {
       <div className="page-header">
         <h1>{data?.pipelineBoard.pipeline.name ?? "Pipeline"}</h1>
         <div className="toolbar">
-          <Filters pipelineId={pipelineId} ownerId={ownerId} text={text} />
+          <Filters pipelineId={pipelineId} ownerId={ownerId} text={text} ready={!!data} />
           {canEdit && data && (
             <button type="button" className="primary" onClick={() => setCreating(true)}>
               New deal
