@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import Browser, Page
+
+from crm_kit.auth import issue_token
 
 VIEWPORT = {"width": 1440, "height": 900}
 
@@ -22,6 +25,17 @@ def _shot(page: Page, out: Path, name: str, ready: str | None = None) -> None:
     page.wait_for_load_state("networkidle")
     page.wait_for_timeout(400)  # charts draw after their data arrives
     page.screenshot(path=str(out / f"{name}.png"))
+
+
+def _engaging_deal(base: str) -> str:
+    """A deal of Darcel's in Engaging with a company: its win probability has history."""
+    token = issue_token("demo", "darcel-schlecht", ["rep"])
+    query = """{ deals(filter: {ownerId: "darcel-schlecht", stageKey: "engaging"}, first: 20,
+      orderBy: {field: AMOUNT, direction: DESC}) { edges { node { id company { id } } } } }"""
+    body = httpx.post(
+        f"{base}/graphql", json={"query": query}, headers={"authorization": f"Bearer {token}"}
+    ).json()
+    return next(e["node"]["id"] for e in body["data"]["deals"]["edges"] if e["node"]["company"])
 
 
 def take_screens(browser: Browser, base: str, out: Path) -> None:
