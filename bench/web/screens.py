@@ -54,10 +54,7 @@ def take_screens(browser: Browser, base: str, out: Path) -> None:
     _shot(page, out, "board-move-blocked", '[data-testid="unmet-list"]')
     page.keyboard.press("Escape")
 
-    page.goto(f"{base}/board?owner=darcel-schlecht")
-    page.locator(
-        '[data-testid="board-column"][data-stage="proposal"] [data-testid="deal-card"] a'
-    ).first.click()
+    page.goto(f"{base}/deals/{_engaging_deal(base)}")
     _shot(page, out, "deal", '[data-testid="win-probability"] li')
     page.goto(f"{base}/tasks")
     _shot(page, out, "my-tasks", '[data-testid="task-row"]')
