@@ -33,7 +33,6 @@ for sub in ("libs", "services/deals"):
 os.environ.setdefault("JWT_SECRET", "bench-secret-" + "x" * 40)
 
 import httpx  # noqa: E402
-import nats  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
 from crm_deals.importer import run as import_deals  # noqa: E402
@@ -41,9 +40,11 @@ from crm_deals.importer import slug  # noqa: E402
 from crm_deals.store.index_entry import ANALYTICS_FIELDS, PROJECTION  # noqa: E402
 from crm_deals.store.indexed import deal_index  # noqa: E402
 from crm_deals.store.mongo import MongoStoreFactory  # noqa: E402
-from crm_kit.auth import issue_token  # noqa: E402
+from crm_kit.assertions import KeyRing  # noqa: E402
+from crm_kit.context import RequestContext  # noqa: E402
 from crm_kit.devstack import InfraStack, free_port  # noqa: E402
-from crm_kit.rpc import Endpoint, start_rpc_service  # noqa: E402
+from crm_kit.rpc import READ, Endpoint, start_rpc_service  # noqa: E402
+from crm_kit.testing import gateway_auth  # noqa: E402
 
 DATASET = ROOT.parent / "shared" / "data" / "maven-crm-sales-opportunities"
 DATASET = DATASET / "sales_pipeline.csv"
@@ -132,9 +133,9 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
     out = io.StringIO()
     # A stand-in for the contacts service: every account is company `co-<slug>`, so the
     # deals carry companies to list by.
-    nc = await nats.connect(stack.nats_url)
+    nc = await stack.connect_nats()
 
-    async def find_by_name(workspace: str, payload: dict[str, Any]) -> dict[str, str]:
+    async def find_by_name(caller: RequestContext, payload: dict[str, Any]) -> dict[str, str]:
         return {name: f"co-{slug(name)}" for name in payload["names"]}
 
     contacts = await start_rpc_service(
@@ -143,8 +144,15 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
         version="0.0.1",
         description="bench stand-in",
         endpoints=[
-            Endpoint("company-find-by-name", "rpc.contacts.company.find_by_name", find_by_name, "n")
+            Endpoint(
+                "company-find-by-name",
+                "rpc.contacts.company.find_by_name",
+                find_by_name,
+                "n",
+                roles=READ,
+            )
         ],
+        keys=KeyRing.from_env("contacts"),
     )
     started = time.perf_counter()
     try:
@@ -196,9 +204,12 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
         stdout=subprocess.DEVNULL,
         stderr=SERVICE_LOG.open("wb"),
     )
-    headers = {"Authorization": f"Bearer {issue_token(WORKSPACE, 'bench', ['admin'])}"}
+    # Signed as the gateway signs (the service accepts nothing else).
+    auth = gateway_auth("deals", WORKSPACE, "bench", "admin")
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=120, auth=auth
+        ) as http:
             await wait_ready(http, process)
 
             async def board() -> None:
@@ -206,7 +217,6 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
                     await http.post(
                         "/graphql",
                         json={"query": BOARD, "variables": {"p": f"{WORKSPACE}:default"}},
-                        headers=headers,
                     )
                 ).json()
                 assert not body.get("errors"), body["errors"]
@@ -277,7 +287,6 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
                     await http.post(
                         "/graphql",
                         json={"query": BY_COMPANY, "variables": {"c": company}},
-                        headers=headers,
                     )
                 ).json()
                 assert not body.get("errors"), body["errors"]
@@ -289,7 +298,6 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
                     await http.post(
                         "/graphql",
                         json={"query": BY_CONTACT, "variables": {"r": reps}},
-                        headers=headers,
                     )
                 ).json()
                 assert not body.get("errors"), body["errors"]
@@ -319,7 +327,6 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
                         await http.post(
                             "/graphql",
                             json={"query": query, "variables": {"p": f"{WORKSPACE}:default"}},
-                            headers=headers,
                         )
                     ).json()
                     assert not body.get("errors"), body["errors"]
@@ -352,7 +359,6 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
                     await http.post(
                         "/graphql",
                         json={"query": MOVE, "variables": {"id": deal_id, "s": "qualification"}},
-                        headers=headers,
                     )
                 ).json()
                 if body.get("errors"):
@@ -490,7 +496,9 @@ def main() -> int:
         return 2
     base = "/dev/shm" if args.tmpfs and Path("/dev/shm").is_dir() else None
     with tempfile.TemporaryDirectory(prefix="crm-bench-deals-", dir=base) as tmp:
-        stack = InfraStack(Path(tmp), free_port(), free_port()).start()
+        # Credentials of this run only (the harness user stands in for contacts).
+        os.environ["CRM_DATA_DIR"] = tmp
+        stack = InfraStack(Path(tmp), free_port(), free_port(), harness=True).start()
         try:
             asyncio.run(bench(stack, args))
         finally:

@@ -7,6 +7,16 @@ varying variables, then prints requests/s, p50/p99 latency and the gateway's CPU
     python bench/gateway/run.py                  # real subgraphs if they answer, else fakes
     python bench/gateway/run.py --fake-subgraphs # always the in-repo fake subgraphs
 
+This gateway runs as in production: it verifies a bearer token and signs each subgraph
+request with an internal assertion (`--auth off` measures without both; `--assertion-cache
+N` sets how many it reuses, 0 none). `assertions.py` beside this file measures what the
+assertions cost alone. Its admission limits (rate per token and address, requests in
+flight, bad-token lockout) are off by default, because a closed loop of a few clients
+sending as fast as they can is what they exist to stop; `--limits default` keeps the
+gateway's defaults (sized for 200 users behind one address) to see what they cost.
+The real subgraphs accept only the gateway's assertions, which the reference gateways
+cannot make: against them only this gateway is measured.
+
 Everything listens on 127.0.0.1; every run is bounded by a request count and a time limit.
 The reference gateways are installed from npm into bench/.peers (gitignored).
 """
@@ -37,6 +47,7 @@ PEERS_SRC = HERE / "peers"
 PEERS_DIR = REPO / "bench" / ".peers"
 COMPOSE = REPO / "gateway" / "compose" / "compose.mjs"
 PYTHONPATH = "libs:services/contacts:services/deals:services/tasks:gateway"
+sys.path.insert(0, str(REPO / "libs"))  # crm_kit: tokens for this gateway, signed discovery
 
 FAKE_PORTS = {"contacts": 4101, "deals": 4102, "tasks": 4103}
 REAL_PORTS = {"contacts": 4001, "deals": 4002, "tasks": 4003}
@@ -308,17 +319,33 @@ def compose(subgraphs: dict[str, tuple[str, Path]], out: Path) -> None:
     subprocess.run(args, check=True, timeout=120, cwd=REPO)
 
 
-def gateway_command(kind: str, supergraph: Path, port: int) -> tuple[list[str], dict[str, str]]:
+# The crm gateway's admission limits turned off (`--limits off`).
+NO_LIMITS = {
+    "GATEWAY_RATE_PER_IP": "0",
+    "GATEWAY_RATE_PER_TOKEN": "0",
+    "GATEWAY_MAX_IN_FLIGHT": "0",
+    "GATEWAY_AUTH_LOCK_AFTER": "0",
+    "GATEWAY_MAX_COST": "10000000",
+}
+
+
+def gateway_command(
+    kind: str, supergraph: Path, port: int, args: argparse.Namespace
+) -> tuple[list[str], dict[str, str]]:
     if kind == "crm":
-        return [sys.executable, "-m", "crm_gateway"], {
+        env = {
             "PYTHONPATH": PYTHONPATH,
             "GATEWAY_PORT": str(port),
             "GATEWAY_HOST": "127.0.0.1",
             "SUPERGRAPH_PATH": str(supergraph),
-            "GATEWAY_AUTH": "off",
+            "GATEWAY_AUTH": args.auth,
             "GATEWAY_LOG_LEVEL": "WARNING",
-            "GATEWAY_MAX_COST": "10000000",
         }
+        if args.assertion_cache is not None:
+            env["GATEWAY_ASSERTION_CACHE_SIZE"] = str(args.assertion_cache)
+        if args.limits == "off":
+            env.update(NO_LIMITS)
+        return [sys.executable, "-m", "crm_gateway"], env
     if kind == "apollo":
         return ["node", str(PEERS_DIR / "apollo.mjs"), str(supergraph), str(port)], {
             "APOLLO_TELEMETRY_DISABLED": "true",
@@ -354,7 +381,7 @@ async def bench_gateway(
     reference: dict[str, Any],
 ) -> dict[str, LoadResult] | None:
     port = GATEWAY_PORTS[kind]
-    cmd, env = gateway_command(kind, supergraph, port)
+    cmd, env = gateway_command(kind, supergraph, port, args)
     proc = start(cmd, env, logs / f"{kind}.log")
     try:
         if not await wait_graphql(port, 90, proc, headers):
@@ -436,18 +463,18 @@ async def amain(args: argparse.Namespace) -> int:
         else:
             ports = REAL_PORTS
             sdl = {n: REPO / "services" / n / "schema.graphql" for n in ports}
-            with contextlib.suppress(Exception):
-                sys.path.insert(0, str(REPO / "libs"))
-                from crm_kit.auth import issue_token
+        if args.auth == "on":
+            from crm_kit.auth import issue_token
 
-                headers["Authorization"] = "Bearer " + issue_token(
-                    args.workspace, "bench", ["admin"]
-                )
+            headers["Authorization"] = "Bearer " + issue_token(args.workspace, "bench", ["admin"])
         supergraph = logs / "supergraph.graphql"
         compose(
             {n: (f"http://127.0.0.1:{p}/graphql", sdl[n]) for n, p in ports.items()}, supergraph
         )
         kinds = [k for k in args.gateways.split(",") if k]
+        if not use_fake and kinds != ["crm"]:
+            print("real subgraphs accept only this gateway's signed requests: measuring crm only")
+            kinds = ["crm"]
         if any(k != "crm" for k in kinds) and not args.skip_install:
             install_peers()
 
@@ -455,7 +482,9 @@ async def amain(args: argparse.Namespace) -> int:
         conn = Conn("127.0.0.1", GATEWAY_PORTS["crm"])
         conn.close()
         deal_ids = (
-            [f"d{i}" for i in range(60)] if use_fake else await discover_deals(ports, headers)
+            [f"d{i}" for i in range(60)]
+            if use_fake
+            else await discover_deals(ports, args.workspace)
         )
         queries = {
             "pipeline": [orjson.dumps({"query": PIPELINE_QUERY, "variables": {}})],
@@ -468,7 +497,9 @@ async def amain(args: argparse.Namespace) -> int:
         reference: dict[str, Any] = {}
         print(
             f"subgraphs: {'fake' if use_fake else 'real'}; {args.requests} requests per "
-            f"query, concurrency {args.concurrency}, logs in {logs}",
+            f"query, concurrency {args.concurrency}; crm gateway: auth {args.auth}, assertion "
+            f"cache {'default' if args.assertion_cache is None else args.assertion_cache}, "
+            f"limits {args.limits}; logs in {logs}",
             flush=True,
         )
         for kind in kinds:
@@ -503,15 +534,17 @@ async def amain(args: argparse.Namespace) -> int:
             stop(p)
 
 
-async def discover_deals(ports: dict[str, int], headers: dict[str, str]) -> list[str]:
-    """Deal ids from the real deals subgraph, so the simple query hits existing deals."""
-    conn = Conn("127.0.0.1", ports["deals"])
+async def discover_deals(ports: dict[str, int], workspace: str) -> list[str]:
+    """Deal ids from the real deals subgraph, so the simple query hits existing deals
+    (signed with the local gateway's development key, as the gateway would)."""
+    import httpx
+
+    from crm_kit.testing import gateway_auth
+
     q = "{ pipelineBoard { columns { deals(first: 20) { edges { node { id } } } } } }"
-    try:
-        _, data = await conn.post("/graphql", orjson.dumps({"query": q}), headers)
-    finally:
-        conn.close()
-    body = orjson.loads(data)
+    async with httpx.AsyncClient(auth=gateway_auth("deals", workspace, "bench", "admin")) as c:
+        response = await c.post(f"http://127.0.0.1:{ports['deals']}/graphql", json={"query": q})
+    body = orjson.loads(response.content)
     ids = [
         e["node"]["id"]
         for c in ((body.get("data") or {}).get("pipelineBoard") or {}).get("columns", [])
@@ -536,6 +569,21 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=90.0, help="seconds per load run")
     parser.add_argument("--skip-install", action="store_true")
     parser.add_argument("--workspace", default="demo")
+    parser.add_argument(
+        "--auth", choices=("on", "off"), default="on", help="crm gateway: verify and sign"
+    )
+    parser.add_argument(
+        "--assertion-cache",
+        type=int,
+        default=None,
+        help="crm gateway: assertions reused (0: none; default: the gateway's default)",
+    )
+    parser.add_argument(
+        "--limits",
+        choices=("off", "default"),
+        default="off",
+        help="crm gateway: admission limits off, or the gateway's defaults",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     sys.exit(asyncio.run(amain(args)))

@@ -46,7 +46,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("JWT_SECRET", "bench-" + secrets.token_hex(24))
 
 import httpx  # noqa: E402
-import nats  # noqa: E402
 import orjson  # noqa: E402
 from lists import list_phase, print_lists  # noqa: E402
 
@@ -54,9 +53,9 @@ from crm_contracts import deals  # noqa: E402
 from crm_contracts import tasks as task_events  # noqa: E402
 from crm_contracts.envelope import HEADER_MSG_ID, HEADER_WORKSPACE  # noqa: E402
 from crm_contracts.streams import stream_for  # noqa: E402
-from crm_kit.auth import issue_token  # noqa: E402
 from crm_kit.devstack import InfraStack, free_port, wait_for_port  # noqa: E402
 from crm_kit.nats_io import ensure_stream  # noqa: E402
+from crm_kit.testing import gateway_auth  # noqa: E402
 from crm_tasks.examples import stage_changed  # noqa: E402
 
 WORKSPACE = "bench"
@@ -201,18 +200,19 @@ async def run(
     # --tmpfs puts FerretDB's SQLite files and JetStream on /dev/shm: no fsync per commit,
     # which shows what the service costs apart from the disk.
     tmp = Path(tempfile.mkdtemp(prefix="crm-bench-tasks-", dir="/dev/shm" if tmpfs else None))
-    stack = InfraStack(tmp, free_port(), free_port()).start()
+    # Credentials of this run only; the harness user publishes the deals events.
+    os.environ["CRM_DATA_DIR"] = str(tmp)
+    stack = InfraStack(tmp, free_port(), free_port(), harness=True).start()
     port = free_port()
     database = f"bench_{secrets.token_hex(4)}"
     service = start_service(stack, port, database, tmp / "tasks.log")
-    nc = await nats.connect(stack.nats_url)
+    nc = await stack.connect_nats()
     try:
         js = nc.jetstream()
         await ensure_stream(js, stream_for("deals"))
-        token = issue_token(WORKSPACE, "bench", ["admin"])
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}",
-            headers={"Authorization": f"Bearer {token}"},
+            auth=gateway_auth("tasks", WORKSPACE, "bench", "admin"),  # as the gateway signs
             timeout=30,
         ) as http:
             for _ in range(200):

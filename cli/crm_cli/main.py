@@ -25,6 +25,7 @@ commands:
   import deals FILE [options]                      import deals (deals service)
   import teams FILE [options]                      import sales teams (tasks service)
   run                                              start the whole local stack
+  call SUBJECT [JSON] [--workspace W] [--role R]   call a NATS endpoint (signed, as `cli`)
   demo                                             load the demo data into a running stack
 
 `crm import <kind> --help` lists an importer's options (mapping, dry run, ...).
@@ -70,6 +71,10 @@ def main(argv: list[str]) -> int:
         from .stack import run_stack
 
         return run_stack(rest)
+    if command == "call":
+        from .call import call
+
+        return call(rest)
     if command == "demo":
         from .demo import load_demo
 

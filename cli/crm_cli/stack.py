@@ -1,9 +1,11 @@
 """`crm run`: the whole platform on 127.0.0.1 with embedded defaults.
 
-FerretDB (SQLite under ./.data/ferretdb) and NATS with JetStream (./.data/nats) unless
-MONGODB_URI / NATS_URL point elsewhere; then every service that exists and the gateway,
-each waited for until ready; the demo data once; the URLs and a development token. Ctrl-C
-stops everything in reverse order and keeps the data.
+FerretDB (SQLite under ./.data/ferretdb, with a password) and NATS with JetStream
+(./.data/nats, one nkey per party with its permissions; seeds in ./.data/nats-credentials)
+unless MONGODB_URI / NATS_URL point elsewhere; the streams, created by the provisioner;
+then every service that exists and the gateway, each waited for until ready; the demo data
+once; the URLs and a development token. Ctrl-C stops everything in reverse order and keeps
+the data.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from crm_kit.auth import dev_secret, issue_token
 from crm_kit.devstack import (
     ManagedServer,
     port_open,
+    provision,
+    redacted,
     spawn,
     start_ferretdb,
     start_nats,
@@ -118,13 +122,14 @@ def run_stack(argv: list[str]) -> int:
             _free_or_die(27017, "MongoDB wire")
             print("starting FerretDB (SQLite under .data/ferretdb) ...", flush=True)
             servers.append(start_ferretdb(root / "ferretdb", 27017))
-            mongodb_uri = "mongodb://127.0.0.1:27017/"
+            mongodb_uri = servers[-1].url
         nats_url = os.environ.get("NATS_URL", "")
         if not nats_url:
             _free_or_die(4222, "NATS")
             print("starting NATS with JetStream (.data/nats) ...", flush=True)
             servers.append(start_nats(root / "nats", 4222))
-            nats_url = "nats://127.0.0.1:4222"
+            nats_url = servers[-1].url
+        provision(nats_url, int(os.environ.get("NATS_STREAM_REPLICAS") or 1))
         env = child_env(mongodb_uri, nats_url)
 
         started = [c for c in SERVICES if _exists(c.module)]
@@ -161,7 +166,7 @@ def run_stack(argv: list[str]) -> int:
             print(f"  gateway   http://127.0.0.1:{GATEWAY.port}/graphql (GraphiQL in a browser)")
         for component in started:
             print(f"  {component.name:<9} http://127.0.0.1:{component.port}/graphql")
-        print(f"  MongoDB   {mongodb_uri}\n  NATS      {nats_url}")
+        print(f"  MongoDB   {redacted(mongodb_uri)}\n  NATS      {nats_url}")
         print(f"  logs      {logs}")
         print(f"\nDevelopment token (workspace {args.workspace}, admin):\n{token}\n", flush=True)
 

@@ -20,6 +20,10 @@ def main() -> None:
         log_config=None,  # keep our JSON handler
         access_log=False,
         lifespan="on",
+        # The client address (rate limits, bad-token back-off) comes from X-Forwarded-For
+        # only when the peer is a configured proxy; otherwise it is the peer itself.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from graphql import (
@@ -25,8 +25,10 @@ from graphql.execution.values import get_variable_values
 
 from crm_gateway.api_schema import build_api_schema
 from crm_gateway.cache import LRUCache
+from crm_gateway.cost import CostModel
 from crm_gateway.executor import Executor
-from crm_gateway.limits import LimitExceeded, Limits, check_shape, estimate_cost
+from crm_gateway.identity import CALLER, SubgraphSigner
+from crm_gateway.limits import LimitExceeded, Limits, check_shape
 from crm_gateway.metrics import Metrics
 from crm_gateway.plan import QueryPlan
 from crm_gateway.planner import (
@@ -38,6 +40,7 @@ from crm_gateway.planner import (
 from crm_gateway.shaper import Shaper
 from crm_gateway.subgraph_client import SubgraphClient
 from crm_gateway.supergraph import Supergraph
+from crm_kit.context import RequestContext
 
 
 @dataclass
@@ -49,6 +52,11 @@ class GatewayRequest:
     headers: dict[str, str] = field(default_factory=dict)  # forwarded to subgraphs
     method: str = "POST"
     want_plan: bool = False
+    caller: RequestContext | None = None  # the verified caller (None: auth off)
+
+
+# Codes of errors that say a dependency was unavailable, not that the request was wrong.
+UNAVAILABLE_CODES = frozenset({"SERVICE_UNAVAILABLE", "SUBGRAPH_TIMEOUT"})
 
 
 @dataclass
@@ -57,6 +65,11 @@ class GatewayResponse:
     status: int = 200
     operation_type: str = "unknown"
     error_codes: list[str] = field(default_factory=list)
+    # Nothing came back and every error is an unavailable dependency: the whole operation
+    # failed for a reason the client did not cause (HTTP 503 where the client accepts
+    # application/graphql-response+json); `retryable` when repeating it is safe.
+    unavailable: bool = False
+    retryable: bool = False
 
 
 @dataclass
@@ -67,6 +80,7 @@ class PreparedOperation:
     shape_error: LimitExceeded | None
     introspection: DocumentNode | None  # the introspection-only part, answered locally
     only_introspection: bool
+    cost: int | None = None  # known once when it does not depend on variables
 
 
 @dataclass
@@ -93,6 +107,9 @@ class Gateway:
         plan_cache_size: int = 1000,
         apq_cache_size: int = 10_000,
         subgraph_timeout: float = 10.0,
+        subgraph_connect_timeout: float = 1.0,
+        ready_cache_seconds: float = 2.0,
+        signer: SubgraphSigner | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self.supergraph = Supergraph.from_sdl(supergraph_sdl)
@@ -100,6 +117,12 @@ class Gateway:
         self.planner = Planner(self.supergraph)
         self.metrics = metrics or Metrics()
         self.limits = limits or Limits()
+        self.costs = CostModel(
+            self.schema,
+            supergraph_sdl,
+            default_list_size=self.limits.default_list_size,
+            default_page_size=self.limits.default_page_size,
+        )
         overrides = {k.lower(): v for k, v in (subgraph_urls or {}).items()}
         urls = {}
         for enum_value, sub in self.supergraph.subgraphs.items():
@@ -110,12 +133,17 @@ class Gateway:
             urls,
             {k: s.name for k, s in self.supergraph.subgraphs.items()},
             timeout=subgraph_timeout,
+            connect_timeout=subgraph_connect_timeout,
             transport=transport,
             observer=self.metrics.observe_fetch,
+            signer=signer,
+            ready_cache_seconds=ready_cache_seconds,
         )
         self.executor = Executor(self.supergraph, self.client)
         self.documents: LRUCache[PreparedDocument] = LRUCache(document_cache_size)
         self.plans: LRUCache[QueryPlan] = LRUCache(plan_cache_size)
+        # Keyed by (workspace, hash): one workspace can neither probe for nor run a query
+        # text another workspace registered.
         self.persisted: LRUCache[str] = LRUCache(apq_cache_size)
 
     async def aclose(self) -> None:
@@ -224,18 +252,19 @@ class Gateway:
         pq = (req.extensions or {}).get("persistedQuery")
         if not isinstance(pq, dict):
             if not req.query:
-                return _error("Must provide a query string.", "BAD_REQUEST")
+                return _error("Must provide a query string.", "BAD_REQUEST", field="query")
             return req.query
         if pq.get("version") != 1:
             return _error("Unsupported persisted query version.", "PERSISTED_QUERY_NOT_SUPPORTED")
         digest = str(pq.get("sha256Hash") or "").lower()
+        key = (req.caller.workspace_id if req.caller is not None else None, digest)
         if req.query:
             actual = hashlib.sha256(req.query.encode()).hexdigest()
             if actual != digest:
                 return _error("provided sha does not match query", "BAD_REQUEST")
-            self.persisted.put(digest, req.query)
+            self.persisted.put(key, req.query)
             return req.query
-        stored = self.persisted.get(digest)
+        stored = self.persisted.get(key)
         if stored is None:
             return _error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
         return stored
@@ -308,24 +337,18 @@ class Gateway:
         )
         if isinstance(coerced, list):
             errs = [{**e.formatted, "extensions": {"code": "BAD_USER_INPUT"}} for e in coerced]
-            return GatewayResponse({"errors": errs}, 200, op_type)
+            return GatewayResponse({"errors": errs}, 400, op_type)
         # graphql-core 3.3 wraps the coerced values with their sources.
-        coerced = getattr(coerced, "coerced", coerced)
+        values = cast(dict[str, Any], getattr(coerced, "coerced", coerced))
         root_type = self.schema.get_root_type(op.operation.operation)
         assert root_type is not None
-        cost = estimate_cost(
-            self.schema,
-            root_type,
-            op.operation,
-            prepared.fragments,
-            coerced,
-            self.limits.default_list_size,
-        )
+        cost = self._cost(op, prepared.fragments, values)
         if cost > self.limits.max_cost:
             msg = f"Estimated query cost {cost} exceeds the limit of {self.limits.max_cost}."
-            return GatewayResponse({"errors": [_error(msg, "COST_LIMIT_EXCEEDED")]}, 400, op_type)
+            err = _error(msg, "COST_LIMIT_EXCEEDED", cost=cost, maxCost=self.limits.max_cost)
+            return GatewayResponse({"errors": [err]}, 400, op_type)
         try:
-            plan = self._plan(query, req.operation_name, prepared.document, op, coerced)
+            plan = self._plan(query, req.operation_name, prepared.document, op, values)
         except PlanningError as exc:
             return GatewayResponse(
                 {"errors": [_error(f"Cannot plan operation: {exc}", "QUERY_PLANNING_FAILED")]},
@@ -335,18 +358,22 @@ class Gateway:
         # Forward variables as the client sent them (subgraphs coerce them again), with the
         # coerced values only where the client left a defaulted variable out.
         send_vars = dict(raw_vars)
-        for k, v in coerced.items():
+        for k, v in values.items():
             send_vars.setdefault(k, v)
-        state = await self.executor.execute(plan, send_vars, req.headers)
+        bound = CALLER.set(req.caller)
+        try:
+            state = await self.executor.execute(plan, send_vars, req.headers)
+        finally:
+            CALLER.reset(bound)
         errors = state.errors
         data = state.data
         if op.introspection is not None:
             intro = execute_sync(self.schema, op.introspection, variable_values=raw_vars)
             if intro.errors:
-                errors.extend(e.formatted for e in intro.errors)
+                errors.extend(dict(e.formatted) for e in intro.errors)
             data.update(intro.data or {})
         shaped = op.shaper.shape(
-            root_type, tuple(op.operation.selection_set.selections), data, coerced, errors
+            root_type, tuple(op.operation.selection_set.selections), data, values, errors
         )
         body: dict[str, Any] = {}
         if errors:
@@ -354,4 +381,30 @@ class Gateway:
         body["data"] = shaped
         if req.want_plan:
             body["extensions"] = {"queryPlan": plan.to_json()}
-        return GatewayResponse(body, 200, op_type)
+        resp = GatewayResponse(body, 200, op_type)
+        if errors and not _has_data(shaped) and all(_code(e) in UNAVAILABLE_CODES for e in errors):
+            resp.unavailable = True
+            resp.retryable = all((e.get("extensions") or {}).get("retryable") for e in errors)
+        return resp
+
+    def _cost(
+        self,
+        op: PreparedOperation,
+        fragments: dict[str, FragmentDefinitionNode],
+        variables: dict[str, Any],
+    ) -> int:
+        if op.cost is not None:
+            return op.cost
+        cost, varies = self.costs.estimate(op.operation, fragments, variables)
+        if not varies:
+            op.cost = cost
+        return cost
+
+
+def _code(error: dict[str, Any]) -> Any:
+    return (error.get("extensions") or {}).get("code")
+
+
+def _has_data(data: Any) -> bool:
+    """Whether any root field came back with a value."""
+    return isinstance(data, dict) and any(v is not None for v in data.values())

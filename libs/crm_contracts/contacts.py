@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Payload
+from .base import Payload, UtcDateTime
 from .envelope import event_subject
 from .streams import rpc_subject
 
@@ -41,7 +41,7 @@ class ContactSnapshot(Payload):
     # Added after v1 was first published (additive): record-keeping fields.
     deleted: bool = False
     merged_into: str | None = None
-    updated_at: str | None = None  # ISO 8601, UTC
+    updated_at: UtcDateTime | None = None
 
 
 class ContactCreated(Payload):
@@ -88,7 +88,7 @@ class CompanySnapshot(Payload):
     website: str | None = None
     country: str | None = None
     deleted: bool = False
-    updated_at: str | None = None  # ISO 8601, UTC
+    updated_at: UtcDateTime | None = None
 
 
 class CompanyCreated(Payload):
@@ -111,7 +111,7 @@ class CompanyRestored(Payload):
 class InteractionLogged(Payload):
     id: str
     kind: str  # email, call, meeting, note, web_visit
-    occurred_at: str  # ISO 8601, UTC
+    occurred_at: UtcDateTime
     direction: str | None = None  # inbound, outbound
     subject: str | None = None
     contact_ids: list[str] = []
@@ -123,8 +123,9 @@ class InteractionLogged(Payload):
     duration_seconds: int | None = None
 
 
-# Request/reply bodies (JSON, camelCase). Requests carry the workspace in the
-# `crm-workspace` header; replies are `{"data": ...}` or `{"error": {"code", "message"}}`.
+# Request/reply bodies (JSON, camelCase). Requests carry the caller's signed assertion in
+# the `crm-assertion` header (crm_kit.rpc); replies are `{"data": ...}` or
+# `{"error": {"code", "message"}}`.
 
 
 class ContactGetRequest(Payload):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Payload
+from .base import Payload, UtcDateTime
 from .envelope import event_subject
 from .streams import rpc_subject
 
@@ -87,7 +87,7 @@ class DealStageChanged(Payload):
     pipeline_version: int
     from_stage: str | None
     to_stage: str
-    changed_at: str
+    changed_at: UtcDateTime
     changed_by: str | None = None
     owner_id: str | None = None
     seconds_in_from_stage: int | None = None
@@ -100,7 +100,7 @@ class DealClosed(Payload):
 
     deal: DealSnapshot
     stage_change_id: str
-    closed_at: str
+    closed_at: UtcDateTime
     lost_reason: str | None = None
 
 
@@ -166,13 +166,24 @@ class WinModelTrained(Payload):
 
     pipeline_id: str
     pipeline_version: int
-    trained_at: str
+    trained_at: UtcDateTime
     trained_by: str | None = None
     training_deals: int
     stages: list[WinModelStageSummary]
     test_deals: int = 0
     brier_score: float | None = None
     baseline_brier_score: float | None = None
+    # Added (additive, the feature model of issue 18): the model's version and status
+    # (MODEL, or STAGE_DEFAULTS with the reasons' codes), the horizon its probabilities
+    # refer to, and the backtest's constant-rate Brier score, AUC and calibration error.
+    # `stages[].samples` / `wins` are then training snapshots of open deals in the stage.
+    version: int | None = None
+    status: str | None = None
+    reasons: list[str] = []
+    horizon_days: int | None = None
+    constant_brier_score: float | None = None
+    auc: float | None = None
+    expected_calibration_error: float | None = None
 
 
 # --- owner handover (additive) ------------------------------------------------------------
@@ -194,4 +205,4 @@ class DealsHandedOver(Payload):
     pipeline_id: str | None = None  # the pipeline it was limited to, null for all
     note: str | None = None
     handed_over_by: str
-    handed_over_at: str
+    handed_over_at: UtcDateTime

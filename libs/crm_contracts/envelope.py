@@ -10,6 +10,8 @@ from uuid import uuid4
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from .base import UtcDateTime
+
 SUBJECT_PATTERN = re.compile(r"^crm\.[a-z]+\.[a-z_]+\.[a-z_]+\.v[0-9]+$")
 
 # NATS header names. The workspace travels in a header as well as in the envelope so that
@@ -32,6 +34,11 @@ def service_of(subject: str) -> str:
     return subject.split(".")[1]
 
 
+def source_of(service: str) -> str:
+    """The CloudEvents `source` of every event the service publishes."""
+    return f"crm/{service}"
+
+
 class CloudEvent(BaseModel):
     """CloudEvents 1.0 structured-mode JSON, plus the CRM workspace extension attribute."""
 
@@ -41,14 +48,14 @@ class CloudEvent(BaseModel):
     id: str
     source: str
     type: str
-    time: str
+    time: UtcDateTime
     subject: str | None = None
     datacontenttype: str = "application/json"
     workspace: str = Field(description="Workspace the event belongs to (extension attribute).")
     data: dict[str, Any]
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.model_dump(exclude_none=True))
+        return orjson.dumps(self.model_dump(mode="json", exclude_none=True))
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> CloudEvent:
@@ -70,7 +77,7 @@ def new_event(
         id=event_id or uuid4().hex,
         source=source,
         type=event_type,
-        time=(time or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
+        time=time or datetime.now(UTC),
         subject=subject,
         workspace=workspace,
         data=data,

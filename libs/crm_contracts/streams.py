@@ -34,6 +34,7 @@ def rpc_subject(service: str, entity: str, operation: str) -> str:
     return f"rpc.{service}.{entity}.{operation}"
 
 
-# Request/reply headers: who asks, in which workspace (every endpoint is workspace-scoped).
-RPC_HEADER_WORKSPACE = "crm-workspace"
-RPC_HEADER_CALLER = "crm-caller"
+# Request/reply header: the caller's signed internal assertion (crm_kit.assertions), which
+# names the calling party, the user or service identity it acts for, the workspace and the
+# roles. A bare workspace header is never trusted.
+RPC_HEADER_ASSERTION = "crm-assertion"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Payload
+from .base import Payload, UtcDateTime
 from .envelope import event_subject
 from .streams import rpc_subject
 
@@ -33,8 +33,8 @@ class TaskSnapshot(Payload):
     type: str
     status: str
     priority: str
-    due_at: str | None = None
-    remind_at: str | None = None
+    due_at: UtcDateTime | None = None
+    remind_at: UtcDateTime | None = None
     assignee_id: str | None = None
     team_id: str | None = None
     deal_id: str | None = None
@@ -54,7 +54,7 @@ class TaskUpdated(Payload):
 
 class TaskCompleted(Payload):
     task: TaskSnapshot
-    completed_at: str
+    completed_at: UtcDateTime
     completed_by: str | None = None
     outcome: str | None = None
     on_time: bool

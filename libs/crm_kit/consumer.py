@@ -27,12 +27,18 @@ from pydantic import ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from crm_contracts.envelope import HEADER_TRACEPARENT, HEADER_WORKSPACE, CloudEvent
+from crm_contracts.envelope import (
+    HEADER_TRACEPARENT,
+    HEADER_WORKSPACE,
+    CloudEvent,
+    service_of,
+    source_of,
+)
 from crm_contracts.streams import DEAD_LETTER_STREAM, dead_letter_subject
 
 from .context import RequestContext, TraceContext, bind_request, bind_trace
 from .logs import log_fields
-from .nats_io import ensure_stream
+from .nats_io import require_stream
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +88,7 @@ class EventConsumer:
         await db[PROCESSED].create_index([("at", 1)], name="processed_at")
 
     async def start(self) -> None:
-        await ensure_stream(self._js, DEAD_LETTER_STREAM)
+        await require_stream(self._js, DEAD_LETTER_STREAM)
         config = ConsumerConfig(
             durable_name=self.durable,
             deliver_policy=DeliverPolicy.ALL,
@@ -120,7 +126,15 @@ class EventConsumer:
                 await asyncio.sleep(0.5)
                 continue
             for message in messages:
-                await self.handle(message)
+                try:
+                    await self.handle(message)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # Typically an ack that found no stream leader (an election after a
+                    # server died): JetStream redelivers after ack_wait and the handler is
+                    # idempotent. Never let it end the consumer.
+                    log.warning("event left unacknowledged; it will be redelivered", exc_info=True)
 
     async def handle(self, message: Msg) -> None:
         """Handle one delivery: parse, skip if seen, run the handler, record, ack."""
@@ -128,6 +142,13 @@ class EventConsumer:
             event = CloudEvent.from_json(message.data)
         except (ValidationError, orjson.JSONDecodeError, ValueError) as error:
             await self._dead_letter(message, None, f"unparseable event: {error}")
+            return
+        # Defence in depth behind the NATS permissions (only the owner may publish on
+        # crm.<owner>.>): act only on events that say they come from the owner.
+        owner = service_of(message.subject)
+        if event.source != source_of(owner) or event.type != message.subject:
+            reason = f"event {event.type!r} from {event.source!r} is not {owner}'s"
+            await self._dead_letter(message, event, reason)
             return
         record_id = f"{self.durable}:{event.id}"
         if (

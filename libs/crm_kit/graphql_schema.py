@@ -37,5 +37,7 @@ def subgraph_schema(*, query: type, mutation: type, types: Sequence[Any]) -> Sub
         # Clients and the gateway repeat the same few operations: parse and validate each
         # once (measured: validation was a third of a pipeline board's 19 ms in the deals
         # service).
-        extensions=[ParserCache(maxsize=256), ValidationCache(maxsize=256)],
+        # Instances, not classes: one cache for the schema's life (Strawberry accepts them,
+        # though its annotation names only classes and factories).
+        extensions=[ParserCache(maxsize=256), ValidationCache(maxsize=256)],  # type: ignore[list-item]
     )

@@ -26,7 +26,7 @@ def lease_doc(lease_id: str, now: datetime, **fields: Any) -> dict[str, Any]:
 
 
 async def take_lease(
-    collection: AsyncCollection, lease_id: str, now: datetime, **fields: Any
+    collection: AsyncCollection[Any], lease_id: str, now: datetime, **fields: Any
 ) -> bool:
     """True for exactly one caller per `lease_id`."""
     try:

@@ -91,7 +91,7 @@ class OutboxRelay:
 
     def __init__(
         self,
-        db: AsyncDatabase,
+        db: AsyncDatabase[Any],
         collections: Iterable[str],
         js: JetStreamContext,
         sweep_seconds: float = 2.0,
@@ -115,7 +115,7 @@ class OutboxRelay:
         self.published = 0
 
     @staticmethod
-    async def ensure_indexes(db: AsyncDatabase, collections: Iterable[str]) -> None:
+    async def ensure_indexes(db: AsyncDatabase[Any], collections: Iterable[str]) -> None:
         for name in collections:
             await db[name].create_index([(PENDING, 1)], name="outbox_pending")
 

@@ -8,12 +8,14 @@ any depth.
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
 from .errors import BadUserInput
+from .filters import And, Eq, Filter, Or, Range
 
 MAX_PAGE = 200
 DEFAULT_PAGE = 20
@@ -46,7 +48,9 @@ def page_size(first: int | None, field: str = "first") -> int:
     return first
 
 
-def keyset_filter(sort_field: str, descending: bool, after: tuple[Any, str] | None) -> dict:
+def keyset_filter(
+    sort_field: str, descending: bool, after: tuple[Any, str] | None
+) -> dict[str, Any]:
     """Mongo filter selecting rows strictly after the cursor in (sort_field, _id) order."""
     if after is None:
         return {}
@@ -62,3 +66,48 @@ def keyset_sort(sort_field: str, descending: bool) -> list[tuple[str, int]]:
     if sort_field == "_id":
         return [("_id", direction)]
     return [(sort_field, direction), ("_id", direction)]
+
+
+T = TypeVar("T")
+Cursor = tuple[Any, str]
+
+
+@dataclass
+class Page(Generic[T]):
+    """One page of a keyset-paged list: the rows, the total the filter selects, and
+    whether more rows follow."""
+
+    items: list[T]
+    total: int
+    has_next: bool
+
+
+@dataclass(frozen=True)
+class Order:
+    """A sort order, ties broken by `_id` in the same direction (so keyset cursors are
+    exact)."""
+
+    field: str = "_id"
+    descending: bool = False
+
+    def mongo_sort(self) -> list[tuple[str, int]]:
+        return keyset_sort(self.field, self.descending)
+
+    def after(self, cursor: Cursor | None) -> Filter | None:
+        """The rows strictly after `cursor` in this order (None: from the start)."""
+        if cursor is None:
+            return None
+        value, doc_id = cursor
+        if self.field == "_id":
+            return _beyond("_id", doc_id, self.descending)
+        return Or(
+            _beyond(self.field, value, self.descending),
+            And(Eq(self.field, value), _beyond("_id", doc_id, self.descending)),
+        )
+
+
+def _beyond(field: str, value: Any, descending: bool) -> Filter:
+    return Range(field, lt=value) if descending else Range(field, gt=value)
+
+
+BY_ID = Order()

@@ -27,3 +27,16 @@ def demo_dataset_dir() -> Path:
     if configured:
         return Path(configured)
     return REPO_ROOT.parent / "shared" / "data" / "maven-crm-sales-opportunities"
+
+
+def write_once(path: Path, content: str) -> str:
+    """Write `content` to `path` (mode 0600) unless the file exists, and return what the
+    file holds: of several processes starting at once exactly one writes it (O_EXCL)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content)
+    return content.strip()

@@ -46,7 +46,7 @@ class Retention:
 class Janitor:
     def __init__(
         self,
-        db: AsyncDatabase,
+        db: AsyncDatabase[Any],
         rules: Sequence[Retention],
         interval_seconds: float = 3600.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),

@@ -1,15 +1,24 @@
 """Request/reply endpoints in the NATS micro-services protocol.
 
-Discoverable with `$SRV.PING`, `$SRV.INFO` and `$SRV.STATS`. Every request names its
-workspace in the `crm-workspace` header; a reply is JSON `{"data": ...}` or, on failure,
-the protocol's error headers plus `{"error": {"code", "message"}}` in the body.
+Discoverable with `$SRV.PING`, `$SRV.INFO` and `$SRV.STATS` (by the parties the NATS
+permissions let ask). Every request carries an internal assertion (`crm_kit.assertions`)
+in the `crm-assertion` header: signed by the calling party, for the audience
+`rpc:<service>`, bound to the exact request body, naming the user (or the
+`service:<name>` identity) the call acts for, its workspace and roles. The endpoint
+accepts it only from the parties it lists (`callers`) and only for the roles it requires
+(`roles`, GraphQL's rules: any role reads, rep/manager/admin write, admin administers), and
+binds that context for the handler. A bare workspace header proves nothing and is refused.
+
+A reply is JSON `{"data": ...}` or, on failure, the protocol's error headers plus
+`{"error": {"code", "message"}}` in the body; codes: UNAUTHENTICATED, FORBIDDEN,
+BAD_REQUEST, NOT_FOUND, CONFLICT, INTERNAL.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -18,13 +27,23 @@ from nats.micro import add_service
 from nats.micro.request import Request
 from nats.micro.service import Service
 
-from crm_contracts.streams import RPC_HEADER_WORKSPACE
+from crm_contracts.access import PARTY_NAMES
+from crm_contracts.streams import RPC_HEADER_ASSERTION
 
-from .context import RequestContext, bind_request
+from .assertions import AssertionError_, KeyRing
+from .context import ROLES, WRITE_ROLES, RequestContext, bind_request
 
 log = logging.getLogger(__name__)
 
-RpcHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]
+RpcHandler = Callable[[RequestContext, dict[str, Any]], Awaitable[Any]]
+
+# Who may call an endpoint, by role (the same rules as the GraphQL API).
+READ = frozenset(ROLES)
+WRITE = WRITE_ROLES
+ADMIN = frozenset({"admin"})
+# Parties whose assertions an endpoint accepts unless it says otherwise: the services and
+# the operators' tools. (The gateway speaks GraphQL to the subgraphs, never NATS.)
+INTERNAL_CALLERS = frozenset(name for name in PARTY_NAMES if name != "provisioner")
 
 
 class RpcError(Exception):
@@ -40,22 +59,59 @@ class Endpoint:
     subject: str
     handler: RpcHandler
     description: str
+    # Any of these roles may call it (READ, WRITE or ADMIN).
+    roles: frozenset[str] = field(kw_only=True)
+    callers: frozenset[str] = field(default=INTERNAL_CALLERS, kw_only=True)
 
 
-def _wrap(endpoint: Endpoint, service: str) -> Callable[[Request], Awaitable[None]]:
+def rpc_audience(subject: str) -> str:
+    """The audience of a request on `rpc.<service>.…`: `rpc:<service>`."""
+    parts = subject.split(".")
+    if len(parts) < 3 or parts[0] != "rpc":
+        raise ValueError(f"not a request/reply subject: {subject!r}")
+    return f"rpc:{parts[1]}"
+
+
+def service_context(party: str, workspace: str, *roles: str) -> RequestContext:
+    """The identity a party uses when it calls on its own behalf (a consumer, a scheduler,
+    an importer): `service:<party>` with only the roles the call needs."""
+    return RequestContext(workspace, f"service:{party}", frozenset(roles))
+
+
+def authorise(keys: KeyRing, endpoint: Endpoint, token: str | None, body: bytes) -> RequestContext:
+    """The caller's verified context, or RpcError (UNAUTHENTICATED / FORBIDDEN)."""
+    try:
+        verified = keys.verify(
+            token,
+            audience=rpc_audience(endpoint.subject),
+            issuers=endpoint.callers,
+            body=body,
+        )
+    except AssertionError_ as error:
+        raise RpcError("UNAUTHENTICATED", error.message) from None
+    context = verified.context
+    if not context.workspace_id:
+        raise RpcError("UNAUTHENTICATED", "the assertion names no workspace")
+    if not context.has_role(*endpoint.roles):
+        raise RpcError(
+            "FORBIDDEN", f"{endpoint.name} needs one of the roles {sorted(endpoint.roles)}"
+        )
+    return context
+
+
+def _wrap(endpoint: Endpoint, keys: KeyRing) -> Callable[[Request], Awaitable[None]]:
     async def handle(request: Request) -> None:
-        workspace = (request.headers or {}).get(RPC_HEADER_WORKSPACE, "")
         try:
-            if not workspace:
-                raise RpcError("BAD_REQUEST", f"missing header {RPC_HEADER_WORKSPACE}")
+            token = (request.headers or {}).get(RPC_HEADER_ASSERTION)
+            context = authorise(keys, endpoint, token, request.data or b"")
             try:
                 payload = orjson.loads(request.data) if request.data else {}
             except orjson.JSONDecodeError as error:
                 raise RpcError("BAD_REQUEST", f"body is not JSON: {error}") from None
             if not isinstance(payload, dict):
                 raise RpcError("BAD_REQUEST", "body must be a JSON object")
-            bind_request(RequestContext(workspace, f"service:{service}", frozenset({"admin"})))
-            data = await endpoint.handler(workspace, payload)
+            bind_request(context)
+            data = await endpoint.handler(context, payload)
         except RpcError as error:
             body = orjson.dumps({"error": {"code": error.code, "message": error.message}})
             await request.respond_error(error.code, error.message, body)
@@ -73,7 +129,13 @@ def _wrap(endpoint: Endpoint, service: str) -> Callable[[Request], Awaitable[Non
 
 
 async def start_rpc_service(
-    nc: Client, *, service: str, version: str, description: str, endpoints: list[Endpoint]
+    nc: Client,
+    *,
+    service: str,
+    version: str,
+    description: str,
+    endpoints: list[Endpoint],
+    keys: KeyRing,
 ) -> Service:
     micro = await add_service(
         nc,
@@ -86,21 +148,35 @@ async def start_rpc_service(
         await micro.add_endpoint(
             name=endpoint.name,
             subject=endpoint.subject,
-            handler=_wrap(endpoint, service),
-            metadata={"description": endpoint.description},
+            handler=_wrap(endpoint, keys),
+            metadata={
+                "description": endpoint.description,
+                "roles": ",".join(sorted(endpoint.roles)),
+            },
         )
     return micro
 
 
 async def rpc_call(
-    nc: Client, subject: str, workspace: str, payload: dict[str, Any], timeout: float = 2.0
+    nc: Client,
+    subject: str,
+    context: RequestContext,
+    payload: dict[str, Any],
+    *,
+    keys: KeyRing,
+    timeout: float = 2.0,
 ) -> Any:
-    """Client side: returns `data`, raises RpcError with the service's code on failure."""
-    reply = await nc.request(
-        subject, orjson.dumps(payload), timeout=timeout, headers={RPC_HEADER_WORKSPACE: workspace}
-    )
-    body = orjson.loads(reply.data) if reply.data else {}
-    headers = reply.headers or {}
+    """Client side: call `subject` as the party `keys` names, for `context` (the user the
+    call acts for, or `service_context(...)`). Returns `data`; raises RpcError with the
+    service's code on failure."""
+    body = orjson.dumps(payload)
+    token = keys.mint(audience=rpc_audience(subject), context=context, body=body)
+    reply = await nc.request(subject, body, timeout=timeout, headers={RPC_HEADER_ASSERTION: token})
+    return _data(reply.data, reply.headers or {})
+
+
+def _data(raw: bytes, headers: dict[str, str]) -> Any:
+    body = orjson.loads(raw) if raw else {}
     if "Nats-Service-Error-Code" in headers or "error" in body:
         error = body.get("error") or {}
         raise RpcError(

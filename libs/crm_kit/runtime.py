@@ -23,12 +23,13 @@ from strawberry.federation import Schema
 
 from crm_contracts.streams import StreamSpec, stream_for
 
-from .auth import TokenVerifier
+from .assertions import KeyRing
+from .auth import development_mode
 from .consumer import PROCESSED, EventConsumer, Handler
-from .graphql_http import AuthenticatedGraphQL, ContextFactory, SubgraphGraphQL
+from .graphql_http import ContextFactory, GatewayOnlyGraphQL, SubgraphGraphQL, SubgraphLimits
 from .locks import DocLocks
 from .mongo import MongoResource
-from .nats_io import connect, ensure_stream
+from .nats_io import connect, require_stream
 from .outbox import OutboxRelay
 from .retention import Janitor, Retention
 from .rpc import Endpoint, start_rpc_service
@@ -50,27 +51,31 @@ class ServiceRuntime:
         self.relay: OutboxRelay | None = None
         self.consumers: list[EventConsumer] = []
         self.rpc: Service | None = None
+        # This service's signing key and its callers' public keys (request/reply identity).
+        self.keys: KeyRing | None = None
         # Shared by every writer in this process (stores, consumers, the relay): see locks.py.
         self.doc_locks = DocLocks()
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
-    def db(self) -> AsyncDatabase:
+    def db(self) -> AsyncDatabase[Any]:
         return self.mongo.db
 
     async def start(
-        self, ensure_indexes: Callable[[AsyncDatabase], Awaitable[None]] | None = None
+        self, ensure_indexes: Callable[[AsyncDatabase[Any]], Awaitable[None]] | None = None
     ) -> None:
-        async def indexes(db: AsyncDatabase) -> None:
+        async def indexes(db: AsyncDatabase[Any]) -> None:
             await OutboxRelay.ensure_indexes(db, self.outbox_collections)
             await EventConsumer.ensure_indexes(db)
             if ensure_indexes is not None:
                 await ensure_indexes(db)
 
         await self.mongo.start(indexes)
-        self.nc = await connect(self.settings.nats_url, name=f"crm-{self.settings.service}")
+        self.keys = KeyRing.from_env(self.settings.service)
+        # As the service's own NATS user: it may publish only its own events (nats_auth).
+        self.nc = await connect(self.settings.nats_url, user=self.settings.service)
         self.js = self.nc.jetstream()
-        await ensure_stream(self.js, stream_for(self.settings.service))
+        await require_stream(self.js, stream_for(self.settings.service))
         self.relay = OutboxRelay(
             self.db,
             self.outbox_collections,
@@ -99,7 +104,7 @@ class ServiceRuntime:
         """Bind a durable consumer. `record_processed=False` is for handlers idempotent on
         natural keys alone (see `EventConsumer`): it saves a read and a write per event."""
         assert self.js is not None, "start() first"
-        await ensure_stream(self.js, source)
+        await require_stream(self.js, source)
         consumer = EventConsumer(
             js=self.js,
             db=self.db,
@@ -117,13 +122,14 @@ class ServiceRuntime:
         return consumer
 
     async def serve_rpc(self, endpoints: list[Endpoint], description: str) -> None:
-        assert self.nc is not None, "start() first"
+        assert self.nc is not None and self.keys is not None, "start() first"
         self.rpc = await start_rpc_service(
             self.nc,
             service=self.settings.service,
             version="1.0.0",
             description=description,
             endpoints=endpoints,
+            keys=self.keys,
         )
 
     def retain(self, *rules: Retention) -> Janitor:
@@ -147,6 +153,7 @@ class ServiceRuntime:
             self.relay.notify(collection, doc_id)
 
     async def ready(self) -> dict[str, bool]:
+        """What this process can do now (see DEGRADABLE_CHECKS for what readiness needs)."""
         nats_ok = self.nc is not None and self.nc.is_connected
         return {"mongo": await self.mongo.ping(), "nats": nats_ok}
 
@@ -185,24 +192,45 @@ def _report_crash(task: asyncio.Task[None]) -> None:
 
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
 
+# Checks a service stays ready without, reported as "degraded". NATS: every write still
+# succeeds (its events wait in the outbox, which is the database), and consumers and
+# request/reply endpoints resume when the client reconnects; taking every replica out of
+# service on a NATS blip would turn a delay of events into an outage.
+DEGRADABLE_CHECKS = frozenset({"nats"})
+
+
+def readiness_report(checks: dict[str, bool]) -> tuple[dict[str, Any], int]:
+    """The `/ready` body and status: 503 when a check it cannot do without fails."""
+    ok = all(passed for name, passed in checks.items() if name not in DEGRADABLE_CHECKS)
+    status = ("ready" if all(checks.values()) else "degraded") if ok else "unavailable"
+    return {"ready": ok, "status": status, "checks": checks}, 200 if ok else 503
+
 
 def build_http_app(
     *,
     schema: Schema,
     context_factory: ContextFactory,
-    verifier: TokenVerifier,
+    service: str,
     readiness: Readiness,
     lifespan: Callable[[Starlette], contextlib.AbstractAsyncContextManager[Any]] | None = None,
 ) -> Starlette:
+    """`/graphql` for the gateway only (`crm_kit.graphql_http`), `/health` (the process
+    is alive; never depends on anything else) and `/ready` (it can serve)."""
+
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
     async def ready(_: Request) -> JSONResponse:
-        checks = await readiness()
-        ok = all(checks.values())
-        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+        body, status = readiness_report(await readiness())
+        return JSONResponse(body, status_code=status)
 
-    graphql = AuthenticatedGraphQL(SubgraphGraphQL(schema, context_factory), verifier)
+    graphql = GatewayOnlyGraphQL(
+        SubgraphGraphQL(schema, context_factory),
+        service=service,
+        keyring=KeyRing.from_env(service),
+        limits=SubgraphLimits.from_env(),
+        graphiql=development_mode(),
+    )
     return Starlette(
         routes=[
             Route("/health", health),

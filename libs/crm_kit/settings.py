@@ -3,9 +3,29 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+from .profile import SETTINGS as PROFILE_SETTINGS
+
+T = TypeVar("T")
 
 DEFAULT_PORTS = {"gateway": 4000, "contacts": 4001, "deals": 4002, "tasks": 4003}
+
+
+def from_env(cls: type[T], names: Mapping[str, str], env: Mapping[str, str] | None = None) -> T:
+    """An instance of the dataclass `cls` (every field defaulted) whose fields named in
+    `names` come from the environment variables they map to, converted to the type of the
+    field's default; unset or empty variables keep the default."""
+    env = os.environ if env is None else env
+    defaults = cls()
+    values: dict[str, Any] = {}
+    for name, variable in names.items():
+        raw = env.get(variable)
+        if raw:
+            values[name] = type(getattr(defaults, name))(raw)
+    return replace(defaults, **values)  # type: ignore[type-var]
 
 
 def _env(name: str, default: str) -> str:
@@ -32,6 +52,8 @@ class Settings:
     # deleted, every `retention_interval_seconds` (crm_kit.retention).
     retention_days: float = 14.0
     retention_interval_seconds: float = 3600.0
+    # auto | mongodb | ferretdb: which database workarounds run (crm_kit.profile).
+    database_profile: str = "auto"
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -49,7 +71,15 @@ class Settings:
             max_deliveries=int(_env("MAX_DELIVERIES", "5")),
             retention_days=float(_env("RETENTION_DAYS", "14")),
             retention_interval_seconds=float(_env("RETENTION_INTERVAL_SECONDS", "3600")),
+            database_profile=_database_profile(_env("DATABASE_PROFILE", "auto")),
         )
+
+
+def _database_profile(value: str) -> str:
+    setting = value.strip().lower()
+    if setting not in PROFILE_SETTINGS:
+        raise ValueError(f"DATABASE_PROFILE must be auto, mongodb or ferretdb, not {value!r}")
+    return setting
 
 
 # Values that turn a read index off (`<PREFIX>_INDEX`).

@@ -56,19 +56,21 @@ def test_schema_is_a_federation_2_9_subgraph_with_entity_keys() -> None:
 
 
 def _produced_events() -> list[CloudEvent]:
-    from crm_contacts.domain import model
+    from crm_contacts.domain import company as companies
+    from crm_contacts.domain import contact as contacts
+    from crm_contacts.domain import interaction as interactions
     from crm_contacts.events import publish
 
     moment = datetime(2026, 3, 2, 14, 5, tzinfo=UTC)
-    company = model.Company(id="c" * 24, workspace_id="w1", name="Acme", domain="acme.com",
+    company = companies.Company(id="c" * 24, workspace_id="w1", name="Acme", domain="acme.com",
                             created_at=moment, updated_at=moment)  # fmt: skip
-    contact = model.Contact(id="a" * 24, workspace_id="w1", first_name="Ada", last_name="L",
+    contact = contacts.Contact(id="a" * 24, workspace_id="w1", first_name="Ada", last_name="L",
                             emails=["ada@acme.com"], company_id=company.id,
                             created_at=moment, updated_at=moment)  # fmt: skip
-    duplicate = model.Contact(id="b" * 24, workspace_id="w1", first_name="Ada", last_name="L",
+    duplicate = contacts.Contact(id="b" * 24, workspace_id="w1", first_name="Ada", last_name="L",
                               emails=["ada@home.org"])  # fmt: skip
-    interaction = model.Interaction(id="d" * 24, workspace_id="w1",
-                                    kind=model.InteractionKind.WEB_VISIT, occurred_at=moment,
+    interaction = interactions.Interaction(id="d" * 24, workspace_id="w1",
+                                    kind=interactions.InteractionKind.WEB_VISIT, occurred_at=moment,
                                     contact_ids=[contact.id])  # fmt: skip
     return [
         publish.contact_created(contact),

@@ -1,17 +1,28 @@
-"""The Kubernetes manifests agree with the code: ports, probes, image commands, settings.
+"""The Kubernetes manifests agree with the code: ports, probes, image commands, settings,
+credentials, network policies.
 
-No cluster runs here, so this is as far as validation goes: every document parses, each
-service's Deployment runs its module with the port its Settings default to and probes the
-endpoints the kit serves, and every environment variable set is one the code reads.
+No cluster runs here, so validation goes as far as tools that run here allow: every
+document against the Kubernetes API schemas (kubernetes-validate's bundled schemas,
+strict: no unknown field), the NATS server configuration through `nats-server -t` with
+the Secrets `crm_kit.nats_setup k8s-secrets` generates, and the rules below: each
+service's Deployment runs its module with the port its Settings default to, probes the
+endpoints the kit serves and mounts its own credentials; every environment variable set is
+one the code reads; the NetworkPolicies admit what the design says and nothing else.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from kubernetes_validate.utils import ValidationError, validate
 
+from crm_kit.devstack import nats_binary
+from crm_kit.nats_setup import k8s_secrets
 from crm_kit.paths import REPO_ROOT
 from crm_kit.settings import DEFAULT_PORTS
 
@@ -25,11 +36,31 @@ def _documents() -> list[dict]:
     return docs
 
 
-def _deployment(name: str) -> dict:
+def _find(kind: str, name: str) -> dict:
     for doc in _documents():
-        if doc["kind"] == "Deployment" and doc["metadata"]["name"] == name:
+        if doc["kind"] == kind and doc["metadata"]["name"] == name:
             return doc
-    raise AssertionError(f"no Deployment {name}")
+    raise AssertionError(f"no {kind} {name}")
+
+
+def _deployment(name: str) -> dict:
+    return _find("Deployment", name)
+
+
+# The oldest Kubernetes minor version the manifests must be valid for.
+KUBERNETES_VERSION = "1.30"
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [d for d in _documents() if d["kind"] != "Kustomization"],
+    ids=lambda d: f"{d['kind']}/{d['metadata']['name']}",
+)
+def test_every_document_is_valid_against_the_kubernetes_schema(doc: dict) -> None:
+    try:
+        validate(doc, KUBERNETES_VERSION, strict=True)
+    except ValidationError as error:
+        pytest.fail(f"{'/'.join(str(p) for p in error.absolute_path)}: {error.message}")
 
 
 def test_kustomization_lists_every_manifest() -> None:
@@ -63,3 +94,118 @@ def test_configured_variables_are_read_by_the_code() -> None:
     ]
     assert unread == []
     assert "CRM_HOST" in (REPO_ROOT / "libs/crm_kit/settings.py").read_text()
+
+
+SERVICES = ("contacts", "deals", "tasks")
+
+
+def _pod(doc: dict) -> dict:
+    return doc["spec"]["template"]["spec"]
+
+
+def _secret_volumes(doc: dict) -> set[str]:
+    return {v["secret"]["secretName"] for v in _pod(doc).get("volumes", []) if "secret" in v}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_holds_only_its_own_credentials(service: str) -> None:
+    deployment = _deployment(service)
+    container = _pod(deployment)["containers"][0]
+    secrets = _secret_volumes(deployment)
+    assert {f"crm-nats-{service}", f"crm-internal-{service}"} <= secrets
+    others = {f"crm-nats-{o}" for o in SERVICES if o != service} | {"crm-nats-provisioner"}
+    assert not secrets & others
+    env_secrets = {e["secretRef"]["name"] for e in container["envFrom"] if "secretRef" in e}
+    assert env_secrets == {f"crm-mongodb-{service}"}
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert labels["crm/nats-client"] == "true" and labels["crm/db-client"] == "true"
+
+
+def test_streams_are_created_with_as_many_replicas_as_nats_servers() -> None:
+    nats = _find("StatefulSet", "nats")
+    job = _find("Job", "crm-nats-streams")
+    container = _pod(job)["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert container["args"] == ["crm_kit.nats_setup", "streams"]
+    assert int(env["NATS_STREAM_REPLICAS"]) == nats["spec"]["replicas"] == 3
+    assert _secret_volumes(job) == {"crm-nats-provisioner"}
+
+
+def test_the_nats_configuration_with_generated_secrets_is_valid(tmp_path: Path) -> None:
+    """What the StatefulSet mounts, checked by the NATS server itself (`-t`)."""
+    config = _find("ConfigMap", "nats-config")["data"]["nats.conf"]
+    (tmp_path / "config").mkdir()
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "config" / "nats.conf").write_text(config.replace("/data", str(tmp_path)))
+    secrets = {doc["metadata"]["name"]: doc for doc in k8s_secrets("crm", 3)}
+    for name, content in secrets["crm-nats-server"]["stringData"].items():
+        (tmp_path / "secret" / name).write_text(content)
+    checked = subprocess.run(
+        [str(nats_binary()), "-t", "-c", str(tmp_path / "config" / "nats.conf")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "POD_NAME": "nats-0"},
+    )
+    assert checked.returncode == 0, checked.stderr
+    # Every Secret a manifest mounts is one the generator makes (or a documented placeholder).
+    placeholders = {d["metadata"]["name"] for d in _documents() if d["kind"] == "Secret"}
+    mounted = set().union(
+        *(_secret_volumes(d) for d in _documents() if "template" in d.get("spec", {}))
+    )
+    mounted |= {
+        v["secret"]["secretName"]
+        for v in _pod(_find("StatefulSet", "nats"))["volumes"]
+        if "secret" in v
+    }
+    assert mounted <= set(secrets) | placeholders
+
+
+def _policies() -> dict[str, dict]:
+    return {d["metadata"]["name"]: d["spec"] for d in _documents() if d["kind"] == "NetworkPolicy"}
+
+
+def _selected(selector: dict, labels: dict[str, str]) -> bool:
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    return all(
+        labels.get(e["key"]) in e["values"] if e["operator"] == "In" else False
+        for e in selector.get("matchExpressions", [])
+    )
+
+
+def _workload_labels() -> dict[str, dict[str, str]]:
+    return {
+        d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"]
+        for d in _documents()
+        if d["kind"] in ("Deployment", "StatefulSet", "Job")
+    }
+
+
+def _admitted(target: dict[str, str]) -> tuple[bool, set[str]]:
+    """(open to anyone?, workloads admitted) by the policies selecting a pod with `target`
+    labels, on any port."""
+    anyone, sources = False, set()
+    workloads = _workload_labels()
+    for spec in _policies().values():
+        if not _selected(spec["podSelector"], target):
+            continue
+        for rule in spec.get("ingress", []):
+            peers: list[dict[str, Any]] = rule.get("from", [])
+            if not peers:
+                anyone = True
+            for peer in peers:
+                selector = peer.get("podSelector")
+                assert selector is not None and "namespaceSelector" not in peer
+                sources |= {n for n, labels in workloads.items() if _selected(selector, labels)}
+    return anyone, sources
+
+
+def test_network_policies_admit_only_what_the_design_says() -> None:
+    default = _policies()["default-deny-ingress"]
+    assert default == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    workloads = _workload_labels()
+    assert _admitted(workloads["gateway"]) == (True, set())  # the only public door
+    for service in SERVICES:
+        assert _admitted(workloads[service]) == (False, {"gateway"})
+    assert _admitted(workloads["nats"]) == (False, {*SERVICES, "crm-nats-streams", "nats"})
+    assert _admitted({"app": "mongodb"}) == (False, set(SERVICES))

@@ -9,7 +9,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import nats
 import pytest
 from nats.js.errors import NotFoundError
 
@@ -37,7 +36,7 @@ class Item:
 
 
 async def test_feed_refreshes_the_documents_events_name(infra: Any) -> None:
-    nc = await nats.connect(infra.nats_url)
+    nc = await infra.connect_nats()
     js = nc.jetstream()
     with contextlib.suppress(NotFoundError):
         await js.delete_stream(STREAM.name)

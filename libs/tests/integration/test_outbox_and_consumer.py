@@ -7,13 +7,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import nats
 import orjson
 import pytest
 from nats.js import JetStreamContext
 from pymongo import AsyncMongoClient
 
-from crm_contracts.envelope import CloudEvent, new_event
+from crm_contracts.envelope import CloudEvent, new_event, source_of
 from crm_contracts.streams import StreamSpec
 from crm_kit.consumer import EventConsumer
 from crm_kit.nats_io import ensure_stream
@@ -26,7 +25,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def env(infra: Any, db_name: str) -> AsyncIterator[dict[str, Any]]:
     client: AsyncMongoClient = AsyncMongoClient(infra.mongodb_uri, tz_aware=True)
-    nc = await nats.connect(infra.nats_url)
+    nc = await infra.connect_nats()
     js = nc.jetstream()
     stream = StreamSpec(name=f"T_{db_name.upper()}", subjects=(f"crm.{db_name}.>",))
     await ensure_stream(js, stream)
@@ -39,7 +38,10 @@ async def env(infra: Any, db_name: str) -> AsyncIterator[dict[str, Any]]:
 
 def _event(prefix: str, n: int) -> CloudEvent:
     return new_event(
-        event_type=f"{prefix}.thing.created.v1", source="test", workspace="w1", data={"n": n}
+        event_type=f"{prefix}.thing.created.v1",
+        source=source_of(prefix.split(".")[1]),
+        workspace="w1",
+        data={"n": n},
     )
 
 
@@ -147,6 +149,45 @@ async def test_failing_handler_is_retried_then_dead_lettered_with_reason(
     assert attempts == 3
     assert "cannot handle this" in body["reason"]
     assert body["event"]["id"] == event.id
+
+
+async def test_an_event_not_from_the_streams_owner_is_dead_lettered_unhandled(
+    env: dict[str, Any],
+) -> None:
+    db, js, prefix = env["db"], env["js"], env["prefix"]
+    handled: list[str] = []
+
+    async def handler(event: CloudEvent) -> None:
+        handled.append(event.id)
+
+    durable = f"src-{db.name}"
+    consumer = EventConsumer(
+        js=js,
+        db=db,
+        service="test",
+        durable=durable,
+        stream=env["stream"].name,
+        subjects=[f"{prefix}.>"],
+        handler=handler,
+    )
+    await consumer.start()
+    dead = await js.subscribe(f"dlq.test.{durable}")
+    task = asyncio.create_task(consumer.run())
+    forged = _event(prefix, 1).model_copy(update={"source": "crm/tasks"})
+    genuine = _event(prefix, 2)
+    for event in (forged, genuine):
+        await js.publish(event.type, event.to_json(), headers={"Nats-Msg-Id": event.id})
+    message = await dead.next_msg(timeout=15)
+
+    async def genuine_handled() -> bool:
+        return consumer.handled == 1
+
+    await eventually(genuine_handled)
+    task.cancel()
+    body = orjson.loads(message.data)
+    assert body["event"]["id"] == forged.id
+    assert "is not" in body["reason"] and "crm/tasks" in body["reason"]
+    assert handled == [genuine.id]
 
 
 async def test_fast_path_publishes_one_document_and_sweep_respects_the_grace(

@@ -1,51 +1,94 @@
-"""Request/reply endpoints speak the NATS micro-services protocol on a real server."""
+"""Request/reply endpoints speak the NATS micro-services protocol on a real server, and
+answer only callers that prove who they are, for the roles an endpoint requires."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import nats
 import orjson
 import pytest
 
-from crm_kit.rpc import Endpoint, RpcError, rpc_call, start_rpc_service
+from crm_contracts.streams import RPC_HEADER_ASSERTION
+from crm_kit.assertions import KeyRing
+from crm_kit.context import RequestContext
+from crm_kit.rpc import (
+    READ,
+    WRITE,
+    Endpoint,
+    RpcError,
+    rpc_call,
+    service_context,
+    start_rpc_service,
+)
 
 pytestmark = pytest.mark.integration
 
+ECHO = "rpc.kittest.thing.echo"
+WRITE_SUBJECT = "rpc.kittest.thing.write"
 
-async def test_endpoint_is_discoverable_workspace_scoped_and_reports_errors(infra: Any) -> None:
-    nc = await nats.connect(infra.nats_url)
 
-    async def echo(workspace: str, payload: dict[str, Any]) -> dict[str, Any]:
+async def test_endpoint_is_discoverable_and_acts_as_the_verified_caller(infra: Any) -> None:
+    nc = await infra.connect_nats()
+    seen: list[RequestContext] = []
+
+    async def echo(caller: RequestContext, payload: dict[str, Any]) -> dict[str, Any]:
+        seen.append(caller)
         if payload.get("fail"):
             raise RpcError("NOT_FOUND", "no such thing")
-        return {"workspace": workspace, "echo": payload}
+        return {"workspace": caller.workspace_id, "echo": payload}
 
     service = await start_rpc_service(
         nc,
         service="kittest",
         version="1.0.0",
         description="test",
-        endpoints=[Endpoint("echo", "rpc.kittest.thing.echo", echo, "echoes")],
+        endpoints=[
+            Endpoint("echo", ECHO, echo, "echoes", roles=READ, callers=frozenset({"cli"})),
+            Endpoint("write", WRITE_SUBJECT, echo, "writes", roles=WRITE),
+        ],
+        keys=KeyRing.from_env("kittest"),
     )
+    cli = KeyRing.from_env("cli")
+    alice = RequestContext("w1", "alice", frozenset({"viewer"}))
     try:
-        assert await rpc_call(nc, "rpc.kittest.thing.echo", "w1", {"a": 1}) == {
+        assert await rpc_call(nc, ECHO, alice, {"a": 1}, keys=cli) == {
             "workspace": "w1",
             "echo": {"a": 1},
         }
+        assert seen == [alice]
         with pytest.raises(RpcError) as raised:
-            await rpc_call(nc, "rpc.kittest.thing.echo", "w1", {"fail": True})
+            await rpc_call(nc, ECHO, alice, {"fail": True}, keys=cli)
         assert raised.value.code == "NOT_FOUND"
-        # A request without a workspace is refused, not answered for some default workspace.
-        reply = await nc.request("rpc.kittest.thing.echo", b"{}", timeout=2)
-        assert reply.headers["Nats-Service-Error-Code"] == "BAD_REQUEST"
+
+        # A viewer may read but not write; a rep may write.
+        with pytest.raises(RpcError) as raised:
+            await rpc_call(nc, WRITE_SUBJECT, alice, {}, keys=cli)
+        assert raised.value.code == "FORBIDDEN"
+        rep = service_context("cli", "w1", "rep")
+        assert (await rpc_call(nc, WRITE_SUBJECT, rep, {}, keys=cli))["workspace"] == "w1"
+
+        # A party the endpoint does not list is refused, however valid its signature.
+        with pytest.raises(RpcError) as raised:
+            await rpc_call(nc, ECHO, alice, {}, keys=KeyRing.from_env("deals"))
+        assert raised.value.code == "UNAUTHENTICATED"
+
+        # A bare workspace header proves nothing; nor does an assertion for another body.
+        bare = await nc.request(ECHO, b"{}", timeout=2, headers={"crm-workspace": "w1"})
+        assert bare.headers["Nats-Service-Error-Code"] == "UNAUTHENTICATED"
+        token = cli.mint(audience="rpc:kittest", context=alice, body=b'{"a":1}')
+        swapped = await nc.request(
+            ECHO, b'{"a":2}', timeout=2, headers={RPC_HEADER_ASSERTION: token}
+        )
+        assert swapped.headers["Nats-Service-Error-Code"] == "UNAUTHENTICATED"
+        assert len(seen) == 3  # none of the refused requests reached a handler
 
         ping = await nc.request("$SRV.PING.crm-kittest", b"", timeout=2)
         assert orjson.loads(ping.data)["name"] == "crm-kittest"
         info = orjson.loads((await nc.request("$SRV.INFO.crm-kittest", b"", timeout=2)).data)
-        assert [e["subject"] for e in info["endpoints"]] == ["rpc.kittest.thing.echo"]
+        assert [e["subject"] for e in info["endpoints"]] == [ECHO, WRITE_SUBJECT]
+        assert info["endpoints"][1]["metadata"]["roles"] == "admin,manager,rep"
         stats = orjson.loads((await nc.request("$SRV.STATS.crm-kittest", b"", timeout=2)).data)
-        assert stats["endpoints"][0]["num_requests"] == 3
+        assert stats["endpoints"][0]["num_requests"] == 5
     finally:
         await service.stop()
         await nc.close()

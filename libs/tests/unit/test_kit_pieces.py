@@ -12,6 +12,8 @@ from crm_kit.context import TraceContext
 from crm_kit.errors import BadUserInput, format_error
 from crm_kit.outbox import merge_update, outbox_fields, outbox_update
 from crm_kit.pagination import decode_cursor, encode_cursor, keyset_filter, page_size
+from crm_kit.profile import DatabaseProfile
+from crm_kit.settings import Settings
 
 
 def test_traceparent_is_continued_with_a_new_span() -> None:
@@ -92,3 +94,16 @@ def test_outbox_updates_merge_with_state_changes() -> None:
     assert merged["$set"]["name"] == "n" and merged["$set"]["_outbox_pending"] is True
     assert merged["$push"]["_outbox"]["$each"][0]["id"] == event.id
     assert outbox_fields([])["_outbox_pending"] is False
+
+
+def test_the_database_profile_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert DatabaseProfile.named("ferretdb").workarounds
+    assert not DatabaseProfile.named("mongodb").workarounds
+    with pytest.raises(ValueError):
+        DatabaseProfile.named("sqlite")
+    assert Settings(service="contacts").database_profile == "auto"
+    monkeypatch.setenv("DATABASE_PROFILE", " MongoDB ")
+    assert Settings.from_env("contacts").database_profile == "mongodb"
+    monkeypatch.setenv("DATABASE_PROFILE", "fast")
+    with pytest.raises(ValueError, match="DATABASE_PROFILE"):
+        Settings.from_env("contacts")

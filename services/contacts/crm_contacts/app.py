@@ -1,67 +1,63 @@
-"""Composition root: wires settings, store, runtime (Mongo, NATS, outbox relay, NATS
-endpoints) and the GraphQL HTTP app."""
+"""Composition root: settings, runtime (Mongo, NATS, outbox relay), the write path and the
+store for the database's profile, the use cases' scopes, and the entry points (GraphQL
+over HTTP, NATS request/reply, event consumers)."""
 
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 
-from crm_kit.auth import TokenVerifier
 from crm_kit.context import RequestContext, bind_request
+from crm_kit.profile import DatabaseProfile
 from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import Settings
+from crm_kit.writer import DocumentWriter
 
 from .config import OUTBOX_COLLECTIONS, load_settings
-from .graphql.context import GraphQLContext, build_context
+from .entrypoints.consumers import subscriptions
+from .entrypoints.rpc import endpoints
+from .events.publish import encode
+from .graphql.context import GraphQLContext, context_for
 from .graphql.schema import schema
-from .rpc import endpoints
-from .service import ContactsService
-from .store.mongo import MongoContactsStore, ensure_indexes
-from .store.protocol import ContactsStore
-
-log = logging.getLogger(__name__)
+from .store.mongo import ensure_indexes, mongo_store
+from .store.port import ContactsStore
+from .usecases.merging import resume_merges
+from .usecases.scope import scopes
 
 
-class Bus(Protocol):
-    def notify_outbox(self, collection: str | None = None, doc_id: object = None) -> None: ...
-
-
-async def resume_merges(store: ContactsStore) -> int:
-    """Finish merges a crash interrupted (each step is safe to repeat)."""
-    resumed = 0
-    for record in await store.pending_merges():
-        caller = RequestContext(record.workspace_id, "service:contacts", frozenset({"admin"}))
-        service = ContactsService(store.for_workspace(record.workspace_id), caller)
-        try:
-            await service.resume_merge(record)
-            resumed += 1
-        except Exception:
-            log.exception("could not resume merge of %s", record.duplicate_id)
-    return resumed
+async def _start(runtime: ServiceRuntime, settings: Settings) -> ContactsStore:
+    """The store on the runtime's database, writing through the kit's write path."""
+    writer = DocumentWriter(
+        runtime.db,
+        profile=await DatabaseProfile.detect(runtime.db, settings.database_profile),
+        outbox_collections=OUTBOX_COLLECTIONS,
+        # Shared with the outbox relay's clean-up (crm_kit.locks).
+        locks=runtime.doc_locks,
+        wake=runtime.notify_outbox,
+        encode=encode,
+    )
+    return mongo_store(writer)
 
 
 def create_app(
     settings: Settings | None = None,
     *,
     store: ContactsStore | None = None,
-    bus: Bus | None = None,
+    bus: Any = None,
 ) -> Starlette:
-    """With `store` given (e.g. the in-memory fake) nothing external is started; otherwise
-    the lifespan connects to MongoDB and NATS and serves the request/reply endpoints.
-    `bus` is unused: the Mongo store itself tells the runtime's relay which document holds
-    new events (`notify_outbox(collection, _id)`), and the fake keeps its events."""
+    """With `store` given (the in-memory fake) nothing external is started; otherwise the
+    lifespan connects to MongoDB and NATS and serves the request/reply endpoints. `bus` is
+    unused: events leave through the outbox (the writer wakes the relay)."""
     del bus
     settings = settings or load_settings()
-    verifier = TokenVerifier.from_env()
     state: dict[str, Any] = {"store": store, "runtime": None}
 
     def context_factory(ctx: RequestContext, _: Request) -> GraphQLContext:
-        return build_context(state["store"], ctx)
+        return context_for(scopes(state["store"])(ctx))
 
     async def readiness() -> dict[str, bool]:
         runtime: ServiceRuntime | None = state["runtime"]
@@ -75,17 +71,15 @@ def create_app(
         runtime = ServiceRuntime(settings, outbox_collections=OUTBOX_COLLECTIONS)
         await runtime.start(ensure_indexes)
         try:
-            # The runtime's lock registry, shared with the outbox relay's clean-up; its
-            # notify_outbox publishes exactly the document just written.
-            mongo_store = MongoContactsStore(
-                runtime.db, locks=runtime.doc_locks, notify=runtime.notify_outbox
-            )
-            state.update(store=mongo_store, runtime=runtime)
+            mongo = await _start(runtime, settings)
+            state.update(store=mongo, runtime=runtime)
             app.state.runtime = runtime
-            app.state.store = mongo_store
-            await runtime.serve_rpc(endpoints(mongo_store), "CRM contacts and companies")
+            app.state.store = mongo
+            await runtime.serve_rpc(endpoints(scopes(mongo)), "CRM contacts and companies")
+            for subscription in subscriptions(scopes(mongo)):
+                await subscription.start(runtime)
             runtime.retain()  # the consumers' processed-event records
-            await resume_merges(mongo_store)
+            await resume_merges(mongo)
             bind_request(None)
             yield
         finally:
@@ -94,7 +88,7 @@ def create_app(
     app = build_http_app(
         schema=schema,
         context_factory=context_factory,
-        verifier=verifier,
+        service=settings.service,
         readiness=readiness,
         lifespan=lifespan,
     )

@@ -28,12 +28,20 @@ from pymongo import AsyncMongoClient
 from crm_kit.context import RequestContext
 from crm_kit.errors import CRMError
 from crm_kit.outbox import OutboxRelay
+from crm_kit.profile import DatabaseProfile
+from crm_kit.unset import UNSET
+from crm_kit.writer import DocumentWriter
 
 from .config import OUTBOX_COLLECTIONS, load_settings
-from .domain.model import Company
+from .domain.company import Company
+from .domain.contact import LifecycleStage
+from .domain.interaction import Direction, InteractionKind
 from .domain.rules import name_key, normalise_domain, slug
-from .service import ContactsService
-from .store.mongo import MongoContactsStore, ensure_indexes
+from .events.publish import encode
+from .store.mongo import ensure_indexes, mongo_store
+from .usecases import companies, contacts, interactions
+from .usecases.inputs import AddressInput, CompanyInput, ContactInput, InteractionInput
+from .usecases.scope import Scope
 
 TARGETS = {
     "name",
@@ -222,16 +230,33 @@ def demo_interactions(workspace: str, contact_id: str, email: str) -> list[dict[
     return out
 
 
+def company_input(data: dict[str, Any]) -> CompanyInput:
+    """`row_to_input`'s dict as the use case's input."""
+    address = data.get("address")
+    fields = {key: value for key, value in data.items() if key != "address"}
+    return CompanyInput(**fields, address=AddressInput(**address) if address else UNSET)
+
+
+def contact_input(person: dict[str, Any]) -> ContactInput:
+    return ContactInput(**{**person, "lifecycle_stage": LifecycleStage(person["lifecycle_stage"])})
+
+
+def interaction_input(step: dict[str, Any]) -> InteractionInput:
+    return InteractionInput(
+        **{**step, "kind": InteractionKind(step["kind"]), "direction": Direction(step["direction"])}
+    )
+
+
 class CompanyImporter:
-    def __init__(self, service: ContactsService, *, dry_run: bool, demo: bool) -> None:
-        self.service = service
+    def __init__(self, scope: Scope, *, dry_run: bool, demo: bool) -> None:
+        self.scope = scope
         self.dry_run = dry_run
         self.demo = demo
         self.report = Report()
         self._seen: set[str] = set()
 
     async def _existing(self, data: dict[str, Any]) -> Company | None:
-        store = self.service.store
+        store = self.scope.store
         domain = normalise_domain(data.get("domain"), "domain") if data.get("domain") else None
         if domain:
             found = await store.find_company_by_domain(domain)
@@ -243,7 +268,7 @@ class CompanyImporter:
     async def import_row(self, line: int, data: dict[str, Any]) -> None:
         self.report.rows += 1
         try:
-            company = self.service.build_company(data, prefix="row")
+            company = companies.build_company(self.scope, company_input(data), prefix="row")
         except CRMError as error:
             where = (error.field or "").removeprefix("row.")
             self.report.errors.append(RowError(line, f"{where}: {error.message}"))
@@ -263,7 +288,9 @@ class CompanyImporter:
             self.report.created += 1
         else:
             try:
-                company = await self.service.create_company(data, prefix="row")
+                company = await companies.create_company(
+                    self.scope, company_input(data), prefix="row"
+                )
             except CRMError as error:
                 self.report.errors.append(RowError(line, error.message))
                 return
@@ -273,22 +300,24 @@ class CompanyImporter:
 
     async def _demo_contacts(self, company: Company) -> None:
         for person in demo_people(company):
-            contact = await self.service.store.find_contact_by_email_key(person["email"])
+            contact = await self.scope.store.find_contact_by_email_key(person["email"])
             if contact is None:
                 self.report.demo_contacts += 1
                 if self.dry_run:
                     continue
-                contact = await self.service.create_contact(person, prefix="demo")
+                contact = await contacts.create_contact(
+                    self.scope, contact_input(person), prefix="demo"
+                )
             if self.dry_run:
                 continue
-            planned = demo_interactions(
-                self.service.store.workspace_id, contact.id, person["email"]
-            )
-            if await self.service.store.get_interactions([planned[-1]["id"]]):
+            planned = demo_interactions(self.scope.workspace_id, contact.id, person["email"])
+            if await self.scope.store.get_interactions([planned[-1]["id"]]):
                 continue  # complete from an earlier run (they are written in order)
             for interaction in planned:
                 try:
-                    await self.service.log_interaction(interaction, prefix="demo")
+                    await interactions.log_interaction(
+                        self.scope, interaction_input(interaction), prefix="demo"
+                    )
                 except CRMError:
                     continue  # already there from an earlier run
                 self.report.demo_interactions += 1
@@ -329,10 +358,17 @@ async def run_import(args: argparse.Namespace, mapping: dict[str, str | None]) -
         if not args.dry_run:
             await ensure_indexes(db)
             await OutboxRelay.ensure_indexes(db, OUTBOX_COLLECTIONS)
-        store = MongoContactsStore(db).for_workspace(args.workspace)
+        # No relay here: the events wait in the outbox for the running service's sweep.
+        writer = DocumentWriter(
+            db,
+            profile=await DatabaseProfile.detect(db, settings.database_profile),
+            outbox_collections=OUTBOX_COLLECTIONS,
+            encode=encode,
+        )
+        store = mongo_store(writer).for_workspace(args.workspace)
         caller = RequestContext(args.workspace, "import", frozenset({"admin"}))
         importer = CompanyImporter(
-            ContactsService(store, caller), dry_run=args.dry_run, demo=args.with_demo_contacts
+            Scope(store, caller), dry_run=args.dry_run, demo=args.with_demo_contacts
         )
         with args.file.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.DictReader(handle))

@@ -3,15 +3,15 @@ and the GraphQL subgraph into one Starlette app."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 
 from crm_contracts.streams import stream_for
-from crm_kit.auth import TokenVerifier
 from crm_kit.context import RequestContext
 from crm_kit.index_feed import IndexFeed, start_feed
 from crm_kit.leases import LEASE_TIME_FIELD
@@ -22,6 +22,7 @@ from crm_kit.settings import IndexSettings, Settings
 
 from .config import (
     DESCRIPTION,
+    DURABLE_COMPANY_FACTS,
     DURABLE_CONTACTS,
     DURABLE_TASKS,
     INDEX_PREFIX,
@@ -29,10 +30,16 @@ from .config import (
     load_settings,
     win_model_retrain_hours,
 )
-from .events.consume import CONTACT_SUBJECTS, TASK_SUBJECTS, Handlers
+from .events.consume import COMPANY_SUBJECTS, CONTACT_SUBJECTS, TASK_SUBJECTS, Handlers
 from .graphql.context import DealsContext, make_context
 from .graphql.schema import schema
 from .rpc import endpoints
+from .store.documents import (
+    WIN_MODEL_JOBS,
+    DocumentStores,
+    MongoDocumentStores,
+    document_stores_for,
+)
 from .store.forecast_snapshots import (
     SNAPSHOT_LEASES,
     MongoSnapshotStores,
@@ -69,6 +76,7 @@ class _Holder:
     stores: StoreFactory | None = None
     win_models: WinModelStores | None = None
     snapshots: SnapshotStores | None = None
+    documents: DocumentStores | None = None
     runtime: ServiceRuntime | None = None
     index: DealIndex | None = None
     feed: IndexFeed | None = None
@@ -79,7 +87,6 @@ def create_app(
     *,
     store: StoreFactory | None = None,
     bus: Any = None,
-    verifier: TokenVerifier | None = None,
 ) -> Starlette:
     """`store` replaces MongoDB (unit tests: `MemoryDatabase()`); without it the lifespan
     starts the full runtime. `bus` is unused here (events leave through the outbox).
@@ -90,6 +97,19 @@ def create_app(
     holder.stores = store
     holder.win_models = win_model_stores_for(store) if store is not None else None
     holder.snapshots = snapshot_stores_for(store) if store is not None else None
+    holder.documents = document_stores_for(store) if store is not None else None
+    background: set[asyncio.Task] = set()
+
+    def spawn(job: Coroutine[Any, Any, None], name: str) -> None:
+        """Background work that outlives the request (win model training): on the
+        runtime, which cancels it at shutdown; without one (unit tests), a plain task."""
+        if holder.runtime is not None:
+            holder.runtime.spawn(job, name)
+            return
+        task = asyncio.get_running_loop().create_task(job, name=name)
+        background.add(task)
+        task.add_done_callback(background.discard)
+
     if store is not None and index_settings.enabled:
         # No event feed without NATS: only this process writes, and it refreshes itself.
         holder.index = deal_index(store)
@@ -107,6 +127,8 @@ def create_app(
             notify=notify,
             win_models=holder.win_models,
             snapshots=holder.snapshots,
+            documents=holder.documents,
+            spawn=spawn,
         )
 
     async def readiness() -> dict[str, bool]:
@@ -128,6 +150,7 @@ def create_app(
         # One model cache per process, beside the locks (store/win_models.py).
         holder.win_models = MongoWinModelStores(runtime.db, runtime.doc_locks)
         holder.snapshots = MongoSnapshotStores(runtime.db, runtime.doc_locks)
+        holder.documents = MongoDocumentStores(runtime.db, runtime.doc_locks)
         try:
             if index_settings.enabled:
                 assert runtime.nc is not None and runtime.js is not None
@@ -151,7 +174,7 @@ def create_app(
                 )
                 holder.index = index
                 holder.stores = IndexedStoreFactory(stores, index)
-            handlers = Handlers(holder.stores, notify)
+            handlers = Handlers(holder.stores, notify, holder.documents)
             await runtime.consume(
                 durable=DURABLE_TASKS,
                 source=stream_for("tasks"),
@@ -163,6 +186,13 @@ def create_app(
                 source=stream_for("contacts"),
                 subjects=CONTACT_SUBJECTS,
                 handler=handlers.contacts_event,
+            )
+            await runtime.consume(
+                durable=DURABLE_COMPANY_FACTS,
+                source=stream_for("contacts"),
+                subjects=COMPANY_SUBJECTS,
+                handler=handlers.company_facts,
+                record_processed=False,
             )
             await runtime.serve_rpc(
                 [
@@ -179,6 +209,7 @@ def create_app(
                 Retention(HANDOVERS, WRITTEN_AT, outbox=True),
                 Retention(SNAPSHOT_LEASES, LEASE_TIME_FIELD),
                 Retention(WIN_MODEL_LEASES, LEASE_TIME_FIELD),
+                Retention(WIN_MODEL_JOBS, "requested_at"),
             )
             retrain_hours = win_model_retrain_hours()
             if retrain_hours > 0:
@@ -188,12 +219,17 @@ def create_app(
                     period_hours=retrain_hours,
                     clock=utc_now,
                     notify=notify,
+                    documents=holder.documents,
                 )
                 runtime.spawn(scheduler.run(), "win-model-retrain")
             snapshot_seconds = forecast_snapshot_check_seconds()
             if snapshot_seconds > 0:
                 snapshots = SnapshotScheduler(
-                    holder.stores, holder.snapshots, clock=utc_now, check_seconds=snapshot_seconds
+                    holder.stores,
+                    holder.snapshots,
+                    clock=utc_now,
+                    check_seconds=snapshot_seconds,
+                    documents=holder.documents,
                 )
                 runtime.spawn(snapshots.run(), "forecast-snapshots")
             yield
@@ -205,12 +241,13 @@ def create_app(
             holder.stores = None
             holder.win_models = None
             holder.snapshots = None
+            holder.documents = None
             holder.index = holder.feed = None
 
     app = build_http_app(
         schema=schema,
         context_factory=context_factory,
-        verifier=verifier or TokenVerifier.from_env(),
+        service=settings.service,
         readiness=readiness,
         lifespan=lifespan,
     )

@@ -11,6 +11,8 @@ SERVICE = "deals"
 DESCRIPTION = "Deals, pipelines and stage history of the CRM"
 DURABLE_TASKS = "deals-task-completed"
 DURABLE_CONTACTS = "deals-contacts-sync"
+# Company attributes for the win model (industry, size), from the contacts events.
+DURABLE_COMPANY_FACTS = "deals-company-facts"
 # The read index (store/indexed.py): DEALS_INDEX, DEALS_INDEX_REBUILD_SECONDS
 # (`crm_kit.settings.IndexSettings`).
 INDEX_PREFIX = "DEALS"

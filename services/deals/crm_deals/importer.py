@@ -576,13 +576,13 @@ def print_report(report: ImportReport, out: TextIO) -> None:
 
 
 async def run(argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    import nats
-    from nats.errors import NoServersError
+    from nats.errors import Error as NatsError
     from pymongo import AsyncMongoClient
 
-    from crm_kit.nats_io import ensure_stream
+    from crm_kit.assertions import KeyRing
+    from crm_kit.nats_io import connect, require_stream
     from crm_kit.outbox import OutboxRelay
-    from crm_kit.rpc import RpcError, rpc_call
+    from crm_kit.rpc import RpcError, rpc_call, service_context
 
     from .store.mongo import MongoStoreFactory, ensure_indexes
     from .store.protocol import OUTBOX_COLLECTIONS
@@ -610,8 +610,10 @@ async def run(argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stder
     nc = None
     if not args.no_companies or not args.dry_run:
         try:
-            nc = await nats.connect(args.nats_url, connect_timeout=3, max_reconnect_attempts=1)
-        except (NoServersError, OSError, TimeoutError) as error:
+            # The importer is the deals service's own job: it writes the deals database and
+            # publishes deals' events, so it connects and signs as `deals`.
+            nc = await connect(args.nats_url, user="deals", max_reconnect_attempts=1)
+        except (NatsError, OSError, TimeoutError) as error:
             if not args.dry_run:
                 err.write(f"cannot reach NATS at {args.nats_url}: {error}\n")
                 return 2
@@ -621,7 +623,12 @@ async def run(argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stder
         assert nc is not None
         try:
             found = await rpc_call(
-                nc, RPC_COMPANY_FIND_BY_NAME, args.workspace, {"names": names}, timeout=10
+                nc,
+                RPC_COMPANY_FIND_BY_NAME,
+                service_context("deals", args.workspace, "viewer"),
+                {"names": names},
+                keys=KeyRing.from_env("deals"),
+                timeout=10,
             )
         except (RpcError, TimeoutError, Exception) as error:
             if not args.dry_run:
@@ -649,7 +656,7 @@ async def run(argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stder
         )
         if nc is not None and not args.dry_run:
             js = nc.jetstream()
-            await ensure_stream(js, stream_for("deals"))
+            await require_stream(js, stream_for("deals"))
             relay = OutboxRelay(db, OUTBOX_COLLECTIONS, js, batch=1000)
             while await relay.publish_pending():
                 pass

@@ -1,7 +1,9 @@
-"""NATS request/reply endpoints (micro service `crm-deals`), workspace from `crm-workspace`.
+"""NATS request/reply endpoints (micro service `crm-deals`): reads for any role, acting as
+the caller that the request's verified assertion names (`crm_kit.rpc`).
 
 Replies are `{"data": ...}`; failures carry `{"error": {"code", "message"}}` with codes
-BAD_REQUEST, NOT_FOUND or INTERNAL. Documented with examples in the README.
+UNAUTHENTICATED, FORBIDDEN, BAD_REQUEST, NOT_FOUND or INTERNAL. Documented with examples
+in the README.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import Any
 
 from crm_contracts import deals as contract
 from crm_kit.context import RequestContext
-from crm_kit.rpc import Endpoint, RpcError
+from crm_kit.rpc import READ, Endpoint, RpcError
 
 from .domain.deal import Deal
 from .domain.money import format_amount
@@ -57,22 +59,21 @@ def _required(payload: dict[str, Any], key: str) -> str:
 
 
 def endpoints(stores: StoreFactory) -> list[Endpoint]:
-    def service(workspace: str) -> DealService:
-        actor = Actor(RequestContext(workspace, "service:rpc", frozenset({"viewer"})))
-        return DealService(stores.for_workspace(workspace), actor)
+    def service(caller: RequestContext) -> DealService:
+        return DealService(stores.for_workspace(caller.workspace_id), Actor(caller))
 
-    async def get_deal(workspace: str, payload: dict[str, Any]) -> Any:
-        deal = await service(workspace).find(_required(payload, "id"))
+    async def get_deal(caller: RequestContext, payload: dict[str, Any]) -> Any:
+        deal = await service(caller).find(_required(payload, "id"))
         if deal is None:
             raise RpcError("NOT_FOUND", f"no deal {payload['id']!r}")
         return deal_json(deal)
 
-    async def list_by(workspace: str, f: DealFilter, payload: dict[str, Any]) -> Any:
+    async def list_by(caller: RequestContext, f: DealFilter, payload: dict[str, Any]) -> Any:
         status = payload.get("status")
         if status is not None and status not in ("open", "won", "lost"):
             raise RpcError("BAD_REQUEST", "status must be open, won or lost")
         f.status = status
-        svc = service(workspace)
+        svc = service(caller)
         page = await list_deals(
             svc.store,
             deal_query(f, svc.actor.clock()),
@@ -85,18 +86,18 @@ def endpoints(stores: StoreFactory) -> list[Endpoint]:
             "nextCursor": page.cursors[-1] if page.has_next else None,
         }
 
-    async def by_contact(workspace: str, payload: dict[str, Any]) -> Any:
+    async def by_contact(caller: RequestContext, payload: dict[str, Any]) -> Any:
         return await list_by(
-            workspace, DealFilter(contact_id=_required(payload, "contactId")), payload
+            caller, DealFilter(contact_id=_required(payload, "contactId")), payload
         )
 
-    async def by_company(workspace: str, payload: dict[str, Any]) -> Any:
+    async def by_company(caller: RequestContext, payload: dict[str, Any]) -> Any:
         return await list_by(
-            workspace, DealFilter(company_id=_required(payload, "companyId")), payload
+            caller, DealFilter(company_id=_required(payload, "companyId")), payload
         )
 
-    async def get_pipeline(workspace: str, payload: dict[str, Any]) -> Any:
-        pipelines = service(workspace).pipelines
+    async def get_pipeline(caller: RequestContext, payload: dict[str, Any]) -> Any:
+        pipelines = service(caller).pipelines
         pipeline_id = payload.get("id")
         found = (
             await pipelines.find(pipeline_id) if pipeline_id else await pipelines.ensure_default()
@@ -106,23 +107,26 @@ def endpoints(stores: StoreFactory) -> list[Endpoint]:
         return pipeline_json(found)
 
     return [
-        Endpoint("deal-get", contract.RPC_DEAL_GET, get_deal, "A deal by id: {id}"),
+        Endpoint("deal-get", contract.RPC_DEAL_GET, get_deal, "A deal by id: {id}", roles=READ),
         Endpoint(
             "deal-list-by-contact",
             contract.RPC_DEALS_BY_CONTACT,
             by_contact,
             "Deals of a contact: {contactId, status?, after?}",
+            roles=READ,
         ),
         Endpoint(
             "deal-list-by-company",
             contract.RPC_DEALS_BY_COMPANY,
             by_company,
             "Deals of a company: {companyId, status?, after?}",
+            roles=READ,
         ),
         Endpoint(
             "pipeline-get",
             contract.RPC_PIPELINE_GET,
             get_pipeline,
             "A pipeline with its stages: {id} (omit id for the default pipeline)",
+            roles=READ,
         ),
     ]

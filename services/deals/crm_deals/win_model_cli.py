@@ -3,10 +3,10 @@
 train [--workspace demo] [--pipeline ID] [--nats-url ...]
     asks the running deals service (`rpc.deals.win_model.train`) to train the
     pipeline's model and apply it to the open deals; `crm demo` runs it after the import.
-report FILE [--products products.csv] [--now 2018-01-01] [--json]
-    reads a CSV as `crm import deals` would (same mapping), trains the default
-    pipeline's model in memory and prints the stage rates, age buckets and the
-    backtest; no database, no service.
+report FILE [--products products.csv] [--accounts accounts.csv] [--now 2018-01-01] [--json]
+    reads a CSV as `crm import deals` would (same mapping; company facts from the accounts
+    file), trains the default pipeline's model in memory and prints its status, feature
+    importances and the backtest against both baselines; no database, no service.
 """
 
 from __future__ import annotations
@@ -26,74 +26,82 @@ from crm_contracts.deals import RPC_WIN_MODEL_TRAIN
 
 from .config import load_settings
 from .domain.default_pipeline import default_pipeline
-from .domain.win_model import DealRecord, WinModel, percent, stage_days, train
+from .domain.win_features import CompanyFact, DealHistory
+from .domain.win_metrics import Scores
+from .domain.win_model import WinModel
+from .domain.win_training import train
 from .importer import ImportReport, Options, RowMapper, mapped_rows, read_products
 
 TRAIN_TIMEOUT = 600.0
 
 
-def records_from_csv(path: Path, products: Path | None, now: datetime) -> list[DealRecord]:
-    """The deals `crm import deals FILE` would create, as the model sees them."""
+def histories_from_csv(
+    path: Path, products: Path | None, accounts: Path | None, now: datetime
+) -> tuple[list[DealHistory], dict[str, CompanyFact]]:
+    """The deals `crm import deals FILE` would create, as the model sees them, and the
+    companies' facts from an accounts file (Maven columns `account`, `sector`,
+    `employees`), keyed by account name (the company id stands in for it here)."""
     pipeline = default_pipeline("report", now)
     options = Options(column_map={}, stage_map={}, prices=read_products(products))
     mapper = RowMapper(options, pipeline, "report", now)
     report = ImportReport()
+    facts: dict[str, CompanyFact] = {}
+    if accounts is not None and accounts.exists():
+        with accounts.open(newline="", encoding="utf-8-sig") as handle:
+            for row in csv.DictReader(handle):
+                size = (row.get("employees") or "").strip()
+                facts[row["account"].strip()] = CompanyFact(
+                    (row.get("sector") or "").strip().lower() or None,
+                    int(size) if size.isdigit() else None,
+                )
     with path.open(newline="", encoding="utf-8-sig") as handle:
         rows = mapped_rows(csv.DictReader(handle), {})
-    records = []
+    histories = []
+    names = {name: name for name in facts}
     for index, values in enumerate(rows, start=1):
-        deal = mapper.map_row(values, index, report, {})
-        if deal is None:
-            continue
-        closed = deal.status != "open"
-        records.append(
-            DealRecord(
-                id=deal.id,
-                status=deal.status,
-                stage_key=deal.stage_key,
-                stage_probability=deal.stage_probability,
-                closed_at=deal.closed_at,
-                stage_days=stage_days(deal.stage_history, None if closed else now),
-            )
-        )
-    return records
+        deal = mapper.map_row(values, index, report, names)
+        if deal is not None:
+            doc = deal.to_doc(pipeline.stage(deal.stage_key))
+            histories.append(DealHistory.from_doc(doc))
+    return histories, facts
 
 
-def render(model: WinModel, records: list[DealRecord], out: TextIO) -> None:
-    out.write(
-        f"closed deals (training): {model.training_deals}, prior weight k = {model.prior_weight}\n"
-        "stage           default  samples   wins  win rate  estimate  "
-        "age buckets (from day: samples, rate)\n"
+def _scores_line(name: str, s: Scores) -> str:
+    auc = "-" if s.auc is None else f"{s.auc:.4f}"
+    return (
+        f"  {name:<16} Brier {s.brier:.4f}  log loss {s.log_loss:.4f}  AUC {auc}  ECE {s.ece:.4f}\n"
     )
-    for s in model.stages:
-        buckets = "; ".join(f"{b.min_days}d: {b.samples}, {b.win_rate:.3f}" for b in s.age_buckets)
-        out.write(
-            f"{s.key:<15} {s.default_probability:>6}% {s.samples:>8} {s.wins:>6} {s.win_rate:>9.4f}"
-            f" {percent(s.win_rate):>8}%  {buckets}\n"
-        )
-    open_deals = [r for r in records if not r.closed]
-    estimates: dict[tuple[str, int], int] = {}
-    for r in open_deals:
-        key = (r.stage_key, model.estimate_deal(r))
-        estimates[key] = estimates.get(key, 0) + 1
-    out.write("open deals' estimates (stage, estimate: count): ")
-    out.write(", ".join(f"{k} {p}%: {n}" for (k, p), n in sorted(estimates.items())) + "\n")
-    a = model.accuracy
-    if a is None:
-        out.write("backtest: too few closed deals\n")
+
+
+def render(model: WinModel, out: TextIO) -> None:
+    t = model.training
+    out.write(
+        f"status: {model.status}; horizon {model.horizon_days} days; trained on {t.rows} "
+        f"snapshots of open deals ({t.won_rows} won, every {t.step_days} days; "
+        f"{t.censored_rows} censored) from {t.dated_closed_deals} dated closed deals "
+        f"({t.closed_deals} closed, {t.deals} deals)\n"
+    )
+    for note in (*model.reasons, *model.warnings):
+        out.write(f"  {note.code}: {note.message}\n")
+    if model.importances:
+        out.write("feature importances (mean |log-odds|): ")
+        out.write(", ".join(f"{f} {v:.3f}" for f, v in model.importances) + "\n")
+    e = model.evaluation
+    if e is None:
+        out.write("backtest: none\n")
         return
     out.write(
-        f"backtest: trained on deals closed up to {a.cutoff:%Y-%m-%d}, {a.test_deals} test deals, "
-        f"{a.predictions} predictions\n"
-        f"  Brier  model {a.brier_score:.4f}  stage rates only {a.stage_only_brier_score:.4f}"
-        f"  stage defaults {a.baseline_brier_score:.4f}\n"
-        f"  log loss  model {a.log_loss:.4f}  stage defaults {a.baseline_log_loss:.4f}\n"
-        "  calibration (predicted range: mean predicted, actual win share, count):\n"
+        f"backtest: {len(e.folds)} cut-offs, {e.model.rows} predictions of open deals, "
+        f"{e.censored_deals} censored\n"
     )
-    for c in a.calibration:
+    out.write(_scores_line("model", e.model))
+    out.write(_scores_line("constant rate", e.constant))
+    out.write(_scores_line("stage defaults", e.stage_defaults))
+    out.write("  reliability (model; predicted range: mean predicted, won share, count):\n")
+    for b in e.model.reliability:
         out.write(
-            f"    {c.lower:.1f}-{c.upper:.1f}: {c.mean_predicted:.3f}, {c.actual_win_share:.3f}, "
-            f"{c.count}\n"
+            f"    {b.lower:.1f}-{b.upper:.1f}: {b.mean_predicted:.3f}, {b.won_share:.3f}, "
+            f"{b.count}\n"
         )
 
 
@@ -102,41 +110,55 @@ def report(args: argparse.Namespace, out: TextIO) -> int:
         sys.stderr.write(f"no such file: {args.file}\n")
         return 2
     now = datetime.fromisoformat(args.now).replace(tzinfo=UTC) if args.now else datetime.now(UTC)
-    records = records_from_csv(args.file, args.products or args.file.with_name("products.csv"), now)
-    model = train(default_pipeline("report", now), records, now)
+    histories, facts = histories_from_csv(
+        args.file,
+        args.products or args.file.with_name("products.csv"),
+        args.accounts or args.file.with_name("accounts.csv"),
+        now,
+    )
+    model = train(default_pipeline("report", now), histories, now, companies=facts)
     if args.json:
         out.write(orjson.dumps(model.to_doc(), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        render(model, records, out)
+        render(model, out)
     return 0
 
 
 async def train_remote(args: argparse.Namespace, out: TextIO) -> int:
-    import nats
-    from nats.errors import NoServersError
+    from nats.errors import Error as NatsError
 
-    from crm_kit.rpc import RpcError, rpc_call
+    from crm_kit.assertions import KeyRing
+    from crm_kit.nats_io import connect
+    from crm_kit.rpc import RpcError, rpc_call, service_context
 
+    # An operator's tool: the `cli` party, asking as an admin (retraining is admin-only).
     try:
-        nc = await nats.connect(args.nats_url, connect_timeout=3, max_reconnect_attempts=1)
-    except (NoServersError, OSError, TimeoutError) as error:
+        nc = await connect(args.nats_url, user="cli", max_reconnect_attempts=1)
+    except (NatsError, OSError, TimeoutError) as error:
         sys.stderr.write(f"cannot reach NATS at {args.nats_url}: {error}\n")
         return 2
     body = {"pipelineId": args.pipeline} if args.pipeline else {}
+    caller = service_context("cli", args.workspace, "admin")
     try:
-        data = await rpc_call(nc, RPC_WIN_MODEL_TRAIN, args.workspace, body, timeout=TRAIN_TIMEOUT)
+        data = await rpc_call(
+            nc,
+            RPC_WIN_MODEL_TRAIN,
+            caller,
+            body,
+            keys=KeyRing.from_env("cli"),
+            timeout=TRAIN_TIMEOUT,
+        )
     except (RpcError, TimeoutError, KeyError, OSError) as error:
         sys.stderr.write(f"win model training failed: {error}\n")
         return 1
     finally:
         await nc.close()
-    rates = ", ".join(
-        f"{s['key']} {s['winRate']:.3f} ({s['samples']} closed)" for s in data["stages"]
-    )
     out.write(
-        f"win model trained on {data['trainingDeals']} closed deals: {rates}; "
-        f"Brier {data.get('brierScore')} vs stage defaults {data.get('baselineBrierScore')}; "
-        f"{data['dealsUpdated']} open deals updated\n"
+        f"win model v{data.get('version')} ({data.get('status')}"
+        f"{' ' + ', '.join(data.get('reasons') or []) if data.get('reasons') else ''}) "
+        f"trained on {data['trainingDeals']} dated closed deals; backtest Brier "
+        f"{data.get('brierScore')} vs constant {data.get('constantBrierScore')} vs stage "
+        f"defaults {data.get('baselineBrierScore')}; {data['dealsUpdated']} open deals updated\n"
     )
     return 0
 
@@ -151,7 +173,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     r = commands.add_parser("report", help="train and backtest offline from a CSV")
     r.add_argument("file", type=Path)
     r.add_argument("--products", type=Path)
-    r.add_argument("--now", help="YYYY-MM-DD the open deals are aged to (default: today)")
+    r.add_argument("--accounts", type=Path, help="accounts CSV (default: beside FILE)")
+    r.add_argument(
+        "--now", help="YYYY-MM-DD: what is known at (default: today; the demo data ends 2018-01-01)"
+    )
     r.add_argument("--json", action="store_true", help="print the model document")
     args = parser.parse_args(argv)
     if args.command == "train" and not args.nats_url:

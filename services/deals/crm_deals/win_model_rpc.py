@@ -1,5 +1,6 @@
 """Request/reply endpoint `rpc.deals.win_model.train`: (re)train a pipeline's win model
-inside the service, under its document locks (what `crm demo` calls after importing)."""
+inside the service, under its document locks (what `crm demo` calls after importing).
+Admins only, as the GraphQL retrain: the operators' tools (`cli`) call it."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Any
 from crm_contracts import deals as contract
 from crm_kit.context import RequestContext
 from crm_kit.errors import BadUserInput, CRMError, NotFound
-from crm_kit.rpc import Endpoint, RpcError
+from crm_kit.rpc import ADMIN, Endpoint, RpcError
 
 from .events.publish import win_model_trained
+from .store.documents import document_stores_for
 from .store.protocol import StoreFactory
 from .store.win_models import WinModelStores
 from .usecases.context import Actor
@@ -24,7 +26,8 @@ def win_model_endpoints(
     models: WinModelStores,
     notify: Callable[[str, str], None] = lambda collection, doc_id: None,
 ) -> list[Endpoint]:
-    async def train(workspace: str, payload: dict[str, Any]) -> Any:
+    async def train(caller: RequestContext, payload: dict[str, Any]) -> Any:
+        workspace = caller.workspace_id
         pipeline_id = payload.get("pipelineId")
         if pipeline_id is not None and not isinstance(pipeline_id, str):
             raise RpcError("BAD_REQUEST", "pipelineId must be a string")
@@ -33,9 +36,9 @@ def win_model_endpoints(
         )
         model_store = models.for_workspace(workspace)
         deals = DealService(stores.for_workspace(workspace), actor, ModelEstimator(model_store))
-        service = WinModelService(deals, model_store)
+        service = WinModelService(deals, model_store, document_stores_for(stores))
         try:
-            model = await service.train(pipeline_id)
+            model = await service.train_now(pipeline_id)
         except NotFound as error:
             raise RpcError("NOT_FOUND", error.message) from None
         except (BadUserInput, CRMError) as error:
@@ -48,5 +51,7 @@ def win_model_endpoints(
             contract.RPC_WIN_MODEL_TRAIN,
             train,
             "train a pipeline's win model and apply its estimates to open deals",
+            roles=ADMIN,
+            callers=frozenset({"cli"}),
         )
     ]

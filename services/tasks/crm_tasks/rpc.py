@@ -1,11 +1,13 @@
 """NATS request/reply endpoints (micro protocol) for other internal services.
 
-Subjects (outside every JetStream stream): `rpc.tasks.task.create` and
-`rpc.tasks.task.list_open`. Every request names its workspace in the `crm-workspace`
-header and acts in that workspace only. Replies are `{"data": ...}`; errors carry the
-micro-protocol error headers and `{"error": {"code", "message"}}` with code BAD_REQUEST
-(missing header, body not a JSON object, invalid field: the message names it), NOT_FOUND
-(an unknown team) or INTERNAL.
+Subjects (outside every JetStream stream): `rpc.tasks.task.create` (rep, manager or
+admin) and `rpc.tasks.task.list_open` (any role). Every request carries the caller's signed
+assertion (`crm_kit.rpc`) and acts in its workspace only, as the user or service it names:
+that identity, never a field of the body, is the task's creator. Replies are
+`{"data": ...}`; errors carry the micro-protocol error headers and
+`{"error": {"code", "message"}}` with code UNAUTHENTICATED (no valid assertion), FORBIDDEN
+(a role that may not call it), BAD_REQUEST (body not a JSON object, invalid field: the
+message names it), NOT_FOUND (an unknown team) or INTERNAL.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from datetime import datetime
 from typing import Any
 
 from crm_contracts import tasks as contract
+from crm_kit.context import RequestContext
 from crm_kit.errors import BadUserInput, CRMError, NotFound
-from crm_kit.rpc import Endpoint, RpcError
+from crm_kit.rpc import READ, WRITE, Endpoint, RpcError
 
 from .domain.model import ACTIVE_STATUSES, NewTask, Task, as_utc, utcnow
 from .events.publish import iso, snapshot
@@ -66,10 +69,13 @@ def endpoints(
     notify_outbox: Notify,
     clock: Callable[[], datetime] = utcnow,
 ) -> list[Endpoint]:
-    def scope(workspace: str, actor: str | None = None) -> Scope:
-        return Scope(store.for_workspace(workspace), actor or "service:rpc", notify_outbox, clock)
+    def scope(caller: RequestContext) -> Scope:
+        return Scope(store.for_workspace(caller.workspace_id), caller.subject, notify_outbox, clock)
 
-    async def task_create(workspace: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def task_create(caller: RequestContext, payload: dict[str, Any]) -> dict[str, Any]:
+        created_by = _text(payload, "createdBy")
+        if created_by is not None and created_by != caller.subject:
+            raise RpcError("BAD_REQUEST", "'createdBy' is the caller the assertion names")
         fields = {attr: _text(payload, key) for key, attr in _TEXT_FIELDS.items()}
         if not fields["title"]:
             raise RpcError("BAD_REQUEST", "'title' must be a non-empty string")
@@ -89,7 +95,7 @@ def endpoints(
         key = _text(payload, "idempotencyKey")
         try:
             task = await create_task(
-                scope(workspace, _text(payload, "createdBy")),
+                scope(caller),
                 draft,
                 idem_key=f"rpc:{key}" if key else None,
                 default_to_actor=False,
@@ -103,7 +109,7 @@ def endpoints(
             raise RpcError(error.code, error.message) from None
         return task_reply(task)
 
-    async def task_list_open(workspace: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def task_list_open(caller: RequestContext, payload: dict[str, Any]) -> dict[str, Any]:
         deal_id, contact_id = _text(payload, "dealId"), _text(payload, "contactId")
         if bool(deal_id) == bool(contact_id):
             raise RpcError("BAD_REQUEST", "give exactly one of 'dealId' or 'contactId'")
@@ -112,7 +118,7 @@ def endpoints(
             deal_ids=[deal_id] if deal_id else None,
             contact_ids=[contact_id] if contact_id else None,
         )
-        found = await store.for_workspace(workspace).find_tasks(
+        found = await store.for_workspace(caller.workspace_id).find_tasks(
             flt, clock(), TaskPageRequest(sort_field="due_at", limit=LIST_LIMIT)
         )
         return {"tasks": [task_reply(t) for t in found], "truncated": len(found) == LIST_LIMIT}
@@ -123,11 +129,13 @@ def endpoints(
             subject=contract.RPC_TASK_CREATE,
             handler=task_create,
             description="Create a task: {title, type, dueAt, assigneeId|teamId, dealId, ...}",
+            roles=WRITE,
         ),
         Endpoint(
             name="task-list-open",
             subject=contract.RPC_TASKS_OPEN_FOR,
             handler=task_list_open,
             description="Open and in-progress tasks of a deal or contact: {dealId}|{contactId}",
+            roles=READ,
         ),
     ]

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 
 from crm_kit.devstack import InfraStack, free_port
 
-from ..conftest import Stack, running_platform
+from ...conftest import Stack, running_platform
 from .app import base_url, new_workspace
 from .oidc_provider import Person, Provider
 

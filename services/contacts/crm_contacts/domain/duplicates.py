@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from .model import Contact
+from .contact import Contact
 from .rules import fold
 
 

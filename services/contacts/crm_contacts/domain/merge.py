@@ -1,11 +1,15 @@
-"""What merging a duplicate into a survivor changes on the survivor."""
+"""Merging a duplicate contact into a survivor: what it changes on the survivor, and the
+record that makes an interrupted merge resumable."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from .model import Contact
+from crm_kit.clock import utcnow
+
+from .contact import Contact, ContactUpdated, wire_field
 
 # Scalar fields the duplicate fills in when the survivor has none.
 FILLABLE = ("title", "company_id", "owner_id", "source")
@@ -54,3 +58,38 @@ def plan_merge(survivor: Contact, duplicate: Contact) -> MergePlan:
         before_custom = dict(survivor.custom_fields)
         plan.changes.append(FieldChange("custom_fields", before_custom, before_custom | missing))
     return plan
+
+
+def absorb(survivor: Contact, duplicate: Contact, *, at: datetime, by: str) -> bool:
+    """The survivor takes what `duplicate` adds, once: False when it did already (a
+    resumed merge)."""
+    if duplicate.id in survivor.merged_from:
+        return False
+    plan = plan_merge(survivor, duplicate)
+    plan.apply(survivor)
+    survivor.merged_from = [*survivor.merged_from, duplicate.id]
+    survivor.updated_at, survivor.updated_by = at, by
+    changed = [wire_field(name) for name in plan.changed_fields]
+    if changed:
+        survivor.raise_event(ContactUpdated(survivor, changed))
+    return True
+
+
+@dataclass
+class MergeRecord:
+    """Written before a merge changes anything, so an interrupted merge can be resumed."""
+
+    duplicate_id: str
+    workspace_id: str
+    survivor_id: str
+    moved_interactions: int
+    changed_fields: list[str]
+    status: str = "started"  # started | done
+    started_at: datetime = field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+    def finish(self, at: datetime) -> bool:
+        if self.status == "done":
+            return False
+        self.status, self.finished_at = "done", at
+        return True

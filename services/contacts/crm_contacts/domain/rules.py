@@ -12,8 +12,6 @@ import phonenumbers
 from crm_kit.errors import BadUserInput
 from crm_kit.ids import is_id
 
-from .model import Contact
-
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$")
 MAX_NAME = 200
@@ -102,14 +100,8 @@ def name_key(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
-def email_key(contact: Contact) -> str:
-    """The scalar the unique index holds: the primary email, or a per-contact placeholder
-    (FerretDB has no partial indexes, so "no email" must still be unique)."""
-    return contact.email or f"none:{contact.id}"
-
-
-def search_text(contact: Contact) -> str:
-    parts = [contact.first_name, contact.last_name, *contact.emails]
+def search_text(parts: list[str]) -> str:
+    """Lower-case words for the text filter (names, emails...), whitespace collapsed."""
     return " ".join(" ".join(parts).split()).lower()
 
 

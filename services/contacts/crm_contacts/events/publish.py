@@ -1,19 +1,18 @@
-"""CloudEvents built from the `crm_contracts.contacts` payload models. They are written
-into the outbox with the state change that causes them; the relay publishes them."""
+"""CloudEvents built from the `crm_contracts.contacts` payload models. `encode` turns a
+domain event into one; the store writes it into the outbox with the change that raised
+it (the kit's writer calls `encode`) and the relay publishes it."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from crm_contracts import contacts as contract
+from crm_contracts.base import Payload
 from crm_contracts.envelope import CloudEvent, new_event
 
 from ..config import SOURCE
-from ..domain.model import Company, Contact, Interaction
-
-
-def iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
+from ..domain import events
+from ..domain.company import Company
+from ..domain.contact import Contact
+from ..domain.interaction import Interaction
 
 
 def contact_snapshot(contact: Contact) -> contract.ContactSnapshot:
@@ -32,7 +31,7 @@ def contact_snapshot(contact: Contact) -> contract.ContactSnapshot:
         source=contact.source,
         deleted=contact.deleted,
         merged_into=contact.merged_into,
-        updated_at=iso(contact.updated_at),
+        updated_at=contact.updated_at,
     )
 
 
@@ -48,17 +47,17 @@ def company_snapshot(company: Company) -> contract.CompanySnapshot:
         website=company.website,
         country=company.address.country,
         deleted=company.deleted,
-        updated_at=iso(company.updated_at),
+        updated_at=company.updated_at,
     )
 
 
-def _event(event_type: str, workspace: str, entity_id: str, payload: object) -> CloudEvent:
+def _event(event_type: str, workspace: str, entity_id: str, payload: Payload) -> CloudEvent:
     return new_event(
         event_type=event_type,
         source=SOURCE,
         workspace=workspace,
         subject=entity_id,
-        data=payload.wire(),  # type: ignore[attr-defined]
+        data=payload.wire(),
     )
 
 
@@ -119,7 +118,7 @@ def interaction_logged(interaction: Interaction) -> CloudEvent:
     payload = contract.InteractionLogged(
         id=interaction.id,
         kind=interaction.kind.value,
-        occurred_at=iso(interaction.occurred_at) or "",
+        occurred_at=interaction.occurred_at,
         direction=interaction.direction.value if interaction.direction else None,
         subject=interaction.subject,
         summary=interaction.summary,
@@ -130,3 +129,29 @@ def interaction_logged(interaction: Interaction) -> CloudEvent:
         logged_by=interaction.logged_by,
     )
     return _event(contract.INTERACTION_LOGGED, interaction.workspace_id, interaction.id, payload)
+
+
+def encode(event: object) -> CloudEvent:
+    """The writer's `encode`: a domain event of this service as its CloudEvent."""
+    match event:
+        case events.ContactCreated(contact):
+            return contact_created(contact)
+        case events.ContactUpdated(contact, changed):
+            return contact_updated(contact, changed)
+        case events.ContactDeleted(contact):
+            return contact_deleted(contact)
+        case events.ContactRestored(contact):
+            return contact_restored(contact)
+        case events.ContactMerged(survivor, duplicate, moved):
+            return contact_merged(survivor, duplicate, moved)
+        case events.CompanyCreated(company):
+            return company_created(company)
+        case events.CompanyUpdated(company, changed):
+            return company_updated(company, changed)
+        case events.CompanyDeleted(company):
+            return company_deleted(company)
+        case events.CompanyRestored(company):
+            return company_restored(company)
+        case events.InteractionLogged(interaction):
+            return interaction_logged(interaction)
+    raise TypeError(f"not a contacts domain event: {type(event).__name__}")

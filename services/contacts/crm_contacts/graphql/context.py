@@ -1,5 +1,5 @@
-"""Per-request GraphQL context: the caller, the use cases scoped to the caller's workspace,
-and the DataLoaders that batch entity look-ups (one database query per batch)."""
+"""Per-request GraphQL context: the use cases' scope (the caller in their workspace) and
+the DataLoaders that batch entity look-ups (one store read per batch)."""
 
 from __future__ import annotations
 
@@ -7,31 +7,20 @@ from dataclasses import dataclass
 
 from strawberry.dataloader import DataLoader
 
-from crm_kit.context import RequestContext
-
-from ..domain.model import Company, Contact
-from ..service import ContactsService
-from ..store.protocol import ContactsStore
+from ..domain.company import Company
+from ..domain.contact import Contact
+from ..usecases.scope import Scope
 from .loaders import company_loader, contact_loader
 
 
 @dataclass
 class GraphQLContext:
-    request: RequestContext
-    service: ContactsService
+    scope: Scope
     contacts: DataLoader[str, Contact | None]
     companies: DataLoader[str, Company | None]
 
 
-def build_context(
-    store: ContactsStore,
-    request: RequestContext,
-    phone_region: str | None = None,
-) -> GraphQLContext:
-    scoped = store.for_workspace(request.workspace_id)
+def context_for(scope: Scope) -> GraphQLContext:
     return GraphQLContext(
-        request=request,
-        service=ContactsService(scoped, request, phone_region),
-        contacts=contact_loader(scoped),
-        companies=company_loader(scoped),
+        scope=scope, contacts=contact_loader(scope), companies=company_loader(scope)
     )

@@ -1,39 +1,22 @@
-"""GraphQL input types and their conversion to the plain dicts the use cases take.
+"""GraphQL input types and their conversion to the use cases' typed inputs.
 
 Update inputs default to UNSET so that "not given" (keep) differs from `null` (clear)."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
 
-from .types import Direction, InteractionKind, LifecycleStage, OrderDirection
+from crm_kit.unset import UNSET, Unset
 
+from ..usecases import inputs
+from .enums import Direction, InteractionKind, LifecycleStage, OrderDirection
 
-def provided(value: Any) -> dict[str, Any]:
-    """The fields a client actually sent, snake_case, enums as their values."""
-    out: dict[str, Any] = {}
-    for item in dataclasses.fields(value):
-        raw = getattr(value, item.name)
-        if raw is strawberry.UNSET:
-            continue
-        out[item.name] = _plain(raw)
-    return out
-
-
-def _plain(raw: Any) -> Any:
-    if isinstance(raw, Enum):
-        return raw.value
-    if dataclasses.is_dataclass(raw) and not isinstance(raw, type):
-        return provided(raw)
-    if isinstance(raw, list):
-        return [_plain(v) for v in raw]
-    return raw
+T = TypeVar("T")
 
 
 @strawberry.input
@@ -179,3 +162,69 @@ class CompanyFilter:
     tag: str | None = None
     industry: str | None = None
     include_deleted: bool = strawberry.field(default=False, description="Managers and admins only.")
+
+
+def _given(value: T) -> T | Unset:
+    """Strawberry's "not sent" as the use cases' UNSET."""
+    return UNSET if value is strawberry.UNSET else value
+
+
+def _address(value: AddressInput | None) -> inputs.AddressInput | Unset | None:
+    if value is strawberry.UNSET:
+        return UNSET
+    if value is None:
+        return None
+    return inputs.AddressInput(
+        street=value.street,
+        city=value.city,
+        region=value.region,
+        postal_code=value.postal_code,
+        country=value.country,
+    )
+
+
+def company_input(data: CreateCompanyInput | UpdateCompanyInput) -> inputs.CompanyInput:
+    return inputs.CompanyInput(
+        name=_given(data.name),
+        domain=_given(data.domain),
+        industry=_given(data.industry),
+        size=_given(data.size),
+        address=_address(data.address),
+        website=_given(data.website),
+        owner_id=_given(data.owner_id),
+        tags=_given(data.tags),
+        custom_fields=_given(data.custom_fields),
+    )
+
+
+def contact_input(data: CreateContactInput | UpdateContactInput) -> inputs.ContactInput:
+    return inputs.ContactInput(
+        first_name=_given(data.first_name),
+        last_name=_given(data.last_name),
+        email=_given(data.email),
+        emails=_given(data.emails),
+        phones=_given(data.phones),
+        title=_given(data.title),
+        company_id=_given(data.company_id),
+        owner_id=_given(data.owner_id),
+        lifecycle_stage=_given(data.lifecycle_stage),
+        tags=_given(data.tags),
+        source=_given(data.source),
+        custom_fields=_given(data.custom_fields),
+    )
+
+
+def interaction_input(data: LogInteractionInput) -> inputs.InteractionInput:
+    return inputs.InteractionInput(
+        kind=data.kind,
+        contact_id=data.contact_id,
+        contact_ids=[str(i) for i in data.contact_ids or []],
+        company_id=data.company_id,
+        deal_id=data.deal_id,
+        occurred_at=data.occurred_at,
+        direction=data.direction,
+        subject=data.subject,
+        summary=data.summary,
+        participants=list(data.participants or []),
+        duration_seconds=data.duration_seconds,
+    )

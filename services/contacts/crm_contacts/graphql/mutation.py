@@ -3,62 +3,69 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.types import Info
 
+from ..usecases import companies, contacts, interactions, merging
 from .inputs import (
     CreateCompanyInput,
     CreateContactInput,
     LogInteractionInput,
     UpdateCompanyInput,
     UpdateContactInput,
-    provided,
+    company_input,
+    contact_input,
+    interaction_input,
 )
-from .types import Company, Contact, FieldChange, Interaction, MergeResult
+from .types import Company, Contact, ContextInfo, FieldChange, Interaction, MergeResult
 
 
 @strawberry.type
 class Mutation:
     @strawberry.mutation
-    async def create_company(self, info: Info, input: CreateCompanyInput) -> Company:
-        return Company.of(await info.context.service.create_company(provided(input)))
+    async def create_company(self, info: ContextInfo, input: CreateCompanyInput) -> Company:
+        scope = info.context.scope
+        return Company.of(await companies.create_company(scope, company_input(input)))
 
     @strawberry.mutation
     async def update_company(
-        self, info: Info, id: strawberry.ID, input: UpdateCompanyInput
+        self, info: ContextInfo, id: strawberry.ID, input: UpdateCompanyInput
     ) -> Company:
-        return Company.of(await info.context.service.update_company(str(id), provided(input)))
+        scope = info.context.scope
+        return Company.of(await companies.update_company(scope, str(id), company_input(input)))
 
     @strawberry.mutation(description="Soft delete: hidden from queries, restorable.")
-    async def delete_company(self, info: Info, id: strawberry.ID) -> Company:
-        return Company.of(await info.context.service.delete_company(str(id)))
+    async def delete_company(self, info: ContextInfo, id: strawberry.ID) -> Company:
+        return Company.of(await companies.delete_company(info.context.scope, str(id)))
 
     @strawberry.mutation
-    async def restore_company(self, info: Info, id: strawberry.ID) -> Company:
-        return Company.of(await info.context.service.restore_company(str(id)))
+    async def restore_company(self, info: ContextInfo, id: strawberry.ID) -> Company:
+        return Company.of(await companies.restore_company(info.context.scope, str(id)))
 
     @strawberry.mutation(
         description="CONFLICT (extensions.existingId) if a contact already has the email."
     )
-    async def create_contact(self, info: Info, input: CreateContactInput) -> Contact:
-        return Contact.of(await info.context.service.create_contact(provided(input)))
+    async def create_contact(self, info: ContextInfo, input: CreateContactInput) -> Contact:
+        scope = info.context.scope
+        return Contact.of(await contacts.create_contact(scope, contact_input(input)))
 
     @strawberry.mutation
     async def update_contact(
-        self, info: Info, id: strawberry.ID, input: UpdateContactInput
+        self, info: ContextInfo, id: strawberry.ID, input: UpdateContactInput
     ) -> Contact:
-        return Contact.of(await info.context.service.update_contact(str(id), provided(input)))
+        scope = info.context.scope
+        return Contact.of(await contacts.update_contact(scope, str(id), contact_input(input)))
 
     @strawberry.mutation(description="Soft delete: hidden from queries, restorable.")
-    async def delete_contact(self, info: Info, id: strawberry.ID) -> Contact:
-        return Contact.of(await info.context.service.delete_contact(str(id)))
+    async def delete_contact(self, info: ContextInfo, id: strawberry.ID) -> Contact:
+        return Contact.of(await contacts.delete_contact(info.context.scope, str(id)))
 
     @strawberry.mutation
-    async def restore_contact(self, info: Info, id: strawberry.ID) -> Contact:
-        return Contact.of(await info.context.service.restore_contact(str(id)))
+    async def restore_contact(self, info: ContextInfo, id: strawberry.ID) -> Contact:
+        return Contact.of(await contacts.restore_contact(info.context.scope, str(id)))
 
     @strawberry.mutation
-    async def log_interaction(self, info: Info, input: LogInteractionInput) -> Interaction:
-        return Interaction.of(await info.context.service.log_interaction(provided(input)))
+    async def log_interaction(self, info: ContextInfo, input: LogInteractionInput) -> Interaction:
+        scope = info.context.scope
+        return Interaction.of(await interactions.log_interaction(scope, interaction_input(input)))
 
     @strawberry.mutation(
         description="Merge `duplicateId` into `survivorId`: fill the survivor's empty fields, "
@@ -68,13 +75,13 @@ class Mutation:
     )
     async def merge_contacts(
         self,
-        info: Info,
+        info: ContextInfo,
         survivor_id: strawberry.ID,
         duplicate_id: strawberry.ID,
         dry_run: bool = False,
     ) -> MergeResult:
-        outcome = await info.context.service.merge_contacts(
-            str(survivor_id), str(duplicate_id), dry_run
+        outcome = await merging.merge_contacts(
+            info.context.scope, str(survivor_id), str(duplicate_id), dry_run
         )
         return MergeResult(
             dry_run=outcome.dry_run,

@@ -1,4 +1,4 @@
-"""Cursor arguments to store queries and back: the sort value of each row goes into its
+"""Cursor arguments to list queries and back: the sort value of each row goes into its
 cursor, and a cursor from another ordering is refused rather than misread."""
 
 from __future__ import annotations
@@ -8,24 +8,17 @@ from typing import Any
 
 from crm_kit.errors import BadUserInput
 from crm_kit.ids import is_id
-from crm_kit.pagination import decode_cursor, encode_cursor, page_size
+from crm_kit.pagination import Cursor, decode_cursor, encode_cursor, page_size
 
 DATE_FIELDS = {"created_at", "updated_at", "occurred_at"}
 
 
-def sort_value(record: Any, field: str) -> Any:
-    if field == "last_name_key":
-        return record.last_name.lower()
-    if field == "name_key":
-        return " ".join(record.name.split()).casefold()
-    return getattr(record, field)
-
-
 def cursor_of(record: Any, field: str) -> str:
-    return encode_cursor(sort_value(record, field), record.id)
+    """`field` is an attribute of the record (the sort keys are: `last_name_key`...)."""
+    return encode_cursor(getattr(record, field), record.id)
 
 
-def parse_after(after: str | None, field: str) -> tuple[Any, str] | None:
+def parse_after(after: str | None, field: str) -> Cursor | None:
     if after is None:
         return None
     value, doc_id = decode_cursor(after, "after")

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.types import Info
 
 from crm_kit.errors import BadUserInput, NotFound
+from crm_kit.relay_types import Connection, connection
 
+from ..domain.queries import CompanyQuery, ContactQuery
 from ..domain.rules import require_id, search_query
-from ..store.protocol import CompanyQuery, ContactQuery
+from ..usecases import duplicates, lookups
+from .enums import OrderDirection
 from .inputs import CompanyFilter, CompanyOrder, ContactFilter, ContactOrder
-from .paging import parse_after, parse_first
-from .types import (
-    Company,
-    CompanyConnection,
-    Contact,
-    ContactConnection,
-    DuplicateCandidate,
-    OrderDirection,
-)
+from .paging import cursor_of, parse_after, parse_first
+from .types import Company, Contact, ContextInfo, DuplicateCandidate, contact_connection
 
 
 def _id_or_none(value: strawberry.ID | None, field: str) -> str | None:
@@ -29,11 +24,12 @@ def _id_or_none(value: strawberry.ID | None, field: str) -> str | None:
 class Query:
     @strawberry.field(description="A contact by id; null if there is none (or it is deleted).")
     async def contact(
-        self, info: Info, id: strawberry.ID, include_deleted: bool = False
+        self, info: ContextInfo, id: strawberry.ID, include_deleted: bool = False
     ) -> Contact | None:
-        info.context.service.require_admin_read(include_deleted)
+        scope = info.context.scope
+        scope.require_deleted_read(include_deleted)
         try:
-            contact = await info.context.service.contact(str(id))
+            contact = await lookups.contact(scope, str(id))
         except NotFound:
             return None
         if contact.deleted and not include_deleted:
@@ -43,12 +39,12 @@ class Query:
     @strawberry.field(description="Contacts matching a filter, in a keyset-paged order.")
     async def contacts(
         self,
-        info: Info,
+        info: ContextInfo,
         filter: ContactFilter | None = None,
         order_by: ContactOrder | None = None,
         first: int | None = None,
         after: str | None = None,
-    ) -> ContactConnection:
+    ) -> Connection[Contact]:
         f = filter or ContactFilter()
         order = order_by or ContactOrder()
         if f.created_after and f.created_before and f.created_after >= f.created_before:
@@ -67,16 +63,17 @@ class Query:
             order_field=order.field.value,
             descending=order.direction is OrderDirection.DESC,
         )
-        page = await info.context.service.list_contacts(query)
-        return ContactConnection.of(page, order.field.value)
+        page = await lookups.list_contacts(info.context.scope, query)
+        return contact_connection(page, order.field.value)
 
     @strawberry.field(description="A company by id; null if there is none (or it is deleted).")
     async def company(
-        self, info: Info, id: strawberry.ID, include_deleted: bool = False
+        self, info: ContextInfo, id: strawberry.ID, include_deleted: bool = False
     ) -> Company | None:
-        info.context.service.require_admin_read(include_deleted)
+        scope = info.context.scope
+        scope.require_deleted_read(include_deleted)
         try:
-            company = await info.context.service.company(str(id))
+            company = await lookups.company(scope, str(id))
         except NotFound:
             return None
         if company.deleted and not include_deleted:
@@ -86,12 +83,12 @@ class Query:
     @strawberry.field
     async def companies(
         self,
-        info: Info,
+        info: ContextInfo,
         filter: CompanyFilter | None = None,
         order_by: CompanyOrder | None = None,
         first: int | None = None,
         after: str | None = None,
-    ) -> CompanyConnection:
+    ) -> Connection[Company]:
         f = filter or CompanyFilter()
         order = order_by or CompanyOrder()
         query = CompanyQuery(
@@ -105,17 +102,18 @@ class Query:
             order_field=order.field.value,
             descending=order.direction is OrderDirection.DESC,
         )
-        page = await info.context.service.list_companies(query)
-        return CompanyConnection.of(page, order.field.value)
+        page = await lookups.list_companies(info.context.scope, query)
+        field = order.field.value
+        return connection(page, Company.of, lambda c: cursor_of(c, field))
 
     @strawberry.field(
         description="Contacts that are probably the same person as this one: same email, "
         "same phone, or a similar name at the same company. Strongest first."
     )
     async def find_duplicates(
-        self, info: Info, contact_id: strawberry.ID
+        self, info: ContextInfo, contact_id: strawberry.ID
     ) -> list[DuplicateCandidate]:
-        found = await info.context.service.find_duplicates(str(contact_id))
+        found = await duplicates.find_duplicates(info.context.scope, str(contact_id))
         return [
             DuplicateCandidate(contact=Contact.of(c.contact), reasons=list(c.reasons))
             for c in found

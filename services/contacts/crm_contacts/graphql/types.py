@@ -1,34 +1,28 @@
-"""GraphQL object types. Each wraps a domain record (kept private) and exposes it."""
+"""GraphQL object types. Each wraps a domain record and exposes it."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
-from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from crm_kit.relay_types import PageInfo
+from crm_kit.pagination import Page
+from crm_kit.relay_types import Connection, connection
 
-from ..domain import model
-from ..domain.duplicates import DuplicateReason as DomainDuplicateReason
+from ..domain import company as companies
+from ..domain import contact as contacts
+from ..domain import interaction as interactions
+from ..domain.contact import wire_field
 from ..domain.merge import FieldChange as DomainFieldChange
-from ..service import wire_field
-from ..store.protocol import ContactQuery, InteractionQuery
+from ..domain.queries import ContactQuery, InteractionQuery
+from ..usecases import lookups
+from .context import GraphQLContext
+from .enums import Direction, DuplicateReason, InteractionKind, LifecycleStage
 from .paging import cursor_of, parse_after, parse_first
 
-LifecycleStage = strawberry.enum(model.LifecycleStage, name="LifecycleStage")
-InteractionKind = strawberry.enum(model.InteractionKind, name="InteractionKind")
-Direction = strawberry.enum(model.Direction, name="Direction")
-DuplicateReason = strawberry.enum(DomainDuplicateReason, name="DuplicateReason")
-
-
-@strawberry.enum
-class OrderDirection(Enum):
-    ASC = "asc"
-    DESC = "desc"
+ContextInfo = Info[GraphQLContext, None]
 
 
 @strawberry.type
@@ -40,7 +34,7 @@ class Address:
     country: str | None
 
     @classmethod
-    def of(cls, address: model.Address) -> Address:
+    def of(cls, address: companies.Address) -> Address:
         return cls(
             street=address.street,
             city=address.city,
@@ -50,19 +44,22 @@ class Address:
         )
 
 
-def _visible(record: Any, info: Info) -> bool:
-    """Deleted records resolve to null through references (`_entities`, `Contact.company`,
-    `Interaction.contacts`); `contact(id, includeDeleted: true)` shows them to admins."""
-    return not record.deleted
-
-
 async def _timeline(
-    info: Info, first: int | None, after: str | None, **scope: str
-) -> InteractionConnection:
-    page = await info.context.service.timeline(
-        InteractionQuery(first=parse_first(first), after=parse_after(after, "occurred_at"), **scope)
+    info: ContextInfo, first: int | None, after: str | None, **scope: str
+) -> Connection[Interaction]:
+    query = InteractionQuery(
+        first=parse_first(first), after=parse_after(after, "occurred_at"), **scope
     )
-    return InteractionConnection.of(page)
+    page = await lookups.timeline(info.context.scope, query)
+    return connection(page, Interaction.of, lambda i: cursor_of(i, "occurred_at"))
+
+
+def contact_connection(page: Page[contacts.Contact], field: str) -> Connection[Contact]:
+    return connection(page, Contact.of, lambda c: cursor_of(c, field))
+
+
+# Deleted records resolve to null through references (`_entities`, `Contact.company`,
+# `Interaction.contacts`); `contact(id, includeDeleted: true)` shows them to admins.
 
 
 @strawberry.federation.type(keys=["id"], description="A company (account) contacts work at.")
@@ -84,7 +81,7 @@ class Company:
     deleted_at: datetime | None
 
     @classmethod
-    def of(cls, company: model.Company) -> Company:
+    def of(cls, company: companies.Company) -> Company:
         return cls(
             id=strawberry.ID(company.id),
             name=company.name,
@@ -95,7 +92,7 @@ class Company:
             website=company.website,
             owner_id=company.owner_id,
             tags=list(company.tags),
-            custom_fields=company.custom_fields,
+            custom_fields=JSON(company.custom_fields),
             created_at=company.created_at,
             updated_at=company.updated_at,
             created_by=company.created_by,
@@ -104,26 +101,26 @@ class Company:
         )
 
     @classmethod
-    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Company | None:
+    async def resolve_reference(cls, info: ContextInfo, id: strawberry.ID) -> Company | None:
         company = await info.context.companies.load(str(id))
-        return cls.of(company) if company and _visible(company, info) else None
+        return cls.of(company) if company and not company.deleted else None
 
     @strawberry.field(description="People at this company, newest first.")
     async def contacts(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> ContactConnection:
+        self, info: ContextInfo, first: int | None = None, after: str | None = None
+    ) -> Connection[Contact]:
         query = ContactQuery(
             first=parse_first(first),
             after=parse_after(after, "created_at"),
             company_id=str(self.id),
         )
-        page = await info.context.service.list_contacts(query)
-        return ContactConnection.of(page, "created_at")
+        page = await lookups.list_contacts(info.context.scope, query)
+        return contact_connection(page, "created_at")
 
     @strawberry.field(description="The company's timeline, newest first.")
     async def interactions(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> InteractionConnection:
+        self, info: ContextInfo, first: int | None = None, after: str | None = None
+    ) -> Connection[Interaction]:
         return await _timeline(info, first, after, company_id=str(self.id))
 
 
@@ -151,7 +148,7 @@ class Contact:
     merged_into_id: strawberry.ID | None
 
     @classmethod
-    def of(cls, contact: model.Contact) -> Contact:
+    def of(cls, contact: contacts.Contact) -> Contact:
         return cls(
             id=strawberry.ID(contact.id),
             first_name=contact.first_name,
@@ -166,7 +163,7 @@ class Contact:
             lifecycle_stage=contact.lifecycle_stage,
             tags=list(contact.tags),
             source=contact.source,
-            custom_fields=contact.custom_fields,
+            custom_fields=JSON(contact.custom_fields),
             created_at=contact.created_at,
             updated_at=contact.updated_at,
             created_by=contact.created_by,
@@ -176,21 +173,21 @@ class Contact:
         )
 
     @classmethod
-    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Contact | None:
+    async def resolve_reference(cls, info: ContextInfo, id: strawberry.ID) -> Contact | None:
         contact = await info.context.contacts.load(str(id))
-        return cls.of(contact) if contact and _visible(contact, info) else None
+        return cls.of(contact) if contact and not contact.deleted else None
 
     @strawberry.field
-    async def company(self, info: Info) -> Company | None:
+    async def company(self, info: ContextInfo) -> Company | None:
         if self.company_id is None:
             return None
         company = await info.context.companies.load(str(self.company_id))
-        return Company.of(company) if company and _visible(company, info) else None
+        return Company.of(company) if company and not company.deleted else None
 
     @strawberry.field(description="The contact's timeline, newest first.")
     async def interactions(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> InteractionConnection:
+        self, info: ContextInfo, first: int | None = None, after: str | None = None
+    ) -> Connection[Interaction]:
         return await _timeline(info, first, after, contact_id=str(self.id))
 
 
@@ -213,7 +210,7 @@ class Interaction:
     created_at: datetime
 
     @classmethod
-    def of(cls, interaction: model.Interaction) -> Interaction:
+    def of(cls, interaction: interactions.Interaction) -> Interaction:
         return cls(
             id=strawberry.ID(interaction.id),
             kind=interaction.kind,
@@ -231,91 +228,16 @@ class Interaction:
         )
 
     @strawberry.field
-    async def contacts(self, info: Info) -> list[Contact]:
+    async def contacts(self, info: ContextInfo) -> list[Contact]:
         found = await info.context.contacts.load_many([str(i) for i in self.contact_ids])
-        return [Contact.of(c) for c in found if c is not None and _visible(c, info)]
+        return [Contact.of(c) for c in found if c is not None and not c.deleted]
 
     @strawberry.field
-    async def company(self, info: Info) -> Company | None:
+    async def company(self, info: ContextInfo) -> Company | None:
         if self.company_id is None:
             return None
         company = await info.context.companies.load(str(self.company_id))
-        return Company.of(company) if company and _visible(company, info) else None
-
-
-@strawberry.type
-class ContactEdge:
-    node: Contact
-    cursor: str
-
-
-@strawberry.type
-class ContactConnection:
-    edges: list[ContactEdge]
-    page_info: PageInfo
-    total_count: int
-
-    @classmethod
-    def of(cls, page: model.Page[model.Contact], field: str) -> ContactConnection:
-        edges = [ContactEdge(node=Contact.of(c), cursor=cursor_of(c, field)) for c in page.items]
-        return cls(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None
-            ),
-            total_count=page.total,
-        )
-
-
-@strawberry.type
-class CompanyEdge:
-    node: Company
-    cursor: str
-
-
-@strawberry.type
-class CompanyConnection:
-    edges: list[CompanyEdge]
-    page_info: PageInfo
-    total_count: int
-
-    @classmethod
-    def of(cls, page: model.Page[model.Company], field: str) -> CompanyConnection:
-        edges = [CompanyEdge(node=Company.of(c), cursor=cursor_of(c, field)) for c in page.items]
-        return cls(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None
-            ),
-            total_count=page.total,
-        )
-
-
-@strawberry.type
-class InteractionEdge:
-    node: Interaction
-    cursor: str
-
-
-@strawberry.type
-class InteractionConnection:
-    edges: list[InteractionEdge]
-    page_info: PageInfo
-    total_count: int
-
-    @classmethod
-    def of(cls, page: model.Page[model.Interaction]) -> InteractionConnection:
-        edges = [
-            InteractionEdge(node=Interaction.of(i), cursor=cursor_of(i, "occurred_at"))
-            for i in page.items
-        ]
-        return cls(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None
-            ),
-            total_count=page.total,
-        )
+        return Company.of(company) if company and not company.deleted else None
 
 
 @strawberry.type
@@ -332,11 +254,7 @@ class FieldChange:
 
     @classmethod
     def of(cls, change: DomainFieldChange) -> FieldChange:
-        return cls(
-            field=wire_field(change.field),
-            before=change.before,
-            after=change.after,
-        )
+        return cls(field=wire_field(change.field), before=change.before, after=change.after)
 
 
 @strawberry.type(description="What a merge changes (dry run) or changed.")

@@ -1,1 +1,5 @@
-"""Persistence: the store port, its MongoDB adapter and an in-memory fake."""
+"""Where the service's records live. `port.py` is what the use cases see; `store.py`
+implements it once over the kit's records (`crm_kit.records`), so it runs on MongoDB
+(`mongo.py`: the documents of `documents.py` through the kit's write path) and in memory
+(`memory.py`: the unit tests' fake database) alike; `email_claims.py` is the embedded
+database's read model (the `ferretdb` profile only)."""

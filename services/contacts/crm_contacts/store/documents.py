@@ -1,28 +1,26 @@
-"""Mapping between the domain records and MongoDB documents.
+"""The Mongo adapter's mapping between domain records and documents (`to_doc`/`from_doc`),
+and how each kind of record is stored (`crm_kit.records.RecordType`).
 
 Custom fields are stored as a JSON string: their keys are user-defined and MongoDB forbids
 keys containing `.` or starting with `$`. Derived fields (search text, sort keys, the
 unique email key) are written here, at write time, because FerretDB v1 cannot compute
-them in a query.
+them in a query; the filters (`filters.py`) and sort orders name them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from ..domain.model import (
-    Address,
-    Company,
-    Contact,
-    Direction,
-    Interaction,
-    InteractionKind,
-    LifecycleStage,
-    MergeRecord,
-)
-from ..domain.rules import email_key, name_key, search_text
+from crm_kit.records import RecordType
+
+from ..config import COMPANIES, CONTACTS, INTERACTIONS, MERGES
+from ..domain.company import Address, Company
+from ..domain.contact import Contact, LifecycleStage
+from ..domain.interaction import Direction, Interaction, InteractionKind
+from ..domain.merge import MergeRecord
 
 
 def _custom_out(values: dict[str, Any]) -> str:
@@ -33,11 +31,6 @@ def _custom_in(raw: str | None) -> dict[str, Any]:
     return orjson.loads(raw) if raw else {}
 
 
-def contact_email_key(contact: Contact) -> str:
-    # A merged contact frees its email for the survivor (it can never be restored).
-    return f"merged:{contact.id}" if contact.merged_into else email_key(contact)
-
-
 def contact_to_doc(contact: Contact) -> dict[str, Any]:
     return {
         "_id": contact.id,
@@ -46,7 +39,7 @@ def contact_to_doc(contact: Contact) -> dict[str, Any]:
         "last_name": contact.last_name,
         "email": contact.email,
         "emails": list(contact.emails),
-        "email_key": contact_email_key(contact),
+        "email_key": contact.email_key,
         "phones": list(contact.phones),
         "title": contact.title,
         "company_id": contact.company_id,
@@ -63,13 +56,13 @@ def contact_to_doc(contact: Contact) -> dict[str, Any]:
         "deleted_at": contact.deleted_at,
         "merged_into": contact.merged_into,
         "merged_from": list(contact.merged_from),
-        "search_text": search_text(contact),
-        "last_name_key": contact.last_name.lower(),
+        "search_text": contact.search_text,
+        "last_name_key": contact.last_name_key,
         "version": contact.version,
     }
 
 
-def contact_from_doc(doc: dict[str, Any]) -> Contact:
+def contact_from_doc(doc: Mapping[str, Any]) -> Contact:
     return Contact(
         id=doc["_id"],
         workspace_id=doc["workspace_id"],
@@ -102,7 +95,7 @@ def company_to_doc(company: Company) -> dict[str, Any]:
         "_id": company.id,
         "workspace_id": company.workspace_id,
         "name": company.name,
-        "name_key": name_key(company.name),
+        "name_key": company.name_key,
         "domain": company.domain,
         # Unique per workspace; a company without a domain gets a placeholder of its own.
         "domain_key": company.domain or f"none:{company.id}",
@@ -119,7 +112,7 @@ def company_to_doc(company: Company) -> dict[str, Any]:
         "owner_id": company.owner_id,
         "tags": list(company.tags),
         "custom_json": _custom_out(company.custom_fields),
-        "search_text": " ".join(filter(None, [name_key(company.name), company.domain])),
+        "search_text": company.search_text,
         "created_at": company.created_at,
         "updated_at": company.updated_at,
         "created_by": company.created_by,
@@ -129,7 +122,7 @@ def company_to_doc(company: Company) -> dict[str, Any]:
     }
 
 
-def company_from_doc(doc: dict[str, Any]) -> Company:
+def company_from_doc(doc: Mapping[str, Any]) -> Company:
     address = doc.get("address") or {}
     return Company(
         id=doc["_id"],
@@ -177,7 +170,7 @@ def interaction_to_doc(interaction: Interaction) -> dict[str, Any]:
     }
 
 
-def interaction_from_doc(doc: dict[str, Any]) -> Interaction:
+def interaction_from_doc(doc: Mapping[str, Any]) -> Interaction:
     direction = doc.get("direction")
     return Interaction(
         id=doc["_id"],
@@ -199,7 +192,7 @@ def interaction_from_doc(doc: dict[str, Any]) -> Interaction:
 
 def merge_to_doc(record: MergeRecord) -> dict[str, Any]:
     return {
-        "_id": f"{record.workspace_id}:{record.duplicate_id}",
+        "_id": merge_id(record.workspace_id, record.duplicate_id),
         "workspace_id": record.workspace_id,
         "duplicate_id": record.duplicate_id,
         "survivor_id": record.survivor_id,
@@ -211,7 +204,7 @@ def merge_to_doc(record: MergeRecord) -> dict[str, Any]:
     }
 
 
-def merge_from_doc(doc: dict[str, Any]) -> MergeRecord:
+def merge_from_doc(doc: Mapping[str, Any]) -> MergeRecord:
     return MergeRecord(
         duplicate_id=doc["duplicate_id"],
         workspace_id=doc["workspace_id"],
@@ -222,3 +215,19 @@ def merge_from_doc(doc: dict[str, Any]) -> MergeRecord:
         started_at=doc["started_at"],
         finished_at=doc.get("finished_at"),
     )
+
+
+def merge_id(workspace_id: str, duplicate_id: str) -> str:
+    return f"{workspace_id}:{duplicate_id}"
+
+
+# One contact per primary email and one company per domain, per workspace (scalar keys:
+# FerretDB has no partial indexes and does not enforce uniqueness per array element).
+CONTACT = RecordType(
+    CONTACTS, contact_to_doc, contact_from_doc, unique=("email_key",), versioned=True
+)
+COMPANY = RecordType(
+    COMPANIES, company_to_doc, company_from_doc, unique=("domain_key",), versioned=True
+)
+INTERACTION = RecordType(INTERACTIONS, interaction_to_doc, interaction_from_doc)
+MERGE = RecordType(MERGES, merge_to_doc, merge_from_doc)

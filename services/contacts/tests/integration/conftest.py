@@ -1,5 +1,8 @@
 """The real app (lifespan: FerretDB, NATS, outbox relay, NATS endpoints) per test, in a
-database and a JetStream stream name of its own."""
+database of its own. Every test runs twice on the real FerretDB: with the embedded
+database's workarounds (the profile `auto` detects: `ferretdb`) and as on MongoDB (the
+`mongodb` profile: conditional filters, no email claims), so both paths meet a real
+server."""
 
 from __future__ import annotations
 
@@ -8,14 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import nats
 import pytest
 from nats.aio.client import Client
 from starlette.applications import Starlette
 
 from crm_contacts.app import create_app
 from crm_kit.settings import Settings
-from crm_kit.testing import GraphQLClient, auth_headers, running_app
+from crm_kit.testing import GraphQLClient, gateway_auth, running_app
 
 
 @dataclass
@@ -26,31 +28,37 @@ class Running:
     settings: Settings
 
     def client(self, workspace: str = "w1", roles: str = "admin") -> GraphQLClient:
-        return GraphQLClient(self.http, auth_headers(workspace, "alice", roles))
+        return GraphQLClient(self.http, gateway_auth("contacts", workspace, "alice", roles))
 
     @property
     def runtime(self) -> Any:
         return self.app.state.runtime
 
 
-@pytest.fixture
-async def running(infra: Any, db_name: str) -> AsyncIterator[Running]:
+@pytest.fixture(params=["auto", "mongodb"])
+async def running(
+    request: pytest.FixtureRequest, infra: Any, db_name: str
+) -> AsyncIterator[Running]:
     settings = Settings(
         service="contacts",
         mongodb_uri=infra.mongodb_uri,
         database=db_name,
         nats_url=infra.nats_url,
         outbox_sweep_seconds=0.2,
+        database_profile=request.param,
     )
     app = create_app(settings)
     async with running_app(app) as http:
         yield Running(
-            app, http, GraphQLClient(http, auth_headers("w1", "alice", "admin")), settings
+            app,
+            http,
+            GraphQLClient(http, gateway_auth("contacts", "w1", "alice", "admin")),
+            settings,
         )
 
 
 @pytest.fixture
 async def nc(infra: Any) -> AsyncIterator[Client]:
-    client = await nats.connect(infra.nats_url)
+    client = await infra.connect_nats()
     yield client
     await client.close()

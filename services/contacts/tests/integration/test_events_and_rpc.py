@@ -14,9 +14,10 @@ from nats.errors import TimeoutError as NatsTimeout
 from crm_contracts import contacts as contract
 from crm_contracts.envelope import HEADER_WORKSPACE, CloudEvent
 from crm_contracts.streams import stream_for
+from crm_kit.assertions import KeyRing
 from crm_kit.outbox import PENDING
-from crm_kit.rpc import RpcError, rpc_call
-from crm_kit.testing import eventually
+from crm_kit.rpc import RpcError, service_context
+from crm_kit.testing import cli_call, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -137,15 +138,15 @@ async def test_rpc_endpoints(running: Any, nc: Client, db_name: str) -> None:
         'mutation { createContact(input: {firstName: "Ada", email: "ada@acme.com"}) { id } }'
     ))["createContact"]["id"]  # fmt: skip
 
-    got = await rpc_call(nc, contract.RPC_CONTACT_GET, ws, {"id": contact})
+    got = await cli_call(nc, contract.RPC_CONTACT_GET, ws, {"id": contact})
     snapshot = contract.ContactSnapshot.model_validate(got)
     assert snapshot.email == "ada@acme.com" and snapshot.lifecycle_stage == "lead"
-    found = await rpc_call(nc, contract.RPC_CONTACT_FIND_BY_EMAIL, ws, {"email": " ADA@acme.com"})
+    found = await cli_call(nc, contract.RPC_CONTACT_FIND_BY_EMAIL, ws, {"email": " ADA@acme.com"})
     assert found["id"] == contact
-    assert await rpc_call(nc, contract.RPC_CONTACT_FIND_BY_EMAIL, ws, {"email": "no@x.com"}) is None
-    got = await rpc_call(nc, contract.RPC_COMPANY_GET, ws, {"id": company})
+    assert await cli_call(nc, contract.RPC_CONTACT_FIND_BY_EMAIL, ws, {"email": "no@x.com"}) is None
+    got = await cli_call(nc, contract.RPC_COMPANY_GET, ws, {"id": company})
     assert contract.CompanySnapshot.model_validate(got).domain == "acme.com"
-    names = await rpc_call(
+    names = await cli_call(
         nc, contract.RPC_COMPANY_FIND_BY_NAME, ws,
         {"names": ["acme corporation", "ACME CORPORATION ", "Unknown Co"]},
     )  # fmt: skip
@@ -160,27 +161,31 @@ async def test_rpc_endpoints(running: Any, nc: Client, db_name: str) -> None:
         (contract.RPC_COMPANY_FIND_BY_NAME, {"names": "Acme"}, "BAD_REQUEST"),
     ]:
         with pytest.raises(RpcError) as error:
-            await rpc_call(nc, subject, ws, payload)
+            await cli_call(nc, subject, ws, payload)
         assert error.value.code == code, (subject, payload)
 
     # Another workspace sees none of it.
     other = f"{ws}-other"
     with pytest.raises(RpcError) as error:
-        await rpc_call(nc, contract.RPC_CONTACT_GET, other, {"id": contact})
+        await cli_call(nc, contract.RPC_CONTACT_GET, other, {"id": contact})
     assert error.value.code == "NOT_FOUND"
     with pytest.raises(RpcError) as error:
-        await rpc_call(nc, contract.RPC_COMPANY_GET, other, {"id": company})
+        await cli_call(nc, contract.RPC_COMPANY_GET, other, {"id": company})
     assert error.value.code == "NOT_FOUND"
-    assert await rpc_call(nc, contract.RPC_CONTACT_FIND_BY_EMAIL, other,
+    assert await cli_call(nc, contract.RPC_CONTACT_FIND_BY_EMAIL, other,
                           {"email": "ada@acme.com"}) is None  # fmt: skip
-    assert await rpc_call(nc, contract.RPC_COMPANY_FIND_BY_NAME, other,
+    assert await cli_call(nc, contract.RPC_COMPANY_FIND_BY_NAME, other,
                           {"names": ["Acme Corporation"]}) == {}  # fmt: skip
 
-    # No workspace header: refused; not JSON: refused.
-    reply = await nc.request(contract.RPC_CONTACT_GET, b'{"id": "x"}', timeout=2)
-    assert orjson.loads(reply.data)["error"]["code"] == "BAD_REQUEST"
-    reply = await nc.request(contract.RPC_CONTACT_GET, b"nope", timeout=2,
+    # A bare workspace header: refused; an authenticated body that is not JSON: refused.
+    reply = await nc.request(contract.RPC_CONTACT_GET, b'{"id": "x"}', timeout=2,
                              headers={"crm-workspace": ws})  # fmt: skip
+    assert orjson.loads(reply.data)["error"]["code"] == "UNAUTHENTICATED"
+    token = KeyRing.from_env("cli").mint(
+        audience="rpc:contacts", context=service_context("cli", ws, "viewer"), body=b"nope"
+    )
+    reply = await nc.request(contract.RPC_CONTACT_GET, b"nope", timeout=2,
+                             headers={"crm-assertion": token})  # fmt: skip
     assert orjson.loads(reply.data)["error"]["code"] == "BAD_REQUEST"
 
 

@@ -30,9 +30,7 @@ async def _contact(gql: GraphQLClient, first: str, last: str, email: str | None,
 
 
 async def holder_of(running: Any, email: str) -> str | None:
-    from crm_contacts.store.mongo import MongoContactsStore
-
-    store = MongoContactsStore(running.runtime.db).for_workspace("w1")
+    store = running.app.state.store.for_workspace("w1")
     holders = await store.find_contacts_with_emails([email])
     return holders[0].id if holders else None
 
@@ -218,6 +216,7 @@ async def test_http_edge_cases(running: Any) -> None:
     raw = await http.post(
         "/graphql",
         content=b"{not json",
-        headers={**running.admin.headers, "content-type": "application/json"},
+        headers={"content-type": "application/json"},
+        auth=running.admin.auth,
     )
     assert raw.status_code == 400

@@ -7,9 +7,8 @@ from typing import Any
 import pytest
 
 from crm_contacts.app import create_app
-from crm_contacts.domain.model import MergeRecord
-from crm_contacts.store.mongo import MongoContactsStore
-from crm_kit.testing import GraphQLClient, auth_headers, running_app
+from crm_contacts.domain.merge import MergeRecord
+from crm_kit.testing import GraphQLClient, gateway_auth, running_app
 
 pytestmark = pytest.mark.integration
 
@@ -29,14 +28,14 @@ async def test_open_merge_record_is_resumed_at_start(running: Any) -> None:
         {"id": duplicate},
     )
     # The "crashed" merge: its record written and the interactions moved, nothing else.
-    store = MongoContactsStore(running.runtime.db).for_workspace("w1")
+    store = running.app.state.store.for_workspace("w1")
     record = MergeRecord(duplicate, "w1", survivor, moved_interactions=1, changed_fields=["title"])
-    assert await store.insert_merge(record)
+    assert await store.add_merge(record)
     await store.move_interactions(duplicate, survivor)
 
     restarted = create_app(running.settings)
     async with running_app(restarted) as http:
-        client = GraphQLClient(http, auth_headers("w1", "alice", "admin"))
+        client = GraphQLClient(http, gateway_auth("contacts", "w1", "alice", "admin"))
         data = await client.data(
             """query($s: ID!, $d: ID!) { s: contact(id: $s) { title emails
                  interactions { totalCount } } d: contact(id: $d, includeDeleted: true) {

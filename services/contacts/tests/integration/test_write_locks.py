@@ -15,7 +15,7 @@ from nats.aio.client import Client
 from nats.errors import TimeoutError as NatsTimeout
 
 from crm_contacts import importer
-from crm_contacts.store.mongo import MongoContactsStore
+from crm_contacts.domain.contact import Contact
 from crm_contracts import contacts as contract
 from crm_contracts.envelope import HEADER_WORKSPACE, CloudEvent
 from crm_contracts.streams import stream_for
@@ -134,15 +134,22 @@ async def test_writes_to_different_contacts_do_not_wait_for_each_other(running: 
         ]["id"]
         for name in ("ada", "bob")
     ]
-    store: MongoContactsStore = running.app.state.store
-    # By construction: the store locks documents in the runtime's registry (shared with
-    # the outbox relay), and owns no lock of its own that every write would queue behind.
-    assert store.locks is running.runtime.doc_locks
-    scoped = store.for_workspace("w1")
-    for holder in (store, scoped):
-        assert not [v for v in vars(holder).values() if isinstance(v, asyncio.Lock)]
+    # By construction: the store writes through the kit's writer, which locks documents in
+    # the runtime's registry (shared with the outbox relay) and owns no lock of its own
+    # that every write would queue behind.
+    writer = running.app.state.store.source.writer
+    assert writer.locks is running.runtime.doc_locks
+    assert not [v for v in vars(writer).values() if isinstance(v, asyncio.Lock)]
+    scoped = running.app.state.store.for_workspace("w1")
+    release = asyncio.Event()
 
-    async with scoped.lock_contacts([ada]):  # as a long update of ada would
+    async def long_update(contact: Contact) -> bool:
+        await release.wait()  # a long update of ada holds ada's lock meanwhile
+        return False
+
+    holding = asyncio.ensure_future(scoped.change_contact(ada, long_update))
+    await asyncio.sleep(0.1)
+    try:
         # Other contacts, companies and interactions are written meanwhile.
         await asyncio.wait_for(
             asyncio.gather(
@@ -160,6 +167,9 @@ async def test_writes_to_different_contacts_do_not_wait_for_each_other(running: 
         waiting = asyncio.ensure_future(gql.data(UPDATE, {"id": ada, "i": {"title": "CTO"}}))
         await asyncio.sleep(0.5)
         assert not waiting.done()
+    finally:
+        release.set()
+    await asyncio.wait_for(holding, timeout=20)
     await asyncio.wait_for(waiting, timeout=20)
     titles = await gql.data(
         "query($a: ID!, $b: ID!) { a: contact(id: $a) { title } b: contact(id: $b) { title } }",

@@ -6,10 +6,12 @@ from typing import Any
 
 import pytest
 
-from crm_contacts.store.memory import MemoryContactsStore
+from crm_contacts.domain.merge import MergeRecord
+from crm_contacts.usecases.merging import resume_merges
 from crm_contracts import contacts as contract
+from crm_kit.memory_db import MemoryRecords
 
-from .conftest import Caller, error_of
+from .conftest import Caller, FakeStore, caller, error_of
 
 COMPANY = "mutation($i: CreateCompanyInput!) { createCompany(input: $i) { id name domain } }"
 CONTACT = """mutation($i: CreateContactInput!) {
@@ -66,7 +68,7 @@ async def test_acceptance_api_names(admin: Caller) -> None:
     assert data["contacts"]["totalCount"] == 1
 
 
-async def test_one_contact_per_email(admin: Caller, store: MemoryContactsStore) -> None:
+async def test_one_contact_per_email(admin: Caller, store: FakeStore) -> None:
     first = await contact(admin, "Ada", "L", "ada@x.com")
     error = error_of(
         await admin.execute(CONTACT, {"i": {"firstName": "Other", "email": " ADA@X.com"}})
@@ -87,7 +89,7 @@ async def test_one_contact_per_email(admin: Caller, store: MemoryContactsStore) 
 
 
 async def test_soft_delete_keeps_the_email_and_restore_works(
-    admin: Caller, rep: Caller, store: MemoryContactsStore
+    admin: Caller, rep: Caller, store: FakeStore
 ) -> None:
     contact_id = await contact(admin, "Ada", "L", "ada@x.com")
     deleted = await admin.data("mutation($id: ID!) { deleteContact(id: $id) { deletedAt } }",
@@ -112,9 +114,7 @@ async def test_soft_delete_keeps_the_email_and_restore_works(
     assert len(store.events_of_type(contract.CONTACT_RESTORED)) == 1
 
 
-async def test_company_soft_delete_restore_and_rename(
-    admin: Caller, store: MemoryContactsStore
-) -> None:
+async def test_company_soft_delete_restore_and_rename(admin: Caller, store: FakeStore) -> None:
     company_id = await company(admin, "Initech", "initech.com")
     await contact(admin, "Peter", "Gibbons", "peter@initech.com", companyId=company_id)
     await admin.data(
@@ -150,9 +150,7 @@ async def test_company_soft_delete_restore_and_rename(
     assert error["extensions"]["existingId"] == company_id
 
 
-async def test_update_distinguishes_missing_from_null(
-    admin: Caller, store: MemoryContactsStore
-) -> None:
+async def test_update_distinguishes_missing_from_null(admin: Caller, store: FakeStore) -> None:
     contact_id = await contact(admin, "Ada", "L", "ada@x.com", title="CTO", tags=["vip"])
     data = await admin.data(
         UPDATE, {"id": contact_id, "i": {"title": None, "phones": ["4155552671"]}}
@@ -273,16 +271,18 @@ async def test_workspaces_are_isolated(admin: Caller, other_workspace: Caller) -
     assert (await admin.data(GET, {"id": contact_id}))["contact"]["email"] == "ada@x.com"
 
 
-class CountingStore(MemoryContactsStore):
-    def __init__(self) -> None:
-        super().__init__()
+class CountingStore:
+    """Counts the contact batches the resolvers ask the store for."""
+
+    def __init__(self, fake: FakeStore) -> None:
+        self.fake = fake
         self.batches: list[list[str]] = []
 
-    def for_workspace(self, workspace_id: str):  # type: ignore[no-untyped-def]
-        scoped = super().for_workspace(workspace_id)
+    def for_workspace(self, workspace_id: str) -> Any:
+        scoped = self.fake.for_workspace(workspace_id)
         original = scoped.get_contacts
 
-        async def counted(ids: list[str]):  # type: ignore[no-untyped-def]
+        async def counted(ids: Any) -> Any:
             self.batches.append(list(ids))
             return await original(ids)
 
@@ -290,12 +290,12 @@ class CountingStore(MemoryContactsStore):
         return scoped
 
 
-async def test_entities_resolve_in_one_batch() -> None:
-    store = CountingStore()
-    admin = Caller(store, "w1", "admin")
+async def test_entities_resolve_in_one_batch(store: FakeStore) -> None:
+    counting = CountingStore(store)
+    admin = caller(counting, "w1", "admin")
     ids = [await contact(admin, f"P{i}", "L", f"p{i}@x.com") for i in range(5)]
     company_id = await company(admin)
-    store.batches.clear()
+    counting.batches.clear()
     representations = [{"__typename": "Contact", "id": i} for i in ids] + [
         {"__typename": "Contact", "id": ids[0]},
         {"__typename": "Contact", "id": "0" * 24},
@@ -309,8 +309,8 @@ async def test_entities_resolve_in_one_batch() -> None:
     )
     found = data["_entities"]
     assert [e["id"] if e else None for e in found] == [*ids, ids[0], None, None, company_id]
-    assert len(store.batches) == 1
-    assert sorted(store.batches[0]) == sorted([*ids, "0" * 24])  # de-duplicated, valid ids
+    assert len(counting.batches) == 1
+    assert sorted(counting.batches[0]) == sorted([*ids, "0" * 24])  # de-duplicated, valid ids
 
 
 async def test_service_sdl_has_keys_and_link(admin: Caller) -> None:
@@ -415,9 +415,7 @@ async def test_find_duplicates(admin: Caller) -> None:
     ]
 
 
-async def test_merge_dry_run_then_apply_then_repeat(
-    admin: Caller, store: MemoryContactsStore
-) -> None:
+async def test_merge_dry_run_then_apply_then_repeat(admin: Caller, store: FakeStore) -> None:
     acme = await company(admin)
     survivor = await contact(admin, "Ada", "Lovelace", "ada@acme.com")
     duplicate = await contact(admin, "Ada", "Lovelace", "ada@home.org", companyId=acme,
@@ -472,34 +470,52 @@ async def test_merge_dry_run_then_apply_then_repeat(
     assert error["extensions"]["code"] == "CONFLICT"
 
 
-async def test_interrupted_merge_resumes(admin: Caller, store: MemoryContactsStore) -> None:
+async def test_interrupted_merge_resumes(
+    admin: Caller, store: FakeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     survivor = await contact(admin, "Ada", "L", "ada@acme.com")
     duplicate = await contact(admin, "Ada", "L", "ada@home.org", title="CTO")
     await admin.data(LOG, {"i": {"contactId": duplicate, "kind": "NOTE"}})
-    scoped_class = type(store.for_workspace("w1"))
-    original = scoped_class.mark_merged
+    original = MemoryRecords.save
     calls = 0
 
-    async def crash_once(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    async def crash_once(self: MemoryRecords[Any], record: Any, **kwargs: Any) -> bool:
+        # The process dies after writing the survivor, before marking the duplicate.
         nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise ConnectionError("simulated crash")
-        return await original(self, *args, **kwargs)
+        if getattr(record, "merged_into", None):
+            calls += 1
+            if calls == 1:
+                raise ConnectionError("simulated crash")
+        return await original(self, record, **kwargs)
 
-    scoped_class.mark_merged = crash_once  # type: ignore[method-assign]
-    try:
-        body = await admin.execute(MERGE, {"s": survivor, "d": duplicate})
-        assert error_of(body)["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
-        assert "simulated" not in str(body)  # no internals leak
-        pending = await store.pending_merges()
-        assert [m.duplicate_id for m in pending] == [duplicate]
-        # Re-running the same merge finishes it; the survivor update is not applied twice.
-        done = (await admin.data(MERGE, {"s": survivor, "d": duplicate}))["mergeContacts"]
-        assert done["survivor"]["title"] == "CTO"
-    finally:
-        scoped_class.mark_merged = original  # type: ignore[method-assign]
+    monkeypatch.setattr(MemoryRecords, "save", crash_once)
+    body = await admin.execute(MERGE, {"s": survivor, "d": duplicate})
+    assert error_of(body)["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert "simulated" not in str(body)  # no internals leak
+    pending = await store.pending_merges()
+    assert [m.duplicate_id for m in pending] == [duplicate]
+    # Re-running the same merge finishes it; the survivor update is not applied twice.
+    done = (await admin.data(MERGE, {"s": survivor, "d": duplicate}))["mergeContacts"]
+    assert done["survivor"]["title"] == "CTO"
+    assert calls == 2
     assert await store.pending_merges() == []
     assert len(store.events_of_type(contract.CONTACT_MERGED)) == 1
     updates = [e for e in store.events_of_type(contract.CONTACT_UPDATED) if e.subject == survivor]
     assert len(updates) == 1
+
+
+async def test_merges_a_crash_left_are_finished_at_start(admin: Caller, store: FakeStore) -> None:
+    survivor = await contact(admin, "Ada", "L", "ada@acme.com")
+    duplicate = await contact(admin, "Ada", "L", "ada@home.org", title="CTO")
+    scoped = store.for_workspace("w1")
+    record = MergeRecord(duplicate, "w1", survivor, moved_interactions=0, changed_fields=["title"])
+    assert await scoped.add_merge(record)
+    assert await resume_merges(store.store) == 1
+    assert await store.pending_merges() == []
+    found = (await admin.data(GET, {"id": duplicate}))["contact"]
+    assert found is None  # merged, so deleted
+    # The survivor holds the duplicate's address (the claims read model too).
+    error = error_of(
+        await admin.execute(CONTACT, {"i": {"firstName": "X", "email": "ada@home.org"}})
+    )
+    assert error["extensions"]["existingId"] == survivor

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm_contacts.domain.model import Company
+from crm_contacts.domain.company import Company
 from crm_contacts.importer import demo_interactions, demo_people, parse_mapping, row_to_input
 
 

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from crm_contacts.domain.contact import Contact
 from crm_contacts.domain.duplicates import DuplicateReason, duplicate_reasons, edit_distance, rank
 from crm_contacts.domain.merge import plan_merge
-from crm_contacts.domain.model import Contact
 from crm_contacts.domain.rules import (
-    email_key,
     name_key,
     normalise_domain,
     normalise_email,
     normalise_phone,
     normalise_phones,
     normalise_tags,
-    search_text,
     slug,
 )
 from crm_kit.errors import BadUserInput
@@ -86,9 +84,9 @@ def test_keys_and_text() -> None:
     assert slug("Café & Co.") == "cafe-co"
     assert normalise_tags([" VIP", "vip", "Hot "], "t") == ["vip", "hot"]
     contact = _contact("c1", "Ada", "Lovelace", emails=["ada@x.com"])
-    assert email_key(contact) == "ada@x.com"
-    assert email_key(_contact("c2", "No", "Mail")) == "none:c2"
-    assert search_text(contact) == "ada lovelace ada@x.com"
+    assert contact.email_key == "ada@x.com"
+    assert _contact("c2", "No", "Mail").email_key == "none:c2"
+    assert contact.search_text == "ada lovelace ada@x.com"
 
 
 def test_edit_distance() -> None:

@@ -96,6 +96,11 @@ class Deal:
     completed_playbook_keys: list[str] = field(default_factory=list)
     stage_history: list[StageChange] = field(default_factory=list)
     owner_changes: list[OwnerChange] = field(default_factory=list)
+    # Record history for the win model's as-of features: each change of a tracked field
+    # (`win_features.TRACKED_FIELDS`) as {at, field, previous}; and the activity the
+    # consumers saw, as {at, kind: interaction | task} (`usecases/activity.py`).
+    field_changes: list[dict[str, Any]] = field(default_factory=list)
+    activity_log: list[dict[str, Any]] = field(default_factory=list)
     external_id: str | None = None
     rev: int = 1
     created_at: datetime | None = None

@@ -14,6 +14,7 @@ from datetime import date
 from typing import Protocol
 
 from .pipeline import OPEN_CATEGORIES, WON
+from .rates import Converter
 
 CLOSED = "closed"
 # Reported order: what is won first, then the open categories from most to least certain.
@@ -121,14 +122,21 @@ def build_forecast(
     end: date,
     currency: str,
     owner_id: str | None = None,
+    converter: Converter | None = None,
+    owner_ids: frozenset[str] | None = None,
 ) -> Forecast:
     """Won deals whose won date, and open deals whose expected close date, fall in
-    [start, end), by month; open deals without an expected close date in `undated`."""
+    [start, end), by month; open deals without an expected close date in `undated`.
+    Deals in other currencies count converted by `converter` (won: at the won date;
+    open: today's rate), or, without a rate, only in `other_currencies`. `owner_ids`
+    keeps the deals of those owners (a team)."""
     months = {m: ForecastMonth(m) for m in months_in(start, end)}
     undated = ForecastMonth(None)
     low, high = start.isoformat(), end.isoformat()
     for deal in deals:
         if deal.pipeline_id != pipeline_id or (owner_id is not None and deal.owner_id != owner_id):
+            continue
+        if owner_ids is not None and deal.owner_id not in owner_ids:
             continue
         status = deal.status
         if status == WON:
@@ -146,11 +154,27 @@ def build_forecast(
             target = months[day[:7]]
         else:
             continue
-        if deal.currency != currency:
+        converted = _in_currency(deal, currency, converter, day if status == WON else None)
+        if converted is None:
             key = deal.currency or "?"
             target.other_currencies[key] = target.other_currencies.get(key, 0) + 1
             continue
-        amount = deal.amount_minor or 0
-        weighted = amount if status == WON else (deal.weighted_minor or 0)
-        target.categories[category].add(amount, weighted)
+        amount, weighted = converted
+        target.categories[category].add(amount, amount if status == WON else weighted)
     return Forecast(currency, list(months.values()), undated)
+
+
+def _in_currency(
+    deal: DealFacts, currency: str, converter: Converter | None, day: str | None
+) -> tuple[int, int] | None:
+    """(amount, weighted amount) in `currency`, or None when it cannot be converted."""
+    amount, weighted = deal.amount_minor or 0, deal.weighted_minor or 0
+    if deal.currency == currency:
+        return amount, weighted
+    if converter is None:
+        return None
+    converted = converter.convert_on(amount, deal.currency, day)
+    converted_weighted = converter.convert_on(weighted, deal.currency, day)
+    if converted is None or converted_weighted is None:
+        return None
+    return converted, converted_weighted

@@ -25,11 +25,13 @@ from typing import Protocol
 
 from .forecast import AmountFacts
 from .pipeline import LOST, WON, Pipeline
+from .rates import Converter
 
 DAY = 86400.0
 
 
 class HistoryFacts(AmountFacts, Protocol):
+    close_date: str | None
     stale_at: datetime | None
     created: int | None
     has_next_step: bool
@@ -111,6 +113,8 @@ class Outcomes:
     won_in_currency: int = 0
     other_currencies: dict[str, int] = field(default_factory=dict)
     cycle_seconds: list[int] = field(default_factory=list)
+    # Converts other currencies at each deal's won date (none: only `currency` counts).
+    converter: Converter | None = None
 
     def add(self, deal: HistoryFacts, window: Window) -> None:
         at = closed_at(deal)
@@ -122,9 +126,10 @@ class Outcomes:
         self.won += 1
         if deal.created is not None and at is not None:
             self.cycle_seconds.append(max(0, at - deal.created))
-        if deal.currency == self.currency:
+        amount = _converted(self.converter, self.currency, deal, deal.close_date)
+        if amount is not None:
             self.won_in_currency += 1
-            self.won_minor += deal.amount_minor or 0
+            self.won_minor += amount
         else:
             key = deal.currency or "?"
             self.other_currencies[key] = self.other_currencies.get(key, 0) + 1
@@ -153,17 +158,35 @@ class Funnel:
     outcomes: Outcomes
 
 
+def _converted(
+    converter: Converter | None,
+    currency: str,
+    deal: HistoryFacts,
+    day: str | None,
+    minor: int | None = None,
+) -> int | None:
+    """The deal's amount (or `minor`) in `currency`: converted with the rate of `day`
+    (today when None) when a converter is given, else only if already in `currency`."""
+    value = deal.amount_minor if minor is None else minor
+    if deal.currency == currency:
+        return value or 0
+    if converter is None:
+        return None
+    return converter.convert_on(value or 0, deal.currency, day)
+
+
 def funnel(
     deals: Iterable[HistoryFacts],
     pipeline: Pipeline,
     window: Window,
     currency: str,
     owner_id: str | None = None,
+    converter: Converter | None = None,
 ) -> Funnel:
     flows = {s.key: StageFlow(s.key, s.name) for s in pipeline.open_stages}
     order = {s.key: i for i, s in enumerate(pipeline.stages)}
     created = 0
-    outcomes = Outcomes(currency)
+    outcomes = Outcomes(currency, converter=converter)
     for deal in deals:
         if deal.pipeline_id != pipeline.id or (owner_id is not None and deal.owner_id != owner_id):
             continue
@@ -206,10 +229,11 @@ class Scorecard:
     stale: int = 0
     no_next_step: int = 0
     open_other_currencies: dict[str, int] = field(default_factory=dict)
+    converter: Converter | None = None
     outcomes: Outcomes = field(init=False)
 
     def __post_init__(self) -> None:
-        self.outcomes = Outcomes(self.currency)
+        self.outcomes = Outcomes(self.currency, converter=self.converter)
 
 
 def scorecards(
@@ -218,6 +242,7 @@ def scorecards(
     window: Window,
     currency: str,
     now: datetime,
+    converter: Converter | None = None,
 ) -> list[Scorecard]:
     """Per owner (None = unassigned): open deals now, deals closed in the window. Owners
     with neither are left out. Largest won amount first, then owner id."""
@@ -227,12 +252,15 @@ def scorecards(
             continue
         if deal.status == "open":
             card = cards.get(deal.owner_id) or cards.setdefault(
-                deal.owner_id, Scorecard(deal.owner_id, currency)
+                deal.owner_id, Scorecard(deal.owner_id, currency, converter=converter)
             )
             card.open_count += 1
-            if deal.currency == currency:
-                card.open_minor += deal.amount_minor or 0
-                card.open_weighted_minor += deal.weighted_minor or 0
+            # Open deals at today's rate.
+            amount = _converted(converter, currency, deal, None)
+            weighted = _converted(converter, currency, deal, None, deal.weighted_minor or 0)
+            if amount is not None and weighted is not None:
+                card.open_minor += amount
+                card.open_weighted_minor += weighted
             else:
                 key = deal.currency or "?"
                 card.open_other_currencies[key] = card.open_other_currencies.get(key, 0) + 1
@@ -242,7 +270,7 @@ def scorecards(
                 card.no_next_step += 1
         elif inside(closed_at(deal), window):
             card = cards.get(deal.owner_id) or cards.setdefault(
-                deal.owner_id, Scorecard(deal.owner_id, currency)
+                deal.owner_id, Scorecard(deal.owner_id, currency, converter=converter)
             )
             card.outcomes.add(deal, window)
     return sorted(cards.values(), key=lambda c: (-c.outcomes.won_minor, c.owner_id or "~"))

@@ -1,224 +1,129 @@
-"""Win probability learned from a pipeline's closed deals (pure: no I/O).
+"""The stored win model and what it answers for a deal (pure: no I/O, no numpy).
 
-Two factors, both read from the stage history (`StageChange` entries):
-
-- **Stage.** For each open stage, the closed (won or lost) deals that were ever in it and
-  the share of them that was won, smoothed toward the stage's documented default with a
-  pseudo-count prior: `(wins + k * default) / (samples + k)`. With few samples the rate
-  stays near the default; with many it follows the data.
-- **Age in the stage.** How long a deal has been in its stage is evidence too. The stage's
-  closed deals are split at whole-day boundaries (quantiles of their time in the stage);
-  a bucket starting at `min_days` holds the closed deals that were *still in the stage*
-  after `min_days` days, i.e. what an open deal of that age is known to have done. Its
-  rate is smoothed toward the stage rate the same way. The first bucket (from day 0) is
-  the whole stage population, so its rate is the stage rate itself.
-
-An open deal's estimate is the rate of its stage's bucket for its current age, as an
-integer percentage. Accuracy is measured by a time-ordered backtest (`backtest`).
+A model is either `MODEL` (a calibrated logistic regression over the deal's features as
+of now, `win_training.py`) or `STAGE_DEFAULTS` (the history cannot support a model: the
+`reasons` say why, and every deal keeps its stage's documented probability). It predicts
+the chance that a deal open now is eventually won, where a deal still open
+`horizon_days` after a moment counts as not won from that moment (the censoring rule,
+`win_features.label`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .deal import StageChange
-from .pipeline import LOST, TERMINAL, WON, Pipeline
+from .win_encoding import Calibration, Column, Contribution, Encoder, score
+from .win_features import DealHistory, FeatureContext, Value, features_at
+from .win_metrics import Scores
 
-PRIOR_WEIGHT = 10  # pseudo-count k of the smoothing
-AGE_BUCKETS = 4  # at most this many age buckets per stage (quartiles)
-MIN_BUCKET_SAMPLES = 20  # a bucket needs this many closed deals still in the stage
-MIN_CLOSED_FOR_BACKTEST = 10
-TRAIN_SHARE = 0.8
-LOG_EPSILON = 1e-3  # predictions are clipped to [eps, 1 - eps] for the log loss
-DAY = 86400.0
-
-
-# --- what the model is trained on ------------------------------------------------------------
-
-
-def stage_days(history: Sequence[StageChange], now: datetime | None = None) -> dict[str, float]:
-    """Total days spent in each non-terminal stage, over every visit, from the history
-    (oldest first). The last visit counts until `now` when given (an open deal), else not
-    at all (a closed deal's last entry is its close)."""
-    days: dict[str, float] = {}
-    for i, change in enumerate(history):
-        if change.to_stage in TERMINAL:
-            continue
-        end = history[i + 1].at if i + 1 < len(history) else now
-        if end is None:
-            days.setdefault(change.to_stage, 0.0)
-            continue
-        spent = max(0.0, (end - change.at).total_seconds() / DAY)
-        days[change.to_stage] = days.get(change.to_stage, 0.0) + spent
-    return days
+MODEL = "MODEL"
+STAGE_DEFAULTS = "STAGE_DEFAULTS"
+# Where a deal's probability came from.
+FROM_MODEL = "MODEL"
+FROM_STAGE_DEFAULT = "STAGE_DEFAULT"
 
 
 @dataclass(frozen=True)
-class DealRecord:
-    """What the model needs of one deal."""
+class Reason:
+    """Why a model fell back or what to be careful about (code + a sentence)."""
 
-    id: str
-    status: str  # open | won | lost
-    stage_key: str
-    stage_probability: int
-    closed_at: datetime | None
-    stage_days: dict[str, float]
-    probability_model: int | None = None
+    code: str
+    message: str
 
-    @property
-    def closed(self) -> bool:
-        return self.status in (WON, LOST)
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any], now: datetime) -> DealRecord:
-        """From a stored deal (or a projection with these fields)."""
-        history = [StageChange.from_doc(c) for c in doc.get("stage_history") or []]
-        status = doc.get("status") or "open"
-        return cls(
-            id=doc["_id"],
-            status=status,
-            stage_key=doc.get("stage_key") or "",
-            stage_probability=int(doc.get("stage_probability") or 0),
-            closed_at=doc.get("closed_at"),
-            stage_days=stage_days(history, None if status in (WON, LOST) else now),
-            probability_model=doc.get("probability_model"),
-        )
-
-
-# --- the model -------------------------------------------------------------------------------
-
-
-def smoothed(wins: int, samples: int, prior: float, weight: float = PRIOR_WEIGHT) -> float:
-    return (wins + weight * prior) / (samples + weight)
-
-
-def percent(rate: float) -> int:
-    """A rate as the integer percentage stored on deals (half up)."""
-    return max(0, min(100, math.floor(rate * 100 + 0.5)))
+    def to_doc(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
 
 
 @dataclass(frozen=True)
-class AgeBucket:
-    min_days: int  # closed deals still in the stage after this many days...
-    max_days: int | None  # ...up to the next bucket's start (None: no upper bound)
-    samples: int
-    wins: int
-    win_rate: float
-
-    def to_doc(self) -> dict[str, Any]:
-        return {
-            "min_days": self.min_days,
-            "max_days": self.max_days,
-            "samples": self.samples,
-            "wins": self.wins,
-            "win_rate": self.win_rate,
-        }
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> AgeBucket:
-        return cls(
-            int(doc["min_days"]),
-            None if doc.get("max_days") is None else int(doc["max_days"]),
-            int(doc["samples"]),
-            int(doc["wins"]),
-            float(doc["win_rate"]),
-        )
-
-
-@dataclass(frozen=True)
-class StageModel:
+class StageSummary:
     key: str
     name: str
     default_probability: int
-    samples: int
-    wins: int
-    win_rate: float
-    age_buckets: tuple[AgeBucket, ...]
+    rows: int  # training rows (open-deal snapshots) in the stage
+    won_share: float | None  # share of them that ended won
 
-    def rate_at(self, age_days: float) -> float:
-        rate = self.win_rate
-        for bucket in self.age_buckets:
-            if age_days >= bucket.min_days:
-                rate = bucket.win_rate
-        return rate
+    def to_doc(self) -> dict[str, Any]:
+        return vars(self).copy()
+
+
+@dataclass(frozen=True)
+class TrainingSummary:
+    deals: int  # deals of the pipeline read
+    closed_deals: int
+    dated_closed_deals: int  # closed deals with a recorded open period
+    won_deals: int
+    lost_deals: int
+    rows: int  # labelled open-deal snapshots trained on
+    won_rows: int
+    censored_rows: int  # snapshots left out: outcome not known yet
+    step_days: int  # snapshot spacing
+    base_rate: float | None  # won share of the rows (the constant baseline)
+
+    def to_doc(self) -> dict[str, Any]:
+        return vars(self).copy()
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One backtest cut-off: a model trained on what was known then, scored on every deal
+    open then whose outcome is known now."""
+
+    cutoff: datetime
+    training_rows: int
+    scored_deals: int
+    censored_deals: int
+    model_brier: float
+    constant_brier: float
+    stage_default_brier: float
+
+    def to_doc(self) -> dict[str, Any]:
+        return vars(self).copy()
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    folds: tuple[Fold, ...]
+    model: Scores
+    constant: Scores  # the training rows' won share at each cut-off, for every deal
+    stage_defaults: Scores  # each deal's stage default probability
+    censored_deals: int
 
     def to_doc(self) -> dict[str, Any]:
         return {
-            "key": self.key,
-            "name": self.name,
-            "default_probability": self.default_probability,
-            "samples": self.samples,
-            "wins": self.wins,
-            "win_rate": self.win_rate,
-            "age_buckets": [b.to_doc() for b in self.age_buckets],
+            "folds": [f.to_doc() for f in self.folds],
+            "model": self.model.to_doc(),
+            "constant": self.constant.to_doc(),
+            "stage_defaults": self.stage_defaults.to_doc(),
+            "censored_deals": self.censored_deals,
         }
 
     @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> StageModel:
+    def from_doc(cls, doc: Mapping[str, Any]) -> Evaluation:
         return cls(
-            key=doc["key"],
-            name=doc.get("name") or doc["key"],
-            default_probability=int(doc["default_probability"]),
-            samples=int(doc["samples"]),
-            wins=int(doc["wins"]),
-            win_rate=float(doc["win_rate"]),
-            age_buckets=tuple(AgeBucket.from_doc(b) for b in doc.get("age_buckets") or []),
+            folds=tuple(Fold(**f) for f in doc.get("folds") or []),
+            model=Scores.from_doc(doc["model"]),
+            constant=Scores.from_doc(doc["constant"]),
+            stage_defaults=Scores.from_doc(doc["stage_defaults"]),
+            censored_deals=int(doc.get("censored_deals") or 0),
         )
 
 
 @dataclass(frozen=True)
-class CalibrationBucket:
-    lower: float
-    upper: float
-    mean_predicted: float
-    actual_win_share: float
-    count: int
+class Prediction:
+    probability: int  # whole percent, 1..99 from the model
+    source: str  # FROM_MODEL | FROM_STAGE_DEFAULT
+    reason: str | None  # why the stage default was used
+    base_probability: float | None  # a deal at the training average
+    contributions: tuple[Contribution, ...] = ()
 
 
-@dataclass(frozen=True)
-class Accuracy:
-    """Backtest: trained on the earliest-closed deals, scored on the later-closed ones."""
-
-    test_deals: int
-    predictions: int  # one per (test deal, stage it was in, age bucket it reached)
-    cutoff: datetime | None  # close date of the last training deal
-    brier_score: float
-    baseline_brier_score: float  # the stage defaults
-    stage_only_brier_score: float  # the stage rates without the age factor
-    log_loss: float
-    baseline_log_loss: float
-    calibration: tuple[CalibrationBucket, ...] = ()
-
-    def to_doc(self) -> dict[str, Any]:
-        return {
-            "test_deals": self.test_deals,
-            "predictions": self.predictions,
-            "cutoff": self.cutoff,
-            "brier_score": self.brier_score,
-            "baseline_brier_score": self.baseline_brier_score,
-            "stage_only_brier_score": self.stage_only_brier_score,
-            "log_loss": self.log_loss,
-            "baseline_log_loss": self.baseline_log_loss,
-            "calibration": [vars(c) for c in self.calibration],
-        }
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> Accuracy:
-        return cls(
-            test_deals=int(doc["test_deals"]),
-            predictions=int(doc["predictions"]),
-            cutoff=doc.get("cutoff"),
-            brier_score=float(doc["brier_score"]),
-            baseline_brier_score=float(doc["baseline_brier_score"]),
-            stage_only_brier_score=float(doc["stage_only_brier_score"]),
-            log_loss=float(doc["log_loss"]),
-            baseline_log_loss=float(doc["baseline_log_loss"]),
-            calibration=tuple(CalibrationBucket(**c) for c in doc.get("calibration") or []),
-        )
+def percent(rate: float) -> int:
+    """A probability as the whole percentage stored on deals (half up)."""
+    return max(0, min(100, math.floor(rate * 100 + 0.5)))
 
 
 @dataclass(frozen=True)
@@ -226,33 +131,68 @@ class WinModel:
     workspace_id: str
     pipeline_id: str
     pipeline_version: int
+    version: int
     trained_at: datetime
-    training_deals: int  # closed deals the model was trained on
-    stages: tuple[StageModel, ...]
-    prior_weight: int = PRIOR_WEIGHT
-    accuracy: Accuracy | None = None
+    status: str
+    horizon_days: int
+    activity_days: int
+    training: TrainingSummary
+    stages: tuple[StageSummary, ...]
+    reasons: tuple[Reason, ...] = ()
+    warnings: tuple[Reason, ...] = ()
+    columns: tuple[Column, ...] = ()
+    intercept: float = 0.0
+    calibration: Calibration = field(default_factory=Calibration)
+    regularization: float | None = None
+    library: str | None = None
+    importances: tuple[tuple[str, float], ...] = ()  # (feature, mean |log-odds|), largest first
+    evaluation: Evaluation | None = None
     trained_by: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Stages with enough training rows; a deal in another stage keeps its default.
+    known_stages: frozenset[str] = frozenset()
 
     @property
     def id(self) -> str:
         return model_id(self.workspace_id, self.pipeline_id)
 
-    def stage(self, key: str) -> StageModel | None:
-        return next((s for s in self.stages if s.key == key), None)
+    @property
+    def usable(self) -> bool:
+        return self.status == MODEL and bool(self.columns)
 
-    def estimate(self, stage_key: str, default_probability: int, age_days: float) -> int:
-        """The integer percentage for a deal in `stage_key` for `age_days`; a stage the
-        model does not know (added after training) has no samples: its default."""
-        stage = self.stage(stage_key)
-        if stage is None:
-            return default_probability
-        return percent(stage.rate_at(age_days))
-
-    def estimate_deal(self, record: DealRecord) -> int:
-        return self.estimate(
-            record.stage_key, record.stage_probability, record.stage_days.get(record.stage_key, 0)
+    def predict(
+        self, deal: DealHistory, now: datetime, ctx: FeatureContext, encoder: Encoder | None = None
+    ) -> Prediction:
+        default = deal.stage_probability
+        if not self.usable:
+            reason = self.reasons[0].message if self.reasons else "no model trained"
+            return Prediction(default, FROM_STAGE_DEFAULT, reason, None)
+        row = features_at(deal, now, ctx)
+        if row is None:
+            return Prediction(default, FROM_STAGE_DEFAULT, "the deal is not open", None)
+        if row.get("stage") not in self.known_stages:
+            return Prediction(
+                default,
+                FROM_STAGE_DEFAULT,
+                f"no training history for stage {row.get('stage')!r}",
+                None,
+            )
+        scored = self.score_row(row, encoder)
+        return Prediction(
+            percent(scored[0]),
+            FROM_MODEL,
+            None,
+            round(1 / (1 + math.exp(-scored[1])), 6),
+            scored[2],
         )
+
+    def score_row(
+        self, row: Mapping[str, Value], encoder: Encoder | None = None
+    ) -> tuple[float, float, tuple[Contribution, ...]]:
+        found = score(row, self.columns, self.intercept, self.calibration, encoder)
+        return found.probability, found.base_log_odds, found.contributions
+
+    def encoder(self) -> Encoder:
+        return Encoder(self.columns)
 
     def to_doc(self) -> dict[str, Any]:
         return {
@@ -260,229 +200,57 @@ class WinModel:
             "workspace_id": self.workspace_id,
             "pipeline_id": self.pipeline_id,
             "pipeline_version": self.pipeline_version,
+            "version": self.version,
             "trained_at": self.trained_at,
             "trained_by": self.trained_by,
-            "training_deals": self.training_deals,
-            "prior_weight": self.prior_weight,
+            "status": self.status,
+            "horizon_days": self.horizon_days,
+            "activity_days": self.activity_days,
+            "training": self.training.to_doc(),
             "stages": [s.to_doc() for s in self.stages],
-            "accuracy": self.accuracy.to_doc() if self.accuracy else None,
+            "reasons": [r.to_doc() for r in self.reasons],
+            "warnings": [r.to_doc() for r in self.warnings],
+            "columns": [c.to_doc() for c in self.columns],
+            "intercept": self.intercept,
+            "calibration": {"slope": self.calibration.slope, "shift": self.calibration.shift},
+            "regularization": self.regularization,
+            "library": self.library,
+            "importances": [{"feature": f, "importance": v} for f, v in self.importances],
+            "evaluation": self.evaluation.to_doc() if self.evaluation else None,
+            "known_stages": sorted(self.known_stages),
         }
 
     @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> WinModel:
+    def from_doc(cls, doc: Mapping[str, Any]) -> WinModel:
+        calibration = doc.get("calibration") or {}
         return cls(
             workspace_id=doc["workspace_id"],
             pipeline_id=doc["pipeline_id"],
             pipeline_version=int(doc.get("pipeline_version") or 1),
+            version=int(doc.get("version") or 1),
             trained_at=doc["trained_at"],
             trained_by=doc.get("trained_by"),
-            training_deals=int(doc["training_deals"]),
-            prior_weight=int(doc.get("prior_weight") or PRIOR_WEIGHT),
-            stages=tuple(StageModel.from_doc(s) for s in doc.get("stages") or []),
-            accuracy=Accuracy.from_doc(doc["accuracy"]) if doc.get("accuracy") else None,
+            status=doc.get("status") or STAGE_DEFAULTS,
+            horizon_days=int(doc.get("horizon_days") or 0),
+            activity_days=int(doc.get("activity_days") or 0),
+            training=TrainingSummary(**doc["training"]),
+            stages=tuple(StageSummary(**s) for s in doc.get("stages") or []),
+            reasons=tuple(Reason(**r) for r in doc.get("reasons") or []),
+            warnings=tuple(Reason(**r) for r in doc.get("warnings") or []),
+            columns=tuple(Column.from_doc(c) for c in doc.get("columns") or []),
+            intercept=float(doc.get("intercept") or 0.0),
+            calibration=Calibration(
+                float(calibration.get("slope", 1.0)), float(calibration.get("shift", 0.0))
+            ),
+            regularization=doc.get("regularization"),
+            library=doc.get("library"),
+            importances=tuple(
+                (i["feature"], float(i["importance"])) for i in doc.get("importances") or []
+            ),
+            evaluation=Evaluation.from_doc(doc["evaluation"]) if doc.get("evaluation") else None,
+            known_stages=frozenset(doc.get("known_stages") or ()),
         )
 
 
 def model_id(workspace_id: str, pipeline_id: str) -> str:
     return f"{workspace_id}:{pipeline_id}"
-
-
-# --- training ----------------------------------------------------------------------------------
-
-
-def _boundaries(days: list[float], buckets: int, min_samples: int) -> list[int]:
-    """Whole-day starts of the age buckets: 0 and the quantiles of the time in the stage,
-    keeping only starts that enough closed deals survived to."""
-    if buckets < 2 or len(days) < 2 * min_samples:
-        return [0]
-    ordered = sorted(days)
-    starts = {0}
-    for j in range(1, buckets):
-        starts.add(math.floor(ordered[len(ordered) * j // buckets]))
-    return [s for s in sorted(starts) if s == 0 or sum(d >= s for d in ordered) >= min_samples]
-
-
-def train_stage(
-    key: str,
-    name: str,
-    default_probability: int,
-    outcomes: list[tuple[float, bool]],  # (days in the stage, won) per closed deal
-    *,
-    prior_weight: float = PRIOR_WEIGHT,
-    buckets: int = AGE_BUCKETS,
-    min_bucket_samples: int = MIN_BUCKET_SAMPLES,
-) -> StageModel:
-    samples = len(outcomes)
-    wins = sum(won for _, won in outcomes)
-    rate = smoothed(wins, samples, default_probability / 100, prior_weight)
-    starts = _boundaries([d for d, _ in outcomes], buckets, min_bucket_samples)
-    age_buckets = []
-    for i, start in enumerate(starts):
-        still_in = [won for d, won in outcomes if d >= start]
-        n, w = len(still_in), sum(still_in)
-        age_buckets.append(
-            AgeBucket(
-                min_days=start,
-                max_days=starts[i + 1] if i + 1 < len(starts) else None,
-                samples=n,
-                wins=w,
-                # From day 0 the population is the stage's own: its rate is the stage rate.
-                win_rate=round(rate if start == 0 else smoothed(w, n, rate, prior_weight), 6),
-            )
-        )
-    return StageModel(
-        key=key,
-        name=name,
-        default_probability=default_probability,
-        samples=samples,
-        wins=wins,
-        win_rate=round(rate, 6),
-        age_buckets=tuple(age_buckets),
-    )
-
-
-def train(
-    pipeline: Pipeline,
-    deals: Iterable[DealRecord],
-    now: datetime,
-    *,
-    prior_weight: int = PRIOR_WEIGHT,
-    buckets: int = AGE_BUCKETS,
-    min_bucket_samples: int = MIN_BUCKET_SAMPLES,
-    with_accuracy: bool = True,
-    trained_by: str | None = None,
-) -> WinModel:
-    """The model of `pipeline` from its closed deals (open ones are ignored)."""
-    closed = [d for d in deals if d.closed]
-    stages = []
-    for stage in pipeline.open_stages:
-        outcomes = [
-            (d.stage_days[stage.key], d.status == WON) for d in closed if stage.key in d.stage_days
-        ]
-        stages.append(
-            train_stage(
-                stage.key,
-                stage.name,
-                stage.probability,
-                outcomes,
-                prior_weight=prior_weight,
-                buckets=buckets,
-                min_bucket_samples=min_bucket_samples,
-            )
-        )
-    accuracy = None
-    if with_accuracy:
-        accuracy = backtest(
-            pipeline,
-            closed,
-            prior_weight=prior_weight,
-            buckets=buckets,
-            min_bucket_samples=min_bucket_samples,
-        )
-    return WinModel(
-        workspace_id=pipeline.workspace_id,
-        pipeline_id=pipeline.id,
-        pipeline_version=pipeline.version,
-        trained_at=now,
-        training_deals=len(closed),
-        stages=tuple(stages),
-        prior_weight=prior_weight,
-        accuracy=accuracy,
-        trained_by=trained_by,
-    )
-
-
-# --- measured accuracy -------------------------------------------------------------------------
-
-
-def brier(pairs: Sequence[tuple[float, bool]]) -> float:
-    return sum((p - y) ** 2 for p, y in pairs) / len(pairs)
-
-
-def log_loss(pairs: Sequence[tuple[float, bool]]) -> float:
-    total = 0.0
-    for p, y in pairs:
-        p = min(max(p, LOG_EPSILON), 1 - LOG_EPSILON)
-        total -= math.log(p) if y else math.log(1 - p)
-    return total / len(pairs)
-
-
-def calibration(
-    pairs: Sequence[tuple[float, bool]], bins: int = 10
-) -> tuple[CalibrationBucket, ...]:
-    grouped: dict[int, list[tuple[float, bool]]] = {}
-    for p, y in pairs:
-        grouped.setdefault(min(int(p * bins), bins - 1), []).append((p, y))
-    return tuple(
-        CalibrationBucket(
-            lower=i / bins,
-            upper=(i + 1) / bins,
-            mean_predicted=round(sum(p for p, _ in members) / len(members), 6),
-            actual_win_share=round(sum(y for _, y in members) / len(members), 6),
-            count=len(members),
-        )
-        for i, members in sorted(grouped.items())
-    )
-
-
-def backtest(
-    pipeline: Pipeline,
-    closed: Sequence[DealRecord],
-    *,
-    train_share: float = TRAIN_SHARE,
-    prior_weight: int = PRIOR_WEIGHT,
-    buckets: int = AGE_BUCKETS,
-    min_bucket_samples: int = MIN_BUCKET_SAMPLES,
-) -> Accuracy | None:
-    """Train on the earliest `train_share` of the closed deals by close date, predict the
-    later-closed ones as an open deal would have been predicted: for each stage it was in,
-    at the start of each age bucket it stayed in that stage long enough to reach. Scores
-    the model, the stage rates alone (no age factor) and the stage defaults (baseline).
-    None with fewer than MIN_CLOSED_FOR_BACKTEST closed deals."""
-    ordered = sorted(
-        (d for d in closed if d.closed and d.closed_at is not None),
-        key=lambda d: (d.closed_at, d.id),
-    )
-    cut = int(len(ordered) * train_share)
-    if len(ordered) < MIN_CLOSED_FOR_BACKTEST or cut == 0 or cut == len(ordered):
-        return None
-    training, testing = ordered[:cut], ordered[cut:]
-    model = train(
-        pipeline,
-        training,
-        training[-1].closed_at or datetime.min,
-        prior_weight=prior_weight,
-        buckets=buckets,
-        min_bucket_samples=min_bucket_samples,
-        with_accuracy=False,
-    )
-    scored: list[tuple[float, bool]] = []
-    stage_only: list[tuple[float, bool]] = []
-    baseline: list[tuple[float, bool]] = []
-    deals = 0
-    for deal in testing:
-        won = deal.status == WON
-        before = len(scored)
-        for stage in model.stages:
-            if stage.key not in deal.stage_days:
-                continue
-            for bucket in stage.age_buckets:
-                if deal.stage_days[stage.key] < bucket.min_days:
-                    continue
-                scored.append((percent(bucket.win_rate) / 100, won))
-                stage_only.append((percent(stage.win_rate) / 100, won))
-                baseline.append((stage.default_probability / 100, won))
-        deals += len(scored) > before
-    if not scored:
-        return None
-    return Accuracy(
-        test_deals=deals,
-        predictions=len(scored),
-        cutoff=training[-1].closed_at,
-        brier_score=round(brier(scored), 6),
-        baseline_brier_score=round(brier(baseline), 6),
-        stage_only_brier_score=round(brier(stage_only), 6),
-        log_loss=round(log_loss(scored), 6),
-        baseline_log_loss=round(log_loss(baseline), 6),
-        calibration=calibration(scored),
-    )

@@ -4,7 +4,7 @@ copies) against `crm_contracts.deals`."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from crm_contracts import deals as contract
@@ -12,7 +12,8 @@ from crm_contracts.base import Payload
 
 from ..domain.deal import Deal, StageChange
 from ..domain.default_pipeline import default_pipeline
-from ..domain.win_model import DealRecord, train
+from ..domain.win_features import DealHistory
+from ..domain.win_training import train
 from . import publish
 
 MODELS: dict[str, type[Payload]] = {
@@ -71,19 +72,27 @@ def _change(src: str | None, dst: str, kind: str = "move") -> StageChange:
 
 
 def _model(pipeline: Any) -> Any:
-    """A model trained on 40 closed deals that were in engaging (26 won)."""
-    deals = [
-        DealRecord(
-            id=f"66f1c0ffee0000000000d{i:03d}",
-            status="won" if i < 26 else "lost",
-            stage_key="won" if i < 26 else "lost",
-            stage_probability=100 if i < 26 else 0,
-            closed_at=AT,
-            stage_days={"engaging": 10.0},
+    """A model trained on 40 closed deals that were in engaging for ten days (26 won)."""
+    deals = []
+    for i in range(40):
+        opened = AT - timedelta(days=300 - 5 * i)
+        outcome = "won" if i % 3 else "lost"
+        deals.append(
+            DealHistory.from_doc(
+                {
+                    "_id": f"66f1c0ffee0000000000d{i:03d}",
+                    "status": outcome,
+                    "stage_key": outcome,
+                    "closed_at": opened + timedelta(days=10),
+                    "owner_id": "darcel-schlecht" if i % 2 else "moses-frase",
+                    "stage_history": [
+                        {"to_stage": "engaging", "at": opened},
+                        {"to_stage": outcome, "at": opened + timedelta(days=10)},
+                    ],
+                }
+            )
         )
-        for i in range(40)
-    ]
-    return train(pipeline, deals, AT, trained_by="darcel-schlecht", with_accuracy=False)
+    return train(pipeline, deals, AT, trained_by="darcel-schlecht", with_backtest=False)
 
 
 def examples() -> dict[str, dict[str, Any]]:

@@ -197,26 +197,33 @@ def pipeline_updated(pipeline: Pipeline, previous_version: int) -> CloudEvent:
 
 
 def win_model_trained(model: WinModel) -> CloudEvent:
-    accuracy = model.accuracy
+    evaluation = model.evaluation
     payload = contract.WinModelTrained(
         pipeline_id=model.pipeline_id,
         pipeline_version=model.pipeline_version,
         trained_at=_iso(model.trained_at),
         trained_by=model.trained_by,
-        training_deals=model.training_deals,
+        training_deals=model.training.dated_closed_deals,
         stages=[
             contract.WinModelStageSummary(
                 key=s.key,
                 default_probability=s.default_probability,
-                samples=s.samples,
-                wins=s.wins,
-                win_rate=s.win_rate,
+                samples=s.rows,
+                wins=round((s.won_share or 0) * s.rows),
+                win_rate=s.won_share if s.won_share is not None else s.default_probability / 100,
             )
             for s in model.stages
         ],
-        test_deals=accuracy.test_deals if accuracy else 0,
-        brier_score=accuracy.brier_score if accuracy else None,
-        baseline_brier_score=accuracy.baseline_brier_score if accuracy else None,
+        test_deals=evaluation.model.rows if evaluation else 0,
+        brier_score=evaluation.model.brier if evaluation else None,
+        baseline_brier_score=evaluation.stage_defaults.brier if evaluation else None,
+        version=model.version,
+        status=model.status,
+        reasons=[r.code for r in model.reasons],
+        horizon_days=model.horizon_days,
+        constant_brier_score=evaluation.constant.brier if evaluation else None,
+        auc=evaluation.model.auc if evaluation else None,
+        expected_calibration_error=evaluation.model.ece if evaluation else None,
     )
     return new_event(
         event_type=contract.WIN_MODEL_TRAINED,

@@ -15,15 +15,23 @@ class BoardColumn:
     stage: Stage
     count: int
     total_amount: str = strawberry.field(
-        description="Sum of the column's deals in the board currency (other currencies: "
-        "totalsByCurrency)."
+        description="Sum of the column's deals in the board (pipeline reporting) currency; "
+        "deals in other currencies converted with the workspace's exchange rates (open: "
+        "today's rate; won/lost: the close date's), rounded half to even per currency total "
+        "(open) or per deal (closed). Deals without a known rate: unconvertedCount."
     )
     weighted_amount: str = strawberry.field(
         description="Sum of each deal's amount x effective probability (each rounded half "
-        "to even in minor units), board currency."
+        "to even in minor units), board currency, converted as totalAmount."
     )
     currency: str
-    totals_by_currency: list[CurrencyTotal]
+    unconverted_count: int = strawberry.field(
+        description="Deals left out of the totals: no exchange rate into the board "
+        "currency on or before the relevant date."
+    )
+    totals_by_currency: list[CurrencyTotal] = strawberry.field(
+        description="Exact totals in each deal currency (never converted)."
+    )
     _column: strawberry.Private[queries.Column]
 
     @classmethod
@@ -35,6 +43,7 @@ class BoardColumn:
             total_amount=format_amount(column.amount_minor, currency),
             weighted_amount=format_amount(column.weighted_minor, currency),
             currency=currency,
+            unconverted_count=column.unconverted,
             totals_by_currency=[
                 CurrencyTotal(
                     currency=t.currency,

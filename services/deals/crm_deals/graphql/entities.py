@@ -6,6 +6,7 @@ import strawberry
 from strawberry.types import Info
 
 from ..usecases.queries import DealFilter, deal_query, list_deals
+from .forecasting import ForecastRollup, rollup
 from .types import DealConnection, DealStatus, connection
 
 
@@ -53,3 +54,37 @@ class Company:
     ) -> DealConnection:
         f = DealFilter(company_id=str(self.id), status=status.value if status else None)
         return await _deals(info, f, first, after)
+
+
+@strawberry.federation.type(keys=["id"], name="Team")
+class Team:
+    """A team of the tasks service; its members come with the representation
+    (`@requires(fields: "memberIds")`: the gateway fetches them from the tasks subgraph), so
+    this service never keeps or asks for team membership itself."""
+
+    id: strawberry.ID
+    member_ids: list[strawberry.ID] = strawberry.federation.field(external=True)
+
+    @classmethod
+    def resolve_reference(
+        cls,
+        id: strawberry.ID,
+        memberIds: list[strawberry.ID] | None = None,  # noqa: N803
+    ) -> Team:
+        return cls(id=id, member_ids=list(memberIds or []))
+
+    @strawberry.federation.field(
+        requires=["memberIds"],
+        description="The team's forecast roll-up for a period (YYYY-MM or YYYY-Qn): its "
+        "members' figures, calls and quotas, the team quota and the manager's adjusted "
+        "(TEAM) call.",
+    )
+    async def forecast_rollup(
+        self,
+        info: Info,
+        period: str,
+        pipeline_id: strawberry.ID | None = None,
+        currency: str | None = None,
+    ) -> ForecastRollup:
+        members = [str(m) for m in self.member_ids]
+        return await rollup(info, period, members, str(self.id), pipeline_id, currency)

@@ -7,6 +7,7 @@ from strawberry.types import Info
 
 from ..usecases.handover import HandoverService
 from .analytics import ForecastSnapshot
+from .forecasting import ForecastSubmission, Quota, SetQuotaInput, SubmitForecastInput, pid
 from .inputs import (
     CreateDealInput,
     CreatePipelineInput,
@@ -15,8 +16,9 @@ from .inputs import (
     UpdatePipelineInput,
     given,
 )
+from .rates import ExchangeRate, ExchangeRateInput
 from .types import Deal, DealHandover, Pipeline
-from .win_model import WinModel, train_win_model
+from .win_model import WinModelTrainingJob, train_win_model
 
 
 @strawberry.type
@@ -94,12 +96,15 @@ class Mutation:
         return Pipeline.of(updated)
 
     @strawberry.mutation(
-        description="Managers and admins only. Learns the win model from the pipeline's "
-        "closed deals and writes each open deal's changed modelProbability (deal.updated)."
+        description="Managers and admins only. Starts training the pipeline's win model in the "
+        "background and returns the job at once (poll winModelTrainingJob or "
+        "winModel.latestJob); a training already running for the pipeline is returned "
+        "instead of a new one. When done, each open deal's changed modelProbability is "
+        "written (deal.updated)."
     )
     async def train_win_model(
         self, info: Info, pipeline_id: strawberry.ID | None = None
-    ) -> WinModel:
+    ) -> WinModelTrainingJob:
         return await train_win_model(info, pipeline_id)
 
     @strawberry.mutation(
@@ -114,3 +119,39 @@ class Mutation:
             None if pipeline_id is None else str(pipeline_id)
         )
         return ForecastSnapshot.of(doc)
+
+    @strawberry.mutation(
+        description="Managers and admins only. Enters (or replaces) exchange rates: each says "
+        "that on `date` one `currency` is worth `rate` `quoteCurrency`; 1 to 500 per call, "
+        "all checked before any is written (BAD_USER_INPUT with field `rates.<i>.<name>`)."
+    )
+    async def set_exchange_rates(
+        self, info: Info, rates: list[ExchangeRateInput]
+    ) -> list[ExchangeRate]:
+        entered = await info.context.rates.set_rates([r.to_domain() for r in rates])
+        return [ExchangeRate.of(r) for r in entered]
+
+    @strawberry.mutation(
+        description="A new version of a forecast call for a period. Reps: scope OWNER with "
+        "their own id; managers and admins: any owner, and TEAM (the adjusted call)."
+    )
+    async def submit_forecast(self, info: Info, input: SubmitForecastInput) -> ForecastSubmission:
+        doc = await info.context.forecasting.submit(
+            pid(input.pipeline_id),
+            input.period,
+            input.scope.value,
+            input.scope_id,
+            input.commit,
+            input.best_case,
+            input.note,
+        )
+        found = ForecastSubmission.of(doc)
+        assert found is not None
+        return found
+
+    @strawberry.mutation(description="Managers and admins: a rep's or team's quota for a period.")
+    async def set_quota(self, info: Info, input: SetQuotaInput) -> Quota:
+        doc = await info.context.forecasting.set_quota(
+            input.period, input.scope.value, input.scope_id, input.amount, input.currency
+        )
+        return Quota.of(doc)

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from ..usecases import queries
+from ..usecases.analytics import pipeline_entries
 from .analytics import (
     Forecast,
     ForecastAccuracyMonth,
@@ -16,16 +17,29 @@ from .analytics import (
     PipelineAnalytics,
 )
 from .board import BoardColumn, PipelineBoard
+from .forecasting import (
+    ForecastRollup,
+    ForecastScope,
+    ForecastSubmission,
+    PeriodForecast,
+    Quota,
+    SubmissionAccuracyMonth,
+    pid,
+    rollup,
+)
 from .inputs import DealFilter, DealOrder
+from .rates import ExchangeRate
 from .types import Deal, DealConnection, Pipeline, connection
-from .win_model import WinModel, win_model
+from .win_model import (
+    WinModel,
+    WinModelTrainingJob,
+    training_job,
+    win_model,
+    win_model_versions,
+)
 
 From = Annotated[date, strawberry.argument(name="from")]
 FromTime = Annotated[datetime | None, strawberry.argument(name="from")]
-
-
-def _pid(pipeline_id: strawberry.ID | None) -> str | None:
-    return None if pipeline_id is None else str(pipeline_id)
 
 
 @strawberry.type
@@ -81,8 +95,14 @@ class Query:
         pipeline = await ctx.deals.pipelines.get(
             str(pipeline_id) if pipeline_id else None, field="pipelineId"
         )
-        where = queries.board_filter(owner_id, text)
-        columns = await queries.board(ctx.deals.store, pipeline, where)
+        converter = await ctx.rates.converter(pipeline.currency)
+        columns = await queries.board(
+            ctx.deals.store,
+            pipeline,
+            converter,
+            lambda: pipeline_entries(ctx.deals.store, pipeline.id),
+            where=queries.board_filter(owner_id, text),
+        )
         return PipelineBoard(
             pipeline=Pipeline.of(pipeline),
             currency=pipeline.currency,
@@ -99,9 +119,24 @@ class Query:
         return await win_model(info, pipeline_id)
 
     @strawberry.field(
+        description="The pipeline's trained models, newest first (at most `first`, 1 to 100)."
+    )
+    async def win_model_versions(
+        self, info: Info, pipeline_id: strawberry.ID | None = None, first: int = 20
+    ) -> list[WinModel]:
+        return await win_model_versions(info, pipeline_id, first)
+
+    @strawberry.field(description="A training job by id (from trainWinModel); null when unknown.")
+    async def win_model_training_job(
+        self, info: Info, id: strawberry.ID
+    ) -> WinModelTrainingJob | None:
+        return await training_job(info, id)
+
+    @strawberry.field(
         description="Open deals by expected close month, won deals by won month, per forecast "
-        "category, for each month in [from, to) (at most 24 months); one currency (the "
-        "pipeline's by default), others counted apart. Served from the read index."
+        "category, for each month in [from, to) (at most 24 months); in `currency` (the "
+        "pipeline's by default): other currencies converted (won: the won date's rate; "
+        "open: today's), those without a rate counted apart. Served from the read index."
     )
     async def forecast(
         self,
@@ -113,7 +148,7 @@ class Query:
         currency: str | None = None,
     ) -> Forecast:
         pipeline, fc = await info.context.analytics.forecast(
-            _pid(pipeline_id), from_, to, owner_id, currency
+            pid(pipeline_id), from_, to, owner_id, currency
         )
         return Forecast.of(pipeline.id, owner_id, fc)
 
@@ -124,12 +159,14 @@ class Query:
     async def forecast_accuracy(
         self, info: Info, pipeline_id: strawberry.ID | None = None, months: int = 6
     ) -> list[ForecastAccuracyMonth]:
-        found = await info.context.analytics.accuracy(_pid(pipeline_id), months)
+        found = await info.context.analytics.accuracy(pid(pipeline_id), months)
         return [ForecastAccuracyMonth.of(m) for m in found]
 
     @strawberry.field(
         description="Funnel conversion and stage velocity of the deals that entered each "
-        "open stage in [from, to) (unbounded when omitted), from the stage histories."
+        "open stage in [from, to) (unbounded when omitted), from the stage histories. Won "
+        "amounts in `currency` (the pipeline's by default), other currencies converted at "
+        "the won date's exchange rate."
     )
     async def pipeline_analytics(
         self,
@@ -138,15 +175,18 @@ class Query:
         from_: FromTime = None,
         to: datetime | None = None,
         owner_id: str | None = None,
+        currency: str | None = None,
     ) -> PipelineAnalytics:
         pipeline, fu = await info.context.analytics.pipeline_analytics(
-            _pid(pipeline_id), from_, to, owner_id
+            pid(pipeline_id), from_, to, owner_id, currency
         )
         return PipelineAnalytics.of(pipeline.id, owner_id, fu)
 
     @strawberry.field(
         description="Per owner: open deals now (count, amounts, stale, without next step) "
-        "and deals closed in [from, to) (won, lost, win rate, deal size, cycle)."
+        "and deals closed in [from, to) (won, lost, win rate, deal size, cycle). Amounts in "
+        "`currency` (the pipeline's by default): open deals converted at today's rate, won "
+        "ones at the won date's."
     )
     async def owner_scorecards(
         self,
@@ -154,6 +194,93 @@ class Query:
         pipeline_id: strawberry.ID | None = None,
         from_: FromTime = None,
         to: datetime | None = None,
+        currency: str | None = None,
     ) -> list[OwnerScorecard]:
-        _, cards = await info.context.analytics.owner_scorecards(_pid(pipeline_id), from_, to)
+        _, cards = await info.context.analytics.owner_scorecards(
+            pid(pipeline_id), from_, to, currency
+        )
         return [OwnerScorecard.of(c) for c in cards]
+
+    @strawberry.field(
+        description="The workspace's exchange rates (at most 1,000, oldest first), optionally "
+        "of one currency and/or into one quote currency."
+    )
+    async def exchange_rates(
+        self, info: Info, currency: str | None = None, quote_currency: str | None = None
+    ) -> list[ExchangeRate]:
+        found = await info.context.rates.list_rates(currency, quote_currency)
+        return [ExchangeRate.of(r) for r in found]
+
+    @strawberry.field(
+        description="A period's (YYYY-MM or YYYY-Qn) forecast of the given owners' deals (all "
+        "deals without ownerIds): closed, commit, best case, weighted, model, and the "
+        "P10/P50/P90 range."
+    )
+    async def period_forecast(
+        self,
+        info: Info,
+        period: str,
+        pipeline_id: strawberry.ID | None = None,
+        owner_ids: list[strawberry.ID] | None = None,
+        currency: str | None = None,
+    ) -> PeriodForecast:
+        _, found_period, figures = await info.context.forecasting.period_forecast(
+            pid(pipeline_id),
+            period,
+            None if owner_ids is None else [str(i) for i in owner_ids],
+            currency,
+        )
+        return PeriodForecast.of(found_period, figures)
+
+    @strawberry.field(
+        description="Every version of the period's submissions, newest first per scope."
+    )
+    async def forecast_submissions(
+        self,
+        info: Info,
+        period: str,
+        pipeline_id: strawberry.ID | None = None,
+        scope: ForecastScope | None = None,
+        scope_id: str | None = None,
+    ) -> list[ForecastSubmission]:
+        found = await info.context.forecasting.submissions(
+            pid(pipeline_id), period, scope.value if scope else None, scope_id
+        )
+        return [s for s in (ForecastSubmission.of(d) for d in found) if s is not None]
+
+    @strawberry.field(description="The quotas of a period.")
+    async def quotas(self, info: Info, period: str) -> list[Quota]:
+        return [Quota.of(q) for q in await info.context.forecasting.quotas(period)]
+
+    @strawberry.field(
+        description="Roll-up of a period for these owners (at most 200): each one's figures, "
+        "latest call, quota and attainment, and the totals; `teamId` adds the team's quota "
+        "and adjusted (TEAM) call. `Team.forecastRollup` does this for a team's members."
+    )
+    async def forecast_rollup(
+        self,
+        info: Info,
+        period: str,
+        owner_ids: list[strawberry.ID],
+        team_id: str | None = None,
+        pipeline_id: strawberry.ID | None = None,
+        currency: str | None = None,
+    ) -> ForecastRollup:
+        return await rollup(
+            info, period, [str(i) for i in owner_ids], team_id, pipeline_id, currency
+        )
+
+    @strawberry.field(
+        description="For each of the last `months` (1 to 24) finished months: the owner's call "
+        "in force 30 / 14 / 7 days before the month's end and the model's figure then, "
+        "against what was won."
+    )
+    async def submission_accuracy(
+        self,
+        info: Info,
+        owner_id: str,
+        pipeline_id: strawberry.ID | None = None,
+        months: int = 6,
+    ) -> list[SubmissionAccuracyMonth]:
+        found = await info.context.forecasting.accuracy(pid(pipeline_id), owner_id, months)
+        return [SubmissionAccuracyMonth.of(r) for r in found]

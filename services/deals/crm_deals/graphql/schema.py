@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from crm_kit.graphql_schema import SubgraphSchema, subgraph_schema
 
-from .entities import Company, Contact
+from .entities import Company, Contact, Team
 from .mutation import Mutation
 from .query import Query
 from .types import Deal, Pipeline
 
 
 def build_schema() -> SubgraphSchema:
-    return subgraph_schema(query=Query, mutation=Mutation, types=[Deal, Pipeline, Contact, Company])
+    return subgraph_schema(
+        query=Query, mutation=Mutation, types=[Deal, Pipeline, Contact, Company, Team]
+    )
 
 
 schema = build_schema()

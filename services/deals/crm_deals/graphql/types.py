@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from .context import DealsContext
     from .entities import Company, Contact
 
+from .win_model import WinExplanation, explain_deal
+
 
 @strawberry.enum
 class DealStatus(Enum):
@@ -380,6 +382,13 @@ class Deal:
                 )
             )
         return Stage.of(stage)
+
+    @strawberry.field(
+        description="The win model's probability for this open deal now, where it came from "
+        "and its largest signed factors; null when closed or before any training."
+    )
+    async def win_explanation(self, info: Info) -> WinExplanation | None:
+        return await explain_deal(info, self._deal)
 
     @strawberry.field(description="Append-only, oldest first.")
     def stage_history(self) -> list[StageChange]:

@@ -44,7 +44,15 @@ FIELDS: dict[str, str] = {
 }
 ARRAY_FIELDS = frozenset({"contact_ids"})
 # Read for the analytics only (never filtered on by a query dict).
-ANALYTICS_FIELDS = ("forecast_category", "created_at", "next_step", "stage_history")
+ANALYTICS_FIELDS = (
+    "forecast_category",
+    "created_at",
+    "next_step",
+    "stage_history",
+    # The forecast roll-ups' "model" figure and range (`usecases/forecasting.py`).
+    "probability_model",
+    "stage_probability",
+)
 # The projection of the initial scan (`_id` comes anyway).
 PROJECTION: dict[str, int] = {
     **{name: 1 for name in FIELDS if name != "_id"},
@@ -78,6 +86,8 @@ class Entry:
     has_next_step: bool
     entered: tuple[str, ...]  # stage keys entered, oldest first (interned)
     entered_at: array  # epoch seconds of each entry, same order (array('q'))
+    model_probability: int | None = None  # the win model's estimate, None: none
+    stage_probability: int | None = None
 
 
 def _shared(value: Any) -> Any:
@@ -115,6 +125,8 @@ def entry_of(doc: Doc) -> Entry:
         entered_at=array("q", [_epoch(c.get("at")) or 0 for c in history])
         if history
         else EMPTY_TIMES,
+        model_probability=get("probability_model"),
+        stage_probability=get("stage_probability"),
     )
 
 

@@ -30,15 +30,27 @@ from .protocol import DEALS, WIN_MODELS, Doc
 
 WIN_MODEL_LEASES = "win_model_leases"
 CACHE_SECONDS = 60.0
-# What training reads of a deal (the stage history is small; no amounts, no outbox).
+# What training reads of a deal: its histories and the fields the features are built
+# from (`win_features.DealHistory.from_doc`); no outbox.
 TRAINING_FIELDS = {
     "_id": 1,
     "status": 1,
     "stage_key": 1,
     "stage_probability": 1,
+    "created_at": 1,
     "closed_at": 1,
     "probability_model": 1,
     "stage_history": 1,
+    "owner_id": 1,
+    "owner_changes": 1,
+    "amount_minor": 1,
+    "currency": 1,
+    "product": 1,
+    "source": 1,
+    "company_id": 1,
+    "custom_fields": 1,
+    "field_changes": 1,
+    "activity_log": 1,
 }
 
 

@@ -12,6 +12,7 @@ import logging
 from datetime import datetime
 
 from ..domain.deal import Deal
+from ..domain.win_features import INTERACTION, TASK
 from ..events import publish
 from ..store.protocol import DEALS, DealStore
 from .context import Actor
@@ -27,7 +28,9 @@ class ActivityService:
         self.actor = actor
         self.pipelines = PipelineService(store, actor)
 
-    async def _touch(self, deal_id: str, at: datetime | None, playbook_key: str | None) -> bool:
+    async def _touch(
+        self, deal_id: str, at: datetime | None, playbook_key: str | None, kind: str
+    ) -> bool:
         for _ in range(ATTEMPTS):
             doc = await self.store.get_deal(deal_id)
             if doc is None:
@@ -38,6 +41,9 @@ class ActivityService:
             if playbook_key:
                 update["$addToSet"] = {"completed_playbook_keys": playbook_key}
             if at is not None:
+                # The win model counts recent activity from this log ($addToSet: a
+                # redelivered event adds nothing).
+                update.setdefault("$addToSet", {})["activity_log"] = {"at": at, "kind": kind}
                 if deal.last_activity_at is None or at > deal.last_activity_at:
                     deal.last_activity_at = at
                 pipeline = await self.pipelines.find(deal.pipeline_id)
@@ -57,14 +63,14 @@ class ActivityService:
 
     async def task_completed(self, deal_id: str, template_key: str | None, at: datetime) -> bool:
         """A completed task of the deal: its playbook key (if any) and last activity."""
-        return await self._touch(deal_id, at, template_key)
+        return await self._touch(deal_id, at, template_key, TASK)
 
     async def interaction_logged(
         self, deal_id: str | None, contact_ids: list[str], at: datetime
     ) -> int:
         """An interaction on a deal, or else on any open deal of its contacts."""
         if deal_id:
-            return int(await self._touch(deal_id, at, None))
+            return int(await self._touch(deal_id, at, None, INTERACTION))
         if not contact_ids:
             return 0
         docs = await self.store.find_deals(
@@ -72,7 +78,7 @@ class ActivityService:
         )
         touched = 0
         for doc in docs:
-            touched += int(await self._touch(doc["_id"], at, None))
+            touched += int(await self._touch(doc["_id"], at, None, INTERACTION))
         return touched
 
     async def contact_merged(self, merged_id: str, survivor_id: str) -> int:

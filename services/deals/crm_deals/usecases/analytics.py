@@ -29,11 +29,13 @@ from ..domain.forecast import (
 from ..domain.funnel import Funnel, Scorecard, Window, funnel, scorecards
 from ..domain.money import validate_currency
 from ..domain.pipeline import Pipeline
+from ..store.documents import DocumentStores
 from ..store.forecast_snapshots import SnapshotStore, SnapshotStores, snapshot_id
 from ..store.index_entry import PROJECTION, Entry, entry_of
 from ..store.protocol import DealStore, StoreFactory
 from .context import Actor
 from .deals import DealService
+from .rates import RatesService
 from .win_model import check_pipeline_id
 
 log = logging.getLogger(__name__)
@@ -111,10 +113,16 @@ def snapshot_months(forecast: Forecast) -> list[dict]:
 
 
 class AnalyticsService:
-    def __init__(self, deals: DealService, snapshots: SnapshotStore | None = None) -> None:
+    def __init__(
+        self,
+        deals: DealService,
+        snapshots: SnapshotStore | None = None,
+        rates: RatesService | None = None,
+    ) -> None:
         self.deals = deals
         self.snapshots = snapshots
         self.actor = deals.actor
+        self.rates = rates or RatesService(None, deals.actor)
 
     async def _pipeline(self, pipeline_id: str | None) -> Pipeline:
         return await self.deals.pipelines.get(check_pipeline_id(pipeline_id), field="pipelineId")
@@ -137,7 +145,10 @@ class AnalyticsService:
         pipeline = await self._pipeline(pipeline_id)
         code = self._currency(currency, pipeline)
         entries = await pipeline_entries(self.deals.store, pipeline.id)
-        return pipeline, build_forecast(entries, pipeline.id, start, end, code, owner_id)
+        converter = await self.rates.converter(code)
+        return pipeline, build_forecast(
+            entries, pipeline.id, start, end, code, owner_id, converter=converter
+        )
 
     async def pipeline_analytics(
         self,
@@ -145,19 +156,28 @@ class AnalyticsService:
         start: datetime | None,
         end: datetime | None,
         owner_id: str | None = None,
+        currency: str | None = None,
     ) -> tuple[Pipeline, Funnel]:
         window = window_of(start, end)
         pipeline = await self._pipeline(pipeline_id)
+        code = self._currency(currency, pipeline)
         entries = await pipeline_entries(self.deals.store, pipeline.id)
-        return pipeline, funnel(entries, pipeline, window, pipeline.currency, owner_id)
+        converter = await self.rates.converter(code)
+        return pipeline, funnel(entries, pipeline, window, code, owner_id, converter)
 
     async def owner_scorecards(
-        self, pipeline_id: str | None, start: datetime | None, end: datetime | None
+        self,
+        pipeline_id: str | None,
+        start: datetime | None,
+        end: datetime | None,
+        currency: str | None = None,
     ) -> tuple[Pipeline, list[Scorecard]]:
         window = window_of(start, end)
         pipeline = await self._pipeline(pipeline_id)
+        code = self._currency(currency, pipeline)
         entries = await pipeline_entries(self.deals.store, pipeline.id)
-        cards = scorecards(entries, pipeline.id, window, pipeline.currency, self.actor.clock())
+        converter = await self.rates.converter(code)
+        cards = scorecards(entries, pipeline.id, window, code, self.actor.clock(), converter)
         return pipeline, cards
 
     # --- snapshots and accuracy --------------------------------------------------------------
@@ -179,9 +199,22 @@ class AnalyticsService:
         this_month = month_of(today)
         end = month_start(next_month(next_month(this_month)))
         entries = await pipeline_entries(self.deals.store, pipeline.id)
+        converter = await self.rates.converter(pipeline.currency)
+        start = month_start(this_month)
         forecast = build_forecast(
-            entries, pipeline.id, month_start(this_month), end, pipeline.currency
+            entries, pipeline.id, start, end, pipeline.currency, converter=converter
         )
+        # Each owner's figures too: what the model (the weighted forecast) and the
+        # categories said about each person's months, for the accuracy of submissions.
+        owners = sorted(
+            {e.owner_id for e in entries if e.owner_id and e.pipeline_id == pipeline.id}
+        )
+        per_owner = []
+        for owner in owners:
+            mine = build_forecast(
+                entries, pipeline.id, start, end, pipeline.currency, owner, converter=converter
+            )
+            per_owner += [{"owner_id": owner, **row} for row in snapshot_months(mine)]
         doc = {
             "_id": snapshot_id(self.deals.store.workspace_id, pipeline.id, today),
             "pipeline_id": pipeline.id,
@@ -190,6 +223,7 @@ class AnalyticsService:
             "taken_by": self.actor.subject,
             "currency": pipeline.currency,
             "months": snapshot_months(forecast),
+            "owners": per_owner,
         }
         await store.put_snapshot(doc)
         return doc
@@ -230,6 +264,7 @@ class AnalyticsService:
             month_start(finished[0]),
             month_start(next_month(finished[-1])),
             pipeline.currency,
+            converter=await self.rates.converter(pipeline.currency),
         )
         by_month: dict[str, ForecastMonth] = {m.month or "": m for m in actual.months}
         result: list[AccuracyMonth] = []
@@ -303,7 +338,9 @@ class SnapshotScheduler:
         *,
         clock: Callable[[], datetime],
         check_seconds: float = 600.0,
+        documents: DocumentStores | None = None,
     ) -> None:
+        self.documents = documents
         self.stores = stores
         self.snapshots = snapshots
         self.clock = clock
@@ -324,7 +361,8 @@ class SnapshotScheduler:
             )
             deals = DealService(self.stores.for_workspace(workspace), actor)
             try:
-                await AnalyticsService(deals, store).snapshot(pipeline_id, on_demand=False)
+                rates = RatesService(self.documents, actor)
+                await AnalyticsService(deals, store, rates).snapshot(pipeline_id, on_demand=False)
             except NotFound:
                 continue
             done.append((workspace, pipeline_id))

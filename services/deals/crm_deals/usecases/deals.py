@@ -35,7 +35,7 @@ class Estimator(Protocol):
     """The learned win model (usecases/win_model.py): an open deal's estimate in its
     current stage, or None while the pipeline has no trained model."""
 
-    async def estimate(self, deal: Deal, now: datetime) -> int | None: ...
+    async def estimate(self, deal: Deal, now: datetime, pipeline: Pipeline) -> int | None: ...
 
 
 class DealService:
@@ -134,7 +134,7 @@ class DealService:
         else:
             stage = pipeline.first_stage
         deal = self.new_deal(values, pipeline, stage)
-        await self._estimate(deal)
+        await self._estimate(deal, pipeline)
         change = deal.stage_history[0]
         # Entering the first stage starts its playbook like any other entry.
         events = [publish.deal_created(deal), publish.stage_changed(deal, change, stage)]
@@ -210,6 +210,8 @@ class DealService:
                 note=note,
             )
             deal.owner_changes.append(owner_change)
+        history = _field_changes(deal, changed, self.actor.clock())
+        deal.field_changes.extend(history)
         for key, value in changed.items():
             setattr(deal, key, value)
         deal.rev += 1
@@ -229,6 +231,8 @@ class DealService:
         update: dict[str, Any] = {"$set": fields}
         if owner_change is not None:
             update["$push"] = {"owner_changes": owner_change.to_doc()}
+        if history:
+            update.setdefault("$push", {})["field_changes"] = {"$each": history}
         if not await self.store.update_deal(deal.id, expected, update, [event]):
             raise Conflict("the deal changed meanwhile; reload it and retry", field="id")
         self.actor.notify(DEALS, deal.id)
@@ -311,12 +315,12 @@ class DealService:
             raise BadUserInput(f"{stage_key!r} is not an open stage", field="stageKey")
         return await self._change_stage(deal, pipeline, target, kind="reopen")
 
-    async def _estimate(self, deal: Deal) -> None:
+    async def _estimate(self, deal: Deal, pipeline: Pipeline) -> None:
         """A deal entering a stage gets the trained model's estimate for it at once (a
         closed deal keeps the estimate it had: what was predicted before the outcome)."""
         if self.estimator is None:
             return
-        estimate = await self.estimator.estimate(deal, self.actor.clock())
+        estimate = await self.estimator.estimate(deal, self.actor.clock(), pipeline)
         if estimate is not None:
             deal.probability_model = estimate
 
@@ -374,7 +378,7 @@ class DealService:
         deal.updated_by = self.actor.subject
         deal.stage_history.append(change)
         if not target.terminal:
-            await self._estimate(deal)
+            await self._estimate(deal, pipeline)
         fields = {
             key: getattr(deal, key)
             for key in (
@@ -429,6 +433,27 @@ _API_NAMES = {
     "probability_model": "modelProbability",
     "custom_fields": "customFields",
 }
+
+
+# Stored field -> the record-history name the win model reads (win_features.TRACKED_FIELDS).
+_TRACKED = {
+    "amount_minor": "amount",
+    "currency": "currency",
+    "product": "product",
+    "source": "source",
+    "company_id": "companyId",
+    "custom_fields": "customFields",
+}
+
+
+def _field_changes(deal: Deal, changed: dict[str, Any], at: datetime) -> list[dict[str, Any]]:
+    """The record history entries of a change: the value each tracked field had before,
+    so the win model can see the deal as it was at any earlier moment."""
+    return [
+        {"at": at, "field": name, "previous": getattr(deal, key)}
+        for key, name in _TRACKED.items()
+        if key in changed
+    ]
 
 
 def _api_names(changed: dict[str, Any]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from crm_kit.pagination import (
 from ..domain.deal import STATUSES, Deal
 from ..domain.money import parse_amount, validate_currency
 from ..domain.pipeline import Pipeline, Stage
+from ..domain.rates import Converter
 from ..store.protocol import DealStore
 from . import deal_input as parse
 
@@ -64,12 +66,33 @@ def title_contains(text: str | None, field: str) -> dict[str, Any]:
     return {"title": {"$regex": re.escape(text), "$options": "i"}}
 
 
-def board_filter(owner_id: str | None, text: str | None) -> dict[str, Any]:
-    """The board's narrowing (owner, title text) as a query merged into every column's."""
-    where = title_contains(text, "text")
-    if owner_id:
-        where["owner_id"] = owner_id
-    return where
+@dataclass(frozen=True)
+class BoardFilter:
+    """The board's narrowing: an owner, a text in the title (case-insensitive)."""
+
+    owner_id: str | None = None
+    text: str | None = None
+
+    def query(self) -> dict[str, Any]:
+        """As a store query, merged into every column's (totals and pages)."""
+        where = title_contains(self.text, "text")
+        if self.owner_id:
+            where["owner_id"] = self.owner_id
+        return where
+
+    def matches(self, entry: Any) -> bool:
+        """The same test on a read-index entry (`owner_id`, `title`)."""
+        if self.owner_id and entry.owner_id != self.owner_id:
+            return False
+        if self.text:
+            return re.search(re.escape(self.text), entry.title or "", re.IGNORECASE) is not None
+        return True
+
+
+def board_filter(owner_id: str | None, text: str | None) -> BoardFilter:
+    text = (text or "").strip() or None
+    title_contains(text, "text")  # validates the length
+    return BoardFilter(owner_id or None, text)
 
 
 @dataclass
@@ -166,9 +189,12 @@ class Column:
     pipeline: Pipeline
     stage: Stage
     count: int = 0
-    # In the pipeline's currency; other currencies are reported apart in `by_currency`.
+    # In the pipeline's (reporting) currency, other currencies converted (open deals at
+    # today's rate, won and lost ones at their close date's); every currency's exact
+    # totals apart in `by_currency`; deals with no rate known only in `unconverted`.
     amount_minor: int = 0
     weighted_minor: int = 0
+    unconverted: int = 0
     by_currency: list[CurrencyTotal] = field(default_factory=list)
     # The first page (amount desc), read with the totals; later pages are queried.
     first_page: list[Deal] = field(default_factory=list)
@@ -189,13 +215,21 @@ PREFETCH = DEFAULT_PAGE
 
 
 async def board(
-    store: DealStore, pipeline: Pipeline, where: dict[str, Any] | None = None
+    store: DealStore,
+    pipeline: Pipeline,
+    converter: Converter | None = None,
+    entries: Callable[[], Awaitable[list[Any]]] | None = None,
+    where: BoardFilter | None = None,
 ) -> list[Column]:
     """Every column's totals (`$group`) and first page in one go; further pages lazily.
+    Other currencies are converted by `converter`: an open column's totals per currency
+    at today's rate; a closed column's deals one by one at their close date (`entries`:
+    the pipeline's index entries, read only when a closed column holds another currency).
     `where` (see `board_filter`) narrows every column, totals included."""
-    where = where or {}
-    columns = {s.key: Column(pipeline, s, where=where) for s in pipeline.stages}
-    totals, pages = await store.board(pipeline.id, list(columns), PREFETCH, where or None)
+    narrowed = where.query() if where else {}
+    columns = {s.key: Column(pipeline, s, where=narrowed) for s in pipeline.stages}
+    closed_foreign: set[tuple[str, str]] = set()
+    totals, pages = await store.board(pipeline.id, list(columns), PREFETCH, narrowed or None)
     for key, docs in pages.items():
         columns[key].first_page = [Deal.from_doc(doc) for doc in docs]
     for row in totals:
@@ -209,6 +243,34 @@ async def board(
         if row["currency"] == pipeline.currency:
             column.amount_minor += row["amount_minor"]
             column.weighted_minor += row["weighted_minor"]
+        elif converter is None:
+            column.unconverted += row["count"]
+        elif column.stage.terminal:
+            closed_foreign.add((row["stage_key"], row["currency"]))
+        else:
+            amount = converter.convert(row["amount_minor"], row["currency"])
+            weighted = converter.convert(row["weighted_minor"], row["currency"])
+            if amount is None or weighted is None:
+                column.unconverted += row["count"]
+            else:
+                column.amount_minor += amount
+                column.weighted_minor += weighted
+    if closed_foreign and converter is not None and entries is not None:
+        for entry in await entries():
+            if (entry.stage_key, entry.currency) not in closed_foreign:
+                continue
+            if where is not None and not where.matches(entry):
+                continue
+            column = columns[entry.stage_key]
+            amount = converter.convert_on(entry.amount_minor or 0, entry.currency, entry.close_date)
+            weighted = converter.convert_on(
+                entry.weighted_minor or 0, entry.currency, entry.close_date
+            )
+            if amount is None or weighted is None:
+                column.unconverted += 1
+            else:
+                column.amount_minor += amount
+                column.weighted_minor += weighted
     for column in columns.values():
         column.by_currency.sort(key=lambda t: t.currency)
     return list(columns.values())

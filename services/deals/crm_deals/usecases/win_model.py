@@ -1,28 +1,44 @@
-"""Training the win model, applying its estimates to open deals, and retraining it
-periodically (one replica per period).
+"""Training the win model as a background job, applying its estimates to open deals,
+explaining a deal's estimate, and retraining periodically (one replica per period).
 
-Training reads the pipeline's deals once (projected), learns from the closed ones
-(`domain/win_model.py`), stores the model with its `win_model.trained` event in one
-write, then gives every open deal whose estimate changed its new `modelProbability`
-through the ordinary deal update (`DealService.update`: optimistic concurrency, the
-deal's lock, a `deal.updated` event in the same write). Deals created or moved later
-get their estimate from the stored model at that moment (`ModelEstimator`).
+`start_training` returns a job at once (the gateway gives a request 10 s; the first
+training of a large pipeline takes longer): one job per pipeline at a time, claimed by a
+unique insert of a lease (`win_model_job_leases/<workspace>:<pipeline>`); a second request
+while it runs gets the running job. The job reads the pipeline's deals once (projected)
+and the company facts, fits in a worker thread (the event loop keeps serving) while a
+heartbeat writes its progress, stores the model (version + 1, with its
+`win_model.trained` event in the same write) and a copy of it per version, then writes
+each open deal's changed `modelProbability` through the ordinary deal update. A job whose
+heartbeat stopped (its replica died) is taken over by the next request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from crm_kit.context import RequestContext
 from crm_kit.errors import BadUserInput, Conflict, Forbidden, NotFound
+from crm_kit.ids import new_id
 from crm_kit.periodic import every
 
 from ..domain.deal import Deal
-from ..domain.win_model import DealRecord, WinModel, stage_days, train
+from ..domain.pipeline import Pipeline
+from ..domain.win_features import CompanyFact, DealHistory
+from ..domain.win_model import STAGE_DEFAULTS, Prediction, WinModel
+from ..domain.win_training import context_for, train
 from ..events import publish
+from ..store.documents import (
+    COMPANY_FACTS,
+    WIN_MODEL_JOB_LEASES,
+    WIN_MODEL_JOBS,
+    WIN_MODEL_VERSIONS,
+    DocumentStores,
+)
 from ..store.protocol import WIN_MODELS, StoreFactory
 from ..store.win_models import WinModelStore, WinModelStores
 from .context import Actor
@@ -34,22 +50,12 @@ log = logging.getLogger(__name__)
 SYSTEM_SUBJECT = "win-model"
 APPLY_CONCURRENCY = 4
 CONFLICT_RETRIES = 3
+HEARTBEAT_SECONDS = 1.0
+# A running job whose heartbeat is older than this is considered dead.
+STALE_JOB = timedelta(minutes=5)
+QUEUED, RUNNING, SUCCEEDED, FAILED = "QUEUED", "RUNNING", "SUCCEEDED", "FAILED"
 
-
-class ModelEstimator:
-    """`DealService`'s estimator: the stored model of the deal's pipeline (cached by the
-    store), the deal's stage and its total time in that stage."""
-
-    def __init__(self, models: WinModelStore) -> None:
-        self.models = models
-
-    async def estimate(self, deal: Deal, now: datetime) -> int | None:
-        doc = await self.models.get_model(deal.pipeline_id)
-        if doc is None:
-            return None
-        model = WinModel.from_doc(doc)
-        age = stage_days(deal.stage_history, now).get(deal.stage_key, 0.0)
-        return model.estimate(deal.stage_key, deal.stage_probability, age)
+Spawn = Callable[[Coroutine[Any, Any, None], str], None]
 
 
 def check_pipeline_id(pipeline_id: str | None) -> str | None:
@@ -60,57 +66,272 @@ def check_pipeline_id(pipeline_id: str | None) -> str | None:
     return pipeline_id.strip() if pipeline_id else None
 
 
+async def company_facts(documents: DocumentStores | None, workspace: str) -> dict[str, CompanyFact]:
+    if documents is None:
+        return {}
+    docs = await documents.collection(COMPANY_FACTS, workspace).scan()
+    return {
+        d["company_id"]: CompanyFact(d.get("industry"), d.get("size"))
+        for d in docs
+        if not d.get("deleted")
+    }
+
+
+@dataclass
+class Progress:
+    """What a running training reports (written by the worker thread, read by the
+    heartbeat)."""
+
+    fraction: float = 0.0
+    step: str = "reading deals"
+
+    def __call__(self, fraction: float, step: str) -> None:
+        self.fraction, self.step = round(fraction, 3), step
+
+
+class ModelEstimator:
+    """`DealService`'s estimator: the stored model of the deal's pipeline (cached by the
+    store) applied to the deal as it is now."""
+
+    def __init__(self, models: WinModelStore, documents: DocumentStores | None = None) -> None:
+        self.models = models
+        self.documents = documents
+
+    async def model(self, pipeline_id: str) -> WinModel | None:
+        doc = await self.models.get_model(pipeline_id)
+        return WinModel.from_doc(doc) if doc else None
+
+    async def predict(self, deal: Deal, now: datetime, pipeline: Pipeline) -> Prediction | None:
+        model = await self.model(deal.pipeline_id)
+        if model is None:
+            return None
+        facts: dict[str, CompanyFact] = {}
+        if self.documents is not None and deal.company_id:
+            found = await self.documents.collection(COMPANY_FACTS, deal.workspace_id).get(
+                deal.company_id
+            )
+            if found and not found.get("deleted"):
+                facts[deal.company_id] = CompanyFact(found.get("industry"), found.get("size"))
+        history = DealHistory.from_doc(deal.to_doc(pipeline.stage(deal.stage_key)))
+        return model.predict(history, now, context_for(pipeline, facts))
+
+    async def estimate(self, deal: Deal, now: datetime, pipeline: Pipeline) -> int | None:
+        model = await self.model(deal.pipeline_id)
+        if model is None or not model.usable:
+            return None
+        prediction = await self.predict(deal, now, pipeline)
+        if prediction is None or prediction.source != "MODEL":
+            return None
+        return prediction.probability
+
+
 class WinModelService:
-    def __init__(self, deals: DealService, models: WinModelStore) -> None:
+    def __init__(
+        self,
+        deals: DealService,
+        models: WinModelStore,
+        documents: DocumentStores | None = None,
+        spawn: Spawn | None = None,
+    ) -> None:
         self.deals = deals
         self.models = models
+        self.documents = documents
+        self.spawn = spawn
         self.actor = deals.actor
-        self.last_applied = 0  # open deals whose estimate the last `train` changed
+        self.workspace = deals.store.workspace_id
+        self.last_applied = 0  # open deals whose estimate the last training changed
+
+    def _jobs(self, name: str = WIN_MODEL_JOBS) -> Any:
+        if self.documents is None:
+            raise NotFound("training jobs are not available here")
+        return self.documents.collection(name, self.workspace)
+
+    async def _pipeline(self, pipeline_id: str | None) -> Pipeline:
+        return await self.deals.pipelines.get(check_pipeline_id(pipeline_id), field="pipelineId")
 
     async def get(self, pipeline_id: str | None) -> WinModel | None:
         """The pipeline's model, None if never trained; NOT_FOUND for an unknown pipeline."""
-        pipeline = await self.deals.pipelines.get(
-            check_pipeline_id(pipeline_id), field="pipelineId"
-        )
+        pipeline = await self._pipeline(pipeline_id)
         doc = await self.models.get_model(pipeline.id)
         return WinModel.from_doc(doc) if doc else None
 
-    async def train(self, pipeline_id: str | None) -> WinModel:
-        """Managers and admins (as for pipelines); the periodic retrain acts as admin."""
+    async def versions(self, pipeline_id: str | None, limit: int = 20) -> list[WinModel]:
+        if not 1 <= limit <= 100:
+            raise BadUserInput("first must be 1 to 100", field="first")
+        pipeline = await self._pipeline(pipeline_id)
+        docs = await self._jobs(WIN_MODEL_VERSIONS).scan({"pipeline_id": pipeline.id})
+        models = sorted((WinModel.from_doc(d) for d in docs), key=lambda m: -m.version)
+        return models[:limit]
+
+    async def job(self, job_id: str) -> dict[str, Any] | None:
+        if not job_id.strip():
+            raise BadUserInput("id must not be blank", field="id")
+        return await self._jobs().get(job_id.strip())
+
+    async def latest_job(self, pipeline_id: str) -> dict[str, Any] | None:
+        docs = await self._jobs().scan({"pipeline_id": pipeline_id})
+        return max(docs, key=lambda d: d["requested_at"]) if docs else None
+
+    # --- training ------------------------------------------------------------------------
+
+    def _require_trainer(self) -> None:
         if not self.actor.request.has_role("admin", "manager"):
             raise Forbidden("only managers and admins train the win model")
-        pipeline = await self.deals.pipelines.get(
-            check_pipeline_id(pipeline_id), field="pipelineId"
-        )
+
+    async def start_training(self, pipeline_id: str | None) -> dict[str, Any]:
+        """Managers and admins. Returns the job at once; the training runs in the
+        background (`spawn`). A running job of the pipeline is returned instead of a new one."""
+        self._require_trainer()
+        pipeline = await self._pipeline(pipeline_id)
+        if self.spawn is None:
+            raise NotFound("background training is not available here")
         now = self.actor.clock()
-        records = [
-            DealRecord.from_doc(d, now) for d in await self.models.training_deals(pipeline.id)
-        ]
-        model = train(pipeline, records, now, trained_by=self.actor.subject)
+        job = {
+            "id": new_id(),
+            "pipeline_id": pipeline.id,
+            "status": QUEUED,
+            "progress": 0.0,
+            "step": "queued",
+            "requested_by": self.actor.subject,
+            "requested_at": now,
+            "started_at": None,
+            "finished_at": None,
+            "heartbeat_at": now,
+            "model_version": None,
+            "deals_updated": None,
+            "error": None,
+        }
+        leases = self._jobs(WIN_MODEL_JOB_LEASES)
+        for _ in range(2):
+            if await leases.insert(pipeline.id, {"job_id": job["id"], "taken_at": now}):
+                await self._jobs().put(job["id"], job)
+                self.spawn(self._run(job, pipeline.id), f"win-model-train {pipeline.id}")
+                return job
+            lease = await leases.get(pipeline.id)
+            running = await self._jobs().get(lease["job_id"]) if lease else None
+            if running is not None and running["status"] in (QUEUED, RUNNING):
+                if now - running["heartbeat_at"] < STALE_JOB:
+                    return running
+                await self._jobs().update(
+                    running["id"],
+                    {"status": FAILED, "error": "stopped: no heartbeat", "finished_at": now},
+                )
+            await leases.delete(pipeline.id)
+        raise Conflict("another training of this pipeline is starting; retry", field="pipelineId")
+
+    async def _run(self, job: dict[str, Any], pipeline_id: str) -> None:
+        jobs = self._jobs()
+        progress = Progress()
+        try:
+            await jobs.update(
+                job["id"],
+                {"status": RUNNING, "started_at": self.actor.clock(), "step": progress.step},
+            )
+            model = await self.train_now(pipeline_id, progress, job_id=job["id"])
+            await jobs.update(
+                job["id"],
+                {
+                    "status": SUCCEEDED,
+                    "progress": 1.0,
+                    "step": "done",
+                    "finished_at": self.actor.clock(),
+                    "heartbeat_at": self.actor.clock(),
+                    "model_version": model.version,
+                    "deals_updated": self.last_applied,
+                },
+            )
+        except Exception as error:  # a job must end in a state the API can show
+            log.exception("win model training failed", extra={"fields": {"job": job["id"]}})
+            message = error.message if hasattr(error, "message") else "internal error"
+            await jobs.update(
+                job["id"],
+                {"status": FAILED, "error": message, "finished_at": self.actor.clock()},
+            )
+        finally:
+            await self._jobs(WIN_MODEL_JOB_LEASES).delete(pipeline_id)
+
+    async def train_now(
+        self,
+        pipeline_id: str | None,
+        progress: Progress | None = None,
+        job_id: str | None = None,
+    ) -> WinModel:
+        """Trains in this call (the job, the periodic retrain, the NATS endpoint)."""
+        self._require_trainer()
+        pipeline = await self._pipeline(pipeline_id)
+        report = progress or Progress()
+        now = self.actor.clock()
+        docs = await self.models.training_deals(pipeline.id)
+        deals = [DealHistory.from_doc(d) for d in docs]
+        facts = await company_facts(self.documents, self.workspace)
+        previous = await self.models.get_model(pipeline.id)
+        version = int(previous.get("version") or 0) + 1 if previous else 1
+        fit = asyncio.create_task(
+            asyncio.to_thread(
+                train,
+                pipeline,
+                deals,
+                now,
+                companies=facts,
+                version=version,
+                trained_by=self.actor.subject,
+                progress=report,
+            )
+        )
+        while not fit.done():
+            await asyncio.wait({fit}, timeout=HEARTBEAT_SECONDS)
+            if job_id is not None and not fit.done():
+                await self._heartbeat(job_id, report)
+        model = fit.result()
         await self.models.save_model(model.to_doc(), [publish.win_model_trained(model)])
         self.actor.notify(WIN_MODELS, model.id)
-        self.last_applied = await self.apply(model, [r for r in records if not r.closed])
+        if self.documents is not None:
+            await self._jobs(WIN_MODEL_VERSIONS).put(
+                f"{pipeline.id}:{version:06d}",
+                {k: v for k, v in model.to_doc().items() if k != "_id"},
+            )
+        report(0.97, "applying estimates")
+        self.last_applied = await self.apply(model, pipeline, [d for d in deals if not d.closed])
         return model
 
-    async def apply(self, model: WinModel, open_deals: list[DealRecord]) -> int:
-        """Writes `modelProbability` on the open deals whose estimate changed, each through
-        the deal update path as the system user. Returns how many were written."""
+    async def _heartbeat(self, job_id: str, progress: Progress) -> None:
+        await self._jobs().update(
+            job_id,
+            {
+                "heartbeat_at": self.actor.clock(),
+                "progress": progress.fraction,
+                "step": progress.step,
+            },
+        )
+
+    async def apply(
+        self, model: WinModel, pipeline: Pipeline, open_deals: list[DealHistory]
+    ) -> int:
+        """Writes `modelProbability` on the open deals whose estimate changed (cleared when
+        the model fell back to the stage defaults), each through the deal update path as
+        the system user. Returns how many were written."""
         system = Actor(
-            RequestContext(self.actor.request.workspace_id, SYSTEM_SUBJECT, frozenset({"admin"})),
+            RequestContext(self.workspace, SYSTEM_SUBJECT, frozenset({"admin"})),
             clock=self.actor.clock,
             notify=self.actor.notify,
         )
         updater = DealService(self.deals.store, system)
-        changed = [(r.id, model.estimate_deal(r)) for r in open_deals]
-        changed = [
-            (deal_id, p)
-            for (deal_id, p), r in zip(changed, open_deals, strict=True)
-            if p != r.probability_model
-        ]
+        facts = await company_facts(self.documents, self.workspace)
+        ctx = context_for(pipeline, facts)
+        encoder = model.encoder() if model.status != STAGE_DEFAULTS else None
+        now = self.actor.clock()
+        changed: list[tuple[str, int | None]] = []
+        for deal in open_deals:
+            estimate: int | None = None
+            if model.usable:
+                prediction = model.predict(deal, now, ctx, encoder)
+                estimate = prediction.probability if prediction.source == "MODEL" else None
+            if estimate != deal.probability_model:
+                changed.append((deal.id, estimate))
         gate = asyncio.Semaphore(APPLY_CONCURRENCY)
         written = 0
 
-        async def one(deal_id: str, estimate: int) -> None:
+        async def one(deal_id: str, estimate: int | None) -> None:
             nonlocal written
             async with gate:
                 for _ in range(CONFLICT_RETRIES):
@@ -130,6 +351,11 @@ class WinModelService:
         await asyncio.gather(*(one(deal_id, p) for deal_id, p in changed))
         return written
 
+    async def explain(self, deal: Deal, estimator: ModelEstimator) -> Prediction | None:
+        """The deal's estimate now with its contributions (None: no model yet)."""
+        pipeline = await self.deals.pipelines.get(deal.pipeline_id)
+        return await estimator.predict(deal, self.actor.clock(), pipeline)
+
 
 class RetrainScheduler:
     """Retrains every trained model once per period. Each replica checks; the unique
@@ -144,12 +370,14 @@ class RetrainScheduler:
         period_hours: float,
         clock: Callable[[], datetime],
         notify: Callable[[str, str], None] = lambda collection, doc_id: None,
+        documents: DocumentStores | None = None,
     ) -> None:
         self.stores = stores
         self.models = models
         self.period = timedelta(hours=period_hours)
         self.clock = clock
         self.notify = notify
+        self.documents = documents
 
     @property
     def check_seconds(self) -> float:
@@ -176,10 +404,9 @@ class RetrainScheduler:
                 notify=self.notify,
             )
             deals = DealService(self.stores.for_workspace(workspace), actor)
+            service = WinModelService(deals, self.models.for_workspace(workspace), self.documents)
             try:
-                await WinModelService(deals, self.models.for_workspace(workspace)).train(
-                    pipeline_id
-                )
+                await service.train_now(pipeline_id)
             except NotFound:
                 log.info(
                     "win model: pipeline %s of %s is gone; not retrained", pipeline_id, workspace

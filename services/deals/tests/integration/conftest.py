@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import nats
 import pytest
 from nats.aio.client import Client
 from pymongo import AsyncMongoClient
@@ -14,9 +13,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from crm_deals.app import create_app
 from crm_deals.importer import slug
-from crm_kit.rpc import Endpoint, start_rpc_service
+from crm_kit.assertions import KeyRing
+from crm_kit.context import RequestContext
+from crm_kit.rpc import READ, Endpoint, start_rpc_service
 from crm_kit.settings import Settings
-from crm_kit.testing import GraphQLClient, auth_headers, running_app
+from crm_kit.testing import GraphQLClient, gateway_auth, running_app
 
 
 @pytest.fixture
@@ -63,8 +64,9 @@ async def db(settings: Settings) -> AsyncIterator[AsyncDatabase]:
 
 
 @pytest.fixture
-async def nc(settings: Settings) -> AsyncIterator[Client]:
-    client = await nats.connect(settings.nats_url)
+async def nc(infra: Any) -> AsyncIterator[Client]:
+    """The test harness's NATS client (may publish any service's events)."""
+    client = await infra.connect_nats()
     yield client
     await client.close()
 
@@ -76,7 +78,7 @@ async def service(settings: Settings) -> AsyncIterator[dict[str, Any]]:
     async with running_app(app) as http:
 
         def client(workspace: str, subject: str = "alice", roles: str = "admin") -> GraphQLClient:
-            return GraphQLClient(http, auth_headers(workspace, subject, roles))
+            return GraphQLClient(http, gateway_auth("deals", workspace, subject, roles))
 
         yield {"http": http, "app": app, "client": client, "runtime": app.state.deals.runtime}
 
@@ -87,7 +89,7 @@ async def fake_contacts(nc: Client) -> AsyncIterator[dict[str, Any]]:
     account name is known as `co-<slug>` except those listed in `unknown`."""
     state: dict[str, Any] = {"unknown": set(), "calls": 0}
 
-    async def find_by_name(workspace: str, payload: dict[str, Any]) -> dict[str, str]:
+    async def find_by_name(caller: RequestContext, payload: dict[str, Any]) -> dict[str, str]:
         state["calls"] += 1
         return {
             name: f"co-{slug(name)}" for name in payload["names"] if name not in state["unknown"]
@@ -104,8 +106,10 @@ async def fake_contacts(nc: Client) -> AsyncIterator[dict[str, Any]]:
                 "rpc.contacts.company.find_by_name",
                 find_by_name,
                 "names -> ids",
+                roles=READ,
             )
         ],
+        keys=KeyRing.from_env("contacts"),
     )
     yield state
     await service.stop()

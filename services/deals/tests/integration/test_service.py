@@ -16,10 +16,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from crm_contracts import deals as contract
 from crm_contracts import tasks
 from crm_contracts.envelope import CloudEvent, new_event
-from crm_contracts.streams import stream_for
-from crm_kit.nats_io import ensure_stream
-from crm_kit.rpc import RpcError, rpc_call
-from crm_kit.testing import eventually
+from crm_kit.rpc import RpcError
+from crm_kit.testing import cli_call, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -136,7 +134,6 @@ async def test_exit_criteria_block_until_the_playbook_task_completes_once(
         data=completed.wire(),
     )
     js = nc.jetstream()
-    await ensure_stream(js, stream_for("tasks"))
     # The same event twice (JetStream de-duplication defeated by different message ids),
     # then the same completion again under a new event id.
     await js.publish(event.type, event.to_json(), headers={"Nats-Msg-Id": "a-" + event.id})
@@ -170,7 +167,6 @@ async def test_contacts_events_repoint_and_flag_references(
     client = service["client"]("ws-contacts")
     deal = await _create(client, primaryContactId="old", contactIds=["other"], companyId="coX")
     js = nc.jetstream()
-    await ensure_stream(js, stream_for("contacts"))
     events = [
         (
             contacts.CONTACT_MERGED,
@@ -205,26 +201,26 @@ async def test_contacts_events_repoint_and_flag_references(
 async def test_rpc_endpoints_are_workspace_scoped(service: dict[str, Any], nc: Client) -> None:
     client = service["client"]("ws-rpc")
     deal = await _create(client, primaryContactId="p9", companyId="co9")
-    got = await rpc_call(nc, contract.RPC_DEAL_GET, "ws-rpc", {"id": deal["id"]})
+    got = await cli_call(nc, contract.RPC_DEAL_GET, "ws-rpc", {"id": deal["id"]})
     assert got["id"] == deal["id"] and got["amount"] == "1250.50" and got["amountMinor"] == 125050
     with pytest.raises(RpcError) as caught:
-        await rpc_call(nc, contract.RPC_DEAL_GET, "ws-other", {"id": deal["id"]})
+        await cli_call(nc, contract.RPC_DEAL_GET, "ws-other", {"id": deal["id"]})
     assert caught.value.code == "NOT_FOUND"
     with pytest.raises(RpcError) as caught:
-        await rpc_call(nc, contract.RPC_DEAL_GET, "ws-rpc", {})
+        await cli_call(nc, contract.RPC_DEAL_GET, "ws-rpc", {})
     assert caught.value.code == "BAD_REQUEST"
-    by_contact = await rpc_call(nc, contract.RPC_DEALS_BY_CONTACT, "ws-rpc", {"contactId": "p9"})
+    by_contact = await cli_call(nc, contract.RPC_DEALS_BY_CONTACT, "ws-rpc", {"contactId": "p9"})
     assert [d["id"] for d in by_contact["deals"]] == [deal["id"]]
-    assert (await rpc_call(nc, contract.RPC_DEALS_BY_CONTACT, "ws-other", {"contactId": "p9"}))[
+    assert (await cli_call(nc, contract.RPC_DEALS_BY_CONTACT, "ws-other", {"contactId": "p9"}))[
         "deals"
     ] == []
-    by_company = await rpc_call(nc, contract.RPC_DEALS_BY_COMPANY, "ws-rpc", {"companyId": "co9"})
+    by_company = await cli_call(nc, contract.RPC_DEALS_BY_COMPANY, "ws-rpc", {"companyId": "co9"})
     assert by_company["totalCount"] == 1
-    pipeline = await rpc_call(nc, contract.RPC_PIPELINE_GET, "ws-rpc", {"id": "ws-rpc:default"})
+    pipeline = await cli_call(nc, contract.RPC_PIPELINE_GET, "ws-rpc", {"id": "ws-rpc:default"})
     assert [s["key"] for s in pipeline["stages"]][:2] == ["prospecting", "qualification"]
     assert pipeline["stages"][1]["exitCriteria"]["playbookKeys"] == ["discovery_call"]
     with pytest.raises(RpcError):
-        await rpc_call(nc, contract.RPC_PIPELINE_GET, "ws-other", {"id": "ws-rpc:default"})
+        await cli_call(nc, contract.RPC_PIPELINE_GET, "ws-other", {"id": "ws-rpc:default"})
     info = await nc.request("$SRV.INFO.crm-deals", b"", timeout=2)
     # Four read endpoints plus `rpc.deals.win_model.train` (win_model_rpc.py).
     assert len(orjson.loads(info.data)["endpoints"]) == 5

@@ -4,6 +4,8 @@ directly, and through the read index over the same store (what the service runs)
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,12 +45,23 @@ class Gql:
         self.clock = clock
         self.stores = stores or db
         self.request = RequestContext(workspace, subject, frozenset(roles.split(",")))
+        self.background: list[asyncio.Task] = []
+
+    def spawn(self, job: Coroutine[Any, Any, None], name: str) -> None:
+        self.background.append(asyncio.get_running_loop().create_task(job, name=name))
+
+    async def settle(self) -> None:
+        """Waits for the background jobs (win model trainings) started so far."""
+        while self.background:
+            await self.background.pop(0)
 
     def as_user(self, workspace: str = "w1", subject: str = "alice", roles: str = "admin") -> Gql:
-        return Gql(self.db, self.clock, workspace, subject, roles, self.stores)
+        other = Gql(self.db, self.clock, workspace, subject, roles, self.stores)
+        other.background = self.background
+        return other
 
     async def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict:
-        context = make_context(self.stores, self.request, clock=self.clock)
+        context = make_context(self.stores, self.request, clock=self.clock, spawn=self.spawn)
         result = await schema.execute(query, variable_values=variables, context_value=context)
         body: dict[str, Any] = {"data": result.data}
         if result.errors:

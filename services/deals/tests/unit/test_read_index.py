@@ -155,9 +155,9 @@ async def test_board_and_totals_equal_the_store(seed_value: int) -> None:
     assert [_column(c) for c in columns] == [_column(c) for c in expected]
     assert sum(c.count for c in columns) > 0
     where = queries.board_filter(rng.choice([None, "o1"]), rng.choice([None, "beta"]))
-    narrowed = await queries.board(store, pipeline, where)
+    narrowed = await queries.board(store, pipeline, where=where)
     assert [_column(c) for c in narrowed] == [
-        _column(c) for c in await queries.board(plain, pipeline, where)
+        _column(c) for c in await queries.board(plain, pipeline, where=where)
     ]
     for pipeline_id in ("w1:default", "w1:other"):
         totals = sorted(await store.stage_totals(pipeline_id), key=lambda r: sorted(r.items()))

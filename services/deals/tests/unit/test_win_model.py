@@ -1,195 +1,220 @@
-"""The win model's maths on small hand-checkable histories: time in stage, smoothing
-toward the stage defaults, age buckets, and the backtest's scores."""
+"""The win model's domain: as-of features (no leakage), the censoring rule, guardrails on
+degenerate histories, recovery of a known signal with honest calibration, explanations
+that add up, metrics, and the stored document round trip."""
 
 from __future__ import annotations
 
 import math
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from crm_deals.domain.deal import StageChange
 from crm_deals.domain.default_pipeline import default_pipeline
-from crm_deals.domain.win_model import (
-    DealRecord,
-    WinModel,
-    backtest,
-    percent,
-    stage_days,
-    train,
-    train_stage,
+from crm_deals.domain.win_features import CompanyFact, DealHistory, features_at, label
+from crm_deals.domain.win_metrics import auc, ece, reliability, scores
+from crm_deals.domain.win_model import MODEL, STAGE_DEFAULTS, WinModel
+from crm_deals.domain.win_training import context_for, train
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[4] / "bench" / "forecast"))
+import datasets
+
+NOW = datasets.NOW
+PIPELINE = default_pipeline("w", NOW)
+
+
+def histories(docs: list[dict]) -> list[DealHistory]:
+    return [DealHistory.from_doc(d) for d in docs]
+
+
+@pytest.fixture(scope="module")
+def signal_model() -> tuple[WinModel, list[DealHistory], dict[str, CompanyFact]]:
+    docs, companies = datasets.signal()
+    facts = {k: CompanyFact(i, s) for k, (i, s) in companies.items()}
+    deals = histories(docs)
+    return train(PIPELINE, deals, NOW, companies=facts), deals, facts
+
+
+def test_recovers_a_known_signal_with_calibrated_probabilities(signal_model) -> None:
+    model, _, _ = signal_model
+    assert model.status == MODEL and not model.reasons
+    e = model.evaluation
+    assert e is not None and len(e.folds) >= 2
+    # Issue 18, item 6: Brier <= 0.9 x the constant baseline and ECE < 0.03.
+    assert e.model.brier <= 0.9 * e.constant.brier
+    assert e.model.ece < 0.03
+    assert e.model.brier < e.stage_defaults.brier
+    assert e.model.auc is not None and e.model.auc > 0.8
+    # The planted effects are among the features the model leans on.
+    top = {name for name, _ in model.importances[:8]}
+    assert {"source", "owner", "interactions"} <= top
+
+
+def test_explanations_add_up_to_the_probability(signal_model) -> None:
+    model, deals, facts = signal_model
+    ctx = context_for(PIPELINE, facts)
+    checked = 0
+    for deal in deals:
+        if deal.closed:
+            continue
+        prediction = model.predict(deal, NOW, ctx)
+        if prediction.source != "MODEL":
+            continue
+        base = math.log(prediction.base_probability / (1 - prediction.base_probability))
+        z = base + sum(c.log_odds for c in prediction.contributions)
+        p = 1 / (1 + math.exp(-z))
+        if 0.02 < p < 0.98:  # unclipped: the contributions explain it exactly
+            assert abs(round(p * 100) - prediction.probability) <= 1
+            checked += 1
+        assert 1 <= prediction.probability <= 99
+        ordered = [abs(c.log_odds) for c in prediction.contributions]
+        assert ordered == sorted(ordered, reverse=True)
+    assert checked > 50
+
+
+def test_stored_document_predicts_the_same(signal_model) -> None:
+    model, deals, facts = signal_model
+    again = WinModel.from_doc(model.to_doc())
+    ctx = context_for(PIPELINE, facts)
+    open_deals = [d for d in deals if not d.closed][:100]
+    assert [model.predict(d, NOW, ctx).probability for d in open_deals] == [
+        again.predict(d, NOW, ctx).probability for d in open_deals
+    ]
+
+
+def test_funnel_of_won_only_closes_does_not_predict_certainty() -> None:
+    """Every closed deal won, unconverted leads left open: leads open past the horizon
+    count as not won, so the model learns the real conversion instead of 100 %."""
+    deals = histories(datasets.funnel())
+    model = train(PIPELINE, deals, NOW)
+    assert model.status == MODEL
+    won = sum(d.status == "won" for d in deals)
+    assert won and all(d.status in ("won", "open") for d in deals)
+    ctx = context_for(PIPELINE)
+    predictions = [model.predict(d, NOW, ctx).probability for d in deals if not d.closed]
+    assert max(predictions) < 60
+    assert sum(predictions) / len(predictions) < 15
+    e = model.evaluation
+    assert e is not None and e.model.ece < 0.03
+
+
+def test_recent_funnel_has_a_single_outcome_class_and_falls_back() -> None:
+    model = train(PIPELINE, histories(datasets.funnel(recent=True)), NOW)
+    assert model.status == STAGE_DEFAULTS
+    assert [r.code for r in model.reasons] == ["SINGLE_CLASS"]
+    assert not model.usable and model.columns == ()
+
+
+def test_history_without_engage_dates_is_refused_with_the_reason() -> None:
+    deals = histories(datasets.undated())
+    model = train(PIPELINE, deals, NOW)
+    assert model.status == STAGE_DEFAULTS
+    assert "MISSING_DATES" in [r.code for r in model.reasons]
+    assert "448 of 448" in model.reasons[0].message
+    prediction = model.predict(deals[0], NOW, context_for(PIPELINE))
+    assert prediction.source == "STAGE_DEFAULT" and prediction.reason
+
+
+@pytest.mark.parametrize(
+    ("docs", "code"),
+    [(datasets.single_class(), "SINGLE_CLASS"), (datasets.too_few(), "TOO_FEW_CLOSED")],
 )
+def test_degenerate_histories_fall_back_to_stage_defaults(docs: list[dict], code: str) -> None:
+    model = train(PIPELINE, histories(docs), NOW)
+    assert model.status == STAGE_DEFAULTS
+    assert code in [r.code for r in model.reasons]
+
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
-PIPELINE = default_pipeline("w1", T0)
 
 
-def change(src: str | None, dst: str, day: float) -> StageChange:
-    return StageChange(
-        id=f"{dst}-{day}",
-        from_stage=src,
-        to_stage=dst,
-        at=T0 + timedelta(days=day),
-        by="t",
-        seconds_in_from_stage=None,
-        pipeline_id=PIPELINE.id,
-        pipeline_version=1,
-    )
-
-
-def closed(deal_id: str, won: bool, days: dict[str, float], closed_day: float = 100) -> DealRecord:
-    return DealRecord(
-        id=deal_id,
-        status="won" if won else "lost",
-        stage_key="won" if won else "lost",
-        stage_probability=100 if won else 0,
-        closed_at=T0 + timedelta(days=closed_day),
-        stage_days=days,
-    )
-
-
-def test_stage_days_sums_visits_and_counts_an_open_stage_until_now() -> None:
-    history = [
-        change(None, "prospecting", 0),
-        change("prospecting", "engaging", 2),
-        change("engaging", "prospecting", 5),  # back
-        change("prospecting", "engaging", 6.5),
-        change("engaging", "won", 10),
-    ]
-    assert stage_days(history) == {"prospecting": 3.5, "engaging": 6.5}
-    open_history = history[:4]
-    now = T0 + timedelta(days=8)
-    assert stage_days(open_history, now) == {"prospecting": 3.5, "engaging": 4.5}
-    # Without `now` an open last stage is known to have been visited, for 0 days.
-    assert stage_days(open_history) == {"prospecting": 3.5, "engaging": 3.0}
-    # A reopened deal: the time it spent won counts nowhere.
-    reopened = [*history, change("won", "proposal", 30)]
-    assert stage_days(reopened, T0 + timedelta(days=31)) == {
-        "prospecting": 3.5,
-        "engaging": 6.5,
-        "proposal": 1.0,
+def deal_doc(**fields) -> dict:
+    return {
+        "_id": "d1",
+        "status": "open",
+        "stage_key": "proposal",
+        "stage_history": [
+            {"to_stage": "qualification", "at": T0},
+            {"to_stage": "proposal", "at": T0 + timedelta(days=10)},
+            {"to_stage": "qualification", "at": T0 + timedelta(days=20)},
+            {"to_stage": "proposal", "at": T0 + timedelta(days=30)},
+        ],
+        "owner_id": "bob",
+        "owner_changes": [{"at": T0 + timedelta(days=15), "from_owner_id": "alice"}],
+        "amount_minor": 900000,
+        "currency": "USD",
+        "field_changes": [
+            {"at": T0 + timedelta(days=25), "field": "amount", "previous": 100000},
+        ],
+        "activity_log": [
+            {"at": T0 + timedelta(days=d), "kind": k}
+            for d, k in ((1, "interaction"), (12, "interaction"), (13, "task"))
+        ],
+        **fields,
     }
 
 
-def test_few_samples_stay_near_the_default_and_unseen_stages_keep_it() -> None:
-    deals = [
-        closed("a", True, {"engaging": 3}),
-        closed("b", True, {"engaging": 4}),
-        closed("c", False, {"engaging": 5}),
-        DealRecord("open", "open", "engaging", 40, None, {"engaging": 1}),  # ignored
-    ]
-    model = train(PIPELINE, deals, T0)
-    engaging = model.stage("engaging")
-    assert engaging is not None
-    # (2 wins + 10 x 0.40) / (3 + 10) = 6 / 13
-    assert engaging.samples == 3 and engaging.wins == 2
-    assert engaging.win_rate == pytest.approx(6 / 13, abs=1e-6)
-    assert model.estimate("engaging", 40, 0) == 46  # not the raw 67 %
-    prospecting = model.stage("prospecting")
-    assert prospecting is not None and prospecting.samples == 0
-    assert prospecting.win_rate == pytest.approx(0.10)
-    assert model.estimate("prospecting", 10, 0) == 10
-    assert model.training_deals == 3
-    # A stage added after training: no samples, its own default.
-    assert model.estimate("security_review", 55, 3) == 55
+def test_features_are_rebuilt_as_of_the_moment() -> None:
+    deal = DealHistory.from_doc(deal_doc())
+    ctx = context_for(PIPELINE)
+    early = features_at(deal, T0 + timedelta(days=14), ctx)
+    late = features_at(deal, T0 + timedelta(days=31), ctx)
+    assert early is not None and late is not None
+    assert early["stage"] == "proposal" and early["owner"] == "alice"
+    assert early["amount"] == pytest.approx(math.log1p(1000.0))
+    assert early["backwardMoves"] == 0 and early["stageMoves"] == 1
+    assert early["interactions"] == pytest.approx(math.log1p(2))
+    assert early["tasksCompleted"] == pytest.approx(math.log1p(1))
+    assert early["daysInStage"] == pytest.approx(math.log1p(4))
+    assert late["owner"] == "bob" and late["amount"] == pytest.approx(math.log1p(9000.0))
+    assert late["backwardMoves"] == 1 and late["stageMoves"] == 3
+    later = features_at(deal, T0 + timedelta(days=44), ctx)
+    assert later is not None and later["tasksCompleted"] == 0 and later["interactions"] == 0
+    assert features_at(deal, T0 - timedelta(days=1), ctx) is None
 
 
-def test_many_samples_follow_the_data() -> None:
-    deals = [closed(f"d{i}", i < 180, {"proposal": 1}) for i in range(200)]
-    model = train(PIPELINE, deals, T0, buckets=1)
-    proposal = model.stage("proposal")
-    assert proposal is not None
-    # (180 + 10 x 0.60) / 210 = 0.8857..., far from the 60 % default.
-    assert proposal.win_rate == pytest.approx(186 / 210, abs=1e-6)
-    assert model.estimate("proposal", 60, 0) == 89
+def test_a_closed_deal_looks_open_before_its_close() -> None:
+    closed_at = T0 + timedelta(days=40)
+    doc = deal_doc(status="won", stage_key="won", closed_at=closed_at)
+    doc["stage_history"].append({"to_stage": "won", "at": closed_at})
+    deal = DealHistory.from_doc(doc)
+    ctx = context_for(PIPELINE)
+    before = features_at(deal, T0 + timedelta(days=35), ctx)
+    assert before is not None and before["stage"] == "proposal"
+    assert features_at(deal, closed_at + timedelta(seconds=1), ctx) is None
 
 
-def test_age_buckets_use_deals_still_in_the_stage_smoothed_toward_the_stage_rate() -> None:
-    outcomes = [(1.0, False), (2.0, False), (10.0, True), (20.0, True)]
-    stage = train_stage("engaging", "Engaging", 40, outcomes, buckets=2, min_bucket_samples=2)
-    stage_rate = (2 + 10 * 0.4) / (4 + 10)  # 0.428571
-    assert stage.win_rate == pytest.approx(stage_rate, abs=1e-6)
-    # Median of [1, 2, 10, 20] is the 3rd value: buckets start at 0 and 10 days.
-    assert [(b.min_days, b.max_days) for b in stage.age_buckets] == [(0, 10), (10, None)]
-    first, second = stage.age_buckets
-    assert (first.samples, first.wins) == (4, 2)
-    assert first.win_rate == pytest.approx(stage_rate, abs=1e-6)
-    assert (second.samples, second.wins) == (2, 2)
-    assert second.win_rate == pytest.approx((2 + 10 * stage_rate) / 12, abs=1e-6)  # 0.52381
-    assert percent(stage.rate_at(5)) == 43
-    assert percent(stage.rate_at(12)) == 52
-    # Too few closed deals for buckets: one bucket, the stage rate.
-    small = train_stage("engaging", "Engaging", 40, outcomes, buckets=2, min_bucket_samples=3)
-    assert [(b.min_days, b.max_days) for b in small.age_buckets] == [(0, None)]
+def test_censoring_rule() -> None:
+    closed_at = T0 + timedelta(days=40)
+    won = DealHistory.from_doc({**deal_doc(status="won", closed_at=closed_at), "stage_key": "won"})
+    still_open = DealHistory.from_doc(deal_doc())
+    t = T0 + timedelta(days=30)
+    assert label(won, t, t + timedelta(days=5), 30) is None  # horizon not passed: censored
+    assert label(won, t, t + timedelta(days=30), 30) == 1  # won within the horizon
+    assert label(won, t - timedelta(days=25), t + timedelta(days=90), 30) == 0  # won later
+    assert label(still_open, t, t + timedelta(days=31), 30) == 0  # stalled
 
 
-def test_an_open_deal_is_estimated_from_its_stage_and_age() -> None:
-    deals = [closed(f"l{i}", False, {"engaging": 1}) for i in range(20)]
-    deals += [closed(f"w{i}", True, {"engaging": 30}) for i in range(20)]
-    model = train(PIPELINE, deals, T0, buckets=2, min_bucket_samples=20)
-    young = DealRecord("y", "open", "engaging", 40, None, {"engaging": 0.5})
-    old = DealRecord("o", "open", "engaging", 40, None, {"engaging": 40.0})
-    # Stage: (20 + 4) / 50 = 0.48. Still there after 30 days: 20/20 won,
-    # (20 + 10 x 0.48) / 30 = 0.8267.
-    assert model.estimate_deal(young) == 48
-    assert model.estimate_deal(old) == 83
+def test_fields_recorded_only_on_closed_deals_are_left_out() -> None:
+    docs, companies = datasets.signal(n=1500, seed=3)
+    for doc in docs:
+        if doc["status"] == "lost":
+            doc["custom_fields"] = {**doc["custom_fields"], "closeValue": "0"}
+    facts = {k: CompanyFact(i, s) for k, (i, s) in companies.items()}
+    model = train(PIPELINE, histories(docs), NOW, companies=facts, with_backtest=False)
+    assert model.status == MODEL
+    assert "custom.closeValue" not in {c.feature for c in model.columns}
+    assert model.warnings[0].code == "OUTCOME_ONLY_FIELDS"
 
 
-def test_backtest_scores_match_hand_computed_brier_and_log_loss() -> None:
-    # Training part: the 8 earliest-closed deals, 6 won -> (6 + 4) / 18 = 0.5556 -> 56 %.
-    deals = [closed(f"t{i}", i < 6, {"engaging": 2}, closed_day=i) for i in range(8)]
-    # Test part: the 2 latest, one won and one lost.
-    deals += [
-        closed("x-won", True, {"engaging": 2}, closed_day=50),
-        closed("x-lost", False, {"engaging": 2}, closed_day=60),
-    ]
-    accuracy = backtest(PIPELINE, deals, buckets=1)
-    assert accuracy is not None
-    assert accuracy.test_deals == 2 and accuracy.predictions == 2
-    assert accuracy.cutoff == T0 + timedelta(days=7)
-    assert accuracy.brier_score == pytest.approx(((0.56 - 1) ** 2 + 0.56**2) / 2, abs=1e-6)
-    assert accuracy.baseline_brier_score == pytest.approx((0.6**2 + 0.4**2) / 2, abs=1e-6)
-    assert accuracy.stage_only_brier_score == accuracy.brier_score
-    assert accuracy.log_loss == pytest.approx(-(math.log(0.56) + math.log(0.44)) / 2, abs=1e-6)
-    assert accuracy.baseline_log_loss == pytest.approx(
-        -(math.log(0.4) + math.log(0.6)) / 2, abs=1e-6
-    )
-    [bucket] = accuracy.calibration
-    assert (bucket.lower, bucket.upper, bucket.count) == (0.5, 0.6, 2)
-    assert bucket.mean_predicted == pytest.approx(0.56)
-    assert bucket.actual_win_share == 0.5
-
-
-def test_backtest_predicts_each_age_bucket_a_test_deal_reached() -> None:
-    deals = [closed(f"l{i}", False, {"engaging": 1}, closed_day=i) for i in range(20)]
-    deals += [closed(f"w{i}", True, {"engaging": 30}, closed_day=20 + i) for i in range(20)]
-    # 40 training deals; 10 test deals, 5 short-lived lost and 5 long-lived won.
-    deals += [closed(f"xl{i}", False, {"engaging": 2}, closed_day=100 + i) for i in range(5)]
-    deals += [closed(f"xw{i}", True, {"engaging": 40}, closed_day=110 + i) for i in range(5)]
-    accuracy = backtest(PIPELINE, deals, buckets=2, min_bucket_samples=20)
-    assert accuracy is not None
-    # Trained buckets start at 0 and 30 days: the won ones reached both, the lost only one.
-    assert accuracy.test_deals == 10 and accuracy.predictions == 15
-    # Model: 48 % for all at day 0, 83 % for the won ones at day 30.
-    expected = (5 * 0.48**2 + 5 * 0.52**2 + 5 * 0.17**2) / 15
-    assert accuracy.brier_score == pytest.approx(expected, abs=1e-6)
-    # Without the age factor all 15 predictions are 48 %; worse here.
-    stage_only = (5 * 0.48**2 + 10 * 0.52**2) / 15
-    assert accuracy.stage_only_brier_score == pytest.approx(stage_only, abs=1e-6)
-    assert accuracy.brier_score < accuracy.stage_only_brier_score
-
-
-def test_no_backtest_with_too_few_closed_deals() -> None:
-    deals = [closed(f"d{i}", i % 2 == 0, {"engaging": 1}, closed_day=i) for i in range(9)]
-    assert backtest(PIPELINE, deals) is None
-    assert train(PIPELINE, deals, T0).accuracy is None
-
-
-def test_model_document_round_trip() -> None:
-    deals = [closed(f"d{i}", i % 3 != 0, {"engaging": i}, closed_day=i) for i in range(60)]
-    model = train(PIPELINE, deals, T0, trained_by="alice")
-    doc = model.to_doc()
-    assert doc["_id"] == "w1:w1:default"
-    again = WinModel.from_doc(doc)
-    assert again == model
-    assert again.accuracy is not None and again.accuracy.calibration
+def test_metrics() -> None:
+    perfect = [(0.9, 1), (0.8, 1), (0.2, 0), (0.1, 0)]
+    assert auc(perfect) == 1.0
+    assert auc([(0.5, 1), (0.5, 0)]) == 0.5
+    assert auc([(0.5, 1), (0.4, 1)]) is None
+    table = reliability([(0.15, 1), (0.15, 0), (0.85, 1), (0.85, 1)])
+    assert [(b.lower, b.count, b.won_share) for b in table] == [(0.1, 2, 0.5), (0.8, 2, 1.0)]
+    assert ece(table) == pytest.approx((2 * 0.35 + 2 * 0.15) / 4)
+    s = scores(perfect)
+    assert s.brier == pytest.approx((0.01 + 0.04 + 0.04 + 0.01) / 4)

@@ -1,12 +1,14 @@
-"""Training and applying the win model through the schema with the in-memory store:
-estimates written only where they change (one `deal.updated` each), estimates for deals
-created or moved later, roles and input errors, the cache, and the periodic retrain."""
+"""Training and applying the win model through the schema with the in-memory store: a
+job returned at once, its progress and result, versions, the fallback with its reason,
+estimates written only where they change, estimates for deals created later, the
+explanation of a deal, roles and input errors, the cache, and the periodic retrain."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from crm_contracts import deals as contract
+from crm_deals.store.documents import MemoryDocumentStores
 from crm_deals.store.memory import MemoryDatabase
 from crm_deals.store.win_models import MemoryWinModelStores, ModelCache
 from crm_deals.usecases.win_model import RetrainScheduler
@@ -17,15 +19,22 @@ CREATE = """mutation($input: CreateDealInput!) {
 WON = "mutation($id: ID!) { closeDealWon(id: $id) { id } }"
 LOST = 'mutation($id: ID!) { closeDealLost(id: $id, reason: "price") { id } }'
 TRAIN = """mutation($p: ID) { trainWinModel(pipelineId: $p) {
-  pipelineId trainingDeals priorWeight trainedBy
-  stages { key defaultProbability samples wins winRate estimate
-    ageBuckets { minDays maxDays samples wins winRate estimate } }
-  accuracy { testDeals predictions brierScore baselineBrierScore calibration { count } } } }"""
+  id pipelineId status progress step requestedBy modelVersion dealsUpdated error } }"""
+JOB = """query($id: ID!) { winModelTrainingJob(id: $id) {
+  id status progress step modelVersion dealsUpdated error } }"""
 MODEL = """query($p: ID) { winModel(pipelineId: $p) {
-  pipelineId trainingDeals stages { key samples } } }"""
-DEAL = "query($id: ID!) { deal(id: $id) { probability modelProbability probabilityOverride } }"
-MOVE = """mutation($id: ID!, $s: String!) {
-  moveDeal(id: $id, stageKey: $s) { modelProbability probability } }"""
+  pipelineId version status horizonDays trainedBy estimator
+  reasons { code message } warnings { code }
+  training { closedDeals datedClosedDeals rows wonRows baseRate }
+  stages { key trainingRows wonShare }
+  featureImportances { feature label importance share }
+  evaluation { folds { cutoff } model { brierScore auc expectedCalibrationError
+    reliability { count } } constantRate { brierScore } stageDefaults { brierScore } }
+  latestJob { status modelVersion } } }"""
+VERSIONS = "query { winModelVersions(first: 5) { version status } }"
+DEAL = """query($id: ID!) { deal(id: $id) { probability modelProbability probabilityOverride
+  winExplanation { probability source reason modelVersion horizonDays baseProbability
+    factors { feature label value logOdds } } } }"""
 
 
 async def create(gql: Any, stage: str = "engaging", **fields: Any) -> str:
@@ -33,12 +42,23 @@ async def create(gql: Any, stage: str = "engaging", **fields: Any) -> str:
     return (await gql.data(CREATE, {"input": values}))["createDeal"]["id"]
 
 
-async def history(gql: Any, won: int, lost: int, days: float = 5) -> None:
-    """`won` + `lost` deals that spent `days` in engaging, then closed."""
-    ids = [await create(gql) for _ in range(won + lost)]
-    gql.clock.advance(days=days)
-    for i, deal_id in enumerate(ids):
-        await gql.data(WON if i < won else LOST, {"id": deal_id})
+async def history(gql: Any, won: int, lost: int) -> None:
+    """Referral deals mostly won and cold ones mostly lost, closed after 5 days in
+    engaging; then time passes beyond the horizon so every outcome is labelled."""
+    ids = [
+        (await create(gql, source="referral" if i < won else "cold"), i) for i in range(won + lost)
+    ]
+    gql.clock.advance(days=5)
+    for deal_id, i in ids:
+        flip = i % 10 == 0  # not a perfect separation
+        await gql.data(WON if (i < won) != flip else LOST, {"id": deal_id})
+    gql.clock.advance(days=60)
+
+
+async def train(gql: Any, pipeline: str | None = None) -> dict:
+    job = (await gql.data(TRAIN, {"p": pipeline}))["trainWinModel"]
+    await gql.settle()
+    return (await gql.data(JOB, {"id": job["id"]}))["winModelTrainingJob"]
 
 
 def updated_events(db: MemoryDatabase) -> list[Any]:
@@ -49,60 +69,97 @@ def updated_events(db: MemoryDatabase) -> list[Any]:
     ]
 
 
-async def test_train_learns_stage_rates_and_writes_only_changed_estimates(gql: Any) -> None:
-    await history(gql, won=8, lost=2)
-    fresh = await create(gql)
-    prospect = await create(gql, stage="prospecting")
-    model = (await gql.data(TRAIN))["trainWinModel"]
-    assert model["pipelineId"] == "w1:default" and model["trainingDeals"] == 10
-    assert model["priorWeight"] == 10 and model["trainedBy"] == "alice"
-    stages = {s["key"]: s for s in model["stages"]}
-    # Engaging: (8 + 10 x 0.40) / 20 = 0.60; prospecting: no closed deal was there.
-    assert stages["engaging"]["samples"] == 10 and stages["engaging"]["wins"] == 8
-    assert stages["engaging"]["winRate"] == 0.6 and stages["engaging"]["estimate"] == 60
-    assert stages["prospecting"]["samples"] == 0 and stages["prospecting"]["estimate"] == 10
-    assert model["accuracy"]["testDeals"] == 2
-    assert model["accuracy"]["predictions"] == 2
+async def test_training_is_a_job_that_produces_a_versioned_explained_model(gql: Any) -> None:
+    await history(gql, won=30, lost=30)
+    referral = await create(gql, source="referral")
+    cold = await create(gql, source="cold")
+    job = (await gql.data(TRAIN))["trainWinModel"]
+    # Returned at once, before any work: the gateway's timeout never applies.
+    assert job["status"] == "QUEUED" and job["progress"] == 0 and job["modelVersion"] is None
+    assert job["requestedBy"] == "alice" and job["pipelineId"] == "w1:default"
+    await gql.settle()
+    done = (await gql.data(JOB, {"id": job["id"]}))["winModelTrainingJob"]
+    assert done["status"] == "SUCCEEDED" and done["progress"] == 1
+    assert done["modelVersion"] == 1 and done["dealsUpdated"] == 2
 
-    fresh_deal = (await gql.data(DEAL, {"id": fresh}))["deal"]
-    assert fresh_deal == {"probability": 60, "modelProbability": 60, "probabilityOverride": None}
-    prospect_deal = (await gql.data(DEAL, {"id": prospect}))["deal"]
-    assert prospect_deal["modelProbability"] == 10 and prospect_deal["probability"] == 10
-    # One deal.updated per open deal whose estimate changed (from none), none for closed.
+    model = (await gql.data(MODEL))["winModel"]
+    assert model["status"] == "MODEL" and model["reasons"] == []
+    assert model["version"] == 1 and model["trainedBy"] == "alice"
+    assert model["training"]["closedDeals"] == 60 and model["training"]["rows"] > 0
+    assert "logistic regression" in model["estimator"]
+    assert model["latestJob"] == {"status": "SUCCEEDED", "modelVersion": 1}
+    features = [f["feature"] for f in model["featureImportances"]]
+    assert features[0] == "source"
+    assert abs(sum(f["share"] for f in model["featureImportances"]) - 1) < 0.01
+
+    high = (await gql.data(DEAL, {"id": referral}))["deal"]
+    low = (await gql.data(DEAL, {"id": cold}))["deal"]
+    assert high["modelProbability"] > 60 > 40 > low["modelProbability"]
+    assert high["probability"] == high["modelProbability"]
+    explanation = high["winExplanation"]
+    assert explanation["source"] == "MODEL" and explanation["modelVersion"] == 1
+    assert explanation["probability"] == high["modelProbability"]
+    top = explanation["factors"][0]
+    assert top["feature"] == "source" and top["value"] == "referral" and top["logOdds"] > 0
+    assert low["winExplanation"]["factors"][0]["logOdds"] < 0
+
     events = updated_events(gql.db)
-    assert sorted(e.subject for e in events) == sorted([fresh, prospect])
-    assert {e.data["deal"]["probability"] for e in events} == {60, 10}
+    assert sorted(e.subject for e in events) == sorted([referral, cold])
     trained = gql.db.events(contract.WIN_MODEL_TRAINED)
-    assert len(trained) == 1 and trained[0].data["trainingDeals"] == 10
+    assert len(trained) == 1 and trained[0].data["version"] == 1
     contract.WinModelTrained.model_validate(trained[0].data)
 
-    # Retraining on the same data changes no estimate: nothing written.
-    await gql.data(TRAIN)
+    # A retrain on the same data is version 2 and changes no estimate: nothing written.
+    again = await train(gql)
+    assert again["modelVersion"] == 2 and again["dealsUpdated"] == 0
     assert len(updated_events(gql.db)) == 2
-    assert len(gql.db.events(contract.WIN_MODEL_TRAINED)) == 2
+    versions = (await gql.data(VERSIONS))["winModelVersions"]
+    assert [v["version"] for v in versions] == [2, 1]
+
+    # Deals created after training get the estimate at once; an override still wins.
+    created = (
+        await gql.data(
+            CREATE,
+            {
+                "input": {
+                    "title": "x",
+                    "amount": "100",
+                    "stageKey": "engaging",
+                    "source": "referral",
+                    "probabilityOverride": 15,
+                }
+            },
+        )
+    )["createDeal"]
+    assert created["modelProbability"] == high["modelProbability"]
+    assert created["probability"] == 15
 
 
-async def test_deals_created_or_moved_after_training_get_the_estimate(gql: Any) -> None:
-    await history(gql, won=8, lost=2)
-    engaging = {"title": "x", "amount": "1", "stageKey": "engaging"}
-    before = (await gql.data(CREATE, {"input": engaging}))["createDeal"]
-    assert before["modelProbability"] is None and before["probability"] == 40
-    await gql.data(TRAIN)
-    created = (await gql.data(CREATE, {"input": engaging}))["createDeal"]
-    assert created["modelProbability"] == 60 and created["probability"] == 60
-    assert created["stageProbability"] == 40
-    # Moving back to prospecting (no criteria backwards): the model knows no closed deal
-    # there, so its estimate is the stage default.
-    moved = (await gql.data(MOVE, {"id": created["id"], "s": "prospecting"}))["moveDeal"]
-    assert moved == {"modelProbability": 10, "probability": 10}
-    # A manual override still wins over the model.
-    with_override = {**engaging, "probabilityOverride": 15}
-    overridden = (await gql.data(CREATE, {"input": with_override}))["createDeal"]
-    assert overridden["modelProbability"] == 60 and overridden["probability"] == 15
-    # Closing keeps the last estimate (what was predicted), the outcome is effective.
-    await gql.data(WON, {"id": overridden["id"]})
-    closed = (await gql.data(DEAL, {"id": overridden["id"]}))["deal"]
-    assert closed["modelProbability"] == 60 and closed["probability"] == 100
+async def test_too_little_history_falls_back_with_the_reason_in_the_api(gql: Any) -> None:
+    await history(gql, won=4, lost=3)
+    deal_id = await create(gql)
+    done = await train(gql)
+    assert done["status"] == "SUCCEEDED"
+    model = (await gql.data(MODEL))["winModel"]
+    assert model["status"] == "STAGE_DEFAULTS"
+    assert [r["code"] for r in model["reasons"]] == ["TOO_FEW_CLOSED"]
+    assert "at least 30" in model["reasons"][0]["message"]
+    assert model["featureImportances"] == [] and model["evaluation"] is None
+    deal = (await gql.data(DEAL, {"id": deal_id}))["deal"]
+    assert deal["modelProbability"] is None and deal["probability"] == 40
+    assert deal["winExplanation"]["source"] == "STAGE_DEFAULT"
+    assert "at least 30" in deal["winExplanation"]["reason"]
+    assert deal["winExplanation"]["factors"] == []
+
+
+async def test_a_second_request_while_training_gets_the_running_job(gql: Any) -> None:
+    first = (await gql.data(TRAIN))["trainWinModel"]
+    second = (await gql.data(TRAIN))["trainWinModel"]
+    assert second["id"] == first["id"]
+    await gql.settle()
+    third = (await gql.data(TRAIN))["trainWinModel"]
+    assert third["id"] != first["id"]
+    await gql.settle()
 
 
 async def test_query_roles_and_input_errors(gql: Any) -> None:
@@ -112,7 +169,7 @@ async def test_query_roles_and_input_errors(gql: Any) -> None:
         error = await gql.as_user(roles=roles).error(TRAIN)
         assert error["extensions"]["code"] == "FORBIDDEN", roles
     manager = gql.as_user(roles="manager")
-    assert (await manager.data(TRAIN))["trainWinModel"]["trainingDeals"] == 0
+    await train(manager)
     assert (await viewer.data(MODEL))["winModel"]["pipelineId"] == "w1:default"
     error = await viewer.error(MODEL, {"p": "nope"})
     assert error["extensions"] == {"code": "NOT_FOUND", "field": "pipelineId"}
@@ -120,6 +177,9 @@ async def test_query_roles_and_input_errors(gql: Any) -> None:
     assert error["extensions"] == {"code": "NOT_FOUND", "field": "pipelineId"}
     error = await manager.error(TRAIN, {"p": "  "})
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "pipelineId"}
+    error = await viewer.error("query { winModelVersions(first: 0) { version } }")
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "first"}
+    assert (await viewer.data(JOB, {"id": "nope"}))["winModelTrainingJob"] is None
     # Another workspace has no model, and cannot read this one's by its pipeline id.
     other = gql.as_user(workspace="w2", roles="admin")
     assert (await other.data(MODEL))["winModel"] is None
@@ -147,28 +207,22 @@ async def test_model_cache_serves_reads_until_a_retrain_invalidates_it(db: Memor
 
 
 async def test_periodic_retrain_once_per_period_across_replicas(gql: Any) -> None:
-    await history(gql, won=8, lost=2)
-    await gql.data(TRAIN)
-    open_id = await create(gql)
-    assert (await gql.data(DEAL, {"id": open_id}))["deal"]["modelProbability"] == 60
+    await history(gql, won=30, lost=30)
+    await train(gql)
     replicas = [
         RetrainScheduler(
             gql.db,
             MemoryWinModelStores(gql.db),
             period_hours=24,
             clock=gql.clock,
+            documents=MemoryDocumentStores(gql.db),
         )
         for _ in range(2)
     ]
     assert await replicas[0].run_once() == []  # trained less than a period ago
-    await history(gql, won=0, lost=10, days=0.5)  # the world changed since training
     gql.clock.advance(hours=25)
     results = [await r.run_once() for r in replicas]
     assert results == [[("w1", "w1:default")], []]  # one replica per period
     assert len(gql.db.events(contract.WIN_MODEL_TRAINED)) == 2
-    # (8 + 4) / 30 = 0.40 now; the open deal follows, written by the system user.
-    deal = (await gql.data(DEAL, {"id": open_id}))["deal"]
-    assert deal["modelProbability"] == 40
-    last = updated_events(gql.db)[-1]
-    assert last.subject == open_id
+    assert (await gql.data(MODEL))["winModel"]["version"] == 2
     assert replicas[0].check_seconds == 600.0

@@ -27,7 +27,10 @@ from .teams import pick_member
 log = logging.getLogger(__name__)
 
 
-def parse_time(value: str) -> datetime:
+def parse_time(value: str | datetime) -> datetime:
+    # Contract timestamps arrive as aware datetimes (crm_contracts.base.UtcDateTime).
+    if isinstance(value, datetime):
+        return as_utc(value)
     return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
 
 

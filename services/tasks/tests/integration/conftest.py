@@ -6,7 +6,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import nats
 import pytest
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -34,7 +33,7 @@ def settings(infra: Any, db_name: str) -> Settings:
 @pytest.fixture
 async def js(infra: Any) -> AsyncIterator[JetStreamContext]:
     """A JetStream client; the CRM streams start empty (and without consumers) per test."""
-    nc = await nats.connect(infra.nats_url)
+    nc = await infra.connect_nats()
     jetstream = nc.jetstream()
     for spec in STREAMS:
         with contextlib.suppress(NotFoundError):

@@ -10,15 +10,14 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import nats
 import pytest
 from nats.js import JetStreamContext
 
 from crm_contracts import tasks as contract
 from crm_contracts.envelope import CloudEvent
-from crm_kit.rpc import RpcError, rpc_call
+from crm_kit.rpc import RpcError
 from crm_kit.settings import Settings
-from crm_kit.testing import GraphQLClient, auth_headers, eventually, running_app
+from crm_kit.testing import GraphQLClient, cli_call, eventually, gateway_auth, running_app
 from crm_tasks import examples
 from crm_tasks.app import create_app
 
@@ -34,7 +33,7 @@ DEAL_TASKS = """query($reps: [_Any!]!) { _entities(representations: $reps) {
 async def service(settings: Settings, workspace: str = "w1") -> AsyncIterator[GraphQLClient]:
     app = create_app(settings)
     async with running_app(app) as http:
-        yield GraphQLClient(http, auth_headers(workspace, "alice", "admin"))
+        yield GraphQLClient(http, gateway_auth("tasks", workspace, "alice", "admin"))
 
 
 async def deal_tasks(client: GraphQLClient, *deal_ids: str) -> dict[str, list[dict]]:
@@ -212,9 +211,9 @@ async def test_nats_endpoints_are_workspace_scoped(
     settings: Settings, js: JetStreamContext, infra: Any
 ) -> None:
     async with service(settings) as client:
-        nc = await nats.connect(infra.nats_url)
+        nc = await infra.connect_nats("cli")
         try:
-            created = await rpc_call(
+            created = await cli_call(
                 nc,
                 contract.RPC_TASK_CREATE,
                 "w1",
@@ -225,18 +224,23 @@ async def test_nats_endpoints_are_workspace_scoped(
                     "assigneeId": "bob",
                     "dueAt": "2030-01-01T10:00:00Z",
                 },
+                "rep",
             )
             assert created["status"] == "open"
-            listed = await rpc_call(nc, contract.RPC_TASKS_OPEN_FOR, "w1", {"dealId": "d5"})
+            listed = await cli_call(nc, contract.RPC_TASKS_OPEN_FOR, "w1", {"dealId": "d5"})
             assert [t["id"] for t in listed["tasks"]] == [created["id"]]
-            other = await rpc_call(nc, contract.RPC_TASKS_OPEN_FOR, "w2", {"dealId": "d5"})
+            other = await cli_call(nc, contract.RPC_TASKS_OPEN_FOR, "w2", {"dealId": "d5"})
             assert other["tasks"] == []
             with pytest.raises(RpcError) as caught:
-                await rpc_call(nc, contract.RPC_TASK_CREATE, "w1", {"type": "call"})
+                await cli_call(nc, contract.RPC_TASK_CREATE, "w1", {"type": "call"}, "rep")
             assert caught.value.code == "BAD_REQUEST"
+            # Reading is any role's; creating is not a viewer's.
             with pytest.raises(RpcError) as caught:
-                await rpc_call(nc, contract.RPC_TASKS_OPEN_FOR, "", {"dealId": "d5"})
-            assert caught.value.code == "BAD_REQUEST"
+                await cli_call(nc, contract.RPC_TASK_CREATE, "w1", {"title": "x"}, "viewer")
+            assert caught.value.code == "FORBIDDEN"
+            with pytest.raises(RpcError) as caught:
+                await cli_call(nc, contract.RPC_TASKS_OPEN_FOR, "", {"dealId": "d5"})
+            assert caught.value.code == "UNAUTHENTICATED"
         finally:
             await nc.close()
         data = await client.data('{ tasks(filter: {dealId: "d5"}) { edges { node { id } } } }')

@@ -8,9 +8,10 @@ from typing import Any
 import httpx
 import pytest
 
+from crm_kit.context import RequestContext
 from crm_kit.rpc import RpcError
 from crm_kit.settings import Settings
-from crm_kit.testing import auth_headers
+from crm_kit.testing import gateway_auth
 from crm_tasks import examples
 from crm_tasks.app import create_app
 from crm_tasks.events.consume import EventHandlers
@@ -88,8 +89,9 @@ async def test_analytics_rejects_an_empty_range(caller: Any) -> None:
 
 async def test_rpc_create_and_list_open(served: TasksStore, clock: Clock) -> None:
     handlers = {e.name: e.handler for e in endpoints(served, lambda *_: None, clock)}
+    alice = RequestContext("w1", "alice", frozenset({"rep"}))
     created = await handlers["task-create"](
-        "w1",
+        alice,
         {
             "title": "Send contract",
             "type": "email",
@@ -100,22 +102,27 @@ async def test_rpc_create_and_list_open(served: TasksStore, clock: Clock) -> Non
         },
     )
     assert created["status"] == "open" and created["assigneeId"] == "bob"
-    again = await handlers["task-create"]("w1", {"title": "Send contract", "idempotencyKey": "k1"})
+    # The creator is the caller the (verified) assertion names, never a body field.
+    stored = await served.for_workspace("w1").get_task(created["id"])
+    assert stored is not None and stored.created_by == "alice"
+    again = await handlers["task-create"](alice, {"title": "Send contract", "idempotencyKey": "k1"})
     assert again["id"] == created["id"]
-    listed = await handlers["task-list-open"]("w1", {"dealId": "d1"})
+    listed = await handlers["task-list-open"](alice, {"dealId": "d1"})
     assert [t["id"] for t in listed["tasks"]] == [created["id"]]
-    assert (await handlers["task-list-open"]("w2", {"dealId": "d1"}))["tasks"] == []
+    other = RequestContext("w2", "alice", frozenset({"rep"}))
+    assert (await handlers["task-list-open"](other, {"dealId": "d1"}))["tasks"] == []
     for payload, code in [
+        ({"title": "x", "createdBy": "mallory"}, "BAD_REQUEST"),
         ({"title": ""}, "BAD_REQUEST"),
         ({"title": "x", "type": "fax"}, "BAD_REQUEST"),
         ({"title": "x", "dueAt": "tomorrow"}, "BAD_REQUEST"),
         ({"title": "x", "teamId": "0" * 24}, "NOT_FOUND"),
     ]:
         with pytest.raises(RpcError) as caught:
-            await handlers["task-create"]("w1", payload)
+            await handlers["task-create"](alice, payload)
         assert caught.value.code == code
     with pytest.raises(RpcError) as caught:
-        await handlers["task-list-open"]("w1", {"dealId": "d1", "contactId": "c1"})
+        await handlers["task-list-open"](alice, {"dealId": "d1", "contactId": "c1"})
     assert caught.value.code == "BAD_REQUEST"
 
 
@@ -129,12 +136,14 @@ async def test_http_requires_a_token(store: MemoryTasksStore) -> None:
         assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         bad = await http.post("/graphql", json=body, headers={"Authorization": "Bearer x.y.z"})
         assert bad.status_code == 401
-        ok = await http.post("/graphql", json=body, headers=auth_headers("w1", "bob", "rep"))
+        ok = await http.post("/graphql", json=body, auth=gateway_auth("tasks", "w1", "bob", "rep"))
         assert ok.json() == {"data": {"myTasks": []}}
         create = {
             "query": 'mutation { createTask(input: {title: "x", type: CALL, '
             'dueAt: "2026-03-04T10:00:00Z", assigneeId: "bob", dealId: "d1"}) { id status } }'
         }
-        made = await http.post("/graphql", json=create, headers=auth_headers("w1", "bob", "rep"))
+        made = await http.post(
+            "/graphql", json=create, auth=gateway_auth("tasks", "w1", "bob", "rep")
+        )
         assert made.json()["data"]["createTask"]["status"] == "OPEN"
         assert (await http.get("/health")).json() == {"status": "ok"}

@@ -279,20 +279,21 @@ function WinModel() {
         const trainButton = canTrain && (
           <>
             <button type="button" onClick={() => train({ pipelineId: null }).catch(() => undefined)} disabled={training.pending}>
-              {training.pending ? "Training…" : "Retrain now"}
+              {training.pending ? "Starting…" : "Retrain now"}
             </button>
-            <FieldError message={training.error?.message} />
+            {training.error ? <FieldError message={training.error.message} /> : null}
           </>
         );
         if (!model) return <Empty>No win model yet: it learns from closed deals. {trainButton}</Empty>;
-        const buckets = model.accuracy?.calibration ?? [];
+        const scores = model.evaluation?.model;
+        const bins = scores?.reliability ?? [];
         const config: ChartConfiguration = {
           type: "scatter",
           data: {
             datasets: [
               {
-                label: "Actual win share by predicted probability",
-                data: buckets.map((b) => ({ x: b.meanPredicted * 100, y: b.actualWinShare * 100 })),
+                label: "Won share by predicted probability",
+                data: bins.map((b) => ({ x: b.meanPredicted * 100, y: b.wonShare * 100 })),
                 backgroundColor: PALETTE[0],
                 pointRadius: 5,
               },
@@ -318,21 +319,29 @@ function WinModel() {
         };
         return (
           <>
-            <p>
-              Trained {model.trainedAt ? new Date(model.trainedAt).toLocaleString() : "—"} on {model.trainingDeals} closed deals. {trainButton}
+            <p data-testid="win-model-summary">
+              Version {model.version}, trained {new Date(model.trainedAt).toLocaleString()} on {model.training.closedDeals} closed deals
+              ({model.training.rows} snapshots); probability of a win within {model.horizonDays} days. {trainButton}
             </p>
-            {model.accuracy ? (
+            {[...model.reasons, ...model.warnings].map((note) => (
+              <p key={note.code} className="notice" data-testid="win-model-note">
+                {note.message}
+              </p>
+            ))}
+            {scores ? (
               <>
                 <p data-testid="win-model-scores">
-                  Back-test on {model.accuracy.testDeals} later deals ({model.accuracy.predictions} predictions): Brier score{" "}
-                  {model.accuracy.brierScore.toFixed(3)} against {model.accuracy.baselineBrierScore.toFixed(3)} for the stage defaults
-                  (lower is better); log loss {model.accuracy.logLoss.toFixed(3)} against {model.accuracy.baselineLogLoss.toFixed(3)}.
+                  Back-test ({scores.predictions} predictions of deals open at each cut-off): Brier score {scores.brierScore.toFixed(3)} against{" "}
+                  {model.evaluation!.stageDefaults.brierScore.toFixed(3)} for the stage defaults and {model.evaluation!.constantRate.brierScore.toFixed(3)}{" "}
+                  for one rate for all (lower is better); log loss {scores.logLoss.toFixed(3)}
+                  {scores.auc !== null && scores.auc !== undefined ? `, AUC ${scores.auc.toFixed(2)}` : ""}; expected calibration error{" "}
+                  {percent(scores.expectedCalibrationError, 1)}.
                 </p>
                 <ChartCard
                   title="Calibration: predicted against actual"
                   testId="calibration-chart"
                   config={config}
-                  summary={buckets.map((b) => `${percent(b.meanPredicted)} predicted, ${percent(b.actualWinShare)} won (${b.count})`).join("; ")}
+                  summary={bins.map((b) => `${percent(b.meanPredicted)} predicted, ${percent(b.wonShare)} won (${b.count})`).join("; ")}
                   table={
                     <table>
                       <thead>
@@ -344,13 +353,13 @@ function WinModel() {
                         </tr>
                       </thead>
                       <tbody>
-                        {buckets.map((b) => (
+                        {bins.map((b) => (
                           <tr key={b.lower}>
                             <th scope="row">
                               {percent(b.lower)}–{percent(b.upper)}
                             </th>
                             <td className="num">{percent(b.meanPredicted, 1)}</td>
-                            <td className="num">{percent(b.actualWinShare, 1)}</td>
+                            <td className="num">{percent(b.wonShare, 1)}</td>
                             <td className="num">{b.count}</td>
                           </tr>
                         ))}
@@ -360,28 +369,47 @@ function WinModel() {
                 />
               </>
             ) : (
-              <Empty>Not enough closed deals for a back-test yet.</Empty>
+              <Empty>No back-test for this model (see the notes above).</Empty>
             )}
-            <section className="panel" aria-label="Win rate by stage">
-              <h2>Win rate by stage</h2>
+            {model.featureImportances.length > 0 && (
+              <section className="panel" aria-label="What the model weighs">
+                <h2>What the model weighs</h2>
+                <table>
+                  <thead>
+                    <tr>
+                      <th scope="col">Factor</th>
+                      <th className="num" scope="col">Share of the model's weight</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {model.featureImportances.map((f) => (
+                      <tr key={f.feature}>
+                        <th scope="row">{f.label}</th>
+                        <td className="num">{percent(f.share)}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </section>
+            )}
+            <section className="panel" aria-label="Stages">
+              <h2>Stages</h2>
               <table>
                 <thead>
                   <tr>
                     <th scope="col">Stage</th>
-                    <th className="num" scope="col">Closed deals</th>
-                    <th className="num" scope="col">Won</th>
-                    <th className="num" scope="col">Estimate</th>
+                    <th className="num" scope="col">Training snapshots</th>
+                    <th className="num" scope="col">Won within the horizon</th>
                     <th className="num" scope="col">Stage default</th>
                   </tr>
                 </thead>
                 <tbody>
-                  {model.stages.map((s) => (
-                    <tr key={s.key}>
-                      <th scope="row">{s.name}</th>
-                      <td className="num">{s.samples}</td>
-                      <td className="num">{s.wins}</td>
-                      <td className="num">{s.estimate}%</td>
-                      <td className="num">{s.defaultProbability}%</td>
+                  {model.stages.map((st) => (
+                    <tr key={st.key}>
+                      <th scope="row">{st.name}</th>
+                      <td className="num">{st.trainingRows}</td>
+                      <td className="num">{percent(st.wonShare)}</td>
+                      <td className="num">{st.defaultProbability}%</td>
                     </tr>
                   ))}
                 </tbody>

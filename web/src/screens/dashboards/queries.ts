@@ -82,30 +82,56 @@ export const FORECAST = graphql(`
 export const WIN_MODEL_QUALITY = graphql(`
   query WinModelQuality($pipelineId: ID) {
     winModel(pipelineId: $pipelineId) {
+      version
+      status
       trainedAt
-      trainingDeals
+      horizonDays
+      reasons {
+        code
+        message
+      }
+      warnings {
+        code
+        message
+      }
+      training {
+        closedDeals
+        rows
+        baseRate
+      }
       stages {
         key
         name
         defaultProbability
-        samples
-        wins
-        estimate
+        trainingRows
+        wonShare
       }
-      accuracy {
-        testDeals
-        predictions
-        cutoff
-        brierScore
-        baselineBrierScore
-        logLoss
-        baselineLogLoss
-        calibration {
-          lower
-          upper
-          meanPredicted
-          actualWinShare
-          count
+      featureImportances {
+        feature
+        label
+        share
+      }
+      evaluation {
+        model {
+          predictions
+          brierScore
+          logLoss
+          auc
+          expectedCalibrationError
+          reliability {
+            lower
+            upper
+            count
+            meanPredicted
+            wonShare
+          }
+        }
+        stageDefaults {
+          brierScore
+          logLoss
+        }
+        constantRate {
+          brierScore
         }
       }
     }
@@ -135,7 +161,8 @@ export const SCORECARDS = graphql(`
 export const TRAIN_WIN_MODEL = graphql(`
   mutation TrainWinModel($pipelineId: ID) {
     trainWinModel(pipelineId: $pipelineId) {
-      trainedAt
+      id
+      status
     }
   }
 `);

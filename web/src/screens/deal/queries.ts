@@ -29,6 +29,20 @@ export const DEAL_PAGE = graphql(`
       stale
       staleAt
       completedPlaybookKeys
+      winExplanation {
+        probability
+        source
+        reason
+        modelVersion
+        horizonDays
+        baseProbability
+        factors {
+          feature
+          label
+          value
+          logOdds
+        }
+      }
       pipeline {
         id
         name
@@ -115,24 +129,12 @@ export const DEAL_PAGE = graphql(`
 export const WIN_MODEL = graphql(`
   query DealWinModel($pipelineId: ID) {
     winModel(pipelineId: $pipelineId) {
+      version
+      status
       trainedAt
-      trainingDeals
-      priorWeight
-      stages {
-        key
-        name
-        defaultProbability
-        samples
-        wins
-        winRate
-        estimate
-        ageBuckets {
-          minDays
-          maxDays
-          samples
-          wins
-          estimate
-        }
+      horizonDays
+      training {
+        closedDeals
       }
     }
   }

@@ -1,0 +1,85 @@
+"""Who may do what on NATS: the platform's parties and what each one needs.
+
+The NATS server's per-user permissions are generated from this table
+(`crm_kit.nats_auth`), so whatever a party does on NATS must be declared here or the server
+refuses it: a new durable consumer on another service's stream, a new request/reply call.
+Every party is one NATS user (an nkey) and one signer of internal assertions
+(`crm_kit.assertions`) under the same name.
+
+- A service publishes only its own events (`crm.<service>.>`) and dead letters
+  (`dlq.<service>.>`), serves only its own endpoints (`rpc.<service>.>`), follows its own
+  stream with ephemeral consumers (its read index), consumes other streams only through
+  the durables listed here, and makes only the requests listed here.
+- `cli` is the operators' tools (`crm demo`, `win_model_cli train`) and the test and bench
+  clients that call endpoints: requests only; every endpoint still checks the assertion.
+- `provisioner` creates and updates the streams (`python -m crm_kit.nats_setup streams`,
+  the Kubernetes init Job); nobody may delete or purge a stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import contacts
+from .streams import SERVICES
+
+
+@dataclass(frozen=True)
+class Durable:
+    """A durable consumer `name` on the stream of the service `owner`."""
+
+    owner: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Party:
+    name: str
+    # A service: publishes crm.<name>.>, serves rpc.<name>.>, follows its own stream.
+    service: bool = False
+    durables: tuple[Durable, ...] = ()
+    # Request subjects it may send (NATS wildcards allowed).
+    requests: tuple[str, ...] = ()
+    # May create and update the platform's streams (never delete or purge them).
+    provisions_streams: bool = False
+
+
+PARTIES: tuple[Party, ...] = (
+    Party("contacts", service=True),
+    Party(
+        "deals",
+        service=True,
+        durables=(
+            Durable("tasks", "deals-task-completed"),
+            Durable("contacts", "deals-contacts-sync"),
+            Durable("contacts", "deals-company-facts"),
+        ),
+        # The deal importer resolves account names to company ids.
+        requests=(contacts.RPC_COMPANY_FIND_BY_NAME,),
+    ),
+    Party(
+        "tasks",
+        service=True,
+        durables=(
+            Durable("deals", "tasks-playbooks"),
+            Durable("deals", "tasks-deal-closing"),
+            Durable("deals", "tasks-rules-deals"),
+            Durable("deals", "tasks-deal-owners"),
+            Durable("contacts", "tasks-contact-merges"),
+            Durable("contacts", "tasks-rules-contacts"),
+            Durable("tasks", "tasks-rules-tasks"),
+        ),
+    ),
+    Party("cli", requests=("rpc.>",)),
+    Party("provisioner", provisions_streams=True),
+)
+
+PARTY_NAMES = tuple(party.name for party in PARTIES)
+assert set(SERVICES) <= set(PARTY_NAMES), "every service is a party"
+
+
+def party(name: str) -> Party:
+    for candidate in PARTIES:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(f"no NATS party {name!r}; known: {list(PARTY_NAMES)}")

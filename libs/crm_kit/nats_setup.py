@@ -1,0 +1,137 @@
+"""`python -m crm_kit.nats_setup`: set NATS up for the platform.
+
+streams       create or update every stream as the provisioner, with
+              NATS_STREAM_REPLICAS copies (default 1; 3 on a 3-node cluster), waiting for
+              JetStream to be ready (the Kubernetes init Job runs this)
+k8s-secrets   print Kubernetes Secrets with fresh credentials: every party's nkey seed,
+              the server's authorization and cluster blocks, and every party's internal
+              signing key (`kubectl apply -n crm -f -`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import nkeys
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from crm_contracts.access import PARTY_NAMES
+
+from . import nats_auth, nats_io
+
+PROVISIONER = "provisioner"
+# Parties that sign internal assertions: the gateway (to the subgraphs) and every party
+# that makes NATS requests.
+SIGNERS = ("gateway", *(name for name in PARTY_NAMES if name != PROVISIONER))
+
+
+async def provision(url: str, replicas: int = 1, timeout: float = 60.0) -> None:
+    """Create the platform's streams as the provisioner, retrying while JetStream starts
+    (a new cluster first elects its meta leader)."""
+    nc = await nats_io.connect(url, user=PROVISIONER)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                await nats_io.provision_streams(nc.jetstream(timeout=5), replicas)
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+    finally:
+        await nc.close()
+
+
+def _secret(name: str, data: dict[str, str], namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "type": "Opaque",
+        "stringData": data,
+    }
+
+
+def cluster_block(namespace: str, size: int, password: str) -> dict[str, Any]:
+    routes = [
+        f"nats-route://{nats_auth.ROUTE_USER}:{password}@nats-{i}.nats.{namespace}.svc:6222"
+        for i in range(size)
+    ]
+    return {
+        "name": "crm",
+        "listen": "0.0.0.0:6222",
+        "authorization": {"user": nats_auth.ROUTE_USER, "password": password},
+        "routes": routes,
+    }
+
+
+def k8s_secrets(namespace: str, cluster_size: int) -> Iterator[dict[str, Any]]:
+    seeds = {
+        name: nkeys.encode_seed(secrets.token_bytes(32), nkeys.PREFIX_BYTE_USER).decode()
+        for name in PARTY_NAMES
+    }
+    public = {name: nats_auth.public_key(seed) for name, seed in seeds.items()}
+    route_password = secrets.token_urlsafe(24)
+    yield _secret(
+        "crm-nats-server",
+        {
+            "auth.conf": nats_auth.render_block("authorization", nats_auth.authorization(public)),
+            "cluster.conf": nats_auth.render_block(
+                "cluster", cluster_block(namespace, cluster_size, route_password)
+            ),
+        },
+        namespace,
+    )
+    for name, seed in seeds.items():
+        yield _secret(f"crm-nats-{name}", {"seed": seed + "\n"}, namespace)
+    public_pems: dict[str, str] = {}
+    for name in SIGNERS:
+        key = Ed25519PrivateKey.generate()
+        private = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        public_pems[f"{name}.pub"] = (
+            key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+        yield _secret(f"crm-internal-{name}", {"key.pem": private.decode()}, namespace)
+    yield _secret("crm-internal-public-keys", public_pems, namespace)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m crm_kit.nats_setup")
+    commands = parser.add_subparsers(dest="command", required=True)
+    streams = commands.add_parser("streams", help="create or update the streams")
+    streams.add_argument("--nats-url", default=os.environ.get("NATS_URL", "nats://127.0.0.1:4222"))
+    streams.add_argument(
+        "--replicas", type=int, default=int(os.environ.get("NATS_STREAM_REPLICAS") or 1)
+    )
+    secrets_cmd = commands.add_parser("k8s-secrets", help="print Secrets with new credentials")
+    secrets_cmd.add_argument("--namespace", default="crm")
+    secrets_cmd.add_argument("--cluster-size", type=int, default=3)
+    args = parser.parse_args(argv)
+    if args.command == "streams":
+        asyncio.run(provision(args.nats_url, args.replicas))
+        print(f"streams ready with {args.replicas} replica(s)")
+        return 0
+    yaml.safe_dump_all(k8s_secrets(args.namespace, args.cluster_size), sys.stdout, sort_keys=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,57 @@
+"""What the database does for us, and so which workarounds a service runs.
+
+MongoDB isolates each single-document update and serves any indexed filter from its
+index. FerretDB v1 on SQLite (the embedded database of local runs) does neither: only a
+filter of exactly `{_id: value}` is served from an index (any other filter is evaluated
+over the whole collection), and an update is a read, modify, write back that a concurrent
+update of the same document can undo. On it the platform runs workarounds:
+
+- writes filter on `_id` alone and check any other condition in Python, under the
+  per-document lock that every writer of the process holds (`crm_kit.writer`);
+- reads by id are `_id` look-ups, one per id (`crm_kit.records`);
+- read models (per-process indexes, look-up tables) answer what would otherwise scan.
+
+`DATABASE_PROFILE` chooses: `mongodb` (none of the workarounds), `ferretdb` (all of them)
+or `auto` (the default: `ferretdb` when the server says it is FerretDB). Everything that
+exists only for the embedded database asks `profile.workarounds`, so dropping FerretDB
+later is deleting what that flag guards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from .mongo import isolates_updates
+
+ProfileName = Literal["mongodb", "ferretdb"]
+SETTINGS = ("auto", "mongodb", "ferretdb")
+
+
+@dataclass(frozen=True)
+class DatabaseProfile:
+    name: ProfileName
+
+    @property
+    def workarounds(self) -> bool:
+        """`_id`-only filters, per-id reads and read models: the embedded database's needs."""
+        return self.name == "ferretdb"
+
+    @classmethod
+    def named(cls, setting: str) -> DatabaseProfile:
+        if setting not in ("mongodb", "ferretdb"):
+            raise ValueError(f"database profile must be mongodb or ferretdb, not {setting!r}")
+        return cls("mongodb" if setting == "mongodb" else "ferretdb")
+
+    @classmethod
+    async def detect(cls, db: AsyncDatabase[Any], setting: str = "auto") -> DatabaseProfile:
+        """The profile a `DATABASE_PROFILE` setting asks for; `auto` asks the server."""
+        if setting != "auto":
+            return cls.named(setting)
+        return cls("mongodb" if await isolates_updates(db) else "ferretdb")
+
+
+MONGODB = DatabaseProfile("mongodb")
+FERRETDB = DatabaseProfile("ferretdb")

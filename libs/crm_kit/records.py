@@ -1,0 +1,359 @@
+"""Domain records of one workspace in one collection, on MongoDB or in memory.
+
+A service's store implements its port once, over `Records[E]`: it reads and writes domain
+objects, and the records map them to documents (`RecordType.to_doc` / `from_doc`, the
+Mongo adapter's codec), scope every read and write to the workspace, write the entity's
+pending events with it (`crm_kit.entity`), and keep versions. Two backends:
+
+- `MongoRecords` (here) over a `DocumentWriter`: every write goes through the kit's one
+  write path; reads by id follow the database profile (one `_id` look-up per id on the
+  `ferretdb` profile, one `$in` query on MongoDB);
+- `MemoryRecords` (`crm_kit.memory_db`): the same semantics on in-memory documents (the
+  unit tests' fake database), filters evaluated by `crm_kit.filters`.
+
+Read-modify-write is `change(id, fn)`: under the document's lock it reads the record, lets
+`fn` change it (return True to write), and writes it conditional on the version read. On
+MongoDB another replica may have written meanwhile: the change is then run again on a
+fresh read, up to `CHANGE_ATTEMPTS` times (so `fn` must only depend on what it is given
+and on reads it makes itself), before `Stale` is raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar, cast
+
+from pymongo.errors import DuplicateKeyError
+
+from .filters import ALL, And, Eq, Filter, In
+from .outbox import HIDE_OUTBOX
+from .pagination import BY_ID, Cursor, Order, Page
+from .writer import DocumentWriter
+
+E = TypeVar("E")
+CHANGE_ATTEMPTS = 3
+# Concurrent `_id` look-ups of one `get` on the ferretdb profile.
+_ID_LOOKUPS = 8
+
+
+@dataclass(frozen=True)
+class RecordType(Generic[E]):
+    """How one kind of record is stored. `to_doc` returns the whole document (`_id`
+    included; derived fields written at write time too); `unique` names the document
+    fields a unique index (per workspace) covers, which the in-memory backend enforces
+    as the database does; a `versioned` record has an int `version` that every `save`
+    checks and increments."""
+
+    collection: str
+    to_doc: Callable[[E], dict[str, Any]]
+    from_doc: Callable[[Mapping[str, Any]], E]
+    unique: tuple[str, ...] = ()
+    versioned: bool = False
+
+
+class Versioned(Protocol):
+    """A record of a `versioned` type."""
+
+    version: int
+
+
+class Duplicate(Exception):
+    """A unique index refused a write: `field` holds a value `existing_id` has already
+    (`_id` itself: a record with that id exists)."""
+
+    def __init__(self, field: str, existing_id: Any) -> None:
+        super().__init__(f"{field} already used by {existing_id}")
+        self.field = field
+        self.existing_id = existing_id
+
+
+class Stale(Exception):
+    """A change kept losing to concurrent writers of the same record (other replicas)."""
+
+
+Change = Callable[[E], Awaitable[bool]]
+ChangeMany = Callable[[dict[str, E]], Awaitable[Sequence[E]]]
+
+
+def pending_events(record: object) -> list[object]:
+    events = getattr(record, "pending_events", None)
+    return list(events) if events else []
+
+
+def events_written(record: object) -> None:
+    done = getattr(record, "events_written", None)
+    if done is not None:
+        done()
+
+
+class Records(ABC, Generic[E]):
+    """One workspace's records of one type (`workspace_id` None: every workspace's, for
+    reads that span them, such as start-up repairs)."""
+
+    def __init__(self, kind: RecordType[E], workspace_id: str | None) -> None:
+        self.kind = kind
+        self.workspace_id = workspace_id
+
+    # -- reads --------------------------------------------------------------------------
+    @abstractmethod
+    async def get(self, ids: Sequence[str]) -> list[E]:
+        """The records with these ids, in the order asked (absent ones left out)."""
+
+    @abstractmethod
+    async def find(
+        self,
+        where: Filter = ALL,
+        *,
+        order: Order = BY_ID,
+        after: Cursor | None = None,
+        limit: int | None = None,
+    ) -> list[E]: ...
+
+    @abstractmethod
+    async def count(self, where: Filter = ALL) -> int: ...
+
+    @abstractmethod
+    async def ids(
+        self, where: Filter = ALL, *, order: Order = BY_ID, limit: int | None = None
+    ) -> list[Any]: ...
+
+    async def first(self, where: Filter, *, order: Order = BY_ID) -> E | None:
+        found = await self.find(where, order=order, limit=1)
+        return found[0] if found else None
+
+    async def page(
+        self, where: Filter, *, order: Order, after: Cursor | None, first: int
+    ) -> Page[E]:
+        """`first` rows after the cursor, the total `where` selects, and whether more
+        follow (one row more is read to know)."""
+        total = await self.count(where)
+        rows = await self.find(where, order=order, after=after, limit=first + 1)
+        return Page(rows[:first], total, len(rows) > first)
+
+    # -- writes -------------------------------------------------------------------------
+    @abstractmethod
+    async def insert(self, record: E) -> None:
+        """Raises `Duplicate` when a unique index refuses it."""
+
+    @abstractmethod
+    async def insert_many(self, records: Sequence[E]) -> list[E]:
+        """One write statement for all; returns the records refused as duplicates."""
+
+    @abstractmethod
+    async def put(self, record: E) -> None:
+        """Insert or replace by id (records without an outbox: look-up tables)."""
+
+    @abstractmethod
+    async def save(self, record: E, *, verified: bool = False) -> bool:
+        """Write the whole record if it still exists in the workspace (and, versioned,
+        still has the version it was read with): False otherwise. Raises `Duplicate`."""
+
+    @abstractmethod
+    def lock(self, *ids: str) -> Any:
+        """The records' locks (an async context manager), re-entrant within a task."""
+
+    async def change(self, record_id: str, fn: Change[E]) -> E | None:
+        """Read-modify-write one record (see the module doc); None when it is absent."""
+        for _ in range(CHANGE_ATTEMPTS):
+            async with self.lock(record_id):
+                found = await self.get([record_id])
+                if not found:
+                    return None
+                record = found[0]
+                if not await fn(record) or await self.save(record, verified=True):
+                    return record
+        raise Stale(f"{self.kind.collection} {record_id} changed meanwhile")
+
+    async def change_many(self, ids: Sequence[str], fn: ChangeMany[E]) -> Sequence[E]:
+        """Read-modify-write several records under all their locks: `fn` gets those that
+        exist by id and returns those to write, in the order to write them. On a lost
+        race it runs again on fresh reads, so each of its steps must be safe to repeat."""
+        for _ in range(CHANGE_ATTEMPTS):
+            async with self.lock(*ids):
+                found = {self._id_of(record): record for record in await self.get(list(ids))}
+                to_write = await fn(found)
+                saved = [await self.save(record, verified=True) for record in to_write]
+                if all(saved):
+                    return to_write
+        raise Stale(f"{self.kind.collection} {sorted(ids)} changed meanwhile")
+
+    # -- helpers for the backends -------------------------------------------------------
+    def _id_of(self, record: E) -> str:
+        return str(self.kind.to_doc(record)["_id"])
+
+    def _scoped(self, where: Filter) -> Filter:
+        if self.workspace_id is None:
+            return where
+        return And(Eq("workspace_id", self.workspace_id), where)
+
+    def _document(self, record: E) -> dict[str, Any]:
+        """The record's document, placed in this workspace."""
+        if self.workspace_id is None:
+            raise RuntimeError("records of every workspace are read-only")
+        if hasattr(record, "workspace_id"):
+            record.workspace_id = self.workspace_id
+        doc = self.kind.to_doc(record)
+        doc["workspace_id"] = self.workspace_id
+        return doc
+
+    def _versioned_update(self, record: E) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The `$set` document of a save and the values it expects stored."""
+        doc = self._document(record)
+        doc.pop("_id")
+        if not self.kind.versioned:
+            return doc, {}
+        version = cast(Versioned, record).version
+        doc["version"] = version + 1
+        return doc, {"version": version}
+
+    def _saved(self, record: E) -> None:
+        if self.kind.versioned:
+            cast(Versioned, record).version += 1
+        events_written(record)
+
+
+class MongoRecords(Records[E]):
+    def __init__(
+        self, writer: DocumentWriter, kind: RecordType[E], workspace_id: str | None
+    ) -> None:
+        super().__init__(kind, workspace_id)
+        self.writer = writer
+        self._collection = writer.db[kind.collection]
+
+    def lock(self, *ids: str) -> Any:
+        return self.writer.lock(self.kind.collection, *ids)
+
+    async def get(self, ids: Sequence[str]) -> list[E]:
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return []
+        if self.writer.profile.workarounds:
+            docs = await self._by_id_lookups(wanted)
+        else:
+            query = self._scoped(In("_id", wanted)).to_mongo()
+            found = {doc["_id"]: doc async for doc in self._collection.find(query, HIDE_OUTBOX)}
+            docs = [found[i] for i in wanted if i in found]
+        return [self.kind.from_doc(doc) for doc in docs]
+
+    async def _by_id_lookups(self, ids: list[str]) -> list[dict[str, Any]]:
+        """`{_id: value}` is the one filter FerretDB's SQLite backend serves from an index;
+        the workspace is checked here."""
+        limit = asyncio.Semaphore(_ID_LOOKUPS)
+
+        async def one(doc_id: str) -> dict[str, Any] | None:
+            async with limit:
+                return await self._collection.find_one({"_id": doc_id}, HIDE_OUTBOX)
+
+        docs = await asyncio.gather(*(one(doc_id) for doc_id in ids))
+        return [
+            doc
+            for doc in docs
+            if doc is not None
+            and (self.workspace_id is None or doc.get("workspace_id") == self.workspace_id)
+        ]
+
+    async def find(
+        self,
+        where: Filter = ALL,
+        *,
+        order: Order = BY_ID,
+        after: Cursor | None = None,
+        limit: int | None = None,
+    ) -> list[E]:
+        query = self._scoped(And(where, order.after(after))).to_mongo()
+        cursor = self._collection.find(query, HIDE_OUTBOX).sort(order.mongo_sort())
+        if limit is not None:
+            cursor = cursor.limit(limit)
+        return [self.kind.from_doc(doc) async for doc in cursor]
+
+    async def count(self, where: Filter = ALL) -> int:
+        return await self._collection.count_documents(self._scoped(where).to_mongo())
+
+    async def ids(
+        self, where: Filter = ALL, *, order: Order = BY_ID, limit: int | None = None
+    ) -> list[Any]:
+        cursor = self._collection.find(self._scoped(where).to_mongo(), {"_id": 1}).sort(
+            order.mongo_sort()
+        )
+        if limit is not None:
+            cursor = cursor.limit(limit)
+        return [doc["_id"] async for doc in cursor]
+
+    async def insert(self, record: E) -> None:
+        doc = self._document(record)
+        try:
+            await self.writer.insert(
+                self.kind.collection, doc, pending_events(record), record=record
+            )
+        except DuplicateKeyError:
+            raise await self._duplicate(doc) from None
+        events_written(record)
+
+    async def insert_many(self, records: Sequence[E]) -> list[E]:
+        docs = [self._document(record) for record in records]
+        refused = await self.writer.insert_many(
+            self.kind.collection,
+            docs,
+            [pending_events(record) for record in records],
+            records=records,
+        )
+        for doc, record in zip(docs, records, strict=True):
+            if doc["_id"] not in refused:
+                events_written(record)
+        return [record for doc, record in zip(docs, records, strict=True) if doc["_id"] in refused]
+
+    async def put(self, record: E) -> None:
+        await self.writer.replace(
+            self.kind.collection, self._document(record), upsert=True, record=record
+        )
+
+    async def save(self, record: E, *, verified: bool = False) -> bool:
+        fields, expect = self._versioned_update(record)
+        doc_id = self._id_of(record)
+        try:
+            applied = await self.writer.update(
+                self.kind.collection,
+                doc_id,
+                {"$set": fields},
+                pending_events(record),
+                workspace_id=self.workspace_id,
+                expect=expect,
+                verified=verified,
+                record=record,
+            )
+        except DuplicateKeyError:
+            raise await self._duplicate({"_id": doc_id, **fields}) from None
+        if applied:
+            self._saved(record)
+        return applied
+
+    async def _duplicate(self, doc: Mapping[str, Any]) -> Duplicate:
+        """Which unique field refused `doc`, and who holds the value (a query that scans
+        on FerretDB, but only after a refusal)."""
+        for name in self.kind.unique:
+            query = self._scoped(Eq(name, doc.get(name))).to_mongo()
+            holder = await self._collection.find_one(
+                {**query, "_id": {"$ne": doc["_id"]}}, {"_id": 1}
+            )
+            if holder is not None:
+                return Duplicate(name, holder["_id"])
+        return Duplicate("_id", doc["_id"])
+
+
+class RecordSource(Protocol):
+    """Where records come from: `MongoSource` or `crm_kit.memory_db.MemoryDatabase`."""
+
+    def records(self, kind: RecordType[E], workspace_id: str | None) -> Records[E]: ...
+
+
+@dataclass(frozen=True)
+class MongoSource:
+    """Records on MongoDB (or FerretDB), written through `writer`."""
+
+    writer: DocumentWriter
+
+    def records(self, kind: RecordType[E], workspace_id: str | None) -> MongoRecords[E]:
+        return MongoRecords(self.writer, kind, workspace_id)

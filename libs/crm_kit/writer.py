@@ -1,0 +1,323 @@
+"""The one write path of every store: all inserts, updates and deletes of a service's
+documents go through a `DocumentWriter`, which
+
+- holds the document's lock (`crm_kit.locks.DocLocks`, shared with the outbox relay)
+  around the write, so this process's writers of one document take turns;
+- filters on `_id` alone where the database needs it (the `ferretdb` profile,
+  `crm_kit.profile`) and checks the write's other conditions (`expect`) in Python under
+  that lock; on MongoDB they are part of the filter, so a write conditional on the version
+  a replica read is refused when another replica wrote since;
+- writes the events a change raises into the document's outbox in the same write
+  (`crm_kit.outbox`), encoded by the service's outbound adapter (`encode`);
+- wakes the relay for that document (`wake`), so use cases never do;
+- tells the write hooks (`hooks`) what it wrote, after the write and still under the
+  document's lock (so in write order): read models subscribe there.
+
+Every write is first described as a `PendingWrite` and passed through `_prepare`: the one
+place where a request-scoped concern can change what any write does (issue 10's
+idempotency keys: deterministic event ids, an applied-key marker in the same update).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
+
+from crm_contracts.envelope import CloudEvent
+
+from .locks import DocLocks, hold_locks
+from .outbox import merge_update, outbox_fields, outbox_update
+from .profile import DatabaseProfile
+
+log = logging.getLogger(__name__)
+
+# Turns a domain event into the CloudEvent the outbox stores (the service's outbound
+# adapter); after a write that stored events, `wake(collection, _id)` has the relay
+# publish that document's events at once (the runtime's `notify_outbox`).
+Encode = Callable[[object], CloudEvent]
+Wake = Callable[[str, Any], None]
+DUPLICATE_KEY = 11000
+
+
+def as_cloud_event(event: object) -> CloudEvent:
+    """The default `encode`: stores that still build CloudEvents themselves."""
+    if isinstance(event, CloudEvent):
+        return event
+    raise TypeError(f"no encoder for {type(event).__name__}: give the writer `encode`")
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a write hook hears: a document of `collection` was written (or deleted).
+    `record` is the domain object when the store wrote a whole one, else None (a partial
+    update: re-read the document if it matters). It is the store's own object, which its
+    caller may change next: a hook takes what it needs while it is called."""
+
+    collection: str
+    doc_id: Any
+    workspace_id: str | None
+    record: Any = None
+    deleted: bool = False
+
+
+WriteHook = Callable[[Written], Awaitable[None]]
+
+
+class WriteHooks:
+    """Subscribers to a database's writes (read models). A failing hook is logged, not
+    raised: the write has happened, and a read model repairs itself (re-reads, rebuilds)."""
+
+    def __init__(self) -> None:
+        self._hooks: list[WriteHook] = []
+
+    def subscribe(self, hook: WriteHook) -> None:
+        self._hooks.append(hook)
+
+    async def emit(self, written: Written) -> None:
+        for hook in self._hooks:
+            try:
+                await hook(written)
+            except Exception:
+                log.exception("write hook failed for %s %s", written.collection, written.doc_id)
+
+
+Kind = Literal["insert", "update", "replace", "delete"]
+
+
+@dataclass
+class PendingWrite:
+    """One write before it is made (see `DocumentWriter._prepare`)."""
+
+    kind: Kind
+    collection: str
+    doc_id: Any
+    workspace_id: str | None
+    # The document (insert, replace) or the update operators (update).
+    body: dict[str, Any]
+    events: list[CloudEvent] = field(default_factory=list)
+    # Field values the stored document must have for the write to apply.
+    expect: dict[str, Any] = field(default_factory=dict)
+
+
+class DocumentWriter:
+    def __init__(
+        self,
+        db: AsyncDatabase[Any],
+        *,
+        profile: DatabaseProfile,
+        outbox_collections: Iterable[str] = (),
+        locks: DocLocks | None = None,
+        wake: Wake | None = None,
+        encode: Encode = as_cloud_event,
+        hooks: WriteHooks | None = None,
+    ) -> None:
+        self.db = db
+        self.profile = profile
+        self.outbox_collections = frozenset(outbox_collections)
+        self.locks = locks or DocLocks()
+        self.hooks = hooks or WriteHooks()
+        self._wake = wake
+        self._encode = encode
+
+    # -- locks --------------------------------------------------------------------------
+    def lock(self, collection: str, *doc_ids: Any) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold documents' locks for a read-modify-write (several: in a fixed order;
+        re-entrant within a task, so the writes inside do not wait for themselves)."""
+        return hold_locks(self.locks, [DocLocks.key(collection, doc_id) for doc_id in doc_ids])
+
+    # -- writes -------------------------------------------------------------------------
+    async def insert(
+        self,
+        collection: str,
+        doc: Mapping[str, Any],
+        events: Sequence[object] = (),
+        *,
+        record: Any = None,
+    ) -> None:
+        """Insert one document (its `_id` set) with its events. Raises pymongo's
+        DuplicateKeyError when a unique index refuses it."""
+        write = self._prepare(self._pending("insert", collection, dict(doc), events))
+        async with self.lock(collection, write.doc_id):
+            await self.db[collection].insert_one(self._with_outbox(write))
+            await self._written(write, record)
+
+    async def insert_many(
+        self,
+        collection: str,
+        docs: Sequence[Mapping[str, Any]],
+        events: Sequence[Sequence[object]] | None = None,
+        *,
+        records: Sequence[Any] | None = None,
+    ) -> set[Any]:
+        """Insert several documents in one statement (`ordered=False`: one write statement
+        on a single-writer database); `events[i]` go with `docs[i]`. Returns the `_id`s a
+        unique index refused; the others are written."""
+        if not docs:
+            return set()
+        writes = [
+            self._prepare(
+                self._pending("insert", collection, dict(doc), events[n] if events else ())
+            )
+            for n, doc in enumerate(docs)
+        ]
+        refused: set[Any] = set()
+        async with self.lock(collection, *(write.doc_id for write in writes)):
+            try:
+                await self.db[collection].insert_many(
+                    [self._with_outbox(write) for write in writes], ordered=False
+                )
+            except BulkWriteError as error:
+                failures = error.details.get("writeErrors", [])
+                if any(failure.get("code") != DUPLICATE_KEY for failure in failures):
+                    raise
+                refused = {writes[failure["index"]].doc_id for failure in failures}
+            for n, write in enumerate(writes):
+                if write.doc_id not in refused:
+                    await self._written(write, records[n] if records else None)
+        return refused
+
+    async def update(
+        self,
+        collection: str,
+        doc_id: Any,
+        update: Mapping[str, Any],
+        events: Sequence[object] = (),
+        *,
+        workspace_id: str | None = None,
+        expect: Mapping[str, Any] | None = None,
+        verified: bool = False,
+        record: Any = None,
+    ) -> bool:
+        """Apply update operators to one document, with its events, if it exists (in
+        `workspace_id`, when given) and holds the `expect`ed values. Returns whether it
+        applied. `verified=True` says the caller read the document under this lock and
+        checked those values itself: on the `ferretdb` profile the check is then not
+        repeated (a lock cannot be held across replicas, so MongoDB checks anyway)."""
+        write = self._prepare(
+            self._pending(
+                "update", collection, dict(update), events, workspace_id, expect, doc_id=doc_id
+            )
+        )
+        async with self.lock(collection, doc_id):
+            query = await self._guard(write, verified)
+            if query is None:
+                return False
+            body = merge_update(write.body, outbox_update(write.events))
+            result = await self.db[collection].update_one(query, body)
+            if result.matched_count == 0:
+                return False
+            await self._written(write, record)
+            return True
+
+    async def replace(
+        self,
+        collection: str,
+        doc: Mapping[str, Any],
+        *,
+        upsert: bool = False,
+        record: Any = None,
+    ) -> bool:
+        """Replace one document by `_id` (with `upsert`, insert it when absent). Only for
+        collections without an outbox: a replacement would drop events not yet published."""
+        if collection in self.outbox_collections:
+            raise ValueError(f"{collection} has an outbox: update its documents instead")
+        write = self._prepare(self._pending("replace", collection, dict(doc), ()))
+        async with self.lock(collection, write.doc_id):
+            body = {key: value for key, value in write.body.items() if key != "_id"}
+            result = await self.db[collection].replace_one(
+                {"_id": write.doc_id}, body, upsert=upsert
+            )
+            if result.matched_count == 0 and result.upserted_id is None:
+                return False
+            await self._written(write, record)
+            return True
+
+    async def delete(
+        self,
+        collection: str,
+        doc_id: Any,
+        *,
+        workspace_id: str | None = None,
+        expect: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Delete one document (conditions as for `update`). A document whose outbox still
+        holds events should not be deleted: publish them first (the relay)."""
+        write = self._prepare(
+            self._pending("delete", collection, {}, (), workspace_id, expect, doc_id=doc_id)
+        )
+        async with self.lock(collection, doc_id):
+            query = await self._guard(write, verified=False)
+            if query is None:
+                return False
+            result = await self.db[collection].delete_one(query)
+            if result.deleted_count == 0:
+                return False
+            await self.hooks.emit(Written(collection, doc_id, workspace_id, deleted=True))
+            return True
+
+    # -- the seam -----------------------------------------------------------------------
+    def _prepare(self, write: PendingWrite) -> PendingWrite:
+        """Every write passes here before it is made. Nothing changes today; issue 10
+        (idempotency keys) adds here what a request-scoped operation asks of each write."""
+        return write
+
+    # -- internals ----------------------------------------------------------------------
+    def _pending(
+        self,
+        kind: Kind,
+        collection: str,
+        body: dict[str, Any],
+        events: Sequence[object],
+        workspace_id: str | None = None,
+        expect: Mapping[str, Any] | None = None,
+        *,
+        doc_id: Any = None,
+    ) -> PendingWrite:
+        if events and collection not in self.outbox_collections:
+            raise ValueError(
+                f"{collection} is not an outbox collection: no relay would publish its events"
+            )
+        if kind in ("insert", "replace"):
+            doc_id = body["_id"]
+            workspace_id = body.get("workspace_id")
+        return PendingWrite(
+            kind,
+            collection,
+            doc_id,
+            workspace_id,
+            body,
+            [self._encode(event) for event in events],
+            dict(expect or {}),
+        )
+
+    def _with_outbox(self, write: PendingWrite) -> dict[str, Any]:
+        if write.collection not in self.outbox_collections:
+            return write.body
+        return {**write.body, **outbox_fields(write.events)}
+
+    async def _guard(self, write: PendingWrite, verified: bool) -> dict[str, Any] | None:
+        """The filter of a conditional write of one document, or None when the stored
+        document (read under its lock) fails the conditions."""
+        conditions = dict(write.expect)
+        if write.workspace_id is not None:
+            conditions["workspace_id"] = write.workspace_id
+        if not self.profile.workarounds:
+            return {"_id": write.doc_id, **conditions}
+        if conditions and not verified:
+            stored = await self.db[write.collection].find_one(
+                {"_id": write.doc_id}, dict.fromkeys(conditions, 1)
+            )
+            if stored is None or any(stored.get(k) != v for k, v in conditions.items()):
+                return None
+        return {"_id": write.doc_id}
+
+    async def _written(self, write: PendingWrite, record: Any) -> None:
+        if write.events and self._wake is not None:
+            self._wake(write.collection, write.doc_id)
+        await self.hooks.emit(Written(write.collection, write.doc_id, write.workspace_id, record))

@@ -1,0 +1,116 @@
+"""Look-ups by email on the embedded database (the `ferretdb` profile only).
+
+FerretDB's SQLite backend serves only `{_id: value}` from an index, so "which contact has
+this address" would scan every contact (the duplicate checks ask it on every create and
+every change of addresses). `contact_emails` is a read model that maps
+"<workspace>:<address>" to the contact holding it, so the question is one `_id` look-up
+per address. It is written after every write of a contact (a write hook), and verified
+against the contact on every read, so a stale claim is ignored; the unique index on the
+primary address (`email_key`) remains the guard. A merge interrupted between writing the
+survivor and claiming its new addresses is repaired when pending merges are read.
+
+On MongoDB (the `mongodb` profile) none of this runs: the `emails` index answers. Drop
+the embedded database, and this module goes with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from crm_kit.records import RecordSource, RecordType
+from crm_kit.writer import WriteHooks, Written
+
+from ..config import CONTACTS, EMAIL_CLAIMS
+from ..domain.contact import Contact
+from ..domain.merge import MergeRecord
+from .store import RecordStore, WorkspaceRecordStore
+
+
+@dataclass
+class EmailClaim:
+    id: str  # "<workspace>:<address>"
+    workspace_id: str
+    email: str
+    contact_id: str
+
+
+def _to_doc(claim: EmailClaim) -> dict[str, Any]:
+    return {
+        "_id": claim.id,
+        "workspace_id": claim.workspace_id,
+        "email": claim.email,
+        "contact_id": claim.contact_id,
+    }
+
+
+def _from_doc(doc: Mapping[str, Any]) -> EmailClaim:
+    return EmailClaim(doc["_id"], doc["workspace_id"], doc["email"], doc["contact_id"])
+
+
+CLAIM = RecordType(EMAIL_CLAIMS, _to_doc, _from_doc)
+
+
+class EmailClaims:
+    def __init__(self, source: RecordSource) -> None:
+        self.source = source
+
+    async def on_write(self, written: Written) -> None:
+        if written.collection == CONTACTS and isinstance(written.record, Contact):
+            await self.claim(written.record)
+
+    async def claim(self, contact: Contact) -> None:
+        if contact.merged_into:
+            return  # its addresses belong to the survivor now
+        claims = self.source.records(CLAIM, contact.workspace_id)
+        for email in contact.emails:
+            await claims.put(
+                EmailClaim(
+                    f"{contact.workspace_id}:{email}", contact.workspace_id, email, contact.id
+                )
+            )
+
+    async def holders(self, workspace_id: str, emails: Sequence[str]) -> list[str]:
+        claims = self.source.records(CLAIM, workspace_id)
+        found = await claims.get([f"{workspace_id}:{email}" for email in dict.fromkeys(emails)])
+        return list(dict.fromkeys(claim.contact_id for claim in found))
+
+
+class ClaimedWorkspaceStore(WorkspaceRecordStore):
+    def __init__(self, source: RecordSource, workspace_id: str, claims: EmailClaims) -> None:
+        super().__init__(source, workspace_id)
+        self.claims = claims
+
+    async def find_contacts_with_emails(self, emails: Sequence[str]) -> list[Contact]:
+        holders = await self.get_contacts(await self.claims.holders(self.workspace_id, emails))
+        wanted = set(emails)
+        found = [c for c in holders if wanted & set(c.emails) and not c.merged_into]
+        return sorted(found, key=lambda contact: contact.id)
+
+    async def find_contact_by_email_key(self, email: str) -> Contact | None:
+        for contact in await self.find_contacts_with_emails([email]):
+            if contact.email == email:
+                return contact
+        # Not claimed (a contact written before claims existed): ask the unique index.
+        return await super().find_contact_by_email_key(email)
+
+
+class ClaimedRecordStore(RecordStore):
+    def __init__(self, source: RecordSource, hooks: WriteHooks) -> None:
+        super().__init__(source)
+        self.claims = EmailClaims(source)
+        hooks.subscribe(self.claims.on_write)
+
+    def for_workspace(self, workspace_id: str) -> ClaimedWorkspaceStore:
+        return ClaimedWorkspaceStore(self.source, workspace_id, self.claims)
+
+    async def pending_merges(self) -> list[MergeRecord]:
+        pending = await super().pending_merges()
+        for record in pending:
+            survivors = await self.for_workspace(record.workspace_id).get_contacts(
+                [record.survivor_id]
+            )
+            for survivor in survivors:
+                await self.claims.claim(survivor)
+        return pending

@@ -1,0 +1,43 @@
+"""What each list selects, written once: the kit compiles these filters to MongoDB queries
+and evaluates them in memory with the same semantics (`crm_kit.filters`). Fields are the
+stored documents' (`documents.py`), derived ones included."""
+
+from __future__ import annotations
+
+from crm_kit.filters import And, Contains, Eq, Filter, Range
+
+from ..domain.queries import CompanyQuery, ContactQuery, InteractionQuery
+
+LIVE = Eq("deleted_at", None)
+
+
+def _optional(field: str, value: object) -> Filter | None:
+    return Eq(field, value) if value is not None else None
+
+
+def contacts_matching(query: ContactQuery) -> Filter:
+    return And(
+        None if query.include_deleted else LIVE,
+        Contains(("search_text", "company_name"), query.text) if query.text else None,
+        _optional("owner_id", query.owner_id),
+        _optional("lifecycle_stage", query.lifecycle_stage),
+        _optional("tags", query.tag),
+        _optional("company_id", query.company_id),
+        Range("created_at", gte=query.created_after, lt=query.created_before),
+    )
+
+
+def companies_matching(query: CompanyQuery) -> Filter:
+    return And(
+        None if query.include_deleted else LIVE,
+        Contains("search_text", query.text) if query.text else None,
+        _optional("owner_id", query.owner_id),
+        _optional("tags", query.tag),
+        _optional("industry", query.industry),
+    )
+
+
+def timeline_of(query: InteractionQuery) -> Filter:
+    return And(
+        _optional("contact_ids", query.contact_id), _optional("company_id", query.company_id)
+    )

@@ -1,0 +1,60 @@
+"""Logging interactions on contacts' and companies' timelines."""
+
+from __future__ import annotations
+
+from crm_kit.clock import to_millis
+from crm_kit.errors import BadUserInput, Conflict
+from crm_kit.ids import new_id
+
+from ..domain import rules
+from ..domain.contact import Contact
+from ..domain.interaction import Interaction
+from .inputs import InteractionInput
+from .lookups import live_company, live_contact
+from .scope import Scope
+
+
+async def log_interaction(
+    scope: Scope, data: InteractionInput, prefix: str = "input"
+) -> Interaction:
+    scope.require_write()
+    contact_ids = [data.contact_id] if data.contact_id else []
+    contact_ids += [c for c in data.contact_ids if c not in contact_ids]
+    contacts: list[Contact] = []
+    for contact_id in contact_ids:
+        named_first = contact_id == data.contact_id
+        where = f"{prefix}.contactId" if named_first else f"{prefix}.contactIds"
+        contacts.append(await live_contact(scope, contact_id, where))
+    if data.company_id:
+        company_id: str | None = (
+            await live_company(scope, data.company_id, f"{prefix}.companyId")
+        ).id
+    else:
+        company_id = next((c.company_id for c in contacts if c.company_id), None)
+    if not contacts and not company_id:
+        raise BadUserInput("name a contact or a company", field=f"{prefix}.contactId")
+    deal_id = rules.clean_text(data.deal_id, f"{prefix}.dealId", limit=64)
+    if data.duration_seconds is not None and data.duration_seconds < 0:
+        raise BadUserInput("must not be negative", field=f"{prefix}.durationSeconds")
+    participants = [
+        p for p in (rules.clean_text(x, f"{prefix}.participants") for x in data.participants) if p
+    ]
+    interaction = Interaction(
+        id=data.id or new_id(),
+        workspace_id=scope.workspace_id,
+        kind=data.kind,
+        occurred_at=to_millis(data.occurred_at or scope.now()),
+        direction=data.direction,
+        subject=rules.clean_text(data.subject, f"{prefix}.subject", limit=500),
+        summary=rules.clean_text(data.summary, f"{prefix}.summary", limit=10_000),
+        participants=participants,
+        duration_seconds=data.duration_seconds,
+        contact_ids=[c.id for c in contacts],
+        company_id=company_id,
+        deal_id=deal_id,
+        logged_by=scope.subject,
+        created_at=scope.now(),
+    ).logged()
+    if not await scope.store.add_interaction(interaction):
+        raise Conflict(f"interaction {interaction.id} exists", existingId=interaction.id)
+    return interaction

@@ -1,0 +1,105 @@
+"""Reading records: one by id (NOT_FOUND naming the field), batches for the GraphQL
+loaders, lists, and the look-ups other services ask for."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from crm_kit.errors import NotFound
+from crm_kit.ids import is_id
+from crm_kit.pagination import Page
+
+from ..domain import rules
+from ..domain.company import Company
+from ..domain.contact import Contact
+from ..domain.interaction import Interaction
+from ..domain.queries import CompanyQuery, ContactQuery, InteractionQuery
+from .scope import Scope
+
+T = TypeVar("T")
+
+
+async def _one(
+    get: Callable[[Sequence[str]], Awaitable[Sequence[T]]], record_id: str, field: str, kind: str
+) -> T:
+    rules.require_id(record_id, field)
+    found = await get([record_id])
+    if not found:
+        raise NotFound(f"no {kind} {record_id}", field=field)
+    return found[0]
+
+
+def _live(record: T, record_id: str, field: str, kind: str) -> T:
+    if getattr(record, "deleted", False):
+        raise NotFound(f"{kind} {record_id} is deleted", field=field, deleted=True)
+    return record
+
+
+async def contact(scope: Scope, contact_id: str, field: str = "id") -> Contact:
+    return await _one(scope.store.get_contacts, contact_id, field, "contact")
+
+
+async def live_contact(scope: Scope, contact_id: str, field: str = "id") -> Contact:
+    return _live(await contact(scope, contact_id, field), contact_id, field, "contact")
+
+
+async def company(scope: Scope, company_id: str, field: str = "id") -> Company:
+    return await _one(scope.store.get_companies, company_id, field, "company")
+
+
+async def live_company(scope: Scope, company_id: str, field: str = "id") -> Company:
+    return _live(await company(scope, company_id, field), company_id, field, "company")
+
+
+def _valid_ids(ids: Sequence[str]) -> list[str]:
+    return [i for i in dict.fromkeys(ids) if isinstance(i, str) and is_id(i)]
+
+
+async def contacts_by_ids(scope: Scope, ids: Sequence[str]) -> dict[str, Contact]:
+    """A batch (deleted ones too); ids that are not valid ids find nothing."""
+    valid = _valid_ids(ids)
+    return {c.id: c for c in await scope.store.get_contacts(valid)} if valid else {}
+
+
+async def companies_by_ids(scope: Scope, ids: Sequence[str]) -> dict[str, Company]:
+    valid = _valid_ids(ids)
+    return {c.id: c for c in await scope.store.get_companies(valid)} if valid else {}
+
+
+async def list_contacts(scope: Scope, query: ContactQuery) -> Page[Contact]:
+    scope.require_deleted_read(query.include_deleted)
+    return await scope.store.list_contacts(query)
+
+
+async def list_companies(scope: Scope, query: CompanyQuery) -> Page[Company]:
+    scope.require_deleted_read(query.include_deleted)
+    return await scope.store.list_companies(query)
+
+
+async def timeline(scope: Scope, query: InteractionQuery) -> Page[Interaction]:
+    return await scope.store.list_interactions(query)
+
+
+async def find_contact_by_email(scope: Scope, email: str, field: str = "email") -> Contact | None:
+    """The live contact with this address (primary or further), if any."""
+    key = rules.normalise_email(email, field)
+    found = await scope.store.find_contact_by_email_key(key)
+    if found is None or found.deleted:
+        holders = await scope.store.find_contacts_with_emails([key])
+        live = [c for c in holders if not c.deleted]
+        return live[0] if live else None
+    return found
+
+
+async def find_companies_by_names(scope: Scope, names: Sequence[str]) -> dict[str, str]:
+    """Exact, case-insensitive names to the ids of live companies (oldest wins a tie)."""
+    keys = {name: rules.name_key(name) for name in names if name and name.strip()}
+    if not keys:
+        return {}
+    companies = await scope.store.find_companies_by_name_keys(sorted(set(keys.values())))
+    by_key: dict[str, str] = {}
+    for found in companies:  # oldest first
+        if not found.deleted:
+            by_key.setdefault(found.name_key, found.id)
+    return {name: by_key[key] for name, key in keys.items() if key in by_key}

@@ -1,0 +1,55 @@
+"""The scope a use case runs in: one caller in one workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from crm_kit.clock import Clock, utcnow
+from crm_kit.context import RequestContext
+from crm_kit.errors import Forbidden
+
+from ..config import default_phone_region
+from ..store.port import ContactsStore, WorkspaceStore
+
+
+@dataclass
+class Scope:
+    store: WorkspaceStore  # scoped to the caller's workspace
+    caller: RequestContext
+    clock: Clock = utcnow
+    # Region assumed for phone numbers written without a +country prefix.
+    phone_region: str = field(default_factory=default_phone_region)
+
+    @property
+    def workspace_id(self) -> str:
+        return self.store.workspace_id
+
+    @property
+    def subject(self) -> str:
+        return self.caller.subject
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def require_write(self) -> None:
+        if not self.caller.can_write:
+            raise Forbidden("your role may read but not change records")
+
+    def require_deleted_read(self, include_deleted: bool) -> None:
+        if include_deleted and not self.caller.has_role("admin", "manager"):
+            raise Forbidden(
+                "only managers and admins may list deleted records", field="filter.includeDeleted"
+            )
+
+
+# The scope of one caller (in the caller's workspace): what entry points are given.
+Scopes = Callable[[RequestContext], Scope]
+
+
+def scopes(store: ContactsStore, clock: Clock = utcnow) -> Scopes:
+    def scope_of(caller: RequestContext) -> Scope:
+        return Scope(store.for_workspace(caller.workspace_id), caller, clock)
+
+    return scope_of

@@ -1,0 +1,43 @@
+"""Checks of input values shared by the use cases (each names the field at fault)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from crm_kit.errors import BadUserInput
+
+from ..domain import rules
+
+MAX_CUSTOM_FIELDS_BYTES = 16_000
+
+
+def custom_fields(value: Any, field: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadUserInput("must be a JSON object", field=field)
+    if len(orjson.dumps(value)) > MAX_CUSTOM_FIELDS_BYTES:
+        raise BadUserInput(f"must be at most {MAX_CUSTOM_FIELDS_BYTES} bytes", field=field)
+    return value
+
+
+def website(value: str | None, field: str) -> str | None:
+    text = rules.clean_text(value, field, limit=500)
+    if text is None:
+        return None
+    if "//" not in text:
+        text = f"https://{text}"
+    rules.normalise_domain(text, field)  # must have a valid host
+    return text
+
+
+def size(value: int | None, field: str) -> int | None:
+    if value is not None and value < 0:
+        raise BadUserInput("must not be negative", field=field)
+    return value
+
+
+def owner(value: str | None, field: str) -> str | None:
+    return rules.clean_text(value, field, limit=100)
