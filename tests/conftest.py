@@ -8,9 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -25,12 +23,9 @@ class Stack:
     env: dict[str, str]
 
 
-@contextmanager
-def running_platform(
-    infra: InfraStack, logs: Path, extra_env: dict[str, str] | None = None
-) -> Iterator[Stack]:
-    """The three services and the gateway over `infra`; `extra_env` (e.g. production
-    identity settings) reaches every process."""
+@pytest.fixture(scope="session")
+def stack(infra: InfraStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    logs = tmp_path_factory.mktemp("e2e-logs")
     ports = {name: free_port() for name in ("contacts", "deals", "tasks", "gateway")}
     env = dict(os.environ)
     env.update(
@@ -41,7 +36,6 @@ def running_platform(
             "CRM_DB_PREFIX": "e2e",
             "OUTBOX_SWEEP_SECONDS": "0.5",
             "LOG_LEVEL": "INFO",
-            **(extra_env or {}),
         }
     )
     for name, port in ports.items():
@@ -76,9 +70,3 @@ def running_platform(
                 process.wait(10)
             except subprocess.TimeoutExpired:
                 process.kill()
-
-
-@pytest.fixture(scope="session")
-def stack(infra: InfraStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_platform(infra, tmp_path_factory.mktemp("e2e-logs")) as running:
-        yield running

@@ -1,21 +1,22 @@
 """Production sign-in: the app signs in with the organisation's identity provider (OIDC
-authorization code + PKCE, here a local provider started by the test) and the platform,
+authorization code + PKCE, here a local provider started by the test) and the gateway,
 running in production mode, verifies the provider's tokens. No development sign-in then."""
 
 from __future__ import annotations
 
-import tempfile
+import subprocess
+import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from crm_kit.devstack import InfraStack, free_port
+from crm_kit.devstack import free_port, spawn, wait_http_ok
+from crm_kit.paths import REPO_ROOT, data_dir
 
-from ...conftest import Stack, running_platform
-from .app import base_url, new_workspace
+from ..conftest import Stack
+from .app import new_workspace
 from .oidc_provider import Person, Provider
 
 pytestmark = pytest.mark.e2e
@@ -32,29 +33,42 @@ def provider() -> Iterator[Provider]:
 
 
 @pytest.fixture(scope="module")
-def production(provider: Provider) -> Iterator[Stack]:
-    # Its own FerretDB and NATS: the session's stack keeps its consumers to itself.
-    with tempfile.TemporaryDirectory(prefix="crm-oidc-") as tmp:
-        root = Path(tmp)
-        infra = InfraStack(root / "infra", free_port(), free_port()).start()
-        env = {
-            "CRM_ENV": "production",
-            "JWKS_FILE": str(provider.write_jwks(root / "jwks.json")),
-            "OIDC_ISSUER": provider.issuer,
-            "OIDC_CLIENT_ID": CLIENT_ID,
-            "JWT_SECRET": "",  # no development secret in production
-        }
+def production(
+    stack: Stack, provider: Provider, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A gateway in production mode in front of the session's services: it verifies the
+    provider's tokens and signs each call to a service with its own key, which the
+    services check (they never see the user's token)."""
+    root = tmp_path_factory.mktemp("oidc")
+    port = free_port()
+    env = {
+        **stack.env,
+        "CRM_ENV": "production",
+        "JWKS_FILE": str(provider.write_jwks(root / "jwks.json")),
+        "OIDC_ISSUER": provider.issuer,
+        "OIDC_CLIENT_ID": CLIENT_ID,
+        "JWT_AUDIENCE": "crm",
+        "JWT_SECRET": "",  # no development secret in production
+        "INTERNAL_KEY_FILE": str(data_dir() / "keys" / "gateway.key"),
+        "GATEWAY_PORT": str(port),
+    }
+    log = root / "gateway.log"
+    process = spawn([sys.executable, "-m", "crm_gateway"], log, env=env, cwd=REPO_ROOT)
+    try:
+        wait_http_ok(f"http://127.0.0.1:{port}/health", process, log, 60.0)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
         try:
-            with running_platform(infra, root, env) as running:
-                yield running
-        finally:
-            infra.stop()
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def test_sign_in_with_the_identity_provider_then_use_the_app(
-    production: Stack, provider: Provider, page: Page
+    production: str, provider: Provider, page: Page
 ) -> None:
-    base = base_url(production.gateway_url)
+    base = production
     assert httpx.post(f"{base}/auth/dev/token", json={"userId": "admin"}).status_code == 404
 
     page.goto(f"{base}/tasks")
