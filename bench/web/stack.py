@@ -39,7 +39,10 @@ class Platform:
 def platform(demo: bool = True, workspace: str = "demo") -> Iterator[Platform]:
     with tempfile.TemporaryDirectory(prefix="crm-web-bench-") as tmp:
         root = Path(tmp)
-        infra = InfraStack(root, free_port(), free_port()).start()
+        # Everything generated (credentials, keys, the demo's marker files) in this run's
+        # directory, set before the servers start: they and every child read it.
+        os.environ["CRM_DATA_DIR"] = str(root / "data")
+        infra = InfraStack(root / "servers", free_port(), free_port()).start()
         processes: list[subprocess.Popen] = []
         ports = {name: free_port() for name in ("contacts", "deals", "tasks", "gateway")}
         # One development secret for the children and this process (its tokens must verify).
@@ -49,7 +52,6 @@ def platform(demo: bool = True, workspace: str = "demo") -> Iterator[Platform]:
             PYTHONPATH=python_path(),
             MONGODB_URI=infra.mongodb_uri,
             NATS_URL=infra.nats_url,
-            CRM_DATA_DIR=str(root / "data"),  # the demo's marker files stay out of ./.data
             LOG_LEVEL="WARNING",
             GATEWAY_LOG_LEVEL="WARNING",
         )
