@@ -24,6 +24,7 @@ import orjson
 
 from crm_gateway.identity import SubgraphSigner
 from crm_gateway.lean_transport import IDEMPOTENT, LeanTransport
+from crm_kit.telemetry import instrument_http_client
 
 # Headers a subgraph needs to see as the client sent them (tracing, idempotency). The
 # caller's token is not among them: the subgraph gets the gateway's assertion instead.
@@ -107,6 +108,8 @@ class SubgraphClient:
             )
             for graph in urls
         }
+        for client in self._clients.values():
+            instrument_http_client(client)  # client spans, when tracing is on
 
     async def aclose(self) -> None:
         for task in self._ready_probes.values():
