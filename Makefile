@@ -11,13 +11,16 @@ export APOLLO_TELEMETRY_DISABLED := true
 REQ_STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-16)
 COMPOSE_DIR := gateway/compose
 COMPOSE_STAMP := $(COMPOSE_DIR)/node_modules/.installed-$(shell cat $(COMPOSE_DIR)/package-lock.json 2>/dev/null | sha256sum | cut -c1-16)
+# Build-time checkers of the committed documents (AsyncAPI parser, compose schema).
+TOOLS_DIR := deploy/tools
+TOOLS_STAMP := $(TOOLS_DIR)/node_modules/.installed-$(shell cat $(TOOLS_DIR)/package-lock.json 2>/dev/null | sha256sum | cut -c1-16)
 
 WORKSPACE ?= demo
 SUBJECT ?= admin
 ROLE ?= admin
 
 .PHONY: help install run test test-unit test-integration test-e2e token lint format \
-        supergraph schemas bench clean ferretdb
+        supergraph schemas docs bench clean ferretdb
 
 help:
 	@echo "make run     - start FerretDB, NATS, the services and the gateway with demo data"
@@ -26,6 +29,7 @@ help:
 	@echo "make lint    - ruff check, format check, mypy"
 	@echo "make schemas - re-export every service's schema.graphql"
 	@echo "make supergraph - compose gateway/supergraph.graphql from the subgraph SDLs"
+	@echo "make docs    - regenerate docs/asyncapi.yaml, docs/asyncapi.html, docs/events.md"
 	@echo "make bench   - run the benchmarks under bench/"
 
 $(PY):
@@ -42,7 +46,10 @@ $(COMPOSE_STAMP):
 	@if [ -f $(COMPOSE_DIR)/package-lock.json ]; then \
 	  (cd $(COMPOSE_DIR) && npm ci --no-audit --no-fund --loglevel=error) && touch $@; fi
 
-install: $(REQ_STAMP) ferretdb $(COMPOSE_STAMP)
+$(TOOLS_STAMP):
+	(cd $(TOOLS_DIR) && npm ci --no-audit --no-fund --loglevel=error) && touch $@
+
+install: $(REQ_STAMP) ferretdb $(COMPOSE_STAMP) $(TOOLS_STAMP)
 
 run: install
 	$(PY) -m crm_cli run
@@ -79,6 +86,9 @@ format: $(REQ_STAMP)
 schemas: $(REQ_STAMP)
 	for svc in contacts deals tasks; do \
 	  $(PY) -m crm_$$svc.export_schema > services/$$svc/schema.graphql; done
+
+docs: $(REQ_STAMP)
+	$(PY) -m crm_contracts.asyncapi docs
 
 supergraph: $(COMPOSE_STAMP)
 	node $(COMPOSE_DIR)/compose.mjs

@@ -7,6 +7,10 @@ varying variables, then prints requests/s, p50/p99 latency and the gateway's CPU
     python bench/gateway/run.py                  # real subgraphs if they answer, else fakes
     python bench/gateway/run.py --fake-subgraphs # always the in-repo fake subgraphs
 
+`--tracing on` has this gateway trace every request (OpenTelemetry, exported by OTLP to a
+local sink that drops what it gets: `otlp_sink.py`); by default tracing is off, as in
+`make run`.
+
 This gateway runs as in production: it verifies a bearer token and signs each subgraph
 request with an internal assertion (`--auth off` measures without both; `--assertion-cache
 N` sets how many it reuses, 0 none). `assertions.py` beside this file measures what the
@@ -340,7 +344,11 @@ def gateway_command(
             "SUPERGRAPH_PATH": str(supergraph),
             "GATEWAY_AUTH": args.auth,
             "GATEWAY_LOG_LEVEL": "WARNING",
+            "METRICS_PORT": "0",  # never collide with a running stack's metrics port
         }
+        if args.otlp_endpoint:
+            # Every request traced (the default sampler), exported to the local sink.
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = args.otlp_endpoint
         if args.assertion_cache is not None:
             env["GATEWAY_ASSERTION_CACHE_SIZE"] = str(args.assertion_cache)
         if args.limits == "off":
@@ -585,8 +593,23 @@ def main() -> None:
         help="crm gateway: admission limits off, or the gateway's defaults",
     )
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--tracing",
+        choices=("off", "on"),
+        default="off",
+        help="on: this gateway traces every request and exports by OTLP to a local sink",
+    )
     args = parser.parse_args()
-    sys.exit(asyncio.run(amain(args)))
+    args.otlp_endpoint = None
+    if args.tracing == "off":
+        sys.exit(asyncio.run(amain(args)))
+    from otlp_sink import OtlpSink
+
+    with OtlpSink() as sink:
+        args.otlp_endpoint = sink.endpoint
+        code = asyncio.run(amain(args))
+    print(f"tracing on: {sink.exports} OTLP exports, {sink.bytes:,} bytes received by the sink")
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from pymongo.errors import DuplicateKeyError
 from crm_contracts.envelope import (
     HEADER_WORKSPACE,
     CloudEvent,
+    DeadLetter,
     service_of,
     source_of,
 )
@@ -263,16 +264,16 @@ class EventConsumer:
 
     async def _dead_letter(self, message: Msg, event: CloudEvent | None, reason: str) -> None:
         subject = dead_letter_subject(self.service, self.durable)
-        body = {
-            "consumer": self.durable,
-            "service": self.service,
-            "reason": reason,
-            "subject": message.subject,
-            "deliveries": message.metadata.num_delivered,
-            "failedAt": datetime.now(UTC).isoformat(),
-            "event": orjson.loads(message.data) if event is not None else None,
-            "raw": message.data.decode(errors="replace") if event is None else None,
-        }
+        body = DeadLetter(
+            consumer=self.durable,
+            service=self.service,
+            reason=reason,
+            subject=message.subject,
+            deliveries=message.metadata.num_delivered,
+            failed_at=datetime.now(UTC),
+            event=orjson.loads(message.data) if event is not None else None,
+            raw=message.data.decode(errors="replace") if event is None else None,
+        ).model_dump(mode="json", by_alias=True)
         headers = {"crm-dlq-reason": reason[:200]}
         if event is not None:
             headers["Nats-Msg-Id"] = f"dlq:{self.durable}:{event.id}"
