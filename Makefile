@@ -20,7 +20,7 @@ SUBJECT ?= admin
 ROLE ?= admin
 
 .PHONY: help install run test test-unit test-integration test-e2e token lint format \
-        supergraph schemas docs bench clean ferretdb
+        supergraph schemas docs bench clean ferretdb promtool
 
 help:
 	@echo "make run     - start FerretDB, NATS, the services and the gateway with demo data"
@@ -42,6 +42,9 @@ $(REQ_STAMP): requirements.txt | $(PY)
 ferretdb:
 	@bash scripts/install-ferretdb.sh >/dev/null
 
+promtool:
+	@bash scripts/install-promtool.sh >/dev/null
+
 $(COMPOSE_STAMP):
 	@if [ -f $(COMPOSE_DIR)/package-lock.json ]; then \
 	  (cd $(COMPOSE_DIR) && npm ci --no-audit --no-fund --loglevel=error) && touch $@; fi
@@ -49,7 +52,7 @@ $(COMPOSE_STAMP):
 $(TOOLS_STAMP):
 	(cd $(TOOLS_DIR) && npm ci --no-audit --no-fund --loglevel=error) && touch $@
 
-install: $(REQ_STAMP) ferretdb $(COMPOSE_STAMP) $(TOOLS_STAMP)
+install: $(REQ_STAMP) ferretdb promtool $(COMPOSE_STAMP) $(TOOLS_STAMP)
 
 run: install
 	$(PY) -m crm_cli run
