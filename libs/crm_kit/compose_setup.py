@@ -20,7 +20,6 @@ import argparse
 import base64
 import secrets
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from crm_contracts.access import PARTY_NAMES
 from crm_contracts.streams import SERVICES
 
 from . import nats_auth
+from .auth import token_claims
 from .nats_setup import SIGNERS
 
 DEFAULT_DIR = Path("deploy/compose/secrets")
@@ -127,16 +127,9 @@ def write(out: Path) -> list[Path]:
 
 def token(out: Path, workspace: str, subject: str, roles: list[str], hours: float = 12) -> str:
     private = (out / "jwt" / "private.pem").read_bytes()
-    now = int(time.time())
-    claims = {
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": subject,
-        "ws": workspace,
-        "roles": roles,
-        "iat": now,
-        "exp": now + int(hours * 3600),
-    }
+    claims = token_claims(
+        workspace, subject, roles, int(hours * 3600), issuer=ISSUER, audience=AUDIENCE
+    )
     return jwt.encode(claims, private, algorithm="RS256")
 
 

@@ -270,7 +270,7 @@ class EventConsumer:
             reason=reason,
             subject=message.subject,
             deliveries=message.metadata.num_delivered,
-            failed_at=datetime.now(UTC),
+            failedAt=datetime.now(UTC),
             event=orjson.loads(message.data) if event is not None else None,
             raw=message.data.decode(errors="replace") if event is None else None,
         ).model_dump(mode="json", by_alias=True)

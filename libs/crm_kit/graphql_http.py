@@ -101,10 +101,10 @@ class SubgraphGraphQL(GraphQL):
         operation = request.scope.get(OPERATION_KEY, "query")
         response: GraphQLHTTPResponse = {"data": result.data}
         if result.errors:
-            response["errors"] = [format_error(error, operation) for error in result.errors]
+            errors = [format_error(error, operation) for error in result.errors]
+            response["errors"] = list[object](errors)
             request.scope[ERROR_CODES_KEY] = [
-                str((error.get("extensions") or {}).get("code", "ERROR"))
-                for error in response["errors"]
+                str((error.get("extensions") or {}).get("code", "ERROR")) for error in errors
             ]
         if result.extensions:
             response["extensions"] = result.extensions

@@ -200,7 +200,7 @@ class Tracked(Protocol):
     def metric_readings(self) -> Iterable[Reading]: ...
 
 
-_tracked: weakref.WeakSet[Tracked] = weakref.WeakSet()  # type: ignore[type-var]
+_tracked: weakref.WeakSet[Tracked] = weakref.WeakSet()
 _tracked_lock = threading.Lock()
 
 

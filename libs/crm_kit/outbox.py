@@ -186,7 +186,8 @@ class OutboxRelay:
         async with self._lock:
             sent = 0
             for name in self._collections:
-                due, count, oldest = [], 0, None
+                due: list[Any] = []
+                count, oldest = 0, None
                 # One scan, as the pending filter always was (only `_id` filters are
                 # index-served on FerretDB); the projection keeps what comes back small.
                 async for doc in self._db[name].find({PENDING: True}, {"_id": 1, WRITTEN_AT: 1}):

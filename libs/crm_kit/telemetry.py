@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -147,7 +147,7 @@ def tracer() -> Tracer:
 # --- HTTP ---------------------------------------------------------------------------------
 
 
-def instrument_app(app: Any, routes: Iterator[str] | list[str] = ()) -> None:
+def instrument_app(app: Any, routes: Iterable[str] = ()) -> None:
     """Trace every request to a Starlette `app` (server spans named `METHOD /route`), when
     tracing is on. Call before the app serves."""
     if _State.provider is None or getattr(app, "_crm_traced", False):
@@ -311,11 +311,17 @@ def process_span(
             "messaging.nats.delivery_count": delivery,
         },
     )
+    with _remote_child(f"process {subject}", headers, SpanKind.CONSUMER, attributes) as span:
+        yield span
+
+
+@contextmanager
+def _remote_child(
+    name: str, headers: Mapping[str, str], kind: SpanKind, attributes: dict[str, Any]
+) -> Iterator[trace.Span]:
+    """A span continuing the trace whose context arrived in `headers`."""
     with _State.tracer.start_as_current_span(
-        f"process {subject}",
-        context=propagate.extract(headers),
-        kind=SpanKind.CONSUMER,
-        attributes=attributes,
+        name, context=propagate.extract(headers), kind=kind, attributes=attributes
     ) as span:
         yield span
 
@@ -335,10 +341,5 @@ def request_span(subject: str, headers: MutableMapping[str, str]) -> Iterator[tr
 def reply_span(subject: str, headers: Mapping[str, str]) -> Iterator[trace.Span]:
     """The server side of a NATS request, a child of the caller's span."""
     attributes = _messaging(subject, "process")
-    with _State.tracer.start_as_current_span(
-        f"process {subject}",
-        context=propagate.extract(headers),
-        kind=SpanKind.SERVER,
-        attributes=attributes,
-    ) as span:
+    with _remote_child(f"process {subject}", headers, SpanKind.SERVER, attributes) as span:
         yield span
