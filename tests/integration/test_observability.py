@@ -1,7 +1,10 @@
-"""One `moveDeal` through the gateway is one trace: the gateway, the deals subgraph (its
+"""Traces and metrics of the real parts at work.
+
+One `moveDeal` through the gateway is one trace: the gateway, the deals subgraph (its
 GraphQL operation, database commands and the outbox write of `deal.stage_changed`), the
 relay's publish, the tasks service's playbook consumer, its task writes and the publish of
-`task.created`.
+`task.created`. The same journey shows in the metrics of every part: operations, fetches,
+the outbox, the consumer, readiness; a poison event in the dead-letter metrics.
 
 The real parts run in this process (the gateway, the deals and tasks apps, the outbox
 relays and consumers) on the session's FerretDB and NATS, traced into the SDK's in-memory
@@ -11,7 +14,7 @@ exporter; the gateway reaches the subgraphs over ASGI instead of sockets.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -21,13 +24,15 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from prometheus_client import REGISTRY, generate_latest
 
 from crm_contracts import deals, tasks
+from crm_contracts.envelope import new_event
 from crm_contracts.streams import stream_for
 from crm_deals.app import create_app as create_deals_app
 from crm_gateway.app import create_app as create_gateway_app
 from crm_gateway.config import GatewaySettings
-from crm_kit import telemetry
+from crm_kit import runtime, telemetry
 from crm_kit.nats_io import ensure_stream
 from crm_kit.paths import REPO_ROOT
 from crm_kit.settings import Settings
@@ -117,9 +122,9 @@ def _database(span: ReadableSpan) -> Any:
     return span.attributes.get("db.name") or span.attributes.get("db.namespace")
 
 
-async def test_move_deal_is_one_trace_from_the_gateway_to_task_created(
-    infra: Any, db_name: str, spans: InMemorySpanExporter
-) -> None:
+@contextlib.asynccontextmanager
+async def platform(infra: Any, db_name: str) -> AsyncIterator[Platform]:
+    """The deals and tasks apps and the gateway in front of them, running."""
     await _fresh_streams(infra)
     deals_db, tasks_db = f"{db_name}_deals", f"{db_name}_tasks"
     deals_app = create_deals_app(_settings(infra, "deals", deals_db))
@@ -132,26 +137,43 @@ async def test_move_deal_is_one_trace_from_the_gateway_to_task_created(
         auth=True,
         transport=Subgraphs({"deals": deals_app, "tasks": tasks_app}),
     )
-    headers = auth_headers("w1", "alice", "admin")
     async with (
         running_app(deals_app),
         running_app(tasks_app),
         running_app(gateway_app) as gateway,
     ):
-        created = await gateway.post(
-            "/graphql",
-            json={
-                "query": CREATE,
-                "variables": {"input": {"title": "Rack", "amount": "10", "companyId": "c1"}},
-            },
-            headers=headers,
+        yield Platform(gateway, deals_db, tasks_db)
+
+
+class Platform:
+    def __init__(self, gateway: httpx.AsyncClient, deals_db: str, tasks_db: str) -> None:
+        self.gateway = gateway
+        self.deals_db = deals_db
+        self.tasks_db = tasks_db
+        self.headers = auth_headers("w1", "alice", "admin")
+
+    async def post(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        answer = await self.gateway.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=self.headers
         )
-        deal_id = created.json()["data"]["createDeal"]["id"]
+        body: dict[str, Any] = answer.json()
+        return body
+
+    async def create_deal(self) -> str:
+        values = {"title": "Rack", "amount": "10", "companyId": "c1"}
+        created = await self.post(CREATE, {"input": values})
+        return str(created["data"]["createDeal"]["id"])
+
+
+async def test_move_deal_is_one_trace_from_the_gateway_to_task_created(
+    infra: Any, db_name: str, spans: InMemorySpanExporter
+) -> None:
+    async with platform(infra, db_name) as crm:
+        deals_db, tasks_db = crm.deals_db, crm.tasks_db
+        deal_id = await crm.create_deal()
         spans.clear()
-        moved = await gateway.post(
-            "/graphql", json={"query": MOVE, "variables": {"id": deal_id}}, headers=headers
-        )
-        assert moved.json() == {"data": {"moveDeal": {"id": deal_id}}}
+        moved = await crm.post(MOVE, {"id": deal_id})
+        assert moved == {"data": {"moveDeal": {"id": deal_id}}}
         root = next(
             s for s in spans.get_finished_spans() if s.name == "POST /graphql" and not s.parent
         )
@@ -205,3 +227,69 @@ async def test_move_deal_is_one_trace_from_the_gateway_to_task_created(
     assert {trace.parent(s).context.span_id for s in relayed} <= {  # type: ignore[union-attr]
         s.context.span_id for s in task_created
     }
+
+
+def _value(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_every_part_counts_the_journey_in_its_metrics(
+    infra: Any, db_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime, "STATE_POLL_SECONDS", 0.2)
+    playbooks = {"service": "tasks", "durable": "tasks-playbooks"}
+    handled = _value("crm_consumer_events_total", **playbooks, outcome="handled")
+    published = _value("crm_outbox_published_total", service="deals")
+    moves = {"service": "gateway", "operation_type": "mutation", "operation_name": "MoveDeal"}
+    before_moves = _value("crm_graphql_requests_total", **moves)
+    fetches = _value("crm_gateway_subgraph_fetches_total", subgraph="deals", outcome="ok")
+    dead = _value("crm_dead_letters_total", **playbooks)
+    async with platform(infra, db_name) as crm:
+        await crm.post(MOVE, {"id": await crm.create_deal()})
+        assert _value("crm_graphql_requests_total", **moves) == before_moves + 1
+        assert _value("crm_gateway_subgraph_fetches_total", subgraph="deals", outcome="ok") >= (
+            fetches + 2
+        )
+        subgraph = {"service": "deals", "operation_type": "mutation"}
+        assert sum(
+            s.value
+            for metric in REGISTRY.collect()
+            if metric.name == "crm_graphql_requests"
+            for s in metric.samples
+            if s.name.endswith("_total") and all(s.labels.get(k) == v for k, v in subgraph.items())
+        )
+
+        async def handled_and_measured() -> bool:
+            return (
+                _value("crm_consumer_events_total", **playbooks, outcome="handled") > handled
+                and _value("crm_outbox_published_total", service="deals") > published
+                and _value("crm_consumer_pending_messages", stream="CRM_DEALS", **playbooks) == 0
+                and _value("crm_readiness", service="tasks") == 2
+                and _value("crm_dependency_up", service="deals", dependency="nats") == 1
+            )
+
+        await eventually(handled_and_measured, timeout=20, what="the journey in the metrics")
+        # A poison event (its payload does not validate): dead-lettered, and counted.
+        nc = await infra.connect_nats()
+        try:
+            poison = new_event(
+                event_type=deals.DEAL_STAGE_CHANGED,
+                source="crm/deals",
+                workspace="w1",
+                data={"not": "a stage change"},
+            )
+            await nc.jetstream().publish(deals.DEAL_STAGE_CHANGED, poison.to_json())
+        finally:
+            await nc.close()
+
+        async def dead_lettered() -> bool:
+            subject = f"dlq.tasks.{playbooks['durable']}"
+            return (
+                _value("crm_dead_letters_total", **playbooks) > dead
+                and _value("crm_dead_letter_messages", service="tasks", subject=subject) >= 1
+            )
+
+        await eventually(dead_lettered, timeout=20, what="the dead letter in the metrics")
+        text = generate_latest(REGISTRY).decode()
+        assert 'crm_outbox_backlog{collection="' in text
+        assert 'crm_read_model_entries{index="' in text
