@@ -7,7 +7,9 @@ strict: no unknown field), the NATS server configuration through `nats-server -t
 the Secrets `crm_kit.nats_setup k8s-secrets` generates, and the rules below: each
 service's Deployment runs its module with the port its Settings default to, probes the
 endpoints the kit serves and mounts its own credentials; every environment variable set is
-one the code reads; the NetworkPolicies admit what the design says and nothing else.
+one the code reads; the NetworkPolicies admit what the design says and nothing else (the
+metrics ports: Prometheus only); every part has its metrics port, resources, an HPA and a
+PDB; no Secret is committed (all are generated).
 """
 
 from __future__ import annotations
