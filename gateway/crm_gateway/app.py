@@ -241,10 +241,9 @@ def create_app(
             return _body({"errors": [error.error()]}, error.status, media_type, headers), 0.0
 
         forward = {"x-request-id": headers["x-request-id"]}
-        telemetry.inject(forward)  # the trace goes on to the subgraphs
-        for name in ("idempotency-key",):
-            if request.headers.get(name):
-                forward[name] = request.headers[name]
+        telemetry.inject(forward)  # the trace (traceparent, tracestate) goes on to the subgraphs
+        if request.headers.get("idempotency-key"):
+            forward["idempotency-key"] = request.headers["idempotency-key"]
         greq = GatewayRequest(
             query=gql.query,
             variables=gql.variables,
