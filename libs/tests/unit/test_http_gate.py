@@ -12,6 +12,7 @@ from crm_kit.auth import issue_token
 from crm_kit.context import RequestContext
 from crm_kit.errors import NotFound
 from crm_kit.graphql_http import ASSERTION_HEADER, subgraph_audience
+from crm_kit.paths import data_dir
 from crm_kit.runtime import build_http_app, readiness_report
 from crm_kit.testing import MALFORMED_REQUESTS, gateway_auth, running_app
 
@@ -181,6 +182,8 @@ async def test_browser_get_neither_skips_the_gate_nor_fails(
         ide = await http.get("/graphql", headers=html)
         assert ide.status_code == 200 and "graphiql" in ide.text.lower()
     monkeypatch.setenv("CRM_ENV", "production")
+    # Production insists on a configured key: hand it the one development made.
+    monkeypatch.setenv("INTERNAL_KEY_FILE", str(data_dir() / "keys" / "things.key"))
     async with running_app(_app()) as http:
         no_ide = await http.get("/graphql", headers=html)
     assert no_ide.status_code == 401
