@@ -37,8 +37,8 @@ from crm_gateway.gateway import Gateway, GatewayRequest, GatewayResponse
 from crm_gateway.graphiql import GRAPHIQL_HTML
 from crm_gateway.identity import SubgraphSigner
 from crm_gateway.metrics import Metrics
-from crm_kit import telemetry
 from crm_gateway.web import mount_web
+from crm_kit import telemetry
 from crm_kit.assertions import KeyRing
 from crm_kit.context import RequestContext
 from crm_kit.graphql_request import (
