@@ -8,13 +8,17 @@ audience `tracking:capture`, bound to the forwarded body), and its body says wha
 gateway saw of the browser (its address, user agent, Do-Not-Track / Global Privacy
 Control, origin) beside the browser's own body, so the capture service trusts nothing a
 browser could forge about itself and refuses anything that did not come through here.
-Bounded: a report's body (`MAX_REPORT_BYTES`, else 413), the time capture may take; rate
-limits per address and per site are the capture service's.
+The assertion is signed with the gateway's own key ring (the one that signs its subgraph
+requests) and the browser's address is the one the gateway's rate limits key on
+(`admission.client_address`: a trusted proxy's X-Forwarded-For, else the peer). Bounded: a
+report's body (`MAX_REPORT_BYTES`, else 413), the time capture may take; rate limits per
+address and per site are the capture service's.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import httpx
 import orjson
@@ -24,7 +28,9 @@ from starlette.routing import Route
 
 from crm_contracts import capture as contract
 from crm_contracts.streams import RPC_HEADER_ASSERTION
+from crm_gateway.admission import client_address
 from crm_gateway.gateway import Gateway
+from crm_kit import telemetry
 from crm_kit.assertions import KeyRing
 from crm_kit.context import RequestContext
 
@@ -37,6 +43,9 @@ TIMEOUT_SECONDS = 5.0
 ANONYMOUS = RequestContext("public", "anonymous:browser", frozenset())
 # Browsers on any site may load the snippet and send reports (never with credentials).
 OPEN = {"access-control-allow-origin": "*", "cross-origin-resource-policy": "cross-origin"}
+SNIPPET_ROUTE = "/t/s.js"
+COLLECT_ROUTE = "/t/c"
+TRACKING_ROUTES = (SNIPPET_ROUTE, COLLECT_ROUTE)
 
 
 def _status(code: int, message: str) -> Response:
@@ -45,36 +54,44 @@ def _status(code: int, message: str) -> Response:
 
 
 class TrackingProxy:
-    def __init__(self, capture_url: str | None, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        capture_url: str | None,
+        keys: Callable[[], KeyRing],
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """`keys`: the gateway's key ring, asked for on the first forwarded request (a
+        gateway without a capture subgraph never signs one)."""
         self.capture_url = capture_url.rstrip("/") if capture_url else None
+        self._keys = keys
         self._client = httpx.AsyncClient(timeout=TIMEOUT_SECONDS, transport=transport)
-        self._keys: KeyRing | None = None
+        telemetry.instrument_http_client(self._client)
 
     @classmethod
-    def for_gateway(cls, gateway: Gateway) -> TrackingProxy:
+    def for_gateway(
+        cls,
+        gateway: Gateway,
+        keys: Callable[[], KeyRing],
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> TrackingProxy:
         """Forwarding to the capture subgraph's host (its URL in the supergraph, or
-        `SUBGRAPH_CAPTURE_URL`, without the /graphql path); without a capture subgraph the
-        routes answer 404."""
+        `SUBGRAPH_CAPTURE_URL`, without the /graphql path), through the gateway's transport
+        when it has one (tests); without a capture subgraph the routes answer 404."""
         by_name = {gateway.supergraph.name_of(g): url for g, url in gateway.client.urls.items()}
         url = by_name.get("capture")
-        return cls(url.removesuffix("/graphql") if url else None)
+        return cls(url.removesuffix("/graphql") if url else None, keys, transport)
 
     @property
     def routes(self) -> list[Route]:
         return [
-            Route("/t/s.js", self.snippet, methods=["GET"]),
-            Route("/t/c", self.collect, methods=["POST"]),
+            Route(SNIPPET_ROUTE, self.snippet, methods=["GET"]),
+            Route(COLLECT_ROUTE, self.collect, methods=["POST"]),
         ]
-
-    def _signer(self) -> KeyRing:
-        if self._keys is None:  # loaded on first use: the gateway starts without capture
-            self._keys = KeyRing.from_env("gateway")
-        return self._keys
 
     async def _forward(self, request: Request, path: str, body: bytes) -> httpx.Response:
         dnt = request.headers.get("dnt") == "1" or request.headers.get("sec-gpc") == "1"
         browser = contract.BrowserInfo(
-            ip=request.client.host if request.client else "unknown",
+            ip=client_address(request),
             user_agent=request.headers.get("user-agent"),
             do_not_track=dnt,
             origin=request.headers.get("origin"),
@@ -82,13 +99,13 @@ class TrackingProxy:
         )
         forwarded = contract.ForwardedHit(browser=browser, body=body.decode("utf-8", "replace"))
         payload = orjson.dumps(forwarded.wire())
-        token = self._signer().mint(
+        token = self._keys().mint(
             audience=contract.TRACKING_AUDIENCE, context=ANONYMOUS, body=payload
         )
+        headers = {RPC_HEADER_ASSERTION: token, "content-type": "application/json"}
+        telemetry.inject(headers)  # capture's log lines name the same trace
         return await self._client.post(
-            f"{self.capture_url}{path}",
-            content=payload,
-            headers={RPC_HEADER_ASSERTION: token, "content-type": "application/json"},
+            f"{self.capture_url}{path}", content=payload, headers=headers
         )
 
     async def snippet(self, request: Request) -> Response:

@@ -13,6 +13,7 @@ rules look for them (`dealId`, `deal.ownerId`, `contactIds`, `companyId`, `logge
 from __future__ import annotations
 
 from .base import Payload, UtcDateTime
+from .endpoints import COMMON_ERRORS, RpcEndpoint
 from .envelope import event_subject
 from .streams import rpc_subject
 
@@ -186,11 +187,43 @@ class ForwardedHit(Payload):
     body: str = ""  # the browser's request body, as sent (the snippet's JSON)
 
 
-# Request/reply: `rpc.capture.email.capture` {raw: "<RFC 5322 message>"} ->
-# {status, messageId, interactionId, contactIds, companyId, dealId, suggestionIds}. The
-# caller's roles must allow writing; the message is captured in the caller's workspace as
-# an upload.
+# Request/reply bodies (JSON, camelCase).
 
 
 class EmailCaptureRequest(Payload):
-    raw: str
+    """A message to capture in the caller's workspace, as an upload (the caller's roles
+    must allow writing)."""
+
+    raw: str  # RFC 5322 text
+
+
+class EmailCaptureReply(Payload):
+    status: str  # captured, unmatched, ignored, excluded, paused, meeting
+    duplicate: bool  # the workspace had captured this Message-ID already
+    message_id: str
+    interaction_id: str | None = None
+    contact_ids: list[str] = []
+    company_id: str | None = None
+    deal_id: str | None = None
+    suggestion_ids: list[str] = []
+
+
+EVENTS: dict[str, type[Payload]] = {
+    EMAIL_CAPTURED: EmailCaptured,
+    MEETING_CAPTURED: MeetingCaptured,
+    MEETING_CANCELLED: MeetingCancelled,
+    VISIT_RECORDED: VisitRecorded,
+    HOT_LEAD_DETECTED: HotLeadDetected,
+    SUGGESTION_CREATED: SuggestionCreated,
+}
+
+ENDPOINTS: tuple[RpcEndpoint, ...] = (
+    RpcEndpoint(
+        RPC_EMAIL_CAPTURE,
+        "Capture an RFC 5322 message as the caller (exactly once per workspace by Message-ID).",
+        EmailCaptureRequest,
+        EmailCaptureReply,
+        roles="write",
+        errors=COMMON_ERRORS,
+    ),
+)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pydantic import RootModel
+
 from .base import Payload, UtcDateTime
+from .endpoints import COMMON_ERRORS, RpcEndpoint
 from .envelope import event_subject
 from .streams import rpc_subject
 
@@ -197,3 +200,87 @@ CompanyReply = CompanySnapshot
 # for the domains of live companies; of contact.create: the new ContactSnapshot.
 # Reply of company.find_by_name: `{"<requested name>": "<company id>", ...}` for the names
 # found (exact match, case-insensitive, surrounding/inner whitespace normalised).
+
+
+class CompaniesByName(RootModel[dict[str, str]]):
+    """Reply of company.find_by_name: each requested name found -> its company id."""
+
+
+class ContactsByEmail(RootModel[dict[str, ContactSnapshot]]):
+    """Reply of contact.find_by_emails: each address a live contact holds -> the contact."""
+
+
+class CompaniesByDomain(RootModel[dict[str, CompanySnapshot]]):
+    """Reply of company.find_by_domains: each domain of a live company -> the company."""
+
+
+EVENTS: dict[str, type[Payload]] = {
+    CONTACT_CREATED: ContactCreated,
+    CONTACT_UPDATED: ContactUpdated,
+    CONTACT_DELETED: ContactDeleted,
+    CONTACT_RESTORED: ContactRestored,
+    CONTACT_MERGED: ContactMerged,
+    COMPANY_CREATED: CompanyCreated,
+    COMPANY_UPDATED: CompanyUpdated,
+    COMPANY_DELETED: CompanyDeleted,
+    COMPANY_RESTORED: CompanyRestored,
+    INTERACTION_LOGGED: InteractionLogged,
+    INTERACTION_UPDATED: InteractionUpdated,
+    INTERACTION_REMOVED: InteractionRemoved,
+}
+
+ENDPOINTS: tuple[RpcEndpoint, ...] = (
+    RpcEndpoint(
+        RPC_CONTACT_GET,
+        "A contact by id (deleted ones too, flagged).",
+        ContactGetRequest,
+        ContactReply,
+        roles="read",
+        errors=(*COMMON_ERRORS, "NOT_FOUND"),
+    ),
+    RpcEndpoint(
+        RPC_CONTACT_FIND_BY_EMAIL,
+        "The live contact with this address; null when there is none.",
+        ContactFindByEmailRequest,
+        ContactReply,
+        roles="read",
+        nullable=True,
+    ),
+    RpcEndpoint(
+        RPC_COMPANY_GET,
+        "A company by id (deleted ones too, flagged).",
+        CompanyGetRequest,
+        CompanyReply,
+        roles="read",
+        errors=(*COMMON_ERRORS, "NOT_FOUND"),
+    ),
+    RpcEndpoint(
+        RPC_COMPANY_FIND_BY_NAME,
+        "Company ids of up to 1,000 exact names (case-insensitive, whitespace normalised).",
+        CompanyFindByNameRequest,
+        CompaniesByName,
+        roles="read",
+    ),
+    RpcEndpoint(
+        RPC_CONTACT_FIND_BY_EMAILS,
+        "The live contacts holding up to 100 addresses (case-insensitive).",
+        ContactFindByEmailsRequest,
+        ContactsByEmail,
+        roles="read",
+    ),
+    RpcEndpoint(
+        RPC_COMPANY_FIND_BY_DOMAINS,
+        "The live companies of up to 100 domains.",
+        CompanyFindByDomainsRequest,
+        CompaniesByDomain,
+        roles="read",
+    ),
+    RpcEndpoint(
+        RPC_CONTACT_CREATE,
+        "Create a contact as the caller; CONFLICT when a contact holds the address already.",
+        ContactCreateRequest,
+        ContactReply,
+        roles="write",
+        errors=(*COMMON_ERRORS, "NOT_FOUND", "CONFLICT"),
+    ),
+)

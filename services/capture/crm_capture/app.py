@@ -15,7 +15,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from crm_kit.assertions import KeyRing
-from crm_kit.auth import TokenVerifier
 from crm_kit.context import RequestContext, bind_request
 from crm_kit.profile import DatabaseProfile
 from crm_kit.retention import Retention
@@ -78,8 +77,7 @@ def create_app(
     settings = settings or load_settings()
     config = config or CaptureConfig.from_env()
     box = secrets or FernetBox()
-    verifier = TokenVerifier.from_env()
-    state: dict[str, Any] = {"scopes": None, "runtime": None, "smtp": None}
+    state: dict[str, Any] = {"scopes": None, "runtime": None}
     tracking = TrackingEndpoints(None, None, config)
     if store is not None:
         assert directory is not None, "a fake store needs a fake directory"
@@ -93,12 +91,7 @@ def create_app(
 
     async def readiness() -> dict[str, bool]:
         runtime: ServiceRuntime | None = state["runtime"]
-        if runtime is None:
-            return {"store": state["scopes"] is not None}
-        checks = await runtime.ready()
-        if config.smtp_port:
-            checks["smtp"] = state["smtp"] is not None and state["smtp"].is_serving()
-        return checks
+        return await runtime.ready() if runtime else {"store": state["scopes"] is not None}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -125,7 +118,7 @@ def create_app(
             tracking.routes, tracking.keys = routes, runtime.keys
             if config.smtp_port:
                 smtp = await start_smtp(routes, config)
-                state["smtp"] = smtp
+                runtime.checks["smtp"] = smtp.is_serving
             runtime.spawn(ImapPoller(routes, config).run(), "imap-poller")
             bind_request(None)
             yield
@@ -138,7 +131,7 @@ def create_app(
     app = build_http_app(
         schema=schema,
         context_factory=context_factory,
-        verifier=verifier,
+        service=settings.service,
         readiness=readiness,
         lifespan=lifespan,
     )
