@@ -102,6 +102,11 @@ class Stack:
             # One machine sends everything: the per-address limit would measure itself.
             "CAPTURE_TRACK_PER_IP_PER_MINUTE": "100000000",
             "CAPTURE_TRACK_PER_SITE_PER_SECOND": "100000000",
+            # Likewise the gateway's admission (one client token, one address).
+            "GATEWAY_RATE_PER_IP": "0",
+            "GATEWAY_RATE_PER_TOKEN": "0",
+            "GATEWAY_MAX_IN_FLIGHT": "0",
+            "METRICS_PORT": "0",  # never collide with a running stack's metrics ports
         }
         for name, port in self.ports.items():
             self.env[f"{name.upper()}_PORT"] = str(port)

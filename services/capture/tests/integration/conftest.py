@@ -21,7 +21,7 @@ from crm_capture.config import CaptureConfig
 from crm_contacts.app import create_app as create_contacts
 from crm_kit.devstack import free_port
 from crm_kit.settings import Settings
-from crm_kit.testing import GraphQLClient, auth_headers, running_app
+from crm_kit.testing import GraphQLClient, gateway_auth, running_app
 
 from .dovecot import Dovecot, start_dovecot
 
@@ -106,10 +106,9 @@ def make_stack(
     workspace: str,
     config: CaptureConfig,
 ) -> Stack:
-    headers = auth_headers(workspace, "rita", "admin")
     return Stack(
-        capture=GraphQLClient(http, headers),
-        contacts=GraphQLClient(contacts_http, headers),
+        capture=GraphQLClient(http, gateway_auth("capture", workspace, "rita", "admin")),
+        contacts=GraphQLClient(contacts_http, gateway_auth("contacts", workspace, "rita", "admin")),
         capture_http=http,
         workspace=workspace,
         smtp_port=config.smtp_port,

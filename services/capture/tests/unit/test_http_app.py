@@ -1,5 +1,6 @@
-"""The capture app over HTTP (fake store): GraphQL needs a token; the tracking endpoints
-accept only what the gateway forwards and signs, for this audience and this body."""
+"""The capture app over HTTP (fake store): GraphQL answers the gateway only (a user's own
+bearer token is refused); the tracking endpoints accept only what the gateway forwards and
+signs, for this audience and this body."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import replace
 import httpx
 import orjson
 import pytest
+from pymongo.errors import ServerSelectionTimeoutError
 
 from crm_capture.app import create_app
 from crm_capture.entrypoints.rate_limits import TokenBuckets
@@ -18,9 +20,10 @@ from crm_capture.usecases.inputs import SiteInput
 from crm_contracts import capture as contract
 from crm_contracts.streams import RPC_HEADER_ASSERTION
 from crm_kit.assertions import KeyRing
+from crm_kit.auth import issue_token
 from crm_kit.context import RequestContext
 from crm_kit.settings import Settings
-from crm_kit.testing import running_app
+from crm_kit.testing import gateway_auth, running_app
 
 from .conftest import World
 
@@ -52,9 +55,13 @@ def signed(body: bytes, party: str = "gateway", audience: str = contract.TRACKIN
     return {RPC_HEADER_ASSERTION: token}
 
 
-async def test_graphql_needs_a_token(http: httpx.AsyncClient) -> None:
-    answer = await http.post("/graphql", json={"query": "{ captureSettings { bodyLimit } }"})
-    assert answer.status_code == 401
+async def test_graphql_answers_the_gateway_only(http: httpx.AsyncClient) -> None:
+    query = {"query": "{ captureSettings { bodyLimit } }"}
+    assert (await http.post("/graphql", json=query)).status_code == 401
+    bearer = {"authorization": f"Bearer {issue_token('w1', 'rita', ['admin'])}"}
+    assert (await http.post("/graphql", json=query, headers=bearer)).status_code == 401
+    answer = await http.post("/graphql", json=query, auth=gateway_auth("capture", "w1", "rita"))
+    assert answer.status_code == 200 and answer.json()["data"]["captureSettings"]["bodyLimit"]
 
 
 async def test_tracking_accepts_only_the_gateways_signed_requests(
@@ -108,3 +115,20 @@ def test_token_buckets_refill_at_their_rate() -> None:
     buckets.allow("b")
     buckets.allow("c")  # a is the least recently used: forgotten (a fresh burst next time)
     assert buckets.allow("a") and buckets.allow("a")
+
+
+async def test_a_database_outage_is_a_503_not_a_500(world: World) -> None:
+    store = memory_store(world.db)
+
+    async def unreachable(_: str) -> None:
+        raise ServerSelectionTimeoutError("no server")
+
+    store.site = unreachable  # type: ignore[method-assign]
+    app = create_app(
+        Settings(service="capture"), store=store, directory=world.directory, config=world.config
+    )
+    body = forwarded({"k": "s_site", "t": "view", "v": "visitor-0001", "u": "https://a.example/"})
+    async with running_app(app) as http:
+        answer = await http.post(contract.TRACKING_COLLECT_PATH, content=body, headers=signed(body))
+    assert answer.status_code == 503 and answer.headers["retry-after"]
+    assert answer.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
