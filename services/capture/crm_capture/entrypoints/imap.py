@@ -17,9 +17,10 @@ import time
 from dataclasses import dataclass
 
 from crm_kit.errors import BadUserInput
+from crm_kit.metrics import count_inbound
 from crm_kit.periodic import every
 
-from ..config import CaptureConfig
+from ..config import SERVICE, CaptureConfig
 from ..domain.imap_account import ImapAccount, Security
 from ..domain.matching import DirectoryUnavailable
 from ..domain.rules import email_or_none
@@ -128,6 +129,7 @@ class ImapPoller:
             log.exception("polling mailbox %s failed", account.id)
             error = f"internal error: {type(failure).__name__}"
         await mailboxes.polled(scope, account.id, error, fetched)
+        count_inbound(SERVICE, "imap", "accepted" if error is None else "failed")
         return fetched
 
     async def _read(self, scope: Scope, account: ImapAccount, session: ImapSession) -> int:

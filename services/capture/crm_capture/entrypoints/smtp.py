@@ -9,7 +9,8 @@ cannot put mail from elsewhere on the timeline by connecting here; what it canno
 is a forged envelope sender (no SPF/DKIM here: put the capture domain's MX behind a mail
 system that checks them, or keep the port on a private network). Each message is captured
 before the server answers 250, so an accepted message is never lost; when the contacts
-service does not answer the server says 451 and the sending server tries again later.
+service or the database does not answer the server says 451 (at RCPT or after DATA) and
+the sending server tries again later. Counted in `crm_inbound_total{door="smtp"}`.
 Bounded: message size (`CAPTURE_SMTP_MAX_BYTES`, announced in EHLO), connections
 (`CAPTURE_SMTP_MAX_CONNECTIONS`, beyond which 421), idle time per connection, 100
 recipients per message. STARTTLS when a certificate is configured (then required).
@@ -25,8 +26,9 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from crm_kit.errors import BadUserInput
+from crm_kit.metrics import count_inbound
 
-from ..config import CaptureConfig
+from ..config import SERVICE, CaptureConfig
 from ..domain.matching import DirectoryUnavailable
 from ..domain.rules import email_or_none
 from ..usecases import emails
@@ -34,6 +36,7 @@ from ..usecases.routing import Routes
 from ..usecases.settings import settings_of
 
 log = logging.getLogger(__name__)
+TRY_LATER = "451 4.3.0 the CRM cannot take mail now; try again later"
 # aiosmtpd logs every connection at INFO.
 logging.getLogger("mail.log").setLevel(logging.WARNING)
 
@@ -51,6 +54,18 @@ class CaptureHandler:
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
     ) -> str:
+        try:
+            reply = await self._recipient(envelope, address)
+        except Exception:
+            # A lookup failed (the database): a temporary answer, never aiosmtpd's 500,
+            # which would bounce the message for good.
+            log.exception("checking a recipient failed")
+            reply = TRY_LATER
+        if not reply.startswith("250"):
+            count_inbound(SERVICE, "smtp", "failed" if reply.startswith("4") else "refused")
+        return reply
+
+    async def _recipient(self, envelope: Envelope, address: str) -> str:
         recipient = email_or_none(address)
         if recipient is None:
             return "501 5.1.3 bad recipient address syntax"
@@ -83,12 +98,16 @@ class CaptureHandler:
                 scope = self.routes.service_scope(workspace)
                 await emails.capture_email(scope, raw, "smtp", internal=[sender])
         except BadUserInput as error:
+            count_inbound(SERVICE, "smtp", "refused")
             return f"550 5.6.0 the message cannot be read: {error.message}"[:200]
         except DirectoryUnavailable:
+            count_inbound(SERVICE, "smtp", "failed")
             return "451 4.4.0 the CRM is busy; try again later"
         except Exception:
             log.exception("capturing a message failed")
+            count_inbound(SERVICE, "smtp", "failed")
             return "451 4.3.0 the message could not be captured; try again later"
+        count_inbound(SERVICE, "smtp", "accepted")
         return "250 2.0.0 captured"
 
 

@@ -5,7 +5,8 @@ tracking_proxy.py` forwards browsers' requests to `/t/s.js` and `/t/c`):
 - `POST /track/collect`: one report of the snippet (a page view, the time a page was
   visible, a form's email), answered 204 whether it was recorded or dropped (a browser
   learns nothing from the answer), 400 for a malformed report, 404 for an unknown site,
-  429 beyond the rate limits.
+  429 beyond the rate limits, 503 (with Retry-After) while the database cannot be reached;
+  counted in `crm_inbound_total{door="tracking"}`.
 
 Each request carries the gateway's internal assertion (`crm-assertion`: issuer `gateway`,
 audience `tracking:capture`, bound to the forwarded body), whose body is a
@@ -15,25 +16,31 @@ and the browser's own body. Anything else is refused with 401.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
+from pymongo.errors import ConnectionFailure
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from crm_contracts import capture as contract
 from crm_contracts.streams import RPC_HEADER_ASSERTION
+from crm_kit import telemetry
 from crm_kit.assertions import AssertionError_, KeyRing
 from crm_kit.errors import BadUserInput
+from crm_kit.metrics import count_inbound
 
-from ..config import CaptureConfig
+from ..config import SERVICE, CaptureConfig
 from ..usecases import visits
 from ..usecases.inputs import Browser, Hit
 from ..usecases.routing import Routes
 from .rate_limits import TokenBuckets
+
+log = logging.getLogger(__name__)
 
 SNIPPET = (Path(__file__).parent / "snippet.js").read_bytes()
 MAX_BODY = 8_000  # a forwarded report (the snippet's are a few hundred bytes)
@@ -45,6 +52,10 @@ def _error(status: int, code: str, message: str, field: str | None = None) -> JS
     if field:
         body["field"] = field
     return JSONResponse({"error": body}, status_code=status)
+
+
+# Seconds a browser (or the gateway) is asked to wait while the database is unreachable.
+RETRY_AFTER_SECONDS = 5
 
 
 def _text(value: Any, limit: int) -> str | None:
@@ -103,6 +114,25 @@ class TrackingEndpoints:
         return Response(SNIPPET, media_type="application/javascript", headers=headers)
 
     async def collect(self, request: Request) -> Response:
+        # In the gateway's trace: the log lines of this report name the same trace id.
+        with telemetry.continued(request.headers):
+            return await self._counted(request)
+
+    async def _counted(self, request: Request) -> Response:
+        try:
+            answer = await self._collect(request)
+        except ConnectionFailure as failure:
+            # A clear answer instead of a 500; the snippet sends by beacon and does not
+            # retry, so this page view is lost (visits are signals, not records of account).
+            log.warning("tracking report not recorded: database unavailable: %s", failure)
+            answer = _error(503, "SERVICE_UNAVAILABLE", "the database is unavailable; retry")
+            answer.headers["retry-after"] = str(RETRY_AFTER_SECONDS)
+        status = answer.status_code
+        outcome = "accepted" if status < 400 else "refused" if status < 500 else "failed"
+        count_inbound(SERVICE, "tracking", outcome)
+        return answer
+
+    async def _collect(self, request: Request) -> Response:
         body = await request.body()
         if len(body) > MAX_BODY:
             return _error(413, "TOO_LARGE", f"at most {MAX_BODY} bytes")
