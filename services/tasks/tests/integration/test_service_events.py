@@ -18,8 +18,8 @@ from crm_contracts.envelope import CloudEvent
 from crm_kit.rpc import RpcError
 from crm_kit.settings import Settings
 from crm_kit.testing import GraphQLClient, auth_headers, cli_call, eventually, running_app
-from crm_tasks import examples
 from crm_tasks.app import create_app
+from crm_tasks.events import examples
 
 from .conftest import count_on, publish
 
