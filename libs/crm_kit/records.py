@@ -422,12 +422,19 @@ class MongoRecords(Records[E]):
                 record=record,
             )
         except DuplicateKeyError:
+            if upsert and await self._elsewhere(record_id):
+                return False  # the id is another workspace's: not this one's to create
             raise await self._duplicate({"_id": record_id, **body.get("$set", {})}) from None
 
     async def delete(self, record_id: str, *, expect: Mapping[str, Any] | None = None) -> bool:
         return await self.writer.delete(
             self.kind.collection, record_id, workspace_id=self._writable(), expect=expect
         )
+
+    async def _elsewhere(self, record_id: str) -> bool:
+        """Whether a document with this id belongs to another workspace."""
+        doc = await self._collection.find_one({"_id": record_id}, {"workspace_id": 1})
+        return doc is not None and doc.get("workspace_id") != self.workspace_id
 
     async def _duplicate(self, doc: Mapping[str, Any], *, inserting: bool = False) -> Duplicate:
         """Which unique field refused `doc`, and who holds the value (a query that scans
