@@ -6,10 +6,13 @@ from datetime import timedelta
 from typing import Any
 
 from crm_contracts import tasks as contract
+from crm_contracts.envelope import service_of
 from crm_kit.testing import Clock
 from crm_tasks.domain.queries import TaskFilter
 from crm_tasks.entrypoints.scheduler import Scheduler
 from crm_tasks.events import examples
+from crm_tasks.graphql.enums import RuleTrigger
+from crm_tasks.usecases.automation import TRIGGERS
 
 from .conftest import T0, FakeStore, Inbound
 
@@ -230,3 +233,15 @@ async def test_update_list_and_delete_rules(caller: Any) -> None:
         "mutation($id: ID!) { deleteAutomationRule(id: $id) }", {"id": rule["id"]}
     )
     assert error["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_the_trigger_table_drives_the_api_and_the_consumers(inbound: Inbound) -> None:
+    """A trigger is one entry of `TRIGGERS`: the GraphQL enum offers it and a rules
+    consumer (one durable per owning service, declared in crm_contracts.access) hears it."""
+    assert [t.value for t in RuleTrigger] == [t.name for t in TRIGGERS]
+    rules = [sub for sub in inbound.subscriptions if sub.durable.startswith("tasks-rules-")]
+    heard = {(sub.durable, subject) for sub in rules for subject in sub.subjects}
+    assert heard == {(f"tasks-rules-{service_of(t.subject)}", t.subject) for t in TRIGGERS}
+    assert not any(sub.record_processed for sub in rules)  # runs are idempotent by id
+    [playbooks] = [sub for sub in inbound.subscriptions if sub.durable == "tasks-playbooks"]
+    assert playbooks.workers == 4 and playbooks.subjects == ["crm.deals.deal.stage_changed.v1"]
