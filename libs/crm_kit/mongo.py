@@ -57,4 +57,3 @@ async def isolates_updates(db: AsyncDatabase) -> bool:
     go by `_id`, the rest of a filter is checked in Python under the per-document lock."""
     info = await db.client.admin.command("buildInfo")
     return "ferretdbVersion" not in info
-
