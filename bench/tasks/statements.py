@@ -8,7 +8,10 @@ with a pymongo command listener, publishes `--changes` synthetic stage changes (
 playbook templates each: two for the deal owner, one round robin over a team, as
 `run.py`), waits until every `task.created` event has arrived and the writes have
 settled (the relay's clean-up), and prints the commands per stage change by command and
-collection: writes (insert, update, delete, findAndModify) and reads.
+collection: writes (insert, update, delete, findAndModify) and reads, and the CPU time
+this process spent per stage change (the service's work, plus this script's publishing
+and listening: the same for every version measured). Statements and CPU time, unlike
+latencies, hardly move with the load other programs put on the machine.
 
     .venv/bin/python bench/tasks/statements.py [--changes 50] [--profile auto|mongodb]
 """
@@ -132,9 +135,11 @@ async def measure(changes: int, profile: str) -> dict[str, Any]:
             commands.counts.clear()
 
             deal_ids = [f"deal-{i:04d}" for i in range(changes)]
+            cpu = time.process_time()
             for deal_id in deal_ids:
                 await publish(deal_id)
             await eventually(lambda: _ready(announced, deal_ids), timeout=300, what="playbooks")
+            cpu = time.process_time() - cpu
             await eventually(settled, timeout=60, what="writes settled")
             counted = Counter(commands.counts)
     finally:
@@ -151,6 +156,7 @@ async def measure(changes: int, profile: str) -> dict[str, Any]:
         "profile": profile,
         "writes_per_change": round(writes, 2),
         "reads_per_change": round(reads, 2),
+        "cpu_ms_per_change": round(cpu * 1000 / changes, 2),
         "per_change": per_change,
     }
 
@@ -172,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {key:40} {value:>6}")
     print(f"writes per stage change: {result['writes_per_change']}")
     print(f"reads per stage change:  {result['reads_per_change']}")
+    print(f"CPU ms per stage change: {result['cpu_ms_per_change']} (this process)")
     print(json.dumps(result))
     return 0
 

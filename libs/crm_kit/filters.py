@@ -194,7 +194,10 @@ class And(Filter):
         return merged
 
     def matches(self, get: Get) -> bool:
-        return all(part.matches(get) for part in self.parts)
+        for part in self.parts:  # (a loop: read models evaluate this per row)
+            if not part.matches(get):
+                return False
+        return True
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections import defaultdict
+from operator import itemgetter
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -46,10 +47,17 @@ _TYPE_ORDER: tuple[tuple[type, int], ...] = (
 )
 
 
+# The same by exact type: read models sort thousands of values per query.
+_RANK_OF_TYPE: dict[type, int] = {kind: rank for kind, rank in _TYPE_ORDER}
+
+
 def sort_key(value: Any) -> tuple[int, Any]:
     if value is None:
         return (0, 0)
-    for kind, rank in _TYPE_ORDER:
+    rank = _RANK_OF_TYPE.get(type(value))
+    if rank is not None:
+        return (rank, value)
+    for kind, rank in _TYPE_ORDER:  # a subclass
         if isinstance(value, kind):
             return (rank, value)
     return (9, str(value))
@@ -66,13 +74,17 @@ def select(
     """The rows `where` and the cursor select, in `order` (ties by `_id`), cut to `limit`:
     what MongoDB answers, evaluated in memory. `fields(row)` reads a row's stored fields.
     The in-memory database runs this; so can a read model over rows of its own."""
-    query = And(where, order.after(after))
-    chosen = [(row, get) for row in rows if query.matches(get := fields(row))]
-    chosen.sort(
-        key=lambda pair: (sort_key(pair[1](order.field)), sort_key(pair[1]("_id"))),
-        reverse=order.descending,
-    )
-    return [row for row, _ in chosen[:limit]]
+    beyond = order.after(after)
+    query = where if beyond is None else And(where, beyond)
+    field = order.field
+    # (sort value, id) keys are unique, so the sort never compares the rows themselves.
+    keyed = [
+        ((sort_key(get(field)), sort_key(get("_id"))), row)
+        for row in rows
+        if query.matches(get := fields(row))
+    ]
+    keyed.sort(key=itemgetter(0), reverse=order.descending)
+    return [row for _, row in keyed[:limit]]
 
 
 def apply_update(doc: dict[str, Any], update: Mapping[str, Any], *, inserting: bool) -> None:

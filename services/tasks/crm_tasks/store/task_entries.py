@@ -88,10 +88,13 @@ class TaskEntries(Entries[TaskSummary]):
         after: Cursor | None = None,
         limit: int | None = None,
     ) -> list[TaskSummary]:
-        """The matching summaries in the order, after the cursor, cut to the limit (all,
-        by id, without an order)."""
-        by = order_of(order) if order else BY_ID
+        """The matching summaries in the order, after the cursor, cut to the limit (in no
+        particular order without one: analytics and per-contact lists need no sort)."""
         query = tasks_matching(where, now)
+        if order is None and after is None:
+            found = [s for s in self._candidates(where) if query.matches(stored_fields(s))]
+            return found[:limit]
+        by = order_of(order) if order else BY_ID
         return select(self._candidates(where), stored_fields, query, by, after, limit)
 
     def count(self, where: TaskFilter, now: datetime) -> int:
