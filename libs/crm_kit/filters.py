@@ -194,7 +194,8 @@ class And(Filter):
         return merged
 
     def matches(self, get: Get) -> bool:
-        for part in self.parts:  # (a loop: read models evaluate this per row)
+        # A loop, not all(generator): read models evaluate this per row, and it is faster.
+        for part in self.parts:  # noqa: SIM110
             if not part.matches(get):
                 return False
         return True
