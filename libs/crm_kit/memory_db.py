@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections import defaultdict
-from operator import itemgetter
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from crm_contracts.envelope import CloudEvent
