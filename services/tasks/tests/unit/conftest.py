@@ -1,7 +1,8 @@
 """Unit-test helpers: the schema executed in process (the kit's one test client) against the
 in-memory store, the kit's movable clock, and the service's consumers fed events directly.
-Every test that uses the store runs twice: as on MongoDB, and with the embedded database's
-workarounds (the `ferretdb` profile: the deal lists and the read index)."""
+Every test that uses the store runs as on MongoDB, with the embedded database's
+workarounds (the `ferretdb` profile: the deal lists and the read index), and with them but
+the read index turned off (`TASKS_INDEX=off`)."""
 
 from __future__ import annotations
 
@@ -32,10 +33,10 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 class FakeStore:
     """The store over an in-memory database, and that database's outbox to assert on."""
 
-    def __init__(self, *, workarounds: bool = False) -> None:
+    def __init__(self, *, workarounds: bool = False, index: bool = True) -> None:
         self.workarounds = workarounds
         self.db = MemoryDatabase(encode=encode)
-        self.store: TasksStore = memory_store(self.db, workarounds=workarounds)
+        self.store: TasksStore = memory_store(self.db, workarounds=workarounds, index=index)
         # (collection, document id, event types) of every write that carried events.
         self.carried: list[tuple[str, Any, list[str]]] = []
         self.db.hooks.subscribe(self._heard)
@@ -84,9 +85,10 @@ def caller_scope(
     return Scope(store.for_workspace(workspace), caller, clock)
 
 
-@pytest.fixture(params=["mongodb", "ferretdb"])
+@pytest.fixture(params=["mongodb", "ferretdb", "ferretdb-index-off"])
 def store(request: pytest.FixtureRequest) -> FakeStore:
-    return FakeStore(workarounds=request.param == "ferretdb")
+    profile = str(request.param)
+    return FakeStore(workarounds=profile != "mongodb", index=not profile.endswith("off"))
 
 
 @pytest.fixture
