@@ -161,6 +161,16 @@ async def _values(scope: Scope, data: TaskChanges) -> dict[str, Any]:
     return values
 
 
+def _editable(task: Task, expect: Mapping[str, Any] | None) -> None:
+    if not task.active:
+        raise PreconditionFailed(
+            f"a {task.status} task cannot be edited", unmet=["status"], field="id"
+        )
+    unmet = [name for name, value in (expect or {}).items() if getattr(task, name) != value]
+    if unmet:
+        raise PreconditionFailed("the task changed meanwhile", unmet=unmet, field="id")
+
+
 async def update_task(
     scope: Scope,
     task_id: str,
@@ -173,6 +183,7 @@ async def update_task(
     the fields otherwise): a conditional update such as a handover's."""
     scope.require_write()
     current = await get_task(scope, task_id)
+    _editable(current, expect)  # before a team's turn is taken for it; again on the write
     if any(isinstance(given, str) for given in (data.title, data.type, data.priority)):
         _check(
             or_default(data.title, current.title),
@@ -183,13 +194,7 @@ async def update_task(
     values = await _values(scope, data)
 
     async def change(task: Task) -> bool:
-        if not task.active:
-            raise PreconditionFailed(
-                f"a {task.status} task cannot be edited", unmet=["status"], field="id"
-            )
-        unmet = [name for name, value in (expect or {}).items() if getattr(task, name) != value]
-        if unmet:
-            raise PreconditionFailed("the task changed meanwhile", unmet=unmet, field="id")
+        _editable(task, expect)
         _check_times(
             values.get("remind_at", task.remind_at), values.get("due_at", task.due_at), "input"
         )
