@@ -81,13 +81,14 @@ class IndexedStore(DealListStore):
         return found[0].summary() if found else None
 
     async def _written(self, written: Written) -> None:
+        # Whatever this process writes it installs: a task's state below, the tasks a
+        # deal's list announces before the list is written. Said first, before anything
+        # here waits, so the feed cannot meet an event the relay published meanwhile.
+        self.index.expect_events(event.id for event in written.events)
         if written.collection == TASKS and written.workspace_id is not None:
             record = written.record
             known = {written.doc_id: record.summary()} if isinstance(record, Task) else None
             await self.index.refresh(written.workspace_id, [written.doc_id], known)
-        # Whatever this process writes it has installed: a task's state just now, the
-        # tasks a deal's list announces before the list is written.
-        self.index.expect_events(event.id for event in written.events)
 
 
 def _served(where: TaskFilter) -> bool:
