@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
-from crm_kit.auth import issue_token
 from crm_kit.profile import FERRETDB
+from crm_kit.testing import gateway_auth
 from crm_kit.writer import DocumentWriter
 from crm_tasks.config import OUTBOX_COLLECTIONS
 from crm_tasks.events.publish import encode
@@ -56,9 +56,8 @@ async def list_phase(
     samples: int,
 ) -> dict[str, Any]:
     def client(subject: str) -> httpx.AsyncClient:
-        token = issue_token(workspace, subject, ["admin"])
         return httpx.AsyncClient(
-            base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+            base_url=base_url, auth=gateway_auth("tasks", workspace, subject, "admin"), timeout=60
         )
 
     mongo: AsyncMongoClient = AsyncMongoClient(mongodb_uri, tz_aware=True)

@@ -43,7 +43,7 @@ from crm_contracts import tasks as task_events  # noqa: E402
 from crm_contracts.envelope import HEADER_MSG_ID, HEADER_WORKSPACE  # noqa: E402
 from crm_kit.devstack import InfraStack, free_port  # noqa: E402
 from crm_kit.settings import Settings  # noqa: E402
-from crm_kit.testing import GraphQLClient, auth_headers, eventually, running_app  # noqa: E402
+from crm_kit.testing import GraphQLClient, eventually, gateway_auth, running_app  # noqa: E402
 from crm_tasks.app import create_app  # noqa: E402
 from crm_tasks.events.examples import stage_changed  # noqa: E402
 
@@ -112,7 +112,7 @@ async def measure(changes: int, profile: str) -> dict[str, Any]:
         await nc.subscribe(task_events.TASK_CREATED, cb=on_created)
         js = nc.jetstream()
         async with running_app(create_app(settings)) as http:
-            client = GraphQLClient(http, auth_headers(WORKSPACE, "bench", "admin"))
+            client = GraphQLClient(http, gateway_auth("tasks", WORKSPACE, "bench", "admin"))
             made = await client.data(
                 'mutation { createTeam(input: {name: "SDR", memberIds: ["s1", "s2", "s3"]}) '
                 "{ id } }"

@@ -12,7 +12,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from crm_contracts.streams import stream_for
-from crm_kit.auth import TokenVerifier
 from crm_kit.context import RequestContext
 from crm_kit.index_feed import IndexFeed, start_feed
 from crm_kit.leases import LEASE_TIME_FIELD
@@ -88,7 +87,6 @@ def create_app(
     *,
     store: StoreFactory | None = None,
     bus: Any = None,
-    verifier: TokenVerifier | None = None,
 ) -> Starlette:
     """`store` replaces MongoDB (unit tests: `MemoryDatabase()`); without it the lifespan
     starts the full runtime. `bus` is unused here (events leave through the outbox).
@@ -249,7 +247,7 @@ def create_app(
     app = build_http_app(
         schema=schema,
         context_factory=context_factory,
-        verifier=verifier or TokenVerifier.from_env(),
+        service=settings.service,
         readiness=readiness,
         lifespan=lifespan,
     )

@@ -13,7 +13,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from crm_contracts.streams import stream_for
-from crm_kit.auth import TokenVerifier
 from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext
 from crm_kit.index_feed import IndexFeed, start_feed
@@ -90,7 +89,6 @@ def create_app(
     del bus
     settings = settings or load_settings()
     index_settings = IndexSettings.of(settings, INDEX_PREFIX)
-    verifier = TokenVerifier.from_env()
     state: dict[str, Any] = {"store": store, "runtime": None}
 
     def context_factory(ctx: RequestContext, _: Request) -> GraphQLContext:
@@ -137,7 +135,7 @@ def create_app(
     app = build_http_app(
         schema=schema,
         context_factory=context_factory,
-        verifier=verifier,
+        service=settings.service,
         readiness=readiness,
         lifespan=lifespan,
     )

@@ -2,8 +2,10 @@
 
 From the sales-teams CSV (columns `sales_agent`, `manager`, `regional_office`), one team
 per manager named "<Manager> team", whose members are the agents' user-id slugs
-(`darcel-schlecht`), managed by the manager's slug, strategy round robin. Idempotent: a
-team that exists already (same name in the workspace) is left as it is.
+(`darcel-schlecht`), managed by the manager's slug, strategy round robin. Then the support
+teams the default playbooks assign to by id (`solutions-engineering`, `deal-desk`, members
+from `crm_kit.demo_users`). Idempotent: a team that exists already (same name or id in the
+workspace) is left as it is.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from crm_kit.context import RequestContext
+from crm_kit.demo_users import DEMO_SUPPORT_TEAMS
 from crm_kit.errors import Conflict
 from crm_kit.profile import DatabaseProfile
 from crm_kit.writer import DocumentWriter
@@ -30,7 +33,7 @@ from .events.publish import encode
 from .store.mongo import ensure_indexes, mongo_store
 from .usecases.inputs import TeamInput
 from .usecases.scope import Scope
-from .usecases.teams import create_team, team_named
+from .usecases.teams import create_team, get_teams, team_named
 
 
 def slug(name: str) -> str:
@@ -54,6 +57,12 @@ def teams_from_csv(path: Path) -> dict[str, list[str]]:
     return teams
 
 
+async def _exists(scope: Scope, team_id: str | None, name: str) -> bool:
+    if team_id is not None and await get_teams(scope, [team_id]):
+        return True
+    return await team_named(scope, name) is not None
+
+
 async def load_teams(
     path: Path, workspace: str, mongodb_uri: str, database: str
 ) -> tuple[int, int]:
@@ -71,15 +80,22 @@ async def load_teams(
         # The loader acts as a service of its own, allowed to manage teams.
         caller = RequestContext(workspace, "service:demo", frozenset({"admin"}))
         scope = Scope(store.for_workspace(workspace), caller)
+        # (fixed id or None, the team): the managers' teams, then the support teams.
+        teams: list[tuple[str | None, TeamInput]] = [
+            (None, TeamInput(name=f"{manager} team", member_ids=agents, manager_id=slug(manager)))
+            for manager, agents in teams_from_csv(path).items()
+        ]
+        teams += [
+            (team_id, TeamInput(name=name, member_ids=list(members), manager_id=manager))
+            for team_id, name, members, manager in DEMO_SUPPORT_TEAMS
+        ]
         created = existing = 0
-        for manager, members in teams_from_csv(path).items():
-            name = f"{manager} team"
-            if await team_named(scope, name) is not None:
+        for team_id, team in teams:
+            if await _exists(scope, team_id, str(team.name)):
                 existing += 1
                 continue
-            team = TeamInput(name=name, member_ids=members, manager_id=slug(manager))
             try:
-                await create_team(scope, team)
+                await create_team(scope, team, team_id=team_id)
             except Conflict:  # another loader created it meanwhile
                 existing += 1
                 continue

@@ -41,7 +41,9 @@ def _strategy(value: str, field: str = "input.strategy") -> str:
     return value
 
 
-async def create_team(scope: Scope, data: TeamInput) -> Team:
+async def create_team(scope: Scope, data: TeamInput, team_id: str | None = None) -> Team:
+    """`team_id` fixes the id (the demo's support teams, which the default playbooks name
+    by id); otherwise a new one is made."""
     scope.require_manager(MANAGE)
     if isinstance(data.name, Unset):
         raise BadUserInput("a team needs a name", field="input.name")
@@ -49,7 +51,7 @@ async def create_team(scope: Scope, data: TeamInput) -> Team:
     strategy = _strategy("round_robin" if isinstance(data.strategy, Unset) else data.strategy)
     now = scope.now()
     team = Team(
-        id=new_id(),
+        id=team_id or new_id(),
         workspace_id=scope.workspace_id,
         name=name,
         member_ids=_members([] if isinstance(data.member_ids, Unset) else data.member_ids),
