@@ -33,12 +33,27 @@ class TaskOverdue:
     task: Task
 
 
+# What each flag's firings are called in the scheduler's lag metric (`job`).
+JOB = {REMINDER: "reminder", OVERDUE: "overdue"}
+
+
 @dataclass
 class Firing(Entity):
     id: str
     workspace_id: str
     task_id: str
     at: datetime  # when it fired
+    flag: str  # reminder_sent | overdue_sent
+    due: datetime  # the task's time it fired for
+
+    @property
+    def job(self) -> str:
+        return JOB[self.flag]
+
+    @property
+    def lag_seconds(self) -> float:
+        """How late it fired: the scheduler's tick, a busy replica or one that was down."""
+        return (self.at - self.due).total_seconds()
 
 
 def fire_time(task: Task, flag: str) -> datetime | None:
@@ -58,7 +73,7 @@ def fire(task: Task, flag: str, now: datetime) -> Firing | None:
     if not task.active or getattr(task, flag) or at is None or at > now:
         return None
     setattr(task, flag, True)
-    firing = Firing(fire_id(flag, task.id, at), task.workspace_id, task.id, now)
+    firing = Firing(fire_id(flag, task.id, at), task.workspace_id, task.id, now, flag, at)
     if flag == REMINDER:
         firing.raise_event(ReminderDue(task))
         title, reason = f"Reminder: {task.title}", "reminder"

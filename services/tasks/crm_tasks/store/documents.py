@@ -292,11 +292,18 @@ def firing_to_doc(firing: Firing) -> dict[str, Any]:
         "workspace_id": firing.workspace_id,
         "task_id": firing.task_id,
         "at": firing.at,
+        "flag": firing.flag,
+        "due": firing.due,
     }
 
 
 def firing_from_doc(doc: Mapping[str, Any]) -> Firing:
-    return Firing(doc["_id"], doc["workspace_id"], doc["task_id"], doc["at"])
+    # Firings stored before `flag` and `due` were kept: the flag leads the id ("<flag>:");
+    # the due time is taken as the firing time.
+    flag = doc.get("flag") or str(doc["_id"]).split(":", 1)[0]
+    return Firing(
+        doc["_id"], doc["workspace_id"], doc["task_id"], doc["at"], flag, doc.get("due", doc["at"])
+    )
 
 
 # One task per natural key per workspace (the playbook and rule tasks' exactly-once).

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from crm_contracts import tasks as contract
 from crm_kit.consumer import PermanentFailure
@@ -165,6 +166,41 @@ async def test_reminder_then_overdue_fire_once_each(
     notes = [n.data for n in store.events_of(contract.NOTIFICATION_CREATED)]
     assert [n["reason"] for n in notes] == ["reminder", "overdue"]
     assert notes[1]["recipientUserId"] == "alice"
+
+
+def _lag(job: str) -> tuple[float, float, float | None]:
+    """The scheduler-lag metric of the tasks service for `job`: (count, sum, last)."""
+    labels = {"service": "tasks", "job": job}
+    count = REGISTRY.get_sample_value("crm_scheduler_lag_seconds_count", labels) or 0.0
+    total = REGISTRY.get_sample_value("crm_scheduler_lag_seconds_sum", labels) or 0.0
+    return count, total, REGISTRY.get_sample_value("crm_scheduler_last_lag_seconds", labels)
+
+
+async def test_scheduler_reports_how_late_each_item_fired(
+    clock: Clock, caller: Any, scheduler: Scheduler
+) -> None:
+    """Lag = the scheduler's time of firing minus the task's time (the metric an alert
+    watches): a tick 2 minutes after the reminder time, then 30 after the due time."""
+    await caller.data(
+        "mutation($r: DateTime, $d: DateTime) "
+        '{ createTask(input: {title: "x", remindAt: $r, dueAt: $d}) { id } }',
+        {
+            "r": (T0 + timedelta(minutes=5)).isoformat(),
+            "d": (T0 + timedelta(minutes=10)).isoformat(),
+        },
+    )
+    reminders, overdues = _lag("reminder"), _lag("overdue")
+    clock.advance(minutes=7)
+    assert await scheduler.tick() == 1
+    count, total, last = _lag("reminder")
+    assert (count - reminders[0], total - reminders[1], last) == (1, 120, 120)
+    assert _lag("overdue")[:2] == overdues[:2]  # not due yet: nothing observed
+    clock.advance(minutes=33)
+    assert await scheduler.tick() == 1
+    count, total, last = _lag("overdue")
+    assert (count - overdues[0], total - overdues[1], last) == (1, 1800, 1800)
+    assert await scheduler.tick() == 0
+    assert _lag("overdue")[0] == count  # fired once: observed once
 
 
 async def test_done_task_never_goes_overdue(
