@@ -3,7 +3,7 @@
 A due item is fired once whatever the replicas (`store/schedule.py`: a unique firing
 record carrying the events in its outbox, then the task's flag); the write path wakes the
 relay for it at once. With the default 1 s tick the event leaves well within the 5 s
-bound. How late each item fired is the `crm_scheduler_lag_seconds` metric (job `reminder`
+bound. How late each item fired is the `crm_scheduler_lag_seconds` metric (kind `reminder`
 or `overdue`), counted by the replica that fired it.
 """
 

@@ -170,7 +170,7 @@ async def test_reminder_then_overdue_fire_once_each(
 
 def _lag(job: str) -> tuple[float, float, float | None]:
     """The scheduler-lag metric of the tasks service for `job`: (count, sum, last)."""
-    labels = {"service": "tasks", "job": job}
+    labels = {"service": "tasks", "kind": job}
     count = REGISTRY.get_sample_value("crm_scheduler_lag_seconds_count", labels) or 0.0
     total = REGISTRY.get_sample_value("crm_scheduler_lag_seconds_sum", labels) or 0.0
     return count, total, REGISTRY.get_sample_value("crm_scheduler_last_lag_seconds", labels)
