@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -114,11 +114,15 @@ class MemoryRecords(Records[E]):
                 if other["_id"] != doc["_id"] and same_workspace and other.get(name) == doc[name]:
                     raise Duplicate(name, other["_id"])
 
-    def _emit_events(self, record: E) -> None:
-        self.db.outbox.extend(self.db.encode(event) for event in pending_events(record))
+    def _emit_events(self, record: E) -> list[CloudEvent]:
+        encoded = [self.db.encode(event) for event in pending_events(record)]
+        self.db.outbox.extend(encoded)
+        return encoded
 
-    async def _written(self, doc_id: Any, record: E) -> None:
-        await self.db.hooks.emit(Written(self.kind.collection, doc_id, self.workspace_id, record))
+    async def _written(self, doc_id: Any, record: E, events: Sequence[CloudEvent] = ()) -> None:
+        await self.db.hooks.emit(
+            Written(self.kind.collection, doc_id, self.workspace_id, record, events=tuple(events))
+        )
 
     async def insert(self, record: E) -> None:
         doc = self._document(record)
@@ -127,9 +131,9 @@ class MemoryRecords(Records[E]):
                 raise Duplicate("_id", doc["_id"])
             self._check_unique(doc)
             self._docs[doc["_id"]] = copy.deepcopy(doc)
-            self._emit_events(record)
+            events = self._emit_events(record)
             events_written(record)
-            await self._written(doc["_id"], record)
+            await self._written(doc["_id"], record, events)
 
     async def insert_many(self, records: Sequence[E]) -> list[E]:
         refused: list[E] = []
@@ -146,8 +150,10 @@ class MemoryRecords(Records[E]):
             self._docs[doc["_id"]] = copy.deepcopy(doc)
             await self._written(doc["_id"], record)
 
-    async def save(self, record: E, *, verified: bool = False) -> bool:
-        fields, expect = self._versioned_update(record)
+    async def save(
+        self, record: E, *, verified: bool = False, expect: Mapping[str, Any] | None = None
+    ) -> bool:
+        fields, expect = self._versioned_update(record, expect)
         doc_id = self._id_of(record)
         async with self.lock(doc_id):
             stored = self._docs.get(doc_id)
@@ -158,7 +164,19 @@ class MemoryRecords(Records[E]):
             updated = {**stored, **copy.deepcopy(fields)}
             self._check_unique(updated)
             self._docs[doc_id] = updated
-            self._emit_events(record)
+            events = self._emit_events(record)
+            # Hooks hear of the write before the record moves on (as on MongoDB).
+            await self._written(doc_id, record, events)
             self._saved(record)
-            await self._written(doc_id, record)
+            return True
+
+    async def delete(self, record_id: str) -> bool:
+        async with self.lock(record_id):
+            stored = self._docs.get(record_id)
+            if stored is None or not self._mine(stored):
+                return False
+            del self._docs[record_id]
+            await self.db.hooks.emit(
+                Written(self.kind.collection, record_id, self.workspace_id, deleted=True)
+            )
             return True

@@ -64,6 +64,9 @@ class Written:
     workspace_id: str | None
     record: Any = None
     deleted: bool = False
+    # The events written with it (a read model that installs the write itself can tell
+    # its event feed to skip them).
+    events: tuple[CloudEvent, ...] = ()
 
 
 WriteHook = Callable[[Written], Awaitable[None]]
@@ -124,6 +127,17 @@ class DocumentWriter:
         self.hooks = hooks or WriteHooks()
         self._wake = wake
         self._encode = encode
+
+    # -- for stores that hold events before writing them (a bulk import's batch) ---------
+    def encode(self, events: Sequence[object]) -> list[CloudEvent]:
+        """Domain events as the outbox stores them, without writing them."""
+        return [self._encode(event) for event in events]
+
+    def wake(self, collection: str, doc_id: Any) -> None:
+        """Have the relay publish a document's events now (after a raw write that put
+        events in its outbox)."""
+        if self._wake is not None:
+            self._wake(collection, doc_id)
 
     # -- locks --------------------------------------------------------------------------
     def lock(self, collection: str, *doc_ids: Any) -> contextlib.AbstractAsyncContextManager[None]:
@@ -292,7 +306,7 @@ class DocumentWriter:
             doc_id,
             workspace_id,
             body,
-            [self._encode(event) for event in events],
+            self.encode(events),
             dict(expect or {}),
         )
 
@@ -318,6 +332,14 @@ class DocumentWriter:
         return {"_id": write.doc_id}
 
     async def _written(self, write: PendingWrite, record: Any) -> None:
-        if write.events and self._wake is not None:
-            self._wake(write.collection, write.doc_id)
-        await self.hooks.emit(Written(write.collection, write.doc_id, write.workspace_id, record))
+        if write.events:
+            self.wake(write.collection, write.doc_id)
+        await self.hooks.emit(
+            Written(
+                write.collection,
+                write.doc_id,
+                write.workspace_id,
+                record,
+                events=tuple(write.events),
+            )
+        )

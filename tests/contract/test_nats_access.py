@@ -3,16 +3,25 @@ permissions are generated from (`crm_contracts.access`): otherwise the server re
 
 from __future__ import annotations
 
+from typing import Any
+
 from crm_contracts.access import Durable, party
-from crm_deals import config as deals_config
+from crm_contracts.envelope import service_of
+from crm_deals.entrypoints.consumers import subscriptions as deals_subscriptions
 from crm_tasks.events.consume import SUBSCRIPTIONS
+
+
+def _unused_scopes(_: Any) -> Any:
+    raise AssertionError("registering a subscription calls no use case")
 
 
 def test_every_durable_consumer_is_declared_for_its_service() -> None:
     used = {
-        ("deals", Durable("tasks", deals_config.DURABLE_TASKS)),
-        ("deals", Durable("contacts", deals_config.DURABLE_CONTACTS)),
-        ("deals", Durable("contacts", deals_config.DURABLE_COMPANY_FACTS)),
+        # The deals service's durables as its typed subscriptions register them.
+        *(
+            ("deals", Durable(service_of(sub.subjects[0]), sub.durable))
+            for sub in deals_subscriptions(_unused_scopes)
+        ),
         *(("tasks", Durable(sub.service, sub.durable)) for sub in SUBSCRIPTIONS),
     }
     declared = {(name, d) for name in ("contacts", "deals", "tasks") for d in party(name).durables}

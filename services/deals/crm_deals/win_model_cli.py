@@ -31,6 +31,7 @@ from .domain.win_metrics import Scores
 from .domain.win_model import WinModel
 from .domain.win_training import train
 from .importer import ImportReport, Options, RowMapper, mapped_rows, read_products
+from .store.documents import win_model_to_doc
 
 TRAIN_TIMEOUT = 600.0
 
@@ -61,8 +62,7 @@ def histories_from_csv(
     for index, values in enumerate(rows, start=1):
         deal = mapper.map_row(values, index, report, names)
         if deal is not None:
-            doc = deal.to_doc(pipeline.stage(deal.stage_key))
-            histories.append(DealHistory.from_doc(doc))
+            histories.append(DealHistory.of(deal))
     return histories, facts
 
 
@@ -118,7 +118,7 @@ def report(args: argparse.Namespace, out: TextIO) -> int:
     )
     model = train(default_pipeline("report", now), histories, now, companies=facts)
     if args.json:
-        out.write(orjson.dumps(model.to_doc(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        out.write(orjson.dumps(win_model_to_doc(model), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         render(model, out)
     return 0

@@ -210,14 +210,14 @@ async def test_exchange_rates_convert_reports_at_the_relevant_date(gql: Any) -> 
     assert eur_open
 
 
-async def test_submission_accuracy_compares_calls_with_what_was_won(gql: Any) -> None:
+async def test_submission_accuracy_compares_calls_with_what_was_won(gql: Any, clock: Any) -> None:
     won = await deal(gql, "ann", "1000", "2026-01-20")
     ann = gql.as_user(subject="ann", roles="rep")
     await ann.data(SUBMIT, submission("OWNER", "ann", "700", "900"))
-    gql.clock.advance(days=14)  # 2026-01-19
+    clock.advance(days=14)  # 2026-01-19
     await ann.data(SUBMIT, submission("OWNER", "ann", "900", "1000"))
     await gql.data(WON, {"id": won})
-    gql.clock.advance(days=30)  # February: January is finished
+    clock.advance(days=30)  # February: January is finished
     rows = (await ann.data(ACCURACY, {"o": "ann"}))["submissionAccuracy"]
     assert [r["month"] for r in rows] == ["2026-01"]
     row = rows[0]

@@ -7,9 +7,13 @@ import csv
 import io
 from datetime import UTC, datetime
 
+from typing import Any
+
 from crm_contracts import deals as contract
+from crm_deals.domain.deal import Deal
+from crm_deals.domain.queries import DealSelection
 from crm_deals.importer import Options, import_rows, mapped_rows, slug
-from crm_deals.store.memory import MemoryDatabase
+from crm_deals.store.port import WorkspaceStore
 
 CSV = """opportunity_id,sales_agent,product,account,deal_stage,engage_date,close_date,close_value
 A1,Darcel Schlecht,GTXPro,Isdom,Won,2017-01-01,2017-02-01,4514
@@ -24,13 +28,17 @@ PRICES = {"GTX Pro": "4821", "MG Special": "55", "GTX Basic": "550"}
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
+async def _by_external_id(store: WorkspaceStore, external_id: str) -> Deal:
+    (found,) = [d for d in await store.find_deals(DealSelection()) if d.external_id == external_id]
+    return found
+
+
 async def _resolve(names: list[str]) -> dict[str, str]:
     return {n: f"co-{slug(n)}" for n in names if n != "Nowhere Inc"}
 
 
-async def test_rows_map_to_deals_and_problems_are_reported() -> None:
-    db = MemoryDatabase()
-    store = db.for_workspace("demo")
+async def test_rows_map_to_deals_and_problems_are_reported(fake: Any) -> None:
+    store = fake.for_workspace("demo")
     rows = mapped_rows(csv.DictReader(io.StringIO(CSV)), {})
     options = Options(column_map={}, stage_map={}, prices=PRICES)
     report = await import_rows(rows, store, options, resolve_companies=_resolve, now=NOW)
@@ -40,22 +48,22 @@ async def test_rows_map_to_deals_and_problems_are_reported() -> None:
     kinds = {w.kind for w in report.warnings}
     assert {"duplicate_row", "product_normalised", "no_account"} <= kinds
 
-    won = (await store.find_deals({"external_id": "A1"}, [], None))[0]
-    assert won["product"] == "GTX Pro" and won["amount_minor"] == 451400
-    assert won["owner_id"] == "darcel-schlecht" and won["company_id"] == "co-isdom"
-    assert won["status"] == "won" and won["closed_at"] == datetime(2017, 2, 1, tzinfo=UTC)
-    assert [(h["from_stage"], h["to_stage"]) for h in won["stage_history"]] == [
+    won = await _by_external_id(store, "A1")
+    assert won.product == "GTX Pro" and won.amount_minor == 451400
+    assert won.owner_id == "darcel-schlecht" and won.company_id == "co-isdom"
+    assert won.status == "won" and won.closed_at == datetime(2017, 2, 1, tzinfo=UTC)
+    assert [(h.from_stage, h.to_stage) for h in won.stage_history] == [
         (None, "engaging"),
         ("engaging", "won"),
     ]
-    lost = (await store.find_deals({"external_id": "A4"}, [], None))[0]
-    assert lost["amount_minor"] == 55000 and lost["custom_fields"] == {"closeValue": "0"}
-    assert lost["lost_reason"]
-    prospect = (await store.find_deals({"external_id": "A2"}, [], None))[0]
-    assert prospect["amount_minor"] == 5500 and prospect["company_id"] is None
-    assert prospect["stage_entered_at"] == NOW
+    lost = await _by_external_id(store, "A4")
+    assert lost.amount_minor == 55000 and lost.custom_fields == {"closeValue": "0"}
+    assert lost.lost_reason
+    prospect = await _by_external_id(store, "A2")
+    assert prospect.amount_minor == 5500 and prospect.company_id is None
+    assert prospect.stage_entered_at == NOW
 
-    events = db.events()
+    events = fake.events()
     assert [e.type for e in events if e.type.startswith("crm.deals.deal")] == [
         contract.DEAL_CREATED
     ] * 5
@@ -64,25 +72,24 @@ async def test_rows_map_to_deals_and_problems_are_reported() -> None:
     assert again.inserted == 0 and again.skipped_existing == 5
 
 
-async def test_stage_and_column_maps() -> None:
-    db = MemoryDatabase()
+async def test_stage_and_column_maps(fake: Any) -> None:
     text = "id,who,stage\nX1,Ann Lee,Negotiating\n"
     rows = mapped_rows(csv.DictReader(io.StringIO(text)), {"id": "external_id", "who": "owner"})
     options = Options(column_map={}, stage_map={"Negotiating": "negotiation"}, prices={})
-    report = await import_rows(rows, db.for_workspace("w"), options, now=NOW)
+    report = await import_rows(rows, fake.for_workspace("w"), options, now=NOW)
     assert report.inserted == 1 and not report.errors
-    doc = (await db.for_workspace("w").find_deals({}, [], None))[0]
-    assert doc["stage_key"] == "negotiation" and doc["owner_id"] == "ann-lee"
+    (deal,) = await fake.for_workspace("w").find_deals(DealSelection())
+    assert deal.stage_key == "negotiation" and deal.owner_id == "ann-lee"
 
 
-async def test_dry_run_writes_nothing() -> None:
-    db = MemoryDatabase()
+async def test_dry_run_writes_nothing(fake: Any) -> None:
     rows = mapped_rows(csv.DictReader(io.StringIO(CSV)), {})
     report = await import_rows(
         rows,
-        db.for_workspace("demo"),
+        fake.for_workspace("demo"),
         Options(column_map={}, stage_map={}, prices=PRICES, dry_run=True),
         now=NOW,
     )
     assert report.valid == 5 and report.inserted == 0
-    assert db.events() == []
+    assert fake.events() == []
+    assert not fake.collections["pipelines"]  # not even the default pipeline
