@@ -3,7 +3,8 @@ degenerate histories a careful model must refuse or survive.
 
 Every dataset is a list of stored-deal-shaped documents (the fields
 `crm_deals.store.documents.history_from_doc` reads) plus company facts, generated from a
-seeded RNG, so a test or a benchmark gets the same deals every time. Used by `bench/forecast/run.py` and the deals service's unit tests.
+seeded RNG, so a test or a benchmark gets the same deals every time. Used by
+`bench/forecast/run.py` and the deals service's unit tests.
 
 Known signal (`signal`): each deal's eventual outcome is drawn from
 `sigmoid(logit)` where the logit adds fixed effects of industry, company size, product,

@@ -215,6 +215,27 @@ async def test_every_query_selects_what_the_in_memory_database_selects(
     assert await mongo.count(ALL) == 60
 
 
+async def test_saves_expecting_stored_values_and_record_deletes(env: dict[str, Any]) -> None:
+    things = MongoRecords(env["writer"], THING, "w1")
+    heard: list[list[str]] = []
+
+    async def hook(written: Written) -> None:
+        heard.append([event.id for event in written.events])
+
+    env["writer"].hooks.subscribe(hook)
+    await things.insert(Thing("a", "w1", "Ada", score=1))
+    (found,) = await things.get(["a"])
+    found.score = 2
+    assert not await things.save(found, expect={"score": 5})
+    found.rename("Ada L")
+    assert await things.save(found, expect={"score": 1})
+    doc = await env["db"][THINGS].find_one({"_id": "a"})
+    assert doc["score"] == 2 and heard == [[], [doc[OUTBOX][0]["id"]]]
+    assert not await MongoRecords(env["writer"], THING, "w2").delete("a")
+    assert await things.delete("a") and not await things.delete("a")
+    assert await env["db"][THINGS].count_documents({}) == 0
+
+
 async def test_deletes_are_conditional_and_heard(env: dict[str, Any]) -> None:
     writer: DocumentWriter = env["writer"]
     heard: list[tuple[Any, bool]] = []

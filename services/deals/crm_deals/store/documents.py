@@ -53,7 +53,6 @@ from ..domain.records import (
     SnapshotMonth,
     Submission,
     TrainingJob,
-    snapshot_id,
 )
 from ..domain.trained_model import ModelVersion, TrainedModel
 from ..domain.win_encoding import Calibration, Column
@@ -65,7 +64,6 @@ from ..domain.win_model import (
     StageSummary,
     TrainingSummary,
     WinModel,
-    model_id,
 )
 
 Doc = dict[str, Any]
@@ -793,5 +791,3 @@ QUOTA = RecordType(QUOTAS, quota_to_doc, quota_from_doc)
 SNAPSHOT = RecordType(FORECAST_SNAPSHOTS, snapshot_to_doc, snapshot_from_doc)
 FACTS = RecordType(COMPANY_FACTS, facts_to_doc, facts_from_doc)
 RATE = RecordType(EXCHANGE_RATES, rate_to_doc, rate_from_doc)
-
-__all__ = ["model_id", "snapshot_id"]

@@ -271,8 +271,8 @@ class RetrainScheduler:
             if trained_at is not None and now - trained_at < self.period:
                 continue
             period = self.period_index(now)
-            lease = Lease(f"{pipeline_id}:{period}", workspace, now, pipeline_id=pipeline_id)
-            lease.period = period
+            key = f"{pipeline_id}:{period}"
+            lease = Lease(key, workspace, now, pipeline_id=pipeline_id, period=period)
             if not await scope.store.take_lease(WIN_MODEL_LEASES, lease):
                 continue
             try:

@@ -4,6 +4,7 @@ apply to the same state (each sees the other's result, or runs again on it)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import pytest
@@ -132,7 +133,7 @@ async def test_concurrent_moves_take_turns(gql: Any, fake: FakeDeals) -> None:
     assert all(isinstance(r, Deal | PreconditionFailed) for r in results)
     history = (await _deal(fake, deal["id"])).stage_history
     assert len(history) == 1 + len(applied) >= 2
-    for before, after in zip(history, history[1:], strict=False):
+    for before, after in itertools.pairwise(history):
         assert after.from_stage == before.to_stage  # no change was made on a stale state
     assert (await _deal(fake, deal["id"])).stage_key == history[-1].to_stage
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime
-
 from typing import Any
 
 from crm_contracts import deals as contract
