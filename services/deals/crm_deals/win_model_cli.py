@@ -16,13 +16,14 @@ import asyncio
 import csv
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
 import orjson
 
 from crm_contracts.deals import RPC_WIN_MODEL_TRAIN
+from crm_kit.clock import parse_iso, utcnow
 
 from .config import load_settings
 from .domain.default_pipeline import default_pipeline
@@ -109,7 +110,7 @@ def report(args: argparse.Namespace, out: TextIO) -> int:
     if not args.file.exists():
         sys.stderr.write(f"no such file: {args.file}\n")
         return 2
-    now = datetime.fromisoformat(args.now).replace(tzinfo=UTC) if args.now else datetime.now(UTC)
+    now = parse_iso(args.now) if args.now else utcnow()
     histories, facts = histories_from_csv(
         args.file,
         args.products or args.file.with_name("products.csv"),

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
+from crm_kit.clock import as_utc
 from crm_kit.errors import BadUserInput, NotFound
 from crm_kit.periodic import every
 
@@ -48,11 +49,7 @@ def month_start(month: str) -> date:
 
 
 def _epoch(value: datetime | None) -> int | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return int(value.timestamp())
+    return None if value is None else int(as_utc(value).timestamp())
 
 
 def window_of(start: datetime | None, end: datetime | None) -> Window:
