@@ -16,6 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from crm_contracts import deals as contract
 from crm_contracts import tasks
 from crm_contracts.envelope import CloudEvent, new_event
+from crm_deals.store.indexed import IndexedRecordStore
 from crm_kit.rpc import RpcError
 from crm_kit.testing import cli_call, eventually
 
@@ -288,3 +289,17 @@ async def test_two_concurrent_moves_cannot_both_apply(service: dict[str, Any]) -
     for r in results:
         if r.get("errors"):
             assert r["errors"][0]["extensions"]["code"] in ("CONFLICT", "PRECONDITION_FAILED")
+
+
+async def test_the_database_profile_chooses_the_store(service: dict[str, Any]) -> None:
+    """`auto` detects FerretDB: the read index serves lists (kept current by its event feed);
+    `mongodb` runs none of the embedded database's workarounds: the plain store, no feed."""
+    app = service["app"]
+    profile = app.state.settings.database_profile
+    indexed = isinstance(app.state.store, IndexedRecordStore)
+    assert indexed == (profile == "auto")
+    assert (app.state.feed is not None) == indexed
+    client = service["client"]("ws-profile")
+    deal = await _create(client)
+    found = await client.data('{ deals(filter: {companyId: "co1"}) { totalCount } }')
+    assert found["deals"]["totalCount"] == 1 and deal["stage"] == {"key": "prospecting"}
