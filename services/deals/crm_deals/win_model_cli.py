@@ -32,7 +32,7 @@ from .domain.win_metrics import Scores
 from .domain.win_model import WinModel
 from .domain.win_training import train
 from .importer import ImportReport, Options, RowMapper, mapped_rows, read_products
-from .store.documents import win_model_to_doc
+from .store.model_documents import win_model_to_doc
 
 TRAIN_TIMEOUT = 600.0
 

@@ -36,25 +36,12 @@ from ..domain.records import (
 )
 from ..domain.trained_model import ModelVersion, TrainedModel
 from ..domain.win_model import WinModel, model_id
-from .documents import (
-    DEAL,
-    FACTS,
-    HANDOVER,
-    JOB,
-    MODEL_VERSION,
-    PIPELINE,
-    QUOTA,
-    RATE,
-    SNAPSHOT,
-    SUBMISSION,
-    TRAINED_MODEL,
-    keyed,
-    lease_id,
-    lease_kind,
-)
+from .documents import DEAL, HANDOVER, PIPELINE, keyed
 from .filters import LIVE, deals_matching, order_of
 from .index_entry import PROJECTION, entry_of
+from .keyed_documents import FACTS, JOB, QUOTA, RATE, SNAPSHOT, SUBMISSION, lease_id, lease_kind
 from .model_cache import ModelCache
+from .model_documents import MODEL_VERSION, TRAINED_MODEL
 from .port import Board, Change, TrainedPipeline
 
 Doc = dict[str, Any]

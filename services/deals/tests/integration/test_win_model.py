@@ -26,7 +26,7 @@ from crm_contracts.envelope import CloudEvent, new_event
 from crm_contracts.streams import stream_for
 from crm_deals.importer import run as import_run
 from crm_deals.importer import slug
-from crm_deals.store.documents import win_model_from_doc
+from crm_deals.store.model_documents import win_model_from_doc
 from crm_deals.win_model_cli import train_remote
 from crm_kit.nats_io import ensure_stream
 from crm_kit.outbox import PENDING

@@ -16,7 +16,8 @@ from crm_deals.domain.win_features import CompanyFact, DealHistory, features_at,
 from crm_deals.domain.win_metrics import auc, ece, reliability, scores
 from crm_deals.domain.win_model import MODEL, STAGE_DEFAULTS, WinModel
 from crm_deals.domain.win_training import context_for, train
-from crm_deals.store.documents import history_from_doc, win_model_from_doc, win_model_to_doc
+from crm_deals.store.documents import history_from_doc
+from crm_deals.store.model_documents import win_model_from_doc, win_model_to_doc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[4] / "bench" / "forecast"))
 import datasets

@@ -11,8 +11,8 @@ from typing import Any
 from crm_contracts import deals as contract
 from crm_deals.domain.trained_model import TrainedModel
 from crm_deals.domain.win_model import STAGE_DEFAULTS, TrainingSummary, WinModel
-from crm_deals.store.documents import TRAINED_MODEL
 from crm_deals.store.model_cache import ModelCache
+from crm_deals.store.model_documents import TRAINED_MODEL
 from crm_deals.usecases.win_model import RetrainScheduler
 
 from .conftest import FakeDeals
