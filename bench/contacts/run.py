@@ -31,8 +31,8 @@ import httpx  # noqa: E402
 from bson import ObjectId  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
-from crm_kit.auth import issue_token  # noqa: E402
 from crm_kit.devstack import InfraStack, free_port, wait_for_port  # noqa: E402
+from crm_kit.testing import gateway_auth  # noqa: E402
 
 CREATE = """mutation($i: CreateContactInput!) { createContact(input: $i) { id email } }"""
 GET = """query($id: ID!) { contact(id: $id) { id email firstName lastName } }"""
@@ -159,10 +159,11 @@ async def bench(args: argparse.Namespace, stack: InfraStack, log: Path) -> list[
     try:
         wait_for_port(port, 30, service)
         await wait_ready(base)
-        headers = {"Authorization": f"Bearer {issue_token('bench', 'bench', ['admin'])}"}
+        # Signed as the gateway signs (the service accepts nothing else).
+        auth = gateway_auth("contacts", "bench", "bench", "admin")
         limits = httpx.Limits(max_connections=args.concurrency)
         results = []
-        async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits) as http:
+        async with httpx.AsyncClient(base_url=base, auth=auth, limits=limits) as http:
             ids: list[str] = []
 
             async def create(n: int) -> None:

@@ -43,12 +43,12 @@ from crm_deals.store.index_entry import ANALYTICS_FIELDS, PROJECTION  # noqa: E4
 from crm_deals.store.indexed import deal_index  # noqa: E402
 from crm_deals.store.mongo import MongoBackend  # noqa: E402
 from crm_kit.assertions import KeyRing  # noqa: E402
-from crm_kit.auth import issue_token  # noqa: E402
 from crm_kit.context import RequestContext  # noqa: E402
 from crm_kit.devstack import InfraStack, free_port  # noqa: E402
 from crm_kit.profile import FERRETDB  # noqa: E402
 from crm_kit.records import MongoSource  # noqa: E402
 from crm_kit.rpc import READ, Endpoint, start_rpc_service  # noqa: E402
+from crm_kit.testing import gateway_auth  # noqa: E402
 from crm_kit.writer import DocumentWriter  # noqa: E402
 
 DATASET = ROOT.parent / "shared" / "data" / "maven-crm-sales-opportunities"
@@ -209,9 +209,12 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
         stdout=subprocess.DEVNULL,
         stderr=SERVICE_LOG.open("wb"),
     )
-    headers = {"Authorization": f"Bearer {issue_token(WORKSPACE, 'bench', ['admin'])}"}
+    # Signed as the gateway signs (the service accepts nothing else).
+    auth = gateway_auth("deals", WORKSPACE, "bench", "admin")
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=120, auth=auth
+        ) as http:
             await wait_ready(http, process)
 
             async def board() -> None:
@@ -219,7 +222,6 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
                     await http.post(
                         "/graphql",
                         json={"query": BOARD, "variables": {"p": f"{WORKSPACE}:default"}},
-                        headers=headers,
                     )
                 ).json()
                 assert not body.get("errors"), body["errors"]
@@ -290,7 +292,6 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
                     await http.post(
                         "/graphql",
                         json={"query": BY_COMPANY, "variables": {"c": company}},
-                        headers=headers,
                     )
                 ).json()
                 assert not body.get("errors"), body["errors"]
@@ -302,7 +303,6 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
                     await http.post(
                         "/graphql",
                         json={"query": BY_CONTACT, "variables": {"r": reps}},
-                        headers=headers,
                     )
                 ).json()
                 assert not body.get("errors"), body["errors"]
@@ -332,7 +332,6 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
                         await http.post(
                             "/graphql",
                             json={"query": query, "variables": {"p": f"{WORKSPACE}:default"}},
-                            headers=headers,
                         )
                     ).json()
                     assert not body.get("errors"), body["errors"]
@@ -365,7 +364,6 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
                     await http.post(
                         "/graphql",
                         json={"query": MOVE, "variables": {"id": deal_id, "s": "qualification"}},
-                        headers=headers,
                     )
                 ).json()
                 if body.get("errors"):

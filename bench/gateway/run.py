@@ -6,6 +6,21 @@ varying variables, then prints requests/s, p50/p99 latency and the gateway's CPU
 
     python bench/gateway/run.py                  # real subgraphs if they answer, else fakes
     python bench/gateway/run.py --fake-subgraphs # always the in-repo fake subgraphs
+    python bench/gateway/run.py --fake-subgraphs --port-base 5100  # beside another run
+
+`--tracing on` has this gateway trace every request (OpenTelemetry, exported by OTLP to a
+local sink that drops what it gets: `otlp_sink.py`); by default tracing is off, as in
+`make run`.
+
+This gateway runs as in production: it verifies a bearer token and signs each subgraph
+request with an internal assertion (`--auth off` measures without both; `--assertion-cache
+N` sets how many it reuses, 0 none). `assertions.py` beside this file measures what the
+assertions cost alone. Its admission limits (rate per token and address, requests in
+flight, bad-token lockout) are off by default, because a closed loop of a few clients
+sending as fast as they can is what they exist to stop; `--limits default` keeps the
+gateway's defaults (sized for 200 users behind one address) to see what they cost.
+The real subgraphs accept only the gateway's assertions, which the reference gateways
+cannot make: against them only this gateway is measured.
 
 Everything listens on 127.0.0.1; every run is bounded by a request count and a time limit.
 The reference gateways are installed from npm into bench/.peers (gitignored).
@@ -37,10 +52,19 @@ PEERS_SRC = HERE / "peers"
 PEERS_DIR = REPO / "bench" / ".peers"
 COMPOSE = REPO / "gateway" / "compose" / "compose.mjs"
 PYTHONPATH = "libs:services/contacts:services/deals:services/tasks:gateway"
+sys.path.insert(0, str(REPO / "libs"))  # crm_kit: tokens for this gateway, signed discovery
 
-FAKE_PORTS = {"contacts": 4101, "deals": 4102, "tasks": 4103}
 REAL_PORTS = {"contacts": 4001, "deals": 4002, "tasks": 4003}
-GATEWAY_PORTS = {"crm": 4110, "apollo": 4111, "hive": 4112}
+DEFAULT_PORT_BASE = 4100
+
+
+def fake_ports(base: int) -> dict[str, int]:
+    return {"contacts": base + 1, "deals": base + 2, "tasks": base + 3}
+
+
+def gateway_ports(base: int) -> dict[str, int]:
+    return {"crm": base + 10, "apollo": base + 11, "hive": base + 12}
+
 
 PIPELINE_QUERY = """
 query PipelineBoard($pipelineId: ID) {
@@ -308,17 +332,37 @@ def compose(subgraphs: dict[str, tuple[str, Path]], out: Path) -> None:
     subprocess.run(args, check=True, timeout=120, cwd=REPO)
 
 
-def gateway_command(kind: str, supergraph: Path, port: int) -> tuple[list[str], dict[str, str]]:
+# The crm gateway's admission limits turned off (`--limits off`).
+NO_LIMITS = {
+    "GATEWAY_RATE_PER_IP": "0",
+    "GATEWAY_RATE_PER_TOKEN": "0",
+    "GATEWAY_MAX_IN_FLIGHT": "0",
+    "GATEWAY_AUTH_LOCK_AFTER": "0",
+    "GATEWAY_MAX_COST": "10000000",
+}
+
+
+def gateway_command(
+    kind: str, supergraph: Path, port: int, args: argparse.Namespace
+) -> tuple[list[str], dict[str, str]]:
     if kind == "crm":
-        return [sys.executable, "-m", "crm_gateway"], {
+        env = {
             "PYTHONPATH": PYTHONPATH,
             "GATEWAY_PORT": str(port),
             "GATEWAY_HOST": "127.0.0.1",
             "SUPERGRAPH_PATH": str(supergraph),
-            "GATEWAY_AUTH": "off",
+            "GATEWAY_AUTH": args.auth,
             "GATEWAY_LOG_LEVEL": "WARNING",
-            "GATEWAY_MAX_COST": "10000000",
+            "METRICS_PORT": "0",  # never collide with a running stack's metrics port
         }
+        if args.otlp_endpoint:
+            # Every request traced (the default sampler), exported to the local sink.
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = args.otlp_endpoint
+        if args.assertion_cache is not None:
+            env["GATEWAY_ASSERTION_CACHE_SIZE"] = str(args.assertion_cache)
+        if args.limits == "off":
+            env.update(NO_LIMITS)
+        return [sys.executable, "-m", "crm_gateway"], env
     if kind == "apollo":
         return ["node", str(PEERS_DIR / "apollo.mjs"), str(supergraph), str(port)], {
             "APOLLO_TELEMETRY_DISABLED": "true",
@@ -353,8 +397,8 @@ async def bench_gateway(
     logs: Path,
     reference: dict[str, Any],
 ) -> dict[str, LoadResult] | None:
-    port = GATEWAY_PORTS[kind]
-    cmd, env = gateway_command(kind, supergraph, port)
+    port = gateway_ports(args.port_base)[kind]
+    cmd, env = gateway_command(kind, supergraph, port, args)
     proc = start(cmd, env, logs / f"{kind}.log")
     try:
         if not await wait_graphql(port, 90, proc, headers):
@@ -403,6 +447,35 @@ def print_table(results: dict[str, dict[str, LoadResult]]) -> None:
     )
 
 
+async def start_fakes(ports: dict[str, int], logs: Path, procs: list[subprocess.Popen]) -> bool:
+    """Starts the fake subgraphs (one process) and waits until each answers."""
+    cmd = [sys.executable, str(HERE / "fake_subgraphs.py"), "--ports"]
+    cmd.append(",".join(str(p) for p in ports.values()))
+    procs.append(start(cmd, {}, logs / "fakes.log"))
+    for p in ports.values():
+        if not await wait_graphql(p, 30, procs[-1]):
+            return False
+    return True
+
+
+def write_json(path: Path, results: dict[str, dict[str, LoadResult]]) -> None:
+    figures = {
+        kind: {
+            q: {
+                "rps": r.rps,
+                "p50_ms": r.pct(0.5),
+                "p99_ms": r.pct(0.99),
+                "cpu_s_per_1k": r.cpu_per_1k,
+                "errors": r.errors,
+                "requests": r.requests,
+            }
+            for q, r in per_query.items()
+        }
+        for kind, per_query in results.items()
+    }
+    path.write_text(json.dumps(figures, indent=2))
+
+
 async def amain(args: argparse.Namespace) -> int:
     logs = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     procs: list[subprocess.Popen] = []
@@ -415,47 +488,34 @@ async def amain(args: argparse.Namespace) -> int:
                 print("real subgraphs are not answering on 4001-4003: using --fake-subgraphs")
                 use_fake = True
         if use_fake:
-            ports = FAKE_PORTS
-            procs.append(
-                start(
-                    [
-                        sys.executable,
-                        str(HERE / "fake_subgraphs.py"),
-                        "--ports",
-                        ",".join(str(p) for p in ports.values()),
-                    ],
-                    {},
-                    logs / "fakes.log",
-                )
-            )
-            for p in ports.values():
-                if not await wait_graphql(p, 30, procs[0]):
-                    print("fake subgraphs did not start")
-                    return 1
+            ports = fake_ports(args.port_base)
+            if not await start_fakes(ports, logs, procs):
+                print("fake subgraphs did not start")
+                return 1
             sdl = {n: HERE / "fake_sdl" / f"{n}.graphql" for n in ports}
         else:
             ports = REAL_PORTS
             sdl = {n: REPO / "services" / n / "schema.graphql" for n in ports}
-            with contextlib.suppress(Exception):
-                sys.path.insert(0, str(REPO / "libs"))
-                from crm_kit.auth import issue_token
+        if args.auth == "on":
+            from crm_kit.auth import issue_token
 
-                headers["Authorization"] = "Bearer " + issue_token(
-                    args.workspace, "bench", ["admin"]
-                )
+            headers["Authorization"] = "Bearer " + issue_token(args.workspace, "bench", ["admin"])
         supergraph = logs / "supergraph.graphql"
         compose(
             {n: (f"http://127.0.0.1:{p}/graphql", sdl[n]) for n, p in ports.items()}, supergraph
         )
         kinds = [k for k in args.gateways.split(",") if k]
+        if not use_fake and kinds != ["crm"]:
+            print("real subgraphs accept only this gateway's signed requests: measuring crm only")
+            kinds = ["crm"]
         if any(k != "crm" for k in kinds) and not args.skip_install:
             install_peers()
 
         rng = random.Random(7)
-        conn = Conn("127.0.0.1", GATEWAY_PORTS["crm"])
-        conn.close()
         deal_ids = (
-            [f"d{i}" for i in range(60)] if use_fake else await discover_deals(ports, headers)
+            [f"d{i}" for i in range(60)]
+            if use_fake
+            else await discover_deals(ports, args.workspace)
         )
         queries = {
             "pipeline": [orjson.dumps({"query": PIPELINE_QUERY, "variables": {}})],
@@ -468,7 +528,9 @@ async def amain(args: argparse.Namespace) -> int:
         reference: dict[str, Any] = {}
         print(
             f"subgraphs: {'fake' if use_fake else 'real'}; {args.requests} requests per "
-            f"query, concurrency {args.concurrency}, logs in {logs}",
+            f"query, concurrency {args.concurrency}; crm gateway: auth {args.auth}, assertion "
+            f"cache {'default' if args.assertion_cache is None else args.assertion_cache}, "
+            f"limits {args.limits}; logs in {logs}",
             flush=True,
         )
         for kind in kinds:
@@ -478,40 +540,24 @@ async def amain(args: argparse.Namespace) -> int:
                 results[kind] = r
         print_table(results)
         if args.json:
-            Path(args.json).write_text(  # noqa: ASYNC240 (once, after the measurements)
-                json.dumps(
-                    {
-                        k: {
-                            q: {
-                                "rps": r.rps,
-                                "p50_ms": r.pct(0.5),
-                                "p99_ms": r.pct(0.99),
-                                "cpu_s_per_1k": r.cpu_per_1k,
-                                "errors": r.errors,
-                                "requests": r.requests,
-                            }
-                            for q, r in v.items()
-                        }
-                        for k, v in results.items()
-                    },
-                    indent=2,
-                )
-            )
+            write_json(Path(args.json), results)
         return 0
     finally:
         for p in procs:
             stop(p)
 
 
-async def discover_deals(ports: dict[str, int], headers: dict[str, str]) -> list[str]:
-    """Deal ids from the real deals subgraph, so the simple query hits existing deals."""
-    conn = Conn("127.0.0.1", ports["deals"])
+async def discover_deals(ports: dict[str, int], workspace: str) -> list[str]:
+    """Deal ids from the real deals subgraph, so the simple query hits existing deals
+    (signed with the local gateway's development key, as the gateway would)."""
+    import httpx
+
+    from crm_kit.testing import gateway_auth
+
     q = "{ pipelineBoard { columns { deals(first: 20) { edges { node { id } } } } } }"
-    try:
-        _, data = await conn.post("/graphql", orjson.dumps({"query": q}), headers)
-    finally:
-        conn.close()
-    body = orjson.loads(data)
+    async with httpx.AsyncClient(auth=gateway_auth("deals", workspace, "bench", "admin")) as c:
+        response = await c.post(f"http://127.0.0.1:{ports['deals']}/graphql", json={"query": q})
+    body = orjson.loads(response.content)
     ids = [
         e["node"]["id"]
         for c in ((body.get("data") or {}).get("pipelineBoard") or {}).get("columns", [])
@@ -536,9 +582,45 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=90.0, help="seconds per load run")
     parser.add_argument("--skip-install", action="store_true")
     parser.add_argument("--workspace", default="demo")
+    parser.add_argument(
+        "--auth", choices=("on", "off"), default="on", help="crm gateway: verify and sign"
+    )
+    parser.add_argument(
+        "--assertion-cache",
+        type=int,
+        default=None,
+        help="crm gateway: assertions reused (0: none; default: the gateway's default)",
+    )
+    parser.add_argument(
+        "--limits",
+        choices=("off", "default"),
+        default="off",
+        help="crm gateway: admission limits off, or the gateway's defaults",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--port-base",
+        type=int,
+        default=DEFAULT_PORT_BASE,
+        help="fake subgraphs listen on base+1..3, the gateways on base+10..12 (default 4100)",
+    )
+    parser.add_argument(
+        "--tracing",
+        choices=("off", "on"),
+        default="off",
+        help="on: this gateway traces every request and exports by OTLP to a local sink",
+    )
     args = parser.parse_args()
-    sys.exit(asyncio.run(amain(args)))
+    args.otlp_endpoint = None
+    if args.tracing == "off":
+        sys.exit(asyncio.run(amain(args)))
+    from otlp_sink import OtlpSink
+
+    with OtlpSink() as sink:
+        args.otlp_endpoint = sink.endpoint
+        code = asyncio.run(amain(args))
+    print(f"tracing on: {sink.exports} OTLP exports, {sink.bytes:,} bytes received by the sink")
+    sys.exit(code)
 
 
 if __name__ == "__main__":

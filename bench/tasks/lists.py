@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
-from crm_kit.auth import issue_token
+from crm_kit.testing import gateway_auth
 from crm_tasks.store.indexed import task_index
 from crm_tasks.store.mongo import MongoTasksStore
 
@@ -52,9 +52,8 @@ async def list_phase(
     samples: int,
 ) -> dict[str, Any]:
     def client(subject: str) -> httpx.AsyncClient:
-        token = issue_token(workspace, subject, ["admin"])
         return httpx.AsyncClient(
-            base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+            base_url=base_url, auth=gateway_auth("tasks", workspace, subject, "admin"), timeout=60
         )
 
     mongo: AsyncMongoClient = AsyncMongoClient(mongodb_uri, tz_aware=True)

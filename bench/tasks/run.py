@@ -53,9 +53,9 @@ from crm_contracts import deals  # noqa: E402
 from crm_contracts import tasks as task_events  # noqa: E402
 from crm_contracts.envelope import HEADER_MSG_ID, HEADER_WORKSPACE  # noqa: E402
 from crm_contracts.streams import stream_for  # noqa: E402
-from crm_kit.auth import issue_token  # noqa: E402
 from crm_kit.devstack import InfraStack, free_port, wait_for_port  # noqa: E402
 from crm_kit.nats_io import ensure_stream  # noqa: E402
+from crm_kit.testing import gateway_auth  # noqa: E402
 from crm_tasks.examples import stage_changed  # noqa: E402
 
 WORKSPACE = "bench"
@@ -210,10 +210,9 @@ async def run(
     try:
         js = nc.jetstream()
         await ensure_stream(js, stream_for("deals"))
-        token = issue_token(WORKSPACE, "bench", ["admin"])
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}",
-            headers={"Authorization": f"Bearer {token}"},
+            auth=gateway_auth("tasks", WORKSPACE, "bench", "admin"),  # as the gateway signs
             timeout=30,
         ) as http:
             for _ in range(200):

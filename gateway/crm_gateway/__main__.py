@@ -7,11 +7,16 @@ import uvicorn
 from crm_gateway.app import create_app
 from crm_gateway.config import GatewaySettings
 from crm_gateway.logs import configure_logging
+from crm_kit.metrics import serve_metrics
+from crm_kit.telemetry import configure_tracing
 
 
 def main() -> None:
     settings = GatewaySettings.from_env()
     configure_logging(settings.log_level)
+    # Before the app is built: its subgraph clients and its routes are then traced.
+    configure_tracing("gateway")
+    serve_metrics("gateway")
     app = create_app(settings)
     uvicorn.run(
         app,
@@ -20,6 +25,10 @@ def main() -> None:
         log_config=None,  # keep our JSON handler
         access_log=False,
         lifespan="on",
+        # The client address (rate limits, bad-token back-off) comes from X-Forwarded-For
+        # only when the peer is a configured proxy; otherwise it is the peer itself.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
     )
 
 

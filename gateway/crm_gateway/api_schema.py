@@ -7,18 +7,24 @@ types left with no fields are dropped, as composition would refuse them otherwis
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 from graphql import (
+    DefinitionNode,
     DirectiveDefinitionNode,
     DirectiveNode,
     DocumentNode,
     EnumTypeDefinitionNode,
+    FieldDefinitionNode,
     GraphQLSchema,
     InputObjectTypeDefinitionNode,
+    InputValueDefinitionNode,
     InterfaceTypeDefinitionNode,
+    Node,
     ObjectTypeDefinitionNode,
     SchemaDefinitionNode,
+    TypeDefinitionNode,
     UnionTypeDefinitionNode,
     build_ast_schema,
 )
@@ -32,97 +38,99 @@ _SPEC_DIRECTIVES = frozenset(
 # Directives the client schema keeps on its elements.
 _KEPT_USAGES = frozenset({"deprecated", "specifiedBy", "oneOf"})
 
+N = TypeVar("N", bound=Node)
 
-def _replace(node: Any, **changes: Any) -> Any:
+
+def _replace(node: N, **changes: Any) -> N:
     values = {k: getattr(node, k, None) for k in node.keys}
     values.update(changes)
     return node.__class__(**values)
 
 
-def _kept(directives: Any) -> tuple[DirectiveNode, ...]:
+def _kept(directives: Iterable[DirectiveNode] | None) -> tuple[DirectiveNode, ...]:
     return tuple(d for d in directives or () if d.name.value in _KEPT_USAGES)
 
 
 def build_api_schema(supergraph: Supergraph) -> GraphQLSchema:
-    inacc = supergraph.inaccessible_name
+    definitions = _ApiDefinitions(supergraph).build()
+    return build_ast_schema(DocumentNode(definitions=definitions), assume_valid_sdl=True)
 
-    def hidden(node: Any) -> bool:
-        return any(d.name.value == inacc for d in node.directives or ())
 
-    hidden_types = {
-        d.name.value
-        for d in supergraph.document.definitions
-        if hasattr(d, "name")
-        and not isinstance(d, DirectiveDefinitionNode)
-        and (Supergraph.is_machinery(d.name.value) or hidden(d))
-    }
+class _ApiDefinitions:
+    """The supergraph's definitions minus machinery and everything inaccessible."""
 
-    def visible_field(f: Any) -> bool:
-        return not hidden(f) and named_type(f.type) not in hidden_types
+    def __init__(self, supergraph: Supergraph) -> None:
+        self.document = supergraph.document
+        self.inaccessible = supergraph.inaccessible_name
+        self.hidden_types = {
+            d.name.value
+            for d in self.document.definitions
+            if isinstance(d, TypeDefinitionNode)
+            and (Supergraph.is_machinery(d.name.value) or self.hidden(d))
+        }
 
-    def clean_args(args: Any) -> tuple:
-        return tuple(
+    def hidden(self, node: Any) -> bool:
+        return any(d.name.value == self.inaccessible for d in node.directives or ())
+
+    def build(self) -> tuple[DefinitionNode, ...]:
+        # Dropping an empty type can empty another: iterate to a fixpoint.
+        while True:
+            before = len(self.hidden_types)
+            out = [d for d in map(self.clean, self.document.definitions) if d is not None]
+            if len(self.hidden_types) == before:
+                return tuple(out)
+
+    def clean(self, d: DefinitionNode) -> DefinitionNode | None:
+        if isinstance(d, SchemaDefinitionNode):
+            ops = tuple(o for o in d.operation_types if o.type.name.value not in self.hidden_types)
+            return _replace(d, directives=(), operation_types=ops)
+        if isinstance(d, DirectiveDefinitionNode):
+            name = d.name.value
+            gateway_only = name.startswith(("join__", "context")) or name == self.inaccessible
+            return None if gateway_only or name in _SPEC_DIRECTIVES else d
+        if not isinstance(d, TypeDefinitionNode) or d.name.value in self.hidden_types:
+            return None
+        return self.clean_type(d)
+
+    def clean_type(self, d: TypeDefinitionNode) -> TypeDefinitionNode | None:
+        kept = _kept(d.directives)
+        if isinstance(d, (ObjectTypeDefinitionNode, InterfaceTypeDefinitionNode)):
+            fields = tuple(self.clean_field(f) for f in d.fields or () if self.visible(f))
+            if not fields:
+                return self.drop(d)
+            ifaces = tuple(i for i in d.interfaces or () if i.name.value not in self.hidden_types)
+            return _replace(d, directives=kept, fields=fields, interfaces=ifaces)
+        if isinstance(d, UnionTypeDefinitionNode):
+            members = tuple(m for m in d.types or () if m.name.value not in self.hidden_types)
+            return _replace(d, directives=kept, types=members) if members else self.drop(d)
+        if isinstance(d, EnumTypeDefinitionNode):
+            values = tuple(
+                _replace(v, directives=_kept(v.directives))
+                for v in d.values or ()
+                if not self.hidden(v)
+            )
+            return _replace(d, directives=kept, values=values)
+        if isinstance(d, InputObjectTypeDefinitionNode):
+            inputs = tuple(
+                _replace(f, directives=_kept(f.directives))
+                for f in d.fields or ()
+                if self.visible(f)
+            )
+            return _replace(d, directives=kept, fields=inputs)
+        return _replace(d, directives=kept)
+
+    def drop(self, d: TypeDefinitionNode) -> TypeDefinitionNode | None:
+        """Hides a type left empty (composition would refuse it); the caller returns None."""
+        self.hidden_types.add(d.name.value)
+        return None
+
+    def visible(self, f: FieldDefinitionNode | InputValueDefinitionNode) -> bool:
+        return not self.hidden(f) and named_type(f.type) not in self.hidden_types
+
+    def clean_field(self, f: FieldDefinitionNode) -> FieldDefinitionNode:
+        args = tuple(
             _replace(a, directives=_kept(a.directives))
-            for a in args or ()
-            if not hidden(a) and named_type(a.type) not in hidden_types
+            for a in f.arguments or ()
+            if self.visible(a)
         )
-
-    out: list[Any] = []
-    dropped = True
-    while dropped:  # dropping an empty type can empty another; iterate to a fixpoint
-        dropped = False
-        out = []
-        for d in supergraph.document.definitions:
-            if isinstance(d, SchemaDefinitionNode):
-                ops = tuple(o for o in d.operation_types if o.type.name.value not in hidden_types)
-                out.append(_replace(d, directives=(), operation_types=ops))
-                continue
-            if isinstance(d, DirectiveDefinitionNode):
-                name = d.name.value
-                if name.startswith(("join__", "context")) or name == inacc:
-                    continue
-                if name in _SPEC_DIRECTIVES:
-                    continue
-                out.append(d)
-                continue
-            name = getattr(d, "name", None)
-            if name is None or name.value in hidden_types:
-                continue
-            if isinstance(d, (ObjectTypeDefinitionNode, InterfaceTypeDefinitionNode)):
-                fields = tuple(
-                    _replace(f, directives=_kept(f.directives), arguments=clean_args(f.arguments))
-                    for f in d.fields or ()
-                    if visible_field(f)
-                )
-                if not fields:
-                    hidden_types.add(name.value)
-                    dropped = True
-                    continue
-                ifaces = tuple(i for i in d.interfaces or () if i.name.value not in hidden_types)
-                out.append(
-                    _replace(d, directives=_kept(d.directives), fields=fields, interfaces=ifaces)
-                )
-            elif isinstance(d, UnionTypeDefinitionNode):
-                members = tuple(m for m in d.types or () if m.name.value not in hidden_types)
-                if not members:
-                    hidden_types.add(name.value)
-                    dropped = True
-                    continue
-                out.append(_replace(d, directives=_kept(d.directives), types=members))
-            elif isinstance(d, EnumTypeDefinitionNode):
-                values = tuple(
-                    _replace(v, directives=_kept(v.directives))
-                    for v in d.values or ()
-                    if not hidden(v)
-                )
-                out.append(_replace(d, directives=_kept(d.directives), values=values))
-            elif isinstance(d, InputObjectTypeDefinitionNode):
-                fields = tuple(
-                    _replace(f, directives=_kept(f.directives))
-                    for f in d.fields or ()
-                    if not hidden(f) and named_type(f.type) not in hidden_types
-                )
-                out.append(_replace(d, directives=_kept(d.directives), fields=fields))
-            else:
-                out.append(_replace(d, directives=_kept(d.directives)))
-    return build_ast_schema(DocumentNode(definitions=tuple(out)), assume_valid_sdl=True)
+        return _replace(f, directives=_kept(f.directives), arguments=args)

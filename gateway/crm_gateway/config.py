@@ -1,4 +1,5 @@
-"""Gateway settings, read from the environment once at start-up."""
+"""Gateway settings, read from the environment once at start-up (every one is in the
+README's table with its default)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,53 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crm_gateway.limits import Limits
+from crm_kit.auth import development_mode
+from crm_kit.settings import from_env
 
 _SUBGRAPH_URL_PREFIX = "SUBGRAPH_"
 _SUBGRAPH_URL_SUFFIX = "_URL"
+_OFF = ("off", "0", "false", "no")
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     return int(raw) if raw else default
+
+
+def _gateway_names(cls: type) -> dict[str, str]:
+    """`GATEWAY_<FIELD>` for every field of a settings dataclass (the README lists them)."""
+    return {name: f"GATEWAY_{name.upper()}" for name in cls.__annotations__}
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    return float(raw) if raw else default
+
+
+def _switch(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    return default if not raw else raw.strip().lower() not in _OFF
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Rate, concurrency and bad-token limits (crm_gateway.admission); 0 turns one off."""
+
+    max_body_bytes: int = 1_000_000
+    # Sized for 200 concurrent users behind one address (an office's NAT) at a couple of
+    # requests a second each, with bursts of a page load; one user gets 20/s, bursts of 60.
+    rate_per_ip: float = 400.0
+    burst_per_ip: int = 800
+    rate_per_token: float = 20.0
+    burst_per_token: int = 60
+    max_in_flight: int = 400
+    auth_slow_after: int = 5
+    auth_lock_after: int = 20
+    auth_forgive_per_second: float = 0.2
+
+    @classmethod
+    def unlimited(cls) -> Admission:
+        return cls(1 << 40, 0, 1, 0, 1, 0, 0, 0, 0.2)
 
 
 @dataclass(frozen=True)
@@ -25,11 +65,19 @@ class GatewaySettings:
     auth_enabled: bool = True
     subgraph_urls: dict[str, str] = field(default_factory=dict)  # by subgraph name
     subgraph_timeout: float = 10.0
+    subgraph_connect_timeout: float = 1.0
+    ready_cache_seconds: float = 2.0
     limits: Limits = field(default_factory=Limits)
+    admission: Admission = field(default_factory=Admission)
     document_cache_size: int = 1000
     plan_cache_size: int = 1000
     apq_cache_size: int = 10_000
+    # Assertions reused for the same caller, subgraph and body (crm_gateway.identity).
+    assertion_cache_size: int = 1024
     graphiql: bool = True
+    # Addresses of reverse proxies whose X-Forwarded-For names the client (else the peer
+    # address is the client: nobody else can choose the address their limits apply to).
+    trusted_proxies: tuple[str, ...] = ()
     log_level: str = "INFO"
 
     @classmethod
@@ -40,25 +88,29 @@ class GatewaySettings:
             for k, v in env.items()
             if k.startswith(_SUBGRAPH_URL_PREFIX) and k.endswith(_SUBGRAPH_URL_SUFFIX) and v
         }
-        d = Limits()
-        limits = Limits(
-            max_document_bytes=_int(env, "GATEWAY_MAX_DOCUMENT_BYTES", d.max_document_bytes),
-            max_depth=_int(env, "GATEWAY_MAX_DEPTH", d.max_depth),
-            max_aliases=_int(env, "GATEWAY_MAX_ALIASES", d.max_aliases),
-            max_root_fields=_int(env, "GATEWAY_MAX_ROOT_FIELDS", d.max_root_fields),
-            max_cost=_int(env, "GATEWAY_MAX_COST", d.max_cost),
-        )
+        limits = from_env(Limits, _gateway_names(Limits), env)
+        admission = from_env(Admission, _gateway_names(Admission), env)
+        dev = development_mode()
+        auth_enabled = _switch(env, "GATEWAY_AUTH", True)
+        if not auth_enabled and not dev:
+            raise ValueError("GATEWAY_AUTH=off is a development convenience: not in production")
+        proxies = tuple(p.strip() for p in env.get("GATEWAY_TRUSTED_PROXIES", "").split(","))
         return cls(
             supergraph_path=Path(env.get("SUPERGRAPH_PATH", "gateway/supergraph.graphql")),
             host=env.get("GATEWAY_HOST", "127.0.0.1"),
             port=_int(env, "GATEWAY_PORT", 4000),
-            auth_enabled=env.get("GATEWAY_AUTH", "on").lower() not in ("off", "0", "false", "no"),
+            auth_enabled=auth_enabled,
             subgraph_urls=urls,
-            subgraph_timeout=float(env.get("GATEWAY_SUBGRAPH_TIMEOUT", "10")),
+            subgraph_timeout=_float(env, "GATEWAY_SUBGRAPH_TIMEOUT", 10.0),
+            subgraph_connect_timeout=_float(env, "GATEWAY_SUBGRAPH_CONNECT_TIMEOUT", 1.0),
+            ready_cache_seconds=_float(env, "GATEWAY_READY_CACHE_SECONDS", 2.0),
             limits=limits,
+            admission=admission,
             document_cache_size=_int(env, "GATEWAY_DOCUMENT_CACHE_SIZE", 1000),
             plan_cache_size=_int(env, "GATEWAY_PLAN_CACHE_SIZE", 1000),
             apq_cache_size=_int(env, "GATEWAY_APQ_CACHE_SIZE", 10_000),
-            graphiql=env.get("GATEWAY_GRAPHIQL", "on").lower() not in ("off", "0", "false"),
+            assertion_cache_size=_int(env, "GATEWAY_ASSERTION_CACHE_SIZE", 1024),
+            graphiql=_switch(env, "GATEWAY_GRAPHIQL", dev),
+            trusted_proxies=tuple(p for p in proxies if p),
             log_level=env.get("GATEWAY_LOG_LEVEL", "INFO").upper(),
         )

@@ -7,7 +7,6 @@ found at their paths in that tree, so a later fetch sees whatever earlier fetche
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +14,6 @@ import orjson
 
 from crm_gateway.plan import (
     ConditionNode,
-    EntityInput,
     FetchNode,
     FlattenNode,
     ParallelNode,
@@ -23,11 +21,11 @@ from crm_gateway.plan import (
     QueryPlan,
     SequenceNode,
 )
-from crm_gateway.selection import SelTree
+from crm_gateway.representations import concrete_paths, objects_at
 from crm_gateway.subgraph_client import SubgraphClient, SubgraphFailure
 from crm_gateway.supergraph import OBJECT, Supergraph
 
-_MISSING = object()
+_MISSING: Any = object()
 
 
 @dataclass
@@ -37,6 +35,15 @@ class ExecutionState:
     data: dict[str, Any] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     fetch_count: int = 0
+
+
+@dataclass
+class _Batch:
+    """The representations of one entity fetch and where each answer goes."""
+
+    representations: list[dict[str, Any]] = field(default_factory=list)
+    # (object to merge the answer into, index of its representation)
+    targets: list[tuple[dict[str, Any], int]] = field(default_factory=list)
 
 
 class Executor:
@@ -88,29 +95,11 @@ class Executor:
             state.errors.append(_subgraph_error(err, fetch.service_name, None))
 
     async def _entity_fetch(self, fetch: FetchNode, state: ExecutionState) -> None:
-        assert fetch.inputs is not None
-        representations: list[dict[str, Any]] = []
-        index: dict[bytes, int] = {}
-        targets: list[tuple[dict[str, Any], list[Any], int]] = []
-        for path, inputs in fetch.inputs:
-            for obj, concrete in _walk(state.data, path, 0, []):
-                inp = _input_for(obj, inputs)
-                if inp is None:
-                    continue
-                rep = _project(obj, inp.requires)
-                if rep is None:
-                    continue  # a key field is null or missing: nothing to look up
-                rep["__typename"] = inp.typename
-                ck = orjson.dumps(rep, option=orjson.OPT_SORT_KEYS)
-                i = index.get(ck)
-                if i is None:
-                    i = index[ck] = len(representations)
-                    representations.append(rep)
-                targets.append((obj, concrete, i))
-        if not representations:
+        batch = _collect(fetch, state.data)
+        if not batch.representations:
             return
         variables = self._variables(fetch, state)
-        variables["representations"] = representations
+        variables["representations"] = batch.representations
         state.fetch_count += 1
         try:
             result = await self.client.send(
@@ -118,31 +107,22 @@ class Executor:
             )
         except SubgraphFailure as exc:
             err = exc.to_error()
-            if targets:
-                err["path"] = targets[0][1]
+            first = _paths_of(fetch, state.data, batch)[0]
+            if first is not None:
+                err["path"] = first
             state.errors.append(err)
             return
-        data = result.get("data") or {}
+        data = result.get("data")
         entities = data.get("_entities") if isinstance(data, dict) else None
         if isinstance(entities, list):
-            for obj, _, i in targets:
-                ent = entities[i] if i < len(entities) else None
+            n = len(entities)
+            for obj, i in batch.targets:
+                ent = entities[i] if i < n else None
                 if isinstance(ent, dict):
                     self._merge(obj, ent)
-        errors = result.get("errors") or ()
+        errors = result.get("errors")
         if errors:
-            by_index: dict[int, list[list[Any]]] = {}
-            for _, concrete, i in targets:
-                by_index.setdefault(i, []).append(concrete)
-            for err in errors:
-                path = err.get("path")
-                if isinstance(path, list) and len(path) >= 2 and path[0] == "_entities":
-                    for concrete in by_index.get(path[1], [None]):  # type: ignore[list-item]
-                        mapped = None if concrete is None else concrete + list(path[2:])
-                        state.errors.append(_subgraph_error(err, fetch.service_name, mapped))
-                else:
-                    fallback = targets[0][1] if targets else None
-                    state.errors.append(_subgraph_error(err, fetch.service_name, fallback))
+            state.errors.extend(_entity_errors(errors, fetch, state.data, batch))
 
     def _merge(self, target: dict[str, Any], source: dict[str, Any]) -> None:
         for k, v in source.items():
@@ -166,68 +146,69 @@ class Executor:
                 target[k] = v
 
 
-def _walk(
-    value: Any, path: tuple[str, ...], i: int, concrete: list[Any]
-) -> Iterator[tuple[dict[str, Any], list[Any]]]:
-    """Objects at `path` (lists flattened at any depth), with their concrete paths."""
-    if value is None:
-        return
-    if isinstance(value, list):
-        for j, item in enumerate(value):
-            yield from _walk(item, path, i, [*concrete, j])
-        return
-    if not isinstance(value, dict):
-        return
-    while i < len(path) and path[i] == "@":
-        i += 1
-    if i == len(path):
-        yield value, concrete
-        return
-    key = path[i]
-    yield from _walk(value.get(key), path, i + 1, [*concrete, key])
+def _collect(fetch: FetchNode, data: dict[str, Any]) -> _Batch:
+    """Representations for the objects at the fetch's paths, each distinct one once."""
+    batch = _Batch()
+    index: dict[Any, int] = {}
+    for keys, by_typename in fetch.representation_inputs():
+        for obj in objects_at(data, keys):
+            found = by_typename.get(obj.get("__typename"))
+            if found is None:
+                continue
+            typename, projector = found
+            rep = projector(obj)
+            if rep is None:
+                continue
+            rep["__typename"] = typename
+            ck = _dedupe_key(rep)
+            i = index.get(ck)
+            if i is None:
+                i = index[ck] = len(batch.representations)
+                batch.representations.append(rep)
+            batch.targets.append((obj, i))
+    return batch
 
 
-def _input_for(obj: dict[str, Any], inputs: list[EntityInput]) -> EntityInput | None:
-    tn = obj.get("__typename")
-    for inp in inputs:
-        if tn in inp.accepts:
-            return inp
-    return None
+def _dedupe_key(rep: dict[str, Any]) -> Any:
+    """Equal representations give equal keys, whatever their field order."""
+    try:
+        return frozenset(rep.items())
+    except TypeError:  # nested values (compound keys): compare their canonical JSON
+        return orjson.dumps(rep, option=orjson.OPT_SORT_KEYS)
 
 
-def _project(obj: dict[str, Any], recipe: SelTree) -> dict[str, Any] | None:
-    out: dict[str, Any] = {}
-    for key, fs in recipe.fields.items():
-        if fs.name == "__typename":
-            continue
-        v = obj.get(key, _MISSING)
-        if v is _MISSING or v is None:
-            return None
-        if fs.sub is not None:
-            v = _project_value(v, fs.sub)
-            if v is None:
-                return None
-        out[fs.name] = v
-    tn = obj.get("__typename")
-    for tc, fr in recipe.fragments.items():
-        if tc == tn:
-            sub = _project(obj, fr)
-            if sub is None:
-                return None
-            out.update(sub)
+def _paths_of(fetch: FetchNode, data: dict[str, Any], batch: _Batch) -> list[list[Any] | None]:
+    """The concrete response path of each target (None if the object has gone meanwhile)."""
+    where: dict[int, list[Any]] = {}
+    for keys, _ in fetch.representation_inputs():
+        for obj, concrete in concrete_paths(data, keys):
+            where.setdefault(id(obj), concrete)
+    return [where.get(id(obj)) for obj, _ in batch.targets]
+
+
+def _entity_errors(
+    errors: Any, fetch: FetchNode, data: dict[str, Any], batch: _Batch
+) -> list[dict[str, Any]]:
+    """Subgraph errors with `_entities` paths mapped to the client's response paths."""
+    paths = _paths_of(fetch, data, batch)
+    by_index: dict[int, list[list[Any] | None]] = {}
+    for (_, i), concrete in zip(batch.targets, paths, strict=True):
+        by_index.setdefault(i, []).append(concrete)
+    out: list[dict[str, Any]] = []
+    for err in errors if isinstance(errors, list) else [errors]:
+        path = err.get("path") if isinstance(err, dict) else None
+        if (
+            isinstance(path, list)
+            and len(path) >= 2
+            and path[0] == "_entities"
+            and isinstance(path[1], int)
+        ):
+            for concrete in by_index.get(path[1], [None]):
+                mapped = None if concrete is None else concrete + list(path[2:])
+                out.append(_subgraph_error(err, fetch.service_name, mapped))
+        else:
+            out.append(_subgraph_error(err, fetch.service_name, paths[0] if paths else None))
     return out
-
-
-def _project_value(v: Any, recipe: SelTree) -> Any:
-    if isinstance(v, list):
-        items = [_project_value(x, recipe) for x in v]
-        return None if any(x is None for x in items) else items
-    if isinstance(v, dict):
-        sub = _project(v, recipe)
-        if sub is not None and "__typename" in recipe.fields and "__typename" in v:
-            sub["__typename"] = v["__typename"]
-        return sub
-    return v
 
 
 def _subgraph_error(err: Any, service: str, path: list[Any] | None) -> dict[str, Any]:

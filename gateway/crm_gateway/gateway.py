@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from graphql import (
@@ -25,8 +25,10 @@ from graphql.execution.values import get_variable_values
 
 from crm_gateway.api_schema import build_api_schema
 from crm_gateway.cache import LRUCache
+from crm_gateway.cost import CostModel
 from crm_gateway.executor import Executor
-from crm_gateway.limits import LimitExceeded, Limits, check_shape, estimate_cost
+from crm_gateway.identity import CALLER, SubgraphSigner
+from crm_gateway.limits import LimitExceeded, Limits, check_shape
 from crm_gateway.metrics import Metrics
 from crm_gateway.plan import QueryPlan
 from crm_gateway.planner import (
@@ -38,6 +40,8 @@ from crm_gateway.planner import (
 from crm_gateway.shaper import Shaper
 from crm_gateway.subgraph_client import SubgraphClient
 from crm_gateway.supergraph import Supergraph
+from crm_kit import telemetry
+from crm_kit.context import RequestContext
 
 
 @dataclass
@@ -49,6 +53,11 @@ class GatewayRequest:
     headers: dict[str, str] = field(default_factory=dict)  # forwarded to subgraphs
     method: str = "POST"
     want_plan: bool = False
+    caller: RequestContext | None = None  # the verified caller (None: auth off)
+
+
+# Codes of errors that say a dependency was unavailable, not that the request was wrong.
+UNAVAILABLE_CODES = frozenset({"SERVICE_UNAVAILABLE", "SUBGRAPH_TIMEOUT"})
 
 
 @dataclass
@@ -56,7 +65,13 @@ class GatewayResponse:
     body: dict[str, Any]
     status: int = 200
     operation_type: str = "unknown"
+    operation_name: str | None = None  # as the document names it (for metrics and traces)
     error_codes: list[str] = field(default_factory=list)
+    # Nothing came back and every error is an unavailable dependency: the whole operation
+    # failed for a reason the client did not cause (HTTP 503 where the client accepts
+    # application/graphql-response+json); `retryable` when repeating it is safe.
+    unavailable: bool = False
+    retryable: bool = False
 
 
 @dataclass
@@ -67,6 +82,7 @@ class PreparedOperation:
     shape_error: LimitExceeded | None
     introspection: DocumentNode | None  # the introspection-only part, answered locally
     only_introspection: bool
+    cost: int | None = None  # known once when it does not depend on variables
 
 
 @dataclass
@@ -93,6 +109,9 @@ class Gateway:
         plan_cache_size: int = 1000,
         apq_cache_size: int = 10_000,
         subgraph_timeout: float = 10.0,
+        subgraph_connect_timeout: float = 1.0,
+        ready_cache_seconds: float = 2.0,
+        signer: SubgraphSigner | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self.supergraph = Supergraph.from_sdl(supergraph_sdl)
@@ -100,6 +119,12 @@ class Gateway:
         self.planner = Planner(self.supergraph)
         self.metrics = metrics or Metrics()
         self.limits = limits or Limits()
+        self.costs = CostModel(
+            self.schema,
+            supergraph_sdl,
+            default_list_size=self.limits.default_list_size,
+            default_page_size=self.limits.default_page_size,
+        )
         overrides = {k.lower(): v for k, v in (subgraph_urls or {}).items()}
         urls = {}
         for enum_value, sub in self.supergraph.subgraphs.items():
@@ -110,12 +135,17 @@ class Gateway:
             urls,
             {k: s.name for k, s in self.supergraph.subgraphs.items()},
             timeout=subgraph_timeout,
+            connect_timeout=subgraph_connect_timeout,
             transport=transport,
             observer=self.metrics.observe_fetch,
+            signer=signer,
+            ready_cache_seconds=ready_cache_seconds,
         )
         self.executor = Executor(self.supergraph, self.client)
         self.documents: LRUCache[PreparedDocument] = LRUCache(document_cache_size)
         self.plans: LRUCache[QueryPlan] = LRUCache(plan_cache_size)
+        # Keyed by (workspace, hash): one workspace can neither probe for nor run a query
+        # text another workspace registered.
         self.persisted: LRUCache[str] = LRUCache(apq_cache_size)
 
     async def aclose(self) -> None:
@@ -224,18 +254,19 @@ class Gateway:
         pq = (req.extensions or {}).get("persistedQuery")
         if not isinstance(pq, dict):
             if not req.query:
-                return _error("Must provide a query string.", "BAD_REQUEST")
+                return _error("Must provide a query string.", "BAD_REQUEST", field="query")
             return req.query
         if pq.get("version") != 1:
             return _error("Unsupported persisted query version.", "PERSISTED_QUERY_NOT_SUPPORTED")
         digest = str(pq.get("sha256Hash") or "").lower()
+        key = (req.caller.workspace_id if req.caller is not None else None, digest)
         if req.query:
             actual = hashlib.sha256(req.query.encode()).hexdigest()
             if actual != digest:
                 return _error("provided sha does not match query", "BAD_REQUEST")
-            self.persisted.put(digest, req.query)
+            self.persisted.put(key, req.query)
             return req.query
-        stored = self.persisted.get(digest)
+        stored = self.persisted.get(key)
         if stored is None:
             return _error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
         return stored
@@ -244,13 +275,21 @@ class Gateway:
 
     async def execute(self, req: GatewayRequest) -> GatewayResponse:
         start = time.perf_counter()
-        resp = await self._execute(req)
-        codes = [
-            str((e.get("extensions") or {}).get("code", "ERROR"))
-            for e in resp.body.get("errors") or ()
-        ]
+        # The operation's span: the subgraph fetches (client spans) are its children.
+        with telemetry.graphql_span("graphql", req.operation_name) as span:
+            resp = await self._execute(req)
+            codes = [
+                str((e.get("extensions") or {}).get("code", "ERROR"))
+                for e in resp.body.get("errors") or ()
+            ]
+            name = resp.operation_name or req.operation_name
+            if span.is_recording():
+                span.update_name(f"{resp.operation_type} {name or ''}".strip())
+                span.set_attribute("graphql.operation.type", resp.operation_type)
+                if codes:
+                    telemetry.mark_failed(span, ", ".join(sorted(set(codes))))
         resp.error_codes = codes
-        self.metrics.observe_request(resp.operation_type, time.perf_counter() - start, codes)
+        self.metrics.observe_request(resp.operation_type, time.perf_counter() - start, codes, name)
         return resp
 
     async def _execute(self, req: GatewayRequest) -> GatewayResponse:
@@ -293,60 +332,61 @@ class Gateway:
             )
             return GatewayResponse({"errors": [_error(msg, "BAD_REQUEST")]}, 400)
         op_type = op.operation.operation.value
+        op_name = op.operation.name.value if op.operation.name else None
         if req.method == "GET" and op.operation.operation != OperationType.QUERY:
             return GatewayResponse(
                 {"errors": [_error("Only queries can be sent with GET.", "METHOD_NOT_ALLOWED")]},
                 405,
                 op_type,
+                op_name,
             )
         if op.shape_error is not None:
             err = _error(op.shape_error.message, op.shape_error.code)
-            return GatewayResponse({"errors": [err]}, 400, op_type)
+            return GatewayResponse({"errors": [err]}, 400, op_type, op_name)
         raw_vars = req.variables or {}
         coerced = get_variable_values(
             self.schema, op.operation.variable_definitions or (), raw_vars
         )
         if isinstance(coerced, list):
             errs = [{**e.formatted, "extensions": {"code": "BAD_USER_INPUT"}} for e in coerced]
-            return GatewayResponse({"errors": errs}, 200, op_type)
+            return GatewayResponse({"errors": errs}, 400, op_type, op_name)
         # graphql-core 3.3 wraps the coerced values with their sources.
-        coerced = getattr(coerced, "coerced", coerced)
+        values = cast(dict[str, Any], getattr(coerced, "coerced", coerced))
         root_type = self.schema.get_root_type(op.operation.operation)
         assert root_type is not None
-        cost = estimate_cost(
-            self.schema,
-            root_type,
-            op.operation,
-            prepared.fragments,
-            coerced,
-            self.limits.default_list_size,
-        )
+        cost = self._cost(op, prepared.fragments, values)
         if cost > self.limits.max_cost:
             msg = f"Estimated query cost {cost} exceeds the limit of {self.limits.max_cost}."
-            return GatewayResponse({"errors": [_error(msg, "COST_LIMIT_EXCEEDED")]}, 400, op_type)
+            err = _error(msg, "COST_LIMIT_EXCEEDED", cost=cost, maxCost=self.limits.max_cost)
+            return GatewayResponse({"errors": [err]}, 400, op_type, op_name)
         try:
-            plan = self._plan(query, req.operation_name, prepared.document, op, coerced)
+            plan = self._plan(query, req.operation_name, prepared.document, op, values)
         except PlanningError as exc:
             return GatewayResponse(
                 {"errors": [_error(f"Cannot plan operation: {exc}", "QUERY_PLANNING_FAILED")]},
                 200,
                 op_type,
+                op_name,
             )
         # Forward variables as the client sent them (subgraphs coerce them again), with the
         # coerced values only where the client left a defaulted variable out.
         send_vars = dict(raw_vars)
-        for k, v in coerced.items():
+        for k, v in values.items():
             send_vars.setdefault(k, v)
-        state = await self.executor.execute(plan, send_vars, req.headers)
+        bound = CALLER.set(req.caller)
+        try:
+            state = await self.executor.execute(plan, send_vars, req.headers)
+        finally:
+            CALLER.reset(bound)
         errors = state.errors
         data = state.data
         if op.introspection is not None:
             intro = execute_sync(self.schema, op.introspection, variable_values=raw_vars)
             if intro.errors:
-                errors.extend(e.formatted for e in intro.errors)
+                errors.extend(dict(e.formatted) for e in intro.errors)
             data.update(intro.data or {})
         shaped = op.shaper.shape(
-            root_type, tuple(op.operation.selection_set.selections), data, coerced, errors
+            root_type, tuple(op.operation.selection_set.selections), data, values, errors
         )
         body: dict[str, Any] = {}
         if errors:
@@ -354,4 +394,30 @@ class Gateway:
         body["data"] = shaped
         if req.want_plan:
             body["extensions"] = {"queryPlan": plan.to_json()}
-        return GatewayResponse(body, 200, op_type)
+        resp = GatewayResponse(body, 200, op_type, op_name)
+        if errors and not _has_data(shaped) and all(_code(e) in UNAVAILABLE_CODES for e in errors):
+            resp.unavailable = True
+            resp.retryable = all((e.get("extensions") or {}).get("retryable") for e in errors)
+        return resp
+
+    def _cost(
+        self,
+        op: PreparedOperation,
+        fragments: dict[str, FragmentDefinitionNode],
+        variables: dict[str, Any],
+    ) -> int:
+        if op.cost is not None:
+            return op.cost
+        cost, varies = self.costs.estimate(op.operation, fragments, variables)
+        if not varies:
+            op.cost = cost
+        return cost
+
+
+def _code(error: dict[str, Any]) -> Any:
+    return (error.get("extensions") or {}).get("code")
+
+
+def _has_data(data: Any) -> bool:
+    """Whether any root field came back with a value."""
+    return isinstance(data, dict) and any(v is not None for v in data.values())

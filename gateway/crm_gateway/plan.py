@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from crm_gateway.representations import Projector, compile_projector
 from crm_gateway.selection import SelTree
 
 
@@ -26,6 +27,11 @@ class EntityInput:
     requires: SelTree
 
 
+# Per response path (list markers dropped): accepted `__typename` -> (the typename the
+# representation says, its projector).
+RepresentationInputs = list[tuple[tuple[str, ...], dict[Any, tuple[str, Projector]]]]
+
+
 @dataclass
 class FetchNode:
     service: str  # join__Graph enum value
@@ -37,6 +43,21 @@ class FetchNode:
     # inputs; None for root fetches.
     inputs: list[tuple[tuple[str, ...], list[EntityInput]]] | None = None
     id: int = 0
+    _compiled: RepresentationInputs | None = field(default=None, repr=False, compare=False)
+
+    def representation_inputs(self) -> RepresentationInputs:
+        """The inputs compiled for the executor, once per plan (plans are cached)."""
+        if self._compiled is None:
+            compiled: RepresentationInputs = []
+            for path, inputs in self.inputs or ():
+                by_typename: dict[Any, tuple[str, Projector]] = {}
+                for inp in inputs:
+                    projector = compile_projector(inp.requires)
+                    for tn in inp.accepts:
+                        by_typename.setdefault(tn, (inp.typename, projector))
+                compiled.append((tuple(k for k in path if k != "@"), by_typename))
+            self._compiled = compiled
+        return self._compiled
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -116,6 +116,28 @@ class SelTree:
                 return False
         return True
 
+    def names_conflict(self, other: SelTree) -> bool:
+        """Whether two representation recipes read one field name from different keys.
+
+        A recipe reads fields by response key and writes them by field name: one
+        representation cannot carry both `price(currency: "USD")` and
+        `price(currency: "EUR")`, fetched under two aliases, as its one `price`.
+        """
+        mine = {f.name: f for f in self.fields.values()}
+        for of in other.fields.values():
+            m = mine.get(of.name)
+            if m is None:
+                continue
+            if m.key != of.key:
+                return True
+            if m.sub is not None and of.sub is not None and m.sub.names_conflict(of.sub):
+                return True
+        for tc, ofr in other.fragments.items():
+            mine_fr = self.fragments.get(tc)
+            if mine_fr is not None and mine_fr.names_conflict(ofr):
+                return True
+        return False
+
     def merge(self, other: SelTree) -> None:
         for key, of in other.fields.items():
             mine = self.fields.get(key)

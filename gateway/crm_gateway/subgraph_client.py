@@ -1,4 +1,15 @@
-"""HTTP to the subgraphs: one pooled client, orjson bodies, failures named by subgraph."""
+"""HTTP to the subgraphs: one pooled client, orjson bodies, each request signed for its
+subgraph, failures named by subgraph and said in terms a client can act on.
+
+Failure codes (`extensions.code`, with `serviceName` and `retryable`):
+- SERVICE_UNAVAILABLE, retryable: the subgraph could not be reached (nothing was sent: no
+  connection within GATEWAY_SUBGRAPH_CONNECT_TIMEOUT, 1 s), or a query's connection broke.
+- SERVICE_UNAVAILABLE, not retryable: a mutation's connection broke after it was sent. The
+  subgraph may have applied it; it is never re-sent (by us or, unwittingly, by the client).
+- SUBGRAPH_TIMEOUT: no answer within GATEWAY_SUBGRAPH_TIMEOUT; retryable for a query only.
+- SUBGRAPH_BAD_RESPONSE / SUBGRAPH_AUTH_FAILED: not a GraphQL answer / the subgraph refused
+  the gateway's assertion (a key configuration error, not the client's).
+"""
 
 from __future__ import annotations
 
@@ -6,33 +17,55 @@ import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import orjson
 
-from crm_gateway.lean_transport import LeanTransport
+from crm_gateway.identity import SubgraphSigner
+from crm_gateway.lean_transport import IDEMPOTENT, LeanTransport
+from crm_kit.telemetry import active as tracing_active
+from crm_kit.telemetry import instrument_http_client
 
-# Headers a subgraph needs to see as the client sent them (identity, tracing).
-FORWARDED_HEADERS = ("authorization", "traceparent", "tracestate", "x-request-id")
+# Headers a subgraph needs to see as the client sent them (tracing, idempotency). The
+# caller's token is not among them: the subgraph gets the gateway's assertion instead.
+FORWARDED_HEADERS = ("traceparent", "tracestate", "x-request-id", "idempotency-key")
 
 
 class SubgraphFailure(Exception):
     """A subgraph could not answer (down, timeout, non-GraphQL response)."""
 
-    def __init__(self, service: str, code: str, reason: str) -> None:
+    def __init__(
+        self, service: str, code: str, reason: str, *, retryable: bool | None = None
+    ) -> None:
         super().__init__(f"{service}: {reason}")
         self.service = service
         self.code = code
         self.reason = reason
+        self.retryable = retryable
 
     def to_error(self) -> dict[str, Any]:
+        extensions: dict[str, Any] = {"code": self.code, "serviceName": self.service}
+        if self.retryable is not None:
+            extensions["retryable"] = self.retryable
         return {
             "message": f"Subgraph '{self.service}' failed: {self.reason}",
-            "extensions": {"code": self.code, "serviceName": self.service},
+            "extensions": extensions,
         }
 
 
 FetchObserver = Callable[[str, float, bool], None]
+
+
+def is_mutation(operation: str) -> bool:
+    """Planned subgraph operations start with their keyword (`mutation ...`)."""
+    return operation.lstrip().startswith("mutation")
+
+
+def _ready_url(graphql_url: str) -> str:
+    parts = urlsplit(graphql_url)
+    base = parts.path.rsplit("/", 1)[0]
+    return urlunsplit((parts.scheme, parts.netloc, f"{base}/ready", "", ""))
 
 
 class SubgraphClient:
@@ -44,30 +77,53 @@ class SubgraphClient:
         names: dict[str, str],
         *,
         timeout: float = 10.0,
+        connect_timeout: float = 1.0,
         transport: httpx.AsyncBaseTransport | None = None,
         observer: FetchObserver | None = None,
+        signer: SubgraphSigner | None = None,
         max_connections: int = 32,
+        ready_cache_seconds: float = 2.0,
     ) -> None:
         self.urls = urls
         self.names = names
         self.timeout = timeout
         self.observer = observer
+        self.signer = signer
+        self.ready_cache_seconds = ready_cache_seconds
+        self._ready: dict[str, tuple[bool, float]] = {}
+        self._ready_probes: dict[str, asyncio.Task[bool]] = {}
         # One pooled client per subgraph: httpcore scans every pooled connection on each
         # request, so a pool per host keeps that scan short.
+        lean = {
+            graph: LeanTransport(max_idle_per_host=max_connections, connect_timeout=connect_timeout)
+            for graph in urls
+        }
         self._clients = {
             graph: httpx.AsyncClient(
-                timeout=httpx.Timeout(timeout),
+                timeout=httpx.Timeout(timeout, connect=connect_timeout),
                 limits=httpx.Limits(
                     max_connections=max_connections, max_keepalive_connections=max_connections
                 ),
-                transport=transport or LeanTransport(max_idle_per_host=max_connections),
+                transport=transport or lean[graph],
                 # Environment proxies must never capture calls to local subgraphs.
                 trust_env=False,
             )
             for graph in urls
         }
+        for client in self._clients.values():
+            instrument_http_client(client)  # client spans, when tracing is on
+        # Plain-http subgraphs skip httpx's request/response models on the hot path (an
+        # injected transport, as in tests, always goes through httpx; so does every fetch
+        # while tracing is on, for the httpx instrumentation's client spans).
+        self._direct = (
+            {g: lean[g] for g, u in urls.items() if u.startswith("http://")}
+            if transport is None and not tracing_active()
+            else {}
+        )
 
     async def aclose(self) -> None:
+        for task in self._ready_probes.values():
+            task.cancel()
         for client in self._clients.values():
             await client.aclose()
 
@@ -80,54 +136,105 @@ class SubgraphClient:
     ) -> dict[str, Any]:
         name = self.names.get(graph, graph)
         url = self.urls[graph]
-        body: dict[str, Any] = {"query": query}
+        payload: dict[str, Any] = {"query": query}
         if variables:
-            body["variables"] = variables
+            payload["variables"] = variables
+        body = orjson.dumps(payload)
         out_headers = {"content-type": "application/json", "accept": "application/json"}
         out_headers.update(headers)
+        if self.signer is not None:
+            out_headers.update(self.signer.headers(name, body))
+        mutation = is_mutation(query)
         start = time.perf_counter()
         ok = False
         try:
             # One deadline for the whole exchange (connect, send, wait, read).
             async with asyncio.timeout(self.timeout):
-                resp = await self._clients[graph].post(
-                    url, content=orjson.dumps(body), headers=out_headers
-                )
-            try:
-                result = orjson.loads(resp.content)
-            except orjson.JSONDecodeError:
-                raise SubgraphFailure(
-                    name, "SUBGRAPH_BAD_RESPONSE", f"HTTP {resp.status_code}, not JSON"
-                ) from None
-            if not isinstance(result, dict) or ("data" not in result and "errors" not in result):
-                raise SubgraphFailure(
-                    name, "SUBGRAPH_BAD_RESPONSE", f"HTTP {resp.status_code}, not a GraphQL body"
-                )
+                direct = self._direct.get(graph)
+                if direct is not None:
+                    status, content = await direct.post(
+                        url, out_headers, body, idempotent=not mutation
+                    )
+                else:
+                    resp = await self._clients[graph].post(
+                        url,
+                        content=body,
+                        headers=out_headers,
+                        extensions={IDEMPOTENT: not mutation},
+                    )
+                    status, content = resp.status_code, resp.content
+            result = self._graphql_body(name, status, content)
             ok = True
             return result
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            raise SubgraphFailure(
+                name, "SERVICE_UNAVAILABLE", "unreachable; retry shortly", retryable=True
+            ) from None
         except (httpx.TimeoutException, TimeoutError):
-            raise SubgraphFailure(name, "SUBGRAPH_TIMEOUT", "timed out") from None
+            raise SubgraphFailure(
+                name,
+                "SUBGRAPH_TIMEOUT",
+                "no answer in time" + ("; the change may have been applied" if mutation else ""),
+                retryable=not mutation,
+            ) from None
         except httpx.HTTPError as exc:
-            raise SubgraphFailure(name, "SUBGRAPH_UNAVAILABLE", type(exc).__name__) from None
+            if mutation:
+                raise SubgraphFailure(
+                    name,
+                    "SERVICE_UNAVAILABLE",
+                    "the connection broke after the change was sent; it may or may not have "
+                    "been applied, so check before repeating it",
+                    retryable=False,
+                ) from None
+            raise SubgraphFailure(
+                name,
+                "SERVICE_UNAVAILABLE",
+                f"connection failed ({type(exc).__name__})",
+                retryable=True,
+            ) from None
         finally:
             if self.observer is not None:
                 self.observer(name, time.perf_counter() - start, ok)
 
-    async def reachable(self, graph: str, timeout: float = 2.0) -> bool:
-        """A subgraph is ready when it answers `{ __typename }`."""
+    @staticmethod
+    def _graphql_body(name: str, status: int, content: bytes) -> dict[str, Any]:
+        if status == 401:
+            raise SubgraphFailure(
+                name, "SUBGRAPH_AUTH_FAILED", "refused the gateway's assertion (key configuration)"
+            )
         try:
-            resp = await self._clients[graph].post(
-                self.urls[graph],
-                content=b'{"query":"{ __typename }"}',
-                headers={"content-type": "application/json", "accept": "application/json"},
-                timeout=timeout,
+            result = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            raise SubgraphFailure(
+                name, "SUBGRAPH_BAD_RESPONSE", f"HTTP {status}, not JSON"
+            ) from None
+        if not isinstance(result, dict) or ("data" not in result and "errors" not in result):
+            raise SubgraphFailure(
+                name, "SUBGRAPH_BAD_RESPONSE", f"HTTP {status}, not a GraphQL body"
             )
-            body = orjson.loads(resp.content)
-            # A subgraph that refuses an anonymous probe still answers GraphQL: it is up.
-            return (
-                resp.status_code < 500
-                and isinstance(body, dict)
-                and ("data" in body or "errors" in body)
-            )
-        except (httpx.HTTPError, orjson.JSONDecodeError):
-            return False
+        return result
+
+    async def ready(self, graph: str, timeout: float = 1.0) -> bool:
+        """Whether the subgraph's `/ready` says it can serve. Cached for
+        `ready_cache_seconds`, and one probe at a time per subgraph, so a flood of readiness
+        checks costs the subgraphs nothing extra."""
+        now = time.monotonic()
+        cached = self._ready.get(graph)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        probe = self._ready_probes.get(graph)
+        if probe is None:
+            probe = asyncio.ensure_future(self._probe(graph, timeout))
+            self._ready_probes[graph] = probe
+            probe.add_done_callback(lambda _: self._ready_probes.pop(graph, None))
+        return await asyncio.shield(probe)
+
+    async def _probe(self, graph: str, timeout: float) -> bool:
+        try:
+            async with asyncio.timeout(timeout):
+                resp = await self._clients[graph].get(_ready_url(self.urls[graph]))
+            ok = resp.status_code == 200
+        except (httpx.HTTPError, TimeoutError):
+            ok = False
+        self._ready[graph] = (ok, time.monotonic() + self.ready_cache_seconds)
+        return ok

@@ -7,8 +7,10 @@ metadata about *where* things live, and walking the AST once keeps that explicit
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from graphql import (
+    DirectiveNode,
     DocumentNode,
     EnumTypeDefinitionNode,
     EnumValueDefinitionNode,
@@ -21,6 +23,7 @@ from graphql import (
     ObjectTypeDefinitionNode,
     ScalarTypeDefinitionNode,
     SchemaDefinitionNode,
+    TypeDefinitionNode,
     TypeNode,
     UnionTypeDefinitionNode,
     parse,
@@ -112,8 +115,14 @@ def named_type(node: TypeNode) -> str:
     return node.name.value
 
 
-def _args(directive) -> dict[str, object]:
+def _args(directive: DirectiveNode) -> dict[str, Any]:
     return {a.name.value: value_from_ast_untyped(a.value) for a in directive.arguments or ()}
+
+
+def _text(args: dict[str, Any], name: str) -> str | None:
+    """A string argument; None when absent or empty."""
+    value = args.get(name)
+    return str(value) if value else None
 
 
 class Supergraph:
@@ -186,7 +195,7 @@ class Supergraph:
         """Types that belong to the join/link specs, never to the client schema."""
         return name.startswith(("join__", "link__")) or name in {"_Any", "_Entity", "_Service"}
 
-    def _load_type(self, node) -> TypeDef:
+    def _load_type(self, node: TypeDefinitionNode) -> TypeDef:
         kind = {
             ObjectTypeDefinitionNode: OBJECT,
             InterfaceTypeDefinitionNode: INTERFACE,
@@ -231,11 +240,11 @@ class Supergraph:
                     continue
                 f.graphs[str(a["graph"])] = FieldInGraph(
                     external=bool(a.get("external")),
-                    requires=a.get("requires") or None,  # type: ignore[arg-type]
-                    provides=a.get("provides") or None,  # type: ignore[arg-type]
-                    override=a.get("override") or None,  # type: ignore[arg-type]
+                    requires=_text(a, "requires"),
+                    provides=_text(a, "provides"),
+                    override=_text(a, "override"),
                     used_overridden=bool(a.get("usedOverridden")),
-                    type=a.get("type") or None,  # type: ignore[arg-type]
+                    type=_text(a, "type"),
                 )
             elif d.name.value == self.inaccessible_name:
                 f.inaccessible = True

@@ -210,6 +210,7 @@ class Call:
     query: str
     variables: dict[str, Any]
     headers: dict[str, str]
+    raw: bytes = b""
 
 
 @dataclass
@@ -390,9 +391,15 @@ class World:
     async def _handle(self, request: httpx.Request) -> httpx.Response:
         name = request.url.host.split(".")[0]
         sg = self.subgraphs[name]
+        if request.url.path.endswith("/ready"):
+            if sg.down:
+                raise httpx.ConnectError("connection refused", request=request)
+            return httpx.Response(200, content=b'{"ready": true}')
         body = orjson.loads(request.content)
         variables = body.get("variables") or {}
-        self.calls.append(Call(name, body["query"], variables, dict(request.headers)))
+        self.calls.append(
+            Call(name, body["query"], variables, dict(request.headers), request.content)
+        )
         if sg.down:
             raise httpx.ConnectError("connection refused", request=request)
         if sg.delay:

@@ -228,7 +228,11 @@ async def test_subgraph_down_gives_partial_data_and_names_it(gateway, world) -> 
     assert body["data"] == {"deal": {"title": "Big deal", "primaryContact": None}}
     err = body["errors"][0]
     assert "'tasks'" in err["message"]
-    assert err["extensions"] == {"code": "SUBGRAPH_UNAVAILABLE", "serviceName": "tasks"}
+    assert err["extensions"] == {
+        "code": "SERVICE_UNAVAILABLE",
+        "serviceName": "tasks",
+        "retryable": True,
+    }
     assert err["path"] == ["deal", "primaryContact"]
 
 
@@ -244,6 +248,7 @@ async def test_subgraph_timeout_gives_partial_data(supergraph_sdl, world) -> Non
     assert body["errors"][0]["extensions"] == {
         "code": "SUBGRAPH_TIMEOUT",
         "serviceName": "contacts",
+        "retryable": True,
     }
 
 

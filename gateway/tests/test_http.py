@@ -8,10 +8,14 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
-from crm_gateway.app import child_traceparent, create_app
+from crm_gateway.app import create_app
 from crm_gateway.config import GatewaySettings
 from crm_gateway.limits import Limits
+from crm_kit.assertions import KeyRing
+from crm_kit.context import RequestContext
+from crm_kit.graphql_http import ASSERTION_HEADER
 
 
 class FakeAuthError(Exception):
@@ -23,16 +27,21 @@ class FakeAuthError(Exception):
 class FakeVerifier:
     """Stands in for crm_kit.auth.TokenVerifier: accepts the token "good" only."""
 
-    def verify(self, token: str) -> Any:
+    def verify(self, token: str) -> RequestContext:
         if token != "good":
             raise FakeAuthError("token expired")
-        return {"workspace_id": "w1"}
+        return RequestContext("w1", "alice", frozenset({"admin"}))
 
 
 def make_client(
-    supergraph_sdl: str, world: Any, *, auth: bool = False, limits: Limits | None = None
+    supergraph_sdl: str,
+    world: Any,
+    *,
+    auth: bool = False,
+    limits: Limits | None = None,
+    **settings_: Any,
 ) -> httpx.AsyncClient:
-    settings = GatewaySettings(limits=limits or Limits())
+    settings = GatewaySettings(limits=limits or Limits(), **settings_)
     app = create_app(
         settings,
         supergraph_sdl=supergraph_sdl,
@@ -71,23 +80,38 @@ async def test_graphiql_for_browsers(client) -> None:
     assert r.status_code == 200 and "graphiql" in r.text.lower()
 
 
-async def test_health_ready_metrics(client, world) -> None:
-    assert (await client.get("/health")).json() == {"status": "ok"}
-    r = await client.get("/ready")
-    assert r.status_code == 200 and r.json()["subgraphs"] == {
-        "contacts": True,
-        "deals": True,
-        "tasks": True,
-    }
-    world.subgraphs["deals"].down = True
-    r = await client.get("/ready")
-    assert r.status_code == 503 and r.json()["subgraphs"]["deals"] is False
-    await client.post("/graphql", json={"query": "{ deals { id } }"})
-    text = (await client.get("/metrics")).text
-    assert 'gateway_requests_total{operation_type="query"} 1' in text
-    assert "gateway_request_duration_seconds_bucket" in text
-    assert re.search(r'gateway_subgraph_fetches_total\{subgraph="deals",outcome="error"\} \d', text)
-    assert "gateway_errors_total" in text
+async def test_health_ready_metrics(supergraph_sdl, world) -> None:
+    async with make_client(supergraph_sdl, world, ready_cache_seconds=0) as client:
+        assert (await client.get("/health")).json() == {"status": "ok"}
+        r = await client.get("/ready")
+        assert r.status_code == 200 and r.json()["subgraphs"] == {
+            "contacts": True,
+            "deals": True,
+            "tasks": True,
+        }
+        world.subgraphs["deals"].down = True
+        r = await client.get("/ready")
+        assert r.status_code == 503 and r.json()["subgraphs"]["deals"] is False
+        assert (await client.get("/health")).status_code == 200  # liveness depends on nothing
+        before = _sample("crm_graphql_requests_total", DEALS_QUERY)
+        failed_fetches = _sample("crm_gateway_subgraph_fetches_total", FAILED_DEALS_FETCH)
+        await client.post("/graphql", json={"query": "query Deals { deals { id } }"})
+        assert _sample("crm_graphql_requests_total", DEALS_QUERY) == before + 1
+        assert _sample("crm_gateway_subgraph_fetches_total", FAILED_DEALS_FETCH) == (
+            failed_fetches + 1
+        )
+        errors = {**DEALS_QUERY, "code": "SERVICE_UNAVAILABLE"}
+        assert _sample("crm_graphql_errors_total", errors) >= 1
+        # Metrics are not served on the public port.
+        assert (await client.get("/metrics")).status_code == 404
+
+
+DEALS_QUERY = {"service": "gateway", "operation_type": "query", "operation_name": "Deals"}
+FAILED_DEALS_FETCH = {"subgraph": "deals", "outcome": "error"}
+
+
+def _sample(name: str, labels: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 async def test_query_plan_header(client) -> None:
@@ -121,15 +145,31 @@ async def test_auth_refuses_without_valid_token(supergraph_sdl, world) -> None:
         )
         assert r.status_code == 200 and r.headers["x-request-id"] == "req-9"
         sent = world.calls[0].headers
-        assert sent["authorization"] == "Bearer good" and sent["x-request-id"] == "req-9"
-        assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", sent["traceparent"])
+        # The subgraph gets the gateway's assertion for the verified caller, never the token.
+        assert "authorization" not in sent and sent["x-request-id"] == "req-9"
+        verified = KeyRing.from_env("deals").verify(
+            sent[ASSERTION_HEADER],
+            audience="subgraph:deals",
+            issuers={"gateway"},
+            body=world.calls[0].raw,
+        )
+        assert verified.context == RequestContext("w1", "alice", frozenset({"admin"}))
+        # Tracing is off here: the gateway still starts a trace (not sampled) so that the
+        # logs of every part name the same id.
+        assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-00", sent["traceparent"])
 
 
-def test_traceparent_keeps_the_trace_and_makes_a_new_span() -> None:
+async def test_the_callers_trace_goes_on_to_the_subgraphs(client, world) -> None:
     incoming = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
-    out = child_traceparent(incoming)
-    assert out.startswith("00-" + "1" * 32 + "-") and not out.endswith("2" * 16 + "-01")
-    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", child_traceparent("garbage"))
+    await client.post(
+        "/graphql", json={"query": "{ deals { id } }"}, headers={"traceparent": incoming}
+    )
+    assert world.calls[-1].headers["traceparent"].startswith("00-" + "1" * 32 + "-")
+    await client.post(
+        "/graphql", json={"query": "{ deals { id } }"}, headers={"traceparent": "junk"}
+    )
+    fresh = world.calls[-1].headers["traceparent"]
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-00", fresh) and "1" * 32 not in fresh
 
 
 async def test_automatic_persisted_queries(client, world) -> None:

@@ -11,8 +11,9 @@ call it). Asymmetric keys mean a compromised service can speak only as itself.
 
 Keys: `INTERNAL_KEY_FILE` (this party's private key, PEM) and `INTERNAL_PUBLIC_KEYS_DIR`
 (`<party>.pub` files, PEM) — in production both come from Kubernetes Secrets. Without
-`INTERNAL_KEY_FILE` (development), keys live in `<data dir>/keys/`, and a party creates
-its own pair on first use.
+`INTERNAL_KEY_FILE` keys live in `<data dir>/keys/` and a party creates its own pair on
+first use — in development only; in production a missing `INTERNAL_KEY_FILE` stops the
+start.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from .auth import development_mode
 from .context import RequestContext
 from .paths import data_dir
 
@@ -139,6 +141,9 @@ class KeyRing:
         public_dir = Path(os.environ.get("INTERNAL_PUBLIC_KEYS_DIR") or _keys_dir())
         if configured:
             private_path = Path(configured)
+        elif not development_mode():
+            # A made-up key in production would only show later as every call refused.
+            raise RuntimeError(f"INTERNAL_KEY_FILE must name {party}'s private key in production")
         else:
             private_path = _keys_dir() / f"{party}.key"
             if not private_path.exists():

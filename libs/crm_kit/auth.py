@@ -3,7 +3,14 @@
 Development default: HS256 with a secret generated once into ./.data/dev-jwt-secret and
 shared by every local process. Production: RS256 with a PEM public key
 (JWT_PUBLIC_KEY_FILE) or a JWKS document (JWKS_FILE); the secret is then never used.
-Claims: `sub`, `ws` (workspace id), `roles` (list), `exp`; `aud` must be `crm`.
+Claims: `sub`, `ws` (workspace id), `roles` (list), `exp`, `aud`, `iss`.
+
+Issuer and audience: in production mode (not `development_mode()`) both must be configured
+— JWT_ISSUER (or OIDC_ISSUER) and JWT_AUDIENCE — and every token must carry exactly those
+(`iss`, `aud`); a verifier without them refuses to start, so a token minted by any other
+party that happens to share the signing keys is never accepted. In development the
+audience defaults to `crm` and the issuer is checked only when one is configured, so the
+dev tokens of `issue_token` keep working.
 """
 
 from __future__ import annotations
@@ -77,48 +84,78 @@ def issue_token(
     unknown = [role for role in roles if role not in ROLES]
     if unknown:
         raise ValueError(f"unknown roles {unknown}; expected some of {list(ROLES)}")
+    claims = token_claims(workspace, subject, roles, ttl_seconds, issuer=ISSUER, audience=AUDIENCE)
+    return jwt.encode(claims, dev_secret(), algorithm="HS256")
+
+
+def token_claims(
+    workspace: str, subject: str, roles: list[str], ttl_seconds: int, *, issuer: str, audience: str
+) -> dict[str, object]:
+    """The claims of a platform token (what `TokenVerifier` reads)."""
     now = int(time.time())
-    claims = {
+    return {
         "sub": subject,
         "ws": workspace,
         "roles": roles,
         "iat": now,
         "exp": now + ttl_seconds,
-        "aud": AUDIENCE,
-        "iss": ISSUER,
+        "aud": audience,
+        "iss": issuer,
     }
-    return jwt.encode(claims, dev_secret(), algorithm="HS256")
+
+
+def expected_issuer_and_audience() -> tuple[str | None, str]:
+    """(issuer, audience) every token must carry; ValueError in production mode when
+    either is not configured."""
+    issuer = os.environ.get("JWT_ISSUER") or os.environ.get("OIDC_ISSUER") or None
+    audience = os.environ.get("JWT_AUDIENCE") or None
+    if not development_mode() and (issuer is None or audience is None):
+        raise ValueError(
+            "production mode: set JWT_ISSUER (or OIDC_ISSUER) and JWT_AUDIENCE to the issuer "
+            "and audience of the platform's tokens"
+        )
+    return issuer, audience or AUDIENCE
 
 
 @dataclass
 class TokenVerifier:
     algorithm: str
     keys: list[object]
+    audience: str = AUDIENCE
+    issuer: str | None = None  # None: not checked (development only)
 
     @classmethod
     def from_env(cls) -> TokenVerifier:
+        issuer, audience = expected_issuer_and_audience()
         public_key_file = os.environ.get("JWT_PUBLIC_KEY_FILE")
         jwks_file = os.environ.get("JWKS_FILE")
         if public_key_file:
-            return cls("RS256", [Path(public_key_file).read_text()])
+            return cls("RS256", [Path(public_key_file).read_text()], audience, issuer)
         if jwks_file:
             jwks = json.loads(Path(jwks_file).read_text())
             keys = [jwt.PyJWK(k).key for k in jwks.get("keys", []) if k.get("kty") == "RSA"]
             if not keys:
                 raise ValueError(f"{jwks_file}: no RSA keys")
-            return cls("RS256", keys)
-        return cls("HS256", [dev_secret()])
+            return cls("RS256", keys, audience, issuer)
+        if not development_mode():
+            raise ValueError(
+                "production mode: the HS256 development secret is not used; set "
+                "JWT_PUBLIC_KEY_FILE or JWKS_FILE"
+            )
+        return cls("HS256", [dev_secret()], audience, issuer)
 
     def verify(self, token: str) -> RequestContext:
         last_error = "invalid token"
+        required = ["sub", "exp", "aud"] + (["iss"] if self.issuer is not None else [])
         for key in self.keys:
             try:
                 claims = jwt.decode(
                     token,
                     key,  # type: ignore[arg-type]
                     algorithms=[self.algorithm],
-                    audience=AUDIENCE,
-                    options={"require": ["sub", "exp"]},
+                    audience=self.audience,
+                    issuer=self.issuer,
+                    options={"require": required},
                 )
             except jwt.ExpiredSignatureError:
                 raise AuthError("token expired") from None

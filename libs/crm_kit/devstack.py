@@ -45,9 +45,9 @@ def _die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def spawn(args: list[str], log_path: Path, **kwargs: object) -> subprocess.Popen:
+def spawn(args: list[str], log_path: Path, **kwargs: Any) -> subprocess.Popen[bytes]:
     """Start a server process of the local stack, logging to `log_path`."""
-    return subprocess.Popen(  # type: ignore[call-overload]
+    return subprocess.Popen(
         args,
         stdout=log_path.open("ab"),
         stderr=subprocess.STDOUT,
@@ -69,7 +69,9 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None) -> None:
+def wait_for_port(
+    port: int, timeout: float, process: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if port_open(port):
@@ -82,7 +84,9 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = 
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
-def wait_http_ok(url: str, process: subprocess.Popen, log_path: Path, timeout: float) -> None:
+def wait_http_ok(
+    url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float
+) -> None:
     """Poll `url` until it answers 200; fail with the log's tail if the process exits or
     the deadline passes."""
     deadline = time.monotonic() + timeout
@@ -126,7 +130,7 @@ def nats_binary() -> Path:
 class ManagedServer:
     name: str
     port: int
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     log_path: Path
     # How clients reach it (for FerretDB with the credentials).
     url: str = ""

@@ -1,6 +1,7 @@
 """Client-facing errors: every error a client can cause carries `extensions.code`, and
-input errors name the offending field. Anything else becomes a generic internal error
-without a stack trace (the trace goes to the log)."""
+input errors name the offending field. A database that cannot be reached is
+SERVICE_UNAVAILABLE with `extensions.retryable`, so a client knows to try again. Anything
+else becomes a generic internal error without a stack trace (the trace goes to the log)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 from typing import Any
 
 from graphql import GraphQLError
+from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,23 @@ class PreconditionFailed(CRMError):
     code = "PRECONDITION_FAILED"
 
 
+class ServiceUnavailable(CRMError):
+    code = "SERVICE_UNAVAILABLE"
+
+
+def unavailable_database(error: ConnectionFailure, operation: str) -> ServiceUnavailable:
+    """What to tell a client whose operation met an unreachable database. No server could
+    be selected: nothing was sent, so any operation may be repeated. The connection broke
+    during an operation: a query may be repeated, but a mutation may have been applied."""
+    if isinstance(error, ServerSelectionTimeoutError) or operation != "mutation":
+        return ServiceUnavailable("The database is unavailable; retry shortly.", retryable=True)
+    return ServiceUnavailable(
+        "The database connection failed during the change, which may or may not have been "
+        "applied; check before repeating it.",
+        retryable=False,
+    )
+
+
 def _code_for_graphql_error(error: GraphQLError) -> str:
     message = error.message
     if message.startswith("Syntax Error"):
@@ -61,10 +80,15 @@ def _code_for_graphql_error(error: GraphQLError) -> str:
     return "GRAPHQL_VALIDATION_FAILED"
 
 
-def format_error(error: GraphQLError) -> dict[str, Any]:
-    """The JSON shape of one error in a response."""
+def format_error(error: GraphQLError, operation: str = "query") -> dict[str, Any]:
+    """The JSON shape of one error in a response (`operation`: query or mutation)."""
     original = error.original_error
-    formatted: dict[str, Any] = {"message": error.message}
+    message = error.message
+    if isinstance(original, ConnectionFailure):
+        log.warning("database unavailable: %s", original)
+        original = unavailable_database(original, operation)
+        message = original.message
+    formatted: dict[str, Any] = {"message": message}
     if error.locations:
         formatted["locations"] = [
             {"line": loc.line, "column": loc.column} for loc in error.locations

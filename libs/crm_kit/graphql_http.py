@@ -1,36 +1,93 @@
-"""The `/graphql` endpoint of a subgraph: authentication gate, request context, trace,
-error formatting. A request without a valid bearer token is refused before any resolver
-runs; the gateway forwards the caller's token, so a subgraph verifies it again itself."""
+"""The `/graphql` endpoint of a subgraph: only the gateway may call it.
+
+The gateway verifies the caller's token and sends each subgraph request with an internal
+assertion (`crm_kit.assertions`) in the `CRM-Assertion` header: signed by the gateway's
+key, for this subgraph's audience and the exact bytes of this request. A bearer token, a
+workspace header or another party's assertion is refused with 401 before anything else is
+read, so nothing but the gateway can reach a resolver, and the request context (workspace,
+subject, roles) comes from the verified assertion alone.
+
+Behind the gate the same bounds as at the gateway hold again (defence in depth): body size,
+query depth, aliases and root fields, all checked in linear time. Malformed requests get a
+400 with a GraphQL error. GraphiQL is served only in development mode.
+"""
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from graphql import (
+    FragmentDefinitionNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    parse,
+)
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.responses import HTMLResponse, Response
+from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.federation import Schema
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.http.ides import get_graphql_ide_html
 from strawberry.types import ExecutionResult
 
-from .auth import AuthError, TokenVerifier
-from .context import RequestContext, TraceContext, bind_request, bind_trace
+from . import telemetry
+from .assertions import AssertionError_, KeyRing
+from .context import RequestContext, bind_request
 from .errors import format_error
+from .graphql_request import GraphQLRequest, RequestError, parse_graphql_request, read_body
+from .metrics import GraphQLMetrics
+from .query_shape import Shape, ShapeLimits, ShapeRefused, enforce, measure
+from .settings import from_env
 
 log = logging.getLogger(__name__)
 
 ContextFactory = Callable[[RequestContext, Request], Any | Awaitable[Any]]
 SCOPE_KEY = "crm_request_context"
+OPERATION_KEY = "crm_operation_type"
+# Where the result's error codes are left for the gate's metrics.
+ERROR_CODES_KEY = "crm_error_codes"
+# The header carrying the gateway's assertion, and the only issuer a subgraph accepts.
+ASSERTION_HEADER = "crm-assertion"
+GATEWAY_ISSUER = "gateway"
+
+
+def subgraph_audience(service: str) -> str:
+    """The audience the gateway names in an assertion for `service`'s subgraph."""
+    return f"subgraph:{service}"
+
+
+@dataclass(frozen=True)
+class SubgraphLimits:
+    """Looser than the gateway's (its plans add entity wrappers and conflict aliases), so
+    they refuse only what the gateway would never send."""
+
+    max_body_bytes: int = 4_000_000
+    max_depth: int = 20
+    max_aliases: int = 60
+    max_root_fields: int = 40
+    max_fields: int = 10_000
+
+    @classmethod
+    def from_env(cls) -> SubgraphLimits:
+        return from_env(cls, {name: f"SUBGRAPH_{name.upper()}" for name in cls.__annotations__})
+
+    @property
+    def shape(self) -> ShapeLimits:
+        return ShapeLimits(self.max_depth, self.max_aliases, self.max_root_fields, self.max_fields)
 
 
 class SubgraphGraphQL(GraphQL):
     def __init__(self, schema: Schema, context_factory: ContextFactory) -> None:
-        super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
+        # The IDE page is served by the gate (development mode only), never by Strawberry.
+        super().__init__(schema, graphql_ide=None, allow_queries_via_get=True)
         self._context_factory = context_factory
 
     async def get_context(self, request: Request, response: Response) -> Any:  # type: ignore[override]
@@ -38,12 +95,17 @@ class SubgraphGraphQL(GraphQL):
         made = self._context_factory(ctx, request)
         return await made if inspect.isawaitable(made) else made
 
-    async def process_result(  # type: ignore[override]
+    async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
+        operation = request.scope.get(OPERATION_KEY, "query")
         response: GraphQLHTTPResponse = {"data": result.data}
         if result.errors:
-            response["errors"] = [format_error(error) for error in result.errors]
+            errors = [format_error(error, operation) for error in result.errors]
+            response["errors"] = list[object](errors)
+            request.scope[ERROR_CODES_KEY] = [
+                str((error.get("extensions") or {}).get("code", "ERROR")) for error in errors
+            ]
         if result.extensions:
             response["extensions"] = result.extensions
         return response
@@ -52,35 +114,164 @@ class SubgraphGraphQL(GraphQL):
         return orjson.dumps(data)
 
 
-def unauthenticated(message: str) -> JSONResponse:
-    body = {
-        "data": None,
-        "errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}],
+def request_error(status: int, error: dict[str, Any]) -> Response:
+    """A request-level failure: no `data` entry, as the GraphQL-over-HTTP spec asks."""
+    return Response(orjson.dumps({"errors": [error]}), status, media_type="application/json")
+
+
+def unauthenticated(message: str) -> Response:
+    return request_error(401, {"message": message, "extensions": {"code": "UNAUTHENTICATED"}})
+
+
+@dataclass(frozen=True)
+class _Operation:
+    kind: str  # query, mutation, subscription
+    shape: Shape
+
+
+@functools.lru_cache(maxsize=256)
+def _operations(query: str) -> dict[str | None, _Operation] | None:
+    """The operations of a document with their shapes (None: it does not parse, which
+    Strawberry reports). Cached: the gateway sends the same planned operations again and
+    again."""
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return None
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
-    return JSONResponse(body, status_code=401)
+    ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    out = {
+        (op.name.value if op.name else None): _Operation(op.operation.value, measure(op, fragments))
+        for op in ops
+    }
+    if len(ops) == 1:
+        out.setdefault(None, next(iter(out.values())))
+    return out
 
 
-class AuthenticatedGraphQL:
-    """ASGI wrapper: verify the token, bind request and trace context, then run GraphQL."""
+class GatewayOnlyGraphQL:
+    """ASGI gate in front of Strawberry: bounded body, the gateway's assertion, request
+    shape and limits; then the request context is bound and GraphQL runs."""
 
-    def __init__(self, graphql: SubgraphGraphQL, verifier: TokenVerifier) -> None:
+    def __init__(
+        self,
+        graphql: SubgraphGraphQL,
+        *,
+        service: str,
+        keyring: KeyRing,
+        limits: SubgraphLimits | None = None,
+        graphiql: bool = False,
+    ) -> None:
         self._graphql = graphql
-        self._verifier = verifier
+        self._keyring = keyring
+        self._audience = subgraph_audience(service)
+        self._limits = limits or SubgraphLimits()
+        self._graphiql = graphiql
+        self._metrics = GraphQLMetrics(service)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
-            await self._graphql(scope, receive, send)  # the GraphiQL page holds no data
+        # In the gateway's trace (the ASGI middleware's server span when tracing is on).
+        with telemetry.continued(request.headers):
+            await self._serve(request, scope, receive, send)
+
+    async def _serve(self, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._wants_ide(request):
+            await HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))(scope, receive, send)
             return
-        bind_trace(TraceContext.continue_or_start(request.headers.get("traceparent")))
         try:
-            ctx = self._verifier.verify_header(request.headers.get("authorization"))
-        except AuthError as error:
-            await unauthenticated(error.message)(scope, receive, send)
+            body, ctx, gql = await self._admit(request)
+            operation = self._check_shape(gql)
+        except RequestError as error:
+            await request_error(error.status, error.error())(scope, receive, send)
+            return
+        except AssertionError_ as error:
+            await unauthenticated(f"This service accepts only the gateway: {error.message}.")(
+                scope, receive, send
+            )
             return
         scope[SCOPE_KEY] = ctx
+        scope[OPERATION_KEY] = operation
         bind_request(ctx)
+        started = time.perf_counter()
         try:
-            await self._graphql(scope, receive, send)
+            with telemetry.graphql_span(operation, gql.operation_name) as span:
+                await self._graphql(scope, _replay(body, receive), send)
+                codes = scope.get(ERROR_CODES_KEY, ())
+                if codes:
+                    telemetry.mark_failed(span, ", ".join(sorted(set(codes))))
         finally:
             bind_request(None)
+            self._metrics.observe(
+                operation,
+                gql.operation_name,
+                time.perf_counter() - started,
+                scope.get(ERROR_CODES_KEY, ()),
+            )
+
+    def _wants_ide(self, request: Request) -> bool:
+        return (
+            self._graphiql
+            and request.method == "GET"
+            and "query" not in request.query_params
+            and "text/html" in request.headers.get("accept", "")
+        )
+
+    async def _admit(self, request: Request) -> tuple[bytes, RequestContext, GraphQLRequest]:
+        """Read the body within its limit, verify the assertion over exactly what was
+        signed (the body of a POST, the query string of a GET), then parse."""
+        token = request.headers.get(ASSERTION_HEADER)
+        if not token:  # refused before its body is read
+            raise AssertionError_("missing internal assertion")
+        if request.method == "POST":
+            body = await read_body(
+                request.stream(), request.headers.get("content-length"), self._limits.max_body_bytes
+            )
+            signed = body
+        else:
+            body = b""
+            signed = request.scope.get("query_string", b"")
+        verified = self._keyring.verify(
+            token,
+            audience=self._audience,
+            issuers=(GATEWAY_ISSUER,),
+            body=signed,
+        )
+        gql = parse_graphql_request(
+            request.method, request.headers.get("content-type"), body, request.query_params
+        )
+        return body, verified.context, gql
+
+    def _check_shape(self, gql: GraphQLRequest) -> str:
+        """The operation's type (query or mutation), after its depth, aliases and root
+        fields are checked."""
+        if not gql.query:
+            raise RequestError("Must provide a query string.", field="query")
+        operations = _operations(gql.query)
+        if operations is None:
+            return "query"  # a syntax error: Strawberry reports it with its location
+        op = operations.get(gql.operation_name)
+        if op is None:
+            return "query"  # unknown or ambiguous operation: Strawberry reports it
+        try:
+            enforce(self._limits.shape, op.shape)
+        except ShapeRefused as refused:
+            raise RequestError(refused.message, code=refused.code) from None
+        return op.kind
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body again for Strawberry (the gate has read it), then the real channel (for
+    the client's disconnect)."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed

@@ -21,12 +21,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from strawberry.federation import Schema
 
-from crm_contracts.streams import StreamSpec, stream_for
+from crm_contracts.streams import DEAD_LETTER_STREAM, StreamSpec, stream_for
 
+from . import metrics, telemetry
 from .assertions import KeyRing
-from .auth import TokenVerifier
+from .auth import development_mode
 from .consumer import PROCESSED, EventConsumer, Handler
-from .graphql_http import AuthenticatedGraphQL, ContextFactory, SubgraphGraphQL
+from .graphql_http import ContextFactory, GatewayOnlyGraphQL, SubgraphGraphQL, SubgraphLimits
 from .locks import DocLocks
 from .mongo import MongoResource
 from .nats_io import connect, require_stream
@@ -36,6 +37,9 @@ from .rpc import Endpoint, start_rpc_service
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+
+# How often the runtime asks NATS for its consumers' lag and its dead letters (metrics).
+STATE_POLL_SECONDS = 15.0
 
 
 class ServiceRuntime:
@@ -56,15 +60,18 @@ class ServiceRuntime:
         # Shared by every writer in this process (stores, consumers, the relay): see locks.py.
         self.doc_locks = DocLocks()
         self._tasks: list[asyncio.Task[None]] = []
+        # Dead letters of this service's consumers waiting in their stream, by subject.
+        self.dead_letters: dict[str, int] = {}
+        metrics.track(self)
 
     @property
-    def db(self) -> AsyncDatabase:
+    def db(self) -> AsyncDatabase[Any]:
         return self.mongo.db
 
     async def start(
-        self, ensure_indexes: Callable[[AsyncDatabase], Awaitable[None]] | None = None
+        self, ensure_indexes: Callable[[AsyncDatabase[Any]], Awaitable[None]] | None = None
     ) -> None:
-        async def indexes(db: AsyncDatabase) -> None:
+        async def indexes(db: AsyncDatabase[Any]) -> None:
             await OutboxRelay.ensure_indexes(db, self.outbox_collections)
             await EventConsumer.ensure_indexes(db)
             if ensure_indexes is not None:
@@ -83,8 +90,10 @@ class ServiceRuntime:
             self.settings.outbox_sweep_seconds,
             locks=self.doc_locks,
             isolated_updates=self.mongo.isolated_updates,
+            service=self.settings.service,
         )
         self.spawn(self.relay.run(), "outbox-relay")
+        self.spawn(self._poll_state(), "metrics-state")
 
     def spawn(self, coro: Awaitable[None], name: str) -> None:
         task = asyncio.ensure_future(coro)
@@ -153,8 +162,47 @@ class ServiceRuntime:
             self.relay.notify(collection, doc_id)
 
     async def ready(self) -> dict[str, bool]:
+        """What this process can do now (see DEGRADABLE_CHECKS for what readiness needs)."""
         nats_ok = self.nc is not None and self.nc.is_connected
         return {"mongo": await self.mongo.ping(), "nats": nats_ok}
+
+    async def _poll_state(self) -> None:
+        """Keep what the metrics read from the servers fresh: each consumer's lag, the
+        dead letters waiting, and readiness (also when nothing probes `/ready`)."""
+        gauge = metrics.readiness_gauge(self.settings.service)
+        while True:
+            checks = await self.ready()
+            gauge.record(readiness_report(checks)[0]["status"], checks)
+            if self.js is not None and self.nc is not None and self.nc.is_connected:
+                try:
+                    for consumer in list(self.consumers):
+                        await consumer.refresh_state()
+                    info = await self.js.stream_info(
+                        DEAD_LETTER_STREAM.name,
+                        subjects_filter=f"dlq.{self.settings.service}.>",
+                    )
+                    self.dead_letters = dict(info.state.subjects or {})
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # NATS may be between servers: next round
+                    log.debug("consumer state not read", exc_info=True)
+            await asyncio.sleep(STATE_POLL_SECONDS)
+
+    def metric_readings(self) -> Iterable[metrics.Reading]:
+        for subject, count in self.dead_letters.items():
+            yield (
+                "crm_dead_letter_messages",
+                "Dead letters of this service's consumers kept in CRM_DEAD_LETTER, by subject.",
+                {"service": self.settings.service, "subject": subject},
+                float(count),
+            )
+        if self.nc is not None:
+            yield (
+                "crm_nats_connected",
+                "Whether the process is connected to NATS now (1) or not (0).",
+                {"service": self.settings.service},
+                1.0 if self.nc.is_connected else 0.0,
+            )
 
     async def stop(self) -> None:
         await cancel_tasks(self._tasks)
@@ -191,25 +239,50 @@ def _report_crash(task: asyncio.Task[None]) -> None:
 
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
 
+# Checks a service stays ready without, reported as "degraded". NATS: every write still
+# succeeds (its events wait in the outbox, which is the database), and consumers and
+# request/reply endpoints resume when the client reconnects; taking every replica out of
+# service on a NATS blip would turn a delay of events into an outage.
+DEGRADABLE_CHECKS = frozenset({"nats"})
+
+
+def readiness_report(checks: dict[str, bool]) -> tuple[dict[str, Any], int]:
+    """The `/ready` body and status: 503 when a check it cannot do without fails."""
+    ok = all(passed for name, passed in checks.items() if name not in DEGRADABLE_CHECKS)
+    status = ("ready" if all(checks.values()) else "degraded") if ok else "unavailable"
+    return {"ready": ok, "status": status, "checks": checks}, 200 if ok else 503
+
 
 def build_http_app(
     *,
     schema: Schema,
     context_factory: ContextFactory,
-    verifier: TokenVerifier,
+    service: str,
     readiness: Readiness,
     lifespan: Callable[[Starlette], contextlib.AbstractAsyncContextManager[Any]] | None = None,
 ) -> Starlette:
+    """`/graphql` for the gateway only (`crm_kit.graphql_http`), `/health` (the process
+    is alive; never depends on anything else) and `/ready` (it can serve)."""
+
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    gauge = metrics.readiness_gauge(service)
+
     async def ready(_: Request) -> JSONResponse:
         checks = await readiness()
-        ok = all(checks.values())
-        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+        body, status = readiness_report(checks)
+        gauge.record(body["status"], checks)
+        return JSONResponse(body, status_code=status)
 
-    graphql = AuthenticatedGraphQL(SubgraphGraphQL(schema, context_factory), verifier)
-    return Starlette(
+    graphql = GatewayOnlyGraphQL(
+        SubgraphGraphQL(schema, context_factory),
+        service=service,
+        keyring=KeyRing.from_env(service),
+        limits=SubgraphLimits.from_env(),
+        graphiql=development_mode(),
+    )
+    app = Starlette(
         routes=[
             Route("/health", health),
             Route("/ready", ready),
@@ -217,6 +290,12 @@ def build_http_app(
         ],
         lifespan=lifespan,
     )
+    telemetry.instrument_app(app, ROUTES)
+    return app
+
+
+# What a service serves (its metrics are on a port of their own: `crm_kit.metrics`).
+ROUTES = ("/graphql", "/health", "/ready")
 
 
 @contextlib.asynccontextmanager

@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 from .profile import SETTINGS as PROFILE_SETTINGS
 
+T = TypeVar("T")
+
 DEFAULT_PORTS = {"gateway": 4000, "contacts": 4001, "deals": 4002, "tasks": 4003}
+
+
+def from_env(cls: type[T], names: Mapping[str, str], env: Mapping[str, str] | None = None) -> T:
+    """An instance of the dataclass `cls` (every field defaulted) whose fields named in
+    `names` come from the environment variables they map to, converted to the type of the
+    field's default; unset or empty variables keep the default."""
+    env = os.environ if env is None else env
+    defaults = cls()
+    values: dict[str, Any] = {}
+    for name, variable in names.items():
+        raw = env.get(variable)
+        if raw:
+            values[name] = type(getattr(defaults, name))(raw)
+    return replace(defaults, **values)  # type: ignore[type-var]
 
 
 def _env(name: str, default: str) -> str:

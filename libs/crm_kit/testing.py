@@ -2,17 +2,20 @@
 schema in process, make tokens, set the time, and poll for asynchronous outcomes with a
 deadline (never sleep a guess).
 
-One GraphQL client for every layer: `GraphQLClient(http, headers)` posts to an app (over
-ASGI or a real port), `GraphQLClient.in_process(schema, context_of, ...)` executes the
-schema directly (unit tests), and both answer with the HTTP-shaped body.
+One GraphQL client for every layer: `GraphQLClient(http, gateway_auth("<svc>", ...))` posts
+to a subgraph (over ASGI or a real port) signed as the gateway signs, the only way in;
+`GraphQLClient(http, auth_headers(...))` posts to the gateway with a bearer token;
+`GraphQLClient.in_process(schema, context_of, ...)` executes the schema directly (unit
+tests). All answer with the HTTP-shaped body.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,9 +24,11 @@ from nats.aio.client import Client
 from starlette.applications import Starlette
 from strawberry import Schema
 
+from .assertions import KeyRing
 from .auth import issue_token
 from .context import RequestContext
 from .errors import format_error
+from .graphql_http import ASSERTION_HEADER, GATEWAY_ISSUER, subgraph_audience
 
 Body = dict[str, Any]
 Send = Callable[[str, dict[str, Any]], Awaitable[Body]]
@@ -32,8 +37,68 @@ Send = Callable[[str, dict[str, Any]], Awaitable[Body]]
 def auth_headers(
     workspace: str = "w1", subject: str = "alice", roles: str = "admin"
 ) -> dict[str, str]:
+    """A bearer token for the gateway (a subgraph refuses it: see `gateway_auth`)."""
     token = issue_token(workspace, subject, roles.split(","))
     return {"Authorization": f"Bearer {token}"}
+
+
+@functools.cache
+def _gateway_keys() -> KeyRing:
+    return KeyRing.from_env(GATEWAY_ISSUER)
+
+
+class AsGateway(httpx.Auth):
+    """Signs each request to a subgraph as the gateway does: an assertion for `service`,
+    bound to the request's exact body (a GET's query string), acting for one user."""
+
+    requires_request_body = True
+
+    def __init__(self, service: str, context: RequestContext) -> None:
+        self.service = service
+        self.context = context
+
+    def for_user(self, workspace: str, subject: str, roles: str) -> AsGateway:
+        return AsGateway(
+            self.service, RequestContext(workspace, subject, frozenset(roles.split(",")))
+        )
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        signed = request.url.query if request.method == "GET" else request.content
+        request.headers[ASSERTION_HEADER] = _gateway_keys().mint(
+            audience=subgraph_audience(self.service), context=self.context, body=signed
+        )
+        yield request
+
+
+def gateway_auth(
+    service: str, workspace: str = "w1", subject: str = "alice", roles: str = "admin"
+) -> AsGateway:
+    return AsGateway(service, RequestContext(workspace, subject, frozenset(roles.split(","))))
+
+
+# Bodies that are not GraphQL requests, with the content type sent and the parameter the
+# 400 must name: every HTTP layer (the gateway, each subgraph) is tested against them all.
+MALFORMED_REQUESTS: list[tuple[bytes, str, str]] = [
+    (b"null", "application/json", "body"),
+    (b"42", "application/json", "body"),
+    (b'"{ __typename }"', "application/json", "body"),
+    (b"true", "application/json", "body"),
+    (b'[{"query": "{ __typename }"}]', "application/json", "body"),
+    (b"{not json", "application/json", "body"),
+    (b'{"query": "{ __typ', "application/json", "body"),
+    (b"", "application/json", "body"),
+    (b"\xff\xfe\x00", "application/json", "body"),
+    (b"{}", "application/json", "query"),
+    (b'{"query": 42}', "application/json", "query"),
+    (b'{"query": ["{ __typename }"]}', "application/json", "query"),
+    (b'{"query": "{ __typename }", "operationName": {}}', "application/json", "operationName"),
+    (b'{"query": "{ __typename }", "operationName": 3}', "application/json", "operationName"),
+    (b'{"query": "{ __typename }", "variables": "{}"}', "application/json", "variables"),
+    (b'{"query": "{ __typename }", "variables": [1, 2]}', "application/json", "variables"),
+    (b'{"query": "{ __typename }", "extensions": "x"}', "application/json", "extensions"),
+    (b'{"query": "{ __typename }"}', "text/plain", "content-type"),
+    (b"query=%7B__typename%7D", "application/x-www-form-urlencoded", "content-type"),
+]
 
 
 @contextlib.asynccontextmanager
@@ -61,13 +126,17 @@ class Clock:
 
 
 class GraphQLClient:
-    """Runs operations as one user of one workspace."""
+    """Runs operations as one user of one workspace: `credentials` is `gateway_auth(...)`
+    for a subgraph, `auth_headers(...)` for the gateway."""
 
     def __init__(
-        self, http: httpx.AsyncClient, headers: dict[str, str], path: str = "/graphql"
+        self,
+        http: httpx.AsyncClient,
+        credentials: AsGateway | dict[str, str],
+        path: str = "/graphql",
     ) -> None:
         self.http = http
-        self.headers = headers
+        self.credentials = credentials
         self.path = path
         self._send: Send = self._post
         self._as_user: Callable[[str, str, str], GraphQLClient] = self._http_user
@@ -106,12 +175,22 @@ class GraphQLClient:
         return self._as_user(workspace, subject, roles)
 
     def _http_user(self, workspace: str, subject: str, roles: str) -> GraphQLClient:
+        if isinstance(self.credentials, AsGateway):
+            return GraphQLClient(
+                self.http, self.credentials.for_user(workspace, subject, roles), self.path
+            )
         return GraphQLClient(self.http, auth_headers(workspace, subject, roles), self.path)
 
+    @property
+    def auth(self) -> AsGateway | None:
+        return self.credentials if isinstance(self.credentials, AsGateway) else None
+
     async def _post(self, query: str, variables: dict[str, Any]) -> Body:
-        response = await self.http.post(
-            self.path, json={"query": query, "variables": variables}, headers=self.headers
-        )
+        payload = {"query": query, "variables": variables}
+        if isinstance(self.credentials, AsGateway):
+            response = await self.http.post(self.path, json=payload, auth=self.credentials)
+        else:
+            response = await self.http.post(self.path, json=payload, headers=self.credentials)
         body: Body = response.json()
         return body
 

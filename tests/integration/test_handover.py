@@ -14,7 +14,7 @@ from crm_contracts.streams import stream_for
 from crm_deals.app import create_app as create_deals_app
 from crm_kit.nats_io import ensure_stream
 from crm_kit.settings import Settings
-from crm_kit.testing import GraphQLClient, auth_headers, eventually, running_app
+from crm_kit.testing import GraphQLClient, eventually, gateway_auth, running_app
 from crm_tasks.app import create_app as create_tasks_app
 
 pytestmark = pytest.mark.integration
@@ -59,8 +59,8 @@ async def test_handover_moves_open_deals_and_their_playbook_tasks(infra: Any, db
     deals_app = create_deals_app(settings(infra, "deals", f"{db_name}_deals"))
     tasks_app = create_tasks_app(settings(infra, "tasks", f"{db_name}_tasks"))
     async with running_app(deals_app) as deals_http, running_app(tasks_app) as tasks_http:
-        deals = GraphQLClient(deals_http, auth_headers("w1", "boss", "manager"))
-        tasks = GraphQLClient(tasks_http, auth_headers("w1", "boss", "manager"))
+        deals = GraphQLClient(deals_http, gateway_auth("deals", "w1", "boss", "manager"))
+        tasks = GraphQLClient(tasks_http, gateway_auth("tasks", "w1", "boss", "manager"))
 
         async def create(owner: str) -> str:
             values = {"title": "Rack", "amount": "10.00", "ownerId": owner, "companyId": "c1"}

@@ -165,7 +165,7 @@ def _random_things(rng: random.Random) -> list[Thing]:
         Thing(
             f"{n:04d}",
             "",
-            rng.choice(["ada", "bob", "cy", "dee", "eve.x"]) + f" {n}",
+            rng.choice(["ada", "Bob", "cy", "DEE", "eve.x", "Éa", "éa"]) + f" {n}",
             tags=rng.sample(["a", "b", "c"], rng.randint(0, 2)),
             score=rng.choice([None, 1, 2, 3]),
             at=rng.choice([None, base + timedelta(days=rng.randint(0, 5))]),
@@ -183,6 +183,7 @@ def _random_filter(rng: random.Random) -> Filter:
         Range("at", gte=day),
         Range("score", gt=1, lte=3),
         Contains(("name", "tags"), rng.choice(["a", "e", ".x", "1"])),
+        Contains("name", rng.choice(["ADA", "Eve.X", "b ", "É"]), ignore_case=True),
         Eq("at", None),
         Or(Eq("score", 1), Eq("tags", "c")),
     ]

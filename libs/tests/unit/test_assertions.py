@@ -74,3 +74,10 @@ def test_expired_and_missing_assertions_are_refused(keys: Path) -> None:
         deals.verify(None, audience="a", issuers={"gateway"})
     with pytest.raises(AssertionError_, match="malformed"):
         deals.verify("not-a-jwt", audience="a", issuers={"gateway"})
+
+
+def test_production_refuses_to_make_up_a_key(keys: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRM_ENV", "production")
+    with pytest.raises(RuntimeError, match="INTERNAL_KEY_FILE"):
+        KeyRing.from_env("gateway")
+    assert not (keys / "gateway.key").exists()

@@ -1,4 +1,5 @@
-"""Token verification: dev HS256, production RS256 (PEM and JWKS), and every refusal."""
+"""Token verification: dev HS256, production RS256 (PEM and JWKS) with the configured
+issuer and audience, and every refusal."""
 
 from __future__ import annotations
 
@@ -68,19 +69,31 @@ def rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
+PROD_ISSUER = "https://id.example.test/"
+PROD_AUDIENCE = "crm-api"
+
+
 def _rs256(key: rsa.RSAPrivateKey, **claims: object) -> str:
     base = {"sub": "carol", "ws": "w9", "roles": ["viewer"], "exp": int(time.time()) + 60}
-    return jwt.encode({**base, "aud": AUDIENCE, **claims}, key, algorithm="RS256")
+    mine = {"aud": PROD_AUDIENCE, "iss": PROD_ISSUER}
+    return jwt.encode({**base, **mine, **claims}, key, algorithm="RS256")
 
 
-def test_rs256_with_public_key_file(
+@pytest.fixture
+def production(
     rsa_key: rsa.RSAPrivateKey, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> pytest.MonkeyPatch:
     pem = rsa_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     (tmp_path / "pub.pem").write_bytes(pem)
     monkeypatch.setenv("JWT_PUBLIC_KEY_FILE", str(tmp_path / "pub.pem"))
+    monkeypatch.setenv("JWT_ISSUER", PROD_ISSUER)
+    monkeypatch.setenv("JWT_AUDIENCE", PROD_AUDIENCE)
+    return monkeypatch
+
+
+def test_rs256_with_public_key_file(rsa_key: rsa.RSAPrivateKey, production: object) -> None:
     verifier = TokenVerifier.from_env()
     ctx = verifier.verify(_rs256(rsa_key))
     assert ctx.workspace_id == "w9" and not ctx.can_write
@@ -89,10 +102,67 @@ def test_rs256_with_public_key_file(
         verifier.verify(issue_token("w9", "mallory", ["admin"]))
 
 
+@pytest.mark.parametrize(
+    ("claims", "message"),
+    [
+        ({"iss": "https://evil.example.test/"}, r"(?i)issuer"),
+        ({"iss": None}, "iss"),
+        ({"aud": "another-app"}, r"(?i)audience"),
+        ({"aud": None}, "aud"),
+    ],
+)
+def test_production_requires_the_configured_issuer_and_audience(
+    rsa_key: rsa.RSAPrivateKey, production: object, claims: dict[str, object], message: str
+) -> None:
+    token = jwt.encode(
+        {
+            k: v
+            for k, v in {
+                "sub": "carol",
+                "ws": "w9",
+                "exp": int(time.time()) + 60,
+                "aud": PROD_AUDIENCE,
+                "iss": PROD_ISSUER,
+                **claims,
+            }.items()
+            if v is not None
+        },
+        rsa_key,
+        algorithm="RS256",
+    )
+    with pytest.raises(AuthError, match=message):
+        TokenVerifier.from_env().verify(token)
+
+
+@pytest.mark.parametrize("missing", ["JWT_ISSUER", "JWT_AUDIENCE"])
+def test_production_without_issuer_or_audience_refuses_to_start(
+    production: pytest.MonkeyPatch, missing: str
+) -> None:
+    production.delenv(missing)
+    with pytest.raises(ValueError, match="JWT_ISSUER"):
+        TokenVerifier.from_env()
+
+
+def test_production_mode_never_uses_the_dev_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRM_ENV", "production")
+    monkeypatch.setenv("JWT_ISSUER", PROD_ISSUER)
+    monkeypatch.setenv("JWT_AUDIENCE", PROD_AUDIENCE)
+    with pytest.raises(ValueError, match="JWT_PUBLIC_KEY_FILE or JWKS_FILE"):
+        TokenVerifier.from_env()
+
+
+def test_a_configured_issuer_is_checked_in_development_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    token = issue_token("w1", "bob", ["rep"])  # iss: crm-dev
+    monkeypatch.setenv("JWT_ISSUER", "someone-else")
+    with pytest.raises(AuthError, match=r"(?i)issuer"):
+        TokenVerifier.from_env().verify(token)
+
+
 def test_rs256_with_jwks_file(
-    rsa_key: rsa.RSAPrivateKey, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    rsa_key: rsa.RSAPrivateKey, tmp_path: Path, production: pytest.MonkeyPatch
 ) -> None:
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key()))
     (tmp_path / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
-    monkeypatch.setenv("JWKS_FILE", str(tmp_path / "jwks.json"))
+    production.delenv("JWT_PUBLIC_KEY_FILE")
+    production.setenv("JWKS_FILE", str(tmp_path / "jwks.json"))
     assert TokenVerifier.from_env().verify(_rs256(rsa_key)).subject == "carol"

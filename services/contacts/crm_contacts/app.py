@@ -11,7 +11,6 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 
-from crm_kit.auth import TokenVerifier
 from crm_kit.context import RequestContext, bind_request
 from crm_kit.profile import DatabaseProfile
 from crm_kit.runtime import ServiceRuntime, build_http_app
@@ -55,7 +54,6 @@ def create_app(
     unused: events leave through the outbox (the writer wakes the relay)."""
     del bus
     settings = settings or load_settings()
-    verifier = TokenVerifier.from_env()
     state: dict[str, Any] = {"store": store, "runtime": None}
 
     def context_factory(ctx: RequestContext, _: Request) -> GraphQLContext:
@@ -90,7 +88,7 @@ def create_app(
     app = build_http_app(
         schema=schema,
         context_factory=context_factory,
-        verifier=verifier,
+        service=settings.service,
         readiness=readiness,
         lifespan=lifespan,
     )

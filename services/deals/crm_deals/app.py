@@ -14,7 +14,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from crm_contracts.streams import stream_for
-from crm_kit.auth import TokenVerifier
 from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext, bind_request
 from crm_kit.index_feed import IndexFeed, start_feed
@@ -125,7 +124,6 @@ def create_app(
     *,
     store: DealsStore | None = None,
     bus: Any = None,
-    verifier: TokenVerifier | None = None,
     clock: Clock = utcnow,
 ) -> Starlette:
     """With `store` given (the in-memory fake) nothing external is started; otherwise the
@@ -188,7 +186,7 @@ def create_app(
     app = build_http_app(
         schema=schema,
         context_factory=context_factory,
-        verifier=verifier or TokenVerifier.from_env(),
+        service=settings.service,
         readiness=readiness,
         lifespan=lifespan,
     )

@@ -12,7 +12,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from crm_contracts.streams import stream_for
-from crm_kit.auth import TokenVerifier
 from crm_kit.context import RequestContext
 from crm_kit.index_feed import IndexFeed, start_feed
 from crm_kit.runtime import ServiceRuntime, build_http_app
@@ -52,7 +51,6 @@ def create_app(
     open counts and analytics are served by the read index (`store/indexed.py`)."""
     settings = settings or load_settings()
     index_settings = IndexSettings.of(settings, INDEX_PREFIX)
-    verifier = TokenVerifier.from_env()
     served: TasksStore | None = store
     if store is not None and index_settings.enabled:
         # No event feed without NATS: only this process writes, and it refreshes itself.
@@ -133,7 +131,7 @@ def create_app(
     app = build_http_app(
         schema=schema,
         context_factory=context_factory,
-        verifier=verifier,
+        service=settings.service,
         readiness=readiness,
         lifespan=lifespan,
     )

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 
 from crm_contacts.app import create_app
 from crm_kit.settings import Settings
-from crm_kit.testing import GraphQLClient, auth_headers, running_app
+from crm_kit.testing import GraphQLClient, gateway_auth, running_app
 
 
 @dataclass
@@ -28,7 +28,7 @@ class Running:
     settings: Settings
 
     def client(self, workspace: str = "w1", roles: str = "admin") -> GraphQLClient:
-        return GraphQLClient(self.http, auth_headers(workspace, "alice", roles))
+        return GraphQLClient(self.http, gateway_auth("contacts", workspace, "alice", roles))
 
     @property
     def runtime(self) -> Any:
@@ -50,7 +50,10 @@ async def running(
     app = create_app(settings)
     async with running_app(app) as http:
         yield Running(
-            app, http, GraphQLClient(http, auth_headers("w1", "alice", "admin")), settings
+            app,
+            http,
+            GraphQLClient(http, gateway_auth("contacts", "w1", "alice", "admin")),
+            settings,
         )
 
 

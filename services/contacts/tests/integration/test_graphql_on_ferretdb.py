@@ -216,6 +216,7 @@ async def test_http_edge_cases(running: Any) -> None:
     raw = await http.post(
         "/graphql",
         content=b"{not json",
-        headers={**running.admin.headers, "content-type": "application/json"},
+        headers={"content-type": "application/json"},
+        auth=running.admin.auth,
     )
     assert raw.status_code == 400

@@ -8,7 +8,7 @@ import pytest
 
 from crm_contacts.app import create_app
 from crm_contacts.domain.merge import MergeRecord
-from crm_kit.testing import GraphQLClient, auth_headers, running_app
+from crm_kit.testing import GraphQLClient, gateway_auth, running_app
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ async def test_open_merge_record_is_resumed_at_start(running: Any) -> None:
 
     restarted = create_app(running.settings)
     async with running_app(restarted) as http:
-        client = GraphQLClient(http, auth_headers("w1", "alice", "admin"))
+        client = GraphQLClient(http, gateway_auth("contacts", "w1", "alice", "admin"))
         data = await client.data(
             """query($s: ID!, $d: ID!) { s: contact(id: $s) { title emails
                  interactions { totalCount } } d: contact(id: $d, includeDeleted: true) {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from crm_contacts.app import create_app
 from crm_kit.settings import Settings
-from crm_kit.testing import GraphQLClient, auth_headers, running_app
+from crm_kit.testing import GraphQLClient, gateway_auth, running_app
 
 from .conftest import FakeStore
 
@@ -18,7 +18,7 @@ async def test_app_with_fake_store() -> None:
         assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         assert (await http.get("/health")).status_code == 200
         assert (await http.get("/ready")).json()["ready"] is True
-        gql = GraphQLClient(http, auth_headers("w1", "alice", "rep"))
+        gql = GraphQLClient(http, gateway_auth("contacts", "w1", "alice", "rep"))
         data = await gql.data('mutation { createCompany(input: {name: "Acme"}) { id name } }')
         assert data["createCompany"]["name"] == "Acme"
         assert len(store.outbox) == 1

@@ -41,6 +41,10 @@ class DealSelection:
     amount_max: int | None = None
     close_from: str | None = None  # YYYY-MM-DD, inclusive
     close_to: str | None = None
+    text: str | None = None  # in the title, literally, in any case
+
+
+EVERY_DEAL = DealSelection()
 
 
 @dataclass(frozen=True)

@@ -80,16 +80,24 @@ class Query:
         found = await pipelines.find_pipeline(info.context.scope, str(id))
         return Pipeline.of(found) if found else None
 
-    @strawberry.field(description="Columns per stage; the default pipeline when no id is given.")
+    @strawberry.field(
+        description="Columns per stage; the default pipeline when no id is given. `ownerId` "
+        "and `text` (in the title, case-insensitive) narrow every column, totals included."
+    )
     async def pipeline_board(
-        self, info: Info, pipeline_id: strawberry.ID | None = None
+        self,
+        info: Info,
+        pipeline_id: strawberry.ID | None = None,
+        owner_id: str | None = None,
+        text: str | None = None,
     ) -> PipelineBoard:
         scope = info.context.scope
+        narrowed = queries.board_narrowing(owner_id, text)
         pipeline = await pipelines.get_pipeline(
             scope, str(pipeline_id) if pipeline_id else None, field="pipelineId"
         )
         converter = await rates.converter(scope, pipeline.currency)
-        columns = await queries.board(scope, pipeline, converter)
+        columns = await queries.board(scope, pipeline, converter, narrowed)
         return PipelineBoard(
             pipeline=Pipeline.of(pipeline),
             currency=pipeline.currency,

@@ -5,7 +5,7 @@ answer alike. Fields are the stored documents' (`documents.py`), derived ones in
 
 from __future__ import annotations
 
-from crm_kit.filters import And, Eq, Filter, In, Or, Range
+from crm_kit.filters import And, Contains, Eq, Filter, In, Or, Range
 from crm_kit.pagination import Order
 
 from ..domain.queries import DealOrder, DealSelection
@@ -36,6 +36,8 @@ def deals_matching(s: DealSelection) -> Filter:
         Range("close_date", gte=s.close_from, lte=s.close_to)
         if s.close_from is not None or s.close_to is not None
         else None,
+        # The title as the user typed it: matched in any case (a regex option).
+        Contains("title", s.text, ignore_case=True) if s.text else None,
         _stale(s),
     )
 

@@ -101,13 +101,21 @@ class WorkspaceDeals(Entries[Entry]):
         return self.candidates([("pipeline_id", [pipeline_id])])
 
     def board(
-        self, pipeline_id: str, stage_keys: Sequence[str], per_stage: int
+        self,
+        pipeline_id: str,
+        stage_keys: Sequence[str],
+        per_stage: int,
+        narrowed: Filter | None = None,
     ) -> tuple[list[StageTotal], dict[str, list[Entry]]]:
-        """Totals per (stage, currency) over the pipeline's deals, and each listed stage's
-        first `per_stage` entries (amount desc, _id desc)."""
+        """Totals per (stage, currency) over the pipeline's deals (those `narrowed`
+        selects, when given: it names the pipeline too), and each listed stage's first
+        `per_stage` entries (amount desc, _id desc). Raises Unsupported for a field not
+        held."""
         groups: dict[tuple[Any, Any], StageTotal] = {}
         by_stage: dict[str, list[Entry]] = {key: [] for key in stage_keys}
-        for entry in self.of_pipeline(pipeline_id):
+        # The whole board unnarrowed is the pipeline's posting list, no filter to run.
+        chosen = self.of_pipeline(pipeline_id) if narrowed is None else self.matching(narrowed)
+        for entry in chosen:
             group = (entry.stage_key, entry.currency)
             row = groups.get(group)
             if row is None:

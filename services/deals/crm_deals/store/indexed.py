@@ -157,36 +157,56 @@ class IndexedWorkspaceStore(WorkspaceRecordStore):
             return None
         return [deal for deal in deals if where.matches(_fields(deal))], total
 
-    async def board(self, pipeline_id: str, stage_keys: Sequence[str], per_stage: int) -> Board:
+    async def board(
+        self,
+        pipeline_id: str,
+        stage_keys: Sequence[str],
+        per_stage: int,
+        narrowed: DealSelection | None = None,
+    ) -> Board:
         data = await self.index.entries(self.workspace_id)
         if data is None:
-            return await super().board(pipeline_id, stage_keys, per_stage)
-        for attempt in range(SELECT_ATTEMPTS):
-            totals, pages = data.board(pipeline_id, stage_keys, per_stage)
-            chosen = [entry for page in pages.values() for entry in page]
-            deals, behind = await self._fetch(chosen)
-            if not behind or attempt == SELECT_ATTEMPTS - 1:
-                break
-            await self.index.refresh(self.workspace_id, behind)
-            data = await self.index.entries(self.workspace_id) or data
+            return await super().board(pipeline_id, stage_keys, per_stage, narrowed)
+        where = self._of_pipeline(pipeline_id, narrowed)
+        try:
+            for attempt in range(SELECT_ATTEMPTS):
+                totals, pages = data.board(
+                    pipeline_id, stage_keys, per_stage, where if narrowed else None
+                )
+                chosen = [entry for page in pages.values() for entry in page]
+                deals, behind = await self._fetch(chosen)
+                if not behind or attempt == SELECT_ATTEMPTS - 1:
+                    break
+                await self.index.refresh(self.workspace_id, behind)
+                data = await self.index.entries(self.workspace_id) or data
+        except Unsupported:
+            return await super().board(pipeline_id, stage_keys, per_stage, narrowed)
+        # Each fetched deal re-checked against its column (it may have moved meanwhile).
         by_id = {deal.id: deal for deal in deals}
         columns = {
             key: [
                 by_id[e.id]
                 for e in page
                 if e.id in by_id
-                and by_id[e.id].pipeline_id == pipeline_id
                 and by_id[e.id].stage_key == key
+                and where.matches(_fields(by_id[e.id]))
             ]
             for key, page in pages.items()
         }
         return totals, columns
 
-    async def pipeline_facts(self, pipeline_id: str) -> Sequence[ReportedDeal]:
+    async def pipeline_facts(
+        self, pipeline_id: str, narrowed: DealSelection | None = None
+    ) -> Sequence[ReportedDeal]:
         data = await self.index.entries(self.workspace_id)
         if data is None:
-            return await super().pipeline_facts(pipeline_id)
-        return data.of_pipeline(pipeline_id)
+            return await super().pipeline_facts(pipeline_id, narrowed)
+        if narrowed is None:
+            return data.of_pipeline(pipeline_id)
+        try:
+            return data.matching(self._of_pipeline(pipeline_id, narrowed))
+        except Unsupported:
+            return await super().pipeline_facts(pipeline_id, narrowed)
 
     async def _fetch(self, chosen: list[Entry]) -> tuple[list[Deal], list[str]]:
         """The chosen deals in order, and the ids whose entry was behind the database."""

@@ -9,6 +9,7 @@ import copy
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from crm_kit.filters import Filter
 from crm_kit.memory_db import MemoryDatabase
 from crm_kit.records import Duplicate
 
@@ -44,7 +45,7 @@ class MemoryBackend:
             await asyncio.sleep(0)  # a real scan takes time: let writers interleave
             yield {k: copy.deepcopy(v) for k, v in doc.items() if k in wanted}
 
-    async def stage_totals(self, workspace_id: str, pipeline_id: str) -> list[StageTotal] | None:
+    async def stage_totals(self, workspace_id: str, where: Filter) -> list[StageTotal] | None:
         return None  # added up from the records
 
     async def existing_external_ids(self, workspace_id: str, ids: Sequence[str]) -> set[str]:

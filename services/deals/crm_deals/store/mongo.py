@@ -11,6 +11,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from crm_kit.filters import Filter
 from crm_kit.outbox import OUTBOX, PENDING, OutboxRelay, outbox_fields
 from crm_kit.records import MongoSource, pending_events
 from crm_kit.writer import DocumentWriter
@@ -54,14 +55,12 @@ class MongoBackend:
         async for doc in cursor:
             yield doc
 
-    async def stage_totals(self, workspace_id: str, pipeline_id: str) -> list[StageTotal] | None:
+    async def stage_totals(self, workspace_id: str, where: Filter) -> list[StageTotal] | None:
         """`$group` by (stage, currency). One accumulator per aggregation, run side by side:
         FerretDB v1.24 feeds the documents of a group to its first accumulator only (the
         others read an exhausted iterator and return 0), so three accumulators in one
         `$group` would silently report zero amounts."""
-        match: Doc = {
-            "$match": {"workspace_id": workspace_id, "pipeline_id": pipeline_id, "deleted_at": None}
-        }
+        match: Doc = {"$match": {**where.to_mongo(), "workspace_id": workspace_id}}
         key = {"stage_key": "$stage_key", "currency": "$currency"}
 
         async def one(name: str, expression: Any) -> dict[tuple[str, str], int]:

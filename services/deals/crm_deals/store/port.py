@@ -85,12 +85,22 @@ class WorkspaceStore(Protocol):
     async def find_deals(self, selection: DealSelection) -> list[Deal]:
         """Every deal selected, by id."""
 
-    async def board(self, pipeline_id: str, stage_keys: Sequence[str], per_stage: int) -> Board:
+    async def board(
+        self,
+        pipeline_id: str,
+        stage_keys: Sequence[str],
+        per_stage: int,
+        narrowed: DealSelection | None = None,
+    ) -> Board:
         """The pipeline's totals per (stage, currency) and each listed stage's first
-        `per_stage` deals (largest amount first)."""
+        `per_stage` deals (largest amount first), over the pipeline's deals that
+        `narrowed` selects too (the board's owner and title text) when given."""
 
-    async def pipeline_facts(self, pipeline_id: str) -> Sequence[ReportedDeal]:
-        """What the reports read of each live deal of the pipeline."""
+    async def pipeline_facts(
+        self, pipeline_id: str, narrowed: DealSelection | None = None
+    ) -> Sequence[ReportedDeal]:
+        """What the reports read of each live deal of the pipeline (that `narrowed`
+        selects too, when given)."""
 
     async def pipeline_deals(self, pipeline_id: str) -> list[Deal]:
         """Every live deal of the pipeline (the win model's training reads them)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import date
 from typing import Any, Protocol
 
@@ -23,7 +24,7 @@ from ..domain.deal import Deal
 from ..domain.facts import ReportedDeal
 from ..domain.handover import Handover
 from ..domain.pipeline import Pipeline
-from ..domain.queries import LARGEST_FIRST, DealQuery, DealSelection, StageTotal
+from ..domain.queries import EVERY_DEAL, LARGEST_FIRST, DealQuery, DealSelection, StageTotal
 from ..domain.records import (
     CompanyFacts,
     EnteredRate,
@@ -37,7 +38,7 @@ from ..domain.records import (
 from ..domain.trained_model import ModelVersion, TrainedModel
 from ..domain.win_model import WinModel, model_id
 from .documents import DEAL, HANDOVER, PIPELINE, keyed
-from .filters import LIVE, deals_matching, order_of
+from .filters import deals_matching, order_of
 from .index_entry import PROJECTION, entry_of
 from .keyed_documents import FACTS, JOB, QUOTA, RATE, SNAPSHOT, SUBMISSION, lease_id, lease_kind
 from .model_cache import ModelCache
@@ -54,8 +55,9 @@ class Backend(Protocol):
     def scan_deals(self, workspace_id: str, fields: Sequence[str]) -> AsyncIterator[Doc]:
         """The workspace's live deal documents with only these fields (and `_id`)."""
 
-    async def stage_totals(self, workspace_id: str, pipeline_id: str) -> list[StageTotal] | None:
-        """The board's totals computed by the database; None: add them up from records."""
+    async def stage_totals(self, workspace_id: str, where: Filter) -> list[StageTotal] | None:
+        """The board's totals over the workspace's deals `where` selects, computed by the
+        database; None: add them up from records."""
 
     async def existing_external_ids(self, workspace_id: str, ids: Sequence[str]) -> set[str]: ...
 
@@ -161,23 +163,31 @@ class WorkspaceRecordStore:
     async def find_deals(self, selection: DealSelection) -> list[Deal]:
         return await self.deals.find(deals_matching(selection))
 
-    async def board(self, pipeline_id: str, stage_keys: Sequence[str], per_stage: int) -> Board:
+    async def board(
+        self,
+        pipeline_id: str,
+        stage_keys: Sequence[str],
+        per_stage: int,
+        narrowed: DealSelection | None = None,
+    ) -> Board:
+        selected = self._of_pipeline(pipeline_id, narrowed)
+
         async def column(stage_key: str) -> list[Deal]:
-            where = And(self._of_pipeline(pipeline_id), Eq("stage_key", stage_key))
+            where = And(selected, Eq("stage_key", stage_key))
             return await self.deals.find(where, order=order_of(LARGEST_FIRST), limit=per_stage)
 
         totals, pages = await asyncio.gather(
-            self._stage_totals(pipeline_id),
+            self._stage_totals(selected),
             asyncio.gather(*(column(key) for key in stage_keys)),
         )
         return totals, dict(zip(stage_keys, pages, strict=True))
 
-    async def _stage_totals(self, pipeline_id: str) -> list[StageTotal]:
-        found = await self.root.backend.stage_totals(self.workspace_id, pipeline_id)
+    async def _stage_totals(self, where: Filter) -> list[StageTotal]:
+        found = await self.root.backend.stage_totals(self.workspace_id, where)
         if found is not None:
             return found
         groups: dict[tuple[str, str], StageTotal] = {}
-        for deal in await self.pipeline_deals(pipeline_id):
+        for deal in await self.deals.find(where):
             key = (deal.stage_key, deal.currency)
             total = groups.setdefault(key, StageTotal(*key))
             total.count += 1
@@ -185,14 +195,18 @@ class WorkspaceRecordStore:
             total.weighted_minor += deal.weighted_minor
         return list(groups.values())
 
-    def _of_pipeline(self, pipeline_id: str) -> Filter:
-        return And(LIVE, Eq("pipeline_id", pipeline_id))
+    def _of_pipeline(self, pipeline_id: str, narrowed: DealSelection | None = None) -> Filter:
+        return deals_matching(replace(narrowed or EVERY_DEAL, pipeline_id=pipeline_id))
 
-    async def pipeline_facts(self, pipeline_id: str) -> Sequence[ReportedDeal]:
+    async def pipeline_facts(
+        self, pipeline_id: str, narrowed: DealSelection | None = None
+    ) -> Sequence[ReportedDeal]:
+        # The projection holds every field a selection names (`index_entry.FIELDS`).
+        where = self._of_pipeline(pipeline_id, narrowed)
         return [
             entry_of(doc)
             async for doc in self.root.backend.scan_deals(self.workspace_id, list(PROJECTION))
-            if doc.get("pipeline_id") == pipeline_id
+            if where.matches(doc.get)
         ]
 
     async def pipeline_deals(self, pipeline_id: str) -> list[Deal]:

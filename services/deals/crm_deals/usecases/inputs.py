@@ -73,6 +73,7 @@ class DealFilter:
     amount_max: str | None = None
     close_date_from: date | str | None = None
     close_date_to: date | str | None = None
+    text: str | None = None  # in the title, in any case
 
 
 @dataclass(frozen=True)

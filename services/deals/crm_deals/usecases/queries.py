@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from crm_kit.errors import BadUserInput
@@ -12,7 +12,7 @@ from ..domain import rules
 from ..domain.deal import STATUSES, Deal
 from ..domain.money import parse_amount, validate_currency
 from ..domain.pipeline import Pipeline, Stage
-from ..domain.queries import ORDERS, DealOrder, DealQuery, DealSelection
+from ..domain.queries import EVERY_DEAL, ORDERS, DealOrder, DealQuery, DealSelection
 from ..domain.rates import Converter
 from .inputs import DealFilter
 from .scope import Scope
@@ -25,6 +25,17 @@ class DealPage:
     has_next: bool
     total: int
     has_previous: bool = False
+
+
+MAX_TEXT = 100
+
+
+def title_text(text: str | None, field: str) -> str | None:
+    """A text to find in titles (in any case): trimmed, None when blank, bounded."""
+    text = (text or "").strip()
+    if len(text) > MAX_TEXT:
+        raise BadUserInput(f"at most {MAX_TEXT} characters", field=field)
+    return text or None
 
 
 def selection_of(f: DealFilter, now: datetime) -> DealSelection:
@@ -53,7 +64,14 @@ def selection_of(f: DealFilter, now: datetime) -> DealSelection:
         amount_max=amount_max,
         close_from=rules.iso_date(f.close_date_from, "filter.closeDateFrom") or None,
         close_to=rules.iso_date(f.close_date_to, "filter.closeDateTo") or None,
+        text=title_text(f.text, "filter.text"),
     )
+
+
+def board_narrowing(owner_id: str | None, text: str | None) -> DealSelection:
+    """The board's owner and title text (arguments `ownerId`, `text`), validated: the
+    deals every column (totals, first and later pages) is narrowed to."""
+    return DealSelection(owner_id=owner_id or None, text=title_text(text, "text"))
 
 
 def order_of(order: str, descending: bool) -> DealOrder:
@@ -108,6 +126,8 @@ class Column:
     by_currency: list[CurrencyTotal] = field(default_factory=list)
     # The first page (amount desc), read with the totals; later pages are queried.
     first_page: list[Deal] = field(default_factory=list)
+    # The board's owner/title narrowing (`board_narrowing`), later pages included.
+    narrowed: DealSelection = EVERY_DEAL
 
     def page(self, first: int | None, after: str | None) -> DealPage | None:
         """The requested page from the prefetched one, if it covers it."""
@@ -120,19 +140,23 @@ class Column:
 
     @property
     def selection(self) -> DealSelection:
-        return DealSelection(pipeline_id=self.pipeline.id, stage_keys=(self.stage.key,))
+        return replace(self.narrowed, pipeline_id=self.pipeline.id, stage_keys=(self.stage.key,))
 
 
 async def board(
-    scope: Scope, pipeline: Pipeline, converter: Converter | None = None
+    scope: Scope,
+    pipeline: Pipeline,
+    converter: Converter | None = None,
+    narrowed: DealSelection = EVERY_DEAL,
 ) -> list[Column]:
     """Every column's totals and first page in one go; further pages lazily. Other
     currencies are converted by `converter`: an open column's totals per currency at
     today's rate; a closed column's deals one by one at their close date (read only when a
-    closed column holds another currency)."""
-    columns = {s.key: Column(pipeline, s) for s in pipeline.stages}
+    closed column holds another currency). `narrowed` (`board_narrowing`) narrows every
+    column, totals and conversions included."""
+    columns = {s.key: Column(pipeline, s, narrowed=narrowed) for s in pipeline.stages}
     closed_foreign: set[tuple[str, str]] = set()
-    totals, pages = await scope.store.board(pipeline.id, list(columns), PREFETCH)
+    totals, pages = await scope.store.board(pipeline.id, list(columns), PREFETCH, narrowed)
     for key, deals in pages.items():
         columns[key].first_page = deals
     for row in totals:
@@ -159,7 +183,7 @@ async def board(
                 column.amount_minor += amount
                 column.weighted_minor += weighted
     if closed_foreign and converter is not None:
-        for facts in await scope.store.pipeline_facts(pipeline.id):
+        for facts in await scope.store.pipeline_facts(pipeline.id, narrowed):
             if (facts.stage_key, facts.currency) not in closed_foreign:
                 continue
             column = columns[facts.stage_key or ""]

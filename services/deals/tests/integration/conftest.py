@@ -20,7 +20,7 @@ from crm_kit.assertions import KeyRing
 from crm_kit.context import RequestContext
 from crm_kit.rpc import READ, Endpoint, start_rpc_service
 from crm_kit.settings import Settings
-from crm_kit.testing import GraphQLClient, auth_headers, running_app
+from crm_kit.testing import GraphQLClient, gateway_auth, running_app
 
 
 @pytest.fixture(params=["auto", "mongodb"])
@@ -82,7 +82,7 @@ async def service(settings: Settings) -> AsyncIterator[dict[str, Any]]:
     async with running_app(app) as http:
 
         def client(workspace: str, subject: str = "alice", roles: str = "admin") -> GraphQLClient:
-            return GraphQLClient(http, auth_headers(workspace, subject, roles))
+            return GraphQLClient(http, gateway_auth("deals", workspace, subject, roles))
 
         yield {"http": http, "app": app, "client": client, "runtime": app.state.runtime}
 

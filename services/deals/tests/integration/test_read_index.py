@@ -21,7 +21,7 @@ from crm_deals.importer import run as import_deals
 from crm_deals.store.indexed import IndexedRecordStore
 from crm_kit.paths import demo_dataset_dir
 from crm_kit.settings import Settings
-from crm_kit.testing import GraphQLClient, auth_headers, eventually, running_app
+from crm_kit.testing import GraphQLClient, eventually, gateway_auth, running_app
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +53,7 @@ async def instance(settings: Settings, workspace: str) -> AsyncIterator[dict[str
     async with running_app(app) as http:
         assert isinstance(app.state.store, IndexedRecordStore)
         yield {
-            "client": GraphQLClient(http, auth_headers(workspace)),
+            "client": GraphQLClient(http, gateway_auth("deals", workspace)),
             "index": app.state.store.index,
             "feed": app.state.feed,
         }

@@ -268,6 +268,38 @@ async def test_board_totals_on_ferretdb(service: dict[str, Any]) -> None:
     assert [e["node"]["amount"] for e in column["deals"]["edges"]] == ["1000.00", "200.50"]
 
 
+async def test_title_text_narrows_lists_and_the_board_on_the_database(
+    service: dict[str, Any],
+) -> None:
+    """Case-insensitive literal text through the real database's regex engine (spaces
+    and metacharacters included), the same on the list and every board figure."""
+    client = service["client"]("ws-text")
+    for title, owner, amount in (
+        ("Rack upgrade (Initech)", "bob", "100.00"),
+        ("rack UPGRADE Globex", "bob", "200.00"),
+        ("Rack upgrade Initech", "carol", "400.00"),
+        ("Cabling", "bob", "800.00"),
+    ):
+        await _create(client, title=title, ownerId=owner, amount=amount)
+    listed = await client.data(
+        "query($t: String) { deals(filter: {text: $t}) { totalCount edges { node { title } } } }",
+        {"t": " rack upgrade "},
+    )
+    assert listed["deals"]["totalCount"] == 3
+    literal = await client.data(
+        "query($t: String) { deals(filter: {text: $t}) { totalCount } }", {"t": "(initech)"}
+    )
+    assert literal["deals"]["totalCount"] == 1
+    board = await client.data(
+        """query($o: String, $t: String) { pipelineBoard(ownerId: $o, text: $t) { columns {
+             count totalAmount deals(first: 1) { edges { node { title } } totalCount } } } }""",
+        {"o": "bob", "t": "RACK UPGRADE"},
+    )
+    column = board["pipelineBoard"]["columns"][0]
+    assert column["count"] == 2 and column["totalAmount"] == "300.00"
+    assert [e["node"]["title"] for e in column["deals"]["edges"]] == ["rack UPGRADE Globex"]
+
+
 async def test_two_concurrent_moves_cannot_both_apply(service: dict[str, Any]) -> None:
     client = service["client"]("ws-race")
     deal = await _create(client)

@@ -104,6 +104,8 @@ def random_filter(rng: random.Random) -> DealFilter:
     if rng.random() < 0.2:
         values["close_date_from"] = rng.choice([None, "2026-02-01"])
         values["close_date_to"] = rng.choice([None, "2026-02-28", "2026-12-31"])
+    if rng.random() < 0.2:
+        values["text"] = rng.choice(["alp", "ETA", "émi", "z.d", "Zed"])
     return DealFilter(**values)
 
 
@@ -187,6 +189,12 @@ async def test_board_totals_and_reports_equal_the_store(seed_value: int) -> None
     expected = await queries.board(pair.scope(pair.plain), pipeline)
     assert [_column(c) for c in columns] == [_column(c) for c in expected]
     assert sum(c.count for c in columns) > 0
+    narrowing = queries.board_narrowing(rng.choice([None, "o1"]), rng.choice([None, "beta"]))
+    narrowed = await queries.board(pair.scope(), pipeline, narrowed=narrowing)
+    assert [_column(c) for c in narrowed] == [
+        _column(c)
+        for c in await queries.board(pair.scope(pair.plain), pipeline, narrowed=narrowing)
+    ]
     for pipeline_id in ("w1:default", "w1:other"):
         totals, _ = await pair.store.board(pipeline_id, [], 0)
         want, _ = await pair.plain.board(pipeline_id, [], 0)
@@ -194,6 +202,9 @@ async def test_board_totals_and_reports_equal_the_store(seed_value: int) -> None
         facts = sorted(await pair.store.pipeline_facts(pipeline_id), key=lambda e: e.id)
         plain = sorted(await pair.plain.pipeline_facts(pipeline_id), key=lambda e: e.id)
         assert facts == plain and facts
+        facts = sorted(await pair.store.pipeline_facts(pipeline_id, narrowing), key=lambda e: e.id)
+        plain = sorted(await pair.plain.pipeline_facts(pipeline_id, narrowing), key=lambda e: e.id)
+        assert facts == plain
 
 
 def _column(c: queries.Column) -> tuple[Any, ...]:

@@ -13,7 +13,7 @@ import pytest
 from nats.js import JetStreamContext
 
 from crm_kit.settings import Settings
-from crm_kit.testing import GraphQLClient, auth_headers, eventually, running_app
+from crm_kit.testing import GraphQLClient, eventually, gateway_auth, running_app
 from crm_tasks import examples
 from crm_tasks.app import create_app
 
@@ -36,7 +36,7 @@ async def instance(settings: Settings, subject: str = "alice") -> AsyncIterator[
     app = create_app(settings)
     async with running_app(app) as http:
         yield {
-            "client": GraphQLClient(http, auth_headers(WS, subject, "admin")),
+            "client": GraphQLClient(http, gateway_auth("tasks", WS, subject, "admin")),
             "app": app,
         }
 

@@ -17,7 +17,7 @@ from crm_contracts import tasks as contract
 from crm_contracts.envelope import CloudEvent
 from crm_kit.rpc import RpcError
 from crm_kit.settings import Settings
-from crm_kit.testing import GraphQLClient, auth_headers, cli_call, eventually, running_app
+from crm_kit.testing import GraphQLClient, cli_call, eventually, gateway_auth, running_app
 from crm_tasks import examples
 from crm_tasks.app import create_app
 
@@ -33,7 +33,7 @@ DEAL_TASKS = """query($reps: [_Any!]!) { _entities(representations: $reps) {
 async def service(settings: Settings, workspace: str = "w1") -> AsyncIterator[GraphQLClient]:
     app = create_app(settings)
     async with running_app(app) as http:
-        yield GraphQLClient(http, auth_headers(workspace, "alice", "admin"))
+        yield GraphQLClient(http, gateway_auth("tasks", workspace, "alice", "admin"))
 
 
 async def deal_tasks(client: GraphQLClient, *deal_ids: str) -> dict[str, list[dict]]:

@@ -11,7 +11,7 @@ import pytest
 from crm_kit.context import RequestContext
 from crm_kit.rpc import RpcError
 from crm_kit.settings import Settings
-from crm_kit.testing import auth_headers
+from crm_kit.testing import gateway_auth
 from crm_tasks import examples
 from crm_tasks.app import create_app
 from crm_tasks.events.consume import EventHandlers
@@ -136,12 +136,14 @@ async def test_http_requires_a_token(store: MemoryTasksStore) -> None:
         assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         bad = await http.post("/graphql", json=body, headers={"Authorization": "Bearer x.y.z"})
         assert bad.status_code == 401
-        ok = await http.post("/graphql", json=body, headers=auth_headers("w1", "bob", "rep"))
+        ok = await http.post("/graphql", json=body, auth=gateway_auth("tasks", "w1", "bob", "rep"))
         assert ok.json() == {"data": {"myTasks": []}}
         create = {
             "query": 'mutation { createTask(input: {title: "x", type: CALL, '
             'dueAt: "2026-03-04T10:00:00Z", assigneeId: "bob", dealId: "d1"}) { id status } }'
         }
-        made = await http.post("/graphql", json=create, headers=auth_headers("w1", "bob", "rep"))
+        made = await http.post(
+            "/graphql", json=create, auth=gateway_auth("tasks", "w1", "bob", "rep")
+        )
         assert made.json()["data"]["createTask"]["status"] == "OPEN"
         assert (await http.get("/health")).json() == {"status": "ok"}

@@ -1,0 +1,107 @@
+"""The subgraph hot path without httpx models: LeanTransport.post over a real local socket."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import orjson
+import pytest
+
+from crm_gateway.lean_transport import LeanTransport
+from crm_gateway.subgraph_client import SubgraphClient, SubgraphFailure
+
+ANSWERS = [
+    b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"data":{}}',
+    b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"dat\r\n6\r\na":{}}\r\n0\r\n\r\n',
+    b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\n" + b'{"data":{}}',
+]
+
+
+class Recorder:
+    """A bare HTTP/1.1 server: answers in turn from `answers`, records what it was sent."""
+
+    def __init__(self, answers: list[bytes]) -> None:
+        self.answers = answers
+        self.requests: list[bytes] = []
+        self.connections = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                return
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            )
+            self.requests.append(head + await reader.readexactly(length))
+            answer = self.answers[(len(self.requests) - 1) % len(self.answers)]
+            writer.write(answer)
+            await writer.drain()
+            if b"Connection: close" in answer:
+                writer.close()
+                return
+
+
+async def test_post_reuses_connections_reads_every_framing_and_sends_the_headers() -> None:
+    rec = Recorder(ANSWERS)
+    server = await asyncio.start_server(rec.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport = LeanTransport()
+    url = f"http://127.0.0.1:{port}/graphql"
+    for _ in range(4):
+        status, content = await transport.post(
+            url, {"x-request-id": "r1"}, b'{"query":"{a}"}', idempotent=True
+        )
+        assert status == 200 and orjson.loads(content) == {"data": {}}
+    await transport.aclose()
+    server.close()
+    await server.wait_closed()
+    # Keep-alive, chunked, then "close" on the first connection; the fourth needs a new one.
+    assert rec.connections == 2
+    first = rec.requests[0]
+    assert first.startswith(b"POST /graphql HTTP/1.1\r\n")
+    assert f"Host: 127.0.0.1:{port}".encode() in first
+    assert b"x-request-id: r1\r\n" in first and first.endswith(b'{"query":"{a}"}')
+
+
+async def test_post_reports_a_refused_connection_as_httpx_does() -> None:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    with pytest.raises(httpx.ConnectError):
+        await LeanTransport().post(f"http://127.0.0.1:{port}/graphql", {}, b"{}", idempotent=True)
+
+
+async def test_subgraph_client_takes_the_direct_path_for_plain_http() -> None:
+    body = b'{"data":{"deal":{"id":"d1"}}}'
+    # "close": nothing stays pooled, so once the server is gone the next call is refused.
+    answer = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(body),
+        body,
+    )
+    rec = Recorder([answer])
+    server = await asyncio.start_server(rec.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = SubgraphClient({"DEALS": f"http://127.0.0.1:{port}/graphql"}, {"DEALS": "deals"})
+    try:
+        result = await client.send("DEALS", "{ deal { id } }", {"v": 1}, {"traceparent": "t"})
+        assert result == {"data": {"deal": {"id": "d1"}}}
+        sent = rec.requests[0]
+        assert b"content-type: application/json\r\n" in sent and b"traceparent: t\r\n" in sent
+        assert orjson.loads(sent.split(b"\r\n\r\n", 1)[1]) == {
+            "query": "{ deal { id } }",
+            "variables": {"v": 1},
+        }
+        server.close()
+        await server.wait_closed()
+        with pytest.raises(SubgraphFailure) as failure:
+            await client.send("DEALS", "{ deal { id } }", None, {})
+        assert failure.value.code == "SERVICE_UNAVAILABLE"
+    finally:
+        await client.aclose()
