@@ -201,7 +201,7 @@ class WorkspaceRecordStore:
     async def pipeline_facts(
         self, pipeline_id: str, narrowed: DealSelection | None = None
     ) -> Sequence[ReportedDeal]:
-        # The projection holds every field a selection names (`index_entry.FIELDS`).
+        # Scanned deals are live and hold every field a selection names (`PROJECTION`).
         where = self._of_pipeline(pipeline_id, narrowed)
         return [
             entry_of(doc)
