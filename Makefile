@@ -111,8 +111,6 @@ lint: $(REQ_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-# TODO(lead): add services/deals/crm_deals to `files` in pyproject.toml's [tool.mypy]
-# (standard checks) once its port lands.
 
 format: $(REQ_STAMP)
 	$(VENV)/bin/ruff check --fix .

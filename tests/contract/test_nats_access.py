@@ -3,9 +3,11 @@ permissions are generated from (`crm_contracts.access`): otherwise the server re
 
 from __future__ import annotations
 
+from typing import Any
+
 from crm_contracts.access import Durable, party
 from crm_contracts.envelope import service_of
-from crm_deals import config as deals_config
+from crm_deals.entrypoints.consumers import subscriptions as deals_subscriptions
 from crm_kit.memory_db import MemoryDatabase
 from crm_tasks.entrypoints.consumers import subscriptions
 from crm_tasks.store.memory import memory_store
@@ -14,11 +16,17 @@ from crm_tasks.usecases.scope import scopes
 TASKS_CONSUMERS = subscriptions(scopes(memory_store(MemoryDatabase())))
 
 
+def _unused_scopes(_: Any) -> Any:
+    raise AssertionError("registering a subscription calls no use case")
+
+
 def test_every_durable_consumer_is_declared_for_its_service() -> None:
     used = {
-        ("deals", Durable("tasks", deals_config.DURABLE_TASKS)),
-        ("deals", Durable("contacts", deals_config.DURABLE_CONTACTS)),
-        ("deals", Durable("contacts", deals_config.DURABLE_COMPANY_FACTS)),
+        # The deals service's durables as its typed subscriptions register them.
+        *(
+            ("deals", Durable(service_of(sub.subjects[0]), sub.durable))
+            for sub in deals_subscriptions(_unused_scopes)
+        ),
         *(("tasks", Durable(service_of(sub.subjects[0]), sub.durable)) for sub in TASKS_CONSUMERS),
     }
     declared = {(name, d) for name in ("contacts", "deals", "tasks") for d in party(name).durables}

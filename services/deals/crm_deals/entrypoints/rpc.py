@@ -8,31 +8,40 @@ in the README.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from crm_contracts import deals as contract
+from crm_kit.clock import iso
 from crm_kit.context import RequestContext
+from crm_kit.errors import BadUserInput
 from crm_kit.rpc import READ, Endpoint, RpcError
 
-from .domain.deal import Deal
-from .domain.money import format_amount
-from .domain.pipeline import Pipeline
-from .events.publish import pipeline_snapshot, snapshot
-from .store.protocol import StoreFactory
-from .usecases.context import Actor
-from .usecases.deals import DealService
-from .usecases.queries import DealFilter, deal_query, list_deals
+from ..domain.deal import Deal
+from ..domain.money import format_amount
+from ..domain.pipeline import Pipeline
+from ..domain.queries import DealSelection
+from ..events.publish import pipeline_snapshot, snapshot
+from ..usecases import pipelines
+from ..usecases.deals import find_deal
+from ..usecases.queries import list_deals
+from ..usecases.scope import Scopes
 
 LIST_LIMIT = 200
+
+
+def _time(moment: datetime | None) -> str | None:
+    return iso(moment) if moment is not None else None
 
 
 def deal_json(deal: Deal) -> dict[str, Any]:
     return {
         **snapshot(deal).wire(),
         "amount": format_amount(deal.amount_minor, deal.currency),
-        "stageEnteredAt": deal.stage_entered_at.isoformat() if deal.stage_entered_at else None,
-        "lastActivityAt": deal.last_activity_at.isoformat() if deal.last_activity_at else None,
-        "closedAt": deal.closed_at.isoformat() if deal.closed_at else None,
+        "stageEnteredAt": _time(deal.stage_entered_at),
+        "lastActivityAt": _time(deal.last_activity_at),
+        "closedAt": _time(deal.closed_at),
         "lostReason": deal.lost_reason,
         "completedPlaybookKeys": list(deal.completed_playbook_keys),
     }
@@ -58,28 +67,28 @@ def _required(payload: dict[str, Any], key: str) -> str:
     return value
 
 
-def endpoints(stores: StoreFactory) -> list[Endpoint]:
-    def service(caller: RequestContext) -> DealService:
-        return DealService(stores.for_workspace(caller.workspace_id), Actor(caller))
-
+def endpoints(scopes: Scopes) -> list[Endpoint]:
     async def get_deal(caller: RequestContext, payload: dict[str, Any]) -> Any:
-        deal = await service(caller).find(_required(payload, "id"))
+        deal = await find_deal(scopes(caller), _required(payload, "id"))
         if deal is None:
             raise RpcError("NOT_FOUND", f"no deal {payload['id']!r}")
         return deal_json(deal)
 
-    async def list_by(caller: RequestContext, f: DealFilter, payload: dict[str, Any]) -> Any:
+    async def list_by(
+        caller: RequestContext, selection: DealSelection, payload: dict[str, Any]
+    ) -> Any:
         status = payload.get("status")
         if status is not None and status not in ("open", "won", "lost"):
             raise RpcError("BAD_REQUEST", "status must be open, won or lost")
-        f.status = status
-        svc = service(caller)
-        page = await list_deals(
-            svc.store,
-            deal_query(f, svc.actor.clock()),
-            first=LIST_LIMIT,
-            after=payload.get("after"),
-        )
+        after = payload.get("after")
+        if after is not None and not isinstance(after, str):
+            raise RpcError("BAD_REQUEST", "after must be a cursor string")
+        try:
+            page = await list_deals(
+                scopes(caller), replace(selection, status=status), first=LIST_LIMIT, after=after
+            )
+        except BadUserInput as error:
+            raise RpcError("BAD_REQUEST", error.message) from None
         return {
             "deals": [deal_json(d) for d in page.items],
             "totalCount": page.total,
@@ -88,19 +97,23 @@ def endpoints(stores: StoreFactory) -> list[Endpoint]:
 
     async def by_contact(caller: RequestContext, payload: dict[str, Any]) -> Any:
         return await list_by(
-            caller, DealFilter(contact_id=_required(payload, "contactId")), payload
+            caller, DealSelection(contact_id=_required(payload, "contactId")), payload
         )
 
     async def by_company(caller: RequestContext, payload: dict[str, Any]) -> Any:
         return await list_by(
-            caller, DealFilter(company_id=_required(payload, "companyId")), payload
+            caller, DealSelection(company_id=_required(payload, "companyId")), payload
         )
 
     async def get_pipeline(caller: RequestContext, payload: dict[str, Any]) -> Any:
-        pipelines = service(caller).pipelines
+        scope = scopes(caller)
         pipeline_id = payload.get("id")
+        if pipeline_id is not None and not isinstance(pipeline_id, str):
+            raise RpcError("BAD_REQUEST", "id must be a string")
         found = (
-            await pipelines.find(pipeline_id) if pipeline_id else await pipelines.ensure_default()
+            await pipelines.find_pipeline(scope, pipeline_id)
+            if pipeline_id
+            else await pipelines.ensure_default(scope)
         )
         if found is None:
             raise RpcError("NOT_FOUND", f"no pipeline {pipeline_id!r}")

@@ -1,7 +1,5 @@
-"""Validation of deal input shared by GraphQL, import and automation.
-
-Input arrives as a dict keyed by the API's camelCase names; errors name `input.<key>`.
-"""
+"""Validation and normalisation of deal input (GraphQL, the importer). Each check raises
+`BadUserInput` naming the client's field (`input.<camelCase name>`)."""
 
 from __future__ import annotations
 
@@ -11,21 +9,11 @@ from typing import Any
 
 from crm_kit.errors import BadUserInput
 
-from ..domain.money import parse_amount, validate_currency
+from .money import parse_amount, validate_currency
 
 MAX_TITLE = 200
 _CUSTOM_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_ -]{0,63}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-# API name -> stored field, for plain optional strings.
-TEXT_FIELDS = {
-    "companyId": "company_id",
-    "primaryContactId": "primary_contact_id",
-    "ownerId": "owner_id",
-    "nextStep": "next_step",
-    "source": "source",
-    "product": "product",
-}
 
 
 def title(value: Any, field: str = "input.title") -> str:
