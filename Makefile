@@ -115,8 +115,6 @@ lint: $(REQ_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-# TODO(lead): add services/deals/crm_deals and services/tasks/crm_tasks to `files` in
-# pyproject.toml's [tool.mypy] (standard checks) once their ports land.
 
 format: $(REQ_STAMP)
 	$(VENV)/bin/ruff check --fix .

@@ -9,13 +9,18 @@ from crm_capture.entrypoints.consumers import subscriptions as capture_subscript
 from crm_contacts.entrypoints.consumers import subscriptions as contacts_subscriptions
 from crm_contracts.access import Durable, party
 from crm_contracts.envelope import service_of
-from crm_deals import config as deals_config
+from crm_deals.entrypoints.consumers import subscriptions as deals_subscriptions
 from crm_kit.inbound import Subscription
-from crm_tasks.events.consume import SUBSCRIPTIONS
+from crm_kit.memory_db import MemoryDatabase
+from crm_tasks.entrypoints.consumers import subscriptions
+from crm_tasks.store.memory import memory_store
+from crm_tasks.usecases.scope import scopes
+
+TASKS_CONSUMERS = subscriptions(scopes(memory_store(MemoryDatabase())))
 
 
-def _durables(service: str, subscriptions: list[Subscription]) -> set[tuple[str, Durable]]:
-    return {(service, Durable(service_of(s.subjects[0]), s.durable)) for s in subscriptions}
+def _durables(service: str, subs: list[Subscription]) -> set[tuple[str, Durable]]:
+    return {(service, Durable(service_of(s.subjects[0]), s.durable)) for s in subs}
 
 
 def _unused(_: Any) -> Any:
@@ -24,10 +29,8 @@ def _unused(_: Any) -> Any:
 
 def test_every_durable_consumer_is_declared_for_its_service() -> None:
     used = {
-        ("deals", Durable("tasks", deals_config.DURABLE_TASKS)),
-        ("deals", Durable("contacts", deals_config.DURABLE_CONTACTS)),
-        ("deals", Durable("contacts", deals_config.DURABLE_COMPANY_FACTS)),
-        *(("tasks", Durable(sub.service, sub.durable)) for sub in SUBSCRIPTIONS),
+        *_durables("deals", deals_subscriptions(_unused)),
+        *_durables("tasks", TASKS_CONSUMERS),
         *_durables("contacts", contacts_subscriptions(_unused)),
         *_durables("capture", capture_subscriptions(_unused)),
     }
