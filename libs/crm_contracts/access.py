@@ -73,6 +73,8 @@ PARTIES: tuple[Party, ...] = (
             Durable("contacts", "tasks-contact-merges"),
             Durable("contacts", "tasks-rules-contacts"),
             Durable("tasks", "tasks-rules-tasks"),
+            # Automation rules on what the capture service captured.
+            Durable("capture", "tasks-rules-capture"),
         ),
     ),
     Party(

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from crm_kit.paths import REPO_ROOT
+from crm_kit.testing import GraphQLClient, auth_headers
 
 from .conftest import Stack
-from .helpers import Client
 
 CORPUS = REPO_ROOT / "services" / "capture" / "tests" / "corpus"
 EXPECTED: dict[str, Any] = json.loads((CORPUS / "expected.json").read_text())
@@ -30,8 +32,10 @@ COMPANY_TIMELINE = """query($id: ID!) { company(id: $id) { interactions(first: 1
 
 @dataclass
 class World:
-    admin: Client
-    rita: Client
+    http: httpx.AsyncClient
+    workspace: str
+    admin: GraphQLClient
+    rita: GraphQLClient
     smtp_port: int
     inbound: str
     companies: dict[str, str] = field(default_factory=dict)  # domain -> id
@@ -60,7 +64,14 @@ class World:
 
         await asyncio.to_thread(deliver)
 
-    async def upload(self, raw: str, client: Client | None = None) -> dict[str, Any]:
+    def as_user(self, subject: str, roles: str) -> GraphQLClient:
+        """Another user of the workspace, through the gateway."""
+        return self.admin.as_user(self.workspace, subject, roles)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def upload(self, raw: str, client: GraphQLClient | None = None) -> dict[str, Any]:
         data = await (client or self.rita).data(
             """mutation($raw: String!) { captureEmail(raw: $raw) { duplicate
                  email { id status contactIds } } }""",
@@ -75,9 +86,11 @@ def corpus_file(name: str) -> bytes:
 
 
 async def make_world(stack: Stack, workspace: str) -> World:
-    admin = Client(stack.gateway_url, workspace, "admin", "admin")
-    rita = Client(stack.gateway_url, workspace, "rita", "rep")
-    sam = Client(stack.gateway_url, workspace, "sam", "rep")
+    """The world in `workspace`; `World.close()` closes its connections."""
+    http = httpx.AsyncClient(timeout=20.0)
+    admin = GraphQLClient(http, auth_headers(workspace, "admin", "admin"), path=stack.gateway_url)
+    rita = admin.as_user(workspace, "rita", "rep")
+    sam = admin.as_user(workspace, "sam", "rep")
     settings = await admin.data(
         """mutation($i: CaptureSettingsInput!) { updateCaptureSettings(input: $i) {
              inboundAddress } }""",
@@ -92,8 +105,9 @@ async def make_world(stack: Stack, workspace: str) -> World:
     my = "mutation($a: [String!]) { updateMyCapture(input: {addresses: $a}) { myAddresses } }"
     await rita.data(my, {"a": ["rita@ourco.example"]})
     await sam.data(my, {"a": ["sam@ourco.example"]})
-    await sam.close()
     world = World(
+        http,
+        workspace,
         admin,
         rita,
         int(stack.env["CAPTURE_SMTP_PORT"]),

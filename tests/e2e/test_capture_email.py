@@ -16,7 +16,7 @@ from crm_kit import testing
 
 from .capture_world import EXPECTED, World, corpus_file, corpus_names, make_world, parsed_id
 from .conftest import Stack
-from .helpers import Client, eventually, new_workspace
+from .helpers import eventually, new_workspace
 
 pytestmark = pytest.mark.e2e
 
@@ -37,8 +37,7 @@ Are we still on for tomorrow?\r
 async def world(stack: Stack) -> AsyncIterator[World]:
     made = await make_world(stack, new_workspace())
     yield made
-    await made.admin.close()
-    await made.rita.close()
+    await made.close()
 
 
 async def test_a_message_sent_by_smtp_is_on_the_timeline_within_two_seconds(world: World) -> None:
@@ -70,7 +69,7 @@ async def test_the_corpus_lands_where_it_should(world: World) -> None:
         }},
     )  # fmt: skip
     assert rule["createAutomationRule"]["id"]
-    workspace = world.admin.workspace
+    workspace = world.workspace
     for name in corpus_names():
         await world.send(corpus_file(name))
     # Wait for the last captured one, then read every timeline once.
@@ -132,6 +131,32 @@ async def test_the_corpus_lands_where_it_should(world: World) -> None:
     assert "Answer: Proposal for Acme Rollout" not in await tasks()  # outbound: no task
 
 
+async def test_a_rule_on_captured_email_makes_a_task_for_the_deals_owner(world: World) -> None:
+    """The tasks service's rules hear the capture service's own events: an inbound email on
+    an open deal -> a task for the deal's owner, once per email (not per revision)."""
+    await world.admin.data(
+        """mutation($i: CreateAutomationRuleInput!) { createAutomationRule(input: $i) { id } }""",
+        {"i": {
+            "name": "Reply to mail on open deals",
+            "trigger": "EMAIL_CAPTURED",
+            "conditions": [
+                {"path": "deal.status", "op": "EQ", "value": "open"},
+                {"path": "direction", "op": "EQ", "value": "inbound"},
+                {"path": "revision", "op": "EQ", "value": 1},
+            ],
+            "actions": [{"type": "CREATE_TASK", "task": {"title": "Reply: {{subject}}"}}],
+        }},
+    )  # fmt: skip
+    await world.send(QUICK.format(n=5))
+
+    async def replies() -> list[dict[str, Any]]:
+        found = await world.rita.data("{ myTasks { title dealId } }")
+        return [t for t in found["myTasks"] if t["title"] == "Reply: Quick question 5"]
+
+    [task] = await eventually(replies, what="the rule's task for the deal's owner")
+    assert task["dealId"] == world.deal_id
+
+
 async def _superset(probe: Any, wanted: set[str]) -> bool:
     return wanted <= await probe()
 
@@ -151,9 +176,8 @@ async def test_the_same_message_by_smtp_and_by_upload_is_one_interaction(world: 
     first = (await eventually(on_timeline, what="captured by SMTP"))[0]
     uploaded = await world.upload(raw)
     assert uploaded["duplicate"] is True and uploaded["email"]["id"] == first["id"]
-    another_rep = Client(world.admin.url, world.admin.workspace, "sam", "rep")
+    another_rep = world.as_user("sam", "rep")
     assert (await world.upload(raw, another_rep))["duplicate"] is True
-    await another_rep.close()
     assert len(await on_timeline()) == 1
 
 

@@ -37,8 +37,7 @@ BROWSER = {"user-agent": "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox
 async def world(stack: Stack) -> AsyncIterator[World]:
     made = await make_world(stack, new_workspace())
     yield made
-    await made.admin.close()
-    await made.rita.close()
+    await made.close()
 
 
 def calendar(uid: str, sequence: int, body: str, method: str = "REQUEST") -> str:
@@ -233,7 +232,7 @@ async def test_visits_before_and_after_identification(world: World, stack: Stack
         while True:
             message = await hot.next_msg(timeout=20)
             event = orjson.loads(message.data)
-            if event["workspace"] == world.admin.workspace:
+            if event["workspace"] == world.workspace:
                 found.append(event["data"])
                 break
         assert found[0]["contactId"] == world.contacts["ann@acme.example"]
