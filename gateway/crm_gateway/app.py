@@ -11,6 +11,7 @@ aliases, root fields, cost) and execution.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -30,6 +31,7 @@ from crm_gateway.admission import (
     ConcurrencyLimit,
     Decision,
     RateLimiter,
+    client_address,
     ratelimit_headers,
 )
 from crm_gateway.config import GatewaySettings
@@ -37,6 +39,7 @@ from crm_gateway.gateway import Gateway, GatewayRequest, GatewayResponse
 from crm_gateway.graphiql import GRAPHIQL_HTML
 from crm_gateway.identity import SubgraphSigner
 from crm_gateway.metrics import Metrics
+from crm_gateway.tracking_proxy import TRACKING_ROUTES, TrackingProxy
 from crm_gateway.web import mount_web
 from crm_kit import telemetry
 from crm_kit.assertions import KeyRing
@@ -129,11 +132,12 @@ def create_app(
     auth_on = settings.auth_enabled if auth is None else auth
     if auth_on and verifier is None:
         verifier = _load_verifier()
+    # One signing key for every door (subgraph requests, tracking reports), loaded on first
+    # use: without authentication and without a capture subgraph nothing signs.
+    gateway_keys = functools.cache(lambda: keyring or KeyRing.from_env("gateway"))
     signer = None
     if auth_on:
-        signer = SubgraphSigner(
-            keyring or KeyRing.from_env("gateway"), cache_size=settings.assertion_cache_size
-        )
+        signer = SubgraphSigner(gateway_keys(), cache_size=settings.assertion_cache_size)
     gateway = Gateway(
         sdl,
         subgraph_urls=settings.subgraph_urls,
@@ -156,6 +160,7 @@ def create_app(
         lock_after=adm.auth_lock_after,
         forgive_per_second=adm.auth_forgive_per_second,
     )
+    tracking = TrackingProxy.for_gateway(gateway, gateway_keys, transport)  # public: no token
 
     async def graphql(request: Request) -> Response:
         # The caller's trace, or a new one: every log line of the request names it.
@@ -199,7 +204,7 @@ def create_app(
         request: Request, media_type: str, headers: dict[str, str]
     ) -> tuple[Response, float]:
         start = time.perf_counter()
-        address = request.client.host if request.client else "unknown"
+        address = client_address(request)
         locked = bad_tokens.locked_for(address)
         if locked:
             gateway.metrics.rejected("locked_out")
@@ -293,12 +298,14 @@ def create_app(
         log.info("gateway started", extra={"subgraphs": gateway.client.urls, "auth": auth_on})
         yield
         await gateway.aclose()
+        await tracking.aclose()
 
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
+            *tracking.routes,
         ],
         lifespan=lifespan,
     )
@@ -308,7 +315,7 @@ def create_app(
     return app
 
 
-ROUTES = ("/graphql", "/health", "/ready")
+ROUTES = ("/graphql", "/health", "/ready", *TRACKING_ROUTES)
 
 
 class _MissingToken(Exception):
