@@ -4,7 +4,10 @@ unique indexes do, write hooks told of every write, and the outbox kept as a lis
 CloudEvents written (to assert on).
 
 Documents are stored as the codec writes them (`RecordType.to_doc`), so filters, sorting
-and derived fields behave as they do on the database (`crm_kit.filters`).
+and derived fields behave as they do on the database (`crm_kit.filters`). A keyed operation
+(`crm_kit.operation`) is honoured as the kit's writer honours it: derived event ids, an
+insert of the operation's own existing id and an update whose marker the document holds
+taken as applied.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from crm_contracts.envelope import CloudEvent
 
 from .filters import ALL, And, Filter
 from .locks import DocLocks, hold_locks
+from .operation import OPS_FIELD, current_operation, keep_markers
 from .pagination import BY_ID, Cursor, Order
 from .records import Duplicate, E, Records, RecordType, events_written, pending_events
 from .writer import Encode, WriteHooks, Written, as_cloud_event
@@ -72,7 +76,7 @@ class MemoryRecords(Records[E]):
         return self.workspace_id is None or doc.get("workspace_id") == self.workspace_id
 
     def _load(self, doc: dict[str, Any]) -> E:
-        return self.kind.from_doc(copy.deepcopy(doc))
+        return self.kind.from_doc({k: copy.deepcopy(v) for k, v in doc.items() if k != OPS_FIELD})
 
     def _select(self, where: Filter, order: Order, after: Cursor | None) -> list[dict[str, Any]]:
         query = self._scoped(And(where, order.after(after)))
@@ -114,8 +118,15 @@ class MemoryRecords(Records[E]):
                 if other["_id"] != doc["_id"] and same_workspace and other.get(name) == doc[name]:
                     raise Duplicate(name, other["_id"])
 
-    def _emit_events(self, record: E) -> None:
-        self.db.outbox.extend(self.db.encode(event) for event in pending_events(record))
+    def _emit_events(self, record: E, place: str) -> None:
+        events = [self.db.encode(event) for event in pending_events(record)]
+        operation = current_operation()
+        if operation is not None:
+            events = [
+                event.model_copy(update={"id": operation.event_id(place, n)})
+                for n, event in enumerate(events)
+            ]
+        self.db.outbox.extend(events)
 
     async def _written(self, doc_id: Any, record: E) -> None:
         await self.db.hooks.emit(Written(self.kind.collection, doc_id, self.workspace_id, record))
@@ -124,10 +135,14 @@ class MemoryRecords(Records[E]):
         doc = self._document(record)
         async with self.lock(doc["_id"]):
             if doc["_id"] in self._docs:
-                raise Duplicate("_id", doc["_id"])
-            self._check_unique(doc)
-            self._docs[doc["_id"]] = copy.deepcopy(doc)
-            self._emit_events(record)
+                operation = current_operation()
+                if operation is None or doc["_id"] not in operation.minted:
+                    raise Duplicate("_id", doc["_id"])
+                operation.meet(self.kind.collection, doc["_id"])
+            else:  # not inserted by an earlier run of the operation
+                self._check_unique(doc)
+                self._docs[doc["_id"]] = copy.deepcopy(doc)
+                self._emit_events(record, f"{self.kind.collection}/{doc['_id']}")
             events_written(record)
             await self._written(doc["_id"], record)
 
@@ -153,12 +168,20 @@ class MemoryRecords(Records[E]):
             stored = self._docs.get(doc_id)
             if stored is None or not self._mine(stored):
                 return False
-            if any(stored.get(name) != value for name, value in expect.items()):
-                return False
-            updated = {**stored, **copy.deepcopy(fields)}
-            self._check_unique(updated)
-            self._docs[doc_id] = updated
-            self._emit_events(record)
+            operation = current_operation()
+            marker = operation.update_marker(self.kind.collection, doc_id) if operation else None
+            markers = stored.get(OPS_FIELD) or []
+            if operation is not None and marker in markers:
+                operation.meet(self.kind.collection, doc_id)
+            else:
+                if any(stored.get(name) != value for name, value in expect.items()):
+                    return False
+                updated = {**stored, **copy.deepcopy(fields)}
+                if marker is not None:
+                    updated[OPS_FIELD] = keep_markers(markers, marker)
+                self._check_unique(updated)
+                self._docs[doc_id] = updated
+                self._emit_events(record, marker or f"{self.kind.collection}/{doc_id}")
             self._saved(record)
             await self._written(doc_id, record)
             return True

@@ -138,6 +138,8 @@ class GraphQLClient:
         self.http = http
         self.credentials = credentials
         self.path = path
+        # Extra headers sent with every request (`keyed`).
+        self.headers: dict[str, str] = {}
         self._send: Send = self._post
         self._as_user: Callable[[str, str, str], GraphQLClient] = self._http_user
 
@@ -188,11 +190,21 @@ class GraphQLClient:
     async def _post(self, query: str, variables: dict[str, Any]) -> Body:
         payload = {"query": query, "variables": variables}
         if isinstance(self.credentials, AsGateway):
-            response = await self.http.post(self.path, json=payload, auth=self.credentials)
+            response = await self.http.post(
+                self.path, json=payload, auth=self.credentials, headers=self.headers
+            )
         else:
-            response = await self.http.post(self.path, json=payload, headers=self.credentials)
+            response = await self.http.post(
+                self.path, json=payload, headers={**self.credentials, **self.headers}
+            )
         body: Body = response.json()
         return body
+
+    def keyed(self, key: str) -> GraphQLClient:
+        """The same client sending `Idempotency-Key: key` with every request."""
+        client = GraphQLClient(self.http, self.credentials, self.path)
+        client.headers = {**self.headers, "idempotency-key": key}
+        return client
 
     async def execute(self, query: str, variables: dict[str, Any] | None = None) -> Body:
         return await self._send(query, variables or {})
