@@ -20,7 +20,6 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from nats.errors import TimeoutError as NatsTimeout
 from pymongo import AsyncMongoClient
 
 from crm_contracts import contacts as contract
@@ -34,7 +33,7 @@ from crm_kit.faults import BEFORE_STORING_RESULT
 from crm_kit.idempotency import COLLECTION
 from crm_kit.outbox import PENDING
 from crm_kit.paths import REPO_ROOT, python_path
-from crm_kit.testing import eventually, running_app
+from crm_kit.testing import eventually, running_app, stream_events
 
 pytestmark = pytest.mark.integration
 
@@ -96,23 +95,11 @@ def contacts(infra: Any, db_name: str, tmp_path: Path) -> Iterator[ContactsProce
 async def _created_events(infra: Any, contact_id: str) -> list[CloudEvent]:
     """Every contact.created event of this contact in the contacts stream."""
     nc = await infra.connect_nats()
-    found: list[CloudEvent] = []
     try:
-        sub = await nc.jetstream().subscribe(
-            contract.CONTACT_CREATED, stream=stream_for("contacts").name, ordered_consumer=True
-        )
-        while True:
-            try:
-                message = await sub.next_msg(timeout=0.5)
-            except (NatsTimeout, TimeoutError):
-                break
-            event = CloudEvent.from_json(message.data)
-            if event.subject == contact_id:
-                found.append(event)
-        await sub.unsubscribe()
+        found = await stream_events(nc, contract.CONTACT_CREATED, stream_for("contacts").name)
     finally:
         await nc.close()
-    return found
+    return [event for event, _ in found if event.subject == contact_id]
 
 
 async def test_a_retry_after_a_kill_before_the_result_was_stored_makes_one_record(
