@@ -347,11 +347,19 @@ class IdempotencyKeys:
 
     @contextlib.asynccontextmanager
     async def heartbeat(self, attempt: Attempt) -> AsyncIterator[None]:
-        """Keep the attempt alive in the record while the block runs."""
+        """Keep the attempt alive in the record while the block runs. A beat under way
+        when the block ends is finished, not cancelled: FerretDB does not isolate
+        concurrent updates of one document, so a beat landing after the result is stored
+        could write the record back without it."""
+        stopped = asyncio.Event()
 
         async def beat() -> None:
             while True:
-                await asyncio.sleep(self.settings.heartbeat_seconds)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.settings.heartbeat_seconds):
+                        await stopped.wait()
+                if stopped.is_set():
+                    return
                 try:
                     await self.records.set(attempt.heartbeat_id, {"alive_at": self.clock()})
                 except Exception:  # the database may be away: the next beat tries again
@@ -361,6 +369,5 @@ class IdempotencyKeys:
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            stopped.set()
+            await task

@@ -7,6 +7,8 @@ services/contacts/tests/integration/test_idempotency_keys.py.)"""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +16,7 @@ import pytest
 import strawberry
 from strawberry.federation import Schema
 
+from crm_kit import faults
 from crm_kit.clock import utcnow
 from crm_kit.context import RequestContext
 from crm_kit.idempotency import (
@@ -314,3 +317,19 @@ async def test_a_second_run_of_a_key_derives_the_same_ids() -> None:
         record["state"] = "open"  # as a failed attempt leaves it
         await _post(http, body, "k-1")
         assert len(RUNS) == 2 and RUNS[0] == RUNS[1]
+
+
+def test_the_fault_point_fires_for_its_key_in_development_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    killed: list[tuple[int, int]] = []
+    monkeypatch.setattr(faults.os, "kill", lambda pid, sig: killed.append((pid, sig)))
+    monkeypatch.setenv("CRM_FAULT_KILL", f"{faults.BEFORE_STORING_RESULT}:k-1")
+    faults.kill_point(faults.BEFORE_STORING_RESULT, "k-2")
+    faults.kill_point("elsewhere", "k-1")
+    assert killed == []
+    faults.kill_point(faults.BEFORE_STORING_RESULT, "k-1")
+    assert killed == [(os.getpid(), signal.SIGKILL)]
+    monkeypatch.setenv("CRM_ENV", "production")
+    faults.kill_point(faults.BEFORE_STORING_RESULT, "k-1")
+    assert len(killed) == 1
