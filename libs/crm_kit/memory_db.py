@@ -304,7 +304,9 @@ class MemoryRecords(Records[E]):
                 return True
             if stored is not None and any(stored.get(k) != v for k, v in (expect or {}).items()):
                 return False
-            doc = copy.deepcopy(stored) if stored is not None else {"_id": record_id}
+            doc: dict[str, Any] = (
+                copy.deepcopy(stored) if stored is not None else {"_id": record_id}
+            )
             apply_update(doc, update, inserting=stored is None)
             doc["workspace_id"] = workspace_id
             if marker is not None:

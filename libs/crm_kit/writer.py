@@ -420,8 +420,8 @@ class DocumentWriter:
         if stored is None:
             if not upsert:
                 return None
-            marking = {} if marker is None else {"$set": {OPS_FIELD: [marker]}}
-            return {"_id": write.doc_id}, marking
+            first: dict[str, Any] = {} if marker is None else {"$set": {OPS_FIELD: [marker]}}
+            return {"_id": write.doc_id}, first
         markers = stored.get(OPS_FIELD) or []
         if marker is not None and marker in markers:
             self._met(write)

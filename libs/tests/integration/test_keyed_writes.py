@@ -20,7 +20,7 @@ from crm_kit.profile import DatabaseProfile
 from crm_kit.records import Duplicate, MongoRecords
 from crm_kit.writer import DocumentWriter
 
-from ..support.keyed import bump_twice, create_thing, rename_then_bump
+from ..support.keyed import bump_twice, count_and_tag, create_thing, rename_then_bump
 from ..support.things import THING, THINGS, Thing, encode
 
 pytestmark = pytest.mark.integration
@@ -140,3 +140,17 @@ async def test_markers_stay_out_of_reads_and_bounded_where_the_writer_cuts_them(
     # The records' reads project the markers out with the outbox.
     raw = await env["db"][THINGS].find_one({"_id": "t1"}, HIDE_OUTBOX)
     assert OPS_FIELD not in raw and OUTBOX not in raw
+
+
+async def test_partial_updates_and_upserts_run_twice_apply_once(env: dict[str, Any]) -> None:
+    things = env["things"]
+    await things.insert(Thing("t1", "w1", "Ada", score=0))
+    for _ in range(2):
+        with operation_bound(_operation()):
+            await count_and_tag(things, "t1", "x")
+    first, log = await things.get(["t1", "t1-log"])
+    assert (first.score, first.tags, log.tags) == (1, ["x"], ["x"])
+    with operation_bound(_operation("d" * 32)):  # another request applies
+        await count_and_tag(things, "t1", "y")
+    first, log = await things.get(["t1", "t1-log"])
+    assert (first.score, first.tags, log.tags) == (2, ["x", "y"], ["x", "y"])

@@ -51,3 +51,12 @@ async def rename_then_bump(
     if bump:
         changed = await things.change(thing_id, add_one)
     return changed
+
+
+async def count_and_tag(things: Records[Thing], thing_id: str, tag: str) -> None:
+    """Partial updates that are not idempotent by themselves (`$inc`, `$push`), the second
+    an upsert that creates its record the first time."""
+    await things.update(thing_id, {"$inc": {"score": 1}, "$push": {"tags": tag}})
+    log = f"{thing_id}-log"
+    created = {"name": log, "name_key": log}
+    await things.update(log, {"$push": {"tags": tag}, "$setOnInsert": created}, upsert=True)

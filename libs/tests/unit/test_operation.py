@@ -16,7 +16,7 @@ from crm_kit.memory_db import MemoryDatabase
 from crm_kit.operation import KEPT_MARKERS, Operation, keep_markers, operation_bound
 from crm_kit.records import Duplicate
 
-from ..support.keyed import bump_twice, create_thing, rename_then_bump
+from ..support.keyed import bump_twice, count_and_tag, create_thing, rename_then_bump
 from ..support.things import THING, THINGS, Thing, encode
 
 STARTED = datetime(2026, 3, 1, 12, 30, 15, 123000, tzinfo=UTC)
@@ -119,3 +119,17 @@ async def test_events_of_a_keyed_write_have_ids_derived_from_the_write(
         await rename_then_bump(other.records(THING, "w1"), "t1", "Ada L", bump=False)
     assert [event.id for event in other.outbox] == ids
     assert THINGS in db.collections
+
+
+async def test_partial_updates_and_upserts_run_twice_apply_once(db: MemoryDatabase) -> None:
+    things = db.records(THING, "w1")
+    await things.insert(Thing("t1", "w1", "Ada", score=0))
+    for _ in range(2):
+        with operation_bound(_operation()):
+            await count_and_tag(things, "t1", "x")
+    first, log = await things.get(["t1", "t1-log"])
+    assert (first.score, first.tags, log.tags) == (1, ["x"], ["x"])
+    with operation_bound(_operation("d" * 32)):  # another request applies
+        await count_and_tag(things, "t1", "y")
+    first, log = await things.get(["t1", "t1-log"])
+    assert (first.score, first.tags, log.tags) == (2, ["x", "y"], ["x", "y"])
