@@ -105,8 +105,14 @@ def split_currency(text: str) -> tuple[str, str | None, bool]:
     return text, None, False
 
 
+def _simple(text: str, separator: str | None) -> bool:
+    """Digits with at most a decimal point that is one (`1.200` is 1200 in a file written
+    with decimal commas)."""
+    return _SIMPLE.fullmatch(text) is not None and (separator != "," or "." not in text)
+
+
 def parse_decimal(text: str, separator: str | None = None) -> Decimal:
-    if _SIMPLE.fullmatch(text) is not None:  # most numbers: no sign, group or mark to read
+    if _simple(text, separator):  # most numbers: no sign, group or mark to read
         return Decimal(text)
     number = text.strip()
     negative = False
@@ -157,7 +163,7 @@ def parse_integer(text: str, separator: str | None = None) -> int:
 
 
 def parse_amount(text: str, separator: str | None = None) -> tuple[Decimal, str | None]:
-    if _SIMPLE.fullmatch(text) is not None:
+    if _simple(text, separator):
         return Decimal(text), None
     number, code, _ = split_currency(text)
     return parse_decimal(number, separator), code

@@ -142,6 +142,13 @@ def test_every_field_type_reads_its_values() -> None:
 
     assert one("companies", "size", "1,200") == 1200
     assert one("companies", "size", "12.5") == "is not a whole number"
+    assert one("companies", "size", "1.200", decimal_separator=",") == 1200
+    assert one("deals", "amount", "1.200", decimal_separator=",") == Decimal(1200)
+    assert one("deals", "amount", "1 234,5", decimal_separator=",") == Decimal("1234.5")
+    assert one("deals", "amount", "1.234,50") == Decimal("1234.50")  # judged per value
+    assert one("deals", "amount", "12,5") == Decimal("12.5")
+    assert one("deals", "amount", "1,234.50-") == Decimal("-1234.50")
+    assert one("deals", "amount", "1,23,4") == "is not a number"
     assert one("companies", "domain", "https://www.Globex.com/about") == "globex.com"
     assert one("companies", "website", "globex.com") == "globex.com"
     assert one("companies", "website", "not a site") == "is not a web address"
