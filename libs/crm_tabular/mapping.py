@@ -42,7 +42,7 @@ RULE_KEYS = (
 )  # fmt: skip
 MAPPING_KEYS = ("target", "fields", "timezone", "date_format", "currency", "decimal_separator")
 DATED = (FieldType.DATE, FieldType.DATETIME)
-NUMERIC = (FieldType.INTEGER, FieldType.DECIMAL, FieldType.AMOUNT)
+NUMERIC = (FieldType.INTEGER, FieldType.DECIMAL, FieldType.AMOUNT, FieldType.AUTO)
 CUSTOM_TYPES = tuple(t for t in FieldType if t is not FieldType.ENUM)
 MAX_RULE_TEXT = 1000  # a template, constant or value-map entry
 

@@ -252,14 +252,23 @@ def parse_currency(text: str, how: Conversion | None = None) -> str:
 
 _WHOLE = re.compile(r"-?(?:0|[1-9]\d*)")
 _FRACTION = re.compile(r"-?(?:0|[1-9]\d*)\.\d+")
+_LEADING_ZERO = re.compile(r"[+-]?0\d")
 
 
 def parse_auto(text: str, how: Conversion | None = None) -> int | float | str:
-    """Numbers stay numbers in custom fields; `007` (a code, not a number) stays text."""
+    """Numbers stay numbers in custom fields; `007` (a code, not a number) stays text.
+    With a decimal separator given, numbers written with it (`1.234,50`) count too."""
     if _WHOLE.fullmatch(text):
         return int(text)
     if _FRACTION.fullmatch(text):
         return float(text)
+    separator = how.decimal_separator if how else None
+    if separator is not None and _LEADING_ZERO.match(text) is None:
+        try:
+            value = parse_decimal(text, separator)
+        except ValueProblem:
+            return text
+        return int(value) if value == value.to_integral_value() else float(value)
     return text
 
 
