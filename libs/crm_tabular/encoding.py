@@ -15,8 +15,6 @@ import codecs
 import re
 from dataclasses import dataclass
 
-from charset_normalizer import from_bytes
-
 from .errors import NotTabularError, OptionError
 
 # How much of a file decides its encoding and delimiter.
@@ -121,6 +119,9 @@ def _control_share(prefix: bytes) -> float:
 
 def _legacy(prefix: bytes) -> Encoding:
     if not _looks_western(prefix.decode("cp1252", errors=LATIN1_FALLBACK)):
+        # Imported here: it is slow to import and only non-UTF-8 files need it.
+        from charset_normalizer import from_bytes
+
         best = from_bytes(prefix).best()
         if best is not None:
             return Encoding(best.encoding, best.encoding)

@@ -12,7 +12,6 @@ from .encoding import PREFIX_BYTES, Encoding, detect_encoding, named_encoding
 from .errors import EmptyFileError, NotTabularError, OptionError, TabularError
 from .sniff import check_delimiter, sniff_delimiter
 from .table import Table
-from .xlsx_table import XlsxTable
 
 ZIP = b"PK\x03\x04"
 # Formats people send instead of a table, each with what to do about it.
@@ -53,6 +52,9 @@ def open_table(
             raise EmptyFileError("the file is empty (0 bytes)")
         kind = format or ("xlsx" if prefix.startswith(ZIP) else "csv")
         if kind == "xlsx":
+            # Imported here: openpyxl is slow to import and only workbooks need it.
+            from .xlsx_table import XlsxTable
+
             return XlsxTable(binary, sheet=sheet)
         if format is None:
             _refuse_non_tables(prefix)

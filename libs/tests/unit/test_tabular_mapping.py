@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from crm_kit.paths import REPO_ROOT
 from crm_tabular import TARGETS, FieldRule, Mapping, MappingError, Row, RowMapper, open_table
 from crm_tabular.mapping import parse_template
 
@@ -277,3 +278,15 @@ def test_template_syntax() -> None:
         parse_template("a}b {c}")
     with pytest.raises(ValueError, match="empty"):
         parse_template("{ }")
+
+
+def test_the_readme_example_and_field_lists_are_current() -> None:
+    readme = (REPO_ROOT / "libs/crm_tabular/README.md").read_text()
+    example = readme.split("```json\n", 1)[1].split("```", 1)[0]
+    mapping = Mapping.from_json(json.loads(example))
+    assert mapping.fields["owner"] == FieldRule(column="Sales Rep")
+    assert mapping.columns() >= {"Deal ID", "Product", "Account", "Sales Rep", "Logged"}
+    for target in TARGETS.values():
+        listed = readme.split(f"- **{target.name}**", 1)[1].split("\n- **", 1)[0]
+        for field in target.fields:
+            assert f"`{field.name}`" in listed, (target.name, field.name)
