@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .errors import RowIssue
+from .errors import OptionError, RowIssue
 from .infer import ColumnProfile, profile_columns
 from .mapping import Mapping
 from .source import open_table
@@ -68,7 +68,7 @@ def preview_file(
     sheet: str | None = None,
 ) -> Preview:
     if target is not None and target not in TARGETS:
-        raise ValueError(f"unknown target {target!r}; one of {', '.join(TARGETS)}")
+        raise OptionError(f"unknown target {target!r}; one of {', '.join(TARGETS)}")
     sample = max(1, min(sample, MAX_SAMPLE))
     with open_table(source, encoding=encoding, delimiter=delimiter, sheet=sheet) as table:
         sampled: list[Row] = []

@@ -22,6 +22,9 @@ from openpyxl.utils.exceptions import InvalidFileException
 from .errors import MalformedFileError, NotTabularError, OptionError
 from .table import Record, Table
 
+# The shared-strings part is held in memory whole (the format keeps every distinct text of
+# the workbook there): bounded, uncompressed, so a small file cannot claim gigabytes.
+MAX_SHARED_STRINGS = 256 * 1024 * 1024
 # What openpyxl raises for a file that is a ZIP but no readable workbook.
 BROKEN = (zipfile.BadZipFile, InvalidFileException, KeyError, ParseError, ValueError, OSError)
 
@@ -31,6 +34,7 @@ class XlsxTable(Table):
     pads_short_rows = True
 
     def __init__(self, source: Path | BinaryIO, *, sheet: str | None) -> None:
+        _check_shared_strings(source)
         try:
             self._book = load_workbook(source, read_only=True, data_only=True)
         except BROKEN as error:
@@ -71,6 +75,26 @@ class XlsxTable(Table):
             raise MalformedFileError(
                 f"the workbook is damaged after row {number} ({error})", row=number + 1
             ) from None
+
+
+def _check_shared_strings(source: Path | BinaryIO) -> None:
+    try:
+        with zipfile.ZipFile(source) as archive:
+            size = sum(
+                info.file_size
+                for info in archive.infolist()
+                if info.filename.lower().endswith("sharedstrings.xml")
+            )
+    except (zipfile.BadZipFile, OSError) as error:
+        raise NotTabularError(f"not a readable XLSX workbook ({error})") from None
+    finally:
+        if not isinstance(source, Path):
+            source.seek(0)
+    if size > MAX_SHARED_STRINGS:
+        raise NotTabularError(
+            f"the workbook's shared strings take {size // 2**20} MiB unpacked, over the "
+            f"{MAX_SHARED_STRINGS // 2**20} MiB limit: save it as CSV"
+        )
 
 
 def cell_text(value: Any) -> str:

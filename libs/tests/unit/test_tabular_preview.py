@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from crm_kit.paths import REPO_ROOT
-from crm_tabular import TARGETS, ColumnProfile, Mapping, RowMapper, open_table, preview_file
+from crm_tabular import (
+    TARGETS,
+    ColumnProfile,
+    Mapping,
+    OptionError,
+    RowMapper,
+    open_table,
+    preview_file,
+)
 from crm_tabular.infer import profile_columns
 from crm_tabular.table import Row
 
@@ -153,7 +161,7 @@ def test_suggested_mapping_per_target(target: str, header: str, expected: dict[s
 
 
 def test_unknown_target_and_required_field_without_column() -> None:
-    with pytest.raises(ValueError, match="unknown target"):
+    with pytest.raises(OptionError, match="unknown target"):
         preview_file(FIXTURES / "crlf.csv", target="planets")
     preview = preview_file(FIXTURES / "crlf.csv", target="tasks")
     assert preview.suggested is None

@@ -24,6 +24,7 @@ from crm_tabular import (
     Severity,
     TabularError,
     open_table,
+    xlsx_table,
 )
 from crm_tabular.csv_table import MAX_LINE_CHARS
 from crm_tabular.encoding import PREFIX_BYTES, detect_encoding
@@ -316,3 +317,13 @@ def test_xlsx_leading_blank_rows(tmp_path: Path) -> None:
     facts, rows = read(tmp_path / "offset.xlsx")
     assert facts["header"] == ("column 1", "name")
     assert rows[0].number == 4 and rows[0].values == ("", "Acme")
+
+
+def test_xlsx_shared_strings_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _workbook(tmp_path / "deals.xlsx")
+    with zipfile.ZipFile(path, "a") as archive:  # openpyxl writes strings inline: add one
+        archive.writestr("xl/sharedStrings.xml", "<sst>" + "<si><t>x</t></si>" * 100 + "</sst>")
+    assert len(list(read(path, sheet="Deals")[1])) == 3
+    monkeypatch.setattr(xlsx_table, "MAX_SHARED_STRINGS", 1000)
+    with pytest.raises(NotTabularError, match="shared strings take 0 MiB unpacked"):
+        open_table(path, sheet="Deals")
