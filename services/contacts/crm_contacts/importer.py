@@ -41,13 +41,14 @@ from crm_tabular import (
     Mapping,
     MappingError,
     MappingProblem,
+    Row,
     RowMapper,
+    Table,
     TabularError,
     mapped_rows,
     open_table,
     preview_file,
 )
-from crm_tabular.table import Row, Table
 
 from .config import OUTBOX_COLLECTIONS, load_settings
 from .domain.company import Company
@@ -124,8 +125,8 @@ class Report:
             file=out,
         )
         if self.stopped:
-            print(f"reading stopped: {self.stopped}; the rows before it are counted above",
-                  file=out)  # fmt: skip
+            message = f"reading stopped: {self.stopped}; the rows before it are counted above"
+            print(message, file=out)
         if self.demo_contacts or self.demo_interactions:
             print(
                 f"demo: {verb} {self.demo_contacts} contacts, "
