@@ -1,0 +1,59 @@
+"""Idempotency keys through the running gateway and services: a client operation that
+writes in two services (contacts, then tasks, then contacts again: three subgraph
+requests, two of them to contacts) repeated with the same `Idempotency-Key` is answered
+from the services' stored results and writes nothing twice; the same key with another
+request is a CONFLICT naming the header."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from .conftest import Stack
+from .helpers import Client, new_workspace
+
+pytestmark = pytest.mark.e2e
+
+ACROSS = """mutation($a: String!, $t: String!, $c: String!) {
+  first: createCompany(input: {name: $a}) { id name }
+  task: createTask(input: {title: $t}) { id title }
+  second: createCompany(input: {name: $c}) { id name }
+}"""
+# The workspace is the test's own: every record in it is the test's.
+COUNTS = "{ companies(first: 10) { totalCount } tasks(first: 10) { totalCount } }"
+
+
+@pytest.fixture
+async def client(stack: Stack) -> AsyncIterator[Client]:
+    c = Client(stack.gateway_url, new_workspace())
+    yield c
+    await c.close()
+
+
+async def test_an_operation_across_services_repeated_with_its_key_runs_once(
+    client: Client,
+) -> None:
+    key = {"idempotency-key": str(uuid4())}
+    variables = {"a": "Initech", "t": "Call Initech back", "c": "Umbrella"}
+    first = await client.execute(ACROSS, variables, **key)
+    assert "errors" not in first, first
+    again = await client.execute(ACROSS, variables, **key)
+    assert again == first
+    counts = await client.data(COUNTS)
+    assert counts["companies"]["totalCount"] == 2
+    assert counts["tasks"]["totalCount"] == 1
+    # Without the key the same operation is a new request.
+    await client.data(ACROSS, variables)
+    assert (await client.data(COUNTS))["companies"]["totalCount"] == 4
+
+
+async def test_a_key_reused_for_another_request_is_a_conflict(client: Client) -> None:
+    key = {"idempotency-key": str(uuid4())}
+    await client.execute(ACROSS, {"a": "A", "t": "T", "c": "C"}, **key)
+    other: dict[str, Any] = await client.execute(ACROSS, {"a": "B", "t": "T", "c": "C"}, **key)
+    codes = {(e["extensions"]["code"], e["extensions"].get("field")) for e in other["errors"]}
+    assert ("CONFLICT", "idempotency-key") in codes
+    assert (await client.data(COUNTS))["companies"]["totalCount"] == 2
