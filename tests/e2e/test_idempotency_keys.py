@@ -68,8 +68,11 @@ async def test_a_key_reused_for_another_request_is_a_conflict(client: GraphQLCli
 async def test_a_deal_created_and_moved_with_keys_twice_is_one_deal_one_move(
     client: GraphQLClient,
 ) -> None:
+    company = await client.data('mutation { createCompany(input: {name: "Initech"}) { id } }')
     create = client.keyed(str(uuid4()))
-    deal_input = {"i": {"title": "Initech printers", "amount": "1250.50"}}
+    # With a company: leaving the first stage requires one (its exit criterion).
+    deal = {"title": "Initech printers", "amount": "1250.50"}
+    deal_input = {"i": {**deal, "companyId": company["createCompany"]["id"]}}
     made = await create.data(CREATE_DEAL, deal_input)
     assert await create.data(CREATE_DEAL, deal_input) == made
     deals = await client.data("{ deals(first: 10) { totalCount } }")
