@@ -94,6 +94,9 @@ class DealStageChanged(Payload):
     seconds_in_from_stage: int | None = None
     playbook: list[TaskTemplate] = []
     deal: DealSnapshot
+    # Added (additive): exit criteria that did not hold and were passed anyway, by an
+    # admin's explicit override (`override: true`); empty on every ordinary change.
+    overridden_criteria: list[str] = []
 
 
 class DealClosed(Payload):

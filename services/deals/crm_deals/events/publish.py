@@ -98,6 +98,7 @@ def stage_changed(deal: Deal, change: StageChange, entered: Stage | None) -> Clo
         seconds_in_from_stage=change.seconds_in_from_stage,
         playbook=playbook(entered),
         deal=snapshot(deal),
+        overridden_criteria=list(change.overridden),
     )
     return _event(contract.DEAL_STAGE_CHANGED, deal, deal.workspace_id, payload.wire())
 
