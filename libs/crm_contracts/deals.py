@@ -64,6 +64,9 @@ class DealSnapshot(Payload):
     probability: int
     forecast_category: str
     expected_close_date: str | None = None  # YYYY-MM-DD
+    # Added (additive): the amount as a decimal string in `currency` (what `{{deal.amount}}`
+    # renders; consumers need no currency table).
+    amount_text: str | None = None
 
 
 class DealCreated(Payload):

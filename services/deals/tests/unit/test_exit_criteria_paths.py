@@ -107,3 +107,20 @@ async def test_a_forward_move_override_is_audited(gql: Any, fake: Any) -> None:
     }
     event = fake.events(contract.DEAL_STAGE_CHANGED)[-1]
     assert event.data["overriddenCriteria"] == ["field:company"]
+
+
+async def test_a_playbook_with_an_unknown_placeholder_is_refused(gql: Any) -> None:
+    create = """mutation($title: String!) { createPipeline(input: {name: "P", stages: [
+      {key: "a", name: "A", probability: 10},
+      {key: "b", name: "B", probability: 50, playbook: [{key: "t", title: $title}]}]})
+      { id stages { playbook { title } } } }"""
+    error = await gql.error(create, {"title": "Call {{company.name}}"})
+    assert error["extensions"] == {
+        "code": "BAD_USER_INPUT",
+        "field": "input.stages.1.playbook.0.title",
+    }
+    assert "company.name" in error["message"]
+    saved = await gql.data(create, {"title": "Call about {{deal.title}} ({{deal.amount}})"})
+    assert saved["createPipeline"]["stages"][1]["playbook"] == [
+        {"title": "Call about {{deal.title}} ({{deal.amount}})"}
+    ]

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from crm_contracts.deals import DealClosed, DealStageChanged
 from crm_contracts.deals import TaskTemplate as PlaybookTemplate
+from crm_contracts.placeholders import deal_values, render
 from crm_kit.errors import CRMError
 
 from ..domain.outcome import DealOutcome
@@ -55,14 +56,15 @@ async def apply_playbook(scope: Scope, change: DealStageChanged) -> list[Task]:
     key, so no member is skipped. Assignees are picked concurrently, then the tasks are
     stored together (a playbook costs a few write statements, not a few per task)."""
     owner_id = change.owner_id or change.deal.owner_id
+    values = deal_values(change.deal.wire())
 
     async def prepare(template: PlaybookTemplate) -> Task:
         key = playbook_key(change.stage_change_id, template.key)
         assignee, team_id = await _assignee(scope, template, owner_id, key)
         data = TaskInput(
-            title=template.title,
+            title=render(template.title, values),
             type=template.type if template.type in TASK_TYPES else "todo",
-            description=template.description,
+            description=render(template.description, values) if template.description else None,
             due_at=change.changed_at + timedelta(days=template.due_offset_days),
             assignee_id=assignee,
             team_id=team_id,
@@ -123,9 +125,7 @@ async def _cancel_open(scope: Scope, tasks: list[Task], reason: str) -> list[Tas
     cancelled: list[Task] = []
     for task in tasks:
         try:
-            cancelled.append(
-                await set_status(scope, task.id, "cancelled", reason=reason)
-            )
+            cancelled.append(await set_status(scope, task.id, "cancelled", reason=reason))
         except CRMError:
             continue  # finished or cancelled meanwhile: nothing left to do
     return cancelled
