@@ -106,7 +106,7 @@ def _validate_texts(rule: Rule) -> None:
     deal placeholder (`crm_contracts.placeholders`) for a deal trigger, or a path into the
     trigger's payload (e.g. `{{contact.email}}`). Refused otherwise: it would render blank."""
     model = CATALOGUE.get(_SUBJECTS[rule.trigger])
-    texts = [("name", rule.name)]
+    texts: list[tuple[str, str | None]] = [("name", rule.name)]
     for index, action in enumerate(rule.actions):
         where = f"actions.{index}"
         texts += [(f"{where}.title", action.title), (f"{where}.body", action.body)]
