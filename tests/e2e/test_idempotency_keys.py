@@ -12,8 +12,10 @@ from uuid import uuid4
 
 import pytest
 
+from crm_kit.testing import GraphQLClient
+
 from .conftest import Stack
-from .helpers import Client, new_workspace
+from .helpers import gateway_client, new_workspace
 
 pytestmark = pytest.mark.e2e
 
@@ -27,20 +29,19 @@ COUNTS = "{ companies(first: 10) { totalCount } tasks(first: 10) { totalCount } 
 
 
 @pytest.fixture
-async def client(stack: Stack) -> AsyncIterator[Client]:
-    c = Client(stack.gateway_url, new_workspace())
-    yield c
-    await c.close()
+async def client(stack: Stack) -> AsyncIterator[GraphQLClient]:
+    async with gateway_client(stack.gateway_url, new_workspace()) as c:
+        yield c
 
 
 async def test_an_operation_across_services_repeated_with_its_key_runs_once(
-    client: Client,
+    client: GraphQLClient,
 ) -> None:
-    key = {"idempotency-key": str(uuid4())}
+    keyed = client.keyed(str(uuid4()))
     variables = {"a": "Initech", "t": "Call Initech back", "c": "Umbrella"}
-    first = await client.execute(ACROSS, variables, **key)
+    first = await keyed.execute(ACROSS, variables)
     assert "errors" not in first, first
-    again = await client.execute(ACROSS, variables, **key)
+    again = await keyed.execute(ACROSS, variables)
     assert again == first
     counts = await client.data(COUNTS)
     assert counts["companies"]["totalCount"] == 2
@@ -50,10 +51,10 @@ async def test_an_operation_across_services_repeated_with_its_key_runs_once(
     assert (await client.data(COUNTS))["companies"]["totalCount"] == 4
 
 
-async def test_a_key_reused_for_another_request_is_a_conflict(client: Client) -> None:
-    key = {"idempotency-key": str(uuid4())}
-    await client.execute(ACROSS, {"a": "A", "t": "T", "c": "C"}, **key)
-    other: dict[str, Any] = await client.execute(ACROSS, {"a": "B", "t": "T", "c": "C"}, **key)
+async def test_a_key_reused_for_another_request_is_a_conflict(client: GraphQLClient) -> None:
+    keyed = client.keyed(str(uuid4()))
+    await keyed.execute(ACROSS, {"a": "A", "t": "T", "c": "C"})
+    other: dict[str, Any] = await keyed.execute(ACROSS, {"a": "B", "t": "T", "c": "C"})
     codes = {(e["extensions"]["code"], e["extensions"].get("field")) for e in other["errors"]}
     assert ("CONFLICT", "idempotency-key") in codes
     assert (await client.data(COUNTS))["companies"]["totalCount"] == 2
