@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from crm_kit.access import require_change, require_system_fields
 from crm_kit.errors import BadUserInput, Conflict, Forbidden, NotFound, PreconditionFailed
 from crm_kit.ids import new_id
 from crm_kit.unset import Unset
@@ -197,6 +198,9 @@ async def update_deal(
     holds at the write too. An owner change is kept in `owner_changes` (with the
     `handover_id` and `note` of a handover)."""
     scope.require_write()
+    require_system_fields(
+        scope.caller, {"input.modelProbability": not isinstance(changes.model_probability, Unset)}
+    )
 
     async def change(deal: Deal) -> bool:
         unmet = [key for key, value in (expect or {}).items() if getattr(deal, key) != value]
@@ -358,8 +362,13 @@ async def _enter(
 async def _change(
     scope: Scope, deal_id: str, change: Callable[[Deal], Awaitable[bool]], meanwhile: str
 ) -> Deal:
+    async def held(deal: Deal) -> bool:
+        # On the deal as read for the write: the owner it has then decides (crm_kit.access).
+        require_change(scope.caller, [deal.owner_id], kind="deal")
+        return await change(deal)
+
     try:
-        found = await scope.store.change_deal(deal_id, change)
+        found = await scope.store.change_deal(deal_id, held)
     except ChangedMeanwhile:
         raise Conflict(meanwhile, field="id") from None
     if found is None:
