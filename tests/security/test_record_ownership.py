@@ -105,7 +105,8 @@ async def _records(http: httpx.AsyncClient, url: str, workspace: str) -> dict[st
         url,
         """mutation {
           deal: createDeal(input: {title: "Rita's", amount: "100.00",
-                                   stageKey: "qualification", ownerId: "rita"}) { id }
+                                   stageKey: "qualification", ownerId: "rita",
+                                   override: true}) { id }
           task: createTask(input: {title: "Rita's call", assigneeId: "rita"}) { id }
           contact: createContact(input: {firstName: "Ann", lastName: "Lee",
                                          ownerId: "rita"}) { id }

@@ -61,6 +61,7 @@ async def _rita_deal(fake: FakeDeals) -> str:
     created = await deals.create_deal(
         fake.scope(roles="admin"),
         DealInput(title="Rita's deal", amount="100.00", stage_key="qualification", owner_id=OWNER),
+        override=True,  # placed past the first stage's exit criterion (a company) by an admin
     )
     return created.id
 
