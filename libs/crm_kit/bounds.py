@@ -8,6 +8,9 @@ the client sees which value to shorten. The README's "Limits" section lists ever
 from __future__ import annotations
 
 from collections.abc import Sized
+from typing import Any
+
+import orjson
 
 from .errors import BadUserInput
 
@@ -20,8 +23,9 @@ MAX_EMAILS = 20  # per contact
 MAX_PHONES = 20  # per contact
 MAX_TAGS = 50  # per record
 MAX_CUSTOM_FIELDS = 100  # keys per record
-MAX_CUSTOM_VALUE = 2_000  # characters of one custom field value (or list item)
-MAX_CUSTOM_LIST = 100  # items of one list-valued custom field
+MAX_CUSTOM_KEY = 64  # characters of a custom field's name
+MAX_CUSTOM_FIELDS_BYTES = 16_000  # a record's custom fields as JSON
+MAX_LINKED = 50  # contacts and participants named on one interaction
 MAX_CONTACTS_PER_DEAL = 50
 MAX_TEAM_MEMBERS = 500
 MAX_STAGES = 30  # open stages per pipeline
@@ -42,6 +46,16 @@ def count(items: Sized | None, limit: int, field: str) -> None:
     """At most `limit` items (None passes)."""
     if items is not None and len(items) > limit:
         raise BadUserInput(f"must have at most {limit} items", field=field)
+
+
+def custom_fields(value: dict[str, Any], field: str) -> None:
+    """A record's custom fields: at most MAX_CUSTOM_FIELDS names of MAX_CUSTOM_KEY
+    characters, MAX_CUSTOM_FIELDS_BYTES as JSON (which bounds every value and list)."""
+    count(value, MAX_CUSTOM_FIELDS, field)
+    for key in value:
+        text(key, MAX_CUSTOM_KEY, f"{field}.{key[:MAX_CUSTOM_KEY]}")
+    if len(orjson.dumps(value)) > MAX_CUSTOM_FIELDS_BYTES:
+        raise BadUserInput(f"must be at most {MAX_CUSTOM_FIELDS_BYTES} bytes", field=field)
 
 
 def in_range(value: int | None, low: int, high: int, field: str) -> int | None:

@@ -84,7 +84,7 @@ def custom_fields(value: Any, field: str = "input.customFields") -> dict[str, An
         return {}
     if not isinstance(value, dict):
         raise BadUserInput("must be a JSON object", field=field)
-    bounds.count(value, bounds.MAX_CUSTOM_FIELDS, field)
+    bounds.custom_fields(value, field)
     for key, item in value.items():
         if not _CUSTOM_KEY.match(key):
             raise BadUserInput(f"invalid custom field name {key!r}", field=f"{field}.{key}")
@@ -96,8 +96,4 @@ def custom_fields(value: Any, field: str = "input.customFields") -> dict[str, An
             )
         if any(isinstance(s, int) and not isinstance(s, bool) and abs(s) > 2**53 for s in scalars):
             raise BadUserInput("integer out of range", field=f"{field}.{key}")
-        bounds.count(scalars, bounds.MAX_CUSTOM_LIST, f"{field}.{key}")
-        for scalar in scalars:
-            if isinstance(scalar, str):
-                bounds.text(scalar, bounds.MAX_CUSTOM_VALUE, f"{field}.{key}")
     return dict(value)
