@@ -21,7 +21,8 @@ def _refused(field: str) -> Any:
 
 def test_amounts_take_ascii_digits_only() -> None:
     assert parse_amount("1250.50", "USD") == 125050
-    for foreign in ("\u0661\u0662\u0663", "\uff11\uff12\uff13", "1.\u0665"):  # Arabic-Indic, full-width digits
+    # Arabic-Indic and full-width digits, which `\d` and `int()` would take.
+    for foreign in ("\u0661\u0662\u0663", "\uff11\uff12\uff13", "1.\u0665"):
         with _refused("input.amount"):
             parse_amount(foreign, "USD")
 
