@@ -213,6 +213,9 @@ def build_stages(open_stages: list[Stage], field_prefix: str = "input.stages") -
         bounds.count(stage.playbook, bounds.MAX_PLAYBOOK, f"{where}.playbook")
         for j, template in enumerate(stage.playbook):
             _check_template(template, template_keys, f"{where}.playbook.{j}")
+        criteria = f"{where}.exitCriteria"
+        bounds.count(stage.exit_criteria.required_fields, len(REQUIRABLE_FIELDS), criteria)
+        bounds.count(stage.exit_criteria.playbook_keys, bounds.MAX_PLAYBOOK, criteria)
         for name in stage.exit_criteria.required_fields:
             if name not in REQUIRABLE_FIELDS:
                 raise BadUserInput(
@@ -247,6 +250,8 @@ def _check_template(template: TaskTemplate, seen: set[str], where: str) -> None:
     # The tasks service adds this to a date: an overflow dead-lettered the stage event.
     bounds.in_range(template.due_offset_days, 0, bounds.MAX_DAY_OFFSET, f"{where}.dueOffsetDays")
     rule = template.assignee
+    bounds.text(rule.team_id, bounds.MAX_ID, f"{where}.assignee.teamId")
+    bounds.text(rule.user_id, bounds.MAX_ID, f"{where}.assignee.userId")
     if rule.rule not in ASSIGNEE_RULES:
         raise BadUserInput(
             f"assignee rule must be one of {ASSIGNEE_RULES}", field=f"{where}.assignee"

@@ -169,6 +169,8 @@ def _unwrap(annotation: Any) -> Any:
 def _validate_action(action: Action, field: str) -> None:
     bounds.text(action.title, bounds.MAX_NAME, f"{field}.title")
     bounds.text(action.body, bounds.MAX_TEXT, f"{field}.body")
+    bounds.text(action.user_id, bounds.MAX_ID, f"{field}.userId")
+    bounds.text(action.team_id, bounds.MAX_ID, f"{field}.teamId")
     if action.type not in ACTION_TYPES:
         raise BadUserInput(f"must be one of {ACTION_TYPES}", field=f"{field}.type")
     if action.type == "create_task":
