@@ -14,11 +14,13 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
+from .bounds import MAX_CURSOR
 from .errors import BadUserInput
 from .filters import And, Eq, Filter, Or, Range
 
 MAX_PAGE = 200
 DEFAULT_PAGE = 20
+_CURSOR_SCALARS = (str, int, float, bool, datetime, type(None))
 
 
 def encode_cursor(sort_value: Any, doc_id: str) -> str:
@@ -30,14 +32,21 @@ def encode_cursor(sort_value: Any, doc_id: str) -> str:
 
 
 def decode_cursor(cursor: str, field: str = "after") -> tuple[Any, str]:
+    """The (sort value, id) a cursor encodes. Anything not minted by `encode_cursor` is the
+    client's error: a scalar sort value (never an object, which a store could read as an
+    operator), a string id, a valid date."""
+    if len(cursor) > MAX_CURSOR:
+        raise BadUserInput(f"malformed cursor (longer than {MAX_CURSOR})", field=field)
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         value, doc_id = orjson.loads(base64.urlsafe_b64decode(padded))
+        if isinstance(value, dict) and set(value) == {"$dt"} and isinstance(value["$dt"], str):
+            value = datetime.fromisoformat(value["$dt"])
     except Exception:  # noqa: BLE001 - any malformed cursor is the client's input error
         raise BadUserInput("malformed cursor", field=field) from None
-    if isinstance(value, dict) and "$dt" in value:
-        value = datetime.fromisoformat(value["$dt"])
-    return value, str(doc_id)
+    if not isinstance(value, _CURSOR_SCALARS) or not isinstance(doc_id, str):
+        raise BadUserInput("malformed cursor", field=field)
+    return value, doc_id
 
 
 def page_size(first: int | None, field: str = "first") -> int:

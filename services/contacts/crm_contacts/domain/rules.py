@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
+from crm_kit import bounds
 from crm_kit.errors import BadUserInput
 from crm_kit.ids import is_id
 
@@ -45,6 +46,7 @@ def normalise_email(raw: str, field: str) -> str:
 
 
 def normalise_emails(raws: list[str], field: str) -> list[str]:
+    bounds.count(raws, bounds.MAX_EMAILS, field)
     out: list[str] = []
     for index, raw in enumerate(raws):
         email = normalise_email(raw, f"{field}[{index}]")
@@ -54,6 +56,7 @@ def normalise_emails(raws: list[str], field: str) -> list[str]:
 
 
 def normalise_phone(raw: str, region: str, field: str) -> str:
+    bounds.text(raw, 50, field)  # far above any dialable number; spares the parser
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
@@ -64,6 +67,7 @@ def normalise_phone(raw: str, region: str, field: str) -> str:
 
 
 def normalise_phones(raws: list[str], region: str, field: str) -> list[str]:
+    bounds.count(raws, bounds.MAX_PHONES, field)
     out: list[str] = []
     for index, raw in enumerate(raws):
         phone = normalise_phone(raw, region, f"{field}[{index}]")
@@ -85,6 +89,7 @@ def normalise_domain(raw: str | None, field: str) -> str | None:
 
 
 def normalise_tags(raws: list[str], field: str) -> list[str]:
+    bounds.count(raws, bounds.MAX_TAGS, field)
     out: list[str] = []
     for index, raw in enumerate(raws):
         tag = clean_text(raw, f"{field}[{index}]", required=True, limit=64)

@@ -6,6 +6,8 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
+from crm_kit import bounds
+from crm_kit.bounds import MAX_LINKED
 from crm_kit.clock import to_millis
 from crm_kit.errors import BadUserInput, Conflict
 from crm_kit.ids import new_id
@@ -25,6 +27,8 @@ async def log_interaction(
     scope: Scope, data: InteractionInput, prefix: str = "input"
 ) -> Interaction:
     scope.require_write()
+    bounds.count(data.contact_ids, MAX_LINKED, f"{prefix}.contactIds")
+    bounds.count(data.participants, MAX_LINKED, f"{prefix}.participants")
     contact_ids = [data.contact_id] if data.contact_id else []
     contact_ids += [c for c in data.contact_ids if c not in contact_ids]
     contacts: list[Contact] = []

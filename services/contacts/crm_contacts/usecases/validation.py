@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from crm_kit import bounds
 from crm_kit.errors import BadUserInput
 
 from ..domain import rules
-
-MAX_CUSTOM_FIELDS_BYTES = 16_000
 
 
 def custom_fields(value: Any, field: str) -> dict[str, Any]:
@@ -18,8 +15,7 @@ def custom_fields(value: Any, field: str) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise BadUserInput("must be a JSON object", field=field)
-    if len(orjson.dumps(value)) > MAX_CUSTOM_FIELDS_BYTES:
-        raise BadUserInput(f"must be at most {MAX_CUSTOM_FIELDS_BYTES} bytes", field=field)
+    bounds.custom_fields(value, field)
     return value
 
 

@@ -68,7 +68,10 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 
 # 10^15 minor units: far above any deal, far below where int64 storage could overflow sums.
 MAX_MINOR = 10**15
-_DECIMAL = re.compile(r"^(\d+)(?:\.(\d+))?$")
+# ASCII digits only (`\d` would take Arabic-Indic and other digits), at most 16 before the
+# point and 6 after: longer text is refused before `int()` could spend time on it.
+MAX_AMOUNT_TEXT = 23
+_DECIMAL = re.compile(r"^([0-9]{1,16})(?:\.([0-9]{1,6}))?$")
 
 
 def exponent(currency: str) -> int:
@@ -86,7 +89,7 @@ def parse_amount(text: str, currency: str, field: str = "input.amount") -> int:
     """ "1250.50" USD -> 125050. Rejects signs, exponents, separators and more decimals
     than the currency has (a JPY amount has none, a KWD amount up to three)."""
     raw = (text or "").strip()
-    match = _DECIMAL.match(raw)
+    match = _DECIMAL.fullmatch(raw) if len(raw) <= MAX_AMOUNT_TEXT else None
     if match is None:
         raise BadUserInput(
             f"amount must be a non-negative decimal string like '1250.50', got {text!r}",

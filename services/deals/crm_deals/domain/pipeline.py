@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from crm_kit import bounds
 from crm_kit.entity import Entity
 from crm_kit.errors import BadUserInput
 
@@ -181,6 +182,7 @@ def build_stages(open_stages: list[Stage], field_prefix: str = "input.stages") -
     """Validate the open stages of a pipeline and append the terminal ones."""
     if not open_stages:
         raise BadUserInput("a pipeline needs at least one open stage", field=field_prefix)
+    bounds.count(open_stages, bounds.MAX_STAGES, field_prefix)
     keys: set[str] = set()
     template_keys: set[str] = set()
     for i, stage in enumerate(open_stages):
@@ -195,6 +197,8 @@ def build_stages(open_stages: list[Stage], field_prefix: str = "input.stages") -
         keys.add(stage.key)
         if not stage.name.strip():
             raise BadUserInput("stage name must not be empty", field=f"{where}.name")
+        bounds.text(stage.name, bounds.MAX_NAME, f"{where}.name")
+        bounds.text(stage.description, bounds.MAX_TEXT, f"{where}.description")
         if not 0 <= stage.probability <= 100:
             raise BadUserInput("probability must be 0-100", field=f"{where}.probability")
         if stage.forecast_category not in OPEN_CATEGORIES:
@@ -204,8 +208,14 @@ def build_stages(open_stages: list[Stage], field_prefix: str = "input.stages") -
             )
         if stage.rotting_days is not None and stage.rotting_days < 1:
             raise BadUserInput("rotting days must be at least 1", field=f"{where}.rottingDays")
+        # A deal's rotting date is computed from this: an overflowing date failed every move.
+        bounds.in_range(stage.rotting_days, 1, bounds.MAX_ROTTING_DAYS, f"{where}.rottingDays")
+        bounds.count(stage.playbook, bounds.MAX_PLAYBOOK, f"{where}.playbook")
         for j, template in enumerate(stage.playbook):
             _check_template(template, template_keys, f"{where}.playbook.{j}")
+        criteria = f"{where}.exitCriteria"
+        bounds.count(stage.exit_criteria.required_fields, len(REQUIRABLE_FIELDS), criteria)
+        bounds.count(stage.exit_criteria.playbook_keys, bounds.MAX_PLAYBOOK, criteria)
         for name in stage.exit_criteria.required_fields:
             if name not in REQUIRABLE_FIELDS:
                 raise BadUserInput(
@@ -233,11 +243,15 @@ def _check_template(template: TaskTemplate, seen: set[str], where: str) -> None:
     seen.add(template.key)
     if not template.title.strip():
         raise BadUserInput("template title must not be empty", field=f"{where}.title")
+    bounds.text(template.title, bounds.MAX_NAME, f"{where}.title")
+    bounds.text(template.description, bounds.MAX_TEXT, f"{where}.description")
     if template.type not in TASK_TYPES:
         raise BadUserInput(f"task type must be one of {TASK_TYPES}", field=f"{where}.type")
-    if template.due_offset_days < 0:
-        raise BadUserInput("due offset must be >= 0", field=f"{where}.dueOffsetDays")
+    # The tasks service adds this to a date: an overflow dead-lettered the stage event.
+    bounds.in_range(template.due_offset_days, 0, bounds.MAX_DAY_OFFSET, f"{where}.dueOffsetDays")
     rule = template.assignee
+    bounds.text(rule.team_id, bounds.MAX_ID, f"{where}.assignee.teamId")
+    bounds.text(rule.user_id, bounds.MAX_ID, f"{where}.assignee.userId")
     if rule.rule not in ASSIGNEE_RULES:
         raise BadUserInput(
             f"assignee rule must be one of {ASSIGNEE_RULES}", field=f"{where}.assignee"

@@ -7,11 +7,12 @@ import re
 from datetime import date
 from typing import Any
 
+from crm_kit import bounds
 from crm_kit.errors import BadUserInput
 
 from .money import parse_amount, validate_currency
 
-MAX_TITLE = 200
+MAX_TITLE = bounds.MAX_NAME
 _CUSTOM_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_ -]{0,63}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -25,12 +26,12 @@ def title(value: Any, field: str = "input.title") -> str:
     return text
 
 
-def optional_text(value: Any, field: str) -> str | None:
+def optional_text(value: Any, field: str, limit: int = bounds.MAX_SHORT) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
         raise BadUserInput("must be a string", field=field)
-    return value.strip() or None
+    return bounds.text(value.strip(), limit, field) or None
 
 
 def iso_date(value: Any, field: str) -> str | None:
@@ -68,6 +69,9 @@ def contact_ids(primary: str | None, others: Any, field: str = "input.contactIds
         others = []
     if not isinstance(others, list) or not all(isinstance(i, str) and i for i in others):
         raise BadUserInput("must be a list of contact ids", field=field)
+    bounds.count(others, bounds.MAX_CONTACTS_PER_DEAL, field)
+    for index, contact_id in enumerate(others):
+        bounds.text(contact_id, bounds.MAX_ID, f"{field}.{index}")
     ordered = [primary] if primary else []
     ordered.extend(i for i in others if i not in ordered)
     return ordered
@@ -80,6 +84,7 @@ def custom_fields(value: Any, field: str = "input.customFields") -> dict[str, An
         return {}
     if not isinstance(value, dict):
         raise BadUserInput("must be a JSON object", field=field)
+    bounds.custom_fields(value, field)
     for key, item in value.items():
         if not _CUSTOM_KEY.match(key):
             raise BadUserInput(f"invalid custom field name {key!r}", field=f"{field}.{key}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from crm_kit import bounds
 from crm_kit.access import require_change, require_system_fields
 from crm_kit.errors import BadUserInput, Conflict, Forbidden, NotFound, PreconditionFailed
 from crm_kit.ids import new_id
@@ -96,7 +97,9 @@ async def create_deal(scope: Scope, values: DealInput, *, override: bool = False
 def _new_deal(scope: Scope, values: DealInput, pipeline: Pipeline, stage: Stage) -> Deal:
     """A valid open deal from the input (no history yet, nothing written)."""
     amount_minor, currency = rules.money(values.amount, values.currency or "USD")
-    primary = rules.optional_text(values.primary_contact_id, "input.primaryContactId")
+    primary = rules.optional_text(
+        values.primary_contact_id, "input.primaryContactId", bounds.MAX_ID
+    )
     now = scope.now()
     deal_id = new_id()
     return Deal(
@@ -110,8 +113,9 @@ def _new_deal(scope: Scope, values: DealInput, pipeline: Pipeline, stage: Stage)
         stage_key=stage.key,
         stage_probability=stage.probability,
         forecast_category=stage.forecast_category,
-        owner_id=rules.optional_text(values.owner_id, "input.ownerId") or scope.subject,
-        company_id=rules.optional_text(values.company_id, "input.companyId"),
+        owner_id=rules.optional_text(values.owner_id, "input.ownerId", bounds.MAX_ID)
+        or scope.subject,
+        company_id=rules.optional_text(values.company_id, "input.companyId", bounds.MAX_ID),
         primary_contact_id=primary,
         contact_ids=rules.contact_ids(primary, values.contact_ids),
         probability_override=rules.probability(
@@ -141,6 +145,7 @@ _TEXT = {
     "source": "source",
     "product": "product",
 }
+_IDS = {"company_id", "primary_contact_id", "owner_id"}
 
 
 def _changed_values(changes: DealChanges, deal: Deal) -> dict[str, Any]:
@@ -157,7 +162,8 @@ def _changed_values(changes: DealChanges, deal: Deal) -> dict[str, Any]:
     for attribute, name in _TEXT.items():
         given = getattr(changes, attribute)
         if not isinstance(given, Unset):
-            values[attribute] = rules.optional_text(given, f"input.{name}")
+            limit = bounds.MAX_ID if attribute in _IDS else bounds.MAX_SHORT
+            values[attribute] = rules.optional_text(given, f"input.{name}", limit)
     for attribute, name in (
         ("expected_close_date", "expectedCloseDate"),
         ("next_step_date", "nextStepDate"),

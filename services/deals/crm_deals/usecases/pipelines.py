@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from crm_contracts.placeholders import DEAL_PLACEHOLDERS, unknown_in
+from crm_kit import bounds
 from crm_kit.errors import BadUserInput, Conflict, NotFound
 from crm_kit.ids import new_id
 
@@ -89,6 +90,7 @@ async def create_pipeline(scope: Scope, values: PipelineInput) -> Pipeline:
     scope.require_manager(MANAGERS_ONLY)
     if not values.name.strip():
         raise BadUserInput("name must not be empty", field="input.name")
+    bounds.text(values.name.strip(), bounds.MAX_NAME, "input.name")
     now = scope.now()
     pipeline = Pipeline(
         id=new_id(),
@@ -114,6 +116,7 @@ async def update_pipeline(
     new_name = current.name if name is None else name.strip()
     if not new_name:
         raise BadUserInput("name must not be empty", field="input.name")
+    bounds.text(new_name, bounds.MAX_NAME, "input.name")
     stages = current.stages if open_stages is None else _checked(open_stages)
     if new_name == current.name and stages == current.stages:
         return current

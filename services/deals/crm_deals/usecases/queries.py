@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from crm_kit import bounds
 from crm_kit.errors import BadUserInput
 from crm_kit.pagination import DEFAULT_PAGE, decode_cursor, encode_cursor, page_size
 
@@ -42,6 +43,14 @@ def selection_of(f: DealFilter, now: datetime) -> DealSelection:
     """A client's filter, validated (errors name `filter.<field>`)."""
     if f.status and f.status not in STATUSES:
         raise BadUserInput(f"status must be one of {STATUSES}", field="filter.status")
+    bounds.count(f.stage_keys, bounds.MAX_STAGES + 2, "filter.stageKeys")  # + won, lost
+    for name, given in (
+        ("pipelineId", f.pipeline_id),
+        ("ownerId", f.owner_id),
+        ("companyId", f.company_id),
+        ("contactId", f.contact_id),
+    ):
+        bounds.text(given, bounds.MAX_ID, f"filter.{name}")
     currency = amount_min = amount_max = None
     if f.amount_min is not None or f.amount_max is not None or f.currency:
         # Amounts compare only within one currency: the range is in `currency` (USD default).

@@ -25,6 +25,7 @@ from crm_contracts.catalogue import CATALOGUE
 from crm_contracts.envelope import CloudEvent
 from crm_contracts.placeholders import DEAL_PLACEHOLDERS, deal_values, names_in
 from crm_contracts.placeholders import render as render_values
+from crm_kit import bounds
 from crm_kit.errors import BadUserInput, CRMError, NotFound
 from crm_kit.ids import is_id, new_id
 from crm_kit.pagination import Cursor
@@ -91,10 +92,15 @@ class ActionFailed(Exception):
 
 # ---- managing rules -------------------------------------------------------------------
 
+MAX_RULE_PARTS = 20  # conditions, and actions, of one rule
+
 
 def _validate_rule(rule: Rule) -> None:
     if not rule.name.strip():
         raise BadUserInput("must not be empty", field="input.name")
+    bounds.text(rule.name, bounds.MAX_NAME, "input.name")
+    bounds.count(rule.conditions, MAX_RULE_PARTS, "input.conditions")
+    bounds.count(rule.actions, MAX_RULE_PARTS, "input.actions")
     if rule.trigger not in TRIGGER_NAMES:
         raise BadUserInput("unknown trigger", field="input.trigger")
     for index, condition in enumerate(rule.conditions):
@@ -161,6 +167,10 @@ def _unwrap(annotation: Any) -> Any:
 
 
 def _validate_action(action: Action, field: str) -> None:
+    bounds.text(action.title, bounds.MAX_NAME, f"{field}.title")
+    bounds.text(action.body, bounds.MAX_TEXT, f"{field}.body")
+    bounds.text(action.user_id, bounds.MAX_ID, f"{field}.userId")
+    bounds.text(action.team_id, bounds.MAX_ID, f"{field}.teamId")
     if action.type not in ACTION_TYPES:
         raise BadUserInput(f"must be one of {ACTION_TYPES}", field=f"{field}.type")
     if action.type == "create_task":
@@ -169,6 +179,12 @@ def _validate_action(action: Action, field: str) -> None:
             raise BadUserInput("CREATE_TASK needs task.title", field=f"{field}.task")
         if template.type not in TASK_TYPES or template.priority not in PRIORITIES:
             raise BadUserInput("unknown task type or priority", field=f"{field}.task")
+        bounds.text(template.title, bounds.MAX_NAME, f"{field}.task.title")
+        bounds.text(template.description, bounds.MAX_TEXT, f"{field}.task.description")
+        # Added to the event's time when the rule fires: an overflow would fail every run.
+        days, hours = bounds.MAX_DAY_OFFSET, bounds.MAX_DAY_OFFSET * 24
+        bounds.in_range(template.due_offset_days, 0, days, f"{field}.task.dueOffsetDays")
+        bounds.in_range(template.due_offset_hours, 0, hours, f"{field}.task.dueOffsetHours")
         rule = template.assignee
         if rule.rule not in ASSIGNEE_RULES:
             raise BadUserInput("unknown assignee rule", field=f"{field}.task.assignee.rule")

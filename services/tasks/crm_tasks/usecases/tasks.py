@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from crm_kit import bounds
 from crm_kit.access import require_change
 from crm_kit.clock import to_millis
 from crm_kit.errors import BadUserInput, NotFound, PreconditionFailed
@@ -21,6 +22,22 @@ from .scope import Scope
 from .teams import get_team, pick_member
 
 MAX_TITLE = 500
+# Optional texts of a task and their maximums: attribute -> (client field, limit).
+_TEXT_LIMITS = {
+    "description": ("description", bounds.MAX_TEXT),
+    "assignee_id": ("assigneeId", bounds.MAX_ID),
+    "team_id": ("teamId", bounds.MAX_ID),
+    "deal_id": ("dealId", bounds.MAX_ID),
+    "contact_id": ("contactId", bounds.MAX_ID),
+    "company_id": ("companyId", bounds.MAX_ID),
+}
+
+
+def _check_texts(data: TaskInput | TaskChanges, prefix: str) -> None:
+    for attribute, (name, limit) in _TEXT_LIMITS.items():
+        given = getattr(data, attribute)
+        if isinstance(given, str):  # not UNSET nor None
+            bounds.text(given, limit, f"{prefix}.{name}")
 
 
 def _check(title: str, type_: str, priority: str, prefix: str) -> None:
@@ -56,6 +73,7 @@ async def new_task(
     """Validate what a caller asks for and make the task (assignee picked, id derived from
     `idem_key` when given), without storing it: see `store_tasks`."""
     _check(data.title, data.type, data.priority, prefix)
+    _check_texts(data, prefix)
     _check_times(data.remind_at, data.due_at, prefix)
     assignee_id, team_id = data.assignee_id, data.team_id
     if team_id is not None:
@@ -192,6 +210,7 @@ async def update_task(
     # Before a team's turn is taken for it; again on the write.
     _require_holder(scope, current)
     _editable(current, expect)
+    _check_texts(data, "input")
     if any(isinstance(given, str) for given in (data.title, data.type, data.priority)):
         _check(
             or_default(data.title, current.title),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from crm_kit import bounds
 from crm_kit.errors import BadUserInput, Conflict, NotFound
 from crm_kit.ids import new_id
 from crm_kit.unset import Unset
@@ -21,15 +22,17 @@ def _name(value: str, field: str = "input.name") -> str:
     name = value.strip()
     if not name:
         raise BadUserInput("must not be empty", field=field)
-    return name
+    return bounds.text(name, bounds.MAX_NAME, field) or name
 
 
 def _members(member_ids: Sequence[str], field: str = "input.memberIds") -> list[str]:
+    bounds.count(member_ids, bounds.MAX_TEAM_MEMBERS, field)
     members: list[str] = []
-    for member in member_ids:
+    for index, member in enumerate(member_ids):
         member = member.strip()
         if not member:
             raise BadUserInput("member ids must not be empty", field=field)
+        bounds.text(member, bounds.MAX_ID, f"{field}.{index}")
         if member not in members:
             members.append(member)
     return members
