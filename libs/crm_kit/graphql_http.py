@@ -37,10 +37,11 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.types import ExecutionResult
 
-from .assertions import AssertionError_, KeyRing
+from .assertions import AssertionError_, KeyRing, VerifiedAssertion
 from .context import RequestContext, TraceContext, bind_request, bind_trace
 from .errors import format_error
 from .graphql_request import GraphQLRequest, RequestError, parse_graphql_request, read_body
+from .live_http import LiveSubscriptions, wants_event_stream
 from .query_shape import Shape, ShapeLimits, ShapeRefused, enforce, measure
 from .settings import from_env
 
@@ -144,7 +145,8 @@ def _operations(query: str) -> dict[str | None, _Operation] | None:
 
 class GatewayOnlyGraphQL:
     """ASGI gate in front of Strawberry: bounded body, the gateway's assertion, request
-    shape and limits; then the request context is bound and GraphQL runs."""
+    shape and limits; then the request context is bound and GraphQL runs. Subscriptions
+    (`Accept: text/event-stream`) go to `live` (`crm_kit.live_http`)."""
 
     def __init__(
         self,
@@ -154,12 +156,14 @@ class GatewayOnlyGraphQL:
         keyring: KeyRing,
         limits: SubgraphLimits | None = None,
         graphiql: bool = False,
+        live: LiveSubscriptions | None = None,
     ) -> None:
         self._graphql = graphql
         self._keyring = keyring
         self._audience = subgraph_audience(service)
         self._limits = limits or SubgraphLimits()
         self._graphiql = graphiql
+        self._live = live
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -168,8 +172,9 @@ class GatewayOnlyGraphQL:
             await HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))(scope, receive, send)
             return
         try:
-            body, ctx, gql = await self._admit(request)
+            body, verified, gql = await self._admit(request)
             operation = self._check_shape(gql)
+            streamed = self._streamed(operation, request.headers.get("accept"))
         except RequestError as error:
             await request_error(error.status, error.error())(scope, receive, send)
             return
@@ -177,6 +182,16 @@ class GatewayOnlyGraphQL:
             await unauthenticated(f"This service accepts only the gateway: {error.message}.")(
                 scope, receive, send
             )
+            return
+        ctx = verified.context
+        if streamed and self._live is not None:
+            bind_request(ctx)
+            try:
+                await self._live.serve(
+                    scope, receive, send, caller=ctx, gql=gql, expires_at=verified.expires_at
+                )
+            finally:
+                bind_request(None)
             return
         scope[SCOPE_KEY] = ctx
         scope[OPERATION_KEY] = operation
@@ -194,7 +209,22 @@ class GatewayOnlyGraphQL:
             and "text/html" in request.headers.get("accept", "")
         )
 
-    async def _admit(self, request: Request) -> tuple[bytes, RequestContext, GraphQLRequest]:
+    def _streamed(self, operation: str, accept: str | None) -> bool:
+        """Whether the request is a subscription for the live transport; a subscription
+        any other way is refused (it needs a stream)."""
+        if operation != "subscription":
+            return False
+        if self._live is None:
+            raise RequestError("This service serves no subscriptions.", field="query")
+        if not wants_event_stream(accept):
+            raise RequestError(
+                "A subscription needs a stream: send it with Accept: text/event-stream.",
+                status=406,
+                field="accept",
+            )
+        return True
+
+    async def _admit(self, request: Request) -> tuple[bytes, VerifiedAssertion, GraphQLRequest]:
         """Read the body within its limit, verify the assertion over exactly what was
         signed (the body of a POST, the query string of a GET), then parse."""
         token = request.headers.get(ASSERTION_HEADER)
@@ -217,7 +247,7 @@ class GatewayOnlyGraphQL:
         gql = parse_graphql_request(
             request.method, request.headers.get("content-type"), body, request.query_params
         )
-        return body, verified.context, gql
+        return body, verified, gql
 
     def _check_shape(self, gql: GraphQLRequest) -> str:
         """The operation's type (query or mutation), after its depth, aliases and root
