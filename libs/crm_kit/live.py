@@ -97,6 +97,7 @@ class LiveEvent:
     subject: str | None  # the CloudEvents subject: the record the event is about
     id: str
     data: dict[str, Any]
+    time: str | None = None  # the CloudEvents time (ISO 8601)
     _payloads: dict[type, Any] = field(default_factory=dict, repr=False)
     _shared: dict[Hashable, asyncio.Future[Any]] = field(default_factory=dict, repr=False)
 
@@ -127,7 +128,7 @@ class LiveEvent:
         kind, data = body.get("type"), body.get("data")
         if not isinstance(workspace, str) or not isinstance(kind, str):
             return None
-        subject = body.get("subject")
+        subject, at = body.get("subject"), body.get("time")
         return cls(
             position=position,
             type=kind,
@@ -135,6 +136,7 @@ class LiveEvent:
             subject=subject if isinstance(subject, str) else None,
             id=str(body.get("id") or ""),
             data=data if isinstance(data, dict) else {},
+            time=at if isinstance(at, str) else None,
         )
 
 
@@ -378,6 +380,14 @@ class LiveSession:
         self.current: int | None = None  # the event the subscription's latest result is of
         self._waiting = False
         self._subscriber: Subscriber | None = None
+        # A fresh GraphQL context (fresh loaders), set by the transport: for what a
+        # subscription reads in its own loop rather than in the fields of a result.
+        self.new_context: Callable[[], Awaitable[Any]] | None = None
+
+    async def fresh_context(self) -> Any:
+        if self.new_context is None:
+            raise LiveError("no GraphQL context for this subscription")
+        return await self.new_context()
 
     def safe_position(self) -> int | None:
         """A position every earlier event of this subscription has been handled by: the

@@ -145,6 +145,7 @@ class LiveSubscriptions:
             return _json_response(503, [error])
         session = LiveSession(hub, caller, resume_after)
         context_of = functools.partial(_context, self._context_of, caller, request)
+        session.new_context = context_of
         bind_session(session)
         bind_request(caller)
         executor = Executor.build(
@@ -192,6 +193,8 @@ async def _respond(send: Send, status: int, body: bytes) -> None:
 class _Stream:
     """One open subscription: results as they come, heartbeats, the assertion's end."""
 
+    _pending: asyncio.Future[Any]  # the source's next item
+
     def __init__(
         self,
         owner: LiveSubscriptions,
@@ -225,24 +228,27 @@ class _Stream:
         if isinstance(source, ExecutionResult):  # refused when subscribing (e.g. FORBIDDEN)
             await self._finish(send, self._result(source))
             return
-        pending: asyncio.Future[Any] = asyncio.ensure_future(_next(source))
+        self._pending = asyncio.ensure_future(_next(source))
         disconnected = asyncio.ensure_future(_disconnect(receive))
         attached = asyncio.ensure_future(self.session.attached.wait())
         try:
             # Headers go first, then nothing until the subscriber is registered (or the
             # subscription failed): the gateway counts an upstream as open from here.
             await asyncio.wait(
-                {pending, attached, disconnected},
+                {self._pending, attached, disconnected},
                 timeout=self.owner._heartbeat,
                 return_when="FIRST_COMPLETED",
             )
             # The position it starts from: the client may resume after it from here on.
             opened = heartbeat(self.session.safe_position())
             await send({"type": "http.response.body", "body": opened, "more_body": True})
-            await self._loop(send, source, pending, disconnected, expires_at)
+            await self._loop(send, source, disconnected, expires_at)
+        except OSError:
+            pass  # the gateway went away mid-write: nothing left to tell it
         finally:
             attached.cancel()
             disconnected.cancel()
+            pending = self._pending
             if not pending.done():
                 pending.cancel()
             with contextlib.suppress(BaseException):
@@ -257,12 +263,12 @@ class _Stream:
         self,
         send: Send,
         source: AsyncIterator[Any],
-        pending: asyncio.Future[Any],
         disconnected: asyncio.Future[None],
         expires_at: float,
     ) -> None:
         interval = self.owner._heartbeat
         while True:
+            pending = self._pending
             left = expires_at - time.time()
             if left <= 0:
                 error = _error(
@@ -298,7 +304,7 @@ class _Stream:
             result = await self._execute(item)
             chunk = next_event(result, self.session.current)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            pending = asyncio.ensure_future(_next(source))
+            self._pending = asyncio.ensure_future(_next(source))
 
     async def _execute(self, item: Any) -> dict[str, Any]:
         outcome = execute(

@@ -250,6 +250,7 @@ def create_app(
         service=settings.service,
         readiness=readiness,
         lifespan=lifespan,
+        live=lambda: holder.runtime.live if holder.runtime else None,
     )
     app.state.deals = holder
     return app
