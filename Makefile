@@ -11,13 +11,14 @@ export APOLLO_TELEMETRY_DISABLED := true
 REQ_STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-16)
 COMPOSE_DIR := gateway/compose
 COMPOSE_STAMP := $(COMPOSE_DIR)/node_modules/.installed-$(shell cat $(COMPOSE_DIR)/package-lock.json 2>/dev/null | sha256sum | cut -c1-16)
+WEB_STAMP := web/node_modules/.installed-$(shell cat web/package-lock.json 2>/dev/null | sha256sum | cut -c1-16)
 
 WORKSPACE ?= demo
 SUBJECT ?= admin
 ROLE ?= admin
 
 .PHONY: help install run test test-unit test-integration test-e2e token lint format \
-        supergraph schemas bench clean ferretdb
+        supergraph api-schema web chromium screenshots schemas bench clean ferretdb
 
 help:
 	@echo "make run     - start FerretDB, NATS, the services and the gateway with demo data"
@@ -27,6 +28,7 @@ help:
 	@echo "make schemas - re-export every service's schema.graphql"
 	@echo "make supergraph - compose gateway/supergraph.graphql from the subgraph SDLs"
 	@echo "make bench   - run the benchmarks under bench/"
+	@echo "make web     - build the web client (served by the gateway at /)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,15 +44,30 @@ $(COMPOSE_STAMP):
 	@if [ -f $(COMPOSE_DIR)/package-lock.json ]; then \
 	  (cd $(COMPOSE_DIR) && npm ci --no-audit --no-fund --loglevel=error) && touch $@; fi
 
-install: $(REQ_STAMP) ferretdb $(COMPOSE_STAMP)
+$(WEB_STAMP):
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
-run: install
+# The `crm` command (.venv/bin/crm) from pyproject's [project.scripts], without dependencies
+# (requirements.txt pins those).
+CLI_STAMP := $(VENV)/bin/crm
+$(CLI_STAMP): pyproject.toml | $(REQ_STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+
+install: $(REQ_STAMP) ferretdb $(COMPOSE_STAMP) $(WEB_STAMP) $(CLI_STAMP)
+
+# The web client (web/dist), served by the gateway at http://127.0.0.1:4000/.
+web: $(WEB_STAMP)
+	cd web && npm run --silent build
+
+run: install web
 	$(PY) -m crm_cli run
 
 token: $(REQ_STAMP)
 	@$(PY) -m crm_cli token --workspace "$(WORKSPACE)" --subject "$(SUBJECT)" --role "$(ROLE)"
 
-test: install lint
+test: install lint web chromium
+	cd web && npm run --silent test
 	$(PY) -m pytest -q -m "not integration and not e2e" libs services gateway tests
 	$(PY) -m pytest -q -m integration libs services tests
 	$(PY) -m pytest -q -m e2e tests
@@ -61,9 +78,20 @@ test-unit: install
 test-integration: install
 	$(PY) -m pytest -q -m integration libs services tests
 
-test-e2e: install
+test-e2e: install web chromium
 	$(PY) -m pytest -q -m e2e tests
 
+# The browser tests drive Debian's Chromium (browser downloads are not possible here).
+chromium:
+	@if [ -z "$$CHROMIUM" ] && [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's chromium for the browser tests ..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "Chromium is missing: run 'sudo apt-get install -y chromium' (or set CHROMIUM=/path/to/chromium)"; \
+	    exit 1; \
+	  fi; \
+	fi
 
 lint: $(REQ_STAMP)
 	$(VENV)/bin/ruff check .
@@ -82,9 +110,18 @@ schemas: $(REQ_STAMP)
 
 supergraph: $(COMPOSE_STAMP)
 	node $(COMPOSE_DIR)/compose.mjs
+	$(MAKE) -s api-schema
 
-bench: install
+# The gateway's client-facing schema, which the web client generates its types from.
+api-schema: $(REQ_STAMP)
+	$(PY) -m crm_gateway.export_api_schema > web/schema.graphql
+
+bench: install web chromium
 	for b in bench/*/run.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Screenshots of each screen on the demo data, into docs/screens/ (shown in the README).
+screenshots: install web chromium
+	$(PY) bench/web/run.py --screens docs/screens
 
 clean:
 	rm -rf .data

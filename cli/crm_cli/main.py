@@ -81,3 +81,8 @@ def main(argv: list[str]) -> int:
         return load_demo(rest)
     print(f"crm: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
     return 2
+
+
+def cli() -> None:
+    """The `crm` console script."""
+    sys.exit(main(sys.argv[1:]))

@@ -140,12 +140,7 @@ def run_stack(argv: list[str]) -> int:
             wait_ready(server, "/ready")
             print(f"  {server.name} ready on :{server.port}", flush=True)
 
-        if not args.no_demo:
-            from .demo import load_demo
-
-            if load_demo(["--workspace", args.workspace], env=env) != 0:
-                print("crm run: demo data did not load completely (see above)", flush=True)
-
+        # The gateway before the demo: the demo's story step is told through its API.
         gateway_up = False
         supergraph = REPO_ROOT / "gateway" / "supergraph.graphql"
         if _exists(GATEWAY.module) and supergraph.exists():
@@ -154,10 +149,21 @@ def run_stack(argv: list[str]) -> int:
             wait_ready(servers[-1], "/health")
             gateway_up = True
 
+        if not args.no_demo:
+            from .demo import load_demo
+
+            demo_argv = ["--workspace", args.workspace]
+            demo_argv += ["--gateway-url", f"http://127.0.0.1:{GATEWAY.port}/graphql"]
+            if load_demo(demo_argv, env=env) != 0:
+                print("crm run: demo data did not load completely (see above)", flush=True)
+
         token = issue_token(args.workspace, "admin", ["admin"])
         print("\nCRM platform is up (Ctrl-C stops it; data stays in .data/):")
         if gateway_up:
-            print(f"  gateway   http://127.0.0.1:{GATEWAY.port}/graphql")
+            web = REPO_ROOT / "web" / "dist" / "index.html"
+            print(f"  web app   http://127.0.0.1:{GATEWAY.port}/sign-in", end="")
+            print("" if web.exists() else "   (not built: run `make web`)")
+            print(f"  gateway   http://127.0.0.1:{GATEWAY.port}/graphql (GraphiQL in a browser)")
         for component in started:
             print(f"  {component.name:<9} http://127.0.0.1:{component.port}/graphql")
         print(f"  MongoDB   {redacted(mongodb_uri)}\n  NATS      {nats_url}")

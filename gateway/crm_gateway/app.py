@@ -37,6 +37,7 @@ from crm_gateway.config import GatewaySettings
 from crm_gateway.gateway import Gateway, GatewayRequest, GatewayResponse
 from crm_gateway.graphiql import GRAPHIQL_HTML
 from crm_gateway.identity import SubgraphSigner
+from crm_gateway.web import mount_web
 from crm_kit.assertions import KeyRing
 from crm_kit.context import RequestContext
 from crm_kit.graphql_request import (
@@ -309,6 +310,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.gateway = gateway
+    mount_web(app)  # the web app, sign-in support, CORS (crm_gateway/web.py)
     return app
 
 

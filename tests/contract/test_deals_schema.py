@@ -36,7 +36,8 @@ def test_schema_uses_federation_2_9_and_the_acceptance_names() -> None:
         "moveDeal(id: ID!, stageKey: String!): Deal!",
         "closeDealWon(id: ID!): Deal!",
         "closeDealLost(id: ID!, reason: String = null): Deal!",
-        "pipelineBoard(pipelineId: ID = null): PipelineBoard!",
+        "pipelineBoard(pipelineId: ID = null, ownerId: String = null, text: String = null): "
+        "PipelineBoard!",
         "createDeal(input: CreateDealInput!): Deal!",
     ):
         assert needle in text, needle

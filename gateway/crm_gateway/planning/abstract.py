@@ -8,7 +8,6 @@ fragment per possible object type, each field planned (and maybe jumping) per ty
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from graphql import FieldNode, SelectionNode
 
@@ -16,10 +15,8 @@ from crm_gateway.planning.collect import FieldsByKey
 from crm_gateway.planning.errors import PlanningError
 from crm_gateway.planning.groups import Frame, Position
 from crm_gateway.planning.sources import ProvidedSelections
+from crm_gateway.planning.walk import FieldWalk
 from crm_gateway.supergraph import INTERFACE, UNION
-
-if TYPE_CHECKING:
-    from crm_gateway.planning.fields import OperationPlanner
 
 
 def conflict_alias(key: str, type_name: str) -> str:
@@ -28,7 +25,7 @@ def conflict_alias(key: str, type_name: str) -> str:
 
 
 class AbstractTypes:
-    def __init__(self, walk: OperationPlanner) -> None:
+    def __init__(self, walk: FieldWalk) -> None:
         self.walk = walk
         self.sg = walk.sg
         self.collector = walk.collector

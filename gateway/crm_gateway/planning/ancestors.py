@@ -8,20 +8,16 @@ its part from the root.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from graphql import FieldNode
 
 from crm_gateway.planning.errors import PlanningError
 from crm_gateway.planning.groups import Frame, Group, Position, extend_path, find_target
+from crm_gateway.planning.walk import FieldWalk
 from crm_gateway.selection import SelTree
-
-if TYPE_CHECKING:
-    from crm_gateway.planning.fields import OperationPlanner
 
 
 class Ancestors:
-    def __init__(self, walk: OperationPlanner) -> None:
+    def __init__(self, walk: FieldWalk) -> None:
         self.walk = walk
         self.sg = walk.sg
         self.sources = walk.sources

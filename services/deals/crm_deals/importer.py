@@ -3,6 +3,7 @@
     deals FILE [--workspace demo] [--dry-run] [--map csv_column=field ...]
                [--stage-map Won=won ...] [--products products.csv] [--pipeline ID]
                [--currency USD] [--report report.json] [--mongodb-uri ...] [--nats-url ...]
+               [--spread-expected-close MONTHS] [--shift-dates-to-today]
 
 Fields a column can map to: external_id (required), title, owner, product, company,
 stage (required), engaged_at, close_date, amount, currency, source. The columns of the
@@ -13,20 +14,29 @@ duplicate another row apart from their id are imported (they are distinct opport
 and reported. Imports emit `deal.created` but never `stage_changed`: history that already
 happened must not start playbooks. Closed deals get their history (engaging -> won/lost
 with the source dates).
+
+`--spread-expected-close MONTHS` (the demo uses it) gives each open deal that has no close
+date an expected close date in the coming MONTHS months, the same one on every run (derived
+from its external id), so a forecast over the imported pipeline has months to show.
+`--shift-dates-to-today` moves every date of the file by the same number of days so that
+its latest one is today: an old dataset then reads as recent history (ages, stale deals,
+closed months in the forecast, analytics windows) with every interval kept.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import calendar
 import csv
+import hashlib
 import os
 import re
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -148,6 +158,19 @@ class Options:
     source_name: str = "import"
     dry_run: bool = False
     batch: int = BATCH
+    spread_expected_close_months: int = 0
+    date_shift_days: int = 0
+
+
+def spread_close_date(external_id: str, now: datetime, months: int) -> str:
+    """A date in the `months` months after `now`'s month, fixed by the external id (a hash,
+    so re-runs and replicas agree): 1..months months ahead, any day of that month."""
+    digest = int.from_bytes(hashlib.sha256(external_id.encode()).digest()[:8], "big")
+    ahead = 1 + digest % months
+    year, month = divmod(now.month - 1 + ahead, 12)
+    year, month = now.year + year, month + 1
+    day = 1 + (digest // months) % calendar.monthrange(year, month)[1]
+    return date(year, month, day).isoformat()
 
 
 class Progress:
@@ -208,6 +231,12 @@ class RowMapper:
         self.stages.update({k.lower(): v for k, v in DEFAULT_STAGE_MAP.items()})
         self.stages.update({k.lower(): v for k, v in options.stage_map.items()})
 
+    def _date(self, text: str) -> datetime | None:
+        parsed = _parse_date(text)
+        if parsed is None or not self.o.date_shift_days:
+            return parsed
+        return parsed + timedelta(days=self.o.date_shift_days)
+
     def product(self, raw: str, report: ImportReport, row: int, ext: str) -> str | None:
         text = " ".join(raw.split())
         if not text:
@@ -238,8 +267,8 @@ class RowMapper:
             return None
         try:
             currency = validate_currency(values.get("currency") or self.o.currency, "currency")
-            engaged_at = _parse_date(values.get("engaged_at", ""))
-            close_date = _parse_date(values.get("close_date", ""))
+            engaged_at = self._date(values.get("engaged_at", ""))
+            close_date = self._date(values.get("close_date", ""))
         except (ValueError, CRMError) as error:
             report.errors.append(Issue(row, ext, str(error), "bad_value"))
             return None
@@ -282,6 +311,9 @@ class RowMapper:
             part for part in (product or "Deal", f"for {account}" if account else "") if part
         )
         entered = (close_date if status != OPEN else engaged_at) or self.now
+        expected_close = None
+        if status == OPEN and self.o.spread_expected_close_months > 0:
+            expected_close = spread_close_date(ext, self.now, self.o.spread_expected_close_months)
         deal = Deal(
             id=new_id(),
             workspace_id=self.workspace,
@@ -300,6 +332,7 @@ class RowMapper:
             source=(values.get("source") or "").strip() or self.o.source_name,
             lost_reason=LOST_REASON if status == LOST else None,
             closed_at=close_date if status != OPEN else None,
+            expected_close_date=expected_close,
             custom_fields=custom,
             stage_entered_at=entered,
             last_activity_at=close_date or engaged_at,
@@ -344,6 +377,21 @@ class RowMapper:
             )
         )
         return history
+
+
+def shift_to_today(rows: list[dict[str, str]], today: date) -> int:
+    """Days to add to every date so the file's latest date becomes `today` (0 if none)."""
+    latest: date | None = None
+    for values in rows:
+        for key in ("engaged_at", "close_date"):
+            text = (values.get(key) or "").strip()
+            try:
+                day = date.fromisoformat(text) if text else None
+            except ValueError:
+                continue  # reported as a row error by the mapper
+            if day and (latest is None or day > latest):
+                latest = day
+    return (today - latest).days if latest else 0
 
 
 def mapped_rows(reader: csv.DictReader, column_map: dict[str, str]) -> list[dict[str, str]]:
@@ -490,6 +538,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--nats-url", default=settings.nats_url)
     parser.add_argument("--no-companies", action="store_true", help="do not ask contacts")
     parser.add_argument("--batch", type=int, default=BATCH)
+    parser.add_argument(
+        "--shift-dates-to-today",
+        action="store_true",
+        help="move every date by the same days so the latest is today (demo data)",
+    )
+    parser.add_argument(
+        "--spread-expected-close",
+        type=int,
+        default=0,
+        metavar="MONTHS",
+        help="give open deals without a close date one in the next MONTHS months (demo data)",
+    )
     args = parser.parse_args(argv)
     bad = [f for f in _pairs(args.map, "--map").values() if f not in FIELDS]
     if bad:
@@ -540,9 +600,12 @@ async def run(argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stder
         source_name=args.source,
         dry_run=args.dry_run,
         batch=max(1, args.batch),
+        spread_expected_close_months=max(0, args.spread_expected_close),
     )
     with args.file.open(newline="", encoding="utf-8-sig") as handle:
         rows = mapped_rows(csv.DictReader(handle), options.column_map)
+    if args.shift_dates_to_today:
+        options.date_shift_days = shift_to_today(rows, datetime.now(UTC).date())
 
     nc = None
     if not args.no_companies or not args.dry_run:

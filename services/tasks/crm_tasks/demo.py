@@ -2,8 +2,10 @@
 
 From the sales-teams CSV (columns `sales_agent`, `manager`, `regional_office`), one team
 per manager named "<Manager> team", whose members are the agents' user-id slugs
-(`darcel-schlecht`), managed by the manager's slug, strategy round robin. Idempotent: a
-team that exists already (same name in the workspace) is left as it is.
+(`darcel-schlecht`), managed by the manager's slug, strategy round robin. Then the support
+teams the default playbooks assign to by id (`solutions-engineering`, `deal-desk`, members
+from `crm_kit.demo_users`). Idempotent: a team that exists already (same name or id in the
+workspace) is left as it is.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from pymongo import AsyncMongoClient
 
+from crm_kit.demo_users import DEMO_SUPPORT_TEAMS
 from crm_kit.errors import Conflict
 
 from .config import load_settings
@@ -66,6 +69,18 @@ async def load_teams(
             try:
                 await create_team(scope, name=name, member_ids=members, manager_id=slug(manager))
             except Conflict:  # another loader created it meanwhile
+                existing += 1
+                continue
+            created += 1
+        for team_id, name, members, manager in DEMO_SUPPORT_TEAMS:
+            if await scope.store.get_teams([team_id]) or await scope.store.get_team_by_name(name):
+                existing += 1
+                continue
+            try:
+                await create_team(
+                    scope, name=name, member_ids=members, manager_id=manager, team_id=team_id
+                )
+            except Conflict:
                 existing += 1
                 continue
             created += 1

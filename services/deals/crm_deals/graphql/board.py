@@ -66,7 +66,7 @@ class BoardColumn:
             return connection(
                 prefetched.items, prefetched.cursors, prefetched.has_next, False, prefetched.total
             )
-        query = {"pipeline_id": column.pipeline.id, "stage_key": column.stage.key}
+        query = {"pipeline_id": column.pipeline.id, "stage_key": column.stage.key, **column.where}
         page = await queries.list_deals(
             info.context.deals.store,
             query,

@@ -127,6 +127,9 @@ class DealFilter:
     amount_max: str | None = None
     close_date_from: date | None = None
     close_date_to: date | None = None
+    text: str | None = strawberry.field(
+        default=None, description="In the title, case-insensitive (at most 100 characters)."
+    )
 
     def to_domain(self) -> DomainFilter:
         stages = list(self.stage_keys or [])
@@ -145,6 +148,7 @@ class DealFilter:
             amount_max=self.amount_max,
             close_date_from=self.close_date_from,
             close_date_to=self.close_date_to,
+            text=self.text,
         )
 
 

@@ -80,9 +80,16 @@ class Query:
         found = await info.context.deals.pipelines.find(str(id))
         return Pipeline.of(found) if found else None
 
-    @strawberry.field(description="Columns per stage; the default pipeline when no id is given.")
+    @strawberry.field(
+        description="Columns per stage; the default pipeline when no id is given. `ownerId` "
+        "and `text` (in the title, case-insensitive) narrow every column, totals included."
+    )
     async def pipeline_board(
-        self, info: Info, pipeline_id: strawberry.ID | None = None
+        self,
+        info: Info,
+        pipeline_id: strawberry.ID | None = None,
+        owner_id: str | None = None,
+        text: str | None = None,
     ) -> PipelineBoard:
         ctx = info.context
         pipeline = await ctx.deals.pipelines.get(
@@ -94,6 +101,7 @@ class Query:
             pipeline,
             converter,
             lambda: pipeline_entries(ctx.deals.store, pipeline.id),
+            where=queries.board_filter(owner_id, text),
         )
         return PipelineBoard(
             pipeline=Pipeline.of(pipeline),

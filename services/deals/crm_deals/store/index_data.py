@@ -11,7 +11,7 @@ from typing import Any
 from crm_kit.index_entries import Entries
 
 from .index_entry import Entry
-from .index_query import Predicate, Sort, narrowing, ordered
+from .index_query import Predicate, Sort, compile_query, narrowing, ordered
 
 Doc = dict[str, Any]
 
@@ -47,13 +47,18 @@ class WorkspaceDeals(Entries[Entry]):
         return sum(1 for e in self.matching(query) if predicate(e))
 
     def board(
-        self, pipeline_id: str, stage_keys: list[str], per_stage: int
+        self, pipeline_id: str, stage_keys: list[str], per_stage: int, where: Doc | None = None
     ) -> tuple[list[Doc], dict[str, list[Entry]]]:
         """As `store.mongo.board_from_docs`: totals per (stage, currency) over the
-        pipeline's deals, and each listed stage's first `per_stage` (amount desc, _id desc)."""
+        pipeline's deals (those matching `where` too), and each listed stage's first
+        `per_stage` (amount desc, _id desc)."""
         groups: dict[tuple[Any, Any], Doc] = {}
         by_stage: dict[str, list[Entry]] = {key: [] for key in stage_keys}
-        for entry in self.matching({"pipeline_id": pipeline_id}):
+        query = {"pipeline_id": pipeline_id, **(where or {})}
+        keep = compile_query(query) if where else None
+        for entry in self.matching(query):
+            if keep is not None and not keep(entry):
+                continue
             row = groups.get((entry.stage_key, entry.currency))
             if row is None:
                 row = groups[(entry.stage_key, entry.currency)] = {

@@ -10,6 +10,7 @@ FerretDB by-`_id` re-checks use). A filter on a field the index does not hold ra
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -84,12 +85,26 @@ def _operator(op: str, operand: Any) -> Callable[[Any, tuple], bool]:
     raise Unsupported(op)
 
 
+def _regex(operand: Any, options: str) -> Callable[[Any, tuple], bool]:
+    """`{$regex, $options}` as matching.py reads it (only the `i` option is used)."""
+    pattern = re.compile(operand, re.IGNORECASE if "i" in options else 0)
+    return lambda value, candidates: any(
+        isinstance(c, str) and pattern.search(c) is not None for c in candidates
+    )
+
+
 def _field(attr: str, is_array: bool, condition: Any) -> Predicate:
     get = operator.attrgetter(attr)
     if isinstance(condition, dict):
         if not condition or not all(k.startswith("$") for k in condition):
             raise Unsupported(f"{attr}: sub-document equality")
-        tests = [_operator(op, operand) for op, operand in condition.items()]
+        tests = [
+            _regex(operand, condition.get("$options", ""))
+            if op == "$regex"
+            else _operator(op, operand)
+            for op, operand in condition.items()
+            if op != "$options"
+        ]
 
         def check(entry: Entry) -> bool:
             value = get(entry)

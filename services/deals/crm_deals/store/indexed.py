@@ -172,13 +172,13 @@ class IndexedDealStore:
         return totals
 
     async def board(
-        self, pipeline_id: str, stage_keys: list[str], per_stage: int
+        self, pipeline_id: str, stage_keys: list[str], per_stage: int, where: Doc | None = None
     ) -> tuple[list[Doc], dict[str, list[Doc]]]:
         data = await self.index.entries(self.workspace_id)
         if data is None:
-            return await self.store.board(pipeline_id, stage_keys, per_stage)
+            return await self.store.board(pipeline_id, stage_keys, per_stage, where)
         for attempt in range(SELECT_ATTEMPTS):
-            totals, pages = data.board(pipeline_id, stage_keys, per_stage)
+            totals, pages = data.board(pipeline_id, stage_keys, per_stage, where)
             chosen = [entry for page in pages.values() for entry in page]
             docs, behind = await self._fetch(chosen)
             if not behind or attempt == SELECT_ATTEMPTS - 1:
@@ -188,7 +188,7 @@ class IndexedDealStore:
         by_id = {doc["_id"]: doc for doc in docs}
         columns: dict[str, list[Doc]] = {}
         for key, page in pages.items():
-            column = {"pipeline_id": pipeline_id, "stage_key": key}
+            column = {"pipeline_id": pipeline_id, "stage_key": key, **(where or {})}
             columns[key] = [by_id[e.id] for e in page if matches(by_id.get(e.id, {}), column)]
         return totals, columns
 

@@ -3,6 +3,7 @@ fake matches with it, and the Mongo adapter re-checks documents read by `_id` wi
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 Doc = dict[str, Any]
@@ -53,6 +54,14 @@ def _match_value(value: Any, condition: Any) -> bool:
             elif op in ("$gt", "$gte", "$lt", "$lte"):
                 if not any(_cmp(op, c, operand) for c in candidates):
                     return False
+            elif op == "$regex":
+                pattern = re.compile(
+                    operand, re.IGNORECASE if "i" in condition.get("$options", "") else 0
+                )
+                if not any(isinstance(c, str) and pattern.search(c) for c in candidates):
+                    return False
+            elif op == "$options":
+                continue  # read with $regex
             else:
                 raise NotImplementedError(f"memory store: operator {op}")
         return True

@@ -240,7 +240,7 @@ class MemoryDealStore:
         return totals
 
     async def board(
-        self, pipeline_id: str, stage_keys: list[str], per_stage: int
+        self, pipeline_id: str, stage_keys: list[str], per_stage: int, where: Doc | None = None
     ) -> tuple[list[Doc], dict[str, list[Doc]]]:
-        docs = await self.find_deals({"pipeline_id": pipeline_id}, [], None)
+        docs = await self.find_deals({"pipeline_id": pipeline_id, **(where or {})}, [], None)
         return board_from_docs(docs, stage_keys, per_stage)

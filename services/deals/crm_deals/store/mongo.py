@@ -313,12 +313,14 @@ class MongoDealStore:
         async for doc in cursor:
             yield doc
 
-    async def stage_totals(self, pipeline_id: str) -> list[Doc]:
+    async def stage_totals(self, pipeline_id: str, where: Doc | None = None) -> list[Doc]:
         """`$group` by (stage, currency). One accumulator per aggregation, run side by side:
         FerretDB v1.24 feeds the documents of a group to its first accumulator only (the
         others read an exhausted iterator and return 0), so three accumulators in one
         `$group` would silently report zero amounts."""
-        match = {"$match": self._scope({"pipeline_id": pipeline_id, **NOT_DELETED})}
+        match = {
+            "$match": self._scope({"pipeline_id": pipeline_id, **(where or {}), **NOT_DELETED})
+        }
         key = {"stage_key": "$stage_key", "currency": "$currency"}
 
         async def one(name: str, expression: Any) -> dict[tuple[str, str], int]:
@@ -346,20 +348,20 @@ class MongoDealStore:
         ]
 
     async def board(
-        self, pipeline_id: str, stage_keys: list[str], per_stage: int
+        self, pipeline_id: str, stage_keys: list[str], per_stage: int, where: Doc | None = None
     ) -> tuple[list[Doc], dict[str, list[Doc]]]:
+        narrowed = {"pipeline_id": pipeline_id, **(where or {})}
         if self.id_only:
             # FerretDB scans for any of these queries: one scan serves the whole board.
-            cursor = self._deals.find(
-                self._scope({"pipeline_id": pipeline_id, **NOT_DELETED}), HIDE_OUTBOX
-            )
+            cursor = self._deals.find(self._scope({**narrowed, **NOT_DELETED}), HIDE_OUTBOX)
             return board_from_docs([doc async for doc in cursor], stage_keys, per_stage)
 
         async def page(stage_key: str) -> list[Doc]:
-            query = {"pipeline_id": pipeline_id, "stage_key": stage_key}
-            return await self.find_deals(query, BOARD_SORT, per_stage)
+            return await self.find_deals(
+                {**narrowed, "stage_key": stage_key}, BOARD_SORT, per_stage
+            )
 
         totals, *pages = await asyncio.gather(
-            self.stage_totals(pipeline_id), *(page(k) for k in stage_keys)
+            self.stage_totals(pipeline_id, where), *(page(k) for k in stage_keys)
         )
         return totals, dict(zip(stage_keys, pages, strict=True))

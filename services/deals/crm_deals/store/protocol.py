@@ -97,9 +97,10 @@ class DealStore(Protocol):
         ...
 
     async def board(
-        self, pipeline_id: str, stage_keys: list[str], per_stage: int
+        self, pipeline_id: str, stage_keys: list[str], per_stage: int, where: Doc | None = None
     ) -> tuple[list[Doc], dict[str, list[Doc]]]:
-        """`stage_totals` plus each stage's first `per_stage` deals (amount desc, _id desc)."""
+        """`stage_totals` plus each stage's first `per_stage` deals (amount desc, _id desc),
+        over the pipeline's deals that also match `where` (the board's owner/text filter)."""
         ...
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,6 +50,49 @@ class DealFilter:
     amount_max: str | None = None
     close_date_from: Any = None
     close_date_to: Any = None
+    text: str | None = None
+
+
+MAX_TEXT = 100
+
+
+def title_contains(text: str | None, field: str) -> dict[str, Any]:
+    """A case-insensitive substring filter on the title ({} when blank)."""
+    text = (text or "").strip()
+    if not text:
+        return {}
+    if len(text) > MAX_TEXT:
+        raise BadUserInput(f"at most {MAX_TEXT} characters", field=field)
+    return {"title": {"$regex": re.escape(text), "$options": "i"}}
+
+
+@dataclass(frozen=True)
+class BoardFilter:
+    """The board's narrowing: an owner, a text in the title (case-insensitive)."""
+
+    owner_id: str | None = None
+    text: str | None = None
+
+    def query(self) -> dict[str, Any]:
+        """As a store query, merged into every column's (totals and pages)."""
+        where = title_contains(self.text, "text")
+        if self.owner_id:
+            where["owner_id"] = self.owner_id
+        return where
+
+    def matches(self, entry: Any) -> bool:
+        """The same test on a read-index entry (`owner_id`, `title`)."""
+        if self.owner_id and entry.owner_id != self.owner_id:
+            return False
+        if self.text:
+            return re.search(re.escape(self.text), entry.title or "", re.IGNORECASE) is not None
+        return True
+
+
+def board_filter(owner_id: str | None, text: str | None) -> BoardFilter:
+    text = (text or "").strip() or None
+    title_contains(text, "text")  # validates the length
+    return BoardFilter(owner_id or None, text)
 
 
 @dataclass
@@ -96,6 +140,7 @@ def deal_query(f: DealFilter, now: datetime) -> dict[str, Any]:
     )
     if dates:
         query["close_date"] = dates
+    query.update(title_contains(f.text, "filter.text"))
     if f.stale is True:
         query["stale_at"] = {"$lte": now}
     elif f.stale is False:
@@ -153,6 +198,8 @@ class Column:
     by_currency: list[CurrencyTotal] = field(default_factory=list)
     # The first page (amount desc), read with the totals; later pages are queried.
     first_page: list[Deal] = field(default_factory=list)
+    # The board's owner/text narrowing, applied to later pages too.
+    where: dict[str, Any] = field(default_factory=dict)
 
     def page(self, first: int | None, after: str | None) -> Page | None:
         """The requested page from the prefetched one, if it covers it."""
@@ -172,14 +219,17 @@ async def board(
     pipeline: Pipeline,
     converter: Converter | None = None,
     entries: Callable[[], Awaitable[list[Any]]] | None = None,
+    where: BoardFilter | None = None,
 ) -> list[Column]:
     """Every column's totals (`$group`) and first page in one go; further pages lazily.
     Other currencies are converted by `converter`: an open column's totals per currency
     at today's rate; a closed column's deals one by one at their close date (`entries`:
-    the pipeline's index entries, read only when a closed column holds another currency)."""
-    columns = {s.key: Column(pipeline, s) for s in pipeline.stages}
+    the pipeline's index entries, read only when a closed column holds another currency).
+    `where` (see `board_filter`) narrows every column, totals included."""
+    narrowed = where.query() if where else {}
+    columns = {s.key: Column(pipeline, s, where=narrowed) for s in pipeline.stages}
     closed_foreign: set[tuple[str, str]] = set()
-    totals, pages = await store.board(pipeline.id, list(columns), PREFETCH)
+    totals, pages = await store.board(pipeline.id, list(columns), PREFETCH, narrowed or None)
     for key, docs in pages.items():
         columns[key].first_page = [Deal.from_doc(doc) for doc in docs]
     for row in totals:
@@ -208,6 +258,8 @@ async def board(
     if closed_foreign and converter is not None and entries is not None:
         for entry in await entries():
             if (entry.stage_key, entry.currency) not in closed_foreign:
+                continue
+            if where is not None and not where.matches(entry):
                 continue
             column = columns[entry.stage_key]
             amount = converter.convert_on(entry.amount_minor or 0, entry.currency, entry.close_date)

@@ -206,3 +206,36 @@ async def test_entity_references_are_batched(gql: Any, db: Any) -> None:
     finally:
         type(db.for_workspace("w1")).get_deals = original  # type: ignore[method-assign]
     assert len(data["_entities"]) == 5 and calls == 1
+
+
+async def test_board_narrows_by_owner_and_title_text_totals_and_pages_included(gql: Any) -> None:
+    for title, owner, amount in (
+        ("Rack upgrade Initech", "bob", "100"),
+        ("rack refresh Globex", "bob", "200"),
+        ("RACK for Initech", "carol", "400"),
+        ("Cabling Initech", "bob", "800"),
+    ):
+        await create(gql, title=title, ownerId=owner, amount=amount)
+    board = """query($o: String, $t: String, $a: String) {
+      pipelineBoard(ownerId: $o, text: $t) { columns { stage { key } count totalAmount
+        deals(first: 1, after: $a) { edges { node { title } } pageInfo { hasNextPage endCursor } }
+      } } }"""
+    first = (await gql.data(board, {"o": "bob", "t": "rack"}))["pipelineBoard"]["columns"][0]
+    assert first["count"] == 2 and first["totalAmount"] == "300.00"
+    assert [e["node"]["title"] for e in first["deals"]["edges"]] == ["rack refresh Globex"]
+    after = first["deals"]["pageInfo"]["endCursor"]
+    rest = (await gql.data(board, {"o": "bob", "t": "rack", "a": after}))["pipelineBoard"]
+    page2 = rest["columns"][0]["deals"]
+    assert [e["node"]["title"] for e in page2["edges"]] == ["Rack upgrade Initech"]
+    assert page2["pageInfo"]["hasNextPage"] is False
+    # Regex characters are literal text, and the same filter serves the deal list.
+    empty = (await gql.data(board, {"t": "rack.*"}))["pipelineBoard"]["columns"][0]
+    assert empty["count"] == 0
+    listed = await gql.data(DEALS, {"filter": {"text": "initech"}, "first": 10})
+    assert listed["deals"]["totalCount"] == 3
+
+
+async def test_board_text_is_bounded(gql: Any) -> None:
+    error = await gql.error('{ pipelineBoard(text: "%s") { currency } }' % ("x" * 101))
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["extensions"]["field"] == "text"

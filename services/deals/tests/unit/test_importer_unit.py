@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from crm_contracts import deals as contract
-from crm_deals.importer import Options, import_rows, mapped_rows, slug
+from crm_deals.importer import Options, import_rows, mapped_rows, shift_to_today, slug
 from crm_deals.store.memory import MemoryDatabase
 
 CSV = """opportunity_id,sales_agent,product,account,deal_stage,engage_date,close_date,close_value
@@ -86,3 +86,44 @@ async def test_dry_run_writes_nothing() -> None:
     )
     assert report.valid == 5 and report.inserted == 0
     assert db.events() == []
+
+
+async def test_spread_expected_close_dates_cover_the_coming_months_the_same_on_rerun() -> None:
+    many = (
+        "opportunity_id,sales_agent,product,account,deal_stage,engage_date,close_date,close_value\n"
+    )
+    many += "W1,Moses Frase,GTX Basic,Codehow,Won,2017-01-01,2017-02-01,550\n"
+    many += "".join(
+        f"O{i},Moses Frase,GTX Basic,Codehow,Engaging,2017-03-01,,\n" for i in range(60)
+    )
+    rows = mapped_rows(csv.DictReader(io.StringIO(many)), {})
+    options = Options(column_map={}, stage_map={}, prices=PRICES, spread_expected_close_months=6)
+    stores = [MemoryDatabase().for_workspace("demo") for _ in range(2)]
+    for store in stores:
+        await import_rows(rows, store, options, now=NOW)
+    first, second = [
+        {d["external_id"]: d for d in await store.find_deals({}, [], None)} for store in stores
+    ]
+    open_dates = [d["expected_close_date"] for key, d in first.items() if key.startswith("O")]
+    months = {day[:7] for day in open_dates}
+    assert months == {f"2026-0{m}" for m in range(2, 8)}  # the 6 months after January
+    assert all(
+        second[key]["expected_close_date"] == first[key]["expected_close_date"] for key in first
+    )
+    assert first["W1"]["expected_close_date"] is None  # closed deals keep their real dates
+    assert first["O1"]["close_month"] == first["O1"]["expected_close_date"][:7]
+
+
+async def test_dates_shift_so_the_latest_is_today_keeping_every_interval() -> None:
+    rows = mapped_rows(csv.DictReader(io.StringIO(CSV)), {})
+    shift = shift_to_today(rows, NOW.date())
+    assert shift == (NOW.date() - date(2017, 3, 1)).days  # A5/A6 engaged 2017-03-01
+    options = Options(column_map={}, stage_map={}, prices=PRICES, date_shift_days=shift)
+    store = MemoryDatabase().for_workspace("demo")
+    await import_rows(rows, store, options, resolve_companies=_resolve, now=NOW)
+    won = (await store.find_deals({"external_id": "A1"}, [], None))[0]
+    assert won["closed_at"] == datetime(2017, 2, 1, tzinfo=UTC) + timedelta(days=shift)
+    history = won["stage_history"]
+    assert history[1]["seconds_in_from_stage"] == 31 * 86400  # Jan 1 -> Feb 1, as in the file
+    engaged = (await store.find_deals({"external_id": "A5"}, [], None))[0]
+    assert engaged["stage_entered_at"] == NOW

@@ -90,6 +90,8 @@ def random_filter(rng: random.Random) -> DealFilter:
     if rng.random() < 0.2:
         f.close_date_from = rng.choice([None, "2026-02-01"])
         f.close_date_to = rng.choice([None, "2026-02-28", "2026-12-31"])
+    if rng.random() < 0.2:
+        f.text = rng.choice(["alp", "ETA", "émi", "z.d", "Zed"])
     return f
 
 
@@ -152,6 +154,11 @@ async def test_board_and_totals_equal_the_store(seed_value: int) -> None:
     expected = await queries.board(plain, pipeline)
     assert [_column(c) for c in columns] == [_column(c) for c in expected]
     assert sum(c.count for c in columns) > 0
+    where = queries.board_filter(rng.choice([None, "o1"]), rng.choice([None, "beta"]))
+    narrowed = await queries.board(store, pipeline, where=where)
+    assert [_column(c) for c in narrowed] == [
+        _column(c) for c in await queries.board(plain, pipeline, where=where)
+    ]
     for pipeline_id in ("w1:default", "w1:other"):
         totals = sorted(await store.stage_totals(pipeline_id), key=lambda r: sorted(r.items()))
         want = sorted(await plain.stage_totals(pipeline_id), key=lambda r: sorted(r.items()))

@@ -31,7 +31,10 @@ async def create_team(
     member_ids: Sequence[str],
     strategy: str = "round_robin",
     manager_id: str | None = None,
+    team_id: str | None = None,
 ) -> Team:
+    """`team_id` fixes the id (the demo's teams, which the default playbooks name by id);
+    otherwise a new one is made."""
     name = name.strip()
     if not name:
         raise BadUserInput("must not be empty", field="input.name")
@@ -39,7 +42,7 @@ async def create_team(
         raise BadUserInput(f"must be one of {STRATEGIES}", field="input.strategy")
     now = scope.now()
     team = Team(
-        id=new_id(),
+        id=team_id or new_id(),
         workspace_id=scope.workspace_id,
         name=name,
         member_ids=_clean_members(member_ids, "input.memberIds"),

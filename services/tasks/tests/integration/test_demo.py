@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
+from crm_kit.demo_users import DEMO_SUPPORT_TEAMS, DEMO_USERS
 from crm_kit.paths import demo_dataset_dir
 from crm_tasks.demo import main, slug, teams_from_csv
 
@@ -37,14 +38,21 @@ async def test_demo_teams_load_once(infra: Any, db_name: str, capsys: Any) -> No
     assert await asyncio.to_thread(main, argv) == 0
     out = capsys.readouterr().out.splitlines()
     managers = len(teams_from_csv(CSV))
-    assert out[0] == f"teams: {managers} created, 0 already there (workspace demo)"
-    assert out[1] == f"teams: 0 created, {managers} already there (workspace demo)"
+    expected = managers + len(DEMO_SUPPORT_TEAMS)
+    assert out[0] == f"teams: {expected} created, 0 already there (workspace demo)"
+    assert out[1] == f"teams: 0 created, {expected} already there (workspace demo)"
     client: AsyncMongoClient = AsyncMongoClient(infra.mongodb_uri)
     try:
         teams = [t async for t in client[db_name]["teams"].find({"workspace_id": "demo"})]
     finally:
         await client.close()
-    assert len(teams) == managers
+    assert len(teams) == expected
+    # The support teams the default playbooks name, by their fixed ids.
+    by_id = {t["_id"]: t for t in teams}
+    people = {u.id for u in DEMO_USERS}
+    for team_id, name, members, _ in DEMO_SUPPORT_TEAMS:
+        assert by_id[team_id]["name"] == name and by_id[team_id]["member_ids"] == list(members)
+        assert set(members) <= people
     darcel = next(t for t in teams if "darcel-schlecht" in t["member_ids"])
     assert darcel["name"].endswith(" team")
     assert darcel["strategy"] == "round_robin"

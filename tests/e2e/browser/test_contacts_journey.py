@@ -1,0 +1,84 @@
+"""Contacts: find a contact, log an interaction and see it on the timeline; merge two
+duplicate contacts after the dry run shows what moves."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from ..conftest import Stack
+from .app import Api, base_url, contrast_violations, new_workspace, sign_in
+
+pytestmark = pytest.mark.e2e
+
+
+def test_log_an_interaction_and_see_it_on_the_timeline(stack: Stack, page: Page) -> None:
+    workspace = new_workspace()
+    api = Api(stack.gateway_url, workspace)
+    initech = api.company("Initech")
+    api.contact("Peter", "Gibbons", companyId=initech, email="peter@initech.example")
+    api.contact("Samir", "Nagheenanajar", companyId=initech)
+    sign_in(page, base_url(stack.gateway_url), workspace, "Gladys Colclough", "/contacts")
+
+    page.get_by_test_id("contacts-search").fill("gibbons")
+    table = page.get_by_test_id("contacts-table")
+    expect(table.locator("tbody tr")).to_have_count(1)
+    table.get_by_role("link", name="Peter Gibbons").click()
+    expect(page.get_by_test_id("contact-name")).to_have_text("Peter Gibbons")
+    expect(page.get_by_test_id("timeline")).to_have_count(0)  # the empty state first
+
+    form = page.get_by_test_id("log-interaction")
+    form.get_by_label("Kind").select_option("MEETING")
+    form.get_by_label("Subject").fill("Demo of the rack")
+    form.get_by_label("Summary").fill("Wants TPS reports on every unit.")
+    form.get_by_role("button", name="Log interaction").click()
+    first = page.get_by_test_id("timeline-item").first
+    expect(first).to_contain_text("Meeting")
+    expect(first).to_contain_text("Demo of the rack")
+    expect(first).to_contain_text("logged by Gladys Colclough")
+    expect(form.get_by_label("Subject")).to_have_value("")  # the form (and its draft) cleared
+    assert contrast_violations(page) == []
+
+
+def test_merge_duplicate_contacts_after_a_dry_run(stack: Stack, page: Page) -> None:
+    workspace = new_workspace()
+    api = Api(stack.gateway_url, workspace)
+    initech = api.company("Initech")
+    survivor = api.contact(
+        "Peter",
+        "Gibbons",
+        companyId=initech,
+        email="peter@initech.example",
+        phones=["+1 415 555 0100"],
+    )
+    duplicate = api.contact(
+        "Peter",
+        "Gibbons",
+        companyId=initech,
+        email="pgibbons@mail.example",
+        phones=["(415) 555-0100"],
+    )
+    api.data(
+        "mutation($c: ID!) { logInteraction(input: "
+        '{contactId: $c, kind: CALL, subject: "Lumbergh call"}) { id } }',
+        {"c": duplicate},
+    )
+    base = base_url(stack.gateway_url)
+    sign_in(page, base, workspace, "Gladys Colclough", f"/contacts/{survivor}")
+
+    found = page.get_by_test_id("duplicates").get_by_test_id("duplicate")
+    expect(found).to_have_count(1)
+    expect(found).to_contain_text("Same phone")
+    found.get_by_role("button", name="Merge into Peter Gibbons").click()
+    dialog = page.get_by_test_id("merge-dialog")
+    plan = dialog.get_by_test_id("merge-plan")
+    expect(plan).to_contain_text("1 interaction move over")
+    expect(plan).to_contain_text("pgibbons@mail.example")  # the duplicate's email joins
+    dialog.get_by_test_id("confirm-merge").click()
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_role("status").filter(has_text="Merged Peter Gibbons")).to_be_visible()
+    expect(page.get_by_test_id("timeline-item").filter(has_text="Lumbergh call")).to_have_count(1)
+    expect(page.get_by_test_id("duplicates")).to_contain_text("No likely duplicates")
+
+    page.goto(f"{base}/contacts/{duplicate}")
+    expect(page.get_by_role("alert")).to_contain_text("does not exist (or was merged")

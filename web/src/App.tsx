@@ -1,0 +1,133 @@
+// The shell: navigation, the signed-in user, and the screens by URL. The board ships in the
+// first bundle (it is the first screen); every other screen loads when first opened.
+
+import { lazy, Suspense, useEffect, type ReactNode } from "react";
+import { getSession, hasRole, signOut, useSession, type Session } from "./auth/session";
+import { OidcCallbackPage, SignInPage } from "./auth/SignIn";
+import { personName } from "./people";
+import { Link, matchPath, navigate, useLocation } from "./router";
+import { BoardScreen } from "./screens/board/BoardScreen";
+import { Loading } from "./ui/states";
+
+const DealScreen = lazy(() => import("./screens/deal/DealScreen"));
+const ContactsScreen = lazy(() => import("./screens/contacts/ContactsScreen"));
+const ContactScreen = lazy(() => import("./screens/contacts/ContactScreen"));
+const CompaniesScreen = lazy(() => import("./screens/contacts/CompaniesScreen"));
+const CompanyScreen = lazy(() => import("./screens/contacts/CompanyScreen"));
+const TasksScreen = lazy(() => import("./screens/tasks/TasksScreen"));
+const DashboardsScreen = lazy(() => import("./screens/dashboards/DashboardsScreen"));
+const SettingsScreen = lazy(() => import("./screens/settings/SettingsScreen"));
+
+type Route = { pattern: string; render: (params: Record<string, string>) => ReactNode };
+
+const ROUTES: Route[] = [
+  { pattern: "/board", render: () => <BoardScreen /> },
+  { pattern: "/deals/:id", render: ({ id }) => <DealScreen id={id} /> },
+  { pattern: "/contacts", render: () => <ContactsScreen /> },
+  { pattern: "/contacts/:id", render: ({ id }) => <ContactScreen id={id} /> },
+  { pattern: "/companies", render: () => <CompaniesScreen /> },
+  { pattern: "/companies/:id", render: ({ id }) => <CompanyScreen id={id} /> },
+  { pattern: "/tasks", render: () => <TasksScreen /> },
+  { pattern: "/dashboards", render: () => <DashboardsScreen tab="funnel" /> },
+  { pattern: "/dashboards/:tab", render: ({ tab }) => <DashboardsScreen tab={tab} /> },
+  { pattern: "/settings", render: () => <SettingsScreen tab="pipelines" /> },
+  { pattern: "/settings/:tab", render: ({ tab }) => <SettingsScreen tab={tab} /> },
+];
+
+const NAV = [
+  { to: "/board", label: "Pipeline" },
+  { to: "/tasks", label: "My tasks" },
+  { to: "/contacts", label: "Contacts" },
+  { to: "/companies", label: "Companies" },
+  { to: "/dashboards", label: "Dashboards" },
+];
+
+function Shell({ session, children }: { session: Session; children: ReactNode }) {
+  const { pathname } = useLocation();
+  const nav = hasRole(session, "admin", "manager") ? [...NAV, { to: "/settings", label: "Settings" }] : NAV;
+  return (
+    <div className="app">
+      <a className="skip-link" href="#main">
+        Skip to content
+      </a>
+      <header className="topbar">
+        <Link to="/board" className="brand">
+          CRM
+        </Link>
+        <nav aria-label="Main">
+          <ul>
+            {nav.map((item) => (
+              <li key={item.to}>
+                <Link to={item.to} aria-current={pathname.startsWith(item.to) ? "page" : undefined}>
+                  {item.label}
+                </Link>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <div className="who">
+          <span data-testid="signed-in-user">
+            {session.name || personName(session.userId)}
+            <span className="muted"> · {session.roles.join(", ")} · {session.workspace}</span>
+          </span>
+          <a href="/graphql" className="muted">
+            API
+          </a>
+          <button
+            type="button"
+            className="link"
+            onClick={() => {
+              signOut();
+              navigate("/sign-in");
+            }}
+          >
+            Sign out
+          </button>
+        </div>
+      </header>
+      <main id="main" tabIndex={-1}>
+        <Suspense fallback={<Loading />}>{children}</Suspense>
+      </main>
+    </div>
+  );
+}
+
+function NotFound() {
+  return (
+    <div className="page">
+      <h1>Page not found</h1>
+      <p>
+        Nothing lives at this address. <Link to="/board">Go to the pipeline</Link>.
+      </p>
+    </div>
+  );
+}
+
+export function App() {
+  const { pathname, search } = useLocation();
+  useSession(); // re-render on sign-in / sign-out
+  const session = getSession();
+
+  const publicPage = pathname === "/sign-in" || pathname === "/auth/callback";
+  useEffect(() => {
+    if (!session && !publicPage) {
+      const next = pathname + (search.size ? `?${search}` : "");
+      navigate(`/sign-in?next=${encodeURIComponent(next)}`, { replace: true });
+    } else if (pathname === "/") {
+      navigate("/board", { replace: true });
+    }
+  }, [session, publicPage, pathname, search]);
+
+  if (pathname === "/sign-in") return <SignInPage />;
+  if (pathname === "/auth/callback") return <OidcCallbackPage />;
+  if (!session) return <Loading />;
+  for (const route of ROUTES) {
+    const params = matchPath(route.pattern, pathname);
+    if (params) return <Shell session={session}>{route.render(params)}</Shell>;
+  }
+  return (
+    <Shell session={session}>
+      <NotFound />
+    </Shell>
+  );
+}

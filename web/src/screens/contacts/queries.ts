@@ -1,0 +1,229 @@
+import { graphql } from "../../gql";
+
+export const CONTACTS_LIST = graphql(`
+  query ContactsList($filter: ContactFilter, $orderBy: ContactOrder, $first: Int, $after: String) {
+    contacts(filter: $filter, orderBy: $orderBy, first: $first, after: $after) {
+      totalCount
+      edges {
+        node {
+          id
+          name
+          email
+          title
+          lifecycleStage
+          ownerId
+          createdAt
+          updatedAt
+          company {
+            id
+            name
+          }
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+`);
+
+export const COMPANIES_LIST = graphql(`
+  query CompaniesList($filter: CompanyFilter, $orderBy: CompanyOrder, $first: Int, $after: String) {
+    companies(filter: $filter, orderBy: $orderBy, first: $first, after: $after) {
+      totalCount
+      edges {
+        node {
+          id
+          name
+          domain
+          industry
+          size
+          createdAt
+          updatedAt
+          address {
+            country
+          }
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+`);
+
+export const CONTACT_PAGE = graphql(`
+  query ContactPage($id: ID!) {
+    contact(id: $id) {
+      id
+      firstName
+      lastName
+      name
+      email
+      emails
+      phones
+      title
+      lifecycleStage
+      ownerId
+      tags
+      source
+      createdAt
+      updatedAt
+      company {
+        id
+        name
+      }
+      interactions(first: 10) {
+        totalCount
+        edges {
+          node {
+            ...InteractionItem
+          }
+        }
+        pageInfo {
+          hasNextPage
+          endCursor
+        }
+      }
+      deals(first: 20) {
+        totalCount
+        edges {
+          node {
+            id
+            title
+            amount
+            currency
+            status
+            stage {
+              name
+            }
+          }
+        }
+      }
+      tasks {
+        ...TaskRow
+      }
+    }
+  }
+`);
+
+export const COMPANY_PAGE = graphql(`
+  query CompanyPage($id: ID!) {
+    company(id: $id) {
+      id
+      name
+      domain
+      industry
+      size
+      website
+      ownerId
+      tags
+      createdAt
+      address {
+        city
+        country
+      }
+      contacts(first: 20) {
+        totalCount
+        edges {
+          node {
+            id
+            name
+            email
+            title
+            tasks(status: OPEN) {
+              ...TaskRow
+            }
+          }
+        }
+      }
+      interactions(first: 10) {
+        totalCount
+        edges {
+          node {
+            ...InteractionItem
+          }
+        }
+        pageInfo {
+          hasNextPage
+          endCursor
+        }
+      }
+      deals(first: 20) {
+        totalCount
+        edges {
+          node {
+            id
+            title
+            amount
+            currency
+            status
+            ownerId
+            stage {
+              name
+            }
+            tasks(status: OPEN) {
+              ...TaskRow
+            }
+          }
+        }
+      }
+    }
+  }
+`);
+
+export const FIND_DUPLICATES = graphql(`
+  query FindDuplicates($id: ID!) {
+    findDuplicates(contactId: $id) {
+      reasons
+      contact {
+        id
+        name
+        email
+        phones
+        company {
+          name
+        }
+        createdAt
+      }
+    }
+  }
+`);
+
+export const MERGE_CONTACTS = graphql(`
+  mutation MergeContacts($survivorId: ID!, $duplicateId: ID!, $dryRun: Boolean!) {
+    mergeContacts(survivorId: $survivorId, duplicateId: $duplicateId, dryRun: $dryRun) {
+      dryRun
+      mergedId
+      movedInteractions
+      alreadyMerged
+      changes {
+        field
+        before
+        after
+      }
+      survivor {
+        id
+        name
+      }
+    }
+  }
+`);
+
+export const CREATE_CONTACT = graphql(`
+  mutation CreateContact($input: CreateContactInput!) {
+    createContact(input: $input) {
+      id
+    }
+  }
+`);
+
+export const CREATE_COMPANY = graphql(`
+  mutation CreateCompany($input: CreateCompanyInput!) {
+    createCompany(input: $input) {
+      id
+    }
+  }
+`);
