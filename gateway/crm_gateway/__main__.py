@@ -7,13 +7,14 @@ import uvicorn
 from crm_gateway.app import create_app
 from crm_gateway.config import GatewaySettings
 from crm_gateway.logs import configure_logging
+from crm_kit.serve import StoppingServer
 
 
 def main() -> None:
     settings = GatewaySettings.from_env()
     configure_logging(settings.log_level)
     app = create_app(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -24,7 +25,11 @@ def main() -> None:
         # only when the peer is a configured proxy; otherwise it is the peer itself.
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=list(settings.trusted_proxies) or None,
+        # Subscriptions are told to go elsewhere at once (StoppingServer); this bounds the
+        # rest of a shutdown.
+        timeout_graceful_shutdown=10,
     )
+    StoppingServer(config, app.state.live.registry.stop_all).run()
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from crm_gateway.config import GatewaySettings
 from crm_gateway.gateway import Gateway, GatewayRequest, GatewayResponse
 from crm_gateway.graphiql import GRAPHIQL_HTML
 from crm_gateway.identity import SubgraphSigner
+from crm_gateway.subscriptions.mount import LiveTransports, wants_event_stream
 from crm_gateway.web import mount_web
 from crm_kit.assertions import KeyRing
 from crm_kit.context import RequestContext
@@ -159,6 +160,15 @@ def create_app(
     per_ip = RateLimiter("per-ip", adm.rate_per_ip, adm.burst_per_ip)
     per_token = RateLimiter("per-token", adm.rate_per_token, adm.burst_per_token)
     in_flight = ConcurrencyLimit(adm.max_in_flight)
+    # Subscriptions (WebSocket, and SSE for requests accepting text/event-stream).
+    live = LiveTransports(
+        gateway,
+        settings.live,
+        verifier=verifier if auth_on else None,
+        per_token=per_token,
+        max_message_bytes=adm.max_body_bytes,
+        child_traceparent=child_traceparent,
+    )
     bad_tokens = AuthFailureGuard(
         slow_after=adm.auth_slow_after,
         lock_after=adm.auth_lock_after,
@@ -216,13 +226,15 @@ def create_app(
         if refused is not None:
             return refused, 0.0
         caller: RequestContext | None = None
+        token: str | None = None
         if auth_on:
             assert verifier is not None
             authz = request.headers.get("authorization") or ""
             try:
                 if not authz.lower().startswith("bearer "):
                     raise _MissingToken("Missing bearer token.")
-                caller = verifier.verify(authz[7:].strip())
+                token = authz[7:].strip()
+                caller = verifier.verify(token)
             except Exception as exc:  # noqa: BLE001 (AuthError, or any verifier failure: refuse)
                 message = getattr(exc, "message", None) or "Invalid token."
                 delay = bad_tokens.failed(address)
@@ -258,6 +270,9 @@ def create_app(
             want_plan=request.headers.get(PLAN_HEADER, "").lower() in ("true", "1"),
             caller=caller,
         )
+        if wants_event_stream(request.headers.get("accept")):
+            # The stream runs after this returns, outside the in-flight bound.
+            return live.respond(greq, token, media_type, headers), 0.0
         resp = await gateway.execute(greq)
         status, body, extra = _http_status(resp, media_type)
         if log.isEnabledFor(logging.INFO):
@@ -291,13 +306,15 @@ def create_app(
 
     async def metrics(_: Request) -> Response:
         return PlainTextResponse(
-            gateway.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+            gateway.metrics.render() + live.registry.render_metrics(),
+            media_type="text/plain; version=0.0.4; charset=utf-8",
         )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         log.info("gateway started", extra={"subgraphs": gateway.client.urls, "auth": auth_on})
         yield
+        live.registry.stop_all()
         await gateway.aclose()
 
     app = Starlette(
@@ -306,10 +323,12 @@ def create_app(
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
+            *live.routes(),
         ],
         lifespan=lifespan,
     )
     app.state.gateway = gateway
+    app.state.live = live
     mount_web(app)  # the web app, sign-in support, CORS (crm_gateway/web.py)
     return app
 

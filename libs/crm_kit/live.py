@@ -27,8 +27,10 @@ not one per subscriber. Only what does not depend on who is asking may be shared
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import logging
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Hashable
 from contextvars import ContextVar
@@ -81,6 +83,13 @@ class ResumeFailed(LiveError):
     code = "RESUME_FAILED"
 
 
+class ServiceStopping(LiveError):
+    """The process is stopping: resume from the last position at another replica (or
+    this one once it is back)."""
+
+    code = "SERVICE_RESTARTING"
+
+
 class EventsMissed(LiveError):
     """The stream skipped events this process never received (they were removed)."""
 
@@ -98,15 +107,15 @@ class LiveEvent:
     id: str
     data: dict[str, Any]
     time: str | None = None  # the CloudEvents time (ISO 8601)
-    _payloads: dict[type, Any] = field(default_factory=dict, repr=False)
+    _payloads: dict[Any, Any] = field(default_factory=dict, repr=False)
     _shared: dict[Hashable, asyncio.Future[Any]] = field(default_factory=dict, repr=False)
 
-    def payload(self, model: type[M]) -> M:
+    def payload(self, model: builtins.type[M]) -> M:
         """The data validated as `model`, once per event for all subscribers."""
-        found = self._payloads.get(model)
+        found: M | None = self._payloads.get(model)
         if found is None:
             found = self._payloads[model] = model.model_validate(self.data)
-        return found  # type: ignore[no-any-return]
+        return found
 
     async def shared(self, key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
         """`load()` once per event and key, shared by every subscriber awaiting it. For
@@ -114,7 +123,8 @@ class LiveEvent:
         future = self._shared.get(key)
         if future is None:
             future = self._shared[key] = asyncio.ensure_future(load())
-        return await asyncio.shield(future)  # type: ignore[no-any-return]
+        found: T = await asyncio.shield(future)
+        return found
 
     @classmethod
     def parse(cls, position: int, raw: bytes, headers: dict[str, str] | None) -> LiveEvent | None:
@@ -190,6 +200,17 @@ class Attachment:
     replay: list[LiveEvent]
 
 
+_HUBS: weakref.WeakSet[LiveHub] = weakref.WeakSet()
+
+
+def stop_streams() -> None:
+    """The process is stopping: end every subscription now (each with SERVICE_RESTARTING,
+    so that the gateway resumes it elsewhere) rather than at the end of a shutdown grace
+    period its open streams would otherwise hold up."""
+    for hub in list(_HUBS):
+        hub.end_subscriptions()
+
+
 class LiveHub:
     """The process's live events of one stream (see the module docstring). Started on the
     first subscription; `js=None` makes a hub fed by `deliver` only (unit tests)."""
@@ -214,6 +235,7 @@ class LiveHub:
         self._started: asyncio.Task[None] | None = None
         self._subscription: JetStreamContext.PushSubscription | None = None
         self.received = 0
+        _HUBS.add(self)
 
     @property
     def subscribers(self) -> int:
@@ -248,10 +270,13 @@ class LiveHub:
             cb=self._on_message,
         )
 
-    async def stop(self) -> None:
+    def end_subscriptions(self) -> None:
         for subscribers in self._subscribers.values():
             for subscriber in subscribers:
-                subscriber.fail(LiveError("the service is shutting down"))
+                subscriber.fail(ServiceStopping("the service is stopping; resume elsewhere"))
+
+    async def stop(self) -> None:
+        self.end_subscriptions()
         if self._started is not None and not self._started.done():
             self._started.cancel()
         if self._subscription is not None:

@@ -30,7 +30,7 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -202,7 +202,7 @@ class _Stream:
         document: DocumentNode,
         gql: GraphQLRequest,
         context_of: Callable[[], Awaitable[Any]],
-        source: AsyncIterator[Any] | ExecutionResult,
+        source: AsyncIterable[Any] | ExecutionResult,
     ) -> None:
         self.owner = owner
         self.session = session
@@ -224,10 +224,10 @@ class _Stream:
                 ],
             }
         )
-        source = self.source
-        if isinstance(source, ExecutionResult):  # refused when subscribing (e.g. FORBIDDEN)
-            await self._finish(send, self._result(source))
+        if isinstance(self.source, ExecutionResult):  # refused when subscribing (FORBIDDEN...)
+            await self._finish(send, self._result(self.source))
             return
+        source = aiter(self.source)
         self._pending = asyncio.ensure_future(_next(source))
         disconnected = asyncio.ensure_future(_disconnect(receive))
         attached = asyncio.ensure_future(self.session.attached.wait())

@@ -29,7 +29,7 @@ class Subscription:
     ) -> AsyncGenerator[Interaction, None]:
         scope = info.context.scope
         async for event in live_events([INTERACTION_LOGGED]):
-            logged = event.payload(InteractionLogged)
+            logged: InteractionLogged = event.payload(InteractionLogged)
             if contact_id is not None and str(contact_id) not in logged.contact_ids:
                 continue
             if company_id is not None and logged.company_id != str(company_id):

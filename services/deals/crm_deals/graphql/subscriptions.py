@@ -113,7 +113,7 @@ class _Changes:
         self._moves: OrderedDict[str, tuple[str | None, str]] = OrderedDict()
 
     def of(self, event: LiveEvent) -> DealChange | None:
-        kind, payload = event.type, event.data
+        kind = event.type
         if kind == contract.DEAL_DELETED:
             deleted = event.payload(contract.DealDeleted)
             return _change(event, DealChangeKind.DELETED, deleted.id, None)
@@ -132,9 +132,7 @@ class _Changes:
                 return None  # the deal's creation, or a close: CREATED / WON / LOST say it
             if moved.from_stage in TERMINAL:
                 return None  # a reopen: REOPENED says it
-            return _change(
-                event, DealChangeKind.MOVED, moved.deal_id, moved.deal, moved.from_stage
-            )
+            return _change(event, DealChangeKind.MOVED, moved.deal_id, moved.deal, moved.from_stage)
         if kind in (contract.DEAL_WON, contract.DEAL_LOST, contract.DEAL_REOPENED):
             model = contract.DealReopened if kind == contract.DEAL_REOPENED else contract.DealClosed
             closed: Any = event.payload(model)
@@ -195,7 +193,9 @@ def _figures(column: BoardColumn) -> tuple[Any, ...]:
         column.weighted_amount,
         column.currency,
         column.unconverted_count,
-        tuple((t.currency, t.count, t.amount, t.weighted_amount) for t in column.totals_by_currency),
+        tuple(
+            (t.currency, t.count, t.amount, t.weighted_amount) for t in column.totals_by_currency
+        ),
     )
 
 

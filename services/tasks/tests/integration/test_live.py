@@ -19,7 +19,9 @@ from crm_tasks.app import create_app
 pytestmark = pytest.mark.integration
 
 CHANGES = """
-subscription($a: String) { taskChanged(assigneeId: $a) { kind taskId changedFields task { title assigneeId } } }
+subscription($a: String) {
+  taskChanged(assigneeId: $a) { kind taskId changedFields task { title assigneeId } }
+}
 """
 NOTIFICATIONS = """
 subscription { notificationReceived { reason title taskId task { title } } }
