@@ -23,7 +23,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent
 # Mirrors crm_kit.paths.SOURCE_DIRS (which cannot be imported before this runs).
-for sub in ("libs", "services/contacts", "services/deals", "services/tasks", "gateway", "cli"):
+for sub in (
+    "libs",
+    "services/contacts",
+    "services/deals",
+    "services/tasks",
+    "services/webhooks",
+    "gateway",
+    "cli",
+):
     path = str(ROOT / sub)
     if path not in sys.path:
         sys.path.insert(0, path)

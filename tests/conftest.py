@@ -26,7 +26,7 @@ class Stack:
 @pytest.fixture(scope="session")
 def stack(infra: InfraStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs = tmp_path_factory.mktemp("e2e-logs")
-    ports = {name: free_port() for name in ("contacts", "deals", "tasks", "gateway")}
+    ports = {name: free_port() for name in ("contacts", "deals", "tasks", "webhooks", "gateway")}
     env = dict(os.environ)
     env.update(
         {
@@ -47,7 +47,7 @@ def stack(infra: InfraStack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     env["GATEWAY_HOST"] = "127.0.0.1"
     processes: list[subprocess.Popen] = []
     try:
-        for name in ("contacts", "deals", "tasks", "gateway"):
+        for name in ("contacts", "deals", "tasks", "webhooks", "gateway"):
             log = logs / f"{name}.log"
             process = spawn([sys.executable, "-m", f"crm_{name}"], log, env=env, cwd=REPO_ROOT)
             processes.append(process)

@@ -44,6 +44,7 @@ SERVICES = (
     Component("contacts", "crm_contacts", 4001),
     Component("deals", "crm_deals", 4002),
     Component("tasks", "crm_tasks", 4003),
+    Component("webhooks", "crm_webhooks", 4005),
 )
 GATEWAY = Component("gateway", "crm_gateway", 4000)
 

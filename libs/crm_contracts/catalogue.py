@@ -10,7 +10,7 @@ import sys
 from types import ModuleType
 from typing import Any
 
-from . import contacts, deals, tasks
+from . import contacts, deals, tasks, webhooks
 from .base import Payload
 from .envelope import SUBJECT_PATTERN, service_of
 from .streams import stream_for
@@ -44,9 +44,11 @@ CATALOGUE: dict[str, type[Payload] | None] = {
     tasks.TASK_REMINDER_DUE: tasks.TaskReminderDue,
     tasks.TASK_OVERDUE: tasks.TaskOverdue,
     tasks.NOTIFICATION_CREATED: tasks.NotificationCreated,
+    webhooks.ENDPOINT_DISABLED: webhooks.EndpointDisabled,
+    webhooks.DELIVERY_DUE: webhooks.DeliveryDue,
 }
 
-MODULES: tuple[ModuleType, ...] = (contacts, deals, tasks)
+MODULES: tuple[ModuleType, ...] = (contacts, deals, tasks, webhooks)
 
 
 def declared_subjects() -> set[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SERVICES = ("contacts", "deals", "tasks")
+SERVICES = ("contacts", "deals", "tasks", "webhooks")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,15 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Folders holding the platform's Python packages (the Makefile's PYTHONPATH says the same).
-SOURCE_DIRS = ("libs", "services/contacts", "services/deals", "services/tasks", "gateway", "cli")
+SOURCE_DIRS = (
+    "libs",
+    "services/contacts",
+    "services/deals",
+    "services/tasks",
+    "services/webhooks",
+    "gateway",
+    "cli",
+)
 
 
 def python_path() -> str:

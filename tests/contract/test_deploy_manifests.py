@@ -69,7 +69,7 @@ def test_kustomization_lists_every_manifest() -> None:
     assert listed == present
 
 
-@pytest.mark.parametrize("service", ["contacts", "deals", "tasks", "gateway"])
+@pytest.mark.parametrize("service", ["contacts", "deals", "tasks", "webhooks", "gateway"])
 def test_deployment_matches_the_service(service: str) -> None:
     container = _deployment(service)["spec"]["template"]["spec"]["containers"][0]
     assert container["args"] == [f"crm_{service}"]
@@ -96,7 +96,7 @@ def test_configured_variables_are_read_by_the_code() -> None:
     assert "CRM_HOST" in (REPO_ROOT / "libs/crm_kit/settings.py").read_text()
 
 
-SERVICES = ("contacts", "deals", "tasks")
+SERVICES = ("contacts", "deals", "tasks", "webhooks")
 
 
 def _pod(doc: dict) -> dict:

@@ -32,12 +32,13 @@ PACKAGES = {
     "crm_contacts": REPO_ROOT / "services/contacts/crm_contacts",
     "crm_deals": REPO_ROOT / "services/deals/crm_deals",
     "crm_tasks": REPO_ROOT / "services/tasks/crm_tasks",
+    "crm_webhooks": REPO_ROOT / "services/webhooks/crm_webhooks",
     "crm_gateway": REPO_ROOT / "gateway/crm_gateway",
     "crm_kit": REPO_ROOT / "libs/crm_kit",
     "crm_contracts": REPO_ROOT / "libs/crm_contracts",
 }
 OWNED = {"crm_contacts", "crm_deals", "crm_tasks", "crm_gateway"}
-SERVICES = ("crm_contacts", "crm_deals", "crm_tasks")
+SERVICES = ("crm_contacts", "crm_deals", "crm_tasks", "crm_webhooks")
 
 # What each layer of a service may import (besides itself).
 ROOT = "composition root"

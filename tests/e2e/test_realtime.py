@@ -31,7 +31,7 @@ from .live_clients import SseClient, WsClient
 
 pytestmark = pytest.mark.e2e
 
-SERVICES = ("contacts", "deals", "tasks")
+SERVICES = ("contacts", "deals", "tasks", "webhooks")
 CHANGES = """
 subscription($p: ID) {
   dealChanged(pipelineId: $p) {
