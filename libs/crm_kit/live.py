@@ -423,6 +423,11 @@ class LiveSession:
             return self.hub.position
         return self.position
 
+    def close(self) -> None:
+        """Let go of the hub (also done when `events()` is closed)."""
+        if self._subscriber is not None:
+            self.hub.detach(self._subscriber)
+
     async def events(self, types: Collection[str] | None = None) -> AsyncIterator[LiveEvent]:
         """The workspace's events of `types` (all with None), from the resume position
         or from now on. Raises a `LiveError` subclass when it cannot go on."""

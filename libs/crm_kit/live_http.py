@@ -257,6 +257,7 @@ class _Stream:
             if closer is not None:
                 with contextlib.suppress(Exception):
                     await closer()
+            self.session.close()
             bind_session(None)
 
     async def _loop(
