@@ -66,6 +66,9 @@ subscription($p: ID) {
   dealChanged(pipelineId: $p) { kind dealId deal { title company { name } } }
 }
 """
+LOCAL_SUBSCRIPTION = """
+subscription($p: ID) { dealChanged(pipelineId: $p) { kind dealId deal { title } } }
+"""
 REAL_SUBSCRIPTION = """
 subscription($p: ID) {
   dealChanged(pipelineId: $p) { kind dealId toStage { key } deal { title company { name } } }
@@ -278,7 +281,7 @@ async def bench_real(args: argparse.Namespace, logs: Path) -> Figures:
             subscribers = await open_subscribers(
                 url,
                 args.subscribers,
-                REAL_SUBSCRIPTION,
+                REAL_SUBSCRIPTION if args.selection == "cross" else LOCAL_SUBSCRIPTION,
                 {"p": deal["pipeline"]["id"]},
                 lambda i: {"Authorization": f"Bearer {tokens[i]}"},
                 ("MOVED",),
@@ -355,7 +358,7 @@ async def bench_fakes(args: argparse.Namespace, logs: Path) -> list[Figures]:
                 subscribers = await open_subscribers(
                     f"http://127.0.0.1:{port}/graphql",
                     args.subscribers,
-                    SUBSCRIPTION,
+                    SUBSCRIPTION if args.selection == "cross" else LOCAL_SUBSCRIPTION,
                     {},
                     lambda _: {},
                     ("MOVED",),
@@ -370,7 +373,12 @@ async def bench_fakes(args: argparse.Namespace, logs: Path) -> list[Figures]:
                         if all(s.task is not None and s.task.done() for s in subscribers):
                             raise RuntimeError("every subscription ended; see the logs")
                         await asyncio.sleep(0.5)
-                    await asyncio.sleep(3.0)
+                    # Every subscriber has the probe's event before the timed moves start.
+                    deadline = time.monotonic() + 120
+                    while time.monotonic() < deadline:
+                        if all(s.arrivals for s in subscribers):
+                            break
+                        await asyncio.sleep(0.05)
                     for s in subscribers:
                         s.arrivals.clear()
                     after = rss_kb(proc.pid)
@@ -432,7 +440,11 @@ def report(rows: list[Figures]) -> None:
 
 async def run(args: argparse.Namespace) -> list[Figures]:
     logs = Path(tempfile.mkdtemp(prefix="bench-realtime-"))
-    print(f"{args.subscribers} subscribers, {args.moves} moves; logs in {logs}", flush=True)
+    print(
+        f"{args.subscribers} subscribers, {args.moves} moves, {args.selection} selection; "
+        f"logs in {logs}",
+        flush=True,
+    )
     rows: list[Figures] = []
     if args.only in (None, "real"):
         print("-- this platform, real subgraphs", flush=True)
@@ -450,6 +462,12 @@ def main() -> None:
     parser.add_argument("--only", choices=["real", "fakes"])
     parser.add_argument("--gateways", default="crm,hive", help="over the fakes")
     parser.add_argument("--port-base", type=int, default=4300)
+    parser.add_argument(
+        "--selection",
+        choices=["cross", "local"],
+        default="cross",
+        help="cross: the deal and its company (from contacts) per event; local: deal only",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     rows = asyncio.run(run(args))
