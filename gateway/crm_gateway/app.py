@@ -160,6 +160,11 @@ def create_app(
     per_ip = RateLimiter("per-ip", adm.rate_per_ip, adm.burst_per_ip)
     per_token = RateLimiter("per-token", adm.rate_per_token, adm.burst_per_token)
     in_flight = ConcurrencyLimit(adm.max_in_flight)
+    bad_tokens = AuthFailureGuard(
+        slow_after=adm.auth_slow_after,
+        lock_after=adm.auth_lock_after,
+        forgive_per_second=adm.auth_forgive_per_second,
+    )
     # Subscriptions (WebSocket, and SSE for requests accepting text/event-stream).
     live = LiveTransports(
         gateway,
@@ -168,11 +173,8 @@ def create_app(
         per_token=per_token,
         max_message_bytes=adm.max_body_bytes,
         child_traceparent=child_traceparent,
-    )
-    bad_tokens = AuthFailureGuard(
-        slow_after=adm.auth_slow_after,
-        lock_after=adm.auth_lock_after,
-        forgive_per_second=adm.auth_forgive_per_second,
+        per_ip=per_ip,
+        bad_tokens=bad_tokens,
     )
 
     async def graphql(request: Request) -> Response:

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from crm_gateway.admission import RateLimiter
+from crm_gateway.admission import AuthFailureGuard, RateLimiter
 from crm_gateway.gateway import Gateway, GatewayRequest, GatewayResponse
 from crm_gateway.subscriptions.registry import LimitReached, LiveRegistry, LiveSettings
 from crm_gateway.subscriptions.session import caller_key, prepare, token_expiry
@@ -48,7 +48,11 @@ class LiveTransports:
         per_token: RateLimiter,
         max_message_bytes: int,
         child_traceparent: Callable[[str | None], str],
+        per_ip: RateLimiter | None = None,
+        bad_tokens: AuthFailureGuard | None = None,
     ) -> None:
+        self.per_ip = per_ip
+        self.bad_tokens = bad_tokens
         self.gateway = gateway
         self.registry = LiveRegistry(settings)
         self.verifier = verifier
@@ -61,6 +65,8 @@ class LiveTransports:
             self.rate,
             self._forward_headers,
             max_message_bytes,
+            self._address_allowed,
+            self._token_refused,
         )
 
     def routes(self) -> list[WebSocketRoute]:
@@ -76,6 +82,16 @@ class LiveTransports:
             token = token[7:].strip()
         caller = self.verifier.verify(token)
         return caller, token_expiry(token)
+
+    def _address_allowed(self, address: str) -> bool:
+        """A WebSocket connection counts as a request of its address, as at /graphql."""
+        if self.bad_tokens is not None and self.bad_tokens.locked_for(address):
+            return False
+        return self.per_ip is None or not self.per_ip.enabled or self.per_ip.take(address).allowed
+
+    def _token_refused(self, address: str) -> None:
+        if self.bad_tokens is not None:
+            self.bad_tokens.failed(address)
 
     def rate(self, caller: RequestContext | None) -> dict[str, Any] | None:
         if not self.per_token.enabled or caller is None:

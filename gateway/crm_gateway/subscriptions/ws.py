@@ -44,6 +44,8 @@ PROTOCOL = "graphql-transport-ws"
 Authenticate = Callable[[str | None], tuple[RequestContext | None, float | None]]
 # A refusal (an error dict) when the caller is over its rate, else None.
 RateCheck = Callable[[RequestContext | None], dict[str, Any] | None]
+# Whether a client address may connect now (its rate, its bad-token back-off).
+AddressCheck = Callable[[str], bool]
 Headers = Callable[[], dict[str, str]]
 
 
@@ -63,7 +65,11 @@ class WebSocketEndpoint:
         rate: RateCheck,
         forward_headers: Callable[[WebSocket], dict[str, str]],
         max_message_bytes: int,
+        address_allowed: AddressCheck = lambda _: True,
+        token_refused: Callable[[str], None] = lambda _: None,
     ) -> None:
+        self.address_allowed = address_allowed
+        self.token_refused = token_refused
         self.gateway = gateway
         self.registry = registry
         self.authenticate = authenticate
@@ -78,6 +84,10 @@ class WebSocketEndpoint:
             await websocket.close(4406, "Subprotocol not acceptable")
             return
         await websocket.accept(subprotocol=PROTOCOL)
+        address = websocket.client.host if websocket.client else "unknown"
+        if not self.address_allowed(address):
+            await websocket.close(1013, "Try again later: rate limit or too many bad tokens")
+            return
         connection = _Connection(self, websocket)
         forget = self.registry.on_stop(connection.stop)
         try:
@@ -175,6 +185,8 @@ class _Connection:
         try:
             self.caller, self.expires_at = self.endpoint.authenticate(token)
         except Exception as refused:  # noqa: BLE001 - any refusal of the token is a 4403
+            client = self.ws.client
+            self.endpoint.token_refused(client.host if client else "unknown")
             reason = getattr(refused, "message", None) or "Invalid token"
             await self.close(4403, f"Forbidden: {reason}"[:120])
             return
