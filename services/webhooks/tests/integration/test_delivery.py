@@ -182,6 +182,18 @@ async def test_signed_retried_with_the_same_id_and_in_order_per_record(
     assert rows[next(iter(ids))]["attempts"] == 3
     assert rows[next(iter(ids))]["status"] == "SUCCEEDED"
     assert rows[next(iter(ids))]["responseCode"] == 200
+    # An admin sends it again: the same webhook-id, one more attempt.
+    webhook_id = next(iter(ids))
+    before = len(receiver.received)
+    again = await webhooks.data(
+        "mutation($d: ID!) { redeliver(deliveryId: $d) { id status } }", {"d": webhook_id}
+    )
+    assert again["redeliver"] == {"id": webhook_id, "status": "PENDING"}
+
+    async def resent() -> bool:
+        return any(r.headers["webhook-id"] == webhook_id for r in receiver.received[before:])
+
+    await eventually(resent, timeout=20, what="the redelivery")
 
 
 def _settled(receiver: Receiver, count: int) -> Callable[[], Any]:

@@ -14,6 +14,7 @@ from crm_webhooks.domain.delivery import Lane
 from crm_webhooks.domain.events import DeliveryBecameDue
 from crm_webhooks.domain.schedule import retry_delay
 from crm_webhooks.domain.signing import new_secret, signature, verify
+from crm_webhooks.entrypoints.sender import Sender
 from crm_webhooks.events.publish import encode
 from crm_webhooks.store.memory import memory_store
 from crm_webhooks.usecases import endpoints
@@ -100,3 +101,18 @@ async def test_only_admins_manage_webhooks_and_input_errors_name_the_field() -> 
     with pytest.raises(Forbidden) as private:
         await endpoints.set_private_networks(admin, True)
     assert private.value.field == "allowPrivateNetworks"
+
+
+async def test_the_sender_refuses_a_loopback_receiver_unless_allowed() -> None:
+    sender = Sender()
+    try:
+        refused = await sender(
+            "http://127.0.0.1:9/hooks", {}, b"{}", allow_private=False, timeout=1.0
+        )
+        assert refused.status_code is None
+        assert refused.error is not None and "private" in refused.error
+        # Allowed, it tries (and finds nothing listening there).
+        tried = await sender("http://127.0.0.1:9/hooks", {}, b"{}", allow_private=True, timeout=1.0)
+        assert tried.error is not None and "private" not in tried.error
+    finally:
+        await sender.aclose()
