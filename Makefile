@@ -12,13 +12,17 @@ REQ_STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-16)
 COMPOSE_DIR := gateway/compose
 COMPOSE_STAMP := $(COMPOSE_DIR)/node_modules/.installed-$(shell cat $(COMPOSE_DIR)/package-lock.json 2>/dev/null | sha256sum | cut -c1-16)
 WEB_STAMP := web/node_modules/.installed-$(shell cat web/package-lock.json 2>/dev/null | sha256sum | cut -c1-16)
+# Build-time checkers of the committed documents (AsyncAPI parser, compose schema).
+TOOLS_DIR := deploy/tools
+TOOLS_STAMP := $(TOOLS_DIR)/node_modules/.installed-$(shell cat $(TOOLS_DIR)/package-lock.json 2>/dev/null | sha256sum | cut -c1-16)
 
 WORKSPACE ?= demo
 SUBJECT ?= admin
 ROLE ?= admin
 
 .PHONY: help install run test test-unit test-integration test-e2e token lint format \
-        supergraph api-schema web chromium screenshots schemas bench clean ferretdb
+        supergraph api-schema web chromium screenshots schemas docs bench clean ferretdb \
+        promtool tools
 
 help:
 	@echo "make run     - start FerretDB, NATS, the services and the gateway with demo data"
@@ -27,6 +31,7 @@ help:
 	@echo "make lint    - ruff check, format check, mypy (strict for libs and the gateway core)"
 	@echo "make schemas - re-export every service's schema.graphql"
 	@echo "make supergraph - compose gateway/supergraph.graphql from the subgraph SDLs"
+	@echo "make docs    - regenerate docs/asyncapi.yaml, docs/asyncapi.html, docs/events.md"
 	@echo "make bench   - run the benchmarks under bench/"
 	@echo "make web     - build the web client (served by the gateway at /)"
 
@@ -39,6 +44,9 @@ $(REQ_STAMP): requirements.txt | $(PY)
 
 ferretdb:
 	@bash scripts/install-ferretdb.sh >/dev/null
+
+promtool:
+	@bash scripts/install-promtool.sh >/dev/null
 
 $(COMPOSE_STAMP):
 	@if [ -f $(COMPOSE_DIR)/package-lock.json ]; then \
@@ -54,7 +62,13 @@ CLI_STAMP := $(VENV)/bin/crm
 $(CLI_STAMP): pyproject.toml | $(REQ_STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 
+$(TOOLS_STAMP):
+	(cd $(TOOLS_DIR) && npm ci --no-audit --no-fund --loglevel=error) && touch $@
+
 install: $(REQ_STAMP) ferretdb $(COMPOSE_STAMP) $(WEB_STAMP) $(CLI_STAMP)
+
+# What the contract tests check the committed documents with (not needed to run).
+tools: promtool $(TOOLS_STAMP)
 
 # The web client (web/dist), served by the gateway at http://127.0.0.1:4000/.
 web: $(WEB_STAMP)
@@ -66,13 +80,13 @@ run: install web
 token: $(REQ_STAMP)
 	@$(PY) -m crm_cli token --workspace "$(WORKSPACE)" --subject "$(SUBJECT)" --role "$(ROLE)"
 
-test: install lint web chromium
+test: install tools lint web chromium
 	cd web && npm run --silent test
 	$(PY) -m pytest -q -m "not integration and not e2e" libs services gateway tests
 	$(PY) -m pytest -q -m integration libs services tests
 	$(PY) -m pytest -q -m e2e tests
 
-test-unit: install
+test-unit: install tools
 	$(PY) -m pytest -q -m "not integration and not e2e" libs services gateway tests
 
 test-integration: install
@@ -107,6 +121,9 @@ format: $(REQ_STAMP)
 schemas: $(REQ_STAMP)
 	for svc in contacts deals tasks webhooks; do \
 	  $(PY) -m crm_$$svc.export_schema > services/$$svc/schema.graphql; done
+
+docs: $(REQ_STAMP)
+	$(PY) -m crm_contracts.asyncapi docs
 
 supergraph: $(COMPOSE_STAMP)
 	node $(COMPOSE_DIR)/compose.mjs

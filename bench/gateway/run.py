@@ -8,6 +8,10 @@ varying variables, then prints requests/s, p50/p99 latency and the gateway's CPU
     python bench/gateway/run.py --fake-subgraphs # always the in-repo fake subgraphs
     python bench/gateway/run.py --fake-subgraphs --port-base 5100  # beside another run
 
+`--tracing on` has this gateway trace every request (OpenTelemetry, exported by OTLP to a
+local sink that drops what it gets: `otlp_sink.py`); by default tracing is off, as in
+`make run`.
+
 This gateway runs as in production: it verifies a bearer token and signs each subgraph
 request with an internal assertion (`--auth off` measures without both; `--assertion-cache
 N` sets how many it reuses, 0 none). `assertions.py` beside this file measures what the
@@ -349,7 +353,11 @@ def gateway_command(
             "SUPERGRAPH_PATH": str(supergraph),
             "GATEWAY_AUTH": args.auth,
             "GATEWAY_LOG_LEVEL": "WARNING",
+            "METRICS_PORT": "0",  # never collide with a running stack's metrics port
         }
+        if args.otlp_endpoint:
+            # Every request traced (the default sampler), exported to the local sink.
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = args.otlp_endpoint
         if args.assertion_cache is not None:
             env["GATEWAY_ASSERTION_CACHE_SIZE"] = str(args.assertion_cache)
         if args.limits == "off":
@@ -596,8 +604,23 @@ def main() -> None:
         default=DEFAULT_PORT_BASE,
         help="fake subgraphs listen on base+1..3, the gateways on base+10..12 (default 4100)",
     )
+    parser.add_argument(
+        "--tracing",
+        choices=("off", "on"),
+        default="off",
+        help="on: this gateway traces every request and exports by OTLP to a local sink",
+    )
     args = parser.parse_args()
-    sys.exit(asyncio.run(amain(args)))
+    args.otlp_endpoint = None
+    if args.tracing == "off":
+        sys.exit(asyncio.run(amain(args)))
+    from otlp_sink import OtlpSink
+
+    with OtlpSink() as sink:
+        args.otlp_endpoint = sink.endpoint
+        code = asyncio.run(amain(args))
+    print(f"tracing on: {sink.exports} OTLP exports, {sink.bytes:,} bytes received by the sink")
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -231,6 +231,7 @@ async def bench_real(args: argparse.Namespace, logs: Path) -> Figures:
     os.environ.setdefault("JWT_SECRET", "bench-secret-" + "x" * 40)
     infra = InfraStack(data / "servers", free_port(), free_port()).start()
     ports = {name: free_port() for name in ("contacts", "deals", "tasks", "gateway")}
+    metrics_port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": python_path(),
@@ -248,7 +249,14 @@ async def bench_real(args: argparse.Namespace, logs: Path) -> Figures:
     subscribers: list[Subscriber] = []
     try:
         for name in ports:
-            procs[name] = start([sys.executable, "-m", f"crm_{name}"], env, logs / f"{name}.log")
+            # Only the gateway's metrics are read (its open subgraph streams); the others off,
+            # so that nothing collides with a running stack's metrics ports.
+            metrics = str(metrics_port) if name == "gateway" else "off"
+            procs[name] = start(
+                [sys.executable, "-m", f"crm_{name}"],
+                {**env, "METRICS_PORT": metrics},
+                logs / f"{name}.log",
+            )
         for name, port in ports.items():
             path = "/health" if name == "gateway" else "/ready"
             await wait_http(f"http://127.0.0.1:{port}{path}", procs[name])
@@ -286,7 +294,7 @@ async def bench_real(args: argparse.Namespace, logs: Path) -> Figures:
                 lambda i: {"Authorization": f"Bearer {tokens[i]}"},
                 ("MOVED",),
             )
-            metrics = url.replace("/graphql", "/metrics")
+            metrics = f"http://127.0.0.1:{metrics_port}/metrics"
             deadline = time.monotonic() + 120
             while await upstreams(metrics) < args.subscribers and time.monotonic() < deadline:  # noqa: ASYNC110 - polls the metrics
                 await asyncio.sleep(0.2)

@@ -7,12 +7,17 @@ import uvicorn
 from crm_gateway.app import create_app
 from crm_gateway.config import GatewaySettings
 from crm_gateway.logs import configure_logging
+from crm_kit.metrics import serve_metrics
 from crm_kit.serve import StoppingServer
+from crm_kit.telemetry import configure_tracing
 
 
 def main() -> None:
     settings = GatewaySettings.from_env()
     configure_logging(settings.log_level)
+    # Before the app is built: its subgraph clients and its routes are then traced.
+    configure_tracing("gateway")
+    serve_metrics("gateway")
     app = create_app(settings)
     config = uvicorn.Config(
         app,

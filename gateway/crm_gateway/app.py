@@ -1,4 +1,5 @@
-"""The HTTP surface: /graphql (POST, GET, GraphiQL in development), /health, /ready, /metrics.
+"""The HTTP surface: /graphql (POST, GET, GraphiQL in development), /health, /ready.
+(Metrics are served on a port of their own: `crm_gateway.metrics`.)
 
 A GraphQL request passes, in this order and each refused before the next costs anything:
 the bound on requests in flight (503), the bad-token back-off of its address (429), the
@@ -11,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -23,7 +22,7 @@ import httpx
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from crm_gateway.admission import (
@@ -37,8 +36,10 @@ from crm_gateway.config import GatewaySettings
 from crm_gateway.gateway import Gateway, GatewayRequest, GatewayResponse
 from crm_gateway.graphiql import GRAPHIQL_HTML
 from crm_gateway.identity import SubgraphSigner
+from crm_gateway.metrics import Metrics
 from crm_gateway.subscriptions.mount import LiveTransports, wants_event_stream
 from crm_gateway.web import mount_web
+from crm_kit import metrics, telemetry
 from crm_kit.assertions import KeyRing
 from crm_kit.context import RequestContext
 from crm_kit.graphql_request import (
@@ -50,7 +51,6 @@ from crm_kit.graphql_request import (
 
 log = logging.getLogger("crm_gateway")
 
-_TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 PLAN_HEADER = "x-crm-query-plan"
 JSON = "application/json"
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -73,14 +73,6 @@ def _refusal(
 ) -> Response:
     error = {"message": message, "extensions": {"code": code, **ext}}
     return _body({"errors": [error]}, status, media_type, headers)
-
-
-def child_traceparent(incoming: str | None) -> str:
-    """Keeps the caller's trace id (or starts a trace) with a fresh span id for this hop."""
-    m = _TRACEPARENT.match((incoming or "").strip().lower())
-    if m and m.group(2) != "0" * 32 and m.group(3) != "0" * 16:
-        return f"00-{m.group(2)}-{secrets.token_hex(8)}-{m.group(4)}"
-    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
 
 
 def response_media_type(accept: str | None) -> str:
@@ -172,12 +164,16 @@ def create_app(
         verifier=verifier if auth_on else None,
         per_token=per_token,
         max_message_bytes=adm.max_body_bytes,
-        child_traceparent=child_traceparent,
         per_ip=per_ip,
         bad_tokens=bad_tokens,
     )
 
     async def graphql(request: Request) -> Response:
+        # The caller's trace, or a new one: every log line of the request names it.
+        with telemetry.continued(request.headers, edge=True):
+            return await traced_graphql(request)
+
+    async def traced_graphql(request: Request) -> Response:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         media_type = response_media_type(request.headers.get("accept"))
         headers = {"x-request-id": request_id}
@@ -190,6 +186,7 @@ def create_app(
         ):
             return HTMLResponse(GRAPHIQL_HTML)
         if not in_flight.try_enter():
+            gateway.metrics.rejected("overloaded")
             return _refusal(
                 f"The gateway is handling its limit of {in_flight.limit} requests; retry shortly.",
                 "SERVICE_UNAVAILABLE",
@@ -216,6 +213,7 @@ def create_app(
         address = request.client.host if request.client else "unknown"
         locked = bad_tokens.locked_for(address)
         if locked:
+            gateway.metrics.rejected("locked_out")
             return _refusal(
                 f"Too many invalid tokens from this address; retry in {locked} s.",
                 "TOO_MANY_REQUESTS",
@@ -240,6 +238,7 @@ def create_app(
             except Exception as exc:  # noqa: BLE001 (AuthError, or any verifier failure: refuse)
                 message = getattr(exc, "message", None) or "Invalid token."
                 delay = bad_tokens.failed(address)
+                gateway.metrics.rejected("unauthenticated")
                 return _refusal(
                     message,
                     "UNAUTHENTICATED",
@@ -258,10 +257,9 @@ def create_app(
             return _body({"errors": [error.error()]}, error.status, media_type, headers), 0.0
 
         forward = {"x-request-id": headers["x-request-id"]}
-        forward["traceparent"] = child_traceparent(request.headers.get("traceparent"))
-        for name in ("tracestate", "idempotency-key"):
-            if request.headers.get(name):
-                forward[name] = request.headers[name]
+        telemetry.inject(forward)  # the trace (traceparent, tracestate) goes on to the subgraphs
+        if request.headers.get("idempotency-key"):
+            forward["idempotency-key"] = request.headers["idempotency-key"]
         greq = GatewayRequest(
             query=gql.query,
             variables=gql.variables,
@@ -306,12 +304,6 @@ def create_app(
             {},
         )
 
-    async def metrics(_: Request) -> Response:
-        return PlainTextResponse(
-            gateway.metrics.render() + live.registry.render_metrics(),
-            media_type="text/plain; version=0.0.4; charset=utf-8",
-        )
-
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         log.info("gateway started", extra={"subgraphs": gateway.client.urls, "auth": auth_on})
@@ -324,15 +316,19 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
             *live.routes(),
         ],
         lifespan=lifespan,
     )
+    telemetry.instrument_app(app, ROUTES)
     app.state.gateway = gateway
     app.state.live = live
+    metrics.track(live.registry)  # its gauges on the metrics port
     mount_web(app)  # the web app, sign-in support, CORS (crm_gateway/web.py)
     return app
+
+
+ROUTES = ("/graphql", "/health", "/ready")
 
 
 class _MissingToken(Exception):
@@ -355,6 +351,7 @@ def _take(
     decisions.append(decision)
     if decision.allowed:
         return None
+    Metrics.rejected("rate_limited", limiter.policy)
     return _refusal(
         f"Rate limit ({decision.policy}) exceeded; retry in {decision.retry_after} s.",
         "RATE_LIMITED",

@@ -41,6 +41,7 @@ from crm_gateway.planner import (
 from crm_gateway.shaper import Shaper
 from crm_gateway.subgraph_client import SubgraphClient
 from crm_gateway.supergraph import Supergraph
+from crm_kit import telemetry
 from crm_kit.context import RequestContext
 
 
@@ -65,6 +66,7 @@ class GatewayResponse:
     body: dict[str, Any]
     status: int = 200
     operation_type: str = "unknown"
+    operation_name: str | None = None  # as the document names it (for metrics and traces)
     error_codes: list[str] = field(default_factory=list)
     # Nothing came back and every error is an unavailable dependency: the whole operation
     # failed for a reason the client did not cause (HTTP 503 where the client accepts
@@ -99,6 +101,7 @@ class Admitted:
     query: str
     op: PreparedOperation
     op_type: str
+    op_name: str | None
     values: dict[str, Any]  # the coerced variables
     send_vars: dict[str, Any]  # the variables forwarded to subgraphs
     plan: QueryPlan
@@ -292,13 +295,21 @@ class Gateway:
 
     async def execute(self, req: GatewayRequest) -> GatewayResponse:
         start = time.perf_counter()
-        resp = await self._execute(req)
-        codes = [
-            str((e.get("extensions") or {}).get("code", "ERROR"))
-            for e in resp.body.get("errors") or ()
-        ]
+        # The operation's span: the subgraph fetches (client spans) are its children.
+        with telemetry.graphql_span("graphql", req.operation_name) as span:
+            resp = await self._execute(req)
+            codes = [
+                str((e.get("extensions") or {}).get("code", "ERROR"))
+                for e in resp.body.get("errors") or ()
+            ]
+            name = resp.operation_name or req.operation_name
+            if span.is_recording():
+                span.update_name(f"{resp.operation_type} {name or ''}".strip())
+                span.set_attribute("graphql.operation.type", resp.operation_type)
+                if codes:
+                    telemetry.mark_failed(span, ", ".join(sorted(set(codes))))
         resp.error_codes = codes
-        self.metrics.observe_request(resp.operation_type, time.perf_counter() - start, codes)
+        self.metrics.observe_request(resp.operation_type, time.perf_counter() - start, codes, name)
         return resp
 
     async def _execute(self, req: GatewayRequest) -> GatewayResponse:
@@ -312,7 +323,7 @@ class Gateway:
                 "BAD_REQUEST",
                 field="accept",
             )
-            return GatewayResponse({"errors": [err]}, 406, admitted.op_type)
+            return GatewayResponse({"errors": [err]}, 406, admitted.op_type, admitted.op_name)
         bound = CALLER.set(req.caller)
         try:
             state = await self.executor.execute(admitted.plan, admitted.send_vars, req.headers)
@@ -333,7 +344,7 @@ class Gateway:
         body["data"] = shaped
         if req.want_plan:
             body["extensions"] = {"queryPlan": admitted.plan.to_json()}
-        resp = GatewayResponse(body, 200, admitted.op_type)
+        resp = GatewayResponse(body, 200, admitted.op_type, admitted.op_name)
         if errors and not _has_data(shaped) and all(_code(e) in UNAVAILABLE_CODES for e in errors):
             resp.unavailable = True
             resp.retryable = all((e.get("extensions") or {}).get("retryable") for e in errors)
@@ -382,22 +393,24 @@ class Gateway:
             )
             return GatewayResponse({"errors": [_error(msg, "BAD_REQUEST")]}, 400)
         op_type = op.operation.operation.value
+        op_name = op.operation.name.value if op.operation.name else None
         if req.method == "GET" and op.operation.operation != OperationType.QUERY:
             return GatewayResponse(
                 {"errors": [_error("Only queries can be sent with GET.", "METHOD_NOT_ALLOWED")]},
                 405,
                 op_type,
+                op_name,
             )
         if op.shape_error is not None:
             err = _error(op.shape_error.message, op.shape_error.code)
-            return GatewayResponse({"errors": [err]}, 400, op_type)
+            return GatewayResponse({"errors": [err]}, 400, op_type, op_name)
         raw_vars = req.variables or {}
         coerced = get_variable_values(
             self.schema, op.operation.variable_definitions or (), raw_vars
         )
         if isinstance(coerced, list):
             errs = [{**e.formatted, "extensions": {"code": "BAD_USER_INPUT"}} for e in coerced]
-            return GatewayResponse({"errors": errs}, 400, op_type)
+            return GatewayResponse({"errors": errs}, 400, op_type, op_name)
         # graphql-core 3.3 wraps the coerced values with their sources.
         values = cast(dict[str, Any], getattr(coerced, "coerced", coerced))
         root_type = self.schema.get_root_type(op.operation.operation)
@@ -406,7 +419,7 @@ class Gateway:
         if cost > self.limits.max_cost:
             msg = f"Estimated query cost {cost} exceeds the limit of {self.limits.max_cost}."
             err = _error(msg, "COST_LIMIT_EXCEEDED", cost=cost, maxCost=self.limits.max_cost)
-            return GatewayResponse({"errors": [err]}, 400, op_type)
+            return GatewayResponse({"errors": [err]}, 400, op_type, op_name)
         try:
             plan = self._plan(query, req.operation_name, prepared.document, op, values)
         except PlanningError as exc:
@@ -414,13 +427,14 @@ class Gateway:
                 {"errors": [_error(f"Cannot plan operation: {exc}", "QUERY_PLANNING_FAILED")]},
                 200,
                 op_type,
+                op_name,
             )
         # Forward variables as the client sent them (subgraphs coerce them again), with the
         # coerced values only where the client left a defaulted variable out.
         send_vars = dict(raw_vars)
         for k, v in values.items():
             send_vars.setdefault(k, v)
-        return Admitted(query, op, op_type, values, send_vars, plan, root_type)
+        return Admitted(query, op, op_type, op_name, values, send_vars, plan, root_type)
 
     def _cost(
         self,

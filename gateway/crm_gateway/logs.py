@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from crm_kit.telemetry import current_ids
+
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
 
@@ -21,6 +23,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        ids = current_ids()
+        if ids is not None:
+            out["trace_id"], out["span_id"] = ids
         for k, v in record.__dict__.items():
             if k not in _STANDARD and not k.startswith("_"):
                 out[k] = v

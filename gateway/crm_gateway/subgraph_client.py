@@ -24,6 +24,8 @@ import orjson
 
 from crm_gateway.identity import SubgraphSigner
 from crm_gateway.lean_transport import IDEMPOTENT, LeanTransport
+from crm_kit.telemetry import active as tracing_active
+from crm_kit.telemetry import instrument_http_client
 
 # Headers a subgraph needs to see as the client sent them (tracing, idempotency). The
 # caller's token is not among them: the subgraph gets the gateway's assertion instead.
@@ -109,11 +111,14 @@ class SubgraphClient:
             )
             for graph in urls
         }
+        for client in self._clients.values():
+            instrument_http_client(client)  # client spans, when tracing is on
         # Plain-http subgraphs skip httpx's request/response models on the hot path (an
-        # injected transport, as in tests, always goes through httpx).
+        # injected transport, as in tests, always goes through httpx; so does every fetch
+        # while tracing is on, for the httpx instrumentation's client spans).
         self._direct = (
             {g: lean[g] for g, u in urls.items() if u.startswith("http://")}
-            if transport is None
+            if transport is None and not tracing_active()
             else {}
         )
 

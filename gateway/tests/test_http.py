@@ -8,8 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
-from crm_gateway.app import child_traceparent, create_app
+from crm_gateway.app import create_app
 from crm_gateway.config import GatewaySettings
 from crm_gateway.limits import Limits
 from crm_kit.assertions import KeyRing
@@ -92,14 +93,25 @@ async def test_health_ready_metrics(supergraph_sdl, world) -> None:
         r = await client.get("/ready")
         assert r.status_code == 503 and r.json()["subgraphs"]["deals"] is False
         assert (await client.get("/health")).status_code == 200  # liveness depends on nothing
-        await client.post("/graphql", json={"query": "{ deals { id } }"})
-        text = (await client.get("/metrics")).text
-        assert 'gateway_requests_total{operation_type="query"} 1' in text
-        assert "gateway_request_duration_seconds_bucket" in text
-        assert re.search(
-            r'gateway_subgraph_fetches_total\{subgraph="deals",outcome="error"\} \d', text
+        before = _sample("crm_graphql_requests_total", DEALS_QUERY)
+        failed_fetches = _sample("crm_gateway_subgraph_fetches_total", FAILED_DEALS_FETCH)
+        await client.post("/graphql", json={"query": "query Deals { deals { id } }"})
+        assert _sample("crm_graphql_requests_total", DEALS_QUERY) == before + 1
+        assert _sample("crm_gateway_subgraph_fetches_total", FAILED_DEALS_FETCH) == (
+            failed_fetches + 1
         )
-        assert "gateway_errors_total" in text
+        errors = {**DEALS_QUERY, "code": "SERVICE_UNAVAILABLE"}
+        assert _sample("crm_graphql_errors_total", errors) >= 1
+        # Metrics are not served on the public port.
+        assert (await client.get("/metrics")).status_code == 404
+
+
+DEALS_QUERY = {"service": "gateway", "operation_type": "query", "operation_name": "Deals"}
+FAILED_DEALS_FETCH = {"subgraph": "deals", "outcome": "error"}
+
+
+def _sample(name: str, labels: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 async def test_query_plan_header(client) -> None:
@@ -142,14 +154,22 @@ async def test_auth_refuses_without_valid_token(supergraph_sdl, world) -> None:
             body=world.calls[0].raw,
         )
         assert verified.context == RequestContext("w1", "alice", frozenset({"admin"}))
-        assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", sent["traceparent"])
+        # Tracing is off here: the gateway still starts a trace (not sampled) so that the
+        # logs of every part name the same id.
+        assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-00", sent["traceparent"])
 
 
-def test_traceparent_keeps_the_trace_and_makes_a_new_span() -> None:
+async def test_the_callers_trace_goes_on_to_the_subgraphs(client, world) -> None:
     incoming = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
-    out = child_traceparent(incoming)
-    assert out.startswith("00-" + "1" * 32 + "-") and not out.endswith("2" * 16 + "-01")
-    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", child_traceparent("garbage"))
+    await client.post(
+        "/graphql", json={"query": "{ deals { id } }"}, headers={"traceparent": incoming}
+    )
+    assert world.calls[-1].headers["traceparent"].startswith("00-" + "1" * 32 + "-")
+    await client.post(
+        "/graphql", json={"query": "{ deals { id } }"}, headers={"traceparent": "junk"}
+    )
+    fresh = world.calls[-1].headers["traceparent"]
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-00", fresh) and "1" * 32 not in fresh
 
 
 async def test_automatic_persisted_queries(client, world) -> None:

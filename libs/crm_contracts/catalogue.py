@@ -1,122 +1,78 @@
-"""The event catalogue: every subject, its owner and its payload model, in one place.
+"""The event catalogue: every subject, its owner and its payload model, and every
+request/reply endpoint, gathered from the contract modules of this package.
 
-`python -m crm_contracts.catalogue > docs/events.md` renders it for the teams that consume
-events; a contract test keeps that file current and fails when a subject has no payload.
+A contract module is one that names its service (`SERVICE`) and declares its events
+(`EVENTS`: subject -> payload model) and its endpoints (`ENDPOINTS`); it is found by
+looking, not listed here, so a new service's module is catalogued by existing. The
+documents for the teams that consume events (`docs/asyncapi.yaml`, `docs/asyncapi.html`,
+`docs/events.md`) are generated from this: `python -m crm_contracts.asyncapi docs`.
 """
 
 from __future__ import annotations
 
-import sys
+import importlib
+import pkgutil
+import re
 from types import ModuleType
-from typing import Any
 
-from . import contacts, deals, tasks, webhooks
 from .base import Payload
-from .envelope import SUBJECT_PATTERN, service_of
-from .streams import stream_for
+from .endpoints import RpcEndpoint
+from .envelope import SUBJECT_PATTERN
 
-CATALOGUE: dict[str, type[Payload] | None] = {
-    contacts.CONTACT_CREATED: contacts.ContactCreated,
-    contacts.CONTACT_UPDATED: contacts.ContactUpdated,
-    contacts.CONTACT_DELETED: contacts.ContactDeleted,
-    contacts.CONTACT_RESTORED: contacts.ContactRestored,
-    contacts.CONTACT_MERGED: contacts.ContactMerged,
-    contacts.COMPANY_CREATED: contacts.CompanyCreated,
-    contacts.COMPANY_UPDATED: contacts.CompanyUpdated,
-    contacts.COMPANY_DELETED: contacts.CompanyDeleted,
-    contacts.COMPANY_RESTORED: contacts.CompanyRestored,
-    contacts.INTERACTION_LOGGED: contacts.InteractionLogged,
-    deals.DEAL_CREATED: deals.DealCreated,
-    deals.DEAL_UPDATED: deals.DealUpdated,
-    deals.DEAL_STAGE_CHANGED: deals.DealStageChanged,
-    deals.DEAL_WON: deals.DealClosed,
-    deals.DEAL_LOST: deals.DealClosed,
-    deals.DEAL_REOPENED: deals.DealReopened,
-    deals.DEAL_DELETED: deals.DealDeleted,
-    deals.PIPELINE_CREATED: deals.PipelineCreated,
-    deals.PIPELINE_UPDATED: deals.PipelineUpdated,
-    deals.WIN_MODEL_TRAINED: deals.WinModelTrained,
-    deals.DEALS_HANDED_OVER: deals.DealsHandedOver,
-    tasks.TASK_CREATED: tasks.TaskCreated,
-    tasks.TASK_UPDATED: tasks.TaskUpdated,
-    tasks.TASK_COMPLETED: tasks.TaskCompleted,
-    tasks.TASK_CANCELLED: tasks.TaskCancelled,
-    tasks.TASK_REMINDER_DUE: tasks.TaskReminderDue,
-    tasks.TASK_OVERDUE: tasks.TaskOverdue,
-    tasks.NOTIFICATION_CREATED: tasks.NotificationCreated,
-    webhooks.ENDPOINT_DISABLED: webhooks.EndpointDisabled,
-    webhooks.DELIVERY_DUE: webhooks.DeliveryDue,
-}
-
-MODULES: tuple[ModuleType, ...] = (contacts, deals, tasks, webhooks)
+RPC_PATTERN = re.compile(r"^rpc\.[a-z]+\.[a-z_]+\.[a-z_]+$")
+# Modules of the package that are not contracts and import the catalogue themselves.
+_GENERATORS = frozenset({"asyncapi", "catalogue", "docs_render"})
 
 
-def declared_subjects() -> set[str]:
-    """Every event subject constant the contract modules declare."""
+def contract_modules() -> tuple[ModuleType, ...]:
+    """Every module of this package declaring a service's contracts, by service name."""
+    found = []
+    for info in pkgutil.iter_modules(_package_path()):
+        if info.name in _GENERATORS or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__package__}.{info.name}")
+        if isinstance(getattr(module, "SERVICE", None), str) and hasattr(module, "EVENTS"):
+            found.append(module)
+    return tuple(sorted(found, key=lambda m: m.SERVICE))
+
+
+def _package_path() -> list[str]:
+    return list(importlib.import_module(__package__ or "crm_contracts").__path__)
+
+
+MODULES: tuple[ModuleType, ...] = contract_modules()
+
+
+def _catalogue() -> dict[str, type[Payload]]:
+    events: dict[str, type[Payload]] = {}
+    for module in MODULES:
+        for subject, model in module.EVENTS.items():
+            if subject in events:
+                raise ValueError(f"{subject} is declared twice")
+            events[subject] = model
+    return events
+
+
+CATALOGUE: dict[str, type[Payload]] = _catalogue()
+ENDPOINTS: tuple[RpcEndpoint, ...] = tuple(
+    endpoint for module in MODULES for endpoint in getattr(module, "ENDPOINTS", ())
+)
+
+
+def _constants(pattern: re.Pattern[str]) -> set[str]:
     return {
         value
         for module in MODULES
         for name, value in vars(module).items()
-        if name.isupper() and isinstance(value, str) and SUBJECT_PATTERN.match(value)
+        if name.isupper() and isinstance(value, str) and pattern.match(value)
     }
 
 
-def _type_name(schema: dict[str, Any]) -> str:
-    if "$ref" in schema:
-        return str(schema["$ref"]).rsplit("/", 1)[-1]
-    if "anyOf" in schema:
-        return " | ".join(_type_name(s) for s in schema["anyOf"])
-    if schema.get("type") == "array":
-        return f"[{_type_name(schema.get('items', {}))}]"
-    return str(schema.get("type", "any"))
+def declared_subjects() -> set[str]:
+    """Every event subject constant the contract modules declare."""
+    return _constants(SUBJECT_PATTERN)
 
 
-def _fields_table(schema: dict[str, Any]) -> list[str]:
-    required = set(schema.get("required", []))
-    rows = ["| field | type | required |", "|---|---|---|"]
-    for name, prop in schema.get("properties", {}).items():
-        rows.append(f"| `{name}` | {_type_name(prop)} | {'yes' if name in required else ''} |")
-    return rows
-
-
-def render_markdown() -> str:
-    lines = [
-        "# Event catalogue",
-        "",
-        "Generated by `python -m crm_contracts.catalogue`; do not edit by hand.",
-        "",
-        "Every event is a CloudEvents 1.0 JSON envelope (`id`, `source`, `type`, `time`,",
-        "`subject`, `datacontenttype`, `workspace`, `data`) published on the NATS subject equal",
-        "to its `type`, with headers `Nats-Msg-Id` (= event id: JetStream drops re-sends),",
-        "`crm-workspace` and `traceparent`. Subjects are `crm.<service>.<entity>.<verb>.v<N>`;",
-        "within a version changes are additive only (consumers must ignore unknown fields).",
-        "Delivery is at least once: consumers de-duplicate on the event id.",
-        "",
-        "| subject | stream | payload |",
-        "|---|---|---|",
-    ]
-    for subject in sorted(CATALOGUE):
-        model = CATALOGUE[subject]
-        stream = stream_for(service_of(subject)).name
-        lines.append(f"| `{subject}` | `{stream}` | {model.__name__ if model else '-'} |")
-    seen: set[str] = set()
-    definitions: dict[str, dict[str, Any]] = {}
-    for model in CATALOGUE.values():
-        if model is None or model.__name__ in seen:
-            continue
-        seen.add(model.__name__)
-        schema = model.model_json_schema(by_alias=True)
-        definitions.update(schema.pop("$defs", {}))
-        definitions[model.__name__] = schema
-    lines += ["", "## Payloads", ""]
-    for name in sorted(definitions):
-        schema = definitions[name]
-        lines += [f"### {name}", ""]
-        if schema.get("description"):
-            lines += [" ".join(schema["description"].split()), ""]
-        lines += [*_fields_table(schema), ""]
-    return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    sys.stdout.write(render_markdown())
+def declared_rpc_subjects() -> set[str]:
+    """Every request/reply subject constant the contract modules declare."""
+    return _constants(RPC_PATTERN)

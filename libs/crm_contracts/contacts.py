@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pydantic import RootModel
+
 from .base import Payload, UtcDateTime
+from .endpoints import COMMON_ERRORS, RpcEndpoint
 from .envelope import event_subject
 from .streams import rpc_subject
 
@@ -150,3 +153,55 @@ ContactReply = ContactSnapshot
 CompanyReply = CompanySnapshot
 # Reply of company.find_by_name: `{"<requested name>": "<company id>", ...}` for the names
 # found (exact match, case-insensitive, surrounding/inner whitespace normalised).
+
+
+class CompaniesByName(RootModel[dict[str, str]]):
+    """Reply of company.find_by_name: each requested name found -> its company id."""
+
+
+EVENTS: dict[str, type[Payload]] = {
+    CONTACT_CREATED: ContactCreated,
+    CONTACT_UPDATED: ContactUpdated,
+    CONTACT_DELETED: ContactDeleted,
+    CONTACT_RESTORED: ContactRestored,
+    CONTACT_MERGED: ContactMerged,
+    COMPANY_CREATED: CompanyCreated,
+    COMPANY_UPDATED: CompanyUpdated,
+    COMPANY_DELETED: CompanyDeleted,
+    COMPANY_RESTORED: CompanyRestored,
+    INTERACTION_LOGGED: InteractionLogged,
+}
+
+ENDPOINTS: tuple[RpcEndpoint, ...] = (
+    RpcEndpoint(
+        RPC_CONTACT_GET,
+        "A contact by id (deleted ones too, flagged).",
+        ContactGetRequest,
+        ContactReply,
+        roles="read",
+        errors=(*COMMON_ERRORS, "NOT_FOUND"),
+    ),
+    RpcEndpoint(
+        RPC_CONTACT_FIND_BY_EMAIL,
+        "The live contact with this address; null when there is none.",
+        ContactFindByEmailRequest,
+        ContactReply,
+        roles="read",
+        nullable=True,
+    ),
+    RpcEndpoint(
+        RPC_COMPANY_GET,
+        "A company by id (deleted ones too, flagged).",
+        CompanyGetRequest,
+        CompanyReply,
+        roles="read",
+        errors=(*COMMON_ERRORS, "NOT_FOUND"),
+    ),
+    RpcEndpoint(
+        RPC_COMPANY_FIND_BY_NAME,
+        "Company ids of up to 1,000 exact names (case-insensitive, whitespace normalised).",
+        CompanyFindByNameRequest,
+        CompaniesByName,
+        roles="read",
+    ),
+)

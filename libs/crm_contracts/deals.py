@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import Payload, UtcDateTime
+from .endpoints import COMMON_ERRORS, RpcEndpoint
 from .envelope import event_subject
 from .streams import rpc_subject
 
@@ -206,3 +207,124 @@ class DealsHandedOver(Payload):
     note: str | None = None
     handed_over_by: str
     handed_over_at: UtcDateTime
+
+
+# --- request/reply bodies (JSON, camelCase; `crm_kit.rpc`) ------------------------------
+
+
+class DealGetRequest(Payload):
+    id: str
+
+
+class DealsByContactRequest(Payload):
+    contact_id: str
+    status: str | None = None  # open | won | lost
+    after: str | None = None  # `nextCursor` of the previous page
+
+
+class DealsByCompanyRequest(Payload):
+    company_id: str
+    status: str | None = None  # open | won | lost
+    after: str | None = None
+
+
+class PipelineGetRequest(Payload):
+    id: str | None = None  # none: the workspace's default pipeline
+
+
+class WinModelTrainRequest(Payload):
+    pipeline_id: str | None = None  # none: the default pipeline
+
+
+class DealReply(DealSnapshot):
+    """A deal as request/reply answers it: the snapshot and its money and stage dates."""
+
+    amount: str  # decimal, in `currency`
+    stage_entered_at: str | None = None  # ISO 8601
+    last_activity_at: str | None = None
+    closed_at: str | None = None
+    lost_reason: str | None = None
+    completed_playbook_keys: list[str] = []
+
+
+class DealPage(Payload):
+    """At most 200 deals; `nextCursor` pages on (`after`)."""
+
+    deals: list[DealReply]
+    total_count: int
+    next_cursor: str | None = None
+
+
+class ExitCriteria(Payload):
+    required_fields: list[str] = []
+    playbook_keys: list[str] = []
+    primary_contact_required: bool = False
+
+
+class StageReply(StageSnapshot):
+    exit_criteria: ExitCriteria
+
+
+class PipelineReply(PipelineSnapshot):
+    stages: list[StageReply]  # type: ignore[assignment]
+
+
+class WinModelTrainReply(WinModelTrained):
+    deals_updated: int
+
+
+EVENTS: dict[str, type[Payload]] = {
+    DEAL_CREATED: DealCreated,
+    DEAL_UPDATED: DealUpdated,
+    DEAL_STAGE_CHANGED: DealStageChanged,
+    DEAL_WON: DealClosed,
+    DEAL_LOST: DealClosed,
+    DEAL_REOPENED: DealReopened,
+    DEAL_DELETED: DealDeleted,
+    PIPELINE_CREATED: PipelineCreated,
+    PIPELINE_UPDATED: PipelineUpdated,
+    WIN_MODEL_TRAINED: WinModelTrained,
+    DEALS_HANDED_OVER: DealsHandedOver,
+}
+
+ENDPOINTS: tuple[RpcEndpoint, ...] = (
+    RpcEndpoint(
+        RPC_DEAL_GET,
+        "A deal by id.",
+        DealGetRequest,
+        DealReply,
+        roles="read",
+        errors=(*COMMON_ERRORS, "NOT_FOUND"),
+    ),
+    RpcEndpoint(
+        RPC_DEALS_BY_CONTACT,
+        "The deals of a contact, a page of up to 200.",
+        DealsByContactRequest,
+        DealPage,
+        roles="read",
+    ),
+    RpcEndpoint(
+        RPC_DEALS_BY_COMPANY,
+        "The deals of a company, a page of up to 200.",
+        DealsByCompanyRequest,
+        DealPage,
+        roles="read",
+    ),
+    RpcEndpoint(
+        RPC_PIPELINE_GET,
+        "A pipeline with its stages, playbooks and exit criteria.",
+        PipelineGetRequest,
+        PipelineReply,
+        roles="read",
+        errors=(*COMMON_ERRORS, "NOT_FOUND"),
+    ),
+    RpcEndpoint(
+        RPC_WIN_MODEL_TRAIN,
+        "Train a pipeline's win model now and apply its estimates to the open deals.",
+        WinModelTrainRequest,
+        WinModelTrainReply,
+        roles="admin",
+        errors=(*COMMON_ERRORS, "NOT_FOUND"),
+        callers=("cli",),
+    ),
+)

@@ -82,3 +82,20 @@ def new_event(
         workspace=workspace,
         data=data,
     )
+
+
+class DeadLetter(BaseModel):
+    """An event a consumer gave up on (it did not parse, came from the wrong source, or its
+    handler failed on every delivery), published on `dlq.<service>.<consumer>` with the
+    reason; `event` is the envelope as received, or `raw` its text when it did not parse."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    consumer: str
+    service: str
+    reason: str
+    subject: str = Field(description="The subject the event was delivered on.")
+    deliveries: int
+    failed_at: UtcDateTime = Field(alias="failedAt")
+    event: dict[str, Any] | None = None
+    raw: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import Payload, UtcDateTime
+from .endpoints import COMMON_ERRORS, RpcEndpoint
 from .envelope import event_subject
 from .streams import rpc_subject
 
@@ -86,3 +87,73 @@ class NotificationCreated(Payload):
     task_id: str | None = None
     deal_id: str | None = None
     rule_id: str | None = None
+
+
+# --- request/reply bodies (JSON, camelCase; `crm_kit.rpc`) ------------------------------
+
+
+class TaskCreateRequest(Payload):
+    """The task's creator is the caller the assertion names (`createdBy`, if given, must
+    be the same)."""
+
+    title: str
+    type: str | None = None  # call, email, meeting, todo (default), follow_up
+    priority: str | None = None  # low, normal (default), high, urgent
+    description: str | None = None
+    due_at: str | None = None  # ISO 8601
+    remind_at: str | None = None
+    assignee_id: str | None = None
+    team_id: str | None = None
+    deal_id: str | None = None
+    contact_id: str | None = None
+    company_id: str | None = None
+    # The same key again answers with the task the first request created.
+    idempotency_key: str | None = None
+    created_by: str | None = None
+
+
+class TaskListOpenRequest(Payload):
+    """Exactly one of the two."""
+
+    deal_id: str | None = None
+    contact_id: str | None = None
+
+
+class TaskReply(TaskSnapshot):
+    created_at: UtcDateTime
+
+
+class OpenTasks(Payload):
+    """Open and in-progress tasks, by due date; at most 500 (`truncated` beyond)."""
+
+    tasks: list[TaskReply]
+    truncated: bool
+
+
+EVENTS: dict[str, type[Payload]] = {
+    TASK_CREATED: TaskCreated,
+    TASK_UPDATED: TaskUpdated,
+    TASK_COMPLETED: TaskCompleted,
+    TASK_CANCELLED: TaskCancelled,
+    TASK_REMINDER_DUE: TaskReminderDue,
+    TASK_OVERDUE: TaskOverdue,
+    NOTIFICATION_CREATED: NotificationCreated,
+}
+
+ENDPOINTS: tuple[RpcEndpoint, ...] = (
+    RpcEndpoint(
+        RPC_TASK_CREATE,
+        "Create a task, as the calling user or service.",
+        TaskCreateRequest,
+        TaskReply,
+        roles="write",
+        errors=(*COMMON_ERRORS, "NOT_FOUND", "CONFLICT"),
+    ),
+    RpcEndpoint(
+        RPC_TASKS_OPEN_FOR,
+        "The open and in-progress tasks of a deal or a contact.",
+        TaskListOpenRequest,
+        OpenTasks,
+        roles="read",
+    ),
+)

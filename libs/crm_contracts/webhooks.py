@@ -1,8 +1,12 @@
-"""Events published by the webhooks service (outbound webhooks, `services/webhooks`)."""
+"""Events published by the webhooks service (outbound webhooks, `services/webhooks`).
+
+It serves no request/reply endpoints: admins manage webhooks through GraphQL.
+"""
 
 from __future__ import annotations
 
 from .base import Payload, UtcDateTime
+from .endpoints import RpcEndpoint
 from .envelope import event_subject
 
 SERVICE = "webhooks"
@@ -16,6 +20,9 @@ DELIVERY_DUE = event_subject(SERVICE, "delivery", "due")
 
 
 class EndpointDisabled(Payload):
+    """A webhook endpoint failed persistently and was disabled; its workspace's admins
+    should be told (re-enable it with `enableWebhook`)."""
+
     endpoint_id: str
     url: str
     reason: str
@@ -24,5 +31,16 @@ class EndpointDisabled(Payload):
 
 
 class DeliveryDue(Payload):
+    """Internal work item of the webhooks service: a delivery became due. Only its own
+    durable consumer reads it (with back-off); other services must not consume it."""
+
     delivery_id: str
     endpoint_id: str
+
+
+EVENTS: dict[str, type[Payload]] = {
+    ENDPOINT_DISABLED: EndpointDisabled,
+    DELIVERY_DUE: DeliveryDue,
+}
+
+ENDPOINTS: tuple[RpcEndpoint, ...] = ()

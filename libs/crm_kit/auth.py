@@ -84,17 +84,24 @@ def issue_token(
     unknown = [role for role in roles if role not in ROLES]
     if unknown:
         raise ValueError(f"unknown roles {unknown}; expected some of {list(ROLES)}")
+    claims = token_claims(workspace, subject, roles, ttl_seconds, issuer=ISSUER, audience=AUDIENCE)
+    return jwt.encode(claims, dev_secret(), algorithm="HS256")
+
+
+def token_claims(
+    workspace: str, subject: str, roles: list[str], ttl_seconds: int, *, issuer: str, audience: str
+) -> dict[str, object]:
+    """The claims of a platform token (what `TokenVerifier` reads)."""
     now = int(time.time())
-    claims = {
+    return {
         "sub": subject,
         "ws": workspace,
         "roles": roles,
         "iat": now,
         "exp": now + ttl_seconds,
-        "aud": AUDIENCE,
-        "iss": ISSUER,
+        "aud": audience,
+        "iss": issuer,
     }
-    return jwt.encode(claims, dev_secret(), algorithm="HS256")
 
 
 def expected_issuer_and_audience() -> tuple[str | None, str]:

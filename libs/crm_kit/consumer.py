@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -29,15 +30,16 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from crm_contracts.envelope import (
-    HEADER_TRACEPARENT,
     HEADER_WORKSPACE,
     CloudEvent,
+    DeadLetter,
     service_of,
     source_of,
 )
 from crm_contracts.streams import DEAD_LETTER_STREAM, dead_letter_subject
 
-from .context import RequestContext, TraceContext, bind_request, bind_trace
+from . import metrics, telemetry
+from .context import RequestContext, bind_request
 from .logs import log_fields
 from .nats_io import require_stream
 
@@ -82,6 +84,10 @@ class EventConsumer:
         self.handled = 0
         self.skipped_duplicates = 0
         self.dead_lettered = 0
+        # From the server's consumer info (`refresh_state`): events not yet delivered,
+        # delivered and not yet acknowledged, and redelivered awaiting their ack.
+        self.state: dict[str, int] | None = None
+        metrics.track(self)
 
     @staticmethod
     async def ensure_indexes(db: AsyncDatabase[Any]) -> None:
@@ -139,18 +145,41 @@ class EventConsumer:
 
     async def handle(self, message: Msg) -> None:
         """Handle one delivery: parse, skip if seen, run the handler, record, ack."""
+        deliveries = message.metadata.num_delivered
+        if deliveries > 1:
+            metrics.CONSUMER_REDELIVERIES.labels(self.service, self.durable).inc()
         try:
             event = CloudEvent.from_json(message.data)
         except (ValidationError, orjson.JSONDecodeError, ValueError) as error:
             await self._dead_letter(message, None, f"unparseable event: {error}")
+            metrics.CONSUMER_EVENTS.labels(self.service, self.durable, "dead_lettered").inc()
             return
+        with telemetry.process_span(
+            message.subject,
+            message.headers or {},
+            consumer=self.durable,
+            event_id=event.id,
+            delivery=deliveries,
+        ) as span:
+            outcome = await self._handle(message, event)
+            if outcome in ("retried", "dead_lettered"):
+                telemetry.mark_failed(span, outcome)
+        metrics.CONSUMER_EVENTS.labels(self.service, self.durable, outcome).inc()
+        if outcome == "handled":
+            stored = message.metadata.timestamp
+            delay = time.time() - stored.timestamp() if stored is not None else None
+            if delay is not None:
+                metrics.EVENT_DELAY.labels(self.service, self.durable).observe(max(delay, 0.0))
+
+    async def _handle(self, message: Msg, event: CloudEvent) -> str:
+        """The outcome: handled, duplicate, retried or dead_lettered."""
         # Defence in depth behind the NATS permissions (only the owner may publish on
         # crm.<owner>.>): act only on events that say they come from the owner.
         owner = service_of(message.subject)
         if event.source != source_of(owner) or event.type != message.subject:
             reason = f"event {event.type!r} from {event.source!r} is not {owner}'s"
             await self._dead_letter(message, event, reason)
-            return
+            return "dead_lettered"
         record_id = f"{self.durable}:{event.id}"
         if (
             self._record_processed
@@ -158,9 +187,8 @@ class EventConsumer:
         ):
             self.skipped_duplicates += 1
             await message.ack_sync()
-            return
+            return "duplicate"
         headers = message.headers or {}
-        bind_trace(TraceContext.continue_or_start(headers.get(HEADER_TRACEPARENT)))
         bind_request(
             RequestContext(
                 workspace_id=event.workspace or headers.get(HEADER_WORKSPACE, ""),
@@ -168,27 +196,31 @@ class EventConsumer:
                 roles=frozenset({"admin"}),
             )
         )
+        started = time.perf_counter()
         try:
             await self._handler(event)
         except PermanentFailure as error:
             await self._dead_letter(message, event, str(error))
-            return
+            return "dead_lettered"
         except asyncio.CancelledError:
             raise
         except Exception as error:
             deliveries = message.metadata.num_delivered
             if deliveries >= self._max_deliveries:
                 await self._dead_letter(message, event, f"{type(error).__name__}: {error}")
-            else:
-                log.warning(
-                    "handler failed; will retry",
-                    exc_info=True,
-                    extra=log_fields(event_id=event.id, type=event.type, deliveries=deliveries),
-                )
-                await message.nak(delay=min(0.2 * 2**deliveries, 5.0))
-            return
+                return "dead_lettered"
+            log.warning(
+                "handler failed; will retry",
+                exc_info=True,
+                extra=log_fields(event_id=event.id, type=event.type, deliveries=deliveries),
+            )
+            await message.nak(delay=min(0.2 * 2**deliveries, 5.0))
+            return "retried"
         finally:
             bind_request(None)
+            metrics.CONSUMER_DURATION.labels(self.service, self.durable).observe(
+                time.perf_counter() - started
+            )
         if self._record_processed:
             # A concurrent redelivery may have finished first; both outcomes are the same.
             with contextlib.suppress(DuplicateKeyError):
@@ -197,24 +229,58 @@ class EventConsumer:
                 )
         self.handled += 1
         await message.ack_sync()
+        return "handled"
+
+    async def refresh_state(self) -> None:
+        """Read the durable's counts from the server (for the lag metrics)."""
+        info = await self._js.consumer_info(self.stream, self.durable)
+        self.state = {
+            "pending": info.num_pending or 0,
+            "ack_pending": info.num_ack_pending or 0,
+            "redelivered": info.num_redelivered or 0,
+        }
+
+    def metric_readings(self) -> Iterable[metrics.Reading]:
+        if self.state is None:
+            return
+        labels = {"service": self.service, "stream": self.stream, "durable": self.durable}
+        yield (
+            "crm_consumer_pending_messages",
+            "Events in the stream the durable has not yet been delivered (its lag).",
+            labels,
+            float(self.state["pending"]),
+        )
+        yield (
+            "crm_consumer_ack_pending_messages",
+            "Events delivered to the durable and not yet acknowledged.",
+            labels,
+            float(self.state["ack_pending"]),
+        )
+        yield (
+            "crm_consumer_redelivered_messages",
+            "Events being redelivered to the durable, awaiting their ack.",
+            labels,
+            float(self.state["redelivered"]),
+        )
 
     async def _dead_letter(self, message: Msg, event: CloudEvent | None, reason: str) -> None:
         subject = dead_letter_subject(self.service, self.durable)
-        body = {
-            "consumer": self.durable,
-            "service": self.service,
-            "reason": reason,
-            "subject": message.subject,
-            "deliveries": message.metadata.num_delivered,
-            "failedAt": datetime.now(UTC).isoformat(),
-            "event": orjson.loads(message.data) if event is not None else None,
-            "raw": message.data.decode(errors="replace") if event is None else None,
-        }
+        body = DeadLetter(
+            consumer=self.durable,
+            service=self.service,
+            reason=reason,
+            subject=message.subject,
+            deliveries=message.metadata.num_delivered,
+            failedAt=datetime.now(UTC),
+            event=orjson.loads(message.data) if event is not None else None,
+            raw=message.data.decode(errors="replace") if event is None else None,
+        ).model_dump(mode="json", by_alias=True)
         headers = {"crm-dlq-reason": reason[:200]}
         if event is not None:
             headers["Nats-Msg-Id"] = f"dlq:{self.durable}:{event.id}"
         await self._js.publish(subject, orjson.dumps(body), headers=headers)
         self.dead_lettered += 1
+        metrics.DEAD_LETTERS.labels(self.service, self.durable).inc()
         log.error(
             "event dead-lettered",
             extra=log_fields(consumer=self.durable, reason=reason, subject=message.subject),

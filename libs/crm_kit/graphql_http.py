@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,11 +38,13 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.types import ExecutionResult
 
+from . import telemetry
 from .assertions import AssertionError_, KeyRing, VerifiedAssertion
-from .context import RequestContext, TraceContext, bind_request, bind_trace
+from .context import RequestContext, bind_request
 from .errors import format_error
 from .graphql_request import GraphQLRequest, RequestError, parse_graphql_request, read_body
 from .live_http import LiveSubscriptions, wants_event_stream
+from .metrics import GraphQLMetrics
 from .query_shape import Shape, ShapeLimits, ShapeRefused, enforce, measure
 from .settings import from_env
 
@@ -50,6 +53,8 @@ log = logging.getLogger(__name__)
 ContextFactory = Callable[[RequestContext, Request], Any | Awaitable[Any]]
 SCOPE_KEY = "crm_request_context"
 OPERATION_KEY = "crm_operation_type"
+# Where the result's error codes are left for the gate's metrics.
+ERROR_CODES_KEY = "crm_error_codes"
 # The header carrying the gateway's assertion, and the only issuer a subgraph accepts.
 ASSERTION_HEADER = "crm-assertion"
 GATEWAY_ISSUER = "gateway"
@@ -97,7 +102,11 @@ class SubgraphGraphQL(GraphQL):
         operation = request.scope.get(OPERATION_KEY, "query")
         response: GraphQLHTTPResponse = {"data": result.data}
         if result.errors:
-            response["errors"] = [format_error(error, operation) for error in result.errors]
+            errors = [format_error(error, operation) for error in result.errors]
+            response["errors"] = list[object](errors)
+            request.scope[ERROR_CODES_KEY] = [
+                str((error.get("extensions") or {}).get("code", "ERROR")) for error in errors
+            ]
         if result.extensions:
             response["extensions"] = result.extensions
         return response
@@ -164,10 +173,15 @@ class GatewayOnlyGraphQL:
         self._limits = limits or SubgraphLimits()
         self._graphiql = graphiql
         self._live = live
+        self._metrics = GraphQLMetrics(service)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        bind_trace(TraceContext.continue_or_start(request.headers.get("traceparent")))
+        # In the gateway's trace (the ASGI middleware's server span when tracing is on).
+        with telemetry.continued(request.headers):
+            await self._serve(request, scope, receive, send)
+
+    async def _serve(self, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
         if self._wants_ide(request):
             await HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))(scope, receive, send)
             return
@@ -196,10 +210,21 @@ class GatewayOnlyGraphQL:
         scope[SCOPE_KEY] = ctx
         scope[OPERATION_KEY] = operation
         bind_request(ctx)
+        started = time.perf_counter()
         try:
-            await self._graphql(scope, _replay(body, receive), send)
+            with telemetry.graphql_span(operation, gql.operation_name) as span:
+                await self._graphql(scope, _replay(body, receive), send)
+                codes = scope.get(ERROR_CODES_KEY, ())
+                if codes:
+                    telemetry.mark_failed(span, ", ".join(sorted(set(codes))))
         finally:
             bind_request(None)
+            self._metrics.observe(
+                operation,
+                gql.operation_name,
+                time.perf_counter() - started,
+                scope.get(ERROR_CODES_KEY, ()),
+            )
 
     def _wants_ide(self, request: Request) -> bool:
         return (

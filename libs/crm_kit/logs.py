@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 import orjson
 
-from .context import current_request, current_trace
+from .context import current_request
+from .telemetry import current_ids
 
 
 class JsonFormatter(logging.Formatter):
@@ -19,9 +20,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        trace = current_trace()
-        if trace is not None:
-            entry["trace_id"] = trace.trace_id
+        ids = current_ids()
+        if ids is not None:
+            entry["trace_id"], entry["span_id"] = ids
         request = current_request()
         if request is not None:
             entry["workspace"] = request.workspace_id

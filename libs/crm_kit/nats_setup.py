@@ -4,8 +4,10 @@ streams       create or update every stream as the provisioner, with
               NATS_STREAM_REPLICAS copies (default 1; 3 on a 3-node cluster), waiting for
               JetStream to be ready (the Kubernetes init Job runs this)
 k8s-secrets   print Kubernetes Secrets with fresh credentials: every party's nkey seed,
-              the server's authorization and cluster blocks, and every party's internal
-              signing key (`kubectl apply -n crm -f -`)
+              the server's authorization and cluster blocks, every party's internal
+              signing key, each service's MongoDB URI with a new password (and the
+              mongosh script creating those users, `crm-mongodb-users`), and with
+              --jwt-public-key the identity provider's key (`kubectl apply -n crm -f -`)
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from crm_contracts.access import PARTY_NAMES
+from crm_contracts.streams import SERVICES
 
 from . import nats_auth, nats_io
 
@@ -75,7 +78,33 @@ def cluster_block(namespace: str, size: int, password: str) -> dict[str, Any]:
     }
 
 
-def k8s_secrets(namespace: str, cluster_size: int) -> Iterator[dict[str, Any]]:
+# The MongoDB replica set the services use (override with --mongodb-hosts).
+MONGODB_HOSTS = "mongodb-0.mongodb:27017,mongodb-1.mongodb:27017,mongodb-2.mongodb:27017"
+
+
+def mongodb_secrets(namespace: str, hosts: str, replica_set: str) -> Iterator[dict[str, Any]]:
+    """A user per service limited to its own database: the URI each service mounts, and
+    the script that creates the users (run it once with mongosh as an administrator)."""
+    script = []
+    for service in SERVICES:
+        password = secrets.token_urlsafe(24)
+        uri = f"mongodb://{service}:{password}@{hosts}/?replicaSet={replica_set}&authSource=admin"
+        yield _secret(f"crm-mongodb-{service}", {"MONGODB_URI": uri}, namespace)
+        script.append(
+            f'db.getSiblingDB("admin").createUser({{user: "{service}", pwd: "{password}", '
+            f'roles: [{{role: "readWrite", db: "crm_{service}"}}]}});'
+        )
+    yield _secret("crm-mongodb-users", {"create-users.js": "\n".join(script) + "\n"}, namespace)
+
+
+def k8s_secrets(
+    namespace: str,
+    cluster_size: int,
+    *,
+    mongodb_hosts: str = MONGODB_HOSTS,
+    replica_set: str = "rs0",
+    jwt_public_key: str | None = None,
+) -> Iterator[dict[str, Any]]:
     seeds = {
         name: nkeys.encode_seed(secrets.token_bytes(32), nkeys.PREFIX_BYTE_USER).decode()
         for name in PARTY_NAMES
@@ -111,6 +140,9 @@ def k8s_secrets(namespace: str, cluster_size: int) -> Iterator[dict[str, Any]]:
         )
         yield _secret(f"crm-internal-{name}", {"key.pem": private.decode()}, namespace)
     yield _secret("crm-internal-public-keys", public_pems, namespace)
+    yield from mongodb_secrets(namespace, mongodb_hosts, replica_set)
+    if jwt_public_key is not None:
+        yield _secret("crm-jwt", {"public.pem": jwt_public_key}, namespace)
 
 
 def main(argv: list[str]) -> int:
@@ -124,12 +156,24 @@ def main(argv: list[str]) -> int:
     secrets_cmd = commands.add_parser("k8s-secrets", help="print Secrets with new credentials")
     secrets_cmd.add_argument("--namespace", default="crm")
     secrets_cmd.add_argument("--cluster-size", type=int, default=3)
+    secrets_cmd.add_argument("--mongodb-hosts", default=MONGODB_HOSTS)
+    secrets_cmd.add_argument("--replica-set", default="rs0")
+    secrets_cmd.add_argument(
+        "--jwt-public-key", type=argparse.FileType(), help="the identity provider's PEM key"
+    )
     args = parser.parse_args(argv)
     if args.command == "streams":
         asyncio.run(provision(args.nats_url, args.replicas))
         print(f"streams ready with {args.replicas} replica(s)")
         return 0
-    yaml.safe_dump_all(k8s_secrets(args.namespace, args.cluster_size), sys.stdout, sort_keys=False)
+    documents = k8s_secrets(
+        args.namespace,
+        args.cluster_size,
+        mongodb_hosts=args.mongodb_hosts,
+        replica_set=args.replica_set,
+        jwt_public_key=args.jwt_public_key.read() if args.jwt_public_key else None,
+    )
+    yaml.safe_dump_all(documents, sys.stdout, sort_keys=False)
     return 0
 
 

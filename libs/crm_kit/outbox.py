@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,9 +24,9 @@ from typing import Any
 from nats.js import JetStreamContext
 from pymongo.asynchronous.database import AsyncDatabase
 
-from crm_contracts.envelope import HEADER_MSG_ID, HEADER_TRACEPARENT, HEADER_WORKSPACE, CloudEvent
+from crm_contracts.envelope import HEADER_MSG_ID, HEADER_WORKSPACE, CloudEvent
 
-from .context import current_trace
+from . import metrics, telemetry
 from .locks import DocLocks
 from .logs import log_fields
 
@@ -41,12 +42,13 @@ HIDE_OUTBOX = {OUTBOX: 0, PENDING: 0, WRITTEN_AT: 0}
 
 
 def _stored(event: CloudEvent) -> dict[str, Any]:
-    trace = current_trace()
     return {
         "id": event.id,
         "subject": event.type,
         "workspace": event.workspace,
-        "traceparent": trace.child().traceparent if trace else "",
+        # The trace of the request or handler writing the event: the relay's publish, and
+        # through it every consumer, continue it (crm_kit.telemetry).
+        "traceparent": telemetry.outbox_traceparent(event.type, event.id),
         "body": event.to_json().decode(),
     }
 
@@ -86,7 +88,8 @@ class OutboxRelay:
     `notify()` without arguments asks for a full pass. A periodic sweep picks up whatever
     a crash (of this or another replica) left behind; it skips events younger than
     `grace_seconds`, which a live writer publishes itself, so replicas do not race over
-    fresh documents.
+    fresh documents. Each sweep also measures the backlog (documents with unpublished
+    events, and the age of the oldest) for the metrics (`crm_outbox_*`).
     """
 
     def __init__(
@@ -99,8 +102,10 @@ class OutboxRelay:
         locks: DocLocks | None = None,
         grace_seconds: float = 5.0,
         isolated_updates: bool = True,
+        service: str = "",
     ) -> None:
         self._db = db
+        self.service = service
         self._collections = list(collections)
         self._js = js
         self._sweep_seconds = sweep_seconds
@@ -113,6 +118,10 @@ class OutboxRelay:
         self._targets: set[tuple[str, Any]] = set()
         self._full_pass = False
         self.published = 0
+        # Per collection, at the last sweep: (documents pending, when the oldest was written).
+        self.backlog: dict[str, tuple[int, datetime | None]] = {}
+        self.swept_at = 0.0
+        metrics.track(self)
 
     @staticmethod
     async def ensure_indexes(db: AsyncDatabase[Any], collections: Iterable[str]) -> None:
@@ -151,6 +160,7 @@ class OutboxRelay:
                 raise
             except Exception:
                 self._targets |= targets
+                metrics.OUTBOX_FAILURES.labels(self.service).inc()
                 log.exception("outbox relay pass failed; will retry")
 
     async def publish_documents(self, targets: Iterable[tuple[str, Any]]) -> int:
@@ -165,22 +175,66 @@ class OutboxRelay:
 
         async with self._lock:
             sent = sum(await asyncio.gather(*(one(name, i) for name, i in targets)))
-            self.published += sent
+            self._count(sent)
             return sent
 
     async def publish_pending(self, grace_seconds: float = 0.0) -> int:
-        """One pass over every outbox collection; returns the number of events sent."""
-        query: dict[str, Any] = {PENDING: True}
-        if grace_seconds > 0:
-            query[WRITTEN_AT] = {"$lte": datetime.now(UTC) - timedelta(seconds=grace_seconds)}
+        """One pass over every outbox collection (at most `batch` documents each); returns
+        the number of events sent. Documents written less than `grace_seconds` ago are
+        left to their writer, but counted in the backlog."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=grace_seconds)
         async with self._lock:
             sent = 0
             for name in self._collections:
-                cursor = self._db[name].find(query, {"_id": 1}).limit(self._batch)
-                for doc_id in [doc["_id"] async for doc in cursor]:
+                due: list[Any] = []
+                count, oldest = 0, None
+                # One scan, as the pending filter always was (only `_id` filters are
+                # index-served on FerretDB); the projection keeps what comes back small.
+                async for doc in self._db[name].find({PENDING: True}, {"_id": 1, WRITTEN_AT: 1}):
+                    count += 1
+                    written = _aware(doc.get(WRITTEN_AT))
+                    if written is not None and (oldest is None or written < oldest):
+                        oldest = written
+                    if len(due) < self._batch and (written is None or written <= cutoff):
+                        due.append(doc["_id"])
+                self.backlog[name] = (count, oldest)
+                for doc_id in due:
                     sent += await self._publish_document(name, doc_id)
-            self.published += sent
+                if len(due) == count:
+                    self.backlog[name] = (0, None)  # all of it went out in this pass
+            self.swept_at = time.time()
+            self._count(sent)
             return sent
+
+    def _count(self, sent: int) -> None:
+        self.published += sent
+        if sent:
+            metrics.OUTBOX_PUBLISHED.labels(self.service).inc(sent)
+
+    def metric_readings(self) -> Iterable[metrics.Reading]:
+        now = datetime.now(UTC)
+        for name, (count, oldest) in self.backlog.items():
+            labels = {"service": self.service, "collection": name}
+            yield (
+                "crm_outbox_backlog",
+                "Documents whose events are not yet published, at the relay's last sweep.",
+                labels,
+                float(count),
+            )
+            age = (now - oldest).total_seconds() if oldest is not None else 0.0
+            yield (
+                "crm_outbox_oldest_age_seconds",
+                "Age of the oldest unpublished event (0: none), as of the last sweep.",
+                labels,
+                max(age, 0.0),
+            )
+        if self.swept_at:
+            yield (
+                "crm_outbox_last_sweep_timestamp_seconds",
+                "When the relay last swept its outbox collections (Unix time).",
+                {"service": self.service},
+                self.swept_at,
+            )
 
     async def _publish_document(self, name: str, doc_id: Any) -> int:
         """Publish one document's events and remove exactly those: one read and one write.
@@ -215,11 +269,18 @@ class OutboxRelay:
         return len(events)
 
     async def _publish(self, stored: dict[str, Any]) -> None:
-        headers = {HEADER_MSG_ID: stored["id"], HEADER_WORKSPACE: stored["workspace"]}
-        if stored.get("traceparent"):
-            headers[HEADER_TRACEPARENT] = stored["traceparent"]
-        ack = await self._js.publish(stored["subject"], stored["body"].encode(), headers=headers)
+        subject = stored["subject"]
+        with telemetry.publish_span(subject, stored["id"], stored.get("traceparent", "")) as trace:
+            headers = {HEADER_MSG_ID: stored["id"], HEADER_WORKSPACE: stored["workspace"], **trace}
+            ack = await self._js.publish(subject, stored["body"].encode(), headers=headers)
         log.debug(
             "event published",
             extra=log_fields(event_id=stored["id"], subject=stored["subject"], dup=ack.duplicate),
         )
+
+
+def _aware(moment: Any) -> datetime | None:
+    """A stored timestamp as an aware UTC datetime (clients may read them naive)."""
+    if not isinstance(moment, datetime):
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

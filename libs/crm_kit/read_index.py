@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from . import metrics
 from .index_entries import Entries, HasId
 from .locks import DocLocks
 
@@ -96,6 +98,7 @@ class ReadIndex(Generic[E, S]):
         self._limit = asyncio.Semaphore(concurrency)
         self.live = live
         self.closed = False
+        metrics.track(self)
 
     def go_live(self) -> None:
         self.live = True
@@ -157,6 +160,7 @@ class ReadIndex(Generic[E, S]):
 
     async def _build(self, workspace: str, w: _Workspace[S]) -> None:
         w.touched = set()
+        started = time.perf_counter()
         try:
             fresh = self._new_entries()
             async for record in self._scan(workspace):
@@ -177,6 +181,7 @@ class ReadIndex(Generic[E, S]):
             w.data = fresh
             w.generation += 1
             w.scans += 1
+            metrics.READ_MODEL_BUILDS.labels(self.name).observe(time.perf_counter() - started)
             await self.refresh(workspace, touched)
         finally:
             w.touched = None
@@ -221,6 +226,24 @@ class ReadIndex(Generic[E, S]):
                 if held is None or self._older is None or not self._older(entry, held):
                     w.data.put(entry)
                 return
+
+    def metric_readings(self) -> Iterable[metrics.Reading]:
+        if self.closed:
+            return
+        loaded = [w.data for w in self._workspaces.values() if w.data is not None]
+        labels = {"index": self.name}
+        yield (
+            "crm_read_model_entries",
+            "Entries a read index holds, over its loaded workspaces.",
+            labels,
+            float(sum(len(entries) for entries in loaded)),
+        )
+        yield (
+            "crm_read_model_workspaces",
+            "Workspaces a read index has loaded.",
+            labels,
+            len(loaded),
+        )
 
     def expect_events(self, event_ids: Iterable[str]) -> None:
         """Events whose effect this process has installed (its own writes, refreshed with

@@ -30,6 +30,7 @@ from nats.micro.service import Service
 from crm_contracts.access import PARTY_NAMES
 from crm_contracts.streams import RPC_HEADER_ASSERTION
 
+from . import telemetry
 from .assertions import AssertionError_, KeyRing
 from .context import ROLES, WRITE_ROLES, RequestContext, bind_request
 
@@ -101,6 +102,14 @@ def authorise(keys: KeyRing, endpoint: Endpoint, token: str | None, body: bytes)
 
 def _wrap(endpoint: Endpoint, keys: KeyRing) -> Callable[[Request], Awaitable[None]]:
     async def handle(request: Request) -> None:
+        # In the caller's trace (its `traceparent` header), as a server span.
+        with telemetry.reply_span(endpoint.subject, request.headers or {}) as span:
+            failed = await answer(request)
+            if failed:
+                telemetry.mark_failed(span, failed)
+
+    async def answer(request: Request) -> str | None:
+        """Answers the request; returns the error code it answered with, if any."""
         try:
             token = (request.headers or {}).get(RPC_HEADER_ASSERTION)
             context = authorise(keys, endpoint, token, request.data or b"")
@@ -115,15 +124,16 @@ def _wrap(endpoint: Endpoint, keys: KeyRing) -> Callable[[Request], Awaitable[No
         except RpcError as error:
             body = orjson.dumps({"error": {"code": error.code, "message": error.message}})
             await request.respond_error(error.code, error.message, body)
-            return
+            return error.code
         except Exception:
             log.exception("rpc handler failed", extra={"fields": {"endpoint": endpoint.name}})
             body = orjson.dumps({"error": {"code": "INTERNAL", "message": "internal error"}})
             await request.respond_error("INTERNAL", "internal error", body)
-            return
+            return "INTERNAL"
         finally:
             bind_request(None)
         await request.respond(orjson.dumps({"data": data}, default=str))
+        return None
 
     return handle
 
@@ -171,7 +181,9 @@ async def rpc_call(
     service's code on failure."""
     body = orjson.dumps(payload)
     token = keys.mint(audience=rpc_audience(subject), context=context, body=body)
-    reply = await nc.request(subject, body, timeout=timeout, headers={RPC_HEADER_ASSERTION: token})
+    headers = {RPC_HEADER_ASSERTION: token}
+    with telemetry.request_span(subject, headers):
+        reply = await nc.request(subject, body, timeout=timeout, headers=headers)
     return _data(reply.data, reply.headers or {})
 
 

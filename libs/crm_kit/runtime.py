@@ -21,8 +21,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from strawberry.federation import Schema
 
-from crm_contracts.streams import StreamSpec, stream_for
+from crm_contracts.streams import DEAD_LETTER_STREAM, StreamSpec, stream_for
 
+from . import metrics, telemetry
 from .assertions import KeyRing
 from .auth import development_mode
 from .consumer import PROCESSED, EventConsumer, Handler
@@ -38,6 +39,9 @@ from .rpc import Endpoint, start_rpc_service
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+
+# How often the runtime asks NATS for its consumers' lag and its dead letters (metrics).
+STATE_POLL_SECONDS = 15.0
 
 
 class ServiceRuntime:
@@ -60,6 +64,9 @@ class ServiceRuntime:
         # The service's own events for its GraphQL subscriptions (started on first use).
         self.live: LiveHub | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        # Dead letters of this service's consumers waiting in their stream, by subject.
+        self.dead_letters: dict[str, int] = {}
+        metrics.track(self)
 
     @property
     def db(self) -> AsyncDatabase[Any]:
@@ -88,8 +95,10 @@ class ServiceRuntime:
             self.settings.outbox_sweep_seconds,
             locks=self.doc_locks,
             isolated_updates=self.mongo.isolated_updates,
+            service=self.settings.service,
         )
         self.spawn(self.relay.run(), "outbox-relay")
+        self.spawn(self._poll_state(), "metrics-state")
 
     def spawn(self, coro: Awaitable[None], name: str) -> None:
         task = asyncio.ensure_future(coro)
@@ -162,6 +171,44 @@ class ServiceRuntime:
         nats_ok = self.nc is not None and self.nc.is_connected
         return {"mongo": await self.mongo.ping(), "nats": nats_ok}
 
+    async def _poll_state(self) -> None:
+        """Keep what the metrics read from the servers fresh: each consumer's lag, the
+        dead letters waiting, and readiness (also when nothing probes `/ready`)."""
+        gauge = metrics.readiness_gauge(self.settings.service)
+        while True:
+            checks = await self.ready()
+            gauge.record(readiness_report(checks)[0]["status"], checks)
+            if self.js is not None and self.nc is not None and self.nc.is_connected:
+                try:
+                    for consumer in list(self.consumers):
+                        await consumer.refresh_state()
+                    info = await self.js.stream_info(
+                        DEAD_LETTER_STREAM.name,
+                        subjects_filter=f"dlq.{self.settings.service}.>",
+                    )
+                    self.dead_letters = dict(info.state.subjects or {})
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # NATS may be between servers: next round
+                    log.debug("consumer state not read", exc_info=True)
+            await asyncio.sleep(STATE_POLL_SECONDS)
+
+    def metric_readings(self) -> Iterable[metrics.Reading]:
+        for subject, count in self.dead_letters.items():
+            yield (
+                "crm_dead_letter_messages",
+                "Dead letters of this service's consumers kept in CRM_DEAD_LETTER, by subject.",
+                {"service": self.settings.service, "subject": subject},
+                float(count),
+            )
+        if self.nc is not None:
+            yield (
+                "crm_nats_connected",
+                "Whether the process is connected to NATS now (1) or not (0).",
+                {"service": self.settings.service},
+                1.0 if self.nc.is_connected else 0.0,
+            )
+
     async def stop(self) -> None:
         if self.live is not None:
             await self.live.stop()
@@ -229,8 +276,12 @@ def build_http_app(
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    gauge = metrics.readiness_gauge(service)
+
     async def ready(_: Request) -> JSONResponse:
-        body, status = readiness_report(await readiness())
+        checks = await readiness()
+        body, status = readiness_report(checks)
+        gauge.record(body["status"], checks)
         return JSONResponse(body, status_code=status)
 
     graphql = GatewayOnlyGraphQL(
@@ -245,7 +296,7 @@ def build_http_app(
             else None
         ),
     )
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/health", health),
             Route("/ready", ready),
@@ -253,6 +304,12 @@ def build_http_app(
         ],
         lifespan=lifespan,
     )
+    telemetry.instrument_app(app, ROUTES)
+    return app
+
+
+# What a service serves (its metrics are on a port of their own: `crm_kit.metrics`).
+ROUTES = ("/graphql", "/health", "/ready")
 
 
 @contextlib.asynccontextmanager

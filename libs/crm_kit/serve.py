@@ -1,4 +1,5 @@
-"""Run an app under uvicorn with the platform's JSON logging (`python -m crm_<svc>`)."""
+"""Run an app under uvicorn with the platform's JSON logs, traces and metrics
+(`python -m crm_<svc>`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from starlette.applications import Starlette
 
 from .live import stop_streams
 from .logs import configure_logging
+from .metrics import serve_metrics
+from .runtime import ROUTES
 from .settings import Settings
+from .telemetry import configure_tracing, instrument_app
 
 
 class StoppingServer(uvicorn.Server):
@@ -36,6 +40,10 @@ class StoppingServer(uvicorn.Server):
 
 def serve(app: Starlette, settings: Settings) -> None:
     configure_logging(settings.service, settings.log_level)
+    # Before the lifespan opens any connection: MongoDB clients made later are traced.
+    if configure_tracing(settings.service):
+        instrument_app(app, ROUTES)
+    serve_metrics(settings.service)
     # log_config=None keeps uvicorn on our root handler, so its lines are JSON too.
     config = uvicorn.Config(
         app,

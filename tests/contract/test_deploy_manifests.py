@@ -7,7 +7,9 @@ strict: no unknown field), the NATS server configuration through `nats-server -t
 the Secrets `crm_kit.nats_setup k8s-secrets` generates, and the rules below: each
 service's Deployment runs its module with the port its Settings default to, probes the
 endpoints the kit serves and mounts its own credentials; every environment variable set is
-one the code reads; the NetworkPolicies admit what the design says and nothing else.
+one the code reads; the NetworkPolicies admit what the design says and nothing else (the
+metrics ports: Prometheus only); every part has its metrics port, resources, an HPA and a
+PDB; no Secret is committed (all are generated).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import yaml
 from kubernetes_validate.utils import ValidationError, validate
 
 from crm_kit.devstack import nats_binary
+from crm_kit.metrics import DEFAULT_METRICS_PORTS
 from crm_kit.nats_setup import k8s_secrets
 from crm_kit.paths import REPO_ROOT
 from crm_kit.settings import DEFAULT_PORTS
@@ -137,7 +140,8 @@ def test_the_nats_configuration_with_generated_secrets_is_valid(tmp_path: Path) 
     (tmp_path / "config").mkdir()
     (tmp_path / "secret").mkdir()
     (tmp_path / "config" / "nats.conf").write_text(config.replace("/data", str(tmp_path)))
-    secrets = {doc["metadata"]["name"]: doc for doc in k8s_secrets("crm", 3)}
+    generated = k8s_secrets("crm", 3, jwt_public_key="-----BEGIN PUBLIC KEY-----\n")
+    secrets = {doc["metadata"]["name"]: doc for doc in generated}
     for name, content in secrets["crm-nats-server"]["stringData"].items():
         (tmp_path / "secret" / name).write_text(content)
     checked = subprocess.run(
@@ -147,8 +151,8 @@ def test_the_nats_configuration_with_generated_secrets_is_valid(tmp_path: Path) 
         env={**os.environ, "POD_NAME": "nats-0"},
     )
     assert checked.returncode == 0, checked.stderr
-    # Every Secret a manifest mounts is one the generator makes (or a documented placeholder).
-    placeholders = {d["metadata"]["name"] for d in _documents() if d["kind"] == "Secret"}
+    # Every Secret a manifest mounts or reads is one the generator makes; none is committed.
+    assert [d["metadata"]["name"] for d in _documents() if d["kind"] == "Secret"] == []
     mounted = set().union(
         *(_secret_volumes(d) for d in _documents() if "template" in d.get("spec", {}))
     )
@@ -157,7 +161,15 @@ def test_the_nats_configuration_with_generated_secrets_is_valid(tmp_path: Path) 
         for v in _pod(_find("StatefulSet", "nats"))["volumes"]
         if "secret" in v
     }
-    assert mounted <= set(secrets) | placeholders
+    mounted |= {
+        source["secretRef"]["name"]
+        for d in _documents()
+        if "template" in d.get("spec", {})
+        for container in _pod(d)["containers"]
+        for source in container.get("envFrom", [])
+        if "secretRef" in source
+    }
+    assert mounted <= set(secrets)
 
 
 def _policies() -> dict[str, dict]:
@@ -181,13 +193,17 @@ def _workload_labels() -> dict[str, dict[str, str]]:
     }
 
 
+# Admits Prometheus (another namespace) to the metrics ports: checked on its own below.
+METRICS_POLICY = "metrics-from-prometheus"
+
+
 def _admitted(target: dict[str, str]) -> tuple[bool, set[str]]:
     """(open to anyone?, workloads admitted) by the policies selecting a pod with `target`
-    labels, on any port."""
+    labels, on any port but the metrics port."""
     anyone, sources = False, set()
     workloads = _workload_labels()
-    for spec in _policies().values():
-        if not _selected(spec["podSelector"], target):
+    for name, spec in _policies().items():
+        if name == METRICS_POLICY or not _selected(spec["podSelector"], target):
             continue
         for rule in spec.get("ingress", []):
             peers: list[dict[str, Any]] = rule.get("from", [])
@@ -209,3 +225,43 @@ def test_network_policies_admit_only_what_the_design_says() -> None:
         assert _admitted(workloads[service]) == (False, {"gateway"})
     assert _admitted(workloads["nats"]) == (False, {*SERVICES, "crm-nats-streams", "nats"})
     assert _admitted({"app": "mongodb"}) == (False, set(SERVICES))
+    # The gateway's public door is its http port only.
+    public = _policies()["gateway-from-anywhere"]["ingress"]
+    assert [rule["ports"] for rule in public] == [[{"port": "http"}]]
+
+
+def test_only_prometheus_reaches_the_metrics_ports_of_every_part() -> None:
+    spec = _policies()[METRICS_POLICY]
+    (rule,) = spec["ingress"]
+    assert rule["ports"] == [{"port": "metrics"}]
+    (peer,) = rule["from"]
+    assert set(peer) == {"namespaceSelector", "podSelector"}  # both: that namespace's Prometheus
+    scraped = {
+        n for n, labels in _workload_labels().items() if _selected(spec["podSelector"], labels)
+    }
+    assert scraped == {"gateway", *SERVICES}
+
+
+@pytest.mark.parametrize("part", [*SERVICES, "gateway"])
+def test_each_part_serves_metrics_on_its_own_port_and_scales(part: str) -> None:
+    deployment = _deployment(part)
+    container = _pod(deployment)["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert int(env["METRICS_PORT"]) == ports["metrics"] == DEFAULT_METRICS_PORTS[part]
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert int(annotations["prometheus.io/port"]) == ports["metrics"]
+    assert (
+        container["resources"]["requests"]["cpu"] and container["resources"]["requests"]["memory"]
+    )
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    hpa = _find("HorizontalPodAutoscaler", part)["spec"]
+    assert hpa["scaleTargetRef"]["name"] == part and hpa["minReplicas"] >= 2
+    assert _find("PodDisruptionBudget", part)["spec"]["selector"]["matchLabels"] == {"app": part}
+    # The Service exposes the API port only, never the metrics port.
+    service = _find("Service", part)
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
+
+
+def test_nats_keeps_a_quorum_through_disruptions() -> None:
+    assert _find("PodDisruptionBudget", "nats")["spec"]["maxUnavailable"] == 1

@@ -48,6 +48,8 @@ class LiveStack:
     ports: dict[str, int]
     logs: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # The gateway's metrics port (its open subgraph streams are read there).
+    metrics_port: int = field(default_factory=free_port)
 
     @property
     def http(self) -> str:
@@ -59,7 +61,11 @@ class LiveStack:
 
     def start(self, name: str) -> None:
         log = self.logs / f"{name}.log"
-        process = spawn([sys.executable, "-m", f"crm_{name}"], log, env=self.env, cwd=REPO_ROOT)
+        # Metrics on a free port for the gateway, off for the rest: nothing collides with
+        # another stack's default metrics ports.
+        metrics = str(self.metrics_port) if name == "gateway" else "off"
+        env = {**self.env, "METRICS_PORT": metrics}
+        process = spawn([sys.executable, "-m", f"crm_{name}"], log, env=env, cwd=REPO_ROOT)
         self.processes[name] = process
         path = "/health" if name == "gateway" else "/ready"
         wait_http_ok(f"http://127.0.0.1:{self.ports[name]}{path}", process, log, 60.0)
@@ -109,7 +115,7 @@ async def upstreams_open(stack: LiveStack, at_least: int) -> None:
 
     async def count() -> bool:
         async with httpx.AsyncClient() as http:
-            text = (await http.get(stack.http.replace("/graphql", "/metrics"))).text
+            text = (await http.get(f"http://127.0.0.1:{stack.metrics_port}/metrics")).text
         found = re.search(r"^crm_gateway_subscription_upstreams_open (\d+)", text, re.M)
         return found is not None and int(found.group(1)) >= at_least
 

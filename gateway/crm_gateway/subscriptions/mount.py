@@ -4,8 +4,6 @@ subscriptions (limits, open subgraph streams, stopping them with the gateway).""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import orjson
@@ -19,9 +17,8 @@ from crm_gateway.subscriptions.registry import LimitReached, LiveRegistry, LiveS
 from crm_gateway.subscriptions.session import caller_key, prepare, token_expiry
 from crm_gateway.subscriptions.sse import EventStream
 from crm_gateway.subscriptions.ws import WebSocketEndpoint
+from crm_kit import telemetry
 from crm_kit.context import RequestContext
-
-_TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
 class Verifier(Protocol):
@@ -47,7 +44,6 @@ class LiveTransports:
         verifier: Verifier | None,
         per_token: RateLimiter,
         max_message_bytes: int,
-        child_traceparent: Callable[[str | None], str],
         per_ip: RateLimiter | None = None,
         bad_tokens: AuthFailureGuard | None = None,
     ) -> None:
@@ -57,7 +53,6 @@ class LiveTransports:
         self.registry = LiveRegistry(settings)
         self.verifier = verifier
         self.per_token = per_token
-        self.child_traceparent = child_traceparent
         self.websocket = WebSocketEndpoint(
             gateway,
             self.registry,
@@ -106,7 +101,10 @@ class LiveTransports:
         }
 
     def _forward_headers(self, websocket: WebSocket) -> dict[str, str]:
-        headers = {"traceparent": self.child_traceparent(websocket.headers.get("traceparent"))}
+        # The client's trace (or a new one) goes on to the subgraph streams.
+        headers: dict[str, str] = {}
+        with telemetry.continued(websocket.headers, edge=True):
+            telemetry.inject(headers)
         request_id = websocket.headers.get("x-request-id")
         if request_id:
             headers["x-request-id"] = request_id

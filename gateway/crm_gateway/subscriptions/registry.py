@@ -4,9 +4,11 @@ Every check is a dictionary look-up."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from crm_kit.metrics import Reading
 
 
 @dataclass(frozen=True)
@@ -87,10 +89,17 @@ class LiveRegistry:
         for stopper in list(self._stoppers):
             stopper()
 
-    def render_metrics(self) -> str:
-        return (
-            "# TYPE crm_gateway_subscriptions_active gauge\n"
-            f"crm_gateway_subscriptions_active {self.active}\n"
-            "# TYPE crm_gateway_subscription_upstreams_open gauge\n"
-            f"crm_gateway_subscription_upstreams_open {self.upstreams_open}\n"
+    def metric_readings(self) -> Iterator[Reading]:
+        """Read at every scrape of the metrics port (`crm_kit.metrics.track`)."""
+        yield (
+            "crm_gateway_subscriptions_active",
+            "Client subscriptions open on this gateway process.",
+            {},
+            float(self.active),
+        )
+        yield (
+            "crm_gateway_subscription_upstreams_open",
+            "Subgraph streams this gateway process holds open for its subscriptions.",
+            {},
+            float(self.upstreams_open),
         )

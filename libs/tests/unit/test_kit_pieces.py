@@ -1,4 +1,4 @@
-"""Trace context, cursors, the envelope, error formatting and update merging."""
+"""Cursors, the envelope, error formatting and update merging."""
 
 from __future__ import annotations
 
@@ -8,28 +8,11 @@ import pytest
 from graphql import GraphQLError
 
 from crm_contracts.envelope import CloudEvent, event_subject, new_event
-from crm_kit.context import TraceContext
 from crm_kit.errors import BadUserInput, format_error
 from crm_kit.outbox import merge_update, outbox_fields, outbox_update
 from crm_kit.pagination import decode_cursor, encode_cursor, keyset_filter, page_size
 from crm_kit.profile import DatabaseProfile
 from crm_kit.settings import Settings
-
-
-def test_traceparent_is_continued_with_a_new_span() -> None:
-    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    child = TraceContext.continue_or_start(parent)
-    assert child.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
-    assert child.parent_id != "00f067aa0ba902b7"
-    assert TraceContext.parse(child.traceparent) == child
-
-
-@pytest.mark.parametrize(
-    "bad", ["", "garbage", "00-" + "0" * 32 + "-00f067aa0ba902b7-01", "01-xyz-abc-01"]
-)
-def test_invalid_traceparent_starts_a_new_trace(bad: str) -> None:
-    assert TraceContext.parse(bad) is None
-    assert len(TraceContext.continue_or_start(bad).trace_id) == 32
 
 
 def test_cursor_round_trip_keeps_datetimes() -> None:
