@@ -13,11 +13,13 @@ from typing import Any
 
 import orjson
 import pytest
+from starlette.applications import Starlette
 
 from crm_contracts import deals
 from crm_contracts import webhooks as contract
 from crm_contracts.envelope import HEADER_MSG_ID, HEADER_WORKSPACE, new_event
 from crm_contracts.streams import stream_for
+from crm_kit.live_testing import LiveStream
 from crm_kit.settings import Settings
 from crm_kit.testing import GraphQLClient, eventually, gateway_auth, running_app
 from crm_webhooks.app import create_app
@@ -29,6 +31,7 @@ pytestmark = pytest.mark.integration
 CREATE = """mutation($url: String!, $events: [String!]!) {
   createWebhook(input: {url: $url, events: $events}) { secret webhook { id } }
 }"""
+NOTICE = "subscription { webhookDisabled { id enabled disabledReason } }"
 DELIVERIES = """query($id: ID!) { webhookDeliveries(webhookId: $id, first: 50) {
   totalCount edges { node { id status attempts responseCode eventType record } } } }"""
 
@@ -92,7 +95,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 @pytest.fixture
-async def webhooks(infra: Any, db_name: str) -> AsyncIterator[GraphQLClient]:
+async def running(infra: Any, db_name: str) -> AsyncIterator[tuple[Starlette, GraphQLClient]]:
     settings = Settings(
         service="webhooks",
         mongodb_uri=infra.mongodb_uri,
@@ -112,7 +115,12 @@ async def webhooks(infra: Any, db_name: str) -> AsyncIterator[GraphQLClient]:
         await client.data(
             "mutation { setWebhookSettings(allowPrivateNetworks: true) { allowPrivateNetworks } }"
         )
-        yield client
+        yield app, client
+
+
+@pytest.fixture
+def webhooks(running: tuple[Starlette, GraphQLClient]) -> GraphQLClient:
+    return running[1]
 
 
 async def _deal_event(nc: Any, workspace: str, deal_id: str, title: str) -> str:
@@ -207,14 +215,20 @@ def _settled(receiver: Receiver, count: int) -> Callable[[], Any]:
 
 
 async def test_an_endpoint_that_keeps_failing_is_disabled_and_announced(
-    webhooks: GraphQLClient, receiver: Receiver, infra: Any, db_name: str
+    running: tuple[Starlette, GraphQLClient], receiver: Receiver, infra: Any, db_name: str
 ) -> None:
+    app, webhooks = running
     url = f"http://127.0.0.1:{receiver.port}/hooks"
     created = (await webhooks.data(CREATE, {"url": url, "events": ["*"]}))["createWebhook"]
     hook = created["webhook"]["id"]
     receiver.answers["deal-9"] = ["500"] * 10  # type: ignore[attr-defined]
+    # The admins' notice, live (through the gateway: `subscription { webhookDisabled }`);
+    # a rep may not listen.
+    notice = await LiveStream.open(app, "webhooks", NOTICE, workspace=db_name, roles="admin")
+    refused = await LiveStream.open(app, "webhooks", NOTICE, workspace=db_name, roles="rep")
     nc = await infra.connect_nats()
     try:
+        assert (await refused.result())["errors"][0]["extensions"]["code"] == "FORBIDDEN"
         js = nc.jetstream()
         announced = await js.subscribe(
             contract.ENDPOINT_DISABLED, stream=stream_for("webhooks").name, ordered_consumer=True
@@ -236,5 +250,9 @@ async def test_an_endpoint_that_keeps_failing_is_disabled_and_announced(
             if body["data"]["endpointId"] == hook:
                 break
         assert body["workspace"] == db_name
+        told = (await notice.result(timeout=30))["data"]["webhookDisabled"]
+        assert told == {"id": hook, "enabled": False, "disabledReason": state["disabledReason"]}
     finally:
         await nc.close()
+        await notice.close()
+        await refused.close()
