@@ -418,6 +418,7 @@ def _gateway(kind: str, supergraph: Path, port: int) -> tuple[list[str], dict[st
             "GATEWAY_PORT": str(port),
             "SUPERGRAPH_PATH": str(supergraph),
             "GATEWAY_AUTH": "off",
+            "METRICS_PORT": "off",  # never collide with a running stack's metrics port
             **GATEWAY_ENV,
         }
         return [sys.executable, "-m", "crm_gateway"], env

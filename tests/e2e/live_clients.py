@@ -134,3 +134,40 @@ class SseClient:
             with contextlib.suppress(BaseException):
                 await self.task
         await self.http.aclose()
+
+
+class WebhookReceiver:
+    """A receiver of the test's own on 127.0.0.1: answers each request with the next status
+    of `answers` (then 200), and keeps what it received."""
+
+    def __init__(self, answers: list[int]) -> None:
+        self.answers = list(answers)
+        self.received: list[tuple[dict[str, str], bytes, int]] = []
+        self.server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/hooks"
+
+    async def start(self) -> WebhookReceiver:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while await reader.readline():  # the request line; none: the client is done
+                headers: dict[str, str] = {}
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode().partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                status = self.answers.pop(0) if self.answers else 200
+                self.received.append((headers, body, status))
+                writer.write(f"HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n".encode())
+                await writer.drain()
+        writer.close()
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()

@@ -1,7 +1,8 @@
 """Subscriptions through the gateway on the whole stack: a change made in one session reaches
 a subscriber over WebSocket (graphql-transport-ws) and over SSE (graphql-sse), completed
 with fields of two other subgraphs; workspaces stay apart; an expired token ends the
-subscription; a subgraph restart does not.
+subscription; a subgraph restart does not. And the same change goes out as a signed
+webhook, retried after a 500 with the same `webhook-id`.
 
 The stack is this module's own (services restart here), with short subscription assertion
 lifetimes so that the gateway also re-opens its subgraph streams during the tests."""
@@ -9,6 +10,8 @@ lifetimes so that the gateway also re-opens its subgraph streams during the test
 from __future__ import annotations
 
 import asyncio
+import base64
+import hmac
 import os
 import re
 import signal
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from crm_kit.auth import issue_token
@@ -27,7 +31,7 @@ from crm_kit.devstack import InfraStack, free_port, spawn, wait_http_ok
 from crm_kit.paths import REPO_ROOT, python_path
 
 from .helpers import Client, eventually, new_workspace
-from .live_clients import SseClient, WsClient
+from .live_clients import SseClient, WebhookReceiver, WsClient
 
 pytestmark = pytest.mark.e2e
 
@@ -93,6 +97,8 @@ def live_stack(infra: InfraStack, tmp_path_factory: pytest.TempPathFactory) -> I
             "OUTBOX_SWEEP_SECONDS": "0.5",
             "GATEWAY_SUBSCRIPTION_ASSERTION_SECONDS": "4",
             "GATEWAY_SUBSCRIPTION_RESUME_SECONDS": "60",
+            # Webhook retries within the test's patience (production: 5 s, 5 min, ...).
+            "WEBHOOK_RETRY_SCHEDULE": "0.5,0.5,0.5",
         }
     )
     for name, port in ports.items():
@@ -255,3 +261,47 @@ async def test_a_subgraph_restart_does_not_end_the_subscription(
         assert (after["kind"], after["deal"]["title"]) == ("UPDATED", "Renamed")
     finally:
         await ws.close()
+
+
+def _signed_by(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """The Standard Webhooks signature, checked here independently of the service's code."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    expected = base64.b64encode(hmac.digest(key, signed, "sha256")).decode()
+    return f"v1,{expected}" in headers["webhook-signature"].split(" ")
+
+
+async def test_a_move_goes_out_as_a_signed_webhook_retried_with_the_same_id(
+    live_stack: LiveStack, client: Client
+) -> None:
+    receiver = await WebhookReceiver(answers=[500]).start()
+    try:
+        # The receiver is on 127.0.0.1: the workspace allows private networks (development).
+        await client.data(
+            "mutation { setWebhookSettings(allowPrivateNetworks: true) { allowPrivateNetworks } }"
+        )
+        created = await client.data(
+            "mutation($u: String!) { createWebhook(input: {url: $u, "
+            'events: ["crm.deals.deal.stage_changed.v1"]}) { secret } }',
+            {"u": receiver.url},
+        )
+        secret = created["createWebhook"]["secret"]
+        seeded = await _seed(client)
+        await _move(client, seeded["deal"], "qualification")
+
+        async def retried() -> bool:
+            return len(receiver.received) >= 2
+
+        await eventually(retried, timeout=30, what="the webhook and its retry")
+        (first, body, status), (again, body_again, status_again) = receiver.received[:2]
+        assert (status, status_again) == (500, 200)
+        assert first["webhook-id"] == again["webhook-id"] and body == body_again
+        assert _signed_by(secret, first, body) and _signed_by(secret, again, body_again)
+        event = orjson.loads(body)
+        assert (event["type"], event["subject"]) == (
+            "crm.deals.deal.stage_changed.v1",
+            seeded["deal"],
+        )
+        assert event["workspace"] == client.workspace
+    finally:
+        await receiver.close()
