@@ -111,8 +111,8 @@ lint: $(REQ_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-# TODO(lead): add services/deals/crm_deals and services/tasks/crm_tasks to `files` in
-# pyproject.toml's [tool.mypy] (standard checks) once their ports land.
+# TODO(lead): add services/deals/crm_deals to `files` in pyproject.toml's [tool.mypy]
+# (standard checks) once its port lands.
 
 format: $(REQ_STAMP)
 	$(VENV)/bin/ruff check --fix .

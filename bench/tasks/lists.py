@@ -14,9 +14,13 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
+from crm_kit.profile import FERRETDB
 from crm_kit.testing import gateway_auth
-from crm_tasks.store.indexed import task_index
-from crm_tasks.store.mongo import MongoTasksStore
+from crm_kit.writer import DocumentWriter
+from crm_tasks.config import OUTBOX_COLLECTIONS
+from crm_tasks.events.publish import encode
+from crm_tasks.store.indexed import IndexedStore
+from crm_tasks.store.mongo import mongo_store
 
 MY_TASKS = "{ myTasks { id title dueAt status } }"
 BY_ASSIGNEE = """query($a: ID!) { tasks(filter: {assigneeId: $a}, first: 20) {
@@ -129,7 +133,12 @@ async def list_phase(
                 )
 
         # The index's memory: the same workspace loaded in this process.
-        index = task_index(MongoTasksStore(mongo[database]))
+        writer = DocumentWriter(
+            mongo[database], profile=FERRETDB, outbox_collections=OUTBOX_COLLECTIONS, encode=encode
+        )
+        store = mongo_store(writer)
+        assert isinstance(store, IndexedStore)
+        index = store.index
         tracemalloc.start()
         before = tracemalloc.get_traced_memory()[0]
         start = time.perf_counter()

@@ -56,7 +56,7 @@ from crm_contracts.streams import stream_for  # noqa: E402
 from crm_kit.devstack import InfraStack, free_port, wait_for_port  # noqa: E402
 from crm_kit.nats_io import ensure_stream  # noqa: E402
 from crm_kit.testing import gateway_auth  # noqa: E402
-from crm_tasks.examples import stage_changed  # noqa: E402
+from crm_tasks.events.examples import stage_changed  # noqa: E402
 
 WORKSPACE = "bench"
 POLL_BATCH = 200

@@ -9,19 +9,31 @@ and derived fields behave as they do on the database (`crm_kit.filters`).
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from operator import itemgetter
+from typing import Any, TypeVar
 
 from crm_contracts.envelope import CloudEvent
 
-from .filters import ALL, And, Filter
+from .filters import ALL, And, Filter, Get, stored_field
 from .locks import DocLocks, hold_locks
 from .pagination import BY_ID, Cursor, Order
-from .records import Duplicate, E, Records, RecordType, events_written, pending_events
+from .records import (
+    Duplicate,
+    E,
+    Records,
+    RecordType,
+    check_update,
+    events_written,
+    pending_events,
+)
 from .writer import Encode, WriteHooks, Written, as_cloud_event
+
+R = TypeVar("R")
 
 # MongoDB's order of types, for sorting values of mixed types the way it does.
 _TYPE_ORDER: tuple[tuple[type, int], ...] = (
@@ -35,13 +47,71 @@ _TYPE_ORDER: tuple[tuple[type, int], ...] = (
 )
 
 
+# The same by exact type: read models sort thousands of values per query.
+_RANK_OF_TYPE: dict[type, int] = {kind: rank for kind, rank in _TYPE_ORDER}
+
+
 def sort_key(value: Any) -> tuple[int, Any]:
     if value is None:
         return (0, 0)
-    for kind, rank in _TYPE_ORDER:
+    rank = _RANK_OF_TYPE.get(type(value))
+    if rank is not None:
+        return (rank, value)
+    for kind, rank in _TYPE_ORDER:  # a subclass
         if isinstance(value, kind):
             return (rank, value)
     return (9, str(value))
+
+
+def select(
+    rows: Iterable[R],
+    fields: Callable[[R], Get],
+    where: Filter = ALL,
+    order: Order = BY_ID,
+    after: Cursor | None = None,
+    limit: int | None = None,
+) -> list[R]:
+    """The rows `where` and the cursor select, in `order` (ties by `_id`), cut to `limit`:
+    what MongoDB answers, evaluated in memory. `fields(row)` reads a row's stored fields.
+    The in-memory database runs this; so can a read model over rows of its own."""
+    beyond = order.after(after)
+    query = where if beyond is None else And(where, beyond)
+    field = order.field
+    # (sort value, id) keys are unique, so the sort never compares the rows themselves.
+    keyed = [
+        ((sort_key(get(field)), sort_key(get("_id"))), row)
+        for row in rows
+        if query.matches(get := fields(row))
+    ]
+    keyed.sort(key=itemgetter(0), reverse=order.descending)
+    return [row for _, row in keyed[:limit]]
+
+
+def apply_update(doc: dict[str, Any], update: Mapping[str, Any], *, inserting: bool) -> None:
+    """Apply `crm_kit.records.Records.update`'s operators to a document, as MongoDB does."""
+    for operator, changes in update.items():
+        for name, value in changes.items():
+            _apply(doc, operator, name, copy.deepcopy(value), inserting)
+
+
+def _apply(doc: dict[str, Any], operator: str, name: str, value: Any, inserting: bool) -> None:
+    current = doc.get(name)
+    if operator == "$set" or (operator == "$setOnInsert" and inserting):
+        doc[name] = value
+    elif operator == "$unset":
+        doc.pop(name, None)
+    elif operator == "$inc":
+        doc[name] = (current or 0) + value
+    elif operator in ("$max", "$min"):
+        better = max if operator == "$max" else min
+        doc[name] = value if current is None else better(current, value)
+    elif operator in ("$push", "$addToSet"):
+        items = value["$each"] if isinstance(value, dict) and "$each" in value else [value]
+        listed = list(current or [])
+        for item in items:
+            if operator == "$push" or item not in listed:
+                listed.append(item)
+        doc[name] = listed
 
 
 class MemoryDatabase:
@@ -75,13 +145,7 @@ class MemoryRecords(Records[E]):
         return self.kind.from_doc(copy.deepcopy(doc))
 
     def _select(self, where: Filter, order: Order, after: Cursor | None) -> list[dict[str, Any]]:
-        query = self._scoped(And(where, order.after(after)))
-        rows = [doc for doc in self._docs.values() if query.matches(doc.get)]
-        rows.sort(
-            key=lambda doc: (sort_key(doc.get(order.field)), sort_key(doc["_id"])),
-            reverse=order.descending,
-        )
-        return rows
+        return select(self._docs.values(), stored_field, self._scoped(where), order, after)
 
     async def get(self, ids: Sequence[str]) -> list[E]:
         docs = [self._docs.get(i) for i in dict.fromkeys(ids)]
@@ -100,7 +164,12 @@ class MemoryRecords(Records[E]):
 
     async def count(self, where: Filter = ALL) -> int:
         query = self._scoped(where)
-        return sum(1 for doc in self._docs.values() if query.matches(doc.get))
+        return sum(1 for doc in self._docs.values() if query.matches(stored_field(doc)))
+
+    async def scan(self, where: Filter = ALL) -> AsyncIterator[E]:
+        for doc in self._select(where, BY_ID, None):
+            await asyncio.sleep(0)  # a database cursor yields too: writes interleave
+            yield self._load(doc)
 
     async def ids(
         self, where: Filter = ALL, *, order: Order = BY_ID, limit: int | None = None
@@ -111,14 +180,24 @@ class MemoryRecords(Records[E]):
         for name in self.kind.unique:
             for other in self._docs.values():
                 same_workspace = other.get("workspace_id") == doc.get("workspace_id")
-                if other["_id"] != doc["_id"] and same_workspace and other.get(name) == doc[name]:
+                if (
+                    other["_id"] != doc["_id"]
+                    and same_workspace
+                    and other.get(name) == doc.get(name)
+                ):
                     raise Duplicate(name, other["_id"])
 
-    def _emit_events(self, record: E) -> None:
-        self.db.outbox.extend(self.db.encode(event) for event in pending_events(record))
+    def _emit_events(self, events: Sequence[object]) -> tuple[CloudEvent, ...]:
+        encoded = tuple(self.db.encode(event) for event in events)
+        self.db.outbox.extend(encoded)
+        return encoded
 
-    async def _written(self, doc_id: Any, record: E) -> None:
-        await self.db.hooks.emit(Written(self.kind.collection, doc_id, self.workspace_id, record))
+    async def _written(
+        self, doc_id: Any, record: E | None, events: tuple[CloudEvent, ...] = ()
+    ) -> None:
+        await self.db.hooks.emit(
+            Written(self.kind.collection, doc_id, self.workspace_id, record, events=events)
+        )
 
     async def insert(self, record: E) -> None:
         doc = self._document(record)
@@ -127,9 +206,9 @@ class MemoryRecords(Records[E]):
                 raise Duplicate("_id", doc["_id"])
             self._check_unique(doc)
             self._docs[doc["_id"]] = copy.deepcopy(doc)
-            self._emit_events(record)
+            events = self._emit_events(pending_events(record))
             events_written(record)
-            await self._written(doc["_id"], record)
+            await self._written(doc["_id"], record, events)
 
     async def insert_many(self, records: Sequence[E]) -> list[E]:
         refused: list[E] = []
@@ -158,7 +237,54 @@ class MemoryRecords(Records[E]):
             updated = {**stored, **copy.deepcopy(fields)}
             self._check_unique(updated)
             self._docs[doc_id] = updated
-            self._emit_events(record)
-            self._saved(record)
-            await self._written(doc_id, record)
+            events = self._emit_events(pending_events(record))
+            self._bump(record, 1)
+            events_written(record)
+            await self._written(doc_id, record, events)
+            return True
+
+    async def update(
+        self,
+        record_id: str,
+        update: Mapping[str, Any],
+        events: Sequence[object] = (),
+        *,
+        expect: Mapping[str, Any] | None = None,
+        upsert: bool = False,
+        verified: bool = False,
+        record: E | None = None,
+    ) -> bool:
+        del verified  # nothing to skip: the check costs no statement here
+        check_update(update)
+        if upsert and expect:
+            raise ValueError("an upsert has nothing to check `expect` against")
+        workspace_id = self._writable()
+        async with self.lock(record_id):
+            stored = self._docs.get(record_id)
+            if stored is None and not upsert:
+                return False
+            if stored is not None and not self._mine(stored):
+                return False
+            if stored is not None and any(stored.get(k) != v for k, v in (expect or {}).items()):
+                return False
+            doc = copy.deepcopy(stored) if stored is not None else {"_id": record_id}
+            apply_update(doc, update, inserting=stored is None)
+            doc["workspace_id"] = workspace_id
+            self._check_unique(doc)
+            self._docs[record_id] = doc
+            encoded = self._emit_events(events)
+            await self._written(record_id, record, encoded)
+            return True
+
+    async def delete(self, record_id: str, *, expect: Mapping[str, Any] | None = None) -> bool:
+        async with self.lock(record_id):
+            stored = self._docs.get(record_id)
+            if stored is None or not self._mine(stored):
+                return False
+            if any(stored.get(k) != v for k, v in (expect or {}).items()):
+                return False
+            del self._docs[record_id]
+            await self.db.hooks.emit(
+                Written(self.kind.collection, record_id, self.workspace_id, deleted=True)
+            )
             return True

@@ -121,21 +121,22 @@ READ_MODEL_BUILDS = Histogram(
 SCHEDULER_LAG = Histogram(
     "crm_scheduler_lag_seconds",
     "How late a scheduled item (a reminder, an overdue notice) fired after its time.",
-    ["service", "job"],
+    # `kind`, not `job`: Prometheus owns the `job` label (the scrape job) and would rename ours.
+    ["service", "kind"],
     buckets=SLOW_BUCKETS,
 )
 SCHEDULER_LAST_LAG = Gauge(
     "crm_scheduler_last_lag_seconds",
     "How late the last item a scheduler fired was.",
-    ["service", "job"],
+    ["service", "kind"],
 )
 
 
-def observe_scheduler_lag(service: str, job: str, seconds: float) -> None:
-    """A scheduler fired an item `seconds` after it was due (the hook for reminders)."""
+def observe_scheduler_lag(service: str, kind: str, seconds: float) -> None:
+    """A scheduler fired an item of `kind` (e.g. a reminder) `seconds` after it was due."""
     lag = max(seconds, 0.0)
-    SCHEDULER_LAG.labels(service, job).observe(lag)
-    SCHEDULER_LAST_LAG.labels(service, job).set(lag)
+    SCHEDULER_LAG.labels(service, kind).observe(lag)
+    SCHEDULER_LAST_LAG.labels(service, kind).set(lag)
 
 
 # --- operation names: bounded --------------------------------------------------------------

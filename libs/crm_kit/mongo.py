@@ -92,14 +92,3 @@ async def isolates_updates(db: AsyncDatabase[Any]) -> bool:
     go by `_id`, the rest of a filter is checked in Python under the per-document lock."""
     info = await db.client.admin.command("buildInfo")
     return "ferretdbVersion" not in info
-
-
-def guarded_filter(doc_id: Any, isolated_updates: bool, **expected: Any) -> dict[str, Any]:
-    """The filter of a read-check-write update of one document. On MongoDB the `expected`
-    values (e.g. the version read) make the write conditional: another replica may have
-    written since the read. FerretDB v1 scans the whole collection for any filter but
-    `{_id: value}` and does not isolate the update anyway, so there the per-document lock
-    held around the read and the write is the guard and the filter is `_id` alone."""
-    if isolated_updates:
-        return {"_id": doc_id, **expected}
-    return {"_id": doc_id}

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, cast
 
@@ -89,6 +89,22 @@ def events_written(record: object) -> None:
         done()
 
 
+UPDATE_OPERATORS = frozenset(
+    {"$set", "$unset", "$setOnInsert", "$inc", "$max", "$min", "$push", "$addToSet"}
+)
+
+
+def check_update(update: Mapping[str, Any]) -> None:
+    """`Records.update` takes these operators on top-level fields, which both backends
+    apply alike; anything else is refused before it reaches either."""
+    for operator, fields in update.items():
+        if operator not in UPDATE_OPERATORS:
+            raise ValueError(f"update operator {operator} is not supported by the records")
+        for name in fields:
+            if "." in name or name.startswith("$"):
+                raise ValueError(f"records update top-level fields only, not {name!r}")
+
+
 class Records(ABC, Generic[E]):
     """One workspace's records of one type (`workspace_id` None: every workspace's, for
     reads that span them, such as start-up repairs)."""
@@ -120,6 +136,11 @@ class Records(ABC, Generic[E]):
         self, where: Filter = ALL, *, order: Order = BY_ID, limit: int | None = None
     ) -> list[Any]: ...
 
+    @abstractmethod
+    def scan(self, where: Filter = ALL) -> AsyncIterator[E]:
+        """Every record `where` selects, one at a time, in no particular order: a read
+        model's load, without holding them all at once."""
+
     async def first(self, where: Filter, *, order: Order = BY_ID) -> E | None:
         found = await self.find(where, order=order, limit=1)
         return found[0] if found else None
@@ -150,6 +171,34 @@ class Records(ABC, Generic[E]):
     async def save(self, record: E, *, verified: bool = False) -> bool:
         """Write the whole record if it still exists in the workspace (and, versioned,
         still has the version it was read with): False otherwise. Raises `Duplicate`."""
+
+    @abstractmethod
+    async def update(
+        self,
+        record_id: str,
+        update: Mapping[str, Any],
+        events: Sequence[object] = (),
+        *,
+        expect: Mapping[str, Any] | None = None,
+        upsert: bool = False,
+        verified: bool = False,
+        record: E | None = None,
+    ) -> bool:
+        """A partial write with update operators on top-level fields (`$set`, `$unset`,
+        `$setOnInsert`, `$inc`, `$max`, `$min`, `$push`, `$addToSet`; `$each` for the
+        last two), for what a whole-record `save` does worse: add to a list in one
+        statement (with `upsert`, creating the record), or flip a flag without writing
+        back fields another writer may change meanwhile. The version is not touched.
+        Applies if the record is in the workspace (or, with `upsert`, absent) and holds
+        the `expect`ed values; returns whether it applied. `verified` as for
+        `DocumentWriter.update` (the caller knows the record is the workspace's and holds
+        those values). `record` is what the write hooks hear (the record as it now is),
+        else None."""
+
+    @abstractmethod
+    async def delete(self, record_id: str, *, expect: Mapping[str, Any] | None = None) -> bool:
+        """Delete the record if it is in the workspace and holds the `expect`ed values
+        (not one whose events are still in its outbox); returns whether it did."""
 
     @abstractmethod
     def lock(self, *ids: str) -> Any:
@@ -191,12 +240,11 @@ class Records(ABC, Generic[E]):
 
     def _document(self, record: E) -> dict[str, Any]:
         """The record's document, placed in this workspace."""
-        if self.workspace_id is None:
-            raise RuntimeError("records of every workspace are read-only")
+        workspace_id = self._writable()
         if hasattr(record, "workspace_id"):
-            record.workspace_id = self.workspace_id
+            record.workspace_id = workspace_id
         doc = self.kind.to_doc(record)
-        doc["workspace_id"] = self.workspace_id
+        doc["workspace_id"] = workspace_id
         return doc
 
     def _versioned_update(self, record: E) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -209,10 +257,14 @@ class Records(ABC, Generic[E]):
         doc["version"] = version + 1
         return doc, {"version": version}
 
-    def _saved(self, record: E) -> None:
+    def _writable(self) -> str:
+        if self.workspace_id is None:
+            raise RuntimeError("records of every workspace are read-only")
+        return self.workspace_id
+
+    def _bump(self, record: E, by: int) -> None:
         if self.kind.versioned:
-            cast(Versioned, record).version += 1
-        events_written(record)
+            cast(Versioned, record).version += by
 
 
 class MongoRecords(Records[E]):
@@ -272,6 +324,10 @@ class MongoRecords(Records[E]):
     async def count(self, where: Filter = ALL) -> int:
         return await self._collection.count_documents(self._scoped(where).to_mongo())
 
+    async def scan(self, where: Filter = ALL) -> AsyncIterator[E]:
+        async for doc in self._collection.find(self._scoped(where).to_mongo(), HIDE_OUTBOX):
+            yield self.kind.from_doc(doc)
+
     async def ids(
         self, where: Filter = ALL, *, order: Order = BY_ID, limit: int | None = None
     ) -> list[Any]:
@@ -289,7 +345,7 @@ class MongoRecords(Records[E]):
                 self.kind.collection, doc, pending_events(record), record=record
             )
         except DuplicateKeyError:
-            raise await self._duplicate(doc) from None
+            raise await self._duplicate(doc, inserting=True) from None
         events_written(record)
 
     async def insert_many(self, records: Sequence[E]) -> list[E]:
@@ -313,6 +369,8 @@ class MongoRecords(Records[E]):
     async def save(self, record: E, *, verified: bool = False) -> bool:
         fields, expect = self._versioned_update(record)
         doc_id = self._id_of(record)
+        # The write hooks hear the record as written (its new version), as in memory.
+        self._bump(record, 1)
         try:
             applied = await self.writer.update(
                 self.kind.collection,
@@ -325,14 +383,65 @@ class MongoRecords(Records[E]):
                 record=record,
             )
         except DuplicateKeyError:
+            self._bump(record, -1)
             raise await self._duplicate({"_id": doc_id, **fields}) from None
+        except BaseException:
+            self._bump(record, -1)
+            raise
         if applied:
-            self._saved(record)
+            events_written(record)
+        else:
+            self._bump(record, -1)
         return applied
 
-    async def _duplicate(self, doc: Mapping[str, Any]) -> Duplicate:
+    async def update(
+        self,
+        record_id: str,
+        update: Mapping[str, Any],
+        events: Sequence[object] = (),
+        *,
+        expect: Mapping[str, Any] | None = None,
+        upsert: bool = False,
+        verified: bool = False,
+        record: E | None = None,
+    ) -> bool:
+        check_update(update)
+        body = dict(update)
+        if upsert:  # a record created by the upsert belongs to the workspace too
+            body["$set"] = {**body.get("$set", {}), "workspace_id": self._writable()}
+        try:
+            return await self.writer.update(
+                self.kind.collection,
+                record_id,
+                body,
+                events,
+                workspace_id=self._writable(),
+                expect=expect,
+                verified=verified,
+                upsert=upsert,
+                record=record,
+            )
+        except DuplicateKeyError:
+            if upsert and await self._elsewhere(record_id):
+                return False  # the id is another workspace's: not this one's to create
+            raise await self._duplicate({"_id": record_id, **body.get("$set", {})}) from None
+
+    async def delete(self, record_id: str, *, expect: Mapping[str, Any] | None = None) -> bool:
+        return await self.writer.delete(
+            self.kind.collection, record_id, workspace_id=self._writable(), expect=expect
+        )
+
+    async def _elsewhere(self, record_id: str) -> bool:
+        """Whether a document with this id belongs to another workspace."""
+        doc = await self._collection.find_one({"_id": record_id}, {"workspace_id": 1})
+        return doc is not None and doc.get("workspace_id") != self.workspace_id
+
+    async def _duplicate(self, doc: Mapping[str, Any], *, inserting: bool = False) -> Duplicate:
         """Which unique field refused `doc`, and who holds the value (a query that scans
-        on FerretDB, but only after a refusal)."""
+        on FerretDB, but only after a refusal). An insert refused for its `_id` costs one
+        `_id` look-up instead."""
+        if inserting and await self._collection.find_one({"_id": doc["_id"]}, {"_id": 1}):
+            return Duplicate("_id", doc["_id"])
         for name in self.kind.unique:
             query = self._scoped(Eq(name, doc.get(name))).to_mongo()
             holder = await self._collection.find_one(

@@ -64,6 +64,9 @@ class Written:
     workspace_id: str | None
     record: Any = None
     deleted: bool = False
+    # The events written with it (encoded): a read model that installed this write's state
+    # need not re-read the document when they come back from the stream.
+    events: tuple[CloudEvent, ...] = ()
 
 
 WriteHook = Callable[[Written], Awaitable[None]]
@@ -192,25 +195,31 @@ class DocumentWriter:
         workspace_id: str | None = None,
         expect: Mapping[str, Any] | None = None,
         verified: bool = False,
+        upsert: bool = False,
         record: Any = None,
     ) -> bool:
         """Apply update operators to one document, with its events, if it exists (in
         `workspace_id`, when given) and holds the `expect`ed values. Returns whether it
         applied. `verified=True` says the caller read the document under this lock and
         checked those values itself: on the `ferretdb` profile the check is then not
-        repeated (a lock cannot be held across replicas, so MongoDB checks anyway)."""
+        repeated (a lock cannot be held across replicas, so MongoDB checks anyway).
+        `upsert=True` creates the document from the update when there is none (one
+        statement; not with `expect`); two replicas creating it at once may get pymongo's
+        DuplicateKeyError, after which the update applies to the one that won."""
+        if upsert and expect:
+            raise ValueError("an upsert has nothing to check `expect` against")
         write = self._prepare(
             self._pending(
                 "update", collection, dict(update), events, workspace_id, expect, doc_id=doc_id
             )
         )
         async with self.lock(collection, doc_id):
-            query = await self._guard(write, verified)
+            query = await self._guard(write, verified, upsert=upsert)
             if query is None:
                 return False
             body = merge_update(write.body, outbox_update(write.events))
-            result = await self.db[collection].update_one(query, body)
-            if result.matched_count == 0:
+            result = await self.db[collection].update_one(query, body, upsert=upsert)
+            if result.matched_count == 0 and result.upserted_id is None:
                 return False
             await self._written(write, record)
             return True
@@ -301,9 +310,12 @@ class DocumentWriter:
             return write.body
         return {**write.body, **outbox_fields(write.events)}
 
-    async def _guard(self, write: PendingWrite, verified: bool) -> dict[str, Any] | None:
+    async def _guard(
+        self, write: PendingWrite, verified: bool, *, upsert: bool = False
+    ) -> dict[str, Any] | None:
         """The filter of a conditional write of one document, or None when the stored
-        document (read under its lock) fails the conditions."""
+        document (read under its lock) fails the conditions (an absent one passes for an
+        upsert, which creates it)."""
         conditions = dict(write.expect)
         if write.workspace_id is not None:
             conditions["workspace_id"] = write.workspace_id
@@ -313,6 +325,8 @@ class DocumentWriter:
             stored = await self.db[write.collection].find_one(
                 {"_id": write.doc_id}, dict.fromkeys(conditions, 1)
             )
+            if stored is None and upsert:
+                return {"_id": write.doc_id}
             if stored is None or any(stored.get(k) != v for k, v in conditions.items()):
                 return None
         return {"_id": write.doc_id}
@@ -320,4 +334,12 @@ class DocumentWriter:
     async def _written(self, write: PendingWrite, record: Any) -> None:
         if write.events and self._wake is not None:
             self._wake(write.collection, write.doc_id)
-        await self.hooks.emit(Written(write.collection, write.doc_id, write.workspace_id, record))
+        await self.hooks.emit(
+            Written(
+                write.collection,
+                write.doc_id,
+                write.workspace_id,
+                record,
+                events=tuple(write.events),
+            )
+        )

@@ -4,8 +4,14 @@ permissions are generated from (`crm_contracts.access`): otherwise the server re
 from __future__ import annotations
 
 from crm_contracts.access import Durable, party
+from crm_contracts.envelope import service_of
 from crm_deals import config as deals_config
-from crm_tasks.events.consume import SUBSCRIPTIONS
+from crm_kit.memory_db import MemoryDatabase
+from crm_tasks.entrypoints.consumers import subscriptions
+from crm_tasks.store.memory import memory_store
+from crm_tasks.usecases.scope import scopes
+
+TASKS_CONSUMERS = subscriptions(scopes(memory_store(MemoryDatabase())))
 
 
 def test_every_durable_consumer_is_declared_for_its_service() -> None:
@@ -13,7 +19,7 @@ def test_every_durable_consumer_is_declared_for_its_service() -> None:
         ("deals", Durable("tasks", deals_config.DURABLE_TASKS)),
         ("deals", Durable("contacts", deals_config.DURABLE_CONTACTS)),
         ("deals", Durable("contacts", deals_config.DURABLE_COMPANY_FACTS)),
-        *(("tasks", Durable(sub.service, sub.durable)) for sub in SUBSCRIPTIONS),
+        *(("tasks", Durable(service_of(sub.subjects[0]), sub.durable)) for sub in TASKS_CONSUMERS),
     }
     declared = {(name, d) for name in ("contacts", "deals", "tasks") for d in party(name).durables}
     assert used == declared

@@ -9,7 +9,7 @@ from crm_contracts import deals
 from crm_contracts import tasks as contract
 from crm_contracts.envelope import SUBJECT_PATTERN, CloudEvent, service_of
 from crm_kit.paths import REPO_ROOT
-from crm_tasks import examples
+from crm_tasks.events import examples
 from crm_tasks.export_schema import sdl
 
 PUBLISHED = examples.published_examples()

@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from crm_kit.testing import GraphQLClient
+
 from .conftest import Stack
-from .helpers import Client, eventually, new_workspace
+from .helpers import eventually, gateway_client, new_workspace
 
 pytestmark = pytest.mark.e2e
 
@@ -45,13 +47,12 @@ query Board($pipelineId: ID) {
 
 
 @pytest.fixture
-async def client(stack: Stack) -> AsyncIterator[Client]:
-    c = Client(stack.gateway_url, new_workspace())
-    yield c
-    await c.close()
+async def client(stack: Stack) -> AsyncIterator[GraphQLClient]:
+    async with gateway_client(stack.gateway_url, new_workspace()) as c:
+        yield c
 
 
-async def _seed(client: Client) -> dict[str, Any]:
+async def _seed(client: GraphQLClient) -> dict[str, Any]:
     company = (
         await client.data(
             'mutation { createCompany(input: {name: "Initech", domain: "initech.example"}) '
@@ -108,7 +109,7 @@ def _board_deal(board: dict[str, Any], deal_id: str) -> tuple[str, dict[str, Any
     return None
 
 
-async def test_playbook_tasks_appear_in_the_unified_view(client: Client) -> None:
+async def test_playbook_tasks_appear_in_the_unified_view(client: GraphQLClient) -> None:
     seeded = await _seed(client)
     deal_id = seeded["deal"]["id"]
     assert seeded["deal"]["stage"]["key"] == "prospecting"
@@ -136,7 +137,7 @@ async def test_playbook_tasks_appear_in_the_unified_view(client: Client) -> None
     assert node["tasks"][0]["assigneeId"] == "alice"  # the deal owner: the creator
 
 
-async def test_exit_criteria_block_until_the_playbook_task_is_done(client: Client) -> None:
+async def test_exit_criteria_block_until_the_playbook_task_is_done(client: GraphQLClient) -> None:
     seeded = await _seed(client)
     deal_id = seeded["deal"]["id"]
     await client.data(
@@ -197,10 +198,9 @@ async def test_exit_criteria_block_until_the_playbook_task_is_done(client: Clien
     await eventually(nothing_open, what="open playbook tasks cancelled after the win")
 
 
-async def test_another_workspace_sees_nothing(stack: Stack, client: Client) -> None:
+async def test_another_workspace_sees_nothing(stack: Stack, client: GraphQLClient) -> None:
     seeded = await _seed(client)
-    stranger = Client(stack.gateway_url, new_workspace(), subject="mallory")
-    try:
+    async with gateway_client(stack.gateway_url, new_workspace(), "mallory") as stranger:
         body = await stranger.execute(
             "query($d: ID!, $c: ID!) { deal(id: $d) { id } contact(id: $c) { id } }",
             {"d": seeded["deal"]["id"], "c": seeded["contact"]["id"]},
@@ -211,8 +211,6 @@ async def test_another_workspace_sees_nothing(stack: Stack, client: Client) -> N
             {"d": seeded["deal"]["id"]},
         )
         assert moved["errors"][0]["extensions"]["code"] == "NOT_FOUND"
-    finally:
-        await stranger.close()
 
 
 async def test_requests_without_a_token_are_refused(stack: Stack) -> None:
@@ -224,7 +222,7 @@ async def test_requests_without_a_token_are_refused(stack: Stack) -> None:
     assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
-async def test_merging_contacts_repoints_the_deal(client: Client) -> None:
+async def test_merging_contacts_repoints_the_deal(client: GraphQLClient) -> None:
     seeded = await _seed(client)
     duplicate = (
         await client.data(

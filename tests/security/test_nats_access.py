@@ -20,10 +20,10 @@ from crm_contracts.streams import RPC_HEADER_ASSERTION, stream_for
 from crm_kit.assertions import KeyRing
 from crm_kit.devstack import InfraStack
 from crm_kit.rpc import service_context
+from crm_kit.testing import GraphQLClient
 
 from ..conftest import Stack
-from ..e2e.helpers import Client as GraphQL
-from ..e2e.helpers import new_workspace
+from ..e2e.helpers import gateway_client, new_workspace
 from .nats_attacker import REFUSAL_DEADLINE, attacker_as, connect_without
 
 pytestmark = pytest.mark.e2e
@@ -122,7 +122,7 @@ async def test_the_operators_tool_may_only_make_requests(stack: Stack, infra: In
         await cli.close()
 
 
-async def _count_tasks(client: GraphQL) -> int:
+async def _count_tasks(client: GraphQLClient) -> int:
     data = await client.data("{ tasks { totalCount } }")
     return int(data["tasks"]["totalCount"])
 
@@ -162,8 +162,5 @@ async def test_a_request_must_prove_its_caller_and_role(stack: Stack, infra: Inf
         assert await ask(task_events.RPC_TASK_CREATE, body, rep) == "BAD_REQUEST"
     finally:
         await nc.close()
-    admin = GraphQL(stack.gateway_url, workspace)
-    try:
+    async with gateway_client(stack.gateway_url, workspace) as admin:
         assert await _count_tasks(admin) == 0
-    finally:
-        await admin.close()

@@ -24,10 +24,10 @@ from crm_contracts import deals as deal_events
 from crm_contracts import tasks as task_events
 from crm_contracts.envelope import HEADER_MSG_ID, CloudEvent, new_event, source_of
 from crm_kit.devstack import InfraStack
+from crm_kit.testing import GraphQLClient
 
 from ..conftest import Stack
-from ..e2e.helpers import Client as GraphQL
-from ..e2e.helpers import eventually, new_workspace
+from ..e2e.helpers import eventually, gateway_client, new_workspace
 from .nats_attacker import attacker_as
 
 pytestmark = pytest.mark.e2e
@@ -44,7 +44,7 @@ class Scene:
     """A deal in `qualification` with its open playbook task, and the genuine
     stage-changed event the deals service published for it."""
 
-    client: GraphQL
+    client: GraphQLClient
     workspace: str
     deal_id: str
     task_titles: list[str]
@@ -61,31 +61,31 @@ async def harness(infra: InfraStack) -> AsyncIterator[Client]:
 @pytest.fixture
 async def scene(stack: Stack, harness: Client) -> AsyncIterator[Scene]:
     workspace = new_workspace()
-    client = GraphQL(stack.gateway_url, workspace)
-    seen = await harness.subscribe(deal_events.DEAL_STAGE_CHANGED)
-    pipeline = (await client.data("{ pipelines { id } }"))["pipelines"][0]["id"]
-    company = (await client.data('mutation { createCompany(input: {name: "Target Co"}) { id } }'))[
-        "createCompany"
-    ]["id"]
-    fields = {"title": "Target", "amount": "100", "currency": "USD", "companyId": company}
-    deal = (await client.data(DEAL, {"i": {**fields, "pipelineId": pipeline}}))["createDeal"]["id"]
-    await client.data(MOVE, {"d": deal, "s": "qualification"})
-    genuine: dict[str, Any] = {}
-    while not genuine:
-        body = orjson.loads((await seen.next_msg(timeout=10)).data)
-        if body["workspace"] == workspace:
-            genuine = body
-    await seen.unsubscribe()
+    async with gateway_client(stack.gateway_url, workspace) as client:
+        seen = await harness.subscribe(deal_events.DEAL_STAGE_CHANGED)
+        pipeline = (await client.data("{ pipelines { id } }"))["pipelines"][0]["id"]
+        company = (
+            await client.data('mutation { createCompany(input: {name: "Target Co"}) { id } }')
+        )["createCompany"]["id"]
+        fields = {"title": "Target", "amount": "100", "currency": "USD", "companyId": company}
+        created = await client.data(DEAL, {"i": {**fields, "pipelineId": pipeline}})
+        deal = created["createDeal"]["id"]
+        await client.data(MOVE, {"d": deal, "s": "qualification"})
+        genuine: dict[str, Any] = {}
+        while not genuine:
+            body = orjson.loads((await seen.next_msg(timeout=10)).data)
+            if body["workspace"] == workspace:
+                genuine = body
+        await seen.unsubscribe()
 
-    async def playbook() -> list[str]:
-        return await _open_titles(client, deal)
+        async def playbook() -> list[str]:
+            return await _open_titles(client, deal)
 
-    titles = await eventually(playbook, what="the genuine playbook task")
-    yield Scene(client, workspace, deal, titles, genuine)
-    await client.close()
+        titles = await eventually(playbook, what="the genuine playbook task")
+        yield Scene(client, workspace, deal, titles, genuine)
 
 
-async def _open_titles(client: GraphQL, deal_id: str) -> list[str]:
+async def _open_titles(client: GraphQLClient, deal_id: str) -> list[str]:
     data = await client.data(OPEN_TASKS, {"d": deal_id})
     return sorted(edge["node"]["title"] for edge in data["tasks"]["edges"])
 

@@ -15,13 +15,13 @@ from pymongo import AsyncMongoClient, monitoring
 
 from crm_kit.filters import ALL, And, Contains, Eq, Filter, In, Ne, Or, Range
 from crm_kit.memory_db import MemoryDatabase
-from crm_kit.outbox import OUTBOX, PENDING
+from crm_kit.outbox import HIDE_OUTBOX, OUTBOX, PENDING
 from crm_kit.pagination import Order
 from crm_kit.profile import DatabaseProfile
 from crm_kit.records import Duplicate, MongoRecords
 from crm_kit.writer import DocumentWriter, Written
 
-from ..support.things import THING, THINGS, Thing, encode
+from ..support.things import THING, THINGS, Renamed, Thing, encode
 
 pytestmark = pytest.mark.integration
 
@@ -231,3 +231,84 @@ async def test_deletes_are_conditional_and_heard(env: dict[str, Any]) -> None:
     assert heard == [("a", False), ("a", True)]
     with pytest.raises(ValueError, match="has an outbox"):
         await writer.replace(THINGS, {"_id": "b"}, upsert=True)
+
+
+async def _partial_writes(things: Any) -> list[bool]:
+    """The same partial writes, upserts, deletes on either backend; what each returned."""
+    await things.insert(Thing("a", "", "Ada", score=1))
+    return [
+        await things.update(
+            "a", {"$set": {"score": 5}, "$addToSet": {"tags": {"$each": ["x", "y", "x"]}}}
+        ),
+        await things.update("a", {"$max": {"score": 3}}),
+        await things.update("a", {"$max": {"score": 9}, "$push": {"tags": "x"}}),
+        await things.update("a", {"$inc": {"score": 1}}, expect={"score": 9}),
+        await things.update("a", {"$inc": {"score": 1}}, expect={"score": 9}),
+        await things.update("nope", {"$set": {"score": 1}}),
+        await things.update(
+            "z", {"$set": {"name": "Zed"}, "$setOnInsert": {"version": 7}}, upsert=True
+        ),
+        await things.update(
+            "z", {"$set": {"name": "Zed 2"}, "$setOnInsert": {"version": 1}}, upsert=True
+        ),
+        await things.update("z", {"$unset": {"score": ""}, "$min": {"version": 3}}),
+        await things.delete("z", expect={"version": 4}),
+        await things.delete("z", expect={"version": 3}),
+        await things.delete("z"),
+    ]
+
+
+async def test_partial_writes_upserts_and_deletes_land_as_in_memory(env: dict[str, Any]) -> None:
+    writer: DocumentWriter = env["writer"]
+    mongo = MongoRecords(writer, THING, "w1")
+    memory_db = MemoryDatabase(encode=encode)
+    memory = memory_db.records(THING, "w1")
+    outcomes = await _partial_writes(mongo)
+    assert outcomes == await _partial_writes(memory)
+    assert outcomes == [True, True, True, True, False, False, True, True, True, False, True, False]
+    stored = await env["db"][THINGS].find_one({"_id": "a"}, HIDE_OUTBOX)
+    assert stored == memory_db.collections[THINGS]["a"]
+    assert (stored["score"], stored["tags"], stored["version"]) == (10, ["x", "y", "x"], 1)
+    # Another workspace's record: neither changed nor created over.
+    theirs = MongoRecords(writer, THING, "w2")
+    assert not await theirs.update("a", {"$set": {"score": 0}})
+    assert not await theirs.update("a", {"$set": {"score": 0}}, upsert=True)
+    assert not await memory_db.records(THING, "w2").update("a", {"$set": {"score": 0}}, upsert=True)
+    assert not await theirs.delete("a")
+    assert (await mongo.get(["a"]))[0].score == 10
+    with pytest.raises(ValueError, match="top-level"):
+        await mongo.update("a", {"$set": {"tags.0": "z"}})
+
+
+async def test_hooks_hear_the_events_and_the_version_written(env: dict[str, Any]) -> None:
+    writer: DocumentWriter = env["writer"]
+    heard: list[tuple[Any, int | None, list[str]]] = []
+
+    async def hook(written: Written) -> None:
+        version = written.record.version if written.record is not None else None
+        heard.append((written.doc_id, version, [e.type for e in written.events]))
+
+    writer.hooks.subscribe(hook)
+    things = MongoRecords(writer, THING, "w1")
+    ada = Thing("a", "", "Ada")
+    await things.insert(ada)
+    ada.rename("Ada L")
+    await things.save(ada)
+    renamed = Thing("a", "w1", "x")
+    await things.update("a", {"$set": {"score": 2}}, [Renamed(renamed)], record=None)
+    assert heard == [
+        ("a", 1, []),
+        ("a", 2, ["crm.test.thing.renamed.v1"]),  # the record as written: version 2
+        ("a", None, ["crm.test.thing.renamed.v1"]),
+    ]
+    assert ada.version == 2
+
+
+async def test_scans_stream_what_the_filter_selects(env: dict[str, Any]) -> None:
+    things = MongoRecords(env["writer"], THING, "w1")
+    for n in range(5):
+        await things.insert(Thing(f"t{n}", "", f"n{n}", score=n))
+    await MongoRecords(env["writer"], THING, "w2").insert(Thing("x", "", "x", score=4))
+    found = sorted([t.id async for t in things.scan(Range("score", gte=3))])
+    assert found == ["t3", "t4"]
+    assert len([t async for t in things.scan()]) == 5

@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from crm_kit.filters import Eq, In
-from crm_kit.memory_db import MemoryDatabase
+from crm_kit.filters import ALL, Eq, In, stored_field
+from crm_kit.memory_db import MemoryDatabase, select
 from crm_kit.pagination import Order
 from crm_kit.records import Duplicate, Stale
 from crm_kit.writer import Written
@@ -152,3 +152,43 @@ def _rename_to(name: str) -> Callable[[Thing], Awaitable[bool]]:
         return True
 
     return rename
+
+
+def test_read_models_select_with_the_same_semantics() -> None:
+    """`select` is what the in-memory database runs; a read model over rows of its own
+    (entries, dicts) gets MongoDB's answer from the same filter, order and cursor."""
+    rows = [
+        {"_id": "a", "source": {"kind": "rule"}, "due": 3},
+        {"_id": "b", "source": {"kind": "manual"}, "due": None},
+        {"_id": "c", "source": {"kind": "rule"}, "due": 1},
+        {"_id": "d", "source": None, "due": 2},
+    ]
+    rule = Eq("source.kind", "rule")
+    assert [r["_id"] for r in select(rows, stored_field, rule, Order("due"))] == ["c", "a"]
+    # Nulls sort first, as in MongoDB; a missing embedded field is null.
+    by_due = select(rows, stored_field, ALL, Order("due"))
+    assert [r["_id"] for r in by_due] == ["b", "c", "d", "a"]
+    after = select(rows, stored_field, ALL, Order("due", descending=True), (2, "d"), 1)
+    assert [r["_id"] for r in after] == ["c"]
+    assert [r["_id"] for r in select(rows, stored_field, Eq("source.kind", None))] == ["d"]
+
+
+async def test_partial_updates_apply_the_operators(db: MemoryDatabase) -> None:
+    things = db.records(THING, "w1")
+    heard: list[tuple[str, int]] = []
+
+    async def hook(written: Written) -> None:
+        heard.append((written.doc_id, len(written.events)))
+
+    db.hooks.subscribe(hook)
+    await things.insert(Thing("a", "", "Ada", tags=["x"]))
+    assert await things.update("a", {"$addToSet": {"tags": {"$each": ["x", "y"]}}})
+    assert await things.update("b", {"$set": {"name": "Bo"}}, upsert=True)
+    assert not await things.update("a", {"$set": {"name": "Z"}}, expect={"name": "nope"})
+    with pytest.raises(ValueError, match="not supported"):
+        await things.update("a", {"$rename": {"name": "title"}})
+    assert (await things.get(["a"]))[0].tags == ["x", "y"]
+    assert db.collections["things"]["b"] == {"_id": "b", "name": "Bo", "workspace_id": "w1"}
+    assert [t.id async for t in things.scan(In("_id", ["b", "zz"]))] == ["b"]
+    assert await things.delete("b") and not await things.delete("b")
+    assert heard == [("a", 0), ("a", 0), ("b", 0), ("b", 0)]

@@ -1,69 +1,98 @@
-"""Composition root: settings, store, runtime (Mongo, NATS, outbox relay, consumers,
-request/reply endpoints, the reminder scheduler) and the GraphQL HTTP app."""
+"""Composition root: settings, runtime (Mongo, NATS, outbox relay), the write path and the
+store for the database's profile (with the read index and its event feed where it runs),
+the use cases' scopes, and the entry points (GraphQL over HTTP, NATS request/reply, event
+consumers, the reminder scheduler)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
-from datetime import datetime
-from typing import Any, Protocol
+from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 
 from crm_contracts.streams import stream_for
+from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext
 from crm_kit.index_feed import IndexFeed, start_feed
+from crm_kit.profile import DatabaseProfile
 from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import IndexSettings, Settings
+from crm_kit.writer import DocumentWriter
 
-from .config import INDEX_PREFIX, OUTBOX_COLLECTIONS, load_settings, scheduler_interval
-from .domain.model import utcnow
-from .events.consume import EventHandlers, start_consumers
-from .graphql.context import TasksContext
+from .config import INDEX_PREFIX, OUTBOX_COLLECTIONS, SERVICE, load_settings, scheduler_interval
+from .entrypoints.consumers import subscriptions
+from .entrypoints.rpc import endpoints
+from .entrypoints.scheduler import Scheduler
+from .events.publish import encode
+from .graphql.context import GraphQLContext, context_for
 from .graphql.schema import schema
-from .rpc import endpoints
-from .scheduler import Scheduler
-from .store.indexed import IndexedTasksStore, task_index
-from .store.mongo import RETENTION, MongoTasksStore
-from .store.protocol import TASKS, TasksStore
-from .usecases.base import Scope
+from .store.indexed import IndexedStore
+from .store.mongo import (
+    RETENTION,
+    backfill_deal_lists,
+    ensure_indexes,
+    mongo_store,
+    workspaces_with_tasks,
+)
+from .store.port import TasksStore
+from .usecases.reminders import reminders
+from .usecases.scope import scopes
 
-# The events that name a task (`subject` = task id): the index re-reads that task.
-TASK_EVENTS = "crm.tasks.task.>"
+# The events that name a task (`subject` = task id): the read index re-reads that task.
+TASK_EVENTS = f"crm.{SERVICE}.task.>"
 
 
-class Bus(Protocol):
-    def notify_outbox(self, collection: str | None = None, doc_id: object = None) -> None: ...
+async def _writer(runtime: ServiceRuntime, settings: Settings) -> DocumentWriter:
+    return DocumentWriter(
+        runtime.db,
+        profile=await DatabaseProfile.detect(runtime.db, settings.database_profile),
+        outbox_collections=OUTBOX_COLLECTIONS,
+        # Shared with the outbox relay's clean-up (crm_kit.locks).
+        locks=runtime.doc_locks,
+        wake=runtime.notify_outbox,
+        encode=encode,
+    )
+
+
+async def _index_feed(runtime: ServiceRuntime, store: IndexedStore, rebuild: float) -> IndexFeed:
+    """Other replicas' writes reach the index as events; subscribed before it serves."""
+    assert runtime.nc is not None and runtime.js is not None
+
+    async def workspaces() -> list[str]:
+        return await workspaces_with_tasks(runtime.db)
+
+    return await start_feed(
+        runtime,
+        store.index,
+        subjects=[TASK_EVENTS],
+        stream=stream_for(SERVICE).name,
+        rebuild_seconds=rebuild,
+        list_workspaces=workspaces,
+        name="task-index",
+    )
 
 
 def create_app(
     settings: Settings | None = None,
     *,
     store: TasksStore | None = None,
-    bus: Bus | None = None,
-    clock: Callable[[], datetime] = utcnow,
+    bus: Any = None,
+    clock: Clock = utcnow,
     run_scheduler: bool = True,
 ) -> Starlette:
-    """With `store` given (e.g. the in-memory fake) nothing external is started; otherwise
-    the lifespan connects to MongoDB and NATS, starts the consumers, the request/reply
-    endpoints and the reminder scheduler. Unless `TASKS_INDEX=off`, task lists, counts,
-    open counts and analytics are served by the read index (`store/indexed.py`)."""
+    """With `store` given (the in-memory fake) nothing external is started; otherwise the
+    lifespan connects to MongoDB and NATS and starts the consumers, the request/reply
+    endpoints and the reminder scheduler. `bus` is unused: events leave through the
+    outbox (the writer wakes the relay)."""
+    del bus
     settings = settings or load_settings()
     index_settings = IndexSettings.of(settings, INDEX_PREFIX)
-    served: TasksStore | None = store
-    if store is not None and index_settings.enabled:
-        # No event feed without NATS: only this process writes, and it refreshes itself.
-        served = IndexedTasksStore(store, task_index(store))
-    state: dict[str, Any] = {"store": served, "bus": bus, "runtime": None}
+    state: dict[str, Any] = {"store": store, "runtime": None}
 
-    def notify(collection: str, doc_id: Any) -> None:
-        if state["bus"] is not None:
-            state["bus"].notify_outbox(collection, doc_id)
-
-    def context_factory(ctx: RequestContext, _: Request) -> TasksContext:
-        scope = Scope(state["store"].for_workspace(ctx.workspace_id), ctx.subject, notify, clock)
-        return TasksContext(request=ctx, scope=scope)
+    def context_factory(ctx: RequestContext, _: Request) -> GraphQLContext:
+        return context_for(scopes(state["store"], clock)(ctx))
 
     async def readiness() -> dict[str, bool]:
         runtime: ServiceRuntime | None = state["runtime"]
@@ -75,50 +104,25 @@ def create_app(
             yield
             return
         runtime = ServiceRuntime(settings, outbox_collections=OUTBOX_COLLECTIONS)
-
-        async def indexes(db: Any) -> None:
-            await MongoTasksStore(db, runtime.doc_locks).ensure_indexes()
-
-        await runtime.start(indexes)
+        await runtime.start(ensure_indexes)
         feed: IndexFeed | None = None
         try:
-            mongo_store = MongoTasksStore(
-                runtime.db, runtime.doc_locks, runtime.mongo.isolated_updates
-            )
-            tasks_store: TasksStore = mongo_store
-            if index_settings.enabled:
-                assert runtime.nc is not None and runtime.js is not None
-                index = task_index(mongo_store, live=False)
-
-                async def workspaces() -> list[str]:
-                    # One scan of `tasks` at start-up, in the background.
-                    return list(await runtime.db[TASKS].distinct("workspace_id"))
-
-                # Subscribed before any workspace is scanned.
-                feed = await start_feed(
-                    runtime,
-                    index,
-                    subjects=[TASK_EVENTS],
-                    stream=stream_for("tasks").name,
-                    rebuild_seconds=index_settings.rebuild_seconds,
-                    list_workspaces=workspaces,
-                    name="task-index",
-                )
-                tasks_store = IndexedTasksStore(mongo_store, index)
-                app.state.index, app.state.feed = index, feed
-            state.update(store=tasks_store, bus=runtime, runtime=runtime)
+            writer = await _writer(runtime, settings)
+            await backfill_deal_lists(writer)
+            # The index serves only once its feed is subscribed (`live=False` until then).
+            mongo = mongo_store(writer, index=index_settings.enabled, live=False)
+            if isinstance(mongo, IndexedStore):
+                feed = await _index_feed(runtime, mongo, index_settings.rebuild_seconds)
+                app.state.index, app.state.feed = mongo.index, feed
+            state.update(store=mongo, runtime=runtime)
             app.state.runtime = runtime
-            app.state.store = tasks_store
-            handlers = EventHandlers(tasks_store, runtime.notify_outbox, clock)
-            await start_consumers(runtime, handlers)
-            await runtime.serve_rpc(
-                endpoints(tasks_store, runtime.notify_outbox, clock), "CRM tasks"
-            )
+            app.state.store = mongo
+            await runtime.serve_rpc(endpoints(scopes(mongo, clock)), "CRM tasks")
+            for subscription in subscriptions(scopes(mongo, clock)):
+                await subscription.start(runtime)
             runtime.retain(*RETENTION)
             if run_scheduler:
-                scheduler = Scheduler(
-                    tasks_store, runtime.notify_outbox, interval=scheduler_interval(), clock=clock
-                )
+                scheduler = Scheduler(reminders(mongo), interval=scheduler_interval(), clock=clock)
                 app.state.scheduler = scheduler
                 runtime.spawn(scheduler.run(), "reminder-scheduler")
             yield
@@ -137,7 +141,7 @@ def create_app(
         live=lambda: state["runtime"].live if state["runtime"] else None,
     )
     app.state.settings = settings
-    app.state.store = served
-    app.state.index = served.index if isinstance(served, IndexedTasksStore) else None
+    app.state.store = store
+    app.state.index = store.index if isinstance(store, IndexedStore) else None
     app.state.feed = None
     return app

@@ -1,4 +1,4 @@
-"""Service constants and settings."""
+"""Service constants, collection names and settings."""
 
 from __future__ import annotations
 
@@ -6,21 +6,31 @@ import os
 
 from crm_kit.settings import Settings, with_index_env
 
-from .store.protocol import OUTBOX_COLLECTIONS
-
 SERVICE = "tasks"
+SOURCE = "crm/tasks"
 VERSION = "1.0.0"
 # The read index (store/indexed.py): TASKS_INDEX, TASKS_INDEX_REBUILD_SECONDS.
 INDEX_PREFIX = "TASKS"
 
-__all__ = [
-    "INDEX_PREFIX",
-    "OUTBOX_COLLECTIONS",
-    "SERVICE",
-    "VERSION",
-    "load_settings",
-    "scheduler_interval",
-]
+TASKS = "tasks"
+TEAMS = "teams"
+RULES = "automation_rules"
+RUNS = "rule_runs"
+# A run's settled result, stored once under the run's id with the notifications it sends.
+RUN_RESULTS = "rule_run_results"
+OUTCOMES = "deal_outcomes"
+# Round-robin turns: one document per turn, taken by inserting it.
+SLOTS = "round_robin_slots"
+# One entry per unfired reminder / due time: the scheduler's queue.
+SCHEDULE = "schedule"
+# One document per reminder or overdue notice fired, with its events.
+FIRES = "scheduled_fires"
+# One small document per deal listing its task ids (the embedded database's look-up of a
+# deal's tasks); a playbook's task.created events ride in it.
+DEAL_TASKS = "deal_tasks"
+META = "tasks_meta"
+# Collections whose documents carry an outbox.
+OUTBOX_COLLECTIONS = (TASKS, FIRES, RUN_RESULTS, DEAL_TASKS)
 
 
 def load_settings() -> Settings:

@@ -18,16 +18,22 @@ import sys
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pymongo import AsyncMongoClient
 
+from crm_kit.context import RequestContext
 from crm_kit.demo_users import DEMO_SUPPORT_TEAMS
 from crm_kit.errors import Conflict
+from crm_kit.profile import DatabaseProfile
+from crm_kit.writer import DocumentWriter
 
-from .config import load_settings
-from .store.mongo import MongoTasksStore
-from .usecases.base import Scope
-from .usecases.teams import create_team
+from .config import OUTBOX_COLLECTIONS, load_settings
+from .events.publish import encode
+from .store.mongo import ensure_indexes, mongo_store
+from .usecases.inputs import TeamInput
+from .usecases.scope import Scope
+from .usecases.teams import create_team, get_teams, team_named
 
 
 def slug(name: str) -> str:
@@ -51,36 +57,46 @@ def teams_from_csv(path: Path) -> dict[str, list[str]]:
     return teams
 
 
+async def _exists(scope: Scope, team_id: str | None, name: str) -> bool:
+    if team_id is not None and await get_teams(scope, [team_id]):
+        return True
+    return await team_named(scope, name) is not None
+
+
 async def load_teams(
     path: Path, workspace: str, mongodb_uri: str, database: str
 ) -> tuple[int, int]:
     """Returns (created, already there)."""
-    client: AsyncMongoClient = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    client: AsyncMongoClient[Any] = AsyncMongoClient(mongodb_uri, tz_aware=True)
     try:
-        store = MongoTasksStore(client[database])
-        await store.ensure_indexes()
-        scope = Scope(store.for_workspace(workspace), "service:demo")
+        db = client[database]
+        await ensure_indexes(db)
+        profile = await DatabaseProfile.detect(db, load_settings().database_profile)
+        # Teams carry no events: no relay to wake, and no read index to keep.
+        writer = DocumentWriter(
+            db, profile=profile, outbox_collections=OUTBOX_COLLECTIONS, encode=encode
+        )
+        store = mongo_store(writer, index=False)
+        # The loader acts as a service of its own, allowed to manage teams.
+        caller = RequestContext(workspace, "service:demo", frozenset({"admin"}))
+        scope = Scope(store.for_workspace(workspace), caller)
+        # (fixed id or None, the team): the managers' teams, then the support teams.
+        teams: list[tuple[str | None, TeamInput]] = [
+            (None, TeamInput(name=f"{manager} team", member_ids=agents, manager_id=slug(manager)))
+            for manager, agents in teams_from_csv(path).items()
+        ]
+        teams += [
+            (team_id, TeamInput(name=name, member_ids=list(members), manager_id=manager))
+            for team_id, name, members, manager in DEMO_SUPPORT_TEAMS
+        ]
         created = existing = 0
-        for manager, members in teams_from_csv(path).items():
-            name = f"{manager} team"
-            if await scope.store.get_team_by_name(name) is not None:
+        for team_id, team in teams:
+            if await _exists(scope, team_id, str(team.name)):
                 existing += 1
                 continue
             try:
-                await create_team(scope, name=name, member_ids=members, manager_id=slug(manager))
+                await create_team(scope, team, team_id=team_id)
             except Conflict:  # another loader created it meanwhile
-                existing += 1
-                continue
-            created += 1
-        for team_id, name, members, manager in DEMO_SUPPORT_TEAMS:
-            if await scope.store.get_teams([team_id]) or await scope.store.get_team_by_name(name):
-                existing += 1
-                continue
-            try:
-                await create_team(
-                    scope, name=name, member_ids=members, manager_id=manager, team_id=team_id
-                )
-            except Conflict:
                 existing += 1
                 continue
             created += 1

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .model import Condition
+from .rule import Condition
 
 OPS = ("eq", "neq", "in", "gt", "lt", "exists")
 _MISSING = object()

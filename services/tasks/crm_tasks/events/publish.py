@@ -1,21 +1,19 @@
-"""CloudEvents built from the `crm_contracts.tasks` payload models."""
+"""CloudEvents built from the `crm_contracts.tasks` payload models. `encode` turns a
+domain event into one; the store writes it into the outbox with the change that raised
+it (the kit's writer calls `encode`) and the relay publishes it."""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 
 from crm_contracts import tasks as contract
+from crm_contracts.base import Payload
 from crm_contracts.envelope import CloudEvent, new_event
-from crm_kit.ids import new_id
 
-from ..domain.model import Task
-
-SOURCE = "crm/tasks"
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+from ..config import SOURCE
+from ..domain import events
+from ..domain.notification import Notification
+from ..domain.task import Task
 
 
 def snapshot(task: Task) -> contract.TaskSnapshot:
@@ -25,8 +23,8 @@ def snapshot(task: Task) -> contract.TaskSnapshot:
         type=task.type,
         status=task.status,
         priority=task.priority,
-        due_at=iso(task.due_at),
-        remind_at=iso(task.remind_at),
+        due_at=task.due_at,
+        remind_at=task.remind_at,
         assignee_id=task.assignee_id,
         team_id=task.team_id,
         deal_id=task.deal_id,
@@ -42,7 +40,7 @@ def snapshot(task: Task) -> contract.TaskSnapshot:
 
 
 def _event(
-    event_type: str, task: Task, payload: contract.Payload, event_id: str | None = None
+    event_type: str, task: Task, payload: Payload, event_id: str | None = None
 ) -> CloudEvent:
     return new_event(
         event_type=event_type,
@@ -68,10 +66,11 @@ def task_updated(task: Task, changed_fields: list[str]) -> CloudEvent:
 
 
 def task_completed(task: Task) -> CloudEvent:
-    assert task.completed_at is not None
+    if task.completed_at is None:
+        raise ValueError(f"task {task.id} is not completed")
     payload = contract.TaskCompleted(
         task=snapshot(task),
-        completed_at=iso(task.completed_at) or "",
+        completed_at=task.completed_at,
         completed_by=task.completed_by,
         outcome=task.outcome,
         on_time=bool(task.on_time),
@@ -92,68 +91,42 @@ def task_overdue(task: Task) -> CloudEvent:
     return _event(contract.TASK_OVERDUE, task, contract.TaskOverdue(task=snapshot(task)))
 
 
-def notification(
-    *,
-    workspace: str,
-    title: str,
-    reason: str,
-    user_id: str | None = None,
-    team_id: str | None = None,
-    body: str | None = None,
-    task_id: str | None = None,
-    deal_id: str | None = None,
-    rule_id: str | None = None,
-) -> CloudEvent:
-    notification_id = new_id()
+def notification(note: Notification) -> CloudEvent:
     payload = contract.NotificationCreated(
-        id=notification_id,
-        recipient_user_id=user_id,
-        recipient_team_id=team_id,
-        title=title,
-        body=body,
-        reason=reason,
-        task_id=task_id,
-        deal_id=deal_id,
-        rule_id=rule_id,
+        id=note.id,
+        recipient_user_id=note.user_id,
+        recipient_team_id=note.team_id,
+        title=note.title,
+        body=note.body,
+        reason=note.reason,
+        task_id=note.task_id,
+        deal_id=note.deal_id,
+        rule_id=note.rule_id,
     )
     return new_event(
         event_type=contract.NOTIFICATION_CREATED,
         source=SOURCE,
-        workspace=workspace,
-        subject=notification_id,
+        workspace=note.workspace_id,
+        subject=note.id,
         data=payload.wire(),
     )
 
 
-def reminder_events(task: Task) -> list[CloudEvent]:
-    """What firing a reminder emits: the event, and a notification for the assignee."""
-    return [
-        task_reminder_due(task),
-        notification(
-            workspace=task.workspace_id,
-            title=f"Reminder: {task.title}",
-            reason="reminder",
-            user_id=task.assignee_id,
-            team_id=None if task.assignee_id else task.team_id,
-            body=f"Due {iso(task.due_at)}" if task.due_at else None,
-            task_id=task.id,
-            deal_id=task.deal_id,
-        ),
-    ]
-
-
-def overdue_events(task: Task) -> list[CloudEvent]:
-    """What a task passing its due time emits: the event, and a notification."""
-    return [
-        task_overdue(task),
-        notification(
-            workspace=task.workspace_id,
-            title=f"Overdue: {task.title}",
-            reason="overdue",
-            user_id=task.assignee_id,
-            team_id=None if task.assignee_id else task.team_id,
-            body=f"Was due {iso(task.due_at)}",
-            task_id=task.id,
-            deal_id=task.deal_id,
-        ),
-    ]
+def encode(event: object) -> CloudEvent:
+    """The writer's `encode`: a domain event of this service as its CloudEvent."""
+    match event:
+        case events.TaskCreated(task):
+            return task_created(task)
+        case events.TaskUpdated(task, changed):
+            return task_updated(task, changed)
+        case events.TaskCompleted(task):
+            return task_completed(task)
+        case events.TaskCancelled(task):
+            return task_cancelled(task)
+        case events.ReminderDue(task):
+            return task_reminder_due(task)
+        case events.TaskOverdue(task):
+            return task_overdue(task)
+        case Notification():
+            return notification(event)
+    raise TypeError(f"not a tasks domain event: {type(event).__name__}")

@@ -1,4 +1,5 @@
-"""Per-request GraphQL context: the caller, the workspace-scoped use-case scope, loaders."""
+"""Per-request GraphQL context: the use cases' scope (the caller in their workspace) and
+the DataLoaders that batch look-ups (one store read per batch)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,12 @@ from dataclasses import dataclass, field
 
 from strawberry.types import Info
 
-from crm_kit.context import RequestContext
-from crm_kit.errors import Forbidden
-
-from ..usecases.base import Scope
+from ..usecases.scope import Scope
 from .loaders import Loaders
 
 
 @dataclass
-class TasksContext:
-    request: RequestContext
+class GraphQLContext:
     scope: Scope
     loaders: Loaders = field(init=False)
 
@@ -23,20 +20,8 @@ class TasksContext:
         self.loaders = Loaders(self.scope)
 
 
-def context_of(info: Info) -> TasksContext:
-    ctx: TasksContext = info.context
-    return ctx
+def context_for(scope: Scope) -> GraphQLContext:
+    return GraphQLContext(scope)
 
 
-def require_writer(info: Info) -> TasksContext:
-    ctx = context_of(info)
-    if not ctx.request.can_write:
-        raise Forbidden("your role may not change data")
-    return ctx
-
-
-def require_manager(info: Info) -> TasksContext:
-    ctx = context_of(info)
-    if not ctx.request.has_role("manager", "admin"):
-        raise Forbidden("only a manager or admin may manage teams and automation rules")
-    return ctx
+ContextInfo = Info[GraphQLContext, None]

@@ -4,8 +4,11 @@ in events."""
 from __future__ import annotations
 
 from enum import Enum
+from typing import TYPE_CHECKING
 
 import strawberry
+
+from ..usecases.automation import TRIGGER_NAMES
 
 
 @strawberry.enum
@@ -46,16 +49,16 @@ class AssignmentStrategy(Enum):
     FEWEST_OPEN = "fewest_open"
 
 
-@strawberry.enum
-class RuleTrigger(Enum):
-    DEAL_CREATED = "deal_created"
-    DEAL_STAGE_CHANGED = "deal_stage_changed"
-    DEAL_WON = "deal_won"
-    DEAL_LOST = "deal_lost"
-    CONTACT_CREATED = "contact_created"
-    INTERACTION_LOGGED = "interaction_logged"
-    TASK_COMPLETED = "task_completed"
-    TASK_OVERDUE = "task_overdue"
+if TYPE_CHECKING:
+
+    class RuleTrigger(Enum): ...
+
+else:
+    # One value per trigger of the automation rules' table (`usecases.automation.TRIGGERS`):
+    # a trigger added there is offered here.
+    RuleTrigger = strawberry.enum(
+        Enum("RuleTrigger", [(name.upper(), name) for name in TRIGGER_NAMES])
+    )
 
 
 @strawberry.enum

@@ -1,4 +1,4 @@
-"""GraphQL input types and their conversion to domain values."""
+"""GraphQL input types and their conversion to the use cases' typed inputs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from ..domain import model
+from crm_kit.unset import UNSET, Unset
+
+from ..domain import rule as rules
+from ..domain.queries import TaskFilter, TaskOrder
+from ..usecases.inputs import RuleInput, TaskChanges, TaskInput, TeamInput
 from .enums import (
     ActionType,
     AssigneeRuleKind,
@@ -43,8 +47,8 @@ class CreateTaskInput:
     contact_id: strawberry.ID | None = None
     company_id: strawberry.ID | None = None
 
-    def to_domain(self) -> model.NewTask:
-        return model.NewTask(
+    def to_input(self) -> TaskInput:
+        return TaskInput(
             title=self.title,
             type=self.type.value,
             priority=self.priority.value,
@@ -63,6 +67,16 @@ def _opt(value: Any) -> str | None:
     return str(value) if value else None
 
 
+def _given(value: Any) -> Any:
+    """Strawberry's "not given" as the use cases' (`crm_kit.unset.UNSET`)."""
+    return UNSET if value is strawberry.UNSET else value
+
+
+def _required(value: Any) -> Any:
+    """A required field: not given or null keeps it."""
+    return UNSET if value is strawberry.UNSET or value is None else value
+
+
 @strawberry.input(description="Only the fields given change; null clears an optional field.")
 class UpdateTaskInput:
     title: str | None = strawberry.UNSET
@@ -77,32 +91,28 @@ class UpdateTaskInput:
     contact_id: strawberry.ID | None = strawberry.UNSET
     company_id: strawberry.ID | None = strawberry.UNSET
 
-    def changes(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name in (
-            "title",
-            "type",
-            "priority",
-            "description",
-            "due_at",
-            "remind_at",
-            "assignee_id",
-            "team_id",
-            "deal_id",
-            "contact_id",
-            "company_id",
-        ):
-            value = getattr(self, name)
-            if value is strawberry.UNSET:
-                continue
-            if name in ("title", "type", "priority") and value is None:
-                continue
-            if hasattr(value, "value"):
-                value = value.value
-            elif name.endswith("_id"):
-                value = _opt(value)
-            out[name] = value
-        return out
+    def to_input(self) -> TaskChanges:
+        def ref(value: Any) -> str | Unset | None:
+            return _opt(value) if value is not strawberry.UNSET else UNSET
+
+        return TaskChanges(
+            title=_required(self.title),
+            type=_enum(_required(self.type)),
+            priority=_enum(_required(self.priority)),
+            description=_given(self.description),
+            due_at=_given(self.due_at),
+            remind_at=_given(self.remind_at),
+            assignee_id=ref(self.assignee_id),
+            team_id=ref(self.team_id),
+            deal_id=ref(self.deal_id),
+            contact_id=ref(self.contact_id),
+            company_id=ref(self.company_id),
+        )
+
+
+def _enum(value: Any) -> Any:
+    """A GraphQL enum's stored value (what was not given stays so)."""
+    return value if isinstance(value, Unset) else value.value
 
 
 @strawberry.input
@@ -118,11 +128,33 @@ class TaskFilterInput:
     contact_id: strawberry.ID | None = None
     source: TaskSourceKind | None = None
 
+    def to_filter(self) -> TaskFilter:
+        statuses: list[str] | None = None
+        if self.status_in is not None:
+            statuses = [s.value for s in self.status_in]
+        if self.status is not None:
+            wanted = self.status.value
+            statuses = [wanted] if statuses is None else [s for s in statuses if s == wanted]
+        return TaskFilter(
+            assignee_id=str(self.assignee_id) if self.assignee_id else None,
+            team_id=str(self.team_id) if self.team_id else None,
+            statuses=statuses,
+            due_before=self.due_before,
+            due_after=self.due_after,
+            overdue=self.overdue,
+            deal_ids=[str(self.deal_id)] if self.deal_id else None,
+            contact_ids=[str(self.contact_id)] if self.contact_id else None,
+            source_kind=self.source.value if self.source else None,
+        )
+
 
 @strawberry.input
 class TaskOrderInput:
     field: TaskOrderField = TaskOrderField.DUE_AT
     direction: SortDirection = SortDirection.ASC
+
+    def to_order(self) -> TaskOrder:
+        return TaskOrder(self.field.value, self.direction == SortDirection.DESC)
 
 
 @strawberry.input
@@ -132,6 +164,14 @@ class CreateTeamInput:
     strategy: AssignmentStrategy = AssignmentStrategy.ROUND_ROBIN
     manager_id: strawberry.ID | None = None
 
+    def to_input(self) -> TeamInput:
+        return TeamInput(
+            name=self.name,
+            member_ids=[str(m) for m in self.member_ids],
+            strategy=self.strategy.value,
+            manager_id=_opt(self.manager_id),
+        )
+
 
 @strawberry.input
 class UpdateTeamInput:
@@ -139,6 +179,15 @@ class UpdateTeamInput:
     member_ids: list[strawberry.ID] | None = None
     strategy: AssignmentStrategy | None = None
     manager_id: strawberry.ID | None = None
+
+    def to_input(self) -> TeamInput:
+        # null keeps a field (a manager is removed with an empty id)
+        return TeamInput(
+            name=_required(self.name),
+            member_ids=[str(m) for m in self.member_ids] if self.member_ids is not None else UNSET,
+            strategy=self.strategy.value if self.strategy is not None else UNSET,
+            manager_id=str(self.manager_id) if self.manager_id is not None else UNSET,
+        )
 
 
 @strawberry.input(name="RuleAssigneeInput")
@@ -162,16 +211,16 @@ class TaskTemplateInput:
     due_offset_hours: int = 0
     assignee: AssigneeRuleInput | None = None
 
-    def to_domain(self) -> model.TaskTemplate:
+    def to_domain(self) -> rules.TaskTemplate:
         assignee = self.assignee or AssigneeRuleInput()
-        return model.TaskTemplate(
+        return rules.TaskTemplate(
             title=self.title,
             type=self.type.value,
             priority=self.priority.value,
             description=self.description,
             due_offset_days=self.due_offset_days,
             due_offset_hours=self.due_offset_hours,
-            assignee=model.AssigneeRule(
+            assignee=rules.AssigneeRule(
                 rule=assignee.rule.value,
                 team_id=_opt(assignee.team_id),
                 user_id=_opt(assignee.user_id),
@@ -185,8 +234,8 @@ class RuleConditionInput:
     op: ConditionOp
     value: JSON | None = None
 
-    def to_domain(self) -> model.Condition:
-        return model.Condition(path=self.path, op=self.op.value, value=self.value)
+    def to_domain(self) -> rules.Condition:
+        return rules.Condition(path=self.path, op=self.op.value, value=self.value)
 
 
 @strawberry.input
@@ -201,8 +250,8 @@ class RuleActionInput:
     body: str | None = None
     escalate_mode: EscalateMode | None = None
 
-    def to_domain(self) -> model.Action:
-        return model.Action(
+    def to_domain(self) -> rules.Action:
+        return rules.Action(
             type=self.type.value,
             task=self.task.to_domain() if self.task else None,
             user_id=_opt(self.user_id),
@@ -221,6 +270,15 @@ class CreateAutomationRuleInput:
     conditions: list[RuleConditionInput] = strawberry.field(default_factory=list)
     enabled: bool = True
 
+    def to_input(self) -> RuleInput:
+        return RuleInput(
+            name=self.name,
+            trigger=self.trigger.value,
+            conditions=[c.to_domain() for c in self.conditions],
+            actions=[a.to_domain() for a in self.actions],
+            enabled=self.enabled,
+        )
+
 
 @strawberry.input
 class UpdateAutomationRuleInput:
@@ -230,19 +288,17 @@ class UpdateAutomationRuleInput:
     actions: list[RuleActionInput] | None = None
     enabled: bool | None = None
 
-    def changes(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if self.name is not None:
-            out["name"] = self.name
-        if self.trigger is not None:
-            out["trigger"] = self.trigger.value
-        if self.conditions is not None:
-            out["conditions"] = [c.to_domain() for c in self.conditions]
-        if self.actions is not None:
-            out["actions"] = [a.to_domain() for a in self.actions]
-        if self.enabled is not None:
-            out["enabled"] = self.enabled
-        return out
+    def to_input(self) -> RuleInput:
+        # null keeps a field
+        return RuleInput(
+            name=_required(self.name),
+            trigger=self.trigger.value if self.trigger is not None else UNSET,
+            conditions=[c.to_domain() for c in self.conditions]
+            if self.conditions is not None
+            else UNSET,
+            actions=[a.to_domain() for a in self.actions] if self.actions is not None else UNSET,
+            enabled=_required(self.enabled),
+        )
 
 
 @strawberry.input

@@ -12,14 +12,13 @@ from enum import Enum
 from typing import Any
 
 import strawberry
-from strawberry.types import Info
 
 from crm_contracts import tasks as contract
 from crm_kit.clock import parse_iso
 from crm_kit.live import LiveEvent, current_session, live_events
 
-from ..domain import model
-from .context import context_of
+from ..domain.team import Team
+from .context import ContextInfo, GraphQLContext
 from .types import Deal, Task, task_type
 
 TASK_TYPES = (
@@ -53,8 +52,8 @@ class TaskChange:
     _event: strawberry.Private[LiveEvent]
 
     @strawberry.field(description="The task now.")
-    async def task(self, info: Info) -> Task | None:
-        return await _task(info, self._event, str(self.task_id))
+    async def task(self, info: ContextInfo) -> Task | None:
+        return await _task(info.context, self._event, str(self.task_id))
 
 
 @strawberry.enum
@@ -82,16 +81,17 @@ class Notification:
     _deal_id: strawberry.Private[str | None]
 
     @strawberry.field
-    async def task(self, info: Info) -> Task | None:
-        return await _task(info, self._event, str(self.task_id)) if self.task_id else None
+    async def task(self, info: ContextInfo) -> Task | None:
+        if not self.task_id:
+            return None
+        return await _task(info.context, self._event, str(self.task_id))
 
     @strawberry.field
     def deal(self) -> Deal | None:
         return Deal(id=strawberry.ID(self._deal_id)) if self._deal_id else None
 
 
-async def _task(info: Info, event: LiveEvent, task_id: str) -> Task | None:
-    ctx = context_of(info)
+async def _task(ctx: GraphQLContext, event: LiveEvent, task_id: str) -> Task | None:
     found = await event.shared(("task", task_id), lambda: ctx.loaders.task.load(task_id))
     return task_type(found, ctx.scope.now()) if found is not None else None
 
@@ -124,10 +124,10 @@ def _snapshot(event: LiveEvent) -> contract.TaskSnapshot:
     return task
 
 
-async def _team(event: LiveEvent, team_id: str) -> model.Team | None:
-    async def load() -> model.Team | None:
+async def _team(event: LiveEvent, team_id: str) -> Team | None:
+    async def load() -> Team | None:
         ctx = await current_session().fresh_context()
-        found: model.Team | None = await ctx.loaders.team.load(team_id)
+        found: Team | None = await ctx.loaders.team.load(team_id)
         return found
 
     return await event.shared(("team", team_id), load)
@@ -184,7 +184,10 @@ class Subscription:
         "when given (a task leaving the filter is reported once more, as it leaves)."
     )
     async def task_changed(
-        self, info: Info, assignee_id: str | None = None, deal_id: strawberry.ID | None = None
+        self,
+        info: ContextInfo,
+        assignee_id: str | None = None,
+        deal_id: strawberry.ID | None = None,
     ) -> AsyncGenerator[TaskChange, None]:
         deal = str(deal_id) if deal_id is not None else None
         delivered: OrderedDict[str, None] = OrderedDict()
@@ -210,8 +213,8 @@ class Subscription:
         "notices, rule notices and escalations (their own or their team's), and tasks "
         "assigned to them."
     )
-    async def notification_received(self, info: Info) -> AsyncGenerator[Notification, None]:
-        user = context_of(info).request.subject
+    async def notification_received(self, info: ContextInfo) -> AsyncGenerator[Notification, None]:
+        user = info.context.scope.caller.subject
         async for event in live_events(NOTIFICATION_TYPES):
             notification = await _notification(event, user)
             if notification is not None:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import strawberry
 from strawberry.scalars import JSON
-from strawberry.types import Info
 
-from crm_kit.relay_types import PageInfo
+from crm_kit.relay_types import Edge, PageInfo
 
-from ..domain import model
+from ..domain import rule as rules
+from ..domain import task as tasks
+from ..domain import team as teams
 from ..usecases.analytics import Analytics, GroupStats
-from .context import context_of
+from .context import ContextInfo
 from .enums import (
     ActionType,
     AssigneeRuleKind,
@@ -27,6 +27,10 @@ from .enums import (
     TaskStatus,
     TaskType,
 )
+
+
+def _ref(value: str | None) -> strawberry.ID | None:
+    return strawberry.ID(value) if value is not None else None
 
 
 @strawberry.type(description="Where a task came from.")
@@ -68,10 +72,10 @@ class Task:
     overdue: bool = strawberry.field(description="Not done and past dueAt.")
 
     @strawberry.field
-    async def team(self, info: Info) -> Team | None:
+    async def team(self, info: ContextInfo) -> Team | None:
         if self.team_id is None:
             return None
-        found = await context_of(info).loaders.team.load(str(self.team_id))
+        found = await info.context.loaders.team.load(str(self.team_id))
         return team_type(found) if found else None
 
     @strawberry.field
@@ -83,12 +87,12 @@ class Task:
         return Contact(id=self.contact_id) if self.contact_id else None
 
     @classmethod
-    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Task | None:
-        found = await context_of(info).loaders.task.load(str(id))
-        return task_type(found, context_of(info).scope.now()) if found else None
+    async def resolve_reference(cls, info: ContextInfo, id: strawberry.ID) -> Task | None:
+        found = await info.context.loaders.task.load(str(id))
+        return task_type(found, info.context.scope.now()) if found else None
 
 
-def task_type(task: model.Task, now: datetime) -> Task:
+def task_type(task: tasks.Task, now: datetime) -> Task:
     return Task(
         id=strawberry.ID(task.id),
         title=task.title,
@@ -98,16 +102,16 @@ def task_type(task: model.Task, now: datetime) -> Task:
         status=TaskStatus(task.status),
         due_at=task.due_at,
         remind_at=task.remind_at,
-        assignee_id=task.assignee_id,
-        team_id=task.team_id,
-        deal_id=task.deal_id,
-        contact_id=task.contact_id,
-        company_id=task.company_id,
+        assignee_id=_ref(task.assignee_id),
+        team_id=_ref(task.team_id),
+        deal_id=_ref(task.deal_id),
+        contact_id=_ref(task.contact_id),
+        company_id=_ref(task.company_id),
         source=TaskSourceKind(task.source.kind),
         source_detail=SourceDetail(
             kind=TaskSourceKind(task.source.kind),
             template_key=task.source.template_key,
-            rule_id=task.source.rule_id,
+            rule_id=_ref(task.source.rule_id),
             stage_change_id=task.source.stage_change_id,
         ),
         created_at=task.created_at,
@@ -122,12 +126,12 @@ def task_type(task: model.Task, now: datetime) -> Task:
 
 
 async def _related_tasks(
-    info: Info, loader_name: str, owner_id: str, status: TaskStatus | None
+    info: ContextInfo, by: str, owner_id: str, status: TaskStatus | None
 ) -> list[Task]:
-    ctx = context_of(info)
-    loader = getattr(ctx.loaders, loader_name)
+    loaders = info.context.loaders
+    loader = loaders.deal_tasks if by == "deal" else loaders.contact_tasks
     found = await loader.load((owner_id, status.value if status else None))
-    now = ctx.scope.now()
+    now = info.context.scope.now()
     return [task_type(task, now) for task in found]
 
 
@@ -136,8 +140,8 @@ class Deal:
     id: strawberry.ID
 
     @strawberry.field(description="The deal's tasks, by due date; all statuses if none given.")
-    async def tasks(self, info: Info, status: TaskStatus | None = None) -> list[Task]:
-        return await _related_tasks(info, "deal_tasks", str(self.id), status)
+    async def tasks(self, info: ContextInfo, status: TaskStatus | None = None) -> list[Task]:
+        return await _related_tasks(info, "deal", str(self.id), status)
 
     @classmethod
     def resolve_reference(cls, id: strawberry.ID) -> Deal:
@@ -149,8 +153,8 @@ class Contact:
     id: strawberry.ID
 
     @strawberry.field(description="The contact's tasks, by due date; all statuses if none given.")
-    async def tasks(self, info: Info, status: TaskStatus | None = None) -> list[Task]:
-        return await _related_tasks(info, "contact_tasks", str(self.id), status)
+    async def tasks(self, info: ContextInfo, status: TaskStatus | None = None) -> list[Task]:
+        return await _related_tasks(info, "contact", str(self.id), status)
 
     @classmethod
     def resolve_reference(cls, id: strawberry.ID) -> Contact:
@@ -167,37 +171,20 @@ class Team:
     created_at: datetime | None
 
     @classmethod
-    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Team | None:
-        found = await context_of(info).loaders.team.load(str(id))
+    async def resolve_reference(cls, info: ContextInfo, id: strawberry.ID) -> Team | None:
+        found = await info.context.loaders.team.load(str(id))
         return team_type(found) if found else None
 
 
-def team_type(team: model.Team) -> Team:
+def team_type(team: teams.Team) -> Team:
     return Team(
         id=strawberry.ID(team.id),
         name=team.name,
         member_ids=[strawberry.ID(m) for m in team.member_ids],
-        manager_id=team.manager_id,
+        manager_id=_ref(team.manager_id),
         strategy=AssignmentStrategy(team.strategy),
         created_at=team.created_at,
     )
-
-
-@strawberry.type
-class TaskEdge:
-    node: Task
-    cursor: str
-
-
-@strawberry.type
-class TaskConnection:
-    edges: list[TaskEdge]
-    page_info: PageInfo
-    count: strawberry.Private[Callable[[], Awaitable[int]]]
-
-    @strawberry.field
-    async def total_count(self) -> int:
-        return await self.count()
 
 
 # ---- automation rules ------------------------------------------------------------------
@@ -251,7 +238,7 @@ class AutomationRule:
     updated_at: datetime | None
 
 
-def _template_type(template: model.TaskTemplate) -> TaskTemplate:
+def _template_type(template: rules.TaskTemplate) -> TaskTemplate:
     return TaskTemplate(
         title=template.title,
         type=TaskType(template.type),
@@ -261,13 +248,13 @@ def _template_type(template: model.TaskTemplate) -> TaskTemplate:
         due_offset_hours=template.due_offset_hours,
         assignee=AssigneeRule(
             rule=AssigneeRuleKind(template.assignee.rule),
-            team_id=template.assignee.team_id,
-            user_id=template.assignee.user_id,
+            team_id=_ref(template.assignee.team_id),
+            user_id=_ref(template.assignee.user_id),
         ),
     )
 
 
-def rule_type(rule: model.Rule) -> AutomationRule:
+def rule_type(rule: rules.Rule) -> AutomationRule:
     return AutomationRule(
         id=strawberry.ID(rule.id),
         name=rule.name,
@@ -279,8 +266,8 @@ def rule_type(rule: model.Rule) -> AutomationRule:
             RuleAction(
                 type=ActionType(a.type),
                 task=_template_type(a.task) if a.task else None,
-                user_id=a.user_id,
-                team_id=a.team_id,
+                user_id=_ref(a.user_id),
+                team_id=_ref(a.team_id),
                 title=a.title,
                 body=a.body,
                 escalate_mode=EscalateMode(a.escalate_mode) if a.escalate_mode else None,
@@ -306,7 +293,7 @@ class RuleRun:
     at: datetime
 
 
-def run_type(run: model.RuleRun) -> RuleRun:
+def run_type(run: rules.RuleRun) -> RuleRun:
     return RuleRun(
         id=strawberry.ID(run.id),
         rule_id=strawberry.ID(run.rule_id),
@@ -320,15 +307,11 @@ def run_type(run: model.RuleRun) -> RuleRun:
     )
 
 
-@strawberry.type
-class RuleRunEdge:
-    node: RuleRun
-    cursor: str
-
-
+# Runs of a rule: the kit's edges, without a total (counting a rule's runs would read them
+# all on the embedded database, and no client needs it).
 @strawberry.type
 class RuleRunConnection:
-    edges: list[RuleRunEdge]
+    edges: list[Edge[RuleRun]]
     page_info: PageInfo
 
 

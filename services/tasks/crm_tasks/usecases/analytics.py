@@ -1,7 +1,7 @@
-"""Task analytics, computed in Python from the tasks' index entries (`store.task_rows`:
-from the read index's memory, or a projected query without it): FerretDB v1 has no
-percentile accumulators (and no `$cond`), and a workspace's tasks over a reporting window
-are few enough to group in memory."""
+"""Task analytics, computed in Python from the tasks' summaries (`task_summaries`: no
+text, so the store may answer from a read index): FerretDB v1 has no percentile
+accumulators (and no `$cond`), and a workspace's tasks over a reporting window are few
+enough to group in memory."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from datetime import datetime
 
 from crm_kit.errors import BadUserInput
 
-from ..domain.model import Task
-from ..store.index_entry import TaskEntry
-from ..store.protocol import TaskFilter
-from .base import Scope
+from ..domain.queries import TaskFilter
+from ..domain.task import Task, TaskSummary
+from .scope import Scope
 
 GROUP_BY = ("assignee", "team", "type")
 
@@ -60,7 +59,7 @@ class Analytics:
     playbooks: PlaybookEffectiveness
 
 
-def _key(task: TaskEntry, group_by: str) -> str | None:
+def _key(task: TaskSummary, group_by: str) -> str | None:
     if group_by == "assignee":
         return task.assignee_id
     if group_by == "team":
@@ -68,12 +67,12 @@ def _key(task: TaskEntry, group_by: str) -> str | None:
     return task.type
 
 
-def _was_overdue(task: TaskEntry, now: datetime) -> bool:
+def _was_overdue(task: TaskSummary, now: datetime) -> bool:
     """Still open past its due time, or completed after it."""
     return task.is_overdue(now) or (task.status == "done" and task.on_time is False)
 
 
-def _add(stats: GroupStats, task: TaskEntry, now: datetime) -> None:
+def _add(stats: GroupStats, task: TaskSummary, now: datetime) -> None:
     stats.created += 1
     if task.status == "done":
         stats.completed += 1
@@ -91,7 +90,7 @@ async def task_analytics(scope: Scope, start: datetime, end: datetime, group_by:
     if group_by not in GROUP_BY:
         raise BadUserInput(f"must be one of {GROUP_BY}", field="groupBy")
     now = scope.now()
-    tasks = await scope.store.task_rows(TaskFilter(created_from=start, created_to=end), now)
+    tasks = await scope.store.task_summaries(TaskFilter(created_from=start, created_to=end), now)
     groups: dict[str | None, GroupStats] = {}
     total = GroupStats(key=None)
     for task in tasks:

@@ -1,10 +1,10 @@
 """Automation rules: managing them, and running them once per event.
 
-A run is recorded before its actions start (`rule_runs`, unique on workspace, rule and
-event), and finished with its notifications in the same write. A crash in between leaves a
-`running` record: the redelivered event resumes it; tasks it already created are found by
-their idempotency key `rule:<rule>:<event>:<action index>`, and its notifications go out
-only with the finishing write, so each rule acts once per event.
+A run is recorded before its actions start (`rule_runs`, its id derived from the rule and
+the event), and finished with its notifications in the same write. A crash in between
+leaves a `running` record: the redelivered event resumes it; tasks it already created
+are found by their idempotency key `rule:<rule>:<event>:<action index>`, and its
+notifications go out only with the finishing write, so each rule acts once per event.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -21,41 +22,53 @@ from crm_contracts import tasks as task_events
 from crm_contracts.envelope import CloudEvent
 from crm_kit.errors import BadUserInput, CRMError, NotFound
 from crm_kit.ids import is_id, new_id
+from crm_kit.pagination import Cursor
+from crm_kit.unset import Unset
 
 from ..domain.conditions import InvalidCondition, all_hold, resolve, validate
-from ..domain.model import (
-    PRIORITIES,
-    TASK_TYPES,
+from ..domain.notification import Notification
+from ..domain.rule import (
+    ACTION_TYPES,
+    ASSIGNEE_RULES,
+    ESCALATE_MODES,
     Action,
-    Condition,
-    NewTask,
     Rule,
     RuleRun,
-    TaskSource,
+    RunResult,
     TaskTemplate,
 )
-from ..events import publish
-from ..store.protocol import RUN_RESULTS, TASKS
-from .base import Scope
-from .playbooks import parse_time
-from .tasks import create_task
-from .teams import get_team
+from ..domain.task import PRIORITIES, TASK_TYPES, Task, TaskSource
+from .inputs import RuleInput, TaskInput
+from .scope import Scope
+from .tasks import new_task, store_tasks
+from .teams import MANAGE, get_team
 
 log = logging.getLogger(__name__)
 
-TRIGGER_SUBJECTS: dict[str, str] = {
-    "deal_created": deals.DEAL_CREATED,
-    "deal_stage_changed": deals.DEAL_STAGE_CHANGED,
-    "deal_won": deals.DEAL_WON,
-    "deal_lost": deals.DEAL_LOST,
-    "contact_created": contacts.CONTACT_CREATED,
-    "interaction_logged": contacts.INTERACTION_LOGGED,
-    "task_completed": task_events.TASK_COMPLETED,
-    "task_overdue": task_events.TASK_OVERDUE,
-}
-SUBJECT_TRIGGERS = {subject: trigger for trigger, subject in TRIGGER_SUBJECTS.items()}
-ACTION_TYPES = ("create_task", "notify", "escalate")
-ESCALATE_MODES = ("reassign", "notify")
+
+@dataclass(frozen=True)
+class Trigger:
+    """An event rules can react to: the rule's `trigger` and the event's subject (its
+    payload model is the event catalogue's)."""
+
+    name: str
+    subject: str
+
+
+# One entry per trigger: rules are validated against it, the GraphQL enum `RuleTrigger`
+# lists it, and the consumers subscribe to its subject (the durable
+# `tasks-rules-<owning service>`, declared in `crm_contracts.access`).
+TRIGGERS: tuple[Trigger, ...] = (
+    Trigger("deal_created", deals.DEAL_CREATED),
+    Trigger("deal_stage_changed", deals.DEAL_STAGE_CHANGED),
+    Trigger("deal_won", deals.DEAL_WON),
+    Trigger("deal_lost", deals.DEAL_LOST),
+    Trigger("contact_created", contacts.CONTACT_CREATED),
+    Trigger("interaction_logged", contacts.INTERACTION_LOGGED),
+    Trigger("task_completed", task_events.TASK_COMPLETED),
+    Trigger("task_overdue", task_events.TASK_OVERDUE),
+)
+TRIGGER_NAMES = tuple(trigger.name for trigger in TRIGGERS)
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
 
 
@@ -66,21 +79,19 @@ class ActionFailed(Exception):
 # ---- managing rules -------------------------------------------------------------------
 
 
-def _validate_rule(
-    name: str, trigger: str, conditions: Sequence[Condition], actions: Sequence[Action]
-) -> None:
-    if not name.strip():
+def _validate_rule(rule: Rule) -> None:
+    if not rule.name.strip():
         raise BadUserInput("must not be empty", field="input.name")
-    if trigger not in TRIGGER_SUBJECTS:
+    if rule.trigger not in TRIGGER_NAMES:
         raise BadUserInput("unknown trigger", field="input.trigger")
-    for index, condition in enumerate(conditions):
+    for index, condition in enumerate(rule.conditions):
         try:
             validate(condition)
         except InvalidCondition as error:
             raise BadUserInput(str(error), field=f"input.conditions.{index}") from None
-    if not actions:
+    if not rule.actions:
         raise BadUserInput("a rule needs at least one action", field="input.actions")
-    for index, action in enumerate(actions):
+    for index, action in enumerate(rule.actions):
         _validate_action(action, f"input.actions.{index}")
 
 
@@ -94,7 +105,7 @@ def _validate_action(action: Action, field: str) -> None:
         if template.type not in TASK_TYPES or template.priority not in PRIORITIES:
             raise BadUserInput("unknown task type or priority", field=f"{field}.task")
         rule = template.assignee
-        if rule.rule not in ("owner", "team", "user"):
+        if rule.rule not in ASSIGNEE_RULES:
             raise BadUserInput("unknown assignee rule", field=f"{field}.task.assignee.rule")
         if rule.rule == "team" and not rule.team_id:
             raise BadUserInput("rule TEAM needs teamId", field=f"{field}.task.assignee.teamId")
@@ -107,40 +118,41 @@ def _validate_action(action: Action, field: str) -> None:
         raise BadUserInput(f"must be one of {ESCALATE_MODES}", field=f"{field}.escalateMode")
 
 
-async def create_rule(
-    scope: Scope,
-    *,
-    name: str,
-    trigger: str,
-    conditions: Sequence[Condition],
-    actions: Sequence[Action],
-    enabled: bool = True,
-) -> Rule:
-    _validate_rule(name, trigger, conditions, actions)
+async def _check_teams(scope: Scope, actions: Sequence[Action]) -> None:
     for index, action in enumerate(actions):
-        await _check_teams(scope, action, f"input.actions.{index}")
+        field = f"input.actions.{index}"
+        if action.task is not None and action.task.assignee.team_id:
+            await get_team(scope, action.task.assignee.team_id, f"{field}.task.assignee.teamId")
+        if action.team_id:
+            await get_team(scope, action.team_id, f"{field}.teamId")
+
+
+def _given(data: RuleInput) -> dict[str, Any]:
+    """What `data` gives (attribute -> value)."""
+    return {
+        item.name: value
+        for item in dataclasses.fields(data)
+        if not isinstance(value := getattr(data, item.name), Unset)
+    }
+
+
+async def create_rule(scope: Scope, data: RuleInput) -> Rule:
+    scope.require_manager(MANAGE)
     now = scope.now()
+    given = {"name": "", "trigger": "", "conditions": [], "actions": [], **_given(data)}
     rule = Rule(
         id=new_id(),
         workspace_id=scope.workspace_id,
-        name=name.strip(),
-        trigger=trigger,
-        conditions=list(conditions),
-        actions=list(actions),
-        enabled=enabled,
         created_at=now,
         updated_at=now,
         created_by=scope.actor,
+        **given,
     )
-    await scope.store.insert_rule(rule)
+    rule.name = rule.name.strip()
+    _validate_rule(rule)
+    await _check_teams(scope, rule.actions)
+    await scope.store.add_rule(rule)
     return rule
-
-
-async def _check_teams(scope: Scope, action: Action, field: str) -> None:
-    if action.task is not None and action.task.assignee.team_id:
-        await get_team(scope, action.task.assignee.team_id, f"{field}.task.assignee.teamId")
-    if action.team_id:
-        await get_team(scope, action.team_id, f"{field}.teamId")
 
 
 async def get_rule(scope: Scope, rule_id: str) -> Rule:
@@ -150,22 +162,45 @@ async def get_rule(scope: Scope, rule_id: str) -> Rule:
     return rule
 
 
-async def update_rule(scope: Scope, rule_id: str, changes: dict[str, Any]) -> Rule:
-    current = await get_rule(scope, rule_id)
-    merged = dataclasses.replace(current, **changes)
-    _validate_rule(merged.name, merged.trigger, merged.conditions, merged.actions)
-    for index, action in enumerate(merged.actions):
-        await _check_teams(scope, action, f"input.actions.{index}")
-    updated = await scope.store.update_rule(rule_id, {**changes, "updated_at": scope.now()})
+async def list_rules(
+    scope: Scope, trigger: str | None = None, enabled: bool | None = None
+) -> list[Rule]:
+    return await scope.store.list_rules(trigger, enabled)
+
+
+async def update_rule(scope: Scope, rule_id: str, data: RuleInput) -> Rule:
+    scope.require_manager(MANAGE)
+    given = _given(data)
+    merged = dataclasses.replace(await get_rule(scope, rule_id), **given)
+    _validate_rule(merged)
+    await _check_teams(scope, merged.actions)
+
+    async def change(rule: Rule) -> bool:
+        for name, value in given.items():
+            setattr(rule, name, value)
+        rule.updated_at = scope.now()
+        return True
+
+    updated = await scope.store.change_rule(rule_id, change)
     if updated is None:
         raise NotFound(f"no automation rule {rule_id}", field="id")
     return updated
 
 
 async def delete_rule(scope: Scope, rule_id: str) -> bool:
+    scope.require_manager(MANAGE)
     if not is_id(rule_id) or not await scope.store.delete_rule(rule_id):
         raise NotFound(f"no automation rule {rule_id}", field="id")
     return True
+
+
+async def list_runs(
+    scope: Scope, rule_id: str, after: Cursor | None, first: int
+) -> tuple[list[RuleRun], bool]:
+    """Runs of a rule, newest first: a page and whether more follow."""
+    await get_rule(scope, rule_id)
+    runs = await scope.store.list_runs(rule_id, after, first + 1)
+    return runs[:first], len(runs) > first
 
 
 # ---- running rules --------------------------------------------------------------------
@@ -205,10 +240,10 @@ def related(data: dict[str, Any]) -> dict[str, str | None]:
     }
 
 
-@dataclasses.dataclass
-class _RunResult:
+@dataclass
+class _Done:
     task_ids: list[str] = dataclasses.field(default_factory=list)
-    events: list[CloudEvent] = dataclasses.field(default_factory=list)
+    notifications: list[Notification] = dataclasses.field(default_factory=list)
 
 
 async def _create_task_action(
@@ -222,101 +257,89 @@ async def _create_task_action(
         team_id = template.assignee.team_id
     else:
         assignee = about["owner_id"]
-    base = parse_time(event.time)
-    draft = NewTask(
+    data = TaskInput(
         title=render(template.title, event.data),
         type=template.type,
         priority=template.priority,
         description=render(template.description, event.data) if template.description else None,
-        due_at=base + timedelta(days=template.due_offset_days, hours=template.due_offset_hours),
+        due_at=event.time
+        + timedelta(days=template.due_offset_days, hours=template.due_offset_hours),
         assignee_id=assignee,
         team_id=team_id,
         deal_id=about["deal_id"],
         contact_id=about["contact_id"],
         company_id=about["company_id"],
     )
-    key = f"rule:{rule.id}:{event.id}:{index}"
-    task = await create_task(
+    task = await new_task(
         scope,
-        draft,
+        data,
         source=TaskSource(kind="rule", rule_id=rule.id),
-        idem_key=key,
+        idem_key=f"rule:{rule.id}:{event.id}:{index}",
         default_to_actor=False,
         prefix=f"actions.{index}.task",
     )
-    return task.id
+    return (await store_tasks(scope, [task]))[0].id
 
 
-async def _escalate(
-    scope: Scope, rule: Rule, event: CloudEvent, action: Action
-) -> list[CloudEvent]:
+async def _escalate(scope: Scope, rule: Rule, event: CloudEvent, action: Action) -> Notification:
     about = related(event.data)
     team_id = action.team_id or about["team_id"]
     if not team_id:
         raise ActionFailed("ESCALATE needs a team: set teamId or use an event about a team task")
     team = await get_team(scope, team_id, "teamId")
-    if not team.manager_id:
+    manager = team.manager_id
+    if not manager:
         raise ActionFailed(f"team {team.name!r} has no manager")
     task_id = about["task_id"]
     if action.escalate_mode == "reassign":
         if task_id is None:
             raise ActionFailed("ESCALATE REASSIGN needs an event about a task")
-        task = await scope.store.get_task(task_id)
-        if task is not None and task.active and task.assignee_id != team.manager_id:
-            reassigned = await scope.store.update_task(
-                task.id,
-                {"assignee_id": team.manager_id, "updated_at": scope.now()},
-                lambda t: [publish.task_updated(t, ["assigneeId"])],
-                expect={"status": task.status},
-            )
-            if reassigned is not None:
-                scope.notify_outbox(TASKS, reassigned.id)
-    title = render(rule.name, event.data)
-    return [
-        publish.notification(
-            workspace=scope.workspace_id,
-            title=f"Escalation: {title}",
-            reason="escalation",
-            user_id=team.manager_id,
-            body=render(action.body, event.data) if action.body else None,
-            task_id=task_id,
-            deal_id=about["deal_id"],
-            rule_id=rule.id,
-        )
-    ]
+
+        async def reassign(task: Task) -> bool:
+            if not task.active or task.assignee_id == manager:
+                return False
+            return bool(task.change({"assignee_id": manager}, at=scope.now()))
+
+        await scope.store.change_task(task_id, reassign)
+    return Notification(
+        workspace_id=scope.workspace_id,
+        title=f"Escalation: {render(rule.name, event.data)}",
+        reason="escalation",
+        user_id=manager,
+        body=render(action.body, event.data) if action.body else None,
+        task_id=task_id,
+        deal_id=about["deal_id"],
+        rule_id=rule.id,
+    )
 
 
-async def _run_actions(scope: Scope, rule: Rule, event: CloudEvent) -> _RunResult:
-    result = _RunResult()
+async def _run_actions(scope: Scope, rule: Rule, event: CloudEvent) -> _Done:
+    done = _Done()
+    about = related(event.data)
     for index, action in enumerate(rule.actions):
         if action.type == "create_task" and action.task is not None:
-            result.task_ids.append(
-                await _create_task_action(scope, rule, event, index, action.task)
-            )
+            done.task_ids.append(await _create_task_action(scope, rule, event, index, action.task))
         elif action.type == "notify":
-            result.events.append(
-                publish.notification(
-                    workspace=scope.workspace_id,
+            done.notifications.append(
+                Notification(
+                    workspace_id=scope.workspace_id,
                     title=render(action.title or rule.name, event.data),
                     body=render(action.body, event.data) if action.body else None,
                     reason="rule",
                     user_id=action.user_id,
                     team_id=None if action.user_id else action.team_id,
-                    task_id=related(event.data)["task_id"],
-                    deal_id=related(event.data)["deal_id"],
+                    task_id=about["task_id"],
+                    deal_id=about["deal_id"],
                     rule_id=rule.id,
                 )
             )
         elif action.type == "escalate":
-            result.events.extend(await _escalate(scope, rule, event, action))
-    return result
+            done.notifications.append(await _escalate(scope, rule, event, action))
+    return done
 
 
-async def run_rules(scope: Scope, event: CloudEvent) -> list[RuleRun]:
-    """Run every enabled rule of the event's trigger, each at most once per event."""
-    trigger = SUBJECT_TRIGGERS.get(event.type)
-    if trigger is None:
-        return []
+async def run_rules(scope: Scope, trigger: str, event: CloudEvent) -> list[RuleRun]:
+    """Run every enabled rule of the trigger on the event, each at most once per event."""
     runs: list[RuleRun] = []
     for rule in await scope.store.list_rules(trigger=trigger, enabled=True):
         runs.append(await _run_rule(scope, rule, event))
@@ -324,39 +347,26 @@ async def run_rules(scope: Scope, event: CloudEvent) -> list[RuleRun]:
 
 
 async def _run_rule(scope: Scope, rule: Rule, event: CloudEvent) -> RuleRun:
-    run = RuleRun(
-        id=new_id(),
-        workspace_id=scope.workspace_id,
-        rule_id=rule.id,
-        event_id=event.id,
-        event_type=event.type,
-        outcome="running",
-        at=scope.now(),
-    )
+    run = RuleRun.start(scope.workspace_id, rule.id, event.id, event.type, scope.now())
     if not all_hold(rule.conditions, event.data):
         run.outcome = "skipped"
-        existing = await scope.store.start_run(run)
-        return existing or run
+        return await scope.store.start_run(run) or run
     existing = await scope.store.start_run(run)
     if existing is not None:
         if existing.outcome != "running":
             return existing  # ran already for this event
         run = existing  # a crash interrupted it: resume (actions are idempotent)
     try:
-        result = await _run_actions(scope, rule, event)
+        done = await _run_actions(scope, rule, event)
     except (ActionFailed, CRMError) as error:
         run.outcome, run.error = "failed", getattr(error, "message", None) or str(error)
         log.warning(
             "automation rule run failed",
             extra={"fields": {"rule_id": rule.id, "event_id": event.id, "error": run.error}},
         )
-        await scope.store.finish_run(run, [])
+        await scope.store.finish_run(run, RunResult.of(run, []))
         return run
-    run.outcome, run.task_ids = "succeeded", result.task_ids
-    run.notification_ids = [
-        e.subject or "" for e in result.events if e.type == task_events.NOTIFICATION_CREATED
-    ]
-    await scope.store.finish_run(run, result.events)
-    if result.events:  # ours, or those of the attempt that finished it first
-        scope.notify_outbox(RUN_RESULTS, run.id)
+    run.outcome, run.task_ids = "succeeded", done.task_ids
+    run.notification_ids = [note.id for note in done.notifications]
+    await scope.store.finish_run(run, RunResult.of(run, done.notifications))
     return run

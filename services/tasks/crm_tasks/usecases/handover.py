@@ -17,9 +17,10 @@ from collections.abc import Sequence
 
 from crm_kit.errors import BadUserInput, NotFound, PreconditionFailed
 
-from ..domain.model import ACTIVE_STATUSES, Task
-from ..store.protocol import TaskFilter
-from .base import Scope
+from ..domain.queries import TaskFilter
+from ..domain.task import ACTIVE_STATUSES, Task
+from .inputs import TaskChanges
+from .scope import Scope
 from .tasks import update_task
 
 
@@ -39,7 +40,7 @@ async def _reassign(scope: Scope, tasks: Sequence[Task], source: str, target: st
             await update_task(
                 scope,
                 task.id,
-                {"assignee_id": target},
+                TaskChanges(assignee_id=target),
                 expect={"assignee_id": source, "team_id": None},
             )
         except (NotFound, PreconditionFailed):
@@ -50,6 +51,7 @@ async def _reassign(scope: Scope, tasks: Sequence[Task], source: str, target: st
 
 async def hand_over_tasks(scope: Scope, from_user_id: str, to_user_id: str) -> list[str]:
     """Every active task of `from_user_id` (not a team's) to `to_user_id`; the moved ids."""
+    scope.require_manager("hand tasks over")
     source = _user(from_user_id, "input.fromUserId")
     target = _user(to_user_id, "input.toUserId")
     if source == target:

@@ -4,34 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from crm_contracts.deals import DealClosed, DealStageChanged
 from crm_contracts.deals import TaskTemplate as PlaybookTemplate
 from crm_kit.errors import CRMError
 
-from ..domain.model import (
-    ACTIVE_STATUSES,
-    TASK_TYPES,
-    NewTask,
-    Task,
-    TaskSource,
-    as_utc,
-)
-from ..events import publish
-from ..store.protocol import TASKS, DealOutcome, TaskFilter
-from .base import Scope
-from .tasks import create_deal_tasks, prepare_task, set_status
+from ..domain.outcome import DealOutcome
+from ..domain.queries import TaskFilter
+from ..domain.task import ACTIVE_STATUSES, TASK_TYPES, Task, TaskSource
+from .inputs import TaskInput
+from .scope import Scope
+from .tasks import new_task, set_status, store_deal_tasks
 from .teams import pick_member
 
 log = logging.getLogger(__name__)
-
-
-def parse_time(value: str | datetime) -> datetime:
-    # Contract timestamps arrive as aware datetimes (crm_contracts.base.UtcDateTime).
-    if isinstance(value, datetime):
-        return as_utc(value)
-    return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
 
 
 def playbook_key(stage_change_id: str, template_key: str) -> str:
@@ -57,20 +44,19 @@ async def _assignee(
 async def apply_playbook(scope: Scope, change: DealStageChanged) -> list[Task]:
     """Create the stage's playbook tasks, once per stage change and template: the task id is
     derived from `playbook:<stage change>:<template>`, so a duplicate delivery inserts the
-    same id and gets the existing task back; its round-robin slot is reserved under the same
+    same id and gets the existing task back; its round-robin turn is taken under the same
     key, so no member is skipped. Assignees are picked concurrently, then the tasks are
     stored together (a playbook costs a few write statements, not a few per task)."""
-    changed_at = parse_time(change.changed_at)
     owner_id = change.owner_id or change.deal.owner_id
 
     async def prepare(template: PlaybookTemplate) -> Task:
         key = playbook_key(change.stage_change_id, template.key)
         assignee, team_id = await _assignee(scope, template, owner_id, key)
-        draft = NewTask(
+        data = TaskInput(
             title=template.title,
             type=template.type if template.type in TASK_TYPES else "todo",
             description=template.description,
-            due_at=changed_at + timedelta(days=template.due_offset_days),
+            due_at=change.changed_at + timedelta(days=template.due_offset_days),
             assignee_id=assignee,
             team_id=team_id,
             deal_id=change.deal_id,
@@ -80,9 +66,9 @@ async def apply_playbook(scope: Scope, change: DealStageChanged) -> list[Task]:
         source = TaskSource(
             kind="playbook", template_key=template.key, stage_change_id=change.stage_change_id
         )
-        return await prepare_task(
+        return await new_task(
             scope,
-            draft,
+            data,
             source=source,
             idem_key=key,
             default_to_actor=False,
@@ -91,13 +77,13 @@ async def apply_playbook(scope: Scope, change: DealStageChanged) -> list[Task]:
         )
 
     prepared = await asyncio.gather(*(prepare(template) for template in change.playbook))
-    return await create_deal_tasks(scope, change.deal_id, prepared)
+    return await store_deal_tasks(scope, change.deal_id, prepared)
 
 
 async def close_deal(scope: Scope, closed: DealClosed, outcome: str) -> list[Task]:
     """Record the outcome and cancel the deal's open playbook tasks."""
     await scope.store.record_deal_outcome(
-        DealOutcome(closed.deal.id, outcome, parse_time(closed.closed_at))
+        DealOutcome(closed.deal.id, outcome, closed.closed_at, scope.workspace_id)
     )
     open_tasks = await scope.store.find_tasks(
         TaskFilter(deal_ids=[closed.deal.id], statuses=ACTIVE_STATUSES, source_kind="playbook"),
@@ -115,21 +101,21 @@ async def close_deal(scope: Scope, closed: DealClosed, outcome: str) -> list[Tas
 
 
 async def reopen_deal(scope: Scope, deal_id: str) -> None:
-    await scope.store.delete_deal_outcome(deal_id)
+    await scope.store.forget_deal_outcome(deal_id)
 
 
 async def repoint_contact(scope: Scope, merged_id: str, survivor_id: str) -> int:
     """After a contact merge, tasks of the merged contact point at the survivor."""
     tasks = await scope.store.find_tasks(TaskFilter(contact_ids=[merged_id]), scope.now())
     moved = 0
+
+    async def repoint(task: Task) -> bool:
+        if task.contact_id != merged_id:
+            return False  # moved meanwhile
+        return bool(task.change({"contact_id": survivor_id}, at=scope.now()))
+
     for task in tasks:
-        updated = await scope.store.update_task(
-            task.id,
-            {"contact_id": survivor_id, "updated_at": scope.now()},
-            lambda t: [publish.task_updated(t, ["contactId"])],
-            expect={"contact_id": merged_id},
-        )
-        if updated is not None:
+        updated = await scope.store.change_task(task.id, repoint)
+        if updated is not None and updated.contact_id == survivor_id:
             moved += 1
-            scope.notify_outbox(TASKS, updated.id)
     return moved

@@ -2,62 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
+from crm_kit.clock import to_millis
 from crm_kit.errors import BadUserInput, NotFound, PreconditionFailed
 from crm_kit.ids import is_id, new_id
+from crm_kit.unset import Unset, or_default
 
-from ..domain.model import (
-    PRIORITIES,
-    TASK_TYPES,
-    NewTask,
-    Task,
-    TaskSource,
-    keyed_task_id,
-    on_time,
-    to_ms,
-)
-from ..domain.transitions import InvalidTransition, check_transition
-from ..events import publish
-from ..store.protocol import DEAL_TASKS, TASKS, deal_list_id
-from .base import Scope
+from ..domain.task import PRIORITIES, TASK_TYPES, Task, TaskSource, keyed_id
+from ..domain.transitions import InvalidTransition
+from ..store.port import Change, ChangedMeanwhile
+from .inputs import TaskChanges, TaskInput
+from .scope import Scope
 from .teams import get_team, pick_member
 
 MAX_TITLE = 500
-_GRAPHQL_FIELDS = {
-    "title": "title",
-    "description": "description",
-    "type": "type",
-    "priority": "priority",
-    "due_at": "dueAt",
-    "remind_at": "remindAt",
-    "assignee_id": "assigneeId",
-    "team_id": "teamId",
-    "deal_id": "dealId",
-    "contact_id": "contactId",
-    "company_id": "companyId",
-    "status": "status",
-    "outcome": "outcome",
-}
 
 
-def _validate(draft: NewTask, prefix: str = "input") -> None:
-    if not draft.title or not draft.title.strip():
+def _check(title: str, type_: str, priority: str, prefix: str) -> None:
+    if not title or not title.strip():
         raise BadUserInput("must not be empty", field=f"{prefix}.title")
-    if len(draft.title) > MAX_TITLE:
+    if len(title) > MAX_TITLE:
         raise BadUserInput(f"at most {MAX_TITLE} characters", field=f"{prefix}.title")
-    if draft.type not in TASK_TYPES:
+    if type_ not in TASK_TYPES:
         raise BadUserInput(f"must be one of {', '.join(TASK_TYPES)}", field=f"{prefix}.type")
-    if draft.priority not in PRIORITIES:
+    if priority not in PRIORITIES:
         raise BadUserInput(f"must be one of {', '.join(PRIORITIES)}", field=f"{prefix}.priority")
-    if draft.remind_at and draft.due_at and draft.remind_at > draft.due_at:
+
+
+def _check_times(remind_at: datetime | None, due_at: datetime | None, prefix: str) -> None:
+    if remind_at and due_at and remind_at > due_at:
         raise BadUserInput("must not be after dueAt", field=f"{prefix}.remindAt")
 
 
-async def prepare_task(
+def _millis(value: datetime | None) -> datetime | None:
+    return to_millis(value) if value is not None else None
+
+
+async def new_task(
     scope: Scope,
-    draft: NewTask,
+    data: TaskInput,
     *,
     source: TaskSource | None = None,
     idem_key: str | None = None,
@@ -65,177 +52,155 @@ async def prepare_task(
     prefix: str = "input",
     team_checked: bool = False,
 ) -> Task:
-    """Validate a draft and make the task (assignee picked, id derived from `idem_key` when
-    given), without storing it: see `create_tasks`."""
-    _validate(draft, prefix)
-    assignee_id, team_id = draft.assignee_id, draft.team_id
+    """Validate what a caller asks for and make the task (assignee picked, id derived from
+    `idem_key` when given), without storing it: see `store_tasks`."""
+    _check(data.title, data.type, data.priority, prefix)
+    _check_times(data.remind_at, data.due_at, prefix)
+    assignee_id, team_id = data.assignee_id, data.team_id
     if team_id is not None:
         if assignee_id is None:
             assignee_id = await pick_member(scope, team_id, f"{prefix}.teamId", idem_key)
         elif not team_checked:
             await get_team(scope, team_id, f"{prefix}.teamId")
-    if (
-        assignee_id is None
-        and default_to_actor
-        and scope.actor
-        and not scope.actor.startswith("service:")
-    ):
+    if assignee_id is None and default_to_actor and not scope.is_service:
         assignee_id = scope.actor
     now = scope.now()
-    task_id = keyed_task_id(scope.workspace_id, idem_key) if idem_key else new_id()
-    due_at, remind_at = to_ms(draft.due_at), to_ms(draft.remind_at)
-    return Task(
+    task_id = keyed_id(scope.workspace_id, idem_key) if idem_key else new_id()
+    return Task.create(
         id=task_id,
         workspace_id=scope.workspace_id,
-        title=draft.title.strip(),
-        type=draft.type,
-        priority=draft.priority,
-        description=draft.description,
+        title=data.title.strip(),
+        type=data.type,
+        priority=data.priority,
+        description=data.description,
         created_at=now,
         updated_at=now,
         created_by=scope.actor,
         idem_key=idem_key or f"manual:{task_id}",
         source=source or TaskSource(kind="manual"),
-        due_at=due_at,
-        remind_at=remind_at,
+        due_at=_millis(data.due_at),
+        remind_at=_millis(data.remind_at),
         assignee_id=assignee_id,
         team_id=team_id,
-        deal_id=draft.deal_id,
-        contact_id=draft.contact_id,
-        company_id=draft.company_id,
-        # Nothing to fire for a missing time: mark it as done so no claim ever matches.
-        reminder_sent=remind_at is None,
-        overdue_sent=due_at is None,
+        deal_id=data.deal_id,
+        contact_id=data.contact_id,
+        company_id=data.company_id,
     )
 
 
-async def create_tasks(scope: Scope, tasks: Sequence[Task]) -> list[Task]:
-    """Store prepared tasks together. A task whose id or natural key exists already is
-    returned as stored (the natural idempotency of playbooks and rules)."""
-    existing_ids = await scope.store.insert_tasks(
-        [(task, [publish.task_created(task)]) for task in tasks]
-    )
-    created = await _as_stored(scope, tasks, existing_ids)
-    for task in created:
-        # For an existing task too: its events may still wait (a crash after the insert).
-        scope.notify_outbox(TASKS, task.id)
-    return created
+async def store_tasks(scope: Scope, tasks: Sequence[Task]) -> list[Task]:
+    """Store new tasks together. A task whose id or natural key exists already is returned
+    as stored (the natural idempotency of playbooks, rules and keyed requests)."""
+    refused = await scope.store.add_tasks(tasks)
+    return await _as_stored(scope, tasks, refused)
 
 
-async def create_deal_tasks(scope: Scope, deal_id: str, tasks: Sequence[Task]) -> list[Task]:
-    """`create_tasks` for tasks of one deal (a playbook's): their events travel in the
-    deal's task list document, one outbox document for all of them."""
-    events = [publish.task_created(task) for task in tasks]
-    existing_ids = await scope.store.insert_deal_tasks(deal_id, tasks, events)
-    scope.notify_outbox(DEAL_TASKS, deal_list_id(scope.workspace_id, deal_id))
-    return await _as_stored(scope, tasks, existing_ids)
+async def store_deal_tasks(scope: Scope, deal_id: str, tasks: Sequence[Task]) -> list[Task]:
+    """`store_tasks` for tasks of one deal created together (a playbook's)."""
+    refused = await scope.store.add_deal_tasks(deal_id, tasks)
+    return await _as_stored(scope, tasks, refused)
 
 
-async def _as_stored(scope: Scope, tasks: Sequence[Task], existing_ids: set[str]) -> list[Task]:
+async def _as_stored(scope: Scope, tasks: Sequence[Task], refused: Sequence[Task]) -> list[Task]:
+    existing = {task.id for task in refused}
     stored: list[Task] = []
     for task in tasks:
-        if task.id in existing_ids:
-            existing = await scope.store.get_task(task.id)
-            if existing is None:
-                existing = await scope.store.get_task_by_idem(task.idem_key)
-            if existing is None:  # deleted meanwhile; nothing sensible to return
+        if task.id in existing:
+            found = await scope.store.get_tasks([task.id])
+            held = found[0] if found else await scope.store.task_by_key(task.idem_key)
+            if held is None:  # deleted meanwhile; nothing sensible to return
                 raise PreconditionFailed(
                     f"task {task.idem_key} exists under another id", unmet=["idemKey"]
                 )
-            task = existing
+            task = held
         stored.append(task)
     return stored
 
 
 async def create_task(
     scope: Scope,
-    draft: NewTask,
+    data: TaskInput,
     *,
-    source: TaskSource | None = None,
     idem_key: str | None = None,
     default_to_actor: bool = True,
     prefix: str = "input",
-    team_checked: bool = False,
 ) -> Task:
-    """Create a task. With an `idem_key` that exists already, returns the existing task."""
-    task = await prepare_task(
-        scope,
-        draft,
-        source=source,
-        idem_key=idem_key,
-        default_to_actor=default_to_actor,
-        prefix=prefix,
-        team_checked=team_checked,
+    """Create a task (source MANUAL). With an `idem_key` that exists already, returns the
+    existing task. Without an assignee or a team it goes to the caller, a person, unless
+    `default_to_actor` is false."""
+    scope.require_write()
+    task = await new_task(
+        scope, data, idem_key=idem_key, default_to_actor=default_to_actor, prefix=prefix
     )
-    return (await create_tasks(scope, [task]))[0]
+    return (await store_tasks(scope, [task]))[0]
 
 
 async def get_task(scope: Scope, task_id: str, field: str = "id") -> Task:
-    task = await scope.store.get_task(task_id) if is_id(task_id) else None
-    if task is None:
+    found = await scope.store.get_tasks([task_id]) if is_id(task_id) else []
+    if not found:
         raise NotFound(f"no task {task_id}", field=field)
-    return task
+    return found[0]
 
 
-def _events_for_update(changed: list[str]) -> Any:
-    return lambda task: [publish.task_updated(task, changed)]
+async def _values(scope: Scope, data: TaskChanges) -> dict[str, Any]:
+    """The validated attributes `data` gives (attribute -> value). A team without an
+    assignee takes its next member here, once, not in the change (which may run again)."""
+    values: dict[str, Any] = {
+        item.name: value
+        for item in dataclasses.fields(data)
+        if not isinstance(value := getattr(data, item.name), Unset)
+    }
+    for name in ("due_at", "remind_at"):
+        if name in values:
+            values[name] = _millis(values[name])
+    team_id = values.get("team_id")
+    if team_id and not values.get("assignee_id"):
+        values["assignee_id"] = await pick_member(scope, team_id)
+    elif team_id:
+        await get_team(scope, team_id, "input.teamId")
+    return values
+
+
+def _editable(task: Task, expect: Mapping[str, Any] | None) -> None:
+    if not task.active:
+        raise PreconditionFailed(
+            f"a {task.status} task cannot be edited", unmet=["status"], field="id"
+        )
+    unmet = [name for name, value in (expect or {}).items() if getattr(task, name) != value]
+    if unmet:
+        raise PreconditionFailed("the task changed meanwhile", unmet=unmet, field="id")
 
 
 async def update_task(
-    scope: Scope, task_id: str, changes: dict[str, Any], *, expect: dict[str, Any] | None = None
+    scope: Scope,
+    task_id: str,
+    data: TaskChanges,
+    *,
+    expect: Mapping[str, Any] | None = None,
 ) -> Task:
-    """Change editable fields (not status: see `set_status`). `expect` (field -> value)
-    must hold on the task, checked again under its lock at the write (PRECONDITION_FAILED
-    naming the fields otherwise): a conditional update such as a handover's."""
+    """Change editable fields (not the status: see `set_status`). `expect` (attribute ->
+    value) must hold on the task as stored when it is written (PRECONDITION_FAILED naming
+    the fields otherwise): a conditional update such as a handover's."""
+    scope.require_write()
     current = await get_task(scope, task_id)
-    if not current.active:
-        raise PreconditionFailed(
-            f"a {current.status} task cannot be edited", unmet=["status"], field="id"
+    _editable(current, expect)  # before a team's turn is taken for it; again on the write
+    if any(isinstance(given, str) for given in (data.title, data.type, data.priority)):
+        _check(
+            or_default(data.title, current.title),
+            or_default(data.type, current.type),
+            or_default(data.priority, current.priority),
+            "input",
         )
-    unmet = [key for key, value in (expect or {}).items() if getattr(current, key) != value]
-    if unmet:
-        raise PreconditionFailed("the task changed meanwhile", unmet=unmet, field="id")
-    if "title" in changes or "type" in changes or "priority" in changes:
-        _validate(
-            NewTask(
-                title=changes.get("title", current.title),
-                type=changes.get("type", current.type),
-                priority=changes.get("priority", current.priority),
-            )
+    values = await _values(scope, data)
+
+    async def change(task: Task) -> bool:
+        _editable(task, expect)
+        _check_times(
+            values.get("remind_at", task.remind_at), values.get("due_at", task.due_at), "input"
         )
-    for key in ("due_at", "remind_at"):
-        if key in changes:
-            changes[key] = to_ms(changes[key])
-    due = changes.get("due_at", current.due_at)
-    remind = changes.get("remind_at", current.remind_at)
-    if due and remind and remind > due:
-        raise BadUserInput("must not be after dueAt", field="input.remindAt")
-    if changes.get("team_id") and not changes.get("assignee_id"):
-        changes["assignee_id"] = await pick_member(scope, changes["team_id"])
-    elif changes.get("team_id"):
-        await get_team(scope, changes["team_id"], "input.teamId")
-    # A new time re-arms its reminder / overdue notice.
-    if "remind_at" in changes:
-        changes["reminder_sent"] = changes["remind_at"] is None
-    if "due_at" in changes:
-        changes["overdue_sent"] = changes["due_at"] is None
-    changes = {k: v for k, v in changes.items() if getattr(current, k) != v}
-    if not changes:
-        return current
-    changes["updated_at"] = scope.now()
-    changed = sorted(_GRAPHQL_FIELDS[k] for k in changes if k in _GRAPHQL_FIELDS)
-    task = await scope.store.update_task(
-        task_id,
-        changes,
-        _events_for_update(changed),
-        expect={**(expect or {}), "status": current.status},
-    )
-    if task is None:
-        raise PreconditionFailed(
-            "the task changed meanwhile; retry", unmet=["status", *(expect or {})]
-        )
-    scope.notify_outbox(TASKS, task.id)
-    return task
+        return bool(task.change(values, at=scope.now()))
+
+    return await _changed(scope, task_id, change, ["status", *(expect or {})])
 
 
 async def set_status(
@@ -247,44 +212,32 @@ async def set_status(
     reason: str | None = None,
 ) -> Task:
     """Move a task along its lifecycle; an invalid transition is PRECONDITION_FAILED."""
-    current = await get_task(scope, task_id)
+    scope.require_write()
+    await get_task(scope, task_id)
+
+    async def move(task: Task) -> bool:
+        try:
+            task.move_to(status, at=scope.now(), by=scope.actor, outcome=outcome, reason=reason)
+        except InvalidTransition as error:
+            raise PreconditionFailed(
+                str(error),
+                field="status",
+                unmet=["status"],
+                currentStatus=error.current.upper(),
+                allowed=[s.upper() for s in error.allowed],
+            ) from None
+        return True
+
+    return await _changed(scope, task_id, move, ["status"])
+
+
+async def _changed(scope: Scope, task_id: str, change: Change[Task], unmet: list[str]) -> Task:
     try:
-        check_transition(current.status, status)
-    except InvalidTransition as error:
-        raise PreconditionFailed(
-            str(error),
-            field="status",
-            unmet=["status"],
-            currentStatus=error.current.upper(),
-            allowed=[s.upper() for s in error.allowed],
-        ) from None
-    now = scope.now()
-    changes: dict[str, Any] = {"status": status, "updated_at": now}
-    if status == "done":
-        changes.update(
-            completed_at=now,
-            completed_by=scope.actor,
-            outcome=outcome,
-            on_time=on_time(now, current.due_at),
-        )
-        events_for: Any = lambda task: [publish.task_completed(task)]  # noqa: E731
-    elif status == "cancelled":
-        changes["cancel_reason"] = reason
-        events_for = lambda task: [publish.task_cancelled(task)]  # noqa: E731
-    else:
-        events_for = _events_for_update(["status"])
-    task = await scope.store.update_task(
-        task_id, changes, events_for, expect={"status": current.status}
-    )
+        task = await scope.store.change_task(task_id, change)
+    except ChangedMeanwhile:
+        raise PreconditionFailed("the task changed meanwhile; retry", unmet=unmet) from None
     if task is None:
-        latest = await get_task(scope, task_id)
-        raise PreconditionFailed(
-            f"the task is now {latest.status}; reload and retry",
-            field="status",
-            unmet=["status"],
-            currentStatus=latest.status.upper(),
-        )
-    scope.notify_outbox(TASKS, task.id)
+        raise NotFound(f"no task {task_id}", field="id")
     return task
 
 

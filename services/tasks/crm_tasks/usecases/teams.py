@@ -6,14 +6,25 @@ from collections.abc import Sequence
 
 from crm_kit.errors import BadUserInput, Conflict, NotFound
 from crm_kit.ids import new_id
+from crm_kit.unset import Unset
 
 from ..domain.assignment import fewest_open_pick, round_robin_pick
-from ..domain.model import STRATEGIES, Team
-from ..store.protocol import DuplicateKey
-from .base import Scope
+from ..domain.team import STRATEGIES, Team
+from ..store.port import NameTaken
+from .inputs import TeamInput
+from .scope import Scope
+
+MANAGE = "manage teams and automation rules"
 
 
-def _clean_members(member_ids: Sequence[str], field: str) -> list[str]:
+def _name(value: str, field: str = "input.name") -> str:
+    name = value.strip()
+    if not name:
+        raise BadUserInput("must not be empty", field=field)
+    return name
+
+
+def _members(member_ids: Sequence[str], field: str = "input.memberIds") -> list[str]:
     members: list[str] = []
     for member in member_ids:
         member = member.strip()
@@ -24,38 +35,36 @@ def _clean_members(member_ids: Sequence[str], field: str) -> list[str]:
     return members
 
 
-async def create_team(
-    scope: Scope,
-    *,
-    name: str,
-    member_ids: Sequence[str],
-    strategy: str = "round_robin",
-    manager_id: str | None = None,
-    team_id: str | None = None,
-) -> Team:
-    """`team_id` fixes the id (the demo's teams, which the default playbooks name by id);
-    otherwise a new one is made."""
-    name = name.strip()
-    if not name:
-        raise BadUserInput("must not be empty", field="input.name")
-    if strategy not in STRATEGIES:
-        raise BadUserInput(f"must be one of {STRATEGIES}", field="input.strategy")
+def _strategy(value: str, field: str = "input.strategy") -> str:
+    if value not in STRATEGIES:
+        raise BadUserInput(f"must be one of {STRATEGIES}", field=field)
+    return value
+
+
+async def create_team(scope: Scope, data: TeamInput, team_id: str | None = None) -> Team:
+    """`team_id` fixes the id (the demo's support teams, which the default playbooks name
+    by id); otherwise a new one is made."""
+    scope.require_manager(MANAGE)
+    if isinstance(data.name, Unset):
+        raise BadUserInput("a team needs a name", field="input.name")
+    name = _name(data.name)
+    strategy = _strategy("round_robin" if isinstance(data.strategy, Unset) else data.strategy)
     now = scope.now()
     team = Team(
         id=team_id or new_id(),
         workspace_id=scope.workspace_id,
         name=name,
-        member_ids=_clean_members(member_ids, "input.memberIds"),
+        member_ids=_members([] if isinstance(data.member_ids, Unset) else data.member_ids),
         strategy=strategy,
-        manager_id=manager_id,
+        manager_id=None if isinstance(data.manager_id, Unset) else data.manager_id or None,
         created_at=now,
         updated_at=now,
     )
     try:
-        await scope.store.insert_team(team)
-    except DuplicateKey as error:
+        await scope.store.add_team(team)
+    except NameTaken as taken:
         raise Conflict(
-            f"a team named {name!r} exists", field="input.name", existingId=error.existing_id
+            f"a team named {name!r} exists", field="input.name", existingId=taken.existing_id
         ) from None
     return team
 
@@ -67,33 +76,41 @@ async def get_team(scope: Scope, team_id: str, field: str = "id") -> Team:
     return teams[0]
 
 
-async def update_team(
-    scope: Scope,
-    team_id: str,
-    *,
-    name: str | None = None,
-    member_ids: Sequence[str] | None = None,
-    strategy: str | None = None,
-    manager_id: str | None = None,
-) -> Team:
-    changes: dict[str, object] = {"updated_at": scope.now()}
-    if name is not None:
-        if not name.strip():
-            raise BadUserInput("must not be empty", field="input.name")
-        changes["name"] = name.strip()
-    if member_ids is not None:
-        changes["member_ids"] = _clean_members(member_ids, "input.memberIds")
-    if strategy is not None:
-        if strategy not in STRATEGIES:
-            raise BadUserInput(f"must be one of {STRATEGIES}", field="input.strategy")
-        changes["strategy"] = strategy
-    if manager_id is not None:
-        changes["manager_id"] = manager_id or None
+async def get_teams(scope: Scope, ids: Sequence[str]) -> list[Team]:
+    return await scope.store.get_teams(ids)
+
+
+async def team_named(scope: Scope, name: str) -> Team | None:
+    return await scope.store.team_by_name(name)
+
+
+async def list_teams(scope: Scope) -> list[Team]:
+    return await scope.store.list_teams()
+
+
+async def update_team(scope: Scope, team_id: str, data: TeamInput) -> Team:
+    scope.require_manager(MANAGE)
+    name = None if isinstance(data.name, Unset) else _name(data.name)
+    members = None if isinstance(data.member_ids, Unset) else _members(data.member_ids)
+    strategy = None if isinstance(data.strategy, Unset) else _strategy(data.strategy)
+
+    async def change(team: Team) -> bool:
+        if name is not None:
+            team.name = name
+        if members is not None:
+            team.member_ids = members
+        if strategy is not None:
+            team.strategy = strategy
+        if not isinstance(data.manager_id, Unset):
+            team.manager_id = data.manager_id or None
+        team.updated_at = scope.now()
+        return True
+
     try:
-        team = await scope.store.update_team(team_id, changes)
-    except DuplicateKey as error:
+        team = await scope.store.change_team(team_id, change)
+    except NameTaken as taken:
         raise Conflict(
-            f"a team named {name!r} exists", field="input.name", existingId=error.existing_id
+            f"a team named {name!r} exists", field="input.name", existingId=taken.existing_id
         ) from None
     if team is None:
         raise NotFound(f"no team {team_id}", field="id")
@@ -103,15 +120,15 @@ async def update_team(
 async def pick_member(
     scope: Scope, team_id: str, field: str = "input.teamId", key: str | None = None
 ) -> str:
-    """A member of the team by its strategy. Round robin advances the team's counter in
-    the database atomically, so replicas creating tasks at once still take turns; with a
-    natural `key` (playbook and rule tasks) the position is reserved once per key, so a
-    duplicate event handled at the same time by another replica takes no extra turn."""
+    """A member of the team by its strategy. Round robin takes the team's next turn in the
+    store, so replicas creating tasks at once still take turns; with a natural `key`
+    (playbook and rule tasks) the turn is taken once per key, so a duplicate event
+    handled at the same time by another replica takes no extra turn."""
     team = await get_team(scope, team_id, field)
     if not team.member_ids:
         raise BadUserInput(f"team {team.name!r} has no members", field=field)
     if team.strategy == "fewest_open":
         counts = await scope.store.open_counts(team.member_ids)
         return fewest_open_pick(team.member_ids, counts)
-    counter = await scope.store.reserve_round_robin(team, key)
-    return round_robin_pick(team.member_ids, counter)
+    turn = await scope.store.take_turn(team, key)
+    return round_robin_pick(team.member_ids, turn)

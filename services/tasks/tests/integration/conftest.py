@@ -1,4 +1,8 @@
-"""Integration fixtures: the tasks app on a real FerretDB and NATS (the session `infra`)."""
+"""Integration fixtures: the tasks app on a real FerretDB and NATS (the session `infra`).
+Every test runs twice on the real FerretDB: with the embedded database's workarounds (the
+profile `auto` detects: `ferretdb`: deal lists, the read index) and as on MongoDB (the
+`mongodb` profile: conditional filters, the queries themselves), so both paths meet a
+real server."""
 
 from __future__ import annotations
 
@@ -18,8 +22,8 @@ from crm_kit.settings import Settings
 STREAMS = [stream_for(s) for s in ("deals", "contacts", "tasks")]
 
 
-@pytest.fixture
-def settings(infra: Any, db_name: str) -> Settings:
+@pytest.fixture(params=["auto", "mongodb"])
+def settings(request: pytest.FixtureRequest, infra: Any, db_name: str) -> Settings:
     return Settings(
         service="tasks",
         mongodb_uri=infra.mongodb_uri,
@@ -27,6 +31,7 @@ def settings(infra: Any, db_name: str) -> Settings:
         nats_url=infra.nats_url,
         outbox_sweep_seconds=0.5,
         max_deliveries=5,
+        database_profile=request.param,
     )
 
 

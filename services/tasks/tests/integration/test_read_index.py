@@ -14,14 +14,31 @@ from nats.js import JetStreamContext
 
 from crm_kit.settings import Settings
 from crm_kit.testing import GraphQLClient, eventually, gateway_auth, running_app
-from crm_tasks import examples
 from crm_tasks.app import create_app
+from crm_tasks.events import examples
 
 from .conftest import publish
 
 pytestmark = pytest.mark.integration
 
 WS = "ws-index"
+
+
+@pytest.fixture
+def settings(infra: Any, db_name: str) -> Settings:
+    """The read index is the embedded database's (the profile `auto` detects `ferretdb`);
+    on MongoDB every instance reads the database itself."""
+    return Settings(
+        service="tasks",
+        mongodb_uri=infra.mongodb_uri,
+        database=db_name,
+        nats_url=infra.nats_url,
+        outbox_sweep_seconds=0.5,
+        max_deliveries=5,
+        database_profile="auto",
+    )
+
+
 CREATE = """mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }"""
 COMPLETE = """mutation($id: ID!) { completeTask(id: $id) { id status } }"""
 MY_TASKS = "{ myTasks { id status } }"

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,11 +15,12 @@ from nats.js import JetStreamContext
 
 from crm_contracts import tasks as contract
 from crm_contracts.envelope import CloudEvent
+from crm_kit.clock import iso, utcnow
 from crm_kit.rpc import RpcError
 from crm_kit.settings import Settings
 from crm_kit.testing import GraphQLClient, cli_call, eventually, gateway_auth, running_app
-from crm_tasks import examples
 from crm_tasks.app import create_app
+from crm_tasks.events import examples
 
 from .conftest import count_on, publish
 
@@ -118,24 +119,24 @@ async def test_two_replicas_create_each_playbook_task_once_and_round_robin_stays
 async def test_reminder_and_overdue_fire_once_across_a_restart(
     settings: Settings, js: JetStreamContext
 ) -> None:
-    now = datetime.now(UTC)
+    now = utcnow()
     remind_at, due_at = now + timedelta(seconds=1.5), now + timedelta(seconds=5)
     async with service(settings) as first:
         task = (
             await first.data(
                 'mutation($r: DateTime, $d: DateTime) { createTask(input: {title: "Call", '
                 'remindAt: $r, dueAt: $d, assigneeId: "bob"}) { id } }',
-                {"r": remind_at.isoformat(), "d": due_at.isoformat()},
+                {"r": iso(remind_at), "d": iso(due_at)},
             )
         )["createTask"]
         await eventually(lambda: count_on(js, contract.TASK_REMINDER_DUE), timeout=10)
-        reminded = datetime.now(UTC)
+        reminded = utcnow()
         assert await count_on(js, contract.TASK_OVERDUE) == 0
     # Stopped between remind-at and due-at; a new instance takes over.
     assert reminded < due_at
     async with service(settings), service(settings):  # and now two replicas
         await eventually(lambda: count_on(js, contract.TASK_OVERDUE), timeout=15)
-        fired = datetime.now(UTC)
+        fired = utcnow()
         await asyncio.sleep(1.5)  # several scheduler passes of both replicas
     assert fired - due_at < timedelta(seconds=5)
     assert await count_on(js, contract.TASK_REMINDER_DUE) == 1

@@ -1,109 +1,137 @@
-"""Unit-test helpers: the schema executed against the in-memory store, a movable clock.
-Callers run each GraphQL test twice: against the store directly, and through the read
-index over the same store (what the service runs)."""
+"""Unit-test helpers: the schema executed in process (the kit's one test client) against the
+in-memory store, the kit's movable clock, and the service's consumers fed events directly.
+Every test that uses the store runs as on MongoDB, with the embedded database's
+workarounds (the `ferretdb` profile: the deal lists and the read index), and with them but
+the read index turned off (`TASKS_INDEX=off`)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from crm_contracts.envelope import CloudEvent
 from crm_kit.context import RequestContext
-from crm_kit.errors import format_error
-from crm_tasks.graphql.context import TasksContext
+from crm_kit.memory_db import MemoryDatabase
+from crm_kit.testing import Clock, GraphQLClient
+from crm_kit.writer import Written
+from crm_tasks.domain.reminders import Firing
+from crm_tasks.entrypoints.consumers import subscriptions
+from crm_tasks.entrypoints.scheduler import Scheduler
+from crm_tasks.events.publish import encode
+from crm_tasks.graphql.context import GraphQLContext, context_for
 from crm_tasks.graphql.schema import schema
-from crm_tasks.store.indexed import IndexedTasksStore, task_index
-from crm_tasks.store.memory import MemoryTasksStore
-from crm_tasks.store.protocol import TasksStore
-from crm_tasks.usecases.base import Scope
+from crm_tasks.store.memory import memory_store
+from crm_tasks.store.port import TasksStore, WorkspaceStore
+from crm_tasks.usecases.reminders import reminders
+from crm_tasks.usecases.scope import Scope, scopes
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
+class FakeStore:
+    """The store over an in-memory database, and that database's outbox to assert on."""
 
-    def __call__(self) -> datetime:
-        return self.now
+    def __init__(self, *, workarounds: bool = False, index: bool = True) -> None:
+        self.workarounds = workarounds
+        self.db = MemoryDatabase(encode=encode)
+        self.store: TasksStore = memory_store(self.db, workarounds=workarounds, index=index)
+        # (collection, document id, event types) of every write that carried events.
+        self.carried: list[tuple[str, Any, list[str]]] = []
+        self.db.hooks.subscribe(self._heard)
 
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
+    async def _heard(self, written: Written) -> None:
+        if written.events:
+            types = [event.type for event in written.events]
+            self.carried.append((written.collection, written.doc_id, types))
 
+    def for_workspace(self, workspace_id: str) -> WorkspaceStore:
+        return self.store.for_workspace(workspace_id)
 
-class Caller:
-    """Executes operations as one user of one workspace, returning the HTTP-shaped body."""
+    async def fire_due(self, now: datetime, limit: int) -> list[Firing]:
+        return await self.store.fire_due(now, limit)
 
-    def __init__(
-        self,
-        store: MemoryTasksStore,
-        clock: Clock,
-        workspace: str,
-        subject: str,
-        roles: str,
-        served: TasksStore | None = None,
-    ) -> None:
-        self.store = store
-        # What the resolvers use: the store itself or the read index over it.
-        self.served: TasksStore = served or store
-        self.clock = clock
-        self.request = RequestContext(workspace, subject, frozenset(roles.split(",")))
-        self.last_context: TasksContext | None = None
-
-    def scope(self) -> Scope:
-        return Scope(
-            self.served.for_workspace(self.request.workspace_id),
-            self.request.subject,
-            clock=self.clock,
-        )
-
-    async def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict:
-        self.last_context = TasksContext(request=self.request, scope=self.scope())
-        result = await schema.execute(
-            query, variable_values=variables or {}, context_value=self.last_context
-        )
-        body: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            body["errors"] = [format_error(e) for e in result.errors]
-        return body
-
-    async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict:
-        body = await self.execute(query, variables)
-        assert not body.get("errors"), body["errors"]
-        return body["data"]
-
-    async def error(self, query: str, variables: dict[str, Any] | None = None) -> dict:
-        body = await self.execute(query, variables)
-        assert body.get("errors"), body
-        return body["errors"][0]
+    def events_of(self, event_type: str) -> list[CloudEvent]:
+        return self.db.events_of_type(event_type)
 
 
-@pytest.fixture
-def store() -> MemoryTasksStore:
-    return MemoryTasksStore()
+class Inbound:
+    """The service's consumers without NATS: an event goes to every durable whose subjects
+    carry it, as JetStream hands it to each."""
+
+    def __init__(self, store: FakeStore, clock: Clock) -> None:
+        self.subscriptions = subscriptions(scopes(store.store, clock))
+
+    async def deliver(self, event: CloudEvent, durable: str | None = None) -> None:
+        matched = [
+            sub
+            for sub in self.subscriptions
+            if event.type in sub.subjects and durable in (None, sub.durable)
+        ]
+        assert matched, f"no consumer of {event.type} ({durable or 'any durable'})"
+        for sub in matched:
+            await sub.handle(event)
+
+
+def caller_scope(
+    store: FakeStore,
+    clock: Clock,
+    workspace: str = "w1",
+    subject: str = "alice",
+    roles: str = "admin",
+) -> Scope:
+    caller = RequestContext(workspace, subject, frozenset(roles.split(",")))
+    return Scope(store.for_workspace(workspace), caller, clock)
+
+
+@pytest.fixture(params=["mongodb", "ferretdb", "ferretdb-index-off"])
+def store(request: pytest.FixtureRequest) -> FakeStore:
+    profile = str(request.param)
+    return FakeStore(workarounds=profile != "mongodb", index=not profile.endswith("off"))
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture(params=["store", "index"])
-def served(request: pytest.FixtureRequest, store: MemoryTasksStore) -> TasksStore:
-    if request.param == "index":
-        return IndexedTasksStore(store, task_index(store))
-    return store
+    return Clock(T0)
 
 
 @pytest.fixture
-def caller(store: MemoryTasksStore, clock: Clock, served: TasksStore) -> Caller:
-    return Caller(store, clock, "w1", "alice", "admin", served)
+def scope(store: FakeStore, clock: Clock) -> Scope:
+    """Alice, an admin of w1."""
+    return caller_scope(store, clock)
 
 
 @pytest.fixture
-def make_caller(store: MemoryTasksStore, clock: Clock, served: TasksStore) -> Any:
-    def make(workspace: str = "w1", subject: str = "alice", roles: str = "admin") -> Caller:
-        return Caller(store, clock, workspace, subject, roles, served)
+def inbound(store: FakeStore, clock: Clock) -> Inbound:
+    return Inbound(store, clock)
+
+
+@pytest.fixture
+def scheduler(store: FakeStore, clock: Clock) -> Scheduler:
+    return Scheduler(reminders(store.store), clock=clock)
+
+
+@pytest.fixture
+def contexts() -> list[GraphQLContext]:
+    """The GraphQL contexts of the operations run so far (one per operation)."""
+    return []
+
+
+@pytest.fixture
+def make_caller(store: FakeStore, clock: Clock, contexts: list[GraphQLContext]) -> Any:
+    def context_of(request: RequestContext) -> GraphQLContext:
+        context = context_for(Scope(store.for_workspace(request.workspace_id), request, clock))
+        contexts.append(context)
+        return context
+
+    def make(workspace: str = "w1", subject: str = "alice", roles: str = "admin") -> Any:
+        return GraphQLClient.in_process(schema, context_of, workspace, subject, roles)
 
     return make
+
+
+@pytest.fixture
+def caller(make_caller: Any) -> GraphQLClient:
+    client: GraphQLClient = make_caller()
+    return client

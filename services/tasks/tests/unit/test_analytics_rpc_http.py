@@ -11,15 +11,13 @@ import pytest
 from crm_kit.context import RequestContext
 from crm_kit.rpc import RpcError
 from crm_kit.settings import Settings
-from crm_kit.testing import gateway_auth
-from crm_tasks import examples
+from crm_kit.testing import Clock, gateway_auth
 from crm_tasks.app import create_app
-from crm_tasks.events.consume import EventHandlers
-from crm_tasks.rpc import endpoints
-from crm_tasks.store.memory import MemoryTasksStore
-from crm_tasks.store.protocol import TasksStore
+from crm_tasks.entrypoints.rpc import endpoints
+from crm_tasks.events import examples
+from crm_tasks.usecases.scope import scopes
 
-from .conftest import T0, Clock
+from .conftest import T0, FakeStore, Inbound
 
 ANALYTICS = """query($from: DateTime!, $to: DateTime!, $by: AnalyticsGroupBy!) {
   taskAnalytics(from: $from, to: $to, groupBy: $by) {
@@ -29,12 +27,11 @@ ANALYTICS = """query($from: DateTime!, $to: DateTime!, $by: AnalyticsGroupBy!) {
 
 
 async def test_task_analytics_groups_and_playbook_effectiveness(
-    caller: Any, store: MemoryTasksStore, clock: Clock
+    caller: Any, inbound: Inbound, clock: Clock
 ) -> None:
-    handlers = EventHandlers(caller.served, lambda *_: None, clock)
     # Deal A: playbook done on time, won. Deal B: playbook task late, lost. Deal C: won, late.
     for deal in ("A", "B", "C"):
-        await handlers.on_stage_changed(
+        await inbound.deliver(
             examples.stage_changed(
                 deal_id=deal,
                 changed_at=T0,
@@ -48,9 +45,9 @@ async def test_task_analytics_groups_and_playbook_effectiveness(
     assert (await caller.data(complete, {"id": tasks["A"]}))["completeTask"]["onTime"] is True
     clock.advance(days=2)
     assert (await caller.data(complete, {"id": tasks["C"]}))["completeTask"]["onTime"] is False
-    await handlers.on_deal_lifecycle(examples.deal_closed(deal_id="A", won=True, at=clock.now))
-    await handlers.on_deal_lifecycle(examples.deal_closed(deal_id="B", won=False, at=clock.now))
-    await handlers.on_deal_lifecycle(examples.deal_closed(deal_id="C", won=True, at=clock.now))
+    await inbound.deliver(examples.deal_closed(deal_id="A", won=True, at=clock.now))
+    await inbound.deliver(examples.deal_closed(deal_id="B", won=False, at=clock.now))
+    await inbound.deliver(examples.deal_closed(deal_id="C", won=True, at=clock.now))
     await caller.data('mutation { createTask(input: {title: "mine", type: EMAIL}) { id } }')
     variables = {
         "from": (T0 - timedelta(days=1)).isoformat(),
@@ -87,8 +84,8 @@ async def test_analytics_rejects_an_empty_range(caller: Any) -> None:
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "to"}
 
 
-async def test_rpc_create_and_list_open(served: TasksStore, clock: Clock) -> None:
-    handlers = {e.name: e.handler for e in endpoints(served, lambda *_: None, clock)}
+async def test_rpc_create_and_list_open(store: FakeStore, clock: Clock) -> None:
+    handlers = {e.name: e.handler for e in endpoints(scopes(store.store, clock))}
     alice = RequestContext("w1", "alice", frozenset({"rep"}))
     created = await handlers["task-create"](
         alice,
@@ -103,8 +100,8 @@ async def test_rpc_create_and_list_open(served: TasksStore, clock: Clock) -> Non
     )
     assert created["status"] == "open" and created["assigneeId"] == "bob"
     # The creator is the caller the (verified) assertion names, never a body field.
-    stored = await served.for_workspace("w1").get_task(created["id"])
-    assert stored is not None and stored.created_by == "alice"
+    [stored] = await store.for_workspace("w1").get_tasks([created["id"]])
+    assert stored.created_by == "alice"
     again = await handlers["task-create"](alice, {"title": "Send contract", "idempotencyKey": "k1"})
     assert again["id"] == created["id"]
     listed = await handlers["task-list-open"](alice, {"dealId": "d1"})
@@ -126,8 +123,8 @@ async def test_rpc_create_and_list_open(served: TasksStore, clock: Clock) -> Non
     assert caught.value.code == "BAD_REQUEST"
 
 
-async def test_http_requires_a_token(store: MemoryTasksStore) -> None:
-    app = create_app(Settings(service="tasks"), store=store)
+async def test_http_requires_a_token(store: FakeStore) -> None:
+    app = create_app(Settings(service="tasks"), store=store.store)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
         body = {"query": "{ myTasks { id } }"}

@@ -6,7 +6,7 @@ import pytest
 
 from crm_tasks.domain.assignment import EmptyTeam, fewest_open_pick, round_robin_pick
 from crm_tasks.domain.conditions import InvalidCondition, all_hold, holds, resolve, validate
-from crm_tasks.domain.model import Condition
+from crm_tasks.domain.rule import Condition
 from crm_tasks.domain.transitions import InvalidTransition, can_transition, check_transition
 
 ALLOWED = {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from crm_tasks.graphql.context import GraphQLContext
+
 ENTITIES = """
 query($reps: [_Any!]!) {
   _entities(representations: $reps) {
@@ -22,7 +24,9 @@ async def task(caller: Any, **fields: Any) -> dict:
     return (await caller.data(CREATE, {"input": {"title": "t", **fields}}))["createTask"]
 
 
-async def test_deal_tasks_are_batched_in_one_query(caller: Any) -> None:
+async def test_deal_tasks_are_batched_in_one_query(
+    caller: Any, contexts: list[GraphQLContext]
+) -> None:
     a1 = await task(caller, dealId="d1", dueAt="2026-03-05T00:00:00Z")
     a2 = await task(caller, dealId="d1", dueAt="2026-03-04T00:00:00Z")
     b1 = await task(caller, dealId="d2")
@@ -34,7 +38,7 @@ async def test_deal_tasks_are_batched_in_one_query(caller: Any) -> None:
     assert got == {"d1": [a2["id"], a1["id"]], "d2": [b1["id"]], "d3": []}
     assert data["_entities"][0]["tasks"][0]["source"] == "MANUAL"
     assert data["_entities"][0]["tasks"][0]["status"] == "OPEN"
-    assert caller.last_context.loaders.queries == 1
+    assert contexts[-1].loaders.queries == 1
 
 
 async def test_contact_tasks_and_task_entities(caller: Any) -> None:

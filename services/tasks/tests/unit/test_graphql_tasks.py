@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from crm_contracts import tasks as contract
+from crm_kit.testing import Clock
+
+from .conftest import FakeStore
 
 CREATE = """
 mutation($input: CreateTaskInput!) {
@@ -24,14 +27,14 @@ async def create(caller: Any, **fields: Any) -> dict:
     return data["createTask"]
 
 
-async def test_create_task_and_its_event(caller: Any) -> None:
+async def test_create_task_and_its_event(caller: Any, store: FakeStore) -> None:
     task = await create(caller, dueAt="2026-03-03T10:00:00Z", assigneeId="bob", dealId="d1")
     assert task["status"] == "OPEN"
     assert task["source"] == "MANUAL"
     assert task["sourceDetail"] == {"kind": "MANUAL"}
     assert task["assigneeId"] == "bob"
     assert task["dueAt"] == "2026-03-03T10:00:00+00:00"
-    [event] = caller.store.events_of(contract.TASK_CREATED)
+    [event] = store.events_of(contract.TASK_CREATED)
     payload = contract.TaskCreated.model_validate(event.data)
     assert payload.task.id == task["id"]
     assert payload.task.source.kind == "manual"
@@ -61,7 +64,7 @@ async def test_input_errors_name_the_field(caller: Any) -> None:
     assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
 
 
-async def test_complete_task_records_outcome_and_on_time(caller: Any) -> None:
+async def test_complete_task_records_outcome_and_on_time(caller: Any, store: FakeStore) -> None:
     task = await create(caller, dueAt="2026-03-03T10:00:00Z")
     done = (await caller.data(COMPLETE, {"id": task["id"], "o": "left a voicemail"}))[
         "completeTask"
@@ -70,15 +73,15 @@ async def test_complete_task_records_outcome_and_on_time(caller: Any) -> None:
     assert done["outcome"] == "left a voicemail"
     assert done["onTime"] is True
     assert done["completedBy"] == "alice"
-    [event] = caller.store.events_of(contract.TASK_COMPLETED)
+    [event] = store.events_of(contract.TASK_COMPLETED)
     payload = contract.TaskCompleted.model_validate(event.data)
     assert payload.on_time is True
     assert payload.outcome == "left a voicemail"
 
 
-async def test_late_completion_is_not_on_time(caller: Any) -> None:
+async def test_late_completion_is_not_on_time(caller: Any, clock: Clock) -> None:
     task = await create(caller, dueAt="2026-03-02T10:00:00Z")
-    caller.clock.advance(hours=3)
+    clock.advance(hours=3)
     done = (await caller.data(COMPLETE, {"id": task["id"]}))["completeTask"]
     assert done["onTime"] is False
 
@@ -94,16 +97,18 @@ async def test_invalid_transition_is_precondition_failed(caller: Any) -> None:
     assert ext["allowed"] == []
 
 
-async def test_in_progress_back_to_open_then_cancel(caller: Any) -> None:
+async def test_in_progress_back_to_open_then_cancel(caller: Any, store: FakeStore) -> None:
     task = await create(caller)
     for status in ("IN_PROGRESS", "OPEN", "CANCELLED"):
         data = await caller.data(SET_STATUS, {"id": task["id"], "s": status})
         assert data["setTaskStatus"]["status"] == status
-    assert len(caller.store.events_of(contract.TASK_CANCELLED)) == 1
-    assert len(caller.store.events_of(contract.TASK_UPDATED)) == 2
+    assert len(store.events_of(contract.TASK_CANCELLED)) == 1
+    assert len(store.events_of(contract.TASK_UPDATED)) == 2
 
 
-async def test_update_task_changes_fields_and_rearms_the_reminder(caller: Any) -> None:
+async def test_update_task_changes_fields_and_rearms_the_reminder(
+    caller: Any, store: FakeStore
+) -> None:
     task = await create(caller, dueAt="2026-03-03T10:00:00Z")
     query = """mutation($id: ID!, $in: UpdateTaskInput!) {
       updateTask(id: $id, input: $in) { title priority remindAt description } }"""
@@ -116,10 +121,10 @@ async def test_update_task_changes_fields_and_rearms_the_reminder(caller: Any) -
     )
     assert data["updateTask"]["title"] == "Call back"
     assert data["updateTask"]["priority"] == "HIGH"
-    [event] = caller.store.events_of(contract.TASK_UPDATED)
+    [event] = store.events_of(contract.TASK_UPDATED)
     assert event.data["changedFields"] == ["priority", "remindAt", "title"]
-    stored = await caller.scope().store.get_task(task["id"])
-    assert stored is not None and stored.reminder_sent is False
+    [stored] = await store.for_workspace("w1").get_tasks([task["id"]])
+    assert stored.reminder_sent is False
 
 
 async def test_unknown_task_is_not_found(caller: Any) -> None:

@@ -9,33 +9,25 @@ import pytest
 
 from crm_contracts import tasks as contract
 from crm_kit.consumer import PermanentFailure
-from crm_tasks import examples
-from crm_tasks.domain.model import NewTask
-from crm_tasks.events.consume import SUBSCRIPTIONS, EventHandlers
-from crm_tasks.store.memory import MemoryTasksStore
-from crm_tasks.store.protocol import TasksStore
+from crm_tasks.events import examples
+from crm_tasks.usecases.inputs import TaskInput, TeamInput
+from crm_tasks.usecases.scope import Scope
 from crm_tasks.usecases.tasks import cancel_task, complete_task, create_task, set_status
 from crm_tasks.usecases.teams import create_team
 
-from .conftest import Clock
+from .conftest import FakeStore, Inbound
 
 HAND_OVER = """mutation($input: HandOverTasksInput!) {
   handOverTasks(input: $input) { moved taskIds } }"""
 
 
-@pytest.fixture
-def handlers(served: TasksStore, clock: Clock) -> EventHandlers:
-    return EventHandlers(served, lambda *_: None, clock)
-
-
-async def seed(caller: Any) -> dict[str, Any]:
+async def seed(scope: Scope) -> dict[str, Any]:
     """Tasks of deal d1 and d2: owner-1's open and in-progress ones, a done and a cancelled
     one of owner-1, a team task picked for owner-1, someone else's, and one outside."""
-    scope = caller.scope()
-    team = await create_team(scope, name="Desk", member_ids=["owner-1"])
+    team = await create_team(scope, TeamInput(name="Desk", member_ids=["owner-1"]))
 
     async def task(title: str, **fields: Any) -> str:
-        return (await create_task(scope, NewTask(title=title, **fields))).id
+        return (await create_task(scope, TaskInput(title=title, **fields))).id
 
     ids = {
         "open": await task("Call", assignee_id="owner-1", deal_id="d1"),
@@ -53,21 +45,22 @@ async def seed(caller: Any) -> dict[str, Any]:
     return ids
 
 
-async def assignees(store: MemoryTasksStore, ids: dict[str, str]) -> dict[str, str | None]:
-    ws = store.for_workspace("w1")
-    return {key: (await ws.get_task(task_id)).assignee_id for key, task_id in ids.items()}
+async def assignees(store: FakeStore, ids: dict[str, str]) -> dict[str, str | None]:
+    tasks = await store.for_workspace("w1").get_tasks(list(ids.values()))
+    by_id = {task.id: task.assignee_id for task in tasks}
+    return {key: by_id[task_id] for key, task_id in ids.items()}
 
 
 async def test_consumer_moves_active_tasks_of_the_deals_once(
-    handlers: EventHandlers, store: MemoryTasksStore, caller: Any
+    inbound: Inbound, store: FakeStore, scope: Scope
 ) -> None:
-    ids = await seed(caller)
+    ids = await seed(scope)
     before = await assignees(store, ids)
     assert before["team"] == "owner-1"  # the team's pick, still a team task
     updated_before = len(store.events_of(contract.TASK_UPDATED))
     events = [examples.owner_changed(deal_id=d) for d in ("d1", "d2")]
     for event in events:
-        await handlers.on_deal_updated(event)
+        await inbound.deliver(event)
     after = await assignees(store, ids)
     assert after == {
         **before,
@@ -79,25 +72,25 @@ async def test_consumer_moves_active_tasks_of_the_deals_once(
     assert {tuple(e.data["changedFields"]) for e in updated} == {("assigneeId",)}
     # The same events again (a redelivery past the kit's record) change nothing twice.
     for event in events:
-        await handlers.on_deal_updated(event)
+        await inbound.deliver(event)
     assert await assignees(store, ids) == after
     assert len(store.events_of(contract.TASK_UPDATED)) == updated_before + 2
 
 
-async def test_consumer_subscription_and_bad_payload(handlers: EventHandlers) -> None:
-    [sub] = [s for s in SUBSCRIPTIONS if s.handler == "on_deal_updated"]
-    assert sub.durable == "tasks-deal-owners" and sub.record_processed
-    assert sub.subjects == ("crm.deals.deal.updated.v1",)
+async def test_consumer_subscription_and_bad_payload(inbound: Inbound) -> None:
+    [sub] = [s for s in inbound.subscriptions if s.durable == "tasks-deal-owners"]
+    assert sub.record_processed
+    assert sub.subjects == ["crm.deals.deal.updated.v1"]
     event = examples.owner_changed(deal_id="d1")
     event.data.pop("changedFields")
     with pytest.raises(PermanentFailure):
-        await handlers.on_deal_updated(event)
+        await inbound.deliver(event)
 
 
 async def test_hand_over_tasks_mutation(
-    store: MemoryTasksStore, caller: Any, make_caller: Any
+    store: FakeStore, scope: Scope, caller: Any, make_caller: Any
 ) -> None:
-    ids = await seed(caller)
+    ids = await seed(scope)
     before = await assignees(store, ids)
     data = await caller.data(HAND_OVER, {"input": {"fromUserId": "owner-1", "toUserId": "b"}})
     moved = {ids["open"], ids["started"], ids["elsewhere"], ids["no-deal"]}

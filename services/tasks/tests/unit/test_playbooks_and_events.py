@@ -7,34 +7,31 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from crm_contracts import tasks as contract
 from crm_kit.consumer import PermanentFailure
-from crm_tasks import examples
-from crm_tasks.events.consume import EventHandlers
-from crm_tasks.scheduler import Scheduler
-from crm_tasks.store.memory import MemoryTasksStore
-from crm_tasks.store.mongo import SCHEDULE_QUIET_MAX, ScheduleHint
-from crm_tasks.store.protocol import TaskFilter, TasksStore
+from crm_kit.testing import Clock
+from crm_tasks.domain.queries import TaskFilter
+from crm_tasks.domain.task import Task
+from crm_tasks.entrypoints.scheduler import Scheduler
+from crm_tasks.events import examples
+from crm_tasks.store.schedule import SCHEDULE_QUIET_MAX, ScheduleHint
+from crm_tasks.usecases.inputs import TeamInput
+from crm_tasks.usecases.scope import Scope
 from crm_tasks.usecases.teams import create_team
 
-from .conftest import T0, Clock
+from .conftest import T0, FakeStore, Inbound
 
 
-@pytest.fixture
-def handlers(served: TasksStore, clock: Clock) -> EventHandlers:
-    # Through the read index too (`served`), as the service runs its consumers.
-    return EventHandlers(served, lambda *_: None, clock)
-
-
-async def all_tasks(store: MemoryTasksStore, workspace: str = "w1") -> list:
+async def all_tasks(store: FakeStore, workspace: str = "w1") -> list[Task]:
     return await store.for_workspace(workspace).find_tasks(TaskFilter(), T0)
 
 
 async def test_playbook_creates_tasks_due_relative_and_assigned_by_rule(
-    handlers: EventHandlers, store: MemoryTasksStore, caller: Any
+    inbound: Inbound, store: FakeStore, scope: Scope
 ) -> None:
-    team = await create_team(caller.scope(), name="SDR", member_ids=["s1", "s2"])
+    team = await create_team(scope, TeamInput(name="SDR", member_ids=["s1", "s2"]))
     event = examples.stage_changed(
         deal_id="d1",
         changed_at=T0,
@@ -56,7 +53,7 @@ async def test_playbook_creates_tasks_due_relative_and_assigned_by_rule(
             },
         ],
     )
-    await handlers.on_stage_changed(event)
+    await inbound.deliver(event)
     tasks = {t.source.template_key: t for t in await all_tasks(store)}
     assert tasks["a"].due_at == T0 + timedelta(days=1)
     assert tasks["a"].assignee_id == "owner-1"
@@ -72,52 +69,52 @@ async def test_playbook_creates_tasks_due_relative_and_assigned_by_rule(
 
 
 async def test_duplicate_stage_change_creates_tasks_once(
-    handlers: EventHandlers, store: MemoryTasksStore, caller: Any
+    inbound: Inbound, store: FakeStore, scope: Scope
 ) -> None:
-    team = await create_team(caller.scope(), name="SDR", member_ids=["s1", "s2"])
+    team = await create_team(scope, TeamInput(name="SDR", member_ids=["s1", "s2"]))
     playbook = [{"key": "b", "title": "Deck", "assignee": {"rule": "team", "teamId": team.id}}]
     event = examples.stage_changed(playbook=playbook)
     again = examples.stage_changed(
         stage_change_id=event.data["stageChangeId"], playbook=playbook
     )  # same change, re-published with a new event id
     for e in (event, event, again):
-        await handlers.on_stage_changed(e)
+        await inbound.deliver(e)
     assert len(await all_tasks(store)) == 1
     # The duplicate did not move the round-robin counter either.
     other = examples.stage_changed(playbook=playbook)
-    await handlers.on_stage_changed(other)
+    await inbound.deliver(other)
     assignees = sorted(t.assignee_id for t in await all_tasks(store))
     assert assignees == ["s1", "s2"]
 
 
 async def test_playbook_with_missing_team_falls_back_to_owner(
-    handlers: EventHandlers, store: MemoryTasksStore
+    inbound: Inbound, store: FakeStore
 ) -> None:
     playbook = [{"key": "x", "title": "X", "assignee": {"rule": "team", "teamId": "nope"}}]
-    await handlers.on_stage_changed(examples.stage_changed(playbook=playbook))
+    await inbound.deliver(examples.stage_changed(playbook=playbook))
     [task] = await all_tasks(store)
     assert task.assignee_id == "owner-1"
 
 
-async def test_invalid_payload_is_a_permanent_failure(handlers: EventHandlers) -> None:
+async def test_invalid_payload_is_a_permanent_failure(inbound: Inbound) -> None:
     event = examples.stage_changed()
     event.data.pop("stageChangeId")
     with pytest.raises(PermanentFailure):
-        await handlers.on_stage_changed(event)
+        await inbound.deliver(event, "tasks-playbooks")
 
 
 async def test_closing_a_deal_cancels_its_open_playbook_tasks(
-    handlers: EventHandlers, store: MemoryTasksStore, caller: Any
+    inbound: Inbound, store: FakeStore, caller: Any
 ) -> None:
-    await handlers.on_stage_changed(examples.stage_changed(deal_id="d1"))
+    await inbound.deliver(examples.stage_changed(deal_id="d1"))
     manual = (
         await caller.data('mutation { createTask(input: {title: "m", dealId: "d1"}) { id } }')
     )["createTask"]
-    first = (await all_tasks(store))[0]
+    first = next(t for t in await all_tasks(store) if t.source.kind == "playbook")
     await caller.data("mutation($id: ID!) { completeTask(id: $id) { id } }", {"id": first.id})
     closed = examples.deal_closed(deal_id="d1", won=False, at=T0)
-    await handlers.on_deal_lifecycle(closed)
-    await handlers.on_deal_lifecycle(closed)
+    await inbound.deliver(closed)
+    await inbound.deliver(closed)
     statuses = {t.id: (t.status, t.cancel_reason) for t in await all_tasks(store)}
     assert statuses[first.id] == ("done", None)
     assert statuses[manual["id"]] == ("open", None)
@@ -129,17 +126,17 @@ async def test_closing_a_deal_cancels_its_open_playbook_tasks(
 
 
 async def test_contact_merge_repoints_tasks(
-    handlers: EventHandlers, store: MemoryTasksStore, caller: Any
+    inbound: Inbound, store: FakeStore, caller: Any
 ) -> None:
     for _ in range(2):
         await caller.data('mutation { createTask(input: {title: "m", contactId: "old"}) { id } }')
-    await handlers.on_merged(examples.contact_merged(survivor="new", merged="old"))
+    await inbound.deliver(examples.contact_merged(survivor="new", merged="old"))
     assert {t.contact_id for t in await all_tasks(store)} == {"new"}
     assert len(store.events_of(contract.TASK_UPDATED)) == 2
 
 
 async def test_reminder_then_overdue_fire_once_each(
-    store: MemoryTasksStore, clock: Clock, caller: Any
+    store: FakeStore, clock: Clock, caller: Any, scheduler: Scheduler
 ) -> None:
     query = """mutation($in: CreateTaskInput!) { createTask(input: $in) { id } }"""
     task = (
@@ -155,7 +152,6 @@ async def test_reminder_then_overdue_fire_once_each(
         )
     )["createTask"]
     await caller.data('mutation { createTask(input: {title: "no times"}) { id } }')
-    scheduler = Scheduler(store, lambda *_: None, clock=clock)
     assert await scheduler.tick() == 0
     clock.advance(minutes=5)
     assert await scheduler.tick() == 1
@@ -172,8 +168,43 @@ async def test_reminder_then_overdue_fire_once_each(
     assert notes[1]["recipientUserId"] == "alice"
 
 
+def _lag(job: str) -> tuple[float, float, float | None]:
+    """The scheduler-lag metric of the tasks service for `job`: (count, sum, last)."""
+    labels = {"service": "tasks", "kind": job}
+    count = REGISTRY.get_sample_value("crm_scheduler_lag_seconds_count", labels) or 0.0
+    total = REGISTRY.get_sample_value("crm_scheduler_lag_seconds_sum", labels) or 0.0
+    return count, total, REGISTRY.get_sample_value("crm_scheduler_last_lag_seconds", labels)
+
+
+async def test_scheduler_reports_how_late_each_item_fired(
+    clock: Clock, caller: Any, scheduler: Scheduler
+) -> None:
+    """Lag = the scheduler's time of firing minus the task's time (the metric an alert
+    watches): a tick 2 minutes after the reminder time, then 30 after the due time."""
+    await caller.data(
+        "mutation($r: DateTime, $d: DateTime) "
+        '{ createTask(input: {title: "x", remindAt: $r, dueAt: $d}) { id } }',
+        {
+            "r": (T0 + timedelta(minutes=5)).isoformat(),
+            "d": (T0 + timedelta(minutes=10)).isoformat(),
+        },
+    )
+    reminders, overdues = _lag("reminder"), _lag("overdue")
+    clock.advance(minutes=7)
+    assert await scheduler.tick() == 1
+    count, total, last = _lag("reminder")
+    assert (count - reminders[0], total - reminders[1], last) == (1, 120, 120)
+    assert _lag("overdue")[:2] == overdues[:2]  # not due yet: nothing observed
+    clock.advance(minutes=33)
+    assert await scheduler.tick() == 1
+    count, total, last = _lag("overdue")
+    assert (count - overdues[0], total - overdues[1], last) == (1, 1800, 1800)
+    assert await scheduler.tick() == 0
+    assert _lag("overdue")[0] == count  # fired once: observed once
+
+
 async def test_done_task_never_goes_overdue(
-    store: MemoryTasksStore, clock: Clock, caller: Any
+    clock: Clock, caller: Any, scheduler: Scheduler
 ) -> None:
     task = (
         await caller.data(
@@ -183,34 +214,42 @@ async def test_done_task_never_goes_overdue(
     )["createTask"]
     await caller.data("mutation($id: ID!) { completeTask(id: $id) { id } }", {"id": task["id"]})
     clock.advance(minutes=2)
-    assert await Scheduler(store, lambda *_: None, clock=clock).tick() == 0
+    assert await scheduler.tick() == 0
 
 
-async def test_every_write_notifies_the_relay_of_that_document(
-    store: MemoryTasksStore, clock: Clock, caller: Any
+async def test_events_ride_in_the_document_written_with_them(
+    inbound: Inbound, store: FakeStore, clock: Clock, caller: Any, scheduler: Scheduler
 ) -> None:
-    """The relay is told which document holds new events (published by `_id`), never asked
-    for a full pass over every outbox collection."""
-    notified: list[tuple[str, Any]] = []
-    handlers = EventHandlers(store, lambda *args: notified.append(args), clock)
-    await handlers.on_stage_changed(examples.stage_changed(deal_id="d1"))
+    """The relay publishes a document's events by its `_id` (the writer wakes it for
+    each write that carries events): a playbook's `task.created` events travel together
+    in the deal's task list on the embedded database (one outbox document for the stage
+    change), with each task on MongoDB (the same one insert statement)."""
+    await inbound.deliver(examples.stage_changed(deal_id="d1"))
     playbook_ids = {t.id for t in await all_tasks(store)}
-    # A playbook's task.created events travel together in the deal's task list document.
-    assert notified == [("deal_tasks", "w1:d1")]
-    notified.clear()
-    await handlers.on_deal_lifecycle(examples.deal_closed(deal_id="d1", won=True, at=T0))
-    assert set(notified) == {("tasks", task_id) for task_id in playbook_ids}
+    created = [contract.TASK_CREATED] * 2
+    if store.workarounds:
+        assert store.carried == [("deal_tasks", "w1:d1", created)]
+    else:
+        assert sorted(store.carried) == sorted(
+            ("tasks", task_id, [contract.TASK_CREATED]) for task_id in playbook_ids
+        )
+    store.carried.clear()
+    await inbound.deliver(examples.deal_closed(deal_id="d1", won=True, at=T0))
+    assert sorted(store.carried) == sorted(
+        ("tasks", task_id, [contract.TASK_CANCELLED]) for task_id in playbook_ids
+    )
 
-    notified.clear()
+    store.carried.clear()
     await caller.data(
         'mutation($d: DateTime) { createTask(input: {title: "x", dueAt: $d}) { id } }',
         {"d": (T0 + timedelta(minutes=1)).isoformat()},
     )
+    store.carried.clear()
     clock.advance(minutes=2)
-    scheduler = Scheduler(store, lambda *args: notified.append(args), clock=clock)
     assert await scheduler.tick() == 1
-    [(collection, fire_id)] = notified
+    [(collection, fire_id, types)] = store.carried
     assert collection == "scheduled_fires" and fire_id.startswith("overdue_sent:")
+    assert types == [contract.TASK_OVERDUE, contract.NOTIFICATION_CREATED]
 
 
 def test_schedule_hint_skips_scans_only_while_nothing_can_be_due() -> None:

@@ -5,17 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
 from crm_contracts import tasks as contract
-from crm_tasks import examples
-from crm_tasks.events.consume import EventHandlers
-from crm_tasks.scheduler import Scheduler
-from crm_tasks.store.memory import MemoryTasksStore
-from crm_tasks.store.protocol import TaskFilter, TasksStore
-from crm_tasks.usecases.playbooks import parse_time
+from crm_contracts.envelope import service_of
+from crm_kit.testing import Clock
+from crm_tasks.domain.queries import TaskFilter
+from crm_tasks.entrypoints.scheduler import Scheduler
+from crm_tasks.events import examples
+from crm_tasks.graphql.enums import RuleTrigger
+from crm_tasks.usecases.automation import TRIGGERS
 
-from .conftest import T0, Clock
+from .conftest import T0, FakeStore, Inbound
 
 CREATE_RULE = """mutation($in: CreateAutomationRuleInput!) {
   createAutomationRule(input: $in) { id name trigger enabled
@@ -24,12 +23,6 @@ CREATE_RULE = """mutation($in: CreateAutomationRuleInput!) {
 RUNS = """query($id: ID!, $after: String) { ruleRuns(ruleId: $id, first: 10, after: $after) {
   edges { node { ruleId eventId eventType outcome error taskIds notificationIds } }
   pageInfo { hasNextPage } } }"""
-
-
-@pytest.fixture
-def handlers(served: TasksStore, clock: Clock) -> EventHandlers:
-    # Through the read index too (`served`), as the service runs its consumers.
-    return EventHandlers(served, lambda *_: None, clock)
 
 
 async def create_rule(caller: Any, **rule: Any) -> dict:
@@ -58,20 +51,20 @@ BIG_DEAL_RULE = {
 
 
 async def test_rule_runs_once_per_event_and_records_the_run(
-    caller: Any, handlers: EventHandlers, store: MemoryTasksStore
+    caller: Any, inbound: Inbound, store: FakeStore
 ) -> None:
     rule = await create_rule(caller, **BIG_DEAL_RULE)
     assert rule["conditions"][1] == {"path": "deal.amountMinor", "op": "GT", "value": 1000000}
     event = examples.stage_changed(to_stage="proposal", playbook=[], title="Acme", changed_at=T0)
-    await handlers.on_rule_trigger(event)
-    await handlers.on_rule_trigger(event)  # a redelivery
+    await inbound.deliver(event)
+    await inbound.deliver(event)  # a redelivery
     tasks = await store.for_workspace("w1").find_tasks(TaskFilter(), T0)
     [task] = tasks
     assert task.title == "Exec sponsor call for Acme"
     assert task.assignee_id == "owner-1"  # OWNER: the deal's owner
     assert task.source.kind == "rule" and task.source.rule_id == rule["id"]
     assert task.deal_id == "deal-1"
-    expected_due = parse_time(event.time) + timedelta(days=2)
+    expected_due = event.time + timedelta(days=2)
     assert task.due_at is not None
     assert abs(task.due_at - expected_due) < timedelta(milliseconds=1)
     [note] = store.events_of(contract.NOTIFICATION_CREATED)
@@ -86,36 +79,32 @@ async def test_rule_runs_once_per_event_and_records_the_run(
 
 
 async def test_conditions_not_met_records_a_skipped_run(
-    caller: Any, handlers: EventHandlers, store: MemoryTasksStore
+    caller: Any, inbound: Inbound, store: FakeStore
 ) -> None:
     rule = await create_rule(caller, **BIG_DEAL_RULE)
-    await handlers.on_rule_trigger(examples.stage_changed(to_stage="qualify", playbook=[]))
+    await inbound.deliver(examples.stage_changed(to_stage="qualify", playbook=[]))
     assert await store.for_workspace("w1").find_tasks(TaskFilter(), T0) == []
     runs = (await caller.data(RUNS, {"id": rule["id"]}))["ruleRuns"]["edges"]
     assert [r["node"]["outcome"] for r in runs] == ["SKIPPED"]
 
 
 async def test_disabled_and_other_workspace_rules_do_not_run(
-    caller: Any, make_caller: Any, handlers: EventHandlers, store: MemoryTasksStore
+    caller: Any, make_caller: Any, inbound: Inbound, store: FakeStore
 ) -> None:
     rule = await create_rule(caller, **BIG_DEAL_RULE)
     await caller.data(
         "mutation($id: ID!) { disableAutomationRule(id: $id) { enabled } }", {"id": rule["id"]}
     )
-    await handlers.on_rule_trigger(examples.stage_changed(to_stage="proposal", playbook=[]))
-    await handlers.on_rule_trigger(
-        examples.stage_changed(workspace="w2", to_stage="proposal", playbook=[])
-    )
-    assert store.runs == {}
+    await inbound.deliver(examples.stage_changed(to_stage="proposal", playbook=[]))
+    await inbound.deliver(examples.stage_changed(workspace="w2", to_stage="proposal", playbook=[]))
+    assert store.db.collections["rule_runs"] == {}
     other = make_caller(workspace="w2")
     assert (await other.data("{ automationRules { id } }"))["automationRules"] == []
     error = await other.error(RUNS, {"id": rule["id"]})
     assert error["extensions"]["code"] == "NOT_FOUND"
 
 
-async def test_failed_action_is_recorded_with_its_error(
-    caller: Any, handlers: EventHandlers
-) -> None:
+async def test_failed_action_is_recorded_with_its_error(caller: Any, inbound: Inbound) -> None:
     team = (
         await caller.data('mutation { createTeam(input: {name: "T", memberIds: ["a"]}) { id } }')
     )["createTeam"]
@@ -127,14 +116,14 @@ async def test_failed_action_is_recorded_with_its_error(
     )
     task = examples.published_examples()[contract.TASK_OVERDUE]
     task.workspace = "w1"
-    await handlers.on_rule_trigger(task)
+    await inbound.deliver(task)
     [run] = (await caller.data(RUNS, {"id": rule["id"]}))["ruleRuns"]["edges"]
     assert run["node"]["outcome"] == "FAILED"
     assert "no manager" in run["node"]["error"]
 
 
 async def test_escalate_reassigns_an_overdue_team_task_to_the_manager(
-    caller: Any, handlers: EventHandlers, store: MemoryTasksStore, clock: Clock
+    caller: Any, inbound: Inbound, store: FakeStore, clock: Clock, scheduler: Scheduler
 ) -> None:
     team = (
         await caller.data(
@@ -158,11 +147,11 @@ async def test_escalate_reassigns_an_overdue_team_task_to_the_manager(
     )["createTask"]
     assert task["assigneeId"] == "a"
     clock.advance(minutes=2)
-    await Scheduler(store, lambda *_: None, clock=clock).tick()
+    await scheduler.tick()
     [overdue] = store.events_of(contract.TASK_OVERDUE)
-    await handlers.on_rule_trigger(overdue)
-    stored = await store.for_workspace("w1").get_task(task["id"])
-    assert stored is not None and stored.assignee_id == "boss"
+    await inbound.deliver(overdue)
+    [stored] = await store.for_workspace("w1").get_tasks([task["id"]])
+    assert stored.assignee_id == "boss"
     escalation = [
         n.data
         for n in store.events_of(contract.NOTIFICATION_CREATED)
@@ -179,7 +168,7 @@ async def test_escalate_reassigns_an_overdue_team_task_to_the_manager(
 
 
 async def test_interaction_logged_rule_creates_a_follow_up(
-    caller: Any, handlers: EventHandlers, store: MemoryTasksStore
+    caller: Any, inbound: Inbound, store: FakeStore
 ) -> None:
     await create_rule(
         caller,
@@ -201,7 +190,7 @@ async def test_interaction_logged_rule_creates_a_follow_up(
             }
         ],
     )
-    await handlers.on_rule_trigger(examples.interaction_logged(contact_id="c9"))
+    await inbound.deliver(examples.interaction_logged(contact_id="c9"))
     [task] = await store.for_workspace("w1").find_tasks(TaskFilter(), T0)
     assert (task.title, task.type, task.assignee_id, task.contact_id) == (
         "Follow up: Pricing question",
@@ -244,3 +233,15 @@ async def test_update_list_and_delete_rules(caller: Any) -> None:
         "mutation($id: ID!) { deleteAutomationRule(id: $id) }", {"id": rule["id"]}
     )
     assert error["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_the_trigger_table_drives_the_api_and_the_consumers(inbound: Inbound) -> None:
+    """A trigger is one entry of `TRIGGERS`: the GraphQL enum offers it and a rules
+    consumer (one durable per owning service, declared in crm_contracts.access) hears it."""
+    assert [t.value for t in RuleTrigger] == [t.name for t in TRIGGERS]
+    rules = [sub for sub in inbound.subscriptions if sub.durable.startswith("tasks-rules-")]
+    heard = {(sub.durable, subject) for sub in rules for subject in sub.subjects}
+    assert heard == {(f"tasks-rules-{service_of(t.subject)}", t.subject) for t in TRIGGERS}
+    assert not any(sub.record_processed for sub in rules)  # runs are idempotent by id
+    [playbooks] = [sub for sub in inbound.subscriptions if sub.durable == "tasks-playbooks"]
+    assert playbooks.workers == 4 and playbooks.subjects == ["crm.deals.deal.stage_changed.v1"]

@@ -12,22 +12,22 @@ message names it), NOT_FOUND (an unknown team) or INTERNAL.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from crm_contracts import tasks as contract
+from crm_kit.clock import iso, parse_iso
 from crm_kit.context import RequestContext
 from crm_kit.errors import BadUserInput, CRMError, NotFound
 from crm_kit.rpc import READ, WRITE, Endpoint, RpcError
 
-from .domain.model import ACTIVE_STATUSES, NewTask, Task, as_utc, utcnow
-from .events.publish import iso, snapshot
-from .store.protocol import TaskFilter, TaskPageRequest, TasksStore
-from .usecases.base import Notify, Scope
-from .usecases.tasks import create_task
+from ..domain.task import Task
+from ..events.publish import snapshot
+from ..usecases import lookups
+from ..usecases.inputs import TaskInput
+from ..usecases.scope import Scopes
+from ..usecases.tasks import create_task
 
-LIST_LIMIT = 500
 _TEXT_FIELDS = {
     "title": "title",
     "type": "type",
@@ -55,7 +55,7 @@ def _time(payload: dict[str, Any], key: str) -> datetime | None:
     if value is None:
         return None
     try:
-        return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        return parse_iso(value)
     except ValueError:
         raise RpcError("BAD_REQUEST", f"'{key}' must be an ISO 8601 date-time") from None
 
@@ -64,23 +64,17 @@ def task_reply(task: Task) -> dict[str, Any]:
     return {**snapshot(task).wire(), "createdAt": iso(task.created_at)}
 
 
-def endpoints(
-    store: TasksStore,
-    notify_outbox: Notify,
-    clock: Callable[[], datetime] = utcnow,
-) -> list[Endpoint]:
-    def scope(caller: RequestContext) -> Scope:
-        return Scope(store.for_workspace(caller.workspace_id), caller.subject, notify_outbox, clock)
-
+def endpoints(scopes: Scopes) -> list[Endpoint]:
     async def task_create(caller: RequestContext, payload: dict[str, Any]) -> dict[str, Any]:
         created_by = _text(payload, "createdBy")
         if created_by is not None and created_by != caller.subject:
             raise RpcError("BAD_REQUEST", "'createdBy' is the caller the assertion names")
         fields = {attr: _text(payload, key) for key, attr in _TEXT_FIELDS.items()}
-        if not fields["title"]:
+        title = fields["title"]
+        if not title:
             raise RpcError("BAD_REQUEST", "'title' must be a non-empty string")
-        draft = NewTask(
-            title=fields["title"],
+        data = TaskInput(
+            title=title,
             type=(fields["type"] or "todo").lower(),
             priority=(fields["priority"] or "normal").lower(),
             description=fields["description"],
@@ -95,8 +89,8 @@ def endpoints(
         key = _text(payload, "idempotencyKey")
         try:
             task = await create_task(
-                scope(caller),
-                draft,
+                scopes(caller),
+                data,
                 idem_key=f"rpc:{key}" if key else None,
                 default_to_actor=False,
                 prefix="body",
@@ -113,15 +107,10 @@ def endpoints(
         deal_id, contact_id = _text(payload, "dealId"), _text(payload, "contactId")
         if bool(deal_id) == bool(contact_id):
             raise RpcError("BAD_REQUEST", "give exactly one of 'dealId' or 'contactId'")
-        flt = TaskFilter(
-            statuses=ACTIVE_STATUSES,
-            deal_ids=[deal_id] if deal_id else None,
-            contact_ids=[contact_id] if contact_id else None,
+        found, truncated = await lookups.open_tasks_of(
+            scopes(caller), deal_id=deal_id, contact_id=contact_id
         )
-        found = await store.for_workspace(caller.workspace_id).find_tasks(
-            flt, clock(), TaskPageRequest(sort_field="due_at", limit=LIST_LIMIT)
-        )
-        return {"tasks": [task_reply(t) for t in found], "truncated": len(found) == LIST_LIMIT}
+        return {"tasks": [task_reply(task) for task in found], "truncated": truncated}
 
     return [
         Endpoint(

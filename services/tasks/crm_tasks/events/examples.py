@@ -3,19 +3,23 @@ builders of the events it consumes (for tests and the benchmark). No I/O."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
 from crm_contracts import contacts, deals
 from crm_contracts import tasks as contract
+from crm_contracts.base import Payload
 from crm_contracts.envelope import CloudEvent, new_event
+from crm_kit.clock import utcnow
 
-from .domain.model import Task, TaskSource
-from .events import publish
+from ..domain.reminders import REMINDER, fire
+from ..domain.task import Task, TaskSource
+from . import publish
 
 
-def deal_snapshot(deal_id: str, owner_id: str | None = "owner-1", **extra: Any) -> dict:
+def deal_snapshot(deal_id: str, owner_id: str | None = "owner-1", **extra: Any) -> dict[str, Any]:
     return deals.DealSnapshot(
         id=deal_id,
         title=extra.pop("title", f"Deal {deal_id}"),
@@ -47,7 +51,7 @@ def stage_changed(
     **deal: Any,
 ) -> CloudEvent:
     """A `crm.deals.deal.stage_changed.v1` event as the deals service sends it."""
-    at = changed_at or datetime.now(UTC)
+    at = changed_at or utcnow()
     templates = [
         deals.TaskTemplate.model_validate({"type": "todo", **t})
         for t in (
@@ -66,7 +70,7 @@ def stage_changed(
         pipeline_version=1,
         from_stage="lead",
         to_stage=to_stage,
-        changed_at=at.isoformat().replace("+00:00", "Z"),
+        changed_at=at,
         changed_by=owner_id,
         owner_id=owner_id,
         playbook=templates,
@@ -87,7 +91,7 @@ def stage_changed(
 def deal_closed(
     *, workspace: str = "w1", deal_id: str = "deal-1", won: bool = True, at: datetime | None = None
 ) -> CloudEvent:
-    when = (at or datetime.now(UTC)).isoformat().replace("+00:00", "Z")
+    when = at or utcnow()
     payload = deals.DealClosed(
         deal=deals.DealSnapshot.model_validate(
             deal_snapshot(deal_id, status="won" if won else "lost")
@@ -146,7 +150,7 @@ def interaction_logged(
     payload = contacts.InteractionLogged(
         id=uuid4().hex,
         kind=kind,
-        occurred_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        occurred_at=utcnow(),
         direction="inbound",
         subject="Pricing question",
         contact_ids=[contact_id],
@@ -184,18 +188,18 @@ def _example_task() -> Task:
 def published_examples() -> dict[str, CloudEvent]:
     """One example of every event this service publishes, keyed by subject."""
     task = _example_task()
-    done = Task(
-        **{
-            **task.__dict__,
-            "status": "done",
-            "completed_at": datetime(2026, 3, 3, 8, 30, tzinfo=UTC),
-            "completed_by": "darcel-schlecht",
-            "outcome": "Booked a demo",
-            "on_time": True,
-        }
+    done = dataclasses.replace(
+        task,
+        status="done",
+        completed_at=datetime(2026, 3, 3, 8, 30, tzinfo=UTC),
+        completed_by="darcel-schlecht",
+        outcome="Booked a demo",
+        on_time=True,
     )
-    cancelled = Task(**{**task.__dict__, "status": "cancelled", "cancel_reason": "deal lost"})
-    reminder, notification = publish.reminder_events(task)
+    cancelled = dataclasses.replace(task, status="cancelled", cancel_reason="deal lost")
+    firing = fire(dataclasses.replace(task), REMINDER, datetime(2026, 3, 3, 8, 0, tzinfo=UTC))
+    assert firing is not None
+    reminder, notification = (publish.encode(event) for event in firing.pending_events)
     return {
         contract.TASK_CREATED: publish.task_created(task),
         contract.TASK_UPDATED: publish.task_updated(task, ["assigneeId", "dueAt"]),
@@ -207,7 +211,7 @@ def published_examples() -> dict[str, CloudEvent]:
     }
 
 
-PAYLOAD_MODELS: dict[str, type[contract.Payload]] = {
+PAYLOAD_MODELS: dict[str, type[Payload]] = {
     contract.TASK_CREATED: contract.TaskCreated,
     contract.TASK_UPDATED: contract.TaskUpdated,
     contract.TASK_COMPLETED: contract.TaskCompleted,

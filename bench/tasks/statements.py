@@ -1,0 +1,187 @@
+"""Database statements per stage change on the playbook hot path (issue 11: the write path
+must keep this count).
+
+On FerretDB's SQLite backend every write goes through one writer, so the hot path's
+throughput is set by its number of write statements. This starts its own FerretDB + NATS
+(crm_kit.devstack, 127.0.0.1, a temporary directory), runs the tasks app in this process
+with a pymongo command listener, publishes `--changes` synthetic stage changes (three
+playbook templates each: two for the deal owner, one round robin over a team, as
+`run.py`), waits until every `task.created` event has arrived and the writes have
+settled (the relay's clean-up), and prints the commands per stage change by command and
+collection: writes (insert, update, delete, findAndModify) and reads, and the CPU time
+this process spent per stage change (the service's work, plus this script's publishing
+and listening: the same for every version measured). Statements and CPU time, unlike
+latencies, hardly move with the load other programs put on the machine.
+
+    .venv/bin/python bench/tasks/statements.py [--changes 50] [--profile auto|mongodb]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+for sub in ("libs", "services/tasks"):
+    sys.path.insert(0, str(ROOT / sub))
+os.environ.setdefault("JWT_SECRET", "bench-" + secrets.token_hex(24))
+
+import orjson  # noqa: E402
+from pymongo import monitoring  # noqa: E402
+
+from crm_contracts import deals  # noqa: E402
+from crm_contracts import tasks as task_events  # noqa: E402
+from crm_contracts.envelope import HEADER_MSG_ID, HEADER_WORKSPACE  # noqa: E402
+from crm_kit.devstack import InfraStack, free_port  # noqa: E402
+from crm_kit.settings import Settings  # noqa: E402
+from crm_kit.testing import GraphQLClient, eventually, gateway_auth, running_app  # noqa: E402
+from crm_tasks.app import create_app  # noqa: E402
+from crm_tasks.events.examples import stage_changed  # noqa: E402
+
+WORKSPACE = "bench"
+WRITES = {"insert", "update", "delete", "findAndModify"}
+READS = {"find", "getMore", "count", "aggregate", "distinct"}
+SETTLE_SECONDS = 1.5
+
+
+class Commands(monitoring.CommandListener):
+    """Counts the commands sent to the database, by (command, collection)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.last_write = time.monotonic()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        name = event.command_name
+        if name in WRITES or name in READS:
+            target = event.command.get(name)
+            collection = target if isinstance(target, str) else "(cursor)"
+            self.counts[(name, collection)] += 1
+            if name in WRITES:
+                self.last_write = time.monotonic()
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        return None
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        return None
+
+
+def playbook(team_id: str) -> list[dict[str, Any]]:
+    return [
+        {"key": "intro-call", "title": "Intro call", "type": "call", "dueOffsetDays": 1},
+        {"key": "send-deck", "title": "Send deck", "type": "email", "dueOffsetDays": 2},
+        {
+            "key": "sdr-research",
+            "title": "Account research",
+            "type": "todo",
+            "assignee": {"rule": "team", "teamId": team_id},
+        },
+    ]
+
+
+async def measure(changes: int, profile: str) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="crm-bench-statements-"))
+    os.environ["CRM_DATA_DIR"] = str(tmp)
+    stack = InfraStack(tmp, free_port(), free_port(), harness=True).start()
+    commands = Commands()
+    monitoring.register(commands)  # every client created from now on (the app's)
+    nc = await stack.connect_nats()
+    try:
+        settings = Settings(
+            service="tasks",
+            mongodb_uri=stack.mongodb_uri,
+            database=f"bench_{secrets.token_hex(4)}",
+            nats_url=stack.nats_url,
+            database_profile=profile,
+        )
+        announced: Counter[str] = Counter()
+
+        async def on_created(message: Any) -> None:
+            announced[orjson.loads(message.data)["data"]["task"]["dealId"]] += 1
+
+        await nc.subscribe(task_events.TASK_CREATED, cb=on_created)
+        js = nc.jetstream()
+        async with running_app(create_app(settings)) as http:
+            client = GraphQLClient(http, gateway_auth("tasks", WORKSPACE, "bench", "admin"))
+            made = await client.data(
+                'mutation { createTeam(input: {name: "SDR", memberIds: ["s1", "s2", "s3"]}) '
+                "{ id } }"
+            )
+            templates = playbook(made["createTeam"]["id"])
+            # The read index loaded, the consumers bound: what a running service pays.
+            await client.data("{ tasks(first: 1) { totalCount } }")
+
+            async def publish(deal_id: str) -> None:
+                event = stage_changed(workspace=WORKSPACE, deal_id=deal_id, playbook=templates)
+                headers = {HEADER_MSG_ID: event.id, HEADER_WORKSPACE: WORKSPACE}
+                await js.publish(deals.DEAL_STAGE_CHANGED, event.to_json(), headers=headers)
+
+            async def settled() -> bool:
+                return time.monotonic() - commands.last_write > SETTLE_SECONDS
+
+            await publish("warmup")
+            await eventually(lambda: _ready(announced, ["warmup"]), timeout=60, what="warm-up")
+            await eventually(settled, timeout=60, what="writes settled")
+            commands.counts.clear()
+
+            deal_ids = [f"deal-{i:04d}" for i in range(changes)]
+            cpu = time.process_time()
+            for deal_id in deal_ids:
+                await publish(deal_id)
+            await eventually(lambda: _ready(announced, deal_ids), timeout=300, what="playbooks")
+            cpu = time.process_time() - cpu
+            await eventually(settled, timeout=60, what="writes settled")
+            counted = Counter(commands.counts)
+    finally:
+        await nc.close()
+        stack.stop()
+    per_change = {
+        f"{name} {collection}": round(n / changes, 2)
+        for (name, collection), n in sorted(counted.items())
+    }
+    writes = sum(n for (name, _), n in counted.items() if name in WRITES) / changes
+    reads = sum(n for (name, _), n in counted.items() if name in READS) / changes
+    return {
+        "changes": changes,
+        "profile": profile,
+        "writes_per_change": round(writes, 2),
+        "reads_per_change": round(reads, 2),
+        "cpu_ms_per_change": round(cpu * 1000 / changes, 2),
+        "per_change": per_change,
+    }
+
+
+async def _ready(announced: Counter[str], deal_ids: list[str]) -> bool:
+    return all(announced[deal_id] >= 3 for deal_id in deal_ids)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--changes", type=int, default=50)
+    parser.add_argument("--profile", default="auto", choices=("auto", "mongodb", "ferretdb"))
+    args = parser.parse_args(argv)
+    if not 0 < args.changes <= 1000:
+        parser.error("bounded: 0 < changes <= 1000")
+    result = asyncio.run(measure(args.changes, args.profile))
+    print(f"tasks playbook statements ({result['changes']} stage changes, {args.profile}):")
+    for key, value in result["per_change"].items():
+        print(f"  {key:40} {value:>6}")
+    print(f"writes per stage change: {result['writes_per_change']}")
+    print(f"reads per stage change:  {result['reads_per_change']}")
+    print(f"CPU ms per stage change: {result['cpu_ms_per_change']} (this process)")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Events this service reacts to, registered by payload model (`crm_kit.inbound`):
+contract model -> handler, one `Subscription` per durable consumer (each declared in
+`crm_contracts.access`).
+
+Each durable consumer is shared by every replica, so JetStream hands an event to one
+replica. Every handler is idempotent on a natural key (playbook and rule task keys,
+conditional status updates, the rule-run record), so a redelivery after a crash changes
+nothing twice; the kit's processed-event record is kept where natural keys are not
+enough.
+"""
+
+from __future__ import annotations
+
+from itertools import groupby
+from typing import Any
+
+from crm_contracts import contacts, deals
+from crm_contracts.catalogue import CATALOGUE
+from crm_contracts.envelope import service_of
+from crm_kit.inbound import Delivery, Subscription
+
+from ..usecases.automation import TRIGGERS, Trigger, run_rules
+from ..usecases.handover import follow_owner_change
+from ..usecases.playbooks import apply_playbook, close_deal, reopen_deal, repoint_contact
+from ..usecases.scope import Scope, Scopes, service_caller
+
+# Pullers per process on the playbooks' durable: the kit handles one message at a time per
+# puller, so several are several in-process "replicas" of the consumer.
+PLAYBOOK_WORKERS = 4
+
+
+def subscriptions(scopes: Scopes) -> list[Subscription]:
+    def scope_of(delivery: Delivery[Any]) -> Scope:
+        return scopes(service_caller(delivery.workspace))
+
+    async def stage_changed(delivery: Delivery[deals.DealStageChanged]) -> None:
+        await apply_playbook(scope_of(delivery), delivery.payload)
+
+    async def won(delivery: Delivery[deals.DealClosed]) -> None:
+        await close_deal(scope_of(delivery), delivery.payload, "won")
+
+    async def lost(delivery: Delivery[deals.DealClosed]) -> None:
+        await close_deal(scope_of(delivery), delivery.payload, "lost")
+
+    async def reopened(delivery: Delivery[deals.DealReopened]) -> None:
+        await reopen_deal(scope_of(delivery), delivery.payload.deal.id)
+
+    async def owner_changed(delivery: Delivery[deals.DealUpdated]) -> None:
+        updated = delivery.payload
+        previous, new = updated.previous_owner_id, updated.deal.owner_id
+        if "ownerId" in updated.changed_fields and previous and new:
+            await follow_owner_change(scope_of(delivery), updated.deal.id, previous, new)
+
+    async def merged(delivery: Delivery[contacts.ContactMerged]) -> None:
+        payload = delivery.payload
+        await repoint_contact(scope_of(delivery), payload.merged_id, payload.survivor_id)
+
+    # Playbook tasks have ids derived from the stage change: idempotent on that alone.
+    playbooks = Subscription(
+        "tasks-playbooks", record_processed=False, workers=PLAYBOOK_WORKERS
+    ).on(deals.DealStageChanged, stage_changed)
+    # Deal lifecycle and merges keep the processed-event record: a "won" redelivered
+    # after a "reopened" must not close the deal's tasks again.
+    closing = (
+        Subscription("tasks-deal-closing")
+        .on(deals.DealClosed, won, subjects=[deals.DEAL_WON])
+        .on(deals.DealClosed, lost, subjects=[deals.DEAL_LOST])
+        .on(deals.DealReopened, reopened)
+    )
+    # A deal's owner changed (a handover or an edit): its tasks follow. Not idempotent on
+    # a natural key across reorderings (A->B, B->A, then a redelivered A->B).
+    owners = Subscription("tasks-deal-owners").on(deals.DealUpdated, owner_changed)
+    merges = Subscription("tasks-contact-merges").on(contacts.ContactMerged, merged)
+    return [playbooks, closing, owners, merges, *rule_subscriptions(scopes)]
+
+
+def rule_subscriptions(scopes: Scopes) -> list[Subscription]:
+    """The automation rules' triggers (`usecases.automation.TRIGGERS`): one durable per
+    owning service, `tasks-rules-<service>`. Runs are idempotent on their (rule, event)
+    record, so no processed-event record is kept."""
+
+    def runner(trigger: Trigger) -> Any:
+        async def run(delivery: Delivery[Any]) -> None:
+            await run_rules(
+                scopes(service_caller(delivery.workspace)), trigger.name, delivery.event
+            )
+
+        return run
+
+    def owner(trigger: Trigger) -> str:
+        return service_of(trigger.subject)
+
+    found: list[Subscription] = []
+    for service, triggers in groupby(sorted(TRIGGERS, key=owner), key=owner):
+        subscription = Subscription(f"tasks-rules-{service}", record_processed=False)
+        for trigger in triggers:
+            model = CATALOGUE.get(trigger.subject)
+            if model is None:
+                raise ValueError(f"rule trigger {trigger.name}: {trigger.subject} is uncatalogued")
+            subscription.on(model, runner(trigger), subjects=[trigger.subject])
+        found.append(subscription)
+    return found

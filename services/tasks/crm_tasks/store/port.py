@@ -1,0 +1,130 @@
+"""The store port: what the use cases ask of storage, in domain objects. A
+`WorkspaceStore` serves one workspace and scopes every read and write to it; only the
+scheduler's `fire_due` spans workspaces, because reminders fire for every workspace.
+
+Read-modify-write goes through `change_*`: the store reads the record and calls the use
+case's function, which changes it (raising errors as needed) and returns whether to
+write. The store keeps this process's changes of one record from interleaving and makes
+the write conditional on what was read; a change that keeps losing to other replicas
+raises `ChangedMeanwhile`. The function may run again on a fresh read, so it must depend
+only on what it is given and on reads it makes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from crm_kit.pagination import Cursor, Page
+from crm_kit.records import Stale as ChangedMeanwhile
+
+from ..domain.outcome import DealOutcome
+from ..domain.queries import TaskFilter, TaskOrder
+from ..domain.reminders import Firing
+from ..domain.rule import Rule, RuleRun, RunResult
+from ..domain.task import Task, TaskSummary
+from ..domain.team import Team
+
+T = TypeVar("T")
+Change = Callable[[T], Awaitable[bool]]
+
+__all__ = ["Change", "ChangedMeanwhile", "NameTaken", "TasksStore", "WorkspaceStore"]
+
+
+class NameTaken(Exception):
+    """Another team of the workspace has this name."""
+
+    def __init__(self, existing_id: str | None) -> None:
+        super().__init__(f"name already used by {existing_id}")
+        self.existing_id = existing_id
+
+
+class WorkspaceStore(Protocol):
+    @property
+    def workspace_id(self) -> str: ...
+
+    # tasks
+    async def add_tasks(self, tasks: Sequence[Task]) -> list[Task]:
+        """Store new tasks together (a few write statements whatever their number), each
+        with its events; returns those refused because their id or natural key exists
+        (left as stored)."""
+
+    async def add_deal_tasks(self, deal_id: str, tasks: Sequence[Task]) -> list[Task]:
+        """`add_tasks` for tasks of one deal created together (a playbook's); their
+        events may travel in one document for all of them. A refused task's creation
+        event is written again: its id derives from the task's, so the stream drops it."""
+
+    async def get_tasks(self, ids: Sequence[str]) -> list[Task]: ...
+    async def task_by_key(self, idem_key: str) -> Task | None: ...
+    async def change_task(self, task_id: str, change: Change[Task]) -> Task | None:
+        """None when there is no such task."""
+
+    async def find_tasks(
+        self,
+        where: TaskFilter,
+        now: datetime,
+        order: TaskOrder | None = None,
+        limit: int | None = None,
+    ) -> list[Task]:
+        """Unordered without an `order`. `now` is the time `overdue` is judged at."""
+
+    async def list_tasks(
+        self, where: TaskFilter, now: datetime, order: TaskOrder, after: Cursor | None, first: int
+    ) -> Page[Task]:
+        """A keyset page: cursors hold (`Task.sort_value(order.field)`, id)."""
+
+    async def count_tasks(self, where: TaskFilter, now: datetime) -> int: ...
+    async def task_summaries(self, where: TaskFilter, now: datetime) -> list[TaskSummary]: ...
+    async def open_counts(self, member_ids: Sequence[str]) -> dict[str, int]:
+        """OPEN and IN_PROGRESS tasks per assignee among `member_ids` (none: absent)."""
+
+    # teams
+    async def add_team(self, team: Team) -> None:
+        """Raises NameTaken."""
+
+    async def get_teams(self, ids: Sequence[str]) -> list[Team]: ...
+    async def team_by_name(self, name: str) -> Team | None: ...
+    async def list_teams(self) -> list[Team]:
+        """By name."""
+
+    async def change_team(self, team_id: str, change: Change[Team]) -> Team | None:
+        """None when there is no such team. Raises NameTaken."""
+
+    async def take_turn(self, team: Team, key: str | None) -> int:
+        """The team's next round-robin position (1, 2, ...), fair across replicas; with a
+        natural `key`, the position that key holds if it took one already."""
+
+    # automation rules and their runs
+    async def add_rule(self, rule: Rule) -> None: ...
+    async def get_rule(self, rule_id: str) -> Rule | None: ...
+    async def list_rules(
+        self, trigger: str | None = None, enabled: bool | None = None
+    ) -> list[Rule]: ...
+    async def change_rule(self, rule_id: str, change: Change[Rule]) -> Rule | None: ...
+    async def delete_rule(self, rule_id: str) -> bool: ...
+    async def start_run(self, run: RuleRun) -> RuleRun | None:
+        """Record a run before its actions; None when it is new, else the run recorded
+        for the same rule and event (finished, or interrupted: `running`)."""
+
+    async def finish_run(self, run: RuleRun, result: RunResult) -> bool:
+        """Settle the run once: the result (with its notifications) is stored under the
+        run's id, so of two finishers only one sends; returns whether this one did. The
+        run record takes the outcome unless another finisher settled it first."""
+
+    async def list_runs(self, rule_id: str, after: Cursor | None, limit: int) -> list[RuleRun]:
+        """Newest first; cursors hold (`at`, id)."""
+
+    # deal outcomes (from won/lost events), for playbook effectiveness
+    async def record_deal_outcome(self, outcome: DealOutcome) -> None: ...
+    async def forget_deal_outcome(self, deal_id: str) -> None: ...
+    async def deal_outcomes(self, closed_from: datetime, closed_to: datetime) -> list[DealOutcome]:
+        """Deals closed in [closed_from, closed_to)."""
+
+
+class TasksStore(Protocol):
+    def for_workspace(self, workspace_id: str) -> WorkspaceStore: ...
+
+    async def fire_due(self, now: datetime, limit: int) -> list[Firing]:
+        """Fire what is due by `now` in every workspace (`domain.reminders`), at most
+        `limit`; returns what this process fired (another replica fires the rest)."""

@@ -1,0 +1,174 @@
+"""The scheduler's queue: one entry per unfired reminder or due time (`schedule`), so
+finding what is due never reads every task ever made.
+
+Entries are written before their task (a crash in between leaves an entry for a missing
+task, which firing drops); an entry that exists already is moved to the new time. Firing
+an entry inserts the `Firing` (unique id, events in its outbox: only one replica's insert
+wins, and a crash after it still publishes), then sets the task's flag, then drops the
+entry unless it was re-armed meanwhile.
+
+On the embedded database (`ScheduleHint`, the `ferretdb` profile) any query of `schedule`
+reads the whole collection, holding up writers: a scan also returns the next entries not
+yet due, and the following ticks skip scanning until the earliest of them (entries this
+process writes meanwhile wake it; other replicas' are seen within `SCHEDULE_QUIET_MAX`).
+On MongoDB the due entries are an indexed range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from crm_kit.filters import ALL, Range
+from crm_kit.pagination import Order
+from crm_kit.records import Duplicate, RecordSource, RecordType
+
+from ..config import SCHEDULE
+from ..domain.reminders import OVERDUE, REMINDER, Firing, fire, fire_time
+from ..domain.task import Task
+from .documents import FIRING, TASK
+
+# How long the scheduler may skip scanning `schedule` when it knows nothing of its own is
+# due: entries written by other replicas are seen at the latest this much later.
+SCHEDULE_QUIET_MAX = timedelta(seconds=2.5)
+BY_TIME = Order("at")
+
+
+@dataclass
+class ScheduleEntry:
+    id: str  # "<flag>:<task id>"
+    workspace_id: str
+    task_id: str
+    flag: str  # reminder_sent | overdue_sent
+    at: datetime
+
+
+def _to_doc(entry: ScheduleEntry) -> dict[str, Any]:
+    return {
+        "_id": entry.id,
+        "workspace_id": entry.workspace_id,
+        "task_id": entry.task_id,
+        "flag": entry.flag,
+        "at": entry.at,
+    }
+
+
+def _from_doc(doc: Mapping[str, Any]) -> ScheduleEntry:
+    return ScheduleEntry(doc["_id"], doc["workspace_id"], doc["task_id"], doc["flag"], doc["at"])
+
+
+ENTRY = RecordType(SCHEDULE, _to_doc, _from_doc)
+
+
+class ScheduleHint:
+    """Per process: no `schedule` entry is due before `until` (as of the scan at `scanned`),
+    apart from entries written since, which this process reports (`note`) and other
+    replicas' entries, found by a scan at most `SCHEDULE_QUIET_MAX` later."""
+
+    def __init__(self) -> None:
+        self.until: datetime | None = None
+        self.scanned: datetime | None = None
+        self._noted: datetime | None = None  # earliest entry written since the scan began
+
+    def note(self, when: datetime) -> None:
+        if self._noted is None or when < self._noted:
+            self._noted = when
+        if self.until is not None and when < self.until:
+            self.until = when
+
+    def quiet(self, now: datetime) -> bool:
+        if self.until is None or self.scanned is None:
+            return False
+        return self.scanned <= now < min(self.until, self.scanned + SCHEDULE_QUIET_MAX)
+
+    def scan_started(self) -> None:
+        self._noted = None
+
+    def scanned_at(self, now: datetime, until: datetime | None) -> None:
+        if until is not None and self._noted is not None and self._noted < until:
+            until = self._noted
+        self.scanned, self.until = now, until
+
+
+class Schedule:
+    def __init__(self, source: RecordSource, hint: ScheduleHint | None) -> None:
+        self.source = source
+        self.hint = hint
+
+    async def arm(self, workspace_id: str, tasks: Sequence[Task]) -> None:
+        """An entry per unfired time of these tasks, inserted together (one statement);
+        an entry that exists already is moved to the new time."""
+        entries = [
+            ScheduleEntry(f"{flag}:{task.id}", workspace_id, task.id, flag, at)
+            for task in tasks
+            for flag in (REMINDER, OVERDUE)
+            if (at := fire_time(task, flag)) is not None and not getattr(task, flag)
+        ]
+        if not entries:
+            return
+        if self.hint is not None:
+            for entry in entries:
+                self.hint.note(entry.at)
+        records = self.source.records(ENTRY, workspace_id)
+        for entry in await records.insert_many(entries):
+            # Its id names a task of this workspace: no need to read it to check.
+            await records.update(entry.id, {"$set": {"at": entry.at}}, verified=True)
+
+    async def fire_due(self, now: datetime, limit: int) -> list[Firing]:
+        fired: list[Firing] = []
+        for entry in await self._due(now, limit):
+            firing = await self._fire(entry, now)
+            if firing is not None:
+                fired.append(firing)
+        return fired
+
+    async def _due(self, now: datetime, limit: int) -> list[ScheduleEntry]:
+        every = self.source.records(ENTRY, None)
+        if self.hint is None:
+            return await every.find(Range("at", lte=now), order=BY_TIME, limit=limit)
+        if self.hint.quiet(now):
+            return []
+        self.hint.scan_started()
+        entries = await every.find(ALL, order=BY_TIME, limit=limit)
+        later = [entry.at for entry in entries if entry.at > now]
+        if later:
+            until: datetime | None = later[0]
+        else:  # all due: more may wait beyond the limit; none left: quiet for the cap
+            until = None if len(entries) >= limit else now + SCHEDULE_QUIET_MAX
+        self.hint.scanned_at(now, until)
+        return [entry for entry in entries if entry.at <= now]
+
+    async def _fire(self, entry: ScheduleEntry, now: datetime) -> Firing | None:
+        tasks = self.source.records(TASK, entry.workspace_id)
+        entries = self.source.records(ENTRY, entry.workspace_id)
+        found = await tasks.get([entry.task_id])
+        task = found[0] if found else None
+        at = fire_time(task, entry.flag) if task is not None else None
+        if task is None or not task.active or getattr(task, entry.flag) or at is None:
+            await self._drop(entry)
+            return None
+        if at != entry.at:  # re-armed meanwhile: follow the task
+            if self.hint is not None:
+                self.hint.note(at)
+            await entries.update(entry.id, {"$set": {"at": at}}, verified=True)
+            return None
+        firing = fire(task, entry.flag, now)
+        if firing is None:
+            return None
+        fired: Firing | None = firing
+        try:
+            await self.source.records(FIRING, entry.workspace_id).insert(firing)
+        except Duplicate:
+            fired = None  # another replica (or an earlier pass) fired it
+        # The flag alone, by `_id` (the task was just read in this workspace): the rest of
+        # the task may be changing meanwhile elsewhere.
+        await tasks.update(task.id, {"$set": {entry.flag: True}}, verified=True, record=task)
+        await self._drop(entry)
+        return fired
+
+    async def _drop(self, entry: ScheduleEntry) -> None:
+        """Delete the entry unless it was re-armed (moved) meanwhile."""
+        entries = self.source.records(ENTRY, entry.workspace_id)
+        await entries.delete(entry.id, expect={"at": entry.at})

@@ -1,0 +1,117 @@
+"""Round-robin turns, fair across replicas.
+
+FerretDB v1 does not apply concurrent updates atomically (`$inc` loses increments; a
+conditional update can match twice) but it does enforce unique keys on insert. So each
+turn is a slot record `slot:<workspace>:<team>:<n>`, taken by inserting it, and slots
+also carry a unique `key` (the natural key of a playbook or rule task): a duplicate event
+handled at the same moment by another replica finds the slot its key already holds
+instead of taking another turn. Within a process, turns of one team are taken one at a
+time, and the process's last turn says where the next free one is: usually one insert.
+The same holds on MongoDB, where it costs as little.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from crm_kit.clock import utcnow
+from crm_kit.ids import new_id
+from crm_kit.records import Duplicate, RecordSource, RecordType
+
+from ..config import SLOTS
+from ..domain.team import Team
+from .documents import TEAM
+
+MAX_ATTEMPTS = 500
+# Every this many turns the team records a hint for processes that start afresh.
+HINT_EVERY = 16
+
+
+@dataclass
+class Slot:
+    id: str
+    workspace_id: str
+    key: str
+    at: datetime
+
+
+def _to_doc(slot: Slot) -> dict[str, Any]:
+    return {"_id": slot.id, "workspace_id": slot.workspace_id, "key": slot.key, "at": slot.at}
+
+
+def _from_doc(doc: Mapping[str, Any]) -> Slot:
+    return Slot(doc["_id"], doc["workspace_id"], doc["key"], doc["at"])
+
+
+SLOT = RecordType(SLOTS, _to_doc, _from_doc, unique=("key",))
+
+
+def slot_id(workspace_id: str, team_id: str, n: int) -> str:
+    return f"slot:{workspace_id}:{team_id}:{n}"
+
+
+def turn_of(slot_id: str) -> int:
+    return int(slot_id.rsplit(":", 1)[1])
+
+
+class Turns:
+    """One per process: its last turn of each team (a hint only: the slots decide)."""
+
+    def __init__(self, source: RecordSource) -> None:
+        self.source = source
+        self._last: dict[tuple[str, str], int] = {}
+
+    async def take(self, workspace_id: str, team: Team, key: str | None) -> int:
+        slots = self.source.records(SLOT, workspace_id)
+        slot_key = f"{team.id}:{key}" if key else f"{team.id}:once:{new_id()}"
+        last = (workspace_id, team.id)
+        async with slots.lock(f"{workspace_id}:{team.id}"):
+            if last in self._last:  # ours is the latest we know of: try the next one
+                n = self._last[last] + 1
+            else:
+                n = await self._first_free(workspace_id, team.id, team.rr_hint)
+            for _ in range(MAX_ATTEMPTS):
+                slot = Slot(slot_id(workspace_id, team.id, n), workspace_id, slot_key, utcnow())
+                try:
+                    await slots.insert(slot)
+                    break
+                except Duplicate as refused:
+                    if refused.field == "key":  # this key took its turn already
+                        return turn_of(str(refused.existing_id))
+                taken = await slots.get([slot.id])
+                if taken and taken[0].key == slot_key:
+                    return n  # the key's own turn
+                if taken:  # another replica took n (and perhaps more): the first free one
+                    n = await self._first_free(workspace_id, team.id, n)
+                # else: freed meanwhile (the janitor), try n again
+            else:
+                raise RuntimeError(f"could not take a round-robin turn of team {team.id}")
+            self._last[last] = max(n, self._last.get(last, 0))
+        if n % HINT_EVERY == 0:  # a coarse hint in the team for fresh processes
+            teams = self.source.records(TEAM, workspace_id)
+            await teams.update(team.id, {"$max": {"rr_hint": n}}, verified=True)
+        return n
+
+    async def _taken(self, workspace_id: str, team_id: str, n: int) -> bool:
+        slots = self.source.records(SLOT, workspace_id)
+        return bool(await slots.get([slot_id(workspace_id, team_id, n)]))
+
+    async def _first_free(self, workspace_id: str, team_id: str, hint: int) -> int:
+        """The lowest untaken turn above `hint` (slots are taken contiguously): gallop
+        forward from the hint, then bisect; a handful of primary-key look-ups."""
+        low = hint  # taken (or 0)
+        step = 1
+        high = low + step
+        while await self._taken(workspace_id, team_id, high):
+            low, step = high, step * 2
+            high = low + step
+        while high - low > 1:
+            middle = (low + high) // 2
+            if await self._taken(workspace_id, team_id, middle):
+                low = middle
+            else:
+                high = middle
+        return high
