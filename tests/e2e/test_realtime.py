@@ -29,8 +29,9 @@ import pytest
 from crm_kit.auth import issue_token
 from crm_kit.devstack import InfraStack, free_port, spawn, wait_http_ok
 from crm_kit.paths import REPO_ROOT, python_path
+from crm_kit.testing import GraphQLClient
 
-from .helpers import Client, eventually, new_workspace
+from .helpers import eventually, gateway_client, new_workspace
 from .live_clients import SseClient, WebhookReceiver, WsClient
 
 pytestmark = pytest.mark.e2e
@@ -129,13 +130,17 @@ async def upstreams_open(stack: LiveStack, at_least: int) -> None:
 
 
 @pytest.fixture
-async def client(live_stack: LiveStack) -> AsyncIterator[Client]:
-    c = Client(live_stack.http, new_workspace())
-    yield c
-    await c.close()
+def workspace() -> str:
+    return new_workspace()
 
 
-async def _seed(client: Client) -> dict[str, Any]:
+@pytest.fixture
+async def client(live_stack: LiveStack, workspace: str) -> AsyncIterator[GraphQLClient]:
+    async with gateway_client(live_stack.http, workspace) as c:
+        yield c
+
+
+async def _seed(client: GraphQLClient) -> dict[str, Any]:
     company = await client.data('mutation { createCompany(input: {name: "Initech"}) { id } }')
     company_id = company["createCompany"]["id"]
     deal = await client.data(
@@ -151,7 +156,7 @@ async def _seed(client: Client) -> dict[str, Any]:
     return {"deal": deal_id, "pipeline": deal["createDeal"]["pipeline"]["id"]}
 
 
-async def _move(client: Client, deal: str, stage: str) -> None:
+async def _move(client: GraphQLClient, deal: str, stage: str) -> None:
     await client.data(
         "mutation($d: ID!, $s: String!) { moveDeal(id: $d, stageKey: $s) { id } }",
         {"d": deal, "s": stage},
@@ -163,10 +168,10 @@ def _token(workspace: str, subject: str = "alice", ttl: int = 3600) -> str:
 
 
 async def test_a_move_reaches_both_transports_with_fields_of_two_other_subgraphs(
-    live_stack: LiveStack, client: Client
+    live_stack: LiveStack, client: GraphQLClient, workspace: str
 ) -> None:
     seeded = await _seed(client)
-    token = _token(client.workspace, "bob")
+    token = _token(workspace, "bob")
     ws = await WsClient.connect(live_stack.ws, token)
     assert (await ws.acknowledged())["type"] == "connection_ack"
     sub = await ws.subscribe(CHANGES, {"p": seeded["pipeline"]})
@@ -200,29 +205,29 @@ async def test_a_move_reaches_both_transports_with_fields_of_two_other_subgraphs
 
 
 async def test_workspaces_never_see_each_others_events(
-    live_stack: LiveStack, client: Client
+    live_stack: LiveStack, client: GraphQLClient
 ) -> None:
     seeded = await _seed(client)
-    other = Client(live_stack.http, new_workspace())
-    theirs = await _seed(other)
-    mine_ws = await WsClient.connect(live_stack.ws, _token(other.workspace), header=True)
-    await mine_ws.acknowledged()
-    sub = await mine_ws.subscribe(CHANGES)
-    try:
-        await upstreams_open(live_stack, 1)
-        await _move(client, seeded["deal"], "qualification")  # not the subscriber's
-        await _move(other, theirs["deal"], "qualification")
-        got = await mine_ws.next(sub)
-        assert got["data"]["dealChanged"]["dealId"] == theirs["deal"]
-    finally:
-        await mine_ws.close()
-        await other.close()
+    other_workspace = new_workspace()
+    async with gateway_client(live_stack.http, other_workspace) as other:
+        theirs = await _seed(other)
+        mine_ws = await WsClient.connect(live_stack.ws, _token(other_workspace), header=True)
+        await mine_ws.acknowledged()
+        sub = await mine_ws.subscribe(CHANGES)
+        try:
+            await upstreams_open(live_stack, 1)
+            await _move(client, seeded["deal"], "qualification")  # not the subscriber's
+            await _move(other, theirs["deal"], "qualification")
+            got = await mine_ws.next(sub)
+            assert got["data"]["dealChanged"]["dealId"] == theirs["deal"]
+        finally:
+            await mine_ws.close()
 
 
 async def test_an_expired_token_ends_the_subscription(
-    live_stack: LiveStack, client: Client
+    live_stack: LiveStack, client: GraphQLClient, workspace: str
 ) -> None:
-    token = _token(client.workspace, ttl=3)
+    token = _token(workspace, ttl=3)
     ws = await WsClient.connect(live_stack.ws, token)
     await ws.acknowledged()
     sub = await ws.subscribe(CHANGES)
@@ -241,10 +246,10 @@ async def test_an_expired_token_ends_the_subscription(
 
 
 async def test_a_subgraph_restart_does_not_end_the_subscription(
-    live_stack: LiveStack, client: Client
+    live_stack: LiveStack, client: GraphQLClient, workspace: str
 ) -> None:
     seeded = await _seed(client)
-    ws = await WsClient.connect(live_stack.ws, _token(client.workspace))
+    ws = await WsClient.connect(live_stack.ws, _token(workspace))
     await ws.acknowledged()
     sub = await ws.subscribe(CHANGES)
     try:
@@ -272,7 +277,7 @@ def _signed_by(secret: str, headers: dict[str, str], body: bytes) -> bool:
 
 
 async def test_a_move_goes_out_as_a_signed_webhook_retried_with_the_same_id(
-    live_stack: LiveStack, client: Client
+    live_stack: LiveStack, client: GraphQLClient, workspace: str
 ) -> None:
     receiver = await WebhookReceiver(answers=[500]).start()
     try:
@@ -302,6 +307,6 @@ async def test_a_move_goes_out_as_a_signed_webhook_retried_with_the_same_id(
             "crm.deals.deal.stage_changed.v1",
             seeded["deal"],
         )
-        assert event["workspace"] == client.workspace
+        assert event["workspace"] == workspace
     finally:
         await receiver.close()
