@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-export PYTHONPATH := libs:services/contacts:services/deals:services/tasks:services/webhooks:gateway:cli
+export PYTHONPATH := libs:services/contacts:services/deals:services/tasks:services/capture:services/webhooks:gateway:cli
 export APOLLO_TELEMETRY_DISABLED := true
 
 REQ_STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-16)
@@ -22,7 +22,7 @@ ROLE ?= admin
 
 .PHONY: help install run test test-unit test-integration test-e2e token lint format \
         supergraph api-schema web chromium screenshots schemas docs bench clean ferretdb \
-        promtool tools
+        promtool tools imap-server
 
 help:
 	@echo "make run     - start FerretDB, NATS, the services and the gateway with demo data"
@@ -47,6 +47,10 @@ ferretdb:
 
 promtool:
 	@bash scripts/install-promtool.sh >/dev/null
+
+# A real IMAP server for the capture service's tests (Debian's Dovecot, when missing).
+imap-server:
+	@bash scripts/install-dovecot.sh
 
 $(COMPOSE_STAMP):
 	@if [ -f $(COMPOSE_DIR)/package-lock.json ]; then \
@@ -80,7 +84,7 @@ run: install web
 token: $(REQ_STAMP)
 	@$(PY) -m crm_cli token --workspace "$(WORKSPACE)" --subject "$(SUBJECT)" --role "$(ROLE)"
 
-test: install tools lint web chromium
+test: install tools lint web chromium imap-server
 	cd web && npm run --silent test
 	$(PY) -m pytest -q -m "not integration and not e2e" libs services gateway tests
 	$(PY) -m pytest -q -m integration libs services tests
@@ -89,7 +93,7 @@ test: install tools lint web chromium
 test-unit: install tools
 	$(PY) -m pytest -q -m "not integration and not e2e" libs services gateway tests
 
-test-integration: install
+test-integration: install imap-server
 	$(PY) -m pytest -q -m integration libs services tests
 
 test-e2e: install web chromium
@@ -111,15 +115,13 @@ lint: $(REQ_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-# TODO(lead): add services/deals/crm_deals to `files` in pyproject.toml's [tool.mypy]
-# (standard checks) once its port lands.
 
 format: $(REQ_STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
 schemas: $(REQ_STAMP)
-	for svc in contacts deals tasks webhooks; do \
+	for svc in contacts deals tasks capture webhooks; do \
 	  $(PY) -m crm_$$svc.export_schema > services/$$svc/schema.graphql; done
 
 docs: $(REQ_STAMP)

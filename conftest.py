@@ -28,6 +28,7 @@ for sub in (
     "services/contacts",
     "services/deals",
     "services/tasks",
+    "services/capture",
     "services/webhooks",
     "gateway",
     "cli",

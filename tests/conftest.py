@@ -1,6 +1,7 @@
-"""The whole stack for end-to-end journeys and attacks (tests/e2e, tests/security): three
-services and the gateway as real processes on free ports, over the session's throwaway
-FerretDB and NATS, each service with its own NATS user and signing key."""
+"""The whole stack for end-to-end journeys and attacks (tests/e2e, tests/security): the
+services (capture with its SMTP door on a free port) and the gateway as real processes on
+free ports, over the session's throwaway FerretDB and NATS, each service with its own
+NATS user and signing key."""
 
 from __future__ import annotations
 
@@ -26,7 +27,10 @@ class Stack:
 @pytest.fixture(scope="session")
 def stack(infra: InfraStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs = tmp_path_factory.mktemp("e2e-logs")
-    ports = {name: free_port() for name in ("contacts", "deals", "tasks", "webhooks", "gateway")}
+    ports = {
+        name: free_port()
+        for name in ("contacts", "deals", "tasks", "capture", "webhooks", "gateway")
+    }
     env = dict(os.environ)
     env.update(
         {
@@ -45,9 +49,12 @@ def stack(infra: InfraStack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             env[f"SUBGRAPH_{name.upper()}_URL"] = f"http://127.0.0.1:{port}/graphql"
     env["GATEWAY_PORT"] = str(ports["gateway"])
     env["GATEWAY_HOST"] = "127.0.0.1"
+    env["CAPTURE_SMTP_PORT"] = str(free_port())
+    env["CAPTURE_IMAP_POLL_SECONDS"] = "0.5"
+    env["CAPTURE_PUBLIC_URL"] = f"http://127.0.0.1:{ports['gateway']}"
     processes: list[subprocess.Popen] = []
     try:
-        for name in ("contacts", "deals", "tasks", "webhooks", "gateway"):
+        for name in ("contacts", "deals", "tasks", "capture", "webhooks", "gateway"):
             log = logs / f"{name}.log"
             process = spawn([sys.executable, "-m", f"crm_{name}"], log, env=env, cwd=REPO_ROOT)
             processes.append(process)

@@ -35,16 +35,21 @@ os.environ.setdefault("JWT_SECRET", "bench-secret-" + "x" * 40)
 import httpx  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
+from crm_deals.config import OUTBOX_COLLECTIONS  # noqa: E402
+from crm_deals.events.publish import encode  # noqa: E402
 from crm_deals.importer import run as import_deals  # noqa: E402
 from crm_deals.importer import slug  # noqa: E402
 from crm_deals.store.index_entry import ANALYTICS_FIELDS, PROJECTION  # noqa: E402
 from crm_deals.store.indexed import deal_index  # noqa: E402
-from crm_deals.store.mongo import MongoStoreFactory  # noqa: E402
+from crm_deals.store.mongo import MongoBackend  # noqa: E402
 from crm_kit.assertions import KeyRing  # noqa: E402
 from crm_kit.context import RequestContext  # noqa: E402
 from crm_kit.devstack import InfraStack, free_port  # noqa: E402
+from crm_kit.profile import FERRETDB  # noqa: E402
+from crm_kit.records import MongoSource  # noqa: E402
 from crm_kit.rpc import READ, Endpoint, start_rpc_service  # noqa: E402
 from crm_kit.testing import gateway_auth  # noqa: E402
+from crm_kit.writer import DocumentWriter  # noqa: E402
 
 DATASET = ROOT.parent / "shared" / "data" / "maven-crm-sales-opportunities"
 DATASET = DATASET / "sales_pipeline.csv"
@@ -457,8 +462,12 @@ async def index_memory(
 ) -> tuple[int, int]:
     """Bytes the read index holds for the workspace, measured in this process (with a
     narrower scan projection, the entries lack what it leaves out)."""
-    stores = MongoStoreFactory(client[DATABASE], id_only=True)
-    index = deal_index(stores, projection=projection or PROJECTION)
+    writer = DocumentWriter(
+        client[DATABASE], profile=FERRETDB, outbox_collections=OUTBOX_COLLECTIONS, encode=encode
+    )
+    index = deal_index(
+        MongoSource(writer), MongoBackend(writer), projection=list(projection or PROJECTION)
+    )
     tracemalloc.start()
     try:
         before = tracemalloc.take_snapshot()

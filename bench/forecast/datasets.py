@@ -1,9 +1,10 @@
 """Generated deal histories for the win model: one with a known signal, and the
 degenerate histories a careful model must refuse or survive.
 
-Every dataset is a list of stored-deal-shaped documents (the fields `DealHistory.from_doc`
-reads) plus company facts, generated from a seeded RNG, so a test or a benchmark gets the
-same deals every time. Used by `bench/forecast/run.py` and the deals service's unit tests.
+Every dataset is a list of stored-deal-shaped documents (the fields
+`crm_deals.store.documents.history_from_doc` reads) plus company facts, generated from a
+seeded RNG, so a test or a benchmark gets the same deals every time. Used by
+`bench/forecast/run.py` and the deals service's unit tests.
 
 Known signal (`signal`): each deal's eventual outcome is drawn from
 `sigmoid(logit)` where the logit adds fixed effects of industry, company size, product,

@@ -29,6 +29,7 @@ from crm_deals.domain.default_pipeline import default_pipeline  # noqa: E402
 from crm_deals.domain.win_features import CompanyFact, DealHistory, features_at  # noqa: E402
 from crm_deals.domain.win_model import WinModel  # noqa: E402
 from crm_deals.domain.win_training import context_for, train  # noqa: E402
+from crm_deals.store.documents import history_from_doc  # noqa: E402
 from crm_kit.paths import demo_dataset_dir  # noqa: E402
 
 
@@ -121,7 +122,7 @@ def main() -> None:
         timing(model, deals, facts, now)
     docs, companies = datasets.signal()
     facts = {k: CompanyFact(i, s) for k, (i, s) in companies.items()}
-    deals = [DealHistory.from_doc(d) for d in docs]
+    deals = [history_from_doc(d) for d in docs]
     start = time.perf_counter()
     model = train(pipeline, deals, datasets.NOW, companies=facts)
     report("generated: known signal (3,000 deals)", model, time.perf_counter() - start, True)
@@ -132,7 +133,7 @@ def main() -> None:
         ("generated: every closed deal lost", datasets.single_class()),
         ("generated: 12 closed deals", datasets.too_few()),
     ):
-        deals = [DealHistory.from_doc(d) for d in docs]
+        deals = [history_from_doc(d) for d in docs]
         start = time.perf_counter()
         model = train(pipeline, deals, datasets.NOW)
         report(name, model, time.perf_counter() - start)

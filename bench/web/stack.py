@@ -20,12 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-for sub in ("libs", "services/contacts", "services/deals", "services/tasks", "gateway", "cli"):
+for sub in ("libs", "services/contacts", "services/deals", "services/tasks", "services/capture",
+            "gateway", "cli"):  # fmt: skip
     if str(ROOT / sub) not in sys.path:
         sys.path.insert(0, str(ROOT / sub))
 
 from crm_kit.devstack import InfraStack, free_port, spawn, wait_http_ok  # noqa: E402
 from crm_kit.paths import python_path  # noqa: E402
+
+# Every part the committed supergraph names, then the gateway.
+PARTS = ("contacts", "deals", "tasks", "capture", "gateway")
 
 
 @dataclass
@@ -44,7 +48,7 @@ def platform(demo: bool = True, workspace: str = "demo") -> Iterator[Platform]:
         os.environ["CRM_DATA_DIR"] = str(root / "data")
         infra = InfraStack(root / "servers", free_port(), free_port()).start()
         processes: list[subprocess.Popen] = []
-        ports = {name: free_port() for name in ("contacts", "deals", "tasks", "gateway")}
+        ports = {name: free_port() for name in PARTS}
         # One development secret for the children and this process (its tokens must verify).
         os.environ["JWT_SECRET"] = os.environ.get("JWT_SECRET") or secrets.token_urlsafe(48)
         env = dict(os.environ)
@@ -54,6 +58,7 @@ def platform(demo: bool = True, workspace: str = "demo") -> Iterator[Platform]:
             NATS_URL=infra.nats_url,
             LOG_LEVEL="WARNING",
             GATEWAY_LOG_LEVEL="WARNING",
+            CAPTURE_SMTP_PORT=str(free_port()),  # never a running stack's 2525
         )
         for name, port in ports.items():
             env[f"{name.upper()}_PORT"] = str(port)
@@ -61,7 +66,7 @@ def platform(demo: bool = True, workspace: str = "demo") -> Iterator[Platform]:
             if name != "gateway":
                 env[f"SUBGRAPH_{name.upper()}_URL"] = f"http://127.0.0.1:{port}/graphql"
         try:
-            for name in ("contacts", "deals", "tasks", "gateway"):
+            for name in PARTS:
                 log = root / f"{name}.log"
                 process = spawn([sys.executable, "-m", f"crm_{name}"], log, env=env, cwd=ROOT)
                 processes.append(process)

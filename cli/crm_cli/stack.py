@@ -44,8 +44,11 @@ SERVICES = (
     Component("contacts", "crm_contacts", 4001),
     Component("deals", "crm_deals", 4002),
     Component("tasks", "crm_tasks", 4003),
+    Component("capture", "crm_capture", 4004),
     Component("webhooks", "crm_webhooks", 4005),
 )
+# Capture's second public door: inbound SMTP (CAPTURE_SMTP_PORT; CAPTURE_SMTP_PORT=0 closes it).
+SMTP_PORT = int(os.environ.get("CAPTURE_SMTP_PORT") or 2525)
 GATEWAY = Component("gateway", "crm_gateway", 4000)
 
 
@@ -134,6 +137,8 @@ def run_stack(argv: list[str]) -> int:
         env = child_env(mongodb_uri, nats_url)
 
         started = [c for c in SERVICES if _exists(c.module)]
+        if any(c.name == "capture" for c in started) and SMTP_PORT:
+            _free_or_die(SMTP_PORT, "capture SMTP")
         for component in started:
             _free_or_die(component.port, component.name)
             servers.append(start_component(component, env, logs))
@@ -167,6 +172,8 @@ def run_stack(argv: list[str]) -> int:
             print(f"  gateway   http://127.0.0.1:{GATEWAY.port}/graphql (GraphiQL in a browser)")
         for component in started:
             print(f"  {component.name:<9} http://127.0.0.1:{component.port}/graphql")
+        if any(c.name == "capture" for c in started) and SMTP_PORT:
+            print(f"  SMTP      127.0.0.1:{SMTP_PORT} (capture; address: captureSettings)")
         print(f"  MongoDB   {redacted(mongodb_uri)}\n  NATS      {nats_url}")
         print(f"  logs      {logs}")
         print(f"\nDevelopment token (workspace {args.workspace}, admin):\n{token}\n", flush=True)

@@ -19,7 +19,25 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-__all__ = ["AuthFailureGuard", "Bucket", "ConcurrencyLimit", "Decision", "RateLimiter"]
+from starlette.requests import HTTPConnection
+
+__all__ = [
+    "AuthFailureGuard",
+    "Bucket",
+    "ConcurrencyLimit",
+    "Decision",
+    "RateLimiter",
+    "client_address",
+]
+
+
+def client_address(request: HTTPConnection) -> str:
+    """The client's address as every door of the gateway sees it (rate limits, the bad-token
+    back-off, the browser of a tracking report): the peer itself, or the client a trusted
+    reverse proxy names in X-Forwarded-For. The server resolves that before the app runs
+    (uvicorn's proxy headers, on only for the peers in GATEWAY_TRUSTED_PROXIES:
+    `crm_gateway.__main__`), so a header from anyone else never counts."""
+    return request.client.host if request.client else "unknown"
 
 
 @dataclass

@@ -11,6 +11,7 @@ aliases, root fields, cost) and execution.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -30,6 +31,7 @@ from crm_gateway.admission import (
     ConcurrencyLimit,
     Decision,
     RateLimiter,
+    client_address,
     ratelimit_headers,
 )
 from crm_gateway.config import GatewaySettings
@@ -38,6 +40,7 @@ from crm_gateway.graphiql import GRAPHIQL_HTML
 from crm_gateway.identity import SubgraphSigner
 from crm_gateway.metrics import Metrics
 from crm_gateway.subscriptions.mount import LiveTransports, wants_event_stream
+from crm_gateway.tracking_proxy import TRACKING_ROUTES, TrackingProxy
 from crm_gateway.web import mount_web
 from crm_kit import metrics, telemetry
 from crm_kit.assertions import KeyRing
@@ -130,11 +133,12 @@ def create_app(
     auth_on = settings.auth_enabled if auth is None else auth
     if auth_on and verifier is None:
         verifier = _load_verifier()
+    # One signing key for every door (subgraph requests, tracking reports), loaded on first
+    # use: without authentication and without a capture subgraph nothing signs.
+    gateway_keys = functools.cache(lambda: keyring or KeyRing.from_env("gateway"))
     signer = None
     if auth_on:
-        signer = SubgraphSigner(
-            keyring or KeyRing.from_env("gateway"), cache_size=settings.assertion_cache_size
-        )
+        signer = SubgraphSigner(gateway_keys(), cache_size=settings.assertion_cache_size)
     gateway = Gateway(
         sdl,
         subgraph_urls=settings.subgraph_urls,
@@ -167,6 +171,7 @@ def create_app(
         per_ip=per_ip,
         bad_tokens=bad_tokens,
     )
+    tracking = TrackingProxy.for_gateway(gateway, gateway_keys, transport)  # public: no token
 
     async def graphql(request: Request) -> Response:
         # The caller's trace, or a new one: every log line of the request names it.
@@ -210,7 +215,7 @@ def create_app(
         request: Request, media_type: str, headers: dict[str, str]
     ) -> tuple[Response, float]:
         start = time.perf_counter()
-        address = request.client.host if request.client else "unknown"
+        address = client_address(request)
         locked = bad_tokens.locked_for(address)
         if locked:
             gateway.metrics.rejected("locked_out")
@@ -310,6 +315,7 @@ def create_app(
         yield
         live.registry.stop_all()
         await gateway.aclose()
+        await tracking.aclose()
 
     app = Starlette(
         routes=[
@@ -317,6 +323,7 @@ def create_app(
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
             *live.routes(),
+            *tracking.routes,
         ],
         lifespan=lifespan,
     )
@@ -328,7 +335,7 @@ def create_app(
     return app
 
 
-ROUTES = ("/graphql", "/health", "/ready")
+ROUTES = ("/graphql", "/health", "/ready", *TRACKING_ROUTES)
 
 
 class _MissingToken(Exception):

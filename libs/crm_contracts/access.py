@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import contacts
+from . import contacts, deals
 from .streams import SERVICES
 
 
@@ -45,7 +45,12 @@ class Party:
 
 
 PARTIES: tuple[Party, ...] = (
-    Party("contacts", service=True),
+    Party(
+        "contacts",
+        service=True,
+        # Captured emails, meetings and visits become interactions.
+        durables=(Durable("capture", "contacts-captures"),),
+    ),
     Party(
         "deals",
         service=True,
@@ -68,6 +73,23 @@ PARTIES: tuple[Party, ...] = (
             Durable("contacts", "tasks-contact-merges"),
             Durable("contacts", "tasks-rules-contacts"),
             Durable("tasks", "tasks-rules-tasks"),
+            # Automation rules on what the capture service captured.
+            Durable("capture", "tasks-rules-capture"),
+        ),
+    ),
+    Party(
+        "capture",
+        service=True,
+        # A contact created meanwhile resolves the suggestions for its addresses.
+        durables=(Durable("contacts", "capture-contacts"),),
+        # Matching participants, accepting a suggestion (as the accepting user), and
+        # linking an email to an open deal.
+        requests=(
+            contacts.RPC_CONTACT_FIND_BY_EMAILS,
+            contacts.RPC_COMPANY_FIND_BY_DOMAINS,
+            contacts.RPC_CONTACT_CREATE,
+            deals.RPC_DEALS_BY_CONTACT,
+            deals.RPC_DEALS_BY_COMPANY,
         ),
     ),
     Party(

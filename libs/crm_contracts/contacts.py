@@ -21,11 +21,16 @@ COMPANY_UPDATED = event_subject(SERVICE, "company", "updated")
 COMPANY_DELETED = event_subject(SERVICE, "company", "deleted")
 COMPANY_RESTORED = event_subject(SERVICE, "company", "restored")
 INTERACTION_LOGGED = event_subject(SERVICE, "interaction", "logged")
+INTERACTION_UPDATED = event_subject(SERVICE, "interaction", "updated")
+INTERACTION_REMOVED = event_subject(SERVICE, "interaction", "removed")
 
 RPC_CONTACT_GET = rpc_subject(SERVICE, "contact", "get")
 RPC_CONTACT_FIND_BY_EMAIL = rpc_subject(SERVICE, "contact", "find_by_email")
 RPC_COMPANY_GET = rpc_subject(SERVICE, "company", "get")
 RPC_COMPANY_FIND_BY_NAME = rpc_subject(SERVICE, "company", "find_by_name")
+RPC_CONTACT_FIND_BY_EMAILS = rpc_subject(SERVICE, "contact", "find_by_emails")
+RPC_COMPANY_FIND_BY_DOMAINS = rpc_subject(SERVICE, "company", "find_by_domains")
+RPC_CONTACT_CREATE = rpc_subject(SERVICE, "contact", "create")
 
 
 class ContactSnapshot(Payload):
@@ -124,6 +129,26 @@ class InteractionLogged(Payload):
     # Added (additive).
     summary: str | None = None
     duration_seconds: int | None = None
+    # Added (additive): where it came from (`capture`: an email, meeting or web visit the
+    # capture service recorded; null: logged by a person) and who took part (addresses).
+    source: str | None = None
+    participants: list[str] = []
+
+
+class InteractionUpdated(InteractionLogged):
+    """A captured interaction changed (a meeting moved, a web session grew): the same
+    fields as when it was logged, as it is now."""
+
+
+class InteractionRemoved(Payload):
+    """A captured interaction left the timeline (its meeting was cancelled)."""
+
+    id: str
+    kind: str
+    contact_ids: list[str] = []
+    company_id: str | None = None
+    deal_id: str | None = None
+    source: str | None = None
 
 
 # Request/reply bodies (JSON, camelCase). Requests carry the caller's signed assertion in
@@ -147,16 +172,46 @@ class CompanyFindByNameRequest(Payload):
     names: list[str]
 
 
+class ContactFindByEmailsRequest(Payload):
+    emails: list[str]  # at most 100
+
+
+class CompanyFindByDomainsRequest(Payload):
+    domains: list[str]  # at most 100
+
+
+class ContactCreateRequest(Payload):
+    """Create a contact (the caller must be allowed to write); CONFLICT when the address
+    belongs to a contact already (the reply's message names it)."""
+
+    first_name: str
+    last_name: str | None = None
+    email: str
+    company_id: str | None = None
+    source: str | None = None
+
+
 # Reply of contact.get and contact.find_by_email (`data` is null when find_by_email finds
 # nothing); reply of company.get.
 ContactReply = ContactSnapshot
 CompanyReply = CompanySnapshot
+# Reply of contact.find_by_emails: `{"<address as asked>": ContactSnapshot, ...}` for the
+# addresses a live contact holds; of company.find_by_domains: `{"<domain>": CompanySnapshot}`
+# for the domains of live companies; of contact.create: the new ContactSnapshot.
 # Reply of company.find_by_name: `{"<requested name>": "<company id>", ...}` for the names
 # found (exact match, case-insensitive, surrounding/inner whitespace normalised).
 
 
 class CompaniesByName(RootModel[dict[str, str]]):
     """Reply of company.find_by_name: each requested name found -> its company id."""
+
+
+class ContactsByEmail(RootModel[dict[str, ContactSnapshot]]):
+    """Reply of contact.find_by_emails: each address a live contact holds -> the contact."""
+
+
+class CompaniesByDomain(RootModel[dict[str, CompanySnapshot]]):
+    """Reply of company.find_by_domains: each domain of a live company -> the company."""
 
 
 EVENTS: dict[str, type[Payload]] = {
@@ -170,6 +225,8 @@ EVENTS: dict[str, type[Payload]] = {
     COMPANY_DELETED: CompanyDeleted,
     COMPANY_RESTORED: CompanyRestored,
     INTERACTION_LOGGED: InteractionLogged,
+    INTERACTION_UPDATED: InteractionUpdated,
+    INTERACTION_REMOVED: InteractionRemoved,
 }
 
 ENDPOINTS: tuple[RpcEndpoint, ...] = (
@@ -203,5 +260,27 @@ ENDPOINTS: tuple[RpcEndpoint, ...] = (
         CompanyFindByNameRequest,
         CompaniesByName,
         roles="read",
+    ),
+    RpcEndpoint(
+        RPC_CONTACT_FIND_BY_EMAILS,
+        "The live contacts holding up to 100 addresses (case-insensitive).",
+        ContactFindByEmailsRequest,
+        ContactsByEmail,
+        roles="read",
+    ),
+    RpcEndpoint(
+        RPC_COMPANY_FIND_BY_DOMAINS,
+        "The live companies of up to 100 domains.",
+        CompanyFindByDomainsRequest,
+        CompaniesByDomain,
+        roles="read",
+    ),
+    RpcEndpoint(
+        RPC_CONTACT_CREATE,
+        "Create a contact as the caller; CONFLICT when a contact holds the address already.",
+        ContactCreateRequest,
+        ContactReply,
+        roles="write",
+        errors=(*COMMON_ERRORS, "NOT_FOUND", "CONFLICT"),
     ),
 )

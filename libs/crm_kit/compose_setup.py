@@ -5,7 +5,8 @@ secrets [--out DIR]   write fresh credentials into DIR (default deploy/compose/s
                       refusing to overwrite: every party's NATS nkey seed and signing key,
                       the NATS servers' authorization and cluster blocks, the MongoDB
                       replica-set key and a user per service limited to its own database,
-                      an RS256 key pair standing in for an identity provider, and the
+                      an RS256 key pair standing in for an identity provider, the
+                      capture service's key for stored mailbox passwords, and the
                       Grafana admin password (profile `monitoring`)
 token [--out DIR] --workspace W --subject S --role R
                       print a bearer token signed with that key pair (the stack's issuer)
@@ -33,7 +34,7 @@ from crm_contracts.streams import SERVICES
 
 from . import nats_auth
 from .auth import token_claims
-from .nats_setup import SIGNERS
+from .nats_setup import SIGNERS, capture_secret_key
 
 DEFAULT_DIR = Path("deploy/compose/secrets")
 NATS_NODES = ("nats1", "nats2", "nats3")
@@ -103,6 +104,7 @@ def generate() -> dict[str, bytes]:
     files["mongo/keyfile"] = base64.b64encode(secrets.token_bytes(96)) + b"\n"
     files["mongo/root.password"] = secrets.token_urlsafe(24).encode()
     files["grafana/admin.password"] = secrets.token_urlsafe(24).encode()
+    files["capture/secret.key"] = capture_secret_key().encode()
     for service in SERVICES:
         password = secrets.token_urlsafe(24)
         files[f"mongo/{service}.password"] = password.encode()

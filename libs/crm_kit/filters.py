@@ -13,7 +13,8 @@ exactly what the database would:
   or a value of another type never is.
 - `Contains(fields, text)`: one of the fields (or an element of an array field) is a
   string containing `text` literally (the caller normalises case: stored search fields
-  are lower-case).
+  are lower-case); with `ignore_case=True`, in any case (`$options: "i"`, for a field
+  stored as the user typed it).
 - `And(*parts)` / `Or(*parts)`; `ALL` selects everything.
 
 Fields are named as stored (document field names, `a.b` for a field of an embedded
@@ -23,6 +24,7 @@ same way in both places; `stored_field(doc)` reads a stored document that way.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -152,16 +154,22 @@ class Range(Filter):
 class Contains(Filter):
     fields: tuple[str, ...]
     text: str
+    ignore_case: bool = False
 
-    def __init__(self, fields: str | Sequence[str], text: str) -> None:
+    def __init__(
+        self, fields: str | Sequence[str], text: str, *, ignore_case: bool = False
+    ) -> None:
         names = (fields,) if isinstance(fields, str) else tuple(fields)
         if not names:
             raise ValueError("Contains needs at least one field")
         object.__setattr__(self, "fields", names)
         object.__setattr__(self, "text", text)
+        object.__setattr__(self, "ignore_case", ignore_case)
 
     def to_mongo(self) -> dict[str, Any]:
         pattern = {"$regex": literal_regex(self.text)}
+        if self.ignore_case:
+            pattern["$options"] = "i"
         if len(self.fields) == 1:
             return {self.fields[0]: pattern}
         return {"$or": [{name: pattern} for name in self.fields]}
@@ -172,7 +180,12 @@ class Contains(Filter):
     def _in(self, stored: Any) -> bool:
         if isinstance(stored, list):  # as MongoDB does: any element
             return any(self._in(element) for element in stored)
-        return isinstance(stored, str) and self.text in stored
+        if not isinstance(stored, str):
+            return False
+        if self.ignore_case:
+            # Case folded as the database's regex engine folds (simple Unicode folding).
+            return re.search(re.escape(self.text), stored, re.IGNORECASE) is not None
+        return self.text in stored
 
 
 @dataclass(frozen=True)

@@ -225,8 +225,10 @@ class MemoryRecords(Records[E]):
             self._docs[doc["_id"]] = copy.deepcopy(doc)
             await self._written(doc["_id"], record)
 
-    async def save(self, record: E, *, verified: bool = False) -> bool:
-        fields, expect = self._versioned_update(record)
+    async def save(
+        self, record: E, *, verified: bool = False, expect: Mapping[str, Any] | None = None
+    ) -> bool:
+        fields, expect = self._versioned_update(record, expect)
         doc_id = self._id_of(record)
         async with self.lock(doc_id):
             stored = self._docs.get(doc_id)

@@ -139,6 +139,25 @@ def observe_scheduler_lag(service: str, kind: str, seconds: float) -> None:
     SCHEDULER_LAST_LAG.labels(service, kind).set(lag)
 
 
+# --- a service's own doors (beside GraphQL and NATS) ---------------------------------------
+
+INBOUND = Counter(
+    "crm_inbound_total",
+    "What a service's own doors took in (capture: smtp, imap, tracking), by outcome: "
+    "accepted, refused (the sender's fault: bad address, malformed, rate-limited) or "
+    "failed (ours: a dependency down; the sender retries or the item is lost).",
+    ["service", "door", "outcome"],
+)
+INBOUND_OUTCOMES = ("accepted", "refused", "failed")
+
+
+def count_inbound(service: str, door: str, outcome: str) -> None:
+    """One item at a door of `service` (the hook for its doors; `door` a fixed name)."""
+    if outcome not in INBOUND_OUTCOMES:
+        raise ValueError(f"inbound outcome {outcome!r}: one of {INBOUND_OUTCOMES}")
+    INBOUND.labels(service, door, outcome).inc()
+
+
 # --- operation names: bounded --------------------------------------------------------------
 
 OTHER = "__other__"
@@ -317,6 +336,7 @@ DEFAULT_METRICS_PORTS = {
     "contacts": 9401,
     "deals": 9402,
     "tasks": 9403,
+    "capture": 9404,
     "webhooks": 9405,
 }
 

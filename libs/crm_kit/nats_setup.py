@@ -6,8 +6,10 @@ streams       create or update every stream as the provisioner, with
 k8s-secrets   print Kubernetes Secrets with fresh credentials: every party's nkey seed,
               the server's authorization and cluster blocks, every party's internal
               signing key, each service's MongoDB URI with a new password (and the
-              mongosh script creating those users, `crm-mongodb-users`), and with
-              --jwt-public-key the identity provider's key (`kubectl apply -n crm -f -`)
+              mongosh script creating those users, `crm-mongodb-users`), the capture
+              service's key for the mailbox passwords it stores
+              (`crm-capture-secret-key`), and with --jwt-public-key the identity
+              provider's key (`kubectl apply -n crm -f -`)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 import nkeys
 import yaml
+from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -76,6 +79,14 @@ def cluster_block(namespace: str, size: int, password: str) -> dict[str, Any]:
         "authorization": {"user": nats_auth.ROUTE_USER, "password": password},
         "routes": routes,
     }
+
+
+def capture_secret_key() -> str:
+    """A new key for the mailbox passwords the capture service stores (Fernet). Keep it
+    when Secrets are generated again: with only a new key the stored passwords are lost.
+    To rotate, list the new key first and the old one after it, comma-separated (the first
+    encrypts, any decrypts: services/capture/README.md)."""
+    return Fernet.generate_key().decode()
 
 
 # The MongoDB replica set the services use (override with --mongodb-hosts).
@@ -141,6 +152,7 @@ def k8s_secrets(
         yield _secret(f"crm-internal-{name}", {"key.pem": private.decode()}, namespace)
     yield _secret("crm-internal-public-keys", public_pems, namespace)
     yield from mongodb_secrets(namespace, mongodb_hosts, replica_set)
+    yield _secret("crm-capture-secret-key", {"fernet.key": capture_secret_key()}, namespace)
     if jwt_public_key is not None:
         yield _secret("crm-jwt", {"public.pem": jwt_public_key}, namespace)
 

@@ -13,6 +13,7 @@ SOURCE_DIRS = (
     "services/contacts",
     "services/deals",
     "services/tasks",
+    "services/capture",
     "services/webhooks",
     "gateway",
     "cli",

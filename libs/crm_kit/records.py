@@ -24,7 +24,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar
 
 from pymongo.errors import DuplicateKeyError
 
@@ -45,19 +45,15 @@ class RecordType(Generic[E]):
     included; derived fields written at write time too); `unique` names the document
     fields a unique index (per workspace) covers, which the in-memory backend enforces
     as the database does; a `versioned` record has an int `version` that every `save`
-    checks and increments."""
+    checks and increments (`version_field` names that attribute and document field when
+    a record calls it otherwise)."""
 
     collection: str
     to_doc: Callable[[E], dict[str, Any]]
     from_doc: Callable[[Mapping[str, Any]], E]
     unique: tuple[str, ...] = ()
     versioned: bool = False
-
-
-class Versioned(Protocol):
-    """A record of a `versioned` type."""
-
-    version: int
+    version_field: str = "version"
 
 
 class Duplicate(Exception):
@@ -168,9 +164,12 @@ class Records(ABC, Generic[E]):
         """Insert or replace by id (records without an outbox: look-up tables)."""
 
     @abstractmethod
-    async def save(self, record: E, *, verified: bool = False) -> bool:
+    async def save(
+        self, record: E, *, verified: bool = False, expect: Mapping[str, Any] | None = None
+    ) -> bool:
         """Write the whole record if it still exists in the workspace (and, versioned,
-        still has the version it was read with): False otherwise. Raises `Duplicate`."""
+        still has the version it was read with; and holds the `expect`ed stored values):
+        False otherwise. Raises `Duplicate`."""
 
     @abstractmethod
     async def update(
@@ -247,15 +246,19 @@ class Records(ABC, Generic[E]):
         doc["workspace_id"] = workspace_id
         return doc
 
-    def _versioned_update(self, record: E) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _versioned_update(
+        self, record: E, expect: Mapping[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The `$set` document of a save and the values it expects stored."""
         doc = self._document(record)
         doc.pop("_id")
-        if not self.kind.versioned:
-            return doc, {}
-        version = cast(Versioned, record).version
-        doc["version"] = version + 1
-        return doc, {"version": version}
+        conditions = dict(expect or {})
+        if self.kind.versioned:
+            name = self.kind.version_field
+            version: int = getattr(record, name)
+            doc[name] = version + 1
+            conditions[name] = version
+        return doc, conditions
 
     def _writable(self) -> str:
         if self.workspace_id is None:
@@ -264,7 +267,8 @@ class Records(ABC, Generic[E]):
 
     def _bump(self, record: E, by: int) -> None:
         if self.kind.versioned:
-            cast(Versioned, record).version += by
+            name = self.kind.version_field
+            setattr(record, name, getattr(record, name) + by)
 
 
 class MongoRecords(Records[E]):
@@ -366,8 +370,10 @@ class MongoRecords(Records[E]):
             self.kind.collection, self._document(record), upsert=True, record=record
         )
 
-    async def save(self, record: E, *, verified: bool = False) -> bool:
-        fields, expect = self._versioned_update(record)
+    async def save(
+        self, record: E, *, verified: bool = False, expect: Mapping[str, Any] | None = None
+    ) -> bool:
+        fields, conditions = self._versioned_update(record, expect)
         doc_id = self._id_of(record)
         # The write hooks hear the record as written (its new version), as in memory.
         self._bump(record, 1)
@@ -378,8 +384,9 @@ class MongoRecords(Records[E]):
                 {"$set": fields},
                 pending_events(record),
                 workspace_id=self.workspace_id,
-                expect=expect,
-                verified=verified,
+                expect=conditions,
+                # Conditions beyond the version were not checked by `change`'s read.
+                verified=verified and not expect,
                 record=record,
             )
         except DuplicateKeyError:

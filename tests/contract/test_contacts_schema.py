@@ -29,12 +29,17 @@ MODELS: dict[str, type[Payload]] = {
     contract.COMPANY_DELETED: contract.CompanyDeleted,
     contract.COMPANY_RESTORED: contract.CompanyRestored,
     contract.INTERACTION_LOGGED: contract.InteractionLogged,
+    contract.INTERACTION_UPDATED: contract.InteractionUpdated,
+    contract.INTERACTION_REMOVED: contract.InteractionRemoved,
 }
 RPC_SUBJECTS = [
     contract.RPC_CONTACT_GET,
     contract.RPC_CONTACT_FIND_BY_EMAIL,
     contract.RPC_COMPANY_GET,
     contract.RPC_COMPANY_FIND_BY_NAME,
+    contract.RPC_CONTACT_FIND_BY_EMAILS,
+    contract.RPC_COMPANY_FIND_BY_DOMAINS,
+    contract.RPC_CONTACT_CREATE,
 ]
 
 
@@ -83,6 +88,8 @@ def _produced_events() -> list[CloudEvent]:
         publish.company_deleted(company),
         publish.company_restored(company),
         publish.interaction_logged(interaction),
+        publish.interaction_updated(interaction),
+        publish.interaction_removed(interaction),
     ]
 
 

@@ -72,7 +72,9 @@ def test_kustomization_lists_every_manifest() -> None:
     assert listed == present
 
 
-@pytest.mark.parametrize("service", ["contacts", "deals", "tasks", "webhooks", "gateway"])
+@pytest.mark.parametrize(
+    "service", ["contacts", "deals", "tasks", "capture", "webhooks", "gateway"]
+)
 def test_deployment_matches_the_service(service: str) -> None:
     container = _deployment(service)["spec"]["template"]["spec"]["containers"][0]
     assert container["args"] == [f"crm_{service}"]
@@ -99,7 +101,7 @@ def test_configured_variables_are_read_by_the_code() -> None:
     assert "CRM_HOST" in (REPO_ROOT / "libs/crm_kit/settings.py").read_text()
 
 
-SERVICES = ("contacts", "deals", "tasks", "webhooks")
+SERVICES = ("contacts", "deals", "tasks", "capture", "webhooks")
 
 
 def _pod(doc: dict) -> dict:
@@ -197,15 +199,18 @@ def _workload_labels() -> dict[str, dict[str, str]]:
 METRICS_POLICY = "metrics-from-prometheus"
 
 
-def _admitted(target: dict[str, str]) -> tuple[bool, set[str]]:
+def _admitted(target: dict[str, str], port: str | None = None) -> tuple[bool, set[str]]:
     """(open to anyone?, workloads admitted) by the policies selecting a pod with `target`
-    labels, on any port but the metrics port."""
+    labels, on `port` (a named port) or on any port but the metrics port."""
     anyone, sources = False, set()
     workloads = _workload_labels()
     for name, spec in _policies().items():
         if name == METRICS_POLICY or not _selected(spec["podSelector"], target):
             continue
         for rule in spec.get("ingress", []):
+            ports = {p["port"] for p in rule.get("ports", [])}
+            if port is not None and ports and port not in ports:
+                continue
             peers: list[dict[str, Any]] = rule.get("from", [])
             if not peers:
                 anyone = True
@@ -222,7 +227,11 @@ def test_network_policies_admit_only_what_the_design_says() -> None:
     workloads = _workload_labels()
     assert _admitted(workloads["gateway"]) == (True, set())  # the only public door
     for service in SERVICES:
+        assert _admitted(workloads[service], "http") == (False, {"gateway"})
+    for service in ("contacts", "deals", "tasks"):
         assert _admitted(workloads[service]) == (False, {"gateway"})
+    # Capture's mail door: open, on its SMTP port only.
+    assert _admitted(workloads["capture"], "smtp") == (True, set())
     assert _admitted(workloads["nats"]) == (False, {*SERVICES, "crm-nats-streams", "nats"})
     assert _admitted({"app": "mongodb"}) == (False, set(SERVICES))
     # The gateway's public door is its http port only.

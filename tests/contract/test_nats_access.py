@@ -3,9 +3,14 @@ permissions are generated from (`crm_contracts.access`): otherwise the server re
 
 from __future__ import annotations
 
+from typing import Any
+
+from crm_capture.entrypoints.consumers import subscriptions as capture_subscriptions
+from crm_contacts.entrypoints.consumers import subscriptions as contacts_subscriptions
 from crm_contracts.access import Durable, party
 from crm_contracts.envelope import service_of
-from crm_deals import config as deals_config
+from crm_deals.entrypoints.consumers import subscriptions as deals_subscriptions
+from crm_kit.inbound import Subscription
 from crm_kit.memory_db import MemoryDatabase
 from crm_tasks.entrypoints.consumers import subscriptions
 from crm_tasks.store.memory import memory_store
@@ -14,14 +19,23 @@ from crm_tasks.usecases.scope import scopes
 TASKS_CONSUMERS = subscriptions(scopes(memory_store(MemoryDatabase())))
 
 
+def _durables(service: str, subs: list[Subscription]) -> set[tuple[str, Durable]]:
+    return {(service, Durable(service_of(s.subjects[0]), s.durable)) for s in subs}
+
+
+def _unused(_: Any) -> Any:
+    raise AssertionError("only the subscriptions' declarations are read here")
+
+
 def test_every_durable_consumer_is_declared_for_its_service() -> None:
     used = {
-        ("deals", Durable("tasks", deals_config.DURABLE_TASKS)),
-        ("deals", Durable("contacts", deals_config.DURABLE_CONTACTS)),
-        ("deals", Durable("contacts", deals_config.DURABLE_COMPANY_FACTS)),
-        *(("tasks", Durable(service_of(sub.subjects[0]), sub.durable)) for sub in TASKS_CONSUMERS),
+        *_durables("deals", deals_subscriptions(_unused)),
+        *_durables("tasks", TASKS_CONSUMERS),
+        *_durables("contacts", contacts_subscriptions(_unused)),
+        *_durables("capture", capture_subscriptions(_unused)),
     }
-    declared = {(name, d) for name in ("contacts", "deals", "tasks") for d in party(name).durables}
+    services = ("contacts", "deals", "tasks", "capture")
+    declared = {(name, d) for name in services for d in party(name).durables}
     assert used == declared
 
 

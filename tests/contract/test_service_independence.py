@@ -5,15 +5,12 @@
 - inside a service, every module sits in a layer, and imports run with the grain:
   `graphql` and `entrypoints` -> `usecases` -> `domain`; adapters (`store`, `events`) ->
   `domain`; the use cases see the store's port (`store/port.py`), never its adapters; the
-  composition roots (`app.py`, `__main__.py`, `export_schema.py`, `importer.py`,
-  `demo.py`) may import anything;
+  composition roots (`app.py`, `__main__.py`, `export_schema.py`, `importer.py`, tasks'
+  `demo.py`, deals' `win_model_cli.py`) may import anything;
 - the domain imports no framework;
 - no import circles, in any service or in the libs.
 
-Contacts, tasks and the libs keep every rule. Deals is not ported to the shape yet: its
-current violations are listed in `NOT_YET_PORTED`, which only shrinks. A violation not
-listed fails; a listed one that is gone fails too, so the list stays exact. The porter of
-deals empties it (and then deletes it).
+Every service and the libs keep every rule: a violation fails the test.
 """
 
 from __future__ import annotations
@@ -32,13 +29,14 @@ PACKAGES = {
     "crm_contacts": REPO_ROOT / "services/contacts/crm_contacts",
     "crm_deals": REPO_ROOT / "services/deals/crm_deals",
     "crm_tasks": REPO_ROOT / "services/tasks/crm_tasks",
+    "crm_capture": REPO_ROOT / "services/capture/crm_capture",
     "crm_webhooks": REPO_ROOT / "services/webhooks/crm_webhooks",
     "crm_gateway": REPO_ROOT / "gateway/crm_gateway",
     "crm_kit": REPO_ROOT / "libs/crm_kit",
     "crm_contracts": REPO_ROOT / "libs/crm_contracts",
 }
-OWNED = {"crm_contacts", "crm_deals", "crm_tasks", "crm_gateway"}
-SERVICES = ("crm_contacts", "crm_deals", "crm_tasks", "crm_webhooks")
+OWNED = {"crm_contacts", "crm_deals", "crm_tasks", "crm_capture", "crm_webhooks", "crm_gateway"}
+SERVICES = ("crm_contacts", "crm_deals", "crm_tasks", "crm_capture", "crm_webhooks")
 
 # What each layer of a service may import (besides itself).
 ROOT = "composition root"
@@ -53,47 +51,8 @@ ALLOWED: dict[str, set[str]] = {
     "entrypoints": {"usecases", "domain", "config", "events"},
     "config": set(),
 }
-ROOT_MODULES = {"app", "__main__", "export_schema", "importer", "demo"}
+ROOT_MODULES = {"app", "__main__", "export_schema", "importer", "demo", "win_model_cli"}
 FRAMEWORKS = {"strawberry", "starlette", "pymongo", "bson", "nats", "httpx", "uvicorn"}
-
-# Deals' and tasks' violations before they are ported to the service shape. Porters:
-# remove each line as you fix it (the test fails on a line that no longer applies).
-NOT_YET_PORTED: set[str] = {
-    "crm_deals.events.consume (events) imports crm_deals.store.documents (store)",
-    "crm_deals.events.consume (events) imports crm_deals.usecases.company_facts (usecases)",
-    "crm_deals.graphql.context (graphql) imports crm_deals.store.documents (store)",
-    "crm_deals.usecases.analytics (usecases) imports crm_deals.store.documents (store)",
-    "crm_deals.usecases.company_facts (usecases) imports crm_deals.store.documents (store)",
-    "crm_deals.usecases.forecasting (usecases) imports crm_deals.store.documents (store)",
-    "crm_deals.usecases.forecasting (usecases) imports crm_deals.store.forecast_snapshots (store)",
-    "crm_deals.usecases.rates (usecases) imports crm_deals.store.documents (store)",
-    "crm_deals.usecases.win_model (usecases) imports crm_deals.store.documents (store)",
-    "crm_deals.events.consume (events) imports crm_deals.store.protocol (store)",
-    "crm_deals.events.consume (events) imports crm_deals.usecases.activity (usecases)",
-    "crm_deals.events.consume (events) imports crm_deals.usecases.context (usecases)",
-    "crm_deals.graphql.context (graphql) imports crm_deals.store.forecast_snapshots (store)",
-    "crm_deals.graphql.context (graphql) imports crm_deals.store.protocol (store)",
-    "crm_deals.graphql.context (graphql) imports crm_deals.store.win_models (store)",
-    "crm_deals.graphql.entities imports crm_deals.graphql.types, and back (a circle)",
-    "crm_deals.rpc is in no layer",
-    "crm_deals.usecases.activity (usecases) imports crm_deals.events.publish (events)",
-    "crm_deals.usecases.activity (usecases) imports crm_deals.store.protocol (store)",
-    "crm_deals.usecases.analytics (usecases) imports crm_deals.store.forecast_snapshots (store)",
-    "crm_deals.usecases.analytics (usecases) imports crm_deals.store.index_entry (store)",
-    "crm_deals.usecases.analytics (usecases) imports crm_deals.store.protocol (store)",
-    "crm_deals.usecases.deals (usecases) imports crm_deals.events.publish (events)",
-    "crm_deals.usecases.deals (usecases) imports crm_deals.store.protocol (store)",
-    "crm_deals.usecases.handover (usecases) imports crm_deals.events.publish (events)",
-    "crm_deals.usecases.handover (usecases) imports crm_deals.store.protocol (store)",
-    "crm_deals.usecases.pipelines (usecases) imports crm_deals.events.publish (events)",
-    "crm_deals.usecases.pipelines (usecases) imports crm_deals.store.protocol (store)",
-    "crm_deals.usecases.queries (usecases) imports crm_deals.store.protocol (store)",
-    "crm_deals.usecases.win_model (usecases) imports crm_deals.events.publish (events)",
-    "crm_deals.usecases.win_model (usecases) imports crm_deals.store.protocol (store)",
-    "crm_deals.usecases.win_model (usecases) imports crm_deals.store.win_models (store)",
-    "crm_deals.win_model_cli is in no layer",
-    "crm_deals.win_model_rpc is in no layer",
-}
 
 
 @dataclass(frozen=True)
@@ -275,12 +234,8 @@ def violations(package: str) -> set[str]:
 
 @pytest.mark.parametrize("package", SERVICES)
 def test_services_keep_the_layers_and_have_no_circles(package: str) -> None:
-    found = violations(package)
-    listed = {line for line in NOT_YET_PORTED if line.startswith(f"{package}.")}
-    new = sorted(found - listed)
-    assert new == [], "import rules broken (see this module's doc):\n" + "\n".join(new)
-    fixed = sorted(listed - found)
-    assert fixed == [], "fixed, so remove from NOT_YET_PORTED:\n" + "\n".join(fixed)
+    found = sorted(violations(package))
+    assert found == [], "import rules broken (see this module's doc):\n" + "\n".join(found)
 
 
 @pytest.mark.parametrize("package", ["crm_kit", "crm_contracts", "crm_gateway"])

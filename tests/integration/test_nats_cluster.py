@@ -25,7 +25,7 @@ from pymongo import AsyncMongoClient
 
 from crm_contracts import deals as deal_events
 from crm_deals.app import create_app as create_deals
-from crm_deals.store.protocol import OUTBOX_COLLECTIONS
+from crm_deals.config import OUTBOX_COLLECTIONS
 from crm_kit.devstack import InfraStack, NatsCluster, start_nats_cluster
 from crm_kit.nats_io import connect
 from crm_kit.outbox import OUTBOX

@@ -40,8 +40,14 @@ CHANGES = {
         "{ myTasks { title } }",
         lambda data, name: sum(t["title"] == name for t in data["myTasks"]),
     ),
+    "capture": (
+        "mutation($n: String!) { updateCaptureSettings(input: {excludedDomains: [$n]}) "
+        "{ excludedDomains } }",
+        "{ captureSettings { excludedDomains } }",
+        lambda data, name: sum(d == name for d in data["captureSettings"]["excludedDomains"]),
+    ),
 }
-OTHER = {"contacts": "deals", "deals": "tasks", "tasks": "contacts"}
+OTHER = {"contacts": "deals", "deals": "tasks", "tasks": "capture", "capture": "contacts"}
 CREDENTIALS = (
     "nothing",
     "user-bearer-token",
@@ -79,7 +85,7 @@ async def test_direct_calls_without_the_gateways_assertion_are_refused(
     stack: Stack, http: httpx.AsyncClient, tenant: Tenant, service: str, credential: str
 ) -> None:
     mutation, check, count = CHANGES[service]
-    name = f"direct-{uuid4().hex[:8]}"
+    name = f"direct-{uuid4().hex[:8]}.example"  # a domain too (capture's change)
     body = orjson.dumps({"query": mutation, "variables": {"n": name}})
     headers = {
         "content-type": "application/json",
@@ -108,13 +114,27 @@ async def test_a_browser_get_at_a_subgraph_is_refused_not_a_500(
         assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
+@pytest.mark.parametrize("service", ["contacts", "capture"])
 async def test_the_same_change_through_the_gateway_is_made_once(
-    stack: Stack, http: httpx.AsyncClient, tenant: Tenant
+    stack: Stack, http: httpx.AsyncClient, tenant: Tenant, service: str
 ) -> None:
     """The control: the refusals above are about the route, not the change."""
-    mutation, check, count = CHANGES["contacts"]
-    name = f"via-gateway-{uuid4().hex[:8]}"
+    mutation, check, count = CHANGES[service]
+    name = f"via-gateway-{uuid4().hex[:8]}.example"
     made = await gql(http, stack.gateway_url, mutation, tenant.headers, n=name)
     assert "errors" not in made, made
     seen = await gql(http, stack.gateway_url, check, tenant.headers, n=name)
     assert count(seen["data"], name) == 1
+
+
+async def test_the_tracking_endpoints_refuse_anything_but_the_gateway(
+    stack: Stack, http: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    """Capture's tracking endpoints trust what the gateway says of the browser (its
+    address, Do-Not-Track): reached around the gateway, they refuse."""
+    base = stack.service_urls["capture"].removesuffix("/graphql")
+    hit = orjson.dumps({"browser": {"ip": "203.0.113.1"}, "body": '{"k": "s_x", "t": "view"}'})
+    for headers in ({}, tenant.headers, {"x-forwarded-for": "127.0.0.1"}):
+        for path in ("/track/collect", "/track/snippet.js"):
+            refused = await http.post(f"{base}{path}", content=hit, headers=headers)
+            assert refused.status_code == 401, (path, headers, refused.text)

@@ -41,7 +41,7 @@ async def test_malformed_requests_get_400_at_the_gateway(
     assert response.json()["errors"][0]["extensions"] == {"code": "BAD_REQUEST", "field": field}
 
 
-@pytest.mark.parametrize("service", ["contacts", "deals", "tasks"])
+@pytest.mark.parametrize("service", ["contacts", "deals", "tasks", "capture"])
 async def test_malformed_requests_get_400_at_the_subgraphs(
     stack: Stack, http: httpx.AsyncClient, tenant: Tenant, service: str
 ) -> None:

@@ -165,7 +165,7 @@ def _random_things(rng: random.Random) -> list[Thing]:
         Thing(
             f"{n:04d}",
             "",
-            rng.choice(["ada", "bob", "cy", "dee", "eve.x"]) + f" {n}",
+            rng.choice(["ada", "Bob", "cy", "DEE", "eve.x", "Éa", "éa"]) + f" {n}",
             tags=rng.sample(["a", "b", "c"], rng.randint(0, 2)),
             score=rng.choice([None, 1, 2, 3]),
             at=rng.choice([None, base + timedelta(days=rng.randint(0, 5))]),
@@ -183,6 +183,7 @@ def _random_filter(rng: random.Random) -> Filter:
         Range("at", gte=day),
         Range("score", gt=1, lte=3),
         Contains(("name", "tags"), rng.choice(["a", "e", ".x", "1"])),
+        Contains("name", rng.choice(["ADA", "Eve.X", "b ", "É"]), ignore_case=True),
         Eq("at", None),
         Or(Eq("score", 1), Eq("tags", "c")),
     ]
@@ -213,6 +214,27 @@ async def test_every_query_selects_what_the_in_memory_database_selects(
             after_memory = await memory.find(where, order=order, after=cursor)
             assert [t.id for t in after_mongo] == [t.id for t in after_memory]
     assert await mongo.count(ALL) == 60
+
+
+async def test_saves_expecting_stored_values_and_record_deletes(env: dict[str, Any]) -> None:
+    things = MongoRecords(env["writer"], THING, "w1")
+    heard: list[list[str]] = []
+
+    async def hook(written: Written) -> None:
+        heard.append([event.id for event in written.events])
+
+    env["writer"].hooks.subscribe(hook)
+    await things.insert(Thing("a", "w1", "Ada", score=1))
+    (found,) = await things.get(["a"])
+    found.score = 2
+    assert not await things.save(found, expect={"score": 5})
+    found.rename("Ada L")
+    assert await things.save(found, expect={"score": 1})
+    doc = await env["db"][THINGS].find_one({"_id": "a"})
+    assert doc["score"] == 2 and heard == [[], [doc[OUTBOX][0]["id"]]]
+    assert not await MongoRecords(env["writer"], THING, "w2").delete("a")
+    assert await things.delete("a") and not await things.delete("a")
+    assert await env["db"][THINGS].count_documents({}) == 0
 
 
 async def test_deletes_are_conditional_and_heard(env: dict[str, Any]) -> None:

@@ -61,6 +61,9 @@ def test_compiles_to_one_flat_mongo_filter_while_fields_differ() -> None:
         (Contains("name", "love"), True),
         (Contains("name", "LOVE"), False),  # literal: the caller normalises case
         (Contains(("gone", "name"), "ada"), True),
+        (Contains("name", "LOVE", ignore_case=True), True),
+        (Contains("name", "a.l", ignore_case=True), False),  # still literal text
+        (Contains("tags", "EU", ignore_case=True), True),
         (Or(Eq("score", 1), Eq("name", "ada lovelace")), True),
         (And(Eq("score", 5), Eq("tags", "us")), False),
         (ALL, True),
@@ -79,6 +82,12 @@ def test_keyset_order_selects_rows_after_a_cursor() -> None:
     assert ascending is not None
     assert [r["_id"] for r in rows if ascending.matches(r.get)] == ["c", "d"]
     assert Order("n").after(None) is None
+
+
+def test_ignoring_case_compiles_to_the_regex_option() -> None:
+    assert Contains("title", "A.b", ignore_case=True).to_mongo() == {
+        "title": {"$regex": "A\\.b", "$options": "i"}
+    }
 
 
 def test_literal_regex_escapes_only_metacharacters() -> None:

@@ -7,6 +7,7 @@ import socket
 import urllib.request
 from collections.abc import Iterable
 
+import pytest
 from prometheus_client import REGISTRY
 
 from crm_kit import metrics
@@ -71,3 +72,12 @@ def test_metrics_are_served_on_their_own_port_and_a_busy_port_is_survived() -> N
         busy = {"METRICS_PORT": str(taken.getsockname()[1]), "METRICS_HOST": "127.0.0.1"}
         assert metrics.serve_metrics("unit", busy) is None
     assert metrics.serve_metrics("unit", {"METRICS_PORT": "off"}) is None
+
+
+def test_a_services_doors_count_only_known_outcomes() -> None:
+    labels = {"service": "unit", "door": "smtp", "outcome": "failed"}
+    before = REGISTRY.get_sample_value("crm_inbound_total", labels) or 0.0
+    metrics.count_inbound("unit", "smtp", "failed")
+    assert REGISTRY.get_sample_value("crm_inbound_total", labels) == before + 1
+    with pytest.raises(ValueError, match="outcome"):
+        metrics.count_inbound("unit", "smtp", "whatever")  # a label set that could grow

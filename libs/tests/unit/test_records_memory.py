@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import pytest
 
 from crm_kit.filters import ALL, Eq, In, stored_field
 from crm_kit.memory_db import MemoryDatabase, select
 from crm_kit.pagination import Order
-from crm_kit.records import Duplicate, Stale
+from crm_kit.records import Duplicate, RecordType, Stale
 from crm_kit.writer import Written
 
 from ..support.things import THING, Thing, encode
@@ -192,3 +193,55 @@ async def test_partial_updates_apply_the_operators(db: MemoryDatabase) -> None:
     assert [t.id async for t in things.scan(In("_id", ["b", "zz"]))] == ["b"]
     assert await things.delete("b") and not await things.delete("b")
     assert heard == [("a", 0), ("a", 0), ("b", 0), ("b", 0)]
+
+
+async def test_saves_may_expect_stored_values_and_records_can_be_deleted(
+    db: MemoryDatabase,
+) -> None:
+    things = db.records(THING, "w1")
+    await things.insert(Thing("a", "w1", "Ada", score=1))
+    (found,) = await things.get(["a"])
+    found.score = 2
+    assert not await things.save(found, expect={"score": 5})  # not what is stored
+    assert await things.save(found, expect={"score": 1})
+    assert not await db.records(THING, "w2").delete("a")  # another workspace's
+    assert await things.delete("a") and not await things.delete("a")
+    assert await things.get(["a"]) == []
+
+
+@dataclass
+class Revised:
+    id: str
+    workspace_id: str
+    rev: int = 1
+
+
+REVISED = RecordType(
+    "revised",
+    lambda r: {"_id": r.id, "workspace_id": r.workspace_id, "rev": r.rev},
+    lambda d: Revised(d["_id"], d["workspace_id"], d["rev"]),
+    versioned=True,
+    version_field="rev",
+)
+
+
+async def test_the_version_may_have_another_name(db: MemoryDatabase) -> None:
+    revised = db.records(REVISED, "w1")
+    await revised.insert(Revised("a", "w1"))
+    first, second = await revised.get(["a"]), await revised.get(["a"])
+    assert await revised.save(first[0]) and first[0].rev == 2
+    assert not await revised.save(second[0])  # the revision it read is gone
+    assert db.collections["revised"]["a"]["rev"] == 2
+
+
+async def test_hooks_hear_the_events_written(db: MemoryDatabase) -> None:
+    heard: list[list[str]] = []
+
+    async def hook(written: Written) -> None:
+        heard.append([event.id for event in written.events])
+
+    db.hooks.subscribe(hook)
+    things = db.records(THING, "w1")
+    await things.insert(Thing("a", "w1", "one"))
+    await things.change("a", _rename_to("two"))
+    assert heard == [[], [db.outbox[0].id]]

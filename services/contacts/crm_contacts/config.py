@@ -16,6 +16,10 @@ INTERACTIONS = "interactions"
 MERGES = "merges"
 # Derived look-up table email -> contact (FerretDB answers only `_id` from an index).
 EMAIL_CLAIMS = "contact_emails"
+# Derived look-up table domain -> company (the same reason).
+DOMAIN_CLAIMS = "company_domains"
+# The durable consumer turning captured emails, meetings and visits into interactions.
+DURABLE_CAPTURES = "contacts-captures"
 # Collections whose documents carry an outbox.
 OUTBOX_COLLECTIONS = (CONTACTS, COMPANIES, INTERACTIONS)
 

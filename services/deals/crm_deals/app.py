@@ -1,5 +1,7 @@
-"""Composition root: wires settings, store, runtime (Mongo, NATS, relay, consumers, RPC)
-and the GraphQL subgraph into one Starlette app."""
+"""Composition root: settings, runtime (Mongo, NATS, outbox relay), the write path and the
+store for the database's profile (with the read index and its event feed on the embedded
+database), the use cases' scopes, and the entry points (GraphQL over HTTP, NATS
+request/reply, event consumers, the periodic jobs)."""
 
 from __future__ import annotations
 
@@ -12,194 +14,155 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from crm_contracts.streams import stream_for
-from crm_kit.context import RequestContext
+from crm_kit.clock import Clock, utcnow
+from crm_kit.context import RequestContext, bind_request
 from crm_kit.index_feed import IndexFeed, start_feed
 from crm_kit.leases import LEASE_TIME_FIELD
 from crm_kit.outbox import WRITTEN_AT
+from crm_kit.profile import DatabaseProfile
 from crm_kit.retention import Retention
 from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import IndexSettings, Settings
+from crm_kit.writer import DocumentWriter
 
 from .config import (
     DESCRIPTION,
-    DURABLE_COMPANY_FACTS,
-    DURABLE_CONTACTS,
-    DURABLE_TASKS,
+    HANDOVERS,
+    IMPORT_BATCHES,
     INDEX_PREFIX,
+    OUTBOX_COLLECTIONS,
+    PIPELINES,
+    SNAPSHOT_LEASES,
+    WIN_MODEL_JOBS,
+    WIN_MODEL_LEASES,
     forecast_snapshot_check_seconds,
     load_settings,
     win_model_retrain_hours,
 )
-from .events.consume import COMPANY_SUBJECTS, CONTACT_SUBJECTS, TASK_SUBJECTS, Handlers
-from .graphql.context import DealsContext, make_context
+from .entrypoints.consumers import subscriptions
+from .entrypoints.rpc import endpoints
+from .entrypoints.win_model_rpc import win_model_endpoints
+from .events.publish import encode
+from .graphql.context import DealsContext, context_for
 from .graphql.schema import schema
-from .rpc import endpoints
-from .store.documents import (
-    WIN_MODEL_JOBS,
-    DocumentStores,
-    MongoDocumentStores,
-    document_stores_for,
-)
-from .store.forecast_snapshots import (
-    SNAPSHOT_LEASES,
-    MongoSnapshotStores,
-    SnapshotStores,
-    snapshot_stores_for,
-)
-from .store.indexed import DealIndex, IndexedStoreFactory, deal_index
-from .store.mongo import MongoStoreFactory, ensure_indexes
-from .store.protocol import (
-    HANDOVERS,
-    IMPORT_BATCHES,
-    OUTBOX_COLLECTIONS,
-    PIPELINES,
-    StoreFactory,
-)
-from .store.win_models import (
-    WIN_MODEL_LEASES,
-    MongoWinModelStores,
-    WinModelStores,
-    win_model_stores_for,
-)
+from .store.indexed import IndexedRecordStore
+from .store.mongo import ensure_indexes, mongo_store
+from .store.port import DealsStore
 from .usecases.analytics import SnapshotScheduler
-from .usecases.context import utc_now
+from .usecases.scope import Scopes, Spawn, scopes
 from .usecases.win_model import RetrainScheduler
-from .win_model_rpc import win_model_endpoints
 
 # The events that name a deal (`subject` = deal id): the index re-reads that deal.
 DEAL_EVENTS = "crm.deals.deal.>"
 
 
-class _Holder:
-    """What the lifespan creates and the request handlers use."""
+def background(runtime: ServiceRuntime | None, tasks: set[asyncio.Task[None]]) -> Spawn:
+    """Work that outlives the request (win model training): on the runtime, which cancels
+    it at shutdown; without one (the in-memory store), a plain task."""
 
-    stores: StoreFactory | None = None
-    win_models: WinModelStores | None = None
-    snapshots: SnapshotStores | None = None
-    documents: DocumentStores | None = None
-    runtime: ServiceRuntime | None = None
-    index: DealIndex | None = None
-    feed: IndexFeed | None = None
+    def spawn(job: Coroutine[Any, Any, None], name: str) -> None:
+        if runtime is not None:
+            runtime.spawn(job, name)
+            return
+        task = asyncio.get_running_loop().create_task(job, name=name)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    return spawn
+
+
+async def _start(
+    runtime: ServiceRuntime, settings: Settings, clock: Clock
+) -> tuple[DealsStore, IndexFeed | None]:
+    """The store on the runtime's database, writing through the kit's write path; on the
+    embedded database, the read index and the feed that keeps it current."""
+    writer = DocumentWriter(
+        runtime.db,
+        profile=await DatabaseProfile.detect(runtime.db, settings.database_profile),
+        outbox_collections=OUTBOX_COLLECTIONS,
+        # Shared with the outbox relay's clean-up (crm_kit.locks).
+        locks=runtime.doc_locks,
+        wake=runtime.notify_outbox,
+        encode=encode,
+    )
+    index = IndexSettings.of(settings, INDEX_PREFIX)
+    store = mongo_store(writer, index=index.enabled, live=False)
+    if not isinstance(store, IndexedRecordStore):
+        return store, None
+
+    async def workspaces() -> list[str]:
+        # Every workspace with a pipeline, loaded in the background: its first board or
+        # list would otherwise pay the scan (seconds on FerretDB) in a user's request.
+        return list(await runtime.db[PIPELINES].distinct("workspace_id"))
+
+    # Subscribed before any workspace is scanned (the index goes live then).
+    feed = await start_feed(
+        runtime,
+        store.index,
+        subjects=[DEAL_EVENTS],
+        stream=stream_for("deals").name,
+        rebuild_seconds=index.rebuild_seconds,
+        list_workspaces=workspaces,
+        name="deal-index",
+    )
+    return store, feed
+
+
+def _schedule(runtime: ServiceRuntime, store: DealsStore, scoped: Scopes) -> None:
+    retrain_hours = win_model_retrain_hours()
+    if retrain_hours > 0:
+        retrain = RetrainScheduler(store, scoped, period_hours=retrain_hours)
+        runtime.spawn(retrain.run(), "win-model-retrain")
+    snapshot_seconds = forecast_snapshot_check_seconds()
+    if snapshot_seconds > 0:
+        snapshots = SnapshotScheduler(store, scoped, check_seconds=snapshot_seconds)
+        runtime.spawn(snapshots.run(), "forecast-snapshots")
 
 
 def create_app(
     settings: Settings | None = None,
     *,
-    store: StoreFactory | None = None,
+    store: DealsStore | None = None,
     bus: Any = None,
+    clock: Clock = utcnow,
 ) -> Starlette:
-    """`store` replaces MongoDB (unit tests: `MemoryDatabase()`); without it the lifespan
-    starts the full runtime. `bus` is unused here (events leave through the outbox).
-    Unless `DEALS_INDEX=off`, lists and the board are served by the read index."""
+    """With `store` given (the in-memory fake) nothing external is started; otherwise the
+    lifespan connects to MongoDB and NATS and starts the consumers, the request/reply
+    endpoints and the periodic jobs. `bus` is unused: events leave through the outbox (the
+    writer wakes the relay)."""
+    del bus
     settings = settings or load_settings()
-    index_settings = IndexSettings.of(settings, INDEX_PREFIX)
-    holder = _Holder()
-    holder.stores = store
-    holder.win_models = win_model_stores_for(store) if store is not None else None
-    holder.snapshots = snapshot_stores_for(store) if store is not None else None
-    holder.documents = document_stores_for(store) if store is not None else None
-    background: set[asyncio.Task] = set()
+    tasks: set[asyncio.Task[None]] = set()
+    state: dict[str, Any] = {"store": store, "runtime": None, "feed": None}
 
-    def spawn(job: Coroutine[Any, Any, None], name: str) -> None:
-        """Background work that outlives the request (win model training): on the
-        runtime, which cancels it at shutdown; without one (unit tests), a plain task."""
-        if holder.runtime is not None:
-            holder.runtime.spawn(job, name)
-            return
-        task = asyncio.get_running_loop().create_task(job, name=name)
-        background.add(task)
-        task.add_done_callback(background.discard)
-
-    if store is not None and index_settings.enabled:
-        # No event feed without NATS: only this process writes, and it refreshes itself.
-        holder.index = deal_index(store)
-        holder.stores = IndexedStoreFactory(store, holder.index)
-
-    def notify(collection: str | None = None, doc_id: object = None) -> None:
-        if holder.runtime is not None:
-            holder.runtime.notify_outbox(collection, doc_id)
+    def scoped() -> Scopes:
+        assert state["store"] is not None, "app used before its lifespan started"
+        return scopes(state["store"], clock, background(state["runtime"], tasks))
 
     def context_factory(ctx: RequestContext, _: Request) -> DealsContext:
-        assert holder.stores is not None, "app used before its lifespan started"
-        return make_context(
-            holder.stores,
-            ctx,
-            notify=notify,
-            win_models=holder.win_models,
-            snapshots=holder.snapshots,
-            documents=holder.documents,
-            spawn=spawn,
-        )
+        return context_for(scoped()(ctx))
 
     async def readiness() -> dict[str, bool]:
-        if holder.runtime is None:
-            return {"store": holder.stores is not None}
-        return await holder.runtime.ready()
+        runtime: ServiceRuntime | None = state["runtime"]
+        return await runtime.ready() if runtime else {"store": state["store"] is not None}
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if store is not None:
             yield
             return
         runtime = ServiceRuntime(settings, outbox_collections=OUTBOX_COLLECTIONS)
         await runtime.start(ensure_indexes)
-        holder.runtime = runtime
-        # The store and the relay share the runtime's per-document locks (crm_kit.locks).
-        stores = await MongoStoreFactory.create(runtime.db, runtime.doc_locks)
-        holder.stores = stores
-        # One model cache per process, beside the locks (store/win_models.py).
-        holder.win_models = MongoWinModelStores(runtime.db, runtime.doc_locks)
-        holder.snapshots = MongoSnapshotStores(runtime.db, runtime.doc_locks)
-        holder.documents = MongoDocumentStores(runtime.db, runtime.doc_locks)
         try:
-            if index_settings.enabled:
-                assert runtime.nc is not None and runtime.js is not None
-                index = deal_index(stores, live=False)
-
-                async def workspaces() -> list[str]:
-                    # Every workspace with a pipeline, loaded in the background: its first
-                    # board or list would otherwise pay the scan (seconds on FerretDB) in a
-                    # user's request.
-                    return list(await runtime.db[PIPELINES].distinct("workspace_id"))
-
-                # Subscribed before any workspace is scanned.
-                holder.feed = await start_feed(
-                    runtime,
-                    index,
-                    subjects=[DEAL_EVENTS],
-                    stream=stream_for("deals").name,
-                    rebuild_seconds=index_settings.rebuild_seconds,
-                    list_workspaces=workspaces,
-                    name="deal-index",
-                )
-                holder.index = index
-                holder.stores = IndexedStoreFactory(stores, index)
-            handlers = Handlers(holder.stores, notify, holder.documents)
-            await runtime.consume(
-                durable=DURABLE_TASKS,
-                source=stream_for("tasks"),
-                subjects=TASK_SUBJECTS,
-                handler=handlers.task_completed,
-            )
-            await runtime.consume(
-                durable=DURABLE_CONTACTS,
-                source=stream_for("contacts"),
-                subjects=CONTACT_SUBJECTS,
-                handler=handlers.contacts_event,
-            )
-            await runtime.consume(
-                durable=DURABLE_COMPANY_FACTS,
-                source=stream_for("contacts"),
-                subjects=COMPANY_SUBJECTS,
-                handler=handlers.company_facts,
-                record_processed=False,
-            )
+            mongo, feed = await _start(runtime, settings, clock)
+            state.update(store=mongo, runtime=runtime, feed=feed)
+            app.state.runtime = runtime
+            app.state.store = mongo
+            app.state.feed = feed
+            for subscription in subscriptions(scoped()):
+                await subscription.start(runtime)
             await runtime.serve_rpc(
-                [
-                    *endpoints(holder.stores),
-                    *win_model_endpoints(holder.stores, holder.win_models, notify),
-                ],
-                DESCRIPTION,
+                [*endpoints(scoped()), *win_model_endpoints(scoped())], DESCRIPTION
             )
             # Import batches, once published, are only bookkeeping (crm_kit.retention).
             # Spent job leases too (the snapshots are kept: accuracy reads them), and
@@ -211,38 +174,14 @@ def create_app(
                 Retention(WIN_MODEL_LEASES, LEASE_TIME_FIELD),
                 Retention(WIN_MODEL_JOBS, "requested_at"),
             )
-            retrain_hours = win_model_retrain_hours()
-            if retrain_hours > 0:
-                scheduler = RetrainScheduler(
-                    holder.stores,
-                    holder.win_models,
-                    period_hours=retrain_hours,
-                    clock=utc_now,
-                    notify=notify,
-                    documents=holder.documents,
-                )
-                runtime.spawn(scheduler.run(), "win-model-retrain")
-            snapshot_seconds = forecast_snapshot_check_seconds()
-            if snapshot_seconds > 0:
-                snapshots = SnapshotScheduler(
-                    holder.stores,
-                    holder.snapshots,
-                    clock=utc_now,
-                    check_seconds=snapshot_seconds,
-                    documents=holder.documents,
-                )
-                runtime.spawn(snapshots.run(), "forecast-snapshots")
+            _schedule(runtime, mongo, scoped())
+            bind_request(None)
             yield
         finally:
-            if holder.feed is not None:
-                await holder.feed.stop()
+            if state["feed"] is not None:
+                await state["feed"].stop()
             await runtime.stop()
-            holder.runtime = None
-            holder.stores = None
-            holder.win_models = None
-            holder.snapshots = None
-            holder.documents = None
-            holder.index = holder.feed = None
+            state.update(store=store, runtime=None, feed=None)
 
     app = build_http_app(
         schema=schema,
@@ -250,7 +189,8 @@ def create_app(
         service=settings.service,
         readiness=readiness,
         lifespan=lifespan,
-        live=lambda: holder.runtime.live if holder.runtime else None,
+        live=lambda: state["runtime"].live if state["runtime"] else None,
     )
-    app.state.deals = holder
+    app.state.settings = settings
+    app.state.store = store
     return app

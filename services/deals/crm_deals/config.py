@@ -8,11 +8,32 @@ from dataclasses import replace
 from crm_kit.settings import Settings, with_index_env
 
 SERVICE = "deals"
+SOURCE = "crm/deals"
 DESCRIPTION = "Deals, pipelines and stage history of the CRM"
-DURABLE_TASKS = "deals-task-completed"
-DURABLE_CONTACTS = "deals-contacts-sync"
-# Company attributes for the win model (industry, size), from the contacts events.
-DURABLE_COMPANY_FACTS = "deals-company-facts"
+
+# Collections.
+PIPELINES = "pipelines"
+DEALS = "deals"
+# One outbox document per import batch (the store's `import_deals`).
+IMPORT_BATCHES = "import_batches"
+# One learned win model per (workspace, pipeline), and a copy of every version.
+WIN_MODELS = "win_models"
+WIN_MODEL_VERSIONS = "win_model_versions"
+# One small outbox document per owner handover, `_id` = the handover id (deterministic):
+# it carries the `deals.handed_over` summary event; bookkeeping once published.
+HANDOVERS = "deal_handovers"
+WIN_MODEL_JOBS = "win_model_jobs"
+COMPANY_FACTS = "company_facts"
+FORECAST_SUBMISSIONS = "forecast_submissions"
+QUOTAS = "quotas"
+EXCHANGE_RATES = "exchange_rates"
+FORECAST_SNAPSHOTS = "forecast_snapshots"
+# Leases: a pipeline's running training, a period's retrain, a day's snapshot.
+WIN_MODEL_JOB_LEASES = "win_model_job_leases"
+WIN_MODEL_LEASES = "win_model_leases"
+SNAPSHOT_LEASES = "forecast_snapshot_leases"
+# Collections whose documents carry an outbox.
+OUTBOX_COLLECTIONS = (DEALS, PIPELINES, IMPORT_BATCHES, WIN_MODELS, HANDOVERS)
 # The read index (store/indexed.py): DEALS_INDEX, DEALS_INDEX_REBUILD_SECONDS
 # (`crm_kit.settings.IndexSettings`).
 INDEX_PREFIX = "DEALS"

@@ -44,19 +44,19 @@ import orjson
 
 from crm_contracts.contacts import RPC_COMPANY_FIND_BY_NAME
 from crm_contracts.streams import stream_for
+from crm_kit.clock import utcnow
 from crm_kit.context import RequestContext
 from crm_kit.errors import CRMError
 from crm_kit.ids import new_id
 
 from .config import load_settings
-from .domain.deal import LOST, OPEN, WON, Deal, StageChange, seconds_between
+from .domain.deal import OPEN, Deal, StageChange, seconds_between
 from .domain.default_pipeline import default_pipeline, default_pipeline_id
 from .domain.money import parse_amount, validate_currency
-from .domain.pipeline import Pipeline, pipeline_from_doc
-from .events import publish
-from .store.protocol import DealStore
-from .usecases.context import Actor, utc_now
-from .usecases.pipelines import PipelineService
+from .domain.pipeline import LOST, WON, Pipeline, Stage
+from .store.port import WorkspaceStore
+from .usecases.pipelines import get_pipeline
+from .usecases.scope import Scope
 
 FIELDS = (
     "external_id",
@@ -215,8 +215,40 @@ def _parse_date(text: str) -> datetime | None:
     return datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC)
 
 
+class RowRefused(Exception):
+    """A row that cannot become a deal: reported as a row error of `kind`."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+@dataclass
+class Row:
+    """One CSV row being mapped: its values (by field), number and external id."""
+
+    values: dict[str, str]
+    number: int
+    external_id: str
+    report: ImportReport
+
+    def get(self, name: str) -> str:
+        return (self.values.get(name) or "").strip()
+
+    def warn(self, kind: str, message: str) -> None:
+        self.report.warn(self.number, self.external_id, kind, message)
+
+
+@dataclass(frozen=True)
+class Dates:
+    engaged_at: datetime | None
+    closed_at: datetime | None
+
+
 class RowMapper:
-    """Turns CSV rows into deals; every problem becomes a row error or a warning."""
+    """Turns CSV rows into deals, one small step per concern; every problem becomes a row
+    error (`RowRefused`) or a warning."""
 
     def __init__(self, options: Options, pipeline: Pipeline, workspace: str, now: datetime) -> None:
         self.o = options
@@ -231,25 +263,6 @@ class RowMapper:
         self.stages.update({k.lower(): v for k, v in DEFAULT_STAGE_MAP.items()})
         self.stages.update({k.lower(): v for k, v in options.stage_map.items()})
 
-    def _date(self, text: str) -> datetime | None:
-        parsed = _parse_date(text)
-        if parsed is None or not self.o.date_shift_days:
-            return parsed
-        return parsed + timedelta(days=self.o.date_shift_days)
-
-    def product(self, raw: str, report: ImportReport, row: int, ext: str) -> str | None:
-        text = " ".join(raw.split())
-        if not text:
-            return None
-        canonical = self.products.get(_squash(text))
-        if canonical is None:
-            if self.products:
-                report.warn(row, ext, "unknown_product", f"product {text!r} not in the price list")
-            return text
-        if canonical != text:
-            report.warn(row, ext, "product_normalised", f"product {text!r} -> {canonical!r}")
-        return canonical
-
     def map_row(
         self, values: dict[str, str], row: int, report: ImportReport, companies: dict[str, str]
     ) -> Deal | None:
@@ -257,63 +270,35 @@ class RowMapper:
         if not ext:
             report.errors.append(Issue(row, None, "missing external id", "missing_id"))
             return None
-        raw_stage = values.get("stage", "").strip()
-        stage_key = self.stages.get(raw_stage.lower())
-        stage = self.pipeline.stage(stage_key) if stage_key else None
-        if stage is None:
-            report.errors.append(
-                Issue(row, ext, f"unknown stage {raw_stage!r} (use --stage-map)", "bad_stage")
-            )
-            return None
+        mapped = Row(values, row, ext, report)
         try:
-            currency = validate_currency(values.get("currency") or self.o.currency, "currency")
-            engaged_at = self._date(values.get("engaged_at", ""))
-            close_date = self._date(values.get("close_date", ""))
-        except (ValueError, CRMError) as error:
-            report.errors.append(Issue(row, ext, str(error), "bad_value"))
+            return self._deal(mapped, companies)
+        except RowRefused as refused:
+            report.errors.append(Issue(row, ext, refused.message, refused.kind))
             return None
-        product = self.product(values.get("product", ""), report, row, ext)
+
+    def _deal(self, row: Row, companies: dict[str, str]) -> Deal:
+        stage = self._stage(row)
+        currency, dates = self._currency_and_dates(row)
         status = stage.key if stage.terminal else OPEN
-        if status != OPEN and close_date is None:
-            report.errors.append(
-                Issue(row, ext, f"{raw_stage} deal without a close date", "bad_value")
-            )
-            return None
+        if status != OPEN and dates.closed_at is None:
+            raise RowRefused("bad_value", f"{row.get('stage')} deal without a close date")
+        product = self.product(row.get("product"), row.report, row.number, row.external_id)
         custom: dict[str, Any] = {}
-        raw_amount = (values.get("amount") or "").strip()
-        price = self.o.prices.get(product or "", "")
-        try:
-            if status == LOST and raw_amount in ("0", "0.00", ""):
-                # The source writes 0 for lost deals: the value at stake is the list price.
-                custom["closeValue"] = raw_amount or None
-                amount = parse_amount(price or "0", currency, "amount")
-            elif raw_amount and (status != OPEN or raw_amount != "0"):
-                amount = parse_amount(raw_amount, currency, "amount")
-            elif price:
-                amount = parse_amount(price, currency, "amount")
-            else:
-                amount = 0
-                report.warn(row, ext, "no_amount", "no amount and no list price: amount 0")
-        except CRMError as error:
-            report.errors.append(Issue(row, ext, error.message, "bad_amount"))
-            return None
-        account = " ".join((values.get("company") or "").split())
-        company_id = companies.get(account) if account else None
-        if not account:
-            report.warn(row, ext, "no_account", "no account: imported without a company")
-        elif company_id is None:
-            report.warn(row, ext, "unknown_account", f"account {account!r} not found in contacts")
-        owner_name = (values.get("owner") or "").strip()
-        owner = slug(owner_name) or None
-        if owner is None:
-            report.warn(row, ext, "no_owner", "no sales agent: imported without an owner")
-        title = (values.get("title") or "").strip() or " ".join(
+        amount = self._amount(row, status, currency, product, custom)
+        account = " ".join(row.get("company").split())
+        company_id = self._company(row, account, companies)
+        owner = self._owner(row)
+        title = row.get("title") or " ".join(
             part for part in (product or "Deal", f"for {account}" if account else "") if part
         )
-        entered = (close_date if status != OPEN else engaged_at) or self.now
+        closed_at = dates.closed_at if status != OPEN else None
+        entered = (closed_at or dates.engaged_at) or self.now
         expected_close = None
         if status == OPEN and self.o.spread_expected_close_months > 0:
-            expected_close = spread_close_date(ext, self.now, self.o.spread_expected_close_months)
+            expected_close = spread_close_date(
+                row.external_id, self.now, self.o.spread_expected_close_months
+            )
         deal = Deal(
             id=new_id(),
             workspace_id=self.workspace,
@@ -329,21 +314,89 @@ class RowMapper:
             owner_id=owner,
             company_id=company_id,
             product=product,
-            source=(values.get("source") or "").strip() or self.o.source_name,
+            source=row.get("source") or self.o.source_name,
             lost_reason=LOST_REASON if status == LOST else None,
-            closed_at=close_date if status != OPEN else None,
+            closed_at=closed_at,
             expected_close_date=expected_close,
             custom_fields=custom,
             stage_entered_at=entered,
-            last_activity_at=close_date or engaged_at,
-            external_id=ext,
-            created_at=engaged_at or self.now,
+            last_activity_at=dates.closed_at or dates.engaged_at,
+            external_id=row.external_id,
+            created_at=dates.engaged_at or self.now,
             created_by="import",
             updated_at=self.now,
             updated_by="import",
         )
-        deal.stage_history = self._history(deal, engaged_at, close_date)
-        return deal
+        deal.stage_history = self._history(deal, dates.engaged_at, dates.closed_at)
+        return deal.imported(stage)
+
+    def _stage(self, row: Row) -> Stage:
+        raw = row.get("stage")
+        key = self.stages.get(raw.lower())
+        stage = self.pipeline.stage(key) if key else None
+        if stage is None:
+            raise RowRefused("bad_stage", f"unknown stage {raw!r} (use --stage-map)")
+        return stage
+
+    def _date(self, text: str) -> datetime | None:
+        parsed = _parse_date(text)
+        if parsed is None or not self.o.date_shift_days:
+            return parsed
+        return parsed + timedelta(days=self.o.date_shift_days)
+
+    def _currency_and_dates(self, row: Row) -> tuple[str, Dates]:
+        try:
+            currency = validate_currency(row.get("currency") or self.o.currency, "currency")
+            dates = Dates(self._date(row.get("engaged_at")), self._date(row.get("close_date")))
+        except (ValueError, CRMError) as error:
+            raise RowRefused("bad_value", str(error)) from None
+        return currency, dates
+
+    def _amount(
+        self, row: Row, status: str, currency: str, product: str | None, custom: dict[str, Any]
+    ) -> int:
+        raw = row.get("amount")
+        price = self.o.prices.get(product or "", "")
+        try:
+            if status == LOST and raw in ("0", "0.00", ""):
+                # The source writes 0 for lost deals: the value at stake is the list price.
+                custom["closeValue"] = raw or None
+                return parse_amount(price or "0", currency, "amount")
+            if raw and (status != OPEN or raw != "0"):
+                return parse_amount(raw, currency, "amount")
+            if price:
+                return parse_amount(price, currency, "amount")
+        except CRMError as error:
+            raise RowRefused("bad_amount", error.message) from None
+        row.warn("no_amount", "no amount and no list price: amount 0")
+        return 0
+
+    def _company(self, row: Row, account: str, companies: dict[str, str]) -> str | None:
+        company_id = companies.get(account) if account else None
+        if not account:
+            row.warn("no_account", "no account: imported without a company")
+        elif company_id is None:
+            row.warn("unknown_account", f"account {account!r} not found in contacts")
+        return company_id
+
+    def _owner(self, row: Row) -> str | None:
+        owner = slug(row.get("owner")) or None
+        if owner is None:
+            row.warn("no_owner", "no sales agent: imported without an owner")
+        return owner
+
+    def product(self, raw: str, report: ImportReport, row: int, ext: str) -> str | None:
+        text = " ".join(raw.split())
+        if not text:
+            return None
+        canonical = self.products.get(_squash(text))
+        if canonical is None:
+            if self.products:
+                report.warn(row, ext, "unknown_product", f"product {text!r} not in the price list")
+            return text
+        if canonical != text:
+            report.warn(row, ext, "product_normalised", f"product {text!r} -> {canonical!r}")
+        return canonical
 
     def _history(
         self, deal: Deal, engaged_at: datetime | None, close_date: datetime | None
@@ -433,7 +486,7 @@ def _duplicates(rows: list[dict[str, str]], report: ImportReport) -> None:
 
 async def import_rows(
     rows: list[dict[str, str]],
-    store: DealStore,
+    store: WorkspaceStore,
     options: Options,
     *,
     resolve_companies: CompanyResolver | None = None,
@@ -441,17 +494,15 @@ async def import_rows(
     now: datetime | None = None,
 ) -> ImportReport:
     report = ImportReport(rows=len(rows), dry_run=options.dry_run)
-    now = now or utc_now()
-    actor = Actor(
-        RequestContext(store.workspace_id, "import", frozenset({"admin"})), clock=lambda: now
-    )
-    pipelines = PipelineService(store, actor)
+    now = now or utcnow()
+    caller = RequestContext(store.workspace_id, "import", frozenset({"admin"}))
+    scope = Scope(store, caller, clock=lambda: now)
     if options.dry_run and not options.pipeline_id:
         # A dry run writes nothing, not even the lazily created default pipeline.
         found = await store.get_pipeline(default_pipeline_id(store.workspace_id))
-        pipeline = pipeline_from_doc(found) if found else default_pipeline(store.workspace_id, now)
+        pipeline = found or default_pipeline(store.workspace_id, now)
     else:
-        pipeline = await pipelines.get(options.pipeline_id, field="--pipeline")
+        pipeline = await get_pipeline(scope, options.pipeline_id, field="--pipeline")
     _duplicates(rows, report)
     names = sorted({" ".join(r.get("company", "").split()) for r in rows} - {""})
     companies: dict[str, str] = {}
@@ -459,13 +510,13 @@ async def import_rows(
         for start in range(0, len(names), 200):
             companies.update(await resolve_companies(names[start : start + 200]))
     if not options.dry_run:
-        await store.repair_import_batches()
+        await store.repair_imports()
     mapper = RowMapper(options, pipeline, store.workspace_id, now)
     existing = await store.existing_external_ids(
         [r["external_id"] for r in rows if r.get("external_id")]
     )
     seen: set[str] = set()
-    pending: list[tuple[dict[str, Any], list]] = []
+    pending: list[Deal] = []
     done = 0
     for index, values in enumerate(rows, start=1):
         deal = mapper.map_row(values, index, report, companies)
@@ -483,8 +534,7 @@ async def import_rows(
             report.skipped_existing += deal.external_id in existing
             continue
         seen.add(deal.external_id or "")
-        stage = pipeline.stage(deal.stage_key)
-        pending.append((deal.to_doc(stage), [publish.deal_created(deal)]))
+        pending.append(deal)
         if len(pending) >= options.batch:
             done += await _flush(store, pending, report, options)
             if progress:
@@ -495,10 +545,12 @@ async def import_rows(
     return report
 
 
-async def _flush(store: DealStore, pending: list, report: ImportReport, options: Options) -> int:
+async def _flush(
+    store: WorkspaceStore, pending: list[Deal], report: ImportReport, options: Options
+) -> int:
     count = len(pending)
     if count and not options.dry_run:
-        report.inserted += await store.insert_deals(f"import:{new_id()}", list(pending))
+        report.inserted += await store.import_deals(f"import:{new_id()}", list(pending))
     pending.clear()
     return count
 
@@ -582,10 +634,13 @@ async def run(argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stder
     from crm_kit.assertions import KeyRing
     from crm_kit.nats_io import connect, require_stream
     from crm_kit.outbox import OutboxRelay
+    from crm_kit.profile import DatabaseProfile
     from crm_kit.rpc import RpcError, rpc_call, service_context
+    from crm_kit.writer import DocumentWriter
 
-    from .store.mongo import MongoStoreFactory, ensure_indexes
-    from .store.protocol import OUTBOX_COLLECTIONS
+    from .config import OUTBOX_COLLECTIONS
+    from .events.publish import encode
+    from .store.mongo import ensure_indexes, mongo_store
 
     args = parse_args(argv)
     if not args.file.exists():
@@ -605,7 +660,7 @@ async def run(argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stder
     with args.file.open(newline="", encoding="utf-8-sig") as handle:
         rows = mapped_rows(csv.DictReader(handle), options.column_map)
     if args.shift_dates_to_today:
-        options.date_shift_days = shift_to_today(rows, datetime.now(UTC).date())
+        options.date_shift_days = shift_to_today(rows, utcnow().date())
 
     nc = None
     if not args.no_companies or not args.dry_run:
@@ -646,7 +701,14 @@ async def run(argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stder
         if not args.dry_run:
             await ensure_indexes(db)
             await OutboxRelay.ensure_indexes(db, OUTBOX_COLLECTIONS)
-        store = (await MongoStoreFactory.create(db)).for_workspace(args.workspace)
+        writer = DocumentWriter(
+            db,
+            profile=await DatabaseProfile.detect(db, load_settings().database_profile),
+            outbox_collections=OUTBOX_COLLECTIONS,
+            encode=encode,
+        )
+        # No read index: the importer only writes (the service's index hears the events).
+        store = mongo_store(writer, index=False).for_workspace(args.workspace)
         report = await import_rows(
             rows,
             store,

@@ -16,13 +16,14 @@ import asyncio
 import csv
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
 import orjson
 
 from crm_contracts.deals import RPC_WIN_MODEL_TRAIN
+from crm_kit.clock import parse_iso, utcnow
 
 from .config import load_settings
 from .domain.default_pipeline import default_pipeline
@@ -31,6 +32,7 @@ from .domain.win_metrics import Scores
 from .domain.win_model import WinModel
 from .domain.win_training import train
 from .importer import ImportReport, Options, RowMapper, mapped_rows, read_products
+from .store.model_documents import win_model_to_doc
 
 TRAIN_TIMEOUT = 600.0
 
@@ -61,8 +63,7 @@ def histories_from_csv(
     for index, values in enumerate(rows, start=1):
         deal = mapper.map_row(values, index, report, names)
         if deal is not None:
-            doc = deal.to_doc(pipeline.stage(deal.stage_key))
-            histories.append(DealHistory.from_doc(doc))
+            histories.append(DealHistory.of(deal))
     return histories, facts
 
 
@@ -109,7 +110,7 @@ def report(args: argparse.Namespace, out: TextIO) -> int:
     if not args.file.exists():
         sys.stderr.write(f"no such file: {args.file}\n")
         return 2
-    now = datetime.fromisoformat(args.now).replace(tzinfo=UTC) if args.now else datetime.now(UTC)
+    now = parse_iso(args.now) if args.now else utcnow()
     histories, facts = histories_from_csv(
         args.file,
         args.products or args.file.with_name("products.csv"),
@@ -118,7 +119,7 @@ def report(args: argparse.Namespace, out: TextIO) -> int:
     )
     model = train(default_pipeline("report", now), histories, now, companies=facts)
     if args.json:
-        out.write(orjson.dumps(model.to_doc(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        out.write(orjson.dumps(win_model_to_doc(model), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         render(model, out)
     return 0

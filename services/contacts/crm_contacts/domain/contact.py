@@ -71,6 +71,9 @@ class Contact(Stamped, Entity):
     merged_from: list[str] = field(default_factory=list)
     # Lower-cased name of the company, kept for the text filter.
     company_name: str | None = None
+    # When the latest interaction with this contact happened (emails, meetings, visits,
+    # calls...), not counting ones still to come. Derived: not an edit, so not stamped.
+    last_activity_at: datetime | None = None
     version: int = 1
 
     @property
@@ -127,6 +130,14 @@ class Contact(Stamped, Entity):
         if changed:
             self.raise_event(ContactUpdated(self, changed))
         return changed
+
+    def record_activity(self, at: datetime, now: datetime) -> bool:
+        """An interaction happened `at`: the last activity moves forward to it (never back,
+        never into the future: a meeting next week is not activity yet)."""
+        if at > now or (self.last_activity_at is not None and at <= self.last_activity_at):
+            return False
+        self.last_activity_at = at
+        return True
 
     def delete(self, *, at: datetime, by: str) -> bool:
         if not self._delete(at=at, by=by):

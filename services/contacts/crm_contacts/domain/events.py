@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .company import CompanyCreated, CompanyDeleted, CompanyRestored, CompanyUpdated
 from .contact import ContactCreated, ContactDeleted, ContactMerged, ContactRestored, ContactUpdated
-from .interaction import InteractionLogged
+from .interaction import InteractionLogged, InteractionRemoved, InteractionUpdated
 
 DomainEvent = (
     ContactCreated
@@ -20,6 +20,8 @@ DomainEvent = (
     | CompanyDeleted
     | CompanyRestored
     | InteractionLogged
+    | InteractionUpdated
+    | InteractionRemoved
 )
 
 __all__ = [
@@ -34,4 +36,6 @@ __all__ = [
     "ContactUpdated",
     "DomainEvent",
     "InteractionLogged",
+    "InteractionRemoved",
+    "InteractionUpdated",
 ]

@@ -12,14 +12,17 @@ from typing import Any
 
 from crm_contracts import contacts as contract
 from crm_kit.context import RequestContext
-from crm_kit.errors import BadUserInput, NotFound
-from crm_kit.rpc import READ, Endpoint, RpcError
+from crm_kit.errors import BadUserInput, Conflict, Forbidden, NotFound
+from crm_kit.rpc import READ, WRITE, Endpoint, RpcError
 
 from ..events.publish import company_snapshot, contact_snapshot
-from ..usecases import lookups
+from ..usecases import contacts, lookups
+from ..usecases.inputs import ContactInput
 from ..usecases.scope import Scopes
 
 MAX_NAMES = 1000
+# Addresses or domains per look-up (a message's participants, a few dozen at most).
+MAX_KEYS = 100
 
 
 def _string(payload: dict[str, Any], key: str) -> str:
@@ -27,6 +30,22 @@ def _string(payload: dict[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise RpcError("BAD_REQUEST", f"'{key}' must be a non-empty string")
     return value.strip()
+
+
+def _strings(payload: dict[str, Any], key: str, limit: int) -> list[str]:
+    values = payload.get(key)
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise RpcError("BAD_REQUEST", f"'{key}' must be a list of strings")
+    if len(values) > limit:
+        raise RpcError("BAD_REQUEST", f"at most {limit} {key} per request")
+    return values
+
+
+def _optional(payload: dict[str, Any], key: str) -> str | None:
+    value = payload.get(key)
+    if value is not None and not isinstance(value, str):
+        raise RpcError("BAD_REQUEST", f"'{key}' must be a string")
+    return value
 
 
 def endpoints(scopes: Scopes) -> list[Endpoint]:
@@ -68,6 +87,46 @@ def endpoints(scopes: Scopes) -> list[Endpoint]:
             raise RpcError("BAD_REQUEST", f"at most {MAX_NAMES} names per request")
         return await lookups.find_companies_by_names(scopes(caller), names)
 
+    async def contact_find_by_emails(
+        caller: RequestContext, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        emails = _strings(payload, "emails", MAX_KEYS)
+        try:
+            found = await lookups.find_contacts_by_emails(scopes(caller), emails)
+        except BadUserInput as error:
+            raise RpcError("BAD_REQUEST", f"{error.field}: {error.message}") from None
+        return {email: contact_snapshot(contact).wire() for email, contact in found.items()}
+
+    async def company_find_by_domains(
+        caller: RequestContext, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        domains = _strings(payload, "domains", MAX_KEYS)
+        try:
+            found = await lookups.find_companies_by_domains(scopes(caller), domains)
+        except BadUserInput as error:
+            raise RpcError("BAD_REQUEST", f"{error.field}: {error.message}") from None
+        return {domain: company_snapshot(company).wire() for domain, company in found.items()}
+
+    async def contact_create(caller: RequestContext, payload: dict[str, Any]) -> dict[str, Any]:
+        data = ContactInput(
+            first_name=_string(payload, "firstName"),
+            last_name=_optional(payload, "lastName"),
+            email=_string(payload, "email"),
+            company_id=_optional(payload, "companyId"),
+            source=_optional(payload, "source"),
+        )
+        try:
+            contact = await contacts.create_contact(scopes(caller), data)
+        except BadUserInput as error:
+            raise RpcError("BAD_REQUEST", f"{error.field}: {error.message}") from None
+        except Conflict as error:
+            raise RpcError("CONFLICT", error.message) from None
+        except NotFound as error:
+            raise RpcError("NOT_FOUND", error.message) from None
+        except Forbidden as error:
+            raise RpcError("FORBIDDEN", error.message) from None
+        return contact_snapshot(contact).wire()
+
     return [
         Endpoint(
             "contact-get",
@@ -96,5 +155,27 @@ def endpoints(scopes: Scopes) -> list[Endpoint]:
             company_find_by_name,
             "Exact, case-insensitive names to ids: {names: [..]} -> {name: id}",
             roles=READ,
+        ),
+        Endpoint(
+            "contact-find-by-emails",
+            contract.RPC_CONTACT_FIND_BY_EMAILS,
+            contact_find_by_emails,
+            "Live contacts holding these addresses: {emails: [..]} -> {email: ContactSnapshot}",
+            roles=READ,
+        ),
+        Endpoint(
+            "company-find-by-domains",
+            contract.RPC_COMPANY_FIND_BY_DOMAINS,
+            company_find_by_domains,
+            "Live companies with these domains: {domains: [..]} -> {domain: CompanySnapshot}",
+            roles=READ,
+        ),
+        Endpoint(
+            "contact-create",
+            contract.RPC_CONTACT_CREATE,
+            contact_create,
+            "Create a contact as the caller: {firstName, lastName?, email, companyId?, "
+            "source?} -> ContactSnapshot (CONFLICT: the address is taken)",
+            roles=WRITE,
         ),
     ]

@@ -4,6 +4,8 @@ it (the kit's writer calls `encode`) and the relay publishes it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from crm_contracts import contacts as contract
 from crm_contracts.base import Payload
 from crm_contracts.envelope import CloudEvent, new_event
@@ -114,8 +116,8 @@ def company_restored(company: Company) -> CloudEvent:
     return _event(contract.COMPANY_RESTORED, company.workspace_id, company.id, payload)
 
 
-def interaction_logged(interaction: Interaction) -> CloudEvent:
-    payload = contract.InteractionLogged(
+def _interaction_fields(interaction: Interaction) -> dict[str, Any]:
+    return dict(
         id=interaction.id,
         kind=interaction.kind.value,
         occurred_at=interaction.occurred_at,
@@ -127,8 +129,31 @@ def interaction_logged(interaction: Interaction) -> CloudEvent:
         company_id=interaction.company_id,
         deal_id=interaction.deal_id,
         logged_by=interaction.logged_by,
+        source=interaction.source,
+        participants=list(interaction.participants),
     )
+
+
+def interaction_logged(interaction: Interaction) -> CloudEvent:
+    payload = contract.InteractionLogged(**_interaction_fields(interaction))
     return _event(contract.INTERACTION_LOGGED, interaction.workspace_id, interaction.id, payload)
+
+
+def interaction_updated(interaction: Interaction) -> CloudEvent:
+    payload = contract.InteractionUpdated(**_interaction_fields(interaction))
+    return _event(contract.INTERACTION_UPDATED, interaction.workspace_id, interaction.id, payload)
+
+
+def interaction_removed(interaction: Interaction) -> CloudEvent:
+    payload = contract.InteractionRemoved(
+        id=interaction.id,
+        kind=interaction.kind.value,
+        contact_ids=list(interaction.contact_ids),
+        company_id=interaction.company_id,
+        deal_id=interaction.deal_id,
+        source=interaction.source,
+    )
+    return _event(contract.INTERACTION_REMOVED, interaction.workspace_id, interaction.id, payload)
 
 
 def encode(event: object) -> CloudEvent:
@@ -154,4 +179,8 @@ def encode(event: object) -> CloudEvent:
             return company_restored(company)
         case events.InteractionLogged(interaction):
             return interaction_logged(interaction)
+        case events.InteractionUpdated(interaction):
+            return interaction_updated(interaction)
+        case events.InteractionRemoved(interaction):
+            return interaction_removed(interaction)
     raise TypeError(f"not a contacts domain event: {type(event).__name__}")

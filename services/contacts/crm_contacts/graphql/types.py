@@ -146,6 +146,10 @@ class Contact:
     updated_by: str | None
     deleted_at: datetime | None
     merged_into_id: strawberry.ID | None
+    last_activity_at: datetime | None = strawberry.field(
+        description="When the latest interaction with this contact happened (logged or "
+        "captured; interactions still to come do not count)."
+    )
 
     @classmethod
     def of(cls, contact: contacts.Contact) -> Contact:
@@ -170,6 +174,7 @@ class Contact:
             updated_by=contact.updated_by,
             deleted_at=contact.deleted_at,
             merged_into_id=strawberry.ID(contact.merged_into) if contact.merged_into else None,
+            last_activity_at=contact.last_activity_at,
         )
 
     @classmethod
@@ -208,6 +213,10 @@ class Interaction:
     )
     logged_by: str | None
     created_at: datetime
+    source: str | None = strawberry.field(
+        description="`capture` when the capture service recorded it (an email, meeting or "
+        "web visit); null when a person logged it."
+    )
 
     @classmethod
     def of(cls, interaction: interactions.Interaction) -> Interaction:
@@ -225,6 +234,7 @@ class Interaction:
             deal_id=strawberry.ID(interaction.deal_id) if interaction.deal_id else None,
             logged_by=interaction.logged_by,
             created_at=interaction.created_at,
+            source=interaction.source,
         )
 
     @strawberry.field

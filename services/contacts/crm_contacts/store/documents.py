@@ -56,6 +56,7 @@ def contact_to_doc(contact: Contact) -> dict[str, Any]:
         "deleted_at": contact.deleted_at,
         "merged_into": contact.merged_into,
         "merged_from": list(contact.merged_from),
+        "last_activity_at": contact.last_activity_at,
         "search_text": contact.search_text,
         "last_name_key": contact.last_name_key,
         "version": contact.version,
@@ -85,6 +86,7 @@ def contact_from_doc(doc: Mapping[str, Any]) -> Contact:
         deleted_at=doc.get("deleted_at"),
         merged_into=doc.get("merged_into"),
         merged_from=list(doc.get("merged_from") or []),
+        last_activity_at=doc.get("last_activity_at"),
         version=int(doc.get("version") or 1),
     )
 
@@ -167,6 +169,9 @@ def interaction_to_doc(interaction: Interaction) -> dict[str, Any]:
         "deal_id": interaction.deal_id,
         "logged_by": interaction.logged_by,
         "created_at": interaction.created_at,
+        "source": interaction.source,
+        "revision": interaction.revision,
+        "removed_at": interaction.removed_at,
     }
 
 
@@ -187,6 +192,9 @@ def interaction_from_doc(doc: Mapping[str, Any]) -> Interaction:
         deal_id=doc.get("deal_id"),
         logged_by=doc.get("logged_by"),
         created_at=doc["created_at"],
+        source=doc.get("source"),
+        revision=int(doc.get("revision") or 0),
+        removed_at=doc.get("removed_at"),
     )
 
 

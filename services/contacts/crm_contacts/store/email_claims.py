@@ -23,8 +23,10 @@ from crm_kit.records import RecordSource, RecordType
 from crm_kit.writer import WriteHooks, Written
 
 from ..config import CONTACTS, EMAIL_CLAIMS
+from ..domain.company import Company
 from ..domain.contact import Contact
 from ..domain.merge import MergeRecord
+from .domain_claims import DomainClaims
 from .store import RecordStore, WorkspaceRecordStore
 
 
@@ -78,9 +80,25 @@ class EmailClaims:
 
 
 class ClaimedWorkspaceStore(WorkspaceRecordStore):
-    def __init__(self, source: RecordSource, workspace_id: str, claims: EmailClaims) -> None:
+    def __init__(
+        self,
+        source: RecordSource,
+        workspace_id: str,
+        claims: EmailClaims,
+        domain_claims: DomainClaims,
+    ) -> None:
         super().__init__(source, workspace_id)
         self.claims = claims
+        self.domain_claims = domain_claims
+
+    async def find_companies_by_domains(self, domains: Sequence[str]) -> list[Company]:
+        if not domains:
+            return []
+        holders = await self.get_companies(
+            await self.domain_claims.holders(self.workspace_id, domains)
+        )
+        wanted = set(domains)
+        return [company for company in holders if company.domain in wanted]
 
     async def find_contacts_with_emails(self, emails: Sequence[str]) -> list[Contact]:
         holders = await self.get_contacts(await self.claims.holders(self.workspace_id, emails))
@@ -100,10 +118,12 @@ class ClaimedRecordStore(RecordStore):
     def __init__(self, source: RecordSource, hooks: WriteHooks) -> None:
         super().__init__(source)
         self.claims = EmailClaims(source)
+        self.domain_claims = DomainClaims(source)
         hooks.subscribe(self.claims.on_write)
+        hooks.subscribe(self.domain_claims.on_write)
 
     def for_workspace(self, workspace_id: str) -> ClaimedWorkspaceStore:
-        return ClaimedWorkspaceStore(self.source, workspace_id, self.claims)
+        return ClaimedWorkspaceStore(self.source, workspace_id, self.claims, self.domain_claims)
 
     async def pending_merges(self) -> list[MergeRecord]:
         pending = await super().pending_merges()

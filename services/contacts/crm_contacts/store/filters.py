@@ -39,5 +39,9 @@ def companies_matching(query: CompanyQuery) -> Filter:
 
 def timeline_of(query: InteractionQuery) -> Filter:
     return And(
-        _optional("contact_ids", query.contact_id), _optional("company_id", query.company_id)
+        _optional("contact_ids", query.contact_id),
+        _optional("company_id", query.company_id),
+        # Cancelled captured meetings stay stored (their revision guards against a late
+        # repeat of the invitation) but leave the timeline.
+        Eq("removed_at", None),
     )

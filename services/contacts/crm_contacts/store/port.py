@@ -68,6 +68,9 @@ class WorkspaceStore(Protocol):
         """None when there is no such company. Raises DomainTaken."""
 
     async def find_company_by_domain(self, domain: str) -> Company | None: ...
+    async def find_companies_by_domains(self, domains: Sequence[str]) -> list[Company]:
+        """Companies (deleted ones too) whose domain is one of these."""
+
     async def find_companies_by_name_keys(self, keys: Sequence[str]) -> list[Company]:
         """Oldest first."""
 
@@ -104,6 +107,11 @@ class WorkspaceStore(Protocol):
         """False when an interaction with this id exists (a repeat)."""
 
     async def get_interactions(self, ids: Sequence[str]) -> list[Interaction]: ...
+    async def change_interaction(
+        self, interaction_id: str, change: Change[Interaction]
+    ) -> Interaction | None:
+        """None when there is no such interaction."""
+
     async def list_interactions(self, query: InteractionQuery) -> Page[Interaction]: ...
     async def count_interactions_of(self, contact_id: str) -> int: ...
     async def interaction_ids_of(self, contact_id: str, limit: int) -> list[str]: ...

@@ -66,6 +66,9 @@ class WorkspaceRecordStore:
     async def find_company_by_domain(self, domain: str) -> Company | None:
         return await self.companies.first(Eq("domain_key", domain))
 
+    async def find_companies_by_domains(self, domains: Sequence[str]) -> list[Company]:
+        return await self.companies.find(In("domain_key", domains)) if domains else []
+
     async def find_companies_by_name_keys(self, keys: Sequence[str]) -> list[Company]:
         return await self.companies.find(In("name_key", keys), order=Order("created_at"))
 
@@ -141,6 +144,11 @@ class WorkspaceRecordStore:
 
     async def get_interactions(self, ids: Sequence[str]) -> list[Interaction]:
         return await self.interactions.get(ids)
+
+    async def change_interaction(
+        self, interaction_id: str, change: Change[Interaction]
+    ) -> Interaction | None:
+        return await self.interactions.change(interaction_id, change)
 
     async def list_interactions(self, query: InteractionQuery) -> Page[Interaction]:
         return await self.interactions.page(

@@ -66,3 +66,23 @@ class InteractionInput:
     duration_seconds: int | None = None
     # A deterministic id (the importer's demo data: a second run finds it); else new.
     id: str | None = None
+
+
+@dataclass(frozen=True)
+class CapturedInteractionInput:
+    """An interaction the capture service recorded (an email, a meeting occurrence, a web
+    session): its id is derived from what was captured, `revision` orders its versions."""
+
+    interaction_id: str
+    revision: int
+    kind: InteractionKind
+    occurred_at: datetime
+    direction: Direction | None = None
+    subject: str | None = None
+    summary: str | None = None
+    participants: list[str] = field(default_factory=list)
+    duration_seconds: int | None = None
+    contact_ids: list[str] = field(default_factory=list)
+    company_id: str | None = None
+    deal_id: str | None = None
+    logged_by: str | None = None

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
 from crm_kit.clock import to_millis
 from crm_kit.errors import BadUserInput, Conflict
 from crm_kit.ids import new_id
@@ -9,9 +13,12 @@ from crm_kit.ids import new_id
 from ..domain import rules
 from ..domain.contact import Contact
 from ..domain.interaction import Interaction
+from ..store.port import ChangedMeanwhile
 from .inputs import InteractionInput
 from .lookups import live_company, live_contact
 from .scope import Scope
+
+log = logging.getLogger(__name__)
 
 
 async def log_interaction(
@@ -57,4 +64,20 @@ async def log_interaction(
     ).logged()
     if not await scope.store.add_interaction(interaction):
         raise Conflict(f"interaction {interaction.id} exists", existingId=interaction.id)
+    await touch_contacts(scope, interaction.contact_ids, interaction.occurred_at)
     return interaction
+
+
+async def touch_contacts(scope: Scope, contact_ids: Sequence[str], at: datetime) -> None:
+    """The contacts' last activity moves to `at` (derived data: a contact changed
+    meanwhile by another replica is left for the next interaction to fix)."""
+    now = scope.now()
+
+    async def touch(contact: Contact) -> bool:
+        return contact.record_activity(at, now)
+
+    for contact_id in dict.fromkeys(contact_ids):
+        try:
+            await scope.store.change_contact(contact_id, touch)
+        except ChangedMeanwhile:
+            log.info("last activity of contact %s not updated: it kept changing", contact_id)

@@ -108,3 +108,37 @@ async def find_companies_by_names(scope: Scope, names: Sequence[str]) -> dict[st
         if not found.deleted:
             by_key.setdefault(found.name_key, found.id)
     return {name: by_key[key] for name, key in keys.items() if key in by_key}
+
+
+async def find_contacts_by_emails(
+    scope: Scope, emails: Sequence[str], field: str = "emails"
+) -> dict[str, Contact]:
+    """The live contact holding each address (primary or further) that one holds, keyed
+    by the address as asked. Raises BadUserInput naming the first malformed address."""
+    keys = {email: rules.normalise_email(email, f"{field}[{n}]") for n, email in enumerate(emails)}
+    if not keys:
+        return {}
+    holders = await scope.store.find_contacts_with_emails(sorted(set(keys.values())))
+    by_key: dict[str, Contact] = {}
+    for holder in sorted(holders, key=lambda c: (c.deleted, c.created_at)):
+        for email in holder.emails:
+            if not holder.deleted:
+                by_key.setdefault(email, holder)
+    return {asked: by_key[key] for asked, key in keys.items() if key in by_key}
+
+
+async def find_companies_by_domains(
+    scope: Scope, domains: Sequence[str], field: str = "domains"
+) -> dict[str, Company]:
+    """The live company with each domain (`www.` and scheme ignored), keyed by the domain
+    as asked."""
+    keys: dict[str, str] = {}
+    for n, raw in enumerate(domains):
+        domain = rules.normalise_domain(raw, f"{field}[{n}]")
+        if domain:
+            keys[raw] = domain
+    if not keys:
+        return {}
+    found = await scope.store.find_companies_by_domains(sorted(set(keys.values())))
+    by_domain = {c.domain: c for c in found if c.domain and not c.deleted}
+    return {asked: by_domain[key] for asked, key in keys.items() if key in by_domain}

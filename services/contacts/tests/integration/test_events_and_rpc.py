@@ -197,6 +197,8 @@ async def test_rpc_discovery(running: Any, nc: Client) -> None:
     assert subjects == {
         contract.RPC_CONTACT_GET, contract.RPC_CONTACT_FIND_BY_EMAIL,
         contract.RPC_COMPANY_GET, contract.RPC_COMPANY_FIND_BY_NAME,
+        contract.RPC_CONTACT_FIND_BY_EMAILS, contract.RPC_COMPANY_FIND_BY_DOMAINS,
+        contract.RPC_CONTACT_CREATE,
     }  # fmt: skip
     stats = orjson.loads((await nc.request("$SRV.STATS.crm-contacts", b"", timeout=2)).data)
     assert stats["name"] == "crm-contacts"

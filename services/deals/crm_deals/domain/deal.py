@@ -1,15 +1,21 @@
-"""Deals: their stored shape, derived fields, exit criteria and stage history entries.
+"""Deals: the entity, its derived values, its changes and the events they raise, exit
+criteria and stage history entries.
 
 Derived values are stored at write time (FerretDB has no `$cond`/`$dateTrunc`): the
-effective probability, the weighted amount, the close month and `stale_at`, so a board
-total is a `$sum` and a stale filter is a range query.
+effective probability, the weighted amount, the close month, `close_sort` and `stale_at`
+(properties here, written by the store's codec), so a board total is a `$sum` and a stale
+filter is a range query. `stale_at` depends on the stage's rotting threshold, so every
+change that can move it is given the stage.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+
+from crm_kit.entity import Entity
 
 from .money import weighted_minor
 from .pipeline import LOST, WON, Pipeline, Stage
@@ -18,6 +24,9 @@ OPEN = "open"
 STATUSES = (OPEN, WON, LOST)
 # Sort key for deals without an expected close date: after every real date.
 NO_CLOSE_DATE = "9999-12-31"
+# Kinds of activity the consumers record (the win model counts them).
+INTERACTION = "interaction"
+TASK = "task"
 
 
 @dataclass
@@ -33,13 +42,6 @@ class StageChange:
     from_pipeline_version: int | None = None
     kind: str = "move"  # create | move | won | lost | reopen | import
 
-    def to_doc(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> StageChange:
-        return cls(**{k: doc.get(k) for k in cls.__dataclass_fields__})
-
 
 @dataclass
 class OwnerChange:
@@ -54,16 +56,52 @@ class OwnerChange:
     handover_id: str | None = None  # set when `handOverDeals` made the change
     note: str | None = None
 
-    def to_doc(self) -> dict[str, Any]:
-        return asdict(self)
 
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> OwnerChange:
-        return cls(**{k: doc.get(k) for k in cls.__dataclass_fields__})
+@dataclass(frozen=True)
+class FieldChange:
+    """The record history the win model reads: a tracked field (`TRACKED` names) changed
+    at `at`, replacing `previous`."""
+
+    at: datetime
+    field: str
+    previous: Any
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Activity a consumer saw on the deal: an interaction or a completed task."""
+
+    at: datetime
+    kind: str  # INTERACTION | TASK
+
+
+# Attribute -> the record-history name the win model reads (win_features.TRACKED_FIELDS).
+TRACKED = {
+    "amount_minor": "amount",
+    "currency": "currency",
+    "product": "product",
+    "source": "source",
+    "company_id": "companyId",
+    "custom_fields": "customFields",
+}
+# Attribute -> the name clients know it by (events' `changedFields`).
+API_NAMES = {
+    "amount_minor": "amount",
+    "company_id": "companyId",
+    "primary_contact_id": "primaryContactId",
+    "contact_ids": "contactIds",
+    "owner_id": "ownerId",
+    "next_step": "nextStep",
+    "next_step_date": "nextStepDate",
+    "expected_close_date": "expectedCloseDate",
+    "probability_override": "probabilityOverride",
+    "probability_model": "modelProbability",
+    "custom_fields": "customFields",
+}
 
 
 @dataclass
-class Deal:
+class Deal(Entity):
     id: str
     workspace_id: str
     title: str
@@ -96,19 +134,18 @@ class Deal:
     completed_playbook_keys: list[str] = field(default_factory=list)
     stage_history: list[StageChange] = field(default_factory=list)
     owner_changes: list[OwnerChange] = field(default_factory=list)
-    # Record history for the win model's as-of features: each change of a tracked field
-    # (`win_features.TRACKED_FIELDS`) as {at, field, previous}; and the activity the
-    # consumers saw, as {at, kind: interaction | task} (`usecases/activity.py`).
-    field_changes: list[dict[str, Any]] = field(default_factory=list)
-    activity_log: list[dict[str, Any]] = field(default_factory=list)
+    # Record history for the win model's as-of features.
+    field_changes: list[FieldChange] = field(default_factory=list)
+    activity_log: list[Activity] = field(default_factory=list)
     external_id: str | None = None
+    # The revision: every write of the deal is conditional on it and increments it.
     rev: int = 1
     created_at: datetime | None = None
     created_by: str | None = None
     updated_at: datetime | None = None
     updated_by: str | None = None
     deleted_at: datetime | None = None
-    # Stored derived value (see `derived`): when the deal goes stale, None if it cannot.
+    # When the deal goes stale (see `compute_stale_at`), None if it cannot.
     stale_at: datetime | None = None
 
     # --- derived -------------------------------------------------------------------------
@@ -141,6 +178,15 @@ class Deal:
     def close_month(self) -> str | None:
         return self.close_date[:7] if self.close_date else None
 
+    @property
+    def close_sort(self) -> str:
+        """The sort key of "by close date": deals without one last."""
+        return self.close_date or NO_CLOSE_DATE
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
+
     def compute_stale_at(self, stage: Stage | None) -> datetime | None:
         """When the deal goes stale: idle (no activity, no stage change) for longer than
         its stage's rotting threshold. Closed deals never do."""
@@ -151,40 +197,195 @@ class Deal:
             return None
         return max(marks) + timedelta(days=stage.rotting_days)
 
-    def derived(self, stage: Stage | None) -> dict[str, Any]:
-        """The stored derived fields, recomputed (and `stale_at` refreshed on self)."""
+    # --- behaviour -----------------------------------------------------------------------
+
+    def opened(self, stage: Stage, change: StageChange) -> None:
+        """A new deal entered its first stage (`change`, kind create): it raises its
+        creation and, as any other entry, the stage change (which starts the playbook)."""
+        self.stage_history.append(change)
         self.stale_at = self.compute_stale_at(stage)
-        return {
-            "probability": self.probability,
-            "weighted_minor": self.weighted_minor,
-            "close_date": self.close_date,
-            "close_month": self.close_month,
-            "close_sort": self.close_date or NO_CLOSE_DATE,
-            "stale_at": self.stale_at,
-        }
+        self.raise_event(DealCreated(self))
+        self.raise_event(DealStageChanged(self, change, stage))
 
-    # --- documents -----------------------------------------------------------------------
+    def imported(self, stage: Stage | None) -> Deal:
+        """A deal brought in by an import: its creation is announced, but not a stage
+        change (history that already happened must not start playbooks)."""
+        self.stale_at = self.compute_stale_at(stage)
+        self.raise_event(DealCreated(self))
+        return self
 
-    def to_doc(self, stage: Stage | None) -> dict[str, Any]:
-        derived = self.derived(stage)
-        doc = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "id"}
-        doc["_id"] = self.id
-        doc["stage_history"] = [c.to_doc() for c in self.stage_history]
-        doc["owner_changes"] = [c.to_doc() for c in self.owner_changes]
-        doc.update(derived)
-        return doc
+    def revise(
+        self,
+        changed: Mapping[str, Any],
+        stage: Stage | None,
+        *,
+        at: datetime,
+        by: str | None,
+        handover_id: str | None = None,
+        note: str | None = None,
+    ) -> list[str]:
+        """Apply validated values (attribute -> value); returns the changed fields (client
+        names), empty when nothing changed. An owner change is kept in `owner_changes`
+        (with the handover's id and note), tracked fields in the record history."""
+        changes = {key: value for key, value in changed.items() if getattr(self, key) != value}
+        if not changes:
+            return []
+        previous_owner = self.owner_id
+        if "owner_id" in changes:
+            self.owner_changes.append(
+                OwnerChange(previous_owner, changes["owner_id"], at, by, handover_id, note)
+            )
+        self.field_changes.extend(
+            FieldChange(at, name, getattr(self, key))
+            for key, name in TRACKED.items()
+            if key in changes
+        )
+        for key, value in changes.items():
+            setattr(self, key, value)
+        self.updated_at, self.updated_by = at, by
+        self.stale_at = self.compute_stale_at(stage)
+        names = sorted(API_NAMES.get(key, key) for key in changes)
+        owner_before = previous_owner if "owner_id" in changes else None
+        self.raise_event(DealUpdated(self, names, owner_before))
+        return names
 
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> Deal:
-        values = {k: doc[k] for k in cls.__dataclass_fields__ if k in doc and k != "id"}
-        values["stage_history"] = [StageChange.from_doc(c) for c in doc.get("stage_history") or []]
-        values["owner_changes"] = [OwnerChange.from_doc(c) for c in doc.get("owner_changes") or []]
-        return cls(id=doc["_id"], **values)
+    def delete(self, at: datetime) -> None:
+        self.deleted_at = at
+        self.raise_event(DealDeleted(self))
+
+    def enter_stage(
+        self,
+        pipeline: Pipeline,
+        target: Stage,
+        *,
+        change_id: str,
+        kind: str,
+        at: datetime,
+        by: str | None,
+        lost_reason: str | None = None,
+    ) -> StageChange:
+        """Move to `target` of the pipeline's current version (a move, a close, a reopen):
+        the history entry, and its events (a close or a reopen raises its own too)."""
+        change = StageChange(
+            id=change_id,
+            from_stage=self.stage_key,
+            to_stage=target.key,
+            at=at,
+            by=by,
+            seconds_in_from_stage=seconds_between(self.stage_entered_at, at),
+            pipeline_id=pipeline.id,
+            pipeline_version=pipeline.version,
+            from_pipeline_version=self.pipeline_version,
+            kind=kind,
+        )
+        self.stage_key = target.key
+        self.pipeline_version = pipeline.version
+        self.stage_probability = target.probability
+        self.forecast_category = target.forecast_category
+        self.stage_entered_at = at
+        self.status = target.key if target.terminal else OPEN
+        self.closed_at = at if target.terminal else None
+        self.lost_reason = lost_reason
+        self.updated_at, self.updated_by = at, by
+        self.stage_history.append(change)
+        self.stale_at = self.compute_stale_at(target)
+        self.raise_event(DealStageChanged(self, change, target))
+        if kind in (WON, LOST):
+            self.raise_event(DealClosed(self, change))
+        elif kind == "reopen":
+            self.raise_event(DealReopened(self, change))
+        return change
+
+    def record_activity(
+        self, at: datetime | None, kind: str, playbook_key: str | None, stage: Stage | None
+    ) -> bool:
+        """Activity seen by a consumer (an interaction, a completed task with its playbook
+        key): returns whether anything changed, so a repeated event writes nothing."""
+        changed = False
+        if playbook_key and playbook_key not in self.completed_playbook_keys:
+            self.completed_playbook_keys.append(playbook_key)
+            changed = True
+        if at is not None:
+            entry = Activity(at, kind)
+            if entry not in self.activity_log:
+                self.activity_log.append(entry)
+                changed = True
+            if self.last_activity_at is None or at > self.last_activity_at:
+                self.last_activity_at = at
+                changed = True
+            stale_at = self.compute_stale_at(stage)
+            if stale_at is not None and (self.stale_at is None or stale_at > self.stale_at):
+                self.stale_at = stale_at
+                changed = True
+        return changed
+
+    def repoint_contact(self, merged_id: str, survivor_id: str) -> bool:
+        """A merged contact's references go to the survivor."""
+        if merged_id not in self.contact_ids and self.primary_contact_id != merged_id:
+            return False
+        if self.primary_contact_id == merged_id:
+            self.primary_contact_id = survivor_id
+        ids = [survivor_id if i == merged_id else i for i in self.contact_ids]
+        self.contact_ids = list(dict.fromkeys(ids))
+        self.raise_event(DealUpdated(self, ["contactIds", "primaryContactId"], None))
+        return True
+
+    def contact_deleted(self, contact_id: str) -> bool:
+        if contact_id in self.deleted_contact_ids:
+            return False
+        self.deleted_contact_ids.append(contact_id)
+        return True
+
+    def company_was_deleted(self) -> bool:
+        if self.company_deleted:
+            return False
+        self.company_deleted = True
+        return True
+
+
+# --- events ------------------------------------------------------------------------------
+# They name the deal as it is when written (events are encoded in the same write).
+
+
+@dataclass(frozen=True)
+class DealCreated:
+    deal: Deal
+
+
+@dataclass(frozen=True)
+class DealUpdated:
+    deal: Deal
+    changed: list[str]
+    previous_owner_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DealDeleted:
+    deal: Deal
+
+
+@dataclass(frozen=True)
+class DealStageChanged:
+    deal: Deal
+    change: StageChange
+    entered: Stage | None
+
+
+@dataclass(frozen=True)
+class DealClosed:
+    deal: Deal
+    change: StageChange
+
+
+@dataclass(frozen=True)
+class DealReopened:
+    deal: Deal
+    change: StageChange
 
 
 # --- exit criteria -----------------------------------------------------------------------
 
-FIELD_CHECKS: dict[str, tuple[str, Any]] = {
+FIELD_CHECKS: dict[str, tuple[str, Callable[[Deal], bool]]] = {
     "amount": ("an amount above zero", lambda d: d.amount_minor > 0),
     "expectedCloseDate": ("an expected close date", lambda d: bool(d.expected_close_date)),
     "company": ("a company", lambda d: bool(d.company_id) and not d.company_deleted),

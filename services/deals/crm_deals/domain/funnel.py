@@ -36,7 +36,9 @@ class HistoryFacts(AmountFacts, Protocol):
     created: int | None
     has_next_step: bool
     entered: tuple[str, ...]
-    entered_at: Sequence[int]
+
+    @property
+    def entered_at(self) -> Sequence[int]: ...
 
 
 Window = tuple[int | None, int | None]

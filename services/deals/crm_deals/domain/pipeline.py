@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
+from crm_kit.entity import Entity
 from crm_kit.errors import BadUserInput
 
 WON = "won"
@@ -91,8 +91,10 @@ class PipelineVersion:
     created_by: str | None = None
 
 
-@dataclass(frozen=True)
-class Pipeline:
+@dataclass
+class Pipeline(Entity):
+    """A record (not frozen): the store writes it with the events it raised."""
+
     id: str
     workspace_id: str
     name: str
@@ -135,10 +137,11 @@ class Pipeline:
     def new_version(
         self, *, name: str, stages: tuple[Stage, ...], at: datetime, by: str | None
     ) -> Pipeline:
+        """The next version (this one kept in `previous`); it raises its update."""
         old = PipelineVersion(
             self.version, self.name, self.stages, self.updated_at, self.updated_by
         )
-        return replace(
+        updated = replace(
             self,
             name=name,
             stages=stages,
@@ -147,6 +150,24 @@ class Pipeline:
             updated_at=at,
             updated_by=by,
         )
+        updated.raise_event(PipelineUpdated(updated, self.version))
+        return updated
+
+    def created(self) -> Pipeline:
+        """A new pipeline: it raises its creation."""
+        self.raise_event(PipelineCreated(self))
+        return self
+
+
+@dataclass(frozen=True)
+class PipelineCreated:
+    pipeline: Pipeline
+
+
+@dataclass(frozen=True)
+class PipelineUpdated:
+    pipeline: Pipeline
+    previous_version: int
 
 
 def terminal_stages() -> tuple[Stage, Stage]:
@@ -225,115 +246,3 @@ def _check_template(template: TaskTemplate, seen: set[str], where: str) -> None:
         raise BadUserInput("a TEAM assignee needs teamId", field=f"{where}.assignee.teamId")
     if rule.rule == "user" and not rule.user_id:
         raise BadUserInput("a USER assignee needs userId", field=f"{where}.assignee.userId")
-
-
-# --- documents ---------------------------------------------------------------------------
-
-
-def stage_to_doc(stage: Stage) -> dict[str, Any]:
-    return {
-        "key": stage.key,
-        "name": stage.name,
-        "probability": stage.probability,
-        "forecast_category": stage.forecast_category,
-        "rotting_days": stage.rotting_days,
-        "description": stage.description,
-        "exit_criteria": {
-            "required_fields": list(stage.exit_criteria.required_fields),
-            "playbook_keys": list(stage.exit_criteria.playbook_keys),
-            "primary_contact_required": stage.exit_criteria.primary_contact_required,
-        },
-        "playbook": [
-            {
-                "key": t.key,
-                "title": t.title,
-                "type": t.type,
-                "due_offset_days": t.due_offset_days,
-                "assignee": {
-                    "rule": t.assignee.rule,
-                    "team_id": t.assignee.team_id,
-                    "user_id": t.assignee.user_id,
-                },
-                "description": t.description,
-            }
-            for t in stage.playbook
-        ],
-    }
-
-
-def stage_from_doc(doc: dict[str, Any]) -> Stage:
-    criteria = doc.get("exit_criteria") or {}
-    return Stage(
-        key=doc["key"],
-        name=doc["name"],
-        probability=int(doc["probability"]),
-        forecast_category=doc["forecast_category"],
-        rotting_days=doc.get("rotting_days"),
-        description=doc.get("description"),
-        exit_criteria=ExitCriteria(
-            required_fields=tuple(criteria.get("required_fields") or ()),
-            playbook_keys=tuple(criteria.get("playbook_keys") or ()),
-            primary_contact_required=bool(criteria.get("primary_contact_required")),
-        ),
-        playbook=tuple(
-            TaskTemplate(
-                key=t["key"],
-                title=t["title"],
-                type=t["type"],
-                due_offset_days=int(t.get("due_offset_days") or 0),
-                assignee=AssigneeRule(**(t.get("assignee") or {"rule": "owner"})),
-                description=t.get("description"),
-            )
-            for t in doc.get("playbook") or ()
-        ),
-    )
-
-
-def pipeline_to_doc(pipeline: Pipeline) -> dict[str, Any]:
-    return {
-        "_id": pipeline.id,
-        "workspace_id": pipeline.workspace_id,
-        "name": pipeline.name,
-        "version": pipeline.version,
-        "currency": pipeline.currency,
-        "is_default": pipeline.is_default,
-        "stages": [stage_to_doc(s) for s in pipeline.stages],
-        "previous": [
-            {
-                "version": old.version,
-                "name": old.name,
-                "stages": [stage_to_doc(s) for s in old.stages],
-                "created_at": old.created_at,
-                "created_by": old.created_by,
-            }
-            for old in pipeline.previous
-        ],
-        "created_at": pipeline.created_at,
-        "updated_at": pipeline.updated_at,
-        "updated_by": pipeline.updated_by,
-    }
-
-
-def pipeline_from_doc(doc: dict[str, Any]) -> Pipeline:
-    return Pipeline(
-        id=doc["_id"],
-        workspace_id=doc["workspace_id"],
-        name=doc["name"],
-        version=int(doc["version"]),
-        currency=doc.get("currency") or "USD",
-        is_default=bool(doc.get("is_default")),
-        stages=tuple(stage_from_doc(s) for s in doc["stages"]),
-        previous=tuple(
-            PipelineVersion(
-                version=int(old["version"]),
-                name=old["name"],
-                stages=tuple(stage_from_doc(s) for s in old["stages"]),
-                created_at=old.get("created_at"),
-                created_by=old.get("created_by"),
-            )
-            for old in doc.get("previous") or ()
-        ),
-        created_at=doc.get("created_at"),
-        updated_at=doc.get("updated_at"),
-        updated_by=doc.get("updated_by"),
-    )

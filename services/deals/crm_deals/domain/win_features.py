@@ -8,7 +8,7 @@ closed after `t` looks exactly as it did while open at `t`, so training rows, ba
 and live predictions see the same thing.
 
 Company attributes (industry, size) come from `CompanyFacts`, the deals service's copy of
-the contacts service's companies (kept from their events, see `store/company_facts.py`);
+the contacts service's companies (kept from their events, see `usecases/company_facts.py`);
 they are the company's current attributes, not as of `t` (companies rarely change
 industry or size; documented in the README).
 """
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .deal import INTERACTION, TASK, Deal
 from .money import CURRENCY_EXPONENTS
 from .pipeline import LOST, TERMINAL, WON
 
@@ -29,8 +30,6 @@ DAY = 86400.0
 ACTIVITY_WINDOW_DAYS = 30
 # Record history kept for these deal fields (GraphQL names of `field_changes.field`).
 TRACKED_FIELDS = ("amount", "currency", "product", "source", "companyId", "customFields")
-INTERACTION = "interaction"
-TASK = "task"
 
 Value = str | float | None  # categorical (str), numeric (float) or missing (None)
 
@@ -85,55 +84,34 @@ class DealHistory:
         return self.closed_at is None or t < self.closed_at
 
     @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> DealHistory:
-        history = sorted(
-            (
-                (c.get("to_stage") or "", c["at"])
-                for c in doc.get("stage_history") or []
-                if c.get("at") is not None
-            ),
-            key=lambda e: e[1],
-        )
-        custom = doc.get("custom_fields") or {}
+    def of(cls, deal: Deal) -> DealHistory:
+        """What the model reads of a deal as it is stored now."""
+        history = sorted(((c.to_stage or "", c.at) for c in deal.stage_history), key=lambda e: e[1])
         return cls(
-            id=doc["_id"],
-            status=doc.get("status") or "open",
-            stage_key=doc.get("stage_key") or "",
-            stage_probability=int(doc.get("stage_probability") or 0),
-            created_at=doc.get("created_at"),
-            closed_at=doc.get("closed_at"),
+            id=deal.id,
+            status=deal.status or "open",
+            stage_key=deal.stage_key or "",
+            stage_probability=int(deal.stage_probability or 0),
+            created_at=deal.created_at,
+            closed_at=deal.closed_at,
             entries=tuple(history),
-            owner_id=doc.get("owner_id"),
-            owner_changes=tuple(
-                sorted(
-                    (c["at"], c.get("from_owner_id"))
-                    for c in doc.get("owner_changes") or []
-                    if c.get("at") is not None
-                )
-            ),
+            owner_id=deal.owner_id,
+            owner_changes=tuple(sorted((c.at, c.from_owner_id) for c in deal.owner_changes)),
             values={
-                "amount": doc.get("amount_minor"),
-                "currency": doc.get("currency"),
-                "product": doc.get("product"),
-                "source": doc.get("source"),
-                "companyId": doc.get("company_id"),
-                "customFields": dict(custom),
+                "amount": deal.amount_minor,
+                "currency": deal.currency,
+                "product": deal.product,
+                "source": deal.source,
+                "companyId": deal.company_id,
+                "customFields": dict(deal.custom_fields),
             },
             field_changes=tuple(
                 sorted(
-                    (
-                        (c["at"], c["field"], c.get("previous"))
-                        for c in doc.get("field_changes") or []
-                    ),
-                    key=lambda c: c[0],
+                    ((c.at, c.field, c.previous) for c in deal.field_changes), key=lambda c: c[0]
                 )
             ),
-            activity=tuple(
-                (a["at"], a.get("kind") or INTERACTION)
-                for a in doc.get("activity_log") or []
-                if a.get("at") is not None
-            ),
-            probability_model=doc.get("probability_model"),
+            activity=tuple((a.at, a.kind or INTERACTION) for a in deal.activity_log),
+            probability_model=deal.probability_model,
         )
 
 

@@ -194,63 +194,6 @@ class WinModel:
     def encoder(self) -> Encoder:
         return Encoder(self.columns)
 
-    def to_doc(self) -> dict[str, Any]:
-        return {
-            "_id": self.id,
-            "workspace_id": self.workspace_id,
-            "pipeline_id": self.pipeline_id,
-            "pipeline_version": self.pipeline_version,
-            "version": self.version,
-            "trained_at": self.trained_at,
-            "trained_by": self.trained_by,
-            "status": self.status,
-            "horizon_days": self.horizon_days,
-            "activity_days": self.activity_days,
-            "training": self.training.to_doc(),
-            "stages": [s.to_doc() for s in self.stages],
-            "reasons": [r.to_doc() for r in self.reasons],
-            "warnings": [r.to_doc() for r in self.warnings],
-            "columns": [c.to_doc() for c in self.columns],
-            "intercept": self.intercept,
-            "calibration": {"slope": self.calibration.slope, "shift": self.calibration.shift},
-            "regularization": self.regularization,
-            "library": self.library,
-            "importances": [{"feature": f, "importance": v} for f, v in self.importances],
-            "evaluation": self.evaluation.to_doc() if self.evaluation else None,
-            "known_stages": sorted(self.known_stages),
-        }
-
-    @classmethod
-    def from_doc(cls, doc: Mapping[str, Any]) -> WinModel:
-        calibration = doc.get("calibration") or {}
-        return cls(
-            workspace_id=doc["workspace_id"],
-            pipeline_id=doc["pipeline_id"],
-            pipeline_version=int(doc.get("pipeline_version") or 1),
-            version=int(doc.get("version") or 1),
-            trained_at=doc["trained_at"],
-            trained_by=doc.get("trained_by"),
-            status=doc.get("status") or STAGE_DEFAULTS,
-            horizon_days=int(doc.get("horizon_days") or 0),
-            activity_days=int(doc.get("activity_days") or 0),
-            training=TrainingSummary(**doc["training"]),
-            stages=tuple(StageSummary(**s) for s in doc.get("stages") or []),
-            reasons=tuple(Reason(**r) for r in doc.get("reasons") or []),
-            warnings=tuple(Reason(**r) for r in doc.get("warnings") or []),
-            columns=tuple(Column.from_doc(c) for c in doc.get("columns") or []),
-            intercept=float(doc.get("intercept") or 0.0),
-            calibration=Calibration(
-                float(calibration.get("slope", 1.0)), float(calibration.get("shift", 0.0))
-            ),
-            regularization=doc.get("regularization"),
-            library=doc.get("library"),
-            importances=tuple(
-                (i["feature"], float(i["importance"])) for i in doc.get("importances") or []
-            ),
-            evaluation=Evaluation.from_doc(doc["evaluation"]) if doc.get("evaluation") else None,
-            known_stages=frozenset(doc.get("known_stages") or ()),
-        )
-
 
 def model_id(workspace_id: str, pipeline_id: str) -> str:
     return f"{workspace_id}:{pipeline_id}"

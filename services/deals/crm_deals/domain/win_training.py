@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from .pipeline import WON, Pipeline
-from .win_encoding import Encoder, fit_columns, importances, score
+from .win_encoding import Calibration, Column, Encoder, fit_columns, importances, score
 from .win_features import (
     ACTIVITY_WINDOW_DAYS,
     DAY,
@@ -152,9 +152,9 @@ def snapshots(
 
 @dataclass(frozen=True)
 class FittedModel:
-    columns: tuple
+    columns: tuple[Column, ...]
     intercept: float
-    calibration: object
+    calibration: Calibration
     regularization: float
     library: str
     importances: tuple[tuple[str, float], ...]

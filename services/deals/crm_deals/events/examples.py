@@ -77,19 +77,21 @@ def _model(pipeline: Any) -> Any:
     for i in range(40):
         opened = AT - timedelta(days=300 - 5 * i)
         outcome = "won" if i % 3 else "lost"
+        closed = opened + timedelta(days=10)
         deals.append(
-            DealHistory.from_doc(
-                {
-                    "_id": f"66f1c0ffee0000000000d{i:03d}",
-                    "status": outcome,
-                    "stage_key": outcome,
-                    "closed_at": opened + timedelta(days=10),
-                    "owner_id": "darcel-schlecht" if i % 2 else "moses-frase",
-                    "stage_history": [
-                        {"to_stage": "engaging", "at": opened},
-                        {"to_stage": outcome, "at": opened + timedelta(days=10)},
-                    ],
-                }
+            DealHistory(
+                id=f"66f1c0ffee0000000000d{i:03d}",
+                status=outcome,
+                stage_key=outcome,
+                stage_probability=0,
+                created_at=None,
+                closed_at=closed,
+                entries=(("engaging", opened), (outcome, closed)),
+                owner_id="darcel-schlecht" if i % 2 else "moses-frase",
+                owner_changes=(),
+                values={"customFields": {}},
+                field_changes=(),
+                activity=(),
             )
         )
     return train(pipeline, deals, AT, trained_by="darcel-schlecht", with_backtest=False)

@@ -1,21 +1,21 @@
-"""CloudEvents built from the `crm_contracts.deals` payload models."""
+"""CloudEvents built from the `crm_contracts.deals` payload models. `encode` turns a
+domain event into one; the store writes it into the outbox with the change that raised
+it (the kit's writer calls `encode`) and the relay publishes it."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from crm_contracts import deals as contract
 from crm_contracts.envelope import CloudEvent, new_event
 
+from ..config import SOURCE
+from ..domain import events
 from ..domain.deal import Deal, StageChange
+from ..domain.handover import Handover
 from ..domain.pipeline import Pipeline, Stage
 from ..domain.win_model import WinModel
-
-SOURCE = "crm/deals"
-
-
-def _iso(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
 
 
 def snapshot(deal: Deal) -> contract.DealSnapshot:
@@ -56,7 +56,9 @@ def playbook(stage: Stage | None) -> list[contract.TaskTemplate]:
     ]
 
 
-def _event(event_type: str, deal_or_id: Deal | str, workspace: str, data: dict) -> CloudEvent:
+def _event(
+    event_type: str, deal_or_id: Deal | str, workspace: str, data: dict[str, Any]
+) -> CloudEvent:
     subject = deal_or_id.id if isinstance(deal_or_id, Deal) else deal_or_id
     return new_event(
         event_type=event_type, source=SOURCE, workspace=workspace, subject=subject, data=data
@@ -90,7 +92,7 @@ def stage_changed(deal: Deal, change: StageChange, entered: Stage | None) -> Clo
         pipeline_version=change.pipeline_version,
         from_stage=change.from_stage,
         to_stage=change.to_stage,
-        changed_at=_iso(change.at),
+        changed_at=change.at,
         changed_by=change.by,
         owner_id=deal.owner_id,
         seconds_in_from_stage=change.seconds_in_from_stage,
@@ -104,7 +106,7 @@ def deal_closed(deal: Deal, change: StageChange) -> CloudEvent:
     payload = contract.DealClosed(
         deal=snapshot(deal),
         stage_change_id=change.id,
-        closed_at=_iso(change.at),
+        closed_at=change.at,
         lost_reason=deal.lost_reason,
     )
     event_type = contract.DEAL_WON if deal.status == "won" else contract.DEAL_LOST
@@ -137,7 +139,7 @@ def deals_handed_over(
         pipeline_id=pipeline_id,
         note=note,
         handed_over_by=by,
-        handed_over_at=_iso(at),
+        handed_over_at=at,
     )
     # The event id derives from the handover id: a re-sent summary is a duplicate that
     # JetStream drops and consumers skip.
@@ -201,7 +203,7 @@ def win_model_trained(model: WinModel) -> CloudEvent:
     payload = contract.WinModelTrained(
         pipeline_id=model.pipeline_id,
         pipeline_version=model.pipeline_version,
-        trained_at=_iso(model.trained_at),
+        trained_at=model.trained_at,
         trained_by=model.trained_by,
         training_deals=model.training.dated_closed_deals,
         stages=[
@@ -232,3 +234,43 @@ def win_model_trained(model: WinModel) -> CloudEvent:
         subject=model.pipeline_id,
         data=payload.wire(),
     )
+
+
+def handed_over(handover: Handover) -> CloudEvent:
+    return deals_handed_over(
+        handover_id=handover.id,
+        workspace=handover.workspace_id,
+        from_owner_id=handover.from_owner_id,
+        to_owner_id=handover.to_owner_id,
+        deal_ids=list(handover.deal_ids),
+        pipeline_id=handover.pipeline_id,
+        note=handover.note,
+        by=handover.by,
+        at=handover.at,
+    )
+
+
+def encode(event: object) -> CloudEvent:
+    """The writer's `encode`: a domain event of this service as its CloudEvent."""
+    match event:
+        case events.DealCreated(deal):
+            return deal_created(deal)
+        case events.DealUpdated(deal, changed, previous_owner):
+            return deal_updated(deal, changed, previous_owner)
+        case events.DealDeleted(deal):
+            return deal_deleted(deal)
+        case events.DealStageChanged(deal, change, entered):
+            return stage_changed(deal, change, entered)
+        case events.DealClosed(deal, change):
+            return deal_closed(deal, change)
+        case events.DealReopened(deal, change):
+            return deal_reopened(deal, change)
+        case events.DealsHandedOver(handover):
+            return handed_over(handover)
+        case events.PipelineCreated(pipeline):
+            return pipeline_created(pipeline)
+        case events.PipelineUpdated(pipeline, previous_version):
+            return pipeline_updated(pipeline, previous_version)
+        case events.WinModelTrained(model):
+            return win_model_trained(model)
+    raise TypeError(f"not a deals domain event: {type(event).__name__}")

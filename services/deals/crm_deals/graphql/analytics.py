@@ -9,6 +9,7 @@ import strawberry
 
 from ..domain import forecast as f
 from ..domain import funnel as fn
+from ..domain import records as r
 from ..domain.money import format_amount
 from ..usecases import analytics as a
 
@@ -179,27 +180,27 @@ class ForecastSnapshot:
     months: list[SnapshotMonth]
 
     @classmethod
-    def of(cls, doc: dict) -> ForecastSnapshot:
-        c = doc["currency"]
+    def of(cls, snapshot: r.ForecastSnapshot) -> ForecastSnapshot:
+        c = snapshot.currency
         return cls(
-            id=strawberry.ID(doc["_id"]),
-            pipeline_id=strawberry.ID(doc["pipeline_id"]),
-            day=date.fromisoformat(doc["day"]),
-            taken_at=doc["taken_at"],
-            taken_by=doc.get("taken_by"),
+            id=strawberry.ID(snapshot.id),
+            pipeline_id=strawberry.ID(snapshot.pipeline_id),
+            day=snapshot.day,
+            taken_at=snapshot.taken_at,
+            taken_by=snapshot.taken_by,
             currency=c,
             months=[
                 SnapshotMonth(
-                    month=m["month"],
-                    closed=format_amount(m["closed_minor"], c),
-                    commit_forecast=format_amount(m["commit_minor"], c),
-                    best_case_forecast=format_amount(m["best_case_minor"], c),
-                    weighted_forecast=format_amount(m["weighted_minor"], c),
-                    open_pipeline=format_amount(m["pipeline_minor"], c),
-                    open_count=m["open_count"],
-                    won_count=m["won_count"],
+                    month=m.month,
+                    closed=format_amount(m.closed_minor, c),
+                    commit_forecast=format_amount(m.commit_minor, c),
+                    best_case_forecast=format_amount(m.best_case_minor, c),
+                    weighted_forecast=format_amount(m.weighted_minor, c),
+                    open_pipeline=format_amount(m.pipeline_minor, c),
+                    open_count=m.open_count,
+                    won_count=m.won_count,
                 )
-                for m in doc["months"]
+                for m in snapshot.months
             ],
         )
 

@@ -1,13 +1,16 @@
-"""The pipeline board: per stage its totals (one `$group`) and a lazily paged deal list."""
+"""The pipeline board: per stage its totals and a lazily paged deal list."""
 
 from __future__ import annotations
 
 import strawberry
 from strawberry.types import Info
 
+from crm_kit.relay_types import Connection
+
 from ..domain.money import format_amount
 from ..usecases import queries
-from .types import CurrencyTotal, DealConnection, Pipeline, Stage, connection
+from .entities import Deal, deal_connection
+from .types import CurrencyTotal, Pipeline, Stage
 
 
 @strawberry.type
@@ -59,24 +62,17 @@ class BoardColumn:
     @strawberry.field(description="The column's deals, largest amount first.")
     async def deals(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> DealConnection:
+    ) -> Connection[Deal]:
         column = self._column
-        prefetched = column.page(first, after)
-        if prefetched is not None:
-            return connection(
-                prefetched.items, prefetched.cursors, prefetched.has_next, False, prefetched.total
-            )
-        query = {"pipeline_id": column.pipeline.id, "stage_key": column.stage.key, **column.where}
-        page = await queries.list_deals(
-            info.context.deals.store,
-            query,
+        page = column.page(first, after) or await queries.list_deals(
+            info.context.scope,
+            column.selection,
             order="AMOUNT",
             descending=True,
             first=first,
             after=after,
-            total=column.count,
         )
-        return connection(page.items, page.cursors, page.has_next, page.has_previous, page.total)
+        return deal_connection(page)
 
 
 @strawberry.type

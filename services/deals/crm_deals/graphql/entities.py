@@ -1,19 +1,197 @@
-"""Other services' entities, as stubs: only the key, plus the fields this service adds."""
+"""The federation entities this subgraph resolves: the deal, and other services' entities
+as stubs (only the key, plus the fields this service adds to them: a contact's and a
+company's deals, a team's forecast roll-up)."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from ..usecases.queries import DealFilter, deal_query, list_deals
+from crm_kit.relay_types import Connection, Edge, PageInfo
+
+from ..domain import deal as d
+from ..domain import pipeline as p
+from ..domain.money import format_amount
+from ..domain.queries import DealSelection
+from ..usecases import queries
 from .forecasting import ForecastRollup, rollup
-from .types import DealConnection, DealStatus, connection
+from .types import DealStatus, ForecastCategory, OwnerChange, Pipeline, Stage, StageChange
+from .win_model import WinExplanation, explain_deal
 
 
-async def _deals(info: Info, f: DealFilter, first: int | None, after: str | None) -> DealConnection:
-    ctx = info.context
-    page = await list_deals(ctx.deals.store, deal_query(f, ctx.now), first=first, after=after)
-    return connection(page.items, page.cursors, page.has_next, page.has_previous, page.total)
+def _date(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+@strawberry.federation.type(keys=["id"], name="Deal")
+class Deal:
+    id: strawberry.ID
+    title: str
+    amount: str = strawberry.field(description='Exact decimal string, e.g. "1250.50".')
+    currency: str = strawberry.field(description="ISO 4217 code.")
+    weighted_amount: str = strawberry.field(
+        description="amount x effective probability, rounded half to even in minor units."
+    )
+    expected_close_date: date | None
+    close_date: date | None = strawberry.field(
+        description="The won/lost date once closed, else the expected close date."
+    )
+    close_month: str | None = strawberry.field(description="YYYY-MM of closeDate.")
+    owner_id: str | None
+    company_deleted: bool
+    deleted_contact_ids: list[strawberry.ID]
+    pipeline_version: int
+    status: DealStatus
+    probability: int = strawberry.field(
+        description="Effective: outcome if closed, else override, else model, else stage."
+    )
+    stage_probability: int
+    probability_override: int | None
+    model_probability: int | None
+    forecast_category: ForecastCategory
+    next_step: str | None
+    next_step_date: date | None
+    source: str | None
+    product: str | None
+    lost_reason: str | None
+    closed_at: datetime | None
+    custom_fields: JSON
+    stage_entered_at: datetime | None
+    last_activity_at: datetime | None
+    completed_playbook_keys: list[str]
+    external_id: str | None
+    created_at: datetime | None
+    created_by: str | None
+    updated_at: datetime | None
+    _deal: strawberry.Private[d.Deal]
+
+    @classmethod
+    def of(cls, deal: d.Deal) -> Deal:
+        return cls(
+            id=strawberry.ID(deal.id),
+            title=deal.title,
+            amount=format_amount(deal.amount_minor, deal.currency),
+            currency=deal.currency,
+            weighted_amount=format_amount(deal.weighted_minor, deal.currency),
+            expected_close_date=_date(deal.expected_close_date),
+            close_date=_date(deal.close_date),
+            close_month=deal.close_month,
+            owner_id=deal.owner_id,
+            company_deleted=deal.company_deleted,
+            deleted_contact_ids=[strawberry.ID(i) for i in deal.deleted_contact_ids],
+            pipeline_version=deal.pipeline_version,
+            status=DealStatus(deal.status),
+            probability=deal.probability,
+            stage_probability=deal.stage_probability,
+            probability_override=deal.probability_override,
+            model_probability=deal.probability_model,
+            forecast_category=ForecastCategory(deal.forecast_category),
+            next_step=deal.next_step,
+            next_step_date=_date(deal.next_step_date),
+            source=deal.source,
+            product=deal.product,
+            lost_reason=deal.lost_reason,
+            closed_at=deal.closed_at,
+            custom_fields=JSON(deal.custom_fields),
+            stage_entered_at=deal.stage_entered_at,
+            last_activity_at=deal.last_activity_at,
+            completed_playbook_keys=list(deal.completed_playbook_keys),
+            external_id=deal.external_id,
+            created_at=deal.created_at,
+            created_by=deal.created_by,
+            updated_at=deal.updated_at,
+            _deal=deal,
+        )
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Deal | None:
+        found = await info.context.deals.load(str(id))
+        return cls.of(found) if found else None
+
+    @strawberry.field(description="Idle past its stage's rotting threshold.")
+    def stale(self, info: Info) -> bool:
+        stale_at = self._deal.stale_at
+        return stale_at is not None and stale_at <= info.context.now
+
+    @strawberry.field
+    def stale_at(self) -> datetime | None:
+        return self._deal.stale_at
+
+    @strawberry.field
+    def company(self) -> Company | None:
+        return Company(id=strawberry.ID(self._deal.company_id)) if self._deal.company_id else None
+
+    @strawberry.field
+    def primary_contact(self) -> Contact | None:
+        cid = self._deal.primary_contact_id
+        return Contact(id=strawberry.ID(cid)) if cid else None
+
+    @strawberry.field(description="Every contact on the deal, the primary one first.")
+    def contacts(self) -> list[Contact]:
+        return [Contact(id=strawberry.ID(i)) for i in self._deal.contact_ids]
+
+    @strawberry.field
+    async def pipeline(self, info: Info) -> Pipeline | None:
+        found = await info.context.pipelines.load(self._deal.pipeline_id)
+        return Pipeline.of(found) if found else None
+
+    @strawberry.field(description="The stage as defined in the deal's pipeline version.")
+    async def stage(self, info: Info) -> Stage:
+        deal = self._deal
+        found = await info.context.pipelines.load(deal.pipeline_id)
+        stage = found.stage_at(deal.pipeline_version, deal.stage_key) if found else None
+        if stage is None:
+            return Stage.of(
+                p.Stage(
+                    deal.stage_key, deal.stage_key, deal.stage_probability, deal.forecast_category
+                )
+            )
+        return Stage.of(stage)
+
+    @strawberry.field(
+        description="The win model's probability for this open deal now, where it came from "
+        "and its largest signed factors; null when closed or before any training."
+    )
+    async def win_explanation(self, info: Info) -> WinExplanation | None:
+        return await explain_deal(info, self._deal)
+
+    @strawberry.field(description="Append-only, oldest first.")
+    def stage_history(self) -> list[StageChange]:
+        return [StageChange.of(c) for c in self._deal.stage_history]
+
+    @strawberry.field(description="Every change of owner, oldest first.")
+    def owner_changes(self) -> list[OwnerChange]:
+        return [OwnerChange.of(c) for c in self._deal.owner_changes]
+
+
+DealConnection = Connection[Deal]
+
+
+def deal_connection(page: queries.DealPage) -> Connection[Deal]:
+    edges = [
+        Edge(node=Deal.of(item), cursor=cursor)
+        for item, cursor in zip(page.items, page.cursors, strict=True)
+    ]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next,
+            has_previous_page=page.has_previous,
+            start_cursor=page.cursors[0] if page.cursors else None,
+            end_cursor=page.cursors[-1] if page.cursors else None,
+        ),
+        total_count=page.total,
+    )
+
+
+async def _deals(
+    info: Info, selection: DealSelection, first: int | None, after: str | None
+) -> Connection[Deal]:
+    page = await queries.list_deals(info.context.scope, selection, first=first, after=after)
+    return deal_connection(page)
 
 
 @strawberry.federation.type(keys=["id"], name="Contact")
@@ -31,9 +209,9 @@ class Contact:
         first: int | None = None,
         after: str | None = None,
         status: DealStatus | None = None,
-    ) -> DealConnection:
-        f = DealFilter(contact_id=str(self.id), status=status.value if status else None)
-        return await _deals(info, f, first, after)
+    ) -> Connection[Deal]:
+        selection = DealSelection(contact_id=str(self.id), status=status.value if status else None)
+        return await _deals(info, selection, first, after)
 
 
 @strawberry.federation.type(keys=["id"], name="Company")
@@ -51,9 +229,9 @@ class Company:
         first: int | None = None,
         after: str | None = None,
         status: DealStatus | None = None,
-    ) -> DealConnection:
-        f = DealFilter(company_id=str(self.id), status=status.value if status else None)
-        return await _deals(info, f, first, after)
+    ) -> Connection[Deal]:
+        selection = DealSelection(company_id=str(self.id), status=status.value if status else None)
+        return await _deals(info, selection, first, after)
 
 
 @strawberry.federation.type(keys=["id"], name="Team")

@@ -11,8 +11,10 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from ..domain import records as r
 from ..domain.money import format_amount
 from ..usecases import forecasting as fc
+from ..usecases.inputs import QuotaInput, SubmissionInput
 
 
 @strawberry.enum(description="OWNER: one person's deals; TEAM: a team (tasks service id).")
@@ -109,24 +111,26 @@ class ForecastSubmission:
     submitted_at: datetime
 
     @classmethod
-    def of(cls, doc: dict[str, Any] | None) -> ForecastSubmission | None:
-        if doc is None:
-            return None
-        c = doc["currency"]
+    def of(cls, s: r.Submission) -> ForecastSubmission:
+        c = s.currency
         return cls(
-            pipeline_id=strawberry.ID(doc["pipeline_id"]),
-            period=doc["period"],
-            scope=ForecastScope(doc["scope"]),
-            scope_id=doc["scope_id"],
-            version=doc["version"],
+            pipeline_id=strawberry.ID(s.pipeline_id),
+            period=s.period,
+            scope=ForecastScope(s.scope),
+            scope_id=s.scope_id,
+            version=s.version,
             currency=c,
-            commit=format_amount(doc["commit_minor"], c),
-            best_case=format_amount(doc["best_case_minor"], c),
-            model_at_submission=_m(doc.get("model_minor"), c),
-            note=doc.get("note"),
-            submitted_by=doc["submitted_by"],
-            submitted_at=doc["submitted_at"],
+            commit=format_amount(s.commit_minor, c),
+            best_case=format_amount(s.best_case_minor, c),
+            model_at_submission=_m(s.model_minor, c),
+            note=s.note,
+            submitted_by=s.submitted_by,
+            submitted_at=s.submitted_at,
         )
+
+    @classmethod
+    def maybe(cls, s: r.Submission | None) -> ForecastSubmission | None:
+        return None if s is None else cls.of(s)
 
 
 @strawberry.type(description="A rep's or a team's quota for a period.")
@@ -140,15 +144,15 @@ class Quota:
     set_at: datetime
 
     @classmethod
-    def of(cls, doc: dict[str, Any]) -> Quota:
+    def of(cls, q: r.Quota) -> Quota:
         return cls(
-            period=doc["period"],
-            scope=ForecastScope(doc["scope"]),
-            scope_id=doc["scope_id"],
-            amount=format_amount(doc["amount_minor"], doc["currency"]),
-            currency=doc["currency"],
-            set_by=doc["set_by"],
-            set_at=doc["set_at"],
+            period=q.period,
+            scope=ForecastScope(q.scope),
+            scope_id=q.scope_id,
+            amount=format_amount(q.amount_minor, q.currency),
+            currency=q.currency,
+            set_by=q.set_by,
+            set_at=q.set_at,
         )
 
 
@@ -183,29 +187,29 @@ class ForecastRollup:
     attainment: float | None = strawberry.field(description="totals.closed / teamQuota.")
 
     @classmethod
-    def of(cls, r: fc.Rollup) -> ForecastRollup:
-        c = r.currency
+    def of(cls, found: fc.Rollup) -> ForecastRollup:
+        c = found.currency
         return cls(
-            pipeline_id=strawberry.ID(r.pipeline_id),
-            period=r.period.key,
-            team_id=r.team_id,
+            pipeline_id=strawberry.ID(found.pipeline_id),
+            period=found.period.key,
+            team_id=found.team_id,
             currency=c,
             members=[
                 ForecastRollupMember(
                     owner_id=m.owner_id,
-                    forecast=PeriodForecast.of(r.period, m.figures),
-                    submission=ForecastSubmission.of(m.submission),
+                    forecast=PeriodForecast.of(found.period, m.figures),
+                    submission=ForecastSubmission.maybe(m.submission),
                     quota=_m(m.quota_minor, c),
                     attainment=m.attainment,
                 )
-                for m in r.members
+                for m in found.members
             ],
-            totals=PeriodForecast.of(r.period, r.totals),
-            submitted_commit=format_amount(r.submitted_commit_minor, c),
-            submitted_best_case=format_amount(r.submitted_best_case_minor, c),
-            adjusted=ForecastSubmission.of(r.adjusted),
-            team_quota=_m(r.team_quota_minor, c),
-            attainment=r.attainment,
+            totals=PeriodForecast.of(found.period, found.totals),
+            submitted_commit=format_amount(found.submitted_commit_minor, c),
+            submitted_best_case=format_amount(found.submitted_best_case_minor, c),
+            adjusted=ForecastSubmission.maybe(found.adjusted),
+            team_quota=_m(found.team_quota_minor, c),
+            attainment=found.attainment,
         )
 
 
@@ -246,12 +250,12 @@ class SubmissionAccuracyMonth:
                 SubmissionAccuracyPoint(
                     days_before=p.days_before,
                     as_of=p.as_of,
-                    submitted_version=s["version"] if s else None,
-                    submitted_commit=_m(s["commit_minor"], c) if s else None,
-                    submitted_best_case=_m(s["best_case_minor"], c) if s else None,
+                    submitted_version=s.version if s else None,
+                    submitted_commit=_m(s.commit_minor, c) if s else None,
+                    submitted_best_case=_m(s.best_case_minor, c) if s else None,
                     model=_m(p.model_minor, c),
-                    commit_error=diff(s["commit_minor"]) if s else None,
-                    best_case_error=diff(s["best_case_minor"]) if s else None,
+                    commit_error=diff(s.commit_minor) if s else None,
+                    best_case_error=diff(s.best_case_minor) if s else None,
                     model_error=diff(p.model_minor),
                 )
             )
@@ -270,6 +274,17 @@ class SubmitForecastInput:
     pipeline_id: strawberry.ID | None = None
     note: str | None = None
 
+    def to_domain(self) -> SubmissionInput:
+        return SubmissionInput(
+            period=self.period,
+            scope=self.scope.value,
+            scope_id=self.scope_id,
+            commit=self.commit,
+            best_case=self.best_case,
+            pipeline_id=pid(self.pipeline_id),
+            note=self.note,
+        )
+
 
 @strawberry.input
 class SetQuotaInput:
@@ -278,6 +293,9 @@ class SetQuotaInput:
     scope_id: str
     amount: str
     currency: str
+
+    def to_domain(self) -> QuotaInput:
+        return QuotaInput(self.period, self.scope.value, self.scope_id, self.amount, self.currency)
 
 
 def pid(pipeline_id: strawberry.ID | None) -> str | None:
@@ -292,7 +310,7 @@ async def rollup(
     pipeline_id: strawberry.ID | None,
     currency: str | None,
 ) -> ForecastRollup:
-    found = await info.context.forecasting.rollup(
-        pid(pipeline_id), period, member_ids, team_id, currency
+    found = await fc.rollup(
+        info.context.scope, pid(pipeline_id), period, member_ids, team_id, currency
     )
     return ForecastRollup.of(found)

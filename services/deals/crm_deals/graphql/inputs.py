@@ -1,7 +1,9 @@
-"""GraphQL inputs and their conversion to use-case values."""
+"""GraphQL inputs and their conversion to the use cases' typed inputs (Strawberry's
+UNSET becomes the kit's: "not given")."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import date
 from enum import Enum
 from typing import Any
@@ -10,8 +12,16 @@ import strawberry
 from strawberry.scalars import JSON
 
 from ..domain import pipeline as p
-from ..usecases.queries import DealFilter as DomainFilter
+from ..usecases import inputs
 from .types import AssigneeRuleKind, DealStatus, ForecastCategory, TaskType
+
+
+def _ids(values: list[strawberry.ID] | None) -> list[str] | None:
+    return None if values is None else [str(v) for v in values]
+
+
+def _id(value: strawberry.ID | None) -> str | None:
+    return None if value is None else str(value)
 
 
 @strawberry.input
@@ -37,6 +47,26 @@ class CreateDealInput:
     probability_override: int | None = None
     custom_fields: JSON | None = None
 
+    def to_domain(self) -> inputs.DealInput:
+        return inputs.DealInput(
+            title=self.title,
+            amount=self.amount,
+            currency=self.currency,
+            pipeline_id=_id(self.pipeline_id),
+            stage_key=self.stage_key,
+            company_id=_id(self.company_id),
+            primary_contact_id=_id(self.primary_contact_id),
+            contact_ids=_ids(self.contact_ids),
+            owner_id=self.owner_id,
+            expected_close_date=self.expected_close_date,
+            next_step=self.next_step,
+            next_step_date=self.next_step_date,
+            source=self.source,
+            product=self.product,
+            probability_override=self.probability_override,
+            custom_fields=self.custom_fields,
+        )
+
 
 @strawberry.input(description="Only the fields given change; null clears an optional field.")
 class UpdateDealInput:
@@ -56,6 +86,19 @@ class UpdateDealInput:
     model_probability: int | None = strawberry.UNSET
     custom_fields: JSON | None = strawberry.UNSET
 
+    def to_domain(self) -> inputs.DealChanges:
+        given: dict[str, Any] = {}
+        for spec in fields(inputs.DealChanges):
+            value = getattr(self, spec.name)
+            if value is strawberry.UNSET:
+                continue
+            if isinstance(value, list):
+                value = [str(item) for item in value]
+            elif isinstance(value, Enum):
+                value = value.value
+            given[spec.name] = value
+        return inputs.DealChanges(**given)
+
 
 @strawberry.input
 class HandOverDealsInput:
@@ -67,26 +110,6 @@ class HandOverDealsInput:
     note: str | None = strawberry.field(
         default=None, description="Kept in each deal's ownerChanges and in the event."
     )
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def given(value: Any) -> dict[str, Any]:
-    """The fields a client actually sent, keyed by their API names."""
-    out: dict[str, Any] = {}
-    for name in value.__dataclass_fields__:
-        item = getattr(value, name)
-        if item is strawberry.UNSET:
-            continue
-        if isinstance(item, Enum):
-            item = item.value
-        if isinstance(item, list):
-            item = [str(i) for i in item]
-        out[_camel(name)] = item
-    return out
 
 
 @strawberry.enum
@@ -131,11 +154,11 @@ class DealFilter:
         default=None, description="In the title, case-insensitive (at most 100 characters)."
     )
 
-    def to_domain(self) -> DomainFilter:
+    def to_domain(self) -> inputs.DealFilter:
         stages = list(self.stage_keys or [])
         if self.stage_key:
             stages.append(self.stage_key)
-        return DomainFilter(
+        return inputs.DealFilter(
             pipeline_id=str(self.pipeline_id) if self.pipeline_id else None,
             stage_keys=stages or None,
             owner_id=self.owner_id,

@@ -1,4 +1,4 @@
-"""DataLoaders: a batch of entity representations or deal ids costs one query."""
+"""DataLoaders: a batch of entity representations or deal ids costs one read."""
 
 from __future__ import annotations
 
@@ -6,18 +6,22 @@ from strawberry.dataloader import DataLoader
 
 from ..domain.deal import Deal
 from ..domain.pipeline import Pipeline
-from ..usecases.deals import DealService
+from ..usecases import pipelines
+from ..usecases.deals import deals_by_ids
+from ..usecases.scope import Scope
 
 
-class Loaders:
-    def __init__(self, deals: DealService) -> None:
-        self._deals = deals
-        self.deal: DataLoader[str, Deal | None] = DataLoader(load_fn=self._load_deals)
-        self.pipeline: DataLoader[str, Pipeline | None] = DataLoader(load_fn=self._load_pipelines)
+def deal_loader(scope: Scope) -> DataLoader[str, Deal | None]:
+    async def load(ids: list[str]) -> list[Deal | None]:
+        found = await deals_by_ids(scope, ids)
+        return [found.get(i) for i in ids]
 
-    async def _load_deals(self, ids: list[str]) -> list[Deal | None]:
-        return await self._deals.many(ids)
+    return DataLoader(load_fn=load)
 
-    async def _load_pipelines(self, ids: list[str]) -> list[Pipeline | None]:
-        # By `_id` (kept for the request by PipelineService: a mutation's own read serves).
-        return [await self._deals.pipelines.find(i) for i in ids]
+
+def pipeline_loader(scope: Scope) -> DataLoader[str, Pipeline | None]:
+    async def load(ids: list[str]) -> list[Pipeline | None]:
+        # By id, kept for the request by the scope (a mutation's own read serves).
+        return [await pipelines.find_pipeline(scope, i) for i in ids]
+
+    return DataLoader(load_fn=load)

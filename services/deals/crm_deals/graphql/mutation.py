@@ -5,19 +5,22 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from ..usecases.handover import HandoverService
+from ..domain.rates import Rate
+from ..usecases import analytics, deals, forecasting, pipelines, rates
+from ..usecases.handover import hand_over
+from ..usecases.inputs import PipelineInput, RateInput
 from .analytics import ForecastSnapshot
-from .forecasting import ForecastSubmission, Quota, SetQuotaInput, SubmitForecastInput, pid
+from .entities import Deal
+from .forecasting import ForecastSubmission, Quota, SetQuotaInput, SubmitForecastInput
 from .inputs import (
     CreateDealInput,
     CreatePipelineInput,
     HandOverDealsInput,
     UpdateDealInput,
     UpdatePipelineInput,
-    given,
 )
 from .rates import ExchangeRate, ExchangeRateInput
-from .types import Deal, DealHandover, Pipeline
+from .types import DealHandover, Pipeline
 from .win_model import WinModelTrainingJob, train_win_model
 
 
@@ -25,15 +28,15 @@ from .win_model import WinModelTrainingJob, train_win_model
 class Mutation:
     @strawberry.mutation
     async def create_deal(self, info: Info, input: CreateDealInput) -> Deal:
-        return Deal.of(await info.context.deals.create(given(input)))
+        return Deal.of(await deals.create_deal(info.context.scope, input.to_domain()))
 
     @strawberry.mutation
     async def update_deal(self, info: Info, id: strawberry.ID, input: UpdateDealInput) -> Deal:
-        return Deal.of(await info.context.deals.update(str(id), given(input)))
+        return Deal.of(await deals.update_deal(info.context.scope, str(id), input.to_domain()))
 
     @strawberry.mutation(description="Soft delete; emits crm.deals.deal.deleted.v1.")
     async def delete_deal(self, info: Info, id: strawberry.ID) -> strawberry.ID:
-        deal = await info.context.deals.delete(str(id))
+        deal = await deals.delete_deal(info.context.scope, str(id))
         return strawberry.ID(deal.id)
 
     @strawberry.mutation(
@@ -41,23 +44,23 @@ class Mutation:
         "PRECONDITION_FAILED with extensions.unmet lists every unmet one."
     )
     async def move_deal(self, info: Info, id: strawberry.ID, stage_key: str) -> Deal:
-        return Deal.of(await info.context.deals.move(str(id), stage_key))
+        return Deal.of(await deals.move_deal(info.context.scope, str(id), stage_key))
 
     @strawberry.mutation
     async def close_deal_won(self, info: Info, id: strawberry.ID) -> Deal:
-        return Deal.of(await info.context.deals.close_won(str(id)))
+        return Deal.of(await deals.close_won(info.context.scope, str(id)))
 
     @strawberry.mutation(description="A reason is required (BAD_USER_INPUT on `reason`).")
     async def close_deal_lost(
         self, info: Info, id: strawberry.ID, reason: str | None = None
     ) -> Deal:
-        return Deal.of(await info.context.deals.close_lost(str(id), reason or ""))
+        return Deal.of(await deals.close_lost(info.context.scope, str(id), reason or ""))
 
     @strawberry.mutation(description="Back to an open stage (the first one by default).")
     async def reopen_deal(
         self, info: Info, id: strawberry.ID, stage_key: str | None = None
     ) -> Deal:
-        return Deal.of(await info.context.deals.reopen(str(id), stage_key))
+        return Deal.of(await deals.reopen_deal(info.context.scope, str(id), stage_key))
 
     @strawberry.mutation(
         description="Managers and admins only. Moves every OPEN deal of fromOwnerId (of one "
@@ -66,7 +69,8 @@ class Mutation:
         "repeat moves 0."
     )
     async def hand_over_deals(self, info: Info, input: HandOverDealsInput) -> DealHandover:
-        done = await HandoverService(info.context.deals).hand_over(
+        done = await hand_over(
+            info.context.scope,
             input.from_owner_id,
             input.to_owner_id,
             None if input.pipeline_id is None else str(input.pipeline_id),
@@ -83,16 +87,15 @@ class Mutation:
 
     @strawberry.mutation(description="Managers and admins only.")
     async def create_pipeline(self, info: Info, input: CreatePipelineInput) -> Pipeline:
-        stages = [s.to_domain() for s in input.stages]
-        created = await info.context.deals.pipelines.create(input.name, stages, input.currency)
-        return Pipeline.of(created)
+        values = PipelineInput(input.name, [s.to_domain() for s in input.stages], input.currency)
+        return Pipeline.of(await pipelines.create_pipeline(info.context.scope, values))
 
     @strawberry.mutation(description="Managers and admins only; a change is a new version.")
     async def update_pipeline(
         self, info: Info, id: strawberry.ID, input: UpdatePipelineInput
     ) -> Pipeline:
         stages = [s.to_domain() for s in input.stages] if input.stages is not None else None
-        updated = await info.context.deals.pipelines.update(str(id), input.name, stages)
+        updated = await pipelines.update_pipeline(info.context.scope, str(id), input.name, stages)
         return Pipeline.of(updated)
 
     @strawberry.mutation(
@@ -115,10 +118,10 @@ class Mutation:
     async def snapshot_forecast(
         self, info: Info, pipeline_id: strawberry.ID | None = None
     ) -> ForecastSnapshot:
-        doc = await info.context.analytics.snapshot(
-            None if pipeline_id is None else str(pipeline_id)
+        snapshot = await analytics.take_snapshot(
+            info.context.scope, None if pipeline_id is None else str(pipeline_id)
         )
-        return ForecastSnapshot.of(doc)
+        return ForecastSnapshot.of(snapshot)
 
     @strawberry.mutation(
         description="Managers and admins only. Enters (or replaces) exchange rates: each says "
@@ -128,7 +131,7 @@ class Mutation:
     async def set_exchange_rates(
         self, info: Info, rates: list[ExchangeRateInput]
     ) -> list[ExchangeRate]:
-        entered = await info.context.rates.set_rates([r.to_domain() for r in rates])
+        entered = await rates_of(info, [r.to_domain() for r in rates])
         return [ExchangeRate.of(r) for r in entered]
 
     @strawberry.mutation(
@@ -136,22 +139,14 @@ class Mutation:
         "their own id; managers and admins: any owner, and TEAM (the adjusted call)."
     )
     async def submit_forecast(self, info: Info, input: SubmitForecastInput) -> ForecastSubmission:
-        doc = await info.context.forecasting.submit(
-            pid(input.pipeline_id),
-            input.period,
-            input.scope.value,
-            input.scope_id,
-            input.commit,
-            input.best_case,
-            input.note,
-        )
-        found = ForecastSubmission.of(doc)
-        assert found is not None
-        return found
+        submitted = await forecasting.submit(info.context.scope, input.to_domain())
+        return ForecastSubmission.of(submitted)
 
     @strawberry.mutation(description="Managers and admins: a rep's or team's quota for a period.")
     async def set_quota(self, info: Info, input: SetQuotaInput) -> Quota:
-        doc = await info.context.forecasting.set_quota(
-            input.period, input.scope.value, input.scope_id, input.amount, input.currency
-        )
-        return Quota.of(doc)
+        quota = await forecasting.set_quota(info.context.scope, input.to_domain())
+        return Quota.of(quota)
+
+
+async def rates_of(info: Info, entered: list[RateInput]) -> list[Rate]:
+    return await rates.set_rates(info.context.scope, entered)

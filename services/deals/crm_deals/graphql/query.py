@@ -8,8 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from ..usecases import queries
-from ..usecases.analytics import pipeline_entries
+from ..usecases import analytics, forecasting, pipelines, queries, rates
 from .analytics import (
     Forecast,
     ForecastAccuracyMonth,
@@ -17,6 +16,7 @@ from .analytics import (
     PipelineAnalytics,
 )
 from .board import BoardColumn, PipelineBoard
+from .entities import Deal, DealConnection, deal_connection
 from .forecasting import (
     ForecastRollup,
     ForecastScope,
@@ -29,7 +29,7 @@ from .forecasting import (
 )
 from .inputs import DealFilter, DealOrder
 from .rates import ExchangeRate
-from .types import Deal, DealConnection, Pipeline, connection
+from .types import Pipeline
 from .win_model import (
     WinModel,
     WinModelTrainingJob,
@@ -46,7 +46,7 @@ FromTime = Annotated[datetime | None, strawberry.argument(name="from")]
 class Query:
     @strawberry.field
     async def deal(self, info: Info, id: strawberry.ID) -> Deal | None:
-        found = await info.context.loaders.deal.load(str(id))
+        found = await info.context.deals.load(str(id))
         return Deal.of(found) if found else None
 
     @strawberry.field
@@ -58,26 +58,26 @@ class Query:
         first: int | None = None,
         after: str | None = None,
     ) -> DealConnection:
-        ctx = info.context
+        scope = info.context.scope
         order = order_by or DealOrder()
-        query = queries.deal_query((filter or DealFilter()).to_domain(), ctx.now)
+        selection = queries.selection_of((filter or DealFilter()).to_domain(), scope.now())
         page = await queries.list_deals(
-            ctx.deals.store,
-            query,
+            scope,
+            selection,
             order=order.field.value,
             descending=order.direction.value == "DESC",
             first=first,
             after=after,
         )
-        return connection(page.items, page.cursors, page.has_next, page.has_previous, page.total)
+        return deal_connection(page)
 
     @strawberry.field
     async def pipelines(self, info: Info) -> list[Pipeline]:
-        return [Pipeline.of(p) for p in await info.context.deals.pipelines.list()]
+        return [Pipeline.of(p) for p in await pipelines.list_pipelines(info.context.scope)]
 
     @strawberry.field
     async def pipeline(self, info: Info, id: strawberry.ID) -> Pipeline | None:
-        found = await info.context.deals.pipelines.find(str(id))
+        found = await pipelines.find_pipeline(info.context.scope, str(id))
         return Pipeline.of(found) if found else None
 
     @strawberry.field(
@@ -91,18 +91,13 @@ class Query:
         owner_id: str | None = None,
         text: str | None = None,
     ) -> PipelineBoard:
-        ctx = info.context
-        pipeline = await ctx.deals.pipelines.get(
-            str(pipeline_id) if pipeline_id else None, field="pipelineId"
+        scope = info.context.scope
+        narrowed = queries.board_narrowing(owner_id, text)
+        pipeline = await pipelines.get_pipeline(
+            scope, str(pipeline_id) if pipeline_id else None, field="pipelineId"
         )
-        converter = await ctx.rates.converter(pipeline.currency)
-        columns = await queries.board(
-            ctx.deals.store,
-            pipeline,
-            converter,
-            lambda: pipeline_entries(ctx.deals.store, pipeline.id),
-            where=queries.board_filter(owner_id, text),
-        )
+        converter = await rates.converter(scope, pipeline.currency)
+        columns = await queries.board(scope, pipeline, converter, narrowed)
         return PipelineBoard(
             pipeline=Pipeline.of(pipeline),
             currency=pipeline.currency,
@@ -147,8 +142,8 @@ class Query:
         owner_id: str | None = None,
         currency: str | None = None,
     ) -> Forecast:
-        pipeline, fc = await info.context.analytics.forecast(
-            pid(pipeline_id), from_, to, owner_id, currency
+        pipeline, fc = await analytics.forecast(
+            info.context.scope, pid(pipeline_id), from_, to, owner_id, currency
         )
         return Forecast.of(pipeline.id, owner_id, fc)
 
@@ -159,7 +154,7 @@ class Query:
     async def forecast_accuracy(
         self, info: Info, pipeline_id: strawberry.ID | None = None, months: int = 6
     ) -> list[ForecastAccuracyMonth]:
-        found = await info.context.analytics.accuracy(pid(pipeline_id), months)
+        found = await analytics.accuracy(info.context.scope, pid(pipeline_id), months)
         return [ForecastAccuracyMonth.of(m) for m in found]
 
     @strawberry.field(
@@ -177,8 +172,8 @@ class Query:
         owner_id: str | None = None,
         currency: str | None = None,
     ) -> PipelineAnalytics:
-        pipeline, fu = await info.context.analytics.pipeline_analytics(
-            pid(pipeline_id), from_, to, owner_id, currency
+        pipeline, fu = await analytics.pipeline_analytics(
+            info.context.scope, pid(pipeline_id), from_, to, owner_id, currency
         )
         return PipelineAnalytics.of(pipeline.id, owner_id, fu)
 
@@ -196,8 +191,8 @@ class Query:
         to: datetime | None = None,
         currency: str | None = None,
     ) -> list[OwnerScorecard]:
-        _, cards = await info.context.analytics.owner_scorecards(
-            pid(pipeline_id), from_, to, currency
+        _, cards = await analytics.owner_scorecards(
+            info.context.scope, pid(pipeline_id), from_, to, currency
         )
         return [OwnerScorecard.of(c) for c in cards]
 
@@ -208,7 +203,7 @@ class Query:
     async def exchange_rates(
         self, info: Info, currency: str | None = None, quote_currency: str | None = None
     ) -> list[ExchangeRate]:
-        found = await info.context.rates.list_rates(currency, quote_currency)
+        found = await rates.list_rates(info.context.scope, currency, quote_currency)
         return [ExchangeRate.of(r) for r in found]
 
     @strawberry.field(
@@ -224,7 +219,8 @@ class Query:
         owner_ids: list[strawberry.ID] | None = None,
         currency: str | None = None,
     ) -> PeriodForecast:
-        _, found_period, figures = await info.context.forecasting.period_forecast(
+        _, found_period, figures = await forecasting.period_forecast(
+            info.context.scope,
             pid(pipeline_id),
             period,
             None if owner_ids is None else [str(i) for i in owner_ids],
@@ -243,14 +239,14 @@ class Query:
         scope: ForecastScope | None = None,
         scope_id: str | None = None,
     ) -> list[ForecastSubmission]:
-        found = await info.context.forecasting.submissions(
-            pid(pipeline_id), period, scope.value if scope else None, scope_id
+        found = await forecasting.submissions(
+            info.context.scope, pid(pipeline_id), period, scope.value if scope else None, scope_id
         )
-        return [s for s in (ForecastSubmission.of(d) for d in found) if s is not None]
+        return [ForecastSubmission.of(s) for s in found]
 
     @strawberry.field(description="The quotas of a period.")
     async def quotas(self, info: Info, period: str) -> list[Quota]:
-        return [Quota.of(q) for q in await info.context.forecasting.quotas(period)]
+        return [Quota.of(q) for q in await forecasting.quotas(info.context.scope, period)]
 
     @strawberry.field(
         description="Roll-up of a period for these owners (at most 200): each one's figures, "
@@ -282,5 +278,5 @@ class Query:
         pipeline_id: strawberry.ID | None = None,
         months: int = 6,
     ) -> list[SubmissionAccuracyMonth]:
-        found = await info.context.forecasting.accuracy(pid(pipeline_id), owner_id, months)
+        found = await forecasting.accuracy(info.context.scope, pid(pipeline_id), owner_id, months)
         return [SubmissionAccuracyMonth.of(r) for r in found]

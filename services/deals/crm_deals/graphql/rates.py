@@ -7,7 +7,7 @@ from datetime import date
 import strawberry
 
 from ..domain.rates import Rate
-from ..usecases.rates import RateInput
+from ..usecases.inputs import RateInput
 
 
 @strawberry.type(description="On `date`, one `currency` is worth `rate` `quoteCurrency`.")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from crm_kit.graphql_schema import SubgraphSchema, subgraph_schema
 
-from .entities import Company, Contact, Team
+from .entities import Company, Contact, Deal, Team
 from .mutation import Mutation
 from .query import Query
 from .subscriptions import Subscription
-from .types import Deal, Pipeline
+from .types import Pipeline
 
 
 def build_schema() -> SubgraphSchema:

@@ -19,10 +19,11 @@ from crm_kit.clock import parse_iso
 from crm_kit.live import LiveEvent, current_session, live_events
 
 from ..domain import pipeline as p
-from ..usecases import queries
-from ..usecases.analytics import pipeline_entries
+from ..usecases import pipelines, queries, rates
 from .board import BoardColumn
-from .types import Deal, Stage
+from .context import DealsContext
+from .entities import Deal
+from .types import Stage
 
 # Deal events, in the order one change publishes them (a move into `won` is a
 # stage_changed then a won with the same stage change id).
@@ -66,29 +67,29 @@ class DealChange:
     _to: strawberry.Private[str | None]
 
     @strawberry.field(description="The deal now; null once deleted.")
-    async def deal(self, info: Info) -> Deal | None:
+    async def deal(self, info: Info[DealsContext, None]) -> Deal | None:
         if self.kind is DealChangeKind.DELETED:
             return None
         deal_id = str(self.deal_id)
-        loaders = info.context.loaders
-        found = await self._event.shared(("deal", deal_id), lambda: loaders.deal.load(deal_id))
+        deals = info.context.deals
+        found = await self._event.shared(("deal", deal_id), lambda: deals.load(deal_id))
         return Deal.of(found) if found is not None else None
 
     @strawberry.field(description="MOVED, WON, LOST, REOPENED: the stage it left.")
-    async def from_stage(self, info: Info) -> Stage | None:
+    async def from_stage(self, info: Info[DealsContext, None]) -> Stage | None:
         return await self._stage(info, self._from)
 
     @strawberry.field(description="MOVED, WON, LOST, REOPENED: the stage it entered.")
-    async def to_stage(self, info: Info) -> Stage | None:
+    async def to_stage(self, info: Info[DealsContext, None]) -> Stage | None:
         return await self._stage(info, self._to)
 
-    async def _stage(self, info: Info, key: str | None) -> Stage | None:
+    async def _stage(self, info: Info[DealsContext, None], key: str | None) -> Stage | None:
         if key is None or self._pipeline is None:
             return None
         pipeline_id, version = self._pipeline
-        loaders = info.context.loaders
+        loader = info.context.pipelines
         found = await self._event.shared(
-            ("pipeline", pipeline_id), lambda: loaders.pipeline.load(pipeline_id)
+            ("pipeline", pipeline_id), lambda: loader.load(pipeline_id)
         )
         stage = found.stage_at(version, key) if found is not None else None
         return Stage.of(stage) if stage is not None else None
@@ -174,15 +175,10 @@ def _pipeline_of(change: DealChange | None) -> str | None:
 async def _board(pipeline_id: str) -> list[queries.Column]:
     """The board's columns as `pipelineBoard` computes them, in a fresh context (the
     subscription's own caches pipelines and rates for its whole life)."""
-    ctx = await current_session().fresh_context()
-    pipeline = await ctx.deals.pipelines.get(pipeline_id, field="pipelineId")
-    converter = await ctx.rates.converter(pipeline.currency)
-    return await queries.board(
-        ctx.deals.store,
-        pipeline,
-        converter,
-        lambda: pipeline_entries(ctx.deals.store, pipeline.id),
-    )
+    ctx: DealsContext = await current_session().fresh_context()
+    pipeline = await pipelines.get_pipeline(ctx.scope, pipeline_id, field="pipelineId")
+    converter = await rates.converter(ctx.scope, pipeline.currency)
+    return await queries.board(ctx.scope, pipeline, converter)
 
 
 def _figures(column: BoardColumn) -> tuple[Any, ...]:
@@ -206,7 +202,7 @@ class Subscription:
         "deletions name no pipeline and reach every subscriber of the workspace)."
     )
     async def deal_changed(
-        self, info: Info, pipeline_id: strawberry.ID | None = None
+        self, info: Info[DealsContext, None], pipeline_id: strawberry.ID | None = None
     ) -> AsyncGenerator[DealChange, None]:
         changes = _Changes()
         async for event in live_events(DEAL_TYPES):
@@ -222,10 +218,11 @@ class Subscription:
         "after each deal change in the pipeline or a new version of it."
     )
     async def board_changed(
-        self, info: Info, pipeline_id: strawberry.ID
+        self, info: Info[DealsContext, None], pipeline_id: strawberry.ID
     ) -> AsyncGenerator[BoardChange, None]:
         wanted = str(pipeline_id)
-        await info.context.deals.pipelines.get(wanted, field="pipelineId")  # NOT_FOUND early
+        # NOT_FOUND before the stream starts.
+        await pipelines.get_pipeline(info.context.scope, wanted, field="pipelineId")
         changes = _Changes()
         sent: dict[str, tuple[Any, ...]] = {}
         async for event in live_events(BOARD_TYPES):

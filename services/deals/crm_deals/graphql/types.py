@@ -1,27 +1,17 @@
-"""GraphQL output types. Scalars are copied from the domain objects; references to other
-services are entity stubs (`Company`, `Contact`) carrying only their key."""
+"""GraphQL output types around the deal (`entities.py` has the deal itself and the other
+services' entity stubs): enums, pipelines and stages, history entries. Scalars are
+copied from the domain objects."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
-from strawberry.scalars import JSON
 from strawberry.types import Info
-
-from crm_kit.relay_types import PageInfo
 
 from ..domain import deal as d
 from ..domain import pipeline as p
-from ..domain.money import format_amount
-
-if TYPE_CHECKING:
-    from .context import DealsContext
-    from .entities import Company, Contact
-
-from .win_model import WinExplanation, explain_deal
 
 
 @strawberry.enum
@@ -175,8 +165,7 @@ class Pipeline:
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Pipeline | None:
-        ctx: DealsContext = info.context
-        found = await ctx.loaders.pipeline.load(str(id))
+        found = await info.context.pipelines.load(str(id))
         return cls.of(found) if found else None
 
 
@@ -244,197 +233,9 @@ class DealHandover:
     )
 
 
-def _date(text: str | None) -> date | None:
-    return date.fromisoformat(text) if text else None
-
-
-@strawberry.federation.type(keys=["id"], name="Deal")
-class Deal:
-    id: strawberry.ID
-    title: str
-    amount: str = strawberry.field(description='Exact decimal string, e.g. "1250.50".')
-    currency: str = strawberry.field(description="ISO 4217 code.")
-    weighted_amount: str = strawberry.field(
-        description="amount x effective probability, rounded half to even in minor units."
-    )
-    expected_close_date: date | None
-    close_date: date | None = strawberry.field(
-        description="The won/lost date once closed, else the expected close date."
-    )
-    close_month: str | None = strawberry.field(description="YYYY-MM of closeDate.")
-    owner_id: str | None
-    company_deleted: bool
-    deleted_contact_ids: list[strawberry.ID]
-    pipeline_version: int
-    status: DealStatus
-    probability: int = strawberry.field(
-        description="Effective: outcome if closed, else override, else model, else stage."
-    )
-    stage_probability: int
-    probability_override: int | None
-    model_probability: int | None
-    forecast_category: ForecastCategory
-    next_step: str | None
-    next_step_date: date | None
-    source: str | None
-    product: str | None
-    lost_reason: str | None
-    closed_at: datetime | None
-    custom_fields: JSON
-    stage_entered_at: datetime | None
-    last_activity_at: datetime | None
-    completed_playbook_keys: list[str]
-    external_id: str | None
-    created_at: datetime | None
-    created_by: str | None
-    updated_at: datetime | None
-    _deal: strawberry.Private[d.Deal]
-
-    @classmethod
-    def of(cls, deal: d.Deal) -> Deal:
-        return cls(
-            id=strawberry.ID(deal.id),
-            title=deal.title,
-            amount=format_amount(deal.amount_minor, deal.currency),
-            currency=deal.currency,
-            weighted_amount=format_amount(deal.weighted_minor, deal.currency),
-            expected_close_date=_date(deal.expected_close_date),
-            close_date=_date(deal.close_date),
-            close_month=deal.close_month,
-            owner_id=deal.owner_id,
-            company_deleted=deal.company_deleted,
-            deleted_contact_ids=[strawberry.ID(i) for i in deal.deleted_contact_ids],
-            pipeline_version=deal.pipeline_version,
-            status=DealStatus(deal.status),
-            probability=deal.probability,
-            stage_probability=deal.stage_probability,
-            probability_override=deal.probability_override,
-            model_probability=deal.probability_model,
-            forecast_category=ForecastCategory(deal.forecast_category),
-            next_step=deal.next_step,
-            next_step_date=_date(deal.next_step_date),
-            source=deal.source,
-            product=deal.product,
-            lost_reason=deal.lost_reason,
-            closed_at=deal.closed_at,
-            custom_fields=deal.custom_fields,
-            stage_entered_at=deal.stage_entered_at,
-            last_activity_at=deal.last_activity_at,
-            completed_playbook_keys=list(deal.completed_playbook_keys),
-            external_id=deal.external_id,
-            created_at=deal.created_at,
-            created_by=deal.created_by,
-            updated_at=deal.updated_at,
-            _deal=deal,
-        )
-
-    @classmethod
-    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Deal | None:
-        ctx: DealsContext = info.context
-        found = await ctx.loaders.deal.load(str(id))
-        return cls.of(found) if found else None
-
-    @strawberry.field(description="Idle past its stage's rotting threshold.")
-    def stale(self, info: Info) -> bool:
-        stale_at = self._stale_at()
-        return stale_at is not None and stale_at <= info.context.now
-
-    @strawberry.field
-    def stale_at(self) -> datetime | None:
-        return self._stale_at()
-
-    def _stale_at(self) -> datetime | None:
-        return self._deal.stale_at
-
-    @strawberry.field
-    def company(self) -> Annotated[Company, strawberry.lazy(".entities")] | None:
-        from .entities import Company
-
-        return Company(id=strawberry.ID(self._deal.company_id)) if self._deal.company_id else None
-
-    @strawberry.field
-    def primary_contact(self) -> Annotated[Contact, strawberry.lazy(".entities")] | None:
-        from .entities import Contact
-
-        cid = self._deal.primary_contact_id
-        return Contact(id=strawberry.ID(cid)) if cid else None
-
-    @strawberry.field(description="Every contact on the deal, the primary one first.")
-    def contacts(self) -> list[Annotated[Contact, strawberry.lazy(".entities")]]:
-        from .entities import Contact
-
-        return [Contact(id=strawberry.ID(i)) for i in self._deal.contact_ids]
-
-    @strawberry.field
-    async def pipeline(self, info: Info) -> Pipeline | None:
-        found = await info.context.loaders.pipeline.load(self._deal.pipeline_id)
-        return Pipeline.of(found) if found else None
-
-    @strawberry.field(description="The stage as defined in the deal's pipeline version.")
-    async def stage(self, info: Info) -> Stage:
-        deal = self._deal
-        found = await info.context.loaders.pipeline.load(deal.pipeline_id)
-        stage = found.stage_at(deal.pipeline_version, deal.stage_key) if found else None
-        if stage is None:
-            return Stage.of(
-                p.Stage(
-                    deal.stage_key, deal.stage_key, deal.stage_probability, deal.forecast_category
-                )
-            )
-        return Stage.of(stage)
-
-    @strawberry.field(
-        description="The win model's probability for this open deal now, where it came from "
-        "and its largest signed factors; null when closed or before any training."
-    )
-    async def win_explanation(self, info: Info) -> WinExplanation | None:
-        return await explain_deal(info, self._deal)
-
-    @strawberry.field(description="Append-only, oldest first.")
-    def stage_history(self) -> list[StageChange]:
-        return [StageChange.of(c) for c in self._deal.stage_history]
-
-    @strawberry.field(description="Every change of owner, oldest first.")
-    def owner_changes(self) -> list[OwnerChange]:
-        return [OwnerChange.of(c) for c in self._deal.owner_changes]
-
-
-@strawberry.type
-class DealEdge:
-    node: Deal
-    cursor: str
-
-
-@strawberry.type
-class DealConnection:
-    edges: list[DealEdge]
-    page_info: PageInfo
-    total_count: int
-
-
-def connection(
-    items: list[d.Deal], cursors: list[str], has_next: bool, has_previous: bool, total: int
-) -> DealConnection:
-    return DealConnection(
-        edges=[
-            DealEdge(node=Deal.of(item), cursor=c) for item, c in zip(items, cursors, strict=True)
-        ],
-        page_info=PageInfo(
-            has_next_page=has_next,
-            has_previous_page=has_previous,
-            start_cursor=cursors[0] if cursors else None,
-            end_cursor=cursors[-1] if cursors else None,
-        ),
-        total_count=total,
-    )
-
-
 @strawberry.type
 class CurrencyTotal:
     currency: str
     count: int
     amount: str
     weighted_amount: str
-
-
-Json = dict[str, Any]

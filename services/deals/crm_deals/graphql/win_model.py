@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
+from ..domain import deal as d
+from ..domain import records as r
 from ..domain import win_model as m
 from ..domain.win_features import FEATURE_LABELS, display_value
 from ..domain.win_metrics import Scores
+from ..usecases import win_model as training
 
 
 @strawberry.enum(
@@ -183,20 +185,20 @@ class WinModelTrainingJob:
     error: str | None
 
     @classmethod
-    def of(cls, doc: dict[str, Any]) -> WinModelTrainingJob:
+    def of(cls, job: r.TrainingJob) -> WinModelTrainingJob:
         return cls(
-            id=strawberry.ID(doc["id"]),
-            pipeline_id=strawberry.ID(doc["pipeline_id"]),
-            status=TrainingJobStatus(doc["status"]),
-            progress=float(doc.get("progress") or 0.0),
-            step=doc.get("step") or "",
-            requested_by=doc.get("requested_by"),
-            requested_at=doc["requested_at"],
-            started_at=doc.get("started_at"),
-            finished_at=doc.get("finished_at"),
-            model_version=doc.get("model_version"),
-            deals_updated=doc.get("deals_updated"),
-            error=doc.get("error"),
+            id=strawberry.ID(job.id),
+            pipeline_id=strawberry.ID(job.pipeline_id),
+            status=TrainingJobStatus(job.status),
+            progress=float(job.progress or 0.0),
+            step=job.step or "",
+            requested_by=job.requested_by,
+            requested_at=job.requested_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            model_version=job.model_version,
+            deals_updated=job.deals_updated,
+            error=job.error,
         )
 
 
@@ -233,7 +235,7 @@ class WinModel:
 
     @strawberry.field(description="The most recent training job of the pipeline.")
     async def latest_job(self, info: Info) -> WinModelTrainingJob | None:
-        found = await info.context.win_model.latest_job(str(self.pipeline_id))
+        found = await training.latest_job(info.context.scope, str(self.pipeline_id))
         return WinModelTrainingJob.of(found) if found else None
 
     @classmethod
@@ -339,18 +341,12 @@ class WinExplanation:
 MAX_FACTORS = 8
 
 
-async def explain_deal(info: Info, deal: Any) -> WinExplanation | None:
+async def explain_deal(info: Info, deal: d.Deal) -> WinExplanation | None:
     """`Deal.winExplanation`: null for a closed deal or before any training."""
-    ctx = info.context
-    if ctx.win_model is None or deal.status != "open":
+    explained = await training.explain(info.context.scope, deal)
+    if explained is None:
         return None
-    estimator = ctx.deals.estimator
-    model = await estimator.model(deal.pipeline_id)
-    if model is None:
-        return None
-    found = await ctx.win_model.explain(deal, estimator)
-    if found is None:
-        return None
+    model, found = explained
     return WinExplanation(
         probability=found.probability,
         source=ProbabilitySource(found.source),
@@ -370,27 +366,27 @@ async def explain_deal(info: Info, deal: Any) -> WinExplanation | None:
     )
 
 
+def _pid(pipeline_id: strawberry.ID | None) -> str | None:
+    return None if pipeline_id is None else str(pipeline_id)
+
+
 async def win_model(info: Info, pipeline_id: strawberry.ID | None) -> WinModel | None:
-    found = await info.context.win_model.get(None if pipeline_id is None else str(pipeline_id))
+    found = await training.get_model(info.context.scope, _pid(pipeline_id))
     return WinModel.of(found) if found else None
 
 
 async def win_model_versions(
     info: Info, pipeline_id: strawberry.ID | None, first: int
 ) -> list[WinModel]:
-    found = await info.context.win_model.versions(
-        None if pipeline_id is None else str(pipeline_id), first
-    )
+    found = await training.model_versions(info.context.scope, _pid(pipeline_id), first)
     return [WinModel.of(v) for v in found]
 
 
 async def training_job(info: Info, job_id: strawberry.ID) -> WinModelTrainingJob | None:
-    found = await info.context.win_model.job(str(job_id))
+    found = await training.training_job(info.context.scope, str(job_id))
     return WinModelTrainingJob.of(found) if found else None
 
 
 async def train_win_model(info: Info, pipeline_id: strawberry.ID | None) -> WinModelTrainingJob:
-    job = await info.context.win_model.start_training(
-        None if pipeline_id is None else str(pipeline_id)
-    )
+    job = await training.start_training(info.context.scope, _pid(pipeline_id))
     return WinModelTrainingJob.of(job)

@@ -1,192 +1,411 @@
-"""Small keyed documents of one workspace in one collection: company facts, win-model
-training jobs and versions, forecast submissions, quotas, exchange rates.
+"""The Mongo adapter's mapping between domain records and documents (`to_doc`/`from_doc`),
+and how each kind of record is stored (`crm_kit.records.RecordType`).
 
-`_id` = `<workspace>:<key>`: every single read and write is by `_id` (the one lookup
-FerretDB's SQLite backend serves from an index); `scan` reads a workspace's documents of
-the collection (these collections hold hundreds to a few thousand small documents per
-workspace, read by reports and training, never on a per-deal hot path). Writes of an
-existing document hold its lock (`crm_kit.locks.DocLocks`: FerretDB v1 does not isolate
-concurrent updates of one document); `insert` is a unique insert (exactly one caller
-wins, across replicas too).
+The documents are exactly what the service has always stored (existing data reads as
+before). Derived fields (effective probability, weighted amount, close date and month,
+`close_sort`, `stale_at`) are written here, at write time, because FerretDB v1 cannot
+compute them in a query; the filters (`filters.py`), sort orders and the read index name
+them. The small keyed records' `_id`s start with the workspace (`<workspace>:<key>`):
+every single read and write of them is by `_id`.
 """
 
 from __future__ import annotations
 
-import copy
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
-from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from crm_kit.records import RecordType
 
-from crm_kit.locks import DocLocks
+from ..config import (
+    DEALS,
+    HANDOVERS,
+    PIPELINES,
+)
+from ..domain.deal import Activity, Deal, FieldChange, OwnerChange, StageChange
+from ..domain.handover import Handover
+from ..domain.pipeline import (
+    AssigneeRule,
+    ExitCriteria,
+    Pipeline,
+    PipelineVersion,
+    Stage,
+    TaskTemplate,
+)
+from ..domain.win_features import DealHistory
 
-from .matching import matches
-from .memory import MemoryDatabase
-from .protocol import Doc
-
-COMPANY_FACTS = "company_facts"
-WIN_MODEL_JOBS = "win_model_jobs"
-WIN_MODEL_JOB_LEASES = "win_model_job_leases"
-WIN_MODEL_VERSIONS = "win_model_versions"
-FORECAST_SUBMISSIONS = "forecast_submissions"
-QUOTAS = "quotas"
-EXCHANGE_RATES = "exchange_rates"
-
-
-class Documents(Protocol):
-    workspace_id: str
-
-    async def get(self, key: str) -> Doc | None: ...
-
-    async def put(self, key: str, doc: Doc) -> None:
-        """Insert or replace."""
-        ...
-
-    async def insert(self, key: str, doc: Doc) -> bool:
-        """Unique insert: False when the key exists."""
-        ...
-
-    async def update(self, key: str, fields: Doc) -> bool:
-        """`$set` fields of an existing document; False when it does not exist."""
-        ...
-
-    async def delete(self, key: str) -> bool: ...
-
-    async def scan(self, query: Doc | None = None) -> list[Doc]:
-        """The workspace's documents matching `query` (equality on stored fields)."""
-        ...
+Doc = dict[str, Any]
 
 
-class DocumentStores(Protocol):
-    def collection(self, name: str, workspace_id: str) -> Documents: ...
-
-    async def workspaces(self, name: str) -> list[str]:
-        """Workspaces with at least one document in the collection."""
-        ...
+def keyed(workspace_id: str, *parts: object) -> str:
+    """The `_id` of a small keyed record: `<workspace>:<part>:<part>...`."""
+    return ":".join([workspace_id, *(str(part) for part in parts)])
 
 
-def _key(workspace_id: str, key: str) -> str:
-    return f"{workspace_id}:{key}"
+# --- deals -------------------------------------------------------------------------------
 
 
-def _public(doc: Doc) -> Doc:
-    return {k: v for k, v in doc.items() if k not in ("_id",)}
+def stage_change_to_doc(change: StageChange) -> Doc:
+    return {
+        "id": change.id,
+        "from_stage": change.from_stage,
+        "to_stage": change.to_stage,
+        "at": change.at,
+        "by": change.by,
+        "seconds_in_from_stage": change.seconds_in_from_stage,
+        "pipeline_id": change.pipeline_id,
+        "pipeline_version": change.pipeline_version,
+        "from_pipeline_version": change.from_pipeline_version,
+        "kind": change.kind,
+    }
 
 
-class MongoDocumentStores:
-    def __init__(self, db: AsyncDatabase, locks: DocLocks | None = None) -> None:
-        self.db = db
-        self.locks = locks or DocLocks()
-
-    def collection(self, name: str, workspace_id: str) -> MongoDocuments:
-        return MongoDocuments(self, name, workspace_id)
-
-    async def workspaces(self, name: str) -> list[str]:
-        return list(await self.db[name].distinct("workspace_id"))
-
-
-class MongoDocuments:
-    def __init__(self, stores: MongoDocumentStores, name: str, workspace_id: str) -> None:
-        if not workspace_id:
-            raise ValueError("a store is always scoped to a workspace")
-        self.stores = stores
-        self.name = name
-        self.workspace_id = workspace_id
-        self._collection = stores.db[name]
-
-    async def get(self, key: str) -> Doc | None:
-        doc = await self._collection.find_one({"_id": _key(self.workspace_id, key)})
-        if doc is None or doc.get("workspace_id") != self.workspace_id:
-            return None
-        return _public(doc)
-
-    async def put(self, key: str, doc: Doc) -> None:
-        full = {**doc, "_id": _key(self.workspace_id, key), "workspace_id": self.workspace_id}
-        async with self.stores.locks.hold(DocLocks.key(self.name, full["_id"])):
-            await self._collection.replace_one({"_id": full["_id"]}, full, upsert=True)
-
-    async def insert(self, key: str, doc: Doc) -> bool:
-        full = {**doc, "_id": _key(self.workspace_id, key), "workspace_id": self.workspace_id}
-        try:
-            await self._collection.insert_one(full)
-        except DuplicateKeyError:
-            return False
-        return True
-
-    async def update(self, key: str, fields: Doc) -> bool:
-        doc_id = _key(self.workspace_id, key)
-        async with self.stores.locks.hold(DocLocks.key(self.name, doc_id)):
-            result = await self._collection.update_one({"_id": doc_id}, {"$set": fields})
-        return result.matched_count > 0
-
-    async def delete(self, key: str) -> bool:
-        doc_id = _key(self.workspace_id, key)
-        async with self.stores.locks.hold(DocLocks.key(self.name, doc_id)):
-            result = await self._collection.delete_one({"_id": doc_id})
-        return result.deleted_count > 0
-
-    async def scan(self, query: Doc | None = None) -> list[Doc]:
-        cursor = self._collection.find({**(query or {}), "workspace_id": self.workspace_id})
-        return [_public(doc) async for doc in cursor]
+def stage_change_from_doc(doc: Mapping[str, Any]) -> StageChange:
+    return StageChange(
+        id=doc.get("id") or "",
+        from_stage=doc.get("from_stage"),
+        to_stage=doc.get("to_stage") or "",
+        at=doc["at"],
+        by=doc.get("by"),
+        seconds_in_from_stage=doc.get("seconds_in_from_stage"),
+        pipeline_id=doc.get("pipeline_id") or "",
+        pipeline_version=int(doc.get("pipeline_version") or 1),
+        from_pipeline_version=doc.get("from_pipeline_version"),
+        kind=doc.get("kind") or "move",
+    )
 
 
-class MemoryDocumentStores:
-    def __init__(self, database: MemoryDatabase) -> None:
-        self.database = database
-
-    def collection(self, name: str, workspace_id: str) -> MemoryDocuments:
-        return MemoryDocuments(self.database.collections.setdefault(name, {}), workspace_id)
-
-    async def workspaces(self, name: str) -> list[str]:
-        docs = self.database.collections.get(name, {}).values()
-        return sorted({d["workspace_id"] for d in docs})
-
-
-class MemoryDocuments:
-    def __init__(self, docs: dict[str, Doc], workspace_id: str) -> None:
-        if not workspace_id:
-            raise ValueError("a store is always scoped to a workspace")
-        self.docs = docs
-        self.workspace_id = workspace_id
-
-    async def get(self, key: str) -> Doc | None:
-        doc = self.docs.get(_key(self.workspace_id, key))
-        return _public(copy.deepcopy(doc)) if doc is not None else None
-
-    async def put(self, key: str, doc: Doc) -> None:
-        doc_id = _key(self.workspace_id, key)
-        self.docs[doc_id] = copy.deepcopy({**doc, "_id": doc_id, "workspace_id": self.workspace_id})
-
-    async def insert(self, key: str, doc: Doc) -> bool:
-        if _key(self.workspace_id, key) in self.docs:
-            return False
-        await self.put(key, doc)
-        return True
-
-    async def update(self, key: str, fields: Doc) -> bool:
-        doc = self.docs.get(_key(self.workspace_id, key))
-        if doc is None:
-            return False
-        doc.update(copy.deepcopy(fields))
-        return True
-
-    async def delete(self, key: str) -> bool:
-        return self.docs.pop(_key(self.workspace_id, key), None) is not None
-
-    async def scan(self, query: Doc | None = None) -> list[Doc]:
-        scoped = {**(query or {}), "workspace_id": self.workspace_id}
-        return [_public(copy.deepcopy(d)) for d in self.docs.values() if matches(d, scoped)]
+def owner_change_to_doc(change: OwnerChange) -> Doc:
+    return {
+        "from_owner_id": change.from_owner_id,
+        "to_owner_id": change.to_owner_id,
+        "at": change.at,
+        "by": change.by,
+        "handover_id": change.handover_id,
+        "note": change.note,
+    }
 
 
-def document_stores_for(stores: Any) -> DocumentStores | None:
-    """The document stores beside a deal store factory."""
-    from .indexed import IndexedStoreFactory
-    from .mongo import MongoStoreFactory
+def owner_change_from_doc(doc: Mapping[str, Any]) -> OwnerChange:
+    return OwnerChange(
+        from_owner_id=doc.get("from_owner_id"),
+        to_owner_id=doc.get("to_owner_id"),
+        at=doc["at"],
+        by=doc.get("by"),
+        handover_id=doc.get("handover_id"),
+        note=doc.get("note"),
+    )
 
-    if isinstance(stores, IndexedStoreFactory):
-        return document_stores_for(stores.stores)
-    if isinstance(stores, MemoryDatabase):
-        return MemoryDocumentStores(stores)
-    if isinstance(stores, MongoStoreFactory):
-        return MongoDocumentStores(stores.db, stores.locks)
-    return None
+
+def deal_to_doc(deal: Deal) -> Doc:
+    return {
+        "_id": deal.id,
+        "workspace_id": deal.workspace_id,
+        "title": deal.title,
+        "amount_minor": deal.amount_minor,
+        "currency": deal.currency,
+        "pipeline_id": deal.pipeline_id,
+        "pipeline_version": deal.pipeline_version,
+        "stage_key": deal.stage_key,
+        "stage_probability": deal.stage_probability,
+        "forecast_category": deal.forecast_category,
+        "status": deal.status,
+        "owner_id": deal.owner_id,
+        "company_id": deal.company_id,
+        "company_deleted": deal.company_deleted,
+        "primary_contact_id": deal.primary_contact_id,
+        "contact_ids": list(deal.contact_ids),
+        "deleted_contact_ids": list(deal.deleted_contact_ids),
+        "probability_override": deal.probability_override,
+        "probability_model": deal.probability_model,
+        "expected_close_date": deal.expected_close_date,
+        "next_step": deal.next_step,
+        "next_step_date": deal.next_step_date,
+        "source": deal.source,
+        "product": deal.product,
+        "lost_reason": deal.lost_reason,
+        "closed_at": deal.closed_at,
+        "custom_fields": dict(deal.custom_fields),
+        "stage_entered_at": deal.stage_entered_at,
+        "last_activity_at": deal.last_activity_at,
+        "completed_playbook_keys": list(deal.completed_playbook_keys),
+        "stage_history": [stage_change_to_doc(c) for c in deal.stage_history],
+        "owner_changes": [owner_change_to_doc(c) for c in deal.owner_changes],
+        "field_changes": [
+            {"at": c.at, "field": c.field, "previous": c.previous} for c in deal.field_changes
+        ],
+        "activity_log": [{"at": a.at, "kind": a.kind} for a in deal.activity_log],
+        "external_id": deal.external_id,
+        "rev": deal.rev,
+        "created_at": deal.created_at,
+        "created_by": deal.created_by,
+        "updated_at": deal.updated_at,
+        "updated_by": deal.updated_by,
+        "deleted_at": deal.deleted_at,
+        # Derived, stored for queries (see the module doc).
+        "probability": deal.probability,
+        "weighted_minor": deal.weighted_minor,
+        "close_date": deal.close_date,
+        "close_month": deal.close_month,
+        "close_sort": deal.close_sort,
+        "stale_at": deal.stale_at,
+    }
+
+
+def deal_from_doc(doc: Mapping[str, Any]) -> Deal:
+    get = doc.get
+    return Deal(
+        id=doc["_id"],
+        workspace_id=doc["workspace_id"],
+        title=get("title") or "",
+        amount_minor=int(get("amount_minor") or 0),
+        currency=get("currency") or "USD",
+        pipeline_id=get("pipeline_id") or "",
+        pipeline_version=int(get("pipeline_version") or 1),
+        stage_key=get("stage_key") or "",
+        stage_probability=int(get("stage_probability") or 0),
+        forecast_category=get("forecast_category") or "pipeline",
+        status=get("status") or "open",
+        owner_id=get("owner_id"),
+        company_id=get("company_id"),
+        company_deleted=bool(get("company_deleted")),
+        primary_contact_id=get("primary_contact_id"),
+        contact_ids=list(get("contact_ids") or []),
+        deleted_contact_ids=list(get("deleted_contact_ids") or []),
+        probability_override=get("probability_override"),
+        probability_model=get("probability_model"),
+        expected_close_date=get("expected_close_date"),
+        next_step=get("next_step"),
+        next_step_date=get("next_step_date"),
+        source=get("source"),
+        product=get("product"),
+        lost_reason=get("lost_reason"),
+        closed_at=get("closed_at"),
+        custom_fields=dict(get("custom_fields") or {}),
+        stage_entered_at=get("stage_entered_at"),
+        last_activity_at=get("last_activity_at"),
+        completed_playbook_keys=list(get("completed_playbook_keys") or []),
+        stage_history=[stage_change_from_doc(c) for c in get("stage_history") or []],
+        owner_changes=[owner_change_from_doc(c) for c in get("owner_changes") or []],
+        field_changes=[
+            FieldChange(c["at"], c["field"], c.get("previous")) for c in get("field_changes") or []
+        ],
+        activity_log=[
+            Activity(a["at"], a.get("kind") or "interaction")
+            for a in get("activity_log") or []
+            if a.get("at") is not None
+        ],
+        external_id=get("external_id"),
+        rev=int(get("rev") or 1),
+        created_at=get("created_at"),
+        created_by=get("created_by"),
+        updated_at=get("updated_at"),
+        updated_by=get("updated_by"),
+        deleted_at=get("deleted_at"),
+        stale_at=get("stale_at"),
+    )
+
+
+def history_from_doc(doc: Mapping[str, Any]) -> DealHistory:
+    """What the win model reads of a stored deal document, or of one shaped like it (the
+    forecast bench's generated data): only the fields it needs, any of them missing."""
+    custom = doc.get("custom_fields") or {}
+    return DealHistory(
+        id=doc["_id"],
+        status=doc.get("status") or "open",
+        stage_key=doc.get("stage_key") or "",
+        stage_probability=int(doc.get("stage_probability") or 0),
+        created_at=doc.get("created_at"),
+        closed_at=doc.get("closed_at"),
+        entries=tuple(
+            sorted(
+                (
+                    (c.get("to_stage") or "", c["at"])
+                    for c in doc.get("stage_history") or []
+                    if c.get("at") is not None
+                ),
+                key=lambda e: e[1],
+            )
+        ),
+        owner_id=doc.get("owner_id"),
+        owner_changes=tuple(
+            sorted(
+                (c["at"], c.get("from_owner_id"))
+                for c in doc.get("owner_changes") or []
+                if c.get("at") is not None
+            )
+        ),
+        values={
+            "amount": doc.get("amount_minor"),
+            "currency": doc.get("currency"),
+            "product": doc.get("product"),
+            "source": doc.get("source"),
+            "companyId": doc.get("company_id"),
+            "customFields": dict(custom),
+        },
+        field_changes=tuple(
+            sorted(
+                ((c["at"], c["field"], c.get("previous")) for c in doc.get("field_changes") or []),
+                key=lambda c: c[0],
+            )
+        ),
+        activity=tuple(
+            (a["at"], a.get("kind") or "interaction")
+            for a in doc.get("activity_log") or []
+            if a.get("at") is not None
+        ),
+        probability_model=doc.get("probability_model"),
+    )
+
+
+# --- pipelines ---------------------------------------------------------------------------
+
+
+def stage_to_doc(stage: Stage) -> Doc:
+    return {
+        "key": stage.key,
+        "name": stage.name,
+        "probability": stage.probability,
+        "forecast_category": stage.forecast_category,
+        "rotting_days": stage.rotting_days,
+        "description": stage.description,
+        "exit_criteria": {
+            "required_fields": list(stage.exit_criteria.required_fields),
+            "playbook_keys": list(stage.exit_criteria.playbook_keys),
+            "primary_contact_required": stage.exit_criteria.primary_contact_required,
+        },
+        "playbook": [
+            {
+                "key": t.key,
+                "title": t.title,
+                "type": t.type,
+                "due_offset_days": t.due_offset_days,
+                "assignee": {
+                    "rule": t.assignee.rule,
+                    "team_id": t.assignee.team_id,
+                    "user_id": t.assignee.user_id,
+                },
+                "description": t.description,
+            }
+            for t in stage.playbook
+        ],
+    }
+
+
+def stage_from_doc(doc: Mapping[str, Any]) -> Stage:
+    criteria = doc.get("exit_criteria") or {}
+    return Stage(
+        key=doc["key"],
+        name=doc["name"],
+        probability=int(doc["probability"]),
+        forecast_category=doc["forecast_category"],
+        rotting_days=doc.get("rotting_days"),
+        description=doc.get("description"),
+        exit_criteria=ExitCriteria(
+            required_fields=tuple(criteria.get("required_fields") or ()),
+            playbook_keys=tuple(criteria.get("playbook_keys") or ()),
+            primary_contact_required=bool(criteria.get("primary_contact_required")),
+        ),
+        playbook=tuple(
+            TaskTemplate(
+                key=t["key"],
+                title=t["title"],
+                type=t["type"],
+                due_offset_days=int(t.get("due_offset_days") or 0),
+                assignee=AssigneeRule(**(t.get("assignee") or {"rule": "owner"})),
+                description=t.get("description"),
+            )
+            for t in doc.get("playbook") or ()
+        ),
+    )
+
+
+def pipeline_to_doc(pipeline: Pipeline) -> Doc:
+    return {
+        "_id": pipeline.id,
+        "workspace_id": pipeline.workspace_id,
+        "name": pipeline.name,
+        "version": pipeline.version,
+        "currency": pipeline.currency,
+        "is_default": pipeline.is_default,
+        "stages": [stage_to_doc(s) for s in pipeline.stages],
+        "previous": [
+            {
+                "version": old.version,
+                "name": old.name,
+                "stages": [stage_to_doc(s) for s in old.stages],
+                "created_at": old.created_at,
+                "created_by": old.created_by,
+            }
+            for old in pipeline.previous
+        ],
+        "created_at": pipeline.created_at,
+        "updated_at": pipeline.updated_at,
+        "updated_by": pipeline.updated_by,
+    }
+
+
+def pipeline_from_doc(doc: Mapping[str, Any]) -> Pipeline:
+    return Pipeline(
+        id=doc["_id"],
+        workspace_id=doc["workspace_id"],
+        name=doc["name"],
+        version=int(doc["version"]),
+        currency=doc.get("currency") or "USD",
+        is_default=bool(doc.get("is_default")),
+        stages=tuple(stage_from_doc(s) for s in doc["stages"]),
+        previous=tuple(
+            PipelineVersion(
+                version=int(old["version"]),
+                name=old["name"],
+                stages=tuple(stage_from_doc(s) for s in old["stages"]),
+                created_at=old.get("created_at"),
+                created_by=old.get("created_by"),
+            )
+            for old in doc.get("previous") or ()
+        ),
+        created_at=doc.get("created_at"),
+        updated_at=doc.get("updated_at"),
+        updated_by=doc.get("updated_by"),
+    )
+
+
+# --- handovers ---------------------------------------------------------------------------
+
+
+def handover_to_doc(handover: Handover) -> Doc:
+    return {
+        "_id": handover.id,
+        "workspace_id": handover.workspace_id,
+        "from_owner_id": handover.from_owner_id,
+        "to_owner_id": handover.to_owner_id,
+        "pipeline_id": handover.pipeline_id,
+        "deal_ids": list(handover.deal_ids),
+        "note": handover.note,
+        "by": handover.by,
+        "at": handover.at,
+    }
+
+
+def handover_from_doc(doc: Mapping[str, Any]) -> Handover:
+    return Handover(
+        id=doc["_id"],
+        workspace_id=doc["workspace_id"],
+        from_owner_id=doc["from_owner_id"],
+        to_owner_id=doc["to_owner_id"],
+        pipeline_id=doc.get("pipeline_id"),
+        note=doc.get("note"),
+        by=doc.get("by") or "",
+        at=doc["at"],
+        deal_ids=list(doc.get("deal_ids") or []),
+    )
+
+
+# --- record types ----------------------------------------------------------------------
+
+# Scalar unique key on purpose: FerretDB enforces unique indexes on scalars only. Every
+# write of a deal is conditional on its revision (`rev`), which it increments.
+DEAL = RecordType(
+    DEALS, deal_to_doc, deal_from_doc, unique=("external_id",), versioned=True, version_field="rev"
+)
+PIPELINE = RecordType(PIPELINES, pipeline_to_doc, pipeline_from_doc)
+HANDOVER = RecordType(HANDOVERS, handover_to_doc, handover_from_doc)

@@ -1,23 +1,32 @@
 """The live deals of one workspace in memory (`crm_kit.index_entries.Entries` of `Entry`:
 entries by id, posting lists for equality filters) and the selections, totals and pages
-the queries need."""
+the queries need. A selection evaluates the store's own filter (`filters.py`) over the
+entries' fields, named as in the documents, so it answers what the database would."""
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any
 
+from crm_kit.filters import And, Eq, Filter, Get, In
 from crm_kit.index_entries import Entries
+from crm_kit.memory_db import sort_key
+from crm_kit.pagination import Cursor, Order
 
-from .index_entry import Entry
-from .index_query import Predicate, Sort, compile_query, narrowing, ordered
+from ..domain.queries import StageTotal
+from .index_entry import ALWAYS_NULL, ARRAY_FIELDS, FIELDS, Entry
 
-Doc = dict[str, Any]
+# Fields with a posting list (value -> deal ids): an equality filter on one of them
+# narrows the candidates before the filter runs (a company's deals, a board column).
+POSTED = ("pipeline_id", "stage_key", "owner_id", "company_id", "contact_ids")
+
+
+class Unsupported(Exception):
+    """The filter or order names a field the index does not hold."""
 
 
 def _posted(entry: Entry) -> Iterable[tuple[str, Iterable[Hashable]]]:
-    # As index_query.POSTED: the fields whose equality filters narrow the candidates.
     return (
         ("pipeline_id", (entry.pipeline_id,)),
         ("stage_key", (entry.stage_key,)),
@@ -27,51 +36,94 @@ def _posted(entry: Entry) -> Iterable[tuple[str, Iterable[Hashable]]]:
     )
 
 
+def field_of(entry: Entry) -> Get:
+    """An entry's fields by their document names (arrays as lists, as stored)."""
+
+    def get(name: str) -> Any:
+        attribute = FIELDS.get(name)
+        if attribute is None:
+            if name in ALWAYS_NULL:
+                return None
+            raise Unsupported(name)
+        value = getattr(entry, attribute)
+        return list(value) if name in ARRAY_FIELDS else value
+
+    return get
+
+
+def narrowing(where: Filter) -> list[tuple[str, list[Any]]]:
+    """Equality conditions every match meets (at the top level or inside `And`), on posted
+    fields: (field, the values one of which it must equal)."""
+    found: list[tuple[str, list[Any]]] = []
+    if isinstance(where, And):
+        for part in where.parts:
+            found.extend(narrowing(part))
+    elif isinstance(where, Eq) and where.field in POSTED and isinstance(where.value, str):
+        found.append((where.field, [where.value]))
+    elif isinstance(where, In) and where.field in POSTED:
+        found.append((where.field, [v for v in where.values if isinstance(v, str)]))
+    return found
+
+
+def sorter(order: Order) -> Callable[[Entry], tuple[Any, Any]]:
+    """MongoDB's order of (field, _id), as the records' backends sort."""
+    if order.field != "_id" and order.field not in FIELDS:
+        raise Unsupported(order.field)
+
+    def key(entry: Entry) -> tuple[Any, Any]:
+        return (sort_key(field_of(entry)(order.field)), sort_key(entry.id))
+
+    return key
+
+
 class WorkspaceDeals(Entries[Entry]):
     def __init__(self) -> None:
         super().__init__(_posted)
 
-    # --- reads ---------------------------------------------------------------------------
-
-    def matching(self, query: Doc) -> list[Entry]:
-        """The entries that can match `query`: the smallest posting union among its
-        equality constraints (`index_query.narrowing`), or every entry."""
-        return self.candidates(narrowing(query))
+    def matching(self, where: Filter) -> list[Entry]:
+        """The entries `where` selects. Raises Unsupported for a field not held."""
+        return [e for e in self.candidates(narrowing(where)) if where.matches(field_of(e))]
 
     def select(
-        self, query: Doc, predicate: Predicate, sort: Sort, limit: int | None
+        self, where: Filter, order: Order, after: Cursor | None, limit: int | None
     ) -> list[Entry]:
-        return ordered((e for e in self.matching(query) if predicate(e)), sort, limit)
+        chosen = self.matching(And(where, order.after(after)))
+        key = sorter(order)
+        if limit is not None:
+            pick = heapq.nlargest if order.descending else heapq.nsmallest
+            return pick(limit, chosen, key=key)
+        return sorted(chosen, key=key, reverse=order.descending)
 
-    def count(self, query: Doc, predicate: Predicate) -> int:
-        return sum(1 for e in self.matching(query) if predicate(e))
+    def count(self, where: Filter) -> int:
+        return len(self.matching(where))
+
+    def of_pipeline(self, pipeline_id: str) -> list[Entry]:
+        return self.candidates([("pipeline_id", [pipeline_id])])
 
     def board(
-        self, pipeline_id: str, stage_keys: list[str], per_stage: int, where: Doc | None = None
-    ) -> tuple[list[Doc], dict[str, list[Entry]]]:
-        """As `store.mongo.board_from_docs`: totals per (stage, currency) over the
-        pipeline's deals (those matching `where` too), and each listed stage's first
-        `per_stage` (amount desc, _id desc)."""
-        groups: dict[tuple[Any, Any], Doc] = {}
+        self,
+        pipeline_id: str,
+        stage_keys: Sequence[str],
+        per_stage: int,
+        narrowed: Filter | None = None,
+    ) -> tuple[list[StageTotal], dict[str, list[Entry]]]:
+        """Totals per (stage, currency) over the pipeline's deals (those `narrowed`
+        selects, when given: it names the pipeline too), and each listed stage's first
+        `per_stage` entries (amount desc, _id desc). Raises Unsupported for a field not
+        held."""
+        groups: dict[tuple[Any, Any], StageTotal] = {}
         by_stage: dict[str, list[Entry]] = {key: [] for key in stage_keys}
-        query = {"pipeline_id": pipeline_id, **(where or {})}
-        keep = compile_query(query) if where else None
-        for entry in self.matching(query):
-            if keep is not None and not keep(entry):
-                continue
-            row = groups.get((entry.stage_key, entry.currency))
+        # The whole board unnarrowed is the pipeline's posting list, no filter to run.
+        chosen = self.of_pipeline(pipeline_id) if narrowed is None else self.matching(narrowed)
+        for entry in chosen:
+            group = (entry.stage_key, entry.currency)
+            row = groups.get(group)
             if row is None:
-                row = groups[(entry.stage_key, entry.currency)] = {
-                    "stage_key": entry.stage_key,
-                    "currency": entry.currency,
-                    "count": 0,
-                    "amount_minor": 0,
-                    "weighted_minor": 0,
-                }
-            row["count"] += 1
-            row["amount_minor"] += entry.amount_minor or 0
-            row["weighted_minor"] += entry.weighted_minor or 0
-            column = by_stage.get(entry.stage_key)  # type: ignore[arg-type]
+                row = groups[group] = StageTotal(entry.stage_key or "", entry.currency or "")
+            row.count += 1
+            row.amount_minor += entry.amount_minor or 0
+            row.weighted_minor += entry.weighted_minor or 0
+            column = by_stage.get(entry.stage_key or "")
             if column is not None:
                 column.append(entry)
         pages = {

@@ -1,6 +1,7 @@
 """One deal as the read index keeps it: only what lists, filters, sorts, board totals and
-the analytics (forecast, funnel, scorecards) need, read with a projection (no custom
-fields, no outbox).
+the reports (forecast, funnel, scorecards, roll-ups) need, read with a projection (no
+custom fields, no outbox). It is the store's answer to `pipeline_facts` too
+(`domain.facts.ReportedDeal`), with or without the index.
 
 The stage history is kept compactly for the analytics: the stages entered, in order, as
 interned strings (one shared object per stage key) and the times of entry as one
@@ -43,6 +44,8 @@ FIELDS: dict[str, str] = {
     "stale_at": "stale_at",
 }
 ARRAY_FIELDS = frozenset({"contact_ids"})
+# Held for every live deal (the index holds no other): a filter on it is answered.
+ALWAYS_NULL = frozenset({"deleted_at"})
 # Read for the analytics only (never filtered on by a query dict).
 ANALYTICS_FIELDS = (
     "forecast_category",
@@ -53,12 +56,14 @@ ANALYTICS_FIELDS = (
     "probability_model",
     "stage_probability",
 )
-# The projection of the initial scan (`_id` comes anyway).
+# The projection of the initial scan (`_id` comes anyway); `rev` orders the states of a
+# deal (a write's own state may arrive after a newer one was re-read).
 PROJECTION: dict[str, int] = {
     **{name: 1 for name in FIELDS if name != "_id"},
     **dict.fromkeys(ANALYTICS_FIELDS, 1),
+    "rev": 1,
 }
-EMPTY_TIMES = array("q")
+EMPTY_TIMES: array[int] = array("q")
 
 
 @dataclass(slots=True, eq=True)
@@ -85,9 +90,10 @@ class Entry:
     created: int | None  # created_at, epoch seconds
     has_next_step: bool
     entered: tuple[str, ...]  # stage keys entered, oldest first (interned)
-    entered_at: array  # epoch seconds of each entry, same order (array('q'))
+    entered_at: array[int]  # epoch seconds of each entry, same order (array('q'))
     model_probability: int | None = None  # the win model's estimate, None: none
     stage_probability: int | None = None
+    rev: int = 0
 
 
 def _shared(value: Any) -> Any:
@@ -127,7 +133,17 @@ def entry_of(doc: Doc) -> Entry:
         else EMPTY_TIMES,
         model_probability=get("probability_model"),
         stage_probability=get("stage_probability"),
+        rev=get("rev") or 0,
     )
+
+
+def live_entry_of(doc: Doc) -> Entry | None:
+    """The entry of a stored deal, None for a deleted one (the index holds live deals)."""
+    return None if doc.get("deleted_at") is not None else entry_of(doc)
+
+
+def older(incoming: Entry, held: Entry) -> bool:
+    return incoming.rev < held.rev
 
 
 def _epoch(value: Any) -> int | None:

@@ -3,18 +3,20 @@
 Why a copy kept from events rather than a request to the contacts service at training
 time: training and every estimate then need no other service up (a deal's estimate is
 computed when it is created or moved), and a new durable consumer replays the contacts
-stream from its start, so existing companies arrive too. One small document per company
-(`company_facts/<workspace>:<companyId>`): industry (trimmed, lower case: `Technolgy` and
-`technolgy` are one level), size (employees), the version time it came from, and a
-deletion mark. An event older than what is stored changes nothing, so redeliveries and
-reordering are harmless.
+stream from its start, so existing companies arrive too. One small record per company:
+industry (trimmed, lower case: `Technolgy` and `technolgy` are one level), size
+(employees), the version time it came from, and a deletion mark. An event older than what
+is stored changes nothing, so redeliveries and reordering are harmless.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from datetime import datetime
 
-from ..store.documents import Documents
+from ..domain.records import CompanyFacts
+from ..domain.win_features import CompanyFact
+from .scope import Scope
 
 
 def _industry(value: str | None) -> str | None:
@@ -22,40 +24,46 @@ def _industry(value: str | None) -> str | None:
     return text[:80] or None
 
 
-class CompanyFactsService:
-    def __init__(self, documents: Documents) -> None:
-        self.documents = documents
+async def _newer(scope: Scope, company_id: str, version: datetime) -> CompanyFacts | bool | None:
+    """The stored facts (None: none yet), or False when `version` is not newer."""
+    stored = await scope.store.get_company_facts(company_id)
+    if stored is not None and stored.version >= version:
+        return False
+    return stored
 
-    async def _newer(self, company_id: str, version: str) -> dict[str, Any] | None:
-        """The stored facts, or None when `version` is not newer than them."""
-        stored = await self.documents.get(company_id) or {}
-        if stored.get("version") and stored["version"] >= version:
-            return None
-        return stored
 
-    async def upsert(
-        self, company_id: str, industry: str | None, size: int | None, version: str
-    ) -> bool:
-        stored = await self._newer(company_id, version)
-        if stored is None:
-            return False
-        await self.documents.put(
-            company_id,
-            {
-                "company_id": company_id,
-                "industry": _industry(industry),
-                "size": size if isinstance(size, int) and size >= 0 else None,
-                "version": version,
-                "deleted": False,
-            },
-        )
-        return True
+async def company_seen(
+    scope: Scope, company_id: str, industry: str | None, size: int | None, version: datetime
+) -> bool:
+    if await _newer(scope, company_id, version) is False:
+        return False
+    facts = CompanyFacts(
+        workspace_id=scope.workspace_id,
+        company_id=company_id,
+        industry=_industry(industry),
+        size=size if isinstance(size, int) and size >= 0 else None,
+        version=version,
+    )
+    await scope.store.put_company_facts(facts)
+    return True
 
-    async def deleted(self, company_id: str, version: str) -> bool:
-        stored = await self._newer(company_id, version)
-        if stored is None:
-            return False
-        await self.documents.put(
-            company_id, {**stored, "company_id": company_id, "version": version, "deleted": True}
-        )
-        return True
+
+async def company_gone(scope: Scope, company_id: str, version: datetime) -> bool:
+    stored = await _newer(scope, company_id, version)
+    if stored is False:
+        return False
+    if isinstance(stored, CompanyFacts):
+        facts = replace(stored, version=version, deleted=True)
+    else:
+        facts = CompanyFacts(scope.workspace_id, company_id, None, None, version, deleted=True)
+    await scope.store.put_company_facts(facts)
+    return True
+
+
+async def known_companies(scope: Scope) -> dict[str, CompanyFact]:
+    """What training reads: every live company's facts."""
+    return {
+        f.company_id: CompanyFact(f.industry, f.size)
+        for f in await scope.store.all_company_facts()
+        if not f.deleted
+    }

@@ -1,268 +1,240 @@
 """Deal use cases: create, update, delete, and every stage change (move, won, lost, reopen).
 
-A stage change is one single-document write: the new state, the appended history entry
-and the outbox events together. The update filter carries the stage, pipeline version and
-revision read before, so of two concurrent moves exactly one applies.
+Each change is one read-modify-write of the deal through the store (`change_deal`): the
+new state, the appended history entry and the events together, conditional on the
+revision read, so two concurrent changes never both apply to the same state.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from crm_kit.errors import BadUserInput, Conflict, NotFound, PreconditionFailed
 from crm_kit.ids import new_id
+from crm_kit.unset import Unset
 
-from ..domain.deal import (
-    OPEN,
-    Deal,
-    OwnerChange,
-    StageChange,
-    seconds_between,
-    unmet_exit_criteria,
-)
+from ..domain import rules
+from ..domain.deal import OPEN, Deal, StageChange, unmet_exit_criteria
 from ..domain.pipeline import LOST, WON, Pipeline, Stage
-from ..events import publish
-from ..store.protocol import DEALS, DealStore
-from . import deal_input as parse
-from .context import Actor
-from .pipelines import PipelineService
+from ..store.port import ChangedMeanwhile
+from .estimates import estimate
+from .inputs import DealChanges, DealInput
+from .pipelines import get_pipeline
+from .scope import Scope
 
 MAX_REASON = 500
+CHANGED_MEANWHILE = "the deal changed meanwhile; reload it and retry"
+
+# --- reads -------------------------------------------------------------------------------
 
 
-class Estimator(Protocol):
-    """The learned win model (usecases/win_model.py): an open deal's estimate in its
-    current stage, or None while the pipeline has no trained model."""
-
-    async def estimate(self, deal: Deal, now: datetime, pipeline: Pipeline) -> int | None: ...
+async def find_deal(scope: Scope, deal_id: str) -> Deal | None:
+    found = await scope.store.get_deals([deal_id])
+    return found[0] if found else None
 
 
-class DealService:
-    def __init__(self, store: DealStore, actor: Actor, estimator: Estimator | None = None) -> None:
-        self.store = store
-        self.actor = actor
-        self.pipelines = PipelineService(store, actor)
-        self.estimator = estimator
+async def get_deal(scope: Scope, deal_id: str, field: str = "id") -> Deal:
+    found = await find_deal(scope, deal_id)
+    if found is None:
+        raise NotFound(f"no deal {deal_id!r}", field=field)
+    return found
 
-    # --- reads -----------------------------------------------------------------------------
 
-    async def find(self, deal_id: str) -> Deal | None:
-        doc = await self.store.get_deal(deal_id)
-        return Deal.from_doc(doc) if doc else None
+async def deals_by_ids(scope: Scope, deal_ids: Sequence[str]) -> dict[str, Deal]:
+    return {deal.id: deal for deal in await scope.store.get_deals(list(dict.fromkeys(deal_ids)))}
 
-    async def get(self, deal_id: str, field: str = "id") -> Deal:
-        deal = await self.find(deal_id)
-        if deal is None:
-            raise NotFound(f"no deal {deal_id!r}", field=field)
-        return deal
 
-    async def many(self, deal_ids: list[str]) -> list[Deal | None]:
-        docs = {d["_id"]: d for d in await self.store.get_deals(list(dict.fromkeys(deal_ids)))}
-        return [Deal.from_doc(docs[i]) if i in docs else None for i in deal_ids]
+# --- create / update / delete ------------------------------------------------------------
 
-    # --- create / update / delete ------------------------------------------------------------
 
-    def new_deal(
-        self, values: dict[str, Any], pipeline: Pipeline, stage: Stage, deal_id: str | None = None
-    ) -> Deal:
-        """Build a valid open deal from API-shaped values (no write)."""
-        amount_minor, currency = parse.money(values.get("amount"), values.get("currency") or "USD")
-        primary = parse.optional_text(values.get("primaryContactId"), "input.primaryContactId")
-        now = self.actor.clock()
-        deal_id = deal_id or new_id()
-        deal = Deal(
-            id=deal_id,
-            workspace_id=self.store.workspace_id,
-            title=parse.title(values.get("title")),
-            amount_minor=amount_minor,
-            currency=currency,
+async def create_deal(scope: Scope, values: DealInput) -> Deal:
+    scope.require_write()
+    pipeline = await get_pipeline(scope, values.pipeline_id, field="input.pipelineId")
+    if values.stage_key:
+        stage = pipeline.stage(values.stage_key)
+        if stage is None or stage.terminal:
+            raise BadUserInput(
+                f"{values.stage_key!r} is not an open stage of {pipeline.name!r}",
+                field="input.stageKey",
+            )
+    else:
+        stage = pipeline.first_stage
+    deal = _new_deal(scope, values, pipeline, stage)
+    deal.opened(
+        stage,
+        StageChange(
+            id=new_id(),
+            from_stage=None,
+            to_stage=stage.key,
+            at=deal.created_at or scope.now(),
+            by=scope.subject,
+            seconds_in_from_stage=None,
             pipeline_id=pipeline.id,
             pipeline_version=pipeline.version,
-            stage_key=stage.key,
-            stage_probability=stage.probability,
-            forecast_category=stage.forecast_category,
-            owner_id=parse.optional_text(values.get("ownerId"), "input.ownerId")
-            or self.actor.subject,
-            company_id=parse.optional_text(values.get("companyId"), "input.companyId"),
-            primary_contact_id=primary,
-            contact_ids=parse.contact_ids(primary, values.get("contactIds")),
-            probability_override=parse.probability(
-                values.get("probabilityOverride"), "input.probabilityOverride"
-            ),
-            expected_close_date=parse.iso_date(
-                values.get("expectedCloseDate"), "input.expectedCloseDate"
-            ),
-            next_step=parse.optional_text(values.get("nextStep"), "input.nextStep"),
-            next_step_date=parse.iso_date(values.get("nextStepDate"), "input.nextStepDate"),
-            source=parse.optional_text(values.get("source"), "input.source"),
-            product=parse.optional_text(values.get("product"), "input.product"),
-            custom_fields=parse.custom_fields(values.get("customFields")),
-            stage_entered_at=now,
-            external_id=f"crm:{deal_id}",
-            created_at=now,
-            created_by=self.actor.subject,
-            updated_at=now,
-            updated_by=self.actor.subject,
-        )
-        deal.stage_history.append(
-            StageChange(
-                id=new_id(),
-                from_stage=None,
-                to_stage=stage.key,
-                at=now,
-                by=self.actor.subject,
-                seconds_in_from_stage=None,
-                pipeline_id=pipeline.id,
-                pipeline_version=pipeline.version,
-                kind="create",
-            )
-        )
-        return deal
+            kind="create",
+        ),
+    )
+    # The model reads the deal's history: estimated once the deal has entered its stage
+    # (the events, encoded at the write, carry the estimate).
+    model = await estimate(scope, deal, pipeline)
+    if model is not None:
+        deal.probability_model = model
+    await scope.store.add_deal(deal)
+    return deal
 
-    async def create(self, values: dict[str, Any]) -> Deal:
-        self.actor.require_write()
-        pipeline = await self.pipelines.get(values.get("pipelineId"), field="input.pipelineId")
-        stage_key = values.get("stageKey")
-        if stage_key:
-            stage = pipeline.stage(stage_key)
-            if stage is None or stage.terminal:
-                raise BadUserInput(
-                    f"{stage_key!r} is not an open stage of {pipeline.name!r}",
-                    field="input.stageKey",
-                )
-        else:
-            stage = pipeline.first_stage
-        deal = self.new_deal(values, pipeline, stage)
-        await self._estimate(deal, pipeline)
-        change = deal.stage_history[0]
-        # Entering the first stage starts its playbook like any other entry.
-        events = [publish.deal_created(deal), publish.stage_changed(deal, change, stage)]
-        await self.store.insert_deal(deal.to_doc(stage), events)
-        self.actor.notify(DEALS, deal.id)
-        return deal
 
-    async def update(
-        self,
-        deal_id: str,
-        values: dict[str, Any],
-        *,
-        expect: dict[str, Any] | None = None,
-        handover_id: str | None = None,
-        note: str | None = None,
-    ) -> Deal:
-        """Only the given fields change. `expect` (stored field -> value) must hold on the
-        deal read, else PRECONDITION_FAILED; the write is conditional on the revision read,
-        so it holds at the write too. An owner change appends to `owner_changes` (with the
-        `handover_id` and `note` of a handover) in the same write."""
-        self.actor.require_write()
-        deal = await self.get(deal_id)
+def _new_deal(scope: Scope, values: DealInput, pipeline: Pipeline, stage: Stage) -> Deal:
+    """A valid open deal from the input (no history yet, nothing written)."""
+    amount_minor, currency = rules.money(values.amount, values.currency or "USD")
+    primary = rules.optional_text(values.primary_contact_id, "input.primaryContactId")
+    now = scope.now()
+    deal_id = new_id()
+    return Deal(
+        id=deal_id,
+        workspace_id=scope.workspace_id,
+        title=rules.title(values.title),
+        amount_minor=amount_minor,
+        currency=currency,
+        pipeline_id=pipeline.id,
+        pipeline_version=pipeline.version,
+        stage_key=stage.key,
+        stage_probability=stage.probability,
+        forecast_category=stage.forecast_category,
+        owner_id=rules.optional_text(values.owner_id, "input.ownerId") or scope.subject,
+        company_id=rules.optional_text(values.company_id, "input.companyId"),
+        primary_contact_id=primary,
+        contact_ids=rules.contact_ids(primary, values.contact_ids),
+        probability_override=rules.probability(
+            values.probability_override, "input.probabilityOverride"
+        ),
+        expected_close_date=rules.iso_date(values.expected_close_date, "input.expectedCloseDate"),
+        next_step=rules.optional_text(values.next_step, "input.nextStep"),
+        next_step_date=rules.iso_date(values.next_step_date, "input.nextStepDate"),
+        source=rules.optional_text(values.source, "input.source"),
+        product=rules.optional_text(values.product, "input.product"),
+        custom_fields=rules.custom_fields(values.custom_fields),
+        stage_entered_at=now,
+        external_id=f"crm:{deal_id}",
+        created_at=now,
+        created_by=scope.subject,
+        updated_at=now,
+        updated_by=scope.subject,
+    )
+
+
+# Optional text inputs: attribute -> the client's field name.
+_TEXT = {
+    "company_id": "companyId",
+    "primary_contact_id": "primaryContactId",
+    "owner_id": "ownerId",
+    "next_step": "nextStep",
+    "source": "source",
+    "product": "product",
+}
+
+
+def _changed_values(changes: DealChanges, deal: Deal) -> dict[str, Any]:
+    """The given fields, validated (attribute -> value)."""
+    values: dict[str, Any] = {}
+    if not isinstance(changes.title, Unset):
+        values["title"] = rules.title(changes.title)
+    if not isinstance(changes.amount, Unset) or not isinstance(changes.currency, Unset):
+        amount = None if isinstance(changes.amount, Unset) else changes.amount
+        currency = None if isinstance(changes.currency, Unset) else changes.currency
+        if amount is None:
+            raise BadUserInput("amount is required with a currency change", field="input.amount")
+        values["amount_minor"], values["currency"] = rules.money(amount, currency or deal.currency)
+    for attribute, name in _TEXT.items():
+        given = getattr(changes, attribute)
+        if not isinstance(given, Unset):
+            values[attribute] = rules.optional_text(given, f"input.{name}")
+    for attribute, name in (
+        ("expected_close_date", "expectedCloseDate"),
+        ("next_step_date", "nextStepDate"),
+    ):
+        given = getattr(changes, attribute)
+        if not isinstance(given, Unset):
+            values[attribute] = rules.iso_date(given, f"input.{name}")
+    if not isinstance(changes.probability_override, Unset):
+        values["probability_override"] = rules.probability(
+            changes.probability_override, "input.probabilityOverride"
+        )
+    if not isinstance(changes.model_probability, Unset):
+        values["probability_model"] = rules.probability(
+            changes.model_probability, "input.modelProbability"
+        )
+    if not isinstance(changes.contact_ids, Unset) or not isinstance(
+        changes.primary_contact_id, Unset
+    ):
+        primary = values.get("primary_contact_id", deal.primary_contact_id)
+        others = deal.contact_ids if isinstance(changes.contact_ids, Unset) else changes.contact_ids
+        values["contact_ids"] = rules.contact_ids(primary, others)
+    if not isinstance(changes.custom_fields, Unset):
+        values["custom_fields"] = rules.custom_fields(changes.custom_fields)
+    return values
+
+
+async def update_deal(
+    scope: Scope,
+    deal_id: str,
+    changes: DealChanges,
+    *,
+    expect: dict[str, Any] | None = None,
+    handover_id: str | None = None,
+    note: str | None = None,
+) -> Deal:
+    """Only the given fields change. `expect` (attribute -> value) must hold on the deal as
+    read, else PRECONDITION_FAILED; the write is conditional on the revision read, so it
+    holds at the write too. An owner change is kept in `owner_changes` (with the
+    `handover_id` and `note` of a handover)."""
+    scope.require_write()
+
+    async def change(deal: Deal) -> bool:
         unmet = [key for key, value in (expect or {}).items() if getattr(deal, key) != value]
         if unmet:
             raise PreconditionFailed(
                 "the deal is no longer as expected",
                 unmet=[{"criterion": key, "detail": "changed meanwhile"} for key in unmet],
             )
-        changed: dict[str, Any] = {}
-        if "title" in values:
-            changed["title"] = parse.title(values["title"])
-        if "amount" in values or "currency" in values:
-            amount = values.get("amount")
-            currency = values.get("currency") or deal.currency
-            if amount is None:
-                raise BadUserInput(
-                    "amount is required with a currency change", field="input.amount"
-                )
-            changed["amount_minor"], changed["currency"] = parse.money(amount, currency)
-        for key, stored in parse.TEXT_FIELDS.items():
-            if key in values:
-                changed[stored] = parse.optional_text(values[key], f"input.{key}")
-        for key, stored in (
-            ("expectedCloseDate", "expected_close_date"),
-            ("nextStepDate", "next_step_date"),
-        ):
-            if key in values:
-                changed[stored] = parse.iso_date(values[key], f"input.{key}")
-        for key, stored in (
-            ("probabilityOverride", "probability_override"),
-            ("modelProbability", "probability_model"),
-        ):
-            if key in values:
-                changed[stored] = parse.probability(values[key], f"input.{key}")
-        if "contactIds" in values or "primaryContactId" in values:
-            primary = changed.get("primary_contact_id", deal.primary_contact_id)
-            others = values.get("contactIds", deal.contact_ids)
-            changed["contact_ids"] = parse.contact_ids(primary, others)
-        if "customFields" in values:
-            changed["custom_fields"] = parse.custom_fields(values["customFields"])
-        changed = {k: v for k, v in changed.items() if getattr(deal, k) != v}
-        if not changed:
-            return deal
-        expected = {"rev": deal.rev}
-        owner_change = None
-        if "owner_id" in changed:
-            owner_change = OwnerChange(
-                from_owner_id=deal.owner_id,
-                to_owner_id=changed["owner_id"],
-                at=self.actor.clock(),
-                by=self.actor.subject,
-                handover_id=handover_id,
-                note=note,
-            )
-            deal.owner_changes.append(owner_change)
-        history = _field_changes(deal, changed, self.actor.clock())
-        deal.field_changes.extend(history)
-        for key, value in changed.items():
-            setattr(deal, key, value)
-        deal.rev += 1
-        deal.updated_at = self.actor.clock()
-        deal.updated_by = self.actor.subject
-        pipeline = await self.pipelines.get(deal.pipeline_id)
+        values = _changed_values(changes, deal)
+        if all(getattr(deal, key) == value for key, value in values.items()):
+            return False
+        pipeline = await get_pipeline(scope, deal.pipeline_id)
         stage = pipeline.stage_at(deal.pipeline_version, deal.stage_key)
-        fields = {
-            **changed,
-            "rev": deal.rev,
-            "updated_at": deal.updated_at,
-            "updated_by": deal.updated_by,
-            **deal.derived(stage),
-        }
-        previous_owner = owner_change.from_owner_id if owner_change is not None else None
-        event = publish.deal_updated(deal, sorted(_api_names(changed)), previous_owner)
-        update: dict[str, Any] = {"$set": fields}
-        if owner_change is not None:
-            update["$push"] = {"owner_changes": owner_change.to_doc()}
-        if history:
-            update.setdefault("$push", {})["field_changes"] = {"$each": history}
-        if not await self.store.update_deal(deal.id, expected, update, [event]):
-            raise Conflict("the deal changed meanwhile; reload it and retry", field="id")
-        self.actor.notify(DEALS, deal.id)
-        return deal
+        changed = deal.revise(
+            values, stage, at=scope.now(), by=scope.subject, handover_id=handover_id, note=note
+        )
+        return bool(changed)
 
-    async def delete(self, deal_id: str) -> Deal:
-        self.actor.require_write()
-        deal = await self.get(deal_id)
-        deal.deleted_at = self.actor.clock()
-        update = {"$set": {"deleted_at": deal.deleted_at, "rev": deal.rev + 1}}
-        if not await self.store.update_deal(
-            deal.id, {"rev": deal.rev}, update, [publish.deal_deleted(deal)]
-        ):
-            raise Conflict("the deal changed meanwhile; reload it and retry", field="id")
-        self.actor.notify(DEALS, deal.id)
-        return deal
+    return await _change(scope, deal_id, change, CHANGED_MEANWHILE)
 
-    # --- stage changes ---------------------------------------------------------------------
 
-    async def move(self, deal_id: str, stage_key: str) -> Deal:
-        self.actor.require_write()
-        deal = await self.get(deal_id)
-        if stage_key == WON:
-            return await self.close_won(deal_id)
+async def delete_deal(scope: Scope, deal_id: str) -> Deal:
+    scope.require_write()
+
+    async def change(deal: Deal) -> bool:
+        deal.delete(scope.now())
+        return True
+
+    return await _change(scope, deal_id, change, CHANGED_MEANWHILE)
+
+
+# --- stage changes -----------------------------------------------------------------------
+
+
+async def move_deal(scope: Scope, deal_id: str, stage_key: str) -> Deal:
+    scope.require_write()
+    if stage_key == WON:
+        return await close_won(scope, deal_id)
+
+    async def change(deal: Deal) -> bool:
         if stage_key == LOST:
             raise BadUserInput(
                 "closing as lost needs a reason: use closeDealLost", field="stageKey"
             )
-        self._require_open(deal)
-        pipeline = await self.pipelines.get(deal.pipeline_id)
+        _require_open(deal)
+        pipeline = await get_pipeline(scope, deal.pipeline_id)
         target = pipeline.stage(stage_key)
         if target is None:
             raise BadUserInput(
@@ -270,191 +242,125 @@ class DealService:
                 field="stageKey",
             )
         if target.key == deal.stage_key and deal.pipeline_version == pipeline.version:
-            return deal
+            return False
         leaving = pipeline.stage_at(deal.pipeline_version, deal.stage_key)
-        if leaving is not None and self._forward(pipeline, deal.stage_key, target.key):
+        if leaving is not None and _forward(pipeline, deal.stage_key, target.key):
             unmet = unmet_exit_criteria(deal, leaving, pipeline)
             if unmet:
                 raise PreconditionFailed(
                     f"the exit criteria of {leaving.name!r} are not met", unmet=unmet
                 )
-        return await self._change_stage(deal, pipeline, target, kind="move")
+        await _enter(scope, deal, pipeline, target, kind="move")
+        return True
 
-    async def close_won(self, deal_id: str) -> Deal:
-        self.actor.require_write()
-        deal = await self.get(deal_id)
-        self._require_open(deal)
-        pipeline = await self.pipelines.get(deal.pipeline_id)
-        return await self._change_stage(deal, pipeline, _require_stage(pipeline, WON), kind=WON)
+    return await _change(scope, deal_id, change, _MOVED_MEANWHILE)
 
-    async def close_lost(self, deal_id: str, reason: str) -> Deal:
-        self.actor.require_write()
-        reason = (reason or "").strip()
-        if not reason:
-            raise BadUserInput("a reason is required to close a deal as lost", field="reason")
-        if len(reason) > MAX_REASON:
-            raise BadUserInput(f"reason is longer than {MAX_REASON} characters", field="reason")
-        deal = await self.get(deal_id)
-        self._require_open(deal)
-        pipeline = await self.pipelines.get(deal.pipeline_id)
-        return await self._change_stage(
-            deal, pipeline, _require_stage(pipeline, LOST), kind=LOST, lost_reason=reason
-        )
 
-    async def reopen(self, deal_id: str, stage_key: str | None) -> Deal:
-        self.actor.require_write()
-        deal = await self.get(deal_id)
+async def close_won(scope: Scope, deal_id: str) -> Deal:
+    scope.require_write()
+
+    async def change(deal: Deal) -> bool:
+        _require_open(deal)
+        pipeline = await get_pipeline(scope, deal.pipeline_id)
+        await _enter(scope, deal, pipeline, _terminal(pipeline, WON), kind=WON)
+        return True
+
+    return await _change(scope, deal_id, change, _MOVED_MEANWHILE)
+
+
+async def close_lost(scope: Scope, deal_id: str, reason: str) -> Deal:
+    scope.require_write()
+    reason = (reason or "").strip()
+    if not reason:
+        raise BadUserInput("a reason is required to close a deal as lost", field="reason")
+    if len(reason) > MAX_REASON:
+        raise BadUserInput(f"reason is longer than {MAX_REASON} characters", field="reason")
+
+    async def change(deal: Deal) -> bool:
+        _require_open(deal)
+        pipeline = await get_pipeline(scope, deal.pipeline_id)
+        target = _terminal(pipeline, LOST)
+        await _enter(scope, deal, pipeline, target, kind=LOST, lost_reason=reason)
+        return True
+
+    return await _change(scope, deal_id, change, _MOVED_MEANWHILE)
+
+
+async def reopen_deal(scope: Scope, deal_id: str, stage_key: str | None) -> Deal:
+    scope.require_write()
+
+    async def change(deal: Deal) -> bool:
         if deal.status == OPEN:
             raise PreconditionFailed(
                 "the deal is open; only a won or lost deal can be reopened",
                 unmet=[{"criterion": "status", "detail": "deal must be won or lost"}],
             )
-        pipeline = await self.pipelines.get(deal.pipeline_id)
+        pipeline = await get_pipeline(scope, deal.pipeline_id)
         target = pipeline.stage(stage_key) if stage_key else pipeline.first_stage
         if target is None or target.terminal:
             raise BadUserInput(f"{stage_key!r} is not an open stage", field="stageKey")
-        return await self._change_stage(deal, pipeline, target, kind="reopen")
+        await _enter(scope, deal, pipeline, target, kind="reopen")
+        return True
 
-    async def _estimate(self, deal: Deal, pipeline: Pipeline) -> None:
-        """A deal entering a stage gets the trained model's estimate for it at once (a
-        closed deal keeps the estimate it had: what was predicted before the outcome)."""
-        if self.estimator is None:
-            return
-        estimate = await self.estimator.estimate(deal, self.actor.clock(), pipeline)
-        if estimate is not None:
-            deal.probability_model = estimate
-
-    @staticmethod
-    def _require_open(deal: Deal) -> None:
-        if deal.status != OPEN:
-            raise PreconditionFailed(
-                f"the deal is {deal.status}; reopen it first",
-                unmet=[{"criterion": "status", "detail": f"deal is {deal.status}, not open"}],
-            )
-
-    @staticmethod
-    def _forward(pipeline: Pipeline, from_key: str, to_key: str) -> bool:
-        """Exit criteria guard progress; moving a deal back never needs them. A stage that
-        no longer exists in the current version counts as 'before' every stage."""
-        return pipeline.index(to_key) > pipeline.index(from_key)
-
-    async def _change_stage(
-        self,
-        deal: Deal,
-        pipeline: Pipeline,
-        target: Stage,
-        *,
-        kind: str,
-        lost_reason: str | None = None,
-    ) -> Deal:
-        now = self.actor.clock()
-        expected = {
-            "stage_key": deal.stage_key,
-            "pipeline_version": deal.pipeline_version,
-            "rev": deal.rev,
-        }
-        change = StageChange(
-            id=new_id(),
-            from_stage=deal.stage_key,
-            to_stage=target.key,
-            at=now,
-            by=self.actor.subject,
-            seconds_in_from_stage=seconds_between(deal.stage_entered_at, now),
-            pipeline_id=pipeline.id,
-            pipeline_version=pipeline.version,
-            from_pipeline_version=deal.pipeline_version,
-            kind=kind,
-        )
-        deal.stage_key = target.key
-        deal.pipeline_version = pipeline.version
-        deal.stage_probability = target.probability
-        deal.forecast_category = target.forecast_category
-        deal.stage_entered_at = now
-        deal.status = target.key if target.terminal else OPEN
-        deal.closed_at = now if target.terminal else None
-        deal.lost_reason = lost_reason
-        deal.rev += 1
-        deal.updated_at = now
-        deal.updated_by = self.actor.subject
-        deal.stage_history.append(change)
-        if not target.terminal:
-            await self._estimate(deal, pipeline)
-        fields = {
-            key: getattr(deal, key)
-            for key in (
-                "probability_model",
-                "stage_key",
-                "pipeline_version",
-                "stage_probability",
-                "forecast_category",
-                "stage_entered_at",
-                "status",
-                "closed_at",
-                "lost_reason",
-                "rev",
-                "updated_at",
-                "updated_by",
-            )
-        }
-        events = [publish.stage_changed(deal, change, target)]
-        if kind in (WON, LOST):
-            events.append(publish.deal_closed(deal, change))
-        elif kind == "reopen":
-            events.append(publish.deal_reopened(deal, change))
-        update = {
-            "$set": {**fields, **deal.derived(target)},
-            "$push": {"stage_history": change.to_doc()},
-        }
-        if not await self.store.update_deal(deal.id, expected, update, events):
-            raise Conflict(
-                "the deal changed while this stage change was made; reload it and retry",
-                field="id",
-            )
-        self.actor.notify(DEALS, deal.id)
-        return deal
+    return await _change(scope, deal_id, change, _MOVED_MEANWHILE)
 
 
-def _require_stage(pipeline: Pipeline, key: str) -> Stage:
+_MOVED_MEANWHILE = "the deal changed while this stage change was made; reload it and retry"
+
+
+async def _enter(
+    scope: Scope,
+    deal: Deal,
+    pipeline: Pipeline,
+    target: Stage,
+    *,
+    kind: str,
+    lost_reason: str | None = None,
+) -> None:
+    """Enter `target`. An open stage gets the trained model's estimate for it at once (a
+    closed deal keeps the estimate it had: what was predicted before the outcome)."""
+    deal.enter_stage(
+        pipeline,
+        target,
+        change_id=new_id(),
+        kind=kind,
+        at=scope.now(),
+        by=scope.subject,
+        lost_reason=lost_reason,
+    )
+    if not target.terminal:
+        model = await estimate(scope, deal, pipeline)
+        if model is not None:
+            deal.probability_model = model
+
+
+async def _change(
+    scope: Scope, deal_id: str, change: Callable[[Deal], Awaitable[bool]], meanwhile: str
+) -> Deal:
+    try:
+        found = await scope.store.change_deal(deal_id, change)
+    except ChangedMeanwhile:
+        raise Conflict(meanwhile, field="id") from None
+    if found is None:
+        raise NotFound(f"no deal {deal_id!r}", field="id")
+    return found
+
+
+def _terminal(pipeline: Pipeline, key: str) -> Stage:
     stage = pipeline.stage(key)
     assert stage is not None, f"pipeline {pipeline.id} lacks terminal stage {key}"
     return stage
 
 
-_API_NAMES = {
-    "amount_minor": "amount",
-    "company_id": "companyId",
-    "primary_contact_id": "primaryContactId",
-    "contact_ids": "contactIds",
-    "owner_id": "ownerId",
-    "next_step": "nextStep",
-    "next_step_date": "nextStepDate",
-    "expected_close_date": "expectedCloseDate",
-    "probability_override": "probabilityOverride",
-    "probability_model": "modelProbability",
-    "custom_fields": "customFields",
-}
+def _require_open(deal: Deal) -> None:
+    if deal.status != OPEN:
+        raise PreconditionFailed(
+            f"the deal is {deal.status}; reopen it first",
+            unmet=[{"criterion": "status", "detail": f"deal is {deal.status}, not open"}],
+        )
 
 
-# Stored field -> the record-history name the win model reads (win_features.TRACKED_FIELDS).
-_TRACKED = {
-    "amount_minor": "amount",
-    "currency": "currency",
-    "product": "product",
-    "source": "source",
-    "company_id": "companyId",
-    "custom_fields": "customFields",
-}
-
-
-def _field_changes(deal: Deal, changed: dict[str, Any], at: datetime) -> list[dict[str, Any]]:
-    """The record history entries of a change: the value each tracked field had before,
-    so the win model can see the deal as it was at any earlier moment."""
-    return [
-        {"at": at, "field": name, "previous": getattr(deal, key)}
-        for key, name in _TRACKED.items()
-        if key in changed
-    ]
-
-
-def _api_names(changed: dict[str, Any]) -> list[str]:
-    return [_API_NAMES.get(key, key) for key in changed]
+def _forward(pipeline: Pipeline, from_key: str, to_key: str) -> bool:
+    """Exit criteria guard progress; moving a deal back never needs them. A stage that no
+    longer exists in the current version counts as 'before' every stage."""
+    return pipeline.index(to_key) > pipeline.index(from_key)

@@ -2,101 +2,24 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
 from crm_kit.errors import BadUserInput
-from crm_kit.filters import bounds
-from crm_kit.pagination import (
-    DEFAULT_PAGE,
-    decode_cursor,
-    encode_cursor,
-    keyset_filter,
-    keyset_sort,
-    page_size,
-)
+from crm_kit.pagination import DEFAULT_PAGE, decode_cursor, encode_cursor, page_size
 
+from ..domain import rules
 from ..domain.deal import STATUSES, Deal
 from ..domain.money import parse_amount, validate_currency
 from ..domain.pipeline import Pipeline, Stage
+from ..domain.queries import EVERY_DEAL, ORDERS, DealOrder, DealQuery, DealSelection
 from ..domain.rates import Converter
-from ..store.protocol import DealStore
-from . import deal_input as parse
-
-# API order field -> stored field (each non-null on every deal, so keyset cursors hold).
-ORDER_FIELDS = {
-    "CREATED_AT": "_id",
-    "UPDATED_AT": "updated_at",
-    "AMOUNT": "amount_minor",
-    "CLOSE_DATE": "close_sort",
-    "TITLE": "title",
-}
+from .inputs import DealFilter
+from .scope import Scope
 
 
 @dataclass
-class DealFilter:
-    pipeline_id: str | None = None
-    stage_keys: list[str] | None = None
-    owner_id: str | None = None
-    company_id: str | None = None
-    contact_id: str | None = None
-    status: str | None = None  # open | won | lost
-    stale: bool | None = None
-    currency: str | None = None
-    amount_min: str | None = None
-    amount_max: str | None = None
-    close_date_from: Any = None
-    close_date_to: Any = None
-    text: str | None = None
-
-
-MAX_TEXT = 100
-
-
-def title_contains(text: str | None, field: str) -> dict[str, Any]:
-    """A case-insensitive substring filter on the title ({} when blank)."""
-    text = (text or "").strip()
-    if not text:
-        return {}
-    if len(text) > MAX_TEXT:
-        raise BadUserInput(f"at most {MAX_TEXT} characters", field=field)
-    return {"title": {"$regex": re.escape(text), "$options": "i"}}
-
-
-@dataclass(frozen=True)
-class BoardFilter:
-    """The board's narrowing: an owner, a text in the title (case-insensitive)."""
-
-    owner_id: str | None = None
-    text: str | None = None
-
-    def query(self) -> dict[str, Any]:
-        """As a store query, merged into every column's (totals and pages)."""
-        where = title_contains(self.text, "text")
-        if self.owner_id:
-            where["owner_id"] = self.owner_id
-        return where
-
-    def matches(self, entry: Any) -> bool:
-        """The same test on a read-index entry (`owner_id`, `title`)."""
-        if self.owner_id and entry.owner_id != self.owner_id:
-            return False
-        if self.text:
-            return re.search(re.escape(self.text), entry.title or "", re.IGNORECASE) is not None
-        return True
-
-
-def board_filter(owner_id: str | None, text: str | None) -> BoardFilter:
-    text = (text or "").strip() or None
-    title_contains(text, "text")  # validates the length
-    return BoardFilter(owner_id or None, text)
-
-
-@dataclass
-class Page:
+class DealPage:
     items: list[Deal]
     cursors: list[str]
     has_next: bool
@@ -104,76 +27,78 @@ class Page:
     has_previous: bool = False
 
 
-def deal_query(f: DealFilter, now: datetime) -> dict[str, Any]:
-    query: dict[str, Any] = {}
-    if f.pipeline_id:
-        query["pipeline_id"] = f.pipeline_id
-    if f.stage_keys:
-        query["stage_key"] = {"$in": list(f.stage_keys)}
-    if f.owner_id:
-        query["owner_id"] = f.owner_id
-    if f.company_id:
-        query["company_id"] = f.company_id
-    if f.contact_id:
-        query["contact_ids"] = f.contact_id
-    if f.status:
-        if f.status not in STATUSES:
-            raise BadUserInput(f"status must be one of {STATUSES}", field="filter.status")
-        query["status"] = f.status
+MAX_TEXT = 100
+
+
+def title_text(text: str | None, field: str) -> str | None:
+    """A text to find in titles (in any case): trimmed, None when blank, bounded."""
+    text = (text or "").strip()
+    if len(text) > MAX_TEXT:
+        raise BadUserInput(f"at most {MAX_TEXT} characters", field=field)
+    return text or None
+
+
+def selection_of(f: DealFilter, now: datetime) -> DealSelection:
+    """A client's filter, validated (errors name `filter.<field>`)."""
+    if f.status and f.status not in STATUSES:
+        raise BadUserInput(f"status must be one of {STATUSES}", field="filter.status")
+    currency = amount_min = amount_max = None
     if f.amount_min is not None or f.amount_max is not None or f.currency:
         # Amounts compare only within one currency: the range is in `currency` (USD default).
         currency = validate_currency(f.currency or "USD", "filter.currency")
-        query["currency"] = currency
-        amounts = bounds(
-            gte=None
-            if f.amount_min is None
-            else parse_amount(f.amount_min, currency, "filter.amountMin"),
-            lte=None
-            if f.amount_max is None
-            else parse_amount(f.amount_max, currency, "filter.amountMax"),
-        )
-        if amounts:
-            query["amount_minor"] = amounts
-    dates = bounds(
-        gte=parse.iso_date(f.close_date_from, "filter.closeDateFrom") or None,
-        lte=parse.iso_date(f.close_date_to, "filter.closeDateTo") or None,
+        if f.amount_min is not None:
+            amount_min = parse_amount(f.amount_min, currency, "filter.amountMin")
+        if f.amount_max is not None:
+            amount_max = parse_amount(f.amount_max, currency, "filter.amountMax")
+    return DealSelection(
+        pipeline_id=f.pipeline_id or None,
+        stage_keys=tuple(f.stage_keys) if f.stage_keys else None,
+        owner_id=f.owner_id or None,
+        company_id=f.company_id or None,
+        contact_id=f.contact_id or None,
+        status=f.status or None,
+        stale=f.stale,
+        as_of=now,
+        currency=currency,
+        amount_min=amount_min,
+        amount_max=amount_max,
+        close_from=rules.iso_date(f.close_date_from, "filter.closeDateFrom") or None,
+        close_to=rules.iso_date(f.close_date_to, "filter.closeDateTo") or None,
+        text=title_text(f.text, "filter.text"),
     )
-    if dates:
-        query["close_date"] = dates
-    query.update(title_contains(f.text, "filter.text"))
-    if f.stale is True:
-        query["stale_at"] = {"$lte": now}
-    elif f.stale is False:
-        query["$or"] = [{"stale_at": None}, {"stale_at": {"$gt": now}}]
-    return query
+
+
+def board_narrowing(owner_id: str | None, text: str | None) -> DealSelection:
+    """The board's owner and title text (arguments `ownerId`, `text`), validated: the
+    deals every column (totals, first and later pages) is narrowed to."""
+    return DealSelection(owner_id=owner_id or None, text=title_text(text, "text"))
+
+
+def order_of(order: str, descending: bool) -> DealOrder:
+    attribute = ORDERS.get(order)
+    if attribute is None:
+        raise BadUserInput(f"order must be one of {list(ORDERS)}", field="orderBy.field")
+    return DealOrder(attribute, descending)
 
 
 async def list_deals(
-    store: DealStore,
-    query: dict[str, Any],
+    scope: Scope,
+    selection: DealSelection,
     *,
     order: str = "CREATED_AT",
     descending: bool = True,
     first: int | None = None,
     after: str | None = None,
-    total: int | None = None,
-) -> Page:
-    """One page in (order field, _id) order; `total` skips the count when already known."""
-    sort_field = ORDER_FIELDS.get(order)
-    if sort_field is None:
-        raise BadUserInput(f"order must be one of {list(ORDER_FIELDS)}", field="orderBy.field")
+) -> DealPage:
+    """One page in (order field, id) order, after the opaque cursor `after`."""
+    sort = order_of(order, descending)
     size = page_size(first)
     cursor = decode_cursor(after) if after else None
-    keyset = keyset_filter(sort_field, descending, cursor)
-    paged = {"$and": [query, keyset]} if keyset else query
-    docs = (
-        await store.find_deals(paged, keyset_sort(sort_field, descending), size + 1) if size else []
-    )
-    deals = [Deal.from_doc(doc) for doc in docs[:size]]
-    cursors = [encode_cursor(doc[sort_field], doc["_id"]) for doc in docs[:size]]
-    if total is None:
-        total = await store.count_deals(query)
-    return Page(deals, cursors, len(docs) > size, total, has_previous=cursor is not None)
+    page = await scope.store.list_deals(DealQuery(selection, sort, cursor, max(size, 1)))
+    items = page.items[:size]
+    cursors = [encode_cursor(getattr(deal, sort.attribute), deal.id) for deal in items]
+    has_next = page.has_next if size else False  # an empty page says nothing follows
+    return DealPage(items, cursors, has_next, page.total, has_previous=cursor is not None)
 
 
 @dataclass
@@ -182,6 +107,9 @@ class CurrencyTotal:
     count: int = 0
     amount_minor: int = 0
     weighted_minor: int = 0
+
+
+PREFETCH = DEFAULT_PAGE
 
 
 @dataclass
@@ -198,73 +126,70 @@ class Column:
     by_currency: list[CurrencyTotal] = field(default_factory=list)
     # The first page (amount desc), read with the totals; later pages are queried.
     first_page: list[Deal] = field(default_factory=list)
-    # The board's owner/text narrowing, applied to later pages too.
-    where: dict[str, Any] = field(default_factory=dict)
+    # The board's owner/title narrowing (`board_narrowing`), later pages included.
+    narrowed: DealSelection = EVERY_DEAL
 
-    def page(self, first: int | None, after: str | None) -> Page | None:
+    def page(self, first: int | None, after: str | None) -> DealPage | None:
         """The requested page from the prefetched one, if it covers it."""
         size = page_size(first)
         if after is not None or size > PREFETCH:
             return None
         items = self.first_page[:size]
         cursors = [encode_cursor(d.amount_minor, d.id) for d in items]
-        return Page(items, cursors, self.count > size, self.count)
+        return DealPage(items, cursors, self.count > size, self.count)
 
-
-PREFETCH = DEFAULT_PAGE
+    @property
+    def selection(self) -> DealSelection:
+        return replace(self.narrowed, pipeline_id=self.pipeline.id, stage_keys=(self.stage.key,))
 
 
 async def board(
-    store: DealStore,
+    scope: Scope,
     pipeline: Pipeline,
     converter: Converter | None = None,
-    entries: Callable[[], Awaitable[list[Any]]] | None = None,
-    where: BoardFilter | None = None,
+    narrowed: DealSelection = EVERY_DEAL,
 ) -> list[Column]:
-    """Every column's totals (`$group`) and first page in one go; further pages lazily.
-    Other currencies are converted by `converter`: an open column's totals per currency
-    at today's rate; a closed column's deals one by one at their close date (`entries`:
-    the pipeline's index entries, read only when a closed column holds another currency).
-    `where` (see `board_filter`) narrows every column, totals included."""
-    narrowed = where.query() if where else {}
-    columns = {s.key: Column(pipeline, s, where=narrowed) for s in pipeline.stages}
+    """Every column's totals and first page in one go; further pages lazily. Other
+    currencies are converted by `converter`: an open column's totals per currency at
+    today's rate; a closed column's deals one by one at their close date (read only when a
+    closed column holds another currency). `narrowed` (`board_narrowing`) narrows every
+    column, totals and conversions included."""
+    columns = {s.key: Column(pipeline, s, narrowed=narrowed) for s in pipeline.stages}
     closed_foreign: set[tuple[str, str]] = set()
-    totals, pages = await store.board(pipeline.id, list(columns), PREFETCH, narrowed or None)
-    for key, docs in pages.items():
-        columns[key].first_page = [Deal.from_doc(doc) for doc in docs]
+    totals, pages = await scope.store.board(pipeline.id, list(columns), PREFETCH, narrowed)
+    for key, deals in pages.items():
+        columns[key].first_page = deals
     for row in totals:
-        column = columns.get(row["stage_key"])
+        column = columns.get(row.stage_key)
         if column is None:
             continue  # a stage removed in a later version; its deals stay in `deals`
-        column.count += row["count"]
+        column.count += row.count
         column.by_currency.append(
-            CurrencyTotal(row["currency"], row["count"], row["amount_minor"], row["weighted_minor"])
+            CurrencyTotal(row.currency, row.count, row.amount_minor, row.weighted_minor)
         )
-        if row["currency"] == pipeline.currency:
-            column.amount_minor += row["amount_minor"]
-            column.weighted_minor += row["weighted_minor"]
+        if row.currency == pipeline.currency:
+            column.amount_minor += row.amount_minor
+            column.weighted_minor += row.weighted_minor
         elif converter is None:
-            column.unconverted += row["count"]
+            column.unconverted += row.count
         elif column.stage.terminal:
-            closed_foreign.add((row["stage_key"], row["currency"]))
+            closed_foreign.add((row.stage_key, row.currency))
         else:
-            amount = converter.convert(row["amount_minor"], row["currency"])
-            weighted = converter.convert(row["weighted_minor"], row["currency"])
+            amount = converter.convert(row.amount_minor, row.currency)
+            weighted = converter.convert(row.weighted_minor, row.currency)
             if amount is None or weighted is None:
-                column.unconverted += row["count"]
+                column.unconverted += row.count
             else:
                 column.amount_minor += amount
                 column.weighted_minor += weighted
-    if closed_foreign and converter is not None and entries is not None:
-        for entry in await entries():
-            if (entry.stage_key, entry.currency) not in closed_foreign:
+    if closed_foreign and converter is not None:
+        for facts in await scope.store.pipeline_facts(pipeline.id, narrowed):
+            if (facts.stage_key, facts.currency) not in closed_foreign:
                 continue
-            if where is not None and not where.matches(entry):
-                continue
-            column = columns[entry.stage_key]
-            amount = converter.convert_on(entry.amount_minor or 0, entry.currency, entry.close_date)
+            column = columns[facts.stage_key or ""]
+            amount = converter.convert_on(facts.amount_minor or 0, facts.currency, facts.close_date)
             weighted = converter.convert_on(
-                entry.weighted_minor or 0, entry.currency, entry.close_date
+                facts.weighted_minor or 0, facts.currency, facts.close_date
             )
             if amount is None or weighted is None:
                 column.unconverted += 1

@@ -1,4 +1,7 @@
-"""Integration fixtures: the deals app on a real FerretDB + NATS (the session `infra`)."""
+"""Integration fixtures: the deals app on a real FerretDB + NATS (the session `infra`).
+Every test runs twice on the real FerretDB: with the embedded database's workarounds (the
+profile `auto` detects: `ferretdb`, the read index serving lists) and as on MongoDB (the
+`mongodb` profile: conditional filters, no read index), so both paths meet a real server."""
 
 from __future__ import annotations
 
@@ -20,8 +23,8 @@ from crm_kit.settings import Settings
 from crm_kit.testing import GraphQLClient, gateway_auth, running_app
 
 
-@pytest.fixture
-def settings(infra: Any, db_name: str) -> Settings:
+@pytest.fixture(params=["auto", "mongodb"])
+def settings(request: pytest.FixtureRequest, infra: Any, db_name: str) -> Settings:
     return Settings(
         service="deals",
         mongodb_uri=infra.mongodb_uri,
@@ -29,6 +32,7 @@ def settings(infra: Any, db_name: str) -> Settings:
         nats_url=infra.nats_url,
         outbox_sweep_seconds=0.5,
         max_deliveries=3,
+        database_profile=request.param,
     )
 
 
@@ -80,7 +84,7 @@ async def service(settings: Settings) -> AsyncIterator[dict[str, Any]]:
         def client(workspace: str, subject: str = "alice", roles: str = "admin") -> GraphQLClient:
             return GraphQLClient(http, gateway_auth("deals", workspace, subject, roles))
 
-        yield {"http": http, "app": app, "client": client, "runtime": app.state.deals.runtime}
+        yield {"http": http, "app": app, "client": client, "runtime": app.state.runtime}
 
 
 @pytest.fixture

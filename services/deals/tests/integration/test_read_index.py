@@ -1,6 +1,8 @@
-"""The read index across instances on a real FerretDB + NATS: two deals apps on the same
-database and NATS see each other's writes within a bounded wait, an importer's direct
-writes show up through their events, and a restarted instance rebuilds from a scan."""
+"""The read index (the `ferretdb` profile's store) across instances on a real FerretDB +
+NATS: two deals apps on the same database and NATS see each other's writes within a
+bounded wait, an importer's direct writes show up through their events, and a restarted
+instance rebuilds from a scan. (On the `mongodb` profile there is no index: the other
+integration tests run there too.)"""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from crm_deals.app import create_app
 from crm_deals.importer import run as import_deals
+from crm_deals.store.indexed import IndexedRecordStore
 from crm_kit.paths import demo_dataset_dir
 from crm_kit.settings import Settings
 from crm_kit.testing import GraphQLClient, eventually, gateway_auth, running_app
@@ -30,14 +33,29 @@ BY_COMPANY = """query($c: ID!) { deals(filter: {companyId: $c}) { totalCount
   edges { node { id title stage { key } } } } }"""
 
 
+@pytest.fixture
+def settings(infra: Any, db_name: str) -> Settings:
+    """The profile with the workarounds (`auto` detects FerretDB) only."""
+    return Settings(
+        service="deals",
+        mongodb_uri=infra.mongodb_uri,
+        database=db_name,
+        nats_url=infra.nats_url,
+        outbox_sweep_seconds=0.5,
+        max_deliveries=3,
+        database_profile="auto",
+    )
+
+
 @contextlib.asynccontextmanager
 async def instance(settings: Settings, workspace: str) -> AsyncIterator[dict[str, Any]]:
     app = create_app(settings)
     async with running_app(app) as http:
+        assert isinstance(app.state.store, IndexedRecordStore)
         yield {
             "client": GraphQLClient(http, gateway_auth("deals", workspace)),
-            "index": app.state.deals.index,
-            "feed": app.state.deals.feed,
+            "index": app.state.store.index,
+            "feed": app.state.feed,
         }
 
 

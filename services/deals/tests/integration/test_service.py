@@ -16,6 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from crm_contracts import deals as contract
 from crm_contracts import tasks
 from crm_contracts.envelope import CloudEvent, new_event
+from crm_deals.store.indexed import IndexedRecordStore
 from crm_kit.rpc import RpcError
 from crm_kit.testing import cli_call, eventually
 
@@ -267,6 +268,38 @@ async def test_board_totals_on_ferretdb(service: dict[str, Any]) -> None:
     assert [e["node"]["amount"] for e in column["deals"]["edges"]] == ["1000.00", "200.50"]
 
 
+async def test_title_text_narrows_lists_and_the_board_on_the_database(
+    service: dict[str, Any],
+) -> None:
+    """Case-insensitive literal text through the real database's regex engine (spaces
+    and metacharacters included), the same on the list and every board figure."""
+    client = service["client"]("ws-text")
+    for title, owner, amount in (
+        ("Rack upgrade (Initech)", "bob", "100.00"),
+        ("rack UPGRADE Globex", "bob", "200.00"),
+        ("Rack upgrade Initech", "carol", "400.00"),
+        ("Cabling", "bob", "800.00"),
+    ):
+        await _create(client, title=title, ownerId=owner, amount=amount)
+    listed = await client.data(
+        "query($t: String) { deals(filter: {text: $t}) { totalCount edges { node { title } } } }",
+        {"t": " rack upgrade "},
+    )
+    assert listed["deals"]["totalCount"] == 3
+    literal = await client.data(
+        "query($t: String) { deals(filter: {text: $t}) { totalCount } }", {"t": "(initech)"}
+    )
+    assert literal["deals"]["totalCount"] == 1
+    board = await client.data(
+        """query($o: String, $t: String) { pipelineBoard(ownerId: $o, text: $t) { columns {
+             count totalAmount deals(first: 1) { edges { node { title } } totalCount } } } }""",
+        {"o": "bob", "t": "RACK UPGRADE"},
+    )
+    column = board["pipelineBoard"]["columns"][0]
+    assert column["count"] == 2 and column["totalAmount"] == "300.00"
+    assert [e["node"]["title"] for e in column["deals"]["edges"]] == ["rack UPGRADE Globex"]
+
+
 async def test_two_concurrent_moves_cannot_both_apply(service: dict[str, Any]) -> None:
     client = service["client"]("ws-race")
     deal = await _create(client)
@@ -288,3 +321,17 @@ async def test_two_concurrent_moves_cannot_both_apply(service: dict[str, Any]) -
     for r in results:
         if r.get("errors"):
             assert r["errors"][0]["extensions"]["code"] in ("CONFLICT", "PRECONDITION_FAILED")
+
+
+async def test_the_database_profile_chooses_the_store(service: dict[str, Any]) -> None:
+    """`auto` detects FerretDB: the read index serves lists (kept current by its event feed);
+    `mongodb` runs none of the embedded database's workarounds: the plain store, no feed."""
+    app = service["app"]
+    profile = app.state.settings.database_profile
+    indexed = isinstance(app.state.store, IndexedRecordStore)
+    assert indexed == (profile == "auto")
+    assert (app.state.feed is not None) == indexed
+    client = service["client"]("ws-profile")
+    deal = await _create(client)
+    found = await client.data('{ deals(filter: {companyId: "co1"}) { totalCount } }')
+    assert found["deals"]["totalCount"] == 1 and deal["stage"] == {"key": "prospecting"}

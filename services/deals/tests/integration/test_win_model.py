@@ -24,9 +24,9 @@ from crm_contracts import contacts
 from crm_contracts import deals as contract
 from crm_contracts.envelope import CloudEvent, new_event
 from crm_contracts.streams import stream_for
-from crm_deals.domain.win_model import WinModel
 from crm_deals.importer import run as import_run
 from crm_deals.importer import slug
+from crm_deals.store.model_documents import win_model_from_doc
 from crm_deals.win_model_cli import train_remote
 from crm_kit.nats_io import ensure_stream
 from crm_kit.outbox import PENDING
@@ -181,7 +181,7 @@ async def test_train_store_apply_and_events_on_ferretdb(
     assert all(d["probability"] == d["probability_model"] for d in modelled)
     assert all(d["updated_by"] == "win-model" for d in modelled)
     assert all(d.get("probability_model") is None for d in docs if d["stage_key"] == "prospecting")
-    learned = WinModel.from_doc(stored)
+    learned = win_model_from_doc(stored)
     assert learned.usable and "engaging" in learned.known_stages
 
     # One deal.updated per changed open deal on JetStream (none for closed deals).

@@ -1,15 +1,17 @@
-"""Deal documents with a chosen stage history, written straight into the in-memory store
-(the analytics read histories the API could only build over weeks of clock time)."""
+"""Deals with a chosen stage history, written straight into the in-memory database as the
+store's codec writes them (the analytics read histories the API could only build over
+weeks of clock time). Written before the first query, so the read index loads them."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from crm_deals.domain.deal import Deal, StageChange, seconds_between
 from crm_deals.domain.default_pipeline import default_pipeline
 from crm_deals.domain.pipeline import LOST, WON
-from crm_deals.store.memory import MemoryDatabase
-from crm_deals.store.protocol import DEALS
+from crm_deals.store.documents import deal_to_doc
+from crm_kit.memory_db import MemoryDatabase
 
 
 def at(text: str) -> datetime:
@@ -18,7 +20,7 @@ def at(text: str) -> datetime:
 
 
 def put_deal(
-    db: MemoryDatabase,
+    target: MemoryDatabase | Any,
     deal_id: str,
     path: list[tuple[str, str | datetime]],
     *,
@@ -82,7 +84,7 @@ def put_deal(
         stage_history=history,
         lost_reason="price" if status == LOST else None,
     )
-    doc = deal.to_doc(final)
-    doc["workspace_id"] = workspace
-    db.collections[DEALS][deal_id] = doc
+    deal.stale_at = deal.compute_stale_at(final)
+    db: MemoryDatabase = getattr(target, "db", target)
+    db.collections["deals"][deal_id] = deal_to_doc(deal)
     return deal

@@ -1,87 +1,76 @@
-"""Unit-test helpers: the schema executed against the in-memory store, with a settable
-clock, as any user of any workspace. Every GraphQL test runs twice: reading the store
-directly, and through the read index over the same store (what the service runs)."""
+"""Unit-test helpers: the schema executed in process (the kit's one test client) against
+the in-memory store, with the kit's settable clock. Every test that uses the store runs
+twice: as on MongoDB, and with the embedded database's workarounds (the `ferretdb`
+profile: the read index serving lists, the board and the reports)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from crm_deals.graphql.context import make_context
+from crm_contracts.envelope import CloudEvent
+from crm_deals.events.publish import encode
+from crm_deals.graphql.context import DealsContext, context_for
 from crm_deals.graphql.schema import schema
-from crm_deals.store.indexed import IndexedStoreFactory, deal_index
-from crm_deals.store.memory import MemoryDatabase
-from crm_deals.store.protocol import StoreFactory
+from crm_deals.store.memory import memory_store
+from crm_deals.store.model_cache import ModelCache
+from crm_deals.store.port import DealsStore, WorkspaceStore
+from crm_deals.usecases.scope import Scope, Scopes, scopes
 from crm_kit.context import RequestContext
-from crm_kit.errors import format_error
+from crm_kit.memory_db import MemoryDatabase
+from crm_kit.testing import Clock, GraphQLClient
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+class FakeDeals:
+    """The store over an in-memory database, that database's outbox to assert on, and the
+    background jobs (win model trainings) the use cases start."""
 
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
-
-
-class Gql:
     def __init__(
-        self,
-        db: MemoryDatabase,
-        clock: Clock,
-        workspace: str = "w1",
-        subject: str = "alice",
-        roles: str = "admin",
-        stores: StoreFactory | None = None,
+        self, clock: Clock, *, workarounds: bool = False, models: ModelCache | None = None
     ) -> None:
-        self.db = db
         self.clock = clock
-        self.stores = stores or db
-        self.request = RequestContext(workspace, subject, frozenset(roles.split(",")))
-        self.background: list[asyncio.Task] = []
+        self.workarounds = workarounds
+        self.db = MemoryDatabase(encode=encode)
+        self.store: DealsStore = memory_store(self.db, workarounds=workarounds, models=models)
+        self.background: list[asyncio.Task[None]] = []
 
     def spawn(self, job: Coroutine[Any, Any, None], name: str) -> None:
         self.background.append(asyncio.get_running_loop().create_task(job, name=name))
 
     async def settle(self) -> None:
-        """Waits for the background jobs (win model trainings) started so far."""
+        """Waits for the background jobs started so far."""
         while self.background:
             await self.background.pop(0)
 
-    def as_user(self, workspace: str = "w1", subject: str = "alice", roles: str = "admin") -> Gql:
-        other = Gql(self.db, self.clock, workspace, subject, roles, self.stores)
-        other.background = self.background
-        return other
+    @property
+    def scopes(self) -> Scopes:
+        return scopes(self.store, self.clock, self.spawn)
 
-    async def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict:
-        context = make_context(self.stores, self.request, clock=self.clock, spawn=self.spawn)
-        result = await schema.execute(query, variable_values=variables, context_value=context)
-        body: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            body["errors"] = [format_error(e) for e in result.errors]
-        return body
+    def scope(self, workspace: str = "w1", subject: str = "alice", roles: str = "admin") -> Scope:
+        return self.scopes(RequestContext(workspace, subject, frozenset(roles.split(","))))
 
-    async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict:
-        body = await self.execute(query, variables)
-        assert not body.get("errors"), body["errors"]
-        return body["data"]
+    def for_workspace(self, workspace_id: str) -> WorkspaceStore:
+        return self.store.for_workspace(workspace_id)
 
-    async def error(self, query: str, variables: dict[str, Any] | None = None) -> dict:
-        body = await self.execute(query, variables)
-        assert body.get("errors"), f"expected an error, got {body['data']}"
-        return body["errors"][0]
+    @property
+    def collections(self) -> Any:
+        return self.db.collections
+
+    def events(self, event_type: str | None = None) -> list[CloudEvent]:
+        """Every event written to an outbox so far, in write order."""
+        return [e for e in self.db.outbox if event_type is None or e.type == event_type]
 
 
-@pytest.fixture
-def db() -> MemoryDatabase:
-    return MemoryDatabase()
+def client(
+    fake: FakeDeals, workspace: str = "w1", subject: str = "alice", roles: str = "admin"
+) -> GraphQLClient:
+    def context_of(caller: RequestContext) -> DealsContext:
+        return context_for(fake.scopes(caller))
+
+    return GraphQLClient.in_process(schema, context_of, workspace, subject, roles)
 
 
 @pytest.fixture
@@ -89,8 +78,11 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(params=["store", "index"])
-def gql(request: pytest.FixtureRequest, db: MemoryDatabase, clock: Clock) -> Gql:
-    if request.param == "index":
-        return Gql(db, clock, stores=IndexedStoreFactory(db, deal_index(db)))
-    return Gql(db, clock)
+@pytest.fixture(params=["mongodb", "ferretdb"])
+def fake(request: pytest.FixtureRequest, clock: Clock) -> FakeDeals:
+    return FakeDeals(clock, workarounds=request.param == "ferretdb")
+
+
+@pytest.fixture
+def gql(fake: FakeDeals) -> GraphQLClient:
+    return client(fake)

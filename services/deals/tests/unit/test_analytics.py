@@ -81,8 +81,8 @@ def forecast_deals(db: Any) -> None:
     put_deal(db, "J", [("qualification", "2025-11-01")], expected="2025-11-30")  # before from
 
 
-async def test_forecast_months_categories_rollups_across_the_year_end(gql: Any) -> None:
-    forecast_deals(gql.db)
+async def test_forecast_months_categories_rollups_across_the_year_end(gql: Any, fake: Any) -> None:
+    forecast_deals(fake)
     data = await gql.data(FORECAST, {"from": "2025-12-01", "to": "2026-03-01"})
     fc = data["forecast"]
     assert fc["pipelineId"] == "w1:default" and fc["currency"] == "USD"
@@ -122,8 +122,8 @@ async def test_forecast_months_categories_rollups_across_the_year_end(gql: Any) 
     assert undated["weightedForecast"] == "120.00" and undated["commitForecast"] == "0.00"
 
 
-async def test_forecast_owner_filter_and_other_currency(gql: Any) -> None:
-    forecast_deals(gql.db)
+async def test_forecast_owner_filter_and_other_currency(gql: Any, fake: Any) -> None:
+    forecast_deals(fake)
     ann = await gql.data(FORECAST, {"from": "2025-12-01", "to": "2026-03-01", "owner": "ann"})
     dec, jan, feb = ann["forecast"]["months"]
     assert dec["commitForecast"] == "1500.00"
@@ -179,8 +179,8 @@ def funnel_deals(db: Any) -> None:
     put_deal(db, "P6", [("engaging", "2025-11-01"), ("prospecting", "2025-11-03")], owner="bob")
 
 
-async def test_funnel_counts_back_and_forth_reopen_and_velocity(gql: Any) -> None:
-    funnel_deals(gql.db)
+async def test_funnel_counts_back_and_forth_reopen_and_velocity(gql: Any, fake: Any) -> None:
+    funnel_deals(fake)
     window = {"from": "2025-10-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}
     pa = (await gql.data(ANALYTICS, window))["pipelineAnalytics"]
     stages = {s["key"]: s for s in pa["stages"]}
@@ -250,9 +250,9 @@ async def test_funnel_counts_back_and_forth_reopen_and_velocity(gql: Any) -> Non
     assert everything["averageWonAmount"] == "1000.00"
 
 
-async def test_owner_scorecards(gql: Any) -> None:
-    db = gql.db
-    gql.clock.now = at("2026-01-05T09:00")
+async def test_owner_scorecards(gql: Any, fake: Any, clock: Any) -> None:
+    db = fake
+    clock.now = at("2026-01-05T09:00")
     put_deal(db, "O1", [("negotiation", "2025-12-01")], next_step="call")  # stale 12-15
     put_deal(db, "O2", [("engaging", "2026-01-01")], amount_minor=50000)
     put_deal(db, "O3", [("engaging", "2026-01-01")], currency="EUR", next_step="x")
@@ -345,8 +345,8 @@ async def test_validation_errors(gql: Any) -> None:
     assert len(ok["forecast"]["months"]) == 24
 
 
-async def test_roles_readers_read_only_managers_snapshot(gql: Any) -> None:
-    forecast_deals(gql.db)
+async def test_roles_readers_read_only_managers_snapshot(gql: Any, fake: Any) -> None:
+    forecast_deals(fake)
     viewer = gql.as_user(roles="viewer")
     assert (await viewer.data(FORECAST, {"from": "2025-12-01", "to": "2026-01-01"}))["forecast"]
     assert (await viewer.data(SCORECARDS))["ownerScorecards"]

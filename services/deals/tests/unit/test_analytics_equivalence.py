@@ -16,7 +16,7 @@ import pytest
 from crm_deals.domain.deal import Deal
 from crm_deals.domain.default_pipeline import default_pipeline
 from crm_deals.domain.money import format_amount, weighted_minor
-from crm_deals.store.protocol import DEALS
+from crm_deals.store.documents import deal_from_doc
 
 from .analytics_helpers import put_deal
 from .test_analytics import ANALYTICS, FORECAST, SCORECARDS
@@ -60,8 +60,8 @@ def random_deals(db: Any, rng: random.Random, n: int) -> None:
         )
 
 
-def deals(db: Any) -> list[Deal]:
-    return [Deal.from_doc(d) for d in db.collections[DEALS].values()]
+def deals(fake: Any) -> list[Deal]:
+    return [deal_from_doc(d) for d in fake.collections["deals"].values()]
 
 
 def ts(text: str | None) -> datetime | None:
@@ -279,10 +279,12 @@ def ref_scorecards(all_deals: list[Deal], start, end, now: datetime) -> list[dic
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-async def test_index_served_analytics_equal_a_direct_computation(gql: Any, seed: int) -> None:
+async def test_index_served_analytics_equal_a_direct_computation(
+    gql: Any, fake: Any, seed: int, clock: Any
+) -> None:
     rng = random.Random(seed)
-    random_deals(gql.db, rng, 250)
-    all_deals = deals(gql.db)
+    random_deals(fake, rng, 250)
+    all_deals = deals(fake)
 
     for owner in (None, "ann"):
         for cur in ("USD", "EUR"):
@@ -304,5 +306,5 @@ async def test_index_served_analytics_equal_a_direct_computation(gql: Any, seed:
             assert got == want, (window, owner)
 
         got = (await gql.data(SCORECARDS, {"from": window[0], "to": window[1]}))["ownerScorecards"]
-        want = ref_scorecards(all_deals, ts(window[0]), ts(window[1]), gql.clock.now)
+        want = ref_scorecards(all_deals, ts(window[0]), ts(window[1]), clock.now)
         assert got == want, window

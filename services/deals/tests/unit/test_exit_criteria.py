@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from crm_deals.domain.deal import Deal, unmet_exit_criteria
 from crm_deals.domain.default_pipeline import default_pipeline
+from crm_deals.store.documents import deal_to_doc
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 PIPELINE = default_pipeline("w1", NOW)
@@ -66,17 +67,19 @@ def test_a_deleted_company_or_contact_does_not_count() -> None:
 def test_derived_fields() -> None:
     deal = _deal(expected_close_date="2026-03-15", amount_minor=125050)
     stage = PIPELINE.stage("qualification")
-    derived = deal.derived(stage)
-    assert derived["probability"] == 25
-    assert derived["weighted_minor"] == 31262  # 31262.5 -> even
-    assert derived["close_month"] == "2026-03"
-    assert derived["stale_at"] == NOW + timedelta(days=21)
+    assert deal.probability == 25
+    assert deal.weighted_minor == 31262  # 31262.5 -> even
+    assert deal.close_month == "2026-03" and deal.close_sort == "2026-03-15"
+    assert deal.compute_stale_at(stage) == NOW + timedelta(days=21)
     deal.probability_override = 90
-    assert deal.derived(stage)["probability"] == 90
+    assert deal.probability == 90
     deal.last_activity_at = NOW + timedelta(days=5)
-    assert deal.derived(stage)["stale_at"] == NOW + timedelta(days=26)
+    assert deal.compute_stale_at(stage) == NOW + timedelta(days=26)
     deal.status = "won"
     deal.closed_at = NOW
-    assert deal.derived(stage)["probability"] == 100
-    assert deal.derived(stage)["stale_at"] is None
-    assert deal.derived(stage)["close_month"] == "2026-01"
+    assert deal.probability == 100
+    assert deal.compute_stale_at(stage) is None
+    assert deal.close_month == "2026-01"
+    # The codec stores them, so queries filter and sort on them.
+    doc = deal_to_doc(deal)
+    assert (doc["probability"], doc["close_month"]) == (100, "2026-01")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm_deals.store.forecast_snapshots import FORECAST_SNAPSHOTS, MemorySnapshotStores
+from crm_deals.config import FORECAST_SNAPSHOTS, SNAPSHOT_LEASES
 from crm_deals.usecases.analytics import SnapshotScheduler
 
 from .analytics_helpers import at
@@ -29,8 +29,8 @@ async def create(gql: Any, stage: str, amount: str, expected: str) -> str:
     return (await gql.data(CREATE, {"input": values}))["createDeal"]["id"]
 
 
-async def test_snapshots_and_accuracy_round_trip(gql: Any) -> None:
-    gql.clock.now = at("2025-11-25T08:00")
+async def test_snapshots_and_accuracy_round_trip(gql: Any, clock: Any) -> None:
+    clock.now = at("2025-11-25T08:00")
     d1 = await create(gql, "negotiation", "1000", "2025-12-15")  # commit, 80 %
     d2 = await create(gql, "engaging", "500", "2025-12-20")  # best case, 40 %
     first = (await gql.data(SNAP))["snapshotForecast"]
@@ -53,9 +53,9 @@ async def test_snapshots_and_accuracy_round_trip(gql: Any) -> None:
         "1000.00",
     )
 
-    gql.clock.now = at("2025-12-10T10:00")
+    clock.now = at("2025-12-10T10:00")
     await gql.data(WON, {"id": d1})
-    gql.clock.now = at("2025-12-20T10:00")
+    clock.now = at("2025-12-20T10:00")
     dec = (await gql.data(SNAP))["snapshotForecast"]["months"][0]
     assert (dec["closed"], dec["commitForecast"], dec["bestCaseForecast"]) == (
         "1000.00",
@@ -63,10 +63,10 @@ async def test_snapshots_and_accuracy_round_trip(gql: Any) -> None:
         "1500.00",
     )
     assert dec["weightedForecast"] == "1200.00" and dec["wonCount"] == 1
-    gql.clock.now = at("2025-12-28T10:00")
+    clock.now = at("2025-12-28T10:00")
     await gql.data(LOST, {"id": d2})
 
-    gql.clock.now = at("2026-01-05T09:00")
+    clock.now = at("2026-01-05T09:00")
     months = (await gql.data(ACCURACY, {"m": 2}))["forecastAccuracy"]
     # November's horizons are Nov 1, 17 and 24; the first snapshot is from the 25th, so
     # November has none and is left out.
@@ -98,11 +98,11 @@ async def test_snapshots_and_accuracy_round_trip(gql: Any) -> None:
     ]
 
 
-async def test_over_forecast_and_nothing_won(gql: Any) -> None:
-    gql.clock.now = at("2025-12-01T08:00")
+async def test_over_forecast_and_nothing_won(gql: Any, clock: Any) -> None:
+    clock.now = at("2025-12-01T08:00")
     await create(gql, "negotiation", "10", "2025-12-15")
     await gql.data(SNAP)
-    gql.clock.now = at("2026-01-02T08:00")
+    clock.now = at("2026-01-02T08:00")
     (dec,) = (await gql.data(ACCURACY, {"m": 1}))["forecastAccuracy"]
     assert dec["actual"] == "0.00"
     assert dec["horizons"][0]["commit"] == {
@@ -113,28 +113,29 @@ async def test_over_forecast_and_nothing_won(gql: Any) -> None:
     }
 
 
-async def test_daily_job_one_replica_per_day_and_skips_on_demand_days(gql: Any) -> None:
-    db = gql.db
-    gql.clock.now = at("2026-01-05T09:00")
+async def test_daily_job_one_replica_per_day_and_skips_on_demand_days(
+    gql: Any, fake: Any, clock: Any
+) -> None:
+    db = fake
+    clock.now = at("2026-01-05T09:00")
     await create(gql, "negotiation", "10", "2026-01-15")  # creates the default pipeline
-    leases = MemorySnapshotStores(db)
-    replicas = [
-        SnapshotScheduler(gql.stores, MemorySnapshotStores(db), clock=gql.clock) for _ in range(3)
-    ]
+    # Three replicas over the same database.
+    replicas = [SnapshotScheduler(fake.store, fake.scopes) for _ in range(3)]
+    leases = db.collections[SNAPSHOT_LEASES]
     done = [await r.run_once() for r in replicas]
     assert done[0] == [("w1", "w1:default")] and done[1] == [] and done[2] == []
     snaps = db.collections[FORECAST_SNAPSHOTS]
     assert list(snaps) == ["w1:w1:default:2026-01-05"]
     assert snaps["w1:w1:default:2026-01-05"]["taken_by"] == "forecast-snapshot"
     assert snaps["w1:w1:default:2026-01-05"]["months"][0]["commit_minor"] == 1000
-    assert len(leases.leases) == 1
+    assert len(leases) == 1
     assert await replicas[0].run_once() == []  # same day again: nothing
 
     # Next day: an on-demand snapshot was taken first, so the job leaves the day alone.
-    gql.clock.advance(days=1)
+    clock.advance(days=1)
     await gql.data(SNAP)
     assert await replicas[1].run_once() == []
     assert snaps["w1:w1:default:2026-01-06"]["taken_by"] == "alice"
-    gql.clock.advance(days=1)
+    clock.advance(days=1)
     assert await replicas[2].run_once() == [("w1", "w1:default")]
     assert len(snaps) == 3

@@ -210,14 +210,35 @@ async def test_exchange_rates_convert_reports_at_the_relevant_date(gql: Any) -> 
     assert eur_open
 
 
-async def test_submission_accuracy_compares_calls_with_what_was_won(gql: Any) -> None:
+async def test_a_narrowed_board_converts_only_the_closed_deals_it_keeps(gql: Any) -> None:
+    rate = {"currency": "EUR", "quoteCurrency": "USD", "date": "2026-01-01", "rate": "1.10"}
+    await gql.data(RATES, {"r": [rate]})
+    for owner, title in (("ann", "Rack A"), ("bob", "rack B"), ("ann", "Cable")):
+        won = await deal(gql, owner, "100.00", "2026-01-10", currency="EUR", title=title)
+        await gql.data(WON, {"id": won})
+    narrowed = """query($o: String, $t: String) { pipelineBoard(ownerId: $o, text: $t) {
+      columns { stage { key } count totalAmount unconvertedCount } } }"""
+
+    async def won_column(owner: str | None, text: str | None) -> tuple[int, str, int]:
+        data = await gql.data(narrowed, {"o": owner, "t": text})
+        (column,) = [c for c in data["pipelineBoard"]["columns"] if c["stage"]["key"] == "won"]
+        return column["count"], column["totalAmount"], column["unconvertedCount"]
+
+    assert await won_column(None, None) == (3, "330.00", 0)
+    assert await won_column("ann", None) == (2, "220.00", 0)
+    assert await won_column(None, "RACK") == (2, "220.00", 0)
+    assert await won_column("ann", "rack") == (1, "110.00", 0)
+    assert await won_column("carol", None) == (0, "0.00", 0)
+
+
+async def test_submission_accuracy_compares_calls_with_what_was_won(gql: Any, clock: Any) -> None:
     won = await deal(gql, "ann", "1000", "2026-01-20")
     ann = gql.as_user(subject="ann", roles="rep")
     await ann.data(SUBMIT, submission("OWNER", "ann", "700", "900"))
-    gql.clock.advance(days=14)  # 2026-01-19
+    clock.advance(days=14)  # 2026-01-19
     await ann.data(SUBMIT, submission("OWNER", "ann", "900", "1000"))
     await gql.data(WON, {"id": won})
-    gql.clock.advance(days=30)  # February: January is finished
+    clock.advance(days=30)  # February: January is finished
     rows = (await ann.data(ACCURACY, {"o": "ann"}))["submissionAccuracy"]
     assert [r["month"] for r in rows] == ["2026-01"]
     row = rows[0]

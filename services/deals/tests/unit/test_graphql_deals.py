@@ -23,7 +23,7 @@ async def create(gql: Any, **fields: Any) -> dict[str, Any]:
     return (await gql.data(CREATE, {"input": {**base, **fields}}))["createDeal"]
 
 
-async def test_create_deal_acceptance_shape(gql: Any) -> None:
+async def test_create_deal_acceptance_shape(gql: Any, fake: Any) -> None:
     deal = await create(gql, companyId="co1", primaryContactId="p1", pipelineId="w1:default")
     assert deal["stage"] == {"key": "prospecting"}
     assert deal["amount"] == "1250.50" and deal["weightedAmount"] == "125.05"
@@ -31,7 +31,7 @@ async def test_create_deal_acceptance_shape(gql: Any) -> None:
     assert deal["ownerId"] == "alice"
     assert deal["company"] == {"id": "co1"} and deal["primaryContact"] == {"id": "p1"}
     assert deal["contacts"] == [{"id": "p1"}]
-    types = [e.type for e in gql.db.events()]
+    types = [e.type for e in fake.events()]
     assert contract.DEAL_CREATED in types and contract.DEAL_STAGE_CHANGED in types
 
 
@@ -51,12 +51,14 @@ async def test_amount_input_errors_name_the_field(gql: Any) -> None:
     assert kwd["amount"] == "1.234"
 
 
-async def test_move_blocked_lists_every_unmet_criterion_and_changes_nothing(gql: Any) -> None:
+async def test_move_blocked_lists_every_unmet_criterion_and_changes_nothing(
+    gql: Any, fake: Any
+) -> None:
     deal = await create(gql)
     error = await gql.error(MOVE, {"id": deal["id"], "stage": "qualification"})
     assert error["extensions"]["code"] == "PRECONDITION_FAILED"
     assert [u["criterion"] for u in error["extensions"]["unmet"]] == ["field:company"]
-    events_before = len(gql.db.events())
+    events_before = len(fake.events())
     await gql.data(
         'mutation($id: ID!) { updateDeal(id: $id, input: {companyId: "co1"}) { id } }',
         {"id": deal["id"]},
@@ -72,10 +74,12 @@ async def test_move_blocked_lists_every_unmet_criterion_and_changes_nothing(gql:
     assert state["stage"]["key"] == "qualification"
     assert len(state["stageHistory"]) == 2
     # updateDeal emitted one event, the move two (stage_changed); the refused move none.
-    assert len(gql.db.events()) == events_before + 2
+    assert len(fake.events()) == events_before + 2
 
 
-async def test_moving_back_needs_no_criteria_and_history_is_recorded(gql: Any, clock: Any) -> None:
+async def test_moving_back_needs_no_criteria_and_history_is_recorded(
+    gql: Any, clock: Any, fake: Any
+) -> None:
     deal = await create(gql, companyId="co1")
     clock.advance(hours=2)
     moved = (await gql.data(MOVE, {"id": deal["id"], "stage": "engaging"}))["moveDeal"]
@@ -90,7 +94,7 @@ async def test_moving_back_needs_no_criteria_and_history_is_recorded(gql: Any, c
     ]
     assert [h["secondsInFromStage"] for h in history] == [None, 7200, 3600]
     assert history[1]["by"] == "alice" and history[1]["kind"] == "move"
-    changed = gql.db.events(contract.DEAL_STAGE_CHANGED)
+    changed = fake.events(contract.DEAL_STAGE_CHANGED)
     payload = contract.DealStageChanged.model_validate(changed[1].data)
     assert payload.to_stage == "engaging" and payload.seconds_in_from_stage == 7200
     assert [t.key for t in payload.playbook] == ["product_demo", "technical_review"]
@@ -99,7 +103,7 @@ async def test_moving_back_needs_no_criteria_and_history_is_recorded(gql: Any, c
     assert len(ids) == len(changed)
 
 
-async def test_close_won_lost_and_reopen(gql: Any) -> None:
+async def test_close_won_lost_and_reopen(gql: Any, fake: Any) -> None:
     won = await create(gql)
     data = await gql.data(
         "mutation($id: ID!) { closeDealWon(id: $id) {"
@@ -108,7 +112,7 @@ async def test_close_won_lost_and_reopen(gql: Any) -> None:
     )
     assert data["closeDealWon"]["status"] == "WON" and data["closeDealWon"]["probability"] == 100
     assert data["closeDealWon"]["weightedAmount"] == "1250.50"
-    assert gql.db.events(contract.DEAL_WON)
+    assert fake.events(contract.DEAL_WON)
 
     lost = await create(gql)
     error = await gql.error(
@@ -126,7 +130,7 @@ async def test_close_won_lost_and_reopen(gql: Any) -> None:
     state = (await gql.data(DEAL, {"id": lost["id"]}))["deal"]
     assert state["status"] == "LOST" and state["lostReason"] == "Budget cut"
     assert state["stageHistory"][-1]["kind"] == "lost"
-    closed = contract.DealClosed.model_validate(gql.db.events(contract.DEAL_LOST)[0].data)
+    closed = contract.DealClosed.model_validate(fake.events(contract.DEAL_LOST)[0].data)
     assert closed.lost_reason == "Budget cut"
 
     error = await gql.error(MOVE, {"id": lost["id"], "stage": "engaging"})
@@ -141,8 +145,8 @@ async def test_close_won_lost_and_reopen(gql: Any) -> None:
         "stage": {"key": "engaging"},
         "lostReason": None,
     }
-    assert gql.db.events(contract.DEAL_REOPENED)
-    last_change = gql.db.events(contract.DEAL_STAGE_CHANGED)[-1]
+    assert fake.events(contract.DEAL_REOPENED)
+    last_change = fake.events(contract.DEAL_STAGE_CHANGED)[-1]
     assert last_change.data["toStage"] == "engaging" and last_change.data["playbook"]
 
 
@@ -172,7 +176,7 @@ async def test_viewers_cannot_write_and_reps_cannot_change_pipelines(gql: Any) -
     assert error["extensions"]["code"] == "FORBIDDEN"
 
 
-async def test_update_deal_and_probability_override(gql: Any) -> None:
+async def test_update_deal_and_probability_override(gql: Any, fake: Any) -> None:
     deal = await create(gql)
     data = await gql.data(
         """mutation($id: ID!) { updateDeal(id: $id, input: {probabilityOverride: 75,
@@ -186,7 +190,7 @@ async def test_update_deal_and_probability_override(gql: Any) -> None:
     assert updated["weightedAmount"] == "937.88"  # 93787.5 -> 93788 (half to even)
     assert updated["closeMonth"] == "2026-03"
     assert updated["customFields"] == {"tier": "gold", "seats": 12}
-    changed = gql.db.events(contract.DEAL_UPDATED)[-1].data["changedFields"]
+    changed = fake.events(contract.DEAL_UPDATED)[-1].data["changedFields"]
     assert set(changed) == {"probabilityOverride", "expectedCloseDate", "customFields"}
     cleared = await gql.data(
         "mutation($id: ID!) { updateDeal(id: $id, input: {probabilityOverride: null})"

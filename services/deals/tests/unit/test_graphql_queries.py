@@ -186,17 +186,17 @@ async def test_entities_contacts_companies_and_tenancy(gql: Any) -> None:
     assert error["extensions"]["code"] == "NOT_FOUND"
 
 
-async def test_entity_references_are_batched(gql: Any, db: Any) -> None:
+async def test_entity_references_are_batched(gql: Any, fake: Any) -> None:
     deals = [await create(gql, title=f"D{i}") for i in range(5)]
     calls = 0
-    original = type(db.for_workspace("w1")).get_deals
+    original = type(fake.for_workspace("w1")).get_deals
 
     async def counting(self: Any, ids: list[str]) -> list:
         nonlocal calls
         calls += 1
         return await original(self, ids)
 
-    type(db.for_workspace("w1")).get_deals = counting  # type: ignore[method-assign]
+    type(fake.for_workspace("w1")).get_deals = counting  # type: ignore[method-assign]
     try:
         reps = [{"__typename": "Deal", "id": d["id"]} for d in deals]
         data = await gql.data(
@@ -204,7 +204,7 @@ async def test_entity_references_are_batched(gql: Any, db: Any) -> None:
             {"r": reps},
         )
     finally:
-        type(db.for_workspace("w1")).get_deals = original  # type: ignore[method-assign]
+        type(fake.for_workspace("w1")).get_deals = original  # type: ignore[method-assign]
     assert len(data["_entities"]) == 5 and calls == 1
 
 

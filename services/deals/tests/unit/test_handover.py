@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from crm_contracts import deals as contract
-from crm_deals.store.protocol import HANDOVERS
+from crm_deals.config import HANDOVERS
 
 CREATE = """mutation($input: CreateDealInput!) { createDeal(input: $input) { id ownerId } }"""
 HAND_OVER = """mutation($input: HandOverDealsInput!) {
@@ -29,7 +29,9 @@ async def hand_over(gql: Any, **fields: Any) -> dict[str, Any]:
     return (await gql.data(HAND_OVER, {"input": values}))["handOverDeals"]
 
 
-async def test_moves_open_deals_of_the_owner_only_and_a_repeat_moves_nothing(gql: Any) -> None:
+async def test_moves_open_deals_of_the_owner_only_and_a_repeat_moves_nothing(
+    gql: Any, fake: Any
+) -> None:
     a1, a2 = await deal(gql, "rep-a"), await deal(gql, "rep-a")
     won = await deal(gql, "rep-a")
     await gql.data("mutation($id: ID!) { closeDealWon(id: $id) { id } }", {"id": won})
@@ -54,46 +56,46 @@ async def test_moves_open_deals_of_the_owner_only_and_a_repeat_moves_nothing(gql
     assert (await gql.data(DEAL, {"id": other}))["deal"]["ownerId"] == "rep-c"
 
     updated = [
-        e for e in gql.db.events(contract.DEAL_UPDATED) if e.data["changedFields"] == ["ownerId"]
+        e for e in fake.events(contract.DEAL_UPDATED) if e.data["changedFields"] == ["ownerId"]
     ]
     assert sorted(e.subject for e in updated) == sorted([a1, a2])
-    [summary] = gql.db.events(contract.DEALS_HANDED_OVER)
+    [summary] = fake.events(contract.DEALS_HANDED_OVER)
     payload = contract.DealsHandedOver.model_validate(summary.data)
     assert sorted(payload.deal_ids) == sorted([a1, a2])
     assert (payload.from_owner_id, payload.to_owner_id) == ("rep-a", "rep-b")
     assert payload.note == "territory change" and payload.handed_over_by == "alice"
     assert payload.workspace_id == "w1" and summary.workspace == "w1"
-    assert list(gql.db.collections[HANDOVERS]) == [done["handoverId"]]
+    assert list(fake.collections[HANDOVERS]) == [done["handoverId"]]
 
-    events_before = len(gql.db.events())
+    events_before = len(fake.events())
     again = await hand_over(gql, note="territory change")
     assert again["moved"] == 0 and again["dealIds"] == [] and again["handoverId"] is None
-    assert len(gql.db.events()) == events_before
+    assert len(fake.events()) == events_before
 
 
-async def test_limited_to_one_pipeline(gql: Any) -> None:
+async def test_limited_to_one_pipeline(gql: Any, fake: Any) -> None:
     pipeline = (await gql.data(PIPELINE))["createPipeline"]["id"]
     in_default = await deal(gql, "rep-a")
     in_other = await deal(gql, "rep-a", pipelineId=pipeline)
     done = await hand_over(gql, pipelineId=pipeline)
     assert done["dealIds"] == [in_other]
     assert (await gql.data(DEAL, {"id": in_default}))["deal"]["ownerId"] == "rep-a"
-    [summary] = gql.db.events(contract.DEALS_HANDED_OVER)
+    [summary] = fake.events(contract.DEALS_HANDED_OVER)
     assert summary.data["pipelineId"] == pipeline
 
 
-async def test_handing_back_and_forth_sends_a_summary_each_time(gql: Any) -> None:
+async def test_handing_back_and_forth_sends_a_summary_each_time(gql: Any, fake: Any) -> None:
     deal_id = await deal(gql, "rep-a")
     assert (await hand_over(gql))["moved"] == 1
     assert (await hand_over(gql, fromOwnerId="rep-b", toOwnerId="rep-a"))["moved"] == 1
     assert (await hand_over(gql))["moved"] == 1
-    summaries = gql.db.events(contract.DEALS_HANDED_OVER)
+    summaries = fake.events(contract.DEALS_HANDED_OVER)
     assert len({e.id for e in summaries}) == 3
     changes = (await gql.data(DEAL, {"id": deal_id}))["deal"]["ownerChanges"]
     assert [c["toOwnerId"] for c in changes] == ["rep-b", "rep-a", "rep-b"]
 
 
-async def test_roles_and_validation(gql: Any) -> None:
+async def test_roles_and_validation(gql: Any, fake: Any) -> None:
     await deal(gql, "rep-a")
     for roles in ("rep", "viewer"):
         error = await gql.as_user(roles=roles).error(
@@ -116,7 +118,7 @@ async def test_roles_and_validation(gql: Any) -> None:
     assert error["extensions"]["code"] == "NOT_FOUND"
     assert error["extensions"]["field"] == "input.pipelineId"
     # Nothing moved by any refused call; a manager may.
-    assert not gql.db.events(contract.DEALS_HANDED_OVER)
+    assert not fake.events(contract.DEALS_HANDED_OVER)
     done = await gql.as_user(subject="boss", roles="manager").data(
         HAND_OVER, {"input": {"fromOwnerId": "rep-a", "toOwnerId": "rep-b"}}
     )

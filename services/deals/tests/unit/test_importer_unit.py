@@ -6,10 +6,15 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from crm_contracts import deals as contract
+from crm_deals.domain.deal import Deal
+from crm_deals.domain.queries import DealSelection
 from crm_deals.importer import Options, import_rows, mapped_rows, shift_to_today, slug
-from crm_deals.store.memory import MemoryDatabase
+from crm_deals.store.port import WorkspaceStore
+
+from .conftest import FakeDeals
 
 CSV = """opportunity_id,sales_agent,product,account,deal_stage,engage_date,close_date,close_value
 A1,Darcel Schlecht,GTXPro,Isdom,Won,2017-01-01,2017-02-01,4514
@@ -24,13 +29,17 @@ PRICES = {"GTX Pro": "4821", "MG Special": "55", "GTX Basic": "550"}
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
+async def _by_external_id(store: WorkspaceStore, external_id: str) -> Deal:
+    (found,) = [d for d in await store.find_deals(DealSelection()) if d.external_id == external_id]
+    return found
+
+
 async def _resolve(names: list[str]) -> dict[str, str]:
     return {n: f"co-{slug(n)}" for n in names if n != "Nowhere Inc"}
 
 
-async def test_rows_map_to_deals_and_problems_are_reported() -> None:
-    db = MemoryDatabase()
-    store = db.for_workspace("demo")
+async def test_rows_map_to_deals_and_problems_are_reported(fake: Any) -> None:
+    store = fake.for_workspace("demo")
     rows = mapped_rows(csv.DictReader(io.StringIO(CSV)), {})
     options = Options(column_map={}, stage_map={}, prices=PRICES)
     report = await import_rows(rows, store, options, resolve_companies=_resolve, now=NOW)
@@ -40,22 +49,22 @@ async def test_rows_map_to_deals_and_problems_are_reported() -> None:
     kinds = {w.kind for w in report.warnings}
     assert {"duplicate_row", "product_normalised", "no_account"} <= kinds
 
-    won = (await store.find_deals({"external_id": "A1"}, [], None))[0]
-    assert won["product"] == "GTX Pro" and won["amount_minor"] == 451400
-    assert won["owner_id"] == "darcel-schlecht" and won["company_id"] == "co-isdom"
-    assert won["status"] == "won" and won["closed_at"] == datetime(2017, 2, 1, tzinfo=UTC)
-    assert [(h["from_stage"], h["to_stage"]) for h in won["stage_history"]] == [
+    won = await _by_external_id(store, "A1")
+    assert won.product == "GTX Pro" and won.amount_minor == 451400
+    assert won.owner_id == "darcel-schlecht" and won.company_id == "co-isdom"
+    assert won.status == "won" and won.closed_at == datetime(2017, 2, 1, tzinfo=UTC)
+    assert [(h.from_stage, h.to_stage) for h in won.stage_history] == [
         (None, "engaging"),
         ("engaging", "won"),
     ]
-    lost = (await store.find_deals({"external_id": "A4"}, [], None))[0]
-    assert lost["amount_minor"] == 55000 and lost["custom_fields"] == {"closeValue": "0"}
-    assert lost["lost_reason"]
-    prospect = (await store.find_deals({"external_id": "A2"}, [], None))[0]
-    assert prospect["amount_minor"] == 5500 and prospect["company_id"] is None
-    assert prospect["stage_entered_at"] == NOW
+    lost = await _by_external_id(store, "A4")
+    assert lost.amount_minor == 55000 and lost.custom_fields == {"closeValue": "0"}
+    assert lost.lost_reason
+    prospect = await _by_external_id(store, "A2")
+    assert prospect.amount_minor == 5500 and prospect.company_id is None
+    assert prospect.stage_entered_at == NOW
 
-    events = db.events()
+    events = fake.events()
     assert [e.type for e in events if e.type.startswith("crm.deals.deal")] == [
         contract.DEAL_CREATED
     ] * 5
@@ -64,31 +73,32 @@ async def test_rows_map_to_deals_and_problems_are_reported() -> None:
     assert again.inserted == 0 and again.skipped_existing == 5
 
 
-async def test_stage_and_column_maps() -> None:
-    db = MemoryDatabase()
+async def test_stage_and_column_maps(fake: Any) -> None:
     text = "id,who,stage\nX1,Ann Lee,Negotiating\n"
     rows = mapped_rows(csv.DictReader(io.StringIO(text)), {"id": "external_id", "who": "owner"})
     options = Options(column_map={}, stage_map={"Negotiating": "negotiation"}, prices={})
-    report = await import_rows(rows, db.for_workspace("w"), options, now=NOW)
+    report = await import_rows(rows, fake.for_workspace("w"), options, now=NOW)
     assert report.inserted == 1 and not report.errors
-    doc = (await db.for_workspace("w").find_deals({}, [], None))[0]
-    assert doc["stage_key"] == "negotiation" and doc["owner_id"] == "ann-lee"
+    (deal,) = await fake.for_workspace("w").find_deals(DealSelection())
+    assert deal.stage_key == "negotiation" and deal.owner_id == "ann-lee"
 
 
-async def test_dry_run_writes_nothing() -> None:
-    db = MemoryDatabase()
+async def test_dry_run_writes_nothing(fake: Any) -> None:
     rows = mapped_rows(csv.DictReader(io.StringIO(CSV)), {})
     report = await import_rows(
         rows,
-        db.for_workspace("demo"),
+        fake.for_workspace("demo"),
         Options(column_map={}, stage_map={}, prices=PRICES, dry_run=True),
         now=NOW,
     )
     assert report.valid == 5 and report.inserted == 0
-    assert db.events() == []
+    assert fake.events() == []
+    assert not fake.collections["pipelines"]  # not even the default pipeline
 
 
-async def test_spread_expected_close_dates_cover_the_coming_months_the_same_on_rerun() -> None:
+async def test_spread_expected_close_dates_cover_the_coming_months_the_same_on_rerun(
+    fake: FakeDeals,
+) -> None:
     many = (
         "opportunity_id,sales_agent,product,account,deal_stage,engage_date,close_date,close_value\n"
     )
@@ -98,32 +108,32 @@ async def test_spread_expected_close_dates_cover_the_coming_months_the_same_on_r
     )
     rows = mapped_rows(csv.DictReader(io.StringIO(many)), {})
     options = Options(column_map={}, stage_map={}, prices=PRICES, spread_expected_close_months=6)
-    stores = [MemoryDatabase().for_workspace("demo") for _ in range(2)]
+    # Two separate databases: the dates come from the rows, not from what is stored.
+    other = FakeDeals(fake.clock, workarounds=fake.workarounds)
+    stores = [fake.for_workspace("demo"), other.for_workspace("demo")]
     for store in stores:
         await import_rows(rows, store, options, now=NOW)
     first, second = [
-        {d["external_id"]: d for d in await store.find_deals({}, [], None)} for store in stores
+        {d.external_id: d for d in await store.find_deals(DealSelection())} for store in stores
     ]
-    open_dates = [d["expected_close_date"] for key, d in first.items() if key.startswith("O")]
-    months = {day[:7] for day in open_dates}
-    assert months == {f"2026-0{m}" for m in range(2, 8)}  # the 6 months after January
-    assert all(
-        second[key]["expected_close_date"] == first[key]["expected_close_date"] for key in first
-    )
-    assert first["W1"]["expected_close_date"] is None  # closed deals keep their real dates
-    assert first["O1"]["close_month"] == first["O1"]["expected_close_date"][:7]
+    open_dates = [d.expected_close_date for key, d in first.items() if key and key.startswith("O")]
+    months = {day[:7] for day in open_dates if day}
+    assert len(open_dates) == 60 and months == {f"2026-0{m}" for m in range(2, 8)}
+    assert all(second[key].expected_close_date == first[key].expected_close_date for key in first)
+    assert first["W1"].expected_close_date is None  # closed deals keep their real dates
+    stored = fake.collections["deals"][first["O1"].id]
+    assert stored["close_month"] == stored["expected_close_date"][:7]
 
 
-async def test_dates_shift_so_the_latest_is_today_keeping_every_interval() -> None:
+async def test_dates_shift_so_the_latest_is_today_keeping_every_interval(fake: FakeDeals) -> None:
     rows = mapped_rows(csv.DictReader(io.StringIO(CSV)), {})
     shift = shift_to_today(rows, NOW.date())
     assert shift == (NOW.date() - date(2017, 3, 1)).days  # A5/A6 engaged 2017-03-01
     options = Options(column_map={}, stage_map={}, prices=PRICES, date_shift_days=shift)
-    store = MemoryDatabase().for_workspace("demo")
+    store = fake.for_workspace("demo")
     await import_rows(rows, store, options, resolve_companies=_resolve, now=NOW)
-    won = (await store.find_deals({"external_id": "A1"}, [], None))[0]
-    assert won["closed_at"] == datetime(2017, 2, 1, tzinfo=UTC) + timedelta(days=shift)
-    history = won["stage_history"]
-    assert history[1]["seconds_in_from_stage"] == 31 * 86400  # Jan 1 -> Feb 1, as in the file
-    engaged = (await store.find_deals({"external_id": "A5"}, [], None))[0]
-    assert engaged["stage_entered_at"] == NOW
+    won = await _by_external_id(store, "A1")
+    assert won.closed_at == datetime(2017, 2, 1, tzinfo=UTC) + timedelta(days=shift)
+    assert won.stage_history[1].seconds_in_from_stage == 31 * 86400  # Jan 1 -> Feb 1
+    engaged = await _by_external_id(store, "A5")
+    assert engaged.stage_entered_at == NOW

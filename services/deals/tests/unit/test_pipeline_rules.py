@@ -12,9 +12,8 @@ from crm_deals.domain.pipeline import (
     Stage,
     TaskTemplate,
     build_stages,
-    pipeline_from_doc,
-    pipeline_to_doc,
 )
+from crm_deals.store.documents import pipeline_from_doc, pipeline_to_doc
 from crm_kit.errors import BadUserInput
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -16,6 +16,8 @@ from crm_deals.domain.win_features import CompanyFact, DealHistory, features_at,
 from crm_deals.domain.win_metrics import auc, ece, reliability, scores
 from crm_deals.domain.win_model import MODEL, STAGE_DEFAULTS, WinModel
 from crm_deals.domain.win_training import context_for, train
+from crm_deals.store.documents import history_from_doc
+from crm_deals.store.model_documents import win_model_from_doc, win_model_to_doc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[4] / "bench" / "forecast"))
 import datasets
@@ -25,7 +27,7 @@ PIPELINE = default_pipeline("w", NOW)
 
 
 def histories(docs: list[dict]) -> list[DealHistory]:
-    return [DealHistory.from_doc(d) for d in docs]
+    return [history_from_doc(d) for d in docs]
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +77,7 @@ def test_explanations_add_up_to_the_probability(signal_model) -> None:
 
 def test_stored_document_predicts_the_same(signal_model) -> None:
     model, deals, facts = signal_model
-    again = WinModel.from_doc(model.to_doc())
+    again = win_model_from_doc(win_model_to_doc(model))
     ctx = context_for(PIPELINE, facts)
     open_deals = [d for d in deals if not d.closed][:100]
     assert [model.predict(d, NOW, ctx).probability for d in open_deals] == [
@@ -156,7 +158,7 @@ def deal_doc(**fields) -> dict:
 
 
 def test_features_are_rebuilt_as_of_the_moment() -> None:
-    deal = DealHistory.from_doc(deal_doc())
+    deal = history_from_doc(deal_doc())
     ctx = context_for(PIPELINE)
     early = features_at(deal, T0 + timedelta(days=14), ctx)
     late = features_at(deal, T0 + timedelta(days=31), ctx)
@@ -178,7 +180,7 @@ def test_a_closed_deal_looks_open_before_its_close() -> None:
     closed_at = T0 + timedelta(days=40)
     doc = deal_doc(status="won", stage_key="won", closed_at=closed_at)
     doc["stage_history"].append({"to_stage": "won", "at": closed_at})
-    deal = DealHistory.from_doc(doc)
+    deal = history_from_doc(doc)
     ctx = context_for(PIPELINE)
     before = features_at(deal, T0 + timedelta(days=35), ctx)
     assert before is not None and before["stage"] == "proposal"
@@ -187,8 +189,8 @@ def test_a_closed_deal_looks_open_before_its_close() -> None:
 
 def test_censoring_rule() -> None:
     closed_at = T0 + timedelta(days=40)
-    won = DealHistory.from_doc({**deal_doc(status="won", closed_at=closed_at), "stage_key": "won"})
-    still_open = DealHistory.from_doc(deal_doc())
+    won = history_from_doc({**deal_doc(status="won", closed_at=closed_at), "stage_key": "won"})
+    still_open = history_from_doc(deal_doc())
     t = T0 + timedelta(days=30)
     assert label(won, t, t + timedelta(days=5), 30) is None  # horizon not passed: censored
     assert label(won, t, t + timedelta(days=30), 30) == 1  # won within the horizon

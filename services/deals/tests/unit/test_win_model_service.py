@@ -5,13 +5,17 @@ explanation of a deal, roles and input errors, the cache, and the periodic retra
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from crm_contracts import deals as contract
-from crm_deals.store.documents import MemoryDocumentStores
-from crm_deals.store.memory import MemoryDatabase
-from crm_deals.store.win_models import MemoryWinModelStores, ModelCache
+from crm_deals.domain.trained_model import TrainedModel
+from crm_deals.domain.win_model import STAGE_DEFAULTS, TrainingSummary, WinModel
+from crm_deals.store.model_cache import ModelCache
+from crm_deals.store.model_documents import TRAINED_MODEL
 from crm_deals.usecases.win_model import RetrainScheduler
+
+from .conftest import FakeDeals
 
 CREATE = """mutation($input: CreateDealInput!) {
   createDeal(input: $input) { id probability modelProbability stageProbability }
@@ -42,42 +46,44 @@ async def create(gql: Any, stage: str = "engaging", **fields: Any) -> str:
     return (await gql.data(CREATE, {"input": values}))["createDeal"]["id"]
 
 
-async def history(gql: Any, won: int, lost: int) -> None:
+async def history(gql: Any, clock: Any, won: int, lost: int) -> None:
     """Referral deals mostly won and cold ones mostly lost, closed after 5 days in
     engaging; then time passes beyond the horizon so every outcome is labelled."""
     ids = [
         (await create(gql, source="referral" if i < won else "cold"), i) for i in range(won + lost)
     ]
-    gql.clock.advance(days=5)
+    clock.advance(days=5)
     for deal_id, i in ids:
         flip = i % 10 == 0  # not a perfect separation
         await gql.data(WON if (i < won) != flip else LOST, {"id": deal_id})
-    gql.clock.advance(days=60)
+    clock.advance(days=60)
 
 
-async def train(gql: Any, pipeline: str | None = None) -> dict:
+async def train(gql: Any, fake: Any, pipeline: str | None = None) -> dict:
     job = (await gql.data(TRAIN, {"p": pipeline}))["trainWinModel"]
-    await gql.settle()
+    await fake.settle()
     return (await gql.data(JOB, {"id": job["id"]}))["winModelTrainingJob"]
 
 
-def updated_events(db: MemoryDatabase) -> list[Any]:
+def updated_events(fake: FakeDeals) -> list[Any]:
     return [
         e
-        for e in db.events(contract.DEAL_UPDATED)
+        for e in fake.events(contract.DEAL_UPDATED)
         if e.data["changedFields"] == ["modelProbability"]
     ]
 
 
-async def test_training_is_a_job_that_produces_a_versioned_explained_model(gql: Any) -> None:
-    await history(gql, won=30, lost=30)
+async def test_training_is_a_job_that_produces_a_versioned_explained_model(
+    gql: Any, fake: Any, clock: Any
+) -> None:
+    await history(gql, clock, won=30, lost=30)
     referral = await create(gql, source="referral")
     cold = await create(gql, source="cold")
     job = (await gql.data(TRAIN))["trainWinModel"]
     # Returned at once, before any work: the gateway's timeout never applies.
     assert job["status"] == "QUEUED" and job["progress"] == 0 and job["modelVersion"] is None
     assert job["requestedBy"] == "alice" and job["pipelineId"] == "w1:default"
-    await gql.settle()
+    await fake.settle()
     done = (await gql.data(JOB, {"id": job["id"]}))["winModelTrainingJob"]
     assert done["status"] == "SUCCEEDED" and done["progress"] == 1
     assert done["modelVersion"] == 1 and done["dealsUpdated"] == 2
@@ -103,16 +109,16 @@ async def test_training_is_a_job_that_produces_a_versioned_explained_model(gql: 
     assert top["feature"] == "source" and top["value"] == "referral" and top["logOdds"] > 0
     assert low["winExplanation"]["factors"][0]["logOdds"] < 0
 
-    events = updated_events(gql.db)
+    events = updated_events(fake)
     assert sorted(e.subject for e in events) == sorted([referral, cold])
-    trained = gql.db.events(contract.WIN_MODEL_TRAINED)
+    trained = fake.events(contract.WIN_MODEL_TRAINED)
     assert len(trained) == 1 and trained[0].data["version"] == 1
     contract.WinModelTrained.model_validate(trained[0].data)
 
     # A retrain on the same data is version 2 and changes no estimate: nothing written.
-    again = await train(gql)
+    again = await train(gql, fake)
     assert again["modelVersion"] == 2 and again["dealsUpdated"] == 0
-    assert len(updated_events(gql.db)) == 2
+    assert len(updated_events(fake)) == 2
     versions = (await gql.data(VERSIONS))["winModelVersions"]
     assert [v["version"] for v in versions] == [2, 1]
 
@@ -135,10 +141,12 @@ async def test_training_is_a_job_that_produces_a_versioned_explained_model(gql: 
     assert created["probability"] == 15
 
 
-async def test_too_little_history_falls_back_with_the_reason_in_the_api(gql: Any) -> None:
-    await history(gql, won=4, lost=3)
+async def test_too_little_history_falls_back_with_the_reason_in_the_api(
+    gql: Any, fake: Any, clock: Any
+) -> None:
+    await history(gql, clock, won=4, lost=3)
     deal_id = await create(gql)
-    done = await train(gql)
+    done = await train(gql, fake)
     assert done["status"] == "SUCCEEDED"
     model = (await gql.data(MODEL))["winModel"]
     assert model["status"] == "STAGE_DEFAULTS"
@@ -152,24 +160,24 @@ async def test_too_little_history_falls_back_with_the_reason_in_the_api(gql: Any
     assert deal["winExplanation"]["factors"] == []
 
 
-async def test_a_second_request_while_training_gets_the_running_job(gql: Any) -> None:
+async def test_a_second_request_while_training_gets_the_running_job(gql: Any, fake: Any) -> None:
     first = (await gql.data(TRAIN))["trainWinModel"]
     second = (await gql.data(TRAIN))["trainWinModel"]
     assert second["id"] == first["id"]
-    await gql.settle()
+    await fake.settle()
     third = (await gql.data(TRAIN))["trainWinModel"]
     assert third["id"] != first["id"]
-    await gql.settle()
+    await fake.settle()
 
 
-async def test_query_roles_and_input_errors(gql: Any) -> None:
+async def test_query_roles_and_input_errors(gql: Any, fake: Any) -> None:
     viewer = gql.as_user(roles="viewer")
     assert (await viewer.data(MODEL))["winModel"] is None  # never trained
     for roles in ("rep", "viewer"):
         error = await gql.as_user(roles=roles).error(TRAIN)
         assert error["extensions"]["code"] == "FORBIDDEN", roles
     manager = gql.as_user(roles="manager")
-    await train(manager)
+    await train(manager, fake)
     assert (await viewer.data(MODEL))["winModel"]["pipelineId"] == "w1:default"
     error = await viewer.error(MODEL, {"p": "nope"})
     assert error["extensions"] == {"code": "NOT_FOUND", "field": "pipelineId"}
@@ -187,42 +195,43 @@ async def test_query_roles_and_input_errors(gql: Any) -> None:
     assert error["extensions"]["code"] == "NOT_FOUND"
 
 
-async def test_model_cache_serves_reads_until_a_retrain_invalidates_it(db: MemoryDatabase) -> None:
+def _model(workspace: str, pipeline: str, version: int) -> WinModel:
+    summary = TrainingSummary(0, 0, 0, 0, 0, 0, 0, 0, 7, None)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    return WinModel(workspace, pipeline, 1, version, at, STAGE_DEFAULTS, 90, 30, summary, ())
+
+
+async def test_model_cache_serves_reads_until_a_retrain_invalidates_it(clock: Any) -> None:
     now = [0.0]
-    stores = MemoryWinModelStores(db, ModelCache(ttl=60, clock=lambda: now[0]))
-    store = stores.for_workspace("w1")
+    fake = FakeDeals(clock, models=ModelCache(ttl=60, clock=lambda: now[0]))
+    store = fake.for_workspace("w1")
+    assert await store.get_model("p1") is None  # the absence is cached too
+    # Another replica's training: this one sees it once its cache entry expires.
+    await fake.db.records(TRAINED_MODEL, "w1").insert(TrainedModel("w1", _model("w1", "p1", 1)))
     assert await store.get_model("p1") is None
-    assert await store.get_model("p1") is None
-    assert stores.reads == 1  # the absence is cached too
-    await store.save_model({"_id": "w1:p1", "pipeline_id": "p1", "trained_at": None}, [])
-    assert (await store.get_model("p1"))["pipeline_id"] == "p1"
-    assert stores.reads == 2
-    await store.get_model("p1")
-    assert stores.reads == 2
-    now[0] = 61.0  # another replica's retrain is seen after the TTL
-    await store.get_model("p1")
-    assert stores.reads == 3
+    now[0] = 61.0
+    found = await store.get_model("p1")
+    assert found is not None and found.version == 1
+    # This process's own training is seen at once.
+    await store.save_model(TrainedModel.trained(_model("w1", "p1", 2)))
+    found = await store.get_model("p1")
+    assert found is not None and found.version == 2
+    assert [m.version for m in await store.model_versions("p1")] == [2]
     # Scoped: another workspace does not see it.
-    assert await stores.for_workspace("w2").get_model("p1") is None
+    assert await fake.for_workspace("w2").get_model("p1") is None
 
 
-async def test_periodic_retrain_once_per_period_across_replicas(gql: Any) -> None:
-    await history(gql, won=30, lost=30)
-    await train(gql)
-    replicas = [
-        RetrainScheduler(
-            gql.db,
-            MemoryWinModelStores(gql.db),
-            period_hours=24,
-            clock=gql.clock,
-            documents=MemoryDocumentStores(gql.db),
-        )
-        for _ in range(2)
-    ]
+async def test_periodic_retrain_once_per_period_across_replicas(
+    gql: Any, fake: FakeDeals, clock: Any
+) -> None:
+    await history(gql, clock, won=30, lost=30)
+    await train(gql, fake)
+    # Two replicas over the same database.
+    replicas = [RetrainScheduler(fake.store, fake.scopes, period_hours=24) for _ in range(2)]
     assert await replicas[0].run_once() == []  # trained less than a period ago
-    gql.clock.advance(hours=25)
+    clock.advance(hours=25)
     results = [await r.run_once() for r in replicas]
     assert results == [[("w1", "w1:default")], []]  # one replica per period
-    assert len(gql.db.events(contract.WIN_MODEL_TRAINED)) == 2
+    assert len(fake.events(contract.WIN_MODEL_TRAINED)) == 2
     assert (await gql.data(MODEL))["winModel"]["version"] == 2
     assert replicas[0].check_seconds == 600.0

@@ -22,6 +22,9 @@ TRIGGERS = (
     "interaction_logged",
     "task_completed",
     "task_overdue",
+    "email_captured",
+    "meeting_captured",
+    "hot_lead_detected",
 )
 ACTION_TYPES = ("create_task", "notify", "escalate")
 ESCALATE_MODES = ("reassign", "notify")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from crm_contracts import contacts, deals
+from crm_contracts import capture, contacts, deals
 from crm_contracts import tasks as task_events
 from crm_contracts.envelope import CloudEvent
 from crm_kit.errors import BadUserInput, CRMError, NotFound
@@ -67,6 +67,14 @@ TRIGGERS: tuple[Trigger, ...] = (
     Trigger("interaction_logged", contacts.INTERACTION_LOGGED),
     Trigger("task_completed", task_events.TASK_COMPLETED),
     Trigger("task_overdue", task_events.TASK_OVERDUE),
+    # What the capture service captured (its events carry `dealId` with the deal's stage
+    # and owner, `contactIds`, `companyId` and the rep as `loggedBy`). A revision of the
+    # same email or meeting (matched again, the invitation updated) is another event:
+    # the condition `revision EQ 1` acts on the first one only.
+    Trigger("email_captured", capture.EMAIL_CAPTURED),
+    Trigger("meeting_captured", capture.MEETING_CAPTURED),
+    # Once per contact and window; it names no owner (assign to a team or a user).
+    Trigger("hot_lead_detected", capture.HOT_LEAD_DETECTED),
 )
 TRIGGER_NAMES = tuple(trigger.name for trigger in TRIGGERS)
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")

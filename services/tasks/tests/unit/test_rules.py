@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from crm_contracts import capture
 from crm_contracts import tasks as contract
-from crm_contracts.envelope import service_of
+from crm_contracts.envelope import CloudEvent, new_event, service_of
 from crm_kit.testing import Clock
 from crm_tasks.domain.queries import TaskFilter
 from crm_tasks.entrypoints.scheduler import Scheduler
@@ -197,6 +198,60 @@ async def test_interaction_logged_rule_creates_a_follow_up(
         "follow_up",
         "sdr",
         "c9",
+    )
+
+
+def email_captured(stage: str, revision: int = 1, message: str = "m1") -> CloudEvent:
+    """What the capture service publishes for an email on an open deal of its contact."""
+    payload = capture.EmailCaptured(
+        interaction_id=f"email-{message}",
+        revision=revision,
+        kind="email",
+        occurred_at=T0,
+        direction="inbound",
+        subject="Can we sign this week?",
+        contact_ids=["c7"],
+        deal_id="deal-7",
+        deal=capture.DealRef(id="deal-7", stage_key=stage, status="open", owner_id="owner-7"),
+        logged_by="rita",
+        message_id=f"<{message}@acme.example>",
+        thread_id=f"<{message}@acme.example>",
+        channel="smtp",
+    )
+    return new_event(
+        event_type=capture.EMAIL_CAPTURED,
+        source="crm/capture",
+        workspace="w1",
+        subject=payload.interaction_id,
+        data=payload.wire(),
+    )
+
+
+async def test_a_captured_email_on_a_deal_in_negotiation_makes_a_task_for_its_owner(
+    caller: Any, inbound: Inbound, store: FakeStore
+) -> None:
+    """The issue's example: an email from a contact with an open deal in negotiation ->
+    a task for the deal's owner, once per email (its later revisions do not count)."""
+    await create_rule(
+        caller,
+        name="Answer negotiation mail",
+        trigger="EMAIL_CAPTURED",
+        conditions=[
+            {"path": "deal.stageKey", "op": "EQ", "value": "negotiation"},
+            {"path": "direction", "op": "EQ", "value": "inbound"},
+            {"path": "revision", "op": "EQ", "value": 1},
+        ],
+        actions=[{"type": "CREATE_TASK", "task": {"title": "Answer: {{subject}}"}}],
+    )
+    await inbound.deliver(email_captured("negotiation"))
+    await inbound.deliver(email_captured("negotiation", revision=2))  # matched again later
+    await inbound.deliver(email_captured("qualify", message="m2"))  # another stage
+    [task] = await store.for_workspace("w1").find_tasks(TaskFilter(), T0)
+    assert (task.title, task.assignee_id, task.deal_id, task.contact_id) == (
+        "Answer: Can we sign this week?",
+        "owner-7",  # OWNER: the deal's owner, not the rep who captured it
+        "deal-7",
+        "c7",
     )
 
 

@@ -1,0 +1,2 @@
+"""The capture service: emails, meetings and web visits become interactions on the
+timeline without anyone typing them."""

@@ -1,0 +1,18 @@
+"""`python -m crm_capture`: serve the subgraph on CAPTURE_HOST:CAPTURE_PORT (and, from the
+lifespan, inbound SMTP on CAPTURE_SMTP_HOST:CAPTURE_SMTP_PORT)."""
+
+from __future__ import annotations
+
+from crm_kit.serve import serve
+
+from .app import create_app
+from .config import load_settings
+
+
+def main() -> None:
+    settings = load_settings()
+    serve(create_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

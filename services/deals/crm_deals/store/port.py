@@ -1,0 +1,172 @@
+"""The store port: what the use cases ask of storage, in domain objects. One instance
+serves one workspace: it adds the workspace to every read and write, so no caller can
+forget it.
+
+Read-modify-write goes through `change_deal`: the store reads the deal and calls the use
+case's function, which changes it (raising domain errors as needed) and returns whether
+to write. The store keeps this process's changes of one deal from interleaving and makes
+the write conditional on the revision read; a change that keeps losing to other replicas
+raises `ChangedMeanwhile`. The function may run again on a fresh read, so it must depend
+only on what it is given and on reads it makes.
+
+Where the database needs them (the `ferretdb` profile), the store runs the embedded
+database's workarounds (a read index serving lists, counts, the board and the reports);
+nothing here says whether it does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date, datetime
+from typing import Protocol
+
+from crm_kit.pagination import Page
+from crm_kit.records import Stale as ChangedMeanwhile
+
+from ..domain.deal import Deal
+from ..domain.facts import ReportedDeal
+from ..domain.handover import Handover
+from ..domain.pipeline import Pipeline
+from ..domain.queries import DealQuery, DealSelection, StageTotal
+from ..domain.records import (
+    CompanyFacts,
+    EnteredRate,
+    ForecastSnapshot,
+    Lease,
+    Quota,
+    Submission,
+    TrainingJob,
+)
+from ..domain.trained_model import TrainedModel
+from ..domain.win_model import WinModel
+
+Change = Callable[[Deal], Awaitable[bool]]
+
+__all__ = [
+    "Board",
+    "Change",
+    "ChangedMeanwhile",
+    "DealsStore",
+    "TrainedPipeline",
+    "WorkspaceStore",
+]
+
+# A board: every (stage, currency) total of the pipeline, and each stage's first page.
+Board = tuple[list[StageTotal], dict[str, list[Deal]]]
+# A pipeline with a model, and when the model was trained: (workspace, pipeline, when).
+TrainedPipeline = tuple[str, str, datetime]
+
+
+class WorkspaceStore(Protocol):
+    @property
+    def workspace_id(self) -> str: ...
+
+    # --- pipelines -----------------------------------------------------------------------
+    async def get_pipeline(self, pipeline_id: str) -> Pipeline | None: ...
+    async def list_pipelines(self) -> list[Pipeline]:
+        """Oldest first."""
+
+    async def add_pipeline(self, pipeline: Pipeline) -> bool:
+        """False when a pipeline with this id exists (a repeat or a concurrent first use)."""
+
+    async def save_pipeline(self, pipeline: Pipeline, previous_version: int) -> bool:
+        """Write the pipeline's new version if the stored one is still `previous_version`."""
+
+    # --- deals ---------------------------------------------------------------------------
+    async def get_deals(self, ids: Sequence[str]) -> list[Deal]:
+        """The live deals with these ids, in the order asked (absent ones left out)."""
+
+    async def add_deal(self, deal: Deal) -> None: ...
+    async def change_deal(self, deal_id: str, change: Change) -> Deal | None:
+        """None when there is no such live deal."""
+
+    async def list_deals(self, query: DealQuery) -> Page[Deal]: ...
+    async def count_deals(self, selection: DealSelection) -> int: ...
+    async def find_deals(self, selection: DealSelection) -> list[Deal]:
+        """Every deal selected, by id."""
+
+    async def board(
+        self,
+        pipeline_id: str,
+        stage_keys: Sequence[str],
+        per_stage: int,
+        narrowed: DealSelection | None = None,
+    ) -> Board:
+        """The pipeline's totals per (stage, currency) and each listed stage's first
+        `per_stage` deals (largest amount first), over the pipeline's deals that
+        `narrowed` selects too (the board's owner and title text) when given."""
+
+    async def pipeline_facts(
+        self, pipeline_id: str, narrowed: DealSelection | None = None
+    ) -> Sequence[ReportedDeal]:
+        """What the reports read of each live deal of the pipeline (that `narrowed`
+        selects too, when given)."""
+
+    async def pipeline_deals(self, pipeline_id: str) -> list[Deal]:
+        """Every live deal of the pipeline (the win model's training reads them)."""
+
+    # --- imports -------------------------------------------------------------------------
+    async def existing_external_ids(self, external_ids: Sequence[str]) -> set[str]: ...
+    async def import_deals(self, batch_id: str, deals: Sequence[Deal]) -> int:
+        """Insert imported deals (with their events), skipping those whose external id
+        exists: the number inserted. The events of a batch are published together; a
+        crash midway is repaired by `repair_imports`."""
+
+    async def repair_imports(self) -> int:
+        """Finish batches a crashed import left half-written; how many."""
+
+    # --- handovers -----------------------------------------------------------------------
+    async def add_handover(self, handover: Handover) -> bool:
+        """False when this handover is recorded already (a repeat)."""
+
+    # --- win models ----------------------------------------------------------------------
+    async def get_model(self, pipeline_id: str) -> WinModel | None:
+        """The pipeline's current model (cached per process for a short while)."""
+
+    async def save_model(self, trained: TrainedModel) -> None:
+        """Store the pipeline's new model (with its event) and keep a copy by version."""
+
+    async def model_versions(self, pipeline_id: str) -> list[WinModel]: ...
+    async def get_job(self, job_id: str) -> TrainingJob | None: ...
+    async def put_job(self, job: TrainingJob) -> None: ...
+    async def pipeline_jobs(self, pipeline_id: str) -> list[TrainingJob]: ...
+    async def take_lease(self, collection: str, lease: Lease) -> bool:
+        """True for exactly one caller per lease key (across replicas)."""
+
+    async def get_lease(self, collection: str, key: str) -> Lease | None: ...
+    async def drop_lease(self, collection: str, key: str) -> None: ...
+
+    # --- company facts, forecasting ------------------------------------------------------
+    async def get_company_facts(self, company_id: str) -> CompanyFacts | None: ...
+    async def all_company_facts(self) -> list[CompanyFacts]: ...
+    async def put_company_facts(self, facts: CompanyFacts) -> None: ...
+    async def add_submission(self, submission: Submission) -> bool:
+        """False when this version exists (a concurrent submission took it)."""
+
+    async def submissions(
+        self,
+        pipeline_id: str,
+        *,
+        period: str | None = None,
+        scope: str | None = None,
+        scope_id: str | None = None,
+    ) -> list[Submission]: ...
+    async def put_quota(self, quota: Quota) -> None: ...
+    async def quotas(self, period: str) -> list[Quota]: ...
+    async def put_rate(self, rate: EnteredRate) -> None: ...
+    async def rates(self) -> list[EnteredRate]: ...
+    async def get_snapshots(
+        self, pipeline_id: str, days: Sequence[date]
+    ) -> dict[date, ForecastSnapshot]: ...
+    async def put_snapshot(self, snapshot: ForecastSnapshot) -> None:
+        """Insert or replace (an on-demand snapshot replaces the day's earlier one)."""
+
+
+class DealsStore(Protocol):
+    def for_workspace(self, workspace_id: str) -> WorkspaceStore: ...
+
+    async def trained_pipelines(self) -> list[TrainedPipeline]:
+        """Every workspace's pipelines with a model (the periodic retrain)."""
+
+    async def all_pipelines(self) -> list[tuple[str, str]]:
+        """(workspace, pipeline id) of every pipeline (the daily snapshots)."""
