@@ -86,7 +86,22 @@ class LiveStack:
 
 
 @pytest.fixture(scope="module")
-def live_stack(infra: InfraStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+def own_infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfraStack]:
+    """A FerretDB and a NATS of this module's own. Durable consumers are shared by every
+    process on one NATS: on the session's NATS the shared stack's services (other databases)
+    would take some of this stack's events (its webhooks service, a webhook)."""
+    stack = InfraStack(tmp_path_factory.mktemp("live-infra"), free_port(), free_port()).start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def live_stack(
+    own_infra: InfraStack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveStack]:
+    infra = own_infra
     ports = {name: free_port() for name in (*SERVICES, "gateway")}
     env = dict(os.environ)
     env.update(
