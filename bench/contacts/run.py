@@ -2,7 +2,10 @@
 
 createContact and contact(id) through `python -m crm_contacts` (uvicorn on 127.0.0.1, a free
 port) versus raw `insert_one` / `find_one` of a comparable document on the same FerretDB,
-in the same run. Prints requests per second, p50/p99 latency and the ratio service/raw.
+in the same run; createContact also with an `Idempotency-Key` (a fresh one each: the key's
+record and stored result cost), and the repeats of those keyed requests (answered from the
+stored result). Prints requests per second, p50/p99 latency and the ratios service/raw and
+keyed/plain.
 Starts its own FerretDB + NATS (temporary directory, free ports) and stops everything at
 the end. Bounded: `--requests` per phase and `--time-limit` seconds per phase.
 
@@ -166,16 +169,22 @@ async def bench(args: argparse.Namespace, stack: InfraStack, log: Path) -> list[
         async with httpx.AsyncClient(base_url=base, auth=auth, limits=limits) as http:
             ids: list[str] = []
 
-            async def create(n: int) -> None:
+            async def create(n: int, tag: str = "svc") -> None:
                 person = {"firstName": "Bench", "lastName": f"Person{n}"}
-                variables = {"i": {**person, "email": f"svc{n}@bench.example"}}
+                variables = {"i": {**person, "email": f"{tag}{n}@bench.example"}}
+                # Keyed runs: one key per contact, the same key for its repeat.
+                headers = {"idempotency-key": f"bench-{n}"} if tag == "key" else {}
                 response = await http.post(
-                    "/graphql", json={"query": CREATE, "variables": variables}
+                    "/graphql", json={"query": CREATE, "variables": variables}, headers=headers
                 )
                 body = response.json()
                 if body.get("errors"):
                     raise RuntimeError(body["errors"])
-                ids.append(body["data"]["createContact"]["id"])
+                if tag == "svc":
+                    ids.append(body["data"]["createContact"]["id"])
+
+            async def create_keyed(n: int) -> None:
+                await create(n, "key")
 
             async def get(n: int) -> None:
                 variables = {"id": ids[n % len(ids)]}
@@ -190,6 +199,11 @@ async def bench(args: argparse.Namespace, stack: InfraStack, log: Path) -> list[
             await wait_outbox_drained(stack.mongodb_uri, database, args.time_limit)
             results.append(await run_phase("service contact(id)", args.requests,
                                            args.concurrency, args.time_limit, get))  # fmt: skip
+            await create_keyed(-1)
+            phase = (args.requests, args.concurrency, args.time_limit, create_keyed)
+            results.append(await run_phase("service createContact keyed", *phase))
+            await wait_outbox_drained(stack.mongodb_uri, database, args.time_limit)
+            results.append(await run_phase("service keyed repeat", *phase))
 
         client: AsyncMongoClient = AsyncMongoClient(stack.mongodb_uri, tz_aware=True)
         try:
@@ -235,7 +249,9 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         print(result.row())
     by_name = {r.name: r for r in results}
     for service_name, raw_name in [("service createContact", "raw insert_one"),
-                                   ("service contact(id)", "raw find_one")]:  # fmt: skip
+                                   ("service contact(id)", "raw find_one"),
+                                   ("service createContact keyed", "service createContact"),
+                                   ("service keyed repeat", "service createContact")]:  # fmt: skip
         svc, raw = by_name[service_name], by_name[raw_name]
         print(
             f"ratio {service_name} / {raw_name}: throughput "

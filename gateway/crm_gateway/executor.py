@@ -22,8 +22,10 @@ from crm_gateway.plan import (
     SequenceNode,
 )
 from crm_gateway.representations import concrete_paths, objects_at
-from crm_gateway.subgraph_client import SubgraphClient, SubgraphFailure
+from crm_gateway.subgraph_client import SubgraphClient, SubgraphFailure, is_mutation
 from crm_gateway.supergraph import OBJECT, Supergraph
+from crm_kit.idempotency import HEADER as IDEMPOTENCY_HEADER
+from crm_kit.idempotency import STEP_HEADER
 
 _MISSING: Any = object()
 
@@ -35,6 +37,8 @@ class ExecutionState:
     data: dict[str, Any] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     fetch_count: int = 0
+    # Root mutation fetches sent so far, by subgraph (see `_keyed_step`).
+    mutation_fetches: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -88,7 +92,10 @@ class Executor:
         state.fetch_count += 1
         try:
             result = await self.client.send(
-                fetch.service, fetch.operation, self._variables(fetch, state), state.headers
+                fetch.service,
+                fetch.operation,
+                self._variables(fetch, state),
+                _keyed_step(fetch, state),
             )
         except SubgraphFailure as exc:
             state.errors.append(exc.to_error())
@@ -219,6 +226,20 @@ def _entity_errors(
 def subgraph_error(err: Any, service: str, path: list[Any] | None) -> dict[str, Any]:
     """A subgraph's error as the client sees it (its service named, the path mapped)."""
     return _subgraph_error(err, service, path)
+
+
+def _keyed_step(fetch: FetchNode, state: ExecutionState) -> dict[str, str]:
+    """The headers of a root fetch. Root mutation fields run in order, so one client
+    operation may send a subgraph several mutation fetches (A, then B elsewhere, then C):
+    each is a request with a result of its own, so with an idempotency key the second and
+    later carry their number (`crm-idempotency-step`), which the subgraph keys them by."""
+    if IDEMPOTENCY_HEADER not in state.headers or not is_mutation(fetch.operation):
+        return state.headers
+    step = state.mutation_fetches.get(fetch.service, 0) + 1
+    state.mutation_fetches[fetch.service] = step
+    if step == 1:
+        return state.headers
+    return {**state.headers, STEP_HEADER: str(step)}
 
 
 def _subgraph_error(err: Any, service: str, path: list[Any] | None) -> dict[str, Any]:

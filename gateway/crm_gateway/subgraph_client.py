@@ -6,7 +6,10 @@ Failure codes (`extensions.code`, with `serviceName` and `retryable`):
   connection within GATEWAY_SUBGRAPH_CONNECT_TIMEOUT, 1 s), or a query's connection broke.
 - SERVICE_UNAVAILABLE, not retryable: a mutation's connection broke after it was sent. The
   subgraph may have applied it; it is never re-sent (by us or, unwittingly, by the client).
-- SUBGRAPH_TIMEOUT: no answer within GATEWAY_SUBGRAPH_TIMEOUT; retryable for a query only.
+  Retryable when the mutation carries an `Idempotency-Key`: the client's repeat with the
+  same key gets the stored result or completes the change once (`crm_kit.idempotency`).
+- SUBGRAPH_TIMEOUT: no answer within GATEWAY_SUBGRAPH_TIMEOUT; retryable for a query, or a
+  mutation with an idempotency key.
 - SUBGRAPH_BAD_RESPONSE / SUBGRAPH_AUTH_FAILED: not a GraphQL answer / the subgraph refused
   the gateway's assertion (a key configuration error, not the client's).
 """
@@ -24,6 +27,7 @@ import orjson
 
 from crm_gateway.identity import SubgraphSigner
 from crm_gateway.lean_transport import IDEMPOTENT, LeanTransport
+from crm_kit.idempotency import HEADER as IDEMPOTENCY_HEADER
 from crm_kit.telemetry import active as tracing_active
 from crm_kit.telemetry import instrument_http_client
 
@@ -60,6 +64,15 @@ FetchObserver = Callable[[str, float, bool], None]
 def is_mutation(operation: str) -> bool:
     """Planned subgraph operations start with their keyword (`mutation ...`)."""
     return operation.lstrip().startswith("mutation")
+
+
+def _unsure(mutation: bool, repeatable: bool) -> str:
+    """What a client should do about a mutation whose fate is unknown."""
+    if not mutation:
+        return ""
+    if repeatable:
+        return "; repeat it with the same Idempotency-Key to complete it once"
+    return "; it may or may not have been applied, so check before repeating it"
 
 
 def _ready_url(graphql_url: str) -> str:
@@ -146,6 +159,8 @@ class SubgraphClient:
         if self.signer is not None:
             out_headers.update(self.signer.headers(name, body))
         mutation = is_mutation(query)
+        # A repeat of a keyed mutation is safe: the subgraph answers it from the key.
+        repeatable = not mutation or IDEMPOTENCY_HEADER in headers
         start = time.perf_counter()
         ok = False
         try:
@@ -175,17 +190,16 @@ class SubgraphClient:
             raise SubgraphFailure(
                 name,
                 "SUBGRAPH_TIMEOUT",
-                "no answer in time" + ("; the change may have been applied" if mutation else ""),
-                retryable=not mutation,
+                "no answer in time" + _unsure(mutation, repeatable),
+                retryable=repeatable,
             ) from None
         except httpx.HTTPError as exc:
             if mutation:
                 raise SubgraphFailure(
                     name,
                     "SERVICE_UNAVAILABLE",
-                    "the connection broke after the change was sent; it may or may not have "
-                    "been applied, so check before repeating it",
-                    retryable=False,
+                    "the connection broke after the change was sent" + _unsure(True, repeatable),
+                    retryable=repeatable,
                 ) from None
             raise SubgraphFailure(
                 name,

@@ -270,3 +270,26 @@ async def test_idempotency_keys_reach_the_subgraphs(gw: httpx.AsyncClient, world
         headers={**_as("w1:alice"), "idempotency-key": "k-123"},
     )
     assert [c.headers.get("idempotency-key") for c in world.calls] == ["k-123"]
+
+
+async def test_mutation_fetches_to_one_subgraph_are_numbered_under_one_key(
+    gw: httpx.AsyncClient, world: Any
+) -> None:
+    """Root mutation fields run in order: deals, then tasks, then deals again makes two
+    deals requests, each a request with a result of its own under the client's key."""
+    operation = """mutation { a: moveDeal(id: "d1", stage: "won") { id }
+      b: createTask(title: "x") { id } c: renameDeal(id: "d1", title: "y") { id } }"""
+    await gw.post(
+        "/graphql",
+        json={"query": operation},
+        headers={**_as("w1:alice"), "idempotency-key": "k-9"},
+    )
+    sent = [
+        (c.subgraph, c.headers.get("idempotency-key"), c.headers.get("crm-idempotency-step"))
+        for c in world.calls
+        if c.query.lstrip().startswith("mutation")
+    ]
+    assert sent == [("deals", "k-9", None), ("tasks", "k-9", None), ("deals", "k-9", "2")]
+    world.calls.clear()
+    await gw.post("/graphql", json={"query": operation}, headers=_as("w1:alice"))
+    assert all("crm-idempotency-step" not in c.headers for c in world.calls)

@@ -274,3 +274,22 @@ async def test_fetches_in_one_level_run_concurrently(gateway, world) -> None:
     await run(gateway, "{ deals { id } contacts { id } }")
     # Sequential would take >= 0.4 s; concurrent about 0.2 s.
     assert time.perf_counter() - start < 0.38
+
+
+async def test_a_timed_out_mutation_is_repeatable_only_with_an_idempotency_key(
+    supergraph_sdl, world
+) -> None:
+    """Its fate is unknown; repeating it blindly could apply it twice, repeating it with
+    the same key cannot (the subgraph answers from the key)."""
+    world.subgraphs["tasks"].delay = 0.5
+    gw = Gateway(supergraph_sdl, transport=world.transport, subgraph_timeout=0.05)
+    mutation = 'mutation { createTask(title: "x") { id } }'
+    try:
+        bare = await run(gw, mutation)
+        keyed = await run(gw, mutation, headers={"idempotency-key": "k-1"})
+    finally:
+        await gw.aclose()
+    assert bare["errors"][0]["extensions"]["retryable"] is False
+    assert "check before repeating" in bare["errors"][0]["message"]
+    assert keyed["errors"][0]["extensions"]["retryable"] is True
+    assert "same Idempotency-Key" in keyed["errors"][0]["message"]

@@ -64,6 +64,9 @@ class DealSnapshot(Payload):
     probability: int
     forecast_category: str
     expected_close_date: str | None = None  # YYYY-MM-DD
+    # Added (additive): the amount as a decimal string in `currency` (what `{{deal.amount}}`
+    # renders; consumers need no currency table).
+    amount_text: str | None = None
 
 
 class DealCreated(Payload):
@@ -94,6 +97,9 @@ class DealStageChanged(Payload):
     seconds_in_from_stage: int | None = None
     playbook: list[TaskTemplate] = []
     deal: DealSnapshot
+    # Added (additive): exit criteria that did not hold and were passed anyway, by an
+    # admin's explicit override (`override: true`); empty on every ordinary change.
+    overridden_criteria: list[str] = []
 
 
 class DealClosed(Payload):

@@ -4,6 +4,9 @@ MongoDB stores milliseconds, so a value written with microseconds would read bac
 every timestamp a service makes comes from `utcnow()` or passes `to_millis()`. A use case
 takes a `Clock` (any `() -> datetime`) so tests can set the time (`crm_kit.testing.Clock`).
 On the wire (events, request/reply) a timestamp is `iso()`: the contracts' `wire_time`.
+
+Inside a keyed operation (`crm_kit.operation`) `utcnow()` is the operation's start: every
+run of a request repeated after a crash computes with the first run's "now".
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from datetime import UTC, datetime
 
 from crm_contracts.base import as_utc, wire_time
 
-__all__ = ["Clock", "as_utc", "iso", "parse_iso", "to_millis", "utcnow"]
+from .operation import current_operation
+
+__all__ = ["Clock", "as_utc", "iso", "parse_iso", "to_millis", "utcnow", "wall_clock"]
 
 Clock = Callable[[], datetime]
 
@@ -25,7 +30,15 @@ def to_millis(moment: datetime) -> datetime:
 
 
 def utcnow() -> datetime:
-    """Now, as MongoDB will store it."""
+    """Now, as MongoDB will store it (a keyed operation's start within one)."""
+    operation = current_operation()
+    if operation is not None:
+        return operation.started_at
+    return wall_clock()
+
+
+def wall_clock() -> datetime:
+    """Now, as MongoDB will store it, even within a keyed operation (leases, heartbeats)."""
     return to_millis(datetime.now(UTC))
 
 

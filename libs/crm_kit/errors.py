@@ -11,6 +11,8 @@ from typing import Any
 from graphql import GraphQLError
 from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 
+from .operation import current_operation
+
 log = logging.getLogger(__name__)
 
 
@@ -61,7 +63,14 @@ class ServiceUnavailable(CRMError):
 def unavailable_database(error: ConnectionFailure, operation: str) -> ServiceUnavailable:
     """What to tell a client whose operation met an unreachable database. No server could
     be selected: nothing was sent, so any operation may be repeated. The connection broke
-    during an operation: a query may be repeated, but a mutation may have been applied."""
+    during an operation: a query may be repeated, but a mutation may have been applied,
+    unless it carries an idempotency key (a keyed operation is bound): then its repeat
+    with the same key completes it once (`crm_kit.idempotency`)."""
+    if current_operation() is not None:
+        return ServiceUnavailable(
+            "The database is unavailable; repeat the request with the same Idempotency-Key.",
+            retryable=True,
+        )
     if isinstance(error, ServerSelectionTimeoutError) or operation != "mutation":
         return ServiceUnavailable("The database is unavailable; retry shortly.", retryable=True)
     return ServiceUnavailable(

@@ -9,7 +9,9 @@ subject, roles) comes from the verified assertion alone.
 
 Behind the gate the same bounds as at the gateway hold again (defence in depth): body size,
 query depth, aliases and root fields, all checked in linear time. Malformed requests get a
-400 with a GraphQL error. GraphiQL is served only in development mode.
+400 with a GraphQL error. GraphiQL is served only in development mode. A mutation with an
+`Idempotency-Key` runs through `crm_kit.keyed_http` (stored result, refusal, or a run in
+its keyed operation).
 """
 
 from __future__ import annotations
@@ -38,11 +40,13 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.types import ExecutionResult
 
-from . import telemetry
+from . import keyed_http, metrics, telemetry
 from .assertions import AssertionError_, KeyRing, VerifiedAssertion
 from .context import RequestContext, bind_request
 from .errors import format_error
 from .graphql_request import GraphQLRequest, RequestError, parse_graphql_request, read_body
+from .idempotency import HEADER as IDEMPOTENCY_HEADER
+from .idempotency import Attempt, IdempotencyKeys, StoredResponse
 from .live_http import LiveSubscriptions, wants_event_stream
 from .metrics import GraphQLMetrics
 from .query_shape import Shape, ShapeLimits, ShapeRefused, enforce, measure
@@ -51,6 +55,8 @@ from .settings import from_env
 log = logging.getLogger(__name__)
 
 ContextFactory = Callable[[RequestContext, Request], Any | Awaitable[Any]]
+# Where the gate keeps idempotency keys for the app serving a request.
+KeysOf = Callable[[Scope], IdempotencyKeys]
 SCOPE_KEY = "crm_request_context"
 OPERATION_KEY = "crm_operation_type"
 # Where the result's error codes are left for the gate's metrics.
@@ -115,9 +121,13 @@ class SubgraphGraphQL(GraphQL):
         return orjson.dumps(data)
 
 
-def request_error(status: int, error: dict[str, Any]) -> Response:
+def request_error(
+    status: int, error: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
     """A request-level failure: no `data` entry, as the GraphQL-over-HTTP spec asks."""
-    return Response(orjson.dumps({"errors": [error]}), status, media_type="application/json")
+    return Response(
+        orjson.dumps({"errors": [error]}), status, headers, media_type="application/json"
+    )
 
 
 def unauthenticated(message: str) -> Response:
@@ -165,15 +175,18 @@ class GatewayOnlyGraphQL:
         keyring: KeyRing,
         limits: SubgraphLimits | None = None,
         graphiql: bool = False,
+        keys: KeysOf,
         live: LiveSubscriptions | None = None,
     ) -> None:
         self._graphql = graphql
+        self._service = service
         self._keyring = keyring
         self._audience = subgraph_audience(service)
         self._limits = limits or SubgraphLimits()
         self._graphiql = graphiql
         self._live = live
         self._metrics = GraphQLMetrics(service)
+        self._keys = keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -187,17 +200,19 @@ class GatewayOnlyGraphQL:
             return
         try:
             body, verified, gql = await self._admit(request)
+            ctx = verified.context
             operation = self._check_shape(gql)
             streamed = self._streamed(operation, request.headers.get("accept"))
+            keyed = await self._begin_keyed(request, scope, ctx, gql, operation)
         except RequestError as error:
-            await request_error(error.status, error.error())(scope, receive, send)
+            headers = getattr(error, "headers", None)
+            await request_error(error.status, error.error(), headers)(scope, receive, send)
             return
         except AssertionError_ as error:
             await unauthenticated(f"This service accepts only the gateway: {error.message}.")(
                 scope, receive, send
             )
             return
-        ctx = verified.context
         if streamed and self._live is not None:
             bind_request(ctx)
             try:
@@ -213,7 +228,19 @@ class GatewayOnlyGraphQL:
         started = time.perf_counter()
         try:
             with telemetry.graphql_span(operation, gql.operation_name) as span:
-                await self._graphql(scope, _replay(body, receive), send)
+                if isinstance(keyed, StoredResponse):
+                    await keyed_http.replay(keyed)(scope, receive, send)
+                elif isinstance(keyed, Attempt):
+                    await keyed_http.run(
+                        self._keys(scope),
+                        keyed,
+                        lambda captured: self._graphql(scope, _replay(body, receive), captured),
+                        lambda: scope.get(ERROR_CODES_KEY, ()),
+                        send,
+                        self._service,
+                    )
+                else:
+                    await self._graphql(scope, _replay(body, receive), send)
                 codes = scope.get(ERROR_CODES_KEY, ())
                 if codes:
                     telemetry.mark_failed(span, ", ".join(sorted(set(codes))))
@@ -225,6 +252,27 @@ class GatewayOnlyGraphQL:
                 time.perf_counter() - started,
                 scope.get(ERROR_CODES_KEY, ()),
             )
+
+    async def _begin_keyed(
+        self,
+        request: Request,
+        scope: Scope,
+        ctx: RequestContext,
+        gql: GraphQLRequest,
+        operation: str,
+    ) -> Attempt | StoredResponse | None:
+        """For a mutation with an idempotency key: its attempt to run or its stored
+        response (raises `keyed_http.KeyedRefusal`). None for anything else."""
+        if operation != "mutation" or IDEMPOTENCY_HEADER not in request.headers:
+            return None
+        try:
+            begun = await keyed_http.begin(self._keys(scope), request.headers, ctx, gql)
+        except keyed_http.KeyedRefusal:
+            metrics.IDEMPOTENT_MUTATIONS.labels(self._service, "refused").inc()
+            raise
+        if isinstance(begun, StoredResponse):
+            metrics.IDEMPOTENT_MUTATIONS.labels(self._service, "replayed").inc()
+        return begun
 
     def _wants_ide(self, request: Request) -> bool:
         return (

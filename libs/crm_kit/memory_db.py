@@ -4,7 +4,10 @@ unique indexes do, write hooks told of every write, and the outbox kept as a lis
 CloudEvents written (to assert on).
 
 Documents are stored as the codec writes them (`RecordType.to_doc`), so filters, sorting
-and derived fields behave as they do on the database (`crm_kit.filters`).
+and derived fields behave as they do on the database (`crm_kit.filters`). A keyed operation
+(`crm_kit.operation`) is honoured as the kit's writer honours it: derived event ids, an
+insert of the operation's own existing id and an update whose marker the document holds
+taken as applied.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from crm_contracts.envelope import CloudEvent
 
 from .filters import ALL, And, Filter, Get, stored_field
 from .locks import DocLocks, hold_locks
+from .operation import OPS_FIELD, current_operation, keep_markers
 from .pagination import BY_ID, Cursor, Order
 from .records import (
     Duplicate,
@@ -142,7 +146,7 @@ class MemoryRecords(Records[E]):
         return self.workspace_id is None or doc.get("workspace_id") == self.workspace_id
 
     def _load(self, doc: dict[str, Any]) -> E:
-        return self.kind.from_doc(copy.deepcopy(doc))
+        return self.kind.from_doc({k: copy.deepcopy(v) for k, v in doc.items() if k != OPS_FIELD})
 
     def _select(self, where: Filter, order: Order, after: Cursor | None) -> list[dict[str, Any]]:
         return select(self._docs.values(), stored_field, self._scoped(where), order, after)
@@ -187,10 +191,18 @@ class MemoryRecords(Records[E]):
                 ):
                     raise Duplicate(name, other["_id"])
 
-    def _emit_events(self, events: Sequence[object]) -> tuple[CloudEvent, ...]:
-        encoded = tuple(self.db.encode(event) for event in events)
+    def _emit_events(self, events: Sequence[object], place: str) -> tuple[CloudEvent, ...]:
+        """Encode and store a write's events; within a keyed operation their ids derive
+        from the write (`place`), as the writer's do."""
+        encoded = [self.db.encode(event) for event in events]
+        operation = current_operation()
+        if operation is not None:
+            encoded = [
+                event.model_copy(update={"id": operation.event_id(place, n)})
+                for n, event in enumerate(encoded)
+            ]
         self.db.outbox.extend(encoded)
-        return encoded
+        return tuple(encoded)
 
     async def _written(
         self, doc_id: Any, record: E | None, events: tuple[CloudEvent, ...] = ()
@@ -203,10 +215,16 @@ class MemoryRecords(Records[E]):
         doc = self._document(record)
         async with self.lock(doc["_id"]):
             if doc["_id"] in self._docs:
-                raise Duplicate("_id", doc["_id"])
-            self._check_unique(doc)
-            self._docs[doc["_id"]] = copy.deepcopy(doc)
-            events = self._emit_events(pending_events(record))
+                operation = current_operation()
+                if operation is None or doc["_id"] not in operation.minted:
+                    raise Duplicate("_id", doc["_id"])
+                operation.meet(self.kind.collection, doc["_id"])
+                events: tuple[CloudEvent, ...] = ()
+            else:  # not inserted by an earlier run of the operation
+                self._check_unique(doc)
+                self._docs[doc["_id"]] = copy.deepcopy(doc)
+                place = f"{self.kind.collection}/{doc['_id']}"
+                events = self._emit_events(pending_events(record), place)
             events_written(record)
             await self._written(doc["_id"], record, events)
 
@@ -234,12 +252,22 @@ class MemoryRecords(Records[E]):
             stored = self._docs.get(doc_id)
             if stored is None or not self._mine(stored):
                 return False
-            if any(stored.get(name) != value for name, value in expect.items()):
-                return False
-            updated = {**stored, **copy.deepcopy(fields)}
-            self._check_unique(updated)
-            self._docs[doc_id] = updated
-            events = self._emit_events(pending_events(record))
+            operation = current_operation()
+            marker = operation.update_marker(self.kind.collection, doc_id) if operation else None
+            markers = stored.get(OPS_FIELD) or []
+            events: tuple[CloudEvent, ...] = ()
+            if operation is not None and marker in markers:
+                operation.meet(self.kind.collection, doc_id)  # an earlier run saved it
+            else:
+                if any(stored.get(name) != value for name, value in expect.items()):
+                    return False
+                updated = {**stored, **copy.deepcopy(fields)}
+                if marker is not None:
+                    updated[OPS_FIELD] = keep_markers(markers, marker)
+                self._check_unique(updated)
+                self._docs[doc_id] = updated
+                place = marker or f"{self.kind.collection}/{doc_id}"
+                events = self._emit_events(pending_events(record), place)
             self._bump(record, 1)
             events_written(record)
             await self._written(doc_id, record, events)
@@ -267,14 +295,25 @@ class MemoryRecords(Records[E]):
                 return False
             if stored is not None and not self._mine(stored):
                 return False
+            operation = current_operation()
+            marker = operation.update_marker(self.kind.collection, record_id) if operation else None
+            markers = (stored or {}).get(OPS_FIELD) or []
+            if operation is not None and marker in markers:
+                operation.meet(self.kind.collection, record_id)  # an earlier run made it
+                await self._written(record_id, record)
+                return True
             if stored is not None and any(stored.get(k) != v for k, v in (expect or {}).items()):
                 return False
-            doc = copy.deepcopy(stored) if stored is not None else {"_id": record_id}
+            doc: dict[str, Any] = (
+                copy.deepcopy(stored) if stored is not None else {"_id": record_id}
+            )
             apply_update(doc, update, inserting=stored is None)
             doc["workspace_id"] = workspace_id
+            if marker is not None:
+                doc[OPS_FIELD] = keep_markers(markers, marker)
             self._check_unique(doc)
             self._docs[record_id] = doc
-            encoded = self._emit_events(events)
+            encoded = self._emit_events(events, marker or f"{self.kind.collection}/{record_id}")
             await self._written(record_id, record, encoded)
             return True
 

@@ -51,6 +51,15 @@ GRAPHQL_DURATION = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
+# Mutations with an Idempotency-Key at a subgraph (crm_kit.keyed_http).
+IDEMPOTENT_MUTATIONS = Counter(
+    "crm_idempotent_mutations_total",
+    "Mutations sent with an Idempotency-Key, by outcome (stored: run and its result kept; "
+    "released: run, failed, the next request of the key runs it again; replayed: answered "
+    "from the stored result; refused: bad key, key reused, key in use, database away).",
+    ["service", "outcome"],
+)
+
 # --- the gateway ---------------------------------------------------------------------------
 
 SUBGRAPH_FETCHES = Counter(

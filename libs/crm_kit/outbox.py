@@ -29,6 +29,7 @@ from crm_contracts.envelope import HEADER_MSG_ID, HEADER_WORKSPACE, CloudEvent
 from . import metrics, telemetry
 from .locks import DocLocks
 from .logs import log_fields
+from .operation import OPS_FIELD
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,9 @@ PENDING = "_outbox_pending"
 WRITTEN_AT = "_outbox_at"
 # Documents the relay publishes at once (each under its own lock).
 _CONCURRENT_DOCUMENTS = 8
-# Projection that hides the outbox from every domain read.
-HIDE_OUTBOX = {OUTBOX: 0, PENDING: 0, WRITTEN_AT: 0}
+# Projection that hides the outbox (and the keyed updates' markers, `crm_kit.operation`)
+# from every domain read.
+HIDE_OUTBOX = {OUTBOX: 0, PENDING: 0, WRITTEN_AT: 0, OPS_FIELD: 0}
 
 
 def _stored(event: CloudEvent) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from pymongo.errors import DuplicateKeyError
 
 from .filters import ALL, And, Eq, Filter, In
+from .operation import current_operation, reserve_update
 from .outbox import HIDE_OUTBOX
 from .pagination import BY_ID, Cursor, Order, Page
 from .writer import DocumentWriter
@@ -205,28 +206,44 @@ class Records(ABC, Generic[E]):
 
     async def change(self, record_id: str, fn: Change[E]) -> E | None:
         """Read-modify-write one record (see the module doc); None when it is absent."""
-        for _ in range(CHANGE_ATTEMPTS):
-            async with self.lock(record_id):
-                found = await self.get([record_id])
-                if not found:
-                    return None
-                record = found[0]
-                if not await fn(record) or await self.save(record, verified=True):
-                    return record
+        # One marker position per change, written or not (crm_kit.operation).
+        with reserve_update(self.kind.collection, record_id):
+            for _ in range(CHANGE_ATTEMPTS):
+                async with self.lock(record_id):
+                    found = await self.get([record_id])
+                    if not found:
+                        return None
+                    record = found[0]
+                    if not await fn(record) or await self.save(record, verified=True):
+                        return (await self._as_stored([record]))[0]
         raise Stale(f"{self.kind.collection} {record_id} changed meanwhile")
 
     async def change_many(self, ids: Sequence[str], fn: ChangeMany[E]) -> Sequence[E]:
         """Read-modify-write several records under all their locks: `fn` gets those that
         exist by id and returns those to write, in the order to write them. On a lost
         race it runs again on fresh reads, so each of its steps must be safe to repeat."""
-        for _ in range(CHANGE_ATTEMPTS):
-            async with self.lock(*ids):
-                found = {self._id_of(record): record for record in await self.get(list(ids))}
-                to_write = await fn(found)
-                saved = [await self.save(record, verified=True) for record in to_write]
-                if all(saved):
-                    return to_write
+        with reserve_update(self.kind.collection, *ids):
+            for _ in range(CHANGE_ATTEMPTS):
+                async with self.lock(*ids):
+                    found = {self._id_of(r): r for r in await self.get(list(ids))}
+                    to_write = await fn(found)
+                    saved = [await self.save(record, verified=True) for record in to_write]
+                    if all(saved):
+                        return await self._as_stored(to_write)
         raise Stale(f"{self.kind.collection} {sorted(ids)} changed meanwhile")
+
+    async def _as_stored(self, records: Sequence[E]) -> list[E]:
+        """The records a change returns: within a keyed operation, one whose update an
+        earlier run had made is read again (this run computed on top of that update)."""
+        operation = current_operation()
+        out = list(records)
+        if operation is None:
+            return out
+        for n, record in enumerate(out):
+            if operation.has_met(self.kind.collection, self._id_of(record)):
+                found = await self.get([self._id_of(record)])
+                out[n] = found[0] if found else record
+        return out
 
     # -- helpers for the backends -------------------------------------------------------
     def _id_of(self, record: E) -> str:

@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import Scope
 from strawberry.federation import Schema
 
 from crm_contracts.streams import DEAD_LETTER_STREAM, StreamSpec, stream_for
@@ -28,6 +29,14 @@ from .assertions import KeyRing
 from .auth import development_mode
 from .consumer import PROCESSED, EventConsumer, Handler
 from .graphql_http import ContextFactory, GatewayOnlyGraphQL, SubgraphGraphQL, SubgraphLimits
+from .idempotency import COLLECTION as IDEMPOTENCY_KEYS
+from .idempotency import TIME_FIELD as IDEMPOTENCY_TIME
+from .idempotency import (
+    IdempotencyKeys,
+    IdempotencySettings,
+    MemoryKeyRecords,
+    MongoKeyRecords,
+)
 from .live import LiveHub
 from .live_http import LiveSource, LiveSubscriptions
 from .locks import DocLocks
@@ -70,6 +79,10 @@ class ServiceRuntime:
         # socket), by check name: `ready()` reports them, so `/ready` and the readiness gauge
         # agree.
         self.checks: dict[str, Callable[[], bool]] = {}
+        # The mutations' idempotency keys, in the service's database (crm_kit.idempotency).
+        self.idempotency_settings = IdempotencySettings.from_env()
+        self.idempotency: IdempotencyKeys | None = None
+        self.janitor: Janitor | None = None
         metrics.track(self)
 
     @property
@@ -82,10 +95,15 @@ class ServiceRuntime:
         async def indexes(db: AsyncDatabase[Any]) -> None:
             await OutboxRelay.ensure_indexes(db, self.outbox_collections)
             await EventConsumer.ensure_indexes(db)
+            # For the janitor's sweep (on MongoDB; FerretDB scans either way).
+            await db[IDEMPOTENCY_KEYS].create_index([(IDEMPOTENCY_TIME, 1)], name="by_time")
             if ensure_indexes is not None:
                 await ensure_indexes(db)
 
         await self.mongo.start(indexes)
+        self.idempotency = IdempotencyKeys(
+            MongoKeyRecords(self.db[IDEMPOTENCY_KEYS]), self.idempotency_settings
+        )
         self.keys = KeyRing.from_env(self.settings.service)
         # As the service's own NATS user: it may publish only its own events (nats_auth).
         self.nc = await connect(self.settings.nats_url, user=self.settings.service)
@@ -151,18 +169,22 @@ class ServiceRuntime:
         )
 
     def retain(self, *rules: Retention) -> Janitor:
-        """Delete old bookkeeping records: the consumers' processed-event records and the
-        service's own `rules` (kept for the RETENTION_DAYS setting unless they say)."""
+        """Delete old bookkeeping records: the consumers' processed-event records, the
+        idempotency keys (after IDEMPOTENCY_KEEP_HOURS, 24) and the service's own `rules`
+        (kept for the RETENTION_DAYS setting unless they say)."""
         keep = timedelta(days=self.settings.retention_days)
+        keys_kept = timedelta(hours=self.idempotency_settings.keep_hours)
         janitor = Janitor(
             self.db,
             [
                 Retention(PROCESSED, "at", keep=keep),
+                Retention(IDEMPOTENCY_KEYS, IDEMPOTENCY_TIME, keep=keys_kept),
                 *(replace(rule, keep=rule.keep or keep) for rule in rules),
             ],
             self.settings.retention_interval_seconds,
         )
         self.spawn(janitor.run(), "retention")
+        self.janitor = janitor
         return janitor
 
     def notify_outbox(self, collection: str | None = None, doc_id: object = None) -> None:
@@ -301,6 +323,7 @@ def build_http_app(
             if schema.subscription is not None
             else None
         ),
+        keys=idempotency_keys_of,
     )
     app = Starlette(
         routes=[
@@ -312,6 +335,21 @@ def build_http_app(
     )
     telemetry.instrument_app(app, ROUTES)
     return app
+
+
+def idempotency_keys_of(scope: Scope) -> IdempotencyKeys:
+    """The idempotency keys of the app serving `scope`: in the database of its runtime
+    (`app.state.runtime`, which the service's lifespan sets), or, for an app without one
+    (a service on its in-memory fakes), in memory."""
+    state = scope["app"].state
+    runtime = getattr(state, "runtime", None)
+    if isinstance(runtime, ServiceRuntime) and runtime.idempotency is not None:
+        return runtime.idempotency
+    keys: IdempotencyKeys | None = getattr(state, "idempotency_keys", None)
+    if keys is None:
+        keys = IdempotencyKeys(MemoryKeyRecords(), IdempotencySettings.from_env())
+        state.idempotency_keys = keys
+    return keys
 
 
 # What a service serves (its metrics are on a port of their own: `crm_kit.metrics`).

@@ -1,6 +1,6 @@
 """Helpers for tests of a service: run an app's lifespan and call it over ASGI, call a
-schema in process, make tokens, set the time, and poll for asynchronous outcomes with a
-deadline (never sleep a guess).
+schema in process, make tokens, set the time, poll for asynchronous outcomes with a
+deadline (never sleep a guess), and read what a stream holds.
 
 One GraphQL client for every layer: `GraphQLClient(http, gateway_auth("<svc>", ...))` posts
 to a subgraph (over ASGI or a real port) signed as the gateway signs, the only way in;
@@ -23,6 +23,8 @@ import httpx
 from nats.aio.client import Client
 from starlette.applications import Starlette
 from strawberry import Schema
+
+from crm_contracts.envelope import HEADER_WORKSPACE, CloudEvent
 
 from .assertions import KeyRing
 from .auth import issue_token
@@ -138,6 +140,8 @@ class GraphQLClient:
         self.http = http
         self.credentials = credentials
         self.path = path
+        # Extra headers sent with every request (`keyed`).
+        self.headers: dict[str, str] = {}
         self._send: Send = self._post
         self._as_user: Callable[[str, str, str], GraphQLClient] = self._http_user
 
@@ -188,11 +192,21 @@ class GraphQLClient:
     async def _post(self, query: str, variables: dict[str, Any]) -> Body:
         payload = {"query": query, "variables": variables}
         if isinstance(self.credentials, AsGateway):
-            response = await self.http.post(self.path, json=payload, auth=self.credentials)
+            response = await self.http.post(
+                self.path, json=payload, auth=self.credentials, headers=self.headers
+            )
         else:
-            response = await self.http.post(self.path, json=payload, headers=self.credentials)
+            response = await self.http.post(
+                self.path, json=payload, headers={**self.credentials, **self.headers}
+            )
         body: Body = response.json()
         return body
+
+    def keyed(self, key: str) -> GraphQLClient:
+        """The same client sending `Idempotency-Key: key` with every request."""
+        client = GraphQLClient(self.http, self.credentials, self.path)
+        client.headers = {**self.headers, "idempotency-key": key}
+        return client
 
     async def execute(self, query: str, variables: dict[str, Any] | None = None) -> Body:
         return await self._send(query, variables or {})
@@ -229,6 +243,29 @@ async def eventually(
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"{what} not met within {timeout}s (last value: {last!r})")
+
+
+async def stream_events(
+    nc: Client, subjects: str, stream: str, workspace: str | None = None
+) -> list[tuple[CloudEvent, dict[str, str]]]:
+    """Every event on `subjects` now in `stream` (of `workspace`, when given), with its
+    headers: an ordered consumer from the start, drained until quiet."""
+    from nats.errors import TimeoutError as NatsTimeout
+
+    sub = await nc.jetstream().subscribe(subjects, stream=stream, ordered_consumer=True)
+    found: list[tuple[CloudEvent, dict[str, str]]] = []
+    try:
+        while True:
+            try:
+                message = await sub.next_msg(timeout=0.5)
+            except (NatsTimeout, TimeoutError):
+                break
+            headers = message.headers or {}
+            if workspace is None or headers.get(HEADER_WORKSPACE) == workspace:
+                found.append((CloudEvent.from_json(message.data), headers))
+    finally:
+        await sub.unsubscribe()
+    return found
 
 
 async def cli_call(

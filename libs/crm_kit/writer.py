@@ -14,8 +14,12 @@ documents go through a `DocumentWriter`, which
   document's lock (so in write order): read models subscribe there.
 
 Every write is first described as a `PendingWrite` and passed through `_prepare`: the one
-place where a request-scoped concern can change what any write does (issue 10's
-idempotency keys: deterministic event ids, an applied-key marker in the same update).
+place where a request-scoped concern changes what any write does. Within a keyed operation
+(`crm_kit.operation`: a mutation with an `Idempotency-Key`) event ids derive from the write,
+and an update carries its marker in the same write, conditional on its absence; a write
+that meets its own earlier run (an insert of an id the operation made that exists, an
+update whose marker the document holds) is taken as applied: hooks and relay hear of it as
+of any write, and the caller goes on as if it had just been made.
 """
 
 from __future__ import annotations
@@ -27,11 +31,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from crm_contracts.envelope import CloudEvent
 
 from .locks import DocLocks, hold_locks
+from .operation import KEPT_MARKERS, OPS_FIELD, current_operation, keep_markers
 from .outbox import merge_update, outbox_fields, outbox_update
 from .profile import DatabaseProfile
 
@@ -106,6 +111,14 @@ class PendingWrite:
     events: list[CloudEvent] = field(default_factory=list)
     # Field values the stored document must have for the write to apply.
     expect: dict[str, Any] = field(default_factory=dict)
+    # A keyed operation's marker of this update (`crm_kit.operation`), None outside one.
+    marker: str | None = None
+
+
+# A conditional write's filter and the update operators recording its marker.
+Guard = tuple[dict[str, Any], dict[str, Any]]
+# What `_guard` says of an update whose marker the document holds: an earlier run made it.
+APPLIED: Guard = ({}, {})
 
 
 class DocumentWriter:
@@ -158,7 +171,11 @@ class DocumentWriter:
         DuplicateKeyError when a unique index refuses it."""
         write = self._prepare(self._pending("insert", collection, dict(doc), events))
         async with self.lock(collection, write.doc_id):
-            await self.db[collection].insert_one(self._with_outbox(write))
+            try:
+                await self.db[collection].insert_one(self._with_outbox(write))
+            except DuplicateKeyError:
+                if not await self._inserted_before(write):
+                    raise
             await self._written(write, record)
 
     async def insert_many(
@@ -191,6 +208,11 @@ class DocumentWriter:
                 if any(failure.get("code") != DUPLICATE_KEY for failure in failures):
                     raise
                 refused = {writes[failure["index"]].doc_id for failure in failures}
+                refused -= {
+                    write.doc_id
+                    for write in writes
+                    if write.doc_id in refused and await self._inserted_before(write)
+                }
             for n, write in enumerate(writes):
                 if write.doc_id not in refused:
                     await self._written(write, records[n] if records else None)
@@ -225,13 +247,26 @@ class DocumentWriter:
             )
         )
         async with self.lock(collection, doc_id):
-            query = await self._guard(write, verified, upsert=upsert)
-            if query is None:
+            guard = await self._guard(write, verified, upsert=upsert)
+            if guard is None:
                 return False
-            body = merge_update(write.body, outbox_update(write.events))
-            result = await self.db[collection].update_one(query, body, upsert=upsert)
-            if result.matched_count == 0 and result.upserted_id is None:
-                return False
+            if guard is not APPLIED:
+                query, marking = guard
+                body = merge_update(write.body, marking, outbox_update(write.events))
+                try:
+                    result = await self.db[collection].update_one(query, body, upsert=upsert)
+                except DuplicateKeyError:
+                    # An upsert whose filter passed over the document for holding this
+                    # update's marker tried to create it again: an earlier run applied it.
+                    if not await self._marked(write):
+                        raise
+                else:
+                    if (
+                        result.matched_count == 0
+                        and result.upserted_id is None
+                        and not await self._marked(write)
+                    ):
+                        return False
             await self._written(write, record)
             return True
 
@@ -272,10 +307,10 @@ class DocumentWriter:
             self._pending("delete", collection, {}, (), workspace_id, expect, doc_id=doc_id)
         )
         async with self.lock(collection, doc_id):
-            query = await self._guard(write, verified=False)
-            if query is None:
+            guard = await self._guard(write, verified=False)
+            if guard is None:
                 return False
-            result = await self.db[collection].delete_one(query)
+            result = await self.db[collection].delete_one(guard[0])
             if result.deleted_count == 0:
                 return False
             await self.hooks.emit(Written(collection, doc_id, workspace_id, deleted=True))
@@ -283,9 +318,48 @@ class DocumentWriter:
 
     # -- the seam -----------------------------------------------------------------------
     def _prepare(self, write: PendingWrite) -> PendingWrite:
-        """Every write passes here before it is made. Nothing changes today; issue 10
-        (idempotency keys) adds here what a request-scoped operation asks of each write."""
+        """Every write passes here before it is made: within a keyed operation an update
+        gets its marker, and events get ids derived from the write that stores them."""
+        operation = current_operation()
+        if operation is None:
+            return write
+        if write.kind == "update":
+            write.marker = operation.update_marker(write.collection, write.doc_id)
+        place = write.marker or f"{write.collection}/{write.doc_id}"
+        write.events = [
+            event.model_copy(update={"id": operation.event_id(place, n)})
+            for n, event in enumerate(write.events)
+        ]
         return write
+
+    async def _inserted_before(self, write: PendingWrite) -> bool:
+        """A refused insert of an id the bound operation made, whose document exists: an
+        earlier run of the operation inserted it (a duplicate of another unique field
+        leaves no document with this id)."""
+        operation = current_operation()
+        if operation is None or write.doc_id not in operation.minted:
+            return False
+        found = await self.db[write.collection].find_one({"_id": write.doc_id}, {"_id": 1})
+        if found is None:
+            return False
+        operation.meet(write.collection, write.doc_id)
+        return True
+
+    async def _marked(self, write: PendingWrite) -> bool:
+        """Whether the document holds the update's marker (an earlier run made it)."""
+        if write.marker is None:
+            return False
+        stored = await self.db[write.collection].find_one({"_id": write.doc_id}, {OPS_FIELD: 1})
+        if stored is None or write.marker not in (stored.get(OPS_FIELD) or []):
+            return False
+        self._met(write)
+        return True
+
+    @staticmethod
+    def _met(write: PendingWrite) -> None:
+        operation = current_operation()
+        if operation is not None:
+            operation.meet(write.collection, write.doc_id)
 
     # -- internals ----------------------------------------------------------------------
     def _pending(
@@ -323,24 +397,41 @@ class DocumentWriter:
 
     async def _guard(
         self, write: PendingWrite, verified: bool, *, upsert: bool = False
-    ) -> dict[str, Any] | None:
-        """The filter of a conditional write of one document, or None when the stored
-        document (read under its lock) fails the conditions (an absent one passes for an
-        upsert, which creates it)."""
+    ) -> Guard | None:
+        """The filter of a conditional write of one document and the update that records
+        its marker; None when the stored document (read under its lock) fails the
+        conditions (an absent one passes for an upsert, which creates it); `APPLIED` when
+        it holds the marker already."""
         conditions = dict(write.expect)
         if write.workspace_id is not None:
             conditions["workspace_id"] = write.workspace_id
+        marker = write.marker
         if not self.profile.workarounds:
-            return {"_id": write.doc_id, **conditions}
-        if conditions and not verified:
-            stored = await self.db[write.collection].find_one(
-                {"_id": write.doc_id}, dict.fromkeys(conditions, 1)
-            )
-            if stored is None and upsert:
-                return {"_id": write.doc_id}
-            if stored is None or any(stored.get(k) != v for k, v in conditions.items()):
+            if marker is None:
+                return {"_id": write.doc_id, **conditions}, {}
+            # The filter refuses a document that holds the marker (atomically, on MongoDB).
+            marking = {"$push": {OPS_FIELD: {"$each": [marker], "$slice": -KEPT_MARKERS}}}
+            return {"_id": write.doc_id, **conditions, OPS_FIELD: {"$ne": marker}}, marking
+        checked = {} if verified else conditions
+        if not checked and marker is None:
+            return {"_id": write.doc_id}, {}
+        projection = dict.fromkeys([*checked, OPS_FIELD], 1)
+        stored = await self.db[write.collection].find_one({"_id": write.doc_id}, projection)
+        if stored is None:
+            if not upsert:
                 return None
-        return {"_id": write.doc_id}
+            first: dict[str, Any] = {} if marker is None else {"$set": {OPS_FIELD: [marker]}}
+            return {"_id": write.doc_id}, first
+        markers = stored.get(OPS_FIELD) or []
+        if marker is not None and marker in markers:
+            self._met(write)
+            return APPLIED
+        if any(stored.get(k) != v for k, v in checked.items()):
+            return None
+        # FerretDB ignores `$slice` in `$push`: the list is cut here, under the lock.
+        if marker is None:
+            return {"_id": write.doc_id}, {}
+        return {"_id": write.doc_id}, {"$set": {OPS_FIELD: keep_markers(markers, marker)}}
 
     async def _written(self, write: PendingWrite, record: Any) -> None:
         if write.events:

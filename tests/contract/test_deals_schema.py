@@ -33,7 +33,7 @@ def test_schema_uses_federation_2_9_and_the_acceptance_names() -> None:
         'type Pipeline @key(fields: "id")',
         'type Contact @key(fields: "id")',
         'type Company @key(fields: "id")',
-        "moveDeal(id: ID!, stageKey: String!): Deal!",
+        "moveDeal(id: ID!, stageKey: String!, override: Boolean! = false): Deal!",
         "closeDealWon(id: ID!): Deal!",
         "closeDealLost(id: ID!, reason: String = null): Deal!",
         "pipelineBoard(pipelineId: ID = null, ownerId: String = null, text: String = null): "

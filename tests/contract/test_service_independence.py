@@ -1,7 +1,7 @@
 """Import rules (GUIDE §2; docs/developing-a-service.md, "Import rules"):
 
 - services never import each other, and the shared libs import no service;
-- the event contracts do no I/O;
+- the event contracts do no I/O; the tabular file reader reads files and nothing else;
 - inside a service, every module sits in a layer, and imports run with the grain:
   `graphql` and `entrypoints` -> `usecases` -> `domain`; adapters (`store`, `events`) ->
   `domain`; the use cases see the store's port (`store/port.py`), never its adapters; the
@@ -34,6 +34,7 @@ PACKAGES = {
     "crm_gateway": REPO_ROOT / "gateway/crm_gateway",
     "crm_kit": REPO_ROOT / "libs/crm_kit",
     "crm_contracts": REPO_ROOT / "libs/crm_contracts",
+    "crm_tabular": REPO_ROOT / "libs/crm_tabular",
 }
 OWNED = {"crm_contacts", "crm_deals", "crm_tasks", "crm_capture", "crm_webhooks", "crm_gateway"}
 SERVICES = ("crm_contacts", "crm_deals", "crm_tasks", "crm_capture", "crm_webhooks")
@@ -129,6 +130,18 @@ def test_contracts_do_no_io() -> None:
         f"{found.where} imports {found.target}"
         for found in imports_of("crm_contracts")
         if found.target.split(".")[0] in {"crm_kit", "pymongo", "nats", "httpx", "starlette"}
+    )
+    assert offending == []
+
+
+def test_tabular_reads_files_and_nothing_else() -> None:
+    """The file reader is shared by the import service and the CLI: no database, no NATS,
+    no network, no runtime kit."""
+    offending = sorted(
+        f"{found.where} imports {found.target}"
+        for found in imports_of("crm_tabular")
+        if found.target.split(".")[0]
+        in {"crm_kit", "crm_contracts", "pymongo", "nats", "httpx", "starlette", "socket"}
     )
     assert offending == []
 
@@ -238,7 +251,7 @@ def test_services_keep_the_layers_and_have_no_circles(package: str) -> None:
     assert found == [], "import rules broken (see this module's doc):\n" + "\n".join(found)
 
 
-@pytest.mark.parametrize("package", ["crm_kit", "crm_contracts", "crm_gateway"])
+@pytest.mark.parametrize("package", ["crm_kit", "crm_contracts", "crm_tabular", "crm_gateway"])
 def test_libs_and_gateway_have_no_circles(package: str) -> None:
     assert sorted(circles(package)) == []
 

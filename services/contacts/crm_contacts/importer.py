@@ -1,20 +1,23 @@
-"""`crm import companies FILE`: load companies from a CSV file.
+"""`crm import companies FILE`: load companies from a CSV or XLSX file.
 
     companies FILE [--workspace demo] [--dry-run] [--map csv_column=field ...]
+                   [--delimiter ;] [--encoding latin-1] [--sheet NAME]
                    [--mongodb-uri URI] [--database NAME] [--with-demo-contacts]
 
-Columns map to company fields (defaults suit the Maven CRM `accounts.csv`); `--map col=`
-ignores a column. Rows are de-duplicated on domain, else on the normalised name, against
-the database and within the file, so running an import twice adds nothing. Writes go
-through the store with the outbox: the running service's relay publishes the events.
-Exit status: 0 all rows fine, 1 some rows had errors (reported per line), 2 usage error.
+The file is read by crm_tabular as a stream (encoding and delimiter detected, XLSX by its
+content); columns map to company fields (defaults suit the Maven CRM `accounts.csv`);
+`--map col=` ignores a column. Rows are de-duplicated on domain, else on the normalised
+name, against the database and within the file, so running an import twice adds nothing.
+Writes go through the store with the outbox: the running service's relay publishes the
+events. Exit status: 0 all rows fine, 1 some rows had errors (reported per line, or the
+file broke part-way: the summary says where), 2 usage error or a file that is no table
+(empty, header only, binary).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import hashlib
 import os
 import sys
@@ -31,6 +34,21 @@ from crm_kit.outbox import OutboxRelay
 from crm_kit.profile import DatabaseProfile
 from crm_kit.unset import UNSET
 from crm_kit.writer import DocumentWriter
+from crm_tabular import (
+    ColumnProfile,
+    DuplicateFinder,
+    FieldRule,
+    Mapping,
+    MappingError,
+    MappingProblem,
+    Row,
+    RowMapper,
+    Table,
+    TabularError,
+    mapped_rows,
+    open_table,
+    preview_file,
+)
 
 from .config import OUTBOX_COLLECTIONS, load_settings
 from .domain.company import Company
@@ -83,14 +101,21 @@ class RowError:
     message: str
 
 
+# Warnings past this many are counted, not listed (a trailing comma on every line of a
+# large file is one fact, not 100,000).
+WARNINGS_LISTED = 20
+
+
 @dataclass
 class Report:
     rows: int = 0
     created: int = 0
     skipped: int = 0
     errors: list[RowError] = field(default_factory=list)
+    warnings: list[RowError] = field(default_factory=list)
     demo_contacts: int = 0
     demo_interactions: int = 0
+    stopped: str | None = None  # why reading stopped part-way, if it did
 
     def print(self, out: TextIO, dry_run: bool) -> None:
         verb = "would create" if dry_run else "created"
@@ -99,6 +124,9 @@ class Report:
             f"already present, {len(self.errors)} with errors",
             file=out,
         )
+        if self.stopped:
+            message = f"reading stopped: {self.stopped}; the rows before it are counted above"
+            print(message, file=out)
         if self.demo_contacts or self.demo_interactions:
             print(
                 f"demo: {verb} {self.demo_contacts} contacts, "
@@ -107,6 +135,10 @@ class Report:
             )
         for error in self.errors:
             print(f"  line {error.line}: {error.message}", file=out)
+        for warning in self.warnings[:WARNINGS_LISTED]:
+            print(f"  line {warning.line}: warning: {warning.message}", file=out)
+        if len(self.warnings) > WARNINGS_LISTED:
+            print(f"  ... and {len(self.warnings) - WARNINGS_LISTED} more warnings", file=out)
 
 
 def parse_mapping(pairs: list[str]) -> dict[str, str | None]:
@@ -125,42 +157,63 @@ def parse_mapping(pairs: list[str]) -> dict[str, str | None]:
     return mapping
 
 
-def _number(text: str) -> int | float | str:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
+def company_mapping(
+    header: tuple[str, ...],
+    column_map: dict[str, str | None],
+    *,
+    require_name: bool = True,
+    columns: list[ColumnProfile] | None = None,
+) -> tuple[Mapping, list[str]]:
+    """The crm_tabular mapping of a file with `header` under the importer's column map,
+    and notes on what it chose. A field two columns map to takes the first of them.
+    `columns` (a preview's) say which columns write numbers with a decimal comma."""
+    decimal_comma = {c.name for c in columns or () if c.decimal_separator == ","}
+    fields: dict[str, FieldRule] = {}
+    notes: list[str] = []
+    for column in header:
+        target = column_map.get(column.strip())
+        if not target:
             continue
-    return text
+        if target in fields:
+            notes.append(
+                f"columns {fields[target].column!r} and {column!r} both map to {target}: "
+                f"{fields[target].column!r} is used"
+            )
+            continue
+        numeric = target == "size" or target.startswith("custom.")
+        separator = "," if numeric and column in decimal_comma else None
+        fields[target] = FieldRule(column=column, decimal_separator=separator)
+    if "name" not in fields:
+        if require_name:
+            raise MappingError(
+                [
+                    MappingProblem(
+                        "name",
+                        f"no column maps to name (columns: {', '.join(header)}); use "
+                        "--map COLUMN=name",
+                    )
+                ]
+            )
+        fields["name"] = FieldRule(constant="")  # every row then says the name is missing
+    return Mapping("companies", fields), notes
 
 
-def row_to_input(row: dict[str, str], mapping: dict[str, str | None]) -> dict[str, Any]:
-    """A CSV row as createCompany input (snake_case), with the normalisation table applied.
-    Raises ValueError naming the column for values that cannot be converted."""
+def company_data(values: dict[str, Any]) -> dict[str, Any]:
+    """Mapped values as createCompany input (snake_case), the normalisation table
+    applied."""
     data: dict[str, Any] = {}
     address: dict[str, str] = {}
     custom: dict[str, Any] = {}
-    for column, raw in row.items():
-        target = mapping.get(column.strip()) if column else None
-        value = (raw or "").strip()
-        if not target or not value:
-            continue
-        if target == "size":
-            try:
-                data["size"] = int(float(value.replace(",", "")))
-            except ValueError:
-                raise ValueError(f"{column}: {value!r} is not a number") from None
-        elif target == "industry":
+    for target, value in values.items():
+        if target == "industry":
             data["industry"] = INDUSTRY_FIXES.get(value.lower(), value.lower())
-        elif target == "tags":
-            data["tags"] = [t for t in value.replace(";", ",").split(",") if t.strip()]
         elif target.startswith("address."):
             key = target.split(".", 1)[1]
             if key == "country":
                 value = COUNTRY_FIXES.get(value.lower(), value)
             address[key] = value
         elif target.startswith("custom."):
-            custom[target.split(".", 1)[1]] = _number(value)
+            custom[target.split(".", 1)[1]] = value
         else:
             data[target] = value
     if address:
@@ -168,6 +221,17 @@ def row_to_input(row: dict[str, str], mapping: dict[str, str | None]) -> dict[st
     if custom:
         data["custom_fields"] = custom
     return data
+
+
+def row_to_input(row: dict[str, str], mapping: dict[str, str | None]) -> dict[str, Any]:
+    """One CSV row (column -> text) as createCompany input. Raises ValueError naming the
+    column for values that cannot be converted."""
+    header = tuple(row)
+    tabular, _ = company_mapping(header, mapping, require_name=False)
+    mapped = RowMapper(tabular, header).map(Row(2, tuple(row.values())))
+    if not mapped.ok:
+        raise ValueError("; ".join(issue.describe() for issue in mapped.issues if issue.is_error))
+    return company_data(mapped.values)
 
 
 # Deterministic demo people: the same file gives the same contacts on every machine.
@@ -326,8 +390,13 @@ class CompanyImporter:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crm import", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="kind", required=True)
-    companies = sub.add_parser("companies", help="import companies from a CSV file")
+    companies = sub.add_parser("companies", help="import companies from a CSV or XLSX file")
     companies.add_argument("file", type=Path)
+    companies.add_argument(
+        "--delimiter", help="field delimiter of a CSV file (default: detected; `tab` for tab)"
+    )
+    companies.add_argument("--encoding", help="text encoding of a CSV file (default: detected)")
+    companies.add_argument("--sheet", help="worksheet of an XLSX file (default: the first)")
     companies.add_argument("--workspace", default="demo")
     companies.add_argument("--dry-run", action="store_true", help="report, write nothing")
     companies.add_argument(
@@ -350,45 +419,87 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def run_import(args: argparse.Namespace, mapping: dict[str, str | None]) -> Report:
-    settings = load_settings()
-    uri = args.mongodb_uri or settings.mongodb_uri
-    client: AsyncMongoClient = AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000)
+    """Import `args.file`; a file that is no table raises TabularError before anything is
+    written."""
+    encoding = getattr(args, "encoding", None)
+    delimiter = getattr(args, "delimiter", None)
+    sheet = getattr(args, "sheet", None)
+    # The preview's sample says how the file writes numbers (`1.200` is 1200 in a file
+    # of `99,90`); then the file is read again, as a stream.
+    columns = preview_file(
+        args.file, rows=0, encoding=encoding, delimiter=delimiter, sheet=sheet
+    ).columns
+    table = open_table(args.file, encoding=encoding, delimiter=delimiter, sheet=sheet)
+    with table:
+        tabular, notes = company_mapping(table.header, mapping, columns=columns)
+        settings = load_settings()
+        uri = args.mongodb_uri or settings.mongodb_uri
+        client: AsyncMongoClient = AsyncMongoClient(
+            uri, tz_aware=True, serverSelectionTimeoutMS=5000
+        )
+        try:
+            db = client[args.database or settings.database]
+            if not args.dry_run:
+                await ensure_indexes(db)
+                await OutboxRelay.ensure_indexes(db, OUTBOX_COLLECTIONS)
+            # No relay here: the events wait in the outbox for the running service's sweep.
+            writer = DocumentWriter(
+                db,
+                profile=await DatabaseProfile.detect(db, settings.database_profile),
+                outbox_collections=OUTBOX_COLLECTIONS,
+                encode=encode,
+            )
+            store = mongo_store(writer).for_workspace(args.workspace)
+            caller = RequestContext(args.workspace, "import", frozenset({"admin"}))
+            importer = CompanyImporter(
+                Scope(store, caller), dry_run=args.dry_run, demo=args.with_demo_contacts
+            )
+            report = importer.report
+            report.warnings.extend(
+                RowError(issue.row, issue.describe()) for issue in table.header_issues
+            )
+            report.warnings.extend(RowError(table.header_row, note) for note in notes)
+            await import_rows(importer, table, tabular, quiet=args.quiet)
+            return report
+        finally:
+            await client.close()
+
+
+async def import_rows(
+    importer: CompanyImporter, table: Table, tabular: Mapping, *, quiet: bool
+) -> None:
+    report = importer.report
+    rows = mapped_rows(table, tabular, duplicates=DuplicateFinder(()))
     try:
-        db = client[args.database or settings.database]
-        if not args.dry_run:
-            await ensure_indexes(db)
-            await OutboxRelay.ensure_indexes(db, OUTBOX_COLLECTIONS)
-        # No relay here: the events wait in the outbox for the running service's sweep.
-        writer = DocumentWriter(
-            db,
-            profile=await DatabaseProfile.detect(db, settings.database_profile),
-            outbox_collections=OUTBOX_COLLECTIONS,
-            encode=encode,
-        )
-        store = mongo_store(writer).for_workspace(args.workspace)
-        caller = RequestContext(args.workspace, "import", frozenset({"admin"}))
-        importer = CompanyImporter(
-            Scope(store, caller), dry_run=args.dry_run, demo=args.with_demo_contacts
-        )
-        with args.file.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.DictReader(handle))
-        for index, row in enumerate(rows, start=2):  # line 1 is the header
-            try:
-                data = row_to_input(row, mapping)
-            except ValueError as error:
-                importer.report.rows += 1
-                importer.report.errors.append(RowError(index, str(error)))
+        for mapped in rows:
+            report.warnings.extend(
+                RowError(issue.row, issue.describe())
+                for issue in mapped.issues
+                if not issue.is_error
+            )
+            if mapped.ok:
+                await importer.import_row(mapped.row, company_data(mapped.values))
             else:
-                await importer.import_row(index, data)
-            if not args.quiet:
-                done = index - 1
-                bar = "#" * (30 * done // len(rows))
-                print(f"\rcompanies [{bar:<30}] {done}/{len(rows)}", end="", file=sys.stderr)
-        if not args.quiet and rows:
-            print(file=sys.stderr)
-        return importer.report
-    finally:
-        await client.close()
+                report.rows += 1
+                report.errors.extend(
+                    RowError(issue.row, issue.describe())
+                    for issue in mapped.issues
+                    if issue.is_error
+                )
+            if not quiet:
+                _progress(report.rows, table.fraction_read())
+    except TabularError as error:
+        # The file broke part-way (a quote never closed, a damaged workbook): what came
+        # before it is imported and the summary says where reading stopped.
+        report.stopped = error.message
+        report.errors.append(RowError(error.row or table.header_row, error.message))
+    if not quiet and report.rows:
+        print(file=sys.stderr)
+
+
+def _progress(done: int, fraction: float | None) -> None:
+    bar = "#" * int(30 * (fraction or 0))
+    print(f"\rcompanies [{bar:<30}] {done} rows", end="", file=sys.stderr)
 
 
 def main(argv: list[str]) -> int:
@@ -398,10 +509,11 @@ def main(argv: list[str]) -> int:
         mapping = parse_mapping(args.map)
     except ValueError as error:
         parser.error(str(error))
-    if not args.file.is_file():
-        print(f"crm import: no such file {args.file}", file=sys.stderr)
+    try:
+        report = asyncio.run(run_import(args, mapping))
+    except TabularError as error:
+        print(f"crm import: {args.file}: {error.message}", file=sys.stderr)
         return 2
-    report = asyncio.run(run_import(args, mapping))
     report.print(sys.stdout, args.dry_run)
     return 1 if report.errors else 0
 

@@ -15,6 +15,12 @@ and reported. Imports emit `deal.created` but never `stage_changed`: history tha
 happened must not start playbooks. Closed deals get their history (engaging -> won/lost
 with the source dates).
 
+Exit criteria: an import is a history record (the source says where each deal was), so a
+row is never refused for them. The criteria of every open stage a deal has passed (the
+stages before its own; every open stage for a closed deal) are checked, and the unmet ones
+are recorded on its `import` history entry as `overridden` (the importer acts as an admin)
+and counted in the report (`rowsWithUnmetCriteria`, `unmetCriteria` by criterion).
+
 `--spread-expected-close MONTHS` (the demo uses it) gives each open deal that has no close
 date an expected close date in the coming MONTHS months, the same one on every run (derived
 from its external id), so a forecast over the imported pipeline has months to show.
@@ -50,7 +56,7 @@ from crm_kit.errors import CRMError
 from crm_kit.ids import new_id
 
 from .config import load_settings
-from .domain.deal import OPEN, Deal, StageChange, seconds_between
+from .domain.deal import OPEN, Deal, StageChange, criteria_names, seconds_between, unmet_before
 from .domain.default_pipeline import default_pipeline, default_pipeline_id
 from .domain.money import parse_amount, validate_currency
 from .domain.pipeline import LOST, WON, Pipeline, Stage
@@ -122,6 +128,9 @@ class ImportReport:
     duplicate_rows: int = 0
     duplicate_groups: int = 0
     by_stage: dict[str, int] = field(default_factory=dict)
+    # Valid rows placed past exit criteria they do not meet (recorded on their history).
+    rows_with_unmet_criteria: int = 0
+    unmet_criteria: dict[str, int] = field(default_factory=dict)
     errors: list[Issue] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
     dry_run: bool = False
@@ -141,6 +150,8 @@ class ImportReport:
             "duplicateRows": self.duplicate_rows,
             "duplicateGroups": self.duplicate_groups,
             "byStage": self.by_stage,
+            "rowsWithUnmetCriteria": self.rows_with_unmet_criteria,
+            "unmetCriteria": self.unmet_criteria,
             "warningsByKind": kinds,
             "errors": [e.as_dict() for e in self.errors],
             "warnings": [w.as_dict() for w in self.warnings],
@@ -328,7 +339,19 @@ class RowMapper:
             updated_by="import",
         )
         deal.stage_history = self._history(deal, dates.engaged_at, dates.closed_at)
+        self._audit_criteria(deal, stage, row.report)
         return deal.imported(stage)
+
+    def _audit_criteria(self, deal: Deal, stage: Stage, report: ImportReport) -> None:
+        """History is imported as it happened: criteria it skipped are recorded, not
+        enforced (see the module's docstring)."""
+        overridden = criteria_names(unmet_before(deal, self.pipeline, stage))
+        if not overridden:
+            return
+        deal.stage_history[-1].overridden = overridden
+        report.rows_with_unmet_criteria += 1
+        for name in overridden:
+            report.unmet_criteria[name] = report.unmet_criteria.get(name, 0) + 1
 
     def _stage(self, row: Row) -> Stage:
         raw = row.get("stage")
@@ -618,6 +641,10 @@ def print_report(report: ImportReport, out: TextIO) -> None:
         f"already imported {report.skipped_existing}, errors {len(report.errors)}\n"
     )
     out.write(f"by stage: {orjson.dumps(report.by_stage).decode()}\n")
+    out.write(
+        f"placed past unmet exit criteria (recorded on their history): "
+        f"{report.rows_with_unmet_criteria} {orjson.dumps(report.unmet_criteria).decode()}\n"
+    )
     out.write(
         f"duplicate rows (same values apart from the id, imported): {report.duplicate_rows} "
         f"in {report.duplicate_groups} groups\n"

@@ -9,6 +9,8 @@ export type ErrorInfo = {
   field?: string;
   unmet?: Unmet[];
   path?: ReadonlyArray<string | number>;
+  /** The server says repeating the request is safe (with the same Idempotency-Key). */
+  retryable?: boolean;
 };
 
 export class ApiError extends Error {
@@ -61,6 +63,7 @@ export function toErrorInfo(raw: unknown): ErrorInfo {
     field: typeof ext.field === "string" ? ext.field : undefined,
     unmet: Array.isArray(ext.unmet) ? (ext.unmet as Unmet[]) : undefined,
     path: e.path,
+    retryable: typeof ext.retryable === "boolean" ? ext.retryable : undefined,
   };
 }
 

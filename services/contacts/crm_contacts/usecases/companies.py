@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from crm_kit.access import require_change
 from crm_kit.errors import Conflict, NotFound
 from crm_kit.ids import new_id
 from crm_kit.unset import Unset
@@ -80,10 +81,14 @@ async def create_company(scope: Scope, data: CompanyInput, prefix: str = "input"
 
 
 async def _change(scope: Scope, company_id: str, change: Change[Company]) -> Company:
+    async def held(company: Company) -> bool:
+        require_change(scope.caller, [company.owner_id], kind="company")
+        return await change(company)
+
     return await change_one(
         scope.store.change_company,
         company_id,
-        change,
+        held,
         kind="company",
         taken=DomainTaken,
         conflict=lambda taken, company: _domain_taken(taken, company.domain, "input"),

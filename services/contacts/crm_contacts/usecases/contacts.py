@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from crm_kit.access import require_change
 from crm_kit.errors import Conflict, NotFound
 from crm_kit.ids import new_id
 from crm_kit.unset import Unset
@@ -116,10 +117,14 @@ async def create_contact(scope: Scope, data: ContactInput, prefix: str = "input"
 async def _change(
     scope: Scope, contact_id: str, change: Change[Contact], prefix: str = "input"
 ) -> Contact:
+    async def held(contact: Contact) -> bool:
+        require_change(scope.caller, [contact.owner_id], kind="contact")
+        return await change(contact)
+
     return await change_one(
         scope.store.change_contact,
         contact_id,
-        change,
+        held,
         kind="contact",
         taken=EmailTaken,
         conflict=lambda taken, contact: _email_taken(taken, contact, prefix),

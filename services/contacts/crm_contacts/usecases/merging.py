@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from crm_kit.access import require_change
 from crm_kit.context import RequestContext
 from crm_kit.errors import BadUserInput, Conflict, NotFound
 
@@ -121,6 +122,9 @@ async def merge_contacts(
 
     async def merge(found: dict[str, Contact]) -> Sequence[Contact]:
         survivor, duplicate = _pair(found, survivor_id, duplicate_id)
+        # A merge changes both contacts (and deletes the duplicate): both must be the caller's.
+        require_change(scope.caller, [survivor.owner_id], kind="contact", field="survivorId")
+        require_change(scope.caller, [duplicate.owner_id], kind="contact", field="duplicateId")
         record = await scope.store.get_merge(duplicate_id)
         outcome = await _plan(scope, survivor, duplicate, record, False)
         outcomes[:] = [outcome]

@@ -9,15 +9,14 @@ from typing import Any
 import orjson
 import pytest
 from nats.aio.client import Client
-from nats.errors import TimeoutError as NatsTimeout
 
 from crm_contracts import contacts as contract
-from crm_contracts.envelope import HEADER_WORKSPACE, CloudEvent
+from crm_contracts.envelope import CloudEvent
 from crm_contracts.streams import stream_for
 from crm_kit.assertions import KeyRing
 from crm_kit.outbox import PENDING
 from crm_kit.rpc import RpcError, service_context
-from crm_kit.testing import cli_call, eventually
+from crm_kit.testing import cli_call, eventually, stream_events
 
 pytestmark = pytest.mark.integration
 
@@ -36,24 +35,8 @@ PAYLOADS = {
 
 
 async def _events_of(nc: Client, workspace: str) -> list[tuple[CloudEvent, Any]]:
-    """Every event of `workspace` now in the contacts stream (an ordered consumer from the
-    start, drained until quiet)."""
-    js = nc.jetstream()
-    sub = await js.subscribe(
-        "crm.contacts.>", stream=stream_for("contacts").name, ordered_consumer=True
-    )
-    found = []
-    try:
-        while True:
-            try:
-                message = await sub.next_msg(timeout=0.5)
-            except (NatsTimeout, TimeoutError):
-                break
-            if (message.headers or {}).get(HEADER_WORKSPACE) == workspace:
-                found.append((CloudEvent.from_json(message.data), message.headers))
-    finally:
-        await sub.unsubscribe()
-    return found
+    """Every event of `workspace` now in the contacts stream."""
+    return await stream_events(nc, "crm.contacts.>", stream_for("contacts").name, workspace)
 
 
 async def test_every_event_reaches_jetstream_once(running: Any, nc: Client, db_name: str) -> None:

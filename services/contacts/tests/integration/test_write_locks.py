@@ -12,15 +12,14 @@ from typing import Any
 
 import pytest
 from nats.aio.client import Client
-from nats.errors import TimeoutError as NatsTimeout
 
 from crm_contacts import importer
 from crm_contacts.domain.contact import Contact
 from crm_contracts import contacts as contract
-from crm_contracts.envelope import HEADER_WORKSPACE, CloudEvent
+from crm_contracts.envelope import CloudEvent
 from crm_contracts.streams import stream_for
 from crm_kit.outbox import PENDING
-from crm_kit.testing import eventually
+from crm_kit.testing import eventually, stream_events
 
 pytestmark = pytest.mark.integration
 
@@ -49,29 +48,17 @@ def _inputs(round_no: int, company_id: str) -> list[dict[str, Any]]:
 
 
 async def _events_of(nc: Client, workspace: str) -> list[CloudEvent]:
-    js = nc.jetstream()
-    sub = await js.subscribe(
-        "crm.contacts.>", stream=stream_for("contacts").name, ordered_consumer=True
-    )
-    found = []
-    try:
-        while True:
-            try:
-                message = await sub.next_msg(timeout=0.5)
-            except (NatsTimeout, TimeoutError):
-                break
-            if (message.headers or {}).get(HEADER_WORKSPACE) == workspace:
-                found.append(CloudEvent.from_json(message.data))
-    finally:
-        await sub.unsubscribe()
-    return found
+    found = await stream_events(nc, "crm.contacts.>", stream_for("contacts").name, workspace)
+    return [event for event, _ in found]
 
 
 async def test_concurrent_updates_of_one_contact_all_land(
     running: Any, nc: Client, db_name: str
 ) -> None:
     workspace = db_name  # unique per test: the stream is shared by the session
-    gql = running.client(workspace, "rep")
+    # A manager: the updates pass the contact on to other owners as they land, which would
+    # take it out of a rep's hands half-way (crm_kit.access).
+    gql = running.client(workspace, "manager")
     companies = {
         n: (await gql.data(f'mutation {{ createCompany(input: {{name: "Co{n}"}}) {{ id }} }}'))[
             "createCompany"

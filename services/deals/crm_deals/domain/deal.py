@@ -41,6 +41,9 @@ class StageChange:
     pipeline_version: int
     from_pipeline_version: int | None = None
     kind: str = "move"  # create | move | won | lost | reopen | import
+    # Exit criteria that did not hold and were passed anyway: an admin's explicit override,
+    # or an import placing a deal where its history says it was (the audit of the bypass).
+    overridden: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -263,6 +266,7 @@ class Deal(Entity):
         at: datetime,
         by: str | None,
         lost_reason: str | None = None,
+        overridden: list[str] | None = None,
     ) -> StageChange:
         """Move to `target` of the pipeline's current version (a move, a close, a reopen):
         the history entry, and its events (a close or a reopen raises its own too)."""
@@ -277,6 +281,7 @@ class Deal(Entity):
             pipeline_version=pipeline.version,
             from_pipeline_version=self.pipeline_version,
             kind=kind,
+            overridden=list(overridden or []),
         )
         self.stage_key = target.key
         self.pipeline_version = pipeline.version
@@ -429,6 +434,21 @@ def unmet_exit_criteria(deal: Deal, stage: Stage, pipeline: Pipeline) -> list[di
             }
         )
     return unmet
+
+
+def unmet_before(deal: Deal, pipeline: Pipeline, target: Stage) -> list[dict[str, str]]:
+    """The unmet exit criteria of every open stage before `target`: what a deal that enters
+    the pipeline at `target` (a create, a reopen, an import) has passed on its way."""
+    unmet: list[dict[str, str]] = []
+    for stage in pipeline.stages[: max(pipeline.index(target.key), 0)]:
+        if not stage.terminal:
+            unmet.extend(unmet_exit_criteria(deal, stage, pipeline))
+    return unmet
+
+
+def criteria_names(unmet: list[dict[str, str]]) -> list[str]:
+    """The criteria of `unmet`, each once, in order (what an override records)."""
+    return list(dict.fromkeys(item["criterion"] for item in unmet))
 
 
 def seconds_between(start: datetime | None, end: datetime) -> int | None:

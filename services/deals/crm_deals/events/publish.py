@@ -14,6 +14,7 @@ from ..config import SOURCE
 from ..domain import events
 from ..domain.deal import Deal, StageChange
 from ..domain.handover import Handover
+from ..domain.money import format_amount
 from ..domain.pipeline import Pipeline, Stage
 from ..domain.win_model import WinModel
 
@@ -35,6 +36,7 @@ def snapshot(deal: Deal) -> contract.DealSnapshot:
         probability=deal.probability,
         forecast_category=deal.forecast_category,
         expected_close_date=deal.expected_close_date,
+        amount_text=format_amount(deal.amount_minor, deal.currency),
     )
 
 
@@ -98,6 +100,7 @@ def stage_changed(deal: Deal, change: StageChange, entered: Stage | None) -> Clo
         seconds_in_from_stage=change.seconds_in_from_stage,
         playbook=playbook(entered),
         deal=snapshot(deal),
+        overridden_criteria=list(change.overridden),
     )
     return _event(contract.DEAL_STAGE_CHANGED, deal, deal.workspace_id, payload.wire())
 

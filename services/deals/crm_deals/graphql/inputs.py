@@ -46,6 +46,12 @@ class CreateDealInput:
     product: str | None = None
     probability_override: int | None = None
     custom_fields: JSON | None = None
+    override: bool = strawberry.field(
+        default=False,
+        description="Admins only: create at `stageKey` although exit criteria of the stages "
+        "before it do not hold; the criteria passed are recorded on the stage history entry "
+        "(`overridden`) and in the stage change event (`overriddenCriteria`).",
+    )
 
     def to_domain(self) -> inputs.DealInput:
         return inputs.DealInput(

@@ -28,7 +28,9 @@ from .win_model import WinModelTrainingJob, train_win_model
 class Mutation:
     @strawberry.mutation
     async def create_deal(self, info: Info, input: CreateDealInput) -> Deal:
-        return Deal.of(await deals.create_deal(info.context.scope, input.to_domain()))
+        return Deal.of(
+            await deals.create_deal(info.context.scope, input.to_domain(), override=input.override)
+        )
 
     @strawberry.mutation
     async def update_deal(self, info: Info, id: strawberry.ID, input: UpdateDealInput) -> Deal:
@@ -40,11 +42,17 @@ class Mutation:
         return strawberry.ID(deal.id)
 
     @strawberry.mutation(
-        description="Checks the exit criteria of the stage left when moving forward; "
-        "PRECONDITION_FAILED with extensions.unmet lists every unmet one."
+        description="Moving forward checks the exit criteria of the stage left; "
+        "PRECONDITION_FAILED with extensions.unmet lists every unmet one. "
+        "`override: true` (admins only, else FORBIDDEN) passes them, recorded on the history "
+        "entry and in the event."
     )
-    async def move_deal(self, info: Info, id: strawberry.ID, stage_key: str) -> Deal:
-        return Deal.of(await deals.move_deal(info.context.scope, str(id), stage_key))
+    async def move_deal(
+        self, info: Info, id: strawberry.ID, stage_key: str, override: bool = False
+    ) -> Deal:
+        return Deal.of(
+            await deals.move_deal(info.context.scope, str(id), stage_key, override=override)
+        )
 
     @strawberry.mutation
     async def close_deal_won(self, info: Info, id: strawberry.ID) -> Deal:
@@ -56,11 +64,17 @@ class Mutation:
     ) -> Deal:
         return Deal.of(await deals.close_lost(info.context.scope, str(id), reason or ""))
 
-    @strawberry.mutation(description="Back to an open stage (the first one by default).")
+    @strawberry.mutation(
+        description="Back to an open stage (the first one by default). Into a later stage, "
+        "the exit criteria of every stage before it must hold (PRECONDITION_FAILED), unless "
+        "an admin passes `override: true`."
+    )
     async def reopen_deal(
-        self, info: Info, id: strawberry.ID, stage_key: str | None = None
+        self, info: Info, id: strawberry.ID, stage_key: str | None = None, override: bool = False
     ) -> Deal:
-        return Deal.of(await deals.reopen_deal(info.context.scope, str(id), stage_key))
+        return Deal.of(
+            await deals.reopen_deal(info.context.scope, str(id), stage_key, override=override)
+        )
 
     @strawberry.mutation(
         description="Managers and admins only. Moves every OPEN deal of fromOwnerId (of one "

@@ -180,6 +180,11 @@ class StageChange:
     pipeline_version: int
     from_pipeline_version: int | None
     kind: str = strawberry.field(description="create, move, won, lost, reopen or import")
+    overridden: list[str] = strawberry.field(
+        description="Exit criteria that did not hold and were passed anyway: an admin's "
+        "override, or an import placing the deal where its source says it was. Empty when "
+        "every criterion held."
+    )
 
     @classmethod
     def of(cls, c: d.StageChange) -> StageChange:
@@ -193,6 +198,7 @@ class StageChange:
             pipeline_version=c.pipeline_version,
             from_pipeline_version=c.from_pipeline_version,
             kind=c.kind,
+            overridden=list(c.overridden),
         )
 
 

@@ -56,6 +56,9 @@ def stage_change_to_doc(change: StageChange) -> Doc:
         "pipeline_version": change.pipeline_version,
         "from_pipeline_version": change.from_pipeline_version,
         "kind": change.kind,
+        # A string, not a list: FerretDB stores no arrays inside an array's documents
+        # reliably (criteria names hold no comma).
+        "overridden": ",".join(change.overridden) or None,
     }
 
 
@@ -71,6 +74,7 @@ def stage_change_from_doc(doc: Mapping[str, Any]) -> StageChange:
         pipeline_version=int(doc.get("pipeline_version") or 1),
         from_pipeline_version=doc.get("from_pipeline_version"),
         kind=doc.get("kind") or "move",
+        overridden=[name for name in (doc.get("overridden") or "").split(",") if name],
     )
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from crm_kit.errors import BadUserInput, Conflict, NotFound, PreconditionFailed
+from crm_kit.access import require_change, require_system_fields
+from crm_kit.errors import BadUserInput, Conflict, Forbidden, NotFound, PreconditionFailed
 from crm_kit.ids import new_id
 from crm_kit.unset import Unset
 
 from ..domain import rules
-from ..domain.deal import OPEN, Deal, StageChange, unmet_exit_criteria
+from ..domain.deal import OPEN, Deal, StageChange, criteria_names, unmet_before, unmet_exit_criteria
 from ..domain.pipeline import LOST, WON, Pipeline, Stage
 from ..store.port import ChangedMeanwhile
 from .estimates import estimate
@@ -48,8 +49,12 @@ async def deals_by_ids(scope: Scope, deal_ids: Sequence[str]) -> dict[str, Deal]
 # --- create / update / delete ------------------------------------------------------------
 
 
-async def create_deal(scope: Scope, values: DealInput) -> Deal:
+async def create_deal(scope: Scope, values: DealInput, *, override: bool = False) -> Deal:
+    """A deal created at a later stage has passed every stage before it: their exit
+    criteria must hold (PRECONDITION_FAILED naming each unmet one), unless an admin
+    overrides them (recorded on the history entry and in the stage change event)."""
     scope.require_write()
+    _check_override_allowed(scope, override)
     pipeline = await get_pipeline(scope, values.pipeline_id, field="input.pipelineId")
     if values.stage_key:
         stage = pipeline.stage(values.stage_key)
@@ -61,6 +66,9 @@ async def create_deal(scope: Scope, values: DealInput) -> Deal:
     else:
         stage = pipeline.first_stage
     deal = _new_deal(scope, values, pipeline, stage)
+    overridden = _criteria_gate(
+        unmet_before(deal, pipeline, stage), override, f"creating the deal at {stage.name!r}"
+    )
     deal.opened(
         stage,
         StageChange(
@@ -73,6 +81,7 @@ async def create_deal(scope: Scope, values: DealInput) -> Deal:
             pipeline_id=pipeline.id,
             pipeline_version=pipeline.version,
             kind="create",
+            overridden=overridden,
         ),
     )
     # The model reads the deal's history: estimated once the deal has entered its stage
@@ -189,6 +198,9 @@ async def update_deal(
     holds at the write too. An owner change is kept in `owner_changes` (with the
     `handover_id` and `note` of a handover)."""
     scope.require_write()
+    require_system_fields(
+        scope.caller, {"input.modelProbability": not isinstance(changes.model_probability, Unset)}
+    )
 
     async def change(deal: Deal) -> bool:
         unmet = [key for key, value in (expect or {}).items() if getattr(deal, key) != value]
@@ -223,8 +235,11 @@ async def delete_deal(scope: Scope, deal_id: str) -> Deal:
 # --- stage changes -----------------------------------------------------------------------
 
 
-async def move_deal(scope: Scope, deal_id: str, stage_key: str) -> Deal:
+async def move_deal(scope: Scope, deal_id: str, stage_key: str, *, override: bool = False) -> Deal:
+    """Moving forward needs the exit criteria of the stage left (or an admin's override);
+    moving back needs none."""
     scope.require_write()
+    _check_override_allowed(scope, override)
     if stage_key == WON:
         return await close_won(scope, deal_id)
 
@@ -244,13 +259,11 @@ async def move_deal(scope: Scope, deal_id: str, stage_key: str) -> Deal:
         if target.key == deal.stage_key and deal.pipeline_version == pipeline.version:
             return False
         leaving = pipeline.stage_at(deal.pipeline_version, deal.stage_key)
+        unmet = []
         if leaving is not None and _forward(pipeline, deal.stage_key, target.key):
             unmet = unmet_exit_criteria(deal, leaving, pipeline)
-            if unmet:
-                raise PreconditionFailed(
-                    f"the exit criteria of {leaving.name!r} are not met", unmet=unmet
-                )
-        await _enter(scope, deal, pipeline, target, kind="move")
+        overridden = _criteria_gate(unmet, override, f"leaving {leaving.name!r}" if leaving else "")
+        await _enter(scope, deal, pipeline, target, kind="move", overridden=overridden)
         return True
 
     return await _change(scope, deal_id, change, _MOVED_MEANWHILE)
@@ -286,8 +299,13 @@ async def close_lost(scope: Scope, deal_id: str, reason: str) -> Deal:
     return await _change(scope, deal_id, change, _MOVED_MEANWHILE)
 
 
-async def reopen_deal(scope: Scope, deal_id: str, stage_key: str | None) -> Deal:
+async def reopen_deal(
+    scope: Scope, deal_id: str, stage_key: str | None, *, override: bool = False
+) -> Deal:
+    """Reopening into a later stage re-enters the pipeline there: the exit criteria of every
+    stage before it must hold, as on a create (or an admin overrides them)."""
     scope.require_write()
+    _check_override_allowed(scope, override)
 
     async def change(deal: Deal) -> bool:
         if deal.status == OPEN:
@@ -299,7 +317,12 @@ async def reopen_deal(scope: Scope, deal_id: str, stage_key: str | None) -> Deal
         target = pipeline.stage(stage_key) if stage_key else pipeline.first_stage
         if target is None or target.terminal:
             raise BadUserInput(f"{stage_key!r} is not an open stage", field="stageKey")
-        await _enter(scope, deal, pipeline, target, kind="reopen")
+        overridden = _criteria_gate(
+            unmet_before(deal, pipeline, target),
+            override,
+            f"reopening the deal at {target.name!r}",
+        )
+        await _enter(scope, deal, pipeline, target, kind="reopen", overridden=overridden)
         return True
 
     return await _change(scope, deal_id, change, _MOVED_MEANWHILE)
@@ -316,6 +339,7 @@ async def _enter(
     *,
     kind: str,
     lost_reason: str | None = None,
+    overridden: list[str] | None = None,
 ) -> None:
     """Enter `target`. An open stage gets the trained model's estimate for it at once (a
     closed deal keeps the estimate it had: what was predicted before the outcome)."""
@@ -327,6 +351,7 @@ async def _enter(
         at=scope.now(),
         by=scope.subject,
         lost_reason=lost_reason,
+        overridden=overridden,
     )
     if not target.terminal:
         model = await estimate(scope, deal, pipeline)
@@ -337,8 +362,13 @@ async def _enter(
 async def _change(
     scope: Scope, deal_id: str, change: Callable[[Deal], Awaitable[bool]], meanwhile: str
 ) -> Deal:
+    async def held(deal: Deal) -> bool:
+        # On the deal as read for the write: the owner it has then decides (crm_kit.access).
+        require_change(scope.caller, [deal.owner_id], kind="deal")
+        return await change(deal)
+
     try:
-        found = await scope.store.change_deal(deal_id, change)
+        found = await scope.store.change_deal(deal_id, held)
     except ChangedMeanwhile:
         raise Conflict(meanwhile, field="id") from None
     if found is None:
@@ -364,3 +394,20 @@ def _forward(pipeline: Pipeline, from_key: str, to_key: str) -> bool:
     """Exit criteria guard progress; moving a deal back never needs them. A stage that no
     longer exists in the current version counts as 'before' every stage."""
     return pipeline.index(to_key) > pipeline.index(from_key)
+
+
+def _check_override_allowed(scope: Scope, override: bool) -> None:
+    """Bypassing the process is an admin's explicit act, never a side effect of a role."""
+    if override and not scope.caller.has_role("admin"):
+        raise Forbidden("only an admin may override exit criteria", field="override")
+
+
+def _criteria_gate(unmet: list[dict[str, str]], override: bool, doing: str) -> list[str]:
+    """Refuse `doing` while criteria are unmet, naming each; with an (admin's) override,
+    the criteria passed anyway, for the audit trail."""
+    if not unmet:
+        return []
+    if override:
+        return criteria_names(unmet)
+    names = ", ".join(criteria_names(unmet))
+    raise PreconditionFailed(f"{doing} needs exit criteria that are not met: {names}", unmet=unmet)

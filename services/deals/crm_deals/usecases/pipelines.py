@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from crm_contracts.placeholders import DEAL_PLACEHOLDERS, unknown_in
 from crm_kit.errors import BadUserInput, Conflict, NotFound
 from crm_kit.ids import new_id
 
@@ -67,6 +68,23 @@ def check_pipeline_id(pipeline_id: str | None) -> str | None:
     return pipeline_id.strip() if pipeline_id else None
 
 
+def _checked(open_stages: list[Stage]) -> tuple[Stage, ...]:
+    """The stages built, with every playbook text using only placeholders the tasks
+    service renders (`crm_contracts.placeholders`): an unknown one would render blank."""
+    stages = build_stages(open_stages)
+    for i, stage in enumerate(open_stages):
+        for j, template in enumerate(stage.playbook):
+            for name, text in (("title", template.title), ("description", template.description)):
+                unknown = unknown_in(text, DEAL_PLACEHOLDERS)
+                if unknown:
+                    raise BadUserInput(
+                        f"unknown placeholder {{{{{unknown[0]}}}}}; one of "
+                        f"{', '.join(sorted(DEAL_PLACEHOLDERS))}",
+                        field=f"input.stages.{i}.playbook.{j}.{name}",
+                    )
+    return stages
+
+
 async def create_pipeline(scope: Scope, values: PipelineInput) -> Pipeline:
     scope.require_manager(MANAGERS_ONLY)
     if not values.name.strip():
@@ -77,7 +95,7 @@ async def create_pipeline(scope: Scope, values: PipelineInput) -> Pipeline:
         workspace_id=scope.workspace_id,
         name=values.name.strip(),
         version=1,
-        stages=build_stages(values.stages),
+        stages=_checked(values.stages),
         currency=validate_currency(values.currency),
         created_at=now,
         updated_at=now,
@@ -96,7 +114,7 @@ async def update_pipeline(
     new_name = current.name if name is None else name.strip()
     if not new_name:
         raise BadUserInput("name must not be empty", field="input.name")
-    stages = current.stages if open_stages is None else build_stages(open_stages)
+    stages = current.stages if open_stages is None else _checked(open_stages)
     if new_name == current.name and stages == current.stages:
         return current
     updated = current.new_version(name=new_name, stages=stages, at=scope.now(), by=scope.subject)

@@ -160,6 +160,38 @@ async def test_exit_criteria_block_until_the_playbook_task_completes_once(
     assert moved["moveDeal"]["stage"]["key"] == "engaging"
 
 
+async def test_exit_criteria_on_create_and_the_admin_override_on_the_database(
+    service: dict[str, Any], nc: Client
+) -> None:
+    """createDeal at a later stage is refused naming the criteria; an admin's override is
+    stored on the history entry, read back from FerretDB, and travels in the event."""
+    rep = service["client"]("ws-override", "bob", "rep")
+    refused = await rep.error(
+        CREATE, {"input": {"title": "X", "amount": "1", "stageKey": "engaging"}}
+    )
+    assert refused["extensions"]["code"] == "PRECONDITION_FAILED"
+    assert "playbook:discovery_call" in refused["message"]
+    forbidden = await rep.error(
+        CREATE, {"input": {"title": "X", "amount": "1", "stageKey": "engaging", "override": True}}
+    )
+    assert forbidden["extensions"] == {"code": "FORBIDDEN", "field": "override"}
+    admin = service["client"]("ws-override", "ann", "admin")
+    deal = await _create(admin, stageKey="engaging", override=True)
+    history = await admin.data(
+        "query($id: ID!) { deal(id: $id) { stageHistory { kind overridden } } }",
+        {"id": deal["id"]},
+    )
+    assert history["deal"]["stageHistory"] == [
+        {
+            "kind": "create",
+            "overridden": ["field:expectedCloseDate", "playbook:discovery_call", "primaryContact"],
+        }
+    ]
+    [change] = await _collect(nc.jetstream(), contract.DEAL_STAGE_CHANGED, deal["id"], 1)
+    assert change.data["overriddenCriteria"] == history["deal"]["stageHistory"][0]["overridden"]
+    assert change.data["deal"]["amountText"] == "1250.50"
+
+
 async def test_contacts_events_repoint_and_flag_references(
     service: dict[str, Any], nc: Client, db: AsyncDatabase
 ) -> None:

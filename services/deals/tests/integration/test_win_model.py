@@ -220,9 +220,10 @@ async def test_rates_convert_the_board_and_submissions_are_versioned_on_ferretdb
 ) -> None:
     workspace = f"fx-{settings.database}"
     manager = service["client"](workspace, "maria", "manager")
-    await manager.data(
+    admin = service["client"](workspace, "ann", "admin")
+    await admin.data(  # placed at a later stage: an admin's override
         'mutation { createDeal(input: {title: "EU", amount: "1000.00", currency: "EUR", '
-        'stageKey: "engaging"}) { id } }'
+        'stageKey: "engaging", ownerId: "maria", override: true}) { id } }'
     )
     board = (await manager.data(BOARD))["pipelineBoard"]["columns"]
     engaging = next(c for c in board if c["stage"]["key"] == "engaging")

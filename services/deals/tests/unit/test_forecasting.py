@@ -41,6 +41,7 @@ async def deal(gql: Any, owner: str, amount: str, close: str, **more: Any) -> st
         "title": "D",
         "amount": amount,
         "stageKey": "negotiation",
+        "override": True,  # placed at a later stage by an admin (the test caller)
         "ownerId": owner,
         "expectedCloseDate": close,
         **more,

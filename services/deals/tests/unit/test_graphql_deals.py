@@ -135,8 +135,14 @@ async def test_close_won_lost_and_reopen(gql: Any, fake: Any) -> None:
 
     error = await gql.error(MOVE, {"id": lost["id"], "stage": "engaging"})
     assert error["extensions"]["code"] == "PRECONDITION_FAILED"
+    refused = await gql.error(
+        'mutation($id: ID!) { reopenDeal(id: $id, stageKey: "engaging") { id } }',
+        {"id": lost["id"]},
+    )
+    assert refused["extensions"]["code"] == "PRECONDITION_FAILED"
+    assert "playbook:discovery_call" in refused["message"]
     reopened = await gql.data(
-        'mutation($id: ID!) { reopenDeal(id: $id, stageKey: "engaging") {'
+        'mutation($id: ID!) { reopenDeal(id: $id, stageKey: "engaging", override: true) {'
         " status stage { key } lostReason } }",
         {"id": lost["id"]},
     )

@@ -137,3 +137,28 @@ async def test_dates_shift_so_the_latest_is_today_keeping_every_interval(fake: F
     assert won.stage_history[1].seconds_in_from_stage == 31 * 86400  # Jan 1 -> Feb 1
     engaged = await _by_external_id(store, "A5")
     assert engaged.stage_entered_at == NOW
+
+
+async def test_deals_placed_past_unmet_criteria_are_imported_and_audited(fake: Any) -> None:
+    """Import is a history record: never refused for criteria, every bypass recorded."""
+    store = fake.for_workspace("demo")
+    rows = mapped_rows(csv.DictReader(io.StringIO(CSV)), {})
+    options = Options(column_map={}, stage_map={}, prices=PRICES)
+    report = await import_rows(rows, store, options, resolve_companies=_resolve, now=NOW)
+    prospect = await _by_external_id(store, "A2")
+    assert prospect.stage_history[-1].overridden == []  # the first stage passes nothing
+    engaging = await _by_external_id(store, "A5")
+    assert engaging.stage_history[-1].kind == "import"
+    # A company (co-codehow) was found: prospecting's criterion held; qualification's not.
+    assert engaging.stage_history[-1].overridden == [
+        "field:expectedCloseDate",
+        "playbook:discovery_call",
+        "primaryContact",
+    ]
+    won = await _by_external_id(store, "A1")
+    assert "playbook:send_proposal" in won.stage_history[-1].overridden
+    # The audit survives the store's round trip and is counted in the report.
+    (stored,) = await store.get_deals([engaging.id])
+    assert stored.stage_history[-1].overridden == engaging.stage_history[-1].overridden
+    assert report.rows_with_unmet_criteria == 3  # A1, A4, A5 (A2/A3 at the first stage)
+    assert report.as_dict()["unmetCriteria"]["playbook:discovery_call"] == 3

@@ -42,7 +42,8 @@ DEAL = """query($id: ID!) { deal(id: $id) { probability modelProbability probabi
 
 
 async def create(gql: Any, stage: str = "engaging", **fields: Any) -> str:
-    values = {"title": "Deal", "amount": "100", "stageKey": stage, **fields}
+    # Placed at a later stage by an admin (the test caller): the criteria are overridden.
+    values = {"title": "Deal", "amount": "100", "stageKey": stage, "override": True, **fields}
     return (await gql.data(CREATE, {"input": values}))["createDeal"]["id"]
 
 
@@ -131,6 +132,7 @@ async def test_training_is_a_job_that_produces_a_versioned_explained_model(
                     "title": "x",
                     "amount": "100",
                     "stageKey": "engaging",
+                    "override": True,
                     "source": "referral",
                     "probabilityOverride": 15,
                 }

@@ -24,6 +24,7 @@ def deal_snapshot(deal_id: str, owner_id: str | None = "owner-1", **extra: Any) 
         id=deal_id,
         title=extra.pop("title", f"Deal {deal_id}"),
         amount_minor=extra.pop("amount_minor", 1_250_000),
+        amount_text=extra.pop("amount_text", "12500.00"),
         currency="USD",
         owner_id=owner_id,
         company_id=extra.pop("company_id", None),

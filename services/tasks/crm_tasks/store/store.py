@@ -215,6 +215,10 @@ class WorkspaceRecordStore:
     async def forget_deal_outcome(self, deal_id: str) -> None:
         await self.outcomes.delete(outcome_id(self.workspace_id, deal_id))
 
+    async def deal_outcome(self, deal_id: str) -> DealOutcome | None:
+        found = await self.outcomes.get([outcome_id(self.workspace_id, deal_id)])
+        return found[0] if found else None
+
     async def deal_outcomes(self, closed_from: datetime, closed_to: datetime) -> list[DealOutcome]:
         return await self.outcomes.find(Range("closed_at", gte=closed_from, lt=closed_to))
 

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel
 
 from crm_contracts import capture, contacts, deals
 from crm_contracts import tasks as task_events
+from crm_contracts.catalogue import CATALOGUE
 from crm_contracts.envelope import CloudEvent
+from crm_contracts.placeholders import DEAL_PLACEHOLDERS, deal_values, names_in
+from crm_contracts.placeholders import render as render_values
 from crm_kit.errors import BadUserInput, CRMError, NotFound
 from crm_kit.ids import is_id, new_id
 from crm_kit.pagination import Cursor
@@ -77,7 +82,7 @@ TRIGGERS: tuple[Trigger, ...] = (
     Trigger("hot_lead_detected", capture.HOT_LEAD_DETECTED),
 )
 TRIGGER_NAMES = tuple(trigger.name for trigger in TRIGGERS)
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
+_SUBJECTS = {trigger.name: trigger.subject for trigger in TRIGGERS}
 
 
 class ActionFailed(Exception):
@@ -101,6 +106,58 @@ def _validate_rule(rule: Rule) -> None:
         raise BadUserInput("a rule needs at least one action", field="input.actions")
     for index, action in enumerate(rule.actions):
         _validate_action(action, f"input.actions.{index}")
+    _validate_texts(rule)
+
+
+def _validate_texts(rule: Rule) -> None:
+    """Every placeholder of the rule's texts names a value its trigger's events carry: a
+    deal placeholder (`crm_contracts.placeholders`) for a deal trigger, or a path into the
+    trigger's payload (e.g. `{{contact.email}}`). Refused otherwise: it would render blank."""
+    model = CATALOGUE.get(_SUBJECTS[rule.trigger])
+    texts: list[tuple[str, str | None]] = [("name", rule.name)]
+    for index, action in enumerate(rule.actions):
+        where = f"actions.{index}"
+        texts += [(f"{where}.title", action.title), (f"{where}.body", action.body)]
+        if action.task is not None:
+            texts += [
+                (f"{where}.task.title", action.task.title),
+                (f"{where}.task.description", action.task.description),
+            ]
+    carries_deal = model is not None and "deal" in model.model_fields
+    for field, text in texts:
+        for name in names_in(text):
+            if (carries_deal and name in DEAL_PLACEHOLDERS) or _in_payload(model, name):
+                continue
+            raise BadUserInput(
+                f"unknown placeholder {{{{{name}}}}} for trigger {rule.trigger}",
+                field=f"input.{field}",
+            )
+
+
+def _in_payload(model: Any, path: str) -> bool:
+    """Whether `path` (wire names, dots, list indexes) names a scalar of the payload model."""
+    current: Any = model
+    for part in path.split("."):
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            fields = {info.alias or name: info for name, info in current.model_fields.items()}
+            if part not in fields:
+                return False
+            current = fields[part].annotation
+        elif get_origin(current) is list and part.isdigit():
+            current = get_args(current)[0]
+        else:
+            return False
+    current = _unwrap(current)
+    return current in (str, int, float, bool, datetime)
+
+
+def _unwrap(annotation: Any) -> Any:
+    """`X | None` -> X."""
+    if get_origin(annotation) in (Union, UnionType):
+        kept = [arg for arg in get_args(annotation) if arg is not type(None)]
+        return kept[0] if len(kept) == 1 else annotation
+    return annotation
 
 
 def _validate_action(action: Action, field: str) -> None:
@@ -215,13 +272,16 @@ async def list_runs(
 
 
 def render(text: str, data: dict[str, Any]) -> str:
-    """`{{deal.title}}` in a title or body is replaced by that value of the event data."""
-
-    def value(match: re.Match[str]) -> str:
-        found = resolve(data, match.group(1))
-        return "" if found is None or not isinstance(found, str | int | float) else str(found)
-
-    return _PLACEHOLDER.sub(value, text)
+    """The placeholders of a rule's text from the event data: the deal placeholders
+    (`{{deal.amount}}` with its currency) where the event carries a deal, else the value
+    at that path of the payload (`{{contact.email}}`); checked when the rule was saved."""
+    deal = data.get("deal")
+    values = deal_values(deal if isinstance(deal, dict) else None)
+    for name in names_in(text):
+        if name not in values:
+            found = resolve(data, name)
+            values[name] = "" if found is None or isinstance(found, dict | list) else str(found)
+    return render_values(text, values)
 
 
 def _first(data: dict[str, Any], *paths: str) -> str | None:

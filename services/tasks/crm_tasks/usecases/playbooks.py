@@ -1,4 +1,11 @@
-"""Playbooks (tasks created when a deal enters a stage) and what closing a deal does."""
+"""Playbooks (tasks created when a deal enters a stage) and what closing a deal does.
+
+A closed deal keeps no open playbook task, whatever order the events arrive in: closing
+records the outcome (with its time), then cancels the deal's open playbook tasks; a stage
+change at or before a recorded close creates no tasks, and one whose tasks were stored while
+the close was being handled cancels them itself after storing (each side writes, then reads
+what the other wrote, so one of the two always sees the other).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from datetime import timedelta
 
 from crm_contracts.deals import DealClosed, DealStageChanged
 from crm_contracts.deals import TaskTemplate as PlaybookTemplate
+from crm_contracts.placeholders import deal_values, render
 from crm_kit.errors import CRMError
 
 from ..domain.outcome import DealOutcome
@@ -48,14 +56,15 @@ async def apply_playbook(scope: Scope, change: DealStageChanged) -> list[Task]:
     key, so no member is skipped. Assignees are picked concurrently, then the tasks are
     stored together (a playbook costs a few write statements, not a few per task)."""
     owner_id = change.owner_id or change.deal.owner_id
+    values = deal_values(change.deal.wire())
 
     async def prepare(template: PlaybookTemplate) -> Task:
         key = playbook_key(change.stage_change_id, template.key)
         assignee, team_id = await _assignee(scope, template, owner_id, key)
         data = TaskInput(
-            title=template.title,
+            title=render(template.title, values),
             type=template.type if template.type in TASK_TYPES else "todo",
-            description=template.description,
+            description=render(template.description, values) if template.description else None,
             due_at=change.changed_at + timedelta(days=template.due_offset_days),
             assignee_id=assignee,
             team_id=team_id,
@@ -76,12 +85,32 @@ async def apply_playbook(scope: Scope, change: DealStageChanged) -> list[Task]:
             team_checked=True,
         )
 
+    if not change.playbook or await _closed_since(scope, change):
+        return []
     prepared = await asyncio.gather(*(prepare(template) for template in change.playbook))
-    return await store_deal_tasks(scope, change.deal_id, prepared)
+    stored = await store_deal_tasks(scope, change.deal_id, prepared)
+    if await _closed_since(scope, change):
+        # The deal closed while these were stored, and its close may have looked for open
+        # tasks before they existed: cancel them here.
+        await _cancel_open(scope, [task for task in stored if task.active], "deal closed")
+        return []
+    return stored
+
+
+async def _closed_since(scope: Scope, change: DealStageChanged) -> bool:
+    """Whether the deal closed at or after this stage change (a later reopen's own stage
+    changes come after the close and get their tasks)."""
+    outcome = await scope.store.deal_outcome(change.deal_id)
+    return outcome is not None and outcome.closed_at >= change.changed_at
 
 
 async def close_deal(scope: Scope, closed: DealClosed, outcome: str) -> list[Task]:
-    """Record the outcome and cancel the deal's open playbook tasks."""
+    """Record the outcome (first: see the module's docstring) and cancel the deal's open
+    playbook tasks. A close older than the one recorded arrives late: the newer close did
+    the cancelling, and the tasks open now belong to a reopen after it."""
+    known = await scope.store.deal_outcome(closed.deal.id)
+    if known is not None and known.closed_at > closed.closed_at:
+        return []
     await scope.store.record_deal_outcome(
         DealOutcome(closed.deal.id, outcome, closed.closed_at, scope.workspace_id)
     )
@@ -89,12 +118,14 @@ async def close_deal(scope: Scope, closed: DealClosed, outcome: str) -> list[Tas
         TaskFilter(deal_ids=[closed.deal.id], statuses=ACTIVE_STATUSES, source_kind="playbook"),
         scope.now(),
     )
+    return await _cancel_open(scope, open_tasks, f"deal {outcome}")
+
+
+async def _cancel_open(scope: Scope, tasks: list[Task], reason: str) -> list[Task]:
     cancelled: list[Task] = []
-    for task in open_tasks:
+    for task in tasks:
         try:
-            cancelled.append(
-                await set_status(scope, task.id, "cancelled", reason=f"deal {outcome}")
-            )
+            cancelled.append(await set_status(scope, task.id, "cancelled", reason=reason))
         except CRMError:
             continue  # finished or cancelled meanwhile: nothing left to do
     return cancelled

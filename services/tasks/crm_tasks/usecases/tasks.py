@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from crm_kit.access import require_change
 from crm_kit.clock import to_millis
 from crm_kit.errors import BadUserInput, NotFound, PreconditionFailed
 from crm_kit.ids import is_id, new_id
@@ -161,6 +162,11 @@ async def _values(scope: Scope, data: TaskChanges) -> dict[str, Any]:
     return values
 
 
+def _require_holder(scope: Scope, task: Task) -> None:
+    """A rep changes only the tasks assigned to them or created by them (crm_kit.access)."""
+    require_change(scope.caller, [task.assignee_id, task.created_by], kind="task")
+
+
 def _editable(task: Task, expect: Mapping[str, Any] | None) -> None:
     if not task.active:
         raise PreconditionFailed(
@@ -183,7 +189,9 @@ async def update_task(
     the fields otherwise): a conditional update such as a handover's."""
     scope.require_write()
     current = await get_task(scope, task_id)
-    _editable(current, expect)  # before a team's turn is taken for it; again on the write
+    # Before a team's turn is taken for it; again on the write.
+    _require_holder(scope, current)
+    _editable(current, expect)
     if any(isinstance(given, str) for given in (data.title, data.type, data.priority)):
         _check(
             or_default(data.title, current.title),
@@ -213,7 +221,7 @@ async def set_status(
 ) -> Task:
     """Move a task along its lifecycle; an invalid transition is PRECONDITION_FAILED."""
     scope.require_write()
-    await get_task(scope, task_id)
+    _require_holder(scope, await get_task(scope, task_id))
 
     async def move(task: Task) -> bool:
         try:
@@ -232,8 +240,12 @@ async def set_status(
 
 
 async def _changed(scope: Scope, task_id: str, change: Change[Task], unmet: list[str]) -> Task:
+    async def held(task: Task) -> bool:
+        _require_holder(scope, task)  # as read for the write: a reassignment meanwhile counts
+        return await change(task)
+
     try:
-        task = await scope.store.change_task(task_id, change)
+        task = await scope.store.change_task(task_id, held)
     except ChangedMeanwhile:
         raise PreconditionFailed("the task changed meanwhile; retry", unmet=unmet) from None
     if task is None:

@@ -15,6 +15,7 @@ from nats.js import JetStreamContext
 
 from crm_contracts import tasks as contract
 from crm_contracts.envelope import CloudEvent
+from crm_contracts.streams import stream_for
 from crm_kit.clock import iso, utcnow
 from crm_kit.rpc import RpcError
 from crm_kit.settings import Settings
@@ -206,6 +207,34 @@ async def test_closing_a_deal_cancels_playbook_tasks(
             '{ tasks(filter: {dealId: "d9", status: CANCELLED}) { totalCount } }'
         )
         assert data["tasks"]["totalCount"] == 2
+
+
+async def drained(js: JetStreamContext, *durables: str) -> bool:
+    """Every message of the deals stream handed to these durables has been acked."""
+    stream = stream_for("deals").name
+    infos = [await js.consumer_info(stream, durable) for durable in durables]
+    return all(i.num_pending == 0 and i.num_ack_pending == 0 for i in infos)
+
+
+async def test_a_close_before_or_beside_the_stage_change_leaves_no_playbook_task(
+    settings: Settings, js: JetStreamContext
+) -> None:
+    """Reordered on the real NATS: the close of d10 is published before the stage change
+    that carries its playbook; d11's both at once; d12 never closes (the control)."""
+    entered_at = utcnow() - timedelta(minutes=5)
+    closed_at = entered_at + timedelta(minutes=1)
+    async with service(settings) as client:
+        await publish(js, examples.deal_closed(deal_id="d10", won=False, at=closed_at))
+        await publish(js, examples.stage_changed(deal_id="d10", changed_at=entered_at))
+        await asyncio.gather(
+            publish(js, examples.stage_changed(deal_id="d11", changed_at=entered_at)),
+            publish(js, examples.deal_closed(deal_id="d11", won=True, at=closed_at)),
+            publish(js, examples.stage_changed(deal_id="d12", changed_at=entered_at)),
+        )
+        await eventually(lambda: drained(js, "tasks-playbooks", "tasks-deal-closing"))
+        found = await deal_tasks(client, "d10", "d11", "d12")
+        assert found["d10"] == [] and found["d11"] == []
+        assert len(found["d12"]) == 2
 
 
 async def test_nats_endpoints_are_workspace_scoped(

@@ -1,0 +1,106 @@
+"""A first mapping for a file: each column matched to a target field by its name (the
+field's own name or an alias, compared without case, spaces or punctuation; then a close
+spelling), with the date format and decimal separator its values showed. What it cannot
+decide (ambiguous dates, unmatched columns) it says in notes, for the person to settle."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from . import dates
+from .infer import ColumnProfile
+from .mapping import FieldRule, Mapping
+from .targets import FieldSpec, TargetSpec
+from .values import FieldType
+
+FUZZY_CUTOFF = 0.88
+NUMBERS = (FieldType.INTEGER, FieldType.DECIMAL, FieldType.AMOUNT)
+# Which inferred column types fit each field type (text fits anything).
+FITS = {
+    FieldType.INTEGER: {"integer"},
+    FieldType.DECIMAL: {"integer", "decimal"},
+    FieldType.AMOUNT: {"integer", "decimal", "amount"},
+    FieldType.DATE: {"date", "datetime"},
+    FieldType.DATETIME: {"date", "datetime"},
+    FieldType.EMAIL: {"email"},
+    FieldType.BOOLEAN: {"boolean", "integer"},
+}
+
+
+@dataclass
+class Suggestion:
+    mapping: Mapping | None  # None when a required field found no column
+    unmapped: list[str] = field(default_factory=list)  # columns no field took
+    notes: list[str] = field(default_factory=list)
+
+
+def name_key(text: str) -> str:
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", text.casefold()).split())
+
+
+def _names(spec: FieldSpec) -> list[str]:
+    last = spec.name.rsplit(".", 1)[-1]
+    return [name_key(n) for n in (spec.name, last, *spec.aliases)]
+
+
+def suggest_mapping(target: TargetSpec, profiles: Sequence[ColumnProfile]) -> Suggestion:
+    keys: dict[str, FieldSpec] = {}
+    for spec in target.fields:
+        for key in _names(spec):
+            keys.setdefault(key, spec)
+    compact = {key.replace(" ", ""): spec for key, spec in keys.items()}
+    chosen: dict[str, ColumnProfile] = {}
+
+    def exact(key: str) -> FieldSpec | None:
+        return keys.get(key)
+
+    def spaceless(key: str) -> FieldSpec | None:
+        return compact.get(key.replace(" ", ""))
+
+    def close(key: str) -> FieldSpec | None:
+        matches = difflib.get_close_matches(key, list(keys), 1, FUZZY_CUTOFF)
+        return keys[matches[0]] if matches else None
+
+    passes: tuple[Callable[[str], FieldSpec | None], ...] = (exact, spaceless, close)
+    taken: set[str] = set()
+    for match in passes:
+        for profile in profiles:
+            if profile.name in taken:
+                continue
+            found = match(name_key(profile.name))
+            if found is not None and found.name not in chosen:
+                chosen[found.name] = profile
+                taken.add(profile.name)
+    notes: list[str] = []
+    rules = {
+        spec.name: _rule(spec, chosen[spec.name], notes)
+        for spec in target.fields
+        if spec.name in chosen
+    }
+    unmapped = [profile.name for profile in profiles if profile.name not in taken]
+    missing = [name for name in target.required if name not in rules]
+    for name in missing:
+        notes.append(f"no column looks like {name!r}, which {target.name} need: map one")
+    mapping = Mapping(target.name, rules) if rules and not missing else None
+    return Suggestion(mapping, unmapped, notes)
+
+
+def _rule(spec: FieldSpec, profile: ColumnProfile, notes: list[str]) -> FieldRule:
+    rule = FieldRule(column=profile.name)
+    fits = FITS.get(spec.type)
+    if fits is not None and profile.type not in fits | {"empty"}:
+        notes.append(
+            f"column {profile.name!r} looks like {profile.type} for field {spec.name!r} "
+            f"({spec.type}): check its values"
+        )
+    if spec.type in (FieldType.DATE, FieldType.DATETIME) and profile.date_formats:
+        formats = profile.date_formats
+        # Ambiguous formats are left for the person to choose (the preview says so).
+        if not profile.ambiguous_dates and formats[0] != dates.ISO:
+            rule = FieldRule(column=profile.name, date_format=formats[0])
+    if profile.decimal_separator == "," and spec.type in NUMBERS:
+        rule = FieldRule(column=profile.name, decimal_separator=",")
+    return rule

@@ -1,0 +1,182 @@
+"""A table being read: its header, then its rows one at a time (never all at once).
+
+Rows are numbered as a spreadsheet numbers them: the first record of the file is row 1
+(usually the header), blank rows count but are not yielded. Every data row has one value
+per header column; a row with more or fewer fields than the header carries a RowIssue
+saying which column and why, and the caller decides what to do with it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+from .errors import EmptyFileError, NoDataRowsError, RowIssue, Severity
+
+Record = tuple[int, list[str]]  # (row number, cells as read)
+
+
+@dataclass(slots=True)  # not frozen: a frozen init costs more than reading the row
+class Row:
+    number: int
+    values: tuple[str, ...]  # one per header column, as read (not stripped)
+    issues: tuple[RowIssue, ...] = ()
+
+    @property
+    def has_errors(self) -> bool:
+        return any(issue.is_error for issue in self.issues)
+
+
+def build_header(cells: Sequence[str], row: int) -> tuple[tuple[str, ...], tuple[RowIssue, ...]]:
+    """Column names from the header cells: trimmed, unnamed ones called `column N`, a
+    repeated name (compared case-insensitively) suffixed ` (2)`, ` (3)`... with a warning,
+    so no column silently hides another."""
+    names: list[str] = []
+    issues: list[RowIssue] = []
+    seen: dict[str, int] = {}
+    for position, raw in enumerate(cells, start=1):
+        name = raw.replace("\ufeff", "").strip()
+        if not name:
+            name = f"column {position}"
+            issues.append(
+                RowIssue(
+                    row, "unnamed_column", f"has no name in the header; read as {name!r}",
+                    column=name, severity=Severity.WARNING,
+                )
+            )  # fmt: skip
+        if name.casefold() in seen:
+            first = seen[name.casefold()]
+            suffix = 2
+            while f"{name} ({suffix})".casefold() in seen:
+                suffix += 1
+            renamed = f"{name} ({suffix})"
+            issues.append(
+                RowIssue(
+                    row, "duplicate_header",
+                    f"column {position} repeats the name of column {first}; read as {renamed!r}",
+                    column=name, severity=Severity.WARNING,
+                )
+            )  # fmt: skip
+            name = renamed
+        seen[name.casefold()] = position
+        names.append(name)
+    return tuple(names), tuple(issues)
+
+
+class Table(ABC):
+    """Common to CSV and XLSX: header, row shapes, blank rows. Use as a context manager;
+    `rows()` can be iterated once."""
+
+    format: str
+    encoding: str | None = None  # CSV: the text encoding read with
+    delimiter: str | None = None  # CSV: the field delimiter
+    sheet: str | None = None  # XLSX: the worksheet read
+    # XLSX stores no cell for an empty one, so a short row there is not malformed.
+    pads_short_rows = False
+
+    def __init__(self) -> None:
+        self.blank_rows = 0
+        self.rows_read = 0
+        self._records = self._read_records()
+        first = self._next_filled()
+        if first is None:
+            raise EmptyFileError("the file is empty: no header and no rows")
+        self.header_row, header_cells = first
+        self.header, self.header_issues = build_header(header_cells, self.header_row)
+        self._pending = self._next_filled()
+        if self._pending is None:
+            raise NoDataRowsError(
+                f"the file has a header (row {self.header_row}) and no data rows",
+                row=self.header_row,
+            )
+
+    @abstractmethod
+    def _read_records(self) -> Iterator[Record]:
+        """Every record of the file with its row number, blank ones included."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def fraction_read(self) -> float | None:
+        """How far through the file reading is (0..1), where that can be told."""
+        return None
+
+    def __enter__(self) -> Table:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _next_filled(self) -> Record | None:
+        for number, cells in self._records:
+            if any(cells) and "".join(cells).strip():
+                return number, cells
+            self.blank_rows += 1
+        return None
+
+    def rows(self) -> Iterator[Row]:
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        self.rows_read += 1
+        yield self._shape(*pending)
+        while (record := self._next_filled()) is not None:
+            self.rows_read += 1
+            yield self._shape(*record)
+
+    def _shape(self, number: int, cells: list[str]) -> Row:
+        width = len(self.header)
+        count = len(cells)
+        issues: list[RowIssue] = []
+        if count > width:
+            extra = cells[width:]
+            filled = [i for i, value in enumerate(extra) if value.strip()]
+            if filled:
+                position = width + filled[0] + 1
+                issues.append(
+                    RowIssue(
+                        number, "too_many_fields",
+                        f"is beyond the header's {width} columns (the row has {count} fields)"
+                        + _multiline_hint(cells),
+                        column=f"column {position}", value=extra[filled[0]],
+                    )
+                )  # fmt: skip
+            else:
+                issues.append(
+                    RowIssue(
+                        number, "extra_empty_fields",
+                        f"has {count} fields, the header {width}: the extra ones are empty "
+                        "and ignored (a trailing delimiter)",
+                        severity=Severity.WARNING,
+                    )
+                )  # fmt: skip
+            cells = cells[:width]
+        elif count < width:
+            if not self.pads_short_rows:
+                issues.append(
+                    RowIssue(
+                        number, "too_few_fields",
+                        f"is missing: the row has {count} fields, the header {width}"
+                        + _multiline_hint(cells),
+                        column=self.header[count],
+                    )
+                )  # fmt: skip
+            cells = cells + [""] * (width - count)
+        issues.extend(self._value_issues(number, cells))
+        return Row(number, tuple(cells), tuple(issues))
+
+    def _value_issues(self, number: int, cells: list[str]) -> list[RowIssue]:
+        return []
+
+
+def _multiline_hint(cells: list[str]) -> str:
+    if any("\n" in cell or "\r" in cell for cell in cells):
+        return " (a quoted field runs over several lines: look for a quote that is not closed)"
+    return ""

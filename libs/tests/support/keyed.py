@@ -1,0 +1,62 @@
+"""Use-case-like steps over `Thing` records, run twice inside one keyed operation by the
+unit tests (memory) and the integration tests (FerretDB, through the kit's writer)."""
+
+from __future__ import annotations
+
+from crm_kit.clock import utcnow
+from crm_kit.ids import new_id
+from crm_kit.records import Records
+
+from .things import Thing
+
+
+async def create_thing(things: Records[Thing], name: str) -> Thing:
+    """A create: a new id, "now", an event (the rename), one insert."""
+    thing = Thing(new_id(), "w1", "", at=utcnow())
+    thing.rename(name)
+    await things.insert(thing)
+    return thing
+
+
+async def bump_twice(things: Records[Thing], thing_id: str) -> Thing:
+    """Two relative updates of one record: each must land once."""
+
+    async def bump(thing: Thing) -> bool:
+        thing.score = (thing.score or 0) + 1
+        return True
+
+    await things.change(thing_id, bump)
+    changed = await things.change(thing_id, bump)
+    assert changed is not None
+    return changed
+
+
+async def rename_then_bump(
+    things: Records[Thing], thing_id: str, name: str, *, bump: bool
+) -> Thing | None:
+    """A rename that writes nothing when the name is already right, then (if `bump`) a
+    relative update of the same record."""
+
+    async def rename(thing: Thing) -> bool:
+        if thing.name == name:
+            return False
+        thing.rename(name)
+        return True
+
+    async def add_one(thing: Thing) -> bool:
+        thing.score = (thing.score or 0) + 1
+        return True
+
+    changed = await things.change(thing_id, rename)
+    if bump:
+        changed = await things.change(thing_id, add_one)
+    return changed
+
+
+async def count_and_tag(things: Records[Thing], thing_id: str, tag: str) -> None:
+    """Partial updates that are not idempotent by themselves (`$inc`, `$push`), the second
+    an upsert that creates its record the first time."""
+    await things.update(thing_id, {"$inc": {"score": 1}, "$push": {"tags": tag}})
+    log = f"{thing_id}-log"
+    created = {"name": log, "name_key": log}
+    await things.update(log, {"$push": {"tags": tag}, "$setOnInsert": created}, upsert=True)

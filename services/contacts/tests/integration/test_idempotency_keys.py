@@ -1,0 +1,132 @@
+"""Idempotency keys on the real contacts service (FerretDB + NATS, both database profiles):
+a repeat gets the stored result and changes nothing, another request with the key is a
+CONFLICT, a concurrent repeat waits for the first, keys live in the service's database
+for 24 h (the janitor deletes them after), and a key whose first attempt stopped without
+storing its result is completed once by its repeat.
+
+The crash itself (kill -9 of a service process between its commit and the storing of the
+result, then a retry through the gateway): tests/integration/test_idempotency_crash.py."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from nats.aio.client import Client
+
+from crm_contracts import contacts as contract
+from crm_kit.idempotency import COLLECTION, TIME_FIELD
+from crm_kit.testing import eventually
+
+from .test_events_and_rpc import _events_of
+
+pytestmark = pytest.mark.integration
+
+CREATE_CONTACT = """mutation($n: String!, $e: String!) {
+  createContact(input: {firstName: $n, email: $e}) { id firstName email createdAt } }"""
+CREATE_COMPANY = "mutation($n: String!) { createCompany(input: {name: $n}) { id name } }"
+LOG = """mutation($c: ID!, $s: String!) {
+  logInteraction(input: {kind: NOTE, contactId: $c, subject: $s}) { id subject } }"""
+
+
+async def _count(running: Any, collection: str, **query: Any) -> int:
+    return int(await running.runtime.db[collection].count_documents(query))
+
+
+async def test_a_repeat_gets_the_stored_result_and_changes_nothing(
+    running: Any, nc: Client, db_name: str
+) -> None:
+    gql = running.client(db_name).keyed("create-ada-1")
+    variables = {"n": "Ada", "e": "ada@example.com"}
+    first = await gql.execute(CREATE_CONTACT, variables)
+    again = await gql.execute(CREATE_CONTACT, variables)
+    assert "errors" not in first, first
+    assert again == first
+    assert await _count(running, "contacts", workspace_id=db_name) == 1
+    contact_id = first["data"]["createContact"]["id"]
+    logged = running.client(db_name).keyed("log-1")
+    note = {"c": contact_id, "s": "Called"}
+    assert await logged.execute(LOG, note) == await logged.execute(LOG, note)
+    assert await _count(running, "interactions", workspace_id=db_name) == 1
+
+    async def events() -> list[Any]:
+        found = await _events_of(nc, db_name)
+        return found if len(found) >= 2 else []
+
+    found = await eventually(events, what="both events published")
+    assert sorted(event.type for event, _ in found) == sorted(
+        [contract.CONTACT_CREATED, contract.INTERACTION_LOGGED]
+    )
+
+
+async def test_the_same_key_for_another_request_is_a_conflict(running: Any, db_name: str) -> None:
+    gql = running.client(db_name).keyed("k-reused")
+    await gql.data(CREATE_COMPANY, {"n": "Acme"})
+    refused = await gql.execute(CREATE_COMPANY, {"n": "Other"})
+    assert "data" not in refused  # refused before it ran
+    error = refused["errors"][0]
+    assert error["extensions"] == {"code": "CONFLICT", "field": "idempotency-key"}
+    assert "different request" in error["message"]
+    # The key belongs to its caller: another user's same key is their own request.
+    bob = running.client(db_name).as_user(db_name, "bob", "rep").keyed("k-reused")
+    await bob.data(CREATE_COMPANY, {"n": "Other"})
+    assert await _count(running, "companies", workspace_id=db_name) == 2
+
+
+async def test_a_concurrent_repeat_waits_for_the_first(running: Any, db_name: str) -> None:
+    gql = running.client(db_name).keyed("k-concurrent")
+    answers = await asyncio.gather(
+        *(gql.execute(CREATE_COMPANY, {"n": "Globex"}) for _ in range(4))
+    )
+    assert all(answer == answers[0] for answer in answers), answers
+    assert "errors" not in answers[0]
+    assert await _count(running, "companies", workspace_id=db_name) == 1
+
+
+async def test_keys_are_kept_24_hours_then_deleted_by_the_janitor(
+    running: Any, db_name: str
+) -> None:
+    gql = running.client(db_name)
+    await gql.keyed("k-old").data(CREATE_COMPANY, {"n": "Old"})
+    await gql.keyed("k-recent").data(CREATE_COMPANY, {"n": "Recent"})
+    keys = running.runtime.db[COLLECTION]
+    (old,) = [doc async for doc in keys.find({"key": "k-old"})]
+    await keys.update_one(
+        {"_id": old["_id"]}, {"$set": {TIME_FIELD: old[TIME_FIELD] - timedelta(hours=25)}}
+    )
+    (recent,) = [doc async for doc in keys.find({"key": "k-recent"})]
+    await keys.update_one(
+        {"_id": recent["_id"]},
+        {"$set": {TIME_FIELD: recent[TIME_FIELD] - timedelta(hours=23)}},
+    )
+    assert running.runtime.janitor is not None  # the service's own, as it runs hourly
+    assert await running.runtime.janitor.sweep() >= 1
+    assert [doc["key"] async for doc in keys.find({})] == ["k-recent"]
+    # A repeat of the recent key is answered; the expired one is a new request.
+    await gql.keyed("k-recent").data(CREATE_COMPANY, {"n": "Recent"})
+    await gql.keyed("k-old").data(CREATE_COMPANY, {"n": "Old"})
+    assert await _count(running, "companies", workspace_id=db_name, name="Recent") == 1
+    assert await _count(running, "companies", workspace_id=db_name, name="Old") == 2
+
+
+async def test_an_attempt_that_stopped_before_storing_is_completed_once(
+    running: Any, db_name: str
+) -> None:
+    """As a process killed between its commit and the storing of its result leaves it:
+    the record still says running, and nothing beats for it."""
+    gql = running.client(db_name).keyed("k-stopped")
+    variables = {"n": "Grace", "e": "grace@example.com"}
+    first = await gql.data(CREATE_CONTACT, variables)
+    keys = running.runtime.db[COLLECTION]
+    silent = running.runtime.idempotency.clock() - timedelta(hours=1)
+    await keys.update_many(
+        {"key": "k-stopped"},
+        {"$set": {"state": "running", "alive_at": silent}, "$unset": {"response": ""}},
+    )
+    again = await gql.data(CREATE_CONTACT, variables)
+    assert again == first  # the same id and the same "now": the first run's
+    assert await _count(running, "contacts", workspace_id=db_name) == 1
+    (record,) = [doc async for doc in keys.find({"key": "k-stopped"})]
+    assert record["state"] == "done" and record["attempt"] == 2
