@@ -29,6 +29,7 @@ for sub in (
     "services/deals",
     "services/tasks",
     "services/capture",
+    "services/webhooks",
     "gateway",
     "cli",
 ):

@@ -27,7 +27,10 @@ class Stack:
 @pytest.fixture(scope="session")
 def stack(infra: InfraStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs = tmp_path_factory.mktemp("e2e-logs")
-    ports = {name: free_port() for name in ("contacts", "deals", "tasks", "capture", "gateway")}
+    ports = {
+        name: free_port()
+        for name in ("contacts", "deals", "tasks", "capture", "webhooks", "gateway")
+    }
     env = dict(os.environ)
     env.update(
         {
@@ -51,7 +54,7 @@ def stack(infra: InfraStack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     env["CAPTURE_PUBLIC_URL"] = f"http://127.0.0.1:{ports['gateway']}"
     processes: list[subprocess.Popen] = []
     try:
-        for name in ("contacts", "deals", "tasks", "capture", "gateway"):
+        for name in ("contacts", "deals", "tasks", "capture", "webhooks", "gateway"):
             log = logs / f"{name}.log"
             process = spawn([sys.executable, "-m", f"crm_{name}"], log, env=env, cwd=REPO_ROOT)
             processes.append(process)

@@ -19,7 +19,8 @@ export default defineConfig({
     },
   },
   server: {
-    proxy: { "/graphql": "http://127.0.0.1:4000", "/auth": "http://127.0.0.1:4000" },
+    // ws: the live updates' WebSocket on /graphql goes through too.
+    proxy: { "/graphql": { target: "http://127.0.0.1:4000", ws: true }, "/auth": "http://127.0.0.1:4000" },
   },
   // Unit tests run in Node; a test that needs a DOM asks for jsdom in its first line.
   test: { environment: "node", include: ["src/**/*.test.ts"] },

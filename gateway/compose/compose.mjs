@@ -23,6 +23,7 @@ const DEFAULT_SUBGRAPHS = [
   { name: "deals", url: "http://127.0.0.1:4002/graphql" },
   { name: "tasks", url: "http://127.0.0.1:4003/graphql" },
   { name: "capture", url: "http://127.0.0.1:4004/graphql" },
+  { name: "webhooks", url: "http://127.0.0.1:4005/graphql" },
 ];
 
 function parseArgs(argv) {

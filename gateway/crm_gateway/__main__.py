@@ -8,6 +8,7 @@ from crm_gateway.app import create_app
 from crm_gateway.config import GatewaySettings
 from crm_gateway.logs import configure_logging
 from crm_kit.metrics import serve_metrics
+from crm_kit.serve import StoppingServer
 from crm_kit.telemetry import configure_tracing
 
 
@@ -18,7 +19,7 @@ def main() -> None:
     configure_tracing("gateway")
     serve_metrics("gateway")
     app = create_app(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -29,7 +30,11 @@ def main() -> None:
         # only when the peer is a configured proxy; otherwise it is the peer itself.
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=list(settings.trusted_proxies) or None,
+        # Subscriptions are told to go elsewhere at once (StoppingServer); this bounds the
+        # rest of a shutdown.
+        timeout_graceful_shutdown=10,
     )
+    StoppingServer(config, app.state.live.registry.stop_all).run()
 
 
 if __name__ == "__main__":

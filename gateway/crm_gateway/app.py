@@ -39,9 +39,10 @@ from crm_gateway.gateway import Gateway, GatewayRequest, GatewayResponse
 from crm_gateway.graphiql import GRAPHIQL_HTML
 from crm_gateway.identity import SubgraphSigner
 from crm_gateway.metrics import Metrics
+from crm_gateway.subscriptions.mount import LiveTransports, wants_event_stream
 from crm_gateway.tracking_proxy import TRACKING_ROUTES, TrackingProxy
 from crm_gateway.web import mount_web
-from crm_kit import telemetry
+from crm_kit import metrics, telemetry
 from crm_kit.assertions import KeyRing
 from crm_kit.context import RequestContext
 from crm_kit.graphql_request import (
@@ -160,6 +161,16 @@ def create_app(
         lock_after=adm.auth_lock_after,
         forgive_per_second=adm.auth_forgive_per_second,
     )
+    # Subscriptions (WebSocket, and SSE for requests accepting text/event-stream).
+    live = LiveTransports(
+        gateway,
+        settings.live,
+        verifier=verifier if auth_on else None,
+        per_token=per_token,
+        max_message_bytes=adm.max_body_bytes,
+        per_ip=per_ip,
+        bad_tokens=bad_tokens,
+    )
     tracking = TrackingProxy.for_gateway(gateway, gateway_keys, transport)  # public: no token
 
     async def graphql(request: Request) -> Response:
@@ -220,13 +231,15 @@ def create_app(
         if refused is not None:
             return refused, 0.0
         caller: RequestContext | None = None
+        token: str | None = None
         if auth_on:
             assert verifier is not None
             authz = request.headers.get("authorization") or ""
             try:
                 if not authz.lower().startswith("bearer "):
                     raise _MissingToken("Missing bearer token.")
-                caller = verifier.verify(authz[7:].strip())
+                token = authz[7:].strip()
+                caller = verifier.verify(token)
             except Exception as exc:  # noqa: BLE001 (AuthError, or any verifier failure: refuse)
                 message = getattr(exc, "message", None) or "Invalid token."
                 delay = bad_tokens.failed(address)
@@ -262,6 +275,9 @@ def create_app(
             want_plan=request.headers.get(PLAN_HEADER, "").lower() in ("true", "1"),
             caller=caller,
         )
+        if wants_event_stream(request.headers.get("accept")):
+            # The stream runs after this returns, outside the in-flight bound.
+            return live.respond(greq, token, media_type, headers), 0.0
         resp = await gateway.execute(greq)
         status, body, extra = _http_status(resp, media_type)
         if log.isEnabledFor(logging.INFO):
@@ -297,6 +313,7 @@ def create_app(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         log.info("gateway started", extra={"subgraphs": gateway.client.urls, "auth": auth_on})
         yield
+        live.registry.stop_all()
         await gateway.aclose()
         await tracking.aclose()
 
@@ -305,12 +322,15 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
+            *live.routes(),
             *tracking.routes,
         ],
         lifespan=lifespan,
     )
     telemetry.instrument_app(app, ROUTES)
     app.state.gateway = gateway
+    app.state.live = live
+    metrics.track(live.registry)  # its gauges on the metrics port
     mount_web(app)  # the web app, sign-in support, CORS (crm_gateway/web.py)
     return app
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crm_gateway.limits import Limits
+from crm_gateway.subscriptions.registry import LiveSettings
 from crm_kit.auth import development_mode
 from crm_kit.settings import from_env
 
@@ -69,6 +70,7 @@ class GatewaySettings:
     ready_cache_seconds: float = 2.0
     limits: Limits = field(default_factory=Limits)
     admission: Admission = field(default_factory=Admission)
+    live: LiveSettings = field(default_factory=LiveSettings)
     document_cache_size: int = 1000
     plan_cache_size: int = 1000
     apq_cache_size: int = 10_000
@@ -90,6 +92,7 @@ class GatewaySettings:
         }
         limits = from_env(Limits, _gateway_names(Limits), env)
         admission = from_env(Admission, _gateway_names(Admission), env)
+        live = from_env(LiveSettings, _gateway_names(LiveSettings), env)
         dev = development_mode()
         auth_enabled = _switch(env, "GATEWAY_AUTH", True)
         if not auth_enabled and not dev:
@@ -106,6 +109,7 @@ class GatewaySettings:
             ready_cache_seconds=_float(env, "GATEWAY_READY_CACHE_SECONDS", 2.0),
             limits=limits,
             admission=admission,
+            live=live,
             document_cache_size=_int(env, "GATEWAY_DOCUMENT_CACHE_SIZE", 1000),
             plan_cache_size=_int(env, "GATEWAY_PLAN_CACHE_SIZE", 1000),
             apq_cache_size=_int(env, "GATEWAY_APQ_CACHE_SIZE", 10_000),

@@ -64,6 +64,11 @@ class Executor:
             await self._run(plan.node, state)
         return state
 
+    async def run(self, node: PlanNode, state: ExecutionState) -> None:
+        """Runs `node` over a state that already holds data (a subscription's event: the
+        rest of its plan fills in what other subgraphs resolve)."""
+        await self._run(node, state)
+
     async def _run(self, node: PlanNode, state: ExecutionState) -> None:
         if isinstance(node, SequenceNode):
             for n in node.nodes:
@@ -216,6 +221,11 @@ def _entity_errors(
         else:
             out.append(_subgraph_error(err, fetch.service_name, paths[0] if paths else None))
     return out
+
+
+def subgraph_error(err: Any, service: str, path: list[Any] | None) -> dict[str, Any]:
+    """A subgraph's error as the client sees it (its service named, the path mapped)."""
+    return _subgraph_error(err, service, path)
 
 
 def _keyed_step(fetch: FetchNode, state: ExecutionState) -> dict[str, str]:

@@ -13,6 +13,7 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     GraphQLError,
+    GraphQLObjectType,
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
@@ -91,6 +92,25 @@ class PreparedDocument:
     errors: list[GraphQLError]
     fragments: dict[str, FragmentDefinitionNode] = field(default_factory=dict)
     operations: dict[str | None, PreparedOperation] = field(default_factory=dict)
+
+
+@dataclass
+class Admitted:
+    """An operation that passed every check before execution, with its plan."""
+
+    query: str
+    op: PreparedOperation
+    op_type: str
+    op_name: str | None
+    values: dict[str, Any]  # the coerced variables
+    send_vars: dict[str, Any]  # the variables forwarded to subgraphs
+    plan: QueryPlan
+    root_type: GraphQLObjectType
+
+    def shape(self, data: dict[str, Any], errors: list[dict[str, Any]]) -> Any:
+        """The client's response data from the merged tree (errors are appended to)."""
+        selections = tuple(self.op.operation.selection_set.selections)
+        return self.op.shaper.shape(self.root_type, selections, data, self.values, errors)
 
 
 def _error(message: str, code: str, **extra: Any) -> dict[str, Any]:
@@ -293,6 +313,47 @@ class Gateway:
         return resp
 
     async def _execute(self, req: GatewayRequest) -> GatewayResponse:
+        admitted = self.admit(req)
+        if isinstance(admitted, GatewayResponse):
+            return admitted
+        if admitted.op.operation.operation == OperationType.SUBSCRIPTION:
+            err = _error(
+                "A subscription needs a stream: use WebSocket (graphql-transport-ws) or "
+                "Accept: text/event-stream.",
+                "BAD_REQUEST",
+                field="accept",
+            )
+            return GatewayResponse({"errors": [err]}, 406, admitted.op_type, admitted.op_name)
+        bound = CALLER.set(req.caller)
+        try:
+            state = await self.executor.execute(admitted.plan, admitted.send_vars, req.headers)
+        finally:
+            CALLER.reset(bound)
+        errors = state.errors
+        data = state.data
+        op = admitted.op
+        if op.introspection is not None:
+            intro = execute_sync(self.schema, op.introspection, variable_values=req.variables or {})
+            if intro.errors:
+                errors.extend(dict(e.formatted) for e in intro.errors)
+            data.update(intro.data or {})
+        shaped = admitted.shape(data, errors)
+        body: dict[str, Any] = {}
+        if errors:
+            body["errors"] = errors
+        body["data"] = shaped
+        if req.want_plan:
+            body["extensions"] = {"queryPlan": admitted.plan.to_json()}
+        resp = GatewayResponse(body, 200, admitted.op_type, admitted.op_name)
+        if errors and not _has_data(shaped) and all(_code(e) in UNAVAILABLE_CODES for e in errors):
+            resp.unavailable = True
+            resp.retryable = all((e.get("extensions") or {}).get("retryable") for e in errors)
+        return resp
+
+    def admit(self, req: GatewayRequest) -> Admitted | GatewayResponse:
+        """Everything before execution: the query text (APQ), its size, parsing and
+        validation, the operation, GET rules, shape limits, variables, cost and the plan.
+        A refusal comes back as the response to send."""
         query = self._resolve_query(req)
         if isinstance(query, dict):
             status = 400 if query["extensions"]["code"] == "BAD_REQUEST" else 200
@@ -373,32 +434,7 @@ class Gateway:
         send_vars = dict(raw_vars)
         for k, v in values.items():
             send_vars.setdefault(k, v)
-        bound = CALLER.set(req.caller)
-        try:
-            state = await self.executor.execute(plan, send_vars, req.headers)
-        finally:
-            CALLER.reset(bound)
-        errors = state.errors
-        data = state.data
-        if op.introspection is not None:
-            intro = execute_sync(self.schema, op.introspection, variable_values=raw_vars)
-            if intro.errors:
-                errors.extend(dict(e.formatted) for e in intro.errors)
-            data.update(intro.data or {})
-        shaped = op.shaper.shape(
-            root_type, tuple(op.operation.selection_set.selections), data, values, errors
-        )
-        body: dict[str, Any] = {}
-        if errors:
-            body["errors"] = errors
-        body["data"] = shaped
-        if req.want_plan:
-            body["extensions"] = {"queryPlan": plan.to_json()}
-        resp = GatewayResponse(body, 200, op_type, op_name)
-        if errors and not _has_data(shaped) and all(_code(e) in UNAVAILABLE_CODES for e in errors):
-            resp.unavailable = True
-            resp.retryable = all((e.get("extensions") or {}).get("retryable") for e in errors)
-        return resp
+        return Admitted(query, op, op_type, op_name, values, send_vars, plan, root_type)
 
     def _cost(
         self,

@@ -50,6 +50,16 @@ class SubgraphSigner:
             return {}  # no authenticated caller (auth off in development): nothing to prove
         return {ASSERTION_HEADER: self._assertion(caller, subgraph_audience(subgraph), body)}
 
+    def for_subscription(
+        self, subgraph: str, body: bytes, caller: RequestContext, ttl_seconds: int
+    ) -> dict[str, str]:
+        """The header for opening a subscription at `subgraph` for `caller`: the stream
+        lasts as long as this assertion (`crm_kit.live_http`), then is opened again."""
+        token = self._keyring.mint(
+            audience=subgraph_audience(subgraph), context=caller, body=body, ttl_seconds=ttl_seconds
+        )
+        return {ASSERTION_HEADER: token}
+
     def _assertion(self, caller: RequestContext, audience: str, body: bytes) -> str:
         if self._cache_size <= 0:
             return self._keyring.mint(audience=audience, context=caller, body=body)

@@ -100,6 +100,7 @@ class SubgraphClient:
         self.urls = urls
         self.names = names
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
         self.observer = observer
         self.signer = signer
         self.ready_cache_seconds = ready_cache_seconds

@@ -61,7 +61,13 @@ def test_committed_supergraph_is_fresh() -> None:
     """gateway/supergraph.graphql must equal the composition of the committed subgraph SDLs."""
     subgraphs = {
         name: (f"http://127.0.0.1:{port}/graphql", REPO / "services" / name / "schema.graphql")
-        for name, port in (("contacts", 4001), ("deals", 4002), ("tasks", 4003), ("capture", 4004))
+        for name, port in (
+            ("contacts", 4001),
+            ("deals", 4002),
+            ("tasks", 4003),
+            ("capture", 4004),
+            ("webhooks", 4005),
+        )
         if (REPO / "services" / name / "schema.graphql").exists()
     }
     assert subgraphs, "no committed subgraph SDL found"

@@ -92,6 +92,18 @@ PARTIES: tuple[Party, ...] = (
             deals.RPC_DEALS_BY_COMPANY,
         ),
     ),
+    Party(
+        "webhooks",
+        service=True,
+        # Every event of the other services may go out as a webhook; its own queue of due
+        # deliveries is consumed with retries.
+        durables=(
+            Durable("contacts", "webhooks-intake"),
+            Durable("deals", "webhooks-intake"),
+            Durable("tasks", "webhooks-intake"),
+            Durable("webhooks", "webhooks-dispatch"),
+        ),
+    ),
     Party("cli", requests=("rpc.>",)),
     Party("provisioner", provisions_streams=True),
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SERVICES = ("contacts", "deals", "tasks", "capture")
+SERVICES = ("contacts", "deals", "tasks", "capture", "webhooks")
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,9 @@ class AssertionError_(Exception):  # noqa: N801 - `AssertionError` is a builtin
 class VerifiedAssertion:
     issuer: str
     context: RequestContext
+    # When it expires (Unix seconds): a long-lived exchange (a subscription stream) it
+    # opened ends then, and its caller opens it again with a fresh assertion.
+    expires_at: float = 0.0
 
 
 def body_hash(body: bytes) -> str:
@@ -222,7 +225,7 @@ class KeyRing:
             subject=str(claims["sub"]),
             roles=frozenset(str(role) for role in roles),
         )
-        return VerifiedAssertion(issuer=issuer, context=context)
+        return VerifiedAssertion(issuer=issuer, context=context, expires_at=float(claims["exp"]))
 
     def _public_key(self, party: str) -> Ed25519PublicKey | None:
         with self._lock:

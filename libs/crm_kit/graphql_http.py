@@ -41,12 +41,13 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.types import ExecutionResult
 
 from . import keyed_http, metrics, telemetry
-from .assertions import AssertionError_, KeyRing
+from .assertions import AssertionError_, KeyRing, VerifiedAssertion
 from .context import RequestContext, bind_request
 from .errors import format_error
 from .graphql_request import GraphQLRequest, RequestError, parse_graphql_request, read_body
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import Attempt, IdempotencyKeys, StoredResponse
+from .live_http import LiveSubscriptions, wants_event_stream
 from .metrics import GraphQLMetrics
 from .query_shape import Shape, ShapeLimits, ShapeRefused, enforce, measure
 from .settings import from_env
@@ -163,7 +164,8 @@ def _operations(query: str) -> dict[str | None, _Operation] | None:
 
 class GatewayOnlyGraphQL:
     """ASGI gate in front of Strawberry: bounded body, the gateway's assertion, request
-    shape and limits; then the request context is bound and GraphQL runs."""
+    shape and limits; then the request context is bound and GraphQL runs. Subscriptions
+    (`Accept: text/event-stream`) go to `live` (`crm_kit.live_http`)."""
 
     def __init__(
         self,
@@ -174,6 +176,7 @@ class GatewayOnlyGraphQL:
         limits: SubgraphLimits | None = None,
         graphiql: bool = False,
         keys: KeysOf,
+        live: LiveSubscriptions | None = None,
     ) -> None:
         self._graphql = graphql
         self._service = service
@@ -181,6 +184,7 @@ class GatewayOnlyGraphQL:
         self._audience = subgraph_audience(service)
         self._limits = limits or SubgraphLimits()
         self._graphiql = graphiql
+        self._live = live
         self._metrics = GraphQLMetrics(service)
         self._keys = keys
 
@@ -195,8 +199,10 @@ class GatewayOnlyGraphQL:
             await HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))(scope, receive, send)
             return
         try:
-            body, ctx, gql = await self._admit(request)
+            body, verified, gql = await self._admit(request)
+            ctx = verified.context
             operation = self._check_shape(gql)
+            streamed = self._streamed(operation, request.headers.get("accept"))
             keyed = await self._begin_keyed(request, scope, ctx, gql, operation)
         except RequestError as error:
             headers = getattr(error, "headers", None)
@@ -206,6 +212,15 @@ class GatewayOnlyGraphQL:
             await unauthenticated(f"This service accepts only the gateway: {error.message}.")(
                 scope, receive, send
             )
+            return
+        if streamed and self._live is not None:
+            bind_request(ctx)
+            try:
+                await self._live.serve(
+                    scope, receive, send, caller=ctx, gql=gql, expires_at=verified.expires_at
+                )
+            finally:
+                bind_request(None)
             return
         scope[SCOPE_KEY] = ctx
         scope[OPERATION_KEY] = operation
@@ -267,7 +282,22 @@ class GatewayOnlyGraphQL:
             and "text/html" in request.headers.get("accept", "")
         )
 
-    async def _admit(self, request: Request) -> tuple[bytes, RequestContext, GraphQLRequest]:
+    def _streamed(self, operation: str, accept: str | None) -> bool:
+        """Whether the request is a subscription for the live transport; a subscription
+        any other way is refused (it needs a stream)."""
+        if operation != "subscription":
+            return False
+        if self._live is None:
+            raise RequestError("This service serves no subscriptions.", field="query")
+        if not wants_event_stream(accept):
+            raise RequestError(
+                "A subscription needs a stream: send it with Accept: text/event-stream.",
+                status=406,
+                field="accept",
+            )
+        return True
+
+    async def _admit(self, request: Request) -> tuple[bytes, VerifiedAssertion, GraphQLRequest]:
         """Read the body within its limit, verify the assertion over exactly what was
         signed (the body of a POST, the query string of a GET), then parse."""
         token = request.headers.get(ASSERTION_HEADER)
@@ -290,7 +320,7 @@ class GatewayOnlyGraphQL:
         gql = parse_graphql_request(
             request.method, request.headers.get("content-type"), body, request.query_params
         )
-        return body, verified.context, gql
+        return body, verified, gql
 
     def _check_shape(self, gql: GraphQLRequest) -> str:
         """The operation's type (query or mutation), after its depth, aliases and root

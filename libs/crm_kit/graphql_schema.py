@@ -28,10 +28,14 @@ class SubgraphSchema(strawberry.federation.Schema):
             super().process_errors(unexpected, execution_context)
 
 
-def subgraph_schema(*, query: type, mutation: type, types: Sequence[Any]) -> SubgraphSchema:
+def subgraph_schema(
+    *, query: type, mutation: type, types: Sequence[Any], subscription: type | None = None
+) -> SubgraphSchema:
+    """`subscription`: the service's live fields, fed by `crm_kit.live` (its own events)."""
     return SubgraphSchema(
         query=query,
         mutation=mutation,
+        subscription=subscription,
         types=list(types),
         federation_version="2.9",
         # Clients and the gateway repeat the same few operations: parse and validate each

@@ -346,12 +346,13 @@ DEFAULT_METRICS_PORTS = {
     "deals": 9402,
     "tasks": 9403,
     "capture": 9404,
+    "webhooks": 9405,
 }
 
 
 def serve_metrics(service: str, env: Mapping[str, str] | None = None) -> int | None:
     """Serve `/metrics` on `METRICS_HOST`:`METRICS_PORT` (default 127.0.0.1 and the part's
-    own port, 9400-9404; 0 or `off` turns it off) from a thread of its own, so a scrape
+    own port, 9400-9405; 0 or `off` turns it off) from a thread of its own, so a scrape
     still answers while the event loop is busy. Returns the port, or None when off."""
     env = os.environ if env is None else env
     raw = (env.get("METRICS_PORT") or str(DEFAULT_METRICS_PORTS.get(service, 0))).strip()

@@ -14,6 +14,7 @@ SOURCE_DIRS = (
     "services/deals",
     "services/tasks",
     "services/capture",
+    "services/webhooks",
     "gateway",
     "cli",
 )

@@ -37,6 +37,8 @@ from .idempotency import (
     MemoryKeyRecords,
     MongoKeyRecords,
 )
+from .live import LiveHub
+from .live_http import LiveSource, LiveSubscriptions
 from .locks import DocLocks
 from .mongo import MongoResource
 from .nats_io import connect, require_stream
@@ -68,6 +70,8 @@ class ServiceRuntime:
         self.keys: KeyRing | None = None
         # Shared by every writer in this process (stores, consumers, the relay): see locks.py.
         self.doc_locks = DocLocks()
+        # The service's own events for its GraphQL subscriptions (started on first use).
+        self.live: LiveHub | None = None
         self._tasks: list[asyncio.Task[None]] = []
         # Dead letters of this service's consumers waiting in their stream, by subject.
         self.dead_letters: dict[str, int] = {}
@@ -105,6 +109,7 @@ class ServiceRuntime:
         self.nc = await connect(self.settings.nats_url, user=self.settings.service)
         self.js = self.nc.jetstream()
         await require_stream(self.js, stream_for(self.settings.service))
+        self.live = LiveHub(self.js, stream_for(self.settings.service))
         self.relay = OutboxRelay(
             self.db,
             self.outbox_collections,
@@ -233,6 +238,8 @@ class ServiceRuntime:
             )
 
     async def stop(self) -> None:
+        if self.live is not None:
+            await self.live.stop()
         await cancel_tasks(self._tasks)
         self._tasks.clear()
         for consumer in self.consumers:
@@ -288,9 +295,11 @@ def build_http_app(
     service: str,
     readiness: Readiness,
     lifespan: Callable[[Starlette], contextlib.AbstractAsyncContextManager[Any]] | None = None,
+    live: LiveSource | None = None,
 ) -> Starlette:
     """`/graphql` for the gateway only (`crm_kit.graphql_http`), `/health` (the process
-    is alive; never depends on anything else) and `/ready` (it can serve)."""
+    is alive; never depends on anything else) and `/ready` (it can serve). A schema with
+    subscriptions serves them from `live()` (the runtime's hub, once started)."""
 
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -309,6 +318,11 @@ def build_http_app(
         keyring=KeyRing.from_env(service),
         limits=SubgraphLimits.from_env(),
         graphiql=development_mode(),
+        live=(
+            LiveSubscriptions(schema._schema, context_factory, live or (lambda: None))
+            if schema.subscription is not None
+            else None
+        ),
         keys=idempotency_keys_of,
     )
     app = Starlette(

@@ -3,14 +3,39 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+from collections.abc import Callable
+from types import FrameType
+
 import uvicorn
 from starlette.applications import Starlette
 
+from .live import stop_streams
 from .logs import configure_logging
 from .metrics import serve_metrics
 from .runtime import ROUTES
 from .settings import Settings
 from .telemetry import configure_tracing, instrument_app
+
+
+class StoppingServer(uvicorn.Server):
+    """uvicorn, calling `on_exit` (in the event loop) as soon as a stop is asked for: open
+    streams (subscriptions) end then, instead of holding up the graceful shutdown."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._on_exit)
+        super().handle_exit(sig, frame)
 
 
 def serve(app: Starlette, settings: Settings) -> None:
@@ -20,7 +45,7 @@ def serve(app: Starlette, settings: Settings) -> None:
         instrument_app(app, ROUTES)
     serve_metrics(settings.service)
     # log_config=None keeps uvicorn on our root handler, so its lines are JSON too.
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -29,3 +54,4 @@ def serve(app: Starlette, settings: Settings) -> None:
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
+    StoppingServer(config, stop_streams).run()

@@ -11,7 +11,14 @@ from .profile import SETTINGS as PROFILE_SETTINGS
 
 T = TypeVar("T")
 
-DEFAULT_PORTS = {"gateway": 4000, "contacts": 4001, "deals": 4002, "tasks": 4003, "capture": 4004}
+DEFAULT_PORTS = {
+    "gateway": 4000,
+    "contacts": 4001,
+    "deals": 4002,
+    "tasks": 4003,
+    "capture": 4004,
+    "webhooks": 4005,
+}
 
 
 def from_env(cls: type[T], names: Mapping[str, str], env: Mapping[str, str] | None = None) -> T:

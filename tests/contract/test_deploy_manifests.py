@@ -72,7 +72,9 @@ def test_kustomization_lists_every_manifest() -> None:
     assert listed == present
 
 
-@pytest.mark.parametrize("service", ["contacts", "deals", "tasks", "capture", "gateway"])
+@pytest.mark.parametrize(
+    "service", ["contacts", "deals", "tasks", "capture", "webhooks", "gateway"]
+)
 def test_deployment_matches_the_service(service: str) -> None:
     container = _deployment(service)["spec"]["template"]["spec"]["containers"][0]
     assert container["args"] == [f"crm_{service}"]
@@ -99,7 +101,7 @@ def test_configured_variables_are_read_by_the_code() -> None:
     assert "CRM_HOST" in (REPO_ROOT / "libs/crm_kit/settings.py").read_text()
 
 
-SERVICES = ("contacts", "deals", "tasks", "capture")
+SERVICES = ("contacts", "deals", "tasks", "capture", "webhooks")
 
 
 def _pod(doc: dict) -> dict:
@@ -249,7 +251,7 @@ def test_only_prometheus_reaches_the_metrics_ports_of_every_part() -> None:
     assert scraped == {"gateway", *SERVICES}
 
 
-@pytest.mark.parametrize("part", ["contacts", "deals", "tasks", "capture", "gateway"])
+@pytest.mark.parametrize("part", [*SERVICES, "gateway"])
 def test_each_part_serves_metrics_on_its_own_port_and_scales(part: str) -> None:
     deployment = _deployment(part)
     container = _pod(deployment)["containers"][0]

@@ -1,7 +1,8 @@
 // The shell: navigation, the signed-in user, and the screens by URL. The board ships in the
 // first bundle (it is the first screen); every other screen loads when first opened.
 
-import { lazy, Suspense, useEffect, type ReactNode } from "react";
+import { lazy, Suspense, useEffect, useState, type ReactNode } from "react";
+import { useLiveUpdates, type LiveState } from "./api/liveUpdates";
 import { getSession, hasRole, signOut, useSession, type Session } from "./auth/session";
 import { OidcCallbackPage, SignInPage } from "./auth/SignIn";
 import { personName } from "./people";
@@ -42,8 +43,38 @@ const NAV = [
   { to: "/dashboards", label: "Dashboards" },
 ];
 
+const LIVE_LABELS: Record<LiveState["status"], [string, string]> = {
+  live: ["Live", "Changes by colleagues appear as they happen."],
+  connecting: ["Connecting…", "Connecting to live updates."],
+  offline: ["Offline", "Live updates are down: screens refresh when you come back to this window."],
+};
+
+function LiveIndicator({ live }: { live: LiveState }) {
+  const [dismissed, setDismissed] = useState<string | null>(null);
+  const [label, title] = LIVE_LABELS[live.status];
+  const notice = live.notice && live.notice.id !== dismissed ? live.notice : null;
+  return (
+    <>
+      <span className="live-status" data-testid="live-status" data-status={live.status} title={title}>
+        {label}
+      </span>
+      <span role="status" className="live-notice">
+        {notice && (
+          <>
+            <span data-testid="live-notice">{notice.title}</span>
+            <button type="button" className="link" aria-label="Dismiss notification" onClick={() => setDismissed(notice.id)}>
+              ×
+            </button>
+          </>
+        )}
+      </span>
+    </>
+  );
+}
+
 function Shell({ session, children }: { session: Session; children: ReactNode }) {
   const { pathname } = useLocation();
+  const live = useLiveUpdates(session);
   const nav = hasRole(session, "admin", "manager") ? [...NAV, { to: "/settings", label: "Settings" }] : NAV;
   return (
     <div className="app">
@@ -66,6 +97,7 @@ function Shell({ session, children }: { session: Session; children: ReactNode })
           </ul>
         </nav>
         <div className="who">
+          <LiveIndicator live={live} />
           <span data-testid="signed-in-user">
             {session.name || personName(session.userId)}
             <span className="muted"> · {session.roles.join(", ")} · {session.workspace}</span>

@@ -138,6 +138,7 @@ def create_app(
         service=settings.service,
         readiness=readiness,
         lifespan=lifespan,
+        live=lambda: state["runtime"].live if state["runtime"] else None,
     )
     app.state.settings = settings
     app.state.store = store

@@ -72,7 +72,8 @@ def sign_in(page: Page, base: str, workspace: str, name: str, path: str = "/boar
 
 
 def eventually(page: Page, check: Callable[[], bool], timeout: float = 20.0) -> None:
-    """Events travel asynchronously: reload until `check` holds (no live updates yet)."""
+    """Events travel asynchronously: reload until `check` holds (a journey that checks the
+    live updates themselves must not use this: test_live_updates.py)."""
     deadline = time.monotonic() + timeout
     while True:
         if check():

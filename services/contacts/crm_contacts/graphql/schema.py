@@ -6,11 +6,17 @@ from crm_kit.graphql_schema import SubgraphSchema, subgraph_schema
 
 from .mutation import Mutation
 from .query import Query
+from .subscriptions import Subscription
 from .types import Company, Contact, Interaction
 
 
 def build_schema() -> SubgraphSchema:
-    return subgraph_schema(query=Query, mutation=Mutation, types=[Contact, Company, Interaction])
+    return subgraph_schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=[Contact, Company, Interaction],
+    )
 
 
 schema = build_schema()

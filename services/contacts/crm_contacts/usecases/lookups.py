@@ -67,6 +67,11 @@ async def companies_by_ids(scope: Scope, ids: Sequence[str]) -> dict[str, Compan
     return {c.id: c for c in await scope.store.get_companies(valid)} if valid else {}
 
 
+async def interactions_by_ids(scope: Scope, ids: Sequence[str]) -> dict[str, Interaction]:
+    valid = _valid_ids(ids)
+    return {i.id: i for i in await scope.store.get_interactions(valid)} if valid else {}
+
+
 async def list_contacts(scope: Scope, query: ContactQuery) -> Page[Contact]:
     scope.require_deleted_read(query.include_deleted)
     return await scope.store.list_contacts(query)

@@ -6,11 +6,17 @@ from crm_kit.graphql_schema import SubgraphSchema, subgraph_schema
 
 from .mutation import Mutation
 from .query import Query
+from .subscriptions import Subscription
 from .types import Contact, Deal, Task, Team
 
 
 def build_schema() -> SubgraphSchema:
-    return subgraph_schema(query=Query, mutation=Mutation, types=[Task, Team, Deal, Contact])
+    return subgraph_schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=[Task, Team, Deal, Contact],
+    )
 
 
 schema = build_schema()

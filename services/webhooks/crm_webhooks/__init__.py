@@ -1,0 +1,1 @@
+"""The webhooks service: signed outbound webhooks of the platform's events."""

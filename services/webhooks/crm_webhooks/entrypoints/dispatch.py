@@ -1,0 +1,123 @@
+"""The deliveries that became due, from the service's own stream: one durable pull consumer
+shared by the replicas. Each message is one delivery; a failed attempt is retried by
+JetStream itself (`nak` with the schedule's delay), so the retry plan survives restarts and
+needs no polling of the database; the delivery (and its `webhook-id`) stays the same."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from pydantic import ValidationError
+
+from crm_contracts import webhooks as contract
+from crm_contracts.envelope import CloudEvent
+from crm_contracts.streams import stream_for
+from crm_kit.context import RequestContext
+
+from ..config import DeliverySettings
+from ..usecases import dispatch
+from ..usecases.scope import Scopes
+
+log = logging.getLogger(__name__)
+
+DURABLE = "webhooks-dispatch"
+IN_FLIGHT = 32  # deliveries attempted at once per process
+# An attempt can wait behind its endpoint's other deliveries: long before a redelivery.
+ACK_WAIT_SECONDS = 300.0
+RETRY_AFTER_ERROR = 5.0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        scopes: Scopes,
+        send: dispatch.Send,
+        settings: DeliverySettings,
+    ) -> None:
+        self._js = js
+        self._scopes = scopes
+        self._send = send
+        self._settings = settings
+        self._slots = asyncio.Semaphore(IN_FLIGHT)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._subscription: JetStreamContext.PullSubscription | None = None
+        self.attempted = 0
+
+    async def start(self) -> None:
+        stream = stream_for("webhooks").name
+        config = ConsumerConfig(
+            durable_name=DURABLE,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ACK_WAIT_SECONDS,
+            # The first attempt and one per retry, and one to spare for an error between.
+            max_deliver=len(self._settings.schedule) + 2,
+            filter_subject=contract.DELIVERY_DUE,
+        )
+        await self._js.add_consumer(stream, config)
+        self._subscription = await self._js.pull_subscribe_bind(durable=DURABLE, stream=stream)
+
+    async def run(self) -> None:
+        assert self._subscription is not None, "start() first"
+        while True:
+            await self._slots.acquire()
+            self._slots.release()
+            try:
+                messages = await self._subscription.fetch(8, timeout=1.0)
+            except (NatsTimeoutError, TimeoutError):
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("fetch failed; retrying", exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
+            for message in messages:
+                await self._slots.acquire()
+                task = asyncio.ensure_future(self._handle(message))
+                self._tasks.add(task)
+                task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+
+    async def _handle(self, message: Msg) -> None:
+        try:
+            event = CloudEvent.from_json(message.data)
+            due = contract.DeliveryDue.model_validate(event.data)
+        except (ValidationError, ValueError):
+            log.error("unreadable delivery message dropped")
+            await message.term()
+            return
+        caller = RequestContext(event.workspace, "service:webhooks", frozenset({"admin"}))
+        try:
+            outcome = await dispatch.attempt(
+                self._scopes(caller), due.delivery_id, message.metadata.num_delivered, self._send
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("delivery %s: attempt failed", due.delivery_id, exc_info=True)
+            await message.nak(delay=RETRY_AFTER_ERROR)
+            return
+        self.attempted += 1
+        if outcome.retry_in is not None:
+            await message.nak(delay=outcome.retry_in)
+        else:
+            await message.ack_sync()
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+            self._subscription = None
