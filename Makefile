@@ -20,13 +20,14 @@ WORKSPACE ?= demo
 SUBJECT ?= admin
 ROLE ?= admin
 
-.PHONY: help install run test test-unit test-integration test-e2e token lint format \
+.PHONY: help install run test test-unit test-integration test-e2e chaos token lint format \
         supergraph api-schema web chromium screenshots schemas docs bench clean ferretdb \
         promtool tools imap-server
 
 help:
 	@echo "make run     - start FerretDB, NATS, the services and the gateway with demo data"
 	@echo "make test    - run every test layer against throwaway FerretDB and NATS"
+	@echo "make chaos   - the fault suite: kill -9 each part during a keyed workload (CHAOS_SIZE=short|long)"
 	@echo "make token   - print a development token (WORKSPACE=, SUBJECT=, ROLE=)"
 	@echo "make lint    - ruff check, format check, mypy (strict for libs and the gateway core)"
 	@echo "make schemas - re-export every service's schema.graphql"
@@ -86,18 +87,26 @@ token: $(REQ_STAMP)
 
 test: install tools lint web chromium imap-server
 	cd web && npm run --silent test
-	$(PY) -m pytest -q -m "not integration and not e2e" libs services gateway tests
+	$(PY) -m pytest -q -m "not integration and not e2e and not chaos" libs services gateway tests
 	$(PY) -m pytest -q -m integration libs services tests
 	$(PY) -m pytest -q -m e2e tests
+	CHAOS_SIZE=short $(PY) -m pytest -q -m chaos tests/chaos
 
 test-unit: install tools
-	$(PY) -m pytest -q -m "not integration and not e2e" libs services gateway tests
+	$(PY) -m pytest -q -m "not integration and not e2e and not chaos" libs services gateway tests
 
 test-integration: install imap-server
 	$(PY) -m pytest -q -m integration libs services tests
 
 test-e2e: install web chromium
 	$(PY) -m pytest -q -m e2e tests
+
+# The fault suite (tests/chaos): kill -9 of each service, the gateway, NATS and FerretDB
+# during a keyed workload on a stack of its own. Long by default; CHAOS_SIZE=short for the
+# ~1 minute version (one kill of each kind, a few hundred writes).
+CHAOS_SIZE ?= long
+chaos: install
+	CHAOS_SIZE=$(CHAOS_SIZE) $(PY) -m pytest -q -m chaos tests/chaos
 
 # The browser tests drive Debian's Chromium (browser downloads are not possible here).
 chromium:
