@@ -148,6 +148,9 @@ class MemoryRecords(Records[E]):
     def _load(self, doc: dict[str, Any]) -> E:
         return self.kind.from_doc({k: copy.deepcopy(v) for k, v in doc.items() if k != OPS_FIELD})
 
+    async def _markers(self, record_id: str) -> list[str]:
+        return list(self._docs.get(record_id, {}).get(OPS_FIELD) or [])
+
     def _select(self, where: Filter, order: Order, after: Cursor | None) -> list[dict[str, Any]]:
         return select(self._docs.values(), stored_field, self._scoped(where), order, after)
 

@@ -29,7 +29,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from pymongo.errors import DuplicateKeyError
 
 from .filters import ALL, And, Eq, Filter, In
-from .operation import current_operation, reserve_update
+from .operation import OPS_FIELD, current_operation, reserve_update
 from .outbox import HIDE_OUTBOX
 from .pagination import BY_ID, Cursor, Order, Page
 from .writer import DocumentWriter
@@ -208,6 +208,9 @@ class Records(ABC, Generic[E]):
         """Read-modify-write one record (see the module doc); None when it is absent."""
         # One marker position per change, written or not (crm_kit.operation).
         with reserve_update(self.kind.collection, record_id):
+            if await self._made_before(record_id):
+                found = await self.get([record_id])
+                return found[0] if found else None
             for _ in range(CHANGE_ATTEMPTS):
                 async with self.lock(record_id):
                     found = await self.get([record_id])
@@ -231,6 +234,24 @@ class Records(ABC, Generic[E]):
                     if all(saved):
                         return await self._as_stored(to_write)
         raise Stale(f"{self.kind.collection} {sorted(ids)} changed meanwhile")
+
+    async def _made_before(self, record_id: str) -> bool:
+        """Within a keyed operation: whether an earlier run already made this change (the
+        document holds the marker reserved for it). Then the change is not computed again:
+        on the record as the first run left it, a step may refuse what is already done (a
+        task completed twice), which would fail a retry of a write that was saved."""
+        operation = current_operation()
+        if operation is None:
+            return False
+        marker = operation.update_marker(self.kind.collection, record_id)
+        if marker not in await self._markers(record_id):
+            return False
+        operation.meet(self.kind.collection, record_id)
+        return True
+
+    @abstractmethod
+    async def _markers(self, record_id: str) -> list[str]:
+        """The keyed-operation markers the stored document holds (`crm_kit.operation`)."""
 
     async def _as_stored(self, records: Sequence[E]) -> list[E]:
         """The records a change returns: within a keyed operation, one whose update an
@@ -454,6 +475,10 @@ class MongoRecords(Records[E]):
         return await self.writer.delete(
             self.kind.collection, record_id, workspace_id=self._writable(), expect=expect
         )
+
+    async def _markers(self, record_id: str) -> list[str]:
+        doc = await self._collection.find_one({"_id": record_id}, {OPS_FIELD: 1})
+        return list((doc or {}).get(OPS_FIELD) or [])
 
     async def _elsewhere(self, record_id: str) -> bool:
         """Whether a document with this id belongs to another workspace."""

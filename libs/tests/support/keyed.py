@@ -60,3 +60,15 @@ async def count_and_tag(things: Records[Thing], thing_id: str, tag: str) -> None
     log = f"{thing_id}-log"
     created = {"name": log, "name_key": log}
     await things.update(log, {"$push": {"tags": tag}, "$setOnInsert": created}, upsert=True)
+
+
+async def finish(things: Records[Thing], thing_id: str) -> Thing | None:
+    """A change that refuses to be made twice (as completing a done task is refused)."""
+
+    async def done(thing: Thing) -> bool:
+        if thing.name.endswith(" (done)"):
+            raise ValueError("already done")
+        thing.rename(f"{thing.name} (done)")
+        return True
+
+    return await things.change(thing_id, done)

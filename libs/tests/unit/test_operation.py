@@ -16,7 +16,7 @@ from crm_kit.memory_db import MemoryDatabase
 from crm_kit.operation import KEPT_MARKERS, Operation, keep_markers, operation_bound
 from crm_kit.records import Duplicate
 
-from ..support.keyed import bump_twice, count_and_tag, create_thing, rename_then_bump
+from ..support.keyed import bump_twice, count_and_tag, create_thing, finish, rename_then_bump
 from ..support.things import THING, THINGS, Thing, encode
 
 STARTED = datetime(2026, 3, 1, 12, 30, 15, 123000, tzinfo=UTC)
@@ -133,3 +133,20 @@ async def test_partial_updates_and_upserts_run_twice_apply_once(db: MemoryDataba
         await count_and_tag(things, "t1", "y")
     first, log = await things.get(["t1", "t1-log"])
     assert (first.score, first.tags, log.tags) == (2, ["x", "y"], ["x", "y"])
+
+
+async def test_a_refusing_change_made_by_the_first_run_answers_the_record(
+    db: MemoryDatabase,
+) -> None:
+    """The first run saved the change (then died before storing its result): the retry
+    is not refused by the change's own check, it answers the record as saved."""
+    things = db.records(THING, "w1")
+    await things.insert(Thing("t1", "w1", "Ada", score=0))
+    with operation_bound(_operation()):
+        first = await finish(things, "t1")
+    with operation_bound(_operation()):
+        again = await finish(things, "t1")
+    assert first is not None and again is not None
+    assert again.name == first.name == "Ada (done)"
+    with operation_bound(_operation("e" * 32)), pytest.raises(ValueError):
+        await finish(things, "t1")  # another request: refused, as it should be
