@@ -64,7 +64,7 @@ def parser_for(how: Conversion) -> Parser:
     """The reader of one field's text, its options bound (built once per file)."""
     kind, separator = how.type, how.decimal_separator
     if kind is FieldType.TEXT:
-        return str
+        return unguarded
     if kind is FieldType.INTEGER:
         return lambda text: parse_integer(text, separator)
     if kind is FieldType.DECIMAL:
@@ -76,6 +76,15 @@ def parser_for(how: Conversion) -> Parser:
     if kind is FieldType.DATETIME:
         return partial(dates.parse_datetime, fmt=how.date_format, zone=how.timezone)
     return partial(_PARSERS[kind], how=how)
+
+
+# A text a CSV writer guarded against running as a spreadsheet formula (`'=SUM(A1)`, see
+# `write.safe_text`): the apostrophe is the guard's, not the value's.
+_GUARDED = ("'=", "'+", "'-", "'@")
+
+
+def unguarded(text: str) -> str:
+    return text[1:] if text.startswith(_GUARDED) else text
 
 
 SIGNS = {"€": "EUR", "£": "GBP", "₹": "INR", "₽": "RUB", "₩": "KRW", "₺": "TRY", "₪": "ILS"}
