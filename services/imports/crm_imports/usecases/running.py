@@ -77,9 +77,11 @@ async def run(scope: Scope, job_id: str, holds: Holds) -> ImportJob | None:
                 batch = await asyncio.to_thread(_next, batches)
                 if batch is None:
                     break
+                if not await holds():
+                    return None  # another runner has the job now
                 found = await _current(scope, job)
-                if found is None or not await holds():
-                    return None  # another runner has it (or it was changed meanwhile)
+                if found is None:
+                    return None  # changed meanwhile (another runner moved it on)
                 job = found
                 if job.cancel_requested:
                     return await _finish(scope, job, CANCELLED)
