@@ -31,6 +31,7 @@ from .graphql.schema import schema
 from .store.mongo import ensure_indexes, mongo_store
 from .store.port import ImportsStore, RecordSinks
 from .store.sinks import NatsSinks
+from .usecases.claims import Claims
 from .usecases.scope import Scopes, scopes
 
 
@@ -50,7 +51,7 @@ def create_app(
     state: dict[str, Any] = {"scopes": None, "runtime": None}
 
     def wire(found: ImportsStore, found_sinks: RecordSinks) -> tuple[Scopes, JobRunner]:
-        runner = JobRunner(found, lambda c: state["scopes"](c), run, clock)
+        runner = JobRunner(Claims(found), lambda c: state["scopes"](c), run, clock)
         state["scopes"] = scopes(found, found_sinks, run, clock, runner.wake)
         state["runner"] = runner
         return state["scopes"], runner

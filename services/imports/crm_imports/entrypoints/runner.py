@@ -16,8 +16,8 @@ from crm_kit.clock import Clock, utcnow
 
 from ..config import RunSettings
 from ..domain.job import ImportJob
-from ..store.port import ImportsStore
 from ..usecases import running
+from ..usecases.claims import Claims
 from ..usecases.scope import Scopes
 
 log = logging.getLogger(__name__)
@@ -29,9 +29,9 @@ MAX_RUNNING = 2
 class Lease:
     """The periods one runner holds for one job."""
 
-    def __init__(self, store: ImportsStore, job: ImportJob, settings: RunSettings, clock: Clock):
-        self._store = store.for_workspace(job.workspace_id)
-        self._job_id = job.id
+    def __init__(self, claims: Claims, job: ImportJob, settings: RunSettings, clock: Clock):
+        self._claims = claims
+        self._job = job
         self._seconds = settings.lease_seconds
         self._clock = clock
         self._held: set[int] = set()
@@ -44,7 +44,7 @@ class Lease:
     async def _take(self, period: int) -> bool:
         if period in self._held:
             return True
-        if await self._store.take_lease(f"{self._job_id}:{period}", self._clock()):
+        if await self._claims.take(self._job, period, self._clock()):
             self._held.add(period)
             return True
         return False
@@ -66,12 +66,12 @@ class Lease:
 class JobRunner:
     def __init__(
         self,
-        store: ImportsStore,
+        claims: Claims,
         scopes: Scopes,
         settings: RunSettings,
         clock: Clock = utcnow,
     ) -> None:
-        self._store = store
+        self._claims = claims
         self._scopes = scopes
         self._settings = settings
         self._clock = clock
@@ -95,12 +95,12 @@ class JobRunner:
 
     async def poll(self) -> None:
         """Claim and start what this replica can run now."""
-        async for job in self._store.active_jobs():
+        async for job in self._claims.active_jobs():
             if len(self._running) >= MAX_RUNNING:
                 return
             if job.id in self._running or not job.started_by:
                 continue
-            lease = Lease(self._store, job, self._settings, self._clock)
+            lease = Lease(self._claims, job, self._settings, self._clock)
             if not await lease.claim():
                 continue
             task = asyncio.create_task(self._work(job, lease), name=f"import-{job.id}")
