@@ -29,9 +29,17 @@ def test_committed_schema_is_the_exported_one() -> None:
         "services/imports/schema.graphql is stale: run "
         "`python -m crm_imports.export_schema > services/imports/schema.graphql`"
     )
-    for name in ("scalar Upload", "createImport(file: Upload!", "setImportMapping(",
-                 "startImport(", "cancelImport(", "undoImport(", "importJobChanged(id: ID!)",
-                 "saveImportTemplate(", "importTemplates("):  # fmt: skip
+    for name in (
+        "scalar Upload",
+        "createImport(file: Upload!",
+        "setImportMapping(",
+        "startImport(",
+        "cancelImport(",
+        "undoImport(",
+        "importJobChanged(id: ID!)",
+        "saveImportTemplate(",
+        "importTemplates(",
+    ):
         assert name in committed
 
 
@@ -41,10 +49,16 @@ def produced_events() -> list[CloudEvent]:
 
     at = datetime(2026, 3, 2, 14, 5, tzinfo=UTC)
     job = ImportJob(
-        id="6751f0c2a1b2c3d4e5f60718", workspace_id="w1", record_type="deals",
-        created_by="ann", file_name="deals.csv", file_size=1200, upload_id="u" * 24,
-        created_at=at, updated_at=at,
-    )  # fmt: skip
+        id="6751f0c2a1b2c3d4e5f60718",
+        workspace_id="w1",
+        record_type="deals",
+        created_by="ann",
+        file_name="deals.csv",
+        file_size=1200,
+        upload_id="u" * 24,
+        created_at=at,
+        updated_at=at,
+    )
     job.created()
     job.queue(False, "ann", ["admin"], at)
     job.finish("completed", at)

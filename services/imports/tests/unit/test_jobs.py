@@ -116,8 +116,15 @@ async def test_dry_run_counts_equal_the_real_runs_and_issues_name_row_column_val
     counts = real.counts.as_dict()
     # Beta fails here (Staff), Refused at the owner; Gamma exists; Acme twice (same row id
     # derivation differs per row: the owner decides, the report warns).
-    assert counts == {"rows_read": 5, "created": 2, "updated": 0, "unchanged": 0,
-                      "skipped": 1, "failed": 2, "warnings": 1}  # fmt: skip
+    assert counts == {
+        "rows_read": 5,
+        "created": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "skipped": 1,
+        "failed": 2,
+        "warnings": 1,
+    }
     assert len(world.sinks.records) == 2
     page, _ = await _issues(world, real)
     staff = next(i for i in page if i.code == "bad_value")
