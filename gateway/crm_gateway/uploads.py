@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import hashlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any, BinaryIO
@@ -122,13 +123,21 @@ class Uploads:
                 for paths in mapping.values()
             ):
                 raise RequestError("`map` must map each file to a list of paths.", field="map")
+            files: dict[str, UploadFile] = {}
+            # Every path is checked (on a copy) before any file leaves: a request the spec
+            # refuses stores nothing at the import service.
+            rehearsal = copy.deepcopy(operations)
             for key, paths in mapping.items():
                 upload = form.get(key)
                 if not isinstance(upload, UploadFile):
                     raise RequestError(
                         f"`map` names file {key!r}, which was not sent.", field="map"
                     )
-                upload_id = await self._forward(upload, caller)
+                files[key] = upload
+                for path in paths:
+                    _place(rehearsal, path, key)
+            for key, paths in mapping.items():
+                upload_id = await self._forward(files[key], caller)
                 for path in paths:
                     _place(operations, path, upload_id)
         finally:
