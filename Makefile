@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-export PYTHONPATH := libs:services/contacts:services/deals:services/tasks:services/capture:services/webhooks:gateway:cli
+export PYTHONPATH := libs:services/contacts:services/deals:services/tasks:services/capture:services/webhooks:services/imports:gateway:cli
 export APOLLO_TELEMETRY_DISABLED := true
 
 REQ_STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-16)
@@ -130,7 +130,7 @@ format: $(REQ_STAMP)
 	$(VENV)/bin/ruff format .
 
 schemas: $(REQ_STAMP)
-	for svc in contacts deals tasks capture webhooks; do \
+	for svc in contacts deals tasks capture webhooks imports; do \
 	  $(PY) -m crm_$$svc.export_schema > services/$$svc/schema.graphql; done
 
 docs: $(REQ_STAMP)

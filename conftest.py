@@ -30,6 +30,7 @@ for sub in (
     "services/tasks",
     "services/capture",
     "services/webhooks",
+    "services/imports",
     "gateway",
     "cli",
 ):

@@ -29,7 +29,7 @@ def stack(infra: InfraStack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     logs = tmp_path_factory.mktemp("e2e-logs")
     ports = {
         name: free_port()
-        for name in ("contacts", "deals", "tasks", "capture", "webhooks", "gateway")
+        for name in ("contacts", "deals", "tasks", "capture", "webhooks", "imports", "gateway")
     }
     env = dict(os.environ)
     env.update(
@@ -54,7 +54,7 @@ def stack(infra: InfraStack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     env["CAPTURE_PUBLIC_URL"] = f"http://127.0.0.1:{ports['gateway']}"
     processes: list[subprocess.Popen] = []
     try:
-        for name in ("contacts", "deals", "tasks", "capture", "webhooks", "gateway"):
+        for name in ("contacts", "deals", "tasks", "capture", "webhooks", "imports", "gateway"):
             log = logs / f"{name}.log"
             process = spawn([sys.executable, "-m", f"crm_{name}"], log, env=env, cwd=REPO_ROOT)
             processes.append(process)

@@ -18,7 +18,7 @@ const config: CodegenConfig = {
         enumsAsTypes: true,
         useTypeImports: true,
         strictScalars: true,
-        scalars: { Date: "string", DateTime: "string", JSON: "unknown" },
+        scalars: { Date: "string", DateTime: "string", JSON: "unknown", Upload: "string" },
         avoidOptionals: false,
       },
     },

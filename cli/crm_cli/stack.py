@@ -46,6 +46,7 @@ SERVICES = (
     Component("tasks", "crm_tasks", 4003),
     Component("capture", "crm_capture", 4004),
     Component("webhooks", "crm_webhooks", 4005),
+    Component("imports", "crm_imports", 4006),
 )
 # Capture's second public door: inbound SMTP (CAPTURE_SMTP_PORT; CAPTURE_SMTP_PORT=0 closes it).
 SMTP_PORT = int(os.environ.get("CAPTURE_SMTP_PORT") or 2525)

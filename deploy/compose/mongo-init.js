@@ -22,9 +22,9 @@ for (let i = 0; i < 120 && !db.hello().isWritablePrimary; i++) sleep(500);
 if (!db.hello().isWritablePrimary) throw new Error("mongo1 did not become primary");
 
 const admin = db.getSiblingDB("admin");
-for (const service of ["contacts", "deals", "tasks", "capture", "webhooks"]) {
+for (const service of ["contacts", "deals", "tasks", "capture", "webhooks", "imports"]) {
   const user = { pwd: secret(`mongo-${service}`), roles: [{ role: "readWrite", db: `crm_${service}` }] };
   if (admin.getUser(service)) admin.updateUser(service, user);
   else admin.createUser({ user: service, ...user });
 }
-print("replica set rs0 ready; users contacts, deals, tasks, capture, webhooks");
+print("replica set rs0 ready; users contacts, deals, tasks, capture, webhooks, imports");

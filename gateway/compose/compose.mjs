@@ -24,6 +24,7 @@ const DEFAULT_SUBGRAPHS = [
   { name: "tasks", url: "http://127.0.0.1:4003/graphql" },
   { name: "capture", url: "http://127.0.0.1:4004/graphql" },
   { name: "webhooks", url: "http://127.0.0.1:4005/graphql" },
+  { name: "imports", url: "http://127.0.0.1:4006/graphql" },
 ];
 
 function parseArgs(argv) {

@@ -4,8 +4,9 @@
 A GraphQL request passes, in this order and each refused before the next costs anything:
 the bound on requests in flight (503), the bad-token back-off of its address (429), the
 rate limit of its address (429), the caller's token (401), the caller's rate limit (429),
-the body size (413) and the request's shape (400); then the gateway's own limits (depth,
-aliases, root fields, cost) and execution.
+the body size (413; a GraphQL multipart request with files for the import service up to
+100 MiB: crm_gateway/uploads.py) and the request's shape (400); then the gateway's own
+limits (depth, aliases, root fields, cost) and execution.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from crm_gateway.identity import SubgraphSigner
 from crm_gateway.metrics import Metrics
 from crm_gateway.subscriptions.mount import LiveTransports, wants_event_stream
 from crm_gateway.tracking_proxy import TRACKING_ROUTES, TrackingProxy
+from crm_gateway.uploads import Uploads, is_multipart
 from crm_gateway.web import mount_web
 from crm_kit import metrics, telemetry
 from crm_kit.assertions import KeyRing
@@ -172,6 +174,9 @@ def create_app(
         bad_tokens=bad_tokens,
     )
     tracking = TrackingProxy.for_gateway(gateway, gateway_keys, transport)  # public: no token
+    # GraphQL multipart requests: files for the import service (crm_gateway/uploads.py).
+    by_name = {gateway.supergraph.name_of(g): url for g, url in gateway.client.urls.items()}
+    uploads = Uploads.for_gateway(by_name, gateway_keys, transport)
 
     async def graphql(request: Request) -> Response:
         # The caller's trace, or a new one: every log line of the request names it.
@@ -257,7 +262,10 @@ def create_app(
                 return refused, 0.0
         headers.update(ratelimit_headers(decisions))
         try:
-            gql = await _read_request(request, adm.max_body_bytes)
+            if is_multipart(request):
+                gql = await uploads.read(request, caller)
+            else:
+                gql = await _read_request(request, adm.max_body_bytes)
         except RequestError as error:
             return _body({"errors": [error.error()]}, error.status, media_type, headers), 0.0
 
@@ -316,6 +324,7 @@ def create_app(
         live.registry.stop_all()
         await gateway.aclose()
         await tracking.aclose()
+        await uploads.aclose()
 
     app = Starlette(
         routes=[

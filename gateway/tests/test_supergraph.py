@@ -67,6 +67,7 @@ def test_committed_supergraph_is_fresh() -> None:
             ("tasks", 4003),
             ("capture", 4004),
             ("webhooks", 4005),
+            ("imports", 4006),
         )
         if (REPO / "services" / name / "schema.graphql").exists()
     }

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import contacts, deals
+from . import contacts, deals, import_batches
 from .streams import SERVICES
 
 
@@ -102,6 +102,18 @@ PARTIES: tuple[Party, ...] = (
             Durable("deals", "webhooks-intake"),
             Durable("tasks", "webhooks-intake"),
             Durable("webhooks", "webhooks-dispatch"),
+        ),
+    ),
+    Party(
+        "imports",
+        service=True,
+        # Batches of mapped rows to the owner of each record type, and the undo of a job.
+        requests=(
+            *(import_batches.write_subject(kind) for kind in import_batches.OWNER_OF),
+            *(
+                import_batches.undo_subject(owner)
+                for owner in sorted(set(import_batches.OWNER_OF.values()))
+            ),
         ),
     ),
     Party("cli", requests=("rpc.>",)),

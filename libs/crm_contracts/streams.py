@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SERVICES = ("contacts", "deals", "tasks", "capture", "webhooks")
+SERVICES = ("contacts", "deals", "tasks", "capture", "webhooks", "imports")
 
 
 @dataclass(frozen=True)

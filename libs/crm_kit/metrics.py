@@ -347,6 +347,7 @@ DEFAULT_METRICS_PORTS = {
     "tasks": 9403,
     "capture": 9404,
     "webhooks": 9405,
+    "imports": 9406,
 }
 
 

@@ -15,6 +15,7 @@ SOURCE_DIRS = (
     "services/tasks",
     "services/capture",
     "services/webhooks",
+    "services/imports",
     "gateway",
     "cli",
 )

@@ -18,6 +18,7 @@ DEFAULT_PORTS = {
     "tasks": 4003,
     "capture": 4004,
     "webhooks": 4005,
+    "imports": 4006,
 }
 
 

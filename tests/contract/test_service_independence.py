@@ -31,13 +31,29 @@ PACKAGES = {
     "crm_tasks": REPO_ROOT / "services/tasks/crm_tasks",
     "crm_capture": REPO_ROOT / "services/capture/crm_capture",
     "crm_webhooks": REPO_ROOT / "services/webhooks/crm_webhooks",
+    "crm_imports": REPO_ROOT / "services/imports/crm_imports",
     "crm_gateway": REPO_ROOT / "gateway/crm_gateway",
     "crm_kit": REPO_ROOT / "libs/crm_kit",
     "crm_contracts": REPO_ROOT / "libs/crm_contracts",
     "crm_tabular": REPO_ROOT / "libs/crm_tabular",
 }
-OWNED = {"crm_contacts", "crm_deals", "crm_tasks", "crm_capture", "crm_webhooks", "crm_gateway"}
-SERVICES = ("crm_contacts", "crm_deals", "crm_tasks", "crm_capture", "crm_webhooks")
+OWNED = {
+    "crm_contacts",
+    "crm_deals",
+    "crm_tasks",
+    "crm_capture",
+    "crm_webhooks",
+    "crm_imports",
+    "crm_gateway",
+}
+SERVICES = (
+    "crm_contacts",
+    "crm_deals",
+    "crm_tasks",
+    "crm_capture",
+    "crm_webhooks",
+    "crm_imports",
+)
 
 # What each layer of a service may import (besides itself).
 ROOT = "composition root"

@@ -18,6 +18,8 @@ const CompanyScreen = lazy(() => import("./screens/contacts/CompanyScreen"));
 const TasksScreen = lazy(() => import("./screens/tasks/TasksScreen"));
 const DashboardsScreen = lazy(() => import("./screens/dashboards/DashboardsScreen"));
 const SettingsScreen = lazy(() => import("./screens/settings/SettingsScreen"));
+const ImportsScreen = lazy(() => import("./screens/imports/ImportsScreen"));
+const ImportJobScreen = lazy(() => import("./screens/imports/ImportJobScreen"));
 
 type Route = { pattern: string; render: (params: Record<string, string>) => ReactNode };
 
@@ -33,6 +35,8 @@ const ROUTES: Route[] = [
   { pattern: "/dashboards/:tab", render: ({ tab }) => <DashboardsScreen tab={tab} /> },
   { pattern: "/settings", render: () => <SettingsScreen tab="pipelines" /> },
   { pattern: "/settings/:tab", render: ({ tab }) => <SettingsScreen tab={tab} /> },
+  { pattern: "/imports", render: () => <ImportsScreen /> },
+  { pattern: "/imports/:id", render: ({ id }) => <ImportJobScreen id={id} /> },
 ];
 
 const NAV = [
@@ -75,7 +79,9 @@ function LiveIndicator({ live }: { live: LiveState }) {
 function Shell({ session, children }: { session: Session; children: ReactNode }) {
   const { pathname } = useLocation();
   const live = useLiveUpdates(session);
-  const nav = hasRole(session, "admin", "manager") ? [...NAV, { to: "/settings", label: "Settings" }] : NAV;
+  const nav = hasRole(session, "admin", "manager")
+    ? [...NAV, { to: "/imports", label: "Import" }, { to: "/settings", label: "Settings" }]
+    : NAV;
   return (
     <div className="app">
       <a className="skip-link" href="#main">

@@ -3,9 +3,9 @@
 // (`liveUpdates.ts`: each event of a colleague's change invalidates its topics). While the
 // live connection is down, coming back to the window refreshes everything instead.
 
-export type Topic = "deals" | "tasks" | "contacts" | "pipelines" | "teams" | "analytics";
+export type Topic = "deals" | "tasks" | "contacts" | "pipelines" | "teams" | "analytics" | "imports";
 
-export const ALL_TOPICS: Topic[] = ["deals", "tasks", "contacts", "pipelines", "teams", "analytics"];
+export const ALL_TOPICS: Topic[] = ["deals", "tasks", "contacts", "pipelines", "teams", "analytics", "imports"];
 const listeners = new Map<Topic, Set<() => void>>();
 
 export function invalidate(...topics: Topic[]): void {

@@ -1,0 +1,62 @@
+"""Service constants and settings."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from crm_kit.settings import Settings
+
+SERVICE = "imports"
+SOURCE = "crm/imports"
+VERSION = "1.0.0"
+
+JOBS = "jobs"
+# Per job and batch: the rows' issues (errors and warnings), one document per batch.
+ISSUES = "job_issues"
+UPLOADS = "uploads"
+# An upload's bytes, one document per chunk, `_id` = `<upload id>:<chunk number>`: read back
+# by `_id` alone (the only look-up FerretDB's SQLite backend serves from an index).
+UPLOAD_CHUNKS = "upload_chunks"
+TEMPLATES = "mapping_templates"
+# A job's runner holds a lease per period (crm_kit.leases): `<job id>:<period>`.
+LEASES = "job_leases"
+OUTBOX_COLLECTIONS = (JOBS,)
+
+# Chunks of 255 KiB keep every chunk document well below MongoDB's 16 MiB limit and a
+# stored file's memory per read to one chunk.
+CHUNK_BYTES = 255 * 1024
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How jobs run. Environment: IMPORT_LEASE_SECONDS, IMPORT_POLL_SECONDS,
+    IMPORT_BATCH_ROWS, IMPORT_SINK_TIMEOUT_SECONDS, IMPORT_BATCH_PAUSE_SECONDS."""
+
+    # A runner holds its job for a period and takes the next before it starts; a runner
+    # that died loses the job within two periods (then another replica, or the same
+    # service restarted, resumes it from its checkpoint).
+    lease_seconds: float = 10.0
+    # How often a replica looks for queued jobs and jobs whose runner died.
+    poll_seconds: float = 1.0
+    # Rows per batch sent to the owner (at most import_batches.MAX_BATCH_ROWS).
+    batch_rows: int = 500
+    # One batch's round trip, the owner's bulk write included.
+    sink_timeout_seconds: float = 60.0
+    # A pause between batches (0 in production): lets tests stop a service mid-job.
+    batch_pause_seconds: float = 0.0
+
+    @classmethod
+    def from_env(cls) -> RunSettings:
+        env = os.environ
+        return cls(
+            lease_seconds=float(env.get("IMPORT_LEASE_SECONDS") or 10.0),
+            poll_seconds=float(env.get("IMPORT_POLL_SECONDS") or 1.0),
+            batch_rows=int(env.get("IMPORT_BATCH_ROWS") or 500),
+            sink_timeout_seconds=float(env.get("IMPORT_SINK_TIMEOUT_SECONDS") or 60.0),
+            batch_pause_seconds=float(env.get("IMPORT_BATCH_PAUSE_SECONDS") or 0.0),
+        )
+
+
+def load_settings() -> Settings:
+    return Settings.from_env(SERVICE)

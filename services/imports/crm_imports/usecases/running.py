@@ -1,0 +1,220 @@
+"""One run of a job, batch after batch, from its checkpoint: read and map a batch (in a
+thread: the readers are synchronous), send its rows to the owner, keep the batch's issues,
+then move the checkpoint with the batch's counts in one conditional write of the job. A
+runner that stops anywhere (a crash, a lost lease) leaves the checkpoint at the last
+batch the owner acknowledged; the next runner sends the following batch, or that one
+again (the owner answers a row it has seen with the same record and outcome).
+
+Between batches the runner re-reads the job: a cancel request ends the run there; a job
+changed by another runner (its run or status moved on) ends this runner's work; and
+`holds()` (the runner's lease) must still be true."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any
+
+from crm_contracts.import_batches import ImportBatchReply, ImportBatchRequest, ImportRow
+from crm_kit.context import RequestContext
+from crm_tabular import DuplicateFinder, Mapping, Rules, TabularError
+
+from ..domain.issues import Issue, IssueBatch, issue_batch_id
+from ..domain.job import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    MAX_STORED_ISSUES,
+    RUNNING,
+    Counts,
+    ImportJob,
+)
+from ..domain.reading import Batch, bounded_report, read_batches
+from ..store.port import SinkRefused, SinkUnavailable
+from . import uploads
+from .scope import Scope
+
+log = logging.getLogger(__name__)
+
+# Tries of one batch while its owner does not answer (about a minute in all), then the run
+# fails with the reason; starting it again resumes nothing lost (the owner is idempotent).
+SINK_TRIES = 6
+SINK_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
+
+Holds = Callable[[], Awaitable[bool]]
+
+
+def starter_of(job: ImportJob) -> RequestContext:
+    """Who the owners' endpoints act for: the person who started the run."""
+    return RequestContext(
+        job.workspace_id, job.started_by or job.created_by, frozenset(job.started_roles)
+    )
+
+
+async def run(scope: Scope, job_id: str, holds: Holds) -> ImportJob | None:
+    """Run (or resume) the job's current run to its end, a cancel, or a lost lease."""
+    job = await _begin(scope, job_id)
+    if job is None:
+        return None
+    upload = await scope.store.upload(job.upload_id)
+    if upload is None:
+        return await _finish(scope, job, FAILED, error="the uploaded file is gone")
+    assert job.mapping is not None
+    mapping = Mapping.from_json(job.mapping)
+    finder = DuplicateFinder(mapping.spec.identity)
+    async with uploads.spooled(scope, upload) as path:
+        batches = read_batches(
+            path,
+            mapping,
+            rules=Rules(now=scope.now()),
+            start_row=job.next_row,
+            batch_rows=max(1, scope.settings.batch_rows),
+            duplicates=finder,
+        )
+        try:
+            while True:
+                batch = await asyncio.to_thread(_next, batches)
+                if batch is None:
+                    break
+                if not await holds():
+                    return None  # another runner has the job now
+                found = await _current(scope, job)
+                if found is None:
+                    return None  # changed meanwhile (another runner moved it on)
+                job = found
+                if job.cancel_requested:
+                    return await _finish(scope, job, CANCELLED)
+                outcome = await _send(scope, job, batch)
+                if isinstance(outcome, str):
+                    return await _finish(scope, job, FAILED, error=outcome)
+                saved = await _checkpoint(scope, job, batch, outcome)
+                if saved is None:
+                    return None
+                job = saved
+                if scope.settings.batch_pause_seconds:
+                    await asyncio.sleep(scope.settings.batch_pause_seconds)
+        except TabularError as error:
+            # Rows before the bad place were imported and counted: the summary says so.
+            where = f" (row {error.row})" if error.row else ""
+            return await _finish(scope, job, FAILED, error=f"{error.message}{where}")
+        finally:
+            batches.close()
+    current = await _current(scope, job)
+    if current is None:
+        return None
+    if current.cancel_requested:
+        return await _finish(scope, current, CANCELLED)
+    report = bounded_report(finder.report().as_dict())
+    return await _finish(scope, current, COMPLETED, duplicates=report)
+
+
+def _next(batches: Generator[Batch, None, None]) -> Batch | None:
+    return next(batches, None)
+
+
+async def _begin(scope: Scope, job_id: str) -> ImportJob | None:
+    async def begin(found: ImportJob) -> bool:
+        if not found.active:
+            return False
+        found.begin(scope.now())
+        return True
+
+    job = await scope.store.change_job(job_id, begin)
+    return job if job is not None and job.status == RUNNING else None
+
+
+async def _current(scope: Scope, job: ImportJob) -> ImportJob | None:
+    """The job as stored, if this run is still the one running."""
+    found = await scope.store.job(job.id)
+    if found is None or found.run != job.run or found.status != RUNNING:
+        return None
+    if found.next_row != job.next_row:
+        return None  # another runner moved the checkpoint: it holds the job now
+    return found
+
+
+async def _send(scope: Scope, job: ImportJob, batch: Batch) -> ImportBatchReply | str:
+    """The owner's reply for the batch's rows, or why the run must stop."""
+    if not batch.rows:
+        return ImportBatchReply(results=[])
+    request = ImportBatchRequest(
+        job_id=job.id,
+        dry_run=job.dry_run,
+        on_existing=job.on_existing,  # type: ignore[arg-type]
+        default_currency=job.default_currency,
+        rows=[ImportRow(row=r["row"], values=r["values"]) for r in batch.rows],
+    )
+    caller = starter_of(job)
+    for attempt in range(SINK_TRIES):
+        try:
+            return await scope.sinks.write(caller, job.record_type, request)
+        except SinkRefused as refused:
+            return f"the {job.record_type} service refused the rows: {refused.message}"
+        except SinkUnavailable as error:
+            log.warning("import %s: batch not acknowledged (%s)", job.id, error)
+            if attempt + 1 < SINK_TRIES:
+                await asyncio.sleep(SINK_BACKOFF_SECONDS[attempt])
+    return f"the {job.record_type} service did not answer; start the import again to resume"
+
+
+def _tally(batch: Batch, reply: ImportBatchReply) -> tuple[Counts, list[Issue]]:
+    counts = Counts(rows_read=batch.counts.rows_read, failed=batch.counts.failed)
+    issues = list(batch.issues)
+    warned = set(batch.warned_rows)
+    for result in reply.results:
+        if result.outcome == "failed":
+            counts.failed += 1
+        else:
+            setattr(counts, result.outcome, getattr(counts, result.outcome) + 1)
+        for found in result.issues:
+            issues.append(
+                Issue(result.row, found.code, found.severity, found.message, field=found.field)
+            )
+            if found.severity == "warning":
+                warned.add(result.row)
+    counts.warnings = len(warned)
+    issues.sort(key=lambda i: i.row)
+    return counts, issues
+
+
+async def _checkpoint(
+    scope: Scope, job: ImportJob, batch: Batch, reply: ImportBatchReply
+) -> ImportJob | None:
+    counts, issues = _tally(batch, reply)
+    room = max(0, MAX_STORED_ISSUES - job.stored_issues)
+    kept = issues[:room]
+    if kept:
+        batch_id = issue_batch_id(job.id, job.run, job.batches)
+        await scope.store.put_issues(IssueBatch(batch_id, job.workspace_id, job.id, kept))
+    run, next_row = job.run, job.next_row
+
+    async def advance(found: ImportJob) -> bool:
+        if found.run != run or found.status != RUNNING or found.next_row != next_row:
+            return False
+        found.checkpoint(counts, batch.last_row + 1, batch.fraction, len(kept), scope.now())
+        return True
+
+    saved = await scope.store.change_job(job.id, advance)
+    if saved is None or saved.next_row != batch.last_row + 1 or saved.run != run:
+        return None
+    return saved
+
+
+async def _finish(
+    scope: Scope,
+    job: ImportJob,
+    status: str,
+    *,
+    error: str | None = None,
+    duplicates: dict[str, Any] | None = None,
+) -> ImportJob | None:
+    run = job.run
+
+    async def end(found: ImportJob) -> bool:
+        if found.run != run or not found.active:
+            return False
+        found.finish(status, scope.now(), error=error, duplicates=duplicates)
+        return True
+
+    return await scope.store.change_job(job.id, end)
