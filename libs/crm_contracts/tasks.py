@@ -46,6 +46,8 @@ class TaskSnapshot(Payload):
     contact_id: str | None = None
     company_id: str | None = None
     source: TaskSource
+    # Who created it (a user, or `service:<name>`): with the assignee, who holds it.
+    created_by: str | None = None
 
 
 class TaskCreated(Payload):

@@ -22,7 +22,15 @@ from crm_contracts import tasks as contract
 from .context import RequestContext
 from .inbound import Delivery, Subscription
 from .records import Duplicate, Records, RecordType
-from .sharing import RECORD_TYPES, Access, AccessSettings, TeamMembers, access_of
+from .sharing import (
+    RECORD_TYPES,
+    SEES_ALL,
+    Access,
+    AccessSettings,
+    TeamMembers,
+    access_of,
+    full_access,
+)
 
 ACCESS_VIEWS = "access_views"
 
@@ -152,3 +160,22 @@ def access_subscription(durable: str, views: AccessViews) -> Subscription:
     subscription.on(contract.TeamChanged, team)
     subscription.on(contract.AccessSettingsChanged, settings)
     return subscription
+
+
+class CallerAccess:
+    """One caller's access, read from the projection at most once (a scope's span: one
+    request or one event). Admins and the services' own callers see everything: nothing
+    is read for them; nor without a projection (the unit tests' plain stores)."""
+
+    def __init__(self, views: AccessViews | None, caller: RequestContext) -> None:
+        self._views = views
+        self._caller = caller
+        self._access: Access | None = None
+
+    async def get(self) -> Access:
+        if self._access is None:
+            if self._views is None or self._caller.has_role(*SEES_ALL):
+                self._access = full_access(self._caller)
+            else:
+                self._access = await self._views.access(self._caller)
+        return self._access
