@@ -24,12 +24,12 @@ from .inbound import Delivery, Subscription
 from .records import Duplicate, Records, RecordType
 from .sharing import (
     RECORD_TYPES,
-    SEES_ALL,
     Access,
     AccessSettings,
     TeamMembers,
     access_of,
     full_access,
+    sees_everything,
 )
 
 ACCESS_VIEWS = "access_views"
@@ -174,7 +174,7 @@ class CallerAccess:
 
     async def get(self) -> Access:
         if self._access is None:
-            if self._views is None or self._caller.has_role(*SEES_ALL):
+            if self._views is None or sees_everything(self._caller):
                 self._access = full_access(self._caller)
             else:
                 self._access = await self._views.access(self._caller)

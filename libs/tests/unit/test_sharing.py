@@ -172,3 +172,10 @@ async def test_the_projection_applies_events_in_their_own_order() -> None:
         .of("deal")
         .everything
     )
+
+
+def test_the_platforms_services_see_everything_whatever_their_role() -> None:
+    capture = caller("service:capture", "viewer")
+    assert visibility(capture, OWN, TEAMS).everything
+    settings = AccessSettings(field_roles={"contact.email": frozenset({"admin"})})
+    assert "contact.email" in readable_fields(capture, settings)
