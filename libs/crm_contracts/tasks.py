@@ -105,15 +105,23 @@ class TeamChanged(Payload):
     updated_at: UtcDateTime
 
 
+class FieldRoles(Payload):
+    """A sensitive field (deal.amount, contact.email, contact.phone) and the roles that may
+    read it."""
+
+    field: str
+    roles: list[str]
+
+
 class AccessSettingsChanged(Payload):
     """The workspace's sharing settings as they are now, whole; `version` orders them.
 
     `sharing`: record type (deal, contact, task) -> everyone | team | own (absent:
-    everyone). `field_roles`: sensitive field (deal.amount, contact.email, contact.phone)
-    -> the roles that may read it (absent: every role)."""
+    everyone). `field_roles`: the sensitive fields only some roles read (absent: every
+    role)."""
 
     sharing: dict[str, str]
-    field_roles: dict[str, list[str]]
+    field_roles: list[FieldRoles]
     version: int
 
 

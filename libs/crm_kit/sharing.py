@@ -73,9 +73,12 @@ class AccessSettings:
         return self.field_roles.get(sensitive_field, frozenset(ROLES))
 
     def to_doc(self) -> dict[str, Any]:
+        # Field names hold a `.`, which a stored key may not: a list of entries.
         return {
             "sharing": dict(self.sharing),
-            "field_roles": {name: sorted(roles) for name, roles in self.field_roles.items()},
+            "field_roles": [
+                {"field": name, "roles": sorted(roles)} for name, roles in self.field_roles.items()
+            ],
             "version": self.version,
         }
 
@@ -83,11 +86,15 @@ class AccessSettings:
     def from_doc(cls, doc: Mapping[str, Any] | None) -> AccessSettings:
         if not doc:
             return DEFAULT_SETTINGS
+        roles = doc.get("field_roles") or []
+        entries = (
+            roles.items()
+            if isinstance(roles, Mapping)
+            else [(entry["field"], entry["roles"]) for entry in roles]
+        )
         return cls(
             sharing={k: v for k, v in (doc.get("sharing") or {}).items() if v in LEVELS},
-            field_roles={
-                name: frozenset(roles) for name, roles in (doc.get("field_roles") or {}).items()
-            },
+            field_roles={name: frozenset(given) for name, given in entries},
             version=int(doc.get("version") or 0),
         )
 

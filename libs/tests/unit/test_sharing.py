@@ -158,8 +158,8 @@ async def test_the_projection_applies_events_in_their_own_order() -> None:
     await views.team_changed("w1", newer)
     await views.team_changed("w1", older)  # late: ignored
     await views.team_changed("w1", newer)  # repeated: no change
-    own = contract.AccessSettingsChanged(sharing={"deal": "own"}, field_roles={}, version=2)
-    stale = contract.AccessSettingsChanged(sharing={}, field_roles={}, version=1)
+    own = contract.AccessSettingsChanged(sharing={"deal": "own"}, field_roles=[], version=2)
+    stale = contract.AccessSettingsChanged(sharing={}, field_roles=[], version=1)
     await views.settings_changed("w1", own)
     await views.settings_changed("w1", stale)
 
@@ -179,3 +179,13 @@ def test_the_platforms_services_see_everything_whatever_their_role() -> None:
     assert visibility(capture, OWN, TEAMS).everything
     settings = AccessSettings(field_roles={"contact.email": frozenset({"admin"})})
     assert "contact.email" in readable_fields(capture, settings)
+
+
+def test_stored_settings_name_no_field_in_a_key() -> None:
+    """Stored keys may not hold a `.` (MongoDB and FerretDB refuse them)."""
+    settings = AccessSettings(
+        sharing={"deal": OWN}, field_roles={"deal.amount": frozenset({"admin"})}, version=3
+    )
+    doc = settings.to_doc()
+    assert all("." not in key for key in doc["field_roles"][0])
+    assert AccessSettings.from_doc(doc) == settings

@@ -138,7 +138,10 @@ def access_settings_changed(access: WorkspaceAccess) -> CloudEvent:
     settings = access.settings
     payload = contract.AccessSettingsChanged(
         sharing=dict(settings.sharing),
-        field_roles={name: sorted(roles) for name, roles in settings.field_roles.items()},
+        field_roles=[
+            contract.FieldRoles(field=name, roles=sorted(roles))
+            for name, roles in settings.field_roles.items()
+        ],
         version=settings.version,
     )
     return new_event(
