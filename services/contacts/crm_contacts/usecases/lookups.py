@@ -16,7 +16,7 @@ from ..domain.contact import Contact
 from ..domain.interaction import Interaction
 from ..domain.queries import CompanyQuery, ContactQuery, InteractionQuery
 from .scope import Scope
-from .visibility import narrowed, visible
+from .visibility import narrowed, narrowed_contacts, visible
 
 T = TypeVar("T")
 
@@ -91,7 +91,7 @@ async def interactions_by_ids(scope: Scope, ids: Sequence[str]) -> dict[str, Int
 
 async def list_contacts(scope: Scope, query: ContactQuery) -> Page[Contact]:
     scope.require_deleted_read(query.include_deleted)
-    return await scope.store.list_contacts(await narrowed(scope, query))
+    return await scope.store.list_contacts(await narrowed_contacts(scope, query))
 
 
 async def list_companies(scope: Scope, query: CompanyQuery) -> Page[Company]:

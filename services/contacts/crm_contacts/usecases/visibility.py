@@ -28,11 +28,15 @@ Q = TypeVar("Q", ContactQuery, CompanyQuery)
 
 async def narrowed(scope: Scope, query: Q) -> Q:
     """`query`, narrowed to the records the caller sees (pushed down to the store)."""
-    access = await scope.access()
-    seen = access.of("contact")
-    if not seen.everything:
-        query = replace(query, visible_to=seen.holders)
-    if isinstance(query, ContactQuery) and query.text and not access.reads(EMAIL):
+    seen = (await scope.access()).of("contact")
+    return query if seen.everything else replace(query, visible_to=seen.holders)
+
+
+async def narrowed_contacts(scope: Scope, query: ContactQuery) -> ContactQuery:
+    """`narrowed`, and the text searched in names only for a caller who may not read the
+    addresses (they are in the searched text)."""
+    query = await narrowed(scope, query)
+    if query.text and not await reads(scope, EMAIL):
         query = replace(query, names_only=True)
     return query
 
