@@ -21,7 +21,7 @@ from crm_contracts import tasks as contract
 
 from .context import RequestContext
 from .inbound import Delivery, Subscription
-from .records import Duplicate, Records, RecordType
+from .records import Change, Duplicate, Records, RecordType
 from .sharing import (
     RECORD_TYPES,
     Access,
@@ -133,7 +133,7 @@ class AccessViews:
 
         await self._change(workspace_id, apply)
 
-    async def _change(self, workspace_id: str, apply: Any) -> None:
+    async def _change(self, workspace_id: str, apply: Change[AccessView]) -> None:
         records = self.source.records(ACCESS_VIEW, workspace_id)
         if await records.change(workspace_id, apply) is not None:
             return
