@@ -48,8 +48,12 @@ PARTIES: tuple[Party, ...] = (
     Party(
         "contacts",
         service=True,
-        # Captured emails, meetings and visits become interactions.
-        durables=(Durable("capture", "contacts-captures"),),
+        durables=(
+            # Captured emails, meetings and visits become interactions.
+            Durable("capture", "contacts-captures"),
+            # Teams and sharing settings: who sees which records (crm_kit.access_view).
+            Durable("tasks", "contacts-access-view"),
+        ),
     ),
     Party(
         "deals",
@@ -58,6 +62,7 @@ PARTIES: tuple[Party, ...] = (
             Durable("tasks", "deals-task-completed"),
             Durable("contacts", "deals-contacts-sync"),
             Durable("contacts", "deals-company-facts"),
+            Durable("tasks", "deals-access-view"),
         ),
         # The deal importer resolves account names to company ids.
         requests=(contacts.RPC_COMPANY_FIND_BY_NAME,),
@@ -75,6 +80,7 @@ PARTIES: tuple[Party, ...] = (
             Durable("tasks", "tasks-rules-tasks"),
             # Automation rules on what the capture service captured.
             Durable("capture", "tasks-rules-capture"),
+            Durable("tasks", "tasks-access-view"),
         ),
     ),
     Party(

@@ -118,6 +118,8 @@ class DealReopened(Payload):
 
 class DealDeleted(Payload):
     id: str
+    # Added (additive): who held it, so live updates reach only those who saw it.
+    owner_id: str | None = None
 
 
 # --- pipelines (added with the deals service; additive) -----------------------------------

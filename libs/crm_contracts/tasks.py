@@ -16,6 +16,10 @@ TASK_CANCELLED = event_subject(SERVICE, "task", "cancelled")
 TASK_REMINDER_DUE = event_subject(SERVICE, "task", "reminder_due")
 TASK_OVERDUE = event_subject(SERVICE, "task", "overdue")
 NOTIFICATION_CREATED = event_subject(SERVICE, "notification", "created")
+# Who is in which team, and the workspace's sharing settings: the other services keep a
+# projection of both to decide which records a caller sees (`crm_kit.sharing`).
+TEAM_CHANGED = event_subject(SERVICE, "team", "changed")
+ACCESS_SETTINGS_CHANGED = event_subject(SERVICE, "access_settings", "changed")
 
 RPC_TASK_CREATE = rpc_subject(SERVICE, "task", "create")
 RPC_TASKS_OPEN_FOR = rpc_subject(SERVICE, "task", "list_open")
@@ -42,6 +46,8 @@ class TaskSnapshot(Payload):
     contact_id: str | None = None
     company_id: str | None = None
     source: TaskSource
+    # Who created it (a user, or `service:<name>`): with the assignee, who holds it.
+    created_by: str | None = None
 
 
 class TaskCreated(Payload):
@@ -87,6 +93,36 @@ class NotificationCreated(Payload):
     task_id: str | None = None
     deal_id: str | None = None
     rule_id: str | None = None
+
+
+class TeamChanged(Payload):
+    """A team as it is now (created or changed); `updated_at` orders the versions."""
+
+    id: str
+    name: str
+    manager_id: str | None = None
+    member_ids: list[str]
+    updated_at: UtcDateTime
+
+
+class FieldRoles(Payload):
+    """A sensitive field (deal.amount, contact.email, contact.phone) and the roles that may
+    read it."""
+
+    field: str
+    roles: list[str]
+
+
+class AccessSettingsChanged(Payload):
+    """The workspace's sharing settings as they are now, whole; `version` orders them.
+
+    `sharing`: record type (deal, contact, task) -> everyone | team | own (absent:
+    everyone). `field_roles`: the sensitive fields only some roles read (absent: every
+    role)."""
+
+    sharing: dict[str, str]
+    field_roles: list[FieldRoles]
+    version: int
 
 
 # --- request/reply bodies (JSON, camelCase; `crm_kit.rpc`) ------------------------------
@@ -138,6 +174,8 @@ EVENTS: dict[str, type[Payload]] = {
     TASK_REMINDER_DUE: TaskReminderDue,
     TASK_OVERDUE: TaskOverdue,
     NOTIFICATION_CREATED: NotificationCreated,
+    TEAM_CHANGED: TeamChanged,
+    ACCESS_SETTINGS_CHANGED: AccessSettingsChanged,
 }
 
 ENDPOINTS: tuple[RpcEndpoint, ...] = (

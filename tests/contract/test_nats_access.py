@@ -6,12 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from crm_capture.entrypoints.consumers import subscriptions as capture_subscriptions
+from crm_contacts.config import ACCESS_VIEW_CONSUMER as CONTACTS_ACCESS_VIEW
 from crm_contacts.entrypoints.consumers import subscriptions as contacts_subscriptions
 from crm_contracts.access import Durable, party
 from crm_contracts.envelope import service_of
+from crm_deals.config import ACCESS_VIEW_CONSUMER as DEALS_ACCESS_VIEW
 from crm_deals.entrypoints.consumers import subscriptions as deals_subscriptions
+from crm_kit.access_view import AccessViews, access_subscription
 from crm_kit.inbound import Subscription
 from crm_kit.memory_db import MemoryDatabase
+from crm_tasks.config import ACCESS_VIEW_CONSUMER as TASKS_ACCESS_VIEW
 from crm_tasks.entrypoints.consumers import subscriptions
 from crm_tasks.store.memory import memory_store
 from crm_tasks.usecases.scope import scopes
@@ -23,6 +27,11 @@ def _durables(service: str, subs: list[Subscription]) -> set[tuple[str, Durable]
     return {(service, Durable(service_of(s.subjects[0]), s.durable)) for s in subs}
 
 
+def _access_view(durable: str) -> list[Subscription]:
+    """The consumer of teams and sharing settings each service starts beside its own."""
+    return [access_subscription(durable, AccessViews(MemoryDatabase()))]
+
+
 def _unused(_: Any) -> Any:
     raise AssertionError("only the subscriptions' declarations are read here")
 
@@ -30,8 +39,11 @@ def _unused(_: Any) -> Any:
 def test_every_durable_consumer_is_declared_for_its_service() -> None:
     used = {
         *_durables("deals", deals_subscriptions(_unused)),
+        *_durables("deals", _access_view(DEALS_ACCESS_VIEW)),
         *_durables("tasks", TASKS_CONSUMERS),
+        *_durables("tasks", _access_view(TASKS_ACCESS_VIEW)),
         *_durables("contacts", contacts_subscriptions(_unused)),
+        *_durables("contacts", _access_view(CONTACTS_ACCESS_VIEW)),
         *_durables("capture", capture_subscriptions(_unused)),
     }
     services = ("contacts", "deals", "tasks", "capture")

@@ -11,13 +11,15 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 
+from crm_kit.access_view import AccessViews, access_subscription
 from crm_kit.context import RequestContext, bind_request
 from crm_kit.profile import DatabaseProfile
+from crm_kit.records import MongoSource
 from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import Settings
 from crm_kit.writer import DocumentWriter
 
-from .config import OUTBOX_COLLECTIONS, load_settings
+from .config import ACCESS_VIEW_CONSUMER, OUTBOX_COLLECTIONS, load_settings
 from .entrypoints.consumers import subscriptions
 from .entrypoints.rpc import endpoints
 from .events.publish import encode
@@ -29,8 +31,9 @@ from .usecases.merging import resume_merges
 from .usecases.scope import scopes
 
 
-async def _start(runtime: ServiceRuntime, settings: Settings) -> ContactsStore:
-    """The store on the runtime's database, writing through the kit's write path."""
+async def _start(runtime: ServiceRuntime, settings: Settings) -> tuple[ContactsStore, AccessViews]:
+    """The store on the runtime's database, writing through the kit's write path, and the
+    view of teams and sharing settings (crm_kit.sharing)."""
     writer = DocumentWriter(
         runtime.db,
         profile=await DatabaseProfile.detect(runtime.db, settings.database_profile),
@@ -40,7 +43,7 @@ async def _start(runtime: ServiceRuntime, settings: Settings) -> ContactsStore:
         wake=runtime.notify_outbox,
         encode=encode,
     )
-    return mongo_store(writer)
+    return mongo_store(writer), AccessViews(MongoSource(writer))
 
 
 def create_app(
@@ -54,10 +57,10 @@ def create_app(
     unused: events leave through the outbox (the writer wakes the relay)."""
     del bus
     settings = settings or load_settings()
-    state: dict[str, Any] = {"store": store, "runtime": None}
+    state: dict[str, Any] = {"store": store, "runtime": None, "views": None}
 
     def context_factory(ctx: RequestContext, _: Request) -> GraphQLContext:
-        return context_for(scopes(state["store"])(ctx))
+        return context_for(scopes(state["store"], views=state["views"])(ctx))
 
     async def readiness() -> dict[str, bool]:
         runtime: ServiceRuntime | None = state["runtime"]
@@ -71,13 +74,16 @@ def create_app(
         runtime = ServiceRuntime(settings, outbox_collections=OUTBOX_COLLECTIONS)
         await runtime.start(ensure_indexes)
         try:
-            mongo = await _start(runtime, settings)
-            state.update(store=mongo, runtime=runtime)
+            mongo, views = await _start(runtime, settings)
+            state.update(store=mongo, runtime=runtime, views=views)
             app.state.runtime = runtime
             app.state.store = mongo
-            await runtime.serve_rpc(endpoints(scopes(mongo)), "CRM contacts and companies")
+            await runtime.serve_rpc(
+                endpoints(scopes(mongo, views=views)), "CRM contacts and companies"
+            )
             for subscription in subscriptions(scopes(mongo)):
                 await subscription.start(runtime)
+            await access_subscription(ACCESS_VIEW_CONSUMER, views).start(runtime)
             runtime.retain()  # the consumers' processed-event records
             await resume_merges(mongo)
             bind_request(None)

@@ -31,3 +31,7 @@ def load_settings() -> Settings:
 def default_phone_region() -> str:
     """Region assumed for phone numbers written without a +country prefix."""
     return os.environ.get("CONTACTS_PHONE_REGION", "US").upper()
+
+
+# The durable consumer keeping this service's view of teams and sharing settings.
+ACCESS_VIEW_CONSUMER = "contacts-access-view"

@@ -14,18 +14,21 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from crm_contracts.streams import stream_for
+from crm_kit.access_view import AccessViews, access_subscription
 from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext, bind_request
 from crm_kit.index_feed import IndexFeed, start_feed
 from crm_kit.leases import LEASE_TIME_FIELD
 from crm_kit.outbox import WRITTEN_AT
 from crm_kit.profile import DatabaseProfile
+from crm_kit.records import MongoSource
 from crm_kit.retention import Retention
 from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import IndexSettings, Settings
 from crm_kit.writer import DocumentWriter
 
 from .config import (
+    ACCESS_VIEW_CONSUMER,
     DESCRIPTION,
     HANDOVERS,
     IMPORT_BATCHES,
@@ -73,9 +76,10 @@ def background(runtime: ServiceRuntime | None, tasks: set[asyncio.Task[None]]) -
 
 async def _start(
     runtime: ServiceRuntime, settings: Settings, clock: Clock
-) -> tuple[DealsStore, IndexFeed | None]:
+) -> tuple[DealsStore, IndexFeed | None, AccessViews]:
     """The store on the runtime's database, writing through the kit's write path; on the
-    embedded database, the read index and the feed that keeps it current."""
+    embedded database, the read index and the feed that keeps it current; the view of
+    teams and sharing settings (crm_kit.sharing)."""
     writer = DocumentWriter(
         runtime.db,
         profile=await DatabaseProfile.detect(runtime.db, settings.database_profile),
@@ -85,10 +89,11 @@ async def _start(
         wake=runtime.notify_outbox,
         encode=encode,
     )
+    views = AccessViews(MongoSource(writer))
     index = IndexSettings.of(settings, INDEX_PREFIX)
     store = mongo_store(writer, index=index.enabled, live=False)
     if not isinstance(store, IndexedRecordStore):
-        return store, None
+        return store, None, views
 
     async def workspaces() -> list[str]:
         # Every workspace with a pipeline, loaded in the background: its first board or
@@ -105,7 +110,7 @@ async def _start(
         list_workspaces=workspaces,
         name="deal-index",
     )
-    return store, feed
+    return store, feed, views
 
 
 def _schedule(runtime: ServiceRuntime, store: DealsStore, scoped: Scopes) -> None:
@@ -133,11 +138,12 @@ def create_app(
     del bus
     settings = settings or load_settings()
     tasks: set[asyncio.Task[None]] = set()
-    state: dict[str, Any] = {"store": store, "runtime": None, "feed": None}
+    state: dict[str, Any] = {"store": store, "runtime": None, "feed": None, "views": None}
 
     def scoped() -> Scopes:
         assert state["store"] is not None, "app used before its lifespan started"
-        return scopes(state["store"], clock, background(state["runtime"], tasks))
+        spawn = background(state["runtime"], tasks)
+        return scopes(state["store"], clock, spawn, state["views"])
 
     def context_factory(ctx: RequestContext, _: Request) -> DealsContext:
         return context_for(scoped()(ctx))
@@ -154,13 +160,14 @@ def create_app(
         runtime = ServiceRuntime(settings, outbox_collections=OUTBOX_COLLECTIONS)
         await runtime.start(ensure_indexes)
         try:
-            mongo, feed = await _start(runtime, settings, clock)
-            state.update(store=mongo, runtime=runtime, feed=feed)
+            mongo, feed, views = await _start(runtime, settings, clock)
+            state.update(store=mongo, runtime=runtime, feed=feed, views=views)
             app.state.runtime = runtime
             app.state.store = mongo
             app.state.feed = feed
             for subscription in subscriptions(scoped()):
                 await subscription.start(runtime)
+            await access_subscription(ACCESS_VIEW_CONSUMER, views).start(runtime)
             await runtime.serve_rpc(
                 [*endpoints(scoped()), *win_model_endpoints(scoped())], DESCRIPTION
             )

@@ -63,3 +63,7 @@ def load_settings() -> Settings:
     if not os.environ.get("OUTBOX_SWEEP_SECONDS"):
         settings = replace(settings, outbox_sweep_seconds=DEFAULT_SWEEP_SECONDS)
     return with_index_env(settings, INDEX_PREFIX)
+
+
+# The durable consumer keeping this service's view of teams and sharing settings.
+ACCESS_VIEW_CONSUMER = "deals-access-view"

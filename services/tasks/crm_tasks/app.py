@@ -13,15 +13,24 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from crm_contracts.streams import stream_for
+from crm_kit.access_view import AccessViews, access_subscription
 from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext
 from crm_kit.index_feed import IndexFeed, start_feed
 from crm_kit.profile import DatabaseProfile
+from crm_kit.records import MongoSource
 from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import IndexSettings, Settings
 from crm_kit.writer import DocumentWriter
 
-from .config import INDEX_PREFIX, OUTBOX_COLLECTIONS, SERVICE, load_settings, scheduler_interval
+from .config import (
+    ACCESS_VIEW_CONSUMER,
+    INDEX_PREFIX,
+    OUTBOX_COLLECTIONS,
+    SERVICE,
+    load_settings,
+    scheduler_interval,
+)
 from .entrypoints.consumers import subscriptions
 from .entrypoints.rpc import endpoints
 from .entrypoints.scheduler import Scheduler
@@ -89,10 +98,10 @@ def create_app(
     del bus
     settings = settings or load_settings()
     index_settings = IndexSettings.of(settings, INDEX_PREFIX)
-    state: dict[str, Any] = {"store": store, "runtime": None}
+    state: dict[str, Any] = {"store": store, "runtime": None, "views": None}
 
     def context_factory(ctx: RequestContext, _: Request) -> GraphQLContext:
-        return context_for(scopes(state["store"], clock)(ctx))
+        return context_for(scopes(state["store"], clock, state["views"])(ctx))
 
     async def readiness() -> dict[str, bool]:
         runtime: ServiceRuntime | None = state["runtime"]
@@ -114,12 +123,15 @@ def create_app(
             if isinstance(mongo, IndexedStore):
                 feed = await _index_feed(runtime, mongo, index_settings.rebuild_seconds)
                 app.state.index, app.state.feed = mongo.index, feed
-            state.update(store=mongo, runtime=runtime)
+            # Teams and sharing settings, as every service sees them (crm_kit.sharing).
+            views = AccessViews(MongoSource(writer))
+            state.update(store=mongo, runtime=runtime, views=views)
             app.state.runtime = runtime
             app.state.store = mongo
-            await runtime.serve_rpc(endpoints(scopes(mongo, clock)), "CRM tasks")
+            await runtime.serve_rpc(endpoints(scopes(mongo, clock, views)), "CRM tasks")
             for subscription in subscriptions(scopes(mongo, clock)):
                 await subscription.start(runtime)
+            await access_subscription(ACCESS_VIEW_CONSUMER, views).start(runtime)
             runtime.retain(*RETENTION)
             if run_scheduler:
                 scheduler = Scheduler(reminders(mongo), interval=scheduler_interval(), clock=clock)

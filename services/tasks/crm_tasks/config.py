@@ -14,6 +14,8 @@ INDEX_PREFIX = "TASKS"
 
 TASKS = "tasks"
 TEAMS = "teams"
+# One document per workspace: its sharing settings (crm_kit.sharing), with their events.
+ACCESS_SETTINGS = "access_settings"
 RULES = "automation_rules"
 RUNS = "rule_runs"
 # A run's settled result, stored once under the run's id with the notifications it sends.
@@ -30,7 +32,11 @@ FIRES = "scheduled_fires"
 DEAL_TASKS = "deal_tasks"
 META = "tasks_meta"
 # Collections whose documents carry an outbox.
-OUTBOX_COLLECTIONS = (TASKS, FIRES, RUN_RESULTS, DEAL_TASKS)
+OUTBOX_COLLECTIONS = (TASKS, FIRES, RUN_RESULTS, DEAL_TASKS, TEAMS, ACCESS_SETTINGS)
+
+
+# The durable consumer keeping this service's view of teams and sharing settings.
+ACCESS_VIEW_CONSUMER = "tasks-access-view"
 
 
 def load_settings() -> Settings:

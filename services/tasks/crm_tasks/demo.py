@@ -72,7 +72,8 @@ async def load_teams(
         db = client[database]
         await ensure_indexes(db)
         profile = await DatabaseProfile.detect(db, load_settings().database_profile)
-        # Teams carry no events: no relay to wake, and no read index to keep.
+        # No relay to wake: the teams' events (crm.tasks.team.changed.v1) wait in their
+        # outbox for the service's relay, which sweeps it; no read index to keep.
         writer = DocumentWriter(
             db, profile=profile, outbox_collections=OUTBOX_COLLECTIONS, encode=encode
         )

@@ -22,6 +22,11 @@ class ContactQuery:
     created_after: datetime | None = None
     created_before: datetime | None = None
     include_deleted: bool = False
+    # Record sharing (`crm_kit.sharing`): only records owned by one of these (or by
+    # nobody); None: all. Set by the read use cases.
+    visible_to: frozenset[str] | None = None
+    # `text` in the names only, not in the addresses (a caller who may not read them).
+    names_only: bool = False
     # created_at | updated_at | last_name_key (attributes of Contact)
     order_field: str = "created_at"
     descending: bool = True
@@ -36,6 +41,9 @@ class CompanyQuery:
     tag: str | None = None
     industry: str | None = None
     include_deleted: bool = False
+    # Record sharing (`crm_kit.sharing`): only records owned by one of these (or by
+    # nobody); None: all. Set by the read use cases.
+    visible_to: frozenset[str] | None = None
     # created_at | updated_at | name_key (attributes of Company)
     order_field: str = "created_at"
     descending: bool = True

@@ -15,10 +15,11 @@ from crm_kit.context import RequestContext
 from crm_kit.errors import BadUserInput, Conflict, Forbidden, NotFound
 from crm_kit.rpc import READ, WRITE, Endpoint, RpcError
 
+from ..domain.contact import Contact
 from ..events.publish import company_snapshot, contact_snapshot
-from ..usecases import contacts, lookups
+from ..usecases import contacts, lookups, visibility
 from ..usecases.inputs import ContactInput
-from ..usecases.scope import Scopes
+from ..usecases.scope import Scope, Scopes
 
 MAX_NAMES = 1000
 # Addresses or domains per look-up (a message's participants, a few dozen at most).
@@ -48,24 +49,45 @@ def _optional(payload: dict[str, Any], key: str) -> str | None:
     return value
 
 
+async def contact_json(scope: Scope, contact: Contact) -> dict[str, Any]:
+    """The contact as the caller may read it: addresses and numbers null for a role the
+    workspace does not let read them (crm_kit.sharing)."""
+    body = contact_snapshot(contact).wire()
+    if not await visibility.reads(scope, visibility.EMAIL):
+        body.update(email=None, emails=None)
+    if not await visibility.reads(scope, visibility.PHONE):
+        body.update(phones=None)
+    return body
+
+
+async def _require_emails(scope: Scope) -> None:
+    """Finding contacts by address tells the address: not for a role that may not read
+    them."""
+    if not await visibility.reads(scope, visibility.EMAIL):
+        raise RpcError("FORBIDDEN", "your role may not read email addresses")
+
+
 def endpoints(scopes: Scopes) -> list[Endpoint]:
     async def contact_get(caller: RequestContext, payload: dict[str, Any]) -> dict[str, Any]:
         contact_id = _string(payload, "id")
+        scope = scopes(caller)
         try:
-            contact = await lookups.contact(scopes(caller), contact_id)
+            contact = await lookups.contact(scope, contact_id)
         except BadUserInput:
             raise RpcError("BAD_REQUEST", "'id' is not a valid id") from None
         except NotFound:
             raise RpcError("NOT_FOUND", f"no contact {contact_id}") from None
-        return contact_snapshot(contact).wire()
+        return await contact_json(scope, contact)
 
     async def contact_find_by_email(caller: RequestContext, payload: dict[str, Any]) -> Any:
         email = _string(payload, "email")
+        scope = scopes(caller)
+        await _require_emails(scope)
         try:
-            contact = await lookups.find_contact_by_email(scopes(caller), email)
+            contact = await lookups.find_contact_by_email(scope, email)
         except BadUserInput:
             raise RpcError("BAD_REQUEST", "'email' is not an email address") from None
-        return contact_snapshot(contact).wire() if contact else None
+        return await contact_json(scope, contact) if contact else None
 
     async def company_get(caller: RequestContext, payload: dict[str, Any]) -> dict[str, Any]:
         company_id = _string(payload, "id")
@@ -91,11 +113,13 @@ def endpoints(scopes: Scopes) -> list[Endpoint]:
         caller: RequestContext, payload: dict[str, Any]
     ) -> dict[str, Any]:
         emails = _strings(payload, "emails", MAX_KEYS)
+        scope = scopes(caller)
+        await _require_emails(scope)
         try:
-            found = await lookups.find_contacts_by_emails(scopes(caller), emails)
+            found = await lookups.find_contacts_by_emails(scope, emails)
         except BadUserInput as error:
             raise RpcError("BAD_REQUEST", f"{error.field}: {error.message}") from None
-        return {email: contact_snapshot(contact).wire() for email, contact in found.items()}
+        return {email: await contact_json(scope, contact) for email, contact in found.items()}
 
     async def company_find_by_domains(
         caller: RequestContext, payload: dict[str, Any]
@@ -115,8 +139,9 @@ def endpoints(scopes: Scopes) -> list[Endpoint]:
             company_id=_optional(payload, "companyId"),
             source=_optional(payload, "source"),
         )
+        scope = scopes(caller)
         try:
-            contact = await contacts.create_contact(scopes(caller), data)
+            contact = await contacts.create_contact(scope, data)
         except BadUserInput as error:
             raise RpcError("BAD_REQUEST", f"{error.field}: {error.message}") from None
         except Conflict as error:
@@ -125,7 +150,7 @@ def endpoints(scopes: Scopes) -> list[Endpoint]:
             raise RpcError("NOT_FOUND", error.message) from None
         except Forbidden as error:
             raise RpcError("FORBIDDEN", error.message) from None
-        return contact_snapshot(contact).wire()
+        return await contact_json(scope, contact)
 
     return [
         Endpoint(

@@ -8,6 +8,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from crm_kit.errors import Forbidden
 from crm_kit.pagination import Page
 from crm_kit.relay_types import Connection, connection
 
@@ -17,10 +18,20 @@ from ..domain import interaction as interactions
 from ..domain.contact import wire_field
 from ..domain.merge import FieldChange as DomainFieldChange
 from ..domain.queries import ContactQuery, InteractionQuery
-from ..usecases import lookups
+from ..usecases import lookups, visibility
+from ..usecases.visibility import EMAIL, PHONE
 from .context import GraphQLContext
 from .enums import Direction, DuplicateReason, InteractionKind, LifecycleStage
 from .paging import cursor_of, parse_after, parse_first
+
+HIDDEN = " Null, with a FORBIDDEN error, for a role the workspace does not let read it."
+
+
+async def require_field(info: ContextInfo, sensitive_field: str, field: str) -> None:
+    if not await visibility.reads(info.context.scope, sensitive_field):
+        name = sensitive_field.split(".", 1)[1]
+        raise Forbidden(f"your role may not read contacts' {name}", field=field)
+
 
 ContextInfo = Info[GraphQLContext, None]
 
@@ -130,9 +141,6 @@ class Contact:
     first_name: str
     last_name: str
     name: str
-    email: str | None = strawberry.field(description="Primary email address.")
-    emails: list[str] = strawberry.field(description="All addresses, the primary first.")
-    phones: list[str] = strawberry.field(description="E.164 phone numbers.")
     title: str | None
     company_id: strawberry.ID | None
     owner_id: str | None
@@ -150,6 +158,7 @@ class Contact:
         description="When the latest interaction with this contact happened (logged or "
         "captured; interactions still to come do not count)."
     )
+    _contact: strawberry.Private[contacts.Contact]
 
     @classmethod
     def of(cls, contact: contacts.Contact) -> Contact:
@@ -158,9 +167,6 @@ class Contact:
             first_name=contact.first_name,
             last_name=contact.last_name,
             name=contact.full_name,
-            email=contact.email,
-            emails=list(contact.emails),
-            phones=list(contact.phones),
             title=contact.title,
             company_id=strawberry.ID(contact.company_id) if contact.company_id else None,
             owner_id=contact.owner_id,
@@ -175,7 +181,25 @@ class Contact:
             deleted_at=contact.deleted_at,
             merged_into_id=strawberry.ID(contact.merged_into) if contact.merged_into else None,
             last_activity_at=contact.last_activity_at,
+            _contact=contact,
         )
+
+    # Addresses and numbers: null, with a FORBIDDEN error naming the field, for a role the
+    # workspace does not let read them (crm_kit.sharing).
+    @strawberry.field(description="Primary email address." + HIDDEN)
+    async def email(self, info: ContextInfo) -> str | None:
+        await require_field(info, EMAIL, "email")
+        return self._contact.email
+
+    @strawberry.field(description="All addresses, the primary first." + HIDDEN)
+    async def emails(self, info: ContextInfo) -> list[str] | None:
+        await require_field(info, EMAIL, "emails")
+        return list(self._contact.emails)
+
+    @strawberry.field(description="E.164 phone numbers." + HIDDEN)
+    async def phones(self, info: ContextInfo) -> list[str] | None:
+        await require_field(info, PHONE, "phones")
+        return list(self._contact.phones)
 
     @classmethod
     async def resolve_reference(cls, info: ContextInfo, id: strawberry.ID) -> Contact | None:

@@ -5,10 +5,13 @@ stored documents' (`documents.py`), derived ones included."""
 from __future__ import annotations
 
 from crm_kit.filters import And, Contains, Eq, Filter, Range
+from crm_kit.sharing import Visibility
 
 from ..domain.queries import CompanyQuery, ContactQuery, InteractionQuery
 
 LIVE = Eq("deleted_at", None)
+# Who holds a contact or a company (record sharing).
+HOLDERS = ("owner_id",)
 
 
 def _optional(field: str, value: object) -> Filter | None:
@@ -18,13 +21,24 @@ def _optional(field: str, value: object) -> Filter | None:
 def contacts_matching(query: ContactQuery) -> Filter:
     return And(
         None if query.include_deleted else LIVE,
-        Contains(("search_text", "company_name"), query.text) if query.text else None,
+        _text(query),
         _optional("owner_id", query.owner_id),
         _optional("lifecycle_stage", query.lifecycle_stage),
         _optional("tags", query.tag),
         _optional("company_id", query.company_id),
         Range("created_at", gte=query.created_after, lt=query.created_before),
+        Visibility(query.visible_to).filter(HOLDERS),
     )
+
+
+def _text(query: ContactQuery) -> Filter | None:
+    if not query.text:
+        return None
+    if query.names_only:
+        # Not the addresses (in `search_text`): a caller who may not read them must not
+        # learn them by searching. The names as typed, matched in any case.
+        return Contains(("first_name", "last_name", "company_name"), query.text, ignore_case=True)
+    return Contains(("search_text", "company_name"), query.text)
 
 
 def companies_matching(query: CompanyQuery) -> Filter:
@@ -34,6 +48,7 @@ def companies_matching(query: CompanyQuery) -> Filter:
         _optional("owner_id", query.owner_id),
         _optional("tags", query.tag),
         _optional("industry", query.industry),
+        Visibility(query.visible_to).filter(HOLDERS),
     )
 
 

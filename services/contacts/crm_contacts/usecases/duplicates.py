@@ -6,12 +6,18 @@ from ..domain.contact import Contact
 from ..domain.duplicates import DuplicateCandidate, rank
 from .lookups import live_contact
 from .scope import Scope
+from .visibility import EMAIL, PHONE, visible
 
 # Contacts of the same company compared by name.
 COMPANY_CANDIDATES = 500
 
 
 async def find_duplicates(scope: Scope, contact_id: str) -> list[DuplicateCandidate]:
+    """Among the contacts the caller sees; matching by address and number tells them, so
+    refused (FORBIDDEN) to a role that may not read both."""
+    access = await scope.access()
+    access.require_field(EMAIL, "contactId")
+    access.require_field(PHONE, "contactId")
     target = await live_contact(scope, contact_id, "contactId")
     pool: dict[str, Contact] = {}
     for group in (
@@ -21,5 +27,5 @@ async def find_duplicates(scope: Scope, contact_id: str) -> list[DuplicateCandid
         if target.company_id
         else [],
     ):
-        pool.update({c.id: c for c in group})
+        pool.update({c.id: c for c in await visible(scope, group)})
     return rank(target, list(pool.values()))

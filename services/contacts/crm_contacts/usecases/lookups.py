@@ -16,6 +16,7 @@ from ..domain.contact import Contact
 from ..domain.interaction import Interaction
 from ..domain.queries import CompanyQuery, ContactQuery, InteractionQuery
 from .scope import Scope
+from .visibility import narrowed, narrowed_contacts, visible
 
 T = TypeVar("T")
 
@@ -36,8 +37,21 @@ def _live(record: T, record_id: str, field: str, kind: str) -> T:
     return record
 
 
+async def _visible_contacts(scope: Scope, ids: Sequence[str]) -> list[Contact]:
+    return await visible(scope, await scope.store.get_contacts(ids))
+
+
+async def _visible_companies(scope: Scope, ids: Sequence[str]) -> list[Company]:
+    return await visible(scope, await scope.store.get_companies(ids))
+
+
 async def contact(scope: Scope, contact_id: str, field: str = "id") -> Contact:
-    return await _one(scope.store.get_contacts, contact_id, field, "contact")
+    """NOT_FOUND for a contact the caller may not see (record sharing), as for none."""
+
+    async def get(ids: Sequence[str]) -> list[Contact]:
+        return await _visible_contacts(scope, ids)
+
+    return await _one(get, contact_id, field, "contact")
 
 
 async def live_contact(scope: Scope, contact_id: str, field: str = "id") -> Contact:
@@ -45,7 +59,10 @@ async def live_contact(scope: Scope, contact_id: str, field: str = "id") -> Cont
 
 
 async def company(scope: Scope, company_id: str, field: str = "id") -> Company:
-    return await _one(scope.store.get_companies, company_id, field, "company")
+    async def get(ids: Sequence[str]) -> list[Company]:
+        return await _visible_companies(scope, ids)
+
+    return await _one(get, company_id, field, "company")
 
 
 async def live_company(scope: Scope, company_id: str, field: str = "id") -> Company:
@@ -59,12 +76,12 @@ def _valid_ids(ids: Sequence[str]) -> list[str]:
 async def contacts_by_ids(scope: Scope, ids: Sequence[str]) -> dict[str, Contact]:
     """A batch (deleted ones too); ids that are not valid ids find nothing."""
     valid = _valid_ids(ids)
-    return {c.id: c for c in await scope.store.get_contacts(valid)} if valid else {}
+    return {c.id: c for c in await _visible_contacts(scope, valid)} if valid else {}
 
 
 async def companies_by_ids(scope: Scope, ids: Sequence[str]) -> dict[str, Company]:
     valid = _valid_ids(ids)
-    return {c.id: c for c in await scope.store.get_companies(valid)} if valid else {}
+    return {c.id: c for c in await _visible_companies(scope, valid)} if valid else {}
 
 
 async def interactions_by_ids(scope: Scope, ids: Sequence[str]) -> dict[str, Interaction]:
@@ -74,12 +91,12 @@ async def interactions_by_ids(scope: Scope, ids: Sequence[str]) -> dict[str, Int
 
 async def list_contacts(scope: Scope, query: ContactQuery) -> Page[Contact]:
     scope.require_deleted_read(query.include_deleted)
-    return await scope.store.list_contacts(query)
+    return await scope.store.list_contacts(await narrowed_contacts(scope, query))
 
 
 async def list_companies(scope: Scope, query: CompanyQuery) -> Page[Company]:
     scope.require_deleted_read(query.include_deleted)
-    return await scope.store.list_companies(query)
+    return await scope.store.list_companies(await narrowed(scope, query))
 
 
 async def timeline(scope: Scope, query: InteractionQuery) -> Page[Interaction]:
@@ -93,8 +110,8 @@ async def find_contact_by_email(scope: Scope, email: str, field: str = "email") 
     if found is None or found.deleted:
         holders = await scope.store.find_contacts_with_emails([key])
         live = [c for c in holders if not c.deleted]
-        return live[0] if live else None
-    return found
+        found = live[0] if live else None
+    return found if found is not None and await visible(scope, [found]) else None
 
 
 async def find_companies_by_names(scope: Scope, names: Sequence[str]) -> dict[str, str]:
@@ -103,6 +120,7 @@ async def find_companies_by_names(scope: Scope, names: Sequence[str]) -> dict[st
     if not keys:
         return {}
     companies = await scope.store.find_companies_by_name_keys(sorted(set(keys.values())))
+    companies = await visible(scope, companies)
     by_key: dict[str, str] = {}
     for found in companies:  # oldest first
         if not found.deleted:
@@ -119,6 +137,7 @@ async def find_contacts_by_emails(
     if not keys:
         return {}
     holders = await scope.store.find_contacts_with_emails(sorted(set(keys.values())))
+    holders = await visible(scope, holders)
     by_key: dict[str, Contact] = {}
     for holder in sorted(holders, key=lambda c: (c.deleted, c.created_at)):
         for email in holder.emails:
@@ -139,6 +158,8 @@ async def find_companies_by_domains(
             keys[raw] = domain
     if not keys:
         return {}
-    found = await scope.store.find_companies_by_domains(sorted(set(keys.values())))
+    found = await visible(
+        scope, await scope.store.find_companies_by_domains(sorted(set(keys.values())))
+    )
     by_domain = {c.domain: c for c in found if c.domain and not c.deleted}
     return {asked: by_domain[key] for asked, key in keys.items() if key in by_domain}

@@ -6,9 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from crm_kit.access_view import AccessViews, CallerAccess
 from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext
 from crm_kit.errors import Forbidden
+from crm_kit.sharing import Access
 
 from ..config import default_phone_region
 from ..store.port import ContactsStore, WorkspaceStore
@@ -21,6 +23,14 @@ class Scope:
     clock: Clock = utcnow
     # Region assumed for phone numbers written without a +country prefix.
     phone_region: str = field(default_factory=default_phone_region)
+    views: AccessViews | None = None
+    _access: CallerAccess | None = field(default=None, init=False, repr=False)
+
+    async def access(self) -> Access:
+        """What the caller sees (`crm_kit.sharing`), read once per scope."""
+        if self._access is None:
+            self._access = CallerAccess(self.views, self.caller)
+        return await self._access.get()
 
     @property
     def workspace_id(self) -> str:
@@ -48,8 +58,11 @@ class Scope:
 Scopes = Callable[[RequestContext], Scope]
 
 
-def scopes(store: ContactsStore, clock: Clock = utcnow) -> Scopes:
+def scopes(store: ContactsStore, clock: Clock = utcnow, views: AccessViews | None = None) -> Scopes:
+    """`views`: the projection of teams and sharing settings; without it (unit tests'
+    stores) every caller sees every contact and company."""
+
     def scope_of(caller: RequestContext) -> Scope:
-        return Scope(store.for_workspace(caller.workspace_id), caller, clock)
+        return Scope(store.for_workspace(caller.workspace_id), caller, clock, views=views)
 
     return scope_of

@@ -42,6 +42,9 @@ class DealSelection:
     close_from: str | None = None  # YYYY-MM-DD, inclusive
     close_to: str | None = None
     text: str | None = None  # in the title, literally, in any case
+    # Record sharing (`crm_kit.sharing`): only deals owned by one of these (or by
+    # nobody); None: every deal. Set by the read use cases.
+    visible_to: frozenset[str] | None = None
 
 
 EVERY_DEAL = DealSelection()

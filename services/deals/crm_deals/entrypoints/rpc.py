@@ -27,6 +27,7 @@ from ..usecases import pipelines
 from ..usecases.deals import find_deal
 from ..usecases.queries import list_deals
 from ..usecases.scope import Scopes
+from ..usecases.visibility import reads_amounts
 
 LIST_LIMIT = 200
 
@@ -35,8 +36,12 @@ def _time(moment: datetime | None) -> str | None:
     return iso(moment) if moment is not None else None
 
 
-def deal_json(deal: Deal) -> dict[str, Any]:
-    return {
+# The money of a deal on the wire: null for a caller whose role may not read amounts.
+MONEY_KEYS = ("amount", "amountMinor", "amountText")
+
+
+def deal_json(deal: Deal, *, amounts: bool = True) -> dict[str, Any]:
+    body = {
         **snapshot(deal).wire(),
         "amount": format_amount(deal.amount_minor, deal.currency),
         "stageEnteredAt": _time(deal.stage_entered_at),
@@ -45,6 +50,9 @@ def deal_json(deal: Deal) -> dict[str, Any]:
         "lostReason": deal.lost_reason,
         "completedPlaybookKeys": list(deal.completed_playbook_keys),
     }
+    if not amounts:
+        body.update(dict.fromkeys(MONEY_KEYS))
+    return body
 
 
 def pipeline_json(pipeline: Pipeline) -> dict[str, Any]:
@@ -69,10 +77,11 @@ def _required(payload: dict[str, Any], key: str) -> str:
 
 def endpoints(scopes: Scopes) -> list[Endpoint]:
     async def get_deal(caller: RequestContext, payload: dict[str, Any]) -> Any:
-        deal = await find_deal(scopes(caller), _required(payload, "id"))
+        scope = scopes(caller)
+        deal = await find_deal(scope, _required(payload, "id"))
         if deal is None:
             raise RpcError("NOT_FOUND", f"no deal {payload['id']!r}")
-        return deal_json(deal)
+        return deal_json(deal, amounts=await reads_amounts(scope))
 
     async def list_by(
         caller: RequestContext, selection: DealSelection, payload: dict[str, Any]
@@ -83,14 +92,16 @@ def endpoints(scopes: Scopes) -> list[Endpoint]:
         after = payload.get("after")
         if after is not None and not isinstance(after, str):
             raise RpcError("BAD_REQUEST", "after must be a cursor string")
+        scope = scopes(caller)
         try:
             page = await list_deals(
-                scopes(caller), replace(selection, status=status), first=LIST_LIMIT, after=after
+                scope, replace(selection, status=status), first=LIST_LIMIT, after=after
             )
         except BadUserInput as error:
             raise RpcError("BAD_REQUEST", error.message) from None
+        amounts = await reads_amounts(scope)
         return {
-            "deals": [deal_json(d) for d in page.items],
+            "deals": [deal_json(d, amounts=amounts) for d in page.items],
             "totalCount": page.total,
             "nextCursor": page.cursors[-1] if page.has_next else None,
         }

@@ -82,7 +82,7 @@ def deal_updated(
 
 
 def deal_deleted(deal: Deal) -> CloudEvent:
-    payload = contract.DealDeleted(id=deal.id)
+    payload = contract.DealDeleted(id=deal.id, owner_id=deal.owner_id)
     return _event(contract.DEAL_DELETED, deal, deal.workspace_id, payload.wire())
 
 

@@ -9,7 +9,9 @@ from crm_kit.relay_types import Connection
 
 from ..domain.money import format_amount
 from ..usecases import queries
+from ..usecases.visibility import reads_amounts
 from .entities import Deal, deal_connection
+from .field_access import require_amounts
 from .types import CurrencyTotal, Pipeline, Stage
 
 
@@ -17,23 +19,10 @@ from .types import CurrencyTotal, Pipeline, Stage
 class BoardColumn:
     stage: Stage
     count: int
-    total_amount: str = strawberry.field(
-        description="Sum of the column's deals in the board (pipeline reporting) currency; "
-        "deals in other currencies converted with the workspace's exchange rates (open: "
-        "today's rate; won/lost: the close date's), rounded half to even per currency total "
-        "(open) or per deal (closed). Deals without a known rate: unconvertedCount."
-    )
-    weighted_amount: str = strawberry.field(
-        description="Sum of each deal's amount x effective probability (each rounded half "
-        "to even in minor units), board currency, converted as totalAmount."
-    )
     currency: str
     unconverted_count: int = strawberry.field(
         description="Deals left out of the totals: no exchange rate into the board "
         "currency on or before the relevant date."
-    )
-    totals_by_currency: list[CurrencyTotal] = strawberry.field(
-        description="Exact totals in each deal currency (never converted)."
     )
     _column: strawberry.Private[queries.Column]
 
@@ -43,29 +32,58 @@ class BoardColumn:
         return cls(
             stage=Stage.of(column.stage),
             count=column.count,
-            total_amount=format_amount(column.amount_minor, currency),
-            weighted_amount=format_amount(column.weighted_minor, currency),
             currency=currency,
             unconverted_count=column.unconverted,
-            totals_by_currency=[
-                CurrencyTotal(
-                    currency=t.currency,
-                    count=t.count,
-                    amount=format_amount(t.amount_minor, t.currency),
-                    weighted_amount=format_amount(t.weighted_minor, t.currency),
-                )
-                for t in column.by_currency
-            ],
             _column=column,
         )
 
-    @strawberry.field(description="The column's deals, largest amount first.")
+    # The money figures are amounts: hidden (null with FORBIDDEN) from a role that may
+    # not read deal amounts (crm_kit.sharing).
+    @strawberry.field(
+        description="Sum of the column's deals in the board (pipeline reporting) currency; "
+        "deals in other currencies converted with the workspace's exchange rates (open: "
+        "today's rate; won/lost: the close date's), rounded half to even per currency total "
+        "(open) or per deal (closed). Deals without a known rate: unconvertedCount."
+    )
+    async def total_amount(self, info: Info) -> str | None:
+        await require_amounts(info, "totalAmount")
+        return format_amount(self._column.amount_minor, self.currency)
+
+    @strawberry.field(
+        description="Sum of each deal's amount x effective probability (each rounded half "
+        "to even in minor units), board currency, converted as totalAmount."
+    )
+    async def weighted_amount(self, info: Info) -> str | None:
+        await require_amounts(info, "weightedAmount")
+        return format_amount(self._column.weighted_minor, self.currency)
+
+    @strawberry.field(description="Exact totals in each deal currency (never converted).")
+    async def totals_by_currency(self, info: Info) -> list[CurrencyTotal] | None:
+        await require_amounts(info, "totalsByCurrency")
+        return [
+            CurrencyTotal(
+                currency=t.currency,
+                count=t.count,
+                amount=format_amount(t.amount_minor, t.currency),
+                weighted_amount=format_amount(t.weighted_minor, t.currency),
+            )
+            for t in self._column.by_currency
+        ]
+
+    @strawberry.field(
+        description="The column's deals, largest amount first (newest first for a role "
+        "that may not read amounts: the order would tell them)."
+    )
     async def deals(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[Deal]:
         column = self._column
+        scope = info.context.scope
+        if not await reads_amounts(scope):
+            page = await queries.list_deals(scope, column.selection, first=first, after=after)
+            return deal_connection(page)
         page = column.page(first, after) or await queries.list_deals(
-            info.context.scope,
+            scope,
             column.selection,
             order="AMOUNT",
             descending=True,

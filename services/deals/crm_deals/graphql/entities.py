@@ -17,6 +17,7 @@ from ..domain import pipeline as p
 from ..domain.money import format_amount
 from ..domain.queries import DealSelection
 from ..usecases import queries
+from .field_access import require_amounts
 from .forecasting import ForecastRollup, rollup
 from .types import DealStatus, ForecastCategory, OwnerChange, Pipeline, Stage, StageChange
 from .win_model import WinExplanation, explain_deal
@@ -30,11 +31,7 @@ def _date(text: str | None) -> date | None:
 class Deal:
     id: strawberry.ID
     title: str
-    amount: str = strawberry.field(description='Exact decimal string, e.g. "1250.50".')
     currency: str = strawberry.field(description="ISO 4217 code.")
-    weighted_amount: str = strawberry.field(
-        description="amount x effective probability, rounded half to even in minor units."
-    )
     expected_close_date: date | None
     close_date: date | None = strawberry.field(
         description="The won/lost date once closed, else the expected close date."
@@ -73,9 +70,7 @@ class Deal:
         return cls(
             id=strawberry.ID(deal.id),
             title=deal.title,
-            amount=format_amount(deal.amount_minor, deal.currency),
             currency=deal.currency,
-            weighted_amount=format_amount(deal.weighted_minor, deal.currency),
             expected_close_date=_date(deal.expected_close_date),
             close_date=_date(deal.close_date),
             close_month=deal.close_month,
@@ -110,6 +105,22 @@ class Deal:
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Deal | None:
         found = await info.context.deals.load(str(id))
         return cls.of(found) if found else None
+
+    @strawberry.field(
+        description='Exact decimal string, e.g. "1250.50". Null, with a FORBIDDEN error, '
+        "for a role the workspace does not let read amounts."
+    )
+    async def amount(self, info: Info) -> str | None:
+        await require_amounts(info, "amount")
+        return format_amount(self._deal.amount_minor, self._deal.currency)
+
+    @strawberry.field(
+        description="amount x effective probability, rounded half to even in minor units "
+        "(hidden with the amount)."
+    )
+    async def weighted_amount(self, info: Info) -> str | None:
+        await require_amounts(info, "weightedAmount")
+        return format_amount(self._deal.weighted_minor, self._deal.currency)
 
     @strawberry.field(description="Idle past its stage's rotting threshold.")
     def stale(self, info: Info) -> bool:

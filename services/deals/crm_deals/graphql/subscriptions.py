@@ -62,6 +62,8 @@ class DealChange:
     )
     occurred_at: datetime | None
     _event: strawberry.Private[LiveEvent]
+    # Who holds the deal (its owner): whether a subscriber may see the change at all.
+    _owner: strawberry.Private[str | None]
     _pipeline: strawberry.Private[tuple[str, int] | None]  # (id, version)
     _from: strawberry.Private[str | None]
     _to: strawberry.Private[str | None]
@@ -72,7 +74,9 @@ class DealChange:
             return None
         deal_id = str(self.deal_id)
         deals = info.context.deals
-        found = await self._event.shared(("deal", deal_id), lambda: deals.load(deal_id))
+        # Shared only among subscribers who see the same deals (record sharing).
+        seen = (await info.context.scope.access()).of("deal").holders
+        found = await self._event.shared(("deal", deal_id, seen), lambda: deals.load(deal_id))
         return Deal.of(found) if found is not None else None
 
     @strawberry.field(description="MOVED, WON, LOST, REOPENED: the stage it left.")
@@ -117,7 +121,9 @@ class _Changes:
         kind = event.type
         if kind == contract.DEAL_DELETED:
             deleted = event.payload(contract.DealDeleted)
-            return _change(event, DealChangeKind.DELETED, deleted.id, None)
+            change = _change(event, DealChangeKind.DELETED, deleted.id, None)
+            change._owner = deleted.owner_id
+            return change
         if kind == contract.DEAL_CREATED:
             created = event.payload(contract.DealCreated)
             return _change(event, DealChangeKind.CREATED, created.deal.id, created.deal)
@@ -162,6 +168,7 @@ def _change(
         changed_fields=[],
         occurred_at=parse_iso(event.time) if event.time else None,
         _event=event,
+        _owner=deal.owner_id if deal is not None else None,
         _pipeline=(deal.pipeline_id, deal.pipeline_version) if deal is not None else None,
         _from=before if moved else None,
         _to=deal.stage_key if moved and deal is not None else None,
@@ -174,24 +181,23 @@ def _pipeline_of(change: DealChange | None) -> str | None:
 
 async def _board(pipeline_id: str) -> list[queries.Column]:
     """The board's columns as `pipelineBoard` computes them, in a fresh context (the
-    subscription's own caches pipelines and rates for its whole life)."""
+    subscription's own caches pipelines and rates for its whole life): of the deals the
+    subscriber sees."""
     ctx: DealsContext = await current_session().fresh_context()
     pipeline = await pipelines.get_pipeline(ctx.scope, pipeline_id, field="pipelineId")
     converter = await rates.converter(ctx.scope, pipeline.currency)
     return await queries.board(ctx.scope, pipeline, converter)
 
 
-def _figures(column: BoardColumn) -> tuple[Any, ...]:
+def _figures(column: queries.Column) -> tuple[Any, ...]:
     return (
         column.stage.name,
         column.count,
-        column.total_amount,
-        column.weighted_amount,
-        column.currency,
-        column.unconverted_count,
-        tuple(
-            (t.currency, t.count, t.amount, t.weighted_amount) for t in column.totals_by_currency
-        ),
+        column.amount_minor,
+        column.weighted_minor,
+        column.pipeline.currency,
+        column.unconverted,
+        tuple((t.currency, t.count, t.amount_minor, t.weighted_minor) for t in column.by_currency),
     )
 
 
@@ -199,15 +205,18 @@ def _figures(column: BoardColumn) -> tuple[Any, ...]:
 class Subscription:
     @strawberry.subscription(
         description="Every change of a deal from now on (of one pipeline with pipelineId; "
-        "deletions name no pipeline and reach every subscriber of the workspace)."
+        "deletions name no pipeline and reach every subscriber of the workspace); only of deals "
+        "the subscriber sees (record sharing, as it stood when the subscription started)."
     )
     async def deal_changed(
         self, info: Info[DealsContext, None], pipeline_id: strawberry.ID | None = None
     ) -> AsyncGenerator[DealChange, None]:
         changes = _Changes()
+        # What the subscriber sees, as it stood when the subscription started.
+        seen = (await info.context.scope.access()).of("deal")
         async for event in live_events(DEAL_TYPES):
             change = changes.of(event)
-            if change is None:
+            if change is None or not seen.sees((change._owner,)):
                 continue
             if pipeline_id is not None and _pipeline_of(change) not in (None, str(pipeline_id)):
                 continue
@@ -225,21 +234,30 @@ class Subscription:
         await pipelines.get_pipeline(info.context.scope, wanted, field="pipelineId")
         changes = _Changes()
         sent: dict[str, tuple[Any, ...]] = {}
+        # What the subscriber sees, as it stood when the subscription started: the board
+        # is shared only among subscribers who see the same deals and amounts.
+        access = await info.context.scope.access()
+        seen = access.of("deal")
+        key = ("board", wanted, seen.holders, access.reads("deal.amount"))
         async for event in live_events(BOARD_TYPES):
             if event.type == contract.PIPELINE_UPDATED:
                 updated = event.payload(contract.PipelineUpdated)
                 change, touches = None, updated.pipeline.id == wanted
             else:
                 change = changes.of(event)
-                touches = change is not None and _pipeline_of(change) in (None, wanted)
+                touches = (
+                    change is not None
+                    and _pipeline_of(change) in (None, wanted)
+                    and seen.sees((change._owner,))
+                )
             if not touches:
                 continue
-            columns = await event.shared(("board", wanted), lambda: _board(wanted))
+            columns = await event.shared(key, lambda: _board(wanted))
             changed = []
-            for column in map(BoardColumn.of, columns):
+            for column in columns:
                 figures = _figures(column)
                 if sent.get(column.stage.key) != figures:
                     sent[column.stage.key] = figures
-                    changed.append(column)
+                    changed.append(BoardColumn.of(column))
             if changed:
                 yield BoardChange(pipeline_id=strawberry.ID(wanted), columns=changed, change=change)

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from crm_kit.filters import And, Contains, Eq, Filter, In, Or, Range
 from crm_kit.pagination import Order
+from crm_kit.sharing import Visibility
 
 from ..domain.queries import DealOrder, DealSelection
 
 LIVE = Eq("deleted_at", None)
 # Deal attribute -> the document field lists sort on.
 SORT_FIELDS = {"id": "_id"}
+# Who holds a deal (record sharing).
+HOLDERS = ("owner_id",)
 
 
 def _optional(field: str, value: object) -> Filter | None:
@@ -39,6 +42,7 @@ def deals_matching(s: DealSelection) -> Filter:
         # The title as the user typed it: matched in any case (a regex option).
         Contains("title", s.text, ignore_case=True) if s.text else None,
         _stale(s),
+        Visibility(s.visible_to).filter(HOLDERS),
     )
 
 

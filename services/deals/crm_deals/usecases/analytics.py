@@ -30,11 +30,13 @@ from ..domain.forecast import (
 )
 from ..domain.funnel import Funnel, Scorecard, Window, funnel, scorecards
 from ..domain.pipeline import Pipeline
+from ..domain.queries import EVERY_DEAL
 from ..domain.records import ForecastSnapshot, Lease, SnapshotMonth
 from ..store.port import DealsStore
 from .pipelines import check_pipeline_id, get_pipeline
 from .rates import converter, converter_for
 from .scope import Scope, Scopes, service_caller
+from .visibility import AMOUNT, narrowed
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +101,14 @@ async def _pipeline(scope: Scope, pipeline_id: str | None) -> Pipeline:
 
 
 async def facts_of(scope: Scope, pipeline: Pipeline) -> Sequence[ReportedDeal]:
-    return await scope.store.pipeline_facts(pipeline.id)
+    """The facts every report adds up: of the deals the caller sees (record sharing), and
+    refused (FORBIDDEN) to a role that may not read amounts, as the figures are sums of
+    them."""
+    access = await scope.access()
+    access.require_field(AMOUNT, "amount")
+    if access.of("deal").everything:
+        return await scope.store.pipeline_facts(pipeline.id)
+    return await scope.store.pipeline_facts(pipeline.id, await narrowed(scope, EVERY_DEAL))
 
 
 async def forecast(

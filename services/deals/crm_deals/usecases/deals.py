@@ -24,6 +24,7 @@ from .estimates import estimate
 from .inputs import DealChanges, DealInput
 from .pipelines import get_pipeline
 from .scope import Scope
+from .visibility import visible_deals
 
 MAX_REASON = 500
 CHANGED_MEANWHILE = "the deal changed meanwhile; reload it and retry"
@@ -32,7 +33,8 @@ CHANGED_MEANWHILE = "the deal changed meanwhile; reload it and retry"
 
 
 async def find_deal(scope: Scope, deal_id: str) -> Deal | None:
-    found = await scope.store.get_deals([deal_id])
+    """None for a deal the caller may not see (record sharing), as for none."""
+    found = await visible_deals(scope, await scope.store.get_deals([deal_id]))
     return found[0] if found else None
 
 
@@ -44,7 +46,8 @@ async def get_deal(scope: Scope, deal_id: str, field: str = "id") -> Deal:
 
 
 async def deals_by_ids(scope: Scope, deal_ids: Sequence[str]) -> dict[str, Deal]:
-    return {deal.id: deal for deal in await scope.store.get_deals(list(dict.fromkeys(deal_ids)))}
+    found = await scope.store.get_deals(list(dict.fromkeys(deal_ids)))
+    return {deal.id: deal for deal in await visible_deals(scope, found)}
 
 
 # --- create / update / delete ------------------------------------------------------------

@@ -17,6 +17,8 @@ from ..domain.queries import EVERY_DEAL, ORDERS, DealOrder, DealQuery, DealSelec
 from ..domain.rates import Converter
 from .inputs import DealFilter
 from .scope import Scope
+from .visibility import AMOUNT
+from .visibility import narrowed as visible
 
 
 @dataclass
@@ -99,8 +101,12 @@ async def list_deals(
     first: int | None = None,
     after: str | None = None,
 ) -> DealPage:
-    """One page in (order field, id) order, after the opaque cursor `after`."""
+    """One page in (order field, id) order, after the opaque cursor `after`, of the deals
+    the caller sees."""
     sort = order_of(order, descending)
+    if sort.attribute == "amount_minor":
+        (await scope.access()).require_field(AMOUNT, "orderBy.field")
+    selection = await visible(scope, selection)
     size = page_size(first)
     cursor = decode_cursor(after) if after else None
     page = await scope.store.list_deals(DealQuery(selection, sort, cursor, max(size, 1)))
@@ -163,6 +169,7 @@ async def board(
     today's rate; a closed column's deals one by one at their close date (read only when a
     closed column holds another currency). `narrowed` (`board_narrowing`) narrows every
     column, totals and conversions included."""
+    narrowed = await visible(scope, narrowed)
     columns = {s.key: Column(pipeline, s, narrowed=narrowed) for s in pipeline.stages}
     closed_foreign: set[tuple[str, str]] = set()
     totals, pages = await scope.store.board(pipeline.id, list(columns), PREFETCH, narrowed)

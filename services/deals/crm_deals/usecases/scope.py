@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from crm_kit.access_view import AccessViews, CallerAccess
 from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext
 from crm_kit.errors import Forbidden
+from crm_kit.sharing import Access
 
 from ..domain.pipeline import Pipeline
 from ..domain.rates import RateTable
@@ -37,6 +39,14 @@ class Scope:
     clock: Clock = utcnow
     spawn: Spawn | None = None
     memo: Memo = field(default_factory=Memo)
+    views: AccessViews | None = None
+    _access: CallerAccess | None = field(default=None, init=False, repr=False)
+
+    async def access(self) -> Access:
+        """What the caller sees (`crm_kit.sharing`), read once per scope."""
+        if self._access is None:
+            self._access = CallerAccess(self.views, self.caller)
+        return await self._access.get()
 
     @property
     def workspace_id(self) -> str:
@@ -53,7 +63,7 @@ class Scope:
         """The same workspace, acting as a system user (`subject`, admin): what a
         background job writes is attributed to it."""
         caller = RequestContext(self.workspace_id, subject, frozenset({"admin"}))
-        return Scope(self.store, caller, self.clock, self.spawn, self.memo)
+        return Scope(self.store, caller, self.clock, self.spawn, self.memo, self.views)
 
     def require_write(self) -> None:
         if not self.caller.can_write:
@@ -68,9 +78,17 @@ class Scope:
 Scopes = Callable[[RequestContext], Scope]
 
 
-def scopes(store: DealsStore, clock: Clock = utcnow, spawn: Spawn | None = None) -> Scopes:
+def scopes(
+    store: DealsStore,
+    clock: Clock = utcnow,
+    spawn: Spawn | None = None,
+    views: AccessViews | None = None,
+) -> Scopes:
+    """`views`: the projection of teams and sharing settings; without it (unit tests'
+    stores) every caller sees every deal."""
+
     def scope_of(caller: RequestContext) -> Scope:
-        return Scope(store.for_workspace(caller.workspace_id), caller, clock, spawn)
+        return Scope(store.for_workspace(caller.workspace_id), caller, clock, spawn, views=views)
 
     return scope_of
 

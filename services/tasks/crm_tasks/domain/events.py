@@ -5,9 +5,11 @@ public contract's CloudEvents."""
 
 from __future__ import annotations
 
+from .access import AccessSettingsChanged
 from .notification import Notification
 from .reminders import ReminderDue, TaskOverdue
 from .task import TaskCancelled, TaskCompleted, TaskCreated, TaskUpdated
+from .team import TeamChanged
 
 DomainEvent = (
     TaskCreated
@@ -17,9 +19,12 @@ DomainEvent = (
     | ReminderDue
     | TaskOverdue
     | Notification
+    | TeamChanged
+    | AccessSettingsChanged
 )
 
 __all__ = [
+    "AccessSettingsChanged",
     "DomainEvent",
     "Notification",
     "ReminderDue",
@@ -28,4 +33,5 @@ __all__ = [
     "TaskCreated",
     "TaskOverdue",
     "TaskUpdated",
+    "TeamChanged",
 ]

@@ -23,6 +23,9 @@ class TaskFilter:
     source_kind: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    # Record sharing (`crm_kit.sharing`): only tasks held (assigned to or created by)
+    # one of these, or by nobody; None: every task. Set by the read use cases.
+    visible_to: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)

@@ -182,6 +182,7 @@ class Task(Entity):
             completed_at=self.completed_at,
             on_time=self.on_time,
             version=self.version,
+            created_by=_shared(self.created_by),
         )
 
 
@@ -206,6 +207,8 @@ class TaskSummary:
     on_time: bool | None
     # The task's version: a summary never replaces one of a later version.
     version: int
+    # With the assignee, who holds the task (record sharing, `crm_kit.sharing`).
+    created_by: str | None = None
 
     @property
     def active(self) -> bool:

@@ -14,8 +14,10 @@ from crm_contracts.base import Payload
 from crm_contracts.envelope import CloudEvent, new_event
 from crm_kit.clock import utcnow
 
+from ..domain.access import WorkspaceAccess
 from ..domain.reminders import REMINDER, fire
 from ..domain.task import Task, TaskSource
+from ..domain.team import Team
 from . import publish
 
 
@@ -209,7 +211,30 @@ def published_examples() -> dict[str, CloudEvent]:
         contract.TASK_REMINDER_DUE: reminder,
         contract.TASK_OVERDUE: publish.task_overdue(task),
         contract.NOTIFICATION_CREATED: notification,
+        contract.TEAM_CHANGED: publish.team_changed(_example_team()),
+        contract.ACCESS_SETTINGS_CHANGED: publish.access_settings_changed(_example_access()),
     }
+
+
+def _example_team() -> Team:
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    return Team(
+        id="665f1c2e9b1d4a0012ab7777",
+        workspace_id="demo",
+        name="East",
+        member_ids=["darcel-schlecht", "moses-frase"],
+        manager_id="melvin-marxen",
+        created_at=at,
+        updated_at=at,
+    )
+
+
+def _example_access() -> WorkspaceAccess:
+    access = WorkspaceAccess("demo")
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    access.set_level("deal", "team", "admin-1", at)
+    access.set_field_roles("contact.phone", frozenset({"manager", "admin"}), "admin-1", at)
+    return access
 
 
 PAYLOAD_MODELS: dict[str, type[Payload]] = {
@@ -220,4 +245,6 @@ PAYLOAD_MODELS: dict[str, type[Payload]] = {
     contract.TASK_REMINDER_DUE: contract.TaskReminderDue,
     contract.TASK_OVERDUE: contract.TaskOverdue,
     contract.NOTIFICATION_CREATED: contract.NotificationCreated,
+    contract.TEAM_CHANGED: contract.TeamChanged,
+    contract.ACCESS_SETTINGS_CHANGED: contract.AccessSettingsChanged,
 }

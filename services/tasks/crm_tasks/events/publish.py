@@ -12,8 +12,10 @@ from crm_contracts.envelope import CloudEvent, new_event
 
 from ..config import SOURCE
 from ..domain import events
+from ..domain.access import AccessSettingsChanged, WorkspaceAccess
 from ..domain.notification import Notification
 from ..domain.task import Task
+from ..domain.team import Team, TeamChanged
 
 
 def snapshot(task: Task) -> contract.TaskSnapshot:
@@ -26,6 +28,7 @@ def snapshot(task: Task) -> contract.TaskSnapshot:
         due_at=task.due_at,
         remind_at=task.remind_at,
         assignee_id=task.assignee_id,
+        created_by=task.created_by,
         team_id=task.team_id,
         deal_id=task.deal_id,
         contact_id=task.contact_id,
@@ -112,6 +115,44 @@ def notification(note: Notification) -> CloudEvent:
     )
 
 
+def team_changed(team: Team) -> CloudEvent:
+    if team.updated_at is None:
+        raise ValueError(f"team {team.id} has no updated_at")
+    payload = contract.TeamChanged(
+        id=team.id,
+        name=team.name,
+        manager_id=team.manager_id,
+        member_ids=list(team.member_ids),
+        updated_at=team.updated_at,
+    )
+    return new_event(
+        event_type=contract.TEAM_CHANGED,
+        source=SOURCE,
+        workspace=team.workspace_id,
+        subject=team.id,
+        data=payload.wire(),
+    )
+
+
+def access_settings_changed(access: WorkspaceAccess) -> CloudEvent:
+    settings = access.settings
+    payload = contract.AccessSettingsChanged(
+        sharing=dict(settings.sharing),
+        field_roles=[
+            contract.FieldRoles(field=name, roles=sorted(roles))
+            for name, roles in settings.field_roles.items()
+        ],
+        version=settings.version,
+    )
+    return new_event(
+        event_type=contract.ACCESS_SETTINGS_CHANGED,
+        source=SOURCE,
+        workspace=access.workspace_id,
+        subject=access.workspace_id,
+        data=payload.wire(),
+    )
+
+
 def encode(event: object) -> CloudEvent:
     """The writer's `encode`: a domain event of this service as its CloudEvent."""
     match event:
@@ -129,4 +170,8 @@ def encode(event: object) -> CloudEvent:
             return task_overdue(task)
         case Notification():
             return notification(event)
+        case TeamChanged(team):
+            return team_changed(team)
+        case AccessSettingsChanged(access):
+            return access_settings_changed(access)
     raise TypeError(f"not a tasks domain event: {type(event).__name__}")

@@ -8,6 +8,7 @@ import strawberry
 from ..usecases import automation, handover, teams
 from ..usecases import tasks as task_cases
 from ..usecases.inputs import RuleInput
+from . import access
 from .context import ContextInfo
 from .enums import TaskStatus
 from .inputs import (
@@ -91,6 +92,17 @@ class Mutation:
             info.context.scope, input.from_user_id, input.to_user_id
         )
         return TaskHandover(moved=len(moved), task_ids=[strawberry.ID(i) for i in moved])
+
+    set_sharing: access.SharingSettings = strawberry.mutation(
+        resolver=access.set_sharing,
+        description="Admins only: how widely reps see records of one type (takes effect in "
+        "every service within moments: they follow the settings' events).",
+    )
+    set_field_access: access.SharingSettings = strawberry.mutation(
+        resolver=access.set_field_access,
+        description="Admins only: the roles that may read a sensitive field (admins always "
+        "do). Others read it as null, with a FORBIDDEN error when they ask for it.",
+    )
 
     @strawberry.mutation(description="Needs role manager or admin.")
     async def create_team(self, info: ContextInfo, input: CreateTeamInput) -> Team:

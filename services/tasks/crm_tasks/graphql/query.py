@@ -14,6 +14,7 @@ from crm_kit.relay_types import Connection, Edge, PageInfo, connection
 from ..domain.queries import TaskOrder
 from ..usecases import analytics, automation, lookups, teams
 from ..usecases.tasks import get_task
+from . import access
 from .context import ContextInfo
 from .enums import AnalyticsGroupBy, RuleTrigger
 from .inputs import TaskFilterInput, TaskOrderInput
@@ -33,6 +34,11 @@ from .types import (
 
 @strawberry.type
 class Query:
+    sharing_settings: access.SharingSettings = strawberry.field(
+        resolver=access.sharing_settings,
+        description="The workspace's sharing settings (defaults until an admin sets them).",
+    )
+
     @strawberry.field(description="A task by id (NOT_FOUND if it does not exist here).")
     async def task(self, info: ContextInfo, id: strawberry.ID) -> Task | None:
         scope = info.context.scope

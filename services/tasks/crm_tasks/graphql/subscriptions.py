@@ -92,7 +92,9 @@ class Notification:
 
 
 async def _task(ctx: GraphQLContext, event: LiveEvent, task_id: str) -> Task | None:
-    found = await event.shared(("task", task_id), lambda: ctx.loaders.task.load(task_id))
+    # Shared only among subscribers who see the same tasks (record sharing).
+    seen = (await ctx.scope.access()).of("task").holders
+    found = await event.shared(("task", task_id, seen), lambda: ctx.loaders.task.load(task_id))
     return task_type(found, ctx.scope.now()) if found is not None else None
 
 
@@ -181,7 +183,9 @@ async def _notification(event: LiveEvent, user: str) -> Notification | None:
 class Subscription:
     @strawberry.subscription(
         description="Every change of a task from now on: of one assignee and/or one deal "
-        "when given (a task leaving the filter is reported once more, as it leaves)."
+        "when given (a task leaving the filter is reported once more, as it leaves); only "
+        "of tasks the subscriber sees (record sharing, as it stood when the subscription "
+        "started)."
     )
     async def task_changed(
         self,
@@ -191,8 +195,12 @@ class Subscription:
     ) -> AsyncGenerator[TaskChange, None]:
         deal = str(deal_id) if deal_id is not None else None
         delivered: OrderedDict[str, None] = OrderedDict()
+        # What the subscriber sees, as it stood when the subscription started.
+        seen = (await info.context.scope.access()).of("task")
         async for event in live_events(TASK_TYPES):
             task = _snapshot(event)
+            if not seen.sees((task.assignee_id, task.created_by)):
+                continue
             matches = (assignee_id is None or task.assignee_id == assignee_id) and (
                 deal is None or task.deal_id == deal
             )

@@ -16,8 +16,10 @@ from typing import Any
 import orjson
 
 from crm_kit.records import RecordType
+from crm_kit.sharing import AccessSettings
 
-from ..config import FIRES, OUTCOMES, RULES, RUN_RESULTS, RUNS, TASKS, TEAMS
+from ..config import ACCESS_SETTINGS, FIRES, OUTCOMES, RULES, RUN_RESULTS, RUNS, TASKS, TEAMS
+from ..domain.access import WorkspaceAccess
 from ..domain.outcome import DealOutcome
 from ..domain.reminders import Firing
 from ..domain.rule import Action, AssigneeRule, Condition, Rule, RuleRun, RunResult, TaskTemplate
@@ -128,6 +130,27 @@ def team_from_doc(doc: Mapping[str, Any]) -> Team:
         created_at=doc.get("created_at"),
         updated_at=doc.get("updated_at"),
         rr_hint=int(doc.get("rr_hint") or 0),
+    )
+
+
+def access_to_doc(access: WorkspaceAccess) -> dict[str, Any]:
+    return {
+        "_id": access.workspace_id,
+        "workspace_id": access.workspace_id,
+        "settings": access.settings.to_doc(),
+        "updated_at": access.updated_at,
+        "updated_by": access.updated_by,
+        "version": access.version,
+    }
+
+
+def access_from_doc(doc: Mapping[str, Any]) -> WorkspaceAccess:
+    return WorkspaceAccess(
+        workspace_id=doc["workspace_id"],
+        settings=AccessSettings.from_doc(doc.get("settings")),
+        updated_at=doc.get("updated_at"),
+        updated_by=doc.get("updated_by"),
+        version=int(doc.get("version") or 0),
     )
 
 
@@ -309,6 +332,7 @@ def firing_from_doc(doc: Mapping[str, Any]) -> Firing:
 # One task per natural key per workspace (the playbook and rule tasks' exactly-once).
 TASK = RecordType(TASKS, task_to_doc, task_from_doc, unique=("idem_key",), versioned=True)
 TEAM = RecordType(TEAMS, team_to_doc, team_from_doc, unique=("name",))
+ACCESS = RecordType(ACCESS_SETTINGS, access_to_doc, access_from_doc, versioned=True)
 RULE = RecordType(RULES, rule_to_doc, rule_from_doc)
 RUN = RecordType(RUNS, run_to_doc, run_from_doc)
 RESULT = RecordType(RUN_RESULTS, result_to_doc, result_from_doc)

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from crm_kit.filters import And, Eq, Filter, In, Ne, Or, Range
 from crm_kit.pagination import Order
+from crm_kit.sharing import Visibility
 
 from ..domain.queries import TaskFilter, TaskOrder
 from ..domain.task import ACTIVE_STATUSES
@@ -21,6 +22,8 @@ SORT_FIELD = {
     "priority_rank": "priority_rank",
 }
 ACTIVE = In("status", ACTIVE_STATUSES)
+# Who holds a task (record sharing).
+HOLDERS = ("assignee_id", "created_by")
 
 
 def tasks_matching(where: TaskFilter, now: datetime) -> Filter:
@@ -36,6 +39,7 @@ def tasks_matching(where: TaskFilter, now: datetime) -> Filter:
         _range("due_at", gte=where.due_after, lt=where.due_before),
         _overdue(where.overdue, now),
         _range("created_at", gte=where.created_from, lt=where.created_to),
+        Visibility(where.visible_to).filter(HOLDERS),
     )
 
 

@@ -19,6 +19,7 @@ from typing import Protocol, TypeVar
 from crm_kit.pagination import Cursor, Page
 from crm_kit.records import Stale as ChangedMeanwhile
 
+from ..domain.access import WorkspaceAccess
 from ..domain.outcome import DealOutcome
 from ..domain.queries import TaskFilter, TaskOrder
 from ..domain.reminders import Firing
@@ -94,6 +95,12 @@ class WorkspaceStore(Protocol):
     async def take_turn(self, team: Team, key: str | None) -> int:
         """The team's next round-robin position (1, 2, ...), fair across replicas; with a
         natural `key`, the position that key holds if it took one already."""
+
+    # sharing settings (one record per workspace)
+    async def get_access(self) -> WorkspaceAccess:
+        """The defaults (everyone sees everything) until first changed."""
+
+    async def change_access(self, change: Change[WorkspaceAccess]) -> WorkspaceAccess: ...
 
     # automation rules and their runs
     async def add_rule(self, rule: Rule) -> None: ...

@@ -16,13 +16,14 @@ from crm_kit.filters import And, Eq, Range
 from crm_kit.pagination import BY_ID, Cursor, Order, Page
 from crm_kit.records import Duplicate, RecordSource
 
+from ..domain.access import WorkspaceAccess
 from ..domain.outcome import DealOutcome
 from ..domain.queries import TaskFilter, TaskOrder
 from ..domain.reminders import Firing
 from ..domain.rule import Rule, RuleRun, RunResult
 from ..domain.task import Task, TaskSummary
 from ..domain.team import Team
-from .documents import OUTCOME, RESULT, RULE, RUN, TASK, TEAM, outcome_id
+from .documents import ACCESS, OUTCOME, RESULT, RULE, RUN, TASK, TEAM, outcome_id
 from .filters import ACTIVE, order_of, tasks_matching
 from .port import Change, NameTaken
 from .schedule import Schedule, ScheduleHint
@@ -56,6 +57,7 @@ class WorkspaceRecordStore:
         source = root.source
         self.tasks = source.records(TASK, workspace_id)
         self.teams = source.records(TEAM, workspace_id)
+        self.access = source.records(ACCESS, workspace_id)
         self.rules = source.records(RULE, workspace_id)
         self.runs = source.records(RUN, workspace_id)
         self.results = source.records(RESULT, workspace_id)
@@ -151,6 +153,24 @@ class WorkspaceRecordStore:
 
     async def take_turn(self, team: Team, key: str | None) -> int:
         return await self.root.turns.take(self.workspace_id, team, key)
+
+    # sharing settings ---------------------------------------------------------------
+    async def get_access(self) -> WorkspaceAccess:
+        found = await self.access.get([self.workspace_id])
+        return found[0] if found else WorkspaceAccess(self.workspace_id)
+
+    async def change_access(self, change: Change[WorkspaceAccess]) -> WorkspaceAccess:
+        changed = await self.access.change(self.workspace_id, change)
+        if changed is not None:
+            return changed
+        fresh = WorkspaceAccess(self.workspace_id)
+        if not await change(fresh):
+            return fresh
+        try:
+            await self.access.insert(fresh)
+        except Duplicate:  # another replica created it meanwhile: change theirs
+            return await self.access.change(self.workspace_id, change) or fresh
+        return fresh
 
     # rules and runs -------------------------------------------------------------------
     async def add_rule(self, rule: Rule) -> None:

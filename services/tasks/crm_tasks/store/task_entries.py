@@ -40,6 +40,7 @@ _ATTRIBUTE = {
     "completed_at": "completed_at",
     "on_time": "on_time",
     "version": "version",
+    "created_by": "created_by",
 }
 
 

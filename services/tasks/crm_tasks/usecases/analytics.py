@@ -15,6 +15,7 @@ from crm_kit.errors import BadUserInput
 from ..domain.queries import TaskFilter
 from ..domain.task import Task, TaskSummary
 from .scope import Scope
+from .visibility import narrowed
 
 GROUP_BY = ("assignee", "team", "type")
 
@@ -90,7 +91,10 @@ async def task_analytics(scope: Scope, start: datetime, end: datetime, group_by:
     if group_by not in GROUP_BY:
         raise BadUserInput(f"must be one of {GROUP_BY}", field="groupBy")
     now = scope.now()
-    tasks = await scope.store.task_summaries(TaskFilter(created_from=start, created_to=end), now)
+    # Counted over the tasks the caller sees (record sharing); the playbook win rates
+    # below are the workspace's (a rate names no task).
+    created = await narrowed(scope, TaskFilter(created_from=start, created_to=end))
+    tasks = await scope.store.task_summaries(created, now)
     groups: dict[str | None, GroupStats] = {}
     total = GroupStats(key=None)
     for task in tasks:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from crm_kit.access_view import AccessViews, CallerAccess
 from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext
 from crm_kit.errors import Forbidden
+from crm_kit.sharing import Access
 
 from ..store.port import TasksStore, WorkspaceStore
 
@@ -21,6 +23,14 @@ class Scope:
     store: WorkspaceStore  # scoped to the caller's workspace
     caller: RequestContext
     clock: Clock = utcnow
+    views: AccessViews | None = None
+    _access: CallerAccess | None = field(default=None, init=False, repr=False)
+
+    async def access(self) -> Access:
+        """What the caller sees (`crm_kit.sharing`), read once per scope."""
+        if self._access is None:
+            self._access = CallerAccess(self.views, self.caller)
+        return await self._access.get()
 
     @property
     def workspace_id(self) -> str:
@@ -51,9 +61,12 @@ class Scope:
 Scopes = Callable[[RequestContext], Scope]
 
 
-def scopes(store: TasksStore, clock: Clock = utcnow) -> Scopes:
+def scopes(store: TasksStore, clock: Clock = utcnow, views: AccessViews | None = None) -> Scopes:
+    """`views`: the projection of teams and sharing settings; without it (unit tests'
+    stores) every caller sees every task."""
+
     def scope_of(caller: RequestContext) -> Scope:
-        return Scope(store.for_workspace(caller.workspace_id), caller, clock)
+        return Scope(store.for_workspace(caller.workspace_id), caller, clock, views)
 
     return scope_of
 

@@ -20,6 +20,7 @@ from ..store.port import Change, ChangedMeanwhile
 from .inputs import TaskChanges, TaskInput
 from .scope import Scope
 from .teams import get_team, pick_member
+from .visibility import visible_tasks
 
 MAX_TITLE = 500
 # Optional texts of a task and their maximums: attribute -> (client field, limit).
@@ -155,7 +156,9 @@ async def create_task(
 
 
 async def get_task(scope: Scope, task_id: str, field: str = "id") -> Task:
+    """NOT_FOUND for a task the caller may not see (record sharing), as for none."""
     found = await scope.store.get_tasks([task_id]) if is_id(task_id) else []
+    found = await visible_tasks(scope, found)
     if not found:
         raise NotFound(f"no task {task_id}", field=field)
     return found[0]

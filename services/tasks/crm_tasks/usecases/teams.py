@@ -63,6 +63,7 @@ async def create_team(scope: Scope, data: TeamInput, team_id: str | None = None)
         created_at=now,
         updated_at=now,
     )
+    team.changed()
     try:
         await scope.store.add_team(team)
     except NameTaken as taken:
@@ -107,6 +108,7 @@ async def update_team(scope: Scope, team_id: str, data: TeamInput) -> Team:
         if not isinstance(data.manager_id, Unset):
             team.manager_id = data.manager_id or None
         team.updated_at = scope.now()
+        team.changed()
         return True
 
     try:

@@ -10,8 +10,8 @@ export type ColumnModel = {
   name: string;
   probability: number;
   count: number;
-  totalAmount: string;
-  weightedAmount: string;
+  totalAmount: string | null;
+  weightedAmount: string | null;
   deals: BoardCardFragment[];
   hasNext: boolean;
   loadingMore: boolean;

@@ -15,7 +15,7 @@ import { CONTACT_PAGE } from "./queries";
 export function DealList({
   deals,
 }: {
-  deals: { id: string; title: string; amount: string; currency: string; status: string; stage: { name: string } }[];
+  deals: { id: string; title: string; amount: string | null; currency: string; status: string; stage: { name: string } }[];
 }) {
   if (!deals.length) return <Empty>No deals.</Empty>;
   return (
@@ -74,9 +74,9 @@ export default function ContactScreen({ id }: { id: string }) {
                     <h2 id="details-heading">Details</h2>
                     <dl className="kv">
                       <dt>Email</dt>
-                      <dd>{contact.emails.length ? contact.emails.join(", ") : "—"}</dd>
+                      <dd>{contact.emails?.length ? contact.emails.join(", ") : "—"}</dd>
                       <dt>Phone</dt>
-                      <dd>{contact.phones.length ? contact.phones.join(", ") : "—"}</dd>
+                      <dd>{contact.phones?.length ? contact.phones.join(", ") : "—"}</dd>
                       <dt>Stage</dt>
                       <dd>{label(contact.lifecycleStage)}</dd>
                       <dt>Owner</dt>

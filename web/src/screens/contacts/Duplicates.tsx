@@ -113,7 +113,7 @@ export function Duplicates({ contact, canMerge }: { contact: { id: string; name:
             <li key={other.id} data-testid="duplicate">
               <Link to={`/contacts/${other.id}`}>{other.name}</Link>{" "}
               <span className="muted">
-                {other.email ?? other.phones[0] ?? ""} {other.company ? `· ${other.company.name}` : ""} · created {date(other.createdAt)}
+                {other.email ?? other.phones?.[0] ?? ""} {other.company ? `· ${other.company.name}` : ""} · created {date(other.createdAt)}
               </span>
               <div>
                 {reasons.map((r) => (

@@ -29,7 +29,7 @@ type Form = Record<FieldName, string>;
 function formOf(deal: Deal): Form {
   return {
     title: deal.title,
-    amount: deal.amount,
+    amount: deal.amount ?? "",
     currency: deal.currency,
     expectedCloseDate: deal.expectedCloseDate ?? "",
     nextStep: deal.nextStep ?? "",

@@ -1,0 +1,177 @@
+"""Record sharing and field permissions on the deal reads (`crm_kit.sharing`), on both
+profiles (the read index serves lists, the board and the reports on `ferretdb`): the
+matrix sharing level x caller over lists, counts, the board, gets, references, the
+request/reply endpoints and the reports; hidden amounts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from crm_contracts import tasks as contract
+from crm_deals.entrypoints.rpc import endpoints
+from crm_deals.graphql.context import DealsContext, context_for
+from crm_deals.graphql.schema import schema
+from crm_deals.usecases import deals
+from crm_deals.usecases.inputs import DealInput
+from crm_deals.usecases.scope import Scopes, scopes
+from crm_kit.access_view import AccessViews
+from crm_kit.context import RequestContext
+from crm_kit.rpc import RpcError
+from crm_kit.testing import GraphQLClient
+
+from .conftest import FakeDeals
+
+# East: managed by max, with otto. Rita is in no team.
+EAST = contract.TeamChanged(
+    id="east",
+    name="East",
+    manager_id="max",
+    member_ids=["otto"],
+    updated_at=datetime(2026, 1, 1, tzinfo=UTC),
+)
+CALLERS = {"rita": "rep", "otto": "rep", "max": "manager", "ada": "admin"}
+# level -> caller -> the owners whose deals they see
+SEES: dict[str, dict[str, set[str]]] = {
+    "everyone": {name: {"rita", "otto"} for name in CALLERS},
+    "team": {"rita": {"rita"}, "otto": {"otto"}, "max": {"otto"}, "ada": {"rita", "otto"}},
+    "own": {"rita": {"rita"}, "otto": {"otto"}, "max": {"otto"}, "ada": {"rita", "otto"}},
+}
+
+
+class World:
+    def __init__(self, fake: FakeDeals) -> None:
+        self.fake = fake
+        self.views = AccessViews(fake.db)
+        self.ids: dict[str, str] = {}
+
+    @property
+    def scopes(self) -> Scopes:
+        return scopes(self.fake.store, self.fake.clock, self.fake.spawn, self.views)
+
+    def client(self, who: str) -> GraphQLClient:
+        def context_of(caller: RequestContext) -> DealsContext:
+            return context_for(self.scopes(caller))
+
+        return GraphQLClient.in_process(schema, context_of, "w1", who, CALLERS[who])
+
+    async def build(self, level: str, field_roles: list[contract.FieldRoles] = ()) -> World:
+        await self.views.team_changed("w1", EAST)
+        settings = contract.AccessSettingsChanged(
+            sharing={"deal": level}, field_roles=list(field_roles), version=1
+        )
+        await self.views.settings_changed("w1", settings)
+        for owner, amount in (("rita", "1111.11"), ("otto", "9876.54")):
+            made = await deals.create_deal(
+                self.fake.scope(roles="admin"),
+                DealInput(title=f"{owner} deal", amount=amount, owner_id=owner),
+            )
+            self.ids[owner] = made.id
+        return self
+
+
+def owners(data: dict[str, Any], *path: str) -> set[str]:
+    for key in path:
+        data = data[key]
+    return {edge["node"]["ownerId"] for edge in data["edges"]}
+
+
+@pytest.mark.parametrize("level", list(SEES))
+@pytest.mark.parametrize("who", list(CALLERS))
+async def test_lists_counts_boards_and_gets_show_only_what_the_caller_sees(
+    fake: FakeDeals, level: str, who: str
+) -> None:
+    world = await World(fake).build(level)
+    expected = SEES[level][who]
+    gql = world.client(who)
+    data = await gql.data(
+        """query($r: ID!, $o: ID!) {
+          deals { totalCount edges { node { ownerId } } }
+          pipelineBoard { columns { count deals { edges { node { ownerId } } } } }
+          rita: deal(id: $r) { id }
+          otto: deal(id: $o) { id }
+          _entities(representations: [{__typename: "Deal", id: $o}]) { ... on Deal { id } }
+        }""",
+        {"r": world.ids["rita"], "o": world.ids["otto"]},
+    )
+    assert owners(data, "deals") == expected
+    assert data["deals"]["totalCount"] == len(expected)
+    columns = data["pipelineBoard"]["columns"]
+    assert sum(column["count"] for column in columns) == len(expected)
+    assert set().union(*(owners(column, "deals") for column in columns)) == expected
+    assert {name for name in ("rita", "otto") if data[name] is not None} == expected
+    assert (data["_entities"][0] is not None) == ("otto" in expected)
+
+
+async def test_contact_and_company_deals_leave_out_hidden_ones(fake: FakeDeals) -> None:
+    world = await World(fake).build("own")
+    for owner in ("rita", "otto"):
+        await deals.create_deal(
+            fake.scope(roles="admin"),
+            DealInput(title="shared", amount="1", owner_id=owner, company_id="c1"),
+        )
+    data = await world.client("rita").data(
+        """{ _entities(representations: [{__typename: "Company", id: "c1"}]) {
+               ... on Company { deals { totalCount edges { node { ownerId } } } } } }"""
+    )
+    found = data["_entities"][0]["deals"]
+    assert found["totalCount"] == 1 and owners(found) == {"rita"}
+
+
+async def test_request_reply_acts_for_the_caller(fake: FakeDeals) -> None:
+    world = await World(fake).build(
+        "own", [contract.FieldRoles(field="deal.amount", roles=["manager"])]
+    )
+    by_name = {endpoint.name: endpoint.handler for endpoint in endpoints(world.scopes)}
+    rita = RequestContext("w1", "rita", frozenset({"rep"}))
+    with pytest.raises(RpcError) as refused:
+        await by_name["deal-get"](rita, {"id": world.ids["otto"]})
+    assert refused.value.code == "NOT_FOUND"
+    mine = await by_name["deal-get"](rita, {"id": world.ids["rita"]})
+    assert mine["amount"] is None and mine["amountMinor"] is None
+    assert "1111" not in str(mine)
+    manager = RequestContext("w1", "max", frozenset({"manager"}))
+    ottos = await by_name["deal-get"](manager, {"id": world.ids["otto"]})
+    assert ottos["amount"] == "9876.54"
+
+
+async def test_hidden_amounts_read_as_null_and_cannot_be_filtered_ordered_or_summed(
+    fake: FakeDeals,
+) -> None:
+    world = await World(fake).build(
+        "everyone", [contract.FieldRoles(field="deal.amount", roles=["manager"])]
+    )
+    rita = world.client("rita")
+    body = await rita.execute(
+        "query($id: ID!) { deal(id: $id) { title amount weightedAmount } }",
+        {"id": world.ids["otto"]},
+    )
+    assert body["data"]["deal"] == {"title": "otto deal", "amount": None, "weightedAmount": None}
+    assert sorted(e["extensions"]["field"] for e in body["errors"]) == [
+        "amount",
+        "weightedAmount",
+    ]
+    assert all(e["extensions"]["code"] == "FORBIDDEN" for e in body["errors"])
+    assert "9876" not in str(body)
+    for query, field in (
+        ('{ deals(filter: {amountMin: "9000"}) { totalCount } }', "filter.amountMin"),
+        ('{ deals(filter: {amountMax: "9000"}) { totalCount } }', "filter.amountMax"),
+        ("{ deals(orderBy: {field: AMOUNT}) { totalCount } }", "orderBy.field"),
+        ('{ forecast(from: "2026-01-01", to: "2026-03-01") { pipelineId } }', "amount"),
+        ("{ pipelineBoard { columns { weightedAmount } } }", "weightedAmount"),
+    ):
+        error = await rita.error(query)
+        assert error["extensions"]["code"] == "FORBIDDEN", query
+        assert error["extensions"]["field"] == field, query
+    # The board still lists her columns' deals (newest first: no order by amount).
+    board = await rita.data(
+        "{ pipelineBoard { columns { count deals { edges { node { id } } } } } }"
+    )
+    assert sum(column["count"] for column in board["pipelineBoard"]["columns"]) == 2
+    # A manager reads them.
+    data = await world.client("max").data(
+        "query($id: ID!) { deal(id: $id) { amount } }", {"id": world.ids["otto"]}
+    )
+    assert data["deal"]["amount"] == "9876.54"

@@ -1,0 +1,49 @@
+"""The workspace's sharing settings (`crm_kit.sharing`): which records reps see, per
+record type, and which roles read the sensitive fields. The tasks service owns them, as it
+owns the teams they build on; every change is announced whole (`AccessSettingsChanged`)
+so every service keeps its own view of them (`crm_kit.access_view`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from crm_kit.entity import Entity
+from crm_kit.sharing import AccessSettings
+
+
+@dataclass
+class WorkspaceAccess(Entity):
+    workspace_id: str
+    settings: AccessSettings = field(default_factory=AccessSettings)
+    updated_at: datetime | None = None
+    updated_by: str | None = None
+    # Bumped by every save (a save is conditional on the version read).
+    version: int = 0
+
+    def set_level(self, record_type: str, level: str, by: str, at: datetime) -> bool:
+        if self.settings.level(record_type) == level:
+            return False
+        sharing = {**self.settings.sharing, record_type: level}
+        return self._set(AccessSettings(sharing, self.settings.field_roles), by, at)
+
+    def set_field_roles(
+        self, sensitive_field: str, roles: frozenset[str], by: str, at: datetime
+    ) -> bool:
+        if self.settings.roles_for(sensitive_field) == roles:
+            return False
+        field_roles = {**self.settings.field_roles, sensitive_field: roles}
+        return self._set(AccessSettings(self.settings.sharing, field_roles), by, at)
+
+    def _set(self, settings: AccessSettings, by: str, at: datetime) -> bool:
+        # Each change numbers the settings one up: the projections apply them in order.
+        version = self.settings.version + 1
+        self.settings = AccessSettings(settings.sharing, settings.field_roles, version)
+        self.updated_at, self.updated_by = at, by
+        self.raise_event(AccessSettingsChanged(self))
+        return True
+
+
+@dataclass(frozen=True)
+class AccessSettingsChanged:
+    access: WorkspaceAccess
