@@ -66,7 +66,6 @@ class Sender:
         self.url = url
         self.headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
         self.recorder = recorder
-        self.kind = "read"
 
     async def __call__(self, name: str, query: str, variables: dict[str, Any]) -> Any:
         started = time.perf_counter()
@@ -84,7 +83,8 @@ class Sender:
                 data = body["data"]
         except (httpx.HTTPError, orjson.JSONDecodeError) as exc:
             error = type(exc).__name__
-        self.recorder.record(name, self.kind, time.perf_counter() - started, error)
+        kind = "write" if query.lstrip().startswith("mutation") else "read"
+        self.recorder.record(name, kind, time.perf_counter() - started, error)
         return data
 
 
@@ -106,9 +106,7 @@ async def phase(
             sender = Sender(http, url, token, recorder)
             user = User(subject, "manager" if manager else "rep", sender, pools, random.Random(n))
             while time.monotonic() < deadline:
-                operation = user.rng.choices(OPERATIONS, weights)[0]
-                sender.kind = operation.kind
-                await operation.run(user)
+                await user.rng.choices(OPERATIONS, weights)[0].run(user)
 
         if meter is not None:
             meter.start()
@@ -137,9 +135,10 @@ async def prepare(url: str) -> Pools:
     recorder = Recorder()
     async with httpx.AsyncClient(timeout=120, trust_env=False) as http:
         sender = Sender(http, url, issue_token(WORKSPACE, "admin", ["admin"]), recorder)
-        pools = await Pools.load(sender)
-    if recorder.errors:
-        raise RuntimeError(f"preparing the pools failed: {dict(recorder.errors)}")
+        try:
+            pools = await Pools.load(sender)
+        except AssertionError as failed:
+            raise RuntimeError(f"{failed}: {dict(recorder.errors)}") from None
     return pools
 
 

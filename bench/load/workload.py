@@ -30,7 +30,8 @@ Send = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 @dataclass
 class Pools:
     pipeline_id: str
-    deals_by_stage: dict[str, list[str]]
+    # Per owner, per movable stage: reps move their own deals.
+    deals_by_stage: dict[str, dict[str, list[str]]]
     all_deals: list[str]
     contacts: list[str]
     companies: list[str]
@@ -40,7 +41,7 @@ class Pools:
     @classmethod
     async def load(cls, send: Send) -> Pools:
         """Ids the operations pick from, read once as an admin."""
-        board = await send("prep", document("Board"), {"first": 100})
+        board = await send("prep", document("Board"), {"first": 50})
         assert board is not None, "the board did not load"
         columns = board["pipelineBoard"]["columns"]
         by_stage = {
@@ -55,13 +56,21 @@ class Pools:
         companies = await send("prep", document("CompaniesList"), {"first": 100})
         cards = await send("prep", document("Scorecards"), {})
         assert contacts and companies and cards, "the contacts, companies or owners did not load"
+        owners = [c["ownerId"] for c in cards["ownerScorecards"] if c["ownerId"]]
+        pipeline_id = board["pipelineBoard"]["pipeline"]["id"]
+        owned: dict[str, dict[str, list[str]]] = {}
+        for owner in owners:
+            mine = await send("prep", document("Board"), {"ownerId": owner, "first": 10})
+            assert mine is not None, f"the board of {owner} did not load"
+            columns = {c["stage"]["key"]: c for c in mine["pipelineBoard"]["columns"]}
+            owned[owner] = {s: _with_company(columns[s]["deals"]["edges"]) for s in MOVABLE}
         return cls(
-            pipeline_id=board["pipelineBoard"]["pipeline"]["id"],
-            deals_by_stage={s: by_stage.get(s, []) for s in MOVABLE},
+            pipeline_id=pipeline_id,
+            deals_by_stage=owned,
             all_deals=[d for ids in by_stage.values() for d in ids],
             contacts=[e["node"]["id"] for e in contacts["contacts"]["edges"]],
             companies=[e["node"]["id"] for e in companies["companies"]["edges"]],
-            owners=[c["ownerId"] for c in cards["ownerScorecards"] if c["ownerId"]],
+            owners=owners,
         )
 
 
@@ -72,7 +81,6 @@ def _with_company(edges: list[dict[str, Any]]) -> list[str]:
 @dataclass(frozen=True)
 class Operation:
     name: str
-    kind: str  # "read" | "write"
     weight: int
     run: Callable[[User], Awaitable[None]]
 
@@ -143,7 +151,9 @@ async def dashboard(u: User) -> None:
 
 
 async def move_deal(u: User) -> None:
-    pools = u.pools.deals_by_stage
+    pools = u.pools.deals_by_stage.get(u.subject)
+    if not pools or not any(pools.values()):
+        return  # a manager (or an owner without open deals here) moves nothing
     here = u.rng.choice([s for s in MOVABLE if pools[s]])
     deal_id = pools[here].pop(u.rng.randrange(len(pools[here])))
     there = MOVABLE[1 - MOVABLE.index(here)]
@@ -166,8 +176,8 @@ async def create_deal(u: User) -> None:
             }
         },
     )
-    if created is not None:
-        u.pools.deals_by_stage["prospecting"].append(created["createDeal"]["id"])
+    if created is not None and u.subject in u.pools.deals_by_stage:
+        u.pools.deals_by_stage[u.subject]["prospecting"].append(created["createDeal"]["id"])
 
 
 async def log_interaction(u: User) -> None:
@@ -192,16 +202,16 @@ async def complete_task(u: User) -> None:
 
 
 OPERATIONS: tuple[Operation, ...] = (
-    Operation("board", "read", 18, board),
-    Operation("board column page", "read", 7, board_column_page),
-    Operation("deal page", "read", 15, deal_page),
-    Operation("contact search", "read", 10, contact_search),
-    Operation("contacts list", "read", 5, contacts_list),
-    Operation("contact + timeline", "read", 8, contact_page),
-    Operation("my tasks", "read", 10, my_tasks),
-    Operation("dashboard", "read", 7, dashboard),
-    Operation("moveDeal", "write", 7, move_deal),
-    Operation("createDeal", "write", 3, create_deal),
-    Operation("logInteraction", "write", 5, log_interaction),
-    Operation("completeTask", "write", 5, complete_task),
+    Operation("board", 18, board),
+    Operation("board column page", 7, board_column_page),
+    Operation("deal page", 15, deal_page),
+    Operation("contact search", 10, contact_search),
+    Operation("contacts list", 5, contacts_list),
+    Operation("contact + timeline", 8, contact_page),
+    Operation("my tasks", 10, my_tasks),
+    Operation("dashboard", 7, dashboard),
+    Operation("moveDeal", 7, move_deal),
+    Operation("createDeal", 3, create_deal),
+    Operation("logInteraction", 5, log_interaction),
+    Operation("completeTask", 5, complete_task),
 )
