@@ -36,6 +36,7 @@ for path in (HERE, ROOT / "bench" / "web", ROOT / "libs"):
 import httpx  # noqa: E402
 import orjson  # noqa: E402
 import psutil  # noqa: E402
+from lists import print_lists, run_lists  # noqa: E402
 from measure import ProcessMeter, Recorder, print_phase  # noqa: E402
 from workload import OPERATIONS, Pools, User  # noqa: E402
 
@@ -162,7 +163,9 @@ def verdict(results: dict[int, dict[str, float]]) -> None:
         print(f"  {'met ' if ok else 'MISS'} {name}: {value}")
 
 
-async def run_phases(url: str, args: argparse.Namespace, measure_processes: bool) -> None:
+async def run_phases(
+    url: str, args: argparse.Namespace, measure_processes: bool, env: dict[str, str]
+) -> None:
     pools = await prepare(url)
     print(
         f"pools: {len(pools.all_deals)} deals, {len(pools.contacts)} contacts, "
@@ -174,6 +177,10 @@ async def run_phases(url: str, args: argparse.Namespace, measure_processes: bool
         results[users] = await phase(url, users, args.seconds, pools, meter)
         await asyncio.sleep(args.settle)  # let queues and event consumers drain
     verdict(results)
+    urls = {s: env.get(f"SUBGRAPH_{s.upper()}_URL", "") for s in ("contacts", "deals", "tasks")}
+    if args.list_clients and all(urls.values()):
+        found = await run_lists(urls, pools, args.list_clients, args.list_seconds)
+        print_lists(found, args.list_clients)
 
 
 def main() -> int:
@@ -183,15 +190,23 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="per phase")
     parser.add_argument("--settle", type=float, default=5.0, help="pause between phases")
     parser.add_argument("--gateway-url", help="a running stack's gateway (its workspace 'demo')")
+    parser.add_argument(
+        "--list-clients", type=int, default=50, help="lists at the subgraphs (0: skip)"
+    )
+    parser.add_argument("--list-seconds", type=float, default=5.0, help="per list query")
     args = parser.parse_args()
     args.users = [max(1, min(int(n), 1000)) for n in args.users.split(",") if n.strip()]
     args.seconds = max(1.0, min(args.seconds, 600.0))
+    args.list_clients = max(0, min(args.list_clients, 500))
+    args.list_seconds = max(1.0, min(args.list_seconds, 60.0))
     if args.gateway_url:
         host = httpx.URL(args.gateway_url).host
         if host not in ("127.0.0.1", "localhost"):
             print("the load targets 127.0.0.1 only", file=sys.stderr)
             return 2
-        asyncio.run(run_phases(args.gateway_url, args, measure_processes=False))
+        # The subgraphs' URLs (SUBGRAPH_<NAME>_URL) for the lists, when the environment has them.
+        env = dict(os.environ)
+        asyncio.run(run_phases(args.gateway_url, args, measure_processes=False, env=env))
         return 0
     from stack import platform
 
@@ -200,7 +215,11 @@ def main() -> int:
         print(f"stack up and demo loaded in {time.monotonic() - started:.0f} s")
         os.environ.update({k: running.env[k] for k in ("JWT_SECRET",) if k in running.env})
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(run_phases(f"{running.base_url}/graphql", args, measure_processes=True))
+            asyncio.run(
+                run_phases(
+                    f"{running.base_url}/graphql", args, measure_processes=True, env=running.env
+                )
+            )
     return 0
 
 

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from .filters import Filter, Get
+from .filters import ALL, Filter, Get
 from .index_entries import Entries
 from .memory_db import select
 from .pagination import Cursor, Order
@@ -143,7 +143,8 @@ class DocIndex(Generic[E]):
         by `_id`. `narrow`: constraints `where` implies on posted fields."""
 
         def choose() -> list[IndexedDoc]:
-            return select(entries.candidates(narrow), IndexedDoc.get, where, order, after, limit)
+            matching = self._matching(entries, where, narrow)
+            return select(matching, IndexedDoc.get, ALL, order, after, limit)
 
         records = self.source.records(self.kind, workspace_id)
         chosen = choose()
@@ -158,7 +159,20 @@ class DocIndex(Generic[E]):
         return [row for row in rows if where.matches(self._entry(row).get())]
 
     def count(self, entries: Entries[IndexedDoc], where: Filter, narrow: Narrow = ()) -> int:
-        return sum(1 for entry in entries.candidates(narrow) if where.matches(entry.get()))
+        return len(self._matching(entries, where, narrow))
+
+    @staticmethod
+    def _matching(
+        entries: Entries[IndexedDoc], where: Filter, narrow: Narrow
+    ) -> tuple[IndexedDoc, ...]:
+        """The entries `where` selects, kept until the entries change (the count and the
+        page of one request, and every client's same list between writes, share it)."""
+
+        def compute() -> tuple[IndexedDoc, ...]:
+            return tuple(e for e in entries.candidates(narrow) if where.matches(e.get()))
+
+        # Keyed by the filter's repr: equal filters can differ in type (`1 == True`).
+        return entries.memo(repr(where), compute)
 
     def _entry(self, record: E) -> IndexedDoc:
         entry = self.entry_of(record)

@@ -97,7 +97,9 @@ async def test_own_writes_show_at_once_and_changes_behind_the_index_are_re_read(
     entries = await index.entries(WS)
     assert entries is not None
     records = db.records(NOTE, WS)
+    assert index.count(entries, Eq("owner", "u9")) == 0  # kept until the entries change
     await records.insert(Note("new", WS, "u9", "fresh", 3))
+    assert index.count(entries, Eq("owner", "u9")) == 1
     assert [n.id for n in await index.page(WS, entries, Eq("owner", "u9"), order=Order("_id"),
                                            after=None, limit=5)] == ["new"]  # fmt: skip
     # Another replica moves n01 to u9 (its event not in yet): the page of u1 still lists

@@ -80,14 +80,24 @@ class WorkspaceDeals(Entries[Entry]):
     def __init__(self) -> None:
         super().__init__(_posted)
 
-    def matching(self, where: Filter) -> list[Entry]:
-        """The entries `where` selects. Raises Unsupported for a field not held."""
-        return [e for e in self.candidates(narrowing(where)) if where.matches(field_of(e))]
+    def matching(self, where: Filter) -> Sequence[Entry]:
+        """The entries `where` selects (kept until the entries change: do not modify).
+        Raises Unsupported for a field not held."""
+
+        def compute() -> tuple[Entry, ...]:
+            candidates = self.candidates(narrowing(where))
+            return tuple(e for e in candidates if where.matches(field_of(e)))
+
+        # Keyed by the filter's repr: equal filters can differ in type (`1 == True`).
+        return self.memo(repr(where), compute)
 
     def select(
         self, where: Filter, order: Order, after: Cursor | None, limit: int | None
     ) -> list[Entry]:
-        chosen = self.matching(And(where, order.after(after)))
+        chosen: Sequence[Entry] = self.matching(where)
+        beyond = order.after(after)
+        if beyond is not None:
+            chosen = [e for e in chosen if beyond.matches(field_of(e))]
         key = sorter(order)
         if limit is not None:
             pick = heapq.nlargest if order.descending else heapq.nsmallest
