@@ -16,6 +16,8 @@ from crm_contacts.app import create_app
 from crm_kit.settings import Settings
 from crm_kit.testing import GraphQLClient, eventually, gateway_auth, running_app
 
+from .conftest import service_settings
+
 pytestmark = pytest.mark.integration
 
 WS = "ws-lists"
@@ -32,14 +34,7 @@ TIMELINE = """query($id: ID!) { contact(id: $id) { interactions(first: 5) {
 
 @pytest.fixture(params=["auto", "mongodb"])
 def settings(request: pytest.FixtureRequest, infra: Any, db_name: str) -> Settings:
-    return Settings(
-        service="contacts",
-        mongodb_uri=infra.mongodb_uri,
-        database=db_name,
-        nats_url=infra.nats_url,
-        outbox_sweep_seconds=0.2,
-        database_profile=request.param,
-    )
+    return service_settings(infra, db_name, request.param)
 
 
 @contextlib.asynccontextmanager
