@@ -2,7 +2,7 @@
 virtual users for a fixed time each.
 
     .venv/bin/python bench/load/run.py [--users 10,50,200] [--seconds 30]
-        [--gateway-url http://127.0.0.1:4000/graphql]
+        [--list-clients 50] [--list-seconds 5] [--gateway-url http://127.0.0.1:4000/graphql]
 
 Starts its own stack (FerretDB, NATS, the services and the gateway on free ports of
 127.0.0.1, in a temporary directory, `bench/web/stack.py`) and loads the demo data (8,800
@@ -13,7 +13,9 @@ makes, about 80 % reads and 20 % writes by weight (`workload.py`; the GraphQL do
 are the web app's own). Per phase it prints the throughput, p50/p95/p99 per operation,
 errors by code, and the CPU and peak memory of each process, and at the end the issue's
 targets against the figures (at 200 users: >= 300 req/s, p99 < 1 s for reads and < 2 s
-for writes, 0 errors). Every phase is bounded in time; every request has a timeout.
+for writes, 0 errors). Then every list, count and search at its own subgraph with
+`--list-clients` concurrent clients beside `{ __typename }` there (`lists.py`). Every
+phase is bounded in time; every request has a timeout.
 """
 
 from __future__ import annotations
