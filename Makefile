@@ -21,7 +21,7 @@ SUBJECT ?= admin
 ROLE ?= admin
 
 .PHONY: help install run test test-unit test-integration test-e2e chaos token lint format \
-        supergraph api-schema web chromium screenshots schemas docs bench clean ferretdb \
+        supergraph api-schema web chromium screenshots schemas docs bench bench-load clean ferretdb \
         promtool tools imap-server
 
 help:
@@ -34,6 +34,7 @@ help:
 	@echo "make supergraph - compose gateway/supergraph.graphql from the subgraph SDLs"
 	@echo "make docs    - regenerate docs/asyncapi.yaml, docs/asyncapi.html, docs/events.md"
 	@echo "make bench   - run the benchmarks under bench/"
+	@echo "make bench-load - the load benchmark alone (USERS=10,50,200 LOAD_SECONDS=30)"
 	@echo "make web     - build the web client (served by the gateway at /)"
 
 $(PY):
@@ -146,6 +147,13 @@ api-schema: $(REQ_STAMP)
 
 bench: install web chromium
 	for b in bench/*/run.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# A sales team's read/write mix through the gateway at each number of virtual users, on a
+# stack of its own with the demo data (bench/load/README.md).
+USERS ?= 10,50,200
+LOAD_SECONDS ?= 30
+bench-load: install
+	$(PY) bench/load/run.py --users $(USERS) --seconds $(LOAD_SECONDS)
 
 # Screenshots of each screen on the demo data, into docs/screens/ (shown in the README).
 screenshots: install web chromium

@@ -106,6 +106,13 @@ class SubgraphClient:
         self.ready_cache_seconds = ready_cache_seconds
         self._ready: dict[str, tuple[bool, float]] = {}
         self._ready_probes: dict[str, asyncio.Task[bool]] = {}
+        # At most `max_connections` requests in flight per subgraph; the rest wait here
+        # (within their deadline). The direct transport opens a connection per concurrent
+        # request and keeps `max_connections` idle, so without this bound a burst of 200
+        # clients closed and re-opened connections beyond that on every round, and the
+        # re-connects under load ran into the 1 s connect timeout (SERVICE_UNAVAILABLE);
+        # a subgraph's one event loop answers no faster for more concurrent requests.
+        self._in_flight = {graph: asyncio.Semaphore(max_connections) for graph in urls}
         # One pooled client per subgraph: httpcore scans every pooled connection on each
         # request, so a pool per host keeps that scan short.
         lean = {
@@ -165,7 +172,7 @@ class SubgraphClient:
         ok = False
         try:
             # One deadline for the whole exchange (connect, send, wait, read).
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.timeout), self._in_flight[graph]:
                 direct = self._direct.get(graph)
                 if direct is not None:
                     status, content = await direct.post(

@@ -105,3 +105,44 @@ async def test_subgraph_client_takes_the_direct_path_for_plain_http() -> None:
         assert failure.value.code == "SERVICE_UNAVAILABLE"
     finally:
         await client.aclose()
+
+
+async def test_a_burst_beyond_the_in_flight_bound_waits_and_reuses_the_connections() -> None:
+    """20 concurrent fetches with at most 4 in flight: every one answered, over no more
+    than 4 connections (without the bound: a connection each, most closed after use)."""
+    in_flight = peak = 0
+    connections = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal in_flight, peak, connections
+        connections += 1
+        body = b'{"data":{}}'
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                return
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await asyncio.sleep(0.02)  # a subgraph busy for a while
+            in_flight -= 1
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = SubgraphClient(
+        {"DEALS": f"http://127.0.0.1:{port}/graphql"}, {"DEALS": "deals"}, max_connections=4
+    )
+    try:
+        answers = await asyncio.gather(
+            *(client.send("DEALS", "{ a }", None, {}) for _ in range(20))
+        )
+    finally:
+        await client.aclose()
+        server.close()
+        await server.wait_closed()
+    assert answers == [{"data": {}}] * 20
+    assert peak <= 4 and connections <= 4

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 Get = Callable[[str], Any]
@@ -155,6 +155,9 @@ class Contains(Filter):
     fields: tuple[str, ...]
     text: str
     ignore_case: bool = False
+    _folded: Callable[[str], re.Match[str] | None] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
 
     def __init__(
         self, fields: str | Sequence[str], text: str, *, ignore_case: bool = False
@@ -165,6 +168,8 @@ class Contains(Filter):
         object.__setattr__(self, "fields", names)
         object.__setattr__(self, "text", text)
         object.__setattr__(self, "ignore_case", ignore_case)
+        # Compiled once: a read model evaluates this per row.
+        object.__setattr__(self, "_folded", re.compile(re.escape(text), re.IGNORECASE).search)
 
     def to_mongo(self) -> dict[str, Any]:
         pattern = {"$regex": literal_regex(self.text)}
@@ -184,7 +189,7 @@ class Contains(Filter):
             return False
         if self.ignore_case:
             # Case folded as the database's regex engine folds (simple Unicode folding).
-            return re.search(re.escape(self.text), stored, re.IGNORECASE) is not None
+            return self._folded(stored) is not None
         return self.text in stored
 
 

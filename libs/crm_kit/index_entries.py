@@ -4,12 +4,16 @@ posting lists (field value -> ids) that narrow equality filters before a predica
 Generic over the entry type; a service says which fields are posted with a function from
 an entry to `(field, values)` pairs (several values for an array field). Services subclass
 it to add their selections (a board, totals, open counts).
+
+`memo(key, compute)` keeps a selection's result (e.g. by its filter) until the entries
+next change: between writes, the same list or count asked by many clients is evaluated
+once over the entries instead of once per request.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 
 class HasId(Protocol):
@@ -18,6 +22,9 @@ class HasId(Protocol):
 
 
 E = TypeVar("E", bound=HasId)
+R = TypeVar("R")
+# Results a workspace's memo keeps at most (the oldest goes first).
+MEMO_LIMIT = 64
 # An entry's posted values: (field, the values it is listed under).
 Posted = Callable[[E], Iterable[tuple[str, Iterable[Hashable]]]]
 
@@ -31,6 +38,7 @@ class Entries(Generic[E]):
         self.entries: dict[str, E] = {}
         self._posted: Posted[E] = posted or _not_posted
         self._postings: dict[str, dict[Hashable, set[str]]] = {}
+        self._memo: dict[Hashable, Any] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -42,6 +50,7 @@ class Entries(Generic[E]):
         old = self.entries.get(entry.id)
         if old == entry:
             return  # most re-reads find nothing changed: skip the posting churn
+        self._memo.clear()
         if old is not None:
             self._unpost(old)
         self.entries[entry.id] = entry
@@ -53,6 +62,7 @@ class Entries(Generic[E]):
     def drop(self, entry_id: str) -> None:
         old = self.entries.pop(entry_id, None)
         if old is not None:
+            self._memo.clear()
             self._unpost(old)
 
     def _unpost(self, entry: E) -> None:
@@ -64,6 +74,21 @@ class Entries(Generic[E]):
                     ids.discard(entry.id)
                     if not ids:
                         del postings[value]  # keeps the lists as small as the live values
+
+    def memo(self, key: Hashable, compute: Callable[[], R]) -> R:
+        """`compute()`'s result, kept under `key` until an entry changes (the caller must
+        not modify it). An unhashable key is computed every time."""
+        try:
+            return self._memo[key]  # type: ignore[no-any-return]
+        except KeyError:
+            pass
+        except TypeError:
+            return compute()
+        value = compute()
+        if len(self._memo) >= MEMO_LIMIT:
+            del self._memo[next(iter(self._memo))]
+        self._memo[key] = value
+        return value
 
     def posting(self, name: str, value: Hashable) -> set[str]:
         """The ids listed under `value` of a posted field (empty when none; do not modify)."""

@@ -1,6 +1,7 @@
 """Composition root: settings, runtime (Mongo, NATS, outbox relay), the write path and the
-store for the database's profile, the use cases' scopes, and the entry points (GraphQL
-over HTTP, NATS request/reply, event consumers)."""
+store for the database's profile (with the list indexes and their event feeds where they
+run), the use cases' scopes, and the entry points (GraphQL over HTTP, NATS request/reply,
+event consumers)."""
 
 from __future__ import annotations
 
@@ -11,28 +12,42 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 
+from crm_contracts.streams import stream_for
 from crm_kit.access_view import AccessViews, access_subscription
 from crm_kit.context import RequestContext, bind_request
+from crm_kit.doc_index import DocIndex
+from crm_kit.index_feed import IndexFeed, start_feed
 from crm_kit.profile import DatabaseProfile
 from crm_kit.records import MongoSource
 from crm_kit.runtime import ServiceRuntime, build_http_app
-from crm_kit.settings import Settings
+from crm_kit.settings import IndexSettings, Settings
 from crm_kit.writer import DocumentWriter
 
-from .config import ACCESS_VIEW_CONSUMER, OUTBOX_COLLECTIONS, load_settings
+from .config import ACCESS_VIEW_CONSUMER, INDEX_PREFIX, OUTBOX_COLLECTIONS, SERVICE, load_settings
 from .entrypoints.consumers import subscriptions
 from .entrypoints.rpc import endpoints
 from .events.publish import encode
 from .graphql.context import GraphQLContext, context_for
 from .graphql.schema import schema
-from .store.mongo import ensure_indexes, mongo_store
+from .store.indexed import IndexedStore
+from .store.mongo import ensure_indexes, mongo_store, workspaces_with_contacts
 from .store.port import ContactsStore
 from .usecases.merging import resume_merges
 from .usecases.scope import scopes
 
+# The events naming each index's records (`subject` = the record's id).
+INDEX_EVENTS = {
+    "contact index": f"crm.{SERVICE}.contact.>",
+    "company index": f"crm.{SERVICE}.company.>",
+    "interaction index": f"crm.{SERVICE}.interaction.>",
+}
 
-async def _start(runtime: ServiceRuntime, settings: Settings) -> tuple[ContactsStore, AccessViews]:
-    """The store on the runtime's database, writing through the kit's write path, and the
+
+async def _start(
+    runtime: ServiceRuntime, settings: Settings, *, index: bool
+) -> tuple[ContactsStore, AccessViews]:
+    """The store on the runtime's database, writing through the kit's write path (its
+    indexes serve only once their feeds are subscribed: `live=False` until then), and the
     view of teams and sharing settings (crm_kit.sharing)."""
     writer = DocumentWriter(
         runtime.db,
@@ -43,7 +58,36 @@ async def _start(runtime: ServiceRuntime, settings: Settings) -> tuple[ContactsS
         wake=runtime.notify_outbox,
         encode=encode,
     )
-    return mongo_store(writer), AccessViews(MongoSource(writer))
+    return mongo_store(writer, index=index, live=False), AccessViews(MongoSource(writer))
+
+
+async def _index_feeds(
+    runtime: ServiceRuntime, store: IndexedStore, rebuild: float
+) -> list[IndexFeed]:
+    """Other replicas' writes reach the indexes as events; subscribed before they serve."""
+
+    async def workspaces() -> list[str]:
+        return await workspaces_with_contacts(runtime.db)
+
+    feeds = []
+    for doc_index in store.indexes:
+        feeds.append(await _feed(runtime, doc_index, rebuild, workspaces))
+    return feeds
+
+
+async def _feed(
+    runtime: ServiceRuntime, doc_index: DocIndex[Any], rebuild: float, workspaces: Any
+) -> IndexFeed:
+    name = doc_index.index.name
+    return await start_feed(
+        runtime,
+        doc_index.index,
+        subjects=[INDEX_EVENTS[name]],
+        stream=stream_for(SERVICE).name,
+        rebuild_seconds=rebuild,
+        list_workspaces=workspaces,
+        name=name.replace(" ", "-"),
+    )
 
 
 def create_app(
@@ -57,6 +101,7 @@ def create_app(
     unused: events leave through the outbox (the writer wakes the relay)."""
     del bus
     settings = settings or load_settings()
+    index_settings = IndexSettings.of(settings, INDEX_PREFIX)
     state: dict[str, Any] = {"store": store, "runtime": None, "views": None}
 
     def context_factory(ctx: RequestContext, _: Request) -> GraphQLContext:
@@ -73,8 +118,12 @@ def create_app(
             return
         runtime = ServiceRuntime(settings, outbox_collections=OUTBOX_COLLECTIONS)
         await runtime.start(ensure_indexes)
+        feeds: list[IndexFeed] = []
         try:
-            mongo, views = await _start(runtime, settings)
+            mongo, views = await _start(runtime, settings, index=index_settings.enabled)
+            if isinstance(mongo, IndexedStore):
+                feeds = await _index_feeds(runtime, mongo, index_settings.rebuild_seconds)
+            app.state.feeds = feeds
             state.update(store=mongo, runtime=runtime, views=views)
             app.state.runtime = runtime
             app.state.store = mongo
@@ -89,7 +138,10 @@ def create_app(
             bind_request(None)
             yield
         finally:
+            for feed in feeds:
+                await feed.stop()
             await runtime.stop()
+            app.state.feeds = []
 
     app = build_http_app(
         schema=schema,
@@ -101,4 +153,5 @@ def create_app(
     )
     app.state.settings = settings
     app.state.store = store
+    app.state.feeds = []
     return app

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 
-from crm_kit.settings import Settings
+from crm_kit.settings import Settings, with_index_env
 
 SERVICE = "contacts"
 SOURCE = "crm/contacts"
 VERSION = "1.0.0"
+# The list indexes (store/indexed.py): CONTACTS_INDEX, CONTACTS_INDEX_REBUILD_SECONDS.
+INDEX_PREFIX = "CONTACTS"
 
 CONTACTS = "contacts"
 COMPANIES = "companies"
@@ -25,7 +27,7 @@ OUTBOX_COLLECTIONS = (CONTACTS, COMPANIES, INTERACTIONS)
 
 
 def load_settings() -> Settings:
-    return Settings.from_env(SERVICE)
+    return with_index_env(Settings.from_env(SERVICE), INDEX_PREFIX)
 
 
 def default_phone_region() -> str:

@@ -449,7 +449,7 @@ async def run_import(args: argparse.Namespace, mapping: dict[str, str | None]) -
                 outbox_collections=OUTBOX_COLLECTIONS,
                 encode=encode,
             )
-            store = mongo_store(writer).for_workspace(args.workspace)
+            store = mongo_store(writer, index=False).for_workspace(args.workspace)
             caller = RequestContext(args.workspace, "import", frozenset({"admin"}))
             importer = CompanyImporter(
                 Scope(store, caller), dry_run=args.dry_run, demo=args.with_demo_contacts

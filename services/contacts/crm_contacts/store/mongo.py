@@ -16,9 +16,22 @@ from .assemble import contacts_store
 from .port import ContactsStore
 
 
-def mongo_store(writer: DocumentWriter) -> ContactsStore:
-    """The store writing through `writer` (which knows the database profile)."""
-    return contacts_store(MongoSource(writer), writer.hooks, workarounds=writer.profile.workarounds)
+def mongo_store(writer: DocumentWriter, *, index: bool = True, live: bool = True) -> ContactsStore:
+    """The store writing through `writer`, with the read models of its profile."""
+    return contacts_store(
+        MongoSource(writer),
+        writer.hooks,
+        workarounds=writer.profile.workarounds,
+        index=index,
+        live=live,
+    )
+
+
+async def workspaces_with_contacts(db: AsyncDatabase[Any]) -> list[str]:
+    """One scan of `companies` (the read indexes' warm-up at start, in the background):
+    every workspace with contacts or interactions has companies in the demo and imports;
+    any other loads on first use."""
+    return [str(workspace) for workspace in await db[COMPANIES].distinct("workspace_id")]
 
 
 async def ensure_indexes(db: AsyncDatabase[Any]) -> None:

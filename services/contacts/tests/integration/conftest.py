@@ -35,18 +35,23 @@ class Running:
         return self.app.state.runtime
 
 
-@pytest.fixture(params=["auto", "mongodb"])
-async def running(
-    request: pytest.FixtureRequest, infra: Any, db_name: str
-) -> AsyncIterator[Running]:
-    settings = Settings(
+def service_settings(infra: Any, db_name: str, profile: str) -> Settings:
+    """The service on the test's servers and database, with the database profile asked."""
+    return Settings(
         service="contacts",
         mongodb_uri=infra.mongodb_uri,
         database=db_name,
         nats_url=infra.nats_url,
         outbox_sweep_seconds=0.2,
-        database_profile=request.param,
+        database_profile=profile,
     )
+
+
+@pytest.fixture(params=["auto", "mongodb"])
+async def running(
+    request: pytest.FixtureRequest, infra: Any, db_name: str
+) -> AsyncIterator[Running]:
+    settings = service_settings(infra, db_name, request.param)
     app = create_app(settings)
     async with running_app(app) as http:
         yield Running(

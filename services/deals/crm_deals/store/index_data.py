@@ -6,7 +6,9 @@ entries' fields, named as in the documents, so it answers what the database woul
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Hashable, Iterable, Sequence
+from itertools import islice
 from typing import Any
 
 from crm_kit.filters import And, Eq, Filter, Get, In
@@ -76,23 +78,54 @@ def sorter(order: Order) -> Callable[[Entry], tuple[Any, Any]]:
     return key
 
 
+def _key_of(order: Order, cursor: Cursor) -> tuple[Any, Any]:
+    """The cursor's place in `sorter(order)`'s order."""
+    value, doc_id = cursor
+    return (sort_key(doc_id if order.field == "_id" else value), sort_key(doc_id))
+
+
 class WorkspaceDeals(Entries[Entry]):
     def __init__(self) -> None:
         super().__init__(_posted)
 
-    def matching(self, where: Filter) -> list[Entry]:
-        """The entries `where` selects. Raises Unsupported for a field not held."""
-        return [e for e in self.candidates(narrowing(where)) if where.matches(field_of(e))]
+    def matching(self, where: Filter) -> Sequence[Entry]:
+        """The entries `where` selects (kept until the entries change: do not modify).
+        Raises Unsupported for a field not held."""
+
+        def compute() -> tuple[Entry, ...]:
+            candidates = self.candidates(narrowing(where))
+            return tuple(e for e in candidates if where.matches(field_of(e)))
+
+        # Keyed by the filter's repr: equal filters can differ in type (`1 == True`).
+        return self.memo(repr(where), compute)
 
     def select(
         self, where: Filter, order: Order, after: Cursor | None, limit: int | None
     ) -> list[Entry]:
-        chosen = self.matching(And(where, order.after(after)))
+        """The entries `where` selects after the cursor in `order`, cut to `limit`. The
+        sorted matches are kept until the entries change, so a page between writes is a
+        binary search and a slice; the cursor's own filter still decides each row (a null
+        or another type is never after a cursor, as on MongoDB)."""
         key = sorter(order)
-        if limit is not None:
-            pick = heapq.nlargest if order.descending else heapq.nsmallest
-            return pick(limit, chosen, key=key)
-        return sorted(chosen, key=key, reverse=order.descending)
+
+        def ordered() -> tuple[Entry, ...]:
+            return tuple(sorted(self.matching(where), key=key))
+
+        rows = self.memo(("ordered", repr(where), order.field), ordered)
+        beyond = order.after(after)
+        if order.descending:
+            end = len(rows) if after is None else bisect_left(rows, _key_of(order, after), key=key)
+            walk: Iterable[Entry] = (rows[i] for i in range(end - 1, -1, -1))
+        else:
+            start = 0 if after is None else bisect_right(rows, _key_of(order, after), key=key)
+            walk = islice(rows, start, None)
+        chosen: list[Entry] = []
+        for entry in walk:
+            if beyond is None or beyond.matches(field_of(entry)):
+                chosen.append(entry)
+                if limit is not None and len(chosen) >= limit:
+                    break
+        return chosen
 
     def count(self, where: Filter) -> int:
         return len(self.matching(where))

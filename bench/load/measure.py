@@ -1,0 +1,149 @@
+"""What a load phase records and prints: latency per operation, errors by code, and the CPU
+and memory of each process of the stack (psutil)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import psutil
+
+
+def percentile(samples: list[float], q: float) -> float:
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+@dataclass
+class Recorder:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    kinds: dict[str, str] = field(default_factory=dict)
+    errors: Counter[str] = field(default_factory=Counter)
+    errors_by_operation: Counter[str] = field(default_factory=Counter)
+
+    def record(self, name: str, kind: str, seconds: float, error: str | None) -> None:
+        self.latencies[name].append(seconds)
+        self.kinds[name] = kind
+        if error is not None:
+            self.errors[error] += 1
+            self.errors_by_operation[name] += 1
+
+    @property
+    def requests(self) -> int:
+        return sum(len(v) for v in self.latencies.values())
+
+    def of_kind(self, kind: str) -> list[float]:
+        return [s for name, v in self.latencies.items() if self.kinds[name] == kind for s in v]
+
+
+class ProcessMeter:
+    """CPU seconds and peak RSS of named processes over a phase."""
+
+    def __init__(self, processes: dict[str, psutil.Process]) -> None:
+        self.processes = processes
+        self._start: dict[str, float] = {}
+        self.peak_rss: dict[str, int] = {}
+        self.started = 0.0
+
+    @classmethod
+    def of_stack(cls, root: psutil.Process) -> ProcessMeter:
+        """This process (the load) and every descendant, named by what it runs."""
+        found = {"load generator": root}
+        for child in root.children(recursive=True):
+            try:
+                name = _name(child.cmdline())
+            except psutil.Error:
+                continue
+            if name:
+                found[name] = child
+        return cls(found)
+
+    def start(self) -> None:
+        self.started = time.perf_counter()
+        self._start = {n: _cpu(p) for n, p in self.processes.items()}
+        self.peak_rss = {}
+
+    def sample(self) -> None:
+        for name, process in self.processes.items():
+            try:
+                rss = process.memory_info().rss
+            except psutil.Error:
+                continue
+            self.peak_rss[name] = max(self.peak_rss.get(name, 0), rss)
+
+    def stop(self) -> dict[str, tuple[float, int]]:
+        """Per process: CPU seconds used since `start`, peak RSS bytes."""
+        self.sample()
+        return {
+            name: (_cpu(process) - self._start.get(name, 0.0), self.peak_rss.get(name, 0))
+            for name, process in self.processes.items()
+        }
+
+
+def _cpu(process: psutil.Process) -> float:
+    try:
+        times = process.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return times.user + times.system
+
+
+def _name(cmdline: list[str]) -> str | None:
+    text = " ".join(cmdline)
+    for part in ("contacts", "deals", "tasks", "capture", "gateway", "webhooks"):
+        if f"crm_{part}" in text:
+            return part
+    if "ferretdb" in text.lower():
+        return "ferretdb"
+    if "nats-server" in text:
+        return "nats"
+    return None
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}"
+
+
+def print_phase(
+    users: int,
+    seconds: float,
+    recorder: Recorder,
+    usage: dict[str, tuple[float, int]],
+) -> dict[str, float]:
+    """The phase's table; returns its headline figures."""
+    total = recorder.requests
+    rate = total / seconds
+    print(f"\n== {users} users, {seconds:.0f} s: {total} requests, {rate:.1f} req/s")
+    head = f"{'count':>6} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'err':>5}"
+    print(f"{'operation':22} {'kind':5} {head}")
+    for name in sorted(recorder.latencies, key=lambda n: (recorder.kinds[n], n)):
+        lat = recorder.latencies[name]
+        print(
+            f"{name:22} {recorder.kinds[name]:5} {len(lat):6} {ms(percentile(lat, 50)):>7} "
+            f"{ms(percentile(lat, 95)):>7} {ms(percentile(lat, 99)):>7} "
+            f"{recorder.errors_by_operation[name]:5}"
+        )
+    figures: dict[str, float] = {"rate": rate, "errors": float(sum(recorder.errors.values()))}
+    for kind in ("read", "write"):
+        lat = recorder.of_kind(kind)
+        figures[f"{kind}_p50"] = percentile(lat, 50)
+        figures[f"{kind}_p99"] = percentile(lat, 99)
+        print(
+            f"{'all ' + kind + 's':22} {kind:5} {len(lat):6} {ms(percentile(lat, 50)):>7} "
+            f"{ms(percentile(lat, 95)):>7} {ms(percentile(lat, 99)):>7}"
+        )
+    if recorder.errors:
+        print("errors by code: " + ", ".join(f"{c} {n}" for c, n in recorder.errors.most_common()))
+    else:
+        print("errors: none")
+    print(f"{'process':16} {'CPU s':>7} {'cores':>6} {'CPU ms/req':>10} {'peak RSS MB':>11}")
+    for name, (cpu, rss) in sorted(usage.items(), key=lambda item: -item[1][0]):
+        print(
+            f"{name:16} {cpu:7.1f} {cpu / seconds:6.2f} {cpu * 1000 / max(total, 1):10.2f} "
+            f"{rss / 1e6:11.0f}"
+        )
+    return figures

@@ -1,0 +1,192 @@
+"""A read index (`crm_kit.read_index`) of one kind of record, holding each record's stored
+fields that its lists filter and sort by, and answering a `crm_kit.filters` filter with a
+page of records or a count: for records without a summary type of their own (a service
+with summaries, like tasks, builds its entries itself).
+
+Why: on FerretDB's SQLite backend any filter but `{_id: value}` reads the whole
+collection under the single writer, so each list and count costs a scan. Here a list is
+selected in memory with the same filter and order the database would run
+(`crm_kit.memory_db.select` over the stored fields, `RecordType.to_doc`), and only the
+rows chosen are read, by `_id`.
+
+Consistency is the read index's (loaded lazily by one scan; this process's writes re-read
+before they return, through the write hooks; other replicas' writes through the event
+feed, `crm_kit.index_feed`; periodic rebuilds). A row read by `_id` whose fields differ
+from its entry (another replica wrote it, the event is not in yet) is re-read into the
+index and the selection runs again, so a page is always filtered and ordered by the rows
+it returns.
+
+A filter or order naming a field the index does not keep raises `UnindexedField` (add
+the field to `fields`): evaluating it as missing would answer wrongly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from .filters import ALL, Filter, Get
+from .index_entries import Entries
+from .memory_db import select
+from .pagination import Cursor, Order
+from .read_index import ReadIndex
+from .records import RecordSource, RecordType
+from .writer import WriteHooks, Written
+
+E = TypeVar("E")
+# Selections in all when rows read by `_id` show entries behind them.
+SELECT_ATTEMPTS = 3
+# (posted field, acceptable values) a filter implies: where a selection starts.
+Narrow = Sequence[tuple[str, Iterable[Hashable]]]
+
+
+class UnindexedField(LookupError):
+    """A filter or order names a field the index does not keep."""
+
+
+@dataclass(frozen=True)
+class IndexedDoc:
+    """A record's kept fields (compared whole: equal entries are not re-posted)."""
+
+    id: str
+    fields: tuple[tuple[str, Any], ...]
+
+    def get(self) -> Get:
+        values = dict(self.fields)
+
+        def get(name: str) -> Any:
+            try:
+                value = values[name]
+            except KeyError:
+                raise UnindexedField(f"the read index keeps no field {name!r}") from None
+            # Arrays are held as tuples (hashable); the filters know arrays as lists.
+            return list(value) if isinstance(value, tuple) else value
+
+        return get
+
+
+class DocIndex(Generic[E]):
+    """The read index of one kind of record, kept current by this process's writes."""
+
+    def __init__(
+        self,
+        source: RecordSource,
+        kind: RecordType[E],
+        hooks: WriteHooks,
+        *,
+        fields: Sequence[str],
+        posted: Sequence[str] = (),
+        name: str,
+        live: bool = True,
+    ) -> None:
+        """`fields`: the stored fields the lists filter and sort by (`_id` always kept);
+        `posted`: those with an equality filter that picks few records among many (each
+        gets a posting list, value -> ids)."""
+        self.source = source
+        self.kind = kind
+        self.fields = tuple(dict.fromkeys(("_id", *fields)))
+        self.posted = tuple(posted)
+        self.index: ReadIndex[IndexedDoc, Entries[IndexedDoc]] = ReadIndex(
+            scan=self._scan,
+            read=self._read,
+            entry_of=self.entry_of,
+            new_entries=lambda: Entries(self._postings),
+            name=name,
+            live=live,
+        )
+        hooks.subscribe(self._written)
+
+    def entry_of(self, record: E | None) -> IndexedDoc | None:
+        if record is None:
+            return None
+        doc = self.kind.to_doc(record)
+        kept = tuple((name, _held(doc.get(name))) for name in self.fields)
+        return IndexedDoc(str(doc["_id"]), kept)
+
+    def _postings(self, entry: IndexedDoc) -> Iterable[tuple[str, Iterable[Hashable]]]:
+        values = dict(entry.fields)
+        for name in self.posted:
+            value = values.get(name)
+            yield name, (value if isinstance(value, tuple) else (value,))
+
+    async def _scan(self, workspace_id: str) -> AsyncIterator[E]:
+        async for record in self.source.records(self.kind, workspace_id).scan():
+            yield record
+
+    async def _read(self, workspace_id: str, record_id: str) -> E | None:
+        found = await self.source.records(self.kind, workspace_id).get([record_id])
+        return found[0] if found else None
+
+    async def _written(self, written: Written) -> None:
+        # Said before anything here waits: the feed then skips these events' re-reads.
+        self.index.expect_events(event.id for event in written.events)
+        if written.collection == self.kind.collection and written.workspace_id is not None:
+            await self.index.refresh(written.workspace_id, [written.doc_id])
+
+    async def entries(self, workspace_id: str) -> Entries[IndexedDoc] | None:
+        """None when the index cannot serve (the caller asks the database)."""
+        return await self.index.entries(workspace_id)
+
+    async def page(
+        self,
+        workspace_id: str,
+        entries: Entries[IndexedDoc],
+        where: Filter,
+        *,
+        order: Order,
+        after: Cursor | None,
+        limit: int,
+        narrow: Narrow = (),
+    ) -> list[E]:
+        """The records `where` selects after the cursor in `order`, cut to `limit`, read
+        by `_id`. `narrow`: constraints `where` implies on posted fields."""
+
+        def choose() -> list[IndexedDoc]:
+            matching = self._matching(entries, where, narrow)
+            return select(matching, IndexedDoc.get, ALL, order, after, limit)
+
+        records = self.source.records(self.kind, workspace_id)
+        chosen = choose()
+        for _ in range(SELECT_ATTEMPTS - 1):
+            rows, behind = self._compare(chosen, await records.get([e.id for e in chosen]))
+            if not behind:
+                return rows
+            await self.index.refresh(workspace_id, behind)
+            chosen = choose()
+        rows, _ = self._compare(chosen, await records.get([e.id for e in chosen]))
+        # Still moving: return what still matches, as read.
+        return [row for row in rows if where.matches(self._entry(row).get())]
+
+    def count(self, entries: Entries[IndexedDoc], where: Filter, narrow: Narrow = ()) -> int:
+        return len(self._matching(entries, where, narrow))
+
+    @staticmethod
+    def _matching(
+        entries: Entries[IndexedDoc], where: Filter, narrow: Narrow
+    ) -> tuple[IndexedDoc, ...]:
+        """The entries `where` selects, kept until the entries change (the count and the
+        page of one request, and every client's same list between writes, share it)."""
+
+        def compute() -> tuple[IndexedDoc, ...]:
+            return tuple(e for e in entries.candidates(narrow) if where.matches(e.get()))
+
+        # Keyed by the filter's repr: equal filters can differ in type (`1 == True`).
+        return entries.memo(repr(where), compute)
+
+    def _entry(self, record: E) -> IndexedDoc:
+        entry = self.entry_of(record)
+        assert entry is not None
+        return entry
+
+    def _compare(self, chosen: list[IndexedDoc], found: list[E]) -> tuple[list[E], list[str]]:
+        """The records read, in the chosen order, and the ids whose entry was behind."""
+        by_id = {entry.id: entry for entry in map(self._entry, found)}
+        rows = {entry_id: record for entry_id, record in zip(by_id, found, strict=True)}
+        behind = [entry.id for entry in chosen if by_id.get(entry.id) != entry]
+        return [rows[entry.id] for entry in chosen if entry.id in rows], behind
+
+
+def _held(value: Any) -> Any:
+    """A stored value as an entry holds it: arrays as tuples (hashable, comparable)."""
+    return tuple(value) if isinstance(value, list) else value
