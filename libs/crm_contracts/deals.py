@@ -100,20 +100,31 @@ class DealStageChanged(Payload):
     # Added (additive): exit criteria that did not hold and were passed anyway, by an
     # admin's explicit override (`override: true`); empty on every ordinary change.
     overridden_criteria: list[str] = []
+    # Added (additive): the change's place in the deal's stage history (1 = the first
+    # stage it entered). Strictly increasing per deal, whatever the clocks say: how a
+    # consumer tells a late or redelivered event from the changes after it.
+    stage_sequence: int | None = None
 
 
 class DealClosed(Payload):
-    """Payload of won and lost."""
+    """Payload of won and lost. `stageSequence` (added) is the close's place in the deal's
+    stage history, as on `stage_changed`."""
 
     deal: DealSnapshot
     stage_change_id: str
     closed_at: UtcDateTime
     lost_reason: str | None = None
+    stage_sequence: int | None = None
 
 
 class DealReopened(Payload):
+    """`stageSequence` and `reopenedAt` (added): the reopen's place in the deal's stage
+    history and its time; a close with a lower sequence is older than this reopen."""
+
     deal: DealSnapshot
     stage_change_id: str
+    stage_sequence: int | None = None
+    reopened_at: UtcDateTime | None = None
 
 
 class DealDeleted(Payload):

@@ -41,6 +41,7 @@ def task_to_doc(task: Task) -> dict[str, Any]:
             "template_key": source.template_key,
             "rule_id": source.rule_id,
             "stage_change_id": source.stage_change_id,
+            "stage_sequence": source.stage_sequence,
         },
         "description": task.description,
         "due_at": task.due_at,
@@ -81,6 +82,7 @@ def task_from_doc(doc: Mapping[str, Any]) -> Task:
             template_key=source.get("template_key"),
             rule_id=source.get("rule_id"),
             stage_change_id=source.get("stage_change_id"),
+            stage_sequence=source.get("stage_sequence"),
         ),
         description=doc.get("description"),
         due_at=doc.get("due_at"),
@@ -279,11 +281,14 @@ def outcome_to_doc(outcome: DealOutcome) -> dict[str, Any]:
         "deal_id": outcome.deal_id,
         "outcome": outcome.outcome,
         "closed_at": outcome.closed_at,
+        "sequence": outcome.sequence,
     }
 
 
 def outcome_from_doc(doc: Mapping[str, Any]) -> DealOutcome:
-    return DealOutcome(doc["deal_id"], doc["outcome"], doc["closed_at"], doc["workspace_id"])
+    return DealOutcome(
+        doc["deal_id"], doc["outcome"], doc["closed_at"], doc["workspace_id"], doc.get("sequence")
+    )
 
 
 def firing_to_doc(firing: Firing) -> dict[str, Any]:

@@ -115,12 +115,15 @@ class WorkspaceStore(Protocol):
     async def list_runs(self, rule_id: str, after: Cursor | None, limit: int) -> list[RuleRun]:
         """Newest first; cursors hold (`at`, id)."""
 
-    # deal outcomes (from won/lost events), for playbook effectiveness
-    async def record_deal_outcome(self, outcome: DealOutcome) -> None: ...
-    async def forget_deal_outcome(self, deal_id: str) -> None: ...
+    # deal outcomes (from won/lost/reopened events), for playbook effectiveness and to tell
+    # a late close from a reopen after it
+    async def keep_deal_outcome(self, outcome: DealOutcome) -> bool:
+        """Store the deal's lifecycle fact unless the one stored is as new or newer
+        (`DealOutcome.newer_than`); returns whether it was stored."""
+
     async def deal_outcome(self, deal_id: str) -> DealOutcome | None: ...
     async def deal_outcomes(self, closed_from: datetime, closed_to: datetime) -> list[DealOutcome]:
-        """Deals closed in [closed_from, closed_to)."""
+        """Deals closed (and not reopened since) in [closed_from, closed_to)."""
 
 
 class TasksStore(Protocol):
