@@ -76,6 +76,8 @@ PARTIES: tuple[Party, ...] = (
             # Automation rules on what the capture service captured.
             Durable("capture", "tasks-rules-capture"),
         ),
+        # An automation rule's MOVE_DEAL action asks the deals service to move the deal.
+        requests=(deals.RPC_DEAL_MOVE,),
     ),
     Party(
         "capture",

@@ -28,6 +28,8 @@ RPC_DEALS_BY_CONTACT = rpc_subject(SERVICE, "deal", "list_by_contact")
 RPC_DEALS_BY_COMPANY = rpc_subject(SERVICE, "deal", "list_by_company")
 RPC_PIPELINE_GET = rpc_subject(SERVICE, "pipeline", "get")
 RPC_WIN_MODEL_TRAIN = rpc_subject(SERVICE, "win_model", "train")
+# Added: a stage move asked by another service (the tasks service's automation rules).
+RPC_DEAL_MOVE = rpc_subject(SERVICE, "deal", "move")
 
 
 class AssigneeRule(Payload):
@@ -249,6 +251,17 @@ class PipelineGetRequest(Payload):
     id: str | None = None  # none: the workspace's default pipeline
 
 
+class DealMoveRequest(Payload):
+    """Move a deal to a stage as the caller the assertion names, under the same rules as
+    `moveDeal`: a forward move needs the exit criteria of the stage left and of every stage
+    skipped (PRECONDITION_FAILED naming them otherwise); no override is possible here.
+    `won` closes the deal won; `lost` is refused (it needs a reason). Moving a deal to the
+    stage it is in changes nothing (a repeat is harmless)."""
+
+    id: str
+    stage_key: str
+
+
 class WinModelTrainRequest(Payload):
     pipeline_id: str | None = None  # none: the default pipeline
 
@@ -334,6 +347,15 @@ ENDPOINTS: tuple[RpcEndpoint, ...] = (
         PipelineReply,
         roles="read",
         errors=(*COMMON_ERRORS, "NOT_FOUND"),
+    ),
+    RpcEndpoint(
+        RPC_DEAL_MOVE,
+        "Move a deal to a stage (the exit criteria hold as for moveDeal, without override).",
+        DealMoveRequest,
+        DealReply,
+        roles="write",
+        errors=(*COMMON_ERRORS, "NOT_FOUND", "CONFLICT", "PRECONDITION_FAILED"),
+        callers=("tasks", "cli"),
     ),
     RpcEndpoint(
         RPC_WIN_MODEL_TRAIN,

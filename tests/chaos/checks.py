@@ -32,6 +32,18 @@ class Findings:
     dead_letters: int = 0
 
     @property
+    def failing(self) -> list[str]:
+        """The names of the checks that do not hold."""
+        checks = {
+            "lost": self.lost,
+            "duplicates": self.duplicates,
+            "playbook": self.playbook,
+            "unpublished": self.unpublished,
+            "dead letters": self.dead_letters,
+        }
+        return [name for name, found in checks.items() if found]
+
+    @property
     def consistent(self) -> bool:
         return not (
             self.lost or self.duplicates or self.playbook or self.unpublished or self.dead_letters

@@ -69,6 +69,9 @@ class Row:
     back_seconds: float
     # From the last client answer to every check passing.
     settle_seconds: float
+    # What held consistency up longest: the check, and when it last failed (seconds after
+    # the last client answer); empty when everything held at the first look.
+    slowest: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -116,9 +119,12 @@ async def _run_phase(stack: ChaosStack, http: httpx.AsyncClient, phase: Phase) -
     back = await killer
     done = time.monotonic()
     last: list[Findings] = []
+    failing_until: dict[str, float] = {}
 
     async def consistent() -> bool:
         last[:] = [await inspect(stack.infra, workspace, chains)]
+        for check in last[0].failing:
+            failing_until[check] = time.monotonic() - done
         return last[0].consistent
 
     # Not consistent in time: reported in the table and asserted after it.
@@ -126,13 +132,17 @@ async def _run_phase(stack: ChaosStack, http: httpx.AsyncClient, phase: Phase) -
         await eventually(consistent, timeout=SETTLE_SECONDS, interval=0.5, what="consistency")
     settled = time.monotonic() - done
     after = [at for at in tally.acked_at if at >= back]
-    return Row(phase, tally, last[0], (after[0] - back) if after else float("nan"), settled)
+    back_seconds = (after[0] - back) if after else float("nan")
+    slowest = max(failing_until.items(), key=lambda item: item[1], default=None)
+    held_up = f"{slowest[0]} until {slowest[1]:.1f} s" if slowest else ""
+    return Row(phase, tally, last[0], back_seconds, settled, held_up)
 
 
 def _table(rows: list[Row]) -> str:
     head = (
         f"{'fault':<22}{'ops':>6}{'acked':>7}{'retried':>9}{'failed':>8}{'lost':>6}"
         f"{'dups':>6}{'playbook':>10}{'unpub':>7}{'dlq':>5}{'back s':>8}{'settle s':>10}"
+        "  held up by"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
@@ -141,6 +151,7 @@ def _table(rows: list[Row]) -> str:
             f"{r.phase.label:<22}{r.tally.sent:>6}{r.tally.acked:>7}{r.tally.retried:>9}"
             f"{r.tally.failed:>8}{len(f.lost):>6}{len(f.duplicates):>6}{len(f.playbook):>10}"
             f"{f.unpublished:>7}{f.dead_letters:>5}{r.back_seconds:>8.2f}{r.settle_seconds:>10.2f}"
+            f"  {r.slowest}"
         )
     return "\n".join(lines)
 

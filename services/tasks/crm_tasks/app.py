@@ -28,6 +28,7 @@ from .entrypoints.scheduler import Scheduler
 from .events.publish import encode
 from .graphql.context import GraphQLContext, context_for
 from .graphql.schema import schema
+from .store.deal_moves import NatsDealMoves
 from .store.indexed import IndexedStore
 from .store.mongo import (
     RETENTION,
@@ -74,6 +75,16 @@ async def _index_feed(runtime: ServiceRuntime, store: IndexedStore, rebuild: flo
     )
 
 
+def _nats(runtime: ServiceRuntime) -> Any:
+    assert runtime.nc is not None, "started"
+    return runtime.nc
+
+
+def _keys(runtime: ServiceRuntime) -> Any:
+    assert runtime.keys is not None, "started"
+    return runtime.keys
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -118,7 +129,8 @@ def create_app(
             app.state.runtime = runtime
             app.state.store = mongo
             await runtime.serve_rpc(endpoints(scopes(mongo, clock)), "CRM tasks")
-            for subscription in subscriptions(scopes(mongo, clock)):
+            moves = NatsDealMoves(lambda: _nats(runtime), lambda: _keys(runtime))
+            for subscription in subscriptions(scopes(mongo, clock, moves)):
                 await subscription.start(runtime)
             runtime.retain(*RETENTION)
             if run_scheduler:

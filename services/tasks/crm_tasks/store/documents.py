@@ -180,6 +180,7 @@ def _action_to_doc(action: Action) -> dict[str, Any]:
         "title": action.title,
         "body": action.body,
         "escalate_mode": action.escalate_mode,
+        "stage_key": action.stage_key,
     }
 
 
@@ -192,6 +193,7 @@ def _action_from_doc(doc: Mapping[str, Any]) -> Action:
         title=doc.get("title"),
         body=doc.get("body"),
         escalate_mode=doc.get("escalate_mode"),
+        stage_key=doc.get("stage_key"),
     )
 
 
@@ -243,6 +245,7 @@ def run_to_doc(run: RuleRun) -> dict[str, Any]:
         "error": run.error,
         "task_ids": list(run.task_ids),
         "notification_ids": list(run.notification_ids),
+        "retries": run.retries,
     }
 
 
@@ -258,6 +261,7 @@ def run_from_doc(doc: Mapping[str, Any]) -> RuleRun:
         error=doc.get("error"),
         task_ids=list(doc.get("task_ids") or []),
         notification_ids=list(doc.get("notification_ids") or []),
+        retries=int(doc.get("retries") or 0),
     )
 
 

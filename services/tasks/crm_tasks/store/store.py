@@ -203,6 +203,11 @@ class WorkspaceRecordStore:
         await self.runs.update(run.id, {"$set": settled}, expect={"outcome": "running"})
         return won
 
+    async def retry_run(self, run: RuleRun) -> None:
+        await self.runs.update(
+            run.id, {"$set": {"retries": run.retries}}, expect={"outcome": "running"}
+        )
+
     async def list_runs(self, rule_id: str, after: Cursor | None, limit: int) -> list[RuleRun]:
         return await self.runs.find(
             Eq("rule_id", rule_id), order=NEWEST_FIRST, after=after, limit=limit

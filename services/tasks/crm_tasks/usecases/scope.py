@@ -10,7 +10,7 @@ from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext
 from crm_kit.errors import Forbidden
 
-from ..store.port import TasksStore, WorkspaceStore
+from ..store.port import DealMoves, TasksStore, WorkspaceStore
 
 # Who acts when the service reacts to an event or fires a reminder.
 SERVICE = "service:tasks"
@@ -21,6 +21,9 @@ class Scope:
     store: WorkspaceStore  # scoped to the caller's workspace
     caller: RequestContext
     clock: Clock = utcnow
+    # Stage moves asked of the deals service (automation rules); None where nothing moves
+    # deals (the GraphQL API, unit tests that do not need it).
+    deals: DealMoves | None = None
 
     @property
     def workspace_id(self) -> str:
@@ -51,11 +54,18 @@ class Scope:
 Scopes = Callable[[RequestContext], Scope]
 
 
-def scopes(store: TasksStore, clock: Clock = utcnow) -> Scopes:
+def scopes(store: TasksStore, clock: Clock = utcnow, deals: DealMoves | None = None) -> Scopes:
     def scope_of(caller: RequestContext) -> Scope:
-        return Scope(store.for_workspace(caller.workspace_id), caller, clock)
+        return Scope(store.for_workspace(caller.workspace_id), caller, clock, deals)
 
     return scope_of
+
+
+def automation_caller(workspace_id: str, rule_id: str) -> RequestContext:
+    """An automation rule acting on another service: the system (`service:tasks`) on the
+    automation path, naming the rule, with a manager's rights (it may move any deal of the
+    workspace, never override exit criteria nor set system fields)."""
+    return RequestContext(workspace_id, f"{SERVICE}:automation:{rule_id}", frozenset({"manager"}))
 
 
 def service_caller(workspace_id: str) -> RequestContext:
