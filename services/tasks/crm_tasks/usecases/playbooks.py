@@ -148,7 +148,8 @@ async def _cancel_open(scope: Scope, tasks: list[Task], reason: str) -> list[Tas
 
 async def reopen_deal(scope: Scope, reopened: DealReopened, sent_at: datetime) -> None:
     """Remember the reopen (not just forget the close): a close that arrives after it, late
-    or redelivered, is then known to be older and is ignored. `sent_at` (the envelope's
+    or redelivered, is then known to be older and is not recorded (it cancels only the
+    tasks of the stage changes before it). `sent_at` (the envelope's
     time, written with the reopen) stands in for `reopenedAt` on events older than it."""
     at = reopened.reopened_at or sent_at
     fact = DealOutcome(reopened.deal.id, REOPENED, at, scope.workspace_id, reopened.stage_sequence)
