@@ -14,10 +14,15 @@ from typing import Any
 from nats.js.errors import NotFoundError
 from pymongo import AsyncMongoClient
 
+from crm_capture import config as capture_config
+from crm_contacts import config as contacts_config
 from crm_contracts.deals import DEAL_CREATED
 from crm_contracts.streams import DEAD_LETTER_STREAM
+from crm_deals import config as deals_config
 from crm_kit.devstack import InfraStack
 from crm_kit.outbox import PENDING
+from crm_tasks import config as tasks_config
+from crm_webhooks import config as webhooks_config
 
 from .receiver import Arrival
 from .stack import DB_PREFIX
@@ -69,14 +74,24 @@ async def _by_marker(
     return found
 
 
+# Each service's collections that carry an outbox (its config's OUTBOX_COLLECTIONS): only
+# those can hold an unsent event, and reading only them keeps a look short as the run's
+# bookkeeping (processed events, idempotency keys) grows.
+OUTBOXES = {
+    "contacts": contacts_config.OUTBOX_COLLECTIONS,
+    "deals": deals_config.OUTBOX_COLLECTIONS,
+    "tasks": tasks_config.OUTBOX_COLLECTIONS,
+    "capture": capture_config.OUTBOX_COLLECTIONS,
+    "webhooks": webhooks_config.OUTBOX_COLLECTIONS,
+}
+
+
 async def _unpublished(client: AsyncMongoClient[Any]) -> int:
-    """Documents of every service database still holding an event to publish."""
+    """Documents of every service's outbox collections still holding an event to publish."""
     count = 0
-    for name in await client.list_database_names():
-        if not name.startswith(f"{DB_PREFIX}_"):
-            continue
-        db = client[name]
-        for collection in await db.list_collection_names():
+    for service, collections in OUTBOXES.items():
+        db = client[f"{DB_PREFIX}_{service}"]
+        for collection in collections:
             async for doc in db[collection].find({PENDING: {"$exists": True}}, {PENDING: 1}):
                 count += bool(doc.get(PENDING))
     return count
@@ -125,7 +140,11 @@ async def inspect(
         companies = await _by_marker(contacts_db, "companies", workspace, "name")
         contacts = await _by_marker(contacts_db, "contacts", workspace, "email", "@example.com")
         interactions = await _by_marker(contacts_db, "interactions", workspace, "subject")
-        mails = await _by_marker(contacts_db, "interactions", workspace, "subject", " mail")
+        mails = {
+            subject.removesuffix(" mail"): docs
+            for subject, docs in interactions.items()
+            if subject.endswith(" mail")
+        }
         deals = await _by_marker(deals_db, "deals", workspace, "title")
         all_tasks = [doc async for doc in tasks_db["tasks"].find({"workspace_id": workspace})]
         own_tasks: dict[str, list[dict[str, Any]]] = {}
