@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -56,8 +57,23 @@ Handler = Callable[[CloudEvent], Awaitable[None]]
 PROCESSED = "processed_events"
 # How long a fetched, unsettled event waits before the server hands it out again: the
 # delay before another replica takes over a crashed one's events. Live handlers keep
-# theirs with progress reports (`_keep_alive`), so this bounds recovery, not handlers.
+# theirs with progress reports (`keep_in_progress`), so this bounds recovery, not handlers.
 ACK_WAIT_SECONDS = 5.0
+
+
+async def keep_in_progress(held: Callable[[], Iterable[Msg]], ack_wait: float) -> None:
+    """Until cancelled, report every message `held()` names in progress (+WPI) every third
+    of `ack_wait`: the server then redelivers only what a dead process held."""
+    while True:
+        await asyncio.sleep(ack_wait / 3)
+        for message in held():
+            try:
+                await message.in_progress()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # NATS unreachable: the message may be redelivered, which is safe.
+                log.debug("progress report failed", exc_info=True)
 
 
 class PermanentFailure(Exception):
@@ -146,7 +162,11 @@ class EventConsumer:
                 await asyncio.sleep(0.5)
                 continue
             unsettled = list(messages)
-            heartbeat = asyncio.create_task(self._keep_alive(unsettled))
+            # The one being handled and those waiting their turn behind it stay with this
+            # process for as long as it lives, however long the handler takes.
+            heartbeat = asyncio.create_task(
+                keep_in_progress(functools.partial(list, unsettled), self._ack_wait)
+            )
             try:
                 for message in messages:
                     try:
@@ -164,21 +184,6 @@ class EventConsumer:
                         unsettled.remove(message)
             finally:
                 heartbeat.cancel()
-
-    async def _keep_alive(self, unsettled: list[Msg]) -> None:
-        """Report the batch's unsettled events in progress (+WPI) every third of ack_wait:
-        the one being handled and those waiting their turn behind it stay with this
-        process for as long as it lives, however long the handler takes."""
-        while True:
-            await asyncio.sleep(self._ack_wait / 3)
-            for message in list(unsettled):
-                try:
-                    await message.in_progress()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    # NATS unreachable: the event may be redelivered, which is safe.
-                    log.debug("progress report failed", exc_info=True)
 
     async def handle(self, message: Msg) -> None:
         """Handle one delivery: parse, skip if seen, run the handler, record, ack."""

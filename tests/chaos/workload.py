@@ -12,8 +12,10 @@ whether the write exists and how often."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import smtplib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import uuid4
@@ -42,6 +44,15 @@ TASK = """mutation($t: String!, $d: ID!) { createTask(input: {title: $t, dealId:
 COMPLETE = """mutation($t: ID!) { completeTask(id: $t, outcome: "done") { id } }"""
 INTERACTION = """mutation($c: ID!, $s: String!) {
   logInteraction(input: {kind: NOTE, contactId: $c, subject: $s}) { id } }"""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of a write: its answer's data, or why it failed and whether to try again."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    retryable: bool = True
 
 
 class GaveUp(Exception):
@@ -138,69 +149,61 @@ class KeyedClient:
             with smtplib.SMTP("127.0.0.1", door.port, timeout=20) as smtp:
                 smtp.sendmail(REP_ADDRESS, [door.inbound], raw)
 
-        self.tally.sent += 1
-        deadline = time.monotonic() + OP_DEADLINE_SECONDS
-        first = True
-        while True:
-            if not first:
-                self.tally.retried += 1
-            first = False
-            self.tally.in_flight += 1
-            self.tally.progress.set()
+        async def attempt() -> Attempt:
             try:
                 await asyncio.to_thread(deliver)
             except (OSError, smtplib.SMTPException) as error:
-                if time.monotonic() > deadline:
-                    self.tally.failed += 1
-                    self.tally.errors.append(f"smtp {error}"[:300])
-                    raise GaveUp(str(error)) from None
-                await asyncio.sleep(RETRY_PAUSE_SECONDS)
-                continue
-            finally:
-                self.tally.in_flight -= 1
-            self.tally.acked += 1
-            self.tally.acked_at.append(time.monotonic())
-            self.tally.progress.set()
-            return
+                return Attempt(error=f"smtp {error}")
+            return Attempt()
+
+        await self._until_answered(attempt)
 
     async def write(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-        key = f"chaos-{uuid4()}"
-        headers = {**self.headers, "idempotency-key": key}
+        headers = {**self.headers, "idempotency-key": f"chaos-{uuid4()}"}
+        payload = {"query": query, "variables": variables}
+
+        async def attempt() -> Attempt:
+            try:
+                response = await self.http.post(self.url, json=payload, headers=headers)
+            except httpx.TransportError as error:
+                # Connection refused or broken, timeout: the key makes a retry safe.
+                return Attempt(error=f"transport {type(error).__name__}")
+            try:
+                body: dict[str, Any] | None = response.json()
+            except ValueError:
+                body = None
+            if body is not None and body.get("data") and not body.get("errors"):
+                return Attempt(data=next(iter(body["data"].values())))
+            status = response.status_code
+            return Attempt(error=f"{status} {body}", retryable=_retryable(status, body))
+
+        return await self._until_answered(attempt)
+
+    async def _until_answered(self, attempt: Callable[[], Awaitable[Attempt]]) -> dict[str, Any]:
+        """Repeat `attempt` until it succeeds, fails for good or the deadline passes,
+        keeping the tally; GaveUp unless it succeeded."""
         self.tally.sent += 1
         deadline = time.monotonic() + OP_DEADLINE_SECONDS
-        first = True
-        while True:
-            if not first:
+        for tries in itertools.count():
+            if tries:
                 self.tally.retried += 1
-            first = False
-            body: dict[str, Any] | None = None
-            status = 0
             self.tally.in_flight += 1
             self.tally.progress.set()
             try:
-                response = await self.http.post(
-                    self.url, json={"query": query, "variables": variables}, headers=headers
-                )
-                status = response.status_code
-                try:
-                    body = response.json()
-                except ValueError:
-                    body = None
-            except httpx.TransportError:
-                pass  # connection refused or broken, timeout: the key makes a retry safe
+                outcome = await attempt()
             finally:
                 self.tally.in_flight -= 1
-            if body is not None and body.get("data") and not body.get("errors"):
+            if outcome.error is None:
                 self.tally.acked += 1
                 self.tally.acked_at.append(time.monotonic())
                 self.tally.progress.set()
-                data: dict[str, Any] = next(iter(body["data"].values()))
-                return data
-            if not _retryable(status, body) or time.monotonic() > deadline:
+                return outcome.data
+            if not outcome.retryable or time.monotonic() > deadline:
                 self.tally.failed += 1
-                self.tally.errors.append(f"{status} {body}"[:300])
-                raise GaveUp(f"{status} {body}")
+                self.tally.errors.append(outcome.error[:300])
+                raise GaveUp(outcome.error)
             await asyncio.sleep(RETRY_PAUSE_SECONDS)
+        raise AssertionError("unreachable")
 
 
 async def run_chain(client: KeyedClient, chain: Chain) -> None:

@@ -19,6 +19,7 @@ from crm_contracts import webhooks as contract
 from crm_contracts.envelope import CloudEvent
 from crm_contracts.streams import stream_for
 from crm_kit.consumer import ACK_WAIT_SECONDS as CONSUMER_ACK_WAIT_SECONDS
+from crm_kit.consumer import keep_in_progress
 from crm_kit.context import RequestContext
 
 from ..config import DeliverySettings
@@ -71,23 +72,13 @@ class Dispatcher:
 
     async def run(self) -> None:
         assert self._subscription is not None, "start() first"
-        heartbeat = asyncio.create_task(self._keep_alive())
+        heartbeat = asyncio.create_task(
+            keep_in_progress(lambda: list(self._held.values()), ACK_WAIT_SECONDS)
+        )
         try:
             await self._pull()
         finally:
             heartbeat.cancel()
-
-    async def _keep_alive(self) -> None:
-        """Report every held delivery in progress every third of ack_wait (see above)."""
-        while True:
-            await asyncio.sleep(ACK_WAIT_SECONDS / 3)
-            for message in list(self._held.values()):
-                try:
-                    await message.in_progress()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.debug("progress report failed", exc_info=True)
 
     async def _pull(self) -> None:
         assert self._subscription is not None
