@@ -5,6 +5,7 @@ subject), as a receiver that de-duplicates on `webhook-id` would see it."""
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 
 import orjson
@@ -16,6 +17,7 @@ class Arrival:
     event_id: str
     type: str
     subject: str
+    at: float  # time.monotonic() of its arrival
 
 
 @dataclass
@@ -53,6 +55,7 @@ class Receiver:
                         str(event.get("id")),
                         str(event.get("type")),
                         str(event.get("subject")),
+                        time.monotonic(),
                     )
                 )
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")

@@ -88,6 +88,9 @@ class Row:
     # (0: the first look did), and how long that look took (it reads every database).
     settle_seconds: float
     look_seconds: float
+    # When the last deal's creation first reached the webhook receiver, from the last client
+    # answer (negative: before it); exact, where a look's checks are as of the look.
+    hooks_seconds: float
     # What held consistency up longest: the check, and when it last failed (seconds after
     # the last client answer); empty when everything held at the first look.
     slowest: str = ""
@@ -215,16 +218,22 @@ async def _run_phase(
     settled, look = looked[-1] if looked else (float("nan"), float("nan"))
     after = [at for at in tally.acked_at if at >= back]
     back_seconds = (after[0] - back) if after else float("nan")
+    first_arrival: dict[str, float] = {}
+    for arrival in receiver.arrivals:
+        first_arrival.setdefault(arrival.subject, arrival.at)
+    deals = [chain.deal for chain in chains if chain.deal is not None]
+    missing = [deal for deal in deals if deal not in first_arrival]
+    hooks = float("nan") if missing or not deals else max(first_arrival[d] for d in deals) - done
     slowest = max(failing_until.items(), key=lambda item: item[1], default=None)
     held_up = f"{slowest[0]} until {slowest[1]:.1f} s" if slowest else ""
-    return Row(phase, tally, last[0], back_seconds, settled, look, held_up)
+    return Row(phase, tally, last[0], back_seconds, settled, look, hooks, held_up)
 
 
 def _table(rows: list[Row]) -> str:
     head = (
         f"{'fault':<22}{'ops':>6}{'acked':>7}{'retried':>9}{'failed':>8}{'lost':>6}"
         f"{'dups':>6}{'playbook':>10}{'unpub':>7}{'dlq':>5}{'hooks':>7}{'back s':>8}"
-        f"{'settle s':>10}{'look s':>8}  held up by"
+        f"{'settle s':>10}{'look s':>8}{'hooks s':>9}  held up by"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
@@ -233,7 +242,7 @@ def _table(rows: list[Row]) -> str:
             f"{r.phase.label:<22}{r.tally.sent:>6}{r.tally.acked:>7}{r.tally.retried:>9}"
             f"{r.tally.failed:>8}{len(f.lost):>6}{len(f.duplicates):>6}{len(f.playbook):>10}"
             f"{f.unpublished:>7}{f.dead_letters:>5}{len(f.webhooks):>7}{r.back_seconds:>8.2f}"
-            f"{r.settle_seconds:>10.2f}{r.look_seconds:>8.2f}"
+            f"{r.settle_seconds:>10.2f}{r.look_seconds:>8.2f}{r.hooks_seconds:>9.2f}"
             f"  {r.slowest}"
         )
     return "\n".join(lines)
