@@ -104,7 +104,7 @@ test-e2e: install web chromium
 
 # The fault suite (tests/chaos): kill -9 of each service, the gateway, NATS and FerretDB
 # during a keyed workload on a stack of its own. Long by default; CHAOS_SIZE=short for the
-# ~1 minute version (one kill of each kind, a few hundred writes).
+# ~1 minute version (one kill of each kind but capture and webhooks, a few hundred writes).
 CHAOS_SIZE ?= long
 chaos: install
 	CHAOS_SIZE=$(CHAOS_SIZE) $(PY) -m pytest -q -m chaos tests/chaos

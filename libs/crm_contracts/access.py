@@ -82,6 +82,8 @@ PARTIES: tuple[Party, ...] = (
             Durable("capture", "tasks-rules-capture"),
             Durable("tasks", "tasks-access-view"),
         ),
+        # An automation rule's MOVE_DEAL action asks the deals service to move the deal.
+        requests=(deals.RPC_DEAL_MOVE,),
     ),
     Party(
         "capture",

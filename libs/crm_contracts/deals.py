@@ -28,6 +28,8 @@ RPC_DEALS_BY_CONTACT = rpc_subject(SERVICE, "deal", "list_by_contact")
 RPC_DEALS_BY_COMPANY = rpc_subject(SERVICE, "deal", "list_by_company")
 RPC_PIPELINE_GET = rpc_subject(SERVICE, "pipeline", "get")
 RPC_WIN_MODEL_TRAIN = rpc_subject(SERVICE, "win_model", "train")
+# Added: a stage move asked by another service (the tasks service's automation rules).
+RPC_DEAL_MOVE = rpc_subject(SERVICE, "deal", "move")
 
 
 class AssigneeRule(Payload):
@@ -100,20 +102,31 @@ class DealStageChanged(Payload):
     # Added (additive): exit criteria that did not hold and were passed anyway, by an
     # admin's explicit override (`override: true`); empty on every ordinary change.
     overridden_criteria: list[str] = []
+    # Added (additive): the change's place in the deal's stage history (1 = the first
+    # stage it entered). Strictly increasing per deal, whatever the clocks say: how a
+    # consumer tells a late or redelivered event from the changes after it.
+    stage_sequence: int | None = None
 
 
 class DealClosed(Payload):
-    """Payload of won and lost."""
+    """Payload of won and lost. `stageSequence` (added) is the close's place in the deal's
+    stage history, as on `stage_changed`."""
 
     deal: DealSnapshot
     stage_change_id: str
     closed_at: UtcDateTime
     lost_reason: str | None = None
+    stage_sequence: int | None = None
 
 
 class DealReopened(Payload):
+    """`stageSequence` and `reopenedAt` (added): the reopen's place in the deal's stage
+    history and its time; a close with a lower sequence is older than this reopen."""
+
     deal: DealSnapshot
     stage_change_id: str
+    stage_sequence: int | None = None
+    reopened_at: UtcDateTime | None = None
 
 
 class DealDeleted(Payload):
@@ -240,6 +253,17 @@ class PipelineGetRequest(Payload):
     id: str | None = None  # none: the workspace's default pipeline
 
 
+class DealMoveRequest(Payload):
+    """Move a deal to a stage as the caller the assertion names, under the same rules as
+    `moveDeal`: a forward move needs the exit criteria of the stage left and of every stage
+    skipped (PRECONDITION_FAILED naming them otherwise); no override is possible here.
+    `won` closes the deal won; `lost` is refused (it needs a reason). Moving a deal to the
+    stage it is in changes nothing (a repeat is harmless)."""
+
+    id: str
+    stage_key: str
+
+
 class WinModelTrainRequest(Payload):
     pipeline_id: str | None = None  # none: the default pipeline
 
@@ -325,6 +349,15 @@ ENDPOINTS: tuple[RpcEndpoint, ...] = (
         PipelineReply,
         roles="read",
         errors=(*COMMON_ERRORS, "NOT_FOUND"),
+    ),
+    RpcEndpoint(
+        RPC_DEAL_MOVE,
+        "Move a deal to a stage (the exit criteria hold as for moveDeal, without override).",
+        DealMoveRequest,
+        DealReply,
+        roles="write",
+        errors=(*COMMON_ERRORS, "NOT_FOUND", "CONFLICT", "PRECONDITION_FAILED"),
+        callers=("tasks", "cli"),
     ),
     RpcEndpoint(
         RPC_WIN_MODEL_TRAIN,

@@ -18,7 +18,13 @@ from pydantic import BaseModel, ConfigDict
 COMMON_ERRORS = ("UNAUTHENTICATED", "FORBIDDEN", "BAD_REQUEST", "INTERNAL")
 
 ErrorCode = Literal[
-    "UNAUTHENTICATED", "FORBIDDEN", "BAD_REQUEST", "NOT_FOUND", "CONFLICT", "INTERNAL"
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "BAD_REQUEST",
+    "NOT_FOUND",
+    "CONFLICT",
+    "PRECONDITION_FAILED",
+    "INTERNAL",
 ]
 # Who may call, by role (the GraphQL API's rules): any role reads; rep, manager and admin
 # write; admin administers.

@@ -8,12 +8,20 @@ the processed record means the handler sees that event again. A handler that is 
 idempotent on natural keys (deterministic ids, unique inserts, conditional updates) may
 run without the record (`record_processed=False`): one read and one write less per event,
 which matters on a single-writer database.
+
+An event a consumer fetched and did not settle comes back after `ack_wait` (5 s): that is
+how long a crashed replica's events wait for another. A handler may run longer (a database
+outage, a big playbook): while a fetched batch is being worked on, every unsettled event of
+it is reported in progress every third of `ack_wait`, so the server redelivers only what a
+dead process held. Starting a consumer creates or updates its durable, so a durable made
+with an older configuration (e.g. a longer `ack_wait`) takes the current one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -47,6 +55,25 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[CloudEvent], Awaitable[None]]
 PROCESSED = "processed_events"
+# How long a fetched, unsettled event waits before the server hands it out again: the
+# delay before another replica takes over a crashed one's events. Live handlers keep
+# theirs with progress reports (`keep_in_progress`), so this bounds recovery, not handlers.
+ACK_WAIT_SECONDS = 5.0
+
+
+async def keep_in_progress(held: Callable[[], Iterable[Msg]], ack_wait: float) -> None:
+    """Until cancelled, report every message `held()` names in progress (+WPI) every third
+    of `ack_wait`: the server then redelivers only what a dead process held."""
+    while True:
+        await asyncio.sleep(ack_wait / 3)
+        for message in held():
+            try:
+                await message.in_progress()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # NATS unreachable: the message may be redelivered, which is safe.
+                log.debug("progress report failed", exc_info=True)
 
 
 class PermanentFailure(Exception):
@@ -65,7 +92,7 @@ class EventConsumer:
         subjects: Iterable[str],
         handler: Handler,
         max_deliveries: int = 5,
-        ack_wait_seconds: float = 30.0,
+        ack_wait_seconds: float = ACK_WAIT_SECONDS,
         batch: int = 32,
         record_processed: bool = True,
     ) -> None:
@@ -105,6 +132,8 @@ class EventConsumer:
             max_deliver=self._max_deliveries + 1,
             filter_subjects=self.subjects,
         )
+        # Create or update: the server applies the changed fields (ack_wait, max_deliver,
+        # filters) to an existing durable, so an upgrade takes effect on the next start.
         await self._js.add_consumer(self.stream, config)
         self._subscription = await self._js.pull_subscribe_bind(
             durable=self.durable, stream=self.stream
@@ -132,16 +161,29 @@ class EventConsumer:
                 log.warning("fetch failed; retrying", exc_info=True)
                 await asyncio.sleep(0.5)
                 continue
-            for message in messages:
-                try:
-                    await self.handle(message)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    # Typically an ack that found no stream leader (an election after a
-                    # server died): JetStream redelivers after ack_wait and the handler is
-                    # idempotent. Never let it end the consumer.
-                    log.warning("event left unacknowledged; it will be redelivered", exc_info=True)
+            unsettled = list(messages)
+            # The one being handled and those waiting their turn behind it stay with this
+            # process for as long as it lives, however long the handler takes.
+            heartbeat = asyncio.create_task(
+                keep_in_progress(functools.partial(list, unsettled), self._ack_wait)
+            )
+            try:
+                for message in messages:
+                    try:
+                        await self.handle(message)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        # Typically an ack that found no stream leader (an election after
+                        # a server died): JetStream redelivers after ack_wait and the
+                        # handler is idempotent. Never let it end the consumer.
+                        log.warning(
+                            "event left unacknowledged; it will be redelivered", exc_info=True
+                        )
+                    finally:
+                        unsettled.remove(message)
+            finally:
+                heartbeat.cancel()
 
     async def handle(self, message: Msg) -> None:
         """Handle one delivery: parse, skip if seen, run the handler, record, ack."""

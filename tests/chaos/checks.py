@@ -1,20 +1,30 @@
 """What must hold after a fault, read from the databases and the streams themselves:
-every acknowledged write stored, no write stored twice, each saved stage move's playbook
-tasks there once, nothing left in an outbox, nothing dead-lettered."""
+every acknowledged write stored, no write stored twice (a mailed email is one interaction),
+each saved stage move's playbook tasks there once, nothing left in an outbox, nothing
+dead-lettered, and every deal's `deal.created` delivered to the webhook receiver at least
+once, under one `webhook-id` per event."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from nats.js.errors import NotFoundError
 from pymongo import AsyncMongoClient
 
+from crm_capture import config as capture_config
+from crm_contacts import config as contacts_config
+from crm_contracts.deals import DEAL_CREATED
 from crm_contracts.streams import DEAD_LETTER_STREAM
+from crm_deals import config as deals_config
 from crm_kit.devstack import InfraStack
 from crm_kit.outbox import PENDING
+from crm_tasks import config as tasks_config
+from crm_webhooks import config as webhooks_config
 
+from .receiver import Arrival
 from .stack import DB_PREFIX
 from .workload import Chain
 
@@ -30,12 +40,27 @@ class Findings:
     playbook: list[str] = field(default_factory=list)
     unpublished: int = 0
     dead_letters: int = 0
+    # Deals whose creation never reached the webhook receiver, or reached it under two ids.
+    webhooks: list[str] = field(default_factory=list)
+    # Deliveries the receiver got more than once (same webhook-id): allowed, counted.
+    webhook_repeats: int = 0
+
+    @property
+    def failing(self) -> list[str]:
+        """The names of the checks that do not hold."""
+        checks = {
+            "lost": self.lost,
+            "duplicates": self.duplicates,
+            "playbook": self.playbook,
+            "unpublished": self.unpublished,
+            "dead letters": self.dead_letters,
+            "webhooks": self.webhooks,
+        }
+        return [name for name, found in checks.items() if found]
 
     @property
     def consistent(self) -> bool:
-        return not (
-            self.lost or self.duplicates or self.playbook or self.unpublished or self.dead_letters
-        )
+        return not self.failing
 
 
 async def _by_marker(
@@ -49,14 +74,24 @@ async def _by_marker(
     return found
 
 
+# Each service's collections that carry an outbox (its config's OUTBOX_COLLECTIONS): only
+# those can hold an unsent event, and reading only them keeps a look short as the run's
+# bookkeeping (processed events, idempotency keys) grows.
+OUTBOXES = {
+    "contacts": contacts_config.OUTBOX_COLLECTIONS,
+    "deals": deals_config.OUTBOX_COLLECTIONS,
+    "tasks": tasks_config.OUTBOX_COLLECTIONS,
+    "capture": capture_config.OUTBOX_COLLECTIONS,
+    "webhooks": webhooks_config.OUTBOX_COLLECTIONS,
+}
+
+
 async def _unpublished(client: AsyncMongoClient[Any]) -> int:
-    """Documents of every service database still holding an event to publish."""
+    """Documents of every service's outbox collections still holding an event to publish."""
     count = 0
-    for name in await client.list_database_names():
-        if not name.startswith(f"{DB_PREFIX}_"):
-            continue
-        db = client[name]
-        for collection in await db.list_collection_names():
+    for service, collections in OUTBOXES.items():
+        db = client[f"{DB_PREFIX}_{service}"]
+        for collection in collections:
             async for doc in db[collection].find({PENDING: {"$exists": True}}, {PENDING: 1}):
                 count += bool(doc.get(PENDING))
     return count
@@ -74,7 +109,28 @@ async def _dead_letters(infra: InfraStack) -> int:
         await nc.close()
 
 
-async def inspect(infra: InfraStack, workspace: str, chains: list[Chain]) -> Findings:
+def _webhooks(findings: Findings, chains: list[Chain], arrivals: Sequence[Arrival]) -> None:
+    created = [a for a in arrivals if a.type == DEAL_CREATED]
+    ids_of_event: dict[str, set[str]] = defaultdict(set)
+    for arrival in created:
+        ids_of_event[arrival.event_id].add(arrival.webhook_id)
+    delivered = {a.subject for a in created}
+    findings.webhook_repeats = len(created) - len({a.webhook_id for a in created})
+    for event_id, webhook_ids in ids_of_event.items():
+        if len(webhook_ids) > 1:
+            findings.webhooks.append(f"event {event_id} under {len(webhook_ids)} webhook ids")
+    for chain in chains:
+        if chain.deal is not None and chain.deal not in delivered:
+            findings.webhooks.append(f"{chain.marker} deal.created not delivered")
+
+
+async def inspect(
+    infra: InfraStack,
+    workspace: str,
+    chains: list[Chain],
+    arrivals: Sequence[Arrival] | None = None,
+) -> Findings:
+    """`arrivals`: what the webhook receiver got for this workspace (None: not checked)."""
     findings = Findings()
     client: AsyncMongoClient[Any] = AsyncMongoClient(infra.mongodb_uri, tz_aware=True)
     try:
@@ -84,6 +140,11 @@ async def inspect(infra: InfraStack, workspace: str, chains: list[Chain]) -> Fin
         companies = await _by_marker(contacts_db, "companies", workspace, "name")
         contacts = await _by_marker(contacts_db, "contacts", workspace, "email", "@example.com")
         interactions = await _by_marker(contacts_db, "interactions", workspace, "subject")
+        mails = {
+            subject.removesuffix(" mail"): docs
+            for subject, docs in interactions.items()
+            if subject.endswith(" mail")
+        }
         deals = await _by_marker(deals_db, "deals", workspace, "title")
         all_tasks = [doc async for doc in tasks_db["tasks"].find({"workspace_id": workspace})]
         own_tasks: dict[str, list[dict[str, Any]]] = {}
@@ -99,6 +160,8 @@ async def inspect(infra: InfraStack, workspace: str, chains: list[Chain]) -> Fin
     finally:
         await client.close()
     findings.dead_letters = await _dead_letters(infra)
+    if arrivals is not None:
+        _webhooks(findings, chains, arrivals)
 
     for chain in chains:
         m = chain.marker
@@ -108,6 +171,7 @@ async def inspect(infra: InfraStack, workspace: str, chains: list[Chain]) -> Fin
             "deal": deals.get(m, []),
             "task": own_tasks.get(m, []),
             "interaction": interactions.get(m, []),
+            "mail": mails.get(m, []),
         }
         acked_ids = {
             "company": chain.company,
@@ -115,6 +179,7 @@ async def inspect(infra: InfraStack, workspace: str, chains: list[Chain]) -> Fin
             "deal": chain.deal,
             "task": chain.task,
             "interaction": chain.interaction,
+            "mail": None,  # the SMTP door answers no id: acknowledged means one interaction
         }
         for kind, docs in stored.items():
             if len(docs) > 1:
@@ -124,6 +189,8 @@ async def inspect(infra: InfraStack, workspace: str, chains: list[Chain]) -> Fin
             acked = acked_ids[kind]
             if acked is not None and acked not in [doc["_id"] for doc in docs]:
                 findings.lost.append(f"{m} {kind} {acked}")
+        if chain.mailed and not stored["mail"]:
+            findings.lost.append(f"{m} mail")
         deal = stored["deal"][0] if stored["deal"] else None
         moves = [
             change

@@ -1,5 +1,6 @@
-"""The chaos suite's own platform: FerretDB, NATS, the contacts, deals and tasks services
-and the gateway as real processes on free ports, each of which can be killed with SIGKILL
+"""The chaos suite's own platform: FerretDB, NATS, the contacts, deals, tasks, capture and
+webhooks services and the gateway as real processes on free ports (capture's SMTP door
+too), each of which can be killed with SIGKILL
 and started again on the same port and data (FerretDB's SQLite files, NATS's JetStream
 store), as a crashed pod would be."""
 
@@ -22,7 +23,7 @@ from crm_kit.devstack import (
 )
 from crm_kit.paths import REPO_ROOT, python_path
 
-SERVICES = ("contacts", "deals", "tasks")
+SERVICES = ("contacts", "deals", "tasks", "capture", "webhooks")
 DB_PREFIX = "chaos"
 
 
@@ -49,6 +50,11 @@ class ChaosStack:
             # a client's retry after a crash is answered within the suite's patience.
             "IDEMPOTENCY_STALE_SECONDS": "1",
             "METRICS_PORT": "off",
+            # The suite's webhook receiver listens on 127.0.0.1 (allowed in development;
+            # said here so the run does not depend on the mode).
+            "WEBHOOK_PRIVATE_NETWORKS": "allow",
+            "CAPTURE_SMTP_HOST": "127.0.0.1",
+            "CAPTURE_SMTP_PORT": str(free_port()),
         }
         for name, port in stack.ports.items():
             stack.env[f"{name.upper()}_PORT"] = str(port)
@@ -58,19 +64,36 @@ class ChaosStack:
         return stack
 
     @property
+    def smtp_port(self) -> int:
+        return int(self.env["CAPTURE_SMTP_PORT"])
+
+    @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['gateway']}/graphql"
 
     def start(self, name: str) -> None:
+        self._spawn(name)
+        self._wait_ready(name)
+
+    def start_all(self) -> None:
+        """Every part at once (they wait for nothing of each other's to start), then each
+        until ready: one start-up's time, not six in a row."""
+        names = (*SERVICES, "gateway")
+        for name in names:
+            self._spawn(name)
+        for name in names:
+            self._wait_ready(name)
+
+    def _spawn(self, name: str) -> None:
         log = self.logs / f"{name}.log"
         process = spawn([sys.executable, "-m", f"crm_{name}"], log, env=self.env, cwd=REPO_ROOT)
         self.processes[name] = process
-        path = "/health" if name == "gateway" else "/ready"
-        wait_http_ok(f"http://127.0.0.1:{self.ports[name]}{path}", process, log, 60.0)
 
-    def start_all(self) -> None:
-        for name in (*SERVICES, "gateway"):
-            self.start(name)
+    def _wait_ready(self, name: str) -> None:
+        path = "/health" if name == "gateway" else "/ready"
+        log = self.logs / f"{name}.log"
+        url = f"http://127.0.0.1:{self.ports[name]}{path}"
+        wait_http_ok(url, self.processes[name], log, 90.0)
 
     def kill(self, name: str) -> None:
         """SIGKILL: no shutdown hook runs, in-flight requests and unsent events stay where

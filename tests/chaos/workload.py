@@ -2,15 +2,20 @@
 with its own `Idempotency-Key` and retried with the same key after a connection failure,
 a 5xx or a GraphQL error marked retryable (as a careful client of a payments API would).
 
-One chain is one deal's story: company, contact, deal, move to `qualification` (whose
-playbook makes one task), a task created and completed, an interaction logged. Each record
-carries the chain's marker in a field a later check finds it by (name, email, title,
-subject), so the checks can tell, per key, whether the write exists and how often."""
+One chain is one deal's story: company, contact, an email from the contact captured through
+capture's SMTP door (resent after a broken connection: its Message-ID makes a resend the
+same email), deal, move to `qualification` (whose playbook makes one task), a task created
+and completed, an interaction logged. Each record carries the chain's marker in a field a
+later check finds it by (name, email, title, subject), so the checks can tell, per key,
+whether the write exists and how often."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import smtplib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import uuid4
@@ -25,7 +30,10 @@ RETRY_PAUSE_SECONDS = 0.25
 RETRYABLE_CODES = frozenset(
     {"SERVICE_UNAVAILABLE", "SUBGRAPH_UNAVAILABLE", "SUBGRAPH_TIMEOUT", "TIMEOUT"}
 )
-OPS_PER_CHAIN = 7
+OPS_PER_CHAIN = 8
+# The rep whose mail the capture door takes (registered as hers in each workspace).
+REP = "rita"
+REP_ADDRESS = "rita@ourco.example"
 
 COMPANY = "mutation($n: String!) { createCompany(input: {name: $n}) { id } }"
 CONTACT = """mutation($c: ID!, $e: String!) {
@@ -36,6 +44,15 @@ TASK = """mutation($t: String!, $d: ID!) { createTask(input: {title: $t, dealId:
 COMPLETE = """mutation($t: ID!) { completeTask(id: $t, outcome: "done") { id } }"""
 INTERACTION = """mutation($c: ID!, $s: String!) {
   logInteraction(input: {kind: NOTE, contactId: $c, subject: $s}) { id } }"""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of a write: its answer's data, or why it failed and whether to try again."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    retryable: bool = True
 
 
 class GaveUp(Exception):
@@ -66,6 +83,7 @@ class Chain:
     contact: str | None = None
     deal: str | None = None
     moved: bool = False
+    mailed: bool = False
     task: str | None = None
     completed: bool = False
     interaction: str | None = None
@@ -83,53 +101,109 @@ def _retryable(status: int, body: dict[str, Any] | None) -> bool:
     return False
 
 
+def mail_of(marker: str) -> str:
+    """The email a chain's contact sends the rep: its Message-ID names the chain."""
+    return (
+        f"From: Chaos <{marker}@example.com>\r\n"
+        f"To: Rita Rep <{REP_ADDRESS}>\r\n"
+        f"Subject: {marker} mail\r\n"
+        f"Message-ID: <{marker}@chaos.example>\r\n"
+        "Date: Mon, 07 Dec 2026 09:00:00 +0000\r\n"
+        "\r\n"
+        "Can we talk about the rack?\r\n"
+    )
+
+
+@dataclass(frozen=True)
+class MailDoor:
+    """Capture's SMTP door and the workspace's capture address."""
+
+    port: int
+    inbound: str
+
+
 class KeyedClient:
     """Sends each write with a fresh key and repeats it with that key until it is answered."""
 
-    def __init__(self, http: httpx.AsyncClient, url: str, workspace: str, tally: Tally):
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        url: str,
+        workspace: str,
+        tally: Tally,
+        door: MailDoor | None = None,
+    ):
         self.http = http
         self.url = url
         self.headers = {**auth_headers(workspace, "alice", "admin")}
         self.tally = tally
+        self.door = door
+
+    async def mail(self, raw: str) -> None:
+        """Deliver by SMTP as the rep's mail client would, again after any failure (a mail
+        client re-sends what the server did not accept with a 250)."""
+        assert self.door is not None
+        door = self.door
+
+        def deliver() -> None:
+            with smtplib.SMTP("127.0.0.1", door.port, timeout=20) as smtp:
+                smtp.sendmail(REP_ADDRESS, [door.inbound], raw)
+
+        async def attempt() -> Attempt:
+            try:
+                await asyncio.to_thread(deliver)
+            except (OSError, smtplib.SMTPException) as error:
+                return Attempt(error=f"smtp {error}")
+            return Attempt()
+
+        await self._until_answered(attempt)
 
     async def write(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-        key = f"chaos-{uuid4()}"
-        headers = {**self.headers, "idempotency-key": key}
+        headers = {**self.headers, "idempotency-key": f"chaos-{uuid4()}"}
+        payload = {"query": query, "variables": variables}
+
+        async def attempt() -> Attempt:
+            try:
+                response = await self.http.post(self.url, json=payload, headers=headers)
+            except httpx.TransportError as error:
+                # Connection refused or broken, timeout: the key makes a retry safe.
+                return Attempt(error=f"transport {type(error).__name__}")
+            try:
+                body: dict[str, Any] | None = response.json()
+            except ValueError:
+                body = None
+            if body is not None and body.get("data") and not body.get("errors"):
+                return Attempt(data=next(iter(body["data"].values())))
+            status = response.status_code
+            return Attempt(error=f"{status} {body}", retryable=_retryable(status, body))
+
+        return await self._until_answered(attempt)
+
+    async def _until_answered(self, attempt: Callable[[], Awaitable[Attempt]]) -> dict[str, Any]:
+        """Repeat `attempt` until it succeeds, fails for good or the deadline passes,
+        keeping the tally; GaveUp unless it succeeded."""
         self.tally.sent += 1
         deadline = time.monotonic() + OP_DEADLINE_SECONDS
-        first = True
-        while True:
-            if not first:
+        for tries in itertools.count():
+            if tries:
                 self.tally.retried += 1
-            first = False
-            body: dict[str, Any] | None = None
-            status = 0
             self.tally.in_flight += 1
             self.tally.progress.set()
             try:
-                response = await self.http.post(
-                    self.url, json={"query": query, "variables": variables}, headers=headers
-                )
-                status = response.status_code
-                try:
-                    body = response.json()
-                except ValueError:
-                    body = None
-            except httpx.TransportError:
-                pass  # connection refused or broken, timeout: the key makes a retry safe
+                outcome = await attempt()
             finally:
                 self.tally.in_flight -= 1
-            if body is not None and body.get("data") and not body.get("errors"):
+            if outcome.error is None:
                 self.tally.acked += 1
                 self.tally.acked_at.append(time.monotonic())
                 self.tally.progress.set()
-                data: dict[str, Any] = next(iter(body["data"].values()))
-                return data
-            if not _retryable(status, body) or time.monotonic() > deadline:
+                return outcome.data
+            if not outcome.retryable or time.monotonic() > deadline:
                 self.tally.failed += 1
-                self.tally.errors.append(f"{status} {body}"[:300])
-                raise GaveUp(f"{status} {body}")
+                self.tally.errors.append(outcome.error[:300])
+                raise GaveUp(outcome.error)
             await asyncio.sleep(RETRY_PAUSE_SECONDS)
+        raise AssertionError("unreachable")
 
 
 async def run_chain(client: KeyedClient, chain: Chain) -> None:
@@ -141,6 +215,10 @@ async def run_chain(client: KeyedClient, chain: Chain) -> None:
         chain.attempted.add("contact")
         contact = await client.write(CONTACT, {"c": chain.company, "e": f"{m}@example.com"})
         chain.contact = contact["id"]
+        if client.door is not None:
+            chain.attempted.add("mail")
+            await client.mail(mail_of(m))
+            chain.mailed = True
         deal_input = {
             "title": m,
             "amount": "1000",

@@ -14,6 +14,7 @@ from pymongo import AsyncMongoClient
 
 from crm_contracts.envelope import CloudEvent, new_event, source_of
 from crm_contracts.streams import StreamSpec
+from crm_kit import consumer as consumer_module
 from crm_kit.consumer import EventConsumer
 from crm_kit.nats_io import ensure_stream
 from crm_kit.outbox import HIDE_OUTBOX, OUTBOX, OutboxRelay, outbox_fields
@@ -218,3 +219,114 @@ async def test_relay_task_stops_promptly_when_cancelled_during_a_wake_up(
     started = time.monotonic()
     await cancel_tasks([task], timeout=5)
     assert task.done() and time.monotonic() - started < 2
+
+
+def _consumer(env: dict[str, Any], durable: str, handler: Any, **options: Any) -> EventConsumer:
+    return EventConsumer(
+        js=env["js"],
+        db=env["db"],
+        service="test",
+        durable=durable,
+        stream=env["stream"].name,
+        subjects=[f"{env['prefix']}.>"],
+        handler=handler,
+        **options,
+    )
+
+
+async def test_a_handler_slower_than_ack_wait_keeps_its_batch_and_is_not_redelivered(
+    env: dict[str, Any],
+) -> None:
+    """ack_wait 1 s, a handler taking 3.5 s per event, and an idle second replica waiting
+    on the same durable: the progress reports keep the event being handled and the one
+    waiting behind it in the same batch with the first replica; none is handed out again."""
+    js, prefix = env["js"], env["prefix"]
+    seen: list[int] = []
+
+    async def slow(event: CloudEvent) -> None:
+        seen.append(event.data["n"])
+        await asyncio.sleep(3.5)
+
+    durable = f"slow-{env['db'].name}"
+    busy = _consumer(env, durable, slow, ack_wait_seconds=1.0)
+    await busy.start()
+    for n in (1, 2):
+        event = _event(prefix, n)
+        await js.publish(event.type, event.to_json(), headers={"Nats-Msg-Id": event.id})
+    first = asyncio.create_task(busy.run())
+
+    async def started() -> bool:
+        return bool(seen)
+
+    await eventually(started)
+    idle = _consumer(env, durable, slow, ack_wait_seconds=1.0)
+    await idle.start()
+    second = asyncio.create_task(idle.run())
+
+    async def both_handled() -> bool:
+        return busy.handled + idle.handled >= 2
+
+    await eventually(both_handled, timeout=30)
+    first.cancel()
+    second.cancel()
+    info = await js.consumer_info(env["stream"].name, durable)
+    assert seen == [1, 2]
+    assert info.num_redelivered == 0 and idle.handled == 0
+
+
+async def test_an_event_a_dead_consumer_had_fetched_is_taken_over_after_ack_wait(
+    env: dict[str, Any],
+) -> None:
+    """A puller fetches and dies without settling; the live one gets the event again once
+    ack_wait (5 s by default) has passed, and handles it once."""
+    js, prefix = env["js"], env["prefix"]
+    handled: list[int] = []
+
+    async def handler(event: CloudEvent) -> None:
+        handled.append(event.data["n"])
+
+    durable = f"takeover-{env['db'].name}"
+    consumer = _consumer(env, durable, handler)
+    await consumer.start()
+    event = _event(prefix, 9)
+    await js.publish(event.type, event.to_json(), headers={"Nats-Msg-Id": event.id})
+    dead = await js.pull_subscribe_bind(durable=durable, stream=env["stream"].name)
+    (fetched,) = await dead.fetch(1, timeout=5)
+    assert fetched.metadata.num_delivered == 1
+    await dead.unsubscribe()  # the process is gone; its fetched event unsettled
+    task = asyncio.create_task(consumer.run())
+
+    async def taken_over() -> bool:
+        return consumer.handled == 1
+
+    await eventually(taken_over, timeout=20)
+    task.cancel()
+    assert handled == [9]
+
+
+async def test_starting_updates_a_durable_made_with_an_older_ack_wait(
+    env: dict[str, Any],
+) -> None:
+    from nats.js.api import AckPolicy, ConsumerConfig
+
+    js, stream = env["js"], env["stream"].name
+    durable = f"upgrade-{env['db'].name}"
+    await js.add_consumer(
+        stream,
+        ConsumerConfig(
+            durable_name=durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=30.0,
+            max_deliver=6,
+            filter_subjects=[f"{env['prefix']}.>"],
+        ),
+    )
+
+    async def handler(event: CloudEvent) -> None:
+        return None
+
+    consumer = _consumer(env, durable, handler)
+    await consumer.start()
+    info = await js.consumer_info(stream, durable)
+    assert info.config.ack_wait == consumer_module.ACK_WAIT_SECONDS == 5.0
+    await consumer.stop()

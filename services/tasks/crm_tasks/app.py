@@ -37,6 +37,7 @@ from .entrypoints.scheduler import Scheduler
 from .events.publish import encode
 from .graphql.context import GraphQLContext, context_for
 from .graphql.schema import schema
+from .store.deal_moves import NatsDealMoves
 from .store.indexed import IndexedStore
 from .store.mongo import (
     RETENTION,
@@ -81,6 +82,16 @@ async def _index_feed(runtime: ServiceRuntime, store: IndexedStore, rebuild: flo
         list_workspaces=workspaces,
         name="task-index",
     )
+
+
+def _nats(runtime: ServiceRuntime) -> Any:
+    assert runtime.nc is not None, "started"
+    return runtime.nc
+
+
+def _keys(runtime: ServiceRuntime) -> Any:
+    assert runtime.keys is not None, "started"
+    return runtime.keys
 
 
 def create_app(
@@ -129,7 +140,8 @@ def create_app(
             app.state.runtime = runtime
             app.state.store = mongo
             await runtime.serve_rpc(endpoints(scopes(mongo, clock, views)), "CRM tasks")
-            for subscription in subscriptions(scopes(mongo, clock)):
+            moves = NatsDealMoves(lambda: _nats(runtime), lambda: _keys(runtime))
+            for subscription in subscriptions(scopes(mongo, clock, deals=moves)):
                 await subscription.start(runtime)
             await access_subscription(ACCESS_VIEW_CONSUMER, views).start(runtime)
             runtime.retain(*RETENTION)

@@ -446,6 +446,26 @@ def unmet_before(deal: Deal, pipeline: Pipeline, target: Stage) -> list[dict[str
     return unmet
 
 
+def stages_skipped(pipeline: Pipeline, from_key: str, target: Stage) -> list[Stage]:
+    """The open stages of the current version strictly between `from_key` and `target` (a
+    stage the current version no longer has counts as before every stage)."""
+    start = pipeline.index(from_key) + 1
+    between = pipeline.stages[start : max(pipeline.index(target.key), 0)]
+    return [stage for stage in between if not stage.terminal]
+
+
+def unmet_passing(
+    deal: Deal, pipeline: Pipeline, leaving: Stage | None, target: Stage
+) -> list[dict[str, str]]:
+    """The unmet exit criteria of a forward move to `target`: those of the stage left (as
+    defined in the version the deal is on) and of every open stage skipped on the way (a
+    deal that jumps over a stage has passed it too)."""
+    unmet = unmet_exit_criteria(deal, leaving, pipeline) if leaving is not None else []
+    for stage in stages_skipped(pipeline, deal.stage_key, target):
+        unmet.extend(unmet_exit_criteria(deal, stage, pipeline))
+    return unmet
+
+
 def criteria_names(unmet: list[dict[str, str]]) -> list[str]:
     """The criteria of `unmet`, each once, in order (what an override records)."""
     return list(dict.fromkeys(item["criterion"] for item in unmet))

@@ -1,9 +1,10 @@
-"""NATS request/reply endpoints (micro service `crm-deals`): reads for any role, acting as
-the caller that the request's verified assertion names (`crm_kit.rpc`).
+"""NATS request/reply endpoints (micro service `crm-deals`): reads for any role, and a stage
+move for writers (the tasks service's automation rules), acting as the caller that the
+request's verified assertion names (`crm_kit.rpc`).
 
 Replies are `{"data": ...}`; failures carry `{"error": {"code", "message"}}` with codes
-UNAUTHENTICATED, FORBIDDEN, BAD_REQUEST, NOT_FOUND or INTERNAL. Documented with examples
-in the README.
+UNAUTHENTICATED, FORBIDDEN, BAD_REQUEST, NOT_FOUND, CONFLICT, PRECONDITION_FAILED or
+INTERNAL. Documented with examples in the README.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any
 from crm_contracts import deals as contract
 from crm_kit.clock import iso
 from crm_kit.context import RequestContext
-from crm_kit.errors import BadUserInput
-from crm_kit.rpc import READ, Endpoint, RpcError
+from crm_kit.errors import BadUserInput, CRMError
+from crm_kit.rpc import READ, WRITE, Endpoint, RpcError
 
 from ..domain.deal import Deal
 from ..domain.money import format_amount
@@ -24,12 +25,20 @@ from ..domain.pipeline import Pipeline
 from ..domain.queries import DealSelection
 from ..events.publish import pipeline_snapshot, snapshot
 from ..usecases import pipelines
-from ..usecases.deals import find_deal
+from ..usecases.deals import find_deal, move_deal
 from ..usecases.queries import list_deals
 from ..usecases.scope import Scopes
 from ..usecases.visibility import reads_amounts
 
 LIST_LIMIT = 200
+# A refused move keeps its GraphQL code (the caller tells a refusal from an outage by it).
+_RPC_CODES = {
+    "BAD_USER_INPUT": "BAD_REQUEST",
+    "NOT_FOUND": "NOT_FOUND",
+    "FORBIDDEN": "FORBIDDEN",
+    "CONFLICT": "CONFLICT",
+    "PRECONDITION_FAILED": "PRECONDITION_FAILED",
+}
 
 
 def _time(moment: datetime | None) -> str | None:
@@ -130,8 +139,24 @@ def endpoints(scopes: Scopes) -> list[Endpoint]:
             raise RpcError("NOT_FOUND", f"no pipeline {pipeline_id!r}")
         return pipeline_json(found)
 
+    async def move(caller: RequestContext, payload: dict[str, Any]) -> Any:
+        deal_id, stage_key = _required(payload, "id"), _required(payload, "stageKey")
+        try:
+            moved = await move_deal(scopes(caller), deal_id, stage_key)
+        except CRMError as error:
+            raise RpcError(_RPC_CODES.get(error.code, "INTERNAL"), error.message) from None
+        return deal_json(moved)
+
     return [
         Endpoint("deal-get", contract.RPC_DEAL_GET, get_deal, "A deal by id: {id}", roles=READ),
+        Endpoint(
+            "deal-move",
+            contract.RPC_DEAL_MOVE,
+            move,
+            "Move a deal to a stage, exit criteria enforced, no override: {id, stageKey}",
+            roles=WRITE,
+            callers=frozenset({"tasks", "cli"}),
+        ),
         Endpoint(
             "deal-list-by-contact",
             contract.RPC_DEALS_BY_CONTACT,

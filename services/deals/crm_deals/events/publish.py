@@ -86,6 +86,14 @@ def deal_deleted(deal: Deal) -> CloudEvent:
     return _event(contract.DEAL_DELETED, deal, deal.workspace_id, payload.wire())
 
 
+def sequence_of(deal: Deal, change: StageChange) -> int | None:
+    """The change's place in the deal's stage history (1-based; the history only grows)."""
+    for position in range(len(deal.stage_history), 0, -1):
+        if deal.stage_history[position - 1].id == change.id:
+            return position
+    return None
+
+
 def stage_changed(deal: Deal, change: StageChange, entered: Stage | None) -> CloudEvent:
     payload = contract.DealStageChanged(
         stage_change_id=change.id,
@@ -101,6 +109,7 @@ def stage_changed(deal: Deal, change: StageChange, entered: Stage | None) -> Clo
         playbook=playbook(entered),
         deal=snapshot(deal),
         overridden_criteria=list(change.overridden),
+        stage_sequence=sequence_of(deal, change),
     )
     return _event(contract.DEAL_STAGE_CHANGED, deal, deal.workspace_id, payload.wire())
 
@@ -111,13 +120,19 @@ def deal_closed(deal: Deal, change: StageChange) -> CloudEvent:
         stage_change_id=change.id,
         closed_at=change.at,
         lost_reason=deal.lost_reason,
+        stage_sequence=sequence_of(deal, change),
     )
     event_type = contract.DEAL_WON if deal.status == "won" else contract.DEAL_LOST
     return _event(event_type, deal, deal.workspace_id, payload.wire())
 
 
 def deal_reopened(deal: Deal, change: StageChange) -> CloudEvent:
-    payload = contract.DealReopened(deal=snapshot(deal), stage_change_id=change.id)
+    payload = contract.DealReopened(
+        deal=snapshot(deal),
+        stage_change_id=change.id,
+        stage_sequence=sequence_of(deal, change),
+        reopened_at=change.at,
+    )
     return _event(contract.DEAL_REOPENED, deal, deal.workspace_id, payload.wire())
 
 

@@ -17,7 +17,15 @@ from crm_kit.ids import new_id
 from crm_kit.unset import Unset
 
 from ..domain import rules
-from ..domain.deal import OPEN, Deal, StageChange, criteria_names, unmet_before, unmet_exit_criteria
+from ..domain.deal import (
+    OPEN,
+    Deal,
+    StageChange,
+    criteria_names,
+    stages_skipped,
+    unmet_before,
+    unmet_passing,
+)
 from ..domain.pipeline import LOST, WON, Pipeline, Stage
 from ..store.port import ChangedMeanwhile
 from .estimates import estimate
@@ -245,8 +253,8 @@ async def delete_deal(scope: Scope, deal_id: str) -> Deal:
 
 
 async def move_deal(scope: Scope, deal_id: str, stage_key: str, *, override: bool = False) -> Deal:
-    """Moving forward needs the exit criteria of the stage left (or an admin's override);
-    moving back needs none."""
+    """Moving forward needs the exit criteria of the stage left and of every stage skipped
+    on the way (or an admin's override, recorded); moving back needs none."""
     scope.require_write()
     _check_override_allowed(scope, override)
     if stage_key == WON:
@@ -269,9 +277,9 @@ async def move_deal(scope: Scope, deal_id: str, stage_key: str, *, override: boo
             return False
         leaving = pipeline.stage_at(deal.pipeline_version, deal.stage_key)
         unmet = []
-        if leaving is not None and _forward(pipeline, deal.stage_key, target.key):
-            unmet = unmet_exit_criteria(deal, leaving, pipeline)
-        overridden = _criteria_gate(unmet, override, f"leaving {leaving.name!r}" if leaving else "")
+        if _forward(pipeline, deal.stage_key, target.key):
+            unmet = unmet_passing(deal, pipeline, leaving, target)
+        overridden = _criteria_gate(unmet, override, _passing(deal, leaving, target, pipeline))
         await _enter(scope, deal, pipeline, target, kind="move", overridden=overridden)
         return True
 
@@ -403,6 +411,15 @@ def _forward(pipeline: Pipeline, from_key: str, to_key: str) -> bool:
     """Exit criteria guard progress; moving a deal back never needs them. A stage that no
     longer exists in the current version counts as 'before' every stage."""
     return pipeline.index(to_key) > pipeline.index(from_key)
+
+
+def _passing(deal: Deal, leaving: Stage | None, target: Stage, pipeline: Pipeline) -> str:
+    """What a forward move does, for its refusal: the stage left and any it skips."""
+    left = f"leaving {leaving.name!r}" if leaving is not None else "moving"
+    skipped = stages_skipped(pipeline, deal.stage_key, target)
+    if skipped:
+        return f"{left} and skipping {', '.join(repr(s.name) for s in skipped)}"
+    return left
 
 
 def _check_override_allowed(scope: Scope, override: bool) -> None:

@@ -192,6 +192,38 @@ async def test_exit_criteria_on_create_and_the_admin_override_on_the_database(
     assert change.data["deal"]["amountText"] == "1250.50"
 
 
+async def test_a_skipping_move_needs_every_skipped_stages_criteria_on_the_database(
+    service: dict[str, Any], nc: Client
+) -> None:
+    """Prospecting -> proposal is refused naming qualification's and engaging's criteria,
+    with nothing stored; an admin's override stores them on the entry and in the event,
+    which carries its place in the deal's history (`stageSequence`)."""
+    admin = service["client"]("ws-skip", "ann", "admin")
+    deal = await _create(admin, primaryContactId="p1", expectedCloseDate="2030-01-31")
+    refused = await admin.error(MOVE, {"id": deal["id"], "stage": "proposal"})
+    assert refused["extensions"]["code"] == "PRECONDITION_FAILED"
+    assert [u["criterion"] for u in refused["extensions"]["unmet"]] == [
+        "playbook:discovery_call",
+        "playbook:product_demo",
+    ]
+    assert "skipping 'Qualification', 'Engaging'" in refused["message"]
+    stored = await admin.data(
+        "query($id: ID!) { deal(id: $id) { stage { key } stageHistory { kind } } }",
+        {"id": deal["id"]},
+    )
+    assert stored["deal"] == {"stage": {"key": "prospecting"}, "stageHistory": [{"kind": "create"}]}
+    forced = await admin.data(
+        """mutation($id: ID!) { moveDeal(id: $id, stageKey: "proposal", override: true) {
+             stageHistory { overridden } } }""",
+        {"id": deal["id"]},
+    )
+    overridden = forced["moveDeal"]["stageHistory"][-1]["overridden"]
+    assert overridden == ["playbook:discovery_call", "playbook:product_demo"]
+    changes = await _collect(nc.jetstream(), contract.DEAL_STAGE_CHANGED, deal["id"], 2)
+    assert [c.data["stageSequence"] for c in changes] == [1, 2]
+    assert changes[-1].data["overriddenCriteria"] == overridden
+
+
 async def test_contacts_events_repoint_and_flag_references(
     service: dict[str, Any], nc: Client, db: AsyncDatabase
 ) -> None:
@@ -255,8 +287,8 @@ async def test_rpc_endpoints_are_workspace_scoped(service: dict[str, Any], nc: C
     with pytest.raises(RpcError):
         await cli_call(nc, contract.RPC_PIPELINE_GET, "ws-other", {"id": "ws-rpc:default"})
     info = await nc.request("$SRV.INFO.crm-deals", b"", timeout=2)
-    # Four read endpoints plus `rpc.deals.win_model.train` (win_model_rpc.py).
-    assert len(orjson.loads(info.data)["endpoints"]) == 5
+    # Four read endpoints, `rpc.deals.deal.move` and `rpc.deals.win_model.train`.
+    assert len(orjson.loads(info.data)["endpoints"]) == 6
 
 
 async def test_tenancy_over_graphql(service: dict[str, Any]) -> None:

@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from crm_contracts import deals as contract
+from crm_deals.entrypoints.consumers import subscriptions
+
+from .test_consumers_and_concurrency import _task_event as task_completed
 
 CREATE = """mutation($input: CreateDealInput!) {
   createDeal(input: $input) { id stage { key } stageHistory { kind overridden } } }"""
@@ -124,3 +127,66 @@ async def test_a_playbook_with_an_unknown_placeholder_is_refused(gql: Any) -> No
     assert saved["createPipeline"]["stages"][1]["playbook"] == [
         {"title": "Call about {{deal.title}} ({{deal.amount}})"}
     ]
+
+
+async def test_a_move_that_skips_stages_needs_the_criteria_of_each_one_skipped(
+    gql: Any, fake: Any
+) -> None:
+    """Prospecting -> proposal passes prospecting (left), qualification and engaging
+    (skipped): every unmet criterion of the three is named, nothing moves."""
+    deal = (await gql.data(CREATE, {"input": {"title": "Rack", "amount": "1"}}))["createDeal"]
+    error = await gql.error(MOVE, {"id": deal["id"], "stage": "proposal"})
+    assert error["extensions"]["code"] == "PRECONDITION_FAILED"
+    assert [u["criterion"] for u in error["extensions"]["unmet"]] == [
+        "field:company",
+        "field:expectedCloseDate",
+        "playbook:discovery_call",
+        "primaryContact",
+        "playbook:product_demo",
+    ]
+    assert "skipping 'Qualification', 'Engaging'" in error["message"]
+    assert len(fake.events(contract.DEAL_STAGE_CHANGED)) == 1  # the create's only
+
+
+async def test_a_skip_whose_left_stage_holds_is_still_refused_for_a_skipped_one(
+    gql: Any,
+) -> None:
+    # Everything prospecting and qualification ask for, but not engaging's playbook task.
+    deal = (await gql.data(CREATE, {"input": READY}))["createDeal"]
+    await gql.data(MOVE, {"id": deal["id"], "stage": "qualification", "override": True})
+    error = await gql.error(MOVE, {"id": deal["id"], "stage": "proposal"})
+    assert [u["criterion"] for u in error["extensions"]["unmet"]] == [
+        "playbook:discovery_call",
+        "playbook:product_demo",
+    ]
+    # Moving back never needs criteria, and an admin's override of a skip is audited.
+    back = await gql.data(MOVE, {"id": deal["id"], "stage": "prospecting"})
+    assert back["moveDeal"]["stage"] == {"key": "prospecting"}
+    forced = await gql.data(MOVE, {"id": deal["id"], "stage": "proposal", "override": True})
+    assert forced["moveDeal"]["stageHistory"][-1] == {
+        "kind": "move",
+        "overridden": ["playbook:discovery_call", "playbook:product_demo"],
+    }
+
+
+async def test_a_skip_over_stages_whose_criteria_hold_moves(gql: Any, fake: Any) -> None:
+    deal = (await gql.data(CREATE, {"input": READY}))["createDeal"]
+    completed = {s.durable: s for s in subscriptions(fake.scopes)}["deals-task-completed"]
+    for key in ("discovery_call", "product_demo"):
+        await completed.handle(task_completed(deal["id"], key))
+    moved = await gql.data(MOVE, {"id": deal["id"], "stage": "proposal"})
+    assert moved["moveDeal"]["stage"] == {"key": "proposal"}
+    assert moved["moveDeal"]["stageHistory"][-1] == {"kind": "move", "overridden": []}
+
+
+async def test_stage_events_carry_their_place_in_the_deals_history(gql: Any, fake: Any) -> None:
+    """create 1, close 2, reopen 3: what the tasks service orders a late close by."""
+    deal = (await gql.data(CREATE, {"input": READY}))["createDeal"]
+    await gql.data("mutation($id: ID!) { closeDealWon(id: $id) { id } }", {"id": deal["id"]})
+    await gql.data(REOPEN, {"id": deal["id"], "stage": None})
+    changed = [e.data["stageSequence"] for e in fake.events(contract.DEAL_STAGE_CHANGED)]
+    assert changed == [1, 2, 3]
+    (won,) = fake.events(contract.DEAL_WON)
+    (reopened,) = fake.events(contract.DEAL_REOPENED)
+    assert won.data["stageSequence"] == 2
+    assert reopened.data["stageSequence"] == 3 and reopened.data["reopenedAt"] is not None

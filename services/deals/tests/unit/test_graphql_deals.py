@@ -11,8 +11,9 @@ CREATE = """mutation($input: CreateDealInput!) {
   createDeal(input: $input) { id stage { key } amount currency weightedAmount probability
     status ownerId company { id } primaryContact { id } contacts { id } pipelineVersion }
 }"""
-MOVE = """mutation($id: ID!, $stage: String!) {
-  moveDeal(id: $id, stageKey: $stage) { id stage { key } probability forecastCategory }
+MOVE = """mutation($id: ID!, $stage: String!, $override: Boolean! = false) {
+  moveDeal(id: $id, stageKey: $stage, override: $override) {
+    id stage { key } probability forecastCategory }
 }"""
 DEAL = """query($id: ID!) { deal(id: $id) { id status stage { key } lostReason closedAt
   stageHistory { fromStage toStage at by secondsInFromStage pipelineVersion kind } } }"""
@@ -65,10 +66,12 @@ async def test_move_blocked_lists_every_unmet_criterion_and_changes_nothing(
     )
     await gql.data(MOVE, {"id": deal["id"], "stage": "qualification"})
     error = await gql.error(MOVE, {"id": deal["id"], "stage": "proposal"})
+    # Qualification's criteria (the stage left) and engaging's (skipped on the way).
     assert [u["criterion"] for u in error["extensions"]["unmet"]] == [
         "field:expectedCloseDate",
         "playbook:discovery_call",
         "primaryContact",
+        "playbook:product_demo",
     ]
     state = (await gql.data(DEAL, {"id": deal["id"]}))["deal"]
     assert state["stage"]["key"] == "qualification"
@@ -82,7 +85,10 @@ async def test_moving_back_needs_no_criteria_and_history_is_recorded(
 ) -> None:
     deal = await create(gql, companyId="co1")
     clock.advance(hours=2)
-    moved = (await gql.data(MOVE, {"id": deal["id"], "stage": "engaging"}))["moveDeal"]
+    # Skipping qualification, whose criteria do not hold: the admin's override.
+    moved = (await gql.data(MOVE, {"id": deal["id"], "stage": "engaging", "override": True}))[
+        "moveDeal"
+    ]
     assert moved["probability"] == 40 and moved["forecastCategory"] == "BEST_CASE"
     clock.advance(hours=1)
     await gql.data(MOVE, {"id": deal["id"], "stage": "prospecting"})

@@ -71,7 +71,7 @@ async def test_board_columns_totals_and_pages(gql: Any) -> None:
     for amount in ("100", "200", "300"):
         await create(gql, amount=amount, companyId="c")
     moved = await create(gql, amount="1000", companyId="c")
-    await gql.data(MOVE, {"id": moved["id"], "stage": "engaging"})
+    await gql.data(MOVE, {"id": moved["id"], "stage": "engaging", "override": True})
     board = await gql.data(
         """query($p: ID) { pipelineBoard(pipelineId: $p) { currency columns {
              stage { key name probability }

@@ -26,7 +26,7 @@ TRIGGERS = (
     "meeting_captured",
     "hot_lead_detected",
 )
-ACTION_TYPES = ("create_task", "notify", "escalate")
+ACTION_TYPES = ("create_task", "notify", "escalate", "move_deal")
 ESCALATE_MODES = ("reassign", "notify")
 ASSIGNEE_RULES = ("owner", "team", "user")
 
@@ -68,6 +68,9 @@ class Action:
     body: str | None = None
     # escalate: reassign the event's task to the team's manager, or notify the manager
     escalate_mode: str | None = None  # reassign | notify
+    # move_deal: the stage the event's deal is moved to (by the deals service, with the
+    # exit criteria enforced as for any move)
+    stage_key: str | None = None
 
 
 @dataclass
@@ -99,6 +102,9 @@ class RuleRun:
     error: str | None = None
     task_ids: list[str] = field(default_factory=list)
     notification_ids: list[str] = field(default_factory=list)
+    # Times the run was put back for another delivery of its event (a MOVE_DEAL refused on
+    # criteria that an event in flight may still meet).
+    retries: int = 0
 
     @classmethod
     def start(

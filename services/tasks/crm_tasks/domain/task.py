@@ -54,6 +54,9 @@ class TaskSource:
     template_key: str | None = None
     rule_id: str | None = None
     stage_change_id: str | None = None
+    # The stage change's place in the deal's stage history: a close cancels the playbook
+    # tasks of the changes before it, never those of a reopen after it.
+    stage_sequence: int | None = None
 
 
 @dataclass

@@ -43,7 +43,7 @@ def subscriptions(scopes: Scopes) -> list[Subscription]:
         await close_deal(scope_of(delivery), delivery.payload, "lost")
 
     async def reopened(delivery: Delivery[deals.DealReopened]) -> None:
-        await reopen_deal(scope_of(delivery), delivery.payload.deal.id)
+        await reopen_deal(scope_of(delivery), delivery.payload, delivery.event.time)
 
     async def owner_changed(delivery: Delivery[deals.DealUpdated]) -> None:
         updated = delivery.payload
@@ -59,8 +59,9 @@ def subscriptions(scopes: Scopes) -> list[Subscription]:
     playbooks = Subscription(
         "tasks-playbooks", record_processed=False, workers=PLAYBOOK_WORKERS
     ).on(deals.DealStageChanged, stage_changed)
-    # Deal lifecycle and merges keep the processed-event record: a "won" redelivered
-    # after a "reopened" must not close the deal's tasks again.
+    # Deal lifecycle: the close and the reopen are kept by their place in the deal's stage
+    # history (`usecases.playbooks`), so a "won" delivered after a "reopened" changes
+    # nothing; the processed-event record saves the work of a plain redelivery.
     closing = (
         Subscription("tasks-deal-closing")
         .on(deals.DealClosed, won, subjects=[deals.DEAL_WON])

@@ -51,6 +51,7 @@ def stage_changed(
     owner_id: str | None = "owner-1",
     playbook: list[dict[str, Any]] | None = None,
     event_id: str | None = None,
+    stage_sequence: int | None = None,
     **deal: Any,
 ) -> CloudEvent:
     """A `crm.deals.deal.stage_changed.v1` event as the deals service sends it."""
@@ -80,6 +81,7 @@ def stage_changed(
         deal=deals.DealSnapshot.model_validate(
             deal_snapshot(deal_id, owner_id, stage_key=to_stage, **deal)
         ),
+        stage_sequence=stage_sequence,
     )
     return new_event(
         event_type=deals.DEAL_STAGE_CHANGED,
@@ -92,7 +94,12 @@ def stage_changed(
 
 
 def deal_closed(
-    *, workspace: str = "w1", deal_id: str = "deal-1", won: bool = True, at: datetime | None = None
+    *,
+    workspace: str = "w1",
+    deal_id: str = "deal-1",
+    won: bool = True,
+    at: datetime | None = None,
+    stage_sequence: int | None = None,
 ) -> CloudEvent:
     when = at or utcnow()
     payload = deals.DealClosed(
@@ -102,6 +109,7 @@ def deal_closed(
         stage_change_id=uuid4().hex,
         closed_at=when,
         lost_reason=None if won else "price",
+        stage_sequence=stage_sequence,
     )
     return new_event(
         event_type=deals.DEAL_WON if won else deals.DEAL_LOST,
@@ -110,6 +118,32 @@ def deal_closed(
         subject=deal_id,
         data=payload.wire(),
         time=at,
+    )
+
+
+def deal_reopened(
+    *,
+    workspace: str = "w1",
+    deal_id: str = "deal-1",
+    at: datetime | None = None,
+    stage_sequence: int | None = None,
+    to_stage: str = "qualify",
+) -> CloudEvent:
+    """A `crm.deals.deal.reopened.v1` event as the deals service sends it."""
+    when = at or utcnow()
+    payload = deals.DealReopened(
+        deal=deals.DealSnapshot.model_validate(deal_snapshot(deal_id, stage_key=to_stage)),
+        stage_change_id=uuid4().hex,
+        stage_sequence=stage_sequence,
+        reopened_at=when,
+    )
+    return new_event(
+        event_type=deals.DEAL_REOPENED,
+        source="crm/deals",
+        workspace=workspace,
+        subject=deal_id,
+        data=payload.wire(),
+        time=when,
     )
 
 

@@ -76,6 +76,7 @@ class ActionType(Enum):
     CREATE_TASK = "create_task"
     NOTIFY = "notify"
     ESCALATE = "escalate"
+    MOVE_DEAL = "move_deal"
 
 
 @strawberry.enum

@@ -249,6 +249,10 @@ class RuleActionInput:
     title: str | None = None
     body: str | None = None
     escalate_mode: EscalateMode | None = None
+    stage_key: str | None = strawberry.field(
+        default=None,
+        description="MOVE_DEAL: the stage the event's deal moves to (exit criteria enforced)",
+    )
 
     def to_domain(self) -> rules.Action:
         return rules.Action(
@@ -259,6 +263,7 @@ class RuleActionInput:
             title=self.title,
             body=self.body,
             escalate_mode=self.escalate_mode.value if self.escalate_mode else None,
+            stage_key=self.stage_key,
         )
 
 

@@ -224,6 +224,7 @@ class RuleAction:
     title: str | None
     body: str | None
     escalate_mode: EscalateMode | None
+    stage_key: str | None = strawberry.field(description="MOVE_DEAL: the stage to move to.")
 
 
 @strawberry.type
@@ -271,6 +272,7 @@ def rule_type(rule: rules.Rule) -> AutomationRule:
                 title=a.title,
                 body=a.body,
                 escalate_mode=EscalateMode(a.escalate_mode) if a.escalate_mode else None,
+                stage_key=a.stage_key,
             )
             for a in rule.actions
         ],

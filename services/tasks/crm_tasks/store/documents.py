@@ -43,6 +43,7 @@ def task_to_doc(task: Task) -> dict[str, Any]:
             "template_key": source.template_key,
             "rule_id": source.rule_id,
             "stage_change_id": source.stage_change_id,
+            "stage_sequence": source.stage_sequence,
         },
         "description": task.description,
         "due_at": task.due_at,
@@ -83,6 +84,7 @@ def task_from_doc(doc: Mapping[str, Any]) -> Task:
             template_key=source.get("template_key"),
             rule_id=source.get("rule_id"),
             stage_change_id=source.get("stage_change_id"),
+            stage_sequence=source.get("stage_sequence"),
         ),
         description=doc.get("description"),
         due_at=doc.get("due_at"),
@@ -201,6 +203,7 @@ def _action_to_doc(action: Action) -> dict[str, Any]:
         "title": action.title,
         "body": action.body,
         "escalate_mode": action.escalate_mode,
+        "stage_key": action.stage_key,
     }
 
 
@@ -213,6 +216,7 @@ def _action_from_doc(doc: Mapping[str, Any]) -> Action:
         title=doc.get("title"),
         body=doc.get("body"),
         escalate_mode=doc.get("escalate_mode"),
+        stage_key=doc.get("stage_key"),
     )
 
 
@@ -264,6 +268,7 @@ def run_to_doc(run: RuleRun) -> dict[str, Any]:
         "error": run.error,
         "task_ids": list(run.task_ids),
         "notification_ids": list(run.notification_ids),
+        "retries": run.retries,
     }
 
 
@@ -279,6 +284,7 @@ def run_from_doc(doc: Mapping[str, Any]) -> RuleRun:
         error=doc.get("error"),
         task_ids=list(doc.get("task_ids") or []),
         notification_ids=list(doc.get("notification_ids") or []),
+        retries=int(doc.get("retries") or 0),
     )
 
 
@@ -302,11 +308,14 @@ def outcome_to_doc(outcome: DealOutcome) -> dict[str, Any]:
         "deal_id": outcome.deal_id,
         "outcome": outcome.outcome,
         "closed_at": outcome.closed_at,
+        "sequence": outcome.sequence,
     }
 
 
 def outcome_from_doc(doc: Mapping[str, Any]) -> DealOutcome:
-    return DealOutcome(doc["deal_id"], doc["outcome"], doc["closed_at"], doc["workspace_id"])
+    return DealOutcome(
+        doc["deal_id"], doc["outcome"], doc["closed_at"], doc["workspace_id"], doc.get("sequence")
+    )
 
 
 def firing_to_doc(firing: Firing) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Protocol, TypeVar
 
+from crm_kit.context import RequestContext
 from crm_kit.pagination import Cursor, Page
 from crm_kit.records import Stale as ChangedMeanwhile
 
@@ -31,6 +32,28 @@ T = TypeVar("T")
 Change = Callable[[T], Awaitable[bool]]
 
 __all__ = ["Change", "ChangedMeanwhile", "NameTaken", "TasksStore", "WorkspaceStore"]
+
+
+class DealMoveRefused(Exception):
+    """The deals service refused a stage move for good (unmet exit criteria, an unknown deal
+    or stage, a role it does not accept): asking again changes nothing."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class DealsUnavailable(Exception):
+    """The deals service did not answer, or failed: the move may succeed if asked again."""
+
+
+class DealMoves(Protocol):
+    """Stage moves asked of the deals service (it owns deals; this service never writes
+    them): `caller` is the identity the move is made as (an automation rule's)."""
+
+    async def move(self, caller: RequestContext, deal_id: str, stage_key: str) -> None:
+        """DealMoveRefused for a refusal, DealsUnavailable when it may be retried."""
 
 
 class NameTaken(Exception):
@@ -119,15 +142,21 @@ class WorkspaceStore(Protocol):
         run's id, so of two finishers only one sends; returns whether this one did. The
         run record takes the outcome unless another finisher settled it first."""
 
+    async def retry_run(self, run: RuleRun) -> None:
+        """Record that the (still running) run is put back for its event's redelivery."""
+
     async def list_runs(self, rule_id: str, after: Cursor | None, limit: int) -> list[RuleRun]:
         """Newest first; cursors hold (`at`, id)."""
 
-    # deal outcomes (from won/lost events), for playbook effectiveness
-    async def record_deal_outcome(self, outcome: DealOutcome) -> None: ...
-    async def forget_deal_outcome(self, deal_id: str) -> None: ...
+    # deal outcomes (from won/lost/reopened events), for playbook effectiveness and to tell
+    # a late close from a reopen after it
+    async def keep_deal_outcome(self, outcome: DealOutcome) -> bool:
+        """Store the deal's lifecycle fact unless the one stored is as new or newer
+        (`DealOutcome.newer_than`); returns whether it was stored."""
+
     async def deal_outcome(self, deal_id: str) -> DealOutcome | None: ...
     async def deal_outcomes(self, closed_from: datetime, closed_to: datetime) -> list[DealOutcome]:
-        """Deals closed in [closed_from, closed_to)."""
+        """Deals closed (and not reopened since) in [closed_from, closed_to)."""
 
 
 class TasksStore(Protocol):

@@ -223,24 +223,51 @@ class WorkspaceRecordStore:
         await self.runs.update(run.id, {"$set": settled}, expect={"outcome": "running"})
         return won
 
+    async def retry_run(self, run: RuleRun) -> None:
+        await self.runs.update(
+            run.id, {"$set": {"retries": run.retries}}, expect={"outcome": "running"}
+        )
+
     async def list_runs(self, rule_id: str, after: Cursor | None, limit: int) -> list[RuleRun]:
         return await self.runs.find(
             Eq("rule_id", rule_id), order=NEWEST_FIRST, after=after, limit=limit
         )
 
     # deal outcomes --------------------------------------------------------------------
-    async def record_deal_outcome(self, outcome: DealOutcome) -> None:
-        await self.outcomes.put(outcome)
-
-    async def forget_deal_outcome(self, deal_id: str) -> None:
-        await self.outcomes.delete(outcome_id(self.workspace_id, deal_id))
+    async def keep_deal_outcome(self, outcome: DealOutcome) -> bool:
+        # Compare and set: insert, or replace exactly the fact read (two replicas handling
+        # a close and a reopen of one deal at once: the newer one stays either way).
+        record_id = outcome_id(self.workspace_id, outcome.deal_id)
+        while True:
+            known = await self.deal_outcome(outcome.deal_id)
+            if known is not None and not outcome.newer_than(known):
+                return False
+            if known is None:
+                try:
+                    await self.outcomes.insert(outcome)
+                    return True
+                except Duplicate:
+                    continue
+            expect = {
+                "outcome": known.outcome,
+                "closed_at": known.closed_at,
+                "sequence": known.sequence,
+            }
+            fields = {
+                "outcome": outcome.outcome,
+                "closed_at": outcome.closed_at,
+                "sequence": outcome.sequence,
+            }
+            if await self.outcomes.update(record_id, {"$set": fields}, expect=expect):
+                return True
 
     async def deal_outcome(self, deal_id: str) -> DealOutcome | None:
         found = await self.outcomes.get([outcome_id(self.workspace_id, deal_id)])
         return found[0] if found else None
 
     async def deal_outcomes(self, closed_from: datetime, closed_to: datetime) -> list[DealOutcome]:
-        return await self.outcomes.find(Range("closed_at", gte=closed_from, lt=closed_to))
+        found = await self.outcomes.find(Range("closed_at", gte=closed_from, lt=closed_to))
+        return [outcome for outcome in found if outcome.closed]
 
 
 def _scheduled(task: Task) -> tuple[object, ...]:

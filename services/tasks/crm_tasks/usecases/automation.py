@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,12 +45,15 @@ from ..domain.rule import (
     TaskTemplate,
 )
 from ..domain.task import PRIORITIES, TASK_TYPES, Task, TaskSource
+from ..store.port import DealMoveRefused
 from .inputs import RuleInput, TaskInput
-from .scope import Scope
+from .scope import Scope, automation_caller
 from .tasks import new_task, store_tasks
 from .teams import MANAGE, get_team
 
 log = logging.getLogger(__name__)
+# A pipeline's stage key (the deals service's rule): MOVE_DEAL names one.
+STAGE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,17 @@ class ActionFailed(Exception):
     pass
 
 
+class RunAgainLater(Exception):
+    """The run is put back: the consumer leaves its event for redelivery (with backoff)."""
+
+
+# A MOVE_DEAL refused on exit criteria is asked again this many times, on redeliveries of
+# its event, before the run fails: the criteria may be met by an event still on its way to
+# the deals service (the completion of the very task that triggered the rule). Fewer than
+# the consumer's deliveries (5), so the run fails with the reason rather than dead-letters.
+MOVE_RETRIES = 2
+
+
 # ---- managing rules -------------------------------------------------------------------
 
 MAX_RULE_PARTS = 20  # conditions, and actions, of one rule
@@ -112,6 +127,11 @@ def _validate_rule(rule: Rule) -> None:
         raise BadUserInput("a rule needs at least one action", field="input.actions")
     for index, action in enumerate(rule.actions):
         _validate_action(action, f"input.actions.{index}")
+        if action.type == "move_deal" and not _names_a_deal(rule.trigger):
+            raise BadUserInput(
+                f"MOVE_DEAL needs a trigger whose events name a deal, not {rule.trigger}",
+                field=f"input.actions.{index}.type",
+            )
     _validate_texts(rule)
 
 
@@ -138,6 +158,12 @@ def _validate_texts(rule: Rule) -> None:
                 f"unknown placeholder {{{{{name}}}}} for trigger {rule.trigger}",
                 field=f"input.{field}",
             )
+
+
+def _names_a_deal(trigger: str) -> bool:
+    """Whether the trigger's events can carry a deal id (where `related` finds it)."""
+    model = CATALOGUE.get(_SUBJECTS[trigger])
+    return any(_in_payload(model, path) for path in DEAL_ID_PATHS)
 
 
 def _in_payload(model: Any, path: str) -> bool:
@@ -195,6 +221,14 @@ def _validate_action(action: Action, field: str) -> None:
     elif action.type == "notify":
         if not (action.user_id or action.team_id):
             raise BadUserInput("NOTIFY needs userId or teamId", field=f"{field}.userId")
+    elif action.type == "move_deal":
+        key = action.stage_key or ""
+        if not STAGE_KEY.match(key) or key == "lost":
+            raise BadUserInput(
+                "MOVE_DEAL needs stageKey, a stage key other than lost (closing lost needs a "
+                "reason)",
+                field=f"{field}.stageKey",
+            )
     elif action.escalate_mode not in ESCALATE_MODES:
         raise BadUserInput(f"must be one of {ESCALATE_MODES}", field=f"{field}.escalateMode")
 
@@ -308,10 +342,14 @@ def _first(data: dict[str, Any], *paths: str) -> str | None:
     return None
 
 
+# Where an event names its deal, in order.
+DEAL_ID_PATHS = ("dealId", "deal.id", "task.dealId")
+
+
 def related(data: dict[str, Any]) -> dict[str, str | None]:
     """Deal, contact, company and owner an event is about, whatever its type."""
     return {
-        "deal_id": _first(data, "dealId", "deal.id", "task.dealId"),
+        "deal_id": _first(data, *DEAL_ID_PATHS),
         "contact_id": _first(
             data, "contact.id", "task.contactId", "deal.primaryContactId", "contactIds.0"
         ),
@@ -397,7 +435,35 @@ async def _escalate(scope: Scope, rule: Rule, event: CloudEvent, action: Action)
     )
 
 
-async def _run_actions(scope: Scope, rule: Rule, event: CloudEvent) -> _Done:
+async def _move_deal(
+    scope: Scope, rule: Rule, run: RuleRun, event: CloudEvent, action: Action
+) -> None:
+    """Ask the deals service to move the event's deal, as the rule (`automation_caller`):
+    it enforces the exit criteria as for any move, and a rule can never override them. A
+    refusal fails the run with the reason (after MOVE_RETRIES more asks for unmet
+    criteria, which an event in flight may still meet); an unanswered request is retried
+    with the event (the run resumes; moving a deal to the stage it is in changes nothing)
+    and dead-lettered after the consumer's last delivery."""
+    deal_id = related(event.data)["deal_id"]
+    stage_key = action.stage_key or ""
+    if deal_id is None:
+        raise ActionFailed("MOVE_DEAL needs an event about a deal; this one names none")
+    if scope.deals is None:
+        raise ActionFailed("MOVE_DEAL: this process cannot reach the deals service")
+    try:
+        await scope.deals.move(automation_caller(scope.workspace_id, rule.id), deal_id, stage_key)
+    except DealMoveRefused as refused:
+        if refused.code == "PRECONDITION_FAILED" and run.retries < MOVE_RETRIES:
+            run.retries += 1
+            await scope.store.retry_run(run)
+            raise RunAgainLater(refused.message) from None
+        raise ActionFailed(
+            f"the deals service refused to move deal {deal_id} to {stage_key!r} "
+            f"({refused.code}): {refused.message}"
+        ) from None
+
+
+async def _run_actions(scope: Scope, rule: Rule, run: RuleRun, event: CloudEvent) -> _Done:
     done = _Done()
     about = related(event.data)
     for index, action in enumerate(rule.actions):
@@ -419,6 +485,8 @@ async def _run_actions(scope: Scope, rule: Rule, event: CloudEvent) -> _Done:
             )
         elif action.type == "escalate":
             done.notifications.append(await _escalate(scope, rule, event, action))
+        elif action.type == "move_deal":
+            await _move_deal(scope, rule, run, event, action)
     return done
 
 
@@ -441,7 +509,7 @@ async def _run_rule(scope: Scope, rule: Rule, event: CloudEvent) -> RuleRun:
             return existing  # ran already for this event
         run = existing  # a crash interrupted it: resume (actions are idempotent)
     try:
-        done = await _run_actions(scope, rule, event)
+        done = await _run_actions(scope, rule, run, event)
     except (ActionFailed, CRMError) as error:
         run.outcome, run.error = "failed", getattr(error, "message", None) or str(error)
         log.warning(

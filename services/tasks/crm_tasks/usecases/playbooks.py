@@ -1,24 +1,26 @@
 """Playbooks (tasks created when a deal enters a stage) and what closing a deal does.
 
 A closed deal keeps no open playbook task, whatever order the events arrive in: closing
-records the outcome (with its time), then cancels the deal's open playbook tasks; a stage
-change at or before a recorded close creates no tasks, and one whose tasks were stored while
-the close was being handled cancels them itself after storing (each side writes, then reads
-what the other wrote, so one of the two always sees the other).
+records the outcome (with its place in the deal's stage history), then cancels the open
+playbook tasks of the stage changes before it; a stage change at or before a recorded close
+creates no tasks, and one whose tasks were stored while the close was being handled cancels
+them itself after storing (each side writes, then reads what the other wrote, so one of the
+two always sees the other). A reopen is recorded too, so a close delivered after it (late,
+or redelivered) is known to be older: it cancels nothing of the reopened deal's new tasks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from crm_contracts.deals import DealClosed, DealStageChanged
+from crm_contracts.deals import DealClosed, DealReopened, DealStageChanged
 from crm_contracts.deals import TaskTemplate as PlaybookTemplate
 from crm_contracts.placeholders import deal_values, render
 from crm_kit.errors import CRMError
 
-from ..domain.outcome import DealOutcome
+from ..domain.outcome import REOPENED, DealOutcome
 from ..domain.queries import TaskFilter
 from ..domain.task import ACTIVE_STATUSES, TASK_TYPES, Task, TaskSource
 from .inputs import TaskInput
@@ -73,7 +75,10 @@ async def apply_playbook(scope: Scope, change: DealStageChanged) -> list[Task]:
             company_id=change.deal.company_id,
         )
         source = TaskSource(
-            kind="playbook", template_key=template.key, stage_change_id=change.stage_change_id
+            kind="playbook",
+            template_key=template.key,
+            stage_change_id=change.stage_change_id,
+            stage_sequence=change.stage_sequence,
         )
         return await new_task(
             scope,
@@ -101,24 +106,34 @@ async def _closed_since(scope: Scope, change: DealStageChanged) -> bool:
     """Whether the deal closed at or after this stage change (a later reopen's own stage
     changes come after the close and get their tasks)."""
     outcome = await scope.store.deal_outcome(change.deal_id)
-    return outcome is not None and outcome.closed_at >= change.changed_at
+    return outcome is not None and outcome.closed_since(change.stage_sequence, change.changed_at)
 
 
 async def close_deal(scope: Scope, closed: DealClosed, outcome: str) -> list[Task]:
-    """Record the outcome (first: see the module's docstring) and cancel the deal's open
-    playbook tasks. A close older than the one recorded arrives late: the newer close did
-    the cancelling, and the tasks open now belong to a reopen after it."""
-    known = await scope.store.deal_outcome(closed.deal.id)
-    if known is not None and known.closed_at > closed.closed_at:
-        return []
-    await scope.store.record_deal_outcome(
-        DealOutcome(closed.deal.id, outcome, closed.closed_at, scope.workspace_id)
+    """Record the outcome (first: see the module's docstring) and cancel the open playbook
+    tasks of the stage changes before the close. A close older than the fact recorded (a
+    newer close, or a reopen after it) is not recorded, but still cancels what came before
+    it; whatever the order, a close never cancels the tasks of a stage change after it (a
+    reopen's). Without sequences (events older than them) a late close changes nothing."""
+    fact = DealOutcome(
+        closed.deal.id, outcome, closed.closed_at, scope.workspace_id, closed.stage_sequence
     )
+    newest = await scope.store.keep_deal_outcome(fact)
+    if not newest and closed.stage_sequence is None:
+        return []
     open_tasks = await scope.store.find_tasks(
         TaskFilter(deal_ids=[closed.deal.id], statuses=ACTIVE_STATUSES, source_kind="playbook"),
         scope.now(),
     )
-    return await _cancel_open(scope, open_tasks, f"deal {outcome}")
+    passed = [task for task in open_tasks if _before(task, closed.stage_sequence)]
+    return await _cancel_open(scope, passed, f"deal {outcome}")
+
+
+def _before(task: Task, close_sequence: int | None) -> bool:
+    """Whether a playbook task comes from a stage change the close followed (without
+    sequences on both sides, every open playbook task counts: the behaviour before them)."""
+    made_at = task.source.stage_sequence
+    return made_at is None or close_sequence is None or made_at < close_sequence
 
 
 async def _cancel_open(scope: Scope, tasks: list[Task], reason: str) -> list[Task]:
@@ -131,8 +146,14 @@ async def _cancel_open(scope: Scope, tasks: list[Task], reason: str) -> list[Tas
     return cancelled
 
 
-async def reopen_deal(scope: Scope, deal_id: str) -> None:
-    await scope.store.forget_deal_outcome(deal_id)
+async def reopen_deal(scope: Scope, reopened: DealReopened, sent_at: datetime) -> None:
+    """Remember the reopen (not just forget the close): a close that arrives after it, late
+    or redelivered, is then known to be older and is not recorded (it cancels only the
+    tasks of the stage changes before it). `sent_at` (the envelope's
+    time, written with the reopen) stands in for `reopenedAt` on events older than it."""
+    at = reopened.reopened_at or sent_at
+    fact = DealOutcome(reopened.deal.id, REOPENED, at, scope.workspace_id, reopened.stage_sequence)
+    await scope.store.keep_deal_outcome(fact)
 
 
 async def repoint_contact(scope: Scope, merged_id: str, survivor_id: str) -> int:

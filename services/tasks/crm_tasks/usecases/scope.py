@@ -12,7 +12,7 @@ from crm_kit.context import RequestContext
 from crm_kit.errors import Forbidden
 from crm_kit.sharing import Access
 
-from ..store.port import TasksStore, WorkspaceStore
+from ..store.port import DealMoves, TasksStore, WorkspaceStore
 
 # Who acts when the service reacts to an event or fires a reminder.
 SERVICE = "service:tasks"
@@ -23,6 +23,9 @@ class Scope:
     store: WorkspaceStore  # scoped to the caller's workspace
     caller: RequestContext
     clock: Clock = utcnow
+    # Stage moves asked of the deals service (automation rules); None where nothing moves
+    # deals (the GraphQL API, unit tests that do not need it).
+    deals: DealMoves | None = None
     views: AccessViews | None = None
     _access: CallerAccess | None = field(default=None, init=False, repr=False)
 
@@ -61,14 +64,27 @@ class Scope:
 Scopes = Callable[[RequestContext], Scope]
 
 
-def scopes(store: TasksStore, clock: Clock = utcnow, views: AccessViews | None = None) -> Scopes:
+def scopes(
+    store: TasksStore,
+    clock: Clock = utcnow,
+    views: AccessViews | None = None,
+    *,
+    deals: DealMoves | None = None,
+) -> Scopes:
     """`views`: the projection of teams and sharing settings; without it (unit tests'
-    stores) every caller sees every task."""
+    stores) every caller sees every task. `deals`: stage moves for automation rules."""
 
     def scope_of(caller: RequestContext) -> Scope:
-        return Scope(store.for_workspace(caller.workspace_id), caller, clock, views)
+        return Scope(store.for_workspace(caller.workspace_id), caller, clock, deals, views)
 
     return scope_of
+
+
+def automation_caller(workspace_id: str, rule_id: str) -> RequestContext:
+    """An automation rule acting on another service: the system (`service:tasks`) on the
+    automation path, naming the rule, with a manager's rights (it may move any deal of the
+    workspace, never override exit criteria nor set system fields)."""
+    return RequestContext(workspace_id, f"{SERVICE}:automation:{rule_id}", frozenset({"manager"}))
 
 
 def service_caller(workspace_id: str) -> RequestContext:

@@ -237,6 +237,43 @@ async def test_a_close_before_or_beside_the_stage_change_leaves_no_playbook_task
         assert len(found["d12"]) == 2
 
 
+async def test_a_close_delivered_after_the_reopen_keeps_the_reopened_deals_tasks(
+    settings: Settings, js: JetStreamContext
+) -> None:
+    """On the real NATS, d13's history is 2 moved (two playbook tasks), 3 won, 4 reopened
+    into a stage with its own playbook; the won is delayed past the reopen and then
+    redelivered. Only the tasks of the stage change before the close are cancelled."""
+    entered_at = utcnow() - timedelta(minutes=5)
+    reopened_at = entered_at + timedelta(minutes=2)
+    again = [{"key": "call-again", "title": "Call again", "type": "call"}]
+    won = examples.deal_closed(
+        deal_id="d13", won=True, at=entered_at + timedelta(minutes=1), stage_sequence=3
+    )
+    async with service(settings) as client:
+        await publish(
+            js, examples.stage_changed(deal_id="d13", changed_at=entered_at, stage_sequence=2)
+        )
+        await eventually(lambda: drained(js, "tasks-playbooks"))
+        await publish(
+            js,
+            examples.stage_changed(
+                deal_id="d13", changed_at=reopened_at, playbook=again, stage_sequence=4
+            ),
+        )
+        await publish(js, examples.deal_reopened(deal_id="d13", at=reopened_at, stage_sequence=4))
+        await eventually(lambda: drained(js, "tasks-playbooks", "tasks-deal-closing"))
+        assert len((await deal_tasks(client, "d13"))["d13"]) == 3
+        await publish(js, won)
+        await publish(js, won, msg_id="redelivered")
+        await eventually(lambda: drained(js, "tasks-playbooks", "tasks-deal-closing"))
+        found = (await deal_tasks(client, "d13"))["d13"]
+        assert [t["title"] for t in found] == ["Call again"]
+        data = await client.data(
+            '{ tasks(filter: {dealId: "d13", status: CANCELLED}) { totalCount } }'
+        )
+        assert data["tasks"]["totalCount"] == 2
+
+
 async def test_nats_endpoints_are_workspace_scoped(
     settings: Settings, js: JetStreamContext, infra: Any
 ) -> None:

@@ -23,7 +23,7 @@ from crm_tasks.events.publish import encode
 from crm_tasks.graphql.context import GraphQLContext, context_for
 from crm_tasks.graphql.schema import schema
 from crm_tasks.store.memory import memory_store
-from crm_tasks.store.port import TasksStore, WorkspaceStore
+from crm_tasks.store.port import DealMoves, TasksStore, WorkspaceStore
 from crm_tasks.usecases.reminders import reminders
 from crm_tasks.usecases.scope import Scope, scopes
 
@@ -60,8 +60,8 @@ class Inbound:
     """The service's consumers without NATS: an event goes to every durable whose subjects
     carry it, as JetStream hands it to each."""
 
-    def __init__(self, store: FakeStore, clock: Clock) -> None:
-        self.subscriptions = subscriptions(scopes(store.store, clock))
+    def __init__(self, store: FakeStore, clock: Clock, deals: DealMoves | None = None) -> None:
+        self.subscriptions = subscriptions(scopes(store.store, clock, deals=deals))
 
     async def deliver(self, event: CloudEvent, durable: str | None = None) -> None:
         matched = [

@@ -88,3 +88,86 @@ async def test_the_stage_changes_after_a_reopen_get_their_tasks(
     outcome = await store.for_workspace("w1").deal_outcome("d1")
     assert outcome is not None and outcome.closed_at == T0
     assert len(await open_playbook_tasks(store, "d1")) == 2
+
+
+# --- a close delivered after the reopen that followed it -----------------------------------
+# The deal's stage history: 1 created, 2 moved (playbook A), 3 won, 4 reopened into a stage
+# with a playbook (B). The events carry those places (`stageSequence`), which tell an old
+# close from the reopen after it whatever the order and the clocks.
+
+REOPENED_PLAYBOOK = [{"key": "again", "title": "Call again"}]
+
+
+async def _reopen_story(inbound: Inbound, order: list[str]) -> None:
+    events = {
+        "moved": examples.stage_changed(
+            deal_id="d1", changed_at=T0, playbook=PLAYBOOK, stage_sequence=2
+        ),
+        "won": examples.deal_closed(
+            deal_id="d1", won=True, at=T0 + timedelta(minutes=1), stage_sequence=3
+        ),
+        "reopened": examples.deal_reopened(
+            deal_id="d1", at=T0 + timedelta(minutes=2), stage_sequence=4
+        ),
+        "reentered": examples.stage_changed(
+            deal_id="d1",
+            changed_at=T0 + timedelta(minutes=2),
+            playbook=REOPENED_PLAYBOOK,
+            stage_sequence=4,
+        ),
+    }
+    for name in order:
+        await inbound.deliver(events[name])
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ["moved", "won", "reopened", "reentered"],  # as sent
+        ["moved", "reentered", "reopened", "won"],  # the close delayed past the reopen
+        ["moved", "reentered", "won", "reopened"],  # the close before its reopen is heard
+        ["reentered", "reopened", "won", "moved"],  # everything late but the reopen's
+        ["won", "reopened", "reentered", "moved", "won"],  # and the close redelivered
+    ],
+)
+async def test_a_late_close_never_cancels_the_reopened_deals_new_tasks(
+    inbound: Inbound, store: FakeStore, order: list[str]
+) -> None:
+    await _reopen_story(inbound, order)
+    open_tasks = await open_playbook_tasks(store, "d1")
+    assert sorted(t.source.template_key for t in open_tasks) == ["again"]
+    outcome = await store.for_workspace("w1").deal_outcome("d1")
+    assert outcome is not None and outcome.outcome == "reopened" and outcome.sequence == 4
+
+
+async def test_a_reopened_deal_is_no_closed_deal_in_the_analytics(
+    inbound: Inbound, store: FakeStore
+) -> None:
+    await _reopen_story(inbound, ["moved", "reentered", "reopened", "won"])
+    closed = await store.for_workspace("w1").deal_outcomes(T0, T0 + timedelta(hours=1))
+    assert closed == []
+    # Its next close counts, and cancels the reopen's tasks.
+    await inbound.deliver(
+        examples.deal_closed(
+            deal_id="d1", won=False, at=T0 + timedelta(minutes=3), stage_sequence=5
+        )
+    )
+    assert await open_playbook_tasks(store, "d1") == []
+    closed = await store.for_workspace("w1").deal_outcomes(T0, T0 + timedelta(hours=1))
+    assert [(o.outcome, o.sequence) for o in closed] == [("lost", 5)]
+
+
+async def test_a_reopen_delivered_after_a_newer_close_changes_nothing(
+    inbound: Inbound, store: FakeStore
+) -> None:
+    await _reopen_story(inbound, ["moved", "won", "reentered"])
+    closed_again = examples.deal_closed(
+        deal_id="d1", won=False, at=T0 + timedelta(minutes=3), stage_sequence=5
+    )
+    await inbound.deliver(closed_again)
+    await inbound.deliver(
+        examples.deal_reopened(deal_id="d1", at=T0 + timedelta(minutes=2), stage_sequence=4)
+    )
+    outcome = await store.for_workspace("w1").deal_outcome("d1")
+    assert outcome is not None and (outcome.outcome, outcome.sequence) == ("lost", 5)
+    assert await open_playbook_tasks(store, "d1") == []

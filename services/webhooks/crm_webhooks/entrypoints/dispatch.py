@@ -18,6 +18,8 @@ from pydantic import ValidationError
 from crm_contracts import webhooks as contract
 from crm_contracts.envelope import CloudEvent
 from crm_contracts.streams import stream_for
+from crm_kit.consumer import ACK_WAIT_SECONDS as CONSUMER_ACK_WAIT_SECONDS
+from crm_kit.consumer import keep_in_progress
 from crm_kit.context import RequestContext
 
 from ..config import DeliverySettings
@@ -28,8 +30,10 @@ log = logging.getLogger(__name__)
 
 DURABLE = "webhooks-dispatch"
 IN_FLIGHT = 32  # deliveries attempted at once per process
-# An attempt can wait behind its endpoint's other deliveries: long before a redelivery.
-ACK_WAIT_SECONDS = 300.0
+# How soon a delivery a dead process held is handed to another (the kit consumers' value).
+# A live process keeps the deliveries it holds (attempting, or waiting behind its
+# endpoint's other deliveries) with progress reports every third of it.
+ACK_WAIT_SECONDS = CONSUMER_ACK_WAIT_SECONDS
 RETRY_AFTER_ERROR = 5.0
 
 
@@ -47,6 +51,8 @@ class Dispatcher:
         self._settings = settings
         self._slots = asyncio.Semaphore(IN_FLIGHT)
         self._tasks: set[asyncio.Task[None]] = set()
+        # Fetched and not yet settled, by identity: what the progress reports keep.
+        self._held: dict[int, Msg] = {}
         self._subscription: JetStreamContext.PullSubscription | None = None
         self.attempted = 0
 
@@ -66,6 +72,16 @@ class Dispatcher:
 
     async def run(self) -> None:
         assert self._subscription is not None, "start() first"
+        heartbeat = asyncio.create_task(
+            keep_in_progress(lambda: list(self._held.values()), ACK_WAIT_SECONDS)
+        )
+        try:
+            await self._pull()
+        finally:
+            heartbeat.cancel()
+
+    async def _pull(self) -> None:
+        assert self._subscription is not None
         while True:
             await self._slots.acquire()
             self._slots.release()
@@ -79,11 +95,18 @@ class Dispatcher:
                 log.warning("fetch failed; retrying", exc_info=True)
                 await asyncio.sleep(0.5)
                 continue
+            self._held.update((id(message), message) for message in messages)
             for message in messages:
                 await self._slots.acquire()
-                task = asyncio.ensure_future(self._handle(message))
+                task = asyncio.ensure_future(self._held_while(message))
                 self._tasks.add(task)
                 task.add_done_callback(self._done)
+
+    async def _held_while(self, message: Msg) -> None:
+        try:
+            await self._handle(message)
+        finally:
+            self._held.pop(id(message), None)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

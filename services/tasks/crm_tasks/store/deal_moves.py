@@ -1,0 +1,53 @@
+"""The deal-moves port over NATS request/reply (`rpc.deals.deal.move`): each request is
+signed as the tasks party for the caller it is given (an automation rule's identity), and
+the deals service applies its own rules (exit criteria, write access) to that caller.
+What the deals service refuses comes back as `DealMoveRefused` with its code; a timeout, no
+responder or an internal failure as `DealsUnavailable` (worth asking again)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from nats.aio.client import Client
+from nats.errors import Error as NatsError
+
+from crm_contracts import deals
+from crm_kit.assertions import KeyRing
+from crm_kit.context import RequestContext
+from crm_kit.rpc import RpcError, rpc_call
+
+from .port import DealMoveRefused, DealsUnavailable
+
+# Answers that asking again cannot change. CONFLICT (the deal changed meanwhile) and
+# INTERNAL are worth another attempt.
+REFUSALS = frozenset(
+    {"PRECONDITION_FAILED", "NOT_FOUND", "BAD_REQUEST", "FORBIDDEN", "UNAUTHENTICATED"}
+)
+
+
+class NatsDealMoves:
+    def __init__(
+        self, nc: Callable[[], Client], keys: Callable[[], KeyRing], timeout: float = 5.0
+    ) -> None:
+        self._nc = nc
+        self._keys = keys
+        self._timeout = timeout
+
+    async def move(self, caller: RequestContext, deal_id: str, stage_key: str) -> None:
+        body = {"id": deal_id, "stageKey": stage_key}
+        try:
+            await rpc_call(
+                self._nc(),
+                deals.RPC_DEAL_MOVE,
+                caller,
+                body,
+                keys=self._keys(),
+                timeout=self._timeout,
+            )
+        except RpcError as error:
+            if error.code in REFUSALS:
+                raise DealMoveRefused(error.code, error.message) from None
+            raise DealsUnavailable(f"the deals service failed ({error.code})") from None
+        except (NatsError, TimeoutError) as error:
+            why = type(error).__name__
+            raise DealsUnavailable(f"the deals service did not answer ({why})") from None
