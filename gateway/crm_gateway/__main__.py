@@ -6,6 +6,7 @@ import uvicorn
 
 from crm_gateway.app import create_app
 from crm_gateway.config import GatewaySettings
+from crm_gateway.gc_tuning import tune_for_serving
 from crm_gateway.logs import configure_logging
 from crm_kit.metrics import serve_metrics
 from crm_kit.serve import StoppingServer
@@ -19,6 +20,7 @@ def main() -> None:
     configure_tracing("gateway")
     serve_metrics("gateway")
     app = create_app(settings)
+    tune_for_serving()  # after the schema and supergraph are built: see gc_tuning
     config = uvicorn.Config(
         app,
         host=settings.host,

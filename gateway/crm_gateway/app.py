@@ -43,6 +43,7 @@ from crm_gateway.metrics import Metrics
 from crm_gateway.subscriptions.mount import LiveTransports, wants_event_stream
 from crm_gateway.tracking_proxy import TRACKING_ROUTES, TrackingProxy
 from crm_gateway.uploads import Uploads, is_multipart
+from crm_gateway.verified_tokens import VerifiedTokens
 from crm_gateway.web import mount_web
 from crm_kit import metrics, telemetry
 from crm_kit.assertions import KeyRing
@@ -135,6 +136,8 @@ def create_app(
     auth_on = settings.auth_enabled if auth is None else auth
     if auth_on and verifier is None:
         verifier = _load_verifier()
+    if verifier is not None and settings.token_cache_size > 0:
+        verifier = VerifiedTokens(verifier, settings.token_cache_size)
     # One signing key for every door (subgraph requests, tracking reports), loaded on first
     # use: without authentication and without a capture subgraph nothing signs.
     gateway_keys = functools.cache(lambda: keyring or KeyRing.from_env("gateway"))

@@ -76,6 +76,8 @@ class GatewaySettings:
     apq_cache_size: int = 10_000
     # Assertions reused for the same caller, subgraph and body (crm_gateway.identity).
     assertion_cache_size: int = 1024
+    # Verified bearer tokens remembered until they expire (crm_gateway.verified_tokens).
+    token_cache_size: int = 10_000
     graphiql: bool = True
     # Addresses of reverse proxies whose X-Forwarded-For names the client (else the peer
     # address is the client: nobody else can choose the address their limits apply to).
@@ -114,6 +116,7 @@ class GatewaySettings:
             plan_cache_size=_int(env, "GATEWAY_PLAN_CACHE_SIZE", 1000),
             apq_cache_size=_int(env, "GATEWAY_APQ_CACHE_SIZE", 10_000),
             assertion_cache_size=_int(env, "GATEWAY_ASSERTION_CACHE_SIZE", 1024),
+            token_cache_size=_int(env, "GATEWAY_TOKEN_CACHE_SIZE", 10_000),
             graphiql=_switch(env, "GATEWAY_GRAPHIQL", dev),
             trusted_proxies=tuple(p for p in proxies if p),
             log_level=env.get("GATEWAY_LOG_LEVEL", "INFO").upper(),

@@ -2,8 +2,11 @@
 
 httpcore's pool re-checks every pooled connection (with a socket poll each) on every request,
 which made it the gateway's largest CPU cost under load. Subgraph traffic is simple: POST a
-JSON body, read a JSON response, reuse the connection. This transport does exactly that over
-asyncio streams with an idle-connection stack per host; https falls back to httpx's default.
+JSON body, read a JSON response, reuse the connection. This transport does exactly that: each
+connection is an asyncio protocol whose response is parsed by httptools (the C parser uvicorn
+serves with) as the bytes arrive, and handed over once complete, with an idle-connection
+stack per host; https falls back to httpx's default. (Reading through asyncio streams, a line
+at a time, cost several times the parse.)
 """
 
 from __future__ import annotations
@@ -12,33 +15,137 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Mapping
+from typing import cast
 from urllib.parse import urlsplit
 
+import httptools
 import httpx
 
 # httpx.Request.extensions key: True when the request may be sent twice (a GraphQL query).
 IDEMPOTENT = "crm_idempotent"
 
+# Response headers that say where the body ends; without either it ends when the server
+# closes the connection.
+_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 
-class _Connection:
-    __slots__ = ("idle_since", "reader", "writer")
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
+class _ResponseLost(ConnectionError):
+    """The connection ended before the response to the request written on it was whole."""
+
+
+# status, headers as sent, body, whether the connection may carry another request
+Response = tuple[int, list[tuple[bytes, bytes]], bytes, bool]
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection to a subgraph: at most one request in flight."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
         self.idle_since = 0.0
+        # The server closed its side or the connection is gone: never written to again.
+        self.ended = False
+        self._status = 0
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._body: list[bytes] = []
+        self._waiter: asyncio.Future[Response] | None = None
+        self._parser = httptools.HttpResponseParser(self)
 
-    def close(self) -> None:
-        self.writer.close()
+    # --- asyncio.Protocol -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A TCP transport (uvloop's is not an asyncio.Transport subclass, only alike).
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            # Bytes no request asked for: whatever the server meant, this connection's
+            # state is unknown, so it is not used again.
+            self.close()
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self.close()
+            if not waiter.done():
+                waiter.set_exception(exc)
+
+    def eof_received(self) -> bool:
+        self.ended = True
+        self._end(None)
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.ended = True
+        self._end(exc)
+
+    # --- httptools callbacks ----------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            self.ended = True  # a second response to one request: not used again
+        self._status = 0
+        self._headers = []
+        self._body = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self._status = self._parser.get_status_code()
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+            waiter.set_result((self._status, self._headers, body, self._parser.should_keep_alive()))
+
+    # --- the exchange -----------------------------------------------------------------------
 
     def usable(self, now: float, max_idle: float) -> bool:
         """False when the server has closed it (its FIN already arrived) or it has been idle
         so long that the server may close it while our request is on the way."""
         return (
-            not self.reader.at_eof()
-            and not self.writer.is_closing()
+            not self.ended
+            and self.transport is not None
+            and not self.transport.is_closing()
             and now - self.idle_since < max_idle
         )
+
+    def send(self, message: bytes) -> asyncio.Future[Response]:
+        """Writes a request; the future completes with its response once whole. OSError
+        when the connection is known to be gone (then nothing was written)."""
+        transport = self.transport
+        if self.ended or transport is None or transport.is_closing():
+            raise ConnectionResetError("connection closed")
+        self._status = 0
+        self._waiter = asyncio.get_running_loop().create_future()
+        transport.write(message)
+        return self._waiter
+
+    def close(self) -> None:
+        self.ended = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def _end(self, exc: Exception | None) -> None:
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        if (
+            self._status
+            and exc is None
+            and not any(name.lower() in _FRAMING for name, _ in self._headers)
+        ):
+            # A body without framing ends when the server closes: it is whole.
+            waiter.set_result((self._status, self._headers, b"".join(self._body), False))
+        else:
+            waiter.set_exception(exc or _ResponseLost("closed before the response was whole"))
 
 
 class LeanTransport(httpx.AsyncBaseTransport):
@@ -76,13 +183,15 @@ class LeanTransport(httpx.AsyncBaseTransport):
         head = _head(
             request.method, url.raw_path.decode(), url.netloc.decode(), request.headers, len(body)
         )
-        status, headers, content = await self._exchange(
+        status, raw_headers, content = await self._exchange(
             url.host,
             url.port or 80,
             head + body,
             request,
             idempotent=bool(request.extensions.get(IDEMPOTENT)),
         )
+        # The body handed to httpx is already de-chunked.
+        headers = [(k, v) for k, v in raw_headers if k.lower() != b"transfer-encoding"]
         return httpx.Response(status, headers=headers, content=content, request=request)
 
     async def post(
@@ -114,20 +223,20 @@ class LeanTransport(httpx.AsyncBaseTransport):
         request: httpx.Request | None,
         *,
         idempotent: bool,
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         idle = self._idle.setdefault((host, port), deque())
         conn, reused = self._pooled(idle) or (await self._connect(host, port, request), False)
         try:
-            await self._write(conn, message, request)
+            answer = self._write(conn, message, request)
         except httpx.WriteError:
             if not (reused and idempotent):
                 raise
             # A pooled connection broke under the write: a query may go once more, fresh.
             conn = await self._connect(host, port, request)
-            await self._write(conn, message, request)
+            answer = self._write(conn, message, request)
         try:
-            status, headers, content, keep = await self._read_response(conn.reader)
-        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            status, headers, content, keep = await answer
+        except (OSError, httptools.HttpParserError) as exc:
             conn.close()
             # Written, so possibly acted on: reported, never re-sent.
             raise httpx.RemoteProtocolError(
@@ -137,7 +246,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         except BaseException:
             conn.close()  # cancelled (e.g. timeout): the connection state is unknown
             raise
-        if keep and len(idle) < self._max_idle:
+        if keep and not conn.ended and len(idle) < self._max_idle:
             conn.idle_since = time.monotonic()
             idle.append(conn)
         else:
@@ -154,72 +263,25 @@ class LeanTransport(httpx.AsyncBaseTransport):
         return None
 
     @staticmethod
-    async def _write(conn: _Connection, message: bytes, request: httpx.Request | None) -> None:
+    def _write(
+        conn: _Connection, message: bytes, request: httpx.Request | None
+    ) -> asyncio.Future[Response]:
         try:
-            conn.writer.write(message)
-            await conn.writer.drain()
-        except OSError as exc:
+            return conn.send(message)
+        except (OSError, RuntimeError) as exc:
             conn.close()
             raise httpx.WriteError(str(exc) or type(exc).__name__, request=request) from exc
-        except BaseException:
-            conn.close()
-            raise
 
     async def _connect(self, host: str, port: int, request: httpx.Request | None) -> _Connection:
+        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._connect_timeout):
-                reader, writer = await asyncio.open_connection(host, port)
+                _, conn = await loop.create_connection(_Connection, host, port)
         except TimeoutError as exc:
             raise httpx.ConnectTimeout("connect timed out", request=request) from exc
         except OSError as exc:
             raise httpx.ConnectError(str(exc) or "connect failed", request=request) from exc
-        return _Connection(reader, writer)
-
-    @staticmethod
-    async def _read_response(
-        reader: asyncio.StreamReader,
-    ) -> tuple[int, list[tuple[str, str]], bytes, bool]:
-        status_line = await reader.readline()
-        if not status_line:
-            raise asyncio.IncompleteReadError(b"", None)
-        version, status, *_ = status_line.decode("latin-1").split(" ", 2)
-        headers: list[tuple[str, str]] = []
-        length = -1
-        chunked = False
-        keep = version == "HTTP/1.1"
-        while True:
-            line = await reader.readline()
-            if line in (b"\r\n", b"\n", b""):
-                break
-            k, _, v = line.decode("latin-1").partition(":")
-            k = k.strip()
-            v = v.strip()
-            lk = k.lower()
-            if lk == "content-length":
-                length = int(v)
-            elif lk == "transfer-encoding":
-                chunked = "chunked" in v.lower()
-                continue  # the body handed to httpx is already de-chunked
-            elif lk == "connection":
-                keep = v.lower() != "close"
-            headers.append((k, v))
-        if chunked:
-            parts = []
-            while True:
-                size = int((await reader.readline()).split(b";", 1)[0].strip(), 16)
-                if size == 0:
-                    while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                parts.append(await reader.readexactly(size))
-                await reader.readline()
-            content = b"".join(parts)
-        elif length >= 0:
-            content = await reader.readexactly(length)
-        else:
-            content = await reader.read()  # body ends when the server closes
-            keep = False
-        return int(status), headers, content, keep
+        return conn
 
     async def aclose(self) -> None:
         for idle in self._idle.values():

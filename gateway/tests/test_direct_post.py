@@ -7,6 +7,7 @@ import asyncio
 import httpx
 import orjson
 import pytest
+import uvloop
 
 from crm_gateway.lean_transport import LeanTransport
 from crm_gateway.subgraph_client import SubgraphClient, SubgraphFailure
@@ -146,3 +147,77 @@ async def test_a_burst_beyond_the_in_flight_bound_waits_and_reuses_the_connectio
         await server.wait_closed()
     assert answers == [{"data": {}}] * 20
     assert peak <= 4 and connections <= 4
+
+
+class Scripted:
+    """Reads one request, then sends `chunks` with a pause between each, then closes."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        )
+        await reader.readexactly(length)
+        for chunk in self.chunks:
+            writer.write(chunk)
+            await writer.drain()
+            await asyncio.sleep(0.01)
+        writer.close()
+
+
+async def _post_once(chunks: list[bytes]) -> tuple[int, bytes]:
+    server = await asyncio.start_server(Scripted(chunks).handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport = LeanTransport()
+    try:
+        return await transport.post(
+            f"http://127.0.0.1:{port}/graphql", {}, b'{"query":"{a}"}', idempotent=True
+        )
+    finally:
+        await transport.aclose()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_response_split_anywhere_is_read_whole() -> None:
+    answer = b'HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{"data":{}}'
+    chunks = [answer[i : i + 3] for i in range(0, len(answer), 3)]
+    assert await _post_once(chunks) == (200, b'{"data":{}}')
+
+
+async def test_a_body_without_framing_ends_when_the_server_closes() -> None:
+    answer = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"data":{}}'
+    assert await _post_once([answer]) == (200, b'{"data":{}}')
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b'HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{"data":{}}',  # cut short
+        b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"dat',  # chunk cut
+        b"HTTP/1.1 200 OK\r\nContent-Le",  # headers cut
+        b"not http at all\r\n\r\n",
+    ],
+    ids=["short-body", "short-chunk", "short-headers", "garbage"],
+)
+async def test_a_broken_response_is_a_protocol_error_never_a_retry(answer: bytes) -> None:
+    with pytest.raises(httpx.RemoteProtocolError, match="after the request was sent"):
+        await _post_once([answer])
+
+
+def test_the_same_under_uvloop_as_the_gateway_serves() -> None:
+    """uvicorn runs the gateway on uvloop, whose transports differ from asyncio's."""
+
+    async def scenarios() -> None:
+        await test_post_reuses_connections_reads_every_framing_and_sends_the_headers()
+        await test_a_response_split_anywhere_is_read_whole()
+        await test_a_body_without_framing_ends_when_the_server_closes()
+        with pytest.raises(httpx.RemoteProtocolError):
+            await _post_once([b'HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{"data":{}}'])
+
+    uvloop.run(scenarios())

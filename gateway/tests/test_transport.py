@@ -107,7 +107,7 @@ async def test_a_pooled_connection_the_server_closed_is_not_written_to(client: C
 
         async def closed_seen() -> bool:
             idle = client.transport._idle.get(("127.0.0.1", server.port)) or ()
-            return bool(idle) and all(conn.reader.at_eof() for conn in idle)
+            return bool(idle) and all(conn.ended for conn in idle)
 
         await eventually(closed_seen, timeout=5, what="the server's close reached the pool")
         # Even a mutation goes out: on a fresh connection, nothing having been written.
