@@ -39,6 +39,7 @@ from crm_contracts.envelope import (
 from crm_contracts.streams import DEAD_LETTER_STREAM, dead_letter_subject
 
 from . import metrics, telemetry
+from .audit import bind_channel
 from .context import RequestContext, bind_request
 from .logs import log_fields
 from .nats_io import require_stream
@@ -196,6 +197,8 @@ class EventConsumer:
                 roles=frozenset({"admin"}),
             )
         )
+        # What a handler changes, the service changed on its own (the audit log's path).
+        bind_channel("automation", self.service)
         started = time.perf_counter()
         try:
             await self._handler(event)
@@ -218,6 +221,7 @@ class EventConsumer:
             return "retried"
         finally:
             bind_request(None)
+            bind_channel(None)
             metrics.CONSUMER_DURATION.labels(self.service, self.durable).observe(
                 time.perf_counter() - started
             )

@@ -17,7 +17,7 @@ from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import Settings
 from crm_kit.writer import DocumentWriter
 
-from .config import OUTBOX_COLLECTIONS, load_settings
+from .config import AUDIT, OUTBOX_COLLECTIONS, load_settings
 from .entrypoints.consumers import subscriptions
 from .entrypoints.rpc import endpoints
 from .events.publish import encode
@@ -39,6 +39,7 @@ async def _start(runtime: ServiceRuntime, settings: Settings) -> ContactsStore:
         locks=runtime.doc_locks,
         wake=runtime.notify_outbox,
         encode=encode,
+        audit=AUDIT,
     )
     return mongo_store(writer)
 

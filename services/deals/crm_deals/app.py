@@ -26,6 +26,7 @@ from crm_kit.settings import IndexSettings, Settings
 from crm_kit.writer import DocumentWriter
 
 from .config import (
+    AUDIT,
     DESCRIPTION,
     HANDOVERS,
     IMPORT_BATCHES,
@@ -84,6 +85,7 @@ async def _start(
         locks=runtime.doc_locks,
         wake=runtime.notify_outbox,
         encode=encode,
+        audit=AUDIT,
     )
     index = IndexSettings.of(settings, INDEX_PREFIX)
     store = mongo_store(writer, index=index.enabled, live=False)

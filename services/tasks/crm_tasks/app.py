@@ -21,7 +21,14 @@ from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import IndexSettings, Settings
 from crm_kit.writer import DocumentWriter
 
-from .config import INDEX_PREFIX, OUTBOX_COLLECTIONS, SERVICE, load_settings, scheduler_interval
+from .config import (
+    AUDIT,
+    INDEX_PREFIX,
+    OUTBOX_COLLECTIONS,
+    SERVICE,
+    load_settings,
+    scheduler_interval,
+)
 from .entrypoints.consumers import subscriptions
 from .entrypoints.rpc import endpoints
 from .entrypoints.scheduler import Scheduler
@@ -53,6 +60,7 @@ async def _writer(runtime: ServiceRuntime, settings: Settings) -> DocumentWriter
         locks=runtime.doc_locks,
         wake=runtime.notify_outbox,
         encode=encode,
+        audit=AUDIT,
     )
 
 

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 from typing import Protocol
 
+from crm_kit.audit_read import AuditTrail
 from crm_kit.pagination import Page
 from crm_kit.records import Stale as ChangedMeanwhile
 
@@ -60,6 +61,9 @@ TrainedPipeline = tuple[str, str, datetime]
 class WorkspaceStore(Protocol):
     @property
     def workspace_id(self) -> str: ...
+
+    # The workspace's audit log (crm_kit.audit): the changes to its records.
+    audit_trail: AuditTrail
 
     # --- pipelines -----------------------------------------------------------------------
     async def get_pipeline(self, pipeline_id: str) -> Pipeline | None: ...

@@ -12,6 +12,7 @@ from typing import Any
 
 from crm_kit import bounds
 from crm_kit.access import require_change, require_system_fields
+from crm_kit.audit import annotate
 from crm_kit.errors import BadUserInput, Conflict, Forbidden, NotFound, PreconditionFailed
 from crm_kit.ids import new_id
 from crm_kit.unset import Unset
@@ -414,6 +415,9 @@ def _criteria_gate(unmet: list[dict[str, str]], override: bool, doing: str) -> l
     if not unmet:
         return []
     if override:
-        return criteria_names(unmet)
+        passed = criteria_names(unmet)
+        # The audit log shows the change as an override, naming what it passed over.
+        annotate(override=passed)
+        return passed
     names = ", ".join(criteria_names(unmet))
     raise PreconditionFailed(f"{doing} needs exit criteria that are not met: {names}", unmet=unmet)

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Protocol, TypeVar
 
+from crm_kit.audit_read import AuditTrail
 from crm_kit.pagination import Cursor, Page
 from crm_kit.records import Stale as ChangedMeanwhile
 
@@ -43,6 +44,9 @@ class NameTaken(Exception):
 class WorkspaceStore(Protocol):
     @property
     def workspace_id(self) -> str: ...
+
+    # The workspace's audit log (crm_kit.audit): the changes to its records.
+    audit_trail: AuditTrail
 
     # tasks
     async def add_tasks(self, tasks: Sequence[Task]) -> list[Task]:
