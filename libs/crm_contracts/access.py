@@ -59,8 +59,9 @@ PARTIES: tuple[Party, ...] = (
             Durable("contacts", "deals-contacts-sync"),
             Durable("contacts", "deals-company-facts"),
         ),
-        # The deal importer resolves account names to company ids.
-        requests=(contacts.RPC_COMPANY_FIND_BY_NAME,),
+        # The deal importer resolves account names to company ids; a deal's contacts and
+        # company must exist when a user names them.
+        requests=(contacts.RPC_COMPANY_FIND_BY_NAME, contacts.RPC_RECORDS_CHECK),
     ),
     Party(
         "tasks",
@@ -76,6 +77,8 @@ PARTIES: tuple[Party, ...] = (
             # Automation rules on what the capture service captured.
             Durable("capture", "tasks-rules-capture"),
         ),
+        # A task's deal, contact and company must exist when a user names them.
+        requests=(deals.RPC_DEAL_GET, contacts.RPC_RECORDS_CHECK),
     ),
     Party(
         "capture",

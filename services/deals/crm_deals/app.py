@@ -49,6 +49,7 @@ from .graphql.schema import schema
 from .store.indexed import IndexedRecordStore
 from .store.mongo import ensure_indexes, mongo_store
 from .store.port import DealsStore
+from .store.references import KnownReferences, NatsReferences, References
 from .usecases.analytics import SnapshotScheduler
 from .usecases.scope import Scopes, Spawn, scopes
 from .usecases.win_model import RetrainScheduler
@@ -127,6 +128,7 @@ def create_app(
     store: DealsStore | None = None,
     bus: Any = None,
     clock: Clock = utcnow,
+    references: References | None = None,
 ) -> Starlette:
     """With `store` given (the in-memory fake) nothing external is started; otherwise the
     lifespan connects to MongoDB and NATS and starts the consumers, the request/reply
@@ -135,11 +137,18 @@ def create_app(
     del bus
     settings = settings or load_settings()
     tasks: set[asyncio.Task[None]] = set()
-    state: dict[str, Any] = {"store": store, "runtime": None, "feed": None}
+    state: dict[str, Any] = {
+        "store": store,
+        "runtime": None,
+        "feed": None,
+        # The in-memory fake knows every id unless the test gives its own.
+        "references": references or KnownReferences(),
+    }
 
     def scoped() -> Scopes:
         assert state["store"] is not None, "app used before its lifespan started"
-        return scopes(state["store"], clock, background(state["runtime"], tasks))
+        spawn = background(state["runtime"], tasks)
+        return scopes(state["store"], clock, spawn, state["references"])
 
     def context_factory(ctx: RequestContext, _: Request) -> DealsContext:
         return context_for(scoped()(ctx))
@@ -157,7 +166,8 @@ def create_app(
         await runtime.start(ensure_indexes)
         try:
             mongo, feed = await _start(runtime, settings, clock)
-            state.update(store=mongo, runtime=runtime, feed=feed)
+            contacts = NatsReferences(lambda: _started(runtime.nc), lambda: _started(runtime.keys))
+            state.update(store=mongo, runtime=runtime, feed=feed, references=contacts)
             app.state.runtime = runtime
             app.state.store = mongo
             app.state.feed = feed
@@ -196,3 +206,8 @@ def create_app(
     app.state.settings = settings
     app.state.store = store
     return app
+
+
+def _started(value: Any) -> Any:
+    assert value is not None, "the runtime has not started"
+    return value

@@ -15,6 +15,7 @@ from crm_kit.errors import Forbidden
 from ..domain.pipeline import Pipeline
 from ..domain.rates import RateTable
 from ..store.port import DealsStore, WorkspaceStore
+from ..store.references import References
 
 # Runs work that outlives the request (a win model training) in the background.
 Spawn = Callable[[Coroutine[Any, Any, None], str], None]
@@ -37,6 +38,10 @@ class Scope:
     clock: Clock = utcnow
     spawn: Spawn | None = None
     memo: Memo = field(default_factory=Memo)
+    # Where a deal's contacts and company are checked (the contacts service). None: the
+    # service acting on its own (consumers, jobs, the importer), whose references come
+    # from events or were resolved already.
+    references: References | None = None
 
     @property
     def workspace_id(self) -> str:
@@ -53,7 +58,7 @@ class Scope:
         """The same workspace, acting as a system user (`subject`, admin): what a
         background job writes is attributed to it."""
         caller = RequestContext(self.workspace_id, subject, frozenset({"admin"}))
-        return Scope(self.store, caller, self.clock, self.spawn, self.memo)
+        return Scope(self.store, caller, self.clock, self.spawn, self.memo, self.references)
 
     def require_write(self) -> None:
         if not self.caller.can_write:
@@ -68,9 +73,15 @@ class Scope:
 Scopes = Callable[[RequestContext], Scope]
 
 
-def scopes(store: DealsStore, clock: Clock = utcnow, spawn: Spawn | None = None) -> Scopes:
+def scopes(
+    store: DealsStore,
+    clock: Clock = utcnow,
+    spawn: Spawn | None = None,
+    references: References | None = None,
+) -> Scopes:
     def scope_of(caller: RequestContext) -> Scope:
-        return Scope(store.for_workspace(caller.workspace_id), caller, clock, spawn)
+        workspace = store.for_workspace(caller.workspace_id)
+        return Scope(workspace, caller, clock, spawn, references=references)
 
     return scope_of
 
