@@ -44,6 +44,7 @@ from .store.mongo import (
     workspaces_with_tasks,
 )
 from .store.port import TasksStore
+from .store.references import KnownReferences, NatsReferences, References
 from .usecases.reminders import reminders
 from .usecases.scope import scopes
 
@@ -89,6 +90,7 @@ def create_app(
     bus: Any = None,
     clock: Clock = utcnow,
     run_scheduler: bool = True,
+    references: References | None = None,
 ) -> Starlette:
     """With `store` given (the in-memory fake) nothing external is started; otherwise the
     lifespan connects to MongoDB and NATS and starts the consumers, the request/reply
@@ -97,10 +99,15 @@ def create_app(
     del bus
     settings = settings or load_settings()
     index_settings = IndexSettings.of(settings, INDEX_PREFIX)
-    state: dict[str, Any] = {"store": store, "runtime": None}
+    # The in-memory fake knows every id unless the test gives its own.
+    state: dict[str, Any] = {
+        "store": store,
+        "runtime": None,
+        "references": references or KnownReferences(),
+    }
 
     def context_factory(ctx: RequestContext, _: Request) -> GraphQLContext:
-        return context_for(scopes(state["store"], clock)(ctx))
+        return context_for(scopes(state["store"], clock, state["references"])(ctx))
 
     async def readiness() -> dict[str, bool]:
         runtime: ServiceRuntime | None = state["runtime"]
@@ -122,10 +129,11 @@ def create_app(
             if isinstance(mongo, IndexedStore):
                 feed = await _index_feed(runtime, mongo, index_settings.rebuild_seconds)
                 app.state.index, app.state.feed = mongo.index, feed
-            state.update(store=mongo, runtime=runtime)
+            others = NatsReferences(lambda: _started(runtime.nc), lambda: _started(runtime.keys))
+            state.update(store=mongo, runtime=runtime, references=others)
             app.state.runtime = runtime
             app.state.store = mongo
-            await runtime.serve_rpc(endpoints(scopes(mongo, clock)), "CRM tasks")
+            await runtime.serve_rpc(endpoints(scopes(mongo, clock, others)), "CRM tasks")
             for subscription in subscriptions(scopes(mongo, clock)):
                 await subscription.start(runtime)
             runtime.retain(*RETENTION)
@@ -153,3 +161,8 @@ def create_app(
     app.state.index = store.index if isinstance(store, IndexedStore) else None
     app.state.feed = None
     return app
+
+
+def _started(value: Any) -> Any:
+    assert value is not None, "the runtime has not started"
+    return value

@@ -11,6 +11,7 @@ from crm_kit.context import RequestContext
 from crm_kit.errors import Forbidden
 
 from ..store.port import TasksStore, WorkspaceStore
+from ..store.references import References
 
 # Who acts when the service reacts to an event or fires a reminder.
 SERVICE = "service:tasks"
@@ -21,6 +22,9 @@ class Scope:
     store: WorkspaceStore  # scoped to the caller's workspace
     caller: RequestContext
     clock: Clock = utcnow
+    # Where a task's deal, contact and company are checked (the deals and contacts
+    # services). None: nothing is checked (the service acting on its own).
+    references: References | None = None
 
     @property
     def workspace_id(self) -> str:
@@ -51,9 +55,11 @@ class Scope:
 Scopes = Callable[[RequestContext], Scope]
 
 
-def scopes(store: TasksStore, clock: Clock = utcnow) -> Scopes:
+def scopes(
+    store: TasksStore, clock: Clock = utcnow, references: References | None = None
+) -> Scopes:
     def scope_of(caller: RequestContext) -> Scope:
-        return Scope(store.for_workspace(caller.workspace_id), caller, clock)
+        return Scope(store.for_workspace(caller.workspace_id), caller, clock, references)
 
     return scope_of
 
