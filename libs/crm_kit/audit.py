@@ -49,6 +49,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from .clock import to_millis, utcnow
 from .context import current_request
 from .operation import OPS_FIELD, current_operation
+from .update_operators import apply_update
 
 AUDIT = "audit"
 # Entries waiting in their record's document for the relay to move them.
@@ -157,8 +158,6 @@ def changes(
 
 def after_update(before: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
     """The document an update's operators make of `before` (top-level fields)."""
-    from .memory_db import apply_update  # the one implementation of the operators
-
     after = copy.deepcopy(dict(before))
     apply_update(after, update, inserting=not before)
     return after

@@ -48,8 +48,8 @@ from .graphql.context import DealsContext, context_for
 from .graphql.schema import schema
 from .store.indexed import IndexedRecordStore
 from .store.mongo import ensure_indexes, mongo_store
-from .store.port import DealsStore
-from .store.references import KnownReferences, NatsReferences, References
+from .store.port import DealsStore, References
+from .store.references import KnownReferences, NatsReferences
 from .usecases.analytics import SnapshotScheduler
 from .usecases.scope import Scopes, Spawn, scopes
 from .usecases.win_model import RetrainScheduler

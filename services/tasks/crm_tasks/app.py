@@ -43,8 +43,8 @@ from .store.mongo import (
     mongo_store,
     workspaces_with_tasks,
 )
-from .store.port import TasksStore
-from .store.references import KnownReferences, NatsReferences, References
+from .store.port import References, TasksStore
+from .store.references import KnownReferences, NatsReferences
 from .usecases.reminders import reminders
 from .usecases.scope import scopes
 

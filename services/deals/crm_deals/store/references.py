@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
@@ -23,19 +22,7 @@ from crm_kit.context import RequestContext
 from crm_kit.errors import ServiceUnavailable
 from crm_kit.rpc import RpcError, rpc_call
 
-
-@dataclass(frozen=True)
-class Missing:
-    """Of the ids asked, those that name no live record in the workspace."""
-
-    contact_ids: tuple[str, ...] = ()
-    company_ids: tuple[str, ...] = ()
-
-
-class References(Protocol):
-    async def missing(
-        self, caller: RequestContext, contact_ids: Sequence[str], company_ids: Sequence[str]
-    ) -> Missing: ...
+from .port import Missing
 
 
 def _unavailable(why: str) -> ServiceUnavailable:

@@ -176,7 +176,9 @@ async def check_references(
     the service acting on its own writes ids that events or the contacts service gave."""
     if scope.references is None or scope.caller.subject.startswith("service:"):
         return  # the service itself (a consumer, a job) writes what events told it
-    known = set(before.contact_ids) | {before.primary_contact_id} if before else set()
+    known: set[str | None] = (
+        {*before.contact_ids, before.primary_contact_id} if before is not None else set()
+    )
     contacts = [i for i in deal.contact_ids if i not in known]
     company = (
         deal.company_id

@@ -14,8 +14,7 @@ from crm_kit.errors import Forbidden
 
 from ..domain.pipeline import Pipeline
 from ..domain.rates import RateTable
-from ..store.port import DealsStore, WorkspaceStore
-from ..store.references import References
+from ..store.port import DealsStore, References, WorkspaceStore
 
 # Runs work that outlives the request (a win model training) in the background.
 Spawn = Callable[[Coroutine[Any, Any, None], str], None]

@@ -14,14 +14,13 @@ from nats.aio.client import Client
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from crm_contracts.contacts import RPC_RECORDS_CHECK
 from crm_deals.app import create_app
 from crm_deals.importer import slug
 from crm_kit.assertions import KeyRing
 from crm_kit.context import RequestContext
 from crm_kit.rpc import READ, Endpoint, start_rpc_service
 from crm_kit.settings import Settings
-from crm_kit.testing import GraphQLClient, gateway_auth, running_app
+from crm_kit.testing import GraphQLClient, gateway_auth, reference_standins, running_app
 
 
 @pytest.fixture(params=["auto", "mongodb"])
@@ -77,34 +76,16 @@ async def nc(infra: Any) -> AsyncIterator[Client]:
 
 
 @pytest.fixture
-async def contact_records(nc: Client) -> AsyncIterator[dict[str, set[str]]]:
-    """A stand-in for the contacts service's `rpc.contacts.records.check` (the deals
-    service asks it whether the contacts and company a user names exist): every id exists
-    except those in `missing`."""
-    state: dict[str, set[str]] = {"missing": set()}
-
-    async def check(caller: RequestContext, payload: dict[str, Any]) -> dict[str, list[str]]:
-        return {
-            "missingContactIds": [i for i in payload["contactIds"] if i in state["missing"]],
-            "missingCompanyIds": [i for i in payload["companyIds"] if i in state["missing"]],
-        }
-
-    service = await start_rpc_service(
-        nc,
-        service="contacts-records-fake",
-        version="0.0.1",
-        description="fake contacts records",
-        endpoints=[Endpoint("records-check", RPC_RECORDS_CHECK, check, "ids", roles=READ)],
-        keys=KeyRing.from_env("contacts"),
-    )
-    yield state
-    await service.stop()
+async def contact_records(nc: Client) -> AsyncIterator[set[str]]:
+    """Stand-ins for the contacts service's answer on the contacts and company a deal
+    names (`rpc.contacts.records.check`): every id exists except those the test adds to
+    the set this yields."""
+    async with reference_standins(nc, set()) as missing:
+        yield missing
 
 
 @pytest.fixture
-async def service(
-    settings: Settings, contact_records: dict[str, set[str]]
-) -> AsyncIterator[dict[str, Any]]:
+async def service(settings: Settings, contact_records: set[str]) -> AsyncIterator[dict[str, Any]]:
     """The running app: `http` (ASGI client), `app`, and a GraphQL client per workspace."""
     app = create_app(settings)
     async with running_app(app) as http:

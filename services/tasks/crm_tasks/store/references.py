@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
@@ -19,21 +19,7 @@ from crm_kit.context import RequestContext
 from crm_kit.errors import ServiceUnavailable
 from crm_kit.rpc import RpcError, rpc_call
 
-
-@dataclass(frozen=True)
-class Named:
-    """What a task names in other services (None: nothing)."""
-
-    deal_id: str | None = None
-    contact_id: str | None = None
-    company_id: str | None = None
-
-
-class References(Protocol):
-    async def missing(self, caller: RequestContext, named: Named) -> list[str]:
-        """The attributes of `named` (`deal_id`, `contact_id`, `company_id`) whose id
-        names no live record in the caller's workspace."""
-        ...
+from .port import Named
 
 
 def _unavailable(service: str, why: str) -> ServiceUnavailable:

@@ -10,8 +10,7 @@ from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext
 from crm_kit.errors import Forbidden
 
-from ..store.port import TasksStore, WorkspaceStore
-from ..store.references import References
+from ..store.port import References, TasksStore, WorkspaceStore
 
 # Who acts when the service reacts to an event or fires a reminder.
 SERVICE = "service:tasks"

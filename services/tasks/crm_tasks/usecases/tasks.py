@@ -16,8 +16,7 @@ from crm_kit.unset import Unset, or_default
 
 from ..domain.task import PRIORITIES, TASK_TYPES, Task, TaskSource, keyed_id
 from ..domain.transitions import InvalidTransition
-from ..store.port import Change, ChangedMeanwhile
-from ..store.references import Named
+from ..store.port import Change, ChangedMeanwhile, Named
 from .inputs import TaskChanges, TaskInput
 from .scope import Scope
 from .teams import get_team, pick_member

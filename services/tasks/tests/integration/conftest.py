@@ -14,15 +14,11 @@ import pytest
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from crm_contracts.contacts import RPC_RECORDS_CHECK
-from crm_contracts.deals import RPC_DEAL_GET
 from crm_contracts.envelope import HEADER_MSG_ID, HEADER_WORKSPACE, CloudEvent
 from crm_contracts.streams import stream_for
-from crm_kit.assertions import KeyRing
-from crm_kit.context import RequestContext
 from crm_kit.nats_io import ensure_stream
-from crm_kit.rpc import READ, Endpoint, RpcError, start_rpc_service
 from crm_kit.settings import Settings
+from crm_kit.testing import reference_standins
 
 STREAMS = [stream_for(s) for s in ("deals", "contacts", "tasks")]
 
@@ -42,40 +38,11 @@ def settings(request: pytest.FixtureRequest, infra: Any, db_name: str) -> Settin
 
 @pytest.fixture(autouse=True)
 async def referenced_records(infra: Any) -> AsyncIterator[set[str]]:
-    """Stand-ins for the deals and contacts services' answers on the ids a task names
-    (`rpc.deals.deal.get`, `rpc.contacts.records.check`): every id exists except those
-    the test adds to the set this yields."""
-    missing: set[str] = set()
-
-    async def deal_get(caller: RequestContext, payload: dict[str, Any]) -> dict[str, Any]:
-        if payload["id"] in missing:
-            raise RpcError("NOT_FOUND", f"no deal {payload['id']}")
-        return {"id": payload["id"]}
-
-    async def check(caller: RequestContext, payload: dict[str, Any]) -> dict[str, list[str]]:
-        return {
-            "missingContactIds": [i for i in payload["contactIds"] if i in missing],
-            "missingCompanyIds": [i for i in payload["companyIds"] if i in missing],
-        }
-
+    """Stand-ins for the deals and contacts services' answers on the ids a task names:
+    every id exists except those the test adds to the set this yields."""
     nc = await infra.connect_nats()
-    standins = [
-        await start_rpc_service(
-            nc,
-            service=f"{name}-standin",
-            version="0.0.1",
-            description=f"stand-in for {name}",
-            endpoints=[Endpoint(name, subject, handler, "ids", roles=READ)],
-            keys=KeyRing.from_env(name.split("-")[0]),
-        )
-        for name, subject, handler in (
-            ("deals-deal-get", RPC_DEAL_GET, deal_get),
-            ("contacts-records-check", RPC_RECORDS_CHECK, check),
-        )
-    ]
-    yield missing
-    for standin in standins:
-        await standin.stop()
+    async with reference_standins(nc, set()) as missing:
+        yield missing
     await nc.close()
 
 
