@@ -3,9 +3,11 @@
 The types are @shareable (one `AuditEntry` in the supergraph whichever service answers);
 each service names its own root fields (`<service>AuditTrail(recordId)`,
 `<service>AuditLog(filter)`: root fields must not collide across subgraphs, and record ids
-carry no type to route by), and resolves them with `trail_connection` / `log_connection`.
-Who may read: a record's trail, whoever may read the record (the service checks, with
-`readable`); the workspace's log, admins.
+carry no type to route by), made by `trail_field` / `log_field`. Who may read: a record's
+trail, whoever may read the record (the service says, with `readable(scope, id)`); the
+workspace's log, admins. The resolvers read the service's use-case scope from the GraphQL
+context (`info.context.scope`, with `caller` and `store.audit_trail`), as every service
+has it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
+from strawberry.types import Info
 
 from . import bounds
 from .audit_read import AuditQuery, AuditTrail, entry_cursor
@@ -22,6 +25,9 @@ from .context import RequestContext
 from .errors import BadUserInput, Forbidden, NotFound
 from .pagination import decode_cursor, page_size
 from .relay_types import PageInfo
+
+# Whether the scope's caller may read the record with this id now.
+Readable = Callable[[Any, str], Awaitable[bool]]
 
 # A record type name (`deal`, `contact`...).
 MAX_RECORD_TYPE = 40
@@ -162,3 +168,46 @@ async def log_connection(
         until=chosen.to,
     )
     return await _connection(trail, query, first, after)
+
+
+def trail_field(readable: Readable, records: str) -> Any:
+    """The root field of a record's trail; `records` names them in its description."""
+
+    async def resolve(
+        info: Info, record_id: strawberry.ID, first: int | None = None, after: str | None = None
+    ) -> AuditConnection:
+        scope = info.context.scope
+        return await trail_connection(
+            scope.store.audit_trail,
+            scope.caller,
+            str(record_id),
+            lambda wanted: readable(scope, wanted),
+            first=first,
+            after=after,
+        )
+
+    return strawberry.field(
+        resolver=resolve,
+        description=f"The changes to one {records}, newest first (whoever may read the "
+        "record; admins also a deleted one's).",
+    )
+
+
+def log_field(records: str) -> Any:
+    """The root field of the workspace's log (admins)."""
+
+    async def resolve(
+        info: Info,
+        filter: AuditLogFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> AuditConnection:
+        scope = info.context.scope
+        return await log_connection(
+            scope.store.audit_trail, scope.caller, filter, first=first, after=after
+        )
+
+    return strawberry.field(
+        resolver=resolve,
+        description=f"The changes to the workspace's {records}, newest first (admins).",
+    )

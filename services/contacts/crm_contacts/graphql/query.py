@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from crm_kit.audit_graphql import AuditConnection, AuditLogFilter
+from crm_kit.audit_graphql import log_field, trail_field
 from crm_kit.errors import BadUserInput, NotFound
 from crm_kit.relay_types import Connection, connection
 
@@ -23,31 +23,8 @@ def _id_or_none(value: strawberry.ID | None, field: str) -> str | None:
 
 @strawberry.type
 class Query:
-    @strawberry.field(
-        description="The changes to one contact, company or interaction, newest first "
-        "(whoever may read the record; admins also a deleted one's)."
-    )
-    async def contacts_audit_trail(
-        self,
-        info: ContextInfo,
-        record_id: strawberry.ID,
-        first: int | None = None,
-        after: str | None = None,
-    ) -> AuditConnection:
-        return await audit.trail(info.context.scope, str(record_id), first, after)
-
-    @strawberry.field(
-        description="The changes to the workspace's contacts, companies and interactions, "
-        "newest first (admins)."
-    )
-    async def contacts_audit_log(
-        self,
-        info: ContextInfo,
-        filter: AuditLogFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-    ) -> AuditConnection:
-        return await audit.workspace_log(info.context.scope, filter, first, after)
+    contacts_audit_trail = trail_field(audit.readable, "contact, company or interaction")
+    contacts_audit_log = log_field("contacts, companies and interactions")
 
     @strawberry.field(description="A contact by id; null if there is none (or it is deleted).")
     async def contact(

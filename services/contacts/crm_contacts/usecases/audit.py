@@ -1,10 +1,8 @@
-"""The audit log's reads (crm_kit.audit_graphql): whether the caller may read a record's
-trail (whoever may read the record now; a deleted one: managers and admins, as the
-record itself), and the workspace's log."""
+"""Who may read the audit trail (crm_kit.audit_graphql) of a contact, company or
+interaction: whoever may read it now; a deleted one, managers and admins (as the record
+itself); admins any."""
 
 from __future__ import annotations
-
-from crm_kit.audit_graphql import AuditConnection, AuditLogFilter, log_connection, trail_connection
 
 from . import lookups
 from .scope import Scope
@@ -17,24 +15,3 @@ async def readable(scope: Scope, record_id: str) -> bool:
             deleted = getattr(found, "deleted", False)
             return not deleted or scope.caller.has_role("admin", "manager")
     return False
-
-
-async def trail(
-    scope: Scope, record_id: str, first: int | None, after: str | None
-) -> AuditConnection:
-    return await trail_connection(
-        scope.store.audit_trail,
-        scope.caller,
-        record_id,
-        lambda wanted: readable(scope, wanted),
-        first=first,
-        after=after,
-    )
-
-
-async def workspace_log(
-    scope: Scope, filter: AuditLogFilter | None, first: int | None, after: str | None
-) -> AuditConnection:
-    return await log_connection(
-        scope.store.audit_trail, scope.caller, filter, first=first, after=after
-    )

@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from crm_kit.audit_graphql import AuditConnection, AuditLogFilter
+from crm_kit.audit_graphql import log_field, trail_field
 
 from ..usecases import analytics, audit, forecasting, pipelines, queries, rates
 from .analytics import (
@@ -46,30 +46,8 @@ FromTime = Annotated[datetime | None, strawberry.argument(name="from")]
 
 @strawberry.type
 class Query:
-    @strawberry.field(
-        description="The changes to one deal or pipeline, newest first (whoever may read the "
-        "record; admins also a deleted one's)."
-    )
-    async def deals_audit_trail(
-        self,
-        info: Info,
-        record_id: strawberry.ID,
-        first: int | None = None,
-        after: str | None = None,
-    ) -> AuditConnection:
-        return await audit.trail(info.context.scope, str(record_id), first, after)
-
-    @strawberry.field(
-        description="The changes to the workspace's deals and pipelines, newest first (admins)."
-    )
-    async def deals_audit_log(
-        self,
-        info: Info,
-        filter: AuditLogFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-    ) -> AuditConnection:
-        return await audit.workspace_log(info.context.scope, filter, first, after)
+    deals_audit_trail = trail_field(audit.readable, "deal or pipeline")
+    deals_audit_log = log_field("deals and pipelines")
 
     @strawberry.field
     async def deal(self, info: Info, id: strawberry.ID) -> Deal | None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import strawberry
 
-from crm_kit.audit_graphql import AuditConnection, AuditLogFilter
+from crm_kit.audit_graphql import log_field, trail_field
 from crm_kit.errors import BadUserInput, NotFound
 from crm_kit.pagination import decode_cursor, encode_cursor, page_size
 from crm_kit.relay_types import Connection, Edge, PageInfo, connection
@@ -34,30 +34,8 @@ from .types import (
 
 @strawberry.type
 class Query:
-    @strawberry.field(
-        description="The changes to one task, team or automation rule, newest first "
-        "(whoever may read the record; admins also a deleted one's)."
-    )
-    async def tasks_audit_trail(
-        self,
-        info: ContextInfo,
-        record_id: strawberry.ID,
-        first: int | None = None,
-        after: str | None = None,
-    ) -> AuditConnection:
-        return await audit.trail(info.context.scope, str(record_id), first, after)
-
-    @strawberry.field(
-        description="The changes to the workspace's tasks, teams and rules, newest first (admins)."
-    )
-    async def tasks_audit_log(
-        self,
-        info: ContextInfo,
-        filter: AuditLogFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-    ) -> AuditConnection:
-        return await audit.workspace_log(info.context.scope, filter, first, after)
+    tasks_audit_trail = trail_field(audit.readable, "task, team or automation rule")
+    tasks_audit_log = log_field("tasks, teams and rules")
 
     @strawberry.field(description="A task by id (NOT_FOUND if it does not exist here).")
     async def task(self, info: ContextInfo, id: strawberry.ID) -> Task | None:

@@ -1,11 +1,10 @@
-"""The audit log's reads (crm_kit.audit_graphql): whether the caller may read a record's
-trail (whoever may read the task, team or rule now), and the workspace's log."""
+"""Who may read the audit trail (crm_kit.audit_graphql) of a task, team or automation
+rule: whoever may read it now; admins any."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from crm_kit.audit_graphql import AuditConnection, AuditLogFilter, log_connection, trail_connection
 from crm_kit.errors import Forbidden, NotFound
 
 from .automation import get_rule
@@ -25,24 +24,3 @@ async def readable(scope: Scope, record_id: str) -> bool:
             return False
         return True
     return False
-
-
-async def trail(
-    scope: Scope, record_id: str, first: int | None, after: str | None
-) -> AuditConnection:
-    return await trail_connection(
-        scope.store.audit_trail,
-        scope.caller,
-        record_id,
-        lambda wanted: readable(scope, wanted),
-        first=first,
-        after=after,
-    )
-
-
-async def workspace_log(
-    scope: Scope, filter: AuditLogFilter | None, first: int | None, after: str | None
-) -> AuditConnection:
-    return await log_connection(
-        scope.store.audit_trail, scope.caller, filter, first=first, after=after
-    )
