@@ -237,6 +237,9 @@ class DocumentWriter:
                     for write in writes
                     if write.doc_id in refused and await self._inserted_before(write)
                 }
+            await self._move_audit_now(
+                collection, [write for write in writes if write.doc_id not in refused]
+            )
             for n, write in enumerate(writes):
                 if write.doc_id not in refused:
                     await self._written(write, records[n] if records else None)
@@ -469,6 +472,26 @@ class DocumentWriter:
         before = {k: v for k, v in (stored or {}).items() if k != "_id"} if stored else None
         after = audit_log.after_update(before or {}, write.body)
         self._audit_entry(write, before, after)
+
+    async def _move_audit_now(self, collection: str, writes: Sequence[PendingWrite]) -> None:
+        """A bulk insert's entries (an import's thousands) go to the audit collection at
+        once, in one statement, and leave those of its documents that carry no events in
+        another: the relay would otherwise visit each document for them. They were written
+        into the documents first, so a crash before this leaves them for the relay."""
+        moved = [write for write in writes if write.audit and not write.events]
+        if not moved:
+            return
+        await audit_log.store_entries(self.db, [e for write in moved for e in write.audit])
+        await self.db[collection].update_many(
+            # Only documents holding just their own entry (nothing written since).
+            {
+                "_id": {"$in": [write.doc_id for write in moved]},
+                audit_log.PENDING_FIELD: {"$size": 1},
+            },
+            {"$set": {audit_log.PENDING_FIELD: [], PENDING: False}},
+        )
+        for write in moved:
+            write.audit = []  # nothing left for the relay: no wake
 
     @staticmethod
     def _audit_fields(write: PendingWrite) -> dict[str, Any]:

@@ -150,3 +150,13 @@ async def test_a_records_trail_shows_a_change_before_the_relay_moved_it(
     ).total == 0
     await env["relay"].publish_pending()  # the relay's move adds no second copy
     assert await db[AUDIT].count_documents({"record_id": "a"}) == 1
+
+
+async def test_a_bulk_inserts_entries_are_moved_at_once(env: dict[str, Any]) -> None:
+    db, things = env["db"], env["things"]
+    refused = await things.insert_many([Thing(f"t{n}", "w1", f"T{n}") for n in range(5)])
+    assert refused == []
+    assert await db[AUDIT].count_documents({"action": "create"}) == 5
+    # Nothing is left for the relay's sweep to visit.
+    assert await db[THINGS].count_documents({PENDING: True}) == 0
+    assert await db[THINGS].count_documents({PENDING_FIELD: {"$size": 1}}) == 0
