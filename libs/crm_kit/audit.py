@@ -13,7 +13,10 @@ tests' fake) asks `entry(...)` for each write to such a collection and stores th
 - for a hard delete, which leaves no document to carry it: as an intent in
   `_audit_intents` before the delete, moved to `audit` after it; the relay's sweep settles
   intents a crash left (the document gone: the delete happened, the entry is kept; the
-  document still there: it did not, the intent is dropped).
+  document still there: it did not, the intent is dropped);
+- for a bulk insert (an import's batch of thousands): all its entries in one intent
+  before the insert, moved to `audit` in one statement after it (those of the records a
+  unique index refused left out); a crash in between is settled by the records that exist.
 
 Within a keyed operation (`crm_kit.operation`) an entry's id derives from the write (the
 update's marker, or the insert's collection and id), and a write an earlier run made is
@@ -287,17 +290,55 @@ async def end_delete(db: AsyncDatabase[Any], intent_id: str, *, deleted: bool) -
     await db[INTENTS].delete_one({"_id": intent_id})
 
 
+async def begin_inserts(
+    db: AsyncDatabase[Any], collection: str, entries: Sequence[Mapping[str, Any]]
+) -> str:
+    """Record the entries of a bulk insert (an import's batch) before it, in one document:
+    the records then carry none (no entry to move out of each of thousands of documents
+    afterwards); returns the intent's id."""
+    intent_id = f"{collection}/insert/{entries[0]['_id']}"
+    with contextlib.suppress(DuplicateKeyError):  # a retry's own intent
+        await db[INTENTS].insert_one(
+            {
+                "_id": intent_id,
+                "collection": collection,
+                "kind": "insert",
+                "entries": list(entries),
+                "at": datetime.now(UTC),
+            }
+        )
+    return intent_id
+
+
+async def end_inserts(
+    db: AsyncDatabase[Any], intent_id: str, entries: Sequence[Mapping[str, Any]]
+) -> None:
+    """After the bulk insert: keep the entries of the records it wrote; the intent goes."""
+    await store_entries(db, entries)
+    await db[INTENTS].delete_one({"_id": intent_id})
+
+
 async def settle_intents(db: AsyncDatabase[Any], grace_seconds: float = 0.0) -> int:
-    """Finish the hard deletes a crash interrupted (intents older than `grace_seconds`,
-    which a live writer finishes itself); returns how many were settled."""
+    """Finish the hard deletes and bulk inserts a crash interrupted (intents older than
+    `grace_seconds`, which a live writer finishes itself): a delete's entries are kept if
+    the document is gone, an insert's for the records that exist (`_id` look-ups). Returns
+    how many were settled."""
     cutoff = datetime.now(UTC) - timedelta(seconds=grace_seconds)
     settled = 0
     async for intent in db[INTENTS].find({}):
         at = intent.get("at")
         if isinstance(at, datetime) and (at if at.tzinfo else at.replace(tzinfo=UTC)) > cutoff:
             continue
-        gone = await db[intent["collection"]].find_one({"_id": intent["doc_id"]}, {"_id": 1})
-        await end_delete(db, intent["_id"], deleted=gone is None)
+        records = db[intent["collection"]]
+        if intent.get("kind") == "insert":
+            entries = intent.get("entries") or []
+            kept = [
+                e for e in entries if await records.find_one({"_id": e["record_id"]}, {"_id": 1})
+            ]
+            await end_inserts(db, intent["_id"], kept)
+        else:
+            gone = await records.find_one({"_id": intent["doc_id"]}, {"_id": 1})
+            await end_delete(db, intent["_id"], deleted=gone is None)
         settled += 1
     return settled
 

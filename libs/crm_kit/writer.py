@@ -221,8 +221,7 @@ class DocumentWriter:
         ]
         refused: set[Any] = set()
         async with self.lock(collection, *(write.doc_id for write in writes)):
-            for write in writes:
-                self._audit_insert(write)
+            bulk, intent = await self._audit_bulk(collection, writes)
             try:
                 await self.db[collection].insert_many(
                     [self._with_outbox(write) for write in writes], ordered=False
@@ -237,9 +236,9 @@ class DocumentWriter:
                     for write in writes
                     if write.doc_id in refused and await self._inserted_before(write)
                 }
-            await self._move_audit_now(
-                collection, [write for write in writes if write.doc_id not in refused]
-            )
+            if intent is not None:
+                kept = [e for w in writes if w.doc_id not in refused for e in bulk[w.doc_id]]
+                await audit_log.end_inserts(self.db, intent, kept)
             for n, write in enumerate(writes):
                 if write.doc_id not in refused:
                     await self._written(write, records[n] if records else None)
@@ -456,6 +455,20 @@ class DocumentWriter:
     def _audit_insert(self, write: PendingWrite) -> None:
         self._audit_entry(write, None, write.body)
 
+    async def _audit_bulk(
+        self, collection: str, writes: Sequence[PendingWrite]
+    ) -> tuple[dict[Any, list[dict[str, Any]]], str | None]:
+        """A bulk insert's entries by document, recorded as one intent before the insert
+        (the documents then carry none: see `crm_kit.audit`); the intent's id, if any."""
+        bulk: dict[Any, list[dict[str, Any]]] = {}
+        for write in writes:
+            self._audit_insert(write)
+            bulk[write.doc_id], write.audit = write.audit, []
+        entries = [entry for made in bulk.values() for entry in made]
+        if not entries:
+            return bulk, None
+        return bulk, await audit_log.begin_inserts(self.db, collection, entries)
+
     async def _audit_update(self, write: PendingWrite) -> None:
         """The fields the update touches as stored (one `_id` read, under the lock) and
         as the update leaves them."""
@@ -472,26 +485,6 @@ class DocumentWriter:
         before = {k: v for k, v in (stored or {}).items() if k != "_id"} if stored else None
         after = audit_log.after_update(before or {}, write.body)
         self._audit_entry(write, before, after)
-
-    async def _move_audit_now(self, collection: str, writes: Sequence[PendingWrite]) -> None:
-        """A bulk insert's entries (an import's thousands) go to the audit collection at
-        once, in one statement, and leave those of its documents that carry no events in
-        another: the relay would otherwise visit each document for them. They were written
-        into the documents first, so a crash before this leaves them for the relay."""
-        moved = [write for write in writes if write.audit and not write.events]
-        if not moved:
-            return
-        await audit_log.store_entries(self.db, [e for write in moved for e in write.audit])
-        await self.db[collection].update_many(
-            # Only documents holding just their own entry (nothing written since).
-            {
-                "_id": {"$in": [write.doc_id for write in moved]},
-                audit_log.PENDING_FIELD: {"$size": 1},
-            },
-            {"$set": {audit_log.PENDING_FIELD: [], PENDING: False}},
-        )
-        for write in moved:
-            write.audit = []  # nothing left for the relay: no wake
 
     @staticmethod
     def _audit_fields(write: PendingWrite) -> dict[str, Any]:

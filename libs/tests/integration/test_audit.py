@@ -18,6 +18,7 @@ from crm_kit.audit import (
     Audited,
     AuditPolicy,
     begin_delete,
+    begin_inserts,
     bind_channel,
     entry,
     settle_intents,
@@ -152,11 +153,25 @@ async def test_a_records_trail_shows_a_change_before_the_relay_moved_it(
     assert await db[AUDIT].count_documents({"record_id": "a"}) == 1
 
 
-async def test_a_bulk_inserts_entries_are_moved_at_once(env: dict[str, Any]) -> None:
+async def test_a_bulk_inserts_entries_go_to_the_log_at_once_and_survive_a_crash(
+    env: dict[str, Any],
+) -> None:
     db, things = env["db"], env["things"]
-    refused = await things.insert_many([Thing(f"t{n}", "w1", f"T{n}") for n in range(5)])
-    assert refused == []
+    await things.insert(Thing("t0", "w1", "T0"))
+    batch = [Thing(f"t{n}", "w1", f"T{n}") for n in range(5)]
+    refused = await things.insert_many(batch)  # t0 exists: refused, no second entry
+    assert [t.id for t in refused] == ["t0"]
+    await env["relay"].publish_pending()
     assert await db[AUDIT].count_documents({"action": "create"}) == 5
-    # Nothing is left for the relay's sweep to visit.
-    assert await db[THINGS].count_documents({PENDING: True}) == 0
+    # The records carry no entries to move; nothing is left pending.
     assert await db[THINGS].count_documents({PENDING_FIELD: {"$size": 1}}) == 0
+    assert await db[INTENTS].count_documents({}) == 0
+    # A crash between the intent and its end: settled by the records that exist.
+    made = [
+        entry(POLICY, THINGS, name, "w1", None, {"name": name}, place=f"{name}/bulk")
+        for name in ("t1", "never-written")
+    ]
+    await begin_inserts(db, THINGS, [e for e in made if e is not None])
+    assert await settle_intents(db) == 1
+    assert await db[AUDIT].count_documents({"record_id": "never-written"}) == 0
+    assert await db[AUDIT].count_documents({"record_id": "t1"}) == 2
