@@ -47,7 +47,7 @@ async def contacts_standin(infra: Any) -> AsyncIterator[None]:
     """The deals service asks the contacts service whether the company a deal names
     exists; contacts does not run here, so a stand-in answers (every id exists)."""
     nc = await infra.connect_nats()
-    async with reference_standins(nc, set()):
+    async with reference_standins(nc, set(), deals=False):
         yield
     await nc.close()
 

@@ -75,12 +75,12 @@ async def nc(infra: Any) -> AsyncIterator[Client]:
     await client.close()
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 async def contact_records(nc: Client) -> AsyncIterator[set[str]]:
     """Stand-ins for the contacts service's answer on the contacts and company a deal
     names (`rpc.contacts.records.check`): every id exists except those the test adds to
     the set this yields."""
-    async with reference_standins(nc, set()) as missing:
+    async with reference_standins(nc, set(), deals=False) as missing:
         yield missing
 
 
