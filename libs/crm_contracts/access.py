@@ -64,8 +64,9 @@ PARTIES: tuple[Party, ...] = (
             Durable("contacts", "deals-company-facts"),
             Durable("tasks", "deals-access-view"),
         ),
-        # The deal importer resolves account names to company ids.
-        requests=(contacts.RPC_COMPANY_FIND_BY_NAME,),
+        # The deal importer resolves account names to company ids; a deal's contacts and
+        # company must exist when a user names them.
+        requests=(contacts.RPC_COMPANY_FIND_BY_NAME, contacts.RPC_RECORDS_CHECK),
     ),
     Party(
         "tasks",
@@ -82,8 +83,9 @@ PARTIES: tuple[Party, ...] = (
             Durable("capture", "tasks-rules-capture"),
             Durable("tasks", "tasks-access-view"),
         ),
-        # An automation rule's MOVE_DEAL action asks the deals service to move the deal.
-        requests=(deals.RPC_DEAL_MOVE,),
+        # A task's deal, contact and company must exist when a user names them; an
+        # automation rule's MOVE_DEAL action asks the deals service to move the deal.
+        requests=(deals.RPC_DEAL_GET, contacts.RPC_RECORDS_CHECK, deals.RPC_DEAL_MOVE),
     ),
     Party(
         "capture",

@@ -31,6 +31,7 @@ RPC_COMPANY_FIND_BY_NAME = rpc_subject(SERVICE, "company", "find_by_name")
 RPC_CONTACT_FIND_BY_EMAILS = rpc_subject(SERVICE, "contact", "find_by_emails")
 RPC_COMPANY_FIND_BY_DOMAINS = rpc_subject(SERVICE, "company", "find_by_domains")
 RPC_CONTACT_CREATE = rpc_subject(SERVICE, "contact", "create")
+RPC_RECORDS_CHECK = rpc_subject(SERVICE, "records", "check")
 
 
 class ContactSnapshot(Payload):
@@ -191,6 +192,22 @@ class ContactCreateRequest(Payload):
     source: str | None = None
 
 
+class RecordsCheckRequest(Payload):
+    """Ids another service's record is about to reference (a deal's contacts and company,
+    a task's contact and company): at most 100 of each."""
+
+    contact_ids: list[str] = []
+    company_ids: list[str] = []
+
+
+class RecordsCheckReply(Payload):
+    """The asked ids that name no live record in the caller's workspace (absent, another
+    workspace's, deleted or merged away), in the order asked."""
+
+    missing_contact_ids: list[str]
+    missing_company_ids: list[str]
+
+
 # Reply of contact.get and contact.find_by_email (`data` is null when find_by_email finds
 # nothing); reply of company.get.
 ContactReply = ContactSnapshot
@@ -282,5 +299,13 @@ ENDPOINTS: tuple[RpcEndpoint, ...] = (
         ContactReply,
         roles="write",
         errors=(*COMMON_ERRORS, "NOT_FOUND", "CONFLICT"),
+    ),
+    RpcEndpoint(
+        RPC_RECORDS_CHECK,
+        "Which of up to 100 contact ids and 100 company ids name no live record in the "
+        "workspace (what a reference to them would point at).",
+        RecordsCheckRequest,
+        RecordsCheckReply,
+        roles="read",
     ),
 )

@@ -47,6 +47,7 @@ from crm_contracts.envelope import (
 from crm_contracts.streams import DEAD_LETTER_STREAM, dead_letter_subject
 
 from . import metrics, telemetry
+from .audit import bind_channel
 from .context import RequestContext, bind_request
 from .logs import log_fields
 from .nats_io import require_stream
@@ -238,6 +239,8 @@ class EventConsumer:
                 roles=frozenset({"admin"}),
             )
         )
+        # What a handler changes, the service changed on its own (the audit log's path).
+        bind_channel("automation", self.service)
         started = time.perf_counter()
         try:
             await self._handler(event)
@@ -260,6 +263,7 @@ class EventConsumer:
             return "retried"
         finally:
             bind_request(None)
+            bind_channel(None)
             metrics.CONSUMER_DURATION.labels(self.service, self.durable).observe(
                 time.perf_counter() - started
             )

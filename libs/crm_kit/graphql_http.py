@@ -42,6 +42,7 @@ from strawberry.types import ExecutionResult
 
 from . import keyed_http, metrics, telemetry
 from .assertions import AssertionError_, KeyRing, VerifiedAssertion
+from .audit import bind_channel
 from .context import RequestContext, bind_request
 from .errors import format_error
 from .graphql_request import GraphQLRequest, RequestError, parse_graphql_request, read_body
@@ -225,6 +226,7 @@ class GatewayOnlyGraphQL:
         scope[SCOPE_KEY] = ctx
         scope[OPERATION_KEY] = operation
         bind_request(ctx)
+        bind_channel("graphql", "gateway")
         started = time.perf_counter()
         try:
             with telemetry.graphql_span(operation, gql.operation_name) as span:
@@ -246,6 +248,7 @@ class GatewayOnlyGraphQL:
                     telemetry.mark_failed(span, ", ".join(sorted(set(codes))))
         finally:
             bind_request(None)
+            bind_channel(None)
             self._metrics.observe(
                 operation,
                 gql.operation_name,

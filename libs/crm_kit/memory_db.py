@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from crm_contracts.envelope import CloudEvent
 
+from .audit import AUDIT, AuditPolicy, entry
 from .filters import ALL, And, Filter, Get, stored_field
 from .locks import DocLocks, hold_locks
 from .operation import OPS_FIELD, current_operation, keep_markers
@@ -35,6 +36,7 @@ from .records import (
     events_written,
     pending_events,
 )
+from .update_operators import apply_update
 from .writer import Encode, WriteHooks, Written, as_cloud_event
 
 R = TypeVar("R")
@@ -91,36 +93,13 @@ def select(
     return [row for _, row in keyed[:limit]]
 
 
-def apply_update(doc: dict[str, Any], update: Mapping[str, Any], *, inserting: bool) -> None:
-    """Apply `crm_kit.records.Records.update`'s operators to a document, as MongoDB does."""
-    for operator, changes in update.items():
-        for name, value in changes.items():
-            _apply(doc, operator, name, copy.deepcopy(value), inserting)
-
-
-def _apply(doc: dict[str, Any], operator: str, name: str, value: Any, inserting: bool) -> None:
-    current = doc.get(name)
-    if operator == "$set" or (operator == "$setOnInsert" and inserting):
-        doc[name] = value
-    elif operator == "$unset":
-        doc.pop(name, None)
-    elif operator == "$inc":
-        doc[name] = (current or 0) + value
-    elif operator in ("$max", "$min"):
-        better = max if operator == "$max" else min
-        doc[name] = value if current is None else better(current, value)
-    elif operator in ("$push", "$addToSet"):
-        items = value["$each"] if isinstance(value, dict) and "$each" in value else [value]
-        listed = list(current or [])
-        for item in items:
-            if operator == "$push" or item not in listed:
-                listed.append(item)
-        doc[name] = listed
-
-
 class MemoryDatabase:
-    def __init__(self, *, encode: Encode = as_cloud_event) -> None:
+    def __init__(
+        self, *, encode: Encode = as_cloud_event, audit: AuditPolicy | None = None
+    ) -> None:
         self.collections: defaultdict[str, dict[Any, dict[str, Any]]] = defaultdict(dict)
+        # The audit log (`crm_kit.audit`): entries go to its collection at once (no relay).
+        self.audit = audit
         self.outbox: list[CloudEvent] = []
         self.locks = DocLocks()
         self.hooks = WriteHooks()
@@ -131,6 +110,22 @@ class MemoryDatabase:
 
     def events_of_type(self, event_type: str) -> list[CloudEvent]:
         return [event for event in self.outbox if event.type == event_type]
+
+    def record_change(
+        self,
+        collection: str,
+        doc_id: Any,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+        place: str,
+    ) -> None:
+        """The audit entry of one write, as the writer makes it."""
+        if self.audit is None:
+            return
+        workspace = (after or before or {}).get("workspace_id")
+        made = entry(self.audit, collection, doc_id, workspace, before, after, place=place)
+        if made is not None:
+            self.collections[AUDIT].setdefault(made["_id"], made)
 
 
 class MemoryRecords(Records[E]):
@@ -227,6 +222,9 @@ class MemoryRecords(Records[E]):
                 self._check_unique(doc)
                 self._docs[doc["_id"]] = copy.deepcopy(doc)
                 place = f"{self.kind.collection}/{doc['_id']}"
+                self.db.record_change(
+                    self.kind.collection, doc["_id"], None, doc, f"{place}/insert"
+                )
                 events = self._emit_events(pending_events(record), place)
             events_written(record)
             await self._written(doc["_id"], record, events)
@@ -270,6 +268,9 @@ class MemoryRecords(Records[E]):
                 self._check_unique(updated)
                 self._docs[doc_id] = updated
                 place = marker or f"{self.kind.collection}/{doc_id}"
+                self.db.record_change(
+                    self.kind.collection, doc_id, stored, updated, f"{place}/update"
+                )
                 events = self._emit_events(pending_events(record), place)
             self._bump(record, 1)
             events_written(record)
@@ -316,7 +317,9 @@ class MemoryRecords(Records[E]):
                 doc[OPS_FIELD] = keep_markers(markers, marker)
             self._check_unique(doc)
             self._docs[record_id] = doc
-            encoded = self._emit_events(events, marker or f"{self.kind.collection}/{record_id}")
+            place = marker or f"{self.kind.collection}/{record_id}"
+            self.db.record_change(self.kind.collection, record_id, stored, doc, f"{place}/update")
+            encoded = self._emit_events(events, place)
             await self._written(record_id, record, encoded)
             return True
 
@@ -328,6 +331,8 @@ class MemoryRecords(Records[E]):
             if any(stored.get(k) != v for k, v in (expect or {}).items()):
                 return False
             del self._docs[record_id]
+            place = f"{self.kind.collection}/{record_id}/delete"
+            self.db.record_change(self.kind.collection, record_id, stored, None, place)
             await self.db.hooks.emit(
                 Written(self.kind.collection, record_id, self.workspace_id, deleted=True)
             )

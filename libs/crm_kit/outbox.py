@@ -26,7 +26,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from crm_contracts.envelope import HEADER_MSG_ID, HEADER_WORKSPACE, CloudEvent
 
-from . import metrics, telemetry
+from . import audit, metrics, telemetry
 from .locks import DocLocks
 from .logs import log_fields
 from .operation import OPS_FIELD
@@ -38,9 +38,9 @@ PENDING = "_outbox_pending"
 WRITTEN_AT = "_outbox_at"
 # Documents the relay publishes at once (each under its own lock).
 _CONCURRENT_DOCUMENTS = 8
-# Projection that hides the outbox (and the keyed updates' markers, `crm_kit.operation`)
-# from every domain read.
-HIDE_OUTBOX = {OUTBOX: 0, PENDING: 0, WRITTEN_AT: 0, OPS_FIELD: 0}
+# Projection that hides the outbox (and the keyed updates' markers, `crm_kit.operation`,
+# and the audit entries waiting to be moved, `crm_kit.audit`) from every domain read.
+HIDE_OUTBOX = {OUTBOX: 0, PENDING: 0, WRITTEN_AT: 0, OPS_FIELD: 0, audit.PENDING_FIELD: 0}
 
 
 def _stored(event: CloudEvent) -> dict[str, Any]:
@@ -204,6 +204,8 @@ class OutboxRelay:
                     sent += await self._publish_document(name, doc_id)
                 if len(due) == count:
                     self.backlog[name] = (0, None)  # all of it went out in this pass
+            # Hard deletes a crash interrupted: their audit entries (crm_kit.audit).
+            await audit.settle_intents(self._db, grace_seconds)
             self.swept_at = time.time()
             self._count(sent)
             return sent
@@ -239,7 +241,9 @@ class OutboxRelay:
             )
 
     async def _publish_document(self, name: str, doc_id: Any) -> int:
-        """Publish one document's events and remove exactly those: one read and one write.
+        """Publish one document's events and remove exactly those: one read and one write
+        (and the audit entries it holds, moved to the audit collection the same way: stored
+        under their ids first, then pulled).
 
         Under the document's lock no writer of this process interleaves (all updates of an
         existing document take it), so what is read here is what gets cleared. Another
@@ -249,25 +253,34 @@ class OutboxRelay:
         isolates neither (nor pushes a compound filter down), so there the lock is it."""
         collection = self._db[name]
         async with self._locks.hold(DocLocks.key(name, doc_id)):
-            doc = await collection.find_one({"_id": doc_id}, {OUTBOX: 1, PENDING: 1, WRITTEN_AT: 1})
+            doc = await collection.find_one(
+                {"_id": doc_id}, {OUTBOX: 1, PENDING: 1, WRITTEN_AT: 1, audit.PENDING_FIELD: 1}
+            )
             if doc is None:
                 return 0
             events = doc.get(OUTBOX) or []
-            if not events and not doc.get(PENDING):
+            entries = doc.get(audit.PENDING_FIELD) or []
+            if not events and not entries and not doc.get(PENDING):
                 return 0  # nothing to publish, nothing flagged
             for stored in events:
                 await self._publish(stored)
-            clear: dict[str, Any] = {"$set": {PENDING: False}}
+            await audit.store_entries(self._db, entries)
+            pulled: dict[str, Any] = {}
             if events:
-                clear["$pullAll"] = {OUTBOX: events}
+                pulled[OUTBOX] = events
+            if entries:
+                pulled[audit.PENDING_FIELD] = entries
+            clear: dict[str, Any] = {"$set": {PENDING: False}}
+            if pulled:
+                clear["$pullAll"] = pulled
             if not self._isolated_updates:
                 await collection.update_one({"_id": doc_id}, clear)
                 return len(events)
             result = await collection.update_one(
                 {"_id": doc_id, WRITTEN_AT: doc.get(WRITTEN_AT)}, clear
             )
-            if result.matched_count == 0 and events:
-                await collection.update_one({"_id": doc_id}, {"$pullAll": {OUTBOX: events}})
+            if result.matched_count == 0 and pulled:
+                await collection.update_one({"_id": doc_id}, {"$pullAll": pulled})
         return len(events)
 
     async def _publish(self, stored: dict[str, Any]) -> None:

@@ -31,7 +31,8 @@ from crm_contracts.access import PARTY_NAMES
 from crm_contracts.streams import RPC_HEADER_ASSERTION
 
 from . import telemetry
-from .assertions import AssertionError_, KeyRing
+from .assertions import AssertionError_, KeyRing, VerifiedAssertion
+from .audit import bind_channel
 from .context import ROLES, WRITE_ROLES, RequestContext, bind_request
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,12 @@ def service_context(party: str, workspace: str, *roles: str) -> RequestContext:
 
 def authorise(keys: KeyRing, endpoint: Endpoint, token: str | None, body: bytes) -> RequestContext:
     """The caller's verified context, or RpcError (UNAUTHENTICATED / FORBIDDEN)."""
+    return _verified(keys, endpoint, token, body).context
+
+
+def _verified(
+    keys: KeyRing, endpoint: Endpoint, token: str | None, body: bytes
+) -> VerifiedAssertion:
     try:
         verified = keys.verify(
             token,
@@ -97,7 +104,7 @@ def authorise(keys: KeyRing, endpoint: Endpoint, token: str | None, body: bytes)
         raise RpcError(
             "FORBIDDEN", f"{endpoint.name} needs one of the roles {sorted(endpoint.roles)}"
         )
-    return context
+    return verified
 
 
 def _wrap(endpoint: Endpoint, keys: KeyRing) -> Callable[[Request], Awaitable[None]]:
@@ -112,7 +119,8 @@ def _wrap(endpoint: Endpoint, keys: KeyRing) -> Callable[[Request], Awaitable[No
         """Answers the request; returns the error code it answered with, if any."""
         try:
             token = (request.headers or {}).get(RPC_HEADER_ASSERTION)
-            context = authorise(keys, endpoint, token, request.data or b"")
+            verified = _verified(keys, endpoint, token, request.data or b"")
+            context = verified.context
             try:
                 payload = orjson.loads(request.data) if request.data else {}
             except orjson.JSONDecodeError as error:
@@ -120,6 +128,8 @@ def _wrap(endpoint: Endpoint, keys: KeyRing) -> Callable[[Request], Awaitable[No
             if not isinstance(payload, dict):
                 raise RpcError("BAD_REQUEST", "body must be a JSON object")
             bind_request(context)
+            # The changes it makes came by request/reply, from the calling party.
+            bind_channel("nats", verified.issuer)
             data = await endpoint.handler(context, payload)
         except RpcError as error:
             body = orjson.dumps({"error": {"code": error.code, "message": error.message}})
@@ -132,6 +142,7 @@ def _wrap(endpoint: Endpoint, keys: KeyRing) -> Callable[[Request], Awaitable[No
             return "INTERNAL"
         finally:
             bind_request(None)
+            bind_channel(None)
         await request.respond(orjson.dumps({"data": data}, default=str))
         return None
 

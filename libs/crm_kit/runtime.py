@@ -24,7 +24,7 @@ from strawberry.federation import Schema
 
 from crm_contracts.streams import DEAD_LETTER_STREAM, StreamSpec, stream_for
 
-from . import metrics, telemetry
+from . import audit, metrics, telemetry
 from .assertions import KeyRing
 from .auth import development_mode
 from .consumer import PROCESSED, EventConsumer, Handler
@@ -95,6 +95,7 @@ class ServiceRuntime:
         async def indexes(db: AsyncDatabase[Any]) -> None:
             await OutboxRelay.ensure_indexes(db, self.outbox_collections)
             await EventConsumer.ensure_indexes(db)
+            await audit.ensure_indexes(db)
             # For the janitor's sweep (on MongoDB; FerretDB scans either way).
             await db[IDEMPOTENCY_KEYS].create_index([(IDEMPOTENCY_TIME, 1)], name="by_time")
             if ensure_indexes is not None:
@@ -170,15 +171,18 @@ class ServiceRuntime:
 
     def retain(self, *rules: Retention) -> Janitor:
         """Delete old bookkeeping records: the consumers' processed-event records, the
-        idempotency keys (after IDEMPOTENCY_KEEP_HOURS, 24) and the service's own `rules`
-        (kept for the RETENTION_DAYS setting unless they say)."""
+        idempotency keys (after IDEMPOTENCY_KEEP_HOURS, 24), the audit log's entries (after
+        AUDIT_RETENTION_DAYS, 365) and the service's own `rules` (kept for the
+        RETENTION_DAYS setting unless they say)."""
         keep = timedelta(days=self.settings.retention_days)
         keys_kept = timedelta(hours=self.idempotency_settings.keep_hours)
+        audit_kept = timedelta(days=self.settings.audit_retention_days)
         janitor = Janitor(
             self.db,
             [
                 Retention(PROCESSED, "at", keep=keep),
                 Retention(IDEMPOTENCY_KEYS, IDEMPOTENCY_TIME, keep=keys_kept),
+                Retention(audit.AUDIT, "at", keep=audit_kept),
                 *(replace(rule, keep=rule.keep or keep) for rule in rules),
             ],
             self.settings.retention_interval_seconds,

@@ -60,6 +60,8 @@ class Settings:
     # deleted, every `retention_interval_seconds` (crm_kit.retention).
     retention_days: float = 14.0
     retention_interval_seconds: float = 3600.0
+    # The audit log's entries older than this are deleted (crm_kit.audit): platform-wide.
+    audit_retention_days: float = 365.0
     # auto | mongodb | ferretdb: which database workarounds run (crm_kit.profile).
     database_profile: str = "auto"
     extra: dict[str, str] = field(default_factory=dict)
@@ -79,6 +81,7 @@ class Settings:
             max_deliveries=int(_env("MAX_DELIVERIES", "5")),
             retention_days=float(_env("RETENTION_DAYS", "14")),
             retention_interval_seconds=float(_env("RETENTION_INTERVAL_SECONDS", "3600")),
+            audit_retention_days=float(_env("AUDIT_RETENTION_DAYS", "365")),
             database_profile=_database_profile(_env("DATABASE_PROFILE", "auto")),
         )
 

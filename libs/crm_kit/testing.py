@@ -278,3 +278,48 @@ async def cli_call(
 
     caller = service_context("cli", workspace, *(roles or ("viewer",)))
     return await rpc_call(nc, subject, caller, payload, keys=KeyRing.from_env("cli"))
+
+
+@contextlib.asynccontextmanager
+async def reference_standins(
+    nc: Client, missing: set[str], *, deals: bool = True
+) -> AsyncIterator[set[str]]:
+    """Stand-ins for the answers other services give on the ids a record names (the
+    contacts service's `records.check`; with `deals`, the deals service's `deal.get`: not
+    where the deals service itself runs), for tests that run a service without them:
+    every id exists except those in `missing` (which the test may change meanwhile)."""
+    from crm_contracts.contacts import RPC_RECORDS_CHECK
+    from crm_contracts.deals import RPC_DEAL_GET
+
+    from .rpc import READ, Endpoint, RpcError, start_rpc_service
+
+    async def deal_get(caller: RequestContext, payload: dict[str, Any]) -> dict[str, Any]:
+        if payload["id"] in missing:
+            raise RpcError("NOT_FOUND", f"no deal {payload['id']}")
+        return {"id": payload["id"]}
+
+    async def check(caller: RequestContext, payload: dict[str, Any]) -> dict[str, list[str]]:
+        return {
+            "missingContactIds": [i for i in payload["contactIds"] if i in missing],
+            "missingCompanyIds": [i for i in payload["companyIds"] if i in missing],
+        }
+
+    standins = [
+        await start_rpc_service(
+            nc,
+            service=f"{party}-standin",
+            version="0.0.1",
+            description=f"stand-in for {party}",
+            endpoints=[Endpoint(f"{party}-standin", subject, handler, "ids", roles=READ)],
+            keys=KeyRing.from_env(party),
+        )
+        for party, subject, handler in (
+            *((("deals", RPC_DEAL_GET, deal_get),) if deals else ()),
+            ("contacts", RPC_RECORDS_CHECK, check),
+        )
+    ]
+    try:
+        yield missing
+    finally:
+        for standin in standins:
+            await standin.stop()

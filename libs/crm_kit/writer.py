@@ -11,7 +11,10 @@ documents go through a `DocumentWriter`, which
   (`crm_kit.outbox`), encoded by the service's outbound adapter (`encode`);
 - wakes the relay for that document (`wake`), so use cases never do;
 - tells the write hooks (`hooks`) what it wrote, after the write and still under the
-  document's lock (so in write order): read models subscribe there.
+  document's lock (so in write order): read models subscribe there;
+- records each change of an audited collection (`audit`, `crm_kit.audit`): the entry rides
+  in the same write as the change (a hard delete: an intent written before it), and the
+  relay moves it to the `audit` collection.
 
 Every write is first described as a `PendingWrite` and passed through `_prepare`: the one
 place where a request-scoped concern changes what any write does. Within a keyed operation
@@ -28,6 +31,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -35,9 +39,17 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from crm_contracts.envelope import CloudEvent
 
+from . import audit as audit_log
 from .locks import DocLocks, hold_locks
 from .operation import KEPT_MARKERS, OPS_FIELD, current_operation, keep_markers
-from .outbox import merge_update, outbox_fields, outbox_update
+from .outbox import (
+    HIDE_OUTBOX,
+    PENDING,
+    WRITTEN_AT,
+    merge_update,
+    outbox_fields,
+    outbox_update,
+)
 from .profile import DatabaseProfile
 
 log = logging.getLogger(__name__)
@@ -113,6 +125,8 @@ class PendingWrite:
     expect: dict[str, Any] = field(default_factory=dict)
     # A keyed operation's marker of this update (`crm_kit.operation`), None outside one.
     marker: str | None = None
+    # The audit entries this write stores (`crm_kit.audit`), set under the lock.
+    audit: list[dict[str, Any]] = field(default_factory=list)
 
 
 # A conditional write's filter and the update operators recording its marker.
@@ -132,6 +146,7 @@ class DocumentWriter:
         wake: Wake | None = None,
         encode: Encode = as_cloud_event,
         hooks: WriteHooks | None = None,
+        audit: audit_log.AuditPolicy | None = None,
     ) -> None:
         self.db = db
         self.profile = profile
@@ -140,6 +155,12 @@ class DocumentWriter:
         self.hooks = hooks or WriteHooks()
         self._wake = wake
         self._encode = encode
+        self.audit = audit
+        if audit is not None:
+            # The relay moves the entries: it reads outbox collections only.
+            missing = set(audit.collections) - self.outbox_collections
+            if missing:
+                raise ValueError(f"audited collections need an outbox: {sorted(missing)}")
 
     # -- for stores that hold events before writing them (a bulk import's batch) ---------
     def encode(self, events: Sequence[object]) -> list[CloudEvent]:
@@ -171,6 +192,7 @@ class DocumentWriter:
         DuplicateKeyError when a unique index refuses it."""
         write = self._prepare(self._pending("insert", collection, dict(doc), events))
         async with self.lock(collection, write.doc_id):
+            self._audit_insert(write)
             try:
                 await self.db[collection].insert_one(self._with_outbox(write))
             except DuplicateKeyError:
@@ -199,6 +221,7 @@ class DocumentWriter:
         ]
         refused: set[Any] = set()
         async with self.lock(collection, *(write.doc_id for write in writes)):
+            bulk, intent = await self._audit_bulk(collection, writes)
             try:
                 await self.db[collection].insert_many(
                     [self._with_outbox(write) for write in writes], ordered=False
@@ -213,6 +236,9 @@ class DocumentWriter:
                     for write in writes
                     if write.doc_id in refused and await self._inserted_before(write)
                 }
+            if intent is not None:
+                kept = [e for w in writes if w.doc_id not in refused for e in bulk[w.doc_id]]
+                await audit_log.end_inserts(self.db, intent, kept)
             for n, write in enumerate(writes):
                 if write.doc_id not in refused:
                     await self._written(write, records[n] if records else None)
@@ -252,7 +278,10 @@ class DocumentWriter:
                 return False
             if guard is not APPLIED:
                 query, marking = guard
-                body = merge_update(write.body, marking, outbox_update(write.events))
+                await self._audit_update(write)
+                body = merge_update(
+                    write.body, marking, outbox_update(write.events), self._audit_fields(write)
+                )
                 try:
                     result = await self.db[collection].update_one(query, body, upsert=upsert)
                 except DuplicateKeyError:
@@ -310,7 +339,10 @@ class DocumentWriter:
             guard = await self._guard(write, verified=False)
             if guard is None:
                 return False
+            intent = await self._audit_delete(write)
             result = await self.db[collection].delete_one(guard[0])
+            if intent is not None:
+                await audit_log.end_delete(self.db, intent, deleted=result.deleted_count > 0)
             if result.deleted_count == 0:
                 return False
             await self.hooks.emit(Written(collection, doc_id, workspace_id, deleted=True))
@@ -393,7 +425,92 @@ class DocumentWriter:
     def _with_outbox(self, write: PendingWrite) -> dict[str, Any]:
         if write.collection not in self.outbox_collections:
             return write.body
-        return {**write.body, **outbox_fields(write.events)}
+        doc = {**write.body, **outbox_fields(write.events)}
+        if write.audit:
+            doc[audit_log.PENDING_FIELD] = write.audit
+            doc[PENDING] = True
+        return doc
+
+    # -- the audit log (crm_kit.audit) --------------------------------------------------
+    def _audit_entry(
+        self,
+        write: PendingWrite,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+    ) -> None:
+        if self.audit is None or self.audit.of(write.collection) is None:
+            return
+        place = write.marker or f"{write.collection}/{write.doc_id}"
+        made = audit_log.entry(
+            self.audit,
+            write.collection,
+            write.doc_id,
+            write.workspace_id,
+            before,
+            after,
+            place=f"{place}/{write.kind}",
+        )
+        write.audit = [made] if made is not None else []
+
+    def _audit_insert(self, write: PendingWrite) -> None:
+        self._audit_entry(write, None, write.body)
+
+    async def _audit_bulk(
+        self, collection: str, writes: Sequence[PendingWrite]
+    ) -> tuple[dict[Any, list[dict[str, Any]]], str | None]:
+        """A bulk insert's entries by document, recorded as one intent before the insert
+        (the documents then carry none: see `crm_kit.audit`); the intent's id, if any."""
+        bulk: dict[Any, list[dict[str, Any]]] = {}
+        for write in writes:
+            self._audit_insert(write)
+            bulk[write.doc_id], write.audit = write.audit, []
+        entries = [entry for made in bulk.values() for entry in made]
+        if not entries:
+            return bulk, None
+        return bulk, await audit_log.begin_inserts(self.db, collection, entries)
+
+    async def _audit_update(self, write: PendingWrite) -> None:
+        """The fields the update touches as stored (one `_id` read, under the lock) and
+        as the update leaves them."""
+        if self.audit is None or self.audit.of(write.collection) is None:
+            return
+        names = audit_log.touched(write.body)
+        audited = self.audit.of(write.collection)
+        assert audited is not None
+        if audited.deleted_field:
+            names.add(audited.deleted_field)
+        stored = await self.db[write.collection].find_one(
+            {"_id": write.doc_id}, dict.fromkeys(names, 1)
+        )
+        before = {k: v for k, v in (stored or {}).items() if k != "_id"} if stored else None
+        after = audit_log.after_update(before or {}, write.body)
+        self._audit_entry(write, before, after)
+
+    @staticmethod
+    def _audit_fields(write: PendingWrite) -> dict[str, Any]:
+        if not write.audit:
+            return {}
+        return merge_update(
+            audit_log.pending_update(write.audit),
+            {"$set": {PENDING: True, WRITTEN_AT: datetime.now(UTC)}},
+        )
+
+    async def _audit_delete(self, write: PendingWrite) -> str | None:
+        """A hard delete's intent (its entry and the entries the document still holds),
+        written before the delete."""
+        if self.audit is None or self.audit.of(write.collection) is None:
+            return None
+        stored = await self.db[write.collection].find_one({"_id": write.doc_id})
+        if stored is None:
+            return None
+        held = list(stored.get(audit_log.PENDING_FIELD) or [])
+        visible = {k: v for k, v in stored.items() if k not in HIDE_OUTBOX}
+        self._audit_entry(write, visible, None)
+        if not write.audit:
+            return None
+        return await audit_log.begin_delete(
+            self.db, write.collection, write.doc_id, [*held, *write.audit]
+        )
 
     async def _guard(
         self, write: PendingWrite, verified: bool, *, upsert: bool = False
@@ -434,7 +551,7 @@ class DocumentWriter:
         return {"_id": write.doc_id}, {"$set": {OPS_FIELD: keep_markers(markers, marker)}}
 
     async def _written(self, write: PendingWrite, record: Any) -> None:
-        if write.events:
+        if write.events or write.audit:
             self.wake(write.collection, write.doc_id)
         await self.hooks.emit(
             Written(

@@ -5,6 +5,7 @@ run together; a handover of rep A's book moves A's open deals to B and, through
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,10 +15,27 @@ from crm_contracts.streams import stream_for
 from crm_deals.app import create_app as create_deals_app
 from crm_kit.nats_io import ensure_stream
 from crm_kit.settings import Settings
-from crm_kit.testing import GraphQLClient, eventually, gateway_auth, running_app
+from crm_kit.testing import (
+    GraphQLClient,
+    eventually,
+    gateway_auth,
+    reference_standins,
+    running_app,
+)
 from crm_tasks.app import create_app as create_tasks_app
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+async def contacts_standin(infra: Any) -> AsyncIterator[None]:
+    """The deals service asks the contacts service whether the company a deal names
+    exists; contacts does not run here, so a stand-in answers (every id exists)."""
+    nc = await infra.connect_nats()
+    async with reference_standins(nc, set(), deals=False):
+        yield
+    await nc.close()
+
 
 CREATE = """mutation($input: CreateDealInput!) { createDeal(input: $input) { id } }"""
 MOVE = """mutation($id: ID!) { moveDeal(id: $id, stageKey: "qualification") { id } }"""

@@ -30,7 +30,13 @@ from crm_kit.devstack import InfraStack, NatsCluster, start_nats_cluster
 from crm_kit.nats_io import connect
 from crm_kit.outbox import OUTBOX
 from crm_kit.settings import Settings
-from crm_kit.testing import GraphQLClient, eventually, gateway_auth, running_app
+from crm_kit.testing import (
+    GraphQLClient,
+    eventually,
+    gateway_auth,
+    reference_standins,
+    running_app,
+)
 from crm_tasks.app import create_app as create_tasks
 
 pytestmark = pytest.mark.integration
@@ -115,7 +121,11 @@ async def test_killing_the_stream_leader_mid_burst_loses_and_doubles_nothing(
     tasks_app = create_tasks(_settings("tasks", infra, cluster, db_name))
     async with running_app(tasks_app), running_app(deals_app) as deals_http:
         client = GraphQLClient(deals_http, gateway_auth("deals", WORKSPACE, "alice", "admin"))
-        deal_ids = await _create_deals(client, MOVES)
+        # The contacts service (not run here) would say the deals' company exists.
+        standins = await connect(cluster.url, user="harness")
+        async with reference_standins(standins, set(), deals=False):
+            deal_ids = await _create_deals(client, MOVES)
+        await standins.close()
 
         harness = await connect(cluster.url, user="harness")
         leader = (await harness.jetstream().stream_info("CRM_DEALS")).cluster.leader

@@ -36,10 +36,21 @@ from crm_kit import runtime, telemetry
 from crm_kit.nats_io import ensure_stream
 from crm_kit.paths import REPO_ROOT
 from crm_kit.settings import Settings
-from crm_kit.testing import auth_headers, eventually, running_app
+from crm_kit.testing import auth_headers, eventually, reference_standins, running_app
 from crm_tasks.app import create_app as create_tasks_app
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+async def contacts_standin(infra: Any) -> AsyncIterator[None]:
+    """The deals service asks the contacts service whether the company a deal names
+    exists; contacts does not run here, so a stand-in answers (every id exists)."""
+    nc = await infra.connect_nats()
+    async with reference_standins(nc, set(), deals=False):
+        yield
+    await nc.close()
+
 
 CREATE = """mutation CreateDeal($input: CreateDealInput!) { createDeal(input: $input) { id } }"""
 MOVE = """mutation MoveDeal($id: ID!) { moveDeal(id: $id, stageKey: "qualification") { id } }"""

@@ -23,7 +23,14 @@ from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import IndexSettings, Settings
 from crm_kit.writer import DocumentWriter
 
-from .config import ACCESS_VIEW_CONSUMER, INDEX_PREFIX, OUTBOX_COLLECTIONS, SERVICE, load_settings
+from .config import (
+    ACCESS_VIEW_CONSUMER,
+    AUDIT,
+    INDEX_PREFIX,
+    OUTBOX_COLLECTIONS,
+    SERVICE,
+    load_settings,
+)
 from .entrypoints.consumers import subscriptions
 from .entrypoints.rpc import endpoints
 from .events.publish import encode
@@ -57,6 +64,7 @@ async def _start(
         locks=runtime.doc_locks,
         wake=runtime.notify_outbox,
         encode=encode,
+        audit=AUDIT,
     )
     return mongo_store(writer, index=index, live=False), AccessViews(MongoSource(writer))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from crm_kit.audit import Audited, AuditPolicy
 from crm_kit.settings import Settings, with_index_env
 
 SERVICE = "contacts"
@@ -24,6 +25,21 @@ DOMAIN_CLAIMS = "company_domains"
 DURABLE_CAPTURES = "contacts-captures"
 # Collections whose documents carry an outbox.
 OUTBOX_COLLECTIONS = (CONTACTS, COMPANIES, INTERACTIONS)
+# Fields derived at write time (search and sort keys), the version and the stamps the
+# audit entry carries itself: no diff shows them (crm_kit.audit).
+_DERIVED = frozenset(
+    {"version", "search_text", "created_at", "updated_at", "created_by", "updated_by"}
+)
+AUDIT = AuditPolicy(
+    SERVICE,
+    {
+        CONTACTS: Audited("contact", _DERIVED | {"email_key", "last_name_key"}),
+        COMPANIES: Audited("company", _DERIVED | {"name_key", "domain_key"}),
+        INTERACTIONS: Audited(
+            "interaction", frozenset({"revision", "created_at"}), deleted_field="removed_at"
+        ),
+    },
+)
 
 
 def load_settings() -> Settings:

@@ -28,7 +28,8 @@ from typing import Any, TextIO
 
 from pymongo import AsyncMongoClient
 
-from crm_kit.context import RequestContext
+from crm_kit.audit import via
+from crm_kit.context import RequestContext, bind_request
 from crm_kit.errors import CRMError
 from crm_kit.outbox import OutboxRelay
 from crm_kit.profile import DatabaseProfile
@@ -50,7 +51,7 @@ from crm_tabular import (
     preview_file,
 )
 
-from .config import OUTBOX_COLLECTIONS, load_settings
+from .config import AUDIT, OUTBOX_COLLECTIONS, load_settings
 from .domain.company import Company
 from .domain.contact import LifecycleStage
 from .domain.interaction import Direction, InteractionKind
@@ -448,9 +449,12 @@ async def run_import(args: argparse.Namespace, mapping: dict[str, str | None]) -
                 profile=await DatabaseProfile.detect(db, settings.database_profile),
                 outbox_collections=OUTBOX_COLLECTIONS,
                 encode=encode,
+                audit=AUDIT,
             )
             store = mongo_store(writer, index=False).for_workspace(args.workspace)
             caller = RequestContext(args.workspace, "import", frozenset({"admin"}))
+            # The audit log names the import as the path and its identity as the actor.
+            bind_request(caller)
             importer = CompanyImporter(
                 Scope(store, caller), dry_run=args.dry_run, demo=args.with_demo_contacts
             )
@@ -459,7 +463,8 @@ async def run_import(args: argparse.Namespace, mapping: dict[str, str | None]) -
                 RowError(issue.row, issue.describe()) for issue in table.header_issues
             )
             report.warnings.extend(RowError(table.header_row, note) for note in notes)
-            await import_rows(importer, table, tabular, quiet=args.quiet)
+            with via("import"):
+                await import_rows(importer, table, tabular, quiet=args.quiet)
             return report
         finally:
             await client.close()

@@ -29,6 +29,7 @@ from crm_kit.writer import DocumentWriter
 
 from .config import (
     ACCESS_VIEW_CONSUMER,
+    AUDIT,
     DESCRIPTION,
     HANDOVERS,
     IMPORT_BATCHES,
@@ -50,7 +51,8 @@ from .graphql.context import DealsContext, context_for
 from .graphql.schema import schema
 from .store.indexed import IndexedRecordStore
 from .store.mongo import ensure_indexes, mongo_store
-from .store.port import DealsStore
+from .store.port import DealsStore, References
+from .store.references import KnownReferences, NatsReferences
 from .usecases.analytics import SnapshotScheduler
 from .usecases.scope import Scopes, Spawn, scopes
 from .usecases.win_model import RetrainScheduler
@@ -88,6 +90,7 @@ async def _start(
         locks=runtime.doc_locks,
         wake=runtime.notify_outbox,
         encode=encode,
+        audit=AUDIT,
     )
     views = AccessViews(MongoSource(writer))
     index = IndexSettings.of(settings, INDEX_PREFIX)
@@ -130,6 +133,7 @@ def create_app(
     store: DealsStore | None = None,
     bus: Any = None,
     clock: Clock = utcnow,
+    references: References | None = None,
 ) -> Starlette:
     """With `store` given (the in-memory fake) nothing external is started; otherwise the
     lifespan connects to MongoDB and NATS and starts the consumers, the request/reply
@@ -138,12 +142,21 @@ def create_app(
     del bus
     settings = settings or load_settings()
     tasks: set[asyncio.Task[None]] = set()
-    state: dict[str, Any] = {"store": store, "runtime": None, "feed": None, "views": None}
+    state: dict[str, Any] = {
+        "store": store,
+        "runtime": None,
+        "feed": None,
+        "views": None,
+        # The in-memory fake knows every id unless the test gives its own.
+        "references": references or KnownReferences(),
+    }
 
     def scoped() -> Scopes:
         assert state["store"] is not None, "app used before its lifespan started"
         spawn = background(state["runtime"], tasks)
-        return scopes(state["store"], clock, spawn, state["views"])
+        return scopes(
+            state["store"], clock, spawn, views=state["views"], references=state["references"]
+        )
 
     def context_factory(ctx: RequestContext, _: Request) -> DealsContext:
         return context_for(scoped()(ctx))
@@ -161,7 +174,8 @@ def create_app(
         await runtime.start(ensure_indexes)
         try:
             mongo, feed, views = await _start(runtime, settings, clock)
-            state.update(store=mongo, runtime=runtime, feed=feed, views=views)
+            contacts = NatsReferences(lambda: _started(runtime.nc), lambda: _started(runtime.keys))
+            state.update(store=mongo, runtime=runtime, feed=feed, views=views, references=contacts)
             app.state.runtime = runtime
             app.state.store = mongo
             app.state.feed = feed
@@ -201,3 +215,8 @@ def create_app(
     app.state.settings = settings
     app.state.store = store
     return app
+
+
+def _started(value: Any) -> Any:
+    assert value is not None, "the runtime has not started"
+    return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
+from crm_kit.audit import Audited, AuditPolicy
 from crm_kit.settings import Settings, with_index_env
 
 SERVICE = "deals"
@@ -34,6 +35,38 @@ WIN_MODEL_LEASES = "win_model_leases"
 SNAPSHOT_LEASES = "forecast_snapshot_leases"
 # Collections whose documents carry an outbox.
 OUTBOX_COLLECTIONS = (DEALS, PIPELINES, IMPORT_BATCHES, WIN_MODELS, HANDOVERS)
+# The records whose changes the audit log keeps (crm_kit.audit), without the fields
+# derived at write time, the version and the histories the log itself supersedes.
+AUDIT = AuditPolicy(
+    SERVICE,
+    {
+        DEALS: Audited(
+            "deal",
+            frozenset(
+                {
+                    "rev",
+                    "updated_at",
+                    "updated_by",
+                    "created_at",
+                    "created_by",
+                    "stage_history",
+                    "owner_changes",
+                    "field_changes",
+                    "activity_log",
+                    "probability",
+                    "weighted_minor",
+                    "close_date",
+                    "close_month",
+                    "close_sort",
+                    "stale_at",
+                }
+            ),
+        ),
+        PIPELINES: Audited(
+            "pipeline", frozenset({"previous", "created_at", "updated_at", "updated_by"})
+        ),
+    },
+)
 # The read index (store/indexed.py): DEALS_INDEX, DEALS_INDEX_REBUILD_SECONDS
 # (`crm_kit.settings.IndexSettings`).
 INDEX_PREFIX = "DEALS"

@@ -50,12 +50,13 @@ import orjson
 
 from crm_contracts.contacts import RPC_COMPANY_FIND_BY_NAME
 from crm_contracts.streams import stream_for
+from crm_kit.audit import via
 from crm_kit.clock import utcnow
-from crm_kit.context import RequestContext
+from crm_kit.context import RequestContext, bind_request
 from crm_kit.errors import CRMError
 from crm_kit.ids import new_id
 
-from .config import load_settings
+from .config import AUDIT, load_settings
 from .domain.deal import OPEN, Deal, StageChange, criteria_names, seconds_between, unmet_before
 from .domain.default_pipeline import default_pipeline, default_pipeline_id
 from .domain.money import parse_amount, validate_currency
@@ -733,16 +734,20 @@ async def run(argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stder
             profile=await DatabaseProfile.detect(db, load_settings().database_profile),
             outbox_collections=OUTBOX_COLLECTIONS,
             encode=encode,
+            audit=AUDIT,
         )
         # No read index: the importer only writes (the service's index hears the events).
         store = mongo_store(writer, index=False).for_workspace(args.workspace)
-        report = await import_rows(
-            rows,
-            store,
-            options,
-            resolve_companies=resolve if nc is not None and not args.no_companies else None,
-            progress=Progress(len(rows), err),
-        )
+        # The audit log names the import as the path and its identity as the actor.
+        bind_request(RequestContext(args.workspace, "import", frozenset({"admin"})))
+        with via("import"):
+            report = await import_rows(
+                rows,
+                store,
+                options,
+                resolve_companies=resolve if nc is not None and not args.no_companies else None,
+                progress=Progress(len(rows), err),
+            )
         if nc is not None and not args.dry_run:
             js = nc.jetstream()
             await require_stream(js, stream_for("deals"))

@@ -25,6 +25,7 @@ from crm_kit.writer import DocumentWriter
 
 from .config import (
     ACCESS_VIEW_CONSUMER,
+    AUDIT,
     INDEX_PREFIX,
     OUTBOX_COLLECTIONS,
     SERVICE,
@@ -46,7 +47,8 @@ from .store.mongo import (
     mongo_store,
     workspaces_with_tasks,
 )
-from .store.port import TasksStore
+from .store.port import References, TasksStore
+from .store.references import KnownReferences, NatsReferences
 from .usecases.reminders import reminders
 from .usecases.scope import scopes
 
@@ -63,6 +65,7 @@ async def _writer(runtime: ServiceRuntime, settings: Settings) -> DocumentWriter
         locks=runtime.doc_locks,
         wake=runtime.notify_outbox,
         encode=encode,
+        audit=AUDIT,
     )
 
 
@@ -101,6 +104,7 @@ def create_app(
     bus: Any = None,
     clock: Clock = utcnow,
     run_scheduler: bool = True,
+    references: References | None = None,
 ) -> Starlette:
     """With `store` given (the in-memory fake) nothing external is started; otherwise the
     lifespan connects to MongoDB and NATS and starts the consumers, the request/reply
@@ -109,10 +113,17 @@ def create_app(
     del bus
     settings = settings or load_settings()
     index_settings = IndexSettings.of(settings, INDEX_PREFIX)
-    state: dict[str, Any] = {"store": store, "runtime": None, "views": None}
+    # The in-memory fake knows every id unless the test gives its own.
+    state: dict[str, Any] = {
+        "store": store,
+        "runtime": None,
+        "views": None,
+        "references": references or KnownReferences(),
+    }
 
     def context_factory(ctx: RequestContext, _: Request) -> GraphQLContext:
-        return context_for(scopes(state["store"], clock, state["views"])(ctx))
+        scoped = scopes(state["store"], clock, state["views"], references=state["references"])
+        return context_for(scoped(ctx))
 
     async def readiness() -> dict[str, bool]:
         runtime: ServiceRuntime | None = state["runtime"]
@@ -136,10 +147,13 @@ def create_app(
                 app.state.index, app.state.feed = mongo.index, feed
             # Teams and sharing settings, as every service sees them (crm_kit.sharing).
             views = AccessViews(MongoSource(writer))
-            state.update(store=mongo, runtime=runtime, views=views)
+            others = NatsReferences(lambda: _started(runtime.nc), lambda: _started(runtime.keys))
+            state.update(store=mongo, runtime=runtime, views=views, references=others)
             app.state.runtime = runtime
             app.state.store = mongo
-            await runtime.serve_rpc(endpoints(scopes(mongo, clock, views)), "CRM tasks")
+            await runtime.serve_rpc(
+                endpoints(scopes(mongo, clock, views, references=others)), "CRM tasks"
+            )
             moves = NatsDealMoves(lambda: _nats(runtime), lambda: _keys(runtime))
             for subscription in subscriptions(scopes(mongo, clock, deals=moves)):
                 await subscription.start(runtime)
@@ -169,3 +183,8 @@ def create_app(
     app.state.index = store.index if isinstance(store, IndexedStore) else None
     app.state.feed = None
     return app
+
+
+def _started(value: Any) -> Any:
+    assert value is not None, "the runtime has not started"
+    return value

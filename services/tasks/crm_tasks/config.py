@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from crm_kit.audit import Audited, AuditPolicy
 from crm_kit.settings import Settings, with_index_env
 
 SERVICE = "tasks"
@@ -31,8 +32,20 @@ FIRES = "scheduled_fires"
 # deal's tasks); a playbook's task.created events ride in it.
 DEAL_TASKS = "deal_tasks"
 META = "tasks_meta"
-# Collections whose documents carry an outbox.
-OUTBOX_COLLECTIONS = (TASKS, FIRES, RUN_RESULTS, DEAL_TASKS, TEAMS, ACCESS_SETTINGS)
+# Collections whose documents carry an outbox (teams and rules: for their audit entries,
+# which the relay moves).
+OUTBOX_COLLECTIONS = (TASKS, FIRES, RUN_RESULTS, DEAL_TASKS, TEAMS, ACCESS_SETTINGS, RULES)
+# The records whose changes the audit log keeps (crm_kit.audit), without derived fields,
+# versions and stamps.
+_STAMPS = frozenset({"created_at", "updated_at", "created_by"})
+AUDIT = AuditPolicy(
+    SERVICE,
+    {
+        TASKS: Audited("task", _STAMPS | {"version", "due_sort", "priority_rank", "idem_key"}),
+        TEAMS: Audited("team", _STAMPS | {"rr_hint"}),
+        RULES: Audited("rule", _STAMPS),
+    },
+)
 
 
 # The durable consumer keeping this service's view of teams and sharing settings.

@@ -28,7 +28,7 @@ from crm_kit.errors import Conflict
 from crm_kit.profile import DatabaseProfile
 from crm_kit.writer import DocumentWriter
 
-from .config import OUTBOX_COLLECTIONS, load_settings
+from .config import AUDIT, OUTBOX_COLLECTIONS, load_settings
 from .events.publish import encode
 from .store.mongo import ensure_indexes, mongo_store
 from .usecases.inputs import TeamInput
@@ -75,7 +75,7 @@ async def load_teams(
         # No relay to wake: the teams' events (crm.tasks.team.changed.v1) wait in their
         # outbox for the service's relay, which sweeps it; no read index to keep.
         writer = DocumentWriter(
-            db, profile=profile, outbox_collections=OUTBOX_COLLECTIONS, encode=encode
+            db, profile=profile, outbox_collections=OUTBOX_COLLECTIONS, encode=encode, audit=AUDIT
         )
         store = mongo_store(writer, index=False)
         # The loader acts as a service of its own, allowed to manage teams.

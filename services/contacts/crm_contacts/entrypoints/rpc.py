@@ -152,7 +152,23 @@ def endpoints(scopes: Scopes) -> list[Endpoint]:
             raise RpcError("FORBIDDEN", error.message) from None
         return await contact_json(scope, contact)
 
+    async def records_check(caller: RequestContext, payload: dict[str, Any]) -> dict[str, Any]:
+        contact_ids = _strings(payload, "contactIds", MAX_KEYS) if "contactIds" in payload else []
+        company_ids = _strings(payload, "companyIds", MAX_KEYS) if "companyIds" in payload else []
+        missing = await lookups.missing_references(scopes(caller), contact_ids, company_ids)
+        return contract.RecordsCheckReply(
+            missing_contact_ids=missing[0], missing_company_ids=missing[1]
+        ).wire()
+
     return [
+        Endpoint(
+            "records-check",
+            contract.RPC_RECORDS_CHECK,
+            records_check,
+            "Ids that name no live record: {contactIds?, companyIds?} -> "
+            "{missingContactIds, missingCompanyIds}",
+            roles=READ,
+        ),
         Endpoint(
             "contact-get",
             contract.RPC_CONTACT_GET,

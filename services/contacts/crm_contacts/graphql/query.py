@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import strawberry
 
+from crm_kit.audit_graphql import log_field, trail_field
 from crm_kit.errors import BadUserInput, NotFound
 from crm_kit.relay_types import Connection, connection
 
 from ..domain.queries import CompanyQuery, ContactQuery
 from ..domain.rules import require_id, search_query
-from ..usecases import duplicates, lookups
+from ..usecases import audit, duplicates, lookups
 from .enums import OrderDirection
 from .inputs import CompanyFilter, CompanyOrder, ContactFilter, ContactOrder
 from .paging import cursor_of, parse_after, parse_first
@@ -22,6 +23,9 @@ def _id_or_none(value: strawberry.ID | None, field: str) -> str | None:
 
 @strawberry.type
 class Query:
+    contacts_audit_trail = trail_field(audit.readable, "contact, company or interaction")
+    contacts_audit_log = log_field("contacts, companies and interactions")
+
     @strawberry.field(description="A contact by id; null if there is none (or it is deleted).")
     async def contact(
         self, info: ContextInfo, id: strawberry.ID, include_deleted: bool = False

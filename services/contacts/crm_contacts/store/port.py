@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
+from crm_kit.audit_read import AuditTrail
 from crm_kit.pagination import Page
 from crm_kit.records import Stale as ChangedMeanwhile
 
@@ -58,6 +59,9 @@ class DomainTaken(Exception):
 class WorkspaceStore(Protocol):
     @property
     def workspace_id(self) -> str: ...
+
+    # The workspace's audit log (crm_kit.audit): the changes to its records.
+    audit_trail: AuditTrail
 
     # companies
     async def add_company(self, company: Company) -> None:

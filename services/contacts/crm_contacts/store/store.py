@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from crm_kit.audit_read import AuditTrail
 from crm_kit.clock import utcnow
 from crm_kit.filters import And, Eq, In, Ne
 from crm_kit.pagination import Order, Page
@@ -42,6 +43,7 @@ class RecordStore:
 class WorkspaceRecordStore:
     def __init__(self, source: RecordSource, workspace_id: str) -> None:
         self.workspace_id = workspace_id
+        self.audit_trail = AuditTrail(source, workspace_id)
         self.companies = source.records(COMPANY, workspace_id)
         self.contacts = source.records(CONTACT, workspace_id)
         self.interactions = source.records(INTERACTION, workspace_id)

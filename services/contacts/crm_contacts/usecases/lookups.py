@@ -163,3 +163,16 @@ async def find_companies_by_domains(
     )
     by_domain = {c.domain: c for c in found if c.domain and not c.deleted}
     return {asked: by_domain[key] for asked, key in keys.items() if key in by_domain}
+
+
+async def missing_references(
+    scope: Scope, contact_ids: Sequence[str], company_ids: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """Of ids a record is about to reference, those naming no live contact / company in
+    the workspace (absent, another workspace's, deleted, merged away), in the order asked."""
+    contacts = await contacts_by_ids(scope, contact_ids)
+    companies = await companies_by_ids(scope, company_ids)
+    return (
+        [i for i in contact_ids if i not in contacts or contacts[i].deleted],
+        [i for i in company_ids if i not in companies or companies[i].deleted],
+    )

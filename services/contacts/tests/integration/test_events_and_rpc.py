@@ -134,6 +134,16 @@ async def test_rpc_endpoints(running: Any, nc: Client, db_name: str) -> None:
         {"names": ["acme corporation", "ACME CORPORATION ", "Unknown Co"]},
     )  # fmt: skip
     assert names == {"acme corporation": company, "ACME CORPORATION ": company}
+    # What a deal or task may reference: live records of the caller's workspace only.
+    check = {"contactIds": [contact, "0" * 24], "companyIds": [company]}
+    assert await cli_call(nc, contract.RPC_RECORDS_CHECK, ws, check) == {
+        "missingContactIds": ["0" * 24],
+        "missingCompanyIds": [],
+    }
+    assert await cli_call(nc, contract.RPC_RECORDS_CHECK, f"{ws}-other", check) == {
+        "missingContactIds": [contact, "0" * 24],
+        "missingCompanyIds": [company],
+    }
 
     for subject, payload, code in [
         (contract.RPC_CONTACT_GET, {"id": "0" * 24}, "NOT_FOUND"),
@@ -142,6 +152,7 @@ async def test_rpc_endpoints(running: Any, nc: Client, db_name: str) -> None:
         (contract.RPC_CONTACT_FIND_BY_EMAIL, {"email": "nope"}, "BAD_REQUEST"),
         (contract.RPC_COMPANY_GET, {"id": "0" * 24}, "NOT_FOUND"),
         (contract.RPC_COMPANY_FIND_BY_NAME, {"names": "Acme"}, "BAD_REQUEST"),
+        (contract.RPC_RECORDS_CHECK, {"contactIds": ["x"] * 101}, "BAD_REQUEST"),
     ]:
         with pytest.raises(RpcError) as error:
             await cli_call(nc, subject, ws, payload)
@@ -181,7 +192,7 @@ async def test_rpc_discovery(running: Any, nc: Client) -> None:
         contract.RPC_CONTACT_GET, contract.RPC_CONTACT_FIND_BY_EMAIL,
         contract.RPC_COMPANY_GET, contract.RPC_COMPANY_FIND_BY_NAME,
         contract.RPC_CONTACT_FIND_BY_EMAILS, contract.RPC_COMPANY_FIND_BY_DOMAINS,
-        contract.RPC_CONTACT_CREATE,
+        contract.RPC_CONTACT_CREATE, contract.RPC_RECORDS_CHECK,
     }  # fmt: skip
     stats = orjson.loads((await nc.request("$SRV.STATS.crm-contacts", b"", timeout=2)).data)
     assert stats["name"] == "crm-contacts"

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from crm_contacts.config import AUDIT
 from crm_contacts.events.publish import encode
 from crm_contacts.graphql.context import GraphQLContext, context_for
 from crm_contacts.graphql.schema import schema
@@ -27,7 +28,7 @@ class FakeStore:
     """The store over an in-memory database, and that database's outbox to assert on."""
 
     def __init__(self, *, workarounds: bool = False) -> None:
-        self.db = MemoryDatabase(encode=encode)
+        self.db = MemoryDatabase(encode=encode, audit=AUDIT)
         self.store: ContactsStore = memory_store(self.db, workarounds=workarounds)
 
     def for_workspace(self, workspace_id: str) -> WorkspaceStore:

@@ -46,7 +46,17 @@ def _next(year: int, month: int) -> date:
     return date(year + month // 12, month % 12 + 1, 1)
 
 
+# "2026-03", "2026-Q1": longer input is no period (and is not echoed back).
+MAX_PERIOD = 16
+
+
 def parse_period(text: str, field: str = "period") -> Period:
+    if len(text or "") > MAX_PERIOD:
+        raise BadUserInput(
+            f"period must be a month YYYY-MM or a quarter YYYY-Qn (at most {MAX_PERIOD} "
+            "characters)",
+            field=field,
+        )
     raw = (text or "").strip().upper()
     if match := _MONTH.match(raw):
         year, month = int(match.group(1)), int(match.group(2))

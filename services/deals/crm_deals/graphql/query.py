@@ -8,7 +8,9 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from ..usecases import analytics, forecasting, pipelines, queries, rates
+from crm_kit.audit_graphql import log_field, trail_field
+
+from ..usecases import analytics, audit, forecasting, pipelines, queries, rates
 from .analytics import (
     Forecast,
     ForecastAccuracyMonth,
@@ -44,6 +46,9 @@ FromTime = Annotated[datetime | None, strawberry.argument(name="from")]
 
 @strawberry.type
 class Query:
+    deals_audit_trail = trail_field(audit.readable, "deal or pipeline")
+    deals_audit_log = log_field("deals and pipelines")
+
     @strawberry.field
     async def deal(self, info: Info, id: strawberry.ID) -> Deal | None:
         found = await info.context.deals.load(str(id))

@@ -17,9 +17,12 @@ nothing here says whether it does.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
+from crm_kit.audit_read import AuditTrail
+from crm_kit.context import RequestContext
 from crm_kit.pagination import Page
 from crm_kit.records import Stale as ChangedMeanwhile
 
@@ -60,6 +63,9 @@ TrainedPipeline = tuple[str, str, datetime]
 class WorkspaceStore(Protocol):
     @property
     def workspace_id(self) -> str: ...
+
+    # The workspace's audit log (crm_kit.audit): the changes to its records.
+    audit_trail: AuditTrail
 
     # --- pipelines -----------------------------------------------------------------------
     async def get_pipeline(self, pipeline_id: str) -> Pipeline | None: ...
@@ -170,3 +176,20 @@ class DealsStore(Protocol):
 
     async def all_pipelines(self) -> list[tuple[str, str]]:
         """(workspace, pipeline id) of every pipeline (the daily snapshots)."""
+
+
+# --- what a deal references in the contacts service (store/references.py) ----------------
+
+
+@dataclass(frozen=True)
+class Missing:
+    """Of the ids asked, those that name no live record in the workspace."""
+
+    contact_ids: tuple[str, ...] = ()
+    company_ids: tuple[str, ...] = ()
+
+
+class References(Protocol):
+    async def missing(
+        self, caller: RequestContext, contact_ids: Sequence[str], company_ids: Sequence[str]
+    ) -> Missing: ...

@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Any, Protocol
 
+from crm_kit.audit_read import AuditTrail
 from crm_kit.filters import ALL, And, Eq, Filter
 from crm_kit.pagination import Order, Page
 from crm_kit.records import Duplicate, RecordSource
@@ -98,6 +99,7 @@ class WorkspaceRecordStore:
         self.root = root
         self.workspace_id = workspace_id
         source = root.source
+        self.audit_trail = AuditTrail(source, workspace_id)
         self.pipelines = source.records(PIPELINE, workspace_id)
         self.deals = source.records(DEAL, workspace_id)
         self.handovers = source.records(HANDOVER, workspace_id)

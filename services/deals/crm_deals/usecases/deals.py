@@ -8,10 +8,11 @@ revision read, so two concurrent changes never both apply to the same state.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from crm_kit import bounds
 from crm_kit.access import require_change, require_system_fields
+from crm_kit.audit import annotate
 from crm_kit.errors import BadUserInput, Conflict, Forbidden, NotFound, PreconditionFailed
 from crm_kit.ids import new_id
 from crm_kit.unset import Unset
@@ -78,6 +79,7 @@ async def create_deal(scope: Scope, values: DealInput, *, override: bool = False
     else:
         stage = pipeline.first_stage
     deal = _new_deal(scope, values, pipeline, stage)
+    await check_references(scope, _references(deal), values.contact_ids)
     overridden = _criteria_gate(
         unmet_before(deal, pipeline, stage), override, f"creating the deal at {stage.name!r}"
     )
@@ -159,6 +161,54 @@ _TEXT = {
 _IDS = {"company_id", "primary_contact_id", "owner_id"}
 
 
+class DealReferences(NamedTuple):
+    company_id: str | None
+    primary_contact_id: str | None
+    contact_ids: list[str]
+
+
+_REFERENCE_FIELDS = frozenset(DealReferences._fields)
+
+
+def _references(deal: Deal) -> DealReferences:
+    return DealReferences(deal.company_id, deal.primary_contact_id, list(deal.contact_ids))
+
+
+async def check_references(
+    scope: Scope,
+    deal: DealReferences,
+    given_contact_ids: Any,
+    before: DealReferences | None = None,
+) -> None:
+    """The company and contacts a user names (those `before` did not reference already)
+    must be live records of the workspace: BAD_USER_INPUT naming the first that is not
+    (`input.companyId`, `input.primaryContactId` or `input.contactIds.<n>`). Asked of the
+    contacts service (SERVICE_UNAVAILABLE, retryable, when it does not answer). Users only:
+    the service acting on its own writes ids that events or the contacts service gave."""
+    if scope.references is None or scope.caller.subject.startswith("service:"):
+        return  # the service itself (a consumer, a job) writes what events told it
+    known: set[str | None] = (
+        {*before.contact_ids, before.primary_contact_id} if before is not None else set()
+    )
+    contacts = [i for i in deal.contact_ids if i not in known]
+    company = (
+        deal.company_id
+        if deal.company_id and (before is None or deal.company_id != before.company_id)
+        else None
+    )
+    if not contacts and company is None:
+        return
+    missing = await scope.references.missing(scope.caller, contacts, [company] if company else [])
+    if missing.company_ids:
+        raise BadUserInput(f"no company {company!r} in this workspace", field="input.companyId")
+    if missing.contact_ids:
+        absent = missing.contact_ids[0]
+        field = "input.primaryContactId"
+        if absent != deal.primary_contact_id and isinstance(given_contact_ids, list):
+            field = f"input.contactIds.{given_contact_ids.index(absent)}"
+        raise BadUserInput(f"no contact {absent!r} in this workspace", field=field)
+
+
 def _changed_values(changes: DealChanges, deal: Deal) -> dict[str, Any]:
     """The given fields, validated (attribute -> value)."""
     values: dict[str, Any] = {}
@@ -229,6 +279,10 @@ async def update_deal(
         values = _changed_values(changes, deal)
         if all(getattr(deal, key) == value for key, value in values.items()):
             return False
+        revised = _references(deal)._replace(
+            **{k: v for k, v in values.items() if k in _REFERENCE_FIELDS}
+        )
+        await check_references(scope, revised, changes.contact_ids, _references(deal))
         pipeline = await get_pipeline(scope, deal.pipeline_id)
         stage = pipeline.stage_at(deal.pipeline_version, deal.stage_key)
         changed = deal.revise(
@@ -434,6 +488,9 @@ def _criteria_gate(unmet: list[dict[str, str]], override: bool, doing: str) -> l
     if not unmet:
         return []
     if override:
-        return criteria_names(unmet)
+        passed = criteria_names(unmet)
+        # The audit log shows the change as an override, naming what it passed over.
+        annotate(override=passed)
+        return passed
     names = ", ".join(criteria_names(unmet))
     raise PreconditionFailed(f"{doing} needs exit criteria that are not met: {names}", unmet=unmet)

@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from crm_kit import bounds
 from crm_kit.errors import BadUserInput, Conflict, Forbidden
 
 from ..domain.money import parse_amount, validate_currency, weighted_minor
@@ -77,8 +78,10 @@ def _check_scope(scope: str, scope_id: str) -> tuple[str, str]:
     if scope not in SCOPES:
         raise BadUserInput(f"scope must be one of {', '.join(SCOPES)}", field="input.scope")
     ident = (scope_id or "").strip()
-    if not ident or len(ident) > 200:
-        raise BadUserInput("scopeId must be 1 to 200 characters", field="input.scopeId")
+    if not ident or len(ident) > bounds.MAX_ID:
+        raise BadUserInput(
+            f"scopeId must be 1 to {bounds.MAX_ID} characters", field="input.scopeId"
+        )
     return scope, ident
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from crm_kit import bounds
 from crm_kit.errors import BadUserInput, Conflict, NotFound, PreconditionFailed
 
 from ..domain.deal import OPEN
@@ -47,6 +48,7 @@ def _owner(value: str | None, field: str) -> str:
     text = value.strip() if isinstance(value, str) else ""
     if not text:
         raise BadUserInput("must not be blank", field=field)
+    bounds.text(text, bounds.MAX_ID, field)
     return text
 
 

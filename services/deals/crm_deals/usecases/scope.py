@@ -16,7 +16,7 @@ from crm_kit.sharing import Access
 
 from ..domain.pipeline import Pipeline
 from ..domain.rates import RateTable
-from ..store.port import DealsStore, WorkspaceStore
+from ..store.port import DealsStore, References, WorkspaceStore
 
 # Runs work that outlives the request (a win model training) in the background.
 Spawn = Callable[[Coroutine[Any, Any, None], str], None]
@@ -39,6 +39,10 @@ class Scope:
     clock: Clock = utcnow
     spawn: Spawn | None = None
     memo: Memo = field(default_factory=Memo)
+    # Where a deal's contacts and company are checked (the contacts service). None: the
+    # service acting on its own (consumers, jobs, the importer), whose references come
+    # from events or were resolved already.
+    references: References | None = None
     views: AccessViews | None = None
     _access: CallerAccess | None = field(default=None, init=False, repr=False)
 
@@ -63,7 +67,15 @@ class Scope:
         """The same workspace, acting as a system user (`subject`, admin): what a
         background job writes is attributed to it."""
         caller = RequestContext(self.workspace_id, subject, frozenset({"admin"}))
-        return Scope(self.store, caller, self.clock, self.spawn, self.memo, self.views)
+        return Scope(
+            self.store,
+            caller,
+            self.clock,
+            self.spawn,
+            self.memo,
+            references=self.references,
+            views=self.views,
+        )
 
     def require_write(self) -> None:
         if not self.caller.can_write:
@@ -82,13 +94,17 @@ def scopes(
     store: DealsStore,
     clock: Clock = utcnow,
     spawn: Spawn | None = None,
+    *,
     views: AccessViews | None = None,
+    references: References | None = None,
 ) -> Scopes:
     """`views`: the projection of teams and sharing settings; without it (unit tests'
-    stores) every caller sees every deal."""
+    stores) every caller sees every deal. `references`: where a deal's contacts and
+    company are checked."""
 
     def scope_of(caller: RequestContext) -> Scope:
-        return Scope(store.for_workspace(caller.workspace_id), caller, clock, spawn, views=views)
+        workspace = store.for_workspace(caller.workspace_id)
+        return Scope(workspace, caller, clock, spawn, references=references, views=views)
 
     return scope_of
 

@@ -20,7 +20,7 @@ from crm_kit.assertions import KeyRing
 from crm_kit.context import RequestContext
 from crm_kit.rpc import READ, Endpoint, start_rpc_service
 from crm_kit.settings import Settings
-from crm_kit.testing import GraphQLClient, gateway_auth, running_app
+from crm_kit.testing import GraphQLClient, gateway_auth, reference_standins, running_app
 
 
 @pytest.fixture(params=["auto", "mongodb"])
@@ -75,8 +75,17 @@ async def nc(infra: Any) -> AsyncIterator[Client]:
     await client.close()
 
 
+@pytest.fixture(autouse=True)
+async def contact_records(nc: Client) -> AsyncIterator[set[str]]:
+    """Stand-ins for the contacts service's answer on the contacts and company a deal
+    names (`rpc.contacts.records.check`): every id exists except those the test adds to
+    the set this yields."""
+    async with reference_standins(nc, set(), deals=False) as missing:
+        yield missing
+
+
 @pytest.fixture
-async def service(settings: Settings) -> AsyncIterator[dict[str, Any]]:
+async def service(settings: Settings, contact_records: set[str]) -> AsyncIterator[dict[str, Any]]:
     """The running app: `http` (ASGI client), `app`, and a GraphQL client per workspace."""
     app = create_app(settings)
     async with running_app(app) as http:

@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 
 from crm_contracts.envelope import CloudEvent
+from crm_deals.config import AUDIT
 from crm_deals.events.publish import encode
 from crm_deals.graphql.context import DealsContext, context_for
 from crm_deals.graphql.schema import schema
 from crm_deals.store.memory import memory_store
 from crm_deals.store.model_cache import ModelCache
 from crm_deals.store.port import DealsStore, WorkspaceStore
+from crm_deals.store.references import KnownReferences
 from crm_deals.usecases.scope import Scope, Scopes, scopes
 from crm_kit.context import RequestContext
 from crm_kit.memory_db import MemoryDatabase
@@ -33,7 +35,9 @@ class FakeDeals:
     ) -> None:
         self.clock = clock
         self.workarounds = workarounds
-        self.db = MemoryDatabase(encode=encode)
+        self.db = MemoryDatabase(encode=encode, audit=AUDIT)
+        # The contacts service's answer on the ids a deal names (every id exists).
+        self.references = KnownReferences()
         self.store: DealsStore = memory_store(self.db, workarounds=workarounds, models=models)
         self.background: list[asyncio.Task[None]] = []
 
@@ -47,7 +51,7 @@ class FakeDeals:
 
     @property
     def scopes(self) -> Scopes:
-        return scopes(self.store, self.clock, self.spawn)
+        return scopes(self.store, self.clock, self.spawn, references=self.references)
 
     def scope(self, workspace: str = "w1", subject: str = "alice", roles: str = "admin") -> Scope:
         return self.scopes(RequestContext(workspace, subject, frozenset(roles.split(","))))

@@ -3,6 +3,7 @@ is BAD_USER_INPUT naming the input path."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -10,8 +11,14 @@ import pytest
 from crm_deals.domain import rules
 from crm_deals.domain.money import parse_amount
 from crm_deals.domain.pipeline import Stage, TaskTemplate, build_stages
+from crm_deals.domain.records import OWNER
+from crm_deals.usecases import forecasting, handover
+from crm_deals.usecases.inputs import QuotaInput
 from crm_kit import bounds
 from crm_kit.errors import BadUserInput
+from crm_kit.testing import Clock
+
+from .conftest import FakeDeals
 
 
 def _refused(field: str) -> Any:
@@ -89,3 +96,18 @@ def test_playbooks_and_stages_are_bounded() -> None:
         build_stages(stages)
     with _refused("input.stages.0.name"):
         build_stages([_stage(name="n" * (bounds.MAX_NAME + 1))])
+
+
+async def test_handover_quota_and_period_ids_are_bounded() -> None:
+    fake = FakeDeals(Clock())
+    too_long = "u" * (bounds.MAX_ID + 1)
+    with _refused("input.fromOwnerId"):
+        await handover.hand_over(fake.scope(), too_long, "b")
+    with _refused("input.toOwnerId"):
+        await handover.hand_over(fake.scope(), "a", too_long)
+    quota = QuotaInput(period="2026-Q1", scope=OWNER, scope_id=too_long, amount="1", currency="USD")
+    with _refused("input.scopeId"):
+        await forecasting.set_quota(fake.scope(), quota)
+    with _refused("input.period"):
+        await forecasting.set_quota(fake.scope(), replace(quota, scope_id="a", period="2" * 10_000))
+    assert fake.collections["quotas"] == {}

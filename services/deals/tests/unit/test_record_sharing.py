@@ -49,7 +49,13 @@ class World:
 
     @property
     def scopes(self) -> Scopes:
-        return scopes(self.fake.store, self.fake.clock, self.fake.spawn, self.views)
+        return scopes(
+            self.fake.store,
+            self.fake.clock,
+            self.fake.spawn,
+            views=self.views,
+            references=self.fake.references,
+        )
 
     def client(self, who: str) -> GraphQLClient:
         def context_of(caller: RequestContext) -> DealsContext:

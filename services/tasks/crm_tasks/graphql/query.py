@@ -7,12 +7,13 @@ from typing import Annotated
 
 import strawberry
 
+from crm_kit.audit_graphql import log_field, trail_field
 from crm_kit.errors import BadUserInput, NotFound
 from crm_kit.pagination import decode_cursor, encode_cursor, page_size
 from crm_kit.relay_types import Connection, Edge, PageInfo, connection
 
 from ..domain.queries import TaskOrder
-from ..usecases import analytics, automation, lookups, teams
+from ..usecases import analytics, audit, automation, lookups, teams
 from ..usecases.tasks import get_task
 from . import access
 from .context import ContextInfo
@@ -38,6 +39,9 @@ class Query:
         resolver=access.sharing_settings,
         description="The workspace's sharing settings (defaults until an admin sets them).",
     )
+
+    tasks_audit_trail = trail_field(audit.readable, "task, team or automation rule")
+    tasks_audit_log = log_field("tasks, teams and rules")
 
     @strawberry.field(description="A task by id (NOT_FOUND if it does not exist here).")
     async def task(self, info: ContextInfo, id: strawberry.ID) -> Task | None:

@@ -13,9 +13,11 @@ only on what it is given and on reads it makes.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
 
+from crm_kit.audit_read import AuditTrail
 from crm_kit.context import RequestContext
 from crm_kit.pagination import Cursor, Page
 from crm_kit.records import Stale as ChangedMeanwhile
@@ -67,6 +69,9 @@ class NameTaken(Exception):
 class WorkspaceStore(Protocol):
     @property
     def workspace_id(self) -> str: ...
+
+    # The workspace's audit log (crm_kit.audit): the changes to its records.
+    audit_trail: AuditTrail
 
     # tasks
     async def add_tasks(self, tasks: Sequence[Task]) -> list[Task]:
@@ -165,3 +170,22 @@ class TasksStore(Protocol):
     async def fire_due(self, now: datetime, limit: int) -> list[Firing]:
         """Fire what is due by `now` in every workspace (`domain.reminders`), at most
         `limit`; returns what this process fired (another replica fires the rest)."""
+
+
+# --- what a task references in other services (store/references.py) ---------------------
+
+
+@dataclass(frozen=True)
+class Named:
+    """What a task names in other services (None: nothing)."""
+
+    deal_id: str | None = None
+    contact_id: str | None = None
+    company_id: str | None = None
+
+
+class References(Protocol):
+    async def missing(self, caller: RequestContext, named: Named) -> list[str]:
+        """The attributes of `named` (`deal_id`, `contact_id`, `company_id`) whose id
+        names no live record in the caller's workspace."""
+        ...

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from crm_kit.audit_read import AuditTrail
 from crm_kit.filters import And, Eq, Range
 from crm_kit.pagination import BY_ID, Cursor, Order, Page
 from crm_kit.records import Duplicate, RecordSource
@@ -55,6 +56,7 @@ class WorkspaceRecordStore:
         self.root = root
         self.workspace_id = workspace_id
         source = root.source
+        self.audit_trail = AuditTrail(source, workspace_id)
         self.tasks = source.records(TASK, workspace_id)
         self.teams = source.records(TEAM, workspace_id)
         self.access = source.records(ACCESS, workspace_id)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from crm_kit import bounds
 from crm_kit.errors import BadUserInput, NotFound, PreconditionFailed
 
 from ..domain.queries import TaskFilter
@@ -28,6 +29,7 @@ def _user(value: str | None, field: str) -> str:
     text = value.strip() if isinstance(value, str) else ""
     if not text:
         raise BadUserInput("must not be blank", field=field)
+    bounds.text(text, bounds.MAX_ID, field)
     return text
 
 

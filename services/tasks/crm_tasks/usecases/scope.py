@@ -12,7 +12,7 @@ from crm_kit.context import RequestContext
 from crm_kit.errors import Forbidden
 from crm_kit.sharing import Access
 
-from ..store.port import DealMoves, TasksStore, WorkspaceStore
+from ..store.port import DealMoves, References, TasksStore, WorkspaceStore
 
 # Who acts when the service reacts to an event or fires a reminder.
 SERVICE = "service:tasks"
@@ -27,6 +27,9 @@ class Scope:
     # deals (the GraphQL API, unit tests that do not need it).
     deals: DealMoves | None = None
     views: AccessViews | None = None
+    # Where a task's deal, contact and company are checked (the deals and contacts
+    # services). None: nothing is checked (the service acting on its own).
+    references: References | None = None
     _access: CallerAccess | None = field(default=None, init=False, repr=False)
 
     async def access(self) -> Access:
@@ -70,12 +73,15 @@ def scopes(
     views: AccessViews | None = None,
     *,
     deals: DealMoves | None = None,
+    references: References | None = None,
 ) -> Scopes:
     """`views`: the projection of teams and sharing settings; without it (unit tests'
-    stores) every caller sees every task. `deals`: stage moves for automation rules."""
+    stores) every caller sees every task. `deals`: stage moves for automation rules.
+    `references`: where a task's deal, contact and company are checked."""
 
     def scope_of(caller: RequestContext) -> Scope:
-        return Scope(store.for_workspace(caller.workspace_id), caller, clock, deals, views)
+        workspace = store.for_workspace(caller.workspace_id)
+        return Scope(workspace, caller, clock, deals, views, references)
 
     return scope_of
 

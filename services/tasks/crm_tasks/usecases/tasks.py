@@ -16,7 +16,7 @@ from crm_kit.unset import Unset, or_default
 
 from ..domain.task import PRIORITIES, TASK_TYPES, Task, TaskSource, keyed_id
 from ..domain.transitions import InvalidTransition
-from ..store.port import Change, ChangedMeanwhile
+from ..store.port import Change, ChangedMeanwhile, Named
 from .inputs import TaskChanges, TaskInput
 from .scope import Scope
 from .teams import get_team, pick_member
@@ -152,7 +152,30 @@ async def create_task(
     task = await new_task(
         scope, data, idem_key=idem_key, default_to_actor=default_to_actor, prefix=prefix
     )
+    await check_references(
+        scope, Named(task.deal_id, task.contact_id, task.company_id), prefix=prefix
+    )
     return (await store_tasks(scope, [task]))[0]
+
+
+_CLIENT_NAMES = {"deal_id": "dealId", "contact_id": "contactId", "company_id": "companyId"}
+
+
+async def check_references(scope: Scope, named: Named, *, prefix: str = "input") -> None:
+    """The deal, contact and company a user names must be live records of the workspace:
+    BAD_USER_INPUT naming the first that is not. Users only: the service acting on its own
+    (a playbook, a rule) writes ids its events gave it."""
+    if scope.references is None or scope.is_service:
+        return
+    if named == Named():
+        return
+    missing = await scope.references.missing(scope.caller, named)
+    if missing:
+        name = missing[0]
+        raise BadUserInput(
+            f"no {name.removesuffix('_id')} {getattr(named, name)!r} in this workspace",
+            field=f"{prefix}.{_CLIENT_NAMES[name]}",
+        )
 
 
 async def get_task(scope: Scope, task_id: str, field: str = "id") -> Task:
@@ -222,6 +245,18 @@ async def update_task(
             "input",
         )
     values = await _values(scope, data)
+    # Only what the change names anew.
+    await check_references(
+        scope,
+        Named(
+            *(
+                values[name]
+                if values.get(name) and values[name] != getattr(current, name)
+                else None
+                for name in ("deal_id", "contact_id", "company_id")
+            )
+        ),
+    )
 
     async def change(task: Task) -> bool:
         _editable(task, expect)

@@ -25,6 +25,12 @@ def _name(value: str, field: str = "input.name") -> str:
     return bounds.text(name, bounds.MAX_NAME, field) or name
 
 
+def _manager(value: str | Unset | None, field: str = "input.managerId") -> str | None:
+    if isinstance(value, Unset) or not value:
+        return None
+    return bounds.text(value, bounds.MAX_ID, field)
+
+
 def _members(member_ids: Sequence[str], field: str = "input.memberIds") -> list[str]:
     bounds.count(member_ids, bounds.MAX_TEAM_MEMBERS, field)
     members: list[str] = []
@@ -59,7 +65,7 @@ async def create_team(scope: Scope, data: TeamInput, team_id: str | None = None)
         name=name,
         member_ids=_members([] if isinstance(data.member_ids, Unset) else data.member_ids),
         strategy=strategy,
-        manager_id=None if isinstance(data.manager_id, Unset) else data.manager_id or None,
+        manager_id=_manager(data.manager_id),
         created_at=now,
         updated_at=now,
     )
@@ -106,7 +112,7 @@ async def update_team(scope: Scope, team_id: str, data: TeamInput) -> Team:
         if strategy is not None:
             team.strategy = strategy
         if not isinstance(data.manager_id, Unset):
-            team.manager_id = data.manager_id or None
+            team.manager_id = _manager(data.manager_id)
         team.updated_at = scope.now()
         team.changed()
         return True

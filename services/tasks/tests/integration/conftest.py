@@ -18,6 +18,7 @@ from crm_contracts.envelope import HEADER_MSG_ID, HEADER_WORKSPACE, CloudEvent
 from crm_contracts.streams import stream_for
 from crm_kit.nats_io import ensure_stream
 from crm_kit.settings import Settings
+from crm_kit.testing import reference_standins
 
 STREAMS = [stream_for(s) for s in ("deals", "contacts", "tasks")]
 
@@ -33,6 +34,16 @@ def settings(request: pytest.FixtureRequest, infra: Any, db_name: str) -> Settin
         max_deliveries=5,
         database_profile=request.param,
     )
+
+
+@pytest.fixture(autouse=True)
+async def referenced_records(infra: Any) -> AsyncIterator[set[str]]:
+    """Stand-ins for the deals and contacts services' answers on the ids a task names:
+    every id exists except those the test adds to the set this yields."""
+    nc = await infra.connect_nats()
+    async with reference_standins(nc, set()) as missing:
+        yield missing
+    await nc.close()
 
 
 @pytest.fixture

@@ -41,3 +41,17 @@ async def test_team_members_at_and_over_the_limit(caller: Any) -> None:
     )
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "input.name"}
     assert len((await caller.data(TEAMS))["teams"]) == 1
+
+
+async def test_team_manager_and_handover_user_ids_are_bounded(caller: Any) -> None:
+    too_long = "u" * (bounds.MAX_ID + 1)
+    error = await caller.error(
+        TEAM, {"input": {"name": "Team", "memberIds": [], "managerId": too_long}}
+    )
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "input.managerId"}
+    assert (await caller.data(TEAMS))["teams"] == []
+    handover = "mutation($i: HandOverTasksInput!) { handOverTasks(input: $i) { moved } }"
+    for field in ("fromUserId", "toUserId"):
+        given = {"fromUserId": "a", "toUserId": "b", field: too_long}
+        error = await caller.error(handover, {"i": given})
+        assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": f"input.{field}"}

@@ -1,0 +1,360 @@
+"""The audit log: every change to a record (who, when, through which path, each changed
+field before → after), captured once for all services by the kit's write path.
+
+What a service audits is its `AuditPolicy`: the collections holding records and, per
+collection, the record type and the document fields left out of the diffs (derived or
+bookkeeping fields). `crm_kit.writer.DocumentWriter` (and `crm_kit.memory_db`, the unit
+tests' fake) asks `entry(...)` for each write to such a collection and stores the entry
+
+- inside the record's own write (`_audit`, beside the outbox's pending events: one
+  single-document write, so the entry exists exactly when the change does), from where the
+  outbox relay moves it to the `audit` collection (an insert keyed by the entry's id, then
+  the pull: a crash in between re-inserts the same id, which the unique `_id` refuses);
+- for a hard delete, which leaves no document to carry it: as an intent in
+  `_audit_intents` before the delete, moved to `audit` after it; the relay's sweep settles
+  intents a crash left (the document gone: the delete happened, the entry is kept; the
+  document still there: it did not, the intent is dropped);
+- for a bulk insert (an import's batch of thousands): all its entries in one intent
+  before the insert, moved to `audit` in one statement after it (those of the records a
+  unique index refused left out); a crash in between is settled by the records that exist.
+
+Within a keyed operation (`crm_kit.operation`) an entry's id derives from the write (the
+update's marker, or the insert's collection and id), and a write an earlier run made is
+not made again: a retry with the same idempotency key adds no entry.
+
+Who and how come from the request context (`crm_kit.context`) and the channel the entry
+point binds here (`via` / `bind_channel`): `graphql` (party `gateway`), `nats`
+(request/reply; the calling party), `automation` (an event consumer, a scheduler: the
+service acting as the system), `import`, `cli`. A use case adds what the diff cannot show
+with `annotate` (an admin's override of exit criteria).
+
+Values are stored as JSON text (`before`, `after`): record fields may hold user-defined
+keys (custom fields) that MongoDB forbids as field names, and one shape per change keeps
+the field-level filtering of a reader simple (drop the changes of fields it hides).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from bson import ObjectId
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from .clock import to_millis, utcnow
+from .context import current_request
+from .operation import OPS_FIELD, current_operation
+from .update_operators import apply_update
+
+AUDIT = "audit"
+# Entries waiting in their record's document for the relay to move them.
+PENDING_FIELD = "_audit"
+INTENTS = "_audit_intents"
+DUPLICATE_KEY = 11000
+PATHS = ("graphql", "nats", "import", "automation", "cli")
+DEFAULT_RETENTION_DAYS = 365.0
+# Fields no diff shows: identity, placement and the kit's own bookkeeping.
+_ALWAYS_IGNORED = frozenset(
+    {"_id", "workspace_id", OPS_FIELD, PENDING_FIELD, "_outbox", "_outbox_pending", "_outbox_at"}
+)
+
+
+@dataclass(frozen=True)
+class Audited:
+    """One audited collection: the record type entries name (`deal`, `contact`...), the
+    document fields diffs leave out, and the field whose setting is a (soft) delete."""
+
+    record_type: str
+    ignore: frozenset[str] = frozenset()
+    deleted_field: str | None = "deleted_at"
+
+
+@dataclass(frozen=True)
+class AuditPolicy:
+    service: str
+    collections: Mapping[str, Audited] = field(default_factory=dict)
+
+    def of(self, collection: str) -> Audited | None:
+        return self.collections.get(collection)
+
+
+# -- the channel a change comes through --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Channel:
+    path: str
+    party: str = ""
+
+
+_channel: ContextVar[Channel | None] = ContextVar("crm_audit_channel", default=None)
+_notes: ContextVar[dict[str, Any] | None] = ContextVar("crm_audit_notes", default=None)
+
+
+def bind_channel(path: str | None, party: str = "") -> None:
+    """Set (None: clear) the path of the changes this task makes from here on."""
+    if path is not None and path not in PATHS:
+        raise ValueError(f"unknown audit path {path!r}")
+    _channel.set(Channel(path, party) if path else None)
+    _notes.set(None)
+
+
+@contextlib.contextmanager
+def via(path: str, party: str = "") -> Iterator[None]:
+    """Run the block's changes as coming through `path` (an importer: `import`; an
+    operator's command: `cli`)."""
+    if path not in PATHS:
+        raise ValueError(f"unknown audit path {path!r}")
+    token = _channel.set(Channel(path, party))
+    notes = _notes.set(None)
+    try:
+        yield
+    finally:
+        _channel.reset(token)
+        _notes.reset(notes)
+
+
+def annotate(**detail: Any) -> None:
+    """Attach `detail` (JSON-able) to the entries of the next changes this task writes (an
+    admin's override: `annotate(override=[criteria])`)."""
+    _notes.set({**(_notes.get() or {}), **detail})
+
+
+def current_channel() -> Channel:
+    """The bound channel; without one the service acts on its own (a scheduler, a start-up
+    repair): `automation`."""
+    return _channel.get() or Channel("automation")
+
+
+# -- entries -----------------------------------------------------------------------------
+
+
+def _json(value: Any) -> str | None:
+    if value is None:
+        return None
+    return orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def changes(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, audited: Audited
+) -> list[dict[str, Any]]:
+    """The top-level fields whose value differs, each `{field, before, after}` (JSON text;
+    None where the field is absent or null)."""
+    before = before or {}
+    after = after or {}
+    skipped = _ALWAYS_IGNORED | audited.ignore
+    names = sorted((set(before) | set(after)) - skipped)
+    return [
+        {"field": name, "before": _json(before.get(name)), "after": _json(after.get(name))}
+        for name in names
+        if before.get(name) != after.get(name)
+    ]
+
+
+def after_update(before: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """The document an update's operators make of `before` (top-level fields)."""
+    after = copy.deepcopy(dict(before))
+    apply_update(after, update, inserting=not before)
+    return after
+
+
+def touched(update: Mapping[str, Any]) -> set[str]:
+    """The top-level fields an update's operators name."""
+    return {name.split(".")[0] for fields in update.values() for name in fields}
+
+
+def _action(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, audited: Audited
+) -> str:
+    if before is None:
+        return "create"
+    if after is None:
+        return "delete"
+    flag = audited.deleted_field
+    if flag is not None and flag in after:
+        if before.get(flag) is None and after.get(flag) is not None:
+            return "delete"
+        if before.get(flag) is not None and after.get(flag) is None:
+            return "restore"
+    return "update"
+
+
+def entry_id(place: str) -> str:
+    """Within a keyed operation, derived from the write (`place`: its marker, or the
+    collection and id of an insert), so a run made again names the same entry; else new.
+    A 24-hex ObjectId either way: time-ordered by the operation's start."""
+    operation = current_operation()
+    if operation is None:
+        return str(ObjectId())
+    seconds = int(operation.started_at.timestamp()).to_bytes(4, "big")
+    digest = hashlib.sha256(f"{operation.token}\x00audit\x00{place}".encode()).digest()
+    return str(ObjectId(seconds + digest[:8]))
+
+
+def entry(
+    policy: AuditPolicy,
+    collection: str,
+    record_id: Any,
+    workspace_id: str | None,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    *,
+    place: str,
+) -> dict[str, Any] | None:
+    """The entry of one write (None: the collection is not audited, or nothing it shows
+    changed)."""
+    audited = policy.of(collection)
+    if audited is None:
+        return None
+    diff = changes(before, after, audited)
+    action = _action(before, after, audited)
+    if not diff and action == "update":
+        return None
+    request = current_request()
+    channel = current_channel()
+    workspace = (
+        workspace_id
+        or (after or before or {}).get("workspace_id")
+        or (request.workspace_id if request else "")
+    )
+    made: dict[str, Any] = {
+        "_id": entry_id(place),
+        "workspace_id": workspace,
+        "service": policy.service,
+        "record_type": audited.record_type,
+        "record_id": str(record_id),
+        "action": action,
+        "at": to_millis(utcnow()),
+        # Who: the subject, its roles, and the party that carried the call.
+        "actor": request.subject if request else f"service:{policy.service}",
+        "roles": sorted(request.roles) if request else [],
+        "party": channel.party or (policy.service if channel.path == "automation" else ""),
+        "path": channel.path,
+        "changes": diff,
+    }
+    notes = _notes.get()
+    if notes:
+        made["detail"] = _json(notes)
+        _notes.set(None)  # said once, on the change it explains
+    return made
+
+
+# -- moving entries to the audit collection ----------------------------------------------
+
+
+async def store_entries(db: AsyncDatabase[Any], entries: Sequence[Mapping[str, Any]]) -> None:
+    """Insert entries into `audit`; one already there (an earlier move) is left as is."""
+    if not entries:
+        return
+    try:
+        await db[AUDIT].insert_many([dict(e) for e in entries], ordered=False)
+    except BulkWriteError as error:
+        failures = error.details.get("writeErrors", [])
+        if any(failure.get("code") != DUPLICATE_KEY for failure in failures):
+            raise
+
+
+async def begin_delete(
+    db: AsyncDatabase[Any], collection: str, doc_id: Any, entries: Sequence[Mapping[str, Any]]
+) -> str:
+    """Record the intent of a hard delete (its entry and the entries its document still
+    held) before the delete; returns the intent's id."""
+    intent_id = f"{collection}/{doc_id}/{entries[-1]['_id']}"
+    with contextlib.suppress(DuplicateKeyError):  # a retry's own intent
+        await db[INTENTS].insert_one(
+            {
+                "_id": intent_id,
+                "collection": collection,
+                "doc_id": doc_id,
+                "entries": list(entries),
+                "at": datetime.now(UTC),
+            }
+        )
+    return intent_id
+
+
+async def end_delete(db: AsyncDatabase[Any], intent_id: str, *, deleted: bool) -> None:
+    """After the delete: keep its entries (it happened) or not; the intent goes."""
+    if deleted:
+        intent = await db[INTENTS].find_one({"_id": intent_id})
+        if intent is not None:
+            await store_entries(db, intent.get("entries") or [])
+    await db[INTENTS].delete_one({"_id": intent_id})
+
+
+async def begin_inserts(
+    db: AsyncDatabase[Any], collection: str, entries: Sequence[Mapping[str, Any]]
+) -> str:
+    """Record the entries of a bulk insert (an import's batch) before it, in one document:
+    the records then carry none (no entry to move out of each of thousands of documents
+    afterwards); returns the intent's id."""
+    intent_id = f"{collection}/insert/{entries[0]['_id']}"
+    with contextlib.suppress(DuplicateKeyError):  # a retry's own intent
+        await db[INTENTS].insert_one(
+            {
+                "_id": intent_id,
+                "collection": collection,
+                "kind": "insert",
+                "entries": list(entries),
+                "at": datetime.now(UTC),
+            }
+        )
+    return intent_id
+
+
+async def end_inserts(
+    db: AsyncDatabase[Any], intent_id: str, entries: Sequence[Mapping[str, Any]]
+) -> None:
+    """After the bulk insert: keep the entries of the records it wrote; the intent goes."""
+    await store_entries(db, entries)
+    await db[INTENTS].delete_one({"_id": intent_id})
+
+
+async def settle_intents(db: AsyncDatabase[Any], grace_seconds: float = 0.0) -> int:
+    """Finish the hard deletes and bulk inserts a crash interrupted (intents older than
+    `grace_seconds`, which a live writer finishes itself): a delete's entries are kept if
+    the document is gone, an insert's for the records that exist (`_id` look-ups). Returns
+    how many were settled."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=grace_seconds)
+    settled = 0
+    async for intent in db[INTENTS].find({}):
+        at = intent.get("at")
+        if isinstance(at, datetime) and (at if at.tzinfo else at.replace(tzinfo=UTC)) > cutoff:
+            continue
+        records = db[intent["collection"]]
+        if intent.get("kind") == "insert":
+            entries = intent.get("entries") or []
+            kept = [
+                e for e in entries if await records.find_one({"_id": e["record_id"]}, {"_id": 1})
+            ]
+            await end_inserts(db, intent["_id"], kept)
+        else:
+            gone = await records.find_one({"_id": intent["doc_id"]}, {"_id": 1})
+            await end_delete(db, intent["_id"], deleted=gone is None)
+        settled += 1
+    return settled
+
+
+def pending_update(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Update operators that put entries in their record's document (merged with the
+    change's own and the outbox's: the relay's flag is set by either)."""
+    if not entries:
+        return {}
+    return {"$push": {PENDING_FIELD: {"$each": list(entries)}}}
+
+
+async def ensure_indexes(db: AsyncDatabase[Any]) -> None:
+    """The audit log's reads: a record's trail and a workspace's log, newest first (on
+    MongoDB; FerretDB's SQLite backend serves only `_id` from an index)."""
+    await db[AUDIT].create_index(
+        [("workspace_id", 1), ("record_id", 1), ("at", -1), ("_id", -1)], name="trail"
+    )
+    await db[AUDIT].create_index([("workspace_id", 1), ("at", -1), ("_id", -1)], name="log")

@@ -1,0 +1,83 @@
+"""Reading the audit log (`crm_kit.audit`): one workspace's entries, newest first, paged
+with the kit's keyset cursors, over the same records API on MongoDB and in memory.
+
+A record's trail first stores the entries its document still holds (the relay moves them
+within moments of the write; a trail read at once would miss the newest change): an
+insert keyed by the entry's id, so the relay's own move later changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .audit import AUDIT, PENDING_FIELD, store_entries
+from .filters import And, Eq, Filter, Range
+from .pagination import Cursor, Order, Page, encode_cursor
+from .records import MongoSource, RecordSource, RecordType
+
+
+def _entry(doc: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(doc)
+
+
+AUDIT_ENTRY: RecordType[dict[str, Any]] = RecordType(AUDIT, _entry, _entry)
+NEWEST_FIRST = Order("at", descending=True)
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Which entries: all of a record's, or a workspace's by record type, actor and time
+    (`since` inclusive, `until` exclusive)."""
+
+    record_id: str | None = None
+    record_type: str | None = None
+    actor: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def where(self) -> Filter:
+        parts: list[Filter | None] = [
+            Eq("record_id", self.record_id) if self.record_id is not None else None,
+            Eq("record_type", self.record_type) if self.record_type is not None else None,
+            Eq("actor", self.actor) if self.actor is not None else None,
+            Range("at", gte=self.since, lt=self.until)
+            if self.since is not None or self.until is not None
+            else None,
+        ]
+        return And(*parts)
+
+
+def entry_cursor(entry: Mapping[str, Any]) -> str:
+    return encode_cursor(entry["at"], str(entry["_id"]))
+
+
+class AuditTrail:
+    """One workspace's audit log."""
+
+    def __init__(self, source: RecordSource, workspace_id: str) -> None:
+        self.source = source
+        self.workspace_id = workspace_id
+        self._entries = source.records(AUDIT_ENTRY, workspace_id)
+
+    async def page(
+        self, query: AuditQuery, *, first: int, after: Cursor | None
+    ) -> Page[dict[str, Any]]:
+        if query.record_id is not None:
+            await self._store_waiting(query.record_id)
+        return await self._entries.page(query.where(), order=NEWEST_FIRST, after=after, first=first)
+
+    async def _store_waiting(self, record_id: str) -> None:
+        """The record's entries not yet moved by the relay (on the database)."""
+        if not isinstance(self.source, MongoSource) or self.source.writer.audit is None:
+            return
+        db = self.source.writer.db
+        for collection in self.source.writer.audit.collections:
+            doc = await db[collection].find_one(
+                {"_id": record_id}, {PENDING_FIELD: 1, "workspace_id": 1}
+            )
+            if doc is not None and doc.get("workspace_id") == self.workspace_id:
+                await store_entries(db, doc.get(PENDING_FIELD) or [])
+                return

@@ -1,0 +1,177 @@
+"""The audit log through the kit's writer and the outbox relay on a real FerretDB (both
+database profiles): an entry rides in its record's write and reaches the `audit`
+collection once, whatever crash interrupts the move; a hard delete's entry survives a
+crash between its intent and its end; a record's trail shows a change at once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from crm_kit.audit import (
+    AUDIT,
+    INTENTS,
+    PENDING_FIELD,
+    Audited,
+    AuditPolicy,
+    begin_delete,
+    begin_inserts,
+    bind_channel,
+    entry,
+    settle_intents,
+    store_entries,
+)
+from crm_kit.audit_read import AuditQuery, AuditTrail
+from crm_kit.context import RequestContext, bind_request
+from crm_kit.outbox import PENDING, OutboxRelay
+from crm_kit.profile import DatabaseProfile
+from crm_kit.records import MongoRecords, MongoSource
+from crm_kit.writer import DocumentWriter
+
+from ..support.things import THING, THINGS, Thing, encode
+
+pytestmark = pytest.mark.integration
+
+POLICY = AuditPolicy("things", {THINGS: Audited("thing", frozenset({"name_key", "version"}))})
+
+
+@pytest.fixture(params=["mongodb", "ferretdb"])
+async def env(
+    request: pytest.FixtureRequest, infra: Any, db_name: str
+) -> AsyncIterator[dict[str, Any]]:
+    client: AsyncMongoClient[Any] = AsyncMongoClient(infra.mongodb_uri, tz_aware=True)
+    nc = await infra.connect_nats()
+    db = client[db_name]
+    writer = DocumentWriter(
+        db,
+        profile=DatabaseProfile.named(request.param),
+        outbox_collections=[THINGS],
+        encode=encode,
+        audit=POLICY,
+    )
+    # No event is written here (no rename): the relay only moves audit entries.
+    relay = OutboxRelay(db, [THINGS], nc.jetstream())
+    bind_request(RequestContext("w1", "user-1", frozenset({"rep"})))
+    bind_channel("graphql", "gateway")
+    yield {"db": db, "writer": writer, "relay": relay, "things": MongoRecords(writer, THING, "w1")}
+    bind_request(None)
+    bind_channel(None)
+    await nc.close()
+    await client.close()
+
+
+async def _moved(db: Any) -> list[dict[str, Any]]:
+    return [e async for e in db[AUDIT].find({}).sort([("at", 1), ("_id", 1)])]
+
+
+async def test_entries_ride_in_the_record_and_the_relay_moves_each_once(
+    env: dict[str, Any],
+) -> None:
+    db, things, relay = env["db"], env["things"], env["relay"]
+    await things.insert(Thing("a", "w1", "Ada", score=1))
+
+    async def rename(thing: Thing) -> bool:
+        thing.name = "Bea"
+        return True
+
+    await things.change("a", rename)
+    await things.update("a", {"$inc": {"score": 2}})
+    # The process "dies" here: nothing moved yet, the entries wait in the document.
+    stored = await db[THINGS].find_one({"_id": "a"})
+    assert [e["action"] for e in stored[PENDING_FIELD]] == ["create", "update", "update"]
+    assert stored[PENDING] is True
+    assert await db[AUDIT].count_documents({}) == 0
+    # Another relay's sweep (a restarted process) moves them.
+    await relay.publish_pending()
+    moved = await _moved(db)
+    assert [(e["action"], e["path"], e["actor"]) for e in moved] == [
+        ("create", "graphql", "user-1"),
+        ("update", "graphql", "user-1"),
+        ("update", "graphql", "user-1"),
+    ]
+    changed = {c["field"]: (c["before"], c["after"]) for c in moved[2]["changes"]}
+    assert changed == {"score": ("1", "3")}
+    assert (await db[THINGS].find_one({"_id": "a"}))[PENDING_FIELD] == []
+    # A crash after the insert into `audit` and before the pull: the next move finds the
+    # ids there and adds nothing.
+    await things.update("a", {"$set": {"score": 9}})
+    waiting = (await db[THINGS].find_one({"_id": "a"}))[PENDING_FIELD]
+    await store_entries(db, waiting)
+    await relay.publish_pending()
+    await relay.publish_pending()
+    assert await db[AUDIT].count_documents({}) == 4
+
+
+async def test_a_hard_delete_keeps_its_entry_and_what_the_record_still_held(
+    env: dict[str, Any],
+) -> None:
+    db, things = env["db"], env["things"]
+    await things.insert(Thing("a", "w1", "Ada"))
+    assert await things.delete("a")  # before the relay moved the create
+    assert [e["action"] for e in await _moved(db)] == ["create", "delete"]
+    assert await db[INTENTS].count_documents({}) == 0
+
+
+async def test_crashed_deletes_are_settled_by_what_the_database_holds(
+    env: dict[str, Any],
+) -> None:
+    db, things = env["db"], env["things"]
+    for name in ("gone", "kept"):
+        await things.insert(Thing(name, "w1", name))
+    await env["relay"].publish_pending()
+    for name in ("gone", "kept"):
+        doc = await db[THINGS].find_one({"_id": name})
+        made = entry(POLICY, THINGS, name, "w1", doc, None, place=f"{name}/delete")
+        assert made is not None
+        await begin_delete(db, THINGS, name, [made])
+    # "gone": the process died after the delete; "kept": before it.
+    await db[THINGS].delete_one({"_id": "gone"})
+    assert await settle_intents(db) == 2
+    assert await settle_intents(db) == 0
+    deletes = [e["record_id"] for e in await _moved(db) if e["action"] == "delete"]
+    assert deletes == ["gone"]
+
+
+async def test_a_records_trail_shows_a_change_before_the_relay_moved_it(
+    env: dict[str, Any],
+) -> None:
+    db, things = env["db"], env["things"]
+    await things.insert(Thing("a", "w1", "Ada"))
+    await things.insert(Thing("b", "w1", "Bob"))
+    trail = AuditTrail(MongoSource(env["writer"]), "w1")
+    page = await trail.page(AuditQuery(record_id="a"), first=10, after=None)
+    assert [(e["record_id"], e["action"]) for e in page.items] == [("a", "create")]
+    assert (
+        await AuditTrail(MongoSource(env["writer"]), "w2").page(
+            AuditQuery(record_id="a"), first=10, after=None
+        )
+    ).total == 0
+    await env["relay"].publish_pending()  # the relay's move adds no second copy
+    assert await db[AUDIT].count_documents({"record_id": "a"}) == 1
+
+
+async def test_a_bulk_inserts_entries_go_to_the_log_at_once_and_survive_a_crash(
+    env: dict[str, Any],
+) -> None:
+    db, things = env["db"], env["things"]
+    await things.insert(Thing("t0", "w1", "T0"))
+    batch = [Thing(f"t{n}", "w1", f"T{n}") for n in range(5)]
+    refused = await things.insert_many(batch)  # t0 exists: refused, no second entry
+    assert [t.id for t in refused] == ["t0"]
+    await env["relay"].publish_pending()
+    assert await db[AUDIT].count_documents({"action": "create"}) == 5
+    # The records carry no entries to move; nothing is left pending.
+    assert await db[THINGS].count_documents({PENDING_FIELD: {"$size": 1}}) == 0
+    assert await db[INTENTS].count_documents({}) == 0
+    # A crash between the intent and its end: settled by the records that exist.
+    made = [
+        entry(POLICY, THINGS, name, "w1", None, {"name": name}, place=f"{name}/bulk")
+        for name in ("t1", "never-written")
+    ]
+    await begin_inserts(db, THINGS, [e for e in made if e is not None])
+    assert await settle_intents(db) == 1
+    assert await db[AUDIT].count_documents({"record_id": "never-written"}) == 0
+    assert await db[AUDIT].count_documents({"record_id": "t1"}) == 2

@@ -1,0 +1,161 @@
+"""The audit log's capture (`crm_kit.audit`) on the in-memory database: an entry per change
+with its diff, who and through which path, none for a write that changes nothing shown,
+none doubled by a keyed retry; and its reader (`crm_kit.audit_read`). The same capture
+through the writer and the relay on FerretDB: tests/integration/test_audit.py."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from crm_kit.audit import AUDIT, Audited, AuditPolicy, annotate, bind_channel, changes, via
+from crm_kit.audit_read import AuditQuery, AuditTrail
+from crm_kit.context import RequestContext, bind_request
+from crm_kit.memory_db import MemoryDatabase
+from crm_kit.operation import Operation, operation_bound
+
+from ..support.keyed import bump_twice, create_thing
+from ..support.things import THING, THINGS, Thing, encode
+
+POLICY = AuditPolicy("things", {THINGS: Audited("thing", frozenset({"name_key", "version"}))})
+STARTED = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def db() -> MemoryDatabase:
+    return MemoryDatabase(encode=encode, audit=POLICY)
+
+
+@pytest.fixture(autouse=True)
+def unbound() -> Any:
+    yield
+    bind_request(None)
+    bind_channel(None)
+
+
+def entries(db: MemoryDatabase) -> list[dict[str, Any]]:
+    return sorted(db.collections[AUDIT].values(), key=lambda e: (e["at"], e["_id"]))
+
+
+def diff(entry: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    def value(text: str | None) -> Any:
+        return None if text is None else orjson.loads(text)
+
+    return {c["field"]: (value(c["before"]), value(c["after"])) for c in entry["changes"]}
+
+
+def test_changes_name_each_differing_field_and_leave_out_bookkeeping() -> None:
+    audited = Audited("thing", frozenset({"name_key"}))
+    before = {"_id": "a", "workspace_id": "w1", "name": "Ada", "name_key": "ada", "tags": []}
+    after = {**before, "name": "Bea", "name_key": "bea", "tags": ["x"], "_outbox": [1]}
+    assert changes(before, after, audited) == [
+        {"field": "name", "before": '"Ada"', "after": '"Bea"'},
+        {"field": "tags", "before": "[]", "after": '["x"]'},
+    ]
+    # Values with keys MongoDB forbids as field names are stored as JSON text.
+    custom = changes({"f": None}, {"f": {"a.b": 1, "$c": 2}}, audited)
+    assert custom == [{"field": "f", "before": None, "after": '{"$c":2,"a.b":1}'}]
+
+
+async def test_create_update_delete_each_leave_an_entry_with_who_and_how(
+    db: MemoryDatabase,
+) -> None:
+    things = db.records(THING, "w1")
+    bind_request(RequestContext("w1", "user-1", frozenset({"rep"})))
+    bind_channel("graphql", "gateway")
+    await things.insert(Thing("a", "w1", "Ada", score=1))
+    await things.change("a", _rename("Bea"))
+    await things.update("a", {"$inc": {"score": 2}, "$push": {"tags": "vip"}})
+    with via("import"):
+        await things.change("a", _rename("Cy"))
+    bind_channel("nats", "deals")
+    assert await things.delete("a")
+    made = entries(db)
+    assert [e["action"] for e in made] == ["create", "update", "update", "update", "delete"]
+    assert [e["path"] for e in made] == ["graphql", "graphql", "graphql", "import", "nats"]
+    assert made[0]["party"] == "gateway" and made[-1]["party"] == "deals"
+    assert {(e["actor"], tuple(e["roles"]), e["record_type"], e["record_id"]) for e in made} == {
+        ("user-1", ("rep",), "thing", "a")
+    }
+    assert diff(made[0])["name"] == (None, "Ada")
+    assert "name_key" not in diff(made[0]) and "version" not in diff(made[1])
+    assert diff(made[1]) == {"name": ("Ada", "Bea")}
+    assert diff(made[2]) == {"score": (1, 3), "tags": ([], ["vip"])}
+    assert diff(made[4])["name"] == ("Cy", None)
+
+
+async def test_a_write_that_changes_nothing_shown_leaves_no_entry(db: MemoryDatabase) -> None:
+    things = db.records(THING, "w1")
+    await things.insert(Thing("a", "w1", "Ada"))
+
+    async def touch(thing: Thing) -> bool:
+        return True  # saved again: only the version moves, which the policy leaves out
+
+    await things.change("a", touch)
+    assert [e["action"] for e in entries(db)] == ["create"]
+
+
+async def test_without_a_bound_channel_the_service_acts_on_its_own(db: MemoryDatabase) -> None:
+    await db.records(THING, "w1").insert(Thing("a", "w1", "Ada"))
+    (made,) = entries(db)
+    who = (made["path"], made["actor"], made["party"])
+    assert who == ("automation", "service:things", "things")
+
+
+async def test_an_annotation_goes_with_the_next_change_only(db: MemoryDatabase) -> None:
+    things = db.records(THING, "w1")
+    await things.insert(Thing("a", "w1", "Ada"))
+    annotate(override=["amount"])
+    await things.change("a", _rename("Bea"))
+    await things.change("a", _rename("Cy"))
+    made = entries(db)
+    assert orjson.loads(made[1]["detail"]) == {"override": ["amount"]}
+    assert "detail" not in made[2]
+
+
+async def test_a_keyed_retry_adds_no_entry(db: MemoryDatabase) -> None:
+    things = db.records(THING, "w1")
+    operation = Operation(token="t" * 32, started_at=STARTED)
+    with operation_bound(operation):
+        made = await create_thing(things, "Ada")
+        await bump_twice(things, made.id)
+    first = {e["_id"] for e in entries(db)}
+    assert len(first) == 3
+    with operation_bound(Operation(token="t" * 32, started_at=STARTED)):  # the retry
+        await create_thing(things, "Ada")
+        await bump_twice(things, made.id)
+    assert {e["_id"] for e in entries(db)} == first
+    assert (await things.get([made.id]))[0].score == 2
+
+
+async def test_the_reader_pages_newest_first_and_filters(db: MemoryDatabase) -> None:
+    things = db.records(THING, "w1")
+    for n in range(5):
+        bind_request(RequestContext("w1", f"user-{n % 2}", frozenset({"admin"})))
+        await things.insert(Thing(f"t{n}", "w1", f"T{n}"))
+    await db.records(THING, "w2").insert(Thing("x", "w2", "Other"))
+    trail = AuditTrail(db, "w1")
+    page = await trail.page(AuditQuery(), first=2, after=None)
+    assert (page.total, page.has_next) == (5, True)
+    seen = [e["record_id"] for e in page.items]
+    last = page.items[-1]
+    rest = await trail.page(AuditQuery(), first=10, after=(last["at"], last["_id"]))
+    seen += [e["record_id"] for e in rest.items]
+    assert sorted(seen) == [f"t{n}" for n in range(5)] and len(set(seen)) == 5
+    by_actor = await trail.page(AuditQuery(actor="user-1"), first=9, after=None)
+    assert {e["record_id"] for e in by_actor.items} == {"t1", "t3"}
+    one = await trail.page(AuditQuery(record_id="t2"), first=9, after=None)
+    assert [e["action"] for e in one.items] == ["create"]
+    later = datetime.now(UTC) + timedelta(days=1)
+    assert (await trail.page(AuditQuery(since=later), first=9, after=None)).total == 0
+
+
+def _rename(name: str) -> Any:
+    async def rename(thing: Thing) -> bool:
+        thing.rename(name)
+        return True
+
+    return rename

@@ -1,0 +1,146 @@
+"""The audit log and referenced ids through the running stack (issue 9.5, 9.7): a rep
+cannot read the workspace's audit log (in any service); a deal or task naming a company,
+contact or deal that is another workspace's, or nobody's, is refused with
+BAD_USER_INPUT naming the field, fast, and nothing is written; what is written through
+the gateway is in the record's trail and the workspace's log."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import pytest
+
+from crm_kit.auth import issue_token
+from crm_kit.testing import eventually
+
+from ..conftest import Stack
+from .conftest import gql
+
+pytestmark = pytest.mark.e2e
+
+# One gateway hop, one subgraph, one request/reply to the service that owns the record.
+BUDGET_SECONDS = 1.0
+
+LOGS = ("contactsAuditLog", "dealsAuditLog", "tasksAuditLog")
+CREATE_DEAL = """mutation($i: CreateDealInput!) { createDeal(input: $i) { id } }"""
+CREATE_TASK = """mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }"""
+COUNTS = "{ deals(first: 1) { totalCount } tasks(first: 1) { totalCount } }"
+SEED = """mutation {
+  company: createCompany(input: {name: "Initech", domain: "initech.example"}) { id }
+  contact: createContact(input: {firstName: "Peter", lastName: "Gibbons"}) { id }
+}"""
+
+
+def _headers(workspace: str, subject: str, *roles: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {issue_token(workspace, subject, list(roles))}"}
+
+
+async def _seed(http: httpx.AsyncClient, url: str, workspace: str) -> dict[str, str]:
+    made = await gql(http, url, SEED, _headers(workspace, "ada", "admin"))
+    assert "errors" not in made, made
+    return {kind: made["data"][kind]["id"] for kind in ("company", "contact")}
+
+
+@pytest.mark.parametrize("log", LOGS)
+async def test_a_rep_cannot_read_the_workspace_audit_log(
+    stack: Stack, http: httpx.AsyncClient, log: str
+) -> None:
+    workspace = f"aud-{uuid4().hex[:10]}"
+    started = time.monotonic()
+    body = await gql(
+        http, stack.gateway_url, f"{{ {log} {{ totalCount }} }}", _headers(workspace, "rita", "rep")
+    )
+    assert time.monotonic() - started < BUDGET_SECONDS
+    assert body.get("data") is None, body
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", body
+
+
+async def test_references_elsewhere_or_nowhere_are_refused_and_nothing_written(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    mine, theirs = f"ref-{uuid4().hex[:10]}", f"ref-{uuid4().hex[:10]}"
+    other = await _seed(http, stack.gateway_url, theirs)
+    rep = _headers(mine, "rita", "rep")
+    attempts: list[tuple[str, dict[str, Any], str]] = [
+        (
+            CREATE_DEAL,
+            {"title": "T", "amount": "1", "companyId": other["company"]},
+            "input.companyId",
+        ),
+        (
+            CREATE_DEAL,
+            {"title": "T", "amount": "1", "primaryContactId": other["contact"]},
+            "input.primaryContactId",
+        ),
+        (
+            CREATE_DEAL,
+            {"title": "T", "amount": "1", "contactIds": ["nobody"]},
+            "input.contactIds.0",
+        ),
+        (CREATE_TASK, {"title": "T", "dealId": "0" * 24}, "input.dealId"),
+        (CREATE_TASK, {"title": "T", "contactId": other["contact"]}, "input.contactId"),
+        (CREATE_TASK, {"title": "T", "companyId": "nowhere"}, "input.companyId"),
+    ]
+    for mutation, values, field in attempts:
+        started = time.monotonic()
+        body = await gql(http, stack.gateway_url, mutation, rep, i=values)
+        elapsed = time.monotonic() - started
+        assert body.get("data") is None, body
+        extensions = body["errors"][0]["extensions"]
+        assert (extensions["code"], extensions.get("field")) == ("BAD_USER_INPUT", field), body
+        assert elapsed < BUDGET_SECONDS
+    counts = await gql(http, stack.gateway_url, COUNTS, _headers(mine, "ada", "admin"))
+    assert counts["data"] == {"deals": {"totalCount": 0}, "tasks": {"totalCount": 0}}, counts
+
+
+TRAIL = """query($id: ID!) { dealsAuditTrail(recordId: $id) { totalCount
+  edges { node { action path party actor recordType changes { field before after } } } } }"""
+LOG = """query($f: AuditLogFilter) { dealsAuditLog(filter: $f) { totalCount
+  edges { node { recordId action } } } }"""
+
+
+async def test_changes_through_the_gateway_are_in_the_trail_and_the_log(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    workspace = f"aud-{uuid4().hex[:10]}"
+    seeded = await _seed(http, stack.gateway_url, workspace)
+    admin, rep = _headers(workspace, "ada", "admin"), _headers(workspace, "rita", "rep")
+    made = await gql(
+        http,
+        stack.gateway_url,
+        CREATE_DEAL,
+        rep,
+        i={"title": "Rack", "amount": "100.00", "companyId": seeded["company"]},
+    )
+    deal_id = made["data"]["createDeal"]["id"]
+    updated = await gql(
+        http,
+        stack.gateway_url,
+        'mutation($id: ID!) { updateDeal(id: $id, input: {amount: "250.00"}) { id } }',
+        rep,
+        id=deal_id,
+    )
+    assert "errors" not in updated, updated
+    trail = (await gql(http, stack.gateway_url, TRAIL, rep, id=deal_id))["data"]
+    nodes = [edge["node"] for edge in trail["dealsAuditTrail"]["edges"]]
+    assert [(n["action"], n["path"], n["party"], n["actor"]) for n in nodes] == [
+        ("update", "graphql", "gateway", "rita"),
+        ("create", "graphql", "gateway", "rita"),
+    ]
+    assert {"field": "amount_minor", "before": "10000", "after": "25000"} in nodes[0]["changes"]
+    # Another workspace learns nothing of it: its rep finds no such record, its admin
+    # (who may read the trails of deleted records too) an empty trail.
+    stranger = f"aud-{uuid4().hex[:10]}"
+    hidden = await gql(http, stack.gateway_url, TRAIL, _headers(stranger, "eve", "rep"), id=deal_id)
+    assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND", hidden
+    empty = await gql(http, stack.gateway_url, TRAIL, _headers(stranger, "al", "admin"), id=deal_id)
+    assert empty["data"]["dealsAuditTrail"] == {"totalCount": 0, "edges": []}, empty
+
+    async def logged() -> bool:
+        body = await gql(http, stack.gateway_url, LOG, admin, f={"recordType": "deal"})
+        return body["data"]["dealsAuditLog"]["totalCount"] == 2
+
+    await eventually(logged)
