@@ -19,6 +19,7 @@ from crm_kit.writer import DocumentWriter
 
 from .config import OUTBOX_COLLECTIONS, load_settings
 from .entrypoints.consumers import subscriptions
+from .entrypoints.imports import import_endpoints
 from .entrypoints.rpc import endpoints
 from .events.publish import encode
 from .graphql.context import GraphQLContext, context_for
@@ -75,7 +76,10 @@ def create_app(
             state.update(store=mongo, runtime=runtime)
             app.state.runtime = runtime
             app.state.store = mongo
-            await runtime.serve_rpc(endpoints(scopes(mongo)), "CRM contacts and companies")
+            await runtime.serve_rpc(
+                [*endpoints(scopes(mongo)), *import_endpoints(scopes(mongo))],
+                "CRM contacts and companies",
+            )
             for subscription in subscriptions(scopes(mongo)):
                 await subscription.start(runtime)
             runtime.retain()  # the consumers' processed-event records

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from crm_kit.clock import utcnow
-from crm_kit.filters import And, Eq, In, Ne
+from crm_kit.filters import And, Eq, In, Ne, Or
 from crm_kit.pagination import Order, Page
 from crm_kit.records import Duplicate, RecordSource
 
@@ -169,6 +169,48 @@ class WorkspaceRecordStore:
         for interaction_id in ids:
             await self.interactions.change(interaction_id, move)
         return len(ids)
+
+    # imports --------------------------------------------------------------------------
+    async def add_companies(self, companies: Sequence[Company]) -> list[Company]:
+        return await self.companies.insert_many(companies)
+
+    async def add_contacts(self, contacts: Sequence[Contact]) -> list[Contact]:
+        return await self.contacts.insert_many(contacts)
+
+    async def add_interactions(self, interactions: Sequence[Interaction]) -> list[Interaction]:
+        return await self.interactions.insert_many(interactions)
+
+    async def companies_with_keys(
+        self, external_ids: Sequence[str], domains: Sequence[str]
+    ) -> list[Company]:
+        if not external_ids and not domains:
+            return []
+        keys = Or(In("external_id", external_ids), In("domain_key", domains))
+        return await self.companies.find(And(keys, LIVE))
+
+    async def contacts_with_keys(
+        self, external_ids: Sequence[str], emails: Sequence[str]
+    ) -> list[Contact]:
+        if not external_ids and not emails:
+            return []
+        keys = Or(In("external_id", external_ids), In("emails", emails))
+        return await self.contacts.find(And(keys, LIVE, Eq("merged_into", None)))
+
+    async def interactions_with_external_ids(
+        self, external_ids: Sequence[str]
+    ) -> list[Interaction]:
+        if not external_ids:
+            return []
+        where = And(In("external_id", external_ids), Eq("removed_at", None))
+        return await self.interactions.find(where)
+
+    async def imported_ids(self, kind: str, job_id: str) -> list[str]:
+        records = {
+            "companies": self.companies,
+            "contacts": self.contacts,
+            "interactions": self.interactions,
+        }[kind]
+        return [str(i) for i in await records.ids(Eq("import_job", job_id))]
 
     # merges ---------------------------------------------------------------------------
     async def add_merge(self, record: MergeRecord) -> bool:
