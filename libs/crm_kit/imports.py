@@ -110,9 +110,10 @@ class ImportSink(Protocol[R]):
         """Give `existing` the fields the row holds; whether anything changed (written
         unless `dry_run`). Raises `CRMError`."""
 
-    async def insert(self, records: Sequence[R]) -> list[R]:
-        """Store new records together; returns those refused (an id or a unique key
-        already taken)."""
+    async def insert(self, records: Sequence[R], batch_id: str) -> list[R]:
+        """Store new records together, their events in one outbox document named
+        `batch_id` (the same when the batch is sent again); returns those refused (an id
+        or a unique key already taken)."""
 
     async def get(self, ids: Sequence[str]) -> list[R]: ...
 
@@ -157,7 +158,7 @@ async def write_batch(
         for plan in to_create:
             _outcome(plan, "created", plan.record_id)
     else:
-        await _create(sink, to_create)
+        await _create(sink, to_create, f"{request.job_id}:{sink.kind}:{request.rows[0].row}")
     return ImportBatchReply(results=[plan.result for plan in plans])
 
 
@@ -220,11 +221,11 @@ async def _existing(
     _outcome(plan, "updated" if changed else "unchanged", found_id)
 
 
-async def _create(sink: ImportSink[R], plans: list[_Planned[R]]) -> None:
+async def _create(sink: ImportSink[R], plans: list[_Planned[R]], batch_id: str) -> None:
     if not plans:
         return
     records = [plan.built.record for plan in plans if plan.built is not None]
-    refused = {sink.id_of(record) for record in await sink.insert(records)}
+    refused = {sink.id_of(record) for record in await sink.insert(records, batch_id)}
     # Refused for its id: this row's record is stored (an earlier send of the batch).
     ours = {sink.id_of(r) for r in await sink.get(sorted(refused))} if refused else set()
     taken = [plan for plan in plans if plan.record_id in refused - ours]

@@ -17,7 +17,7 @@ from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import Settings
 from crm_kit.writer import DocumentWriter
 
-from .config import OUTBOX_COLLECTIONS, load_settings
+from .config import IMPORT_BATCHES, OUTBOX_COLLECTIONS, load_settings
 from .entrypoints.consumers import subscriptions
 from .entrypoints.imports import import_endpoints
 from .entrypoints.rpc import endpoints
@@ -41,6 +41,8 @@ async def _start(runtime: ServiceRuntime, settings: Settings) -> ContactsStore:
         wake=runtime.notify_outbox,
         encode=encode,
     )
+    # Import batches a crash left held: their records' events go out now.
+    await writer.arm_batches(IMPORT_BATCHES)
     return mongo_store(writer)
 
 

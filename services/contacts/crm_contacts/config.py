@@ -21,7 +21,9 @@ DOMAIN_CLAIMS = "company_domains"
 # The durable consumer turning captured emails, meetings and visits into interactions.
 DURABLE_CAPTURES = "contacts-captures"
 # Collections whose documents carry an outbox.
-OUTBOX_COLLECTIONS = (CONTACTS, COMPANIES, INTERACTIONS)
+# One outbox document per import batch: its records' events (`DocumentWriter.insert_batch`).
+IMPORT_BATCHES = "import_batches"
+OUTBOX_COLLECTIONS = (CONTACTS, COMPANIES, INTERACTIONS, IMPORT_BATCHES)
 
 
 def load_settings() -> Settings:

@@ -118,14 +118,17 @@ class WorkspaceStore(Protocol):
     async def move_interactions(self, from_contact: str, to_contact: str) -> int:
         """Safe to repeat: an interrupted move is finished by another."""
 
-    # imports (crm_contracts.import_batches)
-    async def add_companies(self, companies: Sequence[Company]) -> list[Company]:
+    # imports (crm_contracts.import_batches): a batch's events ride in one outbox document
+    # named `batch_id` (the same when the batch is sent again)
+    async def add_companies(self, companies: Sequence[Company], batch_id: str) -> list[Company]:
         """One write for all; returns those refused (id or domain taken)."""
 
-    async def add_contacts(self, contacts: Sequence[Contact]) -> list[Contact]:
+    async def add_contacts(self, contacts: Sequence[Contact], batch_id: str) -> list[Contact]:
         """One write for all; returns those refused (id or primary email taken)."""
 
-    async def add_interactions(self, interactions: Sequence[Interaction]) -> list[Interaction]:
+    async def add_interactions(
+        self, interactions: Sequence[Interaction], batch_id: str
+    ) -> list[Interaction]:
         """One write for all; returns those refused (id taken)."""
 
     async def companies_with_keys(

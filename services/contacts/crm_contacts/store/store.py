@@ -12,6 +12,7 @@ from crm_kit.filters import And, Eq, In, Ne, Or
 from crm_kit.pagination import Order, Page
 from crm_kit.records import Duplicate, RecordSource
 
+from ..config import IMPORT_BATCHES
 from ..domain.company import Company
 from ..domain.contact import Contact
 from ..domain.interaction import Interaction
@@ -171,14 +172,24 @@ class WorkspaceRecordStore:
         return len(ids)
 
     # imports --------------------------------------------------------------------------
-    async def add_companies(self, companies: Sequence[Company]) -> list[Company]:
-        return await self.companies.insert_many(companies)
+    async def add_companies(self, companies: Sequence[Company], batch_id: str) -> list[Company]:
+        return await self.companies.insert_batch(
+            companies, batch_collection=IMPORT_BATCHES, batch_id=f"{self.workspace_id}:{batch_id}"
+        )
 
-    async def add_contacts(self, contacts: Sequence[Contact]) -> list[Contact]:
-        return await self.contacts.insert_many(contacts)
+    async def add_contacts(self, contacts: Sequence[Contact], batch_id: str) -> list[Contact]:
+        return await self.contacts.insert_batch(
+            contacts, batch_collection=IMPORT_BATCHES, batch_id=f"{self.workspace_id}:{batch_id}"
+        )
 
-    async def add_interactions(self, interactions: Sequence[Interaction]) -> list[Interaction]:
-        return await self.interactions.insert_many(interactions)
+    async def add_interactions(
+        self, interactions: Sequence[Interaction], batch_id: str
+    ) -> list[Interaction]:
+        return await self.interactions.insert_batch(
+            interactions,
+            batch_collection=IMPORT_BATCHES,
+            batch_id=f"{self.workspace_id}:{batch_id}",
+        )
 
     async def companies_with_keys(
         self, external_ids: Sequence[str], domains: Sequence[str]

@@ -202,8 +202,8 @@ class CompanySink:
         saved = await self.scope.store.change_company(existing.id, change)
         return saved is not None and saved.version != before
 
-    async def insert(self, records: Sequence[Company]) -> list[Company]:
-        return await self.scope.store.add_companies(records)
+    async def insert(self, records: Sequence[Company], batch_id: str) -> list[Company]:
+        return await self.scope.store.add_companies(records, batch_id)
 
     async def get(self, ids: Sequence[str]) -> list[Company]:
         return await self.scope.store.get_companies(ids)
@@ -388,7 +388,7 @@ class ContactSink:
         saved = await self.scope.store.change_contact(existing.id, change)
         return saved is not None and saved.version != before
 
-    async def insert(self, records: Sequence[Contact]) -> list[Contact]:
+    async def insert(self, records: Sequence[Contact], batch_id: str) -> list[Contact]:
         made = {
             company.id: company
             for contact in records
@@ -397,8 +397,8 @@ class ContactSink:
         if made:
             # Before the contacts that point at them; one stored already (a batch sent
             # again) is refused, which leaves it as it is.
-            await self.scope.store.add_companies(list(made.values()))
-        return await self.scope.store.add_contacts(records)
+            await self.scope.store.add_companies(list(made.values()), f"{batch_id}:companies")
+        return await self.scope.store.add_contacts(records, batch_id)
 
     async def get(self, ids: Sequence[str]) -> list[Contact]:
         return await self.scope.store.get_contacts(ids)
@@ -541,8 +541,8 @@ class InteractionSink:
     ) -> bool:
         return False  # a timeline entry is a record of what happened: not rewritten
 
-    async def insert(self, records: Sequence[Interaction]) -> list[Interaction]:
-        return await self.scope.store.add_interactions(records)
+    async def insert(self, records: Sequence[Interaction], batch_id: str) -> list[Interaction]:
+        return await self.scope.store.add_interactions(records, batch_id)
 
     async def get(self, ids: Sequence[str]) -> list[Interaction]:
         return await self.scope.store.get_interactions(ids)
