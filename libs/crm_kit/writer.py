@@ -48,8 +48,6 @@ log = logging.getLogger(__name__)
 Encode = Callable[[object], CloudEvent]
 Wake = Callable[[str, Any], None]
 DUPLICATE_KEY = 11000
-# A bulk import batch's events before the batch is armed (`insert_batch`).
-HELD = "_held_events"
 
 
 def as_cloud_event(event: object) -> CloudEvent:
@@ -232,11 +230,12 @@ class DocumentWriter:
     ) -> set[Any]:
         """`insert_many` for bulk imports: the events of all `docs` (one list per document,
         each event its record's own) ride in ONE outbox document of `batch_collection`,
-        written first and held, then the documents in one statement, then the batch is
-        armed with the events of the documents that exist. The relay then publishes the
-        batch's events with one read and one clearing write instead of two writes per
-        document. A crash before arming leaves the batch held: `arm_batches` arms it.
-        Sent again with the same `batch_id`, the events first held are the ones armed."""
+        written first and held (not pending: the relay leaves it), then the documents in
+        one statement, then the batch is armed (pending), without the events of documents
+        a unique index refused. The relay then publishes the batch's events with one read
+        and one clearing write instead of two writes per document. A crash before arming
+        leaves the batch held: `arm_batches` arms it at start-up. Sent again with the same
+        `batch_id`, the events first held are the ones armed."""
         if not docs:
             return set()
         doc_ids = [doc["_id"] for doc in docs]
@@ -248,21 +247,19 @@ class DocumentWriter:
                     "_id": batch_id,
                     "workspace_id": docs[0].get("workspace_id"),
                     "collection": collection,
-                    HELD: outbox_fields(self.encode([e for es in events for e in es]))[OUTBOX],
                     "event_docs": [i for i, es in zip(doc_ids, events, strict=True) for _ in es],
                     "armed": False,
                 },
-                (),
+                [e for es in events for e in es],
             )
         )
         async with self.lock(batch_collection, batch_id):
             # Sent again: the batch first written holds the events.
             with contextlib.suppress(DuplicateKeyError):
-                await self.db[batch_collection].insert_one(held.body)
+                body = {**held.body, **outbox_fields(held.events), PENDING: False}
+                await self.db[batch_collection].insert_one(body)
         refused = await self.insert_many(collection, docs, records=records)
-        present = set(doc_ids) - refused
-        present |= await self._existing(collection, refused)
-        await self.arm_batch(batch_collection, batch_id, present)
+        await self.arm_batch(batch_collection, batch_id, set(doc_ids) - refused, refused)
         return refused
 
     async def _existing(self, collection: str, ids: Iterable[Any]) -> set[Any]:
@@ -275,31 +272,44 @@ class DocumentWriter:
         return found
 
     async def arm_batch(
-        self, batch_collection: str, batch_id: str, present: set[Any] | None = None
+        self,
+        batch_collection: str,
+        batch_id: str,
+        inserted: set[Any] | None = None,
+        refused: set[Any] | None = None,
     ) -> None:
         """Hand a held batch's events to the relay: those of its documents that exist
-        (`present`, when the caller knows; else looked up)."""
+        (`inserted`, plus those of `refused` that exist; all looked up when not given).
+        Without a refusal this is a flag: the events stay where they were written."""
         async with self.lock(batch_collection, batch_id):
-            batch = await self.db[batch_collection].find_one({"_id": batch_id})
+            projection = {"armed": 1, "collection": 1, "event_docs": 1}
+            batch = await self.db[batch_collection].find_one({"_id": batch_id}, projection)
             if batch is None or batch.get("armed"):
                 return
             owners = list(batch.get("event_docs") or [])
-            if present is None:
-                present = await self._existing(batch["collection"], set(owners))
-            kept = [
-                e
-                for e, owner in zip(batch.get(HELD) or [], owners, strict=True)
-                if owner in present
-            ]
-            armed = {
-                **outbox_fields([]),
-                OUTBOX: kept,
-                PENDING: bool(kept),
-                HELD: [],
-                "armed": True,
-            }
-            await self.db[batch_collection].update_one({"_id": batch_id}, {"$set": armed})
-        if kept:
+            arm: dict[str, Any] = {PENDING: bool(owners), "armed": True}
+            if inserted is None or refused:
+                present = set(inserted or ()) | await self._existing(
+                    batch["collection"], set(refused or ()) if inserted is not None else set(owners)
+                )
+                if not set(owners) <= present:
+                    stored = await self.db[batch_collection].find_one(
+                        {"_id": batch_id}, {OUTBOX: 1}
+                    )
+                    kept = [
+                        (event, owner)
+                        for event, owner in zip(stored[OUTBOX], owners, strict=True)
+                        if owner in present
+                    ]
+                    arm.update(
+                        {
+                            OUTBOX: [event for event, _ in kept],
+                            "event_docs": [owner for _, owner in kept],
+                            PENDING: bool(kept),
+                        }
+                    )
+            await self.db[batch_collection].update_one({"_id": batch_id}, {"$set": arm})
+        if arm[PENDING]:
             self.wake(batch_collection, batch_id)
 
     async def arm_batches(self, batch_collection: str) -> int:
