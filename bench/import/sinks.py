@@ -72,7 +72,7 @@ async def raw_rate(uri: str, database: str, rows: int, domains: bool) -> float:
             docs = []
             for n in range(start, min(rows, start + BATCH)):
                 values = company_row(n, domains)
-                doc_id = f"{n:024d}"
+                doc_id = f"{rows:08d}{n:016d}"
                 docs.append(
                     {
                         "_id": doc_id,

@@ -59,8 +59,9 @@ PARTIES: tuple[Party, ...] = (
             Durable("contacts", "deals-contacts-sync"),
             Durable("contacts", "deals-company-facts"),
         ),
-        # The deal importer resolves account names to company ids.
-        requests=(contacts.RPC_COMPANY_FIND_BY_NAME,),
+        # The deal importer resolves account names to company ids; an import batch asks
+        # for its companies and contacts in one request.
+        requests=(contacts.RPC_COMPANY_FIND_BY_NAME, contacts.RPC_IMPORT_REFERENCES),
     ),
     Party(
         "tasks",

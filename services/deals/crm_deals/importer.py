@@ -250,7 +250,8 @@ async def _flush(
 ) -> int:
     count = len(pending)
     if count and not options.dry_run:
-        report.inserted += await store.import_deals(f"import:{new_id()}", list(pending))
+        refused = await store.import_deals(f"import:{new_id()}", list(pending))
+        report.inserted += len(pending) - len(refused)
     pending.clear()
     return count
 

@@ -12,7 +12,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from crm_kit.filters import Filter
-from crm_kit.outbox import OUTBOX, PENDING, OutboxRelay, outbox_fields
+from crm_kit.outbox import OUTBOX, PENDING, OutboxRelay
 from crm_kit.records import MongoSource, pending_events
 from crm_kit.writer import DocumentWriter
 
@@ -83,45 +83,51 @@ class MongoBackend:
         ]
 
     async def existing_external_ids(self, workspace_id: str, ids: Sequence[str]) -> set[str]:
+        return set(await self.external_id_owners(workspace_id, ids))
+
+    async def external_id_owners(self, workspace_id: str, ids: Sequence[str]) -> dict[str, str]:
         wanted = set(ids)
         query: Doc = {"workspace_id": workspace_id}
         if len(wanted) <= EXTERNAL_ID_LOOKUP:
             query["external_id"] = {"$in": sorted(wanted)}
         # Else one pass over the workspace's ids beats many `$in` queries (each a scan on
-        # FerretDB) for a big file.
-        cursor = self.db[DEALS].find(query, {"external_id": 1, "_id": 0})
-        return {doc["external_id"] async for doc in cursor if doc.get("external_id") in wanted}
+        # FerretDB, evaluating the list per document) for a big file.
+        cursor = self.db[DEALS].find(query, {"external_id": 1}, batch_size=5000)
+        return {
+            doc["external_id"]: doc["_id"]
+            async for doc in cursor
+            if doc.get("external_id") in wanted
+        }
 
-    async def import_deals(self, workspace_id: str, batch_id: str, deals: Sequence[Deal]) -> int:
+    async def import_deals(
+        self, workspace_id: str, batch_id: str, deals: Sequence[Deal]
+    ) -> list[Deal]:
         """The events of the whole batch go in ONE outbox document (`import_batches`),
         written first and held; the deals follow in one `insert_many`; then the batch is
-        armed for the relay with only the events of the deals inserted. One outbox document
-        instead of 500 keeps the relay's per-document clean-up writes off a bulk import. A
-        crash before arming is repaired by `repair_imports`."""
+        armed for the relay with only the events of the deals inserted
+        (`DocumentWriter.insert_batch`). One outbox document instead of 1,000 keeps the
+        relay's per-document clean-up writes off a bulk import. A crash before arming is
+        repaired by `repair_imports`."""
         if not deals:
-            return 0
-        owners = [(event, deal.id) for deal in deals for event in pending_events(deal)]
-        held = outbox_fields(self.writer.encode([event for event, _ in owners]))[OUTBOX]
-        batch = {
-            "_id": batch_id,
-            "workspace_id": workspace_id,
-            HELD: held,
-            "event_deals": [deal_id for _, deal_id in owners],
-            "armed": False,
-        }
-        await self.writer.insert(IMPORT_BATCHES, batch)
+            return []
         docs = [{**deal_to_doc(deal), "workspace_id": workspace_id} for deal in deals]
-        refused = await self.writer.insert_many(DEALS, docs, records=deals)
-        inserted = {deal.id for deal in deals if deal.id not in refused}
+        refused = await self.writer.insert_batch(
+            DEALS,
+            docs,
+            [pending_events(deal) for deal in deals],
+            batch_collection=IMPORT_BATCHES,
+            batch_id=batch_id,
+            records=deals,
+        )
         for deal in deals:
-            if deal.id in inserted:
+            if deal.id not in refused:
                 deal.events_written()
-        await self._arm(batch, inserted)
-        return len(inserted)
+        return [deal for deal in deals if deal.id in refused]
 
     async def _arm(self, batch: Doc, existing: set[str]) -> None:
+        """Batches written before `insert_batch`: their events held apart (`HELD`)."""
         held = batch.get(HELD)
-        if held is None:  # batches written before the events were held apart
+        if held is None:
             held = batch.get(OUTBOX) or []
         kept = [
             (stored, deal_id)
@@ -142,10 +148,14 @@ class MongoBackend:
     async def repair_imports(self, workspace_id: str) -> int:
         repaired = 0
         query = {"workspace_id": workspace_id, "armed": False}
-        async for batch in self.db[IMPORT_BATCHES].find(query):
-            ids = list(batch["event_deals"])
-            cursor = self.db[DEALS].find({"_id": {"$in": ids}}, {"_id": 1})
-            await self._arm(batch, {doc["_id"] async for doc in cursor})
+        async for batch in self.db[IMPORT_BATCHES].find(query, {OUTBOX: 0, HELD: 0}):
+            if "collection" in batch:  # written by `insert_batch`
+                await self.writer.arm_batch(IMPORT_BATCHES, batch["_id"])
+            else:
+                full = await self.db[IMPORT_BATCHES].find_one({"_id": batch["_id"]})
+                ids = list(batch["event_deals"])
+                cursor = self.db[DEALS].find({"_id": {"$in": ids}}, {"_id": 1})
+                await self._arm(full or batch, {doc["_id"] async for doc in cursor})
             repaired += 1
         return repaired
 
