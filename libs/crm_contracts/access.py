@@ -66,6 +66,8 @@ PARTIES: tuple[Party, ...] = (
     Party(
         "tasks",
         service=True,
+        # An import batch of tasks asks for its deals and contacts in one request each.
+        requests=(contacts.RPC_IMPORT_REFERENCES, deals.RPC_IMPORT_REFERENCES),
         durables=(
             Durable("deals", "tasks-playbooks"),
             Durable("deals", "tasks-deal-closing"),

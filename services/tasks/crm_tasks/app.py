@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from crm_contracts.streams import stream_for
+from crm_kit.assertions import KeyRing
 from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext
 from crm_kit.index_feed import IndexFeed, start_feed
@@ -23,11 +24,13 @@ from crm_kit.writer import DocumentWriter
 
 from .config import INDEX_PREFIX, OUTBOX_COLLECTIONS, SERVICE, load_settings, scheduler_interval
 from .entrypoints.consumers import subscriptions
+from .entrypoints.imports import import_endpoints
 from .entrypoints.rpc import endpoints
 from .entrypoints.scheduler import Scheduler
 from .events.publish import encode
 from .graphql.context import GraphQLContext, context_for
 from .graphql.schema import schema
+from .store.directory import NatsDirectory
 from .store.indexed import IndexedStore
 from .store.mongo import (
     RETENTION,
@@ -74,6 +77,11 @@ async def _index_feed(runtime: ServiceRuntime, store: IndexedStore, rebuild: flo
     )
 
 
+def _keys(runtime: ServiceRuntime) -> KeyRing:
+    assert runtime.keys is not None, "the runtime signs requests once started"
+    return runtime.keys
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -117,7 +125,14 @@ def create_app(
             state.update(store=mongo, runtime=runtime)
             app.state.runtime = runtime
             app.state.store = mongo
-            await runtime.serve_rpc(endpoints(scopes(mongo, clock)), "CRM tasks")
+            directory = NatsDirectory(lambda: runtime.nc, lambda: _keys(runtime))
+            await runtime.serve_rpc(
+                [
+                    *endpoints(scopes(mongo, clock)),
+                    *import_endpoints(scopes(mongo, clock), directory),
+                ],
+                "CRM tasks",
+            )
             for subscription in subscriptions(scopes(mongo, clock)):
                 await subscription.start(runtime)
             runtime.retain(*RETENTION)

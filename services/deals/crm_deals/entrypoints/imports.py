@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from crm_contracts import deals as contract
 from crm_contracts.import_batches import ImportBatchRequest
 from crm_kit.context import RequestContext
 from crm_kit.imports import ImportSink, batch_endpoint, undo_endpoint
-from crm_kit.rpc import Endpoint
+from crm_kit.rpc import READ, Endpoint, RpcError
 
 from ..store.port import ContactsDirectory
 from ..usecases import imports
@@ -29,4 +30,22 @@ def import_endpoints(scopes: Scopes, directory: ContactsDirectory | None) -> lis
     async def undo(caller: RequestContext, job_id: str) -> int:
         return await imports.undo_import(scopes(caller), job_id)
 
-    return [batch_endpoint("deals", deals), undo_endpoint("deals", undo)]
+    async def references(caller: RequestContext, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            request = contract.ImportReferencesRequest.model_validate(payload)
+        except ValueError as error:
+            raise RpcError("BAD_REQUEST", str(error).splitlines()[0]) from None
+        found = await imports.deal_ids_by_external_ids(scopes(caller), request.external_ids)
+        return contract.ImportReferences(external_ids=found).wire()
+
+    return [
+        batch_endpoint("deals", deals),
+        undo_endpoint("deals", undo),
+        Endpoint(
+            "import-references",
+            contract.RPC_IMPORT_REFERENCES,
+            references,
+            "Ids of up to 1,000 deal external ids: ImportReferencesRequest -> ImportReferences",
+            roles=READ,
+        ),
+    ]

@@ -307,3 +307,9 @@ async def undo_import(scope: Scope, job_id: str, at: datetime | None = None) -> 
     for deal_id in await scope.store.imported_deal_ids(job_id):
         await scope.store.change_deal(deal_id, delete_unchanged)
     return removed
+
+
+async def deal_ids_by_external_ids(scope: Scope, external_ids: Sequence[str]) -> dict[str, str]:
+    """The live deals with these external ids: external id -> deal id."""
+    found = await scope.store.deals_by_external_ids(list(dict.fromkeys(external_ids)))
+    return {deal.external_id: deal.id for deal in found if deal.external_id}
