@@ -183,7 +183,7 @@ class CompanyFindByDomainsRequest(Payload):
     domains: list[str]  # at most 100
 
 
-class ImportReferencesRequest(Payload):
+class ContactImportReferencesRequest(Payload):
     """Up to 1,000 of each: company names (exact, case-insensitive), company domains and
     contact email addresses."""
 
@@ -192,7 +192,7 @@ class ImportReferencesRequest(Payload):
     emails: list[str] = Field(default=[], max_length=1000)
 
 
-class ImportReferences(Payload):
+class ContactImportReferences(Payload):
     """Reply of import.references: each name, domain or address found (as asked) -> the
     id of the live company or contact."""
 
@@ -300,8 +300,8 @@ ENDPOINTS: tuple[RpcEndpoint, ...] = (
         RPC_IMPORT_REFERENCES,
         "Ids of the live companies and contacts an import batch names (names, domains, "
         "emails; up to 1,000 each): one request per batch.",
-        ImportReferencesRequest,
-        ImportReferences,
+        ContactImportReferencesRequest,
+        ContactImportReferences,
         roles="read",
     ),
     RpcEndpoint(

@@ -226,13 +226,13 @@ class DealGetRequest(Payload):
     id: str
 
 
-class ImportReferencesRequest(Payload):
+class DealImportReferencesRequest(Payload):
     """Up to 1,000 deal external ids."""
 
     external_ids: list[str] = Field(default=[], max_length=1000)
 
 
-class ImportReferences(Payload):
+class DealImportReferences(Payload):
     """Reply of import.references: each external id of a live deal -> the deal's id."""
 
     external_ids: dict[str, str] = {}
@@ -314,8 +314,8 @@ ENDPOINTS: tuple[RpcEndpoint, ...] = (
         RPC_IMPORT_REFERENCES,
         "Ids of the live deals an import batch names by external id (up to 1,000): one "
         "request per batch.",
-        ImportReferencesRequest,
-        ImportReferences,
+        DealImportReferencesRequest,
+        DealImportReferences,
         roles="read",
     ),
     RpcEndpoint(

@@ -38,7 +38,7 @@ def import_endpoints(scopes: Scopes) -> list[Endpoint]:
 
     async def references(caller: RequestContext, payload: dict[str, Any]) -> dict[str, Any]:
         try:
-            request = contract.ImportReferencesRequest.model_validate(payload)
+            request = contract.ContactImportReferencesRequest.model_validate(payload)
         except ValueError as error:
             raise RpcError("BAD_REQUEST", str(error).splitlines()[0]) from None
         try:
@@ -47,7 +47,7 @@ def import_endpoints(scopes: Scopes) -> list[Endpoint]:
             )
         except BadUserInput as error:
             raise RpcError("BAD_REQUEST", f"{error.field}: {error.message}") from None
-        return contract.ImportReferences(
+        return contract.ContactImportReferences(
             company_names=found.company_names,
             company_domains=found.company_domains,
             emails=found.emails,
@@ -63,7 +63,7 @@ def import_endpoints(scopes: Scopes) -> list[Endpoint]:
             contract.RPC_IMPORT_REFERENCES,
             references,
             "Ids of up to 1,000 company names, domains and contact emails each: "
-            "ImportReferencesRequest -> ImportReferences",
+            "ContactImportReferencesRequest -> ImportReferences",
             roles=READ,
         ),
     ]

@@ -10,12 +10,11 @@ from crm_kit.context import RequestContext
 from crm_kit.imports import ImportSink, batch_endpoint, undo_endpoint
 from crm_kit.rpc import READ, Endpoint, RpcError
 
-from ..store.port import ContactsDirectory
 from ..usecases import imports
 from ..usecases.scope import Scopes
 
 
-def import_endpoints(scopes: Scopes, directory: ContactsDirectory | None) -> list[Endpoint]:
+def import_endpoints(scopes: Scopes, directory: imports.ContactsDirectory | None) -> list[Endpoint]:
     def deals(caller: RequestContext, request: ImportBatchRequest) -> ImportSink[Any]:
         scope = scopes(caller)
         scope.require_write()
@@ -32,11 +31,11 @@ def import_endpoints(scopes: Scopes, directory: ContactsDirectory | None) -> lis
 
     async def references(caller: RequestContext, payload: dict[str, Any]) -> dict[str, Any]:
         try:
-            request = contract.ImportReferencesRequest.model_validate(payload)
+            request = contract.DealImportReferencesRequest.model_validate(payload)
         except ValueError as error:
             raise RpcError("BAD_REQUEST", str(error).splitlines()[0]) from None
         found = await imports.deal_ids_by_external_ids(scopes(caller), request.external_ids)
-        return contract.ImportReferences(external_ids=found).wire()
+        return contract.DealImportReferences(external_ids=found).wire()
 
     return [
         batch_endpoint("deals", deals),
@@ -45,7 +44,7 @@ def import_endpoints(scopes: Scopes, directory: ContactsDirectory | None) -> lis
             "import-references",
             contract.RPC_IMPORT_REFERENCES,
             references,
-            "Ids of up to 1,000 deal external ids: ImportReferencesRequest -> ImportReferences",
+            "Ids of up to 1,000 deal external ids: DealImportReferencesRequest -> ImportReferences",
             roles=READ,
         ),
     ]

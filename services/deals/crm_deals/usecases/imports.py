@@ -32,6 +32,7 @@ from .pipelines import ensure_default, find_pipeline, list_pipelines
 from .scope import Scope
 
 PREFIX = "row"
+__all__ = ["ContactsDirectory", "DealSink", "deal_ids_by_external_ids", "undo_import"]
 TEXT_FIELDS = ("external_id", "title", "owner", "product", "company", "stage", "source")
 KNOWN = {
     *TEXT_FIELDS, "engaged_at", "close_date", "expected_close_date", "amount", "currency",

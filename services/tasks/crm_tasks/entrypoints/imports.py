@@ -9,12 +9,11 @@ from crm_kit.context import RequestContext
 from crm_kit.imports import ImportSink, batch_endpoint, undo_endpoint
 from crm_kit.rpc import Endpoint
 
-from ..store.port import Directory
 from ..usecases import imports
 from ..usecases.scope import Scopes
 
 
-def import_endpoints(scopes: Scopes, directory: Directory | None) -> list[Endpoint]:
+def import_endpoints(scopes: Scopes, directory: imports.Directory | None) -> list[Endpoint]:
     def tasks(caller: RequestContext, request: ImportBatchRequest) -> ImportSink[Any]:
         scope = scopes(caller)
         scope.require_write()

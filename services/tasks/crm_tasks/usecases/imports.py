@@ -34,6 +34,7 @@ KNOWN = {
     "created_at",
 }  # fmt: skip
 IMPORTED = TaskSource(kind="import")
+__all__ = ["Directory", "TaskSink", "undo_import"]
 
 
 def _text(values: dict[str, Any], name: str) -> str | None:
