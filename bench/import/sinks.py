@@ -91,7 +91,9 @@ async def raw_rate(uri: str, database: str, rows: int, domains: bool) -> float:
         await client.close()
 
 
-async def sink_rate(app: Any, nc: Any, workspace: str, rows: int, domains: bool) -> tuple[float, float]:
+async def sink_rate(
+    app: Any, nc: Any, workspace: str, rows: int, domains: bool
+) -> tuple[float, float]:
     from crm_kit.assertions import KeyRing
     from crm_kit.rpc import rpc_call, service_context
 

@@ -298,7 +298,9 @@ class DocumentWriter:
                     )
                     kept = [
                         (event, owner)
-                        for event, owner in zip(stored[OUTBOX], owners, strict=True)
+                        for event, owner in zip(
+                            (stored or {}).get(OUTBOX) or [], owners, strict=True
+                        )
                         if owner in present
                     ]
                     arm.update(

@@ -216,12 +216,12 @@ class WorkspaceRecordStore:
         return await self.interactions.find(where)
 
     async def imported_ids(self, kind: str, job_id: str) -> list[str]:
-        records = {
-            "companies": self.companies,
-            "contacts": self.contacts,
-            "interactions": self.interactions,
-        }[kind]
-        return [str(i) for i in await records.ids(Eq("import_job", job_id))]
+        where = Eq("import_job", job_id)
+        if kind == "companies":
+            return [str(i) for i in await self.companies.ids(where)]
+        if kind == "contacts":
+            return [str(i) for i in await self.contacts.ids(where)]
+        return [str(i) for i in await self.interactions.ids(where)]
 
     # merges ---------------------------------------------------------------------------
     async def add_merge(self, record: MergeRecord) -> bool:

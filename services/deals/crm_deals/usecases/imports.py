@@ -113,7 +113,9 @@ class DealSink:
         return record.id
 
     async def prepare(self, rows: Sequence[ImportRow]) -> None:
-        names, domains, emails = set(), set(), set()
+        names: set[str] = set()
+        domains: set[str] = set()
+        emails: set[str] = set()
         for row in rows:
             values = row.values
             for name, bucket in (

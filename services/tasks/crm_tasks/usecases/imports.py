@@ -81,7 +81,10 @@ class TaskSink:
         return record.id
 
     async def prepare(self, rows: Sequence[ImportRow]) -> None:
-        deals, emails, companies, teams = set(), set(), set(), set()
+        deals: set[str] = set()
+        emails: set[str] = set()
+        companies: set[str] = set()
+        teams: set[str] = set()
         for row in rows:
             for name, bucket in (
                 ("deal_external_id", deals),
