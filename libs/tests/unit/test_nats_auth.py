@@ -49,10 +49,13 @@ def test_a_service_publishes_and_serves_only_its_own_subjects() -> None:
     assert not [s for s in publish if s.startswith(("crm.", "dlq.")) and ".deals." not in s]
     assert [s for s in subscribe if s.startswith("rpc.")] == ["rpc.deals.>"]
     assert "_INBOX_deals.>" in subscribe and "_INBOX.>" not in subscribe
-    # Its durables on other streams, by exact name; its one request.
+    # Its durables on other streams, by exact name; its requests.
     assert "$JS.API.CONSUMER.DURABLE.CREATE.CRM_TASKS.deals-task-completed" in publish
     assert "$JS.ACK.CRM_CONTACTS.deals-contacts-sync.>" in publish
-    assert [s for s in publish if s.startswith("rpc.")] == ["rpc.contacts.company.find_by_name"]
+    assert [s for s in publish if s.startswith("rpc.")] == [
+        "rpc.contacts.company.find_by_name",
+        "rpc.contacts.import.references",
+    ]
 
 
 def test_nobody_may_delete_or_purge_a_stream_and_only_the_provisioner_creates_them() -> None:
