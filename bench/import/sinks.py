@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-for sub in ("libs", "services/contacts"):
+for sub in ("libs", "services/contacts", "services/deals"):
     sys.path.insert(0, str(ROOT / sub))
 os.environ.setdefault("JWT_SECRET", "bench-secret-" + "x" * 40)
 
@@ -40,6 +40,22 @@ from crm_kit.devstack import InfraStack, free_port  # noqa: E402
 
 BATCH = MAX_BATCH_ROWS
 VERBOSE = bool(os.environ.get("BENCH_VERBOSE"))
+
+
+def deal_row(n: int, domains: bool) -> dict[str, Any]:
+    stage = ("won", "lost", "qualification", "prospecting")[n % 4]
+    values: dict[str, Any] = {
+        "external_id": f"D{n:08d}",
+        "owner": f"Agent {n % 35}",
+        "product": ("GTX Pro", "MG Special", "GTX Plus Basic")[n % 3],
+        "stage": stage,
+        "engaged_at": f"2023-{n % 12 + 1:02d}-{n % 28 + 1:02d}",
+        "amount": f"{1000 + n % 9000}.50",
+        "custom.region": ("EMEA", "APAC", "AMER")[n % 3],
+    }
+    if stage in ("won", "lost"):
+        values["close_date"] = f"2024-{n % 12 + 1:02d}-{n % 28 + 1:02d}"
+    return values
 
 
 def company_row(n: int, domains: bool) -> dict[str, Any]:
@@ -56,30 +72,37 @@ def company_row(n: int, domains: bool) -> dict[str, Any]:
     return values
 
 
-async def raw_rate(uri: str, database: str, rows: int, domains: bool) -> float:
-    """Comparable documents straight into a companies collection with the service's
-    indexes (its own database: the same server, the same index costs)."""
-    from crm_contacts.store.mongo import ensure_indexes
+ROW_OF = {"companies": company_row, "deals": deal_row}
 
+
+async def raw_rate(uri: str, database: str, kind: str, rows: int, domains: bool) -> float:
+    """Comparable documents straight into the owner's collection with its indexes (a
+    database of its own: the same server, the same index costs)."""
     client: AsyncMongoClient[Any] = AsyncMongoClient(uri, tz_aware=True)
     try:
         db = client[database]
-        await ensure_indexes(db)
-        collection = db["companies"]
+        if kind == "companies":
+            from crm_contacts.store.mongo import ensure_indexes as contacts_indexes
+
+            await contacts_indexes(db)
+        else:
+            from crm_deals.store.mongo import ensure_indexes as deals_indexes
+
+            await deals_indexes(db)
+        collection = db[kind]
         workspace = f"raw{rows}"
         started = time.monotonic()
         for start in range(0, rows, BATCH):
             docs = []
             for n in range(start, min(rows, start + BATCH)):
-                values = company_row(n, domains)
+                values = ROW_OF[kind](n, domains)
                 doc_id = f"{rows:08d}{n:016d}"
                 docs.append(
                     {
                         "_id": doc_id,
                         "workspace_id": workspace,
-                        **{k: v for k, v in values.items() if "." not in k},
-                        "address": {"country": values["address.country"]},
-                        "name_key": values["name"].lower(),
+                        **{k.replace(".", "_"): v for k, v in values.items()},
+                        "name_key": str(values.get("name", "")).lower(),
                         "domain_key": values.get("domain") or f"none:{doc_id}",
                         "created_at": datetime.now(UTC),
                         "updated_at": datetime.now(UTC),
@@ -92,7 +115,7 @@ async def raw_rate(uri: str, database: str, rows: int, domains: bool) -> float:
 
 
 async def sink_rate(
-    app: Any, nc: Any, workspace: str, rows: int, domains: bool
+    nc: Any, kind: str, workspace: str, rows: int, domains: bool
 ) -> tuple[float, float]:
     from crm_kit.assertions import KeyRing
     from crm_kit.rpc import rpc_call, service_context
@@ -103,71 +126,85 @@ async def sink_rate(
     created = 0
     for start in range(0, rows, BATCH):
         body = {
-            "jobId": f"bench-{rows}",
+            "jobId": f"bench-{kind}-{rows}",
             "rows": [
-                {"row": n + 2, "values": company_row(n, domains)}
+                {"row": n + 2, "values": ROW_OF[kind](n, domains)}
                 for n in range(start, min(rows, start + BATCH))
             ],
         }
         sent = time.monotonic()
-        reply = await rpc_call(nc, write_subject("companies"), caller, body, keys=keys, timeout=120)
+        reply = await rpc_call(nc, write_subject(kind), caller, body, keys=keys, timeout=120)
         created += sum(1 for r in reply["results"] if r["outcome"] == "created")
         if VERBOSE:
             print(f"  batch at {start}: {time.monotonic() - sent:.2f} s", flush=True)
     written = time.monotonic() - started
     if created != rows:
-        raise SystemExit(f"{workspace}: {created} of {rows} rows created")
+        raise SystemExit(f"{workspace}: {created} of {rows} {kind} rows created")
     return rows / written, written
 
 
-async def published_after(app: Any, db: Any, deadline: float) -> float:
-    """Seconds until no company document holds an unpublished event."""
+async def published_after(db: Any, collection: str, deadline: float) -> float:
+    """Seconds until no document of the collection's import batches (or the collection)
+    holds an unpublished event."""
     started = time.monotonic()
     while time.monotonic() - started < deadline:
-        if await db["companies"].count_documents({"_outbox_pending": True}) == 0:
+        pending = await db["import_batches"].count_documents({"_outbox_pending": True})
+        pending += await db[collection].count_documents({"_outbox_pending": True})
+        if pending == 0:
             return time.monotonic() - started
         await asyncio.sleep(0.5)
     return float("nan")
 
 
-async def bench(infra: InfraStack, sizes: list[int], domains: bool) -> list[tuple[Any, ...]]:
-    from crm_contacts.app import create_app
+async def bench(
+    infra: InfraStack, kinds: list[str], sizes: list[int], domains: bool
+) -> list[tuple[Any, ...]]:
+    from crm_contacts.app import create_app as contacts_app
+    from crm_deals.app import create_app as deals_app
     from crm_kit.settings import Settings
     from crm_kit.testing import running_app
 
-    settings = Settings(
-        service="contacts",
-        mongodb_uri=infra.mongodb_uri,
-        database="bench_import",
-        nats_url=infra.nats_url,
-    )
-    app = create_app(settings)
+    def settings(service: str) -> Settings:
+        return Settings(
+            service=service,
+            mongodb_uri=infra.mongodb_uri,
+            database=f"bench_{service}",
+            nats_url=infra.nats_url,
+        )
+
     figures = []
-    async with running_app(app):
-        nc = await infra.connect_nats("cli")
-        client: AsyncMongoClient[Any] = AsyncMongoClient(infra.mongodb_uri, tz_aware=True)
-        try:
-            for rows in sizes:
-                raw = await raw_rate(infra.mongodb_uri, "bench_raw", rows, domains)
-                rate, seconds = await sink_rate(app, nc, f"ws{rows}", rows, domains)
-                drained = await published_after(app, client["bench_import"], 300)
-                peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                figures.append((rows, rate, seconds, raw, drained, peak))
-                print(
-                    f"{rows:>7} rows: sink {rate:8.0f} rows/s ({seconds:5.1f} s), raw "
-                    f"insert_many {raw:8.0f} rows/s, ratio {rate / raw:4.2f}; events "
-                    f"published {drained:5.1f} s later; peak RSS {peak:5.0f} MB",
-                    flush=True,
-                )
-        finally:
-            await nc.close()
-            await client.close()
+    async with (
+        running_app(contacts_app(settings("contacts"))),
+        running_app(deals_app(settings("deals"))),
+    ):
+        if True:
+            nc = await infra.connect_nats("cli")
+            client: AsyncMongoClient[Any] = AsyncMongoClient(infra.mongodb_uri, tz_aware=True)
+            try:
+                for kind in kinds:
+                    owner = "bench_contacts" if kind == "companies" else "bench_deals"
+                    for rows in sizes:
+                        raw = await raw_rate(infra.mongodb_uri, f"raw_{kind}", kind, rows, domains)
+                        rate, seconds = await sink_rate(nc, kind, f"ws{rows}", rows, domains)
+                        drained = await published_after(client[owner], kind, 600)
+                        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                        figures.append((kind, rows, rate, seconds, raw, drained, peak))
+                        print(
+                            f"{kind:>9} {rows:>7} rows: sink {rate:7.0f} rows/s ({seconds:6.1f} s),"
+                            f" raw insert_many {raw:7.0f} rows/s, ratio {rate / raw:4.2f}; events"
+                            f" all published {drained:5.1f} s after; peak RSS {peak:4.0f} MB",
+                            flush=True,
+                        )
+            finally:
+                await nc.close()
+                await client.close()
     return figures
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--records", default="companies,deals", help="companies, deals")
     parser.add_argument(
         "--domains", action="store_true", help="give every company a domain (identity key)"
     )
@@ -177,7 +214,8 @@ def main() -> int:
         os.environ["CRM_DATA_DIR"] = tmp  # credentials of this run only
         infra = InfraStack(Path(tmp), free_port(), free_port()).start()
         try:
-            asyncio.run(bench(infra, sizes, args.domains))
+            kinds = [k for k in args.records.split(",") if k in ROW_OF]
+            asyncio.run(bench(infra, kinds, sizes, args.domains))
         finally:
             infra.stop()
     return 0

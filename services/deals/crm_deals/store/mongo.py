@@ -5,6 +5,7 @@ whose events travel in one outbox document per batch; plus the indexes."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -14,7 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from crm_kit.filters import Filter
 from crm_kit.outbox import OUTBOX, PENDING, OutboxRelay
 from crm_kit.records import MongoSource, pending_events
-from crm_kit.writer import DocumentWriter
+from crm_kit.writer import DocumentWriter, Written
 
 from ..config import DEALS, IMPORT_BATCHES, OUTBOX_COLLECTIONS, PIPELINES
 from ..domain.deal import Deal
@@ -48,6 +49,11 @@ class MongoBackend:
     def __init__(self, writer: DocumentWriter) -> None:
         self.writer = writer
         self.db = writer.db
+        # The embedded database scans for any filter but `_id`: external ids are answered
+        # from a per-process read model there (`ExternalIds`); MongoDB's index answers.
+        self.external_ids = ExternalIds(self.db) if writer.profile.workarounds else None
+        if self.external_ids is not None:
+            writer.hooks.subscribe(self.external_ids.on_write)
 
     async def scan_deals(self, workspace_id: str, fields: Sequence[str]) -> AsyncIterator[Doc]:
         query = {"workspace_id": workspace_id, "deleted_at": None}
@@ -86,18 +92,12 @@ class MongoBackend:
         return set(await self.external_id_owners(workspace_id, ids))
 
     async def external_id_owners(self, workspace_id: str, ids: Sequence[str]) -> dict[str, str]:
-        wanted = set(ids)
-        query: Doc = {"workspace_id": workspace_id}
-        if len(wanted) <= EXTERNAL_ID_LOOKUP:
-            query["external_id"] = {"$in": sorted(wanted)}
-        # Else one pass over the workspace's ids beats many `$in` queries (each a scan on
-        # FerretDB, evaluating the list per document) for a big file.
-        cursor = self.db[DEALS].find(query, {"external_id": 1}, batch_size=5000)
-        return {
-            doc["external_id"]: doc["_id"]
-            async for doc in cursor
-            if doc.get("external_id") in wanted
-        }
+        if self.external_ids is not None and len(ids) > EXTERNAL_ID_LOOKUP:
+            return await self.external_ids.owners(workspace_id, ids)
+        wanted = sorted(set(ids))
+        query: Doc = {"workspace_id": workspace_id, "external_id": {"$in": wanted}}
+        cursor = self.db[DEALS].find(query, {"external_id": 1})
+        return {doc["external_id"]: doc["_id"] async for doc in cursor}
 
     async def import_deals(
         self, workspace_id: str, batch_id: str, deals: Sequence[Deal]
@@ -158,6 +158,42 @@ class MongoBackend:
                 await self._arm(full or batch, {doc["_id"] async for doc in cursor})
             repaired += 1
         return repaired
+
+
+class ExternalIds:
+    """Per process and workspace: each deal's external id -> its id (the `ferretdb`
+    profile's read model for import batches, which ask up to a thousand at once: a `$in`
+    there scans every deal and evaluates the list per document). Loaded by one projected
+    scan the first time a workspace is asked (again after `MAX_AGE_SECONDS`, which bounds
+    what another replica's writes can hide), kept by this process's writes. An id found is
+    read by `_id` before it is used; the unique index on the external id stays the guard
+    (a deal another replica imported since the load is refused at insert)."""
+
+    MAX_AGE_SECONDS = 300.0
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self._held: dict[str, tuple[float, dict[str, str]]] = {}
+
+    async def on_write(self, written: Written) -> None:
+        held = self._held.get(written.workspace_id or "")
+        record = written.record
+        if held is not None and isinstance(record, Deal) and record.external_id:
+            held[1][record.external_id] = record.id
+
+    async def owners(self, workspace_id: str, ids: Sequence[str]) -> dict[str, str]:
+        held = self._held.get(workspace_id)
+        if held is None or time.monotonic() - held[0] > self.MAX_AGE_SECONDS:
+            owners: dict[str, str] = {}
+            # Installed before the scan: writes meanwhile are kept.
+            self._held[workspace_id] = held = (time.monotonic(), owners)
+            query = {"workspace_id": workspace_id}
+            cursor = self.db[DEALS].find(query, {"external_id": 1}, batch_size=5000)
+            async for doc in cursor:
+                if doc.get("external_id"):
+                    owners.setdefault(doc["external_id"], doc["_id"])
+        known = held[1]
+        return {external_id: known[external_id] for external_id in ids if external_id in known}
 
 
 async def ensure_indexes(db: AsyncDatabase[Any]) -> None:
