@@ -149,21 +149,28 @@ def _new_company(
     return company
 
 
-def _company_keys(company: Company) -> list[Key]:
+def _company_keys(company: Company, by_name: bool = False) -> list[Key]:
     keys: list[Key] = []
     if company.external_id:
         keys.append(("external_id", company.external_id))
     if company.domain:
         keys.append(("domain", company.domain))
+    if by_name:
+        keys.append(("name", company.name_key))
     return keys
 
 
 class CompanySink:
+    """`by_name`: a company's normalised name identifies it too (the CLI importer's rule,
+    for files without domains: running one twice adds nothing); the contract's identity
+    keys are the external id and the domain."""
+
     kind = "company"
 
-    def __init__(self, scope: Scope, job_id: str) -> None:
+    def __init__(self, scope: Scope, job_id: str, *, by_name: bool = False) -> None:
         self.scope = scope
         self.job_id = job_id
+        self.by_name = by_name
 
     def id_of(self, record: Company) -> str:
         return record.id
@@ -178,13 +185,18 @@ class CompanySink:
             self.scope, record_id, self.job_id, data, _moment(values, "created_at")
         )
         company.external_id = _text(values, "external_id")
-        return Built(company, _company_keys(company), _ignored(values, COMPANY_FIELDS, True))
+        keys = _company_keys(company, self.by_name)
+        return Built(company, keys, _ignored(values, COMPANY_FIELDS, True))
 
     async def existing(self, keys: Sequence[Key]) -> dict[Key, Company]:
         external = [v for k, v in keys if k == "external_id"]
         domains = [v for k, v in keys if k == "domain"]
         found = await self.scope.store.companies_with_keys(external, domains)
-        return {key: company for company in found for key in _company_keys(company)}
+        names = [v for k, v in keys if k == "name"]
+        if names:
+            named = await self.scope.store.find_companies_by_name_keys(names)  # oldest first
+            found += [company for company in reversed(named) if not company.deleted]
+        return {key: c for c in found for key in _company_keys(c, self.by_name)}
 
     async def update(
         self, existing: Company, built: Company, row: ImportRow, *, dry_run: bool
