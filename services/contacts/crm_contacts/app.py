@@ -12,7 +12,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from crm_kit.context import RequestContext, bind_request
+from crm_kit.outbox import WRITTEN_AT
 from crm_kit.profile import DatabaseProfile
+from crm_kit.retention import Retention
 from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import Settings
 from crm_kit.writer import DocumentWriter
@@ -84,7 +86,9 @@ def create_app(
             )
             for subscription in subscriptions(scopes(mongo)):
                 await subscription.start(runtime)
-            runtime.retain()  # the consumers' processed-event records
+            # The consumers' processed-event records; import batches, once published, are
+            # only bookkeeping.
+            runtime.retain(Retention(IMPORT_BATCHES, WRITTEN_AT, outbox=True))
             await resume_merges(mongo)
             bind_request(None)
             yield
