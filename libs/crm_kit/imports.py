@@ -23,6 +23,7 @@ import hashlib
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import ValidationError
@@ -40,8 +41,9 @@ from crm_contracts.import_batches import (
     write_subject,
 )
 
+from .clock import parse_iso, to_millis
 from .context import RequestContext
-from .errors import CRMError, Forbidden
+from .errors import BadUserInput, CRMError, Forbidden
 from .rpc import WRITE, Endpoint, RpcError
 
 R = TypeVar("R")
@@ -309,3 +311,69 @@ def undo_endpoint(service: str, undo: Undo) -> Endpoint:
         "Remove what an import job created and nobody changed since: {jobId} -> {removed}",
         roles=WRITE,
     )
+
+
+# -- reading a row's values (the contract's JSON forms), errors naming the field ---------
+
+
+def text(values: dict[str, Any], name: str, prefix: str = "row") -> str | None:
+    """A text field: trimmed, None when blank; a number given for it reads as its text."""
+    value = values.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise BadUserInput("must be text", field=f"{prefix}.{name}")
+    return str(value).strip() or None
+
+
+def texts(values: dict[str, Any], name: str, prefix: str = "row") -> list[str] | None:
+    """A list field (one text counts as a list of one); blanks dropped."""
+    value = values.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadUserInput("must be a list of texts", field=f"{prefix}.{name}")
+    return [v.strip() for v in value if v.strip()]
+
+
+def moment(values: dict[str, Any], name: str, prefix: str = "row") -> datetime | None:
+    """An ISO 8601 date-time (aware, UTC, millisecond precision as stored)."""
+    given = text(values, name, prefix)
+    if given is None:
+        return None
+    try:
+        return to_millis(parse_iso(given))
+    except ValueError:
+        raise BadUserInput(
+            f"{given!r} is not an ISO 8601 date-time", field=f"{prefix}.{name}"
+        ) from None
+
+
+def integer(values: dict[str, Any], name: str, prefix: str = "row") -> int | None:
+    value = values.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise BadUserInput("must be a whole number", field=f"{prefix}.{name}")
+    try:
+        return int(value)
+    except ValueError:
+        raise BadUserInput(f"{value!r} is not a whole number", field=f"{prefix}.{name}") from None
+
+
+def custom_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """The row's `custom.<key>` fields by key."""
+    return {k.removeprefix("custom."): v for k, v in values.items() if k.startswith("custom.")}
+
+
+def ignored(
+    values: dict[str, Any], known: set[str], record_type: str, *, custom: bool
+) -> list[RowIssueOut]:
+    """Warnings for the fields a record type does not have."""
+    return [
+        warning("ignored_field", f"{name} is not a field of {record_type}: ignored", name)
+        for name in values
+        if name not in known and not (custom and name.startswith("custom."))
+    ]

@@ -20,9 +20,20 @@ from datetime import datetime
 from typing import Any
 
 from crm_contracts.import_batches import ImportRow
-from crm_kit.clock import parse_iso, to_millis
+from crm_kit.clock import to_millis
 from crm_kit.errors import BadUserInput, CRMError
-from crm_kit.imports import Built, Key, import_record_id, warning
+from crm_kit.imports import (
+    Built,
+    Key,
+    custom_fields,
+    ignored,
+    import_record_id,
+    integer,
+    moment,
+    text,
+    texts,
+    warning,
+)
 from crm_kit.unset import UNSET
 
 from ..domain import rules
@@ -53,60 +64,19 @@ INTERACTION_FIELDS = {
 
 
 def _text(values: dict[str, Any], name: str) -> str | None:
-    value = values.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise BadUserInput("must be text", field=f"{PREFIX}.{name}")
-    return value.strip() or None
+    return text(values, name, PREFIX)
 
 
 def _texts(values: dict[str, Any], name: str) -> list[str] | None:
-    value = values.get(name)
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise BadUserInput("must be a list of texts", field=f"{PREFIX}.{name}")
-    return [v for v in value if v.strip()]
+    return texts(values, name, PREFIX)
 
 
 def _moment(values: dict[str, Any], name: str) -> datetime | None:
-    text = _text(values, name)
-    if text is None:
-        return None
-    try:
-        moment = parse_iso(text)
-    except ValueError:
-        raise BadUserInput(
-            f"{text!r} is not an ISO 8601 date-time", field=f"{PREFIX}.{name}"
-        ) from None
-    return to_millis(moment)
+    return moment(values, name, PREFIX)
 
 
 def _integer(values: dict[str, Any], name: str) -> int | None:
-    value = values.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise BadUserInput("must be a whole number", field=f"{PREFIX}.{name}")
-    try:
-        return int(value)
-    except ValueError:
-        raise BadUserInput(f"{value!r} is not a whole number", field=f"{PREFIX}.{name}") from None
-
-
-def _custom(values: dict[str, Any]) -> dict[str, Any]:
-    return {k.removeprefix("custom."): v for k, v in values.items() if k.startswith("custom.")}
-
-
-def _ignored(values: dict[str, Any], known: set[str], custom: bool) -> list:
-    return [
-        warning("ignored_field", f"{name} is not a field of this record type: ignored", name)
-        for name in values
-        if name not in known and not (custom and name.startswith("custom."))
-    ]
+    return integer(values, name, PREFIX)
 
 
 def _given(values: dict[str, Any], name: str, value: Any) -> Any:
@@ -120,7 +90,7 @@ def _given(values: dict[str, Any], name: str, value: Any) -> Any:
 def _company_input(values: dict[str, Any]) -> CompanyInput:
     address = {key: _text(values, f"address.{key}") for key in ADDRESS_FIELDS}
     has_address = any(f"address.{key}" in values for key in ADDRESS_FIELDS)
-    custom = _custom(values)
+    custom = custom_fields(values)
     return CompanyInput(
         name=_given(values, "name", _text(values, "name")),
         domain=_given(values, "domain", _text(values, "domain")),
@@ -186,7 +156,7 @@ class CompanySink:
         )
         company.external_id = _text(values, "external_id")
         keys = _company_keys(company, self.by_name)
-        return Built(company, keys, _ignored(values, COMPANY_FIELDS, True))
+        return Built(company, keys, ignored(values, COMPANY_FIELDS, "companies", custom=True))
 
     async def existing(self, keys: Sequence[Key]) -> dict[Key, Company]:
         external = [v for k, v in keys if k == "external_id"]
@@ -279,7 +249,7 @@ def _contact_input(values: dict[str, Any]) -> ContactInput:
         raise BadUserInput(
             f"{stage!r} is not one of {choices}", field=f"{PREFIX}.lifecycle_stage"
         ) from None
-    custom = _custom(values)
+    custom = custom_fields(values)
     return ContactInput(
         first_name=_given(values, "first_name", _text(values, "first_name")),
         last_name=_given(values, "last_name", _text(values, "last_name")),
@@ -353,7 +323,7 @@ class ContactSink:
         )
         contact.external_id = _text(values, "external_id")
         contact.import_job = self.job_id
-        issues = _ignored(values, CONTACT_FIELDS, True)
+        issues = ignored(values, CONTACT_FIELDS, "contacts", custom=True)
         company, made = self.companies.resolve(*_company_ref(values))
         if company is not None:
             contact.company_id, contact.company_name = company.id, company.name_key
@@ -453,7 +423,7 @@ class InteractionSink:
 
     async def build(self, row: ImportRow, record_id: str) -> Built[Interaction]:
         values = row.values
-        issues = _ignored(values, INTERACTION_FIELDS, False)
+        issues = ignored(values, INTERACTION_FIELDS, "interactions", custom=False)
         kind_text = _text(values, "kind")
         try:
             kind = InteractionKind((kind_text or "").lower())

@@ -18,9 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from crm_contracts.import_batches import ImportRow
-from crm_kit.clock import parse_iso, to_millis
 from crm_kit.errors import BadUserInput, CRMError, NotFound, ServiceUnavailable
-from crm_kit.imports import Built, Key, warning
+from crm_kit.imports import Built, Key, custom_fields, ignored, moment, text, warning
 
 from ..domain.deal import Deal
 from ..domain.default_pipeline import default_pipeline, default_pipeline_id
@@ -53,12 +52,7 @@ FIELD_OF_KIND = {
 
 
 def _text(values: dict[str, Any], name: str) -> str:
-    value = values.get(name)
-    if value is None:
-        return ""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise BadUserInput("must be text", field=f"{PREFIX}.{name}")
-    return str(value).strip()
+    return text(values, name, PREFIX) or ""
 
 
 def _day(values: dict[str, Any], name: str) -> str:
@@ -202,7 +196,7 @@ class DealSink:
                     "stage",
                 )
             )
-        issues.extend(_ignored(values))
+        issues.extend(ignored(values, KNOWN, "deals", custom=True))
         return Built(deal, [("external_id", deal.external_id or "")], issues)
 
     def _contact(self, deal: Deal, values: dict[str, Any], issues: list[Any]) -> None:
@@ -220,18 +214,10 @@ class DealSink:
         expected = _day(values, "expected_close_date")
         if expected and deal.status == "open":
             deal.expected_close_date = expected
-        created = _text(values, "created_at")
-        if created:
-            try:
-                deal.created_at = to_millis(parse_iso(created))
-            except ValueError:
-                raise BadUserInput(
-                    f"{created!r} is not an ISO 8601 date-time", field=f"{PREFIX}.created_at"
-                ) from None
-        custom = {
-            k.removeprefix("custom."): v for k, v in values.items() if k.startswith("custom.")
-        }
-        deal.custom_fields.update(custom)
+        created = moment(values, "created_at", PREFIX)
+        if created is not None:
+            deal.created_at = created
+        deal.custom_fields.update(custom_fields(values))
 
     async def existing(self, keys: Sequence[Key]) -> dict[Key, Deal]:
         found = await self.scope.store.deals_by_external_ids([v for _, v in keys])
@@ -282,14 +268,6 @@ class DealSink:
 
     async def get(self, ids: Sequence[str]) -> list[Deal]:
         return await self.scope.store.get_deals(ids)
-
-
-def _ignored(values: dict[str, Any]) -> list[Any]:
-    return [
-        warning("ignored_field", f"{name} is not a field of deals: ignored", name)
-        for name in values
-        if name not in KNOWN and not name.startswith("custom.")
-    ]
 
 
 async def undo_import(scope: Scope, job_id: str, at: datetime | None = None) -> int:

@@ -17,9 +17,8 @@ from datetime import datetime
 from typing import Any
 
 from crm_contracts.import_batches import ImportRow
-from crm_kit.clock import parse_iso, to_millis
 from crm_kit.errors import BadUserInput, ServiceUnavailable
-from crm_kit.imports import Built, Key, warning
+from crm_kit.imports import Built, Key, ignored, moment, text, warning
 
 from ..domain.task import STATUSES, Task, TaskSource
 from ..store.port import Directory, DirectoryUnavailable, References
@@ -38,24 +37,13 @@ __all__ = ["Directory", "TaskSink", "undo_import"]
 
 
 def _text(values: dict[str, Any], name: str) -> str | None:
-    value = values.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise BadUserInput("must be text", field=f"{PREFIX}.{name}")
-    return " ".join(value.split()) or None
+    """Trimmed, inner runs of spaces as one (names and keys are compared so)."""
+    given = text(values, name, PREFIX)
+    return " ".join(given.split()) if given else None
 
 
 def _moment(values: dict[str, Any], name: str) -> datetime | None:
-    text = _text(values, name)
-    if text is None:
-        return None
-    try:
-        return to_millis(parse_iso(text))
-    except ValueError:
-        raise BadUserInput(
-            f"{text!r} is not an ISO 8601 date-time", field=f"{PREFIX}.{name}"
-        ) from None
+    return moment(values, name, PREFIX)
 
 
 def _choice(values: dict[str, Any], name: str, default: str) -> str:
@@ -108,11 +96,7 @@ class TaskSink:
 
     async def build(self, row: ImportRow, record_id: str) -> Built[Task]:
         values = row.values
-        issues = [
-            warning("ignored_field", f"{name} is not a field of tasks: ignored", name)
-            for name in values
-            if name not in KNOWN
-        ]
+        issues = ignored(values, KNOWN, "tasks", custom=False)
         status = _choice(values, "status", "open")
         if status not in STATUSES:
             raise BadUserInput(
