@@ -43,6 +43,7 @@ from ..domain.interaction import Direction, Interaction, InteractionKind
 from .companies import company_values
 from .contacts import contact_values
 from .inputs import AddressInput, CompanyInput, ContactInput
+from .interactions import touch_contacts
 from .scope import Scope
 
 PREFIX = "row"
@@ -524,7 +525,20 @@ class InteractionSink:
         return False  # a timeline entry is a record of what happened: not rewritten
 
     async def insert(self, records: Sequence[Interaction], batch_id: str) -> list[Interaction]:
-        return await self.scope.store.add_interactions(records, batch_id)
+        refused = await self.scope.store.add_interactions(records, batch_id)
+        # Each contact's last activity moves once per batch, to its latest entry.
+        taken = {interaction.id for interaction in refused}
+        latest: dict[str, datetime] = {}
+        for interaction in records:
+            if interaction.id in taken:
+                continue
+            for contact_id in interaction.contact_ids:
+                held = latest.get(contact_id)
+                if held is None or interaction.occurred_at > held:
+                    latest[contact_id] = interaction.occurred_at
+        for contact_id, at in latest.items():
+            await touch_contacts(self.scope, [contact_id], at)
+        return refused
 
     async def get(self, ids: Sequence[str]) -> list[Interaction]:
         return await self.scope.store.get_interactions(ids)

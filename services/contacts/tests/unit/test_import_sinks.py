@@ -138,6 +138,8 @@ async def test_interactions_link_contacts_by_email(store: FakeStore) -> None:
     assert reply.results[2].issues[0].field == "kind"
     logged = await store.for_workspace(WS).get_interactions([reply.results[0].id or ""])
     assert logged[0].summary == "Intro" and logged[0].occurred_at.year == 2024
+    ann = await store.for_workspace(WS).get_contacts(logged[0].contact_ids)
+    assert ann[0].last_activity_at == logged[0].occurred_at
 
 
 async def test_undo_removes_what_the_job_created_and_nobody_changed(store: FakeStore) -> None:
