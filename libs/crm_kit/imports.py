@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -145,7 +146,8 @@ async def write_batch(
         else:
             result.issues.extend(plan.built.issues)
         plans.append(plan)
-    keyed = _within_batch(plans, sink.kind)
+    earlier = _job_keys(workspace_id, request, sink.kind)
+    keyed = _within_batch(plans, sink.kind, earlier)
     stored = await sink.existing(list(dict.fromkeys(k for p in keyed for k in _keys(p))))
     to_create: list[_Planned[R]] = []
     for plan in keyed:
@@ -161,7 +163,31 @@ async def write_batch(
             _outcome(plan, "created", plan.record_id)
     else:
         await _create(sink, to_create, f"{request.job_id}:{sink.kind}:{request.rows[0].row}")
+    for plan in to_create:
+        if plan.result.outcome == "created":
+            earlier.update(dict.fromkeys(_keys(plan), (plan.row.row, plan.record_id)))
     return ImportBatchReply(results=[plan.result for plan in plans])
+
+
+# Identity keys the rows of a job created, per process (the most recent jobs only): a row
+# of a later batch repeating one is skipped as a duplicate within the job, in a dry run
+# (which wrote nothing for the database to answer) as in the real run, so their outcomes
+# agree. A job's batches served by another replica, or after a restart, are judged by the
+# database instead (`existing_record`; the import service's duplicate finder, which sees
+# the whole file, reports them too).
+_JOBS_HELD = 8
+_job_memory: OrderedDict[tuple[str, str, str, bool], dict[Key, tuple[int, str]]] = OrderedDict()
+
+
+def _job_keys(
+    workspace_id: str, request: ImportBatchRequest, kind: str
+) -> dict[Key, tuple[int, str]]:
+    name = (workspace_id, request.job_id, kind, request.dry_run)
+    held = _job_memory.pop(name, None)
+    _job_memory[name] = held = {} if held is None else held
+    while len(_job_memory) > _JOBS_HELD:
+        _job_memory.popitem(last=False)
+    return held
 
 
 def _keys(plan: _Planned[Any]) -> list[Key]:
@@ -173,29 +199,38 @@ def _outcome(plan: _Planned[Any], outcome: str, record_id: str | None) -> None:
     plan.result.id = record_id
 
 
-def _within_batch(plans: list[_Planned[R]], kind: str) -> list[_Planned[R]]:
-    """The built rows whose identity keys no earlier row of the batch holds; the others
-    are skipped with a warning naming the first row."""
-    first: dict[Key, _Planned[R]] = {}
+def _within_batch(
+    plans: list[_Planned[R]], kind: str, job: dict[Key, tuple[int, str]]
+) -> list[_Planned[R]]:
+    """The built rows whose identity keys no earlier row of the batch (or of the job's
+    earlier batches, `job`) holds; the others are skipped with a warning naming the first
+    row."""
+    first: dict[Key, tuple[int, str]] = {}
     kept: list[_Planned[R]] = []
     for plan in plans:
         if plan.built is None:
             continue
-        repeated = next((key for key in _keys(plan) if key in first), None)
+        repeated = next(
+            (
+                (key, held)
+                for key in _keys(plan)
+                if (held := first.get(key) or job.get(key)) and held[0] != plan.row.row
+            ),
+            None,
+        )
         if repeated is not None:
-            earlier = first[repeated]
-            name, value = repeated
+            (name, value), (row, record_id) = repeated
             plan.result.issues.append(
                 warning(
                     "duplicate_key",
-                    f"{name} {value!r} is row {earlier.row.row}'s too: the {kind} is imported once",
+                    f"{name} {value!r} is row {row}'s too: the {kind} is imported once",
                     name,
                 )
             )
-            _outcome(plan, "skipped", earlier.result.id or earlier.record_id)
+            _outcome(plan, "skipped", record_id)
             continue
         for key in _keys(plan):
-            first[key] = plan
+            first[key] = (plan.row.row, plan.record_id)
         kept.append(plan)
     return kept
 

@@ -161,3 +161,25 @@ async def test_a_viewer_may_not_import(store: FakeStore, roles: str) -> None:
 
     with pytest.raises(Forbidden):
         await imports.undo_import(scope(store, roles), "job-1")
+
+
+async def test_a_key_repeated_in_a_later_batch_counts_alike_in_dry_and_real_runs(
+    store: FakeStore,
+) -> None:
+    first = [{"name": "Acme", "domain": "acme.com"}, {"name": "Bolt"}]
+    second = [{"name": "Acme again", "domain": "acme.com"}, {"name": "Cog"}]
+
+    def later(job: str, **options: Any) -> ImportBatchRequest:
+        request = batch(second, job=job, **options)
+        for n, row in enumerate(request.rows):
+            row.row = 10 + n  # rows of the file further down
+        return request
+
+    runs = []
+    for dry_run in (True, False):
+        one = await write(store, "companies", batch(first, job="j", dry_run=dry_run))
+        two = await write(store, "companies", later("j", dry_run=dry_run))
+        runs.append(outcomes(one) + outcomes(two))
+        assert two.results[0].id == one.results[0].id
+        assert two.results[0].issues[0].code == "duplicate_key"
+    assert runs[0] == runs[1] == ["created", "created", "skipped", "created"]
