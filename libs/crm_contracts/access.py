@@ -64,9 +64,14 @@ PARTIES: tuple[Party, ...] = (
             Durable("contacts", "deals-company-facts"),
             Durable("tasks", "deals-access-view"),
         ),
-        # The deal importer resolves account names to company ids; a deal's contacts and
-        # company must exist when a user names them.
-        requests=(contacts.RPC_COMPANY_FIND_BY_NAME, contacts.RPC_RECORDS_CHECK),
+        # The deal importer resolves account names to company ids; an import batch asks
+        # for its companies and contacts in one request; a deal's contacts and company
+        # must exist when a user names them.
+        requests=(
+            contacts.RPC_COMPANY_FIND_BY_NAME,
+            contacts.RPC_IMPORT_REFERENCES,
+            contacts.RPC_RECORDS_CHECK,
+        ),
     ),
     Party(
         "tasks",
@@ -84,8 +89,15 @@ PARTIES: tuple[Party, ...] = (
             Durable("tasks", "tasks-access-view"),
         ),
         # A task's deal, contact and company must exist when a user names them; an
-        # automation rule's MOVE_DEAL action asks the deals service to move the deal.
-        requests=(deals.RPC_DEAL_GET, contacts.RPC_RECORDS_CHECK, deals.RPC_DEAL_MOVE),
+        # automation rule's MOVE_DEAL action asks the deals service to move the deal; an
+        # import batch of tasks asks for its deals and contacts in one request each.
+        requests=(
+            deals.RPC_DEAL_GET,
+            contacts.RPC_RECORDS_CHECK,
+            deals.RPC_DEAL_MOVE,
+            contacts.RPC_IMPORT_REFERENCES,
+            deals.RPC_IMPORT_REFERENCES,
+        ),
     ),
     Party(
         "capture",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import RootModel
+from pydantic import Field, RootModel
 
 from .base import Payload, UtcDateTime
 from .endpoints import COMMON_ERRORS, RpcEndpoint
@@ -30,6 +30,9 @@ RPC_COMPANY_GET = rpc_subject(SERVICE, "company", "get")
 RPC_COMPANY_FIND_BY_NAME = rpc_subject(SERVICE, "company", "find_by_name")
 RPC_CONTACT_FIND_BY_EMAILS = rpc_subject(SERVICE, "contact", "find_by_emails")
 RPC_COMPANY_FIND_BY_DOMAINS = rpc_subject(SERVICE, "company", "find_by_domains")
+# What another owner's import rows refer to (deals, tasks: companies, contacts), one
+# request per batch (crm_contracts.import_batches).
+RPC_IMPORT_REFERENCES = rpc_subject(SERVICE, "import", "references")
 RPC_CONTACT_CREATE = rpc_subject(SERVICE, "contact", "create")
 RPC_RECORDS_CHECK = rpc_subject(SERVICE, "records", "check")
 
@@ -181,6 +184,24 @@ class CompanyFindByDomainsRequest(Payload):
     domains: list[str]  # at most 100
 
 
+class ContactImportReferencesRequest(Payload):
+    """Up to 1,000 of each: company names (exact, case-insensitive), company domains and
+    contact email addresses."""
+
+    company_names: list[str] = Field(default=[], max_length=1000)
+    company_domains: list[str] = Field(default=[], max_length=1000)
+    emails: list[str] = Field(default=[], max_length=1000)
+
+
+class ContactImportReferences(Payload):
+    """Reply of import.references: each name, domain or address found (as asked) -> the
+    id of the live company or contact."""
+
+    company_names: dict[str, str] = {}
+    company_domains: dict[str, str] = {}
+    emails: dict[str, str] = {}
+
+
 class ContactCreateRequest(Payload):
     """Create a contact (the caller must be allowed to write); CONFLICT when the address
     belongs to a contact already (the reply's message names it)."""
@@ -290,6 +311,14 @@ ENDPOINTS: tuple[RpcEndpoint, ...] = (
         "The live companies of up to 100 domains.",
         CompanyFindByDomainsRequest,
         CompaniesByDomain,
+        roles="read",
+    ),
+    RpcEndpoint(
+        RPC_IMPORT_REFERENCES,
+        "Ids of the live companies and contacts an import batch names (names, domains, "
+        "emails; up to 1,000 each): one request per batch.",
+        ContactImportReferencesRequest,
+        ContactImportReferences,
         roles="read",
     ),
     RpcEndpoint(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from .base import Payload, UtcDateTime
 from .endpoints import COMMON_ERRORS, RpcEndpoint
 from .envelope import event_subject
@@ -27,6 +29,8 @@ RPC_DEAL_GET = rpc_subject(SERVICE, "deal", "get")
 RPC_DEALS_BY_CONTACT = rpc_subject(SERVICE, "deal", "list_by_contact")
 RPC_DEALS_BY_COMPANY = rpc_subject(SERVICE, "deal", "list_by_company")
 RPC_PIPELINE_GET = rpc_subject(SERVICE, "pipeline", "get")
+# The deals another owner's import rows name by external id (tasks), one request per batch.
+RPC_IMPORT_REFERENCES = rpc_subject(SERVICE, "import", "references")
 RPC_WIN_MODEL_TRAIN = rpc_subject(SERVICE, "win_model", "train")
 # Added: a stage move asked by another service (the tasks service's automation rules).
 RPC_DEAL_MOVE = rpc_subject(SERVICE, "deal", "move")
@@ -237,6 +241,18 @@ class DealGetRequest(Payload):
     id: str
 
 
+class DealImportReferencesRequest(Payload):
+    """Up to 1,000 deal external ids."""
+
+    external_ids: list[str] = Field(default=[], max_length=1000)
+
+
+class DealImportReferences(Payload):
+    """Reply of import.references: each external id of a live deal -> the deal's id."""
+
+    external_ids: dict[str, str] = {}
+
+
 class DealsByContactRequest(Payload):
     contact_id: str
     status: str | None = None  # open | won | lost
@@ -320,6 +336,14 @@ EVENTS: dict[str, type[Payload]] = {
 }
 
 ENDPOINTS: tuple[RpcEndpoint, ...] = (
+    RpcEndpoint(
+        RPC_IMPORT_REFERENCES,
+        "Ids of the live deals an import batch names by external id (up to 1,000): one "
+        "request per batch.",
+        DealImportReferencesRequest,
+        DealImportReferences,
+        roles="read",
+    ),
     RpcEndpoint(
         RPC_DEAL_GET,
         "A deal by id.",

@@ -160,6 +160,13 @@ class Records(ABC, Generic[E]):
     async def insert_many(self, records: Sequence[E]) -> list[E]:
         """One write statement for all; returns the records refused as duplicates."""
 
+    async def insert_batch(
+        self, records: Sequence[E], *, batch_collection: str, batch_id: str
+    ) -> list[E]:
+        """`insert_many` for bulk imports, the records' events held in one outbox document
+        of `batch_collection` (`DocumentWriter.insert_batch`); in memory, `insert_many`."""
+        return await self.insert_many(records)
+
     @abstractmethod
     async def put(self, record: E) -> None:
         """Insert or replace by id (records without an outbox: look-up tables)."""
@@ -396,6 +403,23 @@ class MongoRecords(Records[E]):
             self.kind.collection,
             docs,
             [pending_events(record) for record in records],
+            records=records,
+        )
+        for doc, record in zip(docs, records, strict=True):
+            if doc["_id"] not in refused:
+                events_written(record)
+        return [record for doc, record in zip(docs, records, strict=True) if doc["_id"] in refused]
+
+    async def insert_batch(
+        self, records: Sequence[E], *, batch_collection: str, batch_id: str
+    ) -> list[E]:
+        docs = [self._document(record) for record in records]
+        refused = await self.writer.insert_batch(
+            self.kind.collection,
+            docs,
+            [pending_events(record) for record in records],
+            batch_collection=batch_collection,
+            batch_id=batch_id,
             records=records,
         )
         for doc, record in zip(docs, records, strict=True):

@@ -44,6 +44,7 @@ from .locks import DocLocks, hold_locks
 from .operation import KEPT_MARKERS, OPS_FIELD, current_operation, keep_markers
 from .outbox import (
     HIDE_OUTBOX,
+    OUTBOX,
     PENDING,
     WRITTEN_AT,
     merge_update,
@@ -243,6 +244,111 @@ class DocumentWriter:
                 if write.doc_id not in refused:
                     await self._written(write, records[n] if records else None)
         return refused
+
+    async def insert_batch(
+        self,
+        collection: str,
+        docs: Sequence[Mapping[str, Any]],
+        events: Sequence[Sequence[object]],
+        *,
+        batch_collection: str,
+        batch_id: str,
+        records: Sequence[Any] | None = None,
+    ) -> set[Any]:
+        """`insert_many` for bulk imports: the events of all `docs` (one list per document,
+        each event its record's own) ride in ONE outbox document of `batch_collection`,
+        written first and held (not pending: the relay leaves it), then the documents in
+        one statement, then the batch is armed (pending), without the events of documents
+        a unique index refused. The relay then publishes the batch's events with one read
+        and one clearing write instead of two writes per document. A crash before arming
+        leaves the batch held: `arm_batches` arms it at start-up. Sent again with the same
+        `batch_id`, the events first held are the ones armed."""
+        if not docs:
+            return set()
+        doc_ids = [doc["_id"] for doc in docs]
+        held = self._prepare(
+            self._pending(
+                "insert",
+                batch_collection,
+                {
+                    "_id": batch_id,
+                    "workspace_id": docs[0].get("workspace_id"),
+                    "collection": collection,
+                    "event_docs": [i for i, es in zip(doc_ids, events, strict=True) for _ in es],
+                    "armed": False,
+                },
+                [e for es in events for e in es],
+            )
+        )
+        async with self.lock(batch_collection, batch_id):
+            # Sent again: the batch first written holds the events.
+            with contextlib.suppress(DuplicateKeyError):
+                body = {**held.body, **outbox_fields(held.events), PENDING: False}
+                await self.db[batch_collection].insert_one(body)
+        refused = await self.insert_many(collection, docs, records=records)
+        await self.arm_batch(batch_collection, batch_id, set(doc_ids) - refused, refused)
+        return refused
+
+    async def _existing(self, collection: str, ids: Iterable[Any]) -> set[Any]:
+        """Which of these documents exist: one `_id` look-up each (the one filter the
+        embedded database serves from an index; `$in` would scan)."""
+        found = set()
+        for doc_id in ids:
+            if await self.db[collection].find_one({"_id": doc_id}, {"_id": 1}) is not None:
+                found.add(doc_id)
+        return found
+
+    async def arm_batch(
+        self,
+        batch_collection: str,
+        batch_id: str,
+        inserted: set[Any] | None = None,
+        refused: set[Any] | None = None,
+    ) -> None:
+        """Hand a held batch's events to the relay: those of its documents that exist
+        (`inserted`, plus those of `refused` that exist; all looked up when not given).
+        Without a refusal this is a flag: the events stay where they were written."""
+        async with self.lock(batch_collection, batch_id):
+            projection = {"armed": 1, "collection": 1, "event_docs": 1}
+            batch = await self.db[batch_collection].find_one({"_id": batch_id}, projection)
+            if batch is None or batch.get("armed"):
+                return
+            owners = list(batch.get("event_docs") or [])
+            arm: dict[str, Any] = {PENDING: bool(owners), "armed": True}
+            if inserted is None or refused:
+                present = set(inserted or ()) | await self._existing(
+                    batch["collection"], set(refused or ()) if inserted is not None else set(owners)
+                )
+                if not set(owners) <= present:
+                    stored = await self.db[batch_collection].find_one(
+                        {"_id": batch_id}, {OUTBOX: 1}
+                    )
+                    kept = [
+                        (event, owner)
+                        for event, owner in zip(
+                            (stored or {}).get(OUTBOX) or [], owners, strict=True
+                        )
+                        if owner in present
+                    ]
+                    arm.update(
+                        {
+                            OUTBOX: [event for event, _ in kept],
+                            "event_docs": [owner for _, owner in kept],
+                            PENDING: bool(kept),
+                        }
+                    )
+            await self.db[batch_collection].update_one({"_id": batch_id}, {"$set": arm})
+        if arm[PENDING]:
+            self.wake(batch_collection, batch_id)
+
+    async def arm_batches(self, batch_collection: str) -> int:
+        """Arm every batch a crash left held (at start-up); returns how many."""
+        held = [
+            doc["_id"] async for doc in self.db[batch_collection].find({"armed": False}, {"_id": 1})
+        ]
+        for batch_id in held:
+            await self.arm_batch(batch_collection, batch_id)
+        return len(held)
 
     async def update(
         self,

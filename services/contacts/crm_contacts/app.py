@@ -17,8 +17,10 @@ from crm_kit.access_view import AccessViews, access_subscription
 from crm_kit.context import RequestContext, bind_request
 from crm_kit.doc_index import DocIndex
 from crm_kit.index_feed import IndexFeed, start_feed
+from crm_kit.outbox import WRITTEN_AT
 from crm_kit.profile import DatabaseProfile
 from crm_kit.records import MongoSource
+from crm_kit.retention import Retention
 from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import IndexSettings, Settings
 from crm_kit.writer import DocumentWriter
@@ -26,12 +28,14 @@ from crm_kit.writer import DocumentWriter
 from .config import (
     ACCESS_VIEW_CONSUMER,
     AUDIT,
+    IMPORT_BATCHES,
     INDEX_PREFIX,
     OUTBOX_COLLECTIONS,
     SERVICE,
     load_settings,
 )
 from .entrypoints.consumers import subscriptions
+from .entrypoints.imports import import_endpoints
 from .entrypoints.rpc import endpoints
 from .events.publish import encode
 from .graphql.context import GraphQLContext, context_for
@@ -66,6 +70,8 @@ async def _start(
         encode=encode,
         audit=AUDIT,
     )
+    # Import batches a crash left held: their records' events go out now.
+    await writer.arm_batches(IMPORT_BATCHES)
     return mongo_store(writer, index=index, live=False), AccessViews(MongoSource(writer))
 
 
@@ -136,12 +142,18 @@ def create_app(
             app.state.runtime = runtime
             app.state.store = mongo
             await runtime.serve_rpc(
-                endpoints(scopes(mongo, views=views)), "CRM contacts and companies"
+                [
+                    *endpoints(scopes(mongo, views=views)),
+                    *import_endpoints(scopes(mongo, views=views)),
+                ],
+                "CRM contacts and companies",
             )
             for subscription in subscriptions(scopes(mongo)):
                 await subscription.start(runtime)
             await access_subscription(ACCESS_VIEW_CONSUMER, views).start(runtime)
-            runtime.retain()  # the consumers' processed-event records
+            # The consumers' processed-event records; import batches, once published, are
+            # only bookkeeping.
+            runtime.retain(Retention(IMPORT_BATCHES, WRITTEN_AT, outbox=True))
             await resume_merges(mongo)
             bind_request(None)
             yield

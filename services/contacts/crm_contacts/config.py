@@ -24,7 +24,9 @@ DOMAIN_CLAIMS = "company_domains"
 # The durable consumer turning captured emails, meetings and visits into interactions.
 DURABLE_CAPTURES = "contacts-captures"
 # Collections whose documents carry an outbox.
-OUTBOX_COLLECTIONS = (CONTACTS, COMPANIES, INTERACTIONS)
+# One outbox document per import batch: its records' events (`DocumentWriter.insert_batch`).
+IMPORT_BATCHES = "import_batches"
+OUTBOX_COLLECTIONS = (CONTACTS, COMPANIES, INTERACTIONS, IMPORT_BATCHES)
 # Fields derived at write time (search and sort keys), the version and the stamps the
 # audit entry carries itself: no diff shows them (crm_kit.audit).
 _DERIVED = frozenset(

@@ -22,15 +22,19 @@ import hashlib
 import os
 import sys
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
 from pymongo import AsyncMongoClient
 
+from crm_contracts.import_batches import MAX_BATCH_ROWS, ImportBatchRequest, ImportRow
 from crm_kit.audit import via
 from crm_kit.context import RequestContext, bind_request
 from crm_kit.errors import CRMError
+from crm_kit.ids import new_id
+from crm_kit.imports import write_batch
 from crm_kit.outbox import OutboxRelay
 from crm_kit.profile import DatabaseProfile
 from crm_kit.unset import UNSET
@@ -55,10 +59,10 @@ from .config import AUDIT, OUTBOX_COLLECTIONS, load_settings
 from .domain.company import Company
 from .domain.contact import LifecycleStage
 from .domain.interaction import Direction, InteractionKind
-from .domain.rules import name_key, normalise_domain, slug
+from .domain.rules import name_key, slug
 from .events.publish import encode
 from .store.mongo import ensure_indexes, mongo_store
-from .usecases import companies, contacts, interactions
+from .usecases import companies, contacts, imports, interactions
 from .usecases.inputs import AddressInput, CompanyInput, ContactInput, InteractionInput
 from .usecases.scope import Scope
 
@@ -295,6 +299,27 @@ def demo_interactions(workspace: str, contact_id: str, email: str) -> list[dict[
     return out
 
 
+def sink_values(data: dict[str, Any]) -> dict[str, Any]:
+    """`company_data`'s dict as an import row's values (crm_tabular's field names, JSON)."""
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "address":
+            values.update({f"address.{k}": v for k, v in value.items()})
+        elif key == "custom_fields":
+            values.update({f"custom.{k}": _json(v) for k, v in value.items()})
+        else:
+            values[key] = _json(value)
+    return values
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value
+
+
 def company_input(data: dict[str, Any]) -> CompanyInput:
     """`row_to_input`'s dict as the use case's input."""
     address = data.get("address")
@@ -313,22 +338,18 @@ def interaction_input(step: dict[str, Any]) -> InteractionInput:
 
 
 class CompanyImporter:
+    """Rows go to the companies import sink (`usecases.imports.CompanySink`, the import
+    endpoint's write path) in batches; a company's domain, else its normalised name, is
+    its identity (against the database and within the file)."""
+
     def __init__(self, scope: Scope, *, dry_run: bool, demo: bool) -> None:
         self.scope = scope
         self.dry_run = dry_run
         self.demo = demo
         self.report = Report()
+        self.job_id = f"cli:{new_id()}"
         self._seen: set[str] = set()
-
-    async def _existing(self, data: dict[str, Any]) -> Company | None:
-        store = self.scope.store
-        domain = normalise_domain(data.get("domain"), "domain") if data.get("domain") else None
-        if domain:
-            found = await store.find_company_by_domain(domain)
-            if found:
-                return found
-        matches = await store.find_companies_by_name_keys([name_key(data.get("name") or "")])
-        return matches[0] if matches else None
+        self._pending: list[ImportRow] = []
 
     async def import_row(self, line: int, data: dict[str, Any]) -> None:
         self.report.rows += 1
@@ -341,27 +362,47 @@ class CompanyImporter:
         keys = {f"name:{name_key(company.name)}"} | (
             {f"domain:{company.domain}"} if company.domain else set()
         )
+        # Repeats across the file's batches are judged here, so a dry run (which writes
+        # nothing for the next batch to find) counts what the real run does.
         if keys & self._seen:
             self.report.skipped += 1
             return
         self._seen |= keys
-        existing = await self._existing(data)
-        if existing is not None:
-            self.report.skipped += 1
-            company = existing
-        elif self.dry_run:
-            self.report.created += 1
-        else:
-            try:
-                company = await companies.create_company(
-                    self.scope, company_input(data), prefix="row"
-                )
-            except CRMError as error:
-                self.report.errors.append(RowError(line, error.message))
-                return
-            self.report.created += 1
+        self._pending.append(ImportRow(row=line, values=sink_values(data)))
+        if len(self._pending) >= MAX_BATCH_ROWS:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        request = ImportBatchRequest(
+            job_id=self.job_id, dry_run=self.dry_run, rows=list(self._pending)
+        )
+        self._pending.clear()
+        sink = imports.CompanySink(self.scope, self.job_id, by_name=True)
+        reply = await write_batch(sink, request, self.scope.workspace_id)
+        touched: list[str] = []
+        for result in reply.results:
+            if result.outcome == "created":
+                self.report.created += 1
+            elif result.outcome == "failed":
+                for issue in result.issues:
+                    self.report.errors.append(
+                        RowError(result.row, f"{issue.field}: {issue.message}")
+                    )
+                continue
+            else:
+                self.report.skipped += 1
+            if result.id:
+                touched.append(result.id)
         if self.demo:
-            await self._demo_contacts(company)
+            for company in await self.scope.store.get_companies(touched) if touched else []:
+                await self._demo_contacts(company)
+            if self.dry_run:
+                missing = len(set(touched)) - len(
+                    await self.scope.store.get_companies(touched) if touched else []
+                )
+                self.report.demo_contacts += 2 * missing
 
     async def _demo_contacts(self, company: Company) -> None:
         for person in demo_people(company):
@@ -498,6 +539,7 @@ async def import_rows(
         # before it is imported and the summary says where reading stopped.
         report.stopped = error.message
         report.errors.append(RowError(error.row or table.header_row, error.message))
+    await importer.flush()  # the rows before a break are imported too
     if not quiet and report.rows:
         print(file=sys.stderr)
 

@@ -15,6 +15,7 @@ from starlette.requests import Request
 
 from crm_contracts.streams import stream_for
 from crm_kit.access_view import AccessViews, access_subscription
+from crm_kit.assertions import KeyRing
 from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext, bind_request
 from crm_kit.index_feed import IndexFeed, start_feed
@@ -44,11 +45,13 @@ from .config import (
     win_model_retrain_hours,
 )
 from .entrypoints.consumers import subscriptions
+from .entrypoints.imports import import_endpoints
 from .entrypoints.rpc import endpoints
 from .entrypoints.win_model_rpc import win_model_endpoints
 from .events.publish import encode
 from .graphql.context import DealsContext, context_for
 from .graphql.schema import schema
+from .store.contacts_directory import NatsContactsDirectory
 from .store.indexed import IndexedRecordStore
 from .store.mongo import ensure_indexes, mongo_store
 from .store.port import DealsStore, References
@@ -127,6 +130,11 @@ def _schedule(runtime: ServiceRuntime, store: DealsStore, scoped: Scopes) -> Non
         runtime.spawn(snapshots.run(), "forecast-snapshots")
 
 
+def _keys(runtime: ServiceRuntime) -> KeyRing:
+    assert runtime.keys is not None, "the runtime signs requests once started"
+    return runtime.keys
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -182,8 +190,14 @@ def create_app(
             for subscription in subscriptions(scoped()):
                 await subscription.start(runtime)
             await access_subscription(ACCESS_VIEW_CONSUMER, views).start(runtime)
+            directory = NatsContactsDirectory(lambda: runtime.nc, lambda: _keys(runtime))
             await runtime.serve_rpc(
-                [*endpoints(scoped()), *win_model_endpoints(scoped())], DESCRIPTION
+                [
+                    *endpoints(scoped()),
+                    *win_model_endpoints(scoped()),
+                    *import_endpoints(scoped(), directory),
+                ],
+                DESCRIPTION,
             )
             # Import batches, once published, are only bookkeeping (crm_kit.retention).
             # Spent job leases too (the snapshots are kept: accuracy reads them), and

@@ -14,6 +14,7 @@ from starlette.requests import Request
 
 from crm_contracts.streams import stream_for
 from crm_kit.access_view import AccessViews, access_subscription
+from crm_kit.assertions import KeyRing
 from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext
 from crm_kit.index_feed import IndexFeed, start_feed
@@ -33,12 +34,14 @@ from .config import (
     scheduler_interval,
 )
 from .entrypoints.consumers import subscriptions
+from .entrypoints.imports import import_endpoints
 from .entrypoints.rpc import endpoints
 from .entrypoints.scheduler import Scheduler
 from .events.publish import encode
 from .graphql.context import GraphQLContext, context_for
 from .graphql.schema import schema
 from .store.deal_moves import NatsDealMoves
+from .store.directory import NatsDirectory
 from .store.indexed import IndexedStore
 from .store.mongo import (
     RETENTION,
@@ -92,8 +95,8 @@ def _nats(runtime: ServiceRuntime) -> Any:
     return runtime.nc
 
 
-def _keys(runtime: ServiceRuntime) -> Any:
-    assert runtime.keys is not None, "started"
+def _keys(runtime: ServiceRuntime) -> KeyRing:
+    assert runtime.keys is not None, "the runtime signs requests once started"
     return runtime.keys
 
 
@@ -151,8 +154,15 @@ def create_app(
             state.update(store=mongo, runtime=runtime, views=views, references=others)
             app.state.runtime = runtime
             app.state.store = mongo
+            directory = NatsDirectory(lambda: runtime.nc, lambda: _keys(runtime))
             await runtime.serve_rpc(
-                endpoints(scopes(mongo, clock, views, references=others)), "CRM tasks"
+                [
+                    *endpoints(scopes(mongo, clock, views, references=others)),
+                    # An import batch resolves its rows' deals and contacts itself, in one
+                    # request each (the directory), not once per row.
+                    *import_endpoints(scopes(mongo, clock, views), directory),
+                ],
+                "CRM tasks",
             )
             moves = NatsDealMoves(lambda: _nats(runtime), lambda: _keys(runtime))
             for subscription in subscriptions(scopes(mongo, clock, deals=moves)):

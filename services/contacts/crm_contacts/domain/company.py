@@ -60,6 +60,10 @@ class Company(Stamped, Entity):
     updated_by: str | None = None
     deleted_at: datetime | None = None
     version: int = 1
+    # The company's id in the system a file came from (an import's identity key).
+    external_id: str | None = None
+    # The import job that created it (`crm_contracts.import_batches`: its undo removes it).
+    import_job: str | None = None
 
     @property
     def name_key(self) -> str:

@@ -75,6 +75,10 @@ class Contact(Stamped, Entity):
     # calls...), not counting ones still to come. Derived: not an edit, so not stamped.
     last_activity_at: datetime | None = None
     version: int = 1
+    # The contact's id in the system a file came from (an import's identity key).
+    external_id: str | None = None
+    # The import job that created it (`crm_contracts.import_batches`: its undo removes it).
+    import_job: str | None = None
 
     @property
     def email(self) -> str | None:

@@ -46,6 +46,10 @@ class Interaction(Entity):
     revision: int = 0
     # A captured interaction taken off the timeline (its meeting was cancelled).
     removed_at: datetime | None = None
+    # The entry's id in the system a file came from (an import's identity key).
+    external_id: str | None = None
+    # The import job that created it (`crm_contracts.import_batches`: its undo removes it).
+    import_job: str | None = None
 
     @property
     def removed(self) -> bool:

@@ -60,6 +60,8 @@ def contact_to_doc(contact: Contact) -> dict[str, Any]:
         "search_text": contact.search_text,
         "last_name_key": contact.last_name_key,
         "version": contact.version,
+        "external_id": contact.external_id,
+        "import_job": contact.import_job,
     }
 
 
@@ -88,6 +90,8 @@ def contact_from_doc(doc: Mapping[str, Any]) -> Contact:
         merged_from=list(doc.get("merged_from") or []),
         last_activity_at=doc.get("last_activity_at"),
         version=int(doc.get("version") or 1),
+        external_id=doc.get("external_id"),
+        import_job=doc.get("import_job"),
     )
 
 
@@ -121,6 +125,8 @@ def company_to_doc(company: Company) -> dict[str, Any]:
         "updated_by": company.updated_by,
         "deleted_at": company.deleted_at,
         "version": company.version,
+        "external_id": company.external_id,
+        "import_job": company.import_job,
     }
 
 
@@ -150,6 +156,8 @@ def company_from_doc(doc: Mapping[str, Any]) -> Company:
         updated_by=doc.get("updated_by"),
         deleted_at=doc.get("deleted_at"),
         version=int(doc.get("version") or 1),
+        external_id=doc.get("external_id"),
+        import_job=doc.get("import_job"),
     )
 
 
@@ -172,6 +180,8 @@ def interaction_to_doc(interaction: Interaction) -> dict[str, Any]:
         "source": interaction.source,
         "revision": interaction.revision,
         "removed_at": interaction.removed_at,
+        "external_id": interaction.external_id,
+        "import_job": interaction.import_job,
     }
 
 
@@ -195,6 +205,8 @@ def interaction_from_doc(doc: Mapping[str, Any]) -> Interaction:
         source=doc.get("source"),
         revision=int(doc.get("revision") or 0),
         removed_at=doc.get("removed_at"),
+        external_id=doc.get("external_id"),
+        import_job=doc.get("import_job"),
     )
 
 

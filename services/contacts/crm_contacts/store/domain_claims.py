@@ -19,7 +19,7 @@ from typing import Any
 from crm_kit.records import RecordSource, RecordType
 from crm_kit.writer import Written
 
-from ..config import COMPANIES, DOMAIN_CLAIMS
+from ..config import DOMAIN_CLAIMS
 from ..domain.company import Company
 from .documents import COMPANY
 
@@ -48,10 +48,26 @@ CLAIM = RecordType(DOMAIN_CLAIMS, _to_doc, _from_doc)
 class DomainClaims:
     def __init__(self, source: RecordSource) -> None:
         self.source = source
+        # Companies whose claims a bulk insert writes together (`claim_many`).
+        self.deferred: set[str] = set()
 
     async def on_write(self, written: Written) -> None:
-        if written.collection == COMPANIES and isinstance(written.record, Company):
-            await self.claim(written.record)
+        record = written.record
+        # A record inserted with a batch is claimed with it (`claim_many`).
+        if isinstance(record, Company) and record.id not in self.deferred:
+            await self.claim(record)
+
+    async def claim_many(self, workspace_id: str, companies: Sequence[Company]) -> None:
+        """The claims of companies inserted together: one statement, then one write per
+        domain another company claimed before (a stale claim: replaced)."""
+        claims = [
+            DomainClaim(f"{workspace_id}:{c.domain}", workspace_id, c.id)
+            for c in companies
+            if c.domain
+        ]
+        records = self.source.records(CLAIM, workspace_id)
+        for stale in await records.insert_many(claims) if claims else []:
+            await records.put(stale)
 
     async def claim(self, company: Company) -> None:
         if company.domain:

@@ -19,14 +19,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from crm_kit.filters import And, Eq
 from crm_kit.records import RecordSource, RecordType
 from crm_kit.writer import WriteHooks, Written
 
-from ..config import CONTACTS, EMAIL_CLAIMS
+from ..config import COMPANIES, CONTACTS, EMAIL_CLAIMS, INTERACTIONS
 from ..domain.company import Company
 from ..domain.contact import Contact
+from ..domain.interaction import Interaction
 from ..domain.merge import MergeRecord
+from .documents import COMPANY, CONTACT, INTERACTION
 from .domain_claims import DomainClaims
+from .filters import LIVE
+from .import_keys import ImportKeys, KeyedCollection, company_keys, contact_keys, interaction_keys
 from .store import RecordStore, WorkspaceRecordStore
 
 
@@ -57,10 +62,27 @@ CLAIM = RecordType(EMAIL_CLAIMS, _to_doc, _from_doc)
 class EmailClaims:
     def __init__(self, source: RecordSource) -> None:
         self.source = source
+        # Contacts whose claims a bulk insert writes together (`claim_many`).
+        self.deferred: set[str] = set()
 
     async def on_write(self, written: Written) -> None:
-        if written.collection == CONTACTS and isinstance(written.record, Contact):
-            await self.claim(written.record)
+        record = written.record
+        # A record inserted with a batch is claimed with it (`claim_many`).
+        if isinstance(record, Contact) and record.id not in self.deferred:
+            await self.claim(record)
+
+    async def claim_many(self, workspace_id: str, contacts: Sequence[Contact]) -> None:
+        """The claims of contacts inserted together: one statement, then one write per
+        address some other contact claimed before (a stale claim: replaced)."""
+        claims = [
+            EmailClaim(f"{workspace_id}:{email}", workspace_id, email, contact.id)
+            for contact in contacts
+            if not contact.merged_into
+            for email in contact.emails
+        ]
+        records = self.source.records(CLAIM, workspace_id)
+        for stale in await records.insert_many(claims) if claims else []:
+            await records.put(stale)
 
     async def claim(self, contact: Contact) -> None:
         if contact.merged_into:
@@ -86,10 +108,58 @@ class ClaimedWorkspaceStore(WorkspaceRecordStore):
         workspace_id: str,
         claims: EmailClaims,
         domain_claims: DomainClaims,
+        import_keys: ImportKeys,
     ) -> None:
         super().__init__(source, workspace_id)
         self.claims = claims
         self.domain_claims = domain_claims
+        self.import_keys = import_keys
+
+    # imports: identity keys from the per-process read model, claims written in bulk
+    async def add_companies(self, companies: Sequence[Company], batch_id: str) -> list[Company]:
+        ids = {company.id for company in companies}
+        self.domain_claims.deferred |= ids
+        try:
+            refused = await super().add_companies(companies, batch_id)
+        finally:
+            self.domain_claims.deferred -= ids
+        taken = {company.id for company in refused}
+        await self.domain_claims.claim_many(
+            self.workspace_id, [c for c in companies if c.id not in taken]
+        )
+        return refused
+
+    async def add_contacts(self, contacts: Sequence[Contact], batch_id: str) -> list[Contact]:
+        ids = {contact.id for contact in contacts}
+        self.claims.deferred |= ids
+        try:
+            refused = await super().add_contacts(contacts, batch_id)
+        finally:
+            self.claims.deferred -= ids
+        taken = {contact.id for contact in refused}
+        await self.claims.claim_many(self.workspace_id, [c for c in contacts if c.id not in taken])
+        return refused
+
+    async def companies_with_keys(
+        self, external_ids: Sequence[str], domains: Sequence[str]
+    ) -> list[Company]:
+        keys = [("external_id", v) for v in external_ids] + [("domain", v) for v in domains]
+        ids = await self.import_keys.ids(COMPANIES, self.workspace_id, keys)
+        return [c for c in await self.get_companies(ids) if company_keys(c)]
+
+    async def contacts_with_keys(
+        self, external_ids: Sequence[str], emails: Sequence[str]
+    ) -> list[Contact]:
+        keys = [("external_id", v) for v in external_ids] + [("email", v) for v in emails]
+        ids = await self.import_keys.ids(CONTACTS, self.workspace_id, keys)
+        return [c for c in await self.get_contacts(ids) if contact_keys(c)]
+
+    async def interactions_with_external_ids(
+        self, external_ids: Sequence[str]
+    ) -> list[Interaction]:
+        keys = [("external_id", v) for v in external_ids]
+        ids = await self.import_keys.ids(INTERACTIONS, self.workspace_id, keys)
+        return [i for i in await self.get_interactions(ids) if interaction_keys(i)]
 
     async def find_companies_by_domains(self, domains: Sequence[str]) -> list[Company]:
         if not domains:
@@ -119,11 +189,22 @@ class ClaimedRecordStore(RecordStore):
         super().__init__(source)
         self.claims = EmailClaims(source)
         self.domain_claims = DomainClaims(source)
+        self.import_keys = ImportKeys(
+            source,
+            [
+                KeyedCollection(COMPANY, LIVE, company_keys),
+                KeyedCollection(CONTACT, And(LIVE, Eq("merged_into", None)), contact_keys),
+                KeyedCollection(INTERACTION, Eq("removed_at", None), interaction_keys),
+            ],
+        )
         hooks.subscribe(self.claims.on_write)
         hooks.subscribe(self.domain_claims.on_write)
+        hooks.subscribe(self.import_keys.on_write)
 
     def for_workspace(self, workspace_id: str) -> ClaimedWorkspaceStore:
-        return ClaimedWorkspaceStore(self.source, workspace_id, self.claims, self.domain_claims)
+        return ClaimedWorkspaceStore(
+            self.source, workspace_id, self.claims, self.domain_claims, self.import_keys
+        )
 
     async def pending_merges(self) -> list[MergeRecord]:
         pending = await super().pending_merges()

@@ -86,7 +86,9 @@ class IndexedStore(ClaimedRecordStore):
 
 class IndexedWorkspaceStore(ClaimedWorkspaceStore):
     def __init__(self, root: IndexedStore, workspace_id: str) -> None:
-        super().__init__(root.source, workspace_id, root.claims, root.domain_claims)
+        super().__init__(
+            root.source, workspace_id, root.claims, root.domain_claims, root.import_keys
+        )
         self.root = root
 
     async def list_contacts(self, query: ContactQuery) -> Page[Contact]:

@@ -122,6 +122,37 @@ class WorkspaceStore(Protocol):
     async def move_interactions(self, from_contact: str, to_contact: str) -> int:
         """Safe to repeat: an interrupted move is finished by another."""
 
+    # imports (crm_contracts.import_batches): a batch's events ride in one outbox document
+    # named `batch_id` (the same when the batch is sent again)
+    async def add_companies(self, companies: Sequence[Company], batch_id: str) -> list[Company]:
+        """One write for all; returns those refused (id or domain taken)."""
+
+    async def add_contacts(self, contacts: Sequence[Contact], batch_id: str) -> list[Contact]:
+        """One write for all; returns those refused (id or primary email taken)."""
+
+    async def add_interactions(
+        self, interactions: Sequence[Interaction], batch_id: str
+    ) -> list[Interaction]:
+        """One write for all; returns those refused (id taken)."""
+
+    async def companies_with_keys(
+        self, external_ids: Sequence[str], domains: Sequence[str]
+    ) -> list[Company]:
+        """Live companies holding one of these external ids or domains."""
+
+    async def contacts_with_keys(
+        self, external_ids: Sequence[str], emails: Sequence[str]
+    ) -> list[Contact]:
+        """Live, unmerged contacts holding one of these external ids or addresses."""
+
+    async def interactions_with_external_ids(
+        self, external_ids: Sequence[str]
+    ) -> list[Interaction]:
+        """Interactions on the timeline with these external ids."""
+
+    async def imported_ids(self, kind: str, job_id: str) -> list[str]:
+        """Ids of the `kind` records (companies, contacts, interactions) `job_id` created."""
+
     # merges
     async def add_merge(self, record: MergeRecord) -> bool:
         """False when a merge of that duplicate is recorded already."""

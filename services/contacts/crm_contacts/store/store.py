@@ -9,10 +9,11 @@ from collections.abc import Sequence
 
 from crm_kit.audit_read import AuditTrail
 from crm_kit.clock import utcnow
-from crm_kit.filters import And, Eq, In, Ne
+from crm_kit.filters import And, Eq, In, Ne, Or
 from crm_kit.pagination import Order, Page
 from crm_kit.records import Duplicate, RecordSource
 
+from ..config import IMPORT_BATCHES
 from ..domain.company import Company
 from ..domain.contact import Contact
 from ..domain.interaction import Interaction
@@ -171,6 +172,58 @@ class WorkspaceRecordStore:
         for interaction_id in ids:
             await self.interactions.change(interaction_id, move)
         return len(ids)
+
+    # imports --------------------------------------------------------------------------
+    async def add_companies(self, companies: Sequence[Company], batch_id: str) -> list[Company]:
+        return await self.companies.insert_batch(
+            companies, batch_collection=IMPORT_BATCHES, batch_id=f"{self.workspace_id}:{batch_id}"
+        )
+
+    async def add_contacts(self, contacts: Sequence[Contact], batch_id: str) -> list[Contact]:
+        return await self.contacts.insert_batch(
+            contacts, batch_collection=IMPORT_BATCHES, batch_id=f"{self.workspace_id}:{batch_id}"
+        )
+
+    async def add_interactions(
+        self, interactions: Sequence[Interaction], batch_id: str
+    ) -> list[Interaction]:
+        return await self.interactions.insert_batch(
+            interactions,
+            batch_collection=IMPORT_BATCHES,
+            batch_id=f"{self.workspace_id}:{batch_id}",
+        )
+
+    async def companies_with_keys(
+        self, external_ids: Sequence[str], domains: Sequence[str]
+    ) -> list[Company]:
+        if not external_ids and not domains:
+            return []
+        keys = Or(In("external_id", external_ids), In("domain_key", domains))
+        return await self.companies.find(And(keys, LIVE))
+
+    async def contacts_with_keys(
+        self, external_ids: Sequence[str], emails: Sequence[str]
+    ) -> list[Contact]:
+        if not external_ids and not emails:
+            return []
+        keys = Or(In("external_id", external_ids), In("emails", emails))
+        return await self.contacts.find(And(keys, LIVE, Eq("merged_into", None)))
+
+    async def interactions_with_external_ids(
+        self, external_ids: Sequence[str]
+    ) -> list[Interaction]:
+        if not external_ids:
+            return []
+        where = And(In("external_id", external_ids), Eq("removed_at", None))
+        return await self.interactions.find(where)
+
+    async def imported_ids(self, kind: str, job_id: str) -> list[str]:
+        where = Eq("import_job", job_id)
+        if kind == "companies":
+            return [str(i) for i in await self.companies.ids(where)]
+        if kind == "contacts":
+            return [str(i) for i in await self.contacts.ids(where)]
+        return [str(i) for i in await self.interactions.ids(where)]
 
     # merges ---------------------------------------------------------------------------
     async def add_merge(self, record: MergeRecord) -> bool:

@@ -4,9 +4,10 @@ loaders, lists, and the look-ups other services ask for."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
-from crm_kit.errors import NotFound
+from crm_kit.errors import CRMError, NotFound
 from crm_kit.ids import is_id
 from crm_kit.pagination import Page
 
@@ -175,4 +176,46 @@ async def missing_references(
     return (
         [i for i in contact_ids if i not in contacts or contacts[i].deleted],
         [i for i in company_ids if i not in companies or companies[i].deleted],
+    )
+
+
+@dataclass(frozen=True)
+class ImportReferences:
+    company_names: dict[str, str]
+    company_domains: dict[str, str]
+    emails: dict[str, str]
+
+
+async def import_references(
+    scope: Scope, names: Sequence[str], domains: Sequence[str], emails: Sequence[str]
+) -> ImportReferences:
+    """What an import batch of another owner names, each as asked -> the live record's id:
+    three reads for a whole batch. Malformed addresses and domains are left out (the row
+    that holds one says so), not refused."""
+    domain_keys: dict[str, str] = {}
+    for raw in domains:
+        try:
+            domain = rules.normalise_domain(raw, "companyDomains")
+        except CRMError:
+            continue
+        if domain:
+            domain_keys[raw] = domain
+    email_keys: dict[str, str] = {}
+    for raw in emails:
+        try:
+            email_keys[raw] = rules.normalise_email(raw, "emails")
+        except CRMError:
+            continue
+    store = scope.store
+    companies = await store.companies_with_keys([], sorted(set(domain_keys.values())))
+    by_domain = {c.domain: c.id for c in companies if c.domain}
+    contacts = await store.contacts_with_keys([], sorted(set(email_keys.values())))
+    by_email: dict[str, str] = {}
+    for contact in sorted(contacts, key=lambda c: c.created_at):
+        for email in contact.emails:
+            by_email.setdefault(email, contact.id)
+    return ImportReferences(
+        company_names=await find_companies_by_names(scope, names),
+        company_domains={a: by_domain[k] for a, k in domain_keys.items() if k in by_domain},
+        emails={a: by_email[k] for a, k in email_keys.items() if k in by_email},
     )

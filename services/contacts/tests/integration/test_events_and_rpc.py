@@ -12,6 +12,7 @@ from nats.aio.client import Client
 
 from crm_contracts import contacts as contract
 from crm_contracts.envelope import CloudEvent
+from crm_contracts.import_batches import undo_subject, write_subject
 from crm_contracts.streams import stream_for
 from crm_kit.assertions import KeyRing
 from crm_kit.outbox import PENDING
@@ -192,7 +193,10 @@ async def test_rpc_discovery(running: Any, nc: Client) -> None:
         contract.RPC_CONTACT_GET, contract.RPC_CONTACT_FIND_BY_EMAIL,
         contract.RPC_COMPANY_GET, contract.RPC_COMPANY_FIND_BY_NAME,
         contract.RPC_CONTACT_FIND_BY_EMAILS, contract.RPC_COMPANY_FIND_BY_DOMAINS,
-        contract.RPC_CONTACT_CREATE, contract.RPC_RECORDS_CHECK,
+        contract.RPC_CONTACT_CREATE, contract.RPC_RECORDS_CHECK, contract.RPC_IMPORT_REFERENCES,
+        # The import batch endpoints (crm_contracts.import_batches).
+        write_subject("companies"), write_subject("contacts"), write_subject("interactions"),
+        undo_subject("contacts"),
     }  # fmt: skip
     stats = orjson.loads((await nc.request("$SRV.STATS.crm-contacts", b"", timeout=2)).data)
     assert stats["name"] == "crm-contacts"

@@ -141,6 +141,8 @@ class Deal(Entity):
     field_changes: list[FieldChange] = field(default_factory=list)
     activity_log: list[Activity] = field(default_factory=list)
     external_id: str | None = None
+    # The import job that created it (`crm_contracts.import_batches`: its undo removes it).
+    import_job: str | None = None
     # The revision: every write of the deal is conditional on it and increments it.
     rev: int = 1
     created_at: datetime | None = None

@@ -139,6 +139,7 @@ def deal_to_doc(deal: Deal) -> Doc:
         ],
         "activity_log": [{"at": a.at, "kind": a.kind} for a in deal.activity_log],
         "external_id": deal.external_id,
+        "import_job": deal.import_job,
         "rev": deal.rev,
         "created_at": deal.created_at,
         "created_by": deal.created_by,
@@ -199,6 +200,7 @@ def deal_from_doc(doc: Mapping[str, Any]) -> Deal:
             if a.get("at") is not None
         ],
         external_id=get("external_id"),
+        import_job=get("import_job"),
         rev=int(get("rev") or 1),
         created_at=get("created_at"),
         created_by=get("created_by"),

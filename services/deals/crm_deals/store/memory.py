@@ -56,16 +56,25 @@ class MemoryBackend:
             if doc.get("workspace_id") == workspace_id and doc.get("external_id") in wanted
         }
 
-    async def import_deals(self, workspace_id: str, batch_id: str, deals: Sequence[Deal]) -> int:
+    async def external_id_owners(self, workspace_id: str, ids: Sequence[str]) -> dict[str, str]:
+        wanted = set(ids)
+        return {
+            doc["external_id"]: doc["_id"]
+            for doc in self.db.collections[DEALS].values()
+            if doc.get("workspace_id") == workspace_id and doc.get("external_id") in wanted
+        }
+
+    async def import_deals(
+        self, workspace_id: str, batch_id: str, deals: Sequence[Deal]
+    ) -> list[Deal]:
         records = self.db.records(DEAL, workspace_id)
-        inserted = 0
+        refused = []
         for deal in deals:
             try:
                 await records.insert(deal)
             except Duplicate:
-                continue
-            inserted += 1
-        return inserted
+                refused.append(deal)
+        return refused
 
     async def repair_imports(self, workspace_id: str) -> int:
         return 0  # nothing is ever half-written in memory

@@ -5,6 +5,7 @@ whose events travel in one outbox document per batch; plus the indexes."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -12,9 +13,9 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from crm_kit.filters import Filter
-from crm_kit.outbox import OUTBOX, PENDING, OutboxRelay, outbox_fields
+from crm_kit.outbox import OUTBOX, PENDING, OutboxRelay
 from crm_kit.records import MongoSource, pending_events
-from crm_kit.writer import DocumentWriter
+from crm_kit.writer import DocumentWriter, Written
 
 from ..config import DEALS, IMPORT_BATCHES, OUTBOX_COLLECTIONS, PIPELINES
 from ..domain.deal import Deal
@@ -48,6 +49,11 @@ class MongoBackend:
     def __init__(self, writer: DocumentWriter) -> None:
         self.writer = writer
         self.db = writer.db
+        # The embedded database scans for any filter but `_id`: external ids are answered
+        # from a per-process read model there (`ExternalIds`); MongoDB's index answers.
+        self.external_ids = ExternalIds(self.db) if writer.profile.workarounds else None
+        if self.external_ids is not None:
+            writer.hooks.subscribe(self.external_ids.on_write)
 
     async def scan_deals(self, workspace_id: str, fields: Sequence[str]) -> AsyncIterator[Doc]:
         query = {"workspace_id": workspace_id, "deleted_at": None}
@@ -83,45 +89,45 @@ class MongoBackend:
         ]
 
     async def existing_external_ids(self, workspace_id: str, ids: Sequence[str]) -> set[str]:
-        wanted = set(ids)
-        query: Doc = {"workspace_id": workspace_id}
-        if len(wanted) <= EXTERNAL_ID_LOOKUP:
-            query["external_id"] = {"$in": sorted(wanted)}
-        # Else one pass over the workspace's ids beats many `$in` queries (each a scan on
-        # FerretDB) for a big file.
-        cursor = self.db[DEALS].find(query, {"external_id": 1, "_id": 0})
-        return {doc["external_id"] async for doc in cursor if doc.get("external_id") in wanted}
+        return set(await self.external_id_owners(workspace_id, ids))
 
-    async def import_deals(self, workspace_id: str, batch_id: str, deals: Sequence[Deal]) -> int:
+    async def external_id_owners(self, workspace_id: str, ids: Sequence[str]) -> dict[str, str]:
+        if self.external_ids is not None and len(ids) > EXTERNAL_ID_LOOKUP:
+            return await self.external_ids.owners(workspace_id, ids)
+        wanted = sorted(set(ids))
+        query: Doc = {"workspace_id": workspace_id, "external_id": {"$in": wanted}}
+        cursor = self.db[DEALS].find(query, {"external_id": 1})
+        return {doc["external_id"]: doc["_id"] async for doc in cursor}
+
+    async def import_deals(
+        self, workspace_id: str, batch_id: str, deals: Sequence[Deal]
+    ) -> list[Deal]:
         """The events of the whole batch go in ONE outbox document (`import_batches`),
         written first and held; the deals follow in one `insert_many`; then the batch is
-        armed for the relay with only the events of the deals inserted. One outbox document
-        instead of 500 keeps the relay's per-document clean-up writes off a bulk import. A
-        crash before arming is repaired by `repair_imports`."""
+        armed for the relay with only the events of the deals inserted
+        (`DocumentWriter.insert_batch`). One outbox document instead of 1,000 keeps the
+        relay's per-document clean-up writes off a bulk import. A crash before arming is
+        repaired by `repair_imports`."""
         if not deals:
-            return 0
-        owners = [(event, deal.id) for deal in deals for event in pending_events(deal)]
-        held = outbox_fields(self.writer.encode([event for event, _ in owners]))[OUTBOX]
-        batch = {
-            "_id": batch_id,
-            "workspace_id": workspace_id,
-            HELD: held,
-            "event_deals": [deal_id for _, deal_id in owners],
-            "armed": False,
-        }
-        await self.writer.insert(IMPORT_BATCHES, batch)
+            return []
         docs = [{**deal_to_doc(deal), "workspace_id": workspace_id} for deal in deals]
-        refused = await self.writer.insert_many(DEALS, docs, records=deals)
-        inserted = {deal.id for deal in deals if deal.id not in refused}
+        refused = await self.writer.insert_batch(
+            DEALS,
+            docs,
+            [pending_events(deal) for deal in deals],
+            batch_collection=IMPORT_BATCHES,
+            batch_id=batch_id,
+            records=deals,
+        )
         for deal in deals:
-            if deal.id in inserted:
+            if deal.id not in refused:
                 deal.events_written()
-        await self._arm(batch, inserted)
-        return len(inserted)
+        return [deal for deal in deals if deal.id in refused]
 
     async def _arm(self, batch: Doc, existing: set[str]) -> None:
+        """Batches written before `insert_batch`: their events held apart (`HELD`)."""
         held = batch.get(HELD)
-        if held is None:  # batches written before the events were held apart
+        if held is None:
             held = batch.get(OUTBOX) or []
         kept = [
             (stored, deal_id)
@@ -142,12 +148,52 @@ class MongoBackend:
     async def repair_imports(self, workspace_id: str) -> int:
         repaired = 0
         query = {"workspace_id": workspace_id, "armed": False}
-        async for batch in self.db[IMPORT_BATCHES].find(query):
-            ids = list(batch["event_deals"])
-            cursor = self.db[DEALS].find({"_id": {"$in": ids}}, {"_id": 1})
-            await self._arm(batch, {doc["_id"] async for doc in cursor})
+        async for batch in self.db[IMPORT_BATCHES].find(query, {OUTBOX: 0, HELD: 0}):
+            if "collection" in batch:  # written by `insert_batch`
+                await self.writer.arm_batch(IMPORT_BATCHES, batch["_id"])
+            else:
+                full = await self.db[IMPORT_BATCHES].find_one({"_id": batch["_id"]})
+                ids = list(batch["event_deals"])
+                cursor = self.db[DEALS].find({"_id": {"$in": ids}}, {"_id": 1})
+                await self._arm(full or batch, {doc["_id"] async for doc in cursor})
             repaired += 1
         return repaired
+
+
+class ExternalIds:
+    """Per process and workspace: each deal's external id -> its id (the `ferretdb`
+    profile's read model for import batches, which ask up to a thousand at once: a `$in`
+    there scans every deal and evaluates the list per document). Loaded by one projected
+    scan the first time a workspace is asked (again after `MAX_AGE_SECONDS`, which bounds
+    what another replica's writes can hide), kept by this process's writes. An id found is
+    read by `_id` before it is used; the unique index on the external id stays the guard
+    (a deal another replica imported since the load is refused at insert)."""
+
+    MAX_AGE_SECONDS = 300.0
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self._held: dict[str, tuple[float, dict[str, str]]] = {}
+
+    async def on_write(self, written: Written) -> None:
+        held = self._held.get(written.workspace_id or "")
+        record = written.record
+        if held is not None and isinstance(record, Deal) and record.external_id:
+            held[1][record.external_id] = record.id
+
+    async def owners(self, workspace_id: str, ids: Sequence[str]) -> dict[str, str]:
+        held = self._held.get(workspace_id)
+        if held is None or time.monotonic() - held[0] > self.MAX_AGE_SECONDS:
+            owners: dict[str, str] = {}
+            # Installed before the scan: writes meanwhile are kept.
+            self._held[workspace_id] = held = (time.monotonic(), owners)
+            query = {"workspace_id": workspace_id}
+            cursor = self.db[DEALS].find(query, {"external_id": 1}, batch_size=5000)
+            async for doc in cursor:
+                if doc.get("external_id"):
+                    owners.setdefault(doc["external_id"], doc["_id"])
+        known = held[1]
+        return {external_id: known[external_id] for external_id in ids if external_id in known}
 
 
 async def ensure_indexes(db: AsyncDatabase[Any]) -> None:

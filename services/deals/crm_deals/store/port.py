@@ -17,7 +17,7 @@ nothing here says whether it does.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
@@ -58,6 +58,32 @@ __all__ = [
 Board = tuple[list[StageTotal], dict[str, list[Deal]]]
 # A pipeline with a model, and when the model was trained: (workspace, pipeline, when).
 TrainedPipeline = tuple[str, str, datetime]
+
+
+@dataclass(frozen=True)
+class NamedReferences:
+    """What contacts knows of names an import batch gives, each as asked -> its id."""
+
+    company_names: dict[str, str] = field(default_factory=dict)
+    company_domains: dict[str, str] = field(default_factory=dict)
+    emails: dict[str, str] = field(default_factory=dict)
+
+
+class ContactsUnavailable(Exception):
+    """The contacts service did not answer (the batch may be sent again)."""
+
+
+class ContactsDirectory(Protocol):
+    """What the deals service asks the contacts service (NATS request/reply)."""
+
+    async def references(
+        self,
+        caller: RequestContext,
+        names: Sequence[str],
+        domains: Sequence[str],
+        emails: Sequence[str],
+    ) -> NamedReferences:
+        """Raises ContactsUnavailable."""
 
 
 class WorkspaceStore(Protocol):
@@ -113,10 +139,17 @@ class WorkspaceStore(Protocol):
 
     # --- imports -------------------------------------------------------------------------
     async def existing_external_ids(self, external_ids: Sequence[str]) -> set[str]: ...
-    async def import_deals(self, batch_id: str, deals: Sequence[Deal]) -> int:
-        """Insert imported deals (with their events), skipping those whose external id
-        exists: the number inserted. The events of a batch are published together; a
-        crash midway is repaired by `repair_imports`."""
+    async def deals_by_external_ids(self, external_ids: Sequence[str]) -> list[Deal]:
+        """Live deals with these external ids."""
+
+    async def import_deals(self, batch_id: str, deals: Sequence[Deal]) -> list[Deal]:
+        """Insert imported deals (with their events): those refused (id or external id
+        taken). The events of a batch are published together, from one outbox document
+        named `batch_id` (the same when the batch is sent again); a crash midway is
+        repaired by `repair_imports`."""
+
+    async def imported_deal_ids(self, job_id: str) -> list[str]:
+        """Ids of the deals import job `job_id` created."""
 
     async def repair_imports(self) -> int:
         """Finish batches a crashed import left half-written; how many."""

@@ -62,8 +62,14 @@ class Backend(Protocol):
 
     async def existing_external_ids(self, workspace_id: str, ids: Sequence[str]) -> set[str]: ...
 
-    async def import_deals(self, workspace_id: str, batch_id: str, deals: Sequence[Deal]) -> int:
-        """Insert the deals not there yet (by external id) with their events: how many."""
+    async def external_id_owners(self, workspace_id: str, ids: Sequence[str]) -> dict[str, str]:
+        """External id -> the id of the deal holding it, for those held."""
+
+    async def import_deals(
+        self, workspace_id: str, batch_id: str, deals: Sequence[Deal]
+    ) -> list[Deal]:
+        """Insert the deals not there yet (by id or external id) with their events: the
+        refused."""
 
     async def repair_imports(self, workspace_id: str) -> int: ...
 
@@ -218,8 +224,17 @@ class WorkspaceRecordStore:
     async def existing_external_ids(self, external_ids: Sequence[str]) -> set[str]:
         return await self.root.backend.existing_external_ids(self.workspace_id, external_ids)
 
-    async def import_deals(self, batch_id: str, deals: Sequence[Deal]) -> int:
+    async def deals_by_external_ids(self, external_ids: Sequence[str]) -> list[Deal]:
+        if not external_ids:
+            return []
+        owners = await self.root.backend.external_id_owners(self.workspace_id, external_ids)
+        return [deal for deal in await self.deals.get(list(owners.values())) if not deal.deleted]
+
+    async def import_deals(self, batch_id: str, deals: Sequence[Deal]) -> list[Deal]:
         return await self.root.backend.import_deals(self.workspace_id, batch_id, deals)
+
+    async def imported_deal_ids(self, job_id: str) -> list[str]:
+        return [str(i) for i in await self.deals.ids(Eq("import_job", job_id))]
 
     async def repair_imports(self) -> int:
         return await self.root.backend.repair_imports(self.workspace_id)

@@ -93,6 +93,8 @@ class Task(Entity):
     overdue_sent: bool = False
     # Bumped by every save; a save is conditional on the version read.
     version: int = 0
+    # The import job that created it (`crm_contracts.import_batches`: its undo cancels it).
+    import_job: str | None = None
 
     @classmethod
     def create(cls, **values: Any) -> Task:

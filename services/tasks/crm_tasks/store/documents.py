@@ -63,6 +63,7 @@ def task_to_doc(task: Task) -> dict[str, Any]:
         "reminder_sent": task.reminder_sent,
         "overdue_sent": task.overdue_sent,
         "version": task.version,
+        "import_job": task.import_job,
         "due_sort": task.due_sort,
         "priority_rank": task.priority_rank,
     }
@@ -104,6 +105,7 @@ def task_from_doc(doc: Mapping[str, Any]) -> Task:
         reminder_sent=bool(doc.get("reminder_sent")),
         overdue_sent=bool(doc.get("overdue_sent")),
         version=int(doc.get("version") or 0),
+        import_job=doc.get("import_job"),
     )
 
 

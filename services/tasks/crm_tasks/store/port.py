@@ -13,7 +13,7 @@ only on what it is given and on reads it makes.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeVar
 
@@ -66,6 +66,32 @@ class NameTaken(Exception):
         self.existing_id = existing_id
 
 
+@dataclass(frozen=True)
+class NamedReferences:
+    """What the other services know of what an import batch names, as asked -> id."""
+
+    deals: dict[str, str] = field(default_factory=dict)  # by external id
+    contacts: dict[str, str] = field(default_factory=dict)  # by email
+    companies: dict[str, str] = field(default_factory=dict)  # by name
+
+
+class DirectoryUnavailable(Exception):
+    """Deals or contacts did not answer (the batch may be sent again)."""
+
+
+class Directory(Protocol):
+    """What the tasks service asks deals and contacts (NATS request/reply)."""
+
+    async def references(
+        self,
+        caller: RequestContext,
+        deal_external_ids: Sequence[str],
+        emails: Sequence[str],
+        company_names: Sequence[str],
+    ) -> NamedReferences:
+        """Raises DirectoryUnavailable."""
+
+
 class WorkspaceStore(Protocol):
     @property
     def workspace_id(self) -> str: ...
@@ -86,6 +112,10 @@ class WorkspaceStore(Protocol):
 
     async def get_tasks(self, ids: Sequence[str]) -> list[Task]: ...
     async def task_by_key(self, idem_key: str) -> Task | None: ...
+    async def tasks_by_keys(self, idem_keys: Sequence[str]) -> list[Task]: ...
+    async def imported_task_ids(self, job_id: str) -> list[str]:
+        """Ids of the tasks import job `job_id` created."""
+
     async def change_task(self, task_id: str, change: Change[Task]) -> Task | None:
         """None when there is no such task."""
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from crm_kit.audit_read import AuditTrail
-from crm_kit.filters import And, Eq, Range
+from crm_kit.filters import And, Eq, In, Range
 from crm_kit.pagination import BY_ID, Cursor, Order, Page
 from crm_kit.records import Duplicate, RecordSource
 
@@ -80,6 +80,12 @@ class WorkspaceRecordStore:
 
     async def task_by_key(self, idem_key: str) -> Task | None:
         return await self.tasks.first(Eq("idem_key", idem_key))
+
+    async def tasks_by_keys(self, idem_keys: Sequence[str]) -> list[Task]:
+        return await self.tasks.find(In("idem_key", idem_keys)) if idem_keys else []
+
+    async def imported_task_ids(self, job_id: str) -> list[str]:
+        return [str(i) for i in await self.tasks.ids(Eq("import_job", job_id))]
 
     async def change_task(self, task_id: str, change: Change[Task]) -> Task | None:
         async def changed(task: Task) -> bool:

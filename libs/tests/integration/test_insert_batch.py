@@ -1,0 +1,99 @@
+"""`DocumentWriter.insert_batch` on FerretDB and NATS: a bulk batch's per-record events in
+one outbox document, held until the records are in, only those of records stored, armed
+again after a crash, and published once each however often the batch is sent."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from crm_contracts.envelope import CloudEvent, new_event, source_of
+from crm_contracts.streams import StreamSpec
+from crm_kit.nats_io import ensure_stream
+from crm_kit.outbox import OUTBOX, PENDING, OutboxRelay
+from crm_kit.profile import DatabaseProfile
+from crm_kit.writer import DocumentWriter
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def env(infra: Any, db_name: str) -> AsyncIterator[dict[str, Any]]:
+    client: AsyncMongoClient = AsyncMongoClient(infra.mongodb_uri, tz_aware=True)
+    nc = await infra.connect_nats()
+    js = nc.jetstream()
+    stream = StreamSpec(name=f"B_{db_name.upper()}", subjects=(f"crm.{db_name}.>",))
+    await ensure_stream(js, stream)
+    db = client[db_name]
+    await db.things.create_index([("key", 1)], unique=True)
+    writer = DocumentWriter(
+        db,
+        profile=await DatabaseProfile.detect(db, "auto"),
+        outbox_collections=["things", "batches"],
+    )
+    yield {"db": db, "js": js, "stream": stream, "prefix": f"crm.{db_name}", "writer": writer}
+    await js.delete_stream(stream.name)
+    await nc.close()
+    await client.close()
+
+
+def _event(prefix: str, n: int) -> CloudEvent:
+    return new_event(
+        event_type=f"{prefix}.thing.created.v1",
+        source=source_of(prefix.split(".")[1]),
+        workspace="w1",
+        data={"n": n},
+    )
+
+
+def _docs(prefix: str, numbers: range) -> tuple[list[dict[str, Any]], list[list[CloudEvent]]]:
+    docs = [{"_id": f"t{n}", "workspace_id": "w1", "key": f"k{n}"} for n in numbers]
+    return docs, [[_event(prefix, n)] for n in numbers]
+
+
+async def test_a_batch_is_published_once_with_only_the_stored_records_events(
+    env: dict[str, Any],
+) -> None:
+    db, js, writer, prefix = env["db"], env["js"], env["writer"], env["prefix"]
+    await db.things.insert_one({"_id": "other", "workspace_id": "w1", "key": "k3"})
+    docs, events = _docs(prefix, range(5))
+    refused = await writer.insert_batch(
+        "things", docs, events, batch_collection="batches", batch_id="b1"
+    )
+    assert refused == {"t3"}  # its unique key is another record's
+    batch = await db.batches.find_one({"_id": "b1"})
+    assert batch[PENDING] is True and len(batch[OUTBOX]) == 4
+    assert await db.things.count_documents({PENDING: True}) == 0  # no per-record outbox
+
+    # Sent again: everything refused, nothing more to publish.
+    again = await writer.insert_batch(
+        "things", docs, _docs(prefix, range(5))[1], batch_collection="batches", batch_id="b1"
+    )
+    assert again == {f"t{n}" for n in range(5)}
+    relay = OutboxRelay(db, ["things", "batches"], js)
+    assert await relay.publish_pending() == 4
+    assert await relay.publish_pending() == 0
+    info = await js.stream_info(env["stream"].name)
+    assert info.state.messages == 4
+
+
+async def test_a_batch_held_by_a_crash_is_armed_at_start_up(env: dict[str, Any]) -> None:
+    db, js, writer, prefix = env["db"], env["js"], env["writer"], env["prefix"]
+    docs, events = _docs(prefix, range(3))
+
+    async def crash(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("killed after the records, before arming")
+
+    original = writer.arm_batch
+    writer.arm_batch = crash  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        await writer.insert_batch("things", docs, events, batch_collection="batches", batch_id="b")
+    writer.arm_batch = original  # type: ignore[method-assign]
+    relay = OutboxRelay(db, ["things", "batches"], js)
+    assert await relay.publish_pending() == 0  # held: not the relay's yet
+    assert await writer.arm_batches("batches") == 1
+    assert await relay.publish_pending() == 3
+    assert await writer.arm_batches("batches") == 0

@@ -1,0 +1,115 @@
+"""Identity keys for imports on the embedded database (the `ferretdb` profile only).
+
+An import batch asks which of up to a thousand external ids, domains or addresses exist.
+On FerretDB's SQLite backend a filter on them scans the collection and evaluates the
+`$in` list for every document: seconds a batch once a workspace holds tens of thousands
+of records. This read model keeps, per process and workspace, each live record's identity
+keys -> its id: loaded by one projected scan the first time a workspace is asked (again
+when older than `MAX_AGE_SECONDS`, which bounds what another replica's writes can hide),
+kept current by this process's writes (a write hook). A key found is verified against the
+record it names (`get` by id); the unique indexes on `domain_key` and `email_key` remain
+the guards, and an external id another replica wrote since the load may be missed (two
+replicas importing the same external ids at once; documented in the service's README).
+
+On MongoDB (the `mongodb` profile) none of this runs: the indexes answer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from crm_kit.filters import Filter
+from crm_kit.records import RecordSource, RecordType
+from crm_kit.writer import Written
+
+from ..domain.company import Company
+from ..domain.contact import Contact
+from ..domain.interaction import Interaction
+
+MAX_AGE_SECONDS = 300.0
+Key = tuple[str, str]
+
+
+def company_keys(company: Company) -> list[Key]:
+    if company.deleted:
+        return []
+    keys = [("external_id", company.external_id)] if company.external_id else []
+    return keys + ([("domain", company.domain)] if company.domain else [])
+
+
+def contact_keys(contact: Contact) -> list[Key]:
+    if contact.deleted or contact.merged_into:
+        return []
+    keys = [("external_id", contact.external_id)] if contact.external_id else []
+    return keys + [("email", email) for email in contact.emails]
+
+
+def interaction_keys(interaction: Interaction) -> list[Key]:
+    if interaction.removed or not interaction.external_id:
+        return []
+    return [("external_id", interaction.external_id)]
+
+
+@dataclass
+class _Workspace:
+    loaded_at: float
+    ids: dict[Key, str] = field(default_factory=dict)
+    keys_of: dict[str, list[Key]] = field(default_factory=dict)
+
+    def put(self, record_id: str, keys: list[Key]) -> None:
+        for key in self.keys_of.pop(record_id, []):
+            if self.ids.get(key) == record_id:
+                del self.ids[key]
+        if keys:
+            self.keys_of[record_id] = keys
+            for key in keys:
+                self.ids[key] = record_id
+
+
+@dataclass(frozen=True)
+class KeyedCollection:
+    kind: RecordType[Any]
+    # What a live record is (the load's filter).
+    live: Filter
+    keys: Callable[[Any], list[Key]]
+
+
+class ImportKeys:
+    def __init__(self, source: RecordSource, kinds: Iterable[KeyedCollection]) -> None:
+        self.source = source
+        self.kinds = {kind.kind.collection: kind for kind in kinds}
+        self._held: dict[tuple[str, str], _Workspace] = {}
+
+    async def on_write(self, written: Written) -> None:
+        kind = self.kinds.get(written.collection)
+        if kind is None or written.workspace_id is None:
+            return
+        held = self._held.get((written.collection, written.workspace_id))
+        if held is None:
+            return
+        if written.deleted:
+            held.put(str(written.doc_id), [])
+        elif written.record is not None:
+            held.put(str(written.doc_id), kind.keys(written.record))
+        else:  # a partial update: its keys are read again at the next load
+            self._held.pop((written.collection, written.workspace_id), None)
+
+    async def ids(self, collection: str, workspace_id: str, keys: Sequence[Key]) -> list[str]:
+        held = await self._workspace(collection, workspace_id)
+        return list(dict.fromkeys(held.ids[key] for key in keys if key in held.ids))
+
+    async def _workspace(self, collection: str, workspace_id: str) -> _Workspace:
+        held = self._held.get((collection, workspace_id))
+        if held is not None and time.monotonic() - held.loaded_at < MAX_AGE_SECONDS:
+            return held
+        kind = self.kinds[collection]
+        fresh = _Workspace(time.monotonic())
+        # Installed before the load: writes meanwhile are kept (the load may miss them).
+        self._held[(collection, workspace_id)] = fresh
+        async for record in self.source.records(kind.kind, workspace_id).scan(kind.live):
+            if record.id not in fresh.keys_of:
+                fresh.put(record.id, kind.keys(record))
+        return fresh

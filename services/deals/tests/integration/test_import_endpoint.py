@@ -1,0 +1,93 @@
+"""The deals import batch endpoint on the real FerretDB and NATS, with the contacts service
+running beside it: companies and contacts resolved across services in one request per
+batch, a re-sent batch, dry run = real run on an odd batch, update, undo."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from nats.aio.client import Client
+
+from crm_contacts.app import create_app as contacts_app
+from crm_contracts import deals as contract
+from crm_contracts.import_batches import undo_subject, write_subject
+from crm_contracts.streams import stream_for
+from crm_deals.app import create_app
+from crm_kit.settings import Settings
+from crm_kit.testing import cli_call, eventually, running_app, stream_events
+
+pytestmark = pytest.mark.integration
+
+ODD = [
+    {"external_id": "D1", "stage": "won", "engaged_at": "2024-01-10", "close_date": "2024-02-01",
+     "amount": "1200.50", "owner": "Ann Lee", "company_domain": "acme.com",
+     "contact_email": "ann@acme.com"},
+    {"external_id": "D2", "stage": "Qualification", "company": "ACME", "amount": "99"},
+    {"external_id": "D3", "stage": "nowhere"},
+    {"external_id": "D1", "stage": "prospecting"},
+    {"stage": "won"},
+    {"external_id": "D4", "stage": "lost", "engaged_at": "2024-01-01"},
+    {"external_id": "D5", "stage": "prospecting", "company": "Unknown Ltd", "pipeline": "nope"},
+    {"external_id": "D6", "stage": "prospecting", "custom.region": "EMEA"},
+]  # fmt: skip
+
+
+def batch(rows: list[dict[str, Any]], job: str, **options: Any) -> dict[str, Any]:
+    return {
+        "jobId": job,
+        "rows": [{"row": n + 2, "values": v} for n, v in enumerate(rows)],
+        **options,
+    }
+
+
+def counts(results: list[dict[str, Any]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for result in results:
+        out[result["outcome"]] = out.get(result["outcome"], 0) + 1
+    return out
+
+
+async def test_deals_import_across_services(settings: Settings, infra: Any, db_name: str) -> None:
+    ws = db_name
+    contacts_settings = replace(settings, service="contacts", database=f"{db_name}_contacts")
+    async with running_app(contacts_app(contacts_settings)), running_app(create_app(settings)):
+        nc: Client = await infra.connect_nats()
+        try:
+            companies = [{"name": "Acme", "domain": "acme.com"}]
+            await cli_call(nc, write_subject("companies"), ws, batch(companies, "c"), "admin")
+            people = [{"first_name": "Ann", "email": "ann@acme.com", "company_domain": "acme.com"}]
+            made = await cli_call(nc, write_subject("contacts"), ws, batch(people, "p"), "admin")
+            ann = made["results"][0]["id"]
+
+            async def write(body: dict[str, Any]) -> list[dict[str, Any]]:
+                return (await cli_call(nc, write_subject("deals"), ws, body, "admin"))["results"]
+
+            dry = await write(batch(ODD, "j1", dryRun=True, defaultCurrency="EUR"))
+            real = await write(batch(ODD, "j1", defaultCurrency="EUR"))
+            assert counts(dry) == counts(real) == {"created": 3, "skipped": 1, "failed": 4}
+            assert [r["id"] for r in dry] == [r["id"] for r in real]
+            assert [i["field"] for i in real[2]["issues"]] == ["stage"]
+            assert [i["field"] for i in real[4]["issues"]] == ["external_id"]
+            assert [i["field"] for i in real[6]["issues"]] == ["pipeline"]
+            assert await write(batch(ODD, "j1", defaultCurrency="EUR")) == real
+
+            deal = await cli_call(nc, contract.RPC_DEAL_GET, ws, {"id": real[0]["id"]})
+            assert deal["status"] == "won" and deal["primaryContactId"] == ann
+            assert deal["companyId"] is not None
+            second = await cli_call(nc, contract.RPC_DEAL_GET, ws, {"id": real[1]["id"]})
+            assert second["companyId"] == deal["companyId"]  # by name, case aside
+
+            async def created() -> bool:
+                events = await stream_events(nc, "crm.deals.>", stream_for("deals").name, ws)
+                return sum(e.type == contract.DEAL_CREATED for e, _ in events) == 3
+
+            await eventually(created)
+            change = [{"external_id": "D6", "stage": "prospecting", "title": "Renamed"}]
+            updated = await write(batch(change, "j2", onExisting="update"))
+            assert [r["outcome"] for r in updated] == ["updated"]
+            undone = await cli_call(nc, undo_subject("deals"), ws, {"jobId": "j1"}, "admin")
+            assert undone == {"removed": 2}  # D6 was changed since: kept
+        finally:
+            await nc.close()

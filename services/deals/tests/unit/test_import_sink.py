@@ -1,0 +1,120 @@
+"""The deals import batch sink on the in-memory store (both profiles), with a fake contacts
+directory: outcomes per row, references in one request per batch, exit criteria recorded,
+re-sent batches, dry run = real run, on_existing update, undo."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from crm_contracts import deals as contract
+from crm_contracts.import_batches import ImportBatchReply, ImportBatchRequest
+from crm_deals.store.port import NamedReferences
+from crm_deals.usecases import imports
+from crm_kit.context import RequestContext
+from crm_kit.imports import write_batch
+
+from .conftest import FakeDeals
+
+
+class Directory:
+    """The contacts service as far as a batch asks it; counts the requests."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    async def references(
+        self,
+        caller: RequestContext,
+        names: Sequence[str],
+        domains: Sequence[str],
+        emails: Sequence[str],
+    ) -> NamedReferences:
+        self.requests += 1
+        return NamedReferences(
+            company_names={n: "c-acme" for n in names if n.lower() == "acme"},
+            company_domains={d: "c-bolt" for d in domains if d == "bolt.io"},
+            emails={e: "p-ann" for e in emails if e == "ann@acme.com"},
+        )
+
+
+def batch(rows: list[dict[str, Any]], job: str = "j1", **options: Any) -> ImportBatchRequest:
+    return ImportBatchRequest(
+        job_id=job, rows=[{"row": n + 2, "values": v} for n, v in enumerate(rows)], **options
+    )
+
+
+async def write(
+    fake: FakeDeals, request: ImportBatchRequest, directory: Directory | None = None
+) -> ImportBatchReply:
+    sink = imports.DealSink(
+        fake.scope(),
+        request.job_id,
+        directory or Directory(),
+        default_currency=request.default_currency,
+        dry_run=request.dry_run,
+    )
+    return await write_batch(sink, request, "w1")
+
+
+ROWS = [
+    {"external_id": "D1", "stage": "won", "engaged_at": "2024-01-10", "close_date": "2024-02-01",
+     "amount": "1200.50", "owner": "Ann Lee", "company": "Acme", "contact_email": "ann@acme.com",
+     "custom.region": "EMEA"},
+    {"external_id": "D2", "stage": "Qualification", "company_domain": "bolt.io",
+     "expected_close_date": "2030-05-01", "amount": "99", "created_at": "2023-12-01T09:00:00Z"},
+    {"external_id": "D3", "stage": "nowhere"},
+    {"external_id": "D1", "stage": "qualification"},
+    {"stage": "won"},
+    {"external_id": "D4", "stage": "lost", "engaged_at": "2024-01-01"},
+]  # fmt: skip
+
+
+async def test_deals_outcomes_references_and_criteria(fake: FakeDeals) -> None:
+    directory = Directory()
+    reply = await write(fake, batch(ROWS, default_currency="EUR"), directory)
+    outcomes = [r.outcome for r in reply.results]
+    assert outcomes == ["created", "created", "failed", "skipped", "failed", "failed"]
+    assert directory.requests == 1  # one request for the whole batch
+    assert reply.results[2].issues[0].field == "stage"
+    assert reply.results[4].issues[0].field == "external_id"
+    assert reply.results[5].issues[0].field == "close_date"
+    won, open_ = await fake.for_workspace("w1").get_deals([r.id or "" for r in reply.results[:2]])
+    assert (won.status, won.amount_minor, won.currency) == ("won", 120050, "EUR")
+    assert (won.company_id, won.primary_contact_id, won.owner_id) == ("c-acme", "p-ann", "ann-lee")
+    assert won.custom_fields == {"region": "EMEA"} and won.import_job == "j1"
+    assert [c.to_stage for c in won.stage_history] == ["engaging", "won"]
+    assert open_.company_id == "c-bolt" and open_.expected_close_date == "2030-05-01"
+    assert open_.created_at is not None and open_.created_at.year == 2023
+    # Won past every open stage: their unmet criteria are recorded, not refused.
+    assert "unmet_exit_criteria" in [i.code for i in reply.results[0].issues]
+    assert won.stage_history[-1].overridden
+    # Prospecting asks for a company: the one found by domain meets it.
+    assert "unmet_exit_criteria" not in [i.code for i in reply.results[1].issues]
+    assert len(fake.events(contract.DEAL_CREATED)) == 2
+    assert fake.events(contract.DEAL_STAGE_CHANGED) == []  # history does not start playbooks
+
+
+async def test_resend_and_dry_run_agree(fake: FakeDeals) -> None:
+    dry = await write(fake, batch(ROWS, dry_run=True))
+    assert fake.events(contract.DEAL_CREATED) == []
+    real = await write(fake, batch(ROWS))
+    again = await write(fake, batch(ROWS))
+    assert [r.outcome for r in dry.results] == [r.outcome for r in real.results]
+    assert [r.id for r in dry.results] == [r.id for r in real.results]
+    assert again == real
+    assert len(fake.events(contract.DEAL_CREATED)) == 2
+
+
+async def test_update_existing_and_undo(fake: FakeDeals) -> None:
+    first = await write(fake, batch(ROWS[:2]))
+    changed = [{"external_id": "D2", "stage": "qualification", "title": "Bigger", "amount": "500"}]
+    skipped = await write(fake, batch(changed, job="j2"))
+    updated = await write(fake, batch(changed, job="j3", on_existing="update"))
+    assert [r.outcome for r in skipped.results] == ["skipped"]
+    assert [r.outcome for r in updated.results] == ["updated"]
+    deal = (await fake.for_workspace("w1").get_deals([first.results[1].id or ""]))[0]
+    assert (deal.title, deal.amount_minor) == ("Bigger", 50000)
+    assert await imports.undo_import(fake.scope(), "j1") == 1  # D2 was changed since
+    assert len(fake.events(contract.DEAL_DELETED)) == 1
+    assert await imports.undo_import(fake.scope(), "j1") == 0
