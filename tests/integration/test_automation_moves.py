@@ -18,7 +18,9 @@ from crm_kit.rpc import RpcError, rpc_call, service_context
 from crm_kit.testing import GraphQLClient, eventually, gateway_auth, running_app
 from crm_tasks.app import create_app as create_tasks_app
 
-from .test_handover import fresh_streams, settings
+# `contacts_standin` (autouse): deals asks contacts whether a deal's company exists, and
+# contacts does not run here.
+from .test_handover import contacts_standin, fresh_streams, settings  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
