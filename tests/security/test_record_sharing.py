@@ -339,6 +339,30 @@ async def test_hidden_fields_read_as_null_with_forbidden_and_cannot_be_searched(
     }
     assert {e["extensions"]["field"] for e in body["errors"]} == {"email", "emails", "phones"}
     assert not leaks(body, "otto.client", "4155550100")
+    # The people on an interaction are addresses too.
+    await world.ok(
+        "admin",
+        "mutation($c: ID!) { logInteraction(input: {contactId: $c, kind: CALL, subject: "
+        '"call", participants: ["otto.client@example.com"]}) { id } }',
+        c=world.ids["otto-contact"],
+    )
+    body = await world.ask(
+        "rita",
+        "query($id: ID!) { contact(id: $id) { interactions { edges { node { subject "
+        "participants } } } } }",
+        id=world.ids["otto-contact"],
+    )
+    nodes = [e["node"] for e in body["data"]["contact"]["interactions"]["edges"]]
+    assert nodes == [{"subject": "call", "participants": None}], body
+    assert {e["extensions"]["field"] for e in body["errors"]} == {"participants"}
+    assert not leaks(body, "otto.client")
+    shown = await world.ok(
+        "admin",
+        "query($id: ID!) { contact(id: $id) { interactions { edges { node { participants } } } } }",
+        id=world.ids["otto-contact"],
+    )
+    edges = shown["contact"]["interactions"]["edges"]
+    assert edges[0]["node"]["participants"] == ["otto.client@example.com"]
     found = await world.ok("rita", '{ contacts(filter: {text: "otto.client"}) { totalCount } }')
     assert found["contacts"]["totalCount"] == 0
     by_name = await world.ok("rita", '{ contacts(filter: {text: "otto"}) { totalCount } }')

@@ -228,7 +228,6 @@ class Interaction:
     direction: Direction | None
     subject: str | None
     summary: str | None
-    participants: list[str]
     duration_seconds: int | None
     contact_ids: list[strawberry.ID]
     company_id: strawberry.ID | None
@@ -251,7 +250,6 @@ class Interaction:
             direction=interaction.direction,
             subject=interaction.subject,
             summary=interaction.summary,
-            participants=list(interaction.participants),
             duration_seconds=interaction.duration_seconds,
             contact_ids=[strawberry.ID(i) for i in interaction.contact_ids],
             company_id=strawberry.ID(interaction.company_id) if interaction.company_id else None,
@@ -259,7 +257,17 @@ class Interaction:
             logged_by=interaction.logged_by,
             created_at=interaction.created_at,
             source=interaction.source,
+            _participants=tuple(interaction.participants),
         )
+
+    # The people on it are email addresses (a captured message's From/To/Cc): hidden
+    # with the contacts' addresses (crm_kit.sharing, CONTACT_EMAIL).
+    _participants: strawberry.Private[tuple[str, ...]] = ()
+
+    @strawberry.field(description="Other people on it, by email address or name." + HIDDEN)
+    async def participants(self, info: ContextInfo) -> list[str] | None:
+        await require_field(info, EMAIL, "participants")
+        return list(self._participants)
 
     @strawberry.field
     async def contacts(self, info: ContextInfo) -> list[Contact]:
