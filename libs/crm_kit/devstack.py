@@ -265,9 +265,9 @@ def _run_coroutine(coro: Coroutine[Any, Any, None]) -> None:
         pool.submit(asyncio.run, coro).result()
 
 
-def provision(url: str, replicas: int = 1) -> None:
+def provision(url: str, replicas: int = 1, timeout: float = 60.0) -> None:
     """Create the platform's streams as the provisioner (`nats_setup.provision`)."""
-    _run_coroutine(nats_setup.provision(url, replicas))
+    _run_coroutine(nats_setup.provision(url, replicas, timeout))
 
 
 @dataclass
@@ -288,6 +288,9 @@ class NatsCluster:
             server.stop()
 
 
+CLUSTER_PROVISION_SECONDS = 180.0
+
+
 def start_nats_cluster(
     data_dir: Path, size: int = 3, *, harness: bool = False, replicas: int | None = None
 ) -> NatsCluster:
@@ -303,7 +306,9 @@ def start_nats_cluster(
             )
             node_dir = data_dir / node.name
             cluster.servers.append(start_nats(node_dir, port, harness=harness, node=node))
-        provision(cluster.url, replicas or size)
+        # A new cluster elects its meta leader, then each stream its own leader over the
+        # routes: on a loaded 2-core machine that took over the single server's minute.
+        provision(cluster.url, replicas or size, timeout=CLUSTER_PROVISION_SECONDS)
     except BaseException:
         cluster.stop()
         raise
