@@ -91,21 +91,30 @@ WriteHook = Callable[[Written], Awaitable[None]]
 
 
 class WriteHooks:
-    """Subscribers to a database's writes (read models). A failing hook is logged, not
-    raised: the write has happened, and a read model repairs itself (re-reads, rebuilds)."""
+    """Subscribers to a database's writes. A failing read-model hook is logged, not raised:
+    the write has happened, and a read model repairs itself (re-reads, rebuilds). A
+    `required` hook keeps something later writes and look-ups trust (an email's claim): its
+    failure fails the write, so the caller retries it, and a keyed retry of an insert runs
+    the hooks again (`DocumentWriter.insert`)."""
 
     def __init__(self) -> None:
-        self._hooks: list[WriteHook] = []
+        self._hooks: list[tuple[WriteHook, bool]] = []
 
-    def subscribe(self, hook: WriteHook) -> None:
-        self._hooks.append(hook)
+    def subscribe(self, hook: WriteHook, *, required: bool = False) -> None:
+        self._hooks.append((hook, required))
 
     async def emit(self, written: Written) -> None:
-        for hook in self._hooks:
+        failure: Exception | None = None
+        for hook, required in self._hooks:
             try:
                 await hook(written)
-            except Exception:
+            except Exception as error:
+                if required:
+                    failure = failure or error
+                    continue
                 log.exception("write hook failed for %s %s", written.collection, written.doc_id)
+        if failure is not None:
+            raise failure
 
 
 Kind = Literal["insert", "update", "replace", "delete"]

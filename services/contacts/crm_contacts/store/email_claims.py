@@ -197,8 +197,10 @@ class ClaimedRecordStore(RecordStore):
                 KeyedCollection(INTERACTION, Eq("removed_at", None), interaction_keys),
             ],
         )
-        hooks.subscribe(self.claims.on_write)
-        hooks.subscribe(self.domain_claims.on_write)
+        # Look-ups by address and domain trust the claims: a claim not written fails the
+        # write (retried), instead of leaving a contact no email finds.
+        hooks.subscribe(self.claims.on_write, required=True)
+        hooks.subscribe(self.domain_claims.on_write, required=True)
         hooks.subscribe(self.import_keys.on_write)
 
     def for_workspace(self, workspace_id: str) -> ClaimedWorkspaceStore:
