@@ -119,10 +119,12 @@ def _infer(profile: ColumnProfile, values: list[str], separator: str | None) -> 
 
 
 def _dated(profile: ColumnProfile, values: list[str]) -> bool:
+    # An ISO value with a time (a workbook's typed date-time) makes the column date-times.
+    timed = any(not _ISO_DAY.fullmatch(value) and dates.is_iso(value) for value in values)
     day_formats = [
         fmt
         for fmt in dates.fitting_formats(values, dates.DATE_FORMATS)
-        if fmt != dates.ISO or all(_ISO_DAY.fullmatch(value) for value in values)
+        if not timed and (fmt != dates.ISO or all(_ISO_DAY.fullmatch(value) for value in values))
     ]
     if day_formats:
         profile.type = FieldType.DATE

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from crm_tabular import (
     Mapping,
     OptionError,
     RowMapper,
+    dates,
     open_table,
     preview_file,
 )
@@ -167,3 +169,16 @@ def test_unknown_target_and_required_field_without_column() -> None:
     assert preview.suggested is None
     assert any("'title'" in note for note in preview.notes)
     assert set(TARGETS) == {"companies", "contacts", "deals", "interactions", "tasks"}
+
+
+def test_typed_dates_beside_dates_typed_as_text() -> None:
+    """A workbook's typed dates come as ISO 8601 beside the column's own text format: the
+    text decides the format, and the ISO values read under it."""
+    rows = [Row(n, (value,)) for n, value in enumerate(["2024-03-01", "13/04/2024", ""], 2)]
+    (column,) = profile_columns(("Close date",), rows)
+    assert (column.type, column.date_formats) == ("date", ["%d/%m/%Y"])
+    assert dates.parse_date("2024-03-01", "%d/%m/%Y") == date(2024, 3, 1)
+    timed = [Row(2, ("2024-03-01 10:30:00",)), Row(3, ("13/04/2024 09:00",))]
+    assert profile_columns(("At",), timed)[0].type == "datetime"
+    invalid = [Row(2, ("2024-02-30",)), Row(3, ("13/04/2024",))]
+    assert profile_columns(("Day",), invalid)[0].type not in ("date", "datetime")

@@ -295,10 +295,18 @@ def test_xlsx_rows_as_text_with_types_kept_readable(tmp_path: Path) -> None:
     assert rows[2].issues[0].value == "beyond the header"
 
 
-def test_xlsx_first_sheet_by_default_and_unknown_sheet(tmp_path: Path) -> None:
+def test_xlsx_first_sheet_holding_a_table_by_default_and_unknown_sheet(tmp_path: Path) -> None:
     path = _workbook(tmp_path / "deals.xlsx")
+    with open_table(path) as table:  # "Notes", where the workbook opens, has no rows
+        assert (table.sheet, table.header[0]) == ("Deals", "id")
     with pytest.raises(NoDataRowsError):
-        open_table(path)  # "Notes" has a header only
+        open_table(path, sheet="Notes")  # asked for: read, not passed over
+    covers = Workbook()
+    covers.active.append(["cover"])
+    covers.create_sheet("Empty")
+    covers.save(tmp_path / "covers.xlsx")
+    with pytest.raises(NoDataRowsError, match="no sheet of the workbook holds a table"):
+        open_table(tmp_path / "covers.xlsx")
     with pytest.raises(OptionError, match="no sheet 'Nope'"):
         open_table(path, sheet="Nope")
     with open(path, "rb") as handle:
@@ -327,3 +335,20 @@ def test_xlsx_shared_strings_are_bounded(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(xlsx_table, "MAX_SHARED_STRINGS", 1000)
     with pytest.raises(NotTabularError, match="shared strings take 0 MiB unpacked"):
         open_table(path, sheet="Deals")
+
+
+def test_title_rows_above_the_header_are_skipped() -> None:
+    text = (
+        b"Opportunities report\r\nExported 2024-05-01,,,\r\n\r\n"
+        b"Deal ID,Name,Amount,Stage\r\nD-1,Big,10,won\r\n"
+    )
+    with open_table(io.BytesIO(text)) as table:
+        assert table.title_rows == (1, 2)
+        assert (table.header_row, table.header) == (4, ("Deal ID", "Name", "Amount", "Stage"))
+        assert [row.values for row in table.rows()] == [("D-1", "Big", "10", "won")]
+
+
+def test_a_one_column_file_keeps_its_header() -> None:
+    with open_table(io.BytesIO(b"email\nann@acme.com\nbob@acme.com\n")) as table:
+        assert (table.title_rows, table.header) == ((), ("email",))
+        assert len(list(table.rows())) == 2
