@@ -65,19 +65,24 @@ class XlsxTable(Table):
         return [active, *others] if active in self._book.worksheets else others
 
     def _read_first_table(self, candidates: list[Any]) -> None:
-        """Reads the first candidate sheet holding a header and rows (a workbook often
-        opens on a cover or notes sheet); when none does, says why the first does not."""
+        """Reads the first candidate sheet holding a header of two columns or more and
+        rows (a workbook often opens on a cover or notes sheet: lines of text read as one
+        column); else the first holding any table; when none does, says why the first
+        does not."""
         first_error: EmptyFileError | NoDataRowsError | None = None
+        narrow: Any = None
         for candidate in candidates:
-            self._sheet = candidate
-            # Some writers record a wrong size (A1:A1); read what the sheet really holds.
-            self._sheet.reset_dimensions()
-            self.sheet = self._sheet.title
             try:
-                super().__init__()
-                return
+                self._open_sheet(candidate)
             except (EmptyFileError, NoDataRowsError) as error:
                 first_error = first_error or error
+                continue
+            if len(self.header) > 1 or len(candidates) == 1:
+                return
+            narrow = narrow or candidate
+        if narrow is not None:
+            self._open_sheet(narrow)
+            return
         assert first_error is not None
         if len(candidates) > 1:
             raise type(first_error)(
@@ -86,6 +91,13 @@ class XlsxTable(Table):
                 row=first_error.row,
             ) from None
         raise first_error
+
+    def _open_sheet(self, sheet: Any) -> None:
+        self._sheet = sheet
+        # Some writers record a wrong size (A1:A1); read what the sheet really holds.
+        self._sheet.reset_dimensions()
+        self.sheet = self._sheet.title
+        super().__init__()
 
     def close(self) -> None:
         self._book.close()

@@ -39,6 +39,7 @@ IMPORTABLE = [
     "pipe.csv",
     "quoted-newlines-crlf.csv",
     "companies.xlsx",
+    "report-export.xlsx",
 ]
 
 

@@ -301,6 +301,14 @@ def test_xlsx_first_sheet_holding_a_table_by_default_and_unknown_sheet(tmp_path:
         assert (table.sheet, table.header[0]) == ("Deals", "id")
     with pytest.raises(NoDataRowsError):
         open_table(path, sheet="Notes")  # asked for: read, not passed over
+    wordy = Workbook()
+    wordy.active.append(["Companies report"])
+    wordy.active.append(["Exported for the migration"])  # a one-column "table"
+    wordy.create_sheet("Data").append(["name", "domain"])
+    wordy["Data"].append(["Acme", "acme.com"])
+    wordy.save(tmp_path / "wordy.xlsx")
+    with open_table(tmp_path / "wordy.xlsx") as table:
+        assert (table.sheet, table.header) == ("Data", ("name", "domain"))
     covers = Workbook()
     covers.active.append(["cover"])
     covers.create_sheet("Empty")
