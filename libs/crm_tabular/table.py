@@ -23,6 +23,15 @@ Record = tuple[int, list[str]]  # (row number, cells as read)
 # a header narrower than its rows, is read as it is.
 LOOKAHEAD_ROWS = 10
 TITLE_WIDER = 3
+# The same exports end with a footer: a total, "Confidential", a copyright line, "generated
+# by"), set apart by a blank row. In a table at least FOOTER_MIN_WIDTH wide, a row after a
+# blank row (or after another such row) that fills one cell, under half the header, or is
+# shorter than it, is held back; data after it makes it data, the end of the file makes
+# it part of a footer, refused by name instead of imported. At most FOOTER_MAX_ROWS are
+# held (memory stays bounded). A last record that fills one cell right under the others is
+# data.
+FOOTER_MIN_WIDTH = 3
+FOOTER_MAX_ROWS = 20
 
 
 @dataclass(slots=True)  # not frozen: a frozen init costs more than reading the row
@@ -144,12 +153,53 @@ class Table(ABC):
 
     def rows(self) -> Iterator[Row]:
         pending, self._pending = self._pending, deque()
-        for held in pending:
-            self.rows_read += 1
-            yield self._shape(*held)
-        while (record := self._next_filled()) is not None:
+        held: list[Record] = []  # sparse rows: data or footer, told by what follows
+        for record in self._after(pending):
+            if self._may_be_footer(record, held) and len(held) < FOOTER_MAX_ROWS:
+                held.append(record)
+                continue
+            for earlier in held:
+                self.rows_read += 1
+                yield self._shape(*earlier)
+            held.clear()
             self.rows_read += 1
             yield self._shape(*record)
+        for footer in held:
+            self.rows_read += 1
+            yield self._footer(footer)
+
+    def _after(self, pending: deque[Record]) -> Iterator[Record]:
+        """The rows held at the start, then the rest of the file; after each, whether a
+        blank row came before it is in `_gap`."""
+        self._gap = False
+        yield from pending
+        while True:
+            blanks = self.blank_rows
+            record = self._next_filled()
+            if record is None:
+                return
+            self._gap = self.blank_rows > blanks
+            yield record
+
+    def _may_be_footer(self, record: Record, held: list[Record]) -> bool:
+        width = len(self.header)
+        if width < FOOTER_MIN_WIDTH:
+            return False
+        cells = record[1]
+        filled = _filled(cells)
+        trailing = self._gap or bool(held)
+        return trailing and (filled == 1 or filled * 2 < width or len(cells) < width)
+
+    def _footer(self, record: Record) -> Row:
+        number, cells = record
+        text = next((cell.strip() for cell in cells if cell.strip()), "")
+        issue = RowIssue(
+            number, "footer_row", "comes after the last data row and fills too few columns "
+            "to be a record (a report's total, confidentiality or copyright line): not "
+            "imported", value=text[:200],
+        )  # fmt: skip
+        values = tuple((cells + [""] * len(self.header))[: len(self.header)])
+        return Row(number, values, (issue,))
 
     def _shape(self, number: int, cells: list[str]) -> Row:
         width = len(self.header)
