@@ -430,7 +430,7 @@ class CompanyImporter:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="crm load companies", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="crm load", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="kind", required=True)
     companies = sub.add_parser("companies", help="import companies from a CSV or XLSX file")
     companies.add_argument("file", type=Path)
