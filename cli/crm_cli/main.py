@@ -10,8 +10,9 @@ import sys
 from crm_kit.auth import issue_token
 from crm_kit.context import ROLES
 
-# command -> module whose main(argv) implements it
-IMPORTERS = {
+# `crm load <kind>` -> the module whose main(argv) loads that kind straight into its
+# service's database (the demo's bulk loaders; `crm import` goes through the API).
+LOADERS = {
     "companies": "crm_contacts.importer",
     "deals": "crm_deals.importer",
     "teams": "crm_tasks.demo",
@@ -21,14 +22,19 @@ USAGE = """usage: crm <command> [options]
 
 commands:
   token [--workspace W] [--subject S] [--role R]   print a development bearer token
-  import companies FILE [options]                  import companies (contacts service)
-  import deals FILE [options]                      import deals (deals service)
-  import teams FILE [options]                      import sales teams (tasks service)
+  import TYPE FILE [options]                       import a CSV/XLSX file through the import
+                                                   API (companies, contacts, deals,
+                                                   interactions, tasks); prints the counts
+                                                   and each row's issues
+  import undo JOB                                  remove what an import created
+  import teams FILE [options]                      sales teams (tasks service; no API type)
+  load companies|deals|teams FILE [options]        bulk-load straight into the owning
+                                                   service's database (the demo's loaders)
   run                                              start the whole local stack
   call SUBJECT [JSON] [--workspace W] [--role R]   call a NATS endpoint (signed, as `cli`)
   demo                                             load the demo data into a running stack
 
-`crm import <kind> --help` lists an importer's options (mapping, dry run, ...).
+`crm import TYPE FILE --help` and `crm load <kind> --help` list the options.
 """
 
 
@@ -51,10 +57,18 @@ def _token(argv: list[str]) -> int:
 
 
 def _import(argv: list[str]) -> int:
-    if not argv or argv[0] not in IMPORTERS:
-        print(f"crm import: expected one of {sorted(IMPORTERS)}", file=sys.stderr)
+    if argv[:1] == ["teams"]:
+        return _load(argv)
+    from .imports import main as import_main
+
+    return import_main(argv)
+
+
+def _load(argv: list[str]) -> int:
+    if not argv or argv[0] not in LOADERS:
+        print(f"crm load: expected one of {sorted(LOADERS)}", file=sys.stderr)
         return 2
-    module = importlib.import_module(IMPORTERS[argv[0]])
+    module = importlib.import_module(LOADERS[argv[0]])
     return int(module.main(argv))
 
 
@@ -67,6 +81,8 @@ def main(argv: list[str]) -> int:
         return _token(rest)
     if command == "import":
         return _import(rest)
+    if command == "load":
+        return _load(rest)
     if command == "run":
         from .stack import run_stack
 

@@ -86,7 +86,13 @@ def has_time(fmt: str) -> bool:
 
 
 def parse_datetime_with(text: str, fmt: str) -> datetime:
-    """`text` read by `fmt`, as a datetime (naive unless the text says its offset)."""
+    """`text` read by `fmt`, as a datetime (naive unless the text says its offset). An
+    ISO 8601 text is read as ISO whatever `fmt` says: it starts with a four-digit year, so
+    it cannot mean another day, and a workbook holds its typed dates that way beside dates
+    typed as text in the column's own format."""
+    iso = fmt == ISO or (not shape_of(fmt).fullmatch(text) and _ISO_SHAPE.fullmatch(text))
+    if iso:
+        fmt = ISO
     if shape_of(fmt).fullmatch(text) is None:
         raise DateProblem(_mismatch(fmt))
     try:
@@ -132,8 +138,22 @@ def zone_info(name: str) -> ZoneInfo:
         ) from None
 
 
+def is_iso(text: str) -> bool:
+    """Whether `text` has the shape of an ISO 8601 date or date-time."""
+    return _ISO_SHAPE.fullmatch(text) is not None
+
+
 def fitting_formats(values: list[str], formats: tuple[str, ...]) -> list[str]:
-    """The formats that parse every one of `values`, in the order given."""
+    """The formats that parse every one of `values`, in the order given. ISO 8601 values
+    among others say nothing about the column's format (any format reads them, see
+    `parse_datetime_with`), so only the others choose it."""
+    others = [value for value in values if not _ISO_SHAPE.fullmatch(value)]
+    if len(others) < len(values):
+        if not all(_parses(value, ISO) for value in values if value not in others):
+            return []
+        if not others:
+            return [ISO] if ISO in formats else []
+        values = others
     survivors = list(formats)
     for value in values:
         survivors = [fmt for fmt in survivors if _parses(value, fmt)]

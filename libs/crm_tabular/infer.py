@@ -28,6 +28,7 @@ from .values import (
 EXAMPLES = 3
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _LEADING_ZERO = re.compile(r"[+-]?0\d")
+_SHORT_GROUP = re.compile(r"\d \d{1,2} \d")
 
 
 @dataclass
@@ -93,6 +94,9 @@ def _infer(profile: ColumnProfile, values: list[str], separator: str | None) -> 
     if words <= TRUE | FALSE and not words <= {"0", "1"}:
         profile.type = FieldType.BOOLEAN
         return
+    if _all(values, _dialled):
+        profile.type = FieldType.PHONE
+        return
     if separator is not None and not any(_LEADING_ZERO.match(value) for value in values):
         # (A leading zero makes a code, not a number: `007`, `02134`.)
         if _all(values, lambda v: parse_integer(v, separator)):
@@ -118,11 +122,23 @@ def _infer(profile: ColumnProfile, values: list[str], separator: str | None) -> 
         profile.type = FieldType.TEXT
 
 
+def _dialled(value: str) -> bool:
+    """A phone number a lenient number reading would take for an integer: an
+    international `+33 1 23 45 67 89`, a `(555) 123 4567`, digits in groups of one or two
+    (thousands come in threes)."""
+    if sum(c.isdigit() for c in value) < 7:
+        return False
+    shaped = value.startswith("+") or "(" in value or _SHORT_GROUP.search(value) is not None
+    return shaped and bool(parse_phone(value))
+
+
 def _dated(profile: ColumnProfile, values: list[str]) -> bool:
+    # An ISO value with a time (a workbook's typed date-time) makes the column date-times.
+    timed = any(not _ISO_DAY.fullmatch(value) and dates.is_iso(value) for value in values)
     day_formats = [
         fmt
         for fmt in dates.fitting_formats(values, dates.DATE_FORMATS)
-        if fmt != dates.ISO or all(_ISO_DAY.fullmatch(value) for value in values)
+        if not timed and (fmt != dates.ISO or all(_ISO_DAY.fullmatch(value) for value in values))
     ]
     if day_formats:
         profile.type = FieldType.DATE

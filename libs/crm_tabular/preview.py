@@ -99,6 +99,16 @@ def preview_file(
         preview.suggested = suggestion.mapping
         preview.unmapped = suggestion.unmapped
         preview.notes = suggestion.notes
+    if table.title_rows:
+        rows_above = ", ".join(str(n) for n in table.title_rows)
+        preview.notes.append(
+            f"row(s) {rows_above} above the header (row {table.header_row}) read as a title "
+            "and skipped"
+        )
+    sheets = getattr(table, "sheets", ())
+    if table.sheet is not None and len(sheets) > 1:
+        others = ", ".join(repr(name) for name in sheets if name != table.sheet)
+        preview.notes.append(f"read sheet {table.sheet!r}; the workbook also has {others}")
     for column in preview.columns:
         if column.ambiguous_dates:
             preview.notes.append(

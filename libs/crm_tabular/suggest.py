@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from . import dates
+from .aliases import international
 from .infer import ColumnProfile
 from .mapping import FieldRule, Mapping
 from .targets import FieldSpec, TargetSpec
@@ -38,18 +40,26 @@ class Suggestion:
 
 
 def name_key(text: str) -> str:
-    return " ".join(re.sub(r"[^0-9a-z]+", " ", text.casefold()).split())
+    """A column or field name as compared: no case, accents, spaces or punctuation."""
+    plain = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(char for char in plain if not unicodedata.combining(char))
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", plain).split())
 
 
-def _names(spec: FieldSpec) -> list[str]:
+def _names(target: TargetSpec, spec: FieldSpec) -> list[str]:
     last = spec.name.rsplit(".", 1)[-1]
-    return [name_key(n) for n in (spec.name, last, *spec.aliases)]
+    names = (spec.name, last, *spec.aliases, *international(target.name, spec.name))
+    return [name_key(n) for n in names]
 
 
 def suggest_mapping(target: TargetSpec, profiles: Sequence[ColumnProfile]) -> Suggestion:
     keys: dict[str, FieldSpec] = {}
+    # English names of every field first: an English name wins over a foreign one.
     for spec in target.fields:
-        for key in _names(spec):
+        for key in _names(target, spec)[: 2 + len(spec.aliases)]:
+            keys.setdefault(key, spec)
+    for spec in target.fields:
+        for key in _names(target, spec):
             keys.setdefault(key, spec)
     compact = {key.replace(" ", ""): spec for key, spec in keys.items()}
     chosen: dict[str, ColumnProfile] = {}
@@ -74,6 +84,7 @@ def suggest_mapping(target: TargetSpec, profiles: Sequence[ColumnProfile]) -> Su
             if found is not None and found.name not in chosen:
                 chosen[found.name] = profile
                 taken.add(profile.name)
+    _by_content(target, profiles, chosen, taken)
     notes: list[str] = []
     rules = {
         spec.name: _rule(spec, chosen[spec.name], notes)
@@ -84,8 +95,35 @@ def suggest_mapping(target: TargetSpec, profiles: Sequence[ColumnProfile]) -> Su
     missing = [name for name in target.required if name not in rules]
     for name in missing:
         notes.append(f"no column looks like {name!r}, which {target.name} need: map one")
-    mapping = Mapping(target.name, rules) if rules and not missing else None
+    # Partial when a required field found no column: the person maps what is left.
+    mapping = Mapping(target.name, rules) if rules else None
     return Suggestion(mapping, unmapped, notes)
+
+
+# What a column's values show -> the field type they fill, whatever the column's name.
+_CONTENT = {"email": FieldType.EMAIL, "url": FieldType.URL, "phone": FieldType.LIST}
+
+
+def _by_content(
+    target: TargetSpec,
+    profiles: Sequence[ColumnProfile],
+    chosen: dict[str, ColumnProfile],
+    taken: set[str],
+) -> None:
+    """Columns no name matched, judged by their values: the one column of email
+    addresses (of URLs, of phone numbers) fills the first such field still free."""
+    for kind, field_type in _CONTENT.items():
+        columns = [p for p in profiles if p.name not in taken and p.type == kind]
+        free = [
+            spec
+            for spec in target.fields
+            if spec.type is field_type
+            and spec.name not in chosen
+            and (kind != "phone" or spec.name == "phones")
+        ]
+        if len(columns) == 1 and free:
+            chosen[free[0].name] = columns[0]
+            taken.add(columns[0].name)
 
 
 def _rule(spec: FieldSpec, profile: ColumnProfile, notes: list[str]) -> FieldRule:

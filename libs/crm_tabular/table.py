@@ -9,6 +9,7 @@ saying which column and why, and the caller decides what to do with it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -16,6 +17,21 @@ from types import TracebackType
 from .errors import EmptyFileError, NoDataRowsError, RowIssue, Severity
 
 Record = tuple[int, list[str]]  # (row number, cells as read)
+# Report exports (a CRM's report, a spreadsheet someone titled) put a title, a date or a
+# "filtered by" line above the header. A leading row with one filled cell is such a line
+# when a row among the next ones fills at least TITLE_WIDER cells: a one-column file, or
+# a header narrower than its rows, is read as it is.
+LOOKAHEAD_ROWS = 10
+TITLE_WIDER = 3
+# The same exports end with a footer: a total, "Confidential", a copyright line, "generated
+# by"), set apart by a blank row. In a table at least FOOTER_MIN_WIDTH wide, a row after a
+# blank row (or after another such row) that fills one cell, under half the header, or is
+# shorter than it, is held back; data after it makes it data, the end of the file makes
+# it part of a footer, refused by name instead of imported. At most FOOTER_MAX_ROWS are
+# held (memory stays bounded). A last record that fills one cell right under the others is
+# data.
+FOOTER_MIN_WIDTH = 3
+FOOTER_MAX_ROWS = 20
 
 
 @dataclass(slots=True)  # not frozen: a frozen init costs more than reading the row
@@ -83,10 +99,24 @@ class Table(ABC):
         first = self._next_filled()
         if first is None:
             raise EmptyFileError("the file is empty: no header and no rows")
-        self.header_row, header_cells = first
+        leading = [first]
+        # Only a first row with one filled cell may be a title: other files read no
+        # further here than their first data row.
+        while (
+            _filled(first[1]) == 1
+            and len(leading) < LOOKAHEAD_ROWS
+            and (record := self._next_filled()) is not None
+        ):
+            leading.append(record)
+        titles = _title_rows(leading)
+        # The rows above the header (titles), by number: the preview says they were skipped.
+        self.title_rows = tuple(number for number, _ in leading[:titles])
+        self.header_row, header_cells = leading[titles]
         self.header, self.header_issues = build_header(header_cells, self.header_row)
-        self._pending = self._next_filled()
-        if self._pending is None:
+        self._pending: deque[Record] = deque(leading[titles + 1 :])
+        if not self._pending and (record := self._next_filled()) is not None:
+            self._pending.append(record)
+        if not self._pending:
             raise NoDataRowsError(
                 f"the file has a header (row {self.header_row}) and no data rows",
                 row=self.header_row,
@@ -122,14 +152,54 @@ class Table(ABC):
         return None
 
     def rows(self) -> Iterator[Row]:
-        pending, self._pending = self._pending, None
-        if pending is None:
-            return
-        self.rows_read += 1
-        yield self._shape(*pending)
-        while (record := self._next_filled()) is not None:
+        pending, self._pending = self._pending, deque()
+        held: list[Record] = []  # sparse rows: data or footer, told by what follows
+        for record in self._after(pending):
+            if self._may_be_footer(record, held) and len(held) < FOOTER_MAX_ROWS:
+                held.append(record)
+                continue
+            for earlier in held:
+                self.rows_read += 1
+                yield self._shape(*earlier)
+            held.clear()
             self.rows_read += 1
             yield self._shape(*record)
+        for footer in held:
+            self.rows_read += 1
+            yield self._footer(footer)
+
+    def _after(self, pending: deque[Record]) -> Iterator[Record]:
+        """The rows held at the start, then the rest of the file; after each, whether a
+        blank row came before it is in `_gap`."""
+        self._gap = False
+        yield from pending
+        while True:
+            blanks = self.blank_rows
+            record = self._next_filled()
+            if record is None:
+                return
+            self._gap = self.blank_rows > blanks
+            yield record
+
+    def _may_be_footer(self, record: Record, held: list[Record]) -> bool:
+        width = len(self.header)
+        if width < FOOTER_MIN_WIDTH:
+            return False
+        cells = record[1]
+        filled = _filled(cells)
+        trailing = self._gap or bool(held)
+        return trailing and (filled == 1 or filled * 2 < width or len(cells) < width)
+
+    def _footer(self, record: Record) -> Row:
+        number, cells = record
+        text = next((cell.strip() for cell in cells if cell.strip()), "")
+        issue = RowIssue(
+            number, "footer_row", "comes after the last data row and fills too few columns "
+            "to be a record (a report's total, confidentiality or copyright line): not "
+            "imported", value=text[:200],
+        )  # fmt: skip
+        values = tuple((cells + [""] * len(self.header))[: len(self.header)])
+        return Row(number, values, (issue,))
 
     def _shape(self, number: int, cells: list[str]) -> Row:
         width = len(self.header)
@@ -174,6 +244,20 @@ class Table(ABC):
 
     def _value_issues(self, number: int, cells: list[str]) -> list[RowIssue]:
         return []
+
+
+def _filled(cells: list[str]) -> int:
+    return sum(1 for cell in cells if cell.strip())
+
+
+def _title_rows(leading: list[Record]) -> int:
+    """How many of the leading rows are titles above the header (see TITLE_WIDER)."""
+    count = 0
+    while count < len(leading) - 1 and _filled(leading[count][1]) == 1:
+        if not any(_filled(cells) >= TITLE_WIDER for _, cells in leading[count + 1 :]):
+            break
+        count += 1
+    return count
 
 
 def _multiline_hint(cells: list[str]) -> str:

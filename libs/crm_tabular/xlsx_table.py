@@ -19,7 +19,13 @@ from xml.etree.ElementTree import ParseError
 from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 
-from .errors import MalformedFileError, NotTabularError, OptionError
+from .errors import (
+    EmptyFileError,
+    MalformedFileError,
+    NoDataRowsError,
+    NotTabularError,
+    OptionError,
+)
 from .table import Record, Table
 
 # The shared-strings part is held in memory whole (the format keeps every distinct text of
@@ -40,24 +46,58 @@ class XlsxTable(Table):
         except BROKEN as error:
             raise NotTabularError(f"not a readable XLSX workbook ({error})") from None
         try:
-            self._sheet = self._pick(sheet)
-            # Some writers record a wrong size (A1:A1); read what the sheet really holds.
-            self._sheet.reset_dimensions()
-            self.sheet = self._sheet.title
             self.sheets = tuple(self._book.sheetnames)
-            super().__init__()
+            self._read_first_table(self._candidates(sheet))
         except BaseException:
             self.close()
             raise
 
-    def _pick(self, sheet: str | None) -> Any:
+    def _candidates(self, sheet: str | None) -> list[Any]:
+        """The sheet asked for; else the one the workbook opens on, then the others."""
         if sheet is not None:
             if sheet not in self._book.sheetnames:
                 raise OptionError(f"no sheet {sheet!r}; the workbook has {self._book.sheetnames}")
-            return self._book[sheet]
+            return [self._book[sheet]]
         if not self._book.worksheets:
             raise NotTabularError("the workbook has no worksheet")
-        return self._book.worksheets[0]
+        active = self._book.active
+        others = [ws for ws in self._book.worksheets if ws is not active]
+        return [active, *others] if active in self._book.worksheets else others
+
+    def _read_first_table(self, candidates: list[Any]) -> None:
+        """Reads the first candidate sheet holding a header of two columns or more and
+        rows (a workbook often opens on a cover or notes sheet: lines of text read as one
+        column); else the first holding any table; when none does, says why the first
+        does not."""
+        first_error: EmptyFileError | NoDataRowsError | None = None
+        narrow: Any = None
+        for candidate in candidates:
+            try:
+                self._open_sheet(candidate)
+            except (EmptyFileError, NoDataRowsError) as error:
+                first_error = first_error or error
+                continue
+            if len(self.header) > 1 or len(candidates) == 1:
+                return
+            narrow = narrow or candidate
+        if narrow is not None:
+            self._open_sheet(narrow)
+            return
+        assert first_error is not None
+        if len(candidates) > 1:
+            raise type(first_error)(
+                f"no sheet of the workbook holds a table ({', '.join(self.sheets)}); "
+                f"the first: {first_error}",
+                row=first_error.row,
+            ) from None
+        raise first_error
+
+    def _open_sheet(self, sheet: Any) -> None:
+        self._sheet = sheet
+        # Some writers record a wrong size (A1:A1); read what the sheet really holds.
+        self._sheet.reset_dimensions()
+        self.sheet = self._sheet.title
+        super().__init__()
 
     def close(self) -> None:
         self._book.close()

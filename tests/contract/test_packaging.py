@@ -26,15 +26,15 @@ def test_the_crm_command_runs_without_pythonpath(tmp_path: Path) -> None:
     assert crm.exists(), "run `make install` (it installs the `crm` entry point)"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["JWT_SECRET"] = "x" * 48
-    helped = subprocess.run(
-        [str(crm), "import", "deals", "--help"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert helped.returncode == 0, helped.stderr
-    assert "--spread-expected-close" in helped.stdout
+    for argv, option in (
+        (["load", "deals", "--help"], "--spread-expected-close"),
+        (["import", "deals", "--help"], "--on-existing"),
+    ):
+        helped = subprocess.run(
+            [str(crm), *argv], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert helped.returncode == 0, helped.stderr
+        assert option in helped.stdout
     token = subprocess.run(
         [str(crm), "token", "--workspace", "acme", "--role", "manager"],
         cwd=tmp_path,

@@ -17,7 +17,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "imports"
 
 CREATE = """mutation($file: Upload!, $kind: ImportRecordType!) {
   createImport(file: $file, recordType: $kind) { id status fileName fileSize
-    preview { format encoding delimiter header headerRow sampledRows moreRows
+    preview { format encoding delimiter sheet header headerRow sampledRows moreRows
       rows { row values } columns { name type } suggestedMapping unmappedColumns notes
       issues { row code column severity message } } } }"""
 JOB = """query($id: ID!) { importJob(id: $id) { id status error dryRun

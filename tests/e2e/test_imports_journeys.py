@@ -39,6 +39,7 @@ IMPORTABLE = [
     "pipe.csv",
     "quoted-newlines-crlf.csv",
     "companies.xlsx",
+    "report-export.xlsx",
 ]
 
 
@@ -81,6 +82,16 @@ async def test_a_dry_run_then_the_run_then_an_undo(importer: Importer, name: str
     undone = (await importer.data(UNDO, {"id": job["id"]}))["undoImport"]
     assert undone == {"status": "UNDONE", "removed": 3}
     assert (await importer.data(COMPANIES, {"t": None}))["companies"]["totalCount"] == 0
+
+
+async def test_a_report_footer_is_refused_row_by_row_not_imported(importer: Importer) -> None:
+    job = await run(importer, await importer.fixture("report-footer.csv"), False)
+    assert job["status"] == "COMPLETED", job
+    assert (job["progress"]["created"], job["progress"]["failed"]) == (3, 5)
+    codes = {(e["node"]["row"], e["node"]["code"]) for e in job["issues"]["edges"]}
+    assert codes == {(row, "footer_row") for row in (6, 8, 9, 10, 11)}
+    names = (await importer.data(COMPANIES, {"t": None}))["companies"]["edges"]
+    assert {e["node"]["name"] for e in names} == {"Acme", "Globex", "Initech"}
 
 
 async def test_the_same_file_again_adds_nothing(importer: Importer) -> None:

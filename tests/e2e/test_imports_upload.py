@@ -1,6 +1,7 @@
 """Files uploaded through the gateway by the GraphQL multipart request spec, each committed
 fixture of an odd kind (encodings, delimiters, quoted line breaks, CRLF, a malformed row,
-duplicated headers, XLSX, empty, header only) and a large file made on the fly: the
+duplicated headers, XLSX, a report export with a cover sheet and title rows, empty, header
+only) and a large file made on the fly: the
 preview tells how each was read, and what cannot be a table is refused naming the file.
 The multipart request itself is checked (spec errors, the size limit, who may upload).
 
@@ -56,6 +57,21 @@ async def test_each_encoding_and_delimiter_is_read(importer: Importer, name: str
     else:
         assert names == ["Acme Corp", "Brüder Müller GmbH", "Café Élan"]
     assert job["status"] == "DRAFT" and job["fileName"] == name
+
+
+async def test_a_report_export_is_read_past_its_cover_sheet_and_titles(
+    importer: Importer,
+) -> None:
+    preview = (await importer.fixture("report-export.xlsx"))["preview"]
+    assert (preview["sheet"], preview["headerRow"], preview["header"]) == (
+        "Companies",
+        4,
+        HEADER,
+    )
+    assert [row["row"] for row in preview["rows"]] == [5, 6, 7]
+    notes = " | ".join(preview["notes"])
+    assert "row(s) 1, 2 above the header (row 4) read as a title" in notes
+    assert "read sheet 'Companies'; the workbook also has 'About'" in notes
 
 
 async def test_a_malformed_row_and_duplicated_headers_are_named(importer: Importer) -> None:

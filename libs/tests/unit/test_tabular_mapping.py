@@ -100,17 +100,17 @@ def test_bad_values_name_row_column_value_and_reason() -> None:
             "close_date": {"column": "Stamp"},
         },
     }
-    result = mapped(mapping, "", "", "", "", "2018-02-26", "01/02/2018", "lots", "", "")
+    result = mapped(mapping, "", "", "", "", "26.02.2018", "01/02/2018", "lots", "", "")
     assert not result.ok
     found = {(i.row, i.field, i.column, i.value, i.code) for i in result.issues}
     assert found == {
-        (2, "engaged_at", "Created", "2018-02-26", "bad_value"),
+        (2, "engaged_at", "Created", "26.02.2018", "bad_value"),
         (2, "amount", "Value", "lots", "bad_value"),
         (2, "close_date", "Stamp", "01/02/2018", "bad_value"),
     }
     messages = sorted(issue.describe() for issue in result.issues)
     assert messages == [
-        "Created: '2018-02-26' does not match the date format %d-%m-%Y",
+        "Created: '26.02.2018' does not match the date format %d-%m-%Y",
         "Stamp: '01/02/2018' is not an ISO 8601 date",
         "Value: 'lots' is not a number",
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,10 @@ from crm_tabular import (
     TARGETS,
     ColumnProfile,
     Mapping,
+    MappingError,
     OptionError,
     RowMapper,
+    dates,
     open_table,
     preview_file,
 )
@@ -164,6 +167,61 @@ def test_unknown_target_and_required_field_without_column() -> None:
     with pytest.raises(OptionError, match="unknown target"):
         preview_file(FIXTURES / "crlf.csv", target="planets")
     preview = preview_file(FIXTURES / "crlf.csv", target="tasks")
-    assert preview.suggested is None
+    # Partial: what matched is suggested, and the note says what is left to map.
+    assert preview.suggested is not None and "title" not in preview.suggested.fields
     assert any("'title'" in note for note in preview.notes)
+    with pytest.raises(MappingError, match=r"fields\.title"):
+        Mapping.from_json(preview.suggested.to_json())
+    nothing = preview_file(io.BytesIO(b"zzz,qqq\n1,2\n"), target="tasks")  # type: ignore[arg-type]
+    assert nothing.suggested is None
     assert set(TARGETS) == {"companies", "contacts", "deals", "interactions", "tasks"}
+
+
+def test_typed_dates_beside_dates_typed_as_text() -> None:
+    """A workbook's typed dates come as ISO 8601 beside the column's own text format: the
+    text decides the format, and the ISO values read under it."""
+    rows = [Row(n, (value,)) for n, value in enumerate(["2024-03-01", "13/04/2024", ""], 2)]
+    (column,) = profile_columns(("Close date",), rows)
+    assert (column.type, column.date_formats) == ("date", ["%d/%m/%Y"])
+    assert dates.parse_date("2024-03-01", "%d/%m/%Y") == date(2024, 3, 1)
+    timed = [Row(2, ("2024-03-01 10:30:00",)), Row(3, ("13/04/2024 09:00",))]
+    assert profile_columns(("At",), timed)[0].type == "datetime"
+    invalid = [Row(2, ("2024-02-30",)), Row(3, ("13/04/2024",))]
+    assert profile_columns(("Day",), invalid)[0].type not in ("date", "datetime")
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "expected"),
+    [
+        ("Vorname;Nachname;E-Mail-Adresse;Telefon;Firma;Straße;PLZ;Ort",
+         "Jürgen;Groß;j@gross.de;+49 30 1234567;Groß AG;Hauptstr. 1;10115;Berlin",
+         {"first_name": "Vorname", "last_name": "Nachname", "email": "E-Mail-Adresse",
+          "phones": "Telefon", "company": "Firma"}),
+        ("Prénom;Nom;Courriel;Téléphone;Entreprise",
+         "Anaïs;Lefèvre;anais@exemple.fr;+33 1 23 45 67 89;Exemple SA",
+         {"first_name": "Prénom", "last_name": "Nom", "email": "Courriel",
+          "phones": "Téléphone", "company": "Entreprise"}),
+        # No name says what a column is: its values do (one column of addresses, one of
+        # numbers dialled in groups).
+        ("Nombre;Reach me at;Ring", "Lucía;lucia@ejemplo.es;+34 912 34 56 78",
+         {"first_name": "Nombre", "email": "Reach me at", "phones": "Ring"}),
+    ],
+)  # fmt: skip
+def test_columns_named_in_other_languages_or_by_their_values(
+    header: str, row: str, expected: dict[str, str]
+) -> None:
+    data = f"{header}\n{row}\n".encode()
+    preview = preview_file(io.BytesIO(data), target="contacts")  # type: ignore[arg-type]
+    assert preview.suggested is not None
+    found = {name: rule.column for name, rule in preview.suggested.fields.items()}
+    assert {name: found.get(name) for name in expected} == expected
+    assert not any("no column looks like" in note for note in preview.notes)
+
+
+def test_phone_numbers_are_not_read_as_integers() -> None:
+    rows = [Row(2, ("+33 1 23 45 67 89",)), Row(3, ("06 12 34 56 78",))]
+    assert profile_columns(("Tel",), rows)[0].type == "phone"
+    numbers = [Row(2, ("1 234 567",)), Row(3, ("12 345",))]  # thousands in threes
+    assert profile_columns(("N",), numbers)[0].type == "integer"
+    days = [Row(2, ("2024-01-05",)), Row(3, ("2024-11-30",))]
+    assert profile_columns(("D",), days)[0].type == "date"

@@ -1,4 +1,4 @@
-"""`crm import companies FILE`: load companies from a CSV or XLSX file.
+"""`crm load companies FILE`: load companies from a CSV or XLSX file.
 
     companies FILE [--workspace demo] [--dry-run] [--map csv_column=field ...]
                    [--delimiter ;] [--encoding latin-1] [--sheet NAME]
@@ -430,7 +430,7 @@ class CompanyImporter:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="crm import", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="crm load", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="kind", required=True)
     companies = sub.add_parser("companies", help="import companies from a CSV or XLSX file")
     companies.add_argument("file", type=Path)
@@ -559,7 +559,7 @@ def main(argv: list[str]) -> int:
     try:
         report = asyncio.run(run_import(args, mapping))
     except TabularError as error:
-        print(f"crm import: {args.file}: {error.message}", file=sys.stderr)
+        print(f"crm load: {args.file}: {error.message}", file=sys.stderr)
         return 2
     report.print(sys.stdout, args.dry_run)
     return 1 if report.errors else 0

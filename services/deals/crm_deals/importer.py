@@ -1,4 +1,4 @@
-"""`crm import deals FILE`: bulk import of opportunities from CSV.
+"""`crm load deals FILE`: bulk load of opportunities from CSV.
 
     deals FILE [--workspace demo] [--dry-run] [--map csv_column=field ...]
                [--stage-map Won=won ...] [--products products.csv] [--pipeline ID]
@@ -274,7 +274,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if argv and argv[0] == "deals":
         argv = argv[1:]
     settings = load_settings()
-    parser = argparse.ArgumentParser(prog="crm import deals", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="crm load deals", description=__doc__.split("\n")[0])
     parser.add_argument("file", type=Path)
     parser.add_argument("--workspace", default=os.environ.get("CRM_WORKSPACE", "demo"))
     parser.add_argument("--dry-run", action="store_true")

@@ -4,7 +4,7 @@ train [--workspace demo] [--pipeline ID] [--nats-url ...]
     asks the running deals service (`rpc.deals.win_model.train`) to train the
     pipeline's model and apply it to the open deals; `crm demo` runs it after the import.
 report FILE [--products products.csv] [--accounts accounts.csv] [--now 2018-01-01] [--json]
-    reads a CSV as `crm import deals` would (same mapping; company facts from the accounts
+    reads a CSV as `crm load deals` would (same mapping; company facts from the accounts
     file), trains the default pipeline's model in memory and prints its status, feature
     importances and the backtest against both baselines; no database, no service.
 """
@@ -40,7 +40,7 @@ TRAIN_TIMEOUT = 600.0
 def histories_from_csv(
     path: Path, products: Path | None, accounts: Path | None, now: datetime
 ) -> tuple[list[DealHistory], dict[str, CompanyFact]]:
-    """The deals `crm import deals FILE` would create, as the model sees them, and the
+    """The deals `crm load deals FILE` would create, as the model sees them, and the
     companies' facts from an accounts file (Maven columns `account`, `sector`,
     `employees`), keyed by account name (the company id stands in for it here)."""
     pipeline = default_pipeline("report", now)

@@ -40,7 +40,23 @@ def test_upload_preview_and_a_mapping_mistake(stack: Stack, page: Page) -> None:
     expect(page.get_by_test_id("mapping-error-field")).to_have_text("mapping.fields.name.column")
 
     mapping.fill(json.dumps(suggested))
+    # The same mapping, column by column: the table follows the JSON and edits it.
+    employees = page.get_by_test_id("import-column-Employees")
+    expect(employees).to_have_value(suggested_field(suggested, "Employees"))
+    employees.select_option("custom.employees")
+    assert json.loads(mapping.input_value())["fields"]["custom.employees"] == {
+        "column": "Employees"
+    }
+    page.get_by_test_id("import-column-Name").select_option("")
+    expect(page.get_by_test_id("import-missing-required")).to_contain_text("Name")
+    page.get_by_test_id("import-column-Name").select_option("name")
+    expect(page.get_by_test_id("import-missing-required")).to_have_count(0)
     page.get_by_test_id("import-set-mapping").click()
     expect(page.get_by_test_id("import-status")).to_have_attribute("data-status", "READY")
     expect(page.get_by_test_id("import-dry-run")).to_be_enabled()
     assert contrast_violations(page) == []
+
+
+def suggested_field(mapping: dict[str, dict[str, dict[str, str]]], column: str) -> str:
+    """The field the suggested mapping feeds from `column` on its own ("" for none)."""
+    return next((f for f, rule in mapping["fields"].items() if rule.get("column") == column), "")

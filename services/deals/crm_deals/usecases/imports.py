@@ -177,6 +177,11 @@ class DealSink:
             companies = {**companies, strings["company"]: by_domain}
         elif domain and not strings["company"]:
             report.warn(row.row, strings["external_id"], "unknown_account", f"no company {domain}")
+        if not strings["external_id"].strip():
+            # A first file from a spreadsheet rarely has ids: the deal gets the id an API
+            # create gives (`crm:<id>`). The record id comes from (job, row), so a re-sent
+            # batch still adds nothing; another import of the same file adds the rows again.
+            strings["external_id"] = f"crm:{record_id}"
         deal = mapper.map_row(strings, row.row, report, companies)
         if deal is None:
             raise _refusal(report)

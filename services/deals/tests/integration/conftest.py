@@ -38,7 +38,7 @@ def settings(request: pytest.FixtureRequest, infra: Any, db_name: str) -> Settin
 
 @pytest.fixture
 def import_argv(settings: Settings) -> Callable[..., list[str]]:
-    """The arguments of `crm import deals CSV --workspace W [extra...]` aimed at this test's
+    """The arguments of `crm load deals CSV --workspace W [extra...]` aimed at this test's
     database and NATS."""
 
     def argv(csv: Path, workspace: str, *extra: str) -> list[str]:

@@ -27,7 +27,7 @@ ODD = [
     {"external_id": "D2", "stage": "Qualification", "company": "ACME", "amount": "99"},
     {"external_id": "D3", "stage": "nowhere"},
     {"external_id": "D1", "stage": "prospecting"},
-    {"stage": "won"},
+    {"stage": "prospecting", "title": "No id yet"},
     {"external_id": "D4", "stage": "lost", "engaged_at": "2024-01-01"},
     {"external_id": "D5", "stage": "prospecting", "company": "Unknown Ltd", "pipeline": "nope"},
     {"external_id": "D6", "stage": "prospecting", "custom.region": "EMEA"},
@@ -66,10 +66,14 @@ async def test_deals_import_across_services(settings: Settings, infra: Any, db_n
 
             dry = await write(batch(ODD, "j1", dryRun=True, defaultCurrency="EUR"))
             real = await write(batch(ODD, "j1", defaultCurrency="EUR"))
-            assert counts(dry) == counts(real) == {"created": 3, "skipped": 1, "failed": 4}
+            assert counts(dry) == counts(real) == {"created": 4, "skipped": 1, "failed": 3}
             assert [r["id"] for r in dry] == [r["id"] for r in real]
             assert [i["field"] for i in real[2]["issues"]] == ["stage"]
-            assert [i["field"] for i in real[4]["issues"]] == ["external_id"]
+            assert real[4]["outcome"] == "created"  # no id: given the API's own
+            given = f"crm:{real[4]['id']}"
+            refs = {"externalIds": [given]}
+            found = await cli_call(nc, contract.RPC_IMPORT_REFERENCES, ws, refs, "admin")
+            assert found == {"externalIds": {given: real[4]["id"]}}
             assert [i["field"] for i in real[6]["issues"]] == ["pipeline"]
             assert await write(batch(ODD, "j1", defaultCurrency="EUR")) == real
 
@@ -81,13 +85,13 @@ async def test_deals_import_across_services(settings: Settings, infra: Any, db_n
 
             async def created() -> bool:
                 events = await stream_events(nc, "crm.deals.>", stream_for("deals").name, ws)
-                return sum(e.type == contract.DEAL_CREATED for e, _ in events) == 3
+                return sum(e.type == contract.DEAL_CREATED for e, _ in events) == 4
 
             await eventually(created)
             change = [{"external_id": "D6", "stage": "prospecting", "title": "Renamed"}]
             updated = await write(batch(change, "j2", onExisting="update"))
             assert [r["outcome"] for r in updated] == ["updated"]
             undone = await cli_call(nc, undo_subject("deals"), ws, {"jobId": "j1"}, "admin")
-            assert undone == {"removed": 2}  # D6 was changed since: kept
+            assert undone == {"removed": 3}  # D6 was changed since: kept
         finally:
             await nc.close()

@@ -77,7 +77,9 @@ async def test_deals_outcomes_references_and_criteria(fake: FakeDeals) -> None:
     assert outcomes == ["created", "created", "failed", "skipped", "failed", "failed"]
     assert directory.requests == 1  # one request for the whole batch
     assert reply.results[2].issues[0].field == "stage"
-    assert reply.results[4].issues[0].field == "external_id"
+    assert (
+        reply.results[4].issues[0].field == "close_date"
+    )  # no id is no fault: a won deal needs its close
     assert reply.results[5].issues[0].field == "close_date"
     won, open_ = await fake.for_workspace("w1").get_deals([r.id or "" for r in reply.results[:2]])
     assert (won.status, won.amount_minor, won.currency) == ("won", 120050, "EUR")

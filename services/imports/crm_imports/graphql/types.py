@@ -10,6 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from crm_kit.relay_types import Connection, Edge, PageInfo
+from crm_tabular.targets import TARGETS
 
 from ..domain.issues import Issue
 from ..domain.job import Counts
@@ -222,6 +223,33 @@ class ImportKeyDuplicates:
     duplicates: ImportDuplicates
 
 
+@strawberry.type(description="A field a column can be mapped to (crm_tabular's targets).")
+class ImportTargetField:
+    name: str = strawberry.field(description="As the mapping names it: `title`, `custom.<key>`.")
+    type: str = strawberry.field(description="How its text is read: text, date, amount...")
+    description: str
+    required: bool
+    identity: bool = strawberry.field(
+        description="Whether it identifies a record (a re-import finds the record by it)."
+    )
+    choices: list[str] = strawberry.field(description="The values an enumerated field takes.")
+
+    @classmethod
+    def of_target(cls, record_type: str) -> list[ImportTargetField]:
+        target = TARGETS[record_type]
+        return [
+            cls(
+                name=spec.name,
+                type=str(spec.type),
+                description=spec.doc,
+                required=spec.required,
+                identity=spec.name in target.identity,
+                choices=list(spec.choices),
+            )
+            for spec in target.fields
+        ]
+
+
 @strawberry.type(description="An import: a file, its mapping, and its runs (dry or real).")
 class ImportJob:
     id: strawberry.ID
@@ -248,6 +276,13 @@ class ImportJob:
     removed: int = strawberry.field(description="Records the undo removed.")
     cancel_requested: bool
     _job: strawberry.Private[Job]
+
+    @strawberry.field(
+        description="The fields of this record type a column can be mapped to, in the order "
+        "the import documentation lists them; any `custom.<key>` is taken too."
+    )
+    def target_fields(self) -> list[ImportTargetField]:
+        return ImportTargetField.of_target(self._job.record_type)
 
     @strawberry.field(description="The current run's row issues, in row order (10,000 kept).")
     async def issues(

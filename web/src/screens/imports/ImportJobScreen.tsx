@@ -12,6 +12,7 @@ import { label } from "../../format";
 import type { ImportJobQuery, ImportOnExisting } from "../../gql/graphql";
 import { Link } from "../../router";
 import { SelectField, TextArea, TextField } from "../../ui/Field";
+import { assignColumn, customFieldFor, fieldOfColumn, missingRequired, type Mapping } from "./mapping";
 import { ErrorNotice, QueryView } from "../../ui/states";
 import {
   CANCEL_IMPORT,
@@ -124,9 +125,88 @@ function Preview({ job }: { job: Job }) {
   );
 }
 
+/** One row per column of the file: the field it feeds, chosen from the record type's
+ * fields (a custom field named after the column, or none). */
+function ColumnTable({ job, mapping, onChange }: { job: Job; mapping: Mapping; onChange: (next: Mapping) => void }) {
+  const fields = job.targetFields;
+  const missing = missingRequired(
+    mapping,
+    fields.filter((f) => f.required).map((f) => f.name),
+  );
+  return (
+    <>
+      <div className="table-scroll">
+        <table className="table" data-testid="import-columns">
+          <thead>
+            <tr>
+              <th>Column in the file</th>
+              <th>Examples</th>
+              <th>Imported as</th>
+            </tr>
+          </thead>
+          <tbody>
+            {job.preview.columns.map((column) => {
+              const current = fieldOfColumn(mapping, column.name);
+              const custom = customFieldFor(column.name);
+              const known = fields.some((f) => f.name === current) || current === "" || current === custom;
+              return (
+                <tr key={column.name}>
+                  <td>{column.name}</td>
+                  <td className="muted">{column.examples.slice(0, 2).join(" · ")}</td>
+                  <td>
+                    <select
+                      aria-label={`Field for column ${column.name}`}
+                      data-testid={`import-column-${column.name}`}
+                      value={current}
+                      onChange={(e) => onChange(assignColumn(mapping, column.name, e.target.value))}
+                    >
+                      <option value="">Don’t import</option>
+                      {fields.map((f) => (
+                        <option key={f.name} value={f.name} title={f.description}>
+                          {label(f.name)}
+                          {f.required ? " (required)" : ""}
+                          {f.identity ? " · identifies the record" : ""}
+                        </option>
+                      ))}
+                      <option value={custom}>Custom field “{custom.slice("custom.".length)}”</option>
+                      {!known && <option value={current}>{current}</option>}
+                    </select>
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </div>
+      {missing.length > 0 && (
+        <p className="notice" data-testid="import-missing-required">
+          Required and not mapped yet: {missing.map((name) => label(name)).join(", ")}.
+        </p>
+      )}
+    </>
+  );
+}
+
 function MappingForm({ job }: { job: Job }) {
-  const initial = job.mapping ?? job.preview.suggestedMapping ?? { target: job.recordType.toLowerCase(), fields: {} };
+  const initial = (job.mapping ?? job.preview.suggestedMapping ?? {
+    target: job.recordType.toLowerCase(),
+    fields: {},
+  }) as Mapping;
+  const [current, setCurrent] = useState<Mapping>(initial);
   const [text, setText] = useState(JSON.stringify(initial, null, 2));
+  const fromTable = (next: Mapping) => {
+    setCurrent(next);
+    setText(JSON.stringify(next, null, 2));
+  };
+  const fromText = (next: string) => {
+    setText(next);
+    try {
+      const value: unknown = JSON.parse(next);
+      if (value && typeof value === "object" && "fields" in value) setCurrent(value as Mapping);
+    } catch {
+      /* the table keeps the last valid mapping; submitting says what is wrong */
+    }
+  };
   const [onExisting, setOnExisting] = useState<ImportOnExisting>(job.onExisting);
   const [currency, setCurrency] = useState(job.defaultCurrency ?? "");
   const [templateName, setTemplateName] = useState("");
@@ -167,8 +247,8 @@ function MappingForm({ job }: { job: Job }) {
     <form className="panel" aria-label="Mapping" onSubmit={(e) => void submit(e)}>
       <h2>Mapping</h2>
       <p className="muted">
-        Each field takes a column, a constant or a template ({"{Column}"}), with value maps, date formats and time
-        zones. Columns no field took: {job.preview.unmappedColumns.join(", ") || "none"}.
+        Choose the field each column feeds. In the JSON below a field may also take a constant or a template
+        ({"{Column}"}), with value maps, date formats and time zones.
       </p>
       {templates.data && templates.data.importTemplates.length > 0 && (
         <SelectField
@@ -176,7 +256,7 @@ function MappingForm({ job }: { job: Job }) {
           value=""
           onChange={(e) => {
             const found = templates.data?.importTemplates.find((t) => t.id === e.target.value);
-            if (found) setText(JSON.stringify(found.mapping, null, 2));
+            if (found) fromTable(found.mapping as Mapping);
           }}
         >
           <option value="">Choose…</option>
@@ -187,12 +267,13 @@ function MappingForm({ job }: { job: Job }) {
           ))}
         </SelectField>
       )}
+      <ColumnTable job={job} mapping={current} onChange={fromTable} />
       <TextArea
-        label="Mapping (JSON)"
+        label="Mapping (JSON): constants, templates, value maps, date formats"
         data-testid="import-mapping"
-        rows={14}
+        rows={10}
         value={text}
-        onChange={(e) => setText(e.target.value)}
+        onChange={(e) => fromText(e.target.value)}
         error={parseError ?? error?.errors.find((e) => e.field?.startsWith("mapping"))?.message}
       />
       {error?.errors.some((e) => e.field?.startsWith("mapping")) && (

@@ -39,6 +39,13 @@ export const IMPORT_JOB = graphql(`
       defaultCurrency
       cancelRequested
       removed
+      targetFields {
+        name
+        type
+        description
+        required
+        identity
+      }
       preview {
         format
         encoding
