@@ -54,6 +54,8 @@ PARTIES: tuple[Party, ...] = (
             # Teams and sharing settings: who sees which records (crm_kit.access_view).
             Durable("tasks", "contacts-access-view"),
         ),
+        # An interaction's deal must exist (and be visible) when a user names it.
+        requests=(deals.RPC_DEAL_GET,),
     ),
     Party(
         "deals",

@@ -1,6 +1,7 @@
 """The audit log and referenced ids through the running stack (issue 9.5, 9.7): a rep
 cannot read the workspace's audit log (in any service); a deal or task naming a company,
-contact or deal that is another workspace's, or nobody's, is refused with
+contact or deal that is another workspace's, or nobody's (and an interaction naming such
+a deal), is refused with
 BAD_USER_INPUT naming the field, fast, and nothing is written; what is written through
 the gateway is in the record's trail and the workspace's log."""
 
@@ -94,6 +95,60 @@ async def test_references_elsewhere_or_nowhere_are_refused_and_nothing_written(
         assert elapsed < BUDGET_SECONDS
     counts = await gql(http, stack.gateway_url, COUNTS, _headers(mine, "ada", "admin"))
     assert counts["data"] == {"deals": {"totalCount": 0}, "tasks": {"totalCount": 0}}, counts
+
+
+LOG_INTERACTION = """mutation($i: LogInteractionInput!) { logInteraction(input: $i) { id } }"""
+TIMELINE = """query($id: ID!) { contact(id: $id) { interactions(first: 5) { totalCount } } }"""
+
+
+async def test_an_interaction_naming_a_deal_elsewhere_or_nowhere_is_refused(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    """Contacts asks deals (`rpc.deals.deal.get`, signed for the user): another workspace's
+    deal and no deal answer alike, and the timeline stays empty."""
+    mine, theirs = f"ref-{uuid4().hex[:10]}", f"ref-{uuid4().hex[:10]}"
+    own = await _seed(http, stack.gateway_url, mine)
+    their_deal = await gql(
+        http,
+        stack.gateway_url,
+        CREATE_DEAL,
+        _headers(theirs, "ada", "admin"),
+        i={"title": "Theirs", "amount": "1"},
+    )
+    assert "errors" not in their_deal, their_deal
+    rep = _headers(mine, "rita", "rep")
+    for deal_id in (their_deal["data"]["createDeal"]["id"], "0" * 24):
+        started = time.monotonic()
+        body = await gql(
+            http,
+            stack.gateway_url,
+            LOG_INTERACTION,
+            rep,
+            i={"kind": "NOTE", "contactId": own["contact"], "dealId": deal_id},
+        )
+        elapsed = time.monotonic() - started
+        assert body.get("data") is None, body
+        extensions = body["errors"][0]["extensions"]
+        assert (extensions["code"], extensions.get("field")) == ("BAD_USER_INPUT", "input.dealId")
+        assert elapsed < BUDGET_SECONDS
+    timeline = await gql(http, stack.gateway_url, TIMELINE, rep, id=own["contact"])
+    assert timeline["data"]["contact"]["interactions"]["totalCount"] == 0, timeline
+    # A deal of the workspace is accepted: the check answers for what exists.
+    my_deal = await gql(
+        http, stack.gateway_url, CREATE_DEAL, rep, i={"title": "Mine", "amount": "1"}
+    )
+    logged = await gql(
+        http,
+        stack.gateway_url,
+        LOG_INTERACTION,
+        rep,
+        i={
+            "kind": "NOTE",
+            "contactId": own["contact"],
+            "dealId": my_deal["data"]["createDeal"]["id"],
+        },
+    )
+    assert "errors" not in logged, logged
 
 
 TRAIL = """query($id: ID!) { dealsAuditTrail(recordId: $id) { totalCount

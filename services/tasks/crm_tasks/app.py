@@ -14,12 +14,12 @@ from starlette.requests import Request
 
 from crm_contracts.streams import stream_for
 from crm_kit.access_view import AccessViews, access_subscription
-from crm_kit.assertions import KeyRing
 from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext
 from crm_kit.index_feed import IndexFeed, start_feed
 from crm_kit.profile import DatabaseProfile
 from crm_kit.records import MongoSource
+from crm_kit.rpc_client import RpcClient
 from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import IndexSettings, Settings
 from crm_kit.writer import DocumentWriter
@@ -90,16 +90,6 @@ async def _index_feed(runtime: ServiceRuntime, store: IndexedStore, rebuild: flo
     )
 
 
-def _nats(runtime: ServiceRuntime) -> Any:
-    assert runtime.nc is not None, "started"
-    return runtime.nc
-
-
-def _keys(runtime: ServiceRuntime) -> KeyRing:
-    assert runtime.keys is not None, "the runtime signs requests once started"
-    return runtime.keys
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -150,11 +140,12 @@ def create_app(
                 app.state.index, app.state.feed = mongo.index, feed
             # Teams and sharing settings, as every service sees them (crm_kit.sharing).
             views = AccessViews(MongoSource(writer))
-            others = NatsReferences(lambda: _started(runtime.nc), lambda: _started(runtime.keys))
+            rpc = RpcClient(lambda: runtime.nc, lambda: runtime.keys)
+            others = NatsReferences(rpc)
             state.update(store=mongo, runtime=runtime, views=views, references=others)
             app.state.runtime = runtime
             app.state.store = mongo
-            directory = NatsDirectory(lambda: runtime.nc, lambda: _keys(runtime))
+            directory = NatsDirectory(rpc)
             await runtime.serve_rpc(
                 [
                     *endpoints(scopes(mongo, clock, views, references=others)),
@@ -164,7 +155,7 @@ def create_app(
                 ],
                 "CRM tasks",
             )
-            moves = NatsDealMoves(lambda: _nats(runtime), lambda: _keys(runtime))
+            moves = NatsDealMoves(rpc)
             for subscription in subscriptions(scopes(mongo, clock, deals=moves)):
                 await subscription.start(runtime)
             await access_subscription(ACCESS_VIEW_CONSUMER, views).start(runtime)
@@ -193,8 +184,3 @@ def create_app(
     app.state.index = store.index if isinstance(store, IndexedStore) else None
     app.state.feed = None
     return app
-
-
-def _started(value: Any) -> Any:
-    assert value is not None, "the runtime has not started"
-    return value
