@@ -140,3 +140,37 @@ async def test_task_reads_show_only_what_the_caller_sees(
     else:
         assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
         assert "otto task" not in str(body)
+
+
+TASK_WRITES = {
+    "updateTask": 'mutation($id: ID!) { updateTask(id: $id, input: {title: "X"}) { id } }',
+    "startTask": "mutation($id: ID!) { startTask(id: $id) { id } }",
+    "completeTask": "mutation($id: ID!) { completeTask(id: $id) { id } }",
+    "cancelTask": "mutation($id: ID!) { cancelTask(id: $id) { id } }",
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(TASK_WRITES))
+async def test_a_write_to_a_hidden_task_is_not_found_as_for_no_task(
+    store: FakeStore, clock: Clock, mutation: str
+) -> None:
+    """Under OWN, Otto's task answers Rita exactly as an id that names nothing; under
+    EVERYONE she sees it and may not change it: FORBIDDEN."""
+    views = AccessViews(store.db)
+    ada = client(store, clock, views, "ada")
+    made = await ada.data('mutation { createTask(input: {title: "T", assigneeId: "otto"}) { id } }')
+    otto_task = made["createTask"]["id"]
+    query = TASK_WRITES[mutation]
+    answers = {}
+    for level in ("OWN", "EVERYONE"):
+        await ada.data(f"mutation {{ setSharing(recordType: TASK, level: {level}) {{ version }} }}")
+        await project(store, views)
+        rita = client(store, clock, views, "rita")
+        answers[level] = (await rita.execute(query, {"id": otto_task}))["errors"][0]
+    nothing = (await rita.execute(query, {"id": "0" * 24}))["errors"][0]
+    assert answers["OWN"]["extensions"] == nothing["extensions"]
+    assert nothing["extensions"] == {"code": "NOT_FOUND", "field": "id"}
+    assert answers["OWN"]["message"].replace(otto_task, "0" * 24) == nothing["message"]
+    assert answers["EVERYONE"]["extensions"]["code"] == "FORBIDDEN"
+    task = await ada.data("query($id: ID!) { task(id: $id) { title status } }", {"id": otto_task})
+    assert task["task"] == {"title": "T", "status": "OPEN"}
