@@ -97,6 +97,10 @@ PARTIES: tuple[Party, ...] = (
             deals.RPC_DEAL_GET,
             contacts.RPC_RECORDS_CHECK,
             deals.RPC_DEAL_MOVE,
+            # The platform's one `auditTrail(recordId)` is answered here: the other
+            # services' trails are asked for the caller.
+            contacts.RPC_AUDIT_TRAIL,
+            deals.RPC_AUDIT_TRAIL,
             contacts.RPC_IMPORT_REFERENCES,
             deals.RPC_IMPORT_REFERENCES,
         ),

@@ -199,3 +199,56 @@ async def test_changes_through_the_gateway_are_in_the_trail_and_the_log(
         return body["data"]["dealsAuditLog"]["totalCount"] == 2
 
     await eventually(logged)
+
+
+ANY_TRAIL = """query($id: ID!) { auditTrail(recordId: $id) { totalCount
+  edges { node { service recordType action actor } } } }"""
+
+
+async def test_one_audit_trail_answers_for_every_record_type(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    """`auditTrail(recordId)` (answered by tasks, which asks contacts and deals for the
+    caller over NATS) finds a contact's, a company's, a deal's and a task's trail, as do
+    the records' own `auditTrail` fields; another workspace's caller gets NOT_FOUND,
+    fast."""
+    workspace = f"aud-{uuid4().hex[:10]}"
+    seeded = await _seed(http, stack.gateway_url, workspace)
+    rep = _headers(workspace, "rita", "rep")
+    deal = await gql(http, stack.gateway_url, CREATE_DEAL, rep, i={"title": "R", "amount": "1"})
+    task = await gql(http, stack.gateway_url, CREATE_TASK, rep, i={"title": "Call"})
+    records = {
+        "contact": seeded["contact"],
+        "company": seeded["company"],
+        "deal": deal["data"]["createDeal"]["id"],
+        "task": task["data"]["createTask"]["id"],
+    }
+    for kind, record_id in records.items():
+        body = await gql(http, stack.gateway_url, ANY_TRAIL, rep, id=record_id)
+        assert "errors" not in body, body
+        nodes = [edge["node"] for edge in body["data"]["auditTrail"]["edges"]]
+        assert [(n["recordType"], n["action"]) for n in nodes] == [(kind, "create")], body
+    fields = await gql(
+        http,
+        stack.gateway_url,
+        """query($d: ID!, $c: ID!, $t: ID!) {
+          deal(id: $d) { auditTrail { totalCount } }
+          contact(id: $c) { auditTrail { totalCount } }
+          task(id: $t) { auditTrail { totalCount } } }""",
+        rep,
+        d=records["deal"],
+        c=records["contact"],
+        t=records["task"],
+    )
+    assert "errors" not in fields, fields
+    assert {name: value["auditTrail"]["totalCount"] for name, value in fields["data"].items()} == {
+        "deal": 1,
+        "contact": 1,
+        "task": 1,
+    }
+    stranger = _headers(f"aud-{uuid4().hex[:10]}", "eve", "rep")
+    for record_id in records.values():
+        started = time.monotonic()
+        hidden = await gql(http, stack.gateway_url, ANY_TRAIL, stranger, id=record_id)
+        assert time.monotonic() - started < BUDGET_SECONDS
+        assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND", hidden

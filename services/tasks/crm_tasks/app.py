@@ -12,8 +12,10 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 
+from crm_contracts import contacts, deals
 from crm_contracts.streams import stream_for
 from crm_kit.access_view import AccessViews, access_subscription
+from crm_kit.audit_rpc import RemoteTrails
 from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext
 from crm_kit.index_feed import IndexFeed, start_feed
@@ -112,10 +114,17 @@ def create_app(
         "runtime": None,
         "views": None,
         "references": references or KnownReferences(),
+        "trails": None,
     }
 
     def context_factory(ctx: RequestContext, _: Request) -> GraphQLContext:
-        scoped = scopes(state["store"], clock, state["views"], references=state["references"])
+        scoped = scopes(
+            state["store"],
+            clock,
+            state["views"],
+            references=state["references"],
+            trails=state["trails"],
+        )
         return context_for(scoped(ctx))
 
     async def readiness() -> dict[str, bool]:
@@ -142,7 +151,13 @@ def create_app(
             views = AccessViews(MongoSource(writer))
             rpc = RpcClient(lambda: runtime.nc, lambda: runtime.keys)
             others = NatsReferences(rpc)
-            state.update(store=mongo, runtime=runtime, views=views, references=others)
+            # The single `auditTrail(recordId)` asks the other auditing services.
+            trails = RemoteTrails(
+                rpc, {"contacts": contacts.RPC_AUDIT_TRAIL, "deals": deals.RPC_AUDIT_TRAIL}
+            )
+            state.update(
+                store=mongo, runtime=runtime, views=views, references=others, trails=trails
+            )
             app.state.runtime = runtime
             app.state.store = mongo
             directory = NatsDirectory(rpc)
