@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import contacts, deals, import_batches
+from . import capture, contacts, deals, import_batches, webhooks
 from .streams import SERVICES
 
 
@@ -101,6 +101,8 @@ PARTIES: tuple[Party, ...] = (
             # services' trails are asked for the caller.
             contacts.RPC_AUDIT_TRAIL,
             deals.RPC_AUDIT_TRAIL,
+            capture.RPC_AUDIT_TRAIL,
+            webhooks.RPC_AUDIT_TRAIL,
             contacts.RPC_IMPORT_REFERENCES,
             deals.RPC_IMPORT_REFERENCES,
         ),

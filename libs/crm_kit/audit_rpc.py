@@ -72,6 +72,13 @@ def _wire(entry: Mapping[str, Any]) -> dict[str, Any]:
     ).wire()
 
 
+async def admins_only(scope: Any, record_id: str) -> bool:
+    """`readable` for records only admins manage (capture settings, webhook endpoints):
+    nobody else reads their trail (admins read every trail anyway)."""
+    del scope, record_id
+    return False
+
+
 def trail_endpoint(
     subject: str, scopes: Callable[[RequestContext], Any], readable: Readable
 ) -> Endpoint:

@@ -23,7 +23,15 @@ from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import Settings
 from crm_kit.writer import DocumentWriter
 
-from .config import LEASES, OUTBOX_COLLECTIONS, SESSIONS, VISITORS, CaptureConfig, load_settings
+from .config import (
+    AUDIT,
+    LEASES,
+    OUTBOX_COLLECTIONS,
+    SESSIONS,
+    VISITORS,
+    CaptureConfig,
+    load_settings,
+)
 from .entrypoints.consumers import subscriptions
 from .entrypoints.imap import ImapPoller
 from .entrypoints.rpc import endpoints
@@ -49,6 +57,7 @@ async def _start(runtime: ServiceRuntime, settings: Settings) -> CaptureStore:
         locks=runtime.doc_locks,  # shared with the outbox relay's clean-up
         wake=runtime.notify_outbox,
         encode=encode,
+        audit=AUDIT,
     )
     return mongo_store(writer)
 

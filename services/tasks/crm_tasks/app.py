@@ -12,7 +12,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 
-from crm_contracts import contacts, deals
+from crm_contracts import capture, contacts, deals, webhooks
 from crm_contracts.streams import stream_for
 from crm_kit.access_view import AccessViews, access_subscription
 from crm_kit.audit_rpc import RemoteTrails
@@ -153,7 +153,11 @@ def create_app(
             others = NatsReferences(rpc)
             # The single `auditTrail(recordId)` asks the other auditing services.
             trails = RemoteTrails(
-                rpc, {"contacts": contacts.RPC_AUDIT_TRAIL, "deals": deals.RPC_AUDIT_TRAIL}
+                rpc,
+                {
+                    service.SERVICE: service.RPC_AUDIT_TRAIL
+                    for service in (contacts, deals, capture, webhooks)
+                },
             )
             state.update(
                 store=mongo, runtime=runtime, views=views, references=others, trails=trails
