@@ -24,23 +24,10 @@ import strawberry
 from pydantic import ValidationError
 from strawberry.types import Info
 
-from crm_contracts.audit_trail import (
-    AuditChangeWire,
-    AuditEntryWire,
-    AuditTrailReply,
-    AuditTrailRequest,
-)
+from crm_contracts.audit_trail import AuditEntryWire, AuditTrailReply, AuditTrailRequest
 
 from . import bounds
-from .audit_graphql import (
-    AuditChange,
-    AuditConnection,
-    AuditEdge,
-    AuditEntry,
-    Readable,
-    connection_of,
-    trail_page,
-)
+from .audit_graphql import AuditConnection, AuditEdge, Readable, connection_of, node_of, trail_page
 from .audit_read import entry_cursor
 from .context import RequestContext
 from .errors import BadUserInput, NotFound, ServiceUnavailable
@@ -54,22 +41,12 @@ from .rpc_client import PeerUnavailable, RpcClient
 Answer = Callable[[RequestContext, str, int, str | None], Awaitable[AuditConnection | None]]
 
 
-def _wire(entry: Mapping[str, Any]) -> dict[str, Any]:
-    return AuditEntryWire(
-        id=str(entry["_id"]),
-        service=entry.get("service", ""),
-        record_type=entry.get("record_type", ""),
-        record_id=entry.get("record_id", ""),
-        action=entry.get("action", ""),
-        at=entry["at"],
-        actor=entry.get("actor", ""),
-        roles=list(entry.get("roles") or []),
-        party=entry.get("party", ""),
-        path=entry.get("path", ""),
-        changes=[AuditChangeWire.model_validate(c) for c in entry.get("changes") or []],
-        detail=entry.get("detail"),
-        cursor=entry_cursor(entry),
-    ).wire()
+def _wire(entry: Mapping[str, Any]) -> AuditEntryWire:
+    """A stored entry as the endpoint sends it (its fields, its id and its cursor)."""
+    named = {name: entry.get(name) for name in AuditEntryWire.model_fields}
+    named.update(id=str(entry["_id"]), cursor=entry_cursor(entry))
+    named.update(roles=list(entry.get("roles") or []), changes=entry.get("changes") or [])
+    return AuditEntryWire.model_validate(named)
 
 
 async def admins_only(scope: Any, record_id: str) -> bool:
@@ -108,7 +85,7 @@ def trail_endpoint(
         if page.total == 0 and caller.has_role("admin"):
             raise RpcError("NOT_FOUND", f"no entry of {asked.record_id!r}")
         return AuditTrailReply(
-            entries=[AuditEntryWire.model_validate(_wire(e)) for e in page.items],
+            entries=[_wire(e) for e in page.items],
             has_next_page=page.has_next,
             total_count=page.total,
         ).wire()
@@ -123,24 +100,11 @@ def trail_endpoint(
 
 
 def _connection(service: str, reply: AuditTrailReply) -> AuditConnection:
+    """A peer's page as this service's connection: the entries as stored-entry shapes for
+    `node_of`, the cursors prefixed with the peer's name."""
     edges = [
         AuditEdge(
-            node=AuditEntry(
-                id=strawberry.ID(e.id),
-                service=e.service,
-                record_type=e.record_type,
-                record_id=strawberry.ID(e.record_id),
-                action=e.action,
-                at=e.at,
-                actor=e.actor,
-                roles=e.roles,
-                party=e.party,
-                path=e.path,
-                changes=[
-                    AuditChange(field=c.field, before=c.before, after=c.after) for c in e.changes
-                ],
-                detail=e.detail,
-            ),
+            node=node_of({**e.model_dump(exclude={"id", "cursor"}), "_id": e.id}),
             cursor=f"{service}:{e.cursor}",
         )
         for e in reply.entries

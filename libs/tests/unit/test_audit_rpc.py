@@ -6,15 +6,17 @@ when nobody did and a service could not be asked."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import strawberry
 
 from crm_kit.audit_graphql import AuditConnection, AuditEdge, AuditEntry
-from crm_kit.audit_rpc import Answer, any_trail
+from crm_kit.audit_rpc import Answer, RemoteTrails, any_trail
 from crm_kit.context import RequestContext
 from crm_kit.errors import BadUserInput, NotFound, ServiceUnavailable
 from crm_kit.relay_types import PageInfo
+from crm_kit.rpc import RpcError
 from crm_kit.rpc_client import PeerUnavailable
 
 CALLER = RequestContext("w1", "rita", frozenset({"rep"}))
@@ -112,3 +114,65 @@ async def test_a_cursor_naming_no_service_of_the_trail_is_refused(after: str) ->
             CALLER, "d1", _answers(Holder("tasks", set()), Holder("deals", {"d1"})), after=after
         )
     assert refused.value.field == "after"
+
+
+class PeerRpc:
+    """A peer's endpoint as the client sees it: `answers` by subject (data, or an error)."""
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.asked: list[tuple[str, dict[str, Any]]] = []
+
+    async def call(self, subject: str, caller: RequestContext, body: dict[str, Any]) -> Any:
+        self.asked.append((subject, body))
+        answer = self.answers[subject]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+async def test_a_peers_reply_becomes_entries_with_its_cursors_and_its_refusals_mapped() -> None:
+    entry = {
+        "id": "e1",
+        "service": "deals",
+        "recordType": "deal",
+        "recordId": "d1",
+        "action": "update",
+        "at": "2026-01-01T00:00:00Z",
+        "actor": "rita",
+        "roles": ["rep"],
+        "party": "gateway",
+        "path": "graphql",
+        "changes": [{"field": "title", "before": '"A"', "after": '"B"'}],
+        "detail": None,
+        "cursor": "c1",
+    }
+    peer = PeerRpc(
+        {
+            "rpc.deals.audit.trail": {"entries": [entry], "hasNextPage": True, "totalCount": 3},
+            "rpc.contacts.audit.trail": RpcError("NOT_FOUND", "no record"),
+            "rpc.capture.audit.trail": RpcError("BAD_REQUEST", "after: not a cursor"),
+        }
+    )
+    trails = RemoteTrails(
+        peer,  # type: ignore[arg-type]
+        {s: f"rpc.{s}.audit.trail" for s in ("deals", "contacts", "capture")},
+    )
+    found = await trails.answer("deals")(CALLER, "d1", 20, None)
+    assert found is not None and found.total_count == 3
+    node = found.edges[0].node
+    assert (node.id, node.record_id, node.action, node.at) == (
+        "e1",
+        "d1",
+        "update",
+        datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    assert [(c.field, c.after) for c in node.changes] == [("title", '"B"')]
+    assert found.page_info.end_cursor == "deals:c1" and found.page_info.has_next_page
+    assert peer.asked[0] == (
+        "rpc.deals.audit.trail",
+        {"recordId": "d1", "first": 20, "after": None},
+    )
+    assert await trails.answer("contacts")(CALLER, "d1", 20, None) is None
+    with pytest.raises(BadUserInput):
+        await trails.answer("capture")(CALLER, "d1", 20, "x")
