@@ -127,11 +127,20 @@ class Trails(Protocol):
     def answer(self, service: str) -> Answer: ...
 
 
+# A trail read scans the service's `audit` collection on FerretDB's SQLite backend (only
+# `_id` is index-served there): far slower than an existence check's `_id` read, so it
+# gets longer than the client's default before the peer counts as not answering.
+TRAIL_TIMEOUT = 8.0
+
+
 class RemoteTrails:
     """The other services' trails, asked over request/reply for the caller."""
 
-    def __init__(self, rpc: RpcClient, subjects: Mapping[str, str]) -> None:
+    def __init__(
+        self, rpc: RpcClient, subjects: Mapping[str, str], timeout: float = TRAIL_TIMEOUT
+    ) -> None:
         self._rpc = rpc
+        self._timeout = timeout
         self._subjects = dict(subjects)
 
     @property
@@ -146,7 +155,7 @@ class RemoteTrails:
         ) -> AuditConnection | None:
             body = {"recordId": record_id, "first": first, "after": after}
             try:
-                data = await self._rpc.call(subject, caller, body)
+                data = await self._rpc.call(subject, caller, body, timeout=self._timeout)
             except RpcError as error:
                 if error.code == "NOT_FOUND":
                     return None

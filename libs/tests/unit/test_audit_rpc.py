@@ -123,7 +123,9 @@ class PeerRpc:
         self.answers = answers
         self.asked: list[tuple[str, dict[str, Any]]] = []
 
-    async def call(self, subject: str, caller: RequestContext, body: dict[str, Any]) -> Any:
+    async def call(
+        self, subject: str, caller: RequestContext, body: dict[str, Any], timeout: float
+    ) -> Any:
         self.asked.append((subject, body))
         answer = self.answers[subject]
         if isinstance(answer, Exception):
