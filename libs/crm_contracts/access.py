@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import contacts, deals, import_batches
+from . import capture, contacts, deals, import_batches, webhooks
 from .streams import SERVICES
 
 
@@ -54,6 +54,8 @@ PARTIES: tuple[Party, ...] = (
             # Teams and sharing settings: who sees which records (crm_kit.access_view).
             Durable("tasks", "contacts-access-view"),
         ),
+        # An interaction's deal must exist (and be visible) when a user names it.
+        requests=(deals.RPC_DEAL_GET,),
     ),
     Party(
         "deals",
@@ -95,6 +97,12 @@ PARTIES: tuple[Party, ...] = (
             deals.RPC_DEAL_GET,
             contacts.RPC_RECORDS_CHECK,
             deals.RPC_DEAL_MOVE,
+            # The platform's one `auditTrail(recordId)` is answered here: the other
+            # services' trails are asked for the caller.
+            contacts.RPC_AUDIT_TRAIL,
+            deals.RPC_AUDIT_TRAIL,
+            capture.RPC_AUDIT_TRAIL,
+            webhooks.RPC_AUDIT_TRAIL,
             contacts.RPC_IMPORT_REFERENCES,
             deals.RPC_IMPORT_REFERENCES,
         ),

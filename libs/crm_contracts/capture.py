@@ -12,6 +12,7 @@ rules look for them (`dealId`, `deal.ownerId`, `contactIds`, `companyId`, `logge
 
 from __future__ import annotations
 
+from .audit_trail import AuditTrailReply, AuditTrailRequest
 from .base import Payload, UtcDateTime
 from .endpoints import COMMON_ERRORS, RpcEndpoint
 from .envelope import event_subject
@@ -27,6 +28,7 @@ HOT_LEAD_DETECTED = event_subject(SERVICE, "hot_lead", "detected")
 SUGGESTION_CREATED = event_subject(SERVICE, "suggestion", "created")
 
 RPC_EMAIL_CAPTURE = rpc_subject(SERVICE, "email", "capture")
+RPC_AUDIT_TRAIL = rpc_subject(SERVICE, "audit", "trail")
 
 # What `source` says on the interactions the contacts service makes of these events.
 INTERACTION_SOURCE = "capture"
@@ -218,6 +220,15 @@ EVENTS: dict[str, type[Payload]] = {
 }
 
 ENDPOINTS: tuple[RpcEndpoint, ...] = (
+    RpcEndpoint(
+        RPC_AUDIT_TRAIL,
+        "One page of the audit trail of the capture settings, a mailbox or a site (admins; "
+        "the platform's `auditTrail(recordId)` asks each service).",
+        AuditTrailRequest,
+        AuditTrailReply,
+        roles="read",
+        errors=(*COMMON_ERRORS, "NOT_FOUND"),
+    ),
     RpcEndpoint(
         RPC_EMAIL_CAPTURE,
         "Capture an RFC 5322 message as the caller (exactly once per workspace by Message-ID).",

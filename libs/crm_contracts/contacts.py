@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, RootModel
 
+from .audit_trail import AuditTrailReply, AuditTrailRequest
 from .base import Payload, UtcDateTime
 from .endpoints import COMMON_ERRORS, RpcEndpoint
 from .envelope import event_subject
@@ -33,6 +34,7 @@ RPC_COMPANY_FIND_BY_DOMAINS = rpc_subject(SERVICE, "company", "find_by_domains")
 # What another owner's import rows refer to (deals, tasks: companies, contacts), one
 # request per batch (crm_contracts.import_batches).
 RPC_IMPORT_REFERENCES = rpc_subject(SERVICE, "import", "references")
+RPC_AUDIT_TRAIL = rpc_subject(SERVICE, "audit", "trail")
 RPC_CONTACT_CREATE = rpc_subject(SERVICE, "contact", "create")
 RPC_RECORDS_CHECK = rpc_subject(SERVICE, "records", "check")
 
@@ -268,6 +270,15 @@ EVENTS: dict[str, type[Payload]] = {
 }
 
 ENDPOINTS: tuple[RpcEndpoint, ...] = (
+    RpcEndpoint(
+        RPC_AUDIT_TRAIL,
+        "One page of the audit trail of a contact, company or interaction, as the caller "
+        "may read it (the platform's `auditTrail(recordId)` asks each service).",
+        AuditTrailRequest,
+        AuditTrailReply,
+        roles="read",
+        errors=(*COMMON_ERRORS, "NOT_FOUND"),
+    ),
     RpcEndpoint(
         RPC_CONTACT_GET,
         "A contact by id (deleted ones too, flagged).",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from .audit_trail import AuditTrailReply, AuditTrailRequest
 from .base import Payload, UtcDateTime
 from .endpoints import COMMON_ERRORS, RpcEndpoint
 from .envelope import event_subject
@@ -31,6 +32,7 @@ RPC_DEALS_BY_COMPANY = rpc_subject(SERVICE, "deal", "list_by_company")
 RPC_PIPELINE_GET = rpc_subject(SERVICE, "pipeline", "get")
 # The deals another owner's import rows name by external id (tasks), one request per batch.
 RPC_IMPORT_REFERENCES = rpc_subject(SERVICE, "import", "references")
+RPC_AUDIT_TRAIL = rpc_subject(SERVICE, "audit", "trail")
 RPC_WIN_MODEL_TRAIN = rpc_subject(SERVICE, "win_model", "train")
 # Added: a stage move asked by another service (the tasks service's automation rules).
 RPC_DEAL_MOVE = rpc_subject(SERVICE, "deal", "move")
@@ -336,6 +338,15 @@ EVENTS: dict[str, type[Payload]] = {
 }
 
 ENDPOINTS: tuple[RpcEndpoint, ...] = (
+    RpcEndpoint(
+        RPC_AUDIT_TRAIL,
+        "One page of the audit trail of a deal or pipeline, as the caller may read it "
+        "(the platform's `auditTrail(recordId)` asks each service).",
+        AuditTrailRequest,
+        AuditTrailReply,
+        roles="read",
+        errors=(*COMMON_ERRORS, "NOT_FOUND"),
+    ),
     RpcEndpoint(
         RPC_IMPORT_REFERENCES,
         "Ids of the live deals an import batch names by external id (up to 1,000): one "

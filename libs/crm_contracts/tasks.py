@@ -118,11 +118,14 @@ class AccessSettingsChanged(Payload):
 
     `sharing`: record type (deal, contact, task) -> everyone | team | own (absent:
     everyone). `field_roles`: the sensitive fields only some roles read (absent: every
-    role)."""
+    role). `auditRetentionDays`: how long every service keeps the workspace's audit log
+    (absent or null: the platform's setting)."""
 
     sharing: dict[str, str]
     field_roles: list[FieldRoles]
     version: int
+    # Days the workspace's audit log is kept (null: the platform's AUDIT_RETENTION_DAYS).
+    audit_retention_days: int | None = None
 
 
 # --- request/reply bodies (JSON, camelCase; `crm_kit.rpc`) ------------------------------

@@ -5,11 +5,14 @@ It serves no request/reply endpoints: admins manage webhooks through GraphQL.
 
 from __future__ import annotations
 
+from .audit_trail import AuditTrailReply, AuditTrailRequest
 from .base import Payload, UtcDateTime
-from .endpoints import RpcEndpoint
+from .endpoints import COMMON_ERRORS, RpcEndpoint
 from .envelope import event_subject
+from .streams import rpc_subject
 
 SERVICE = "webhooks"
+RPC_AUDIT_TRAIL = rpc_subject(SERVICE, "audit", "trail")
 
 # An endpoint failed persistently and was disabled: tell its workspace's admins (the tasks
 # service can turn this into a notification; see services/webhooks/README.md).
@@ -43,4 +46,14 @@ EVENTS: dict[str, type[Payload]] = {
     DELIVERY_DUE: DeliveryDue,
 }
 
-ENDPOINTS: tuple[RpcEndpoint, ...] = ()
+ENDPOINTS: tuple[RpcEndpoint, ...] = (
+    RpcEndpoint(
+        RPC_AUDIT_TRAIL,
+        "One page of the audit trail of a webhook endpoint (admins; the platform's "
+        "`auditTrail(recordId)` asks each service).",
+        AuditTrailRequest,
+        AuditTrailReply,
+        roles="read",
+        errors=(*COMMON_ERRORS, "NOT_FOUND"),
+    ),
+)

@@ -16,7 +16,9 @@ written only by the system (the services' consumers and jobs, which act as admin
 admin.
 
 Every check runs before anything is written and raises FORBIDDEN naming the field, so a
-refused change changes nothing.
+refused change changes nothing. A record the caller cannot even see (record sharing,
+`crm_kit.sharing`) is NOT_FOUND instead, exactly as an id that names nothing: FORBIDDEN
+would tell that the id exists (`require_change_visible`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from .context import RequestContext
-from .errors import Forbidden
+from .errors import Forbidden, NotFound
+from .sharing import Visibility
 
 # Roles that may change any record of their workspace.
 UNRESTRICTED_ROLES = ("admin", "manager")
@@ -52,6 +55,23 @@ def require_change(
             f"only the {kind}'s owner or assignee, a manager or an admin may change it",
             field=field,
         )
+
+
+def require_change_visible(
+    caller: RequestContext,
+    seen: Visibility,
+    holders: Iterable[str | None],
+    *,
+    kind: str,
+    not_found: NotFound,
+    field: str = "id",
+) -> None:
+    """`not_found` (the very error the caller gets for an id that names nothing) unless the
+    caller sees the record; then FORBIDDEN unless the caller may change it."""
+    named = tuple(holders)
+    if not seen.sees(named):
+        raise not_found
+    require_change(caller, named, kind=kind, field=field)
 
 
 def require_system_fields(caller: RequestContext, given: Mapping[str, bool]) -> None:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
+
+from pymongo.asynchronous.database import AsyncDatabase
 
 from crm_contracts import tasks as contract
 
@@ -179,3 +181,15 @@ class CallerAccess:
             else:
                 self._access = await self._views.access(self._caller)
         return self._access
+
+
+async def audit_retention_by_workspace(db: AsyncDatabase[Any]) -> dict[str, timedelta]:
+    """The workspaces whose admin chose how long the audit log is kept (workspace ->
+    period), as this service's projection has them (`crm_kit.retention`, the janitor). One
+    small document per workspace; a service without the projection has none."""
+    chosen: dict[str, timedelta] = {}
+    async for doc in db[ACCESS_VIEWS].find({}, {"settings.audit_retention_days": 1}):
+        days = (doc.get("settings") or {}).get("audit_retention_days")
+        if isinstance(days, int | float) and days > 0:
+            chosen[str(doc["_id"])] = timedelta(days=days)
+    return chosen

@@ -23,7 +23,7 @@ from . import bounds
 from .audit_read import AuditQuery, AuditTrail, entry_cursor
 from .context import RequestContext
 from .errors import BadUserInput, Forbidden, NotFound
-from .pagination import decode_cursor, page_size
+from .pagination import Page, decode_cursor, page_size
 from .relay_types import PageInfo
 
 # Whether the scope's caller may read the record with this id now.
@@ -89,7 +89,7 @@ class AuditLogFilter:
     to: datetime | None = None
 
 
-def _node(entry: Mapping[str, Any]) -> AuditEntry:
+def node_of(entry: Mapping[str, Any]) -> AuditEntry:
     return AuditEntry(
         id=strawberry.ID(str(entry["_id"])),
         service=entry.get("service", ""),
@@ -114,8 +114,13 @@ async def _connection(
 ) -> AuditConnection:
     size = page_size(first)
     cursor = decode_cursor(after) if after is not None else None
-    page = await trail.page(query, first=size, after=cursor)
-    edges = [AuditEdge(node=_node(e), cursor=entry_cursor(e)) for e in page.items]
+    return connection_of(await trail.page(query, first=size, after=cursor))
+
+
+def connection_of(page: Page[dict[str, Any]], prefix: str = "") -> AuditConnection:
+    """A page of stored entries as a connection; `prefix` goes before each cursor (the
+    single `auditTrail` names the service that minted it)."""
+    edges = [AuditEdge(node=node_of(e), cursor=prefix + entry_cursor(e)) for e in page.items]
     return AuditConnection(
         edges=edges,
         page_info=PageInfo(
@@ -131,6 +136,26 @@ def _bounded(value: str | None, field: str, limit: int) -> str | None:
     return value
 
 
+async def trail_page(
+    trail: AuditTrail,
+    caller: RequestContext,
+    record_id: str,
+    readable: Callable[[str], Awaitable[bool]],
+    *,
+    first: int | None = None,
+    after: str | None = None,
+) -> Page[dict[str, Any]]:
+    """A page of a record's changes, newest first. An admin reads any record's (a deleted
+    one's too); anyone else one they may read now (`readable`), else NOT_FOUND as for the
+    record itself."""
+    _bounded(record_id, "recordId", bounds.MAX_ID)
+    if not caller.has_role("admin") and not await readable(record_id):
+        raise NotFound(f"no record {record_id!r}", field="recordId")
+    size = page_size(first)
+    cursor = decode_cursor(after) if after is not None else None
+    return await trail.page(AuditQuery(record_id=record_id), first=size, after=cursor)
+
+
 async def trail_connection(
     trail: AuditTrail,
     caller: RequestContext,
@@ -140,13 +165,9 @@ async def trail_connection(
     first: int | None = None,
     after: str | None = None,
 ) -> AuditConnection:
-    """A record's changes, newest first. An admin reads any record's (a deleted one's
-    too); anyone else one they may read now (`readable`), else NOT_FOUND as for the
-    record itself."""
-    _bounded(record_id, "recordId", bounds.MAX_ID)
-    if not caller.has_role("admin") and not await readable(record_id):
-        raise NotFound(f"no record {record_id!r}", field="recordId")
-    return await _connection(trail, AuditQuery(record_id=record_id), first, after)
+    """`trail_page` as a connection."""
+    page = await trail_page(trail, caller, record_id, readable, first=first, after=after)
+    return connection_of(page)
 
 
 async def log_connection(
@@ -190,6 +211,8 @@ def trail_field(readable: Readable, records: str) -> Any:
         resolver=resolve,
         description=f"The changes to one {records}, newest first (whoever may read the "
         "record; admins also a deleted one's).",
+        deprecation_reason="Use auditTrail(recordId), which answers for every record type, "
+        "or the record's own auditTrail field.",
     )
 
 
@@ -210,4 +233,28 @@ def log_field(records: str) -> Any:
     return strawberry.field(
         resolver=resolve,
         description=f"The changes to the workspace's {records}, newest first (admins).",
+    )
+
+
+def record_trail_field(readable: Readable, record: str) -> Any:
+    """`<Type>.auditTrail`: the changes to this record, with the same rules as the root
+    trail (`trail_connection`); the object it is on gives the id."""
+
+    async def resolve(
+        root: Any, info: Info, first: int | None = None, after: str | None = None
+    ) -> AuditConnection:
+        scope = info.context.scope
+        return await trail_connection(
+            scope.store.audit_trail,
+            scope.caller,
+            str(root.id),
+            lambda wanted: readable(scope, wanted),
+            first=first,
+            after=after,
+        )
+
+    return strawberry.field(
+        resolver=resolve,
+        description=f"The changes to this {record}, newest first (whoever may read it; "
+        "admins also a deleted one's). As `auditTrail(recordId)`.",
     )

@@ -6,12 +6,16 @@ event, and on FerretDB's SQLite backend every non-`_id` query scans its collecti
 unbounded one slows everything that reads it. The janitor deletes what is older than a
 retention period, once published (a record still holding unpublished outbox events is
 kept whatever its age). Every replica may run it: deleting is idempotent.
+
+A rule may let workspaces choose their own period (`per_workspace`: the audit log, whose
+retention an admin sets): their records go after their period, everyone else's after the
+rule's.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,15 +36,30 @@ class Retention:
     outbox: bool = False
     # None: the service's RETENTION_DAYS setting (`ServiceRuntime.retain`).
     keep: timedelta | None = None
+    # The workspaces that chose their own period (workspace -> period), read each sweep.
+    per_workspace: Callable[[], Awaitable[Mapping[str, timedelta]]] | None = None
 
-    def query(self, now: datetime) -> dict[str, Any]:
-        if self.keep is None:
+    def query(self, now: datetime, keep: timedelta | None = None) -> dict[str, Any]:
+        keep = keep or self.keep
+        if keep is None:
             raise ValueError(f"no retention period for {self.collection}")
-        query: dict[str, Any] = {self.time_field: {"$lt": now - self.keep}}
+        query: dict[str, Any] = {self.time_field: {"$lt": now - keep}}
         if self.outbox:
             # `$size: 0` also matches records written without events (an empty outbox).
             query[OUTBOX] = {"$size": 0}
         return query
+
+    async def queries(self, now: datetime) -> list[dict[str, Any]]:
+        """What to delete: per workspace with its own period, then the rest."""
+        chosen = dict(await self.per_workspace()) if self.per_workspace else {}
+        queries = [
+            {**self.query(now, keep), "workspace_id": workspace}
+            for workspace, keep in chosen.items()
+        ]
+        rest = self.query(now)
+        if chosen:
+            rest["workspace_id"] = {"$nin": sorted(chosen)}
+        return [*queries, rest]
 
 
 class Janitor:
@@ -62,13 +81,16 @@ class Janitor:
         now = self._clock()
         deleted = 0
         for rule in self._rules:
-            result = await self._db[rule.collection].delete_many(rule.query(now))
-            deleted += result.deleted_count
-            if result.deleted_count:
-                log.info(
-                    "old records deleted",
-                    extra={"fields": {"collection": rule.collection, "n": result.deleted_count}},
-                )
+            for query in await rule.queries(now):
+                result = await self._db[rule.collection].delete_many(query)
+                deleted += result.deleted_count
+                if result.deleted_count:
+                    log.info(
+                        "old records deleted",
+                        extra={
+                            "fields": {"collection": rule.collection, "n": result.deleted_count}
+                        },
+                    )
         self.deleted += deleted
         return deleted
 

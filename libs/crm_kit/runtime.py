@@ -25,6 +25,7 @@ from strawberry.federation import Schema
 from crm_contracts.streams import DEAD_LETTER_STREAM, StreamSpec, stream_for
 
 from . import audit, metrics, telemetry
+from .access_view import audit_retention_by_workspace
 from .assertions import KeyRing
 from .auth import development_mode
 from .consumer import PROCESSED, EventConsumer, Handler
@@ -172,8 +173,8 @@ class ServiceRuntime:
     def retain(self, *rules: Retention) -> Janitor:
         """Delete old bookkeeping records: the consumers' processed-event records, the
         idempotency keys (after IDEMPOTENCY_KEEP_HOURS, 24), the audit log's entries (after
-        AUDIT_RETENTION_DAYS, 365) and the service's own `rules` (kept for the
-        RETENTION_DAYS setting unless they say)."""
+        the workspace's own audit retention, else AUDIT_RETENTION_DAYS, 365) and the
+        service's own `rules` (kept for the RETENTION_DAYS setting unless they say)."""
         keep = timedelta(days=self.settings.retention_days)
         keys_kept = timedelta(hours=self.idempotency_settings.keep_hours)
         audit_kept = timedelta(days=self.settings.audit_retention_days)
@@ -182,7 +183,13 @@ class ServiceRuntime:
             [
                 Retention(PROCESSED, "at", keep=keep),
                 Retention(IDEMPOTENCY_KEYS, IDEMPOTENCY_TIME, keep=keys_kept),
-                Retention(audit.AUDIT, "at", keep=audit_kept),
+                # Unless the workspace's admin chose a period (crm_kit.access_view).
+                Retention(
+                    audit.AUDIT,
+                    "at",
+                    keep=audit_kept,
+                    per_workspace=lambda: audit_retention_by_workspace(self.db),
+                ),
                 *(replace(rule, keep=rule.keep or keep) for rule in rules),
             ],
             self.settings.retention_interval_seconds,

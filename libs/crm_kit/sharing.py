@@ -19,6 +19,11 @@ included). Under `everyone` nothing is hidden from anyone.
 Sensitive fields (`SENSITIVE_FIELDS`) are readable by the roles the workspace names for
 each (default: every role). Admins always read them.
 
+The same settings carry the workspace's audit retention (`audit_retention_days`, admins
+set it; None: the platform's AUDIT_RETENTION_DAYS): they reach every service the same way,
+and each service's janitor deletes the workspace's older audit entries
+(`crm_kit.retention`).
+
 The policy is pure: the caller, the workspace's `AccessSettings` and its teams go in;
 a `Visibility` comes out, which compiles to one `crm_kit.filters.Filter` (so lists,
 counts and boards push it down to MongoDB, the in-memory fake and the read indexes
@@ -46,6 +51,8 @@ SEES_ALL = ("admin",)
 # The platform's services act as `service:<name>` (in a verified assertion) and see every
 # record and field, whatever role they carry: they match, sync and automate for everyone.
 SERVICE_PREFIX = "service:"
+# How long a workspace may keep its audit log, in days (its admin's choice).
+AUDIT_RETENTION_DAYS_RANGE = (1, 3650)
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,8 @@ class AccessSettings:
     sharing: Mapping[str, str] = field(default_factory=dict)
     field_roles: Mapping[str, frozenset[str]] = field(default_factory=dict)
     version: int = 0
+    # Days the workspace's audit entries are kept (None: the platform's setting).
+    audit_retention_days: int | None = None
 
     def level(self, record_type: str) -> str:
         return self.sharing.get(record_type, EVERYONE)
@@ -80,6 +89,7 @@ class AccessSettings:
                 {"field": name, "roles": sorted(roles)} for name, roles in self.field_roles.items()
             ],
             "version": self.version,
+            "audit_retention_days": self.audit_retention_days,
         }
 
     @classmethod
@@ -96,10 +106,24 @@ class AccessSettings:
             sharing={k: v for k, v in (doc.get("sharing") or {}).items() if v in LEVELS},
             field_roles={name: frozenset(given) for name, given in entries},
             version=int(doc.get("version") or 0),
+            audit_retention_days=_days(doc.get("audit_retention_days")),
         )
 
 
 DEFAULT_SETTINGS = AccessSettings()
+
+
+def _days(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and value > 0 else None
+
+
+def validate_audit_retention(days: int | None) -> int | None:
+    """BAD_USER_INPUT naming `days` outside AUDIT_RETENTION_DAYS_RANGE (None: back to the
+    platform's setting)."""
+    low, high = AUDIT_RETENTION_DAYS_RANGE
+    if days is not None and not low <= days <= high:
+        raise BadUserInput(f"must be between {low} and {high} days", field="days")
+    return days
 
 
 def validate_level(record_type: str, level: str) -> None:

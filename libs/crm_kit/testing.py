@@ -282,12 +282,13 @@ async def cli_call(
 
 @contextlib.asynccontextmanager
 async def reference_standins(
-    nc: Client, missing: set[str], *, deals: bool = True
+    nc: Client, missing: set[str], *, deals: bool = True, contacts: bool = True
 ) -> AsyncIterator[set[str]]:
-    """Stand-ins for the answers other services give on the ids a record names (the
-    contacts service's `records.check`; with `deals`, the deals service's `deal.get`: not
-    where the deals service itself runs), for tests that run a service without them:
-    every id exists except those in `missing` (which the test may change meanwhile)."""
+    """Stand-ins for the answers other services give on the ids a record names (with
+    `contacts`, the contacts service's `records.check`; with `deals`, the deals service's
+    `deal.get`: each not where that service itself runs), for tests that run a service
+    without them: every id exists except those in `missing` (which the test may change
+    meanwhile)."""
     from crm_contracts.contacts import RPC_RECORDS_CHECK
     from crm_contracts.deals import RPC_DEAL_GET
 
@@ -315,7 +316,7 @@ async def reference_standins(
         )
         for party, subject, handler in (
             *((("deals", RPC_DEAL_GET, deal_get),) if deals else ()),
-            ("contacts", RPC_RECORDS_CHECK, check),
+            *((("contacts", RPC_RECORDS_CHECK, check),) if contacts else ()),
         )
     ]
     try:

@@ -1,6 +1,7 @@
 """The audit log and referenced ids through the running stack (issue 9.5, 9.7): a rep
 cannot read the workspace's audit log (in any service); a deal or task naming a company,
-contact or deal that is another workspace's, or nobody's, is refused with
+contact or deal that is another workspace's, or nobody's (and an interaction naming such
+a deal), is refused with
 BAD_USER_INPUT naming the field, fast, and nothing is written; what is written through
 the gateway is in the record's trail and the workspace's log."""
 
@@ -96,6 +97,60 @@ async def test_references_elsewhere_or_nowhere_are_refused_and_nothing_written(
     assert counts["data"] == {"deals": {"totalCount": 0}, "tasks": {"totalCount": 0}}, counts
 
 
+LOG_INTERACTION = """mutation($i: LogInteractionInput!) { logInteraction(input: $i) { id } }"""
+TIMELINE = """query($id: ID!) { contact(id: $id) { interactions(first: 5) { totalCount } } }"""
+
+
+async def test_an_interaction_naming_a_deal_elsewhere_or_nowhere_is_refused(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    """Contacts asks deals (`rpc.deals.deal.get`, signed for the user): another workspace's
+    deal and no deal answer alike, and the timeline stays empty."""
+    mine, theirs = f"ref-{uuid4().hex[:10]}", f"ref-{uuid4().hex[:10]}"
+    own = await _seed(http, stack.gateway_url, mine)
+    their_deal = await gql(
+        http,
+        stack.gateway_url,
+        CREATE_DEAL,
+        _headers(theirs, "ada", "admin"),
+        i={"title": "Theirs", "amount": "1"},
+    )
+    assert "errors" not in their_deal, their_deal
+    rep = _headers(mine, "rita", "rep")
+    for deal_id in (their_deal["data"]["createDeal"]["id"], "0" * 24):
+        started = time.monotonic()
+        body = await gql(
+            http,
+            stack.gateway_url,
+            LOG_INTERACTION,
+            rep,
+            i={"kind": "NOTE", "contactId": own["contact"], "dealId": deal_id},
+        )
+        elapsed = time.monotonic() - started
+        assert body.get("data") is None, body
+        extensions = body["errors"][0]["extensions"]
+        assert (extensions["code"], extensions.get("field")) == ("BAD_USER_INPUT", "input.dealId")
+        assert elapsed < BUDGET_SECONDS
+    timeline = await gql(http, stack.gateway_url, TIMELINE, rep, id=own["contact"])
+    assert timeline["data"]["contact"]["interactions"]["totalCount"] == 0, timeline
+    # A deal of the workspace is accepted: the check answers for what exists.
+    my_deal = await gql(
+        http, stack.gateway_url, CREATE_DEAL, rep, i={"title": "Mine", "amount": "1"}
+    )
+    logged = await gql(
+        http,
+        stack.gateway_url,
+        LOG_INTERACTION,
+        rep,
+        i={
+            "kind": "NOTE",
+            "contactId": own["contact"],
+            "dealId": my_deal["data"]["createDeal"]["id"],
+        },
+    )
+    assert "errors" not in logged, logged
+
+
 TRAIL = """query($id: ID!) { dealsAuditTrail(recordId: $id) { totalCount
   edges { node { action path party actor recordType changes { field before after } } } } }"""
 LOG = """query($f: AuditLogFilter) { dealsAuditLog(filter: $f) { totalCount
@@ -144,3 +199,56 @@ async def test_changes_through_the_gateway_are_in_the_trail_and_the_log(
         return body["data"]["dealsAuditLog"]["totalCount"] == 2
 
     await eventually(logged)
+
+
+ANY_TRAIL = """query($id: ID!) { auditTrail(recordId: $id) { totalCount
+  edges { node { service recordType action actor } } } }"""
+
+
+async def test_one_audit_trail_answers_for_every_record_type(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    """`auditTrail(recordId)` (answered by tasks, which asks contacts and deals for the
+    caller over NATS) finds a contact's, a company's, a deal's and a task's trail, as do
+    the records' own `auditTrail` fields; another workspace's caller gets NOT_FOUND,
+    fast."""
+    workspace = f"aud-{uuid4().hex[:10]}"
+    seeded = await _seed(http, stack.gateway_url, workspace)
+    rep = _headers(workspace, "rita", "rep")
+    deal = await gql(http, stack.gateway_url, CREATE_DEAL, rep, i={"title": "R", "amount": "1"})
+    task = await gql(http, stack.gateway_url, CREATE_TASK, rep, i={"title": "Call"})
+    records = {
+        "contact": seeded["contact"],
+        "company": seeded["company"],
+        "deal": deal["data"]["createDeal"]["id"],
+        "task": task["data"]["createTask"]["id"],
+    }
+    for kind, record_id in records.items():
+        body = await gql(http, stack.gateway_url, ANY_TRAIL, rep, id=record_id)
+        assert "errors" not in body, body
+        nodes = [edge["node"] for edge in body["data"]["auditTrail"]["edges"]]
+        assert [(n["recordType"], n["action"]) for n in nodes] == [(kind, "create")], body
+    fields = await gql(
+        http,
+        stack.gateway_url,
+        """query($d: ID!, $c: ID!, $t: ID!) {
+          deal(id: $d) { auditTrail { totalCount } }
+          contact(id: $c) { auditTrail { totalCount } }
+          task(id: $t) { auditTrail { totalCount } } }""",
+        rep,
+        d=records["deal"],
+        c=records["contact"],
+        t=records["task"],
+    )
+    assert "errors" not in fields, fields
+    assert {name: value["auditTrail"]["totalCount"] for name, value in fields["data"].items()} == {
+        "deal": 1,
+        "contact": 1,
+        "task": 1,
+    }
+    stranger = _headers(f"aud-{uuid4().hex[:10]}", "eve", "rep")
+    for record_id in records.values():
+        started = time.monotonic()
+        hidden = await gql(http, stack.gateway_url, ANY_TRAIL, stranger, id=record_id)
+        assert time.monotonic() - started < BUDGET_SECONDS
+        assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND", hidden

@@ -379,3 +379,49 @@ async def test_hidden_fields_read_as_null_with_forbidden_and_cannot_be_searched(
         "email": "otto.client@example.com",
         "phones": ["+14155550100"],
     }
+
+
+HIDDEN_WRITES = [
+    ("deal", 'mutation($id: ID!) { updateDeal(id: $id, input: {title: "Mine now"}) { id } }'),
+    ("deal", "mutation($id: ID!) { deleteDeal(id: $id) }"),
+    ("deal", "mutation($id: ID!) { closeDealWon(id: $id) { id } }"),
+    ("contact", 'mutation($id: ID!) { updateContact(id: $id, input: {title: "X"}) { id } }'),
+    ("contact", "mutation($id: ID!) { deleteContact(id: $id) { id } }"),
+    ("task", 'mutation($id: ID!) { updateTask(id: $id, input: {title: "X"}) { id } }'),
+    ("task", "mutation($id: ID!) { completeTask(id: $id) { id } }"),
+]
+
+
+async def test_under_own_a_write_to_a_hidden_record_answers_as_for_no_record(
+    world: World,
+) -> None:
+    """FORBIDDEN would tell Rita that Otto's record exists: she gets what an id naming
+    nothing gets, fast, and the record is unchanged. A duplicate address does not name
+    the contact that holds it either."""
+    await world.share("OWN")
+    for kind, mutation in HIDDEN_WRITES:
+        started = time.monotonic()
+        hidden = await world.ask("rita", mutation, id=world.ids[f"otto-{kind}"])
+        assert time.monotonic() - started < 1.0
+        nothing = await world.ask("rita", mutation, id="0" * 24)
+        extensions = hidden["errors"][0]["extensions"]
+        assert extensions == nothing["errors"][0]["extensions"], (hidden, nothing)
+        assert extensions["code"] == "NOT_FOUND", hidden
+        assert not leaks(hidden, "otto deal", "otto task", "9876.54", "otto.client")
+    clash = await world.ask(
+        "rita",
+        'mutation { createContact(input: {firstName: "A", email: "otto.client@example.com"}) '
+        "{ id } }",
+    )
+    assert clash["errors"][0]["extensions"]["code"] == "CONFLICT", clash
+    assert not leaks(clash, world.ids["otto-contact"])
+    after = await world.ok(
+        "admin",
+        "query($d: ID!, $t: ID!) { deal(id: $d) { title status } task(id: $t) { title } }",
+        d=world.ids["otto-deal"],
+        t=world.ids["otto-task"],
+    )
+    assert after == {
+        "deal": {"title": "otto deal", "status": "OPEN"},
+        "task": {"title": "otto task"},
+    }

@@ -18,11 +18,20 @@ from crm_kit.assertions import KeyRing
 from crm_kit.context import RequestContext, bind_request
 from crm_kit.profile import DatabaseProfile
 from crm_kit.retention import Retention
+from crm_kit.rpc_client import RpcClient
 from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import Settings
 from crm_kit.writer import DocumentWriter
 
-from .config import LEASES, OUTBOX_COLLECTIONS, SESSIONS, VISITORS, CaptureConfig, load_settings
+from .config import (
+    AUDIT,
+    LEASES,
+    OUTBOX_COLLECTIONS,
+    SESSIONS,
+    VISITORS,
+    CaptureConfig,
+    load_settings,
+)
 from .entrypoints.consumers import subscriptions
 from .entrypoints.imap import ImapPoller
 from .entrypoints.rpc import endpoints
@@ -48,6 +57,7 @@ async def _start(runtime: ServiceRuntime, settings: Settings) -> CaptureStore:
         locks=runtime.doc_locks,  # shared with the outbox relay's clean-up
         wake=runtime.notify_outbox,
         encode=encode,
+        audit=AUDIT,
     )
     return mongo_store(writer)
 
@@ -104,9 +114,8 @@ def create_app(
         try:
             mongo = await _start(runtime, settings)
             nats = NatsDirectory(
-                lambda: _required(runtime.nc), lambda: _required(runtime.keys),
-                config.rpc_timeout_seconds,
-            )  # fmt: skip
+                RpcClient(lambda: runtime.nc, lambda: runtime.keys, config.rpc_timeout_seconds)
+            )
             scopes_of = scopes(mongo, nats, box, config)
             routes = Routes(mongo, scopes_of)
             state.update(scopes=scopes_of, runtime=runtime)
@@ -139,8 +148,3 @@ def create_app(
     app.state.settings = settings
     app.state.config = config
     return app
-
-
-def _required(value: Any) -> Any:
-    assert value is not None, "the runtime has not started"
-    return value

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from crm_kit.audit import Audited, AuditPolicy
 from crm_kit.settings import Settings
 
 SERVICE = "capture"
@@ -22,8 +23,45 @@ SITES = "sites"  # `_id` = the public site key
 VISITORS = "visitors"
 SESSIONS = "sessions"
 LEASES = "leases"  # one poll of one mailbox at a time across replicas
-# Collections whose documents carry an outbox.
-OUTBOX_COLLECTIONS = (EMAILS, MEETINGS, SUGGESTIONS, SESSIONS, VISITORS)
+# Collections whose documents carry an outbox (the settings, mailboxes and sites: for their
+# audit entries, which the relay moves).
+OUTBOX_COLLECTIONS = (
+    EMAILS,
+    MEETINGS,
+    SUGGESTIONS,
+    SESSIONS,
+    VISITORS,
+    SETTINGS,
+    IMAP_ACCOUNTS,
+    SITES,
+)
+# The admin-facing records whose changes the audit log keeps (crm_kit.audit): the capture
+# settings, the mailboxes and the tracked sites. Left out of the diffs: stamps, versions,
+# what each poll updates, and the mailbox's (encrypted) password, which no log should hold.
+AUDIT = AuditPolicy(
+    SERVICE,
+    {
+        SETTINGS: Audited("capture_settings", frozenset({"updated_at", "updated_by", "version"})),
+        IMAP_ACCOUNTS: Audited(
+            "mailbox",
+            frozenset(
+                {
+                    "secret",
+                    "uid_validity",
+                    "last_uid",
+                    "captured",
+                    "fetched",
+                    "last_polled_at",
+                    "last_error",
+                    "created_at",
+                    "version",
+                }
+            ),
+            deleted_field=None,
+        ),
+        SITES: Audited("site", frozenset({"created_at", "created_by", "version"}), None),
+    },
+)
 # The durable consumer of contacts' events (a contact created resolves suggestions).
 DURABLE_CONTACTS = "capture-contacts"
 

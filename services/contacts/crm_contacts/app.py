@@ -21,6 +21,7 @@ from crm_kit.outbox import WRITTEN_AT
 from crm_kit.profile import DatabaseProfile
 from crm_kit.records import MongoSource
 from crm_kit.retention import Retention
+from crm_kit.rpc_client import RpcClient
 from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import IndexSettings, Settings
 from crm_kit.writer import DocumentWriter
@@ -40,9 +41,10 @@ from .entrypoints.rpc import endpoints
 from .events.publish import encode
 from .graphql.context import GraphQLContext, context_for
 from .graphql.schema import schema
+from .store.deals import NatsDeals
 from .store.indexed import IndexedStore
 from .store.mongo import ensure_indexes, mongo_store, workspaces_with_contacts
-from .store.port import ContactsStore
+from .store.port import ContactsStore, Deals
 from .usecases.merging import resume_merges
 from .usecases.scope import scopes
 
@@ -109,17 +111,20 @@ def create_app(
     *,
     store: ContactsStore | None = None,
     bus: Any = None,
+    deals: Deals | None = None,
 ) -> Starlette:
     """With `store` given (the in-memory fake) nothing external is started; otherwise the
     lifespan connects to MongoDB and NATS and serves the request/reply endpoints. `bus` is
-    unused: events leave through the outbox (the writer wakes the relay)."""
+    unused: events leave through the outbox (the writer wakes the relay). `deals`: where an
+    interaction's deal is checked (the lifespan asks the deals service over NATS; a test's
+    fake otherwise; none: unchecked)."""
     del bus
     settings = settings or load_settings()
     index_settings = IndexSettings.of(settings, INDEX_PREFIX)
-    state: dict[str, Any] = {"store": store, "runtime": None, "views": None}
+    state: dict[str, Any] = {"store": store, "runtime": None, "views": None, "deals": deals}
 
     def context_factory(ctx: RequestContext, _: Request) -> GraphQLContext:
-        return context_for(scopes(state["store"], views=state["views"])(ctx))
+        return context_for(scopes(state["store"], views=state["views"], deals=state["deals"])(ctx))
 
     async def readiness() -> dict[str, bool]:
         runtime: ServiceRuntime | None = state["runtime"]
@@ -138,12 +143,13 @@ def create_app(
             if isinstance(mongo, IndexedStore):
                 feeds = await _index_feeds(runtime, mongo, index_settings.rebuild_seconds)
             app.state.feeds = feeds
-            state.update(store=mongo, runtime=runtime, views=views)
+            checked = NatsDeals(RpcClient(lambda: runtime.nc, lambda: runtime.keys))
+            state.update(store=mongo, runtime=runtime, views=views, deals=checked)
             app.state.runtime = runtime
             app.state.store = mongo
             await runtime.serve_rpc(
                 [
-                    *endpoints(scopes(mongo, views=views)),
+                    *endpoints(scopes(mongo, views=views, deals=checked)),
                     *import_endpoints(scopes(mongo, views=views)),
                 ],
                 "CRM contacts and companies",

@@ -15,7 +15,6 @@ from starlette.requests import Request
 
 from crm_contracts.streams import stream_for
 from crm_kit.access_view import AccessViews, access_subscription
-from crm_kit.assertions import KeyRing
 from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext, bind_request
 from crm_kit.index_feed import IndexFeed, start_feed
@@ -24,6 +23,7 @@ from crm_kit.outbox import WRITTEN_AT
 from crm_kit.profile import DatabaseProfile
 from crm_kit.records import MongoSource
 from crm_kit.retention import Retention
+from crm_kit.rpc_client import RpcClient
 from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import IndexSettings, Settings
 from crm_kit.writer import DocumentWriter
@@ -130,11 +130,6 @@ def _schedule(runtime: ServiceRuntime, store: DealsStore, scoped: Scopes) -> Non
         runtime.spawn(snapshots.run(), "forecast-snapshots")
 
 
-def _keys(runtime: ServiceRuntime) -> KeyRing:
-    assert runtime.keys is not None, "the runtime signs requests once started"
-    return runtime.keys
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -182,7 +177,8 @@ def create_app(
         await runtime.start(ensure_indexes)
         try:
             mongo, feed, views = await _start(runtime, settings, clock)
-            contacts = NatsReferences(lambda: _started(runtime.nc), lambda: _started(runtime.keys))
+            rpc = RpcClient(lambda: runtime.nc, lambda: runtime.keys)
+            contacts = NatsReferences(rpc)
             state.update(store=mongo, runtime=runtime, feed=feed, views=views, references=contacts)
             app.state.runtime = runtime
             app.state.store = mongo
@@ -190,7 +186,7 @@ def create_app(
             for subscription in subscriptions(scoped()):
                 await subscription.start(runtime)
             await access_subscription(ACCESS_VIEW_CONSUMER, views).start(runtime)
-            directory = NatsContactsDirectory(lambda: runtime.nc, lambda: _keys(runtime))
+            directory = NatsContactsDirectory(rpc)
             await runtime.serve_rpc(
                 [
                     *endpoints(scoped()),
@@ -229,8 +225,3 @@ def create_app(
     app.state.settings = settings
     app.state.store = store
     return app
-
-
-def _started(value: Any) -> Any:
-    assert value is not None, "the runtime has not started"
-    return value

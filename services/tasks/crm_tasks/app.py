@@ -12,14 +12,16 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 
+from crm_contracts import capture, contacts, deals, webhooks
 from crm_contracts.streams import stream_for
 from crm_kit.access_view import AccessViews, access_subscription
-from crm_kit.assertions import KeyRing
+from crm_kit.audit_rpc import RemoteTrails
 from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext
 from crm_kit.index_feed import IndexFeed, start_feed
 from crm_kit.profile import DatabaseProfile
 from crm_kit.records import MongoSource
+from crm_kit.rpc_client import RpcClient
 from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import IndexSettings, Settings
 from crm_kit.writer import DocumentWriter
@@ -90,16 +92,6 @@ async def _index_feed(runtime: ServiceRuntime, store: IndexedStore, rebuild: flo
     )
 
 
-def _nats(runtime: ServiceRuntime) -> Any:
-    assert runtime.nc is not None, "started"
-    return runtime.nc
-
-
-def _keys(runtime: ServiceRuntime) -> KeyRing:
-    assert runtime.keys is not None, "the runtime signs requests once started"
-    return runtime.keys
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -122,10 +114,17 @@ def create_app(
         "runtime": None,
         "views": None,
         "references": references or KnownReferences(),
+        "trails": None,
     }
 
     def context_factory(ctx: RequestContext, _: Request) -> GraphQLContext:
-        scoped = scopes(state["store"], clock, state["views"], references=state["references"])
+        scoped = scopes(
+            state["store"],
+            clock,
+            state["views"],
+            references=state["references"],
+            trails=state["trails"],
+        )
         return context_for(scoped(ctx))
 
     async def readiness() -> dict[str, bool]:
@@ -150,11 +149,22 @@ def create_app(
                 app.state.index, app.state.feed = mongo.index, feed
             # Teams and sharing settings, as every service sees them (crm_kit.sharing).
             views = AccessViews(MongoSource(writer))
-            others = NatsReferences(lambda: _started(runtime.nc), lambda: _started(runtime.keys))
-            state.update(store=mongo, runtime=runtime, views=views, references=others)
+            rpc = RpcClient(lambda: runtime.nc, lambda: runtime.keys)
+            others = NatsReferences(rpc)
+            # The single `auditTrail(recordId)` asks the other auditing services.
+            trails = RemoteTrails(
+                rpc,
+                {
+                    service.SERVICE: service.RPC_AUDIT_TRAIL
+                    for service in (contacts, deals, capture, webhooks)
+                },
+            )
+            state.update(
+                store=mongo, runtime=runtime, views=views, references=others, trails=trails
+            )
             app.state.runtime = runtime
             app.state.store = mongo
-            directory = NatsDirectory(lambda: runtime.nc, lambda: _keys(runtime))
+            directory = NatsDirectory(rpc)
             await runtime.serve_rpc(
                 [
                     *endpoints(scopes(mongo, clock, views, references=others)),
@@ -164,7 +174,7 @@ def create_app(
                 ],
                 "CRM tasks",
             )
-            moves = NatsDealMoves(lambda: _nats(runtime), lambda: _keys(runtime))
+            moves = NatsDealMoves(rpc)
             for subscription in subscriptions(scopes(mongo, clock, deals=moves)):
                 await subscription.start(runtime)
             await access_subscription(ACCESS_VIEW_CONSUMER, views).start(runtime)
@@ -193,8 +203,3 @@ def create_app(
     app.state.index = store.index if isinstance(store, IndexedStore) else None
     app.state.feed = None
     return app
-
-
-def _started(value: Any) -> Any:
-    assert value is not None, "the runtime has not started"
-    return value

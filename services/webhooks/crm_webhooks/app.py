@@ -11,6 +11,8 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 
+from crm_contracts import webhooks as contracts
+from crm_kit.audit_rpc import admins_only, trail_endpoint
 from crm_kit.auth import development_mode
 from crm_kit.context import RequestContext
 from crm_kit.profile import DatabaseProfile
@@ -19,7 +21,7 @@ from crm_kit.runtime import ServiceRuntime, build_http_app
 from crm_kit.settings import Settings
 from crm_kit.writer import DocumentWriter
 
-from .config import DELIVERIES, OUTBOX_COLLECTIONS, DeliverySettings, load_settings
+from .config import AUDIT, DELIVERIES, OUTBOX_COLLECTIONS, DeliverySettings, load_settings
 from .entrypoints.consumers import start_intake
 from .entrypoints.dispatch import Dispatcher
 from .entrypoints.sender import Sender
@@ -67,11 +69,15 @@ def create_app(
                 locks=runtime.doc_locks,
                 wake=runtime.notify_outbox,
                 encode=encode,
+                audit=AUDIT,
             )
             mongo = mongo_store(writer)
             state.update(store=mongo, runtime=runtime)
             app.state.runtime = runtime
             scoped = scopes(mongo, delivery)
+            # The single `auditTrail(recordId)` (tasks) asks for an endpoint's trail here.
+            audit_trail = trail_endpoint(contracts.RPC_AUDIT_TRAIL, scoped, admins_only)
+            await runtime.serve_rpc([audit_trail], "CRM webhooks")
             await start_intake(runtime, scoped)
             assert runtime.js is not None
             dispatcher = Dispatcher(runtime.js, scoped, sender, delivery)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from crm_kit.audit import Audited, AuditPolicy
 from crm_kit.settings import Settings
 
 SERVICE = "webhooks"
@@ -17,6 +18,19 @@ DELIVERIES = "deliveries"
 LANES = "lanes"
 WORKSPACE_SETTINGS = "workspace_settings"
 OUTBOX_COLLECTIONS = (ENDPOINTS, LANES)
+# The webhook subscriptions (endpoints) are audited (crm_kit.audit): who created, changed,
+# disabled or deleted one, and the dispatcher's automatic disabling. Left out of the
+# diffs: the signing secrets (no log should hold them), stamps and the failure clock.
+AUDIT = AuditPolicy(
+    SERVICE,
+    {
+        ENDPOINTS: Audited(
+            "webhook_endpoint",
+            frozenset({"secrets", "created_at", "updated_at", "failing_since", "version"}),
+            deleted_field=None,
+        )
+    },
+)
 
 # Standard Webhooks' suggested schedule: at once, then after 5 s, 5 min, 30 min, 2 h, 5 h,
 # 10 h and 10 h again (about 27.6 h in all), each with up to 20 % jitter.

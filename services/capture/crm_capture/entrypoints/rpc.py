@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from crm_contracts import capture as contract
+from crm_kit.audit_rpc import admins_only, trail_endpoint
 from crm_kit.context import RequestContext
 from crm_kit.errors import BadUserInput, Forbidden
 from crm_kit.rpc import WRITE, Endpoint, RpcError
@@ -45,6 +46,7 @@ def endpoints(scopes: Scopes) -> list[Endpoint]:
         }
 
     return [
+        trail_endpoint(contract.RPC_AUDIT_TRAIL, scopes, admins_only),
         Endpoint(
             "email-capture",
             contract.RPC_EMAIL_CAPTURE,
@@ -52,5 +54,5 @@ def endpoints(scopes: Scopes) -> list[Endpoint]:
             "Capture a message as the caller: {raw} -> {status, duplicate, messageId, "
             "interactionId, contactIds, companyId, dealId, suggestionIds}",
             roles=WRITE,
-        )
+        ),
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from crm_kit.audit_graphql import log_field
 from crm_kit.ids import is_id
 from crm_kit.relay_types import Connection, connection
 
@@ -24,6 +25,8 @@ from .types import (
 
 @strawberry.type
 class Query:
+    capture_audit_log = log_field("capture settings, mailboxes and tracked sites")
+
     @strawberry.field(description="The workspace's capture settings (made on first read).")
     async def capture_settings(self, info: ContextInfo) -> CaptureSettings:
         scope = info.context.scope

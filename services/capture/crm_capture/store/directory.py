@@ -7,17 +7,14 @@ databases."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from nats.aio.client import Client
-from nats.errors import Error as NatsError
-
 from crm_contracts import contacts, deals
-from crm_kit.assertions import KeyRing
 from crm_kit.context import RequestContext
 from crm_kit.errors import BadUserInput, Forbidden, NotFound
-from crm_kit.rpc import RpcError, rpc_call
+from crm_kit.rpc import RpcError
+from crm_kit.rpc_client import PeerUnavailable, RpcClient
 
 from ..domain.matching import DealLink, KnownCompany, KnownContact
 from .port import ContactExists, DirectoryUnavailable
@@ -53,16 +50,12 @@ def _unavailable(subject: str, why: str) -> str:
 
 
 class NatsDirectory:
-    def __init__(self, nc: Callable[[], Client], keys: Callable[[], KeyRing], timeout: float):
-        self._nc = nc
-        self._keys = keys
-        self._timeout = timeout
+    def __init__(self, rpc: RpcClient) -> None:
+        self._rpc = rpc
 
     async def _call(self, subject: str, caller: RequestContext, body: dict[str, Any]) -> Any:
         try:
-            return await rpc_call(
-                self._nc(), subject, caller, body, keys=self._keys(), timeout=self._timeout
-            )
+            return await self._rpc.call(subject, caller, body)
         except RpcError as error:
             if error.code == "CONFLICT":
                 raise ContactExists(error.message) from None
@@ -73,8 +66,8 @@ class NatsDirectory:
             if error.code == "NOT_FOUND":
                 raise NotFound(error.message) from None
             raise DirectoryUnavailable(_unavailable(subject, error.code)) from None
-        except (NatsError, TimeoutError) as error:
-            raise DirectoryUnavailable(_unavailable(subject, type(error).__name__)) from None
+        except PeerUnavailable as error:
+            raise DirectoryUnavailable(_unavailable(subject, error.why)) from None
 
     async def contacts_by_emails(
         self, caller: RequestContext, emails: Sequence[str]

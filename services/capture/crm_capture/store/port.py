@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
+from crm_kit.audit_read import AuditTrail
 from crm_kit.context import RequestContext
 from crm_kit.pagination import Page
 from crm_kit.records import Stale as ChangedMeanwhile
@@ -48,6 +49,9 @@ __all__ = [
 
 
 class WorkspaceStore(Protocol):
+    # The audit log of the settings, mailboxes and sites (crm_kit.audit).
+    audit_trail: AuditTrail
+
     @property
     def workspace_id(self) -> str: ...
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
+from crm_kit.audit_read import AuditTrail
 from crm_kit.clock import utcnow
 from crm_kit.filters import ALL, Eq
 from crm_kit.pagination import Order, Page
@@ -92,6 +93,7 @@ class WorkspaceRecordStore:
         self.sites = source.records(SITE, workspace_id)
         self.visitors = source.records(VISITOR, workspace_id)
         self.sessions = source.records(SESSION, workspace_id)
+        self.audit_trail = AuditTrail(source, workspace_id)
 
     # settings ---------------------------------------------------------------------------
     async def get_settings(self) -> CaptureSettings | None:

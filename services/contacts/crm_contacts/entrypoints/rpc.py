@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from crm_contracts import contacts as contract
+from crm_kit.audit_rpc import trail_endpoint
 from crm_kit.context import RequestContext
 from crm_kit.errors import BadUserInput, Conflict, Forbidden, NotFound
 from crm_kit.rpc import READ, WRITE, Endpoint, RpcError
 
 from ..domain.contact import Contact
 from ..events.publish import company_snapshot, contact_snapshot
-from ..usecases import contacts, lookups, visibility
+from ..usecases import audit, contacts, lookups, visibility
 from ..usecases.inputs import ContactInput
 from ..usecases.scope import Scope, Scopes
 
@@ -161,6 +162,7 @@ def endpoints(scopes: Scopes) -> list[Endpoint]:
         ).wire()
 
     return [
+        trail_endpoint(contract.RPC_AUDIT_TRAIL, scopes, audit.readable),
         Endpoint(
             "records-check",
             contract.RPC_RECORDS_CHECK,

@@ -8,6 +8,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from crm_kit.audit_graphql import record_trail_field
 from crm_kit.errors import Forbidden
 from crm_kit.pagination import Page
 from crm_kit.relay_types import Connection, connection
@@ -18,7 +19,7 @@ from ..domain import interaction as interactions
 from ..domain.contact import wire_field
 from ..domain.merge import FieldChange as DomainFieldChange
 from ..domain.queries import ContactQuery, InteractionQuery
-from ..usecases import lookups, visibility
+from ..usecases import audit, lookups, visibility
 from ..usecases.visibility import EMAIL, PHONE
 from .context import GraphQLContext
 from .enums import Direction, DuplicateReason, InteractionKind, LifecycleStage
@@ -90,6 +91,7 @@ class Company:
     created_by: str | None
     updated_by: str | None
     deleted_at: datetime | None
+    audit_trail = record_trail_field(audit.readable, "company")
 
     @classmethod
     def of(cls, company: companies.Company) -> Company:
@@ -159,6 +161,7 @@ class Contact:
         "captured; interactions still to come do not count)."
     )
     _contact: strawberry.Private[contacts.Contact]
+    audit_trail = record_trail_field(audit.readable, "contact")
 
     @classmethod
     def of(cls, contact: contacts.Contact) -> Contact:
@@ -240,6 +243,7 @@ class Interaction:
         description="`capture` when the capture service recorded it (an email, meeting or "
         "web visit); null when a person logged it."
     )
+    audit_trail = record_trail_field(audit.readable, "interaction")
 
     @classmethod
     def of(cls, interaction: interactions.Interaction) -> Interaction:

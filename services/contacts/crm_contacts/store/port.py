@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
 from crm_kit.audit_read import AuditTrail
+from crm_kit.context import RequestContext
 from crm_kit.pagination import Page
 from crm_kit.records import Stale as ChangedMeanwhile
 
@@ -166,3 +167,12 @@ class ContactsStore(Protocol):
 
     async def pending_merges(self) -> list[MergeRecord]:
         """Merges a crash interrupted, in every workspace."""
+
+
+class Deals(Protocol):
+    """What contacts asks the deals service (NATS request/reply, acting as `caller`)."""
+
+    async def visible(self, caller: RequestContext, deal_id: str) -> bool:
+        """Whether `deal_id` names a deal of the caller's workspace that the caller sees;
+        raises SERVICE_UNAVAILABLE (retryable) when deals cannot say."""
+        ...

@@ -22,7 +22,7 @@ async def change_one(
     *,
     kind: str,
     taken: type[Exception],
-    conflict: Callable[[Any, T], Conflict],
+    conflict: Callable[[Any, T], Awaitable[Conflict]],
 ) -> T:
     """`change` is the store's `change_<kind>`; a `taken` error (a unique value) becomes
     `conflict(error, the record as the change left it)`."""
@@ -36,7 +36,7 @@ async def change_one(
     try:
         changed = await change(record_id, tracked)
     except taken as error:
-        raise conflict(error, attempted[0]) from None
+        raise await conflict(error, attempted[0]) from None
     except ChangedMeanwhile:
         raise Conflict(f"the {kind} changed meanwhile; read it again and retry") from None
     if changed is None:

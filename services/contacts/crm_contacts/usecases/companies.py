@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from crm_kit.access import require_change
+from crm_kit.access import require_change_visible
 from crm_kit.errors import Conflict, NotFound
 from crm_kit.ids import new_id
 from crm_kit.unset import Unset
@@ -15,6 +15,7 @@ from ..domain.company import Address, Company
 from ..store.port import Change, DomainTaken
 from .changes import change_one
 from .inputs import CompanyInput
+from .lookups import seen_id
 from .scope import Scope
 from .validation import custom_fields, owner, size, website
 
@@ -62,11 +63,15 @@ def build_company(scope: Scope, data: CompanyInput, prefix: str = "input") -> Co
     )
 
 
-def _domain_taken(taken: DomainTaken, domain: str | None, prefix: str) -> Conflict:
+async def _domain_taken(
+    scope: Scope, taken: DomainTaken, domain: str | None, prefix: str
+) -> Conflict:
+    """Names the company holding the domain only when the caller sees it."""
+    existing_id = await seen_id(scope, "company", taken.existing_id)
     return Conflict(
         f"a company with domain {domain} exists",
         field=f"{prefix}.domain",
-        existingId=taken.existing_id,
+        **({"existingId": existing_id} if existing_id else {}),
     )
 
 
@@ -76,13 +81,19 @@ async def create_company(scope: Scope, data: CompanyInput, prefix: str = "input"
     try:
         await scope.store.add_company(company)
     except DomainTaken as taken:
-        raise _domain_taken(taken, company.domain, prefix) from None
+        raise await _domain_taken(scope, taken, company.domain, prefix) from None
     return company
 
 
 async def _change(scope: Scope, company_id: str, change: Change[Company]) -> Company:
+    seen = (await scope.access()).of("contact")  # companies are shared as contacts are
+
     async def held(company: Company) -> bool:
-        require_change(scope.caller, [company.owner_id], kind="company")
+        # A company the caller cannot see is NOT_FOUND, as one that does not exist.
+        not_found = NotFound(f"no company {company_id}", field="id")
+        require_change_visible(
+            scope.caller, seen, [company.owner_id], kind="company", not_found=not_found
+        )
         return await change(company)
 
     return await change_one(
@@ -91,7 +102,7 @@ async def _change(scope: Scope, company_id: str, change: Change[Company]) -> Com
         held,
         kind="company",
         taken=DomainTaken,
-        conflict=lambda taken, company: _domain_taken(taken, company.domain, "input"),
+        conflict=lambda taken, company: _domain_taken(scope, taken, company.domain, "input"),
     )
 
 

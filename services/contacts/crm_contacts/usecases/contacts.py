@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from crm_kit.access import require_change
+from crm_kit.access import require_change_visible
 from crm_kit.errors import Conflict, NotFound
 from crm_kit.ids import new_id
 from crm_kit.unset import Unset
@@ -17,7 +17,7 @@ from ..domain.contact import Contact, LifecycleStage
 from ..store.port import Change, EmailTaken
 from .changes import change_one
 from .inputs import ContactInput
-from .lookups import live_company
+from .lookups import live_company, seen_id
 from .scope import Scope
 from .validation import custom_fields, owner
 
@@ -80,20 +80,32 @@ async def _check_emails_free(scope: Scope, contact: Contact, prefix: str) -> Non
         if other.id == contact.id or other.merged_into:
             continue
         shared = sorted(set(other.emails) & set(contact.emails))
+        field = f"{prefix}.email" if shared[0] == contact.email else f"{prefix}.emails"
+        if await seen_id(scope, "contact", other.id) is None:
+            raise _taken_by_hidden(shared[0], field)
         raise Conflict(
             f"{shared[0]} already belongs to contact {other.id}",
-            field=f"{prefix}.email" if shared[0] == contact.email else f"{prefix}.emails",
+            field=field,
             existingId=other.id,
             existingDeleted=other.deleted,
         )
 
 
-def _email_taken(taken: EmailTaken, contact: Contact, prefix: str) -> Conflict:
+async def _email_taken(scope: Scope, taken: EmailTaken, contact: Contact, prefix: str) -> Conflict:
+    field = f"{prefix}.email"
+    existing_id = await seen_id(scope, "contact", taken.existing_id)
+    if existing_id is None:
+        return _taken_by_hidden(contact.email, field)
     return Conflict(
-        f"{contact.email} already belongs to contact {taken.existing_id}",
-        field=f"{prefix}.email",
-        existingId=taken.existing_id,
+        f"{contact.email} already belongs to contact {existing_id}",
+        field=field,
+        existingId=existing_id,
     )
+
+
+def _taken_by_hidden(email: str | None, field: str) -> Conflict:
+    """The address is taken by a contact the caller may not see: said, not who has it."""
+    return Conflict(f"{email} already belongs to another contact", field=field)
 
 
 async def create_contact(scope: Scope, data: ContactInput, prefix: str = "input") -> Contact:
@@ -110,15 +122,21 @@ async def create_contact(scope: Scope, data: ContactInput, prefix: str = "input"
     try:
         await scope.store.add_contact(contact)
     except EmailTaken as taken:
-        raise _email_taken(taken, contact, prefix) from None
+        raise await _email_taken(scope, taken, contact, prefix) from None
     return contact
 
 
 async def _change(
     scope: Scope, contact_id: str, change: Change[Contact], prefix: str = "input"
 ) -> Contact:
+    seen = (await scope.access()).of("contact")
+
     async def held(contact: Contact) -> bool:
-        require_change(scope.caller, [contact.owner_id], kind="contact")
+        # A contact the caller cannot see is NOT_FOUND, as one that does not exist.
+        not_found = NotFound(f"no contact {contact_id}", field="id")
+        require_change_visible(
+            scope.caller, seen, [contact.owner_id], kind="contact", not_found=not_found
+        )
         return await change(contact)
 
     return await change_one(
@@ -127,7 +145,7 @@ async def _change(
         held,
         kind="contact",
         taken=EmailTaken,
-        conflict=lambda taken, contact: _email_taken(taken, contact, prefix),
+        conflict=lambda taken, contact: _email_taken(scope, taken, contact, prefix),
     )
 
 
@@ -164,11 +182,12 @@ async def restore_contact(scope: Scope, contact_id: str) -> Contact:
 
     async def restore(contact: Contact) -> bool:
         if contact.merged_into:
+            into = await seen_id(scope, "contact", contact.merged_into)
             raise Conflict(
-                f"contact {contact_id} was merged into {contact.merged_into}; it cannot be "
-                "restored",
+                f"contact {contact_id} was merged into {into or 'another contact'}; it cannot "
+                "be restored",
                 field="id",
-                existingId=contact.merged_into,
+                **({"existingId": into} if into else {}),
             )
         if not contact.restore(at=scope.now(), by=scope.subject):
             return False

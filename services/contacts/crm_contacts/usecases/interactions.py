@@ -45,6 +45,8 @@ async def log_interaction(
     if not contacts and not company_id:
         raise BadUserInput("name a contact or a company", field=f"{prefix}.contactId")
     deal_id = rules.clean_text(data.deal_id, f"{prefix}.dealId", limit=64)
+    if deal_id:
+        await check_deal(scope, deal_id, f"{prefix}.dealId")
     if data.duration_seconds is not None and data.duration_seconds < 0:
         raise BadUserInput("must not be negative", field=f"{prefix}.durationSeconds")
     participants = [
@@ -70,6 +72,16 @@ async def log_interaction(
         raise Conflict(f"interaction {interaction.id} exists", existingId=interaction.id)
     await touch_contacts(scope, interaction.contact_ids, interaction.occurred_at)
     return interaction
+
+
+async def check_deal(scope: Scope, deal_id: str, field: str) -> None:
+    """The deal a user names must be a deal of the workspace the user sees: BAD_USER_INPUT
+    otherwise, the same answer for one that does not exist and one hidden by sharing (so
+    the answer tells nothing about hidden deals). Asked before anything is written."""
+    if scope.deals is None or scope.subject.startswith("service:"):
+        return  # no deals service beside this store; a service writes ids its events gave
+    if not await scope.deals.visible(scope.caller, deal_id):
+        raise BadUserInput(f"no deal {deal_id!r} in this workspace", field=field)
 
 
 async def touch_contacts(scope: Scope, contact_ids: Sequence[str], at: datetime) -> None:

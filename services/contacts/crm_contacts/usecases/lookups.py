@@ -85,6 +85,16 @@ async def companies_by_ids(scope: Scope, ids: Sequence[str]) -> dict[str, Compan
     return {c.id: c for c in await _visible_companies(scope, valid)} if valid else {}
 
 
+async def seen_id(scope: Scope, kind: str, record_id: str | None) -> str | None:
+    """`record_id` if it names a `kind` ("contact" or "company") the caller sees, else
+    None: a CONFLICT names the record it clashed with only when the caller could read it
+    (otherwise the answer would lead to a record sharing hides)."""
+    if not record_id:
+        return None
+    batch = contacts_by_ids if kind == "contact" else companies_by_ids
+    return record_id if record_id in await batch(scope, [record_id]) else None
+
+
 async def interactions_by_ids(scope: Scope, ids: Sequence[str]) -> dict[str, Interaction]:
     valid = _valid_ids(ids)
     return {i.id: i for i in await scope.store.get_interactions(valid)} if valid else {}

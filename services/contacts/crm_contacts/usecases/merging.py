@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from crm_kit.access import require_change
+from crm_kit.access import require_change_visible
 from crm_kit.context import RequestContext
 from crm_kit.errors import BadUserInput, Conflict, NotFound
 
@@ -20,7 +20,7 @@ from ..domain import rules
 from ..domain.contact import Contact, wire_field
 from ..domain.merge import FieldChange, MergeRecord, absorb, plan_merge
 from ..store.port import ChangedMeanwhile, ContactsStore
-from .lookups import contact
+from .lookups import contact, seen_id
 from .scope import Scope
 
 log = logging.getLogger(__name__)
@@ -39,16 +39,26 @@ class MergeOutcome:
     already_merged: bool = False
 
 
-def _already_merged(
-    survivor: Contact, duplicate: Contact, record: MergeRecord | None, dry_run: bool
+async def _merged_elsewhere(scope: Scope, duplicate: Contact, into: str, how: str) -> Conflict:
+    """CONFLICT naming the other survivor only when the caller sees it."""
+    seen = await seen_id(scope, "contact", into)
+    return Conflict(
+        f"contact {duplicate.id} {how} {seen or 'another contact'}",
+        field="duplicateId",
+        **({"existingId": seen} if seen else {}),
+    )
+
+
+async def _already_merged(
+    scope: Scope,
+    survivor: Contact,
+    duplicate: Contact,
+    record: MergeRecord | None,
+    dry_run: bool,
 ) -> MergeOutcome | None:
     """Refuse what cannot be merged; the outcome of a merge that is done already."""
     if record is not None and record.survivor_id != survivor.id:
-        raise Conflict(
-            f"contact {duplicate.id} is being merged into {record.survivor_id}",
-            field="duplicateId",
-            existingId=record.survivor_id,
-        )
+        raise await _merged_elsewhere(scope, duplicate, record.survivor_id, "is being merged into")
     if duplicate.merged_into == survivor.id and record and record.status == "done":
         changes = [FieldChange(name, None, None) for name in record.changed_fields]
         return MergeOutcome(
@@ -57,11 +67,7 @@ def _already_merged(
     if survivor.deleted:
         raise BadUserInput("the survivor is deleted; restore it first", field="survivorId")
     if duplicate.merged_into and duplicate.merged_into != survivor.id:
-        raise Conflict(
-            f"contact {duplicate.id} was merged into {duplicate.merged_into}",
-            field="duplicateId",
-            existingId=duplicate.merged_into,
-        )
+        raise await _merged_elsewhere(scope, duplicate, duplicate.merged_into, "was merged into")
     if duplicate.deleted and record is None:
         raise BadUserInput("the duplicate is deleted; restore it first", field="duplicateId")
     return None
@@ -70,7 +76,7 @@ def _already_merged(
 async def _plan(
     scope: Scope, survivor: Contact, duplicate: Contact, record: MergeRecord | None, dry_run: bool
 ) -> MergeOutcome:
-    done = _already_merged(survivor, duplicate, record, dry_run)
+    done = await _already_merged(scope, survivor, duplicate, record, dry_run)
     if done is not None:
         return done
     plan = plan_merge(survivor, duplicate)
@@ -119,12 +125,21 @@ async def merge_contacts(
             scope, survivor, duplicate, await scope.store.get_merge(duplicate_id), True
         )
     outcomes: list[MergeOutcome] = []
+    seen = (await scope.access()).of("contact")
 
     async def merge(found: dict[str, Contact]) -> Sequence[Contact]:
         survivor, duplicate = _pair(found, survivor_id, duplicate_id)
-        # A merge changes both contacts (and deletes the duplicate): both must be the caller's.
-        require_change(scope.caller, [survivor.owner_id], kind="contact", field="survivorId")
-        require_change(scope.caller, [duplicate.owner_id], kind="contact", field="duplicateId")
+        # A merge changes both contacts (and deletes the duplicate): both must be the
+        # caller's; one the caller cannot see is NOT_FOUND, as one that does not exist.
+        for held, where in ((survivor, "survivorId"), (duplicate, "duplicateId")):
+            require_change_visible(
+                scope.caller,
+                seen,
+                [held.owner_id],
+                kind="contact",
+                not_found=NotFound(f"no contact {held.id}", field=where),
+                field=where,
+            )
         record = await scope.store.get_merge(duplicate_id)
         outcome = await _plan(scope, survivor, duplicate, record, False)
         outcomes[:] = [outcome]

@@ -13,7 +13,7 @@ from crm_kit.errors import Forbidden
 from crm_kit.sharing import Access
 
 from ..config import default_phone_region
-from ..store.port import ContactsStore, WorkspaceStore
+from ..store.port import ContactsStore, Deals, WorkspaceStore
 
 
 @dataclass
@@ -24,6 +24,9 @@ class Scope:
     # Region assumed for phone numbers written without a +country prefix.
     phone_region: str = field(default_factory=default_phone_region)
     views: AccessViews | None = None
+    # Where an interaction's deal is checked (None: unchecked, for stores without a deals
+    # service beside them: unit tests, the CLI's demo data).
+    deals: Deals | None = None
     _access: CallerAccess | None = field(default=None, init=False, repr=False)
 
     async def access(self) -> Access:
@@ -58,11 +61,19 @@ class Scope:
 Scopes = Callable[[RequestContext], Scope]
 
 
-def scopes(store: ContactsStore, clock: Clock = utcnow, views: AccessViews | None = None) -> Scopes:
+def scopes(
+    store: ContactsStore,
+    clock: Clock = utcnow,
+    views: AccessViews | None = None,
+    *,
+    deals: Deals | None = None,
+) -> Scopes:
     """`views`: the projection of teams and sharing settings; without it (unit tests'
-    stores) every caller sees every contact and company."""
+    stores) every caller sees every contact and company. `deals`: where an interaction's
+    deal is checked."""
 
     def scope_of(caller: RequestContext) -> Scope:
-        return Scope(store.for_workspace(caller.workspace_id), caller, clock, views=views)
+        workspace = store.for_workspace(caller.workspace_id)
+        return Scope(workspace, caller, clock, views=views, deals=deals)
 
     return scope_of

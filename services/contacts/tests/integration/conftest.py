@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 
 from crm_contacts.app import create_app
 from crm_kit.settings import Settings
-from crm_kit.testing import GraphQLClient, gateway_auth, running_app
+from crm_kit.testing import GraphQLClient, gateway_auth, reference_standins, running_app
 
 
 @dataclass
@@ -26,6 +26,8 @@ class Running:
     http: httpx.AsyncClient
     admin: GraphQLClient
     settings: Settings
+    # Deal ids the deals stand-in says do not exist (every other one does).
+    missing_deals: set[str]
 
     def client(self, workspace: str = "w1", roles: str = "admin") -> GraphQLClient:
         return GraphQLClient(self.http, gateway_auth("contacts", workspace, "alice", roles))
@@ -53,13 +55,20 @@ async def running(
 ) -> AsyncIterator[Running]:
     settings = service_settings(infra, db_name, request.param)
     app = create_app(settings)
-    async with running_app(app) as http:
+    # The deals service's answer on an interaction's deal (`deal.get`), without deals.
+    nc = await infra.connect_nats()
+    async with (
+        reference_standins(nc, set(), contacts=False) as missing_deals,
+        running_app(app) as http,
+    ):
         yield Running(
             app,
             http,
             GraphQLClient(http, gateway_auth("contacts", "w1", "alice", "admin")),
             settings,
+            missing_deals,
         )
+    await nc.close()
 
 
 @pytest.fixture

@@ -194,6 +194,7 @@ async def test_rpc_discovery(running: Any, nc: Client) -> None:
         contract.RPC_COMPANY_GET, contract.RPC_COMPANY_FIND_BY_NAME,
         contract.RPC_CONTACT_FIND_BY_EMAILS, contract.RPC_COMPANY_FIND_BY_DOMAINS,
         contract.RPC_CONTACT_CREATE, contract.RPC_RECORDS_CHECK, contract.RPC_IMPORT_REFERENCES,
+        contract.RPC_AUDIT_TRAIL,
         # The import batch endpoints (crm_contracts.import_batches).
         write_subject("companies"), write_subject("contacts"), write_subject("interactions"),
         undo_subject("contacts"),
@@ -203,3 +204,24 @@ async def test_rpc_discovery(running: Any, nc: Client) -> None:
     # Request/reply subjects lie outside every JetStream stream.
     for subject in subjects:
         assert not subject.startswith("crm.")
+
+
+async def test_an_interactions_deal_is_asked_of_deals_over_nats(running: Any) -> None:
+    """The deals service's answer (a stand-in here, on the real NATS with the real
+    credentials) decides: a deal it does not know is BAD_USER_INPUT naming the field, and
+    nothing is logged."""
+    gql = running.client("w-deal-check", "rep")
+    contact = (await gql.data('mutation { createContact(input: {firstName: "Ann"}) { id } }'))[
+        "createContact"
+    ]["id"]
+    running.missing_deals.add("gone")
+    log = """mutation($c: ID!, $d: ID!) { logInteraction(input: {contactId: $c, kind: NOTE,
+        dealId: $d}) { id dealId } }"""
+    refused = await gql.execute(log, {"c": contact, "d": "gone"})
+    assert refused["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "input.dealId"}
+    logged = await gql.data(log, {"c": contact, "d": "d-1"})
+    assert logged["logInteraction"]["dealId"] == "d-1"
+    timeline = await gql.data(
+        "query($c: ID!) { contact(id: $c) { interactions { totalCount } } }", {"c": contact}
+    )
+    assert timeline["contact"]["interactions"]["totalCount"] == 1

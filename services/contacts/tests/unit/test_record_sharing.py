@@ -172,3 +172,63 @@ async def test_hidden_addresses_read_as_null_and_are_not_searched(store: FakeSto
         {"id": world.ids["otto-contact"]},
     )
     assert error["extensions"]["code"] == "FORBIDDEN"
+
+
+WRITES = {
+    "updateContact": "mutation($id: ID!) { updateContact(id: $id, input: {title: 'X'}) { id } }",
+    "deleteContact": "mutation($id: ID!) { deleteContact(id: $id) { id } }",
+    "updateCompany": "mutation($id: ID!) { updateCompany(id: $id, input: {industry: 'X'}) { id } }",
+    "deleteCompany": "mutation($id: ID!) { deleteCompany(id: $id) { id } }",
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(WRITES))
+async def test_a_write_to_a_hidden_record_is_not_found_as_for_no_record(
+    store: FakeStore, mutation: str
+) -> None:
+    """Under `own`, Otto's records answer Rita exactly as an id that names nothing (FORBIDDEN
+    would tell her they exist); under `everyone` she sees them and is FORBIDDEN."""
+    query = WRITES[mutation].replace("'X'", '"X"')
+    kind = "contact" if "Contact" in mutation else "company"
+    world = await World(store).build("own")
+    rita = world.client("rita")
+    hidden = (await rita.execute(query, {"id": world.ids[f"otto-{kind}"]}))["errors"][0]
+    nothing = (await rita.execute(query, {"id": "0" * 24}))["errors"][0]
+    assert hidden["extensions"] == nothing["extensions"] == {"code": "NOT_FOUND", "field": "id"}
+    assert hidden["message"].replace(world.ids[f"otto-{kind}"], "0" * 24) == nothing["message"]
+    seen = await World(FakeStore()).build("everyone")
+    refused = await seen.client("rita").execute(query, {"id": seen.ids[f"otto-{kind}"]})
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+CLASHES = {
+    # A new contact with Otto's address (the unique index answers).
+    "create": """mutation { createContact(
+        input: {firstName: "A", email: "otto.client@example.com"}) { id } }""",
+    # Rita's own contact given Otto's address as a further one (checked by the use case).
+    "update": """mutation($id: ID!) { updateContact(id: $id,
+        input: {emails: ["rita.client@example.com", "otto.client@example.com"]}) { id } }""",
+    # A new company with the domain of Otto's.
+    "company": 'mutation { createCompany(input: {name: "B", domain: "otto.example"}) { id } }',
+}
+
+
+@pytest.mark.parametrize("level", ["own", "everyone"])
+@pytest.mark.parametrize("clash", sorted(CLASHES))
+async def test_a_conflict_names_the_other_record_only_when_the_caller_sees_it(
+    store: FakeStore, level: str, clash: str
+) -> None:
+    world = await World(store).build(level)
+    await world.client("ada").data(
+        'mutation($id: ID!) { updateCompany(id: $id, input: {domain: "otto.example"}) { id } }',
+        {"id": world.ids["otto-company"]},
+    )
+    body = await world.client("rita").execute(CLASHES[clash], {"id": world.ids["rita-contact"]})
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "CONFLICT", body
+    other = world.ids["otto-company" if clash == "company" else "otto-contact"]
+    if level == "everyone":
+        assert error["extensions"]["existingId"] == other
+    else:
+        assert "existingId" not in error["extensions"]
+        assert other not in str(body)

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from crm_contracts import deals as contract
+from crm_kit.audit_rpc import trail_endpoint
 from crm_kit.clock import iso
 from crm_kit.context import RequestContext
 from crm_kit.errors import BadUserInput, CRMError
@@ -24,7 +25,7 @@ from ..domain.money import format_amount
 from ..domain.pipeline import Pipeline
 from ..domain.queries import DealSelection
 from ..events.publish import pipeline_snapshot, snapshot
-from ..usecases import pipelines
+from ..usecases import audit, pipelines
 from ..usecases.deals import find_deal, move_deal
 from ..usecases.queries import list_deals
 from ..usecases.scope import Scopes
@@ -148,6 +149,7 @@ def endpoints(scopes: Scopes) -> list[Endpoint]:
         return deal_json(moved)
 
     return [
+        trail_endpoint(contract.RPC_AUDIT_TRAIL, scopes, audit.readable),
         Endpoint("deal-get", contract.RPC_DEAL_GET, get_deal, "A deal by id: {id}", roles=READ),
         Endpoint(
             "deal-move",

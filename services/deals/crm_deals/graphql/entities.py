@@ -10,13 +10,14 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from crm_kit.audit_graphql import record_trail_field
 from crm_kit.relay_types import Connection, Edge, PageInfo
 
 from ..domain import deal as d
 from ..domain import pipeline as p
 from ..domain.money import format_amount
 from ..domain.queries import DealSelection
-from ..usecases import queries
+from ..usecases import audit, queries
 from .field_access import require_amounts
 from .forecasting import ForecastRollup, rollup
 from .types import DealStatus, ForecastCategory, OwnerChange, Pipeline, Stage, StageChange
@@ -63,6 +64,7 @@ class Deal:
     created_at: datetime | None
     created_by: str | None
     updated_at: datetime | None
+    audit_trail = record_trail_field(audit.readable, "deal")
     _deal: strawberry.Private[d.Deal]
 
     @classmethod

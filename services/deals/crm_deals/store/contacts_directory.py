@@ -4,15 +4,12 @@ request per import batch, signed as the deals party for the caller it is given
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
-from nats.aio.client import Client
-from nats.errors import Error as NatsError
+from collections.abc import Sequence
 
 from crm_contracts import contacts
-from crm_kit.assertions import KeyRing
 from crm_kit.context import RequestContext
-from crm_kit.rpc import RpcError, rpc_call
+from crm_kit.rpc import RpcError
+from crm_kit.rpc_client import PeerUnavailable, RpcClient
 
 from .port import ContactsUnavailable, NamedReferences
 
@@ -20,13 +17,13 @@ from .port import ContactsUnavailable, NamedReferences
 CHUNK = 1000
 
 
+# A batch's look-up reads up to CHUNK of each: longer than a single record's check.
+TIMEOUT = 30.0
+
+
 class NatsContactsDirectory:
-    def __init__(
-        self, nc: Callable[[], Client | None], keys: Callable[[], KeyRing], timeout: float = 30.0
-    ) -> None:
-        self._nc = nc
-        self._keys = keys
-        self._timeout = timeout
+    def __init__(self, rpc: RpcClient) -> None:
+        self._rpc = rpc
 
     async def references(
         self,
@@ -43,19 +40,11 @@ class NatsContactsDirectory:
                 "companyDomains": lists[1][start : start + CHUNK],
                 "emails": lists[2][start : start + CHUNK],
             }
-            nc = self._nc()
-            if nc is None:
-                raise ContactsUnavailable("not connected to NATS")
             try:
-                data = await rpc_call(
-                    nc,
-                    contacts.RPC_IMPORT_REFERENCES,
-                    caller,
-                    body,
-                    keys=self._keys(),
-                    timeout=self._timeout,
+                data = await self._rpc.call(
+                    contacts.RPC_IMPORT_REFERENCES, caller, body, timeout=TIMEOUT
                 )
-            except (RpcError, NatsError, TimeoutError) as error:
+            except (RpcError, PeerUnavailable) as error:
                 raise ContactsUnavailable(f"contacts did not answer ({error})") from None
             found.company_names.update(data.get("companyNames") or {})
             found.company_domains.update(data.get("companyDomains") or {})

@@ -10,17 +10,14 @@ is worse."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from nats.aio.client import Client
-from nats.errors import Error as NatsError
-
 from crm_contracts import contacts
-from crm_kit.assertions import KeyRing
 from crm_kit.context import RequestContext
 from crm_kit.errors import ServiceUnavailable
-from crm_kit.rpc import RpcError, rpc_call
+from crm_kit.rpc import RpcError
+from crm_kit.rpc_client import PeerUnavailable, RpcClient
 
 from .port import Missing
 
@@ -34,12 +31,8 @@ def _unavailable(why: str) -> ServiceUnavailable:
 
 
 class NatsReferences:
-    def __init__(
-        self, nc: Callable[[], Client], keys: Callable[[], KeyRing], timeout: float = 2.0
-    ) -> None:
-        self._nc = nc
-        self._keys = keys
-        self._timeout = timeout
+    def __init__(self, rpc: RpcClient) -> None:
+        self._rpc = rpc
 
     async def missing(
         self, caller: RequestContext, contact_ids: Sequence[str], company_ids: Sequence[str]
@@ -48,18 +41,11 @@ class NatsReferences:
             return Missing()
         body = {"contactIds": list(contact_ids), "companyIds": list(company_ids)}
         try:
-            data = await rpc_call(
-                self._nc(),
-                contacts.RPC_RECORDS_CHECK,
-                caller,
-                body,
-                keys=self._keys(),
-                timeout=self._timeout,
-            )
+            data = await self._rpc.call(contacts.RPC_RECORDS_CHECK, caller, body)
         except RpcError as error:
             raise _unavailable(error.code) from None
-        except (NatsError, TimeoutError) as error:
-            raise _unavailable(type(error).__name__) from None
+        except PeerUnavailable as error:
+            raise _unavailable(error.why) from None
         reply = contacts.RecordsCheckReply.model_validate(data)
         return Missing(tuple(reply.missing_contact_ids), tuple(reply.missing_company_ids))
 

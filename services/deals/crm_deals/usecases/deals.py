@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple
 
 from crm_kit import bounds
-from crm_kit.access import require_change, require_system_fields
+from crm_kit.access import require_change_visible, require_system_fields
 from crm_kit.audit import annotate
 from crm_kit.errors import BadUserInput, Conflict, Forbidden, NotFound, PreconditionFailed
 from crm_kit.ids import new_id
@@ -50,7 +50,7 @@ async def find_deal(scope: Scope, deal_id: str) -> Deal | None:
 async def get_deal(scope: Scope, deal_id: str, field: str = "id") -> Deal:
     found = await find_deal(scope, deal_id)
     if found is None:
-        raise NotFound(f"no deal {deal_id!r}", field=field)
+        raise _no_deal(deal_id, field)
     return found
 
 
@@ -433,9 +433,14 @@ async def _enter(
 async def _change(
     scope: Scope, deal_id: str, change: Callable[[Deal], Awaitable[bool]], meanwhile: str
 ) -> Deal:
+    seen = (await scope.access()).of("deal")
+
     async def held(deal: Deal) -> bool:
-        # On the deal as read for the write: the owner it has then decides (crm_kit.access).
-        require_change(scope.caller, [deal.owner_id], kind="deal")
+        # On the deal as read for the write: the owner it has then decides (crm_kit.access);
+        # a deal the caller cannot see is NOT_FOUND, as one that does not exist.
+        require_change_visible(
+            scope.caller, seen, [deal.owner_id], kind="deal", not_found=_no_deal(deal_id)
+        )
         return await change(deal)
 
     try:
@@ -443,8 +448,12 @@ async def _change(
     except ChangedMeanwhile:
         raise Conflict(meanwhile, field="id") from None
     if found is None:
-        raise NotFound(f"no deal {deal_id!r}", field="id")
+        raise _no_deal(deal_id)
     return found
+
+
+def _no_deal(deal_id: str, field: str = "id") -> NotFound:
+    return NotFound(f"no deal {deal_id!r}", field=field)
 
 
 def _terminal(pipeline: Pipeline, key: str) -> Stage:

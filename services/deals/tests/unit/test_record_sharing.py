@@ -181,3 +181,66 @@ async def test_hidden_amounts_read_as_null_and_cannot_be_filtered_ordered_or_sum
         "query($id: ID!) { deal(id: $id) { amount } }", {"id": world.ids["otto"]}
     )
     assert data["deal"]["amount"] == "9876.54"
+
+
+DEAL_WRITES = {
+    "updateDeal": 'mutation($id: ID!) { updateDeal(id: $id, input: {title: "X"}) { id } }',
+    "deleteDeal": "mutation($id: ID!) { deleteDeal(id: $id) }",
+    "moveDeal": 'mutation($id: ID!) { moveDeal(id: $id, stageKey: "qualified") { id } }',
+    "closeDealWon": "mutation($id: ID!) { closeDealWon(id: $id) { id } }",
+    "closeDealLost": 'mutation($id: ID!) { closeDealLost(id: $id, reason: "price") { id } }',
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(DEAL_WRITES))
+async def test_a_write_to_a_hidden_deal_is_not_found_as_for_no_deal(
+    fake: FakeDeals, mutation: str
+) -> None:
+    """Under `own`, Otto's deal answers Rita exactly as an id that names nothing; under
+    `everyone` she sees it and may not change it: FORBIDDEN. Either way it is unchanged."""
+    world = await World(fake).build("own")
+    rita = world.client("rita")
+    query = DEAL_WRITES[mutation]
+    hidden = (await rita.execute(query, {"id": world.ids["otto"]}))["errors"][0]
+    nothing = (await rita.execute(query, {"id": "0" * 24}))["errors"][0]
+    assert hidden["extensions"] == nothing["extensions"] == {"code": "NOT_FOUND", "field": "id"}
+    assert hidden["message"].replace(world.ids["otto"], "0" * 24) == nothing["message"]
+    await world.views.settings_changed(
+        "w1",
+        contract.AccessSettingsChanged(sharing={"deal": "everyone"}, field_roles=[], version=2),
+    )
+    refused = await world.client("rita").execute(query, {"id": world.ids["otto"]})
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN", refused
+    unchanged = await deals.get_deal(world.fake.scope(roles="admin"), world.ids["otto"])
+    assert (unchanged.title, unchanged.status, unchanged.deleted) == ("otto deal", "open", False)
+
+
+async def test_a_deals_trail_by_its_field_and_by_request_follows_the_deals_visibility(
+    fake: FakeDeals,
+) -> None:
+    """`Deal.auditTrail` and `rpc.deals.audit.trail` (what the single `auditTrail` asks):
+    Rita reads her deal's trail, Otto's is NOT_FOUND for her as the deal is; an admin any
+    deal's, and NOT_FOUND for an id this service holds nothing of."""
+    world = await World(fake).build("own")
+    data = await world.client("rita").data(
+        "query($id: ID!) { deal(id: $id) { auditTrail { totalCount "
+        "edges { node { action recordId } } } } }",
+        {"id": world.ids["rita"]},
+    )
+    trail = data["deal"]["auditTrail"]
+    assert trail["totalCount"] == 1
+    assert trail["edges"][0]["node"] == {"action": "create", "recordId": world.ids["rita"]}
+    ask = {e.name: e.handler for e in endpoints(world.scopes)}["audit-trail"]
+    rita = RequestContext("w1", "rita", frozenset({"rep"}))
+    mine = await ask(rita, {"recordId": world.ids["rita"]})
+    assert [e["action"] for e in mine["entries"]] == ["create"]
+    assert mine["totalCount"] == 1 and mine["entries"][0]["cursor"]
+    with pytest.raises(RpcError) as refused:
+        await ask(rita, {"recordId": world.ids["otto"]})
+    assert refused.value.code == "NOT_FOUND"
+    admin = RequestContext("w1", "ada", frozenset({"admin"}))
+    assert (await ask(admin, {"recordId": world.ids["otto"]}))["totalCount"] == 1
+    for wrong, code in (({"recordId": "0" * 24}, "NOT_FOUND"), ({"first": 5}, "BAD_REQUEST")):
+        with pytest.raises(RpcError) as refused:
+            await ask(admin, wrong)
+        assert refused.value.code == code

@@ -1,11 +1,12 @@
 """The workspace's sharing settings (`crm_kit.sharing`): which records reps see, per
 record type, and which roles read the sensitive fields. The tasks service owns them, as it
-owns the teams they build on; every change is announced whole (`AccessSettingsChanged`)
+owns the teams they build on. They also say how long the workspace's audit log is kept.
+Every change is announced whole (`AccessSettingsChanged`)
 so every service keeps its own view of them (`crm_kit.access_view`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from crm_kit.entity import Entity
@@ -25,7 +26,7 @@ class WorkspaceAccess(Entity):
         if self.settings.level(record_type) == level:
             return False
         sharing = {**self.settings.sharing, record_type: level}
-        return self._set(AccessSettings(sharing, self.settings.field_roles), by, at)
+        return self._set(replace(self.settings, sharing=sharing), by, at)
 
     def set_field_roles(
         self, sensitive_field: str, roles: frozenset[str], by: str, at: datetime
@@ -33,12 +34,16 @@ class WorkspaceAccess(Entity):
         if self.settings.roles_for(sensitive_field) == roles:
             return False
         field_roles = {**self.settings.field_roles, sensitive_field: roles}
-        return self._set(AccessSettings(self.settings.sharing, field_roles), by, at)
+        return self._set(replace(self.settings, field_roles=field_roles), by, at)
+
+    def set_audit_retention(self, days: int | None, by: str, at: datetime) -> bool:
+        if self.settings.audit_retention_days == days:
+            return False
+        return self._set(replace(self.settings, audit_retention_days=days), by, at)
 
     def _set(self, settings: AccessSettings, by: str, at: datetime) -> bool:
         # Each change numbers the settings one up: the projections apply them in order.
-        version = self.settings.version + 1
-        self.settings = AccessSettings(settings.sharing, settings.field_roles, version)
+        self.settings = replace(settings, version=self.settings.version + 1)
         self.updated_at, self.updated_by = at, by
         self.raise_event(AccessSettingsChanged(self))
         return True

@@ -143,6 +143,7 @@ def access_settings_changed(access: WorkspaceAccess) -> CloudEvent:
             for name, roles in settings.field_roles.items()
         ],
         version=settings.version,
+        audit_retention_days=settings.audit_retention_days,
     )
     return new_event(
         event_type=contract.ACCESS_SETTINGS_CHANGED,

@@ -58,6 +58,10 @@ class SharingSettings:
     records: list[RecordSharing]
     fields: list[FieldAccess]
     version: int
+    audit_retention_days: int | None = strawberry.field(
+        description="Days every service keeps the workspace's audit log (null: the "
+        "platform's AUDIT_RETENTION_DAYS, 365 by default)."
+    )
 
     @classmethod
     def of(cls, found: WorkspaceAccess) -> SharingSettings:
@@ -74,6 +78,7 @@ class SharingSettings:
                 for name in SENSITIVE_FIELDS
             ],
             version=settings.version,
+            audit_retention_days=settings.audit_retention_days,
         )
 
 
@@ -93,3 +98,7 @@ async def set_field_access(
 ) -> SharingSettings:
     found = await access.set_field_access(info.context.scope, field.value, roles)
     return SharingSettings.of(found)
+
+
+async def set_audit_retention(info: ContextInfo, days: int | None) -> SharingSettings:
+    return SharingSettings.of(await access.set_audit_retention(info.context.scope, days))

@@ -104,6 +104,13 @@ class Mutation:
         "do). Others read it as null, with a FORBIDDEN error when they ask for it.",
     )
 
+    set_audit_retention: access.SharingSettings = strawberry.mutation(
+        resolver=access.set_audit_retention,
+        description="Admins only: days every service keeps the workspace's audit log, 1 to "
+        "3650 (null: the platform's AUDIT_RETENTION_DAYS). Older entries go at the next "
+        "retention sweep.",
+    )
+
     @strawberry.mutation(description="Needs role manager or admin.")
     async def create_team(self, info: ContextInfo, input: CreateTeamInput) -> Team:
         return team_type(await teams.create_team(info.context.scope, input.to_input()))

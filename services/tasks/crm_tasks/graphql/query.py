@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 
 from crm_kit.audit_graphql import log_field, trail_field
+from crm_kit.audit_rpc import any_trail_field
 from crm_kit.errors import BadUserInput, NotFound
 from crm_kit.pagination import decode_cursor, encode_cursor, page_size
 from crm_kit.relay_types import Connection, Edge, PageInfo, connection
@@ -40,6 +41,7 @@ class Query:
         description="The workspace's sharing settings (defaults until an admin sets them).",
     )
 
+    audit_trail = any_trail_field("tasks", audit.readable)
     tasks_audit_trail = trail_field(audit.readable, "task, team or automation rule")
     tasks_audit_log = log_field("tasks, teams and rules")
 

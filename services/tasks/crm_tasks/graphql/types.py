@@ -7,11 +7,13 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
+from crm_kit.audit_graphql import record_trail_field
 from crm_kit.relay_types import Edge, PageInfo
 
 from ..domain import rule as rules
 from ..domain import task as tasks
 from ..domain import team as teams
+from ..usecases import audit
 from ..usecases.analytics import Analytics, GroupStats
 from .context import ContextInfo
 from .enums import (
@@ -70,6 +72,7 @@ class Task:
         description="For a done task: completed no later than dueAt."
     )
     overdue: bool = strawberry.field(description="Not done and past dueAt.")
+    audit_trail = record_trail_field(audit.readable, "task")
 
     @strawberry.field
     async def team(self, info: ContextInfo) -> Team | None:

@@ -6,15 +6,10 @@ responder or an internal failure as `DealsUnavailable` (worth asking again)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from nats.aio.client import Client
-from nats.errors import Error as NatsError
-
 from crm_contracts import deals
-from crm_kit.assertions import KeyRing
 from crm_kit.context import RequestContext
-from crm_kit.rpc import RpcError, rpc_call
+from crm_kit.rpc import RpcError
+from crm_kit.rpc_client import PeerUnavailable, RpcClient
 
 from .port import DealMoveRefused, DealsUnavailable
 
@@ -25,29 +20,21 @@ REFUSALS = frozenset(
 )
 
 
+# A move checks exit criteria (the deal's tasks): longer than an existence check.
+TIMEOUT = 5.0
+
+
 class NatsDealMoves:
-    def __init__(
-        self, nc: Callable[[], Client], keys: Callable[[], KeyRing], timeout: float = 5.0
-    ) -> None:
-        self._nc = nc
-        self._keys = keys
-        self._timeout = timeout
+    def __init__(self, rpc: RpcClient) -> None:
+        self._rpc = rpc
 
     async def move(self, caller: RequestContext, deal_id: str, stage_key: str) -> None:
         body = {"id": deal_id, "stageKey": stage_key}
         try:
-            await rpc_call(
-                self._nc(),
-                deals.RPC_DEAL_MOVE,
-                caller,
-                body,
-                keys=self._keys(),
-                timeout=self._timeout,
-            )
+            await self._rpc.call(deals.RPC_DEAL_MOVE, caller, body, timeout=TIMEOUT)
         except RpcError as error:
             if error.code in REFUSALS:
                 raise DealMoveRefused(error.code, error.message) from None
             raise DealsUnavailable(f"the deals service failed ({error.code})") from None
-        except (NatsError, TimeoutError) as error:
-            why = type(error).__name__
-            raise DealsUnavailable(f"the deals service did not answer ({why})") from None
+        except PeerUnavailable as error:
+            raise DealsUnavailable(f"the deals service did not answer ({error.why})") from None

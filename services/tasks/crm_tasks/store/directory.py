@@ -5,37 +5,28 @@ request each per import batch, signed as the tasks party for the caller it is gi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from nats.aio.client import Client
-from nats.errors import Error as NatsError
-
 from crm_contracts import contacts, deals
-from crm_kit.assertions import KeyRing
 from crm_kit.context import RequestContext
-from crm_kit.rpc import RpcError, rpc_call
+from crm_kit.rpc import RpcError
+from crm_kit.rpc_client import PeerUnavailable, RpcClient
 
 from .port import DirectoryUnavailable, NamedReferences
 
+# An import batch's look-up covers the whole batch: longer than a single record's check.
+TIMEOUT = 30.0
+
 
 class NatsDirectory:
-    def __init__(
-        self, nc: Callable[[], Client | None], keys: Callable[[], KeyRing], timeout: float = 30.0
-    ) -> None:
-        self._nc = nc
-        self._keys = keys
-        self._timeout = timeout
+    def __init__(self, rpc: RpcClient) -> None:
+        self._rpc = rpc
 
     async def _call(self, subject: str, caller: RequestContext, body: dict[str, Any]) -> Any:
-        nc = self._nc()
-        if nc is None:
-            raise DirectoryUnavailable("not connected to NATS")
         try:
-            return await rpc_call(
-                nc, subject, caller, body, keys=self._keys(), timeout=self._timeout
-            )
-        except (RpcError, NatsError, TimeoutError) as error:
+            return await self._rpc.call(subject, caller, body, timeout=TIMEOUT)
+        except (RpcError, PeerUnavailable) as error:
             raise DirectoryUnavailable(f"{subject} did not answer ({error})") from None
 
     async def references(

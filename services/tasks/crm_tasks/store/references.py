@@ -6,18 +6,14 @@ SERVICE_UNAVAILABLE, retryable (see the deals service's `store/references.py`)."
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nats.aio.client import Client
-from nats.errors import Error as NatsError
-
 from crm_contracts import contacts, deals
-from crm_kit.assertions import KeyRing
 from crm_kit.context import RequestContext
 from crm_kit.errors import ServiceUnavailable
-from crm_kit.rpc import RpcError, rpc_call
+from crm_kit.rpc import RpcError
+from crm_kit.rpc_client import PeerUnavailable, RpcClient
 
 from .port import Named
 
@@ -31,21 +27,14 @@ def _unavailable(service: str, why: str) -> ServiceUnavailable:
 
 
 class NatsReferences:
-    def __init__(
-        self, nc: Callable[[], Client], keys: Callable[[], KeyRing], timeout: float = 2.0
-    ) -> None:
-        self._nc = nc
-        self._keys = keys
-        self._timeout = timeout
+    def __init__(self, rpc: RpcClient) -> None:
+        self._rpc = rpc
 
     async def _ask(self, subject: str, caller: RequestContext, body: dict[str, Any]) -> Any:
-        service = subject.split(".")[1]
         try:
-            return await rpc_call(
-                self._nc(), subject, caller, body, keys=self._keys(), timeout=self._timeout
-            )
-        except (NatsError, TimeoutError) as error:
-            raise _unavailable(service, type(error).__name__) from None
+            return await self._rpc.call(subject, caller, body)
+        except PeerUnavailable as error:
+            raise _unavailable(error.service, error.why) from None
 
     async def missing(self, caller: RequestContext, named: Named) -> list[str]:
         absent: list[str] = []

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from crm_kit.errors import Forbidden
-from crm_kit.sharing import validate_field_roles, validate_level
+from crm_kit.sharing import validate_audit_retention, validate_field_roles, validate_level
 
 from ..domain.access import WorkspaceAccess
 from .scope import Scope
@@ -40,5 +40,17 @@ async def set_field_access(
 
     async def change(access: WorkspaceAccess) -> bool:
         return access.set_field_roles(sensitive_field, allowed, scope.actor, scope.now())
+
+    return await scope.store.change_access(change)
+
+
+async def set_audit_retention(scope: Scope, days: int | None) -> WorkspaceAccess:
+    """How long every service keeps the workspace's audit entries (None: the platform's
+    AUDIT_RETENTION_DAYS): admins only, within `AUDIT_RETENTION_DAYS_RANGE`."""
+    _require_admin(scope)
+    chosen = validate_audit_retention(days)
+
+    async def change(access: WorkspaceAccess) -> bool:
+        return access.set_audit_retention(chosen, scope.actor, scope.now())
 
     return await scope.store.change_access(change)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from crm_kit.access_view import AccessViews, CallerAccess
+from crm_kit.audit_rpc import Trails
 from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext
 from crm_kit.errors import Forbidden
@@ -30,6 +31,9 @@ class Scope:
     # Where a task's deal, contact and company are checked (the deals and contacts
     # services). None: nothing is checked (the service acting on its own).
     references: References | None = None
+    # The other services' audit trails (the single `auditTrail(recordId)`); None: this
+    # service's own only.
+    trails: Trails | None = None
     _access: CallerAccess | None = field(default=None, init=False, repr=False)
 
     async def access(self) -> Access:
@@ -74,6 +78,7 @@ def scopes(
     *,
     deals: DealMoves | None = None,
     references: References | None = None,
+    trails: Trails | None = None,
 ) -> Scopes:
     """`views`: the projection of teams and sharing settings; without it (unit tests'
     stores) every caller sees every task. `deals`: stage moves for automation rules.
@@ -81,7 +86,7 @@ def scopes(
 
     def scope_of(caller: RequestContext) -> Scope:
         workspace = store.for_workspace(caller.workspace_id)
-        return Scope(workspace, caller, clock, deals, views, references)
+        return Scope(workspace, caller, clock, deals, views, references, trails)
 
     return scope_of
 

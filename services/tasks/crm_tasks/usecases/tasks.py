@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from crm_kit import bounds
-from crm_kit.access import require_change
+from crm_kit.access import require_change, require_change_visible
 from crm_kit.clock import to_millis
 from crm_kit.errors import BadUserInput, NotFound, PreconditionFailed
 from crm_kit.ids import is_id, new_id
@@ -297,8 +297,18 @@ async def set_status(
 
 
 async def _changed(scope: Scope, task_id: str, change: Change[Task], unmet: list[str]) -> Task:
+    seen = (await scope.access()).of("task")
+
     async def held(task: Task) -> bool:
-        _require_holder(scope, task)  # as read for the write: a reassignment meanwhile counts
+        # As read for the write: a reassignment meanwhile counts, and one that hid the task
+        # from the caller answers as for no task.
+        require_change_visible(
+            scope.caller,
+            seen,
+            [task.assignee_id, task.created_by],
+            kind="task",
+            not_found=NotFound(f"no task {task_id}", field="id"),
+        )
         return await change(task)
 
     try:

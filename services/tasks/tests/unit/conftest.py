@@ -16,6 +16,7 @@ from crm_kit.context import RequestContext
 from crm_kit.memory_db import MemoryDatabase
 from crm_kit.testing import Clock, GraphQLClient
 from crm_kit.writer import Written
+from crm_tasks.config import AUDIT
 from crm_tasks.domain.reminders import Firing
 from crm_tasks.entrypoints.consumers import subscriptions
 from crm_tasks.entrypoints.scheduler import Scheduler
@@ -33,9 +34,11 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 class FakeStore:
     """The store over an in-memory database, and that database's outbox to assert on."""
 
-    def __init__(self, *, workarounds: bool = False, index: bool = True) -> None:
+    def __init__(
+        self, *, workarounds: bool = False, index: bool = True, audited: bool = False
+    ) -> None:
         self.workarounds = workarounds
-        self.db = MemoryDatabase(encode=encode)
+        self.db = MemoryDatabase(encode=encode, audit=AUDIT if audited else None)
         self.store: TasksStore = memory_store(self.db, workarounds=workarounds, index=index)
         # (collection, document id, event types) of every write that carried events.
         self.carried: list[tuple[str, Any, list[str]]] = []

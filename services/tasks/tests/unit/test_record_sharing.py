@@ -140,3 +140,70 @@ async def test_task_reads_show_only_what_the_caller_sees(
     else:
         assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
         assert "otto task" not in str(body)
+
+
+TASK_WRITES = {
+    "updateTask": 'mutation($id: ID!) { updateTask(id: $id, input: {title: "X"}) { id } }',
+    "startTask": "mutation($id: ID!) { startTask(id: $id) { id } }",
+    "completeTask": "mutation($id: ID!) { completeTask(id: $id) { id } }",
+    "cancelTask": "mutation($id: ID!) { cancelTask(id: $id) { id } }",
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(TASK_WRITES))
+async def test_a_write_to_a_hidden_task_is_not_found_as_for_no_task(
+    store: FakeStore, clock: Clock, mutation: str
+) -> None:
+    """Under OWN, Otto's task answers Rita exactly as an id that names nothing; under
+    EVERYONE she sees it and may not change it: FORBIDDEN."""
+    views = AccessViews(store.db)
+    ada = client(store, clock, views, "ada")
+    made = await ada.data('mutation { createTask(input: {title: "T", assigneeId: "otto"}) { id } }')
+    otto_task = made["createTask"]["id"]
+    query = TASK_WRITES[mutation]
+    answers = {}
+    for level in ("OWN", "EVERYONE"):
+        await ada.data(f"mutation {{ setSharing(recordType: TASK, level: {level}) {{ version }} }}")
+        await project(store, views)
+        rita = client(store, clock, views, "rita")
+        answers[level] = (await rita.execute(query, {"id": otto_task}))["errors"][0]
+    nothing = (await rita.execute(query, {"id": "0" * 24}))["errors"][0]
+    assert answers["OWN"]["extensions"] == nothing["extensions"]
+    assert nothing["extensions"] == {"code": "NOT_FOUND", "field": "id"}
+    assert answers["OWN"]["message"].replace(otto_task, "0" * 24) == nothing["message"]
+    assert answers["EVERYONE"]["extensions"]["code"] == "FORBIDDEN"
+    task = await ada.data("query($id: ID!) { task(id: $id) { title status } }", {"id": otto_task})
+    assert task["task"] == {"title": "T", "status": "OPEN"}
+
+
+async def test_an_admin_sets_the_audit_retention_and_every_service_hears_it(
+    store: FakeStore, clock: Clock
+) -> None:
+    """Within 1 to 3650 days (null: the platform's setting); announced with the sharing
+    settings, which keep what was set before; each service's projection has it."""
+    views = AccessViews(store.db)
+    ada = client(store, clock, views, "ada")
+    await ada.data("mutation { setSharing(recordType: DEAL, level: OWN) { version } }")
+    refused = await client(store, clock, views, "max").error(
+        "mutation { setAuditRetention(days: 30) { version } }"
+    )
+    assert refused["extensions"]["code"] == "FORBIDDEN"
+    for days in (0, 3651, -1):
+        error = await ada.error(f"mutation {{ setAuditRetention(days: {days}) {{ version }} }}")
+        assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "days"}
+    data = await ada.data(
+        "mutation { setAuditRetention(days: 30) { version auditRetentionDays "
+        "records { recordType level } } }"
+    )
+    assert data["setAuditRetention"]["auditRetentionDays"] == 30
+    assert {"recordType": "DEAL", "level": "OWN"} in data["setAuditRetention"]["records"]
+    announced = store.events_of(contract.ACCESS_SETTINGS_CHANGED)
+    assert [(e.data["version"], e.data.get("auditRetentionDays")) for e in announced] == [
+        (1, None),
+        (2, 30),
+    ]
+    await project(store, views)
+    view = await views.view("w1")
+    assert (view.settings.audit_retention_days, view.settings.level("deal")) == (30, "own")
+    back = await ada.data("mutation { setAuditRetention(days: null) { auditRetentionDays } }")
+    assert back["setAuditRetention"]["auditRetentionDays"] is None

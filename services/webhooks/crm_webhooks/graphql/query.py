@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from crm_kit.audit_graphql import log_field
 from crm_kit.pagination import encode_cursor
 from crm_kit.relay_types import Connection, connection
 
@@ -15,6 +16,8 @@ from .types import Webhook, WebhookDelivery, WebhookSettings
 
 @strawberry.type
 class Query:
+    webhooks_audit_log = log_field("webhook endpoints")
+
     @strawberry.field(description="The workspace's webhooks. Admins only.")
     async def webhooks(self, info: ContextInfo) -> list[Webhook]:
         return [Webhook.of(e) for e in await endpoints.listed(info.context.scope)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from crm_kit.audit_read import AuditTrail
 from crm_kit.pagination import Page
 
 from ..domain.delivery import Delivery, Lane
@@ -15,6 +16,8 @@ from ..domain.settings import WorkspaceSettings
 
 class WorkspaceStore(Protocol):
     workspace_id: str
+    # The audit log of the webhook endpoints (crm_kit.audit).
+    audit_trail: AuditTrail
 
     async def endpoint(self, endpoint_id: str) -> Endpoint | None: ...
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from crm_kit.audit_read import AuditTrail
 from crm_kit.filters import Eq
 from crm_kit.pagination import Order, Page, decode_cursor, encode_cursor
 from crm_kit.records import Duplicate, RecordSource
@@ -23,6 +24,7 @@ class Workspace:
         self._deliveries = source.records(DELIVERY, workspace_id)
         self._lanes = source.records(LANE, workspace_id)
         self._settings = source.records(SETTINGS, workspace_id)
+        self.audit_trail = AuditTrail(source, workspace_id)
 
     async def endpoint(self, endpoint_id: str) -> Endpoint | None:
         found = await self._endpoints.get([endpoint_id])
