@@ -35,6 +35,7 @@ from .config import (
     load_settings,
 )
 from .entrypoints.consumers import subscriptions
+from .entrypoints.exports import export_endpoints
 from .entrypoints.imports import import_endpoints
 from .entrypoints.rpc import endpoints
 from .events.publish import encode
@@ -145,6 +146,7 @@ def create_app(
                 [
                     *endpoints(scopes(mongo, views=views)),
                     *import_endpoints(scopes(mongo, views=views)),
+                    *export_endpoints(scopes(mongo, views=views)),
                 ],
                 "CRM contacts and companies",
             )

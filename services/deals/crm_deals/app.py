@@ -18,6 +18,7 @@ from crm_kit.access_view import AccessViews, access_subscription
 from crm_kit.assertions import KeyRing
 from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext, bind_request
+from crm_kit.exports import NatsExportNames
 from crm_kit.index_feed import IndexFeed, start_feed
 from crm_kit.leases import LEASE_TIME_FIELD
 from crm_kit.outbox import WRITTEN_AT
@@ -45,6 +46,7 @@ from .config import (
     win_model_retrain_hours,
 )
 from .entrypoints.consumers import subscriptions
+from .entrypoints.exports import export_endpoints
 from .entrypoints.imports import import_endpoints
 from .entrypoints.rpc import endpoints
 from .entrypoints.win_model_rpc import win_model_endpoints
@@ -196,6 +198,9 @@ def create_app(
                     *endpoints(scoped()),
                     *win_model_endpoints(scoped()),
                     *import_endpoints(scoped(), directory),
+                    *export_endpoints(
+                        scoped(), NatsExportNames(lambda: runtime.nc, lambda: _keys(runtime))
+                    ),
                 ],
                 DESCRIPTION,
             )

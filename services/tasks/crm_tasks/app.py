@@ -17,6 +17,7 @@ from crm_kit.access_view import AccessViews, access_subscription
 from crm_kit.assertions import KeyRing
 from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext
+from crm_kit.exports import NatsExportNames
 from crm_kit.index_feed import IndexFeed, start_feed
 from crm_kit.profile import DatabaseProfile
 from crm_kit.records import MongoSource
@@ -34,6 +35,7 @@ from .config import (
     scheduler_interval,
 )
 from .entrypoints.consumers import subscriptions
+from .entrypoints.exports import export_endpoints
 from .entrypoints.imports import import_endpoints
 from .entrypoints.rpc import endpoints
 from .entrypoints.scheduler import Scheduler
@@ -161,6 +163,10 @@ def create_app(
                     # An import batch resolves its rows' deals and contacts itself, in one
                     # request each (the directory), not once per row.
                     *import_endpoints(scopes(mongo, clock, views), directory),
+                    *export_endpoints(
+                        scopes(mongo, clock, views),
+                        NatsExportNames(lambda: runtime.nc, lambda: _keys(runtime)),
+                    ),
                 ],
                 "CRM tasks",
             )
