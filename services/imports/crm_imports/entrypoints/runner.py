@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import logging
 import math
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
 
 from crm_kit.clock import Clock, utcnow
 
@@ -26,10 +28,19 @@ log = logging.getLogger(__name__)
 MAX_RUNNING = 2
 
 
-class Lease:
-    """The periods one runner holds for one job."""
+J = TypeVar("J")
+J_contra = TypeVar("J_contra", contravariant=True)
 
-    def __init__(self, claims: Claims, job: ImportJob, settings: RunSettings, clock: Clock):
+
+class Takes(Protocol[J_contra]):
+    async def take(self, job: J_contra, period: int, now: datetime) -> bool: ...
+
+
+class Lease(Generic[J]):
+    """The periods one runner holds for one job (an import's, or an export's:
+    `export_runner.py`)."""
+
+    def __init__(self, claims: Takes[J], job: J, settings: RunSettings, clock: Clock):
         self._claims = claims
         self._job = job
         self._seconds = settings.lease_seconds
