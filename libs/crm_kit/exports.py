@@ -122,6 +122,14 @@ def page_endpoint(record_type: str, columns: Sequence[str], read: PageReader) ->
     )
 
 
+Readers = dict[str, tuple[Sequence[str], PageReader]]
+
+
+def page_endpoints(readers: Readers) -> list[Endpoint]:
+    """The endpoints of a service's record types: type -> (columns, page reader)."""
+    return [page_endpoint(kind, columns, read) for kind, (columns, read) in readers.items()]
+
+
 def columns_of(fields: Sequence[str]) -> list[str]:
     """A record type's file columns: its target fields, then the record's own `id` (last,
     so a suggested mapping takes the `external_id` column for the identity, not `id`)."""

@@ -16,6 +16,7 @@ from crm_contracts.streams import stream_for
 from crm_kit.access_view import AccessViews, access_subscription
 from crm_kit.context import RequestContext, bind_request
 from crm_kit.doc_index import DocIndex
+from crm_kit.exports import page_endpoints
 from crm_kit.index_feed import IndexFeed, start_feed
 from crm_kit.outbox import WRITTEN_AT
 from crm_kit.profile import DatabaseProfile
@@ -40,6 +41,7 @@ from .entrypoints.imports import import_endpoints
 from .entrypoints.rpc import endpoints
 from .events.publish import encode
 from .graphql.context import GraphQLContext, context_for
+from .graphql.export_pages import export_readers
 from .graphql.schema import schema
 from .store.indexed import IndexedStore
 from .store.mongo import ensure_indexes, mongo_store, workspaces_with_contacts
@@ -147,6 +149,7 @@ def create_app(
                     *endpoints(scopes(mongo, views=views)),
                     *import_endpoints(scopes(mongo, views=views)),
                     *export_endpoints(scopes(mongo, views=views)),
+                    *page_endpoints(export_readers(scopes(mongo, views=views))),
                 ],
                 "CRM contacts and companies",
             )

@@ -33,19 +33,19 @@ from .config import (
     load_settings,
 )
 from .entrypoints.download_http import DownloadEndpoint
-from .entrypoints.export_runner import ExportClaims, ExportRunner
+from .entrypoints.export_runner import ExportRunner
 from .entrypoints.runner import JobRunner
 from .entrypoints.upload_http import UploadEndpoint
 from .events.publish import encode
 from .graphql.context import GraphQLContext
 from .graphql.schema import schema
-from .store.export_port import ExportsStore, OwnerPages
 from .store.exports import Exports
 from .store.mongo import ensure_indexes, mongo_store
 from .store.pages import NatsPages
-from .store.port import ImportsStore, RecordSinks
+from .store.port import ExportsStore, ImportsStore, OwnerPages, RecordSinks
 from .store.sinks import NatsSinks
 from .usecases.claims import Claims
+from .usecases.export_claims import ExportClaims
 from .usecases.export_scope import ExportScopes, export_scopes
 from .usecases.scope import Scopes, scopes
 

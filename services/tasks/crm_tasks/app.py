@@ -17,7 +17,7 @@ from crm_kit.access_view import AccessViews, access_subscription
 from crm_kit.assertions import KeyRing
 from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext
-from crm_kit.exports import NatsExportNames
+from crm_kit.exports import NatsExportNames, page_endpoints
 from crm_kit.index_feed import IndexFeed, start_feed
 from crm_kit.profile import DatabaseProfile
 from crm_kit.records import MongoSource
@@ -35,12 +35,12 @@ from .config import (
     scheduler_interval,
 )
 from .entrypoints.consumers import subscriptions
-from .entrypoints.exports import export_endpoints
 from .entrypoints.imports import import_endpoints
 from .entrypoints.rpc import endpoints
 from .entrypoints.scheduler import Scheduler
 from .events.publish import encode
 from .graphql.context import GraphQLContext, context_for
+from .graphql.export_pages import export_readers
 from .graphql.schema import schema
 from .store.deal_moves import NatsDealMoves
 from .store.directory import NatsDirectory
@@ -157,16 +157,14 @@ def create_app(
             app.state.runtime = runtime
             app.state.store = mongo
             directory = NatsDirectory(lambda: runtime.nc, lambda: _keys(runtime))
+            names = NatsExportNames(lambda: runtime.nc, lambda: _keys(runtime))
             await runtime.serve_rpc(
                 [
                     *endpoints(scopes(mongo, clock, views, references=others)),
                     # An import batch resolves its rows' deals and contacts itself, in one
                     # request each (the directory), not once per row.
                     *import_endpoints(scopes(mongo, clock, views), directory),
-                    *export_endpoints(
-                        scopes(mongo, clock, views),
-                        NatsExportNames(lambda: runtime.nc, lambda: _keys(runtime)),
-                    ),
+                    *page_endpoints(export_readers(scopes(mongo, clock, views), names)),
                 ],
                 "CRM tasks",
             )

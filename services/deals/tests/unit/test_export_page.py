@@ -10,8 +10,9 @@ import pytest
 
 from crm_contracts import tasks as contract
 from crm_contracts.export_pages import ExportNames
-from crm_deals.entrypoints.exports import export_endpoints
+from crm_deals.graphql.export_pages import export_readers
 from crm_kit.context import RequestContext
+from crm_kit.exports import page_endpoints
 from crm_kit.rpc import RpcError
 
 from .conftest import FakeDeals
@@ -48,7 +49,7 @@ async def test_rows_follow_sharing_and_hide_amounts_from_reps(fake: FakeDeals) -
         "own", [contract.FieldRoles(field="deal.amount", roles=["manager", "admin"])]
     )
     names = Names()
-    (endpoint,) = export_endpoints(world.scopes, names)
+    (endpoint,) = page_endpoints(export_readers(world.scopes, names))
     assert endpoint.subject == "rpc.deals.export_deals.page"
     rita = RequestContext("w1", "rita", frozenset({"rep"}))
     rows = await pages(endpoint.handler, rita, {})
@@ -66,7 +67,7 @@ async def test_rows_follow_sharing_and_hide_amounts_from_reps(fake: FakeDeals) -
 
 async def test_the_graphql_filter_narrows_and_its_errors_name_the_key(fake: FakeDeals) -> None:
     world = await World(fake).build("everyone")
-    (endpoint,) = export_endpoints(world.scopes, Names())
+    (endpoint,) = page_endpoints(export_readers(world.scopes, Names()))
     admin = RequestContext("w1", "ada", frozenset({"admin"}))
     rows = await pages(endpoint.handler, admin, {"ownerId": "otto", "status": "OPEN"})
     assert [r["owner"] for r in rows] == ["otto"]

@@ -7,15 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from datetime import datetime
 
 from crm_kit.clock import Clock, utcnow
 
 from ..config import RunSettings
 from ..domain.export_job import ExportJob
-from ..store.export_port import ExportsStore
 from ..usecases import exporting
+from ..usecases.export_claims import ExportClaims
 from ..usecases.export_scope import ExportScopes
 from .runner import Lease
 
@@ -23,19 +21,6 @@ log = logging.getLogger(__name__)
 
 # Exports one replica runs at once (writing a file takes a core).
 MAX_RUNNING = 2
-
-
-class ExportClaims:
-    def __init__(self, store: ExportsStore) -> None:
-        self._store = store
-
-    def active(self) -> AsyncIterator[ExportJob]:
-        return self._store.active_exports()
-
-    async def take(self, job: ExportJob, period: int, now: datetime) -> bool:
-        """True for exactly one runner per export and period."""
-        lease_id = f"{job.id}:{period}"
-        return await self._store.for_workspace(job.workspace_id).take_lease(lease_id, now)
 
 
 class ExportRunner:

@@ -15,7 +15,7 @@ from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext
 
 from ..config import ExportSettings
-from ..store.export_port import ExportsStore, ExportWorkspace, OwnerPages
+from ..store.port import ExportsStore, ExportWorkspace, OwnerPages
 
 
 def _nothing() -> None:

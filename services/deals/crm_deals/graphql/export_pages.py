@@ -1,24 +1,24 @@
-"""The export page endpoint of deals (`crm_contracts.export_pages`): the filter is the
-GraphQL `deals` filter, read by this service's schema."""
+"""The export pages of deals (`crm_contracts.export_pages`), served by the composition
+root (`crm_kit.exports.page_endpoints`): the filter is the GraphQL `deals` filter, read by
+this schema, then the list use case the `deals` query calls."""
 
 from __future__ import annotations
 
 from crm_contracts.export_pages import ExportPageRequest
 from crm_kit.context import RequestContext
-from crm_kit.exports import ExportNamesPort, RowsPage, page_endpoint, parse_filter
-from crm_kit.rpc import Endpoint
+from crm_kit.exports import ExportNamesPort, Readers, RowsPage, parse_filter
 
-from ..graphql.inputs import DealFilter
-from ..graphql.schema import schema
 from ..usecases import exports, queries
 from ..usecases.scope import Scopes
+from .inputs import DealFilter
+from .schema import schema
 
 
-def export_endpoints(scopes: Scopes, names: ExportNamesPort) -> list[Endpoint]:
+def export_readers(scopes: Scopes, names: ExportNamesPort) -> Readers:
     async def deals(caller: RequestContext, request: ExportPageRequest) -> RowsPage:
         scope = scopes(caller)
         given = parse_filter(schema, DealFilter, request.filter)
         selection = queries.selection_of(given.to_domain(), scope.now())
         return await exports.deal_rows(scope, selection, request, names)
 
-    return [page_endpoint("deals", exports.COLUMNS, deals)]
+    return {"deals": (exports.COLUMNS, deals)}
