@@ -13,8 +13,6 @@ workspace's addresses and amounts. The web client downloads with `fetch` and the
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import httpx
 import orjson
 from starlette.background import BackgroundTask
@@ -22,13 +20,12 @@ from starlette.responses import Response, StreamingResponse
 
 from crm_contracts import imports as contract
 from crm_contracts.streams import RPC_HEADER_ASSERTION
+from crm_gateway.imports_door import ImportsDoor
 from crm_kit import telemetry
-from crm_kit.assertions import KeyRing
 from crm_kit.context import RequestContext
 from crm_kit.ids import is_id
 
 PATH = contract.DOWNLOAD_PATH
-TIMEOUT = httpx.Timeout(300.0, connect=5.0)
 # What passes from the service's answer to the client.
 PASSED_HEADERS = ("content-type", "content-length", "content-disposition", "cache-control")
 
@@ -38,28 +35,8 @@ def refusal(status: int, code: str, message: str) -> Response:
     return Response(body, status_code=status, media_type="application/json")
 
 
-class Downloads:
-    def __init__(
-        self,
-        imports_url: str | None,
-        keys: Callable[[], KeyRing],
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.imports_url = imports_url.rstrip("/") if imports_url else None
-        self._keys = keys
-        self._client = httpx.AsyncClient(timeout=TIMEOUT, transport=transport, trust_env=False)
-        telemetry.instrument_http_client(self._client)
-
-    @classmethod
-    def for_gateway(
-        cls,
-        urls: dict[str, str],
-        keys: Callable[[], KeyRing],
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> Downloads:
-        """`urls`: subgraph URLs by name; the imports subgraph's host without /graphql."""
-        url = urls.get("imports")
-        return cls(url.removesuffix("/graphql") if url else None, keys, transport)
+class Downloads(ImportsDoor):
+    """Export files, fetched from the import service for their creators."""
 
     async def fetch(self, export_id: str, caller: RequestContext) -> Response:
         """The export's file for `caller`, streamed from the imports subgraph."""
@@ -90,11 +67,8 @@ class Downloads:
             return refusal(status, code, message)
         passed = {k: v for k, v in answer.headers.items() if k.lower() in PASSED_HEADERS}
         return StreamingResponse(
-            answer.aiter_raw(), headers=passed, background=BackgroundTask(answer.aclose)
+            answer.aiter_bytes(), headers=passed, background=BackgroundTask(answer.aclose)
         )
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
 
 def _message(body: bytes) -> str | None:

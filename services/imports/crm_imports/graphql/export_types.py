@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -72,7 +73,7 @@ class ExportJob:
             id=strawberry.ID(job.id),
             record_type=ImportRecordType(job.record_type),
             format=ExportFormat(job.format),
-            filter=job.filter,
+            filter=cast(JSON, job.filter),
             status=ExportStatus(job.status),
             rows_written=job.rows_written,
             total=job.total,

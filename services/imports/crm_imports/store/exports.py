@@ -7,12 +7,12 @@ from datetime import datetime
 
 from crm_kit.filters import Eq, In
 from crm_kit.pagination import Order, Page, decode_cursor
-from crm_kit.records import Duplicate, RecordSource
+from crm_kit.records import RecordSource
 
 from ..domain.export_job import ACTIVE, ExportJob, FileChunk
 from ..domain.upload import chunk_id
-from .documents import LEASE, Lease
 from .export_documents import EXPORT_CHUNK, EXPORT_JOB
+from .store import Workspace
 
 NEWEST_FIRST = Order("created_at", descending=True)
 
@@ -22,7 +22,8 @@ class ExportsOfWorkspace:
         self.workspace_id = workspace_id
         self._jobs = source.records(EXPORT_JOB, workspace_id)
         self._chunks = source.records(EXPORT_CHUNK, workspace_id)
-        self._leases = source.records(LEASE, workspace_id)
+        # The runners' leases are the imports' (one collection, `<job id>:<period>`).
+        self._imports = Workspace(source, workspace_id)
 
     async def export(self, export_id: str) -> ExportJob | None:
         found = await self._jobs.get([export_id])
@@ -54,11 +55,7 @@ class ExportsOfWorkspace:
             await self._chunks.delete(chunk_id(file_id, number))
 
     async def take_lease(self, lease_id: str, now: datetime) -> bool:
-        try:
-            await self._leases.insert(Lease(lease_id, now, self.workspace_id))
-        except Duplicate:
-            return False
-        return True
+        return await self._imports.take_lease(lease_id, now)
 
 
 class Exports:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import Any
 
-from crm_contracts.export_pages import OWNER_OF
+from crm_contracts.import_batches import OWNER_OF
 from crm_kit.errors import BadUserInput, Forbidden, NotFound, ServiceUnavailable
 from crm_kit.ids import new_id
 from crm_kit.pagination import Page, page_size
@@ -23,9 +22,7 @@ MAX_FILTER_BYTES = 4096
 _PLACED = re.compile(r"^(filter(?:\.[A-Za-z0-9_]+)*): (.*)$", re.DOTALL)
 
 
-async def create(
-    scope: ExportScope, record_type: str, filter: dict[str, Any] | None, format: str
-) -> ExportJob:
+async def create(scope: ExportScope, record_type: str, filter: object, format: str) -> ExportJob:
     """A queued export of the list `record_type` narrowed by `filter` (the GraphQL list's
     filter). The owner reads a first row at once: a filter it refuses is BAD_USER_INPUT
     naming `filter.<key>` here, not a failed job later."""
