@@ -35,6 +35,8 @@ from .running import SINK_BACKOFF_SECONDS, SINK_TRIES
 log = logging.getLogger(__name__)
 
 Holds = Callable[[], Awaitable[bool]]
+# Excel's sheet holds 1,048,576 rows, the header one of them.
+XLSX_MAX_ROWS = 1_048_575
 Writer = CsvWriter | XlsxWriter
 
 
@@ -66,32 +68,43 @@ async def _write_pages(
     """The job after its last page was written to `out`; (status, error) to end it with;
     None when this runner lost the job."""
     writer: Writer | None = None
+    closed = False
     after: str | None = None
-    while True:
-        if not await holds():
-            return None
-        current = await _current(scope, job)
-        if current is None:
-            return None
-        if current.cancel_requested:
-            return CANCELLED, None
-        reply = await _page(scope, current, after)
-        if isinstance(reply, str):
-            return FAILED, reply
-        if writer is None:
-            writer = _writer(current, out, reply.columns)
-        await asyncio.to_thread(_write, writer, reply)
-        after = reply.after
-        if after is None:
-            await asyncio.to_thread(writer.close)
-        saved = await _progress(scope, current, writer.rows, reply.total)
-        if saved is None:
-            return None
-        if after is None:
-            return saved
-        job = saved
-        if scope.settings.page_pause_seconds:
-            await asyncio.sleep(scope.settings.page_pause_seconds)
+    try:
+        while True:
+            if not await holds():
+                return None
+            current = await _current(scope, job)
+            if current is None:
+                return None
+            if current.cancel_requested:
+                return CANCELLED, None
+            reply = await _page(scope, current, after)
+            if isinstance(reply, str):
+                return FAILED, reply
+            if writer is None:
+                writer = _writer(current, out, reply.columns)
+            if current.format == "xlsx" and writer.rows + len(reply.rows) > XLSX_MAX_ROWS:
+                return FAILED, f"more than {XLSX_MAX_ROWS:,} rows do not fit an XLSX: export as CSV"
+            await asyncio.to_thread(_write, writer, reply)
+            after = reply.after
+            if after is None:
+                await asyncio.to_thread(writer.close)
+                closed = True
+            saved = await _progress(scope, current, writer.rows, reply.total)
+            if saved is None:
+                return None
+            if after is None:
+                return saved
+            job = saved
+            if scope.settings.page_pause_seconds:
+                await asyncio.sleep(scope.settings.page_pause_seconds)
+    finally:
+        if writer is not None and not closed:
+            # An attempt that stops midway throws its file away, but an XLSX sheet must
+            # still be finished (openpyxl's writer holds a generator over a temporary file).
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(writer.close)
 
 
 def _writer(job: ExportJob, out: IO[bytes], columns: list[str]) -> Writer:

@@ -244,3 +244,14 @@ async def test_create_export_through_graphql_names_a_bad_filter(world: World) ->
         "mutation { createExport(recordType: COMPANIES, format: XLSX) { status format total } }"
     )
     assert made["createExport"] == {"status": "QUEUED", "format": "XLSX", "total": 7}
+
+
+async def test_a_list_longer_than_a_sheet_fails_as_xlsx_with_the_reason(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(exporting, "XLSX_MAX_ROWS", 5)
+    ex = Exporting(world)
+    job = await exports.create(ex.scope(), "companies", {}, "xlsx")
+    ended = await exporting.run(ex.scope(), job.id, always)
+    assert ended is not None and ended.status == "failed" and ended.file_id is None
+    assert ended.error == "more than 5 rows do not fit an XLSX: export as CSV"
