@@ -10,7 +10,8 @@ The filter arrives as the GraphQL list filter's JSON (camelCase keys) and is rea
 service's own schema (`parse_filter`): GraphQL's coercion of the input type, its enums and
 scalars, so an export accepts exactly what the list accepts; a problem is
 `BAD_USER_INPUT` naming `filter.<key>`, sent as `BAD_REQUEST` with the message
-`filter.<key>: <reason>` (the import service turns it back into a GraphQL error).
+`filter.<key>: <reason>` (the import service turns it back into a GraphQL error); a
+filter the caller may not use (by a hidden field) is `FORBIDDEN`, placed the same way.
 """
 
 from __future__ import annotations
@@ -101,10 +102,10 @@ def page_endpoint(record_type: str, columns: Sequence[str], read: PageReader) ->
         request = parse_page(payload)
         try:
             page = await read(caller, request)
-        except Forbidden as error:
-            raise RpcError("FORBIDDEN", error.message) from None
-        except BadUserInput as error:
-            raise RpcError("BAD_REQUEST", f"{error.field or FILTER}: {error.message}") from None
+        except (Forbidden, BadUserInput) as error:
+            code = "FORBIDDEN" if isinstance(error, Forbidden) else "BAD_REQUEST"
+            placed = f"{error.field}: {error.message}" if error.field else error.message
+            raise RpcError(code, placed) from None
         except CRMError as error:
             raise RpcError(error.code, error.message) from None
         reply = ExportPageReply(

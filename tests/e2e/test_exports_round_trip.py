@@ -271,6 +271,10 @@ async def test_a_rep_under_own_sharing_exports_her_deals_without_amounts(stack: 
         (error,) = bad["errors"]
         assert error["extensions"]["code"] == "BAD_USER_INPUT"
         assert error["extensions"]["field"] == "filter.status"
+        hidden_filter = await rita.ask(CREATE_EXPORT, k="DEALS", f="CSV", filter={"amountMin": "1"})
+        (error,) = hidden_filter["errors"]
+        assert error["extensions"]["code"] == "FORBIDDEN"
+        assert error["extensions"]["field"] == "filter.amountMin"
         job = await rita.export("DEALS")
         answer = await rita.download(job)
         assert answer.status_code == 200

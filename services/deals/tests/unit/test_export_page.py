@@ -57,6 +57,11 @@ async def test_rows_follow_sharing_and_hide_amounts_from_reps(fake: FakeDeals) -
     assert rows[0]["id"] == world.ids["rita"]
     assert rows[0]["external_id"] == f"crm:{world.ids['rita']}"  # an API deal's key
     assert rows[0]["stage"] and rows[0]["pipeline"] and rows[0]["currency"]
+    # Selecting by a field her role may not read would tell its values.
+    with pytest.raises(RpcError) as refused:
+        await endpoint.handler(rita, {"filter": {"amountMin": "1000"}})
+    assert refused.value.code == "FORBIDDEN"
+    assert refused.value.message.startswith("filter.amountMin: ")
     admin = RequestContext("w1", "ada", frozenset({"admin"}))
     rows = await pages(endpoint.handler, admin, {}, limit=1)
     assert sorted((r["owner"], r["amount"]) for r in rows) == [

@@ -63,12 +63,11 @@ async def create(scope: ExportScope, record_type: str, filter: object, format: s
 
 
 def _refusal(refused: SinkRefused) -> Exception:
-    if refused.code == "FORBIDDEN":
-        return Forbidden(refused.message)
     placed = _PLACED.match(refused.message)
-    if placed:
-        return BadUserInput(placed.group(2), field=placed.group(1))
-    return BadUserInput(refused.message, field="filter")
+    field, message = (placed.group(1), placed.group(2)) if placed else ("filter", refused.message)
+    if refused.code == "FORBIDDEN":
+        return Forbidden(message, field=field if placed else None)
+    return BadUserInput(message, field=field)
 
 
 async def get(scope: ExportScope, export_id: str) -> ExportJob:
