@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from crm_contracts.imports import DOWNLOAD_PATH
 from crm_gateway.admission import (
     AuthFailureGuard,
     ConcurrencyLimit,
@@ -36,6 +37,7 @@ from crm_gateway.admission import (
     ratelimit_headers,
 )
 from crm_gateway.config import GatewaySettings
+from crm_gateway.downloads import Downloads, refusal
 from crm_gateway.gateway import Gateway, GatewayRequest, GatewayResponse
 from crm_gateway.graphiql import GRAPHIQL_HTML
 from crm_gateway.identity import SubgraphSigner
@@ -180,6 +182,8 @@ def create_app(
     # GraphQL multipart requests: files for the import service (crm_gateway/uploads.py).
     by_name = {gateway.supergraph.name_of(g): url for g, url in gateway.client.urls.items()}
     uploads = Uploads.for_gateway(by_name, gateway_keys, transport)
+    # Export files from the import service, for their creators (crm_gateway/downloads.py).
+    downloads = Downloads.for_gateway(by_name, gateway_keys, transport)
 
     async def graphql(request: Request) -> Response:
         # The caller's trace, or a new one: every log line of the request names it.
@@ -305,6 +309,25 @@ def create_app(
             )
         return _body(body, status, media_type, {**headers, **extra}), 0.0
 
+    async def download(request: Request) -> Response:
+        address = client_address(request)
+        locked = bad_tokens.locked_for(address)
+        if locked:
+            return refusal(
+                429, "TOO_MANY_REQUESTS", f"Too many invalid tokens; retry in {locked} s."
+            )
+        authz = request.headers.get("authorization") or ""
+        if verifier is None or not authz.lower().startswith("bearer "):
+            return refusal(401, "UNAUTHENTICATED", "Downloads need a bearer token.")
+        try:
+            caller = verifier.verify(authz[7:].strip())
+        except Exception as exc:  # noqa: BLE001 (AuthError, or any verifier failure: refuse)
+            await asyncio.sleep(bad_tokens.failed(address))
+            return refusal(
+                401, "UNAUTHENTICATED", getattr(exc, "message", None) or "Invalid token."
+            )
+        return await downloads.fetch(request.path_params["id"], caller)
+
     async def health(_: Request) -> Response:
         return _body({"status": "ok"}, 200, JSON, {})
 
@@ -328,12 +351,14 @@ def create_app(
         await gateway.aclose()
         await tracking.aclose()
         await uploads.aclose()
+        await downloads.aclose()
 
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
+            Route(DOWNLOAD_PATH, download, methods=["GET"]),
             *live.routes(),
             *tracking.routes,
         ],

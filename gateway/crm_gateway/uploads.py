@@ -37,8 +37,8 @@ from starlette.types import Message
 
 from crm_contracts import imports as contract
 from crm_contracts.streams import RPC_HEADER_ASSERTION
+from crm_gateway.imports_door import ImportsDoor
 from crm_kit import telemetry
-from crm_kit.assertions import KeyRing
 from crm_kit.context import RequestContext
 from crm_kit.graphql_request import GraphQLRequest, RequestError, parse_graphql_request
 
@@ -46,7 +46,6 @@ MAX_UPLOAD_BYTES = contract.MAX_UPLOAD_BYTES
 MAX_BODY_BYTES = MAX_UPLOAD_BYTES + 1024 * 1024
 MAX_FILES = 10
 READ_BYTES = 1024 * 1024
-TIMEOUT = httpx.Timeout(300.0, connect=5.0)
 
 
 def is_multipart(request: Request) -> bool:
@@ -67,28 +66,8 @@ def _too_large() -> RequestError:
     )
 
 
-class Uploads:
-    def __init__(
-        self,
-        imports_url: str | None,
-        keys: Callable[[], KeyRing],
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.imports_url = imports_url.rstrip("/") if imports_url else None
-        self._keys = keys
-        self._client = httpx.AsyncClient(timeout=TIMEOUT, transport=transport, trust_env=False)
-        telemetry.instrument_http_client(self._client)
-
-    @classmethod
-    def for_gateway(
-        cls,
-        urls: dict[str, str],
-        keys: Callable[[], KeyRing],
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> Uploads:
-        """`urls`: subgraph URLs by name; the imports subgraph's host without /graphql."""
-        url = urls.get("imports")
-        return cls(url.removesuffix("/graphql") if url else None, keys, transport)
+class Uploads(ImportsDoor):
+    """Files of a multipart request, stored with the import service."""
 
     async def read(self, request: Request, caller: RequestContext | None) -> GraphQLRequest:
         """The GraphQL request the multipart body carries, with each file stored at the
@@ -179,9 +158,6 @@ class Uploads:
         if answer.status_code != 201:
             raise _refused(answer)
         return contract.UploadStored.model_validate_json(answer.content).upload_id
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
 
 def _refused(answer: httpx.Response) -> RequestError:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import capture, contacts, deals, import_batches, webhooks
+from . import capture, contacts, deals, export_pages, import_batches, webhooks
 from .streams import SERVICES
 
 
@@ -73,6 +73,8 @@ PARTIES: tuple[Party, ...] = (
             contacts.RPC_COMPANY_FIND_BY_NAME,
             contacts.RPC_IMPORT_REFERENCES,
             contacts.RPC_RECORDS_CHECK,
+            # An export page names its deals' companies.
+            export_pages.RPC_EXPORT_NAMES,
         ),
     ),
     Party(
@@ -105,6 +107,8 @@ PARTIES: tuple[Party, ...] = (
             webhooks.RPC_AUDIT_TRAIL,
             contacts.RPC_IMPORT_REFERENCES,
             deals.RPC_IMPORT_REFERENCES,
+            # An export page names its tasks' contacts and companies.
+            export_pages.RPC_EXPORT_NAMES,
         ),
     ),
     Party(
@@ -144,6 +148,8 @@ PARTIES: tuple[Party, ...] = (
                 import_batches.undo_subject(owner)
                 for owner in sorted(set(import_batches.OWNER_OF.values()))
             ),
+            # Pages of records for an export, read at each owner as the person exporting.
+            *(export_pages.page_subject(kind) for kind in import_batches.OWNER_OF),
         ),
     ),
     Party("cli", requests=("rpc.>",)),

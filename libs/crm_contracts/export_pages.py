@@ -57,3 +57,21 @@ class ExportPageReply(Payload):
     after: str | None = None
     # Rows the filter selects in all (for progress), when the owner knows it cheaply.
     total: int | None = None
+
+
+# What a deal's or a task's row names in the contacts service (a company by name, a person
+# by email): one request per page, answered for the same caller, so a company the caller
+# may not see and an address a role may not read stay empty in the file.
+RPC_EXPORT_NAMES = rpc_subject("contacts", "export", "names")
+
+
+class ExportNamesRequest(Payload):
+    company_ids: list[str] = Field(default=[], max_length=MAX_PAGE_ROWS)
+    contact_ids: list[str] = Field(default=[], max_length=MAX_PAGE_ROWS)
+
+
+class ExportNames(Payload):
+    # Id -> name of each visible company asked for.
+    companies: dict[str, str] = {}
+    # Id -> primary email of each visible contact asked for (none without CONTACT_EMAIL).
+    emails: dict[str, str] = {}

@@ -28,6 +28,9 @@ JOB_FINISHED = event_subject(SERVICE, "job", "finished")
 # What the job created was removed (`undoImport`).
 JOB_UNDONE = event_subject(SERVICE, "job", "undone")
 
+# An export job changed: queued, a page written (progress), or its end (`status` says which).
+EXPORT_CHANGED = event_subject(SERVICE, "export", "changed")
+
 JobStatus = Literal[
     "draft", "ready", "queued", "running", "completed", "failed", "cancelled", "undone"
 ]
@@ -83,11 +86,34 @@ class ImportJobChanged(Payload):
     at: UtcDateTime
 
 
+ExportStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
+
+# The gateway serves an export's file at DOWNLOAD_PATH (`GET`, the caller's bearer token)
+# and fetches it from this path of the imports subgraph with its assertion (issuer
+# `gateway`, audience DOWNLOAD_AUDIENCE) bound to the export's id as the body.
+DOWNLOAD_PATH = "/exports/{id}/file"
+DOWNLOAD_AUDIENCE = "download:imports"
+
+
+class ExportJobChanged(Payload):
+    """An export's state after the change: enough to show progress without a query."""
+
+    export_id: str
+    record_type: str
+    format: Literal["csv", "xlsx"]
+    status: ExportStatus
+    created_by: str
+    rows_written: int = Field(ge=0)
+    total: int | None = None
+    at: UtcDateTime
+
+
 EVENTS: dict[str, type[Payload]] = {
     JOB_CREATED: ImportJobChanged,
     JOB_PROGRESSED: ImportJobChanged,
     JOB_FINISHED: ImportJobChanged,
     JOB_UNDONE: ImportJobChanged,
+    EXPORT_CHANGED: ExportJobChanged,
 }
 
 ENDPOINTS: tuple[RpcEndpoint, ...] = ()

@@ -1,7 +1,7 @@
 """Import service contracts: the committed SDL is current and has the import API, every
 event it publishes validates on the consumer side (parsed from the wire with only
 `crm_contracts`), the README documents each subject and an example payload that validates,
-and the imports party may call exactly the owners' import endpoints."""
+and the imports party may call exactly the owners' import and export page endpoints."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from crm_contracts import import_batches
+from crm_contracts import export_pages, import_batches
 from crm_contracts import imports as contract
 from crm_contracts.access import party
 from crm_contracts.envelope import SUBJECT_PATTERN, CloudEvent, service_of
@@ -39,11 +39,16 @@ def test_committed_schema_is_the_exported_one() -> None:
         "importJobChanged(id: ID!)",
         "saveImportTemplate(",
         "importTemplates(",
+        "createExport(recordType: ImportRecordType!, format: ExportFormat! = CSV, filter: JSON",
+        "cancelExport(id: ID!)",
+        "exportJobChanged(id: ID!)",
+        "downloadUrl: String",
     ):
         assert name in committed
 
 
 def produced_events() -> list[CloudEvent]:
+    from crm_imports.domain.export_job import ExportJob
     from crm_imports.domain.job import ImportJob
     from crm_imports.events.publish import encode
 
@@ -63,7 +68,23 @@ def produced_events() -> list[CloudEvent]:
     job.queue(False, "ann", ["admin"], at)
     job.finish("completed", at)
     job.undone(3, at)
-    return [encode(event) for event in job.pending_events]
+    export = ExportJob(
+        id="6751f0c2a1b2c3d4e5f60719",
+        workspace_id="w1",
+        record_type="deals",
+        format="xlsx",
+        filter={"status": "OPEN"},
+        created_by="rita",
+        roles=["rep"],
+        created_at=at,
+        updated_at=at,
+    )
+    export.queued()
+    export.begin(at)
+    export.progressed(200, 450, at)
+    export.completed("6751f0c2a1b2c3d4e5f60719-1", "deals.xlsx", 9000, 1, 450, at, at)
+    events = [*job.pending_events, *export.pending_events]
+    return [encode(event) for event in events]
 
 
 def test_every_subject_is_produced_and_owned_by_imports() -> None:
@@ -88,10 +109,11 @@ def test_readme_documents_every_event_and_a_valid_example() -> None:
     contract.ImportJobChanged.model_validate(json.loads(example.group(1)))
 
 
-def test_the_imports_party_calls_the_owners_import_endpoints_only() -> None:
+def test_the_imports_party_calls_the_owners_import_and_export_page_endpoints_only() -> None:
     allowed = set(party("imports").requests)
     writes = {import_batches.write_subject(kind) for kind in import_batches.OWNER_OF}
     undos = {import_batches.undo_subject(owner) for owner in ("contacts", "deals", "tasks")}
-    assert allowed == writes | undos
+    pages = {export_pages.page_subject(kind) for kind in import_batches.OWNER_OF}
+    assert allowed == writes | undos | pages
     for subject in allowed:
         assert subject in README

@@ -54,6 +54,7 @@ def test_a_service_publishes_and_serves_only_its_own_subjects() -> None:
     assert "$JS.ACK.CRM_CONTACTS.deals-contacts-sync.>" in publish
     assert sorted(s for s in publish if s.startswith("rpc.")) == [
         "rpc.contacts.company.find_by_name",
+        "rpc.contacts.export.names",
         "rpc.contacts.import.references",
         "rpc.contacts.records.check",
     ]

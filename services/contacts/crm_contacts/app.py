@@ -16,6 +16,7 @@ from crm_contracts.streams import stream_for
 from crm_kit.access_view import AccessViews, access_subscription
 from crm_kit.context import RequestContext, bind_request
 from crm_kit.doc_index import DocIndex
+from crm_kit.exports import page_endpoints
 from crm_kit.index_feed import IndexFeed, start_feed
 from crm_kit.outbox import WRITTEN_AT
 from crm_kit.profile import DatabaseProfile
@@ -36,10 +37,12 @@ from .config import (
     load_settings,
 )
 from .entrypoints.consumers import subscriptions
+from .entrypoints.exports import export_endpoints
 from .entrypoints.imports import import_endpoints
 from .entrypoints.rpc import endpoints
 from .events.publish import encode
 from .graphql.context import GraphQLContext, context_for
+from .graphql.export_pages import export_readers
 from .graphql.schema import schema
 from .store.deals import NatsDeals
 from .store.indexed import IndexedStore
@@ -151,6 +154,8 @@ def create_app(
                 [
                     *endpoints(scopes(mongo, views=views, deals=checked)),
                     *import_endpoints(scopes(mongo, views=views)),
+                    *export_endpoints(scopes(mongo, views=views)),
+                    *page_endpoints(export_readers(scopes(mongo, views=views))),
                 ],
                 "CRM contacts and companies",
             )

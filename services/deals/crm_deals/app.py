@@ -17,6 +17,7 @@ from crm_contracts.streams import stream_for
 from crm_kit.access_view import AccessViews, access_subscription
 from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext, bind_request
+from crm_kit.exports import NatsExportNames, page_endpoints
 from crm_kit.index_feed import IndexFeed, start_feed
 from crm_kit.leases import LEASE_TIME_FIELD
 from crm_kit.outbox import WRITTEN_AT
@@ -50,6 +51,7 @@ from .entrypoints.rpc import endpoints
 from .entrypoints.win_model_rpc import win_model_endpoints
 from .events.publish import encode
 from .graphql.context import DealsContext, context_for
+from .graphql.export_pages import export_readers
 from .graphql.schema import schema
 from .store.contacts_directory import NatsContactsDirectory
 from .store.indexed import IndexedRecordStore
@@ -187,11 +189,13 @@ def create_app(
                 await subscription.start(runtime)
             await access_subscription(ACCESS_VIEW_CONSUMER, views).start(runtime)
             directory = NatsContactsDirectory(rpc)
+            names = NatsExportNames(rpc)
             await runtime.serve_rpc(
                 [
                     *endpoints(scoped()),
                     *win_model_endpoints(scoped()),
                     *import_endpoints(scoped(), directory),
+                    *page_endpoints(export_readers(scoped(), names)),
                 ],
                 DESCRIPTION,
             )

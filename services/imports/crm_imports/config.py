@@ -21,7 +21,11 @@ UPLOAD_CHUNKS = "upload_chunks"
 TEMPLATES = "mapping_templates"
 # A job's runner holds a lease per period (crm_kit.leases): `<job id>:<period>`.
 LEASES = "job_leases"
-OUTBOX_COLLECTIONS = (JOBS,)
+# Export jobs, and their files' bytes in chunks (`<file id>:<chunk number>`, with the time
+# they were written: the janitor removes a file's chunks once the export expired).
+EXPORT_JOBS = "export_jobs"
+EXPORT_CHUNKS = "export_chunks"
+OUTBOX_COLLECTIONS = (JOBS, EXPORT_JOBS)
 
 # Chunks of 255 KiB keep every chunk document well below MongoDB's 16 MiB limit and a
 # stored file's memory per read to one chunk.
@@ -55,6 +59,30 @@ class RunSettings:
             batch_rows=int(env.get("IMPORT_BATCH_ROWS") or 500),
             sink_timeout_seconds=float(env.get("IMPORT_SINK_TIMEOUT_SECONDS") or 60.0),
             batch_pause_seconds=float(env.get("IMPORT_BATCH_PAUSE_SECONDS") or 0.0),
+        )
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """How exports run. Environment: EXPORT_PAGE_ROWS, EXPORT_KEEP_HOURS,
+    EXPORT_PAGE_PAUSE_SECONDS (the lease and poll periods are the imports')."""
+
+    # Rows asked of the owner per page (at most export_pages.MAX_PAGE_ROWS).
+    page_rows: int = 200
+    # How long a finished export's file can be downloaded; the janitor removes it after.
+    keep_hours: float = 24.0 * 7
+    # One page's round trip to the owner.
+    page_timeout_seconds: float = 30.0
+    # A pause between pages (0 in production): lets tests stop a service mid-export.
+    page_pause_seconds: float = 0.0
+
+    @classmethod
+    def from_env(cls) -> ExportSettings:
+        env = os.environ
+        return cls(
+            page_rows=int(env.get("EXPORT_PAGE_ROWS") or 200),
+            keep_hours=float(env.get("EXPORT_KEEP_HOURS") or 24.0 * 7),
+            page_pause_seconds=float(env.get("EXPORT_PAGE_PAUSE_SECONDS") or 0.0),
         )
 
 

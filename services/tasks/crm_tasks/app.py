@@ -18,6 +18,7 @@ from crm_kit.access_view import AccessViews, access_subscription
 from crm_kit.audit_rpc import RemoteTrails
 from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext
+from crm_kit.exports import NatsExportNames, page_endpoints
 from crm_kit.index_feed import IndexFeed, start_feed
 from crm_kit.profile import DatabaseProfile
 from crm_kit.records import MongoSource
@@ -41,6 +42,7 @@ from .entrypoints.rpc import endpoints
 from .entrypoints.scheduler import Scheduler
 from .events.publish import encode
 from .graphql.context import GraphQLContext, context_for
+from .graphql.export_pages import export_readers
 from .graphql.schema import schema
 from .store.deal_moves import NatsDealMoves
 from .store.directory import NatsDirectory
@@ -165,12 +167,14 @@ def create_app(
             app.state.runtime = runtime
             app.state.store = mongo
             directory = NatsDirectory(rpc)
+            names = NatsExportNames(rpc)
             await runtime.serve_rpc(
                 [
                     *endpoints(scopes(mongo, clock, views, references=others)),
                     # An import batch resolves its rows' deals and contacts itself, in one
                     # request each (the directory), not once per row.
                     *import_endpoints(scopes(mongo, clock, views), directory),
+                    *page_endpoints(export_readers(scopes(mongo, clock, views), names)),
                 ],
                 "CRM tasks",
             )

@@ -3,6 +3,8 @@ duplicate contacts after the dry run shows what moves."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -82,3 +84,27 @@ def test_merge_duplicate_contacts_after_a_dry_run(stack: Stack, page: Page) -> N
 
     page.goto(f"{base}/contacts/{duplicate}")
     expect(page.get_by_role("alert")).to_contain_text("does not exist (or was merged")
+
+
+def test_export_the_searched_contacts_and_download_the_file(stack: Stack, page: Page) -> None:
+    workspace = new_workspace()
+    api = Api(stack.gateway_url, workspace)
+    initech = api.company("Initech")
+    api.contact("Peter", "Gibbons", companyId=initech, email="peter@initech.example")
+    api.contact("Samir", "Nagheenanajar", companyId=initech)
+    sign_in(page, base_url(stack.gateway_url), workspace, "Gladys Colclough", "/contacts")
+
+    page.get_by_test_id("contacts-search").fill("gibbons")
+    expect(page.get_by_test_id("contacts-table").locator("tbody tr")).to_have_count(1)
+    page.get_by_test_id("export-start").click()  # the list as filtered, as CSV
+    ready = page.get_by_test_id("export-download")
+    expect(ready).to_contain_text("(1 row)", timeout=60_000)
+    with page.expect_download() as started:
+        ready.click()
+    download = started.value
+    assert download.suggested_filename.startswith("contacts-")
+    assert download.suggested_filename.endswith(".csv")
+    text = Path(download.path()).read_text(encoding="utf-8-sig")
+    assert text.startswith("external_id,first_name,last_name,email,")
+    assert "Peter,Gibbons,peter@initech.example" in text and "Samir" not in text
+    assert contrast_violations(page) == []

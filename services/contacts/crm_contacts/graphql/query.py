@@ -5,20 +5,14 @@ from __future__ import annotations
 import strawberry
 
 from crm_kit.audit_graphql import log_field, trail_field
-from crm_kit.errors import BadUserInput, NotFound
+from crm_kit.errors import NotFound
 from crm_kit.relay_types import Connection, connection
 
-from ..domain.queries import CompanyQuery, ContactQuery
-from ..domain.rules import require_id, search_query
 from ..usecases import audit, duplicates, lookups
-from .enums import OrderDirection
 from .inputs import CompanyFilter, CompanyOrder, ContactFilter, ContactOrder
-from .paging import cursor_of, parse_after, parse_first
+from .listing import company_query, contact_query
+from .paging import cursor_of, parse_first
 from .types import Company, Contact, ContextInfo, DuplicateCandidate, contact_connection
-
-
-def _id_or_none(value: strawberry.ID | None, field: str) -> str | None:
-    return require_id(str(value), field) if value is not None else None
 
 
 @strawberry.type
@@ -49,24 +43,8 @@ class Query:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Contact]:
-        f = filter or ContactFilter()
         order = order_by or ContactOrder()
-        if f.created_after and f.created_before and f.created_after >= f.created_before:
-            raise BadUserInput("must be before createdBefore", field="filter.createdAfter")
-        query = ContactQuery(
-            first=parse_first(first),
-            after=parse_after(after, order.field.value),
-            text=search_query(f.text, "filter.text"),
-            owner_id=f.owner_id,
-            lifecycle_stage=f.lifecycle_stage.value if f.lifecycle_stage else None,
-            tag=f.tag.strip().lower() if f.tag else None,
-            company_id=_id_or_none(f.company_id, "filter.companyId"),
-            created_after=f.created_after,
-            created_before=f.created_before,
-            include_deleted=f.include_deleted,
-            order_field=order.field.value,
-            descending=order.direction is OrderDirection.DESC,
-        )
+        query = contact_query(filter or ContactFilter(), order, parse_first(first), after)
         page = await lookups.list_contacts(info.context.scope, query)
         return contact_connection(page, order.field.value)
 
@@ -93,19 +71,8 @@ class Query:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Company]:
-        f = filter or CompanyFilter()
         order = order_by or CompanyOrder()
-        query = CompanyQuery(
-            first=parse_first(first),
-            after=parse_after(after, order.field.value),
-            text=search_query(f.text, "filter.text"),
-            owner_id=f.owner_id,
-            tag=f.tag.strip().lower() if f.tag else None,
-            industry=f.industry.strip().lower() if f.industry else None,
-            include_deleted=f.include_deleted,
-            order_field=order.field.value,
-            descending=order.direction is OrderDirection.DESC,
-        )
+        query = company_query(filter or CompanyFilter(), order, parse_first(first), after)
         page = await lookups.list_companies(info.context.scope, query)
         field = order.field.value
         return connection(page, Company.of, lambda c: cursor_of(c, field))

@@ -12,6 +12,7 @@ from nats.aio.client import Client
 
 from crm_contracts import contacts as contract
 from crm_contracts.envelope import CloudEvent
+from crm_contracts.export_pages import RPC_EXPORT_NAMES, page_subject
 from crm_contracts.import_batches import undo_subject, write_subject
 from crm_contracts.streams import stream_for
 from crm_kit.assertions import KeyRing
@@ -198,6 +199,9 @@ async def test_rpc_discovery(running: Any, nc: Client) -> None:
         # The import batch endpoints (crm_contracts.import_batches).
         write_subject("companies"), write_subject("contacts"), write_subject("interactions"),
         undo_subject("contacts"),
+        # The export pages and names (crm_contracts.export_pages).
+        page_subject("companies"), page_subject("contacts"), page_subject("interactions"),
+        RPC_EXPORT_NAMES,
     }  # fmt: skip
     stats = orjson.loads((await nc.request("$SRV.STATS.crm-contacts", b"", timeout=2)).data)
     assert stats["name"] == "crm-contacts"

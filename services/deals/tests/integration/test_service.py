@@ -288,9 +288,9 @@ async def test_rpc_endpoints_are_workspace_scoped(service: dict[str, Any], nc: C
         await cli_call(nc, contract.RPC_PIPELINE_GET, "ws-other", {"id": "ws-rpc:default"})
     info = await nc.request("$SRV.INFO.crm-deals", b"", timeout=2)
     # Four read endpoints, `rpc.deals.deal.move`, `rpc.deals.audit.trail`,
-    # `rpc.deals.win_model.train` (win_model_rpc.py), and the import's: batch write, undo,
-    # references (entrypoints/imports.py).
-    assert len(orjson.loads(info.data)["endpoints"]) == 10
+    # `rpc.deals.win_model.train` (win_model_rpc.py), the import's: batch write, undo,
+    # references (entrypoints/imports.py), and the export's page (graphql/export_pages.py).
+    assert len(orjson.loads(info.data)["endpoints"]) == 11
 
 
 async def test_tenancy_over_graphql(service: dict[str, Any]) -> None:

@@ -35,14 +35,14 @@ log = logging.getLogger(__name__)
 GATEWAY = "gateway"
 
 
-def _error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+def error_response(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "message": message}
     if field:
         body["field"] = field
     return JSONResponse({"error": body}, status_code=status)
 
 
-def _status_of(error: CRMError) -> int:
+def status_of(error: CRMError) -> int:
     return {"FORBIDDEN": 403, "NOT_FOUND": 404, "UNAUTHENTICATED": 401}.get(error.code, 400)
 
 
@@ -58,12 +58,12 @@ class UploadEndpoint:
     async def upload(self, request: Request) -> JSONResponse:
         scopes = self._scopes()
         if scopes is None:
-            return _error(503, "UNAVAILABLE", "starting")
+            return error_response(503, "UNAVAILABLE", "starting")
         raw = request.headers.get(contract.UPLOAD_MANIFEST_HEADER, "")
         try:
             signed = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
         except (binascii.Error, ValueError):
-            return _error(400, "BAD_REQUEST", "malformed upload manifest")
+            return error_response(400, "BAD_REQUEST", "malformed upload manifest")
         try:
             verified = self._keys().verify(
                 request.headers.get(RPC_HEADER_ASSERTION),
@@ -72,16 +72,16 @@ class UploadEndpoint:
                 body=signed,
             )
         except AssertionError_ as error:
-            return _error(401, "UNAUTHENTICATED", error.message)
+            return error_response(401, "UNAUTHENTICATED", error.message)
         try:
             manifest = contract.UploadManifest.model_validate_json(signed)
         except ValidationError:
-            return _error(400, "BAD_REQUEST", "not an upload manifest")
+            return error_response(400, "BAD_REQUEST", "not an upload manifest")
         bind_request(verified.context)
         try:
             stored = await uploads.receive(scopes(verified.context), manifest, _body(request))
         except CRMError as error:
-            return _error(_status_of(error), error.code, error.message, error.field)
+            return error_response(status_of(error), error.code, error.message, error.field)
         finally:
             bind_request(None)
         answer = contract.UploadStored(upload_id=stored.id)

@@ -8,6 +8,7 @@ from crm_contracts.envelope import CloudEvent, new_event
 
 from ..config import SOURCE
 from ..domain import events
+from ..domain.export_job import ExportChanged
 from ..domain.job import CREATED, FINISHED, PROGRESSED, WAS_UNDONE
 
 SUBJECTS = {
@@ -38,5 +39,22 @@ def encode(event: object) -> CloudEvent:
                 workspace=job.workspace_id,
                 subject=job.id,
                 data=changed.wire(),
+            )
+        case ExportChanged(job):
+            return new_event(
+                event_type=contract.EXPORT_CHANGED,
+                source=SOURCE,
+                workspace=job.workspace_id,
+                subject=job.id,
+                data=contract.ExportJobChanged(
+                    export_id=job.id,
+                    record_type=job.record_type,
+                    format=job.format,  # type: ignore[arg-type]
+                    status=job.status,  # type: ignore[arg-type]
+                    created_by=job.created_by,
+                    rows_written=job.rows_written,
+                    total=job.total,
+                    at=job.updated_at,
+                ).wire(),
             )
     raise TypeError(f"not an imports domain event: {type(event).__name__}")

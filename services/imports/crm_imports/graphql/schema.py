@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from strawberry.tools import merge_types
+
 from crm_kit.graphql_schema import SubgraphSchema, subgraph_schema
 
+from .exports import ExportMutation, ExportQuery, ExportSubscription
 from .mutation import Mutation
 from .query import Query
 from .subscriptions import Subscription
 
 
 def build_schema() -> SubgraphSchema:
-    return subgraph_schema(query=Query, mutation=Mutation, subscription=Subscription, types=[])
+    return subgraph_schema(
+        query=merge_types("Query", (Query, ExportQuery)),
+        mutation=merge_types("Mutation", (Mutation, ExportMutation)),
+        subscription=merge_types("Subscription", (Subscription, ExportSubscription)),
+        types=[],
+    )
 
 
 schema = build_schema()

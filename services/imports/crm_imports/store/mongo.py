@@ -10,7 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from crm_kit.records import MongoSource
 from crm_kit.writer import DocumentWriter
 
-from ..config import JOBS, TEMPLATES
+from ..config import EXPORT_CHUNKS, EXPORT_JOBS, JOBS, TEMPLATES
 from .port import ImportsStore
 from .store import Store
 
@@ -26,3 +26,8 @@ async def ensure_indexes(db: AsyncDatabase[Any]) -> None:
     )
     await db[JOBS].create_index([("status", ASCENDING)], name="by_status")
     await db[TEMPLATES].create_index([ws, ("record_type", ASCENDING)], name="by_record_type")
+    await db[EXPORT_JOBS].create_index(
+        [ws, ("created_by", ASCENDING), ("created_at", DESCENDING)], name="by_creator"
+    )
+    await db[EXPORT_JOBS].create_index([("status", ASCENDING)], name="by_status")
+    await db[EXPORT_CHUNKS].create_index([("written_at", ASCENDING)], name="by_written_at")

@@ -50,7 +50,7 @@ FIELD_NAMES = {
 
 @dataclass
 class TaskSource:
-    kind: str = "manual"  # manual | playbook | rule
+    kind: str = "manual"  # manual | playbook | rule | import
     template_key: str | None = None
     rule_id: str | None = None
     stage_change_id: str | None = None

@@ -41,6 +41,9 @@ class TaskSourceKind(Enum):
     MANUAL = "manual"
     PLAYBOOK = "playbook"
     RULE = "rule"
+    # From a file (`crm_contracts.import_batches`): without it a workspace's task list
+    # failed once it held an imported task.
+    IMPORT = "import"
 
 
 @strawberry.enum

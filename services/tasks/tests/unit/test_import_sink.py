@@ -1,21 +1,25 @@
 """The tasks import batch sink on the in-memory store (every profile), with a fake
 directory of deals and contacts: outcomes per row, references in one request per batch,
-re-sent batches, dry run = real run, update, undo (cancelling)."""
+re-sent batches, dry run = real run, update, undo (cancelling); imported tasks listed and
+exported (`export_tasks.page`) as the file gave them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from crm_contracts import tasks as contract
+from crm_contracts.export_pages import ExportNames, ExportPageRequest
 from crm_contracts.import_batches import ImportBatchReply, ImportBatchRequest
 from crm_kit.context import RequestContext
 from crm_kit.imports import write_batch
+from crm_kit.testing import GraphQLClient
+from crm_tasks.graphql.export_pages import export_readers
 from crm_tasks.store.port import NamedReferences
 from crm_tasks.usecases import imports
 from crm_tasks.usecases.scope import Scope
 
-from .conftest import FakeStore
+from .conftest import FakeStore, caller_scope
 
 
 class Directory:
@@ -97,3 +101,40 @@ async def test_resend_dry_run_update_and_undo(scope: Scope, store: FakeStore) ->
     cancelled = await scope.store.get_tasks([again.results[0].id or ""])
     assert cancelled[0].status == "cancelled"
     assert len(store.events_of(contract.TASK_CANCELLED)) == 1
+
+
+class Names:
+    """The contacts service as far as an export page asks it (company and person names)."""
+
+    async def names(
+        self, caller: RequestContext, company_ids: Iterable[str], contact_ids: Iterable[str]
+    ) -> ExportNames:
+        return ExportNames(emails={i: f"{i}@acme.com" for i in contact_ids})
+
+
+async def test_imported_tasks_list_and_export_as_the_file_gave_them(
+    scope: Scope, store: FakeStore, caller: GraphQLClient
+) -> None:
+    await write(scope, batch(ROWS[:2]))
+    # The list shows where they came from (an imported task once broke the whole list).
+    listed = await caller.data("{ tasks { edges { node { title source } } } }")
+    assert sorted((e["node"]["title"], e["node"]["source"]) for e in listed["tasks"]["edges"]) == [
+        ("Call Ann", "IMPORT"),
+        ("Send deck", "IMPORT"),
+    ]
+    readers = export_readers(
+        lambda who: caller_scope(store, scope.clock, subject=who.subject), Names()
+    )
+    columns, read = readers["tasks"]
+    page = await read(scope.caller, ExportPageRequest(filter={"statusIn": ["OPEN"]}))
+    (row,) = page.rows
+    assert row["external_id"] == "T1" and row["id"] != "T1"  # the id it came with
+    assert (row["title"], row["type"], row["priority"], row["assignee_id"]) == (
+        "Call Ann",
+        "call",
+        "high",
+        "bob",
+    )
+    assert (row["deal_external_id"], row["contact_email"]) == ("crm:deal-1", "ann@acme.com")
+    assert row["due_at"] == "2030-01-02T09:00:00Z"
+    assert list(row) == list(columns) and page.after is None and page.total == 1

@@ -20,6 +20,7 @@ import { Column, type ColumnModel } from "./Column";
 import { MoveBlockedDialog, type Blocked } from "./MoveBlocked";
 import { NewDealDialog } from "./NewDeal";
 import { BOARD, BOARD_COLUMN_PAGE, BOARD_OPTIONS, MOVE_DEAL } from "./queries";
+import { ExportButton } from "../../ui/exports/ExportButton";
 
 // The first page fills the screen (about five cards show per column) and leaves room to
 // scroll; later pages are larger.
@@ -303,6 +304,13 @@ export function BoardScreen() {
         <h1>{data?.pipelineBoard.pipeline.name ?? "Pipeline"}</h1>
         <div className="toolbar">
           <Filters pipelineId={pipelineId} ownerId={ownerId} text={text} ready={!!data} />
+          {data && (
+            <ExportButton
+              recordType="DEALS"
+              label="Export deals"
+              filter={{ pipelineId: data.pipelineBoard.pipeline.id, ownerId, text }}
+            />
+          )}
           {canEdit && data && (
             <button type="button" className="primary" onClick={() => setCreating(true)}>
               New deal

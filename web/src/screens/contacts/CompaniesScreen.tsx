@@ -13,6 +13,7 @@ import { Pager, SortHeader, useCursorPages } from "../../ui/Paging";
 import { Empty, ErrorNotice, QueryView } from "../../ui/states";
 import { SearchBox } from "./ContactsScreen";
 import { COMPANIES_LIST, CREATE_COMPANY } from "./queries";
+import { ExportButton } from "../../ui/exports/ExportButton";
 
 const PAGE = 25;
 
@@ -74,6 +75,7 @@ export default function CompaniesScreen() {
         <h1>Companies</h1>
         <div className="toolbar">
           <SearchBox value={text} label="Search name or domain" testId="companies-search" />
+          <ExportButton recordType="COMPANIES" filter={{ text }} />
           {hasRole(session, "admin", "manager", "rep") && (
             <button type="button" className="primary" onClick={() => setCreating(true)}>
               New company

@@ -13,6 +13,7 @@ import { Pager, SortHeader, useCursorPages } from "../../ui/Paging";
 import { Empty, ErrorNotice, QueryView } from "../../ui/states";
 import { CompanyPicker } from "../board/Pickers";
 import { CONTACTS_LIST, CREATE_CONTACT } from "./queries";
+import { ExportButton } from "../../ui/exports/ExportButton";
 
 const PAGE = 25;
 
@@ -105,6 +106,7 @@ export default function ContactsScreen() {
         <h1>Contacts</h1>
         <div className="toolbar">
           <SearchBox value={text} label="Search name, email or company" testId="contacts-search" />
+          <ExportButton recordType="CONTACTS" filter={{ text }} />
           {hasRole(session, "admin", "manager", "rep") && (
             <button type="button" className="primary" onClick={() => setCreating(true)}>
               New contact

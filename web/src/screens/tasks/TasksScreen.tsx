@@ -8,6 +8,7 @@ import { personName } from "../../people";
 import { setSearch, useLocation } from "../../router";
 import { TaskTable } from "../../ui/Tasks";
 import { Empty, QueryView } from "../../ui/states";
+import { ExportButton } from "../../ui/exports/ExportButton";
 
 const MY_TASKS = graphql(`
   query MyTasks {
@@ -93,7 +94,18 @@ export default function TasksScreen() {
   const manager = hasRole(session, "admin", "manager");
   return (
     <div className="page">
-      <h1>My tasks</h1>
+      <div className="page-header">
+        <h1>My tasks</h1>
+        {session && (
+          <div className="toolbar">
+            <ExportButton
+              recordType="TASKS"
+              label="Export my tasks"
+              filter={{ assigneeId: session.userId, statusIn: ["OPEN", "IN_PROGRESS"] }}
+            />
+          </div>
+        )}
+      </div>
       <QueryView state={state} what="your tasks">
         {(data) => {
           const overdue = data.myTasks.filter((t) => t.overdue).length;
