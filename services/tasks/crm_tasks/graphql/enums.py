@@ -98,6 +98,7 @@ class RuleRunOutcome(Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
+    SUPERSEDED = "superseded"
 
 
 @strawberry.enum
