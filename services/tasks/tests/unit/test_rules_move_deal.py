@@ -23,7 +23,6 @@ from crm_tasks.usecases.automation import MOVE_RETRIES, RunAgainLater
 from .conftest import FakeStore, Inbound
 from .test_rules import RUNS, create_rule
 
-
 # Where the example event's deal is unless a test says otherwise.
 AT_PROPOSAL = SeenStage("proposal", 3)
 
