@@ -1,12 +1,18 @@
 """The fault suite: a mixed keyed workload through the gateway while each part of the
 platform is killed with SIGKILL in turn and started again, then the invariants of the
 platform are checked in the databases and streams (`checks.py`) and a table per fault is
-printed. Capture is fed mail through its SMTP door and the webhooks service delivers to a
-receiver of the suite's own (`receiver.py`) throughout.
+printed. Capture is fed mail through its SMTP door and by upload (`captureEmail`), and the
+webhooks service delivers to a receiver of the suite's own (`receiver.py`) throughout.
+
+Per fault: from the moment the killed part is ready again, while the workload goes on,
+cheap looks (by `_id`) until everything acknowledged before that moment is consistent,
+which must be within RECOVERY_SECONDS (5, the issue's bound; CHAOS_RECOVERY_SECONDS);
+then, after the workload, looks until everything acknowledged is, and one full look
+(doubles, every outbox), within CHAOS_SETTLE_SECONDS (30).
 
 CHAOS_SIZE=short (default, `make test`-sized: one kill of each kind, a few hundred writes)
 or long (`make chaos`: over a thousand writes, plus a kill of deals while ~30 writes are in
-flight). CHAOS_SETTLE_SECONDS bounds the wait for consistency after each recovery."""
+flight)."""
 
 from __future__ import annotations
 
@@ -48,11 +54,8 @@ FAULTS = ("contacts", "deals", "tasks", "capture", "webhooks", "gateway", "nats"
 # is meant to stay within about a minute on an idle machine.
 SHORT_FAULTS = ("contacts", "deals", "tasks", "gateway", "nats", "ferretdb")
 SIZE = os.environ.get("CHAOS_SIZE", "short")
-# Events a killed consumer had fetched and not acknowledged come back after the consumer's
-# ack_wait (5 s, crm_kit.consumer): the bound leaves room for that redelivery, its retry
-# backoff and an outbox sweep, on a loaded machine. After a kill of FerretDB every service
-# reconnects at once and a captured email's interaction took 16 s in one clean-clone run
-# (under 3 s in others): the time each fault took is in the table either way.
+# How long looks go on before a phase is reported as not consistent (the recovery's time
+# is asserted against RECOVERY_SECONDS; this only ends the looking).
 SETTLE_SECONDS = float(os.environ.get("CHAOS_SETTLE_SECONDS", "30"))
 # The issue's bound: what was acknowledged before a part was ready again is consistent
 # within this many seconds of that moment.
@@ -95,7 +98,7 @@ class Row:
     back_seconds: float
     # From the part being ready again to the end of the first look that found everything
     # acknowledged before that moment consistent (asserted within RECOVERY_SECONDS), how
-    # many looks that took, and the longest of them.
+    # many looks that took, and the longest of them (each reads by `_id` only).
     recovered_seconds: float
     recovery_looks: int
     look_seconds: float
@@ -290,7 +293,7 @@ async def _run_phase(
         back_seconds,
         recovered,
         recovery.count,
-        max(recovery.longest, final.longest),
+        recovery.longest,
         settle,
         hooks,
         recovery.slowest(),
