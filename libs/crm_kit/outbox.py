@@ -171,9 +171,15 @@ class OutboxRelay:
                 log.exception("outbox relay pass failed; will retry")
 
     async def _run_sweeps(self) -> None:
+        # The first sweep, at start, takes everything pending whatever its age: what this
+        # replica's previous run (killed) wrote in its last seconds would otherwise wait
+        # out the grace period. A live replica's fresh document published twice is one
+        # event (its id is the `Nats-Msg-Id`, which JetStream de-duplicates).
+        grace = 0.0
         while True:
             try:
-                await self.publish_pending(grace_seconds=self._grace_seconds)
+                await self.publish_pending(grace_seconds=grace)
+                grace = self._grace_seconds
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -62,15 +62,22 @@ class Findings:
     webhooks: list[str] = field(default_factory=list)
     # Deliveries the receiver got more than once (same webhook-id): allowed, counted.
     webhook_repeats: int = 0
+    # Where a look found unsent events ("service.collection"), to say what held it up.
+    unsent_in: set[str] = field(default_factory=set)
 
     @property
     def failing(self) -> list[str]:
         """The names of the checks that do not hold."""
+        unpublished = (
+            f"unpublished ({', '.join(sorted(self.unsent_in))})"
+            if self.unsent_in
+            else "unpublished"
+        )
         checks = {
             "lost": self.lost,
             "duplicates": self.duplicates,
             "playbook": self.playbook,
-            "unpublished": self.unpublished,
+            unpublished: self.unpublished,
             "dead letters": self.dead_letters,
             "webhooks": self.webhooks,
         }
@@ -270,7 +277,9 @@ async def look(
             doc = await db[service][collection].find_one({"_id": doc_id})
         if doc is None:
             return {}
-        findings.unpublished += bool(doc.get(PENDING))
+        if doc.get(PENDING):
+            findings.unpublished += 1
+            findings.unsent_in.add(f"{service}.{collection}")
         return dict(doc)
 
     delivered = {a.subject for a in arrivals if a.type == DEAL_CREATED}
