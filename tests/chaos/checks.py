@@ -19,9 +19,11 @@ Two ways to look:
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from nats.js.errors import NotFoundError
@@ -36,7 +38,7 @@ from crm_contracts.streams import DEAD_LETTER_STREAM
 from crm_deals import config as deals_config
 from crm_kit.clock import utcnow
 from crm_kit.devstack import InfraStack
-from crm_kit.outbox import PENDING
+from crm_kit.outbox import PENDING, WRITTEN_AT
 from crm_tasks import config as tasks_config
 from crm_tasks.domain.task import keyed_id
 from crm_tasks.usecases.playbooks import playbook_key
@@ -266,8 +268,13 @@ async def look(
     arrivals: Sequence[Arrival],
     until: float,
 ) -> Findings:
-    """What the client had acknowledged by `until` (monotonic), read by `_id`."""
+    """What the client had acknowledged by `until` (monotonic), read by `_id`. A document
+    holding unsent events counts only if its outbox was last appended to by then: a later
+    write (the workload goes on: a contact is touched by its chain's next steps) is
+    published by its own writer with everything before it, and is a later moment's
+    business."""
     findings = Findings()
+    until_wall = datetime.now(UTC) - timedelta(seconds=time.monotonic() - until)
     db = {service: client[f"{DB_PREFIX}_{service}"] for service in OUTBOXES}
     reads = asyncio.Semaphore(LOOK_READS)
 
@@ -277,7 +284,8 @@ async def look(
             doc = await db[service][collection].find_one({"_id": doc_id})
         if doc is None:
             return {}
-        if doc.get(PENDING):
+        appended = doc.get(WRITTEN_AT)
+        if doc.get(PENDING) and (appended is None or appended <= until_wall):
             findings.unpublished += 1
             findings.unsent_in.add(f"{service}.{collection}")
         return dict(doc)
