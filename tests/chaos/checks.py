@@ -70,13 +70,11 @@ class Findings:
     @property
     def failing(self) -> list[str]:
         """The names of the checks that do not hold."""
-        unpublished = (
-            f"unpublished ({', '.join(sorted(self.unsent_in))})"
-            if self.unsent_in
-            else "unpublished"
-        )
+        unpublished = "unpublished" + _which(sorted(self.unsent_in))
+        # "<marker> <kind> ...": the kinds say which path is behind.
+        lost = "lost" + _which(sorted({item.split()[1] for item in self.lost}))
         checks = {
-            "lost": self.lost,
+            lost: self.lost,
             "duplicates": self.duplicates,
             "playbook": self.playbook,
             unpublished: self.unpublished,
@@ -88,6 +86,10 @@ class Findings:
     @property
     def consistent(self) -> bool:
         return not self.failing
+
+
+def _which(names: list[str]) -> str:
+    return f" ({', '.join(names)})" if names else ""
 
 
 async def _by_marker(
