@@ -312,7 +312,7 @@ async def test_an_event_a_dead_consumer_had_fetched_is_taken_over_after_ack_wait
     env: dict[str, Any],
 ) -> None:
     """A puller fetches and dies without settling; the live one gets the event again once
-    ack_wait (5 s by default) has passed, and handles it once."""
+    ack_wait (3 s by default) has passed, and handles it once."""
     js, prefix = env["js"], env["prefix"]
     handled: list[int] = []
 
@@ -362,5 +362,5 @@ async def test_starting_updates_a_durable_made_with_an_older_ack_wait(
     consumer = _consumer(env, durable, handler)
     await consumer.start()
     info = await js.consumer_info(stream, durable)
-    assert info.config.ack_wait == consumer_module.ACK_WAIT_SECONDS == 5.0
+    assert info.config.ack_wait == consumer_module.ACK_WAIT_SECONDS == 3.0
     await consumer.stop()
