@@ -276,10 +276,18 @@ class DealMoveRequest(Payload):
     `moveDeal`: a forward move needs the exit criteria of the stage left and of every stage
     skipped (PRECONDITION_FAILED naming them otherwise); no override is possible here.
     `won` closes the deal won; `lost` is refused (it needs a reason). Moving a deal to the
-    stage it is in changes nothing (a repeat is harmless)."""
+    stage it is in changes nothing (a repeat is harmless).
+
+    Added (additive): `fromStageKey` and `stageSequence`, the stage the mover saw the deal
+    in and how many stage changes it had then (`DealReply.stageSequence`, an event's
+    `stageSequence`). A deal no longer there (moved on meanwhile) is not moved: the
+    answer is STAGE_CHANGED, final, so a move asked again after a crash or delivered
+    late never takes a deal back. A deal already in `stageKey` is answered as moved."""
 
     id: str
     stage_key: str
+    from_stage_key: str | None = None
+    stage_sequence: int | None = None
 
 
 class WinModelTrainRequest(Payload):
@@ -295,6 +303,9 @@ class DealReply(DealSnapshot):
     closed_at: str | None = None
     lost_reason: str | None = None
     completed_playbook_keys: list[str] = []
+    # Added (additive): how many stage changes the deal has had (its history's length):
+    # what a move request names as the `stageSequence` it expects.
+    stage_sequence: int | None = None
 
 
 class DealPage(Payload):
@@ -391,7 +402,7 @@ ENDPOINTS: tuple[RpcEndpoint, ...] = (
         DealMoveRequest,
         DealReply,
         roles="write",
-        errors=(*COMMON_ERRORS, "NOT_FOUND", "CONFLICT", "PRECONDITION_FAILED"),
+        errors=(*COMMON_ERRORS, "NOT_FOUND", "CONFLICT", "PRECONDITION_FAILED", "STAGE_CHANGED"),
         callers=("tasks", "cli"),
     ),
     RpcEndpoint(

@@ -24,6 +24,8 @@ ErrorCode = Literal[
     "NOT_FOUND",
     "CONFLICT",
     "PRECONDITION_FAILED",
+    # The record is no longer in the state the request expected (it moved on): final.
+    "STAGE_CHANGED",
     "INTERNAL",
 ]
 # Who may call, by role (the GraphQL API's rules): any role reads; rep, manager and admin

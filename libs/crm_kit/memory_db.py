@@ -209,6 +209,9 @@ class MemoryRecords(Records[E]):
             Written(self.kind.collection, doc_id, self.workspace_id, record, events=events)
         )
 
+    async def _heard_again(self, record: E) -> None:
+        await self._written(self._id_of(record), record)
+
     async def insert(self, record: E) -> None:
         doc = self._document(record)
         async with self.lock(doc["_id"]):

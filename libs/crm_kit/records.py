@@ -32,7 +32,7 @@ from .filters import ALL, And, Eq, Filter, In
 from .operation import OPS_FIELD, current_operation, reserve_update
 from .outbox import HIDE_OUTBOX
 from .pagination import BY_ID, Cursor, Order, Page
-from .writer import DocumentWriter
+from .writer import DocumentWriter, Written
 
 E = TypeVar("E")
 CHANGE_ATTEMPTS = 3
@@ -216,7 +216,12 @@ class Records(ABC, Generic[E]):
         # One marker position per change, written or not (crm_kit.operation).
         with reserve_update(self.kind.collection, record_id):
             if await self._made_before(record_id):
-                found = await self.get([record_id])
+                async with self.lock(record_id):
+                    found = await self.get([record_id])
+                    if found:
+                        # The earlier run may have stopped between its write and the
+                        # write hooks (a required claim): they hear the record again.
+                        await self._heard_again(found[0])
                 return found[0] if found else None
             for _ in range(CHANGE_ATTEMPTS):
                 async with self.lock(record_id):
@@ -259,6 +264,11 @@ class Records(ABC, Generic[E]):
     @abstractmethod
     async def _markers(self, record_id: str) -> list[str]:
         """The keyed-operation markers the stored document holds (`crm_kit.operation`)."""
+
+    @abstractmethod
+    async def _heard_again(self, record: E) -> None:
+        """Tell the write hooks of a record an earlier run of the operation wrote, as it
+        is stored (hooks are idempotent: a claim or an index entry written again)."""
 
     async def _as_stored(self, records: Sequence[E]) -> list[E]:
         """The records a change returns: within a keyed operation, one whose update an
@@ -503,6 +513,13 @@ class MongoRecords(Records[E]):
     async def _markers(self, record_id: str) -> list[str]:
         doc = await self._collection.find_one({"_id": record_id}, {OPS_FIELD: 1})
         return list((doc or {}).get(OPS_FIELD) or [])
+
+    async def _heard_again(self, record: E) -> None:
+        doc_id = self._id_of(record)
+        self.writer.wake(self.kind.collection, doc_id)
+        await self.writer.hooks.emit(
+            Written(self.kind.collection, doc_id, self.workspace_id, record)
+        )
 
     async def _elsewhere(self, record_id: str) -> bool:
         """Whether a document with this id belongs to another workspace."""

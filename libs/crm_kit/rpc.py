@@ -11,7 +11,8 @@ binds that context for the handler. A bare workspace header proves nothing and i
 
 A reply is JSON `{"data": ...}` or, on failure, the protocol's error headers plus
 `{"error": {"code", "message"}}` in the body; codes: UNAUTHENTICATED, FORBIDDEN,
-BAD_REQUEST, NOT_FOUND, CONFLICT, PRECONDITION_FAILED, INTERNAL.
+BAD_REQUEST, NOT_FOUND, CONFLICT, PRECONDITION_FAILED, STAGE_CHANGED (a deal no longer
+where a move expected it), INTERNAL.
 """
 
 from __future__ import annotations

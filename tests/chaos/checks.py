@@ -1,32 +1,52 @@
 """What must hold after a fault, read from the databases and the streams themselves:
-every acknowledged write stored, no write stored twice (a mailed email is one interaction),
-each saved stage move's playbook tasks there once, nothing left in an outbox, nothing
-dead-lettered, and every deal's `deal.created` delivered to the webhook receiver at least
-once, under one `webhook-id` per event."""
+every acknowledged write stored, no write stored twice (a mailed or uploaded email is one
+interaction), each saved stage move's playbook tasks there once, nothing left in an
+outbox, nothing dead-lettered, and every deal's `deal.created` delivered to the webhook
+receiver at least once, under one `webhook-id` per event.
+
+Two ways to look:
+
+- `look` (cheap, repeated): only what the client had acknowledged by a moment, each record
+  read by `_id` (the one look-up FerretDB's SQLite backend serves from an index; every id
+  is known: the client's answers, the email's derived from its Message-ID, the playbook
+  task's from its stage change): stored, its own events published, its consequences there
+  (the move's playbook task, the email's interaction, the deal's webhook); and the dead
+  letters. Its cost follows the phase's writes, not the databases' size.
+- `inspect` (full, once a phase settled): every record of the phase's workspace by its
+  marker, which is what finds a record stored twice under two ids, and every outbox of
+  every service."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from nats.js.errors import NotFoundError
 from pymongo import AsyncMongoClient
 
 from crm_capture import config as capture_config
+from crm_capture.domain.email import email_record_id
+from crm_capture.domain.message import parse_message
 from crm_contacts import config as contacts_config
 from crm_contracts.deals import DEAL_CREATED
 from crm_contracts.streams import DEAD_LETTER_STREAM
 from crm_deals import config as deals_config
+from crm_kit.clock import utcnow
 from crm_kit.devstack import InfraStack
-from crm_kit.outbox import PENDING
+from crm_kit.outbox import PENDING, WRITTEN_AT
 from crm_tasks import config as tasks_config
+from crm_tasks.domain.task import keyed_id
+from crm_tasks.usecases.playbooks import playbook_key
 from crm_webhooks import config as webhooks_config
 
 from .receiver import Arrival
 from .stack import DB_PREFIX
-from .workload import Chain
+from .workload import Chain, mail_of
 
 # The default pipeline's `qualification` stage has one playbook template.
 MOVED_TO = "qualification"
@@ -44,15 +64,20 @@ class Findings:
     webhooks: list[str] = field(default_factory=list)
     # Deliveries the receiver got more than once (same webhook-id): allowed, counted.
     webhook_repeats: int = 0
+    # Where a look found unsent events ("service.collection"), to say what held it up.
+    unsent_in: set[str] = field(default_factory=set)
 
     @property
     def failing(self) -> list[str]:
         """The names of the checks that do not hold."""
+        unpublished = "unpublished" + _which(sorted(self.unsent_in))
+        # "<marker> <kind> ...": the kinds say which path is behind.
+        lost = "lost" + _which(sorted({item.split()[1] for item in self.lost}))
         checks = {
-            "lost": self.lost,
+            lost: self.lost,
             "duplicates": self.duplicates,
             "playbook": self.playbook,
-            "unpublished": self.unpublished,
+            unpublished: self.unpublished,
             "dead letters": self.dead_letters,
             "webhooks": self.webhooks,
         }
@@ -61,6 +86,10 @@ class Findings:
     @property
     def consistent(self) -> bool:
         return not self.failing
+
+
+def _which(names: list[str]) -> str:
+    return f" ({', '.join(names)})" if names else ""
 
 
 async def _by_marker(
@@ -140,10 +169,13 @@ async def inspect(
         companies = await _by_marker(contacts_db, "companies", workspace, "name")
         contacts = await _by_marker(contacts_db, "contacts", workspace, "email", "@example.com")
         interactions = await _by_marker(contacts_db, "interactions", workspace, "subject")
-        mails = {
-            subject.removesuffix(" mail"): docs
-            for subject, docs in interactions.items()
-            if subject.endswith(" mail")
+        emails = {
+            way: {
+                subject.removesuffix(f" {way}"): docs
+                for subject, docs in interactions.items()
+                if subject.endswith(f" {way}")
+            }
+            for way in ("mail", "upload")
         }
         deals = await _by_marker(deals_db, "deals", workspace, "title")
         all_tasks = [doc async for doc in tasks_db["tasks"].find({"workspace_id": workspace})]
@@ -171,7 +203,8 @@ async def inspect(
             "deal": deals.get(m, []),
             "task": own_tasks.get(m, []),
             "interaction": interactions.get(m, []),
-            "mail": mails.get(m, []),
+            "mail": emails["mail"].get(m, []),
+            "upload": emails["upload"].get(m, []),
         }
         acked_ids = {
             "company": chain.company,
@@ -179,7 +212,10 @@ async def inspect(
             "deal": chain.deal,
             "task": chain.task,
             "interaction": chain.interaction,
-            "mail": None,  # the SMTP door answers no id: acknowledged means one interaction
+            # The SMTP door answers no id, nor does an upload name the interaction's:
+            # acknowledged means one interaction.
+            "mail": None,
+            "upload": None,
         }
         for kind, docs in stored.items():
             if len(docs) > 1:
@@ -191,6 +227,8 @@ async def inspect(
                 findings.lost.append(f"{m} {kind} {acked}")
         if chain.mailed and not stored["mail"]:
             findings.lost.append(f"{m} mail")
+        if chain.uploaded and not stored["upload"]:
+            findings.lost.append(f"{m} upload")
         deal = stored["deal"][0] if stored["deal"] else None
         moves = [
             change
@@ -210,4 +248,94 @@ async def inspect(
             task = next((d for d in stored["task"] if d["_id"] == chain.task), None)
             if task is not None and task.get("status") != "done":
                 findings.lost.append(f"{m} completion (status {task.get('status')})")
+    return findings
+
+
+# Reads by `_id` a look runs at once (a bound on its connections while the workload runs).
+LOOK_READS = 8
+
+
+def email_interaction_id(workspace: str, marker: str, way: str) -> str:
+    """The interaction a chain's email becomes: capture's record id, derived from the
+    workspace and the Message-ID (which a resend or a second upload repeats)."""
+    parsed = parse_message(mail_of(marker, way).encode(), utcnow())
+    return email_record_id(workspace, parsed.message_id)
+
+
+async def look(
+    client: AsyncMongoClient[Any],
+    infra: InfraStack,
+    workspace: str,
+    chains: list[Chain],
+    arrivals: Sequence[Arrival],
+    until: float,
+) -> Findings:
+    """What the client had acknowledged by `until` (monotonic), read by `_id`. A document
+    holding unsent events counts only if its outbox was last appended to by then: a later
+    write (the workload goes on: a contact is touched by its chain's next steps) is
+    published by its own writer with everything before it, and is a later moment's
+    business."""
+    findings = Findings()
+    until_wall = datetime.now(UTC) - timedelta(seconds=time.monotonic() - until)
+    db = {service: client[f"{DB_PREFIX}_{service}"] for service in OUTBOXES}
+    reads = asyncio.Semaphore(LOOK_READS)
+
+    async def stored(service: str, collection: str, doc_id: str) -> dict[str, Any]:
+        """The document, or {}; its unsent events are counted."""
+        async with reads:
+            doc = await db[service][collection].find_one({"_id": doc_id})
+        if doc is None:
+            return {}
+        appended = doc.get(WRITTEN_AT)
+        if doc.get(PENDING) and (appended is None or appended <= until_wall):
+            findings.unpublished += 1
+            findings.unsent_in.add(f"{service}.{collection}")
+        return dict(doc)
+
+    delivered = {a.subject for a in arrivals if a.type == DEAL_CREATED}
+
+    async def chain_look(chain: Chain) -> None:
+        due = chain.acked_by(until)
+        m = chain.marker
+        wanted = [
+            (kind, service, collection, doc_id)
+            for kind, service, collection, doc_id in (
+                ("company", "contacts", "companies", chain.company),
+                ("contact", "contacts", "contacts", chain.contact),
+                ("interaction", "contacts", "interactions", chain.interaction),
+                ("deal", "deals", "deals", chain.deal),
+                ("task", "tasks", "tasks", chain.task),
+            )
+            if kind in due and doc_id is not None
+        ]
+        for way in ("mail", "upload"):
+            if way in due:
+                email = email_interaction_id(workspace, m, way)
+                wanted.append((way, "contacts", "interactions", email))
+                wanted.append((f"{way} record", "capture", capture_config.EMAILS, email))
+        docs = await asyncio.gather(
+            *(stored(service, coll, doc_id) for _, service, coll, doc_id in wanted)
+        )
+        found = {kind: doc for (kind, *_), doc in zip(wanted, docs, strict=True)}
+        findings.lost += [f"{m} {kind}" for kind, doc in found.items() if not doc]
+        if "complete" in due and found.get("task", {}).get("status") not in (None, "done"):
+            findings.lost.append(f"{m} completion (status {found['task'].get('status')})")
+        if "move" in due and found.get("deal"):
+            moves = [
+                change
+                for change in found["deal"].get("stage_history") or []
+                if change.get("to_stage") == MOVED_TO
+            ]
+            if not moves:
+                findings.lost.append(f"{m} move")
+            for move in moves:
+                for template in PLAYBOOK:
+                    task_id = keyed_id(workspace, playbook_key(move["id"], template))
+                    if not await stored("tasks", "tasks", task_id):
+                        findings.playbook.append(f"{m} {template} missing")
+        if "deal" in due and chain.deal not in delivered:
+            findings.webhooks.append(f"{m} deal.created not delivered")
+
+    await asyncio.gather(*(chain_look(chain) for chain in chains))
+    findings.dead_letters = await _dead_letters(infra)
     return findings

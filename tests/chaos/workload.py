@@ -4,8 +4,9 @@ a 5xx or a GraphQL error marked retryable (as a careful client of a payments API
 
 One chain is one deal's story: company, contact, an email from the contact captured through
 capture's SMTP door (resent after a broken connection: its Message-ID makes a resend the
-same email), deal, move to `qualification` (whose playbook makes one task), a task created
-and completed, an interaction logged. Each record carries the chain's marker in a field a
+same email), another the rep uploads (`captureEmail`, keyed as any write), deal, move to
+`qualification` (whose playbook makes one task), a task created and completed, an
+interaction logged. Each record carries the chain's marker in a field a
 later check finds it by (name, email, title, subject), so the checks can tell, per key,
 whether the write exists and how often."""
 
@@ -30,7 +31,7 @@ RETRY_PAUSE_SECONDS = 0.25
 RETRYABLE_CODES = frozenset(
     {"SERVICE_UNAVAILABLE", "SUBGRAPH_UNAVAILABLE", "SUBGRAPH_TIMEOUT", "TIMEOUT"}
 )
-OPS_PER_CHAIN = 8
+OPS_PER_CHAIN = 9
 # The rep whose mail the capture door takes (registered as hers in each workspace).
 REP = "rita"
 REP_ADDRESS = "rita@ourco.example"
@@ -44,6 +45,7 @@ TASK = """mutation($t: String!, $d: ID!) { createTask(input: {title: $t, dealId:
 COMPLETE = """mutation($t: ID!) { completeTask(id: $t, outcome: "done") { id } }"""
 INTERACTION = """mutation($c: ID!, $s: String!) {
   logInteraction(input: {kind: NOTE, contactId: $c, subject: $s}) { id } }"""
+UPLOAD = """mutation($r: String!) { captureEmail(raw: $r) { email { id } duplicate } }"""
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,15 @@ class Chain:
     task: str | None = None
     completed: bool = False
     interaction: str | None = None
+    uploaded: bool = False
     # Writes sent (acknowledged or not): a write not acknowledged may still exist, once.
     attempted: set[str] = field(default_factory=set)
+    # When each write was acknowledged (monotonic), by kind: a look after a recovery
+    # checks what was acknowledged before it.
+    acked_at: dict[str, float] = field(default_factory=dict)
+
+    def acked_by(self, moment: float) -> set[str]:
+        return {kind for kind, at in self.acked_at.items() if at <= moment}
 
 
 def _retryable(status: int, body: dict[str, Any] | None) -> bool:
@@ -101,13 +110,14 @@ def _retryable(status: int, body: dict[str, Any] | None) -> bool:
     return False
 
 
-def mail_of(marker: str) -> str:
-    """The email a chain's contact sends the rep: its Message-ID names the chain."""
+def mail_of(marker: str, way: str = "mail") -> str:
+    """The email a chain's contact sends the rep (`way`: "mail" by SMTP, "upload"): its
+    Message-ID and subject name the chain and the way."""
     return (
         f"From: Chaos <{marker}@example.com>\r\n"
         f"To: Rita Rep <{REP_ADDRESS}>\r\n"
-        f"Subject: {marker} mail\r\n"
-        f"Message-ID: <{marker}@chaos.example>\r\n"
+        f"Subject: {marker} {way}\r\n"
+        f"Message-ID: <{marker}.{way}@chaos.example>\r\n"
         "Date: Mon, 07 Dec 2026 09:00:00 +0000\r\n"
         "\r\n"
         "Can we talk about the rack?\r\n"
@@ -136,6 +146,8 @@ class KeyedClient:
         self.http = http
         self.url = url
         self.headers = {**auth_headers(workspace, "alice", "admin")}
+        # The rep uploads her own mail (capture files it as hers).
+        self.rep_headers = {**auth_headers(workspace, REP, "rep")}
         self.tally = tally
         self.door = door
 
@@ -158,8 +170,11 @@ class KeyedClient:
 
         await self._until_answered(attempt)
 
-    async def write(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-        headers = {**self.headers, "idempotency-key": f"chaos-{uuid4()}"}
+    async def write(
+        self, query: str, variables: dict[str, Any], *, as_rep: bool = False
+    ) -> dict[str, Any]:
+        caller = self.rep_headers if as_rep else self.headers
+        headers = {**caller, "idempotency-key": f"chaos-{uuid4()}"}
         payload = {"query": query, "variables": variables}
 
         async def attempt() -> Attempt:
@@ -209,16 +224,23 @@ class KeyedClient:
 async def run_chain(client: KeyedClient, chain: Chain) -> None:
     """The chain's writes in order; stops at the first write given up on."""
     m = chain.marker
+
+    async def step(kind: str, send: Awaitable[dict[str, Any] | None]) -> dict[str, Any]:
+        chain.attempted.add(kind)
+        answer = await send
+        chain.acked_at[kind] = time.monotonic()
+        return answer or {}
+
     try:
-        chain.attempted.add("company")
-        chain.company = (await client.write(COMPANY, {"n": m}))["id"]
-        chain.attempted.add("contact")
-        contact = await client.write(CONTACT, {"c": chain.company, "e": f"{m}@example.com"})
-        chain.contact = contact["id"]
+        chain.company = (await step("company", client.write(COMPANY, {"n": m})))["id"]
+        contact = {"c": chain.company, "e": f"{m}@example.com"}
+        chain.contact = (await step("contact", client.write(CONTACT, contact)))["id"]
         if client.door is not None:
-            chain.attempted.add("mail")
-            await client.mail(mail_of(m))
+            await step("mail", client.mail(mail_of(m)))
             chain.mailed = True
+            upload = {"r": mail_of(m, "upload")}
+            await step("upload", client.write(UPLOAD, upload, as_rep=True))
+            chain.uploaded = True
         deal_input = {
             "title": m,
             "amount": "1000",
@@ -226,18 +248,14 @@ async def run_chain(client: KeyedClient, chain: Chain) -> None:
             "primaryContactId": chain.contact,
             "expectedCloseDate": "2027-06-30",
         }
-        chain.attempted.add("deal")
-        chain.deal = (await client.write(DEAL, {"i": deal_input}))["id"]
-        chain.attempted.add("move")
-        await client.write(MOVE, {"d": chain.deal})
+        chain.deal = (await step("deal", client.write(DEAL, {"i": deal_input})))["id"]
+        await step("move", client.write(MOVE, {"d": chain.deal}))
         chain.moved = True
-        chain.attempted.add("task")
-        chain.task = (await client.write(TASK, {"t": m, "d": chain.deal}))["id"]
-        chain.attempted.add("complete")
-        await client.write(COMPLETE, {"t": chain.task})
+        chain.task = (await step("task", client.write(TASK, {"t": m, "d": chain.deal})))["id"]
+        await step("complete", client.write(COMPLETE, {"t": chain.task}))
         chain.completed = True
-        chain.attempted.add("interaction")
-        chain.interaction = (await client.write(INTERACTION, {"c": chain.contact, "s": m}))["id"]
+        logged = {"c": chain.contact, "s": m}
+        chain.interaction = (await step("interaction", client.write(INTERACTION, logged)))["id"]
     except GaveUp:
         return
 

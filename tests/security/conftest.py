@@ -28,6 +28,7 @@ from ..conftest import Stack
 TOKEN_BURST = 5
 ADDRESS_BURST = 12
 LOCK_AFTER = 5
+REFILL_PER_SECOND = "0.001"
 
 
 @pytest.fixture(scope="session")
@@ -37,9 +38,11 @@ def guarded_gateway(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> I
         **stack.env,
         "GATEWAY_PORT": str(port),
         "GATEWAY_TRUSTED_PROXIES": "127.0.0.1",
-        "GATEWAY_RATE_PER_TOKEN": "0.5",
+        # Buckets that barely refill (one request per ~17 min): a test's burst is refused
+        # at its count however slowly a loaded machine serves the requests before it.
+        "GATEWAY_RATE_PER_TOKEN": REFILL_PER_SECOND,
         "GATEWAY_BURST_PER_TOKEN": str(TOKEN_BURST),
-        "GATEWAY_RATE_PER_IP": "0.5",
+        "GATEWAY_RATE_PER_IP": REFILL_PER_SECOND,
         "GATEWAY_BURST_PER_IP": str(ADDRESS_BURST),
         "GATEWAY_AUTH_SLOW_AFTER": "2",
         "GATEWAY_AUTH_LOCK_AFTER": str(LOCK_AFTER),

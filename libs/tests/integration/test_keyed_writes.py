@@ -20,7 +20,14 @@ from crm_kit.profile import DatabaseProfile
 from crm_kit.records import Duplicate, MongoRecords
 from crm_kit.writer import DocumentWriter
 
-from ..support.keyed import bump_twice, count_and_tag, create_thing, finish, rename_then_bump
+from ..support.keyed import (
+    NameClaims,
+    bump_twice,
+    count_and_tag,
+    create_thing,
+    finish,
+    rename_then_bump,
+)
 from ..support.things import THING, THINGS, Thing, encode
 
 pytestmark = pytest.mark.integration
@@ -171,3 +178,22 @@ async def test_a_refusing_change_made_by_the_first_run_answers_the_record(
     assert again.name == first.name == "Ada (done)"
     with operation_bound(_operation("e" * 32)), pytest.raises(ValueError):
         await finish(things, "t1")  # another request: refused, as it should be
+
+
+async def test_the_keyed_retry_of_an_update_runs_a_required_hook_that_failed(
+    env: dict[str, Any],
+) -> None:
+    """The rename is stored, its claim is not (the hook failed, so did the write); the
+    retry in the same operation finds the rename made and writes the claim."""
+    claims = NameClaims()
+    env["writer"].hooks.subscribe(claims.on_write, required=True)
+    await env["things"].insert(Thing("t1", "w1", "Ada", score=0))
+    claims.fail_next = True
+    with operation_bound(_operation()), pytest.raises(ConnectionError):
+        await rename_then_bump(env["things"], "t1", "Ada L", bump=False)
+    assert (await env["db"][THINGS].find_one({"_id": "t1"}))["name"] == "Ada L"
+    assert "Ada L" not in claims.holders
+    with operation_bound(_operation()):
+        await rename_then_bump(env["things"], "t1", "Ada L", bump=False)
+    assert claims.holders["Ada L"] == "t1"
+    assert len(await _outbox_ids(env)) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -206,6 +207,39 @@ async def test_fast_path_publishes_one_document_and_sweep_respects_the_grace(
     assert await relay.publish_pending() == 1
 
 
+async def test_a_written_document_is_published_while_a_sweep_is_still_reading(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep reads whole collections (seconds on a large FerretDB): the fast path does
+    not wait for it. Here the sweep is held for as long as the test runs."""
+    db, js, prefix = env["db"], env["js"], env["prefix"]
+    relay = OutboxRelay(db, ["things"], js, sweep_seconds=0.05)
+    sweeping, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_sweep(grace_seconds: float = 0.0) -> int:
+        sweeping.set()
+        await release.wait()
+        return 0
+
+    monkeypatch.setattr(relay, "publish_pending", slow_sweep)
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.wait_for(sweeping.wait(), 5)
+        await db.things.insert_one({"_id": "written", **outbox_fields([_event(prefix, 1)])})
+        relay.notify("things", "written")
+
+        async def published() -> bool:
+            return await _stream_messages(js, env["stream"].name) == 1
+
+        await eventually(published, timeout=10, what="published during the sweep")
+        assert not release.is_set()  # the sweep was still reading
+    finally:
+        release.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def test_relay_task_stops_promptly_when_cancelled_during_a_wake_up(
     env: dict[str, Any],
 ) -> None:
@@ -278,7 +312,7 @@ async def test_an_event_a_dead_consumer_had_fetched_is_taken_over_after_ack_wait
     env: dict[str, Any],
 ) -> None:
     """A puller fetches and dies without settling; the live one gets the event again once
-    ack_wait (5 s by default) has passed, and handles it once."""
+    ack_wait (3 s by default) has passed, and handles it once."""
     js, prefix = env["js"], env["prefix"]
     handled: list[int] = []
 
@@ -328,5 +362,5 @@ async def test_starting_updates_a_durable_made_with_an_older_ack_wait(
     consumer = _consumer(env, durable, handler)
     await consumer.start()
     info = await js.consumer_info(stream, durable)
-    assert info.config.ack_wait == consumer_module.ACK_WAIT_SECONDS == 5.0
+    assert info.config.ack_wait == consumer_module.ACK_WAIT_SECONDS == 3.0
     await consumer.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from crm_kit.clock import utcnow
 from crm_kit.ids import new_id
 from crm_kit.records import Records
+from crm_kit.writer import Written
 
 from .things import Thing
 
@@ -72,3 +73,21 @@ async def finish(things: Records[Thing], thing_id: str) -> Thing | None:
         return True
 
     return await things.change(thing_id, done)
+
+
+class NameClaims:
+    """A required write hook standing for a claim later look-ups trust (as contacts' email
+    claims): name → the thing holding it. `fail_next` makes its next write fail, as the
+    database dying between a record's write and its claim's."""
+
+    def __init__(self) -> None:
+        self.holders: dict[str, str] = {}
+        self.fail_next = False
+
+    async def on_write(self, written: Written) -> None:
+        if not isinstance(written.record, Thing):
+            return
+        if self.fail_next:
+            self.fail_next = False
+            raise ConnectionError("database gone before the claim")
+        self.holders[written.record.name] = written.record.id

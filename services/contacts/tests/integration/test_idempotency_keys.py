@@ -15,11 +15,15 @@ from typing import Any
 
 import pytest
 from nats.aio.client import Client
+from pymongo.errors import AutoReconnect
 
+from crm_contacts.app import create_app
+from crm_contacts.store.email_claims import EmailClaims
 from crm_contracts import contacts as contract
 from crm_kit.idempotency import COLLECTION, TIME_FIELD
-from crm_kit.testing import eventually
+from crm_kit.testing import GraphQLClient, cli_call, eventually, gateway_auth, running_app
 
+from .conftest import service_settings
 from .test_events_and_rpc import _events_of
 
 pytestmark = pytest.mark.integration
@@ -27,6 +31,8 @@ pytestmark = pytest.mark.integration
 CREATE_CONTACT = """mutation($n: String!, $e: String!) {
   createContact(input: {firstName: $n, email: $e}) { id firstName email createdAt } }"""
 CREATE_COMPANY = "mutation($n: String!) { createCompany(input: {name: $n}) { id name } }"
+ADD_EMAIL = """mutation($id: ID!, $e: [String!]) {
+  updateContact(id: $id, input: {emails: $e}) { id emails } }"""
 LOG = """mutation($c: ID!, $s: String!) {
   logInteraction(input: {kind: NOTE, contactId: $c, subject: $s}) { id subject } }"""
 
@@ -130,3 +136,38 @@ async def test_an_attempt_that_stopped_before_storing_is_completed_once(
     assert await _count(running, "contacts", workspace_id=db_name) == 1
     (record,) = [doc async for doc in keys.find({"key": "k-stopped"})]
     assert record["state"] == "done" and record["attempt"] == 2
+
+
+async def test_the_keyed_retry_of_an_email_change_claims_the_address_the_first_run_did_not(
+    infra: Any, nc: Client, db_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The change is saved and the database dies before the address's claim is written:
+    the write fails (retryable), and its keyed retry finds the change made and writes the
+    claim, so a look-up by the address (capture's) finds the contact. Claims exist on the
+    embedded database's profile only (`store/email_claims.py`; MongoDB's index answers)."""
+    writes = {"failed": 0}
+    real_claim = EmailClaims.claim
+
+    async def claim_dying_once(self: EmailClaims, contact: Any) -> None:
+        if "grace@new.example" in contact.emails and not writes["failed"]:
+            writes["failed"] += 1
+            raise AutoReconnect("connection closed before the claim")
+        await real_claim(self, contact)
+
+    monkeypatch.setattr(EmailClaims, "claim", claim_dying_once)
+    async with running_app(create_app(service_settings(infra, db_name, "auto"))) as http:
+        gql = GraphQLClient(http, gateway_auth("contacts", db_name, "alice", "admin"))
+        made = await gql.data(CREATE_CONTACT, {"n": "Grace", "e": "grace@example.com"})
+        contact_id = made["createContact"]["id"]
+        change = {"id": contact_id, "e": ["grace@new.example"]}
+        keyed = gql.keyed("k-email-change")
+        failed = await keyed.execute(ADD_EMAIL, change)
+        assert writes["failed"] == 1
+        assert failed["errors"][0]["extensions"]["retryable"] is True, failed
+        find = {"emails": ["grace@new.example"]}
+        gap = await cli_call(nc, contract.RPC_CONTACT_FIND_BY_EMAILS, db_name, find, "admin")
+        assert gap == {}  # saved, not claimed: what the retry must close
+        again = await keyed.data(ADD_EMAIL, change)
+        assert "grace@new.example" in again["updateContact"]["emails"]
+        found = await cli_call(nc, contract.RPC_CONTACT_FIND_BY_EMAILS, db_name, find, "admin")
+        assert found["grace@new.example"]["id"] == contact_id

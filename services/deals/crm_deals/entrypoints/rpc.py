@@ -26,7 +26,7 @@ from ..domain.pipeline import Pipeline
 from ..domain.queries import DealSelection
 from ..events.publish import pipeline_snapshot, snapshot
 from ..usecases import audit, pipelines
-from ..usecases.deals import find_deal, move_deal
+from ..usecases.deals import ExpectedStage, find_deal, move_deal
 from ..usecases.queries import list_deals
 from ..usecases.scope import Scopes
 from ..usecases.visibility import reads_amounts
@@ -39,6 +39,7 @@ _RPC_CODES = {
     "FORBIDDEN": "FORBIDDEN",
     "CONFLICT": "CONFLICT",
     "PRECONDITION_FAILED": "PRECONDITION_FAILED",
+    "STAGE_CHANGED": "STAGE_CHANGED",
 }
 
 
@@ -59,6 +60,7 @@ def deal_json(deal: Deal, *, amounts: bool = True) -> dict[str, Any]:
         "closedAt": _time(deal.closed_at),
         "lostReason": deal.lost_reason,
         "completedPlaybookKeys": list(deal.completed_playbook_keys),
+        "stageSequence": len(deal.stage_history),
     }
     if not amounts:
         body.update(dict.fromkeys(MONEY_KEYS))
@@ -83,6 +85,20 @@ def _required(payload: dict[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise RpcError("BAD_REQUEST", f"body needs a non-empty string {key!r}")
     return value
+
+
+def _expected_stage(payload: dict[str, Any]) -> ExpectedStage | None:
+    """Where the mover saw the deal (`fromStageKey`, and `stageSequence` when known)."""
+    stage, sequence = payload.get("fromStageKey"), payload.get("stageSequence")
+    if stage is None and sequence is None:
+        return None
+    if not isinstance(stage, str) or not stage:
+        raise RpcError("BAD_REQUEST", "'fromStageKey' must be a non-empty string")
+    if sequence is not None and (
+        isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 1
+    ):
+        raise RpcError("BAD_REQUEST", "'stageSequence' must be a positive integer")
+    return ExpectedStage(stage, sequence)
 
 
 def endpoints(scopes: Scopes) -> list[Endpoint]:
@@ -142,8 +158,9 @@ def endpoints(scopes: Scopes) -> list[Endpoint]:
 
     async def move(caller: RequestContext, payload: dict[str, Any]) -> Any:
         deal_id, stage_key = _required(payload, "id"), _required(payload, "stageKey")
+        expected = _expected_stage(payload)
         try:
-            moved = await move_deal(scopes(caller), deal_id, stage_key)
+            moved = await move_deal(scopes(caller), deal_id, stage_key, expected=expected)
         except CRMError as error:
             raise RpcError(_RPC_CODES.get(error.code, "INTERNAL"), error.message) from None
         return deal_json(moved)
@@ -155,7 +172,8 @@ def endpoints(scopes: Scopes) -> list[Endpoint]:
             "deal-move",
             contract.RPC_DEAL_MOVE,
             move,
-            "Move a deal to a stage, exit criteria enforced, no override: {id, stageKey}",
+            "Move a deal to a stage, exit criteria enforced, no override: "
+            "{id, stageKey, fromStageKey?, stageSequence?}",
             roles=WRITE,
             callers=frozenset({"tasks", "cli"}),
         ),

@@ -13,7 +13,14 @@ from typing import Any, NamedTuple
 from crm_kit import bounds
 from crm_kit.access import require_change_visible, require_system_fields
 from crm_kit.audit import annotate
-from crm_kit.errors import BadUserInput, Conflict, Forbidden, NotFound, PreconditionFailed
+from crm_kit.errors import (
+    BadUserInput,
+    Conflict,
+    CRMError,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+)
 from crm_kit.ids import new_id
 from crm_kit.unset import Unset
 
@@ -306,15 +313,46 @@ async def delete_deal(scope: Scope, deal_id: str) -> Deal:
 # --- stage changes -----------------------------------------------------------------------
 
 
-async def move_deal(scope: Scope, deal_id: str, stage_key: str, *, override: bool = False) -> Deal:
+class ExpectedStage(NamedTuple):
+    """Where a mover saw the deal: its stage and, when known, how many stage changes it
+    had had (`len(stage_history)`, the events' `stageSequence`)."""
+
+    stage_key: str
+    sequence: int | None = None
+
+    def holds(self, deal: Deal) -> bool:
+        if deal.stage_key != self.stage_key:
+            return False
+        return self.sequence is None or len(deal.stage_history) == self.sequence
+
+
+class StageChanged(CRMError):
+    """The deal is no longer where the mover saw it: it moved on meanwhile. Final: asking
+    again cannot change it (a move re-asked after a crash must not take a deal back)."""
+
+    code = "STAGE_CHANGED"
+
+
+async def move_deal(
+    scope: Scope,
+    deal_id: str,
+    stage_key: str,
+    *,
+    override: bool = False,
+    expected: ExpectedStage | None = None,
+) -> Deal:
     """Moving forward needs the exit criteria of the stage left and of every stage skipped
-    on the way (or an admin's override, recorded); moving back needs none."""
+    on the way (or an admin's override, recorded); moving back needs none. With `expected`,
+    a deal no longer there is refused (`StageChanged`); one already in the target stage is
+    answered as it is."""
     scope.require_write()
     _check_override_allowed(scope, override)
     if stage_key == WON:
-        return await close_won(scope, deal_id)
+        return await close_won(scope, deal_id, expected=expected)
 
     async def change(deal: Deal) -> bool:
+        if _arrived(deal, stage_key, expected):
+            return False
         if stage_key == LOST:
             raise BadUserInput(
                 "closing as lost needs a reason: use closeDealLost", field="stageKey"
@@ -340,10 +378,32 @@ async def move_deal(scope: Scope, deal_id: str, stage_key: str, *, override: boo
     return await _change(scope, deal_id, change, _MOVED_MEANWHILE)
 
 
-async def close_won(scope: Scope, deal_id: str) -> Deal:
+def _arrived(deal: Deal, stage_key: str, expected: ExpectedStage | None) -> bool:
+    """With an expectation: whether the deal is in the target stage already (an earlier
+    ask of the same move made it, or another mover did: nothing to do); raises
+    `StageChanged` when it is neither there nor where the mover saw it."""
+    if expected is None:
+        return False
+    if deal.stage_key == stage_key:
+        return True
+    if not expected.holds(deal):
+        seen = f"{expected.stage_key!r}" + (
+            f" after {expected.sequence} stage changes" if expected.sequence is not None else ""
+        )
+        raise StageChanged(
+            f"deal {deal.id} is in {deal.stage_key!r} after {len(deal.stage_history)} stage "
+            f"changes, not in {seen}: it moved on, so it is not moved",
+            field="fromStageKey",
+        )
+    return False
+
+
+async def close_won(scope: Scope, deal_id: str, *, expected: ExpectedStage | None = None) -> Deal:
     scope.require_write()
 
     async def change(deal: Deal) -> bool:
+        if _arrived(deal, WON, expected):
+            return False
         _require_open(deal)
         pipeline = await get_pipeline(scope, deal.pipeline_id)
         await _enter(scope, deal, pipeline, _terminal(pipeline, WON), kind=WON)

@@ -97,7 +97,9 @@ class RuleRun:
     rule_id: str
     event_id: str
     event_type: str
-    outcome: str  # running | succeeded | failed | skipped
+    # running | succeeded | failed | skipped | superseded (a MOVE_DEAL whose deal moved on
+    # before the move: not made, and not asked again)
+    outcome: str
     at: datetime
     error: str | None = None
     task_ids: list[str] = field(default_factory=list)
@@ -105,6 +107,10 @@ class RuleRun:
     # Times the run was put back for another delivery of its event (a MOVE_DEAL refused on
     # criteria that an event in flight may still meet).
     retries: int = 0
+    # MOVE_DEAL: where the run saw the deal (its first ask's), kept so that a move asked
+    # again after a crash or a redelivery expects what the first ask did.
+    expected_stage: str | None = None
+    expected_sequence: int | None = None
 
     @classmethod
     def start(

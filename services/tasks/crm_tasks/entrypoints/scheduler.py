@@ -29,8 +29,12 @@ class Scheduler:
         interval: float = 0.5,
         batch: int = 200,
         clock: Clock = utcnow,
+        service: str = SERVICE,
     ) -> None:
         self._fire_due = fire_due
+        # The metric's `service` label (a test gives its scheduler a name of its own: the
+        # metric registry is one per process, shared with any other scheduler running).
+        self._service = service
         self._interval = interval
         self._batch = batch
         self._clock = clock
@@ -40,7 +44,7 @@ class Scheduler:
         """One pass; returns how many items this replica fired."""
         firings = await self._fire_due(self._clock(), self._batch)
         for firing in firings:
-            metrics.observe_scheduler_lag(SERVICE, firing.job, firing.lag_seconds)
+            metrics.observe_scheduler_lag(self._service, firing.job, firing.lag_seconds)
         self.fired += len(firings)
         return len(firings)
 

@@ -101,6 +101,7 @@ class RuleRunOutcome(Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
+    SUPERSEDED = "superseded"
 
 
 @strawberry.enum

@@ -271,6 +271,8 @@ def run_to_doc(run: RuleRun) -> dict[str, Any]:
         "task_ids": list(run.task_ids),
         "notification_ids": list(run.notification_ids),
         "retries": run.retries,
+        "expected_stage": run.expected_stage,
+        "expected_sequence": run.expected_sequence,
     }
 
 
@@ -287,6 +289,8 @@ def run_from_doc(doc: Mapping[str, Any]) -> RuleRun:
         task_ids=list(doc.get("task_ids") or []),
         notification_ids=list(doc.get("notification_ids") or []),
         retries=int(doc.get("retries") or 0),
+        expected_stage=doc.get("expected_stage"),
+        expected_sequence=doc.get("expected_sequence"),
     )
 
 

@@ -50,12 +50,27 @@ class DealsUnavailable(Exception):
     """The deals service did not answer, or failed: the move may succeed if asked again."""
 
 
+@dataclass(frozen=True)
+class SeenStage:
+    """Where a mover saw a deal: its stage and how many stage changes it had had then."""
+
+    stage_key: str
+    sequence: int | None
+
+
 class DealMoves(Protocol):
     """Stage moves asked of the deals service (it owns deals; this service never writes
     them): `caller` is the identity the move is made as (an automation rule's)."""
 
-    async def move(self, caller: RequestContext, deal_id: str, stage_key: str) -> None:
-        """DealMoveRefused for a refusal, DealsUnavailable when it may be retried."""
+    async def where(self, caller: RequestContext, deal_id: str) -> SeenStage:
+        """The deal's stage now; DealMoveRefused (NOT_FOUND, ...) or DealsUnavailable."""
+
+    async def move(
+        self, caller: RequestContext, deal_id: str, stage_key: str, seen: SeenStage
+    ) -> None:
+        """Move the deal if it is still where `seen` says (else DealMoveRefused with
+        STAGE_CHANGED); DealMoveRefused for a refusal, DealsUnavailable when it may be
+        retried."""
 
 
 class NameTaken(Exception):
@@ -177,8 +192,9 @@ class WorkspaceStore(Protocol):
         run's id, so of two finishers only one sends; returns whether this one did. The
         run record takes the outcome unless another finisher settled it first."""
 
-    async def retry_run(self, run: RuleRun) -> None:
-        """Record that the (still running) run is put back for its event's redelivery."""
+    async def keep_run_progress(self, run: RuleRun) -> None:
+        """Record what a (still running) run must remember across deliveries of its event:
+        how often it was put back, the deal stage its move expects."""
 
     async def list_runs(self, rule_id: str, after: Cursor | None, limit: int) -> list[RuleRun]:
         """Newest first; cursors hold (`at`, id)."""

@@ -231,10 +231,13 @@ class WorkspaceRecordStore:
         await self.runs.update(run.id, {"$set": settled}, expect={"outcome": "running"})
         return won
 
-    async def retry_run(self, run: RuleRun) -> None:
-        await self.runs.update(
-            run.id, {"$set": {"retries": run.retries}}, expect={"outcome": "running"}
-        )
+    async def keep_run_progress(self, run: RuleRun) -> None:
+        progress = {
+            "retries": run.retries,
+            "expected_stage": run.expected_stage,
+            "expected_sequence": run.expected_sequence,
+        }
+        await self.runs.update(run.id, {"$set": progress}, expect={"outcome": "running"})
 
     async def list_runs(self, rule_id: str, after: Cursor | None, limit: int) -> list[RuleRun]:
         return await self.runs.find(

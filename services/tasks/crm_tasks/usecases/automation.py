@@ -27,6 +27,7 @@ from crm_contracts.envelope import CloudEvent
 from crm_contracts.placeholders import DEAL_PLACEHOLDERS, deal_values, names_in
 from crm_contracts.placeholders import render as render_values
 from crm_kit import bounds
+from crm_kit.context import RequestContext
 from crm_kit.errors import BadUserInput, CRMError, NotFound
 from crm_kit.ids import is_id, new_id
 from crm_kit.pagination import Cursor
@@ -45,7 +46,7 @@ from ..domain.rule import (
     TaskTemplate,
 )
 from ..domain.task import PRIORITIES, TASK_TYPES, Task, TaskSource
-from ..store.port import DealMoveRefused
+from ..store.port import DealMoveRefused, SeenStage
 from .inputs import RuleInput, TaskInput
 from .scope import Scope, automation_caller
 from .tasks import new_task, store_tasks
@@ -96,6 +97,11 @@ class ActionFailed(Exception):
 
 class RunAgainLater(Exception):
     """The run is put back: the consumer leaves its event for redelivery (with backoff)."""
+
+
+class Superseded(ActionFailed):
+    """A MOVE_DEAL found its deal moved on since the run saw it: the run ends
+    `superseded` (recorded with the reason), and nothing is asked again."""
 
 
 # A MOVE_DEAL refused on exit criteria is asked again this many times, on redeliveries of
@@ -443,24 +449,54 @@ async def _move_deal(
     refusal fails the run with the reason (after MOVE_RETRIES more asks for unmet
     criteria, which an event in flight may still meet); an unanswered request is retried
     with the event (the run resumes; moving a deal to the stage it is in changes nothing)
-    and dead-lettered after the consumer's last delivery."""
+    and dead-lettered after the consumer's last delivery.
+
+    The move names where the run saw the deal (a stage event's own stage and sequence,
+    else the deal as read at the first ask), kept on the run: asked again after a crash
+    or delivered late, it never takes a deal that moved on back; that refusal ends the
+    run as `superseded`, not retried."""
     deal_id = related(event.data)["deal_id"]
     stage_key = action.stage_key or ""
     if deal_id is None:
         raise ActionFailed("MOVE_DEAL needs an event about a deal; this one names none")
     if scope.deals is None:
         raise ActionFailed("MOVE_DEAL: this process cannot reach the deals service")
+    caller = automation_caller(scope.workspace_id, rule.id)
     try:
-        await scope.deals.move(automation_caller(scope.workspace_id, rule.id), deal_id, stage_key)
+        seen = await _seen_stage(scope, run, event, caller, deal_id)
+        await scope.deals.move(caller, deal_id, stage_key, seen)
     except DealMoveRefused as refused:
+        if refused.code == "STAGE_CHANGED":
+            raise Superseded(
+                f"deal {deal_id} moved on before the move to {stage_key!r}: {refused.message}"
+            ) from None
         if refused.code == "PRECONDITION_FAILED" and run.retries < MOVE_RETRIES:
             run.retries += 1
-            await scope.store.retry_run(run)
+            await scope.store.keep_run_progress(run)
             raise RunAgainLater(refused.message) from None
         raise ActionFailed(
             f"the deals service refused to move deal {deal_id} to {stage_key!r} "
             f"({refused.code}): {refused.message}"
         ) from None
+
+
+async def _seen_stage(
+    scope: Scope, run: RuleRun, event: CloudEvent, caller: RequestContext, deal_id: str
+) -> SeenStage:
+    """Where the run saw the deal: kept on the run from its first ask, else the stage
+    event's own (the stage it announces, at its sequence), else the deal as it is now."""
+    if run.expected_stage is not None:
+        return SeenStage(run.expected_stage, run.expected_sequence)
+    data = event.data
+    if event.type == deals.DEAL_STAGE_CHANGED and isinstance(data.get("toStage"), str):
+        seen = SeenStage(data["toStage"], data.get("stageSequence"))
+    elif scope.deals is not None:
+        seen = await scope.deals.where(caller, deal_id)
+    else:
+        raise ActionFailed("MOVE_DEAL: this process cannot reach the deals service")
+    run.expected_stage, run.expected_sequence = seen.stage_key, seen.sequence
+    await scope.store.keep_run_progress(run)
+    return seen
 
 
 async def _run_actions(scope: Scope, rule: Rule, run: RuleRun, event: CloudEvent) -> _Done:
@@ -511,9 +547,10 @@ async def _run_rule(scope: Scope, rule: Rule, event: CloudEvent) -> RuleRun:
     try:
         done = await _run_actions(scope, rule, run, event)
     except (ActionFailed, CRMError) as error:
-        run.outcome, run.error = "failed", getattr(error, "message", None) or str(error)
+        run.outcome = "superseded" if isinstance(error, Superseded) else "failed"
+        run.error = getattr(error, "message", None) or str(error)
         log.warning(
-            "automation rule run failed",
+            f"automation rule run {run.outcome}",
             extra={"fields": {"rule_id": rule.id, "event_id": event.id, "error": run.error}},
         )
         await scope.store.finish_run(run, RunResult.of(run, []))

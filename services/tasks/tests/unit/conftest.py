@@ -29,6 +29,9 @@ from crm_tasks.usecases.reminders import reminders
 from crm_tasks.usecases.scope import Scope, scopes
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+# The unit tests' scheduler reports its lag under this `service` label, apart from any
+# tasks service running in the same process (integration tests sharing a pytest run).
+SCHEDULER_LABEL = "tasks-unit-scheduler"
 
 
 class FakeStore:
@@ -112,7 +115,8 @@ def inbound(store: FakeStore, clock: Clock) -> Inbound:
 
 @pytest.fixture
 def scheduler(store: FakeStore, clock: Clock) -> Scheduler:
-    return Scheduler(reminders(store.store), clock=clock)
+    # Its lag metric under a name no other scheduler of this process reports as.
+    return Scheduler(reminders(store.store), clock=clock, service=SCHEDULER_LABEL)
 
 
 @pytest.fixture

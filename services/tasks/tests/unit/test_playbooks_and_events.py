@@ -21,7 +21,7 @@ from crm_tasks.usecases.inputs import TeamInput
 from crm_tasks.usecases.scope import Scope
 from crm_tasks.usecases.teams import create_team
 
-from .conftest import T0, FakeStore, Inbound
+from .conftest import SCHEDULER_LABEL, T0, FakeStore, Inbound
 
 
 async def all_tasks(store: FakeStore, workspace: str = "w1") -> list[Task]:
@@ -170,7 +170,7 @@ async def test_reminder_then_overdue_fire_once_each(
 
 def _lag(job: str) -> tuple[float, float, float | None]:
     """The scheduler-lag metric of the tasks service for `job`: (count, sum, last)."""
-    labels = {"service": "tasks", "kind": job}
+    labels = {"service": SCHEDULER_LABEL, "kind": job}
     count = REGISTRY.get_sample_value("crm_scheduler_lag_seconds_count", labels) or 0.0
     total = REGISTRY.get_sample_value("crm_scheduler_lag_seconds_sum", labels) or 0.0
     return count, total, REGISTRY.get_sample_value("crm_scheduler_last_lag_seconds", labels)
