@@ -119,6 +119,7 @@ class ServiceRuntime:
             locks=self.doc_locks,
             isolated_updates=self.mongo.isolated_updates,
             service=self.settings.service,
+            backstop_seconds=self.settings.outbox_backstop_seconds,
         )
         self.spawn(self.relay.run(), "outbox-relay")
         self.spawn(self._poll_state(), "metrics-state")

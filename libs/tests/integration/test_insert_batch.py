@@ -13,7 +13,7 @@ from pymongo import AsyncMongoClient
 from crm_contracts.envelope import CloudEvent, new_event, source_of
 from crm_contracts.streams import StreamSpec
 from crm_kit.nats_io import ensure_stream
-from crm_kit.outbox import OUTBOX, PENDING, OutboxRelay
+from crm_kit.outbox import PENDING, SEALED, OutboxRelay, unseal
 from crm_kit.profile import DatabaseProfile
 from crm_kit.writer import DocumentWriter
 
@@ -65,7 +65,7 @@ async def test_a_batch_is_published_once_with_only_the_stored_records_events(
     )
     assert refused == {"t3"}  # its unique key is another record's
     batch = await db.batches.find_one({"_id": "b1"})
-    assert batch[PENDING] is True and len(batch[OUTBOX]) == 4
+    assert batch[PENDING] is True and len(unseal(batch[SEALED])[0]) == 4
     assert await db.things.count_documents({PENDING: True}) == 0  # no per-record outbox
 
     # Sent again: everything refused, nothing more to publish.
