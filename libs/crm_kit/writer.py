@@ -617,7 +617,7 @@ class DocumentWriter:
         for doc in docs:
             write = self._prepare(self._pending("insert", collection, dict(doc), ()))
             self._audit_insert(write)
-            entries.extend((write.doc_id, entry) for entry in write.audit)
+            entries.extend((write.doc_id, audit_log.packed_changes(e)) for e in write.audit)
         return entries
 
     async def _audit_bulk(
