@@ -107,15 +107,26 @@ class JobRunner:
             self._running[job.id] = task
 
     async def _work(self, job: ImportJob, lease: Lease) -> None:
+        scope = self._scopes(running.starter_of(job))
         try:
-            await running.run(self._scopes(running.starter_of(job)), job.id, lease.holds)
+            await running.run(scope, job.id, lease.holds)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            # The checkpoint stands; the job is taken up again once the lease lapses.
+        except Exception as error:
+            # The checkpoint stands; the job is taken up again once the lease lapses, at
+            # most `max_attempts` times in all (then it fails, naming the error).
             log.exception("import %s stopped by an error", job.id)
+            try:
+                await running.crashed(scope, job, error)
+            except Exception:
+                log.warning("import %s: its failure was not recorded", job.id, exc_info=True)
         finally:
             self._running.pop(job.id, None)
+
+    async def settle(self) -> None:
+        """Wait for the runs this runner started to end."""
+        while self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
 
     async def stop(self) -> None:
         tasks = list(self._running.values())

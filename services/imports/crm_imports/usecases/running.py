@@ -109,6 +109,21 @@ async def run(scope: Scope, job_id: str, holds: Holds) -> ImportJob | None:
     return await _finish(scope, current, COMPLETED, duplicates=report)
 
 
+async def crashed(scope: Scope, job: ImportJob, error: BaseException) -> ImportJob | None:
+    """A runner of the job's run ended on an unexpected error: counted on the job, which
+    fails after `max_attempts` of them (naming the error's kind, not its details: those
+    are in the service's log)."""
+    run = job.run
+
+    async def count(found: ImportJob) -> bool:
+        if found.run != run or found.status != RUNNING:
+            return False
+        found.crashed(type(error).__name__, scope.settings.max_attempts, scope.now())
+        return True
+
+    return await scope.store.change_job(job.id, count)
+
+
 def _next(batches: Generator[Batch, None, None]) -> Batch | None:
     return next(batches, None)
 
