@@ -165,8 +165,8 @@ class CompanySink:
         found = await self.scope.store.companies_with_keys(external, domains)
         names = [v for k, v in keys if k == "name"]
         if names:
-            named = await self.scope.store.find_companies_by_name_keys(names)  # oldest first
-            found += [company for company in reversed(named) if not company.deleted]
+            named = await self.scope.store.companies_with_name_keys(names)  # oldest first
+            found += reversed(named)  # the oldest of a name is the one that stays below
         return {key: c for c in found for key in _company_keys(c, self.by_name)}
 
     async def update(

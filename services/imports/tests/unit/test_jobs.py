@@ -222,6 +222,23 @@ async def test_a_run_that_keeps_hitting_a_bug_fails_after_its_attempts(world: Wo
     assert (done.status == COMPLETED and done.crashes == 0) or done.counts.created == 3
 
 
+async def test_companies_are_matched_by_name_when_the_mapping_gives_no_domain(
+    world: World,
+) -> None:
+    job_id = await _job(world)
+    no_domain = {"target": "companies", "fields": {"name": "Company", "external_id": "Id"}}
+    await jobs.set_mapping(world.scope(), job_id, no_domain)
+    done = await _run(world, job_id, False)
+    assert done.status == COMPLETED
+    assert {batch.match_by_name for batch in world.sinks.batches} == {True}
+    # The file's rows repeating a name are duplicates of the first within the file too.
+    assert done.duplicates["byKey"]["name"]["groups"][0]["rows"] == [2, 5]
+    world.sinks.batches.clear()
+    await jobs.set_mapping(world.scope(), job_id, MAPPING)  # maps the domain: off
+    await _run(world, job_id, False)
+    assert {batch.match_by_name for batch in world.sinks.batches} == {False}
+
+
 async def test_cancel_and_undo(world: World) -> None:
     job_id = await _job(world)
     await jobs.set_mapping(world.scope(), job_id, MAPPING)
