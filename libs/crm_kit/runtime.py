@@ -27,7 +27,7 @@ from crm_contracts.streams import DEAD_LETTER_STREAM, StreamSpec, stream_for
 from . import audit, metrics, telemetry
 from .assertions import KeyRing
 from .auth import development_mode
-from .consumer import PROCESSED, EventConsumer, Handler
+from .consumer import PROCESSED, BatchHandler, EventConsumer, Handler
 from .graphql_http import ContextFactory, GatewayOnlyGraphQL, SubgraphGraphQL, SubgraphLimits
 from .idempotency import COLLECTION as IDEMPOTENCY_KEYS
 from .idempotency import TIME_FIELD as IDEMPOTENCY_TIME
@@ -138,6 +138,7 @@ class ServiceRuntime:
         subjects: Iterable[str],
         handler: Handler,
         record_processed: bool = True,
+        batch_handler: BatchHandler | None = None,
     ) -> EventConsumer:
         """Bind a durable consumer. `record_processed=False` is for handlers idempotent on
         natural keys alone (see `EventConsumer`): it saves a read and a write per event."""
@@ -153,6 +154,7 @@ class ServiceRuntime:
             handler=handler,
             max_deliveries=self.settings.max_deliveries,
             record_processed=record_processed,
+            batch_handler=batch_handler,
         )
         await consumer.start()
         self.consumers.append(consumer)
