@@ -308,9 +308,6 @@ class WorkspaceRecordStore:
     async def put_company_facts(self, facts: CompanyFacts) -> None:
         await self.facts.put(facts)
 
-    async def company_facts_of(self, company_ids: Sequence[str]) -> list[CompanyFacts]:
-        return await self.facts.get([self._id(company_id) for company_id in company_ids])
-
     async def add_company_facts(self, facts: Sequence[CompanyFacts]) -> list[CompanyFacts]:
         return await self.facts.insert_many(facts)
 

@@ -60,15 +60,15 @@ class Seen:
 
 
 async def companies_seen(scope: Scope, seen: Sequence[Seen]) -> int:
-    """Many companies of the workspace at once (a burst of events, e.g. an import's):
-    the facts not yet kept in one write, the others one by one as `company_seen` does.
-    Returns how many were taken."""
+    """Many companies of the workspace at once (a burst of events, e.g. an import's): the
+    facts of companies not yet known in one write (no read first: in a burst nearly all
+    are new), those the write refuses (known) one by one as `company_seen` does, newer
+    versions only. Returns how many were taken."""
     newest: dict[str, Seen] = {}
     for company in seen:
         held = newest.get(company.company_id)
         if held is None or company.version > held.version:
             newest[company.company_id] = company
-    stored = {f.company_id for f in await scope.store.company_facts_of(list(newest))}
     fresh = [
         CompanyFacts(
             workspace_id=scope.workspace_id,
@@ -78,15 +78,14 @@ async def companies_seen(scope: Scope, seen: Sequence[Seen]) -> int:
             version=company.version,
         )
         for company in newest.values()
-        if company.company_id not in stored
     ]
-    refused = {f.company_id for f in await scope.store.add_company_facts(fresh)} if fresh else set()
-    taken = len(fresh) - len(refused)
-    for company in newest.values():
-        if company.company_id in stored or company.company_id in refused:
-            taken += await company_seen(
-                scope, company.company_id, company.industry, company.size, company.version
-            )
+    known = {f.company_id for f in await scope.store.add_company_facts(fresh)}
+    taken = len(fresh) - len(known)
+    for company_id in known:
+        company = newest[company_id]
+        taken += await company_seen(
+            scope, company.company_id, company.industry, company.size, company.version
+        )
     return taken
 
 
