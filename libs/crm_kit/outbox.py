@@ -44,6 +44,14 @@ WRITTEN_AT = "_outbox_at"
 # nested events in ~0.1-0.3 s a statement, the same bytes as one binary in a fraction of
 # that. The relay clears it whole with `$set` (no `$pullAll`: nothing is appended to it).
 SEALED = "_outbox_sealed"
+# Whose each sealed event and audit entry is (ids, in order): what arming reads to leave
+# out those of records a unique index refused; cleared with the events once published.
+SEALED_EVENT_OWNERS = "event_docs"
+SEALED_ENTRY_OWNERS = "audit_docs"
+# The collection the owners keep import batches in: small (a document per batch, emptied
+# once published), so the relay sweeps it every `sweep_seconds` whatever the backstop
+# (a batch written by a process without a relay, the command-line importer, goes out then).
+BATCHES = "import_batches"
 _UNSEAL = CodecOptions(tz_aware=True, tzinfo=UTC)
 # Documents the relay publishes at once (each under its own lock).
 _CONCURRENT_DOCUMENTS = 8
@@ -132,8 +140,9 @@ class OutboxRelay:
     window (what the previous run of this replica left, including what was younger than
     the grace period when it died) and again after a failed pass (a database or NATS
     outage), otherwise every `backstop_seconds` (another replica that died and was not
-    restarted). Each sweep also measures the backlog (documents with unpublished events,
-    and the age of the oldest) for the metrics (`crm_outbox_*`).
+    restarted); the import batches (`BATCHES`, small) every `sweep_seconds` always. Each
+    sweep also measures the backlog (documents with unpublished events, and the age of the
+    oldest) for the metrics (`crm_outbox_*`).
     """
 
     def __init__(
@@ -147,7 +156,7 @@ class OutboxRelay:
         grace_seconds: float = 5.0,
         isolated_updates: bool = True,
         service: str = "",
-        backstop_seconds: float = 300.0,
+        backstop_seconds: float = 120.0,
     ) -> None:
         self._db = db
         self.service = service
@@ -155,6 +164,7 @@ class OutboxRelay:
         self._js = js
         self._sweep_seconds = sweep_seconds
         self._backstop_seconds = max(backstop_seconds, sweep_seconds)
+        self._batches = [name for name in self._collections if name == BATCHES]
         self._batch = batch
         self._locks = locks or DocLocks()
         self._grace_seconds = grace_seconds
@@ -188,7 +198,7 @@ class OutboxRelay:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        next_sweep = loop.time()
+        next_sweep = next_batches = loop.time()
         watch_until = self._watch_window(loop.time())
         while True:
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
@@ -210,6 +220,9 @@ class OutboxRelay:
                     watching = loop.time() < watch_until
                     pause = self._sweep_seconds if watching else self._backstop_seconds
                     next_sweep = loop.time() + pause
+                elif self._batches and loop.time() >= next_batches:
+                    await self.publish_pending(self._grace_seconds, self._batches)
+                    next_batches = loop.time() + self._sweep_seconds
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -235,14 +248,16 @@ class OutboxRelay:
             self._count(sent)
             return sent
 
-    async def publish_pending(self, grace_seconds: float = 0.0) -> int:
-        """One pass over every outbox collection (at most `batch` documents each); returns
-        the number of events sent. Documents written less than `grace_seconds` ago are
-        left to their writer, but counted in the backlog."""
+    async def publish_pending(
+        self, grace_seconds: float = 0.0, collections: Iterable[str] | None = None
+    ) -> int:
+        """One pass over every outbox collection (or those named; at most `batch`
+        documents each); returns the number of events sent. Documents written less than
+        `grace_seconds` ago are left to their writer, but counted in the backlog."""
         cutoff = datetime.now(UTC) - timedelta(seconds=grace_seconds)
         async with self._lock:
             sent = 0
-            for name in self._collections:
+            for name in self._collections if collections is None else collections:
                 due: list[Any] = []
                 count, oldest = 0, None
                 # One scan, as the pending filter always was (only `_id` filters are
@@ -331,9 +346,8 @@ class OutboxRelay:
                 pulled[audit.PENDING_FIELD] = entries
             clear: dict[str, Any] = {"$set": {PENDING: False}}
             if sealed:
-                await collection.update_one(
-                    {"_id": doc_id}, {"$set": {PENDING: False, SEALED: None}}
-                )
+                emptied = {SEALED: None, SEALED_EVENT_OWNERS: [], SEALED_ENTRY_OWNERS: []}
+                await collection.update_one({"_id": doc_id}, {"$set": {PENDING: False, **emptied}})
                 return len(events)
             if pulled:
                 clear["$pullAll"] = pulled

@@ -46,6 +46,8 @@ from .outbox import (
     HIDE_OUTBOX,
     PENDING,
     SEALED,
+    SEALED_ENTRY_OWNERS,
+    SEALED_EVENT_OWNERS,
     WRITTEN_AT,
     merge_update,
     outbox_fields,
@@ -65,9 +67,6 @@ def _owned_by(
     """The items (in order) whose owner is present, each with its owner."""
     return [(item, owner) for item, owner in zip(items, owners, strict=True) if owner in present]
 
-
-# In an import batch's outbox document: the record each audit entry is about, in order.
-_AUDIT_DOCS = "audit_docs"
 
 # Turns a domain event into the CloudEvent the outbox stores (the service's outbound
 # adapter); after a write that stored events, `wake(collection, _id)` has the relay
@@ -306,8 +305,10 @@ class DocumentWriter:
                     "_id": batch_id,
                     "workspace_id": docs[0].get("workspace_id"),
                     "collection": collection,
-                    "event_docs": [i for i, es in zip(doc_ids, events, strict=True) for _ in es],
-                    _AUDIT_DOCS: [owner for owner, _ in entries],
+                    SEALED_EVENT_OWNERS: [
+                        i for i, es in zip(doc_ids, events, strict=True) for _ in es
+                    ],
+                    SEALED_ENTRY_OWNERS: [owner for owner, _ in entries],
                     "armed": False,
                 },
                 [e for es in events for e in es],
@@ -355,13 +356,18 @@ class DocumentWriter:
                 self.wake(batch_collection, batch_id)
             return
         async with self.lock(batch_collection, batch_id):
-            projection = {"armed": 1, "collection": 1, "event_docs": 1, _AUDIT_DOCS: 1}
+            projection = {
+                "armed": 1,
+                "collection": 1,
+                SEALED_EVENT_OWNERS: 1,
+                SEALED_ENTRY_OWNERS: 1,
+            }
             batch = await self.db[batch_collection].find_one({"_id": batch_id}, projection)
             if batch is None or batch.get("armed"):
                 return
             # Whose each event and each audit entry is, in the order they are sealed.
-            event_owners = list(batch.get("event_docs") or [])
-            entry_owners = list(batch.get(_AUDIT_DOCS) or [])
+            event_owners = list(batch.get(SEALED_EVENT_OWNERS) or [])
+            entry_owners = list(batch.get(SEALED_ENTRY_OWNERS) or [])
             everyone = {*event_owners, *entry_owners}
             arm: dict[str, Any] = {PENDING: bool(everyone), "armed": True}
             if inserted is None or refused:
@@ -378,8 +384,8 @@ class DocumentWriter:
                     arm.update(
                         {
                             SEALED: seal([e for e, _ in kept_events], [e for e, _ in kept_entries]),
-                            "event_docs": [owner for _, owner in kept_events],
-                            _AUDIT_DOCS: [owner for _, owner in kept_entries],
+                            SEALED_EVENT_OWNERS: [owner for _, owner in kept_events],
+                            SEALED_ENTRY_OWNERS: [owner for _, owner in kept_entries],
                             PENDING: bool(kept_events or kept_entries),
                         }
                     )
