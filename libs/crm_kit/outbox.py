@@ -52,7 +52,7 @@ SEALED_ENTRY_OWNERS = "audit_docs"
 # once published), so the relay sweeps it every `sweep_seconds` whatever the backstop
 # (a batch written by a process without a relay, the command-line importer, goes out then).
 BATCHES = "import_batches"
-_UNSEAL = CodecOptions(tz_aware=True, tzinfo=UTC)
+_UNSEAL: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True, tzinfo=UTC)
 # Documents the relay publishes at once (each under its own lock).
 _CONCURRENT_DOCUMENTS = 8
 # Projection that hides the outbox (and the keyed updates' markers, `crm_kit.operation`,
@@ -346,7 +346,11 @@ class OutboxRelay:
                 pulled[audit.PENDING_FIELD] = entries
             clear: dict[str, Any] = {"$set": {PENDING: False}}
             if sealed:
-                emptied = {SEALED: None, SEALED_EVENT_OWNERS: [], SEALED_ENTRY_OWNERS: []}
+                emptied: dict[str, Any] = {
+                    SEALED: None,
+                    SEALED_EVENT_OWNERS: [],
+                    SEALED_ENTRY_OWNERS: [],
+                }
                 await collection.update_one({"_id": doc_id}, {"$set": {PENDING: False, **emptied}})
                 return len(events)
             if pulled:

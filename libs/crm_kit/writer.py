@@ -247,7 +247,8 @@ class DocumentWriter:
         ]
         refused: set[Any] = set()
         async with self.lock(collection, *(write.doc_id for write in writes)):
-            bulk, intent = {}, None
+            bulk: dict[Any, list[dict[str, Any]]] = {}
+            intent: str | None = None
             if not audited_apart:
                 bulk, intent = await self._audit_bulk(collection, writes)
             try:
