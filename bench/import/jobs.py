@@ -18,7 +18,7 @@ server's too: rates swing with the machine's load, CPU per row much less). Bound
 most 200,000 rows a size; every process stops at the end.
 
     .venv/bin/python bench/import/jobs.py [--sizes 10000,100000] [--records companies,deals]
-        [--batch-rows 1000]
+        [--batch-rows N]
 """
 
 from __future__ import annotations
@@ -116,8 +116,9 @@ class Services:
             "NATS_URL": infra.nats_url,
             "CRM_DB_PREFIX": "bench",
             "LOG_LEVEL": "WARNING",
-            "IMPORT_BATCH_ROWS": str(batch_rows),
         }
+        if batch_rows:
+            self.env["IMPORT_BATCH_ROWS"] = str(batch_rows)
         for name, port in self.ports.items():
             self.env[f"{name.upper()}_PORT"] = str(port)
             self.env[f"{name.upper()}_HOST"] = "127.0.0.1"
@@ -282,7 +283,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--records", default="companies,deals", help="companies, deals")
-    parser.add_argument("--batch-rows", type=int, default=1000, help="IMPORT_BATCH_ROWS")
+    parser.add_argument(
+        "--batch-rows", type=int, default=0, help="IMPORT_BATCH_ROWS (default: the service's)"
+    )
     args = parser.parse_args()
     sizes = [max(1, min(int(s), 200_000)) for s in args.sizes.split(",")]
     kinds = [k for k in args.records.split(",") if k in COLUMNS]
