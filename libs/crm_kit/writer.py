@@ -44,6 +44,7 @@ from .locks import DocLocks, hold_locks
 from .operation import KEPT_MARKERS, OPS_FIELD, current_operation, keep_markers
 from .outbox import (
     HIDE_OUTBOX,
+    OUTBOX,
     PENDING,
     SEALED,
     SEALED_ENTRY_OWNERS,
@@ -376,14 +377,20 @@ class DocumentWriter:
                     batch["collection"], set(refused or ()) if inserted is not None else everyone
                 )
                 if not everyone <= present:
-                    stored = await self.db[batch_collection].find_one(
-                        {"_id": batch_id}, {SEALED: 1}
+                    stored = (
+                        await self.db[batch_collection].find_one(
+                            {"_id": batch_id}, {SEALED: 1, OUTBOX: 1}
+                        )
+                        or {}
                     )
-                    events, entries = unseal((stored or {}).get(SEALED))
+                    events, entries = unseal(stored.get(SEALED))
+                    if not stored.get(SEALED):  # held before batches were sealed
+                        events = list(stored.get(OUTBOX) or [])
                     kept_events = _owned_by(present, events, event_owners)
                     kept_entries = _owned_by(present, entries, entry_owners)
                     arm.update(
                         {
+                            OUTBOX: [],
                             SEALED: seal([e for e, _ in kept_events], [e for e, _ in kept_entries]),
                             SEALED_EVENT_OWNERS: [owner for _, owner in kept_events],
                             SEALED_ENTRY_OWNERS: [owner for _, owner in kept_entries],

@@ -15,7 +15,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from crm_contracts.envelope import CloudEvent, new_event, source_of
 from crm_contracts.streams import StreamSpec
 from crm_kit.nats_io import ensure_stream
-from crm_kit.outbox import PENDING, SEALED, OutboxRelay, unseal
+from crm_kit.outbox import PENDING, SEALED, OutboxRelay, outbox_fields, unseal
 from crm_kit.profile import DatabaseProfile
 from crm_kit.testing import eventually
 from crm_kit.writer import DocumentWriter
@@ -142,3 +142,28 @@ async def test_a_write_that_raised_after_the_database_kept_it_is_handed_to_the_r
         run.cancel()
     doc = await db.things.find_one({"_id": "t9"})
     assert doc is not None and doc[PENDING] is False
+
+
+async def test_a_batch_held_before_batches_were_sealed_is_armed_with_its_events(
+    env: dict[str, Any],
+) -> None:
+    """A batch a crash left held by the previous version (its events a plain outbox list):
+    arming at start-up keeps the events of the records that exist, and they go out."""
+    db, js, writer, prefix = env["db"], env["js"], env["writer"], env["prefix"]
+    await db.things.insert_many([{"_id": "t0", "workspace_id": "w1", "key": "k0"}])
+    await db.batches.insert_one(
+        {
+            "_id": "old",
+            "workspace_id": "w1",
+            "collection": "things",
+            "event_docs": ["t0", "t1"],  # t1 never written: the crash came first
+            "armed": False,
+            **outbox_fields([_event(prefix, 0), _event(prefix, 1)]),
+            PENDING: False,
+        }
+    )
+    assert await writer.arm_batches("batches") == 1
+    relay = OutboxRelay(db, ["things", "batches"], js)
+    assert await relay.publish_pending() == 1
+    info = await js.stream_info(env["stream"].name)
+    assert info.state.messages == 1
