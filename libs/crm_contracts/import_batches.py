@@ -82,6 +82,9 @@ class ImportBatchRequest(Payload):
     on_existing: OnExisting = "skip"
     # Currency of amounts the file gives without one.
     default_currency: str | None = Field(default=None, min_length=3, max_length=3)
+    # Companies: a company's normalised name identifies it too (beside its external id and
+    # domain), so a file without domains imported again finds the companies it made.
+    match_by_name: bool = False
     rows: list[ImportRow] = Field(max_length=MAX_BATCH_ROWS)
 
 

@@ -20,6 +20,7 @@ import strawberry
 from strawberry.types import Info
 
 from . import bounds
+from .audit import stored_changes
 from .audit_read import AuditQuery, AuditTrail, entry_cursor
 from .context import RequestContext
 from .errors import BadUserInput, Forbidden, NotFound
@@ -103,7 +104,7 @@ def node_of(entry: Mapping[str, Any]) -> AuditEntry:
         path=entry.get("path", ""),
         changes=[
             AuditChange(field=c["field"], before=c.get("before"), after=c.get("after"))
-            for c in entry.get("changes") or []
+            for c in stored_changes(entry)
         ],
         detail=entry.get("detail"),
     )

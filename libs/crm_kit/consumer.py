@@ -55,6 +55,9 @@ from .nats_io import require_stream
 log = logging.getLogger(__name__)
 
 Handler = Callable[[CloudEvent], Awaitable[None]]
+# Handles the events of one fetch together (one bulk write instead of one per event):
+# idempotent on natural keys alone, as `record_processed=False` requires.
+BatchHandler = Callable[[list[CloudEvent]], Awaitable[None]]
 PROCESSED = "processed_events"
 # How long a fetched, unsettled event waits before the server hands it out again: the
 # delay before another replica takes over a crashed one's events. Live handlers keep
@@ -99,6 +102,7 @@ class EventConsumer:
         ack_wait_seconds: float = ACK_WAIT_SECONDS,
         batch: int = 32,
         record_processed: bool = True,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         self._js = js
         self._db = db
@@ -111,6 +115,9 @@ class EventConsumer:
         self._ack_wait = ack_wait_seconds
         self._batch = batch
         self._record_processed = record_processed
+        if batch_handler is not None and record_processed:
+            raise ValueError("a batch handler keeps no processed-event records")
+        self._batch_handler = batch_handler
         self._subscription: JetStreamContext.PullSubscription | None = None
         self.handled = 0
         self.skipped_duplicates = 0
@@ -172,6 +179,8 @@ class EventConsumer:
                 keep_in_progress(functools.partial(list, unsettled), self._ack_wait)
             )
             try:
+                if self._batch_handler is not None and await self._handle_together(messages):
+                    continue
                 for message in messages:
                     try:
                         await self.handle(message)
@@ -188,6 +197,42 @@ class EventConsumer:
                         unsettled.remove(message)
             finally:
                 heartbeat.cancel()
+
+    async def _handle_together(self, messages: list[Msg]) -> bool:
+        """The fetched events through the batch handler at once, then acknowledged; False
+        (nothing acknowledged) when any is unparseable or not its owner's, or the handler
+        fails: then each is handled alone, with its own retries and dead-lettering."""
+        assert self._batch_handler is not None
+        events = []
+        for message in messages:
+            try:
+                event = CloudEvent.from_json(message.data)
+            except (ValidationError, orjson.JSONDecodeError, ValueError):
+                return False
+            owner = service_of(message.subject)
+            if event.source != source_of(owner) or event.type != message.subject:
+                return False
+            events.append(event)
+        bind_request(RequestContext("", f"service:{self.service}", frozenset({"admin"})))
+        bind_channel("automation", self.service)
+        started = time.perf_counter()
+        try:
+            await self._batch_handler(events)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("batch handler failed; each event is handled alone", exc_info=True)
+            return False
+        finally:
+            bind_request(None)
+            bind_channel(None)
+            metrics.CONSUMER_DURATION.labels(self.service, self.durable).observe(
+                time.perf_counter() - started
+            )
+        await asyncio.gather(*(message.ack_sync() for message in messages))
+        self.handled += len(messages)
+        metrics.CONSUMER_EVENTS.labels(self.service, self.durable, "handled").inc(len(messages))
+        return True
 
     async def handle(self, message: Msg) -> None:
         """Handle one delivery: parse, skip if seen, run the handler, record, ack."""

@@ -68,6 +68,7 @@ class ConsumerRuntime(Protocol):
         subjects: Iterable[str],
         handler: Callable[[CloudEvent], Awaitable[None]],
         record_processed: bool = True,
+        batch_handler: Callable[[list[CloudEvent]], Awaitable[None]] | None = None,
     ) -> Any: ...
 
 
@@ -81,6 +82,10 @@ class Subscription:
     durable: str
     record_processed: bool = True
     workers: int = 1
+    # The typed deliveries of one fetch at once (one bulk write for a burst, e.g. an
+    # import's thousands of `company.created`); each is handled alone by its handler if
+    # this fails. Only with `record_processed=False` (idempotent on natural keys).
+    batch: Callable[[list[Delivery[Any]]], Awaitable[None]] | None = None
     _routes: dict[str, _Route] = field(default_factory=dict, init=False)
 
     def on(
@@ -128,7 +133,22 @@ class Subscription:
             raise PermanentFailure(f"{event.type}: invalid payload: {error}") from error
         await route.handler(Delivery(payload, event))
 
+    async def handle_batch(self, events: list[CloudEvent]) -> None:
+        """The batch handler's deliveries (an invalid event fails the batch: each event is
+        then handled alone, and that one dead-lettered)."""
+        assert self.batch is not None
+        deliveries = []
+        for event in events:
+            route = self._routes.get(event.type)
+            if route is None:
+                continue
+            if not event.workspace:
+                raise PermanentFailure(f"{event.type}: event has no workspace")
+            deliveries.append(Delivery(route.model.model_validate(event.data), event))
+        await self.batch(deliveries)
+
     async def start(self, runtime: ConsumerRuntime) -> None:
+        together = {"batch_handler": self.handle_batch} if self.batch is not None else {}
         for _ in range(max(1, self.workers)):
             await runtime.consume(
                 durable=self.durable,
@@ -136,4 +156,5 @@ class Subscription:
                 subjects=self.subjects,
                 handler=self.handle,
                 record_processed=self.record_processed,
+                **together,
             )

@@ -28,7 +28,7 @@ from . import audit, metrics, telemetry
 from .access_view import audit_retention_by_workspace
 from .assertions import KeyRing
 from .auth import development_mode
-from .consumer import PROCESSED, EventConsumer, Handler
+from .consumer import PROCESSED, BatchHandler, EventConsumer, Handler
 from .graphql_http import ContextFactory, GatewayOnlyGraphQL, SubgraphGraphQL, SubgraphLimits
 from .idempotency import COLLECTION as IDEMPOTENCY_KEYS
 from .idempotency import TIME_FIELD as IDEMPOTENCY_TIME
@@ -120,6 +120,7 @@ class ServiceRuntime:
             locks=self.doc_locks,
             isolated_updates=self.mongo.isolated_updates,
             service=self.settings.service,
+            backstop_seconds=self.settings.outbox_backstop_seconds,
         )
         self.spawn(self.relay.run(), "outbox-relay")
         self.spawn(self._poll_state(), "metrics-state")
@@ -138,6 +139,7 @@ class ServiceRuntime:
         subjects: Iterable[str],
         handler: Handler,
         record_processed: bool = True,
+        batch_handler: BatchHandler | None = None,
     ) -> EventConsumer:
         """Bind a durable consumer. `record_processed=False` is for handlers idempotent on
         natural keys alone (see `EventConsumer`): it saves a read and a write per event."""
@@ -153,6 +155,7 @@ class ServiceRuntime:
             handler=handler,
             max_deliveries=self.settings.max_deliveries,
             record_processed=record_processed,
+            batch_handler=batch_handler,
         )
         await consumer.start()
         self.consumers.append(consumer)

@@ -54,6 +54,9 @@ class Settings:
     # sweep scans the outbox collections (FerretDB serves only `_id` filters from an
     # index), and live writers publish their own events at once, so it need not be often.
     outbox_sweep_seconds: float = 10.0
+    # Past its start-up window (and an outage), the relay sweeps only this often: a sweep
+    # reads whole collections, and live writers notify it (crm_kit.outbox.OutboxRelay).
+    outbox_backstop_seconds: float = 120.0
     # Deliveries of one event before it goes to the dead-letter subject.
     max_deliveries: int = 5
     # Bookkeeping records (processed events, fired reminders, ...) older than this are
@@ -78,6 +81,7 @@ class Settings:
             nats_url=_env("NATS_URL", "nats://127.0.0.1:4222"),
             log_level=_env("LOG_LEVEL", "INFO"),
             outbox_sweep_seconds=float(_env("OUTBOX_SWEEP_SECONDS", "10.0")),
+            outbox_backstop_seconds=float(_env("OUTBOX_BACKSTOP_SECONDS", "120")),
             max_deliveries=int(_env("MAX_DELIVERIES", "5")),
             retention_days=float(_env("RETENTION_DAYS", "14")),
             retention_interval_seconds=float(_env("RETENTION_INTERVAL_SECONDS", "3600")),

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -46,14 +46,28 @@ from .outbox import (
     HIDE_OUTBOX,
     OUTBOX,
     PENDING,
+    SEALED,
+    SEALED_ENTRY_OWNERS,
+    SEALED_EVENT_OWNERS,
     WRITTEN_AT,
     merge_update,
     outbox_fields,
     outbox_update,
+    seal,
+    sealed_fields,
+    unseal,
 )
 from .profile import DatabaseProfile
 
 log = logging.getLogger(__name__)
+
+
+def _owned_by(
+    present: set[Any], items: Sequence[dict[str, Any]], owners: Sequence[Any]
+) -> list[tuple[dict[str, Any], Any]]:
+    """The items (in order) whose owner is present, each with its owner."""
+    return [(item, owner) for item, owner in zip(items, owners, strict=True) if owner in present]
+
 
 # Turns a domain event into the CloudEvent the outbox stores (the service's outbound
 # adapter); after a write that stored events, `wake(collection, _id)` has the relay
@@ -204,7 +218,8 @@ class DocumentWriter:
         async with self.lock(collection, write.doc_id):
             self._audit_insert(write)
             try:
-                await self.db[collection].insert_one(self._with_outbox(write))
+                with self._woken_on_failure(collection, [write.doc_id]):
+                    await self.db[collection].insert_one(self._with_outbox(write))
             except DuplicateKeyError:
                 if not await self._inserted_before(write):
                     raise
@@ -217,10 +232,12 @@ class DocumentWriter:
         events: Sequence[Sequence[object]] | None = None,
         *,
         records: Sequence[Any] | None = None,
+        audited_apart: bool = False,
     ) -> set[Any]:
         """Insert several documents in one statement (`ordered=False`: one write statement
         on a single-writer database); `events[i]` go with `docs[i]`. Returns the `_id`s a
-        unique index refused; the others are written."""
+        unique index refused; the others are written. `audited_apart`: the caller keeps
+        the audit entries itself (`insert_batch`)."""
         if not docs:
             return set()
         writes = [
@@ -231,11 +248,15 @@ class DocumentWriter:
         ]
         refused: set[Any] = set()
         async with self.lock(collection, *(write.doc_id for write in writes)):
-            bulk, intent = await self._audit_bulk(collection, writes)
+            bulk: dict[Any, list[dict[str, Any]]] = {}
+            intent: str | None = None
+            if not audited_apart:
+                bulk, intent = await self._audit_bulk(collection, writes)
             try:
-                await self.db[collection].insert_many(
-                    [self._with_outbox(write) for write in writes], ordered=False
-                )
+                with self._woken_on_failure(collection, [write.doc_id for write in writes]):
+                    await self.db[collection].insert_many(
+                        [self._with_outbox(write) for write in writes], ordered=False
+                    )
             except BulkWriteError as error:
                 failures = error.details.get("writeErrors", [])
                 if any(failure.get("code") != DUPLICATE_KEY for failure in failures):
@@ -269,12 +290,15 @@ class DocumentWriter:
         written first and held (not pending: the relay leaves it), then the documents in
         one statement, then the batch is armed (pending), without the events of documents
         a unique index refused. The relay then publishes the batch's events with one read
-        and one clearing write instead of two writes per document. A crash before arming
-        leaves the batch held: `arm_batches` arms it at start-up. Sent again with the same
-        `batch_id`, the events first held are the ones armed."""
+        and one clearing write instead of two writes per document. The records' audit
+        entries ride in the batch the same way (the relay moves them to the audit log), so
+        the request writes three documents, not six. A crash before arming leaves the batch
+        held: `arm_batches` arms it at start-up. Sent again with the same `batch_id`, the
+        events first held are the ones armed."""
         if not docs:
             return set()
         doc_ids = [doc["_id"] for doc in docs]
+        entries = self._audit_entries(collection, docs)
         held = self._prepare(
             self._pending(
                 "insert",
@@ -283,19 +307,25 @@ class DocumentWriter:
                     "_id": batch_id,
                     "workspace_id": docs[0].get("workspace_id"),
                     "collection": collection,
-                    "event_docs": [i for i, es in zip(doc_ids, events, strict=True) for _ in es],
+                    SEALED_EVENT_OWNERS: [
+                        i for i, es in zip(doc_ids, events, strict=True) for _ in es
+                    ],
+                    SEALED_ENTRY_OWNERS: [owner for owner, _ in entries],
                     "armed": False,
                 },
                 [e for es in events for e in es],
             )
         )
         async with self.lock(batch_collection, batch_id):
-            # Sent again: the batch first written holds the events.
-            with contextlib.suppress(DuplicateKeyError):
-                body = {**held.body, **outbox_fields(held.events), PENDING: False}
+            body = {**held.body, **sealed_fields(held.events, [entry for _, entry in entries])}
+            try:
                 await self.db[batch_collection].insert_one(body)
-        refused = await self.insert_many(collection, docs, records=records)
-        await self.arm_batch(batch_collection, batch_id, set(doc_ids) - refused, refused)
+                first = True
+            except DuplicateKeyError:
+                first = False  # sent again: the batch first written holds the events
+        refused = await self.insert_many(collection, docs, records=records, audited_apart=True)
+        whole = bool(held.events or entries) if first and not refused else None
+        await self.arm_batch(batch_collection, batch_id, set(doc_ids) - refused, refused, whole)
         return refused
 
     async def _existing(self, collection: str, ids: Iterable[Any]) -> set[Any]:
@@ -313,37 +343,58 @@ class DocumentWriter:
         batch_id: str,
         inserted: set[Any] | None = None,
         refused: set[Any] | None = None,
+        whole: bool | None = None,
     ) -> None:
         """Hand a held batch's events to the relay: those of its documents that exist
         (`inserted`, plus those of `refused` that exist; all looked up when not given).
-        Without a refusal this is a flag: the events stay where they were written."""
+        Without a refusal this is a flag: the events stay where they were written.
+        `whole`: the caller wrote the batch just now and every document with it, so all
+        it holds goes out (whether it holds anything: the value) without reading it."""
+        if whole is not None:
+            async with self.lock(batch_collection, batch_id):
+                armed = {PENDING: whole, "armed": True}
+                await self.db[batch_collection].update_one({"_id": batch_id}, {"$set": armed})
+            if whole:
+                self.wake(batch_collection, batch_id)
+            return
         async with self.lock(batch_collection, batch_id):
-            projection = {"armed": 1, "collection": 1, "event_docs": 1}
+            projection = {
+                "armed": 1,
+                "collection": 1,
+                SEALED_EVENT_OWNERS: 1,
+                SEALED_ENTRY_OWNERS: 1,
+            }
             batch = await self.db[batch_collection].find_one({"_id": batch_id}, projection)
             if batch is None or batch.get("armed"):
                 return
-            owners = list(batch.get("event_docs") or [])
-            arm: dict[str, Any] = {PENDING: bool(owners), "armed": True}
+            # Whose each event and each audit entry is, in the order they are sealed.
+            event_owners = list(batch.get(SEALED_EVENT_OWNERS) or [])
+            entry_owners = list(batch.get(SEALED_ENTRY_OWNERS) or [])
+            everyone = {*event_owners, *entry_owners}
+            arm: dict[str, Any] = {PENDING: bool(everyone), "armed": True}
             if inserted is None or refused:
                 present = set(inserted or ()) | await self._existing(
-                    batch["collection"], set(refused or ()) if inserted is not None else set(owners)
+                    batch["collection"], set(refused or ()) if inserted is not None else everyone
                 )
-                if not set(owners) <= present:
-                    stored = await self.db[batch_collection].find_one(
-                        {"_id": batch_id}, {OUTBOX: 1}
-                    )
-                    kept = [
-                        (event, owner)
-                        for event, owner in zip(
-                            (stored or {}).get(OUTBOX) or [], owners, strict=True
+                if not everyone <= present:
+                    stored = (
+                        await self.db[batch_collection].find_one(
+                            {"_id": batch_id}, {SEALED: 1, OUTBOX: 1}
                         )
-                        if owner in present
-                    ]
+                        or {}
+                    )
+                    events, entries = unseal(stored.get(SEALED))
+                    if not stored.get(SEALED):  # held before batches were sealed
+                        events = list(stored.get(OUTBOX) or [])
+                    kept_events = _owned_by(present, events, event_owners)
+                    kept_entries = _owned_by(present, entries, entry_owners)
                     arm.update(
                         {
-                            OUTBOX: [event for event, _ in kept],
-                            "event_docs": [owner for _, owner in kept],
-                            PENDING: bool(kept),
+                            OUTBOX: [],
+                            SEALED: seal([e for e, _ in kept_events], [e for e, _ in kept_entries]),
+                            SEALED_EVENT_OWNERS: [owner for _, owner in kept_events],
+                            SEALED_ENTRY_OWNERS: [owner for _, owner in kept_entries],
+                            PENDING: bool(kept_events or kept_entries),
                         }
                     )
             await self.db[batch_collection].update_one({"_id": batch_id}, {"$set": arm})
@@ -398,7 +449,8 @@ class DocumentWriter:
                     write.body, marking, outbox_update(write.events), self._audit_fields(write)
                 )
                 try:
-                    result = await self.db[collection].update_one(query, body, upsert=upsert)
+                    with self._woken_on_failure(collection, [doc_id]):
+                        result = await self.db[collection].update_one(query, body, upsert=upsert)
                 except DuplicateKeyError:
                     # An upsert whose filter passed over the document for holding this
                     # update's marker tried to create it again: an earlier run applied it.
@@ -570,6 +622,18 @@ class DocumentWriter:
     def _audit_insert(self, write: PendingWrite) -> None:
         self._audit_entry(write, None, write.body)
 
+    def _audit_entries(
+        self, collection: str, docs: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[Any, dict[str, Any]]]:
+        """The audit entries of inserting `docs` (none when the collection is not
+        audited), each with its document's `_id`."""
+        entries: list[tuple[Any, dict[str, Any]]] = []
+        for doc in docs:
+            write = self._prepare(self._pending("insert", collection, dict(doc), ()))
+            self._audit_insert(write)
+            entries.extend((write.doc_id, audit_log.packed_changes(e)) for e in write.audit)
+        return entries
+
     async def _audit_bulk(
         self, collection: str, writes: Sequence[PendingWrite]
     ) -> tuple[dict[Any, list[dict[str, Any]]], str | None]:
@@ -664,6 +728,21 @@ class DocumentWriter:
         if marker is None:
             return {"_id": write.doc_id}, {}
         return {"_id": write.doc_id}, {"$set": {OPS_FIELD: keep_markers(markers, marker)}}
+
+    @contextlib.contextmanager
+    def _woken_on_failure(self, collection: str, doc_ids: Sequence[Any]) -> Iterator[None]:
+        """A write that raised may have been committed all the same (the connection broke
+        after the database wrote it): its events would wait for the relay's backstop
+        sweep. The relay is told; it finds nothing to publish if nothing was written."""
+        try:
+            yield
+        except DuplicateKeyError:
+            raise  # refused: nothing was written
+        except Exception:
+            if collection in self.outbox_collections:
+                for doc_id in doc_ids:
+                    self.wake(collection, doc_id)
+            raise
 
     async def _written(self, write: PendingWrite, record: Any) -> None:
         if write.events or write.audit:

@@ -98,6 +98,8 @@ def identity_value(key: str, value: Any) -> str | None:
         text = text.casefold()
     elif key.endswith("domain"):
         text = normalise_domain(text)
+    elif key == "name":  # a company's name as an identity key: case and spacing ignored
+        text = " ".join(text.split()).casefold()
     return text or None
 
 

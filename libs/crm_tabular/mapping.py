@@ -40,7 +40,10 @@ RULE_KEYS = (
     *SOURCES, "values", "default", "date_format", "timezone", "decimal_separator",
     "separator", "type",
 )  # fmt: skip
-MAPPING_KEYS = ("target", "fields", "timezone", "date_format", "currency", "decimal_separator")
+MAPPING_KEYS = (
+    "target", "fields", "timezone", "date_format", "currency", "decimal_separator",
+    "match_by_name",
+)  # fmt: skip
 DATED = (FieldType.DATE, FieldType.DATETIME)
 NUMERIC = (FieldType.INTEGER, FieldType.DECIMAL, FieldType.AMOUNT, FieldType.AUTO)
 CUSTOM_TYPES = tuple(t for t in FieldType if t is not FieldType.ENUM)
@@ -85,10 +88,29 @@ class Mapping:
     date_format: str | None = None
     currency: str | None = None
     decimal_separator: str | None = None
+    # Companies: whether a company's normalised name (case and repeated spaces ignored)
+    # identifies it too, beside its external id and domain; None: when no domain is mapped.
+    match_by_name: bool | None = None
 
     @property
     def spec(self) -> TargetSpec:
         return TARGETS[self.target]
+
+    @property
+    def companies_by_name(self) -> bool:
+        """Whether companies are identified by their name too: as asked, else when the
+        mapping gives no domain (a re-import of a file without domains must find the
+        companies it made, as HubSpot's and Pipedrive's importers do by name)."""
+        if self.target != "companies":
+            return False
+        if self.match_by_name is not None:
+            return self.match_by_name
+        return "domain" not in self.fields
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """The fields that identify a record of this mapping's target."""
+        return (*self.spec.identity, "name") if self.companies_by_name else self.spec.identity
 
     def field_spec(self, name: str) -> FieldSpec:
         """The spec a field is read by (a custom field's rule may give its type)."""
@@ -120,7 +142,7 @@ class Mapping:
             "fields": {name: rule.to_json() for name, rule in self.fields.items()},
             "timezone": self.timezone,
         }
-        for key in ("date_format", "currency", "decimal_separator"):
+        for key in ("date_format", "currency", "decimal_separator", "match_by_name"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         return out
@@ -223,13 +245,20 @@ def _parse(data: Any, problems: list[MappingProblem]) -> Mapping | None:
         rule = _parse_rule(f"fields.{name}", raw, problems)
         if rule is not None:
             rules[str(name)] = rule
-    options = {}
+    options: dict[str, Any] = {}
     for key in ("timezone", "date_format", "currency", "decimal_separator"):
         value = data.get(key)
         if value is not None and not isinstance(value, str):
             problems.append(MappingProblem(key, "must be a string"))
         elif value is not None:
             options[key] = value
+    by_name = data.get("match_by_name")
+    if by_name is not None and not isinstance(by_name, bool):
+        problems.append(MappingProblem("match_by_name", "must be true or false"))
+    elif by_name is not None and target != "companies":
+        problems.append(MappingProblem("match_by_name", "applies to companies only"))
+    elif by_name is not None:
+        options["match_by_name"] = by_name
     return Mapping(target, rules, **options)
 
 

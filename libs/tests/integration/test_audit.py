@@ -23,6 +23,7 @@ from crm_kit.audit import (
     entry,
     settle_intents,
     store_entries,
+    stored_changes,
 )
 from crm_kit.audit_read import AuditQuery, AuditTrail
 from crm_kit.context import RequestContext, bind_request
@@ -56,7 +57,8 @@ async def env(
     relay = OutboxRelay(db, [THINGS], nc.jetstream())
     bind_request(RequestContext("w1", "user-1", frozenset({"rep"})))
     bind_channel("graphql", "gateway")
-    yield {"db": db, "writer": writer, "relay": relay, "things": MongoRecords(writer, THING, "w1")}
+    things = MongoRecords(writer, THING, "w1")
+    yield {"db": db, "writer": writer, "relay": relay, "things": things, "js": nc.jetstream()}
     bind_request(None)
     bind_channel(None)
     await nc.close()
@@ -175,3 +177,24 @@ async def test_a_bulk_inserts_entries_go_to_the_log_at_once_and_survive_a_crash(
     assert await settle_intents(db) == 1
     assert await db[AUDIT].count_documents({"record_id": "never-written"}) == 0
     assert await db[AUDIT].count_documents({"record_id": "t1"}) == 2
+
+
+async def test_an_import_batchs_entries_ride_in_the_batch_and_reach_the_log_once(
+    env: dict[str, Any],
+) -> None:
+    db, things, writer = env["db"], env["things"], env["writer"]
+    batch = [Thing(f"t{n}", "w1", f"T{n}") for n in range(3)]
+    assert await things.insert_batch(batch, batch_collection="batches", batch_id="b1") == []
+    # Nothing written apart: the batch's outbox document holds the entries until the
+    # relay moves them (no intent written and deleted on the request's path).
+    assert await db[INTENTS].count_documents({}) == 0
+    assert await db[AUDIT].count_documents({}) == 0
+    relay = OutboxRelay(db, [THINGS, "batches"], env["js"])
+    await relay.publish_pending()
+    assert await db[AUDIT].count_documents({"action": "create"}) == 3
+    trail = AuditTrail(MongoSource(writer), "w1")
+    page = await trail.page(AuditQuery(record_id="t2"), first=10, after=None)
+    (created,) = page.items
+    assert {"field": "name", "before": None, "after": '"T2"'} in stored_changes(created)
+    await relay.publish_pending()  # moved once
+    assert await db[AUDIT].count_documents({"record_id": "t2"}) == 1

@@ -4,17 +4,20 @@ again after a crash, and published once each however often the batch is sent."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 
 from crm_contracts.envelope import CloudEvent, new_event, source_of
 from crm_contracts.streams import StreamSpec
 from crm_kit.nats_io import ensure_stream
-from crm_kit.outbox import OUTBOX, PENDING, OutboxRelay
+from crm_kit.outbox import PENDING, SEALED, OutboxRelay, outbox_fields, unseal
 from crm_kit.profile import DatabaseProfile
+from crm_kit.testing import eventually
 from crm_kit.writer import DocumentWriter
 
 pytestmark = pytest.mark.integration
@@ -65,7 +68,7 @@ async def test_a_batch_is_published_once_with_only_the_stored_records_events(
     )
     assert refused == {"t3"}  # its unique key is another record's
     batch = await db.batches.find_one({"_id": "b1"})
-    assert batch[PENDING] is True and len(batch[OUTBOX]) == 4
+    assert batch[PENDING] is True and len(unseal(batch[SEALED])[0]) == 4
     assert await db.things.count_documents({PENDING: True}) == 0  # no per-record outbox
 
     # Sent again: everything refused, nothing more to publish.
@@ -97,3 +100,70 @@ async def test_a_batch_held_by_a_crash_is_armed_at_start_up(env: dict[str, Any])
     assert await writer.arm_batches("batches") == 1
     assert await relay.publish_pending() == 3
     assert await writer.arm_batches("batches") == 0
+
+
+async def test_a_write_that_raised_after_the_database_kept_it_is_handed_to_the_relay(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection breaks after the database wrote the document: the writer raises,
+    and tells the relay, which publishes the events the document holds (its sweeps, which
+    leave young documents to their writers, would not)."""
+    db, js, prefix = env["db"], env["js"], env["prefix"]
+    # Its sweeps leave everything younger than ten minutes to the writers.
+    relay = OutboxRelay(db, ["things", "batches"], js, grace_seconds=600)
+    writer = DocumentWriter(
+        db,
+        profile=await DatabaseProfile.detect(db, "auto"),
+        outbox_collections=["things", "batches"],
+        wake=relay.notify,
+    )
+    written = AsyncCollection.insert_one
+
+    async def kept_then_lost(self: AsyncCollection[Any], doc: Any, *args: Any, **kw: Any) -> Any:
+        result = await written(self, doc, *args, **kw)
+        if self.name == "things":
+            raise ConnectionError("the connection broke before the reply")
+        return result
+
+    monkeypatch.setattr(AsyncCollection, "insert_one", kept_then_lost)
+    with pytest.raises(ConnectionError):
+        await writer.insert(
+            "things", {"_id": "t9", "workspace_id": "w1", "key": "k9"}, [_event(prefix, 9)]
+        )
+    monkeypatch.undo()
+    run = asyncio.create_task(relay.run())
+    try:
+
+        async def published() -> bool:
+            return (await js.stream_info(env["stream"].name)).state.messages == 1
+
+        await eventually(published)
+    finally:
+        run.cancel()
+    doc = await db.things.find_one({"_id": "t9"})
+    assert doc is not None and doc[PENDING] is False
+
+
+async def test_a_batch_held_before_batches_were_sealed_is_armed_with_its_events(
+    env: dict[str, Any],
+) -> None:
+    """A batch a crash left held by the previous version (its events a plain outbox list):
+    arming at start-up keeps the events of the records that exist, and they go out."""
+    db, js, writer, prefix = env["db"], env["js"], env["writer"], env["prefix"]
+    await db.things.insert_many([{"_id": "t0", "workspace_id": "w1", "key": "k0"}])
+    await db.batches.insert_one(
+        {
+            "_id": "old",
+            "workspace_id": "w1",
+            "collection": "things",
+            "event_docs": ["t0", "t1"],  # t1 never written: the crash came first
+            "armed": False,
+            **outbox_fields([_event(prefix, 0), _event(prefix, 1)]),
+            PENDING: False,
+        }
+    )
+    assert await writer.arm_batches("batches") == 1
+    relay = OutboxRelay(db, ["things", "batches"], js)
+    assert await relay.publish_pending() == 1
+    info = await js.stream_info(env["stream"].name)
+    assert info.state.messages == 1

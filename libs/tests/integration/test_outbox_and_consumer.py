@@ -19,6 +19,7 @@ from crm_kit import consumer as consumer_module
 from crm_kit.consumer import EventConsumer
 from crm_kit.nats_io import ensure_stream
 from crm_kit.outbox import HIDE_OUTBOX, OUTBOX, OutboxRelay, outbox_fields
+from crm_kit.runtime import cancel_tasks
 from crm_kit.testing import eventually
 
 pytestmark = pytest.mark.integration
@@ -243,7 +244,6 @@ async def test_a_written_document_is_published_while_a_sweep_is_still_reading(
 async def test_relay_task_stops_promptly_when_cancelled_during_a_wake_up(
     env: dict[str, Any],
 ) -> None:
-    from crm_kit.runtime import cancel_tasks
 
     relay = OutboxRelay(env["db"], ["things"], env["js"], sweep_seconds=0.01)
     task = asyncio.create_task(relay.run())
@@ -364,3 +364,53 @@ async def test_starting_updates_a_durable_made_with_an_older_ack_wait(
     info = await js.consumer_info(stream, durable)
     assert info.config.ack_wait == consumer_module.ACK_WAIT_SECONDS == 3.0
     await consumer.stop()
+
+
+async def test_a_batch_handler_takes_a_fetch_together_and_falls_back_to_one_by_one(
+    env: dict[str, Any],
+) -> None:
+    """Events published before the consumer runs arrive in one fetch: the batch handler
+    takes them together and each is acknowledged; a fetch the batch handler fails on is
+    handled event by event (nothing lost, none acknowledged twice)."""
+    js, prefix = env["js"], env["prefix"]
+    batches: list[list[int]] = []
+    one_by_one: list[int] = []
+    fail_next = [False]
+
+    async def single(event: CloudEvent) -> None:
+        one_by_one.append(event.data["n"])
+
+    async def together(events: list[CloudEvent]) -> None:
+        if fail_next[0]:
+            fail_next[0] = False
+            raise ConnectionError("the database went away")
+        batches.append([event.data["n"] for event in events])
+
+    with pytest.raises(ValueError):  # a batch handler keeps no processed-event records
+        _consumer(env, "x", single, batch_handler=together)
+    durable = f"together-{env['db'].name}"
+    consumer = _consumer(env, durable, single, record_processed=False, batch_handler=together)
+    await consumer.start()
+
+    async def publish(numbers: range) -> None:
+        for n in numbers:
+            event = _event(prefix, n)
+            await js.publish(event.type, event.to_json(), headers={"Nats-Msg-Id": event.id})
+
+    await publish(range(5))
+    task = asyncio.create_task(consumer.run())
+
+    async def handled(count: int) -> bool:
+        return consumer.handled == count
+
+    await eventually(lambda: handled(5))
+    assert batches == [[0, 1, 2, 3, 4]] and one_by_one == []
+    await cancel_tasks([task], timeout=5)
+    fail_next[0] = True
+    await publish(range(5, 8))  # again all there before the fetch
+    task = asyncio.create_task(consumer.run())
+    await eventually(lambda: handled(8))
+    await cancel_tasks([task], timeout=5)
+    assert sorted(one_by_one) == [5, 6, 7] and len(batches) == 1
+    info = await js.consumer_info(env["stream"].name, durable)
+    assert info.num_ack_pending == 0 and info.num_redelivered == 0

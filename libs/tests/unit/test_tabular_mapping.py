@@ -290,3 +290,20 @@ def test_the_readme_example_and_field_lists_are_current() -> None:
         listed = readme.split(f"- **{target.name}**", 1)[1].split("\n- **", 1)[0]
         for field in target.fields:
             assert f"`{field.name}`" in listed, (target.name, field.name)
+
+
+def test_companies_are_identified_by_name_when_no_domain_is_mapped_unless_told() -> None:
+    no_domain = Mapping.from_json({"target": "companies", "fields": {"name": "Account"}})
+    assert no_domain.companies_by_name and no_domain.identity == ("external_id", "domain", "name")
+    with_domain = {"target": "companies", "fields": {"name": "Account", "domain": "Web"}}
+    assert not Mapping.from_json(with_domain).companies_by_name
+    told = Mapping.from_json({**with_domain, "match_by_name": True})
+    assert told.companies_by_name and Mapping.from_json(told.to_json()) == told
+    off = Mapping.from_json({**no_domain.to_json(), "match_by_name": False})
+    assert not off.companies_by_name and off.identity == ("external_id", "domain")
+    contacts = {"target": "contacts", "fields": {"first_name": "F"}}
+    assert not Mapping.from_json(contacts).companies_by_name
+    for wrong in ({**contacts, "match_by_name": True}, {**no_domain.to_json(), "match_by_name": 1}):
+        with pytest.raises(MappingError) as refused:
+            Mapping.from_json(wrong)
+        assert [p.path for p in refused.value.problems] == ["match_by_name"]

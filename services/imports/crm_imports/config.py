@@ -35,7 +35,8 @@ CHUNK_BYTES = 255 * 1024
 @dataclass(frozen=True)
 class RunSettings:
     """How jobs run. Environment: IMPORT_LEASE_SECONDS, IMPORT_POLL_SECONDS,
-    IMPORT_BATCH_ROWS, IMPORT_SINK_TIMEOUT_SECONDS, IMPORT_BATCH_PAUSE_SECONDS."""
+    IMPORT_BATCH_ROWS, IMPORT_SINK_TIMEOUT_SECONDS, IMPORT_BATCH_PAUSE_SECONDS,
+    IMPORT_MAX_ATTEMPTS."""
 
     # A runner holds its job for a period and takes the next before it starts; a runner
     # that died loses the job within two periods (then another replica, or the same
@@ -49,6 +50,10 @@ class RunSettings:
     sink_timeout_seconds: float = 60.0
     # A pause between batches (0 in production): lets tests stop a service mid-job.
     batch_pause_seconds: float = 0.0
+    # Runners of one run that may end on an unexpected error (a bug, not an owner down or
+    # a bad file, which fail the run at once): the last one fails the job, naming the
+    # error, instead of the job being taken up again at every lapse of its lease forever.
+    max_attempts: int = 3
 
     @classmethod
     def from_env(cls) -> RunSettings:
@@ -59,6 +64,7 @@ class RunSettings:
             batch_rows=int(env.get("IMPORT_BATCH_ROWS") or 500),
             sink_timeout_seconds=float(env.get("IMPORT_SINK_TIMEOUT_SECONDS") or 60.0),
             batch_pause_seconds=float(env.get("IMPORT_BATCH_PAUSE_SECONDS") or 0.0),
+            max_attempts=max(1, int(env.get("IMPORT_MAX_ATTEMPTS") or 3)),
         )
 
 

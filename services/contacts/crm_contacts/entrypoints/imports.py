@@ -21,7 +21,7 @@ def import_endpoints(scopes: Scopes) -> list[Endpoint]:
     def companies(caller: RequestContext, request: ImportBatchRequest) -> ImportSink[Any]:
         scope = scopes(caller)
         scope.require_write()
-        return imports.CompanySink(scope, request.job_id)
+        return imports.CompanySink(scope, request.job_id, by_name=request.match_by_name)
 
     def contacts(caller: RequestContext, request: ImportBatchRequest) -> ImportSink[Any]:
         scope = scopes(caller)

@@ -147,6 +147,12 @@ class ClaimedWorkspaceStore(WorkspaceRecordStore):
         ids = await self.import_keys.ids(COMPANIES, self.workspace_id, keys)
         return [c for c in await self.get_companies(ids) if company_keys(c)]
 
+    async def companies_with_name_keys(self, keys: Sequence[str]) -> list[Company]:
+        ids = await self.import_keys.ids(COMPANIES, self.workspace_id, [("name", k) for k in keys])
+        wanted = set(keys)
+        found = [c for c in await self.get_companies(ids) if company_keys(c)]
+        return sorted((c for c in found if c.name_key in wanted), key=lambda c: c.created_at)
+
     async def contacts_with_keys(
         self, external_ids: Sequence[str], emails: Sequence[str]
     ) -> list[Contact]:

@@ -31,13 +31,18 @@ from ..domain.interaction import Interaction
 
 MAX_AGE_SECONDS = 300.0
 Key = tuple[str, str]
+# The kind of key several records may share: the first one held keeps it.
+NAME = "name"
 
 
 def company_keys(company: Company) -> list[Key]:
     if company.deleted:
         return []
     keys = [("external_id", company.external_id)] if company.external_id else []
-    return keys + ([("domain", company.domain)] if company.domain else [])
+    keys += [("domain", company.domain)] if company.domain else []
+    # Not unique: the first company held under a name answers for it (an import that
+    # identifies companies by name, `CompanySink(by_name=True)`).
+    return keys + ([(NAME, company.name_key)] if company.name_key else [])
 
 
 def contact_keys(contact: Contact) -> list[Key]:
@@ -66,7 +71,10 @@ class _Workspace:
         if keys:
             self.keys_of[record_id] = keys
             for key in keys:
-                self.ids[key] = record_id
+                if key[0] == NAME:
+                    self.ids.setdefault(key, record_id)
+                else:
+                    self.ids[key] = record_id
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,9 @@ class WorkspaceStore(Protocol):
     ) -> list[Company]:
         """Live companies holding one of these external ids or domains."""
 
+    async def companies_with_name_keys(self, keys: Sequence[str]) -> list[Company]:
+        """Live companies with one of these normalised names, the oldest first."""
+
     async def contacts_with_keys(
         self, external_ids: Sequence[str], emails: Sequence[str]
     ) -> list[Contact]:

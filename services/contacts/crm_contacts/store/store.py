@@ -201,6 +201,12 @@ class WorkspaceRecordStore:
         keys = Or(In("external_id", external_ids), In("domain_key", domains))
         return await self.companies.find(And(keys, LIVE))
 
+    async def companies_with_name_keys(self, keys: Sequence[str]) -> list[Company]:
+        if not keys:
+            return []
+        named = await self.find_companies_by_name_keys(keys)
+        return [company for company in named if not company.deleted]
+
     async def contacts_with_keys(
         self, external_ids: Sequence[str], emails: Sequence[str]
     ) -> list[Contact]:

@@ -45,6 +45,9 @@ def service_settings(infra: Any, db_name: str, profile: str) -> Settings:
         database=db_name,
         nats_url=infra.nats_url,
         outbox_sweep_seconds=0.2,
+        # What the command-line importer writes one record at a time (no relay of its own)
+        # goes out through the backstop sweep: short here, 120 s by default.
+        outbox_backstop_seconds=1.0,
         database_profile=profile,
     )
 

@@ -89,6 +89,27 @@ async def test_batch_resend_dry_run_and_undo(running: Any, nc: Client, db_name: 
     assert listed["companies"]["totalCount"] == 1
 
 
+async def test_companies_identified_by_name_are_imported_once(
+    running: Any, nc: Client, db_name: str
+) -> None:
+    ws = db_name
+    rows = [{"name": "Acme  Tools"}, {"name": "Bolt"}, {"name": "acme tools"}]
+    first = await write(nc, "companies", ws, batch(rows, "j1", matchByName=True))
+    assert counts(first) == {"created": 2, "skipped": 1}
+    assert first[2]["issues"][0]["code"] == "duplicate_key"
+    # Another job with the same file (another spelling): nothing added, the same ids.
+    again = [{"name": "ACME tools"}, {"name": " Bolt "}, {"name": "Cog"}]
+    second = await write(nc, "companies", ws, batch(again, "j2", matchByName=True))
+    assert [r["outcome"] for r in second] == ["skipped", "skipped", "created"]
+    assert [r["id"] for r in second[:2]] == [first[0]["id"], first[1]["id"]]
+    # Without the option a name identifies nothing: the contract's keys only.
+    plain = await write(nc, "companies", ws, batch([{"name": "Bolt"}], "j3"))
+    assert [r["outcome"] for r in plain] == ["created"]
+    gql = running.client(ws, "admin")
+    listed = await gql.data("{ companies(first: 10) { totalCount } }")
+    assert listed["companies"]["totalCount"] == 4
+
+
 async def test_contacts_and_references(running: Any, nc: Client, db_name: str) -> None:
     ws = db_name
     await write(nc, "companies", ws, batch([{"name": "Acme", "domain": "acme.com"}], "c"))

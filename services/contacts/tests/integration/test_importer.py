@@ -12,7 +12,7 @@ from openpyxl import Workbook
 from pymongo import MongoClient
 
 from crm_contacts import importer
-from crm_kit.outbox import PENDING
+from crm_kit.outbox import PENDING, SEALED, unseal
 from crm_kit.paths import REPO_ROOT, demo_dataset_dir
 
 pytestmark = pytest.mark.integration
@@ -69,7 +69,7 @@ def test_accounts_csv_imports_once_with_demo_contacts(
     # Events wait in the outbox for the running service's relay: the batches' own
     # outbox documents (one per batch of companies).
     held = db.import_batches.find({PENDING: True, "collection": "companies"})
-    assert sum(len(batch["_outbox"]) for batch in held) == rows
+    assert sum(len(unseal(batch[SEALED])[0]) for batch in held) == rows
 
     # A second run adds nothing.
     capsys.readouterr()

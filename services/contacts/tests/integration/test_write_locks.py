@@ -168,8 +168,9 @@ async def test_writes_to_different_contacts_do_not_wait_for_each_other(running: 
 async def test_imported_events_reach_jetstream_through_the_sweep(
     running: Any, nc: Client, db_name: str, infra: Any, tmp_path: Path
 ) -> None:
-    """The importer runs without a relay; the running service's sweep publishes what it
-    wrote once the grace period (5 s) is over."""
+    """The importer runs without a relay; the running service's sweeps publish what it
+    wrote once the grace period (5 s) is over: the companies' batches by the sweep of the
+    import batches, the demo contacts and interactions by the backstop sweep."""
     workspace = db_name
     csv_file = tmp_path / "companies.csv"
     csv_file.write_text("name,domain\nGlobex,globex.com\nInitech,initech.com\n")

@@ -62,6 +62,28 @@ def subscriptions(scopes: Scopes) -> list[Subscription]:
             scope_of(delivery), company.id, company.industry, company.size, version
         )
 
+    async def companies_changed(deliveries: list[Delivery[Any]]) -> None:
+        """A fetch's events at once: those only showing companies (an import's burst of
+        `company.created`) in one write per workspace; a fetch with a deletion in it one
+        event at a time, in order."""
+        if any(isinstance(d.payload, contacts.CompanyDeleted) for d in deliveries):
+            for delivery in deliveries:
+                await facts.handle(delivery.event)
+            return
+        by_workspace: dict[str, list[company_facts.Seen]] = {}
+        for delivery in deliveries:
+            company = delivery.payload.company
+            by_workspace.setdefault(delivery.workspace, []).append(
+                company_facts.Seen(
+                    company.id,
+                    company.industry,
+                    company.size,
+                    company.updated_at or delivery.event.time,
+                )
+            )
+        for workspace, seen in by_workspace.items():
+            await company_facts.companies_seen(scopes(service_caller(workspace)), seen)
+
     async def company_gone(delivery: Delivery[contacts.CompanyDeleted]) -> None:
         await company_facts.company_gone(
             scope_of(delivery), delivery.payload.id, delivery.event.time
@@ -74,7 +96,7 @@ def subscriptions(scopes: Scopes) -> list[Subscription]:
     sync.on(contacts.ContactDeleted, contact_deleted)
     sync.on(contacts.CompanyDeleted, company_deleted)
     # The companies' attributes the win model reads (industry, size).
-    facts = Subscription(COMPANY_FACTS, record_processed=False)
+    facts = Subscription(COMPANY_FACTS, record_processed=False, batch=companies_changed)
     facts.on(contacts.CompanyCreated, company_changed)
     facts.on(contacts.CompanyUpdated, company_changed)
     facts.on(contacts.CompanyRestored, company_changed)

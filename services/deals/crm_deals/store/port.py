@@ -179,6 +179,9 @@ class WorkspaceStore(Protocol):
     async def get_company_facts(self, company_id: str) -> CompanyFacts | None: ...
     async def all_company_facts(self) -> list[CompanyFacts]: ...
     async def put_company_facts(self, facts: CompanyFacts) -> None: ...
+    async def add_company_facts(self, facts: Sequence[CompanyFacts]) -> list[CompanyFacts]:
+        """One write for all; returns those refused (stored meanwhile)."""
+
     async def add_submission(self, submission: Submission) -> bool:
         """False when this version exists (a concurrent submission took it)."""
 

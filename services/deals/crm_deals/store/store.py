@@ -308,6 +308,9 @@ class WorkspaceRecordStore:
     async def put_company_facts(self, facts: CompanyFacts) -> None:
         await self.facts.put(facts)
 
+    async def add_company_facts(self, facts: Sequence[CompanyFacts]) -> list[CompanyFacts]:
+        return await self.facts.insert_many(facts)
+
     async def add_submission(self, submission: Submission) -> bool:
         try:
             await self.submission_records.insert(submission)

@@ -11,7 +11,8 @@ is stored changes nothing, so redeliveries and reordering are harmless.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ..domain.records import CompanyFacts
@@ -41,11 +42,55 @@ async def company_seen(
         workspace_id=scope.workspace_id,
         company_id=company_id,
         industry=_industry(industry),
-        size=size if isinstance(size, int) and size >= 0 else None,
+        size=_size(size),
         version=version,
     )
     await scope.store.put_company_facts(facts)
     return True
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A company as an event showed it."""
+
+    company_id: str
+    industry: str | None
+    size: int | None
+    version: datetime
+
+
+async def companies_seen(scope: Scope, seen: Sequence[Seen]) -> int:
+    """Many companies of the workspace at once (a burst of events, e.g. an import's): the
+    facts of companies not yet known in one write (no read first: in a burst nearly all
+    are new), those the write refuses (known) one by one as `company_seen` does, newer
+    versions only. Returns how many were taken."""
+    newest: dict[str, Seen] = {}
+    for company in seen:
+        held = newest.get(company.company_id)
+        if held is None or company.version > held.version:
+            newest[company.company_id] = company
+    fresh = [
+        CompanyFacts(
+            workspace_id=scope.workspace_id,
+            company_id=company.company_id,
+            industry=_industry(company.industry),
+            size=_size(company.size),
+            version=company.version,
+        )
+        for company in newest.values()
+    ]
+    known = {f.company_id for f in await scope.store.add_company_facts(fresh)}
+    taken = len(fresh) - len(known)
+    for company_id in known:
+        company = newest[company_id]
+        taken += await company_seen(
+            scope, company.company_id, company.industry, company.size, company.version
+        )
+    return taken
+
+
+def _size(size: int | None) -> int | None:
+    return size if isinstance(size, int) and size >= 0 else None
 
 
 async def company_gone(scope: Scope, company_id: str, version: datetime) -> bool:

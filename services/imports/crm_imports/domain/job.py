@@ -93,6 +93,8 @@ class ImportJob(Entity):
     duplicates: dict[str, Any] | None = None
     dry_run_counts: Counts | None = None
     cancel_requested: bool = False
+    # Runners of this run that ended on an unexpected error (`crashed`).
+    crashes: int = 0
     removed: int = 0  # records the undo removed
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -131,6 +133,7 @@ class ImportJob(Entity):
         self.error = None
         self.duplicates = None
         self.cancel_requested = False
+        self.crashes = 0
         self.started_at = now
         self.finished_at = None
         self.updated_at = now
@@ -182,6 +185,20 @@ class ImportJob(Entity):
         self.finished_at = now
         self.updated_at = now
         self.raise_event(JobChanged(self, FINISHED))
+
+    def crashed(self, error: str, max_attempts: int, now: datetime) -> None:
+        """A runner of this run ended on an unexpected error: the run is tried again (from
+        its checkpoint) by the next runner, unless that was the last attempt allowed."""
+        self.crashes += 1
+        self.updated_at = now
+        if self.crashes >= max_attempts:
+            self.finish(
+                FAILED,
+                now,
+                error=f"the import stopped on an unexpected error {self.crashes} times"
+                f" (last: {error}); the rows before row {self.next_row} were imported,"
+                " start it again to resume",
+            )
 
     def request_cancel(self, now: datetime) -> None:
         """Queued: cancelled at once. Running: its runner stops before the next batch."""

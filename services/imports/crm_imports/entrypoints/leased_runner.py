@@ -135,6 +135,11 @@ class LeasedRunner(ABC, Generic[J]):
         finally:
             self._running.pop(job.id, None)
 
+    async def settle(self) -> None:
+        """Wait for the runs this runner started to end."""
+        while self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+
     async def stop(self) -> None:
         tasks = list(self._running.values())
         for task in tasks:

@@ -1,10 +1,12 @@
 """The import runner of one replica (`leased_runner.py`: the lease per period, the loop):
 it runs each queued import, and each whose runner died, from the job's checkpoint
 (`usecases.running`): the checkpoint stands whatever stops a run, so the job is resumed
-once the lease lapses."""
+once the lease lapses, up to `max_attempts` runs that end on an unexpected error."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 from crm_kit.clock import Clock, utcnow
@@ -15,6 +17,8 @@ from ..usecases import running
 from ..usecases.claims import Claims
 from ..usecases.scope import Scopes
 from .leased_runner import Lease, LeasedRunner
+
+log = logging.getLogger(__name__)
 
 
 class JobRunner(LeasedRunner[ImportJob]):
@@ -38,4 +42,16 @@ class JobRunner(LeasedRunner[ImportJob]):
         return bool(job.started_by)
 
     async def work(self, job: ImportJob, lease: Lease[ImportJob]) -> None:
-        await running.run(self._scopes(running.starter_of(job)), job.id, lease.holds)
+        scope = self._scopes(running.starter_of(job))
+        try:
+            await running.run(scope, job.id, lease.holds)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            # The checkpoint stands; the job is taken up again once the lease lapses, at
+            # most `max_attempts` times in all (then it fails, naming the error).
+            log.exception("import %s stopped by an error", job.id)
+            try:
+                await running.crashed(scope, job, error)
+            except Exception:
+                log.warning("import %s: its failure was not recorded", job.id, exc_info=True)

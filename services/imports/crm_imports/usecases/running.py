@@ -62,7 +62,7 @@ async def run(scope: Scope, job_id: str, holds: Holds) -> ImportJob | None:
         return await _finish(scope, job, FAILED, error="the uploaded file is gone")
     assert job.mapping is not None
     mapping = Mapping.from_json(job.mapping)
-    finder = DuplicateFinder(mapping.spec.identity)
+    finder = DuplicateFinder(mapping.identity)
     async with uploads.spooled(scope, upload) as path:
         batches = read_batches(
             path,
@@ -85,7 +85,7 @@ async def run(scope: Scope, job_id: str, holds: Holds) -> ImportJob | None:
                 job = found
                 if job.cancel_requested:
                     return await _finish(scope, job, CANCELLED)
-                outcome = await _send(scope, job, batch)
+                outcome = await _send(scope, job, batch, mapping)
                 if isinstance(outcome, str):
                     return await _finish(scope, job, FAILED, error=outcome)
                 saved = await _checkpoint(scope, job, batch, outcome)
@@ -107,6 +107,21 @@ async def run(scope: Scope, job_id: str, holds: Holds) -> ImportJob | None:
         return await _finish(scope, current, CANCELLED)
     report = bounded_report(finder.report().as_dict())
     return await _finish(scope, current, COMPLETED, duplicates=report)
+
+
+async def crashed(scope: Scope, job: ImportJob, error: BaseException) -> ImportJob | None:
+    """A runner of the job's run ended on an unexpected error: counted on the job, which
+    fails after `max_attempts` of them (naming the error's kind, not its details: those
+    are in the service's log)."""
+    run = job.run
+
+    async def count(found: ImportJob) -> bool:
+        if found.run != run or found.status != RUNNING:
+            return False
+        found.crashed(type(error).__name__, scope.settings.max_attempts, scope.now())
+        return True
+
+    return await scope.store.change_job(job.id, count)
 
 
 def _next(batches: Generator[Batch, None, None]) -> Batch | None:
@@ -134,7 +149,9 @@ async def _current(scope: Scope, job: ImportJob) -> ImportJob | None:
     return found
 
 
-async def _send(scope: Scope, job: ImportJob, batch: Batch) -> ImportBatchReply | str:
+async def _send(
+    scope: Scope, job: ImportJob, batch: Batch, mapping: Mapping
+) -> ImportBatchReply | str:
     """The owner's reply for the batch's rows, or why the run must stop."""
     if not batch.rows:
         return ImportBatchReply(results=[])
@@ -143,6 +160,7 @@ async def _send(scope: Scope, job: ImportJob, batch: Batch) -> ImportBatchReply 
         dry_run=job.dry_run,
         on_existing=job.on_existing,  # type: ignore[arg-type]
         default_currency=job.default_currency,
+        match_by_name=mapping.companies_by_name,
         rows=[ImportRow(row=r["row"], values=r["values"]) for r in batch.rows],
     )
     caller = starter_of(job)

@@ -43,6 +43,7 @@ class FakeSinks:
     batches: list[ImportBatchRequest] = field(default_factory=list)
     callers: list[RequestContext] = field(default_factory=list)
     unavailable: int = 0  # the next N calls fail as if the owner were down
+    broken: int = 0  # the next N calls fail as a bug would (not an owner down)
 
     async def write(
         self, caller: RequestContext, record_type: str, batch: ImportBatchRequest
@@ -50,6 +51,9 @@ class FakeSinks:
         if self.unavailable:
             self.unavailable -= 1
             raise SinkUnavailable("down")
+        if self.broken:
+            self.broken -= 1
+            raise RuntimeError("a bug")
         self.batches.append(batch)
         self.callers.append(caller)
         results = []

@@ -6,14 +6,18 @@ twice, cancel, undo, templates, and who may do what."""
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from crm_contracts import imports as contract
 from crm_contracts.imports import UploadManifest
+from crm_imports.config import RunSettings
 from crm_imports.domain.job import COMPLETED, FAILED, RUNNING
+from crm_imports.entrypoints.runner import JobRunner
 from crm_imports.usecases import jobs, running, templates, uploads
+from crm_imports.usecases.claims import Claims
 from crm_kit.context import RequestContext
 from crm_kit.errors import BadUserInput, Forbidden, PreconditionFailed
 
@@ -185,6 +189,54 @@ async def test_an_owner_that_stays_down_fails_the_run_with_the_reason(
     world.sinks.unavailable = 100
     failed = await _run(world, job2, False)
     assert failed.status == FAILED and "did not answer" in failed.error
+
+
+async def test_a_run_that_keeps_hitting_a_bug_fails_after_its_attempts(world: World) -> None:
+    job_id = await _job(world)
+    await jobs.set_mapping(world.scope(), job_id, MAPPING)
+    await jobs.start(world.scope(), job_id, False)
+    now = [datetime(2026, 12, 1, tzinfo=UTC)]
+    settings = RunSettings(batch_rows=2, lease_seconds=60.0, max_attempts=3)
+    runner = JobRunner(Claims(world.store), world.scopes, settings, clock=lambda: now[0])
+    world.sinks.broken = 100
+
+    async def attempt() -> Any:
+        await runner.poll()
+        await runner.settle()
+        now[0] += timedelta(seconds=121)  # the lease lapsed: the job may be taken up again
+        return await jobs.get(world.scope(), job_id)
+
+    for tried in (1, 2):
+        job = await attempt()
+        assert (job.status, job.crashes, job.error) == (RUNNING, tried, None)
+    failed = await attempt()
+    assert failed.status == FAILED and failed.crashes == 3
+    assert "unexpected error 3 times (last: RuntimeError)" in failed.error
+    await attempt()  # a failed job is not taken up again
+    assert len(world.sinks.batches) == 0 and world.sinks.broken == 100 - 3
+    # Started again, the run resumes and the count starts afresh.
+    world.sinks.broken = 1
+    await jobs.start(world.scope(), job_id, False)
+    assert (await attempt()).crashes == 1
+    done = await attempt()
+    assert (done.status == COMPLETED and done.crashes == 0) or done.counts.created == 3
+
+
+async def test_companies_are_matched_by_name_when_the_mapping_gives_no_domain(
+    world: World,
+) -> None:
+    job_id = await _job(world)
+    no_domain = {"target": "companies", "fields": {"name": "Company", "external_id": "Id"}}
+    await jobs.set_mapping(world.scope(), job_id, no_domain)
+    done = await _run(world, job_id, False)
+    assert done.status == COMPLETED
+    assert {batch.match_by_name for batch in world.sinks.batches} == {True}
+    # The file's rows repeating a name are duplicates of the first within the file too.
+    assert done.duplicates["byKey"]["name"]["groups"][0]["rows"] == [2, 5]
+    world.sinks.batches.clear()
+    await jobs.set_mapping(world.scope(), job_id, MAPPING)  # maps the domain: off
+    await _run(world, job_id, False)
+    assert {batch.match_by_name for batch in world.sinks.batches} == {False}
 
 
 async def test_cancel_and_undo(world: World) -> None:
