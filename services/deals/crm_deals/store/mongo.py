@@ -12,6 +12,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from crm_kit.change_log import ChangeLog, journal_name, journal_writes
 from crm_kit.filters import Filter
 from crm_kit.outbox import OUTBOX, PENDING, OutboxRelay
 from crm_kit.records import MongoSource, pending_events
@@ -35,13 +36,20 @@ EXTERNAL_ID_LOOKUP = 100
 def mongo_store(writer: DocumentWriter, *, index: bool = True, live: bool = True) -> DealsStore:
     """The store writing through `writer` (which knows the database profile); with the
     profile's workarounds, the read index serves its lists unless `index` is off."""
+    workarounds = writer.profile.workarounds and index
+    changes = None
+    if workarounds:
+        # The read index holds whole deals, checked against this journal per request.
+        changes = ChangeLog(writer.db[journal_name(DEALS)])
+        journal_writes(writer.hooks, changes, DEALS)
     return deals_store(
         MongoSource(writer),
         MongoBackend(writer),
         ModelCache(),
         writer.hooks,
-        workarounds=writer.profile.workarounds and index,
+        workarounds=workarounds,
         live=live,
+        changes=changes,
     )
 
 
