@@ -40,10 +40,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from .writer import WriteHooks, Written
@@ -242,3 +243,19 @@ def journal_writes(hooks: WriteHooks, changes: ChangeLog, collection: str) -> No
             await changes.append(written.workspace_id, str(written.doc_id))
 
     hooks.subscribe(journal, required=True)
+
+
+# Makes the change log of a collection (its writes journalled): given to stores that hold
+# whole documents in a read index.
+Journal = Callable[[str], ChangeLog]
+
+
+def journal_on(db: AsyncDatabase[Any], hooks: WriteHooks) -> Journal:
+    """Change logs in `db`, journalled by the writes `hooks` hear."""
+
+    def journal(collection: str) -> ChangeLog:
+        changes = ChangeLog(db[journal_name(collection)])
+        journal_writes(hooks, changes, collection)
+        return changes
+
+    return journal

@@ -12,7 +12,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from crm_kit.change_log import ChangeLog, journal_name, journal_writes
+from crm_kit.change_log import journal_on
 from crm_kit.filters import Filter
 from crm_kit.outbox import OUTBOX, PENDING, OutboxRelay
 from crm_kit.records import MongoSource, pending_events
@@ -40,8 +40,7 @@ def mongo_store(writer: DocumentWriter, *, index: bool = True, live: bool = True
     changes = None
     if workarounds:
         # The read index holds whole deals, checked against this journal per request.
-        changes = ChangeLog(writer.db[journal_name(DEALS)])
-        journal_writes(writer.hooks, changes, DEALS)
+        changes = journal_on(writer.db, writer.hooks)(DEALS)
     return deals_store(
         MongoSource(writer),
         MongoBackend(writer),

@@ -215,9 +215,7 @@ async def test_another_instance_changes_show_at_once_through_the_change_log(
 
         await eventually(b_lists_it, timeout=15)
         before = await _columns(b["client"])
-        assert [e["node"]["amount"] for e in before["prospecting"]["deals"]["edges"]] == [
-            "40.00"
-        ]
+        assert [e["node"]["amount"] for e in before["prospecting"]["deals"]["edges"]] == ["40.00"]
         await b["feed"].unsubscribe()
         followed = b["index"].followed
         await a["client"].data(MOVE, {"id": deal_id, "s": "qualification"})
