@@ -64,6 +64,8 @@ REREAD_ATTEMPTS = 3
 EXPECTED_EVENTS = 50_000
 # Whole records a workspace holds at most (the oldest installed goes first).
 RECORDS_LIMIT = 50_000
+# What the index holds of a document it knows to be absent (`remember_absent`).
+_ABSENT = object()
 
 
 @dataclass
@@ -92,6 +94,7 @@ class ReadIndex(Generic[E, S]):
         live: bool = True,
         changes: ChangeLog | None = None,
         records_limit: int = RECORDS_LIMIT,
+        remember_absent: bool = False,
     ) -> None:
         """`scan(workspace)` yields every record of the workspace (straight from the
         database, not through an indexed store); `read(workspace, id)` one record by `_id`,
@@ -102,7 +105,10 @@ class ReadIndex(Generic[E, S]):
         (`refresh(..., known=)`) may be installed after a newer state was re-read.
         `live=False` keeps the index unused until `go_live()`: a service calls it once its
         event feed is subscribed. `changes`: the collection's change log, followed before
-        each request is served; the index then holds whole records (`records`)."""
+        each request is served; the index then holds whole records (`records`).
+        `remember_absent`: hold that a document is absent too, when its creation is
+        journalled as well (a collection written by upserts only): it is not looked for
+        again until then."""
         self._scan = scan
         self._read = read
         self._entry_of = entry_of
@@ -117,6 +123,7 @@ class ReadIndex(Generic[E, S]):
         self.closed = False
         self._changes = changes
         self._records_limit = records_limit
+        self._remember_absent = remember_absent and changes is not None
         # The log's slot up to which every change is applied (None: not followed yet).
         self._cursor: int | None = None
         self._sync_asked = 0
@@ -265,6 +272,8 @@ class ReadIndex(Generic[E, S]):
                 if entry is None:
                     w.data.drop(doc_id)
                     w.records.pop(doc_id, None)
+                    if self._remember_absent:
+                        self._hold(w, doc_id, _ABSENT)
                     return
                 held = w.data.get(doc_id)
                 if held is None or self._older is None or not self._older(entry, held):
@@ -292,7 +301,9 @@ class ReadIndex(Generic[E, S]):
         if missing:
             await self.refresh(workspace, missing)
         held = w.records
-        return {doc_id: held[doc_id] for doc_id in ids if doc_id in held}
+        return {
+            doc_id: held[doc_id] for doc_id in ids if doc_id in held and held[doc_id] is not _ABSENT
+        }
 
     async def sync(self) -> None:
         """Apply every change the log holds up to now (re-read the documents other
