@@ -17,7 +17,9 @@ from .assemble import contacts_store
 from .port import ContactsStore
 
 
-def mongo_store(writer: DocumentWriter, *, index: bool = True, live: bool = True) -> ContactsStore:
+def mongo_store(
+    writer: DocumentWriter, *, index: bool = True, live: bool = True, change_log: bool = True
+) -> ContactsStore:
     """The store writing through `writer`, with the read models of its profile."""
     return contacts_store(
         MongoSource(writer),
@@ -26,7 +28,7 @@ def mongo_store(writer: DocumentWriter, *, index: bool = True, live: bool = True
         index=index,
         live=live,
         # The indexes hold whole documents, checked against these logs per request.
-        journal=journal_on(writer.db, writer.hooks),
+        journal=journal_on(writer.db, writer.hooks) if change_log else None,
     )
 
 

@@ -43,7 +43,9 @@ RETENTION = (
 _DEAL_LISTS_MARKER = "deal_tasks_backfilled:v1"
 
 
-def mongo_store(writer: DocumentWriter, *, index: bool = True, live: bool = True) -> TasksStore:
+def mongo_store(
+    writer: DocumentWriter, *, index: bool = True, live: bool = True, change_log: bool = True
+) -> TasksStore:
     """The store writing through `writer`, with the read models of its profile."""
     return tasks_store(
         MongoSource(writer),
@@ -52,7 +54,7 @@ def mongo_store(writer: DocumentWriter, *, index: bool = True, live: bool = True
         index=index,
         live=live,
         # The indexes hold whole tasks and deal lists, checked against these per request.
-        journal=journal_on(writer.db, writer.hooks),
+        journal=journal_on(writer.db, writer.hooks) if change_log else None,
     )
 
 
