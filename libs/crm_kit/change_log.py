@@ -61,6 +61,9 @@ CATCH_UP_LIMIT = 2_000
 # How often a reader finding nothing new checks the hint for a pruned gap.
 HINT_CHECK_SECONDS = 30.0
 HINT_ID = "tail"
+# Slots this process appended, remembered until its reader passes them (bounded: a
+# process that appends without reading forgets them all at once).
+OWN_SLOTS = 100_000
 
 
 class SlotCollection(Protocol):
@@ -114,6 +117,7 @@ class ChangeLog:
         self._known = 0
         self._hint_checked = 0.0
         self._background: set[asyncio.Task[None]] = set()
+        self._own: set[int] = set()
         self.appended = 0
         self.probes = 0
 
@@ -129,6 +133,9 @@ class ChangeLog:
                 # Another writer took it: the slot is filled, so the tail is at or past it.
                 slot = await self.tail(start=slot) + 1
         self._known = max(self._known, slot)
+        if len(self._own) >= OWN_SLOTS:
+            self._own.clear()
+        self._own.add(slot)
         self.appended += 1
         if slot % self._hint_every == 0:
             await self._slots.update_one({"_id": HINT_ID}, {"$max": {"n": slot}}, upsert=True)
@@ -179,30 +186,31 @@ class ChangeLog:
         return low
 
     async def since(self, cursor: int) -> tuple[int, list[Change]]:
-        """The changes after slot `cursor`, and the new cursor. Raises `Overflow` when they
-        are too many to re-read, or when the next slot was pruned."""
+        """The changes after slot `cursor` made by other processes (this one's own writes
+        are in its read models already, installed by their write hooks), and the new
+        cursor. Raises `Overflow` when they are too many to re-read, or when the next slot
+        was pruned."""
+        start = cursor
         found: list[Change] = []
         while True:
-            slots = range(cursor + 1, cursor + 1 + PROBES)
-            docs = (
-                await asyncio.gather(*(self._filled(s) for s in slots))
-                if found
-                else [
-                    await self._filled(cursor + 1)  # the usual case: nothing new, one look-up
-                ]
-            )
-            for slot, doc in zip(slots, docs, strict=False):
+            # The usual case, nothing new, costs one look-up; catching up probes a few.
+            slots = range(cursor + 1, cursor + 1 + (PROBES if cursor > start else 1))
+            docs = await asyncio.gather(*(self._filled(slot) for slot in slots))
+            for slot, doc in zip(slots, docs, strict=True):
                 if doc is None:
                     break
-                found.append(Change(slot, str(doc.get("w")), str(doc.get("d"))))
                 cursor = slot
+                if slot in self._own:
+                    self._own.discard(slot)
+                    continue
+                found.append(Change(slot, str(doc.get("w")), str(doc.get("d"))))
             else:
-                if len(found) <= CATCH_UP_LIMIT:
+                if cursor - start <= CATCH_UP_LIMIT:
                     continue
                 raise Overflow(await self.tail(start=cursor))
             break
         self._known = max(self._known, cursor)
-        if not found:
+        if cursor == start:
             await self._check_gap(cursor)
         return cursor, found
 

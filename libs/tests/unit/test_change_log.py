@@ -71,6 +71,10 @@ async def test_concurrent_writers_fill_one_contiguous_run_a_reader_follows() -> 
     cursor, seen = await reader.since(cursor)
     assert cursor == 60
     assert sorted((c.workspace_id, c.doc_id) for c in seen) == sorted(changes)
+    # A writer's own changes are in its process's read models already: skipped.
+    own_cursor, own_seen = await writers[0].since(0)
+    assert own_cursor == 60 and len(own_seen) == 40
+    assert not {c.slot for c in own_seen} & {taken[n] for n in range(0, 60, 3)}
     slots.finds = 0
     assert await reader.since(cursor) == (60, [])
     assert slots.finds <= 2  # nothing new: the next slot (and at most the hint)

@@ -127,6 +127,13 @@ class IndexedStore(DealListStore):
         # deal's list announces before the list is written. Said first, before anything
         # here waits, so the feed cannot meet an event the relay published meanwhile.
         self.index.expect_events(event.id for event in written.events)
+        if (
+            written.collection == DEAL_TASKS
+            and written.workspace_id is not None
+            and self.deal_lists is not None
+        ):
+            # Its log skips this process's own slots: the list held is re-read here.
+            await self.deal_lists.refresh(written.workspace_id, [str(written.doc_id)])
         if written.collection == TASKS and written.workspace_id is not None:
             record = written.record
             known = None
