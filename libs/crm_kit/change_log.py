@@ -193,8 +193,12 @@ class ChangeLog:
         start = cursor
         found: list[Change] = []
         while True:
-            # The usual case, nothing new, costs one look-up; catching up probes a few.
-            slots = range(cursor + 1, cursor + 1 + (PROBES if cursor > start else 1))
+            # Slots this process appended are filled: passed without a look-up.
+            while cursor + 1 in self._own:
+                self._own.discard(cursor + 1)
+                cursor += 1
+            # Nothing new costs one look-up; catching up probes a few at a time.
+            slots = range(cursor + 1, cursor + 1 + (PROBES if found else 1))
             docs = await asyncio.gather(*(self._filled(slot) for slot in slots))
             for slot, doc in zip(slots, docs, strict=True):
                 if doc is None:
@@ -205,9 +209,11 @@ class ChangeLog:
                     continue
                 found.append(Change(slot, str(doc.get("w")), str(doc.get("d"))))
             else:
-                if cursor - start <= CATCH_UP_LIMIT:
+                if len(found) <= CATCH_UP_LIMIT:
                     continue
                 raise Overflow(await self.tail(start=cursor))
+            if cursor + 1 in self._own:
+                continue  # the absent slot was probed before this process filled it
             break
         self._known = max(self._known, cursor)
         if cursor == start:
