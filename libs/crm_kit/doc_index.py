@@ -135,8 +135,11 @@ class DocIndex(Generic[E]):
     async def get(self, workspace_id: str, ids: Sequence[str]) -> list[E] | None:
         """The records with these ids, from the documents the index holds (in the order
         asked, absent ones left out); None when it holds none (no change log) or cannot
-        serve: the caller reads the database."""
-        if not self.index.holds_records or await self.index.entries(workspace_id) is None:
+        serve: the caller reads the database. A workspace not loaded yet is not loaded for
+        this (a look-up by id would pay the scan of a whole collection)."""
+        if not self.index.holds_records or self.index.loaded(workspace_id) is None:
+            return None
+        if await self.index.entries(workspace_id) is None:  # follows the change log
             return None
         held = await self.index.records(workspace_id, ids)
         return [self.kind.from_doc(held[i]) for i in ids if i in held]

@@ -235,6 +235,8 @@ class IndexedWorkspaceStore(DealListWorkspaceStore):
         if lists is None or (where.ids is None and where.deal_ids is None):
             return await super()._by_ids(where)
         ws = self.workspace_id
+        if self.index.loaded(ws) is None:  # not loaded for a look-up by id (a whole scan)
+            return await super()._by_ids(where)
         if await self.index.entries(ws) is None or await lists.entries(ws) is None:
             return await super()._by_ids(where)
         if where.ids is not None:
