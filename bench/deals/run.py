@@ -112,6 +112,18 @@ async def throughput(
     return len(items) / (time.perf_counter() - start)
 
 
+async def ferretdb_requests(metrics_url: str) -> float:
+    """FerretDB's count of the commands it served (all clients): deltas per operation."""
+    async with httpx.AsyncClient(timeout=10, trust_env=False) as http:
+        text = (await http.get(metrics_url)).text
+    name = "ferretdb_client_requests_total"
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + "{") or line.startswith(name + " ")
+    )
+
+
 async def wait_ready(
     http: httpx.AsyncClient, process: subprocess.Popen, timeout: float = 60
 ) -> None:
@@ -281,7 +293,9 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
             first_board = time.perf_counter() - started
             rss_after = rss_bytes(process.pid)
             await raw_scan()
+            before = await ferretdb_requests(args.metrics_url)
             service_board = await asyncio.wait_for(timed(args.boards, board), PHASE_TIMEOUT)
+            board_requests = (await ferretdb_requests(args.metrics_url) - before) / args.boards
             raw_scan_lat = await asyncio.wait_for(timed(args.boards, raw_scan), PHASE_TIMEOUT)
             raw_board_lat = await asyncio.wait_for(timed(args.boards, raw_board), PHASE_TIMEOUT)
 
@@ -385,9 +399,13 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
                     },
                 )
 
+            before = await ferretdb_requests(args.metrics_url)
             service_moves = await asyncio.wait_for(
                 throughput(mine, args.concurrency, move), PHASE_TIMEOUT
             )
+            # The relay's publishing and clean-up of the moves' events count too.
+            await asyncio.sleep(2)
+            move_requests = (await ferretdb_requests(args.metrics_url) - before) / len(mine)
             raw_moves = await asyncio.wait_for(
                 throughput(theirs, args.concurrency, raw_move), PHASE_TIMEOUT
             )
@@ -428,6 +446,11 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
         f"{'moveDeal throughput (moves/s)':42} {service_moves:12.1f} {raw_moves:12.1f} "
         f"{service_moves / raw_moves:11.2f}x"
     )
+    print(
+        f"FerretDB requests per pipelineBoard: {board_requests:.1f}; per moveDeal (its "
+        f"events' relay included): {move_requests:.1f}; per raw move: 2"
+    )
+    print(f"load average: {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
     print(f"\nfirst pipelineBoard (loads the index: one projected scan): {ms(first_board)}")
     if rss_before and rss_after:
         print(
@@ -507,6 +530,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="crm-bench-deals-", dir=base) as tmp:
         # Credentials of this run only (the harness user stands in for contacts).
         os.environ["CRM_DATA_DIR"] = tmp
+        debug_addr = f"127.0.0.1:{free_port()}"
+        os.environ["CRM_FERRETDB_DEBUG_ADDR"] = debug_addr
+        args.metrics_url = f"http://{debug_addr}/debug/metrics"
         stack = InfraStack(Path(tmp), free_port(), free_port(), harness=True).start()
         try:
             asyncio.run(bench(stack, args))

@@ -38,6 +38,7 @@ for path in (HERE, ROOT / "bench" / "web", ROOT / "libs"):
 import httpx  # noqa: E402
 import orjson  # noqa: E402
 import psutil  # noqa: E402
+from board import run_board  # noqa: E402
 from lists import print_lists, run_lists  # noqa: E402
 from measure import ProcessMeter, Recorder, print_phase  # noqa: E402
 from workload import OPERATIONS, Pools, User  # noqa: E402
@@ -166,13 +167,23 @@ def verdict(results: dict[int, dict[str, float]]) -> None:
 
 
 async def run_phases(
-    url: str, args: argparse.Namespace, measure_processes: bool, env: dict[str, str]
+    url: str,
+    args: argparse.Namespace,
+    measure_processes: bool,
+    env: dict[str, str],
+    metrics_url: str | None = None,
 ) -> None:
+    from crm_kit.auth import issue_token
+
     pools = await prepare(url)
     print(
         f"pools: {len(pools.all_deals)} deals, {len(pools.contacts)} contacts, "
         f"{len(pools.companies)} companies, {len(pools.owners)} owners"
     )
+    print(f"load average: {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
+    if args.boards:
+        token = issue_token(WORKSPACE, "melvin-marxen", ["manager"])
+        await run_board(url, token, pools, args.boards, metrics_url)
     meter = ProcessMeter.of_stack(psutil.Process()) if measure_processes else None
     results: dict[int, dict[str, float]] = {}
     for users in args.users:
@@ -196,11 +207,15 @@ def main() -> int:
         "--list-clients", type=int, default=50, help="lists at the subgraphs (0: skip)"
     )
     parser.add_argument("--list-seconds", type=float, default=5.0, help="per list query")
+    parser.add_argument(
+        "--boards", type=int, default=30, help="sequential boards measured first (0: skip)"
+    )
     args = parser.parse_args()
     args.users = [max(1, min(int(n), 1000)) for n in args.users.split(",") if n.strip()]
     args.seconds = max(1.0, min(args.seconds, 600.0))
     args.list_clients = max(0, min(args.list_clients, 500))
     args.list_seconds = max(1.0, min(args.list_seconds, 60.0))
+    args.boards = max(0, min(args.boards, 1000))
     if args.gateway_url:
         host = httpx.URL(args.gateway_url).host
         if host not in ("127.0.0.1", "localhost"):
@@ -219,7 +234,11 @@ def main() -> int:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(
                 run_phases(
-                    f"{running.base_url}/graphql", args, measure_processes=True, env=running.env
+                    f"{running.base_url}/graphql",
+                    args,
+                    measure_processes=True,
+                    env=running.env,
+                    metrics_url=running.ferretdb_metrics_url,
                 )
             )
     return 0

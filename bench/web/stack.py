@@ -37,6 +37,8 @@ class Platform:
     base_url: str  # the gateway: web app at /, API at /graphql
     env: dict[str, str]
     demo_seconds: float
+    # FerretDB's Prometheus metrics (its requests, for per-request counts).
+    ferretdb_metrics_url: str = ""
 
 
 @contextmanager
@@ -46,6 +48,8 @@ def platform(demo: bool = True, workspace: str = "demo") -> Iterator[Platform]:
         # Everything generated (credentials, keys, the demo's marker files) in this run's
         # directory, set before the servers start: they and every child read it.
         os.environ["CRM_DATA_DIR"] = str(root / "data")
+        debug_addr = f"127.0.0.1:{free_port()}"
+        os.environ["CRM_FERRETDB_DEBUG_ADDR"] = debug_addr
         infra = InfraStack(root / "servers", free_port(), free_port()).start()
         processes: list[subprocess.Popen] = []
         ports = {name: free_port() for name in PARTS}
@@ -83,7 +87,7 @@ def platform(demo: bool = True, workspace: str = "demo") -> Iterator[Platform]:
                 if code != 0:
                     raise RuntimeError(f"crm demo exited {code}")
                 seconds = time.monotonic() - started
-            yield Platform(base, env, seconds)
+            yield Platform(base, env, seconds, f"http://{debug_addr}/debug/metrics")
         finally:
             for process in reversed(processes):
                 process.terminate()

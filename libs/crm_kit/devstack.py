@@ -180,7 +180,8 @@ def start_ferretdb(data_dir: Path, port: int, timeout: float = 60.0) -> ManagedS
             f"--sqlite-url=file:{data_dir / 'sqlite'}/",
             f"--state-dir={data_dir}",
             f"--listen-addr=127.0.0.1:{port}",
-            "--debug-addr=-",
+            # Benchmarks set it to count FerretDB's requests (`/debug/metrics`).
+            f"--debug-addr={os.environ.get('CRM_FERRETDB_DEBUG_ADDR') or '-'}",
             "--telemetry=disable",
             "--log-level=warn",
             "--test-enable-new-auth",

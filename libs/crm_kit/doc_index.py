@@ -16,16 +16,22 @@ from its entry (another replica wrote it, the event is not in yet) is re-read in
 index and the selection runs again, so a page is always filtered and ordered by the rows
 it returns.
 
+With a change log (`changes`, `crm_kit.change_log`) the index holds whole stored documents
+and a page takes its rows from them instead of reading each by `_id`: every request first
+follows the log (one `_id` look-up when nothing changed), which names each document any
+replica changed since.
+
 A filter or order naming a field the index does not keep raises `UnindexedField` (add
 the field to `fields`): evaluating it as missing would answer wrongly.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
+from collections.abc import AsyncIterator, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from .change_log import ChangeLog
 from .filters import ALL, Filter, Get
 from .index_entries import Entries
 from .memory_db import select
@@ -79,10 +85,12 @@ class DocIndex(Generic[E]):
         posted: Sequence[str] = (),
         name: str,
         live: bool = True,
+        changes: ChangeLog | None = None,
     ) -> None:
         """`fields`: the stored fields the lists filter and sort by (`_id` always kept);
         `posted`: those with an equality filter that picks few records among many (each
-        gets a posting list, value -> ids)."""
+        gets a posting list, value -> ids); `changes`: the collection's change log (the
+        index then holds whole documents)."""
         self.source = source
         self.kind = kind
         self.fields = tuple(dict.fromkeys(("_id", *fields)))
@@ -90,17 +98,23 @@ class DocIndex(Generic[E]):
         self.index: ReadIndex[IndexedDoc, Entries[IndexedDoc]] = ReadIndex(
             scan=self._scan,
             read=self._read,
-            entry_of=self.entry_of,
+            entry_of=self._entry_of_doc,
             new_entries=lambda: Entries(self._postings),
             name=name,
             live=live,
+            changes=changes,
         )
         hooks.subscribe(self._written)
 
     def entry_of(self, record: E | None) -> IndexedDoc | None:
         if record is None:
             return None
-        doc = self.kind.to_doc(record)
+        return self._entry_of_doc(self.kind.to_doc(record))
+
+    def _entry_of_doc(self, doc: Mapping[str, Any] | None) -> IndexedDoc | None:
+        # The index itself holds stored documents (`records`), not domain objects.
+        if doc is None:
+            return None
         kept = tuple((name, _held(doc.get(name))) for name in self.fields)
         return IndexedDoc(str(doc["_id"]), kept)
 
@@ -110,13 +124,25 @@ class DocIndex(Generic[E]):
             value = values.get(name)
             yield name, (value if isinstance(value, tuple) else (value,))
 
-    async def _scan(self, workspace_id: str) -> AsyncIterator[E]:
+    async def _scan(self, workspace_id: str) -> AsyncIterator[dict[str, Any]]:
         async for record in self.source.records(self.kind, workspace_id).scan():
-            yield record
+            yield self.kind.to_doc(record)
 
-    async def _read(self, workspace_id: str, record_id: str) -> E | None:
+    async def _read(self, workspace_id: str, record_id: str) -> dict[str, Any] | None:
         found = await self.source.records(self.kind, workspace_id).get([record_id])
-        return found[0] if found else None
+        return self.kind.to_doc(found[0]) if found else None
+
+    async def get(self, workspace_id: str, ids: Sequence[str]) -> list[E] | None:
+        """The records with these ids, from the documents the index holds (in the order
+        asked, absent ones left out); None when it holds none (no change log) or cannot
+        serve: the caller reads the database. A workspace not loaded yet is not loaded for
+        this (a look-up by id would pay the scan of a whole collection)."""
+        if not self.index.holds_records or self.index.loaded(workspace_id) is None:
+            return None
+        if await self.index.entries(workspace_id) is None:  # follows the change log
+            return None
+        held = await self.index.records(workspace_id, ids)
+        return [self.kind.from_doc(held[i]) for i in ids if i in held]
 
     async def _written(self, written: Written) -> None:
         # Said before anything here waits: the feed then skips these events' re-reads.
@@ -146,15 +172,14 @@ class DocIndex(Generic[E]):
             matching = self._matching(entries, where, narrow)
             return select(matching, IndexedDoc.get, ALL, order, after, limit)
 
-        records = self.source.records(self.kind, workspace_id)
         chosen = choose()
         for _ in range(SELECT_ATTEMPTS - 1):
-            rows, behind = self._compare(chosen, await records.get([e.id for e in chosen]))
+            rows, behind = await self._fetch(workspace_id, chosen)
             if not behind:
                 return rows
             await self.index.refresh(workspace_id, behind)
             chosen = choose()
-        rows, _ = self._compare(chosen, await records.get([e.id for e in chosen]))
+        rows, _ = await self._fetch(workspace_id, chosen)
         # Still moving: return what still matches, as read.
         return [row for row in rows if where.matches(self._entry(row).get())]
 
@@ -179,12 +204,26 @@ class DocIndex(Generic[E]):
         assert entry is not None
         return entry
 
-    def _compare(self, chosen: list[IndexedDoc], found: list[E]) -> tuple[list[E], list[str]]:
-        """The records read, in the chosen order, and the ids whose entry was behind."""
-        by_id = {entry.id: entry for entry in map(self._entry, found)}
-        rows = {entry_id: record for entry_id, record in zip(by_id, found, strict=True)}
-        behind = [entry.id for entry in chosen if by_id.get(entry.id) != entry]
-        return [rows[entry.id] for entry in chosen if entry.id in rows], behind
+    async def _fetch(
+        self, workspace_id: str, chosen: list[IndexedDoc]
+    ) -> tuple[list[E], list[str]]:
+        """The chosen records in order (held, or read by `_id`), and the ids whose entry
+        was behind the database."""
+        ids = [entry.id for entry in chosen]
+        if self.index.holds_records:
+            docs = await self.index.records(workspace_id, ids)
+        else:
+            found = await self.source.records(self.kind, workspace_id).get(ids)
+            docs = {str(doc["_id"]): doc for doc in map(self.kind.to_doc, found)}
+        rows: list[E] = []
+        behind: list[str] = []
+        for entry in chosen:
+            doc = docs.get(entry.id)
+            if doc is None or self._entry_of_doc(doc) != entry:
+                behind.append(entry.id)
+            if doc is not None:
+                rows.append(self.kind.from_doc(doc))
+        return rows, behind
 
 
 def _held(value: Any) -> Any:

@@ -108,6 +108,11 @@ class IndexFeed:
         """Stop the index from serving or loading, and unsubscribe (a live push
         subscription would hold up the NATS drain)."""
         self.index.close()
+        await self.unsubscribe()
+
+    async def unsubscribe(self) -> None:
+        """Stop hearing events (the index keeps serving: tests use it to show what keeps
+        an index current without its feed)."""
         subscriptions, self._subscriptions = self._subscriptions, []
         for subscription in subscriptions:
             with contextlib.suppress(Exception):

@@ -18,6 +18,15 @@ Consistency:
   write either precedes the scan or its event arrives afterwards;
 - periodic rebuilds (and one after a NATS reconnect) are the safety net.
 
+With a change log (`changes`, `crm_kit.change_log`) the index also holds whole records (as
+`read` returns them, filled as they are first read and by this process's writes) and
+serves them (`records`) without a read: each request first follows the log (`sync`, one
+`_id` look-up when nothing changed) and re-reads the documents other replicas changed.
+Every write that returned has its slot in the log before it returned, so a request sees
+every change made before it started, whichever replica made it, at the cost of one look-up
+instead of one per row. Concurrent requests share a sync; a sync started before a request
+arrived does not count for it (the change it waits for may have come after its probe).
+
 Each re-read holds that document's lock, so re-reads of one document are installed in the
 order they were made. A rebuild that swaps in a fresh scan bumps the workspace's
 generation: a re-read that straddled the swap reads again instead of installing a state
@@ -32,10 +41,11 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from . import metrics
+from .change_log import ChangeLog, Overflow
 from .index_entries import Entries, HasId
 from .locks import DocLocks
 
@@ -52,6 +62,10 @@ REREAD_ATTEMPTS = 3
 # Ids of events whose effect this process installed itself (`expect_events`), remembered
 # until their message arrives; bounded, since some are never published (a retried write).
 EXPECTED_EVENTS = 50_000
+# Whole records a workspace holds at most (the oldest installed goes first).
+RECORDS_LIMIT = 50_000
+# What the index holds of a document it knows to be absent (`remember_absent`).
+_ABSENT = object()
 
 
 @dataclass
@@ -62,6 +76,8 @@ class _Workspace(Generic[S]):
     touched: set[str] | None = None
     generation: int = 0
     scans: int = 0
+    # Whole records by id (with a change log only): current as of the last sync.
+    records: dict[str, Record] = field(default_factory=dict)
 
 
 class ReadIndex(Generic[E, S]):
@@ -76,6 +92,9 @@ class ReadIndex(Generic[E, S]):
         name: str = "read index",
         concurrency: int = 16,
         live: bool = True,
+        changes: ChangeLog | None = None,
+        records_limit: int = RECORDS_LIMIT,
+        remember_absent: bool = False,
     ) -> None:
         """`scan(workspace)` yields every record of the workspace (straight from the
         database, not through an indexed store); `read(workspace, id)` one record by `_id`,
@@ -85,7 +104,11 @@ class ReadIndex(Generic[E, S]):
         than the one held, which it then does not replace: records a write returned
         (`refresh(..., known=)`) may be installed after a newer state was re-read.
         `live=False` keeps the index unused until `go_live()`: a service calls it once its
-        event feed is subscribed."""
+        event feed is subscribed. `changes`: the collection's change log, followed before
+        each request is served; the index then holds whole records (`records`).
+        `remember_absent`: hold that a document is absent too, when its creation is
+        journalled as well (a collection written by upserts only): it is not looked for
+        again until then."""
         self._scan = scan
         self._read = read
         self._entry_of = entry_of
@@ -98,7 +121,23 @@ class ReadIndex(Generic[E, S]):
         self._limit = asyncio.Semaphore(concurrency)
         self.live = live
         self.closed = False
+        self._changes = changes
+        self._records_limit = records_limit
+        self._remember_absent = remember_absent and changes is not None
+        # The log's slot up to which every change is applied (None: not followed yet).
+        self._cursor: int | None = None
+        self._sync_asked = 0
+        self._sync_done = 0
+        self._syncing: asyncio.Future[None] | None = None
+        self.syncs = 0
+        # Changes applied from the log (made by other replicas, or this one's own writes).
+        self.followed = 0
         metrics.track(self)
+
+    @property
+    def holds_records(self) -> bool:
+        """Whether `records` serves whole records (a change log keeps them current)."""
+        return self._changes is not None
 
     def go_live(self) -> None:
         self.live = True
@@ -123,6 +162,14 @@ class ReadIndex(Generic[E, S]):
         serve (not live, closed, or the load failed: the caller queries the store)."""
         if not self.live or self.closed:
             return None
+        if self._changes is not None:
+            try:
+                await self.sync()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("%s could not follow its change log", self.name, exc_info=True)
+                return None
         w = self._workspaces.setdefault(workspace, _Workspace())
         if w.data is not None:
             return w.data
@@ -179,6 +226,9 @@ class ReadIndex(Generic[E, S]):
                     else:
                         fresh.put(entry)
             w.data = fresh
+            # Held records are dropped with the entries they were read with: the rebuild
+            # is the safety net for whatever the log and the feed missed.
+            w.records = {}
             w.generation += 1
             w.scans += 1
             metrics.READ_MODEL_BUILDS.labels(self.name).observe(time.perf_counter() - started)
@@ -221,11 +271,74 @@ class ReadIndex(Generic[E, S]):
                 entry = self._entry_of(record) if record is not None else None
                 if entry is None:
                     w.data.drop(doc_id)
+                    w.records.pop(doc_id, None)
+                    if self._remember_absent:
+                        self._hold(w, doc_id, _ABSENT)
                     return
                 held = w.data.get(doc_id)
                 if held is None or self._older is None or not self._older(entry, held):
                     w.data.put(entry)
+                    if self._changes is not None:
+                        self._hold(w, doc_id, record)
                 return
+
+    def _hold(self, w: _Workspace[S], doc_id: str, record: Record) -> None:
+        w.records.pop(doc_id, None)
+        if len(w.records) >= self._records_limit:
+            del w.records[next(iter(w.records))]
+        w.records[doc_id] = record
+
+    async def records(self, workspace: str, doc_ids: Iterable[str]) -> dict[str, Record]:
+        """The whole records of these ids held by the index (only with a change log; call
+        after `entries` in the same request, which followed the log): those not held yet
+        are read by `_id` and held. Absent ones are left out."""
+        assert self._changes is not None, "records are held only with a change log"
+        w = self._workspaces.get(workspace)
+        if w is None or w.data is None:
+            return {}
+        ids = list(doc_ids)
+        missing = [doc_id for doc_id in ids if doc_id not in w.records]
+        if missing:
+            await self.refresh(workspace, missing)
+        held = w.records
+        return {
+            doc_id: held[doc_id] for doc_id in ids if doc_id in held and held[doc_id] is not _ABSENT
+        }
+
+    async def sync(self) -> None:
+        """Apply every change the log holds up to now (re-read the documents other
+        replicas changed). Shares a sync with concurrent callers when it started after
+        they called."""
+        self._sync_asked += 1
+        ticket = self._sync_asked
+        while self._sync_done < ticket:
+            if self._syncing is None or self._syncing.done():
+                self._syncing = asyncio.ensure_future(self._follow(self._sync_asked))
+                self._syncing.add_done_callback(_consume_error)
+            await asyncio.shield(self._syncing)
+
+    async def _follow(self, covers: int) -> None:
+        assert self._changes is not None
+        self.syncs += 1
+        if self._cursor is None:
+            # Before any workspace loads: every change up to here is in its scan.
+            self._cursor = await self._changes.tail()
+        else:
+            try:
+                cursor, changes = await self._changes.since(self._cursor)
+            except Overflow as overflow:
+                log.warning("%s fell behind its change log: rebuilding", self.name)
+                self._cursor = overflow.tail
+                await self.rebuild()
+            else:
+                self.followed += len(changes)
+                by_workspace: dict[str, list[str]] = {}
+                for change in changes:
+                    by_workspace.setdefault(change.workspace_id, []).append(change.doc_id)
+                for workspace, ids in by_workspace.items():
+                    await self.refresh(workspace, ids)
+                self._cursor = cursor
+        self._sync_done = max(self._sync_done, covers)
 
     def metric_readings(self) -> Iterable[metrics.Reading]:
         if self.closed:

@@ -105,24 +105,28 @@ _OFF = ("0", "off", "false", "no")
 class IndexSettings:
     """A service's read index (`crm_kit.read_index`), configured through `Settings.extra`
     under the service's prefix: `<PREFIX>_INDEX` (off: every query the index serves goes to
-    the database, as before the index) and `<PREFIX>_INDEX_REBUILD_SECONDS`."""
+    the database, as before the index), `<PREFIX>_INDEX_REBUILD_SECONDS` and
+    `<PREFIX>_INDEX_CHANGE_LOG` (off: the index holds no whole documents and re-reads each
+    row it returns by `_id`, as before the change logs, `crm_kit.change_log`)."""
 
     enabled: bool = True
     # The safety-net full rebuild: one projected scan per loaded workspace (on FerretDB
     # ~36 µs a document, holding up writers meanwhile), so not too often.
     rebuild_seconds: float = 300.0
+    change_log: bool = True
 
     @staticmethod
-    def env_names(prefix: str) -> tuple[str, str]:
-        return f"{prefix}_INDEX", f"{prefix}_INDEX_REBUILD_SECONDS"
+    def env_names(prefix: str) -> tuple[str, ...]:
+        return f"{prefix}_INDEX", f"{prefix}_INDEX_REBUILD_SECONDS", f"{prefix}_INDEX_CHANGE_LOG"
 
     @classmethod
     def of(cls, settings: Settings, prefix: str) -> IndexSettings:
-        switch, rebuild_name = cls.env_names(prefix)
+        switch, rebuild_name, change_log = cls.env_names(prefix)
         extra = settings.extra
         enabled = extra.get(switch, "on").strip().lower() not in _OFF
         rebuild = float(extra.get(rebuild_name) or cls.rebuild_seconds)
-        return cls(enabled=enabled, rebuild_seconds=max(rebuild, 1.0))
+        logged = extra.get(change_log, "on").strip().lower() not in _OFF
+        return cls(enabled=enabled, rebuild_seconds=max(rebuild, 1.0), change_log=logged)
 
 
 def with_index_env(settings: Settings, prefix: str) -> Settings:

@@ -99,6 +99,8 @@ class Written:
     # The events written with it (encoded): a read model that installed this write's state
     # need not re-read the document when they come back from the stream.
     events: tuple[CloudEvent, ...] = ()
+    # Which write it was: a change log (`crm_kit.change_log`) journals all but inserts.
+    kind: Kind = "update"
 
 
 WriteHook = Callable[[Written], Awaitable[None]]
@@ -512,7 +514,9 @@ class DocumentWriter:
                 await audit_log.end_delete(self.db, intent, deleted=result.deleted_count > 0)
             if result.deleted_count == 0:
                 return False
-            await self.hooks.emit(Written(collection, doc_id, workspace_id, deleted=True))
+            await self.hooks.emit(
+                Written(collection, doc_id, workspace_id, deleted=True, kind="delete")
+            )
             return True
 
     # -- the seam -----------------------------------------------------------------------
@@ -754,5 +758,6 @@ class DocumentWriter:
                 write.workspace_id,
                 record,
                 events=tuple(write.events),
+                kind=write.kind,
             )
         )

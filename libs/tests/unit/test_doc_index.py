@@ -11,11 +11,14 @@ from typing import Any
 
 import pytest
 
+from crm_kit.change_log import ChangeLog
 from crm_kit.doc_index import DocIndex, UnindexedField
 from crm_kit.filters import ALL, And, Contains, Eq, Filter, Range
 from crm_kit.memory_db import MemoryDatabase
 from crm_kit.pagination import Cursor, Order
 from crm_kit.records import RecordType
+
+from .test_change_log import MemorySlots
 
 WS = "w1"
 
@@ -118,3 +121,35 @@ async def test_a_filter_on_a_field_not_kept_fails_loudly() -> None:
     assert entries is not None
     with pytest.raises(UnindexedField, match="body"):
         index.count(entries, Eq("body", ""))
+
+
+async def test_with_a_change_log_rows_come_from_held_documents_the_log_keeps_current() -> None:
+    db = MemoryDatabase()
+    slots = MemorySlots()
+    index = DocIndex(db, NOTE, db.hooks, fields=("owner", "rank"), posted=("owner",),
+                     name="note index", changes=ChangeLog(slots))  # fmt: skip
+    records = db.records(NOTE, WS)
+    for n in range(5):
+        await records.insert(Note(f"n{n}", WS, "u1", f"note {n}", n, body="first"))
+    entries = await index.entries(WS)
+    assert entries is not None
+
+    async def bodies() -> list[str]:
+        rows = await index.page(WS, entries, Eq("owner", "u1"), order=Order("rank"),
+                                after=None, limit=5)  # fmt: skip
+        return [note.body for note in rows]
+
+    assert await bodies() == ["first"] * 5
+    # Changed behind the index (a field it does not keep) without a slot: the held
+    # document is served, as it was.
+    db.collections["notes"]["n2"]["body"] = "second"
+    assert await bodies() == ["first"] * 5
+    # Another replica's change with its slot: the next request re-reads it.
+    await ChangeLog(slots).append(WS, "n2")
+    entries = await index.entries(WS)
+    assert entries is not None
+    assert await bodies() == ["first", "first", "second", "first", "first"]
+    assert [n.body for n in await index.get(WS, ["n2", "n4", "missing"]) or []] == [
+        "second",
+        "first",
+    ]

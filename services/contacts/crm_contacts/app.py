@@ -60,7 +60,7 @@ INDEX_EVENTS = {
 
 
 async def _start(
-    runtime: ServiceRuntime, settings: Settings, *, index: bool
+    runtime: ServiceRuntime, settings: Settings, index: IndexSettings
 ) -> tuple[ContactsStore, AccessViews]:
     """The store on the runtime's database, writing through the kit's write path (its
     indexes serve only once their feeds are subscribed: `live=False` until then), and the
@@ -77,7 +77,8 @@ async def _start(
     )
     # Import batches a crash left held: their records' events go out now.
     await writer.arm_batches(IMPORT_BATCHES)
-    return mongo_store(writer, index=index, live=False), AccessViews(MongoSource(writer))
+    store = mongo_store(writer, index=index.enabled, live=False, change_log=index.change_log)
+    return store, AccessViews(MongoSource(writer))
 
 
 async def _index_feeds(
@@ -142,7 +143,7 @@ def create_app(
         await runtime.start(ensure_indexes)
         feeds: list[IndexFeed] = []
         try:
-            mongo, views = await _start(runtime, settings, index=index_settings.enabled)
+            mongo, views = await _start(runtime, settings, index_settings)
             if isinstance(mongo, IndexedStore):
                 feeds = await _index_feeds(runtime, mongo, index_settings.rebuild_seconds)
             app.state.feeds = feeds

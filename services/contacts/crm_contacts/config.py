@@ -10,7 +10,8 @@ from crm_kit.settings import Settings, with_index_env
 SERVICE = "contacts"
 SOURCE = "crm/contacts"
 VERSION = "1.0.0"
-# The list indexes (store/indexed.py): CONTACTS_INDEX, CONTACTS_INDEX_REBUILD_SECONDS.
+# The list indexes (store/indexed.py): CONTACTS_INDEX, CONTACTS_INDEX_REBUILD_SECONDS,
+# CONTACTS_INDEX_CHANGE_LOG.
 INDEX_PREFIX = "CONTACTS"
 
 CONTACTS = "contacts"

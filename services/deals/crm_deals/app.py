@@ -99,7 +99,7 @@ async def _start(
     )
     views = AccessViews(MongoSource(writer))
     index = IndexSettings.of(settings, INDEX_PREFIX)
-    store = mongo_store(writer, index=index.enabled, live=False)
+    store = mongo_store(writer, index=index.enabled, live=False, change_log=index.change_log)
     if not isinstance(store, IndexedRecordStore):
         return store, None, views
 

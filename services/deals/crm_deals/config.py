@@ -67,7 +67,8 @@ AUDIT = AuditPolicy(
         ),
     },
 )
-# The read index (store/indexed.py): DEALS_INDEX, DEALS_INDEX_REBUILD_SECONDS
+# The read index (store/indexed.py): DEALS_INDEX, DEALS_INDEX_REBUILD_SECONDS,
+# DEALS_INDEX_CHANGE_LOG
 # (`crm_kit.settings.IndexSettings`).
 INDEX_PREFIX = "DEALS"
 # The relay's crash-recovery sweep reads the whole deals collection on FerretDB (no index

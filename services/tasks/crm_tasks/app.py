@@ -143,9 +143,15 @@ def create_app(
         feed: IndexFeed | None = None
         try:
             writer = await _writer(runtime, settings)
-            await backfill_deal_lists(writer)
             # The index serves only once its feed is subscribed (`live=False` until then).
-            mongo = mongo_store(writer, index=index_settings.enabled, live=False)
+            mongo = mongo_store(
+                writer,
+                index=index_settings.enabled,
+                live=False,
+                change_log=index_settings.change_log,
+            )
+            # After the store: its change logs journal the lists the backfill writes.
+            await backfill_deal_lists(writer)
             if isinstance(mongo, IndexedStore):
                 feed = await _index_feed(runtime, mongo, index_settings.rebuild_seconds)
                 app.state.index, app.state.feed = mongo.index, feed

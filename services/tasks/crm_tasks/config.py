@@ -10,7 +10,8 @@ from crm_kit.settings import Settings, with_index_env
 SERVICE = "tasks"
 SOURCE = "crm/tasks"
 VERSION = "1.0.0"
-# The read index (store/indexed.py): TASKS_INDEX, TASKS_INDEX_REBUILD_SECONDS.
+# The read index (store/indexed.py): TASKS_INDEX, TASKS_INDEX_REBUILD_SECONDS,
+# TASKS_INDEX_CHANGE_LOG.
 INDEX_PREFIX = "TASKS"
 
 TASKS = "tasks"

@@ -4,6 +4,7 @@ and, unless turned off, the list indexes)."""
 
 from __future__ import annotations
 
+from crm_kit.change_log import Journal
 from crm_kit.records import RecordSource
 from crm_kit.writer import WriteHooks
 
@@ -20,11 +21,13 @@ def contacts_store(
     workarounds: bool,
     index: bool = True,
     live: bool = True,
+    journal: Journal | None = None,
 ) -> ContactsStore:
     """`index`: serve lists from the read indexes (with the workarounds only);
-    `live=False` keeps them unused until their event feeds are subscribed."""
+    `live=False` keeps them unused until their event feeds are subscribed; `journal`:
+    the change logs with which the indexes hold whole documents."""
     if not workarounds:
         return RecordStore(source)
     if index:
-        return IndexedStore(source, hooks, live=live)
+        return IndexedStore(source, hooks, live=live, journal=journal)
     return ClaimedRecordStore(source, hooks)

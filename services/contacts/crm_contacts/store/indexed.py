@@ -17,8 +17,10 @@ and rebuilt periodically.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
+from crm_kit.change_log import ChangeLog, Journal
 from crm_kit.doc_index import DocIndex, Narrow
 from crm_kit.filters import Filter
 from crm_kit.pagination import Cursor, Order, Page
@@ -59,21 +61,34 @@ class Paged(Protocol):
 
 
 class IndexedStore(ClaimedRecordStore):
-    def __init__(self, source: RecordSource, hooks: WriteHooks, *, live: bool = True) -> None:
+    def __init__(
+        self,
+        source: RecordSource,
+        hooks: WriteHooks,
+        *,
+        live: bool = True,
+        journal: Journal | None = None,
+    ) -> None:
         """`live=False` keeps the indexes unused until their event feeds are subscribed
-        (`ReadIndex.go_live`)."""
+        (`ReadIndex.go_live`); `journal` makes each collection's change log (the indexes
+        then hold whole documents and serve pages and look-ups by id from them)."""
         super().__init__(source, hooks)
+
+        def changes(collection: str) -> ChangeLog | None:
+            return journal(collection) if journal is not None else None
+
         self.contact_index = DocIndex(
             source, CONTACT, hooks, fields=CONTACT_FIELDS, posted=("company_id", "owner_id"),
-            name="contact index", live=live,
+            name="contact index", live=live, changes=changes(CONTACT.collection),
         )  # fmt: skip
         self.company_index = DocIndex(
             source, COMPANY, hooks, fields=COMPANY_FIELDS, posted=("owner_id",),
-            name="company index", live=live,
+            name="company index", live=live, changes=changes(COMPANY.collection),
         )  # fmt: skip
         self.interaction_index = DocIndex(
             source, INTERACTION, hooks, fields=INTERACTION_FIELDS,
             posted=("contact_ids", "company_id"), name="interaction index", live=live,
+            changes=changes(INTERACTION.collection),
         )  # fmt: skip
 
     @property
@@ -90,6 +105,14 @@ class IndexedWorkspaceStore(ClaimedWorkspaceStore):
             root.source, workspace_id, root.claims, root.domain_claims, root.import_keys
         )
         self.root = root
+
+    async def get_companies(self, ids: Sequence[str]) -> list[Company]:
+        held = await self.root.company_index.get(self.workspace_id, ids)
+        return held if held is not None else await super().get_companies(ids)
+
+    async def get_contacts(self, ids: Sequence[str]) -> list[Contact]:
+        held = await self.root.contact_index.get(self.workspace_id, ids)
+        return held if held is not None else await super().get_contacts(ids)
 
     async def list_contacts(self, query: ContactQuery) -> Page[Contact]:
         narrow = [(name, (value,)) for name, value in _equalities(query) if value is not None]

@@ -8,6 +8,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
+from crm_kit.change_log import journal_on
 from crm_kit.records import MongoSource
 from crm_kit.writer import DocumentWriter
 
@@ -16,7 +17,9 @@ from .assemble import contacts_store
 from .port import ContactsStore
 
 
-def mongo_store(writer: DocumentWriter, *, index: bool = True, live: bool = True) -> ContactsStore:
+def mongo_store(
+    writer: DocumentWriter, *, index: bool = True, live: bool = True, change_log: bool = True
+) -> ContactsStore:
     """The store writing through `writer`, with the read models of its profile."""
     return contacts_store(
         MongoSource(writer),
@@ -24,6 +27,8 @@ def mongo_store(writer: DocumentWriter, *, index: bool = True, live: bool = True
         workarounds=writer.profile.workarounds,
         index=index,
         live=live,
+        # The indexes hold whole documents, checked against these logs per request.
+        journal=journal_on(writer.db, writer.hooks) if change_log else None,
     )
 
 

@@ -108,3 +108,31 @@ async def test_a_restarted_instance_lists_what_was_written_meanwhile(settings: S
         async with instance(settings) as b:
             assert await search(b["client"], "hopper") == (2, ["Hopper", "Hopperton"])
             assert all(n <= 1 for n in scans(b["app"]))
+
+
+CONTACT = """query($id: ID!) { contact(id: $id) { id firstName lastName } }"""
+
+
+async def test_another_instance_changes_show_at_once_through_the_change_logs(
+    settings: Settings,
+) -> None:
+    """b holds whole contacts (FerretDB) and serves pages and look-ups by id from them; a's
+    change reaches b's very next request, with b's event feeds cut off."""
+    async with instance(settings) as a, instance(settings) as b:
+        made = await a["client"].data(
+            CREATE, {"i": {"firstName": "Grace", "lastName": "Hopper", "email": "gh@x.io"}}
+        )
+        grace = made["createContact"]["id"]
+
+        async def b_finds_her() -> bool:  # a new contact reaches b by its event
+            return await search(b["client"], "hopper") == (1, ["Hopper"])
+
+        await eventually(b_finds_her, timeout=10)
+        assert (await b["client"].data(CONTACT, {"id": grace}))["contact"]["lastName"] == "Hopper"
+        for feed in getattr(b["app"].state, "feeds", None) or ():
+            await feed.unsubscribe()
+        await a["client"].data(RENAME, {"id": grace, "last": "Murray"})
+        # No wait: the write returned, so its slot is in the log b follows.
+        assert await search(b["client"], "murray") == (1, ["Murray"])
+        assert await search(b["client"], "hopper") == (0, [])
+        assert (await b["client"].data(CONTACT, {"id": grace}))["contact"]["lastName"] == "Murray"

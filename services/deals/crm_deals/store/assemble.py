@@ -3,6 +3,7 @@ read model (the read index) where the profile asks for the workarounds."""
 
 from __future__ import annotations
 
+from crm_kit.change_log import ChangeLog
 from crm_kit.records import RecordSource
 from crm_kit.writer import WriteHooks
 
@@ -20,8 +21,10 @@ def deals_store(
     *,
     workarounds: bool,
     live: bool = True,
+    changes: ChangeLog | None = None,
 ) -> DealsStore:
-    """`live=False` keeps the read index unused until its event feed is subscribed."""
+    """`live=False` keeps the read index unused until its event feed is subscribed;
+    `changes`: the deals' change log, with which the index holds whole deals."""
     if workarounds:
-        return IndexedRecordStore(source, backend, models, hooks, live=live)
+        return IndexedRecordStore(source, backend, models, hooks, live=live, changes=changes)
     return RecordStore(source, backend, models)

@@ -15,15 +15,22 @@ A fetched deal whose entry differs from the one it was selected by (written by a
 replica, its event not applied yet) is re-read into the index and the selection runs
 again, so a page is always ordered and filtered by the deals it returns.
 
+With the deals' change log (`crm_kit.change_log`, journalled by every replica's writes)
+the index also holds whole deals: a request follows the log (one `_id` look-up when
+nothing changed, a re-read per deal another replica changed) and the board and lists take
+their deals from memory instead of one `_id` read per card.
+
 On MongoDB (the `mongodb` profile) none of this runs: its indexes answer. Drop the
 embedded database, and this module goes with it.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from crm_kit.change_log import ChangeLog
 from crm_kit.filters import Filter
 from crm_kit.pagination import BY_ID, Order, Page
 from crm_kit.read_index import ReadIndex
@@ -34,7 +41,7 @@ from ..config import DEALS
 from ..domain.deal import Deal
 from ..domain.facts import ReportedDeal
 from ..domain.queries import DealQuery, DealSelection
-from .documents import DEAL, deal_to_doc
+from .documents import DEAL, deal_from_doc, deal_to_doc
 from .filters import deals_matching, order_of
 from .index_data import Unsupported, WorkspaceDeals
 from .index_entry import PROJECTION, Entry, live_entry_of, older
@@ -52,6 +59,7 @@ def deal_index(
     *,
     live: bool = True,
     projection: Sequence[str] = tuple(PROJECTION),
+    changes: ChangeLog | None = None,
 ) -> DealIndex:
     """The read index over the database's deals: a workspace loads with one scan of its
     live deals read with `projection` (the bench narrows it to measure the entries'
@@ -73,6 +81,7 @@ def deal_index(
         older=older,
         name="deal index",
         live=live,
+        changes=changes,
     )
 
 
@@ -85,9 +94,10 @@ class IndexedRecordStore(RecordStore):
         hooks: WriteHooks,
         *,
         live: bool = True,
+        changes: ChangeLog | None = None,
     ) -> None:
         super().__init__(source, backend, models)
-        self.index = deal_index(source, backend, live=live)
+        self.index = deal_index(source, backend, live=live, changes=changes)
         hooks.subscribe(self._written)
 
     def for_workspace(self, workspace_id: str) -> IndexedWorkspaceStore:
@@ -100,7 +110,8 @@ class IndexedRecordStore(RecordStore):
             return
         deal_id = str(written.doc_id)
         if isinstance(written.record, Deal):
-            known = {deal_id: deal_to_doc(written.record)}
+            # A copy: the caller may go on changing its deal, and the index may hold this.
+            known = {deal_id: copy.deepcopy(deal_to_doc(written.record))}
             await self.index.refresh(written.workspace_id, [deal_id], known=known)
         else:
             await self.index.refresh(written.workspace_id, [deal_id])
@@ -212,15 +223,19 @@ class IndexedWorkspaceStore(WorkspaceRecordStore):
         """The chosen deals in order, and the ids whose entry was behind the database."""
         if not chosen:
             return [], []
-        found = {deal.id: deal for deal in await self.get_deals([e.id for e in chosen])}
+        ids = [e.id for e in chosen]
+        if self.index.holds_records:
+            docs = await self.index.records(self.workspace_id, ids)
+        else:
+            docs = {deal.id: deal_to_doc(deal) for deal in await self.get_deals(ids)}
         deals: list[Deal] = []
         behind: list[str] = []
         for entry in chosen:
-            deal = found.get(entry.id)
-            if deal is None or live_entry_of(deal_to_doc(deal)) != entry:
+            doc = docs.get(entry.id)
+            if doc is None or live_entry_of(doc) != entry:
                 behind.append(entry.id)
-            if deal is not None:
-                deals.append(deal)
+            if doc is not None:
+                deals.append(deal_from_doc(doc))
         return deals, behind
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from crm_kit.change_log import journal_on
 from crm_kit.filters import Filter
 from crm_kit.outbox import OUTBOX, PENDING, OutboxRelay
 from crm_kit.records import MongoSource, pending_events
@@ -32,16 +33,25 @@ HELD = "held_events"
 EXTERNAL_ID_LOOKUP = 100
 
 
-def mongo_store(writer: DocumentWriter, *, index: bool = True, live: bool = True) -> DealsStore:
+def mongo_store(
+    writer: DocumentWriter, *, index: bool = True, live: bool = True, change_log: bool = True
+) -> DealsStore:
     """The store writing through `writer` (which knows the database profile); with the
-    profile's workarounds, the read index serves its lists unless `index` is off."""
+    profile's workarounds, the read index serves its lists unless `index` is off, and
+    holds whole deals checked against their change log unless `change_log` is off."""
+    workarounds = writer.profile.workarounds and index
+    changes = None
+    if workarounds and change_log:
+        # The read index holds whole deals, checked against this journal per request.
+        changes = journal_on(writer.db, writer.hooks)(DEALS)
     return deals_store(
         MongoSource(writer),
         MongoBackend(writer),
         ModelCache(),
         writer.hooks,
-        workarounds=writer.profile.workarounds and index,
+        workarounds=workarounds,
         live=live,
+        changes=changes,
     )
 
 

@@ -191,3 +191,46 @@ async def test_the_periodic_rebuild_repairs_what_no_event_announced(
 
         await eventually(repaired, timeout=20)
         assert a["index"].scans(workspace) > scans
+
+
+UPDATE = """mutation($id: ID!, $input: UpdateDealInput!) { updateDeal(id: $id, input: $input) {
+  id } }"""
+
+
+async def test_another_instance_changes_show_at_once_through_the_change_log(
+    settings: Settings,
+) -> None:
+    """b holds whole deals and takes them from memory; a's changes reach b's very next
+    request through the deals' change log, with b's event feed cut off (no event helps),
+    and a restarted instance follows the log from its tail."""
+    workspace = "ws-log"
+    async with instance(settings, workspace) as a, instance(settings, workspace) as b:
+        created = await a["client"].data(
+            CREATE, {"input": {"title": "L", "amount": "40", "companyId": "co-log"}}
+        )
+        deal_id = created["createDeal"]["id"]
+
+        async def b_lists_it() -> bool:  # a new deal reaches b by its event
+            return await _company_ids(b["client"], "co-log") == [deal_id]
+
+        await eventually(b_lists_it, timeout=15)
+        before = await _columns(b["client"])
+        assert [e["node"]["amount"] for e in before["prospecting"]["deals"]["edges"]] == ["40.00"]
+        await b["feed"].unsubscribe()
+        followed = b["index"].followed
+        await a["client"].data(MOVE, {"id": deal_id, "s": "qualification"})
+        await a["client"].data(UPDATE, {"id": deal_id, "input": {"amount": "45"}})
+        # No wait: the writes returned, so their slots are in the log b follows.
+        columns = await _columns(b["client"])
+        assert columns["prospecting"]["count"] == 0
+        assert columns["qualification"]["count"] == 1
+        edges = columns["qualification"]["deals"]["edges"]
+        assert [(e["node"]["id"], e["node"]["amount"]) for e in edges] == [(deal_id, "45.00")]
+        assert b["index"].followed >= followed + 2  # the move and the update
+        assert b["index"].scans(workspace) == 1  # followed, not rescanned
+        async with instance(settings, workspace) as c:
+            assert (await _columns(c["client"]))["qualification"]["count"] == 1
+            await c["feed"].unsubscribe()
+            await a["client"].data(UPDATE, {"id": deal_id, "input": {"amount": "50"}})
+            edges = (await _columns(c["client"]))["qualification"]["deals"]["edges"]
+            assert [e["node"]["amount"] for e in edges] == ["50.00"]

@@ -4,6 +4,7 @@ and, unless turned off, the read index)."""
 
 from __future__ import annotations
 
+from crm_kit.change_log import Journal
 from crm_kit.records import RecordSource
 from crm_kit.writer import WriteHooks
 
@@ -21,11 +22,13 @@ def tasks_store(
     workarounds: bool,
     index: bool = True,
     live: bool = True,
+    journal: Journal | None = None,
 ) -> TasksStore:
     """`index`: serve lists from the read index (with the workarounds only); `live=False`
-    keeps it unused until its event feed is subscribed."""
+    keeps it unused until its event feed is subscribed; `journal`: the change logs with
+    which the indexes hold whole tasks and deal lists."""
     if not workarounds:
         return RecordStore(source)
     if index:
-        return IndexedStore(source, hooks, schedule_hint=ScheduleHint(), live=live)
+        return IndexedStore(source, hooks, schedule_hint=ScheduleHint(), live=live, journal=journal)
     return DealListStore(source, schedule_hint=ScheduleHint())

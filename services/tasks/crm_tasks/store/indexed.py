@@ -14,6 +14,12 @@ other replicas' writes) brings them back they cost no read. Filters by task ids 
 stay on the `_id` paths of `deal_lists.py`: current on every replica at once, where the
 index of another replica lags by an event's latency.
 
+With the change logs of `tasks` and `deal_tasks` (`crm_kit.change_log`, `journal`) the
+index also holds whole tasks, and a second one holds the deals' task lists (absent ones
+too: a list is only ever written by an upsert, which is journalled): tasks by id and by
+deal (`Deal.tasks` on the board) then come from memory, each request first following the
+logs (one `_id` look-up each when nothing changed) instead of one read per list and task.
+
 A fetched task whose summary differs from the one it was selected by (written by another
 replica, its event not applied yet) is re-read into the index and the selection runs
 again, so a page is always ordered and filtered by the tasks it returns.
@@ -21,24 +27,38 @@ again, so a page is always ordered and filtered by the tasks it returns.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+import copy
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from crm_kit.change_log import Journal
+from crm_kit.index_entries import Entries
 from crm_kit.pagination import Cursor, Page
 from crm_kit.read_index import ReadIndex
 from crm_kit.records import RecordSource
 from crm_kit.writer import WriteHooks, Written
 
-from ..config import TASKS
+from ..config import DEAL_TASKS, TASKS
 from ..domain.queries import TaskFilter, TaskOrder
 from ..domain.task import Task, TaskSummary
-from .deal_lists import DealListStore, DealListWorkspaceStore
+from .deal_lists import DEAL_LIST, DealListStore, DealListWorkspaceStore, deal_list_id
 from .documents import TASK
 from .filters import tasks_matching
 from .schedule import ScheduleHint
 from .task_entries import TaskEntries, stored_fields
 
 TaskIndex = ReadIndex[TaskSummary, TaskEntries]
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    """A deal's task list as the held-lists index knows it: by id (nothing is selected)."""
+
+    id: str
+
+
 SELECT_ATTEMPTS = 3
 
 
@@ -54,19 +74,34 @@ class IndexedStore(DealListStore):
         *,
         schedule_hint: ScheduleHint | None = None,
         live: bool = True,
+        journal: Journal | None = None,
     ) -> None:
         """`live=False` keeps the index unused until its event feed is subscribed
-        (`ReadIndex.go_live`)."""
+        (`ReadIndex.go_live`); `journal` makes the change logs with which the indexes
+        hold whole tasks and deal lists."""
         super().__init__(source, schedule_hint=schedule_hint)
         self.index: TaskIndex = ReadIndex(
             scan=self._scan,
             read=self._read,
-            entry_of=lambda summary: summary,
+            entry_of=_summary_of,
             new_entries=TaskEntries,
             older=_older,
             name="task index",
             live=live,
+            changes=journal(TASKS) if journal is not None else None,
         )
+        # Filled as lists are asked for (no scan), emptied by an overflow of its log.
+        self.deal_lists: ReadIndex[ListEntry, Entries[ListEntry]] | None = None
+        if journal is not None:
+            self.deal_lists = ReadIndex(
+                scan=_nothing,
+                read=self._read_list,
+                entry_of=lambda doc: ListEntry(str(doc["_id"])) if doc else None,
+                new_entries=Entries,
+                name="deal task lists",
+                changes=journal(DEAL_TASKS),
+                remember_absent=True,
+            )
         hooks.subscribe(self._written)
 
     def for_workspace(self, workspace_id: str) -> IndexedWorkspaceStore:
@@ -76,19 +111,48 @@ class IndexedStore(DealListStore):
         async for task in self.source.records(TASK, workspace_id).scan():
             yield task.summary()
 
-    async def _read(self, workspace_id: str, task_id: str) -> TaskSummary | None:
+    async def _read(self, workspace_id: str, task_id: str) -> TaskSummary | dict[str, Any] | None:
         found = await self.source.records(TASK, workspace_id).get([task_id])
-        return found[0].summary() if found else None
+        if not found:
+            return None
+        # Held whole with a change log; otherwise the summary is all the index keeps.
+        return TASK.to_doc(found[0]) if self.index.holds_records else found[0].summary()
+
+    async def _read_list(self, workspace_id: str, list_id: str) -> dict[str, Any] | None:
+        found = await self.source.records(DEAL_LIST, workspace_id).get([list_id])
+        return DEAL_LIST.to_doc(found[0]) if found else None
 
     async def _written(self, written: Written) -> None:
         # Whatever this process writes it installs: a task's state below, the tasks a
         # deal's list announces before the list is written. Said first, before anything
         # here waits, so the feed cannot meet an event the relay published meanwhile.
         self.index.expect_events(event.id for event in written.events)
+        if (
+            written.collection == DEAL_TASKS
+            and written.workspace_id is not None
+            and self.deal_lists is not None
+        ):
+            # Its log skips this process's own slots: the list held is re-read here.
+            await self.deal_lists.refresh(written.workspace_id, [str(written.doc_id)])
         if written.collection == TASKS and written.workspace_id is not None:
             record = written.record
-            known = {written.doc_id: record.summary()} if isinstance(record, Task) else None
+            known = None
+            if isinstance(record, Task):
+                # A copy: the caller may go on changing its task, and the index may hold it.
+                held = copy.deepcopy(TASK.to_doc(record)) if self.index.holds_records else None
+                known = {written.doc_id: held or record.summary()}
             await self.index.refresh(written.workspace_id, [written.doc_id], known)
+
+
+def _summary_of(record: TaskSummary | Mapping[str, Any]) -> TaskSummary:
+    """A record the index holds (a stored task, or a summary from a scan or without a
+    change log) as its entry."""
+    return record if isinstance(record, TaskSummary) else TASK.from_doc(record).summary()
+
+
+async def _nothing(workspace_id: str) -> AsyncIterator[Any]:
+    return
+    yield
 
 
 def _served(where: TaskFilter) -> bool:
@@ -165,9 +229,32 @@ class IndexedWorkspaceStore(DealListWorkspaceStore):
         query = tasks_matching(where, now)
         return [task for task in tasks if query.matches(stored_fields(task.summary()))]
 
+    async def _by_ids(self, where: TaskFilter) -> list[Task] | None:
+        """Tasks by id or by deal from the held lists and tasks (with the change logs)."""
+        lists = self.root.deal_lists
+        if lists is None or (where.ids is None and where.deal_ids is None):
+            return await super()._by_ids(where)
+        ws = self.workspace_id
+        if self.index.loaded(ws) is None:  # not loaded for a look-up by id (a whole scan)
+            return await super()._by_ids(where)
+        if await self.index.entries(ws) is None or await lists.entries(ws) is None:
+            return await super()._by_ids(where)
+        if where.ids is not None:
+            ids = list(where.ids)
+        else:
+            wanted = [deal_list_id(ws, deal_id) for deal_id in where.deal_ids or ()]
+            held = await lists.records(ws, wanted)
+            ids = [i for list_id in wanted if list_id in held for i in held[list_id]["task_ids"]]
+        docs = await self.index.records(ws, ids)
+        return [TASK.from_doc(docs[i]) for i in ids if i in docs]
+
     async def _fetch(self, chosen: list[TaskSummary]) -> tuple[list[Task], list[str]]:
         """The chosen tasks in order, and the ids whose summary was behind its task."""
-        found = {task.id: task for task in await self.tasks.get([s.id for s in chosen])}
+        if self.index.holds_records:
+            docs = await self.index.records(self.workspace_id, [s.id for s in chosen])
+            found = {task_id: TASK.from_doc(doc) for task_id, doc in docs.items()}
+        else:
+            found = {task.id: task for task in await self.tasks.get([s.id for s in chosen])}
         tasks: list[Task] = []
         behind: list[str] = []
         for summary in chosen:

@@ -11,6 +11,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from crm_kit.change_log import journal_on
 from crm_kit.clock import utcnow
 from crm_kit.records import MongoSource
 from crm_kit.retention import Retention
@@ -42,7 +43,9 @@ RETENTION = (
 _DEAL_LISTS_MARKER = "deal_tasks_backfilled:v1"
 
 
-def mongo_store(writer: DocumentWriter, *, index: bool = True, live: bool = True) -> TasksStore:
+def mongo_store(
+    writer: DocumentWriter, *, index: bool = True, live: bool = True, change_log: bool = True
+) -> TasksStore:
     """The store writing through `writer`, with the read models of its profile."""
     return tasks_store(
         MongoSource(writer),
@@ -50,6 +53,8 @@ def mongo_store(writer: DocumentWriter, *, index: bool = True, live: bool = True
         workarounds=writer.profile.workarounds,
         index=index,
         live=live,
+        # The indexes hold whole tasks and deal lists, checked against these per request.
+        journal=journal_on(writer.db, writer.hooks) if change_log else None,
     )
 
 
@@ -103,8 +108,13 @@ async def backfill_deal_lists(writer: DocumentWriter) -> None:
         }
         for attempt in range(2):
             try:
+                # In its workspace: the write is journalled for the held lists.
                 await writer.update(
-                    DEAL_TASKS, deal_list_id(workspace_id, deal_id), update, upsert=True
+                    DEAL_TASKS,
+                    deal_list_id(workspace_id, deal_id),
+                    update,
+                    workspace_id=workspace_id,
+                    upsert=True,
                 )
                 break
             except DuplicateKeyError:
