@@ -2,7 +2,7 @@
 
     companies FILE [--workspace demo] [--dry-run] [--map csv_column=field ...]
                    [--delimiter ;] [--encoding latin-1] [--sheet NAME]
-                   [--mongodb-uri URI] [--database NAME] [--with-demo-contacts]
+                   [--mongodb-uri URI] [--database NAME] [--nats-url URL] [--with-demo-contacts]
 
 The file is read by crm_tabular as a stream (encoding and delimiter detected, XLSX by its
 content); columns map to company fields (defaults suit the Maven CRM `accounts.csv`);
@@ -27,14 +27,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+from nats.errors import Error as NatsError
 from pymongo import AsyncMongoClient
 
 from crm_contracts.import_batches import MAX_BATCH_ROWS, ImportBatchRequest, ImportRow
+from crm_contracts.streams import stream_for
 from crm_kit.audit import via
 from crm_kit.context import RequestContext, bind_request
 from crm_kit.errors import CRMError
 from crm_kit.ids import new_id
 from crm_kit.imports import write_batch
+from crm_kit.nats_io import connect, require_stream
 from crm_kit.outbox import OutboxRelay
 from crm_kit.profile import DatabaseProfile
 from crm_kit.unset import UNSET
@@ -452,6 +455,9 @@ def _parser() -> argparse.ArgumentParser:
     companies.add_argument("--mongodb-uri", default=os.environ.get("MONGODB_URI"))
     companies.add_argument("--database", default=None)
     companies.add_argument(
+        "--nats-url", default=None, help="where to publish what was loaded (default: NATS_URL)"
+    )
+    companies.add_argument(
         "--with-demo-contacts",
         action="store_true",
         help="also create 2 demo contacts with 3 interactions each per company",
@@ -484,7 +490,6 @@ async def run_import(args: argparse.Namespace, mapping: dict[str, str | None]) -
             if not args.dry_run:
                 await ensure_indexes(db)
                 await OutboxRelay.ensure_indexes(db, OUTBOX_COLLECTIONS)
-            # No relay here: the events wait in the outbox for the running service's sweep.
             writer = DocumentWriter(
                 db,
                 profile=await DatabaseProfile.detect(db, settings.database_profile),
@@ -506,9 +511,31 @@ async def run_import(args: argparse.Namespace, mapping: dict[str, str | None]) -
             report.warnings.extend(RowError(table.header_row, note) for note in notes)
             with via("import"):
                 await import_rows(importer, table, tabular, quiet=args.quiet)
+            if not args.dry_run:
+                await publish_written(db, args.nats_url or settings.nats_url)
             return report
         finally:
             await client.close()
+
+
+async def publish_written(db: Any, nats_url: str) -> None:
+    """Publishes what the load wrote (as the contacts service it writes for), as the deals
+    loader does: the running service's relay sweeps whole collections only as a backstop
+    (every OUTBOX_BACKSTOP_SECONDS), so its lists and the other services would hear of
+    the loaded records minutes late. NATS away: the events wait for that sweep."""
+    try:
+        nc = await connect(nats_url, user="contacts", max_reconnect_attempts=1)
+    except (NatsError, OSError, TimeoutError) as error:
+        print(f"warning: NATS unreachable ({error}): the service publishes later", file=sys.stderr)
+        return
+    try:
+        js = nc.jetstream()
+        await require_stream(js, stream_for("contacts"))
+        relay = OutboxRelay(db, OUTBOX_COLLECTIONS, js, batch=1000)
+        while await relay.publish_pending():
+            pass
+    finally:
+        await nc.close()
 
 
 async def import_rows(

@@ -168,9 +168,10 @@ async def test_writes_to_different_contacts_do_not_wait_for_each_other(running: 
 async def test_imported_events_reach_jetstream_through_the_sweep(
     running: Any, nc: Client, db_name: str, infra: Any, tmp_path: Path
 ) -> None:
-    """The importer runs without a relay; the running service's sweeps publish what it
-    wrote once the grace period (5 s) is over: the companies' batches by the sweep of the
-    import batches, the demo contacts and interactions by the backstop sweep."""
+    """A loader that cannot reach NATS leaves its events in the outbox; the running
+    service's sweeps publish them once the grace period (5 s) is over: the companies'
+    batches by the sweep of the import batches, the demo contacts and interactions by the
+    backstop sweep."""
     workspace = db_name
     csv_file = tmp_path / "companies.csv"
     csv_file.write_text("name,domain\nGlobex,globex.com\nInitech,initech.com\n")
@@ -182,6 +183,7 @@ async def test_imported_events_reach_jetstream_through_the_sweep(
         database=db_name,  # the running service's database
         with_demo_contacts=True,
         quiet=True,
+        nats_url="nats://127.0.0.1:9",  # nothing listens: the loader publishes nothing
     )
     report = await importer.run_import(args, importer.parse_mapping([]))
     assert (report.created, report.demo_contacts, report.demo_interactions) == (2, 4, 12)
