@@ -423,22 +423,27 @@ class OutboxRelay:
         for owner, stored in zip(owners, events, strict=True):
             by_record.setdefault(owner, []).append(stored)
         limit = asyncio.Semaphore(_CONCURRENT_RECORDS)
-        failures: list[BaseException] = []
+        failed = False
 
         async def record(stored_events: list[dict[str, Any]]) -> None:
+            nonlocal failed
             async with limit:
                 for stored in stored_events:
-                    if failures:
+                    if failed:
                         return  # an outage: the rest waits for the next pass
+                    sent = False
                     try:
                         await self._publish(stored)
-                    except Exception as error:
-                        failures.append(error)
-                        return
+                        sent = True
+                    finally:
+                        failed = failed or not sent
 
-        await asyncio.gather(*(record(found) for found in by_record.values()))
-        if failures:
-            raise failures[0]
+        ended = await asyncio.gather(
+            *(record(found) for found in by_record.values()), return_exceptions=True
+        )
+        for outcome in ended:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _publish(self, stored: dict[str, Any]) -> None:
         subject = stored["subject"]
