@@ -13,7 +13,8 @@ from typing import Any
 
 from crm_contracts.import_batches import ImportBatchReply, ImportBatchRequest
 from crm_imports.config import RunSettings
-from crm_imports.domain.job import COMPLETED, RUNNING
+from crm_imports.domain.job import COMPLETED, FAILED, RUNNING
+from crm_imports.store.port import SinkRefused
 from crm_imports.usecases import jobs, running
 from crm_imports.usecases.scope import scopes
 from crm_kit.context import RequestContext
@@ -39,6 +40,7 @@ class GatedSinks(FakeSinks):
     gated: bool = True
     started: list[int] = field(default_factory=list)
     gates: dict[int, asyncio.Event] = field(default_factory=dict)
+    refused: set[int] = field(default_factory=set)  # batches (first rows) refused whole
 
     def gate(self, first_row: int) -> asyncio.Event:
         return self.gates.setdefault(first_row, asyncio.Event())
@@ -53,6 +55,8 @@ class GatedSinks(FakeSinks):
         self.started.append(first)
         if self.gated:
             await self.gate(first).wait()
+        if first in self.refused:
+            raise SinkRefused("FORBIDDEN", "not yours")
         return await super().write(caller, record_type, batch)
 
 
@@ -165,3 +169,23 @@ async def test_one_batch_in_flight_sends_one_after_another(world: World) -> None
     finally:
         runner.cancel()
     assert done is not None and done.counts.created == 4
+
+
+async def test_a_batch_refused_with_others_in_flight_fails_the_run_after_the_ones_before(
+    world: World,
+) -> None:
+    sinks = GatedSinks(refused={4})
+    world = _world(world, sinks)
+    job_id = await _started_job(world, _csv(["A", "B", "C", "D", "E", "F"]))
+    runner = asyncio.create_task(running.run(world.scope(), job_id, always))
+    try:
+        await until(lambda: sinks.started == [2, 4, 6])
+        sinks.open_gate(6)
+        sinks.open_gate(4)
+        sinks.open_gate(2)
+        failed = await runner
+    finally:
+        runner.cancel()
+    assert failed is not None and failed.status == FAILED and "not yours" in failed.error
+    # Counted: the batch before the refused one; not the one after it, answered or not.
+    assert failed.next_row == 4 and failed.counts.rows_read == 2 and failed.counts.created == 2
