@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
@@ -167,3 +168,44 @@ async def test_a_batch_held_before_batches_were_sealed_is_armed_with_its_events(
     assert await relay.publish_pending() == 1
     info = await js.stream_info(env["stream"].name)
     assert info.state.messages == 1
+
+
+async def test_a_batchs_records_go_out_side_by_side_each_records_events_in_order(
+    env: dict[str, Any],
+) -> None:
+    """The relay publishes a sealed batch's records concurrently: each record's events
+    still reach the stream in the order written, and a pass that fails part-way leaves the
+    batch pending; the next pass sends the rest, and what went out twice is one message."""
+    db, js, writer, prefix = env["db"], env["js"], env["writer"], env["prefix"]
+    docs, _ = _docs(prefix, range(40))
+    events = [[_event(prefix, n * 10 + step) for step in range(3)] for n in range(40)]
+    await writer.insert_batch("things", docs, events, batch_collection="batches", batch_id="b")
+    relay = OutboxRelay(db, ["things", "batches"], js)
+    original = relay._publish
+    tries = 0
+
+    async def failing_part_way(stored: dict[str, Any]) -> None:
+        nonlocal tries
+        tries += 1
+        if tries == 50:
+            raise ConnectionError("NATS went away")
+        await original(stored)
+
+    relay._publish = failing_part_way  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        await relay.publish_pending()
+    batch = await db.batches.find_one({"_id": "b"})
+    assert batch[PENDING] is True and len(unseal(batch[SEALED])[0]) == 120
+    sent_first = (await js.stream_info(env["stream"].name)).state.messages
+    assert 0 < sent_first < 120
+    relay._publish = original  # type: ignore[method-assign]
+    assert await relay.publish_pending() == 120
+    stream = env["stream"].name
+    assert (await js.stream_info(stream)).state.messages == 120
+    numbers = [
+        orjson.loads((await js.get_msg(stream, seq)).data)["data"]["n"] for seq in range(1, 121)
+    ]
+    assert sorted(numbers) == sorted(n * 10 + step for n in range(40) for step in range(3))
+    for n in range(40):
+        mine = [found for found in numbers if found // 10 == n]
+        assert mine == [n * 10, n * 10 + 1, n * 10 + 2]

@@ -35,8 +35,8 @@ CHUNK_BYTES = 255 * 1024
 @dataclass(frozen=True)
 class RunSettings:
     """How jobs run. Environment: IMPORT_LEASE_SECONDS, IMPORT_POLL_SECONDS,
-    IMPORT_BATCH_ROWS, IMPORT_SINK_TIMEOUT_SECONDS, IMPORT_BATCH_PAUSE_SECONDS,
-    IMPORT_MAX_ATTEMPTS."""
+    IMPORT_BATCH_ROWS, IMPORT_BATCHES_IN_FLIGHT, IMPORT_SINK_TIMEOUT_SECONDS,
+    IMPORT_BATCH_PAUSE_SECONDS, IMPORT_MAX_ATTEMPTS."""
 
     # A runner holds its job for a period and takes the next before it starts; a runner
     # that died loses the job within two periods (then another replica, or the same
@@ -46,6 +46,9 @@ class RunSettings:
     poll_seconds: float = 1.0
     # Rows per batch sent to the owner (at most import_batches.MAX_BATCH_ROWS).
     batch_rows: int = 500
+    # Batches of a run sent and not yet acknowledged at once (companies and deals; 1: one
+    # after another): the owner writes one while the next is read, mapped and sent.
+    batches_in_flight: int = 3
     # One batch's round trip, the owner's bulk write included.
     sink_timeout_seconds: float = 60.0
     # A pause between batches (0 in production): lets tests stop a service mid-job.
@@ -62,6 +65,7 @@ class RunSettings:
             lease_seconds=float(env.get("IMPORT_LEASE_SECONDS") or 10.0),
             poll_seconds=float(env.get("IMPORT_POLL_SECONDS") or 1.0),
             batch_rows=int(env.get("IMPORT_BATCH_ROWS") or 500),
+            batches_in_flight=max(1, int(env.get("IMPORT_BATCHES_IN_FLIGHT") or 3)),
             sink_timeout_seconds=float(env.get("IMPORT_SINK_TIMEOUT_SECONDS") or 60.0),
             batch_pause_seconds=float(env.get("IMPORT_BATCH_PAUSE_SECONDS") or 0.0),
             max_attempts=max(1, int(env.get("IMPORT_MAX_ATTEMPTS") or 3)),

@@ -1,18 +1,23 @@
 """One run of a job, batch after batch, from its checkpoint: read and map a batch (in a
 thread: the readers are synchronous), send its rows to the owner, keep the batch's issues,
-then move the checkpoint with the batch's counts in one conditional write of the job. A
-runner that stops anywhere (a crash, a lost lease) leaves the checkpoint at the last
-batch the owner acknowledged; the next runner sends the following batch, or that one
-again (the owner answers a row it has seen with the same record and outcome).
+then move the checkpoint with the batch's counts in one conditional write of the job.
+Companies and deals keep a few batches in flight (`RunSettings.batches_in_flight`): the
+next batch is read and sent while the owner writes the one before; the checkpoint still
+moves batch by batch in file order, past a batch only once it and all before it are
+acknowledged. A runner that stops anywhere (a crash, a lost lease) leaves the checkpoint
+at the last batch the owner acknowledged in order; the next runner sends the following
+batches again (the owner answers a row it has seen with the same record and outcome).
 
-Between batches the runner re-reads the job: a cancel request ends the run there; a job
-changed by another runner (its run or status moved on) ends this runner's work; and
-`holds()` (the runner's lease) must still be true."""
+Before each batch is sent the runner re-reads the job: a cancel request ends the run there
+(after checkpointing the batches in flight); a job changed by another runner (its run or
+status moved on) ends this runner's work; and `holds()` (the runner's lease) must still be
+true."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
@@ -44,6 +49,9 @@ SINK_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
 
 Holds = Callable[[], Awaitable[bool]]
 
+# Record types whose batches may be in flight together (`RunSettings.batches_in_flight`).
+PIPELINED = frozenset({"companies", "deals"})
+
 
 def starter_of(job: ImportJob) -> RequestContext:
     """Who the owners' endpoints act for: the person who started the run."""
@@ -72,41 +80,114 @@ async def run(scope: Scope, job_id: str, holds: Holds) -> ImportJob | None:
             batch_rows=max(1, scope.settings.batch_rows),
             duplicates=finder,
         )
+        flight = _Flight(scope, job, mapping, _depth(scope, job))
         try:
             while True:
                 batch = await asyncio.to_thread(_next, batches)
                 if batch is None:
                     break
+                # A row whose identity key an earlier row of the file holds must find that
+                # row's record written (skipped or updated, as one batch after another
+                # would): the batches before it are acknowledged first.
+                room = 0 if _repeats_a_key(batch) else flight.depth - 1
+                if not await flight.land(room):
+                    return await flight.ended()
                 if not await holds():
+                    await flight.land(0)
                     return None  # another runner has the job now
-                found = await _current(scope, job)
+                found = await _current(scope, flight.job)
                 if found is None:
+                    await flight.land(0)
                     return None  # changed meanwhile (another runner moved it on)
-                job = found
-                if job.cancel_requested:
-                    return await _finish(scope, job, CANCELLED)
-                outcome = await _send(scope, job, batch, mapping)
-                if isinstance(outcome, str):
-                    return await _finish(scope, job, FAILED, error=outcome)
-                saved = await _checkpoint(scope, job, batch, outcome)
-                if saved is None:
-                    return None
-                job = saved
+                flight.job = found
+                if found.cancel_requested:
+                    if not await flight.land(0):
+                        return await flight.ended()
+                    return await _finish(scope, flight.job, CANCELLED)
+                flight.launch(batch)
                 if scope.settings.batch_pause_seconds:
                     await asyncio.sleep(scope.settings.batch_pause_seconds)
+            if not await flight.land(0):
+                return await flight.ended()
         except TabularError as error:
             # Rows before the bad place were imported and counted: the summary says so.
             where = f" (row {error.row})" if error.row else ""
-            return await _finish(scope, job, FAILED, error=f"{error.message}{where}")
+            if not await flight.land(0):
+                return await flight.ended()
+            return await _finish(scope, flight.job, FAILED, error=f"{error.message}{where}")
         finally:
+            flight.abandon()
             batches.close()
-    current = await _current(scope, job)
+    current = await _current(scope, flight.job)
     if current is None:
         return None
     if current.cancel_requested:
         return await _finish(scope, current, CANCELLED)
     report = bounded_report(finder.report().as_dict())
     return await _finish(scope, current, COMPLETED, duplicates=report)
+
+
+def _depth(scope: Scope, job: ImportJob) -> int:
+    """Batches of the job in flight at once. Contacts and interactions make the companies
+    their rows name on the fly, found by the next batch once written: those batches go one
+    at a time (the records would be the same, their ids being derived, but a second batch
+    would warn `company_created` again)."""
+    if job.record_type not in PIPELINED:
+        return 1
+    return max(1, scope.settings.batches_in_flight)
+
+
+def _repeats_a_key(batch: Batch) -> bool:
+    return any(issue.code == "duplicate_key" for issue in batch.issues)
+
+
+class _Flight:
+    """The batches sent and not yet checkpointed, oldest first. Each is checkpointed only
+    once it and every batch before it are acknowledged, in file order: the checkpoint never
+    passes a batch the owner has not answered, so a runner that stops anywhere leaves it
+    where the next runner re-sends from (the owner answers a row it has seen with the same
+    record and outcome, so a batch that was in flight is not doubled)."""
+
+    def __init__(self, scope: Scope, job: ImportJob, mapping: Mapping, depth: int) -> None:
+        self.scope = scope
+        self.job = job
+        self.mapping = mapping
+        self.depth = depth
+        self.sent: deque[tuple[Batch, asyncio.Task[ImportBatchReply | str]]] = deque()
+        self.failure: str | None = None  # why a batch could not be written
+        self.lost = False  # the job was changed by another runner
+
+    def launch(self, batch: Batch) -> None:
+        task = asyncio.create_task(_send(self.scope, self.job, batch, self.mapping))
+        self.sent.append((batch, task))
+
+    async def land(self, room: int) -> bool:
+        """Checkpoint the oldest batches until at most `room` are in flight; False when the
+        run must end (`ended()` says how)."""
+        while len(self.sent) > room:
+            batch, task = self.sent.popleft()
+            outcome = await task
+            if isinstance(outcome, str):
+                self.failure = outcome
+                return False
+            saved = await _checkpoint(self.scope, self.job, batch, outcome)
+            if saved is None:
+                self.lost = True
+                return False
+            self.job = saved
+        return True
+
+    async def ended(self) -> ImportJob | None:
+        self.abandon()
+        if self.lost or self.failure is None:
+            return None
+        return await _finish(self.scope, self.job, FAILED, error=self.failure)
+
+    def abandon(self) -> None:
+        """Stop the sends not checkpointed: the next runner sends them again."""
+        for _, task in self.sent:
+            task.cancel()
+        self.sent.clear()
 
 
 async def crashed(scope: Scope, job: ImportJob, error: BaseException) -> ImportJob | None:
