@@ -59,7 +59,11 @@ class ColumnProfile:
         }
 
 
-def profile_columns(header: Sequence[str], rows: Sequence[Row]) -> list[ColumnProfile]:
+def profile_columns(
+    header: Sequence[str], rows: Sequence[Row], delimiter: str | None = None
+) -> list[ColumnProfile]:
+    """Each column's profile. `delimiter` (a CSV's) is the last evidence of how numbers
+    are written: spreadsheets in comma-decimal locales write CSV with `;`."""
     columns: list[tuple[ColumnProfile, list[str]]] = []
     for index, name in enumerate(header):
         texts = [row.values[index].strip() for row in rows if index < len(row.values)]
@@ -68,10 +72,12 @@ def profile_columns(header: Sequence[str], rows: Sequence[Row]) -> list[ColumnPr
         profile.examples = list(dict.fromkeys(filled))[:EXAMPLES]
         columns.append((profile, filled))
     # `1.200` alone may be 1.2 or 1200: the file's other numbers say which convention it
-    # follows (a `;` file with `99,90` beside it means 1200).
+    # follows (a `;` file with `99,90` beside it means 1200); without any, a `;` file is
+    # read the comma-decimal way and any other the point-decimal way.
     evidence = [decimal_marks(filled) for _, filled in columns]
     decided = set().union(*(marks for marks in evidence if len(marks) == 1))
-    convention = decided.pop() if len(decided) == 1 else "."
+    unsaid = "," if delimiter == ";" else "."
+    convention = decided.pop() if len(decided) == 1 else unsaid
     for (profile, filled), marks in zip(columns, evidence, strict=True):
         if filled:
             separator = (marks.pop() if len(marks) == 1 else None) if marks else convention

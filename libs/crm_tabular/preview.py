@@ -88,7 +88,9 @@ def preview_file(
             header=list(table.header),
             header_row=table.header_row,
             rows=sampled[: max(0, rows)],
-            columns=profile_columns(table.header, [r for r in sampled if not r.has_errors]),
+            columns=profile_columns(
+                table.header, [r for r in sampled if not r.has_errors], table.delimiter
+            ),
             sampled_rows=len(sampled),
             more_rows=more,
             issues=issues,

@@ -225,3 +225,17 @@ def test_phone_numbers_are_not_read_as_integers() -> None:
     assert profile_columns(("N",), numbers)[0].type == "integer"
     days = [Row(2, ("2024-01-05",)), Row(3, ("2024-11-30",))]
     assert profile_columns(("D",), days)[0].type == "date"
+
+
+def test_a_semicolon_file_without_other_evidence_reads_comma_decimals() -> None:
+    """Excel in a comma-decimal locale (German, French...) writes CSV with `;`: there
+    `1.200` is twelve hundred; in a `,` file it stays one point two."""
+    semicolon = b"Firma;Mitarbeiter\r\nM\xc3\xbcller GmbH;1.200\r\n\xc3\x96ko AG;12\r\n"
+    preview = preview_file(io.BytesIO(semicolon), target="companies")  # type: ignore[arg-type]
+    staff = next(c for c in preview.columns if c.name == "Mitarbeiter")
+    assert (staff.type, staff.decimal_separator) == ("integer", ",")
+    assert preview.suggested is not None
+    assert preview.suggested.fields["size"].decimal_separator == ","
+    comma = b"Company,Size\nAcme,1.200\nGlobex,12\n"
+    size = next(c for c in preview_file(io.BytesIO(comma)).columns if c.name == "Size")  # type: ignore[arg-type]
+    assert (size.type, size.decimal_separator) == ("decimal", ".")
