@@ -188,6 +188,17 @@ class OutboxRelay:
         self.swept_at = 0.0
         metrics.track(self)
 
+    @classmethod
+    async def drain(
+        cls, db: AsyncDatabase[Any], collections: Iterable[str], js: JetStreamContext
+    ) -> None:
+        """Publishes everything pending, whatever its age: what a bulk loader (`crm load`)
+        wrote, which a running service's relay would otherwise only find at its backstop
+        sweep."""
+        relay = cls(db, collections, js, batch=1000)
+        while await relay.publish_pending():
+            pass
+
     @staticmethod
     async def ensure_indexes(db: AsyncDatabase[Any], collections: Iterable[str]) -> None:
         for name in collections:

@@ -531,9 +531,7 @@ async def publish_written(db: Any, nats_url: str) -> None:
     try:
         js = nc.jetstream()
         await require_stream(js, stream_for("contacts"))
-        relay = OutboxRelay(db, OUTBOX_COLLECTIONS, js, batch=1000)
-        while await relay.publish_pending():
-            pass
+        await OutboxRelay.drain(db, OUTBOX_COLLECTIONS, js)
     finally:
         await nc.close()
 

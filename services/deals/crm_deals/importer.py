@@ -429,9 +429,7 @@ async def run(argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stder
         if nc is not None and not args.dry_run:
             js = nc.jetstream()
             await require_stream(js, stream_for("deals"))
-            relay = OutboxRelay(db, OUTBOX_COLLECTIONS, js, batch=1000)
-            while await relay.publish_pending():
-                pass
+            await OutboxRelay.drain(db, OUTBOX_COLLECTIONS, js)
     finally:
         await client.close()
         if nc is not None:
