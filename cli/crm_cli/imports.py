@@ -29,7 +29,7 @@ RECORD_TYPES = ("companies", "contacts", "deals", "interactions", "tasks")
 ENDED = ("COMPLETED", "FAILED", "CANCELLED", "UNDONE")
 DEFAULT_GATEWAY = "http://127.0.0.1:4000/graphql"
 # Exit codes a script can tell apart.
-OK, JOB_FAILED, USAGE, ROWS_FAILED = 0, 1, 2, 3
+OK, JOB_FAILED, USAGE, ROWS_FAILED, STILL_RUNNING = 0, 1, 2, 3, 4
 
 CREATE = """mutation CreateImport($file: Upload!, $recordType: ImportRecordType!) {
   createImport(file: $file, recordType: $recordType) { id
@@ -51,6 +51,11 @@ JOB = """query($id: ID!, $issues: Int!) { importJob(id: $id) { id status error d
 
 class ImportFailed(Exception):
     """The API refused a step: the message says which and why."""
+
+
+class StillRunning(Exception):
+    """`--timeout` passed with the job still going: it goes on in the platform (nothing is
+    cancelled), so the script is told apart from a refusal or a failure."""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -99,6 +104,9 @@ def main(argv: list[str], out: TextIO = sys.stdout) -> int:
         except ImportFailed as error:
             print(f"crm import: {error}", file=sys.stderr)
             return USAGE
+        except StillRunning as error:
+            print(f"crm import: {error}", file=sys.stderr)
+            return STILL_RUNNING
         except httpx.TransportError as error:
             print(f"crm import: cannot reach {args.gateway_url} ({error})", file=sys.stderr)
             return JOB_FAILED
@@ -244,7 +252,10 @@ def _follow(
             print(f"  {job['status'].lower()}: {read} rows read", file=out, flush=True)
             shown = read
         if time.monotonic() > deadline:
-            raise ImportFailed(f"the job {job_id} is still {job['status']} after {args.timeout} s")
+            raise StillRunning(
+                f"the job {job_id} is still {job['status']} after {args.timeout} s; it goes on "
+                "(follow it with the importJob query, or cancel it with cancelImport)"
+            )
         time.sleep(0.5)
 
 

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+import orjson
 from graphql import GraphQLError, GraphQLInputObjectType
 from graphql.utilities import coerce_input_value, validate_input_value
 from pydantic import ValidationError
@@ -140,6 +141,16 @@ def external_id_of(external_id: str | None, record_id: str) -> str:
     its id here. A re-import of the file into another workspace keys on it, and the
     references to it in other files (a task's deal) are written the same way."""
     return external_id or record_id
+
+
+def custom_cells(custom_fields: dict[str, Any]) -> dict[str, Any]:
+    """A record's custom fields as `custom.<key>` cells, the import's names for them (the
+    export adds a column for each key its rows hold). A number or a text reads back as
+    itself; a list or an object is written as its JSON text, which reads back as text."""
+    return {
+        f"custom.{key}": orjson.dumps(value).decode() if isinstance(value, dict | list) else value
+        for key, value in custom_fields.items()
+    }
 
 
 def iso(value: Any) -> str | None:

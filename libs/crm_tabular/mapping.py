@@ -340,11 +340,9 @@ def _check(mapping: Mapping) -> list[MappingProblem]:
         where = f"fields.{name}"
         field_spec = spec.field(name)
         if field_spec is None:
-            known = ", ".join(spec.by_name)
+            known = ", ".join([*spec.by_name, *(["custom.<key>"] if spec.takes_custom else [])])
             problems.append(
-                MappingProblem(
-                    where, f"{spec.name} have no such field; one of {known}, custom.<key>"
-                )
+                MappingProblem(where, f"{spec.name} have no such field; one of {known}")
             )
             continue
         problems.extend(_check_rule(mapping, name, rule, where))

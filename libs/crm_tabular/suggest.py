@@ -15,7 +15,7 @@ from . import dates
 from .aliases import international
 from .infer import ColumnProfile
 from .mapping import FieldRule, Mapping
-from .targets import FieldSpec, TargetSpec
+from .targets import FieldSpec, TargetSpec, custom_key
 from .values import FieldType
 
 FUZZY_CUTOFF = 0.88
@@ -75,7 +75,13 @@ def suggest_mapping(target: TargetSpec, profiles: Sequence[ColumnProfile]) -> Su
         return keys[matches[0]] if matches else None
 
     passes: tuple[Callable[[str], FieldSpec | None], ...] = (exact, spaceless, close)
-    taken: set[str] = set()
+    # A column headed `custom.<key>` (as an export writes one) is that custom field.
+    custom = {
+        profile.name.strip(): profile
+        for profile in profiles
+        if target.takes_custom and custom_key(profile.name.strip())
+    }
+    taken: set[str] = {profile.name for profile in custom.values()}
     for match in passes:
         for profile in profiles:
             if profile.name in taken:
@@ -91,6 +97,8 @@ def suggest_mapping(target: TargetSpec, profiles: Sequence[ColumnProfile]) -> Su
         for spec in target.fields
         if spec.name in chosen
     }
+    for name, profile in custom.items():
+        rules[name] = _rule(FieldSpec(name, FieldType.AUTO, "a custom field"), profile, notes)
     unmapped = [profile.name for profile in profiles if profile.name not in taken]
     missing = [name for name in target.required if name not in rules]
     for name in missing:

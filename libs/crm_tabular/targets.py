@@ -2,10 +2,10 @@
 which fields exist, their types, which are required and which column names suggest them.
 
 Field names follow the importers and the GraphQL create inputs in snake_case (`owner_id`,
-`address.postal_code`, `engaged_at`). Every target also takes `custom.<key>` fields (the
-record's custom fields). References to other records are by what a file holds: a company
-by name or domain, a contact by email, a deal by its external id; the import service
-resolves them.
+`address.postal_code`, `engaged_at`). Companies, contacts and deals also take
+`custom.<key>` fields (the record's custom fields); interactions and tasks have none.
+References to other records are by what a file holds: a company by name or domain, a
+contact by email, a deal by its external id; the import service resolves them.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ class TargetSpec:
     fields: tuple[FieldSpec, ...]
     # Fields that identify a record: duplicates in a file are judged on each of them.
     identity: tuple[str, ...] = ()
+    # Whether the record type has custom fields (`custom.<key>`).
+    takes_custom: bool = True
     by_name: dict[str, FieldSpec] = field(init=False, repr=False, compare=False)
     past: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
@@ -50,7 +52,7 @@ class TargetSpec:
     def field(self, name: str) -> FieldSpec | None:
         """The spec of `name`; `custom.<key>` fields are AUTO unless a rule types them."""
         spec = self.by_name.get(name)
-        if spec is None and custom_key(name) is not None:
+        if spec is None and self.takes_custom and custom_key(name) is not None:
             return FieldSpec(name, T.AUTO, "a custom field")
         return spec
 
@@ -222,6 +224,7 @@ INTERACTIONS = TargetSpec(
                   aliases=("id", "activity id", "record id", "interaction id")),
     ),
     identity=("external_id",),
+    takes_custom=False,
 )  # fmt: skip
 
 TASKS = TargetSpec(
@@ -253,6 +256,7 @@ TASKS = TargetSpec(
         *_common("task"),
     ),
     identity=("external_id",),
+    takes_custom=False,
 )  # fmt: skip
 
 TARGETS: dict[str, TargetSpec] = {

@@ -18,6 +18,8 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from . import dates
 from .errors import ValueProblem
 
@@ -214,8 +216,11 @@ def parse_phone(text: str, how: Conversion | None = None) -> str:
 
 def parse_url(text: str, how: Conversion | None = None) -> str:
     candidate = text if "://" in text else f"https://{text}"
-    parts = urlsplit(candidate)
-    host = parts.hostname or ""
+    try:
+        parts = urlsplit(candidate)
+        host = parts.hostname or ""
+    except ValueError:  # `[…]` is read as an IPv6 host: `["EMEA", "APAC"]` is no address
+        raise ValueProblem("is not a web address") from None
     if parts.scheme not in ("http", "https") or "." not in host or " " in text:
         raise ValueProblem("is not a web address")
     return text
@@ -264,9 +269,15 @@ _FRACTION = re.compile(r"-?(?:0|[1-9]\d*)\.\d+")
 _LEADING_ZERO = re.compile(r"[+-]?0\d")
 
 
-def parse_auto(text: str, how: Conversion | None = None) -> int | float | str:
+def parse_auto(text: str, how: Conversion | None = None) -> int | float | bool | list[Any] | str:
     """Numbers stay numbers in custom fields; `007` (a code, not a number) stays text.
-    With a decimal separator given, numbers written with it (`1.234,50`) count too."""
+    With a decimal separator given, numbers written with it (`1.234,50`) count too.
+    `true`/`false` (a checkbox column, as Excel and an export write it) are booleans, and a
+    JSON list of texts, whole numbers and booleans (an export's list value) is that list."""
+    if text.casefold() in ("true", "false"):
+        return text.casefold() == "true"
+    if text.startswith("[") and text.endswith("]"):
+        return _flat_list(text)
     if _WHOLE.fullmatch(text):
         return int(text)
     if _FRACTION.fullmatch(text):
@@ -279,6 +290,15 @@ def parse_auto(text: str, how: Conversion | None = None) -> int | float | str:
             return text
         return int(value) if value == value.to_integral_value() else float(value)
     return text
+
+
+def _flat_list(text: str) -> list[Any] | str:
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+    flat = isinstance(value, list) and all(isinstance(v, str | int | bool) for v in value)
+    return value if flat else text
 
 
 _PARSERS: dict[FieldType, Any] = {

@@ -2,9 +2,10 @@
 type of workspace A exported (`createExport`, the owners' `export_<type>.page` endpoints,
 the job in the imports service, the download through the gateway), each file imported
 into a new workspace B with the suggested mapping, and the records come back (names,
-addresses, phones, amounts, stages, and the references between them). And an export is
-read as the person who asked: a rep under OWN sharing exports only her own deals, with
-the amount empty when her role may not read amounts; nobody else downloads her file."""
+addresses, phones, amounts, stages, custom fields, and the references between them). And
+an export is read as the person who asked: a rep under OWN sharing exports only her own
+deals, with the amount empty when her role may not read amounts; nobody else downloads
+her file."""
 
 from __future__ import annotations
 
@@ -111,7 +112,8 @@ async def build_workspace_a(admin: User) -> dict[str, str]:
     for key, company in (
         ("acme", {"name": "Acme Corp", "domain": "acme.example", "industry": "Software",
                   "size": 120, "tags": ["key", "emea"],
-                  "address": {"city": "Berlin", "country": "DE"}}),
+                  "address": {"city": "Berlin", "country": "DE"},
+                  "customFields": {"tier": "gold", "seats": 40}}),
         ("beta", {"name": "Béta Ltd, \"The Best\"", "industry": "Retail"}),
     ):  # fmt: skip
         made = await admin.ok(
@@ -121,7 +123,8 @@ async def build_workspace_a(admin: User) -> dict[str, str]:
     for key, contact in (
         ("ann", {"firstName": "Ann", "lastName": "Lee", "email": "ann.lee@acme.example",
                  "emails": ["ann@lee.example"], "phones": ["+49 30 1234567"], "title": "CTO",
-                 "companyId": ids["acme"], "lifecycleStage": "CUSTOMER", "tags": ["vip"]}),
+                 "companyId": ids["acme"], "lifecycleStage": "CUSTOMER", "tags": ["vip"],
+                 "customFields": {"linkedin": "ann-lee"}}),
         ("bob", {"firstName": "Bob", "lastName": "Stone", "email": "bob@beta.example",
                  "companyId": ids["beta"], "ownerId": "ann"}),
     ):  # fmt: skip
@@ -135,7 +138,9 @@ async def build_workspace_a(admin: User) -> dict[str, str]:
         ("renewal", {"title": "Acme renewal", "amount": "12500.50", "currency": "EUR",
                      "companyId": ids["acme"], "primaryContactId": ids["ann"],
                      "stageKey": ids["stage"], "ownerId": "ann", "product": "Platform",
-                     "source": "referral"}),
+                     "source": "referral",
+                     "customFields": {"region": "EMEA", "seats": 12, "renewable": True,
+                                      "modules": ["crm", "cpq"]}}),
         ("pilot", {"title": "Béta pilot", "amount": "900", "companyId": ids["beta"],
                    "ownerId": "otto"}),
     ):  # fmt: skip
@@ -161,14 +166,14 @@ async def build_workspace_a(admin: User) -> dict[str, str]:
 
 
 READ_BACK = """{
-  companies(first: 20) { edges { node { id name domain industry size tags
+  companies(first: 20) { edges { node { id name domain industry size tags customFields
     address { city country } } } }
   contacts(first: 20) { edges { node { id firstName lastName email emails phones title
-    lifecycleStage tags ownerId company { name }
+    lifecycleStage tags ownerId customFields company { name }
     interactions(first: 10) { edges { node { kind subject summary durationSeconds
       direction occurredAt } } } } } }
   deals(first: 20) { edges { node { id title amount currency ownerId product source
-    stage { key } company { name } externalId } } }
+    customFields stage { key } company { name } externalId } } }
   tasks(first: 20) { edges { node { title type priority status assigneeId dueAt
     deal { title } contact { email } } } }
 }"""
@@ -214,6 +219,8 @@ async def test_each_record_type_exported_from_a_imports_into_b_unchanged(stack: 
         deals = {r["title"]: r for r in rows_of(files["DEALS"][1])}
         assert deals["Acme renewal"]["amount"] == "12500.50"
         assert deals["Acme renewal"]["company"] == "Acme Corp"
+        assert deals["Acme renewal"]["custom.region"] == "EMEA"
+        assert deals["Béta pilot"]["custom.region"] == ""
         tasks = rows_of(files["TASKS"][1])
         (task,) = [t for t in tasks if t["title"] == "Send proposal"]
         assert task["deal_external_id"] == deals["Acme renewal"]["external_id"]

@@ -45,7 +45,6 @@ from .store.pages import NatsPages
 from .store.port import ExportsStore, ImportsStore, OwnerPages, RecordSinks
 from .store.sinks import NatsSinks
 from .usecases.claims import Claims
-from .usecases.export_claims import ExportClaims
 from .usecases.export_scope import ExportScopes, export_scopes
 from .usecases.scope import Scopes, scopes
 
@@ -70,13 +69,20 @@ def create_app(
     state: dict[str, Any] = {"scopes": None, "runtime": None, "exports": None}
 
     def wire(found: ImportsStore, found_sinks: RecordSinks) -> tuple[Scopes, JobRunner]:
-        runner = JobRunner(Claims(found), lambda c: state["scopes"](c), run, clock)
+        runner = JobRunner(
+            Claims(found.active_jobs, found.for_workspace), lambda c: state["scopes"](c), run, clock
+        )
         state["scopes"] = scopes(found, found_sinks, run, clock, runner.wake)
         state["runner"] = runner
         return state["scopes"], runner
 
     def wire_exports(found: ExportsStore, found_pages: OwnerPages) -> ExportRunner:
-        runner = ExportRunner(ExportClaims(found), lambda c: state["exports"](c), run, clock)
+        runner = ExportRunner(
+            Claims(found.active_exports, found.for_workspace),
+            lambda c: state["exports"](c),
+            run,
+            clock,
+        )
         state["exports"] = export_scopes(found, found_pages, exporting, clock, runner.wake)
         state["export_runner"] = runner
         return runner

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from crm_contracts.export_pages import ExportNames
-from crm_kit.exports import RowsPage, columns_of, external_id_of, iso
+from crm_kit.exports import RowsPage, columns_of, custom_cells, external_id_of, iso
 from crm_kit.pagination import Page
 
 from ..domain.company import Company
@@ -81,6 +81,7 @@ def _company_row(company: Company) -> dict[str, Any]:
         "address.country": address.country,
         "created_at": iso(company.created_at),
         "id": company.id,
+        **custom_cells(company.custom_fields),
     }
 
 
@@ -114,6 +115,7 @@ def _contact_row(
         "source": contact.source,
         "created_at": iso(contact.created_at),
         "id": contact.id,
+        **custom_cells(contact.custom_fields),
     }
 
 

@@ -4,13 +4,21 @@ sees it, each deal as a row the deals import reads back (`crm_tabular.targets.DE
 The page comes from the list use case the GraphQL `deals` query uses (`list_deals`), so
 record sharing leaves out what the caller may not see, and a role that may not read
 amounts gets the amount column empty. The company is written by name, the pipeline by
-name and the stage by key, as the import resolves them in another workspace.
+name and the stage by key, as the import resolves them in another workspace; each custom
+field is a `custom.<key>` cell.
 """
 
 from __future__ import annotations
 
 from crm_contracts.export_pages import ExportPageRequest
-from crm_kit.exports import ExportNamesPort, RowsPage, columns_of, external_id_of, iso
+from crm_kit.exports import (
+    ExportNamesPort,
+    RowsPage,
+    columns_of,
+    custom_cells,
+    external_id_of,
+    iso,
+)
 from crm_kit.pagination import MAX_PAGE
 
 from ..domain.deal import OPEN, Deal
@@ -64,4 +72,5 @@ def _row(deal: Deal, amounts: bool, pipeline: str | None, companies: dict[str, s
         "source": deal.source,
         "created_at": iso(deal.created_at),
         "id": deal.id,
+        **custom_cells(deal.custom_fields),
     }

@@ -4,14 +4,12 @@ imports'): it runs a new attempt of each queued export, and of each whose runner
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from crm_kit.clock import Clock, utcnow
 
 from ..config import RunSettings
 from ..domain.export_job import ExportJob
 from ..usecases import exporting
-from ..usecases.export_claims import ExportClaims
+from ..usecases.claims import Claims
 from ..usecases.export_scope import ExportScopes
 from .leased_runner import Lease, LeasedRunner
 
@@ -21,17 +19,13 @@ class ExportRunner(LeasedRunner[ExportJob]):
 
     def __init__(
         self,
-        claims: ExportClaims,
+        claims: Claims[ExportJob],
         scopes: ExportScopes,
         settings: RunSettings,
         clock: Clock = utcnow,
     ) -> None:
         super().__init__(claims, settings, clock)
-        self._jobs = claims
         self._scopes = scopes
-
-    def active(self) -> AsyncIterator[ExportJob]:
-        return self._jobs.active()
 
     async def work(self, job: ExportJob, lease: Lease[ExportJob]) -> None:
         await exporting.run(self._scopes(exporting.asker_of(job)), job.id, lease.holds)

@@ -12,13 +12,13 @@ import contextlib
 import logging
 import math
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 from crm_kit.clock import Clock
 
 from ..config import RunSettings
+from ..usecases.claims import Claims
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,9 @@ J_contra = TypeVar("J_contra", contravariant=True)
 class Held(Protocol):
     @property
     def id(self) -> str: ...
+
+    @property
+    def workspace_id(self) -> str: ...
 
 
 class Takes(Protocol[J_contra]):
@@ -73,23 +76,20 @@ class Lease(Generic[J]):
 
 
 class LeasedRunner(ABC, Generic[J]):
-    """A replica's runner of one kind of job: `kind` names it in logs, `active()` lists
-    the jobs to look at, `ready(job)` says whether one may start, `work(job, lease)` runs
-    it (an exception leaves the job to be taken up again once the lease lapses)."""
+    """A replica's runner of one kind of job: `kind` names it in logs, its claims list the
+    jobs to look at, `ready(job)` says whether one may start, `work(job, lease)` runs it
+    (an exception leaves the job to be taken up again once the lease lapses)."""
 
     kind: str
     # Jobs one replica runs at once (reading or writing a file takes a core each).
     max_running: int = 2
 
-    def __init__(self, claims: Takes[J], settings: RunSettings, clock: Clock) -> None:
+    def __init__(self, claims: Claims[J], settings: RunSettings, clock: Clock) -> None:
         self._claims = claims
         self._settings = settings
         self._clock = clock
         self._wake = asyncio.Event()
         self._running: dict[str, asyncio.Task[None]] = {}
-
-    @abstractmethod
-    def active(self) -> AsyncIterator[J]: ...
 
     def ready(self, job: J) -> bool:
         return True
@@ -114,7 +114,7 @@ class LeasedRunner(ABC, Generic[J]):
 
     async def poll(self) -> None:
         """Claim and start what this replica can run now."""
-        async for job in self.active():
+        async for job in self._claims.active():
             if len(self._running) >= self.max_running:
                 return
             if job.id in self._running or not self.ready(job):

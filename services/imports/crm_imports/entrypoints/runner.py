@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 
 from crm_kit.clock import Clock, utcnow
 
@@ -26,17 +25,13 @@ class JobRunner(LeasedRunner[ImportJob]):
 
     def __init__(
         self,
-        claims: Claims,
+        claims: Claims[ImportJob],
         scopes: Scopes,
         settings: RunSettings,
         clock: Clock = utcnow,
     ) -> None:
         super().__init__(claims, settings, clock)
-        self._jobs = claims
         self._scopes = scopes
-
-    def active(self) -> AsyncIterator[ImportJob]:
-        return self._jobs.active_jobs()
 
     def ready(self, job: ImportJob) -> bool:
         return bool(job.started_by)

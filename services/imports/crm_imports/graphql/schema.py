@@ -10,6 +10,7 @@ from .exports import ExportMutation, ExportQuery, ExportSubscription
 from .mutation import Mutation
 from .query import Query
 from .subscriptions import Subscription
+from .types import UPLOAD_SCALAR, Upload
 
 
 def build_schema() -> SubgraphSchema:
@@ -18,6 +19,7 @@ def build_schema() -> SubgraphSchema:
         mutation=merge_types("Mutation", (Mutation, ExportMutation)),
         subscription=merge_types("Subscription", (Subscription, ExportSubscription)),
         types=[],
+        scalar_map={Upload: UPLOAD_SCALAR},
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any, NewType, cast
+from typing import Any, NewType, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -19,17 +19,16 @@ from ..domain.template import MappingTemplate
 from ..usecases import issues as job_issues
 from .context import ContextInfo
 
-if TYPE_CHECKING:
-    Upload = str
-else:
-    Upload = strawberry.scalar(
-        NewType("Upload", str),
-        description="A file, sent by the GraphQL multipart request spec "
-        "(https://github.com/jaydenseric/graphql-multipart-request-spec) to the gateway, which "
-        "stores it with the import service and passes its id here.",
-        serialize=str,
-        parse_value=str,
-    )
+# A file's id, as the gateway passes it (the schema's `scalar_map` makes it a scalar).
+Upload = NewType("Upload", str)
+UPLOAD_SCALAR = strawberry.scalar(
+    name="Upload",
+    description="A file, sent by the GraphQL multipart request spec "
+    "(https://github.com/jaydenseric/graphql-multipart-request-spec) to the gateway, which "
+    "stores it with the import service and passes its id here.",
+    serialize=str,
+    parse_value=str,
+)
 
 
 @strawberry.enum

@@ -1,24 +1,42 @@
-"""What the runners ask of the store: the jobs to run, and the leases that say which
-runner runs each (`entrypoints/runner.py` holds the lease logic)."""
+"""What the runners ask of the store, for imports and exports alike: the jobs to run, and
+the leases that say which runner runs each (`entrypoints/leased_runner.py` holds the lease
+logic; a lease is an insert of `<job id>:<period>` in the job's workspace)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-
-from ..domain.job import ImportJob
-from ..store.port import ImportsStore
+from typing import Generic, Protocol, TypeVar
 
 
-class Claims:
-    def __init__(self, store: ImportsStore) -> None:
-        self._store = store
+class Job(Protocol):
+    @property
+    def id(self) -> str: ...
 
-    def active_jobs(self) -> AsyncIterator[ImportJob]:
+    @property
+    def workspace_id(self) -> str: ...
+
+
+class LeaseTaker(Protocol):
+    async def take_lease(self, lease_id: str, now: datetime) -> bool: ...
+
+
+J = TypeVar("J", bound=Job)
+
+
+class Claims(Generic[J]):
+    def __init__(
+        self,
+        active: Callable[[], AsyncIterator[J]],
+        workspace: Callable[[str], LeaseTaker],
+    ) -> None:
+        self._active = active
+        self._workspace = workspace
+
+    def active(self) -> AsyncIterator[J]:
         """Queued and running jobs of every workspace."""
-        return self._store.active_jobs()
+        return self._active()
 
-    async def take(self, job: ImportJob, period: int, now: datetime) -> bool:
+    async def take(self, job: J, period: int, now: datetime) -> bool:
         """True for exactly one runner per job and period."""
-        lease_id = f"{job.id}:{period}"
-        return await self._store.for_workspace(job.workspace_id).take_lease(lease_id, now)
+        return await self._workspace(job.workspace_id).take_lease(f"{job.id}:{period}", now)

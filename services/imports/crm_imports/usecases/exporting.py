@@ -19,10 +19,13 @@ import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+import orjson
 
 from crm_contracts.export_pages import ExportPageReply
 from crm_kit.context import RequestContext
+from crm_tabular.targets import custom_key
 from crm_tabular.write import CsvWriter, XlsxWriter
 
 from ..config import CHUNK_BYTES
@@ -66,11 +69,16 @@ async def _write_pages(
     scope: ExportScope, job: ExportJob, out: IO[bytes], holds: Holds
 ) -> ExportJob | tuple[str, str | None] | None:
     """The job after its last page was written to `out`; (status, error) to end it with;
-    None when this runner lost the job."""
-    writer: Writer | None = None
-    closed = False
+    None when this runner lost the job.
+
+    Pages go to a spool file first and the file is written from it at the end: the
+    header must name every custom field some row holds (`custom.<key>`), which only the
+    last page settles; the spool keeps memory bounded whatever the export's size."""
+    columns: list[str] | None = None
+    custom: set[str] = set()
+    rows = 0
     after: str | None = None
-    try:
+    with tempfile.TemporaryFile(prefix="crm-export-rows-") as spool:
         while True:
             if not await holds():
                 return None
@@ -82,16 +90,15 @@ async def _write_pages(
             reply = await _page(scope, current, after)
             if isinstance(reply, str):
                 return FAILED, reply
-            if writer is None:
-                writer = _writer(current, out, reply.columns)
-            if current.format == "xlsx" and writer.rows + len(reply.rows) > XLSX_MAX_ROWS:
+            columns = columns or list(reply.columns)
+            rows += len(reply.rows)
+            if current.format == "xlsx" and rows > XLSX_MAX_ROWS:
                 return FAILED, f"more than {XLSX_MAX_ROWS:,} rows do not fit an XLSX: export as CSV"
-            await asyncio.to_thread(_write, writer, reply)
+            await asyncio.to_thread(_spool, spool, reply.rows, columns, custom)
             after = reply.after
             if after is None:
-                await asyncio.to_thread(writer.close)
-                closed = True
-            saved = await _progress(scope, current, writer.rows, reply.total)
+                await asyncio.to_thread(_render, current, spool, out, [*columns, *sorted(custom)])
+            saved = await _progress(scope, current, rows, reply.total)
             if saved is None:
                 return None
             if after is None:
@@ -99,23 +106,33 @@ async def _write_pages(
             job = saved
             if scope.settings.page_pause_seconds:
                 await asyncio.sleep(scope.settings.page_pause_seconds)
+
+
+def _spool(
+    spool: IO[bytes], rows: list[dict[str, Any]], columns: list[str], custom: set[str]
+) -> None:
+    known = set(columns)
+    for row in rows:
+        spool.write(orjson.dumps(row) + b"\n")
+        custom.update(name for name in row if name not in known and custom_key(name))
+
+
+def _render(job: ExportJob, spool: IO[bytes], out: IO[bytes], columns: list[str]) -> None:
+    spool.seek(0)
+    writer = _writer(job, out, columns)
+    try:
+        for line in spool:
+            writer.write(orjson.loads(line))
     finally:
-        if writer is not None and not closed:
-            # An attempt that stops midway throws its file away, but an XLSX sheet must
-            # still be finished (openpyxl's writer holds a generator over a temporary file).
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(writer.close)
+        # An XLSX sheet must be finished even when writing stops midway (openpyxl's
+        # writer holds a generator over a temporary file).
+        writer.close()
 
 
 def _writer(job: ExportJob, out: IO[bytes], columns: list[str]) -> Writer:
     if job.format == "csv":
         return CsvWriter(out, columns)
     return XlsxWriter(out, columns, sheet=job.record_type)
-
-
-def _write(writer: Writer, reply: ExportPageReply) -> None:
-    for row in reply.rows:
-        writer.write(row)
 
 
 @contextlib.asynccontextmanager

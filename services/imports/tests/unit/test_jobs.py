@@ -197,7 +197,12 @@ async def test_a_run_that_keeps_hitting_a_bug_fails_after_its_attempts(world: Wo
     await jobs.start(world.scope(), job_id, False)
     now = [datetime(2026, 12, 1, tzinfo=UTC)]
     settings = RunSettings(batch_rows=2, lease_seconds=60.0, max_attempts=3)
-    runner = JobRunner(Claims(world.store), world.scopes, settings, clock=lambda: now[0])
+    runner = JobRunner(
+        Claims(world.store.active_jobs, world.store.for_workspace),
+        world.scopes,
+        settings,
+        clock=lambda: now[0],
+    )
     world.sinks.broken = 100
 
     async def attempt() -> Any:
