@@ -41,9 +41,10 @@ PENDING = "_outbox_pending"
 WRITTEN_AT = "_outbox_at"
 # A document whose outbox is written once and never appended to (an import batch's,
 # `DocumentWriter.insert_batch`) holds its events and audit entries packed in one BSON
-# binary here: FerretDB's SQLite backend reads and rewrites a 1.5 MB document of a thousand
-# nested events in ~0.1-0.3 s a statement, the same bytes as one binary in a fraction of
-# that. The relay clears it whole with `$set` (no `$pullAll`: nothing is appended to it).
+# binary here (compressed: `seal`): FerretDB's SQLite backend reads and rewrites a 1.5 MB
+# document of a thousand nested events in ~0.1-0.3 s a statement, the same bytes as one
+# binary in a fraction of that. The relay clears it whole with `$set` (no `$pullAll`:
+# nothing is appended to it).
 SEALED = "_outbox_sealed"
 # Whose each sealed event and audit entry is (ids, in order): what arming reads to leave
 # out those of records a unique index refused; cleared with the events once published.
