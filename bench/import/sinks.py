@@ -12,13 +12,18 @@ Prints rows/s of each, their ratio, the time until the relay has published every
 `company.created` event, and the process's peak resident memory (ru_maxrss, the service
 included). Bounded: at most 200,000 rows a size; everything stops at the end.
 
-    .venv/bin/python bench/import/sinks.py [--sizes 10000,100000] [--domains]
+    .venv/bin/python bench/import/sinks.py [--sizes 10000,100000] [--domains] [--statements]
+
+`--statements` adds the database statements of each size's sink phase, per batch: count,
+time and mean inserted document size per command and collection (the bench's own polling
+for published events included: its scans show as `aggregate`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import resource
 import sys
@@ -40,6 +45,7 @@ from crm_kit.devstack import InfraStack, free_port  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cpu  # noqa: E402
+from statements import Statements  # noqa: E402
 
 BATCH = MAX_BATCH_ROWS
 VERBOSE = bool(os.environ.get("BENCH_VERBOSE"))
@@ -161,7 +167,11 @@ async def published_after(db: Any, collection: str, deadline: float) -> float:
 
 
 async def bench(
-    infra: InfraStack, kinds: list[str], sizes: list[int], domains: bool
+    infra: InfraStack,
+    kinds: list[str],
+    sizes: list[int],
+    domains: bool,
+    statements: Statements | None = None,
 ) -> list[tuple[Any, ...]]:
     from crm_contacts.app import create_app as contacts_app
     from crm_deals.app import create_app as deals_app
@@ -191,7 +201,8 @@ async def bench(
                 for rows in sizes:
                     with cpu.Meter(db_pid) as raw_cpu:
                         raw = await raw_rate(infra.mongodb_uri, f"raw_{kind}", kind, rows, domains)
-                    with cpu.Meter(db_pid) as sink_cpu:
+                    watched = statements.phase() if statements else contextlib.nullcontext()
+                    with cpu.Meter(db_pid) as sink_cpu, watched as seen:
                         rate, seconds = await sink_rate(nc, kind, f"ws{rows}", rows, domains)
                         drained = await published_after(client[owner], kind, 600)
                     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -204,6 +215,8 @@ async def bench(
                         f" {sink_cpu.per(rows)}; raw {raw_cpu.per(rows)}",
                         flush=True,
                     )
+                    if seen is not None:
+                        print(seen.report(-(-rows // BATCH)), flush=True)
             finally:
                 await nc.close()
                 await client.close()
@@ -217,6 +230,11 @@ def main() -> int:
     parser.add_argument(
         "--domains", action="store_true", help="give every company a domain (identity key)"
     )
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="print the database statements per batch (pymongo command monitoring)",
+    )
     args = parser.parse_args()
     sizes = [max(1, min(int(s), 200_000)) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="crm-bench-") as tmp:
@@ -224,7 +242,8 @@ def main() -> int:
         infra = InfraStack(Path(tmp), free_port(), free_port()).start()
         try:
             kinds = [k for k in args.records.split(",") if k in ROW_OF]
-            asyncio.run(bench(infra, kinds, sizes, args.domains))
+            statements = Statements.install() if args.statements else None
+            asyncio.run(bench(infra, kinds, sizes, args.domains, statements))
         finally:
             infra.stop()
     return 0

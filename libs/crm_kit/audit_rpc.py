@@ -27,6 +27,7 @@ from strawberry.types import Info
 from crm_contracts.audit_trail import AuditEntryWire, AuditTrailReply, AuditTrailRequest
 
 from . import bounds
+from .audit import stored_changes
 from .audit_graphql import AuditConnection, AuditEdge, Readable, connection_of, node_of, trail_page
 from .audit_read import entry_cursor
 from .context import RequestContext
@@ -45,7 +46,9 @@ def _wire(entry: Mapping[str, Any]) -> AuditEntryWire:
     """A stored entry as the endpoint sends it (its fields, its id and its cursor)."""
     named = {name: entry.get(name) for name in AuditEntryWire.model_fields}
     named.update(id=str(entry["_id"]), cursor=entry_cursor(entry))
-    named.update(roles=list(entry.get("roles") or []), changes=entry.get("changes") or [])
+    # An import's entries store their changes packed as one JSON text (`packed_changes`):
+    # sent as the list, as the GraphQL audit reads them (the endpoint failed on them).
+    named.update(roles=list(entry.get("roles") or []), changes=stored_changes(entry))
     return AuditEntryWire.model_validate(named)
 
 

@@ -278,7 +278,11 @@ def _messaging(subject: str, operation: str, **extra: Any) -> dict[str, Any]:
 def outbox_traceparent(subject: str, event_id: str) -> str:
     """At the write that stores an event in the outbox: a `create` span for it (within the
     request or handler that caused it), whose `traceparent` the outbox keeps so that the
-    relay's publish, whenever it happens, continues the same trace."""
+    relay's publish, whenever it happens, continues the same trace. Off, no span is made:
+    the caller's context passes on unchanged, as a no-op span's would, without the ~30 µs
+    of one (an import's batch writes a thousand events)."""
+    if not active():
+        return _current_traceparent()
     attributes = _messaging(subject, "create", **{"messaging.message.id": event_id})
     with _State.tracer.start_as_current_span(
         f"create {subject}", kind=SpanKind.PRODUCER, attributes=attributes
@@ -286,6 +290,14 @@ def outbox_traceparent(subject: str, event_id: str) -> str:
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
     return carrier.get("traceparent", "")
+
+
+def _current_traceparent() -> str:
+    """The current span's context as a W3C `traceparent` ("" when there is none)."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return ""
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
 
 
 @contextmanager

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import strawberry
 
+from crm_kit.audit import packed_changes
 from crm_kit.audit_graphql import AuditConnection, AuditEdge, AuditEntry
-from crm_kit.audit_rpc import Answer, RemoteTrails, any_trail
+from crm_kit.audit_rpc import Answer, RemoteTrails, _wire, any_trail
 from crm_kit.context import RequestContext
 from crm_kit.errors import BadUserInput, NotFound, ServiceUnavailable
 from crm_kit.relay_types import PageInfo
@@ -178,3 +179,16 @@ async def test_a_peers_reply_becomes_entries_with_its_cursors_and_its_refusals_m
     assert await trails.answer("contacts")(CALLER, "d1", 20, None) is None
     with pytest.raises(BadUserInput):
         await trails.answer("capture")(CALLER, "d1", 20, "x")
+
+
+def test_an_entry_stored_with_packed_changes_is_sent_with_its_list() -> None:
+    # An import batch's entries store their changes as one JSON text.
+    change = {"field": "name", "before": None, "after": '"Acme"'}
+    stored = {
+        "_id": "e1", "service": "contacts", "record_type": "company", "record_id": "c1",
+        "action": "create", "at": datetime(2026, 1, 1, tzinfo=UTC), "actor": "ann",
+        "roles": ["admin"], "party": "imports", "path": "nats", "changes": [change],
+    }  # fmt: skip
+    packed = _wire(packed_changes(stored))
+    assert packed == _wire(stored)
+    assert [(c.field, c.before, c.after) for c in packed.changes] == [("name", None, '"Acme"')]

@@ -121,3 +121,21 @@ def _event():  # type: ignore[no-untyped-def]
     return new_event(
         event_type="crm.deals.deal.created.v1", source="crm/deals", workspace="w1", data={}
     )
+
+
+def test_off_the_outbox_stores_what_a_no_op_span_would_pass_on() -> None:
+    # The shortcut taken when tracing is off, against the propagator it stands in for.
+    def injected() -> str:
+        with telemetry._State.tracer.start_as_current_span("create x"):
+            carrier: dict[str, str] = {}
+            telemetry.inject(carrier)
+        return carrier.get("traceparent", "")
+
+    assert telemetry.outbox_traceparent("crm.x.y.created.v1", "e1") == injected() == ""
+    for edge in (False, True):
+        with telemetry.continued({"traceparent": INCOMING}, edge=edge):
+            stored = telemetry.outbox_traceparent("crm.x.y.created.v1", "e1")
+            assert stored == injected() and stored.split("-")[1] == TRACE_ID
+    with telemetry.continued({}, edge=True):  # an unsampled trace started here
+        stored = telemetry.outbox_traceparent("crm.x.y.created.v1", "e1")
+        assert stored == injected() and stored.endswith("-00")

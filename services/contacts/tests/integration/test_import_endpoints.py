@@ -144,3 +144,29 @@ async def test_a_bad_request_is_refused_whole(running: Any, nc: Client, db_name:
     with pytest.raises(RpcError) as forbidden:
         await cli_call(nc, write_subject("companies"), db_name, batch([], "j"), "viewer")
     assert forbidden.value.code == "FORBIDDEN"
+
+
+async def test_an_imported_companys_trail_holds_its_creation_once(
+    running: Any, nc: Client, db_name: str
+) -> None:
+    # The entries ride sealed (compressed) in the batch's outbox document; the relay moves
+    # them to the audit log. Sent again, the batch adds no second entry.
+    ws = db_name
+    rows = [{"name": f"Trail {n}", "external_id": f"T{n}"} for n in range(3)]
+    results = await write(nc, "companies", ws, batch(rows, "jt"))
+    assert await write(nc, "companies", ws, batch(rows, "jt")) == results
+    gql = running.client(ws, "admin")
+    trail = """query($id: ID!) { company(id: $id) { auditTrail { totalCount
+      edges { node { action recordId changes { field after } } } } } }"""
+
+    async def entries() -> list[dict[str, Any]]:
+        found = await gql.data(trail, {"id": results[1]["id"]})
+        return [edge["node"] for edge in found["company"]["auditTrail"]["edges"]]
+
+    async def moved() -> bool:
+        return bool(await entries())
+
+    await eventually(moved)
+    [entry] = await entries()
+    assert entry["action"] == "create" and entry["recordId"] == results[1]["id"]
+    assert {"field": "name", "after": '"Trail 1"'} in entry["changes"]

@@ -5,6 +5,7 @@ whose events travel in one outbox document per batch; plus the indexes."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -25,6 +26,8 @@ from .assemble import deals_store
 from .documents import deal_to_doc
 from .model_cache import ModelCache
 from .port import DealsStore
+
+log = logging.getLogger(__name__)
 
 Doc = dict[str, Any]
 # An import batch holds its deals' events here until the deals are in (`import_deals`).
@@ -174,36 +177,72 @@ class ExternalIds:
     """Per process and workspace: each deal's external id -> its id (the `ferretdb`
     profile's read model for import batches, which ask up to a thousand at once: a `$in`
     there scans every deal and evaluates the list per document). Loaded by one projected
-    scan the first time a workspace is asked (again after `MAX_AGE_SECONDS`, which bounds
-    what another replica's writes can hide), kept by this process's writes. An id found is
-    read by `_id` before it is used; the unique index on the external id stays the guard
-    (a deal another replica imported since the load is refused at insert)."""
+    scan the first time a workspace is asked, kept by this process's writes, and scanned
+    again after `MAX_AGE_SECONDS` (which bounds what another replica's writes can hide) in
+    the background: the batches go on with the held ids meanwhile, as a scan of 100,000
+    deals on a batch's path held it past its caller's timeout on a loaded machine. An id
+    found is read by `_id` before it is used; the unique index on the external id stays the
+    guard (a deal another replica imported since the load is refused at insert)."""
 
     MAX_AGE_SECONDS = 300.0
 
     def __init__(self, db: Any) -> None:
         self.db = db
         self._held: dict[str, tuple[float, dict[str, str]]] = {}
+        # The maps being scanned again, by workspace: this process's writes go in too.
+        self._reloading: dict[str, dict[str, str]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def on_write(self, written: Written) -> None:
-        held = self._held.get(written.workspace_id or "")
+        workspace = written.workspace_id or ""
         record = written.record
-        if held is not None and isinstance(record, Deal) and record.external_id:
-            held[1][record.external_id] = record.id
+        if not isinstance(record, Deal) or not record.external_id:
+            return
+        for owners in (self._held.get(workspace, (0.0, None))[1], self._reloading.get(workspace)):
+            if owners is not None:
+                owners[record.external_id] = record.id
 
     async def owners(self, workspace_id: str, ids: Sequence[str]) -> dict[str, str]:
         held = self._held.get(workspace_id)
-        if held is None or time.monotonic() - held[0] > self.MAX_AGE_SECONDS:
-            owners: dict[str, str] = {}
-            # Installed before the scan: writes meanwhile are kept.
-            self._held[workspace_id] = held = (time.monotonic(), owners)
-            query = {"workspace_id": workspace_id}
-            cursor = self.db[DEALS].find(query, {"external_id": 1}, batch_size=5000)
-            async for doc in cursor:
-                if doc.get("external_id"):
-                    owners.setdefault(doc["external_id"], doc["_id"])
+        if held is None:
+            held = await self._load(workspace_id)
+        elif time.monotonic() - held[0] > self.MAX_AGE_SECONDS:
+            self._reload_later(workspace_id)
         known = held[1]
         return {external_id: known[external_id] for external_id in ids if external_id in known}
+
+    async def _load(self, workspace_id: str) -> tuple[float, dict[str, str]]:
+        owners: dict[str, str] = {}
+        # Installed before the scan: writes meanwhile are kept.
+        self._held[workspace_id] = held = (time.monotonic(), owners)
+        await self._scan(workspace_id, owners)
+        return held
+
+    def _reload_later(self, workspace_id: str) -> None:
+        if workspace_id in self._reloading:
+            return
+        fresh = self._reloading[workspace_id] = {}
+        task = asyncio.create_task(self._reload(workspace_id, fresh))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reload(self, workspace_id: str, fresh: dict[str, str]) -> None:
+        started = time.monotonic()
+        try:
+            await self._scan(workspace_id, fresh)
+            self._held[workspace_id] = (started, fresh)
+        except Exception:
+            log.exception("external ids of %s not scanned again: the held ones serve", workspace_id)
+        finally:
+            self._reloading.pop(workspace_id, None)
+
+    async def _scan(self, workspace_id: str, owners: dict[str, str]) -> None:
+        query = {"workspace_id": workspace_id}
+        cursor = self.db[DEALS].find(query, {"external_id": 1}, batch_size=5000)
+        async for doc in cursor:
+            if doc.get("external_id"):
+                # A write made during the scan holds the newer answer.
+                owners.setdefault(doc["external_id"], doc["_id"])
 
 
 async def ensure_indexes(db: AsyncDatabase[Any]) -> None:

@@ -88,6 +88,20 @@ async def test_deals_import_across_services(settings: Settings, infra: Any, db_n
                 return sum(e.type == contract.DEAL_CREATED for e, _ in events) == 4
 
             await eventually(created)
+            # auditTrail(recordId) finds an imported deal's creation, once (the batch was
+            # sent twice): moved by the relay from the batch's sealed outbox document.
+            asked = {"recordId": real[0]["id"]}
+
+            async def trail() -> list[dict[str, Any]]:
+                reply = await cli_call(nc, contract.RPC_AUDIT_TRAIL, ws, asked, "admin")
+                return list(reply["entries"])
+
+            async def moved() -> bool:
+                return bool(await trail())
+
+            await eventually(moved)
+            [entry] = await trail()
+            assert entry["action"] == "create" and entry["recordId"] == real[0]["id"]
             change = [{"external_id": "D6", "stage": "prospecting", "title": "Renamed"}]
             updated = await write(batch(change, "j2", onExisting="update"))
             assert [r["outcome"] for r in updated] == ["updated"]

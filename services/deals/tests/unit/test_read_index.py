@@ -253,6 +253,17 @@ async def test_local_writes_are_installed_without_a_scan_or_a_read() -> None:
     assert pair.index.scans("w1") == 1
 
 
+async def test_writes_to_a_workspace_not_loaded_are_left_to_its_first_scan() -> None:
+    # An import writes thousands of deals into a workspace nobody has listed: the write
+    # hook installs nothing (no copy of each deal), and the first list scans them all.
+    pair = Pair()
+    scope = pair.scope()
+    deal = await deals.create_deal(scope, DealInput(title="T", amount="10", company_id="c1"))
+    assert pair.index.loaded("w1") is None
+    found = await pair.store.find_deals(DealSelection(company_id="c1"))
+    assert [d.id for d in found] == [deal.id] and pair.index.scans("w1") == 1
+
+
 async def test_refresh_and_drop_of_writes_made_elsewhere() -> None:
     pair = Pair()
     assert await pair.store.count_deals(DealSelection()) == 0
