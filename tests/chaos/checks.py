@@ -83,6 +83,15 @@ class Findings:
         }
         return [name for name, found in checks.items() if found]
 
+    def items(self) -> list[str]:
+        """Each failing record, prefixed by its check (what held a look up, item by item)."""
+        return (
+            [f"lost: {item}" for item in self.lost]
+            + [f"playbook: {item}" for item in self.playbook]
+            + [f"webhooks: {item}" for item in self.webhooks]
+            + [f"unpublished: {where}" for where in sorted(self.unsent_in)]
+        )
+
     @property
     def consistent(self) -> bool:
         return not self.failing
