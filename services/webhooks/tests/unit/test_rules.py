@@ -173,3 +173,41 @@ async def test_only_attempts_at_the_receiver_move_a_delivery_along_its_schedule(
     again = await dispatch.attempt(admin, delivery, refused)
     assert again.retry_in is not None and 0.8 <= again.retry_in <= 1.2
     assert sent == [delivery] * 3
+
+
+async def test_a_fetchs_events_are_taken_together_in_their_order() -> None:
+    store = memory_store(MemoryDatabase(encode=encode))
+    scope_of = scopes(store, DeliverySettings())
+    admin = scope_of(RequestContext("w1", "ann", frozenset({"admin"})))
+    hook, _ = await endpoints.create(admin, "https://hooks.example/in", ["*"], None)
+
+    def event(workspace: str, event_type: str, subject: str) -> Any:
+        source = f"crm/{event_type.split('.')[1]}"
+        data = {"id": subject}
+        return new_event(
+            event_type=event_type, source=source, workspace=workspace, subject=subject, data=data
+        )
+
+    fetched = [
+        event("w1", "crm.deals.deal.created.v1", "deal-1"),
+        event("w2", "crm.deals.deal.created.v1", "deal-2"),  # w2 has no endpoint
+        event("w1", "crm.deals.deal.updated.v1", "deal-1"),
+        event("w1", "crm.tasks.task.created.v1", "task-1"),
+    ]
+    await intake.take_all(
+        lambda workspace: scope_of(RequestContext(workspace, "s", frozenset({"admin"}))), fetched
+    )
+    lane = await admin.store.change_lane(f"{hook.id}:deal-1", _unchanged)
+    queued = [await admin.store.delivery(d) for d in lane.queue]
+    assert [d.event_type for d in queued if d] == [
+        "crm.deals.deal.created.v1",
+        "crm.deals.deal.updated.v1",
+    ]
+    other = scope_of(RequestContext("w2", "ann", frozenset({"admin"})))
+    assert (await other.store.change_lane(f"{hook.id}:deal-2", _unchanged)).queue == []
+    # One at a time (the kit's fallback) makes the same deliveries: nothing twice.
+    assert await intake.take(admin, fetched[0]) == [lane.queue[0]]
+
+
+async def _unchanged(_: Lane) -> bool:
+    return False
