@@ -33,7 +33,7 @@ from pymongo.errors import PyMongoError
 from crm_kit.devstack import InfraStack, free_port
 from crm_kit.testing import auth_headers
 
-from .checks import Findings, inspect, look
+from .checks import DeadLetters, Findings, inspect, look
 from .receiver import Receiver
 from .stack import ChaosStack
 from .timeline import trace
@@ -276,12 +276,15 @@ async def _run_phase(
         raise AssertionError(f"{phase.label}: the workload ended before its kill moment")
     back = await killer
     mongo: AsyncMongoClient[Any] = AsyncMongoClient(stack.infra.mongodb_uri, tz_aware=True)
+    dead_letters = DeadLetters(stack.infra)
     try:
 
         def look_by(moment: float) -> Callable[[], Awaitable[Findings]]:
+            confirmed: set[str] = set()  # what the looks at this moment found as it must be
+
             def at() -> Awaitable[Findings]:
                 arrivals = list(receiver.arrivals)
-                return look(mongo, stack.infra, workspace, chains, arrivals, moment)
+                return look(mongo, dead_letters, workspace, chains, arrivals, moment, confirmed)
 
             return at
 
@@ -304,6 +307,7 @@ async def _run_phase(
         settle = await final.until_consistent(settled)
     finally:
         await mongo.close()
+        await dead_letters.close()
     after = [at for at in tally.acked_at if at >= back]
     back_seconds = (after[0] - back) if after else float("nan")
     first_arrival: dict[str, float] = {}
