@@ -268,7 +268,17 @@ class EventConsumer:
             metrics.CONSUMER_DURATION.labels(self.service, self.durable).observe(
                 time.perf_counter() - started
             )
-        await asyncio.gather(*(message.ack_sync() for message in messages))
+        acks = await asyncio.gather(
+            *(message.ack_sync() for message in messages), return_exceptions=True
+        )
+        if failed := [ack for ack in acks if isinstance(ack, Exception)]:
+            # NATS went away (or an election): those come back after ack_wait, and the
+            # batch handler is idempotent. Raised, this ended the consumer for good.
+            log.warning(
+                "%d events of a batch left unacknowledged; they will be redelivered",
+                len(failed),
+                exc_info=failed[0],
+            )
         self.handled += len(messages)
         metrics.CONSUMER_EVENTS.labels(self.service, self.durable, "handled").inc(len(messages))
         return True

@@ -129,13 +129,19 @@ class Dispatcher:
             raise
         except Exception:
             log.warning("delivery %s: attempt failed", due.delivery_id, exc_info=True)
-            await message.nak(delay=error_retry_delay(message.metadata.num_delivered))
+            with contextlib.suppress(Exception):  # NATS unreachable too: ack_wait does it
+                await message.nak(delay=error_retry_delay(message.metadata.num_delivered))
             return
         self.attempted += 1
-        if outcome.retry_in is not None:
-            await message.nak(delay=outcome.retry_in)
-        else:
-            await message.ack_sync()
+        try:
+            if outcome.retry_in is not None:
+                await message.nak(delay=outcome.retry_in)
+            else:
+                await message.ack_sync()
+        except Exception:
+            # NATS unreachable: the server hands the delivery out again after ack_wait, and
+            # the attempt finds it settled (or tries the receiver again, same webhook-id).
+            log.warning("delivery %s: not settled with NATS", due.delivery_id, exc_info=True)
 
     async def stop(self) -> None:
         for task in list(self._tasks):
