@@ -15,6 +15,11 @@ outage, a big playbook): while a fetched batch is being worked on, every unsettl
 it is reported in progress every third of `ack_wait`, so the server redelivers only what a
 dead process held. Starting a consumer creates or updates its durable, so a durable made
 with an older configuration (e.g. a longer `ack_wait`) takes the current one.
+
+A handler that fails because the database (or a peer service) did not answer is run again
+in place for up to a minute (`in_place`), so an outage neither uses up an event's
+deliveries nor delays it past the outage's end by a back-off; any other failure is
+nak'd with a back-off and dead-lettered after `max_deliveries`.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from nats.aio.msg import Msg
@@ -35,7 +40,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from crm_contracts.envelope import (
     HEADER_WORKSPACE,
@@ -49,11 +54,13 @@ from crm_contracts.streams import DEAD_LETTER_STREAM, dead_letter_subject
 from . import metrics, telemetry
 from .audit import bind_channel
 from .context import RequestContext, bind_request
+from .errors import ServiceUnavailable
 from .logs import log_fields
 from .nats_io import require_stream
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 Handler = Callable[[CloudEvent], Awaitable[None]]
 # Handles the events of one fetch together (one bulk write instead of one per event):
 # idempotent on natural keys alone, as `record_processed=False` requires.
@@ -66,6 +73,38 @@ PROCESSED = "processed_events"
 # consistent within 5 s of being ready, redeliveries and their handling included; a
 # JetStream server started again hands out what it had delivered after one `ack_wait`.
 ACK_WAIT_SECONDS = 3.0
+# A handler that met an unreachable database (or a peer service that did not answer) is
+# run again in place: after 0.1 s, doubling to 1 s, for up to a minute. The event stays
+# held (its progress reported) and uses up no delivery, where a nak counted one per try
+# and dead-lettered what an outage of a few seconds outlasted; the events behind it, which
+# would fail alike, wait (they were each failing in turn, half a second apiece). Once the
+# database is back, the event goes through within the last pause. Past the minute it takes
+# the usual way (nak with back-off, dead letter after `max_deliveries`).
+IN_PLACE_FIRST_SECONDS = 0.1
+IN_PLACE_MAX_SECONDS = 1.0
+IN_PLACE_PATIENCE_SECONDS = 60.0
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether `error` says a dependency did not answer (as opposed to refusing the event)."""
+    if isinstance(error, ConnectionFailure):
+        return True
+    return isinstance(error, ServiceUnavailable) and error.extensions.get("retryable") is True
+
+
+async def in_place(call: Callable[[], Awaitable[T]], what: str) -> T:
+    """`call()`, again while it fails with an `unreachable` error, within the patience."""
+    pause = IN_PLACE_FIRST_SECONDS
+    deadline = time.monotonic() + IN_PLACE_PATIENCE_SECONDS
+    while True:
+        try:
+            return await call()
+        except Exception as error:
+            if not unreachable(error) or time.monotonic() + pause > deadline:
+                raise
+            log.warning("%s: %s unreachable; trying again in place", what, type(error).__name__)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, IN_PLACE_MAX_SECONDS)
 
 
 async def keep_in_progress(held: Callable[[], Iterable[Msg]], ack_wait: float) -> None:
@@ -217,7 +256,7 @@ class EventConsumer:
         bind_channel("automation", self.service)
         started = time.perf_counter()
         try:
-            await self._batch_handler(events)
+            await in_place(functools.partial(self._batch_handler, events), self.durable)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -229,7 +268,17 @@ class EventConsumer:
             metrics.CONSUMER_DURATION.labels(self.service, self.durable).observe(
                 time.perf_counter() - started
             )
-        await asyncio.gather(*(message.ack_sync() for message in messages))
+        acks = await asyncio.gather(
+            *(message.ack_sync() for message in messages), return_exceptions=True
+        )
+        if failed := [ack for ack in acks if isinstance(ack, Exception)]:
+            # NATS went away (or an election): those come back after ack_wait, and the
+            # batch handler is idempotent. Raised, this ended the consumer for good.
+            log.warning(
+                "%d events of a batch left unacknowledged; they will be redelivered",
+                len(failed),
+                exc_info=failed[0],
+            )
         self.handled += len(messages)
         metrics.CONSUMER_EVENTS.labels(self.service, self.durable, "handled").inc(len(messages))
         return True
@@ -272,9 +321,14 @@ class EventConsumer:
             await self._dead_letter(message, event, reason)
             return "dead_lettered"
         record_id = f"{self.durable}:{event.id}"
+        processed = self._db[PROCESSED]
         if (
             self._record_processed
-            and await self._db[PROCESSED].find_one({"_id": record_id}, {"_id": 1}) is not None
+            and await in_place(
+                functools.partial(processed.find_one, {"_id": record_id}, {"_id": 1}),
+                self.durable,
+            )
+            is not None
         ):
             self.skipped_duplicates += 1
             await message.ack_sync()
@@ -291,7 +345,7 @@ class EventConsumer:
         bind_channel("automation", self.service)
         started = time.perf_counter()
         try:
-            await self._handler(event)
+            await in_place(functools.partial(self._handler, event), self.durable)
         except PermanentFailure as error:
             await self._dead_letter(message, event, str(error))
             return "dead_lettered"

@@ -69,6 +69,7 @@ class ConsumerRuntime(Protocol):
         handler: Callable[[CloudEvent], Awaitable[None]],
         record_processed: bool = True,
         batch_handler: Callable[[list[CloudEvent]], Awaitable[None]] | None = None,
+        fetch: int | None = None,
     ) -> Any: ...
 
 
@@ -77,7 +78,10 @@ class Subscription:
     """One durable consumer and its typed handlers. `record_processed=False` only when
     every handler is idempotent on natural keys alone (see `crm_kit.consumer`); `workers`
     pullers per process share the durable (the kit handles one message at a time per
-    puller, so several are several in-process replicas of the consumer)."""
+    puller, so several are several in-process replicas of the consumer). Several pullers
+    fetch one event at a time: each holds only what it is working on, so a backlog (after
+    a restart) is shared among them; a puller that fetched the usual 32 handled them one
+    after another while the others idled (the chaos suite saw playbook tasks 10 s late)."""
 
     durable: str
     record_processed: bool = True
@@ -148,7 +152,11 @@ class Subscription:
         await self.batch(deliveries)
 
     async def start(self, runtime: ConsumerRuntime) -> None:
-        together = {"batch_handler": self.handle_batch} if self.batch is not None else {}
+        together: dict[str, Any] = {}
+        if self.batch is not None:
+            together["batch_handler"] = self.handle_batch
+        if self.workers > 1:
+            together["fetch"] = 1
         for _ in range(max(1, self.workers)):
             await runtime.consume(
                 durable=self.durable,

@@ -13,8 +13,8 @@ import logging
 import time
 from typing import Any
 
-import nats
 from nats.aio.client import Client
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
@@ -37,9 +37,47 @@ async def _report_error(error: Exception) -> None:
     log.error("NATS: %s", error)
 
 
+class ReplyLost(NatsError):
+    """The connection a request went out on broke: its reply will not come. Raised at once
+    instead of after the request's timeout (a JetStream publish waits 5 s), so a caller
+    tries again as soon as the client has reconnected. Like a timeout it means "maybe
+    done", which every caller already allows for (publishes carry their `Nats-Msg-Id`,
+    acks are idempotent, a request/reply caller gets PeerUnavailable). Not a TimeoutError:
+    nats-py turns any of those into its own plain timeout."""
+
+    def __str__(self) -> str:
+        return "nats: the connection was lost before the reply came"
+
+
+def fail_requests_in_flight(client: Client) -> int:
+    """Fail every request of `client` still waiting for its reply (see `ReplyLost`); the
+    number failed. nats-py keeps them in `_resp_map` and fails none of them when its
+    connection breaks: a reply sent to the server that died never comes, and each waited
+    out its whole timeout. Requests made during the reconnect are sent once it is back."""
+    waiting = getattr(client, "_resp_map", None)
+    if not isinstance(waiting, dict):
+        return 0  # another nats-py: requests end at their timeouts, as before
+    failed = 0
+    for future in list(waiting.values()):
+        if isinstance(future, asyncio.Future) and not future.done():
+            future.set_exception(ReplyLost())
+            failed += 1
+    return failed
+
+
 async def connect(url: str, *, user: str, name: str | None = None, **options: Any) -> Client:
     """Connect as the platform party `user` (its nkey seed: see `nats_auth`). `url` may
-    list several servers separated by commas (a cluster)."""
+    list several servers separated by commas (a cluster). When the connection breaks, the
+    requests waiting for replies fail at once (`ReplyLost`)."""
+    client = Client()
+    also_disconnected = options.pop("disconnected_cb", None)
+
+    async def disconnected() -> None:
+        if failed := fail_requests_in_flight(client):
+            log.warning("NATS connection lost: %d requests in flight failed", failed)
+        if also_disconnected is not None:
+            await also_disconnected()
+
     seed = seed_file_for(user)
     if seed is None and not development_mode():
         raise RuntimeError(f"{SEED_FILE_ENV} must name this party's NATS nkey seed in production")
@@ -50,12 +88,14 @@ async def connect(url: str, *, user: str, name: str | None = None, **options: An
         "max_reconnect_attempts": -1,
         "inbox_prefix": inbox_prefix(user),
         "error_cb": _report_error,
+        "disconnected_cb": disconnected,
         **options,
     }
     if seed is not None:
         settings["nkeys_seed"] = str(seed)
     servers = [server.strip() for server in url.split(",") if server.strip()]
-    return await nats.connect(servers, **settings)
+    await client.connect(servers, **settings)
+    return client
 
 
 def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:

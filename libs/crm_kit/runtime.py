@@ -140,9 +140,12 @@ class ServiceRuntime:
         handler: Handler,
         record_processed: bool = True,
         batch_handler: BatchHandler | None = None,
+        fetch: int | None = None,
     ) -> EventConsumer:
         """Bind a durable consumer. `record_processed=False` is for handlers idempotent on
-        natural keys alone (see `EventConsumer`): it saves a read and a write per event."""
+        natural keys alone (see `EventConsumer`): it saves a read and a write per event.
+        `fetch`: events taken per fetch (default 32; 1 where several pullers share the
+        durable in one process)."""
         assert self.js is not None, "start() first"
         await require_stream(self.js, source)
         consumer = EventConsumer(
@@ -156,6 +159,7 @@ class ServiceRuntime:
             max_deliveries=self.settings.max_deliveries,
             record_processed=record_processed,
             batch_handler=batch_handler,
+            **({"batch": fetch} if fetch is not None else {}),
         )
         await consumer.start()
         self.consumers.append(consumer)

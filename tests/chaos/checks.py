@@ -11,7 +11,8 @@ Two ways to look:
   is known: the client's answers, the email's derived from its Message-ID, the playbook
   task's from its stage change): stored, its own events published, its consequences there
   (the move's playbook task, the email's interaction, the deal's webhook); and the dead
-  letters. Its cost follows the phase's writes, not the databases' size.
+  letters. Its cost follows the phase's writes, not the databases' size, and a look
+  after the first reads again only what was still behind.
 - `inspect` (full, once a phase settled): every record of the phase's workspace by its
   marker, which is what finds a record stored twice under two ids, and every outbox of
   every service."""
@@ -83,6 +84,15 @@ class Findings:
         }
         return [name for name, found in checks.items() if found]
 
+    def items(self) -> list[str]:
+        """Each failing record, prefixed by its check (what held a look up, item by item)."""
+        return (
+            [f"lost: {item}" for item in self.lost]
+            + [f"playbook: {item}" for item in self.playbook]
+            + [f"webhooks: {item}" for item in self.webhooks]
+            + [f"unpublished: {where}" for where in sorted(self.unsent_in)]
+        )
+
     @property
     def consistent(self) -> bool:
         return not self.failing
@@ -127,15 +137,11 @@ async def _unpublished(client: AsyncMongoClient[Any]) -> int:
 
 
 async def _dead_letters(infra: InfraStack) -> int:
-    nc = await infra.connect_nats()
+    counter = DeadLetters(infra)
     try:
-        try:
-            info = await nc.jetstream().stream_info(DEAD_LETTER_STREAM.name)
-        except NotFoundError:
-            return 0
-        return int(info.state.messages)
+        return await counter.count()
     finally:
-        await nc.close()
+        await counter.close()
 
 
 def _webhooks(findings: Findings, chains: list[Chain], arrivals: Sequence[Arrival]) -> None:
@@ -264,39 +270,55 @@ def email_interaction_id(workspace: str, marker: str, way: str) -> str:
 
 async def look(
     client: AsyncMongoClient[Any],
-    infra: InfraStack,
+    dead_letters: DeadLetters,
     workspace: str,
     chains: list[Chain],
     arrivals: Sequence[Arrival],
     until: float,
+    confirmed: set[str] | None = None,
 ) -> Findings:
     """What the client had acknowledged by `until` (monotonic), read by `_id`. A document
     holding unsent events counts only if its outbox was last appended to by then: a later
     write (the workload goes on: a contact is touched by its chain's next steps) is
     published by its own writer with everything before it, and is a later moment's
-    business."""
+    business.
+
+    `confirmed` (kept across the looks at one `until`): what an earlier look found as it
+    must be, which later looks do not read again. Each such fact stays true: a record
+    stays stored, a task done, a delivery delivered, and an event written by `until` once
+    published stays so (a later write is stamped later). So a look after the first reads
+    only what was still behind, and its end is close to the moment the last of it caught
+    up (a full look takes seconds on a loaded machine, which the figure would include)."""
     findings = Findings()
+    seen: set[str] = confirmed if confirmed is not None else set()
     until_wall = datetime.now(UTC) - timedelta(seconds=time.monotonic() - until)
     db = {service: client[f"{DB_PREFIX}_{service}"] for service in OUTBOXES}
     reads = asyncio.Semaphore(LOOK_READS)
 
-    async def stored(service: str, collection: str, doc_id: str) -> dict[str, Any]:
-        """The document, or {}; its unsent events are counted."""
+    async def stored(service: str, collection: str, doc_id: str) -> tuple[dict[str, Any], bool]:
+        """The document ({} when missing) and whether it holds events unsent since before
+        `until` (counted)."""
         async with reads:
             doc = await db[service][collection].find_one({"_id": doc_id})
         if doc is None:
-            return {}
+            return {}, False
         appended = doc.get(WRITTEN_AT)
-        if doc.get(PENDING) and (appended is None or appended <= until_wall):
+        unsent = bool(doc.get(PENDING)) and (appended is None or appended <= until_wall)
+        if unsent:
             findings.unpublished += 1
             findings.unsent_in.add(f"{service}.{collection}")
-        return dict(doc)
+        return dict(doc), unsent
 
     delivered = {a.subject for a in arrivals if a.type == DEAL_CREATED}
 
     async def chain_look(chain: Chain) -> None:
         due = chain.acked_by(until)
         m = chain.marker
+        # What the record checks below need read: the move's deal, the completion's task.
+        needed = {
+            "deal": "move" in due and f"{m} move" not in seen,
+            "task": "complete" in due and f"{m} complete" not in seen,
+        }
         wanted = [
             (kind, service, collection, doc_id)
             for kind, service, collection, doc_id in (
@@ -306,21 +328,35 @@ async def look(
                 ("deal", "deals", "deals", chain.deal),
                 ("task", "tasks", "tasks", chain.task),
             )
-            if kind in due and doc_id is not None
+            if kind in due
+            and doc_id is not None
+            and (f"{m} {kind}" not in seen or needed.get(kind))
         ]
         for way in ("mail", "upload"):
             if way in due:
                 email = email_interaction_id(workspace, m, way)
-                wanted.append((way, "contacts", "interactions", email))
-                wanted.append((f"{way} record", "capture", capture_config.EMAILS, email))
+                for kind, service, collection in (
+                    (way, "contacts", "interactions"),
+                    (f"{way} record", "capture", capture_config.EMAILS),
+                ):
+                    if f"{m} {kind}" not in seen:
+                        wanted.append((kind, service, collection, email))
         docs = await asyncio.gather(
             *(stored(service, coll, doc_id) for _, service, coll, doc_id in wanted)
         )
-        found = {kind: doc for (kind, *_), doc in zip(wanted, docs, strict=True)}
-        findings.lost += [f"{m} {kind}" for kind, doc in found.items() if not doc]
-        if "complete" in due and found.get("task", {}).get("status") not in (None, "done"):
-            findings.lost.append(f"{m} completion (status {found['task'].get('status')})")
-        if "move" in due and found.get("deal"):
+        found = {kind: doc for (kind, *_), (doc, _) in zip(wanted, docs, strict=True)}
+        for (kind, *_), (doc, unsent) in zip(wanted, docs, strict=True):
+            if not doc:
+                findings.lost.append(f"{m} {kind}")
+            elif not unsent:
+                seen.add(f"{m} {kind}")
+        if needed["task"] and found.get("task"):
+            status = found["task"].get("status")
+            if status == "done":
+                seen.add(f"{m} complete")
+            else:
+                findings.lost.append(f"{m} completion (status {status})")
+        if needed["deal"] and found.get("deal"):
             moves = [
                 change
                 for change in found["deal"].get("stage_history") or []
@@ -328,14 +364,44 @@ async def look(
             ]
             if not moves:
                 findings.lost.append(f"{m} move")
+            missing = 0
             for move in moves:
                 for template in PLAYBOOK:
                     task_id = keyed_id(workspace, playbook_key(move["id"], template))
-                    if not await stored("tasks", "tasks", task_id):
+                    if not (await stored("tasks", "tasks", task_id))[0]:
                         findings.playbook.append(f"{m} {template} missing")
-        if "deal" in due and chain.deal not in delivered:
-            findings.webhooks.append(f"{m} deal.created not delivered")
+                        missing += 1
+            if moves and not missing:
+                seen.add(f"{m} move")
+        if "deal" in due and f"{m} webhook" not in seen:
+            if chain.deal in delivered:
+                seen.add(f"{m} webhook")
+            else:
+                findings.webhooks.append(f"{m} deal.created not delivered")
 
     await asyncio.gather(*(chain_look(chain) for chain in chains))
-    findings.dead_letters = await _dead_letters(infra)
+    findings.dead_letters = await dead_letters.count()
     return findings
+
+
+class DeadLetters:
+    """Counts the dead-letter stream's messages over one NATS connection (a look runs every
+    tenth of a second; a connection each time cost it most of its time)."""
+
+    def __init__(self, infra: InfraStack) -> None:
+        self._infra = infra
+        self._nc: Any = None
+
+    async def count(self) -> int:
+        if self._nc is None or self._nc.is_closed:
+            self._nc = await self._infra.connect_nats()
+        try:
+            info = await self._nc.jetstream().stream_info(DEAD_LETTER_STREAM.name)
+        except NotFoundError:
+            return 0
+        return int(info.state.messages)
+
+    async def close(self) -> None:
+        if self._nc is not None:
+            await self._nc.close()
+            self._nc = None

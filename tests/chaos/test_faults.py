@@ -21,6 +21,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -32,9 +33,10 @@ from pymongo.errors import PyMongoError
 from crm_kit.devstack import InfraStack, free_port
 from crm_kit.testing import auth_headers
 
-from .checks import Findings, inspect, look
+from .checks import DeadLetters, Findings, inspect, look
 from .receiver import Receiver
 from .stack import ChaosStack
+from .timeline import trace
 from .workload import (
     OPS_PER_CHAIN,
     REP,
@@ -65,6 +67,8 @@ MAX_LOOKS = 400
 LOOK_PAUSE_SECONDS = 0.1
 # How long a killed part stays down before it is started again.
 DOWN_SECONDS = 1.0
+# Records named under the table per fault: those that held its recovery up longest.
+HELD_SHOWN = 4
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,12 @@ class Row:
     # What held the recovery up longest: the check, and when it last failed (seconds after
     # the part was ready again); empty when everything held at the first look.
     slowest: str = ""
+    # The records that held the recovery up longest, with when each last failed.
+    held: list[tuple[str, float]] = field(default_factory=list)
+    # From the kill to the part being ready again (DOWN_SECONDS, then its start-up).
+    restart_seconds: float = float("nan")
+    # Those records' paths, stage by stage (`timeline.trace`).
+    timeline: list[str] = field(default_factory=list)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +128,12 @@ def chaos_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosStack
     infra = InfraStack(
         tmp_path_factory.mktemp("chaos-infra"), free_port(), free_port(), harness=True
     ).start()
-    stack = ChaosStack.create(infra, tmp_path_factory.mktemp("chaos-logs"))
+    # CHAOS_LOG_DIR keeps the parts' logs where pytest's rotation of its temporary
+    # directories (any other pytest run of the same user) does not delete them.
+    kept = os.environ.get("CHAOS_LOG_DIR")
+    logs = Path(kept) if kept else tmp_path_factory.mktemp("chaos-logs")
+    logs.mkdir(parents=True, exist_ok=True)
+    stack = ChaosStack.create(infra, logs)
     try:
         stack.start_all()
         yield stack
@@ -204,6 +219,8 @@ class Looks:
     longest: float = 0.0
     # Check name -> when it last failed (seconds after `since`).
     failing_until: dict[str, float] = field(default_factory=dict)
+    # Each failing record (check: marker kind) -> when it last failed (seconds after `since`).
+    items_until: dict[str, float] = field(default_factory=dict)
     last: Findings = field(default_factory=Findings)
 
     async def until_consistent(self, look: Callable[[], Awaitable[Findings]]) -> float:
@@ -214,13 +231,17 @@ class Looks:
             try:
                 self.last = await look()
                 failing = self.last.failing
+                items = self.last.items()
             except PyMongoError as error:  # a look during a reconnect: look again
                 failing = [f"look failed ({type(error).__name__})"]
+                items = failing
             ended = time.monotonic()
             self.count += 1
             self.longest = max(self.longest, ended - started)
             for check in failing:
                 self.failing_until[check] = ended - self.since
+            for item in items:
+                self.items_until[item] = ended - self.since
             if not failing:
                 return ended - self.since
             if ended - self.since >= SETTLE_SECONDS:
@@ -232,10 +253,15 @@ class Looks:
         worst = max(self.failing_until.items(), key=lambda item: item[1], default=None)
         return f"{worst[0]} until {worst[1]:.1f} s" if worst else ""
 
+    def latest_items(self, count: int) -> list[tuple[str, float]]:
+        """The `count` records that held the looks up longest, latest first."""
+        return sorted(self.items_until.items(), key=lambda item: -item[1])[:count]
+
 
 async def _run_phase(
     stack: ChaosStack, http: httpx.AsyncClient, phase: Phase, receiver: Receiver
 ) -> Row:
+    started = time.monotonic()
     workspace = f"chaos-{uuid4().hex[:10]}"
     tally = Tally()
     door = await _prepare(stack, http, workspace, receiver)
@@ -250,12 +276,15 @@ async def _run_phase(
         raise AssertionError(f"{phase.label}: the workload ended before its kill moment")
     back = await killer
     mongo: AsyncMongoClient[Any] = AsyncMongoClient(stack.infra.mongodb_uri, tz_aware=True)
+    dead_letters = DeadLetters(stack.infra)
     try:
 
         def look_by(moment: float) -> Callable[[], Awaitable[Findings]]:
+            confirmed: set[str] = set()  # what the looks at this moment found as it must be
+
             def at() -> Awaitable[Findings]:
                 arrivals = list(receiver.arrivals)
-                return look(mongo, stack.infra, workspace, chains, arrivals, moment)
+                return look(mongo, dead_letters, workspace, chains, arrivals, moment, confirmed)
 
             return at
 
@@ -278,6 +307,7 @@ async def _run_phase(
         settle = await final.until_consistent(settled)
     finally:
         await mongo.close()
+        await dead_letters.close()
     after = [at for at in tally.acked_at if at >= back]
     back_seconds = (after[0] - back) if after else float("nan")
     first_arrival: dict[str, float] = {}
@@ -286,6 +316,11 @@ async def _run_phase(
     deals = [chain.deal for chain in chains if chain.deal is not None]
     missing = [deal for deal in deals if deal not in first_arrival]
     hooks = float("nan") if missing or not deals else max(first_arrival[d] for d in deals) - done
+    held = recovery.latest_items(HELD_SHOWN)
+    arrivals = [a for a in receiver.arrivals if a.subject in set(deals)]
+    paths = await trace(
+        stack.infra, workspace, chains, arrivals, [item for item, _ in held], back, started
+    )
     return Row(
         phase,
         tally,
@@ -297,6 +332,9 @@ async def _run_phase(
         settle,
         hooks,
         recovery.slowest(),
+        held,
+        back - fired[0],
+        paths,
     )
 
 
@@ -317,6 +355,11 @@ def _table(rows: list[Row]) -> str:
             f"{r.recovered_seconds:>12.2f}{r.recovery_looks:>7}{r.look_seconds:>8.2f}"
             f"{r.settle_seconds:>10.2f}{r.hooks_seconds:>9.2f}  {r.slowest}"
         )
+    lines.append("\nheld up longest (last failing look, s after ready; restart s = kill to ready):")
+    for r in rows:
+        held = "; ".join(f"{item} {at:.1f}" for item, at in r.held) or "-"
+        lines.append(f"  {r.phase.label:<22} restart {r.restart_seconds:.1f}  {held}")
+        lines += [f"    {path}" for path in r.timeline]
     return "\n".join(lines)
 
 
@@ -333,6 +376,7 @@ async def test_kill_each_part_in_turn_loses_and_doubles_nothing(
         await receiver.stop()
     with capsys.disabled():
         print(f"\nchaos ({SIZE}): kill -9, {DOWN_SECONDS:.0f} s down, restart\n" + _table(rows))
+        print(f"logs: {chaos_stack.logs}, load average {os.getloadavg()}")
     for row in rows:
         f = row.findings
         where = row.phase.label

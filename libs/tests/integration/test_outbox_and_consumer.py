@@ -12,11 +12,13 @@ import orjson
 import pytest
 from nats.js import JetStreamContext
 from pymongo import AsyncMongoClient
+from pymongo.errors import AutoReconnect
 
 from crm_contracts.envelope import CloudEvent, new_event, source_of
 from crm_contracts.streams import StreamSpec
 from crm_kit import consumer as consumer_module
 from crm_kit.consumer import EventConsumer
+from crm_kit.errors import ServiceUnavailable
 from crm_kit.nats_io import ensure_stream
 from crm_kit.outbox import HIDE_OUTBOX, OUTBOX, OutboxRelay, outbox_fields
 from crm_kit.runtime import cancel_tasks
@@ -414,3 +416,42 @@ async def test_a_batch_handler_takes_a_fetch_together_and_falls_back_to_one_by_o
     assert sorted(one_by_one) == [5, 6, 7] and len(batches) == 1
     info = await js.consumer_info(env["stream"].name, durable)
     assert info.num_ack_pending == 0 and info.num_redelivered == 0
+
+
+async def test_a_handler_that_met_an_unreachable_database_runs_again_in_place(
+    env: dict[str, Any],
+) -> None:
+    """Three tries meet an unreachable database (more than `max_deliveries` allows), the
+    fourth succeeds: the event is handled once, never handed out again, not dead-lettered;
+    the event behind it waits its turn (it would have failed alike)."""
+    js, prefix = env["js"], env["prefix"]
+    tries: list[int] = []
+
+    async def flaky(event: CloudEvent) -> None:
+        tries.append(event.data["n"])
+        if len(tries) <= 3:
+            raise AutoReconnect("connection refused")
+
+    durable = f"inplace-{env['db'].name}"
+    consumer = _consumer(env, durable, flaky, max_deliveries=2)
+    await consumer.start()
+    for n in (1, 2):
+        event = _event(prefix, n)
+        await js.publish(event.type, event.to_json(), headers={"Nats-Msg-Id": event.id})
+    task = asyncio.create_task(consumer.run())
+
+    async def both_handled() -> bool:
+        return consumer.handled >= 2
+
+    await eventually(both_handled, timeout=30)
+    task.cancel()
+    info = await js.consumer_info(env["stream"].name, durable)
+    assert tries == [1, 1, 1, 1, 2]
+    assert info.num_redelivered == 0 and consumer.dead_lettered == 0
+
+
+async def test_a_refusal_is_not_taken_for_an_outage() -> None:
+    assert consumer_module.unreachable(AutoReconnect("refused"))
+    assert consumer_module.unreachable(ServiceUnavailable("peer silent", retryable=True))
+    assert not consumer_module.unreachable(ServiceUnavailable("maybe applied", retryable=False))
+    assert not consumer_module.unreachable(ValueError("bad event"))

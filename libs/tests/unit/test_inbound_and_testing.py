@@ -77,6 +77,11 @@ async def test_start_binds_one_durable_consumer_on_the_owners_stream() -> None:
     assert bound["durable"] == "deals-contacts" and bound["record_processed"] is False
     assert bound["source"] == stream_for("contacts")
     assert bound["subjects"] == [contacts.CONTACT_MERGED]
+    # Each of several pullers holds only the event it works on: a backlog is shared.
+    assert bound["fetch"] == 1
+    calls.clear()
+    await Subscription("deals-merges").on(contacts.ContactMerged, merged).start(Runtime())
+    assert "fetch" not in calls[0]  # one puller: the kit's usual fetch
 
 
 @strawberry.type

@@ -80,7 +80,7 @@ def create_app(
             await runtime.serve_rpc([audit_trail], "CRM webhooks")
             await start_intake(runtime, scoped)
             assert runtime.js is not None
-            dispatcher = Dispatcher(runtime.js, scoped, sender, delivery)
+            dispatcher = Dispatcher(runtime.js, scoped, sender)
             await dispatcher.start()
             runtime.spawn(dispatcher.run(), "webhook-dispatch")
             app.state.dispatcher = dispatcher

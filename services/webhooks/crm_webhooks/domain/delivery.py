@@ -55,6 +55,9 @@ class Delivery(Entity):
     status: str = PENDING
     attempts: list[Attempt] = field(default_factory=list)
     attempt_count: int = 0
+    # Attempts at the receiver since it was (re)queued: its place in the retry schedule.
+    # Counted here, not by JetStream's deliveries, which also count our own failed tries.
+    series_attempts: int = 0
     version: int = 0
 
     @property
@@ -64,12 +67,14 @@ class Delivery(Entity):
     def record_attempt(self, attempt: Attempt) -> None:
         self.attempts = [*self.attempts, attempt][-MAX_ATTEMPTS_KEPT:]
         self.attempt_count += 1
+        self.series_attempts += 1
 
     def settle(self, status: str) -> None:
         self.status = status
 
     def requeue(self) -> None:
         self.status = PENDING
+        self.series_attempts = 0
 
 
 def lane_id(endpoint_id: str, record: str) -> str:

@@ -1,5 +1,7 @@
 """Inbound: every event of the other services' streams is offered to the workspace's
-endpoints (one durable consumer per stream, shared by every replica)."""
+endpoints (one durable consumer per stream, shared by every replica). A fetch's events
+are taken together (`intake.take_all`: one read of a workspace's endpoints for all of
+them); should that fail, the kit takes them one at a time (`intake.take`)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,11 @@ from typing import Protocol
 
 from crm_contracts.envelope import CloudEvent
 from crm_contracts.streams import StreamSpec, stream_for
-from crm_kit.consumer import EventConsumer, Handler
+from crm_kit.consumer import BatchHandler, EventConsumer, Handler
 from crm_kit.context import RequestContext
 
 from ..usecases import intake
-from ..usecases.scope import Scopes
+from ..usecases.scope import Scope, Scopes
 
 SOURCES = ("contacts", "deals", "tasks")
 INTAKE = "webhooks-intake"
@@ -27,15 +29,26 @@ class Runtime(Protocol):
         subjects: Iterable[str],
         handler: Handler,
         record_processed: bool = True,
+        batch_handler: BatchHandler | None = None,
     ) -> EventConsumer: ...
+
+
+def _scope_of(scopes: Scopes, workspace: str) -> Scope:
+    return scopes(RequestContext(workspace, "service:webhooks", frozenset({"admin"})))
 
 
 def handler(scopes: Scopes) -> Handler:
     async def take(event: CloudEvent) -> None:
-        caller = RequestContext(event.workspace, "service:webhooks", frozenset({"admin"}))
-        await intake.take(scopes(caller), event)
+        await intake.take(_scope_of(scopes, event.workspace), event)
 
     return take
+
+
+def batch_handler(scopes: Scopes) -> BatchHandler:
+    async def take_all(events: list[CloudEvent]) -> None:
+        await intake.take_all(lambda workspace: _scope_of(scopes, workspace), events)
+
+    return take_all
 
 
 async def start_intake(runtime: Runtime, scopes: Scopes) -> None:
@@ -48,4 +61,5 @@ async def start_intake(runtime: Runtime, scopes: Scopes) -> None:
             subjects=list(spec.subjects),
             handler=handler(scopes),
             record_processed=False,
+            batch_handler=batch_handler(scopes),
         )

@@ -1,7 +1,12 @@
 """The deliveries that became due, from the service's own stream: one durable pull consumer
 shared by the replicas. Each message is one delivery; a failed attempt is retried by
 JetStream itself (`nak` with the schedule's delay), so the retry plan survives restarts and
-needs no polling of the database; the delivery (and its `webhook-id`) stays the same."""
+needs no polling of the database; the delivery (and its `webhook-id`) stays the same.
+A failure of our own (the database unreachable) is retried soon (`error_retry_delay`:
+0.25 s doubling to 10 s), without using up the receiver's schedule, which counts only
+attempts at the receiver; the durable sets no delivery limit, as the schedule ends the
+receiver's attempts and an outage of ours must not strand a delivery (it would stay
+pending, its record's queue blocked, had the server stopped handing it out)."""
 
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from crm_kit.consumer import ACK_WAIT_SECONDS as CONSUMER_ACK_WAIT_SECONDS
 from crm_kit.consumer import keep_in_progress
 from crm_kit.context import RequestContext
 
-from ..config import DeliverySettings
+from ..domain.schedule import error_retry_delay
 from ..usecases import dispatch
 from ..usecases.scope import Scopes
 
@@ -34,7 +39,7 @@ IN_FLIGHT = 32  # deliveries attempted at once per process
 # A live process keeps the deliveries it holds (attempting, or waiting behind its
 # endpoint's other deliveries) with progress reports every third of it.
 ACK_WAIT_SECONDS = CONSUMER_ACK_WAIT_SECONDS
-RETRY_AFTER_ERROR = 5.0
+UNLIMITED = -1
 
 
 class Dispatcher:
@@ -43,12 +48,10 @@ class Dispatcher:
         js: JetStreamContext,
         scopes: Scopes,
         send: dispatch.Send,
-        settings: DeliverySettings,
     ) -> None:
         self._js = js
         self._scopes = scopes
         self._send = send
-        self._settings = settings
         self._slots = asyncio.Semaphore(IN_FLIGHT)
         self._tasks: set[asyncio.Task[None]] = set()
         # Fetched and not yet settled, by identity: what the progress reports keep.
@@ -63,8 +66,7 @@ class Dispatcher:
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=ACK_WAIT_SECONDS,
-            # The first attempt and one per retry, and one to spare for an error between.
-            max_deliver=len(self._settings.schedule) + 2,
+            max_deliver=UNLIMITED,
             filter_subject=contract.DELIVERY_DUE,
         )
         await self._js.add_consumer(stream, config)
@@ -122,20 +124,24 @@ class Dispatcher:
             return
         caller = RequestContext(event.workspace, "service:webhooks", frozenset({"admin"}))
         try:
-            outcome = await dispatch.attempt(
-                self._scopes(caller), due.delivery_id, message.metadata.num_delivered, self._send
-            )
+            outcome = await dispatch.attempt(self._scopes(caller), due.delivery_id, self._send)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.warning("delivery %s: attempt failed", due.delivery_id, exc_info=True)
-            await message.nak(delay=RETRY_AFTER_ERROR)
+            with contextlib.suppress(Exception):  # NATS unreachable too: ack_wait does it
+                await message.nak(delay=error_retry_delay(message.metadata.num_delivered))
             return
         self.attempted += 1
-        if outcome.retry_in is not None:
-            await message.nak(delay=outcome.retry_in)
-        else:
-            await message.ack_sync()
+        try:
+            if outcome.retry_in is not None:
+                await message.nak(delay=outcome.retry_in)
+            else:
+                await message.ack_sync()
+        except Exception:
+            # NATS unreachable: the server hands the delivery out again after ack_wait, and
+            # the attempt finds it settled (or tries the receiver again, same webhook-id).
+            log.warning("delivery %s: not settled with NATS", due.delivery_id, exc_info=True)
 
     async def stop(self) -> None:
         for task in list(self._tasks):

@@ -68,6 +68,7 @@ def delivery_to_doc(x: Delivery) -> dict[str, Any]:
             for a in x.attempts
         ],
         "attempt_count": x.attempt_count,
+        "series_attempts": x.series_attempts,
         "version": x.version,
     }
 
@@ -88,6 +89,8 @@ def delivery_from_doc(d: Mapping[str, Any]) -> Delivery:
             for a in d.get("attempts") or []
         ],
         attempt_count=int(d.get("attempt_count", 0)),
+        # Written before the field existed: every attempt counts (never more retries).
+        series_attempts=int(d.get("series_attempts", d.get("attempt_count", 0))),
         version=int(d.get("version", 0)),
     )
 

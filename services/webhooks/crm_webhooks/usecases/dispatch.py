@@ -56,8 +56,9 @@ def headers_for(delivery: Delivery, secrets: list[str], timestamp: int) -> dict[
     }
 
 
-async def attempt(scope: Scope, delivery_id: str, series_attempt: int, send: Send) -> Outcome:
-    """`series_attempt`: 1 for the first try of this series (a redelivery starts anew)."""
+async def attempt(scope: Scope, delivery_id: str, send: Send) -> Outcome:
+    """Its place in the schedule is the receiver attempts since it was queued (a
+    redelivery by an admin starts anew); a failure of our own (raised) does not count."""
     store = scope.store
     delivery = await store.delivery(delivery_id)
     if delivery is None:
@@ -86,7 +87,7 @@ async def attempt(scope: Scope, delivery_id: str, series_attempt: int, send: Sen
         await _settle(scope, delivery, SUCCEEDED, result)
         await store.change_endpoint(endpoint.id, _succeeded)
         return SETTLED
-    delay = retry_delay(scope.settings.schedule, series_attempt)
+    delay = retry_delay(scope.settings.schedule, delivery.series_attempts + 1)
     if delay is not None:
         await store.change_delivery(delivery.id, _recorded(result))
         await store.change_endpoint(endpoint.id, _failed(scope))
