@@ -89,6 +89,9 @@ class Workspace:
     deals: int
     seed: int = 14
     anchor: date = date(2026, 1, 1)
+    # Per deal (the proportions by default; a run may lower them to fit its time).
+    interactions_per_deal: int = 10
+    tasks_per_deal: int = 3
 
     @property
     def companies(self) -> int:
@@ -100,11 +103,11 @@ class Workspace:
 
     @property
     def interactions(self) -> int:
-        return 10 * self.deals
+        return self.interactions_per_deal * self.deals
 
     @property
     def tasks(self) -> int:
-        return 3 * self.deals
+        return self.tasks_per_deal * self.deals
 
     @property
     def owners(self) -> int:

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cpu
 import httpx
-from bulk import load_bulk
+from bulk import load_bulk, load_deals
 from generate import KINDS, Workspace, chunks, mapping, write_csv
 from pymongo import AsyncMongoClient
 
@@ -42,6 +43,9 @@ class KindResult:
     # The rows written by the bulk path after the API's (`bulk.py`), and their seconds.
     bulk_rows: int = 0
     bulk_seconds: float = 0.0
+    # CPU seconds per 1,000 API rows, by process (the rates swing with the machine's load,
+    # CPU per row much less).
+    cpu_per_1000: dict[str, float] = field(default_factory=dict)
 
     @property
     def bulk_rate(self) -> float:
@@ -74,6 +78,8 @@ def load_workspace(
     workspace: Workspace,
     tmp: Path,
     api_limit: dict[str, int],
+    pids: dict[str, int],
+    env: dict[str, str],
     verbose: bool = True,
 ) -> dict[str, KindResult]:
     """Every record type of `workspace` through the import API, as its admin; of a kind
@@ -85,6 +91,8 @@ def load_workspace(
         for kind in KINDS:
             result = results.setdefault(kind, KindResult())
             through_api = min(workspace.rows(kind), api_limit.get(kind, workspace.rows(kind)))
+            meter = cpu.Meter(*pids.values())
+            meter.__enter__()
             for numbers in chunks(through_api):
                 path = write_csv(workspace, kind, numbers, tmp / f"{workspace.name}-{kind}.csv")
                 started = time.monotonic()
@@ -106,7 +114,16 @@ def load_workspace(
                         result.errors.append(
                             f"row {issue['row']} {issue['field']}: {issue['message']}"
                         )
-            if through_api < workspace.rows(kind):
+            meter.__exit__(None, None, None)
+            names = ["bench", *pids]
+            result.cpu_per_1000 = {
+                name: seconds * 1000 / max(result.rows, 1)
+                for name, seconds in zip(names, meter.seconds, strict=True)
+            }
+            if through_api < workspace.rows(kind) and kind == "deals":
+                rows, seconds = load_deals(env, workspace, through_api, tmp)
+                result.bulk_rows, result.bulk_seconds = rows, seconds
+            elif through_api < workspace.rows(kind):
                 rows, seconds = asyncio.run(load_bulk(mongodb_uri, workspace, kind, through_api))
                 result.bulk_rows, result.bulk_seconds = rows, seconds
             if verbose:
@@ -124,6 +141,12 @@ def load_workspace(
                     + bulk
                     + (f" ERRORS {result.errors}" if result.errors else ""),
                     flush=True,
+                )
+                busy = sorted(result.cpu_per_1000.items(), key=lambda item: -item[1])
+                print(
+                    f"{'':>21}CPU s per 1,000 API rows: "
+                    + ", ".join(f"{name} {value:.2f}" for name, value in busy if value >= 0.01)
+                    + f" (total {sum(result.cpu_per_1000.values()):.2f})"
                 )
     return results
 

@@ -10,10 +10,11 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+import cpu
 import httpx
 import orjson
 from documents import document
@@ -33,15 +34,22 @@ class Series:
     name: str
     samples: list[float]
     errors: int
+    # CPU milliseconds per request, by process (what a request costs, whatever it waited).
+    cpu_ms: dict[str, float] = field(default_factory=dict)
 
     def p(self, q: float) -> float:
         return percentile(self.samples, q)
 
 
 async def sampled(
-    name: str, count: int, concurrency: int, call: Callable[[int], Awaitable[bool]]
+    name: str,
+    count: int,
+    concurrency: int,
+    call: Callable[[int], Awaitable[bool]],
+    pids: dict[str, int],
 ) -> Series:
-    """`count` calls, `concurrency` at a time; each call's latency and whether it failed."""
+    """`count` calls, `concurrency` at a time; each call's latency and whether it failed,
+    and the CPU each process spent meanwhile per call."""
     samples: list[float] = []
     errors = 0
     numbers = iter(range(count))
@@ -54,8 +62,11 @@ async def sampled(
             samples.append(time.perf_counter() - started)
             errors += 0 if ok else 1
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return Series(name, samples, errors)
+    with cpu.Meter(*pids.values()) as meter:
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    names = ["bench", *pids]
+    per_call = {n: s * 1000 / max(count, 1) for n, s in zip(names, meter.seconds, strict=True)}
+    return Series(name, samples, errors, per_call)
 
 
 class Gateway:
@@ -97,6 +108,8 @@ async def measure_workspace(
     anchor: date,
     samples: int,
     concurrency: int,
+    pids: dict[str, int],
+    raw_samples: int,
 ) -> tuple[list[Series], list[str]]:
     """The reads and moves of one workspace, and the raw driver's board and search."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -189,13 +202,13 @@ async def measure_workspace(
         try:
             found = [
                 first_board,
-                await sampled("board", samples, concurrency, board),
-                await sampled("raw board", samples, concurrency, raw_board),
-                await sampled("contact search", samples, concurrency, search),
-                await sampled("raw search", samples, concurrency, raw_search),
-                await sampled("forecast", samples, concurrency, forecast),
-                await sampled("pipeline analytics", samples, concurrency, funnel),
-                await sampled("moveDeal", min(samples, len(movable)), concurrency, move),
+                await sampled("board", samples, concurrency, board, pids),
+                await sampled("raw board", raw_samples, concurrency, raw_board, pids),
+                await sampled("contact search", samples, concurrency, search, pids),
+                await sampled("raw search", raw_samples, concurrency, raw_search, pids),
+                await sampled("forecast", samples, concurrency, forecast, pids),
+                await sampled("pipeline analytics", samples, concurrency, funnel, pids),
+                await sampled("moveDeal", min(samples, len(movable)), concurrency, move, pids),
             ]
         finally:
             await mongo.close()

@@ -37,7 +37,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-for path in (HERE, ROOT / "bench" / "load"):
+for path in (HERE, ROOT / "bench" / "load", ROOT / "bench" / "import"):
     sys.path.insert(0, str(path))
 for sub in ("libs", "cli", "services/contacts", "services/deals", "services/tasks"):
     if str(ROOT / sub) not in sys.path:
@@ -51,6 +51,8 @@ from probes import Series, measure_workspace  # noqa: E402
 from stack import SERVICES, Stack  # noqa: E402
 
 MAIN = "scale"
+# The processes an import or a read keeps busy, whose CPU is printed per row / request.
+WORKERS = ("ferretdb", "gateway", "imports", "contacts", "deals", "tasks", "nats")
 # Memory a 1M-deal run would need (the stack's processes, measured at 100k, times ten).
 MEMORY_FOR_1M = 16 * 1024**3
 TARGETS = {"board": 0.300, "contact search": 0.100}
@@ -123,7 +125,10 @@ def restart(stack: Stack) -> dict[str, Any]:
 
 def print_series(found: list[Series]) -> None:
     by_name = {s.name: s for s in found}
-    print(f"  {'operation':20} {'n':>4} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} {'p95 / raw':>10}")
+    print(
+        f"  {'operation':20} {'n':>4} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} {'p95 / raw':>10}"
+        "  CPU ms per request: total (ferretdb, busiest service)"
+    )
     raw_of = {"board": "raw board", "contact search": "raw search"}
     for series in found:
         raw = by_name.get(raw_of.get(series.name, ""))
@@ -131,7 +136,17 @@ def print_series(found: list[Series]) -> None:
         print(
             f"  {series.name:20} {len(series.samples):4} {series.errors:4} "
             f"{series.p(50) * 1000:8.0f} {series.p(95) * 1000:8.0f} {ratio:>10}"
+            f"  {_cpu_text(series.cpu_ms)}"
         )
+
+
+def _cpu_text(cpu_ms: dict[str, float]) -> str:
+    services = {k: v for k, v in cpu_ms.items() if k not in ("ferretdb", "bench", "nats")}
+    busiest = max(services, key=services.__getitem__, default="")
+    return (
+        f"{sum(v for k, v in cpu_ms.items() if k != 'bench'):.0f} "
+        f"(ferretdb {cpu_ms.get('ferretdb', 0.0):.0f}, {busiest} {services.get(busiest, 0.0):.0f})"
+    )
 
 
 def one_size(size: int, args: argparse.Namespace, anchor: Any) -> dict[str, Any]:
@@ -141,7 +156,7 @@ def one_size(size: int, args: argparse.Namespace, anchor: Any) -> dict[str, Any]
         root = Path(tmp)
         stack = Stack(root)
         phase = time.monotonic()
-        api_limit = {kind: args.api_rows for kind in args.bulk_kinds}
+        api_limit = args.api_rows
         small_limit = dict.fromkeys(args.bulk_kinds, 0)
         try:
             stack.start_infra()
@@ -154,7 +169,14 @@ def one_size(size: int, args: argparse.Namespace, anchor: Any) -> dict[str, Any]
                 # Their interactions and tasks all by the bulk path: ten workspaces of
                 # slow imports would take the time the main workspace's figures need.
                 load_workspace(
-                    stack.gateway_url, stack.infra.mongodb_uri, small, root, small_limit, False
+                    stack.gateway_url,
+                    stack.infra.mongodb_uri,
+                    small,
+                    root,
+                    small_limit,
+                    {},
+                    stack.env,
+                    False,
                 )
             result["phases"]["small workspaces"] = time.monotonic() - phase
             print(
@@ -162,9 +184,12 @@ def one_size(size: int, args: argparse.Namespace, anchor: Any) -> dict[str, Any]
                 f"in {time.monotonic() - phase:.0f} s"
             )
             phase = time.monotonic()
-            main = Workspace(MAIN, size, args.seed, anchor)
+            main = Workspace(
+                MAIN, size, args.seed, anchor, args.interactions_per_deal, args.tasks_per_deal
+            )
+            pids = {name: stack.pid(name) for name in WORKERS}
             imported = load_workspace(
-                stack.gateway_url, stack.infra.mongodb_uri, main, root, api_limit
+                stack.gateway_url, stack.infra.mongodb_uri, main, root, api_limit, pids, stack.env
             )
             result["phases"]["import"] = time.monotonic() - phase
             result["import"] = imported
@@ -186,6 +211,8 @@ def one_size(size: int, args: argparse.Namespace, anchor: Any) -> dict[str, Any]
                     anchor,
                     args.samples,
                     args.concurrency,
+                    {name: stack.pid(name) for name in WORKERS},
+                    args.raw_samples,
                 )
             )
             result["phases"]["measure"] = time.monotonic() - phase
@@ -259,11 +286,22 @@ def summary(results: list[dict[str, Any]]) -> None:
         print(f"  {'met ' if ok else 'MISS'} {name}: {value}")
 
 
+def _api_rows(text: str, kinds: list[str]) -> dict[str, int]:
+    """`--api-rows`: one count for every bulk kind, or `kind=N` pairs (others: 0)."""
+    if "=" not in text:
+        return dict.fromkeys(kinds, max(0, int(text)))
+    pairs = dict(part.split("=", 1) for part in text.split(",") if part.strip())
+    return {kind: max(0, int(pairs.get(kind, 0))) for kind in kinds}
+
+
 def main() -> int:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000", help="deals, comma-separated")
     parser.add_argument("--samples", type=int, default=40, help="per operation")
+    parser.add_argument(
+        "--raw-samples", type=int, default=10, help="of the raw driver's board and search"
+    )
     parser.add_argument("--concurrency", type=int, default=4, help="requests at once")
     parser.add_argument("--small-workspaces", type=int, default=10)
     parser.add_argument("--small-deals", type=int, default=100)
@@ -272,9 +310,16 @@ def main() -> int:
     parser.add_argument(
         "--bulk-kinds",
         default="interactions,tasks",
-        help="record types loaded by the bulk path after --api-rows through the API ('' none)",
+        help="record types loaded by the bulk path after --api-rows through the API ('' none;"
+        " contacts, deals, interactions, tasks)",
     )
-    parser.add_argument("--api-rows", type=int, default=2000, help="of each --bulk-kinds type")
+    parser.add_argument(
+        "--api-rows",
+        default="2000",
+        help="rows of each --bulk-kinds type through the API first: N, or kind=N,...",
+    )
+    parser.add_argument("--interactions-per-deal", type=int, default=10)
+    parser.add_argument("--tasks-per-deal", type=int, default=3)
     parser.add_argument("--keep-logs", help="copy the processes' logs into this directory")
     args = parser.parse_args()
     ceiling = 1_000_000 if args.allow_1m else 200_000
@@ -282,9 +327,12 @@ def main() -> int:
     if max(sizes) > 200_000 and psutil.virtual_memory().available < MEMORY_FOR_1M:
         print("not enough free memory for 1,000,000 deals", file=sys.stderr)
         return 2
-    args.bulk_kinds = [k for k in args.bulk_kinds.split(",") if k in ("interactions", "tasks")]
-    args.api_rows = max(0, args.api_rows)
+    args.bulk_kinds = [k for k in args.bulk_kinds.split(",") if k in KINDS and k != "companies"]
+    args.api_rows = _api_rows(args.api_rows, args.bulk_kinds)
+    args.interactions_per_deal = max(0, min(args.interactions_per_deal, 10))
+    args.tasks_per_deal = max(0, min(args.tasks_per_deal, 3))
     args.samples = max(5, min(args.samples, 500))
+    args.raw_samples = max(1, min(args.raw_samples, 500))
     args.concurrency = max(1, min(args.concurrency, 32))
     args.small_workspaces = max(0, min(args.small_workspaces, 50))
     args.small_deals = max(10, min(args.small_deals, 10_000))
