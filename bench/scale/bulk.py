@@ -1,12 +1,14 @@
-"""The bulk path for the record types whose import is too slow to load 10N interactions
-and 3N tasks in a benchmark's time (measured: tens of rows/s on the shared machine; the
-figures and the why are in the README): their documents built by the owning service's own
-code (the domain objects and `store/documents.py`'s `*_to_doc`, so the shape is the one
-the service reads) and written with `insert_many`, 1,000 a statement.
+"""The bulk path for the rows an import cannot load in a benchmark's time on a shared
+machine (measured: tens of rows/s; the figures and the why are in the README): documents
+built by the owning service's own code (contacts, interactions and tasks from their domain
+objects, deals by the deals service's row mapper, `usecases/deal_rows.py`, the one the
+import and `crm load deals` use; all through `store/documents.py`'s `*_to_doc`, so the
+shape is the one the service reads) and written with `insert_many`, 1,000 a statement.
 
-What the bulk path does not do: publish events (`interaction.logged`, `task.created`:
-nothing downstream needs them for what the benchmark reads, and the read indexes are built
-from the database), audit, or move the contacts' last activity. Every interaction names
+What the bulk path does not do: publish events (`*.created`: nothing downstream needs them
+for what the benchmark reads, and the read indexes are built from the database at start),
+audit, claim the contacts' addresses (the embedded profile's `contact_emails`, which only
+duplicate checks on later writes read), or move the contacts' last activity. Every interaction names
 its contact and company (resolved by external id, as an import resolves them by address
 and name) and, for 7 in 10, one of the company's deals (`deal_id`, which an import cannot
 set: deals link interactions from their side); every task its deal, contact and company.
@@ -15,21 +17,20 @@ set: deals link interactions from their side); every task its deal, contact and 
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from generate import COLUMNS, Workspace, write_csv
+from generate import Workspace
 from pymongo import AsyncMongoClient
 
-from crm_contacts.config import EMAIL_CLAIMS
 from crm_contacts.domain.contact import Contact, LifecycleStage
 from crm_contacts.domain.interaction import Direction, Interaction, InteractionKind
 from crm_contacts.store.documents import contact_to_doc, interaction_to_doc
+from crm_deals.domain.default_pipeline import default_pipeline
+from crm_deals.store.documents import deal_to_doc
+from crm_deals.usecases.deal_rows import ImportReport, Options, RowMapper
 from crm_tasks.domain.task import Task, TaskSource
 from crm_tasks.store.documents import task_to_doc
 
@@ -67,27 +68,6 @@ async def _insert(
         await client[db][collection].insert_many(batch, ordered=False)
         written += len(batch)
     return written
-
-
-def load_deals(
-    env: dict[str, str], workspace: Workspace, start: int, tmp: Path
-) -> tuple[int, float]:
-    """Deals `start`.. by the documented bulk loader, `crm load deals` (its own process, as
-    a user runs it): company by name asked of contacts, `deal.created` per deal, history as
-    the file says; open deals get an expected close in the coming 6 months."""
-    path = write_csv(workspace, "deals", range(start, workspace.deals), tmp / "bulk-deals.csv")
-    loader_fields = {"external_id", "title", "owner", "product", "company", "stage",
-                     "engaged_at", "close_date", "amount", "currency"}  # fmt: skip
-    maps = [f"--map={c}={c}" for c in COLUMNS["deals"] if c in loader_fields]
-    argv = [sys.executable, "-m", "crm_cli", "load", "deals", str(path), "--workspace",
-            workspace.name, *maps, "--spread-expected-close", "6"]  # fmt: skip
-    started = time.monotonic()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    seconds = time.monotonic() - started
-    path.unlink()
-    if done.returncode != 0:
-        raise RuntimeError(f"crm load deals exited {done.returncode}: {done.stderr[-2000:]}")
-    return workspace.deals - start, seconds
 
 
 async def load_bulk(
@@ -128,20 +108,29 @@ async def load_bulk(
                     )
                     yield contact_to_doc(contact)
 
-            def claims() -> Iterator[dict[str, Any]]:
-                # The address -> contact read model the embedded database's profile keeps
-                # (`store/email_claims.py`), as a write of the contact would claim it.
-                for j in range(start, workspace.contacts):
-                    email = workspace.contact_email(j)
-                    yield {
-                        "_id": f"{ws}:{email}",
-                        "workspace_id": ws,
-                        "email": email,
-                        "contact_id": _id(ws, kind, j),
-                    }
-
             written = await _insert(client, "crm_contacts", "contacts", contacts_docs())
-            await _insert(client, "crm_contacts", EMAIL_CLAIMS, claims())
+        elif kind == "deals":
+            # The rows mapped by the deals service's own mapper (`usecases/deal_rows.py`,
+            # what `crm load deals` and the import use: stage, history, amounts, dates).
+            mapper = RowMapper(
+                Options(column_map={}, stage_map={}, prices={}, spread_expected_close_months=6),
+                default_pipeline(ws, now),
+                ws,
+                now,
+            )
+            report = ImportReport()
+            by_name = {workspace.company_name(int(ext[1:])): cid for ext, cid in companies.items()}
+
+            def deals_docs() -> Iterator[dict[str, Any]]:
+                for k in range(start, workspace.deals):
+                    row = {key: str(value) for key, value in workspace.deal(k).items()}
+                    deal = mapper.map_row(row, k + 2, report, by_name)
+                    if deal is None:
+                        raise RuntimeError(f"deal row {k} refused: {report.errors[-1:]}")
+                    deal.id = _id(ws, kind, k)
+                    yield deal_to_doc(deal)
+
+            written = await _insert(client, "crm_deals", "deals", deals_docs())
         elif kind == "interactions":
 
             def interactions() -> Iterator[dict[str, Any]]:

@@ -92,6 +92,7 @@ class Workspace:
     # Per deal (the proportions by default; a run may lower them to fit its time).
     interactions_per_deal: int = 10
     tasks_per_deal: int = 3
+    contacts_per_deal: int = 2
 
     @property
     def companies(self) -> int:
@@ -99,7 +100,7 @@ class Workspace:
 
     @property
     def contacts(self) -> int:
-        return 2 * self.deals
+        return self.contacts_per_deal * self.deals
 
     @property
     def interactions(self) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 
 import cpu
 import httpx
-from bulk import load_bulk, load_deals
+from bulk import load_bulk
 from generate import KINDS, Workspace, chunks, mapping, write_csv
 from pymongo import AsyncMongoClient
 
@@ -79,7 +79,6 @@ def load_workspace(
     tmp: Path,
     api_limit: dict[str, int],
     pids: dict[str, int],
-    env: dict[str, str],
     verbose: bool = True,
 ) -> dict[str, KindResult]:
     """Every record type of `workspace` through the import API, as its admin; of a kind
@@ -120,10 +119,7 @@ def load_workspace(
                 name: seconds * 1000 / max(result.rows, 1)
                 for name, seconds in zip(names, meter.seconds, strict=True)
             }
-            if through_api < workspace.rows(kind) and kind == "deals":
-                rows, seconds = load_deals(env, workspace, through_api, tmp)
-                result.bulk_rows, result.bulk_seconds = rows, seconds
-            elif through_api < workspace.rows(kind):
+            if through_api < workspace.rows(kind):
                 rows, seconds = asyncio.run(load_bulk(mongodb_uri, workspace, kind, through_api))
                 result.bulk_rows, result.bulk_seconds = rows, seconds
             if verbose:

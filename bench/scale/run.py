@@ -157,7 +157,8 @@ def one_size(size: int, args: argparse.Namespace, anchor: Any) -> dict[str, Any]
         stack = Stack(root)
         phase = time.monotonic()
         api_limit = args.api_rows
-        small_limit = dict.fromkeys(args.bulk_kinds, 0)
+        # Their deals through the API (which creates the pipeline the warm-up lists).
+        small_limit = {kind: 0 for kind in args.bulk_kinds if kind != "deals"}
         try:
             stack.start_infra()
             first_ready = stack.start_parts()
@@ -175,7 +176,6 @@ def one_size(size: int, args: argparse.Namespace, anchor: Any) -> dict[str, Any]
                     root,
                     small_limit,
                     {},
-                    stack.env,
                     False,
                 )
             result["phases"]["small workspaces"] = time.monotonic() - phase
@@ -185,11 +185,17 @@ def one_size(size: int, args: argparse.Namespace, anchor: Any) -> dict[str, Any]
             )
             phase = time.monotonic()
             main = Workspace(
-                MAIN, size, args.seed, anchor, args.interactions_per_deal, args.tasks_per_deal
+                MAIN,
+                size,
+                args.seed,
+                anchor,
+                args.interactions_per_deal,
+                args.tasks_per_deal,
+                args.contacts_per_deal,
             )
             pids = {name: stack.pid(name) for name in WORKERS}
             imported = load_workspace(
-                stack.gateway_url, stack.infra.mongodb_uri, main, root, api_limit, pids, stack.env
+                stack.gateway_url, stack.infra.mongodb_uri, main, root, api_limit, pids
             )
             result["phases"]["import"] = time.monotonic() - phase
             result["import"] = imported
@@ -320,6 +326,7 @@ def main() -> int:
     )
     parser.add_argument("--interactions-per-deal", type=int, default=10)
     parser.add_argument("--tasks-per-deal", type=int, default=3)
+    parser.add_argument("--contacts-per-deal", type=int, default=2)
     parser.add_argument("--keep-logs", help="copy the processes' logs into this directory")
     args = parser.parse_args()
     ceiling = 1_000_000 if args.allow_1m else 200_000
@@ -331,6 +338,7 @@ def main() -> int:
     args.api_rows = _api_rows(args.api_rows, args.bulk_kinds)
     args.interactions_per_deal = max(0, min(args.interactions_per_deal, 10))
     args.tasks_per_deal = max(0, min(args.tasks_per_deal, 3))
+    args.contacts_per_deal = max(1, min(args.contacts_per_deal, 2))
     args.samples = max(5, min(args.samples, 500))
     args.raw_samples = max(1, min(args.raw_samples, 500))
     args.concurrency = max(1, min(args.concurrency, 32))
