@@ -21,7 +21,8 @@ SUBJECT ?= admin
 ROLE ?= admin
 
 .PHONY: help install run test test-unit test-integration test-e2e chaos token lint format \
-        supergraph api-schema web chromium screenshots schemas docs bench bench-load clean ferretdb \
+        supergraph api-schema web chromium screenshots schemas docs bench bench-load bench-scale \
+        clean ferretdb \
         promtool tools imap-server
 
 help:
@@ -35,6 +36,7 @@ help:
 	@echo "make docs    - regenerate docs/asyncapi.yaml, docs/asyncapi.html, docs/events.md"
 	@echo "make bench   - run the benchmarks under bench/"
 	@echo "make bench-load - the load benchmark alone (USERS=10,50,200 LOAD_SECONDS=30)"
+	@echo "make bench-scale - the scale curve alone (SCALE_SIZES=10000,100000)"
 	@echo "make web     - build the web client (served by the gateway at /)"
 
 $(PY):
@@ -154,6 +156,12 @@ USERS ?= 10,50,200
 LOAD_SECONDS ?= 30
 bench-load: install
 	$(PY) bench/load/run.py --users $(USERS) --seconds $(LOAD_SECONDS)
+
+# The scale curve: 10k and 100k deals (2x contacts, 10x interactions, 3x tasks) imported on
+# a stack of its own, restarted, measured (bench/scale/README.md). Tens of minutes at 100k.
+SCALE_SIZES ?= 10000,100000
+bench-scale: install
+	$(PY) bench/scale/run.py --sizes $(SCALE_SIZES)
 
 # Screenshots of each screen on the demo data, into docs/screens/ (shown in the README).
 screenshots: install web chromium

@@ -1,0 +1,360 @@
+"""Scale benchmark (issue 14, item 4): the curve from 10k to 100k deals (1M behind a flag).
+
+    .venv/bin/python bench/scale/run.py [--sizes 10000,100000] [--samples 40]
+        [--concurrency 4] [--small-workspaces 10] [--small-deals 100] [--allow-1m]
+
+For each size N, on a stack of its own (FerretDB, NATS, every service and the gateway on
+free ports of 127.0.0.1, in a temporary directory, `stack.py`):
+
+1. generates (seeded, `generate.py`) and imports through the import API, as `crm import`
+   does (`load.py`), 10 small workspaces and then one of N deals with 2N contacts, 10N
+   interactions, 3N tasks and N/10 companies; prints rows/s per record type;
+2. waits until every import batch's events are published, stops the services and the
+   gateway and starts them again on the loaded database: seconds to every `/ready`, then
+   to the read indexes warm (their `crm_read_model_entries` gauges still for 3 s);
+3. the resident memory of each process after the warm-up;
+4. board, contact search, forecast, pipeline analytics and moveDeal through the gateway
+   (`probes.py`: --samples each, --concurrency at a time), beside the raw driver's board
+   and search on the same database; p50/p95 and the ratio to raw;
+5. the table of every size against the targets at 100k deals (board p95 < 300 ms, search
+   p95 < 100 ms, ready < 60 s, memory per service < 1 GB).
+
+Every phase is bounded (import jobs by JOB_TIMEOUT, start-up by READY_TIMEOUT, samples by
+count); the load average is printed with each phase (a shared machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+for path in (HERE, ROOT / "bench" / "load", ROOT / "bench" / "import"):
+    sys.path.insert(0, str(path))
+for sub in ("libs", "cli", "services/contacts", "services/deals", "services/tasks"):
+    if str(ROOT / sub) not in sys.path:
+        sys.path.insert(0, str(ROOT / sub))
+
+import httpx  # noqa: E402
+import psutil  # noqa: E402
+from generate import KINDS, Workspace  # noqa: E402
+from load import events_settled, load_workspace  # noqa: E402
+from probes import Series, measure_workspace  # noqa: E402
+from stack import SERVICES, Stack  # noqa: E402
+
+MAIN = "scale"
+# The processes an import or a read keeps busy, whose CPU is printed per row / request.
+WORKERS = ("ferretdb", "gateway", "imports", "contacts", "deals", "tasks", "nats")
+# Memory a 1M-deal run would need (the stack's processes, measured at 100k, times ten).
+MEMORY_FOR_1M = 16 * 1024**3
+TARGETS = {"board": 0.300, "contact search": 0.100}
+READY_TARGET = 60.0
+MEMORY_TARGET = 1024**3
+
+
+def load_average() -> str:
+    return "load average " + " ".join(f"{n:.2f}" for n in os.getloadavg())
+
+
+def read_models(stack: Stack) -> dict[str, tuple[float, float]]:
+    """Every read index of every service: (workspaces loaded, entries), by part:index,
+    from the services' `crm_read_model_workspaces` and `crm_read_model_entries` gauges."""
+    found: dict[str, list[float]] = {}
+    with httpx.Client(timeout=5.0, trust_env=False) as http:
+        for name in SERVICES:
+            try:
+                text = http.get(stack.metrics_url(name)).text
+            except httpx.HTTPError:
+                continue
+            for line in text.splitlines():
+                for slot, metric in enumerate(
+                    ("crm_read_model_workspaces{", "crm_read_model_entries{")
+                ):
+                    if line.startswith(metric):
+                        labels, value = line.rsplit(" ", 1)
+                        index = labels.split('index="', 1)[1].split('"', 1)[0]
+                        found.setdefault(f"{name}:{index}", [0.0, 0.0])[slot] = float(value)
+    return {key: (w, e) for key, (w, e) in found.items()}
+
+
+# Indexes that load a workspace on first use only (no warm-up at start).
+LAZY_INDEXES = ("tasks:deal task lists",)
+
+
+def wait_warm(
+    stack: Stack, started: float, workspaces: int, timeout: float = 900.0
+) -> tuple[float, dict[str, tuple[float, float]]]:
+    """Until every read index with a warm-up has loaded `workspaces` workspaces (they load
+    one after another in the background), or `timeout`. Returns the seconds from `started`
+    to the last load seen, and the indexes then."""
+    last: dict[str, tuple[float, float]] = {}
+    changed = time.monotonic()
+    while time.monotonic() - started < timeout:
+        now = read_models(stack)
+        if now != last:
+            last, changed = now, time.monotonic()
+        warming = [k for k, (w, _) in now.items() if k not in LAZY_INDEXES and w < workspaces]
+        if now and not warming:
+            break
+        time.sleep(0.5)
+    return changed - started, last
+
+
+def restart(stack: Stack, workspaces: int) -> dict[str, Any]:
+    """Stop the services and the gateway, start them on the loaded database, time it."""
+    stack.stop_parts()
+    started = time.monotonic()
+    ready = stack.start_parts()
+    warm, indexes = wait_warm(stack, started, workspaces)
+    rss = stack.rss()
+    print(
+        f"  ready {ready:.1f} s, read indexes warm {warm:.1f} s after the start ({load_average()})"
+    )
+    print(
+        "  read indexes (workspaces loaded, entries): "
+        + ", ".join(f"{k} {w:.0f}, {e:,.0f}" for k, (w, e) in sorted(indexes.items()))
+    )
+    print(
+        "  RSS MB after warm-up: " + ", ".join(f"{k} {v / 1e6:.0f}" for k, v in sorted(rss.items()))
+    )
+    return {"ready": ready, "warm": warm, "rss": rss}
+
+
+def print_series(found: list[Series]) -> None:
+    by_name = {s.name: s for s in found}
+    print(
+        f"  {'operation':20} {'n':>4} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} {'p95 / raw':>10}"
+        "  CPU ms per request: total (ferretdb, busiest service)"
+    )
+    raw_of = {"board": "raw board", "contact search": "raw search"}
+    for series in found:
+        raw = by_name.get(raw_of.get(series.name, ""))
+        ratio = f"{series.p(95) / raw.p(95):9.1f}x" if raw and raw.samples else ""
+        print(
+            f"  {series.name:20} {len(series.samples):4} {series.errors:4} "
+            f"{series.p(50) * 1000:8.0f} {series.p(95) * 1000:8.0f} {ratio:>10}"
+            f"  {_cpu_text(series.cpu_ms)}"
+        )
+
+
+def _cpu_text(cpu_ms: dict[str, float]) -> str:
+    services = {k: v for k, v in cpu_ms.items() if k not in ("ferretdb", "bench", "nats")}
+    busiest = max(services, key=services.__getitem__, default="")
+    return (
+        f"{sum(v for k, v in cpu_ms.items() if k != 'bench'):.0f} "
+        f"(ferretdb {cpu_ms.get('ferretdb', 0.0):.0f}, {busiest} {services.get(busiest, 0.0):.0f})"
+    )
+
+
+def one_size(size: int, args: argparse.Namespace, anchor: Any) -> dict[str, Any]:
+    print(f"\n=== {size:,} deals ({load_average()})", flush=True)
+    result: dict[str, Any] = {"size": size, "phases": {}}
+    with tempfile.TemporaryDirectory(prefix="crm-bench-scale-") as tmp:
+        root = Path(tmp)
+        stack = Stack(root)
+        phase = time.monotonic()
+        api_limit = args.api_rows
+        # Their deals through the API (which creates the pipeline the warm-up lists).
+        small_limit = {kind: 0 for kind in args.bulk_kinds if kind != "deals"}
+        try:
+            stack.start_infra()
+            first_ready = stack.start_parts()
+            result["phases"]["stack up"] = time.monotonic() - phase
+            print(f"stack up in {first_ready:.1f} s; importing through the import API ...")
+            phase = time.monotonic()
+            for n in range(args.small_workspaces):
+                small = Workspace(f"small-{n:02d}", args.small_deals, args.seed, anchor)
+                # Their interactions and tasks all by the bulk path: ten workspaces of
+                # slow imports would take the time the main workspace's figures need.
+                load_workspace(
+                    stack.gateway_url,
+                    stack.infra.mongodb_uri,
+                    small,
+                    root,
+                    small_limit,
+                    {},
+                    False,
+                )
+            result["phases"]["small workspaces"] = time.monotonic() - phase
+            print(
+                f"  {args.small_workspaces} small workspaces of {args.small_deals} deals "
+                f"in {time.monotonic() - phase:.0f} s"
+            )
+            phase = time.monotonic()
+            main = Workspace(
+                MAIN,
+                size,
+                args.seed,
+                anchor,
+                args.interactions_per_deal,
+                args.tasks_per_deal,
+                args.contacts_per_deal,
+            )
+            pids = {name: stack.pid(name) for name in WORKERS}
+            imported = load_workspace(
+                stack.gateway_url, stack.infra.mongodb_uri, main, root, api_limit, pids
+            )
+            result["phases"]["import"] = time.monotonic() - phase
+            result["import"] = imported
+            settled = asyncio.run(events_settled(stack.infra.mongodb_uri))
+            print(
+                f"  every import batch's events published {settled:.1f} s after ({load_average()})"
+            )
+            phase = time.monotonic()
+            print("restart on the loaded database ...")
+            result.update(restart(stack, args.small_workspaces + 1))
+            result["phases"]["restart"] = time.monotonic() - phase
+            phase = time.monotonic()
+            print(f"measuring ({args.samples} samples each, {args.concurrency} at a time) ...")
+            found, failures = asyncio.run(
+                measure_workspace(
+                    stack.gateway_url,
+                    stack.infra.mongodb_uri,
+                    MAIN,
+                    anchor,
+                    args.samples,
+                    args.concurrency,
+                    {name: stack.pid(name) for name in WORKERS},
+                    args.raw_samples,
+                )
+            )
+            result["phases"]["measure"] = time.monotonic() - phase
+            result["series"] = {s.name: s for s in found}
+            result["load"] = load_average()
+            print_series(found)
+            if failures:
+                print("  failures: " + "; ".join(failures))
+            rss_after = stack.rss()
+            result["rss_after"] = rss_after
+            print(
+                "  RSS MB after the measurements: "
+                + ", ".join(f"{k} {v / 1e6:.0f}" for k, v in sorted(rss_after.items()))
+            )
+            print(f"  ({load_average()})")
+        finally:
+            stack.stop()
+            if args.keep_logs:
+                for log in root.glob("*.log"):
+                    (Path(args.keep_logs) / f"{size}-{log.name}").write_bytes(log.read_bytes())
+    print("  phases: " + ", ".join(f"{k} {v:.0f} s" for k, v in result["phases"].items()))
+    return result
+
+
+def summary(results: list[dict[str, Any]]) -> None:
+    print("\n=== scale curve (import path: the import API, `crm import`, for every record type)")
+    head = (
+        "| deals | import rows/s (companies / contacts / deals / interactions / tasks) | "
+        "ready s | warm s | max service RSS MB | board p95 ms (raw) | search p95 ms (raw) | "
+        "forecast p95 ms | analytics p95 ms | moveDeal p95 ms |"
+    )
+    print(head)
+    print("|" + "---|" * 10)
+    for r in results:
+        s = r["series"]
+        rates = " / ".join(f"{r['import'][k].rate:,.0f}" for k in KINDS)
+        services_rss = [v for k, v in r["rss_after"].items() if k not in ("ferretdb", "nats")]
+
+        def p95(name: str, series: dict[str, Series] = s) -> str:
+            return f"{series[name].p(95) * 1000:,.0f}"
+
+        print(
+            f"| {r['size']:,} | {rates} | {r['ready']:.1f} | {r['warm']:.1f} | "
+            f"{max(services_rss) / 1e6:,.0f} | {p95('board')} ({p95('raw board')}) | "
+            f"{p95('contact search')} ({p95('raw search')}) | {p95('forecast')} | "
+            f"{p95('pipeline analytics')} | {p95('moveDeal')} |"
+        )
+    big = [r for r in results if r["size"] >= 100_000]
+    if not big:
+        print("\n(targets are stated at 100,000 deals; not run)")
+        return
+    r = big[0]
+    services_rss = {k: v for k, v in r["rss_after"].items() if k not in ("ferretdb", "nats")}
+    checks = [
+        (f"{name} p95 < {limit * 1000:.0f} ms", r["series"][name].p(95) < limit,
+         f"{r['series'][name].p(95) * 1000:.0f} ms")
+        for name, limit in TARGETS.items()
+    ]  # fmt: skip
+    checks.append(
+        (f"ready < {READY_TARGET:.0f} s", r["ready"] < READY_TARGET, f"{r['ready']:.1f} s")
+    )
+    checks.append(
+        (
+            "memory per service < 1 GB",
+            max(services_rss.values()) < MEMORY_TARGET,
+            f"max {max(services_rss.values()) / 1e6:.0f} MB",
+        )
+    )
+    print(f"\ntargets at {r['size']:,} deals (issue 14), {r['load']}:")
+    for name, ok, value in checks:
+        print(f"  {'met ' if ok else 'MISS'} {name}: {value}")
+
+
+def _api_rows(text: str, kinds: list[str]) -> dict[str, int]:
+    """`--api-rows`: one count for every bulk kind, or `kind=N` pairs (others: 0)."""
+    if "=" not in text:
+        return dict.fromkeys(kinds, max(0, int(text)))
+    pairs = dict(part.split("=", 1) for part in text.split(",") if part.strip())
+    return {kind: max(0, int(pairs.get(kind, 0))) for kind in kinds}
+
+
+def main() -> int:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10000,100000", help="deals, comma-separated")
+    parser.add_argument("--samples", type=int, default=40, help="per operation")
+    parser.add_argument(
+        "--raw-samples", type=int, default=10, help="of the raw driver's board and search"
+    )
+    parser.add_argument("--concurrency", type=int, default=4, help="requests at once")
+    parser.add_argument("--small-workspaces", type=int, default=10)
+    parser.add_argument("--small-deals", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--allow-1m", action="store_true", help="let a size reach 1,000,000")
+    parser.add_argument(
+        "--bulk-kinds",
+        default="interactions,tasks",
+        help="record types loaded by the bulk path after --api-rows through the API ('' none;"
+        " contacts, deals, interactions, tasks)",
+    )
+    parser.add_argument(
+        "--api-rows",
+        default="2000",
+        help="rows of each --bulk-kinds type through the API first: N, or kind=N,...",
+    )
+    parser.add_argument("--interactions-per-deal", type=int, default=10)
+    parser.add_argument("--tasks-per-deal", type=int, default=3)
+    parser.add_argument("--contacts-per-deal", type=int, default=2)
+    parser.add_argument("--keep-logs", help="copy the processes' logs into this directory")
+    args = parser.parse_args()
+    ceiling = 1_000_000 if args.allow_1m else 200_000
+    sizes = sorted(max(100, min(int(s), ceiling)) for s in args.sizes.split(",") if s.strip())
+    if max(sizes) > 200_000 and psutil.virtual_memory().available < MEMORY_FOR_1M:
+        print("not enough free memory for 1,000,000 deals", file=sys.stderr)
+        return 2
+    args.bulk_kinds = [k for k in args.bulk_kinds.split(",") if k in KINDS and k != "companies"]
+    args.api_rows = _api_rows(args.api_rows, args.bulk_kinds)
+    args.interactions_per_deal = max(0, min(args.interactions_per_deal, 10))
+    args.tasks_per_deal = max(0, min(args.tasks_per_deal, 3))
+    args.contacts_per_deal = max(1, min(args.contacts_per_deal, 2))
+    args.samples = max(5, min(args.samples, 500))
+    args.raw_samples = max(1, min(args.raw_samples, 500))
+    args.concurrency = max(1, min(args.concurrency, 32))
+    args.small_workspaces = max(0, min(args.small_workspaces, 50))
+    args.small_deals = max(10, min(args.small_deals, 10_000))
+    anchor = datetime.now(UTC).date()
+    print(f"scale benchmark: sizes {sizes}, seed {args.seed}, anchor {anchor}, {load_average()}")
+    results = [one_size(size, args, anchor) for size in sizes]
+    summary(results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
