@@ -3,6 +3,8 @@
 For each gateway it sends the unified pipeline query and a simple cross-subgraph query with
 varying variables, then prints requests/s, p50/p99 latency and the gateway's CPU seconds per
 1,000 requests (user+system time of the gateway's process tree), with ratios to this gateway.
+It ends with this gateway's CPU per request as a fraction of each peer's against the
+targets of issue 14.5 (at most 0.4x Apollo Gateway, 0.3x Hive Gateway), and the load average.
 
     python bench/gateway/run.py                  # real subgraphs if they answer, else fakes
     python bench/gateway/run.py --fake-subgraphs # always the in-repo fake subgraphs
