@@ -3,6 +3,8 @@
 For each gateway it sends the unified pipeline query and a simple cross-subgraph query with
 varying variables, then prints requests/s, p50/p99 latency and the gateway's CPU seconds per
 1,000 requests (user+system time of the gateway's process tree), with ratios to this gateway.
+It ends with this gateway's CPU per request as a fraction of each peer's against the
+targets of issue 14.5 (at most 0.4x Apollo Gateway, 0.3x Hive Gateway), and the load average.
 
     python bench/gateway/run.py                  # real subgraphs if they answer, else fakes
     python bench/gateway/run.py --fake-subgraphs # always the in-repo fake subgraphs
@@ -445,6 +447,31 @@ def print_table(results: dict[str, dict[str, LoadResult]]) -> None:
         "\nratios are relative to crm (this gateway): CPU ratio > 1 means the peer uses more "
         "CPU per request"
     )
+    print_targets(results, queries)
+
+
+# Issue 14.5: this gateway's CPU per request as a fraction of each peer's, on both queries.
+CPU_TARGETS = {"apollo": 0.4, "hive": 0.3}
+
+
+def print_targets(results: dict[str, dict[str, LoadResult]], queries: list[str]) -> None:
+    """This gateway's CPU per 1,000 requests divided by each peer's (lower is better), with
+    the target and the load average: on a shared machine only ratios within one run count."""
+    base = results.get("crm", {})
+    lines = []
+    for q in queries:
+        mine = base.get(q)
+        for peer, target in CPU_TARGETS.items():
+            theirs = results.get(peer, {}).get(q)
+            if mine is None or theirs is None or not theirs.cpu_per_1k:
+                continue
+            frac = mine.cpu_per_1k / theirs.cpu_per_1k
+            verdict = "met" if frac <= target else "NOT met"
+            lines.append(f"  {q:<10}crm / {peer:<7}{frac:>6.2f}x   target <= {target}  {verdict}")
+    if lines:
+        print("\ncrm CPU per request as a fraction of each peer's (same run):")
+        print("\n".join(lines))
+    print(f"load average (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 async def start_fakes(ports: dict[str, int], logs: Path, procs: list[subprocess.Popen]) -> bool:
