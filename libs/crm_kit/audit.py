@@ -179,6 +179,11 @@ def after_update(before: Mapping[str, Any], update: Mapping[str, Any]) -> dict[s
     return after
 
 
+def shown(names: set[str], audited: Audited) -> set[str]:
+    """Those of the fields `names` a diff of `audited` shows (the others are left out)."""
+    return names - _ALWAYS_IGNORED - audited.ignore
+
+
 def touched(update: Mapping[str, Any]) -> set[str]:
     """The top-level fields an update's operators name."""
     return {name.split(".")[0] for fields in update.values() for name in fields}
@@ -200,16 +205,28 @@ def _action(
     return "update"
 
 
-def entry_id(place: str) -> str:
+def entry_id(place: str, *, derived: bool = False) -> str:
     """Within a keyed operation, derived from the write (`place`: its marker, or the
-    collection and id of an insert), so a run made again names the same entry; else new.
+    collection and id of an insert), so a run made again names the same entry; else new,
+    unless `derived` (an insert's entry another write carries: `held_entry_id`).
     A 24-hex ObjectId either way: time-ordered by the operation's start."""
     operation = current_operation()
+    if operation is None and derived:
+        return held_entry_id(place)
     if operation is None:
         return str(ObjectId())
     seconds = int(operation.started_at.timestamp()).to_bytes(4, "big")
     digest = hashlib.sha256(f"{operation.token}\x00audit\x00{place}".encode()).digest()
     return str(ObjectId(seconds + digest[:8]))
+
+
+def held_entry_id(place: str) -> str:
+    """The id of an insert's entry that a later write carries (`Records.insert_many` with
+    `hold_audit`): derived from the insert alone (`place`: collection and id), so a handler
+    run again after a crash between the two writes carries the same entry, which the audit
+    collection's unique `_id` keeps once. Only one insert of an id ever succeeds."""
+    digest = hashlib.sha256(f"held\x00audit\x00{place}".encode()).digest()
+    return str(ObjectId(digest[:12]))
 
 
 def entry(
@@ -221,9 +238,10 @@ def entry(
     after: Mapping[str, Any] | None,
     *,
     place: str,
+    derived: bool = False,
 ) -> dict[str, Any] | None:
     """The entry of one write (None: the collection is not audited, or nothing it shows
-    changed)."""
+    changed); `derived`: its id derives from `place` (`entry_id`)."""
     audited = policy.of(collection)
     if audited is None:
         return None
@@ -239,7 +257,7 @@ def entry(
         or (request.workspace_id if request else "")
     )
     made: dict[str, Any] = {
-        "_id": entry_id(place),
+        "_id": entry_id(place, derived=derived),
         "workspace_id": workspace,
         "service": policy.service,
         "record_type": audited.record_type,

@@ -157,8 +157,15 @@ class Records(ABC, Generic[E]):
         """Raises `Duplicate` when a unique index refuses it."""
 
     @abstractmethod
-    async def insert_many(self, records: Sequence[E]) -> list[E]:
-        """One write statement for all; returns the records refused as duplicates."""
+    async def insert_many(
+        self, records: Sequence[E], *, hold_audit: list[dict[str, Any]] | None = None
+    ) -> list[E]:
+        """One write statement for all; returns the records refused as duplicates.
+        `hold_audit`: the records' audit entries (of the refused too, named by their insert
+        so that carrying them again is harmless) are added to this list instead of being
+        written here: the caller carries them in its next write (`update(..., audit=...)`)
+        of an outbox document, one write fewer than an intent and its removal. For records
+        whose refusal means the same record exists (ids derived from a natural key)."""
 
     async def insert_batch(
         self, records: Sequence[E], *, batch_collection: str, batch_id: str
@@ -190,6 +197,7 @@ class Records(ABC, Generic[E]):
         upsert: bool = False,
         verified: bool = False,
         record: E | None = None,
+        audit: Sequence[Mapping[str, Any]] = (),
     ) -> bool:
         """A partial write with update operators on top-level fields (`$set`, `$unset`,
         `$setOnInsert`, `$inc`, `$max`, `$min`, `$push`, `$addToSet`; `$each` for the
@@ -200,7 +208,8 @@ class Records(ABC, Generic[E]):
         the `expect`ed values; returns whether it applied. `verified` as for
         `DocumentWriter.update` (the caller knows the record is the workspace's and holds
         those values). `record` is what the write hooks hear (the record as it now is),
-        else None."""
+        else None. `audit`: entries held by an earlier insert (`insert_many`), carried by
+        this write to the audit log."""
 
     @abstractmethod
     async def delete(self, record_id: str, *, expect: Mapping[str, Any] | None = None) -> bool:
@@ -407,13 +416,16 @@ class MongoRecords(Records[E]):
             raise await self._duplicate(doc, inserting=True) from None
         events_written(record)
 
-    async def insert_many(self, records: Sequence[E]) -> list[E]:
+    async def insert_many(
+        self, records: Sequence[E], *, hold_audit: list[dict[str, Any]] | None = None
+    ) -> list[E]:
         docs = [self._document(record) for record in records]
         refused = await self.writer.insert_many(
             self.kind.collection,
             docs,
             [pending_events(record) for record in records],
             records=records,
+            held_audit=hold_audit,
         )
         for doc, record in zip(docs, records, strict=True):
             if doc["_id"] not in refused:
@@ -483,6 +495,7 @@ class MongoRecords(Records[E]):
         upsert: bool = False,
         verified: bool = False,
         record: E | None = None,
+        audit: Sequence[Mapping[str, Any]] = (),
     ) -> bool:
         check_update(update)
         body = dict(update)
@@ -499,6 +512,7 @@ class MongoRecords(Records[E]):
                 verified=verified,
                 upsert=upsert,
                 record=record,
+                audit=audit,
             )
         except DuplicateKeyError:
             if upsert and await self._elsewhere(record_id):

@@ -198,3 +198,35 @@ async def test_an_import_batchs_entries_ride_in_the_batch_and_reach_the_log_once
     assert {"field": "name", "before": None, "after": '"T2"'} in stored_changes(created)
     await relay.publish_pending()  # moved once
     assert await db[AUDIT].count_documents({"record_id": "t2"}) == 1
+
+
+async def test_held_entries_ride_in_a_later_write_and_a_run_again_adds_none(
+    env: dict[str, Any],
+) -> None:
+    """`insert_many(hold_audit=...)`: no intent written and removed around the insert; the
+    entries ride in the caller's next write of an outbox document. A handler run again
+    after a crash between the two writes (every record refused now) holds the same
+    entries, named by the inserts, so the log keeps each once."""
+    db, things, relay = env["db"], env["things"], env["relay"]
+    await things.insert(Thing("carrier", "w1", "Carrier"))
+    batch = [Thing(f"t{n}", "w1", f"T{n}") for n in range(3)]
+    held: list[dict[str, Any]] = []
+    assert await things.insert_many(batch, hold_audit=held) == []
+    assert [e["record_id"] for e in held] == ["t0", "t1", "t2"]
+    assert await db[INTENTS].count_documents({}) == 0
+    assert await db[THINGS].count_documents({PENDING_FIELD: {"$size": 1}}) == 1  # carrier's
+    # The process "dies" before carrying them; the handler runs again.
+    again = [Thing(f"t{n}", "w1", f"T{n}") for n in range(3)]
+    held_again: list[dict[str, Any]] = []
+    assert len(await things.insert_many(again, hold_audit=held_again)) == 3
+    assert [e["_id"] for e in held_again] == [e["_id"] for e in held]
+    # An update of fields no entry shows carries them (and adds no entry of its own).
+    assert await things.update("carrier", {"$set": {"version": 7}}, audit=held_again)
+    await relay.publish_pending()
+    created = {e["record_id"] async for e in db[AUDIT].find({"action": "create"})}
+    assert created == {"carrier", "t0", "t1", "t2"}
+    assert await db[AUDIT].count_documents({}) == 4
+    # Carried once more (a third delivery): still once each.
+    assert await things.update("carrier", {"$set": {"version": 8}}, audit=held)
+    await relay.publish_pending()
+    assert await db[AUDIT].count_documents({}) == 4

@@ -159,3 +159,21 @@ def _rename(name: str) -> Any:
         return True
 
     return rename
+
+
+async def test_held_entries_are_kept_by_the_write_that_carries_them_once(
+    db: MemoryDatabase,
+) -> None:
+    """As on the database (tests/integration/test_audit.py): held by the insert, kept by
+    the carrying update, named by the insert so that carrying them again adds none."""
+    things = db.records(THING, "w1")
+    await things.insert(Thing("carrier", "w1", "Carrier"))
+    held: list[dict[str, Any]] = []
+    assert await things.insert_many([Thing("a", "w1", "Ada")], hold_audit=held) == []
+    assert [e["record_id"] for e in entries(db)] == ["carrier"]  # not kept yet
+    again: list[dict[str, Any]] = []
+    assert len(await things.insert_many([Thing("a", "w1", "Ada")], hold_audit=again)) == 1
+    assert [e["_id"] for e in again] == [e["_id"] for e in held]
+    for carried in (again, held):
+        assert await things.update("carrier", {"$set": {"version": 3}}, audit=carried)
+    assert sorted(e["record_id"] for e in entries(db)) == ["a", "carrier"]
