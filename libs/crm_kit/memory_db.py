@@ -276,8 +276,14 @@ class MemoryRecords(Records[E]):
             await self._written(doc["_id"], record)
 
     async def save(
-        self, record: E, *, verified: bool = False, expect: Mapping[str, Any] | None = None
+        self,
+        record: E,
+        *,
+        verified: bool = False,
+        expect: Mapping[str, Any] | None = None,
+        before: Mapping[str, Any] | None = None,
     ) -> bool:
+        del before  # the entry diffs against the stored document itself
         fields, expect = self._versioned_update(record, expect)
         doc_id = self._id_of(record)
         async with self.lock(doc_id):

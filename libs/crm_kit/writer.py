@@ -434,6 +434,7 @@ class DocumentWriter:
         upsert: bool = False,
         record: Any = None,
         audit: Sequence[Mapping[str, Any]] = (),
+        before: Mapping[str, Any] | None = None,
     ) -> bool:
         """Apply update operators to one document, with its events, if it exists (in
         `workspace_id`, when given) and holds the `expect`ed values. Returns whether it
@@ -444,7 +445,9 @@ class DocumentWriter:
         statement; not with `expect`); two replicas creating it at once may get pymongo's
         DuplicateKeyError, after which the update applies to the one that won. `audit`:
         entries an insert held (`insert_many(held_audit=...)`), carried in this write's
-        outbox for the relay to move to the audit log."""
+        outbox for the relay to move to the audit log. `before`: the document as the
+        caller read it under this lock for this write (`verified`), which the audit entry
+        diffs against instead of reading it again."""
         if upsert and expect:
             raise ValueError("an upsert has nothing to check `expect` against")
         if audit and collection not in self.outbox_collections:
@@ -460,7 +463,7 @@ class DocumentWriter:
                 return False
             if guard is not APPLIED:
                 query, marking = guard
-                await self._audit_update(write)
+                await self._audit_update(write, before if verified else None)
                 write.audit.extend(dict(entry) for entry in audit)
                 body = merge_update(
                     write.body, marking, outbox_update(write.events), self._audit_fields(write)
@@ -670,9 +673,12 @@ class DocumentWriter:
             return bulk, None
         return bulk, await audit_log.begin_inserts(self.db, collection, entries)
 
-    async def _audit_update(self, write: PendingWrite) -> None:
-        """The fields the update touches as stored (one `_id` read, under the lock) and
-        as the update leaves them."""
+    async def _audit_update(
+        self, write: PendingWrite, read: Mapping[str, Any] | None = None
+    ) -> None:
+        """The fields the update touches as stored (one `_id` read, under the lock, unless
+        the caller `read` the document under it for this write) and as the update leaves
+        them."""
         if self.audit is None or self.audit.of(write.collection) is None:
             return
         names = audit_log.touched(write.body)
@@ -682,9 +688,15 @@ class DocumentWriter:
             return  # an update of fields no entry shows (a flag): nothing to read or keep
         if audited.deleted_field:
             names.add(audited.deleted_field)
-        stored = await self.db[write.collection].find_one(
-            {"_id": write.doc_id}, dict.fromkeys(names, 1)
-        )
+        if read is not None:
+            stored: Mapping[str, Any] | None = {
+                "_id": write.doc_id,
+                **{name: read[name] for name in names if name in read},
+            }
+        else:
+            stored = await self.db[write.collection].find_one(
+                {"_id": write.doc_id}, dict.fromkeys(names, 1)
+            )
         before = {k: v for k, v in (stored or {}).items() if k != "_id"} if stored else None
         after = audit_log.after_update(before or {}, write.body)
         self._audit_entry(write, before, after)

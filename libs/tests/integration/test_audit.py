@@ -58,7 +58,14 @@ async def env(
     bind_request(RequestContext("w1", "user-1", frozenset({"rep"})))
     bind_channel("graphql", "gateway")
     things = MongoRecords(writer, THING, "w1")
-    yield {"db": db, "writer": writer, "relay": relay, "things": things, "js": nc.jetstream()}
+    yield {
+        "db": db,
+        "writer": writer,
+        "relay": relay,
+        "things": things,
+        "js": nc.jetstream(),
+        "uri": infra.mongodb_uri,
+    }
     bind_request(None)
     bind_channel(None)
     await nc.close()
@@ -230,3 +237,55 @@ async def test_held_entries_ride_in_a_later_write_and_a_run_again_adds_none(
     assert await things.update("carrier", {"$set": {"version": 8}}, audit=held)
     await relay.publish_pending()
     assert await db[AUDIT].count_documents({}) == 4
+
+
+async def test_a_changes_entry_diffs_against_the_document_it_read_without_reading_again(
+    env: dict[str, Any],
+) -> None:
+    """`Records.change` reads the document once: the write's entry diffs against that read
+    (a list the change edits in place still shows its before), and the writer adds no
+    second read of the document for the entry."""
+    from pymongo import monitoring
+
+    db, things = env["db"], env["things"]
+    await things.insert(Thing("a", "w1", "Ada", tags=["x"]))
+
+    async def tag(thing: Thing) -> bool:
+        thing.tags.append("y")
+        thing.name = "Bea"
+        return True
+
+    reads: list[str] = []
+
+    class Finds(monitoring.CommandListener):
+        def started(self, event: monitoring.CommandStartedEvent) -> None:
+            if event.command_name == "find" and event.command.get("find") == THINGS:
+                reads.append(event.command_name)
+
+        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+            return None
+
+        def failed(self, event: monitoring.CommandFailedEvent) -> None:
+            return None
+
+    # Counted on a client of its own, sharing nothing with the writer's but the database.
+    client: AsyncMongoClient[Any] = AsyncMongoClient(
+        env["uri"], tz_aware=True, event_listeners=[Finds()]
+    )
+    try:
+        writer = DocumentWriter(
+            client[db.name],
+            profile=env["writer"].profile,
+            outbox_collections=[THINGS],
+            encode=encode,
+            audit=POLICY,
+        )
+        await MongoRecords(writer, THING, "w1").change("a", tag)
+    finally:
+        await client.close()
+    assert len(reads) == 1  # the change's own read
+    await env["relay"].publish_pending()
+    updated = [e async for e in db[AUDIT].find({"action": "update"})]
+    (entry_made,) = updated
+    changed = {c["field"]: (c["before"], c["after"]) for c in entry_made["changes"]}
+    assert changed == {"name": ('"Ada"', '"Bea"'), "tags": ('["x"]', '["x","y"]')}
