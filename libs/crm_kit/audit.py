@@ -36,7 +36,6 @@ the field-level filtering of a reader simple (drop the changes of fields it hide
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
@@ -173,9 +172,11 @@ def changes(
 
 
 def after_update(before: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-    """The document an update's operators make of `before` (top-level fields)."""
-    after = copy.deepcopy(dict(before))
-    apply_update(after, update, inserting=not before)
+    """The document an update's operators make of `before` (top-level fields). Shallow:
+    the operators replace values, never change them in place, and the result is only read
+    (deep copies of whole deals cost more than the rest of the entry)."""
+    after = dict(before)
+    apply_update(after, update, inserting=not before, copy_values=False)
     return after
 
 

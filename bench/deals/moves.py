@@ -12,7 +12,7 @@ and the same for the raw driver's move (`find_one` + `update_one`, as `run.py`) 
 deals of the same database. Statements and CPU time, unlike throughput, hardly move with
 the load other programs put on the machine.
 
-    .venv/bin/python bench/deals/statements.py [--deals 100] [--concurrency 4]
+    .venv/bin/python bench/deals/moves.py [--deals 100] [--concurrency 4]
 """
 
 from __future__ import annotations
