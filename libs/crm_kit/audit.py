@@ -35,6 +35,7 @@ the field-level filtering of a reader simple (drop the changes of fields it hide
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -292,6 +293,52 @@ async def store_entries(db: AsyncDatabase[Any], entries: Sequence[Mapping[str, A
         failures = error.details.get("writeErrors", [])
         if any(failure.get("code") != DUPLICATE_KEY for failure in failures):
             raise
+
+
+class EntryWriter:
+    """`store_entries` for concurrent callers (the relay publishing several documents at
+    once): entries given while an insert is in flight wait and go together in the next
+    one (group commit), so a pass over several documents costs one write statement for
+    their entries, not one each. Each caller returns once its entries are stored (it may
+    then pull them from their document), or gets the insert's failure."""
+
+    def __init__(self, db: AsyncDatabase[Any]) -> None:
+        self._db = db
+        self._queue: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
+        self._writing: asyncio.Task[None] | None = None
+        self.inserts = 0
+
+    async def store(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        if not entries:
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append(([dict(e) for e in entries], done))
+        if self._writing is None:
+            # A task of its own: a caller cancelled while waiting stops no one else's.
+            self._writing = asyncio.ensure_future(self._write_queued())
+        await done
+
+    async def _write_queued(self) -> None:
+        try:
+            while self._queue:
+                group, self._queue = self._queue, []
+                try:
+                    self.inserts += 1
+                    await store_entries(self._db, [e for entries, _ in group for e in entries])
+                except asyncio.CancelledError:
+                    for _, done in group:
+                        done.cancel()
+                    raise
+                except Exception as error:  # noqa: BLE001 - each caller that waited hears it
+                    for _, done in group:
+                        if not done.done():
+                            done.set_exception(error)
+                    continue
+                for _, done in group:
+                    if not done.done():
+                        done.set_result(None)
+        finally:
+            self._writing = None
 
 
 async def begin_delete(
