@@ -320,3 +320,52 @@ async def test_a_playbooks_audit_entries_ride_in_its_deal_list_once_after_a_cras
     finally:
         await nc.close()
         await client.close()
+
+
+async def test_a_pass_stores_its_firings_together_and_a_crash_after_them_fires_none_twice(
+    env: Env,
+) -> None:
+    """The firings of a pass go in one insert; a pass that died after it (firings stored,
+    flags not set, entries still there) is followed by one that fires none of them again
+    and flags and drops them all."""
+    from pymongo import monitoring
+
+    from crm_kit.records import MongoSource
+    from crm_tasks.domain.reminders import OVERDUE, fire
+    from crm_tasks.store.documents import FIRING
+
+    w1 = env.store.for_workspace("w1")
+    due = [make_task(n, due_at=NOW, overdue_sent=False) for n in range(20, 25)]
+    await w1.add_tasks(due)
+    # The pass that died: two firings stored, nothing else.
+    firings = MongoSource(env.writer).records(FIRING, "w1")
+    for task in due[:2]:
+        made = fire(make_task(int(task.id, 16), due_at=NOW, overdue_sent=False), OVERDUE, NOW)
+        assert made is not None
+        await firings.insert(made)
+    inserts: list[str] = []
+
+    class Inserts(monitoring.CommandListener):
+        def started(self, event: monitoring.CommandStartedEvent) -> None:
+            if event.command_name == "insert":
+                inserts.append(str(event.command["insert"]))
+
+        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+            return None
+
+        def failed(self, event: monitoring.CommandFailedEvent) -> None:
+            return None
+
+    # The next process's scheduler, on a client whose statements are counted.
+    client: AsyncMongoClient[Any] = AsyncMongoClient(
+        env.uri, tz_aware=True, event_listeners=[Inserts()]
+    )
+    env.clients.append(client)
+    restarted = mongo_store(_writer(client[env.db_name], env.writer.profile))
+    fired = await restarted.fire_due(NOW, 50)
+    assert sorted(f.task_id for f in fired) == sorted(t.id for t in due[2:])
+    assert inserts.count("scheduled_fires") == 1
+    assert all(t.overdue_sent for t in await w1.get_tasks([t.id for t in due]))
+    assert await env.writer.db["schedule"].count_documents({}) == 0
+    assert await env.writer.db["scheduled_fires"].count_documents({}) == len(due)
+    assert await restarted.fire_due(NOW, 50) == []
