@@ -38,7 +38,7 @@ os.environ.setdefault("JWT_SECRET", "bench-" + secrets.token_hex(24))
 import orjson  # noqa: E402
 import psutil  # noqa: E402
 from pymongo import AsyncMongoClient, monitoring  # noqa: E402
-from statements import READS, WRITES, Commands, cpu_seconds  # noqa: E402
+from statements import Commands, cpu_seconds, per_operation  # noqa: E402
 
 from crm_contracts import deals as contract  # noqa: E402
 from crm_deals.app import create_app  # noqa: E402
@@ -154,12 +154,7 @@ async def measure(count: int, concurrency: int, profile: str) -> dict[str, Any]:
     finally:
         await nc.close()
         stack.stop()
-    per_move = {
-        f"{name} {collection}": round(n / count, 2)
-        for (name, collection), n in sorted(counted.items())
-    }
-    writes = sum(n for (name, _), n in counted.items() if name in WRITES) / count
-    reads = sum(n for (name, _), n in counted.items() if name in READS) / count
+    per_move, writes, reads = per_operation(counted, count)
     return {
         "moves": count,
         "concurrency": concurrency,

@@ -150,12 +150,7 @@ async def measure(changes: int, profile: str) -> dict[str, Any]:
     finally:
         await nc.close()
         stack.stop()
-    per_change = {
-        f"{name} {collection}": round(n / changes, 2)
-        for (name, collection), n in sorted(counted.items())
-    }
-    writes = sum(n for (name, _), n in counted.items() if name in WRITES) / changes
-    reads = sum(n for (name, _), n in counted.items() if name in READS) / changes
+    per_change, writes, reads = per_operation(counted, changes)
     return {
         "changes": changes,
         "profile": profile,
@@ -166,6 +161,20 @@ async def measure(changes: int, profile: str) -> dict[str, Any]:
         "load_average": [round(n, 2) for n in os.getloadavg()],
         "per_change": per_change,
     }
+
+
+def per_operation(
+    counted: Counter[tuple[str, str]], operations: int
+) -> tuple[dict[str, float], float, float]:
+    """Commands per operation by command and collection, and writes and reads per
+    operation."""
+    per = {
+        f"{name} {collection}": round(n / operations, 2)
+        for (name, collection), n in sorted(counted.items())
+    }
+    writes = sum(n for (name, _), n in counted.items() if name in WRITES) / operations
+    reads = sum(n for (name, _), n in counted.items() if name in READS) / operations
+    return per, writes, reads
 
 
 def cpu_seconds(process: psutil.Process) -> float:
