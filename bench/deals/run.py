@@ -5,6 +5,7 @@ reads/writes on the same FerretDB in the same run, printed as ratios; plus the m
 the read index (bytes per deal).
 
     .venv/bin/python bench/deals/run.py [--boards 10] [--moves 100] [--concurrency 4]
+        [--moves-only]
 
 Starts its own FerretDB + NATS (127.0.0.1, free ports, temporary directory) and the deals
 service as a subprocess, imports the shared dataset, measures, and stops everything. Every
@@ -18,6 +19,7 @@ import asyncio
 import contextlib
 import io
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -286,83 +288,89 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
                 )
                 await asyncio.gather(*(column(s) for s in stages))
 
-            print("service ready; measuring pipelineBoard ...")
-            rss_before = rss_bytes(process.pid)
-            started = time.perf_counter()
-            await board()  # the first board loads the index (one projected scan)
-            first_board = time.perf_counter() - started
-            rss_after = rss_bytes(process.pid)
-            await raw_scan()
-            before = await ferretdb_requests(args.metrics_url)
-            service_board = await asyncio.wait_for(timed(args.boards, board), PHASE_TIMEOUT)
-            board_requests = (await ferretdb_requests(args.metrics_url) - before) / args.boards
-            raw_scan_lat = await asyncio.wait_for(timed(args.boards, raw_scan), PHASE_TIMEOUT)
-            raw_board_lat = await asyncio.wait_for(timed(args.boards, raw_board), PHASE_TIMEOUT)
+            if args.moves_only:
+                # A running service has its read index loaded: every move refreshes it.
+                await http.post("/graphql", json={"query": "{ deals(first: 1) { totalCount } }"})
+            else:
+                print("service ready; measuring pipelineBoard ...")
+                rss_before = rss_bytes(process.pid)
+                started = time.perf_counter()
+                await board()  # the first board loads the index (one projected scan)
+                first_board = time.perf_counter() - started
+                rss_after = rss_bytes(process.pid)
+                await raw_scan()
+                before = await ferretdb_requests(args.metrics_url)
+                service_board = await asyncio.wait_for(timed(args.boards, board), PHASE_TIMEOUT)
+                board_requests = (await ferretdb_requests(args.metrics_url) - before) / args.boards
+                raw_scan_lat = await asyncio.wait_for(timed(args.boards, raw_scan), PHASE_TIMEOUT)
+                raw_board_lat = await asyncio.wait_for(timed(args.boards, raw_board), PHASE_TIMEOUT)
 
-            print("measuring lists ...")
+                print("measuring lists ...")
 
-            async def by_company() -> None:
-                body = (
-                    await http.post(
-                        "/graphql",
-                        json={"query": BY_COMPANY, "variables": {"c": company}},
-                    )
-                ).json()
-                assert not body.get("errors"), body["errors"]
-                assert body["data"]["deals"]["totalCount"] == len(contact_ids)
-
-            async def by_contact() -> None:
-                reps = [{"__typename": "Contact", "id": CONTACT}]
-                body = (
-                    await http.post(
-                        "/graphql",
-                        json={"query": BY_CONTACT, "variables": {"r": reps}},
-                    )
-                ).json()
-                assert not body.get("errors"), body["errors"]
-                found = body["data"]["_entities"][0]["deals"]
-                assert found["totalCount"] == len(contact_ids)
-
-            async def raw_list(field: str, value: str) -> None:
-                # One find of the deals, newest first: the total and the first page.
-                query = {"workspace_id": WORKSPACE, field: value, "deleted_at": None}
-                cursor = deals.find(query, {"_outbox": 0, "_outbox_pending": 0})
-                await cursor.sort([("_id", -1)]).to_list()
-
-            company_lat = await asyncio.wait_for(timed(args.boards, by_company), PHASE_TIMEOUT)
-            raw_company_lat = await asyncio.wait_for(
-                timed(args.boards, lambda: raw_list("company_id", company)), PHASE_TIMEOUT
-            )
-            contact_lat = await asyncio.wait_for(timed(args.boards, by_contact), PHASE_TIMEOUT)
-            raw_contact_lat = await asyncio.wait_for(
-                timed(args.boards, lambda: raw_list("contact_ids", CONTACT)), PHASE_TIMEOUT
-            )
-
-            print("measuring analytics ...")
-
-            def analytics_call(query: str) -> Callable[[], Awaitable[None]]:
-                async def call() -> None:
+                async def by_company() -> None:
                     body = (
                         await http.post(
                             "/graphql",
-                            json={"query": query, "variables": {"p": f"{WORKSPACE}:default"}},
+                            json={"query": BY_COMPANY, "variables": {"c": company}},
                         )
                     ).json()
                     assert not body.get("errors"), body["errors"]
+                    assert body["data"]["deals"]["totalCount"] == len(contact_ids)
 
-                return call
+                async def by_contact() -> None:
+                    reps = [{"__typename": "Contact", "id": CONTACT}]
+                    body = (
+                        await http.post(
+                            "/graphql",
+                            json={"query": BY_CONTACT, "variables": {"r": reps}},
+                        )
+                    ).json()
+                    assert not body.get("errors"), body["errors"]
+                    found = body["data"]["_entities"][0]["deals"]
+                    assert found["totalCount"] == len(contact_ids)
 
-            analytics_lat = {}
-            for name, query in (
-                ("forecast", FORECAST),
-                ("pipelineAnalytics", ANALYTICS),
-                ("ownerScorecards", SCORECARDS),
-            ):
-                analytics_lat[name] = await asyncio.wait_for(
-                    timed(args.boards, analytics_call(query)), PHASE_TIMEOUT
+                async def raw_list(field: str, value: str) -> None:
+                    # One find of the deals, newest first: the total and the first page.
+                    query = {"workspace_id": WORKSPACE, field: value, "deleted_at": None}
+                    cursor = deals.find(query, {"_outbox": 0, "_outbox_pending": 0})
+                    await cursor.sort([("_id", -1)]).to_list()
+
+                company_lat = await asyncio.wait_for(timed(args.boards, by_company), PHASE_TIMEOUT)
+                raw_company_lat = await asyncio.wait_for(
+                    timed(args.boards, lambda: raw_list("company_id", company)), PHASE_TIMEOUT
                 )
-            # The raw equivalent: one find of the pipeline's deals with their histories.
-            raw_analytics_lat = await asyncio.wait_for(timed(args.boards, raw_scan), PHASE_TIMEOUT)
+                contact_lat = await asyncio.wait_for(timed(args.boards, by_contact), PHASE_TIMEOUT)
+                raw_contact_lat = await asyncio.wait_for(
+                    timed(args.boards, lambda: raw_list("contact_ids", CONTACT)), PHASE_TIMEOUT
+                )
+
+                print("measuring analytics ...")
+
+                def analytics_call(query: str) -> Callable[[], Awaitable[None]]:
+                    async def call() -> None:
+                        body = (
+                            await http.post(
+                                "/graphql",
+                                json={"query": query, "variables": {"p": f"{WORKSPACE}:default"}},
+                            )
+                        ).json()
+                        assert not body.get("errors"), body["errors"]
+
+                    return call
+
+                analytics_lat = {}
+                for name, query in (
+                    ("forecast", FORECAST),
+                    ("pipelineAnalytics", ANALYTICS),
+                    ("ownerScorecards", SCORECARDS),
+                ):
+                    analytics_lat[name] = await asyncio.wait_for(
+                        timed(args.boards, analytics_call(query)), PHASE_TIMEOUT
+                    )
+                # The raw equivalent: one find of the pipeline's deals with their histories.
+                raw_analytics_lat = await asyncio.wait_for(
+                    timed(args.boards, raw_scan), PHASE_TIMEOUT
+                )
 
             print("measuring moveDeal ...")
             engaging = [
@@ -421,6 +429,16 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
         return f"{value * 1000:8.1f} ms"
 
     print()
+    if args.moves_only:
+        print(
+            f"moveDeal throughput: service {service_moves:.1f}/s, raw driver {raw_moves:.1f}/s, "
+            f"service/raw {service_moves / raw_moves:.2f}x; FerretDB requests per moveDeal "
+            f"(its events' relay included): {move_requests:.1f}, per raw move: 2"
+        )
+        print(f"load average: {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
+        if failures:
+            print(f"moveDeal failures: {len(failures)} (first: {failures[0]}; log: {SERVICE_LOG})")
+        return
     print(f"{'metric':42} {'service':>12} {'raw driver':>12} {'service/raw':>12}")
     for baseline, raw in (("1 find", raw_scan_lat), ("3 $group+7 finds", raw_board_lat)):
         for label, q in (("p50", 50), ("p99", 99)):
@@ -511,7 +529,12 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # runs the clean-up (`finally`) on SIGTERM as on Ctrl-C
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     sys.stdout.reconfigure(line_buffering=True)  # progress lines show up as they happen
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--boards", type=int, default=10)
@@ -519,6 +542,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument(
         "--tmpfs", action="store_true", help="keep FerretDB's files in /dev/shm (no fsync cost)"
+    )
+    parser.add_argument(
+        "--moves-only", action="store_true", help="skip the boards, lists and analytics"
     )
     args = parser.parse_args()
     args.boards = max(1, min(args.boards, 100))

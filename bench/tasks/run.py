@@ -47,7 +47,9 @@ os.environ.setdefault("JWT_SECRET", "bench-" + secrets.token_hex(24))
 
 import httpx  # noqa: E402
 import orjson  # noqa: E402
+import psutil  # noqa: E402
 from lists import list_phase, print_lists  # noqa: E402
+from statements import cpu_seconds  # noqa: E402
 
 from crm_contracts import deals  # noqa: E402
 from crm_contracts import tasks as task_events  # noqa: E402
@@ -203,6 +205,7 @@ async def run(
     # Credentials of this run only; the harness user publishes the deals events.
     os.environ["CRM_DATA_DIR"] = str(tmp)
     stack = InfraStack(tmp, free_port(), free_port(), harness=True).start()
+    ferretdb = psutil.Process(stack.servers[0].process.pid)
     port = free_port()
     database = f"bench_{secrets.token_hex(4)}"
     service = start_service(stack, port, database, tmp / "tasks.log")
@@ -244,6 +247,8 @@ async def run(
                 table.pop("warmup", None)
 
             total = int(seconds * rate)
+            processes = {"service": psutil.Process(service.pid), "ferretdb": ferretdb}
+            cpu_before = {name: cpu_seconds(p) for name, p in processes.items()}
             start = time.perf_counter()
             for i in range(total):
                 delay = start + i / rate - time.perf_counter()
@@ -256,6 +261,13 @@ async def run(
                 await asyncio.wait_for(poller, timeout=DRAIN_SECONDS)
             poller.cancel()
             drained_seconds = max(bench.visible.values(), default=start) - start
+            # Per stage change handled (a backlog left at the drain's end did part of its
+            # work only: the figure is then approximate).
+            handled = max(len(bench.visible), 1)
+            cpu_ms = {
+                name: round((cpu_seconds(p) - cpu_before[name]) * 1000 / handled, 2)
+                for name, p in processes.items()
+            }
 
             count = await http.post(
                 "/graphql",
@@ -311,6 +323,11 @@ async def run(
             "poll_requests": bench.queries,
             "seconds_until_last_visible": round(drained_seconds, 1),
             "throughput_events_per_s": round(len(service_ms) / max(drained_seconds, 1e-6), 1),
+            # CPU per stage change from the first publish until the last playbook was
+            # visible (the relay's and the scheduler's work meanwhile included): unlike
+            # latencies, it hardly depends on what else the machine runs.
+            "cpu_ms_per_change": cpu_ms,
+            "load_average": [round(n, 2) for n in os.getloadavg()],
             "service": service_stats,
             "announced": announced_stats,
             "nats": nats_stats,
@@ -406,6 +423,11 @@ def main(argv: list[str] | None = None) -> int:
         f"service throughput: {result['throughput_events_per_s']} stage changes/s "
         f"(last playbook visible {result['seconds_until_last_visible']} s after the first "
         "publish)"
+    )
+    cpu = result["cpu_ms_per_change"]
+    print(
+        f"CPU ms per stage change: service {cpu['service']}, FerretDB {cpu['ferretdb']}; "
+        f"load average {' '.join(map(str, result['load_average']))}"
     )
     if result["lists"] is not None:
         print_lists(result["lists"])

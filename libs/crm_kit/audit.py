@@ -35,8 +35,8 @@ the field-level filtering of a reader simple (drop the changes of fields it hide
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import copy
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
@@ -173,10 +173,17 @@ def changes(
 
 
 def after_update(before: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-    """The document an update's operators make of `before` (top-level fields)."""
-    after = copy.deepcopy(dict(before))
-    apply_update(after, update, inserting=not before)
+    """The document an update's operators make of `before` (top-level fields). Shallow:
+    the operators replace values, never change them in place, and the result is only read
+    (deep copies of whole deals cost more than the rest of the entry)."""
+    after = dict(before)
+    apply_update(after, update, inserting=not before, copy_values=False)
     return after
+
+
+def shown(names: set[str], audited: Audited) -> set[str]:
+    """Those of the fields `names` a diff of `audited` shows (the others are left out)."""
+    return names - _ALWAYS_IGNORED - audited.ignore
 
 
 def touched(update: Mapping[str, Any]) -> set[str]:
@@ -200,16 +207,28 @@ def _action(
     return "update"
 
 
-def entry_id(place: str) -> str:
+def entry_id(place: str, *, derived: bool = False) -> str:
     """Within a keyed operation, derived from the write (`place`: its marker, or the
-    collection and id of an insert), so a run made again names the same entry; else new.
+    collection and id of an insert), so a run made again names the same entry; else new,
+    unless `derived` (an insert's entry another write carries: `held_entry_id`).
     A 24-hex ObjectId either way: time-ordered by the operation's start."""
     operation = current_operation()
+    if operation is None and derived:
+        return held_entry_id(place)
     if operation is None:
         return str(ObjectId())
     seconds = int(operation.started_at.timestamp()).to_bytes(4, "big")
     digest = hashlib.sha256(f"{operation.token}\x00audit\x00{place}".encode()).digest()
     return str(ObjectId(seconds + digest[:8]))
+
+
+def held_entry_id(place: str) -> str:
+    """The id of an insert's entry that a later write carries (`Records.insert_many` with
+    `hold_audit`): derived from the insert alone (`place`: collection and id), so a handler
+    run again after a crash between the two writes carries the same entry, which the audit
+    collection's unique `_id` keeps once. Only one insert of an id ever succeeds."""
+    digest = hashlib.sha256(f"held\x00audit\x00{place}".encode()).digest()
+    return str(ObjectId(digest[:12]))
 
 
 def entry(
@@ -221,9 +240,10 @@ def entry(
     after: Mapping[str, Any] | None,
     *,
     place: str,
+    derived: bool = False,
 ) -> dict[str, Any] | None:
     """The entry of one write (None: the collection is not audited, or nothing it shows
-    changed)."""
+    changed); `derived`: its id derives from `place` (`entry_id`)."""
     audited = policy.of(collection)
     if audited is None:
         return None
@@ -239,7 +259,7 @@ def entry(
         or (request.workspace_id if request else "")
     )
     made: dict[str, Any] = {
-        "_id": entry_id(place),
+        "_id": entry_id(place, derived=derived),
         "workspace_id": workspace,
         "service": policy.service,
         "record_type": audited.record_type,
@@ -273,6 +293,52 @@ async def store_entries(db: AsyncDatabase[Any], entries: Sequence[Mapping[str, A
         failures = error.details.get("writeErrors", [])
         if any(failure.get("code") != DUPLICATE_KEY for failure in failures):
             raise
+
+
+class EntryWriter:
+    """`store_entries` for concurrent callers (the relay publishing several documents at
+    once): entries given while an insert is in flight wait and go together in the next
+    one (group commit), so a pass over several documents costs one write statement for
+    their entries, not one each. Each caller returns once its entries are stored (it may
+    then pull them from their document), or gets the insert's failure."""
+
+    def __init__(self, db: AsyncDatabase[Any]) -> None:
+        self._db = db
+        self._queue: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
+        self._writing: asyncio.Task[None] | None = None
+        self.inserts = 0
+
+    async def store(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        if not entries:
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append(([dict(e) for e in entries], done))
+        if self._writing is None:
+            # A task of its own: a caller cancelled while waiting stops no one else's.
+            self._writing = asyncio.ensure_future(self._write_queued())
+        await done
+
+    async def _write_queued(self) -> None:
+        try:
+            while self._queue:
+                group, self._queue = self._queue, []
+                try:
+                    self.inserts += 1
+                    await store_entries(self._db, [e for entries, _ in group for e in entries])
+                except asyncio.CancelledError:
+                    for _, done in group:
+                        done.cancel()
+                    raise
+                except Exception as error:  # noqa: BLE001 - each caller that waited hears it
+                    for _, done in group:
+                        if not done.done():
+                            done.set_exception(error)
+                    continue
+                for _, done in group:
+                    if not done.done():
+                        done.set_result(None)
+        finally:
+            self._writing = None
 
 
 async def begin_delete(

@@ -16,6 +16,10 @@ a slot up by `_id` is the one query every backend serves from an index. So:
 - a writer tries slot `n` only once it has seen `n - 1` filled (its own insert, a duplicate,
   a probe), so the filled slots are always one contiguous range: "slot `c + 1` is absent"
   proves every change appended so far is at or below `c`;
+- within a process, appends made while one insert is in flight wait for it and then go
+  together in the next (slots `n..n+k` in one statement, one transaction: group commit), so
+  a process's concurrent writers neither race each other for a slot (a duplicate key and a
+  probe each) nor pay a write statement each;
 - a reader at cursor `c` probes `c + 1`, `c + 2`... by `_id` (a few at a time) until one is
   absent: nothing changed costs one look-up. Each slot found names a document to re-read.
 
@@ -45,7 +49,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from .writer import WriteHooks, Written
 
@@ -56,6 +60,9 @@ PRUNE_EVERY = 1_000
 HINT_EVERY = 64
 # Slots probed at once while catching up (each an `_id` look-up).
 PROBES = 8
+# Appends written together at most (FerretDB inserts up to 100 documents a transaction).
+GROUP = 100
+DUPLICATE_KEY = 11000
 # A reader that finds more changes than this at once rebuilds instead of re-reading them.
 CATCH_UP_LIMIT = 2_000
 # How often a reader finding nothing new checks the hint for a pruned gap.
@@ -70,6 +77,8 @@ class SlotCollection(Protocol):
     """The part of PyMongo's async collection the journal uses (`_id` look-ups only)."""
 
     async def insert_one(self, document: dict[str, Any]) -> Any: ...
+
+    async def insert_many(self, documents: list[dict[str, Any]], ordered: bool = True) -> Any: ...
 
     async def find_one(self, filter: Mapping[str, Any]) -> Mapping[str, Any] | None: ...
 
@@ -118,32 +127,105 @@ class ChangeLog:
         self._hint_checked = 0.0
         self._background: set[asyncio.Task[None]] = set()
         self._own: set[int] = set()
+        # Appends waiting for the insert in flight, and the task writing them.
+        self._queue: list[tuple[str, str, asyncio.Future[int]]] = []
+        self._writing: asyncio.Task[None] | None = None
         self.appended = 0
         self.probes = 0
+        self.inserts = 0
 
     # -- writing ------------------------------------------------------------------------
     async def append(self, workspace_id: str, doc_id: str) -> int:
-        """Journal a change of `doc_id` (already written); returns its slot."""
-        slot = self._known + 1 if self._known else await self.tail() + 1
+        """Journal a change of `doc_id` (already written); returns its slot. Appends made
+        while another is being written go together in the next insert (group commit)."""
+        waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._queue.append((workspace_id, doc_id, waiter))
+        if self._writing is None:
+            # A task of its own: a caller cancelled while waiting does not stop the writes
+            # of the others it was grouped with.
+            self._writing = asyncio.ensure_future(self._write_queued())
+        return await waiter
+
+    async def _write_queued(self) -> None:
+        try:
+            while self._queue:
+                group, self._queue = self._queue[:GROUP], self._queue[GROUP:]
+                try:
+                    slots = await self._insert([(w, d) for w, d, _ in group])
+                except asyncio.CancelledError:
+                    for *_, waiter in [*group, *self._queue]:
+                        waiter.cancel()
+                    self._queue = []
+                    raise
+                except Exception as error:  # noqa: BLE001 - each append that waited hears it
+                    for *_, waiter in group:
+                        if not waiter.done():
+                            waiter.set_exception(error)
+                    continue
+                for (*_, waiter), slot in zip(group, slots, strict=True):
+                    if not waiter.done():
+                        waiter.set_result(slot)
+        finally:
+            self._writing = None
+
+    async def _insert(self, changes: list[tuple[str, str]]) -> list[int]:
+        """Fill the next free slots with `changes`, in one statement while no other process
+        takes any of them; those another took go after the new tail."""
+        slots = [0] * len(changes)
+        pending = list(range(len(changes)))
+        start = self._known + 1 if self._known else await self.tail() + 1
         while True:
-            try:
-                await self._slots.insert_one({"_id": str(slot), "w": workspace_id, "d": doc_id})
+            docs = [
+                {"_id": str(start + n), "w": changes[k][0], "d": changes[k][1]}
+                for n, k in enumerate(pending)
+            ]
+            refused = await self._insert_docs(docs)
+            for n, k in enumerate(pending):
+                if n not in refused:
+                    slots[k] = start + n
+            # Every slot tried is filled now: by this insert or by another writer.
+            top = start + len(docs) - 1
+            self._known = max(self._known, top)
+            pending = [k for n, k in enumerate(pending) if n in refused]
+            if not pending:
                 break
+            start = await self.tail(start=top) + 1
+        for slot in slots:
+            self._appended(slot)
+        hinted = [slot for slot in slots if slot % self._hint_every == 0]
+        if hinted:
+            await self._slots.update_one(
+                {"_id": HINT_ID}, {"$max": {"n": max(hinted)}}, upsert=True
+            )
+        return slots
+
+    async def _insert_docs(self, docs: list[dict[str, Any]]) -> set[int]:
+        """Insert the slots (one statement); the positions refused as taken."""
+        self.inserts += 1
+        if len(docs) == 1:
+            try:
+                await self._slots.insert_one(docs[0])
             except DuplicateKeyError:
-                # Another writer took it: the slot is filled, so the tail is at or past it.
-                slot = await self.tail(start=slot) + 1
-        self._known = max(self._known, slot)
+                return {0}
+            return set()
+        try:
+            await self._slots.insert_many(docs, ordered=False)
+        except BulkWriteError as error:
+            failures = error.details.get("writeErrors", [])
+            if any(failure.get("code") != DUPLICATE_KEY for failure in failures):
+                raise
+            return {int(failure["index"]) for failure in failures}
+        return set()
+
+    def _appended(self, slot: int) -> None:
         if len(self._own) >= OWN_SLOTS:
             self._own.clear()
         self._own.add(slot)
         self.appended += 1
-        if slot % self._hint_every == 0:
-            await self._slots.update_one({"_id": HINT_ID}, {"$max": {"n": slot}}, upsert=True)
         if slot % self._prune_every == 0 and slot > self._keep:
             self._in_background(
                 self._prune(slot - self._keep - self._prune_every, slot - self._keep)
             )
-        return slot
 
     async def _prune(self, above: int, upto: int) -> None:
         for slot in range(max(above, 0) + 1, upto + 1):
@@ -236,6 +318,10 @@ class ChangeLog:
             raise Overflow(await self.tail(start=int(hint["n"])))
 
     async def close(self) -> None:
+        if self._writing is not None:
+            self._writing.cancel()
+            with contextlib.suppress(BaseException):
+                await self._writing
         for task in list(self._background):
             task.cancel()
         for task in list(self._background):

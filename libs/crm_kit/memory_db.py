@@ -118,14 +118,32 @@ class MemoryDatabase:
         before: Mapping[str, Any] | None,
         after: Mapping[str, Any] | None,
         place: str,
+        held: list[dict[str, Any]] | None = None,
     ) -> None:
-        """The audit entry of one write, as the writer makes it."""
+        """The audit entry of one write, as the writer makes it (`held`: added to that list
+        instead, as `Records.insert_many(hold_audit=...)` asks)."""
         if self.audit is None:
             return
         workspace = (after or before or {}).get("workspace_id")
-        made = entry(self.audit, collection, doc_id, workspace, before, after, place=place)
-        if made is not None:
-            self.collections[AUDIT].setdefault(made["_id"], made)
+        made = entry(
+            self.audit,
+            collection,
+            doc_id,
+            workspace,
+            before,
+            after,
+            place=place,
+            derived=held is not None,
+        )
+        if made is not None and held is not None:
+            held.append(made)
+        elif made is not None:
+            self.store_entries([made])
+
+    def store_entries(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Entries into the audit log (one already there is kept, as its unique `_id` does)."""
+        for made in entries:
+            self.collections[AUDIT].setdefault(made["_id"], dict(made))
 
 
 class MemoryRecords(Records[E]):
@@ -213,8 +231,15 @@ class MemoryRecords(Records[E]):
         await self._written(self._id_of(record), record)
 
     async def insert(self, record: E) -> None:
+        await self._insert(record, None)
+
+    async def _insert(self, record: E, held: list[dict[str, Any]] | None) -> None:
         doc = self._document(record)
         async with self.lock(doc["_id"]):
+            if held is not None:
+                # Held entries are named by the insert: given for the refused too.
+                place = f"{self.kind.collection}/{doc['_id']}/insert"
+                self.db.record_change(self.kind.collection, doc["_id"], None, doc, place, held)
             if doc["_id"] in self._docs:
                 operation = current_operation()
                 if operation is None or doc["_id"] not in operation.minted:
@@ -225,18 +250,21 @@ class MemoryRecords(Records[E]):
                 self._check_unique(doc)
                 self._docs[doc["_id"]] = copy.deepcopy(doc)
                 place = f"{self.kind.collection}/{doc['_id']}"
-                self.db.record_change(
-                    self.kind.collection, doc["_id"], None, doc, f"{place}/insert"
-                )
+                if held is None:
+                    self.db.record_change(
+                        self.kind.collection, doc["_id"], None, doc, f"{place}/insert"
+                    )
                 events = self._emit_events(pending_events(record), place)
             events_written(record)
             await self._written(doc["_id"], record, events)
 
-    async def insert_many(self, records: Sequence[E]) -> list[E]:
+    async def insert_many(
+        self, records: Sequence[E], *, hold_audit: list[dict[str, Any]] | None = None
+    ) -> list[E]:
         refused: list[E] = []
         for record in records:
             try:
-                await self.insert(record)
+                await self._insert(record, hold_audit)
             except Duplicate:
                 refused.append(record)
         return refused
@@ -248,8 +276,14 @@ class MemoryRecords(Records[E]):
             await self._written(doc["_id"], record)
 
     async def save(
-        self, record: E, *, verified: bool = False, expect: Mapping[str, Any] | None = None
+        self,
+        record: E,
+        *,
+        verified: bool = False,
+        expect: Mapping[str, Any] | None = None,
+        before: Mapping[str, Any] | None = None,
     ) -> bool:
+        del before  # the entry diffs against the stored document itself
         fields, expect = self._versioned_update(record, expect)
         doc_id = self._id_of(record)
         async with self.lock(doc_id):
@@ -290,6 +324,7 @@ class MemoryRecords(Records[E]):
         upsert: bool = False,
         verified: bool = False,
         record: E | None = None,
+        audit: Sequence[Mapping[str, Any]] = (),
     ) -> bool:
         del verified  # nothing to skip: the check costs no statement here
         check_update(update)
@@ -322,6 +357,7 @@ class MemoryRecords(Records[E]):
             self._docs[record_id] = doc
             place = marker or f"{self.kind.collection}/{record_id}"
             self.db.record_change(self.kind.collection, record_id, stored, doc, f"{place}/update")
+            self.db.store_entries(audit)  # the relay's move, at once
             encoded = self._emit_events(events, place)
             await self._written(record_id, record, encoded)
             return True

@@ -195,6 +195,8 @@ class OutboxRelay:
         self._targets: set[tuple[str, Any]] = set()
         self._full_pass = False
         self._outage = False  # a fast pass failed: the sweeps watch again
+        # The audit entries of documents published at once go in one statement.
+        self._entries = audit.EntryWriter(db)
         self.published = 0
         # Per collection, at the last sweep: (documents pending, when the oldest was written).
         self.backlog: dict[str, tuple[int, datetime | None]] = {}
@@ -406,7 +408,7 @@ class OutboxRelay:
                 return 0  # nothing to publish, nothing flagged
             owners = doc.get(SEALED_EVENT_OWNERS) if sealed else None
             await self._publish_all(events, owners)
-            await audit.store_entries(self._db, entries)
+            await self._entries.store(entries)
             pulled: dict[str, Any] = {}
             if events:
                 pulled[OUTBOX] = events

@@ -21,6 +21,7 @@ and on reads it makes itself), before `Stale` is raised.
 from __future__ import annotations
 
 import asyncio
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -157,8 +158,15 @@ class Records(ABC, Generic[E]):
         """Raises `Duplicate` when a unique index refuses it."""
 
     @abstractmethod
-    async def insert_many(self, records: Sequence[E]) -> list[E]:
-        """One write statement for all; returns the records refused as duplicates."""
+    async def insert_many(
+        self, records: Sequence[E], *, hold_audit: list[dict[str, Any]] | None = None
+    ) -> list[E]:
+        """One write statement for all; returns the records refused as duplicates.
+        `hold_audit`: the records' audit entries (of the refused too, named by their insert
+        so that carrying them again is harmless) are added to this list instead of being
+        written here: the caller carries them in its next write (`update(..., audit=...)`)
+        of an outbox document, one write fewer than an intent and its removal. For records
+        whose refusal means the same record exists (ids derived from a natural key)."""
 
     async def insert_batch(
         self, records: Sequence[E], *, batch_collection: str, batch_id: str
@@ -173,11 +181,17 @@ class Records(ABC, Generic[E]):
 
     @abstractmethod
     async def save(
-        self, record: E, *, verified: bool = False, expect: Mapping[str, Any] | None = None
+        self,
+        record: E,
+        *,
+        verified: bool = False,
+        expect: Mapping[str, Any] | None = None,
+        before: Mapping[str, Any] | None = None,
     ) -> bool:
         """Write the whole record if it still exists in the workspace (and, versioned,
         still has the version it was read with; and holds the `expect`ed stored values):
-        False otherwise. Raises `Duplicate`."""
+        False otherwise. Raises `Duplicate`. `before`: the document as read for this write
+        under its lock (`change`), so that its audit entry need not read it again."""
 
     @abstractmethod
     async def update(
@@ -190,6 +204,7 @@ class Records(ABC, Generic[E]):
         upsert: bool = False,
         verified: bool = False,
         record: E | None = None,
+        audit: Sequence[Mapping[str, Any]] = (),
     ) -> bool:
         """A partial write with update operators on top-level fields (`$set`, `$unset`,
         `$setOnInsert`, `$inc`, `$max`, `$min`, `$push`, `$addToSet`; `$each` for the
@@ -200,7 +215,8 @@ class Records(ABC, Generic[E]):
         the `expect`ed values; returns whether it applied. `verified` as for
         `DocumentWriter.update` (the caller knows the record is the workspace's and holds
         those values). `record` is what the write hooks hear (the record as it now is),
-        else None."""
+        else None. `audit`: entries held by an earlier insert (`insert_many`), carried by
+        this write to the audit log."""
 
     @abstractmethod
     async def delete(self, record_id: str, *, expect: Mapping[str, Any] | None = None) -> bool:
@@ -225,11 +241,13 @@ class Records(ABC, Generic[E]):
                 return found[0] if found else None
             for _ in range(CHANGE_ATTEMPTS):
                 async with self.lock(record_id):
-                    found = await self.get([record_id])
-                    if not found:
+                    read = await self._read_for_change(record_id)
+                    if read is None:
                         return None
-                    record = found[0]
-                    if not await fn(record) or await self.save(record, verified=True):
+                    record, stored = read
+                    if not await fn(record) or await self.save(
+                        record, verified=True, before=stored
+                    ):
                         return (await self._as_stored([record]))[0]
         raise Stale(f"{self.kind.collection} {record_id} changed meanwhile")
 
@@ -246,6 +264,12 @@ class Records(ABC, Generic[E]):
                     if all(saved):
                         return await self._as_stored(to_write)
         raise Stale(f"{self.kind.collection} {sorted(ids)} changed meanwhile")
+
+    async def _read_for_change(self, record_id: str) -> tuple[E, Mapping[str, Any] | None] | None:
+        """The record a change starts from, and the document it was read from when the
+        backend keeps one (the write's audit entry diffs against it: no second read)."""
+        found = await self.get([record_id])
+        return (found[0], None) if found else None
 
     async def _made_before(self, record_id: str) -> bool:
         """Within a keyed operation: whether an earlier run already made this change (the
@@ -349,6 +373,16 @@ class MongoRecords(Records[E]):
             docs = [found[i] for i in wanted if i in found]
         return [self.kind.from_doc(doc) for doc in docs]
 
+    async def _read_for_change(self, record_id: str) -> tuple[E, Mapping[str, Any] | None] | None:
+        # One `_id` look-up on either profile (the workspace checked here).
+        doc = await self._collection.find_one({"_id": record_id}, HIDE_OUTBOX)
+        if doc is None or (
+            self.workspace_id is not None and doc.get("workspace_id") != self.workspace_id
+        ):
+            return None
+        # A copy: the record may share the document's lists, which the change then edits.
+        return self.kind.from_doc(doc), copy.deepcopy(doc)
+
     async def _by_id_lookups(self, ids: list[str]) -> list[dict[str, Any]]:
         """`{_id: value}` is the one filter FerretDB's SQLite backend serves from an index;
         the workspace is checked here."""
@@ -407,13 +441,16 @@ class MongoRecords(Records[E]):
             raise await self._duplicate(doc, inserting=True) from None
         events_written(record)
 
-    async def insert_many(self, records: Sequence[E]) -> list[E]:
+    async def insert_many(
+        self, records: Sequence[E], *, hold_audit: list[dict[str, Any]] | None = None
+    ) -> list[E]:
         docs = [self._document(record) for record in records]
         refused = await self.writer.insert_many(
             self.kind.collection,
             docs,
             [pending_events(record) for record in records],
             records=records,
+            held_audit=hold_audit,
         )
         for doc, record in zip(docs, records, strict=True):
             if doc["_id"] not in refused:
@@ -443,7 +480,12 @@ class MongoRecords(Records[E]):
         )
 
     async def save(
-        self, record: E, *, verified: bool = False, expect: Mapping[str, Any] | None = None
+        self,
+        record: E,
+        *,
+        verified: bool = False,
+        expect: Mapping[str, Any] | None = None,
+        before: Mapping[str, Any] | None = None,
     ) -> bool:
         fields, conditions = self._versioned_update(record, expect)
         doc_id = self._id_of(record)
@@ -460,6 +502,7 @@ class MongoRecords(Records[E]):
                 # Conditions beyond the version were not checked by `change`'s read.
                 verified=verified and not expect,
                 record=record,
+                before=before,
             )
         except DuplicateKeyError:
             self._bump(record, -1)
@@ -483,6 +526,7 @@ class MongoRecords(Records[E]):
         upsert: bool = False,
         verified: bool = False,
         record: E | None = None,
+        audit: Sequence[Mapping[str, Any]] = (),
     ) -> bool:
         check_update(update)
         body = dict(update)
@@ -499,6 +543,7 @@ class MongoRecords(Records[E]):
                 verified=verified,
                 upsert=upsert,
                 record=record,
+                audit=audit,
             )
         except DuplicateKeyError:
             if upsert and await self._elsewhere(record_id):

@@ -9,11 +9,16 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def apply_update(doc: dict[str, Any], update: Mapping[str, Any], *, inserting: bool) -> None:
-    """Apply `crm_kit.records.Records.update`'s operators to a document, as MongoDB does."""
+def apply_update(
+    doc: dict[str, Any], update: Mapping[str, Any], *, inserting: bool, copy_values: bool = True
+) -> None:
+    """Apply `crm_kit.records.Records.update`'s operators to a document, as MongoDB does.
+    Values it holds are replaced, never changed in place (a list pushed to is a new list),
+    so a shallow copy of a document may be updated; `copy_values=False` puts the update's
+    own values in it (a document only read, then dropped: an audit entry's after)."""
     for operator, changes in update.items():
         for name, value in changes.items():
-            _apply(doc, operator, name, copy.deepcopy(value), inserting)
+            _apply(doc, operator, name, copy.deepcopy(value) if copy_values else value, inserting)
 
 
 def _apply(doc: dict[str, Any], operator: str, name: str, value: Any, inserting: bool) -> None:

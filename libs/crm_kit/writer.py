@@ -235,11 +235,15 @@ class DocumentWriter:
         *,
         records: Sequence[Any] | None = None,
         audited_apart: bool = False,
+        held_audit: list[dict[str, Any]] | None = None,
     ) -> set[Any]:
         """Insert several documents in one statement (`ordered=False`: one write statement
         on a single-writer database); `events[i]` go with `docs[i]`. Returns the `_id`s a
         unique index refused; the others are written. `audited_apart`: the caller keeps
-        the audit entries itself (`insert_batch`)."""
+        the audit entries itself (`insert_batch`). `held_audit`: the entries of every
+        document given (refused ones too, named by their insert: `audit.held_entry_id`)
+        are added to this list, for the caller to carry in a write of its own after this
+        one (`update(..., audit=...)`), instead of an intent before and a move after."""
         if not docs:
             return set()
         writes = [
@@ -252,7 +256,12 @@ class DocumentWriter:
         async with self.lock(collection, *(write.doc_id for write in writes)):
             bulk: dict[Any, list[dict[str, Any]]] = {}
             intent: str | None = None
-            if not audited_apart:
+            if held_audit is not None:
+                for write in writes:
+                    self._audit_entry(write, None, write.body, derived=True)
+                    held_audit.extend(write.audit)
+                    write.audit = []
+            elif not audited_apart:
                 bulk, intent = await self._audit_bulk(collection, writes)
             try:
                 with self._woken_on_failure(collection, [write.doc_id for write in writes]):
@@ -424,6 +433,8 @@ class DocumentWriter:
         verified: bool = False,
         upsert: bool = False,
         record: Any = None,
+        audit: Sequence[Mapping[str, Any]] = (),
+        before: Mapping[str, Any] | None = None,
     ) -> bool:
         """Apply update operators to one document, with its events, if it exists (in
         `workspace_id`, when given) and holds the `expect`ed values. Returns whether it
@@ -432,9 +443,15 @@ class DocumentWriter:
         repeated (a lock cannot be held across replicas, so MongoDB checks anyway).
         `upsert=True` creates the document from the update when there is none (one
         statement; not with `expect`); two replicas creating it at once may get pymongo's
-        DuplicateKeyError, after which the update applies to the one that won."""
+        DuplicateKeyError, after which the update applies to the one that won. `audit`:
+        entries an insert held (`insert_many(held_audit=...)`), carried in this write's
+        outbox for the relay to move to the audit log. `before`: the document as the
+        caller read it under this lock for this write (`verified`), which the audit entry
+        diffs against instead of reading it again."""
         if upsert and expect:
             raise ValueError("an upsert has nothing to check `expect` against")
+        if audit and collection not in self.outbox_collections:
+            raise ValueError(f"{collection} is not an outbox collection: it carries no entries")
         write = self._prepare(
             self._pending(
                 "update", collection, dict(update), events, workspace_id, expect, doc_id=doc_id
@@ -446,7 +463,8 @@ class DocumentWriter:
                 return False
             if guard is not APPLIED:
                 query, marking = guard
-                await self._audit_update(write)
+                await self._audit_update(write, before if verified else None)
+                write.audit.extend(dict(entry) for entry in audit)
                 body = merge_update(
                     write.body, marking, outbox_update(write.events), self._audit_fields(write)
                 )
@@ -608,6 +626,8 @@ class DocumentWriter:
         write: PendingWrite,
         before: Mapping[str, Any] | None,
         after: Mapping[str, Any] | None,
+        *,
+        derived: bool = False,
     ) -> None:
         if self.audit is None or self.audit.of(write.collection) is None:
             return
@@ -620,6 +640,7 @@ class DocumentWriter:
             before,
             after,
             place=f"{place}/{write.kind}",
+            derived=derived,
         )
         write.audit = [made] if made is not None else []
 
@@ -652,19 +673,30 @@ class DocumentWriter:
             return bulk, None
         return bulk, await audit_log.begin_inserts(self.db, collection, entries)
 
-    async def _audit_update(self, write: PendingWrite) -> None:
-        """The fields the update touches as stored (one `_id` read, under the lock) and
-        as the update leaves them."""
+    async def _audit_update(
+        self, write: PendingWrite, read: Mapping[str, Any] | None = None
+    ) -> None:
+        """The fields the update touches as stored (one `_id` read, under the lock, unless
+        the caller `read` the document under it for this write) and as the update leaves
+        them."""
         if self.audit is None or self.audit.of(write.collection) is None:
             return
         names = audit_log.touched(write.body)
         audited = self.audit.of(write.collection)
         assert audited is not None
+        if not audit_log.shown(names, audited):
+            return  # an update of fields no entry shows (a flag): nothing to read or keep
         if audited.deleted_field:
             names.add(audited.deleted_field)
-        stored = await self.db[write.collection].find_one(
-            {"_id": write.doc_id}, dict.fromkeys(names, 1)
-        )
+        if read is not None:
+            stored: Mapping[str, Any] | None = {
+                "_id": write.doc_id,
+                **{name: read[name] for name in names if name in read},
+            }
+        else:
+            stored = await self.db[write.collection].find_one(
+                {"_id": write.doc_id}, dict.fromkeys(names, 1)
+            )
         before = {k: v for k, v in (stored or {}).items() if k != "_id"} if stored else None
         after = audit_log.after_update(before or {}, write.body)
         self._audit_entry(write, before, after)

@@ -58,7 +58,14 @@ async def env(
     bind_request(RequestContext("w1", "user-1", frozenset({"rep"})))
     bind_channel("graphql", "gateway")
     things = MongoRecords(writer, THING, "w1")
-    yield {"db": db, "writer": writer, "relay": relay, "things": things, "js": nc.jetstream()}
+    yield {
+        "db": db,
+        "writer": writer,
+        "relay": relay,
+        "things": things,
+        "js": nc.jetstream(),
+        "uri": infra.mongodb_uri,
+    }
     bind_request(None)
     bind_channel(None)
     await nc.close()
@@ -198,3 +205,87 @@ async def test_an_import_batchs_entries_ride_in_the_batch_and_reach_the_log_once
     assert {"field": "name", "before": None, "after": '"T2"'} in stored_changes(created)
     await relay.publish_pending()  # moved once
     assert await db[AUDIT].count_documents({"record_id": "t2"}) == 1
+
+
+async def test_held_entries_ride_in_a_later_write_and_a_run_again_adds_none(
+    env: dict[str, Any],
+) -> None:
+    """`insert_many(hold_audit=...)`: no intent written and removed around the insert; the
+    entries ride in the caller's next write of an outbox document. A handler run again
+    after a crash between the two writes (every record refused now) holds the same
+    entries, named by the inserts, so the log keeps each once."""
+    db, things, relay = env["db"], env["things"], env["relay"]
+    await things.insert(Thing("carrier", "w1", "Carrier"))
+    batch = [Thing(f"t{n}", "w1", f"T{n}") for n in range(3)]
+    held: list[dict[str, Any]] = []
+    assert await things.insert_many(batch, hold_audit=held) == []
+    assert [e["record_id"] for e in held] == ["t0", "t1", "t2"]
+    assert await db[INTENTS].count_documents({}) == 0
+    assert await db[THINGS].count_documents({PENDING_FIELD: {"$size": 1}}) == 1  # carrier's
+    # The process "dies" before carrying them; the handler runs again.
+    again = [Thing(f"t{n}", "w1", f"T{n}") for n in range(3)]
+    held_again: list[dict[str, Any]] = []
+    assert len(await things.insert_many(again, hold_audit=held_again)) == 3
+    assert [e["_id"] for e in held_again] == [e["_id"] for e in held]
+    # An update of fields no entry shows carries them (and adds no entry of its own).
+    assert await things.update("carrier", {"$set": {"version": 7}}, audit=held_again)
+    await relay.publish_pending()
+    created = {e["record_id"] async for e in db[AUDIT].find({"action": "create"})}
+    assert created == {"carrier", "t0", "t1", "t2"}
+    assert await db[AUDIT].count_documents({}) == 4
+    # Carried once more (a third delivery): still once each.
+    assert await things.update("carrier", {"$set": {"version": 8}}, audit=held)
+    await relay.publish_pending()
+    assert await db[AUDIT].count_documents({}) == 4
+
+
+async def test_a_changes_entry_diffs_against_the_document_it_read_without_reading_again(
+    env: dict[str, Any],
+) -> None:
+    """`Records.change` reads the document once: the write's entry diffs against that read
+    (a list the change edits in place still shows its before), and the writer adds no
+    second read of the document for the entry."""
+    from pymongo import monitoring
+
+    db, things = env["db"], env["things"]
+    await things.insert(Thing("a", "w1", "Ada", tags=["x"]))
+
+    async def tag(thing: Thing) -> bool:
+        thing.tags.append("y")
+        thing.name = "Bea"
+        return True
+
+    reads: list[str] = []
+
+    class Finds(monitoring.CommandListener):
+        def started(self, event: monitoring.CommandStartedEvent) -> None:
+            if event.command_name == "find" and event.command.get("find") == THINGS:
+                reads.append(event.command_name)
+
+        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+            return None
+
+        def failed(self, event: monitoring.CommandFailedEvent) -> None:
+            return None
+
+    # Counted on a client of its own, sharing nothing with the writer's but the database.
+    client: AsyncMongoClient[Any] = AsyncMongoClient(
+        env["uri"], tz_aware=True, event_listeners=[Finds()]
+    )
+    try:
+        writer = DocumentWriter(
+            client[db.name],
+            profile=env["writer"].profile,
+            outbox_collections=[THINGS],
+            encode=encode,
+            audit=POLICY,
+        )
+        await MongoRecords(writer, THING, "w1").change("a", tag)
+    finally:
+        await client.close()
+    assert len(reads) == 1  # the change's own read
+    await env["relay"].publish_pending()
+    updated = [e async for e in db[AUDIT].find({"action": "update"})]
+    (entry_made,) = updated
+    changed = {c["field"]: (c["before"], c["after"]) for c in entry_made["changes"]}
+    assert changed == {"name": ('"Ada"', '"Bea"'), "tags": ('["x"]', '["x","y"]')}

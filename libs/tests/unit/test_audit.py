@@ -5,13 +5,23 @@ through the writer and the relay on FerretDB: tests/integration/test_audit.py.""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
 
-from crm_kit.audit import AUDIT, Audited, AuditPolicy, annotate, bind_channel, changes, via
+from crm_kit.audit import (
+    AUDIT,
+    Audited,
+    AuditPolicy,
+    EntryWriter,
+    annotate,
+    bind_channel,
+    changes,
+    via,
+)
 from crm_kit.audit_read import AuditQuery, AuditTrail
 from crm_kit.context import RequestContext, bind_request
 from crm_kit.memory_db import MemoryDatabase
@@ -159,3 +169,60 @@ def _rename(name: str) -> Any:
         return True
 
     return rename
+
+
+async def test_held_entries_are_kept_by_the_write_that_carries_them_once(
+    db: MemoryDatabase,
+) -> None:
+    """As on the database (tests/integration/test_audit.py): held by the insert, kept by
+    the carrying update, named by the insert so that carrying them again adds none."""
+    things = db.records(THING, "w1")
+    await things.insert(Thing("carrier", "w1", "Carrier"))
+    held: list[dict[str, Any]] = []
+    assert await things.insert_many([Thing("a", "w1", "Ada")], hold_audit=held) == []
+    assert [e["record_id"] for e in entries(db)] == ["carrier"]  # not kept yet
+    again: list[dict[str, Any]] = []
+    assert len(await things.insert_many([Thing("a", "w1", "Ada")], hold_audit=again)) == 1
+    assert [e["_id"] for e in again] == [e["_id"] for e in held]
+    for carried in (again, held):
+        assert await things.update("carrier", {"$set": {"version": 3}}, audit=carried)
+    assert sorted(e["record_id"] for e in entries(db)) == ["a", "carrier"]
+
+
+class _AuditCollection:
+    """The `audit` collection as `store_entries` uses it: unordered inserts, one at a time."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.statements = 0
+        self.fail = 0  # the next this many statements fail (an outage)
+
+    async def insert_many(self, docs: list[dict[str, Any]], ordered: bool = True) -> None:
+        await asyncio.sleep(0)
+        self.statements += 1
+        if self.fail:
+            self.fail -= 1
+            raise ConnectionError("database unreachable")
+        for doc in docs:
+            self.docs.setdefault(doc["_id"], doc)
+
+
+async def test_entries_stored_at_once_by_several_callers_go_in_one_statement() -> None:
+    """The relay's `EntryWriter`: entries given while an insert is in flight share the
+    next one; each caller returns once its own are stored, or hears the failure."""
+    audit = _AuditCollection()
+    writer = EntryWriter(cast(Any, {AUDIT: audit}))
+    first = asyncio.ensure_future(writer.store([{"_id": "e0"}]))
+    await asyncio.sleep(0)  # its insert is under way
+    await asyncio.gather(*(writer.store([{"_id": f"e{n}"}, {"_id": f"f{n}"}]) for n in (1, 2, 3)))
+    await first
+    assert audit.statements == 2 and len(audit.docs) == 7
+    await writer.store([])  # nothing to store: no statement
+    assert audit.statements == 2
+    audit.fail = 1
+    failed = await asyncio.gather(
+        *(writer.store([{"_id": f"g{n}"}]) for n in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(outcome, ConnectionError) for outcome in failed)
+    await writer.store([{"_id": "g0"}, {"_id": "e1"}])  # stored again: kept once
+    assert set(audit.docs) >= {"g0", "e1"} and len(audit.docs) == 8

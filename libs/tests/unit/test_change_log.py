@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from crm_kit.change_log import ChangeLog, Overflow
 from crm_kit.index_entries import Entries
@@ -23,12 +23,37 @@ class MemorySlots:
     def __init__(self) -> None:
         self.docs: dict[str, dict[str, Any]] = {}
         self.finds = 0
+        self.inserts = 0
+        self.fail_inserts = 0  # the next this many insert statements fail (an outage)
+
+    def _failing(self) -> None:
+        self.inserts += 1
+        if self.fail_inserts:
+            self.fail_inserts -= 1
+            raise ConnectionError("database unreachable")
 
     async def insert_one(self, document: dict[str, Any]) -> None:
         await asyncio.sleep(0)
+        self._failing()
         if document["_id"] in self.docs:
             raise DuplicateKeyError("duplicate _id")
         self.docs[document["_id"]] = dict(document)
+
+    async def insert_many(self, documents: list[dict[str, Any]], ordered: bool = True) -> None:
+        """One statement: the documents whose `_id` is free are inserted at once (as an
+        unordered insert does), the others refused."""
+        await asyncio.sleep(0)
+        self._failing()
+        assert not ordered
+        refused = [n for n, doc in enumerate(documents) if doc["_id"] in self.docs]
+        for n, doc in enumerate(documents):
+            if n not in refused:
+                self.docs[doc["_id"]] = dict(doc)
+        if refused:
+            errors = [{"index": n, "code": 11000} for n in refused]
+            raise BulkWriteError(
+                {"writeErrors": errors, "nInserted": len(documents) - len(refused)}
+            )
 
     async def find_one(self, filter: Mapping[str, Any]) -> dict[str, Any] | None:
         await asyncio.sleep(0)
@@ -78,6 +103,72 @@ async def test_concurrent_writers_fill_one_contiguous_run_a_reader_follows() -> 
     slots.finds = 0
     assert await reader.since(cursor) == (60, [])
     assert slots.finds <= 2  # nothing new: the next slot (and at most the hint)
+
+
+async def test_a_process_s_concurrent_appends_go_together_in_one_insert() -> None:
+    """Group commit: appends made while one is being written wait and share the next
+    insert, each its own slot, without racing each other for one (no duplicate key)."""
+    slots = MemorySlots()
+    writer = ChangeLog(slots, hint_every=4)
+    taken = await asyncio.gather(*(writer.append("w", f"d{n}") for n in range(10)))
+    assert sorted(taken) == list(range(1, 11))
+    assert {slots.docs[str(slot)]["d"] for slot in taken} == {f"d{n}" for n in range(10)}
+    # All ten were asked for before the first insert went out: one statement.
+    assert writer.inserts == 1 and slots.inserts == 1
+    assert slots.docs["tail"]["n"] == 8  # the hint follows a grouped insert too
+    cursor, seen = await ChangeLog(slots).since(0)
+    assert cursor == 10 and sorted(c.slot for c in seen) == taken
+    assert await writer.since(0) == (10, [])  # its own slots: nothing to re-read
+    # Appends arriving while an insert is in flight share the next one.
+    first = asyncio.ensure_future(writer.append("w", "alone"))
+    await asyncio.sleep(0)  # its insert is under way
+    later = await asyncio.gather(*(writer.append("w", f"e{n}") for n in range(5)))
+    assert await first == 11 and sorted(later) == list(range(12, 17))
+    assert writer.inserts == 3
+
+
+async def test_a_group_meeting_another_process_s_slots_goes_after_them() -> None:
+    """Slots another process took in the middle of a group stay theirs; the group's
+    refused changes go after the new tail, and the run stays contiguous."""
+    slots = MemorySlots()
+    writer, other = ChangeLog(slots), ChangeLog(slots)
+    assert await writer.append("w", "first") == 1
+    slots.docs["3"] = {"_id": "3", "w": "w", "d": "theirs"}  # another replica, meanwhile
+    slots.docs["4"] = {"_id": "4", "w": "w", "d": "theirs too"}
+    taken = await asyncio.gather(*(writer.append("w", f"d{n}") for n in range(4)))
+    assert sorted(taken) == [2, 5, 6, 7]
+    assert filled(slots) == list(range(1, 8))
+    cursor, seen = await other.since(0)
+    assert cursor == 7
+    assert [c.doc_id for c in seen][2:4] == ["theirs", "theirs too"]
+    assert sorted(c.doc_id for c in seen) == sorted(
+        ["first", "theirs", "theirs too", "d0", "d1", "d2", "d3"]
+    )
+
+
+async def test_a_failed_group_insert_fails_its_appends_and_the_next_ones_still_work() -> None:
+    slots = MemorySlots()
+    writer = ChangeLog(slots)
+    assert await writer.append("w", "d0") == 1
+    slots.fail_inserts = 1
+    failed = await asyncio.gather(
+        *(writer.append("w", f"d{n}") for n in range(1, 4)), return_exceptions=True
+    )
+    assert all(isinstance(outcome, ConnectionError) for outcome in failed)
+    assert filled(slots) == [1]
+    assert await writer.append("w", "again") == 2
+
+
+async def test_an_append_cancelled_while_queued_leaves_the_others_written() -> None:
+    slots = MemorySlots()
+    writer = ChangeLog(slots)
+    first = asyncio.ensure_future(writer.append("w", "d0"))
+    queued = [asyncio.ensure_future(writer.append("w", f"d{n}")) for n in range(1, 4)]
+    await asyncio.sleep(0)
+    queued[0].cancel()
+    taken = await asyncio.gather(first, *queued[1:])
+    assert sorted(taken) == [1, 3, 4]  # the cancelled one's change was journalled too
+    assert filled(slots) == [1, 2, 3, 4]
 
 
 async def test_a_starting_process_finds_the_tail_from_the_hint() -> None:

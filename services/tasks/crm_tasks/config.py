@@ -37,12 +37,18 @@ META = "tasks_meta"
 # which the relay moves).
 OUTBOX_COLLECTIONS = (TASKS, FIRES, RUN_RESULTS, DEAL_TASKS, TEAMS, ACCESS_SETTINGS, RULES)
 # The records whose changes the audit log keeps (crm_kit.audit), without derived fields,
-# versions and stamps.
+# versions and stamps. Nor the scheduler's sent flags: firing a reminder or an overdue
+# notice is recorded (`scheduled_fires`) and announced by events of its own, and an entry
+# for the flag cost two more write statements per firing (the relay's move of it).
 _STAMPS = frozenset({"created_at", "updated_at", "created_by"})
+_SCHEDULER_FLAGS = frozenset({"reminder_sent", "overdue_sent"})
 AUDIT = AuditPolicy(
     SERVICE,
     {
-        TASKS: Audited("task", _STAMPS | {"version", "due_sort", "priority_rank", "idem_key"}),
+        TASKS: Audited(
+            "task",
+            _STAMPS | _SCHEDULER_FLAGS | {"version", "due_sort", "priority_rank", "idem_key"},
+        ),
         TEAMS: Audited("team", _STAMPS | {"rr_hint"}),
         RULES: Audited("rule", _STAMPS),
     },

@@ -5,7 +5,9 @@ Entries are written before their task (a crash in between leaves an entry for a 
 task, which firing drops); an entry that exists already is moved to the new time. Firing
 an entry inserts the `Firing` (unique id, events in its outbox: only one replica's insert
 wins, and a crash after it still publishes), then sets the task's flag, then drops the
-entry unless it was re-armed meanwhile.
+entry unless it was re-armed meanwhile. A pass inserts its firings of a workspace
+together (one statement), then flags and drops entry by entry: a crash in between leaves
+entries whose firing exists, which the next pass refuses as fired and flags and drops.
 
 On the embedded database (`ScheduleHint`, the `ferretdb` profile) any query of `schedule`
 reads the whole collection, holding up writers: a scan also returns the next entries not
@@ -23,7 +25,7 @@ from typing import Any
 
 from crm_kit.filters import ALL, Range
 from crm_kit.pagination import Order
-from crm_kit.records import Duplicate, RecordSource, RecordType
+from crm_kit.records import RecordSource, RecordType
 
 from ..config import SCHEDULE
 from ..domain.reminders import OVERDUE, REMINDER, Firing, fire, fire_time
@@ -117,12 +119,51 @@ class Schedule:
             await records.update(entry.id, {"$set": {"at": entry.at}}, verified=True)
 
     async def fire_due(self, now: datetime, limit: int) -> list[Firing]:
-        fired: list[Firing] = []
-        for entry in await self._due(now, limit):
-            firing = await self._fire(entry, now)
-            if firing is not None:
-                fired.append(firing)
-        return fired
+        """Fire what is due: each due entry's firing is made, the firings of a workspace
+        are stored together (one statement for the pass, not one each), then each task's
+        flag is set and its entry dropped (see the module's docstring for a crash)."""
+        ready = [
+            made for entry in await self._due(now, limit) if (made := await self._made(entry, now))
+        ]
+        stored: set[str] = set()
+        by_workspace: dict[str, list[Firing]] = {}
+        for _, _, firing in ready:
+            by_workspace.setdefault(firing.workspace_id, []).append(firing)
+        for workspace_id, firings in by_workspace.items():
+            records = self.source.records(FIRING, workspace_id)
+            # Refused: another replica (or an earlier pass) fired it.
+            refused = {firing.id for firing in await records.insert_many(firings)}
+            stored.update(firing.id for firing in firings if firing.id not in refused)
+        for entry, task, _ in ready:
+            await self._flag_and_drop(entry, task)
+        return [firing for _, _, firing in ready if firing.id in stored]
+
+    async def _made(
+        self, entry: ScheduleEntry, now: datetime
+    ) -> tuple[ScheduleEntry, Task, Firing] | None:
+        """The entry's firing, not yet stored (None: nothing to fire; an entry of a task
+        gone, done or fired is dropped, one whose time moved follows it)."""
+        found = await self.source.records(TASK, entry.workspace_id).get([entry.task_id])
+        task = found[0] if found else None
+        at = fire_time(task, entry.flag) if task is not None else None
+        if task is None or not task.active or getattr(task, entry.flag) or at is None:
+            await self._drop(entry)
+            return None
+        if at != entry.at:  # re-armed meanwhile: follow the task
+            if self.hint is not None:
+                self.hint.note(at)
+            entries = self.source.records(ENTRY, entry.workspace_id)
+            await entries.update(entry.id, {"$set": {"at": at}}, verified=True)
+            return None
+        firing = fire(task, entry.flag, now)
+        return (entry, task, firing) if firing is not None else None
+
+    async def _flag_and_drop(self, entry: ScheduleEntry, task: Task) -> None:
+        # The flag alone, by `_id` (the task was just read in this workspace): the rest of
+        # the task may be changing meanwhile elsewhere.
+        tasks = self.source.records(TASK, entry.workspace_id)
+        await tasks.update(task.id, {"$set": {entry.flag: True}}, verified=True, record=task)
+        await self._drop(entry)
 
     async def _due(self, now: datetime, limit: int) -> list[ScheduleEntry]:
         every = self.source.records(ENTRY, None)
@@ -139,34 +180,6 @@ class Schedule:
             until = None if len(entries) >= limit else now + SCHEDULE_QUIET_MAX
         self.hint.scanned_at(now, until)
         return [entry for entry in entries if entry.at <= now]
-
-    async def _fire(self, entry: ScheduleEntry, now: datetime) -> Firing | None:
-        tasks = self.source.records(TASK, entry.workspace_id)
-        entries = self.source.records(ENTRY, entry.workspace_id)
-        found = await tasks.get([entry.task_id])
-        task = found[0] if found else None
-        at = fire_time(task, entry.flag) if task is not None else None
-        if task is None or not task.active or getattr(task, entry.flag) or at is None:
-            await self._drop(entry)
-            return None
-        if at != entry.at:  # re-armed meanwhile: follow the task
-            if self.hint is not None:
-                self.hint.note(at)
-            await entries.update(entry.id, {"$set": {"at": at}}, verified=True)
-            return None
-        firing = fire(task, entry.flag, now)
-        if firing is None:
-            return None
-        fired: Firing | None = firing
-        try:
-            await self.source.records(FIRING, entry.workspace_id).insert(firing)
-        except Duplicate:
-            fired = None  # another replica (or an earlier pass) fired it
-        # The flag alone, by `_id` (the task was just read in this workspace): the rest of
-        # the task may be changing meanwhile elsewhere.
-        await tasks.update(task.id, {"$set": {entry.flag: True}}, verified=True, record=task)
-        await self._drop(entry)
-        return fired
 
     async def _drop(self, entry: ScheduleEntry) -> None:
         """Delete the entry unless it was re-armed (moved) meanwhile."""

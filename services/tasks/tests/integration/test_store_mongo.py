@@ -268,3 +268,104 @@ async def test_deal_tasks_moves_backfill_and_concurrent_changes(env: Env) -> Non
     for store in (w1, started):
         again = await store.find_tasks(TaskFilter(deal_ids=["d1"]), NOW)
         assert sorted(t.title for t in again) == ["t2", "v-title"]
+
+
+async def test_a_playbooks_audit_entries_ride_in_its_deal_list_once_after_a_crash(
+    infra: Any, db_name: str
+) -> None:
+    """On the embedded database a stage change's tasks are inserted, then its deal's list
+    is written with their events and audit entries (no intent before, no removal after).
+    A crash between the two: the redelivered stage change finds its tasks stored and
+    carries the same entries and events, so the log keeps one entry per task and the
+    stream one event per task (their ids derive from the tasks)."""
+    from crm_kit.audit import AUDIT as AUDIT_LOG
+    from crm_kit.audit import INTENTS
+    from crm_kit.outbox import OutboxRelay
+    from crm_tasks.config import AUDIT
+
+    client: AsyncMongoClient[Any] = AsyncMongoClient(infra.mongodb_uri, tz_aware=True)
+    nc = await infra.connect_nats()
+    try:
+        db = client[db_name]
+        await ensure_indexes(db)
+        writer = DocumentWriter(
+            db,
+            profile=DatabaseProfile.named("ferretdb"),
+            outbox_collections=OUTBOX_COLLECTIONS,
+            encode=encode,
+            audit=AUDIT,
+        )
+        w1 = mongo_store(writer).for_workspace("w1")
+        playbook = [make_task(n, deal_id="d7") for n in (1, 2)]
+        # The first delivery dies after the tasks' insert, before the deal's list.
+        held: list[dict[str, Any]] = []
+        await w1.tasks.insert_many(playbook, hold_audit=held)  # type: ignore[attr-defined]
+        assert await db[AUDIT_LOG].count_documents({}) == 0
+        assert await db[INTENTS].count_documents({}) == 0
+        redelivered = [make_task(n, deal_id="d7") for n in (1, 2)]
+        assert len(await w1.add_deal_tasks("d7", redelivered)) == 2  # both stored already
+        listed = await db["deal_tasks"].find_one({"_id": "w1:d7"})
+        assert len(listed["_outbox"]) == 2 and len(listed["_audit"]) == 2
+        relay = OutboxRelay(db, OUTBOX_COLLECTIONS, nc.jetstream())
+        await relay.publish_pending()
+        created = [e async for e in db[AUDIT_LOG].find({"action": "create"})]
+        assert sorted(e["record_id"] for e in created) == [t.id for t in playbook]
+        assert {e["_id"] for e in created} == {e["_id"] for e in held}
+        # A third delivery (after the list was written) adds nothing to the log.
+        assert len(await w1.add_deal_tasks("d7", [make_task(n, deal_id="d7") for n in (1, 2)]))
+        await relay.publish_pending()
+        assert await db[AUDIT_LOG].count_documents({}) == 2
+        found = await w1.find_tasks(TaskFilter(deal_ids=["d7"]), NOW)
+        assert sorted(t.title for t in found) == ["t1", "t2"]
+    finally:
+        await nc.close()
+        await client.close()
+
+
+async def test_a_pass_stores_its_firings_together_and_a_crash_after_them_fires_none_twice(
+    env: Env,
+) -> None:
+    """The firings of a pass go in one insert; a pass that died after it (firings stored,
+    flags not set, entries still there) is followed by one that fires none of them again
+    and flags and drops them all."""
+    from pymongo import monitoring
+
+    from crm_kit.records import MongoSource
+    from crm_tasks.domain.reminders import OVERDUE, fire
+    from crm_tasks.store.documents import FIRING
+
+    w1 = env.store.for_workspace("w1")
+    due = [make_task(n, due_at=NOW, overdue_sent=False) for n in range(20, 25)]
+    await w1.add_tasks(due)
+    # The pass that died: two firings stored, nothing else.
+    firings = MongoSource(env.writer).records(FIRING, "w1")
+    for task in due[:2]:
+        made = fire(make_task(int(task.id, 16), due_at=NOW, overdue_sent=False), OVERDUE, NOW)
+        assert made is not None
+        await firings.insert(made)
+    inserts: list[str] = []
+
+    class Inserts(monitoring.CommandListener):
+        def started(self, event: monitoring.CommandStartedEvent) -> None:
+            if event.command_name == "insert":
+                inserts.append(str(event.command["insert"]))
+
+        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+            return None
+
+        def failed(self, event: monitoring.CommandFailedEvent) -> None:
+            return None
+
+    # The next process's scheduler, on a client whose statements are counted.
+    client: AsyncMongoClient[Any] = AsyncMongoClient(
+        env.uri, tz_aware=True, event_listeners=[Inserts()]
+    )
+    env.clients.append(client)
+    restarted = mongo_store(_writer(client[env.db_name], env.writer.profile))
+    fired = await restarted.fire_due(NOW, 50)
+    assert sorted(f.task_id for f in fired) == sorted(t.id for t in due[2:])
+    assert inserts.count("scheduled_fires") == 1
+    assert all(t.overdue_sent for t in await w1.get_tasks([t.id for t in due]))
+    assert await env.writer.db["schedule"].count_documents({}) == 0
+    assert await env.writer.db["scheduled_fires"].count_documents({}) == len(due)
+    assert await restarted.fire_due(NOW, 50) == []
