@@ -118,6 +118,8 @@ class ListResult:
     # CPU milliseconds per request: the subgraph's process, FerretDB (None: not found).
     service_cpu: float | None
     database_cpu: float | None
+    # The first failure seen (status and the start of the body, or the exception).
+    first_error: str | None = None
 
 
 def listening(port: int | None) -> psutil.Process | None:
@@ -177,9 +179,10 @@ async def run_lists(
                 )
             latencies: list[float] = []
             errors = 0
+            failures: list[str] = []
             deadline = time.monotonic() + seconds
 
-            async def client(deadline: float = deadline) -> None:
+            async def client(deadline: float = deadline, failures: list[str] = failures) -> None:
                 nonlocal errors
                 while time.monotonic() < deadline:
                     started = time.perf_counter()
@@ -191,8 +194,12 @@ async def run_lists(
                             headers={"content-type": "application/json"},
                         )
                         failed = response.status_code != 200 or b'"errors"' in response.content
-                    except httpx.HTTPError:
+                        if failed and not failures:
+                            failures.append(f"HTTP {response.status_code}: {response.text[:200]}")
+                    except httpx.HTTPError as exc:
                         failed = True
+                        if not failures:
+                            failures.append(repr(exc)[:200])
                     latencies.append(time.perf_counter() - started)  # noqa: B023
                     errors += failed
 
@@ -208,6 +215,7 @@ async def run_lists(
                     errors,
                     _per_request(cpu_before[0], cpu_after[0], n),
                     _per_request(cpu_before[1], cpu_after[1], n),
+                    failures[0] if failures else None,
                 )
             )
     return results
@@ -243,6 +251,9 @@ def print_lists(results: list[ListResult], clients: int) -> None:
             f"{_figure(found.service_cpu):>10} {_figure(over):>7} "
             f"{_figure(found.database_cpu):>9} {found.errors:4}"
         )
+    for found in results:
+        if found.first_error is not None:
+            print(f"first error of {found.query.name}: {found.first_error}")
     print("(CPU ms/req: the subgraph's process per request, -floor: above `{ __typename }`'s;")
     print(" DB ms/req: FerretDB's; '-' where the process was not found)")
 
