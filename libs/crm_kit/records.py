@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from .filters import ALL, And, Eq, Filter, In
@@ -335,7 +336,7 @@ class MongoRecords(Records[E]):
         self.writer = writer
 
     @functools.cached_property
-    def _collection(self) -> Any:
+    def _collection(self) -> AsyncCollection[Any]:
         # Made on first use: a request's store makes records of every collection it might
         # touch, and a driver collection object costs more to build than most reads served
         # from a read index (profiled at a seventh of a contacts list's CPU).
