@@ -1,17 +1,23 @@
 """Every list, count and search of contacts, deals and tasks at its own subgraph (issue 14,
 item 2: p50 < 20 ms at 50 concurrent clients on the demo data), beside `{ __typename }`
 at the same subgraph (the floor of its HTTP and GraphQL layers) measured in the same run:
-each query runs for a fixed time with N concurrent clients, signed as the gateway signs."""
+each query runs for a fixed time with N concurrent clients, signed as the gateway signs.
+Beside the latencies it prints the CPU milliseconds per request of the subgraph's process
+and of FerretDB (psutil, the processes listening on their ports): on a machine loaded by
+other work the latencies mostly measure the wait for a core, the CPU what a request costs."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import orjson
+import psutil
 from measure import ms, percentile
 from workload import Pools
 
@@ -104,21 +110,79 @@ def list_queries(pools: Pools) -> list[ListQuery]:
     ]
 
 
+@dataclass
+class ListResult:
+    query: ListQuery
+    latencies: list[float]
+    errors: int
+    # CPU milliseconds per request: the subgraph's process, FerretDB (None: not found).
+    service_cpu: float | None
+    database_cpu: float | None
+    # The first failure seen (status and the start of the body, or the exception).
+    first_error: str | None = None
+
+
+def listening(port: int | None) -> psutil.Process | None:
+    """The process listening on this TCP port of this machine (None: not found or not
+    allowed to look)."""
+    if port is None:
+        return None
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                return psutil.Process(conn.pid) if conn.pid else None
+    except (psutil.Error, OSError):
+        return None
+    return None
+
+
+def _cpu(process: psutil.Process | None) -> float | None:
+    if process is None:
+        return None
+    try:
+        times = process.cpu_times()
+    except psutil.Error:
+        return None
+    return times.user + times.system
+
+
+def _per_request(before: float | None, after: float | None, requests: int) -> float | None:
+    if before is None or after is None or not requests:
+        return None
+    return (after - before) * 1000 / requests
+
+
 async def run_lists(
-    urls: dict[str, str], pools: Pools, clients: int, seconds: float
-) -> list[tuple[ListQuery, list[float], int]]:
+    urls: dict[str, str],
+    pools: Pools,
+    clients: int,
+    seconds: float,
+    database_port: int | None = None,
+) -> list[ListResult]:
     results = []
+    database = listening(database_port)
+    services = {name: listening(httpx.URL(url).port) for name, url in urls.items()}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     owner = pools.owners[0]
     async with httpx.AsyncClient(timeout=30, limits=limits, trust_env=False) as http:
         for item in list_queries(pools):
             auth = gateway_auth(item.service, WORKSPACE, owner, "admin")
             body = orjson.dumps({"query": item.query, "variables": item.variables})
+            # Asked once untimed: the first ask after a start loads the read index and
+            # holds the rows (a cost of the start, not of the list).
+            with contextlib.suppress(httpx.HTTPError):
+                await http.post(
+                    urls[item.service],
+                    content=body,
+                    auth=auth,
+                    headers={"content-type": "application/json"},
+                )
             latencies: list[float] = []
             errors = 0
+            failures: list[str] = []
             deadline = time.monotonic() + seconds
 
-            async def client(deadline: float = deadline) -> None:
+            async def client(deadline: float = deadline, failures: list[str] = failures) -> None:
                 nonlocal errors
                 while time.monotonic() < deadline:
                     started = time.perf_counter()
@@ -130,29 +194,69 @@ async def run_lists(
                             headers={"content-type": "application/json"},
                         )
                         failed = response.status_code != 200 or b'"errors"' in response.content
-                    except httpx.HTTPError:
+                        if failed and not failures:
+                            failures.append(f"HTTP {response.status_code}: {response.text[:200]}")
+                    except httpx.HTTPError as exc:
                         failed = True
+                        if not failures:
+                            failures.append(repr(exc)[:200])
                     latencies.append(time.perf_counter() - started)  # noqa: B023
                     errors += failed
 
+            service = services.get(item.service)
+            cpu_before = _cpu(service), _cpu(database)
             await asyncio.gather(*(client() for _ in range(clients)))
-            results.append((item, latencies, errors))
+            cpu_after = _cpu(service), _cpu(database)
+            n = len(latencies)
+            results.append(
+                ListResult(
+                    item,
+                    latencies,
+                    errors,
+                    _per_request(cpu_before[0], cpu_after[0], n),
+                    _per_request(cpu_before[1], cpu_after[1], n),
+                    failures[0] if failures else None,
+                )
+            )
     return results
 
 
-def print_lists(results: list[tuple[ListQuery, list[float], int]], clients: int) -> None:
+def print_lists(results: list[ListResult], clients: int) -> None:
+    """Per query: p50 and p99, p50 over and above the floor (`{ __typename }` at the same
+    subgraph in the same run), and CPU per request (service, FerretDB) beside the
+    floor's."""
     print(f"\n== lists at the subgraphs, {clients} concurrent clients each")
+    print(f"load average: {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
     print(
         f"{'service':9} {'query':24} {'count':>6} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'p50/floor':>9} {'err':>4}"
+        f"{'p50-floor':>9} {'p50/floor':>9} {'CPU ms/req':>10} {'-floor':>7} "
+        f"{'DB ms/req':>9} {'err':>4}"
     )
     floor = 0.0
-    for item, latencies, errors in results:
+    floor_cpu: float | None = None
+    for found in results:
+        item, latencies = found.query, found.latencies
         p50 = percentile(latencies, 50)
         if item.query == "{ __typename }":
-            floor = p50
+            floor, floor_cpu = p50, found.service_cpu
         ratio = p50 / floor if floor else float("nan")
+        over = (
+            found.service_cpu - floor_cpu
+            if found.service_cpu is not None and floor_cpu is not None
+            else None
+        )
         print(
             f"{item.service:9} {item.name:24} {len(latencies):6} {ms(p50):>7} "
-            f"{ms(percentile(latencies, 99)):>7} {ratio:9.2f} {errors:4}"
+            f"{ms(percentile(latencies, 99)):>7} {ms(p50 - floor):>9} {ratio:9.2f} "
+            f"{_figure(found.service_cpu):>10} {_figure(over):>7} "
+            f"{_figure(found.database_cpu):>9} {found.errors:4}"
         )
+    for found in results:
+        if found.first_error is not None:
+            print(f"first error of {found.query.name}: {found.first_error}")
+    print("(CPU ms/req: the subgraph's process per request, -floor: above `{ __typename }`'s;")
+    print(" DB ms/req: FerretDB's; '-' where the process was not found)")
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

@@ -192,7 +192,8 @@ async def run_phases(
     verdict(results)
     urls = {s: env.get(f"SUBGRAPH_{s.upper()}_URL", "") for s in ("contacts", "deals", "tasks")}
     if args.list_clients and all(urls.values()):
-        found = await run_lists(urls, pools, args.list_clients, args.list_seconds)
+        database = httpx.URL(env["MONGODB_URI"]).port if env.get("MONGODB_URI") else None
+        found = await run_lists(urls, pools, args.list_clients, args.list_seconds, database)
         print_lists(found, args.list_clients)
 
 

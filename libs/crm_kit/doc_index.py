@@ -169,8 +169,19 @@ class DocIndex(Generic[E]):
         by `_id`. `narrow`: constraints `where` implies on posted fields."""
 
         def choose() -> list[IndexedDoc]:
-            matching = self._matching(entries, where, narrow)
-            return select(matching, IndexedDoc.get, ALL, order, after, limit)
+            rows = self._ordered(entries, where, narrow, order)
+            beyond = order.after(after)
+            if beyond is None:
+                return list(rows[:limit])
+            # The sorted matches walked from the start: the cursor's own filter decides
+            # each row (a null or another type is never after a cursor, as on MongoDB).
+            chosen: list[IndexedDoc] = []
+            for entry in rows:
+                if beyond.matches(entry.get()):
+                    chosen.append(entry)
+                    if len(chosen) >= limit:
+                        break
+            return chosen
 
         chosen = choose()
         for _ in range(SELECT_ATTEMPTS - 1):
@@ -198,6 +209,17 @@ class DocIndex(Generic[E]):
 
         # Keyed by the filter's repr: equal filters can differ in type (`1 == True`).
         return entries.memo(repr(where), compute)
+
+    def _ordered(
+        self, entries: Entries[IndexedDoc], where: Filter, narrow: Narrow, order: Order
+    ) -> tuple[IndexedDoc, ...]:
+        """The entries `where` selects in `order`, kept until the entries change: between
+        writes a page is a slice, not a sort of every match per request."""
+
+        def compute() -> tuple[IndexedDoc, ...]:
+            return tuple(select(self._matching(entries, where, narrow), IndexedDoc.get, ALL, order))
+
+        return entries.memo(("ordered", repr(where), order.field, order.descending), compute)
 
     def _entry(self, record: E) -> IndexedDoc:
         entry = self.entry_of(record)

@@ -115,6 +115,22 @@ async def test_own_writes_show_at_once_and_changes_behind_the_index_are_re_read(
     assert index.count(entries, Eq("owner", "u9")) == 2  # the entry was re-read
 
 
+async def test_a_sorted_page_is_kept_until_a_write_reorders_it() -> None:
+    db, index = await seeded()
+    entries = await index.entries(WS)
+    assert entries is not None
+    by_rank = Order("rank", descending=True)
+    first = await index.page(WS, entries, ALL, order=by_rank, after=None, limit=3)
+    again = await index.page(WS, entries, ALL, order=by_rank, after=None, limit=3)
+    assert [n.id for n in again] == [n.id for n in first]
+    # A write ranks n00 above every other: the next page of the same list shows it first.
+    await db.records(NOTE, WS).update("n00", {"$set": {"rank": 99}})
+    top = await index.page(WS, entries, ALL, order=by_rank, after=None, limit=3)
+    expected = await db.records(NOTE, WS).find(ALL, order=by_rank, limit=3)
+    assert [n.id for n in top] == [n.id for n in expected]
+    assert top[0].id == "n00"
+
+
 async def test_a_filter_on_a_field_not_kept_fails_loudly() -> None:
     _, index = await seeded()
     entries = await index.entries(WS)

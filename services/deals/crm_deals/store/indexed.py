@@ -27,7 +27,7 @@ embedded database, and this module goes with it.
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from crm_kit.change_log import ChangeLog
@@ -162,7 +162,7 @@ class IndexedWorkspaceStore(WorkspaceRecordStore):
         try:
             for attempt in range(SELECT_ATTEMPTS):
                 chosen = data.select(where, order, after, limit)
-                deals, behind = await self._fetch(chosen)
+                deals, behind, docs = await self._fetch(chosen)
                 if not behind or attempt == SELECT_ATTEMPTS - 1:
                     break
                 await self.index.refresh(self.workspace_id, behind)
@@ -170,7 +170,8 @@ class IndexedWorkspaceStore(WorkspaceRecordStore):
             total = data.count(where) if query is not None else len(deals)
         except Unsupported:
             return None
-        return [deal for deal in deals if where.matches(_fields(deal))], total
+        # Re-checked by the documents they were made from (no re-encoding per row).
+        return [deal for deal in deals if where.matches(docs[deal.id].get)], total
 
     async def board(
         self,
@@ -189,7 +190,7 @@ class IndexedWorkspaceStore(WorkspaceRecordStore):
                     pipeline_id, stage_keys, per_stage, where if narrowed else None
                 )
                 chosen = [entry for page in pages.values() for entry in page]
-                deals, behind = await self._fetch(chosen)
+                deals, behind, docs = await self._fetch(chosen)
                 if not behind or attempt == SELECT_ATTEMPTS - 1:
                     break
                 await self.index.refresh(self.workspace_id, behind)
@@ -202,9 +203,7 @@ class IndexedWorkspaceStore(WorkspaceRecordStore):
             key: [
                 by_id[e.id]
                 for e in page
-                if e.id in by_id
-                and by_id[e.id].stage_key == key
-                and where.matches(_fields(by_id[e.id]))
+                if e.id in by_id and by_id[e.id].stage_key == key and where.matches(docs[e.id].get)
             ]
             for key, page in pages.items()
         }
@@ -223,10 +222,13 @@ class IndexedWorkspaceStore(WorkspaceRecordStore):
         except Unsupported:
             return await super().pipeline_facts(pipeline_id, narrowed)
 
-    async def _fetch(self, chosen: list[Entry]) -> tuple[list[Deal], list[str]]:
-        """The chosen deals in order, and the ids whose entry was behind the database."""
+    async def _fetch(
+        self, chosen: list[Entry]
+    ) -> tuple[list[Deal], list[str], Mapping[str, Mapping[str, Any]]]:
+        """The chosen deals in order, the ids whose entry was behind the database, and the
+        stored documents the deals were made from, by id."""
         if not chosen:
-            return [], []
+            return [], [], {}
         ids = [e.id for e in chosen]
         if self.index.holds_records:
             docs = await self.index.records(self.workspace_id, ids)
@@ -240,9 +242,4 @@ class IndexedWorkspaceStore(WorkspaceRecordStore):
                 behind.append(entry.id)
             if doc is not None:
                 deals.append(deal_from_doc(doc))
-        return deals, behind
-
-
-def _fields(deal: Deal) -> Any:
-    """A deal's stored fields by name (to re-check a fetched deal against the filter)."""
-    return deal_to_doc(deal).get
+        return deals, behind, docs
