@@ -265,3 +265,22 @@ def test_custom_field_columns_map_where_the_record_type_has_custom_fields() -> N
                 "fields": {"title": {"column": "title"}, "custom.tier": {"column": "custom.tier"}},
             }
         )
+
+
+def test_a_deals_file_maps_its_company_domain_and_primary_contact() -> None:
+    # The deals owner links both (docs/imports.md); the target once refused them.
+    data = (
+        b"Deal,Stage,Account,Company Domain,Contact Email\nPilot,won,Acme,acme.com,ann@acme.com\n"
+    )
+    preview = preview_file(io.BytesIO(data), target="deals")  # type: ignore[arg-type]
+    assert preview.suggested is not None
+    fields = {name: rule.column for name, rule in preview.suggested.fields.items()}
+    assert fields["company_domain"] == "Company Domain"
+    assert fields["contact_email"] == "Contact Email"
+    mapper = RowMapper(
+        preview.suggested, ["Deal", "Stage", "Account", "Company Domain", "Contact Email"]
+    )
+    values = mapper.map(
+        Row(2, ("Pilot", "won", "Acme", "https://www.Acme.com/", "Ann@Acme.com"))
+    ).values
+    assert (values["company_domain"], values["contact_email"]) == ("acme.com", "ann@acme.com")
