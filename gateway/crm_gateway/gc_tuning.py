@@ -18,7 +18,7 @@ cycles), so the collector finds next to nothing (a few objects a request). Hence
 
 from __future__ import annotations
 
-import gc
+from crm_kit.serve import tune_gc
 
 # Net container allocations between young collections (CPython's default: 700). A board
 # response allocates ~5,000; 50,000 is a few requests' worth, ~5 MB at most.
@@ -29,6 +29,4 @@ OLDER_THRESHOLDS = (20, 20)
 
 def tune_for_serving() -> None:
     """Call once start-up has built what lives as long as the process."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(YOUNG_THRESHOLD, *OLDER_THRESHOLDS)
+    tune_gc(YOUNG_THRESHOLD, OLDER_THRESHOLDS)
