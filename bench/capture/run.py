@@ -104,6 +104,7 @@ class Stack:
             "CAPTURE_TRACK_PER_SITE_PER_SECOND": "100000000",
             # Likewise the gateway's admission (one client token, one address).
             "GATEWAY_RATE_PER_IP": "0",
+            "GATEWAY_TRACKING_RATE_PER_IP": "0",
             "GATEWAY_RATE_PER_TOKEN": "0",
             "GATEWAY_MAX_IN_FLIGHT": "0",
             "METRICS_PORT": "0",  # never collide with a running stack's metrics ports

@@ -6,7 +6,8 @@ the deals app in this process with a pymongo command listener (stand-ins answer 
 reference checks), creates `--deals` deals, then moves each once (`--concurrency` at a
 time, as `run.py`), waits until every `stage_changed` event has arrived and the writes
 have settled (the relay's clean-up), and prints the commands per move by command and
-collection: writes (insert, update, delete, findAndModify) and reads; the CPU time this
+collection: writes (insert, update, delete, findAndModify) and reads, and the bytes of the
+write commands; the CPU time this
 process (the service, plus this script's GraphQL client) and FerretDB spent per move;
 and the same for the raw driver's move (`find_one` + `update_one`, as `run.py`) on
 deals of the same database. Statements and CPU time, unlike throughput, hardly move with
@@ -35,10 +36,11 @@ for sub in ("libs", "services/deals"):
 sys.path.insert(0, str(ROOT / "bench" / "tasks"))
 os.environ.setdefault("JWT_SECRET", "bench-" + secrets.token_hex(24))
 
+import bson  # noqa: E402
 import orjson  # noqa: E402
 import psutil  # noqa: E402
 from pymongo import AsyncMongoClient, monitoring  # noqa: E402
-from statements import Commands, cpu_seconds, per_operation  # noqa: E402
+from statements import WRITES, Commands, cpu_seconds, per_operation  # noqa: E402
 
 from crm_contracts import deals as contract  # noqa: E402
 from crm_deals.app import create_app  # noqa: E402
@@ -60,6 +62,20 @@ MOVE = (
 )
 
 
+class CommandBytes(Commands):
+    """Commands counted, and the bytes of the write commands sent: FerretDB parses and
+    applies every path an update names, so its CPU follows them too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        super().started(event)
+        if event.command_name in WRITES:
+            self.written += len(bson.encode(event.command))
+
+
 async def gather_limited(concurrency: int, items: list[str], call: Any) -> None:
     queue = list(items)
 
@@ -76,7 +92,7 @@ async def measure(count: int, concurrency: int, profile: str) -> dict[str, Any]:
     stack = InfraStack(tmp, free_port(), free_port(), harness=True).start()
     ferretdb = psutil.Process(stack.servers[0].process.pid)
     here = psutil.Process(os.getpid())
-    commands = Commands()
+    commands = CommandBytes()
     monitoring.register(commands)  # every client created from now on (the app's)
     nc = await stack.connect_nats()
     database = f"bench_{secrets.token_hex(4)}"
@@ -106,6 +122,9 @@ async def measure(count: int, concurrency: int, profile: str) -> dict[str, Any]:
         ):
             client = GraphQLClient(http, gateway_auth("deals", WORKSPACE, "bench", "admin"))
             base = {"amount": "1250.50", "currency": "USD", "companyId": "co1"}
+            # A running service has its read index loaded (`run.py` measures it so); the
+            # deals created since are held whole in it, as their writes installed them.
+            await client.data("{ deals(first: 1) { totalCount } }")
             ids = []
             for n in range(count + 1):
                 made = await client.data(CREATE, {"input": {**base, "title": f"Deal {n}"}})
@@ -116,6 +135,7 @@ async def measure(count: int, concurrency: int, profile: str) -> dict[str, Any]:
             await eventually(settled, timeout=60, what="writes settled")
 
             commands.counts.clear()
+            commands.written = 0
             cpu = (cpu_seconds(here), cpu_seconds(ferretdb))
             started = time.perf_counter()
 
@@ -128,6 +148,7 @@ async def measure(count: int, concurrency: int, profile: str) -> dict[str, Any]:
             await eventually(settled, timeout=60, what="writes settled")
             cpu_service = (cpu_seconds(here) - cpu[0], cpu_seconds(ferretdb) - cpu[1])
             counted = Counter(commands.counts)
+            written_bytes = commands.written
 
         # The raw driver's move on deals of the same database, as `run.py` does it.
         raw_ids = ids[1:]
@@ -161,6 +182,7 @@ async def measure(count: int, concurrency: int, profile: str) -> dict[str, Any]:
         "profile": profile,
         "writes_per_move": round(writes, 2),
         "reads_per_move": round(reads, 2),
+        "write_bytes_per_move": round(written_bytes / count),
         "cpu_ms_per_move": {
             "service": round(cpu_service[0] * 1000 / count, 2),
             "ferretdb": round(cpu_service[1] * 1000 / count, 2),
@@ -194,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {key:40} {value:>6}")
     print(f"writes per move: {result['writes_per_move']} (raw driver: 1)")
     print(f"reads per move:  {result['reads_per_move']} (raw driver: 1)")
+    print(f"bytes of write commands per move: {result['write_bytes_per_move']:,}")
     cpu, raw = result["cpu_ms_per_move"], result["raw_cpu_ms_per_move"]
     print(
         f"CPU ms per move: service process {cpu['service']}, FerretDB {cpu['ferretdb']} "

@@ -35,6 +35,7 @@ for sub in ("libs", "services/deals"):
 os.environ.setdefault("JWT_SECRET", "bench-secret-" + "x" * 40)
 
 import httpx  # noqa: E402
+import psutil  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
 from crm_deals.config import OUTBOX_COLLECTIONS  # noqa: E402
@@ -67,6 +68,7 @@ BOARD = """query($p: ID) { pipelineBoard(pipelineId: $p) { columns {
 MOVE = (
     """mutation($id: ID!, $s: String!) { moveDeal(id: $id, stageKey: $s) { id stage { key } } }"""
 )
+VIEW = """query($id: ID!) { deal(id: $id) { id title stage { key } } }"""
 BY_COMPANY = """query($c: ID!) { deals(filter: {companyId: $c}, first: 20) { totalCount
   edges { node { id title amount stage { key } } } pageInfo { hasNextPage } } }"""
 BY_CONTACT = """query($r: [_Any!]!) { _entities(representations: $r) { ... on Contact {
@@ -123,6 +125,26 @@ async def ferretdb_requests(metrics_url: str) -> float:
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
         if line.startswith(name + "{") or line.startswith(name + " ")
+    )
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def move_cpu_line(service: list[float], raw: list[float]) -> str:
+    """CPU ms per move of (service, FerretDB, this client), the service's moves and the raw."""
+    return (
+        f"CPU ms per moveDeal: service {service[0]:.2f}, FerretDB {service[1]:.2f}, client "
+        f"{service[2]:.2f}; per raw move: FerretDB {raw[1]:.2f}, client (driver) {raw[2]:.2f}"
+    )
+
+
+def unseen_line(moves: float, raw: float, requests: float) -> str:
+    return (
+        f"moveDeal of deals nobody viewed (read by `_id`): {moves:.1f}/s, {moves / raw:.2f}x "
+        f"raw; FerretDB requests per move {requests:.1f}"
     )
 
 
@@ -377,9 +399,10 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
                 d["_id"]
                 async for d in deals.find(
                     {"workspace_id": WORKSPACE, "stage_key": "engaging"}, {"_id": 1}
-                ).limit(2 * args.moves)
+                ).limit(3 * args.moves)
             ]
             mine, theirs = engaging[: args.moves], engaging[args.moves : 2 * args.moves]
+            unseen = engaging[2 * args.moves : 3 * args.moves]
 
             async def move(deal_id: str) -> None:
                 body = (
@@ -407,16 +430,43 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
                     },
                 )
 
+            # CPU seconds of each process (service, FerretDB, this client) per move: unlike
+            # throughput, they hardly move with what else runs on the machine.
+            processes = (
+                psutil.Process(process.pid),
+                psutil.Process(stack.servers[0].process.pid),
+                psutil.Process(),
+            )
+            # A user moves a deal they see (on the board, on its page): the service then
+            # holds it whole in its read index and the move reads nothing by `_id`. Viewed
+            # once each here, untimed; the moves of deals nobody viewed are measured after.
+            for deal_id in mine:
+                await http.post("/graphql", json={"query": VIEW, "variables": {"id": deal_id}})
             before = await ferretdb_requests(args.metrics_url)
+            cpu = [cpu_seconds(p) for p in processes]
             service_moves = await asyncio.wait_for(
                 throughput(mine, args.concurrency, move), PHASE_TIMEOUT
             )
             # The relay's publishing and clean-up of the moves' events count too.
             await asyncio.sleep(2)
             move_requests = (await ferretdb_requests(args.metrics_url) - before) / len(mine)
+            move_cpu = [
+                (cpu_seconds(p) - c) * 1000 / len(mine) for p, c in zip(processes, cpu, strict=True)
+            ]
+            before = await ferretdb_requests(args.metrics_url)
+            unseen_moves = await asyncio.wait_for(
+                throughput(unseen, args.concurrency, move), PHASE_TIMEOUT
+            )
+            await asyncio.sleep(2)
+            unseen_requests = (await ferretdb_requests(args.metrics_url) - before) / len(unseen)
+            cpu = [cpu_seconds(p) for p in processes]
             raw_moves = await asyncio.wait_for(
                 throughput(theirs, args.concurrency, raw_move), PHASE_TIMEOUT
             )
+            raw_cpu = [
+                (cpu_seconds(p) - c) * 1000 / len(theirs)
+                for p, c in zip(processes, cpu, strict=True)
+            ]
     finally:
         process.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -435,6 +485,8 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
             f"service/raw {service_moves / raw_moves:.2f}x; FerretDB requests per moveDeal "
             f"(its events' relay included): {move_requests:.1f}, per raw move: 2"
         )
+        print(move_cpu_line(move_cpu, raw_cpu))
+        print(unseen_line(unseen_moves, raw_moves, unseen_requests))
         print(f"load average: {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
         if failures:
             print(f"moveDeal failures: {len(failures)} (first: {failures[0]}; log: {SERVICE_LOG})")
@@ -468,6 +520,8 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
         f"FerretDB requests per pipelineBoard: {board_requests:.1f}; per moveDeal (its "
         f"events' relay included): {move_requests:.1f}; per raw move: 2"
     )
+    print(move_cpu_line(move_cpu, raw_cpu))
+    print(unseen_line(unseen_moves, raw_moves, unseen_requests))
     print(f"load average: {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
     print(f"\nfirst pipelineBoard (loads the index: one projected scan): {ms(first_board)}")
     if rss_before and rss_after:

@@ -2,8 +2,8 @@
 
 Starts its own FerretDB (embedded SQLite) and NATS in a temporary directory, runs the
 contacts service in this process (its lifespan: the write path, the outbox relay, the
-request/reply endpoints) and drives `rpc.contacts.import_companies.write` over NATS with
-generated company rows in batches of 1,000 (what the import service sends), for each
+request/reply endpoints) and drives each record type's import write endpoint over NATS with
+generated rows in batches of 1,000 (what the import service sends), for each
 size asked (default 10,000 and 100,000), each in a workspace of its own. Beside it, the
 same number of comparable documents written with raw `insert_many` (1,000 a statement)
 into a collection of their own on the same database: the floor of what a write can cost.
@@ -13,6 +13,12 @@ Prints rows/s of each, their ratio, the time until the relay has published every
 included). Bounded: at most 200,000 rows a size; everything stops at the end.
 
     .venv/bin/python bench/import/sinks.py [--sizes 10000,100000] [--domains] [--statements]
+        [--records companies,deals,contacts,interactions]
+
+`--records interactions` imports the contacts first (not measured), then one entry per
+contact: each row moves its contact's last activity (`touch_contacts_of_batch`).
+`--records tasks`: tasks without links, each already due (the scheduler fires them as
+they come; "until published" then includes their overdue notices).
 
 `--statements` adds the database statements of each size's sink phase, per batch: count,
 time and mean inserted document size per command and collection (the bench's own polling
@@ -34,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-for sub in ("libs", "services/contacts", "services/deals"):
+for sub in ("libs", "services/contacts", "services/deals", "services/tasks"):
     sys.path.insert(0, str(ROOT / sub))
 os.environ.setdefault("JWT_SECRET", "bench-secret-" + "x" * 40)
 
@@ -81,7 +87,47 @@ def company_row(n: int, domains: bool) -> dict[str, Any]:
     return values
 
 
-ROW_OF = {"companies": company_row, "deals": deal_row}
+def contact_row(n: int, domains: bool) -> dict[str, Any]:
+    return {"first_name": f"Person {n}", "email": f"p{n:07d}@people.example"}
+
+
+def interaction_row(n: int, domains: bool) -> dict[str, Any]:
+    # Every row a contact of its own: the case where each row moves a last activity.
+    return {
+        "kind": ("email", "call", "meeting")[n % 3],
+        "contact_email": f"p{n:07d}@people.example",
+        "occurred_at": f"2024-{n % 12 + 1:02d}-{n % 28 + 1:02d}T10:00:00Z",
+        "summary": f"Imported entry {n}",
+        "external_id": f"I{n:08d}",
+    }
+
+
+def task_row(n: int, domains: bool) -> dict[str, Any]:
+    # Due in the past: each fires (overdue) as soon as it is imported.
+    return {
+        "title": f"Follow up {n}",
+        "type": ("call", "email", "meeting")[n % 3],
+        "due_at": f"2024-{n % 12 + 1:02d}-{n % 28 + 1:02d}T10:00:00Z",
+        "external_id": f"T{n:08d}",
+    }
+
+
+ROW_OF = {
+    "tasks": task_row,
+    "companies": company_row,
+    "deals": deal_row,
+    "contacts": contact_row,
+    "interactions": interaction_row,
+}
+# What must exist before a record type's rows are measured (not measured itself).
+NEEDS = {"interactions": "contacts"}
+# The service owning each record type.
+OWNER = {
+    "companies": "contacts",
+    "contacts": "contacts",
+    "interactions": "contacts",
+    "tasks": "tasks",
+}
 
 
 async def raw_rate(uri: str, database: str, kind: str, rows: int, domains: bool) -> float:
@@ -90,10 +136,14 @@ async def raw_rate(uri: str, database: str, kind: str, rows: int, domains: bool)
     client: AsyncMongoClient[Any] = AsyncMongoClient(uri, tz_aware=True)
     try:
         db = client[database]
-        if kind == "companies":
+        if OWNER.get(kind) == "contacts":
             from crm_contacts.store.mongo import ensure_indexes as contacts_indexes
 
             await contacts_indexes(db)
+        elif kind == "tasks":
+            from crm_tasks.store.mongo import ensure_indexes as tasks_indexes
+
+            await tasks_indexes(db)
         else:
             from crm_deals.store.mongo import ensure_indexes as deals_indexes
 
@@ -175,8 +225,10 @@ async def bench(
 ) -> list[tuple[Any, ...]]:
     from crm_contacts.app import create_app as contacts_app
     from crm_deals.app import create_app as deals_app
+    from crm_kit.serve import tune_gc
     from crm_kit.settings import Settings
     from crm_kit.testing import running_app
+    from crm_tasks.app import create_app as tasks_app
 
     def settings(service: str) -> Settings:
         return Settings(
@@ -190,15 +242,23 @@ async def bench(
     # Only the record type's owner runs: what the import's writes cost. (On the full stack
     # the other services' consumers also handle each `*.created`, e.g. deals keeps a fact
     # per company: their cost comes on top, on the same database server.)
-    apps = {"companies": contacts_app(settings("contacts")), "deals": deals_app(settings("deals"))}
+    apps = {
+        "contacts": contacts_app(settings("contacts")),
+        "deals": deals_app(settings("deals")),
+        "tasks": tasks_app(settings("tasks")),
+    }
     db_pid = next(s for s in infra.servers if s.name == "ferretdb").process.pid
     for kind in kinds:
-        async with running_app(apps[kind]):
+        service = OWNER.get(kind, "deals")
+        async with running_app(apps[service]):
+            tune_gc()  # as a served process collects garbage (`python -m crm_<svc>`)
             nc = await infra.connect_nats("cli")
             client: AsyncMongoClient[Any] = AsyncMongoClient(infra.mongodb_uri, tz_aware=True)
             try:
-                owner = "bench_contacts" if kind == "companies" else "bench_deals"
+                owner = f"bench_{service}"
                 for rows in sizes:
+                    if kind in NEEDS:
+                        await sink_rate(nc, NEEDS[kind], f"ws{rows}", rows, domains)
                     with cpu.Meter(db_pid) as raw_cpu:
                         raw = await raw_rate(infra.mongodb_uri, f"raw_{kind}", kind, rows, domains)
                     watched = statements.phase() if statements else contextlib.nullcontext()
@@ -226,7 +286,12 @@ async def bench(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000")
-    parser.add_argument("--records", default="companies,deals", help="companies, deals")
+    parser.add_argument(
+        "--records",
+        default="companies,deals",
+        help="companies, deals, contacts, interactions (each a contact of its own, made"
+        " first), tasks (each already due: fired at once)",
+    )
     parser.add_argument(
         "--domains", action="store_true", help="give every company a domain (identity key)"
     )

@@ -18,10 +18,12 @@ from typing import Any
 import httpx
 import orjson
 import psutil
+from client import FAILURES, Poster
 from measure import ms, percentile
 from workload import Pools
 
-from crm_kit.testing import gateway_auth
+from crm_kit.graphql_http import ASSERTION_HEADER
+from crm_kit.testing import AsGateway, gateway_auth
 
 WORKSPACE = "demo"
 
@@ -162,63 +164,76 @@ async def run_lists(
     results = []
     database = listening(database_port)
     services = {name: listening(httpx.URL(url).port) for name, url in urls.items()}
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     owner = pools.owners[0]
-    async with httpx.AsyncClient(timeout=30, limits=limits, trust_env=False) as http:
+    poster = Poster(clients, 30.0)
+    try:
         for item in list_queries(pools):
             auth = gateway_auth(item.service, WORKSPACE, owner, "admin")
             body = orjson.dumps({"query": item.query, "variables": item.variables})
+            url = urls[item.service]
+
             # Asked once untimed: the first ask after a start loads the read index and
             # holds the rows (a cost of the start, not of the list).
-            with contextlib.suppress(httpx.HTTPError):
-                await http.post(
-                    urls[item.service],
-                    content=body,
-                    auth=auth,
-                    headers={"content-type": "application/json"},
-                )
+            with contextlib.suppress(*FAILURES):
+                await poster.post(url, _signed(auth, body), body)
             latencies: list[float] = []
-            errors = 0
             failures: list[str] = []
             deadline = time.monotonic() + seconds
-
-            async def client(deadline: float = deadline, failures: list[str] = failures) -> None:
-                nonlocal errors
-                while time.monotonic() < deadline:
-                    started = time.perf_counter()
-                    try:
-                        response = await http.post(
-                            urls[item.service],  # noqa: B023 - awaited within the loop
-                            content=body,  # noqa: B023
-                            auth=auth,  # noqa: B023
-                            headers={"content-type": "application/json"},
-                        )
-                        failed = response.status_code != 200 or b'"errors"' in response.content
-                        if failed and not failures:
-                            failures.append(f"HTTP {response.status_code}: {response.text[:200]}")
-                    except httpx.HTTPError as exc:
-                        failed = True
-                        if not failures:
-                            failures.append(repr(exc)[:200])
-                    latencies.append(time.perf_counter() - started)  # noqa: B023
-                    errors += failed
-
             service = services.get(item.service)
             cpu_before = _cpu(service), _cpu(database)
-            await asyncio.gather(*(client() for _ in range(clients)))
+            clients_errors = await asyncio.gather(
+                *(
+                    _client(poster, url, auth, body, deadline, latencies, failures)
+                    for _ in range(clients)
+                )
+            )
             cpu_after = _cpu(service), _cpu(database)
             n = len(latencies)
             results.append(
                 ListResult(
                     item,
                     latencies,
-                    errors,
+                    sum(clients_errors),
                     _per_request(cpu_before[0], cpu_after[0], n),
                     _per_request(cpu_before[1], cpu_after[1], n),
                     failures[0] if failures else None,
                 )
             )
+    finally:
+        await poster.aclose()
     return results
+
+
+def _signed(auth: AsGateway, body: bytes) -> dict[str, str]:
+    """Headers signed for this request, as the gateway signs each one."""
+    return {"content-type": "application/json", ASSERTION_HEADER: auth.assertion(body)}
+
+
+async def _client(
+    poster: Poster,
+    url: str,
+    auth: AsGateway,
+    body: bytes,
+    deadline: float,
+    latencies: list[float],
+    failures: list[str],
+) -> int:
+    """One client asking until `deadline`; its latencies appended, its errors counted."""
+    errors = 0
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        try:
+            status, content = await poster.post(url, _signed(auth, body), body)
+            failed = status != 200 or b'"errors"' in content
+            if failed and not failures:
+                failures.append(f"HTTP {status}: {content[:200]!r}")
+        except FAILURES as exc:
+            failed = True
+            if not failures:
+                failures.append(repr(exc)[:200])
+        latencies.append(time.perf_counter() - started)
+        errors += failed
+    return errors
 
 
 def print_lists(results: list[ListResult], clients: int) -> None:

@@ -32,13 +32,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-for path in (HERE, ROOT / "bench" / "web", ROOT / "libs"):
+for path in (HERE, ROOT / "bench" / "web", ROOT / "libs", ROOT / "gateway"):
     sys.path.insert(0, str(path))
 
 import httpx  # noqa: E402
 import orjson  # noqa: E402
 import psutil  # noqa: E402
 from board import run_board  # noqa: E402
+from client import FAILURES, Poster  # noqa: E402
 from lists import print_lists, run_lists  # noqa: E402
 from measure import ProcessMeter, Recorder, print_phase  # noqa: E402
 from workload import OPERATIONS, Pools, User  # noqa: E402
@@ -65,8 +66,8 @@ def error_code(status: int, body: Any) -> str | None:
 class Sender:
     """POSTs to the gateway as one user and records each request."""
 
-    def __init__(self, http: httpx.AsyncClient, url: str, token: str, recorder: Recorder) -> None:
-        self.http = http
+    def __init__(self, poster: Poster, url: str, token: str, recorder: Recorder) -> None:
+        self.poster = poster
         self.url = url
         self.headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
         self.recorder = recorder
@@ -76,16 +77,14 @@ class Sender:
         error: str | None
         data = None
         try:
-            response = await self.http.post(
-                self.url,
-                content=orjson.dumps({"query": query, "variables": variables}),
-                headers=self.headers,
+            status, content = await self.poster.post(
+                self.url, self.headers, orjson.dumps({"query": query, "variables": variables})
             )
-            body = orjson.loads(response.content) if response.content else None
-            error = error_code(response.status_code, body)
+            body = orjson.loads(content) if content else None
+            error = error_code(status, body)
             if error is None:
                 data = body["data"]
-        except (httpx.HTTPError, orjson.JSONDecodeError) as exc:
+        except (*FAILURES, orjson.JSONDecodeError) as exc:
             error = type(exc).__name__
         kind = "write" if query.lstrip().startswith("mutation") else "read"
         self.recorder.record(name, kind, time.perf_counter() - started, error)
@@ -98,16 +97,16 @@ async def phase(
     from crm_kit.auth import issue_token
 
     recorder = Recorder()
-    limits = httpx.Limits(max_connections=users, max_keepalive_connections=users)
     weights = [op.weight for op in OPERATIONS]
     deadline = time.monotonic() + seconds
-    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT, limits=limits, trust_env=False) as http:
+    poster = Poster(users, REQUEST_TIMEOUT)
+    try:
 
         async def virtual_user(n: int) -> None:
             manager = n % 10 == 9
             subject = "melvin-marxen" if manager else pools.owners[n % len(pools.owners)]
             token = issue_token(WORKSPACE, subject, ["manager" if manager else "rep"])
-            sender = Sender(http, url, token, recorder)
+            sender = Sender(poster, url, token, recorder)
             user = User(subject, "manager" if manager else "rep", sender, pools, random.Random(n))
             while time.monotonic() < deadline:
                 await user.rng.choices(OPERATIONS, weights)[0].run(user)
@@ -124,6 +123,8 @@ async def phase(
         if sampler is not None:
             sampler.cancel()
         usage = meter.stop() if meter is not None else {}
+    finally:
+        await poster.aclose()
     return print_phase(users, elapsed, recorder, usage)
 
 
@@ -137,12 +138,14 @@ async def prepare(url: str) -> Pools:
     from crm_kit.auth import issue_token
 
     recorder = Recorder()
-    async with httpx.AsyncClient(timeout=120, trust_env=False) as http:
-        sender = Sender(http, url, issue_token(WORKSPACE, "admin", ["admin"]), recorder)
-        try:
-            pools = await Pools.load(sender)
-        except AssertionError as failed:
-            raise RuntimeError(f"{failed}: {dict(recorder.errors)}") from None
+    poster = Poster(1, 120.0)
+    sender = Sender(poster, url, issue_token(WORKSPACE, "admin", ["admin"]), recorder)
+    try:
+        pools = await Pools.load(sender)
+    except AssertionError as failed:
+        raise RuntimeError(f"{failed}: {dict(recorder.errors)}") from None
+    finally:
+        await poster.aclose()
     return pools
 
 

@@ -37,6 +37,20 @@ class Pools:
     companies: list[str]
     owners: list[str]
     open_tasks: dict[str, list[str]] = field(default_factory=dict)
+    # Tasks a virtual user has taken to complete (sent or answered): several virtual users
+    # act as one rep, and a rep completes a task once, so a list read while another
+    # completion is in flight must not hand that task out again. (Two people completing one
+    # task is a real conflict, answered PRECONDITION_FAILED, not what a day's load does.)
+    claimed_tasks: set[str] = field(default_factory=set)
+
+    def take_open_task(self, subject: str) -> str | None:
+        mine = self.open_tasks.get(subject) or []
+        while mine:
+            task_id = mine.pop()
+            if task_id not in self.claimed_tasks:
+                self.claimed_tasks.add(task_id)
+                return task_id
+        return None
 
     @classmethod
     async def load(cls, send: Send) -> Pools:
@@ -135,7 +149,7 @@ async def my_tasks(u: User) -> None:
     found = await u.call("my tasks", "MyTasks", {})
     if found is not None:
         ids = [t["id"] for t in found["myTasks"] if t["status"] in ("OPEN", "IN_PROGRESS")]
-        u.pools.open_tasks[u.subject] = ids
+        u.pools.open_tasks[u.subject] = [i for i in ids if i not in u.pools.claimed_tasks]
 
 
 async def dashboard(u: User) -> None:
@@ -191,14 +205,14 @@ async def log_interaction(u: User) -> None:
 
 
 async def complete_task(u: User) -> None:
-    mine = u.pools.open_tasks.get(u.subject) or []
-    if not mine:
+    task_id = u.pools.take_open_task(u.subject)
+    if task_id is None:
         # Nothing open that this user has seen: open their list, as the screen would.
         await my_tasks(u)
-        mine = u.pools.open_tasks.get(u.subject) or []
-        if not mine:
+        task_id = u.pools.take_open_task(u.subject)
+        if task_id is None:
             return
-    await u.call("completeTask", "CompleteTaskRow", {"id": mine.pop()})
+    await u.call("completeTask", "CompleteTaskRow", {"id": task_id})
 
 
 OPERATIONS: tuple[Operation, ...] = (

@@ -144,8 +144,10 @@ class Bench:
             },
         ][: self.templates]
 
-    async def publish(self, deal_id: str) -> None:
-        event = stage_changed(workspace=WORKSPACE, deal_id=deal_id, playbook=self.playbook())
+    async def publish(self, deal_id: str, **deal: Any) -> None:
+        event = stage_changed(
+            workspace=WORKSPACE, deal_id=deal_id, playbook=self.playbook(), **deal
+        )
         headers = {HEADER_MSG_ID: event.id, HEADER_WORKSPACE: WORKSPACE}
         body = event.to_json()
         self.published[deal_id] = time.perf_counter()
@@ -285,6 +287,14 @@ async def run(
             team_tasks = assignees.json()["data"]["tasks"]["totalCount"]
         lists = None
         if list_samples > 0:
+
+            async def seed(contact: str, deals: int) -> int:
+                for n in range(deals):
+                    deal_id = f"{contact}-deal-{n}"
+                    await bench.publish(deal_id, primary_contact_id=contact)
+                    bench.published.pop(deal_id)  # not part of the load's figures
+                return deals * templates
+
             lists = await list_phase(
                 f"http://127.0.0.1:{port}",
                 stack.mongodb_uri,
@@ -293,6 +303,7 @@ async def run(
                 owner="owner-1",
                 member="s1",
                 samples=list_samples,
+                seed=seed,
             )
 
         service_ms = [

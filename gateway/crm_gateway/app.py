@@ -178,7 +178,11 @@ def create_app(
         per_ip=per_ip,
         bad_tokens=bad_tokens,
     )
-    tracking = TrackingProxy.for_gateway(gateway, gateway_keys, transport)  # public: no token
+    # Public (no token): bounded per browser address before anything is signed.
+    tracking_per_ip = RateLimiter(
+        "tracking-per-ip", adm.tracking_rate_per_ip, adm.tracking_burst_per_ip
+    )
+    tracking = TrackingProxy.for_gateway(gateway, gateway_keys, transport, tracking_per_ip)
     # GraphQL multipart requests: files for the import service (crm_gateway/uploads.py).
     by_name = {gateway.supergraph.name_of(g): url for g, url in gateway.client.urls.items()}
     uploads = Uploads.for_gateway(by_name, gateway_keys, transport)

@@ -48,6 +48,11 @@ class Admission:
     burst_per_ip: int = 800
     rate_per_token: float = 20.0
     burst_per_token: int = 60
+    # The public tracking door (`/t/s.js`, `/t/c`) per browser address, before anything is
+    # signed or forwarded: a page view sends a few reports, and visitors behind one NAT
+    # share the bucket. The capture service limits per site and per site and address too.
+    tracking_rate_per_ip: float = 20.0
+    tracking_burst_per_ip: int = 100
     max_in_flight: int = 400
     auth_slow_after: int = 5
     auth_lock_after: int = 20
@@ -55,7 +60,18 @@ class Admission:
 
     @classmethod
     def unlimited(cls) -> Admission:
-        return cls(1 << 40, 0, 1, 0, 1, 0, 0, 0, 0.2)
+        return cls(
+            max_body_bytes=1 << 40,
+            rate_per_ip=0,
+            burst_per_ip=1,
+            rate_per_token=0,
+            burst_per_token=1,
+            tracking_rate_per_ip=0,
+            tracking_burst_per_ip=1,
+            max_in_flight=0,
+            auth_slow_after=0,
+            auth_lock_after=0,
+        )
 
 
 @dataclass(frozen=True)

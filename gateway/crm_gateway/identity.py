@@ -15,11 +15,14 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from contextvars import ContextVar
 
-from crm_kit.assertions import ASSERTION_TTL_SECONDS, KeyRing
+from crm_kit.assertions import ASSERTION_TTL_SECONDS, KeyRing, idempotency_binding
 from crm_kit.context import RequestContext
 from crm_kit.graphql_http import ASSERTION_HEADER, subgraph_audience
+from crm_kit.idempotency import HEADER as IDEMPOTENCY_HEADER
+from crm_kit.idempotency import STEP_HEADER
 
 __all__ = ["CALLER", "SubgraphSigner"]
 
@@ -44,11 +47,18 @@ class SubgraphSigner:
             OrderedDict()
         )
 
-    def headers(self, subgraph: str, body: bytes) -> dict[str, str]:
+    def headers(
+        self, subgraph: str, body: bytes, sent: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """The assertion for sending `body` to `subgraph` with the headers `sent`: a keyed
+        mutation's Idempotency-Key and step are signed with it."""
         caller = CALLER.get()
         if caller is None:
             return {}  # no authenticated caller (auth off in development): nothing to prove
-        return {ASSERTION_HEADER: self._assertion(caller, subgraph_audience(subgraph), body)}
+        sent = sent or {}
+        keyed = idempotency_binding(sent.get(IDEMPOTENCY_HEADER), sent.get(STEP_HEADER))
+        audience = subgraph_audience(subgraph)
+        return {ASSERTION_HEADER: self._assertion(caller, audience, body, keyed)}
 
     def for_subscription(
         self, subgraph: str, body: bytes, caller: RequestContext, ttl_seconds: int
@@ -60,9 +70,15 @@ class SubgraphSigner:
         )
         return {ASSERTION_HEADER: token}
 
-    def _assertion(self, caller: RequestContext, audience: str, body: bytes) -> str:
-        if self._cache_size <= 0:
-            return self._keyring.mint(audience=audience, context=caller, body=body)
+    def _assertion(
+        self, caller: RequestContext, audience: str, body: bytes, keyed: str | None
+    ) -> str:
+        if self._cache_size <= 0 or keyed is not None:
+            # A keyed mutation is sent once (repeats are the client's, with a new body
+            # hash anyway): nothing to reuse.
+            return self._keyring.mint(
+                audience=audience, context=caller, body=body, idempotency=keyed
+            )
         key = (caller, audience, hashlib.sha256(body).digest())
         now = time.monotonic()
         cached = self._cache.get(key)

@@ -164,7 +164,7 @@ class SubgraphClient:
         out_headers = {"content-type": "application/json", "accept": "application/json"}
         out_headers.update(headers)
         if self.signer is not None:
-            out_headers.update(self.signer.headers(name, body))
+            out_headers.update(self.signer.headers(name, body, out_headers))
         mutation = is_mutation(query)
         # A repeat of a keyed mutation is safe: the subgraph answers it from the key.
         repeatable = not mutation or IDEMPOTENCY_HEADER in headers

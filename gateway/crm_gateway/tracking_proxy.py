@@ -11,8 +11,10 @@ browser could forge about itself and refuses anything that did not come through 
 The assertion is signed with the gateway's own key ring (the one that signs its subgraph
 requests) and the browser's address is the one the gateway's rate limits key on
 (`admission.client_address`: a trusted proxy's X-Forwarded-For, else the peer). Bounded: a
-report's body (`MAX_REPORT_BYTES`, else 413), the time capture may take; rate limits per
-address and per site are the capture service's.
+report's body (`MAX_REPORT_BYTES`, else 413), the time capture may take, and requests per
+browser address (`per_ip`, 429 with `Retry-After` before anything is signed or forwarded,
+so a flood of made-up site keys never reaches capture); the capture service limits per
+site and per site and address besides.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from starlette.routing import Route
 
 from crm_contracts import capture as contract
 from crm_contracts.streams import RPC_HEADER_ASSERTION
-from crm_gateway.admission import client_address
+from crm_gateway.admission import RateLimiter, client_address, ratelimit_headers
 from crm_gateway.gateway import Gateway
+from crm_gateway.metrics import Metrics
 from crm_kit import telemetry
 from crm_kit.assertions import KeyRing
 from crm_kit.context import RequestContext
@@ -59,11 +62,13 @@ class TrackingProxy:
         capture_url: str | None,
         keys: Callable[[], KeyRing],
         transport: httpx.AsyncBaseTransport | None = None,
+        per_ip: RateLimiter | None = None,
     ) -> None:
         """`keys`: the gateway's key ring, asked for on the first forwarded request (a
         gateway without a capture subgraph never signs one)."""
         self.capture_url = capture_url.rstrip("/") if capture_url else None
         self._keys = keys
+        self._per_ip = per_ip
         self._client = httpx.AsyncClient(timeout=TIMEOUT_SECONDS, transport=transport)
         telemetry.instrument_http_client(self._client)
 
@@ -73,13 +78,26 @@ class TrackingProxy:
         gateway: Gateway,
         keys: Callable[[], KeyRing],
         transport: httpx.AsyncBaseTransport | None = None,
+        per_ip: RateLimiter | None = None,
     ) -> TrackingProxy:
         """Forwarding to the capture subgraph's host (its URL in the supergraph, or
         `SUBGRAPH_CAPTURE_URL`, without the /graphql path), through the gateway's transport
         when it has one (tests); without a capture subgraph the routes answer 404."""
         by_name = {gateway.supergraph.name_of(g): url for g, url in gateway.client.urls.items()}
         url = by_name.get("capture")
-        return cls(url.removesuffix("/graphql") if url else None, keys, transport)
+        return cls(url.removesuffix("/graphql") if url else None, keys, transport, per_ip)
+
+    def _refused(self, request: Request) -> Response | None:
+        """The 429 for an address over its budget; None when it may go on."""
+        if self._per_ip is None or not self._per_ip.enabled:
+            return None
+        decision = self._per_ip.take(client_address(request))
+        if decision.allowed:
+            return None
+        Metrics.rejected("rate_limited", self._per_ip.policy)
+        headers = {**ratelimit_headers([decision]), "Retry-After": str(decision.retry_after)}
+        body = orjson.dumps({"error": {"message": "too many tracking requests; retry later"}})
+        return Response(body, 429, {**OPEN, **headers}, media_type="application/json")
 
     @property
     def routes(self) -> list[Route]:
@@ -111,6 +129,8 @@ class TrackingProxy:
     async def snippet(self, request: Request) -> Response:
         if self.capture_url is None:
             return _status(404, "tracking is not set up")
+        if (refused := self._refused(request)) is not None:
+            return refused
         try:
             answer = await self._forward(request, contract.TRACKING_SNIPPET_PATH, b"")
         except httpx.HTTPError:
@@ -123,6 +143,8 @@ class TrackingProxy:
     async def collect(self, request: Request) -> Response:
         if self.capture_url is None:
             return _status(404, "tracking is not set up")
+        if (refused := self._refused(request)) is not None:
+            return refused
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_REPORT_BYTES):
             return _status(413, f"a report has at most {MAX_REPORT_BYTES} bytes")

@@ -157,3 +157,34 @@ async def test_without_capture_the_door_answers_for_it(gateway_keys: KeyRing) ->
     absent = TrackingProxy(None, lambda: gateway_keys, transport=httpx.MockTransport(never))
     async with client_for(routes(absent)) as http:
         assert (await http.get("/t/s.js")).status_code == 404
+
+
+async def test_an_address_over_its_budget_is_refused_before_anything_is_signed(
+    capture: FakeCapture, gateway_keys: KeyRing
+) -> None:
+    # The gateway app's own limiter, from its settings: a burst of 3, no refill to speak of.
+    app = create_app(
+        GatewaySettings.from_env(
+            {
+                "SUBGRAPH_CAPTURE_URL": "http://capture.test/graphql",
+                "GATEWAY_TRACKING_RATE_PER_IP": "0.001",
+                "GATEWAY_TRACKING_BURST_PER_IP": "3",
+            }
+        ),
+        supergraph_sdl=PLATFORM_SUPERGRAPH.read_text(),
+        auth=False,
+        transport=httpx.MockTransport(capture.handle),
+        keyring=gateway_keys,
+    )
+    async with client_for(app) as http:
+        answers = [await http.post("/t/c", content=b'{"k": "s_site"}') for _ in range(3)]
+        answers.append(await http.get("/t/s.js"))
+    async with client_for(app, peer="198.51.100.9") as other:
+        elsewhere = await other.post("/t/c", content=b'{"k": "s_site"}')
+    assert [a.status_code for a in answers] == [204, 204, 204, 429]
+    refused = answers[-1]
+    assert int(refused.headers["retry-after"]) > 0
+    assert refused.headers["access-control-allow-origin"] == "*"  # a browser can read it
+    assert "tracking-per-ip" in refused.headers["ratelimit-policy"]
+    assert len(capture.seen) == 4  # three reports and the other address's; never the fourth
+    assert elsewhere.status_code == 204  # one address's flood leaves the others alone

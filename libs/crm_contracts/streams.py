@@ -30,6 +30,11 @@ def dead_letter_subject(service: str, consumer: str) -> str:
     return f"dlq.{service}.{consumer}"
 
 
+def max_deliveries_advisory(stream: str, durable: str) -> str:
+    """Where the JetStream server says a durable's event ran out of deliveries unsettled."""
+    return f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{durable}"
+
+
 def rpc_subject(service: str, entity: str, operation: str) -> str:
     return f"rpc.{service}.{entity}.{operation}"
 

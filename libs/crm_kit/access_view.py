@@ -174,6 +174,12 @@ class CallerAccess:
         self._caller = caller
         self._access: Access | None = None
 
+    @property
+    def known(self) -> Access | None:
+        """The access once read (None: not yet), for resolvers that answer without
+        awaiting when it is known: a field of each of a page's rows, checked per row."""
+        return self._access
+
     async def get(self) -> Access:
         if self._access is None:
             if self._views is None or sees_everything(self._caller):

@@ -5,9 +5,14 @@ Every party (the gateway, each service, the CLI) holds its own Ed25519 private k
 the public keys of the others. A caller signs a short-lived JWT (EdDSA) naming itself
 (`iss`), the party it calls (`aud`), the user it acts for (`sub`, `ws`, `roles`) and a
 SHA-256 of the exact request body (`bh`), so a captured assertion is useless for any other
-request, target or minute. The callee checks the signature against the public key of an
-issuer it accepts (subgraphs: only the gateway; a NATS endpoint: the services allowed to
-call it). Asymmetric keys mean a compromised service can speak only as itself.
+request, target or minute. A mutation sent with an `Idempotency-Key` carries a hash of that
+key and its step (`ik`) too: a captured keyed request replayed with another key (or none)
+is refused, and replayed with its own key it is answered from the key's stored result, so
+it does not run twice. (An unkeyed request replayed within its minute is not refused here;
+the network policies in `deploy/` let only the gateway reach a subgraph.) The callee
+checks the signature against the public key of an issuer it accepts (subgraphs: only the
+gateway; a NATS endpoint: the services allowed to call it). Asymmetric keys mean a
+compromised service can speak only as itself.
 
 Keys: `INTERNAL_KEY_FILE` (this party's private key, PEM) and `INTERNAL_PUBLIC_KEYS_DIR`
 (`<party>.pub` files, PEM) — in production both come from Kubernetes Secrets. Without
@@ -26,6 +31,7 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -44,9 +50,14 @@ __all__ = [
     "KeyRing",
     "VerifiedAssertion",
     "body_hash",
+    "idempotency_binding",
 ]
 
 ALGORITHM = "EdDSA"
+# Verified assertions kept by their exact text (the oldest goes first): the gateway sends
+# the same bytes again for the same caller, body and second, and an Ed25519 check is
+# about a fifth of the CPU of the cheapest subgraph request.
+VERIFIED_KEPT = 4096
 # Long enough for a slow hop and clock skew between hosts, short enough that a leaked
 # assertion is soon worthless (and it is bound to one body anyway).
 ASSERTION_TTL_SECONDS = 60
@@ -74,6 +85,14 @@ class VerifiedAssertion:
 def body_hash(body: bytes) -> str:
     digest = hashlib.sha256(body).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def idempotency_binding(key: str | None, step: str | None = None) -> str | None:
+    """What an assertion's `ik` claim holds for a request sent with Idempotency-Key `key`
+    (and step header `step`), exactly as the headers carry them; None without a key."""
+    if key is None:
+        return None
+    return body_hash(f"{key}\n{step or ''}".encode())
 
 
 def _keys_dir() -> Path:
@@ -137,6 +156,8 @@ class KeyRing:
         self._trusted: dict[str, Ed25519PublicKey] = dict(trusted or {})
         self._trusted.setdefault(party, private_key.public_key())
         self._lock = threading.Lock()
+        # (token, audience, issuers) -> (issuer, claims) of a signature checked already.
+        self._verified: dict[tuple[str, str, tuple[str, ...]], tuple[str, dict[str, Any]]] = {}
 
     @classmethod
     def from_env(cls, party: str) -> KeyRing:
@@ -165,8 +186,10 @@ class KeyRing:
         context: RequestContext,
         body: bytes = b"",
         ttl_seconds: int = ASSERTION_TTL_SECONDS,
+        idempotency: str | None = None,
     ) -> str:
-        """An assertion that this party calls `audience` for `context`, bound to `body`."""
+        """An assertion that this party calls `audience` for `context`, bound to `body`
+        and to the request's idempotency key (`idempotency_binding`), if it has one."""
         now = int(time.time())
         claims = {
             "iss": self.party,
@@ -178,6 +201,8 @@ class KeyRing:
             "exp": now + ttl_seconds,
             "bh": body_hash(body),
         }
+        if idempotency is not None:
+            claims["ik"] = idempotency
         return jwt.encode(claims, self._private, algorithm=ALGORITHM)
 
     def verify(
@@ -187,10 +212,46 @@ class KeyRing:
         audience: str,
         issuers: Collection[str],
         body: bytes = b"",
+        idempotency: str | None = None,
     ) -> VerifiedAssertion:
-        """The caller and the context it acts for, or AssertionError_."""
+        """The caller and the context it acts for, or AssertionError_. `idempotency` is
+        the request's `idempotency_binding`: it must be what was signed (both None when
+        the request has no key)."""
         if not token:
             raise AssertionError_("missing internal assertion")
+        key = (token, audience, tuple(issuers))
+        kept = self._verified.get(key)
+        if kept is None:
+            issuer, claims = self._check_signature(token, audience, issuers)
+            with self._lock:  # NATS endpoints may verify from other threads
+                if len(self._verified) >= VERIFIED_KEPT:
+                    self._verified.pop(next(iter(self._verified)), None)
+                self._verified[key] = (issuer, claims)
+        else:
+            # Same bytes, same signature verdict; what depends on the time and on this
+            # request is checked again (expiry as PyJWT checks it, the body's hash below).
+            issuer, claims = kept
+            if float(claims["exp"]) <= time.time() - CLOCK_SKEW_SECONDS:
+                raise AssertionError_("internal assertion expired")
+        if claims["bh"] != body_hash(body):
+            raise AssertionError_("internal assertion was made for another request body")
+        if claims.get("ik") != idempotency:
+            raise AssertionError_("internal assertion was made for another Idempotency-Key")
+        roles = claims.get("roles", [])
+        if not isinstance(roles, list):
+            raise AssertionError_("claim 'roles' must be a list")
+        context = RequestContext(
+            workspace_id=str(claims["ws"]),
+            subject=str(claims["sub"]),
+            roles=frozenset(str(role) for role in roles),
+        )
+        return VerifiedAssertion(issuer=issuer, context=context, expires_at=float(claims["exp"]))
+
+    def _check_signature(
+        self, token: str, audience: str, issuers: Collection[str]
+    ) -> tuple[str, dict[str, Any]]:
+        """The issuer and claims of a token signed by an accepted issuer for `audience`,
+        unexpired (AssertionError_ otherwise)."""
         try:
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:
@@ -215,17 +276,7 @@ class KeyRing:
             raise AssertionError_("internal assertion expired") from None
         except jwt.PyJWTError as error:
             raise AssertionError_(f"invalid internal assertion: {error}") from None
-        if claims["bh"] != body_hash(body):
-            raise AssertionError_("internal assertion was made for another request body")
-        roles = claims.get("roles", [])
-        if not isinstance(roles, list):
-            raise AssertionError_("claim 'roles' must be a list")
-        context = RequestContext(
-            workspace_id=str(claims["ws"]),
-            subject=str(claims["sub"]),
-            roles=frozenset(str(role) for role in roles),
-        )
-        return VerifiedAssertion(issuer=issuer, context=context, expires_at=float(claims["exp"]))
+        return issuer, claims
 
     def _public_key(self, party: str) -> Ed25519PublicKey | None:
         with self._lock:

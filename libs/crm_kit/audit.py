@@ -35,9 +35,9 @@ the field-level filtering of a reader simple (drop the changes of fields it hide
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -51,6 +51,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from .clock import to_millis, utcnow
 from .context import current_request
+from .group_commit import GroupCommit
 from .operation import OPS_FIELD, current_operation
 from .update_operators import apply_update
 
@@ -280,15 +281,127 @@ def entry(
     return made
 
 
+# -- a bulk write's entries, packed ------------------------------------------------------
+#
+# An import batch's thousand entries differ only in their record and its changes: stored
+# one document each, they were as many documents as the batch wrote records, about their
+# size again (the created values), and FerretDB's SQLite backend pays per document and per
+# byte. They are stored as ONE document per batch (a pack): the header they share, `at`
+# (the latest of theirs), `record_id` the list of their records (an equality filter on a
+# record id matches a member: a record's trail finds the pack, through the `trail` index's
+# multikey entries on MongoDB) and the per-record part compressed. `unpacked` gives the
+# entries back; `crm_kit.audit_read` pages over them as over single entries.
+
+PACKED = "packed"
+PACK_SIZE = "entries"
+# Entries per pack at most (an import batch's rows at most: one pack per batch).
+PACK_MAX = 1000
+# Entries sharing these are one pack's (in the order given).
+_HEADER = ("workspace_id", "service", "record_type", "action", "actor", "roles", "party",
+           "path", "detail")  # fmt: skip
+_PACK_LEVEL = 1  # zlib's fastest: most of the gain (the entries repeat names and values)
+
+
+def _packable(entry: Mapping[str, Any]) -> bool:
+    """Only a bulk write's entries (their changes already one JSON text: `packed_changes`),
+    which the relay moves from a sealed batch, the same list each time it moves them: a
+    record's own pending entries can be stored ahead of the relay by its trail
+    (`audit_read`) and after it by the relay, as different lists."""
+    return isinstance(entry.get("changes"), str) and not isinstance(entry.get("record_id"), list)
+
+
+def _header(entry: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(
+        tuple(value) if isinstance(value := entry.get(name), list) else value for name in _HEADER
+    )
+
+
+def packed_entries(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The entries as stored: each run of bulk-written entries sharing a header (two or
+    more, up to `PACK_MAX`) as one pack, the others as they are. A pack's `_id` is its
+    first entry's, so the same entries stored again (a crash before the relay cleared
+    them) are refused as the same document."""
+    stored: list[dict[str, Any]] = []
+    run: list[Mapping[str, Any]] = []
+
+    def close() -> None:
+        if len(run) == 1:
+            stored.append(dict(run[0]))
+        elif run:
+            stored.append(_pack(run))
+        run.clear()
+
+    for entry in entries:
+        if not _packable(entry):
+            close()
+            stored.append(dict(entry))
+            continue
+        if run and (_header(entry) != _header(run[0]) or len(run) == PACK_MAX):
+            close()
+        run.append(entry)
+    close()
+    return stored
+
+
+def _pack(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    first = entries[0]
+    pack = {name: first[name] for name in _HEADER if name in first}
+    parts = [[str(e["_id"]), e["record_id"], e["changes"]] for e in entries]
+    pack.update(
+        {
+            "_id": first["_id"],
+            "at": max(e["at"] for e in entries),
+            "record_id": [e["record_id"] for e in entries],
+            PACK_SIZE: len(entries),
+            PACKED: zlib.compress(orjson.dumps(parts), _PACK_LEVEL),
+        }
+    )
+    return pack
+
+
+def is_pack(doc: Mapping[str, Any]) -> bool:
+    return PACKED in doc
+
+
+def pack_cursor_id(pack_id: str, position: int) -> str:
+    """The id a pack's entry at `position` sorts by: after the pack's own `_id` and before
+    any other (ids are hex, `/` sorts below every hex digit), in the pack's order."""
+    return f"{pack_id}/{position:04d}"
+
+
+def unpacked(pack: Mapping[str, Any], record_id: str | None = None) -> list[dict[str, Any]]:
+    """A pack's entries (only `record_id`'s, when given), newest first, each with its own
+    `_id` and `record_id`, the pack's `at`, and `cursor_id` (`pack_cursor_id`)."""
+    header = {name: pack[name] for name in _HEADER if name in pack}
+    parts = orjson.loads(zlib.decompress(pack[PACKED]))
+    return [
+        {
+            **header,
+            "_id": entry_id,
+            "record_id": owner,
+            "at": pack["at"],
+            "changes": changed,
+            "cursor_id": pack_cursor_id(str(pack["_id"]), position),
+        }
+        for position, (entry_id, owner, changed) in reversed(list(enumerate(parts)))
+        if record_id is None or owner == record_id
+    ]
+
+
 # -- moving entries to the audit collection ----------------------------------------------
 
 
 async def store_entries(db: AsyncDatabase[Any], entries: Sequence[Mapping[str, Any]]) -> None:
-    """Insert entries into `audit`; one already there (an earlier move) is left as is."""
+    """Insert entries into `audit` (a bulk write's packed: `packed_entries`); one already
+    there (an earlier move) is left as is."""
     if not entries:
         return
+    await _insert_entries(db, packed_entries(entries))
+
+
+async def _insert_entries(db: AsyncDatabase[Any], docs: list[dict[str, Any]]) -> None:
     try:
-        await db[AUDIT].insert_many([dict(e) for e in entries], ordered=False)
+        await db[AUDIT].insert_many(docs, ordered=False)
     except BulkWriteError as error:
         failures = error.details.get("writeErrors", [])
         if any(failure.get("code") != DUPLICATE_KEY for failure in failures):
@@ -304,41 +417,20 @@ class EntryWriter:
 
     def __init__(self, db: AsyncDatabase[Any]) -> None:
         self._db = db
-        self._queue: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
-        self._writing: asyncio.Task[None] | None = None
+        self._group: GroupCommit[list[dict[str, Any]], None] = GroupCommit(self._insert)
         self.inserts = 0
 
     async def store(self, entries: Sequence[Mapping[str, Any]]) -> None:
         if not entries:
             return
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append(([dict(e) for e in entries], done))
-        if self._writing is None:
-            # A task of its own: a caller cancelled while waiting stops no one else's.
-            self._writing = asyncio.ensure_future(self._write_queued())
-        await done
+        # Packed per caller (one batch document's entries), never across callers: the
+        # packs a crash makes the relay store again are then the same documents.
+        await self._group.submit(packed_entries(entries))
 
-    async def _write_queued(self) -> None:
-        try:
-            while self._queue:
-                group, self._queue = self._queue, []
-                try:
-                    self.inserts += 1
-                    await store_entries(self._db, [e for entries, _ in group for e in entries])
-                except asyncio.CancelledError:
-                    for _, done in group:
-                        done.cancel()
-                    raise
-                except Exception as error:  # noqa: BLE001 - each caller that waited hears it
-                    for _, done in group:
-                        if not done.done():
-                            done.set_exception(error)
-                    continue
-                for _, done in group:
-                    if not done.done():
-                        done.set_result(None)
-        finally:
-            self._writing = None
+    async def _insert(self, group: list[list[dict[str, Any]]]) -> list[None]:
+        self.inserts += 1
+        await _insert_entries(self._db, [entry for entries in group for entry in entries])
+        return [None] * len(group)
 
 
 async def begin_delete(

@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from crm_tabular.targets import MAX_CUSTOM_KEY
+
 from .errors import BadUserInput
 
 MAX_NAME = 200  # names, titles, labels
@@ -23,7 +25,6 @@ MAX_EMAILS = 20  # per contact
 MAX_PHONES = 20  # per contact
 MAX_TAGS = 50  # per record
 MAX_CUSTOM_FIELDS = 100  # keys per record
-MAX_CUSTOM_KEY = 64  # characters of a custom field's name
 MAX_CUSTOM_FIELDS_BYTES = 16_000  # a record's custom fields as JSON
 MAX_LINKED = 50  # contacts and participants named on one interaction
 MAX_CONTACTS_PER_DEAL = 50

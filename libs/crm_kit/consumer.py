@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 import orjson
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -49,7 +50,11 @@ from crm_contracts.envelope import (
     service_of,
     source_of,
 )
-from crm_contracts.streams import DEAD_LETTER_STREAM, dead_letter_subject
+from crm_contracts.streams import (
+    DEAD_LETTER_STREAM,
+    dead_letter_subject,
+    max_deliveries_advisory,
+)
 
 from . import metrics, telemetry
 from .audit import bind_channel
@@ -142,6 +147,7 @@ class EventConsumer:
         batch: int = 32,
         record_processed: bool = True,
         batch_handler: BatchHandler | None = None,
+        gather: int = 1,
     ) -> None:
         self._js = js
         self._db = db
@@ -157,7 +163,19 @@ class EventConsumer:
         if batch_handler is not None and record_processed:
             raise ValueError("a batch handler keeps no processed-event records")
         self._batch_handler = batch_handler
+        # With a batch handler: each fetch takes what is waiting, up to `gather` events,
+        # and they are handled together. A puller then holds only what it works on now
+        # (the fairness of fetching one), yet a burst costs one bulk write per few events
+        # instead of one per event. One pull does it: the server answers a pull for several
+        # (nats-py's no-wait pull with an expiry) as soon as it has any event, with all it
+        # has then (`test_pullers_that_fetch_one_gather_what_is_waiting...`). A second,
+        # no-wait pull after fetching one, as before, met nothing waiting at low rates and
+        # nats-py then left a pull without expiry lingering: a lone event waited for the
+        # next one, or for that pull's 5 s timeout (`bench/tasks/run.py`).
+        if batch_handler is not None and gather > 1:
+            self._batch = max(self._batch, gather)
         self._subscription: JetStreamContext.PullSubscription | None = None
+        self._advisories: Subscription | None = None
         self.handled = 0
         self.skipped_duplicates = 0
         self.dead_lettered = 0
@@ -188,13 +206,52 @@ class EventConsumer:
         self._subscription = await self._js.pull_subscribe_bind(
             durable=self.durable, stream=self.stream
         )
+        # The server's word that an event ran out of deliveries unsettled: the handler never
+        # saw its last delivery (this dead-letters at `max_deliveries` itself), so its
+        # deliveries went to processes that died, or were dropped before handling. One
+        # replica of the queue group takes each.
+        self._advisories = await self._js._nc.subscribe(
+            max_deliveries_advisory(self.stream, self.durable),
+            queue=self.durable,
+            cb=self._ran_out,
+        )
 
     async def stop(self) -> None:
         """Release the pull subscription: a bound one makes a NATS drain wait its timeout."""
-        if self._subscription is not None:
-            with contextlib.suppress(Exception):
-                await self._subscription.unsubscribe()
-            self._subscription = None
+        for subscription in (self._subscription, self._advisories):
+            if subscription is not None:
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()
+        self._subscription = self._advisories = None
+
+    async def _ran_out(self, advisory: Msg) -> None:
+        """Dead-letter the event an advisory names, unless it was handled after all (its
+        processed record); never lose it silently in the stream."""
+        try:
+            body = orjson.loads(advisory.data)
+            sequence, deliveries = int(body["stream_seq"]), int(body.get("deliveries", 0))
+            stored = await self._js.get_msg(self.stream, sequence)
+            data = stored.data or b""
+            try:
+                event: CloudEvent | None = CloudEvent.from_json(data)
+            except (ValidationError, orjson.JSONDecodeError, ValueError):
+                event = None
+            if (
+                event is not None
+                and self._record_processed
+                and await self._db[PROCESSED].find_one({"_id": f"{self.durable}:{event.id}"})
+            ):
+                return  # handled; only its acknowledgements were lost
+            reason = f"ran out of deliveries ({deliveries}) unsettled: never handled to the end"
+            await self._publish_dead_letter(stored.subject or "", data, deliveries, event, reason)
+        except Exception:
+            # NATS or the database unreachable: the event stays in the stream, unhandled;
+            # the log line is what is left of it.
+            log.error(
+                "max-deliveries advisory not followed",
+                extra=log_fields(consumer=self.durable, advisory=advisory.data[:300]),
+                exc_info=True,
+            )
 
     async def run(self) -> None:
         if self._subscription is None:
@@ -202,6 +259,9 @@ class EventConsumer:
         assert self._subscription is not None
         while True:
             try:
+                # nats-py's own timeout, never a cancellation from outside: a fetch
+                # holds the events it has taken in a local list, and cancelled, drops
+                # them unacknowledged (back after `ack_wait`, a delivery spent each time).
                 messages = await self._subscription.fetch(self._batch, timeout=1.0)
             except (NatsTimeoutError, TimeoutError):
                 continue
@@ -211,6 +271,8 @@ class EventConsumer:
                 log.warning("fetch failed; retrying", exc_info=True)
                 await asyncio.sleep(0.5)
                 continue
+            if not messages:
+                continue  # nats-py may end a pull for several with nothing instead of raising
             unsettled = list(messages)
             # The one being handled and those waiting their turn behind it stay with this
             # process for as long as it lives, however long the handler takes.
@@ -256,7 +318,14 @@ class EventConsumer:
         bind_channel("automation", self.service)
         started = time.perf_counter()
         try:
-            await in_place(functools.partial(self._batch_handler, events), self.durable)
+            # The batch's span continues the first event's trace, linked to the others'.
+            with telemetry.batch_process_span(
+                messages[0].subject,
+                [message.headers or {} for message in messages],
+                consumer=self.durable,
+                event_ids=[event.id for event in events],
+            ):
+                await in_place(functools.partial(self._batch_handler, events), self.durable)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -412,25 +481,32 @@ class EventConsumer:
         )
 
     async def _dead_letter(self, message: Msg, event: CloudEvent | None, reason: str) -> None:
-        subject = dead_letter_subject(self.service, self.durable)
+        deliveries = message.metadata.num_delivered or 0
+        await self._publish_dead_letter(message.subject, message.data, deliveries, event, reason)
+        await message.term()
+
+    async def _publish_dead_letter(
+        self, subject: str, data: bytes, deliveries: int, event: CloudEvent | None, reason: str
+    ) -> None:
         body = DeadLetter(
             consumer=self.durable,
             service=self.service,
             reason=reason,
-            subject=message.subject,
-            deliveries=message.metadata.num_delivered,
+            subject=subject,
+            deliveries=deliveries,
             failedAt=datetime.now(UTC),
-            event=orjson.loads(message.data) if event is not None else None,
-            raw=message.data.decode(errors="replace") if event is None else None,
+            event=orjson.loads(data) if event is not None else None,
+            raw=data.decode(errors="replace") if event is None else None,
         ).model_dump(mode="json", by_alias=True)
         headers = {"crm-dlq-reason": reason[:200]}
-        if event is not None:
+        if event is not None:  # dead-lettered once, however many replicas or paths try
             headers["Nats-Msg-Id"] = f"dlq:{self.durable}:{event.id}"
-        await self._js.publish(subject, orjson.dumps(body), headers=headers)
+        await self._js.publish(
+            dead_letter_subject(self.service, self.durable), orjson.dumps(body), headers=headers
+        )
         self.dead_lettered += 1
         metrics.DEAD_LETTERS.labels(self.service, self.durable).inc()
         log.error(
             "event dead-lettered",
-            extra=log_fields(consumer=self.durable, reason=reason, subject=message.subject),
+            extra=log_fields(consumer=self.durable, reason=reason, subject=subject),
         )
-        await message.term()

@@ -23,26 +23,37 @@ replica changed since.
 
 A filter or order naming a field the index does not keep raises `UnindexedField` (add
 the field to `fields`): evaluating it as missing would answer wrongly.
+
+Memory and speed at 10^5 to 10^6 records a workspace: an entry holds its values alone, by
+position (the names are the index's, once); the workspace id's and the posted fields'
+strings are interned, so the many entries naming one owner or one contact share its id;
+a filter with a text part (`Contains`) first narrows the entries with a substring search
+over their joined text (`crm_kit.text_column`), then runs whole over what it found.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from .change_log import ChangeLog
-from .filters import ALL, Filter, Get
+from .filters import ALL, And, Contains, Filter, Get
 from .index_entries import Entries
+from .index_snapshot import SnapshotCodec
 from .memory_db import select
 from .pagination import Cursor, Order
 from .read_index import ReadIndex
 from .records import RecordSource, RecordType
+from .text_column import TextColumn
 from .writer import WriteHooks, Written
 
 E = TypeVar("E")
 # Selections in all when rows read by `_id` show entries behind them.
 SELECT_ATTEMPTS = 3
+# Bump when an entry is derived from a document differently: older snapshots go unused.
+ENTRY_VERSION = 1
 # (posted field, acceptable values) a filter implies: where a selection starts.
 Narrow = Sequence[tuple[str, Iterable[Hashable]]]
 
@@ -51,25 +62,33 @@ class UnindexedField(LookupError):
     """A filter or order names a field the index does not keep."""
 
 
-@dataclass(frozen=True)
+class Layout:
+    """The kept fields' names and positions, shared by every entry of an index."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = tuple(names)
+        self.positions = {name: i for i, name in enumerate(self.names)}
+
+
+@dataclass(frozen=True, slots=True)
 class IndexedDoc:
-    """A record's kept fields (compared whole: equal entries are not re-posted)."""
+    """A record's kept fields, by position in its index's layout (compared whole: equal
+    entries are not re-posted)."""
 
     id: str
-    fields: tuple[tuple[str, Any], ...]
+    values: tuple[Any, ...]
+    layout: Layout = field(compare=False, repr=False)
 
     def get(self) -> Get:
-        values = dict(self.fields)
+        return self.value
 
-        def get(name: str) -> Any:
-            try:
-                value = values[name]
-            except KeyError:
-                raise UnindexedField(f"the read index keeps no field {name!r}") from None
-            # Arrays are held as tuples (hashable); the filters know arrays as lists.
-            return list(value) if isinstance(value, tuple) else value
-
-        return get
+    def value(self, name: str) -> Any:
+        try:
+            value = self.values[self.layout.positions[name]]
+        except KeyError:
+            raise UnindexedField(f"the read index keeps no field {name!r}") from None
+        # Arrays are held as tuples (hashable); the filters know arrays as lists.
+        return list(value) if isinstance(value, tuple) else value
 
 
 class DocIndex(Generic[E]):
@@ -95,16 +114,35 @@ class DocIndex(Generic[E]):
         self.kind = kind
         self.fields = tuple(dict.fromkeys(("_id", *fields)))
         self.posted = tuple(posted)
+        self.layout = Layout(self.fields)
+        # Values many entries repeat: held once (`sys.intern`).
+        self._shared = frozenset(("workspace_id", *self.posted))
+        self._posted_at = [(name, self.layout.positions.get(name)) for name in self.posted]
         self.index: ReadIndex[IndexedDoc, Entries[IndexedDoc]] = ReadIndex(
             scan=self._scan,
+            scan_all=self._scan_all,
             read=self._read,
             entry_of=self._entry_of_doc,
             new_entries=lambda: Entries(self._postings),
             name=name,
             live=live,
             changes=changes,
+            snapshot_codec=self._snapshot_codec(),
         )
         hooks.subscribe(self._written)
+
+    def _snapshot_codec(self) -> SnapshotCodec[IndexedDoc]:
+        """An entry in a snapshot: its id and values (the layout is the index's own)."""
+        layout = self.layout
+
+        def unpack(packed: tuple[Any, ...]) -> IndexedDoc:
+            return IndexedDoc(packed[0], packed[1], layout)
+
+        return SnapshotCodec(
+            key=f"doc:{self.kind.collection}:{','.join(self.fields)}:v{ENTRY_VERSION}",
+            pack=lambda entry: (entry.id, entry.values),
+            unpack=unpack,
+        )
 
     def entry_of(self, record: E | None) -> IndexedDoc | None:
         if record is None:
@@ -115,18 +153,28 @@ class DocIndex(Generic[E]):
         # The index itself holds stored documents (`records`), not domain objects.
         if doc is None:
             return None
-        kept = tuple((name, _held(doc.get(name))) for name in self.fields)
-        return IndexedDoc(str(doc["_id"]), kept)
+        shared = self._shared
+        kept = tuple(
+            _interned(doc.get(name)) if name in shared else _held(doc.get(name))
+            for name in self.fields
+        )
+        return IndexedDoc(str(doc["_id"]), kept, self.layout)
 
     def _postings(self, entry: IndexedDoc) -> Iterable[tuple[str, Iterable[Hashable]]]:
-        values = dict(entry.fields)
-        for name in self.posted:
-            value = values.get(name)
+        values = entry.values
+        for name, at in self._posted_at:
+            value = values[at] if at is not None else None
             yield name, (value if isinstance(value, tuple) else (value,))
 
     async def _scan(self, workspace_id: str) -> AsyncIterator[dict[str, Any]]:
         async for record in self.source.records(self.kind, workspace_id).scan():
             yield self.kind.to_doc(record)
+
+    async def _scan_all(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        # Every workspace's records (the warm-up and rebuilds: one scan for all).
+        async for record in self.source.records(self.kind, None).scan():
+            doc = self.kind.to_doc(record)
+            yield str(doc["workspace_id"]), doc
 
     async def _read(self, workspace_id: str, record_id: str) -> dict[str, Any] | None:
         found = await self.source.records(self.kind, workspace_id).get([record_id])
@@ -205,7 +253,15 @@ class DocIndex(Generic[E]):
         page of one request, and every client's same list between writes, share it)."""
 
         def compute() -> tuple[IndexedDoc, ...]:
-            return tuple(e for e in entries.candidates(narrow) if where.matches(e.get()))
+            candidates = entries.candidates(narrow)
+            found = _text_hits(entries, where)
+            if found is not None:
+                if len(candidates) == len(entries):
+                    held = entries.entries
+                    candidates = [held[i] for i in found if i in held]
+                else:
+                    candidates = [e for e in candidates if e.id in found]
+            return tuple(e for e in candidates if where.matches(e.get()))
 
         # Keyed by the filter's repr: equal filters can differ in type (`1 == True`).
         return entries.memo(repr(where), compute)
@@ -251,3 +307,46 @@ class DocIndex(Generic[E]):
 def _held(value: Any) -> Any:
     """A stored value as an entry holds it: arrays as tuples (hashable, comparable)."""
     return tuple(value) if isinstance(value, list) else value
+
+
+def _interned(value: Any) -> Any:
+    """`_held`, with strings (and arrays' strings) interned: one copy however many hold it."""
+    if isinstance(value, str):
+        return sys.intern(value)
+    if isinstance(value, list):
+        return tuple(sys.intern(v) if isinstance(v, str) else v for v in value)
+    return value
+
+
+def _strings(value: Any) -> Iterable[str]:
+    """The strings a `Contains` looks in: the value, or any element of an array (a tuple
+    at the top, lists inside)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, tuple | list):
+        for element in value:
+            yield from _strings(element)
+
+
+def _text_hits(entries: Entries[IndexedDoc], where: Filter) -> set[str] | None:
+    """The ids of entries that may meet `where`'s text part (a `Contains` it requires):
+    those the joined-text search finds, plus every entry changed since the text was
+    joined; None when `where` requires no searchable text."""
+    parts = where.parts if isinstance(where, And) else (where,)
+    text = next((p for p in parts if isinstance(p, Contains) and p.text), None)
+    if text is None or not TextColumn.searchable(text.text):
+        return None
+    names = text.fields
+    sample = next(iter(entries.entries.values()), None)
+    if sample is None or not all(name in sample.layout.positions for name in names):
+        return None  # nothing to search, or a field not kept (the filter raises)
+    at = [sample.layout.positions[name] for name in names]
+
+    def values(entry: IndexedDoc) -> Iterable[str]:
+        for position in at:
+            yield from _strings(entry.values[position])
+
+    column = entries.text_column(("text", names), values)
+    found = column.hits(text.text, ignore_case=text.ignore_case)
+    found.update(column.stale)  # changed since: the full filter decides
+    return found

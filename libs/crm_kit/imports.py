@@ -42,6 +42,7 @@ from crm_contracts.import_batches import (
     write_subject,
 )
 
+from . import custom_fields as custom_field_rule
 from .clock import parse_iso, to_millis
 from .context import RequestContext
 from .errors import BadUserInput, CRMError, Forbidden
@@ -67,7 +68,11 @@ def field_name(client_field: str | None, prefix: str = "row") -> str | None:
     import's fields are crm_tabular's target names, in snake_case."""
     if client_field is None:
         return None
-    return _CAMEL.sub(r"_\1", client_field.removeprefix(f"{prefix}.")).lower()
+    name = client_field.removeprefix(f"{prefix}.")
+    head, dot, key = name.partition(".")
+    if head == "customFields":  # a custom field's key is the column's own spelling
+        return f"custom.{key}" if dot else "custom"
+    return _CAMEL.sub(r"_\1", name).lower()
 
 
 def issue_of(error: CRMError, prefix: str = "row") -> RowIssueOut:
@@ -398,9 +403,11 @@ def integer(values: dict[str, Any], name: str, prefix: str = "row") -> int | Non
         raise BadUserInput(f"{value!r} is not a whole number", field=f"{prefix}.{name}") from None
 
 
-def custom_fields(values: dict[str, Any]) -> dict[str, Any]:
-    """The row's `custom.<key>` fields by key."""
-    return {k.removeprefix("custom."): v for k, v in values.items() if k.startswith("custom.")}
+def custom_fields(values: dict[str, Any], prefix: str = "row") -> dict[str, Any]:
+    """The row's `custom.<key>` fields by key, checked by the rule the API applies
+    (`crm_kit.custom_fields`): an error names the column."""
+    found = {k.removeprefix("custom."): v for k, v in values.items() if k.startswith("custom.")}
+    return custom_field_rule.checked(found, f"{prefix}.customFields")
 
 
 def ignored(

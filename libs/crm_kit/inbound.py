@@ -70,6 +70,7 @@ class ConsumerRuntime(Protocol):
         record_processed: bool = True,
         batch_handler: Callable[[list[CloudEvent]], Awaitable[None]] | None = None,
         fetch: int | None = None,
+        gather: int = 1,
     ) -> Any: ...
 
 
@@ -90,6 +91,11 @@ class Subscription:
     # import's thousands of `company.created`); each is handled alone by its handler if
     # this fails. Only with `record_processed=False` (idempotent on natural keys).
     batch: Callable[[list[Delivery[Any]]], Awaitable[None]] | None = None
+    # With `batch` and several pullers: each puller takes what is waiting, up to `gather`
+    # events, in one pull (at least one: the pull ends as soon as there is any), and hands
+    # them to `batch` together (a puller still holds only what it works on; a burst is
+    # written a few at a time).
+    gather: int = 1
     _routes: dict[str, _Route] = field(default_factory=dict, init=False)
 
     def on(
@@ -157,6 +163,8 @@ class Subscription:
             together["batch_handler"] = self.handle_batch
         if self.workers > 1:
             together["fetch"] = 1
+            if self.batch is not None and self.gather > 1:
+                together["gather"] = self.gather
         for _ in range(max(1, self.workers)):
             await runtime.consume(
                 durable=self.durable,

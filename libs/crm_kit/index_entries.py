@@ -5,6 +5,9 @@ Generic over the entry type; a service says which fields are posted with a funct
 an entry to `(field, values)` pairs (several values for an array field). Services subclass
 it to add their selections (a board, totals, open counts).
 
+`text_column(key, values)` keeps a joined text of some fields for substring searches
+(`crm_kit.text_column`), told of every change after it was built.
+
 `memo(key, compute)` keeps a selection's result (e.g. by its filter) until the entries
 next change: between writes, the same list or count asked by many clients is evaluated
 once over the entries instead of once per request.
@@ -14,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
+
+from .text_column import REBUILD_STALE, TextColumn, Values
 
 
 class HasId(Protocol):
@@ -39,6 +44,7 @@ class Entries(Generic[E]):
         self._posted: Posted[E] = posted or _not_posted
         self._postings: dict[str, dict[Hashable, set[str]]] = {}
         self._memo: dict[Hashable, Any] = {}
+        self._columns: dict[Hashable, TextColumn] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -51,6 +57,7 @@ class Entries(Generic[E]):
         if old == entry:
             return  # most re-reads find nothing changed: skip the posting churn
         self._memo.clear()
+        self._changed(entry.id)
         if old is not None:
             self._unpost(old)
         self.entries[entry.id] = entry
@@ -63,7 +70,20 @@ class Entries(Generic[E]):
         old = self.entries.pop(entry_id, None)
         if old is not None:
             self._memo.clear()
+            self._changed(entry_id)
             self._unpost(old)
+
+    def _changed(self, entry_id: str) -> None:
+        for column in self._columns.values():
+            column.stale.add(entry_id)
+
+    def text_column(self, key: Hashable, values: Values) -> TextColumn:
+        """The joined text of `values(entry)` of every entry (built on first use, and
+        again once too many entries changed since); its `stale` ids are those changed."""
+        column = self._columns.get(key)
+        if column is None or len(column.stale) > REBUILD_STALE:
+            column = self._columns[key] = TextColumn(self.entries, values)
+        return column
 
     def _unpost(self, entry: E) -> None:
         for name, values in self._posted(entry):

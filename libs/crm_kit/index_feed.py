@@ -14,6 +14,11 @@ skipped: on a hot path that halves the index's reads.
 Every instance sees every event (no durable, no queue group): each keeps its own index.
 A periodic rebuild and a rebuild after a NATS reconnect are the safety net for anything
 missed (writes that publish no event, messages lost while disconnected).
+
+With snapshots (`snapshot_seconds` > 0 and a snapshot store, `crm_kit.index_snapshot`)
+the safety loop also writes the index's snapshot every `snapshot_seconds` while its log
+moved, and `stop` writes one before the index closes (a clean shutdown), so the next
+start of any replica loads it instead of scanning.
 """
 
 from __future__ import annotations
@@ -33,12 +38,16 @@ from nats.js.api import DeliverPolicy
 
 from crm_contracts.envelope import HEADER_WORKSPACE
 
+from . import read_index
+from .index_snapshot import IndexSnapshots
 from .read_index import ReadIndex, warm_up
 
 log = logging.getLogger(__name__)
 
 # How often the safety loop looks at the NATS reconnect counter and the rebuild clock.
 TICK_SECONDS = 1.0
+# The snapshot written at a clean shutdown gives up after this (the next start scans).
+STOP_SNAPSHOT_SECONDS = 120.0
 # (workspace, document id) an event names, or None when it names none the index keeps.
 Located = tuple[str, str] | None
 Locate = Callable[[Mapping[str, Any], Mapping[str, str]], Located]
@@ -65,9 +74,12 @@ class IndexFeed:
         stream: str,
         rebuild_seconds: float,
         locate: Locate = cloud_event_subject,
+        snapshot_seconds: float = 0.0,
     ) -> None:
         """`subjects` of `stream` whose events name documents of the index; `locate` turns
-        one event (JSON body, headers) into (workspace, document id)."""
+        one event (JSON body, headers) into (workspace, document id); `snapshot_seconds`:
+        how often the index's snapshot is written (0: never; the index must have
+        snapshots on, `ReadIndex.use_snapshots`)."""
         self.index = index
         self._nc = nc
         self._js = js
@@ -82,6 +94,10 @@ class IndexFeed:
         self.skipped = 0
         self.rebuilds = 0
         self._refreshing = False
+        self._snapshot_seconds = snapshot_seconds
+        self.snapshots = 0
+        # The log slot of the last snapshot written (none is written while it stands).
+        self._snapshot_slot: int | None = None
 
     @property
     def idle(self) -> bool:
@@ -105,10 +121,33 @@ class IndexFeed:
         self.index.go_live()
 
     async def stop(self) -> None:
-        """Stop the index from serving or loading, and unsubscribe (a live push
-        subscription would hold up the NATS drain)."""
+        """Write the index's snapshot (with snapshots on), stop the index from serving or
+        loading, and unsubscribe (a live push subscription would hold up the NATS
+        drain)."""
+        if self._snapshot_seconds > 0:
+            try:
+                await asyncio.wait_for(
+                    self.snapshot(settle=read_index.STOP_SETTLE_SECONDS), STOP_SNAPSHOT_SECONDS
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("%s snapshot at shutdown failed", self.index.name, exc_info=True)
         self.index.close()
         await self.unsubscribe()
+
+    async def snapshot(self, settle: float | None = None) -> bool:
+        """Write the index's snapshot unless the last one is current; whether one was."""
+        if self.index.holds_records and self.index.complete:
+            await self.index.sync()  # the log's tail: has anything changed since?
+        if self._snapshot_slot is not None and self._snapshot_slot == self.index.cursor:
+            return False
+        saved = await self.index.save_snapshot(settle)
+        if saved is None:
+            return False
+        self._snapshot_slot = saved.cursor
+        self.snapshots += 1
+        return True
 
     async def unsubscribe(self) -> None:
         """Stop hearing events (the index keeps serving: tests use it to show what keeps
@@ -165,8 +204,17 @@ class IndexFeed:
         assert self._nc is not None, "a feed without NATS has no reconnects to watch"
         reconnects = self._nc.stats["reconnects"]
         next_rebuild = time.monotonic() + self._rebuild_seconds
+        next_snapshot = time.monotonic() + self._snapshot_seconds
         while True:
             await asyncio.sleep(TICK_SECONDS)
+            if self._snapshot_seconds > 0 and time.monotonic() >= next_snapshot:
+                try:
+                    await self.snapshot()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.warning("%s snapshot failed", self.index.name, exc_info=True)
+                next_snapshot = time.monotonic() + self._snapshot_seconds
             now_reconnects = self._nc.stats["reconnects"]
             reconnected = now_reconnects != reconnects
             if reconnected and not self._nc.is_connected:
@@ -199,15 +247,21 @@ async def start_feed(
     subjects: Sequence[str],
     stream: str,
     rebuild_seconds: float,
-    list_workspaces: Callable[[], Awaitable[Iterable[str]]],
     name: str,
+    list_workspaces: Callable[[], Awaitable[Iterable[str]]] | None = None,
     locate: Locate = cloud_event_subject,
+    snapshots: IndexSnapshots | None = None,
+    snapshot_seconds: float = 0.0,
 ) -> IndexFeed:
     """A service's index wiring at start-up: subscribe the feed (the index then goes live,
     so every scan starts after the subscription), and spawn on the runtime its refresher
-    (`<name>-refresher`), its safety rebuilds (`<name>-rebuild`) and the warm-up of the
-    workspaces `list_workspaces()` names (`<name>-warm-up`). Call `stop()` on the feed
-    before stopping the runtime."""
+    (`<name>-refresher`), its safety rebuilds (`<name>-rebuild`) and the warm-up
+    (`<name>-warm-up`): every workspace from one scan for an index with `scan_all`, else
+    the workspaces `list_workspaces()` names. With `snapshots` and `snapshot_seconds` > 0
+    (and an index that can use them) the warm-up starts from the newest snapshot and the
+    feed writes them. Call `stop()` on the feed before stopping the runtime."""
+    if snapshots is None or snapshot_seconds <= 0 or not index.use_snapshots(snapshots):
+        snapshot_seconds = 0.0
     feed = IndexFeed(
         index,
         runtime.nc,
@@ -216,6 +270,7 @@ async def start_feed(
         stream=stream,
         rebuild_seconds=rebuild_seconds,
         locate=locate,
+        snapshot_seconds=snapshot_seconds,
     )
     await feed.start()
     runtime.spawn(feed.run_refresher(), f"{name}-refresher")

@@ -259,13 +259,19 @@ class MemoryRecords(Records[E]):
             await self._written(doc["_id"], record, events)
 
     async def insert_many(
-        self, records: Sequence[E], *, hold_audit: list[dict[str, Any]] | None = None
+        self,
+        records: Sequence[E],
+        *,
+        hold_audit: list[dict[str, Any]] | None = None,
+        ordered: bool = False,
     ) -> list[E]:
         refused: list[E] = []
-        for record in records:
+        for n, record in enumerate(records):
             try:
                 await self._insert(record, hold_audit)
             except Duplicate:
+                if ordered:  # the rest are not tried
+                    return [record, *records[n + 1 :]]
                 refused.append(record)
         return refused
 

@@ -15,10 +15,11 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, cast
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ServerSelectionTimeoutError
 
@@ -67,7 +68,7 @@ class MongoResource:
                     raise
                 log.warning("database %s not reachable yet; retrying", self.database_name)
         if ensure_indexes is not None:
-            await ensure_indexes(self.db)
+            await apply_indexes(self.db, ensure_indexes)
 
     async def ping(self) -> bool:
         """Bounded: a database that stopped answering (not just refusing) must not hold a
@@ -92,3 +93,76 @@ async def isolates_updates(db: AsyncDatabase[Any]) -> bool:
     go by `_id`, the rest of a filter is checked in Python under the per-document lock."""
     info = await db.client.admin.command("buildInfo")
     return "ferretdbVersion" not in info
+
+
+# -- which indexes are made --------------------------------------------------------------
+
+SECONDARY_INDEXES_ENV = "MONGODB_SECONDARY_INDEXES"  # auto (default), on, off
+
+
+async def secondary_indexes_serve_reads(db: AsyncDatabase[Any]) -> bool:
+    """Whether indexes other than unique ones are worth their writes. FerretDB v1's SQLite
+    backend answers every filter but `{_id: <value>}` by a scan and sorts in memory
+    (its query builder has no other pushdown), so there a secondary index is upkeep on every
+    insert and update that no read uses: the deals' nine cost 1.8x the database CPU per
+    insert and 1.3x per update (`bench/import/indexes.py`). MongoDB uses them. `on`/`off`
+    decide for a backend this cannot tell (FerretDB on PostgreSQL pushes more down)."""
+    setting = (os.environ.get(SECONDARY_INDEXES_ENV) or "auto").strip().lower()
+    if setting in ("on", "true", "1"):
+        return True
+    if setting in ("off", "false", "0"):
+        return False
+    if setting != "auto":
+        raise ValueError(f"{SECONDARY_INDEXES_ENV} must be auto, on or off, not {setting!r}")
+    return await isolates_updates(db)
+
+
+async def apply_indexes(db: AsyncDatabase[Any], setup: IndexSetup) -> None:
+    """Runs a service's index declarations (`setup`). Where secondary indexes serve no
+    read, only the unique ones are made (they enforce identity: an email, a domain, an
+    external id) and the others are dropped if an earlier start made them."""
+    if await secondary_indexes_serve_reads(db):
+        await setup(db)
+    else:
+        await setup(cast(AsyncDatabase[Any], _UniqueIndexesOnly(db)))
+
+
+class _UniqueIndexesOnly:
+    """The database as index declarations see it where only unique indexes are kept;
+    everything but index creation passes through."""
+
+    def __init__(self, db: AsyncDatabase[Any]) -> None:
+        self._db = db
+
+    def __getitem__(self, name: str) -> _UniqueIndexesOnlyCollection:
+        return _UniqueIndexesOnlyCollection(self._db[name])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+class _UniqueIndexesOnlyCollection:
+    def __init__(self, collection: AsyncCollection[Any]) -> None:
+        self._collection = collection
+
+    async def create_index(self, keys: Any, **options: Any) -> str | None:
+        name = options.get("name")
+        if options.get("unique") or not name:
+            return await self._collection.create_index(keys, **options)
+        await self._drop([name])
+        return None
+
+    async def create_indexes(self, models: Sequence[IndexModel], **options: Any) -> list[str]:
+        kept = [m for m in models if m.document.get("unique")]
+        await self._drop([m.document["name"] for m in models if not m.document.get("unique")])
+        return await self._collection.create_indexes(kept, **options) if kept else []
+
+    async def _drop(self, names: Sequence[str]) -> None:
+        existing = await self._collection.index_information()
+        for name in names:
+            if name in existing:
+                await self._collection.drop_index(name)
+                log.info("dropped index %s.%s: unused here", self._collection.name, name)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._collection, name)

@@ -25,7 +25,12 @@ from typing import Any
 import nkeys
 
 from crm_contracts.access import PARTIES, Party
-from crm_contracts.streams import DEAD_LETTER_STREAM, SERVICES, stream_for
+from crm_contracts.streams import (
+    DEAD_LETTER_STREAM,
+    SERVICES,
+    max_deliveries_advisory,
+    stream_for,
+)
 
 from .paths import data_dir, write_once
 
@@ -84,7 +89,9 @@ def _stream_info(stream: str) -> str:
 
 
 def _durable_subjects(stream: str, durable: str) -> list[str]:
-    """Create (either API form), look up, pull from and acknowledge one durable consumer."""
+    """Create (either API form), look up, pull from and acknowledge one durable consumer;
+    and read an event of the stream by its sequence, which the durable's max-deliveries
+    advisory names (that advisory's subject is among the subscriptions)."""
     return [
         _stream_info(stream),
         f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}",
@@ -93,6 +100,7 @@ def _durable_subjects(stream: str, durable: str) -> list[str]:
         f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
         f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
         f"$JS.ACK.{stream}.{durable}.>",
+        f"$JS.API.STREAM.MSG.GET.{stream}",
     ]
 
 
@@ -111,6 +119,7 @@ def permissions(party: Party) -> dict[str, Any]:
         subscribe += [f"rpc.{name}.>", "$SRV.*", f"$SRV.*.{micro}", f"$SRV.*.{micro}.*"]
     for durable in party.durables:
         publish += _durable_subjects(stream_for(durable.owner).name, durable.name)
+        subscribe.append(max_deliveries_advisory(stream_for(durable.owner).name, durable.name))
     publish += party.requests
     if party.provisions_streams:
         publish.append("$JS.API.INFO")

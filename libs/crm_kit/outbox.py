@@ -33,6 +33,7 @@ from . import audit, metrics, telemetry
 from .locks import DocLocks
 from .logs import log_fields
 from .operation import OPS_FIELD
+from .outbox_clears import ClearWriter
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +70,25 @@ _CONCURRENT_DOCUMENTS = 8
 # one JetStream round trip each, one after another, made a 1,000-record batch wait ~1,000
 # round trips. Each record's own events still go one after another, in order.
 _CONCURRENT_RECORDS = 64
+# The stored event's record (`_stored`), when the event names one.
+EVENT_OWNER = "of"
 # Projection that hides the outbox (and the keyed updates' markers, `crm_kit.operation`,
 # and the audit entries waiting to be moved, `crm_kit.audit`) from every domain read.
 HIDE_OUTBOX = {OUTBOX: 0, PENDING: 0, WRITTEN_AT: 0, OPS_FIELD: 0, audit.PENDING_FIELD: 0}
+# What the relay needs of a document to publish and clear it: read by `_id`, or handed over
+# by the writer that just wrote it (`OutboxRelay.notify(..., held)`).
+RELAY_FIELDS = {
+    OUTBOX: 1,
+    PENDING: 1,
+    WRITTEN_AT: 1,
+    audit.PENDING_FIELD: 1,
+    SEALED: 1,
+    SEALED_EVENT_OWNERS: 1,
+}
 
 
 def _stored(event: CloudEvent) -> dict[str, Any]:
-    return {
+    stored = {
         "id": event.id,
         "subject": event.type,
         "workspace": event.workspace,
@@ -84,6 +97,12 @@ def _stored(event: CloudEvent) -> dict[str, Any]:
         "traceparent": telemetry.outbox_traceparent(event.type, event.id),
         "body": event.to_json().decode(),
     }
+    if event.subject:
+        # Whose event it is (the envelope's subject, a record's id): a document carrying
+        # the events of several records (a deal's task list, its tasks') has each record's
+        # published in order, the records side by side (`OutboxRelay._publish_all`).
+        stored[EVENT_OWNER] = event.subject
+    return stored
 
 
 def outbox_fields(events: Iterable[CloudEvent]) -> dict[str, Any]:
@@ -146,7 +165,11 @@ class OutboxRelay:
     Fast path: `notify(collection, doc_id)` right after a write publishes that document's
     events by `_id` (the only lookup FerretDB's SQLite backend serves from an index); the
     writer also notifies a document whose write failed, which the database may have
-    committed all the same. A document whose publishing fails is tried again every
+    committed all the same. A writer that knows what the document's outbox holds after its
+    write (an insert; an update made with findAndModify) hands it over, `notify(collection,
+    doc_id, held)`: the relay then publishes and clears without reading the document (a
+    later local write hands over the newer state, or, without one, makes the relay read).
+    A document whose publishing fails is tried again every
     `sweep_seconds`. `notify()` without arguments asks for a full pass.
 
     The sweep picks up whatever a crash (of this or another replica) left behind; it skips
@@ -193,10 +216,15 @@ class OutboxRelay:
         self._lock = asyncio.Lock()
         self._sweep_lock = asyncio.Lock()
         self._targets: set[tuple[str, Any]] = set()
+        # The outbox fields a writer handed over with its notice, by document: the newest
+        # write's, taken by the document's next publishing instead of reading it.
+        self._held: dict[tuple[str, Any], Mapping[str, Any]] = {}
         self._full_pass = False
         self._outage = False  # a fast pass failed: the sweeps watch again
-        # The audit entries of documents published at once go in one statement.
+        # The audit entries of documents published at once go in one statement, and so do
+        # their clearing updates (`crm_kit.outbox_clears`).
         self._entries = audit.EntryWriter(db)
+        self._clears = ClearWriter(db)
         self.published = 0
         # Per collection, at the last sweep: (documents pending, when the oldest was written).
         self.backlog: dict[str, tuple[int, datetime | None]] = {}
@@ -219,11 +247,20 @@ class OutboxRelay:
         for name in collections:
             await db[name].create_index([(PENDING, 1)], name="outbox_pending")
 
-    def notify(self, collection: str | None = None, doc_id: Any = None) -> None:
+    def notify(
+        self,
+        collection: str | None = None,
+        doc_id: Any = None,
+        held: Mapping[str, Any] | None = None,
+    ) -> None:
         if collection is None or doc_id is None:
             self._full_pass = True
         else:
             self._targets.add((collection, doc_id))
+            if held is not None:
+                self._held[(collection, doc_id)] = held
+            else:  # the writer does not know what the document holds: read it
+                self._held.pop((collection, doc_id), None)
         self._wake.set()
 
     def _watch_window(self, now: float) -> float:
@@ -374,9 +411,11 @@ class OutboxRelay:
             )
 
     async def _publish_document(self, name: str, doc_id: Any) -> int:
-        """Publish one document's events and remove exactly those: one read and one write
-        (and the audit entries it holds, moved to the audit collection the same way: stored
-        under their ids first, then pulled).
+        """Publish one document's events and remove exactly those: one read (none when the
+        writer handed its outbox over) and one write (and the audit entries it holds, moved
+        to the audit collection the same way: stored under their ids first, then pulled).
+        The writes of documents published at once share a statement (`ClearWriter`),
+        each made while its document's lock is held.
 
         Under the document's lock no writer of this process interleaves (all updates of an
         existing document take it), so what is read here is what gets cleared. Another
@@ -386,17 +425,12 @@ class OutboxRelay:
         isolates neither (nor pushes a compound filter down), so there the lock is it."""
         collection = self._db[name]
         async with self._locks.hold(DocLocks.key(name, doc_id)):
-            doc = await collection.find_one(
-                {"_id": doc_id},
-                {
-                    OUTBOX: 1,
-                    PENDING: 1,
-                    WRITTEN_AT: 1,
-                    audit.PENDING_FIELD: 1,
-                    SEALED: 1,
-                    SEALED_EVENT_OWNERS: 1,
-                },
-            )
+            # Under the lock: no writer of this process changes the document meanwhile, so
+            # what the last one handed over is what it holds (another replica may append,
+            # as between a read and the clearing write).
+            doc = self._held.pop((name, doc_id), None)
+            if doc is None:
+                doc = await collection.find_one({"_id": doc_id}, RELAY_FIELDS)
             if doc is None:
                 return 0
             events = doc.get(OUTBOX) or []
@@ -406,7 +440,7 @@ class OutboxRelay:
                 events, entries = unseal(doc[SEALED])
             if not events and not entries and not doc.get(PENDING):
                 return 0  # nothing to publish, nothing flagged
-            owners = doc.get(SEALED_EVENT_OWNERS) if sealed else None
+            owners = doc.get(SEALED_EVENT_OWNERS) if sealed else _owners(events)
             await self._publish_all(events, owners)
             await self._entries.store(entries)
             pulled: dict[str, Any] = {}
@@ -421,24 +455,30 @@ class OutboxRelay:
                     SEALED_EVENT_OWNERS: [],
                     SEALED_ENTRY_OWNERS: [],
                 }
-                await collection.update_one({"_id": doc_id}, {"$set": {PENDING: False, **emptied}})
+                await self._clears.update(
+                    name, {"_id": doc_id}, {"$set": {PENDING: False, **emptied}}
+                )
                 return len(events)
             if pulled:
                 clear["$pullAll"] = pulled
             if not self._isolated_updates:
-                await collection.update_one({"_id": doc_id}, clear)
+                await self._clears.update(name, {"_id": doc_id}, clear)
                 return len(events)
-            result = await collection.update_one(
-                {"_id": doc_id, WRITTEN_AT: doc.get(WRITTEN_AT)}, clear
+            matched = await self._clears.update(
+                name, {"_id": doc_id, WRITTEN_AT: doc.get(WRITTEN_AT)}, clear
             )
-            if result.matched_count == 0 and pulled:
+            if not matched and pulled:
+                # Perhaps another of the statement's updates missed, not this one: pulling
+                # what is gone already changes nothing.
                 await collection.update_one({"_id": doc_id}, {"$pullAll": pulled})
         return len(events)
 
     async def _publish_all(self, events: Sequence[dict[str, Any]], owners: Any) -> None:
-        """Publish a document's events: in order; a sealed batch's records side by side
-        (`owners`: whose each event is), each record's events in order. After a failure
-        no further publish starts, and those under way end (sent or failed) before it is
+        """Publish a document's events: in order; where it carries several records' (a
+        sealed batch, a deal's task list: `owners`, whose each event is), the records side
+        by side, each record's events in order (a publish is a JetStream round trip: a deal
+        list's five events of three tasks took five in a row, now two). After a failure no
+        further publish starts, and those under way end (sent or failed) before it is
         raised: the document is then not cleared, and what went out is sent again later
         as the same message (its id is the `Nats-Msg-Id`)."""
         if not isinstance(owners, list) or len(owners) != len(events) or len(events) < 2:
@@ -480,6 +520,13 @@ class OutboxRelay:
             "event published",
             extra=log_fields(event_id=stored["id"], subject=stored["subject"], dup=ack.duplicate),
         )
+
+
+def _owners(events: Sequence[Mapping[str, Any]]) -> list[Any] | None:
+    """Whose each stored event is, when they name several records (None when one, or when
+    any names none, as events stored before they did: then all go out in order)."""
+    owners = [stored.get(EVENT_OWNER) for stored in events]
+    return owners if all(owners) and len(set(owners)) > 1 else None
 
 
 def _aware(moment: Any) -> datetime | None:

@@ -10,6 +10,12 @@ what is specific (`scan`, `read`, `entry_of`, `new_entries`).
 Consistency:
 - a workspace loads lazily, on first use, with one (projected) scan; concurrent first
   requests share it, and a cancelled request does not cancel it;
+- with `scan_all` (one scan of the whole collection, each record with its workspace), the
+  warm-up (`load_all`) and the periodic rebuilds load every workspace from ONE scan: on
+  FerretDB a workspace's scan reads the whole collection anyway (only `_id` filters are
+  pushed down), so W workspaces one by one cost W times the collection. Requests for a
+  workspace not loaded wait for a running shared scan instead of starting their own. While
+  it runs every re-read is noted (whatever its workspace), and re-done once installed;
 - local writes call `refresh(workspace, ids)` before they return: the documents are
   re-read by `_id` (read-your-writes within this process);
 - writes made elsewhere arrive as events naming a document (`crm_kit.index_feed`), which
@@ -17,6 +23,22 @@ Consistency:
   subscribes before the index goes live, so every scan starts after the subscription: a
   write either precedes the scan or its event arrives afterwards;
 - periodic rebuilds (and one after a NATS reconnect) are the safety net.
+
+Snapshots (`crm_kit.index_snapshot`, with a change log, `scan_all` and a codec): the
+warm-up (`load_all`) first loads the newest persisted snapshot and replays the log from
+the slot it is current to (re-reading only the changed documents by `_id`) instead of
+scanning, in rounds of `CATCH_UP_LIMIT` changes, up to `REPLAY_ROUNDS` of them; no
+snapshot, one of another format or entry key, an unreadable one, a log pruned past its
+slot or further ahead than the rounds hold (`Overflow`: the rebuild scans) falls back to
+the scan. Requests
+wait for the restore as for a shared scan. `save_snapshot` writes one once the index has
+every workspace of the collection (after its first full load): synced to the log's tail,
+then, once the writes whose slots it passed have had time to reach the index
+(`SNAPSHOT_SETTLE_SECONDS`) and every re-read started before has been installed, the
+entries are captured at once with that slot. Workspaces loaded later (lazily) are in it
+too. Once an index holds every workspace of its collection (`complete`: after the
+first full load, or a restore), a workspace it does not know starts empty instead of
+being scanned: its documents, all written since, reach it as every other change does.
 
 With a change log (`changes`, `crm_kit.change_log`) the index also holds whole records (as
 `read` returns them, filled as they are first read and by this process's writes) and
@@ -37,6 +59,7 @@ already saw (its own writes among them) and are re-read once the scan is install
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -45,8 +68,9 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from . import metrics
-from .change_log import ChangeLog, Overflow
+from .change_log import CATCH_UP_LIMIT, REPLAY_ROUNDS, ChangeLog, Overflow
 from .index_entries import Entries, HasId
+from .index_snapshot import IndexSnapshots, Saved, SnapshotCodec
 from .locks import DocLocks
 
 log = logging.getLogger(__name__)
@@ -56,6 +80,8 @@ S = TypeVar("S", bound=Entries[Any])
 # A stored record as the service's `scan` yields and `read` returns it (a document, a
 # projected document...): only `entry_of` looks inside.
 Record = Any
+# What `scan_all` yields: a record with the workspace it belongs to.
+Placed = tuple[str, Record]
 # Re-reads of one document that straddle rebuild swaps before giving up (the rebuild that
 # caused the last swap re-reads the document itself then).
 REREAD_ATTEMPTS = 3
@@ -66,6 +92,13 @@ EXPECTED_EVENTS = 50_000
 RECORDS_LIMIT = 50_000
 # What the index holds of a document it knows to be absent (`remember_absent`).
 _ABSENT = object()
+# Between the sync that fixes a snapshot's slot and the capture of its entries: a write
+# of this process has its slot journalled by one write hook and its entry installed by
+# the next (a loop turn and the log's hint update later); its slot is passed by the sync
+# without a re-read (`ChangeLog.since` skips a process's own slots).
+SNAPSHOT_SETTLE_SECONDS = 2.0
+# The same at a clean shutdown: no request is being served any more.
+STOP_SETTLE_SECONDS = 0.5
 
 
 @dataclass
@@ -95,6 +128,8 @@ class ReadIndex(Generic[E, S]):
         changes: ChangeLog | None = None,
         records_limit: int = RECORDS_LIMIT,
         remember_absent: bool = False,
+        scan_all: Callable[[], AsyncIterator[Placed]] | None = None,
+        snapshot_codec: SnapshotCodec[E] | None = None,
     ) -> None:
         """`scan(workspace)` yields every record of the workspace (straight from the
         database, not through an indexed store); `read(workspace, id)` one record by `_id`,
@@ -108,8 +143,18 @@ class ReadIndex(Generic[E, S]):
         each request is served; the index then holds whole records (`records`).
         `remember_absent`: hold that a document is absent too, when its creation is
         journalled as well (a collection written by upserts only): it is not looked for
-        again until then."""
+        again until then. `scan_all()` (optional) yields every record of the collection
+        with its workspace, straight from the database: then one scan loads or rebuilds
+        every workspace at once (`load_all`, `rebuild`). `snapshot_codec`: how entries go
+        into a persisted snapshot (`use_snapshots` turns them on)."""
         self._scan = scan
+        self._scan_all = scan_all
+        # The running shared scan, the workspaces whose requests wait for it, and the
+        # documents re-read meanwhile, by workspace (re-read again once it is installed).
+        self._shared: asyncio.Future[None] | None = None
+        self._shared_wanted: set[str] = set()
+        self._shared_touched: dict[str, set[str]] | None = None
+        self.shared_scans = 0
         self._read = read
         self._entry_of = entry_of
         self._new_entries = new_entries
@@ -132,6 +177,17 @@ class ReadIndex(Generic[E, S]):
         self.syncs = 0
         # Changes applied from the log (made by other replicas, or this one's own writes).
         self.followed = 0
+        self._codec = snapshot_codec
+        self._snapshots: IndexSnapshots | None = None
+        # Every workspace of the collection is loaded (a full scan or a snapshot did it).
+        self.complete = False
+        # The restore from a snapshot while it runs: requests wait for it.
+        self._restoring: asyncio.Future[bool] | None = None
+        self.restored_from: str | None = None
+        # Re-reads under way by ticket (a snapshot waits for those started before it).
+        self._tickets = 0
+        self._inflight: set[int] = set()
+        self._settled = asyncio.Event()
         metrics.track(self)
 
     @property
@@ -141,6 +197,19 @@ class ReadIndex(Generic[E, S]):
 
     def go_live(self) -> None:
         self.live = True
+
+    @property
+    def cursor(self) -> int | None:
+        """The change-log slot up to which every change is applied (None: not yet)."""
+        return self._cursor
+
+    def use_snapshots(self, snapshots: IndexSnapshots) -> bool:
+        """Start from and write persisted snapshots (needs a codec, a change log and
+        `scan_all`); whether they are on."""
+        if self._codec is None or self._changes is None or self._scan_all is None:
+            return False
+        self._snapshots = snapshots
+        return True
 
     @property
     def workspaces(self) -> list[str]:
@@ -157,11 +226,24 @@ class ReadIndex(Generic[E, S]):
         w = self._workspaces.get(workspace)
         return w.data if w is not None else None
 
+    def holds_record(self, workspace: str, doc_id: str) -> bool:
+        """Whether the whole record of `doc_id` is held (as of the last sync), without
+        loading or syncing: a caller about to read one record decides whether a sync (one
+        probe) would spare it the read."""
+        w = self._workspaces.get(workspace)
+        return w is not None and w.data is not None and doc_id in w.records
+
     async def entries(self, workspace: str) -> S | None:
         """The workspace's entries, loading them on first use; None when the index cannot
         serve (not live, closed, or the load failed: the caller queries the store)."""
         if not self.live or self.closed:
             return None
+        restoring = self._restoring
+        if restoring is not None and not restoring.done():
+            # Its cursor and entries come first; a sync of our own would place the cursor
+            # at the log's tail before the snapshot's entries are in.
+            with contextlib.suppress(Exception):  # logged by the warm-up; scanned then
+                await asyncio.shield(restoring)
         if self._changes is not None:
             try:
                 await self.sync()
@@ -171,8 +253,18 @@ class ReadIndex(Generic[E, S]):
                 log.warning("%s could not follow its change log", self.name, exc_info=True)
                 return None
         w = self._workspaces.setdefault(workspace, _Workspace())
-        if w.data is not None:
+        if w.data is not None or self._adopt(w):
             return w.data
+        shared = self._shared
+        if shared is not None and not shared.done():
+            # Its scan reads this workspace's documents too: a scan of our own would read
+            # the whole collection once more.
+            self._shared_wanted.add(workspace)
+            # A failure is logged by the scan's caller; this workspace then loads alone.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(shared)
+            if w.data is not None:
+                return w.data
         try:
             # Shielded: a cancelled request must not cancel the load others wait for.
             await asyncio.shield(self._start_build(workspace, w))
@@ -192,9 +284,16 @@ class ReadIndex(Generic[E, S]):
         return w.building
 
     async def rebuild(self, workspaces: Iterable[str] | None = None) -> None:
-        """Re-scan loaded workspaces one after another (the safety net); queries keep
-        being served from the current entries meanwhile."""
-        for workspace in list(workspaces if workspaces is not None else self.workspaces):
+        """Re-scan loaded workspaces (the safety net): with `scan_all` all of them from one
+        scan, else one after another; queries keep being served from the current entries
+        meanwhile."""
+        targets = list(workspaces if workspaces is not None else self.workspaces)
+        if self._scan_all is not None and len(targets) > 1:
+            loaded = {ws for ws in targets if self.loaded(ws) is not None}
+            if loaded:
+                await self._shared_load(loaded)
+            return
+        for workspace in targets:
             w = self._workspaces.get(workspace)
             if w is None or self.closed:
                 continue
@@ -215,26 +314,221 @@ class ReadIndex(Generic[E, S]):
                 if entry is not None:
                     fresh.put(entry)
             touched, w.touched = w.touched, None
-            old = w.data
-            if old is not None:
-                # Until re-read below, keep what this process already saw of the documents
-                # written during the scan (its own writes among them).
-                for doc_id in touched:
-                    entry = old.get(doc_id)
-                    if entry is None:
-                        fresh.drop(doc_id)
-                    else:
-                        fresh.put(entry)
-            w.data = fresh
-            # Held records are dropped with the entries they were read with: the rebuild
-            # is the safety net for whatever the log and the feed missed.
-            w.records = {}
-            w.generation += 1
-            w.scans += 1
-            metrics.READ_MODEL_BUILDS.labels(self.name).observe(time.perf_counter() - started)
+            self._install(w, fresh, touched, started)
             await self.refresh(workspace, touched)
         finally:
             w.touched = None
+
+    def _install(self, w: _Workspace[S], fresh: S, touched: set[str], started: float) -> None:
+        """Swap a scan's entries in (the caller then re-reads `touched`)."""
+        old = w.data
+        if old is not None:
+            # Until re-read, keep what this process already saw of the documents written
+            # during the scan (its own writes among them).
+            for doc_id in touched:
+                entry = old.get(doc_id)
+                if entry is None:
+                    fresh.drop(doc_id)
+                else:
+                    fresh.put(entry)
+        w.data = fresh
+        # Held records are dropped with the entries they were read with: the rebuild is
+        # the safety net for whatever the log and the feed missed.
+        w.records = {}
+        w.generation += 1
+        w.scans += 1
+        metrics.READ_MODEL_BUILDS.labels(self.name).observe(time.perf_counter() - started)
+
+    @property
+    def scans_all(self) -> bool:
+        """Whether one scan loads every workspace (`scan_all` given)."""
+        return self._scan_all is not None
+
+    async def load_all(self) -> None:
+        """Load every workspace the collection holds (the warm-up; needs `scan_all`):
+        from the newest snapshot and the log since, when snapshots are on and one fits,
+        else from one scan. Workspaces already loaded are refreshed by the same scan."""
+        if not self.live or self.closed:
+            return
+        if self._can_restore():
+            self._restoring = asyncio.ensure_future(self._restore())
+            self._restoring.add_done_callback(_consume_error)
+            try:
+                if await asyncio.shield(self._restoring):
+                    return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("%s could not restore its snapshot: scanning", self.name, exc_info=True)
+        await self._shared_load(None)
+        self.complete = not self.closed
+
+    def _adopt(self, w: _Workspace[S]) -> bool:
+        """Once the index holds every workspace of the collection (`complete`), one it
+        does not know has no documents but those written since, which reach it as every
+        other change does (this process's writes, the feed, the log): it starts empty,
+        without a scan. Whether `w` now has entries."""
+        if not self.complete or w.data is not None:
+            return w.data is not None
+        if w.building is not None and not w.building.done():
+            return False
+        w.data = self._new_entries()
+        return True
+
+    def _can_restore(self) -> bool:
+        # Only before anything loaded or followed: the snapshot places the cursor.
+        return (
+            self._snapshots is not None
+            and self._cursor is None
+            and self._shared is None
+            and not any(
+                w.data is not None or w.building is not None for w in self._workspaces.values()
+            )
+        )
+
+    async def _restore(self) -> bool:
+        """Install the newest snapshot and replay the log from its slot; False when there
+        is none to use (the caller scans)."""
+        assert self._snapshots is not None and self._codec is not None
+        started = time.perf_counter()
+        # Re-reads meanwhile (events) are noted and done again once the entries are in.
+        self._shared_touched = {}
+        try:
+            loaded = await self._snapshots.load(self.name, self._codec)
+        finally:
+            touched_all, self._shared_touched = self._shared_touched or {}, None
+        if loaded is None or self.closed or self._cursor is not None:
+            return False
+        for workspace, entries in loaded.workspaces.items():
+            fresh = self._new_entries()
+            for entry in entries:
+                fresh.put(entry)
+            w = self._workspaces.setdefault(workspace, _Workspace())
+            self._install(w, fresh, touched_all.get(workspace, set()), started)
+        self._cursor = loaded.cursor
+        self.complete = True
+        self.restored_from = loaded.snapshot_id
+        for workspace in {*loaded.workspaces, *touched_all}:
+            await self.refresh(workspace, touched_all.get(workspace, ()))
+        # Every change since the snapshot's slot, whichever replica made it, in rounds (a
+        # pruned log, or more changes than the rounds hold, raises `Overflow` in there: the
+        # loaded workspaces are scanned again).
+        await self._follow(self._sync_asked, rounds=REPLAY_ROUNDS)
+        log.info(
+            "%s restored from snapshot %s (slot %d, %d workspaces) in %.1f s",
+            self.name,
+            loaded.snapshot_id,
+            loaded.cursor,
+            len(loaded.workspaces),
+            time.perf_counter() - started,
+        )
+        return True
+
+    async def save_snapshot(self, settle: float | None = None) -> Saved | None:
+        """Write a snapshot of every loaded workspace, current to the log's slot it was
+        synced to; None when the index has none to give (snapshots off, not every
+        workspace loaded yet, a scan running, closed). `settle`: seconds between the sync
+        and the capture (None: `SNAPSHOT_SETTLE_SECONDS`)."""
+        if not self._snapshot_ready():
+            return None
+        assert self._snapshots is not None and self._codec is not None
+        await self.sync()
+        cursor = self._cursor
+        await asyncio.sleep(SNAPSHOT_SETTLE_SECONDS if settle is None else settle)
+        await self._settle()
+        if cursor is None or not self._snapshot_ready():
+            return None
+        # Captured at once (no await): every entry as of now, which includes every change
+        # at or below `cursor`.
+        captured = {
+            ws: list(w.data.entries.values())
+            for ws, w in self._workspaces.items()
+            if w.data is not None
+        }
+        saved = await self._snapshots.save(self.name, self._codec, cursor, captured)
+        log.info(
+            "%s snapshot %s: %d entries at slot %d, %d chunks, %d bytes, %.1f s",
+            self.name,
+            saved.snapshot_id,
+            saved.entries,
+            saved.cursor,
+            saved.chunks,
+            saved.bytes,
+            saved.seconds,
+        )
+        return saved
+
+    def _snapshot_ready(self) -> bool:
+        return (
+            self._snapshots is not None
+            and self.complete
+            and self.live
+            and not self.closed
+            and (self._shared is None or self._shared.done())
+            and not any(
+                w.building is not None and not w.building.done() for w in self._workspaces.values()
+            )
+        )
+
+    async def _settle(self) -> None:
+        """Wait until every re-read started before now has been installed (or gave up)."""
+        upto = self._tickets
+        while any(ticket <= upto for ticket in self._inflight):
+            self._settled.clear()
+            await self._settled.wait()
+
+    async def _shared_load(self, targets: set[str] | None) -> None:
+        """One scan of the collection installing `targets` (None: every workspace met,
+        and those whose requests waited for it). One runs at a time: a caller waits for
+        the running one, then scans again (it may not have covered the caller's
+        workspaces, nor writes made before the caller asked)."""
+        if self._changes is not None and self._cursor is None:
+            # The log's cursor is placed before the scan starts. Only then: a rebuild
+            # after an overflow runs inside a sync, which must not wait for itself.
+            await self.sync()
+        while self._shared is not None and not self._shared.done():
+            with contextlib.suppress(Exception):  # its own caller logs its failure
+                await asyncio.shield(self._shared)
+        if self.closed:
+            return
+        # Noted from here: a re-read made before the scan reads its document is harmless.
+        self._shared_touched = {}
+        self._shared_wanted = set()
+        self._shared = asyncio.ensure_future(self._scan_shared(targets))
+        self._shared.add_done_callback(_consume_error)
+        await asyncio.shield(self._shared)
+
+    async def _scan_shared(self, targets: set[str] | None) -> None:
+        assert self._scan_all is not None and self._shared_touched is not None
+        started = time.perf_counter()
+        try:
+            fresh: dict[str, S] = {}
+            async for workspace, record in self._scan_all():
+                if targets is not None and workspace not in targets:
+                    continue
+                entries = fresh.get(workspace)
+                if entries is None:
+                    entries = fresh[workspace] = self._new_entries()
+                entry = self._entry_of(record)
+                if entry is not None:
+                    entries.put(entry)
+            touched_all, self._shared_touched = self._shared_touched, None
+            # The scan read the whole collection: a workspace asked for meanwhile and not
+            # met is empty (its documents written since are among the touched).
+            # So is a workspace whose documents were written during the scan.
+            wanted = self._shared_wanted | set(touched_all) if targets is None else targets
+            for workspace in wanted:
+                fresh.setdefault(workspace, self._new_entries())
+            installed = []
+            for workspace, entries in fresh.items():
+                w = self._workspaces.setdefault(workspace, _Workspace())
+                self._install(w, entries, touched_all.get(workspace, set()), started)
+                installed.append(workspace)
+            self.shared_scans += 1
+            for workspace in installed:
+                await self.refresh(workspace, touched_all.get(workspace, ()))
+        finally:
+            self._shared_touched = None
 
     async def refresh(
         self,
@@ -254,12 +548,26 @@ class ReadIndex(Generic[E, S]):
             await asyncio.gather(*(self._refresh_one(workspace, i, given.get(i)) for i in ids))
 
     async def _refresh_one(self, workspace: str, doc_id: str, known: Record | None) -> None:
+        self._tickets += 1
+        ticket = self._tickets
+        self._inflight.add(ticket)
+        try:
+            await self._refresh_ticketed(workspace, doc_id, known)
+        finally:
+            self._inflight.discard(ticket)
+            self._settled.set()
+
+    async def _refresh_ticketed(self, workspace: str, doc_id: str, known: Record | None) -> None:
+        if self._shared_touched is not None:
+            self._shared_touched.setdefault(workspace, set()).add(doc_id)
         w = self._workspaces.get(workspace)
+        if w is None and self.complete:
+            w = self._workspaces.setdefault(workspace, _Workspace())
         if w is None or self.closed:
             return
         if w.touched is not None:
             w.touched.add(doc_id)
-        if w.data is None:
+        if w.data is None and not self._adopt(w):
             return  # the first scan is running; it re-reads touched documents after
         async with self._locks.hold(f"{workspace}:{doc_id}"), self._limit:
             for _ in range(REREAD_ATTEMPTS):
@@ -317,27 +625,37 @@ class ReadIndex(Generic[E, S]):
                 self._syncing.add_done_callback(_consume_error)
             await asyncio.shield(self._syncing)
 
-    async def _follow(self, covers: int) -> None:
+    async def _follow(self, covers: int, rounds: int = 1) -> None:
+        """Re-read what the log says changed since the cursor. `rounds`: how many rounds
+        of `CATCH_UP_LIMIT` changes it may re-read before it rebuilds instead (a restore
+        from a snapshot replays more than a live follower, which is never far behind)."""
         assert self._changes is not None
         self.syncs += 1
         if self._cursor is None:
             # Before any workspace loads: every change up to here is in its scan.
             self._cursor = await self._changes.tail()
-        else:
+            self._sync_done = max(self._sync_done, covers)
+            return
+        for round_ in range(rounds):
+            last = round_ == rounds - 1
             try:
-                cursor, changes = await self._changes.since(self._cursor)
+                cursor, changes = await self._changes.since(
+                    self._cursor, most=None if last else CATCH_UP_LIMIT
+                )
             except Overflow as overflow:
                 log.warning("%s fell behind its change log: rebuilding", self.name)
                 self._cursor = overflow.tail
                 await self.rebuild()
-            else:
-                self.followed += len(changes)
-                by_workspace: dict[str, list[str]] = {}
-                for change in changes:
-                    by_workspace.setdefault(change.workspace_id, []).append(change.doc_id)
-                for workspace, ids in by_workspace.items():
-                    await self.refresh(workspace, ids)
-                self._cursor = cursor
+                break
+            self.followed += len(changes)
+            by_workspace: dict[str, list[str]] = {}
+            for change in changes:
+                by_workspace.setdefault(change.workspace_id, []).append(change.doc_id)
+            for workspace, ids in by_workspace.items():
+                await self.refresh(workspace, ids)
+            self._cursor = cursor
+            if len(changes) < CATCH_UP_LIMIT:
+                break
         self._sync_done = max(self._sync_done, covers)
 
     def metric_readings(self) -> Iterable[metrics.Reading]:
@@ -377,9 +695,11 @@ class ReadIndex(Generic[E, S]):
         for w in self._workspaces.values():
             if w.building is not None and not w.building.done():
                 w.building.cancel()
+        if self._shared is not None and not self._shared.done():
+            self._shared.cancel()
 
 
-def _consume_error(future: asyncio.Future[None]) -> None:
+def _consume_error(future: asyncio.Future[Any]) -> None:
     # Awaiting callers log a failed load; this keeps asyncio from warning about a task
     # exception nobody retrieved when no request was waiting (e.g. a periodic rebuild).
     if not future.cancelled():
@@ -387,11 +707,24 @@ def _consume_error(future: asyncio.Future[None]) -> None:
 
 
 async def warm_up(
-    index: ReadIndex[Any, Any], list_workspaces: Callable[[], Awaitable[Iterable[str]]]
+    index: ReadIndex[Any, Any],
+    list_workspaces: Callable[[], Awaitable[Iterable[str]]] | None = None,
 ) -> None:
-    """Load the workspaces `list_workspaces()` names, one after another (start-up, in the
-    background), so no user request pays the first scan; requests arriving meanwhile wait
-    for the same load. A failure is logged: loading then happens on first use."""
+    """Load every workspace at start-up, in the background, so no user request pays the
+    first scan; requests arriving meanwhile wait for the same load. With `scan_all`, one
+    scan of the collection loads them all; otherwise the workspaces `list_workspaces()`
+    names load one after another. A failure is logged: loading then happens on first
+    use."""
+    if index.scans_all:
+        try:
+            await index.load_all()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("%s warm-up failed; loading on first use", index.name, exc_info=True)
+        return
+    if list_workspaces is None:
+        return
     try:
         workspaces = list(await list_workspaces())
     except Exception:

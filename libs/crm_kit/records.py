@@ -35,7 +35,7 @@ from .filters import ALL, And, Eq, Filter, In
 from .operation import OPS_FIELD, current_operation, reserve_update
 from .outbox import HIDE_OUTBOX
 from .pagination import BY_ID, Cursor, Order, Page
-from .writer import DocumentWriter, Written
+from .writer import BatchUpdate, DocumentWriter, Written
 
 E = TypeVar("E")
 CHANGE_ATTEMPTS = 3
@@ -76,6 +76,10 @@ class Stale(Exception):
 
 Change = Callable[[E], Awaitable[bool]]
 ChangeMany = Callable[[dict[str, E]], Awaitable[Sequence[E]]]
+# Where a change may take the stored document from instead of reading it by `_id`: a read
+# model that is current as of this request and hears this process's writes under the
+# record's lock (a read index with a change log). Called under that lock; None: absent.
+Held = Callable[[str], Awaitable[Mapping[str, Any] | None]]
 
 
 def pending_events(record: object) -> list[object]:
@@ -161,14 +165,21 @@ class Records(ABC, Generic[E]):
 
     @abstractmethod
     async def insert_many(
-        self, records: Sequence[E], *, hold_audit: list[dict[str, Any]] | None = None
+        self,
+        records: Sequence[E],
+        *,
+        hold_audit: list[dict[str, Any]] | None = None,
+        ordered: bool = False,
     ) -> list[E]:
-        """One write statement for all; returns the records refused as duplicates.
-        `hold_audit`: the records' audit entries (of the refused too, named by their insert
-        so that carrying them again is harmless) are added to this list instead of being
-        written here: the caller carries them in its next write (`update(..., audit=...)`)
-        of an outbox document, one write fewer than an intent and its removal. For records
-        whose refusal means the same record exists (ids derived from a natural key)."""
+        """One write statement for all; returns the records refused as duplicates. `ordered`: the
+        insert stops at the first refused record, which is returned with every record after
+        it (not tried): what is inserted is always a prefix of `records` (round-robin turns
+        stay contiguous). `hold_audit`: the records' audit entries (of the refused too,
+        named by their insert so that carrying them again is harmless) are added to this
+        list instead of being written here: the caller carries them in its next write
+        (`update(..., audit=...)`) of an outbox document, one write fewer than an intent and
+        its removal. For records whose refusal means the same record exists (ids derived
+        from a natural key)."""
 
     async def insert_batch(
         self, records: Sequence[E], *, batch_collection: str, batch_id: str
@@ -229,8 +240,9 @@ class Records(ABC, Generic[E]):
     def lock(self, *ids: str) -> Any:
         """The records' locks (an async context manager), re-entrant within a task."""
 
-    async def change(self, record_id: str, fn: Change[E]) -> E | None:
-        """Read-modify-write one record (see the module doc); None when it is absent."""
+    async def change(self, record_id: str, fn: Change[E], *, held: Held | None = None) -> E | None:
+        """Read-modify-write one record (see the module doc); None when it is absent.
+        `held`: the document to start from, as a read model holds it (no `_id` read)."""
         # One marker position per change, written or not (crm_kit.operation).
         with reserve_update(self.kind.collection, record_id):
             if await self._made_before(record_id):
@@ -243,7 +255,11 @@ class Records(ABC, Generic[E]):
                 return found[0] if found else None
             for _ in range(CHANGE_ATTEMPTS):
                 async with self.lock(record_id):
-                    read = await self._read_for_change(record_id)
+                    read = await (
+                        self._read_for_change(record_id)
+                        if held is None
+                        else self._held_for_change(record_id, held)
+                    )
                     if read is None:
                         return None
                     record, stored = read
@@ -267,11 +283,67 @@ class Records(ABC, Generic[E]):
                         return await self._as_stored(to_write)
         raise Stale(f"{self.kind.collection} {sorted(ids)} changed meanwhile")
 
+    async def change_batch(
+        self, ids: Sequence[str], fn: Change[E], *, batch_collection: str, batch_id: str
+    ) -> list[E]:
+        """`change` of each record (`fn` as there), for a bulk import's derived changes
+        (each contact's last activity): on MongoDB one write statement for all of them,
+        their events and audit entries held in one outbox document of `batch_collection`
+        named `batch_id` (`DocumentWriter.update_batch`), instead of a write and a relay
+        pass each. Returns the records changed, as written. Here (in memory, and within a
+        keyed operation on MongoDB): one `change` after the other."""
+        changed: dict[str, E] = {}
+
+        async def tracked(record: E) -> bool:
+            record_id = self._id_of(record)
+            changed.pop(record_id, None)  # a rerun on a fresh read decides again
+            if not await fn(record):
+                return False
+            changed[record_id] = record
+            return True
+
+        for record_id in dict.fromkeys(ids):
+            written = await self.change(record_id, tracked)
+            if written is not None and record_id in changed:
+                changed[record_id] = written
+        return list(changed.values())
+
+    async def update_batch(
+        self, updates: Sequence[tuple[str, Mapping[str, Any], E | None]]
+    ) -> None:
+        """`update(id, operators, verified=True, record=record)` of each `(id, operators,
+        record)`, for updates that carry no events and that no audit entry shows (the
+        scheduler's flags): on MongoDB/FerretDB one statement per 90. Here: one by one."""
+        for record_id, update, record in updates:
+            await self.update(record_id, update, verified=True, record=record)
+
+    async def delete_batch(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> set[str]:
+        """`delete(id, expect=expect)` of each `(id, expect)` (records without an outbox
+        or an audit: the scheduler's entries): on MongoDB/FerretDB one statement per 90.
+        Returns the ids deleted."""
+        deleted = set()
+        for record_id, expect in items:
+            if await self.delete(record_id, expect=expect):
+                deleted.add(record_id)
+        return deleted
+
     async def _read_for_change(self, record_id: str) -> tuple[E, Mapping[str, Any] | None] | None:
         """The record a change starts from, and the document it was read from when the
         backend keeps one (the write's audit entry diffs against it: no second read)."""
         found = await self.get([record_id])
         return (found[0], None) if found else None
+
+    async def _held_for_change(
+        self, record_id: str, held: Held
+    ) -> tuple[E, Mapping[str, Any] | None] | None:
+        doc = await held(record_id)
+        if doc is None or (
+            self.workspace_id is not None and doc.get("workspace_id") != self.workspace_id
+        ):
+            return None
+        # The record from a copy: the change edits its lists, which the read model's
+        # document must keep as they are (it is also what the audit entry diffs against).
+        return self.kind.from_doc(copy.deepcopy(doc)), doc
 
     async def _made_before(self, record_id: str) -> bool:
         """Within a keyed operation: whether an earlier run already made this change (the
@@ -352,6 +424,46 @@ class Records(ABC, Generic[E]):
             setattr(record, name, getattr(record, name) + by)
 
 
+def changed_update(fields: dict[str, Any], before: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The update of a save. Without the document as read for this write under its lock
+    (`before`): `$set` of every field. With it: `$set` of the fields whose value differs
+    from it (or that it lacks), and `$push` of the items appended to a list that only grew
+    (a deal's stage history, activity log). A move changes a handful of a deal's ~50
+    fields: FerretDB parses and applies every path sent (the whole-record `$set` was a
+    3.5 KB command for a 3.3 KB deal), and the client encodes them. The stored document
+    ends the same: what is left out holds that value already. On MongoDB the write stays
+    conditional on the version read (`DocumentWriter._guard`), so a replica's write in
+    between refuses it as before."""
+    if before is None:
+        return {"$set": fields}
+    changed: dict[str, Any] = {}
+    appended: dict[str, Any] = {}
+    for name, value in fields.items():
+        old = before.get(name, _ABSENT_FIELD)
+        if type(old) is type(value) and old == value:
+            continue  # the type too: `1 == True == 1.0` in Python, not in BSON
+        if isinstance(old, list) and isinstance(value, list) and _grown(old, value):
+            appended[name] = {"$each": value[len(old) :]}
+        else:
+            changed[name] = value
+    if not changed and not appended:
+        return {"$set": fields}  # an empty update is refused: write it whole
+    update: dict[str, Any] = {"$set": changed} if changed else {}
+    if appended:
+        update["$push"] = appended
+    return update
+
+
+_ABSENT_FIELD = object()
+
+
+def _grown(old: list[Any], new: list[Any]) -> bool:
+    """Whether `new` is `old` with items appended (the items compared with their types)."""
+    if not old or len(new) <= len(old):
+        return False
+    return all(type(a) is type(b) and a == b for a, b in zip(old, new, strict=False))
+
+
 class MongoRecords(Records[E]):
     def __init__(
         self, writer: DocumentWriter, kind: RecordType[E], workspace_id: str | None
@@ -390,6 +502,88 @@ class MongoRecords(Records[E]):
             return None
         # A copy: the record may share the document's lists, which the change then edits.
         return self.kind.from_doc(doc), copy.deepcopy(doc)
+
+    async def change_batch(
+        self, ids: Sequence[str], fn: Change[E], *, batch_collection: str, batch_id: str
+    ) -> list[E]:
+        if current_operation() is not None:  # its markers are per write: one at a time
+            return await super().change_batch(
+                ids, fn, batch_collection=batch_collection, batch_id=batch_id
+            )
+        wanted = list(dict.fromkeys(ids))
+        updates: list[BatchUpdate] = []
+        async with self.lock(*wanted):
+            for doc in await self._documents(wanted):
+                record = self.kind.from_doc(copy.deepcopy(doc))
+                if not await fn(record):
+                    continue
+                fields, conditions = self._versioned_update(record)
+                # Only what the change changed is written: the rest stays as stored.
+                changed = {name: value for name, value in fields.items() if doc.get(name) != value}
+                # Ours applied when the document holds what it wrote (the version alone
+                # is not enough: another writer's bump reaches the same number).
+                marks = {**changed, **{name: fields[name] for name in conditions}}
+                self._bump(record, 1)
+                updates.append(
+                    BatchUpdate(
+                        doc["_id"],
+                        {"$set": changed},
+                        doc,
+                        conditions,
+                        marks,
+                        pending_events(record),
+                        record,
+                    )
+                )
+            applied = await self.writer.update_batch(
+                self.kind.collection,
+                updates,
+                workspace_id=self._writable(),
+                batch_collection=batch_collection,
+                batch_id=batch_id,
+            )
+        written: list[E] = []
+        for update in updates:
+            if update.doc_id in applied:
+                events_written(update.record)
+                written.append(update.record)
+            else:
+                self._bump(update.record, -1)
+        # Changed by another replica since the read: each again on a fresh read.
+        lost = [update.doc_id for update in updates if update.doc_id not in applied]
+        if lost:
+            written += await super().change_batch(
+                lost, fn, batch_collection=batch_collection, batch_id=batch_id
+            )
+        return written
+
+    async def update_batch(
+        self, updates: Sequence[tuple[str, Mapping[str, Any], E | None]]
+    ) -> None:
+        if current_operation() is not None:  # its markers are per write: one at a time
+            return await super().update_batch(updates)
+        for _, update, _ in updates:
+            check_update(update)
+        await self.writer.update_batch(
+            self.kind.collection,
+            [BatchUpdate(i, dict(u), {}, record=r) for i, u, r in updates],
+            workspace_id=self._writable(),
+            batch_collection=None,
+        )
+
+    async def delete_batch(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> set[str]:
+        if current_operation() is not None:
+            return await super().delete_batch(items)
+        return await self.writer.delete_batch(
+            self.kind.collection, items, workspace_id=self._writable()
+        )
+
+    async def _documents(self, ids: list[str]) -> list[dict[str, Any]]:
+        """The stored documents of these ids in this workspace (as `get` reads them)."""
+        if self.writer.profile.workarounds:
+            return await self._by_id_lookups(ids)
+        query = self._scoped(In("_id", ids)).to_mongo()
+        return [doc async for doc in self._collection.find(query, HIDE_OUTBOX)]
 
     async def _by_id_lookups(self, ids: list[str]) -> list[dict[str, Any]]:
         """`{_id: value}` is the one filter FerretDB's SQLite backend serves from an index;
@@ -450,7 +644,11 @@ class MongoRecords(Records[E]):
         events_written(record)
 
     async def insert_many(
-        self, records: Sequence[E], *, hold_audit: list[dict[str, Any]] | None = None
+        self,
+        records: Sequence[E],
+        *,
+        hold_audit: list[dict[str, Any]] | None = None,
+        ordered: bool = False,
     ) -> list[E]:
         docs = [self._document(record) for record in records]
         refused = await self.writer.insert_many(
@@ -459,6 +657,7 @@ class MongoRecords(Records[E]):
             [pending_events(record) for record in records],
             records=records,
             held_audit=hold_audit,
+            ordered=ordered,
         )
         for doc, record in zip(docs, records, strict=True):
             if doc["_id"] not in refused:
@@ -503,7 +702,7 @@ class MongoRecords(Records[E]):
             applied = await self.writer.update(
                 self.kind.collection,
                 doc_id,
-                {"$set": fields},
+                changed_update(fields, before),
                 pending_events(record),
                 workspace_id=self.workspace_id,
                 expect=conditions,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -141,11 +141,13 @@ class ServiceRuntime:
         record_processed: bool = True,
         batch_handler: BatchHandler | None = None,
         fetch: int | None = None,
+        gather: int = 1,
     ) -> EventConsumer:
         """Bind a durable consumer. `record_processed=False` is for handlers idempotent on
         natural keys alone (see `EventConsumer`): it saves a read and a write per event.
         `fetch`: events taken per fetch (default 32; 1 where several pullers share the
-        durable in one process)."""
+        durable in one process); `gather`: with a batch handler, each fetch takes what is
+        waiting, up to this many events (`EventConsumer`)."""
         assert self.js is not None, "start() first"
         await require_stream(self.js, source)
         consumer = EventConsumer(
@@ -159,6 +161,7 @@ class ServiceRuntime:
             max_deliveries=self.settings.max_deliveries,
             record_processed=record_processed,
             batch_handler=batch_handler,
+            gather=gather,
             **({"batch": fetch} if fetch is not None else {}),
         )
         await consumer.start()
@@ -205,10 +208,16 @@ class ServiceRuntime:
         self.janitor = janitor
         return janitor
 
-    def notify_outbox(self, collection: str | None = None, doc_id: object = None) -> None:
-        """After a write: publish that document's events now (a full pass without ids)."""
+    def notify_outbox(
+        self,
+        collection: str | None = None,
+        doc_id: object = None,
+        held: Mapping[str, Any] | None = None,
+    ) -> None:
+        """After a write: publish that document's events now (a full pass without ids);
+        `held`: its outbox fields as the write left them (`OutboxRelay.notify`)."""
         if self.relay is not None:
-            self.relay.notify(collection, doc_id)
+            self.relay.notify(collection, doc_id, held)
 
     async def ready(self) -> dict[str, bool]:
         """What this process can do now (see DEGRADABLE_CHECKS for what readiness needs)."""

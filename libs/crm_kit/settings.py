@@ -107,26 +107,42 @@ class IndexSettings:
     under the service's prefix: `<PREFIX>_INDEX` (off: every query the index serves goes to
     the database, as before the index), `<PREFIX>_INDEX_REBUILD_SECONDS` and
     `<PREFIX>_INDEX_CHANGE_LOG` (off: the index holds no whole documents and re-reads each
-    row it returns by `_id`, as before the change logs, `crm_kit.change_log`)."""
+    row it returns by `_id`, as before the change logs, `crm_kit.change_log`) and
+    `<PREFIX>_INDEX_SNAPSHOT_SECONDS` (how often a warm index writes its persisted
+    snapshot, `crm_kit.index_snapshot`, from which the next start loads instead of
+    scanning; 0: no snapshots, every start scans; needs the change log)."""
 
     enabled: bool = True
-    # The safety-net full rebuild: one projected scan per loaded workspace (on FerretDB
-    # ~36 µs a document, holding up writers meanwhile), so not too often.
+    # The safety-net full rebuild: a projected scan of the collection (every loaded
+    # workspace from one, with `scan_all`; on FerretDB ~36 µs a document, holding up
+    # writers meanwhile), so not too often.
     rebuild_seconds: float = 300.0
     change_log: bool = True
+    snapshot_seconds: float = 120.0
 
     @staticmethod
     def env_names(prefix: str) -> tuple[str, ...]:
-        return f"{prefix}_INDEX", f"{prefix}_INDEX_REBUILD_SECONDS", f"{prefix}_INDEX_CHANGE_LOG"
+        return (
+            f"{prefix}_INDEX",
+            f"{prefix}_INDEX_REBUILD_SECONDS",
+            f"{prefix}_INDEX_CHANGE_LOG",
+            f"{prefix}_INDEX_SNAPSHOT_SECONDS",
+        )
 
     @classmethod
     def of(cls, settings: Settings, prefix: str) -> IndexSettings:
-        switch, rebuild_name, change_log = cls.env_names(prefix)
+        switch, rebuild_name, change_log, snapshot_name = cls.env_names(prefix)
         extra = settings.extra
         enabled = extra.get(switch, "on").strip().lower() not in _OFF
         rebuild = float(extra.get(rebuild_name) or cls.rebuild_seconds)
         logged = extra.get(change_log, "on").strip().lower() not in _OFF
-        return cls(enabled=enabled, rebuild_seconds=max(rebuild, 1.0), change_log=logged)
+        snapshot = float(extra.get(snapshot_name) or cls.snapshot_seconds)
+        return cls(
+            enabled=enabled,
+            rebuild_seconds=max(rebuild, 1.0),
+            change_log=logged,
+            snapshot_seconds=max(snapshot, 0.0) if logged else 0.0,
+        )
 
 
 def with_index_env(settings: Settings, prefix: str) -> Settings:

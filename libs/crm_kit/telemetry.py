@@ -333,6 +333,37 @@ def process_span(
 
 
 @contextmanager
+def batch_process_span(
+    subject: str, headers: list[Mapping[str, str]], *, consumer: str, event_ids: list[str]
+) -> Iterator[trace.Span]:
+    """A consumer's handling of several deliveries together (`headers`: each one's, in
+    order): a child of the first one's publish (a batch of one continues its trace as
+    `process_span` does), linked to every one's."""
+    attributes = _messaging(
+        subject,
+        "process",
+        **{
+            "messaging.consumer.group.name": consumer,
+            "messaging.message.id": event_ids[0] if len(event_ids) == 1 else None,
+            "messaging.batch.message_count": len(event_ids),
+        },
+    )
+    links = [
+        trace.Link(found)
+        for carried in headers
+        if (found := trace.get_current_span(propagate.extract(carried)).get_span_context()).is_valid
+    ]
+    with _State.tracer.start_as_current_span(
+        f"process {subject}",
+        context=propagate.extract(headers[0]),
+        kind=SpanKind.CONSUMER,
+        attributes=attributes,
+        links=links,
+    ) as span:
+        yield span
+
+
+@contextmanager
 def _remote_child(
     name: str, headers: Mapping[str, str], kind: SpanKind, attributes: dict[str, Any]
 ) -> Iterator[trace.Span]:

@@ -26,11 +26,13 @@ from strawberry import Schema
 
 from crm_contracts.envelope import HEADER_WORKSPACE, CloudEvent
 
-from .assertions import KeyRing
+from .assertions import KeyRing, idempotency_binding
 from .auth import issue_token
 from .context import RequestContext
 from .errors import format_error
 from .graphql_http import ASSERTION_HEADER, GATEWAY_ISSUER, subgraph_audience
+from .idempotency import HEADER as IDEMPOTENCY_HEADER
+from .idempotency import STEP_HEADER
 
 Body = dict[str, Any]
 Send = Callable[[str, dict[str, Any]], Awaitable[Body]]
@@ -66,10 +68,22 @@ class AsGateway(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         signed = request.url.query if request.method == "GET" else request.content
-        request.headers[ASSERTION_HEADER] = _gateway_keys().mint(
-            audience=subgraph_audience(self.service), context=self.context, body=signed
+        request.headers[ASSERTION_HEADER] = self.assertion(
+            signed, request.headers.get(IDEMPOTENCY_HEADER), request.headers.get(STEP_HEADER)
         )
         yield request
+
+    def assertion(
+        self, signed: bytes, idempotency_key: str | None = None, step: str | None = None
+    ) -> str:
+        """The assertion header's value for a POST of `signed` (or a GET's query string),
+        for clients that build their requests without httpx (the load benchmark)."""
+        return _gateway_keys().mint(
+            audience=subgraph_audience(self.service),
+            context=self.context,
+            body=signed,
+            idempotency=idempotency_binding(idempotency_key, step),
+        )
 
 
 def gateway_auth(

@@ -27,6 +27,7 @@ of any write, and the caller goes on as if it had just been made.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from pymongo import DeleteOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -46,6 +48,7 @@ from .outbox import (
     HIDE_OUTBOX,
     OUTBOX,
     PENDING,
+    RELAY_FIELDS,
     SEALED,
     SEALED_ENTRY_OWNERS,
     SEALED_EVENT_OWNERS,
@@ -62,6 +65,16 @@ from .profile import DatabaseProfile
 log = logging.getLogger(__name__)
 
 
+def _held(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The outbox fields of a document as inserted, as the database returns them (times to
+    the millisecond: a conditional clear compares the stored value)."""
+    held = {name: body[name] for name in RELAY_FIELDS if name in body}
+    written = held.get(WRITTEN_AT)
+    if isinstance(written, datetime):
+        held[WRITTEN_AT] = written.replace(microsecond=written.microsecond // 1000 * 1000)
+    return held
+
+
 def _owned_by(
     present: set[Any], items: Sequence[dict[str, Any]], owners: Sequence[Any]
 ) -> list[tuple[dict[str, Any], Any]]:
@@ -71,10 +84,16 @@ def _owned_by(
 
 # Turns a domain event into the CloudEvent the outbox stores (the service's outbound
 # adapter); after a write that stored events, `wake(collection, _id)` has the relay
-# publish that document's events at once (the runtime's `notify_outbox`).
+# publish that document's events at once (the runtime's `notify_outbox`). A write that
+# knows what the document's outbox holds after it (an insert; an update that got the
+# document back) passes that too, `wake(collection, _id, held)`: the relay then publishes
+# and clears without reading the document (`OutboxRelay.notify`).
 Encode = Callable[[object], CloudEvent]
-Wake = Callable[[str, Any], None]
+Wake = Callable[..., None]
 DUPLICATE_KEY = 11000
+# Updates per `update` statement of `update_batch`: FerretDB v1.24 never answers one of
+# 100 or more (measured: 99 answer in a fifth of a second, 100 not in a minute).
+UPDATES_PER_STATEMENT = 90
 
 
 def as_cloud_event(event: object) -> CloudEvent:
@@ -99,8 +118,11 @@ class Written:
     # The events written with it (encoded): a read model that installed this write's state
     # need not re-read the document when they come back from the stream.
     events: tuple[CloudEvent, ...] = ()
-    # Which write it was: a change log (`crm_kit.change_log`) journals all but inserts.
+    # Which write it was (an insert, an update...).
     kind: Kind = "update"
+    # The whole document after an update that got it back (one carrying events: a
+    # findAndModify), outbox included: a read model may install it instead of reading it.
+    stored: Mapping[str, Any] | None = None
 
 
 WriteHook = Callable[[Written], Awaitable[None]]
@@ -155,6 +177,22 @@ class PendingWrite:
     audit: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class BatchUpdate:
+    """One document's update in `DocumentWriter.update_batch`: `before` is the document
+    as read under its lock, `expect` the values it must still hold (checked in the filter
+    on MongoDB), `marks` the values it holds once this update applied (how a write another
+    replica's overtook is told apart), `record` what the write hooks hear."""
+
+    doc_id: Any
+    update: dict[str, Any]
+    before: Mapping[str, Any]
+    expect: dict[str, Any] = field(default_factory=dict)
+    marks: dict[str, Any] = field(default_factory=dict)
+    events: Sequence[object] = ()
+    record: Any = None
+
+
 # A conditional write's filter and the update operators recording its marker.
 Guard = tuple[dict[str, Any], dict[str, Any]]
 # What `_guard` says of an update whose marker the document holds: an earlier run made it.
@@ -193,11 +231,16 @@ class DocumentWriter:
         """Domain events as the outbox stores them, without writing them."""
         return [self._encode(event) for event in events]
 
-    def wake(self, collection: str, doc_id: Any) -> None:
+    def wake(self, collection: str, doc_id: Any, held: Mapping[str, Any] | None = None) -> None:
         """Have the relay publish a document's events now (after a raw write that put
-        events in its outbox)."""
-        if self._wake is not None:
+        events in its outbox); `held`: the document's outbox fields as that write left them
+        (`outbox.RELAY_FIELDS`), when the writer knows them."""
+        if self._wake is None:
+            return
+        if held is None:
             self._wake(collection, doc_id)
+        else:
+            self._wake(collection, doc_id, held)
 
     # -- locks --------------------------------------------------------------------------
     def lock(self, collection: str, *doc_ids: Any) -> contextlib.AbstractAsyncContextManager[None]:
@@ -219,13 +262,16 @@ class DocumentWriter:
         write = self._prepare(self._pending("insert", collection, dict(doc), events))
         async with self.lock(collection, write.doc_id):
             self._audit_insert(write)
+            body = self._with_outbox(write)
+            held: Mapping[str, Any] | None = None
             try:
                 with self._woken_on_failure(collection, [write.doc_id]):
-                    await self.db[collection].insert_one(self._with_outbox(write))
+                    await self.db[collection].insert_one(body)
+                held = _held(body)
             except DuplicateKeyError:
                 if not await self._inserted_before(write):
                     raise
-            await self._written(write, record)
+            await self._written(write, record, held)
 
     async def insert_many(
         self,
@@ -236,14 +282,20 @@ class DocumentWriter:
         records: Sequence[Any] | None = None,
         audited_apart: bool = False,
         held_audit: list[dict[str, Any]] | None = None,
+        announced: Sequence[Sequence[CloudEvent]] | None = None,
+        ordered: bool = False,
     ) -> set[Any]:
-        """Insert several documents in one statement (`ordered=False`: one write statement
-        on a single-writer database); `events[i]` go with `docs[i]`. Returns the `_id`s a
-        unique index refused; the others are written. `audited_apart`: the caller keeps
-        the audit entries itself (`insert_batch`). `held_audit`: the entries of every
-        document given (refused ones too, named by their insert: `audit.held_entry_id`)
-        are added to this list, for the caller to carry in a write of its own after this
-        one (`update(..., audit=...)`), instead of an intent before and a move after."""
+        """Insert several documents in one statement (one write statement on a single-writer
+        database); `events[i]` go with `docs[i]`. Returns the `_id`s a unique index refused;
+        the others are written. `ordered`: the insert stops at the first refusal; the `_id`s
+        of the documents after it (not tried) are returned too. `audited_apart`: the caller
+        keeps the audit entries itself (`insert_batch`). `announced[i]`: events of `docs[i]`
+        that another document carries (an import batch's outbox), told to the write hooks
+        only, so that read models expect them instead of re-reading the document when they
+        come back from the stream. `held_audit`: the entries of every document given
+        (refused ones too, named by their insert: `audit.held_entry_id`) are added to this
+        list, for the caller to carry in a write of its own after this one (`update(...,
+        audit=...)`), instead of an intent before and a move after."""
         if not docs:
             return set()
         writes = [
@@ -253,6 +305,7 @@ class DocumentWriter:
             for n, doc in enumerate(docs)
         ]
         refused: set[Any] = set()
+        met: set[Any] = set()  # refused, but inserted by an earlier run of the operation
         async with self.lock(collection, *(write.doc_id for write in writes)):
             bulk: dict[Any, list[dict[str, Any]]] = {}
             intent: str | None = None
@@ -263,27 +316,48 @@ class DocumentWriter:
                     write.audit = []
             elif not audited_apart:
                 bulk, intent = await self._audit_bulk(collection, writes)
+            bodies = [self._with_outbox(write) for write in writes]
             try:
                 with self._woken_on_failure(collection, [write.doc_id for write in writes]):
-                    await self.db[collection].insert_many(
-                        [self._with_outbox(write) for write in writes], ordered=False
-                    )
+                    await self.db[collection].insert_many(bodies, ordered=ordered)
             except BulkWriteError as error:
                 failures = error.details.get("writeErrors", [])
                 if any(failure.get("code") != DUPLICATE_KEY for failure in failures):
                     raise
                 refused = {writes[failure["index"]].doc_id for failure in failures}
-                refused -= {
+                met = {
                     write.doc_id
                     for write in writes
                     if write.doc_id in refused and await self._inserted_before(write)
                 }
+                refused -= met
+                if ordered and failures:  # the server stopped there
+                    stop = failures[0]["index"]
+                    refused |= {write.doc_id for write in writes[stop + 1 :]}
             if intent is not None:
                 kept = [e for w in writes if w.doc_id not in refused for e in bulk[w.doc_id]]
                 await audit_log.end_inserts(self.db, intent, kept)
-            for n, write in enumerate(writes):
-                if write.doc_id not in refused:
-                    await self._written(write, records[n] if records else None)
+            # The hooks of the documents inserted together run in parallel: a change
+            # log's appends then go together (group commit: a slot statement per 100
+            # documents of an import batch, not one each). What an insert wrote is what
+            # its document holds, unless an earlier run of the operation inserted it
+            # (then the relay reads it).
+            if announced is not None:
+                for write, told in zip(writes, announced, strict=True):
+                    write.events = list(told)
+            await asyncio.gather(
+                *(
+                    self._written(
+                        write,
+                        records[n] if records else None,
+                        _held(bodies[n]) if write.doc_id not in met else None,
+                        # Events carried elsewhere: that document's writer wakes the relay.
+                        wake=announced is None,
+                    )
+                    for n, write in enumerate(writes)
+                    if write.doc_id not in refused
+                )
+            )
         return refused
 
     async def insert_batch(
@@ -327,17 +401,251 @@ class DocumentWriter:
                 [e for es in events for e in es],
             )
         )
-        async with self.lock(batch_collection, batch_id):
-            body = {**held.body, **sealed_fields(held.events, [entry for _, entry in entries])}
-            try:
-                await self.db[batch_collection].insert_one(body)
-                first = True
-            except DuplicateKeyError:
-                first = False  # sent again: the batch first written holds the events
-        refused = await self.insert_many(collection, docs, records=records, audited_apart=True)
+        # Sent again: the batch first written holds the events.
+        written: dict[str, Any] = {}
+        first = await self._hold(
+            batch_collection, held.body, held.events, [entry for _, entry in entries], written
+        )
+        # Each document's events as the batch holds them (ids derived within a keyed
+        # operation), for the write hooks.
+        by_owner: dict[Any, list[CloudEvent]] = {}
+        owners = held.body[SEALED_EVENT_OWNERS]
+        for owner, event in zip(owners, held.events, strict=True):
+            by_owner.setdefault(owner, []).append(event)
+        refused = await self.insert_many(
+            collection,
+            docs,
+            records=records,
+            audited_apart=True,
+            announced=[by_owner.get(doc_id, []) for doc_id in doc_ids],
+        )
         whole = bool(held.events or entries) if first and not refused else None
-        await self.arm_batch(batch_collection, batch_id, set(doc_ids) - refused, refused, whole)
+        await self.arm_batch(
+            batch_collection,
+            batch_id,
+            set(doc_ids) - refused,
+            refused,
+            whole,
+            # What the batch holds once armed: the relay publishes it without reading it
+            # again (a thousand records' sealed events and entries: its largest read).
+            held={**_held(written), PENDING: True} if whole else None,
+        )
         return refused
+
+    async def update_batch(
+        self,
+        collection: str,
+        updates: Sequence[BatchUpdate],
+        *,
+        workspace_id: str,
+        batch_collection: str | None,
+        batch_id: str = "",
+    ) -> set[Any]:
+        """Many documents' updates (an import batch's derived changes: contacts' last
+        activity; the scheduler's flags) in ONE write statement per `UPDATES_PER_STATEMENT`
+        documents, their events and audit entries held in one
+        outbox document of `batch_collection` as `insert_batch` holds them (written first,
+        armed after: the relay publishes and moves them with one read and one write),
+        instead of a write, an audit move and a relay pass per document. Not within a
+        keyed operation (no markers: `Records.change_batch` falls back outside). Returns
+        the ids whose update applied; one another replica changed since its read (MongoDB:
+        `expect` in the filter) is not applied, and its events and entries are dropped.
+        Sent again with the same `batch_id`, the outbox document first written is armed.
+        Without `batch_collection`: updates that carry no events and that no audit entry
+        shows (flags), as `update(..., verified=True)` each."""
+        writes = [u for u in updates if u.doc_id is not None]
+        events = [self.encode(u.events) for u in writes]
+        entries: list[tuple[Any, dict[str, Any]]] = []
+        for u in writes:
+            made = self._batch_entry(collection, workspace_id, batch_id, u)
+            if made is not None:
+                entries.append((u.doc_id, audit_log.packed_changes(made)))
+        applied: set[Any] = set()
+        if batch_collection is None:
+            if entries or any(events):
+                raise ValueError("updates with events or audit entries need a batch_collection")
+            async with self.lock(collection, *(u.doc_id for u in writes)):
+                if writes:
+                    applied = await self._bulk_update(collection, workspace_id, writes)
+                await self._heard(collection, workspace_id, writes, events, applied)
+            return applied
+        first = False
+        if entries or any(events):
+            first = await self._hold(
+                batch_collection,
+                {
+                    "_id": batch_id,
+                    "workspace_id": workspace_id,
+                    "collection": collection,
+                    SEALED_EVENT_OWNERS: [
+                        u.doc_id for u, es in zip(writes, events, strict=True) for _ in es
+                    ],
+                    SEALED_ENTRY_OWNERS: [owner for owner, _ in entries],
+                    "armed": False,
+                },
+                [e for es in events for e in es],
+                [entry for _, entry in entries],
+            )
+        async with self.lock(collection, *(u.doc_id for u in writes)):
+            if writes:
+                applied = await self._bulk_update(collection, workspace_id, writes)
+            await self._heard(collection, workspace_id, writes, events, applied)
+        if first and len(applied) == len(writes):
+            await self.arm_batch(batch_collection, batch_id, whole=True)
+        elif first:
+            await self.arm_batch(batch_collection, batch_id, present=applied)
+        else:  # an earlier run's, if it held any (a crash before arming)
+            await self.arm_batch(batch_collection, batch_id)
+        return applied
+
+    async def _heard(
+        self,
+        collection: str,
+        workspace_id: str,
+        writes: Sequence[BatchUpdate],
+        events: Sequence[list[CloudEvent]],
+        applied: set[Any],
+    ) -> None:
+        """The write hooks of a batch's applied updates, in parallel: a change log's
+        appends then go together (group commit)."""
+        await asyncio.gather(
+            *(
+                self._written(
+                    PendingWrite("update", collection, u.doc_id, workspace_id, u.update, list(es)),
+                    u.record,
+                    wake=False,
+                )
+                for u, es in zip(writes, events, strict=True)
+                if u.doc_id in applied
+            )
+        )
+
+    async def delete_batch(
+        self,
+        collection: str,
+        items: Sequence[tuple[Any, Mapping[str, Any]]],
+        *,
+        workspace_id: str,
+    ) -> set[Any]:
+        """`delete(doc_id, expect=...)` of each `(doc_id, expect)` in one statement per
+        `UPDATES_PER_STATEMENT` (the scheduler's entries of a pass); returns the ids deleted.
+        Only for collections no audit entry records (a hard delete's entry needs an intent
+        each) and documents without pending events."""
+        if self.audit is not None and self.audit.of(collection) is not None:
+            raise ValueError(f"{collection} is audited: delete its documents one by one")
+        ids = list(dict.fromkeys(doc_id for doc_id, _ in items))
+        expected = dict(items)
+        async with self.lock(collection, *ids):
+            if self.profile.workarounds:  # conditions checked here, under the locks
+                wanted = []
+                for doc_id in ids:
+                    conditions = {**expected[doc_id], "workspace_id": workspace_id}
+                    stored = await self.db[collection].find_one(
+                        {"_id": doc_id}, dict.fromkeys(conditions, 1)
+                    )
+                    if stored is not None and all(
+                        stored.get(k) == v for k, v in conditions.items()
+                    ):
+                        wanted.append(doc_id)
+                filters = [{"_id": doc_id} for doc_id in wanted]
+            else:
+                filters = [
+                    {"_id": doc_id, "workspace_id": workspace_id, **expected[doc_id]}
+                    for doc_id in ids
+                ]
+            deleted = 0
+            for start in range(0, len(filters), UPDATES_PER_STATEMENT):
+                chunk = [DeleteOne(f) for f in filters[start : start + UPDATES_PER_STATEMENT]]
+                result = await self.db[collection].bulk_write(chunk, ordered=False)
+                deleted += result.deleted_count
+            gone = {f["_id"] for f in filters}
+            if deleted < len(filters):  # some changed or went meanwhile: which are gone
+                gone = {
+                    doc_id
+                    for doc_id in gone
+                    if await self.db[collection].find_one({"_id": doc_id}, {"_id": 1}) is None
+                }
+            for doc_id in gone:
+                await self.hooks.emit(
+                    Written(collection, doc_id, workspace_id, deleted=True, kind="delete")
+                )
+        return gone
+
+    def _batch_entry(
+        self, collection: str, workspace_id: str, batch_id: str, u: BatchUpdate
+    ) -> dict[str, Any] | None:
+        """The audit entry of one update of a batch, named by the batch (so the same
+        document changed by two batches has two entries, and one batch sent again the
+        same one)."""
+        if self.audit is None or self.audit.of(collection) is None:
+            return None
+        audited = self.audit.of(collection)
+        assert audited is not None
+        names = audit_log.touched(u.update)
+        if audited.deleted_field:
+            names.add(audited.deleted_field)
+        before = {name: u.before[name] for name in names if name in u.before}
+        return audit_log.entry(
+            self.audit,
+            collection,
+            u.doc_id,
+            workspace_id,
+            before,
+            audit_log.after_update(before, u.update),
+            place=f"{batch_id}/{collection}/{u.doc_id}/update",
+            derived=True,
+        )
+
+    async def _hold(
+        self,
+        batch_collection: str,
+        body: dict[str, Any],
+        events: list[CloudEvent],
+        entries: list[dict[str, Any]],
+        written: dict[str, Any] | None = None,
+    ) -> bool:
+        """Write a held (unarmed) outbox document of a batch; False when an earlier run of
+        the batch wrote it (that one holds the batch's events). `written`: filled with
+        the document written."""
+        doc = {**body, **sealed_fields(events, entries)}
+        async with self.lock(batch_collection, body["_id"]):
+            try:
+                await self.db[batch_collection].insert_one(doc)
+            except DuplicateKeyError:
+                return False
+        if written is not None:
+            written.update(doc)
+        return True
+
+    async def _bulk_update(
+        self, collection: str, workspace_id: str, writes: Sequence[BatchUpdate]
+    ) -> set[Any]:
+        """One `update` statement for `writes` (under their locks); the ids applied."""
+        conditions = not self.profile.workarounds  # else checked by the caller's read
+        operations = [
+            UpdateOne(
+                {"_id": u.doc_id, "workspace_id": workspace_id, **u.expect}
+                if conditions
+                else {"_id": u.doc_id},
+                u.update,
+            )
+            for u in writes
+        ]
+        matched = 0
+        for start in range(0, len(operations), UPDATES_PER_STATEMENT):
+            chunk = operations[start : start + UPDATES_PER_STATEMENT]
+            matched += (await self.db[collection].bulk_write(chunk, ordered=False)).matched_count
+        if matched == len(writes):
+            return {u.doc_id for u in writes}
+        # Some were not applied (changed or removed meanwhile): which, by their marks.
+        applied = set()
+        for u in writes:
+            stored = await self.db[collection].find_one(
+                {"_id": u.doc_id}, dict.fromkeys([*u.marks, "_id"], 1)
+            )
+            if stored is not None and all(stored.get(k) == v for k, v in u.marks.items()):
+                applied.add(u.doc_id)
+        return applied
 
     async def _existing(self, collection: str, ids: Iterable[Any]) -> set[Any]:
         """Which of these documents exist: one `_id` look-up each (the one filter the
@@ -355,18 +663,24 @@ class DocumentWriter:
         inserted: set[Any] | None = None,
         refused: set[Any] | None = None,
         whole: bool | None = None,
+        *,
+        present: set[Any] | None = None,
+        held: Mapping[str, Any] | None = None,
     ) -> None:
         """Hand a held batch's events to the relay: those of its documents that exist
         (`inserted`, plus those of `refused` that exist; all looked up when not given).
         Without a refusal this is a flag: the events stay where they were written.
         `whole`: the caller wrote the batch just now and every document with it, so all
-        it holds goes out (whether it holds anything: the value) without reading it."""
+        it holds goes out (whether it holds anything: the value) without reading it.
+        `present`: the documents whose events go out, as the caller knows them (an
+        update batch's applied ones: existing is not enough). `held`: with `whole`, the
+        batch's outbox fields as armed (`RELAY_FIELDS`), handed to the relay."""
         if whole is not None:
             async with self.lock(batch_collection, batch_id):
                 armed = {PENDING: whole, "armed": True}
                 await self.db[batch_collection].update_one({"_id": batch_id}, {"$set": armed})
             if whole:
-                self.wake(batch_collection, batch_id)
+                self.wake(batch_collection, batch_id, held)
             return
         async with self.lock(batch_collection, batch_id):
             projection = {
@@ -383,31 +697,31 @@ class DocumentWriter:
             entry_owners = list(batch.get(SEALED_ENTRY_OWNERS) or [])
             everyone = {*event_owners, *entry_owners}
             arm: dict[str, Any] = {PENDING: bool(everyone), "armed": True}
-            if inserted is None or refused:
+            if present is None and (inserted is None or refused):
                 present = set(inserted or ()) | await self._existing(
                     batch["collection"], set(refused or ()) if inserted is not None else everyone
                 )
-                if not everyone <= present:
-                    stored = (
-                        await self.db[batch_collection].find_one(
-                            {"_id": batch_id}, {SEALED: 1, OUTBOX: 1}
-                        )
-                        or {}
+            if present is not None and not everyone <= present:
+                stored = (
+                    await self.db[batch_collection].find_one(
+                        {"_id": batch_id}, {SEALED: 1, OUTBOX: 1}
                     )
-                    events, entries = unseal(stored.get(SEALED))
-                    if not stored.get(SEALED):  # held before batches were sealed
-                        events = list(stored.get(OUTBOX) or [])
-                    kept_events = _owned_by(present, events, event_owners)
-                    kept_entries = _owned_by(present, entries, entry_owners)
-                    arm.update(
-                        {
-                            OUTBOX: [],
-                            SEALED: seal([e for e, _ in kept_events], [e for e, _ in kept_entries]),
-                            SEALED_EVENT_OWNERS: [owner for _, owner in kept_events],
-                            SEALED_ENTRY_OWNERS: [owner for _, owner in kept_entries],
-                            PENDING: bool(kept_events or kept_entries),
-                        }
-                    )
+                    or {}
+                )
+                events, entries = unseal(stored.get(SEALED))
+                if not stored.get(SEALED):  # held before batches were sealed
+                    events = list(stored.get(OUTBOX) or [])
+                kept_events = _owned_by(present, events, event_owners)
+                kept_entries = _owned_by(present, entries, entry_owners)
+                arm.update(
+                    {
+                        OUTBOX: [],
+                        SEALED: seal([e for e, _ in kept_events], [e for e, _ in kept_entries]),
+                        SEALED_EVENT_OWNERS: [owner for _, owner in kept_events],
+                        SEALED_ENTRY_OWNERS: [owner for _, owner in kept_entries],
+                        PENDING: bool(kept_events or kept_entries),
+                    }
+                )
             await self.db[batch_collection].update_one({"_id": batch_id}, {"$set": arm})
         if arm[PENDING]:
             self.wake(batch_collection, batch_id)
@@ -461,6 +775,7 @@ class DocumentWriter:
             guard = await self._guard(write, verified, upsert=upsert)
             if guard is None:
                 return False
+            after: Mapping[str, Any] | None = None
             if guard is not APPLIED:
                 query, marking = guard
                 await self._audit_update(write, before if verified else None)
@@ -470,21 +785,41 @@ class DocumentWriter:
                 )
                 try:
                     with self._woken_on_failure(collection, [doc_id]):
-                        result = await self.db[collection].update_one(query, body, upsert=upsert)
+                        carries = bool(write.events or write.audit)
+                        applied, after = await self._apply(collection, query, body, upsert, carries)
                 except DuplicateKeyError:
                     # An upsert whose filter passed over the document for holding this
                     # update's marker tried to create it again: an earlier run applied it.
                     if not await self._marked(write):
                         raise
                 else:
-                    if (
-                        result.matched_count == 0
-                        and result.upserted_id is None
-                        and not await self._marked(write)
-                    ):
+                    if not applied and not await self._marked(write):
                         return False
-            await self._written(write, record)
+            held = None if after is None else {n: after[n] for n in RELAY_FIELDS if n in after}
+            await self._written(write, record, held, after)
             return True
+
+    async def _apply(
+        self,
+        collection: str,
+        query: dict[str, Any],
+        body: dict[str, Any],
+        upsert: bool,
+        carries: bool,
+    ) -> tuple[bool, Mapping[str, Any] | None]:
+        """Make an update: whether it applied, and, for one that carries events or audit
+        entries, the document after it (one findAndModify instead of an update and the
+        relay's read of what it must publish)."""
+        if not carries:
+            result = await self.db[collection].update_one(query, body, upsert=upsert)
+            return result.matched_count > 0 or result.upserted_id is not None, None
+        # Whole: FerretDB v1 implements no projection in findAndModify.
+        after = await self.db[collection].find_one_and_update(
+            query, body, upsert=upsert, return_document=ReturnDocument.AFTER
+        )
+        if after is None:
+            return False, None
+        return True, after
 
     async def replace(
         self,
@@ -780,9 +1115,17 @@ class DocumentWriter:
                     self.wake(collection, doc_id)
             raise
 
-    async def _written(self, write: PendingWrite, record: Any) -> None:
-        if write.events or write.audit:
-            self.wake(write.collection, write.doc_id)
+    async def _written(
+        self,
+        write: PendingWrite,
+        record: Any,
+        held: Mapping[str, Any] | None = None,
+        stored: Mapping[str, Any] | None = None,
+        *,
+        wake: bool = True,
+    ) -> None:
+        if wake and (write.events or write.audit):
+            self.wake(write.collection, write.doc_id, held)
         await self.hooks.emit(
             Written(
                 write.collection,
@@ -791,5 +1134,6 @@ class DocumentWriter:
                 record,
                 events=tuple(write.events),
                 kind=write.kind,
+                stored=stored,
             )
         )

@@ -10,14 +10,13 @@ contact by email, a deal by its external id; the import service resolves them.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from .values import FieldType
 
 T = FieldType
 CUSTOM_PREFIX = "custom."
-_CUSTOM_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+MAX_CUSTOM_KEY = 64  # characters of a custom field's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +65,21 @@ def custom_key(name: str) -> str | None:
     if not name.startswith(CUSTOM_PREFIX):
         return None
     key = name.removeprefix(CUSTOM_PREFIX)
-    return key if _CUSTOM_KEY.fullmatch(key) else None
+    return key if is_custom_key(key) else None
+
+
+def is_custom_key(key: str) -> bool:
+    """Whether `key` may name a custom field: the platform's one rule (the API applies it
+    through `crm_kit.custom_fields`). Keys are MongoDB field names under `custom_fields`,
+    so no `.` (a path) and no leading `$` (an operator); no control characters; spaces
+    and punctuation are kept, as people head their columns ("Deal size (USD)")."""
+    return (
+        0 < len(key) <= MAX_CUSTOM_KEY
+        and bool(key.strip())
+        and "." not in key
+        and not key.startswith("$")
+        and not any(ord(c) < 32 or ord(c) == 127 for c in key)
+    )
 
 
 def _common(record: str) -> tuple[FieldSpec, ...]:

@@ -273,7 +273,7 @@ def parse_auto(text: str, how: Conversion | None = None) -> int | float | bool |
     """Numbers stay numbers in custom fields; `007` (a code, not a number) stays text.
     With a decimal separator given, numbers written with it (`1.234,50`) count too.
     `true`/`false` (a checkbox column, as Excel and an export write it) are booleans, and a
-    JSON list of texts, whole numbers and booleans (an export's list value) is that list."""
+    JSON list of texts, numbers and booleans (an export's list value) is that list."""
     if text.casefold() in ("true", "false"):
         return text.casefold() == "true"
     if text.startswith("[") and text.endswith("]"):
@@ -297,7 +297,7 @@ def _flat_list(text: str) -> list[Any] | str:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return text
-    flat = isinstance(value, list) and all(isinstance(v, str | int | bool) for v in value)
+    flat = isinstance(value, list) and all(isinstance(v, str | int | float | bool) for v in value)
     return value if flat else text
 
 

@@ -126,6 +126,15 @@ def test_each_service_holds_only_its_own_credentials(service: str) -> None:
     assert labels["crm/nats-client"] == "true" and labels["crm/db-client"] == "true"
 
 
+@pytest.mark.parametrize("service", ("contacts", "deals", "tasks"))
+def test_services_with_read_indexes_have_time_to_write_their_snapshots(service: str) -> None:
+    """A clean stop writes the indexes' snapshots (~15 s at 100k deals' proportions): the
+    pod's grace must outlast it, or the next start scans the collections instead."""
+    assert _pod(_deployment(service)).get("terminationGracePeriodSeconds", 30) >= 60
+    compose = yaml.safe_load((REPO_ROOT / "deploy/compose/compose.yaml").read_text())
+    assert compose["services"][service]["stop_grace_period"] == "60s"
+
+
 def test_streams_are_created_with_as_many_replicas_as_nats_servers() -> None:
     nats = _find("StatefulSet", "nats")
     job = _find("Job", "crm-nats-streams")

@@ -113,7 +113,7 @@ async def build_workspace_a(admin: User) -> dict[str, str]:
         ("acme", {"name": "Acme Corp", "domain": "acme.example", "industry": "Software",
                   "size": 120, "tags": ["key", "emea"],
                   "address": {"city": "Berlin", "country": "DE"},
-                  "customFields": {"tier": "gold", "seats": 40}}),
+                  "customFields": {"tier": "gold", "seats": 40, "score": 4.5}}),
         ("beta", {"name": "Béta Ltd, \"The Best\"", "industry": "Retail"}),
     ):  # fmt: skip
         made = await admin.ok(
@@ -140,7 +140,7 @@ async def build_workspace_a(admin: User) -> dict[str, str]:
                      "stageKey": ids["stage"], "ownerId": "ann", "product": "Platform",
                      "source": "referral",
                      "customFields": {"region": "EMEA", "seats": 12, "renewable": True,
-                                      "modules": ["crm", "cpq"]}}),
+                                      "modules": ["crm", "cpq"], "Deal size (USD)": 12.5}}),
         ("pilot", {"title": "Béta pilot", "amount": "900", "companyId": ids["beta"],
                    "ownerId": "otto"}),
     ):  # fmt: skip

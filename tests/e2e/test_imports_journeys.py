@@ -179,3 +179,32 @@ async def test_progress_is_live(importer: Importer, stack: Stack) -> None:
         assert statuses[0] in ("QUEUED", "RUNNING") and statuses[-1] == "COMPLETED", statuses
     finally:
         await live.close()
+
+
+async def test_custom_columns_keep_their_types_and_a_bad_name_is_not_taken(
+    importer: Importer,
+) -> None:
+    content = (
+        b"name,domain,custom.score,custom.Region (HQ),custom.a.b\n"
+        b"Acme,acme.example,4.5,EMEA,x\n"
+        b"Bolt,bolt.example,7,APAC,oops\n"
+    )
+    body = await importer.create(content, "custom.csv")
+    assert not body.get("errors"), body
+    job = body["data"]["createImport"]
+    # `a.b` would be a path inside the record, not a field: never suggested, and refused
+    # when a mapping names it.
+    assert "custom.a.b" in job["preview"]["unmappedColumns"]
+    mapping = job["preview"]["suggestedMapping"]
+    wrong = {**mapping, "fields": {**mapping["fields"], "custom.a.b": {"column": "custom.a.b"}}}
+    refused = await importer.gql(MAP, {"id": job["id"], "m": wrong, "on": "SKIP"})
+    assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", refused
+    assert "custom.a.b" in refused["errors"][0]["extensions"]["field"], refused
+    done = await run(importer, job, False)
+    assert done["status"] == "COMPLETED" and done["progress"]["created"] == 2
+    found = await importer.data("{ companies(first: 10) { edges { node { name customFields } } } }")
+    custom = {e["node"]["name"]: e["node"]["customFields"] for e in found["companies"]["edges"]}
+    assert custom == {
+        "Acme": {"score": 4.5, "Region (HQ)": "EMEA"},
+        "Bolt": {"score": 7, "Region (HQ)": "APAC"},
+    }

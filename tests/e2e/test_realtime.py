@@ -135,13 +135,24 @@ def live_stack(
 async def upstreams_open(stack: LiveStack, at_least: int) -> None:
     """Wait until the gateway holds `at_least` open subgraph streams (subscribed)."""
 
+    seen = ""
+
     async def count() -> bool:
+        nonlocal seen
         async with httpx.AsyncClient() as http:
             text = (await http.get(f"http://127.0.0.1:{stack.metrics_port}/metrics")).text
         found = re.search(r"^crm_gateway_subscription_upstreams_open (\d+)", text, re.M)
+        seen = found.group(0) if found else f"no such metric ({len(text)} bytes of metrics)"
         return found is not None and int(found.group(1)) >= at_least
 
-    await eventually(count, what=f"{at_least} subgraph streams open")
+    try:
+        await eventually(count, what=f"{at_least} subgraph streams open")
+    except AssertionError as missed:
+        # What the gateway said about its upstreams: the next reader's first clue.
+        lines = (stack.logs / "gateway.log").read_text(errors="replace").splitlines()
+        said = lines[-20:]
+        told = "\n".join(said)
+        raise AssertionError(f"{missed}; metric: {seen}; gateway log:\n{told}") from None
 
 
 @pytest.fixture

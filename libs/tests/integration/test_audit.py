@@ -14,6 +14,7 @@ from pymongo import AsyncMongoClient
 from crm_kit.audit import (
     AUDIT,
     INTENTS,
+    PACKED,
     PENDING_FIELD,
     Audited,
     AuditPolicy,
@@ -25,9 +26,10 @@ from crm_kit.audit import (
     store_entries,
     stored_changes,
 )
-from crm_kit.audit_read import AuditQuery, AuditTrail
+from crm_kit.audit_read import AuditQuery, AuditTrail, entry_cursor
 from crm_kit.context import RequestContext, bind_request
-from crm_kit.outbox import PENDING, OutboxRelay
+from crm_kit.outbox import PENDING, SEALED, OutboxRelay, unseal
+from crm_kit.pagination import decode_cursor
 from crm_kit.profile import DatabaseProfile
 from crm_kit.records import MongoRecords, MongoSource
 from crm_kit.writer import DocumentWriter
@@ -198,13 +200,54 @@ async def test_an_import_batchs_entries_ride_in_the_batch_and_reach_the_log_once
     assert await db[AUDIT].count_documents({}) == 0
     relay = OutboxRelay(db, [THINGS, "batches"], env["js"])
     await relay.publish_pending()
-    assert await db[AUDIT].count_documents({"action": "create"}) == 3
+    # One document for the batch's entries (a pack), which a record id still finds.
+    assert await db[AUDIT].count_documents({}) == 1
     trail = AuditTrail(MongoSource(writer), "w1")
     page = await trail.page(AuditQuery(record_id="t2"), first=10, after=None)
     (created,) = page.items
+    assert (created["record_id"], created["action"], page.total) == ("t2", "create", 1)
     assert {"field": "name", "before": None, "after": '"T2"'} in stored_changes(created)
     await relay.publish_pending()  # moved once
     assert await db[AUDIT].count_documents({"record_id": "t2"}) == 1
+    log = await trail.page(AuditQuery(record_type="thing"), first=10, after=None)
+    assert [e["record_id"] for e in log.items] == ["t2", "t1", "t0"]
+    assert log.total == 3
+
+
+async def test_the_log_pages_through_a_batchs_pack_and_a_second_move_adds_nothing(
+    env: dict[str, Any],
+) -> None:
+    """The log pages through a pack and the single entries around it on the database, a
+    cursor minted inside the pack going on inside it; the pack moved again is refused."""
+    db, things, writer = env["db"], env["things"], env["writer"]
+    await things.insert(Thing("a", "w1", "Before"))
+    await env["relay"].publish_pending()
+    batch = [Thing(f"t{n}", "w1", f"T{n}") for n in range(4)]
+    assert await things.insert_batch(batch, batch_collection="batches", batch_id="b1") == []
+    await things.insert(Thing("z", "w1", "Later"))
+    held = await db["batches"].find_one({"_id": "b1"})
+    assert held is not None
+    _, sealed = unseal(held[SEALED])
+    relay = OutboxRelay(db, [THINGS, "batches"], env["js"])
+    await relay.publish_pending()
+    (pack,) = [doc async for doc in db[AUDIT].find({PACKED: {"$ne": None}})]
+    assert pack["record_id"] == ["t0", "t1", "t2", "t3"]
+    trail = AuditTrail(MongoSource(writer), "w1")
+    seen: list[tuple[str, str]] = []
+    after = None
+    while True:
+        page = await trail.page(AuditQuery(), first=2, after=after)
+        assert page.total == 6
+        seen += [(e["record_id"], e["action"]) for e in page.items]
+        if not page.has_next:
+            break
+        after = decode_cursor(entry_cursor(page.items[-1]))
+    assert [record for record, _ in seen] == ["z", "t3", "t2", "t1", "t0", "a"]
+    assert {action for _, action in seen} == {"create"}
+    # The relay "died" after storing the pack and before clearing the batch: the next
+    # one stores the same sealed entries again, as the same pack.
+    await store_entries(db, sealed)
+    assert await db[AUDIT].count_documents({}) == 3
 
 
 async def test_held_entries_ride_in_a_later_write_and_a_run_again_adds_none(
@@ -289,3 +332,50 @@ async def test_a_changes_entry_diffs_against_the_document_it_read_without_readin
     (entry_made,) = updated
     changed = {c["field"]: (c["before"], c["after"]) for c in entry_made["changes"]}
     assert changed == {"name": ('"Ada"', '"Bea"'), "tags": ('["x"]', '["x","y"]')}
+
+
+async def test_an_armed_batch_goes_to_the_relay_without_being_read_again(
+    env: dict[str, Any],
+) -> None:
+    """`insert_batch` hands the relay what it wrote (the sealed events and entries): the
+    relay publishes and clears the batch without reading its largest document back."""
+    from pymongo import monitoring
+
+    db = env["db"]
+    reads: list[str] = []
+
+    class Finds(monitoring.CommandListener):
+        def started(self, event: monitoring.CommandStartedEvent) -> None:
+            if event.command_name == "find" and event.command.get("find") == "batches":
+                reads.append(event.command_name)
+
+        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+            return None
+
+        def failed(self, event: monitoring.CommandFailedEvent) -> None:
+            return None
+
+    client: AsyncMongoClient[Any] = AsyncMongoClient(
+        env["uri"], tz_aware=True, event_listeners=[Finds()]
+    )
+    try:
+        relay = OutboxRelay(client[db.name], [THINGS, "batches"], env["js"])
+        writer = DocumentWriter(
+            client[db.name],
+            profile=env["writer"].profile,
+            outbox_collections=[THINGS, "batches"],
+            encode=encode,
+            audit=POLICY,
+            wake=relay.notify,
+        )
+        batch = [Thing(f"t{n}", "w1", f"T{n}") for n in range(3)]
+        records = MongoRecords(writer, THING, "w1")
+        assert await records.insert_batch(batch, batch_collection="batches", batch_id="b1") == []
+        assert await relay.publish_documents([("batches", "b1")]) == 0  # no events: entries
+    finally:
+        await client.close()
+    assert reads == []
+    (pack,) = [doc async for doc in db[AUDIT].find({})]
+    assert pack["record_id"] == ["t0", "t1", "t2"]
+    cleared = await db["batches"].find_one({"_id": "b1"})
+    assert cleared is not None and not cleared[PENDING] and cleared[SEALED] is None

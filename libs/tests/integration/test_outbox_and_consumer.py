@@ -156,6 +156,40 @@ async def test_failing_handler_is_retried_then_dead_lettered_with_reason(
     assert body["event"]["id"] == event.id
 
 
+async def test_an_event_whose_deliveries_ran_out_unhandled_is_dead_lettered(
+    env: dict[str, Any],
+) -> None:
+    """Deliveries spent without the handler seeing the last one (taken by processes that
+    died holding it, or dropped before handling): the server's max-deliveries advisory
+    has a replica dead-letter the event, instead of it staying in the stream unhandled."""
+    db, js, prefix = env["db"], env["js"], env["prefix"]
+
+    async def handler(event: CloudEvent) -> None:
+        raise AssertionError("never delivered to the handler")
+
+    durable = f"ranout-{db.name}"
+    consumer = _consumer(env, durable, handler, max_deliveries=1, ack_wait_seconds=0.5)
+    await consumer.start()  # subscribed to the advisory
+    dead = await js.subscribe(f"dlq.test.{durable}")
+    event = _event(prefix, 1)
+    await js.publish(event.type, event.to_json(), headers={"Nats-Msg-Id": event.id})
+    holder = await js.pull_subscribe_bind(durable=durable, stream=env["stream"].name)
+    for _ in range(2):  # the server's max_deliver is one more than the consumer's
+        taken = await holder.fetch(1, timeout=5)
+        assert [m.data for m in taken] == [event.to_json()]  # and never acknowledged
+    # The consumer pulls now; the server, about to deliver the event again, gives up.
+    task = asyncio.create_task(consumer.run())
+    message = await dead.next_msg(timeout=15)
+    await cancel_tasks([task], timeout=5)
+    body = orjson.loads(message.data)
+    assert "ran out of deliveries" in body["reason"] and body["deliveries"] == 2
+    assert body["event"]["id"] == event.id and body["subject"] == event.type
+    assert message.headers is not None
+    assert message.headers["Nats-Msg-Id"] == f"dlq:{durable}:{event.id}"
+    await holder.unsubscribe()
+    await consumer.stop()
+
+
 async def test_an_event_not_from_the_streams_owner_is_dead_lettered_unhandled(
     env: dict[str, Any],
 ) -> None:
@@ -418,6 +452,67 @@ async def test_a_batch_handler_takes_a_fetch_together_and_falls_back_to_one_by_o
     assert info.num_ack_pending == 0 and info.num_redelivered == 0
 
 
+async def test_pullers_that_fetch_one_gather_what_is_waiting_and_handle_it_together(
+    env: dict[str, Any],
+) -> None:
+    """Two pullers fetching one event each, gathering up to 4: a backlog of 10 is taken
+    in batches of at most 4 (never 10 by one puller), in the stream's order within each,
+    every event once, all acknowledged; an event alone (nothing waiting) goes on at once
+    as a batch of one, not after the fetch's timeout."""
+    js, prefix = env["js"], env["prefix"]
+    batches: list[list[int]] = []
+
+    async def single(event: CloudEvent) -> None:
+        raise AssertionError("every batch went through together")
+
+    async def together(events: list[CloudEvent]) -> None:
+        batches.append([event.data["n"] for event in events])
+        await asyncio.sleep(0.05)  # the other puller's turn meanwhile
+
+    durable = f"gather-{env['db'].name}"
+    pullers = [
+        _consumer(
+            env,
+            durable,
+            single,
+            record_processed=False,
+            batch_handler=together,
+            batch=1,
+            gather=4,
+        )
+        for _ in range(2)
+    ]
+    for puller in pullers:
+        await puller.start()
+    for n in range(10):
+        event = _event(prefix, n)
+        await js.publish(event.type, event.to_json(), headers={"Nats-Msg-Id": event.id})
+    tasks = [asyncio.create_task(puller.run()) for puller in pullers]
+
+    async def handled(count: int) -> bool:
+        return sum(puller.handled for puller in pullers) == count
+
+    await eventually(lambda: handled(10))
+    assert sorted(n for batch in batches for n in batch) == list(range(10))
+    assert all(1 <= len(batch) <= 4 and batch == sorted(batch) for batch in batches)
+    assert len(batches) >= 3
+    batches.clear()
+    event = _event(prefix, 10)
+    await js.publish(event.type, event.to_json(), headers={"Nats-Msg-Id": event.id})
+    await eventually(lambda: handled(11))
+    assert batches == [[10]]
+    # Gathering company for the lone event left no pull request behind on the server:
+    # each puller has at most its own current one. (A pull without an expiry, cancelled
+    # by the client, stays and swallows later events into that client's queue.)
+    for _ in range(10):
+        info = await js.consumer_info(env["stream"].name, durable)
+        assert info.num_waiting <= len(pullers)
+        await asyncio.sleep(0.1)
+    await cancel_tasks(tasks, timeout=5)
+    info = await js.consumer_info(env["stream"].name, durable)
+    assert info.num_ack_pending == 0 and info.num_redelivered == 0
+
+
 async def test_a_handler_that_met_an_unreachable_database_runs_again_in_place(
     env: dict[str, Any],
 ) -> None:
@@ -455,3 +550,38 @@ async def test_a_refusal_is_not_taken_for_an_outage() -> None:
     assert consumer_module.unreachable(ServiceUnavailable("peer silent", retryable=True))
     assert not consumer_module.unreachable(ServiceUnavailable("maybe applied", retryable=False))
     assert not consumer_module.unreachable(ValueError("bad event"))
+
+
+async def test_clears_given_together_go_in_one_statement_per_collection(
+    env: dict[str, Any],
+) -> None:
+    """The relay's clearing updates of documents published at once are one `update`
+    statement per collection (`crm_kit.outbox_clears`); each caller hears whether all of
+    its statement matched (a missing document makes that False for the whole group)."""
+    from crm_kit.outbox_clears import ClearWriter
+
+    db, prefix = env["db"], env["prefix"]
+    for n in range(5):
+        await db.things.insert_one({"_id": f"t{n}", **outbox_fields([_event(prefix, n)])})
+    for n in range(2):
+        await db.others.insert_one({"_id": f"o{n}", **outbox_fields([_event(prefix, n)])})
+    clears = ClearWriter(db)
+    cleared = {"$set": {"_outbox_pending": False, OUTBOX: []}}
+    matched = await asyncio.gather(
+        *(clears.update("things", {"_id": f"t{n}"}, cleared) for n in range(5)),
+        *(clears.update("others", {"_id": f"o{n}"}, cleared) for n in range(2)),
+    )
+    assert matched == [True] * 7 and clears.statements == 2
+    for name in ("things", "others"):
+        assert await db[name].count_documents({"_outbox_pending": True}) == 0
+    matched = await asyncio.gather(
+        clears.update("things", {"_id": "t0"}, cleared),
+        clears.update("things", {"_id": "missing"}, cleared),
+    )
+    assert matched == [False, False] and clears.statements == 3
+    relay = OutboxRelay(db, ["things"], env["js"])
+    for n in range(5, 17):
+        await db.things.insert_one({"_id": f"t{n}", **outbox_fields([_event(prefix, n)])})
+    assert await relay.publish_documents([("things", f"t{n}") for n in range(5, 17)]) == 12
+    assert await db.things.count_documents({"_outbox_pending": True}) == 0
+    assert await db.things.count_documents({OUTBOX: {"$size": 0}}) == 17

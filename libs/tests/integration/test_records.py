@@ -27,15 +27,19 @@ pytestmark = pytest.mark.integration
 
 
 class Sent(monitoring.CommandListener):
-    """The filters of the update and find commands this client sends."""
+    """The filters of the update and find commands this client sends, and the update
+    operators of its findAndModify commands."""
 
     def __init__(self) -> None:
         self.updates: list[dict[str, Any]] = []
         self.finds: list[dict[str, Any]] = []
+        self.modified: list[dict[str, Any]] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if event.command_name == "update":
             self.updates += [statement["q"] for statement in event.command["updates"]]
+        elif event.command_name == "findAndModify":
+            self.modified.append(event.command["update"])
         elif event.command_name == "find":
             self.finds.append(event.command.get("filter", {}))
 
@@ -61,7 +65,7 @@ async def env(
         db,
         profile=DatabaseProfile.named(request.param),
         outbox_collections=[THINGS],
-        wake=lambda collection, doc_id: woken.append((collection, doc_id)),
+        wake=lambda collection, doc_id, *_: woken.append((collection, doc_id)),
         encode=encode,
     )
     yield {"db": db, "writer": writer, "sent": sent, "woken": woken}
@@ -145,6 +149,44 @@ async def test_concurrent_changes_of_one_record_all_land(env: dict[str, Any]) ->
     assert (await env["db"][THINGS].find_one({"_id": "a"}))["version"] == 13
 
 
+async def test_a_change_sets_only_what_it_changed(env: dict[str, Any]) -> None:
+    """`change` knows the document it started from: its write sets the fields that differ
+    (the version always) and pushes what was appended to a list, and the stored document
+    ends as a whole-record write leaves it."""
+    things = MongoRecords(env["writer"], THING, "w1")
+    await things.insert(Thing("a", "", "Ada", tags=["x"], score=3))
+
+    async def rename(thing: Thing) -> bool:
+        thing.rename("Ada L")
+        thing.score = 3.0  # equal in Python, another type in BSON: written
+        thing.tags.append("y")
+        return True
+
+    async def retag(thing: Thing) -> bool:
+        thing.tags = ["z", *thing.tags]  # not an append: the list is set whole
+        return True
+
+    await things.change("a", rename)
+    sent = env["sent"].modified[-1]
+    assert set(sent["$set"]) - {PENDING, "_outbox_at"} == {"name", "name_key", "score", "version"}
+    assert sent["$push"]["tags"] == {"$each": ["y"]}
+    stored = await env["db"][THINGS].find_one({"_id": "a"}, HIDE_OUTBOX)
+    assert stored == {
+        "_id": "a",
+        "workspace_id": "w1",
+        "name": "Ada L",
+        "name_key": "ada l",
+        "tags": ["x", "y"],
+        "score": 3.0,
+        "at": None,
+        "version": 2,
+    }
+    assert isinstance(stored["score"], float)
+    await things.change("a", retag)
+    assert (await things.get(["a"]))[0].tags == ["z", "x", "y"]
+    assert (await env["db"][THINGS].find_one({"_id": "a"}))["version"] == 3
+
+
 async def test_duplicates_name_the_field_and_the_holder(env: dict[str, Any]) -> None:
     things = MongoRecords(env["writer"], THING, "w1")
     await things.insert(Thing("a", "", "Ada"))
@@ -157,6 +199,12 @@ async def test_duplicates_name_the_field_and_the_holder(env: dict[str, Any]) -> 
     refused_many = await things.insert_many([Thing("c", "", "Cy"), Thing("d", "", "Ada")])
     assert [t.id for t in refused_many] == ["d"]
     assert await things.count() == 2
+    # Ordered: the insert stops at the refused one; those after it are not tried.
+    stopped = await things.insert_many(
+        [Thing("e", "", "Eve"), Thing("f", "", "cy"), Thing("g", "", "Gus")], ordered=True
+    )
+    assert [t.id for t in stopped] == ["f", "g"]
+    assert sorted(t.id for t in await things.get(["e", "f", "g"])) == ["e"]
 
 
 def _random_things(rng: random.Random) -> list[Thing]:

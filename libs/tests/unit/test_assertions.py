@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
-from crm_kit.assertions import AssertionError_, KeyRing
+from crm_kit.assertions import CLOCK_SKEW_SECONDS, AssertionError_, KeyRing, idempotency_binding
 from crm_kit.context import RequestContext
 
 ALICE = RequestContext("w1", "alice", frozenset({"rep"}))
@@ -81,3 +82,72 @@ def test_production_refuses_to_make_up_a_key(keys: Path, monkeypatch: pytest.Mon
     with pytest.raises(RuntimeError, match="INTERNAL_KEY_FILE"):
         KeyRing.from_env("gateway")
     assert not (keys / "gateway.key").exists()
+
+
+def test_a_verified_assertion_is_kept_by_its_bytes_and_checked_again_where_it_must(
+    keys: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same token again skips the signature check, but not what depends on the
+    request (its body, the audience and issuers asked for) or on the time (expiry)."""
+    gateway = KeyRing.from_env("gateway")
+    deals = KeyRing.from_env("deals")
+    token = gateway.mint(audience="subgraph:deals", context=ALICE, body=b"{}", ttl_seconds=30)
+    checks = 0
+    check = deals._check_signature
+
+    def counted(*args: object) -> object:
+        nonlocal checks
+        checks += 1
+        return check(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(deals, "_check_signature", counted)
+    for _ in range(3):
+        verified = deals.verify(token, audience="subgraph:deals", issuers={"gateway"}, body=b"{}")
+        assert verified.context == ALICE
+    assert checks == 1
+    with pytest.raises(AssertionError_, match="another request body"):
+        deals.verify(token, audience="subgraph:deals", issuers={"gateway"}, body=b"{ }")
+    with pytest.raises(AssertionError_, match="Audience"):
+        deals.verify(token, audience="subgraph:tasks", issuers={"gateway"}, body=b"{}")
+    with pytest.raises(AssertionError_, match="not accepted"):
+        deals.verify(token, audience="subgraph:deals", issuers={"contacts"}, body=b"{}")
+    # Past its expiry and the clock skew allowed: refused though its signature was kept.
+    later = time.time() + 30 + CLOCK_SKEW_SECONDS + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    with pytest.raises(AssertionError_, match="expired"):
+        deals.verify(token, audience="subgraph:deals", issuers={"gateway"}, body=b"{}")
+
+
+def test_a_keyed_request_is_bound_to_its_idempotency_key_and_step(keys: Path) -> None:
+    """A captured keyed mutation replayed with another key, another step or no key is
+    refused; with its own key it passes (and is answered from the key's stored result)."""
+    gateway = KeyRing.from_env("gateway")
+    deals = KeyRing.from_env("deals")
+    bound = idempotency_binding("move-1", "2")
+    token = gateway.mint(audience="subgraph:deals", context=ALICE, body=b"{}", idempotency=bound)
+
+    def verify(idempotency: str | None) -> object:
+        return deals.verify(
+            token,
+            audience="subgraph:deals",
+            issuers={"gateway"},
+            body=b"{}",
+            idempotency=idempotency,
+        )
+
+    assert verify(idempotency_binding("move-1", "2")) is not None
+    for other in ("move-2", None):
+        with pytest.raises(AssertionError_, match="another Idempotency-Key"):
+            verify(idempotency_binding(other, "2"))
+    with pytest.raises(AssertionError_, match="another Idempotency-Key"):
+        verify(idempotency_binding("move-1", None))
+    # And an unkeyed assertion does not admit a request that adds a key.
+    plain = gateway.mint(audience="subgraph:deals", context=ALICE, body=b"{}")
+    with pytest.raises(AssertionError_, match="another Idempotency-Key"):
+        deals.verify(
+            plain,
+            audience="subgraph:deals",
+            issuers={"gateway"},
+            body=b"{}",
+            idempotency=idempotency_binding("k", None),
+        )

@@ -20,12 +20,18 @@ from crm_kit.audit import (
     annotate,
     bind_channel,
     changes,
+    entry,
+    is_pack,
+    packed_changes,
+    packed_entries,
+    stored_changes,
     via,
 )
-from crm_kit.audit_read import AuditQuery, AuditTrail
+from crm_kit.audit_read import AuditQuery, AuditTrail, entry_cursor
 from crm_kit.context import RequestContext, bind_request
 from crm_kit.memory_db import MemoryDatabase
 from crm_kit.operation import Operation, operation_bound
+from crm_kit.pagination import decode_cursor
 
 from ..support.keyed import bump_twice, create_thing
 from ..support.things import THING, THINGS, Thing, encode
@@ -161,6 +167,57 @@ async def test_the_reader_pages_newest_first_and_filters(db: MemoryDatabase) -> 
     assert [e["action"] for e in one.items] == ["create"]
     later = datetime.now(UTC) + timedelta(days=1)
     assert (await trail.page(AuditQuery(since=later), first=9, after=None)).total == 0
+
+
+def _bulk(names: list[str], at: datetime, path: str = "import") -> list[dict[str, Any]]:
+    """Entries as a bulk write seals them (`packed_changes`), at `at`."""
+    made = []
+    with via(path):
+        for name in names:
+            one = entry(POLICY, THINGS, name, "w1", None, {"name": name.upper()}, place=name)
+            assert one is not None
+            made.append({**packed_changes(one), "at": at})
+    return made
+
+
+async def test_a_bulk_writes_entries_are_packed_and_read_back_one_by_one(
+    db: MemoryDatabase,
+) -> None:
+    """One document per run of a bulk write's entries sharing who and how; the trail of a
+    record in it answers that record's entry alone, the log every entry once, newest first,
+    in pages that start and end inside the pack."""
+    bind_request(RequestContext("w1", "ann", frozenset({"admin"})))
+    before = _bulk(["a"], STARTED, path="cli")
+    bulk = _bulk([f"t{n}" for n in range(5)], STARTED + timedelta(seconds=1))
+    other_path = _bulk(["c0", "c1"], STARTED + timedelta(seconds=1), path="cli")
+    after = _bulk(["z"], STARTED + timedelta(seconds=2))
+    stored = packed_entries([*before, *bulk, *other_path, *after])
+    assert [len(e["record_id"]) if is_pack(e) else e["record_id"] for e in stored] == [
+        "a", 5, 2, "z",
+    ]  # fmt: skip
+    assert packed_entries(stored) == stored  # packs and single entries stay as they are
+    assert stored[1]["_id"] == bulk[0]["_id"]  # the same entries make the same pack
+    db.store_entries(stored)
+    trail = AuditTrail(db, "w1")
+    one = await trail.page(AuditQuery(record_id="t3"), first=9, after=None)
+    (created,) = one.items
+    assert (one.total, created["_id"], created["path"]) == (1, bulk[3]["_id"], "import")
+    assert diff({**created, "changes": stored_changes(created)}) == {"name": (None, "T3")}
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = await trail.page(AuditQuery(), first=3, after=cursor)
+        assert page.total == 9
+        seen += [e["record_id"] for e in page.items]
+        if not page.has_next:
+            break
+        cursor = decode_cursor(entry_cursor(page.items[-1]))
+    # The two packs share a time: the later made (its first entry's id larger) first.
+    assert seen == ["z", "c1", "c0", "t4", "t3", "t2", "t1", "t0", "a"]
+    by_path = await trail.page(
+        AuditQuery(actor="ann", since=STARTED + timedelta(seconds=2)), first=9, after=None
+    )
+    assert [e["record_id"] for e in by_path.items] == ["z"]
 
 
 def _rename(name: str) -> Any:

@@ -278,3 +278,35 @@ async def test_concurrent_requests_share_a_sync_that_started_after_them() -> Non
     # One sync runs for the first caller; all who came while it ran share the next.
     assert index.syncs - syncs <= 2
     assert slots.finds <= 6
+
+
+async def test_an_overflow_rebuilds_every_workspace_from_one_shared_scan() -> None:
+    """A reader too far behind its log rebuilds; with `scan_all` that is one scan for all
+    workspaces, started from inside the sync (which it must not wait for)."""
+    slots = MemorySlots()
+    docs = Docs(4)
+    scans: list[str] = []
+
+    async def scan_all() -> Any:
+        scans.append("all")
+        for workspace in ("w", "v"):
+            for doc in list(docs.docs.values()):
+                yield workspace, dict(doc)
+
+    index: ReadIndex[Any, Any] = ReadIndex(
+        scan=docs.scan,
+        scan_all=scan_all,
+        read=docs.read,
+        entry_of=lambda doc: StageEntry(doc["_id"], doc["stage"]),
+        new_entries=Entries,
+        changes=ChangeLog(slots),
+    )
+    await index.load_all()
+    assert scans == ["all"] and sorted(index.workspaces) == ["v", "w"]
+    writer = ChangeLog(slots)
+    docs.docs["d01"]["stage"] = "b"
+    for n in range(2100):
+        await writer.append("w", "d01" if n == 0 else f"zz{n}")
+    entries = await asyncio.wait_for(index.entries("w"), 10)  # bounded: a deadlock hangs
+    assert entries is not None and entries.get("d01") == StageEntry("d01", "b")
+    assert scans == ["all", "all"]

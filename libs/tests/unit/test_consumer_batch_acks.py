@@ -19,6 +19,7 @@ class _Message:
     data: bytes
     acked: bool = False
     fail: bool = False
+    headers: dict[str, str] | None = None
 
     async def ack_sync(self) -> None:
         if self.fail:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from crm_kit import index_entries
 from crm_kit.change_log import ChangeLog
 from crm_kit.doc_index import DocIndex, UnindexedField
 from crm_kit.filters import ALL, And, Contains, Eq, Filter, Range
@@ -169,3 +170,43 @@ async def test_with_a_change_log_rows_come_from_held_documents_the_log_keeps_cur
         "second",
         "first",
     ]
+
+
+async def test_text_searches_answer_what_the_database_answers_as_entries_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A text part is first searched over the entries' joined text (`crm_kit.text_column`);
+    entries changed after the text was joined (renamed, added, dropped; more than a
+    rebuild's worth too) are found as the database finds them."""
+    db, index = await seeded()
+    entries = await index.entries(WS)
+    assert entries is not None
+    records = db.records(NOTE, WS)
+
+    async def same(where: Filter) -> None:
+        expected = sorted(n.id for n in await records.find(where))
+        page = await index.page(WS, entries, where, order=Order("_id"), after=None, limit=99)
+        assert sorted(n.id for n in page) == expected
+        assert index.count(entries, where) == len(expected)
+
+    searches: list[Filter] = [
+        Contains("title", "note 1"),
+        Contains(("title", "tags"), "HOT", ignore_case=True),  # array values, any case
+        And(Contains("title", "2"), Eq("owner", "u2")),
+        Contains("title", "absent"),
+    ]
+    for where in searches:
+        await same(where)
+    await records.update("n05", {"$set": {"title": "note 1 renamed"}})  # found though stale
+    await records.insert(Note("n99", WS, "u1", "note 1 new", 0, ["Hot"]))
+    await records.delete("n10")
+    for where in searches:
+        await same(where)
+    # More changes than the column tolerates: it is joined again.
+    monkeypatch.setattr(index_entries, "REBUILD_STALE", 5)
+    for n in range(20, 30):
+        await records.update(f"n{n:02}", {"$set": {"title": f"retitled {n}"}})
+    for where in [*searches, Contains("title", "retitled 2")]:
+        await same(where)
+    with pytest.raises(UnindexedField, match="body"):
+        index.count(entries, Contains("body", "x"))  # a field not kept still fails loudly

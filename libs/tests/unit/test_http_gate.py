@@ -190,6 +190,44 @@ async def test_browser_get_neither_skips_the_gate_nor_fails(
     assert "graphiql" not in no_ide.text.lower()
 
 
+async def test_operation_types_per_method_and_unknown_operations() -> None:
+    """The gate executes what it admitted (not through Strawberry's HTTP view, which would
+    read the body again) with the view's rules: a GET runs queries only, a mutation by
+    GET is a 400 and runs nothing, an unknown operation name is a 400, a POST runs a
+    mutation once, variables and the operation's name are honoured."""
+    TOUCHED.clear()
+    document = "query Who { whoami } mutation Touch { touch }"
+    async with running_app(_app()) as http:
+        by_get = await http.get("/graphql", params={"query": "mutation { touch }"}, auth=AS_DANA)
+        assert by_get.status_code == 400
+        assert by_get.text == "mutations are not allowed when using GET"
+        assert TOUCHED == []
+        unknown = await http.post(
+            "/graphql", json={"query": document, "operationName": "Nope"}, auth=AS_DANA
+        )
+        assert unknown.status_code == 400
+        assert unknown.text == 'Unknown operation named "Nope".'
+        named = await http.post(
+            "/graphql", json={"query": document, "operationName": "Who"}, auth=AS_DANA
+        )
+        assert named.json() == {"data": {"whoami": "dana@w7:rep"}}
+        assert named.headers["content-type"] == "application/json"
+        touched = await http.post(
+            "/graphql", json={"query": document, "operationName": "Touch"}, auth=AS_DANA
+        )
+        assert touched.json() == {"data": {"touch": 1}} and TOUCHED == [1]
+        conditional = "query($yes: Boolean!) { whoami @include(if: $yes) }"
+        skipped = await http.post(
+            "/graphql", json={"query": conditional, "variables": {"yes": False}}, auth=AS_DANA
+        )
+        assert skipped.json() == {"data": {}}
+        refused = await http.post(
+            "/graphql", json={"query": conditional, "variables": {"yes": "x"}}, auth=AS_DANA
+        )
+        assert refused.status_code == 200 and refused.json()["data"] is None
+        assert "$yes" in refused.json()["errors"][0]["message"]
+
+
 async def test_health_never_depends_and_readiness_survives_nats() -> None:
     async with running_app(_app()) as http:
         assert (await http.get("/health")).json() == {"status": "ok"}

@@ -63,6 +63,20 @@ class Collection:
                 await hook()
             yield snapshot
 
+    async def scan_all(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Every workspace's documents in one scan (the shared warm-up and rebuilds)."""
+        self.scans += 1
+        if self.fail_scan:
+            raise RuntimeError("database down")
+        placed = [(ws, doc) for ws, docs in self.docs.items() for doc in list(docs.values())]
+        for i, (workspace, doc) in enumerate(placed):
+            snapshot = dict(doc)
+            await asyncio.sleep(0)
+            if i == 0 and self.during_scan is not None:
+                hook, self.during_scan = self.during_scan, None
+                await hook()
+            yield workspace, snapshot
+
     async def read(self, workspace: str, doc_id: str) -> dict[str, Any] | None:
         self.reads += 1
         doc = self.docs.get(workspace, {}).get(doc_id)
@@ -221,6 +235,65 @@ async def test_warm_up_loads_the_listed_workspaces() -> None:
         raise RuntimeError("no database")
 
     await warm_up(make_index(coll), broken)  # logged; loading happens on first use
+
+
+async def test_warm_up_with_scan_all_loads_every_workspace_from_one_scan() -> None:
+    coll = Collection()
+    for ws in ("w1", "w2", "w3"):
+        for i in range(4):
+            coll.put(ws, {"_id": f"{ws}-{i}", "owner": "ann"})
+    coll.put("w2", {"_id": "gone", "deleted": True})
+    index = make_index(coll, scan_all=coll.scan_all)
+    await warm_up(index)  # no listing needed: the scan meets every workspace
+    assert sorted(index.workspaces) == ["w1", "w2", "w3"] and coll.scans == 1
+    assert ids(index.loaded("w2")) == {f"w2-{i}" for i in range(4)}
+    # A periodic rebuild of the loaded workspaces is one scan too.
+    coll.put("w3", {"_id": "w3-new"})
+    await index.rebuild()
+    assert coll.scans == 2 and "w3-new" in ids(index.loaded("w3"))
+    assert index.scans("w1") == 2 and index.shared_scans == 2
+
+
+async def test_writes_during_the_shared_scan_are_not_lost() -> None:
+    """A document written (and re-read, as the feed does) while the one scan runs, in a
+    workspace the scan already passed or not met yet, or in a workspace that is new, is in
+    the index once the scan is installed; requests meanwhile wait for the same scan."""
+    coll = Collection()
+    coll.put("w1", {"_id": "a", "n": 1})
+    coll.put("w2", {"_id": "b", "n": 1})
+    index = make_index(coll, scan_all=coll.scan_all)
+    requests: list[asyncio.Task[Entries[Item] | None]] = []
+
+    async def write_meanwhile() -> None:
+        coll.put("w1", {"_id": "a", "n": 2})  # the scan already copied its old state
+        coll.put("w2", {"_id": "late", "n": 1})
+        coll.put("w9", {"_id": "new", "n": 1})  # a workspace the scan does not meet
+        await asyncio.gather(
+            index.refresh("w1", ["a"]), index.refresh("w2", ["late"]), index.refresh("w9", ["new"])
+        )
+        # A request for a workspace not loaded, while the scan runs.
+        requests.append(asyncio.ensure_future(index.entries("w9")))
+        await asyncio.sleep(0)
+
+    coll.during_scan = write_meanwhile
+    await index.load_all()
+    served = await requests[0]
+    assert coll.scans == 1  # the request waited for the shared scan instead of its own
+    w1, w2 = index.loaded("w1"), index.loaded("w2")
+    assert w1 is not None and w1.get("a") == Item("a", None, 2)
+    assert ids(w2) == {"b", "late"}
+    assert ids(index.loaded("w9")) == {"new"} and ids(served) == {"new"}
+
+
+async def test_a_failed_shared_scan_leaves_loading_to_first_use() -> None:
+    coll = Collection()
+    coll.put("w1", {"_id": "a"})
+    index = make_index(coll, scan_all=coll.scan_all)
+    coll.fail_scan = True
+    await warm_up(index)  # logged, not raised
+    assert index.workspaces == []
+    coll.fail_scan = False
+    assert ids(await index.entries("w1")) == {"a"}
 
 
 class _Msg:

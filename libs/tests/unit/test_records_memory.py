@@ -53,6 +53,12 @@ async def test_unique_fields_and_ids_are_refused_with_the_holder(db: MemoryDatab
     assert [
         t.id for t in await things.insert_many([Thing("c", "", "Cy"), Thing("d", "", "cy")])
     ] == ["d"]
+    # Ordered: the insert stops at the refused one; those after it are not tried.
+    stopped = await things.insert_many(
+        [Thing("e", "", "Eve"), Thing("f", "", "cy"), Thing("g", "", "Gus")], ordered=True
+    )
+    assert [t.id for t in stopped] == ["f", "g"]
+    assert sorted(t.id for t in await things.get(["e", "f", "g"])) == ["e"]
 
 
 async def test_a_save_is_conditional_on_the_version_read_and_writes_the_events(

@@ -244,7 +244,7 @@ def test_a_semicolon_file_without_other_evidence_reads_comma_decimals() -> None:
 def test_custom_field_columns_map_where_the_record_type_has_custom_fields() -> None:
     # An export writes `custom.<key>` columns; a JSON list in one must not break the
     # preview (it once crashed reading `["EMEA", "APAC"]` as an IPv6 web address).
-    data = b'name,custom.tier,custom.regions,custom.bad key\nAcme,gold,"[""EMEA"", ""APAC""]",x\n'
+    data = b'name,custom.tier,custom.regions,custom.bad.key\nAcme,gold,"[""EMEA"", ""APAC""]",x\n'
     preview = preview_file(io.BytesIO(data), target="companies")  # type: ignore[arg-type]
     assert preview.suggested is not None
     fields = {name: rule.column for name, rule in preview.suggested.fields.items()}
@@ -253,7 +253,7 @@ def test_custom_field_columns_map_where_the_record_type_has_custom_fields() -> N
         "custom.tier": "custom.tier",
         "custom.regions": "custom.regions",
     }
-    assert "custom.bad key" in preview.unmapped
+    assert "custom.bad.key" in preview.unmapped
     # Tasks have no custom fields: such a column is left for the person, and a mapping
     # naming one is refused with the field's place.
     tasks = preview_file(io.BytesIO(b"title,custom.tier\nCall,gold\n"), target="tasks")  # type: ignore[arg-type]

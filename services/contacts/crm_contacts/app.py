@@ -5,6 +5,7 @@ event consumers)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,6 +19,7 @@ from crm_kit.context import RequestContext, bind_request
 from crm_kit.doc_index import DocIndex
 from crm_kit.exports import page_endpoints
 from crm_kit.index_feed import IndexFeed, start_feed
+from crm_kit.index_snapshot import index_snapshots
 from crm_kit.outbox import WRITTEN_AT
 from crm_kit.profile import DatabaseProfile
 from crm_kit.records import MongoSource
@@ -46,7 +48,7 @@ from .graphql.export_pages import export_readers
 from .graphql.schema import schema
 from .store.deals import NatsDeals
 from .store.indexed import IndexedStore
-from .store.mongo import ensure_indexes, mongo_store, workspaces_with_contacts
+from .store.mongo import ensure_indexes, mongo_store
 from .store.port import ContactsStore, Deals
 from .usecases.merging import resume_merges
 from .usecases.scope import scopes
@@ -82,21 +84,16 @@ async def _start(
 
 
 async def _index_feeds(
-    runtime: ServiceRuntime, store: IndexedStore, rebuild: float
+    runtime: ServiceRuntime, store: IndexedStore, settings: IndexSettings
 ) -> list[IndexFeed]:
-    """Other replicas' writes reach the indexes as events; subscribed before they serve."""
-
-    async def workspaces() -> list[str]:
-        return await workspaces_with_contacts(runtime.db)
-
-    feeds = []
-    for doc_index in store.indexes:
-        feeds.append(await _feed(runtime, doc_index, rebuild, workspaces))
-    return feeds
+    """Other replicas' writes reach the indexes as events; subscribed before they serve
+    (each then warms every workspace up from its snapshot, `crm_kit.index_snapshot`, else
+    from one scan of its collection)."""
+    return [await _feed(runtime, doc_index, settings) for doc_index in store.indexes]
 
 
 async def _feed(
-    runtime: ServiceRuntime, doc_index: DocIndex[Any], rebuild: float, workspaces: Any
+    runtime: ServiceRuntime, doc_index: DocIndex[Any], settings: IndexSettings
 ) -> IndexFeed:
     name = doc_index.index.name
     return await start_feed(
@@ -104,9 +101,10 @@ async def _feed(
         doc_index.index,
         subjects=[INDEX_EVENTS[name]],
         stream=stream_for(SERVICE).name,
-        rebuild_seconds=rebuild,
-        list_workspaces=workspaces,
+        rebuild_seconds=settings.rebuild_seconds,
         name=name.replace(" ", "-"),
+        snapshots=index_snapshots(runtime.db),
+        snapshot_seconds=settings.snapshot_seconds,
     )
 
 
@@ -145,7 +143,7 @@ def create_app(
         try:
             mongo, views = await _start(runtime, settings, index_settings)
             if isinstance(mongo, IndexedStore):
-                feeds = await _index_feeds(runtime, mongo, index_settings.rebuild_seconds)
+                feeds = await _index_feeds(runtime, mongo, index_settings)
             app.state.feeds = feeds
             checked = NatsDeals(RpcClient(lambda: runtime.nc, lambda: runtime.keys))
             state.update(store=mongo, runtime=runtime, views=views, deals=checked)
@@ -170,8 +168,8 @@ def create_app(
             bind_request(None)
             yield
         finally:
-            for feed in feeds:
-                await feed.stop()
+            # At once: each writes its index's snapshot first (`IndexFeed.stop`).
+            await asyncio.gather(*(feed.stop() for feed in feeds))
             await runtime.stop()
             app.state.feeds = []
 

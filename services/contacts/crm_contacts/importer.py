@@ -37,6 +37,7 @@ from crm_kit.context import RequestContext, bind_request
 from crm_kit.errors import CRMError
 from crm_kit.ids import new_id
 from crm_kit.imports import write_batch
+from crm_kit.mongo import apply_indexes
 from crm_kit.nats_io import connect, require_stream
 from crm_kit.outbox import OutboxRelay
 from crm_kit.profile import DatabaseProfile
@@ -488,8 +489,8 @@ async def run_import(args: argparse.Namespace, mapping: dict[str, str | None]) -
         try:
             db = client[args.database or settings.database]
             if not args.dry_run:
-                await ensure_indexes(db)
-                await OutboxRelay.ensure_indexes(db, OUTBOX_COLLECTIONS)
+                await apply_indexes(db, ensure_indexes)
+                await apply_indexes(db, lambda d: OutboxRelay.ensure_indexes(d, OUTBOX_COLLECTIONS))
             writer = DocumentWriter(
                 db,
                 profile=await DatabaseProfile.detect(db, settings.database_profile),

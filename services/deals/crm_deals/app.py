@@ -19,6 +19,7 @@ from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext, bind_request
 from crm_kit.exports import NatsExportNames, page_endpoints
 from crm_kit.index_feed import IndexFeed, start_feed
+from crm_kit.index_snapshot import index_snapshots
 from crm_kit.leases import LEASE_TIME_FIELD
 from crm_kit.outbox import WRITTEN_AT
 from crm_kit.profile import DatabaseProfile
@@ -37,7 +38,6 @@ from .config import (
     IMPORT_BATCHES,
     INDEX_PREFIX,
     OUTBOX_COLLECTIONS,
-    PIPELINES,
     SNAPSHOT_LEASES,
     WIN_MODEL_JOBS,
     WIN_MODEL_LEASES,
@@ -100,23 +100,25 @@ async def _start(
     views = AccessViews(MongoSource(writer))
     index = IndexSettings.of(settings, INDEX_PREFIX)
     store = mongo_store(writer, index=index.enabled, live=False, change_log=index.change_log)
+    # Import batches a crash left held (their deals written, the events not yet armed):
+    # their events go out now, whether or not the job is ever resumed.
+    await store.repair_imports()
     if not isinstance(store, IndexedRecordStore):
         return store, None, views
 
-    async def workspaces() -> list[str]:
-        # Every workspace with a pipeline, loaded in the background: its first board or
-        # list would otherwise pay the scan (seconds on FerretDB) in a user's request.
-        return list(await runtime.db[PIPELINES].distinct("workspace_id"))
-
-    # Subscribed before any workspace is scanned (the index goes live then).
+    # Subscribed before any workspace is scanned (the index goes live then); every
+    # workspace warms up in the background from one scan of the deals: a first board or
+    # list would otherwise pay the scan (seconds on FerretDB) in a user's request.
     feed = await start_feed(
         runtime,
         store.index,
         subjects=[DEAL_EVENTS],
         stream=stream_for("deals").name,
         rebuild_seconds=index.rebuild_seconds,
-        list_workspaces=workspaces,
         name="deal-index",
+        # Later starts load the index from its snapshot instead of scanning the deals.
+        snapshots=index_snapshots(runtime.db),
+        snapshot_seconds=index.snapshot_seconds,
     )
     return store, feed, views
 

@@ -50,6 +50,7 @@ from crm_kit.audit import via
 from crm_kit.clock import utcnow
 from crm_kit.context import RequestContext, bind_request
 from crm_kit.ids import new_id
+from crm_kit.mongo import apply_indexes
 
 from .config import AUDIT, load_settings
 from .domain.deal import Deal
@@ -405,8 +406,8 @@ async def run(argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stder
     try:
         db = client[args.database]
         if not args.dry_run:
-            await ensure_indexes(db)
-            await OutboxRelay.ensure_indexes(db, OUTBOX_COLLECTIONS)
+            await apply_indexes(db, ensure_indexes)
+            await apply_indexes(db, lambda d: OutboxRelay.ensure_indexes(d, OUTBOX_COLLECTIONS))
         writer = DocumentWriter(
             db,
             profile=await DatabaseProfile.detect(db, load_settings().database_profile),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from crm_contracts.import_batches import MAX_BATCH_ROWS
 from crm_kit.settings import Settings
 
 SERVICE = "imports"
@@ -64,12 +65,21 @@ class RunSettings:
         return cls(
             lease_seconds=float(env.get("IMPORT_LEASE_SECONDS") or 10.0),
             poll_seconds=float(env.get("IMPORT_POLL_SECONDS") or 1.0),
-            batch_rows=int(env.get("IMPORT_BATCH_ROWS") or 500),
+            batch_rows=_batch_rows(env.get("IMPORT_BATCH_ROWS")),
             batches_in_flight=max(1, int(env.get("IMPORT_BATCHES_IN_FLIGHT") or 3)),
             sink_timeout_seconds=float(env.get("IMPORT_SINK_TIMEOUT_SECONDS") or 60.0),
             batch_pause_seconds=float(env.get("IMPORT_BATCH_PAUSE_SECONDS") or 0.0),
             max_attempts=max(1, int(env.get("IMPORT_MAX_ATTEMPTS") or 3)),
         )
+
+
+def _batch_rows(raw: str | None) -> int:
+    """IMPORT_BATCH_ROWS within what a batch request may carry: refused at start, not
+    found out by every job failing on its first batch."""
+    rows = int(raw or 500)
+    if not 1 <= rows <= MAX_BATCH_ROWS:
+        raise ValueError(f"IMPORT_BATCH_ROWS must be between 1 and {MAX_BATCH_ROWS}, not {rows}")
+    return rows
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext
 from crm_kit.exports import NatsExportNames, page_endpoints
 from crm_kit.index_feed import IndexFeed, start_feed
+from crm_kit.index_snapshot import index_snapshots
 from crm_kit.profile import DatabaseProfile
 from crm_kit.records import MongoSource
 from crm_kit.rpc_client import RpcClient
@@ -30,6 +31,7 @@ from crm_kit.writer import DocumentWriter
 from .config import (
     ACCESS_VIEW_CONSUMER,
     AUDIT,
+    IMPORT_BATCHES,
     INDEX_PREFIX,
     OUTBOX_COLLECTIONS,
     SERVICE,
@@ -52,7 +54,6 @@ from .store.mongo import (
     backfill_deal_lists,
     ensure_indexes,
     mongo_store,
-    workspaces_with_tasks,
 )
 from .store.port import References, TasksStore
 from .store.references import KnownReferences, NatsReferences
@@ -76,21 +77,22 @@ async def _writer(runtime: ServiceRuntime, settings: Settings) -> DocumentWriter
     )
 
 
-async def _index_feed(runtime: ServiceRuntime, store: IndexedStore, rebuild: float) -> IndexFeed:
-    """Other replicas' writes reach the index as events; subscribed before it serves."""
+async def _index_feed(
+    runtime: ServiceRuntime, store: IndexedStore, settings: IndexSettings
+) -> IndexFeed:
+    """Other replicas' writes reach the index as events; subscribed before it serves
+    (warmed from its snapshot, `crm_kit.index_snapshot`, else from one scan)."""
     assert runtime.nc is not None and runtime.js is not None
-
-    async def workspaces() -> list[str]:
-        return await workspaces_with_tasks(runtime.db)
 
     return await start_feed(
         runtime,
         store.index,
         subjects=[TASK_EVENTS],
         stream=stream_for(SERVICE).name,
-        rebuild_seconds=rebuild,
-        list_workspaces=workspaces,
+        rebuild_seconds=settings.rebuild_seconds,
         name="task-index",
+        snapshots=index_snapshots(runtime.db),
+        snapshot_seconds=settings.snapshot_seconds,
     )
 
 
@@ -143,6 +145,8 @@ def create_app(
         feed: IndexFeed | None = None
         try:
             writer = await _writer(runtime, settings)
+            # Import batches a crash left held: their tasks' events and entries go out.
+            await writer.arm_batches(IMPORT_BATCHES)
             # The index serves only once its feed is subscribed (`live=False` until then).
             mongo = mongo_store(
                 writer,
@@ -153,7 +157,7 @@ def create_app(
             # After the store: its change logs journal the lists the backfill writes.
             await backfill_deal_lists(writer)
             if isinstance(mongo, IndexedStore):
-                feed = await _index_feed(runtime, mongo, index_settings.rebuild_seconds)
+                feed = await _index_feed(runtime, mongo, index_settings)
                 app.state.index, app.state.feed = mongo.index, feed
             # Teams and sharing settings, as every service sees them (crm_kit.sharing).
             views = AccessViews(MongoSource(writer))

@@ -33,9 +33,14 @@ FIRES = "scheduled_fires"
 # deal's tasks); a playbook's task.created events ride in it.
 DEAL_TASKS = "deal_tasks"
 META = "tasks_meta"
+# One outbox document per import batch: its tasks' events and audit entries
+# (`DocumentWriter.insert_batch`), published with one read and one write.
+IMPORT_BATCHES = "import_batches"
 # Collections whose documents carry an outbox (teams and rules: for their audit entries,
 # which the relay moves).
-OUTBOX_COLLECTIONS = (TASKS, FIRES, RUN_RESULTS, DEAL_TASKS, TEAMS, ACCESS_SETTINGS, RULES)
+OUTBOX_COLLECTIONS = (
+    TASKS, FIRES, RUN_RESULTS, DEAL_TASKS, TEAMS, ACCESS_SETTINGS, RULES, IMPORT_BATCHES,
+)  # fmt: skip
 # The records whose changes the audit log keeps (crm_kit.audit), without derived fields,
 # versions and stamps. Nor the scheduler's sent flags: firing a reminder or an overdue
 # notice is recorded (`scheduled_fires`) and announced by events of its own, and an entry

@@ -25,6 +25,7 @@ from pymongo import AsyncMongoClient
 from crm_kit.context import RequestContext
 from crm_kit.demo_users import DEMO_SUPPORT_TEAMS
 from crm_kit.errors import Conflict
+from crm_kit.mongo import apply_indexes
 from crm_kit.profile import DatabaseProfile
 from crm_kit.writer import DocumentWriter
 
@@ -70,7 +71,7 @@ async def load_teams(
     client: AsyncMongoClient[Any] = AsyncMongoClient(mongodb_uri, tz_aware=True)
     try:
         db = client[database]
-        await ensure_indexes(db)
+        await apply_indexes(db, ensure_indexes)
         profile = await DatabaseProfile.detect(db, load_settings().database_profile)
         # No relay to wake: the teams' events (crm.tasks.team.changed.v1) wait in their
         # outbox for the service's relay, which sweeps it; no read index to keep.

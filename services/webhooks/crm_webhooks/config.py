@@ -17,10 +17,14 @@ DELIVERIES = "deliveries"
 # One queue per (endpoint, record): deliveries about one record go out in order.
 LANES = "lanes"
 WORKSPACE_SETTINGS = "workspace_settings"
-OUTBOX_COLLECTIONS = (ENDPOINTS, LANES)
+# The settings hold no events; they are here for their audit entries, which the relay
+# moves to the audit log (crm_kit.audit).
+OUTBOX_COLLECTIONS = (ENDPOINTS, LANES, WORKSPACE_SETTINGS)
 # The webhook subscriptions (endpoints) are audited (crm_kit.audit): who created, changed,
 # disabled or deleted one, and the dispatcher's automatic disabling. Left out of the
 # diffs: the signing secrets (no log should hold them), stamps and the failure clock.
+# So is the workspace's setting that lets deliveries reach private networks: who opened
+# the workspace's webhooks to internal addresses, and when, is a security question.
 AUDIT = AuditPolicy(
     SERVICE,
     {
@@ -28,7 +32,8 @@ AUDIT = AuditPolicy(
             "webhook_endpoint",
             frozenset({"secrets", "created_at", "updated_at", "failing_since", "version"}),
             deleted_field=None,
-        )
+        ),
+        WORKSPACE_SETTINGS: Audited("webhook_settings", deleted_field=None),
     },
 )
 

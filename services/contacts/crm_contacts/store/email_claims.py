@@ -16,7 +16,9 @@ the embedded database, and this module goes with it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from crm_kit.filters import And, Eq
@@ -58,6 +60,10 @@ def _from_doc(doc: Mapping[str, Any]) -> EmailClaim:
 
 CLAIM = RecordType(EMAIL_CLAIMS, _to_doc, _from_doc)
 
+# Set by a task whose writes change no contact's addresses (an import batch moving last
+# activities): its writes' claims are left as they are. Hooks run in that task's context.
+ADDRESSES_KEPT: ContextVar[bool] = ContextVar("contacts_addresses_kept", default=False)
+
 
 class EmailClaims:
     def __init__(self, source: RecordSource) -> None:
@@ -68,7 +74,11 @@ class EmailClaims:
     async def on_write(self, written: Written) -> None:
         record = written.record
         # A record inserted with a batch is claimed with it (`claim_many`).
-        if isinstance(record, Contact) and record.id not in self.deferred:
+        if (
+            isinstance(record, Contact)
+            and record.id not in self.deferred
+            and not ADDRESSES_KEPT.get()
+        ):
             await self.claim(record)
 
     async def claim_many(self, workspace_id: str, contacts: Sequence[Contact]) -> None:
@@ -139,6 +149,17 @@ class ClaimedWorkspaceStore(WorkspaceRecordStore):
         taken = {contact.id for contact in refused}
         await self.claims.claim_many(self.workspace_id, [c for c in contacts if c.id not in taken])
         return refused
+
+    async def record_activities(
+        self, latest: Mapping[str, datetime], now: datetime, batch_id: str
+    ) -> list[Contact]:
+        # A last activity changes no address: the claims stay as they are (not one
+        # rewrite per contact). Only this task's writes: a concurrent edit still claims.
+        token = ADDRESSES_KEPT.set(True)
+        try:
+            return await super().record_activities(latest, now, batch_id)
+        finally:
+            ADDRESSES_KEPT.reset(token)
 
     async def companies_with_keys(
         self, external_ids: Sequence[str], domains: Sequence[str]

@@ -4,9 +4,10 @@ An import batch asks which of up to a thousand external ids, domains or addresse
 On FerretDB's SQLite backend a filter on them scans the collection and evaluates the
 `$in` list for every document: seconds a batch once a workspace holds tens of thousands
 of records. This read model keeps, per process and workspace, each live record's identity
-keys -> its id: loaded by one projected scan the first time a workspace is asked (again
-when older than `MAX_AGE_SECONDS`, which bounds what another replica's writes can hide),
-kept current by this process's writes (a write hook). A key found is verified against the
+keys -> its id (`crm_kit.held_keys.HeldKeys`: loaded by one projected scan the first time
+a workspace is asked, scanned again in the background when older than `MAX_AGE_SECONDS`,
+which bounds what another replica's writes can hide, while the held keys serve), kept
+current by this process's writes (a write hook). A key found is verified against the
 record it names (`get` by id); the unique indexes on `domain_key` and `email_key` remain
 the guards, and an external id another replica wrote since the load may be missed (two
 replicas importing the same external ids at once; documented in the service's README).
@@ -16,12 +17,12 @@ On MongoDB (the `mongodb` profile) none of this runs: the indexes answer.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from crm_kit.filters import Filter
+from crm_kit.held_keys import HeldKeys
 from crm_kit.records import RecordSource, RecordType
 from crm_kit.writer import Written
 
@@ -60,7 +61,6 @@ def interaction_keys(interaction: Interaction) -> list[Key]:
 
 @dataclass
 class _Workspace:
-    loaded_at: float
     ids: dict[Key, str] = field(default_factory=dict)
     keys_of: dict[str, list[Key]] = field(default_factory=dict)
 
@@ -89,35 +89,29 @@ class ImportKeys:
     def __init__(self, source: RecordSource, kinds: Iterable[KeyedCollection]) -> None:
         self.source = source
         self.kinds = {kind.kind.collection: kind for kind in kinds}
-        self._held: dict[tuple[str, str], _Workspace] = {}
+        self._held: HeldKeys[tuple[str, str], _Workspace] = HeldKeys(
+            _Workspace, self._scan, max_age=MAX_AGE_SECONDS, name="import keys"
+        )
 
     async def on_write(self, written: Written) -> None:
         kind = self.kinds.get(written.collection)
         if kind is None or written.workspace_id is None:
             return
-        held = self._held.get((written.collection, written.workspace_id))
-        if held is None:
+        key = (written.collection, written.workspace_id)
+        if not written.deleted and written.record is None:
+            self._held.forget(key)  # a partial update: its keys are read again at next ask
             return
-        if written.deleted:
-            held.put(str(written.doc_id), [])
-        elif written.record is not None:
-            held.put(str(written.doc_id), kind.keys(written.record))
-        else:  # a partial update: its keys are read again at the next load
-            self._held.pop((written.collection, written.workspace_id), None)
+        keys = [] if written.deleted else kind.keys(written.record)
+        for held in self._held.held(key):
+            held.put(str(written.doc_id), keys)
 
     async def ids(self, collection: str, workspace_id: str, keys: Sequence[Key]) -> list[str]:
-        held = await self._workspace(collection, workspace_id)
+        held = await self._held.get((collection, workspace_id))
         return list(dict.fromkeys(held.ids[key] for key in keys if key in held.ids))
 
-    async def _workspace(self, collection: str, workspace_id: str) -> _Workspace:
-        held = self._held.get((collection, workspace_id))
-        if held is not None and time.monotonic() - held.loaded_at < MAX_AGE_SECONDS:
-            return held
+    async def _scan(self, where: tuple[str, str], fresh: _Workspace) -> None:
+        collection, workspace_id = where
         kind = self.kinds[collection]
-        fresh = _Workspace(time.monotonic())
-        # Installed before the load: writes meanwhile are kept (the load may miss them).
-        self._held[(collection, workspace_id)] = fresh
         async for record in self.source.records(kind.kind, workspace_id).scan(kind.live):
-            if record.id not in fresh.keys_of:
+            if record.id not in fresh.keys_of:  # a write during the scan is newer
                 fresh.put(record.id, kind.keys(record))
-        return fresh

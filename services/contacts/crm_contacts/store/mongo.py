@@ -21,6 +21,13 @@ def mongo_store(
     writer: DocumentWriter, *, index: bool = True, live: bool = True, change_log: bool = True
 ) -> ContactsStore:
     """The store writing through `writer`, with the read models of its profile."""
+    journal = journal_on(writer.db, writer.hooks) if change_log else None
+    if journal is not None and writer.profile.workarounds and not index:
+        # A writer without the indexes (an importer) journals its writes too: an index
+        # started from its snapshot (`crm_kit.index_snapshot`) learns of them from the log
+        # alone, whether or not any service ran meanwhile.
+        for collection in (CONTACTS, COMPANIES, INTERACTIONS):
+            journal(collection)
     return contacts_store(
         MongoSource(writer),
         writer.hooks,
@@ -28,15 +35,8 @@ def mongo_store(
         index=index,
         live=live,
         # The indexes hold whole documents, checked against these logs per request.
-        journal=journal_on(writer.db, writer.hooks) if change_log else None,
+        journal=journal,
     )
-
-
-async def workspaces_with_contacts(db: AsyncDatabase[Any]) -> list[str]:
-    """One scan of `companies` (the read indexes' warm-up at start, in the background):
-    every workspace with contacts or interactions has companies in the demo and imports;
-    any other loads on first use."""
-    return [str(workspace) for workspace in await db[COMPANIES].distinct("workspace_id")]
 
 
 async def ensure_indexes(db: AsyncDatabase[Any]) -> None:

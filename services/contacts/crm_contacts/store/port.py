@@ -12,7 +12,8 @@ must depend only on what it is given and on reads it makes.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Protocol, TypeVar
 
 from crm_kit.audit_read import AuditTrail
@@ -135,6 +136,13 @@ class WorkspaceStore(Protocol):
         self, interactions: Sequence[Interaction], batch_id: str
     ) -> list[Interaction]:
         """One write for all; returns those refused (id taken)."""
+
+    async def record_activities(
+        self, latest: Mapping[str, datetime], now: datetime, batch_id: str
+    ) -> list[Contact]:
+        """Each contact's last activity moves forward to its time (`Contact.record_activity`:
+        never back, never past `now`): one write for the batch's contacts, their audit
+        entries in one outbox document. Returns the contacts it moved."""
 
     async def companies_with_keys(
         self, external_ids: Sequence[str], domains: Sequence[str]

@@ -5,7 +5,8 @@ what is here is what the contacts service stores and how it asks for it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from crm_kit.audit_read import AuditTrail
 from crm_kit.clock import utcnow
@@ -191,6 +192,19 @@ class WorkspaceRecordStore:
             interactions,
             batch_collection=IMPORT_BATCHES,
             batch_id=f"{self.workspace_id}:{batch_id}",
+        )
+
+    async def record_activities(
+        self, latest: Mapping[str, datetime], now: datetime, batch_id: str
+    ) -> list[Contact]:
+        async def touch(contact: Contact) -> bool:
+            return contact.record_activity(latest[contact.id], now)
+
+        return await self.contacts.change_batch(
+            sorted(latest),
+            touch,
+            batch_collection=IMPORT_BATCHES,
+            batch_id=f"{self.workspace_id}:{batch_id}:activity",
         )
 
     async def companies_with_keys(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from crm_kit import bounds
@@ -97,3 +97,17 @@ async def touch_contacts(scope: Scope, contact_ids: Sequence[str], at: datetime)
             await scope.store.change_contact(contact_id, touch)
         except ChangedMeanwhile:
             log.info("last activity of contact %s not updated: it kept changing", contact_id)
+
+
+async def touch_contacts_of_batch(
+    scope: Scope, latest: Mapping[str, datetime], batch_id: str
+) -> None:
+    """An import batch's entries move their contacts' last activity (`latest`: contact id
+    -> its latest entry): one write for all of them (thousands of contacts a minute, where
+    one `touch_contacts` each made a batch outlast its answer timeout)."""
+    if not latest:
+        return
+    try:
+        await scope.store.record_activities(latest, scope.now(), batch_id)
+    except ChangedMeanwhile:
+        log.info("last activity of batch %s not all updated: contacts kept changing", batch_id)

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm_kit import bounds
+from crm_kit import custom_fields as custom_field_rule
 from crm_kit.errors import BadUserInput
 
 from ..domain import rules
 
 
 def custom_fields(value: Any, field: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise BadUserInput("must be a JSON object", field=field)
-    bounds.custom_fields(value, field)
-    return value
+    """The platform's one rule for custom fields (`crm_kit.custom_fields`)."""
+    return custom_field_rule.checked(value, field)
 
 
 def website(value: str | None, field: str) -> str | None:

@@ -13,6 +13,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from nats.aio.client import Client
 from pymongo.errors import AutoReconnect
@@ -79,6 +80,41 @@ async def test_the_same_key_for_another_request_is_a_conflict(running: Any, db_n
     bob = running.client(db_name).as_user(db_name, "bob", "rep").keyed("k-reused")
     await bob.data(CREATE_COMPANY, {"n": "Other"})
     assert await _count(running, "companies", workspace_id=db_name) == 2
+
+
+async def test_a_captured_keyed_request_cannot_be_replayed_with_another_key(
+    running: Any, db_name: str
+) -> None:
+    """The assertion signs the Idempotency-Key: a replay of the same bytes under a new key
+    (or none) would run the mutation again, so it is refused before it runs."""
+    gql = running.client(db_name).keyed("k-captured")
+    sent: list[httpx.Request] = []
+    hooks = gql.http.event_hooks["request"]
+    hooks.append(_keep(sent))
+    try:
+        await gql.data(CREATE_COMPANY, {"n": "Acme"})
+    finally:
+        hooks.pop()
+    captured = sent[-1]
+    for replayed_key in ("k-new", None):
+        headers = {k: v for k, v in captured.headers.items() if k != "idempotency-key"}
+        if replayed_key is not None:
+            headers["idempotency-key"] = replayed_key
+        replay = await gql.http.post(captured.url, content=captured.content, headers=headers)
+        assert replay.status_code == 401, replay.text
+    # Replayed as it was, it is answered from the key: still one company.
+    again = await gql.http.post(
+        captured.url, content=captured.content, headers=dict(captured.headers)
+    )
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert await _count(running, "companies", workspace_id=db_name) == 1
+
+
+def _keep(sent: list[httpx.Request]) -> Any:
+    async def hook(request: httpx.Request) -> None:
+        sent.append(request)
+
+    return hook
 
 
 async def test_a_concurrent_repeat_waits_for_the_first(running: Any, db_name: str) -> None:

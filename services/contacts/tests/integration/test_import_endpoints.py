@@ -13,6 +13,8 @@ from crm_contracts import contacts as contract
 from crm_contracts.envelope import CloudEvent
 from crm_contracts.import_batches import undo_subject, write_subject
 from crm_contracts.streams import stream_for
+from crm_kit.assertions import KeyRing
+from crm_kit.rpc import rpc_call, service_context
 from crm_kit.testing import cli_call, eventually, stream_events
 
 pytestmark = pytest.mark.integration
@@ -37,7 +39,12 @@ def batch(rows: list[dict[str, Any]], job: str, **options: Any) -> dict[str, Any
 
 
 async def write(nc: Client, kind: str, ws: str, body: dict[str, Any]) -> list[dict[str, Any]]:
-    reply = await cli_call(nc, write_subject(kind), ws, body, "admin")
+    # Twice the import's own answer timeout: a batch of hundreds of rows takes tens of
+    # seconds on a loaded machine.
+    caller = service_context("cli", ws, "admin")
+    reply = await rpc_call(
+        nc, write_subject(kind), caller, body, keys=KeyRing.from_env("cli"), timeout=120.0
+    )
     return reply["results"]
 
 
@@ -170,3 +177,62 @@ async def test_an_imported_companys_trail_holds_its_creation_once(
     [entry] = await entries()
     assert entry["action"] == "create" and entry["recordId"] == results[1]["id"]
     assert {"field": "name", "after": '"Trail 1"'} in entry["changes"]
+
+
+async def test_interactions_over_hundreds_of_contacts_move_each_last_activity(
+    running: Any, nc: Client, db_name: str
+) -> None:
+    # One write moves a batch's contacts (it was one read-modify-write each, which made a
+    # batch of distinct contacts outlast its answer timeout). Each lands on its latest
+    # entry, never back: not below a later live log, not to an older row of a later batch.
+    ws = db_name
+    people = [{"first_name": f"P{n}", "email": f"p{n}@bulk.io"} for n in range(200)]
+    made = await write(nc, "contacts", ws, batch(people, "people"))
+    assert counts(made) == {"created": 200}
+    gql = running.client(ws, "admin")
+    live = """mutation($c: ID!, $at: DateTime!) { logInteraction(input: {kind: CALL,
+      contactId: $c, occurredAt: $at}) { id } }"""
+    await gql.data(live, {"c": made[7]["id"], "at": "2024-06-01T00:00:00+00:00"})
+
+    def entry(n: int, day: int) -> dict[str, Any]:
+        at = f"2024-03-{day:02d}T10:00:00Z"
+        return {"kind": "email", "contact_email": f"p{n}@bulk.io", "occurred_at": at}
+
+    # Each contact twice in one batch (the later second for the even ones), and again,
+    # older, in the next.
+    first = [entry(n, 5 + n % 2 * 5) for n in range(200)] + [entry(n, 8) for n in range(200)]
+    logged = await write(nc, "interactions", ws, batch(first, "timeline"))
+    assert counts(logged) == {"created": 400}
+    assert await write(nc, "interactions", ws, batch(first, "timeline")) == logged
+    older = [entry(n, 2) for n in range(0, 200, 2)]
+    assert counts(await write(nc, "interactions", ws, batch(older, "older"))) == {"created": 100}
+
+    page = """query($after: String) { contacts(first: 200, after: $after) {
+      pageInfo { hasNextPage endCursor } edges { node { id lastActivityAt } } } }"""
+    seen: dict[str, str] = {}
+    after = None
+    while True:
+        found = (await gql.data(page, {"after": after}))["contacts"]
+        seen |= {e["node"]["id"]: e["node"]["lastActivityAt"] for e in found["edges"]}
+        if not found["pageInfo"]["hasNextPage"]:
+            break
+        after = found["pageInfo"]["endCursor"]
+    for n, result in enumerate(made):
+        expected = "2024-06-01" if n == 7 else "2024-03-10" if n % 2 else "2024-03-08"
+        assert seen[result["id"]].startswith(expected), (n, seen[result["id"]])
+
+    # The move is in the contact's audit trail once (the batch sent twice).
+    trail = """query($id: ID!) { contact(id: $id) { auditTrail { edges { node {
+      action changes { field after } } } } } }"""
+
+    async def moves() -> list[dict[str, Any]]:
+        found = await gql.data(trail, {"id": made[1]["id"]})
+        nodes = [edge["node"] for edge in found["contact"]["auditTrail"]["edges"]]
+        return [n for n in nodes if any(c["field"] == "last_activity_at" for c in n["changes"])]
+
+    async def moved() -> bool:
+        return len(await moves()) == 1
+
+    await eventually(moved)
+    [move] = await moves()
+    assert move["action"] == "update" and "2024-03-10" in move["changes"][0]["after"]

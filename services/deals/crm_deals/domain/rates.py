@@ -11,6 +11,7 @@ own currency; only reports convert.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -74,6 +75,15 @@ class RateTable:
     def __bool__(self) -> bool:
         return bool(self._pairs)
 
+    @functools.cached_property
+    def key(self) -> tuple[object, ...]:
+        """The table's content as a hashable value: equal keys, equal conversions (what
+        a report computed with one table is kept under)."""
+        return tuple(
+            (pair, tuple(days), tuple(values))
+            for pair, (days, values) in sorted(self._pairs.items())
+        )
+
     def _direct(self, currency: str, quote: str, day: date) -> Decimal | None:
         found = self._pairs.get((currency, quote))
         if found is None:
@@ -99,6 +109,11 @@ class Converter:
     target: str
     table: RateTable
     today: date
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        """What its conversions depend on, hashable (a report's cache key names it)."""
+        return (self.target, self.table.key, self.today)
 
     def convert(self, minor: int, currency: str | None, day: date | None = None) -> int | None:
         """None when no rate is known on or before `day` (default: today)."""

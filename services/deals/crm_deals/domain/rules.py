@@ -8,12 +8,12 @@ from datetime import date
 from typing import Any
 
 from crm_kit import bounds
+from crm_kit import custom_fields as custom_field_rule
 from crm_kit.errors import BadUserInput
 
 from .money import parse_amount, validate_currency
 
 MAX_TITLE = bounds.MAX_NAME
-_CUSTOM_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_ -]{0,63}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -78,22 +78,5 @@ def contact_ids(primary: str | None, others: Any, field: str = "input.contactIds
 
 
 def custom_fields(value: Any, field: str = "input.customFields") -> dict[str, Any]:
-    """Keys become MongoDB field names, so `.` and a leading `$` are refused; values are
-    scalars or flat lists (FerretDB stores no nested arrays)."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise BadUserInput("must be a JSON object", field=field)
-    bounds.custom_fields(value, field)
-    for key, item in value.items():
-        if not _CUSTOM_KEY.match(key):
-            raise BadUserInput(f"invalid custom field name {key!r}", field=f"{field}.{key}")
-        scalars = item if isinstance(item, list) else [item]
-        if not all(isinstance(s, str | int | bool) or s is None for s in scalars):
-            raise BadUserInput(
-                "custom field values are strings, integers, booleans or flat lists of them",
-                field=f"{field}.{key}",
-            )
-        if any(isinstance(s, int) and not isinstance(s, bool) and abs(s) > 2**53 for s in scalars):
-            raise BadUserInput("integer out of range", field=f"{field}.{key}")
-    return dict(value)
+    """The platform's one rule for custom fields (`crm_kit.custom_fields`)."""
+    return custom_field_rule.checked(value, field)

@@ -189,13 +189,13 @@ def _amount(minor: Any, currency: Any) -> float | None:
 
 
 def custom_features(custom: Mapping[str, Any]) -> dict[str, Value]:
-    """Typed custom fields: booleans as 0/1, integers as numbers, strings as categories.
+    """Typed custom fields: booleans as 0/1, numbers as numbers, strings as categories.
     Lists (multi-valued fields) are left out: one category per combination would be
     noise."""
     out: dict[str, Value] = {}
     for key, value in sorted(custom.items()):
         name = f"custom.{key}"
-        if isinstance(value, bool | int):
+        if isinstance(value, bool | int | float):
             out[name] = float(value)
         elif isinstance(value, str):
             out[name] = value.strip()[:80] or None

@@ -15,10 +15,9 @@ from crm_kit.relay_types import Connection, Edge, PageInfo
 
 from ..domain import deal as d
 from ..domain import pipeline as p
-from ..domain.money import format_amount
 from ..domain.queries import DealSelection
 from ..usecases import audit, queries
-from .field_access import require_amounts
+from .field_access import MaybeAmount, amount_of
 from .forecasting import ForecastRollup, rollup
 from .types import DealStatus, ForecastCategory, OwnerChange, Pipeline, Stage, StageChange
 from .win_model import WinExplanation, explain_deal
@@ -108,21 +107,22 @@ class Deal:
         found = await info.context.deals.load(str(id))
         return cls.of(found) if found else None
 
+    # Sync resolvers that may answer an awaitable (`amount_of`): the schema's type is given.
     @strawberry.field(
         description='Exact decimal string, e.g. "1250.50". Null, with a FORBIDDEN error, '
-        "for a role the workspace does not let read amounts."
+        "for a role the workspace does not let read amounts.",
+        graphql_type=str | None,
     )
-    async def amount(self, info: Info) -> str | None:
-        await require_amounts(info, "amount")
-        return format_amount(self._deal.amount_minor, self._deal.currency)
+    def amount(self, info: Info) -> MaybeAmount:
+        return amount_of(info, "amount", self._deal.amount_minor, self._deal.currency)
 
     @strawberry.field(
         description="amount x effective probability, rounded half to even in minor units "
-        "(hidden with the amount)."
+        "(hidden with the amount).",
+        graphql_type=str | None,
     )
-    async def weighted_amount(self, info: Info) -> str | None:
-        await require_amounts(info, "weightedAmount")
-        return format_amount(self._deal.weighted_minor, self._deal.currency)
+    def weighted_amount(self, info: Info) -> MaybeAmount:
+        return amount_of(info, "weightedAmount", self._deal.weighted_minor, self._deal.currency)
 
     @strawberry.field(description="Idle past its stage's rotting threshold.")
     def stale(self, info: Info) -> bool:

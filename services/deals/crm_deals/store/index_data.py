@@ -6,7 +6,7 @@ entries' fields, named as in the documents, so it answers what the database woul
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from itertools import islice
 from typing import Any
@@ -84,9 +84,87 @@ def _key_of(order: Order, cursor: Cursor) -> tuple[Any, Any]:
     return (sort_key(doc_id if order.field == "_id" else value), sort_key(doc_id))
 
 
+# A deal's place in its column: amount, then id (the board's order, both descending).
+Ranked = tuple[int, str]
+
+
+def _rank_of(entry: Entry) -> Ranked:
+    return (entry.amount_minor or 0, entry.id)
+
+
+class BoardState:
+    """The unnarrowed board of every pipeline, kept as entries change: totals per (stage,
+    currency) and each column's deals in order. Made once from the entries when a board
+    is first asked for (a sort), then updated per change (a bisect), so a board between
+    writes and after one costs its pages, not a pass over every deal of the pipeline."""
+
+    def __init__(self, entries: Iterable[Entry]) -> None:
+        self.totals: dict[str, dict[tuple[Any, Any], list[int]]] = {}
+        self.columns: dict[tuple[str, str], list[Ranked]] = {}
+        for entry in entries:
+            self._count(entry, 1)
+            self.columns.setdefault(self._column(entry), []).append(_rank_of(entry))
+        for column in self.columns.values():
+            column.sort()
+
+    @staticmethod
+    def _column(entry: Entry) -> tuple[str, str]:
+        return (entry.pipeline_id or "", entry.stage_key or "")
+
+    def _count(self, entry: Entry, sign: int) -> None:
+        groups = self.totals.setdefault(entry.pipeline_id or "", {})
+        row = groups.setdefault((entry.stage_key, entry.currency), [0, 0, 0])
+        row[0] += sign
+        row[1] += sign * (entry.amount_minor or 0)
+        row[2] += sign * (entry.weighted_minor or 0)
+        if not row[0]:
+            del groups[(entry.stage_key, entry.currency)]
+
+    def add(self, entry: Entry) -> None:
+        self._count(entry, 1)
+        insort(self.columns.setdefault(self._column(entry), []), _rank_of(entry))
+
+    def remove(self, entry: Entry) -> None:
+        self._count(entry, -1)
+        column = self.columns.get(self._column(entry), [])
+        at = bisect_left(column, _rank_of(entry))
+        if at < len(column) and column[at] == _rank_of(entry):
+            del column[at]
+
+    def stage_totals(self, pipeline_id: str) -> list[StageTotal]:
+        return [
+            StageTotal(stage or "", currency or "", count, amount, weighted)
+            for (stage, currency), (count, amount, weighted) in self.totals.get(
+                pipeline_id, {}
+            ).items()
+        ]
+
+    def first(self, pipeline_id: str, stage_key: str, n: int) -> list[str]:
+        """The ids of the column's first `n` deals (largest amount, then largest id)."""
+        column = self.columns.get((pipeline_id, stage_key), [])
+        return [doc_id for _, doc_id in reversed(column[max(0, len(column) - n) :])]
+
+
 class WorkspaceDeals(Entries[Entry]):
     def __init__(self) -> None:
         super().__init__(_posted)
+        self._board: BoardState | None = None
+
+    def put(self, entry: Entry) -> None:
+        old = self.entries.get(entry.id)
+        if old == entry:
+            return
+        super().put(entry)
+        if self._board is not None:
+            if old is not None:
+                self._board.remove(old)
+            self._board.add(entry)
+
+    def drop(self, entry_id: str) -> None:
+        old = self.entries.get(entry_id)
+        super().drop(entry_id)
+        if self._board is not None and old is not None:
+            self._board.remove(old)
 
     def matching(self, where: Filter) -> Sequence[Entry]:
         """The entries `where` selects (kept until the entries change: do not modify).
@@ -144,11 +222,19 @@ class WorkspaceDeals(Entries[Entry]):
         selects, when given: it names the pipeline too), and each listed stage's first
         `per_stage` entries (amount desc, _id desc). Raises Unsupported for a field not
         held."""
+        if narrowed is None:
+            # The whole board unnarrowed: kept as the entries change (`BoardState`).
+            if self._board is None:
+                self._board = BoardState(self.entries.values())
+            board = self._board
+            pages = {
+                key: [self.entries[i] for i in board.first(pipeline_id, key, per_stage)]
+                for key in stage_keys
+            }
+            return board.stage_totals(pipeline_id), pages
         groups: dict[tuple[Any, Any], StageTotal] = {}
         by_stage: dict[str, list[Entry]] = {key: [] for key in stage_keys}
-        # The whole board unnarrowed is the pipeline's posting list, no filter to run.
-        chosen = self.of_pipeline(pipeline_id) if narrowed is None else self.matching(narrowed)
-        for entry in chosen:
+        for entry in self.matching(narrowed):
             group = (entry.stage_key, entry.currency)
             row = groups.get(group)
             if row is None:

@@ -36,11 +36,13 @@ class MemoryBackend:
         self.db = db
 
     async def scan_deals(
-        self, workspace_id: str, fields: Sequence[str]
+        self, workspace_id: str | None, fields: Sequence[str]
     ) -> AsyncIterator[dict[str, Any]]:
         wanted = {"_id", *fields}
         for doc in list(self.db.collections[DEALS].values()):
-            if doc.get("workspace_id") != workspace_id or doc.get("deleted_at") is not None:
+            if doc.get("deleted_at") is not None:
+                continue
+            if workspace_id is not None and doc.get("workspace_id") != workspace_id:
                 continue
             await asyncio.sleep(0)  # a real scan takes time: let writers interleave
             yield {k: copy.deepcopy(v) for k, v in doc.items() if k in wanted}
@@ -76,5 +78,5 @@ class MemoryBackend:
                 refused.append(deal)
         return refused
 
-    async def repair_imports(self, workspace_id: str) -> int:
+    async def repair_imports(self, workspace_id: str | None) -> int:
         return 0  # nothing is ever half-written in memory

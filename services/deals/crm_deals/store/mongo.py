@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -15,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from crm_kit.change_log import journal_on
 from crm_kit.filters import Filter
+from crm_kit.held_keys import HeldKeys
 from crm_kit.outbox import OUTBOX, PENDING, OutboxRelay
 from crm_kit.records import MongoSource, pending_events
 from crm_kit.writer import DocumentWriter, Written
@@ -23,9 +23,11 @@ from ..config import DEALS, IMPORT_BATCHES, OUTBOX_COLLECTIONS, PIPELINES
 from ..domain.deal import Deal
 from ..domain.queries import StageTotal
 from .assemble import deals_store
-from .documents import deal_to_doc
+from .documents import slim_deal_doc
 from .model_cache import ModelCache
+from .pipeline_cache import PipelineCache
 from .port import DealsStore
+from .store import RecordStore
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,14 @@ def mongo_store(
     if workarounds and change_log:
         # The read index holds whole deals, checked against this journal per request.
         changes = journal_on(writer.db, writer.hooks)(DEALS)
-    return deals_store(
+    elif writer.profile.workarounds and change_log:
+        # A writer without the index (an importer, a loader) journals its writes too: an
+        # index started from its snapshot (`crm_kit.index_snapshot`) learns of them from
+        # the log alone, whether or not any service ran meanwhile.
+        journal = journal_on(writer.db, writer.hooks)
+        journal(DEALS)
+        journal(PIPELINES)
+    store = deals_store(
         MongoSource(writer),
         MongoBackend(writer),
         ModelCache(),
@@ -56,6 +65,12 @@ def mongo_store(
         live=live,
         changes=changes,
     )
+    if changes is not None and isinstance(store, RecordStore):
+        # Pipelines held too, checked against a journal of their own.
+        cache = PipelineCache(journal_on(writer.db, writer.hooks)(PIPELINES))
+        writer.hooks.subscribe(cache.on_write)
+        store.pipeline_cache = cache
+    return store
 
 
 class MongoBackend:
@@ -68,8 +83,12 @@ class MongoBackend:
         if self.external_ids is not None:
             writer.hooks.subscribe(self.external_ids.on_write)
 
-    async def scan_deals(self, workspace_id: str, fields: Sequence[str]) -> AsyncIterator[Doc]:
-        query = {"workspace_id": workspace_id, "deleted_at": None}
+    async def scan_deals(
+        self, workspace_id: str | None, fields: Sequence[str]
+    ) -> AsyncIterator[Doc]:
+        query: Doc = {"deleted_at": None}
+        if workspace_id is not None:
+            query["workspace_id"] = workspace_id
         cursor = self.db[DEALS].find(query, dict.fromkeys(fields, 1), batch_size=2000)
         async for doc in cursor:
             yield doc
@@ -120,10 +139,15 @@ class MongoBackend:
         armed for the relay with only the events of the deals inserted
         (`DocumentWriter.insert_batch`). One outbox document instead of 1,000 keeps the
         relay's per-document clean-up writes off a bulk import. A crash before arming is
-        repaired by `repair_imports`."""
+        repaired by `repair_imports`.
+
+        The documents leave out null fields: FerretDB's insert costs about a quarter less
+        without them (`bench/import/bytes.py`), and every reader takes absent for null
+        (`deal_from_doc`, the read index's `entry_of`, a `{field: null}` filter, the
+        audit's diff). Empty lists stay: `[]` is not null to the audit."""
         if not deals:
             return []
-        docs = [{**deal_to_doc(deal), "workspace_id": workspace_id} for deal in deals]
+        docs = [slim_deal_doc(deal, workspace_id) for deal in deals]
         refused = await self.writer.insert_batch(
             DEALS,
             docs,
@@ -158,9 +182,13 @@ class MongoBackend:
         if kept:
             self.writer.wake(IMPORT_BATCHES, batch["_id"])
 
-    async def repair_imports(self, workspace_id: str) -> int:
+    async def repair_imports(self, workspace_id: str | None) -> int:
+        """Arm the import batches a crash left held (of one workspace, or of all: at
+        start-up), so their deals' events go out; returns how many."""
         repaired = 0
-        query = {"workspace_id": workspace_id, "armed": False}
+        query: Doc = {"armed": False}
+        if workspace_id is not None:
+            query["workspace_id"] = workspace_id
         async for batch in self.db[IMPORT_BATCHES].find(query, {OUTBOX: 0, HELD: 0}):
             if "collection" in batch:  # written by `insert_batch`
                 await self.writer.arm_batch(IMPORT_BATCHES, batch["_id"])
@@ -176,65 +204,31 @@ class MongoBackend:
 class ExternalIds:
     """Per process and workspace: each deal's external id -> its id (the `ferretdb`
     profile's read model for import batches, which ask up to a thousand at once: a `$in`
-    there scans every deal and evaluates the list per document). Loaded by one projected
-    scan the first time a workspace is asked, kept by this process's writes, and scanned
-    again after `MAX_AGE_SECONDS` (which bounds what another replica's writes can hide) in
-    the background: the batches go on with the held ids meanwhile, as a scan of 100,000
-    deals on a batch's path held it past its caller's timeout on a loaded machine. An id
-    found is read by `_id` before it is used; the unique index on the external id stays the
-    guard (a deal another replica imported since the load is refused at insert)."""
+    there scans every deal and evaluates the list per document). Held as
+    `crm_kit.held_keys.HeldKeys` holds it: loaded by one projected scan the first time a
+    workspace is asked, kept by this process's writes, scanned again in the background
+    after `MAX_AGE_SECONDS`. An id found is read by `_id` before it is used; the unique
+    index on the external id stays the guard (a deal another replica imported since the
+    load is refused at insert)."""
 
     MAX_AGE_SECONDS = 300.0
 
     def __init__(self, db: Any) -> None:
         self.db = db
-        self._held: dict[str, tuple[float, dict[str, str]]] = {}
-        # The maps being scanned again, by workspace: this process's writes go in too.
-        self._reloading: dict[str, dict[str, str]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._held: HeldKeys[str, dict[str, str]] = HeldKeys(
+            dict, self._scan, max_age=self.MAX_AGE_SECONDS, name="deal external ids"
+        )
 
     async def on_write(self, written: Written) -> None:
-        workspace = written.workspace_id or ""
         record = written.record
         if not isinstance(record, Deal) or not record.external_id:
             return
-        for owners in (self._held.get(workspace, (0.0, None))[1], self._reloading.get(workspace)):
-            if owners is not None:
-                owners[record.external_id] = record.id
+        for owners in self._held.held(written.workspace_id or ""):
+            owners[record.external_id] = record.id
 
     async def owners(self, workspace_id: str, ids: Sequence[str]) -> dict[str, str]:
-        held = self._held.get(workspace_id)
-        if held is None:
-            held = await self._load(workspace_id)
-        elif time.monotonic() - held[0] > self.MAX_AGE_SECONDS:
-            self._reload_later(workspace_id)
-        known = held[1]
+        known = await self._held.get(workspace_id)
         return {external_id: known[external_id] for external_id in ids if external_id in known}
-
-    async def _load(self, workspace_id: str) -> tuple[float, dict[str, str]]:
-        owners: dict[str, str] = {}
-        # Installed before the scan: writes meanwhile are kept.
-        self._held[workspace_id] = held = (time.monotonic(), owners)
-        await self._scan(workspace_id, owners)
-        return held
-
-    def _reload_later(self, workspace_id: str) -> None:
-        if workspace_id in self._reloading:
-            return
-        fresh = self._reloading[workspace_id] = {}
-        task = asyncio.create_task(self._reload(workspace_id, fresh))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _reload(self, workspace_id: str, fresh: dict[str, str]) -> None:
-        started = time.monotonic()
-        try:
-            await self._scan(workspace_id, fresh)
-            self._held[workspace_id] = (started, fresh)
-        except Exception:
-            log.exception("external ids of %s not scanned again: the held ones serve", workspace_id)
-        finally:
-            self._reloading.pop(workspace_id, None)
 
     async def _scan(self, workspace_id: str, owners: dict[str, str]) -> None:
         query = {"workspace_id": workspace_id}

@@ -16,10 +16,10 @@ nothing here says whether it does.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from crm_kit.audit_read import AuditTrail
 from crm_kit.context import RequestContext
@@ -134,6 +134,17 @@ class WorkspaceStore(Protocol):
         """What the reports read of each live deal of the pipeline (that `narrowed`
         selects too, when given)."""
 
+    async def pipeline_report(
+        self,
+        pipeline_id: str,
+        narrowed: DealSelection | None,
+        key: Hashable,
+        compute: Callable[[Sequence[ReportedDeal]], Any],
+    ) -> Any:
+        """`compute` over `pipeline_facts(pipeline_id, narrowed)`; a store may return the
+        result it computed earlier under the same `key` for the same deals (until one of
+        them changes), so `key` names everything else the result depends on."""
+
     async def pipeline_deals(self, pipeline_id: str) -> list[Deal]:
         """Every live deal of the pipeline (the win model's training reads them)."""
 
@@ -198,8 +209,12 @@ class WorkspaceStore(Protocol):
     async def put_rate(self, rate: EnteredRate) -> None: ...
     async def rates(self) -> list[EnteredRate]: ...
     async def get_snapshots(
-        self, pipeline_id: str, days: Sequence[date]
-    ) -> dict[date, ForecastSnapshot]: ...
+        self, pipeline_id: str, days: Sequence[date], settled_before: date | None = None
+    ) -> dict[date, ForecastSnapshot]:
+        """The snapshots of these days that exist. Days before `settled_before` are past
+        any writer (a snapshot is taken for the day it is taken on): what is read of them,
+        present or absent, may be kept and answered again without a read."""
+
     async def put_snapshot(self, snapshot: ForecastSnapshot) -> None:
         """Insert or replace (an on-demand snapshot replaces the day's earlier one)."""
 
@@ -212,6 +227,9 @@ class DealsStore(Protocol):
 
     async def all_pipelines(self) -> list[tuple[str, str]]:
         """(workspace, pipeline id) of every pipeline (the daily snapshots)."""
+
+    async def repair_imports(self) -> int:
+        """Arm every workspace's import batches a crash left held (at start-up)."""
 
 
 # --- what a deal references in the contacts service (store/references.py) ----------------

@@ -11,7 +11,7 @@ totals (a `$group` on MongoDB), and a bulk import's batched events.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from dataclasses import replace
 from datetime import date
 from typing import Any, Protocol
@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from crm_kit.audit_read import AuditTrail
 from crm_kit.filters import ALL, And, Eq, Filter
 from crm_kit.pagination import Order, Page
-from crm_kit.records import Duplicate, RecordSource
+from crm_kit.records import Duplicate, Held, RecordSource
 
 from ..domain.deal import Deal
 from ..domain.facts import ReportedDeal
@@ -44,6 +44,7 @@ from .index_entry import PROJECTION, entry_of
 from .keyed_documents import FACTS, JOB, QUOTA, RATE, SNAPSHOT, SUBMISSION, lease_id, lease_kind
 from .model_cache import ModelCache
 from .model_documents import MODEL_VERSION, TRAINED_MODEL
+from .pipeline_cache import PipelineCache
 from .port import Board, Change, TrainedPipeline
 
 Doc = dict[str, Any]
@@ -53,8 +54,9 @@ BY_CREATION = Order("created_at")
 class Backend(Protocol):
     """What the store needs beyond records, per database."""
 
-    def scan_deals(self, workspace_id: str, fields: Sequence[str]) -> AsyncIterator[Doc]:
-        """The workspace's live deal documents with only these fields (and `_id`)."""
+    def scan_deals(self, workspace_id: str | None, fields: Sequence[str]) -> AsyncIterator[Doc]:
+        """The workspace's live deal documents with only these fields (and `_id`); every
+        workspace's with `workspace_id` None."""
 
     async def stage_totals(self, workspace_id: str, where: Filter) -> list[StageTotal] | None:
         """The board's totals over the workspace's deals `where` selects, computed by the
@@ -71,23 +73,39 @@ class Backend(Protocol):
         """Insert the deals not there yet (by id or external id) with their events: the
         refused."""
 
-    async def repair_imports(self, workspace_id: str) -> int: ...
+    async def repair_imports(self, workspace_id: str | None) -> int:
+        """Arm held import batches of `workspace_id` (None: every workspace)."""
+        ...
 
 
 class _Gone(Exception):
     """The deal a change reads is deleted: the change does not happen."""
 
 
+# Settled days' snapshots (or their absence) a process keeps at most before starting over.
+SETTLED_SNAPSHOTS_KEPT = 100_000
+
+
 class RecordStore:
     """The root store (every workspace): `for_workspace` scopes it."""
+
+    # Pipelines held per process, checked against their change log (`pipeline_cache.py`;
+    # set by the assembly where the embedded database's change logs are on).
+    pipeline_cache: PipelineCache | None = None
 
     def __init__(self, source: RecordSource, backend: Backend, models: ModelCache) -> None:
         self.source = source
         self.backend = backend
         self.models = models
+        # Snapshots of settled days by id (None: there is none), read once per process:
+        # forecast accuracy probes up to a week of days per month and horizon per request.
+        self.settled_snapshots: dict[str, ForecastSnapshot | None] = {}
 
     def for_workspace(self, workspace_id: str) -> WorkspaceRecordStore:
         return WorkspaceRecordStore(self, workspace_id)
+
+    async def repair_imports(self) -> int:
+        return await self.backend.repair_imports(None)
 
     async def trained_pipelines(self) -> list[TrainedPipeline]:
         # A handful of documents (one per trained pipeline).
@@ -123,6 +141,12 @@ class WorkspaceRecordStore:
 
     # --- pipelines -----------------------------------------------------------------------
     async def get_pipeline(self, pipeline_id: str) -> Pipeline | None:
+        cache = self.root.pipeline_cache
+        if cache is None:
+            return await self._read_pipeline(pipeline_id)
+        return await cache.get(self.workspace_id, pipeline_id, self._read_pipeline)
+
+    async def _read_pipeline(self, pipeline_id: str) -> Pipeline | None:
         found = await self.pipelines.get([pipeline_id])
         return found[0] if found else None
 
@@ -137,7 +161,13 @@ class WorkspaceRecordStore:
         return True
 
     async def save_pipeline(self, pipeline: Pipeline, previous_version: int) -> bool:
-        return await self.pipelines.save(pipeline, expect={"version": previous_version})
+        saved = await self.pipelines.save(pipeline, expect={"version": previous_version})
+        cache = self.root.pipeline_cache
+        if saved and cache is not None:
+            # Other replicas' caches may serve the previous version for a moment without
+            # probing: the save returns once that moment is over (`pipeline_cache.py`).
+            await cache.settle()
+        return saved
 
     # --- deals ---------------------------------------------------------------------------
     async def get_deals(self, ids: Sequence[str]) -> list[Deal]:
@@ -153,9 +183,14 @@ class WorkspaceRecordStore:
             return await change(deal)
 
         try:
-            return await self.deals.change(deal_id, live)
+            return await self.deals.change(deal_id, live, held=await self._held_deal(deal_id))
         except _Gone:
             return None
+
+    async def _held_deal(self, deal_id: str) -> Held | None:
+        """Where a change of a deal may take the stored deal from instead of an `_id` read
+        (a read model's copy); None here: read it."""
+        return None
 
     async def list_deals(self, query: DealQuery) -> Page[Deal]:
         return await self.deals.page(
@@ -205,6 +240,15 @@ class WorkspaceRecordStore:
 
     def _of_pipeline(self, pipeline_id: str, narrowed: DealSelection | None = None) -> Filter:
         return deals_matching(replace(narrowed or EVERY_DEAL, pipeline_id=pipeline_id))
+
+    async def pipeline_report(
+        self,
+        pipeline_id: str,
+        narrowed: DealSelection | None,
+        key: Hashable,
+        compute: Callable[[Sequence[ReportedDeal]], Any],
+    ) -> Any:
+        return compute(await self.pipeline_facts(pipeline_id, narrowed))
 
     async def pipeline_facts(
         self, pipeline_id: str, narrowed: DealSelection | None = None
@@ -344,10 +388,21 @@ class WorkspaceRecordStore:
         return await self.rate_records.find(ALL)
 
     async def get_snapshots(
-        self, pipeline_id: str, days: Sequence[date]
+        self, pipeline_id: str, days: Sequence[date], settled_before: date | None = None
     ) -> dict[date, ForecastSnapshot]:
-        wanted = [snapshot_id(self.workspace_id, pipeline_id, day) for day in days]
-        return {s.day: s for s in await self.snapshots.get(wanted)}
+        kept = self.root.settled_snapshots
+        ids = {day: snapshot_id(self.workspace_id, pipeline_id, day) for day in days}
+        found = {day: kept[i] for day, i in ids.items() if i in kept}
+        unread = [i for day, i in ids.items() if day not in found]
+        read = {s.day: s for s in await self.snapshots.get(unread)} if unread else {}
+        if settled_before is not None:
+            if len(kept) > SETTLED_SNAPSHOTS_KEPT:
+                kept.clear()
+            for day, i in ids.items():
+                if day < settled_before and day not in found:
+                    kept[i] = read.get(day)
+        found.update(read)
+        return {day: snap for day, snap in found.items() if snap is not None}
 
     async def put_snapshot(self, snapshot: ForecastSnapshot) -> None:
         await self.snapshots.put(snapshot)

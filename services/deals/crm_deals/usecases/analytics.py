@@ -9,9 +9,10 @@ elsewhere): no query per figure.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 
 from crm_kit.clock import as_utc
 from crm_kit.errors import BadUserInput, NotFound
@@ -31,6 +32,7 @@ from ..domain.forecast import (
 from ..domain.funnel import Funnel, Scorecard, Window, funnel, scorecards
 from ..domain.pipeline import Pipeline
 from ..domain.queries import EVERY_DEAL
+from ..domain.rates import Converter
 from ..domain.records import ForecastSnapshot, Lease, SnapshotMonth
 from ..store.port import DealsStore
 from .pipelines import check_pipeline_id, get_pipeline
@@ -40,10 +42,13 @@ from .visibility import AMOUNT, narrowed
 
 log = logging.getLogger(__name__)
 
+R = TypeVar("R")
+
 SNAPSHOT_SUBJECT = "forecast-snapshot"
 # Forecast accuracy is measured this many days before each month's end.
 HORIZONS = (30, 14, 7)
 MAX_ACCURACY_MONTHS = 24
+SETTLED_AFTER_DAYS = 2
 
 
 def month_start(month: str) -> date:
@@ -100,6 +105,24 @@ async def _pipeline(scope: Scope, pipeline_id: str | None) -> Pipeline:
     return await get_pipeline(scope, check_pipeline_id(pipeline_id), field="pipelineId")
 
 
+async def report(
+    scope: Scope,
+    pipeline: Pipeline,
+    key: Hashable,
+    compute: Callable[[Sequence[ReportedDeal]], R],
+) -> R:
+    """`compute` over the facts the caller may add up (as `facts_of`), kept by the store
+    until a deal changes: `key` names every other input of `compute` (the pipeline's
+    version, the window, the converter's target, rates and day...), the store adds the
+    caller's visibility."""
+    access = await scope.access()
+    access.require_field(AMOUNT, "amount")
+    seen = None if access.of("deal").everything else await narrowed(scope, EVERY_DEAL)
+    full_key = (key, pipeline.id, pipeline.version)
+    found: R = await scope.store.pipeline_report(pipeline.id, seen, full_key, compute)
+    return found
+
+
 async def facts_of(scope: Scope, pipeline: Pipeline) -> Sequence[ReportedDeal]:
     """The facts every report adds up: of the deals the caller sees (record sharing), and
     refused (FORBIDDEN) to a role that may not read amounts, as the figures are sums of
@@ -125,10 +148,15 @@ async def forecast(
         raise BadUserInput(f"the range spans more than {MAX_MONTHS} months", field="to")
     pipeline = await _pipeline(scope, pipeline_id)
     convert = await converter_for(scope, pipeline, currency)
-    facts = await facts_of(scope, pipeline)
-    return pipeline, build_forecast(
-        facts, pipeline.id, start, end, convert.target, owner_id, converter=convert
+    figures = await report(
+        scope,
+        pipeline,
+        ("forecast", start, end, owner_id, convert.key),
+        lambda facts: build_forecast(
+            facts, pipeline.id, start, end, convert.target, owner_id, converter=convert
+        ),
     )
+    return pipeline, figures
 
 
 async def pipeline_analytics(
@@ -142,8 +170,13 @@ async def pipeline_analytics(
     window = window_of(start, end)
     pipeline = await _pipeline(scope, pipeline_id)
     convert = await converter_for(scope, pipeline, currency)
-    facts = await facts_of(scope, pipeline)
-    return pipeline, funnel(facts, pipeline, window, convert.target, owner_id, convert)
+    figures = await report(
+        scope,
+        pipeline,
+        ("funnel", window, owner_id, convert.key),
+        lambda facts: funnel(facts, pipeline, window, convert.target, owner_id, convert),
+    )
+    return pipeline, figures
 
 
 async def owner_scorecards(
@@ -156,9 +189,67 @@ async def owner_scorecards(
     window = window_of(start, end)
     pipeline = await _pipeline(scope, pipeline_id)
     convert = await converter_for(scope, pipeline, currency)
-    facts = await facts_of(scope, pipeline)
-    cards = scorecards(facts, pipeline.id, window, convert.target, scope.now(), convert)
-    return pipeline, cards
+    now = scope.now()
+    held = await report(
+        scope,
+        pipeline,
+        ("scorecards", window, convert.key),
+        lambda facts: HeldScorecards(facts, pipeline.id, window, convert),
+    )
+    return pipeline, held.at(now)
+
+
+class HeldScorecards:
+    """Owner scorecards kept between requests. They count the open deals stale at the
+    request's time, so they hold for a span of time: from the latest `stale_at` at or
+    before the time they were computed at to the next one after it (no deal turns stale
+    in between); outside it they are computed again over the same facts."""
+
+    def __init__(
+        self, facts: Sequence[ReportedDeal], pipeline_id: str, window: Window, convert: Converter
+    ) -> None:
+        self._facts = facts
+        self._pipeline_id = pipeline_id
+        self._window = window
+        self._convert = convert
+        self._valid: tuple[datetime | None, datetime | None] = (None, None)
+        self._cards: list[Scorecard] | None = None
+
+    def at(self, now: datetime) -> list[Scorecard]:
+        since, until = self._valid
+        if (
+            self._cards is None
+            or (since is not None and now < since)
+            or (until is not None and now >= until)
+        ):
+            self._cards = scorecards(
+                self._facts,
+                self._pipeline_id,
+                self._window,
+                self._convert.target,
+                now,
+                self._convert,
+            )
+            self._valid = _stale_span(self._facts, self._pipeline_id, now)
+        return self._cards
+
+
+def _stale_span(
+    facts: Sequence[ReportedDeal], pipeline_id: str, now: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """The latest `stale_at` at or before `now` and the first after it among the
+    pipeline's open deals (None: there is none)."""
+    since: datetime | None = None
+    until: datetime | None = None
+    for deal in facts:
+        at = deal.stale_at
+        if at is None or deal.status != "open" or deal.pipeline_id != pipeline_id:
+            continue
+        if at <= now:
+            since = at if since is None or at > since else since
+        elif until is None or at < until:
+            until = at
+    return since, until
 
 
 # --- snapshots and accuracy ----------------------------------------------------------------
@@ -277,7 +368,9 @@ async def _nearest(
     pending = {key for key, days in searches.items() if days}
     while pending:
         wanted = {searches[key][step] for key in pending} - cache.keys()
-        got = await scope.store.get_snapshots(pipeline_id, sorted(wanted))
+        got = await scope.store.get_snapshots(
+            pipeline_id, sorted(wanted), settled_before=settled_before(scope)
+        )
         for day in wanted:
             cache[day] = got.get(day)
         for key in list(pending):
@@ -289,6 +382,12 @@ async def _nearest(
                 pending.discard(key)
         step += 1
     return found
+
+
+def settled_before(scope: Scope) -> date:
+    """Days before this are past every writer of snapshots: a snapshot is taken for the
+    day it is taken on, and two days leave room for replicas' clocks around midnight."""
+    return scope.now().date() - timedelta(days=SETTLED_AFTER_DAYS)
 
 
 def previous_month(month: str) -> str:

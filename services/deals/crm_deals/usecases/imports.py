@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from crm_contracts.import_batches import ImportRow
+from crm_kit import custom_fields as custom_field_rule
 from crm_kit.errors import BadUserInput, CRMError, NotFound, ServiceUnavailable
 from crm_kit.imports import Built, Key, custom_fields, ignored, moment, text, warning
 
@@ -254,7 +255,9 @@ class DealSink:
             built.custom_fields
             and {**existing.custom_fields, **built.custom_fields} != existing.custom_fields
         ):
-            changed["custom_fields"] = {**existing.custom_fields, **built.custom_fields}
+            changed["custom_fields"] = custom_field_rule.checked(
+                {**existing.custom_fields, **built.custom_fields}, f"{PREFIX}.customFields"
+            )
         now, by = self.scope.now(), self.scope.subject
         if dry_run:
             return bool(copy.deepcopy(existing).revise(changed, None, at=now, by=by))

@@ -1,4 +1,5 @@
-"""The `ferretdb` profile's external ids of an import: loaded by a scan the first time,
+"""The `ferretdb` profile's external ids of an import (`crm_kit.held_keys.HeldKeys`, which
+the contacts service's import keys share): loaded by a scan the first time,
 kept by this process's writes, scanned again in the background once old (the batches go
 on with what is held meanwhile), and still served when that scan fails."""
 
@@ -60,7 +61,7 @@ async def test_an_old_map_is_scanned_again_while_batches_go_on(
     deals.docs.append({"_id": "d3", "workspace_id": "w1", "external_id": "E3"})  # another's
     assert await ids.owners("w1", ["E2", "E3"]) == {"E2": "d2"} and deals.scans == 1
 
-    monkeypatch.setattr(ExternalIds, "MAX_AGE_SECONDS", -1.0)
+    monkeypatch.setattr(ids._held, "max_age", -1.0)
     deals.gate = asyncio.Event()
     # Old: answered at once from what is held, the scan runs meanwhile (held at its start).
     assert await ids.owners("w1", ["E2", "E3"]) == {"E2": "d2"}
@@ -69,8 +70,8 @@ async def test_an_old_map_is_scanned_again_while_batches_go_on(
     # Written during the scan, after it read past where it lies: kept from the write.
     await ids.on_write(_written("d4", "E4"))
     deals.gate.set()
-    await asyncio.gather(*ids._tasks)
-    monkeypatch.setattr(ExternalIds, "MAX_AGE_SECONDS", 300.0)
+    await asyncio.gather(*ids._held._tasks)
+    monkeypatch.setattr(ids._held, "max_age", 300.0)
     assert await ids.owners("w1", ["E1", "E2", "E3", "E4"]) == {
         "E1": "d1", "E2": "d2", "E3": "d3", "E4": "d4",
     }  # fmt: skip
@@ -82,10 +83,10 @@ async def test_a_failed_scan_again_leaves_the_held_ids_serving(
     deals.docs.append({"_id": "d1", "workspace_id": "w1", "external_id": "E1"})
     ids = ExternalIds({"deals": deals})
     assert await ids.owners("w1", ["E1"]) == {"E1": "d1"}
-    monkeypatch.setattr(ExternalIds, "MAX_AGE_SECONDS", -1.0)
+    monkeypatch.setattr(ids._held, "max_age", -1.0)
     deals.failing = True
     assert await ids.owners("w1", ["E1"]) == {"E1": "d1"}
-    await asyncio.gather(*ids._tasks)
+    await asyncio.gather(*ids._held._tasks)
     assert await ids.owners("w1", ["E1"]) == {"E1": "d1"}
-    await asyncio.gather(*ids._tasks)
+    await asyncio.gather(*ids._held._tasks)
     assert deals.scans == 3  # each old ask tries again

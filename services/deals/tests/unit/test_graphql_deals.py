@@ -192,7 +192,8 @@ async def test_update_deal_and_probability_override(gql: Any, fake: Any) -> None
     deal = await create(gql)
     data = await gql.data(
         """mutation($id: ID!) { updateDeal(id: $id, input: {probabilityOverride: 75,
-             expectedCloseDate: "2026-03-31", customFields: {tier: "gold", seats: 12}}) {
+             expectedCloseDate: "2026-03-31",
+             customFields: {tier: "gold", seats: 12, score: 4.5}}) {
              probability stageProbability probabilityOverride weightedAmount closeMonth
              customFields } }""",
         {"id": deal["id"]},
@@ -201,7 +202,7 @@ async def test_update_deal_and_probability_override(gql: Any, fake: Any) -> None
     assert updated["probability"] == 75 and updated["stageProbability"] == 10
     assert updated["weightedAmount"] == "937.88"  # 93787.5 -> 93788 (half to even)
     assert updated["closeMonth"] == "2026-03"
-    assert updated["customFields"] == {"tier": "gold", "seats": 12}
+    assert updated["customFields"] == {"tier": "gold", "seats": 12, "score": 4.5}
     changed = fake.events(contract.DEAL_UPDATED)[-1].data["changedFields"]
     assert set(changed) == {"probabilityOverride", "expectedCloseDate", "customFields"}
     cleared = await gql.data(

@@ -120,3 +120,18 @@ async def test_update_existing_and_undo(fake: FakeDeals) -> None:
     assert await imports.undo_import(fake.scope(), "j1") == 1  # D2 was changed since
     assert len(fake.events(contract.DEAL_DELETED)) == 1
     assert await imports.undo_import(fake.scope(), "j1") == 0
+
+
+async def test_custom_columns_follow_the_apis_rule(fake: FakeDeals) -> None:
+    rows = [
+        {"external_id": "C1", "stage": "qualification", "custom.score": 4.5,
+         "custom.Deal size (USD)": 1200},
+        {"external_id": "C2", "stage": "qualification", "custom.a.b": "x"},
+        {"external_id": "C3", "stage": "qualification", "custom.hq": {"city": "Lyon"}},
+    ]  # fmt: skip
+    reply = await write(fake, batch(rows))
+    assert [r.outcome for r in reply.results] == ["created", "failed", "failed"]
+    assert [i.field for i in reply.results[1].issues] == ["custom.a.b"]
+    assert [i.field for i in reply.results[2].issues] == ["custom.hq"]
+    (deal,) = await fake.for_workspace("w1").get_deals([reply.results[0].id or ""])
+    assert deal.custom_fields == {"score": 4.5, "Deal size (USD)": 1200}

@@ -36,6 +36,7 @@ from crm_kit.filters import Eq
 from crm_kit.ids import new_id
 from crm_kit.index_feed import IndexFeed
 from crm_kit.memory_db import MemoryDatabase
+from crm_kit.read_index import warm_up
 from crm_kit.testing import Clock
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -474,3 +475,30 @@ async def test_the_feed_skips_the_events_of_this_process_writes() -> None:
     async with _refreshed(feed):
         moved_elsewhere = DealSelection(owner_id="o-elsewhere", stage_keys=("qualification",))
         assert await pair.store.count_deals(moved_elsewhere) == 1
+
+
+async def test_the_warm_up_loads_every_workspace_from_one_scan_of_the_deals() -> None:
+    """The start-up warm-up reads the deals once for all workspaces (on FerretDB each scan
+    reads the whole collection); lists of each workspace then answer what the store does,
+    and deleted deals are not held."""
+    rng = random.Random(7)
+    pair = Pair()
+    docs = seed(pair, rng, 40)
+    backend = pair.indexed_root.backend
+    assert isinstance(backend, MemoryBackend)
+    scanned: list[str | None] = []
+    scan_deals = backend.scan_deals
+
+    def counting(workspace_id: str | None, fields: Sequence[str]) -> AsyncIterator[Any]:
+        scanned.append(workspace_id)
+        return scan_deals(workspace_id, fields)
+
+    backend.scan_deals = counting  # type: ignore[method-assign]
+    await warm_up(pair.index)
+    assert scanned == [None] and sorted(pair.index.workspaces) == ["w1", "w2"]
+    live = {doc["_id"] for doc in docs if doc["deleted_at"] is None}
+    w1 = pair.index.loaded("w1")
+    assert w1 is not None and set(w1.entries) == live
+    everything = queries.selection_of(DealFilter(), NOW)
+    assert await pair.store.count_deals(everything) == await pair.plain.count_deals(everything)
+    assert scanned == [None]  # served by the warmed index

@@ -5,7 +5,9 @@ request/reply endpoints and the reports; hidden amounts."""
 
 from __future__ import annotations
 
+import inspect
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,12 +15,14 @@ import pytest
 from crm_contracts import tasks as contract
 from crm_deals.entrypoints.rpc import endpoints
 from crm_deals.graphql.context import DealsContext, context_for
+from crm_deals.graphql.field_access import amount_of
 from crm_deals.graphql.schema import schema
 from crm_deals.usecases import deals
 from crm_deals.usecases.inputs import DealInput
 from crm_deals.usecases.scope import Scopes, scopes
 from crm_kit.access_view import AccessViews
 from crm_kit.context import RequestContext
+from crm_kit.errors import Forbidden
 from crm_kit.rpc import RpcError
 from crm_kit.testing import GraphQLClient
 
@@ -181,6 +185,73 @@ async def test_hidden_amounts_read_as_null_and_cannot_be_filtered_ordered_or_sum
         "query($id: ID!) { deal(id: $id) { amount } }", {"id": world.ids["otto"]}
     )
     assert data["deal"]["amount"] == "9876.54"
+
+
+async def test_hidden_amounts_on_every_card_of_the_board_and_of_a_reference(
+    fake: FakeDeals,
+) -> None:
+    """The cards' amounts answer at once, the request having read the caller's access to
+    filter the rows: nulls with FORBIDDEN errors for a rep, the figures for a manager; a
+    reference's the same."""
+    world = await World(fake).build(
+        "everyone", [contract.FieldRoles(field="deal.amount", roles=["manager"])]
+    )
+    board = """{ pipelineBoard { columns { deals { edges { node { ownerId amount
+                 weightedAmount } } } } } }"""
+    reference = """query($id: ID!) { _entities(representations: [{__typename: "Deal", id: $id}])
+                   { ... on Deal { amount weightedAmount } } }"""
+    body = await world.client("rita").execute(board)
+    cards = [
+        edge["node"]
+        for column in body["data"]["pipelineBoard"]["columns"]
+        for edge in column["deals"]["edges"]
+    ]
+    assert sorted(card["ownerId"] for card in cards) == ["otto", "rita"]
+    assert all(card["amount"] is None and card["weightedAmount"] is None for card in cards)
+    assert sorted(e["extensions"]["field"] for e in body["errors"]) == [
+        "amount",
+        "amount",
+        "weightedAmount",
+        "weightedAmount",
+    ]
+    assert all(e["extensions"]["code"] == "FORBIDDEN" for e in body["errors"])
+    hidden = await world.client("rita").execute(reference, {"id": world.ids["otto"]})
+    assert hidden["data"]["_entities"] == [{"amount": None, "weightedAmount": None}]
+    assert sorted(e["extensions"]["field"] for e in hidden["errors"]) == [
+        "amount",
+        "weightedAmount",
+    ]
+    data = await world.client("max").data(board)
+    amounts = {
+        edge["node"]["ownerId"]: edge["node"]["amount"]
+        for column in data["pipelineBoard"]["columns"]
+        for edge in column["deals"]["edges"]
+    }
+    assert amounts == {"rita": "1111.11", "otto": "9876.54"}
+    shown = await world.client("max").data(reference, {"id": world.ids["otto"]})
+    assert shown["_entities"][0]["amount"] == "9876.54"
+
+
+async def test_an_amount_asked_before_the_access_is_read_awaits_it(fake: FakeDeals) -> None:
+    """`amount_of` answers an awaitable while the request has not read the caller's access,
+    with the same answer as once it has."""
+    world = await World(fake).build(
+        "everyone", [contract.FieldRoles(field="deal.amount", roles=["manager"])]
+    )
+    for who, allowed in (("rita", False), ("max", True)):
+        scope = world.scopes(RequestContext("w1", who, frozenset({CALLERS[who]})))
+        info = SimpleNamespace(context=SimpleNamespace(scope=scope))
+        pending = amount_of(info, "amount", 123450, "USD")  # type: ignore[arg-type]
+        assert inspect.isawaitable(pending)
+        if allowed:
+            assert await pending == "1234.50"
+            assert amount_of(info, "amount", 123450, "USD") == "1234.50"  # type: ignore[arg-type]
+            continue
+        with pytest.raises(Forbidden) as refused:
+            await pending
+        assert refused.value.field == "amount"
+        with pytest.raises(Forbidden):
+            amount_of(info, "amount", 123450, "USD")  # type: ignore[arg-type]
 
 
 DEAL_WRITES = {

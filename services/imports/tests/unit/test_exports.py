@@ -140,7 +140,8 @@ async def test_custom_fields_of_any_page_get_a_column_and_read_back(world: World
     rows = [dict(row) for row in ROWS]
     rows[0]["custom.tier"] = "gold"
     rows[6].update({"custom.seats": 40, "custom.regions": '["EMEA", "APAC"]'})
-    rows[5]["custom.not a key"] = "dropped"  # no import could read it back
+    rows[5]["custom.Deal size (USD)"] = 12.5  # a key as people head a column
+    rows[5]["custom.not.a.key"] = "dropped"  # a path, not a key: no import could read it back
     ex = Exporting(world, rows)
     job = await exports.create(ex.scope(), "companies", None, fmt)
     done = await exporting.run(ex.scope(), job.id, always)
@@ -148,13 +149,17 @@ async def test_custom_fields_of_any_page_get_a_column_and_read_back(world: World
     data = await ex.file(job.id)
     if fmt == "csv":
         header = data.decode("utf-8-sig").split("\r\n", 1)[0]
-        assert header == "external_id,name,domain,tags,id,custom.regions,custom.seats,custom.tier"
+        assert header == (
+            "external_id,name,domain,tags,id,"
+            "custom.Deal size (USD),custom.regions,custom.seats,custom.tier"
+        )
     values = read_back(data, f".{fmt}")
     assert values[0]["custom.tier"] == "gold"
     assert "custom.tier" not in values[1]  # an empty cell sets nothing
     assert values[6]["custom.seats"] == 40  # a number reads back as a number
     assert values[6]["custom.regions"] == ["EMEA", "APAC"]  # a JSON list reads back as one
-    assert all("custom.not a key" not in v for v in values)
+    assert values[5]["custom.Deal size (USD)"] == 12.5
+    assert all("custom.not.a.key" not in v for v in values)
 
 
 async def test_a_refused_filter_is_named_at_once_and_nothing_is_queued(world: World) -> None:

@@ -74,8 +74,10 @@ async def until(condition: Callable[[], bool]) -> None:
 
 
 async def settle() -> None:
-    """Let every task that can go on do so (the memory store answers at once)."""
-    for _ in range(50):
+    """Let every task that can go on do so (the memory store answers at once, but a write
+    takes several loop turns: its hooks run as tasks of their own, in parallel). Generous:
+    a "nothing more happened" check is only the stronger for it."""
+    for _ in range(500):
         await asyncio.sleep(0)
 
 

@@ -11,6 +11,7 @@ enough.
 
 from __future__ import annotations
 
+import asyncio
 from itertools import groupby
 from typing import Any
 
@@ -19,14 +20,26 @@ from crm_contracts.catalogue import CATALOGUE
 from crm_contracts.envelope import service_of
 from crm_kit.inbound import Delivery, Subscription
 
-from ..usecases.automation import TRIGGERS, Trigger, run_rules
+from ..domain.rule import Rule
+from ..usecases.automation import TRIGGERS, Trigger, enabled_rules, run_rules
 from ..usecases.handover import follow_owner_change
-from ..usecases.playbooks import apply_playbook, close_deal, reopen_deal, repoint_contact
+from ..usecases.playbooks import (
+    apply_playbook,
+    apply_playbooks,
+    close_deal,
+    reopen_deal,
+    repoint_contact,
+)
 from ..usecases.scope import Scope, Scopes, service_caller
 
-# Pullers per process on the playbooks' durable: the kit handles one message at a time per
+# Pullers per process on the playbooks' durable: the kit handles one fetch at a time per
 # puller, so several are several in-process "replicas" of the consumer.
 PLAYBOOK_WORKERS = 4
+# Stage changes a playbook puller takes at once: what is waiting when it pulls (at least
+# one), up to this many, stored together (`apply_playbooks`: one insert of their tasks
+# and one of their schedule entries, whatever their number). Small enough that a backlog
+# (after a restart) is still shared among the pullers.
+PLAYBOOK_GATHER = 8
 
 
 def subscriptions(scopes: Scopes) -> list[Subscription]:
@@ -55,9 +68,30 @@ def subscriptions(scopes: Scopes) -> list[Subscription]:
         payload = delivery.payload
         await repoint_contact(scope_of(delivery), payload.merged_id, payload.survivor_id)
 
+    async def stage_changes(deliveries: list[Delivery[deals.DealStageChanged]]) -> None:
+        by_workspace: dict[str, list[deals.DealStageChanged]] = {}
+        for delivery in deliveries:  # in the order fetched: a deal's changes stay in order
+            by_workspace.setdefault(delivery.workspace, []).append(delivery.payload)
+        # Workspaces are independent: side by side, each failure raised once all ended (the
+        # kit then handles each event alone, with its own retries).
+        ended = await asyncio.gather(
+            *(
+                apply_playbooks(scopes(service_caller(workspace)), changes)
+                for workspace, changes in by_workspace.items()
+            ),
+            return_exceptions=True,
+        )
+        for outcome in ended:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
     # Playbook tasks have ids derived from the stage change: idempotent on that alone.
     playbooks = Subscription(
-        "tasks-playbooks", record_processed=False, workers=PLAYBOOK_WORKERS
+        "tasks-playbooks",
+        record_processed=False,
+        workers=PLAYBOOK_WORKERS,
+        batch=stage_changes,
+        gather=PLAYBOOK_GATHER,
     ).on(deals.DealStageChanged, stage_changed)
     # Deal lifecycle: the close and the reopen are kept by their place in the deal's stage
     # history (`usecases.playbooks`), so a "won" delivered after a "reopened" changes
@@ -78,7 +112,15 @@ def subscriptions(scopes: Scopes) -> list[Subscription]:
 def rule_subscriptions(scopes: Scopes) -> list[Subscription]:
     """The automation rules' triggers (`usecases.automation.TRIGGERS`): one durable per
     owning service, `tasks-rules-<service>`. Runs are idempotent on their (rule, event)
-    record, so no processed-event record is kept."""
+    record, so no processed-event record is kept.
+
+    The events of one fetch are handled together, one after another in the order fetched,
+    with each workspace's enabled rules of a trigger read once for all of them: a burst
+    (every stage change and overdue notice of a busy pipeline reaches these durables)
+    costs a read of the rules per fetch, not per event (on the embedded database each
+    read is a scan of every workspace's rules). If that fails, the kit handles each event
+    alone, with its retries and dead letters; the runs already recorded are not run
+    again."""
 
     def runner(trigger: Trigger) -> Any:
         async def run(delivery: Delivery[Any]) -> None:
@@ -88,12 +130,26 @@ def rule_subscriptions(scopes: Scopes) -> list[Subscription]:
 
         return run
 
+    by_subject = {trigger.subject: trigger for trigger in TRIGGERS}
+
+    async def run_together(deliveries: list[Delivery[Any]]) -> None:
+        held: dict[tuple[str, str], list[Rule]] = {}
+        for delivery in deliveries:
+            trigger = by_subject[delivery.event.type]
+            scope = scopes(service_caller(delivery.workspace))
+            key = (delivery.workspace, trigger.name)
+            if key not in held:
+                held[key] = await enabled_rules(scope, trigger.name)
+            await run_rules(scope, trigger.name, delivery.event, held[key])
+
     def owner(trigger: Trigger) -> str:
         return service_of(trigger.subject)
 
     found: list[Subscription] = []
     for service, triggers in groupby(sorted(TRIGGERS, key=owner), key=owner):
-        subscription = Subscription(f"tasks-rules-{service}", record_processed=False)
+        subscription = Subscription(
+            f"tasks-rules-{service}", record_processed=False, batch=run_together
+        )
         for trigger in triggers:
             model = CATALOGUE.get(trigger.subject)
             if model is None:

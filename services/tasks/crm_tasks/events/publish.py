@@ -86,12 +86,14 @@ def task_cancelled(task: Task) -> CloudEvent:
     return _event(contract.TASK_CANCELLED, task, payload)
 
 
-def task_reminder_due(task: Task) -> CloudEvent:
-    return _event(contract.TASK_REMINDER_DUE, task, contract.TaskReminderDue(task=snapshot(task)))
+def task_reminder_due(task: Task, event_id: str | None = None) -> CloudEvent:
+    payload = contract.TaskReminderDue(task=snapshot(task))
+    return _event(contract.TASK_REMINDER_DUE, task, payload, event_id)
 
 
-def task_overdue(task: Task) -> CloudEvent:
-    return _event(contract.TASK_OVERDUE, task, contract.TaskOverdue(task=snapshot(task)))
+def task_overdue(task: Task, event_id: str | None = None) -> CloudEvent:
+    payload = contract.TaskOverdue(task=snapshot(task))
+    return _event(contract.TASK_OVERDUE, task, payload, event_id)
 
 
 def notification(note: Notification) -> CloudEvent:
@@ -106,12 +108,16 @@ def notification(note: Notification) -> CloudEvent:
         deal_id=note.deal_id,
         rule_id=note.rule_id,
     )
+    # One event per notification: the same notification written again (a firing's,
+    # stored twice) is a duplicate JetStream drops.
+    event_id = hashlib.sha256(f"{contract.NOTIFICATION_CREATED}:{note.id}".encode()).hexdigest()
     return new_event(
         event_type=contract.NOTIFICATION_CREATED,
         source=SOURCE,
         workspace=note.workspace_id,
         subject=note.id,
         data=payload.wire(),
+        event_id=event_id[:32],
     )
 
 
@@ -165,10 +171,10 @@ def encode(event: object) -> CloudEvent:
             return task_completed(task)
         case events.TaskCancelled(task):
             return task_cancelled(task)
-        case events.ReminderDue(task):
-            return task_reminder_due(task)
-        case events.TaskOverdue(task):
-            return task_overdue(task)
+        case events.ReminderDue(task, event_id):
+            return task_reminder_due(task, event_id)
+        case events.TaskOverdue(task, event_id):
+            return task_overdue(task, event_id)
         case Notification():
             return notification(event)
         case TeamChanged(team):

@@ -11,7 +11,9 @@ removed: readers re-check each task's deal. Tasks by id are `_id` look-ups the s
 
 A playbook's `task.created` events ride in the deal's list document, written after the
 tasks (events must not announce what is not stored): one outbox document, one write
-statement for all of a stage change's tasks, instead of one per task. Their ids derive
+statement for all of a stage change's tasks, instead of one per task. The stage changes
+handled together (`usecases.playbooks.apply_playbooks`) insert all their tasks in one
+statement and arm their schedule entries in one, then write each deal's list. Their ids derive
 from the task ids, so writing them again (a redelivered stage change) publishes
 duplicates the stream drops. The tasks' audit entries ride there too (the relay moves
 them to the audit log with the events' clean-up), instead of an intent written before the
@@ -25,6 +27,7 @@ playbook's tasks carry their own events (one `insert_many` either way).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -94,25 +97,52 @@ class DealListWorkspaceStore(WorkspaceRecordStore):
     # writes: the lists first -----------------------------------------------------------
     async def add_tasks(self, tasks: Sequence[Task]) -> list[Task]:
         await self.root.schedule.arm(self.workspace_id, tasks)
+        await self._list_by_deal(tasks)
+        return await self.tasks.insert_many(tasks)
+
+    async def import_tasks(self, tasks: Sequence[Task], batch_id: str) -> list[Task]:
+        await self.root.schedule.arm(self.workspace_id, tasks)
+        await self._list_by_deal(tasks)
+        return await self._insert_imported(tasks, batch_id)
+
+    async def _list_by_deal(self, tasks: Sequence[Task]) -> None:
+        """Each deal's list written once for all its tasks in `tasks`."""
         by_deal: dict[str, list[str]] = {}
         for task in tasks:
             if task.deal_id:
                 by_deal.setdefault(task.deal_id, []).append(task.id)
         for deal_id, task_ids in by_deal.items():
             await self._list(deal_id, task_ids)
-        return await self.tasks.insert_many(tasks)
 
-    async def add_deal_tasks(self, deal_id: str, tasks: Sequence[Task]) -> list[Task]:
-        """Schedule entries, the tasks, then the deal's list with their events. A crash
-        before the list leaves tasks their deal does not show yet; the stage change, not
-        acknowledged, is delivered again and lists them (and writes the events) then."""
+    async def add_playbook_tasks(self, by_deal: Mapping[str, Sequence[Task]]) -> list[Task]:
+        """Schedule entries, the tasks (of every deal: one statement each), then each
+        deal's list with its tasks' events and audit entries (the lists side by side:
+        separate documents). A crash before a list leaves tasks their deal does not show
+        yet; the stage change, not acknowledged, is delivered again and lists them (and
+        writes the events) then."""
+        tasks = [task for listed in by_deal.values() for task in listed]
         await self.root.schedule.arm(self.workspace_id, tasks)
-        events = [event for task in tasks for event in pending_events(task)]
-        for task in tasks:
-            task.events_written()  # they travel in the list, written below
+        events: dict[str, list[object]] = {deal_id: [] for deal_id in by_deal}
+        for deal_id, listed in by_deal.items():
+            for task in listed:
+                events[deal_id].extend(pending_events(task))
+                task.events_written()  # they travel in the list, written below
         entries: list[dict[str, Any]] = []  # and so do their audit entries
         refused = await self.tasks.insert_many(tasks, hold_audit=entries)
-        await self._list(deal_id, [task.id for task in tasks], events, entries)
+        deal_of = {task.id: deal_id for deal_id, listed in by_deal.items() for task in listed}
+        held: dict[str, list[dict[str, Any]]] = {deal_id: [] for deal_id in by_deal}
+        for entry in entries:
+            held[deal_of[entry["record_id"]]].append(entry)
+        written = await asyncio.gather(
+            *(
+                self._list(deal_id, [task.id for task in listed], events[deal_id], held[deal_id])
+                for deal_id, listed in by_deal.items()
+            ),
+            return_exceptions=True,  # each list written or failed before anything is raised
+        )
+        for outcome in written:
+            if isinstance(outcome, BaseException):
+                raise outcome
         return refused
 
     async def _before_saving(

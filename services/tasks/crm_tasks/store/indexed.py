@@ -19,6 +19,11 @@ index also holds whole tasks, and a second one holds the deals' task lists (abse
 too: a list is only ever written by an upsert, which is journalled): tasks by id and by
 deal (`Deal.tasks` on the board) then come from memory, each request first following the
 logs (one `_id` look-up each when nothing changed) instead of one read per list and task.
+A third holds the deals' outcomes the same way (`deal_outcomes`, absent ones too: most
+deals have none): a batch of stage changes asks for its deals' closes twice, before and
+after storing their playbook tasks, which was two `_id` look-ups per stage change and is
+now one probe of the log per batch (and a look-up per deal not held yet). The outcome's
+writer compares and sets against the stored document, not this.
 
 A fetched task whose summary differs from the one it was selected by (written by another
 replica, its event not applied yet) is re-read into the index and the selection runs
@@ -28,38 +33,62 @@ again, so a page is always ordered and filtered by the tasks it returns.
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from crm_kit.change_log import Journal
-from crm_kit.index_entries import Entries
+from crm_kit.change_log import ChangeLog, Journal
+from crm_kit.index_entries import Entries, HasId
+from crm_kit.index_snapshot import dataclass_codec
 from crm_kit.pagination import Cursor, Page
 from crm_kit.read_index import ReadIndex
 from crm_kit.records import RecordSource
 from crm_kit.writer import WriteHooks, Written
 
-from ..config import DEAL_TASKS, TASKS
+from ..config import DEAL_TASKS, OUTCOMES, TASKS
+from ..domain.outcome import DealOutcome
 from ..domain.queries import TaskFilter, TaskOrder
 from ..domain.task import Task, TaskSummary
 from .deal_lists import DEAL_LIST, DealListStore, DealListWorkspaceStore, deal_list_id
-from .documents import TASK
+from .documents import OUTCOME, TASK, outcome_id
 from .filters import tasks_matching
 from .schedule import ScheduleHint
 from .task_entries import TaskEntries, stored_fields
+
+E = TypeVar("E", bound=HasId)
 
 TaskIndex = ReadIndex[TaskSummary, TaskEntries]
 
 
 @dataclass(frozen=True)
 class ListEntry:
-    """A deal's task list as the held-lists index knows it: by id (nothing is selected)."""
+    """A deal's task list as the held-lists index knows it: by id (nothing is selected),
+    with its length, which only grows (ids are added, never removed): what a write
+    returned is never older than what the index holds."""
+
+    id: str
+    size: int = 0
+
+
+def _list_entry(doc: Mapping[str, Any] | None) -> ListEntry | None:
+    return ListEntry(str(doc["_id"]), len(doc.get("task_ids") or ())) if doc else None
+
+
+@dataclass(frozen=True)
+class HeldId:
+    """A document an index holds whole and selects nothing by: its entry is its id."""
 
     id: str
 
 
+def _held_id(doc: Mapping[str, Any] | None) -> HeldId | None:
+    return HeldId(str(doc["_id"])) if doc else None
+
+
 SELECT_ATTEMPTS = 3
+# Bump when a task's summary is derived differently: older snapshots go unused.
+SUMMARY_VERSION = 1
 
 
 def _older(incoming: TaskSummary, held: TaskSummary) -> bool:
@@ -82,6 +111,7 @@ class IndexedStore(DealListStore):
         super().__init__(source, schedule_hint=schedule_hint)
         self.index: TaskIndex = ReadIndex(
             scan=self._scan,
+            scan_all=self._scan_all,
             read=self._read,
             entry_of=_summary_of,
             new_entries=TaskEntries,
@@ -89,18 +119,22 @@ class IndexedStore(DealListStore):
             name="task index",
             live=live,
             changes=journal(TASKS) if journal is not None else None,
+            snapshot_codec=dataclass_codec(TaskSummary, SUMMARY_VERSION),
         )
-        # Filled as lists are asked for (no scan), emptied by an overflow of its log.
+        # Deal lists and deals' outcomes (absent ones, most often): held as they are asked
+        # for (a close or a reopen is journalled, inserts included).
         self.deal_lists: ReadIndex[ListEntry, Entries[ListEntry]] | None = None
+        self.outcomes: ReadIndex[HeldId, Entries[HeldId]] | None = None
         if journal is not None:
-            self.deal_lists = ReadIndex(
-                scan=_nothing,
-                read=self._read_list,
-                entry_of=lambda doc: ListEntry(str(doc["_id"])) if doc else None,
-                new_entries=Entries,
-                name="deal task lists",
-                changes=journal(DEAL_TASKS),
-                remember_absent=True,
+            self.deal_lists = _held_as_asked(
+                "deal task lists",
+                journal(DEAL_TASKS),
+                self._read_list,
+                _list_entry,
+                older=lambda incoming, held: incoming.size < held.size,
+            )
+            self.outcomes = _held_as_asked(
+                "deal outcomes", journal(OUTCOMES), self._read_outcome, _held_id
             )
         hooks.subscribe(self._written)
 
@@ -110,6 +144,11 @@ class IndexedStore(DealListStore):
     async def _scan(self, workspace_id: str) -> AsyncIterator[TaskSummary]:
         async for task in self.source.records(TASK, workspace_id).scan():
             yield task.summary()
+
+    async def _scan_all(self) -> AsyncIterator[tuple[str, TaskSummary]]:
+        # Every workspace's tasks (the warm-up and rebuilds: one scan for all).
+        async for task in self.source.records(TASK, None).scan():
+            yield task.workspace_id, task.summary()
 
     async def _read(self, workspace_id: str, task_id: str) -> TaskSummary | dict[str, Any] | None:
         found = await self.source.records(TASK, workspace_id).get([task_id])
@@ -122,6 +161,10 @@ class IndexedStore(DealListStore):
         found = await self.source.records(DEAL_LIST, workspace_id).get([list_id])
         return DEAL_LIST.to_doc(found[0]) if found else None
 
+    async def _read_outcome(self, workspace_id: str, record_id: str) -> dict[str, Any] | None:
+        found = await self.source.records(OUTCOME, workspace_id).get([record_id])
+        return OUTCOME.to_doc(found[0]) if found else None
+
     async def _written(self, written: Written) -> None:
         # Whatever this process writes it installs: a task's state below, the tasks a
         # deal's list announces before the list is written. Said first, before anything
@@ -132,8 +175,21 @@ class IndexedStore(DealListStore):
             and written.workspace_id is not None
             and self.deal_lists is not None
         ):
-            # Its log skips this process's own slots: the list held is re-read here.
-            await self.deal_lists.refresh(written.workspace_id, [str(written.doc_id)])
+            # Its log skips this process's own slots: the list held is re-read here, or
+            # taken from the write when it got the document back (a playbook's list write,
+            # which carries the tasks' events: no read of that document, outbox and all).
+            list_id = str(written.doc_id)
+            returned = None
+            if written.stored is not None:
+                returned = {list_id: DEAL_LIST.to_doc(DEAL_LIST.from_doc(written.stored))}
+            await self.deal_lists.refresh(written.workspace_id, [list_id], returned)
+        if (
+            written.collection == OUTCOMES
+            and written.workspace_id is not None
+            and self.outcomes is not None
+        ):
+            # Its log skips this process's own slots: read again before the write returns.
+            await self.outcomes.refresh(written.workspace_id, [str(written.doc_id)])
         if written.collection == TASKS and written.workspace_id is not None:
             record = written.record
             known = None
@@ -153,6 +209,27 @@ def _summary_of(record: TaskSummary | Mapping[str, Any]) -> TaskSummary:
 async def _nothing(workspace_id: str) -> AsyncIterator[Any]:
     return
     yield
+
+
+def _held_as_asked(
+    name: str,
+    changes: ChangeLog,
+    read: Callable[[str, str], Awaitable[Any]],
+    entry_of: Callable[[Any], E | None],
+    older: Callable[[E, E], bool] | None = None,
+) -> ReadIndex[E, Entries[E]]:
+    """An index filled as its documents are asked for (no scan), absent ones remembered,
+    kept current by its change log and emptied by an overflow of it."""
+    return ReadIndex(
+        scan=_nothing,
+        read=read,
+        entry_of=entry_of,
+        new_entries=Entries,
+        older=older,
+        name=name,
+        changes=changes,
+        remember_absent=True,
+    )
 
 
 def _served(where: TaskFilter) -> bool:
@@ -247,6 +324,14 @@ class IndexedWorkspaceStore(DealListWorkspaceStore):
             ids = [i for list_id in wanted if list_id in held for i in held[list_id]["task_ids"]]
         docs = await self.index.records(ws, ids)
         return [TASK.from_doc(docs[i]) for i in ids if i in docs]
+
+    async def deal_outcome(self, deal_id: str) -> DealOutcome | None:
+        outcomes, ws = self.root.outcomes, self.workspace_id
+        if outcomes is None or await outcomes.entries(ws) is None:
+            return await super().deal_outcome(deal_id)
+        record_id = outcome_id(ws, deal_id)
+        held = await outcomes.records(ws, [record_id])
+        return OUTCOME.from_doc(held[record_id]) if record_id in held else None
 
     async def _fetch(self, chosen: list[TaskSummary]) -> tuple[list[Task], list[str]]:
         """The chosen tasks in order, and the ids whose summary was behind its task."""

@@ -13,6 +13,7 @@ from pymongo.errors import DuplicateKeyError
 
 from crm_kit.change_log import journal_on
 from crm_kit.clock import utcnow
+from crm_kit.outbox import WRITTEN_AT
 from crm_kit.records import MongoSource
 from crm_kit.retention import Retention
 from crm_kit.writer import DocumentWriter
@@ -20,6 +21,7 @@ from crm_kit.writer import DocumentWriter
 from ..config import (
     DEAL_TASKS,
     FIRES,
+    IMPORT_BATCHES,
     META,
     OUTCOMES,
     RULES,
@@ -38,6 +40,8 @@ from .port import TasksStore
 # process's last turn say where the next free one is, so old slots are not needed).
 RETENTION = (
     Retention(FIRES, "at", outbox=True),
+    # Import batches, once published, are only bookkeeping.
+    Retention(IMPORT_BATCHES, WRITTEN_AT, outbox=True),
     Retention(SLOTS, "at"),
 )
 _DEAL_LISTS_MARKER = "deal_tasks_backfilled:v1"
@@ -47,6 +51,13 @@ def mongo_store(
     writer: DocumentWriter, *, index: bool = True, live: bool = True, change_log: bool = True
 ) -> TasksStore:
     """The store writing through `writer`, with the read models of its profile."""
+    journal = journal_on(writer.db, writer.hooks) if change_log else None
+    if journal is not None and writer.profile.workarounds and not index:
+        # A writer without the indexes (a loader) journals its writes too: an index
+        # started from its snapshot (`crm_kit.index_snapshot`) learns of them from the log
+        # alone, whether or not any service ran meanwhile.
+        for collection in (TASKS, DEAL_TASKS, OUTCOMES):
+            journal(collection)
     return tasks_store(
         MongoSource(writer),
         writer.hooks,
@@ -54,7 +65,7 @@ def mongo_store(
         index=index,
         live=live,
         # The indexes hold whole tasks and deal lists, checked against these per request.
-        journal=journal_on(writer.db, writer.hooks) if change_log else None,
+        journal=journal,
     )
 
 
@@ -122,8 +133,3 @@ async def backfill_deal_lists(writer: DocumentWriter) -> None:
                     raise
     with contextlib.suppress(DuplicateKeyError):
         await writer.insert(META, {"_id": _DEAL_LISTS_MARKER, "at": utcnow()})
-
-
-async def workspaces_with_tasks(db: AsyncDatabase[Any]) -> list[str]:
-    """One scan of `tasks` (the read index's warm-up at start, in the background)."""
-    return [str(workspace) for workspace in await db[TASKS].distinct("workspace_id")]

@@ -12,7 +12,7 @@ only on what it is given and on reads it makes.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -120,10 +120,17 @@ class WorkspaceStore(Protocol):
         with its events; returns those refused because their id or natural key exists
         (left as stored)."""
 
-    async def add_deal_tasks(self, deal_id: str, tasks: Sequence[Task]) -> list[Task]:
-        """`add_tasks` for tasks of one deal created together (a playbook's); their
-        events may travel in one document for all of them. A refused task's creation
-        event is written again: its id derives from the task's, so the stream drops it."""
+    async def add_playbook_tasks(self, by_deal: Mapping[str, Sequence[Task]]) -> list[Task]:
+        """`add_tasks` for the tasks of deals created together (the playbooks of one or
+        several stage changes), by deal: the tasks of all in one statement, and each
+        deal's events may travel in one document for all of that deal's. A refused task's
+        creation event is written again: its id derives from the task's, so the stream
+        drops it."""
+
+    async def import_tasks(self, tasks: Sequence[Task], batch_id: str) -> list[Task]:
+        """`add_tasks` for an import batch: the tasks' events and audit entries ride in one
+        outbox document named `batch_id` (the same when the batch is sent again), not one
+        relay pass per task."""
 
     async def get_tasks(self, ids: Sequence[str]) -> list[Task]: ...
     async def task_by_key(self, idem_key: str) -> Task | None: ...

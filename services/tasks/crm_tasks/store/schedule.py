@@ -6,7 +6,8 @@ task, which firing drops); an entry that exists already is moved to the new time
 an entry inserts the `Firing` (unique id, events in its outbox: only one replica's insert
 wins, and a crash after it still publishes), then sets the task's flag, then drops the
 entry unless it was re-armed meanwhile. A pass inserts its firings of a workspace
-together (one statement), then flags and drops entry by entry: a crash in between leaves
+together (one statement), then sets their flags and drops their entries (one statement
+per 90 each: an import's tasks already due fire together): a crash in between leaves
 entries whose firing exists, which the next pass refuses as fired and flags and drops.
 
 On the embedded database (`ScheduleHint`, the `ferretdb` profile) any query of `schedule`
@@ -134,8 +135,10 @@ class Schedule:
             # Refused: another replica (or an earlier pass) fired it.
             refused = {firing.id for firing in await records.insert_many(firings)}
             stored.update(firing.id for firing in firings if firing.id not in refused)
-        for entry, task, _ in ready:
-            await self._flag_and_drop(entry, task)
+        for workspace_id in by_workspace:
+            await self._flag_and_drop(
+                workspace_id, [(e, t) for e, t, f in ready if f.workspace_id == workspace_id]
+            )
         return [firing for _, _, firing in ready if firing.id in stored]
 
     async def _made(
@@ -158,12 +161,28 @@ class Schedule:
         firing = fire(task, entry.flag, now)
         return (entry, task, firing) if firing is not None else None
 
-    async def _flag_and_drop(self, entry: ScheduleEntry, task: Task) -> None:
-        # The flag alone, by `_id` (the task was just read in this workspace): the rest of
-        # the task may be changing meanwhile elsewhere.
-        tasks = self.source.records(TASK, entry.workspace_id)
-        await tasks.update(task.id, {"$set": {entry.flag: True}}, verified=True, record=task)
-        await self._drop(entry)
+    async def _flag_and_drop(
+        self, workspace_id: str, fired: Sequence[tuple[ScheduleEntry, Task]]
+    ) -> None:
+        """The tasks' flags, then their entries dropped: one statement each for a pass's
+        firings of a workspace (an import's tasks already due fire together), not two each."""
+        # The flags alone, by `_id` (the tasks were just read in this workspace): the rest
+        # of a task may be changing meanwhile elsewhere.
+        flags: dict[str, dict[str, bool]] = {}
+        tasks_by_id: dict[str, Task] = {}
+        for entry, task in fired:
+            flags.setdefault(task.id, {})[entry.flag] = True
+            tasks_by_id[task.id] = task
+        for task_id, flag in flags.items():  # what the write hooks hear: both, if both fired
+            for name in flag:
+                setattr(tasks_by_id[task_id], name, True)
+        tasks = self.source.records(TASK, workspace_id)
+        await tasks.update_batch(
+            [(task_id, {"$set": flag}, tasks_by_id[task_id]) for task_id, flag in flags.items()]
+        )
+        # Each unless it was re-armed (moved) meanwhile.
+        entries = self.source.records(ENTRY, workspace_id)
+        await entries.delete_batch([(entry.id, {"at": entry.at}) for entry, _ in fired])
 
     async def _due(self, now: datetime, limit: int) -> list[ScheduleEntry]:
         every = self.source.records(ENTRY, None)

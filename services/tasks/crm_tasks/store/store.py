@@ -9,7 +9,7 @@ This is the store as it runs on MongoDB. The embedded database's read models bui
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from crm_kit.audit_read import AuditTrail
@@ -17,6 +17,7 @@ from crm_kit.filters import And, Eq, In, Range
 from crm_kit.pagination import BY_ID, Cursor, Order, Page
 from crm_kit.records import Duplicate, RecordSource
 
+from ..config import IMPORT_BATCHES
 from ..domain.access import WorkspaceAccess
 from ..domain.outcome import DealOutcome
 from ..domain.queries import TaskFilter, TaskOrder
@@ -72,8 +73,17 @@ class WorkspaceRecordStore:
         await self.root.schedule.arm(self.workspace_id, tasks)
         return await self.tasks.insert_many(tasks)
 
-    async def add_deal_tasks(self, deal_id: str, tasks: Sequence[Task]) -> list[Task]:
-        return await self.add_tasks(tasks)
+    async def add_playbook_tasks(self, by_deal: Mapping[str, Sequence[Task]]) -> list[Task]:
+        return await self.add_tasks([task for tasks in by_deal.values() for task in tasks])
+
+    async def import_tasks(self, tasks: Sequence[Task], batch_id: str) -> list[Task]:
+        await self.root.schedule.arm(self.workspace_id, tasks)
+        return await self._insert_imported(tasks, batch_id)
+
+    async def _insert_imported(self, tasks: Sequence[Task], batch_id: str) -> list[Task]:
+        return await self.tasks.insert_batch(
+            tasks, batch_collection=IMPORT_BATCHES, batch_id=f"{self.workspace_id}:{batch_id}"
+        )
 
     async def get_tasks(self, ids: Sequence[str]) -> list[Task]:
         return await self.tasks.get(ids)
@@ -250,7 +260,7 @@ class WorkspaceRecordStore:
         # a close and a reopen of one deal at once: the newer one stays either way).
         record_id = outcome_id(self.workspace_id, outcome.deal_id)
         while True:
-            known = await self.deal_outcome(outcome.deal_id)
+            known = await self._stored_outcome(outcome.deal_id)
             if known is not None and not outcome.newer_than(known):
                 return False
             if known is None:
@@ -273,6 +283,10 @@ class WorkspaceRecordStore:
                 return True
 
     async def deal_outcome(self, deal_id: str) -> DealOutcome | None:
+        return await self._stored_outcome(deal_id)
+
+    async def _stored_outcome(self, deal_id: str) -> DealOutcome | None:
+        """As stored now (one `_id` look-up): what a compare-and-set compares against."""
         found = await self.outcomes.get([outcome_id(self.workspace_id, deal_id)])
         return found[0] if found else None
 

@@ -7,11 +7,21 @@ also carry a unique `key` (the natural key of a playbook or rule task): a duplic
 handled at the same moment by another replica finds the slot its key already holds
 instead of taking another turn. Within a process, turns of one team are taken one at a
 time, and the process's last turn says where the next free one is: usually one insert.
-The same holds on MongoDB, where it costs as little.
+Turns asked for while one is being taken wait for it and are then taken together, the
+next free slots in one ordered insert (a batch of stage changes picks its team members
+with one write statement, not one each). An ordered insert stops at its first refused
+slot (another replica took it, or its key took a turn already), so slots are only ever
+taken contiguously: every taken slot has a taken one below it. (An unordered insert
+left the refused slot empty with later ones taken; moving a later one down into it
+raced with other replicas and could leave a slot empty for good: a member skipped.)
+The refused one is taken alone, the rest together again. The same holds on MongoDB,
+where it costs as little.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,42 +67,108 @@ def turn_of(slot_id: str) -> int:
     return int(slot_id.rsplit(":", 1)[1])
 
 
+@dataclass
+class _Ask:
+    key: str
+    turn: asyncio.Future[int]
+
+
 class Turns:
     """One per process: its last turn of each team (a hint only: the slots decide)."""
 
     def __init__(self, source: RecordSource) -> None:
         self.source = source
         self._last: dict[tuple[str, str], int] = {}
+        # Turns asked for, per team, that no insert has taken yet (see the module doc).
+        self._asked: dict[tuple[str, str], list[_Ask]] = {}
 
     async def take(self, workspace_id: str, team: Team, key: str | None) -> int:
         slots = self.source.records(SLOT, workspace_id)
         slot_key = f"{team.id}:{key}" if key else f"{team.id}:once:{new_id()}"
         last = (workspace_id, team.id)
-        async with slots.lock(f"{workspace_id}:{team.id}"):
-            if last in self._last:  # ours is the latest we know of: try the next one
-                n = self._last[last] + 1
-            else:
-                n = await self._first_free(workspace_id, team.id, team.rr_hint)
-            for _ in range(MAX_ATTEMPTS):
-                slot = Slot(slot_id(workspace_id, team.id, n), workspace_id, slot_key, utcnow())
-                try:
-                    await slots.insert(slot)
-                    break
-                except Duplicate as refused:
-                    if refused.field == "key":  # this key took its turn already
-                        return turn_of(str(refused.existing_id))
-                taken = await slots.get([slot.id])
-                if taken and taken[0].key == slot_key:
-                    return n  # the key's own turn
-                if taken:  # another replica took n (and perhaps more): the first free one
-                    n = await self._first_free(workspace_id, team.id, n)
-                # else: freed meanwhile (the janitor), try n again
-            else:
-                raise RuntimeError(f"could not take a round-robin turn of team {team.id}")
-            self._last[last] = max(n, self._last.get(last, 0))
+        ask = _Ask(slot_key, asyncio.get_running_loop().create_future())
+        self._asked.setdefault(last, []).append(ask)
+        try:
+            async with slots.lock(f"{workspace_id}:{team.id}"):
+                if not ask.turn.done():  # no one took it while this waited: take them all
+                    asked, self._asked[last] = self._asked[last], []
+                    await self._take_together(workspace_id, team, asked)
+        finally:
+            if not ask.turn.done():  # failed or cancelled before its insert
+                with contextlib.suppress(ValueError):
+                    self._asked[last].remove(ask)
+        n = await ask.turn
         if n % HINT_EVERY == 0:  # a coarse hint in the team for fresh processes
             teams = self.source.records(TEAM, workspace_id)
             await teams.update(team.id, {"$max": {"rr_hint": n}}, verified=True)
+        return n
+
+    async def _take_together(self, workspace_id: str, team: Team, asked: list[_Ask]) -> None:
+        """The next free slots for `asked`, in one ordered insert. It stops at the first
+        slot refused, so what it inserts is a prefix: no slot is ever left empty below a
+        taken one (an empty slot is a member skipped in the rotation). The refused ask is
+        taken alone (another replica took its slot, or its key has a turn already) and
+        the asks after it go again together. Each ask's future gets its turn, or the
+        failure."""
+        slots = self.source.records(SLOT, workspace_id)
+        last = (workspace_id, team.id)
+        try:
+            waiting = list(asked)
+            while waiting:
+                if last in self._last:  # ours is the latest we know of: try the next ones
+                    n = self._last[last] + 1
+                else:
+                    n = await self._first_free(workspace_id, team.id, team.rr_hint)
+                now = utcnow()
+                made = [
+                    Slot(slot_id(workspace_id, team.id, n + i), workspace_id, a.key, now)
+                    for i, a in enumerate(waiting)
+                ]
+                refused = await slots.insert_many(made, ordered=True)
+                inserted = len(made) - len(refused)
+                for i in range(inserted):
+                    waiting[i].turn.set_result(n + i)
+                if inserted:
+                    self._last[last] = max(n + inserted - 1, self._last.get(last, 0))
+                if not refused:
+                    return
+                first = waiting[inserted]
+                first.turn.set_result(await self._take_alone(workspace_id, team, first.key))
+                waiting = waiting[inserted + 1 :]
+        except BaseException as error:
+            # Every asker fails with it: this one raises it now, the others from their
+            # futures (cancelled, this one's tasks were not: they fail and are run again).
+            failure = error if isinstance(error, Exception) else RuntimeError("turns abandoned")
+            for a in asked:
+                if not a.turn.done():
+                    a.turn.set_exception(failure)
+                    a.turn.exception()  # retrieved: an asker that is gone never awaits it
+            raise
+
+    async def _take_alone(self, workspace_id: str, team: Team, slot_key: str) -> int:
+        slots = self.source.records(SLOT, workspace_id)
+        last = (workspace_id, team.id)
+        if last in self._last:  # ours is the latest we know of: try the next one
+            n = self._last[last] + 1
+        else:
+            n = await self._first_free(workspace_id, team.id, team.rr_hint)
+        for _ in range(MAX_ATTEMPTS):
+            slot = Slot(slot_id(workspace_id, team.id, n), workspace_id, slot_key, utcnow())
+            try:
+                await slots.insert(slot)
+                break
+            except Duplicate as refused:
+                if refused.field == "key":  # this key took its turn already
+                    return turn_of(str(refused.existing_id))
+            taken = await slots.get([slot.id])
+            if taken and taken[0].key == slot_key:
+                return n  # the key's own turn
+            if taken:  # another replica took n (and perhaps more): the first free one
+                n = await self._first_free(workspace_id, team.id, n)
+            # else: freed meanwhile (the janitor), try n again
+        else:
+            raise RuntimeError(f"could not take a round-robin turn of team {team.id}")
+        self._last[last] = max(n, self._last.get(last, 0))
         return n
 
     async def _taken(self, workspace_id: str, team_id: str, n: int) -> bool:

@@ -526,10 +526,18 @@ async def _run_actions(scope: Scope, rule: Rule, run: RuleRun, event: CloudEvent
     return done
 
 
-async def run_rules(scope: Scope, trigger: str, event: CloudEvent) -> list[RuleRun]:
-    """Run every enabled rule of the trigger on the event, each at most once per event."""
+async def enabled_rules(scope: Scope, trigger: str) -> list[Rule]:
+    return await scope.store.list_rules(trigger=trigger, enabled=True)
+
+
+async def run_rules(
+    scope: Scope, trigger: str, event: CloudEvent, rules: Sequence[Rule] | None = None
+) -> list[RuleRun]:
+    """Run every enabled rule of the trigger on the event, each at most once per event.
+    `rules`: the trigger's enabled rules as read for several events handled together (a
+    consumer's fetch: one read of the rules, not one per event); read here without."""
     runs: list[RuleRun] = []
-    for rule in await scope.store.list_rules(trigger=trigger, enabled=True):
+    for rule in rules if rules is not None else await enabled_rules(scope, trigger):
         runs.append(await _run_rule(scope, rule, event))
     return runs
 

@@ -189,7 +189,7 @@ class TaskSink:
         return saved is not None and saved.version != before
 
     async def insert(self, records: Sequence[Task], batch_id: str) -> list[Task]:
-        return await self.scope.store.add_tasks(records)
+        return await self.scope.store.import_tasks(records, batch_id)
 
     async def get(self, ids: Sequence[str]) -> list[Task]:
         return await self.scope.store.get_tasks(ids)

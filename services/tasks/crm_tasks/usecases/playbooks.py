@@ -13,20 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from crm_contracts.deals import DealClosed, DealReopened, DealStageChanged
 from crm_contracts.deals import TaskTemplate as PlaybookTemplate
 from crm_contracts.placeholders import deal_values, render
-from crm_kit.errors import CRMError
+from crm_kit.errors import CRMError, NotFound
 
 from ..domain.outcome import REOPENED, DealOutcome
 from ..domain.queries import TaskFilter
+from ..domain.reminders import fire_on_creation
 from ..domain.task import ACTIVE_STATUSES, TASK_TYPES, Task, TaskSource
+from ..domain.team import Team
 from .inputs import TaskInput
 from .scope import Scope
-from .tasks import new_task, set_status, store_deal_tasks
-from .teams import pick_member
+from .tasks import new_task, set_status, store_playbook_tasks
+from .teams import get_teams, pick_member_of
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +39,22 @@ def playbook_key(stage_change_id: str, template_key: str) -> str:
 
 
 async def _assignee(
-    scope: Scope, template: PlaybookTemplate, owner_id: str | None, key: str
+    scope: Scope,
+    template: PlaybookTemplate,
+    owner_id: str | None,
+    key: str,
+    teams: Mapping[str, Team],
 ) -> tuple[str | None, str | None]:
-    """(assignee, team) by the template's rule."""
+    """(assignee, team) by the template's rule (`teams`: those read for the batch)."""
     rule = template.assignee
     if rule.rule == "user" and rule.user_id:
         return rule.user_id, None
     if rule.rule == "team" and rule.team_id:
         try:
-            return await pick_member(scope, rule.team_id, key=key), rule.team_id
+            team = teams.get(rule.team_id)
+            if team is None:
+                raise NotFound(f"no team {rule.team_id}", field="teamId")
+            return await pick_member_of(scope, team, key=key), rule.team_id
         except CRMError as error:
             # A missing or empty team must not lose the task: the deal owner gets it.
             log.warning("playbook team unusable (%s); assigning the deal owner", error.message)
@@ -52,17 +62,74 @@ async def _assignee(
 
 
 async def apply_playbook(scope: Scope, change: DealStageChanged) -> list[Task]:
-    """Create the stage's playbook tasks, once per stage change and template: the task id is
+    """The playbook of one stage change (`apply_playbooks`)."""
+    return await apply_playbooks(scope, [change])
+
+
+async def apply_playbooks(scope: Scope, changes: Sequence[DealStageChanged]) -> list[Task]:
+    """Create the stages' playbook tasks, once per stage change and template: a task's id is
     derived from `playbook:<stage change>:<template>`, so a duplicate delivery inserts the
     same id and gets the existing task back; its round-robin turn is taken under the same
-    key, so no member is skipped. Assignees are picked concurrently, then the tasks are
-    stored together (a playbook costs a few write statements, not a few per task)."""
+    key, so no member is skipped. Assignees are picked concurrently, then the tasks of every
+    change given (the stage changes of one workspace a consumer fetched together) are
+    stored together: a few write statements for all of them, not a few per change or per
+    task. Each change's tasks stay in their order, and the changes in theirs (a deal's list
+    gets its changes' tasks in the order the changes came)."""
+    unique = [
+        change
+        for change in {change.stage_change_id: change for change in changes}.values()
+        if change.playbook
+    ]
+    if not unique:
+        return []
+    # Each team the playbooks name read once for all of them, beside the closes (one
+    # database round trip on the way to the tasks, not two in a row); a team of a closed
+    # deal's playbook is read for nothing, which is rare and changes nothing.
+    named = {
+        template.assignee.team_id
+        for change in unique
+        for template in change.playbook
+        if template.assignee.rule == "team" and template.assignee.team_id
+    }
+    closed, found = await asyncio.gather(
+        asyncio.gather(*(_closed_since(scope, change) for change in unique)),
+        get_teams(scope, sorted(named)) if named else _no_teams(),
+    )
+    applied = [change for change, gone in zip(unique, closed, strict=True) if not gone]
+    if not applied:
+        return []
+    teams = {team.id: team for team in found}
+    prepared = await asyncio.gather(*(_prepare(scope, change, teams) for change in applied))
+    by_deal: dict[str, list[Task]] = {}
+    for change, tasks in zip(applied, prepared, strict=True):
+        by_deal.setdefault(change.deal_id, []).extend(tasks)
+    stored = {task.id: task for task in await store_playbook_tasks(scope, by_deal)}
+    # Read again once all are stored (side by side: one `_id` look-up each).
+    closed_since = await asyncio.gather(*(_closed_since(scope, change) for change in applied))
+    kept: list[Task] = []
+    for tasks, gone_since in zip(prepared, closed_since, strict=True):
+        mine = [stored[task.id] for task in tasks]
+        if gone_since:
+            # The deal closed while these were stored, and its close may have looked for
+            # open tasks before they existed: cancel them here.
+            await _cancel_open(scope, [task for task in mine if task.active], "deal closed")
+            continue
+        kept.extend(mine)
+    return kept
+
+
+async def _no_teams() -> list[Team]:
+    return []
+
+
+async def _prepare(scope: Scope, change: DealStageChanged, teams: Mapping[str, Team]) -> list[Task]:
+    """A stage change's playbook tasks, made (assignees picked concurrently), not stored."""
     owner_id = change.owner_id or change.deal.owner_id
     values = deal_values(change.deal.wire())
 
     async def prepare(template: PlaybookTemplate) -> Task:
         key = playbook_key(change.stage_change_id, template.key)
-        assignee, team_id = await _assignee(scope, template, owner_id, key)
+        assignee, team_id = await _assignee(scope, template, owner_id, key, teams)
         data = TaskInput(
             title=render(template.title, values),
             type=template.type if template.type in TASK_TYPES else "todo",
@@ -80,7 +147,7 @@ async def apply_playbook(scope: Scope, change: DealStageChanged) -> list[Task]:
             stage_change_id=change.stage_change_id,
             stage_sequence=change.stage_sequence,
         )
-        return await new_task(
+        task = await new_task(
             scope,
             data,
             source=source,
@@ -89,17 +156,12 @@ async def apply_playbook(scope: Scope, change: DealStageChanged) -> list[Task]:
             prefix="playbook",
             team_checked=True,
         )
+        # A template due the day of the change is overdue at once: it fires now, in the
+        # write that stores the task, not through the scheduler's queue.
+        fire_on_creation(task, scope.now())
+        return task
 
-    if not change.playbook or await _closed_since(scope, change):
-        return []
-    prepared = await asyncio.gather(*(prepare(template) for template in change.playbook))
-    stored = await store_deal_tasks(scope, change.deal_id, prepared)
-    if await _closed_since(scope, change):
-        # The deal closed while these were stored, and its close may have looked for open
-        # tasks before they existed: cancel them here.
-        await _cancel_open(scope, [task for task in stored if task.active], "deal closed")
-        return []
-    return stored
+    return list(await asyncio.gather(*(prepare(template) for template in change.playbook)))
 
 
 async def _closed_since(scope: Scope, change: DealStageChanged) -> bool:

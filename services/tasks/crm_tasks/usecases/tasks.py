@@ -115,10 +115,10 @@ async def store_tasks(scope: Scope, tasks: Sequence[Task]) -> list[Task]:
     return await _as_stored(scope, tasks, refused)
 
 
-async def store_deal_tasks(scope: Scope, deal_id: str, tasks: Sequence[Task]) -> list[Task]:
-    """`store_tasks` for tasks of one deal created together (a playbook's)."""
-    refused = await scope.store.add_deal_tasks(deal_id, tasks)
-    return await _as_stored(scope, tasks, refused)
+async def store_playbook_tasks(scope: Scope, by_deal: Mapping[str, Sequence[Task]]) -> list[Task]:
+    """`store_tasks` for the tasks of deals created together (playbooks), by deal."""
+    refused = await scope.store.add_playbook_tasks(by_deal)
+    return await _as_stored(scope, [task for tasks in by_deal.values() for task in tasks], refused)
 
 
 async def _as_stored(scope: Scope, tasks: Sequence[Task], refused: Sequence[Task]) -> list[Task]:

@@ -135,7 +135,13 @@ async def pick_member(
     store, so replicas creating tasks at once still take turns; with a natural `key`
     (playbook and rule tasks) the turn is taken once per key, so a duplicate event
     handled at the same time by another replica takes no extra turn."""
-    team = await get_team(scope, team_id, field)
+    return await pick_member_of(scope, await get_team(scope, team_id, field), field, key)
+
+
+async def pick_member_of(
+    scope: Scope, team: Team, field: str = "input.teamId", key: str | None = None
+) -> str:
+    """`pick_member` of a team already read (a batch of playbooks reads each team once)."""
     if not team.member_ids:
         raise BadUserInput(f"team {team.name!r} has no members", field=field)
     if team.strategy == "fewest_open":

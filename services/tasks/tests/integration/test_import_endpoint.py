@@ -12,9 +12,11 @@ from pymongo import AsyncMongoClient
 
 from crm_contacts.app import create_app as contacts_app
 from crm_contracts.import_batches import undo_subject, write_subject
+from crm_contracts.streams import stream_for
+from crm_contracts.tasks import TASK_CREATED
 from crm_deals.app import create_app as deals_app
 from crm_kit.settings import Settings
-from crm_kit.testing import cli_call, running_app
+from crm_kit.testing import cli_call, eventually, running_app, stream_events
 from crm_tasks.app import create_app
 
 pytestmark = pytest.mark.integration
@@ -63,10 +65,24 @@ async def test_tasks_import_across_services(settings: Settings, infra: Any, db_n
             assert await write(batch(ROWS, "t")) == real
             client: AsyncMongoClient[Any] = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
             try:
-                task = await client[settings.database].tasks.find_one({"_id": real[0]["id"]})
+                db = client[settings.database]
+                task = await db.tasks.find_one({"_id": real[0]["id"]})
+                # The batch's events ride in one document (however often it was sent),
+                # not in each task's outbox. (The deal's playbook tasks have outboxes of
+                # their own, cleared by the relay at its own pace: not counted here.)
+                assert await db.import_batches.count_documents({}) == 1
+                held = {"_outbox_pending": True, "import_job": "t"}
+                assert await db.tasks.count_documents(held) == 0
             finally:
                 await client.close()
             assert task is not None and task["import_job"] == "t"
+
+            async def announced() -> bool:
+                found = await stream_events(nc, "crm.tasks.>", stream_for("tasks").name, ws)
+                subjects = sorted(e.subject for e, _ in found if e.type == TASK_CREATED)
+                return subjects == sorted(r["id"] for r in real[:2])
+
+            await eventually(announced)
             assert task["deal_id"] == opened["results"][0]["id"]
             assert task["contact_id"] == made["results"][0]["id"]
             undone = await cli_call(nc, undo_subject("tasks"), ws, {"jobId": "t"}, "admin")

@@ -5,13 +5,14 @@ firing reminders once, the deal lists and their one-off backfill."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 
 from crm_contracts import tasks as contract
 from crm_kit.profile import DatabaseProfile
@@ -27,6 +28,48 @@ from crm_tasks.store.port import NameTaken, TasksStore
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+class _Finds(monitoring.CommandListener):
+    """The collections read by `find` commands, in order."""
+
+    def __init__(self) -> None:
+        self.reads: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "find":
+            self.reads.append(str(event.command["find"]))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        return None
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        return None
+
+
+@contextlib.asynccontextmanager
+async def _two_replicas_recording_finds(
+    infra: Any, db_name: str
+) -> AsyncIterator[tuple[Any, Any, list[str]]]:
+    """The store on two replicas (FerretDB profile, change logs on), and the collections
+    the first one's `find` commands read."""
+    finds = _Finds()
+    client: AsyncMongoClient[Any] = AsyncMongoClient(
+        infra.mongodb_uri, tz_aware=True, event_listeners=[finds]
+    )
+    other: AsyncMongoClient[Any] = AsyncMongoClient(infra.mongodb_uri, tz_aware=True)
+    try:
+        db = client[db_name]
+        await ensure_indexes(db)
+        profile = DatabaseProfile.named("ferretdb")
+        yield (
+            mongo_store(_writer(db, profile)),
+            mongo_store(_writer(other[db_name], profile)),
+            finds.reads,
+        )
+    finally:
+        await client.close()
+        await other.close()
 
 
 @dataclass
@@ -225,6 +268,37 @@ async def test_round_robin_turns_are_unique_under_concurrency(env: Env) -> None:
     assert len(set(positions[60:])) == 1
 
 
+async def test_turns_asked_together_take_one_insert_and_leave_no_member_out(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Turns asked for while one is being taken go in one insert; a key among them that
+    had its turn already gets that turn back, and the slot it was offered goes to the next
+    ask: the turns stay contiguous."""
+    from pymongo.asynchronous.collection import AsyncCollection
+
+    team = Team("e" * 24, "w1", "SDR", ["x"])
+    w1 = env.store.for_workspace("w1")
+    await w1.add_team(team)
+    first = await w1.take_turn(team, "again")
+    inserts: list[int] = []
+    insert_many = AsyncCollection.insert_many
+
+    async def counted(self: Any, docs: Any, *args: Any, **options: Any) -> Any:
+        if self.name == "round_robin_slots":
+            inserts.append(len(docs))
+        return await insert_many(self, docs, *args, **options)
+
+    monkeypatch.setattr(AsyncCollection, "insert_many", counted)
+    picks = await asyncio.gather(
+        *(w1.take_turn(team, key) for key in ("k0", "k1", "again", "k2", "k3"))
+    )
+    assert picks[2] == first == 1
+    others = [turn for n, turn in enumerate(picks) if n != 2]
+    assert sorted(others) == [2, 3, 4, 5]
+    assert max(inserts) >= 3  # asked while one was being taken: together
+    assert await w1.take_turn(team, "k4") == 6
+
+
 async def test_deal_tasks_moves_backfill_and_concurrent_changes(env: Env) -> None:
     w1, w2 = env.store.for_workspace("w1"), env.store.for_workspace("w2")
     await asyncio.gather(*(w1.add_tasks([make_task(n, deal_id="d1")]) for n in range(1, 4)))
@@ -303,7 +377,7 @@ async def test_a_playbooks_audit_entries_ride_in_its_deal_list_once_after_a_cras
         assert await db[AUDIT_LOG].count_documents({}) == 0
         assert await db[INTENTS].count_documents({}) == 0
         redelivered = [make_task(n, deal_id="d7") for n in (1, 2)]
-        assert len(await w1.add_deal_tasks("d7", redelivered)) == 2  # both stored already
+        assert len(await w1.add_playbook_tasks({"d7": redelivered})) == 2  # both stored already
         listed = await db["deal_tasks"].find_one({"_id": "w1:d7"})
         assert len(listed["_outbox"]) == 2 and len(listed["_audit"]) == 2
         relay = OutboxRelay(db, OUTBOX_COLLECTIONS, nc.jetstream())
@@ -312,7 +386,8 @@ async def test_a_playbooks_audit_entries_ride_in_its_deal_list_once_after_a_cras
         assert sorted(e["record_id"] for e in created) == [t.id for t in playbook]
         assert {e["_id"] for e in created} == {e["_id"] for e in held}
         # A third delivery (after the list was written) adds nothing to the log.
-        assert len(await w1.add_deal_tasks("d7", [make_task(n, deal_id="d7") for n in (1, 2)]))
+        again = {"d7": [make_task(n, deal_id="d7") for n in (1, 2)]}
+        assert len(await w1.add_playbook_tasks(again))
         await relay.publish_pending()
         assert await db[AUDIT_LOG].count_documents({}) == 2
         found = await w1.find_tasks(TaskFilter(deal_ids=["d7"]), NOW)
@@ -328,8 +403,6 @@ async def test_a_pass_stores_its_firings_together_and_a_crash_after_them_fires_n
     """The firings of a pass go in one insert; a pass that died after it (firings stored,
     flags not set, entries still there) is followed by one that fires none of them again
     and flags and drops them all."""
-    from pymongo import monitoring
-
     from crm_kit.records import MongoSource
     from crm_tasks.domain.reminders import OVERDUE, fire
     from crm_tasks.store.documents import FIRING
@@ -369,3 +442,121 @@ async def test_a_pass_stores_its_firings_together_and_a_crash_after_them_fires_n
     assert await env.writer.db["schedule"].count_documents({}) == 0
     assert await env.writer.db["scheduled_fires"].count_documents({}) == len(due)
     assert await restarted.fire_due(NOW, 50) == []
+
+
+async def test_a_pass_flags_and_drops_its_firings_in_a_few_statements(env: Env) -> None:
+    """Tasks already due when imported fire in one pass: their flags in one update
+    statement per 90 tasks and their entries dropped likewise (two statements each
+    before)."""
+    w1 = env.store.for_workspace("w1")
+    due = [make_task(n, due_at=NOW, overdue_sent=False) for n in range(100, 220)]
+    await w1.add_tasks(due)
+    writes: list[tuple[str, str]] = []
+
+    class Writes(monitoring.CommandListener):
+        def started(self, event: monitoring.CommandStartedEvent) -> None:
+            if event.command_name in ("update", "delete"):
+                writes.append((event.command_name, str(event.command[event.command_name])))
+
+        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+            return None
+
+        def failed(self, event: monitoring.CommandFailedEvent) -> None:
+            return None
+
+    client: AsyncMongoClient[Any] = AsyncMongoClient(
+        env.uri, tz_aware=True, event_listeners=[Writes()]
+    )
+    env.clients.append(client)
+    counted = mongo_store(_writer(client[env.db_name], env.writer.profile))
+    fired = await counted.fire_due(NOW, 500)
+    assert sorted(f.task_id for f in fired) == sorted(t.id for t in due)
+    assert writes.count(("update", "tasks")) == 2 and writes.count(("delete", "schedule")) == 2
+    assert all(t.overdue_sent for t in await w1.get_tasks([t.id for t in due]))
+    assert await env.writer.db["schedule"].count_documents({}) == 0
+    assert await counted.fire_due(NOW, 500) == []
+
+
+async def test_a_playbooks_deal_list_is_held_as_written_without_reading_it(
+    infra: Any, db_name: str
+) -> None:
+    """With the deal lists held (change logs), a playbook's list write gets the document
+    back (it carries the tasks' events): the index installs it, so the deal's tasks are
+    served at once with no read of that document; another replica's list write still
+    reaches this one through the log."""
+    async with _two_replicas_recording_finds(infra, db_name) as (one, two, reads):
+        w1, replica = one.for_workspace("w1"), two.for_workspace("w1")
+        assert await w1.find_tasks(TaskFilter(), NOW) == []  # the task index loaded
+        assert await w1.find_tasks(TaskFilter(deal_ids=["d9"]), NOW) == []  # and the lists
+        reads.clear()
+        await w1.add_playbook_tasks({"d9": [make_task(n, deal_id="d9") for n in (1, 2)]})
+        found = await w1.find_tasks(TaskFilter(deal_ids=["d9"]), NOW)
+        assert sorted(t.title for t in found) == ["t1", "t2"]
+        assert "deal_tasks" not in reads and "tasks" not in reads, reads
+        await replica.add_playbook_tasks({"d9": [make_task(3, deal_id="d9")]})
+        found = await w1.find_tasks(TaskFilter(deal_ids=["d9"]), NOW)
+        assert sorted(t.title for t in found) == ["t1", "t2", "t3"]
+
+
+async def test_duplicate_keys_on_two_replicas_leave_no_turn_empty(env: Env) -> None:
+    """Two replicas handling the same events (a redelivery, a duplicate) at once: every key
+    gets one turn, the same on both, and the turns taken are 1..n with none left empty
+    (an empty turn is a member skipped in the rotation)."""
+    team = Team("d" * 24, "w1", "SDR", ["x"])
+    await env.store.for_workspace("w1").add_team(team)
+    one, two = env.store.for_workspace("w1"), env.replica().for_workspace("w1")
+    keys = [f"k{n}" for n in range(48)]
+    # The other replica meets the same keys a little later, some of them only.
+    shuffled = [key for n, key in enumerate(keys) if n % 3 != 1]
+    shuffled = shuffled[2:] + shuffled[:2]
+
+    async def paced(store: Any, order: list[str]) -> list[int]:
+        # Arriving a few at a time, as a consumer's fetches do, so that the two
+        # replicas' batches interleave.
+        picks: list[int] = []
+        for start in range(0, len(order), 6):
+            picks += await asyncio.gather(
+                *(store.take_turn(team, key) for key in order[start : start + 6])
+            )
+        return picks
+
+    picks_one, picks_two = await asyncio.gather(paced(one, keys), paced(two, shuffled))
+    turn_of = dict(zip(keys, picks_one, strict=True))
+    assert {key: turn_of[key] for key in shuffled} == dict(zip(shuffled, picks_two, strict=True))
+    slots = env.writer.db["round_robin_slots"]
+    taken = sorted(
+        [
+            int(doc["_id"].rsplit(":", 1)[1])
+            async for doc in slots.find({"_id": {"$regex": f"^slot:w1:{team.id}:"}})
+        ]
+    )
+    assert taken == list(range(1, len(keys) + 1))
+
+
+async def test_deal_outcomes_are_held_and_another_replicas_close_is_seen_at_once(
+    infra: Any, db_name: str
+) -> None:
+    """With the change logs, a deal's outcome (absent, most often) is read once and then
+    held: a batch of stage changes asks twice per deal and reads nothing more. A close by
+    another replica, or by this one, is seen at the next ask (its log slot, or the write's
+    own hook); a close and a reopen still keep the newer fact."""
+    from crm_tasks.domain.outcome import REOPENED, DealOutcome
+
+    async with _two_replicas_recording_finds(infra, db_name) as (one, two, reads):
+        w1, replica = one.for_workspace("w1"), two.for_workspace("w1")
+        assert await w1.deal_outcome("d1") is None
+        reads.clear()
+        assert [await w1.deal_outcome("d1") for _ in range(3)] == [None, None, None]
+        assert "deal_outcomes" not in reads, reads
+        won = DealOutcome("d1", "won", NOW, "w1", sequence=3)
+        assert await replica.keep_deal_outcome(won)
+        held = await w1.deal_outcome("d1")
+        assert held is not None and (held.outcome, held.sequence) == ("won", 3)
+        reopened = DealOutcome("d1", REOPENED, NOW + timedelta(hours=1), "w1", sequence=4)
+        assert await w1.keep_deal_outcome(reopened)
+        assert not await replica.keep_deal_outcome(won)  # older: not kept
+        for store in (w1, replica):
+            found = await store.deal_outcome("d1")
+            assert found is not None and (found.outcome, found.sequence) == (REOPENED, 4)
+        # Another workspace's deal of the same id has no outcome of w1's.
+        assert await one.for_workspace("w2").deal_outcome("d1") is None

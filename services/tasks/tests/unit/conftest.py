@@ -79,6 +79,12 @@ class Inbound:
         for sub in matched:
             await sub.handle(event)
 
+    async def deliver_together(self, durable: str, events: list[CloudEvent]) -> None:
+        """Events one fetch took, through the durable's batch handler (as the kit does)."""
+        (sub,) = [sub for sub in self.subscriptions if sub.durable == durable]
+        assert sub.batch is not None, f"{durable} takes no batch"
+        await sub.handle_batch(events)
+
 
 def caller_scope(
     store: FakeStore,

@@ -43,14 +43,14 @@ async def test_a_close_handled_while_the_playbook_is_stored_cancels_it(
 ) -> None:
     """The close looks for open tasks before the playbook's are stored: the playbook sees
     the recorded close after storing and cancels its own tasks."""
-    store_deal_tasks = playbooks.store_deal_tasks
+    store_playbook_tasks = playbooks.store_playbook_tasks
     closed = examples.deal_closed(deal_id="d1", won=True, at=T0 + timedelta(minutes=1))
 
-    async def close_meanwhile(scope: Any, deal_id: str, tasks: list[Any]) -> list[Any]:
+    async def close_meanwhile(scope: Any, by_deal: dict[str, list[Any]]) -> list[Any]:
         await inbound.deliver(closed)
-        return await store_deal_tasks(scope, deal_id, tasks)
+        return await store_playbook_tasks(scope, by_deal)
 
-    monkeypatch.setattr(playbooks, "store_deal_tasks", close_meanwhile)
+    monkeypatch.setattr(playbooks, "store_playbook_tasks", close_meanwhile)
     await inbound.deliver(examples.stage_changed(deal_id="d1", changed_at=T0, playbook=PLAYBOOK))
     assert await open_playbook_tasks(store, "d1") == []
     every = await store.for_workspace("w1").find_tasks(TaskFilter(deal_ids=["d1"]), T0)

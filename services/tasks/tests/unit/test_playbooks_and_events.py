@@ -252,6 +252,44 @@ async def test_events_ride_in_the_document_written_with_them(
     assert types == [contract.TASK_OVERDUE, contract.NOTIFICATION_CREATED]
 
 
+async def test_a_playbook_task_due_at_once_fires_with_its_creation(
+    inbound: Inbound, store: FakeStore, clock: Clock, scheduler: Scheduler
+) -> None:
+    """A template without a due offset is due at the stage change: its overdue notice is
+    written with the task (after its `task.created`, in the same outbox document), no
+    schedule entry is armed for it, the scheduler fires nothing later, and a redelivery
+    writes the same event ids again (one event each on the stream)."""
+    playbook = [
+        {"key": "now", "title": "Now", "assignee": {"rule": "user", "userId": "u1"}},
+        {"key": "later", "title": "Later", "dueOffsetDays": 1},
+    ]
+    event = examples.stage_changed(deal_id="d1", changed_at=T0, playbook=playbook)
+    await inbound.deliver(event)
+    tasks = {t.source.template_key: t for t in await all_tasks(store)}
+    assert (tasks["now"].overdue_sent, tasks["later"].overdue_sent) == (True, False)
+    [overdue] = store.events_of(contract.TASK_OVERDUE)
+    assert overdue.subject == tasks["now"].id
+    [note] = store.events_of(contract.NOTIFICATION_CREATED)
+    assert (note.data["reason"], note.data["recipientUserId"]) == ("overdue", "u1")
+    overdue_and_note = [contract.TASK_OVERDUE, contract.NOTIFICATION_CREATED]
+    if store.workarounds:
+        [(_, _, types)] = store.carried
+        assert types == [contract.TASK_CREATED, *overdue_and_note, contract.TASK_CREATED]
+    else:
+        carried = {doc_id: types for _, doc_id, types in store.carried}
+        assert carried[tasks["now"].id] == [contract.TASK_CREATED, *overdue_and_note]
+    # Only the later task's due time waits in the schedule.
+    assert list(store.db.collections["schedule"]) == [f"overdue_sent:{tasks['later'].id}"]
+    clock.advance(minutes=1)
+    assert await scheduler.tick() == 0
+    ids = {e.id for e in store.events_of(contract.TASK_OVERDUE)}
+    ids |= {e.id for e in store.events_of(contract.NOTIFICATION_CREATED)}
+    await inbound.deliver(event)
+    again = {e.id for e in store.events_of(contract.TASK_OVERDUE)}
+    again |= {e.id for e in store.events_of(contract.NOTIFICATION_CREATED)}
+    assert again == ids and len(ids) == 2
+
+
 def test_schedule_hint_skips_scans_only_while_nothing_can_be_due() -> None:
     t0 = T0
     hint = ScheduleHint()

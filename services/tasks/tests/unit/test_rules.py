@@ -5,14 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from crm_contracts import capture
 from crm_contracts import tasks as contract
 from crm_contracts.envelope import CloudEvent, new_event, service_of
 from crm_kit.testing import Clock
 from crm_tasks.domain.queries import TaskFilter
+from crm_tasks.domain.rule import Rule
 from crm_tasks.entrypoints.scheduler import Scheduler
 from crm_tasks.events import examples
 from crm_tasks.graphql.enums import RuleTrigger
+from crm_tasks.store.store import WorkspaceRecordStore
 from crm_tasks.usecases.automation import TRIGGERS
 
 from .conftest import T0, FakeStore, Inbound
@@ -77,6 +81,45 @@ async def test_rule_runs_once_per_event_and_records_the_run(
     assert runs[0]["node"]["eventId"] == event.id
     assert runs[0]["node"]["taskIds"] == [task.id]
     assert runs[0]["node"]["notificationIds"] == [note.subject]
+
+
+async def test_a_fetch_of_events_reads_each_workspaces_rules_once(
+    caller: Any, inbound: Inbound, store: FakeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The events one fetch took run in order, with the rules of each (workspace, trigger)
+    read once for them all; each event's run is recorded as when it is handled alone."""
+    rule = await create_rule(caller, **BIG_DEAL_RULE)
+    reads: list[tuple[str, str | None]] = []
+    list_rules = WorkspaceRecordStore.list_rules
+
+    async def counted(
+        self: WorkspaceRecordStore, trigger: str | None = None, enabled: bool | None = None
+    ) -> list[Rule]:
+        reads.append((self.workspace_id, trigger))
+        return await list_rules(self, trigger, enabled)
+
+    monkeypatch.setattr(WorkspaceRecordStore, "list_rules", counted)
+    events = [
+        examples.stage_changed(deal_id=f"d{n}", to_stage=stage, playbook=[], title=f"D{n}")
+        for n, stage in enumerate(["proposal", "qualify", "proposal"])
+    ]
+    events.append(examples.stage_changed(workspace="w2", to_stage="proposal", playbook=[]))
+    events.append(examples.deal_closed(deal_id="d0"))
+    await inbound.deliver_together("tasks-rules-deals", events)
+    assert sorted(reads) == [
+        ("w1", "deal_stage_changed"),
+        ("w1", "deal_won"),
+        ("w2", "deal_stage_changed"),
+    ]
+    tasks = await store.for_workspace("w1").find_tasks(TaskFilter(), T0)
+    assert sorted(t.title for t in tasks) == [
+        "Exec sponsor call for D0",
+        "Exec sponsor call for D2",
+    ]
+    runs = (await caller.data(RUNS, {"id": rule["id"]}))["ruleRuns"]["edges"]
+    assert sorted(r["node"]["outcome"] for r in runs) == ["SKIPPED", "SUCCEEDED", "SUCCEEDED"]
+    await inbound.deliver(events[0])  # redelivered alone: the run is recorded already
+    assert len(await store.for_workspace("w1").find_tasks(TaskFilter(), T0)) == 2
 
 
 async def test_conditions_not_met_records_a_skipped_run(

@@ -86,7 +86,21 @@ class Workspace:
         return found[0] if found else WorkspaceSettings(self.workspace_id, self.workspace_id)
 
     async def put_settings(self, settings: WorkspaceSettings) -> None:
-        await self._settings.put(settings)
+        """Inserted the first time, changed after: each write is audited (a replace by id
+        would not be), and writing what is already stored adds no entry."""
+
+        async def apply(stored: WorkspaceSettings) -> bool:
+            if stored == settings:
+                return False
+            stored.allow_private_networks = settings.allow_private_networks
+            return True
+
+        if await self._settings.change(settings.id, apply) is not None:
+            return
+        try:
+            await self._settings.insert(settings)
+        except Duplicate:  # another replica's first write came in between
+            await self._settings.change(settings.id, apply)
 
 
 class Store:

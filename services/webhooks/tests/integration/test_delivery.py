@@ -256,3 +256,25 @@ async def test_an_endpoint_that_keeps_failing_is_disabled_and_announced(
         await nc.close()
         await notice.close()
         await refused.close()
+
+
+async def test_the_settings_change_reaches_the_audit_log(webhooks: GraphQLClient) -> None:
+    """On the real database the entry rides in the settings document and the relay moves
+    it to the log (the fixture turned private networks on; here they are turned off)."""
+    await webhooks.data(
+        "mutation { setWebhookSettings(allowPrivateNetworks: false) { allowPrivateNetworks } }"
+    )
+    log = "{ webhooksAuditLog { edges { node { recordType action changes { field after } } } } }"
+
+    async def logged() -> list[tuple[str, str]]:
+        found = await webhooks.data(log)
+        nodes = [e["node"] for e in found["webhooksAuditLog"]["edges"]]
+        return [(n["recordType"], n["action"]) for n in nodes]
+
+    await eventually(
+        lambda: _equal(logged(), [("webhook_settings", "update"), ("webhook_settings", "create")])
+    )
+
+
+async def _equal(found: Any, expected: list[tuple[str, str]]) -> bool:
+    return bool(await found == expected)

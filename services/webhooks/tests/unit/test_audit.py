@@ -73,3 +73,25 @@ async def test_each_change_of_an_endpoint_is_logged_without_its_secret(scoped: S
     with pytest.raises(RpcError) as hidden:
         await ask(RequestContext("w1", "rita", frozenset({"rep"})), {"recordId": webhook_id})
     assert hidden.value.code == "NOT_FOUND"
+
+
+async def test_the_private_networks_setting_is_logged_each_time_it_changes(
+    scoped: Scopes,
+) -> None:
+    """Who let the workspace's webhooks reach internal addresses, and who closed them again:
+    a security question the log answers. Setting what is already set adds nothing."""
+    admin = _client(scoped, "admin")
+    setting = """mutation($on: Boolean!) {
+      setWebhookSettings(allowPrivateNetworks: $on) { allowPrivateNetworks } }"""
+    for on in (True, True, False):
+        found = await admin.data(setting, {"on": on})
+        assert found["setWebhookSettings"]["allowPrivateNetworks"] is on
+    log = (await admin.data(LOG))["webhooksAuditLog"]
+    nodes = [edge["node"] for edge in log["edges"]]
+    assert [(n["recordType"], n["action"], n["actor"]) for n in nodes] == [
+        ("webhook_settings", "update", "ada"),
+        ("webhook_settings", "create", "ada"),
+    ]
+    assert nodes[0]["changes"] == [
+        {"field": "allow_private_networks", "before": "true", "after": "false"}
+    ]

@@ -15,7 +15,7 @@ from crm_kit.imports import Built, Key, ignored, warning
 from ...domain import rules
 from ...domain.contact import Contact
 from ...domain.interaction import Direction, Interaction, InteractionKind
-from ..interactions import touch_contacts
+from ..interactions import touch_contacts_of_batch
 from ..scope import Scope
 from .companies import CompanyResolver, company_ref
 from .rows import PREFIX, integer, moment, text, texts
@@ -163,18 +163,17 @@ class InteractionSink:
 
     async def insert(self, records: Sequence[Interaction], batch_id: str) -> list[Interaction]:
         refused = await self.scope.store.add_interactions(records, batch_id)
-        # Each contact's last activity moves once per batch, to its latest entry.
-        taken = {interaction.id for interaction in refused}
+        # Each contact's last activity moves once per batch, to its latest entry, in one
+        # write. The refused count too: their ids are this job's rows', so a refusal is the
+        # same entry written by an earlier try of the batch (which may have stopped before
+        # this step); moving to it again changes nothing.
         latest: dict[str, datetime] = {}
         for interaction in records:
-            if interaction.id in taken:
-                continue
             for contact_id in interaction.contact_ids:
                 held = latest.get(contact_id)
                 if held is None or interaction.occurred_at > held:
                     latest[contact_id] = interaction.occurred_at
-        for contact_id, at in latest.items():
-            await touch_contacts(self.scope, [contact_id], at)
+        await touch_contacts_of_batch(self.scope, latest, batch_id)
         return refused
 
     async def get(self, ids: Sequence[str]) -> list[Interaction]:

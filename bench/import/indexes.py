@@ -1,0 +1,117 @@
+"""What secondary indexes cost on the embedded database: deal-shaped documents inserted
+and then updated by `_id` on FerretDB with the indexes the services declare, once with
+only the unique ones (what `crm_kit.mongo.apply_indexes` makes on FerretDB, whose SQLite
+backend reads through no other index) and once with all of them (what it makes on
+MongoDB), in the same run. Prints rows/s and FerretDB's CPU seconds per 1,000 rows for
+each, and the ratio; and a find by a secondary field, timed both ways, to show no read
+uses the index there.
+
+    .venv/bin/python bench/import/indexes.py [--rows 20000] [--batch 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from crm_contacts.store.mongo import ensure_indexes as contacts_indexes
+from crm_deals.store.mongo import ensure_indexes as deals_indexes
+from crm_kit.devstack import free_port, start_ferretdb
+from crm_kit.mongo import SECONDARY_INDEXES_ENV, apply_indexes
+
+
+def deal(i: int) -> dict[str, Any]:
+    """About the size and shape of a stored deal: the indexed fields and ~40 others."""
+    doc: dict[str, Any] = {
+        "_id": f"d{i:09d}",
+        "workspace_id": "w",
+        "external_id": f"x{i}",
+        "pipeline_id": "p",
+        "stage_key": ("prospecting", "qualification", "proposal")[i % 3],
+        "amount_minor": i * 100,
+        "status": "open",
+        "stale_at": None,
+        "owner_id": f"o{i % 50}",
+        "company_id": f"c{i % 2000}",
+        "contact_ids": [f"p{i}"],
+        "close_date": None,
+        "close_sort": i,
+        "updated_at": i,
+        "title": f"Deal number {i} for a company",
+    }
+    doc.update({f"field_{k}": f"value {k} of deal {i}" for k in range(40)})
+    return doc
+
+
+async def phase(
+    db: AsyncDatabase[Any], name: str, rows: int, batch: int, ferretdb: psutil.Process
+) -> tuple[float, float, float, float]:
+    deals = db["deals"]
+    cpu = sum(ferretdb.cpu_times()[:2])
+    start = time.perf_counter()
+    for first in range(0, rows, batch):
+        await deals.insert_many([deal(i) for i in range(first, min(rows, first + batch))])
+    insert_s = time.perf_counter() - start
+    insert_cpu = sum(ferretdb.cpu_times()[:2]) - cpu
+    updates = min(rows, 2000)
+    cpu = sum(ferretdb.cpu_times()[:2])
+    start = time.perf_counter()
+    for i in range(updates):
+        await deals.update_one(
+            {"_id": f"d{i:09d}"}, {"$set": {"stage_key": "won", "updated_at": -i}}
+        )
+    update_s = time.perf_counter() - start
+    update_cpu = sum(ferretdb.cpu_times()[:2]) - cpu
+    start = time.perf_counter()
+    await deals.find_one({"workspace_id": "w", "owner_id": "o7", "external_id": f"x{rows - 1}"})
+    find_ms = (time.perf_counter() - start) * 1000
+    indexes = len(await deals.index_information()) - 1
+    print(
+        f"{name:8s} {indexes:2d} indexes  insert {rows / insert_s:7.0f} rows/s, "
+        f"{insert_cpu / rows * 1000:.3f} CPU s/1k  |  update by _id {updates / update_s:6.0f}/s, "
+        f"{update_cpu / updates * 1000:.3f} CPU s/1k  |  find by owner {find_ms:.0f} ms",
+        flush=True,
+    )
+    return rows / insert_s, insert_cpu / rows, updates / update_s, update_cpu / updates
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=500)
+    args = parser.parse_args()
+    print(f"load average {os.getloadavg()[0]:.1f}; {args.rows} deal-shaped rows per phase")
+    server = start_ferretdb(Path(tempfile.mkdtemp(prefix="bench-indexes-")), free_port())
+    client: AsyncMongoClient[Any] = AsyncMongoClient(server.url, tz_aware=True)
+    ferretdb = psutil.Process(server.process.pid)
+    try:
+        results = {}
+        for setting in ("off", "on"):
+            os.environ[SECONDARY_INDEXES_ENV] = setting
+            db = client[f"bench_{setting}"]
+            await apply_indexes(db, deals_indexes)
+            await apply_indexes(db, contacts_indexes)  # declared beside, as a service does
+            label = "unique" if setting == "off" else "all"
+            results[label] = await phase(db, label, args.rows, args.batch, ferretdb)
+        unique, every = results["unique"], results["all"]
+        print(
+            f"unique-only / all: insert rows/s {unique[0] / every[0]:.2f}x, "
+            f"CPU per insert {unique[1] / every[1]:.2f}x; update/s {unique[2] / every[2]:.2f}x, "
+            f"CPU per update {unique[3] / every[3]:.2f}x  (load average {os.getloadavg()[0]:.1f})"
+        )
+    finally:
+        await client.close()
+        server.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

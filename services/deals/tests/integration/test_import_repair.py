@@ -1,0 +1,56 @@
+"""An import batch a crash left held (its deals written, their events not yet armed for the
+relay) is armed when the service starts again: the deals' events go out even if the
+import job is never resumed (cancelled, or its file gone)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from crm_contracts import deals as contract
+from crm_contracts.import_batches import write_subject
+from crm_contracts.streams import stream_for
+from crm_deals.app import create_app
+from crm_kit.settings import Settings
+from crm_kit.testing import cli_call, eventually, running_app, stream_events
+from crm_kit.writer import DocumentWriter
+
+pytestmark = pytest.mark.integration
+
+ROWS = [{"external_id": f"H{n}", "stage": "prospecting", "title": f"Held {n}"} for n in range(3)]
+
+
+async def test_a_held_batch_is_armed_at_start_up(
+    settings: Settings, infra: Any, db_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = db_name
+    body = {"jobId": "held", "rows": [{"row": n + 2, "values": v} for n, v in enumerate(ROWS)]}
+    nc = await infra.connect_nats()
+    client: AsyncMongoClient[Any] = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
+    try:
+
+        async def killed(*args: Any, **kwargs: Any) -> None:
+            raise ConnectionError("killed after the deals, before arming their batch")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(DocumentWriter, "arm_batch", killed)
+            async with running_app(create_app(settings)):
+                with pytest.raises(Exception):  # noqa: B017 - the batch's request fails
+                    await cli_call(nc, write_subject("deals"), ws, body, "admin")
+        db = client[settings.database]
+        assert await db.deals.count_documents({"workspace_id": ws}) == 3
+        assert await db.import_batches.count_documents({"armed": False}) == 1
+
+        async def announced() -> bool:
+            found = await stream_events(nc, "crm.deals.>", stream_for("deals").name, ws)
+            return len([e for e, _ in found if e.type == contract.DEAL_CREATED]) == 3
+
+        assert not await announced()  # held: nothing published before the restart
+        async with running_app(create_app(settings)):
+            await eventually(announced)
+        assert await db.import_batches.count_documents({"armed": False}) == 0
+    finally:
+        await client.close()
+        await nc.close()
