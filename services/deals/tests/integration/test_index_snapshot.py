@@ -23,7 +23,12 @@ from crm_kit.index_snapshot import COLLECTION, FORMAT
 from crm_kit.settings import Settings
 from crm_kit.testing import GraphQLClient, eventually, gateway_auth, running_app
 
-pytestmark = pytest.mark.integration
+# The embedded database's profile only (`auto` detects FerretDB: the read index on):
+# the conftest's `settings`, given one of its profiles.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.parametrize("settings", ["auto"], indirect=True),
+]
 
 WORKSPACES = ("ws-snap-1", "ws-snap-2")
 CREATE = """mutation($input: CreateDealInput!) { createDeal(input: $input) { id } }"""
@@ -37,20 +42,6 @@ BY_COMPANY = """query($c: ID!) { deals(filter: {companyId: $c}, first: 50) { tot
   edges { node { id title amount stage { key } } } } }"""
 ALL = """{ deals(first: 100) { totalCount edges { node { id title amount stage { key } } } } }"""
 HEAD = "deal index"
-
-
-@pytest.fixture
-def settings(infra: Any, db_name: str) -> Settings:
-    """The embedded database's profile (`auto` detects FerretDB): the index is on."""
-    return Settings(
-        service="deals",
-        mongodb_uri=infra.mongodb_uri,
-        database=db_name,
-        nats_url=infra.nats_url,
-        outbox_sweep_seconds=0.5,
-        max_deliveries=3,
-        database_profile="auto",
-    )
 
 
 def without_snapshots(settings: Settings) -> Settings:

@@ -17,7 +17,12 @@ from crm_deals.store.pipeline_cache import PipelineCache
 from crm_kit.settings import Settings
 from crm_kit.testing import GraphQLClient, gateway_auth, running_app
 
-pytestmark = pytest.mark.integration
+# The embedded database's profile only (`auto` detects FerretDB: the read index on):
+# the conftest's `settings`, given one of its profiles.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.parametrize("settings", ["auto"], indirect=True),
+]
 
 PIPELINE = """mutation($input: CreatePipelineInput!) { createPipeline(input: $input) {
   id version } }"""
@@ -30,17 +35,6 @@ MOVE = """mutation($id: ID!, $s: String!) { moveDeal(id: $id, stageKey: $s) {
 
 def stages(*keys: str) -> list[dict[str, Any]]:
     return [{"key": k, "name": k.title(), "probability": 10 * (n + 1)} for n, k in enumerate(keys)]
-
-
-@pytest.fixture
-def settings(infra: Any, db_name: str) -> Settings:
-    return Settings(
-        service="deals",
-        mongodb_uri=infra.mongodb_uri,
-        database=db_name,
-        nats_url=infra.nats_url,
-        database_profile="auto",
-    )
 
 
 @contextlib.asynccontextmanager

@@ -25,7 +25,12 @@ from crm_kit.records import MongoRecords
 from crm_kit.settings import Settings
 from crm_kit.testing import GraphQLClient, eventually, gateway_auth, running_app
 
-pytestmark = pytest.mark.integration
+# The embedded database's profile only (`auto` detects FerretDB: the read index on):
+# the conftest's `settings`, given one of its profiles.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.parametrize("settings", ["auto"], indirect=True),
+]
 
 CREATE = """mutation($input: CreateDealInput!) { createDeal(input: $input) { id } }"""
 MOVE = """mutation($id: ID!, $s: String!) { moveDeal(id: $id, stageKey: $s) { id } }"""
@@ -33,20 +38,6 @@ BOARD = """{ pipelineBoard { columns { stage { key } count totalAmount
   deals(first: 5) { totalCount edges { node { id amount } } } } } }"""
 BY_COMPANY = """query($c: ID!) { deals(filter: {companyId: $c}) { totalCount
   edges { node { id title stage { key } } } } }"""
-
-
-@pytest.fixture
-def settings(infra: Any, db_name: str) -> Settings:
-    """The profile with the workarounds (`auto` detects FerretDB) only."""
-    return Settings(
-        service="deals",
-        mongodb_uri=infra.mongodb_uri,
-        database=db_name,
-        nats_url=infra.nats_url,
-        outbox_sweep_seconds=0.5,
-        max_deliveries=3,
-        database_profile="auto",
-    )
 
 
 @contextlib.asynccontextmanager
