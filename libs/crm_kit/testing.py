@@ -282,6 +282,12 @@ async def stream_events(
     return found
 
 
+# A test's call waits as long as an import's batch may (`IMPORT_SINK_TIMEOUT_SECONDS`'s
+# order): the first call to a service just started, on a loaded machine, took more than
+# the 2 s default of `rpc_call` in CI (a deals import batch, its indexes still loading).
+CLI_CALL_TIMEOUT = 30.0
+
+
 async def cli_call(
     nc: Client, subject: str, workspace: str, payload: dict[str, Any], *roles: str
 ) -> Any:
@@ -291,7 +297,9 @@ async def cli_call(
     from .rpc import rpc_call, service_context
 
     caller = service_context("cli", workspace, *(roles or ("viewer",)))
-    return await rpc_call(nc, subject, caller, payload, keys=KeyRing.from_env("cli"))
+    return await rpc_call(
+        nc, subject, caller, payload, keys=KeyRing.from_env("cli"), timeout=CLI_CALL_TIMEOUT
+    )
 
 
 @contextlib.asynccontextmanager
