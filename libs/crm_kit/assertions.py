@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import threading
 import time
@@ -252,11 +253,7 @@ class KeyRing:
     ) -> tuple[str, dict[str, Any]]:
         """The issuer and claims of a token signed by an accepted issuer for `audience`,
         unexpired (AssertionError_ otherwise)."""
-        try:
-            unverified = jwt.decode(token, options={"verify_signature": False})
-        except jwt.PyJWTError:
-            raise AssertionError_("malformed internal assertion") from None
-        issuer = unverified.get("iss")
+        issuer = _claimed_issuer(token)
         if not isinstance(issuer, str) or issuer not in issuers:
             raise AssertionError_(f"issuer {issuer!r} is not accepted here")
         key = self._public_key(issuer)
@@ -293,3 +290,21 @@ class KeyRing:
                 raise ValueError(f"{path}: expected an Ed25519 public key")
             self._trusted[party] = key
             return key
+
+
+def _claimed_issuer(token: str) -> Any:
+    """The `iss` a token claims, read without checking anything: only which key to verify
+    it with (the verified decode then checks every claim, this one included). PyJWT's own
+    unverified decode cost ~50 us a request (it checks each segment character by
+    character), a sixth of a whole verification, for one field."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise AssertionError_("malformed internal assertion")
+    payload = parts[1]
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except ValueError:  # bad base64 (binascii.Error), bad JSON, bad UTF-8
+        raise AssertionError_("malformed internal assertion") from None
+    if not isinstance(claims, dict):
+        raise AssertionError_("malformed internal assertion")
+    return claims.get("iss")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from pathlib import Path
 
@@ -75,6 +77,34 @@ def test_expired_and_missing_assertions_are_refused(keys: Path) -> None:
         deals.verify(None, audience="a", issuers={"gateway"})
     with pytest.raises(AssertionError_, match="malformed"):
         deals.verify("not-a-jwt", audience="a", issuers={"gateway"})
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["a.b", "a.!!!.c", "a.bm90IGpzb24.c", "a.WzFd.c", "a.\u00e9.c", "a.b.c.d"],
+    ids=["two parts", "bad base64", "not json", "not an object", "not ascii", "four parts"],
+)
+def test_a_malformed_assertion_is_refused_before_any_key_is_looked_up(
+    keys: Path, token: str
+) -> None:
+    with pytest.raises(AssertionError_, match="malformed"):
+        KeyRing.from_env("deals").verify(token, audience="a", issuers={"gateway"})
+
+
+def test_the_issuer_read_before_verifying_is_checked_by_the_signature(keys: Path) -> None:
+    """The issuer picks the key; a payload edited to name another accepted issuer (whose
+    key then checks it) is refused by that key's signature check."""
+    KeyRing.from_env("contacts")  # its key exists: an accepted issuer with a key
+    token = KeyRing.from_env("gateway").mint(audience="a", context=ALICE)
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["iss"] = "contacts"
+    edited = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    deals = KeyRing.from_env("deals")
+    with pytest.raises(AssertionError_, match="invalid internal assertion"):
+        deals.verify(
+            f"{header}.{edited}.{signature}", audience="a", issuers={"gateway", "contacts"}
+        )
 
 
 def test_production_refuses_to_make_up_a_key(keys: Path, monkeypatch: pytest.MonkeyPatch) -> None:
