@@ -9,6 +9,11 @@ interrupted load, which `--reuse` refuses. It records what the data was generate
 (the seed, the anchor date the dates hang on, the proportions) and the import's figures,
 so the reused run measures the same workspace and prints the same table.
 
+The bulk path writes behind the services' change logs, so the snapshots written before it
+miss its documents: a load's indexes must be warmed once by scans (the snapshots dropped)
+before a start from snapshots can be trusted. The marker says whether that happened
+(`scanned`); until it has, every start from the directory scans.
+
 The bench's JWT secret is kept beside it (mode 0600): the stack's processes of a reused
 run then accept the tokens the same way the loading run's did."""
 
@@ -69,8 +74,23 @@ def mark_loaded(
         "options": {k: options[k] for k in DATA_OPTIONS},
         "anchor": anchor.isoformat(),
         "import": {kind: asdict(result) for kind, result in imported.items()},
+        "scanned": False,
     }
     (root / MARKER).write_text(json.dumps(marker, indent=1))
+
+
+def scanned(root: Path) -> bool:
+    """Whether the kept indexes were warmed by scans since the load (their snapshots,
+    written at a clean stop since, then hold every document)."""
+    path = root / MARKER
+    return path.exists() and bool(json.loads(path.read_text()).get("scanned"))
+
+
+def mark_scanned(root: Path) -> None:
+    path = root / MARKER
+    marker = json.loads(path.read_text())
+    marker["scanned"] = True
+    path.write_text(json.dumps(marker, indent=1))
 
 
 def open_loaded(root: Path, options: dict[str, Any]) -> tuple[date, dict[str, KindResult]]:
