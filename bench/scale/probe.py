@@ -95,6 +95,23 @@ def commands(http: httpx.Client, url: str) -> Counter[str]:
     return found
 
 
+CURSORS = "ferretdb_cursors_duration_seconds_"
+
+
+def cursors(http: httpx.Client, url: str) -> dict[str, tuple[float, float]]:
+    """FerretDB's cursors by database.collection: (opened, seconds open in all)."""
+    found: dict[str, list[float]] = {}
+    for line in http.get(url).text.splitlines():
+        if not line.startswith(CURSORS) or "_bucket{" in line:
+            continue
+        labels, value = line.rsplit(" ", 1)
+        collection = labels.split('collection="', 1)[1].split('"', 1)[0]
+        db = labels.split('db="', 1)[1].split('"', 1)[0]
+        slot = 0 if labels.startswith(CURSORS + "count") else 1
+        found.setdefault(f"{db}.{collection}", [0.0, 0.0])[slot] += float(value)
+    return {k: (v[0], v[1]) for k, v in found.items()}
+
+
 class Window:
     """CPU per process and FerretDB commands over a stretch of time."""
 
@@ -105,6 +122,7 @@ class Window:
         self.started = time.monotonic()
         self.cpu = cpu_seconds(self.state["pids"])
         self.commands = commands(self.http, self.state["ferretdb_metrics_url"])
+        self.cursors = cursors(self.http, self.state["ferretdb_metrics_url"])
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -112,6 +130,39 @@ class Window:
         after = cpu_seconds(self.state["pids"])
         self.cpu = {k: after[k] - v for k, v in self.cpu.items() if k in after}
         self.commands = commands(self.http, self.state["ferretdb_metrics_url"]) - self.commands
+        before, self.cursors = self.cursors, {}
+        for name, (count, seconds) in cursors(
+            self.http, self.state["ferretdb_metrics_url"]
+        ).items():
+            was = before.get(name, (0.0, 0.0))
+            if count > was[0]:
+                self.cursors[name] = (count - was[0], seconds - was[1])
+
+    def busiest_cursors(self, most: int = 8) -> str:
+        """The collections whose cursors were open longest (wall seconds: where FerretDB's
+        time went, a scan's included), with how many were opened."""
+        ranked = sorted(self.cursors.items(), key=lambda kv: -kv[1][1])[:most]
+        return ", ".join(f"{name} {n:.0f} x, {s:.1f} s" for name, (n, s) in ranked)
+
+
+def idle_window(http: httpx.Client, state: dict[str, Any], seconds: float, every: float) -> None:
+    """Sleep `seconds`; with `every`, print each stretch's FerretDB CPU and commands (the
+    safety rebuilds and the relays' backstop sweeps show as periodic spikes)."""
+    if every <= 0:
+        time.sleep(seconds)
+        return
+    ends = time.monotonic() + seconds
+    while time.monotonic() < ends:
+        with Window(http, state) as part:
+            time.sleep(min(every, max(ends - time.monotonic(), 0.1)))
+        busy = sorted(part.cpu.items(), key=lambda x: -x[1])[:4]
+        print(
+            f"  {time.strftime('%H:%M:%S')} CPU ms/s "
+            + ", ".join(f"{k} {v * 1000 / part.seconds:.0f}" for k, v in busy)
+            + "; commands "
+            + ", ".join(f"{k} {v}" for k, v in part.commands.most_common() if k not in HOUSEKEEPING)
+            + f"; cursors {part.busiest_cursors(3)}"
+        )
 
 
 def main() -> int:
@@ -120,6 +171,9 @@ def main() -> int:
     parser.add_argument("--reuse", required=True, metavar="DIR")
     parser.add_argument("--size", type=int, required=True)
     parser.add_argument("--idle", type=float, default=60.0, help="seconds with no requests")
+    parser.add_argument(
+        "--every", type=float, default=0.0, help="print the idle window every N seconds"
+    )
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument(
         "--ops",
@@ -137,13 +191,14 @@ def main() -> int:
     print(f"probe {root} ({_load()})")
     with httpx.Client(timeout=REQUEST_TIMEOUT, trust_env=False) as http:
         with Window(http, state) as idle:
-            time.sleep(max(1.0, min(args.idle, 1800.0)))
+            idle_window(http, state, max(1.0, min(args.idle, 1800.0)), args.every)
         rate = {k: v / idle.seconds for k, v in idle.cpu.items()}
         per_second = {k: v / idle.seconds for k, v in idle.commands.items()}
         print(
             f"idle {idle.seconds:.0f} s, CPU ms per second: "
             + ", ".join(f"{k} {v * 1000:.0f}" for k, v in sorted(rate.items(), key=lambda x: -x[1]))
         )
+        print(f"  FerretDB cursors (opened, seconds open): {idle.busiest_cursors()}")
         print(
             "  FerretDB commands per second: "
             + ", ".join(
@@ -191,6 +246,7 @@ def main() -> int:
                     f"{k} {v:.1f}" for k, v in sorted(cpu.items(), key=lambda x: -x[1]) if v >= 0.5
                 )
             )
+            print(f"  FerretDB cursors (opened, seconds open): {window.busiest_cursors(5)}")
             print(
                 "  FerretDB commands per request (net of idle): "
                 + ", ".join(f"{k} {v:.2f}" for k, v in sorted(net.items(), key=lambda x: -x[1]))
