@@ -319,17 +319,20 @@ class OutboxRelay:
             try:
                 if loop.time() >= next_sweep:
                     started = loop.time()
-                    await self.publish_pending(grace_seconds=grace)
+                    sent = await self.publish_pending(grace_seconds=grace)
                     grace = self._grace_seconds
                     watching = loop.time() < watch_until
                     # A backstop sweep scans every outbox collection (FerretDB: every
-                    # document): one that took long waits proportionally longer.
+                    # document): one that found nothing to publish and took long waits
+                    # proportionally longer. One that published goes on at the backstop
+                    # period (a dead replica's backlog goes out `batch` at a time).
                     self.sweep_took = loop.time() - started
-                    pause = (
-                        self._sweep_seconds
-                        if watching
-                        else paced(self._backstop_seconds, self.sweep_took)
-                    )
+                    if watching:
+                        pause = self._sweep_seconds
+                    elif sent:
+                        pause = self._backstop_seconds
+                    else:
+                        pause = paced(self._backstop_seconds, self.sweep_took)
                     next_sweep = loop.time() + pause
                 elif self._batches:
                     await self.publish_pending(self._grace_seconds, self._batches)
