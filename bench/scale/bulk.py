@@ -36,6 +36,23 @@ from crm_tasks.store.documents import task_to_doc
 
 BATCH = 1000
 CREATED_BY = "bulk-loader"
+# external id -> _id by (database, collection, workspace), as last scanned and extended by
+# this process's bulk inserts: each kind's bulk load needs the contacts', companies' and
+# deals' maps, and on FerretDB each scan reads the whole collection (at 100,000 deals the
+# three took over 30 minutes before the interactions under load). `forget` drops a map
+# that rows imported through the API have changed behind it.
+_KNOWN: dict[tuple[str, str, str], dict[str, str]] = {}
+_COLLECTION_OF = {
+    "companies": ("crm_contacts", "companies"),
+    "contacts": ("crm_contacts", "contacts"),
+    "deals": ("crm_deals", "deals"),
+}
+
+
+def forget(workspace: str, kind: str) -> None:
+    """Rows of `kind` are about to be written behind the map (through the API)."""
+    if kind in _COLLECTION_OF:
+        _KNOWN.pop((*_COLLECTION_OF[kind], workspace), None)
 
 
 def _id(workspace: str, kind: str, n: int) -> str:
@@ -48,10 +65,15 @@ def _moment(text: str) -> datetime:
 
 async def _ids(client: AsyncMongoClient[Any], db: str, collection: str, ws: str) -> dict[str, str]:
     """external id -> _id of a workspace's records (what an import resolves by key)."""
+    known = _KNOWN.get((db, collection, ws))
+    if known is not None:
+        return known
     cursor = client[db][collection].find(
         {"workspace_id": ws, "external_id": {"$ne": None}}, {"external_id": 1}
     )
-    return {doc["external_id"]: doc["_id"] async for doc in cursor}
+    found = {doc["external_id"]: doc["_id"] async for doc in cursor}
+    _KNOWN[(db, collection, ws)] = found
+    return found
 
 
 async def _insert(
@@ -59,8 +81,14 @@ async def _insert(
 ) -> int:
     written = 0
     batch: list[dict[str, Any]] = []
+    known = None
     for doc in docs:
         batch.append(doc)
+        if doc.get("external_id") and doc.get("workspace_id"):
+            if known is None:
+                known = _KNOWN.get((db, collection, doc["workspace_id"]))
+            if known is not None:
+                known[doc["external_id"]] = doc["_id"]
         if len(batch) == BATCH:
             await client[db][collection].insert_many(batch, ordered=False)
             written, batch = written + len(batch), []

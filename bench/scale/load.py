@@ -18,7 +18,7 @@ from typing import Any
 
 import cpu
 import httpx
-from bulk import load_bulk
+from bulk import forget, load_bulk
 from generate import KINDS, Workspace, chunks, mapping, write_csv
 from pymongo import AsyncMongoClient
 
@@ -92,6 +92,8 @@ def load_workspace(
             through_api = min(workspace.rows(kind), api_limit.get(kind, workspace.rows(kind)))
             meter = cpu.Meter(*pids.values())
             meter.__enter__()
+            if through_api:
+                forget(workspace.name, kind)  # the bulk path's id maps miss these rows
             for numbers in chunks(through_api):
                 path = write_csv(workspace, kind, numbers, tmp / f"{workspace.name}-{kind}.csv")
                 started = time.monotonic()

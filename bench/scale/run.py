@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
@@ -47,6 +48,7 @@ for sub in ("libs", "cli", "services/contacts", "services/deals", "services/task
         sys.path.insert(0, str(ROOT / sub))
 
 import httpx  # noqa: E402
+import kept  # noqa: E402
 import psutil  # noqa: E402
 from generate import KINDS, Workspace  # noqa: E402
 from load import events_settled, load_workspace  # noqa: E402
@@ -93,8 +95,15 @@ def read_models(stack: Stack) -> dict[str, tuple[float, float]]:
     return {key: (w, e) for key, (w, e) in found.items()}
 
 
-# Indexes that load a workspace on first use only (no warm-up at start).
-LAZY_INDEXES = ("tasks:deal task lists",)
+# Indexes that load a workspace on first use only (no warm-up at start: `_held_as_asked`
+# in the tasks store).
+LAZY_INDEXES = ("tasks:deal task lists", "tasks:deal outcomes")
+
+
+def all_warm(indexes: dict[str, tuple[float, float]], workspaces: int) -> bool:
+    """Every index with a warm-up has loaded `workspaces` workspaces."""
+    warming = [k for k, (w, _) in indexes.items() if k not in LAZY_INDEXES and w < workspaces]
+    return bool(indexes) and not warming
 
 
 def wait_warm(
@@ -109,8 +118,7 @@ def wait_warm(
         now = read_models(stack)
         if now != last:
             last, changed = now, time.monotonic()
-        warming = [k for k, (w, _) in now.items() if k not in LAZY_INDEXES and w < workspaces]
-        if now and not warming:
+        if all_warm(now, workspaces):
             break
         time.sleep(0.5)
     return changed - started, last
@@ -181,7 +189,14 @@ def restart(stack: Stack, workspaces: int, *, snapshots: bool = False) -> dict[s
     print(
         "  RSS MB after warm-up: " + ", ".join(f"{k} {v / 1e6:.0f}" for k, v in sorted(rss.items()))
     )
-    return {"ready": ready, "warm": warm, "rss": rss, "warm_cpu": spent, "stop": stopped}
+    return {
+        "ready": ready,
+        "warm": warm,
+        "rss": rss,
+        "warm_cpu": spent,
+        "stop": stopped,
+        "indexes": indexes,
+    }
 
 
 def compare_warm_ups(scanned: dict[str, Any], restored: dict[str, Any]) -> None:
@@ -193,6 +208,29 @@ def compare_warm_ups(scanned: dict[str, Any], restored: dict[str, Any]) -> None:
     for name in ("ferretdb", "contacts", "deals", "tasks"):
         a, b = scanned["warm_cpu"].get(name, 0.0), restored["warm_cpu"].get(name, 0.0)
         print(f"    {name} CPU s until warm: scans {a:.1f}, snapshots {b:.1f}")
+
+
+SETTLE_STEP = 10.0
+# FerretDB's CPU share below which the start-up's background work (each relay's first
+# sweep of every outbox collection, the snapshot writes) counts as done.
+SETTLE_SHARE = 0.10
+
+
+def settle(stack: Stack, limit: float) -> tuple[float, float]:
+    """Wait (at most `limit` seconds) until FerretDB is nearly idle: after a start every
+    relay sweeps its outbox collections once (on FerretDB a scan of each), which the
+    first reads would otherwise share the database with. Seconds waited, and FerretDB's
+    share of a core over the last step."""
+    started = time.monotonic()
+    pid = stack.pid("ferretdb")
+    share = 1.0
+    while time.monotonic() - started < limit:
+        before = _cpu_seconds(pid)
+        time.sleep(SETTLE_STEP)
+        share = (_cpu_seconds(pid) - before) / SETTLE_STEP
+        if share < SETTLE_SHARE:
+            break
+    return time.monotonic() - started, share
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -229,73 +267,118 @@ def _cpu_text(cpu_ms: dict[str, float]) -> str:
     )
 
 
+def _run_directory(size: int, args: argparse.Namespace) -> contextlib.AbstractContextManager[str]:
+    """Where the size's stack lives: a temporary directory, or with `--keep-data` /
+    `--reuse` the kept one (`kept.py`), which outlives the run."""
+    base = args.keep_data or args.reuse
+    if not base:
+        return tempfile.TemporaryDirectory(prefix="crm-bench-scale-")
+    root = kept.directory(base, size)
+    if args.keep_data:
+        kept.prepare_new(root)
+    return contextlib.nullcontext(str(root))
+
+
+def load_all(
+    stack: Stack, root: Path, size: int, args: argparse.Namespace, anchor: Any, result: Any
+) -> None:
+    """Ten small workspaces and the main one, generated and imported (`load.py`)."""
+    phase = time.monotonic()
+    api_limit = args.api_rows
+    # Their deals through the API (which creates the pipeline the warm-up lists).
+    small_limit = {kind: 0 for kind in args.bulk_kinds if kind != "deals"}
+    print("importing through the import API ...")
+    for n in range(args.small_workspaces):
+        small = Workspace(f"small-{n:02d}", args.small_deals, args.seed, anchor)
+        # Their interactions and tasks all by the bulk path: ten workspaces of
+        # slow imports would take the time the main workspace's figures need.
+        load_workspace(
+            stack.gateway_url,
+            stack.infra.mongodb_uri,
+            small,
+            root,
+            small_limit,
+            {},
+            False,
+        )
+    result["phases"]["small workspaces"] = time.monotonic() - phase
+    print(
+        f"  {args.small_workspaces} small workspaces of {args.small_deals} deals "
+        f"in {time.monotonic() - phase:.0f} s"
+    )
+    phase = time.monotonic()
+    main = Workspace(
+        MAIN,
+        size,
+        args.seed,
+        anchor,
+        args.interactions_per_deal,
+        args.tasks_per_deal,
+        args.contacts_per_deal,
+    )
+    pids = {name: stack.pid(name) for name in WORKERS}
+    imported = load_workspace(
+        stack.gateway_url, stack.infra.mongodb_uri, main, root, api_limit, pids
+    )
+    result["phases"]["import"] = time.monotonic() - phase
+    result["import"] = imported
+
+
 def one_size(size: int, args: argparse.Namespace, anchor: Any) -> dict[str, Any]:
     print(f"\n=== {size:,} deals ({load_average()})", flush=True)
     result: dict[str, Any] = {"size": size, "phases": {}}
-    with tempfile.TemporaryDirectory(prefix="crm-bench-scale-") as tmp:
+    with _run_directory(size, args) as tmp:
         root = Path(tmp)
+        if args.reuse:
+            anchor, result["import"] = kept.open_loaded(root, vars(args))
+            print(f"reusing the load kept in {root} (anchor {anchor}): no generation, no import")
         stack = Stack(root)
         phase = time.monotonic()
-        api_limit = args.api_rows
-        # Their deals through the API (which creates the pipeline the warm-up lists).
-        small_limit = {kind: 0 for kind in args.bulk_kinds if kind != "deals"}
         try:
             stack.start_infra()
+            if args.keep_data:
+                kept.save_secret(root)
             first_ready = stack.start_parts()
             result["phases"]["stack up"] = time.monotonic() - phase
-            print(f"stack up in {first_ready:.1f} s; importing through the import API ...")
-            phase = time.monotonic()
-            for n in range(args.small_workspaces):
-                small = Workspace(f"small-{n:02d}", args.small_deals, args.seed, anchor)
-                # Their interactions and tasks all by the bulk path: ten workspaces of
-                # slow imports would take the time the main workspace's figures need.
-                load_workspace(
-                    stack.gateway_url,
-                    stack.infra.mongodb_uri,
-                    small,
-                    root,
-                    small_limit,
-                    {},
-                    False,
+            print(f"stack up in {first_ready:.1f} s")
+            if not args.reuse:
+                load_all(stack, root, size, args, anchor, result)
+                settled = asyncio.run(events_settled(stack.infra.mongodb_uri))
+                print(
+                    f"  every import batch's events published {settled:.1f} s after"
+                    f" ({load_average()})"
                 )
-            result["phases"]["small workspaces"] = time.monotonic() - phase
-            print(
-                f"  {args.small_workspaces} small workspaces of {args.small_deals} deals "
-                f"in {time.monotonic() - phase:.0f} s"
-            )
-            phase = time.monotonic()
-            main = Workspace(
-                MAIN,
-                size,
-                args.seed,
-                anchor,
-                args.interactions_per_deal,
-                args.tasks_per_deal,
-                args.contacts_per_deal,
-            )
-            pids = {name: stack.pid(name) for name in WORKERS}
-            imported = load_workspace(
-                stack.gateway_url, stack.infra.mongodb_uri, main, root, api_limit, pids
-            )
-            result["phases"]["import"] = time.monotonic() - phase
-            result["import"] = imported
-            settled = asyncio.run(events_settled(stack.infra.mongodb_uri))
-            print(
-                f"  every import batch's events published {settled:.1f} s after ({load_average()})"
-            )
-            phase = time.monotonic()
-            print("restart on the loaded database, the indexes warmed by scans ...")
-            result.update(restart(stack, args.small_workspaces + 1))
-            result["phases"]["restart"] = time.monotonic() - phase
-            if args.snapshot_restart:
+                if args.keep_data:
+                    kept.mark_loaded(root, vars(args), anchor, result["import"])
+                    print(f"  the load is kept in {root}: --reuse {args.keep_data} starts from it")
+            # A fresh load's snapshots miss what the bulk path wrote: it is scanned first.
+            scan = args.scan_restart or not (args.reuse and kept.scanned(root))
+            if scan:
+                phase = time.monotonic()
+                print("restart on the loaded database, the indexes warmed by scans ...")
+                result.update(restart(stack, args.small_workspaces + 1))
+                result["phases"]["restart"] = time.monotonic() - phase
+                warm = all_warm(result["indexes"], args.small_workspaces + 1)
+                if (args.keep_data or args.reuse) and warm:
+                    kept.mark_scanned(root)
+            if args.snapshot_restart or not scan:
                 phase = time.monotonic()
                 print("restart again, the indexes warmed from the snapshots written at the stop")
                 restored = restart(stack, args.small_workspaces + 1, snapshots=True)
-                compare_warm_ups(result, restored)
+                if scan:
+                    compare_warm_ups(result, restored)
+                else:
+                    result.update(restored)
                 result["restored"] = restored
                 result["phases"]["restart from snapshots"] = time.monotonic() - phase
             if args.warm_only:
                 return result
+            if args.settle > 0:
+                quiet, share = settle(stack, args.settle)
+                print(
+                    f"  background settled in {quiet:.0f} s (FerretDB busy {share:.0%} of the"
+                    f" last {SETTLE_STEP:.0f} s; {load_average()})"
+                )
             phase = time.monotonic()
             print(f"measuring ({args.samples} samples each, {args.concurrency} at a time) ...")
             found, failures = asyncio.run(
@@ -324,7 +407,8 @@ def one_size(size: int, args: argparse.Namespace, anchor: Any) -> dict[str, Any]
             )
             print(f"  ({load_average()})")
         finally:
-            stack.stop()
+            # A kept load's clean stop writes the indexes' snapshots the next run starts from.
+            stack.stop(grace=STOP_GRACE if args.keep_data or args.reuse else 20.0)
             if args.keep_logs:
                 Path(args.keep_logs).mkdir(parents=True, exist_ok=True)
                 for log in root.glob("*.log"):
@@ -420,7 +504,11 @@ def main() -> int:
     parser.add_argument("--sizes", default="10000,100000", help="deals, comma-separated")
     parser.add_argument("--samples", type=int, default=40, help="per operation")
     parser.add_argument(
-        "--raw-samples", type=int, default=10, help="of the raw driver's board and search"
+        "--raw-samples",
+        type=int,
+        default=10,
+        help="of the raw driver's board and search (0: none; each scans the collection on"
+        " FerretDB, more than 600 s a sample at 10,000 deals under load)",
     )
     parser.add_argument("--concurrency", type=int, default=4, help="requests at once")
     parser.add_argument("--small-workspaces", type=int, default=10)
@@ -443,9 +531,35 @@ def main() -> int:
     parser.add_argument("--contacts-per-deal", type=int, default=2)
     parser.add_argument("--keep-logs", help="copy the processes' logs into this directory")
     parser.add_argument(
+        "--settle",
+        type=float,
+        default=0.0,
+        help="before the reads, wait up to this many seconds for FerretDB to be nearly idle"
+        " (the start-up's outbox sweeps; 0: measure at once, the start included)",
+    )
+    kept_data = parser.add_mutually_exclusive_group()
+    kept_data.add_argument(
+        "--keep-data",
+        metavar="DIR",
+        help="load into DIR/<deals> and keep it (FerretDB, NATS, keys) for --reuse",
+    )
+    kept_data.add_argument(
+        "--reuse",
+        metavar="DIR",
+        help="start from the load kept in DIR/<deals>: no generation, no import (the reads"
+        " and moves of every run stay in it)",
+    )
+    parser.add_argument(
         "--warm-only",
         action="store_true",
         help="stop after the restarts (no reads, moves or raw driver measured)",
+    )
+    parser.add_argument(
+        "--no-scan-restart",
+        dest="scan_restart",
+        action="store_false",
+        help="with --reuse: skip the restart that warms the indexes by scans, start from the"
+        " snapshots the kept load's last clean stop wrote (once a run has scanned it)",
     )
     parser.add_argument(
         "--no-snapshot-restart",
@@ -465,7 +579,7 @@ def main() -> int:
     args.tasks_per_deal = max(0, min(args.tasks_per_deal, 3))
     args.contacts_per_deal = max(1, min(args.contacts_per_deal, 2))
     args.samples = max(5, min(args.samples, 500))
-    args.raw_samples = max(1, min(args.raw_samples, 500))
+    args.raw_samples = max(0, min(args.raw_samples, 500))
     args.concurrency = max(1, min(args.concurrency, 32))
     args.small_workspaces = max(0, min(args.small_workspaces, 50))
     args.small_deals = max(10, min(args.small_deals, 10_000))

@@ -135,6 +135,6 @@ class Stack:
             return self.processes[name].pid
         return next(s.process.pid for s in self.infra.servers if s.name == name)
 
-    def stop(self) -> None:
-        self.stop_parts()
+    def stop(self, grace: float = 20.0) -> None:
+        self.stop_parts(grace)
         self.infra.stop()

@@ -40,6 +40,7 @@ from crm_contracts.envelope import HEADER_WORKSPACE
 
 from . import read_index
 from .index_snapshot import IndexSnapshots
+from .periodic import paced
 from .read_index import ReadIndex, warm_up
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,9 @@ class IndexFeed:
         self.received = 0
         self.skipped = 0
         self.rebuilds = 0
+        # The last periodic rebuild's seconds, and the pause before the next (`paced`).
+        self.rebuild_took = 0.0
+        self.rebuild_pause = rebuild_seconds
         self._refreshing = False
         self._snapshot_seconds = snapshot_seconds
         self.snapshots = 0
@@ -223,9 +227,15 @@ class IndexFeed:
                 reconnects = now_reconnects
                 if reconnected:
                     log.info("NATS reconnected: rebuilding the %s", self.index.name)
+                started = time.monotonic()
                 await self.index.rebuild()
                 self.rebuilds += 1
-                next_rebuild = time.monotonic() + self._rebuild_seconds
+                # A rebuild is a scan of every loaded document: one that took long (a
+                # large workspace on FerretDB) waits proportionally longer for the next,
+                # not to keep the database busy (a reconnect still rebuilds at once).
+                self.rebuild_took = time.monotonic() - started
+                self.rebuild_pause = paced(self._rebuild_seconds, self.rebuild_took)
+                next_rebuild = time.monotonic() + self.rebuild_pause
 
 
 class Runtime(Protocol):

@@ -34,6 +34,7 @@ from .locks import DocLocks
 from .logs import log_fields
 from .operation import OPS_FIELD
 from .outbox_clears import ClearWriter
+from .periodic import paced
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +230,7 @@ class OutboxRelay:
         # Per collection, at the last sweep: (documents pending, when the oldest was written).
         self.backlog: dict[str, tuple[int, datetime | None]] = {}
         self.swept_at = 0.0
+        self.sweep_took = 0.0  # the last full sweep's seconds
         metrics.track(self)
 
     @classmethod
@@ -316,10 +318,21 @@ class OutboxRelay:
                 next_sweep = min(next_sweep, loop.time())
             try:
                 if loop.time() >= next_sweep:
-                    await self.publish_pending(grace_seconds=grace)
+                    started = loop.time()
+                    sent = await self.publish_pending(grace_seconds=grace)
                     grace = self._grace_seconds
                     watching = loop.time() < watch_until
-                    pause = self._sweep_seconds if watching else self._backstop_seconds
+                    # A backstop sweep scans every outbox collection (FerretDB: every
+                    # document): one that found nothing to publish and took long waits
+                    # proportionally longer. One that published goes on at the backstop
+                    # period (a dead replica's backlog goes out `batch` at a time).
+                    self.sweep_took = loop.time() - started
+                    if watching:
+                        pause = self._sweep_seconds
+                    elif sent:
+                        pause = self._backstop_seconds
+                    else:
+                        pause = paced(self._backstop_seconds, self.sweep_took)
                     next_sweep = loop.time() + pause
                 elif self._batches:
                     await self.publish_pending(self._grace_seconds, self._batches)

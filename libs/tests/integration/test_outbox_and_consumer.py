@@ -17,6 +17,7 @@ from pymongo.errors import AutoReconnect
 from crm_contracts.envelope import CloudEvent, new_event, source_of
 from crm_contracts.streams import StreamSpec
 from crm_kit import consumer as consumer_module
+from crm_kit import periodic
 from crm_kit.consumer import EventConsumer
 from crm_kit.errors import ServiceUnavailable
 from crm_kit.nats_io import ensure_stream
@@ -275,6 +276,69 @@ async def test_a_written_document_is_published_while_a_sweep_is_still_reading(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_a_slow_backstop_sweep_puts_the_next_one_off(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backstop sweep scans every outbox collection (on FerretDB, every document): one
+    that took long waits in proportion (`crm_kit.periodic.paced`), where a fixed period
+    kept FerretDB busy at 10,000 deals. Here a sweep takes at least 20 ms and may keep
+    1/1000 of the time: the next waits at least 20 s, not the 50 ms backstop period,
+    unless the sweep published something."""
+    monkeypatch.setattr(periodic, "BACKGROUND_SHARE", 0.001)
+    relay = OutboxRelay(
+        env["db"], ["things"], env["js"], sweep_seconds=0.01, backstop_seconds=0.05,
+        grace_seconds=0.0,
+    )  # fmt: skip
+    sweeps = 0
+
+    async def slow_sweep(grace_seconds: float = 0.0) -> int:
+        nonlocal sweeps
+        sweeps += 1
+        await asyncio.sleep(0.02)
+        return 0
+
+    monkeypatch.setattr(relay, "publish_pending", slow_sweep)
+    task = asyncio.create_task(relay.run())
+    try:
+
+        async def swept_after_the_watch() -> bool:
+            return relay.sweep_took >= 0.02 and sweeps >= 1
+
+        await eventually(swept_after_the_watch, timeout=10, what="a backstop sweep")
+        seen = sweeps
+        for _ in range(30):  # six backstop periods of 50 ms at least
+            await asyncio.sleep(0.01)
+        # At most the one sweep of the start-up watch window after the first.
+        assert sweeps <= max(seen, 2)
+    finally:
+        await cancel_tasks([task], timeout=5)
+
+    # A sweep that published something (a dead replica's backlog, `batch` documents a
+    # pass) goes on at the backstop period, however long it took.
+    busy = OutboxRelay(
+        env["db"], ["things"], env["js"], sweep_seconds=0.01, backstop_seconds=0.05,
+        grace_seconds=0.0,
+    )  # fmt: skip
+    busy_sweeps = 0
+
+    async def slow_publishing_sweep(grace_seconds: float = 0.0) -> int:
+        nonlocal busy_sweeps
+        busy_sweeps += 1
+        await asyncio.sleep(0.02)
+        return 1
+
+    monkeypatch.setattr(busy, "publish_pending", slow_publishing_sweep)
+    task = asyncio.create_task(busy.run())
+    try:
+
+        async def swept_again() -> bool:
+            return busy_sweeps >= 4  # paced, the second would come 20 s after the first
+
+        await eventually(swept_again, timeout=10, what="backstop sweeps at their period")
+    finally:
+        await cancel_tasks([task], timeout=5)
 
 
 async def test_relay_task_stops_promptly_when_cancelled_during_a_wake_up(

@@ -13,9 +13,10 @@ from typing import Any
 import orjson
 import pytest
 
-from crm_kit import index_feed
+from crm_kit import index_feed, periodic
 from crm_kit.index_entries import Entries
 from crm_kit.index_feed import IndexFeed, cloud_event_subject, start_feed
+from crm_kit.periodic import BACKGROUND_SHARE, paced
 from crm_kit.read_index import ReadIndex, warm_up
 from crm_kit.settings import IndexSettings, Settings, with_index_env
 
@@ -385,6 +386,49 @@ async def test_safety_rebuilds_periodically_and_after_a_reconnect(
             if periodic.rebuilds >= 2:
                 break
         assert periodic.rebuilds >= 2
+    finally:
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
+
+
+def test_a_slow_background_scan_waits_in_proportion_to_its_length() -> None:
+    assert paced(300.0, 2.0) == 300.0  # a quick pass keeps the period
+    assert paced(300.0, 60.0) == pytest.approx(60.0 / BACKGROUND_SHARE)  # 1,200 s
+    assert paced(300.0, 60.0, share=0.5) == 300.0
+    assert paced(300.0, 600.0, share=0.5) == 1200.0
+    assert paced(300.0, 60.0, share=0.0) == 300.0  # no share: the period alone
+
+
+async def test_a_slow_safety_rebuild_puts_the_next_one_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(index_feed, "TICK_SECONDS", 0.01)
+    # 1/1000: a rebuild that took at least 20 ms waits at least 20 s for the next.
+    monkeypatch.setattr(periodic, "BACKGROUND_SHARE", 0.001)
+    coll = Collection()
+    coll.put("w1", {"_id": "a"})
+    coll.put("w1", {"_id": "b"})
+    index = make_index(coll)
+    await index.entries("w1")
+
+    async def slow_scan() -> None:
+        await asyncio.sleep(0.02)
+
+    coll.during_scan = slow_scan
+    feed = IndexFeed(index, _FakeNats(), None, subjects=[], stream="S", rebuild_seconds=0.01)  # type: ignore[arg-type]
+    loop = asyncio.ensure_future(feed.run_safety())
+    try:
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if feed.rebuilds:
+                break
+        assert feed.rebuilds == 1 and feed.rebuild_took >= 0.02
+        assert feed.rebuild_pause == pytest.approx(feed.rebuild_took / 0.001)
+        assert feed.rebuild_pause >= 20.0
+        # Ten of the 10 ms periods later the next rebuild is still not due.
+        for _ in range(10):
+            await asyncio.sleep(0.01)
+        assert feed.rebuilds == 1 and index.scans("w1") == 2
     finally:
         loop.cancel()
         await asyncio.gather(loop, return_exceptions=True)
