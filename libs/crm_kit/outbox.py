@@ -50,6 +50,10 @@ SEALED = "_outbox_sealed"
 # Whose each sealed event and audit entry is (ids, in order): what arming reads to leave
 # out those of records a unique index refused; cleared with the events once published.
 SEALED_EVENT_OWNERS = "event_docs"
+# A sealed batch's flag: its records are in and its events the relay's (`DocumentWriter.
+# arm_batch`). Set by the relay's clearing write too: a batch whose every record went in
+# is handed to the relay without a write of the flag (which rewrote the whole document).
+ARMED = "armed"
 SEALED_ENTRY_OWNERS = "audit_docs"
 # The collection the owners keep import batches in: small (a document per batch, emptied
 # once published), so the relay sweeps it every `sweep_seconds` whatever the backstop
@@ -454,6 +458,7 @@ class OutboxRelay:
                     SEALED: None,
                     SEALED_EVENT_OWNERS: [],
                     SEALED_ENTRY_OWNERS: [],
+                    ARMED: True,
                 }
                 await self._clears.update(
                     name, {"_id": doc_id}, {"$set": {PENDING: False, **emptied}}
