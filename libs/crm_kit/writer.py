@@ -379,8 +379,8 @@ class DocumentWriter:
         with one read and one clearing write instead of two writes per document. The
         records' audit entries ride in the batch the same way (the relay moves them to the
         audit log), so the request writes two documents, not six. A crash before arming
-        leaves the batch held: `arm_batches` arms it at start-up. Sent again with the same `batch_id`, the
-        events first held are the ones armed."""
+        leaves the batch held: `arm_batches` arms it at start-up. Sent again with the same
+        `batch_id`, the events first held are the ones armed."""
         if not docs:
             return set()
         doc_ids = [doc["_id"] for doc in docs]
