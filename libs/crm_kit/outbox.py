@@ -50,11 +50,11 @@ SEALED = "_outbox_sealed"
 # Whose each sealed event and audit entry is (ids, in order): what arming reads to leave
 # out those of records a unique index refused; cleared with the events once published.
 SEALED_EVENT_OWNERS = "event_docs"
+SEALED_ENTRY_OWNERS = "audit_docs"
 # A sealed batch's flag: its records are in and its events the relay's (`DocumentWriter.
 # arm_batch`). Set by the relay's clearing write too: a batch whose every record went in
 # is handed to the relay without a write of the flag (which rewrote the whole document).
 ARMED = "armed"
-SEALED_ENTRY_OWNERS = "audit_docs"
 # The collection the owners keep import batches in: small (a document per batch, emptied
 # once published), so the relay sweeps it every `sweep_seconds` whatever the backstop
 # (a batch written by a process without a relay, the command-line importer, goes out then).
@@ -70,9 +70,10 @@ _COMPRESSION_LEVEL = 1  # the fastest: most of the gain, ~10 ms for a 2 MB batch
 _UNSEAL: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True, tzinfo=UTC)
 # Documents the relay publishes at once (each under its own lock).
 _CONCURRENT_DOCUMENTS = 8
-# How long a wave of asynchronous publishes (`OutboxRelay._publish_all`) waits for its
-# acks, and for room among the client's pending publishes: JetStream's publish timeout.
+# How long a wave of asynchronous publishes (`OutboxRelay._publish_all`) may take: its
+# acks JetStream's publish timeout, plus a little per event for the sends.
 _ACK_SECONDS = 5.0
+_SEND_SECONDS = 0.005
 # The stored event's record (`_stored`), when the event names one.
 EVENT_OWNER = "of"
 # Projection that hides the outbox (and the keyed updates' markers, `crm_kit.operation`,
@@ -482,9 +483,10 @@ class OutboxRelay:
         sealed batch, a deal's task list: `owners`, whose each event is), in waves: the
         first event of every record, then the second of those that have one, and so on.
         A wave goes out as JetStream asynchronous publishes, its acks awaited together: a
-        round trip per wave, not per event, and no task per record (an import batch of
-        1,000 deals is two waves; a publish each with 64 records at a time cost the
-        deals service ~17 % of its CPU during an import). A record's next event is sent
+        round trip per wave, not per event, and no task per record (an import batch, one
+        `*.created` a record, is one wave; a publish and its ack each, 64 records at a
+        time, were ~17 % of the deals service's CPU during an import, under cProfile).
+        A record's next event is sent
         only once the wave before it was acked, so each record's events reach the stream
         in order. After a failed wave no further one starts, and the failure is raised:
         the document is then not cleared, and what went out is sent again later as the
@@ -506,13 +508,16 @@ class OutboxRelay:
             await self._publish_wave(wave)
 
     async def _publish_wave(self, wave: Sequence[dict[str, Any]]) -> None:
-        """Send every event of `wave`, then wait for their acks together (at most
-        `_ACK_SECONDS`); a failed or missing ack raises, the others are given up."""
+        """Send every event of `wave`, then wait for their acks together (within
+        `_ACK_SECONDS`, and `_SEND_SECONDS` an event); a failed or missing ack raises, the
+        others are given up."""
         acks: list[asyncio.Future[Any]] = []
         try:
-            for stored in wave:
-                acks.append(await self._send(stored))
-            async with asyncio.timeout(_ACK_SECONDS):
+            # The sends wait for room among the client's pending publishes (freed as acks
+            # come): bounded by the same deadline, not a timer of their own each.
+            async with asyncio.timeout(_ACK_SECONDS + len(wave) * _SEND_SECONDS):
+                for stored in wave:
+                    acks.append(await self._send(stored))
                 done = await asyncio.gather(*acks)
         except BaseException:
             for ack in acks:
@@ -532,9 +537,7 @@ class OutboxRelay:
         subject = stored["subject"]
         with telemetry.publish_span(subject, stored["id"], stored.get("traceparent", "")) as trace:
             headers = {HEADER_MSG_ID: stored["id"], HEADER_WORKSPACE: stored["workspace"], **trace}
-            return await self._js.publish_async(
-                subject, stored["body"].encode(), wait_stall=_ACK_SECONDS, headers=headers
-            )
+            return await self._js.publish_async(subject, stored["body"].encode(), headers=headers)
 
     async def _publish(self, stored: dict[str, Any]) -> None:
         subject = stored["subject"]

@@ -10,7 +10,10 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from crm_contracts.envelope import new_event
+from crm_kit import outbox
 from crm_kit.memory_db import MemoryDatabase
 from crm_kit.outbox import OUTBOX, OutboxRelay, _owners, outbox_fields
 
@@ -34,7 +37,7 @@ class SlowStream:
         return SimpleNamespace(duplicate=False)
 
     async def publish_async(
-        self, subject: str, body: bytes, wait_stall: float, headers: dict[str, str]
+        self, subject: str, body: bytes, headers: dict[str, str]
     ) -> asyncio.Future[Any]:
         """Sent now (the stream's order is the order of the sends), acked a round trip
         later."""
@@ -107,9 +110,9 @@ class FailingAcks(SlowStream):
         self.refused = refused
 
     async def publish_async(
-        self, subject: str, body: bytes, wait_stall: float, headers: dict[str, str]
+        self, subject: str, body: bytes, headers: dict[str, str]
     ) -> asyncio.Future[Any]:
-        ack = await super().publish_async(subject, body, wait_stall, headers)
+        ack = await super().publish_async(subject, body, headers)
         if headers["Nats-Msg-Id"] != self.refused:
             return ack
         refused: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -131,3 +134,32 @@ async def test_a_wave_whose_ack_fails_ends_the_pass_before_the_next_wave() -> No
     else:
         raise AssertionError("the failed ack was not raised")
     assert stream.sent == ["a1", "b1"]
+
+
+class SilentStream(SlowStream):
+    """A stream that never acks (NATS gone after the sends)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting: list[asyncio.Future[Any]] = []
+
+    async def publish_async(
+        self, subject: str, body: bytes, headers: dict[str, str]
+    ) -> asyncio.Future[Any]:
+        self.sent.append(headers["Nats-Msg-Id"])
+        self.waiting.append(asyncio.get_running_loop().create_future())
+        return self.waiting[-1]
+
+
+async def test_a_wave_whose_acks_never_come_fails_the_pass_and_gives_them_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(outbox, "_ACK_SECONDS", 0.05)
+    stream = SilentStream()
+    relay = OutboxRelay(MemoryDatabase(), [], stream)  # type: ignore[arg-type]
+    stored = _stored([("a1", "task-a"), ("b1", "task-b"), ("a2", "task-a")])
+    with pytest.raises(TimeoutError):
+        await relay._publish_all(stored, _owners(stored))
+    assert stream.sent == ["a1", "b1"]  # the second wave never started
+    # Given up: their places among the client's pending publishes are freed.
+    assert all(ack.cancelled() for ack in stream.waiting)
