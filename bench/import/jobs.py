@@ -18,7 +18,14 @@ server's too: rates swing with the machine's load, CPU per row much less). Bound
 most 200,000 rows a size; every process stops at the end.
 
     .venv/bin/python bench/import/jobs.py [--sizes 10000,100000] [--records companies,deals]
-        [--batch-rows N]
+        [--batch-rows N] [--spy DIR]
+
+Also prints FerretDB's commands per 1,000 rows by command (its `/debug/metrics`, every
+client: the services' statements) and the tasks service's CPU (its consumers of the deals'
+events run beside the import). `--spy DIR`: FerretDB's Go CPU profile over the job's first
+`--pprof-seconds` (`<kind>-<rows>.pprof`, read with `go tool pprof -top`), and py-spy
+samples of the import service and the owner where py-spy is installed
+(`<kind>-<rows>-<service>.txt`, collapsed stacks).
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("JWT_SECRET", "bench-secret-" + "x" * 40)
 
 import cpu  # noqa: E402
+import ferret_requests  # noqa: E402
 import httpx  # noqa: E402
 import orjson  # noqa: E402
 import psutil  # noqa: E402
@@ -233,8 +241,55 @@ async def settled(
     return time.monotonic() - started
 
 
+class Spy:
+    """py-spy sampling some processes while a phase runs (collapsed stacks)."""
+
+    def __init__(self, pids: dict[str, int], out: Path | None, name: str) -> None:
+        self._pids, self._out, self._name = pids, out, name
+        self._spies: list[subprocess.Popen[bytes]] = []
+
+    def __enter__(self) -> Spy:
+        spy = Path(sys.executable).parent / "py-spy"
+        if self._out is None or not spy.exists():
+            return self
+        self._out.mkdir(parents=True, exist_ok=True)
+        for service, pid in self._pids.items():
+            target = self._out / f"{self._name}-{service}.txt"
+            command = [str(spy), "record", "--pid", str(pid), "--format", "raw", "-o", str(target)]
+            self._spies.append(
+                subprocess.Popen(
+                    [*command, "--rate", "50", "--nonblocking"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for spy in self._spies:
+            spy.send_signal(2)  # SIGINT: py-spy writes what it sampled and exits
+        for spy in self._spies:
+            try:
+                spy.wait(60)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+
+
+async def go_profile(metrics_url: str, seconds: int) -> bytes:
+    """FerretDB's CPU profile (Go's pprof, on its debug address) over `seconds`."""
+    url = metrics_url.replace("/debug/metrics", f"/debug/pprof/profile?seconds={seconds}")
+    async with httpx.AsyncClient(timeout=seconds + 30, trust_env=False) as http:
+        return (await http.get(url)).content
+
+
 async def bench(
-    infra: InfraStack, services: Services, kinds: list[str], sizes: list[int], tmp: Path
+    infra: InfraStack,
+    services: Services,
+    kinds: list[str],
+    sizes: list[int],
+    tmp: Path,
+    spy: Path | None = None,
+    pprof_seconds: int = 25,
 ) -> None:
     db_pid = next(s for s in infra.servers if s.name == "ferretdb").process.pid
     pids = {name: services.pid(name) for name in SERVICES}
@@ -250,14 +305,30 @@ async def bench(
                     write_csv(path, kind, rows)
                     upload_id = await upload(http, services.url("imports"), path)
                     owner = OWNER[kind]
-                    meter = cpu.Meter(db_pid, pids["imports"], pids[owner], pids["deals"])
-                    with PeakMemory(pids) as memory, meter:
+                    meter = cpu.Meter(
+                        db_pid, pids["imports"], pids[owner], pids["deals"], pids["tasks"]
+                    )
+                    metrics_url = f"http://{os.environ['CRM_FERRETDB_DEBUG_ADDR']}/debug/metrics"
+                    before = await ferret_requests.requests(metrics_url)
+                    sampled = {"imports": pids["imports"], owner: pids[owner]}
+                    profiled = None
+                    if spy is not None:
+                        profiled = asyncio.create_task(go_profile(metrics_url, pprof_seconds))
+                    with PeakMemory(pids) as memory, meter, Spy(sampled, spy, f"{kind}-{rows}"):
                         seconds, job = await run_job(client, upload_id, kind)
                         after = await settled(mongo, kind, rows)
+                    commands = ferret_requests.report(
+                        before, await ferret_requests.requests(metrics_url), rows
+                    )
+                    if spy is not None and profiled is not None:
+                        profile = await profiled
+                        await asyncio.to_thread((spy / f"{kind}-{rows}.pprof").write_bytes, profile)
                     if job["status"] != "COMPLETED" or job["progress"]["created"] != rows:
                         raise SystemExit(f"{kind} {rows}: {job}")
                     rate = rows / seconds
-                    python, db, imports, owner_cpu, deals = (s * 1000 / rows for s in meter.seconds)
+                    python, db, imports, owner_cpu, deals, tasks = (
+                        s * 1000 / rows for s in meter.seconds
+                    )
                     mb = {name: peak / 1e6 for name, peak in memory.peak.items()}
                     print(
                         f"{kind:>9} {rows:>7} rows: job {rate:6.0f} rows/s ({seconds:6.1f} s),"
@@ -271,7 +342,8 @@ async def bench(
                         f"{'':>17} CPU s per 1,000 rows: database {db:.2f}, imports"
                         f" {imports:.2f}, {owner} {owner_cpu:.2f}"
                         + (f", deals {deals:.2f}" if owner != "deals" else "")
-                        + f" (bench {python:.2f})",
+                        + f"; tasks {tasks:.2f} (bench {python:.2f})\n"
+                        f"{'':>17} {commands}",
                         flush=True,
                     )
                     path.unlink()
@@ -286,16 +358,22 @@ def main() -> int:
     parser.add_argument(
         "--batch-rows", type=int, default=0, help="IMPORT_BATCH_ROWS (default: the service's)"
     )
+    parser.add_argument("--spy", type=Path, help="profile FerretDB (and services) into DIR")
+    parser.add_argument("--pprof-seconds", type=int, default=25)
     args = parser.parse_args()
     sizes = [max(1, min(int(s), 200_000)) for s in args.sizes.split(",")]
     kinds = [k for k in args.records.split(",") if k in COLUMNS]
+    # FerretDB's request counters (`/debug/metrics`): the services' statements by command.
+    os.environ.setdefault("CRM_FERRETDB_DEBUG_ADDR", f"127.0.0.1:{free_port()}")
     with tempfile.TemporaryDirectory(prefix="crm-bench-") as tmp:
         os.environ["CRM_DATA_DIR"] = tmp  # credentials of this run only
         infra = InfraStack(Path(tmp), free_port(), free_port()).start()
         services = Services(infra, Path(tmp), args.batch_rows)
         try:
             services.start()
-            asyncio.run(bench(infra, services, kinds, sizes, Path(tmp)))
+            asyncio.run(
+                bench(infra, services, kinds, sizes, Path(tmp), args.spy, args.pprof_seconds)
+            )
         finally:
             services.stop()
             infra.stop()

@@ -162,9 +162,16 @@ def changes(
 ) -> list[dict[str, Any]]:
     """The top-level fields whose value differs, each `{field, before, after}` (JSON text;
     None where the field is absent or null)."""
-    before = before or {}
-    after = after or {}
     skipped = _ALWAYS_IGNORED | audited.ignore
+    if not before:
+        # A creation (an import's thousand a batch): every field set is a change.
+        after = after or {}
+        return [
+            {"field": name, "before": None, "after": _json(value)}
+            for name in sorted(after.keys() - skipped)
+            if (value := after[name]) is not None
+        ]
+    after = after or {}
     names = sorted((set(before) | set(after)) - skipped)
     return [
         {"field": name, "before": _json(before.get(name)), "after": _json(after.get(name))}

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
@@ -292,6 +293,10 @@ def outbox_traceparent(subject: str, event_id: str) -> str:
     return carrier.get("traceparent", "")
 
 
+# A W3C `traceparent` a span could continue (version 00, ids not all zero).
+_TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
+
+
 def _current_traceparent() -> str:
     """The current span's context as a W3C `traceparent` ("" when there is none)."""
     context = trace.get_current_span().get_span_context()
@@ -303,7 +308,12 @@ def _current_traceparent() -> str:
 @contextmanager
 def publish_span(subject: str, event_id: str, traceparent: str) -> Iterator[dict[str, str]]:
     """The relay's publish of a stored event, a child of its `create` span; yields the
-    headers carrying this span's context to the consumers."""
+    headers carrying this span's context to the consumers. Off, no span is made: the
+    stored context passes on as it is, as a no-op span's would, without the ~40 µs of one
+    (a 100,000-deal import publishes twice that many events)."""
+    if not active():
+        yield {"traceparent": traceparent} if _TRACEPARENT.fullmatch(traceparent) else {}
+        return
     parent = propagate.extract({"traceparent": traceparent}) if traceparent else Context()
     attributes = _messaging(subject, "publish", **{"messaging.message.id": event_id})
     with _State.tracer.start_as_current_span(

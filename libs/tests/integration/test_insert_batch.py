@@ -181,24 +181,27 @@ async def test_a_batchs_records_go_out_side_by_side_each_records_events_in_order
     events = [[_event(prefix, n * 10 + step) for step in range(3)] for n in range(40)]
     await writer.insert_batch("things", docs, events, batch_collection="batches", batch_id="b")
     relay = OutboxRelay(db, ["things", "batches"], js)
-    original = relay._publish
+    original = relay._send
     tries = 0
 
-    async def failing_part_way(stored: dict[str, Any]) -> None:
+    async def failing_part_way(stored: dict[str, Any]) -> asyncio.Future[Any]:
         nonlocal tries
         tries += 1
         if tries == 50:
             raise ConnectionError("NATS went away")
-        await original(stored)
+        return await original(stored)
 
-    relay._publish = failing_part_way  # type: ignore[method-assign]
+    relay._send = failing_part_way  # type: ignore[method-assign]
     with pytest.raises(ConnectionError):
         await relay.publish_pending()
     batch = await db.batches.find_one({"_id": "b"})
     assert batch[PENDING] is True and len(unseal(batch[SEALED])[0]) == 120
-    sent_first = (await js.stream_info(env["stream"].name)).state.messages
-    assert 0 < sent_first < 120
-    relay._publish = original  # type: ignore[method-assign]
+
+    async def settled() -> bool:  # the sends of the failed wave made before it failed
+        return (await js.stream_info(env["stream"].name)).state.messages == 49
+
+    await eventually(settled)  # the first wave (40) and 9 of the second
+    relay._send = original  # type: ignore[method-assign]
     assert await relay.publish_pending() == 120
     stream = env["stream"].name
     assert (await js.stream_info(stream)).state.messages == 120
@@ -209,3 +212,100 @@ async def test_a_batchs_records_go_out_side_by_side_each_records_events_in_order
     for n in range(40):
         mine = [found for found in numbers if found // 10 == n]
         assert mine == [n * 10, n * 10 + 1, n * 10 + 2]
+
+
+async def _relayed_writer(env: dict[str, Any]) -> tuple[DocumentWriter, OutboxRelay]:
+    """A writer whose wakes go to a relay in the same process (as a service runs), the
+    relay not running: each test drives its passes."""
+    relay = OutboxRelay(env["db"], ["things", "batches"], env["js"])
+    writer = DocumentWriter(
+        env["db"],
+        profile=await DatabaseProfile.detect(env["db"], "auto"),
+        outbox_collections=["things", "batches"],
+        wake=relay.notify,
+    )
+    return writer, relay
+
+
+async def test_a_whole_batch_is_armed_by_the_relays_clear_not_by_a_rewrite(
+    env: dict[str, Any],
+) -> None:
+    """Every record went in and a relay runs here: the batch document is written once on
+    the request's path (held), the relay publishes what the writer handed it, and its
+    clearing write marks the batch armed; sent again, nothing more goes out."""
+    db, js, prefix = env["db"], env["js"], env["prefix"]
+    writer, relay = await _relayed_writer(env)
+    docs, events = _docs(prefix, range(5))
+    assert not await writer.insert_batch(
+        "things", docs, events, batch_collection="batches", batch_id="b"
+    )
+    stored = await db.batches.find_one({"_id": "b"})
+    assert stored["armed"] is False and stored[PENDING] is False  # not rewritten to arm it
+    assert await relay.publish_documents([("batches", "b")]) == 5
+    stored = await db.batches.find_one({"_id": "b"})
+    assert stored["armed"] is True and stored[PENDING] is False and stored[SEALED] is None
+    again = await writer.insert_batch(
+        "things", docs, _docs(prefix, range(5))[1], batch_collection="batches", batch_id="b"
+    )
+    assert again == {f"t{n}" for n in range(5)}
+    assert await relay.publish_pending() == 0
+    assert await writer.arm_batches("batches") == 0
+    assert (await js.stream_info(env["stream"].name)).state.messages == 5
+
+
+async def test_a_whole_batch_whose_relay_died_part_way_is_armed_at_start_up_and_sent_once(
+    env: dict[str, Any],
+) -> None:
+    """The process dies after the records went in, its relay having sent part of the
+    batch: the batch is still held, so the next start-up arms it, and the stream keeps one
+    message per event (the same ids went out again)."""
+    db, js, prefix = env["db"], env["js"], env["prefix"]
+    writer, relay = await _relayed_writer(env)
+    docs, _ = _docs(prefix, range(20))
+    events = [[_event(prefix, n)] for n in range(20)]
+    await writer.insert_batch("things", docs, events, batch_collection="batches", batch_id="b")
+    original = relay._send
+    tries = 0
+
+    async def dying_part_way(stored: dict[str, Any]) -> asyncio.Future[Any]:
+        nonlocal tries
+        tries += 1
+        if tries == 8:
+            raise ConnectionError("the process is killed")
+        return await original(stored)
+
+    relay._send = dying_part_way  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        await relay.publish_documents([("batches", "b")])
+    assert 0 < (await js.stream_info(env["stream"].name)).state.messages < 20
+    # The next start-up (a new relay; the dead one's memory is gone).
+    restarted = OutboxRelay(db, ["things", "batches"], js)
+    assert await restarted.publish_pending() == 0  # held: not the relay's before arming
+    assert await writer.arm_batches("batches") == 1
+    assert await restarted.publish_pending() == 20
+    assert (await js.stream_info(env["stream"].name)).state.messages == 20
+    assert (await db.batches.find_one({"_id": "b"}))["armed"] is True
+
+
+async def test_a_whole_batch_the_relay_failed_is_sent_on_its_next_pass(
+    env: dict[str, Any],
+) -> None:
+    """A pass that fails (NATS away) keeps the batch; the next pass, which reads the
+    document instead of what the writer handed over, sends every event once."""
+    db, js, prefix = env["db"], env["js"], env["prefix"]
+    writer, relay = await _relayed_writer(env)
+    docs, events = _docs(prefix, range(6))
+    await writer.insert_batch("things", docs, events, batch_collection="batches", batch_id="b")
+    original = relay._send
+
+    async def away(stored: dict[str, Any]) -> asyncio.Future[Any]:
+        raise ConnectionError("NATS went away")
+
+    relay._send = away  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        await relay.publish_documents([("batches", "b")])
+    relay._send = original  # type: ignore[method-assign]
+    assert await relay.publish_documents([("batches", "b")]) == 6
+    assert (await js.stream_info(env["stream"].name)).state.messages == 6
+    stored = await db.batches.find_one({"_id": "b"})
+    assert stored["armed"] is True and stored[SEALED] is None

@@ -76,6 +76,35 @@ def test_changes_name_each_differing_field_and_leave_out_bookkeeping() -> None:
     assert custom == [{"field": "f", "before": None, "after": '{"$c":2,"a.b":1}'}]
 
 
+def test_a_creations_changes_are_every_field_set_as_a_diff_from_nothing_gives_them() -> None:
+    """A creation's changes (the import's path, taken without comparing field by field)
+    are what a diff from an empty document gives: each field set, in name order, nulls
+    and bookkeeping left out."""
+    audited = Audited("thing", frozenset({"name_key"}))
+    created = {
+        "_id": "a",
+        "workspace_id": "w1",
+        "name": "Ada",
+        "name_key": "ada",
+        "tags": [],
+        "amount": 12,
+        "closed_at": None,
+        "custom": {"b": 1, "a": "x"},
+        "_outbox": [1],
+    }
+    expected = [
+        {"field": "amount", "before": None, "after": "12"},
+        {"field": "custom", "before": None, "after": '{"a":"x","b":1}'},
+        {"field": "name", "before": None, "after": '"Ada"'},
+        {"field": "tags", "before": None, "after": "[]"},
+    ]
+    assert changes(None, created, audited) == expected
+    assert changes({}, created, audited) == expected
+    # The general diff agrees: from a document holding only fields a diff leaves out.
+    assert changes({"_id": "a", "workspace_id": "w1"}, created, audited) == expected
+    assert changes(None, None, audited) == []
+
+
 async def test_create_update_delete_each_leave_an_entry_with_who_and_how(
     db: MemoryDatabase,
 ) -> None:

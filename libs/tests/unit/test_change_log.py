@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from crm_kit.change_log import ChangeLog, Overflow
+from crm_kit.change_log import Change, ChangeLog, Overflow
 from crm_kit.index_entries import Entries
 from crm_kit.read_index import ReadIndex
 
@@ -24,6 +24,7 @@ class MemorySlots:
         self.docs: dict[str, dict[str, Any]] = {}
         self.finds = 0
         self.inserts = 0
+        self.updates = 0
         self.fail_inserts = 0  # the next this many insert statements fail (an outage)
 
     def _failing(self) -> None:
@@ -67,6 +68,7 @@ class MemorySlots:
         upsert: bool = False,
     ) -> None:
         await asyncio.sleep(0)
+        self.updates += 1
         doc = self.docs.setdefault(filter["_id"], {"_id": filter["_id"]})
         for name, value in update["$max"].items():
             doc[name] = max(doc.get(name, value), value)
@@ -125,6 +127,21 @@ async def test_a_process_s_concurrent_appends_go_together_in_one_insert() -> Non
     later = await asyncio.gather(*(writer.append("w", f"e{n}") for n in range(5)))
     assert await first == 11 and sorted(later) == list(range(12, 17))
     assert writer.inserts == 3
+
+
+async def test_an_import_batch_s_thousand_appends_are_one_insert_and_one_hint() -> None:
+    """The write hooks of an import batch's 1,000 records run together: their slots go in
+    one insert statement, and the hint follows with one update (not ten of each)."""
+    slots = MemorySlots()
+    writer = ChangeLog(slots)
+    taken = await asyncio.gather(*(writer.append("w", f"d{n}") for n in range(1000)))
+    assert sorted(taken) == list(range(1, 1001))
+    assert slots.inserts == 1 and slots.updates == 1
+    assert slots.docs["tail"]["n"] == 960  # the last multiple of the hint's 64
+    assert await ChangeLog(slots).since(0) == (
+        1000,
+        [Change(n + 1, "w", f"d{n}") for n in range(1000)],
+    )
 
 
 async def test_a_group_meeting_another_process_s_slots_goes_after_them() -> None:

@@ -1,5 +1,7 @@
 """A document carrying the events of several records (a deal's task list carries its
-tasks'): the relay publishes the records side by side, each record's events in order; a
+tasks'): the relay publishes the records side by side (in waves of asynchronous publishes,
+acks awaited together), each record's events in order, a wave whose ack fails ending the
+pass; a
 document whose events are one record's, or name none, goes out in order, one at a time."""
 
 from __future__ import annotations
@@ -8,7 +10,10 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from crm_contracts.envelope import new_event
+from crm_kit import outbox
 from crm_kit.memory_db import MemoryDatabase
 from crm_kit.outbox import OUTBOX, OutboxRelay, _owners, outbox_fields
 
@@ -20,6 +25,7 @@ class SlowStream:
         self.sent: list[str] = []
         self.in_flight = 0
         self.most_in_flight = 0
+        self._acks: set[asyncio.Future[None]] = set()
 
     async def publish(self, subject: str, body: bytes, headers: dict[str, str]) -> Any:
         self.in_flight += 1
@@ -29,6 +35,25 @@ class SlowStream:
         self.in_flight -= 1
         self.sent.append(headers["Nats-Msg-Id"])
         return SimpleNamespace(duplicate=False)
+
+    async def publish_async(
+        self, subject: str, body: bytes, headers: dict[str, str]
+    ) -> asyncio.Future[Any]:
+        """Sent now (the stream's order is the order of the sends), acked a round trip
+        later."""
+        self.sent.append(headers["Nats-Msg-Id"])
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        ack: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        async def acked() -> None:
+            for _ in range(3):
+                await asyncio.sleep(0)
+            self.in_flight -= 1
+            ack.set_result(SimpleNamespace(duplicate=False))
+
+        self._acks.add(asyncio.ensure_future(acked()))
+        return ack
 
 
 def _stored(events: list[tuple[str, str | None]]) -> list[dict[str, Any]]:
@@ -61,7 +86,10 @@ async def test_the_records_of_one_document_go_side_by_side_each_in_order() -> No
     assert sorted(stream.sent) == ["a1", "a2", "a3", "b1", "c1"]
     mine = [event_id for event_id in stream.sent if event_id.startswith("a")]
     assert mine == ["a1", "a2", "a3"]
-    assert stream.most_in_flight == 3  # one publish of each record at a time
+    # Waves: the first event of each record together, then the next: one of each record
+    # in flight at a time.
+    assert stream.most_in_flight == 3
+    assert stream.sent[:3] == ["a1", "b1", "c1"] and stream.sent[3:] == ["a2", "a3"]
 
 
 async def test_one_records_events_or_events_naming_none_go_one_at_a_time_in_order() -> None:
@@ -72,3 +100,66 @@ async def test_one_records_events_or_events_naming_none_go_one_at_a_time_in_orde
         stream = await _published(events)
         assert stream.sent == [event_id for event_id, _ in events]
         assert stream.most_in_flight == 1
+
+
+class FailingAcks(SlowStream):
+    """Every publish of one event is refused by the stream (its ack an error)."""
+
+    def __init__(self, refused: str) -> None:
+        super().__init__()
+        self.refused = refused
+
+    async def publish_async(
+        self, subject: str, body: bytes, headers: dict[str, str]
+    ) -> asyncio.Future[Any]:
+        ack = await super().publish_async(subject, body, headers)
+        if headers["Nats-Msg-Id"] != self.refused:
+            return ack
+        refused: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        refused.set_exception(ConnectionError("stream unavailable"))
+        return refused
+
+
+async def test_a_wave_whose_ack_fails_ends_the_pass_before_the_next_wave() -> None:
+    """b1 is refused: the rest of its wave went out, but no record's second event does
+    (a2 would otherwise reach the stream while b1's fate is unknown), and the pass fails
+    for the document to stay pending."""
+    stream = FailingAcks("b1")
+    relay = OutboxRelay(MemoryDatabase(), [], stream)  # type: ignore[arg-type]
+    stored = _stored([("a1", "task-a"), ("b1", "task-b"), ("a2", "task-a")])
+    try:
+        await relay._publish_all(stored, _owners(stored))
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("the failed ack was not raised")
+    assert stream.sent == ["a1", "b1"]
+
+
+class SilentStream(SlowStream):
+    """A stream that never acks (NATS gone after the sends)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting: list[asyncio.Future[Any]] = []
+
+    async def publish_async(
+        self, subject: str, body: bytes, headers: dict[str, str]
+    ) -> asyncio.Future[Any]:
+        self.sent.append(headers["Nats-Msg-Id"])
+        self.waiting.append(asyncio.get_running_loop().create_future())
+        return self.waiting[-1]
+
+
+async def test_a_wave_whose_acks_never_come_fails_the_pass_and_gives_them_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(outbox, "_ACK_SECONDS", 0.05)
+    stream = SilentStream()
+    relay = OutboxRelay(MemoryDatabase(), [], stream)  # type: ignore[arg-type]
+    stored = _stored([("a1", "task-a"), ("b1", "task-b"), ("a2", "task-a")])
+    with pytest.raises(TimeoutError):
+        await relay._publish_all(stored, _owners(stored))
+    assert stream.sent == ["a1", "b1"]  # the second wave never started
+    # Given up: their places among the client's pending publishes are freed.
+    assert all(ack.cancelled() for ack in stream.waiting)

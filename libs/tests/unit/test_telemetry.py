@@ -79,6 +79,11 @@ def test_off_a_relayed_event_carries_the_stored_trace_on() -> None:
     with telemetry.publish_span("crm.deals.deal.created.v1", "e1", "") as headers:
         pass
     assert "traceparent" not in headers
+    # A stored context no span could continue is dropped, as the propagator drops it.
+    for broken in ("garbage", f"00-{'0' * 32}-00f067aa0ba902b7-01", INCOMING.upper()):
+        with telemetry.publish_span("crm.deals.deal.created.v1", "e1", broken) as headers:
+            pass
+        assert "traceparent" not in headers
 
 
 @pytest.fixture

@@ -417,7 +417,13 @@ def unmet_exit_criteria(deal: Deal, stage: Stage, pipeline: Pipeline) -> list[di
                     "detail": f"leaving {stage.name!r} requires {label}",
                 }
             )
-    titles = {t.key: t.title for s in pipeline.stages_of(deal.pipeline_version) for t in s.playbook}
+    # The titles only where a playbook criterion needs one: an import judges every row
+    # against each stage it passed.
+    titles = (
+        {t.key: t.title for s in pipeline.stages_of(deal.pipeline_version) for t in s.playbook}
+        if criteria.playbook_keys
+        else {}
+    )
     for key in criteria.playbook_keys:
         if key not in deal.completed_playbook_keys:
             unmet.append(
