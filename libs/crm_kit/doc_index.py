@@ -34,7 +34,7 @@ over their joined text (`crm_kit.text_column`), then runs whole over what it fou
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Hashable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -112,7 +112,11 @@ class DocIndex(Generic[E]):
         index then holds whole documents)."""
         self.source = source
         self.kind = kind
-        self.fields = tuple(dict.fromkeys(("_id", *fields)))
+        # A versioned kind's entries carry the version: an inserted record is installed as
+        # the insert wrote it (no read by `_id`), never over a newer state another
+        # replica's change already put there (`older`).
+        version = (kind.version_field,) if kind.versioned else ()
+        self.fields = tuple(dict.fromkeys(("_id", *fields, *version)))
         self.posted = tuple(posted)
         self.layout = Layout(self.fields)
         # Values many entries repeat: held once (`sys.intern`).
@@ -128,8 +132,17 @@ class DocIndex(Generic[E]):
             live=live,
             changes=changes,
             snapshot_codec=self._snapshot_codec(),
+            older=self._older_version() if kind.versioned else None,
         )
         hooks.subscribe(self._written)
+
+    def _older_version(self) -> Callable[[IndexedDoc, IndexedDoc], bool]:
+        at = self.layout.positions[self.kind.version_field]
+
+        def older(incoming: IndexedDoc, held: IndexedDoc) -> bool:
+            return int(incoming.values[at] or 0) < int(held.values[at] or 0)
+
+        return older
 
     def _snapshot_codec(self) -> SnapshotCodec[IndexedDoc]:
         """An entry in a snapshot: its id and values (the layout is the index's own)."""
@@ -195,8 +208,14 @@ class DocIndex(Generic[E]):
     async def _written(self, written: Written) -> None:
         # Said before anything here waits: the feed then skips these events' re-reads.
         self.index.expect_events(event.id for event in written.events)
-        if written.collection == self.kind.collection and written.workspace_id is not None:
-            await self.index.refresh(written.workspace_id, [written.doc_id])
+        if written.collection != self.kind.collection or written.workspace_id is None:
+            return
+        known = None
+        if written.kind == "insert" and written.record is not None and self.kind.versioned:
+            # What the insert wrote (an import batch's thousand records: a read by `_id`
+            # each before). Taken now: the caller may change its object next.
+            known = {written.doc_id: self.kind.to_doc(written.record)}
+        await self.index.refresh(written.workspace_id, [written.doc_id], known=known)
 
     async def entries(self, workspace_id: str) -> Entries[IndexedDoc] | None:
         """None when the index cannot serve (the caller asks the database)."""

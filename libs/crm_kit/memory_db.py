@@ -37,7 +37,7 @@ from .records import (
     pending_events,
 )
 from .update_operators import apply_update
-from .writer import Encode, WriteHooks, Written, as_cloud_event
+from .writer import Encode, Kind, WriteHooks, Written, as_cloud_event
 
 R = TypeVar("R")
 
@@ -221,10 +221,16 @@ class MemoryRecords(Records[E]):
         return tuple(encoded)
 
     async def _written(
-        self, doc_id: Any, record: E | None, events: tuple[CloudEvent, ...] = ()
+        self,
+        doc_id: Any,
+        record: E | None,
+        events: tuple[CloudEvent, ...] = (),
+        kind: Kind = "update",
     ) -> None:
         await self.db.hooks.emit(
-            Written(self.kind.collection, doc_id, self.workspace_id, record, events=events)
+            Written(
+                self.kind.collection, doc_id, self.workspace_id, record, events=events, kind=kind
+            )
         )
 
     async def _heard_again(self, record: E) -> None:
@@ -256,7 +262,7 @@ class MemoryRecords(Records[E]):
                     )
                 events = self._emit_events(pending_events(record), place)
             events_written(record)
-            await self._written(doc["_id"], record, events)
+            await self._written(doc["_id"], record, events, "insert")
 
     async def insert_many(
         self,

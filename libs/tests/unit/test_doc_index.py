@@ -18,6 +18,7 @@ from crm_kit.filters import ALL, And, Contains, Eq, Filter, Range
 from crm_kit.memory_db import MemoryDatabase
 from crm_kit.pagination import Cursor, Order
 from crm_kit.records import RecordType
+from crm_kit.writer import Written
 
 from .test_change_log import MemorySlots
 
@@ -210,3 +211,56 @@ async def test_text_searches_answer_what_the_database_answers_as_entries_change(
         await same(where)
     with pytest.raises(UnindexedField, match="body"):
         index.count(entries, Contains("body", "x"))  # a field not kept still fails loudly
+
+
+@dataclass
+class Card:
+    id: str
+    workspace_id: str
+    owner: str
+    version: int = 0
+
+
+def _card_doc(card: Card) -> dict[str, Any]:
+    return {"_id": card.id, "workspace_id": card.workspace_id, "owner": card.owner,
+            "version": card.version}  # fmt: skip
+
+
+def _card(doc: Mapping[str, Any]) -> Card:
+    return Card(doc["_id"], doc["workspace_id"], doc["owner"], doc.get("version", 0))
+
+
+CARD = RecordType("cards", _card_doc, _card, versioned=True)
+
+
+async def test_a_versioned_insert_is_installed_as_written_never_over_a_newer_state() -> None:
+    """An import batch's inserts reach the index without a read by `_id` each (the record
+    the insert wrote), and an insert's state never replaces a newer one already held."""
+    db = MemoryDatabase()
+    index = DocIndex(db, CARD, db.hooks, fields=("owner",), posted=("owner",),
+                     name="card index", changes=ChangeLog(MemorySlots()))  # fmt: skip
+    records = db.records(CARD, WS)
+    await records.insert(Card("c0", WS, "u1"))
+    entries = await index.entries(WS)
+    assert entries is not None
+    reads: list[str] = []
+    read = index.index._read
+
+    async def counted(workspace: str, doc_id: str) -> Any:
+        reads.append(doc_id)
+        return await read(workspace, doc_id)
+
+    index.index._read = counted
+    assert await records.insert_many([Card(f"c{n}", WS, "u1") for n in range(1, 4)]) == []
+    assert reads == []
+    assert index.count(entries, Eq("owner", "u1")) == 4
+    assert [card.id for card in await index.get(WS, ["c2", "c3"]) or []] == ["c2", "c3"]
+    # Another replica's change of c9 installed first (version 3), then this process's
+    # insert of c9 is heard (version 0, older): the newer state stays.
+    await index.index.refresh(WS, ["c9"], known={"c9": _card_doc(Card("c9", WS, "u2", 3))})
+    await index._written(Written("cards", "c9", WS, Card("c9", WS, "u1"), kind="insert"))
+    assert [card.owner for card in await index.get(WS, ["c9"]) or []] == ["u2"]
+    assert index.count(entries, Eq("owner", "u2")) == 1
+    # A write that is not an insert is re-read, as before.
+    await records.update("c1", {"$set": {"owner": "u3"}})
+    assert "c1" in reads and index.count(entries, Eq("owner", "u3")) == 1
