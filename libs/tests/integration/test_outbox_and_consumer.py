@@ -278,6 +278,26 @@ async def test_a_written_document_is_published_while_a_sweep_is_still_reading(
             await task
 
 
+def _relay_of_slow_sweeps(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch, published: int
+) -> tuple[OutboxRelay, list[None]]:
+    """A relay sweeping every 10 ms with a 50 ms backstop whose sweeps take 20 ms and
+    publish `published` documents each; the list grows by one per sweep."""
+    relay = OutboxRelay(
+        env["db"], ["things"], env["js"], sweep_seconds=0.01, backstop_seconds=0.05,
+        grace_seconds=0.0,
+    )  # fmt: skip
+    sweeps: list[None] = []
+
+    async def slow_sweep(grace_seconds: float = 0.0) -> int:
+        sweeps.append(None)
+        await asyncio.sleep(0.02)
+        return published
+
+    monkeypatch.setattr(relay, "publish_pending", slow_sweep)
+    return relay, sweeps
+
+
 async def test_a_slow_backstop_sweep_puts_the_next_one_off(
     env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -287,54 +307,30 @@ async def test_a_slow_backstop_sweep_puts_the_next_one_off(
     1/1000 of the time: the next waits at least 20 s, not the 50 ms backstop period,
     unless the sweep published something."""
     monkeypatch.setattr(periodic, "BACKGROUND_SHARE", 0.001)
-    relay = OutboxRelay(
-        env["db"], ["things"], env["js"], sweep_seconds=0.01, backstop_seconds=0.05,
-        grace_seconds=0.0,
-    )  # fmt: skip
-    sweeps = 0
-
-    async def slow_sweep(grace_seconds: float = 0.0) -> int:
-        nonlocal sweeps
-        sweeps += 1
-        await asyncio.sleep(0.02)
-        return 0
-
-    monkeypatch.setattr(relay, "publish_pending", slow_sweep)
+    relay, sweeps = _relay_of_slow_sweeps(env, monkeypatch, published=0)
     task = asyncio.create_task(relay.run())
     try:
 
         async def swept_after_the_watch() -> bool:
-            return relay.sweep_took >= 0.02 and sweeps >= 1
+            return relay.sweep_took >= 0.02 and len(sweeps) >= 1
 
         await eventually(swept_after_the_watch, timeout=10, what="a backstop sweep")
-        seen = sweeps
+        seen = len(sweeps)
         for _ in range(30):  # six backstop periods of 50 ms at least
             await asyncio.sleep(0.01)
         # At most the one sweep of the start-up watch window after the first.
-        assert sweeps <= max(seen, 2)
+        assert len(sweeps) <= max(seen, 2)
     finally:
         await cancel_tasks([task], timeout=5)
 
     # A sweep that published something (a dead replica's backlog, `batch` documents a
     # pass) goes on at the backstop period, however long it took.
-    busy = OutboxRelay(
-        env["db"], ["things"], env["js"], sweep_seconds=0.01, backstop_seconds=0.05,
-        grace_seconds=0.0,
-    )  # fmt: skip
-    busy_sweeps = 0
-
-    async def slow_publishing_sweep(grace_seconds: float = 0.0) -> int:
-        nonlocal busy_sweeps
-        busy_sweeps += 1
-        await asyncio.sleep(0.02)
-        return 1
-
-    monkeypatch.setattr(busy, "publish_pending", slow_publishing_sweep)
+    busy, busy_sweeps = _relay_of_slow_sweeps(env, monkeypatch, published=1)
     task = asyncio.create_task(busy.run())
     try:
 
         async def swept_again() -> bool:
-            return busy_sweeps >= 4  # paced, the second would come 20 s after the first
+            return len(busy_sweeps) >= 4  # paced, the second would come 20 s after the first
 
         await eventually(swept_again, timeout=10, what="backstop sweeps at their period")
     finally:
