@@ -236,6 +236,31 @@ ENTITIES = """query($r: [_Any!]!) { _entities(representations: $r) { ... on Deal
 DELETE = """mutation($id: ID!) { deleteDeal(id: $id) }"""
 
 
+async def _created_on_a_read_on_b(
+    a: dict[str, Any], b: dict[str, Any], title: str, company: str, *, held: bool = False
+) -> tuple[str, list[str]]:
+    """A deal created on instance `a`; `b`'s index loaded (and the deal held, `held`), its
+    event feed cut off, and its reads by `_id` listed from here on."""
+    created = await a["client"].data(
+        CREATE, {"input": {"title": title, "amount": "10", "companyId": company}}
+    )
+    deal_id: str = created["createDeal"]["id"]
+    await _columns(b["client"])  # b's index loaded
+    if held:
+        await b["client"].data(DEAL, {"id": deal_id})
+    await b["feed"].unsubscribe()
+    index = b["index"]
+    reads: list[str] = []
+    read = index._read
+
+    async def counted(ws: str, doc_id: str) -> Any:
+        reads.append(doc_id)
+        return await read(ws, doc_id)
+
+    index._read = counted
+    return deal_id, reads
+
+
 async def test_deals_by_id_come_from_held_deals_kept_current_by_the_change_log(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -244,21 +269,7 @@ async def test_deals_by_id_come_from_held_deals_kept_current_by_the_change_log(
     delete show on the very next request (its log, with the event feed cut off)."""
     workspace = "ws-by-id"
     async with instance(settings, workspace) as a, instance(settings, workspace) as b:
-        created = await a["client"].data(
-            CREATE, {"input": {"title": "Held", "amount": "10", "companyId": "co-held"}}
-        )
-        deal_id = created["createDeal"]["id"]
-        await _columns(b["client"])  # b's index loaded
-        await b["feed"].unsubscribe()
-        index = b["index"]
-        reads: list[str] = []
-        read = index._read
-
-        async def counted(ws: str, doc_id: str) -> Any:
-            reads.append(doc_id)
-            return await read(ws, doc_id)
-
-        index._read = counted
+        deal_id, reads = await _created_on_a_read_on_b(a, b, "Held", "co-held")
         queried: list[str] = []
         by_query = WorkspaceRecordStore.get_deals
 
@@ -299,22 +310,7 @@ async def test_a_change_starts_from_the_held_deal_and_sees_the_other_instances_c
     instance wrote just before, its event feed cut off: no change is lost or undone."""
     workspace = "ws-held-moves"
     async with instance(settings, workspace) as a, instance(settings, workspace) as b:
-        created = await a["client"].data(
-            CREATE, {"input": {"title": "M", "amount": "10", "companyId": "co-m"}}
-        )
-        deal_id = created["createDeal"]["id"]
-        await _columns(b["client"])  # b's index loaded
-        await b["client"].data(DEAL, {"id": deal_id})  # and the deal held
-        await b["feed"].unsubscribe()
-        index = b["index"]
-        reads: list[str] = []
-        read = index._read
-
-        async def counted(ws: str, doc_id: str) -> Any:
-            reads.append(doc_id)
-            return await read(ws, doc_id)
-
-        index._read = counted
+        deal_id, reads = await _created_on_a_read_on_b(a, b, "M", "co-m", held=True)
         by_id = MongoRecords._read_for_change
 
         async def read_for_change(records: MongoRecords, record_id: str) -> Any:
