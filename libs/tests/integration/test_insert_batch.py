@@ -182,16 +182,7 @@ async def test_a_batchs_records_go_out_side_by_side_each_records_events_in_order
     await writer.insert_batch("things", docs, events, batch_collection="batches", batch_id="b")
     relay = OutboxRelay(db, ["things", "batches"], js)
     original = relay._send
-    tries = 0
-
-    async def failing_part_way(stored: dict[str, Any]) -> asyncio.Future[Any]:
-        nonlocal tries
-        tries += 1
-        if tries == 50:
-            raise ConnectionError("NATS went away")
-        return await original(stored)
-
-    relay._send = failing_part_way  # type: ignore[method-assign]
+    _fail_send(relay, 50, "NATS went away")
     with pytest.raises(ConnectionError):
         await relay.publish_pending()
     batch = await db.batches.find_one({"_id": "b"})
@@ -212,6 +203,21 @@ async def test_a_batchs_records_go_out_side_by_side_each_records_events_in_order
     for n in range(40):
         mine = [found for found in numbers if found // 10 == n]
         assert mine == [n * 10, n * 10 + 1, n * 10 + 2]
+
+
+def _fail_send(relay: OutboxRelay, at_try: int, why: str) -> None:
+    """The relay's `at_try`-th send raises ConnectionError(why); the others go out."""
+    original = relay._send
+    tries = 0
+
+    async def failing(stored: dict[str, Any]) -> asyncio.Future[Any]:
+        nonlocal tries
+        tries += 1
+        if tries == at_try:
+            raise ConnectionError(why)
+        return await original(stored)
+
+    relay._send = failing  # type: ignore[method-assign]
 
 
 async def _relayed_writer(env: dict[str, Any]) -> tuple[DocumentWriter, OutboxRelay]:
@@ -264,20 +270,15 @@ async def test_a_whole_batch_whose_relay_died_part_way_is_armed_at_start_up_and_
     docs, _ = _docs(prefix, range(20))
     events = [[_event(prefix, n)] for n in range(20)]
     await writer.insert_batch("things", docs, events, batch_collection="batches", batch_id="b")
-    original = relay._send
-    tries = 0
-
-    async def dying_part_way(stored: dict[str, Any]) -> asyncio.Future[Any]:
-        nonlocal tries
-        tries += 1
-        if tries == 8:
-            raise ConnectionError("the process is killed")
-        return await original(stored)
-
-    relay._send = dying_part_way  # type: ignore[method-assign]
+    _fail_send(relay, 8, "the process is killed")
     with pytest.raises(ConnectionError):
         await relay.publish_documents([("batches", "b")])
-    assert 0 < (await js.stream_info(env["stream"].name)).state.messages < 20
+
+    async def some_went_out() -> bool:  # the sends made before the failure, once stored
+        return (await js.stream_info(env["stream"].name)).state.messages > 0
+
+    await eventually(some_went_out)
+    assert (await js.stream_info(env["stream"].name)).state.messages < 20
     # The next start-up (a new relay; the dead one's memory is gone).
     restarted = OutboxRelay(db, ["things", "batches"], js)
     assert await restarted.publish_pending() == 0  # held: not the relay's before arming
