@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 from nats.aio.client import Client
+from pymongo import monitoring
 from starlette.applications import Starlette
 from strawberry import Schema
 
@@ -280,6 +281,30 @@ async def stream_events(
     finally:
         await sub.unsubscribe()
     return found
+
+
+class CommandsSent(monitoring.CommandListener):
+    """The `(command, collection)` of each command of these names a client starts, in
+    order: a test counts the statements a piece of code sends (pass it to the client's
+    `event_listeners`)."""
+
+    def __init__(self, *names: str) -> None:
+        self.names = frozenset(names)
+        self.sent: list[tuple[str, str]] = []
+
+    def of(self, name: str) -> list[str]:
+        """The collections of the commands of this name, in order."""
+        return [collection for command, collection in self.sent if command == name]
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in self.names:
+            self.sent.append((event.command_name, str(event.command[event.command_name])))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        return None
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        return None
 
 
 # A test's call waits as long as an import's batch may (`IMPORT_SINK_TIMEOUT_SECONDS`'s

@@ -32,6 +32,7 @@ from crm_kit.outbox import PENDING, SEALED, OutboxRelay, unseal
 from crm_kit.pagination import decode_cursor
 from crm_kit.profile import DatabaseProfile
 from crm_kit.records import MongoRecords, MongoSource
+from crm_kit.testing import CommandsSent
 from crm_kit.writer import DocumentWriter
 
 from ..support.things import THING, THINGS, Thing, encode
@@ -288,8 +289,6 @@ async def test_a_changes_entry_diffs_against_the_document_it_read_without_readin
     """`Records.change` reads the document once: the write's entry diffs against that read
     (a list the change edits in place still shows its before), and the writer adds no
     second read of the document for the entry."""
-    from pymongo import monitoring
-
     db, things = env["db"], env["things"]
     await things.insert(Thing("a", "w1", "Ada", tags=["x"]))
 
@@ -298,22 +297,11 @@ async def test_a_changes_entry_diffs_against_the_document_it_read_without_readin
         thing.name = "Bea"
         return True
 
-    reads: list[str] = []
-
-    class Finds(monitoring.CommandListener):
-        def started(self, event: monitoring.CommandStartedEvent) -> None:
-            if event.command_name == "find" and event.command.get("find") == THINGS:
-                reads.append(event.command_name)
-
-        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-            return None
-
-        def failed(self, event: monitoring.CommandFailedEvent) -> None:
-            return None
+    finds = CommandsSent("find")
 
     # Counted on a client of its own, sharing nothing with the writer's but the database.
     client: AsyncMongoClient[Any] = AsyncMongoClient(
-        env["uri"], tz_aware=True, event_listeners=[Finds()]
+        env["uri"], tz_aware=True, event_listeners=[finds]
     )
     try:
         writer = DocumentWriter(
@@ -326,7 +314,7 @@ async def test_a_changes_entry_diffs_against_the_document_it_read_without_readin
         await MongoRecords(writer, THING, "w1").change("a", tag)
     finally:
         await client.close()
-    assert len(reads) == 1  # the change's own read
+    assert finds.of("find").count(THINGS) == 1  # the change's own read
     await env["relay"].publish_pending()
     updated = [e async for e in db[AUDIT].find({"action": "update"})]
     (entry_made,) = updated
@@ -339,24 +327,11 @@ async def test_an_armed_batch_goes_to_the_relay_without_being_read_again(
 ) -> None:
     """`insert_batch` hands the relay what it wrote (the sealed events and entries): the
     relay publishes and clears the batch without reading its largest document back."""
-    from pymongo import monitoring
-
     db = env["db"]
-    reads: list[str] = []
-
-    class Finds(monitoring.CommandListener):
-        def started(self, event: monitoring.CommandStartedEvent) -> None:
-            if event.command_name == "find" and event.command.get("find") == "batches":
-                reads.append(event.command_name)
-
-        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-            return None
-
-        def failed(self, event: monitoring.CommandFailedEvent) -> None:
-            return None
+    finds = CommandsSent("find")
 
     client: AsyncMongoClient[Any] = AsyncMongoClient(
-        env["uri"], tz_aware=True, event_listeners=[Finds()]
+        env["uri"], tz_aware=True, event_listeners=[finds]
     )
     try:
         relay = OutboxRelay(client[db.name], [THINGS, "batches"], env["js"])
@@ -374,7 +349,7 @@ async def test_an_armed_batch_goes_to_the_relay_without_being_read_again(
         assert await relay.publish_documents([("batches", "b1")]) == 0  # no events: entries
     finally:
         await client.close()
-    assert reads == []
+    assert "batches" not in finds.of("find")
     (pack,) = [doc async for doc in db[AUDIT].find({})]
     assert pack["record_id"] == ["t0", "t1", "t2"]
     cleared = await db["batches"].find_one({"_id": "b1"})

@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 
 from crm_contracts import tasks as contract
 from crm_kit.profile import DatabaseProfile
+from crm_kit.testing import CommandsSent
 from crm_kit.writer import DocumentWriter
 from crm_tasks.config import OUTBOX_COLLECTIONS
 from crm_tasks.domain.queries import TaskFilter, TaskOrder
@@ -30,30 +31,13 @@ pytestmark = pytest.mark.integration
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-class _Finds(monitoring.CommandListener):
-    """The collections read by `find` commands, in order."""
-
-    def __init__(self) -> None:
-        self.reads: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "find":
-            self.reads.append(str(event.command["find"]))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        return None
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        return None
-
-
 @contextlib.asynccontextmanager
 async def _two_replicas_recording_finds(
     infra: Any, db_name: str
 ) -> AsyncIterator[tuple[Any, Any, list[str]]]:
     """The store on two replicas (FerretDB profile, change logs on), and the collections
     the first one's `find` commands read."""
-    finds = _Finds()
+    finds = CommandsSent("find")
     client: AsyncMongoClient[Any] = AsyncMongoClient(
         infra.mongodb_uri, tz_aware=True, event_listeners=[finds]
     )
@@ -65,7 +49,7 @@ async def _two_replicas_recording_finds(
         yield (
             mongo_store(_writer(db, profile)),
             mongo_store(_writer(other[db_name], profile)),
-            finds.reads,
+            finds.of("find"),
         )
     finally:
         await client.close()
@@ -416,28 +400,17 @@ async def test_a_pass_stores_its_firings_together_and_a_crash_after_them_fires_n
         made = fire(make_task(int(task.id, 16), due_at=NOW, overdue_sent=False), OVERDUE, NOW)
         assert made is not None
         await firings.insert(made)
-    inserts: list[str] = []
-
-    class Inserts(monitoring.CommandListener):
-        def started(self, event: monitoring.CommandStartedEvent) -> None:
-            if event.command_name == "insert":
-                inserts.append(str(event.command["insert"]))
-
-        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-            return None
-
-        def failed(self, event: monitoring.CommandFailedEvent) -> None:
-            return None
+    inserts = CommandsSent("insert")
 
     # The next process's scheduler, on a client whose statements are counted.
     client: AsyncMongoClient[Any] = AsyncMongoClient(
-        env.uri, tz_aware=True, event_listeners=[Inserts()]
+        env.uri, tz_aware=True, event_listeners=[inserts]
     )
     env.clients.append(client)
     restarted = mongo_store(_writer(client[env.db_name], env.writer.profile))
     fired = await restarted.fire_due(NOW, 50)
     assert sorted(f.task_id for f in fired) == sorted(t.id for t in due[2:])
-    assert inserts.count("scheduled_fires") == 1
+    assert inserts.of("insert").count("scheduled_fires") == 1
     assert all(t.overdue_sent for t in await w1.get_tasks([t.id for t in due]))
     assert await env.writer.db["schedule"].count_documents({}) == 0
     assert await env.writer.db["scheduled_fires"].count_documents({}) == len(due)
@@ -451,27 +424,17 @@ async def test_a_pass_flags_and_drops_its_firings_in_a_few_statements(env: Env) 
     w1 = env.store.for_workspace("w1")
     due = [make_task(n, due_at=NOW, overdue_sent=False) for n in range(100, 220)]
     await w1.add_tasks(due)
-    writes: list[tuple[str, str]] = []
-
-    class Writes(monitoring.CommandListener):
-        def started(self, event: monitoring.CommandStartedEvent) -> None:
-            if event.command_name in ("update", "delete"):
-                writes.append((event.command_name, str(event.command[event.command_name])))
-
-        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-            return None
-
-        def failed(self, event: monitoring.CommandFailedEvent) -> None:
-            return None
+    writes = CommandsSent("update", "delete")
 
     client: AsyncMongoClient[Any] = AsyncMongoClient(
-        env.uri, tz_aware=True, event_listeners=[Writes()]
+        env.uri, tz_aware=True, event_listeners=[writes]
     )
     env.clients.append(client)
     counted = mongo_store(_writer(client[env.db_name], env.writer.profile))
     fired = await counted.fire_due(NOW, 500)
     assert sorted(f.task_id for f in fired) == sorted(t.id for t in due)
-    assert writes.count(("update", "tasks")) == 2 and writes.count(("delete", "schedule")) == 2
+    sent = writes.sent
+    assert sent.count(("update", "tasks")) == 2 and sent.count(("delete", "schedule")) == 2
     assert all(t.overdue_sent for t in await w1.get_tasks([t.id for t in due]))
     assert await env.writer.db["schedule"].count_documents({}) == 0
     assert await counted.fire_due(NOW, 500) == []
