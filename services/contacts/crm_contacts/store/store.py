@@ -113,7 +113,8 @@ class WorkspaceRecordStore:
         if not emails:
             return []
         where = And(In("emails", emails), Eq("merged_into", None))
-        return await self.contacts.find(where, limit=MATCHES)
+        # Bounded per address asked: a batch of a thousand addresses finds them all.
+        return await self.contacts.find(where, limit=MATCHES * len(emails))
 
     async def find_contacts_with_phones(self, phones: Sequence[str]) -> list[Contact]:
         return await self.contacts.find(In("phones", phones), limit=MATCHES) if phones else []

@@ -216,12 +216,17 @@ async def import_references(
             email_keys[raw] = rules.normalise_email(raw, "emails")
         except CRMError:
             continue
+    # By the domain and address claims (look-ups by key at any size), not the held import
+    # keys: those load every key of the workspace on first use, longer than a batch's
+    # answer may take at 200,000 contacts.
     store = scope.store
-    companies = await store.companies_with_keys([], sorted(set(domain_keys.values())))
-    by_domain = {c.domain: c.id for c in companies if c.domain}
-    contacts = await store.contacts_with_keys([], sorted(set(email_keys.values())))
+    companies = await store.find_companies_by_domains(sorted(set(domain_keys.values())))
+    by_domain = {c.domain: c.id for c in companies if c.domain and not c.deleted}
+    contacts = await store.find_contacts_with_emails(sorted(set(email_keys.values())))
     by_email: dict[str, str] = {}
     for contact in sorted(contacts, key=lambda c: c.created_at):
+        if contact.deleted:
+            continue
         for email in contact.emails:
             by_email.setdefault(email, contact.id)
     return ImportReferences(
