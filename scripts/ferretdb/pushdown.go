@@ -9,10 +9,12 @@
 // again in Go. So this file turns the parts of a filter whose superset is easy to state
 // in SQL into a WHERE clause, and leaves the rest to the Go filter:
 //
-//   - `{_id: <string or ObjectID>}` among other conditions: the `_id` index;
-//   - `{field: <string>}` and `{field: <bool>}` for a top-level field: the field's JSON
-//     equals the value's JSON, or the field holds an array (MongoDB's equality matches an
-//     array holding the value; the Go filter decides those). Both halves are
+//   - `_id` equal to a string or an ObjectID, or `$in` a list of them, among other
+//     conditions or alone: the `_id` index;
+//   - `{field: v}`, `{field: {$eq: v}}` and `{field: {$in: [v, ...]}}` for a top-level
+//     field and string or boolean values: the field's JSON is one of the values' JSON, or
+//     the field holds an array (MongoDB's equality matches an array holding the value;
+//     the Go filter decides those). Both halves are
 //     conditions on the same expression an index on the field is built on, so SQLite
 //     answers from such an index ("MULTI-INDEX OR") and scans only without one;
 //   - the conditions of `$and`'s elements, ANDed.
@@ -83,22 +85,139 @@ func collectPushdown(filter *types.Document, conditions *[]string, args *[]any) 
 			}
 
 		case key == "_id":
-			switch value.(type) {
-			case string, types.ObjectID:
-				*conditions = append(*conditions, metadata.IDColumn+` = ?`)
-				*args = append(*args, string(must.NotFail(sjson.MarshalSingleValue(value))))
+			// An `_id` is never an array: its JSON is one of the values' or it is no match.
+			ids := idsEqualTo(value)
+			if ids == nil {
+				continue
+			}
+
+			marks := strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")
+			*conditions = append(*conditions, metadata.IDColumn+` IN (`+marks+`)`)
+
+			for _, id := range ids {
+				*args = append(*args, string(must.NotFail(sjson.MarshalSingleValue(id))))
 			}
 
 		case pushdownField.MatchString(key):
-			if !pushableScalar(value) {
+			values := equalTo(value)
+			if values == nil {
 				continue
 			}
 
 			field := metadata.DefaultColumn + `->'` + key + `'`
-			*conditions = append(*conditions, `(`+field+` = ? OR (`+field+` >= ? AND `+field+` < ?))`)
-			*args = append(*args, string(must.NotFail(sjson.MarshalSingleValue(value))), `[`, `\`)
+			marks := strings.TrimSuffix(strings.Repeat("?, ", len(values)), ", ")
+			*conditions = append(*conditions, `(`+field+` IN (`+marks+`) OR (`+field+` >= ? AND `+field+` < ?))`)
+
+			for _, v := range values {
+				*args = append(*args, string(must.NotFail(sjson.MarshalSingleValue(v))))
+			}
+
+			*args = append(*args, `[`, `\`)
 		}
 	}
+}
+
+// maxInValues bounds the values of one pushed `$in` (SQLite's limit on a statement's
+// parameters is far above it); a longer list is left to the Go filter.
+const maxInValues = 1000
+
+// equalTo returns the values a field condition requires the field to equal (or, for an
+// array field, to hold one of), when each is pushable: `v`, `{$eq: v}`, `{$in: [v...]}`.
+// Nil for any other condition.
+func equalTo(condition any) []any {
+	operators, ok := condition.(*types.Document)
+	if !ok {
+		if pushableScalar(condition) {
+			return []any{condition}
+		}
+
+		return nil
+	}
+
+	if operators.Len() != 1 {
+		return nil
+	}
+
+	switch operator := operators.Keys()[0]; operator {
+	case "$eq":
+		v := must.NotFail(operators.Get(operator))
+		if pushableScalar(v) {
+			return []any{v}
+		}
+	case "$in":
+		list, ok := must.NotFail(operators.Get(operator)).(*types.Array)
+		if !ok || list.Len() == 0 || list.Len() > maxInValues {
+			return nil
+		}
+
+		values := make([]any, 0, list.Len())
+
+		for i := 0; i < list.Len(); i++ {
+			v := must.NotFail(list.Get(i))
+			if !pushableScalar(v) {
+				return nil
+			}
+
+			values = append(values, v)
+		}
+
+		return values
+	}
+
+	return nil
+}
+
+// idsEqualTo returns the ids an `_id` condition requires (`v`, `{$eq: v}`, `{$in: [...]}`
+// of strings and ObjectIDs, the types FerretDB's own `_id` pushdown took), or nil.
+func idsEqualTo(condition any) []any {
+	isID := func(v any) bool {
+		switch v.(type) {
+		case string, types.ObjectID:
+			return true
+		default:
+			return false
+		}
+	}
+
+	operators, ok := condition.(*types.Document)
+	if !ok {
+		if isID(condition) {
+			return []any{condition}
+		}
+
+		return nil
+	}
+
+	if operators.Len() != 1 {
+		return nil
+	}
+
+	switch operator := operators.Keys()[0]; operator {
+	case "$eq":
+		if v := must.NotFail(operators.Get(operator)); isID(v) {
+			return []any{v}
+		}
+	case "$in":
+		list, ok := must.NotFail(operators.Get(operator)).(*types.Array)
+		if !ok || list.Len() == 0 || list.Len() > maxInValues {
+			return nil
+		}
+
+		ids := make([]any, 0, list.Len())
+
+		for i := 0; i < list.Len(); i++ {
+			v := must.NotFail(list.Get(i))
+			if !isID(v) {
+				return nil
+			}
+
+			ids = append(ids, v)
+		}
+
+		return ids
+	}
+
+	return nil
 }
 
 // pushableScalar reports whether the value's JSON text is the stored field's JSON text

@@ -25,13 +25,17 @@ VALUES: list[Any] = [
     {"a": 1}, {"a": "a"}, datetime(2024, 1, 1, tzinfo=UTC), ObjectId("65a000000000000000000001"),
 ]  # fmt: skip
 FIELDS = ("f", "g", "_h", "snake_case")
+# Ids whose JSON text Go's encoder escapes, or that are not ASCII.
+ODD_IDS = ["w:a&b<c>@x.io", "w:é@x.io", 'w:q"q', "w:back\\slash", "w:tab\t"]
 
 
 def documents(count: int, seed: int) -> list[dict[str, Any]]:
     pick = random.Random(seed)
     docs = []
     for n in range(count):
-        doc: dict[str, Any] = {"_id": f"d{n}" if n % 3 else ObjectId()}
+        doc: dict[str, Any] = {"_id": ODD_IDS[n] if n < len(ODD_IDS) else f"d{n}"}
+        if n % 3 == 0 and n >= len(ODD_IDS):
+            doc["_id"] = ObjectId()
         for field in FIELDS:
             if pick.random() < 0.85:
                 doc[field] = pick.choice(VALUES)
@@ -50,6 +54,12 @@ FILTERS: list[dict[str, Any]] = [
     {"_id": ObjectId("65a000000000000000000001"), "f": "a"},
     {"f": None}, {"f": 1}, {"f": ["a", "b"]}, {"f": {"$in": ["a", "b"]}}, {"f": {"$eq": "a"}},
     {"f.a": 1}, {"f": "a", "g": {"$exists": False}}, {"f": {"a": "a"}},
+    {"f": {"$in": ["a", "x<y", True]}}, {"f": {"$in": ["a", None]}}, {"f": {"$in": []}},
+    {"g": {"$in": ["é", "b"]}}, {"f": {"$eq": True}}, {"f": {"$in": ["b"]}, "g": {"$eq": "a"}},
+    {"_id": {"$in": ["d1", "d2"]}, "f": {"$in": ["a", "b", False]}},
+    {"_id": {"$in": ["d1", "d2", "d4", "nope", ObjectId("65a000000000000000000001")]}},
+    {"_id": {"$eq": "d5"}}, {"_id": {"$in": ["d1", 1]}}, {"_id": {"$in": []}},
+    {"_id": "w:a&b<c>@x.io"}, {"_id": {"$in": ODD_IDS}}, {"_id": 'w:q"q', "f": {"$ne": 0}},
 ]  # fmt: skip
 
 
@@ -123,8 +133,17 @@ async def test_a_selective_equality_is_answered_from_the_fields_index(db: Any) -
     outbox = db["outbox"]
     await outbox.insert_many([{"_id": f"o{n}", "_outbox_pending": n == 7} for n in range(50)])
     await outbox.create_index("_outbox_pending")
-    explained = await db.command("explain", {"find": "outbox", "filter": {"_outbox_pending": True}})
-    plan = " ".join(explained["queryPlanner"]["Plan"])
-    assert explained["filterPushdown"] is True
-    assert "USING INDEX" in plan and "SCAN" not in plan, plan
+    by_ids = {"_id": {"$in": ["o1", "o7"]}}
+    for where in ({"_outbox_pending": True}, by_ids, {**by_ids, "_outbox_pending": True}):
+        explained = await db.command("explain", {"find": "outbox", "filter": where})
+        plan = " ".join(explained["queryPlanner"]["Plan"])
+        assert explained["filterPushdown"] is True
+        assert "USING INDEX" in plan and "SCAN" not in plan, plan
     assert await ids(outbox, {"_outbox_pending": True}) == ["o7"]
+    claims = db["claims"]
+    await claims.insert_many([{"_id": f"c{n}", "email": f"p{n}@x.io"} for n in range(50)])
+    await claims.create_index("email")
+    asked = {"email": {"$in": ["p3@x.io", "p9@x.io"]}}
+    explained = await db.command("explain", {"find": "claims", "filter": asked})
+    assert "SCAN" not in " ".join(explained["queryPlanner"]["Plan"])
+    assert await ids(claims, asked) == ["c3", "c9"]
