@@ -33,7 +33,7 @@ if [[ "$UPSTREAM" == 1 ]]; then
 else
   # Keyed by the changes' text too: an edited change builds afresh.
   FLAVOUR="$([[ "$PUSHDOWN" == 1 ]] && echo pushdown || echo idfix)-$(
-    cat "$(dirname "${BASH_SOURCE[0]}")"/ferretdb/* | sha256sum | cut -c1-12)"
+    cat "${BASH_SOURCE[0]}" "$(dirname "${BASH_SOURCE[0]}")"/ferretdb/* | sha256sum | cut -c1-12)"
 fi
 TARGET="$CACHE_ROOT/ferretdb-$VERSION-$FLAVOUR/ferretdb"
 
@@ -56,6 +56,9 @@ if [[ "$UPSTREAM" != 1 ]]; then
   PATCH_ARGS=()
   [[ "$PUSHDOWN" == 1 ]] || PATCH_ARGS+=(--no-pushdown)
   python3 "$(dirname "${BASH_SOURCE[0]}")/ferretdb/patch.py" "$WORK" "${PATCH_ARGS[@]}"
+  # What `buildInfo` answers as `gitVersion`: how the services tell this build
+  # (crm_kit.mongo.pushes_filters_down) from a FerretDB that pushes only `{_id: v}` down.
+  [[ "$PUSHDOWN" == 1 ]] && echo "crm-filter-pushdown" > "$WORK/build/version/commit.txt"
 fi
 (cd "$WORK" && CGO_ENABLED=0 go build -trimpath -o "$TARGET.tmp" ./cmd/ferretdb) >&2
 mv "$TARGET.tmp" "$TARGET"

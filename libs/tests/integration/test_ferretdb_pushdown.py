@@ -16,6 +16,8 @@ import pytest
 from bson import Int64, ObjectId
 from pymongo import AsyncMongoClient
 
+from crm_kit.profile import DatabaseProfile
+
 pytestmark = pytest.mark.integration
 
 VALUES: list[Any] = [
@@ -130,6 +132,7 @@ async def test_a_selective_equality_is_answered_from_the_fields_index(db: Any) -
     info = await db.client.admin.command("buildInfo")
     if "ferretdbVersion" not in info:
         pytest.skip("the plan asserted is the embedded database's (FerretDB on SQLite)")
+    assert await DatabaseProfile.detect(db) == DatabaseProfile("ferretdb", pushdown=True)
     outbox = db["outbox"]
     await outbox.insert_many([{"_id": f"o{n}", "_outbox_pending": n == 7} for n in range(50)])
     await outbox.create_index("_outbox_pending")
