@@ -21,7 +21,8 @@
 #    equality on a string or a boolean (and `_id` among other conditions, and `$and`),
 #    which SQLite answers from the field's index when there is one; the handlers filter
 #    what comes back in Go as before, so results do not change. (An outbox sweep,
-#    `{_outbox_pending: true}` over 50,000 documents: 18.7 s before, 2 ms after.)
+#    `{_outbox_pending: true}` over 50,000 documents: 18.7 s before; after, 2.3 s
+#    without an index on the field, 2 ms with one.)
 set -euo pipefail
 
 VERSION="${FERRETDB_VERSION:-v1.24.2}"
