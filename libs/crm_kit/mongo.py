@@ -95,6 +95,17 @@ async def isolates_updates(db: AsyncDatabase[Any]) -> bool:
     return "ferretdbVersion" not in info
 
 
+# What the platform's build of FerretDB (scripts/install-ferretdb.sh) answers as its
+# `gitVersion`: its SQLite backend hands equality filters to SQLite (`_id` `$in` a list
+# is an index look-up), where FerretDB as published pushes down only `{_id: value}`.
+PUSHDOWN_BUILD = "crm-filter-pushdown"
+
+
+async def pushes_filters_down(db: AsyncDatabase[Any]) -> bool:
+    info = await db.client.admin.command("buildInfo")
+    return "ferretdbVersion" in info and info.get("gitVersion") == PUSHDOWN_BUILD
+
+
 # -- which indexes are made --------------------------------------------------------------
 
 SECONDARY_INDEXES_ENV = "MONGODB_SECONDARY_INDEXES"  # auto (default), on, off

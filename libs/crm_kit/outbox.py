@@ -180,7 +180,9 @@ class OutboxRelay:
     The sweep picks up whatever a crash (of this or another replica) left behind; it skips
     events younger than `grace_seconds`, which a live writer publishes itself, so replicas
     do not race over fresh documents. A sweep reads every document of the outbox
-    collections (FerretDB pushes no filter but `_id` down: 3.6 s at 100,000 companies), so
+    collections (FerretDB as published pushes no filter but `_id` down: 3.6 s at 100,000
+    companies; the platform's build hands SQLite the pending flag, which still reads each
+    document's JSON there), so
     it is a backstop, not the way events go out: every `sweep_seconds` during the start-up
     window (what the previous run of this replica left, including what was younger than
     the grace period when it died) and again after a failed pass (a database or NATS

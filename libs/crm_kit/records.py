@@ -44,6 +44,9 @@ E = TypeVar("E")
 CHANGE_ATTEMPTS = 3
 # Concurrent `_id` look-ups of one `get` on the ferretdb profile.
 _ID_LOOKUPS = 8
+# Ids in one `_id` `$in` query where the database serves it from the index (the platform's
+# FerretDB pushes down a list of up to 1,000).
+_IDS_PER_QUERY = 1000
 
 
 # Values a stored document holds that nothing can change in place: passed on, not copied.
@@ -608,8 +611,21 @@ class MongoRecords(Records[E]):
         return [doc async for doc in self._collection.find(query, HIDE_OUTBOX)]
 
     async def _by_id_lookups(self, ids: list[str]) -> list[dict[str, Any]]:
-        """`{_id: value}` is the one filter FerretDB's SQLite backend serves from an index;
-        the workspace is checked here."""
+        """`{_id: value}` is the one filter FerretDB's SQLite backend serves from an index
+        (the platform's build serves `_id` `$in` a list too: one query per
+        `_IDS_PER_QUERY`); the workspace is checked here."""
+        if self.writer.profile.pushdown:
+            found: dict[Any, dict[str, Any]] = {}
+            for start in range(0, len(ids), _IDS_PER_QUERY):
+                query = {"_id": {"$in": ids[start : start + _IDS_PER_QUERY]}}
+                async for doc in self._collection.find(query, HIDE_OUTBOX):
+                    found[doc["_id"]] = doc
+            in_order = (found[doc_id] for doc_id in ids if doc_id in found)
+            return [
+                doc
+                for doc in in_order
+                if self.workspace_id is None or doc.get("workspace_id") == self.workspace_id
+            ]
         limit = asyncio.Semaphore(_ID_LOOKUPS)
 
         async def one(doc_id: str) -> dict[str, Any] | None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
 from nats.aio.client import Client
-from nats.js.api import DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
 from pymongo.asynchronous.database import AsyncDatabase
 
 from crm_contracts import deals as contract
@@ -37,9 +38,24 @@ async def _create(client: Any, **fields: Any) -> dict[str, Any]:
     return data["createDeal"]
 
 
-async def _collect(js: Any, subject: str, deal_id: str, count: int, timeout: float = 10) -> list:
-    """JetStream messages on `subject` about `deal_id` (the stream is shared by tests)."""
-    sub = await js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
+@pytest.fixture
+def since() -> datetime:
+    """When the test began: what it looks for in the shared stream was published after."""
+    return datetime.now(UTC) - timedelta(seconds=1)
+
+
+async def _collect(
+    js: Any, subject: str, deal_id: str, count: int, since: datetime, timeout: float = 10
+) -> list:
+    """JetStream messages on `subject` about `deal_id` published since the test began (the
+    stream is shared by tests: reading it from its start reads every deal the session's
+    imports created, more than `timeout` allows on a loaded machine)."""
+    sub = await js.subscribe(
+        subject,
+        ordered_consumer=True,
+        deliver_policy=DeliverPolicy.BY_START_TIME,
+        config=ConsumerConfig(opt_start_time=since),
+    )
     found: list[CloudEvent] = []
     deadline = time.monotonic() + timeout
     try:
@@ -64,7 +80,7 @@ async def test_request_without_token_is_refused(service: dict[str, Any]) -> None
 
 
 async def test_create_move_and_events_reach_jetstream(
-    service: dict[str, Any], nc: Client, db: AsyncDatabase
+    service: dict[str, Any], nc: Client, db: AsyncDatabase, since: datetime
 ) -> None:
     client = service["client"]("ws-events")
     deal = await _create(client, primaryContactId="p1")
@@ -75,14 +91,14 @@ async def test_create_move_and_events_reach_jetstream(
         "qualification",
     ]
     js = nc.jetstream()
-    changes = await _collect(js, contract.DEAL_STAGE_CHANGED, deal["id"], 2)
+    changes = await _collect(js, contract.DEAL_STAGE_CHANGED, deal["id"], 2, since)
     assert [e.data["toStage"] for e in changes] == ["prospecting", "qualification"]
     payload = contract.DealStageChanged.model_validate(changes[1].data)
     assert payload.from_stage == "prospecting" and payload.pipeline_version == 1
     assert [t.key for t in payload.playbook] == ["discovery_call"]
     assert payload.seconds_in_from_stage is not None
     assert changes[1].workspace == "ws-events"
-    created = await _collect(js, contract.DEAL_CREATED, deal["id"], 1)
+    created = await _collect(js, contract.DEAL_CREATED, deal["id"], 1, since)
     assert created[0].data["deal"]["amountMinor"] == 125050
 
     # The relay emptied the outbox; the document keeps the history and derived fields.
@@ -165,7 +181,7 @@ async def test_exit_criteria_block_until_the_playbook_task_completes_once(
 
 
 async def test_exit_criteria_on_create_and_the_admin_override_on_the_database(
-    service: dict[str, Any], nc: Client
+    service: dict[str, Any], nc: Client, since: datetime
 ) -> None:
     """createDeal at a later stage is refused naming the criteria; an admin's override is
     stored on the history entry, read back from FerretDB, and travels in the event."""
@@ -191,13 +207,13 @@ async def test_exit_criteria_on_create_and_the_admin_override_on_the_database(
             "overridden": ["field:expectedCloseDate", "playbook:discovery_call", "primaryContact"],
         }
     ]
-    [change] = await _collect(nc.jetstream(), contract.DEAL_STAGE_CHANGED, deal["id"], 1)
+    [change] = await _collect(nc.jetstream(), contract.DEAL_STAGE_CHANGED, deal["id"], 1, since)
     assert change.data["overriddenCriteria"] == history["deal"]["stageHistory"][0]["overridden"]
     assert change.data["deal"]["amountText"] == "1250.50"
 
 
 async def test_a_skipping_move_needs_every_skipped_stages_criteria_on_the_database(
-    service: dict[str, Any], nc: Client
+    service: dict[str, Any], nc: Client, since: datetime
 ) -> None:
     """Prospecting -> proposal is refused naming qualification's and engaging's criteria,
     with nothing stored; an admin's override stores them on the entry and in the event,
@@ -223,7 +239,7 @@ async def test_a_skipping_move_needs_every_skipped_stages_criteria_on_the_databa
     )
     overridden = forced["moveDeal"]["stageHistory"][-1]["overridden"]
     assert overridden == ["playbook:discovery_call", "playbook:product_demo"]
-    changes = await _collect(nc.jetstream(), contract.DEAL_STAGE_CHANGED, deal["id"], 2)
+    changes = await _collect(nc.jetstream(), contract.DEAL_STAGE_CHANGED, deal["id"], 2, since)
     assert [c.data["stageSequence"] for c in changes] == [1, 2]
     assert changes[-1].data["overriddenCriteria"] == overridden
 

@@ -1,0 +1,71 @@
+"""Applies the CRM platform's two changes to a copy of FerretDB v1.24's source (run by
+scripts/install-ferretdb.sh; exits non-zero, naming what it did not find, when the source
+is not the one the changes were written for).
+
+1. The `_id` look-up is spelled as the unique `_id` index's expression, so SQLite uses
+   the index (scripts/install-ferretdb.sh says why).
+2. Filter pushdown (`pushdown.go`, beside this file): the SQLite backend hands SQLite the
+   parts of a filter whose superset it can state, instead of only `{_id: v}`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+ID_BEFORE = "IDColumn = DefaultColumn + \"->'$._id'\""
+ID_AFTER = "IDColumn = DefaultColumn + \"->'_id'\""
+
+QUERY_BEFORE = """	// that logic should exist in one place
+	// TODO https://github.com/FerretDB/FerretDB/issues/3235
+	if params.Filter.Len() == 1 {
+		v, _ := params.Filter.Get("_id")
+		switch v.(type) {
+		case string, types.ObjectID:
+			whereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)
+			args = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
+		}
+	}
+"""
+QUERY_AFTER = """	whereClause, args = prepareWhereClause(params.Filter)
+"""
+EXPLAIN_BEFORE = """	// that logic should exist in one place
+	// TODO https://github.com/FerretDB/FerretDB/issues/3235
+	if params.Filter.Len() == 1 {
+		v, _ := params.Filter.Get("_id")
+		switch v.(type) {
+		case string, types.ObjectID:
+			filterPushdown = true
+			whereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)
+			args = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
+		}
+	}
+"""
+EXPLAIN_AFTER = """	whereClause, args = prepareWhereClause(params.Filter)
+	filterPushdown = whereClause != ""
+"""
+
+
+def replace_once(path: Path, before: str, after: str) -> None:
+    text = path.read_text()
+    if text.count(before) != 1:
+        sys.exit(f"patch-ferretdb: {path} does not hold the expected code once; review the patch")
+    path.write_text(text.replace(before, after))
+
+
+def main(source: Path, pushdown: bool) -> None:
+    replace_once(source / "internal/backends/sqlite/metadata/metadata.go", ID_BEFORE, ID_AFTER)
+    if not pushdown:
+        return
+    collection = source / "internal/backends/sqlite/collection.go"
+    text = collection.read_text()
+    if text.count(QUERY_BEFORE) != 1 or text.count(EXPLAIN_BEFORE) != 1:
+        sys.exit(f"patch-ferretdb: {collection} does not hold the expected filter code")
+    text = text.replace(EXPLAIN_BEFORE, EXPLAIN_AFTER).replace(QUERY_BEFORE, QUERY_AFTER)
+    collection.write_text(text)
+    shutil.copy(Path(__file__).with_name("pushdown.go"), source / "internal/backends/sqlite")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), pushdown="--no-pushdown" not in sys.argv[2:])
