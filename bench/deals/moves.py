@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
 import secrets
@@ -86,7 +87,9 @@ async def gather_limited(concurrency: int, items: list[str], call: Any) -> None:
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-async def measure(count: int, concurrency: int, profile: str) -> dict[str, Any]:
+async def measure(
+    count: int, concurrency: int, profile: str, cprofile: str | None = None
+) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="crm-bench-deal-statements-"))
     os.environ["CRM_DATA_DIR"] = str(tmp)
     stack = InfraStack(tmp, free_port(), free_port(), harness=True).start()
@@ -136,6 +139,10 @@ async def measure(count: int, concurrency: int, profile: str) -> dict[str, Any]:
 
             commands.counts.clear()
             commands.written = 0
+            # CPU time, not wall time: on a loaded machine a socket send waits for the core.
+            profiler = cProfile.Profile(time.process_time) if cprofile else None
+            if profiler is not None:
+                profiler.enable()
             cpu = (cpu_seconds(here), cpu_seconds(ferretdb))
             started = time.perf_counter()
 
@@ -147,6 +154,9 @@ async def measure(count: int, concurrency: int, profile: str) -> dict[str, Any]:
             await eventually(lambda: _all(moved, mine), timeout=300, what="moves announced")
             await eventually(settled, timeout=60, what="writes settled")
             cpu_service = (cpu_seconds(here) - cpu[0], cpu_seconds(ferretdb) - cpu[1])
+            if profiler is not None and cprofile:
+                profiler.disable()
+                profiler.dump_stats(cprofile)
             counted = Counter(commands.counts)
             written_bytes = commands.written
 
@@ -207,10 +217,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deals", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--profile", default="auto", choices=("auto", "mongodb", "ferretdb"))
+    parser.add_argument(
+        "--cprofile",
+        metavar="PATH",
+        help="write a cProfile (CPU time) of this process, the service and its client, over "
+        "the moves to PATH (its overhead inflates the CPU figures printed by that run)",
+    )
     args = parser.parse_args(argv)
     if not 0 < args.deals <= 1000 or not 0 < args.concurrency <= 64:
         parser.error("bounded: 0 < deals <= 1000, 0 < concurrency <= 64")
-    result = asyncio.run(measure(args.deals, args.concurrency, args.profile))
+    result = asyncio.run(measure(args.deals, args.concurrency, args.profile, args.cprofile))
     print(f"moveDeal statements ({result['moves']} moves, {args.profile}):")
     for key, value in result["per_move"].items():
         print(f"  {key:40} {value:>6}")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
 import secrets
@@ -90,7 +91,7 @@ def playbook(team_id: str) -> list[dict[str, Any]]:
     ]
 
 
-async def measure(changes: int, profile: str) -> dict[str, Any]:
+async def measure(changes: int, profile: str, cprofile: str | None = None) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="crm-bench-statements-"))
     os.environ["CRM_DATA_DIR"] = str(tmp)
     stack = InfraStack(tmp, free_port(), free_port(), harness=True).start()
@@ -137,6 +138,10 @@ async def measure(changes: int, profile: str) -> dict[str, Any]:
             commands.counts.clear()
 
             deal_ids = [f"deal-{i:04d}" for i in range(changes)]
+            # CPU time, not wall time: on a loaded machine a socket send waits for the core.
+            profiler = cProfile.Profile(time.process_time) if cprofile else None
+            if profiler is not None:
+                profiler.enable()
             cpu = time.process_time()
             db_cpu = cpu_seconds(ferretdb)
             for deal_id in deal_ids:
@@ -144,6 +149,9 @@ async def measure(changes: int, profile: str) -> dict[str, Any]:
             await eventually(lambda: _ready(announced, deal_ids), timeout=300, what="playbooks")
             cpu = time.process_time() - cpu
             await eventually(settled, timeout=60, what="writes settled")
+            if profiler is not None and cprofile:
+                profiler.disable()
+                profiler.dump_stats(cprofile)
             # FerretDB's share includes the settling writes (the relay's, the scheduler's).
             db_cpu = cpu_seconds(ferretdb) - db_cpu
             counted = Counter(commands.counts)
@@ -190,10 +198,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--changes", type=int, default=50)
     parser.add_argument("--profile", default="auto", choices=("auto", "mongodb", "ferretdb"))
+    parser.add_argument(
+        "--cprofile",
+        metavar="PATH",
+        help="write a cProfile (CPU time) of this process, the service, over the stage changes "
+        "to PATH (its overhead inflates the CPU figures printed by that run)",
+    )
     args = parser.parse_args(argv)
     if not 0 < args.changes <= 1000:
         parser.error("bounded: 0 < changes <= 1000")
-    result = asyncio.run(measure(args.changes, args.profile))
+    result = asyncio.run(measure(args.changes, args.profile, args.cprofile))
     print(f"tasks playbook statements ({result['changes']} stage changes, {args.profile}):")
     for key, value in result["per_change"].items():
         print(f"  {key:40} {value:>6}")
