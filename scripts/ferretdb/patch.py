@@ -6,6 +6,9 @@ is not the one the changes were written for).
    the index (scripts/install-ferretdb.sh says why).
 2. Filter pushdown (`pushdown.go`, beside this file): the SQLite backend hands SQLite the
    parts of a filter whose superset it can state, instead of only `{_id: v}`.
+3. Faster decoding of stored documents (`sjson_fast.go`, with its test
+   `sjson_fast_test.go`): FerretDB's own decoder stays as the fallback for what the fast
+   path does not take.
 """
 
 from __future__ import annotations
@@ -42,6 +45,28 @@ EXPLAIN_BEFORE = """	// that logic should exist in one place
 		}
 	}
 """
+UNMARSHAL_BEFORE = "func Unmarshal(data []byte) (*types.Document, error) {"
+UNMARSHAL_AFTER = "func slowUnmarshal(data []byte) (*types.Document, error) {"
+SINGLE_BEFORE = """	if bytes.Equal(data, []byte("null")) {
+		return fromSJSON(new(nullType)), nil
+	}
+
+	if sch == nil {
+		return nil, lazyerrors.Errorf("schema is not set")
+	}
+"""
+SINGLE_AFTER = """	if bytes.Equal(data, []byte("null")) {
+		return fromSJSON(new(nullType)), nil
+	}
+
+	if v, ok := fastSingleValue(data, sch); ok {
+		return v, nil
+	}
+
+	if sch == nil {
+		return nil, lazyerrors.Errorf("schema is not set")
+	}
+"""
 EXPLAIN_AFTER = """	whereClause, args = prepareWhereClause(params.Filter)
 	filterPushdown = whereClause != ""
 """
@@ -65,6 +90,11 @@ def main(source: Path, pushdown: bool) -> None:
     text = text.replace(EXPLAIN_BEFORE, EXPLAIN_AFTER).replace(QUERY_BEFORE, QUERY_AFTER)
     collection.write_text(text)
     shutil.copy(Path(__file__).with_name("pushdown.go"), source / "internal/backends/sqlite")
+    sjson = source / "internal/handler/sjson"
+    replace_once(sjson / "sjson.go", UNMARSHAL_BEFORE, UNMARSHAL_AFTER)
+    replace_once(sjson / "sjson.go", SINGLE_BEFORE, SINGLE_AFTER)
+    for name in ("sjson_fast.go", "sjson_fast_test.go"):
+        shutil.copy(Path(__file__).with_name(name), sjson / name.removeprefix("sjson_"))
 
 
 if __name__ == "__main__":
