@@ -7,7 +7,8 @@ subgraph's own code, which the machine's load does not move much (issue 14, item
         [--only contacts,deals,tasks]
 
 Each service runs on the in-memory store with the embedded database's workarounds (the
-read indexes serving the lists, as on FerretDB), filled through its own mutations with a
+read indexes serving the lists and holding whole documents checked against change logs,
+as on FerretDB; the logs' slots in memory), filled through its own mutations with a
 workspace the size of the demo's contacts and a few thousand deals and tasks. Per query
 it prints the CPU milliseconds per request (`time.process_time()` around N calls, the
 gateway's assertions minted before the clock starts) beside `{ __typename }`'s.
@@ -22,7 +23,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,12 +37,13 @@ sys.path.insert(0, str(HERE))
 
 import orjson  # noqa: E402
 from lists import ListQuery, list_queries  # noqa: E402
+from pymongo.errors import DuplicateKeyError  # noqa: E402
 from starlette.applications import Starlette  # noqa: E402
 
-from crm_kit import memory_db  # noqa: E402
+from crm_kit.change_log import ChangeLog, Journal, journal_writes  # noqa: E402
 from crm_kit.graphql_http import ASSERTION_HEADER  # noqa: E402
 from crm_kit.graphql_prepared import PreparedOperations  # noqa: E402
-from crm_kit.memory_db import MemoryDatabase, MemoryRecords  # noqa: E402
+from crm_kit.memory_db import MemoryDatabase  # noqa: E402
 from crm_kit.settings import Settings  # noqa: E402
 from crm_kit.testing import GraphQLClient, gateway_auth, running_app  # noqa: E402
 
@@ -51,34 +53,80 @@ PREPARED_FOR = PreparedOperations.prepared_for
 Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
+class MemorySlots:
+    """A change log's slots in memory (`crm_kit.change_log.SlotCollection`): with them the
+    read indexes hold whole documents, as on FerretDB, instead of reading every row."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+
+    async def insert_one(self, document: dict[str, Any]) -> None:
+        if document["_id"] in self.docs:
+            raise DuplicateKeyError("duplicate _id")
+        self.docs[document["_id"]] = dict(document)
+
+    async def insert_many(self, documents: list[dict[str, Any]], ordered: bool = True) -> None:
+        # One writer here: no slot is ever taken twice.
+        for document in documents:
+            await self.insert_one(document)
+
+    async def find_one(self, filter: Mapping[str, Any]) -> dict[str, Any] | None:
+        return self.docs.get(filter["_id"])
+
+    async def update_one(
+        self, filter: Mapping[str, Any], update: Mapping[str, Any], upsert: bool = False
+    ) -> None:
+        doc = self.docs.setdefault(filter["_id"], {"_id": filter["_id"], "n": 0})
+        doc["n"] = max(doc["n"], update["$max"]["n"])
+
+    async def delete_one(self, filter: Mapping[str, Any]) -> None:
+        self.docs.pop(filter["_id"], None)
+
+
+def journal_of(db: MemoryDatabase) -> Journal:
+    def journal(collection: str) -> ChangeLog:
+        changes = ChangeLog(MemorySlots())
+        journal_writes(db.hooks, changes, collection)
+        return changes
+
+    return journal
+
+
 def contacts_app() -> Starlette:
     from crm_contacts.app import create_app
     from crm_contacts.config import AUDIT
     from crm_contacts.events.publish import encode
-    from crm_contacts.store.memory import memory_store
+    from crm_contacts.store.assemble import contacts_store
 
     db = MemoryDatabase(encode=encode, audit=AUDIT)
-    return create_app(Settings(service="contacts"), store=memory_store(db, workarounds=True))
+    store = contacts_store(db, db.hooks, workarounds=True, journal=journal_of(db))
+    return create_app(Settings(service="contacts"), store=store)
 
 
 def deals_app() -> Starlette:
     from crm_deals.app import create_app
-    from crm_deals.config import AUDIT
+    from crm_deals.config import AUDIT, DEALS
     from crm_deals.events.publish import encode
-    from crm_deals.store.memory import memory_store
+    from crm_deals.store.assemble import deals_store
+    from crm_deals.store.memory import MemoryBackend
+    from crm_deals.store.model_cache import ModelCache
 
     db = MemoryDatabase(encode=encode, audit=AUDIT)
-    return create_app(Settings(service="deals"), store=memory_store(db, workarounds=True))
+    changes = journal_of(db)(DEALS)
+    store = deals_store(
+        db, MemoryBackend(db), ModelCache(), db.hooks, workarounds=True, changes=changes
+    )
+    return create_app(Settings(service="deals"), store=store)
 
 
 def tasks_app() -> Starlette:
     from crm_tasks.app import create_app
     from crm_tasks.config import AUDIT
     from crm_tasks.events.publish import encode
-    from crm_tasks.store.memory import memory_store
+    from crm_tasks.store.assemble import tasks_store
 
     db = MemoryDatabase(encode=encode, audit=AUDIT)
-    store = memory_store(db, workarounds=True)
+    store = tasks_store(db, db.hooks, workarounds=True, journal=journal_of(db))
     return create_app(Settings(service="tasks"), store=store, run_scheduler=False)
 
 
@@ -153,19 +201,6 @@ async def fill_tasks(gql: GraphQLClient, count: int) -> None:
                 }
             },
         )
-
-
-def hold_documents() -> None:
-    """The in-memory records read without copying each document: the services' read
-    indexes on FerretDB hold whole documents (`crm_kit.change_log`) and make each row's
-    record from the held one, where the fake deep-copies it per read (its isolation from
-    callers, several times the cost of the rest of a list here). Called once the data is
-    in: the timed reads change nothing."""
-
-    def load(self: MemoryRecords[Any], doc: dict[str, Any]) -> Any:
-        return self.kind.from_doc({k: v for k, v in doc.items() if k != memory_db.OPS_FIELD})
-
-    MemoryRecords._load = load  # type: ignore[method-assign]
 
 
 @dataclass
@@ -302,14 +337,11 @@ async def run(
             filled = time.perf_counter()
             await fills[service](GraphQLClient(http, gateway_auth(service, WORKSPACE, "admin")))
             print(f"{service}: filled in {time.perf_counter() - filled:.1f} s", flush=True)
-            copying = MemoryRecords._load
-            hold_documents()
             for item in list_queries(pools):  # type: ignore[arg-type]
                 if item.service == service:
                     per, before = await measure(app, item, OWNERS[0], requests, profiler, compare)
                     results.append((item, per, before))
                     print(f"  {item.name:24} {per:6.3f} ms CPU/req", flush=True)
-            MemoryRecords._load = copying  # type: ignore[method-assign]
     print(f"\n== in process, {requests} requests each, CPU ms per request")
     print(f"load average: {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
     print(f"{'service':9} {'query':24} {'CPU ms':>7} {'-floor':>7}", end="")

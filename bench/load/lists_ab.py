@@ -19,11 +19,13 @@ import asyncio
 import os
 import statistics
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-for path in (HERE, ROOT / "bench" / "web", ROOT / "libs", ROOT / "gateway"):
+# This directory first: `bench/web` has a `run.py` too.
+for path in (ROOT / "gateway", ROOT / "libs", ROOT / "bench" / "web", HERE):
     sys.path.insert(0, str(path))
 
 import httpx  # noqa: E402
@@ -59,6 +61,27 @@ def restart(env: dict[str, str], tree: Path, logs: Path) -> None:
             cwd=tree,
         )
         wait_http_ok(f"http://127.0.0.1:{port}/ready", process, log, 180.0)
+    settle([listening(int(env[f"{name.upper()}_PORT"])) for name in SERVICES])
+
+
+def settle(processes: list[psutil.Process | None], most: float = 180.0) -> None:
+    """Wait until the restarted services are quiet (each below 10 % of a core over 3 s,
+    at most `most` seconds): a service warms its read indexes up in the background after
+    it reports ready, and that work would count against the first lists measured."""
+    deadline = time.monotonic() + most
+    alive = [p for p in processes if p is not None]
+    while time.monotonic() < deadline:
+        before = [_cpu(p) for p in alive]
+        time.sleep(3.0)
+        busy = [_cpu(p) - b for p, b in zip(alive, before, strict=True)]
+        if all(spent < 0.3 for spent in busy):
+            return
+    print("(services still busy after the settle time)")
+
+
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
 
 
 async def measure(
