@@ -50,6 +50,8 @@ from .graphql_schema import TextValidationCache
 
 log = logging.getLogger(__name__)
 
+# The operation types executed here.
+EXECUTED = frozenset({OperationType.QUERY, OperationType.MUTATION})
 # Extensions that only cache parsing and validation: what this module does itself.
 CACHING_EXTENSIONS = (ParserCache, TextValidationCache)
 
@@ -99,7 +101,9 @@ class PreparedOperations:
         if prepared is None:
             return None
         kind = prepared.operations.get(operation_name)
-        return prepared if kind is not None and kind in allowed else None
+        # A subscription never runs here (the gate streams it or refuses it).
+        runs = kind in EXECUTED and kind in allowed
+        return prepared if runs else None
 
     def _prepare(self, query: str) -> Prepared | None:
         try:

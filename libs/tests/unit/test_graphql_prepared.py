@@ -6,6 +6,7 @@ not take left to Strawberry."""
 from __future__ import annotations
 
 import enum
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,6 +103,13 @@ class Mutation:
 
 
 @strawberry.type
+class Subscription:
+    @strawberry.subscription
+    async def ticks(self) -> AsyncIterator[int]:
+        yield 1
+
+
+@strawberry.type
 class OtherQuery:
     @strawberry.field
     def other(self) -> str:
@@ -109,7 +117,7 @@ class OtherQuery:
 
 
 def _schema() -> Any:
-    return subgraph_schema(query=Query, mutation=Mutation, types=[])
+    return subgraph_schema(query=Query, mutation=Mutation, subscription=Subscription, types=[])
 
 
 def _plain(result: Any) -> dict[str, Any]:
@@ -193,6 +201,8 @@ async def test_invalid_or_unknown_operations_are_not_prepared() -> None:
     # A GET runs queries only: its mutation goes to Strawberry, which refuses it.
     assert prepared.prepared_for("mutation { noop }", None, QUERIES) is None
     assert prepared.prepared_for("mutation { noop }", None, QUERY_OR_MUTATION) is not None
+    every = {OperationType.QUERY, OperationType.MUTATION, OperationType.SUBSCRIPTION}
+    assert prepared.prepared_for("subscription { ticks }", None, every) is None
     # Asked again, still refused (the refusal is what is kept for the text).
     assert prepared.prepared_for("{ nothing }", None, QUERIES) is None
 
