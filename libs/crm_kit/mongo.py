@@ -117,7 +117,11 @@ async def secondary_indexes_serve_reads(db: AsyncDatabase[Any]) -> bool:
     (its query builder has no other pushdown), so there a secondary index is upkeep on every
     insert and update that no read uses: the deals' nine cost 1.8x the database CPU per
     insert and 1.3x per update (`bench/import/indexes.py`). MongoDB uses them. `on`/`off`
-    decide for a backend this cannot tell (FerretDB on PostgreSQL pushes more down)."""
+    decide for a backend this cannot tell (FerretDB on PostgreSQL pushes more down).
+    The platform's build of FerretDB lets SQLite use an index for an equality
+    (`pushes_filters_down`), but the services' hot reads are `_id` look-ups and read
+    models, so the upkeep still outweighs what a read would gain: unique indexes only
+    there too, until a read shows otherwise."""
     setting = (os.environ.get(SECONDARY_INDEXES_ENV) or "auto").strip().lower()
     if setting in ("on", "true", "1"):
         return True
