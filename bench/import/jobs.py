@@ -25,7 +25,10 @@ client: the services' statements) and the tasks service's CPU (its consumers of 
 events run beside the import). `--spy DIR`: FerretDB's Go CPU profile over the job's first
 `--pprof-seconds` (`<kind>-<rows>.pprof`, read with `go tool pprof -top`), and py-spy
 samples of the import service and the owner where py-spy is installed
-(`<kind>-<rows>-<service>.txt`, collapsed stacks).
+(`<kind>-<rows>-<service>.txt`, collapsed stacks). `--cprofile DIR` runs each service
+under cProfile (`DIR/<service>.prof`, written when the run stops them) and tallies its
+database commands by collection and filter shape (`DIR/<service>.prof.commands`: count,
+documents returned, seconds); `--commands-only` the tally without the profile.
 """
 
 from __future__ import annotations
@@ -115,7 +118,16 @@ def write_csv(path: Path, kind: str, rows: int) -> None:
 class Services:
     """The services as processes on free ports, stopped at the end."""
 
-    def __init__(self, infra: InfraStack, logs: Path, batch_rows: int) -> None:
+    def __init__(
+        self,
+        infra: InfraStack,
+        logs: Path,
+        batch_rows: int,
+        cprofile: Path | None = None,
+        commands_only: bool = False,
+    ) -> None:
+        self.cprofile = cprofile
+        self.commands_only = commands_only
         self.ports = {name: free_port() for name in SERVICES}
         self.env = {
             **os.environ,
@@ -136,7 +148,16 @@ class Services:
     def start(self) -> None:
         for name in SERVICES:
             log = self.logs / f"{name}.log"
-            process = spawn([sys.executable, "-m", f"crm_{name}"], log, env=self.env, cwd=ROOT)
+            command = [sys.executable, "-m", f"crm_{name}"]
+            if self.cprofile is not None:
+                # The profile is written when the service exits on the stop's SIGTERM.
+                self.cprofile.mkdir(parents=True, exist_ok=True)
+                out = self.cprofile / f"{name}.prof"
+                profiled = Path(__file__).resolve().parent / "profiled.py"
+                command = [sys.executable, str(profiled), str(out), f"crm_{name}"]
+                if self.commands_only:
+                    command.append("--commands-only")
+            process = spawn(command, log, env=self.env, cwd=ROOT)
             self.processes[name] = process
             wait_http_ok(f"{self.url(name)}/ready", process, log, 120.0)
 
@@ -322,6 +343,7 @@ async def bench(
                     )
                     if spy is not None and profiled is not None:
                         profile = await profiled
+                        await asyncio.to_thread(spy.mkdir, parents=True, exist_ok=True)
                         await asyncio.to_thread((spy / f"{kind}-{rows}.pprof").write_bytes, profile)
                     if job["status"] != "COMPLETED" or job["progress"]["created"] != rows:
                         raise SystemExit(f"{kind} {rows}: {job}")
@@ -360,6 +382,15 @@ def main() -> int:
     )
     parser.add_argument("--spy", type=Path, help="profile FerretDB (and services) into DIR")
     parser.add_argument("--pprof-seconds", type=int, default=25)
+    parser.add_argument(
+        "--cprofile",
+        type=Path,
+        help="run each service under cProfile: DIR/<service>.prof, and its database commands"
+        " by collection and filter shape: DIR/<service>.prof.commands",
+    )
+    parser.add_argument(
+        "--commands-only", action="store_true", help="with --cprofile: the commands, no profile"
+    )
     args = parser.parse_args()
     sizes = [max(1, min(int(s), 200_000)) for s in args.sizes.split(",")]
     kinds = [k for k in args.records.split(",") if k in COLUMNS]
@@ -368,7 +399,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="crm-bench-") as tmp:
         os.environ["CRM_DATA_DIR"] = tmp  # credentials of this run only
         infra = InfraStack(Path(tmp), free_port(), free_port()).start()
-        services = Services(infra, Path(tmp), args.batch_rows)
+        services = Services(infra, Path(tmp), args.batch_rows, args.cprofile, args.commands_only)
         try:
             services.start()
             asyncio.run(

@@ -96,6 +96,10 @@ class Subscription:
     # them to `batch` together (a puller still holds only what it works on; a burst is
     # written a few at a time).
     gather: int = 1
+    # With `batch` and one puller: events taken per fetch (None: the kit's 32). A burst
+    # (an import's thousand `company.created` a batch) then costs one bulk write and one
+    # read of what the handler needs per `fetch` events, not per 32.
+    fetch: int | None = None
     _routes: dict[str, _Route] = field(default_factory=dict, init=False)
 
     def on(
@@ -165,6 +169,8 @@ class Subscription:
             together["fetch"] = 1
             if self.batch is not None and self.gather > 1:
                 together["gather"] = self.gather
+        elif self.batch is not None and self.fetch is not None:
+            together["fetch"] = self.fetch
         for _ in range(max(1, self.workers)):
             await runtime.consume(
                 durable=self.durable,

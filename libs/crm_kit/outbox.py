@@ -185,9 +185,10 @@ class OutboxRelay:
     document's JSON there), so
     it is a backstop, not the way events go out: every `sweep_seconds` during the start-up
     window (what the previous run of this replica left, including what was younger than
-    the grace period when it died) and again after a failed pass (a database or NATS
-    outage), otherwise every `backstop_seconds` (another replica that died and was not
-    restarted); the import batches (`BATCHES`, small) every `sweep_seconds` always. The
+    the grace period when it died) and again after a failed sweep or full pass (a database
+    or NATS outage; a failed pass over the documents writers named tries those again by
+    `_id` instead), otherwise every `backstop_seconds` (another replica that died and was
+    not restarted); the import batches (`BATCHES`, small) every `sweep_seconds` always. The
     first sweep at start ignores the grace period. Sweeps run in a loop of their own, so
     the fast path never waits behind one. Each sweep also measures the backlog (documents
     with unpublished events, and the age of the oldest) for the metrics (`crm_outbox_*`).
@@ -302,9 +303,16 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                # The pass's documents go again by `_id` in the next pass (a write that
+                # raised notified its document too): nothing the pass was given is lost.
                 self._targets |= targets
-                # What the outage interrupted may lie anywhere: the sweeps watch again.
-                self._outage = True
+                if full:
+                    # What a failed full pass would have found may lie anywhere: the
+                    # sweeps watch again. Not for documents the pass was given: a sweep
+                    # reads every document of every outbox collection, and a wave of
+                    # publishes whose acks came late on a loaded machine made the deals
+                    # service scan its whole collection (23.6 s during an import).
+                    self._outage = True
                 metrics.OUTBOX_FAILURES.labels(self.service).inc()
                 log.exception("outbox relay pass failed; will retry")
 

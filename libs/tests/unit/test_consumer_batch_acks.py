@@ -21,7 +21,12 @@ class _Message:
     fail: bool = False
     headers: dict[str, str] | None = None
 
-    async def ack_sync(self) -> None:
+    async def ack(self) -> None:  # a plain ack: all but a fetch's last
+        if self.fail:
+            raise ConnectionError("nats: connection closed")
+        self.acked = True
+
+    async def ack_sync(self) -> None:  # the last of a fetch
         if self.fail:
             raise ReplyLost()
         self.acked = True
@@ -60,3 +65,8 @@ async def test_a_batch_whose_acks_fail_is_left_for_redelivery() -> None:
     assert await consumer._handle_together(messages)  # type: ignore[arg-type]
     assert taken == [[e.id for e in events]]
     assert [m.acked for m in messages] == [True, False, True]
+    # The last one's (waited-for) ack failing too: the others are acknowledged all the same.
+    again = [_Message(e.type, e.to_json(), fail=n == 2) for n, e in enumerate(events)]
+    assert await consumer._handle_together(again)  # type: ignore[arg-type]
+    assert [m.acked for m in again] == [True, True, False]
+    assert consumer.handled == 6

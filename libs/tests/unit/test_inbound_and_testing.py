@@ -84,6 +84,27 @@ async def test_start_binds_one_durable_consumer_on_the_owners_stream() -> None:
     assert "fetch" not in calls[0]  # one puller: the kit's usual fetch
 
 
+async def test_a_batch_subscription_takes_the_fetch_it_names() -> None:
+    calls: list[dict[str, Any]] = []
+
+    class Runtime:
+        async def consume(self, **kwargs: Any) -> None:
+            calls.append(kwargs)
+
+    async def merged(_: Delivery[contacts.ContactMerged]) -> None: ...
+
+    async def together(_: list[Delivery[Any]]) -> None: ...
+
+    bulk = Subscription("deals-merges", record_processed=False, batch=together, fetch=500)
+    await bulk.on(contacts.ContactMerged, merged).start(Runtime())
+    assert calls[0]["fetch"] == 500 and calls[0]["batch_handler"] == bulk.handle_batch
+    calls.clear()
+    # Without a batch handler each event is handled alone: the kit's fetch stays.
+    alone = Subscription("deals-merged", fetch=500).on(contacts.ContactMerged, merged)
+    await alone.start(Runtime())
+    assert "fetch" not in calls[0]
+
+
 @strawberry.type
 class Item:
     name: str

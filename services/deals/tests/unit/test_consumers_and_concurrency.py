@@ -12,9 +12,9 @@ import pytest
 from crm_contracts import contacts, tasks
 from crm_contracts.envelope import CloudEvent, new_event
 from crm_deals.domain.deal import Deal
-from crm_deals.entrypoints.consumers import subscriptions
+from crm_deals.entrypoints.consumers import FACTS_FETCH, subscriptions
 from crm_deals.store.documents import DEAL
-from crm_deals.usecases import deals
+from crm_deals.usecases import company_facts, deals
 from crm_kit.consumer import PermanentFailure
 from crm_kit.errors import PreconditionFailed
 from crm_kit.inbound import Subscription
@@ -163,3 +163,36 @@ async def test_a_change_that_loses_the_race_runs_again_on_the_fresh_state(
     final = await _deal(fake, deal["id"])
     assert final.next_step == "written elsewhere"  # the other write was not lost
     assert final.title == "renamed on revision 2" and final.rev == 3
+
+
+async def test_an_imports_burst_of_companies_is_taken_a_large_fetch_at_a_time(
+    fake: FakeDeals,
+) -> None:
+    """The company facts durable takes up to FACTS_FETCH events a fetch (an import's
+    `company.created`, one per company: one write per fetch, not per 32) and its batch
+    handler stores a whole fetch's companies; a redelivery of the fetch adds nothing."""
+    facts = _consumers(fake)["deals-company-facts"]
+    assert facts.batch is not None and facts.fetch == FACTS_FETCH > 32
+    burst = [
+        new_event(
+            event_type=contacts.COMPANY_CREATED,
+            source="crm/contacts",
+            workspace="w1",
+            subject=f"co-{n}",
+            data=contacts.CompanyCreated(
+                company=contacts.CompanySnapshot(
+                    id=f"co-{n}",
+                    name=f"Company {n}",
+                    industry="Software",
+                    size=n,
+                    updated_at="2026-01-01T00:00:00Z",
+                )
+            ).wire(),
+        )
+        for n in range(FACTS_FETCH)
+    ]
+    await facts.handle_batch(burst)
+    known = await company_facts.known_companies(fake.scope())
+    assert len(known) == FACTS_FETCH and known["co-7"].size == 7
+    await facts.handle_batch(burst)
+    assert len(await company_facts.known_companies(fake.scope())) == FACTS_FETCH

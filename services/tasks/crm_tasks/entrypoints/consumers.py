@@ -40,6 +40,10 @@ PLAYBOOK_WORKERS = 4
 # and one of their schedule entries, whatever their number). Small enough that a backlog
 # (after a restart) is still shared among the pullers.
 PLAYBOOK_GATHER = 8
+# Events a rules durable takes per fetch (at most; a fetch takes what is waiting): a burst
+# behind (an import's `deal.created`, one per record) costs a read of the rules per this
+# many events instead of per 32, in fewer pulls.
+RULES_FETCH = 256
 
 
 def subscriptions(scopes: Scopes) -> list[Subscription]:
@@ -134,9 +138,14 @@ def rule_subscriptions(scopes: Scopes) -> list[Subscription]:
 
     async def run_together(deliveries: list[Delivery[Any]]) -> None:
         held: dict[tuple[str, str], list[Rule]] = {}
+        # One scope per workspace of the fetch: making one builds the workspace's stores,
+        # ~6 % of this service's CPU (cProfile) when it was made per event of an import.
+        scoped: dict[str, Scope] = {}
         for delivery in deliveries:
             trigger = by_subject[delivery.event.type]
-            scope = scopes(service_caller(delivery.workspace))
+            scope = scoped.get(delivery.workspace)
+            if scope is None:
+                scope = scoped[delivery.workspace] = scopes(service_caller(delivery.workspace))
             key = (delivery.workspace, trigger.name)
             if key not in held:
                 held[key] = await enabled_rules(scope, trigger.name)
@@ -148,7 +157,10 @@ def rule_subscriptions(scopes: Scopes) -> list[Subscription]:
     found: list[Subscription] = []
     for service, triggers in groupby(sorted(TRIGGERS, key=owner), key=owner):
         subscription = Subscription(
-            f"tasks-rules-{service}", record_processed=False, batch=run_together
+            f"tasks-rules-{service}",
+            record_processed=False,
+            batch=run_together,
+            fetch=RULES_FETCH,
         )
         for trigger in triggers:
             model = CATALOGUE.get(trigger.subject)

@@ -13,6 +13,7 @@ from crm_contracts.envelope import CloudEvent, new_event, service_of
 from crm_kit.testing import Clock
 from crm_tasks.domain.queries import TaskFilter
 from crm_tasks.domain.rule import Rule
+from crm_tasks.entrypoints.consumers import RULES_FETCH
 from crm_tasks.entrypoints.scheduler import Scheduler
 from crm_tasks.events import examples
 from crm_tasks.graphql.enums import RuleTrigger
@@ -87,10 +88,19 @@ async def test_a_fetch_of_events_reads_each_workspaces_rules_once(
     caller: Any, inbound: Inbound, store: FakeStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The events one fetch took run in order, with the rules of each (workspace, trigger)
-    read once for them all; each event's run is recorded as when it is handled alone."""
+    read once for them all, and one scope per workspace; each event's run is recorded as
+    when it is handled alone."""
     rule = await create_rule(caller, **BIG_DEAL_RULE)
     reads: list[tuple[str, str | None]] = []
     list_rules = WorkspaceRecordStore.list_rules
+    scoped: list[str] = []
+    for_workspace = type(store.store).for_workspace
+
+    def counted_scope(self: Any, workspace_id: str) -> Any:
+        scoped.append(workspace_id)
+        return for_workspace(self, workspace_id)
+
+    monkeypatch.setattr(type(store.store), "for_workspace", counted_scope)
 
     async def counted(
         self: WorkspaceRecordStore, trigger: str | None = None, enabled: bool | None = None
@@ -111,6 +121,8 @@ async def test_a_fetch_of_events_reads_each_workspaces_rules_once(
         ("w1", "deal_won"),
         ("w2", "deal_stage_changed"),
     ]
+    assert sorted(scoped) == ["w1", "w2"]
+    monkeypatch.undo()
     tasks = await store.for_workspace("w1").find_tasks(TaskFilter(), T0)
     assert sorted(t.title for t in tasks) == [
         "Exec sponsor call for D0",
@@ -341,5 +353,7 @@ def test_the_trigger_table_drives_the_api_and_the_consumers(inbound: Inbound) ->
     heard = {(sub.durable, subject) for sub in rules for subject in sub.subjects}
     assert heard == {(f"tasks-rules-{service_of(t.subject)}", t.subject) for t in TRIGGERS}
     assert not any(sub.record_processed for sub in rules)  # runs are idempotent by id
+    # A burst behind (an import's events) is taken in fetches of up to RULES_FETCH.
+    assert {sub.fetch for sub in rules} == {RULES_FETCH}
     [playbooks] = [sub for sub in inbound.subscriptions if sub.durable == "tasks-playbooks"]
     assert playbooks.workers == 4 and playbooks.subjects == ["crm.deals.deal.stage_changed.v1"]
