@@ -125,9 +125,28 @@ const maxInValues = 1000
 // array field, to hold one of), when each is pushable: `v`, `{$eq: v}`, `{$in: [v...]}`.
 // Nil for any other condition.
 func equalTo(condition any) []any {
+	return operands(condition, pushableScalar)
+}
+
+// idsEqualTo returns the ids an `_id` condition requires (`v`, `{$eq: v}`, `{$in: [...]}`
+// of strings and ObjectIDs, the types FerretDB's own `_id` pushdown took), or nil.
+func idsEqualTo(condition any) []any {
+	return operands(condition, func(v any) bool {
+		switch v.(type) {
+		case string, types.ObjectID:
+			return true
+		default:
+			return false
+		}
+	})
+}
+
+// operands returns the values of `v`, `{$eq: v}` or `{$in: [v...]}` when `accept` takes
+// every one of them; nil for any other condition.
+func operands(condition any, accept func(any) bool) []any {
 	operators, ok := condition.(*types.Document)
 	if !ok {
-		if pushableScalar(condition) {
+		if accept(condition) {
 			return []any{condition}
 		}
 
@@ -140,8 +159,7 @@ func equalTo(condition any) []any {
 
 	switch operator := operators.Keys()[0]; operator {
 	case "$eq":
-		v := must.NotFail(operators.Get(operator))
-		if pushableScalar(v) {
+		if v := must.NotFail(operators.Get(operator)); accept(v) {
 			return []any{v}
 		}
 	case "$in":
@@ -154,7 +172,7 @@ func equalTo(condition any) []any {
 
 		for i := 0; i < list.Len(); i++ {
 			v := must.NotFail(list.Get(i))
-			if !pushableScalar(v) {
+			if !accept(v) {
 				return nil
 			}
 
@@ -162,59 +180,6 @@ func equalTo(condition any) []any {
 		}
 
 		return values
-	}
-
-	return nil
-}
-
-// idsEqualTo returns the ids an `_id` condition requires (`v`, `{$eq: v}`, `{$in: [...]}`
-// of strings and ObjectIDs, the types FerretDB's own `_id` pushdown took), or nil.
-func idsEqualTo(condition any) []any {
-	isID := func(v any) bool {
-		switch v.(type) {
-		case string, types.ObjectID:
-			return true
-		default:
-			return false
-		}
-	}
-
-	operators, ok := condition.(*types.Document)
-	if !ok {
-		if isID(condition) {
-			return []any{condition}
-		}
-
-		return nil
-	}
-
-	if operators.Len() != 1 {
-		return nil
-	}
-
-	switch operator := operators.Keys()[0]; operator {
-	case "$eq":
-		if v := must.NotFail(operators.Get(operator)); isID(v) {
-			return []any{v}
-		}
-	case "$in":
-		list, ok := must.NotFail(operators.Get(operator)).(*types.Array)
-		if !ok || list.Len() == 0 || list.Len() > maxInValues {
-			return nil
-		}
-
-		ids := make([]any, 0, list.Len())
-
-		for i := 0; i < list.Len(); i++ {
-			v := must.NotFail(list.Get(i))
-			if !isID(v) {
-				return nil
-			}
-
-			ids = append(ids, v)
-		}
-
-		return ids
 	}
 
 	return nil
