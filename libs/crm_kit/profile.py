@@ -41,6 +41,12 @@ class DatabaseProfile:
     pushdown: bool = False
 
     @property
+    def ids_one_by_one(self) -> bool:
+        """Reads by id as one `_id` look-up each: FerretDB as published serves no `$in`
+        from the `_id` index (the platform's build does, `pushdown`)."""
+        return self.workarounds and not self.pushdown
+
+    @property
     def workarounds(self) -> bool:
         """`_id`-only filters, per-id reads and read models: the embedded database's needs."""
         return self.name == "ferretdb"

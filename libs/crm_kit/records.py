@@ -44,8 +44,8 @@ E = TypeVar("E")
 CHANGE_ATTEMPTS = 3
 # Concurrent `_id` look-ups of one `get` on the ferretdb profile.
 _ID_LOOKUPS = 8
-# Ids in one `_id` `$in` query where the database serves it from the index (the platform's
-# FerretDB pushes down a list of up to 1,000).
+# Ids in one `_id` `$in` query (the platform's FerretDB pushes down a list of up to 1,000;
+# a longer one it would answer by a scan).
 _IDS_PER_QUERY = 1000
 
 
@@ -510,13 +510,8 @@ class MongoRecords(Records[E]):
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return []
-        if self.writer.profile.workarounds:
-            docs = await self._by_id_lookups(wanted)
-        else:
-            query = self._scoped(In("_id", wanted)).to_mongo()
-            found = {doc["_id"]: doc async for doc in self._collection.find(query, HIDE_OUTBOX)}
-            docs = [found[i] for i in wanted if i in found]
-        return [self.kind.from_doc(doc) for doc in docs]
+        found = {doc["_id"]: doc for doc in await self._documents(wanted)}
+        return [self.kind.from_doc(found[i]) for i in wanted if i in found]
 
     async def _read_for_change(self, record_id: str) -> tuple[E, Mapping[str, Any] | None] | None:
         # One `_id` look-up on either profile (the workspace checked here).
@@ -605,27 +600,17 @@ class MongoRecords(Records[E]):
 
     async def _documents(self, ids: list[str]) -> list[dict[str, Any]]:
         """The stored documents of these ids in this workspace (as `get` reads them)."""
-        if self.writer.profile.workarounds:
+        if self.writer.profile.ids_one_by_one:
             return await self._by_id_lookups(ids)
-        query = self._scoped(In("_id", ids)).to_mongo()
-        return [doc async for doc in self._collection.find(query, HIDE_OUTBOX)]
+        docs: list[dict[str, Any]] = []
+        for start in range(0, len(ids), _IDS_PER_QUERY):
+            query = self._scoped(In("_id", ids[start : start + _IDS_PER_QUERY])).to_mongo()
+            docs += [doc async for doc in self._collection.find(query, HIDE_OUTBOX)]
+        return docs
 
     async def _by_id_lookups(self, ids: list[str]) -> list[dict[str, Any]]:
-        """`{_id: value}` is the one filter FerretDB's SQLite backend serves from an index
-        (the platform's build serves `_id` `$in` a list too: one query per
-        `_IDS_PER_QUERY`); the workspace is checked here."""
-        if self.writer.profile.pushdown:
-            found: dict[Any, dict[str, Any]] = {}
-            for start in range(0, len(ids), _IDS_PER_QUERY):
-                query = {"_id": {"$in": ids[start : start + _IDS_PER_QUERY]}}
-                async for doc in self._collection.find(query, HIDE_OUTBOX):
-                    found[doc["_id"]] = doc
-            in_order = (found[doc_id] for doc_id in ids if doc_id in found)
-            return [
-                doc
-                for doc in in_order
-                if self.workspace_id is None or doc.get("workspace_id") == self.workspace_id
-            ]
+        """`{_id: value}` is the one filter FerretDB as published serves from an index;
+        the workspace is checked here."""
         limit = asyncio.Semaphore(_ID_LOOKUPS)
 
         async def one(doc_id: str) -> dict[str, Any] | None:

@@ -84,11 +84,8 @@ def main(source: Path, pushdown: bool) -> None:
     if not pushdown:
         return
     collection = source / "internal/backends/sqlite/collection.go"
-    text = collection.read_text()
-    if text.count(QUERY_BEFORE) != 1 or text.count(EXPLAIN_BEFORE) != 1:
-        sys.exit(f"patch-ferretdb: {collection} does not hold the expected filter code")
-    text = text.replace(EXPLAIN_BEFORE, EXPLAIN_AFTER).replace(QUERY_BEFORE, QUERY_AFTER)
-    collection.write_text(text)
+    replace_once(collection, EXPLAIN_BEFORE, EXPLAIN_AFTER)
+    replace_once(collection, QUERY_BEFORE, QUERY_AFTER)
     shutil.copy(Path(__file__).with_name("pushdown.go"), source / "internal/backends/sqlite")
     sjson = source / "internal/handler/sjson"
     replace_once(sjson / "sjson.go", UNMARSHAL_BEFORE, UNMARSHAL_AFTER)
