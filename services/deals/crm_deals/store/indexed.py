@@ -81,10 +81,15 @@ def deal_index(
         found = await source.records(DEAL, workspace).get([deal_id])
         return deal_to_doc(found[0]) if found else None
 
+    async def read_many(workspace: str, deal_ids: list[str]) -> dict[str, dict[str, Any]]:
+        found = await source.records(DEAL, workspace).get(deal_ids)
+        return {deal.id: deal_to_doc(deal) for deal in found}
+
     return ReadIndex(
         scan=scan,
         scan_all=scan_all,
         read=read,
+        read_many=read_many,
         entry_of=live_entry_of,
         new_entries=WorkspaceDeals,
         older=older,
