@@ -354,7 +354,8 @@ class DocIndex(Generic[E]):
         """The chosen records in order (held, or read by `_id`), and the ids whose entry
         was behind the database."""
         ids = [entry.id for entry in chosen]
-        if self.index.holds_records:
+        held = self.index.holds_records
+        if held:
             docs = await self.index.records(workspace_id, ids)
         else:
             found = await self.source.records(self.kind, workspace_id).get(ids)
@@ -363,7 +364,9 @@ class DocIndex(Generic[E]):
         behind: list[str] = []
         for entry in chosen:
             doc = docs.get(entry.id)
-            if doc is None or self._entry_of_doc(doc) != entry:
+            # A held document is the one its entry was made from (`ReadIndex.records`):
+            # never behind it, so not compared.
+            if doc is None or (not held and self._entry_of_doc(doc) != entry):
                 behind.append(entry.id)
             if doc is not None:
                 rows.append(self.kind.from_doc(doc))

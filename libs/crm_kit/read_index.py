@@ -647,7 +647,9 @@ class ReadIndex(Generic[E, S]):
     async def records(self, workspace: str, doc_ids: Iterable[str]) -> dict[str, Record]:
         """The whole records of these ids held by the index (only with a change log; call
         after `entries` in the same request, which followed the log): those not held yet
-        are read by `_id` and held. Absent ones are left out."""
+        are read by `_id` and held. Absent ones are left out. A held record is the one
+        its entry was made from (both are installed together, a rebuild drops every
+        held record with the entries it replaces), so a caller need not compare them."""
         assert self._changes is not None, "records are held only with a change log"
         w = self._workspaces.get(workspace)
         if w is None or w.data is None:
