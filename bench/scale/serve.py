@@ -9,7 +9,9 @@ waits until they are warm, and writes DIR/<size>/stack.json: the gateway's URL, 
 database URI, the metrics URLs and the process ids (what `probe.py` and py-spy need).
 SIGUSR1 restarts the services and the gateway (after a code change; the clean stop writes
 the snapshots the new processes start from); SIGTERM, SIGINT or `--minutes` stop
-everything cleanly. Bounded: it never serves longer than `--minutes`.
+everything cleanly. `--cprofile contacts,deals` runs those parts under `profiled.py`:
+SIGUSR2 to a part's pid (in stack.json) starts a cProfile, the next writes it.
+Bounded: it never serves longer than `--minutes`.
 """
 
 from __future__ import annotations
@@ -73,6 +75,13 @@ def main() -> int:
     parser.add_argument("--reuse", required=True, metavar="DIR")
     parser.add_argument("--size", type=int, required=True, help="deals of the kept load")
     parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument(
+        "--cprofile",
+        default="",
+        metavar="NAMES",
+        help="parts (e.g. contacts,deals) run under cProfile that SIGUSR2 to the part's pid "
+        "starts and stops; each stop writes DIR/<size>/<name>.<n>.prof",
+    )
     args = parser.parse_args()
     root = kept.directory(args.reuse, args.size)
     marker = json.loads((root / kept.MARKER).read_text())
@@ -80,6 +89,10 @@ def main() -> int:
     kept.open_loaded(root, options)
     workspaces = int(options["small_workspaces"]) + 1
     stack = Stack(root)
+    for name in filter(None, args.cprofile.split(",")):
+        if name not in PARTS:
+            parser.error(f"--cprofile: no part {name!r} (one of {', '.join(PARTS)})")
+        stack.profiled[name] = str(root / name)
     wanted: list[str] = []
 
     def on_signal(number: int, _: FrameType | None) -> None:

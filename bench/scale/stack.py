@@ -37,6 +37,8 @@ class Stack:
     metrics_ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     ferretdb_metrics_url: str = ""
+    # Parts run under `profiled.py` (SIGUSR2 toggles a cProfile): name -> output prefix.
+    profiled: dict[str, str] = field(default_factory=dict)
 
     def start_infra(self) -> None:
         # Credentials and keys of this run only, set before any server starts.
@@ -83,9 +85,11 @@ class Stack:
         for name in PARTS:
             env = {**self.env, "METRICS_PORT": str(self.metrics_ports[name])}
             log = self.root / f"{name}.log"
-            self.processes[name] = spawn(
-                [sys.executable, "-m", f"crm_{name}"], log, env=env, cwd=ROOT
-            )
+            command = [sys.executable, "-m", f"crm_{name}"]
+            if name in self.profiled:
+                wrapper = str(Path(__file__).with_name("profiled.py"))
+                command = [sys.executable, wrapper, f"crm_{name}", self.profiled[name]]
+            self.processes[name] = spawn(command, log, env=env, cwd=ROOT)
         pending = set(PARTS)
         with httpx.Client(timeout=2.0, trust_env=False) as http:
             while pending:

@@ -121,7 +121,8 @@ async def secondary_indexes_serve_reads(db: AsyncDatabase[Any]) -> bool:
     The platform's build of FerretDB lets SQLite use an index for an equality
     (`pushes_filters_down`), but the services' hot reads are `_id` look-ups and read
     models, so the upkeep still outweighs what a read would gain: unique indexes only
-    there too, until a read shows otherwise."""
+    there too, but for those a read was shown to need (`PUSHDOWN_SERVED`, made by
+    `apply_indexes`)."""
     setting = (os.environ.get(SECONDARY_INDEXES_ENV) or "auto").strip().lower()
     if setting in ("on", "true", "1"):
         return True
@@ -132,44 +133,64 @@ async def secondary_indexes_serve_reads(db: AsyncDatabase[Any]) -> bool:
     return await isolates_updates(db)
 
 
+# Secondary indexes kept by name on the platform's build of FerretDB (`auto`), where
+# SQLite serves their equality: the outbox relay's backstop sweep (`{_outbox_pending:
+# true}`, `crm_kit.outbox`) over 20,000 deal-shaped documents took 2.6 s and 0.84 CPU s
+# of FerretDB without it, 3 ms and nothing measurable with it; its upkeep, 1.07x
+# FerretDB's CPU per insert and 1.05x per update (`bench/import/indexes.py --outbox`).
+# Every service sweeps every outbox collection at each start and (paced) every 120 s.
+PUSHDOWN_SERVED = frozenset({"outbox_pending"})
+
+
 async def apply_indexes(db: AsyncDatabase[Any], setup: IndexSetup) -> None:
     """Runs a service's index declarations (`setup`). Where secondary indexes serve no
     read, only the unique ones are made (they enforce identity: an email, a domain, an
-    external id) and the others are dropped if an earlier start made them."""
+    external id), and on the platform's build of FerretDB those of `PUSHDOWN_SERVED`;
+    the others are dropped if an earlier start made them."""
     if await secondary_indexes_serve_reads(db):
         await setup(db)
-    else:
-        await setup(cast(AsyncDatabase[Any], _UniqueIndexesOnly(db)))
+        return
+    automatic = (os.environ.get(SECONDARY_INDEXES_ENV) or "auto").strip().lower() == "auto"
+    kept = PUSHDOWN_SERVED if automatic and await pushes_filters_down(db) else frozenset()
+    await setup(cast(AsyncDatabase[Any], _UniqueIndexesOnly(db, kept)))
 
 
 class _UniqueIndexesOnly:
-    """The database as index declarations see it where only unique indexes are kept;
-    everything but index creation passes through."""
+    """The database as index declarations see it where only unique indexes are kept (and
+    those named in `kept`); everything but index creation passes through."""
 
-    def __init__(self, db: AsyncDatabase[Any]) -> None:
+    def __init__(self, db: AsyncDatabase[Any], kept: frozenset[str] = frozenset()) -> None:
         self._db = db
+        self._kept = kept
 
     def __getitem__(self, name: str) -> _UniqueIndexesOnlyCollection:
-        return _UniqueIndexesOnlyCollection(self._db[name])
+        return _UniqueIndexesOnlyCollection(self._db[name], self._kept)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._db, name)
 
 
 class _UniqueIndexesOnlyCollection:
-    def __init__(self, collection: AsyncCollection[Any]) -> None:
+    def __init__(self, collection: AsyncCollection[Any], kept: frozenset[str]) -> None:
         self._collection = collection
+        self._kept = kept
+
+    def _keeps(self, unique: Any, name: Any) -> bool:
+        return bool(unique) or not name or name in self._kept
 
     async def create_index(self, keys: Any, **options: Any) -> str | None:
         name = options.get("name")
-        if options.get("unique") or not name:
+        if self._keeps(options.get("unique"), name):
             return await self._collection.create_index(keys, **options)
-        await self._drop([name])
+        await self._drop([str(name)])
         return None
 
     async def create_indexes(self, models: Sequence[IndexModel], **options: Any) -> list[str]:
-        kept = [m for m in models if m.document.get("unique")]
-        await self._drop([m.document["name"] for m in models if not m.document.get("unique")])
+        def keeps(model: IndexModel) -> bool:
+            return self._keeps(model.document.get("unique"), model.document.get("name"))
+
+        kept = [m for m in models if keeps(m)]
+        await self._drop([m.document["name"] for m in models if not keeps(m)])
         return await self._collection.create_indexes(kept, **options) if kept else []
 
     async def _drop(self, names: Sequence[str]) -> None:

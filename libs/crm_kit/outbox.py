@@ -387,8 +387,9 @@ class OutboxRelay:
             for name in self._collections if collections is None else collections:
                 due: list[Any] = []
                 count, oldest = 0, None
-                # One scan, as the pending filter always was (only `_id` filters are
-                # index-served on FerretDB); the projection keeps what comes back small.
+                # Served by the `outbox_pending` index on MongoDB and on the platform's
+                # build of FerretDB (`crm_kit.mongo.PUSHDOWN_SERVED`); a scan on FerretDB
+                # as published. The projection keeps what comes back small.
                 async for doc in self._db[name].find({PENDING: True}, {"_id": 1, WRITTEN_AT: 1}):
                     count += 1
                     written = _aware(doc.get(WRITTEN_AT))

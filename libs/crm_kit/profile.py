@@ -4,8 +4,9 @@ MongoDB isolates each single-document update and serves any indexed filter from 
 index. FerretDB v1 on SQLite (the embedded database of local runs) does neither: only a
 filter of exactly `{_id: value}` is served from an index (any other filter is evaluated
 over the whole collection; the platform's build pushes equalities down too, but only
-unique indexes are made there), and an update is a read, modify, write back that a
-concurrent update of the same document can undo. On it the platform runs workarounds:
+unique indexes and the outbox sweep's are made there), and an update is a read, modify,
+write back that a concurrent update of the same document can undo. On it the platform
+runs workarounds:
 
 - writes filter on `_id` alone and check any other condition in Python, under the
   per-document lock that every writer of the process holds (`crm_kit.writer`);

@@ -88,6 +88,8 @@ REREAD_ATTEMPTS = 3
 # Ids of events whose effect this process installed itself (`expect_events`), remembered
 # until their message arrives; bounded, since some are never published (a retried write).
 EXPECTED_EVENTS = 50_000
+# Ids a batch re-read (`read_many`) asks for at once.
+READ_BATCH = 500
 # Whole records a workspace holds at most (the oldest installed goes first).
 RECORDS_LIMIT = 50_000
 # What the index holds of a document it knows to be absent (`remember_absent`).
@@ -130,6 +132,8 @@ class ReadIndex(Generic[E, S]):
         remember_absent: bool = False,
         scan_all: Callable[[], AsyncIterator[Placed]] | None = None,
         snapshot_codec: SnapshotCodec[E] | None = None,
+        prepare: Callable[[S], None] | None = None,
+        read_many: Callable[[str, list[str]], Awaitable[Mapping[str, Record]]] | None = None,
     ) -> None:
         """`scan(workspace)` yields every record of the workspace (straight from the
         database, not through an indexed store); `read(workspace, id)` one record by `_id`,
@@ -146,7 +150,13 @@ class ReadIndex(Generic[E, S]):
         again until then. `scan_all()` (optional) yields every record of the collection
         with its workspace, straight from the database: then one scan loads or rebuilds
         every workspace at once (`load_all`, `rebuild`). `snapshot_codec`: how entries go
-        into a persisted snapshot (`use_snapshots` turns them on)."""
+        into a persisted snapshot (`use_snapshots` turns them on). `prepare(entries)`:
+        what requests would otherwise build on first use (a search's joined text, a kept
+        order), built as a workspace's entries are installed (a rebuild's fresh entries
+        first take over the old ones' columns, `Entries.carry_columns`). `read_many(workspace,
+        ids)`: the records of several ids by id (absent ones left out), one query: a
+        refresh of several documents (a page's rows not held yet, the log's changes) reads
+        them in batches instead of one look-up each."""
         self._scan = scan
         self._scan_all = scan_all
         # The running shared scan, the workspaces whose requests wait for it, and the
@@ -156,6 +166,7 @@ class ReadIndex(Generic[E, S]):
         self._shared_touched: dict[str, set[str]] | None = None
         self.shared_scans = 0
         self._read = read
+        self._read_many = read_many
         self._entry_of = entry_of
         self._new_entries = new_entries
         self._older = older
@@ -178,6 +189,7 @@ class ReadIndex(Generic[E, S]):
         # Changes applied from the log (made by other replicas, or this one's own writes).
         self.followed = 0
         self._codec = snapshot_codec
+        self._prepare = prepare
         self._snapshots: IndexSnapshots | None = None
         # Every workspace of the collection is loaded (a full scan or a snapshot did it).
         self.complete = False
@@ -331,6 +343,9 @@ class ReadIndex(Generic[E, S]):
                     fresh.drop(doc_id)
                 else:
                     fresh.put(entry)
+            fresh.carry_columns(old)
+        if self._prepare is not None:
+            self._prepare(fresh)
         w.data = fresh
         # Held records are dropped with the entries they were read with: the rebuild is
         # the safety net for whatever the log and the feed missed.
@@ -537,58 +552,91 @@ class ReadIndex(Generic[E, S]):
         known: Mapping[str, Record] | None = None,
     ) -> None:
         """Re-read these documents by `_id` and update or drop their entries (bounded
-        concurrency). A no-op for a workspace that is not loaded. `known` maps ids to
-        records a write just returned: installed without a read (needs `older`, so such a
-        record never replaces a newer state re-read meanwhile)."""
+        concurrency; with `read_many`, in batches of up to `READ_BATCH` ids, one query
+        each). A no-op for a workspace that is not loaded. `known` maps ids to records a
+        write just returned: installed without a read (needs `older`, so such a record
+        never replaces a newer state re-read meanwhile)."""
         ids = list(dict.fromkeys(doc_ids))
         given = known if known is not None and self._older is not None else {}
         if len(ids) == 1:
             await self._refresh_one(workspace, ids[0], given.get(ids[0]))
-        elif ids:
+        elif ids and self._read_many is None:
             await asyncio.gather(*(self._refresh_one(workspace, i, given.get(i)) for i in ids))
+        elif ids:
+            unread = [i for i in ids if given.get(i) is None]
+            written = [i for i in ids if given.get(i) is not None]
+            await asyncio.gather(
+                *(self._refresh_one(workspace, i, given[i]) for i in written),
+                *(
+                    self._refresh_ticketed(workspace, unread[at : at + READ_BATCH], None)
+                    for at in range(0, len(unread), READ_BATCH)
+                ),
+            )
 
     async def _refresh_one(self, workspace: str, doc_id: str, known: Record | None) -> None:
+        await self._refresh_ticketed(workspace, [doc_id], known)
+
+    async def _refresh_ticketed(
+        self, workspace: str, doc_ids: list[str], known: Record | None
+    ) -> None:
         self._tickets += 1
         ticket = self._tickets
         self._inflight.add(ticket)
         try:
-            await self._refresh_ticketed(workspace, doc_id, known)
+            await self._refreshed(workspace, doc_ids, known)
         finally:
             self._inflight.discard(ticket)
             self._settled.set()
 
-    async def _refresh_ticketed(self, workspace: str, doc_id: str, known: Record | None) -> None:
+    async def _refreshed(self, workspace: str, doc_ids: list[str], known: Record | None) -> None:
+        """Re-read `doc_ids` (one query for several, with `read_many`; `known`: the record
+        of a single id, installed without a read) under their locks, and install them."""
         if self._shared_touched is not None:
-            self._shared_touched.setdefault(workspace, set()).add(doc_id)
+            self._shared_touched.setdefault(workspace, set()).update(doc_ids)
         w = self._workspaces.get(workspace)
         if w is None and self.complete:
             w = self._workspaces.setdefault(workspace, _Workspace())
         if w is None or self.closed:
             return
         if w.touched is not None:
-            w.touched.add(doc_id)
+            w.touched.update(doc_ids)
         if w.data is None and not self._adopt(w):
             return  # the first scan is running; it re-reads touched documents after
-        async with self._locks.hold(f"{workspace}:{doc_id}"), self._limit:
+        async with contextlib.AsyncExitStack() as held:
+            # Each document's lock (taken in a fixed order: batches that overlap cannot
+            # deadlock), so re-reads of one document install in the order they read.
+            for key in sorted(f"{workspace}:{doc_id}" for doc_id in doc_ids):
+                await held.enter_async_context(self._locks.hold(key))
+            await held.enter_async_context(self._limit)
             for _ in range(REREAD_ATTEMPTS):
                 generation = w.generation
-                record = known if known is not None else await self._read(workspace, doc_id)
+                if known is not None:
+                    records = {doc_ids[0]: known}
+                elif len(doc_ids) == 1 or self._read_many is None:
+                    records = {doc_ids[0]: await self._read(workspace, doc_ids[0])}
+                else:
+                    records = dict(await self._read_many(workspace, doc_ids))
                 if generation != w.generation or w.data is None:
                     known = None  # a rebuild swapped its scan in meanwhile: read again
                     continue
-                entry = self._entry_of(record) if record is not None else None
-                if entry is None:
-                    w.data.drop(doc_id)
-                    w.records.pop(doc_id, None)
-                    if self._remember_absent:
-                        self._hold(w, doc_id, _ABSENT)
-                    return
-                held = w.data.get(doc_id)
-                if held is None or self._older is None or not self._older(entry, held):
-                    w.data.put(entry)
-                    if self._changes is not None:
-                        self._hold(w, doc_id, record)
+                for doc_id in doc_ids:
+                    self._install_read(w, doc_id, records.get(doc_id))
                 return
+
+    def _install_read(self, w: _Workspace[S], doc_id: str, record: Record | None) -> None:
+        assert w.data is not None
+        entry = self._entry_of(record) if record is not None else None
+        if entry is None:
+            w.data.drop(doc_id)
+            w.records.pop(doc_id, None)
+            if self._remember_absent:
+                self._hold(w, doc_id, _ABSENT)
+            return
+        held = w.data.get(doc_id)
+        if held is None or self._older is None or not self._older(entry, held):
+            w.data.put(entry)
+            if self._changes is not None:
+                self._hold(w, doc_id, record)
 
     def _hold(self, w: _Workspace[S], doc_id: str, record: Record) -> None:
         w.records.pop(doc_id, None)
@@ -599,7 +647,9 @@ class ReadIndex(Generic[E, S]):
     async def records(self, workspace: str, doc_ids: Iterable[str]) -> dict[str, Record]:
         """The whole records of these ids held by the index (only with a change log; call
         after `entries` in the same request, which followed the log): those not held yet
-        are read by `_id` and held. Absent ones are left out."""
+        are read by `_id` and held. Absent ones are left out. A held record is the one
+        its entry was made from (both are installed together, a rebuild drops every
+        held record with the entries it replaces), so a caller need not compare them."""
         assert self._changes is not None, "records are held only with a change log"
         w = self._workspaces.get(workspace)
         if w is None or w.data is None:

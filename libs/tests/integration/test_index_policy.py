@@ -1,6 +1,8 @@
 """Which indexes a service's declarations make: on FerretDB (whose SQLite backend serves
-only `{_id: value}` from an index) the unique ones alone, which still enforce identity,
-and the others dropped if an earlier start made them; all of them where reads use them."""
+only `{_id: value}` from an index) the unique ones alone, which still enforce identity
+(and on the platform's build, which hands equalities to SQLite, the outbox relay's
+`outbox_pending`), and the others dropped if an earlier start made them; all of them
+where reads use them."""
 
 from __future__ import annotations
 
@@ -12,7 +14,12 @@ from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from crm_kit.mongo import SECONDARY_INDEXES_ENV, apply_indexes, isolates_updates
+from crm_kit.mongo import (
+    SECONDARY_INDEXES_ENV,
+    apply_indexes,
+    isolates_updates,
+    pushes_filters_down,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -27,6 +34,7 @@ async def declare(db: AsyncDatabase[Any]) -> None:
             IndexModel([ws, ("at", -1), ("_id", -1)], name="recent"),
         ]
     )
+    await db["things"].create_index([("_outbox_pending", 1)], name="outbox_pending")
 
 
 @pytest.fixture
@@ -49,8 +57,14 @@ async def test_auto_keeps_what_the_backend_reads_with(
     monkeypatch.setenv(SECONDARY_INDEXES_ENV, "auto")
     await apply_indexes(db, declare)
     if await isolates_updates(db):  # MongoDB: every declared index
-        assert await names(db) == {"key", "owner", "code", "recent"}
-    else:  # FerretDB: the unique ones alone
+        assert await names(db) == {"key", "owner", "code", "recent", "outbox_pending"}
+    elif await pushes_filters_down(db):  # the platform's build: and the outbox sweep's
+        assert await names(db) == {"key", "code", "outbox_pending"}
+        await db["things"].insert_one({"_id": "p", "workspace_id": "w", "_outbox_pending": True})
+        found = [d["_id"] async for d in db["things"].find({"_outbox_pending": True})]
+        assert found == ["p"]
+        await db["things"].delete_one({"_id": "p"})
+    else:  # FerretDB as published: the unique ones alone
         assert await names(db) == {"key", "code"}
     await db["things"].insert_one({"_id": "a", "workspace_id": "w", "key": "k", "code": 1})
     with pytest.raises(DuplicateKeyError):  # identity is still enforced
@@ -62,14 +76,14 @@ async def test_off_drops_what_an_earlier_start_made_and_on_makes_it_again(
 ) -> None:
     monkeypatch.setenv(SECONDARY_INDEXES_ENV, "on")
     await apply_indexes(db, declare)
-    assert await names(db) == {"key", "owner", "code", "recent"}
+    assert await names(db) == {"key", "owner", "code", "recent", "outbox_pending"}
     monkeypatch.setenv(SECONDARY_INDEXES_ENV, "off")
     await apply_indexes(db, declare)
     await apply_indexes(db, declare)  # again: nothing left to drop, no error
-    assert await names(db) == {"key", "code"}
+    assert await names(db) == {"key", "code"}  # off: not even the outbox sweep's
     monkeypatch.setenv(SECONDARY_INDEXES_ENV, "on")
     await apply_indexes(db, declare)
-    assert await names(db) == {"key", "owner", "code", "recent"}
+    assert await names(db) == {"key", "owner", "code", "recent", "outbox_pending"}
 
 
 async def test_a_setting_that_is_no_choice_is_refused(

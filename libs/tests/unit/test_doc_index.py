@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from crm_kit import index_entries
+from crm_kit import index_entries, order_column, text_column
 from crm_kit.change_log import ChangeLog
 from crm_kit.doc_index import DocIndex, UnindexedField
 from crm_kit.filters import ALL, And, Contains, Eq, Filter, Range
@@ -204,13 +204,121 @@ async def test_text_searches_answer_what_the_database_answers_as_entries_change(
     for where in searches:
         await same(where)
     # More changes than the column tolerates: it is joined again.
-    monkeypatch.setattr(index_entries, "REBUILD_STALE", 5)
+    monkeypatch.setattr(text_column, "REBUILD_STALE", 5)
     for n in range(20, 30):
         await records.update(f"n{n:02}", {"$set": {"title": f"retitled {n}"}})
     for where in [*searches, Contains("title", "retitled 2")]:
         await same(where)
     with pytest.raises(UnindexedField, match="body"):
         index.count(entries, Contains("body", "x"))  # a field not kept still fails loudly
+
+
+@pytest.mark.parametrize("walk", [True, False])
+async def test_orders_answer_what_the_database_answers_as_entries_change(
+    monkeypatch: pytest.MonkeyPatch, walk: bool
+) -> None:
+    """A selection is put in order by a walk of the kept order of every entry
+    (`crm_kit.order_column`: values of mixed types, ties by id, both directions), or by a
+    sort of its own when it is small; entries changed after the order was built (moved,
+    added, dropped; more than a rebuild's worth too) take their place as on the database,
+    on every page."""
+    monkeypatch.setattr(order_column, "WALK_SHARE", 10**9 if walk else 0)
+    db, index = await seeded()
+    records = db.records(NOTE, WS)
+    # Mixed types in one field (MongoDB orders null, numbers, strings), and ties.
+    await records.update("n03", {"$set": {"rank": None}})
+    await records.update("n04", {"$set": {"rank": "high"}})
+    await records.update("n05", {"$set": {"rank": 2.5}})
+    entries = await index.entries(WS)
+    assert entries is not None
+
+    async def same(where: Filter, order: Order) -> None:
+        after: Cursor | None = None
+        while True:
+            page = await index.page(WS, entries, where, order=order, after=after, limit=4)
+            expected = await records.find(where, order=order, after=after, limit=4)
+            assert [n.id for n in page] == [n.id for n in expected]
+            if len(page) < 4:
+                break
+            last = _to_doc(page[-1])
+            after = (last[order.field], last["_id"])
+
+    lists = [
+        (ALL, Order("rank")),
+        (ALL, Order("rank", descending=True)),
+        (Contains("title", "note 1"), Order("title", descending=True)),
+        (Eq("owner", "u2"), Order("rank")),
+    ]
+    for where, order in lists:
+        await same(where, order)
+    await records.update("n10", {"$set": {"rank": -1, "title": "note 1 moved"}})
+    await records.update("n11", {"$set": {"rank": None}})
+    await records.insert(Note("n77", WS, "u2", "note 1 added", 3))
+    await records.insert(Note("n00b", WS, "u2", "note 1 tie", 0))  # a tie beside n00
+    await records.delete("n12")
+    for where, order in lists:
+        await same(where, order)
+    # More changes than an order tolerates: it is built again.
+    monkeypatch.setattr(order_column, "REBUILD_STALE", 3)
+    for n in range(20, 27):
+        await records.update(f"n{n:02}", {"$set": {"rank": 100 - n}})
+    for where, order in lists:
+        await same(where, order)
+
+
+async def test_texts_and_orders_are_built_as_entries_install_and_a_rebuild_keeps_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The joined texts and kept orders an index is told of are built as a workspace's
+    entries are installed (no request pays them), and a rebuild's fresh entries take them
+    over, told of every document the scan found changed behind the index: the lists
+    still answer what the database answers."""
+    built: list[str] = []
+
+    class Text(text_column.TextColumn):
+        def __init__(self, *args: Any) -> None:
+            built.append("text")
+            super().__init__(*args)
+
+    class Kept(order_column.OrderColumn[Any]):
+        def __init__(self, *args: Any) -> None:
+            built.append("order")
+            super().__init__(*args)
+
+    monkeypatch.setattr(index_entries, "TextColumn", Text)
+    monkeypatch.setattr(index_entries, "OrderColumn", Kept)
+    monkeypatch.setattr(order_column, "WALK_SHARE", 10**9)
+    db, _ = await seeded()
+    index = DocIndex(db, NOTE, db.hooks, fields=("owner", "title", "rank", "tags"),
+                     posted=("owner",), name="note index", searched=[("title",)],
+                     sorted_by=["rank"])  # fmt: skip
+    entries = await index.entries(WS)
+    assert entries is not None
+    assert sorted(built) == ["order", "text"]
+    records = db.records(NOTE, WS)
+
+    async def same() -> None:
+        fresh = await index.entries(WS)
+        assert fresh is not None
+        for where, order in [
+            (Contains("title", "note 1"), Order("rank")),
+            (ALL, Order("rank", descending=True)),
+        ]:
+            expected = await records.find(where, order=order)
+            page = await index.page(WS, fresh, where, order=order, after=None, limit=99)
+            assert [n.id for n in page] == [n.id for n in expected]
+            assert index.count(fresh, where) == len(expected)
+
+    await same()
+    # Behind the index (no write hook, no event): retitled and moved, removed, added.
+    stored = db.collections["notes"]
+    stored["n05"].update(title="note 1 behind", rank=-5)
+    stored["n13"].update(title="renamed", rank=50)
+    del stored["n14"]
+    stored["n98"] = _to_doc(Note("n98", WS, "u1", "note 1 late", 4))
+    await index.index.rebuild()
+    assert sorted(built) == ["order", "text"]  # taken over, not built again
+    await same()
 
 
 @dataclass

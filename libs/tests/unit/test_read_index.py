@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from crm_kit import index_feed, periodic
+from crm_kit import index_feed, periodic, read_index
 from crm_kit.index_entries import Entries
 from crm_kit.index_feed import IndexFeed, cloud_event_subject, start_feed
 from crm_kit.periodic import BACKGROUND_SHARE, paced
@@ -48,6 +48,7 @@ class Collection:
         self.fail_scan = False
         self.during_scan: Any = None  # called (awaited) after the first scanned document
         self.before_read_returns: Any = None
+        self.batches: list[list[str]] = []
 
     def put(self, workspace: str, doc: dict[str, Any]) -> None:
         self.docs.setdefault(workspace, {})[doc["_id"]] = dict(doc)
@@ -86,6 +87,16 @@ class Collection:
             hook, self.before_read_returns = self.before_read_returns, None
             await hook()
         return snapshot
+
+    async def read_many(self, workspace: str, doc_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """One query for several ids (absent ones left out)."""
+        self.batches.append(list(doc_ids))
+        docs = self.docs.get(workspace, {})
+        found = {i: dict(docs[i]) for i in doc_ids if i in docs}
+        if self.before_read_returns is not None:
+            hook, self.before_read_returns = self.before_read_returns, None
+            await hook()
+        return found
 
 
 def make_index(coll: Collection, **kwargs: Any) -> ReadIndex[Item, Entries[Item]]:
@@ -171,6 +182,64 @@ async def test_a_re_read_straddling_a_rebuild_reads_again() -> None:
     fresh = index.loaded("w1")
     assert fresh is not None and fresh.get("a") == Item("a", None, 2)
     assert index.scans("w1") == 2
+
+
+async def test_a_refresh_of_several_documents_reads_them_in_batches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With `read_many`, a refresh of several documents is one query per `READ_BATCH` ids
+    (not one look-up each) and puts, drops and forgets as the one-by-one re-reads do."""
+    monkeypatch.setattr(read_index, "READ_BATCH", 3)
+    coll = Collection()
+    for i in range(4):
+        coll.put("w1", {"_id": f"d{i}", "owner": "ann", "n": i})
+    index = make_index(coll, read_many=coll.read_many)
+    data = await index.entries("w1")
+    assert data is not None
+    coll.put("w1", {"_id": "d0", "owner": "bob", "n": 9})
+    coll.put("w1", {"_id": "d1", "deleted": True})
+    del coll.docs["w1"]["d2"]
+    coll.put("w1", {"_id": "new", "owner": "cy"})
+    await index.refresh("w1", ["d0", "d1", "d2", "d0", "new", "absent"])
+    assert coll.reads == 0
+    assert sorted(map(sorted, coll.batches)) == [["absent", "new"], ["d0", "d1", "d2"]]
+    assert ids(data) == {"d0", "d3", "new"}
+    assert data.get("d0") == Item("d0", "bob", 9) and data.posting("owner", "bob") == {"d0"}
+    await index.refresh("w1", ["d3"])  # one document: one look-up
+    assert coll.reads == 1
+
+
+async def test_a_batch_re_read_holds_its_documents_and_straddles_rebuilds() -> None:
+    """A batch re-read holds each document's lock from its read to its install: a re-read
+    of one of them started meanwhile installs after it (the newer state stays), and a
+    batch that read before a rebuild swapped its scan in reads again."""
+    coll = Collection()
+    coll.put("w1", {"_id": "a", "n": 1})
+    coll.put("w1", {"_id": "b", "n": 1})
+    index = make_index(coll, read_many=coll.read_many)
+    data = await index.entries("w1")
+    assert data is not None
+    single: list[asyncio.Task[None]] = []
+
+    async def changed_and_re_read_meanwhile() -> None:
+        coll.put("w1", {"_id": "a", "n": 2})
+        single.append(asyncio.ensure_future(index.refresh("w1", ["a"])))
+        await asyncio.sleep(0.01)  # the single re-read waits for the batch's lock
+
+    coll.before_read_returns = changed_and_re_read_meanwhile
+    await index.refresh("w1", ["a", "b"])  # read a at n=1
+    await single[0]
+    assert data.get("a") == Item("a", None, 2)
+
+    async def rebuild_meanwhile() -> None:
+        coll.put("w1", {"_id": "b", "n": 3})
+        await index.rebuild()
+
+    coll.before_read_returns = rebuild_meanwhile
+    await index.refresh("w1", ["a", "b"])
+    fresh = index.loaded("w1")
+    assert fresh is not None and fresh.get("b") == Item("b", None, 3)
+    assert len(coll.batches) == 3  # the straddling batch read twice
 
 
 async def test_writes_during_a_scan_keep_their_state_and_are_re_read() -> None:

@@ -10,6 +10,8 @@ from crm_kit.sharing import Visibility
 from ..domain.queries import CompanyQuery, ContactQuery, InteractionQuery
 
 LIVE = Eq("deleted_at", None)
+# What a contact search looks in (the read index joins their text as it loads).
+SEARCHED = ("search_text", "company_name")
 # Who holds a contact or a company (record sharing).
 HOLDERS = ("owner_id",)
 
@@ -26,9 +28,17 @@ def contacts_matching(query: ContactQuery) -> Filter:
         _optional("lifecycle_stage", query.lifecycle_stage),
         _optional("tags", query.tag),
         _optional("company_id", query.company_id),
-        Range("created_at", gte=query.created_after, lt=query.created_before),
+        _created(query),
         Visibility(query.visible_to).filter(HOLDERS),
     )
+
+
+def _created(query: ContactQuery) -> Filter | None:
+    # Left out without a bound (it selects everything): a search runs the rest of the
+    # filter over every contact it finds.
+    if query.created_after is None and query.created_before is None:
+        return None
+    return Range("created_at", gte=query.created_after, lt=query.created_before)
 
 
 def _text(query: ContactQuery) -> Filter | None:
@@ -38,7 +48,7 @@ def _text(query: ContactQuery) -> Filter | None:
         # Not the addresses (in `search_text`): a caller who may not read them must not
         # learn them by searching. The names as typed, matched in any case.
         return Contains(("first_name", "last_name", "company_name"), query.text, ignore_case=True)
-    return Contains(("search_text", "company_name"), query.text)
+    return Contains(SEARCHED, query.text)
 
 
 def companies_matching(query: CompanyQuery) -> Filter:

@@ -33,7 +33,7 @@ from ..domain.interaction import Interaction
 from ..domain.queries import CompanyQuery, ContactQuery, InteractionQuery
 from .documents import COMPANY, CONTACT, INTERACTION
 from .email_claims import ClaimedRecordStore, ClaimedWorkspaceStore
-from .filters import companies_matching, contacts_matching, timeline_of
+from .filters import SEARCHED, companies_matching, contacts_matching, timeline_of
 
 # The stored fields each list filters and sorts by (`filters.py`, the orders of
 # `domain/queries.py`); a filter naming another raises `UnindexedField`.
@@ -44,6 +44,10 @@ CONTACT_FIELDS = (
     "lifecycle_stage", "tags", "company_id", "created_at", "updated_at", "last_name_key",
     "version",
 )  # fmt: skip
+# The search's text (`filters.SEARCHED`; the names-only search builds its own on first
+# use) and the lists' orders (`ContactOrderField`), built as the entries load, not by the
+# first request (~0.3 s and ~0.5 s each over 200,000 contacts).
+CONTACT_ORDERS = ("last_name_key", "created_at", "updated_at")
 COMPANY_FIELDS = (
     "workspace_id", "deleted_at", "search_text", "owner_id", "tags", "industry",
     "created_at", "updated_at", "name_key", "version",
@@ -80,6 +84,7 @@ class IndexedStore(ClaimedRecordStore):
         self.contact_index = DocIndex(
             source, CONTACT, hooks, fields=CONTACT_FIELDS, posted=("company_id", "owner_id"),
             name="contact index", live=live, changes=changes(CONTACT.collection),
+            searched=[SEARCHED], sorted_by=CONTACT_ORDERS,
         )  # fmt: skip
         self.company_index = DocIndex(
             source, COMPANY, hooks, fields=COMPANY_FIELDS, posted=("owner_id",),

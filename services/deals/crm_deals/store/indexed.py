@@ -81,10 +81,15 @@ def deal_index(
         found = await source.records(DEAL, workspace).get([deal_id])
         return deal_to_doc(found[0]) if found else None
 
+    async def read_many(workspace: str, deal_ids: list[str]) -> dict[str, dict[str, Any]]:
+        found = await source.records(DEAL, workspace).get(deal_ids)
+        return {deal.id: deal_to_doc(deal) for deal in found}
+
     return ReadIndex(
         scan=scan,
         scan_all=scan_all,
         read=read,
+        read_many=read_many,
         entry_of=live_entry_of,
         new_entries=WorkspaceDeals,
         older=older,
@@ -304,7 +309,8 @@ class IndexedWorkspaceStore(WorkspaceRecordStore):
         if not chosen:
             return [], [], {}
         ids = [e.id for e in chosen]
-        if self.index.holds_records:
+        held = self.index.holds_records
+        if held:
             docs = await self.index.records(self.workspace_id, ids)
         else:
             docs = {deal.id: deal_to_doc(deal) for deal in await self.get_deals(ids)}
@@ -312,7 +318,10 @@ class IndexedWorkspaceStore(WorkspaceRecordStore):
         behind: list[str] = []
         for entry in chosen:
             doc = docs.get(entry.id)
-            if doc is None or live_entry_of(doc) != entry:
+            # A held document is the one its entry was made from (`ReadIndex.records`):
+            # never behind it, so not compared (an entry per card per board, ~20 % of
+            # the deals service's CPU for a board at 100,000 deals).
+            if doc is None or (not held and live_entry_of(doc) != entry):
                 behind.append(entry.id)
             if doc is not None:
                 deals.append(deal_from_doc(doc))

@@ -43,7 +43,7 @@ from crm_kit.index_entries import Entries, HasId
 from crm_kit.index_snapshot import dataclass_codec
 from crm_kit.pagination import Cursor, Page
 from crm_kit.read_index import ReadIndex
-from crm_kit.records import RecordSource
+from crm_kit.records import RecordSource, RecordType
 from crm_kit.writer import WriteHooks, Written
 
 from ..config import DEAL_TASKS, OUTCOMES, TASKS
@@ -113,6 +113,7 @@ class IndexedStore(DealListStore):
             scan=self._scan,
             scan_all=self._scan_all,
             read=self._read,
+            read_many=self._read_many,
             entry_of=_summary_of,
             new_entries=TaskEntries,
             older=_older,
@@ -130,11 +131,16 @@ class IndexedStore(DealListStore):
                 "deal task lists",
                 journal(DEAL_TASKS),
                 self._read_list,
+                _read_many(source, DEAL_LIST),
                 _list_entry,
                 older=lambda incoming, held: incoming.size < held.size,
             )
             self.outcomes = _held_as_asked(
-                "deal outcomes", journal(OUTCOMES), self._read_outcome, _held_id
+                "deal outcomes",
+                journal(OUTCOMES),
+                self._read_outcome,
+                _read_many(source, OUTCOME),
+                _held_id,
             )
         hooks.subscribe(self._written)
 
@@ -156,6 +162,13 @@ class IndexedStore(DealListStore):
             return None
         # Held whole with a change log; otherwise the summary is all the index keeps.
         return TASK.to_doc(found[0]) if self.index.holds_records else found[0].summary()
+
+    async def _read_many(
+        self, workspace_id: str, task_ids: list[str]
+    ) -> dict[str, TaskSummary | dict[str, Any]]:
+        found = await self.source.records(TASK, workspace_id).get(task_ids)
+        whole = self.index.holds_records
+        return {task.id: TASK.to_doc(task) if whole else task.summary() for task in found}
 
     async def _read_list(self, workspace_id: str, list_id: str) -> dict[str, Any] | None:
         found = await self.source.records(DEAL_LIST, workspace_id).get([list_id])
@@ -211,10 +224,23 @@ async def _nothing(workspace_id: str) -> AsyncIterator[Any]:
     yield
 
 
+def _read_many(
+    source: RecordSource, kind: RecordType[Any]
+) -> Callable[[str, list[str]], Awaitable[dict[str, dict[str, Any]]]]:
+    """Stored documents of several ids by id, one query (absent ones left out)."""
+
+    async def read_many(workspace_id: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+        found = await source.records(kind, workspace_id).get(ids)
+        return {str(doc["_id"]): doc for doc in map(kind.to_doc, found)}
+
+    return read_many
+
+
 def _held_as_asked(
     name: str,
     changes: ChangeLog,
     read: Callable[[str, str], Awaitable[Any]],
+    read_many: Callable[[str, list[str]], Awaitable[dict[str, dict[str, Any]]]],
     entry_of: Callable[[Any], E | None],
     older: Callable[[E, E], bool] | None = None,
 ) -> ReadIndex[E, Entries[E]]:
@@ -223,6 +249,7 @@ def _held_as_asked(
     return ReadIndex(
         scan=_nothing,
         read=read,
+        read_many=read_many,
         entry_of=entry_of,
         new_entries=Entries,
         older=older,
