@@ -84,7 +84,9 @@ def issue_of(error: CRMError, prefix: str = "row") -> RowIssueOut:
 
 
 def warning(code: str, message: str, field: str | None = None) -> RowIssueOut:
-    return RowIssueOut(code=code, field=field, message=message, severity="warning")
+    # Built without validation (a few per row of every batch: ~2 % of an owner's CPU on
+    # an import); every argument is typed, and the reply is validated by its reader.
+    return RowIssueOut.model_construct(code=code, field=field, message=message, severity="warning")
 
 
 @dataclass
@@ -193,7 +195,7 @@ async def _built(
     await sink.prepare(request.rows)
     for row in request.rows:
         record_id = import_record_id(workspace_id, request.job_id, sink.kind, row.row)
-        result = ImportRowResult(row=row.row, outcome="failed", id=None)
+        result = ImportRowResult.model_construct(row=row.row, outcome="failed", id=None, issues=[])
         plan: _Planned[R] = _Planned(row, record_id, result)
         try:
             plan.built = await sink.build(row, record_id)

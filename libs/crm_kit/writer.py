@@ -351,6 +351,10 @@ class DocumentWriter:
                         write,
                         records[n] if records else None,
                         _held(bodies[n]) if write.doc_id not in met else None,
+                        # A batch's documents carry no outbox (their events ride in the
+                        # batch's document): what was inserted is the whole document, for
+                        # a read model to install without making it again from the record.
+                        bodies[n] if announced is not None and write.doc_id not in met else None,
                         # Events carried elsewhere: that document's writer wakes the relay.
                         wake=announced is None,
                     )
