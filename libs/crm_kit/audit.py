@@ -336,6 +336,7 @@ def packed_entries(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
     them) are refused as the same document."""
     stored: list[dict[str, Any]] = []
     run: list[Mapping[str, Any]] = []
+    run_header: tuple[Any, ...] = ()  # the run's first entry's, made once per run
 
     def close() -> None:
         if len(run) == 1:
@@ -349,8 +350,11 @@ def packed_entries(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
             close()
             stored.append(dict(entry))
             continue
-        if run and (_header(entry) != _header(run[0]) or len(run) == PACK_MAX):
+        header = _header(entry)
+        if run and (header != run_header or len(run) == PACK_MAX):
             close()
+        if not run:
+            run_header = header
         run.append(entry)
     close()
     return stored

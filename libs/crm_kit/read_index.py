@@ -557,18 +557,63 @@ class ReadIndex(Generic[E, S]):
             self._inflight.discard(ticket)
             self._settled.set()
 
-    async def _refresh_ticketed(self, workspace: str, doc_id: str, known: Record | None) -> None:
+    def install(self, workspace: str, known: Mapping[str, Record]) -> list[str]:
+        """Records a write just returned, installed as `refresh(known=...)` installs them
+        but at once, without a lock, a task or a ticket each (an import batch's deals,
+        a thousand a batch): nothing runs between the steps of a record's install, so a
+        record no refresh is working on needs no lock. Returns the ids left for
+        `refresh` (a refresh of the document is running: it takes its turn under the
+        lock; or the index has no `older` to keep a newer state from being replaced)."""
+        if self._older is None:
+            return list(known)
+        left: list[str] = []
+        for doc_id, record in known.items():
+            if self._locks.busy(f"{workspace}:{doc_id}"):
+                left.append(doc_id)
+                continue
+            w = self._target(workspace, doc_id)
+            if w is not None and w.data is not None:
+                self._apply(w, doc_id, record)
+        return left
+
+    def _target(self, workspace: str, doc_id: str) -> _Workspace[S] | None:
+        """The workspace a refresh of `doc_id` updates, its document marked touched for a
+        scan under way; None when there is nothing to update (not loaded, or its first
+        scan is running, which re-reads touched documents after)."""
         if self._shared_touched is not None:
             self._shared_touched.setdefault(workspace, set()).add(doc_id)
         w = self._workspaces.get(workspace)
         if w is None and self.complete:
             w = self._workspaces.setdefault(workspace, _Workspace())
         if w is None or self.closed:
-            return
+            return None
         if w.touched is not None:
             w.touched.add(doc_id)
         if w.data is None and not self._adopt(w):
-            return  # the first scan is running; it re-reads touched documents after
+            return None
+        return w
+
+    def _apply(self, w: _Workspace[S], doc_id: str, record: Record | None) -> None:
+        """`record` (None: the document is gone) as the document's state, unless the entry
+        held is newer."""
+        assert w.data is not None
+        entry = self._entry_of(record) if record is not None else None
+        if entry is None:
+            w.data.drop(doc_id)
+            w.records.pop(doc_id, None)
+            if self._remember_absent:
+                self._hold(w, doc_id, _ABSENT)
+            return
+        held = w.data.get(doc_id)
+        if held is None or self._older is None or not self._older(entry, held):
+            w.data.put(entry)
+            if self._changes is not None:
+                self._hold(w, doc_id, record)
+
+    async def _refresh_ticketed(self, workspace: str, doc_id: str, known: Record | None) -> None:
+        w = self._target(workspace, doc_id)
+        if w is None:
+            return
         async with self._locks.hold(f"{workspace}:{doc_id}"), self._limit:
             for _ in range(REREAD_ATTEMPTS):
                 generation = w.generation
@@ -576,18 +621,7 @@ class ReadIndex(Generic[E, S]):
                 if generation != w.generation or w.data is None:
                     known = None  # a rebuild swapped its scan in meanwhile: read again
                     continue
-                entry = self._entry_of(record) if record is not None else None
-                if entry is None:
-                    w.data.drop(doc_id)
-                    w.records.pop(doc_id, None)
-                    if self._remember_absent:
-                        self._hold(w, doc_id, _ABSENT)
-                    return
-                held = w.data.get(doc_id)
-                if held is None or self._older is None or not self._older(entry, held):
-                    w.data.put(entry)
-                    if self._changes is not None:
-                        self._hold(w, doc_id, record)
+                self._apply(w, doc_id, record)
                 return
 
     def _hold(self, w: _Workspace[S], doc_id: str, record: Record) -> None:

@@ -124,7 +124,9 @@ class IndexedRecordStore(RecordStore):
             # An import batch's deal as inserted (`insert_batch`): the document is made
             # once, for the database and the index.
             known = {deal_id: _detached(dict(written.stored))}
-            await self.index.refresh(written.workspace_id, [deal_id], known=known)
+            left = self.index.install(written.workspace_id, known)
+            if left:
+                await self.index.refresh(written.workspace_id, left, known=known)
         elif isinstance(written.record, Deal) and held:
             # A copy: the caller may go on changing its deal, and the index may hold this.
             # Only for a workspace the index holds or will (a complete index starts a new
