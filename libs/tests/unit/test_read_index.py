@@ -512,6 +512,23 @@ async def test_the_feed_skips_events_whose_state_is_installed() -> None:
     assert not feed.idle and feed.skipped == 1 and feed.received == 3
 
 
+async def test_the_feed_knows_its_own_events_by_their_message_id() -> None:
+    """The relay sends an event with its id as `Nats-Msg-Id`: one this process installed
+    is skipped without its body being read (here a body that would not parse)."""
+    coll = Collection()
+    coll.put("w1", {"_id": "a", "n": 1})
+    index = make_index(coll)
+    await index.entries("w1")
+    feed = IndexFeed(index, None, None, subjects=[], stream="S", rebuild_seconds=60)
+    index.expect_events(["e1"])
+    await feed.on_message(_Msg(b"not json", {"Nats-Msg-Id": "e1"}))  # type: ignore[arg-type]
+    assert feed.idle and feed.skipped == 1 and feed.received == 1
+    # Another process's event (an id not expected) is read and its document re-read.
+    theirs = orjson.dumps({"id": "e2", "workspace": "w1", "subject": "a"})
+    await feed.on_message(_Msg(theirs, {"Nats-Msg-Id": "e2"}))  # type: ignore[arg-type]
+    assert not feed.idle and feed.skipped == 1 and feed.received == 2
+
+
 @pytest.mark.parametrize(
     ("extra", "enabled", "rebuild"),
     [
