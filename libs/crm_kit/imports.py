@@ -26,6 +26,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import ValidationError
@@ -450,11 +451,17 @@ def moment(values: dict[str, Any], name: str, prefix: str = "row") -> datetime |
     if given is None:
         return None
     try:
-        return to_millis(parse_iso(given))
+        return _instant(given)
     except ValueError:
         raise BadUserInput(
             f"{given!r} is not an ISO 8601 date-time", field=f"{prefix}.{name}"
         ) from None
+
+
+@lru_cache(maxsize=4096)
+def _instant(text: str) -> datetime:
+    # A file's dates repeat from row to row (a datetime is immutable: shared safely).
+    return to_millis(parse_iso(text))
 
 
 def integer(values: dict[str, Any], name: str, prefix: str = "row") -> int | None:

@@ -15,6 +15,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from crm_kit.errors import CRMError
@@ -123,6 +124,12 @@ def _parse_date(text: str) -> datetime | None:
     text = (text or "").strip()
     if not text:
         return None
+    return _midnight(text)
+
+
+@lru_cache(maxsize=4096)
+def _midnight(text: str) -> datetime:
+    # A file's dates repeat from row to row (a datetime is immutable: shared safely).
     return datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC)
 
 
