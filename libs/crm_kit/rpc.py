@@ -158,19 +158,25 @@ def _wrap(endpoint: Endpoint, keys: KeyRing) -> Callable[[Request], Coroutine[An
 
 
 def _overlapped(
-    handle: Callable[[Request], Coroutine[Any, Any, None]], limit: int
+    handle: Callable[[Request], Coroutine[Any, Any, None]],
+    limit: int,
+    running: set[asyncio.Task[None]] | None = None,
 ) -> Callable[[Request], Awaitable[None]]:
     """`handle` run as a task per request, at most `limit` at once: the subscription's
     callback returns once the request's task is started, and waits for a free slot before
     starting another (back-pressure: the requests beyond wait in the subscription).
     Tasks start in the order the requests came (the loop runs ready tasks first in, first
-    out), so what a handler does before its first `await` happens in arrival order."""
+    out), so what a handler does before its first `await` happens in arrival order.
+    `running` (the caller's) holds the requests' tasks until they end: a shutdown waits
+    for them (`settle_requests`) instead of cutting a batch's writes."""
     if limit <= 1:
         return handle
     slots = asyncio.Semaphore(limit)
-    running: set[asyncio.Task[None]] = set()
+    if running is None:
+        running = set()
 
     def finished(task: asyncio.Task[None]) -> None:
+        assert running is not None
         running.discard(task)
         slots.release()
 
@@ -192,7 +198,10 @@ async def start_rpc_service(
     description: str,
     endpoints: list[Endpoint],
     keys: KeyRing,
+    running: set[asyncio.Task[None]] | None = None,
 ) -> Service:
+    """The endpoints as one NATS micro service; `running` collects the tasks of requests
+    handled side by side (`Endpoint.concurrency`), for `settle_requests` at shutdown."""
     micro = await add_service(
         nc,
         name=f"crm-{service}",
@@ -204,13 +213,20 @@ async def start_rpc_service(
         await micro.add_endpoint(
             name=endpoint.name,
             subject=endpoint.subject,
-            handler=_overlapped(_wrap(endpoint, keys), endpoint.concurrency),
+            handler=_overlapped(_wrap(endpoint, keys), endpoint.concurrency, running),
             metadata={
                 "description": endpoint.description,
                 "roles": ",".join(sorted(endpoint.roles)),
             },
         )
     return micro
+
+
+async def settle_requests(running: set[asyncio.Task[None]], timeout: float = 10.0) -> None:
+    """Wait (at most `timeout`) for requests still being handled side by side: after the
+    service stopped taking new ones, before the connection their replies need drains."""
+    if running:
+        await asyncio.wait(set(running), timeout=timeout)
 
 
 async def rpc_call(

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from crm_kit.rpc import _overlapped
+from crm_kit.rpc import _overlapped, settle_requests
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -63,3 +63,24 @@ async def test_at_most_the_limit_at_once_in_arrival_order() -> None:
 async def test_one_at_a_time_is_the_handler_itself() -> None:
     handler = Handler()
     assert _overlapped(handler, 1) is handler
+
+
+async def test_a_shutdown_waits_for_the_requests_running() -> None:
+    """The requests' tasks are kept in the caller's set until they end; `settle_requests`
+    waits for them (bounded), so a stop does not cut a batch's writes."""
+    handler = Handler()
+    running: set[asyncio.Task[None]] = set()
+    dispatch = _overlapped(handler, 2, running)
+    await dispatch("a")
+    await until(lambda: handler.started == ["a"])
+    assert len(running) == 1
+
+    async def finish_later() -> None:
+        await asyncio.sleep(0)
+        handler.open("a")
+
+    opener = asyncio.create_task(finish_later())
+    await settle_requests(running, timeout=30)
+    await opener
+    assert handler.finished == ["a"] and not running
+    await settle_requests(running)  # nothing running: returns at once
