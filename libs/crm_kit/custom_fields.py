@@ -12,6 +12,7 @@ inside a custom field could not be shown as one cell of a spreadsheet)."""
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any
 
 from crm_tabular.targets import is_custom_key
@@ -39,10 +40,14 @@ def checked(value: Any, field: str) -> dict[str, Any]:
     return dict(value)
 
 
+# An import checks the same few keys on every row.
+_custom_key = lru_cache(maxsize=1024)(is_custom_key)
+
+
 def _check_key(key: str, field: str) -> None:
     if not key.strip():
         raise BadUserInput("a custom field needs a name", field=field)
-    if not is_custom_key(key):
+    if not _custom_key(key):
         raise BadUserInput(
             f"invalid custom field name {key!r}: no '.', no leading '$', no control characters",
             field=f"{field}.{key}",

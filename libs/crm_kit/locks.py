@@ -32,6 +32,10 @@ class DocLocks:
     def key(collection: str, doc_id: Any) -> str:
         return f"{collection}:{doc_id}"
 
+    def busy(self, key: str) -> bool:
+        """Whether a task holds or waits for `key`'s lock."""
+        return key in self._users
+
     @contextlib.asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
         lock = self._locks.setdefault(key, asyncio.Lock())

@@ -588,20 +588,48 @@ class ReadIndex(Generic[E, S]):
             self._inflight.discard(ticket)
             self._settled.set()
 
-    async def _refreshed(self, workspace: str, doc_ids: list[str], known: Record | None) -> None:
-        """Re-read `doc_ids` (one query for several, with `read_many`; `known`: the record
-        of a single id, installed without a read) under their locks, and install them."""
+    def install(self, workspace: str, known: Mapping[str, Record]) -> list[str]:
+        """Records a write just returned, installed as `refresh(known=...)` installs them
+        but at once, without a lock, a task or a ticket each (an import batch's deals,
+        a thousand a batch): nothing runs between the steps of a record's install, so a
+        record no refresh is working on needs no lock. Returns the ids left for
+        `refresh` (a refresh of the document is running: it takes its turn under the
+        lock; or the index has no `older` to keep a newer state from being replaced)."""
+        if self._older is None:
+            return list(known)
+        left: list[str] = []
+        for doc_id, record in known.items():
+            if self._locks.busy(f"{workspace}:{doc_id}"):
+                left.append(doc_id)
+                continue
+            w = self._target(workspace, [doc_id])
+            if w is not None and w.data is not None:
+                self._apply(w, doc_id, record)
+        return left
+
+    def _target(self, workspace: str, doc_ids: list[str]) -> _Workspace[S] | None:
+        """The workspace a refresh of `doc_ids` updates, its documents marked touched for
+        a scan under way; None when there is nothing to update (not loaded, or its first
+        scan is running, which re-reads touched documents after)."""
         if self._shared_touched is not None:
             self._shared_touched.setdefault(workspace, set()).update(doc_ids)
         w = self._workspaces.get(workspace)
         if w is None and self.complete:
             w = self._workspaces.setdefault(workspace, _Workspace())
         if w is None or self.closed:
-            return
+            return None
         if w.touched is not None:
             w.touched.update(doc_ids)
         if w.data is None and not self._adopt(w):
-            return  # the first scan is running; it re-reads touched documents after
+            return None
+        return w
+
+    async def _refreshed(self, workspace: str, doc_ids: list[str], known: Record | None) -> None:
+        """Re-read `doc_ids` (one query for several, with `read_many`; `known`: the record
+        of a single id, installed without a read) under their locks, and install them."""
+        w = self._target(workspace, doc_ids)
+        if w is None:
+            return
         async with contextlib.AsyncExitStack() as held:
             # Each document's lock (taken in a fixed order: batches that overlap cannot
             # deadlock), so re-reads of one document install in the order they read.
@@ -620,10 +648,12 @@ class ReadIndex(Generic[E, S]):
                     known = None  # a rebuild swapped its scan in meanwhile: read again
                     continue
                 for doc_id in doc_ids:
-                    self._install_read(w, doc_id, records.get(doc_id))
+                    self._apply(w, doc_id, records.get(doc_id))
                 return
 
-    def _install_read(self, w: _Workspace[S], doc_id: str, record: Record | None) -> None:
+    def _apply(self, w: _Workspace[S], doc_id: str, record: Record | None) -> None:
+        """`record` (None: the document is gone) as the document's state, unless the entry
+        held is newer."""
         assert w.data is not None
         entry = self._entry_of(record) if record is not None else None
         if entry is None:

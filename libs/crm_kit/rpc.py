@@ -17,8 +17,9 @@ where a move expected it), INTERNAL.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +66,12 @@ class Endpoint:
     # Any of these roles may call it (READ, WRITE or ADMIN).
     roles: frozenset[str] = field(kw_only=True)
     callers: frozenset[str] = field(default=INTERNAL_CALLERS, kw_only=True)
+    # Requests of this endpoint one process handles at once. The NATS subscription hands
+    # its callback one message after another, so with 1 the next request waits for the
+    # whole of the one before; more lets a handler work on the next while the one before
+    # waits for its database (the handler orders what must stay in order: an import
+    # batch's writes, `crm_kit.imports.InOrder`).
+    concurrency: int = field(default=1, kw_only=True)
 
 
 def rpc_audience(subject: str) -> str:
@@ -108,7 +115,7 @@ def _verified(
     return verified
 
 
-def _wrap(endpoint: Endpoint, keys: KeyRing) -> Callable[[Request], Awaitable[None]]:
+def _wrap(endpoint: Endpoint, keys: KeyRing) -> Callable[[Request], Coroutine[Any, Any, None]]:
     async def handle(request: Request) -> None:
         # In the caller's trace (its `traceparent` header), as a server span.
         with telemetry.reply_span(endpoint.subject, request.headers or {}) as span:
@@ -150,6 +157,39 @@ def _wrap(endpoint: Endpoint, keys: KeyRing) -> Callable[[Request], Awaitable[No
     return handle
 
 
+def _overlapped(
+    handle: Callable[[Request], Coroutine[Any, Any, None]],
+    limit: int,
+    running: set[asyncio.Task[None]] | None = None,
+) -> Callable[[Request], Awaitable[None]]:
+    """`handle` run as a task per request, at most `limit` at once: the subscription's
+    callback returns once the request's task is started, and waits for a free slot before
+    starting another (back-pressure: the requests beyond wait in the subscription).
+    Tasks start in the order the requests came (the loop runs ready tasks first in, first
+    out), so what a handler does before its first `await` happens in arrival order.
+    `running` (the caller's) holds the requests' tasks until they end: a shutdown waits
+    for them (`settle_requests`) instead of cutting a batch's writes."""
+    if limit <= 1:
+        return handle
+    slots = asyncio.Semaphore(limit)
+    if running is None:
+        running = set()
+
+    def finished(task: asyncio.Task[None]) -> None:
+        assert running is not None
+        running.discard(task)
+        slots.release()
+
+    async def dispatch(request: Request) -> None:
+        await slots.acquire()
+        # `handle` answers every request itself, errors included (`_wrap`).
+        task = asyncio.get_running_loop().create_task(handle(request))
+        running.add(task)
+        task.add_done_callback(finished)
+
+    return dispatch
+
+
 async def start_rpc_service(
     nc: Client,
     *,
@@ -158,7 +198,10 @@ async def start_rpc_service(
     description: str,
     endpoints: list[Endpoint],
     keys: KeyRing,
+    running: set[asyncio.Task[None]] | None = None,
 ) -> Service:
+    """The endpoints as one NATS micro service; `running` collects the tasks of requests
+    handled side by side (`Endpoint.concurrency`), for `settle_requests` at shutdown."""
     micro = await add_service(
         nc,
         name=f"crm-{service}",
@@ -170,13 +213,20 @@ async def start_rpc_service(
         await micro.add_endpoint(
             name=endpoint.name,
             subject=endpoint.subject,
-            handler=_wrap(endpoint, keys),
+            handler=_overlapped(_wrap(endpoint, keys), endpoint.concurrency, running),
             metadata={
                 "description": endpoint.description,
                 "roles": ",".join(sorted(endpoint.roles)),
             },
         )
     return micro
+
+
+async def settle_requests(running: set[asyncio.Task[None]], timeout: float = 10.0) -> None:
+    """Wait (at most `timeout`) for requests still being handled side by side: after the
+    service stopped taking new ones, before the connection their replies need drains."""
+    if running:
+        await asyncio.wait(set(running), timeout=timeout)
 
 
 async def rpc_call(

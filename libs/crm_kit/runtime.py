@@ -45,7 +45,7 @@ from .mongo import MongoResource
 from .nats_io import connect, require_stream
 from .outbox import OutboxRelay
 from .retention import Janitor, Retention
-from .rpc import Endpoint, start_rpc_service
+from .rpc import Endpoint, settle_requests, start_rpc_service
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,8 @@ class ServiceRuntime:
         self.relay: OutboxRelay | None = None
         self.consumers: list[EventConsumer] = []
         self.rpc: Service | None = None
+        # Requests of endpoints that take several at once, while they run.
+        self._rpc_running: set[asyncio.Task[None]] = set()
         # This service's signing key and its callers' public keys (request/reply identity).
         self.keys: KeyRing | None = None
         # Shared by every writer in this process (stores, consumers, the relay): see locks.py.
@@ -178,6 +180,7 @@ class ServiceRuntime:
             description=description,
             endpoints=endpoints,
             keys=self.keys,
+            running=self._rpc_running,
         )
 
     def retain(self, *rules: Retention) -> Janitor:
@@ -274,6 +277,8 @@ class ServiceRuntime:
         if self.rpc is not None:
             with contextlib.suppress(Exception):
                 await self.rpc.stop()
+            # Requests handled side by side (an import batch) finish before NATS drains.
+            await settle_requests(self._rpc_running)
         if self.nc is not None:
             with contextlib.suppress(Exception):
                 await self.nc.drain()

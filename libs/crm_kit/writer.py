@@ -351,6 +351,10 @@ class DocumentWriter:
                         write,
                         records[n] if records else None,
                         _held(bodies[n]) if write.doc_id not in met else None,
+                        # A batch's documents carry no outbox (their events ride in the
+                        # batch's document): what was inserted is the whole document, for
+                        # a read model to install without making it again from the record.
+                        bodies[n] if announced is not None and write.doc_id not in met else None,
                         # Events carried elsewhere: that document's writer wakes the relay.
                         wake=announced is None,
                     )
@@ -997,12 +1001,9 @@ class DocumentWriter:
     ) -> list[tuple[Any, dict[str, Any]]]:
         """The audit entries of inserting `docs` (none when the collection is not
         audited), each with its document's `_id`."""
-        entries: list[tuple[Any, dict[str, Any]]] = []
-        for doc in docs:
-            write = self._prepare(self._pending("insert", collection, dict(doc), ()))
-            self._audit_insert(write)
-            entries.extend((write.doc_id, audit_log.packed_changes(e)) for e in write.audit)
-        return entries
+        if self.audit is None:
+            return []
+        return audit_log.creation_entries(self.audit, collection, docs)
 
     async def _audit_bulk(
         self, collection: str, writes: Sequence[PendingWrite]

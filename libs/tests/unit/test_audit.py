@@ -20,6 +20,7 @@ from crm_kit.audit import (
     annotate,
     bind_channel,
     changes,
+    creation_entries,
     entry,
     is_pack,
     packed_changes,
@@ -312,3 +313,46 @@ async def test_entries_stored_at_once_by_several_callers_go_in_one_statement() -
     assert all(isinstance(outcome, ConnectionError) for outcome in failed)
     await writer.store([{"_id": "g0"}, {"_id": "e1"}])  # stored again: kept once
     assert set(audit.docs) >= {"g0", "e1"} and len(audit.docs) == 8
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_a_bulk_inserts_entries_are_each_inserts_own(keyed: bool) -> None:
+    """`creation_entries` (an import batch's) makes what `entry` makes of each insert,
+    packed, with who and how made once: the same ids within a keyed operation, the
+    annotation on the first entry only, the workspace of each document."""
+    bind_request(RequestContext("w1", "ann", frozenset({"rep", "admin"})))
+    bind_channel("nats", "imports")
+    docs = [
+        {"_id": "a", "workspace_id": "w1", "name": "Ada", "version": 1, "tags": ["x"]},
+        {"_id": "b", "workspace_id": "w1", "name": "Bea", "size": 3, "note": None},
+        {"_id": "c", "name": "Cy"},  # no workspace of its own: the request's
+    ]
+    operation = Operation(token="k" * 32, started_at=STARTED)
+
+    def made_both() -> tuple[list[dict[str, Any]], list[tuple[Any, dict[str, Any]]]]:
+        annotate(source="import")
+        one_by_one = []
+        for n, doc in enumerate(docs):
+            if n == 1:
+                annotate(source="import")  # `entry` said it on the first: again for the next
+            made = entry(POLICY, THINGS, doc["_id"], doc.get("workspace_id"), None, doc,
+                         place=f"{THINGS}/{doc['_id']}/insert")  # fmt: skip
+            assert made is not None
+            one_by_one.append(packed_changes(made))
+        annotate(source="import")
+        return one_by_one, creation_entries(POLICY, THINGS, docs)
+
+    if keyed:
+        with operation_bound(operation):
+            one_by_one, together = made_both()
+    else:
+        one_by_one, together = made_both()
+    assert [doc_id for doc_id, _ in together] == ["a", "b", "c"]
+    for single, (_, batched) in zip(one_by_one, together, strict=True):
+        same = {k: v for k, v in single.items() if k not in ("_id", "at", "detail")}
+        assert {k: v for k, v in batched.items() if k not in ("_id", "at", "detail")} == same
+        assert (batched["_id"] == single["_id"]) is keyed  # derived within an operation
+    assert [("detail" in e) for _, e in together] == [True, False, False]
+    assert together[2][1]["workspace_id"] == "w1"
+    assert orjson.loads(together[0][1]["changes"])[0]["field"] == "name"
+    assert creation_entries(POLICY, "untracked", docs) == []

@@ -528,6 +528,43 @@ async def test_known_records_install_without_a_read_and_never_regress() -> None:
     assert coll.reads == 1 and plain.loaded("w1").get("a") == Item("a", None, 3)  # type: ignore[union-attr]
 
 
+async def test_install_takes_a_batch_at_once_and_leaves_busy_documents_to_refresh() -> None:
+    """`install` (an import batch's records as inserted): no read, no regression, and a
+    document whose refresh is under way (its lock held) is left for `refresh`."""
+    coll = Collection()
+    coll.put("w1", {"_id": "a", "n": 1})
+    index: ReadIndex[Item, Entries[Item]] = ReadIndex(
+        scan=coll.scan,
+        read=coll.read,
+        entry_of=item_of,
+        new_entries=lambda: Entries(posted),
+        older=lambda incoming, held: incoming.n < held.n,
+    )
+    data = await index.entries("w1")
+    assert data is not None
+    left = index.install("w1", {"a": {"_id": "a", "n": 3}, "b": {"_id": "b", "n": 1}})
+    assert left == [] and coll.reads == 0
+    assert data.get("a") == Item("a", None, 3) and data.get("b") == Item("b", None, 1)
+    assert index.install("w1", {"a": {"_id": "a", "n": 2}}) == []
+    assert data.get("a") == Item("a", None, 3)  # an older state never replaces a newer
+    # A refresh of `a` is reading it (lock held) when a write's result arrives.
+    coll.put("w1", {"_id": "a", "n": 4})
+    seen: list[list[str]] = []
+
+    async def meanwhile() -> None:
+        seen.append(index.install("w1", {"a": {"_id": "a", "n": 5}}))
+
+    coll.before_read_returns = meanwhile
+    await index.refresh("w1", ["a"])
+    assert seen == [["a"]] and data.get("a") == Item("a", None, 4)
+    await index.refresh("w1", seen[0], known={"a": {"_id": "a", "n": 5}})
+    assert data.get("a") == Item("a", None, 5)
+    # Not loaded: nothing to install; without `older`: everything is left to `refresh`.
+    assert index.install("w2", {"c": {"_id": "c", "n": 1}}) == []
+    assert index.loaded("w2") is None
+    assert make_index(coll).install("w1", {"a": {"_id": "a", "n": 9}}) == ["a"]
+
+
 async def test_the_feed_skips_events_whose_state_is_installed() -> None:
     coll = Collection()
     coll.put("w1", {"_id": "a", "n": 1})
@@ -542,6 +579,23 @@ async def test_the_feed_skips_events_whose_state_is_installed() -> None:
     await feed.on_message(_Msg(mine))  # forgotten once seen: a re-read this time
     await feed.on_message(_Msg(theirs))  # type: ignore[arg-type]
     assert not feed.idle and feed.skipped == 1 and feed.received == 3
+
+
+async def test_the_feed_knows_its_own_events_by_their_message_id() -> None:
+    """The relay sends an event with its id as `Nats-Msg-Id`: one this process installed
+    is skipped without its body being read (here a body that would not parse)."""
+    coll = Collection()
+    coll.put("w1", {"_id": "a", "n": 1})
+    index = make_index(coll)
+    await index.entries("w1")
+    feed = IndexFeed(index, None, None, subjects=[], stream="S", rebuild_seconds=60)
+    index.expect_events(["e1"])
+    await feed.on_message(_Msg(b"not json", {"Nats-Msg-Id": "e1"}))  # type: ignore[arg-type]
+    assert feed.idle and feed.skipped == 1 and feed.received == 1
+    # Another process's event (an id not expected) is read and its document re-read.
+    theirs = orjson.dumps({"id": "e2", "workspace": "w1", "subject": "a"})
+    await feed.on_message(_Msg(theirs, {"Nats-Msg-Id": "e2"}))  # type: ignore[arg-type]
+    assert not feed.idle and feed.skipped == 1 and feed.received == 2
 
 
 @pytest.mark.parametrize(

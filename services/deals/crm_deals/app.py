@@ -42,6 +42,7 @@ from .config import (
     WIN_MODEL_JOBS,
     WIN_MODEL_LEASES,
     forecast_snapshot_check_seconds,
+    import_batches_at_once,
     load_settings,
     win_model_retrain_hours,
 )
@@ -196,7 +197,9 @@ def create_app(
                 [
                     *endpoints(scoped()),
                     *win_model_endpoints(scoped()),
-                    *import_endpoints(scoped(), directory),
+                    *import_endpoints(
+                        scoped(), directory, batches_at_once=import_batches_at_once()
+                    ),
                     *page_endpoints(export_readers(scoped(), names)),
                 ],
                 DESCRIPTION,

@@ -92,6 +92,17 @@ def win_model_retrain_hours() -> float:
     return float(os.environ.get("WIN_MODEL_RETRAIN_HOURS") or DEFAULT_WIN_MODEL_RETRAIN_HOURS)
 
 
+# Import batches one deals process takes at once (`crm_kit.imports.batch_endpoint`): the
+# next batch's rows are built while the database writes the one before; their writes
+# still go one batch after another, in the order the batches came.
+DEFAULT_IMPORT_BATCHES_AT_ONCE = 2
+
+
+def import_batches_at_once() -> int:
+    raw = os.environ.get("DEALS_IMPORT_BATCHES_AT_ONCE")
+    return max(1, int(raw)) if raw else DEFAULT_IMPORT_BATCHES_AT_ONCE
+
+
 def load_settings() -> Settings:
     settings = Settings.from_env(SERVICE)
     if not os.environ.get("OUTBOX_SWEEP_SECONDS"):

@@ -14,7 +14,9 @@ from ..usecases import imports
 from ..usecases.scope import Scopes
 
 
-def import_endpoints(scopes: Scopes, directory: imports.ContactsDirectory | None) -> list[Endpoint]:
+def import_endpoints(
+    scopes: Scopes, directory: imports.ContactsDirectory | None, *, batches_at_once: int = 1
+) -> list[Endpoint]:
     def deals(caller: RequestContext, request: ImportBatchRequest) -> ImportSink[Any]:
         scope = scopes(caller)
         scope.require_write()
@@ -38,7 +40,7 @@ def import_endpoints(scopes: Scopes, directory: imports.ContactsDirectory | None
         return contract.DealImportReferences(external_ids=found).wire()
 
     return [
-        batch_endpoint("deals", deals),
+        batch_endpoint("deals", deals, concurrency=batches_at_once),
         undo_endpoint("deals", undo),
         Endpoint(
             "import-references",

@@ -125,7 +125,14 @@ class IndexedRecordStore(RecordStore):
             return
         deal_id = str(written.doc_id)
         held = self.index.loaded(written.workspace_id) is not None or self.index.complete
-        if isinstance(written.record, Deal) and held:
+        if written.kind == "insert" and written.stored is not None and held:
+            # An import batch's deal as inserted (`insert_batch`): the document is made
+            # once, for the database and the index.
+            known = {deal_id: _detached(dict(written.stored))}
+            left = self.index.install(written.workspace_id, known)
+            if left:
+                await self.index.refresh(written.workspace_id, left, known=known)
+        elif isinstance(written.record, Deal) and held:
             # A copy: the caller may go on changing its deal, and the index may hold this.
             # Only for a workspace the index holds or will (a complete index starts a new
             # workspace empty; else the refresh is a no-op): an import's thousand deals a

@@ -15,6 +15,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from crm_kit.errors import CRMError
@@ -123,6 +124,12 @@ def _parse_date(text: str) -> datetime | None:
     text = (text or "").strip()
     if not text:
         return None
+    return _midnight(text)
+
+
+@lru_cache(maxsize=4096)
+def _midnight(text: str) -> datetime:
+    # A file's dates repeat from row to row (a datetime is immutable: shared safely).
     return datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC)
 
 
@@ -175,20 +182,28 @@ class RowMapper:
         self.stages.update({k.lower(): v for k, v in options.stage_map.items()})
 
     def map_row(
-        self, values: dict[str, str], row: int, report: ImportReport, companies: dict[str, str]
+        self,
+        values: dict[str, str],
+        row: int,
+        report: ImportReport,
+        companies: dict[str, str],
+        *,
+        deal_id: str | None = None,
     ) -> Deal | None:
+        """The deal of one row (None: refused, the reason in `report`); `deal_id`: its id
+        (an import job's is derived from the job and row), else a new one."""
         ext = values.get("external_id", "").strip()
         if not ext:
             report.errors.append(Issue(row, None, "missing external id", "missing_id"))
             return None
         mapped = Row(values, row, ext, report)
         try:
-            return self._deal(mapped, companies)
+            return self._deal(mapped, companies, deal_id or new_id())
         except RowRefused as refused:
             report.errors.append(Issue(row, ext, refused.message, refused.kind))
             return None
 
-    def _deal(self, row: Row, companies: dict[str, str]) -> Deal:
+    def _deal(self, row: Row, companies: dict[str, str], deal_id: str) -> Deal:
         stage = self._stage(row)
         currency, dates = self._currency_and_dates(row)
         status = stage.key if stage.terminal else OPEN
@@ -211,7 +226,7 @@ class RowMapper:
                 row.external_id, self.now, self.o.spread_expected_close_months
             )
         deal = Deal(
-            id=new_id(),
+            id=deal_id,
             workspace_id=self.workspace,
             title=title[:200],
             amount_minor=amount,

@@ -4,6 +4,7 @@ batch, a re-sent batch, dry run = real run on an odd batch, update, undo."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -15,6 +16,7 @@ from crm_contracts import deals as contract
 from crm_contracts.import_batches import undo_subject, write_subject
 from crm_contracts.streams import stream_for
 from crm_deals.app import create_app
+from crm_deals.config import import_batches_at_once
 from crm_kit.settings import Settings
 from crm_kit.testing import cli_call, eventually, running_app, stream_events
 
@@ -107,5 +109,56 @@ async def test_deals_import_across_services(settings: Settings, infra: Any, db_n
             assert [r["outcome"] for r in updated] == ["updated"]
             undone = await cli_call(nc, undo_subject("deals"), ws, {"jobId": "j1"}, "admin")
             assert undone == {"removed": 3}  # D6 was changed since: kept
+        finally:
+            await nc.close()
+
+
+async def test_deals_import_batches_side_by_side(
+    settings: Settings, infra: Any, db_name: str
+) -> None:
+    """Three batches of one job sent at once (the deals service takes two at a time,
+    `DEALS_IMPORT_BATCHES_AT_ONCE`): the outcomes are those of one batch after another,
+    a dry run's are the real run's, the three sent again at once add nothing, and each
+    deal's `deal.created` is in the stream once."""
+    ws = db_name
+    assert import_batches_at_once() == 2
+    rows = [{"external_id": f"P{n}", "stage": "prospecting", "amount": "10"} for n in range(90)]
+    rows[40] = {"external_id": "P40", "stage": "nowhere"}  # one failed row
+
+    def batches(job: str, **options: Any) -> list[dict[str, Any]]:
+        return [
+            {
+                "jobId": job,
+                "rows": [{"row": n + 2, "values": rows[n]} for n in range(start, start + 30)],
+                **options,
+            }
+            for start in (0, 30, 60)
+        ]
+
+    async with running_app(create_app(settings)):
+        nc: Client = await infra.connect_nats()
+        try:
+
+            async def at_once(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                replies = await asyncio.gather(
+                    *(cli_call(nc, write_subject("deals"), ws, b, "admin") for b in bodies)
+                )
+                return [r for reply in replies for r in reply["results"]]
+
+            dry = await at_once(batches("side", dryRun=True))
+            real = await at_once(batches("side"))
+            assert counts(dry) == counts(real) == {"created": 89, "failed": 1}
+            assert [r["id"] for r in dry] == [r["id"] for r in real]
+            assert [r["row"] for r in real] == list(range(2, 92))
+            assert await at_once(batches("side")) == real  # sent again: the same answers
+
+            async def created_once() -> bool:
+                events = await stream_events(nc, "crm.deals.>", stream_for("deals").name, ws)
+                made = [e.subject for e, _ in events if e.type == contract.DEAL_CREATED]
+                return len(made) == 89 and len(set(made)) == 89
+
+            await eventually(created_once)
+            deal = await cli_call(nc, contract.RPC_DEAL_GET, ws, {"id": real[89]["id"]})
+            assert deal["id"] == real[89]["id"]  # written, and read back
         finally:
             await nc.close()

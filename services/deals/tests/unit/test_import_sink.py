@@ -4,15 +4,20 @@ re-sent batches, dry run = real run, on_existing update, undo."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import pytest
 
 from crm_contracts import deals as contract
 from crm_contracts.import_batches import ImportBatchReply, ImportBatchRequest
-from crm_deals.store.port import NamedReferences
+from crm_deals.domain.deal import Deal
+from crm_deals.store.port import ContactsUnavailable, NamedReferences
 from crm_deals.usecases import imports
 from crm_kit.context import RequestContext
-from crm_kit.imports import write_batch
+from crm_kit.errors import ServiceUnavailable
+from crm_kit.imports import InOrder, write_batch
 
 from .conftest import FakeDeals
 
@@ -135,3 +140,117 @@ async def test_custom_columns_follow_the_apis_rule(fake: FakeDeals) -> None:
     assert [i.field for i in reply.results[2].issues] == ["custom.hq"]
     (deal,) = await fake.for_workspace("w1").get_deals([reply.results[0].id or ""])
     assert deal.custom_fields == {"score": 4.5, "Deal size (USD)": 1200}
+
+
+class GatedDirectory(Directory):
+    """Holds the answer for a batch naming the company `Slow` until `gate` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = 0
+        self.gate = asyncio.Event()
+
+    async def references(
+        self,
+        caller: RequestContext,
+        names: Sequence[str],
+        domains: Sequence[str],
+        emails: Sequence[str],
+    ) -> NamedReferences:
+        self.asked += 1
+        if "Slow" in names:
+            await self.gate.wait()
+        return await super().references(caller, names, domains, emails)
+
+
+def recording_sink(
+    fake: FakeDeals, request: ImportBatchRequest, directory: Directory, inserts: list[str]
+) -> imports.DealSink:
+    sink = imports.DealSink(
+        fake.scope(), request.job_id, directory, default_currency=None, dry_run=request.dry_run
+    )
+    insert = sink.insert
+
+    async def recorded(records: Sequence[Deal], batch_id: str) -> list[Deal]:
+        inserts.append(batch_id)
+        return await insert(records, batch_id)
+
+    sink.insert = recorded  # type: ignore[method-assign]
+    return sink
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    for _ in range(1_000):  # a bounded number of turns of the loop, not a time
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition not met")
+
+
+FIRST = [{"external_id": "S1", "stage": "qualification", "company": "Slow"}]
+SECOND = [
+    {"external_id": "S1", "stage": "won", "engaged_at": "2024-01-10", "close_date": "2024-02-01"},
+    {"external_id": "S2", "stage": "qualification", "company": "Acme"},
+]
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+async def test_batches_side_by_side_write_in_the_order_they_came(
+    fake: FakeDeals, dry_run: bool
+) -> None:
+    """The deals service takes two batches at once (`DEALS_IMPORT_BATCHES_AT_ONCE`): the
+    second's rows are built while the first waits, but its keys are judged and its deals
+    written only after the first's, so the outcomes are those of one batch after another
+    (the second's S1 a duplicate of the first's), in a dry run as in the real run."""
+    order = InOrder()
+    directory = GatedDirectory()
+    inserts: list[str] = []
+    first = batch(FIRST, job=f"side-{dry_run}", dry_run=dry_run)
+    second = ImportBatchRequest(
+        job_id=first.job_id,
+        dry_run=dry_run,
+        rows=[{"row": n + 3, "values": v} for n, v in enumerate(SECOND)],
+    )
+    one = asyncio.create_task(
+        write_batch(recording_sink(fake, first, directory, inserts), first, "w1", order)
+    )
+    two = asyncio.create_task(
+        write_batch(recording_sink(fake, second, directory, inserts), second, "w1", order)
+    )
+    await until(lambda: directory.asked == 2)  # the second batch is being built...
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert not two.done() and inserts == []  # ...and waits for the first's turn
+    directory.gate.set()
+    replies = await asyncio.gather(one, two)
+    if not dry_run:
+        assert inserts == [f"{first.job_id}:deal:2", f"{first.job_id}:deal:3"]
+    assert [r.outcome for r in replies[0].results] == ["created"]
+    assert [r.outcome for r in replies[1].results] == ["skipped", "created"]
+    assert replies[1].results[0].issues[-1].code == "duplicate_key"
+    assert replies[1].results[0].id == replies[0].results[0].id
+
+
+async def test_a_failed_batch_gives_the_next_its_turn(fake: FakeDeals) -> None:
+    """A batch that fails (the contacts service did not answer) does not hold up the ones
+    after it."""
+
+    class Down(Directory):
+        async def references(self, *args: Any) -> NamedReferences:
+            raise ContactsUnavailable("contacts did not answer")
+
+    order = InOrder()
+    failing = batch(FIRST, job="fails")
+    after = batch([{"external_id": "F2", "stage": "qualification"}], job="fails-next")
+    inserts: list[str] = []
+    one = asyncio.create_task(
+        write_batch(recording_sink(fake, failing, Down(), inserts), failing, "w1", order)
+    )
+    two = asyncio.create_task(
+        write_batch(recording_sink(fake, after, Directory(), inserts), after, "w1", order)
+    )
+    with pytest.raises(ServiceUnavailable):
+        await one
+    reply = await two
+    assert [r.outcome for r in reply.results] == ["created"]
+    assert inserts == ["fails-next:deal:2"]
