@@ -312,8 +312,12 @@ SinkOf = Callable[[RequestContext, ImportBatchRequest], ImportSink[Any]]
 Undo = Callable[[RequestContext, str], Awaitable[int]]
 
 
-def batch_endpoint(record_type: str, sink_of: SinkOf) -> Endpoint:
-    """The request/reply endpoint writing batches of `record_type` rows."""
+def batch_endpoint(record_type: str, sink_of: SinkOf, *, concurrency: int = 1) -> Endpoint:
+    """The request/reply endpoint writing batches of `record_type` rows; `concurrency`:
+    batches a process writes at once (`Endpoint.concurrency`). Batches of one job that
+    share an identity key are never in flight together (the import service sends such a
+    batch once those before it are answered), so side by side they find what they would
+    one after another."""
 
     async def write(caller: RequestContext, payload: dict[str, Any]) -> dict[str, Any]:
         request = parse_batch(payload)
@@ -330,6 +334,7 @@ def batch_endpoint(record_type: str, sink_of: SinkOf) -> Endpoint:
         f"Write a batch of up to {MAX_BATCH_ROWS} mapped {record_type} rows as the caller: "
         "ImportBatchRequest -> ImportBatchReply (one result per row)",
         roles=WRITE,
+        concurrency=concurrency,
     )
 
 

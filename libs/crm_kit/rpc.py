@@ -17,7 +17,9 @@ where a move expected it), INTERNAL.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +67,12 @@ class Endpoint:
     # Any of these roles may call it (READ, WRITE or ADMIN).
     roles: frozenset[str] = field(kw_only=True)
     callers: frozenset[str] = field(default=INTERNAL_CALLERS, kw_only=True)
+    # Requests this process answers at once. NATS hands a subscription's messages to its
+    # handler one after another; a handler that waits on the database most of the time
+    # (an import batch) leaves the process idle meanwhile, so an endpoint may take the
+    # next request while one is under way. Its handler must be safe side by side (it is
+    # anyway: replicas in the queue group answer requests at the same moment).
+    concurrency: int = field(default=1, kw_only=True)
 
 
 def rpc_audience(subject: str) -> str:
@@ -108,7 +116,16 @@ def _verified(
     return verified
 
 
-def _wrap(endpoint: Endpoint, keys: KeyRing) -> Callable[[Request], Awaitable[None]]:
+# Requests answered beside the subscription's callback (`Endpoint.concurrency`), by the
+# service they came through: its stop waits for them (`stop_rpc_service`).
+_in_flight: weakref.WeakKeyDictionary[Service, set[asyncio.Task[None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _wrap(
+    endpoint: Endpoint, keys: KeyRing, in_flight: set[asyncio.Task[None]]
+) -> Callable[[Request], Awaitable[None]]:
     async def handle(request: Request) -> None:
         # In the caller's trace (its `traceparent` header), as a server span.
         with telemetry.reply_span(endpoint.subject, request.headers or {}) as span:
@@ -147,6 +164,26 @@ def _wrap(endpoint: Endpoint, keys: KeyRing) -> Callable[[Request], Awaitable[No
         await request.respond(orjson.dumps({"data": data}, default=str))
         return None
 
+    if endpoint.concurrency > 1:
+        room = asyncio.Semaphore(endpoint.concurrency)
+
+        async def handle_beside(request: Request) -> None:
+            # The callback returns once the request is under way; with every place taken
+            # it waits, so the subscription's next message waits too (NATS keeps it).
+            await room.acquire()
+            task = asyncio.create_task(handle(request), name=f"rpc-{endpoint.name}")
+            in_flight.add(task)
+
+            def done(finished: asyncio.Task[None]) -> None:
+                in_flight.discard(finished)
+                room.release()
+                if not finished.cancelled() and finished.exception() is not None:
+                    log.error("rpc handler crashed", exc_info=finished.exception())
+
+            task.add_done_callback(done)
+
+        return handle_beside
+
     return handle
 
 
@@ -166,17 +203,32 @@ async def start_rpc_service(
         description=description,
         queue_group=f"crm-{service}",
     )
+    in_flight: set[asyncio.Task[None]] = set()
+    _in_flight[micro] = in_flight
     for endpoint in endpoints:
         await micro.add_endpoint(
             name=endpoint.name,
             subject=endpoint.subject,
-            handler=_wrap(endpoint, keys),
+            handler=_wrap(endpoint, keys, in_flight),
             metadata={
                 "description": endpoint.description,
                 "roles": ",".join(sorted(endpoint.roles)),
             },
         )
     return micro
+
+
+async def stop_rpc_service(micro: Service, timeout: float = 30.0) -> None:
+    """Stop taking requests, then let those under way beside their callbacks answer
+    (bounded: past `timeout` they are cancelled, and their callers send them again)."""
+    await micro.stop()
+    pending = set(_in_flight.get(micro, ()))
+    if pending:
+        _, late = await asyncio.wait(pending, timeout=timeout)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=5.0)
 
 
 async def rpc_call(

@@ -45,7 +45,7 @@ from .mongo import MongoResource
 from .nats_io import connect, require_stream
 from .outbox import OutboxRelay
 from .retention import Janitor, Retention
-from .rpc import Endpoint, start_rpc_service
+from .rpc import Endpoint, start_rpc_service, stop_rpc_service
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -273,7 +273,7 @@ class ServiceRuntime:
             await consumer.stop()
         if self.rpc is not None:
             with contextlib.suppress(Exception):
-                await self.rpc.stop()
+                await stop_rpc_service(self.rpc)
         if self.nc is not None:
             with contextlib.suppress(Exception):
                 await self.nc.drain()
