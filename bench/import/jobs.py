@@ -18,7 +18,7 @@ server's too: rates swing with the machine's load, CPU per row much less). Bound
 most 200,000 rows a size; every process stops at the end.
 
     .venv/bin/python bench/import/jobs.py [--sizes 10000,100000] [--records companies,deals]
-        [--batch-rows N] [--spy DIR]
+        [--batch-rows N] [--spy DIR] [--timeline DIR]
 
 Also prints FerretDB's commands per 1,000 rows by command (its `/debug/metrics`, every
 client: the services' statements) and the tasks service's CPU (its consumers of the deals'
@@ -29,6 +29,9 @@ samples of the import service and the owner where py-spy is installed
 under cProfile (`DIR/<service>.prof`, written when the run stops them) and tallies its
 database commands by collection and filter shape (`DIR/<service>.prof.commands`: count,
 documents returned, seconds); `--commands-only` the tally without the profile.
+`--timeline DIR`: each process's CPU second by second during the job
+(`DIR/<kind>-<rows>.timeline`) and a summary line (mean cores, share of seconds a core busy):
+which stage waits on which.
 """
 
 from __future__ import annotations
