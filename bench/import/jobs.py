@@ -18,7 +18,7 @@ server's too: rates swing with the machine's load, CPU per row much less). Bound
 most 200,000 rows a size; every process stops at the end.
 
     .venv/bin/python bench/import/jobs.py [--sizes 10000,100000] [--records companies,deals]
-        [--batch-rows N] [--spy DIR]
+        [--batch-rows N] [--spy DIR] [--timeline DIR]
 
 Also prints FerretDB's commands per 1,000 rows by command (its `/debug/metrics`, every
 client: the services' statements) and the tasks service's CPU (its consumers of the deals'
@@ -29,6 +29,9 @@ samples of the import service and the owner where py-spy is installed
 under cProfile (`DIR/<service>.prof`, written when the run stops them) and tallies its
 database commands by collection and filter shape (`DIR/<service>.prof.commands`: count,
 documents returned, seconds); `--commands-only` the tally without the profile.
+`--timeline DIR`: each process's CPU second by second during the job
+(`DIR/<kind>-<rows>.timeline`) and a summary line (mean cores, share of seconds a core busy):
+which stage waits on which.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ import ferret_requests  # noqa: E402
 import httpx  # noqa: E402
 import orjson  # noqa: E402
 import psutil  # noqa: E402
+import timeline  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 from sinks import company_row, deal_row, raw_rate  # noqa: E402
 
@@ -311,8 +315,10 @@ async def bench(
     tmp: Path,
     spy: Path | None = None,
     pprof_seconds: int = 25,
+    timeline_dir: Path | None = None,
 ) -> None:
     db_pid = next(s for s in infra.servers if s.name == "ferretdb").process.pid
+    nats_pid = next(s for s in infra.servers if s.name == "nats").process.pid
     pids = {name: services.pid(name) for name in SERVICES}
     mongo: AsyncMongoClient[Any] = AsyncMongoClient(infra.mongodb_uri, tz_aware=True)
     auth = gateway_auth("imports", ADMIN.workspace_id, ADMIN.subject, "admin")
@@ -335,8 +341,13 @@ async def bench(
                     profiled = None
                     if spy is not None:
                         profiled = asyncio.create_task(go_profile(metrics_url, pprof_seconds))
+                    staged = {"database": db_pid, "nats": nats_pid, **pids}
+                    track = timeline.Timeline(
+                        staged, (timeline_dir or tmp) / f"{kind}-{rows}.timeline"
+                    )
                     with PeakMemory(pids) as memory, meter, Spy(sampled, spy, f"{kind}-{rows}"):
-                        seconds, job = await run_job(client, upload_id, kind)
+                        with track:
+                            seconds, job = await run_job(client, upload_id, kind)
                         after = await settled(mongo, kind, rows)
                     commands = ferret_requests.report(
                         before, await ferret_requests.requests(metrics_url), rows
@@ -365,7 +376,8 @@ async def bench(
                         f" {imports:.2f}, {owner} {owner_cpu:.2f}"
                         + (f", deals {deals:.2f}" if owner != "deals" else "")
                         + f"; tasks {tasks:.2f} (bench {python:.2f})\n"
-                        f"{'':>17} {commands}",
+                        f"{'':>17} {commands}"
+                        + (f"\n{'':>17} {track.summary()}" if timeline_dir else ""),
                         flush=True,
                     )
                     path.unlink()
@@ -383,6 +395,12 @@ def main() -> int:
     parser.add_argument("--spy", type=Path, help="profile FerretDB (and services) into DIR")
     parser.add_argument("--pprof-seconds", type=int, default=25)
     parser.add_argument(
+        "--timeline",
+        type=Path,
+        help="CPU of each process second by second during the job: DIR/<kind>-<rows>.timeline,"
+        " and a summary (mean cores, share of seconds a core busy)",
+    )
+    parser.add_argument(
         "--cprofile",
         type=Path,
         help="run each service under cProfile: DIR/<service>.prof, and its database commands"
@@ -394,6 +412,8 @@ def main() -> int:
     args = parser.parse_args()
     sizes = [max(1, min(int(s), 200_000)) for s in args.sizes.split(",")]
     kinds = [k for k in args.records.split(",") if k in COLUMNS]
+    if args.timeline is not None:
+        args.timeline.mkdir(parents=True, exist_ok=True)
     # FerretDB's request counters (`/debug/metrics`): the services' statements by command.
     os.environ.setdefault("CRM_FERRETDB_DEBUG_ADDR", f"127.0.0.1:{free_port()}")
     with tempfile.TemporaryDirectory(prefix="crm-bench-") as tmp:
@@ -403,7 +423,16 @@ def main() -> int:
         try:
             services.start()
             asyncio.run(
-                bench(infra, services, kinds, sizes, Path(tmp), args.spy, args.pprof_seconds)
+                bench(
+                    infra,
+                    services,
+                    kinds,
+                    sizes,
+                    Path(tmp),
+                    args.spy,
+                    args.pprof_seconds,
+                    args.timeline,
+                )
             )
         finally:
             services.stop()

@@ -3,6 +3,7 @@ answer only callers that prove who they are, for the roles an endpoint requires.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -18,8 +19,10 @@ from crm_kit.rpc import (
     RpcError,
     rpc_call,
     service_context,
+    settle_requests,
     start_rpc_service,
 )
+from crm_kit.testing import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -91,4 +94,76 @@ async def test_endpoint_is_discoverable_and_acts_as_the_verified_caller(infra: A
         assert stats["endpoints"][0]["num_requests"] == 5
     finally:
         await service.stop()
+        await nc.close()
+
+
+async def test_an_endpoint_answers_requests_side_by_side_up_to_its_concurrency(
+    infra: Any,
+) -> None:
+    """Each request waits until the other has arrived: one at a time, neither would
+    ever be answered; with `concurrency=2` both are, and the service's stop waits for the
+    request still under way."""
+    nc = await infra.connect_nats()
+    arrived: list[int] = []
+    finished: list[int] = []
+    both = asyncio.Event()
+    release = asyncio.Event()
+    running: set[asyncio.Task[None]] = set()
+
+    async def meet(caller: RequestContext, payload: dict[str, Any]) -> dict[str, Any]:
+        arrived.append(payload["n"])
+        if len(arrived) == 2:
+            both.set()
+        await both.wait()
+        if payload["n"] == 3:
+            await release.wait()  # still under way when the service stops
+        finished.append(payload["n"])
+        return {"n": payload["n"], "seen": len(arrived)}
+
+    service = await start_rpc_service(
+        nc,
+        service="kittest",
+        version="1.0.0",
+        description="test",
+        endpoints=[Endpoint("write", WRITE_SUBJECT, meet, "meets", roles=WRITE, concurrency=2)],
+        keys=KeyRing.from_env("kittest"),
+        running=running,
+    )
+    cli = KeyRing.from_env("cli")
+    rep = service_context("cli", "w1", "rep")
+    stopped = False
+    try:
+        first, second = await asyncio.gather(
+            rpc_call(nc, WRITE_SUBJECT, rep, {"n": 1}, keys=cli, timeout=20),
+            rpc_call(nc, WRITE_SUBJECT, rep, {"n": 2}, keys=cli, timeout=20),
+        )
+        assert {first["n"], second["n"]} == {1, 2}
+        assert max(first["seen"], second["seen"]) == 2
+
+        third = asyncio.create_task(
+            rpc_call(nc, WRITE_SUBJECT, rep, {"n": 3}, keys=cli, timeout=20)
+        )
+
+        async def under_way() -> bool:
+            return 3 in arrived
+
+        await eventually(under_way)
+
+        async def stop() -> None:
+            # As the runtime stops: no new requests, then those under way settle.
+            await service.stop()
+            await settle_requests(running)
+
+        stopping = asyncio.create_task(stop())
+        await asyncio.sleep(0.2)  # the stop is waiting for the request under way
+        assert not stopping.done()
+        release.set()
+        await stopping
+        stopped = True
+        assert 3 in finished
+        assert (await third)["n"] == 3
+    finally:
+        release.set()
+        if not stopped:
+            await service.stop()
         await nc.close()

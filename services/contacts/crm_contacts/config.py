@@ -56,3 +56,11 @@ def default_phone_region() -> str:
 
 # The durable consumer keeping this service's view of teams and sharing settings.
 ACCESS_VIEW_CONSUMER = "contacts-access-view"
+
+
+def import_batches_at_once() -> int:
+    """Companies batches one process writes at once (CONTACTS_IMPORT_BATCHES_AT_ONCE, default
+    2): a batch waits on the database about half its time, during which the next one is
+    built. Contacts and interactions batches come one at a time anyway (the import service
+    sends them so: they may make companies the next batch finds)."""
+    return max(1, int(os.environ.get("CONTACTS_IMPORT_BATCHES_AT_ONCE", "2")))

@@ -33,6 +33,14 @@ OUTBOX_COLLECTIONS = (JOBS, EXPORT_JOBS)
 CHUNK_BYTES = 255 * 1024
 
 
+# Rows per batch unless IMPORT_BATCH_ROWS says. A companies batch of 1,000 costs the
+# owner and the database ~8 % less CPU per row than two of 500 (the batch's own
+# statements, about ten, are paid half as often; bench/import/jobs.py, docs/imports.md
+# "Ninth pass"); a company row is small (~600 bytes stored). The others keep 500.
+DEFAULT_BATCH_ROWS = 500
+BATCH_ROWS = {"companies": MAX_BATCH_ROWS}
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """How jobs run. Environment: IMPORT_LEASE_SECONDS, IMPORT_POLL_SECONDS,
@@ -45,8 +53,9 @@ class RunSettings:
     lease_seconds: float = 10.0
     # How often a replica looks for queued jobs and jobs whose runner died.
     poll_seconds: float = 1.0
-    # Rows per batch sent to the owner (at most import_batches.MAX_BATCH_ROWS).
-    batch_rows: int = 500
+    # Rows per batch sent to the owner (at most import_batches.MAX_BATCH_ROWS); None: the
+    # record type's own (`rows_for`).
+    batch_rows: int | None = None
     # Batches of a run sent and not yet acknowledged at once (companies and deals; 1: one
     # after another): the owner writes one while the next is read, mapped and sent.
     batches_in_flight: int = 3
@@ -72,11 +81,19 @@ class RunSettings:
             max_attempts=max(1, int(env.get("IMPORT_MAX_ATTEMPTS") or 3)),
         )
 
+    def rows_for(self, record_type: str) -> int:
+        """Rows per batch of a record type: IMPORT_BATCH_ROWS when set, else its own."""
+        if self.batch_rows is not None:
+            return max(1, self.batch_rows)
+        return BATCH_ROWS.get(record_type, DEFAULT_BATCH_ROWS)
 
-def _batch_rows(raw: str | None) -> int:
+
+def _batch_rows(raw: str | None) -> int | None:
     """IMPORT_BATCH_ROWS within what a batch request may carry: refused at start, not
     found out by every job failing on its first batch."""
-    rows = int(raw or 500)
+    if not raw:
+        return None
+    rows = int(raw)
     if not 1 <= rows <= MAX_BATCH_ROWS:
         raise ValueError(f"IMPORT_BATCH_ROWS must be between 1 and {MAX_BATCH_ROWS}, not {rows}")
     return rows

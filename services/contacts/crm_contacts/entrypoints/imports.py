@@ -13,6 +13,7 @@ from crm_kit.errors import BadUserInput
 from crm_kit.imports import ImportSink, batch_endpoint, undo_endpoint
 from crm_kit.rpc import READ, Endpoint, RpcError
 
+from ..config import import_batches_at_once
 from ..usecases import imports, lookups
 from ..usecases.scope import Scopes
 
@@ -54,7 +55,7 @@ def import_endpoints(scopes: Scopes) -> list[Endpoint]:
         ).wire()
 
     return [
-        batch_endpoint("companies", companies),
+        batch_endpoint("companies", companies, concurrency=import_batches_at_once()),
         batch_endpoint("contacts", contacts),
         batch_endpoint("interactions", interactions),
         undo_endpoint("contacts", undo),

@@ -4,6 +4,7 @@ look-up other owners ask once per batch."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -236,3 +237,37 @@ async def test_interactions_over_hundreds_of_contacts_move_each_last_activity(
     await eventually(moved)
     [move] = await moves()
     assert move["action"] == "update" and "2024-03-10" in move["changes"][0]["after"]
+
+
+async def test_companies_batches_sent_side_by_side_are_written_once(
+    running: Any, nc: Client, db_name: str
+) -> None:
+    """The import service keeps several companies batches of a job in flight and the
+    endpoint takes them side by side (`CONTACTS_IMPORT_BATCHES_AT_ONCE`): every row is
+    created once, a resend of them all side by side answers the same, and each company
+    has one `company.created`."""
+    ws = db_name
+
+    def rows(first: int, count: int) -> dict[str, Any]:
+        body = batch([{"name": f"Co {first + n}"} for n in range(count)], "j-side")
+        for n, row in enumerate(body["rows"]):
+            row["row"] = first + n
+        return body
+
+    bodies = [rows(2, 40), rows(42, 40), rows(82, 40)]
+    first = await asyncio.gather(*(write(nc, "companies", ws, b) for b in bodies))
+    assert [counts(results) for results in first] == [{"created": 40}] * 3
+    again = await asyncio.gather(*(write(nc, "companies", ws, b) for b in bodies))
+    assert again == first
+    ids = {r["id"] for results in first for r in results}
+    assert len(ids) == 120
+
+    async def published() -> bool:
+        return len(await _events(nc, ws, contract.COMPANY_CREATED)) >= 120
+
+    await eventually(published)
+    events = await _events(nc, ws, contract.COMPANY_CREATED)
+    assert sorted(event.subject for event in events) == sorted(ids)
+    gql = running.client(ws, "admin")
+    listed = await gql.data("{ companies(first: 1) { totalCount } }")
+    assert listed["companies"]["totalCount"] == 120

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from crm_contacts.usecases import imports
 from crm_contacts.usecases.scope import Scope
 from crm_contracts.import_batches import ImportBatchReply, ImportBatchRequest
 from crm_kit.context import RequestContext
-from crm_kit.imports import ImportSink, write_batch
+from crm_kit.imports import ImportSink, InOrder, write_batch
 
 from .conftest import FakeStore
 
@@ -29,14 +30,16 @@ def batch(rows: list[dict[str, Any]], job: str = "job-1", **options: Any) -> Imp
     )
 
 
-async def write(store: FakeStore, kind: str, request: ImportBatchRequest) -> ImportBatchReply:
+async def write(
+    store: FakeStore, kind: str, request: ImportBatchRequest, order: InOrder | None = None
+) -> ImportBatchReply:
     s = scope(store)
     sinks: dict[str, ImportSink[Any]] = {
         "companies": imports.CompanySink(s, request.job_id),
         "contacts": imports.ContactSink(s, request.job_id, dry_run=request.dry_run),
         "interactions": imports.InteractionSink(s, request.job_id),
     }
-    return await write_batch(sinks[kind], request, WS)
+    return await write_batch(sinks[kind], request, WS, order)
 
 
 def outcomes(reply: ImportBatchReply) -> list[str]:
@@ -183,3 +186,42 @@ async def test_a_key_repeated_in_a_later_batch_counts_alike_in_dry_and_real_runs
         assert two.results[0].id == one.results[0].id
         assert two.results[0].issues[0].code == "duplicate_key"
     assert runs[0] == runs[1] == ["created", "created", "skipped", "created"]
+
+
+async def test_companies_batches_side_by_side_write_one_at_a_time(store: FakeStore) -> None:
+    """The endpoint takes several companies batches at once (`import_batches_at_once`,
+    turns handed out in arrival order: `InOrder`): their rows are built side by side,
+    their inserts go one after another (one database writer), and each row is created
+    once."""
+    writing: list[str] = []
+    overlapped: list[tuple[str, str]] = []
+    original = type(store.for_workspace(WS)).add_companies
+
+    async def add_companies(self: Any, companies: Any, batch_id: str) -> Any:
+        if writing:
+            overlapped.append((writing[-1], batch_id))
+        writing.append(batch_id)
+        try:
+            for _ in range(3):
+                await asyncio.sleep(0)  # the other batch runs here, if it may
+            return await original(self, companies, batch_id)
+        finally:
+            writing.remove(batch_id)
+
+    def rows(first: int, names: list[str]) -> ImportBatchRequest:
+        request = batch([{"name": name} for name in names], job="j")
+        for n, row in enumerate(request.rows):
+            row.row = first + n
+        return request
+
+    requests = [rows(2, ["Acme", "Bolt"]), rows(4, ["Cog", "Dyn"]), rows(6, ["Eon"])]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(type(store.for_workspace(WS)), "add_companies", add_companies)
+        order = InOrder()
+        replies = await asyncio.gather(*(write(store, "companies", r, order) for r in requests))
+        again = await asyncio.gather(*(write(store, "companies", r, order) for r in requests))
+    assert overlapped == []
+    assert [outcomes(r) for r in replies] == [["created"] * 2, ["created"] * 2, ["created"]]
+    assert again == replies
+    assert len({r.id for reply in replies for r in reply.results}) == 5
+    assert len(store.events_of_type("crm.contacts.company.created.v1")) == 5

@@ -77,7 +77,7 @@ async def run(scope: Scope, job_id: str, holds: Holds) -> ImportJob | None:
             mapping,
             rules=Rules(now=scope.now()),
             start_row=job.next_row,
-            batch_rows=max(1, scope.settings.batch_rows),
+            batch_rows=scope.settings.rows_for(job.record_type),
             duplicates=finder,
         )
         flight = _Flight(scope, job, mapping, _depth(scope, job))
