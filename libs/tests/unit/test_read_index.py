@@ -110,6 +110,11 @@ def make_index(coll: Collection, **kwargs: Any) -> ReadIndex[Item, Entries[Item]
     )
 
 
+def by_version(incoming: Item, held: Item) -> bool:
+    """`older` for the tests' items: `n` plays the version."""
+    return incoming.n < held.n
+
+
 def ids(entries: Entries[Item] | None) -> set[str]:
     assert entries is not None
     return set(entries.entries)
@@ -506,13 +511,7 @@ async def test_a_slow_safety_rebuild_puts_the_next_one_off(
 async def test_known_records_install_without_a_read_and_never_regress() -> None:
     coll = Collection()
     coll.put("w1", {"_id": "a", "n": 1})
-    index: ReadIndex[Item, Entries[Item]] = ReadIndex(
-        scan=coll.scan,
-        read=coll.read,
-        entry_of=item_of,
-        new_entries=lambda: Entries(posted),
-        older=lambda incoming, held: incoming.n < held.n,  # `n` plays the version
-    )
+    index = make_index(coll, older=by_version)
     data = await index.entries("w1")
     assert data is not None
     coll.put("w1", {"_id": "a", "n": 3})
@@ -533,13 +532,7 @@ async def test_install_takes_a_batch_at_once_and_leaves_busy_documents_to_refres
     document whose refresh is under way (its lock held) is left for `refresh`."""
     coll = Collection()
     coll.put("w1", {"_id": "a", "n": 1})
-    index: ReadIndex[Item, Entries[Item]] = ReadIndex(
-        scan=coll.scan,
-        read=coll.read,
-        entry_of=item_of,
-        new_entries=lambda: Entries(posted),
-        older=lambda incoming, held: incoming.n < held.n,
-    )
+    index = make_index(coll, older=by_version)
     data = await index.entries("w1")
     assert data is not None
     left = index.install("w1", {"a": {"_id": "a", "n": 3}, "b": {"_id": "b", "n": 1}})
