@@ -2,20 +2,16 @@
 
 import { useState } from "react";
 import { useMutation, useQuery } from "../../api/hooks";
-import { hasRole, useSession } from "../../auth/session";
 import { useDraft } from "../../drafts";
 import { date } from "../../format";
 import type { CompanyOrderField } from "../../gql/graphql";
-import { Link, navigate, setSearch, useLocation } from "../../router";
+import { Link, navigate } from "../../router";
 import { Dialog } from "../../ui/Dialog";
 import { TextField } from "../../ui/Field";
-import { Pager, SortHeader, useCursorPages } from "../../ui/Paging";
+import { ListHeader, ListPager, LIST_PAGE, useListParams } from "../../ui/ListScreen";
+import { SortHeader } from "../../ui/Paging";
 import { Empty, ErrorNotice, QueryView } from "../../ui/states";
-import { SearchBox } from "./ContactsScreen";
 import { COMPANIES_LIST, CREATE_COMPANY } from "./queries";
-import { ExportButton } from "../../ui/exports/ExportButton";
-
-const PAGE = 25;
 
 function NewCompany({ onClose }: { onClose: () => void }) {
   const initial = { name: "", domain: "", industry: "" };
@@ -56,33 +52,24 @@ function NewCompany({ onClose }: { onClose: () => void }) {
 }
 
 export default function CompaniesScreen() {
-  const session = useSession();
-  const { search } = useLocation();
-  const text = search.get("q") ?? "";
-  const sort = (search.get("sort") ?? "NAME") as CompanyOrderField;
-  const direction = (search.get("dir") ?? "ASC") as "ASC" | "DESC";
-  const pages = useCursorPages(`${text}|${sort}|${direction}`);
+  const { text, sort, direction, pages, onSort } = useListParams<CompanyOrderField>("NAME");
   const [creating, setCreating] = useState(false);
   const state = useQuery(
     COMPANIES_LIST,
-    { filter: { text: text || null }, orderBy: { field: sort, direction }, first: PAGE, after: pages.after },
+    { filter: { text: text || null }, orderBy: { field: sort, direction }, first: LIST_PAGE, after: pages.after },
     { topics: ["contacts"] },
   );
-  const onSort = (field: string, dir: "ASC" | "DESC") => setSearch({ sort: field, dir });
   return (
     <div className="page">
-      <div className="page-header">
-        <h1>Companies</h1>
-        <div className="toolbar">
-          <SearchBox value={text} label="Search name or domain" testId="companies-search" />
-          <ExportButton recordType="COMPANIES" filter={{ text }} />
-          {hasRole(session, "admin", "manager", "rep") && (
-            <button type="button" className="primary" onClick={() => setCreating(true)}>
-              New company
-            </button>
-          )}
-        </div>
-      </div>
+      <ListHeader
+        title="Companies"
+        text={text}
+        searchLabel="Search name or domain"
+        searchTestId="companies-search"
+        recordType="COMPANIES"
+        newLabel="New company"
+        onNew={() => setCreating(true)}
+      />
       <QueryView state={state} what="companies">
         {(data) =>
           data.companies.edges.length === 0 ? (
@@ -119,14 +106,7 @@ export default function CompaniesScreen() {
                   ))}
                 </tbody>
               </table>
-              <Pager
-                page={pages.page}
-                total={data.companies.totalCount}
-                pageSize={PAGE}
-                hasNext={data.companies.pageInfo.hasNextPage}
-                onNext={() => pages.next(data.companies.pageInfo.endCursor)}
-                onPrevious={pages.previous}
-              />
+              <ListPager pages={pages} connection={data.companies} />
             </>
           )
         }

@@ -1,35 +1,18 @@
 // Contacts: search (name, email, company), sort, cursor paging, and a new contact.
 
-import { useEffect, useState } from "react";
+import { useState } from "react";
 import { useMutation, useQuery } from "../../api/hooks";
-import { hasRole, useSession } from "../../auth/session";
 import { useDraft } from "../../drafts";
 import { date, label } from "../../format";
 import type { ContactOrderField } from "../../gql/graphql";
-import { Link, navigate, setSearch, useLocation } from "../../router";
+import { Link, navigate } from "../../router";
 import { Dialog } from "../../ui/Dialog";
 import { TextField } from "../../ui/Field";
-import { Pager, SortHeader, useCursorPages } from "../../ui/Paging";
+import { ListHeader, ListPager, LIST_PAGE, useListParams } from "../../ui/ListScreen";
+import { SortHeader } from "../../ui/Paging";
 import { Empty, ErrorNotice, QueryView } from "../../ui/states";
 import { CompanyPicker } from "../board/Pickers";
 import { CONTACTS_LIST, CREATE_CONTACT } from "./queries";
-import { ExportButton } from "../../ui/exports/ExportButton";
-
-const PAGE = 25;
-
-export function SearchBox({ value, label: text, testId }: { value: string; label: string; testId?: string }) {
-  const [typed, setTyped] = useState(value);
-  useEffect(() => {
-    const timer = setTimeout(() => typed !== value && setSearch({ q: typed.trim() || null }), 300);
-    return () => clearTimeout(timer);
-  }, [typed, value]);
-  return (
-    <label>
-      {text}
-      <input type="search" value={typed} onChange={(e) => setTyped(e.target.value)} data-testid={testId} />
-    </label>
-  );
-}
 
 function NewContact({ onClose }: { onClose: () => void }) {
   const initial = { firstName: "", lastName: "", email: "", title: "", companyId: "", companyName: "" };
@@ -87,33 +70,24 @@ function NewContact({ onClose }: { onClose: () => void }) {
 }
 
 export default function ContactsScreen() {
-  const session = useSession();
-  const { search } = useLocation();
-  const text = search.get("q") ?? "";
-  const sort = (search.get("sort") ?? "LAST_NAME") as ContactOrderField;
-  const direction = (search.get("dir") ?? "ASC") as "ASC" | "DESC";
-  const pages = useCursorPages(`${text}|${sort}|${direction}`);
+  const { text, sort, direction, pages, onSort } = useListParams<ContactOrderField>("LAST_NAME");
   const [creating, setCreating] = useState(false);
   const state = useQuery(
     CONTACTS_LIST,
-    { filter: { text: text || null }, orderBy: { field: sort, direction }, first: PAGE, after: pages.after },
+    { filter: { text: text || null }, orderBy: { field: sort, direction }, first: LIST_PAGE, after: pages.after },
     { topics: ["contacts"] },
   );
-  const onSort = (field: string, dir: "ASC" | "DESC") => setSearch({ sort: field, dir });
   return (
     <div className="page">
-      <div className="page-header">
-        <h1>Contacts</h1>
-        <div className="toolbar">
-          <SearchBox value={text} label="Search name, email or company" testId="contacts-search" />
-          <ExportButton recordType="CONTACTS" filter={{ text }} />
-          {hasRole(session, "admin", "manager", "rep") && (
-            <button type="button" className="primary" onClick={() => setCreating(true)}>
-              New contact
-            </button>
-          )}
-        </div>
-      </div>
+      <ListHeader
+        title="Contacts"
+        text={text}
+        searchLabel="Search name, email or company"
+        searchTestId="contacts-search"
+        recordType="CONTACTS"
+        newLabel="New contact"
+        onNew={() => setCreating(true)}
+      />
       <QueryView state={state} what="contacts">
         {(data) =>
           data.contacts.edges.length === 0 ? (
@@ -147,14 +121,7 @@ export default function ContactsScreen() {
                   ))}
                 </tbody>
               </table>
-              <Pager
-                page={pages.page}
-                total={data.contacts.totalCount}
-                pageSize={PAGE}
-                hasNext={data.contacts.pageInfo.hasNextPage}
-                onNext={() => pages.next(data.contacts.pageInfo.endCursor)}
-                onPrevious={pages.previous}
-              />
+              <ListPager pages={pages} connection={data.contacts} />
             </>
           )
         }
