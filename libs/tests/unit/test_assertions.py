@@ -5,11 +5,19 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import jwt
 import pytest
 
-from crm_kit.assertions import CLOCK_SKEW_SECONDS, AssertionError_, KeyRing, idempotency_binding
+from crm_kit.assertions import (
+    CLOCK_SKEW_SECONDS,
+    AssertionError_,
+    KeyRing,
+    body_hash,
+    idempotency_binding,
+)
 from crm_kit.context import RequestContext
 
 ALICE = RequestContext("w1", "alice", frozenset({"rep"}))
@@ -181,3 +189,149 @@ def test_a_keyed_request_is_bound_to_its_idempotency_key_and_step(keys: Path) ->
             body=b"{}",
             idempotency=idempotency_binding("k", None),
         )
+
+
+def _signed(gateway: KeyRing, header: dict[str, object], claims: dict[str, object]) -> str:
+    """A token with this header and claims, signed by the gateway's key over their exact
+    segments (what a forger with the key, or a buggy minting, could send)."""
+
+    def segment(value: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    signing_input = f"{segment(header)}.{segment(claims)}"
+    signature = gateway._private.sign(signing_input.encode())
+    return f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+def _claims(**changes: object) -> dict[str, object]:
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "iss": "gateway",
+        "aud": "a",
+        "sub": "alice",
+        "ws": "w1",
+        "roles": ["rep"],
+        "iat": now,
+        "exp": now + 60,
+        "bh": body_hash(b""),
+    }
+    for name, value in changes.items():
+        if value is None:
+            claims.pop(name)
+        else:
+            claims[name] = value
+    return claims
+
+
+EDDSA = {"alg": "EdDSA", "typ": "JWT"}
+
+
+@pytest.mark.parametrize(
+    ("header", "claims", "reason"),
+    [
+        ({"alg": "none", "typ": "JWT"}, _claims(), "not an EdDSA token"),
+        ({"alg": "HS256", "typ": "JWT"}, _claims(), "not an EdDSA token"),
+        ({**EDDSA, "crit": ["b64"]}, _claims(), "not an EdDSA token"),
+        (EDDSA, _claims(sub=None), "'sub' is missing"),
+        (EDDSA, _claims(bh=None), "'bh' is missing"),
+        (EDDSA, _claims(exp=None), "'exp' is missing"),
+        (EDDSA, _claims(aud=["b", "c"]), "Audience"),
+        (EDDSA, _claims(aud=7), "Audience"),
+        (EDDSA, _claims(exp="tomorrow"), "'exp' must be a number"),
+        (EDDSA, _claims(exp=True), "'exp' must be a number"),
+        (EDDSA, _claims(iat=int(time.time()) + 3600), "'iat' is in the future"),
+        (EDDSA, _claims(nbf=int(time.time()) + 3600), "'nbf' is in the future"),
+    ],
+    ids=[
+        "alg none",
+        "alg HMAC",
+        "critical extension",
+        "no subject",
+        "no body hash",
+        "no expiry",
+        "other audiences",
+        "audience not text",
+        "expiry not a number",
+        "expiry a boolean",
+        "issued in the future",
+        "not before the future",
+    ],
+)
+def test_a_signed_token_with_a_wrong_header_or_claims_is_refused(
+    keys: Path, header: dict[str, object], claims: dict[str, object], reason: str
+) -> None:
+    """Signed with the genuine issuer's key, so only the header and claim checks stand
+    between such a token and a request."""
+    gateway = KeyRing.from_env("gateway")
+    with pytest.raises(AssertionError_, match=reason):
+        KeyRing.from_env("deals").verify(
+            _signed(gateway, header, claims), audience="a", issuers={"gateway"}
+        )
+
+
+def test_a_token_of_the_issuer_in_a_list_of_audiences_is_accepted(keys: Path) -> None:
+    gateway = KeyRing.from_env("gateway")
+    token = _signed(gateway, EDDSA, _claims(aud=["b", "a"]))
+    verified = KeyRing.from_env("deals").verify(token, audience="a", issuers={"gateway"})
+    assert verified.context == ALICE
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda s: s[:-2] + ("AA" if s[-2:] != "AA" else "BA"),
+        lambda s: s[:10],
+        lambda s: "",
+        lambda s: s + "AAAA",
+        lambda s: s[:5] + "*" + s[6:],
+    ],
+    ids=["altered", "truncated", "empty", "longer", "not base64"],
+)
+def test_an_edited_signature_is_refused(keys: Path, edit: Callable[[str], str]) -> None:
+    token = KeyRing.from_env("gateway").mint(audience="a", context=ALICE)
+    header, claims, signature = token.split(".")
+    with pytest.raises(AssertionError_, match=r"invalid internal assertion|malformed"):
+        KeyRing.from_env("deals").verify(
+            f"{header}.{claims}.{edit(signature)}", audience="a", issuers={"gateway"}
+        )
+
+
+def test_the_verdicts_are_pyjwts_on_the_same_tokens(keys: Path) -> None:
+    """The checks made here in place of PyJWT's decode accept and refuse what it does, on
+    tokens minted and signed every way the tests above send."""
+    gateway = KeyRing.from_env("gateway")
+    deals = KeyRing.from_env("deals")
+    public = gateway._private.public_key()
+    now = int(time.time())
+    tokens = [
+        gateway.mint(audience="a", context=ALICE),
+        gateway.mint(audience="b", context=ALICE),
+        gateway.mint(audience="a", context=ALICE, ttl_seconds=-CLOCK_SKEW_SECONDS - 5),
+        gateway.mint(audience="a", context=ALICE, ttl_seconds=-CLOCK_SKEW_SECONDS + 5),
+        _signed(gateway, {"alg": "HS256"}, _claims()),
+        _signed(gateway, EDDSA, _claims(ws=None)),
+        _signed(gateway, EDDSA, _claims(aud=["x", "a"])),
+        _signed(gateway, EDDSA, _claims(iat=now + 3600)),
+        _signed(gateway, EDDSA, _claims(iat=now + CLOCK_SKEW_SECONDS - 5)),
+        _signed(gateway, EDDSA, _claims(nbf=now + 3600)),
+    ]
+    for token in tokens:
+        try:
+            jwt.decode(
+                token,
+                public,
+                algorithms=["EdDSA"],
+                audience="a",
+                issuer="gateway",
+                leeway=CLOCK_SKEW_SECONDS,
+                options={"require": ["iss", "aud", "sub", "ws", "exp", "bh"]},
+            )
+            pyjwt_accepts = True
+        except jwt.PyJWTError:
+            pyjwt_accepts = False
+        try:
+            deals.verify(token, audience="a", issuers={"gateway"})
+            accepted = True
+        except AssertionError_:
+            accepted = False
+        assert accepted == pyjwt_accepts, token
