@@ -139,6 +139,7 @@ async def measure(
 
             commands.counts.clear()
             commands.written = 0
+            commands.commits = 0
             # CPU time, not wall time: on a loaded machine a socket send waits for the core.
             profiler = cProfile.Profile(time.process_time) if cprofile else None
             if profiler is not None:
@@ -159,6 +160,7 @@ async def measure(
                 profiler.dump_stats(cprofile)
             counted = Counter(commands.counts)
             written_bytes = commands.written
+            commits = commands.commits
 
         # The raw driver's move on deals of the same database, as `run.py` does it.
         raw_ids = ids[1:]
@@ -193,6 +195,7 @@ async def measure(
         "writes_per_move": round(writes, 2),
         "reads_per_move": round(reads, 2),
         "write_bytes_per_move": round(written_bytes / count),
+        "commits_per_move": round(commits / count, 2),
         "cpu_ms_per_move": {
             "service": round(cpu_service[0] * 1000 / count, 2),
             "ferretdb": round(cpu_service[1] * 1000 / count, 2),
@@ -232,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {key:40} {value:>6}")
     print(f"writes per move: {result['writes_per_move']} (raw driver: 1)")
     print(f"reads per move:  {result['reads_per_move']} (raw driver: 1)")
+    print(f"SQLite transactions (commits) per move: {result['commits_per_move']} (raw driver: 1)")
     print(f"bytes of write commands per move: {result['write_bytes_per_move']:,}")
     cpu, raw = result["cpu_ms_per_move"], result["raw_cpu_ms_per_move"]
     print(

@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +54,33 @@ WORKSPACE = "bench"
 WRITES = {"insert", "update", "delete", "findAndModify"}
 READS = {"find", "getMore", "count", "aggregate", "distinct"}
 SETTLE_SECONDS = 1.5
+# Documents FerretDB v1.24 inserts in one SQLite transaction (its handler's default batch
+# size, `handler/msg_insert.go`).
+INSERT_BATCH = 100
+
+
+def commits_of(name: str, command: Mapping[str, Any]) -> int:
+    """The SQLite transactions FerretDB v1.24's SQLite backend commits for a write command
+    (each one a fsync of the WAL on disk with SQLite's default `synchronous=FULL`): an
+    insert one per `INSERT_BATCH` documents (`InsertAll`), an update one per update it
+    holds (`UpdateAll` per update: a grouped statement is not one transaction), a delete
+    one per delete, a findAndModify one."""
+    if name == "insert":
+        return max(1, -(-len(command.get("documents") or []) // INSERT_BATCH))
+    if name == "update":
+        return len(command.get("updates") or []) or 1
+    if name == "delete":
+        return len(command.get("deletes") or []) or 1
+    return 1 if name == "findAndModify" else 0
 
 
 class Commands(monitoring.CommandListener):
-    """Counts the commands sent to the database, by (command, collection)."""
+    """Counts the commands sent to the database, by (command, collection), and the SQLite
+    transactions they cost FerretDB (`commits_of`)."""
 
     def __init__(self) -> None:
         self.counts: Counter[tuple[str, str]] = Counter()
+        self.commits = 0
         self.last_write = time.monotonic()
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
@@ -69,6 +90,7 @@ class Commands(monitoring.CommandListener):
             collection = target if isinstance(target, str) else "(cursor)"
             self.counts[(name, collection)] += 1
             if name in WRITES:
+                self.commits += commits_of(name, event.command)
                 self.last_write = time.monotonic()
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
@@ -136,6 +158,7 @@ async def measure(changes: int, profile: str, cprofile: str | None = None) -> di
             await eventually(lambda: _ready(announced, ["warmup"]), timeout=60, what="warm-up")
             await eventually(settled, timeout=60, what="writes settled")
             commands.counts.clear()
+            commands.commits = 0
 
             deal_ids = [f"deal-{i:04d}" for i in range(changes)]
             # CPU time, not wall time: on a loaded machine a socket send waits for the core.
@@ -155,6 +178,7 @@ async def measure(changes: int, profile: str, cprofile: str | None = None) -> di
             # FerretDB's share includes the settling writes (the relay's, the scheduler's).
             db_cpu = cpu_seconds(ferretdb) - db_cpu
             counted = Counter(commands.counts)
+            commits = commands.commits
     finally:
         await nc.close()
         stack.stop()
@@ -164,6 +188,7 @@ async def measure(changes: int, profile: str, cprofile: str | None = None) -> di
         "profile": profile,
         "writes_per_change": round(writes, 2),
         "reads_per_change": round(reads, 2),
+        "commits_per_change": round(commits / changes, 2),
         "cpu_ms_per_change": round(cpu * 1000 / changes, 2),
         "ferretdb_cpu_ms_per_change": round(db_cpu * 1000 / changes, 2),
         "load_average": [round(n, 2) for n in os.getloadavg()],
@@ -213,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {key:40} {value:>6}")
     print(f"writes per stage change: {result['writes_per_change']}")
     print(f"reads per stage change:  {result['reads_per_change']}")
+    print(
+        f"SQLite transactions (commits) per stage change: {result['commits_per_change']} "
+        "(a fsync each on disk: `commit_latency.py`)"
+    )
     print(f"CPU ms per stage change: {result['cpu_ms_per_change']} (this process)")
     print(f"FerretDB CPU ms per stage change: {result['ferretdb_cpu_ms_per_change']}")
     print(f"load average: {' '.join(map(str, result['load_average']))}")
