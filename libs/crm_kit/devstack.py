@@ -167,9 +167,42 @@ def redacted(uri: str) -> str:
 DB_USER = "crm"
 
 
-def start_ferretdb(data_dir: Path, port: int, timeout: float = 60.0) -> ManagedServer:
-    binary = ferretdb_binary()
+# SQLite's sync setting for FerretDB's files (FerretDB runs them in WAL mode). NORMAL: each
+# commit is written to the WAL file before FerretDB answers, so it survives FerretDB's
+# death (kill -9 loses nothing: tests/integration/test_ferretdb_durability.py), and the WAL
+# is fsynced at checkpoints rather than at every commit; an OS crash or a power loss can
+# lose the last commits, as MongoDB's default write concern (j: false) can lose its last
+# ~100 ms. FULL (SQLite's default) fsyncs every commit: 2 to 3x fewer writes per second on
+# disk and 1.2 to 1.6x FerretDB's CPU per write (bench/ferretdb/statements.py).
+SYNCHRONOUS_ENV = "CRM_FERRETDB_SYNCHRONOUS"
+
+
+def sqlite_pragmas() -> tuple[str, ...]:
+    """The `_pragma`s FerretDB's SQLite URL gets: `synchronous` from CRM_FERRETDB_SYNCHRONOUS
+    (`normal`, the default, or `full`)."""
+    setting = (os.environ.get(SYNCHRONOUS_ENV) or "normal").strip().lower()
+    if setting not in ("normal", "full"):
+        raise ValueError(f"{SYNCHRONOUS_ENV} must be normal or full, not {setting!r}")
+    return (f"synchronous({setting})",)
+
+
+def start_ferretdb(
+    data_dir: Path,
+    port: int,
+    timeout: float = 60.0,
+    *,
+    binary: Path | None = None,
+    pragmas: tuple[str, ...] | None = None,
+) -> ManagedServer:
+    """FerretDB on SQLite files under `data_dir`, listening on 127.0.0.1:`port`: the
+    platform's build unless `binary` names another (benchmarks compare builds), its SQLite
+    URL with `pragmas` (`sqlite_pragmas()` unless given)."""
+    binary = binary or ferretdb_binary()
+    pragmas = sqlite_pragmas() if pragmas is None else pragmas
     (data_dir / "sqlite").mkdir(parents=True, exist_ok=True)
+    sqlite_url = f"file:{data_dir / 'sqlite'}/" + "".join(
+        f"{'&' if n else '?'}_pragma={pragma}" for n, pragma in enumerate(pragmas)
+    )
     log_path = data_dir / "ferretdb.log"
     # Generated once, like the JWT dev secret.
     password = write_once(data_dir / "credentials" / f"{DB_USER}.password", token_urlsafe(24))
@@ -177,7 +210,7 @@ def start_ferretdb(data_dir: Path, port: int, timeout: float = 60.0) -> ManagedS
         [
             str(binary),
             "--handler=sqlite",
-            f"--sqlite-url=file:{data_dir / 'sqlite'}/",
+            f"--sqlite-url={sqlite_url}",
             f"--state-dir={data_dir}",
             f"--listen-addr=127.0.0.1:{port}",
             # Benchmarks set it to count FerretDB's requests (`/debug/metrics`).
