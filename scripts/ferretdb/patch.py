@@ -16,11 +16,14 @@ is not the one the changes were written for).
    document and array iterator, row set and transaction in a pprof profile (a stack
    trace and a global lock each) and a finalizer, to panic on a leaked one; only its
    debug builds print where the leak came from (`RESOURCE_BEFORE`).
+6. A faster memcmp in the C library of FerretDB's SQLite (modernc.org/libc, copied beside
+   the source and used through a `replace`; `libc_memcmp_linux_amd64.go`, with its test).
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -112,6 +115,41 @@ def replace_once(path: Path, before: str, after: str) -> None:
     path.write_text(text.replace(before, after))
 
 
+# modernc.org/libc's translated memcmp (ccgo_linux_amd64.go), renamed so that
+# libc_memcmp_linux_amd64.go's takes its place; the test compares the two.
+MEMCMP_BEFORE = "func Xmemcmp(tls *TLS, vl uintptr, vr uintptr, n Tsize_t) (r1 int32) {"
+MEMCMP_AFTER = "func slowMemcmp(tls *TLS, vl uintptr, vr uintptr, n Tsize_t) (r1 int32) {"
+LIBC = "modernc.org/libc"
+
+
+def patch_libc(source: Path) -> None:
+    """A copy of the libc module FerretDB builds with, under `_crm/libc` in the source, with
+    the faster memcmp, and FerretDB's go.mod pointing at it. Only on linux/amd64 (the
+    translated C library differs per platform; elsewhere the build keeps it as it is)."""
+    env = subprocess.run(
+        ["go", "env", "GOOS", "GOARCH"], cwd=source, check=True, capture_output=True, text=True
+    ).stdout.split()
+    if env != ["linux", "amd64"]:
+        return
+    subprocess.run(["go", "mod", "download", LIBC], cwd=source, check=True)
+    listed = subprocess.run(
+        ["go", "list", "-m", "-f", "{{.Dir}}", LIBC],
+        cwd=source,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    copy = source / "_crm" / "libc"
+    shutil.copytree(listed.stdout.strip(), copy)
+    for path in copy.rglob("*"):
+        path.chmod(path.stat().st_mode | 0o200)
+    copy.chmod(copy.stat().st_mode | 0o200)
+    replace_once(copy / "ccgo_linux_amd64.go", MEMCMP_BEFORE, MEMCMP_AFTER)
+    for name in ("libc_memcmp_linux_amd64.go", "libc_memcmp_linux_amd64_test.go"):
+        shutil.copy(Path(__file__).with_name(name), copy / name.replace("libc_", "crm_", 1))
+    subprocess.run(["go", "mod", "edit", f"-replace={LIBC}=./_crm/libc"], cwd=source, check=True)
+
+
 def main(source: Path, pushdown: bool) -> None:
     replace_once(source / "internal/backends/sqlite/metadata/metadata.go", ID_BEFORE, ID_AFTER)
     if not pushdown:
@@ -138,6 +176,7 @@ def main(source: Path, pushdown: bool) -> None:
     resource = source / "internal/util/resource/resource.go"
     replace_once(resource, RESOURCE_BEFORE, RESOURCE_AFTER)
     replace_once(resource, UNTRACK_BEFORE, UNTRACK_AFTER)
+    patch_libc(source)
 
 
 if __name__ == "__main__":
