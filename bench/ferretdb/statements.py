@@ -16,6 +16,7 @@ Without `--build`, the build `scripts/install-ferretdb.sh` makes (the platform's
 one as published (`FERRETDB_UPSTREAM=1`). `--sync` runs each build once per SQLite
 setting: `full` (SQLite's default in WAL mode: an fsync per commit), `normal` (WAL
 synced at checkpoints only) and `tmpfs` (full, on /dev/shm: no disk at all).
+`--gogc 100,400` runs each once per Go GC target of FerretDB (the stack's default: 400).
 `--profile DIR` also takes a CPU profile of each kind (`/debug/pprof/profile`, read it
 with `go tool pprof -top -cum`).
 """
@@ -45,9 +46,16 @@ from indexes import deal as import_deal  # noqa: E402
 from pymongo import MongoClient, ReturnDocument  # noqa: E402
 from pymongo.database import Database  # noqa: E402
 
-from crm_kit.devstack import ManagedServer, free_port, start_ferretdb  # noqa: E402
+from crm_kit.devstack import (  # noqa: E402
+    DEFAULT_GOGC,
+    GOGC_ENV,
+    ManagedServer,
+    free_port,
+    start_ferretdb,
+)
 
 INSERT_BATCH = 500
+RSS = "FerretDB's resident memory after the kinds, MB"
 SYNC = {
     "full": ("synchronous(full)",),
     "normal": ("synchronous(normal)",),
@@ -179,15 +187,17 @@ def again(kind: Kind, args: argparse.Namespace) -> Callable[[], None]:
 
 
 def run_build(
-    label: str, binary: Path, sync: str, args: argparse.Namespace
+    label: str, binary: Path, sync: str, gogc: str, args: argparse.Namespace
 ) -> dict[str, tuple[float, float]]:
     """Kind -> (FerretDB CPU ms per statement, statements/s), medians over the rounds."""
     base = "/dev/shm" if sync == "tmpfs" else None
     data = Path(tempfile.mkdtemp(prefix="crm-bench-statements-", dir=base))
     debug_addr = f"127.0.0.1:{free_port()}"
     os.environ["CRM_FERRETDB_DEBUG_ADDR"] = debug_addr
+    os.environ[GOGC_ENV] = gogc
     server: ManagedServer = start_ferretdb(data, free_port(), binary=binary, pragmas=SYNC[sync])
     results: dict[str, tuple[float, float]] = {}
+    rss = 0.0
     try:
         process = psutil.Process(server.process.pid)
         client: MongoClient[Any] = MongoClient(server.url)
@@ -202,6 +212,7 @@ def run_build(
                 cpu_ms.append((cpu_seconds(process) - before) * 1000 / count)
                 rates.append(count / wall)
             results[kind.name] = (statistics.median(cpu_ms), statistics.median(rates))
+            rss = max(rss, process.memory_info().rss / 2**20)
             if args.profile:
                 slug = "".join(c if c.isalnum() else "-" for c in kind.name.lower())
                 name = f"{label}-{sync}-{slug}.pprof".replace(" ", "-")
@@ -210,6 +221,7 @@ def run_build(
     finally:
         server.stop()
         shutil.rmtree(data, ignore_errors=True)
+    results[RSS] = (rss, float("nan"))
     return results
 
 
@@ -271,6 +283,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--build", action="append", default=[], metavar="NAME=BINARY")
     parser.add_argument("--sync", default="full", help="comma-separated: full, normal, tmpfs")
+    parser.add_argument(
+        "--gogc", default=DEFAULT_GOGC, help="comma-separated GOGC values for FerretDB"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--statements", type=int, default=300)
     parser.add_argument("--profile", type=Path, help="a folder for CPU profiles per kind")
@@ -292,22 +307,25 @@ def main() -> None:
         print(f"{name}: {binary}")
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
     results: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
-    for sync in syncs:
-        for name, binary in binaries.items():
-            results[(name, sync)] = run_build(name, binary, sync, args)
-            print(f"  done: {name}, {sync}", flush=True)
+    for gogc in args.gogc.split(","):
+        for sync in syncs:
+            for name, binary in binaries.items():
+                setting = sync if gogc == DEFAULT_GOGC else f"{sync}, GOGC {gogc}"
+                results[(name, setting)] = run_build(name, binary, sync, gogc, args)
+                print(f"  done: {name}, {setting}", flush=True)
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     columns = list(results)
     first = columns[0]
-    header = "".join(f"{f'{n} ({s})':>26}" for n, s in columns)
+    header = "".join(f"{f'{n} ({s})':>30}" for n, s in columns)
     print(f"\nFerretDB CPU ms per statement (statements/s){'':2}{header}")
-    for kind in results[first]:
+    for kind in (k for k in results[first] if k != RSS):
         cells = []
         for column in columns:
             cpu, rate = results[column][kind]
             ratio = cpu / results[first][kind][0]
             cells.append(f"{cpu:7.3f} {ratio:4.2f}x ({rate:6.0f}/s)")
-        print(f"{kind:46}" + "".join(f"{c:>26}" for c in cells))
+        print(f"{kind:46}" + "".join(f"{c:>30}" for c in cells))
+    print(f"{RSS:46}" + "".join(f"{results[column][RSS][0]:>28.0f}  " for column in columns))
 
 
 if __name__ == "__main__":

@@ -104,8 +104,16 @@ def wait_http_ok(
     raise TimeoutError(f"{url} not ready after {timeout}s:\n{tail}")
 
 
+# A FerretDB binary to run instead of the one scripts/install-ferretdb.sh builds: a
+# benchmark's "before" (an earlier build from the cache) beside the current one.
+BINARY_ENV = "CRM_FERRETDB_BINARY"
+
+
 def ferretdb_binary() -> Path:
-    """Build FerretDB once per version into a cache outside the clone."""
+    """Build FerretDB once per version into a cache outside the clone (or the binary
+    CRM_FERRETDB_BINARY names)."""
+    if given := os.environ.get(BINARY_ENV):
+        return Path(given)
     result = subprocess.run(
         ["bash", str(REPO_ROOT / "scripts" / "install-ferretdb.sh")],
         check=True,
@@ -186,6 +194,15 @@ def sqlite_pragmas() -> tuple[str, ...]:
     return (f"synchronous({setting})",)
 
 
+# FerretDB's Go garbage collector target (GOGC; CRM_FERRETDB_GOGC overrides it). Go's
+# default, 100, collects each time the heap doubles, and FerretDB's live heap is small
+# (tens of MB) while each statement allocates its documents several times over, so the
+# collector ran ~10 % of FerretDB's CPU; at 400 FerretDB spends 0.75 to 0.95x the CPU per
+# statement for ~15 MB more memory (bench/ferretdb/statements.py: 48 MB resident, 62 MB).
+GOGC_ENV = "CRM_FERRETDB_GOGC"
+DEFAULT_GOGC = "400"
+
+
 def start_ferretdb(
     data_dir: Path,
     port: int,
@@ -224,7 +241,11 @@ def start_ferretdb(
         ],
         log_path,
         # In the environment, not on the command line that `ps` shows.
-        env={**os.environ, "FERRETDB_SETUP_PASSWORD": password},
+        env={
+            **os.environ,
+            "FERRETDB_SETUP_PASSWORD": password,
+            "GOGC": os.environ.get(GOGC_ENV) or DEFAULT_GOGC,
+        },
     )
     wait_for_port(port, timeout, process)
     url = f"mongodb://{DB_USER}:{quote(password, safe='')}@127.0.0.1:{port}/?authSource=admin"
