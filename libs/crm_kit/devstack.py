@@ -180,8 +180,9 @@ DB_USER = "crm"
 # death (kill -9 loses nothing: tests/integration/test_ferretdb_durability.py), and the WAL
 # is fsynced at checkpoints rather than at every commit; an OS crash or a power loss can
 # lose the last commits, as MongoDB's default write concern (j: false) can lose its last
-# ~100 ms. FULL (SQLite's default) fsyncs every commit: 2 to 3x fewer writes per second on
-# disk and 1.2 to 1.6x FerretDB's CPU per write (bench/ferretdb/statements.py).
+# ~100 ms. FULL (SQLite's default) fsyncs every commit: each write waits for it (1.3 ms
+# median, 13 ms p99 on the dev machine's disk) and costs FerretDB 1.0 to 2x the CPU
+# (bench/ferretdb/statements.py).
 SYNCHRONOUS_ENV = "CRM_FERRETDB_SYNCHRONOUS"
 
 
@@ -197,8 +198,8 @@ def sqlite_pragmas() -> tuple[str, ...]:
 # FerretDB's Go garbage collector target (GOGC; CRM_FERRETDB_GOGC overrides it). Go's
 # default, 100, collects each time the heap doubles, and FerretDB's live heap is small
 # (tens of MB) while each statement allocates its documents several times over, so the
-# collector ran ~10 % of FerretDB's CPU; at 400 FerretDB spends 0.75 to 0.95x the CPU per
-# statement for ~15 MB more memory (bench/ferretdb/statements.py: 48 MB resident, 62 MB).
+# collector ran ~10 % of FerretDB's CPU; at 400 FerretDB spends 0.7 to 1.0x the CPU per
+# statement for ~15 MB more memory (bench/ferretdb/statements.py: 45 MB resident, 60-70).
 GOGC_ENV = "CRM_FERRETDB_GOGC"
 DEFAULT_GOGC = "400"
 
