@@ -181,8 +181,8 @@ DB_USER = "crm"
 # is fsynced at checkpoints rather than at every commit; an OS crash or a power loss can
 # lose the last commits, as MongoDB's default write concern (j: false) can lose its last
 # ~100 ms. FULL (SQLite's default) fsyncs every commit: each write waits for it (1.3 ms
-# median, 13 ms p99 on the dev machine's disk) and costs FerretDB 1.0 to 2x the CPU
-# (bench/ferretdb/statements.py).
+# median, 13 ms p99 on the dev machine's disk) and costs FerretDB 0.9 to 2x the CPU
+# (mostly 1.3x; bench/ferretdb/statements.py).
 SYNCHRONOUS_ENV = "CRM_FERRETDB_SYNCHRONOUS"
 
 
