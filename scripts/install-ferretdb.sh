@@ -6,7 +6,7 @@
 # build/version/version.txt file content"). We therefore download the very same module
 # with `go mod download`, write the version file its build expects, and `go build` it.
 #
-# Three changes are applied to the source before building (`scripts/ferretdb/patch.py`;
+# Six changes are applied to the source before building (`scripts/ferretdb/patch.py`;
 # FERRETDB_UPSTREAM=1 builds it as published, FERRETDB_PUSHDOWN=0 with the first change
 # only, each into its own cache folder, to compare):
 #
@@ -27,7 +27,28 @@
 #    half of FerretDB's CPU in encoding/json decoding each document value by value; the
 #    fast path splits objects and arrays in one pass and decodes plain strings, numbers
 #    and booleans directly, and hands anything else to FerretDB's own decoder (2.6x less
-#    CPU per document in its benchmark). FERRETDB_PUSHDOWN=0 leaves out 2 and 3.
+#    CPU per document in its benchmark). FERRETDB_PUSHDOWN=0 leaves out 2 to 6.
+# 4. Faster encoding of documents to store (`scripts/ferretdb/sjson_marshal_fast.go`): a
+#    third of an import insert's CPU went into FerretDB's encoder (a buffer and an
+#    encoding/json call per value and per schema element, a linear key look-up per field);
+#    the fast path writes the same bytes in one buffer, 5x less CPU per deal-shaped
+#    document in its benchmark, and hands binary data, regexes, non-finite doubles and
+#    repeated keys to FerretDB's encoder. Its test checks it byte for byte against
+#    FerretDB's encoder at every build.
+# 5. No lifetime tracking of iterators outside debug builds (`resource.Track`: a pprof
+#    stack trace, a global lock and a finalizer for every document or array iterator, row
+#    set and transaction; 13 % of FerretDB's CPU on reads by `_id`).
+# 6. A faster memcmp in modernc.org/libc, the C library of FerretDB's SQLite (translated to
+#    Go, it compared byte by byte): SQLite compares a row's whole JSON text against its
+#    JSON cache for each indexed field (8 % of an import insert's CPU). The module is
+#    copied beside the source and used through a `replace` (linux/amd64 only; elsewhere
+#    the build keeps it as published); its test checks the sign against the original.
+# Measured with bench/ferretdb/statements.py (FerretDB CPU per statement kind, builds side
+# by side): see docs/developing-a-service.md ("FerretDB subset").
+#
+# How the stack runs it (crm_kit.devstack.start_ferretdb, not part of the build): SQLite
+# with synchronous NORMAL (CRM_FERRETDB_SYNCHRONOUS=full for FULL) and Go's GOGC at 400
+# (CRM_FERRETDB_GOGC); the README's "Known limits of the embedded database" says why.
 set -euo pipefail
 
 VERSION="${FERRETDB_VERSION:-v1.24.2}"
@@ -70,6 +91,10 @@ if [[ "$UPSTREAM" != 1 ]]; then
     # ours) before anything is built: a failure stops the install. (FerretDB's test
     # helpers look for a .git directory above the source.)
     (cd "$WORK" && git init -q . && go test -count=1 ./internal/handler/sjson/) >&2
+    # And the faster memcmp against the translated one (where it is built: linux/amd64).
+    if [[ -d "$WORK/_crm/libc" ]]; then
+      (cd "$WORK" && go test -count=1 -run FastMemcmp modernc.org/libc) >&2
+    fi
   fi
 fi
 (cd "$WORK" && CGO_ENABLED=0 go build -trimpath -o "$TARGET.tmp" ./cmd/ferretdb) >&2

@@ -104,8 +104,16 @@ def wait_http_ok(
     raise TimeoutError(f"{url} not ready after {timeout}s:\n{tail}")
 
 
+# A FerretDB binary to run instead of the one scripts/install-ferretdb.sh builds: a
+# benchmark's "before" (an earlier build from the cache) beside the current one.
+BINARY_ENV = "CRM_FERRETDB_BINARY"
+
+
 def ferretdb_binary() -> Path:
-    """Build FerretDB once per version into a cache outside the clone."""
+    """Build FerretDB once per version into a cache outside the clone (or the binary
+    CRM_FERRETDB_BINARY names)."""
+    if given := os.environ.get(BINARY_ENV):
+        return Path(given)
     result = subprocess.run(
         ["bash", str(REPO_ROOT / "scripts" / "install-ferretdb.sh")],
         check=True,
@@ -167,9 +175,52 @@ def redacted(uri: str) -> str:
 DB_USER = "crm"
 
 
-def start_ferretdb(data_dir: Path, port: int, timeout: float = 60.0) -> ManagedServer:
-    binary = ferretdb_binary()
+# SQLite's sync setting for FerretDB's files (FerretDB runs them in WAL mode). NORMAL: each
+# commit is written to the WAL file before FerretDB answers, so it survives FerretDB's
+# death (kill -9 loses nothing: tests/integration/test_ferretdb_durability.py), and the WAL
+# is fsynced at checkpoints rather than at every commit; an OS crash or a power loss can
+# lose the last commits, as MongoDB's default write concern (j: false) can lose its last
+# ~100 ms. FULL (SQLite's default) fsyncs every commit: each write waits for it (1.3 ms
+# median, 13 ms p99 on the dev machine's disk) and costs FerretDB 0.9 to 2x the CPU
+# (mostly 1.3x; bench/ferretdb/statements.py).
+SYNCHRONOUS_ENV = "CRM_FERRETDB_SYNCHRONOUS"
+
+
+def sqlite_pragmas() -> tuple[str, ...]:
+    """The `_pragma`s FerretDB's SQLite URL gets: `synchronous` from CRM_FERRETDB_SYNCHRONOUS
+    (`normal`, the default, or `full`)."""
+    setting = (os.environ.get(SYNCHRONOUS_ENV) or "normal").strip().lower()
+    if setting not in ("normal", "full"):
+        raise ValueError(f"{SYNCHRONOUS_ENV} must be normal or full, not {setting!r}")
+    return (f"synchronous({setting})",)
+
+
+# FerretDB's Go garbage collector target (GOGC; CRM_FERRETDB_GOGC overrides it). Go's
+# default, 100, collects each time the heap doubles, and FerretDB's live heap is small
+# (tens of MB) while each statement allocates its documents several times over, so the
+# collector ran ~10 % of FerretDB's CPU; at 400 FerretDB spends 0.7 to 1.0x the CPU per
+# statement for ~15 MB more memory (bench/ferretdb/statements.py: 45 MB resident, 60-70).
+GOGC_ENV = "CRM_FERRETDB_GOGC"
+DEFAULT_GOGC = "400"
+
+
+def start_ferretdb(
+    data_dir: Path,
+    port: int,
+    timeout: float = 60.0,
+    *,
+    binary: Path | None = None,
+    pragmas: tuple[str, ...] | None = None,
+) -> ManagedServer:
+    """FerretDB on SQLite files under `data_dir`, listening on 127.0.0.1:`port`: the
+    platform's build unless `binary` names another (benchmarks compare builds), its SQLite
+    URL with `pragmas` (`sqlite_pragmas()` unless given)."""
+    binary = binary or ferretdb_binary()
+    pragmas = sqlite_pragmas() if pragmas is None else pragmas
     (data_dir / "sqlite").mkdir(parents=True, exist_ok=True)
+    sqlite_url = f"file:{data_dir / 'sqlite'}/" + "".join(
+        f"{'&' if n else '?'}_pragma={pragma}" for n, pragma in enumerate(pragmas)
+    )
     log_path = data_dir / "ferretdb.log"
     # Generated once, like the JWT dev secret.
     password = write_once(data_dir / "credentials" / f"{DB_USER}.password", token_urlsafe(24))
@@ -177,7 +228,7 @@ def start_ferretdb(data_dir: Path, port: int, timeout: float = 60.0) -> ManagedS
         [
             str(binary),
             "--handler=sqlite",
-            f"--sqlite-url=file:{data_dir / 'sqlite'}/",
+            f"--sqlite-url={sqlite_url}",
             f"--state-dir={data_dir}",
             f"--listen-addr=127.0.0.1:{port}",
             # Benchmarks set it to count FerretDB's requests (`/debug/metrics`).
@@ -191,7 +242,11 @@ def start_ferretdb(data_dir: Path, port: int, timeout: float = 60.0) -> ManagedS
         ],
         log_path,
         # In the environment, not on the command line that `ps` shows.
-        env={**os.environ, "FERRETDB_SETUP_PASSWORD": password},
+        env={
+            **os.environ,
+            "FERRETDB_SETUP_PASSWORD": password,
+            "GOGC": os.environ.get(GOGC_ENV) or DEFAULT_GOGC,
+        },
     )
     wait_for_port(port, timeout, process)
     url = f"mongodb://{DB_USER}:{quote(password, safe='')}@127.0.0.1:{port}/?authSource=admin"

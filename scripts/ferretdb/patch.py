@@ -1,4 +1,4 @@
-"""Applies the CRM platform's two changes to a copy of FerretDB v1.24's source (run by
+"""Applies the CRM platform's changes to a copy of FerretDB v1.24's source (run by
 scripts/install-ferretdb.sh; exits non-zero, naming what it did not find, when the source
 is not the one the changes were written for).
 
@@ -9,11 +9,21 @@ is not the one the changes were written for).
 3. Faster decoding of stored documents (`sjson_fast.go`, with its test
    `sjson_fast_test.go`): FerretDB's own decoder stays as the fallback for what the fast
    path does not take.
+4. Faster encoding of documents to store (`sjson_marshal_fast.go`, with its test
+   `sjson_marshal_fast_test.go`, and `types_unique_fields.go` for it): FerretDB's own
+   encoder stays as the fallback.
+5. No lifetime tracking of iterators in a release build: FerretDB registers each
+   document and array iterator, row set and transaction in a pprof profile (a stack
+   trace and a global lock each) and a finalizer, to panic on a leaked one; only its
+   debug builds print where the leak came from (`RESOURCE_BEFORE`).
+6. A faster memcmp in the C library of FerretDB's SQLite (modernc.org/libc, copied beside
+   the source and used through a `replace`; `libc_memcmp_linux_amd64.go`, with its test).
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -70,6 +80,32 @@ SINGLE_AFTER = """	if bytes.Equal(data, []byte("null")) {
 EXPLAIN_AFTER = """	whereClause, args = prepareWhereClause(params.Filter)
 	filterPushdown = whereClause != ""
 """
+MARSHAL_BEFORE = "func Marshal(d *types.Document) ([]byte, error) {"
+MARSHAL_AFTER = "func slowMarshal(d *types.Document) ([]byte, error) {"
+# Track and Untrack as published (internal/util/resource/resource.go): each call takes a
+# global lock and a stack trace (pprof's Profile.Add) and sets a finalizer; a profile of
+# reads by `_id` put 13 % of FerretDB's CPU in it. A release build returns at once (the
+# finalizer's panic on a leaked iterator, which would stop the server, goes with it).
+RESOURCE_BEFORE = """func Track(obj any, token *Token) {
+	checkArgs(obj, token)
+"""
+RESOURCE_AFTER = """func Track(obj any, token *Token) {
+	if !debugbuild.Enabled {
+		return // CRM platform build: no tracking outside debug builds
+	}
+
+	checkArgs(obj, token)
+"""
+UNTRACK_BEFORE = """func Untrack(obj any, token *Token) {
+	checkArgs(obj, token)
+"""
+UNTRACK_AFTER = """func Untrack(obj any, token *Token) {
+	if !debugbuild.Enabled {
+		return // CRM platform build: Track did nothing either
+	}
+
+	checkArgs(obj, token)
+"""
 
 
 def replace_once(path: Path, before: str, after: str) -> None:
@@ -77,6 +113,41 @@ def replace_once(path: Path, before: str, after: str) -> None:
     if text.count(before) != 1:
         sys.exit(f"patch-ferretdb: {path} does not hold the expected code once; review the patch")
     path.write_text(text.replace(before, after))
+
+
+# modernc.org/libc's translated memcmp (ccgo_linux_amd64.go), renamed so that
+# libc_memcmp_linux_amd64.go's takes its place; the test compares the two.
+MEMCMP_BEFORE = "func Xmemcmp(tls *TLS, vl uintptr, vr uintptr, n Tsize_t) (r1 int32) {"
+MEMCMP_AFTER = "func slowMemcmp(tls *TLS, vl uintptr, vr uintptr, n Tsize_t) (r1 int32) {"
+LIBC = "modernc.org/libc"
+
+
+def patch_libc(source: Path) -> None:
+    """A copy of the libc module FerretDB builds with, under `_crm/libc` in the source, with
+    the faster memcmp, and FerretDB's go.mod pointing at it. Only on linux/amd64 (the
+    translated C library differs per platform; elsewhere the build keeps it as it is)."""
+    env = subprocess.run(
+        ["go", "env", "GOOS", "GOARCH"], cwd=source, check=True, capture_output=True, text=True
+    ).stdout.split()
+    if env != ["linux", "amd64"]:
+        return
+    subprocess.run(["go", "mod", "download", LIBC], cwd=source, check=True)
+    listed = subprocess.run(
+        ["go", "list", "-m", "-f", "{{.Dir}}", LIBC],
+        cwd=source,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    copy = source / "_crm" / "libc"
+    shutil.copytree(listed.stdout.strip(), copy)
+    for path in copy.rglob("*"):
+        path.chmod(path.stat().st_mode | 0o200)
+    copy.chmod(copy.stat().st_mode | 0o200)
+    replace_once(copy / "ccgo_linux_amd64.go", MEMCMP_BEFORE, MEMCMP_AFTER)
+    for name in ("libc_memcmp_linux_amd64.go", "libc_memcmp_linux_amd64_test.go"):
+        shutil.copy(Path(__file__).with_name(name), copy / name.replace("libc_", "crm_", 1))
+    subprocess.run(["go", "mod", "edit", f"-replace={LIBC}=./_crm/libc"], cwd=source, check=True)
 
 
 def main(source: Path, pushdown: bool) -> None:
@@ -90,8 +161,22 @@ def main(source: Path, pushdown: bool) -> None:
     sjson = source / "internal/handler/sjson"
     replace_once(sjson / "sjson.go", UNMARSHAL_BEFORE, UNMARSHAL_AFTER)
     replace_once(sjson / "sjson.go", SINGLE_BEFORE, SINGLE_AFTER)
-    for name in ("sjson_fast.go", "sjson_fast_test.go"):
+    replace_once(sjson / "sjson.go", MARSHAL_BEFORE, MARSHAL_AFTER)
+    for name in (
+        "sjson_fast.go",
+        "sjson_fast_test.go",
+        "sjson_marshal_fast.go",
+        "sjson_marshal_fast_test.go",
+    ):
         shutil.copy(Path(__file__).with_name(name), sjson / name.removeprefix("sjson_"))
+    types = source / "internal/types"
+    if (types / "unique_fields.go").exists():
+        sys.exit("patch-ferretdb: internal/types/unique_fields.go exists; review the patch")
+    shutil.copy(Path(__file__).with_name("types_unique_fields.go"), types / "unique_fields.go")
+    resource = source / "internal/util/resource/resource.go"
+    replace_once(resource, RESOURCE_BEFORE, RESOURCE_AFTER)
+    replace_once(resource, UNTRACK_BEFORE, UNTRACK_AFTER)
+    patch_libc(source)
 
 
 if __name__ == "__main__":
