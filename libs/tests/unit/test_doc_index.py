@@ -14,7 +14,7 @@ import pytest
 from crm_kit import index_entries, order_column, text_column
 from crm_kit.change_log import ChangeLog
 from crm_kit.doc_index import DocIndex, UnindexedField
-from crm_kit.filters import ALL, And, Contains, Eq, Filter, Range
+from crm_kit.filters import ALL, And, Contains, Eq, Filter, In, Range
 from crm_kit.memory_db import MemoryDatabase
 from crm_kit.pagination import Cursor, Order
 from crm_kit.records import RecordType
@@ -195,6 +195,14 @@ async def test_text_searches_answer_what_the_database_answers_as_entries_change(
         Contains(("title", "tags"), "HOT", ignore_case=True),  # array values, any case
         And(Contains("title", "2"), Eq("owner", "u2")),
         Contains("title", "absent"),
+        # The rest of the filter over the hits, read by position (equality, membership)
+        # or the filter's own way where a value is an array (held as a tuple).
+        And(Contains("title", "note"), In("owner", ["u1", "u3"]), Eq("rank", 2)),
+        And(Contains("title", "note"), Eq("tags", "hot")),
+        And(Contains("title", "note"), In("tags", ["hot", "cold"])),
+        And(Contains("title", "note"), Eq("owner", None)),
+        And(Contains("title", "note"), Eq("rank", True)),  # a bool against numbers, as the filter compares
+        And(Contains("title", "note"), Range("rank", gte=3), Eq("owner", "u0")),
     ]
     for where in searches:
         await same(where)
