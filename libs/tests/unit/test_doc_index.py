@@ -201,7 +201,8 @@ async def test_text_searches_answer_what_the_database_answers_as_entries_change(
         And(Contains("title", "note"), Eq("tags", "hot")),
         And(Contains("title", "note"), In("tags", ["hot", "cold"])),
         And(Contains("title", "note"), Eq("owner", None)),
-        And(Contains("title", "note"), Eq("rank", True)),  # a bool against numbers, as the filter compares
+        # A bool against numbers: as the filter compares.
+        And(Contains("title", "note"), Eq("rank", True)),
         And(Contains("title", "note"), Range("rank", gte=3), Eq("owner", "u0")),
     ]
     for where in searches:
