@@ -115,6 +115,7 @@ class Entries(Generic[E]):
         changed.update(entry_id for entry_id in held if entry_id not in now)
         for column in old._columns.values():
             column.stale |= changed
+            column.refer_to(now)
         for order in old._orders.values():
             order.stale |= changed
         self._columns = {**old._columns, **self._columns}

@@ -54,6 +54,16 @@ class TextColumn(Generic[T]):
         # Ids put or dropped since the build: their hits are not trusted.
         self.stale: set[str] = set()
 
+    def refer_to(self, entries: Mapping[str, T]) -> None:
+        """Hold `entries`' objects in place of the equal ones the column was built from
+        (a rebuild's fresh entries take the column over, `Entries.carry_columns`): the
+        replaced entries are not kept alive by the column (~900 B each, 200,000 contacts).
+        Call after marking stale every id whose entry differs."""
+        stale = self.stale
+        self._held = [
+            entry if entry.id in stale else entries.get(entry.id, entry) for entry in self._held
+        ]
+
     @staticmethod
     def searchable(text: str) -> bool:
         return bool(text) and SEPARATOR not in text

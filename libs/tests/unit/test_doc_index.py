@@ -381,3 +381,30 @@ async def test_a_versioned_insert_is_installed_as_written_never_over_a_newer_sta
     # A write that is not an insert is re-read, as before.
     await records.update("c1", {"$set": {"owner": "u3"}})
     assert "c1" in reads and index.count(entries, Eq("owner", "u3")) == 1
+
+
+@dataclass(frozen=True)
+class _Entry:
+    id: str
+    text: str
+
+
+def test_a_rebuild_taking_a_text_column_over_holds_its_own_entries() -> None:
+    """The fresh entries of a rebuild take the old ones' joined text over
+    (`Entries.carry_columns`): a search finds the fresh objects (the replaced ones are not
+    kept alive by the column), an entry that differs is stale (found by the caller's whole
+    filter), and one gone is not found."""
+    old: index_entries.Entries[_Entry] = index_entries.Entries()
+    for n in range(5):
+        old.put(_Entry(f"e{n}", f"note {n}"))
+    old.text_column("text", lambda e: [e.text])
+    fresh: index_entries.Entries[_Entry] = index_entries.Entries()
+    for n in range(4):  # e4 gone; e3 changed; the rest equal, new objects
+        fresh.put(_Entry(f"e{n}", "other" if n == 3 else f"note {n}"))
+    fresh.carry_columns(old)
+    column = fresh.text_column("text", lambda e: [e.text])
+    found = column.found("note", ignore_case=False)
+    assert sorted(e.id for e in found) == ["e0", "e1", "e2"]
+    assert all(e is fresh.entries[e.id] for e in found)
+    assert {"e3", "e4"} <= column.stale
+    assert column.hits("NOTE", ignore_case=True) == {"e0", "e1", "e2"}
