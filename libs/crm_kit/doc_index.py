@@ -36,10 +36,12 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import attrgetter, contains, eq, itemgetter
 from typing import Any, Generic, TypeVar
 
 from .change_log import ChangeLog
-from .filters import ALL, And, Contains, Filter, Get
+from .filters import ALL, And, Contains, Eq, Filter, Get, In
 from .index_entries import Entries
 from .index_snapshot import SnapshotCodec
 from .memory_db import select, sort_key
@@ -302,23 +304,22 @@ class DocIndex(Generic[E]):
         page of one request, and every client's same list between writes, share it)."""
 
         def compute() -> tuple[IndexedDoc, ...]:
-            candidates = entries.candidates(narrow)
             text = _text_hits(entries, where)
             if text is None:
+                candidates = entries.candidates(narrow)
                 return tuple(e for e in candidates if where.matches(e.get()))
             # The joined-text search is exact for the entries not changed since the text
             # was joined: only the rest of the filter runs over those; the changed ones
             # get the whole filter.
-            rest, found, stale = text
-            if len(candidates) == len(entries):
-                held = entries.entries
-                sure = [held[i] for i in found if i in held]
-                unsure = [held[i] for i in stale if i in held]
-            else:
-                sure = [e for e in candidates if e.id in found]
-                unsure = [e for e in candidates if e.id in stale]
+            rest, sure, stale = text
+            allowed = entries.candidate_ids(narrow)
+            if allowed is not None:
+                sure = [e for e in sure if e.id in allowed]
+                stale = stale & allowed
+            held = entries.entries
+            unsure = [held[i] for i in stale if i in held]
             return (
-                *(e for e in sure if rest.matches(e.get())),
+                *_kept(rest, sure),
                 *(e for e in unsure if where.matches(e.get())),
             )
 
@@ -424,7 +425,9 @@ def _order_column(
     return entries.order_column(("order", field), *_order_keys(layout, field))
 
 
-def _text_column(entries: Entries[IndexedDoc], names: tuple[str, ...]) -> TextColumn | None:
+def _text_column(
+    entries: Entries[IndexedDoc], names: tuple[str, ...]
+) -> TextColumn[IndexedDoc] | None:
     """The joined text of these fields over the entries (None when there is none: no
     entry, or a field not kept)."""
     sample = next(iter(entries.entries.values()), None)
@@ -441,12 +444,13 @@ def _text_column(entries: Entries[IndexedDoc], names: tuple[str, ...]) -> TextCo
 
 def _text_hits(
     entries: Entries[IndexedDoc], where: Filter
-) -> tuple[Filter, set[str], set[str]] | None:
+) -> tuple[Filter, list[IndexedDoc], set[str]] | None:
     """For a `where` that requires a searchable text (a `Contains` among its parts): the
-    rest of `where` (its other parts), the ids of the entries the joined-text search finds
-    (they meet the text part: entries not changed since the text was joined), and the ids
-    of entries changed since (which may or may not: the whole filter decides). None when
-    `where` requires no searchable text, or names a field the index does not keep."""
+    rest of `where` (its other parts), the entries the joined-text search finds (they
+    meet the text part: entries not changed since the text was joined, as held now), and
+    the ids of entries changed since (which may or may not: the whole filter decides).
+    None when `where` requires no searchable text, or names a field the index does not
+    keep."""
     parts = where.parts if isinstance(where, And) else (where,)
     text = next((p for p in parts if isinstance(p, Contains) and p.text), None)
     if text is None or not TextColumn.searchable(text.text):
@@ -454,8 +458,37 @@ def _text_hits(
     column = _text_column(entries, text.fields)
     if column is None:
         return None  # nothing to search, or a field not kept (the filter raises)
-    # A hit lies inside one value (the separator is never searched) and `hits` finds as
-    # `Contains` does (`str.find`, or the same case-insensitive pattern): exact.
-    found = column.hits(text.text, ignore_case=text.ignore_case)
+    # A hit lies inside one value (the separator is never searched) and `found` finds as
+    # `Contains` does (the same substring, or the same case-insensitive pattern): exact.
+    found = column.found(text.text, ignore_case=text.ignore_case)
     rest = And(*(p for p in parts if p is not text))
     return rest, found, set(column.stale)
+
+
+def _kept(where: Filter, rows: list[IndexedDoc]) -> list[IndexedDoc]:
+    """The rows `where` selects, the same as `where.matches(row.get())` row by row, with
+    the parts a search's rest is made of (equality, membership: `LIVE`, visibility) run
+    over all the rows at once in C where their values allow: the rest runs over every
+    hit of a search (5,000 to 30,000 contacts for a three-letter text)."""
+    parts = where.parts if isinstance(where, And) else (where,)
+    for part in parts:
+        if not rows:
+            break
+        rows = _kept_by(part, rows)
+    return rows
+
+
+def _kept_by(part: Filter, rows: list[IndexedDoc]) -> list[IndexedDoc]:
+    at = rows[0].layout.positions.get(part.field) if isinstance(part, Eq | In) else None
+    if at is not None and not (isinstance(part, Eq) and isinstance(part.value, list | tuple)):
+        stored = list(map(itemgetter(at), map(_VALUES, rows)))
+        # An array (held as a tuple) matches by its elements: those rows go the slow way.
+        if not any(issubclass(kind, tuple | list) for kind in set(map(type, stored))):
+            if isinstance(part, Eq):
+                return list(compress(rows, map(eq, stored, repeat(part.value))))
+            assert isinstance(part, In)
+            return list(compress(rows, map(contains, repeat(part.values), stored)))
+    return [row for row in rows if part.matches(row.get())]
+
+
+_VALUES = attrgetter("values")

@@ -9,7 +9,13 @@ it) is a basic Strawberry field (no resolver, no field extension, no arguments) 
 list or object type, the result is fully decided by the attributes: this executor reads
 them and coerces each leaf as graphql-core would, and builds the same dictionaries.
 
-Anything else on the way (a resolver, an abstract or `is_type_of` type, an awaitable or an
+A field with a resolver marked `row_value` (sync, reads only the source and
+`info.context`, no side effect) is computed in the same pass: the resolver is called with
+an info that holds only the context. When it raises or answers something to await, the
+object falls back to graphql-core, which calls it again with the real info (and words the
+error at its path): e.g. a money field hidden from the caller's role.
+
+Anything else on the way (another resolver, an abstract or `is_type_of` type, an awaitable or an
 exception as a value, a null where the type says non-null, a value a scalar refuses, an
 iterable that is not a list or tuple) falls back to graphql-core for that whole object: a
 plain read has no side effect, so reading again gives graphql-core's answer and errors,
@@ -23,7 +29,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from operator import attrgetter
+from typing import Any, TypeVar
 
 from graphql import (
     GraphQLLeafType,
@@ -46,6 +53,42 @@ SharedPlans = dict[tuple[GraphQLObjectType, tuple[int, ...]], Complete | None]
 PLAIN_VALUES = frozenset({str, int, float, bool, type(None), list, tuple, dict, datetime, date})
 # Strawberry's resolver of a field that only reads an attribute (`is_basic_field`).
 BASIC_RESOLVER = "_get_basic_result"
+ROW_VALUE = "__crm_row_value__"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def row_value(resolver: F) -> F:
+    """Marks a resolver `(self)` or `(self, info)` that is a plain value of its row: it
+    answers at once (or raises, or answers an awaitable when it cannot: then graphql-core
+    resolves the field as usual), reads nothing of `info` but `info.context` and changes
+    nothing. A row whose fields are all plain or marked is completed in one pass."""
+    setattr(resolver, ROW_VALUE, True)
+    return resolver
+
+
+class RowInfo:
+    """What a marked resolver gets as `info` in the one-pass completion."""
+
+    __slots__ = ("context",)
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+
+
+class _Current:
+    """The request whose object is being completed: plans are shared by the requests of
+    a cached document, so a marked resolver's info is looked up as it runs. A plan runs
+    synchronously from start to end (nothing awaited), so no other request's completion
+    can interleave."""
+
+    __slots__ = ("info",)
+
+    def __init__(self) -> None:
+        self.info = RowInfo(None)
+
+
+_CURRENT = _Current()
 
 
 class NotPlain(Exception):
@@ -65,6 +108,7 @@ class PlainRows:
         self._shared = plain_plans
         self._plans = {}
         super().__init__(*args, **kwargs)
+        self._row_info = RowInfo(getattr(self, "context_value", None))
 
     def complete_object_value(
         self,
@@ -77,6 +121,7 @@ class PlainRows:
     ) -> AwaitableOrValue[dict[str, Any]]:
         plan = self._object_plan(return_type, field_details_list)
         if plan is not None:
+            _CURRENT.info = self._row_info
             try:
                 return plan(result)  # type: ignore[no-any-return]
             except Exception:  # noqa: BLE001 - NotPlain, or a read graphql-core words
@@ -118,36 +163,57 @@ class PlainRows:
         grouped, new_defer_usages = collected[0], collected[1]
         if new_defer_usages:
             return None
-        fields: list[tuple[str, str | None, Complete]] = []
+        fields: list[tuple[str, Complete, Complete]] = []
         for key, group in grouped.items():
             name = group[0].node.name.value
             if name == "__typename":
-                fields.append((key, None, _constant(return_type.name)))
+                fields.append((key, _constant(None), _constant(return_type.name)))
                 continue
             field = return_type.fields.get(name)
             if field is None or any(details.node.arguments for details in group):
                 return None
             definition = field.extensions.get("strawberry-definition")
-            basic = getattr(field.resolve, "__name__", None) == BASIC_RESOLVER
-            if (
-                not basic
-                or definition is None
-                or not definition.is_basic_field
-                or definition.default_resolver is not getattr
-            ):
+            if definition is None:
                 return None
+            basic = getattr(field.resolve, "__name__", None) == BASIC_RESOLVER
+            if basic and definition.is_basic_field and definition.default_resolver is getattr:
+                read: Complete = attrgetter(definition.python_name)
+            else:
+                marked = self._marked(definition)
+                if marked is None:
+                    return None
+                read = marked
             complete = self._value_plan(field.type, group)
             if complete is None:
                 return None
-            fields.append((key, definition.python_name, complete))
+            fields.append((key, read, complete))
 
         def plan(source: Any) -> dict[str, Any]:
             out: dict[str, Any] = {}
-            for key, attribute, complete in fields:
-                out[key] = complete(source if attribute is None else getattr(source, attribute))
+            for key, read, complete in fields:
+                out[key] = complete(read(source))
             return out
 
         return plan
+
+    def _marked(self, definition: Any) -> Complete | None:
+        """How a field whose resolver is marked `row_value` is read; None: it is not
+        (another resolver, arguments, extensions or permissions: graphql-core's)."""
+        resolver = definition.base_resolver
+        if (
+            resolver is None
+            or definition.arguments
+            or definition.extensions
+            or definition.permission_classes
+        ):
+            return None
+        func = resolver.wrapped_func
+        if not getattr(func, ROW_VALUE, False) or resolver.is_async:
+            return None
+        if resolver.info_parameter is None:
+            return _computed(func)
+        current = _CURRENT
+        return _computed(lambda source: func(source, current.info))
 
     def _value_plan(self, type_: GraphQLOutputType, group: FieldDetailsList) -> Complete | None:
         """How a value of `type_` completes; None: not plainly."""
@@ -206,8 +272,26 @@ class PlainRows:
         return None  # an interface or a union: the runtime type is graphql-core's
 
 
-def _constant(value: str) -> Complete:
+def _constant(value: str | None) -> Complete:
     return lambda _: value
+
+
+def _computed(compute: Complete) -> Complete:
+    """A marked resolver's value, or NotPlain when it raises or answers an awaitable."""
+
+    def read(source: Any) -> Any:
+        try:
+            value = compute(source)
+        except Exception:  # noqa: BLE001 - graphql-core calls it again and words it
+            raise NotPlain from None
+        if type(value) not in PLAIN_VALUES and optimized_is_awaitable(value):
+            close = getattr(value, "close", None)
+            if close is not None:
+                close()  # a coroutine not awaited here: graphql-core makes its own
+            raise NotPlain
+        return value
+
+    return read
 
 
 def _settled(value: Any) -> Any:

@@ -47,7 +47,7 @@ class Entries(Generic[E]):
         self._posted: Posted[E] = posted or _not_posted
         self._postings: dict[str, dict[Hashable, set[str]]] = {}
         self._memo: dict[Hashable, Any] = {}
-        self._columns: dict[Hashable, TextColumn] = {}
+        self._columns: dict[Hashable, TextColumn[E]] = {}
         self._orders: dict[Hashable, OrderColumn[E]] = {}
 
     def __len__(self) -> int:
@@ -83,7 +83,7 @@ class Entries(Generic[E]):
         for order in self._orders.values():
             order.stale.add(entry_id)
 
-    def text_column(self, key: Hashable, values: Values) -> TextColumn:
+    def text_column(self, key: Hashable, values: Values) -> TextColumn[E]:
         """The joined text of `values(entry)` of every entry (built on first use, and
         again once too many entries changed since); its `stale` ids are those changed."""
         column = self._columns.get(key)
@@ -115,6 +115,7 @@ class Entries(Generic[E]):
         changed.update(entry_id for entry_id in held if entry_id not in now)
         for column in old._columns.values():
             column.stale |= changed
+            column.refer_to(now)
         for order in old._orders.values():
             order.stale |= changed
         self._columns = {**old._columns, **self._columns}
@@ -148,6 +149,20 @@ class Entries(Generic[E]):
     def posting(self, name: str, value: Hashable) -> set[str]:
         """The ids listed under `value` of a posted field (empty when none; do not modify)."""
         return self._postings.get(name, {}).get(value, set())
+
+    def candidate_ids(
+        self, constraints: Sequence[tuple[str, Iterable[Hashable]]]
+    ) -> set[str] | None:
+        """The ids `candidates` would give, None when there is no constraint (every entry):
+        a caller holding its own few entries filters them by these ids."""
+        best: set[str] | None = None
+        for name, values in constraints:
+            ids: set[str] = set()
+            for value in values:
+                ids |= self.posting(name, value)
+            if best is None or len(ids) < len(best):
+                best = ids
+        return best
 
     def candidates(self, constraints: Sequence[tuple[str, Iterable[Hashable]]]) -> list[E]:
         """Entries that can meet every constraint `(posted field, acceptable values)`: the

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from operator import attrgetter
 from typing import Any, Generic, Protocol, TypeVar
 
 
@@ -38,6 +39,7 @@ REBUILD_STALE = 5_000
 # A selection smaller than the entries / this is sorted on its own: cheaper than a walk
 # to its first page (which passes ~ page * entries / selection ids).
 WALK_SHARE = 256
+_ID = attrgetter("id")
 
 
 class OrderColumn(Generic[E]):
@@ -78,16 +80,15 @@ class OrderColumn(Generic[E]):
     def ordered(self, selected: Iterable[E], *, descending: bool = False) -> Iterator[E]:
         """`selected` (current entries of the workspace) sorted by the key, lazily: a
         page of the first rows walks only as far as they are."""
-        stale = self.stale
-        wanted: dict[str, E] = {}
-        moved: list[E] = []
-        for entry in selected:
-            if entry.id in stale:
-                moved.append(entry)
-            else:
-                wanted[entry.id] = entry
+        # By id, in C (a Python step per selected entry was most of a first page's
+        # cost for a selection of 10,000 to 30,000); the stale few taken out after.
+        chosen = selected if isinstance(selected, list | tuple) else list(selected)
+        wanted: dict[str, E] = dict(zip(map(_ID, chosen), chosen, strict=True))
+        moved = [wanted.pop(i) for i in self.stale & wanted.keys()] if self.stale else []
         ids = reversed(self._ids) if descending else iter(self._ids)
-        walked = (wanted[i] for i in ids if i in wanted)
+        # In C: a search's text often follows the order (a last-name prefix by last
+        # name), so its first page can lie deep in the walk.
+        walked = map(wanted.__getitem__, filter(wanted.__contains__, ids))
         if not moved:
             return walked
         # Unique keys: the descending order is the ascending one reversed.

@@ -14,7 +14,7 @@ import pytest
 from crm_kit import index_entries, order_column, text_column
 from crm_kit.change_log import ChangeLog
 from crm_kit.doc_index import DocIndex, UnindexedField
-from crm_kit.filters import ALL, And, Contains, Eq, Filter, Range
+from crm_kit.filters import ALL, And, Contains, Eq, Filter, In, Range
 from crm_kit.memory_db import MemoryDatabase
 from crm_kit.pagination import Cursor, Order
 from crm_kit.records import RecordType
@@ -195,6 +195,15 @@ async def test_text_searches_answer_what_the_database_answers_as_entries_change(
         Contains(("title", "tags"), "HOT", ignore_case=True),  # array values, any case
         And(Contains("title", "2"), Eq("owner", "u2")),
         Contains("title", "absent"),
+        # The rest of the filter over the hits, read by position (equality, membership)
+        # or the filter's own way where a value is an array (held as a tuple).
+        And(Contains("title", "note"), In("owner", ["u1", "u3"]), Eq("rank", 2)),
+        And(Contains("title", "note"), Eq("tags", "hot")),
+        And(Contains("title", "note"), In("tags", ["hot", "cold"])),
+        And(Contains("title", "note"), Eq("owner", None)),
+        # A bool against numbers: as the filter compares.
+        And(Contains("title", "note"), Eq("rank", True)),
+        And(Contains("title", "note"), Range("rank", gte=3), Eq("owner", "u0")),
     ]
     for where in searches:
         await same(where)
@@ -372,3 +381,30 @@ async def test_a_versioned_insert_is_installed_as_written_never_over_a_newer_sta
     # A write that is not an insert is re-read, as before.
     await records.update("c1", {"$set": {"owner": "u3"}})
     assert "c1" in reads and index.count(entries, Eq("owner", "u3")) == 1
+
+
+@dataclass(frozen=True)
+class _Entry:
+    id: str
+    text: str
+
+
+def test_a_rebuild_taking_a_text_column_over_holds_its_own_entries() -> None:
+    """The fresh entries of a rebuild take the old ones' joined text over
+    (`Entries.carry_columns`): a search finds the fresh objects (the replaced ones are not
+    kept alive by the column), an entry that differs is stale (found by the caller's whole
+    filter), and one gone is not found."""
+    old: index_entries.Entries[_Entry] = index_entries.Entries()
+    for n in range(5):
+        old.put(_Entry(f"e{n}", f"note {n}"))
+    old.text_column("text", lambda e: [e.text])
+    fresh: index_entries.Entries[_Entry] = index_entries.Entries()
+    for n in range(4):  # e4 gone; e3 changed; the rest equal, new objects
+        fresh.put(_Entry(f"e{n}", "other" if n == 3 else f"note {n}"))
+    fresh.carry_columns(old)
+    column = fresh.text_column("text", lambda e: [e.text])
+    found = column.found("note", ignore_case=False)
+    assert sorted(e.id for e in found) == ["e0", "e1", "e2"]
+    assert all(e is fresh.entries[e.id] for e in found)
+    assert {"e3", "e4"} <= column.stale
+    assert column.hits("NOTE", ignore_case=True) == {"e0", "e1", "e2"}

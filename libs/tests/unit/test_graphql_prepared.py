@@ -19,6 +19,7 @@ from strawberry.types.graphql import OperationType
 
 import crm_kit.graphql_prepared as graphql_prepared
 from crm_kit.graphql_prepared import PreparedOperations
+from crm_kit.graphql_rows import row_value
 from crm_kit.graphql_schema import subgraph_schema
 
 QUERIES = {OperationType.QUERY}
@@ -53,6 +54,36 @@ class Row:
     @strawberry.field
     def shouted(self) -> str:
         return self.title.upper()
+
+    # Marked resolvers: values of the row and the request's context, completed in the
+    # same pass as the plain fields unless they raise or answer something to await.
+    @strawberry.field
+    @row_value
+    def signed(self, info: strawberry.Info) -> str:
+        return f"{self.title} for {info.context['caller']}"
+
+    @strawberry.field
+    @row_value
+    def boss(self) -> Owner | None:
+        return self.owner
+
+    @strawberry.field
+    @row_value
+    def guarded(self, info: strawberry.Info) -> int | None:
+        if info.context["hide"] and self.amount is not None:
+            raise ValueError("amount hidden")
+        return self.amount
+
+    @strawberry.field(graphql_type=str)
+    @row_value
+    def later(self, info: strawberry.Info) -> Any:
+        if not info.context["late"]:
+            return self.title
+
+        async def title() -> str:
+            return self.title.upper()
+
+        return title()
 
 
 @strawberry.type
@@ -126,15 +157,21 @@ def _plain(result: Any) -> dict[str, Any]:
     return {"data": result.data, "errors": errors}
 
 
-async def _both(query: str, variables: dict[str, Any] | None = None) -> tuple[Any, Any]:
+CONTEXT = {"caller": "ann", "hide": False, "late": False}
+
+
+async def _both(
+    query: str, variables: dict[str, Any] | None = None, context: Any = None
+) -> tuple[Any, Any]:
     schema = _schema()
     prepared = PreparedOperations(schema)
     found = prepared.prepared_for(query, None, QUERIES)
     assert found is not None
+    context = CONTEXT if context is None else context
     fast = await prepared.execute(
-        found, variables=variables, context=None, operation_name=None, operation_extensions=None
+        found, variables=variables, context=context, operation_name=None, operation_extensions=None
     )
-    slow = await schema.execute(query, variable_values=variables)
+    slow = await schema.execute(query, variable_values=variables, context_value=context)
     return _plain(fast), _plain(slow)
 
 
@@ -148,6 +185,7 @@ async def _both(query: str, variables: dict[str, Any] | None = None) -> tuple[An
         "{ rows { edges { node { ...F } } } } fragment F on Row { id stage owner { id } }",
         # A field with a resolver among the plain ones: graphql-core completes that row.
         "{ rows { edges { node { id shouted } } } }",
+        "{ rows { edges { node { id signed guarded later boss { id name } } } } }",
     ],
 )
 async def test_plain_objects_answer_as_graphql_core_does(query: str) -> None:
@@ -305,3 +343,60 @@ async def test_graphql_core_completes_only_the_objects_that_are_not_plain(
         )
         assert completed == expected
         completed.clear()
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"caller": "bob", "hide": True, "late": False},
+        {"caller": "bob", "hide": False, "late": True},
+    ],
+)
+async def test_a_marked_resolver_that_raises_or_awaits_is_graphql_cores(
+    context: dict[str, Any],
+) -> None:
+    """A marked field that raises (its error at its path, the row's other fields kept) or
+    answers an awaitable gives graphql-core's answer for that row."""
+    fast, slow = await _both(
+        "{ rows(first: 4) { edges { node { id signed guarded later } } } }", context=context
+    )
+    assert fast == slow
+    nodes = [edge["node"] for edge in fast["data"]["rows"]["edges"]]
+    if context["hide"]:
+        assert [node["guarded"] for node in nodes] == [None, None, None, None]
+        assert [error["path"][-1] for error in fast["errors"]] == ["guarded", "guarded"]
+    else:
+        assert [node["later"] for node in nodes] == ["ROW 0", "ROW 1", "ROW 2", "ROW 3"]
+
+
+async def test_marked_resolvers_complete_in_one_pass_with_each_requests_context(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rows whose fields are plain or marked are completed without graphql-core's object
+    completion, and a plan kept with the document reads each request's own context."""
+    completed: list[str] = []
+    real = Executor.complete_object_value
+
+    def spying(self: Any, return_type: Any, *args: Any) -> Any:
+        completed.append(return_type.name)
+        return real(self, return_type, *args)
+
+    monkeypatch.setattr(Executor, "complete_object_value", spying)
+    prepared = PreparedOperations(_schema())
+    query = "{ rows(first: 2) { edges { node { id signed boss { id } } } } }"
+    found = prepared.prepared_for(query, None, QUERIES)
+    assert found is not None
+    for caller in ("ann", "bob"):
+        result = await prepared.execute(
+            found,
+            variables=None,
+            context={**CONTEXT, "caller": caller},
+            operation_name=None,
+            operation_extensions=None,
+        )
+        assert isinstance(result, ExecutionResult) and result.data is not None
+        assert [e["node"]["signed"] for e in result.data["rows"]["edges"]] == [
+            f"row 0 for {caller}",
+            f"row 1 for {caller}",
+        ]
+    assert completed == []

@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from crm_kit.audit_graphql import record_trail_field
+from crm_kit.graphql_rows import row_value
 from crm_kit.relay_types import Connection, Edge, PageInfo
 
 from ..domain import deal as d
@@ -108,11 +109,15 @@ class Deal:
         return cls.of(found) if found else None
 
     # Sync resolvers that may answer an awaitable (`amount_of`): the schema's type is given.
+    # `row_value`: values of the deal alone (and the request's access and clock), so a
+    # board's or a list's cards complete in one pass (`crm_kit.graphql_rows`); a role that
+    # may not read amounts gets graphql-core's path and its FORBIDDEN errors.
     @strawberry.field(
         description='Exact decimal string, e.g. "1250.50". Null, with a FORBIDDEN error, '
         "for a role the workspace does not let read amounts.",
         graphql_type=str | None,
     )
+    @row_value
     def amount(self, info: Info) -> MaybeAmount:
         return amount_of(info, "amount", self._deal.amount_minor, self._deal.currency)
 
@@ -121,28 +126,34 @@ class Deal:
         "(hidden with the amount).",
         graphql_type=str | None,
     )
+    @row_value
     def weighted_amount(self, info: Info) -> MaybeAmount:
         return amount_of(info, "weightedAmount", self._deal.weighted_minor, self._deal.currency)
 
     @strawberry.field(description="Idle past its stage's rotting threshold.")
+    @row_value
     def stale(self, info: Info) -> bool:
         stale_at = self._deal.stale_at
         return stale_at is not None and stale_at <= info.context.now
 
     @strawberry.field
+    @row_value
     def stale_at(self) -> datetime | None:
         return self._deal.stale_at
 
     @strawberry.field
+    @row_value
     def company(self) -> Company | None:
         return Company(id=strawberry.ID(self._deal.company_id)) if self._deal.company_id else None
 
     @strawberry.field
+    @row_value
     def primary_contact(self) -> Contact | None:
         cid = self._deal.primary_contact_id
         return Contact(id=strawberry.ID(cid)) if cid else None
 
     @strawberry.field(description="Every contact on the deal, the primary one first.")
+    @row_value
     def contacts(self) -> list[Contact]:
         return [Contact(id=strawberry.ID(i)) for i in self._deal.contact_ids]
 
@@ -172,10 +183,12 @@ class Deal:
         return await explain_deal(info, self._deal)
 
     @strawberry.field(description="Append-only, oldest first.")
+    @row_value
     def stage_history(self) -> list[StageChange]:
         return [StageChange.of(c) for c in self._deal.stage_history]
 
     @strawberry.field(description="Every change of owner, oldest first.")
+    @row_value
     def owner_changes(self) -> list[OwnerChange]:
         return [OwnerChange.of(c) for c in self._deal.owner_changes]
 

@@ -11,6 +11,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from graphql import ExecutionResult
+from graphql.execution.executor import Executor
+from strawberry.types.graphql import OperationType
 
 from crm_contracts import tasks as contract
 from crm_deals.entrypoints.rpc import endpoints
@@ -23,6 +26,7 @@ from crm_deals.usecases.scope import Scopes, scopes
 from crm_kit.access_view import AccessViews
 from crm_kit.context import RequestContext
 from crm_kit.errors import Forbidden
+from crm_kit.graphql_prepared import PreparedOperations
 from crm_kit.rpc import RpcError
 from crm_kit.testing import GraphQLClient
 
@@ -230,6 +234,59 @@ async def test_hidden_amounts_on_every_card_of_the_board_and_of_a_reference(
     assert amounts == {"rita": "1111.11", "otto": "9876.54"}
     shown = await world.client("max").data(reference, {"id": world.ids["otto"]})
     assert shown["_entities"][0]["amount"] == "9876.54"
+
+
+async def test_board_cards_complete_in_one_pass_for_a_caller_who_reads_amounts(
+    fake: FakeDeals, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The web app's card fields (amount, stale, stageEnteredAt, company among the plain
+    ones) are values of the deal and the request: no card goes through graphql-core's
+    per-field completion for a manager (`crm_kit.graphql_rows`), and a rep's cards do,
+    for their FORBIDDEN amounts."""
+    world = await World(fake).build(
+        "everyone", [contract.FieldRoles(field="deal.amount", roles=["manager"])]
+    )
+    board = """{ pipelineBoard { columns { deals(first: 20) { edges { node { id title amount
+                 currency ownerId stale stageEnteredAt createdAt company { __typename id } } }
+                 pageInfo { hasNextPage endCursor } } } } }"""
+    completed: list[str] = []
+    real = Executor.complete_object_value
+
+    def spying(self: Any, return_type: Any, *args: Any) -> Any:
+        completed.append(return_type.name)
+        return real(self, return_type, *args)
+
+    monkeypatch.setattr(Executor, "complete_object_value", spying)
+    # As the service runs it: the prepared document (`SubgraphGraphQL.respond`).
+    prepared = PreparedOperations(schema)
+    found = prepared.prepared_for(board, None, {OperationType.QUERY})
+    assert found is not None
+
+    async def run(who: str) -> ExecutionResult:
+        caller = RequestContext("w1", who, frozenset({CALLERS[who]}))
+        result = await prepared.execute(
+            found,
+            variables=None,
+            context=context_for(world.scopes(caller)),
+            operation_name=None,
+            operation_extensions=None,
+        )
+        assert isinstance(result, ExecutionResult) and result.data is not None
+        return result
+
+    data = (await run("max")).data
+    assert data is not None
+    cards = [
+        edge["node"]
+        for column in data["pipelineBoard"]["columns"]
+        for edge in column["deals"]["edges"]
+    ]
+    assert sorted(card["amount"] for card in cards) == ["1111.11", "9876.54"]
+    assert all(card["stale"] is False and card["stageEnteredAt"] for card in cards)
+    assert "Deal" not in completed
+    completed.clear()
+    hidden = await run("rita")
+    assert hidden.errors and completed.count("Deal") == 2
 
 
 async def test_an_amount_asked_before_the_access_is_read_awaits_it(fake: FakeDeals) -> None:
