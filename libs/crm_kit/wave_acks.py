@@ -100,6 +100,8 @@ class WaveAcks:
             await wave.done
         finally:
             del self._waves[key]
+            if wave.done.done() and not wave.done.cancelled():
+                wave.done.exception()  # a refusal a failed send left unawaited: seen
         return bytes(wave.acked)
 
     async def _inbox(self) -> str:
