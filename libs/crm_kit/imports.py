@@ -48,6 +48,7 @@ from . import custom_fields as custom_field_rule
 from .clock import parse_iso, to_millis
 from .context import RequestContext
 from .errors import BadUserInput, CRMError, Forbidden
+from .import_gc import fewer_collections
 from .rpc import WRITE, Endpoint, RpcError
 
 R = TypeVar("R")
@@ -384,7 +385,10 @@ def batch_endpoint(record_type: str, sink_of: SinkOf, *, concurrency: int = 1) -
     async def write(caller: RequestContext, payload: dict[str, Any]) -> dict[str, Any]:
         request = parse_batch(payload)
         try:
-            reply = await write_batch(sink_of(caller, request), request, caller.workspace_id, order)
+            with fewer_collections():
+                reply = await write_batch(
+                    sink_of(caller, request), request, caller.workspace_id, order
+                )
         except Forbidden as error:
             raise RpcError("FORBIDDEN", error.message) from None
         return reply.wire()

@@ -29,7 +29,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from crm_contracts.envelope import HEADER_MSG_ID, HEADER_WORKSPACE, CloudEvent
 
-from . import audit, metrics, telemetry
+from . import audit, metrics, telemetry, wave_acks
 from .locks import DocLocks
 from .logs import log_fields
 from .operation import OPS_FIELD
@@ -211,6 +211,8 @@ class OutboxRelay:
         self.service = service
         self._collections = list(collections)
         self._js = js
+        # The waves' acks come back on one subscription of the client's (`_publish_wave`).
+        self._acks = wave_acks.WaveAcks(js._nc)
         self._sweep_seconds = sweep_seconds
         self._backstop_seconds = max(backstop_seconds, sweep_seconds)
         self._batches = [name for name in self._collections if name == BATCHES]
@@ -533,35 +535,29 @@ class OutboxRelay:
 
     async def _publish_wave(self, wave: Sequence[dict[str, Any]]) -> None:
         """Send every event of `wave`, then wait for their acks together (within
-        `_ACK_SECONDS`, and `_SEND_SECONDS` an event); a failed or missing ack raises, the
+        `_ACK_SECONDS`, and `_SEND_SECONDS` an event), on one inbox subscription
+        (`crm_kit.wave_acks`: no future per message); a failed or missing ack raises, the
         others are given up."""
-        acks: list[asyncio.Future[Any]] = []
-        try:
-            # The sends wait for room among the client's pending publishes (freed as acks
-            # come): bounded by the same deadline, not a timer of their own each.
-            async with asyncio.timeout(_ACK_SECONDS + len(wave) * _SEND_SECONDS):
-                for stored in wave:
-                    acks.append(await self._send(stored))
-                done = await asyncio.gather(*acks)
-        except BaseException:
-            for ack in acks:
-                ack.cancel()  # frees its place among the client's pending publishes
-            raise
+        async with asyncio.timeout(_ACK_SECONDS + len(wave) * _SEND_SECONDS):
+            acked = await self._acks.publish([self._outgoing(stored) for stored in wave])
         if log.isEnabledFor(logging.DEBUG):
-            for stored, ack in zip(wave, done, strict=True):
+            for stored, ack in zip(wave, acked, strict=True):
                 log.debug(
                     "event published",
                     extra=log_fields(
-                        event_id=stored["id"], subject=stored["subject"], dup=ack.duplicate
+                        event_id=stored["id"],
+                        subject=stored["subject"],
+                        dup=ack == wave_acks.DUPLICATE,
                     ),
                 )
 
-    async def _send(self, stored: dict[str, Any]) -> asyncio.Future[Any]:
-        """An asynchronous publish of a stored event: its ack to come."""
+    @staticmethod
+    def _outgoing(stored: dict[str, Any]) -> wave_acks.Outgoing:
+        """A stored event as the message that publishes it."""
         subject = stored["subject"]
         with telemetry.publish_span(subject, stored["id"], stored.get("traceparent", "")) as trace:
             headers = {HEADER_MSG_ID: stored["id"], HEADER_WORKSPACE: stored["workspace"], **trace}
-            return await self._js.publish_async(subject, stored["body"].encode(), headers=headers)
+        return wave_acks.Outgoing(subject, stored["body"].encode(), headers)
 
     async def _publish(self, stored: dict[str, Any]) -> None:
         subject = stored["subject"]

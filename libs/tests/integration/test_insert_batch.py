@@ -5,7 +5,8 @@ again after a crash, and published once each however often the batch is sent."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -181,8 +182,7 @@ async def test_a_batchs_records_go_out_side_by_side_each_records_events_in_order
     events = [[_event(prefix, n * 10 + step) for step in range(3)] for n in range(40)]
     await writer.insert_batch("things", docs, events, batch_collection="batches", batch_id="b")
     relay = OutboxRelay(db, ["things", "batches"], js)
-    original = relay._send
-    _fail_send(relay, 50, "NATS went away")
+    restore = _fail_send(relay, 50, "NATS went away")
     with pytest.raises(ConnectionError):
         await relay.publish_pending()
     batch = await db.batches.find_one({"_id": "b"})
@@ -192,7 +192,7 @@ async def test_a_batchs_records_go_out_side_by_side_each_records_events_in_order
         return (await js.stream_info(env["stream"].name)).state.messages == 49
 
     await eventually(settled)  # the first wave (40) and 9 of the second
-    relay._send = original  # type: ignore[method-assign]
+    restore()
     assert await relay.publish_pending() == 120
     stream = env["stream"].name
     assert (await js.stream_info(stream)).state.messages == 120
@@ -205,19 +205,29 @@ async def test_a_batchs_records_go_out_side_by_side_each_records_events_in_order
         assert mine == [n * 10, n * 10 + 1, n * 10 + 2]
 
 
-def _fail_send(relay: OutboxRelay, at_try: int, why: str) -> None:
-    """The relay's `at_try`-th send raises ConnectionError(why); the others go out."""
-    original = relay._send
+def _fail_send(relay: OutboxRelay, at_try: int | None, why: str) -> Callable[[], None]:
+    """The relay's `at_try`-th send of a wave (every one: None) raises
+    ConnectionError(why); the others go out. Answers what undoes it."""
+    client = relay._acks._nc
     tries = 0
 
-    async def failing(stored: dict[str, Any]) -> asyncio.Future[Any]:
+    async def failing(
+        subject: str, payload: bytes = b"", reply: str = "", headers: Any = None
+    ) -> None:
         nonlocal tries
         tries += 1
-        if tries == at_try:
+        if at_try is None or tries == at_try:
             raise ConnectionError(why)
-        return await original(stored)
+        await client.publish(subject, payload, reply=reply, headers=headers)
 
-    relay._send = failing  # type: ignore[method-assign]
+    relay._acks._nc = SimpleNamespace(
+        publish=failing, new_inbox=client.new_inbox, subscribe=client.subscribe
+    )
+
+    def restore() -> None:
+        relay._acks._nc = client
+
+    return restore
 
 
 async def _relayed_writer(env: dict[str, Any]) -> tuple[DocumentWriter, OutboxRelay]:
@@ -297,15 +307,10 @@ async def test_a_whole_batch_the_relay_failed_is_sent_on_its_next_pass(
     writer, relay = await _relayed_writer(env)
     docs, events = _docs(prefix, range(6))
     await writer.insert_batch("things", docs, events, batch_collection="batches", batch_id="b")
-    original = relay._send
-
-    async def away(stored: dict[str, Any]) -> asyncio.Future[Any]:
-        raise ConnectionError("NATS went away")
-
-    relay._send = away  # type: ignore[method-assign]
+    restore = _fail_send(relay, None, "NATS went away")
     with pytest.raises(ConnectionError):
         await relay.publish_documents([("batches", "b")])
-    relay._send = original  # type: ignore[method-assign]
+    restore()
     assert await relay.publish_documents([("batches", "b")]) == 6
     assert (await js.stream_info(env["stream"].name)).state.messages == 6
     stored = await db.batches.find_one({"_id": "b"})

@@ -6,7 +6,7 @@ through the writer and the relay on FerretDB: tests/integration/test_audit.py.""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 
 import orjson
@@ -356,3 +356,33 @@ def test_a_bulk_inserts_entries_are_each_inserts_own(keyed: bool) -> None:
     assert together[2][1]["workspace_id"] == "w1"
     assert orjson.loads(together[0][1]["changes"])[0]["field"] == "name"
     assert creation_entries(POLICY, "untracked", docs) == []
+
+
+def test_a_bulk_inserts_changes_are_the_same_text_as_each_inserts_own() -> None:
+    """The changes of a bulk insert's entries are made from pieces its documents share
+    (equal values): the same text as `changes` makes of each document, also for values
+    equal in Python that print apart (1, 1.0 and True; -0.0 and 0.0; one instant in two
+    zones) and for values that are not shared (lists, documents)."""
+    bind_request(RequestContext("w1", "ann", frozenset({"admin"})))
+    oslo = timezone(timedelta(hours=1))
+    moment = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    values: list[Any] = [
+        1, 1.0, True, 0.0, -0.0, "1", moment, moment.astimezone(oslo),
+        datetime(2024, 5, 1, 12, 0), ["a", 1], {"b": [1, {"c": None}], "a": 2}, None, "ü\"\\",
+    ]  # fmt: skip
+    docs = [
+        {"_id": f"d{n}", "workspace_id": "w1", "value": value, "same": "x", "n": n % 2}
+        for n, value in enumerate(values + values)
+    ]
+    made = creation_entries(POLICY, THINGS, docs)
+    for doc, (_, made_entry) in zip(docs, made, strict=True):
+        expected = orjson.dumps(
+            changes(None, doc, POLICY.of(THINGS) or Audited("thing")),
+            default=str,
+            option=orjson.OPT_SORT_KEYS,
+        ).decode()
+        assert made_entry["changes"] == expected
+    printed = [orjson.loads(entry["changes"]) for _, entry in made[: len(values)]]
+    after = [next((c["after"] for c in found if c["field"] == "value"), None) for found in printed]
+    assert after[:6] == ["1", "1.0", "true", "0.0", "-0.0", '"1"']
+    assert after[6] != after[7]

@@ -33,12 +33,13 @@ OUTBOX_COLLECTIONS = (JOBS, EXPORT_JOBS)
 CHUNK_BYTES = 255 * 1024
 
 
-# Rows per batch unless IMPORT_BATCH_ROWS says. A companies batch of 1,000 costs the
-# owner and the database ~8 % less CPU per row than two of 500 (the batch's own
-# statements, about ten, are paid half as often; bench/import/jobs.py, docs/imports.md
-# "Ninth pass"); a company row is small (~600 bytes stored). The others keep 500.
+# Rows per batch unless IMPORT_BATCH_ROWS says. A companies or deals batch of 1,000
+# makes half the statements per row of two of 500 (the batch's own, about ten: its outbox
+# document written and cleared, the audit pack, the change log's slot, the checkpoint;
+# bench/import/jobs.py, docs/imports.md "Ninth pass" and "Tenth pass"); their rows are
+# small (~600 and ~1,100 bytes stored). The others keep 500.
 DEFAULT_BATCH_ROWS = 500
-BATCH_ROWS = {"companies": MAX_BATCH_ROWS}
+BATCH_ROWS = {"companies": MAX_BATCH_ROWS, "deals": MAX_BATCH_ROWS}
 
 
 @dataclass(frozen=True)

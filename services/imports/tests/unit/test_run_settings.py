@@ -12,9 +12,9 @@ from crm_imports.config import RunSettings
 def test_the_batch_size_defaults_and_may_be_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("IMPORT_BATCH_ROWS", raising=False)
     unset = RunSettings.from_env()
-    # Companies (small rows) go a thousand a batch, the other record types 500.
-    assert unset.rows_for("companies") == MAX_BATCH_ROWS
-    assert [unset.rows_for(kind) for kind in ("contacts", "deals", "tasks")] == [500] * 3
+    # Companies and deals (small rows) go a thousand a batch, the other record types 500.
+    assert unset.rows_for("companies") == unset.rows_for("deals") == MAX_BATCH_ROWS
+    assert [unset.rows_for(kind) for kind in ("contacts", "interactions", "tasks")] == [500] * 3
     monkeypatch.setenv("IMPORT_BATCH_ROWS", "200")
     assert RunSettings.from_env().rows_for("companies") == 200
     assert RunSettings.from_env().rows_for("deals") == 200
