@@ -257,26 +257,25 @@ def apply_deal_indexes(url: str) -> None:
     asyncio.run(go())
 
 
-def platform_build() -> Path:
+def _build(upstream: bool) -> Path:
+    """The binary `scripts/install-ferretdb.sh` builds (or finds cached): the platform's
+    changes applied, or FerretDB as published."""
     out = subprocess.run(
         ["bash", str(ROOT / "scripts" / "install-ferretdb.sh")],
         check=True,
         capture_output=True,
         text=True,
-        env={**os.environ, "FERRETDB_UPSTREAM": "0"},
+        env={**os.environ, "FERRETDB_UPSTREAM": "1" if upstream else "0"},
     ).stdout
     return Path(out.strip().splitlines()[-1])
+
+
+def platform_build() -> Path:
+    return _build(upstream=False)
 
 
 def upstream_build() -> Path:
-    out = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "install-ferretdb.sh")],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "FERRETDB_UPSTREAM": "1"},
-    ).stdout
-    return Path(out.strip().splitlines()[-1])
+    return _build(upstream=True)
 
 
 def main() -> None:

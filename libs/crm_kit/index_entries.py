@@ -168,13 +168,7 @@ class Entries(Generic[E]):
         """Entries that can meet every constraint `(posted field, acceptable values)`: the
         smallest posting union among them, or every entry when there are none. The caller
         still runs its full predicate over the result."""
-        best: set[str] | None = None
-        for name, values in constraints:
-            ids: set[str] = set()
-            for value in values:
-                ids |= self.posting(name, value)
-            if best is None or len(ids) < len(best):
-                best = ids
+        best = self.candidate_ids(constraints)
         if best is None:
             return list(self.entries.values())
         entries = self.entries
