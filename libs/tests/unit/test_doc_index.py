@@ -13,9 +13,10 @@ import pytest
 
 from crm_kit import index_entries, order_column, text_column
 from crm_kit.change_log import ChangeLog
-from crm_kit.doc_index import DocIndex, UnindexedField
+from crm_kit.doc_index import DocIndex, IndexedDoc, Narrow, UnindexedField
 from crm_kit.filters import ALL, And, Contains, Eq, Filter, In, Range
-from crm_kit.memory_db import MemoryDatabase
+from crm_kit.index_entries import Entries
+from crm_kit.memory_db import MemoryDatabase, MemoryRecords
 from crm_kit.pagination import Cursor, Order
 from crm_kit.records import RecordType
 from crm_kit.writer import Written
@@ -68,6 +69,28 @@ async def seeded() -> tuple[MemoryDatabase, DocIndex[Note]]:
     return db, index
 
 
+async def assert_pages_as_database(
+    index: DocIndex[Note],
+    entries: Entries[IndexedDoc],
+    records: MemoryRecords[Note],
+    where: Filter,
+    order: Order,
+    narrow: Narrow = (),
+) -> None:
+    """Every page of the index, 4 at a time as a client pages, holds what the database's
+    page at the same cursor holds."""
+    after: Cursor | None = None
+    while True:
+        page = await index.page(WS, entries, where, order=order, after=after, limit=4,
+                                narrow=narrow)  # fmt: skip
+        expected = await records.find(where, order=order, after=after, limit=4)
+        assert [n.id for n in page] == [n.id for n in expected]
+        if len(page) < 4:
+            break
+        last = _to_doc(page[-1])
+        after = (last[order.field], last["_id"])
+
+
 CASES: list[tuple[Filter, Order, list[tuple[str, tuple[str, ...]]]]] = [
     (ALL, Order("rank", descending=True), []),
     (Eq("owner", "u1"), Order("title"), [("owner", ("u1",))]),
@@ -85,16 +108,7 @@ async def test_pages_and_counts_answer_what_the_database_answers(
     assert entries is not None
     records = db.records(NOTE, WS)
     assert index.count(entries, where, narrow) == await records.count(where)
-    after: Cursor | None = None
-    while True:  # page through, 4 at a time, as a client does
-        page = await index.page(WS, entries, where, order=order, after=after, limit=4,
-                                narrow=narrow)  # fmt: skip
-        expected = await records.find(where, order=order, after=after, limit=4)
-        assert [n.id for n in page] == [n.id for n in expected]
-        if len(page) < 4:
-            break
-        last = _to_doc(page[-1])
-        after = (last[order.field], last["_id"])
+    await assert_pages_as_database(index, entries, records, where, order, narrow)
 
 
 async def test_own_writes_show_at_once_and_changes_behind_the_index_are_re_read() -> None:
@@ -242,15 +256,7 @@ async def test_orders_answer_what_the_database_answers_as_entries_change(
     assert entries is not None
 
     async def same(where: Filter, order: Order) -> None:
-        after: Cursor | None = None
-        while True:
-            page = await index.page(WS, entries, where, order=order, after=after, limit=4)
-            expected = await records.find(where, order=order, after=after, limit=4)
-            assert [n.id for n in page] == [n.id for n in expected]
-            if len(page) < 4:
-                break
-            last = _to_doc(page[-1])
-            after = (last[order.field], last["_id"])
+        await assert_pages_as_database(index, entries, records, where, order)
 
     lists = [
         (ALL, Order("rank")),
