@@ -357,12 +357,13 @@ def _creation_changes(
         key = _piece_key(name, value)
         piece = pieces.get(key) if key is not None else None
         if piece is None:
-            change = {
-                "after": dumps(value, default=str, option=sort).decode(),
-                "before": None,
-                "field": name,
-            }
-            piece = dumps(change, option=sort).decode()
+            # `dumps({"after": ..., "before": None, "field": name}, option=sort)` written
+            # out: the keys in that (sorted) order, compact; the name's tail made once.
+            tail = pieces.get((name,))
+            if tail is None:
+                tail = pieces[(name,)] = ',"before":null,"field":' + dumps(name).decode() + "}"
+            after = dumps(value, default=str, option=sort).decode()
+            piece = '{"after":' + dumps(after).decode() + tail
             if key is not None:
                 pieces[key] = piece
         parts.append(piece)

@@ -31,6 +31,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import ValidationError
 
+from crm_contracts.base import constructed
 from crm_contracts.import_batches import (
     MAX_BATCH_ROWS,
     ImportBatchReply,
@@ -88,7 +89,9 @@ def issue_of(error: CRMError, prefix: str = "row") -> RowIssueOut:
 def warning(code: str, message: str, field: str | None = None) -> RowIssueOut:
     # Built without validation (a few per row of every batch: ~2 % of an owner's CPU on
     # an import); every argument is typed, and the reply is validated by its reader.
-    return RowIssueOut.model_construct(code=code, field=field, message=message, severity="warning")
+    return constructed(
+        RowIssueOut, {"code": code, "field": field, "message": message, "severity": "warning"}
+    )
 
 
 @dataclass
@@ -197,7 +200,9 @@ async def _built(
     await sink.prepare(request.rows)
     for row in request.rows:
         record_id = import_record_id(workspace_id, request.job_id, sink.kind, row.row)
-        result = ImportRowResult.model_construct(row=row.row, outcome="failed", id=None, issues=[])
+        result = constructed(
+            ImportRowResult, {"row": row.row, "outcome": "failed", "id": None, "issues": []}
+        )
         plan: _Planned[R] = _Planned(row, record_id, result)
         try:
             plan.built = await sink.build(row, record_id)

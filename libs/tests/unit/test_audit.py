@@ -362,7 +362,8 @@ def test_a_bulk_inserts_changes_are_the_same_text_as_each_inserts_own() -> None:
     """The changes of a bulk insert's entries are made from pieces its documents share
     (equal values): the same text as `changes` makes of each document, also for values
     equal in Python that print apart (1, 1.0 and True; -0.0 and 0.0; one instant in two
-    zones) and for values that are not shared (lists, documents)."""
+    zones) and for values that are not shared (lists, documents); field names that print
+    with escapes too."""
     bind_request(RequestContext("w1", "ann", frozenset({"admin"})))
     oslo = timezone(timedelta(hours=1))
     moment = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -371,7 +372,14 @@ def test_a_bulk_inserts_changes_are_the_same_text_as_each_inserts_own() -> None:
         datetime(2024, 5, 1, 12, 0), ["a", 1], {"b": [1, {"c": None}], "a": 2}, None, "ü\"\\",
     ]  # fmt: skip
     docs = [
-        {"_id": f"d{n}", "workspace_id": "w1", "value": value, "same": "x", "n": n % 2}
+        {
+            "_id": f"d{n}",
+            "workspace_id": "w1",
+            "value": value,
+            "same": "x",
+            "n": n % 2,
+            'ü"\\ name': n % 3,
+        }  # a field name printed with escapes
         for n, value in enumerate(values + values)
     ]
     made = creation_entries(POLICY, THINGS, docs)

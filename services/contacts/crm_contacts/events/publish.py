@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from crm_contracts import contacts as contract
-from crm_contracts.base import Payload
-from crm_contracts.envelope import CloudEvent, new_event
+from crm_contracts.base import Payload, wire_time
+from crm_contracts.envelope import CloudEvent, new_event, wire_event
 
 from ..config import SOURCE
 from ..domain import events
@@ -51,6 +51,25 @@ def company_snapshot(company: Company) -> contract.CompanySnapshot:
         deleted=company.deleted,
         updated_at=company.updated_at,
     )
+
+
+def company_snapshot_wire(company: Company) -> dict[str, Any]:
+    """`company_snapshot(company).wire()`, made directly (the same dict, tested): a
+    `company.created` per imported company, where validating the model and dumping it
+    again cost more than the rest of the event."""
+    return {
+        "id": company.id,
+        "name": company.name,
+        "domain": company.domain,
+        "industry": company.industry,
+        "ownerId": company.owner_id,
+        "tags": list(company.tags),
+        "size": company.size,
+        "website": company.website,
+        "country": company.address.country,
+        "deleted": company.deleted,
+        "updatedAt": None if company.updated_at is None else wire_time(company.updated_at),
+    }
 
 
 def _event(event_type: str, workspace: str, entity_id: str, payload: Payload) -> CloudEvent:
@@ -97,8 +116,14 @@ def contact_merged(survivor: Contact, duplicate: Contact, moved: int) -> CloudEv
 
 
 def company_created(company: Company) -> CloudEvent:
-    payload = contract.CompanyCreated(company=company_snapshot(company))
-    return _event(contract.COMPANY_CREATED, company.workspace_id, company.id, payload)
+    # `contract.CompanyCreated(company=company_snapshot(company)).wire()`, as its wire form.
+    return wire_event(
+        event_type=contract.COMPANY_CREATED,
+        source=SOURCE,
+        workspace=company.workspace_id,
+        subject=company.id,
+        data={"company": company_snapshot_wire(company)},
+    )
 
 
 def company_updated(company: Company, changed: list[str]) -> CloudEvent:
