@@ -100,6 +100,22 @@ def read_models(stack: Stack) -> dict[str, tuple[float, float]]:
 LAZY_INDEXES = ("tasks:deal task lists", "tasks:deal outcomes")
 
 
+def postings_pending(stack: Stack) -> float:
+    """Entries whose search postings are still being built in steps after a warm-up
+    (`crm_text_postings_pending`, `crm_kit.text_column`), over every service."""
+    pending = 0.0
+    with httpx.Client(timeout=5.0, trust_env=False) as http:
+        for name in SERVICES:
+            try:
+                text = http.get(stack.metrics_url(name)).text
+            except httpx.HTTPError:
+                continue
+            for line in text.splitlines():
+                if line.startswith("crm_text_postings_pending "):
+                    pending += float(line.rsplit(" ", 1)[1])
+    return pending
+
+
 def all_warm(indexes: dict[str, tuple[float, float]], workspaces: int) -> bool:
     """Every index with a warm-up has loaded `workspaces` workspaces."""
     warming = [k for k, (w, _) in indexes.items() if k not in LAZY_INDEXES and w < workspaces]
@@ -110,8 +126,9 @@ def wait_warm(
     stack: Stack, started: float, workspaces: int, timeout: float = 900.0
 ) -> tuple[float, dict[str, tuple[float, float]]]:
     """Until every read index with a warm-up has loaded `workspaces` workspaces (in the
-    background, all from one scan of its collection), or `timeout`. Returns the seconds
-    from `started` to the last load seen, and the indexes then."""
+    background, all from one scan of its collection) and the search postings built after
+    it are done, or `timeout`. Returns the seconds from `started` to the last load (or
+    the end of the postings) seen, and the indexes then."""
     last: dict[str, tuple[float, float]] = {}
     changed = time.monotonic()
     while time.monotonic() - started < timeout:
@@ -121,6 +138,9 @@ def wait_warm(
         if all_warm(now, workspaces):
             break
         time.sleep(0.5)
+    while time.monotonic() - started < timeout and postings_pending(stack) > 0:
+        time.sleep(0.5)
+        changed = time.monotonic()
     return changed - started, last
 
 

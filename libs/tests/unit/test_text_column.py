@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from crm_kit import index_entries, text_column
+from crm_kit import index_entries, metrics, text_column
 from crm_kit.case_fold import cased, fold
 from crm_kit.filters import Contains
 from crm_kit.text_column import TextColumn
@@ -131,6 +131,7 @@ async def test_a_build_in_steps_answers_the_same_while_under_way(
     """On an event loop the postings are built a few entries a step: searches asked
     before, during and after the build (entries changing meanwhile) answer the same."""
     monkeypatch.setattr(text_column, "BUILD_STEP", 7)
+    pending_before = metrics.TEXT_POSTINGS_PENDING._value.get()
     rng = random.Random(9)
     entries: index_entries.Entries[Entry] = index_entries.Entries()
     _change(rng, entries, 150)
@@ -138,13 +139,15 @@ async def test_a_build_in_steps_answers_the_same_while_under_way(
     _check(column, entries.entries, _searches(rng, entries.entries))  # starts both builds
     assert not column.indexed(ignore_case=False)
     steps = 0
+    assert metrics.TEXT_POSTINGS_PENDING._value.get() > pending_before
     while not (column.indexed(ignore_case=False) and column.indexed(ignore_case=True)):
-        await asyncio.sleep(0)
+        await asyncio.sleep(0.001)
         steps += 1
         if steps % 3 == 0:
             _change(rng, entries, 5)
             _check(column, entries.entries, _searches(rng, entries.entries)[:6])
     assert steps > 3
+    assert metrics.TEXT_POSTINGS_PENDING._value.get() == pending_before  # all counted done
     _check(column, entries.entries, _searches(rng, entries.entries))
 
 
