@@ -126,9 +126,8 @@ def wait_warm(
     stack: Stack, started: float, workspaces: int, timeout: float = 900.0
 ) -> tuple[float, dict[str, tuple[float, float]]]:
     """Until every read index with a warm-up has loaded `workspaces` workspaces (in the
-    background, all from one scan of its collection) and the search postings built after
-    it are done, or `timeout`. Returns the seconds from `started` to the last load (or
-    the end of the postings) seen, and the indexes then."""
+    background, all from one scan of its collection), or `timeout`. Returns the seconds
+    from `started` to the last load seen, and the indexes then."""
     last: dict[str, tuple[float, float]] = {}
     changed = time.monotonic()
     while time.monotonic() - started < timeout:
@@ -138,10 +137,15 @@ def wait_warm(
         if all_warm(now, workspaces):
             break
         time.sleep(0.5)
+    return changed - started, last
+
+
+def wait_postings(stack: Stack, started: float, timeout: float = 900.0) -> float:
+    """Until the search postings built in steps after the warm-up are done (nothing
+    measured runs beside their build), or `timeout`: seconds from `started`."""
     while time.monotonic() - started < timeout and postings_pending(stack) > 0:
         time.sleep(0.5)
-        changed = time.monotonic()
-    return changed - started, last
+    return time.monotonic() - started
 
 
 def snapshot_heads(stack: Stack) -> list[dict[str, Any]]:
@@ -196,11 +200,14 @@ def restart(
     before.update({name: 0.0 for name in WORKERS if name not in servers})
     warm, indexes = wait_warm(stack, started, workspaces, warm_timeout)
     spent = {name: _cpu_seconds(stack.pid(name)) - before[name] for name in WORKERS}
+    postings = wait_postings(stack, started, warm_timeout)
+    postings_cpu = _cpu_seconds(stack.pid("contacts")) - before["contacts"] - spent["contacts"]
     rss = stack.rss()
     if all_warm(indexes, workspaces):
         print(
             f"  ready {ready:.1f} s, read indexes warm {warm:.1f} s after the start"
-            f" ({load_average()})"
+            f" ({load_average()}); search postings built {postings:.1f} s after the start"
+            f" (contacts {postings_cpu:.1f} CPU s since warm)"
         )
     else:
         print(
