@@ -100,6 +100,22 @@ def read_models(stack: Stack) -> dict[str, tuple[float, float]]:
 LAZY_INDEXES = ("tasks:deal task lists", "tasks:deal outcomes")
 
 
+def postings_pending(stack: Stack) -> float:
+    """Entries whose search postings are still being built in steps after a warm-up
+    (`crm_text_postings_pending`, `crm_kit.text_column`), over every service."""
+    pending = 0.0
+    with httpx.Client(timeout=5.0, trust_env=False) as http:
+        for name in SERVICES:
+            try:
+                text = http.get(stack.metrics_url(name)).text
+            except httpx.HTTPError:
+                continue
+            for line in text.splitlines():
+                if line.startswith("crm_text_postings_pending "):
+                    pending += float(line.rsplit(" ", 1)[1])
+    return pending
+
+
 def all_warm(indexes: dict[str, tuple[float, float]], workspaces: int) -> bool:
     """Every index with a warm-up has loaded `workspaces` workspaces."""
     warming = [k for k, (w, _) in indexes.items() if k not in LAZY_INDEXES and w < workspaces]
@@ -122,6 +138,14 @@ def wait_warm(
             break
         time.sleep(0.5)
     return changed - started, last
+
+
+def wait_postings(stack: Stack, started: float, timeout: float = 900.0) -> float:
+    """Until the search postings built in steps after the warm-up are done (nothing
+    measured runs beside their build), or `timeout`: seconds from `started`."""
+    while time.monotonic() - started < timeout and postings_pending(stack) > 0:
+        time.sleep(0.5)
+    return time.monotonic() - started
 
 
 def snapshot_heads(stack: Stack) -> list[dict[str, Any]]:
@@ -176,11 +200,14 @@ def restart(
     before.update({name: 0.0 for name in WORKERS if name not in servers})
     warm, indexes = wait_warm(stack, started, workspaces, warm_timeout)
     spent = {name: _cpu_seconds(stack.pid(name)) - before[name] for name in WORKERS}
+    postings = wait_postings(stack, started, warm_timeout)
+    postings_cpu = _cpu_seconds(stack.pid("contacts")) - before["contacts"] - spent["contacts"]
     rss = stack.rss()
     if all_warm(indexes, workspaces):
         print(
             f"  ready {ready:.1f} s, read indexes warm {warm:.1f} s after the start"
-            f" ({load_average()})"
+            f" ({load_average()}); search postings built {postings:.1f} s after the start"
+            f" (contacts {postings_cpu:.1f} CPU s since warm)"
         )
     else:
         print(

@@ -2,12 +2,13 @@
 contacts: the contact index's snapshot (`crm_kit.index_snapshot`) read from the load's
 FerretDB while `serve.py` serves it, the entries of workspace `scale` installed as the
 service installs them (with their joined text and kept orders), then for every text and
-order: the count and the first pages through `DocIndex` (the joined-text search, the rest
-of the filter over its hits, the walk of a kept order) beside the filter run entry by
-entry and a sort of its matches (`memory_db.select`). Then again after changing some
-entries (their hits and places then stale), and as a rep (the visibility filter) and by
-names only (the case-insensitive search). Prints each first evaluation's CPU ms beside the
-entry-by-entry path's, and exits 1 on the first difference.
+order: the count and the first pages through `DocIndex` (the joined-text search by its
+trigram postings, the rest of the filter over its hits, the kept order) beside the filter
+run entry by entry and a sort of its matches (`memory_db.select`). Then again after
+changing some entries (the text's postings told of each change, the orders' places
+stale), and as a rep (the visibility filter) and by names only (the case-insensitive
+search). Prints each first evaluation's CPU ms beside the entry-by-entry path's, and
+exits 1 on the first difference.
 
     .venv/bin/python bench/scale/search_check.py --reuse /tmp/scale-kept --size 100000
 """
@@ -147,7 +148,8 @@ def main() -> int:
                 print(f"  {label:28} {count:7} {fast:13.1f} {slow:15.1f}")
 
     run("as loaded")
-    # Changed since the text and the orders were built: stale in both.
+    # Changed since the text and the orders were built: told to the text's postings,
+    # stale in the orders.
     for n, entry in enumerate(held[: args.changed]):
         values = list(entry.values)
         at = entry.layout.positions

@@ -41,7 +41,7 @@ from operator import attrgetter, contains, eq, itemgetter
 from typing import Any, Generic, TypeVar
 
 from .change_log import ChangeLog
-from .filters import ALL, And, Contains, Eq, Filter, Get, In
+from .filters import ALL, And, Contains, Eq, Filter, Get, In, Or
 from .index_entries import Entries
 from .index_snapshot import SnapshotCodec
 from .memory_db import select, sort_key
@@ -158,7 +158,11 @@ class DocIndex(Generic[E]):
 
         def prepare(entries: Entries[IndexedDoc]) -> None:
             for names in texts:
-                _text_column(entries, names)
+                column = _text_column(entries, names)
+                if column is not None:
+                    # The postings of the searches these fields get (case-sensitive: a
+                    # service folds its searched text itself), built in steps.
+                    column.index(ignore_case=False)
             for name in orders:
                 _order_column(entries, self.layout, name)
 
@@ -308,20 +312,13 @@ class DocIndex(Generic[E]):
             if text is None:
                 candidates = entries.candidates(narrow)
                 return tuple(e for e in candidates if where.matches(e.get()))
-            # The joined-text search is exact for the entries not changed since the text
-            # was joined: only the rest of the filter runs over those; the changed ones
-            # get the whole filter.
-            rest, sure, stale = text
+            # The joined-text search is exact (the column is told of every change): only
+            # the rest of the filter runs over what it found.
+            rest, sure = text
             allowed = entries.candidate_ids(narrow)
             if allowed is not None:
                 sure = [e for e in sure if e.id in allowed]
-                stale = stale & allowed
-            held = entries.entries
-            unsure = [held[i] for i in stale if i in held]
-            return (
-                *_kept(rest, sure),
-                *(e for e in unsure if where.matches(e.get())),
-            )
+            return tuple(_kept(rest, sure))
 
         # Keyed by the filter's repr: equal filters can differ in type (`1 == True`).
         return entries.memo(repr(where), compute)
@@ -444,13 +441,11 @@ def _text_column(
 
 def _text_hits(
     entries: Entries[IndexedDoc], where: Filter
-) -> tuple[Filter, list[IndexedDoc], set[str]] | None:
+) -> tuple[Filter, list[IndexedDoc]] | None:
     """For a `where` that requires a searchable text (a `Contains` among its parts): the
-    rest of `where` (its other parts), the entries the joined-text search finds (they
-    meet the text part: entries not changed since the text was joined, as held now), and
-    the ids of entries changed since (which may or may not: the whole filter decides).
-    None when `where` requires no searchable text, or names a field the index does not
-    keep."""
+    rest of `where` (its other parts) and the entries the joined-text search finds (those
+    that meet the text part, as held now). None when `where` requires no searchable
+    text, or names a field the index does not keep."""
     parts = where.parts if isinstance(where, And) else (where,)
     text = next((p for p in parts if isinstance(p, Contains) and p.text), None)
     if text is None or not TextColumn.searchable(text.text):
@@ -462,14 +457,15 @@ def _text_hits(
     # `Contains` does (the same substring, or the same case-insensitive pattern): exact.
     found = column.found(text.text, ignore_case=text.ignore_case)
     rest = And(*(p for p in parts if p is not text))
-    return rest, found, set(column.stale)
+    return rest, found
 
 
 def _kept(where: Filter, rows: list[IndexedDoc]) -> list[IndexedDoc]:
     """The rows `where` selects, the same as `where.matches(row.get())` row by row, with
-    the parts a search's rest is made of (equality, membership: `LIVE`, visibility) run
-    over all the rows at once in C where their values allow: the rest runs over every
-    hit of a search (5,000 to 30,000 contacts for a three-letter text)."""
+    the parts a search's rest is made of (equality, membership, alternatives of those:
+    `LIVE`, visibility) run over all the rows at once in C where their values allow: the
+    rest runs over every hit of a search (5,000 to 30,000 contacts for a three-letter
+    text)."""
     parts = where.parts if isinstance(where, And) else (where,)
     for part in parts:
         if not rows:
@@ -479,6 +475,14 @@ def _kept(where: Filter, rows: list[IndexedDoc]) -> list[IndexedDoc]:
 
 
 def _kept_by(part: Filter, rows: list[IndexedDoc]) -> list[IndexedDoc]:
+    if isinstance(part, Or):
+        # Each alternative over all the rows (in C where it allows: a rep's visibility,
+        # `owner_id` in theirs or unset, over every hit of a search), then the rows any
+        # kept, in their order.
+        chosen: set[int] = set()
+        for alternative in part.parts:
+            chosen.update(map(id, _kept(alternative, rows)))
+        return list(compress(rows, map(chosen.__contains__, map(id, rows))))
     at = rows[0].layout.positions.get(part.field) if isinstance(part, Eq | In) else None
     if at is not None and not (isinstance(part, Eq) and isinstance(part.value, list | tuple)):
         stored = list(map(itemgetter(at), map(_VALUES, rows)))

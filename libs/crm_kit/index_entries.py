@@ -6,8 +6,9 @@ an entry to `(field, values)` pairs (several values for an array field). Service
 it to add their selections (a board, totals, open counts).
 
 `text_column(key, values)` keeps a joined text of some fields for substring searches
-(`crm_kit.text_column`), and `order_column(key, sort_key)` every entry in one sort order
-(`crm_kit.order_column`), each told of every change after it was built.
+(`crm_kit.text_column`, kept current by every change), and `order_column(key, sort_key)`
+every entry in one sort order (`crm_kit.order_column`, told of every change after it was
+built).
 
 `memo(key, compute)` keeps a selection's result (e.g. by its filter) until the entries
 next change: between writes, the same list or count asked by many clients is evaluated
@@ -19,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
-from . import order_column, text_column
+from . import order_column
 from .order_column import OrderColumn, RankedKey
 from .text_column import TextColumn, Values
 
@@ -65,6 +66,8 @@ class Entries(Generic[E]):
         if old is not None:
             self._unpost(old)
         self.entries[entry.id] = entry
+        for column in self._columns.values():
+            column.put(entry)
         for name, values in self._posted(entry):
             postings = self._postings.setdefault(name, {})
             for value in values:
@@ -76,18 +79,18 @@ class Entries(Generic[E]):
             self._memo.clear()
             self._changed(entry_id)
             self._unpost(old)
+            for column in self._columns.values():
+                column.drop(entry_id)
 
     def _changed(self, entry_id: str) -> None:
-        for column in self._columns.values():
-            column.stale.add(entry_id)
         for order in self._orders.values():
             order.stale.add(entry_id)
 
     def text_column(self, key: Hashable, values: Values) -> TextColumn[E]:
         """The joined text of `values(entry)` of every entry (built on first use, and
-        again once too many entries changed since); its `stale` ids are those changed."""
+        again once its dead positions outnumber the live ones), told of every change."""
         column = self._columns.get(key)
-        if column is None or len(column.stale) > text_column.REBUILD_STALE:
+        if column is None or column.worn:
             column = self._columns[key] = TextColumn(self.entries, values)
         return column
 
@@ -105,16 +108,23 @@ class Entries(Generic[E]):
     def carry_columns(self, old: Entries[E]) -> None:
         """Take over `old`'s text and order columns (these entries replace it: a rebuild's
         scan), each told of every entry that differs between the two, instead of building
-        them again on next use (~0.3 to 0.5 s each over 200,000 entries). `old` may still
-        be read by a request under way: its entries that differ from these are stale in
-        the shared columns too, so both read them right."""
+        them again on next use (~0.3 to 0.5 s each over 200,000 entries, a text's postings
+        ~6 s). `old` may still be read by a request under way: its entries that differ
+        from these are stale in the shared orders, so it reads them right; a shared text
+        column holds these entries from now on, so such a request's text search finds
+        the fresh state (as new as the scan, the caller's page checks its rows)."""
         if not old._columns and not old._orders:
             return
         held, now = old.entries, self.entries
         changed = {entry_id for entry_id, entry in now.items() if held.get(entry_id) != entry}
         changed.update(entry_id for entry_id in held if entry_id not in now)
         for column in old._columns.values():
-            column.stale |= changed
+            for entry_id in changed:
+                entry = now.get(entry_id)
+                if entry is None:
+                    column.drop(entry_id)
+                else:
+                    column.put(entry)
             column.refer_to(now)
         for order in old._orders.values():
             order.stale |= changed

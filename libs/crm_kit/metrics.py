@@ -127,6 +127,10 @@ READ_MODEL_BUILDS = Histogram(
     ["index"],
     buckets=SLOW_BUCKETS,
 )
+TEXT_POSTINGS_PENDING = Gauge(
+    "crm_text_postings_pending",
+    "Entries whose search postings (crm_kit.text_column) are still being built in steps.",
+)
 SCHEDULER_LAG = Histogram(
     "crm_scheduler_lag_seconds",
     "How late a scheduled item (a reminder, an overdue notice) fired after its time.",

@@ -1,26 +1,31 @@
 """Every entry of one workspace of a read index in one sort order (one field, ties by
-`_id`), kept between requests: a selection of many entries is put in order by a walk of
-this list instead of a sort of its own.
+`_id`), kept between requests (the ids in order, and each id's rank): a selection of many
+entries is put in order by a walk of the kept order and, past a bounded walk, a sort of
+its ranks (in C), instead of a sort by its own key.
 
-Why: sorting a selection costs a key per entry (the stored value through the entry's
-getter, MongoDB's order of types: a few microseconds each in Python): a contact search
-matching 10,000 of 200,000 contacts spent ~100 ms sorting them by last name (300 ms for
-20,000, under load), every time the memo of that search was cleared by a write. A walk of
-the kept order keeping the selected ids is a membership test per entry (tens of
-nanoseconds): ~10 ms over 200,000.
+Why: sorting a selection by its key costs a key per entry (the stored value through the
+entry's getter, MongoDB's order of types: a few microseconds each in Python): a contact
+search matching 10,000 of 200,000 contacts spent ~100 ms sorting them by last name. A
+walk of the kept order keeping the selected ids costs a membership test per entry walked
+(tens of nanoseconds, in C) and reaches the first page of a selection spread over the
+order in a few hundred ids; a search whose hits follow the order (a last-name prefix by
+last name) would walk most of the 200,000 to its first page (~50 ms under load), so the
+walk stops after `WALK_RATIO` ids per selected entry and the rest of the selection is
+sorted by rank (`dict.__getitem__` as key, ~0.5 µs an entry).
 
 Correctness: the order is the entries' as they were when it was built; every entry put or
-dropped since is marked stale (`Entries.put`/`drop`, as for `crm_kit.text_column`). The
-entries that are not stale hold the values they were sorted by, so the walk yields them
-in order; the stale ones among a selection are sorted by their current key and merged
-in. Keys are unique (the id breaks ties), so the result is exactly the sort's. Past
-`REBUILD_STALE` changed entries the order is built again on next use.
+dropped since is marked stale (`Entries.put`/`drop`). The entries that are not stale hold
+the values they were sorted by, so the walk and the ranks yield them in order; the stale
+ones among a selection are sorted by their current key and merged in. Keys are unique
+(the id breaks ties), so the result is exactly the sort's. Past `REBUILD_STALE` changed
+entries the order is built again on next use.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import compress, islice
 from operator import attrgetter
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -36,9 +41,12 @@ RankedKey = Callable[[Any], tuple[int, Any]]
 # Changed entries an order tolerates before its next use builds it again (a build over
 # 200,000 entries costs ~0.5 s; a stale entry costs a key and a merge step per use).
 REBUILD_STALE = 5_000
-# A selection smaller than the entries / this is sorted on its own: cheaper than a walk
-# to its first page (which passes ~ page * entries / selection ids).
+# A selection smaller than the entries / this is sorted by its own key (an order not
+# yet built costs ~0.5 s over 200,000 entries).
 WALK_SHARE = 256
+# Ids of the order walked per selected entry before the rest of a selection is sorted by
+# rank (a walk step, a membership test in C, costs ~1/3 of a sort's per entry, measured under load).
+WALK_RATIO = 2
 _ID = attrgetter("id")
 
 
@@ -58,42 +66,62 @@ class OrderColumn(Generic[E]):
             if same is None:
                 same = ranks[rank] = []
             same.append((value, id_rank, id_value, entry.id))
-        self._ids: list[str] = []
+        ids: list[str] = []
         for rank in sorted(ranks):
             same = ranks[rank]
             same.sort()
-            self._ids.extend(row[3] for row in same)
+            ids.extend(row[3] for row in same)
+        self._ids = ids
+        # Id -> place in the order (~15 MB over 200,000 entries).
+        self._rank: dict[str, int] = dict(zip(ids, range(len(ids)), strict=True))
 
         def key(entry: E) -> tuple[Any, Any]:
             return (value_key(entry), id_key(entry))
 
         self._key = key
-        # Ids put or dropped since the build: their place in `_ids` is not trusted.
+        # Ids put or dropped since the build: their rank is not trusted.
         self.stale: set[str] = set()
 
     @staticmethod
     def worth_walking(selected: int, total: int) -> bool:
-        """Whether a selection of `selected` among `total` entries is ordered faster by a
-        walk than by a sort of its own."""
+        """Whether a selection of `selected` among `total` entries is worth this order (a
+        smaller one is sorted by its own key: the order may not be built yet)."""
         return selected * WALK_SHARE >= total
 
     def ordered(self, selected: Iterable[E], *, descending: bool = False) -> Iterator[E]:
         """`selected` (current entries of the workspace) sorted by the key, lazily: a
-        page of the first rows walks only as far as they are."""
-        # By id, in C (a Python step per selected entry was most of a first page's
-        # cost for a selection of 10,000 to 30,000); the stale few taken out after.
+        page of the first rows costs only what leads to them."""
         chosen = selected if isinstance(selected, list | tuple) else list(selected)
         wanted: dict[str, E] = dict(zip(map(_ID, chosen), chosen, strict=True))
         moved = [wanted.pop(i) for i in self.stale & wanted.keys()] if self.stale else []
-        ids = reversed(self._ids) if descending else iter(self._ids)
-        # In C: a search's text often follows the order (a last-name prefix by last
-        # name), so its first page can lie deep in the walk.
-        walked = map(wanted.__getitem__, filter(wanted.__contains__, ids))
+        ranked = self._ranked(wanted, descending)
         if not moved:
-            return walked
+            return ranked
         # Unique keys: the descending order is the ascending one reversed.
         moved.sort(key=self._key, reverse=descending)
-        return heapq.merge(walked, moved, key=self._key, reverse=descending)
+        return heapq.merge(ranked, moved, key=self._key, reverse=descending)
+
+    def _ranked(self, wanted: dict[str, E], descending: bool) -> Iterator[E]:
+        """The entries of `wanted` (none stale) in order. First a walk of the order's
+        first `WALK_RATIO` ids per entry wanted, keeping those wanted (a membership test
+        each, in C: the first page of a selection spread over the order lies within a
+        few of its ids), then, when the selection reaches beyond (a search whose hits
+        follow the order: a last-name prefix by last name), the rest sorted by rank."""
+        ids, rank = self._ids, self._rank
+        total = len(ids)
+        budget = min(total, WALK_RATIO * len(wanted))
+        walked = islice(reversed(ids) if descending else iter(ids), budget)
+        yield from map(wanted.__getitem__, filter(wanted.__contains__, walked))
+        if budget >= total:
+            return
+        # Beyond the walk: ascending, the ranks from `budget` on; descending, those
+        # below `total - budget`. All in C: ranks, a mask, a sort of places by rank.
+        chosen = list(wanted.values())
+        ranks = list(map(rank.__getitem__, wanted.keys()))
+        beyond = map((total - budget).__gt__ if descending else budget.__le__, ranks)
+        rest = list(compress(range(len(chosen)), beyond))
+        rest.sort(key=ranks.__getitem__, reverse=descending)
+        yield from map(chosen.__getitem__, rest)
 
 
 class Ranked(Generic[E]):
