@@ -60,6 +60,11 @@ def table() -> dict[int, int]:
     return {ord(char): ord(low) for char, low in smallest.items() if low != char}
 
 
+def ready() -> bool:
+    """Whether `table` has been read from the engine (after that, `fold` never blocks)."""
+    return table.cache_info().currsize > 0
+
+
 def fold(text: str) -> str:
     """`text` with every character replaced by its class's smallest member (same length)."""
     if text.isascii():

@@ -45,7 +45,7 @@ from itertools import compress, repeat
 from operator import contains
 from typing import Any, Generic, Protocol, TypeVar
 
-from . import metrics
+from . import case_fold, metrics
 from .case_fold import fold
 
 SEPARATOR = "\x00"
@@ -61,6 +61,9 @@ REBUILD_DEAD = 5_000
 INTERSECT_RATIO = 4
 
 Values = Callable[[Any], Iterable[str]]
+
+# The folding table being read off the loop (`TextColumn._fold_table_then_index`).
+_folding: asyncio.Future[dict[int, int]] | None = None
 
 
 class HasId(Protocol):
@@ -137,6 +140,7 @@ class TextColumn(Generic[T]):
         self._at: dict[str, int] = {}
         self._dead = 0
         self._postings: dict[bool, _Postings] = {}
+        self._awaiting_fold = False
         for entry in entries.values():
             self._append(entry, self._text(entry))
 
@@ -194,15 +198,18 @@ class TextColumn(Generic[T]):
     def index(self, *, ignore_case: bool) -> None:
         """Start building the postings of one kind of search (case-sensitive or not): at
         once when there is no event loop running or few entries, else in steps."""
-        postings = self._postings.get(ignore_case)
-        if postings is None:
-            postings = self._postings[ignore_case] = _Postings(ignore_case)
-        if postings.upto >= len(self._texts):
-            return
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
+        postings = self._postings.get(ignore_case)
+        if postings is None:
+            if ignore_case and loop is not None and not case_fold.ready():
+                self._fold_table_then_index(loop)
+                return
+            postings = self._postings[ignore_case] = _Postings(ignore_case)
+        if postings.upto >= len(self._texts):
+            return
         if loop is not None and loop is postings.loop:
             return  # under way
         if loop is None or len(self._texts) - postings.upto <= BUILD_STEP:
@@ -229,6 +236,24 @@ class TextColumn(Generic[T]):
                 postings.count_built(postings.pending)
 
         loop.call_soon(step)
+
+    def _fold_table_then_index(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Read the folding table from the engine in a worker thread (~0.5 to 1 s of CPU
+        once per process: on the loop it would stall every request for that long), then
+        build the case-insensitive postings; until then searches test every entry."""
+        global _folding
+        if self._awaiting_fold:
+            return
+        if _folding is None or _folding.get_loop() is not loop:
+            _folding = loop.run_in_executor(None, case_fold.table)
+        self._awaiting_fold = True
+
+        def folded(done: asyncio.Future[dict[int, int]]) -> None:
+            self._awaiting_fold = False
+            if not done.cancelled() and done.exception() is None:
+                self.index(ignore_case=True)
+
+        _folding.add_done_callback(folded)
 
     def indexed(self, *, ignore_case: bool) -> bool:
         """Whether that kind's postings cover every position (tests, benches)."""

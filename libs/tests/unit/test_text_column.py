@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from crm_kit import index_entries, metrics, text_column
+from crm_kit import case_fold, index_entries, metrics, text_column
 from crm_kit.case_fold import cased, fold
 from crm_kit.filters import Contains
 from crm_kit.text_column import TextColumn
@@ -147,6 +147,27 @@ async def test_a_build_in_steps_answers_the_same_while_under_way(
         await asyncio.sleep(0.001)
     assert partial >= 1
     assert metrics.TEXT_POSTINGS_PENDING._value.get() == pending_before  # all counted done
+    _check(column, entries.entries, _searches(rng, entries.entries))
+
+
+async def test_the_folding_table_is_read_off_the_event_loop() -> None:
+    """The first case-insensitive postings of a process wait for the folding table, read
+    in a worker thread (~0.5 to 1 s: on the loop it would stall every request), and
+    searches asked meanwhile test every entry and answer the same."""
+    case_fold.table.cache_clear()
+    rng = random.Random(4)
+    entries: index_entries.Entries[Entry] = index_entries.Entries()
+    _change(rng, entries, 80)
+    column = entries.text_column("v", _values)
+    column.index(ignore_case=True)
+    assert not case_fold.ready()  # not read on the loop: the call returned first
+    assert not column.indexed(ignore_case=True)
+    _check(column, entries.entries, _searches(rng, entries.entries))
+    for _ in range(2_000):
+        if column.indexed(ignore_case=True):
+            break
+        await asyncio.sleep(0.005)
+    assert case_fold.ready() and column.indexed(ignore_case=True)
     _check(column, entries.entries, _searches(rng, entries.entries))
 
 
