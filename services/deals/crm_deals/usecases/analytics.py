@@ -34,6 +34,7 @@ from ..domain.pipeline import Pipeline
 from ..domain.queries import EVERY_DEAL
 from ..domain.rates import Converter
 from ..domain.records import ForecastSnapshot, Lease, SnapshotMonth
+from ..domain.report_parts import merge_forecasts, merge_funnels
 from ..store.port import DealsStore
 from .pipelines import check_pipeline_id, get_pipeline
 from .rates import converter, converter_for
@@ -110,16 +111,18 @@ async def report(
     pipeline: Pipeline,
     key: Hashable,
     compute: Callable[[Sequence[ReportedDeal]], R],
+    merge: Callable[[Sequence[R]], R] | None = None,
 ) -> R:
     """`compute` over the facts the caller may add up (as `facts_of`), kept by the store
     until a deal changes: `key` names every other input of `compute` (the pipeline's
     version, the window, the converter's target, rates and day...), the store adds the
-    caller's visibility."""
+    caller's visibility. `merge` (`domain.report_parts`) lets the store keep it in parts
+    and compute again only the part of the deals that changed."""
     access = await scope.access()
     access.require_field(AMOUNT, "amount")
     seen = None if access.of("deal").everything else await narrowed(scope, EVERY_DEAL)
     full_key = (key, pipeline.id, pipeline.version)
-    found: R = await scope.store.pipeline_report(pipeline.id, seen, full_key, compute)
+    found: R = await scope.store.pipeline_report(pipeline.id, seen, full_key, compute, merge)
     return found
 
 
@@ -155,6 +158,7 @@ async def forecast(
         lambda facts: build_forecast(
             facts, pipeline.id, start, end, convert.target, owner_id, converter=convert
         ),
+        merge_forecasts,
     )
     return pipeline, figures
 
@@ -175,6 +179,7 @@ async def pipeline_analytics(
         pipeline,
         ("funnel", window, owner_id, convert.key),
         lambda facts: funnel(facts, pipeline, window, convert.target, owner_id, convert),
+        merge_funnels,
     )
     return pipeline, figures
 
