@@ -1,10 +1,11 @@
 """The dashboards' CPU after a write (issue 14 item 1): a workspace's read-index entries
 (the demo's 8,800 deals with stage histories of one to six moves), then rounds of one
-deal moved (as a write or another replica's event installs it) followed by the funnel and
-the forecast over the pipeline, as `pipeline_report` asks them of the entries. Each round
-runs twice in the same run, alternating: kept whole (any change empties it: every deal
-computed again) and kept in parts (`WorkspaceDeals.report`: the moved deal's part only);
-both answers are checked equal. Prints CPU milliseconds per round (`time.process_time`).
+deal moved (as a write or another replica's event installs it) followed by the funnel,
+the forecast and the owner scorecards over the pipeline, as `pipeline_report` asks them
+of the entries. Each round runs twice in the same run, alternating: kept whole (any
+change empties it: every deal computed again) and kept in parts (`WorkspaceDeals.report`:
+the moved deal's part only); both answers are checked equal. Prints CPU milliseconds per
+round (`time.process_time`).
 
     .venv/bin/python bench/load/dashboards.py [--deals 8800] [--rounds 200]
 """
@@ -27,10 +28,12 @@ for sub in ("libs", "services/deals"):
 from crm_deals.domain.default_pipeline import default_pipeline  # noqa: E402
 from crm_deals.domain.forecast import build_forecast  # noqa: E402
 from crm_deals.domain.funnel import funnel  # noqa: E402
+from crm_deals.domain.rates import Converter, RateTable  # noqa: E402
 from crm_deals.domain.report_parts import merge_forecasts, merge_funnels  # noqa: E402
 from crm_deals.store.documents import deal_from_doc, deal_to_doc  # noqa: E402
 from crm_deals.store.index_data import WorkspaceDeals  # noqa: E402
 from crm_deals.store.index_entry import entry_of  # noqa: E402
+from crm_deals.usecases.analytics import HeldScorecards, MergedScorecards  # noqa: E402
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 PIPELINE = default_pipeline("demo", NOW)
@@ -78,7 +81,9 @@ def main() -> int:
     window = (int((NOW - timedelta(days=90)).timestamp()), None)
     start, end = date.today().replace(day=1), date.today() + timedelta(days=180)
 
-    def dashboards(parts: bool) -> tuple[Any, Any]:
+    convert = Converter("USD", RateTable(), date.today())
+
+    def dashboards(parts: bool) -> tuple[Any, Any, Any]:
         fu = data.report(
             PIPELINE.id,
             None,
@@ -93,7 +98,14 @@ def main() -> int:
             lambda facts: build_forecast(facts, PIPELINE.id, start, end, "USD"),
             merge_forecasts if parts else None,
         )
-        return fu, fc
+        held = data.report(
+            PIPELINE.id,
+            None,
+            ("scorecards", parts),
+            lambda facts: HeldScorecards(facts, PIPELINE.id, window, convert),
+            MergedScorecards if parts else None,
+        )
+        return fu, fc, held.at(NOW)
 
     spent = {False: 0.0, True: 0.0}
     for n in range(args.rounds + 2):
@@ -109,6 +121,11 @@ def main() -> int:
                 spent[parts] += time.process_time() - started
         whole, kept = answers[False], answers[True]
         assert kept[1] == whole[1], "forecasts differ"
+        assert [
+            vars(c) | {"outcomes": vars(c.outcomes) | {"cycle_seconds": 0}} for c in kept[2]
+        ] == [vars(c) | {"outcomes": vars(c.outcomes) | {"cycle_seconds": 0}} for c in whole[2]], (
+            "scorecards differ"
+        )
         for a, b in zip(kept[0].stages, whole[0].stages, strict=True):
             assert (a.entered, a.advanced, sorted(a.stay_seconds)) == (
                 b.entered,
@@ -118,7 +135,9 @@ def main() -> int:
     whole_ms = spent[False] * 1000 / args.rounds
     parts_ms = spent[True] * 1000 / args.rounds
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"{args.deals} deals, {args.rounds} rounds of one move then funnel + forecast")
+    print(
+        f"{args.deals} deals, {args.rounds} rounds of one move then funnel + forecast + scorecards"
+    )
     print(f"  kept whole (recomputed over every deal): {whole_ms:7.2f} ms CPU per round")
     print(f"  kept in parts (the moved deal's part):   {parts_ms:7.2f} ms CPU per round")
     print(f"  ratio parts / whole: {parts_ms / whole_ms:.2f}")

@@ -1,12 +1,13 @@
-"""The forecast and the funnel of a set of deals as the sum of the same report over
-disjoint parts of it, so that a kept report needs only the part a written deal belongs
-to computed again (`store.index_data.WorkspaceDeals.report`), not every deal.
+"""The forecast, the funnel and the owner scorecards of a set of deals as the sum of the
+same report over disjoint parts of it, so that a kept report needs only the part a written
+deal belongs to computed again (`store.index_data.WorkspaceDeals.report`), not every deal.
 
-Both reports add up per deal: counts and amounts are sums, and the lists of durations
-(stays in a stage, sales cycles) are multisets whose percentiles are taken after sorting.
-So `merge_*(report(part) for part in parts)` answers what `report(all deals)` does; only
-the order of the duration lists (never shown: the percentiles sort them) may differ.
-The merged report is new: the parts are kept, unchanged, for the next merge.
+The reports add up per deal: counts and amounts are sums, the lists of durations (stays
+in a stage, sales cycles) are multisets whose percentiles are taken after sorting, and a
+scorecard is per owner. So `merge_*(report(part) for part in parts)` answers what
+`report(all deals)` does; only the order of the duration lists (never shown: the
+percentiles sort them) may differ. The merged report is new: the parts are kept,
+unchanged, for the next merge.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .forecast import Forecast, ForecastMonth
-from .funnel import Funnel, Outcomes, StageFlow
+from .funnel import Funnel, Outcomes, Scorecard, StageFlow
 
 
 def _add_counts(into: dict[str, int], counts: dict[str, int]) -> None:
@@ -72,3 +73,25 @@ def merge_funnels(parts: Sequence[Funnel]) -> Funnel:
             into.stay_seconds.extend(flow.stay_seconds)
         _add_outcomes(outcomes, part.outcomes)
     return Funnel(stages, created, outcomes)
+
+
+def merge_scorecards(parts: Sequence[Sequence[Scorecard]]) -> list[Scorecard]:
+    """The owner scorecards of the parts' deals together (every part of one request, at
+    one time): an owner's card is the sum of theirs in each part, in the order
+    `funnel.scorecards` gives (largest won amount first, then owner id)."""
+    cards: dict[str | None, Scorecard] = {}
+    for part in parts:
+        for card in part:
+            into = cards.get(card.owner_id)
+            if into is None:
+                into = cards[card.owner_id] = Scorecard(
+                    card.owner_id, card.currency, converter=card.converter
+                )
+            into.open_count += card.open_count
+            into.open_minor += card.open_minor
+            into.open_weighted_minor += card.open_weighted_minor
+            into.stale += card.stale
+            into.no_next_step += card.no_next_step
+            _add_counts(into.open_other_currencies, card.open_other_currencies)
+            _add_outcomes(into.outcomes, card.outcomes)
+    return sorted(cards.values(), key=lambda c: (-c.outcomes.won_minor, c.owner_id or "~"))

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from crm_kit.clock import as_utc
 from crm_kit.errors import BadUserInput, NotFound
@@ -34,7 +34,7 @@ from ..domain.pipeline import Pipeline
 from ..domain.queries import EVERY_DEAL
 from ..domain.rates import Converter
 from ..domain.records import ForecastSnapshot, Lease, SnapshotMonth
-from ..domain.report_parts import merge_forecasts, merge_funnels
+from ..domain.report_parts import merge_forecasts, merge_funnels, merge_scorecards
 from ..store.port import DealsStore
 from .pipelines import check_pipeline_id, get_pipeline
 from .rates import converter, converter_for
@@ -195,13 +195,29 @@ async def owner_scorecards(
     pipeline = await _pipeline(scope, pipeline_id)
     convert = await converter_for(scope, pipeline, currency)
     now = scope.now()
-    held = await report(
+    held: KeptScorecards = await report(
         scope,
         pipeline,
         ("scorecards", window, convert.key),
         lambda facts: HeldScorecards(facts, pipeline.id, window, convert),
+        MergedScorecards,
     )
     return pipeline, held.at(now)
+
+
+class KeptScorecards(Protocol):
+    def at(self, now: datetime) -> list[Scorecard]: ...
+
+
+class MergedScorecards:
+    """Scorecards kept in parts (`report`): each part holds its own span of time (its
+    deals' `stale_at`s), the cards at a time are the parts' merged."""
+
+    def __init__(self, parts: Sequence[KeptScorecards]) -> None:
+        self._parts = parts
+
+    def at(self, now: datetime) -> list[Scorecard]:
+        return merge_scorecards([part.at(now) for part in self._parts])
 
 
 class HeldScorecards:

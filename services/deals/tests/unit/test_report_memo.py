@@ -2,9 +2,9 @@
 equal to the store without the index for every role, computed once while no deal
 changes, computed again after any change (this process's write or another's, through
 the index) and, for the scorecards, once the clock passes a deal's `stale_at`. The
-forecast and the funnel are kept in parts (`WorkspaceDeals.report`): after a change only
-the changed deal's part is computed again, and the figures equal a fresh computation
-after any sequence of writes."""
+reports are kept in parts (`WorkspaceDeals.report`): after a change only the changed
+deal's part is computed again, and the figures equal a fresh computation after any
+sequence of writes."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ async def test_computed_once_between_changes_and_again_after_one(
     docs = seed(pair, random.Random(7), 80)
     counted = Counted(monkeypatch)
     scope = scope_of(pair.store)
-    whole = 2 * SHARDS + 1  # the forecast and the funnel per part, the scorecards whole
+    whole = 3 * SHARDS  # each report per part
     first = await figures(scope)
     assert counted.calls == whole
     assert await figures(scope) == first and counted.calls == whole  # nothing changed
@@ -129,7 +129,7 @@ async def test_computed_once_between_changes_and_again_after_one(
     assert counted.calls == 2 * whole
     await figures(scope_of(pair.store, "o1", "rep", views=views))
     assert counted.calls == 2 * whole
-    # This process's write empties what was kept of its deal's part (and the scorecards).
+    # This process's write empties what was kept of its deal's part.
     open_deal = next(
         d
         for d in docs
@@ -177,10 +177,12 @@ async def test_scorecards_follow_the_clock_past_a_stale_at(
 
     assert await stale_at(NOW) == 0
     assert await stale_at(NOW + timedelta(minutes=59)) == 0
-    assert counted.calls == 3  # kept within the span: once for the index, twice plain
+    # Kept within the span: once per part for the index, twice plain.
+    assert counted.calls == SHARDS + 2
     assert await stale_at(NOW + timedelta(hours=2)) == 1  # no write: the clock moved
-    assert counted.calls == 5
+    assert counted.calls == SHARDS + 4  # the deal's part only (the others hold no deal)
     assert await stale_at(NOW + timedelta(minutes=30)) == 0  # back before it
+    assert counted.calls == SHARDS + 6
 
 
 def with_history(rng: random.Random, doc: dict[str, Any]) -> dict[str, Any]:
