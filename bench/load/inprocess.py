@@ -4,7 +4,7 @@ answer), without uvicorn and without a network: the CPU seconds per request of t
 subgraph's own code, which the machine's load does not move much (issue 14, item 2).
 
     .venv/bin/python bench/load/inprocess.py [--requests 1000] [--profile out.prof]
-        [--only contacts,deals,tasks]
+        [--only contacts,deals,tasks] [--deals 3000] [--moves 0]
 
 Each service runs on the in-memory store with the embedded database's workarounds (the
 read indexes serving the lists and holding whole documents checked against change logs,
@@ -160,7 +160,9 @@ async def fill_contacts(gql: GraphQLClient, pools: SimpleNamespace, rng: random.
         )
 
 
-async def fill_deals(gql: GraphQLClient, pools: SimpleNamespace, count: int) -> None:
+async def fill_deals(
+    gql: GraphQLClient, pools: SimpleNamespace, count: int, moves: int = 0
+) -> None:
     stages = [
         {"key": key, "name": key.title(), "probability": p}
         for key, p in (("prospecting", 10), ("engaging", 40), ("won", 100), ("lost", 0))
@@ -174,7 +176,7 @@ async def fill_deals(gql: GraphQLClient, pools: SimpleNamespace, count: int) -> 
     pools.pipeline_id = made["createPipeline"]["id"]
     products = ["GTX Basic", "GTX Pro", "MG Special", "GTK 500"]
     for n in range(count):
-        await gql.data(
+        made = await gql.data(
             "mutation($i: CreateDealInput!) { createDeal(input: $i) { id } }",
             {
                 "i": {
@@ -186,6 +188,14 @@ async def fill_deals(gql: GraphQLClient, pools: SimpleNamespace, count: int) -> 
                 }
             },
         )
+        # Stage histories as long as the demo's: each deal moved back and forth.
+        deal_id, stage = made["createDeal"]["id"], "engaging" if n % 3 else "prospecting"
+        for _ in range(moves):
+            stage = "prospecting" if stage == "engaging" else "engaging"
+            await gql.data(
+                "mutation($d: ID!, $s: String!) { moveDeal(id: $d, stageKey: $s) { id } }",
+                {"d": deal_id, "s": stage},
+            )
 
 
 async def fill_tasks(gql: GraphQLClient, count: int) -> None:
@@ -312,7 +322,7 @@ async def measure(
 
 
 async def run(
-    requests: int, only: set[str], deals: int, profile: str | None, compare: bool
+    requests: int, only: set[str], deals: int, profile: str | None, compare: bool, moves: int = 0
 ) -> None:
     rng = random.Random(14)
     pools = SimpleNamespace(
@@ -326,7 +336,7 @@ async def run(
     profiler = cProfile.Profile() if profile else None
     fills = {
         "contacts": lambda gql: fill_contacts(gql, pools, rng),
-        "deals": lambda gql: fill_deals(gql, pools, deals),
+        "deals": lambda gql: fill_deals(gql, pools, deals, moves),
         "tasks": lambda gql: fill_tasks(gql, deals // 4),
     }
     results: list[tuple[ListQuery, float, float | None]] = []
@@ -373,9 +383,10 @@ def main() -> int:
         action="store_true",
         help="each query also through Strawberry's Schema.execute, alternating",
     )
+    parser.add_argument("--moves", type=int, default=0, help="stage moves of each deal made")
     args = parser.parse_args()
     only = set(args.only.split(","))
-    asyncio.run(run(args.requests, only, args.deals, args.profile, args.compare))
+    asyncio.run(run(args.requests, only, args.deals, args.profile, args.compare, args.moves))
     return 0
 
 

@@ -94,6 +94,18 @@ def list_queries(pools: Pools) -> list[ListQuery]:
               first: 20, orderBy: {{field: AMOUNT, direction: DESC}}) {{ {page} }} }}""",
             {"p": pools.pipeline_id},
         ),
+        ListQuery(
+            "deals",
+            "board (deals' own fields)",
+            # The web's `Board` without what other subgraphs resolve (company names, tasks).
+            """query($p: ID) { pipelineBoard(pipelineId: $p) { currency
+              columns { stage { key name probability terminal rottingDays }
+                count totalAmount weightedAmount
+                deals(first: 20) { edges { node { id title amount currency ownerId stale
+                  stageEnteredAt createdAt company { id } } }
+                  pageInfo { hasNextPage endCursor } } } } }""",
+            {"p": pools.pipeline_id},
+        ),
         ListQuery("tasks", "__typename (floor)", "{ __typename }", {}),
         ListQuery(
             "tasks",

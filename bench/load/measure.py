@@ -1,11 +1,13 @@
 """What a load phase records and prints: latency per operation, errors by code, and the CPU
-and memory of each process of the stack (psutil)."""
+and memory of each process of the stack (psutil), with the time each spent ready to run but
+waiting for a core (Linux's scheduler statistics)."""
 
 from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 
@@ -40,12 +42,23 @@ class Recorder:
         return [s for name, v in self.latencies.items() if self.kinds[name] == kind for s in v]
 
 
+@dataclass(frozen=True)
+class Usage:
+    cpu: float  # CPU seconds used
+    rss: int  # peak resident bytes
+    # Seconds its threads were ready to run but waiting for a core (None: not on Linux). A
+    # process that used a fraction of a core and waited the rest of the phase was not idle:
+    # it was starved by the machine (other processes), and each of its requests waited.
+    waited: float | None
+
+
 class ProcessMeter:
-    """CPU seconds and peak RSS of named processes over a phase."""
+    """CPU seconds, run-queue wait and peak RSS of named processes over a phase."""
 
     def __init__(self, processes: dict[str, psutil.Process]) -> None:
         self.processes = processes
         self._start: dict[str, float] = {}
+        self._waited: dict[str, float | None] = {}
         self.peak_rss: dict[str, int] = {}
         self.started = 0.0
 
@@ -65,6 +78,7 @@ class ProcessMeter:
     def start(self) -> None:
         self.started = time.perf_counter()
         self._start = {n: _cpu(p) for n, p in self.processes.items()}
+        self._waited = {n: run_queue_wait(p.pid) for n, p in self.processes.items()}
         self.peak_rss = {}
 
     def sample(self) -> None:
@@ -75,13 +89,31 @@ class ProcessMeter:
                 continue
             self.peak_rss[name] = max(self.peak_rss.get(name, 0), rss)
 
-    def stop(self) -> dict[str, tuple[float, int]]:
-        """Per process: CPU seconds used since `start`, peak RSS bytes."""
+    def stop(self) -> dict[str, Usage]:
+        """Per process: what it used and waited since `start`."""
         self.sample()
-        return {
-            name: (_cpu(process) - self._start.get(name, 0.0), self.peak_rss.get(name, 0))
-            for name, process in self.processes.items()
-        }
+        usage = {}
+        for name, process in self.processes.items():
+            before, after = self._waited.get(name), run_queue_wait(process.pid)
+            waited = after - before if before is not None and after is not None else None
+            cpu = _cpu(process) - self._start.get(name, 0.0)
+            usage[name] = Usage(cpu, self.peak_rss.get(name, 0), waited)
+        return usage
+
+
+def run_queue_wait(pid: int) -> float | None:
+    """Seconds the process's threads have spent runnable but not running, since they
+    started (the second field of /proc/PID/task/TID/schedstat, in nanoseconds); None where
+    the kernel does not say."""
+    total = 0
+    found = False
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            total += int(stat.read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # a thread that ended meanwhile
+        found = True
+    return total / 1e9 if found else None
 
 
 def _cpu(process: psutil.Process) -> float:
@@ -112,7 +144,7 @@ def print_phase(
     users: int,
     seconds: float,
     recorder: Recorder,
-    usage: dict[str, tuple[float, int]],
+    usage: dict[str, Usage],
 ) -> dict[str, float]:
     """The phase's table; returns its headline figures."""
     total = recorder.requests
@@ -140,10 +172,20 @@ def print_phase(
         print("errors by code: " + ", ".join(f"{c} {n}" for c, n in recorder.errors.most_common()))
     else:
         print("errors: none")
-    print(f"{'process':16} {'CPU s':>7} {'cores':>6} {'CPU ms/req':>10} {'peak RSS MB':>11}")
-    for name, (cpu, rss) in sorted(usage.items(), key=lambda item: -item[1][0]):
+    print(
+        f"{'process':16} {'CPU s':>7} {'cores':>6} {'waited':>6} {'CPU ms/req':>10} "
+        f"{'peak RSS MB':>11}"
+    )
+    for name, use in sorted(usage.items(), key=lambda item: -item[1].cpu):
+        waited = "-" if use.waited is None else f"{use.waited / seconds:6.2f}"
         print(
-            f"{name:16} {cpu:7.1f} {cpu / seconds:6.2f} {cpu * 1000 / max(total, 1):10.2f} "
-            f"{rss / 1e6:11.0f}"
+            f"{name:16} {use.cpu:7.1f} {use.cpu / seconds:6.2f} {waited:>6} "
+            f"{use.cpu * 1000 / max(total, 1):10.2f} {use.rss / 1e6:11.0f}"
+        )
+    if any(use.waited is not None for use in usage.values()):
+        print(
+            "(cores: the CPU each process got; waited: the cores' worth of time its threads "
+            "were ready to run but queued for a CPU. cores + waited near 1 for a one-loop "
+            "process: it was busy or starved, not idle)"
         )
     return figures

@@ -156,6 +156,7 @@ def create_app(
         apq_cache_size=settings.apq_cache_size,
         subgraph_timeout=settings.subgraph_timeout,
         subgraph_connect_timeout=settings.subgraph_connect_timeout,
+        subgraph_queue_timeout=settings.subgraph_queue_timeout,
         ready_cache_seconds=settings.ready_cache_seconds,
         signer=signer,
     )

@@ -83,6 +83,9 @@ class GatewaySettings:
     subgraph_urls: dict[str, str] = field(default_factory=dict)  # by subgraph name
     subgraph_timeout: float = 10.0
     subgraph_connect_timeout: float = 1.0
+    # The longest a fetch waits for one of a subgraph's in-flight slots before it is shed
+    # (SERVICE_UNAVAILABLE, retryable: nothing was sent).
+    subgraph_queue_timeout: float = 5.0
     ready_cache_seconds: float = 2.0
     limits: Limits = field(default_factory=Limits)
     admission: Admission = field(default_factory=Admission)
@@ -124,6 +127,7 @@ class GatewaySettings:
             subgraph_urls=urls,
             subgraph_timeout=_float(env, "GATEWAY_SUBGRAPH_TIMEOUT", 10.0),
             subgraph_connect_timeout=_float(env, "GATEWAY_SUBGRAPH_CONNECT_TIMEOUT", 1.0),
+            subgraph_queue_timeout=_float(env, "GATEWAY_SUBGRAPH_QUEUE_TIMEOUT", 5.0),
             ready_cache_seconds=_float(env, "GATEWAY_READY_CACHE_SECONDS", 2.0),
             limits=limits,
             admission=admission,

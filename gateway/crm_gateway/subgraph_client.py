@@ -8,8 +8,11 @@ Failure codes (`extensions.code`, with `serviceName` and `retryable`):
   subgraph may have applied it; it is never re-sent (by us or, unwittingly, by the client).
   Retryable when the mutation carries an `Idempotency-Key`: the client's repeat with the
   same key gets the stored result or completes the change once (`crm_kit.idempotency`).
-- SUBGRAPH_TIMEOUT: no answer within GATEWAY_SUBGRAPH_TIMEOUT; retryable for a query, or a
-  mutation with an idempotency key.
+- SERVICE_UNAVAILABLE, retryable, "overloaded": the fetch waited GATEWAY_SUBGRAPH_QUEUE_TIMEOUT
+  (5 s) for one of the subgraph's in-flight slots without getting one. Nothing was sent, so
+  a mutation is as safe to repeat as a query: the subgraph is shedding load, not failing.
+- SUBGRAPH_TIMEOUT: no answer within GATEWAY_SUBGRAPH_TIMEOUT (its wait for a slot included);
+  retryable for a query, or a mutation with an idempotency key.
 - SUBGRAPH_BAD_RESPONSE / SUBGRAPH_AUTH_FAILED: not a GraphQL answer / the subgraph refused
   the gateway's assertion (a key configuration error, not the client's).
 """
@@ -96,10 +99,14 @@ class SubgraphClient:
         signer: SubgraphSigner | None = None,
         max_connections: int = 32,
         ready_cache_seconds: float = 2.0,
+        queue_timeout: float = 5.0,
     ) -> None:
         self.urls = urls
         self.names = names
         self.timeout = timeout
+        # The longest a fetch waits for an in-flight slot before it is shed (within
+        # `timeout`, which counts the wait too).
+        self.queue_timeout = min(queue_timeout, timeout)
         self.connect_timeout = connect_timeout
         self.observer = observer
         self.signer = signer
@@ -107,7 +114,11 @@ class SubgraphClient:
         self._ready: dict[str, tuple[bool, float]] = {}
         self._ready_probes: dict[str, asyncio.Task[bool]] = {}
         # At most `max_connections` requests in flight per subgraph; the rest wait here
-        # (within their deadline). The direct transport opens a connection per concurrent
+        # (within their deadline, and at most `queue_timeout`: a subgraph whose queue
+        # holds fetches that long is answering fewer than arrive, and a fetch shed
+        # unsent is a clear, safe-to-repeat answer where one that waited out its whole
+        # deadline was a timeout, for a mutation an "unsure" one although it was never
+        # sent). The direct transport opens a connection per concurrent
         # request and keeps `max_connections` idle, so without this bound a burst of 200
         # clients closed and re-opened connections beyond that on every round, and the
         # re-connects under load ran into the 1 s connect timeout (SERVICE_UNAVAILABLE);
@@ -170,9 +181,18 @@ class SubgraphClient:
         repeatable = not mutation or IDEMPOTENCY_HEADER in headers
         start = time.perf_counter()
         ok = False
+        slots = self._in_flight[graph]
         try:
-            # One deadline for the whole exchange (connect, send, wait, read).
-            async with asyncio.timeout(self.timeout), self._in_flight[graph]:
+            await self._take_slot(name, slots)
+        except SubgraphFailure:
+            if self.observer is not None:
+                self.observer(name, time.perf_counter() - start, False)
+            raise
+        try:
+            # One deadline for the whole exchange (the wait for a slot, connect, send, wait,
+            # read).
+            remaining = self.timeout - (time.perf_counter() - start)
+            async with asyncio.timeout(remaining):
                 direct = self._direct.get(graph)
                 if direct is not None:
                     status, content = await direct.post(
@@ -215,8 +235,27 @@ class SubgraphClient:
                 retryable=True,
             ) from None
         finally:
+            slots.release()
             if self.observer is not None:
                 self.observer(name, time.perf_counter() - start, ok)
+
+    async def _take_slot(self, name: str, slots: asyncio.Semaphore) -> None:
+        """One of the subgraph's in-flight slots, or SERVICE_UNAVAILABLE (retryable: nothing
+        was sent) after waiting `queue_timeout` for one."""
+        if not slots.locked():
+            await slots.acquire()  # free: no timer to arm
+            return
+        try:
+            async with asyncio.timeout(self.queue_timeout):
+                await slots.acquire()
+        except TimeoutError:
+            raise SubgraphFailure(
+                name,
+                "SERVICE_UNAVAILABLE",
+                f"overloaded (no slot free within {self.queue_timeout:g} s); nothing was "
+                "sent, retry shortly",
+                retryable=True,
+            ) from None
 
     @staticmethod
     def _graphql_body(name: str, status: int, content: bytes) -> dict[str, Any]:

@@ -221,3 +221,93 @@ def test_the_same_under_uvloop_as_the_gateway_serves() -> None:
             await _post_once([b'HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{"data":{}}'])
 
     uvloop.run(scenarios())
+
+
+class Held:
+    """Reads requests and answers each only when `release` is set (a subgraph that is busy
+    for as long as the test says); counts what it was sent."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.arrived = asyncio.Event()
+        self.received = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        body = b'{"data":{}}'
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                return
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            self.received += 1
+            self.arrived.set()
+            await self.release.wait()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+
+
+async def test_a_fetch_that_gets_no_slot_in_time_is_shed_unsent_and_retryable() -> None:
+    """With the subgraph's one slot taken, a mutation waiting past the queue bound is shed:
+    SERVICE_UNAVAILABLE, retryable although it has no idempotency key (it was never sent),
+    and the subgraph received nothing of it; the fetch holding the slot is answered."""
+    held = Held()
+    server = await asyncio.start_server(held.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    observed: list[tuple[str, bool]] = []
+    client = SubgraphClient(
+        {"DEALS": f"http://127.0.0.1:{port}/graphql"},
+        {"DEALS": "deals"},
+        max_connections=1,
+        queue_timeout=0.05,
+        observer=lambda name, _seconds, ok: observed.append((name, ok)),
+    )
+    try:
+        first = asyncio.ensure_future(client.send("DEALS", "{ a }", None, {}))
+        await held.arrived.wait()  # the first query holds the only slot
+        with pytest.raises(SubgraphFailure) as shed:
+            await client.send("DEALS", "mutation { moveDeal }", None, {})
+        held.release.set()
+        assert await first == {"data": {}}
+        # The slot is free again: the next mutation is sent and answered.
+        assert await client.send("DEALS", "mutation { moveDeal }", None, {}) == {"data": {}}
+    finally:
+        held.release.set()
+        await client.aclose()
+        server.close()
+        await server.wait_closed()
+    error = shed.value.to_error()
+    assert error["extensions"] == {
+        "code": "SERVICE_UNAVAILABLE",
+        "serviceName": "deals",
+        "retryable": True,
+    }
+    assert "overloaded" in error["message"] and "nothing was sent" in error["message"]
+    assert held.received == 2  # the first query and the last mutation, never the shed one
+    assert sorted(observed) == [("deals", False), ("deals", True), ("deals", True)]
+
+
+async def test_a_sent_mutation_without_an_answer_is_still_a_timeout_that_may_have_applied() -> None:
+    """The queue bound sheds only fetches not sent: one sent and not answered within the
+    whole deadline is SUBGRAPH_TIMEOUT, not retryable without an idempotency key."""
+    held = Held()
+    server = await asyncio.start_server(held.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = SubgraphClient(
+        {"DEALS": f"http://127.0.0.1:{port}/graphql"},
+        {"DEALS": "deals"},
+        timeout=0.1,
+        queue_timeout=5.0,
+    )
+    try:
+        with pytest.raises(SubgraphFailure) as failure:
+            await client.send("DEALS", "mutation { moveDeal }", None, {})
+    finally:
+        held.release.set()
+        await client.aclose()
+        server.close()
+        await server.wait_closed()
+    assert failure.value.code == "SUBGRAPH_TIMEOUT" and failure.value.retryable is False
+    assert held.received == 1
+    assert client.queue_timeout == 0.1  # never beyond the whole deadline

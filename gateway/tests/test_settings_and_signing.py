@@ -41,6 +41,7 @@ def test_every_limit_is_settable() -> None:
             "GATEWAY_MAX_IN_FLIGHT": "16",
             "GATEWAY_AUTH_LOCK_AFTER": "17",
             "GATEWAY_SUBGRAPH_CONNECT_TIMEOUT": "0.5",
+            "GATEWAY_SUBGRAPH_QUEUE_TIMEOUT": "2.5",
             "GATEWAY_TRUSTED_PROXIES": "10.0.0.1, 10.0.0.2",
         }
     )
@@ -58,6 +59,7 @@ def test_every_limit_is_settable() -> None:
         17,
     )
     assert settings.subgraph_connect_timeout == 0.5
+    assert settings.subgraph_queue_timeout == 2.5
     assert settings.trusted_proxies == ("10.0.0.1", "10.0.0.2")
 
 

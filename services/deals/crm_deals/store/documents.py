@@ -11,7 +11,7 @@ every single read and write of them is by `_id`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from crm_kit.records import RecordType
@@ -180,8 +180,13 @@ def slim_deal_doc(deal: Deal, workspace_id: str) -> Doc:
 
 
 def deal_from_doc(doc: Mapping[str, Any]) -> Deal:
+    return Deal(**deal_fields(doc), **deal_histories(doc))
+
+
+def deal_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored deal's fields but its histories (`deal_histories`), as `Deal` arguments."""
     get = doc.get
-    return Deal(
+    return dict(
         id=doc["_id"],
         workspace_id=doc["workspace_id"],
         title=get("title") or "",
@@ -212,16 +217,6 @@ def deal_from_doc(doc: Mapping[str, Any]) -> Deal:
         stage_entered_at=get("stage_entered_at"),
         last_activity_at=get("last_activity_at"),
         completed_playbook_keys=list(get("completed_playbook_keys") or []),
-        stage_history=[stage_change_from_doc(c) for c in get("stage_history") or []],
-        owner_changes=[owner_change_from_doc(c) for c in get("owner_changes") or []],
-        field_changes=[
-            FieldChange(c["at"], c["field"], c.get("previous")) for c in get("field_changes") or []
-        ],
-        activity_log=[
-            Activity(a["at"], a.get("kind") or "interaction")
-            for a in get("activity_log") or []
-            if a.get("at") is not None
-        ],
         external_id=get("external_id"),
         import_job=get("import_job"),
         rev=int(get("rev") or 1),
@@ -232,6 +227,41 @@ def deal_from_doc(doc: Mapping[str, Any]) -> Deal:
         deleted_at=get("deleted_at"),
         stale_at=get("stale_at"),
     )
+
+
+def deal_histories(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored deal's histories converted, as `Deal` arguments (the read path converts
+    each when first asked for: `read_deals.ReadDeal`)."""
+    return {name: convert(doc) for name, convert in HISTORIES.items()}
+
+
+def _stage_history(doc: Mapping[str, Any]) -> list[Any]:
+    return [stage_change_from_doc(c) for c in doc.get("stage_history") or []]
+
+
+def _owner_changes(doc: Mapping[str, Any]) -> list[Any]:
+    return [owner_change_from_doc(c) for c in doc.get("owner_changes") or []]
+
+
+def _field_changes(doc: Mapping[str, Any]) -> list[Any]:
+    changes = doc.get("field_changes") or []
+    return [FieldChange(c["at"], c["field"], c.get("previous")) for c in changes]
+
+
+def _activity_log(doc: Mapping[str, Any]) -> list[Any]:
+    return [
+        Activity(a["at"], a.get("kind") or "interaction")
+        for a in doc.get("activity_log") or []
+        if a.get("at") is not None
+    ]
+
+
+HISTORIES: dict[str, Callable[[Mapping[str, Any]], list[Any]]] = {
+    "stage_history": _stage_history,
+    "owner_changes": _owner_changes,
+    "field_changes": _field_changes,
+    "activity_log": _activity_log,
+}
 
 
 def history_from_doc(doc: Mapping[str, Any]) -> DealHistory:

@@ -9,19 +9,29 @@ import heapq
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 from crm_kit.filters import And, Eq, Filter, Get, In
-from crm_kit.index_entries import Entries
+from crm_kit.index_entries import MEMO_LIMIT, Entries
 from crm_kit.memory_db import sort_key
 from crm_kit.pagination import Cursor, Order
 
 from ..domain.queries import StageTotal
 from .index_entry import ALWAYS_NULL, ARRAY_FIELDS, FIELDS, Entry
 
+R = TypeVar("R")
+# Reports kept in parts (`WorkspaceDeals.report`): a change computes 1/SHARDS of them again.
+SHARDS = 16
+
 # Fields with a posting list (value -> deal ids): an equality filter on one of them
 # narrows the candidates before the filter runs (a company's deals, a board column).
 POSTED = ("pipeline_id", "stage_key", "owner_id", "company_id", "contact_ids")
+
+
+def shard_of(deal_id: str) -> int:
+    """The part of the reports a deal counts in (this process's string hash: the parts
+    live in its memory only)."""
+    return hash(deal_id) % SHARDS
 
 
 class Unsupported(Exception):
@@ -149,12 +159,18 @@ class WorkspaceDeals(Entries[Entry]):
     def __init__(self) -> None:
         super().__init__(_posted)
         self._board: BoardState | None = None
+        # Reports' parts by shard of the deals' ids (`report`): a change empties its own.
+        self._parts: list[dict[Hashable, Any]] = [{} for _ in range(SHARDS)]
+        self._shard_ids: list[set[str]] = [set() for _ in range(SHARDS)]
 
     def put(self, entry: Entry) -> None:
         old = self.entries.get(entry.id)
         if old == entry:
             return
         super().put(entry)
+        shard = shard_of(entry.id)
+        self._parts[shard].clear()
+        self._shard_ids[shard].add(entry.id)
         if self._board is not None:
             if old is not None:
                 self._board.remove(old)
@@ -163,8 +179,57 @@ class WorkspaceDeals(Entries[Entry]):
     def drop(self, entry_id: str) -> None:
         old = self.entries.get(entry_id)
         super().drop(entry_id)
+        if old is not None:
+            shard = shard_of(entry_id)
+            self._parts[shard].clear()
+            self._shard_ids[shard].discard(entry_id)
         if self._board is not None and old is not None:
             self._board.remove(old)
+
+    def report(
+        self,
+        pipeline_id: str,
+        where: Filter | None,
+        key: Hashable,
+        compute: Callable[[Sequence[Entry]], R],
+        merge: Callable[[Sequence[R]], R] | None = None,
+    ) -> R:
+        """`compute` over the pipeline's entries (those `where` selects, when given: it
+        names the pipeline too), kept until an entry changes. With `merge` (the report of
+        several disjoint sets of deals from theirs: `domain.report_parts`) it is kept per
+        shard of the deals' ids as well, so after a change only that deal's shard is
+        computed again (1/SHARDS of the deals) and the parts merged: a dashboard over
+        8,800 deals cost ~15 ms of CPU computed whole, and any deal's move emptied it.
+        Raises Unsupported for a field not held."""
+        memo_key = ("report", pipeline_id, repr(where), key)
+
+        def facts() -> Sequence[Entry]:
+            return self.of_pipeline(pipeline_id) if where is None else self.matching(where)
+
+        if merge is None:
+            return self.memo(memo_key, lambda: compute(facts()))
+        parts_merge = merge
+
+        def part_facts(shard: int) -> list[Entry]:
+            # The shard's own entries, selected as `facts` selects (`where` names the
+            # pipeline): a pass over 1/SHARDS of the deals, not over every one.
+            entries = self.entries
+            held = (entries[deal_id] for deal_id in self._shard_ids[shard])
+            if where is None:
+                return [e for e in held if e.pipeline_id == pipeline_id]
+            return [e for e in held if where.matches(field_of(e))]
+
+        def merged() -> R:
+            parts: list[R] = []
+            for shard, kept in enumerate(self._parts):
+                if memo_key not in kept:
+                    if len(kept) >= MEMO_LIMIT:
+                        del kept[next(iter(kept))]
+                    kept[memo_key] = compute(part_facts(shard))
+                parts.append(kept[memo_key])
+            return parts_merge(parts)
+
+        return self.memo(memo_key, merged)
 
     def matching(self, where: Filter) -> Sequence[Entry]:
         """The entries `where` selects (kept until the entries change: do not modify).

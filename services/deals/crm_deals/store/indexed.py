@@ -47,6 +47,7 @@ from .index_data import Unsupported, WorkspaceDeals
 from .index_entry import PROJECTION, Entry, live_entry_of, older
 from .model_cache import ModelCache
 from .port import Board
+from .read_deals import read_deal_from_doc
 from .store import Backend, RecordStore, WorkspaceRecordStore
 
 DealIndex = ReadIndex[Entry, WorkspaceDeals]
@@ -289,24 +290,20 @@ class IndexedWorkspaceStore(WorkspaceRecordStore):
         narrowed: DealSelection | None,
         key: Hashable,
         compute: Callable[[Sequence[ReportedDeal]], Any],
+        merge: Callable[[Sequence[Any]], Any] | None = None,
     ) -> Any:
-        """A dashboard's figures over 8,800 deals cost ~15 ms of CPU each: kept in the
-        entries' memo, which any change of a deal (this replica's write, the change log,
-        an event, a rebuild's new entries) empties, per visibility (the narrowed filter)
-        and per `key` (the rest the figures depend on)."""
+        """A dashboard's figures, kept by the entries (`WorkspaceDeals.report`) until a
+        deal changes (this replica's write, the change log, an event, a rebuild's new
+        entries), per visibility (the narrowed filter) and per `key` (the rest the figures
+        depend on); with `merge`, in parts of which a change empties only its deal's."""
         data = await self.index.entries(self.workspace_id)
         if data is None:
-            return await super().pipeline_report(pipeline_id, narrowed, key, compute)
+            return await super().pipeline_report(pipeline_id, narrowed, key, compute, merge)
         try:
             where = None if narrowed is None else self._of_pipeline(pipeline_id, narrowed)
-
-            def figures() -> Any:
-                facts = data.of_pipeline(pipeline_id) if where is None else data.matching(where)
-                return compute(facts)
-
-            return data.memo(("report", pipeline_id, repr(where), key), figures)
+            return data.report(pipeline_id, where, key, compute, merge)
         except Unsupported:
-            return await super().pipeline_report(pipeline_id, narrowed, key, compute)
+            return await super().pipeline_report(pipeline_id, narrowed, key, compute, merge)
 
     async def _fetch(
         self, chosen: list[Entry]
@@ -331,7 +328,8 @@ class IndexedWorkspaceStore(WorkspaceRecordStore):
             if doc is None or (not held and live_entry_of(doc) != entry):
                 behind.append(entry.id)
             if doc is not None:
-                deals.append(deal_from_doc(doc))
+                # A card or a list row rarely asks for a history: converted if it does.
+                deals.append(read_deal_from_doc(doc))
         return deals, behind, docs
 
 

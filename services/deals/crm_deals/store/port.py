@@ -140,10 +140,13 @@ class WorkspaceStore(Protocol):
         narrowed: DealSelection | None,
         key: Hashable,
         compute: Callable[[Sequence[ReportedDeal]], Any],
+        merge: Callable[[Sequence[Any]], Any] | None = None,
     ) -> Any:
         """`compute` over `pipeline_facts(pipeline_id, narrowed)`; a store may return the
         result it computed earlier under the same `key` for the same deals (until one of
-        them changes), so `key` names everything else the result depends on."""
+        them changes), so `key` names everything else the result depends on. `merge`, when
+        given, makes the result of disjoint sets of deals from theirs (a store may keep
+        the report in parts and compute only the parts whose deals changed)."""
 
     async def pipeline_deals(self, pipeline_id: str) -> list[Deal]:
         """Every live deal of the pipeline (the win model's training reads them)."""

@@ -247,6 +247,7 @@ class WorkspaceRecordStore:
         narrowed: DealSelection | None,
         key: Hashable,
         compute: Callable[[Sequence[ReportedDeal]], Any],
+        merge: Callable[[Sequence[Any]], Any] | None = None,
     ) -> Any:
         return compute(await self.pipeline_facts(pipeline_id, narrowed))
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from crm_kit.clock import as_utc
 from crm_kit.errors import BadUserInput, NotFound
@@ -34,6 +34,7 @@ from ..domain.pipeline import Pipeline
 from ..domain.queries import EVERY_DEAL
 from ..domain.rates import Converter
 from ..domain.records import ForecastSnapshot, Lease, SnapshotMonth
+from ..domain.report_parts import merge_forecasts, merge_funnels, merge_scorecards
 from ..store.port import DealsStore
 from .pipelines import check_pipeline_id, get_pipeline
 from .rates import converter, converter_for
@@ -110,16 +111,18 @@ async def report(
     pipeline: Pipeline,
     key: Hashable,
     compute: Callable[[Sequence[ReportedDeal]], R],
+    merge: Callable[[Sequence[R]], R] | None = None,
 ) -> R:
     """`compute` over the facts the caller may add up (as `facts_of`), kept by the store
     until a deal changes: `key` names every other input of `compute` (the pipeline's
     version, the window, the converter's target, rates and day...), the store adds the
-    caller's visibility."""
+    caller's visibility. `merge` (`domain.report_parts`) lets the store keep it in parts
+    and compute again only the part of the deals that changed."""
     access = await scope.access()
     access.require_field(AMOUNT, "amount")
     seen = None if access.of("deal").everything else await narrowed(scope, EVERY_DEAL)
     full_key = (key, pipeline.id, pipeline.version)
-    found: R = await scope.store.pipeline_report(pipeline.id, seen, full_key, compute)
+    found: R = await scope.store.pipeline_report(pipeline.id, seen, full_key, compute, merge)
     return found
 
 
@@ -155,6 +158,7 @@ async def forecast(
         lambda facts: build_forecast(
             facts, pipeline.id, start, end, convert.target, owner_id, converter=convert
         ),
+        merge_forecasts,
     )
     return pipeline, figures
 
@@ -175,6 +179,7 @@ async def pipeline_analytics(
         pipeline,
         ("funnel", window, owner_id, convert.key),
         lambda facts: funnel(facts, pipeline, window, convert.target, owner_id, convert),
+        merge_funnels,
     )
     return pipeline, figures
 
@@ -190,13 +195,29 @@ async def owner_scorecards(
     pipeline = await _pipeline(scope, pipeline_id)
     convert = await converter_for(scope, pipeline, currency)
     now = scope.now()
-    held = await report(
+    held: KeptScorecards = await report(
         scope,
         pipeline,
         ("scorecards", window, convert.key),
         lambda facts: HeldScorecards(facts, pipeline.id, window, convert),
+        MergedScorecards,
     )
     return pipeline, held.at(now)
+
+
+class KeptScorecards(Protocol):
+    def at(self, now: datetime) -> list[Scorecard]: ...
+
+
+class MergedScorecards:
+    """Scorecards kept in parts (`report`): each part holds its own span of time (its
+    deals' `stale_at`s), the cards at a time are the parts' merged."""
+
+    def __init__(self, parts: Sequence[KeptScorecards]) -> None:
+        self._parts = parts
+
+    def at(self, now: datetime) -> list[Scorecard]:
+        return merge_scorecards([part.at(now) for part in self._parts])
 
 
 class HeldScorecards:

@@ -343,3 +343,48 @@ async def test_a_change_starts_from_the_held_deal_and_sees_the_other_instances_c
             ("qualification", "prospecting"),
             ("prospecting", "qualification"),
         ]
+
+
+DASHBOARDS = """query($from: Date!, $to: Date!) {
+  pipelineAnalytics { created won lost stages { key entered advanced movedBack stillThere
+    medianDaysInStage p75DaysInStage } }
+  forecast(from: $from, to: $to) { months { month categories { category count amount } }
+    undated { openPipeline weightedForecast } } }"""
+
+
+async def test_dashboards_kept_in_parts_follow_another_instances_writes(
+    settings: Settings,
+) -> None:
+    """b keeps the funnel and the forecast in parts; a's moves, update and new deal reach
+    b's next request through the change log (b's event feed cut off), and b's figures are
+    then those a fresh instance computes over every deal."""
+    workspace = "ws-dash"
+    window = {"from": "2000-01-01", "to": "2000-06-01"}  # the forecast's undated deals count
+    async with instance(settings, workspace) as a, instance(settings, workspace) as b:
+        ids = []
+        for n in range(6):
+            deal = {"title": f"D{n}", "amount": "10", "companyId": "co-dash"}
+            made = await a["client"].data(CREATE, {"input": deal})
+            ids.append(made["createDeal"]["id"])
+        await a["client"].data(MOVE, {"id": ids[0], "s": "qualification"})
+
+        async def b_has_all() -> bool:
+            return (await _columns(b["client"]))["prospecting"]["count"] == 5
+
+        await eventually(b_has_all, timeout=15)
+        before = await b["client"].data(DASHBOARDS, window)
+        assert before == await b["client"].data(DASHBOARDS, window)  # kept
+        await b["feed"].unsubscribe()
+        await a["client"].data(MOVE, {"id": ids[1], "s": "qualification"})
+        await a["client"].data(MOVE, {"id": ids[0], "s": "prospecting"})
+        await a["client"].data(UPDATE, {"id": ids[2], "input": {"amount": "99"}})
+        await a["client"].data(CREATE, {"input": {"title": "D6", "amount": "7"}})  # stays
+        after = await b["client"].data(DASHBOARDS, window)
+        assert after != before
+        stages = {s["key"]: s for s in after["pipelineAnalytics"]["stages"]}
+        assert stages["qualification"]["entered"] == 2
+        assert stages["qualification"]["movedBack"] == 1
+        assert stages["prospecting"]["entered"] == 7
+        assert after["forecast"]["undated"]["openPipeline"] == "156.00"  # 5 x 10 + 99 + 7
+        async with instance(settings, workspace) as c:
+            assert await c["client"].data(DASHBOARDS, window) == after
