@@ -362,6 +362,16 @@ class IndexedWorkspaceStore(DealListWorkspaceStore):
         held = await outcomes.records(ws, [record_id])
         return OUTCOME.from_doc(held[record_id]) if record_id in held else None
 
+    async def outcomes_of(self, deal_ids: Sequence[str]) -> dict[str, DealOutcome]:
+        # Those not held yet read in one query (`ReadIndex.records`), not one per deal: a
+        # consumer's batch of stage changes asks for its deals' outcomes together.
+        outcomes, ws = self.root.outcomes, self.workspace_id
+        if outcomes is None or await outcomes.entries(ws) is None:
+            return await super().outcomes_of(deal_ids)
+        wanted = {outcome_id(ws, deal_id): deal_id for deal_id in dict.fromkeys(deal_ids)}
+        held = await outcomes.records(ws, list(wanted))
+        return {wanted[record_id]: OUTCOME.from_doc(doc) for record_id, doc in held.items()}
+
     async def _fetch(self, chosen: list[TaskSummary]) -> tuple[list[Task], list[str]]:
         """The chosen tasks in order, and the ids whose summary was behind its task."""
         if self.index.holds_records:

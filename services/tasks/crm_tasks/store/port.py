@@ -213,6 +213,10 @@ class WorkspaceStore(Protocol):
         (`DealOutcome.newer_than`); returns whether it was stored."""
 
     async def deal_outcome(self, deal_id: str) -> DealOutcome | None: ...
+    async def outcomes_of(self, deal_ids: Sequence[str]) -> dict[str, DealOutcome]:
+        """The recorded outcomes of these deals by deal id (those without one left out):
+        `deal_outcome` of each, read together (one query, not one per deal)."""
+
     async def deal_outcomes(self, closed_from: datetime, closed_to: datetime) -> list[DealOutcome]:
         """Deals closed (and not reopened since) in [closed_from, closed_to)."""
 

@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 
 from crm_contracts import tasks as contract
+from crm_kit.mongo import pushes_filters_down
 from crm_kit.profile import DatabaseProfile
 from crm_kit.testing import CommandsSent
 from crm_kit.writer import DocumentWriter
@@ -31,13 +32,28 @@ pytestmark = pytest.mark.integration
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
+class _Finds(CommandsSent):
+    """The collections of the `find` commands a client starts, as a list that grows as
+    they are sent (`CommandsSent.of` answers a copy: a test that cleared it and then read
+    it again would read the copy taken before)."""
+
+    def __init__(self) -> None:
+        super().__init__("find")
+        self.collections: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "find":
+            self.collections.append(str(event.command["find"]))
+
+
 @contextlib.asynccontextmanager
 async def _two_replicas_recording_finds(
-    infra: Any, db_name: str
+    infra: Any, db_name: str, *, detected: bool = False
 ) -> AsyncIterator[tuple[Any, Any, list[str]]]:
     """The store on two replicas (FerretDB profile, change logs on), and the collections
-    the first one's `find` commands read."""
-    finds = CommandsSent("find")
+    the first one's `find` commands read. `detected`: the profile as the server's build
+    answers (reads by id as one `$in` query on the platform's build of FerretDB)."""
+    finds = _Finds()
     client: AsyncMongoClient[Any] = AsyncMongoClient(
         infra.mongodb_uri, tz_aware=True, event_listeners=[finds]
     )
@@ -45,11 +61,15 @@ async def _two_replicas_recording_finds(
     try:
         db = client[db_name]
         await ensure_indexes(db)
-        profile = DatabaseProfile.named("ferretdb")
+        profile = (
+            await DatabaseProfile.detect(db, "ferretdb")
+            if detected
+            else DatabaseProfile.named("ferretdb")
+        )
         yield (
             mongo_store(_writer(db, profile)),
             mongo_store(_writer(other[db_name], profile)),
-            finds.of("find"),
+            finds.collections,
         )
     finally:
         await client.close()
@@ -523,3 +543,46 @@ async def test_deal_outcomes_are_held_and_another_replicas_close_is_seen_at_once
             assert found is not None and (found.outcome, found.sequence) == (REOPENED, 4)
         # Another workspace's deal of the same id has no outcome of w1's.
         assert await one.for_workspace("w2").deal_outcome("d1") is None
+
+
+async def test_the_outcomes_of_a_batchs_deals_are_read_together_and_then_held(
+    infra: Any, db_name: str
+) -> None:
+    """A consumer's batch of stage changes asks for its deals' outcomes at once
+    (`outcomes_of`): those not held yet are read together (one query on the platform's
+    build of FerretDB, one `_id` look-up each as published), then held; a close by another
+    replica is seen at the next ask, and another workspace's deal of the same id is not
+    this workspace's."""
+    from crm_tasks.domain.outcome import DealOutcome
+
+    async with _two_replicas_recording_finds(infra, db_name, detected=True) as (one, two, reads):
+        w1, replica = one.for_workspace("w1"), two.for_workspace("w1")
+        lost = DealOutcome("d2", "lost", NOW, "w1", sequence=2)
+        assert await replica.keep_deal_outcome(lost)
+        assert await two.for_workspace("w2").keep_deal_outcome(
+            DealOutcome("d3", "won", NOW, "w2", sequence=1)
+        )
+        await w1.outcomes_of(["warm"])  # the index's first ask of the workspace
+        reads.clear()
+        deals = ["d1", "d2", "d3", "d1"]
+        found = await w1.outcomes_of(deals)
+        assert {deal: (o.outcome, o.sequence) for deal, o in found.items()} == {"d2": ("lost", 2)}
+        asked = reads.count("deal_outcomes")
+        probe: AsyncMongoClient[Any] = AsyncMongoClient(infra.mongodb_uri)
+        try:
+            pushdown = await pushes_filters_down(probe[db_name])
+        finally:
+            await probe.close()
+        assert asked == (1 if pushdown else 3), reads
+        reads.clear()
+        assert (await w1.outcomes_of(deals)).keys() == {"d2"}
+        assert "deal_outcomes" not in reads, reads  # held, absent ones too
+        won = DealOutcome("d1", "won", NOW, "w1", sequence=3)
+        assert await replica.keep_deal_outcome(won)
+        again = await w1.outcomes_of(deals)
+        assert {deal: o.outcome for deal, o in again.items()} == {"d1": "won", "d2": "lost"}
+        # What one replica holds answers as the store reads it (the fallback's answer).
+        assert {d: o.outcome for d, o in (await replica.outcomes_of(deals)).items()} == {
+            "d1": "won",
+            "d2": "lost",
+        }
