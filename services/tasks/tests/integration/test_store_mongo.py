@@ -357,7 +357,7 @@ async def test_a_playbooks_audit_entries_ride_in_its_deal_list_once_after_a_cras
     carries the same entries and events, so the log keeps one entry per task and the
     stream one event per task (their ids derive from the tasks)."""
     from crm_kit.audit import AUDIT as AUDIT_LOG
-    from crm_kit.audit import INTENTS
+    from crm_kit.audit import INTENTS, is_pack, stored_changes
     from crm_kit.outbox import OutboxRelay
     from crm_tasks.config import AUDIT
 
@@ -384,14 +384,25 @@ async def test_a_playbooks_audit_entries_ride_in_its_deal_list_once_after_a_cras
         assert len(await w1.add_playbook_tasks({"d7": redelivered})) == 2  # both stored already
         listed = await db["deal_tasks"].find_one({"_id": "w1:d7"})
         assert len(listed["_outbox"]) == 2 and len(listed["_audit"]) == 2
+        # Held with their changes as one text each (the list is written and cleared whole).
+        assert all(isinstance(entry["changes"], str) for entry in listed["_audit"])
         relay = OutboxRelay(db, OUTBOX_COLLECTIONS, nc.jetstream())
         await relay.publish_pending()
         created = [e async for e in db[AUDIT_LOG].find({"action": "create"})]
         assert sorted(e["record_id"] for e in created) == [t.id for t in playbook]
         assert {e["_id"] for e in created} == {e["_id"] for e in held}
-        # A third delivery (after the list was written) adds nothing to the log.
+        # Stored one document per entry (never a pack: a later move may group them
+        # otherwise), their changes read as a list.
+        assert not any(is_pack(e) for e in created)
+        for entry in created:
+            fields = {change["field"]: change["after"] for change in stored_changes(entry)}
+            assert fields["title"] == f'"t{entry["record_id"][-1]}"', fields
+        # A third delivery (after the list was written) adds nothing to the log, nor does
+        # a fourth that holds one of the entries alone (a batch grouped otherwise).
         again = {"d7": [make_task(n, deal_id="d7") for n in (1, 2)]}
         assert len(await w1.add_playbook_tasks(again))
+        await relay.publish_pending()
+        assert len(await w1.add_playbook_tasks({"d7": [make_task(2, deal_id="d7")]}))
         await relay.publish_pending()
         assert await db[AUDIT_LOG].count_documents({}) == 2
         found = await w1.find_tasks(TaskFilter(deal_ids=["d7"]), NOW)
