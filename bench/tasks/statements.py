@@ -13,7 +13,7 @@ this process spent per stage change (the service's work, plus this script's publ
 and listening: the same for every version measured). Statements and CPU time, unlike
 latencies, hardly move with the load other programs put on the machine.
 
-    .venv/bin/python bench/tasks/statements.py [--changes 50] [--profile auto|mongodb]
+    .venv/bin/python bench/tasks/statements.py [--changes 50] [--rate 0] [--profile auto|mongodb]
 """
 
 from __future__ import annotations
@@ -113,7 +113,9 @@ def playbook(team_id: str) -> list[dict[str, Any]]:
     ]
 
 
-async def measure(changes: int, profile: str, cprofile: str | None = None) -> dict[str, Any]:
+async def measure(
+    changes: int, profile: str, cprofile: str | None = None, rate: float = 0.0
+) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="crm-bench-statements-"))
     os.environ["CRM_DATA_DIR"] = str(tmp)
     stack = InfraStack(tmp, free_port(), free_port(), harness=True).start()
@@ -167,7 +169,10 @@ async def measure(changes: int, profile: str, cprofile: str | None = None) -> di
                 profiler.enable()
             cpu = time.process_time()
             db_cpu = cpu_seconds(ferretdb)
-            for deal_id in deal_ids:
+            started = time.monotonic()
+            for n, deal_id in enumerate(deal_ids):
+                if rate > 0:  # paced: the consumer's batches as a steady rate makes them
+                    await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
                 await publish(deal_id)
             await eventually(lambda: _ready(announced, deal_ids), timeout=300, what="playbooks")
             cpu = time.process_time() - cpu
@@ -185,6 +190,7 @@ async def measure(changes: int, profile: str, cprofile: str | None = None) -> di
     per_change, writes, reads = per_operation(counted, changes)
     return {
         "changes": changes,
+        "rate": rate or None,
         "profile": profile,
         "writes_per_change": round(writes, 2),
         "reads_per_change": round(reads, 2),
@@ -229,11 +235,19 @@ def main(argv: list[str] | None = None) -> int:
         help="write a cProfile (CPU time) of this process, the service, over the stage changes "
         "to PATH (its overhead inflates the CPU figures printed by that run)",
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="stage changes published per second (0: as fast as the bench publishes; a "
+        "steady rate gives the consumer the small batches of run.py's load)",
+    )
     args = parser.parse_args(argv)
-    if not 0 < args.changes <= 1000:
-        parser.error("bounded: 0 < changes <= 1000")
-    result = asyncio.run(measure(args.changes, args.profile, args.cprofile))
-    print(f"tasks playbook statements ({result['changes']} stage changes, {args.profile}):")
+    if not 0 < args.changes <= 1000 or not 0 <= args.rate <= 1000:
+        parser.error("bounded: 0 < changes <= 1000, 0 <= rate <= 1000")
+    result = asyncio.run(measure(args.changes, args.profile, args.cprofile, args.rate))
+    paced = f", {args.rate:g}/s" if args.rate else ""
+    print(f"tasks playbook statements ({result['changes']} stage changes{paced}, {args.profile}):")
     for key, value in result["per_change"].items():
         print(f"  {key:40} {value:>6}")
     print(f"writes per stage change: {result['writes_per_change']}")
