@@ -556,6 +556,51 @@ async def test_deal_outcomes_are_held_and_another_replicas_close_is_seen_at_once
         assert await one.for_workspace("w2").deal_outcome("d1") is None
 
 
+async def test_the_rules_are_held_and_another_replicas_change_is_seen_at_the_next_ask(
+    infra: Any, db_name: str
+) -> None:
+    """With the change logs, a workspace's automation rules are read once and then held:
+    the rules durables ask for a trigger's enabled rules once per fetch and read no
+    `automation_rules` again. A rule added, changed (disabled) or deleted by another
+    replica, or by this one, is seen at the next ask; another workspace's rules are not
+    this workspace's; the answer is the store's (by id, filtered as asked)."""
+
+    def rule(rule_id: str, workspace: str, trigger: str, enabled: bool = True) -> Rule:
+        return Rule(rule_id, workspace, "r", trigger, [], [], enabled=enabled)
+
+    async with _two_replicas_recording_finds(infra, db_name) as (one, two, reads):
+        w1, replica = one.for_workspace("w1"), two.for_workspace("w1")
+        await replica.add_rule(rule("b" * 24, "w1", "deal_won"))
+        await two.for_workspace("w2").add_rule(rule("c" * 24, "w2", "deal_won"))
+        assert [r.id for r in await w1.list_rules("deal_won", True)] == ["b" * 24]
+        reads.clear()
+        for _ in range(3):
+            assert [r.id for r in await w1.list_rules("deal_won", True)] == ["b" * 24]
+        assert "automation_rules" not in reads, reads
+        # Another replica's new rule, then this replica's own: each seen at the next ask.
+        await replica.add_rule(rule("a" * 24, "w1", "deal_won"))
+        assert [r.id for r in await w1.list_rules("deal_won", True)] == ["a" * 24, "b" * 24]
+        await w1.add_rule(rule("d" * 24, "w1", "deal_lost"))
+        assert [r.id for r in await w1.list_rules("deal_lost")] == ["d" * 24]
+
+        async def disable(held: Rule) -> bool:
+            held.enabled = False
+            return True
+
+        assert await replica.change_rule("a" * 24, disable) is not None
+        assert [r.id for r in await w1.list_rules("deal_won", True)] == ["b" * 24]
+        assert [r.id for r in await w1.list_rules("deal_won", False)] == ["a" * 24]
+        assert await replica.delete_rule("b" * 24)
+        assert await w1.list_rules("deal_won", True) == []
+        # What one replica holds answers as the other's (and the store's) reads.
+        assert [r.id for r in await w1.list_rules()] == [r.id for r in await replica.list_rules()]
+        # A rule handed out is a copy: changing it changes nothing held.
+        mine = (await w1.list_rules("deal_lost"))[0]
+        mine.enabled = False
+        assert (await w1.list_rules("deal_lost"))[0].enabled
+        assert [r.id for r in await one.for_workspace("w2").list_rules()] == ["c" * 24]
+
+
 async def test_the_outcomes_of_a_batchs_deals_are_read_together_and_then_held(
     infra: Any, db_name: str
 ) -> None:
