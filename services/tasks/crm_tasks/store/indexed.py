@@ -411,11 +411,23 @@ class IndexedWorkspaceStore(DealListWorkspaceStore):
         held = await outcomes.records(ws, [record_id])
         return OUTCOME.from_doc(held[record_id]) if record_id in held else None
 
-    async def outcomes_of(self, deal_ids: Sequence[str]) -> dict[str, DealOutcome]:
+    async def outcomes_of(
+        self, deal_ids: Sequence[str], *, current: bool = True
+    ) -> dict[str, DealOutcome]:
         # Those not held yet read in one query (`ReadIndex.records`), not one per deal: a
         # consumer's batch of stage changes asks for its deals' outcomes together.
         outcomes, ws = self.root.outcomes, self.workspace_id
-        if outcomes is None or await outcomes.entries(ws) is None:
+        if outcomes is None:
+            return await super().outcomes_of(deal_ids)
+        # Not current: as held, without the probe of the log (the held outcomes are as of
+        # this process's last probe; the deals not held yet are read).
+        held_as_known = (
+            not current
+            and outcomes.live
+            and not outcomes.closed
+            and outcomes.loaded(ws) is not None
+        )
+        if not held_as_known and await outcomes.entries(ws) is None:
             return await super().outcomes_of(deal_ids)
         wanted = {outcome_id(ws, deal_id): deal_id for deal_id in dict.fromkeys(deal_ids)}
         held = await outcomes.records(ws, list(wanted))

@@ -92,7 +92,10 @@ async def apply_playbooks(scope: Scope, changes: Sequence[DealStageChanged]) -> 
         if template.assignee.rule == "team" and template.assignee.team_id
     }
     closed, found = await asyncio.gather(
-        _closed_since(scope, unique),
+        # As this process knows them: the check after storing is the one that must see
+        # every close recorded before it (it probes the outcomes' log); this one only
+        # spares the tasks of deals known closed (a close it misses, the second sees).
+        _closed_since(scope, unique, current=False),
         get_teams(scope, sorted(named)) if named else _no_teams(),
     )
     applied = [change for change, gone in zip(unique, closed, strict=True) if not gone]
@@ -164,11 +167,15 @@ async def _prepare(scope: Scope, change: DealStageChanged, teams: Mapping[str, T
     return list(await asyncio.gather(*(prepare(template) for template in change.playbook)))
 
 
-async def _closed_since(scope: Scope, changes: Sequence[DealStageChanged]) -> list[bool]:
+async def _closed_since(
+    scope: Scope, changes: Sequence[DealStageChanged], *, current: bool = True
+) -> list[bool]:
     """Whether each change's deal closed at or after it (a later reopen's own stage
     changes come after the close and get their tasks): the deals' outcomes read together,
     one query for a batch instead of one `_id` look-up per change."""
-    outcomes = await scope.store.outcomes_of([change.deal_id for change in changes])
+    outcomes = await scope.store.outcomes_of(
+        [change.deal_id for change in changes], current=current
+    )
     return [
         (outcome := outcomes.get(change.deal_id)) is not None
         and outcome.closed_since(change.stage_sequence, change.changed_at)

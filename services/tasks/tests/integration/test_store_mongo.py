@@ -556,6 +556,33 @@ async def test_deal_outcomes_are_held_and_another_replicas_close_is_seen_at_once
         assert await one.for_workspace("w2").deal_outcome("d1") is None
 
 
+async def test_outcomes_as_known_skip_the_logs_probe_and_current_ones_see_another_replica(
+    infra: Any, db_name: str
+) -> None:
+    """`outcomes_of(current=False)` (the playbooks' check before storing) answers from the
+    held outcomes without probing their log, reading only the deals not held yet; a close
+    by another replica since is then missing until an ask with `current=True` (the check
+    after storing) probes the log and sees it."""
+    from crm_tasks.domain.outcome import DealOutcome
+
+    async with _two_replicas_recording_finds(infra, db_name) as (one, two, reads):
+        w1, replica = one.for_workspace("w1"), two.for_workspace("w1")
+        assert await w1.outcomes_of(["d1"]) == {}  # the workspace held, d1 absent
+        reads.clear()
+        assert await w1.outcomes_of(["d1"], current=False) == {}
+        assert reads == [], reads  # no probe, no read
+        assert await w1.outcomes_of(["d2"], current=False) == {}
+        assert reads == ["deal_outcomes"], reads  # d2 not held yet: read, no probe
+        assert await replica.keep_deal_outcome(DealOutcome("d1", "won", NOW, "w1", sequence=3))
+        reads.clear()
+        assert await w1.outcomes_of(["d1"], current=False) == {}  # not probed: not seen
+        found = await w1.outcomes_of(["d1"])
+        assert {deal: o.outcome for deal, o in found.items()} == {"d1": "won"}
+        assert "changes_deal_outcomes" in reads, reads
+        known = await w1.outcomes_of(["d1"], current=False)
+        assert {deal: o.outcome for deal, o in known.items()} == {"d1": "won"}
+
+
 async def test_the_rules_are_held_and_another_replicas_change_is_seen_at_the_next_ask(
     infra: Any, db_name: str
 ) -> None:
