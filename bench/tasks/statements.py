@@ -13,7 +13,12 @@ this process spent per stage change (the service's work, plus this script's publ
 and listening: the same for every version measured). Statements and CPU time, unlike
 latencies, hardly move with the load other programs put on the machine.
 
-    .venv/bin/python bench/tasks/statements.py [--changes 50] [--profile auto|mongodb]
+    .venv/bin/python bench/tasks/statements.py [--changes 50] [--rate 0] [--rules 0]
+        [--profile auto|mongodb]
+
+`--rules N` stores N automation rules in other workspaces first (`RULES_PER_WORKSPACE`
+each, stage-change and overdue triggers, as other tenants have): on FerretDB a read of a
+workspace's rules by trigger reads every workspace's.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ SETTLE_SECONDS = 1.5
 # Documents FerretDB v1.24 inserts in one SQLite transaction (its handler's default batch
 # size, `handler/msg_insert.go`).
 INSERT_BATCH = 100
+RULES_PER_WORKSPACE = 10
 
 
 def commits_of(name: str, command: Mapping[str, Any]) -> int:
@@ -113,7 +119,38 @@ def playbook(team_id: str) -> list[dict[str, Any]]:
     ]
 
 
-async def measure(changes: int, profile: str, cprofile: str | None = None) -> dict[str, Any]:
+async def store_rules(mongodb_uri: str, database: str, count: int) -> None:
+    """`count` rules of other workspaces (the bench's has none: its events run no rule)."""
+    from pymongo import AsyncMongoClient
+
+    from crm_tasks.domain.rule import Action, Rule
+    from crm_tasks.store.documents import RULE
+
+    triggers = ("deal_stage_changed", "task_overdue")
+    rules = [
+        RULE.to_doc(
+            Rule(
+                f"{n:024x}",
+                f"tenant-{n // RULES_PER_WORKSPACE:04d}",
+                f"rule {n}",
+                triggers[n % 2],
+                [],
+                [Action("notify", title="Look at {{deal.title}}", user_id="u1")],
+            )
+        )
+        for n in range(count)
+    ]
+    client: AsyncMongoClient[Any] = AsyncMongoClient(mongodb_uri)
+    try:
+        if rules:
+            await client[database]["automation_rules"].insert_many(rules)
+    finally:
+        await client.close()
+
+
+async def measure(
+    changes: int, profile: str, cprofile: str | None = None, rate: float = 0.0, rules: int = 0
+) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="crm-bench-statements-"))
     os.environ["CRM_DATA_DIR"] = str(tmp)
     stack = InfraStack(tmp, free_port(), free_port(), harness=True).start()
@@ -129,6 +166,7 @@ async def measure(changes: int, profile: str, cprofile: str | None = None) -> di
             nats_url=stack.nats_url,
             database_profile=profile,
         )
+        await store_rules(stack.mongodb_uri, settings.database, rules)
         announced: Counter[str] = Counter()
 
         async def on_created(message: Any) -> None:
@@ -167,7 +205,10 @@ async def measure(changes: int, profile: str, cprofile: str | None = None) -> di
                 profiler.enable()
             cpu = time.process_time()
             db_cpu = cpu_seconds(ferretdb)
-            for deal_id in deal_ids:
+            started = time.monotonic()
+            for n, deal_id in enumerate(deal_ids):
+                if rate > 0:  # paced: the consumer's batches as a steady rate makes them
+                    await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
                 await publish(deal_id)
             await eventually(lambda: _ready(announced, deal_ids), timeout=300, what="playbooks")
             cpu = time.process_time() - cpu
@@ -185,6 +226,8 @@ async def measure(changes: int, profile: str, cprofile: str | None = None) -> di
     per_change, writes, reads = per_operation(counted, changes)
     return {
         "changes": changes,
+        "rate": rate or None,
+        "rules": rules,
         "profile": profile,
         "writes_per_change": round(writes, 2),
         "reads_per_change": round(reads, 2),
@@ -229,11 +272,27 @@ def main(argv: list[str] | None = None) -> int:
         help="write a cProfile (CPU time) of this process, the service, over the stage changes "
         "to PATH (its overhead inflates the CPU figures printed by that run)",
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="stage changes published per second (0: as fast as the bench publishes; a "
+        "steady rate gives the consumer the small batches of run.py's load)",
+    )
+    parser.add_argument(
+        "--rules",
+        type=int,
+        default=0,
+        help="automation rules stored in other workspaces first (what a read of the bench "
+        "workspace's rules scans on FerretDB)",
+    )
     args = parser.parse_args(argv)
-    if not 0 < args.changes <= 1000:
-        parser.error("bounded: 0 < changes <= 1000")
-    result = asyncio.run(measure(args.changes, args.profile, args.cprofile))
-    print(f"tasks playbook statements ({result['changes']} stage changes, {args.profile}):")
+    if not 0 < args.changes <= 1000 or not 0 <= args.rate <= 1000 or not 0 <= args.rules <= 10000:
+        parser.error("bounded: 0 < changes <= 1000, 0 <= rate <= 1000, 0 <= rules <= 10000")
+    result = asyncio.run(measure(args.changes, args.profile, args.cprofile, args.rate, args.rules))
+    paced = f", {args.rate:g}/s" if args.rate else ""
+    paced += f", {args.rules} rules elsewhere" if args.rules else ""
+    print(f"tasks playbook statements ({result['changes']} stage changes{paced}, {args.profile}):")
     for key, value in result["per_change"].items():
         print(f"  {key:40} {value:>6}")
     print(f"writes per stage change: {result['writes_per_change']}")

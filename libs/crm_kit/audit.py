@@ -525,12 +525,18 @@ class EntryWriter:
         self._group: GroupCommit[list[dict[str, Any]], None] = GroupCommit(self._insert)
         self.inserts = 0
 
-    async def store(self, entries: Sequence[Mapping[str, Any]]) -> None:
+    async def store(self, entries: Sequence[Mapping[str, Any]], *, pack: bool = True) -> None:
+        """`pack`: a sealed batch's entries, stored packed (`packed_entries`). A record's
+        own outbox (`pack=False`) may hold entries whose changes are one JSON text (those
+        an insert held: `DocumentWriter.insert_many(held_audit=...)`), but the entries it
+        holds when the relay moves them may differ from one move to the next (a redelivery
+        adds the same entries again after a clear): each is stored as one document under
+        its own id, so a repeat is refused entry by entry, never packed differently."""
         if not entries:
             return
         # Packed per caller (one batch document's entries), never across callers: the
         # packs a crash makes the relay store again are then the same documents.
-        await self._group.submit(packed_entries(entries))
+        await self._group.submit(packed_entries(entries) if pack else [dict(e) for e in entries])
 
     async def _insert(self, group: list[list[dict[str, Any]]]) -> list[None]:
         self.inserts += 1

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from crm_contracts.envelope import CloudEvent
 
-from .audit import AUDIT, AuditPolicy, entry
+from .audit import AUDIT, AuditPolicy, entry, packed_changes
 from .filters import ALL, And, Filter, Get, stored_field
 from .locks import DocLocks, hold_locks
 from .operation import OPS_FIELD, current_operation, keep_markers
@@ -136,7 +136,7 @@ class MemoryDatabase:
             derived=held is not None,
         )
         if made is not None and held is not None:
-            held.append(made)
+            held.append(packed_changes(made))  # as the writer holds them
         elif made is not None:
             self.store_entries([made])
 

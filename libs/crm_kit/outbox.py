@@ -472,7 +472,7 @@ class OutboxRelay:
                 return 0  # nothing to publish, nothing flagged
             owners = doc.get(SEALED_EVENT_OWNERS) if sealed else _owners(events)
             await self._publish_all(events, owners)
-            await self._entries.store(entries)
+            await self._entries.store(entries, pack=sealed)
             pulled: dict[str, Any] = {}
             if events:
                 pulled[OUTBOX] = events

@@ -315,6 +315,42 @@ async def test_entries_stored_at_once_by_several_callers_go_in_one_statement() -
     assert set(audit.docs) >= {"g0", "e1"} and len(audit.docs) == 8
 
 
+async def test_a_records_own_entries_are_stored_one_by_one_even_with_packed_changes() -> None:
+    """Entries whose changes are one text are packed together when a sealed batch's
+    (`pack=True`), but a record's own outbox (`pack=False`: a deal's task list, whose
+    entries the insert held packed) may hold them grouped otherwise on a later move:
+    each is stored under its own id, so a repeat in another grouping is refused."""
+    audit = _AuditCollection()
+    writer = EntryWriter(cast(Any, {AUDIT: audit}))
+    held = [
+        packed_changes({**_entry_of(n), "changes": [{"field": "n", "before": None, "after": "1"}]})
+        for n in range(3)
+    ]
+    await writer.store(held, pack=False)
+    assert sorted(audit.docs) == ["e0", "e1", "e2"]
+    assert not any(is_pack(doc) for doc in audit.docs.values())
+    await writer.store(held[1:], pack=False)  # grouped otherwise: nothing doubled
+    assert len(audit.docs) == 3
+    sealed = _AuditCollection()
+    await EntryWriter(cast(Any, {AUDIT: sealed})).store(held)
+    assert len(sealed.docs) == 1 and is_pack(next(iter(sealed.docs.values())))
+
+
+def _entry_of(n: int) -> dict[str, Any]:
+    return {
+        "_id": f"e{n}",
+        "workspace_id": "w1",
+        "service": "tasks",
+        "record_type": "Task",
+        "action": "create",
+        "actor": "service:tasks",
+        "party": "tasks",
+        "path": "automation",
+        "at": STARTED,
+        "record_id": f"t{n}",
+    }
+
+
 @pytest.mark.parametrize("keyed", [False, True])
 def test_a_bulk_inserts_entries_are_each_inserts_own(keyed: bool) -> None:
     """`creation_entries` (an import batch's) makes what `entry` makes of each insert,

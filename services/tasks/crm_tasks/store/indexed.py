@@ -25,6 +25,14 @@ after storing their playbook tasks, which was two `_id` look-ups per stage chang
 now one probe of the log per batch (and a look-up per deal not held yet). The outcome's
 writer compares and sets against the stored document, not this.
 
+A fourth holds each workspace's automation rules whole (`automation_rules`, its change log
+journalling every insert, change and delete): the rules durables read a trigger's enabled
+rules once per fetch, and a stage change handled alone (the service keeping up) costs two
+such fetches (the stage change's, and the overdue notice of a template due at once), each a
+scan of every workspace's rules on FerretDB. Held, each is one probe of the log; a rule
+changed on another replica is in the log before its write returned, so the next fetch
+re-reads it.
+
 A fetched task whose summary differs from the one it was selected by (written by another
 replica, its event not applied yet) is re-read into the index and the selection runs
 again, so a page is always ordered and filtered by the tasks it returns.
@@ -32,6 +40,7 @@ again, so a page is always ordered and filtered by the tasks it returns.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,12 +54,13 @@ from crm_kit.read_index import ReadIndex
 from crm_kit.records import RecordSource, RecordType, document_copy
 from crm_kit.writer import WriteHooks, Written
 
-from ..config import DEAL_TASKS, OUTCOMES, TASKS
+from ..config import DEAL_TASKS, OUTCOMES, RULES, TASKS
 from ..domain.outcome import DealOutcome
 from ..domain.queries import TaskFilter, TaskOrder
+from ..domain.rule import Rule
 from ..domain.task import Task, TaskSummary
 from .deal_lists import DEAL_LIST, DealListStore, DealListWorkspaceStore, deal_list_id
-from .documents import OUTCOME, TASK, outcome_id
+from .documents import OUTCOME, RULE, TASK, outcome_id
 from .filters import tasks_matching
 from .schedule import ScheduleHint
 from .task_entries import TaskEntries, stored_fields
@@ -83,6 +93,22 @@ class HeldId:
 
 def _held_id(doc: Mapping[str, Any] | None) -> HeldId | None:
     return HeldId(str(doc["_id"])) if doc else None
+
+
+@dataclass(frozen=True)
+class RuleEntry:
+    """A rule as the held-rules index knows it: whole (a workspace has a handful; the
+    rules durables want every enabled one of a trigger, nothing is paged)."""
+
+    id: str
+    rule: Rule
+
+
+def _rule_entry(record: Rule | Mapping[str, Any] | None) -> RuleEntry | None:
+    if record is None:
+        return None
+    rule = record if isinstance(record, Rule) else RULE.from_doc(record)
+    return RuleEntry(rule.id, rule)
 
 
 SELECT_ATTEMPTS = 3
@@ -141,6 +167,18 @@ class IndexedStore(DealListStore):
                 _read_many(source, OUTCOME),
                 _held_id,
             )
+        # Automation rules: a workspace's loaded by one scan on first use, then followed.
+        self.rules: ReadIndex[RuleEntry, Entries[RuleEntry]] | None = None
+        if journal is not None:
+            self.rules = ReadIndex(
+                scan=self._scan_rules,
+                read=self._read_rule,
+                read_many=_read_many(source, RULE),
+                entry_of=_rule_entry,
+                new_entries=Entries,
+                name="automation rules",
+                changes=journal(RULES),
+            )
         hooks.subscribe(self._written)
 
     def for_workspace(self, workspace_id: str) -> IndexedWorkspaceStore:
@@ -177,6 +215,14 @@ class IndexedStore(DealListStore):
         found = await self.source.records(OUTCOME, workspace_id).get([record_id])
         return OUTCOME.to_doc(found[0]) if found else None
 
+    async def _scan_rules(self, workspace_id: str) -> AsyncIterator[Rule]:
+        async for rule in self.source.records(RULE, workspace_id).scan():
+            yield rule
+
+    async def _read_rule(self, workspace_id: str, rule_id: str) -> dict[str, Any] | None:
+        found = await self.source.records(RULE, workspace_id).get([rule_id])
+        return RULE.to_doc(found[0]) if found else None
+
     async def _written(self, written: Written) -> None:
         # Whatever this process writes it installs: a task's state below, the tasks a
         # deal's list announces before the list is written. Said first, before anything
@@ -202,6 +248,9 @@ class IndexedStore(DealListStore):
         ):
             # Its log skips this process's own slots: read again before the write returns.
             await self.outcomes.refresh(written.workspace_id, [str(written.doc_id)])
+        if written.collection == RULES and written.workspace_id is not None and self.rules:
+            # As the outcomes: this process's own rule writes are not followed from the log.
+            await self.rules.refresh(written.workspace_id, [str(written.doc_id)])
         if written.collection == TASKS and written.workspace_id is not None:
             record = written.record
             known = None
@@ -361,6 +410,46 @@ class IndexedWorkspaceStore(DealListWorkspaceStore):
         record_id = outcome_id(ws, deal_id)
         held = await outcomes.records(ws, [record_id])
         return OUTCOME.from_doc(held[record_id]) if record_id in held else None
+
+    async def outcomes_of(
+        self, deal_ids: Sequence[str], *, current: bool = True
+    ) -> dict[str, DealOutcome]:
+        # Those not held yet read in one query (`ReadIndex.records`), not one per deal: a
+        # consumer's batch of stage changes asks for its deals' outcomes together.
+        outcomes, ws = self.root.outcomes, self.workspace_id
+        if outcomes is None:
+            return await super().outcomes_of(deal_ids)
+        # Not current: as held, without the probe of the log (the held outcomes are as of
+        # this process's last probe; the deals not held yet are read).
+        held_as_known = (
+            not current
+            and outcomes.live
+            and not outcomes.closed
+            and outcomes.loaded(ws) is not None
+        )
+        if not held_as_known and await outcomes.entries(ws) is None:
+            return await super().outcomes_of(deal_ids)
+        wanted = {outcome_id(ws, deal_id): deal_id for deal_id in dict.fromkeys(deal_ids)}
+        held = await outcomes.records(ws, list(wanted))
+        return {wanted[record_id]: OUTCOME.from_doc(doc) for record_id, doc in held.items()}
+
+    async def list_rules(
+        self, trigger: str | None = None, enabled: bool | None = None
+    ) -> list[Rule]:
+        # Held: one probe of the rules' change log instead of a scan of every workspace's
+        # rules (the rules durables ask once per fetch, twice for a stage change alone).
+        held, ws = self.root.rules, self.workspace_id
+        entries = await held.entries(ws) if held is not None else None
+        if entries is None:
+            return await super().list_rules(trigger, enabled)
+        chosen = [
+            entry.rule
+            for entry in entries.entries.values()
+            if (trigger is None or entry.rule.trigger == trigger)
+            and (enabled is None or entry.rule.enabled == enabled)
+        ]
+        # In the store's order (by id); copies, as a read gives: the held rules are shared.
+        return [copy.deepcopy(rule) for rule in sorted(chosen, key=lambda rule: rule.id)]
 
     async def _fetch(self, chosen: list[TaskSummary]) -> tuple[list[Task], list[str]]:
         """The chosen tasks in order, and the ids whose summary was behind its task."""

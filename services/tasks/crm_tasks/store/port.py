@@ -213,6 +213,15 @@ class WorkspaceStore(Protocol):
         (`DealOutcome.newer_than`); returns whether it was stored."""
 
     async def deal_outcome(self, deal_id: str) -> DealOutcome | None: ...
+    async def outcomes_of(
+        self, deal_ids: Sequence[str], *, current: bool = True
+    ) -> dict[str, DealOutcome]:
+        """The recorded outcomes of these deals by deal id (those without one left out):
+        `deal_outcome` of each, read together (one query, not one per deal).
+        `current=False`: a store that holds outcomes may answer with what it last knew
+        (a close recorded elsewhere since may be missing), for a check that a caller
+        repeats with `current=True` once it has written (the playbooks' close race)."""
+
     async def deal_outcomes(self, closed_from: datetime, closed_to: datetime) -> list[DealOutcome]:
         """Deals closed (and not reopened since) in [closed_from, closed_to)."""
 

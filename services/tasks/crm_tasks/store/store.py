@@ -285,6 +285,12 @@ class WorkspaceRecordStore:
     async def deal_outcome(self, deal_id: str) -> DealOutcome | None:
         return await self._stored_outcome(deal_id)
 
+    async def outcomes_of(
+        self, deal_ids: Sequence[str], *, current: bool = True
+    ) -> dict[str, DealOutcome]:
+        wanted = [outcome_id(self.workspace_id, deal_id) for deal_id in dict.fromkeys(deal_ids)]
+        return {outcome.deal_id: outcome for outcome in await self.outcomes.get(wanted)}
+
     async def _stored_outcome(self, deal_id: str) -> DealOutcome | None:
         """As stored now (one `_id` look-up): what a compare-and-set compares against."""
         found = await self.outcomes.get([outcome_id(self.workspace_id, deal_id)])

@@ -92,7 +92,10 @@ async def apply_playbooks(scope: Scope, changes: Sequence[DealStageChanged]) -> 
         if template.assignee.rule == "team" and template.assignee.team_id
     }
     closed, found = await asyncio.gather(
-        asyncio.gather(*(_closed_since(scope, change) for change in unique)),
+        # As this process knows them: the check after storing is the one that must see
+        # every close recorded before it (it probes the outcomes' log); this one only
+        # spares the tasks of deals known closed (a close it misses, the second sees).
+        _closed_since(scope, unique, current=False),
         get_teams(scope, sorted(named)) if named else _no_teams(),
     )
     applied = [change for change, gone in zip(unique, closed, strict=True) if not gone]
@@ -104,8 +107,8 @@ async def apply_playbooks(scope: Scope, changes: Sequence[DealStageChanged]) -> 
     for change, tasks in zip(applied, prepared, strict=True):
         by_deal.setdefault(change.deal_id, []).extend(tasks)
     stored = {task.id: task for task in await store_playbook_tasks(scope, by_deal)}
-    # Read again once all are stored (side by side: one `_id` look-up each).
-    closed_since = await asyncio.gather(*(_closed_since(scope, change) for change in applied))
+    # Read again once all are stored (together: one read for the batch's deals).
+    closed_since = await _closed_since(scope, applied)
     kept: list[Task] = []
     for tasks, gone_since in zip(prepared, closed_since, strict=True):
         mine = [stored[task.id] for task in tasks]
@@ -164,11 +167,20 @@ async def _prepare(scope: Scope, change: DealStageChanged, teams: Mapping[str, T
     return list(await asyncio.gather(*(prepare(template) for template in change.playbook)))
 
 
-async def _closed_since(scope: Scope, change: DealStageChanged) -> bool:
-    """Whether the deal closed at or after this stage change (a later reopen's own stage
-    changes come after the close and get their tasks)."""
-    outcome = await scope.store.deal_outcome(change.deal_id)
-    return outcome is not None and outcome.closed_since(change.stage_sequence, change.changed_at)
+async def _closed_since(
+    scope: Scope, changes: Sequence[DealStageChanged], *, current: bool = True
+) -> list[bool]:
+    """Whether each change's deal closed at or after it (a later reopen's own stage
+    changes come after the close and get their tasks): the deals' outcomes read together,
+    one query for a batch instead of one `_id` look-up per change."""
+    outcomes = await scope.store.outcomes_of(
+        [change.deal_id for change in changes], current=current
+    )
+    return [
+        (outcome := outcomes.get(change.deal_id)) is not None
+        and outcome.closed_since(change.stage_sequence, change.changed_at)
+        for change in changes
+    ]
 
 
 async def close_deal(scope: Scope, closed: DealClosed, outcome: str) -> list[Task]:

@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 
 from crm_contracts import tasks as contract
+from crm_kit.mongo import pushes_filters_down
 from crm_kit.profile import DatabaseProfile
 from crm_kit.testing import CommandsSent
 from crm_kit.writer import DocumentWriter
@@ -31,13 +32,28 @@ pytestmark = pytest.mark.integration
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
+class _Finds(CommandsSent):
+    """The collections of the `find` commands a client starts, as a list that grows as
+    they are sent (`CommandsSent.of` answers a copy: a test that cleared it and then read
+    it again would read the copy taken before)."""
+
+    def __init__(self) -> None:
+        super().__init__("find")
+        self.collections: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "find":
+            self.collections.append(str(event.command["find"]))
+
+
 @contextlib.asynccontextmanager
 async def _two_replicas_recording_finds(
-    infra: Any, db_name: str
+    infra: Any, db_name: str, *, detected: bool = False
 ) -> AsyncIterator[tuple[Any, Any, list[str]]]:
     """The store on two replicas (FerretDB profile, change logs on), and the collections
-    the first one's `find` commands read."""
-    finds = CommandsSent("find")
+    the first one's `find` commands read. `detected`: the profile as the server's build
+    answers (reads by id as one `$in` query on the platform's build of FerretDB)."""
+    finds = _Finds()
     client: AsyncMongoClient[Any] = AsyncMongoClient(
         infra.mongodb_uri, tz_aware=True, event_listeners=[finds]
     )
@@ -45,11 +61,15 @@ async def _two_replicas_recording_finds(
     try:
         db = client[db_name]
         await ensure_indexes(db)
-        profile = DatabaseProfile.named("ferretdb")
+        profile = (
+            await DatabaseProfile.detect(db, "ferretdb")
+            if detected
+            else DatabaseProfile.named("ferretdb")
+        )
         yield (
             mongo_store(_writer(db, profile)),
             mongo_store(_writer(other[db_name], profile)),
-            finds.of("find"),
+            finds.collections,
         )
     finally:
         await client.close()
@@ -337,7 +357,7 @@ async def test_a_playbooks_audit_entries_ride_in_its_deal_list_once_after_a_cras
     carries the same entries and events, so the log keeps one entry per task and the
     stream one event per task (their ids derive from the tasks)."""
     from crm_kit.audit import AUDIT as AUDIT_LOG
-    from crm_kit.audit import INTENTS
+    from crm_kit.audit import INTENTS, is_pack, stored_changes
     from crm_kit.outbox import OutboxRelay
     from crm_tasks.config import AUDIT
 
@@ -364,14 +384,25 @@ async def test_a_playbooks_audit_entries_ride_in_its_deal_list_once_after_a_cras
         assert len(await w1.add_playbook_tasks({"d7": redelivered})) == 2  # both stored already
         listed = await db["deal_tasks"].find_one({"_id": "w1:d7"})
         assert len(listed["_outbox"]) == 2 and len(listed["_audit"]) == 2
+        # Held with their changes as one text each (the list is written and cleared whole).
+        assert all(isinstance(entry["changes"], str) for entry in listed["_audit"])
         relay = OutboxRelay(db, OUTBOX_COLLECTIONS, nc.jetstream())
         await relay.publish_pending()
         created = [e async for e in db[AUDIT_LOG].find({"action": "create"})]
         assert sorted(e["record_id"] for e in created) == [t.id for t in playbook]
         assert {e["_id"] for e in created} == {e["_id"] for e in held}
-        # A third delivery (after the list was written) adds nothing to the log.
+        # Stored one document per entry (never a pack: a later move may group them
+        # otherwise), their changes read as a list.
+        assert not any(is_pack(e) for e in created)
+        for entry in created:
+            fields = {change["field"]: change["after"] for change in stored_changes(entry)}
+            assert fields["title"] == f'"t{entry["record_id"][-1]}"', fields
+        # A third delivery (after the list was written) adds nothing to the log, nor does
+        # a fourth that holds one of the entries alone (a batch grouped otherwise).
         again = {"d7": [make_task(n, deal_id="d7") for n in (1, 2)]}
         assert len(await w1.add_playbook_tasks(again))
+        await relay.publish_pending()
+        assert len(await w1.add_playbook_tasks({"d7": [make_task(2, deal_id="d7")]}))
         await relay.publish_pending()
         assert await db[AUDIT_LOG].count_documents({}) == 2
         found = await w1.find_tasks(TaskFilter(deal_ids=["d7"]), NOW)
@@ -523,3 +554,118 @@ async def test_deal_outcomes_are_held_and_another_replicas_close_is_seen_at_once
             assert found is not None and (found.outcome, found.sequence) == (REOPENED, 4)
         # Another workspace's deal of the same id has no outcome of w1's.
         assert await one.for_workspace("w2").deal_outcome("d1") is None
+
+
+async def test_outcomes_as_known_skip_the_logs_probe_and_current_ones_see_another_replica(
+    infra: Any, db_name: str
+) -> None:
+    """`outcomes_of(current=False)` (the playbooks' check before storing) answers from the
+    held outcomes without probing their log, reading only the deals not held yet; a close
+    by another replica since is then missing until an ask with `current=True` (the check
+    after storing) probes the log and sees it."""
+    from crm_tasks.domain.outcome import DealOutcome
+
+    async with _two_replicas_recording_finds(infra, db_name) as (one, two, reads):
+        w1, replica = one.for_workspace("w1"), two.for_workspace("w1")
+        assert await w1.outcomes_of(["d1"]) == {}  # the workspace held, d1 absent
+        reads.clear()
+        assert await w1.outcomes_of(["d1"], current=False) == {}
+        assert reads == [], reads  # no probe, no read
+        assert await w1.outcomes_of(["d2"], current=False) == {}
+        assert reads == ["deal_outcomes"], reads  # d2 not held yet: read, no probe
+        assert await replica.keep_deal_outcome(DealOutcome("d1", "won", NOW, "w1", sequence=3))
+        reads.clear()
+        assert await w1.outcomes_of(["d1"], current=False) == {}  # not probed: not seen
+        found = await w1.outcomes_of(["d1"])
+        assert {deal: o.outcome for deal, o in found.items()} == {"d1": "won"}
+        assert "changes_deal_outcomes" in reads, reads
+        known = await w1.outcomes_of(["d1"], current=False)
+        assert {deal: o.outcome for deal, o in known.items()} == {"d1": "won"}
+
+
+async def test_the_rules_are_held_and_another_replicas_change_is_seen_at_the_next_ask(
+    infra: Any, db_name: str
+) -> None:
+    """With the change logs, a workspace's automation rules are read once and then held:
+    the rules durables ask for a trigger's enabled rules once per fetch and read no
+    `automation_rules` again. A rule added, changed (disabled) or deleted by another
+    replica, or by this one, is seen at the next ask; another workspace's rules are not
+    this workspace's; the answer is the store's (by id, filtered as asked)."""
+
+    def rule(rule_id: str, workspace: str, trigger: str, enabled: bool = True) -> Rule:
+        return Rule(rule_id, workspace, "r", trigger, [], [], enabled=enabled)
+
+    async with _two_replicas_recording_finds(infra, db_name) as (one, two, reads):
+        w1, replica = one.for_workspace("w1"), two.for_workspace("w1")
+        await replica.add_rule(rule("b" * 24, "w1", "deal_won"))
+        await two.for_workspace("w2").add_rule(rule("c" * 24, "w2", "deal_won"))
+        assert [r.id for r in await w1.list_rules("deal_won", True)] == ["b" * 24]
+        reads.clear()
+        for _ in range(3):
+            assert [r.id for r in await w1.list_rules("deal_won", True)] == ["b" * 24]
+        assert "automation_rules" not in reads, reads
+        # Another replica's new rule, then this replica's own: each seen at the next ask.
+        await replica.add_rule(rule("a" * 24, "w1", "deal_won"))
+        assert [r.id for r in await w1.list_rules("deal_won", True)] == ["a" * 24, "b" * 24]
+        await w1.add_rule(rule("d" * 24, "w1", "deal_lost"))
+        assert [r.id for r in await w1.list_rules("deal_lost")] == ["d" * 24]
+
+        async def disable(held: Rule) -> bool:
+            held.enabled = False
+            return True
+
+        assert await replica.change_rule("a" * 24, disable) is not None
+        assert [r.id for r in await w1.list_rules("deal_won", True)] == ["b" * 24]
+        assert [r.id for r in await w1.list_rules("deal_won", False)] == ["a" * 24]
+        assert await replica.delete_rule("b" * 24)
+        assert await w1.list_rules("deal_won", True) == []
+        # What one replica holds answers as the other's (and the store's) reads.
+        assert [r.id for r in await w1.list_rules()] == [r.id for r in await replica.list_rules()]
+        # A rule handed out is a copy: changing it changes nothing held.
+        mine = (await w1.list_rules("deal_lost"))[0]
+        mine.enabled = False
+        assert (await w1.list_rules("deal_lost"))[0].enabled
+        assert [r.id for r in await one.for_workspace("w2").list_rules()] == ["c" * 24]
+
+
+async def test_the_outcomes_of_a_batchs_deals_are_read_together_and_then_held(
+    infra: Any, db_name: str
+) -> None:
+    """A consumer's batch of stage changes asks for its deals' outcomes at once
+    (`outcomes_of`): those not held yet are read together (one query on the platform's
+    build of FerretDB, one `_id` look-up each as published), then held; a close by another
+    replica is seen at the next ask, and another workspace's deal of the same id is not
+    this workspace's."""
+    from crm_tasks.domain.outcome import DealOutcome
+
+    async with _two_replicas_recording_finds(infra, db_name, detected=True) as (one, two, reads):
+        w1, replica = one.for_workspace("w1"), two.for_workspace("w1")
+        lost = DealOutcome("d2", "lost", NOW, "w1", sequence=2)
+        assert await replica.keep_deal_outcome(lost)
+        assert await two.for_workspace("w2").keep_deal_outcome(
+            DealOutcome("d3", "won", NOW, "w2", sequence=1)
+        )
+        await w1.outcomes_of(["warm"])  # the index's first ask of the workspace
+        reads.clear()
+        deals = ["d1", "d2", "d3", "d1"]
+        found = await w1.outcomes_of(deals)
+        assert {deal: (o.outcome, o.sequence) for deal, o in found.items()} == {"d2": ("lost", 2)}
+        asked = reads.count("deal_outcomes")
+        probe: AsyncMongoClient[Any] = AsyncMongoClient(infra.mongodb_uri)
+        try:
+            pushdown = await pushes_filters_down(probe[db_name])
+        finally:
+            await probe.close()
+        assert asked == (1 if pushdown else 3), reads
+        reads.clear()
+        assert (await w1.outcomes_of(deals)).keys() == {"d2"}
+        assert "deal_outcomes" not in reads, reads  # held, absent ones too
+        won = DealOutcome("d1", "won", NOW, "w1", sequence=3)
+        assert await replica.keep_deal_outcome(won)
+        again = await w1.outcomes_of(deals)
+        assert {deal: o.outcome for deal, o in again.items()} == {"d1": "won", "d2": "lost"}
+        # What one replica holds answers as the store reads it (the fallback's answer).
+        assert {d: o.outcome for d, o in (await replica.outcomes_of(deals)).items()} == {
+            "d1": "won",
+            "d2": "lost",
+        }

@@ -57,6 +57,35 @@ async def test_a_close_handled_while_the_playbook_is_stored_cancels_it(
     assert {(t.status, t.cancel_reason) for t in every} == {("cancelled", "deal closed")}
 
 
+async def test_a_close_the_first_check_does_not_know_yet_is_seen_after_storing(
+    inbound: Inbound, store: FakeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check before storing asks for the outcomes as this process knows them (no probe
+    of the outcomes' log: a close recorded on another replica may be missing); the check
+    after storing asks for them as they are, and cancels the tasks of a close the first
+    missed. Here the first check knows nothing: the close, recorded first, is found by the
+    second, and the deal keeps no open playbook task."""
+    workspace_store = type(store.for_workspace("w1"))
+    outcomes_of = workspace_store.outcomes_of
+    asked: list[bool] = []
+
+    async def first_knows_nothing(
+        self: Any, deal_ids: Any, *, current: bool = True
+    ) -> dict[str, Any]:
+        asked.append(current)
+        return await outcomes_of(self, deal_ids) if current else {}
+
+    monkeypatch.setattr(workspace_store, "outcomes_of", first_knows_nothing)
+    await inbound.deliver(
+        examples.deal_closed(deal_id="d1", won=True, at=T0 + timedelta(minutes=1))
+    )
+    await inbound.deliver(examples.stage_changed(deal_id="d1", changed_at=T0, playbook=PLAYBOOK))
+    assert asked == [False, True]
+    assert await open_playbook_tasks(store, "d1") == []
+    every = await store.for_workspace("w1").find_tasks(TaskFilter(deal_ids=["d1"]), T0)
+    assert {(t.status, t.cancel_reason) for t in every} == {("cancelled", "deal closed")}
+
+
 async def test_many_deals_closing_concurrently_with_their_playbooks(
     inbound: Inbound, store: FakeStore
 ) -> None:
