@@ -96,8 +96,8 @@ def read_models(stack: Stack) -> dict[str, tuple[float, float]]:
 
 
 # Indexes that load a workspace on first use only (no warm-up at start: `_held_as_asked`
-# in the tasks store).
-LAZY_INDEXES = ("tasks:deal task lists", "tasks:deal outcomes")
+# in the tasks store; the automation rules when a rules consumer first asks).
+LAZY_INDEXES = ("tasks:deal task lists", "tasks:deal outcomes", "tasks:automation rules")
 
 
 def postings_pending(stack: Stack) -> float:
