@@ -35,6 +35,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,10 +75,8 @@ def load_average() -> str:
     return "load average " + " ".join(f"{n:.2f}" for n in os.getloadavg())
 
 
-def read_models(stack: Stack) -> dict[str, tuple[float, float]]:
-    """Every read index of every service: (workspaces loaded, entries), by part:index,
-    from the services' `crm_read_model_workspaces` and `crm_read_model_entries` gauges."""
-    found: dict[str, list[float]] = {}
+def metric_lines(stack: Stack) -> Iterator[tuple[str, str]]:
+    """(service, line) of every service's metrics page that answers."""
     with httpx.Client(timeout=5.0, trust_env=False) as http:
         for name in SERVICES:
             try:
@@ -85,13 +84,19 @@ def read_models(stack: Stack) -> dict[str, tuple[float, float]]:
             except httpx.HTTPError:
                 continue
             for line in text.splitlines():
-                for slot, metric in enumerate(
-                    ("crm_read_model_workspaces{", "crm_read_model_entries{")
-                ):
-                    if line.startswith(metric):
-                        labels, value = line.rsplit(" ", 1)
-                        index = labels.split('index="', 1)[1].split('"', 1)[0]
-                        found.setdefault(f"{name}:{index}", [0.0, 0.0])[slot] = float(value)
+                yield name, line
+
+
+def read_models(stack: Stack) -> dict[str, tuple[float, float]]:
+    """Every read index of every service: (workspaces loaded, entries), by part:index,
+    from the services' `crm_read_model_workspaces` and `crm_read_model_entries` gauges."""
+    found: dict[str, list[float]] = {}
+    for name, line in metric_lines(stack):
+        for slot, metric in enumerate(("crm_read_model_workspaces{", "crm_read_model_entries{")):
+            if line.startswith(metric):
+                labels, value = line.rsplit(" ", 1)
+                index = labels.split('index="', 1)[1].split('"', 1)[0]
+                found.setdefault(f"{name}:{index}", [0.0, 0.0])[slot] = float(value)
     return {key: (w, e) for key, (w, e) in found.items()}
 
 
@@ -103,17 +108,11 @@ LAZY_INDEXES = ("tasks:deal task lists", "tasks:deal outcomes", "tasks:automatio
 def postings_pending(stack: Stack) -> float:
     """Entries whose search postings are still being built in steps after a warm-up
     (`crm_text_postings_pending`, `crm_kit.text_column`), over every service."""
-    pending = 0.0
-    with httpx.Client(timeout=5.0, trust_env=False) as http:
-        for name in SERVICES:
-            try:
-                text = http.get(stack.metrics_url(name)).text
-            except httpx.HTTPError:
-                continue
-            for line in text.splitlines():
-                if line.startswith("crm_text_postings_pending "):
-                    pending += float(line.rsplit(" ", 1)[1])
-    return pending
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for _, line in metric_lines(stack)
+        if line.startswith("crm_text_postings_pending ")
+    )
 
 
 def all_warm(indexes: dict[str, tuple[float, float]], workspaces: int) -> bool:
