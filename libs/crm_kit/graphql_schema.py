@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from graphql import GraphQLError
@@ -23,7 +23,7 @@ BATCH_RESOLVER = "resolve_references"
 
 
 class SubgraphSchema(strawberry.federation.Schema):
-    def entities_resolver(  # type: ignore[override]
+    def entities_resolver(
         self, info: Info, representations: list[FederationAny]
     ) -> list[FederationAny]:
         """`_entities` with the representations of a type that resolves many at once
@@ -47,7 +47,7 @@ class SubgraphSchema(strawberry.federation.Schema):
         # which graphql-core completes or reports at their own index).
         resolved = super().entities_resolver(info, [representations[i] for i in others])
         ids = {
-            origin: [representations[i]["id"] for i in indexes]
+            origin: [cast(dict[str, Any], representations[i])["id"] for i in indexes]
             for origin, indexes in batched.items()
         }
 

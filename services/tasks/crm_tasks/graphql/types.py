@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from crm_kit.audit_graphql import record_trail_field
+from crm_kit.graphql_rows import row_value
 from crm_kit.relay_types import Edge, PageInfo
 
 from ..domain import rule as rules
@@ -150,7 +151,8 @@ def _related_now(
 ) -> list[Task] | Awaitable[list[Task]]:
     """The tasks at once when this request has read them already (a fetch's references
     prefetched together), else what to await: a field of each of a board's 140 cards,
-    answered without a coroutine, a task and a loader call each."""
+    answered without a coroutine, a task and a loader call each (and with its literal
+    status, in the cards' one-pass completion: `crm_kit.graphql_rows.row_value`)."""
     loaders = info.context.loaders
     found = loaders.related.get((by, (owner_id, status.value if status else None)))
     if found is None:
@@ -202,6 +204,7 @@ class Deal:
         description="The deal's tasks, by due date; all statuses if none given.",
         graphql_type=list[Task],
     )
+    @row_value
     def tasks(
         self, info: ContextInfo, status: TaskStatus | None = None
     ) -> list[Task] | Awaitable[list[Task]]:
@@ -226,6 +229,7 @@ class Contact:
         description="The contact's tasks, by due date; all statuses if none given.",
         graphql_type=list[Task],
     )
+    @row_value
     def tasks(
         self, info: ContextInfo, status: TaskStatus | None = None
     ) -> list[Task] | Awaitable[list[Task]]:
