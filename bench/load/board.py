@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import orjson
 from documents import document
-from measure import ms, percentile
+from measure import ProcessMeter, ms, percentile
 from workload import Pools
 
 REQUESTS_METRIC = "ferretdb_client_requests_total"
@@ -30,7 +30,12 @@ async def ferretdb_requests(http: httpx.AsyncClient, metrics_url: str | None) ->
 
 
 async def run_board(
-    url: str, token: str, pools: Pools, boards: int, metrics_url: str | None
+    url: str,
+    token: str,
+    pools: Pools,
+    boards: int,
+    metrics_url: str | None,
+    meter: ProcessMeter | None = None,
 ) -> dict[str, float]:
     headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
     board = {
@@ -51,7 +56,10 @@ async def run_board(
         await timed(board)  # warm: the indexes and held documents of this board
         floors = [await timed(floor) for _ in range(boards)]
         before = await ferretdb_requests(http, metrics_url)
+        if meter is not None:
+            meter.start()
         samples = [await timed(board) for _ in range(boards)]
+        used = meter.stop() if meter is not None else {}
         after = await ferretdb_requests(http, metrics_url)
     # Other work of the stack (relays, consumers) counts too: measured while idle.
     per_board = (after - before) / boards if before is not None and after is not None else None
@@ -69,4 +77,14 @@ async def run_board(
     if per_board is not None:
         result["ferretdb_requests"] = per_board
         print(f"  FerretDB requests per board: {per_board:.1f}")
+    if used:
+        # Sequential boards: each process's CPU per board, whatever the machine's load
+        # made the boards wait (the generator's and the services' background work
+        # included, which is small while nothing else runs).
+        spent = ", ".join(
+            f"{name} {usage.cpu * 1000 / boards:.2f}"
+            for name, usage in sorted(used.items(), key=lambda item: -item[1].cpu)
+            if usage.cpu * 1000 / boards >= 0.05
+        )
+        print(f"  CPU ms per board: {spent}")
     return result

@@ -184,10 +184,10 @@ async def run_phases(
         f"{len(pools.companies)} companies, {len(pools.owners)} owners"
     )
     print(f"load average: {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
+    meter = ProcessMeter.of_stack(psutil.Process()) if measure_processes else None
     if args.boards:
         token = issue_token(WORKSPACE, "melvin-marxen", ["manager"])
-        await run_board(url, token, pools, args.boards, metrics_url)
-    meter = ProcessMeter.of_stack(psutil.Process()) if measure_processes else None
+        await run_board(url, token, pools, args.boards, metrics_url, meter)
     results: dict[int, dict[str, float]] = {}
     for users in args.users:
         results[users] = await phase(url, users, args.seconds, pools, meter)

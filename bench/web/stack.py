@@ -56,8 +56,10 @@ def platform(demo: bool = True, workspace: str = "demo") -> Iterator[Platform]:
         # One development secret for the children and this process (its tokens must verify).
         os.environ["JWT_SECRET"] = os.environ.get("JWT_SECRET") or secrets.token_urlsafe(48)
         env = dict(os.environ)
+        # A cProfile of each process on signals (`bench/load/cpu_profile`), when asked.
+        profiling = [str(ROOT / "bench/load/cpu_profile")] if env.get("CRM_CPROFILE_DIR") else []
         env.update(
-            PYTHONPATH=python_path(),
+            PYTHONPATH=os.pathsep.join([*profiling, python_path()]),
             MONGODB_URI=infra.mongodb_uri,
             NATS_URL=infra.nats_url,
             LOG_LEVEL="WARNING",

@@ -11,9 +11,12 @@ them and coerces each leaf as graphql-core would, and builds the same dictionari
 
 A field with a resolver marked `row_value` (sync, reads only the source and
 `info.context`, no side effect) is computed in the same pass: the resolver is called with
-an info that holds only the context. When it raises or answers something to await, the
-object falls back to graphql-core, which calls it again with the real info (and words the
-error at its path): e.g. a money field hidden from the caller's role.
+an info that holds only the context, and with its arguments when the document gives them
+as literals (converted once, when the plan is made: the same for every request of the
+document; an argument given by a variable leaves the object to graphql-core). When it
+raises or answers something to await, the object falls back to graphql-core, which calls
+it again with the real info (and words the error at its path): e.g. a money field hidden
+from the caller's role.
 
 Anything else on the way (another resolver, an abstract or `is_type_of` type, an awaitable or an
 exception as a value, a null where the type says non-null, a value a scalar refuses, an
@@ -33,17 +36,24 @@ from operator import attrgetter
 from typing import Any, TypeVar
 
 from graphql import (
+    GraphQLField,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    ListValueNode,
+    ObjectValueNode,
     Undefined,
+    ValueNode,
+    VariableNode,
 )
 from graphql.execution.collect_fields import FieldDetailsList
+from graphql.execution.values import get_argument_values
 from graphql.pyutils import AwaitableOrValue, Path
 from strawberry.execution.is_awaitable import optimized_is_awaitable
+from strawberry.types.arguments import convert_arguments
 
 Complete = Callable[[Any], Any]
 # Plans by object type and the identities of the field nodes selecting it (the nodes of a
@@ -170,16 +180,22 @@ class PlainRows:
                 fields.append((key, _constant(None), _constant(return_type.name)))
                 continue
             field = return_type.fields.get(name)
-            if field is None or any(details.node.arguments for details in group):
+            if field is None:
                 return None
             definition = field.extensions.get("strawberry-definition")
             if definition is None:
                 return None
             basic = getattr(field.resolve, "__name__", None) == BASIC_RESOLVER
-            if basic and definition.is_basic_field and definition.default_resolver is getattr:
+            given = any(details.node.arguments for details in group)
+            if (
+                basic
+                and not given
+                and definition.is_basic_field
+                and definition.default_resolver is getattr
+            ):
                 read: Complete = attrgetter(definition.python_name)
             else:
-                marked = self._marked(definition)
+                marked = self._marked(definition, field, group)
                 if marked is None:
                     return None
                 read = marked
@@ -196,24 +212,52 @@ class PlainRows:
 
         return plan
 
-    def _marked(self, definition: Any) -> Complete | None:
+    def _marked(
+        self, definition: Any, field: GraphQLField, group: FieldDetailsList
+    ) -> Complete | None:
         """How a field whose resolver is marked `row_value` is read; None: it is not
-        (another resolver, arguments, extensions or permissions: graphql-core's)."""
+        (another resolver, extensions or permissions, arguments given by variables:
+        graphql-core's)."""
         resolver = definition.base_resolver
-        if (
-            resolver is None
-            or definition.arguments
-            or definition.extensions
-            or definition.permission_classes
-        ):
+        if resolver is None or definition.extensions or definition.permission_classes:
             return None
         func = resolver.wrapped_func
         if not getattr(func, ROW_VALUE, False) or resolver.is_async:
             return None
+        kwargs: dict[str, Any] = {}
+        if definition.arguments:
+            found = self._literal_arguments(definition, field, group)
+            if found is None:
+                return None
+            kwargs = found
         if resolver.info_parameter is None:
-            return _computed(func)
+            return _computed(lambda source: func(source, **kwargs))
         current = _CURRENT
-        return _computed(lambda source: func(source, current.info))
+        return _computed(lambda source: func(source, current.info, **kwargs))
+
+    def _literal_arguments(
+        self, definition: Any, field: GraphQLField, group: FieldDetailsList
+    ) -> dict[str, Any] | None:
+        """The field's arguments as its resolver gets them, when the document gives them
+        as literals (the same for every request of the document, so the plan may keep
+        them); None when a variable is among them or they do not convert (graphql-core's
+        path then words any error)."""
+        node = group[0].node
+        if any(_has_variable(argument.value) for argument in node.arguments or ()):
+            return None
+        strawberry_schema = getattr(self.schema, "_strawberry_schema", None)  # type: ignore[attr-defined]
+        if strawberry_schema is None:
+            return None
+        try:
+            values = get_argument_values(field, node, None)
+            return convert_arguments(
+                values,
+                definition.arguments,
+                scalar_registry=strawberry_schema.schema_converter.scalar_registry,
+                config=strawberry_schema.config,
+            )
+        except Exception:  # noqa: BLE001 - graphql-core's path reports it
+            return None
 
     def _value_plan(self, type_: GraphQLOutputType, group: FieldDetailsList) -> Complete | None:
         """How a value of `type_` completes; None: not plainly."""
@@ -270,6 +314,16 @@ class PlainRows:
 
             return object_
         return None  # an interface or a union: the runtime type is graphql-core's
+
+
+def _has_variable(value: ValueNode) -> bool:
+    if isinstance(value, VariableNode):
+        return True
+    if isinstance(value, ListValueNode):
+        return any(_has_variable(item) for item in value.values)
+    if isinstance(value, ObjectValueNode):
+        return any(_has_variable(item.value) for item in value.fields)
+    return False
 
 
 def _constant(value: str | None) -> Complete:

@@ -74,6 +74,19 @@ class Row:
             raise ValueError("amount hidden")
         return self.amount
 
+    # A marked resolver with arguments: literals are converted once (the enum to its
+    # Python member, a default kept); a variable leaves the row to graphql-core.
+    @strawberry.field
+    @row_value
+    def labelled(
+        self, info: strawberry.Info, stage: Stage | None = None, times: int = 1
+    ) -> str | None:
+        if stage is not None and not isinstance(stage, Stage):
+            raise TypeError("not converted")
+        if stage is not None and stage != self.stage:
+            return None
+        return f"{self.title} {info.context['caller']}" * times
+
     @strawberry.field(graphql_type=str)
     @row_value
     def later(self, info: strawberry.Info) -> Any:
@@ -186,6 +199,8 @@ async def _both(
         # A field with a resolver among the plain ones: graphql-core completes that row.
         "{ rows { edges { node { id shouted } } } }",
         "{ rows { edges { node { id signed guarded later boss { id name } } } } }",
+        "{ rows(first: 4) { edges { node { id labelled a: labelled(stage: WON)"
+        " b: labelled(stage: OPEN, times: 2) } } } }",
     ],
 )
 async def test_plain_objects_answer_as_graphql_core_does(query: str) -> None:
@@ -400,3 +415,39 @@ async def test_marked_resolvers_complete_in_one_pass_with_each_requests_context(
             f"row 1 for {caller}",
         ]
     assert completed == []
+
+
+async def test_marked_resolvers_with_literal_arguments_complete_in_one_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Literal arguments are the plan's; arguments given by variables are graphql-core's,
+    with each request's own values (a plan kept with the document never holds them)."""
+    completed: list[str] = []
+    real = Executor.complete_object_value
+
+    def spying(self: Any, return_type: Any, *args: Any) -> Any:
+        completed.append(return_type.name)
+        return real(self, return_type, *args)
+
+    monkeypatch.setattr(Executor, "complete_object_value", spying)
+    literal = "{ rows(first: 3) { edges { node { id w: labelled(stage: WON, times: 2) } } } }"
+    fast, slow = await _both(literal)
+    assert fast == slow and not fast["errors"]
+    assert [e["node"]["w"] for e in fast["data"]["rows"]["edges"]] == [
+        "row 0 annrow 0 ann",
+        None,
+        None,
+    ]
+    completed.clear()
+    await _both(literal)
+    assert completed.count("Row") == 3  # Strawberry's own execution only
+    completed.clear()
+    query = "query($s: Stage) { rows(first: 3) { edges { node { id labelled(stage: $s) } } } }"
+    for stage, expected in (
+        ("OPEN", [None, "row 1 ann", "row 2 ann"]),
+        ("WON", ["row 0 ann", None, None]),
+    ):
+        fast, slow = await _both(query, {"s": stage})
+        assert fast == slow and not fast["errors"]
+        assert [e["node"]["labelled"] for e in fast["data"]["rows"]["edges"]] == expected
+    assert completed.count("Row") == 12  # graphql-core's in both executions

@@ -118,6 +118,14 @@ class Company:
         company = await info.context.companies.load(str(id))
         return cls.of(company) if company and not company.deleted else None
 
+    @classmethod
+    async def resolve_references(
+        cls, info: ContextInfo, ids: list[strawberry.ID]
+    ) -> list[Company | None]:
+        """A fetch's references at once (`crm_kit.graphql_schema`): one loader call."""
+        found = await info.context.companies.load_many([str(i) for i in ids])
+        return [cls.of(c) if c and not c.deleted else None for c in found]
+
     @strawberry.field(description="People at this company, newest first.")
     async def contacts(
         self, info: ContextInfo, first: int | None = None, after: str | None = None
@@ -208,6 +216,14 @@ class Contact:
     async def resolve_reference(cls, info: ContextInfo, id: strawberry.ID) -> Contact | None:
         contact = await info.context.contacts.load(str(id))
         return cls.of(contact) if contact and not contact.deleted else None
+
+    @classmethod
+    async def resolve_references(
+        cls, info: ContextInfo, ids: list[strawberry.ID]
+    ) -> list[Contact | None]:
+        """A fetch's references at once (`crm_kit.graphql_schema`): one loader call."""
+        found = await info.context.contacts.load_many([str(i) for i in ids])
+        return [cls.of(c) if c and not c.deleted else None for c in found]
 
     @strawberry.field
     async def company(self, info: ContextInfo) -> Company | None:

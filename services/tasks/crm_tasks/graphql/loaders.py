@@ -24,6 +24,9 @@ class Loaders:
         self.deal_tasks: DataLoader[RelatedKey, list[Task]] = DataLoader(self._deal_tasks)
         self.contact_tasks: DataLoader[RelatedKey, list[Task]] = DataLoader(self._contact_tasks)
         self.queries = 0  # store round trips, for the batching tests
+        # The related tasks read so far in this request, by ("deal" or "contact", key):
+        # what the loaders' futures hold, for fields that answer without awaiting.
+        self.related: dict[tuple[str, RelatedKey], list[Task]] = {}
 
     async def _load_tasks(self, ids: Sequence[str]) -> list[Task | None]:
         self.queries += 1
@@ -53,7 +56,10 @@ class Loaders:
             for task in found:
                 owner = task.deal_id if by == "deal" else task.contact_id
                 results[(owner or "", status)].append(task)
-        return [results.get(key, []) for key in keys]
+        answers = [results.get(key, []) for key in keys]
+        for key, answer in zip(keys, answers, strict=True):
+            self.related[(by, key)] = answer
+        return answers
 
     async def _deal_tasks(self, keys: Sequence[RelatedKey]) -> list[list[Task]]:
         return await self._related(keys, "deal")

@@ -137,3 +137,58 @@ async def test_playbook_tasks_show_in_lists_and_a_restart_rebuilds(
             ids = await my_ids(b["client"])
             assert set(ids) == {*playbook, extra["createTask"]["id"]}
             assert b["app"].state.index.scans(WS) <= 1
+
+
+DEAL_TASKS = """query($reps: [_Any!]!) { _entities(representations: $reps) {
+  ... on Deal { id open: tasks(status: OPEN) { id } all: tasks { id status } } } }"""
+
+
+async def test_a_fetchs_deal_references_answer_their_tasks_across_instances(
+    settings: Settings,
+) -> None:
+    """A board's fetch of deal references (their tasks read together before the fields
+    ask) answers on another instance what was written on the first, completions included."""
+    async with instance(settings) as a, instance(settings) as b:
+        made: dict[str, list[str]] = {}
+        for n, deal in enumerate(("d-1", "d-2", "d-3")):
+            for k in range(n + 1):
+                created = await a["client"].data(
+                    CREATE,
+                    {
+                        "input": {
+                            "title": f"step {k}",
+                            "assigneeId": "alice",
+                            "dealId": deal,
+                            "dueAt": f"2030-01-0{k + 1}T00:00:00Z",
+                        }
+                    },
+                )
+                made.setdefault(deal, []).append(created["createTask"]["id"])
+        done = made["d-3"][0]
+        await a["client"].data(COMPLETE, {"id": done})
+        reps = {"reps": [{"__typename": "Deal", "id": d} for d in ("d-3", "d-0", "d-1", "d-2")]}
+        expected = [
+            {
+                "id": "d-3",
+                "open": [{"id": i} for i in made["d-3"][1:]],
+                "all": [{"id": done, "status": "DONE"}]
+                + [{"id": i, "status": "OPEN"} for i in made["d-3"][1:]],
+            },
+            {"id": "d-0", "open": [], "all": []},
+            {
+                "id": "d-1",
+                "open": [{"id": made["d-1"][0]}],
+                "all": [{"id": made["d-1"][0], "status": "OPEN"}],
+            },
+            {
+                "id": "d-2",
+                "open": [{"id": i} for i in made["d-2"]],
+                "all": [{"id": i, "status": "OPEN"} for i in made["d-2"]],
+            },
+        ]
+        assert (await a["client"].data(DEAL_TASKS, reps))["_entities"] == expected
+
+        async def on_b() -> bool:
+            return bool((await b["client"].data(DEAL_TASKS, reps))["_entities"] == expected)
+
+        await eventually(on_b, timeout=10)

@@ -133,3 +133,50 @@ async def test_update_team_and_list(caller: Any) -> None:
         "managerId": "m",
     }
     assert (await caller.data("{ teams { name } }"))["teams"] == [{"name": "SDR"}]
+
+
+SEVERAL = """
+query($reps: [_Any!]!, $status: TaskStatus) {
+  _entities(representations: $reps) {
+    ... on Deal { id open: tasks(status: OPEN) { id } given: tasks(status: $status) { id } }
+    ... on Deal { all: tasks { id status } }
+  }
+}
+"""
+
+
+async def test_deal_tasks_of_several_statuses_read_once_each(
+    caller: Any, contexts: list[GraphQLContext]
+) -> None:
+    """A fetch's deals have their tasks read before their fields ask, one read per status
+    selected (a literal, a variable, none), and each field answers what it asks."""
+    a = await task(caller, dealId="d1", dueAt="2026-03-05T00:00:00Z")
+    b = await task(caller, dealId="d1", dueAt="2026-03-04T00:00:00Z")
+    done = await task(caller, dealId="d2")
+    await caller.data("mutation($id: ID!) { completeTask(id: $id) { id } }", {"id": done["id"]})
+    reps = [{"__typename": "Deal", "id": d} for d in ("d1", "d2", "d3")]
+    data = await caller.data(SEVERAL, {"reps": reps, "status": "DONE"})
+    assert data["_entities"] == [
+        {
+            "id": "d1",
+            "open": [{"id": b["id"]}, {"id": a["id"]}],
+            "given": [],
+            "all": [{"id": b["id"], "status": "OPEN"}, {"id": a["id"], "status": "OPEN"}],
+        },
+        {
+            "id": "d2",
+            "open": [],
+            "given": [{"id": done["id"]}],
+            "all": [{"id": done["id"], "status": "DONE"}],
+        },
+        {"id": "d3", "open": [], "given": [], "all": []},
+    ]
+    assert contexts[-1].loaders.queries == 3
+
+
+async def test_deal_tasks_after_a_status_that_is_none(caller: Any) -> None:
+    """A status variable that names no status is refused by the field, as before."""
+    await task(caller, dealId="d1")
+    reps = [{"__typename": "Deal", "id": "d1"}]
+    error = await caller.error(SEVERAL, {"reps": reps, "status": "SOMEDAY"})
+    assert "SOMEDAY" in error["message"]
