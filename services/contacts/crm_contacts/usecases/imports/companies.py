@@ -180,6 +180,9 @@ class CompanySink:
         saved = await self.scope.store.change_company(existing.id, change)
         return saved is not None and saved.version != before
 
+    def prepare_insert(self, records: Sequence[Company], batch_id: str) -> None:
+        self.scope.store.prepare_companies(records, batch_id)
+
     async def insert(self, records: Sequence[Company], batch_id: str) -> list[Company]:
         return await self.scope.store.add_companies(records, batch_id)
 
