@@ -129,6 +129,11 @@ def annotate(**detail: Any) -> None:
     _notes.set({**(_notes.get() or {}), **detail})
 
 
+def notes_waiting() -> bool:
+    """Whether `annotate` left a detail for the next change this task writes."""
+    return bool(_notes.get())
+
+
 def current_channel() -> Channel:
     """The bound channel; without one the service acts on its own (a scheduler, a start-up
     repair): `automation`."""

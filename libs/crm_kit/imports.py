@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from pydantic import ValidationError
 
@@ -53,6 +53,7 @@ from .import_gc import fewer_collections
 from .rpc import WRITE, Endpoint, RpcError
 
 R = TypeVar("R")
+R_contra = TypeVar("R_contra", contravariant=True)
 # An identity key: (field, normalised value), e.g. ("external_id", "D-17"), ("domain", "acme.com").
 Key = tuple[str, str]
 
@@ -134,6 +135,16 @@ class ImportSink(Protocol[R]):
     async def get(self, ids: Sequence[str]) -> list[R]: ...
 
 
+@runtime_checkable
+class PreparesInserts(Protocol[R_contra]):
+    """A sink that can make ahead, without writing, what inserting these records makes
+    before its first statement (`DocumentWriter.prepare_batch`): `write_batch` asks it
+    while the batch before holds the write turn, for every record the batch built (the
+    insert uses it when it stores exactly those)."""
+
+    def prepare_insert(self, records: Sequence[R_contra], batch_id: str) -> None: ...
+
+
 @dataclass
 class _Planned(Generic[R]):
     row: ImportRow
@@ -184,12 +195,21 @@ async def write_batch(
     turn = order.take() if order is not None else None
     try:
         plans = await _built(sink, request, workspace_id)
+        if turn is not None and not request.dry_run and isinstance(sink, PreparesInserts):
+            # While the batch before writes: most rows of a batch are new records.
+            built = [plan.built.record for plan in plans if plan.built is not None]
+            sink.prepare_insert(built, _batch_id(request, sink.kind))
         if turn is not None:
             await turn.wait()
         return await _written(sink, request, workspace_id, plans)
     finally:
         if turn is not None:
             turn.done()
+
+
+def _batch_id(request: ImportBatchRequest, kind: str) -> str:
+    """The name of a batch's outbox document (the same when the batch is sent again)."""
+    return f"{request.job_id}:{kind}:{request.rows[0].row}"
 
 
 async def _built(
@@ -235,7 +255,7 @@ async def _written(
         for plan in to_create:
             _outcome(plan, "created", plan.record_id)
     else:
-        await _create(sink, to_create, f"{request.job_id}:{sink.kind}:{request.rows[0].row}")
+        await _create(sink, to_create, _batch_id(request, sink.kind))
     for plan in to_create:
         if plan.result.outcome == "created":
             earlier.update(dict.fromkeys(_keys(plan), (plan.row.row, plan.record_id)))

@@ -213,6 +213,11 @@ class Records(ABC, Generic[E]):
         of `batch_collection` (`DocumentWriter.insert_batch`); in memory, `insert_many`."""
         return await self.insert_many(records)
 
+    def prepare_batch(self, records: Sequence[E], *, batch_collection: str, batch_id: str) -> None:
+        """Make ahead what `insert_batch` of these records makes before it writes
+        (`DocumentWriter.prepare_batch`); nothing to make in memory."""
+        return None
+
     @abstractmethod
     async def put(self, record: E) -> None:
         """Insert or replace by id (records without an outbox: look-up tables)."""
@@ -686,6 +691,15 @@ class MongoRecords(Records[E]):
             if doc["_id"] not in refused:
                 events_written(record)
         return [record for doc, record in zip(docs, records, strict=True) if doc["_id"] in refused]
+
+    def prepare_batch(self, records: Sequence[E], *, batch_collection: str, batch_id: str) -> None:
+        self.writer.prepare_batch(
+            self.kind.collection,
+            [self._document(record) for record in records],
+            [pending_events(record) for record in records],
+            batch_collection=batch_collection,
+            batch_id=batch_id,
+        )
 
     async def insert_batch(
         self, records: Sequence[E], *, batch_collection: str, batch_id: str

@@ -5,6 +5,7 @@ crash between its intent and its end; a record's trail shows a change at once.""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from crm_kit.audit import (
     PENDING_FIELD,
     Audited,
     AuditPolicy,
+    annotate,
     begin_delete,
     begin_inserts,
     bind_channel,
@@ -354,3 +356,89 @@ async def test_an_armed_batch_goes_to_the_relay_without_being_read_again(
     assert pack["record_id"] == ["t0", "t1", "t2"]
     cleared = await db["batches"].find_one({"_id": "b1"})
     assert cleared is not None and not cleared[PENDING] and cleared[SEALED] is None
+
+
+def _renamed(prefix: str, count: int) -> list[Thing]:
+    things = [Thing(f"{prefix}{n}", "w1", f"{prefix.upper()} {n}") for n in range(count)]
+    for thing in things:
+        thing.rename(thing.name)  # an event each
+    return things
+
+
+def _batch_writer(env: dict[str, Any]) -> tuple[DocumentWriter, MongoRecords[Thing]]:
+    """A writer whose import batches hold events (an outbox collection of batches)."""
+    writer = DocumentWriter(
+        env["db"],
+        profile=env["writer"].profile,
+        outbox_collections=[THINGS, "batches"],
+        encode=encode,
+        audit=POLICY,
+    )
+    return writer, MongoRecords(writer, THING, "w1")
+
+
+async def _sealed(db: Any, batch_id: str) -> tuple[list[str], list[str]]:
+    """The ids of the events and of the audit entries a batch's document holds."""
+    events, entries = unseal((await db["batches"].find_one({"_id": batch_id}))[SEALED])
+    return [e["id"] for e in events], [e["_id"] for e in entries]
+
+
+async def test_a_batch_made_ahead_is_written_with_the_parts_made_ahead(
+    env: dict[str, Any],
+) -> None:
+    """`prepare_batch` (an import batch waiting for its write turn) makes the batch's
+    events and entries; the insert of the same records in the same task writes those
+    (their ids: made once)."""
+    db, (writer, things) = env["db"], _batch_writer(env)
+    batch = _renamed("a", 3)
+    things.prepare_batch(batch, batch_collection="batches", batch_id="b1")
+    ahead = writer._prepared[("batches", "b1")]
+    assert await things.insert_batch(batch, batch_collection="batches", batch_id="b1") == []
+    assert writer._prepared == {}
+    made = ([e.id for e in ahead.held.events], [entry["_id"] for _, entry in ahead.entries])
+    assert await _sealed(db, "b1") == made
+    assert len(made[0]) == len(made[1]) == 3
+    # The entries as made ahead: the records', each once.
+    _, entries = unseal((await db["batches"].find_one({"_id": "b1"}))[SEALED])
+    assert [e["record_id"] for e in entries] == ["a0", "a1", "a2"]
+
+
+async def test_parts_made_ahead_for_other_records_or_in_another_task_are_made_again(
+    env: dict[str, Any],
+) -> None:
+    """Made ahead for all of a batch's rows but inserted for fewer (some were found
+    stored), or made by another task (another request of the same batch id): the
+    insert makes its parts afresh, for exactly the records it writes; parts never
+    used are not kept beyond a few batches."""
+    db, (writer, things) = env["db"], _batch_writer(env)
+    batch = _renamed("b", 3)
+    things.prepare_batch(batch, batch_collection="batches", batch_id="b2")
+    ahead = writer._prepared[("batches", "b2")]
+    assert await things.insert_batch(batch[:2], batch_collection="batches", batch_id="b2") == []
+    events, entries = await _sealed(db, "b2")
+    assert len(events) == len(entries) == 2
+    assert not set(events) & {e.id for e in ahead.held.events}
+
+    other = _renamed("c", 2)
+
+    async def elsewhere() -> None:
+        things.prepare_batch(other, batch_collection="batches", batch_id="b3")
+
+    await asyncio.create_task(elsewhere())
+    made_elsewhere = {e.id for e in writer._prepared[("batches", "b3")].held.events}
+    assert await things.insert_batch(other, batch_collection="batches", batch_id="b3") == []
+    assert not set((await _sealed(db, "b3"))[0]) & made_elsewhere
+
+    for n in range(6):  # made ahead, never inserted: a few kept at most
+        things.prepare_batch(_renamed(f"d{n}", 1), batch_collection="batches", batch_id=f"x{n}")
+    assert len(writer._prepared) <= 4
+
+
+async def test_nothing_is_made_ahead_while_an_audit_note_waits(env: dict[str, Any]) -> None:
+    """A note is said once, on the next change: made ahead, it could be spent on parts
+    that are then dropped."""
+    writer, things = _batch_writer(env)
+    annotate(reason="bulk fix")
+    things.prepare_batch(_renamed("e", 2), batch_collection="batches", batch_id="b4")
+    assert writer._prepared == {}
+    bind_channel("graphql", "gateway")  # the note cleared for the next tests

@@ -5,6 +5,7 @@ selection made again, and a filter on a field the index does not keep fails loud
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -389,6 +390,57 @@ async def test_a_versioned_insert_is_installed_as_written_never_over_a_newer_sta
     # A write that is not an insert is re-read, as before.
     await records.update("c1", {"$set": {"owner": "u3"}})
     assert "c1" in reads and index.count(entries, Eq("owner", "u3")) == 1
+
+
+async def test_a_batch_insert_is_installed_from_the_stored_document_without_a_refresh() -> None:
+    """An import batch's insert (`insert_batch`: the hook hears the whole document it
+    inserted) is installed as stored: no read by `_id`, no refresh per record, the held
+    record is the stored one, a newer state already held stays, and a record a refresh
+    is working on is left to that refresh's turn (installed after it, not lost)."""
+    db = MemoryDatabase()
+    index = DocIndex(db, CARD, db.hooks, fields=("owner",), posted=("owner",),
+                     name="card index", changes=ChangeLog(MemorySlots()))  # fmt: skip
+    await db.records(CARD, WS).insert(Card("c0", WS, "u1"))
+    entries = await index.entries(WS)
+    assert entries is not None
+    reads: list[str] = []
+    refreshed: list[list[str]] = []
+    read, refresh = index.index._read, index.index.refresh
+
+    async def counted(workspace: str, doc_id: str) -> Any:
+        reads.append(doc_id)
+        return await read(workspace, doc_id)
+
+    async def refreshes(workspace: str, doc_ids: Any, known: Any = None) -> None:
+        refreshed.append(list(doc_ids))
+        await refresh(workspace, doc_ids, known)
+
+    index.index._read = counted
+    index.index.refresh = refreshes  # type: ignore[method-assign]
+
+    def inserted(card: Card) -> Written:
+        stored = {**_card_doc(card), "_outbox": [], "_outbox_pending": False}
+        return Written("cards", card.id, WS, card, kind="insert", stored=stored)
+
+    for n in range(1, 4):
+        await index._written(inserted(Card(f"c{n}", WS, "u2")))
+    assert reads == [] and refreshed == []
+    assert index.count(entries, Eq("owner", "u2")) == 3
+    assert [(c.id, c.owner) for c in await index.get(WS, ["c1", "c3"]) or []] == [
+        ("c1", "u2"), ("c3", "u2")
+    ]  # fmt: skip
+    # A newer state of c5 held first (version 3): the batch's older insert does not win.
+    await refresh(WS, ["c5"], known={"c5": _card_doc(Card("c5", WS, "u3", 3))})
+    await index._written(inserted(Card("c5", WS, "u1")))
+    assert [card.owner for card in await index.get(WS, ["c5"]) or []] == ["u3"]
+    # A refresh of c6 under way holds its lock: the insert waits for its turn.
+    async with index.index._locks.hold(f"{WS}:c6"):
+        pending = asyncio.ensure_future(index._written(inserted(Card("c6", WS, "u4"))))
+        await asyncio.sleep(0)
+        assert index.count(entries, Eq("owner", "u4")) == 0
+    await pending
+    assert refreshed == [["c6"]] and reads == []
+    assert index.count(entries, Eq("owner", "u4")) == 1
 
 
 @dataclass(frozen=True)

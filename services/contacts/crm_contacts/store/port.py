@@ -126,6 +126,10 @@ class WorkspaceStore(Protocol):
 
     # imports (crm_contracts.import_batches): a batch's events ride in one outbox document
     # named `batch_id` (the same when the batch is sent again)
+    def prepare_companies(self, companies: Sequence[Company], batch_id: str) -> None:
+        """Make ahead, without writing, what `add_companies` of these companies makes
+        before it writes (an import batch, while the batch before it writes)."""
+
     async def add_companies(self, companies: Sequence[Company], batch_id: str) -> list[Company]:
         """One write for all; returns those refused (id or domain taken)."""
 

@@ -176,6 +176,11 @@ class WorkspaceRecordStore:
         return len(ids)
 
     # imports --------------------------------------------------------------------------
+    def prepare_companies(self, companies: Sequence[Company], batch_id: str) -> None:
+        self.companies.prepare_batch(
+            companies, batch_collection=IMPORT_BATCHES, batch_id=f"{self.workspace_id}:{batch_id}"
+        )
+
     async def add_companies(self, companies: Sequence[Company], batch_id: str) -> list[Company]:
         return await self.companies.insert_batch(
             companies, batch_collection=IMPORT_BATCHES, batch_id=f"{self.workspace_id}:{batch_id}"

@@ -14,7 +14,8 @@ from crm_kit.imports import Built, Key, custom_fields, ignored, import_record_id
 from crm_kit.unset import UNSET
 
 from ...domain import rules
-from ...domain.company import Company
+from ...domain.company import Address, Company
+from .. import validation
 from ..companies import company_values
 from ..inputs import AddressInput, CompanyInput
 from ..scope import Scope
@@ -41,6 +42,56 @@ def company_input(values: dict[str, Any]) -> CompanyInput:
         tags=given(values, "tags", texts(values, "tags")),
         custom_fields=custom if custom else UNSET,
     )
+
+
+def row_company_values(values: dict[str, Any]) -> tuple[dict[str, Any], datetime | None]:
+    """What `company_values(company_input(values), PREFIX)` gives (the validated
+    attributes a new company gets; a row without a name gets None, which fails as
+    required), and the row's `created_at`, read in one pass: the same checks in the same
+    order, so a bad row fails on the same field with the same message (the input's
+    readers first, field by field as `company_input` reads them, then `created_at`, then
+    the validation in `company_values`'s order). An import builds a thousand companies a
+    batch; the input objects in between were ~a third of a company's build."""
+    # The readers (type checks), in `company_input`'s order.
+    address = [text(values, name) if name in values else None for name in _ADDRESS_COLUMNS]
+    has_address = any(name in values for name in _ADDRESS_COLUMNS)
+    custom = custom_fields(values)
+    name = text(values, "name")
+    domain = text(values, "domain") if "domain" in values else UNSET
+    industry = text(values, "industry") if "industry" in values else UNSET
+    size_given = integer(values, "size") if "size" in values else UNSET
+    site = text(values, "website") if "website" in values else UNSET
+    owner_id = text(values, "owner_id") if "owner_id" in values else UNSET
+    tags = texts(values, "tags") if "tags" in values else UNSET
+    created = moment(values, "created_at")
+    # The validation, in `company_values`'s order.
+    out: dict[str, Any] = {"name": rules.clean_text(name, f"{PREFIX}.name", required=True)}
+    if domain is not UNSET:
+        out["domain"] = rules.normalise_domain(domain, f"{PREFIX}.domain")
+    if industry is not UNSET:
+        cleaned = rules.clean_text(industry, f"{PREFIX}.industry", limit=100)
+        out["industry"] = cleaned.lower() if cleaned else None
+    if size_given is not UNSET:
+        out["size"] = validation.size(size_given, f"{PREFIX}.size")
+    if has_address:
+        out["address"] = Address(
+            *(
+                rules.clean_text(given, f"{PREFIX}.address.{key}")
+                for given, key in zip(address, ADDRESS_FIELDS, strict=True)
+            )
+        )
+    if site is not UNSET:
+        out["website"] = validation.website(site, f"{PREFIX}.website")
+    if owner_id is not UNSET:
+        out["owner_id"] = validation.owner(owner_id, f"{PREFIX}.ownerId")
+    if tags is not UNSET:
+        out["tags"] = rules.normalise_tags(tags or [], f"{PREFIX}.tags")
+    if custom:
+        out["custom_fields"] = validation.custom_fields(custom, f"{PREFIX}.customFields")
+    return out, created
+
+
+_ADDRESS_COLUMNS = tuple(f"address.{key}" for key in ADDRESS_FIELDS)
 
 
 def new_company(
@@ -89,10 +140,16 @@ class CompanySink:
 
     async def build(self, row: ImportRow, record_id: str) -> Built[Company]:
         values = row.values
-        data = company_input(values)
-        company = new_company(
-            self.scope, record_id, self.job_id, data, moment(values, "created_at")
+        attributes, created = row_company_values(values)
+        scope = self.scope
+        company = Company.create(
+            record_id,
+            scope.workspace_id,
+            attributes,
+            at=created or scope.now(),
+            by=scope.subject,
         )
+        company.import_job = self.job_id
         company.external_id = text(values, "external_id")
         keys = company_keys(company, self.by_name)
         return Built(company, keys, ignored(values, COMPANY_FIELDS, "companies", custom=True))
@@ -122,6 +179,9 @@ class CompanySink:
         before = existing.version
         saved = await self.scope.store.change_company(existing.id, change)
         return saved is not None and saved.version != before
+
+    def prepare_insert(self, records: Sequence[Company], batch_id: str) -> None:
+        self.scope.store.prepare_companies(records, batch_id)
 
     async def insert(self, records: Sequence[Company], batch_id: str) -> list[Company]:
         return await self.scope.store.add_companies(records, batch_id)
