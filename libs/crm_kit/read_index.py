@@ -196,6 +196,9 @@ class ReadIndex(Generic[E, S]):
         # The restore from a snapshot while it runs: requests wait for it.
         self._restoring: asyncio.Future[bool] | None = None
         self.restored_from: str | None = None
+        # The log slot the restored snapshot is still current to (its replay applied no
+        # change): a snapshot written now would hold the same entries.
+        self.restored_slot: int | None = None
         # Re-reads under way by ticket (a snapshot waits for those started before it).
         self._tickets = 0
         self._inflight: set[int] = set()
@@ -428,7 +431,10 @@ class ReadIndex(Generic[E, S]):
         # Every change since the snapshot's slot, whichever replica made it, in rounds (a
         # pruned log, or more changes than the rounds hold, raises `Overflow` in there: the
         # loaded workspaces are scanned again).
+        followed = self.followed
         await self._follow(self._sync_asked, rounds=REPLAY_ROUNDS)
+        if self.followed == followed and not touched_all and self.restored_from is not None:
+            self.restored_slot = self._cursor
         log.info(
             "%s restored from snapshot %s (slot %d, %d workspaces) in %.1f s",
             self.name,
