@@ -199,6 +199,8 @@ class ReadIndex(Generic[E, S]):
         # The log slot the restored snapshot is still current to (its replay applied no
         # change): a snapshot written now would hold the same entries.
         self.restored_slot: int | None = None
+        # Workspaces' entries installed (loads, restores, rebuilds).
+        self.installs = 0
         # Re-reads under way by ticket (a snapshot waits for those started before it).
         self._tickets = 0
         self._inflight: set[int] = set()
@@ -355,6 +357,7 @@ class ReadIndex(Generic[E, S]):
         w.records = {}
         w.generation += 1
         w.scans += 1
+        self.installs += 1
         metrics.READ_MODEL_BUILDS.labels(self.name).observe(time.perf_counter() - started)
 
     @property
@@ -431,9 +434,11 @@ class ReadIndex(Generic[E, S]):
         # Every change since the snapshot's slot, whichever replica made it, in rounds (a
         # pruned log, or more changes than the rounds hold, raises `Overflow` in there: the
         # loaded workspaces are scanned again).
-        followed = self.followed
+        followed, installs = self.followed, self.installs
         await self._follow(self._sync_asked, rounds=REPLAY_ROUNDS)
-        if self.followed == followed and not touched_all and self.restored_from is not None:
+        if self.followed == followed and self.installs == installs and not touched_all:
+            # No change re-read, no rebuild (a pruned log scans): the entries are the
+            # snapshot's own.
             self.restored_slot = self._cursor
         log.info(
             "%s restored from snapshot %s (slot %d, %d workspaces) in %.1f s",

@@ -264,12 +264,14 @@ async def test_a_pruned_log_or_an_unusable_snapshot_falls_back_to_the_scan(
     replayed = stage_index(coll, slots, snapshots)
     await replayed.load_all()
     assert coll.scans == scans and replayed.restored_from is not None
+    assert replayed.restored_slot is None  # changed since: its own snapshot is due
     assert await stages(replayed, "w") == {f"d{n}": f"s{2050 + n}" for n in range(50)}
     # More than its rounds hold: as a pruned log, the reader is told to rebuild.
     monkeypatch.setattr("crm_kit.read_index.REPLAY_ROUNDS", 1)
     second = stage_index(coll, slots, snapshots)
     await second.load_all()
     assert coll.scans == scans + 1  # restored, then rebuilt from a scan
+    assert second.restored_slot is None  # its entries are the scan's, not the snapshot's
     assert await stages(second, "w") == {f"d{n}": f"s{2050 + n}" for n in range(50)}
     # A corrupt snapshot: the warm-up scans.
     saved = await second.save_snapshot()
