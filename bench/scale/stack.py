@@ -134,6 +134,22 @@ class Stack:
                 continue
         return found
 
+    def peaks(self) -> dict[str, int]:
+        """Peak resident memory of each part since it started (bytes, `VmHWM`): what the
+        kernel saw at most, between samples included (a read index's rebuild)."""
+        found: dict[str, int] = {}
+        named = {name: p.pid for name, p in self.processes.items()}
+        named.update({server.name: server.process.pid for server in self.infra.servers})
+        for name, pid in named.items():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    found[name] = int(line.split()[1]) * 1024
+        return found
+
     def pid(self, name: str) -> int:
         if name in self.processes:
             return self.processes[name].pid

@@ -497,6 +497,9 @@ def _kept_by(part: Filter, rows: list[IndexedDoc]) -> list[IndexedDoc]:
     at = rows[0].layout.positions.get(part.field) if isinstance(part, Eq | In) else None
     if at is not None and not (isinstance(part, Eq) and isinstance(part.value, list | tuple)):
         stored = list(map(itemgetter(at), map(_VALUES, rows)))
+        if isinstance(part, Eq) and part.value is None and stored.count(None) == len(stored):
+            # `LIVE` over a search's hits, none deleted (the usual case): no mask.
+            return rows
         # An array (held as a tuple) matches by its elements: those rows go the slow way.
         if not any(issubclass(kind, tuple | list) for kind in set(map(type, stored))):
             if isinstance(part, Eq):

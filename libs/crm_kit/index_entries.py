@@ -116,7 +116,12 @@ class Entries(Generic[E]):
         if not old._columns and not old._orders:
             return
         held, now = old.entries, self.entries
-        changed = {entry_id for entry_id, entry in now.items() if held.get(entry_id) != entry}
+        # A rebuild's scan reuses the held objects of unchanged entries (`is`: no compare).
+        changed = {
+            entry_id
+            for entry_id, entry in now.items()
+            if (same := held.get(entry_id)) is not entry and same != entry
+        }
         changed.update(entry_id for entry_id in held if entry_id not in now)
         for column in old._columns.values():
             for entry_id in changed:

@@ -144,6 +144,11 @@ class IndexFeed:
         """Write the index's snapshot unless the last one is current; whether one was."""
         if self.index.holds_records and self.index.complete:
             await self.index.sync()  # the log's tail: has anything changed since?
+        if self._snapshot_slot is None:
+            # Started from a snapshot nothing has changed since: it is the one to write.
+            # (Written again, the contacts' 412,000 entries cost ~5 s of the process's CPU
+            # on its event loop, 120 s after every start: in the middle of the reads.)
+            self._snapshot_slot = self.index.restored_slot
         if self._snapshot_slot is not None and self._snapshot_slot == self.index.cursor:
             return False
         saved = await self.index.save_snapshot(settle)

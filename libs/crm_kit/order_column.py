@@ -11,7 +11,7 @@ walk of the kept order keeping the selected ids costs a membership test per entr
 order in a few hundred ids; a search whose hits follow the order (a last-name prefix by
 last name) would walk most of the 200,000 to its first page (~50 ms under load), so the
 walk stops after `WALK_RATIO` ids per selected entry and the rest of the selection is
-sorted by rank (`dict.__getitem__` as key, ~0.5 µs an entry).
+put in order by a heap of its ranks (in C), popped as far as the rows asked for.
 
 Correctness: the order is the entries' as they were when it was built; every entry put or
 dropped since is marked stale (`Entries.put`/`drop`). The entries that are not stale hold
@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from itertools import compress, islice
-from operator import attrgetter
+from heapq import heapify, heappop
+from itertools import islice
+from operator import attrgetter, neg
 from typing import Any, Generic, Protocol, TypeVar
 
 
@@ -106,7 +107,7 @@ class OrderColumn(Generic[E]):
         first `WALK_RATIO` ids per entry wanted, keeping those wanted (a membership test
         each, in C: the first page of a selection spread over the order lies within a
         few of its ids), then, when the selection reaches beyond (a search whose hits
-        follow the order: a last-name prefix by last name), the rest sorted by rank."""
+        follow the order: a last-name prefix by last name), the rest by a heap of ranks."""
         ids, rank = self._ids, self._rank
         total = len(ids)
         budget = min(total, WALK_RATIO * len(wanted))
@@ -115,13 +116,19 @@ class OrderColumn(Generic[E]):
         if budget >= total:
             return
         # Beyond the walk: ascending, the ranks from `budget` on; descending, those
-        # below `total - budget`. All in C: ranks, a mask, a sort of places by rank.
-        chosen = list(wanted.values())
-        ranks = list(map(rank.__getitem__, wanted.keys()))
-        beyond = map((total - budget).__gt__ if descending else budget.__le__, ranks)
-        rest = list(compress(range(len(chosen)), beyond))
-        rest.sort(key=ranks.__getitem__, reverse=descending)
-        yield from map(chosen.__getitem__, rest)
+        # below `total - budget` (negated: the heap yields the smallest first). A heap of
+        # the ranks, in C, popped as far as the rows asked for: a first page pops ~26 of
+        # them (a sort of them all by rank cost ~0.5 µs each: 3 to 10 ms of a search whose
+        # 5,000 to 20,000 hits follow the order, a piece of a last name by last name).
+        ranks = map(rank.__getitem__, wanted.keys())
+        if descending:
+            rest = list(map(neg, filter((total - budget).__gt__, ranks)))
+        else:
+            rest = list(filter(budget.__le__, ranks))
+        heapify(rest)
+        while rest:
+            place = heappop(rest)
+            yield wanted[ids[-place if descending else place]]
 
 
 class Ranked(Generic[E]):

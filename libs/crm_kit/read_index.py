@@ -196,6 +196,11 @@ class ReadIndex(Generic[E, S]):
         # The restore from a snapshot while it runs: requests wait for it.
         self._restoring: asyncio.Future[bool] | None = None
         self.restored_from: str | None = None
+        # The log slot the restored snapshot is still current to (its replay applied no
+        # change): a snapshot written now would hold the same entries.
+        self.restored_slot: int | None = None
+        # Workspaces' entries installed (loads, restores, rebuilds).
+        self.installs = 0
         # Re-reads under way by ticket (a snapshot waits for those started before it).
         self._tickets = 0
         self._inflight: set[int] = set()
@@ -324,7 +329,7 @@ class ReadIndex(Generic[E, S]):
             async for record in self._scan(workspace):
                 entry = self._entry_of(record)
                 if entry is not None:
-                    fresh.put(entry)
+                    fresh.put(_reused(w.data, entry))
             touched, w.touched = w.touched, None
             self._install(w, fresh, touched, started)
             await self.refresh(workspace, touched)
@@ -352,6 +357,7 @@ class ReadIndex(Generic[E, S]):
         w.records = {}
         w.generation += 1
         w.scans += 1
+        self.installs += 1
         metrics.READ_MODEL_BUILDS.labels(self.name).observe(time.perf_counter() - started)
 
     @property
@@ -428,7 +434,12 @@ class ReadIndex(Generic[E, S]):
         # Every change since the snapshot's slot, whichever replica made it, in rounds (a
         # pruned log, or more changes than the rounds hold, raises `Overflow` in there: the
         # loaded workspaces are scanned again).
+        followed, installs = self.followed, self.installs
         await self._follow(self._sync_asked, rounds=REPLAY_ROUNDS)
+        if self.followed == followed and self.installs == installs and not touched_all:
+            # No change re-read, no rebuild (a pruned log scans): the entries are the
+            # snapshot's own.
+            self.restored_slot = self._cursor
         log.info(
             "%s restored from snapshot %s (slot %d, %d workspaces) in %.1f s",
             self.name,
@@ -518,15 +529,19 @@ class ReadIndex(Generic[E, S]):
         started = time.perf_counter()
         try:
             fresh: dict[str, S] = {}
+            # The entries held now, by workspace (a rebuild's scan reuses their objects).
+            held: dict[str, S | None] = {}
             async for workspace, record in self._scan_all():
                 if targets is not None and workspace not in targets:
                     continue
                 entries = fresh.get(workspace)
                 if entries is None:
                     entries = fresh[workspace] = self._new_entries()
+                    now = self._workspaces.get(workspace)
+                    held[workspace] = now.data if now is not None else None
                 entry = self._entry_of(record)
                 if entry is not None:
-                    entries.put(entry)
+                    entries.put(_reused(held[workspace], entry))
             touched_all, self._shared_touched = self._shared_touched, None
             # The scan read the whole collection: a workspace asked for meanwhile and not
             # met is empty (its documents written since are among the touched).
@@ -777,6 +792,19 @@ class ReadIndex(Generic[E, S]):
                 w.building.cancel()
         if self._shared is not None and not self._shared.done():
             self._shared.cancel()
+
+
+def _reused(held: Entries[Any] | None, entry: E) -> E:
+    """The entry `held` holds for `entry`'s id when equal to it, else `entry`: a rebuild's
+    scan finds most documents unchanged, and its fresh entries then share the held
+    objects (entries are never changed in place) instead of holding a copy of each beside
+    them until the swap. Building them apart held the held and the fresh entries at once:
+    ~250 MB more for 202,000 contacts and 210,000 interactions at the rebuild's peak, which
+    the process's allocator kept (RSS 650-705 MB warm, 880-960 after the first rebuild)."""
+    if held is None:
+        return entry
+    same = held.get(entry.id)
+    return same if same is not None and same == entry else entry
 
 
 def _consume_error(future: asyncio.Future[Any]) -> None:

@@ -41,8 +41,9 @@ import re
 import time
 from array import array
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from itertools import compress, repeat
-from operator import contains
+from operator import contains, is_not
 from typing import Any, Generic, Protocol, TypeVar
 
 from . import case_fold, metrics
@@ -62,6 +63,8 @@ INTERSECT_RATIO = 4
 
 Values = Callable[[Any], Iterable[str]]
 
+# Whether a held position is live (a dead one holds None), in C.
+_LIVE = partial(is_not, None)
 # The folding table being read off the loop (`TextColumn._fold_table_then_index`).
 _folding: asyncio.Future[dict[int, int]] | None = None
 
@@ -302,8 +305,13 @@ class TextColumn(Generic[T]):
             self.index(ignore_case=ignore_case)  # goes on with a build cut short
         upto = postings.upto
         positions = postings.candidates(text)
-        chosen = list(map(texts.__getitem__, positions))
-        found_held = list(compress(map(held.__getitem__, positions), test(chosen)))
+        if len(text) == GRAM and not ignore_case:
+            # The text is its one piece: every live position listed holds it (a dead one
+            # holds None). No test of the texts: one pass in C over the positions.
+            found_held = list(filter(_LIVE, map(held.__getitem__, positions)))
+        else:
+            chosen = list(map(texts.__getitem__, positions))
+            found_held = list(compress(map(held.__getitem__, positions), test(chosen)))
         if upto < len(texts):
             # Not indexed yet: each tested.
             rest = compress(held[upto:], test(texts[upto:]))

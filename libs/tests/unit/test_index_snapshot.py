@@ -264,12 +264,14 @@ async def test_a_pruned_log_or_an_unusable_snapshot_falls_back_to_the_scan(
     replayed = stage_index(coll, slots, snapshots)
     await replayed.load_all()
     assert coll.scans == scans and replayed.restored_from is not None
+    assert replayed.restored_slot is None  # changed since: its own snapshot is due
     assert await stages(replayed, "w") == {f"d{n}": f"s{2050 + n}" for n in range(50)}
     # More than its rounds hold: as a pruned log, the reader is told to rebuild.
     monkeypatch.setattr("crm_kit.read_index.REPLAY_ROUNDS", 1)
     second = stage_index(coll, slots, snapshots)
     await second.load_all()
     assert coll.scans == scans + 1  # restored, then rebuilt from a scan
+    assert second.restored_slot is None  # its entries are the scan's, not the snapshot's
     assert await stages(second, "w") == {f"d{n}": f"s{2050 + n}" for n in range(50)}
     # A corrupt snapshot: the warm-up scans.
     saved = await second.save_snapshot()
@@ -345,3 +347,29 @@ async def test_the_feed_writes_snapshots_periodically_while_the_log_moves_and_at
     loaded = await snapshots.load("stage index", dataclass_codec(Stage))
     assert loaded is not None
     assert sorted(e.id for e in loaded.workspaces["w"]) == ["d1", "d2", "d3"]
+
+    # The next start restores that snapshot, nothing changed since: not written again
+    # (the same entries), until the log moves; then the newest state is.
+    restarted = stage_index(coll, slots, snapshots)
+    await restarted.load_all()
+    assert restarted.restored_from == loaded.snapshot_id
+    again = IndexFeed(
+        restarted, _Nats(), None, subjects=[], stream="S", rebuild_seconds=3600,
+        snapshot_seconds=0.02,
+    )  # type: ignore[arg-type]  # fmt: skip
+    assert not await again.snapshot() and again.snapshots == 0
+    await coll.write("w", "d1", "moved")
+    assert await again.snapshot() and again.snapshots == 1
+    newest = await snapshots.load("stage index", dataclass_codec(Stage))
+    assert newest is not None and newest.snapshot_id != loaded.snapshot_id
+    assert {e.id: e.stage for e in newest.workspaces["w"]} == {"d1": "moved", "d2": "b", "d3": "c"}
+    # A start whose replay re-read changes writes its own snapshot at the first chance.
+    await coll.write("w", "d2", "moved")
+    replayed = stage_index(coll, slots, snapshots)
+    await replayed.load_all()
+    assert replayed.restored_slot is None
+    third = IndexFeed(
+        replayed, _Nats(), None, subjects=[], stream="S", rebuild_seconds=3600,
+        snapshot_seconds=0.02,
+    )  # type: ignore[arg-type]  # fmt: skip
+    assert await third.snapshot()

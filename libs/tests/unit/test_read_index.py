@@ -6,6 +6,7 @@ settings a service reads under its prefix."""
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -327,6 +328,70 @@ async def test_warm_up_with_scan_all_loads_every_workspace_from_one_scan() -> No
     await index.rebuild()
     assert coll.scans == 2 and "w3-new" in ids(index.loaded("w3"))
     assert index.scans("w1") == 2 and index.shared_scans == 2
+
+
+@pytest.mark.parametrize("shared", [False, True])
+async def test_a_rebuild_reuses_the_held_objects_of_unchanged_entries(shared: bool) -> None:
+    """A rebuild's scan (one per workspace, or one for all) installs the held entry
+    objects of the documents it finds unchanged instead of equal copies of them, new ones
+    for the documents changed behind the index, and none for those gone; the postings,
+    the text column carried over and the answers are the database's."""
+    coll = Collection()
+    for i in range(6):
+        coll.put("w1", {"_id": f"a{i}", "owner": "ann", "n": i})
+    coll.put("w2", {"_id": "b", "owner": "ann", "n": 1})
+    index = make_index(coll, scan_all=coll.scan_all if shared else None)
+    if shared:
+        await index.load_all()
+    else:
+        await asyncio.gather(index.entries("w1"), index.entries("w2"))
+    held = index.loaded("w1")
+    assert held is not None
+    column = held.text_column("owner", lambda item: (item.owner or "",))
+    before = dict(held.entries)
+    coll.put("w1", {"_id": "a1", "owner": "bob", "n": 1})  # behind the index: no event
+    del coll.docs["w1"]["a2"]
+    coll.put("w1", {"_id": "a9", "owner": "bob", "n": 9})
+    await index.rebuild()
+    fresh = index.loaded("w1")
+    assert fresh is not None and fresh is not held and index.scans("w1") == 2
+    assert ids(fresh) == {"a0", "a1", "a3", "a4", "a5", "a9"}
+    assert all(fresh.entries[i] is before[i] for i in ("a0", "a3", "a4", "a5"))
+    assert fresh.get("a1") == Item("a1", "bob", 1) and fresh.get("a1") is not before["a1"]
+    assert fresh.posting("owner", "bob") == {"a1", "a9"}
+    assert fresh.posting("owner", "ann") == {"a0", "a3", "a4", "a5"}
+    assert fresh.text_column("owner", lambda item: (item.owner or "",)) is column
+    assert {e.id for e in column.found("bob", ignore_case=False)} == {"a1", "a9"}
+    assert {e.id for e in column.found("ann", ignore_case=False)} == {"a0", "a3", "a4", "a5"}
+
+
+async def test_a_rebuild_holds_little_beside_the_entries_it_replaces() -> None:
+    """The memory a rebuild adds at its peak (its fresh container beside the held one) is
+    a small part of the entries' own: unchanged documents are not held twice. Measured
+    with tracemalloc over 5,000 entries holding ~350 B each (a scan decodes every string
+    anew: equal copies would add ~2 MB)."""
+    coll = Collection()
+    for i in range(5_000):
+        coll.put("w1", {"_id": f"d{i}", "owner": "x" * 300 + str(i % 10), "n": i})
+
+    async def scan_all() -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        # As a database does: every scan decodes new strings.
+        async for workspace, doc in coll.scan_all():
+            yield workspace, {**doc, "owner": (doc["owner"] + " ")[:-1]}
+
+    index = make_index(coll, scan_all=scan_all)
+    await index.load_all()
+    tracemalloc.start()
+    try:
+        await index.rebuild()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    entries = index.loaded("w1")
+    assert entries is not None and len(entries) == 5_000
+    owners = sum(len(item.owner or "") for item in entries.entries.values())
+    assert owners > 1_500_000
+    assert peak < owners / 2, (peak, owners)
 
 
 async def test_writes_during_the_shared_scan_are_not_lost() -> None:
