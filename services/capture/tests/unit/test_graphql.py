@@ -4,6 +4,8 @@ their passwords, tracking sites with their snippet; errors name their code and f
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from crm_capture.graphql.context import context_for
@@ -139,7 +141,10 @@ async def test_tracking_sites_have_a_public_key_and_a_snippet(admin: GraphQLClie
              { id snippet hotPaths hotThreshold } }"""
     )
     site = made["createTrackingSite"]
-    assert site["id"].startswith("s_") and "w1" not in site["id"]
+    # A random public key (the page's script shows it to every visitor), not one made
+    # from the workspace's id: "s_" and 20 URL-safe characters. (A random key may hold
+    # "w1" by chance, about once in 200: the shape is what says it is not derived.)
+    assert re.fullmatch(r"s_[A-Za-z0-9_-]{20}", site["id"])
     assert site["snippet"] == (
         f'<script async src="http://127.0.0.1:4000/t/s.js" data-site="{site["id"]}"></script>'
     )
