@@ -20,6 +20,7 @@ from crm_kit import consumer as consumer_module
 from crm_kit import periodic
 from crm_kit.consumer import EventConsumer
 from crm_kit.errors import ServiceUnavailable
+from crm_kit.gathering import Gathering
 from crm_kit.nats_io import ensure_stream
 from crm_kit.outbox import HIDE_OUTBOX, OUTBOX, OutboxRelay, outbox_fields
 from crm_kit.runtime import cancel_tasks
@@ -686,6 +687,79 @@ async def test_pullers_that_fetch_one_gather_what_is_waiting_and_handle_it_toget
     await cancel_tasks(tasks, timeout=5)
     info = await js.consumer_info(env["stream"].name, durable)
     assert info.num_ack_pending == 0 and info.num_redelivered == 0
+
+
+async def test_pullers_gathering_for_a_window_take_a_trickle_together_and_leave_no_pull(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two pullers sharing a gathering (`crm_kit.gathering`, a window of 0.9 s): events
+    published one after another, each while the first is already taken, land in ONE batch
+    of the puller whose turn it is (with each puller pulling on its own, the idle one takes
+    the second); a lone event goes on alone once the window ends; no pull request is left
+    behind on the server (an open one would swallow later events into an idle puller's
+    queue); every event is handled once and acknowledged."""
+    js, prefix = env["js"], env["prefix"]
+    batches: list[list[int]] = []
+    first_taken = asyncio.Event()
+
+    async def single(event: CloudEvent) -> None:
+        raise AssertionError("every batch went through together")
+
+    async def together(events: list[CloudEvent]) -> None:
+        batches.append([event.data["n"] for event in events])
+
+    durable = f"window-{env['db'].name}"
+    gathering = Gathering(0.9)
+    pullers = [
+        _consumer(
+            env,
+            durable,
+            single,
+            record_processed=False,
+            batch_handler=together,
+            batch=1,
+            gather=8,
+            gathering=gathering,
+        )
+        for _ in range(2)
+    ]
+    for puller in pullers:
+        await puller.start()
+    tasks = [asyncio.create_task(puller.run()) for puller in pullers]
+
+    async def publish(n: int) -> None:
+        event = _event(prefix, n)
+        await js.publish(event.type, event.to_json(), headers={"Nats-Msg-Id": event.id})
+
+    async def handled(count: int) -> bool:
+        return sum(puller.handled for puller in pullers) == count
+
+    # The first event is taken (its puller now gathers) before the next ones are sent.
+    real_pull_within = consumer_module.pull_within
+
+    async def noting_pull_within(*args: Any) -> Any:
+        first_taken.set()
+        return await real_pull_within(*args)
+
+    monkeypatch.setattr(consumer_module, "pull_within", noting_pull_within)
+    await publish(0)
+    await asyncio.wait_for(first_taken.wait(), timeout=10)
+    for n in (1, 2):
+        await publish(n)
+    await eventually(lambda: handled(3))
+    assert batches == [[0, 1, 2]]
+    await publish(3)
+    await eventually(lambda: handled(4))
+    assert batches == [[0, 1, 2], [3]]
+
+    async def back_to_one_each() -> bool:
+        info = await js.consumer_info(env["stream"].name, durable)
+        return info.num_waiting <= len(pullers)
+
+    await eventually(back_to_one_each, timeout=10, what="one pull a puller (an orphan stays)")
+    await cancel_tasks(tasks, timeout=5)
+    info = await js.consumer_info(env["stream"].name, durable)
+    assert info.num_ack_pending == 0 and info.num_redelivered == 0 and info.num_pending == 0
 
 
 async def test_a_handler_that_met_an_unreachable_database_runs_again_in_place(
