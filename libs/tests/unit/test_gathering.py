@@ -11,6 +11,7 @@ import pytest
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 
+from crm_kit.consumer import EventConsumer
 from crm_kit.gathering import Gathering, pull_within
 
 
@@ -98,3 +99,61 @@ def test_a_window_is_a_short_bound() -> None:
             Gathering(window)
     gathering = Gathering(0.02)
     assert isinstance(gathering.turn, asyncio.Lock) and not gathering.turn.locked()
+
+
+class Fetching:
+    """A pull subscription whose `fetch` hands out what is waiting, as the server would."""
+
+    def __init__(self, waiting: list[Msg], arriving: list[Msg]) -> None:
+        self.waiting = waiting
+        self.fetches: list[int] = []
+        self._sub = Inbox([*arriving, _status("408")])
+        self._nc = Connection()
+        self._nms = "$JS.API.CONSUMER.MSG.NEXT.stream.durable"
+        self._deliver = "_INBOX.puller"
+
+    async def fetch(self, batch: int, timeout: float) -> list[Msg]:
+        self.fetches.append(batch)
+        taken, self.waiting = self.waiting[:batch], self.waiting[batch:]
+        return taken
+
+
+async def _take(subscription: Fetching, gathering: Gathering | None) -> list[Msg]:
+    async def handle(_: Any) -> None: ...
+
+    async def together(_: list[Any]) -> None: ...
+
+    consumer = EventConsumer(
+        js=None,  # type: ignore[arg-type]
+        db=None,  # type: ignore[arg-type]
+        service="test",
+        durable="gathering",
+        stream="TEST",
+        subjects=["crm.x.>"],
+        handler=handle,
+        record_processed=False,
+        batch_handler=together,
+        batch=1,
+        gather=4,
+        gathering=gathering,
+    )
+    consumer._subscription = subscription  # type: ignore[assignment]
+    return await consumer._take()
+
+
+async def test_a_fetch_short_of_the_batch_gathers_the_rest_within_the_window() -> None:
+    subscription = Fetching([_event(1)], [_event(2), _event(3), _event(4), _event(5)])
+    gathering = Gathering(0.5)
+    taken = await _take(subscription, gathering)
+    assert _numbers(taken) == [1, 2, 3, 4]  # up to the batch (gather): 4
+    assert [request["batch"] for _, request, _ in subscription._nc.requests] == [3]
+    assert not gathering.turn.locked()  # the next puller's turn
+
+
+async def test_a_full_fetch_or_no_gathering_takes_what_was_waiting_only() -> None:
+    full = Fetching([_event(n) for n in range(6)], [_event(9)])
+    assert _numbers(await _take(full, Gathering(0.5))) == [0, 1, 2, 3]
+    assert full._nc.requests == []  # a backlog: no window
+    alone = Fetching([_event(1)], [_event(2)])
+    assert _numbers(await _take(alone, None)) == [1]
+    assert alone._nc.requests == []
