@@ -60,7 +60,7 @@ from . import metrics, telemetry
 from .audit import bind_channel
 from .context import RequestContext, bind_request
 from .errors import ServiceUnavailable
-from .gathering import Gathering, pull_within
+from .gathering import Gathering
 from .logs import log_fields
 from .nats_io import require_stream
 
@@ -334,13 +334,7 @@ class EventConsumer:
         assert self._subscription is not None
         if self._gathering is None:
             return await self._subscription.fetch(self._batch, timeout=1.0)
-        async with self._gathering.turn:
-            messages = await self._subscription.fetch(self._batch, timeout=1.0)
-            if 0 < len(messages) < self._batch:
-                messages += await pull_within(
-                    self._subscription, self._batch - len(messages), self._gathering.window
-                )
-        return messages
+        return await self._gathering.take(self._subscription, self._batch, 1.0)
 
     async def _handle_together(self, messages: list[Msg]) -> bool:
         """The fetched events through the batch handler at once, then acknowledged; False

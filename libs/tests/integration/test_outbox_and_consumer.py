@@ -17,6 +17,7 @@ from pymongo.errors import AutoReconnect
 from crm_contracts.envelope import CloudEvent, new_event, source_of
 from crm_contracts.streams import StreamSpec
 from crm_kit import consumer as consumer_module
+from crm_kit import gathering as gathering_module
 from crm_kit import periodic
 from crm_kit.consumer import EventConsumer
 from crm_kit.errors import ServiceUnavailable
@@ -692,15 +693,17 @@ async def test_pullers_that_fetch_one_gather_what_is_waiting_and_handle_it_toget
 async def test_pullers_gathering_for_a_window_take_a_trickle_together_and_leave_no_pull(
     env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two pullers sharing a gathering (`crm_kit.gathering`, a window of 0.9 s): events
-    published one after another, each while the first is already taken, land in ONE batch
-    of the puller whose turn it is (with each puller pulling on its own, the idle one takes
-    the second); a lone event goes on alone once the window ends; no pull request is left
-    behind on the server (an open one would swallow later events into an idle puller's
-    queue); every event is handled once and acknowledged."""
+    """Two pullers sharing a gathering (`crm_kit.gathering`, a window of 0.9 s). An event
+    after a quiet spell goes on alone, at once. The next, within the window of it, opens a
+    gathering: the events published while it gathers land in ONE batch of the puller whose
+    turn it is (with each puller pulling on its own, the idle one takes the second). An
+    event more than a window after the last goes alone again, without gathering. No pull
+    request is left behind on the server (an open one would swallow later events into an
+    idle puller's queue); every event is handled once and acknowledged."""
     js, prefix = env["js"], env["prefix"]
     batches: list[list[int]] = []
-    first_taken = asyncio.Event()
+    gathers = 0
+    gathering_now = asyncio.Event()
 
     async def single(event: CloudEvent) -> None:
         raise AssertionError("every batch went through together")
@@ -708,6 +711,15 @@ async def test_pullers_gathering_for_a_window_take_a_trickle_together_and_leave_
     async def together(events: list[CloudEvent]) -> None:
         batches.append([event.data["n"] for event in events])
 
+    real_pull_within = gathering_module.pull_within
+
+    async def noting_pull_within(*args: Any) -> Any:
+        nonlocal gathers
+        gathers += 1
+        gathering_now.set()
+        return await real_pull_within(*args)
+
+    monkeypatch.setattr(gathering_module, "pull_within", noting_pull_within)
     durable = f"window-{env['db'].name}"
     gathering = Gathering(0.9)
     pullers = [
@@ -734,23 +746,19 @@ async def test_pullers_gathering_for_a_window_take_a_trickle_together_and_leave_
     async def handled(count: int) -> bool:
         return sum(puller.handled for puller in pullers) == count
 
-    # The first event is taken (its puller now gathers) before the next ones are sent.
-    real_pull_within = consumer_module.pull_within
-
-    async def noting_pull_within(*args: Any) -> Any:
-        first_taken.set()
-        return await real_pull_within(*args)
-
-    monkeypatch.setattr(consumer_module, "pull_within", noting_pull_within)
     await publish(0)
-    await asyncio.wait_for(first_taken.wait(), timeout=10)
-    for n in (1, 2):
+    await eventually(lambda: handled(1))
+    assert batches == [[0]] and gathers == 0  # the first in a while: at once
+    await publish(1)  # within the window of the first: it gathers
+    await asyncio.wait_for(gathering_now.wait(), timeout=10)
+    for n in (2, 3):
         await publish(n)
-    await eventually(lambda: handled(3))
-    assert batches == [[0, 1, 2]]
-    await publish(3)
     await eventually(lambda: handled(4))
-    assert batches == [[0, 1, 2], [3]]
+    assert batches == [[0], [1, 2, 3]] and gathers == 1
+    await asyncio.sleep(1.0)  # longer than the window: the trickle has stopped
+    await publish(4)
+    await eventually(lambda: handled(5))
+    assert batches == [[0], [1, 2, 3], [4]] and gathers == 1
 
     async def back_to_one_each() -> bool:
         info = await js.consumer_info(env["stream"].name, durable)

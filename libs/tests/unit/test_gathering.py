@@ -4,6 +4,7 @@ against a fake subscription inbox fed in order (the server's replies as they wou
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import orjson
@@ -61,8 +62,8 @@ async def test_one_pull_held_for_the_window_and_read_to_its_end() -> None:
     """One request, without `no_wait`, expiring after the window, on the puller's inbox;
     the events it brings are taken until the server ends it (a 408 after the window)."""
     subscription = PullSubscription([_event(1), _event(2), _status("408"), _event(3)])
-    taken = await pull_within(subscription, 5, 0.0)  # type: ignore[arg-type]
-    assert _numbers(taken) == [1, 2]
+    taken, last = await pull_within(subscription, 5, 0.0)  # type: ignore[arg-type]
+    assert _numbers(taken) == [1, 2] and last is not None
     assert subscription._nc.requests == [
         (subscription._nms, {"batch": 5, "expires": 0}, subscription._deliver)
     ]
@@ -71,7 +72,7 @@ async def test_one_pull_held_for_the_window_and_read_to_its_end() -> None:
 
 async def test_a_full_pull_ends_without_waiting_for_the_servers_word() -> None:
     subscription = PullSubscription([_event(1), _event(2), _status("408")])
-    taken = await pull_within(subscription, 2, 0.5)  # type: ignore[arg-type]
+    taken, _ = await pull_within(subscription, 2, 0.5)  # type: ignore[arg-type]
     assert _numbers(taken) == [1, 2]
     assert subscription._sub.read == 2  # the server sends no end for a filled pull
 
@@ -82,15 +83,16 @@ async def test_an_earlier_pulls_end_and_heartbeats_do_not_end_this_one() -> None
     pull is read on to its own end, so it never outlives the call."""
     replies = [_status("404"), _status("408"), _event(1), _status("100"), _event(2)]
     subscription = PullSubscription([*replies, _status("409"), _event(3)])
-    taken = await pull_within(subscription, 5, 0.9)  # type: ignore[arg-type]
+    taken, _ = await pull_within(subscription, 5, 0.9)  # type: ignore[arg-type]
     assert _numbers(taken) == [1, 2]
     assert _numbers(subscription._sub.replies) == [3]
 
 
 async def test_no_word_from_the_server_returns_what_was_taken() -> None:
     subscription = PullSubscription([_event(1)])  # then nothing: NATS went away
-    taken = await pull_within(subscription, 5, 0.01)  # type: ignore[arg-type]
+    taken, _ = await pull_within(subscription, 5, 0.01)  # type: ignore[arg-type]
     assert _numbers(taken) == [1]
+    assert await pull_within(PullSubscription([]), 5, 0.01) == ([], None)  # type: ignore[arg-type]
 
 
 def test_a_window_is_a_short_bound() -> None:
@@ -141,18 +143,25 @@ async def _take(subscription: Fetching, gathering: Gathering | None) -> list[Msg
     return await consumer._take()
 
 
-async def test_a_fetch_short_of_the_batch_gathers_the_rest_within_the_window() -> None:
-    subscription = Fetching([_event(1)], [_event(2), _event(3), _event(4), _event(5)])
+async def test_a_fetch_short_of_the_batch_gathers_the_rest_while_events_come_fast() -> None:
+    """The first fetch after a quiet spell takes what was waiting (no earlier event came
+    within the window); the next, right behind it, gathers up to the batch."""
     gathering = Gathering(0.5)
-    taken = await _take(subscription, gathering)
-    assert _numbers(taken) == [1, 2, 3, 4]  # up to the batch (gather): 4
-    assert [request["batch"] for _, request, _ in subscription._nc.requests] == [3]
+    first = Fetching([_event(1)], [_event(9)])
+    assert _numbers(await _take(first, gathering)) == [1]
+    assert first._nc.requests == []  # nothing came within the window before it
+    second = Fetching([_event(2)], [_event(3), _event(4), _event(5), _event(6)])
+    taken = await _take(second, gathering)
+    assert _numbers(taken) == [2, 3, 4, 5]  # up to the batch (gather): 4
+    assert [request["batch"] for _, request, _ in second._nc.requests] == [3]
     assert not gathering.turn.locked()  # the next puller's turn
 
 
 async def test_a_full_fetch_or_no_gathering_takes_what_was_waiting_only() -> None:
+    gathering = Gathering(0.5)
+    gathering.last = time.monotonic()  # events came just now: it would gather
     full = Fetching([_event(n) for n in range(6)], [_event(9)])
-    assert _numbers(await _take(full, Gathering(0.5))) == [0, 1, 2, 3]
+    assert _numbers(await _take(full, gathering)) == [0, 1, 2, 3]
     assert full._nc.requests == []  # a backlog: no window
     alone = Fetching([_event(1)], [_event(2)])
     assert _numbers(await _take(alone, None)) == [1]
