@@ -92,7 +92,12 @@ async def pull_within(
     `fetch` makes it; nats-py has no public call for a pull that is not ended early."""
     inbox = subscription._sub
     request = {"batch": wanted, "expires": int(window * 1_000_000_000)}
-    await subscription._nc.publish(subscription._nms, orjson.dumps(request), subscription._deliver)
+    try:
+        await subscription._nc.publish(
+            subscription._nms, orjson.dumps(request), subscription._deliver
+        )
+    except NatsError:
+        return [], None  # NATS gone: the events already taken go on as they are
     sent = time.monotonic()
     deadline = sent + window + END_GRACE_SECONDS
     taken: list[Msg] = []

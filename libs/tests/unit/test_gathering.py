@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 from nats.aio.msg import Msg
+from nats.errors import ConnectionClosedError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from crm_kit.consumer import EventConsumer
@@ -93,6 +94,13 @@ async def test_no_word_from_the_server_returns_what_was_taken() -> None:
     taken, _ = await pull_within(subscription, 5, 0.01)  # type: ignore[arg-type]
     assert _numbers(taken) == [1]
     assert await pull_within(PullSubscription([]), 5, 0.01) == ([], None)  # type: ignore[arg-type]
+    closed = PullSubscription([_event(2)])
+
+    async def refused(*_: Any) -> None:
+        raise ConnectionClosedError
+
+    closed._nc.publish = refused  # type: ignore[method-assign]
+    assert await pull_within(closed, 5, 0.01) == ([], None)  # type: ignore[arg-type]
 
 
 def test_a_window_is_a_short_bound() -> None:
