@@ -125,12 +125,12 @@ async def test_a_gathering_subscription_hands_its_pullers_one_turn_to_pull() -> 
         gather_window=0.02,
     ).on(deals.DealStageChanged, changed)
     await playbooks.start(Runtime())
-    turns = {id(call["gathering"]) for call in calls}
-    assert len(calls) == 3 and len(turns) == 1  # the three pullers share one
-    assert calls[0]["gathering"].window == 0.02 and calls[0]["gather"] == 8
+    first = calls[0]["gathering"]
+    assert len(calls) == 3 and all(call["gathering"] is first for call in calls)  # one turn
+    assert first.window == 0.02 and calls[0]["gather"] == 8
     calls.clear()
     await playbooks.start(Runtime())  # another start (a new process): its own turn
-    assert {id(call["gathering"]) for call in calls}.isdisjoint(turns)
+    assert all(call["gathering"] is not first for call in calls)
     calls.clear()
     # No window, or no batch handler: pulls as before, each puller its own.
     plain = Subscription("tasks-plain", record_processed=False, workers=2, batch=together)
