@@ -92,7 +92,9 @@ def summary(name: str, values_ms: list[float]) -> dict[str, Any]:
     }
 
 
-def start_service(stack: InfraStack, port: int, database: str, log: Path) -> subprocess.Popen:
+def start_service(
+    stack: InfraStack, port: int, database: str, log: Path, metrics_port: int
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(str(ROOT / s) for s in ("libs", "services/tasks")),
@@ -102,6 +104,8 @@ def start_service(stack: InfraStack, port: int, database: str, log: Path) -> sub
         "TASKS_PORT": str(port),
         "TASKS_DB": database,
         "LOG_LEVEL": "WARNING",
+        # A port of this run's (the default one may be another stack's on this machine).
+        "METRICS_PORT": str(metrics_port),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "crm_tasks"],
@@ -113,6 +117,22 @@ def start_service(stack: InfraStack, port: int, database: str, log: Path) -> sub
     )
     wait_for_port(port, 60, process)
     return process
+
+
+async def playbook_batches(metrics_port: int) -> tuple[float, float]:
+    """(batches, stage changes) the playbook durable handled so far, from the service's
+    metrics: a batch is one observation of its handling time."""
+    async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
+        text = (await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+    batches = changes = 0.0
+    for line in text.splitlines():
+        if 'durable="tasks-playbooks"' not in line:
+            continue
+        if line.startswith("crm_consumer_handle_duration_seconds_count{"):
+            batches = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("crm_consumer_events_total{") and 'outcome="handled"' in line:
+            changes = float(line.rsplit(" ", 1)[1])
+    return batches, changes
 
 
 class Bench:
@@ -210,7 +230,8 @@ async def run(
     ferretdb = psutil.Process(stack.servers[0].process.pid)
     port = free_port()
     database = f"bench_{secrets.token_hex(4)}"
-    service = start_service(stack, port, database, tmp / "tasks.log")
+    metrics_port = free_port()
+    service = start_service(stack, port, database, tmp / "tasks.log", metrics_port)
     nc = await stack.connect_nats()
     try:
         js = nc.jetstream()
@@ -251,6 +272,7 @@ async def run(
             total = int(seconds * rate)
             processes = {"service": psutil.Process(service.pid), "ferretdb": ferretdb}
             cpu_before = {name: cpu_seconds(p) for name, p in processes.items()}
+            batches_before = await playbook_batches(metrics_port)
             start = time.perf_counter()
             for i in range(total):
                 delay = start + i / rate - time.perf_counter()
@@ -271,6 +293,9 @@ async def run(
                 for name, p in processes.items()
             }
 
+            batches_after = await playbook_batches(metrics_port)
+            batches = batches_after[0] - batches_before[0]
+            batch_changes = batches_after[1] - batches_before[1]
             count = await http.post(
                 "/graphql",
                 json={"query": "{ tasks(first: 1) { totalCount } }"},
@@ -338,6 +363,10 @@ async def run(
             # visible (the relay's and the scheduler's work meanwhile included): unlike
             # latencies, it hardly depends on what else the machine runs.
             "cpu_ms_per_change": cpu_ms,
+            # The consumer's playbook batches over the load (its metrics): how many, and
+            # how many stage changes each held on average.
+            "playbook_batches": int(batches),
+            "changes_per_batch": round(batch_changes / max(batches, 1), 2),
             "load_average": [round(n, 2) for n in os.getloadavg()],
             "service": service_stats,
             "announced": announced_stats,
@@ -434,6 +463,10 @@ def main(argv: list[str] | None = None) -> int:
         f"service throughput: {result['throughput_events_per_s']} stage changes/s "
         f"(last playbook visible {result['seconds_until_last_visible']} s after the first "
         "publish)"
+    )
+    print(
+        f"playbook batches: {result['playbook_batches']}, "
+        f"{result['changes_per_batch']} stage changes each on average"
     )
     cpu = result["cpu_ms_per_change"]
     print(

@@ -53,6 +53,7 @@ from crm_kit.devstack import InfraStack, free_port  # noqa: E402
 from crm_kit.settings import Settings  # noqa: E402
 from crm_kit.testing import GraphQLClient, eventually, gateway_auth, running_app  # noqa: E402
 from crm_tasks.app import create_app  # noqa: E402
+from crm_tasks.entrypoints import consumers  # noqa: E402
 from crm_tasks.events.examples import stage_changed  # noqa: E402
 
 WORKSPACE = "bench"
@@ -148,6 +149,20 @@ async def store_rules(mongodb_uri: str, database: str, count: int) -> None:
         await client.close()
 
 
+def count_batches() -> list[int]:
+    """The stage changes of each playbook batch from now on (the consumer's batches, by the
+    module global its batch handler calls)."""
+    sizes: list[int] = []
+    apply = consumers.apply_playbooks
+
+    async def counted(scope: Any, changes: list[Any]) -> None:
+        sizes.append(len(changes))
+        await apply(scope, changes)
+
+    consumers.apply_playbooks = counted  # type: ignore[assignment]
+    return sizes
+
+
 async def measure(
     changes: int, profile: str, cprofile: str | None = None, rate: float = 0.0, rules: int = 0
 ) -> dict[str, Any]:
@@ -157,6 +172,7 @@ async def measure(
     ferretdb = psutil.Process(stack.servers[0].process.pid)
     commands = Commands()
     monitoring.register(commands)  # every client created from now on (the app's)
+    batches = count_batches()
     nc = await stack.connect_nats()
     try:
         settings = Settings(
@@ -197,6 +213,7 @@ async def measure(
             await eventually(settled, timeout=60, what="writes settled")
             commands.counts.clear()
             commands.commits = 0
+            batches.clear()
 
             deal_ids = [f"deal-{i:04d}" for i in range(changes)]
             # CPU time, not wall time: on a loaded machine a socket send waits for the core.
@@ -220,6 +237,7 @@ async def measure(
             db_cpu = cpu_seconds(ferretdb) - db_cpu
             counted = Counter(commands.counts)
             commits = commands.commits
+            sizes = list(batches)
     finally:
         await nc.close()
         stack.stop()
@@ -234,6 +252,9 @@ async def measure(
         "commits_per_change": round(commits / changes, 2),
         "cpu_ms_per_change": round(cpu * 1000 / changes, 2),
         "ferretdb_cpu_ms_per_change": round(db_cpu * 1000 / changes, 2),
+        "batches": len(sizes),
+        "changes_per_batch": round(sum(sizes) / max(1, len(sizes)), 2),
+        "batch_sizes": dict(sorted(Counter(sizes).items())),
         "load_average": [round(n, 2) for n in os.getloadavg()],
         "per_change": per_change,
     }
@@ -303,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"CPU ms per stage change: {result['cpu_ms_per_change']} (this process)")
     print(f"FerretDB CPU ms per stage change: {result['ferretdb_cpu_ms_per_change']}")
+    print(
+        f"playbook batches: {result['batches']}, {result['changes_per_batch']} stage changes "
+        f"each on average (size: count {result['batch_sizes']})"
+    )
     print(f"load average: {' '.join(map(str, result['load_average']))}")
     print(json.dumps(result))
     return 0

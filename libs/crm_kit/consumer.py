@@ -60,6 +60,7 @@ from . import metrics, telemetry
 from .audit import bind_channel
 from .context import RequestContext, bind_request
 from .errors import ServiceUnavailable
+from .gathering import Gathering
 from .logs import log_fields
 from .nats_io import require_stream
 
@@ -171,6 +172,7 @@ class EventConsumer:
         record_processed: bool = True,
         batch_handler: BatchHandler | None = None,
         gather: int = 1,
+        gathering: Gathering | None = None,
     ) -> None:
         self._js = js
         self._db = db
@@ -197,6 +199,10 @@ class EventConsumer:
         # next one, or for that pull's 5 s timeout (`bench/tasks/run.py`).
         if batch_handler is not None and gather > 1:
             self._batch = max(self._batch, gather)
+        # With a batch handler: the pulls taken in turns with the durable's other pullers in
+        # this process, each holding its turn for a short window after its first event
+        # (`crm_kit.gathering`: batches by design, not only by backlog).
+        self._gathering = gathering if batch_handler is not None else None
         self._subscription: JetStreamContext.PullSubscription | None = None
         self._advisories: Subscription | None = None
         self.handled = 0
@@ -285,7 +291,7 @@ class EventConsumer:
                 # nats-py's own timeout, never a cancellation from outside: a fetch
                 # holds the events it has taken in a local list, and cancelled, drops
                 # them unacknowledged (back after `ack_wait`, a delivery spent each time).
-                messages = await self._subscription.fetch(self._batch, timeout=1.0)
+                messages = await self._take()
             except (NatsTimeoutError, TimeoutError):
                 continue
             except asyncio.CancelledError:
@@ -321,6 +327,14 @@ class EventConsumer:
                         unsettled.remove(message)
             finally:
                 heartbeat.cancel()
+
+    async def _take(self) -> list[Msg]:
+        """The next fetch: what is waiting (at least one event, within the fetch's timeout),
+        and with a gathering, what else arrives within its window, up to the batch."""
+        assert self._subscription is not None
+        if self._gathering is None:
+            return await self._subscription.fetch(self._batch, timeout=1.0)
+        return await self._gathering.take(self._subscription, self._batch, 1.0)
 
     async def _handle_together(self, messages: list[Msg]) -> bool:
         """The fetched events through the batch handler at once, then acknowledged; False

@@ -32,6 +32,7 @@ from crm_contracts.envelope import CloudEvent, service_of
 from crm_contracts.streams import StreamSpec, stream_for
 
 from .consumer import PermanentFailure
+from .gathering import Gathering
 
 M = TypeVar("M", bound=Payload)
 
@@ -71,6 +72,7 @@ class ConsumerRuntime(Protocol):
         batch_handler: Callable[[list[CloudEvent]], Awaitable[None]] | None = None,
         fetch: int | None = None,
         gather: int = 1,
+        gathering: Gathering | None = None,
     ) -> Any: ...
 
 
@@ -96,6 +98,10 @@ class Subscription:
     # them to `batch` together (a puller still holds only what it works on; a burst is
     # written a few at a time).
     gather: int = 1
+    # With `batch`: seconds a puller whose turn it is to pull keeps gathering after its
+    # first event (0: none; `crm_kit.gathering`). The process's pullers of the durable then
+    # pull in turns, so that a steady trickle makes batches of a few events, not of one.
+    gather_window: float = 0.0
     # With `batch` and one puller: events taken per fetch (None: the kit's 32). A burst
     # (an import's thousand `company.created` a batch) then costs one bulk write and one
     # read of what the handler needs per `fetch` events, not per 32.
@@ -171,6 +177,9 @@ class Subscription:
                 together["gather"] = self.gather
         elif self.batch is not None and self.fetch is not None:
             together["fetch"] = self.fetch
+        if self.batch is not None and self.gather_window > 0:
+            # One for all the pullers started here: their turn to pull.
+            together["gathering"] = Gathering(self.gather_window)
         for _ in range(max(1, self.workers)):
             await runtime.consume(
                 durable=self.durable,

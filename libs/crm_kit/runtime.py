@@ -29,6 +29,7 @@ from .access_view import audit_retention_by_workspace
 from .assertions import KeyRing
 from .auth import development_mode
 from .consumer import PROCESSED, BatchHandler, EventConsumer, Handler
+from .gathering import Gathering
 from .graphql_http import ContextFactory, GatewayOnlyGraphQL, SubgraphGraphQL, SubgraphLimits
 from .idempotency import COLLECTION as IDEMPOTENCY_KEYS
 from .idempotency import TIME_FIELD as IDEMPOTENCY_TIME
@@ -144,12 +145,15 @@ class ServiceRuntime:
         batch_handler: BatchHandler | None = None,
         fetch: int | None = None,
         gather: int = 1,
+        gathering: Gathering | None = None,
     ) -> EventConsumer:
         """Bind a durable consumer. `record_processed=False` is for handlers idempotent on
         natural keys alone (see `EventConsumer`): it saves a read and a write per event.
         `fetch`: events taken per fetch (default 32; 1 where several pullers share the
         durable in one process); `gather`: with a batch handler, each fetch takes what is
-        waiting, up to this many events (`EventConsumer`)."""
+        waiting, up to this many events (`EventConsumer`); `gathering`: shared by the
+        durable's pullers in this process, their pulls in turns, each gathering for a
+        window (`crm_kit.gathering`)."""
         assert self.js is not None, "start() first"
         await require_stream(self.js, source)
         consumer = EventConsumer(
@@ -164,6 +168,7 @@ class ServiceRuntime:
             record_processed=record_processed,
             batch_handler=batch_handler,
             gather=gather,
+            gathering=gathering,
             **({"batch": fetch} if fetch is not None else {}),
         )
         await consumer.start()

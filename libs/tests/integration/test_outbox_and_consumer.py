@@ -17,9 +17,11 @@ from pymongo.errors import AutoReconnect
 from crm_contracts.envelope import CloudEvent, new_event, source_of
 from crm_contracts.streams import StreamSpec
 from crm_kit import consumer as consumer_module
+from crm_kit import gathering as gathering_module
 from crm_kit import periodic
 from crm_kit.consumer import EventConsumer
 from crm_kit.errors import ServiceUnavailable
+from crm_kit.gathering import Gathering
 from crm_kit.nats_io import ensure_stream
 from crm_kit.outbox import HIDE_OUTBOX, OUTBOX, OutboxRelay, outbox_fields
 from crm_kit.runtime import cancel_tasks
@@ -686,6 +688,86 @@ async def test_pullers_that_fetch_one_gather_what_is_waiting_and_handle_it_toget
     await cancel_tasks(tasks, timeout=5)
     info = await js.consumer_info(env["stream"].name, durable)
     assert info.num_ack_pending == 0 and info.num_redelivered == 0
+
+
+async def test_pullers_gathering_for_a_window_take_a_trickle_together_and_leave_no_pull(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two pullers sharing a gathering (`crm_kit.gathering`, a window of 0.9 s). An event
+    after a quiet spell goes on alone, at once. The next, within the window of it, opens a
+    gathering: the events published while it gathers land in ONE batch of the puller whose
+    turn it is (with each puller pulling on its own, the idle one takes the second). An
+    event more than a window after the last goes alone again, without gathering. No pull
+    request is left behind on the server (an open one would swallow later events into an
+    idle puller's queue); every event is handled once and acknowledged."""
+    js, prefix = env["js"], env["prefix"]
+    batches: list[list[int]] = []
+    gathers = 0
+    gathering_now = asyncio.Event()
+
+    async def single(event: CloudEvent) -> None:
+        raise AssertionError("every batch went through together")
+
+    async def together(events: list[CloudEvent]) -> None:
+        batches.append([event.data["n"] for event in events])
+
+    real_pull_within = gathering_module.pull_within
+
+    async def noting_pull_within(*args: Any) -> Any:
+        nonlocal gathers
+        gathers += 1
+        gathering_now.set()
+        return await real_pull_within(*args)
+
+    monkeypatch.setattr(gathering_module, "pull_within", noting_pull_within)
+    durable = f"window-{env['db'].name}"
+    gathering = Gathering(0.9)
+    pullers = [
+        _consumer(
+            env,
+            durable,
+            single,
+            record_processed=False,
+            batch_handler=together,
+            batch=1,
+            gather=8,
+            gathering=gathering,
+        )
+        for _ in range(2)
+    ]
+    for puller in pullers:
+        await puller.start()
+    tasks = [asyncio.create_task(puller.run()) for puller in pullers]
+
+    async def publish(n: int) -> None:
+        event = _event(prefix, n)
+        await js.publish(event.type, event.to_json(), headers={"Nats-Msg-Id": event.id})
+
+    async def handled(count: int) -> bool:
+        return sum(puller.handled for puller in pullers) == count
+
+    await publish(0)
+    await eventually(lambda: handled(1))
+    assert batches == [[0]] and gathers == 0  # the first in a while: at once
+    await publish(1)  # within the window of the first: it gathers
+    await asyncio.wait_for(gathering_now.wait(), timeout=10)
+    for n in (2, 3):
+        await publish(n)
+    await eventually(lambda: handled(4))
+    assert batches == [[0], [1, 2, 3]] and gathers == 1
+    await asyncio.sleep(1.0)  # longer than the window: the trickle has stopped
+    await publish(4)
+    await eventually(lambda: handled(5))
+    assert batches == [[0], [1, 2, 3], [4]] and gathers == 1
+
+    async def back_to_one_each() -> bool:
+        info = await js.consumer_info(env["stream"].name, durable)
+        return info.num_waiting <= len(pullers)
+
+    await eventually(back_to_one_each, timeout=10, what="one pull a puller (an orphan stays)")
+    await cancel_tasks(tasks, timeout=5)
+    info = await js.consumer_info(env["stream"].name, durable)
+    assert info.num_ack_pending == 0 and info.num_redelivered == 0 and info.num_pending == 0
 
 
 async def test_a_handler_that_met_an_unreachable_database_runs_again_in_place(

@@ -105,6 +105,41 @@ async def test_a_batch_subscription_takes_the_fetch_it_names() -> None:
     assert "fetch" not in calls[0]
 
 
+async def test_a_gathering_subscription_hands_its_pullers_one_turn_to_pull() -> None:
+    calls: list[dict[str, Any]] = []
+
+    class Runtime:
+        async def consume(self, **kwargs: Any) -> None:
+            calls.append(kwargs)
+
+    async def changed(_: Delivery[deals.DealStageChanged]) -> None: ...
+
+    async def together(_: list[Delivery[Any]]) -> None: ...
+
+    playbooks = Subscription(
+        "tasks-playbooks",
+        record_processed=False,
+        workers=3,
+        batch=together,
+        gather=8,
+        gather_window=0.02,
+    ).on(deals.DealStageChanged, changed)
+    await playbooks.start(Runtime())
+    first = calls[0]["gathering"]
+    assert len(calls) == 3 and all(call["gathering"] is first for call in calls)  # one turn
+    assert first.window == 0.02 and calls[0]["gather"] == 8
+    calls.clear()
+    await playbooks.start(Runtime())  # another start (a new process): its own turn
+    assert all(call["gathering"] is not first for call in calls)
+    calls.clear()
+    # No window, or no batch handler: pulls as before, each puller its own.
+    plain = Subscription("tasks-plain", record_processed=False, workers=2, batch=together)
+    await plain.on(deals.DealStageChanged, changed).start(Runtime())
+    alone = Subscription("tasks-alone", workers=2, gather_window=0.02)
+    await alone.on(deals.DealStageChanged, changed).start(Runtime())
+    assert all("gathering" not in call for call in calls)
+
+
 @strawberry.type
 class Item:
     name: str
