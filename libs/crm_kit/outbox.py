@@ -52,6 +52,13 @@ SEALED = "_outbox_sealed"
 # out those of records a unique index refused; cleared with the events once published.
 SEALED_EVENT_OWNERS = "event_docs"
 SEALED_ENTRY_OWNERS = "audit_docs"
+# A batch's events and audit entries of records that were not there when it was armed
+# (a crash between the batch's hold and its insert), sealed the same way with their
+# owners: handed to the relay when the batch, sent again, inserts them
+# (`DocumentWriter.arm_batch`). Never read by the relay.
+PARKED = "_outbox_parked"
+PARKED_EVENT_OWNERS = "parked_event_docs"
+PARKED_ENTRY_OWNERS = "parked_audit_docs"
 # A sealed batch's flag: its records are in and its events the relay's (`DocumentWriter.
 # arm_batch`). Set by the relay's clearing write too: a batch whose every record went in
 # is handed to the relay without a write of the flag (which rewrote the whole document).

@@ -47,6 +47,9 @@ from .operation import KEPT_MARKERS, OPS_FIELD, current_operation, keep_markers
 from .outbox import (
     HIDE_OUTBOX,
     OUTBOX,
+    PARKED,
+    PARKED_ENTRY_OWNERS,
+    PARKED_EVENT_OWNERS,
     PENDING,
     RELAY_FIELDS,
     SEALED,
@@ -73,6 +76,19 @@ def _held(body: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(written, datetime):
         held[WRITTEN_AT] = written.replace(microsecond=written.microsecond // 1000 * 1000)
     return held
+
+
+def _parked(
+    events: Sequence[tuple[dict[str, Any], Any]], entries: Sequence[tuple[dict[str, Any], Any]]
+) -> dict[str, Any]:
+    """A batch's fields holding the events and entries of records not there yet."""
+    return {
+        PARKED: seal([e for e, _ in events], [e for e, _ in entries])
+        if events or entries
+        else None,
+        PARKED_EVENT_OWNERS: [owner for _, owner in events],
+        PARKED_ENTRY_OWNERS: [owner for _, owner in entries],
+    }
 
 
 def _owned_by(
@@ -778,7 +794,13 @@ class DocumentWriter:
         whatever went out already goes again under the same ids (`Nats-Msg-Id`).
         `present`: the documents whose events go out, as the caller knows them (an
         update batch's applied ones: existing is not enough). `held`: with `whole`, the
-        batch's outbox fields as armed (`RELAY_FIELDS`), handed to the relay."""
+        batch's outbox fields as armed (`RELAY_FIELDS`), handed to the relay.
+
+        Judged by existence (`present` not given), the events and entries of records not
+        there yet are parked in the batch, not dropped: a crash between the batch's hold
+        and its insert leaves it held with none of its records, the start-up repair arms
+        it, and the batch sent again then inserts them. Arming an armed batch (that resend,
+        or any later one) hands the relay the parked events of records that exist now."""
         if whole and held is not None and self._wake is not None:
             self.wake(batch_collection, batch_id, held)
             return
@@ -795,15 +817,25 @@ class DocumentWriter:
                 "collection": 1,
                 SEALED_EVENT_OWNERS: 1,
                 SEALED_ENTRY_OWNERS: 1,
+                PARKED_EVENT_OWNERS: 1,
+                PARKED_ENTRY_OWNERS: 1,
             }
             batch = await self.db[batch_collection].find_one({"_id": batch_id}, projection)
-            if batch is None or batch.get("armed"):
+            if batch is None:
+                return
+            if batch.get("armed"):
+                if present is None and await self._unpark(batch_collection, batch, inserted):
+                    self.wake(batch_collection, batch_id)
                 return
             # Whose each event and each audit entry is, in the order they are sealed.
             event_owners = list(batch.get(SEALED_EVENT_OWNERS) or [])
             entry_owners = list(batch.get(SEALED_ENTRY_OWNERS) or [])
             everyone = {*event_owners, *entry_owners}
             arm: dict[str, Any] = {PENDING: bool(everyone), "armed": True}
+            # Whose records are judged by existence now or later (an insert batch's):
+            # what is absent is parked, not dropped. An update batch's applied ones
+            # (`present` given) are not a matter of existence: the others' go.
+            judged_by_existence = present is None
             if present is None and (inserted is None or refused):
                 present = set(inserted or ()) | await self._existing(
                     batch["collection"], set(refused or ()) if inserted is not None else everyone
@@ -829,9 +861,62 @@ class DocumentWriter:
                         PENDING: bool(kept_events or kept_entries),
                     }
                 )
+                if judged_by_existence:
+                    absent = everyone - present
+                    arm.update(
+                        _parked(
+                            _owned_by(absent, events, event_owners),
+                            _owned_by(absent, entries, entry_owners),
+                        )
+                    )
             await self.db[batch_collection].update_one({"_id": batch_id}, {"$set": arm})
         if arm[PENDING]:
             self.wake(batch_collection, batch_id)
+
+    async def _unpark(
+        self, batch_collection: str, batch: Mapping[str, Any], inserted: set[Any] | None
+    ) -> bool:
+        """Hand the relay the parked events and entries of an armed batch's records that
+        exist now (`inserted` by the caller just now, or found), beside whatever it still
+        holds unpublished. Under the batch's lock. Whether anything was handed over."""
+        event_owners = list(batch.get(PARKED_EVENT_OWNERS) or [])
+        entry_owners = list(batch.get(PARKED_ENTRY_OWNERS) or [])
+        parked = {*event_owners, *entry_owners}
+        if not parked:
+            return False
+        known = parked & set(inserted or ())
+        arrived = known | await self._existing(batch["collection"], parked - known)
+        if not arrived:
+            return False
+        stored = (
+            await self.db[batch_collection].find_one(
+                {"_id": batch["_id"]},
+                {SEALED: 1, PARKED: 1, SEALED_EVENT_OWNERS: 1, SEALED_ENTRY_OWNERS: 1},
+            )
+            or {}
+        )
+        events, entries = unseal(stored.get(PARKED))
+        waiting_events, waiting_entries = unseal(stored.get(SEALED))
+        out_events = [
+            *zip(waiting_events, stored.get(SEALED_EVENT_OWNERS) or [], strict=True),
+            *_owned_by(arrived, events, event_owners),
+        ]
+        out_entries = [
+            *zip(waiting_entries, stored.get(SEALED_ENTRY_OWNERS) or [], strict=True),
+            *_owned_by(arrived, entries, entry_owners),
+        ]
+        still = parked - arrived
+        update = {
+            SEALED: seal([e for e, _ in out_events], [e for e, _ in out_entries]),
+            SEALED_EVENT_OWNERS: [owner for _, owner in out_events],
+            SEALED_ENTRY_OWNERS: [owner for _, owner in out_entries],
+            PENDING: True,
+            **_parked(
+                _owned_by(still, events, event_owners), _owned_by(still, entries, entry_owners)
+            ),
+        }
+        await self.db[batch_collection].update_one({"_id": batch["_id"]}, {"$set": update})
+        return True
 
     async def arm_batches(self, batch_collection: str) -> int:
         """Arm every batch a crash left held (at start-up); returns how many."""

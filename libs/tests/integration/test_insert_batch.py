@@ -104,6 +104,84 @@ async def test_a_batch_held_by_a_crash_is_armed_at_start_up(env: dict[str, Any])
     assert await writer.arm_batches("batches") == 0
 
 
+async def _stream_count(env: dict[str, Any]) -> int:
+    return int((await env["js"].stream_info(env["stream"].name)).state.messages)
+
+
+async def test_a_batch_held_before_its_insert_by_a_crash_sends_its_events_when_sent_again(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The owner stops after holding the batch and before inserting its records: the
+    start-up repair arms it with none of them there (their events parked, not dropped),
+    and the batch sent again inserts them and hands their events to the relay, once."""
+    db, js, writer, prefix = env["db"], env["js"], env["writer"], env["prefix"]
+    docs, events = _docs(prefix, range(3))
+
+    async def crash(*args: Any, **kwargs: Any) -> set[Any]:
+        raise ConnectionError("killed after the batch's hold, before its records")
+
+    monkeypatch.setattr(writer, "insert_many", crash)
+    with pytest.raises(ConnectionError):
+        await writer.insert_batch("things", docs, events, batch_collection="batches", batch_id="b")
+    monkeypatch.undo()
+    assert await db.things.count_documents({}) == 0
+    relay = OutboxRelay(db, ["things", "batches"], js)
+    assert await writer.arm_batches("batches") == 1  # the start-up repair
+    assert await relay.publish_pending() == 0  # no record there: nothing to send yet
+
+    again = await writer.insert_batch(
+        "things", docs, _docs(prefix, range(3))[1], batch_collection="batches", batch_id="b"
+    )
+    assert again == set()
+    assert await relay.publish_pending() == 3
+    sent = [
+        orjson.loads((await js.get_msg(env["stream"].name, seq)).data)["data"]["n"]
+        for seq in range(1, 4)
+    ]
+    assert sorted(sent) == [0, 1, 2]  # the events first held, one per record
+    # Sent a third time: everything refused, nothing parked or held any more.
+    await writer.insert_batch(
+        "things", docs, _docs(prefix, range(3))[1], batch_collection="batches", batch_id="b"
+    )
+    assert await relay.publish_pending() == 0
+    assert await _stream_count(env) == 3
+
+
+async def test_a_batch_resent_after_the_repair_and_stopped_again_sends_its_events_next_time(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped before the insert (repaired: events parked), sent again and stopped after
+    the insert but before arming, sent a third time (every record refused as there): the
+    parked events of the records now there go out, once."""
+    db, js, writer, prefix = env["db"], env["js"], env["writer"], env["prefix"]
+    docs, events = _docs(prefix, range(4))
+
+    async def crash(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("killed")
+
+    monkeypatch.setattr(writer, "insert_many", crash)
+    with pytest.raises(ConnectionError):
+        await writer.insert_batch("things", docs, events, batch_collection="batches", batch_id="b")
+    monkeypatch.undo()
+    assert await writer.arm_batches("batches") == 1
+    monkeypatch.setattr(writer, "arm_batch", crash)
+    with pytest.raises(ConnectionError):
+        await writer.insert_batch(
+            "things", docs, _docs(prefix, range(4))[1], batch_collection="batches", batch_id="b"
+        )
+    monkeypatch.undo()
+    assert await db.things.count_documents({}) == 4
+    relay = OutboxRelay(db, ["things", "batches"], js)
+    assert await writer.arm_batches("batches") == 0  # armed already (parked inside)
+    refused = await writer.insert_batch(
+        "things", docs, _docs(prefix, range(4))[1], batch_collection="batches", batch_id="b"
+    )
+    assert refused == {f"t{n}" for n in range(4)}
+    assert await relay.publish_pending() == 4
+    assert await relay.publish_pending() == 0
+    assert await _stream_count(env) == 4
+
+
 async def test_a_write_that_raised_after_the_database_kept_it_is_handed_to_the_relay(
     env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
