@@ -49,6 +49,7 @@ import httpx  # noqa: E402
 import orjson  # noqa: E402
 import psutil  # noqa: E402
 from lists import list_phase, print_lists  # noqa: E402
+from stages import print_stages, read_notes, stage_summary, stage_times  # noqa: E402
 from statements import cpu_seconds  # noqa: E402
 
 from crm_contracts import deals  # noqa: E402
@@ -93,7 +94,12 @@ def summary(name: str, values_ms: list[float]) -> dict[str, Any]:
 
 
 def start_service(
-    stack: InfraStack, port: int, database: str, log: Path, metrics_port: int
+    stack: InfraStack,
+    port: int,
+    database: str,
+    log: Path,
+    metrics_port: int,
+    trace: Path | None = None,
 ) -> subprocess.Popen:
     env = {
         **os.environ,
@@ -107,8 +113,12 @@ def start_service(
         # A port of this run's (the default one may be another stack's on this machine).
         "METRICS_PORT": str(metrics_port),
     }
+    command = [sys.executable, "-m", "crm_tasks"]
+    if trace is not None:  # the same service, a few functions wrapped to note times
+        env["STAGE_TRACE_FILE"] = str(trace)
+        command = [sys.executable, str(Path(__file__).resolve().parent / "stage_trace.py")]
     process = subprocess.Popen(
-        [sys.executable, "-m", "crm_tasks"],
+        command,
         env=env,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
@@ -151,6 +161,7 @@ class Bench:
         self.visible: dict[str, float] = {}  # deal id -> tasks visible time
         self.queries = 0
         self.warm = asyncio.Event()
+        self.event_deals: dict[str, str] = {}  # event id -> deal id (the stage trace's key)
 
     def playbook(self) -> list[dict[str, Any]]:
         return [
@@ -170,6 +181,7 @@ class Bench:
         )
         headers = {HEADER_MSG_ID: event.id, HEADER_WORKSPACE: WORKSPACE}
         body = event.to_json()
+        self.event_deals[event.id] = deal_id
         self.published[deal_id] = time.perf_counter()
         await self.js.publish(deals.DEAL_STAGE_CHANGED, body, headers=headers)
 
@@ -220,6 +232,7 @@ async def run(
     tmpfs: bool,
     pause: float,
     list_samples: int = 30,
+    stages: bool = False,
 ) -> dict[str, Any]:
     # --tmpfs puts FerretDB's SQLite files and JetStream on /dev/shm: no fsync per commit,
     # which shows what the service costs apart from the disk.
@@ -231,7 +244,8 @@ async def run(
     port = free_port()
     database = f"bench_{secrets.token_hex(4)}"
     metrics_port = free_port()
-    service = start_service(stack, port, database, tmp / "tasks.log", metrics_port)
+    trace = tmp / "stages.jsonl" if stages else None
+    service = start_service(stack, port, database, tmp / "tasks.log", metrics_port, trace)
     nc = await stack.connect_nats()
     try:
         js = nc.jetstream()
@@ -344,6 +358,23 @@ async def run(
             for d, t in bench.published.items()
             if d in bench.announced
         ]
+        stage_stats = None
+        if trace is not None:
+            # perf_counter -> this machine's wall clock, the service's notes' (one offset
+            # for the run: minutes of drift between the two clocks are far below a ms).
+            wall = time.time() - time.perf_counter()
+
+            def walled(table: dict[str, float]) -> dict[str, float]:
+                return {deal: at + wall for deal, at in table.items()}
+
+            stage_stats = stage_summary(
+                stage_times(
+                    walled(bench.published),
+                    read_notes(trace, bench.event_deals),
+                    walled(bench.announced),
+                    walled(bench.visible),
+                )
+            )
         service_stats = summary("publish -> playbook tasks queryable", service_ms)
         announced_stats = summary("publish -> task.created events received", announced_ms)
         nats_stats = summary("NATS publish -> receive", nats_ms)
@@ -374,6 +405,7 @@ async def run(
             "ratio_p50": round(service_stats["p50_ms"] / max(nats_stats["p50_ms"], 1e-6), 1),
             "ratio_p99": round(service_stats["p99_ms"] / max(nats_stats["p99_ms"], 1e-6), 1),
             "lists": lists,
+            "stages": stage_stats,
         }
         return result
     finally:
@@ -414,6 +446,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--list-samples", type=int, default=30, help="timed list queries of each kind (0: none)"
     )
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="the service noting when each step happened (stage_trace.py): where the time goes",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object only")
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.seconds > 600 or args.rate <= 0 or args.rate > 1000:
@@ -427,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
             args.tmpfs,
             args.poll_pause,
             max(0, min(args.list_samples, 500)),
+            args.stages,
         )
     )
     result["poll_pause_s"] = args.poll_pause
@@ -473,6 +511,8 @@ def main(argv: list[str] | None = None) -> int:
         f"CPU ms per stage change: service {cpu['service']}, FerretDB {cpu['ferretdb']}; "
         f"load average {' '.join(map(str, result['load_average']))}"
     )
+    if result["stages"] is not None:
+        print_stages(result["stages"])
     if result["lists"] is not None:
         print_lists(result["lists"])
     print(json.dumps(result))
