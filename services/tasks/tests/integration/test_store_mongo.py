@@ -303,6 +303,30 @@ async def test_turns_asked_together_take_one_insert_and_leave_no_member_out(
     assert await w1.take_turn(team, "k4") == 6
 
 
+async def test_turns_asked_at_once_take_one_insert(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Turns asked for by tasks started together (a batch's playbooks, prepared side by
+    side) go in ONE insert, the first ask included, and get consecutive turns."""
+    from pymongo.asynchronous.collection import AsyncCollection
+
+    team = Team("d" * 24, "w1", "SDR", ["x", "y"])
+    w1 = env.store.for_workspace("w1")
+    await w1.add_team(team)
+    inserts: list[int] = []
+    insert_many = AsyncCollection.insert_many
+
+    async def counted(self: Any, docs: Any, *args: Any, **options: Any) -> Any:
+        if self.name == "round_robin_slots":
+            inserts.append(len(docs))
+        return await insert_many(self, docs, *args, **options)
+
+    monkeypatch.setattr(AsyncCollection, "insert_many", counted)
+    picks = await asyncio.gather(*(w1.take_turn(team, f"sc{n}:k") for n in range(6)))
+    assert sorted(picks) == [1, 2, 3, 4, 5, 6]
+    assert inserts == [6]
+
+
 async def test_deal_tasks_moves_backfill_and_concurrent_changes(env: Env) -> None:
     w1, w2 = env.store.for_workspace("w1"), env.store.for_workspace("w2")
     await asyncio.gather(*(w1.add_tasks([make_task(n, deal_id="d1")]) for n in range(1, 4)))
