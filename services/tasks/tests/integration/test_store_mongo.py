@@ -436,6 +436,65 @@ async def test_a_playbooks_audit_entries_ride_in_its_deal_list_once_after_a_cras
         await client.close()
 
 
+async def test_a_batchs_deal_lists_reach_the_relay_together_and_each_event_goes_once(
+    infra: Any, db_name: str, js: Any
+) -> None:
+    """The deal lists a batch of playbooks writes side by side are handed to the relay
+    when the last is written: one pass publishes them all (one audit insert, one clearing
+    statement), and every task's event reaches the stream once, its list cleared."""
+    from crm_kit.audit import AUDIT as AUDIT_LOG
+    from crm_kit.outbox import OUTBOX, OutboxRelay
+    from crm_tasks.config import AUDIT
+
+    from .conftest import count_on
+
+    client: AsyncMongoClient[Any] = AsyncMongoClient(infra.mongodb_uri, tz_aware=True)
+    try:
+        db = client[db_name]
+        await ensure_indexes(db)
+        relay = OutboxRelay(db, OUTBOX_COLLECTIONS, js)
+        passes: list[set[Any]] = []
+        publish_documents = relay.publish_documents
+
+        async def counted(targets: Any) -> int:
+            passes.append({doc_id for name, doc_id in targets if name == "deal_tasks"})
+            return await publish_documents(targets)
+
+        relay.publish_documents = counted  # type: ignore[method-assign]
+        writer = DocumentWriter(
+            db,
+            profile=DatabaseProfile.named("ferretdb"),
+            outbox_collections=OUTBOX_COLLECTIONS,
+            encode=encode,
+            audit=AUDIT,
+            wake=relay.notify,
+        )
+        w1 = mongo_store(writer).for_workspace("w1")
+        running = asyncio.create_task(relay.run())
+        try:
+            by_deal = {
+                f"d{d}": [make_task(d * 10 + n, deal_id=f"d{d}") for n in (1, 2)] for d in (1, 2, 3)
+            }
+            assert len(await w1.add_playbook_tasks(by_deal)) == 0  # none refused
+            lists = {f"w1:d{d}" for d in (1, 2, 3)}
+            deadline = asyncio.get_running_loop().time() + 30
+            while await count_on(js, contract.TASK_CREATED) < 6:
+                assert asyncio.get_running_loop().time() < deadline, passes
+                await asyncio.sleep(0.05)
+            while any([d.get(OUTBOX) async for d in db["deal_tasks"].find({})]):
+                assert asyncio.get_running_loop().time() < deadline, "lists not cleared"
+                await asyncio.sleep(0.05)
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+        assert [p for p in passes if p] == [lists]  # one pass for the batch's lists
+        assert await count_on(js, contract.TASK_CREATED) == 6
+        assert await db[AUDIT_LOG].count_documents({"action": "create"}) == 6
+    finally:
+        await client.close()
+
+
 async def test_a_pass_stores_its_firings_together_and_a_crash_after_them_fires_none_twice(
     env: Env,
 ) -> None:
