@@ -145,6 +145,12 @@ async def playbook_batches(metrics_port: int) -> tuple[float, float]:
     return batches, changes
 
 
+async def all_batches(metrics_ports: list[int]) -> tuple[float, float]:
+    """`playbook_batches` summed over the replicas."""
+    counts = [await playbook_batches(port) for port in metrics_ports]
+    return sum(b for b, _ in counts), sum(c for _, c in counts)
+
+
 class Bench:
     def __init__(
         self, http: httpx.AsyncClient, js: Any, team_id: str, templates: int, pause: float
@@ -233,6 +239,7 @@ async def run(
     pause: float,
     list_samples: int = 30,
     stages: bool = False,
+    replicas: int = 1,
 ) -> dict[str, Any]:
     # --tmpfs puts FerretDB's SQLite files and JetStream on /dev/shm: no fsync per commit,
     # which shows what the service costs apart from the disk.
@@ -246,6 +253,19 @@ async def run(
     metrics_port = free_port()
     trace = tmp / "stages.jsonl" if stages else None
     service = start_service(stack, port, database, tmp / "tasks.log", metrics_port, trace)
+    # More replicas share the durables (each takes its share of the stage changes, as
+    # replicas of a deployment do); the bench polls the first, which sees the others'
+    # writes through the change logs. Their notes go to the same trace file.
+    others = [
+        (
+            start_service(
+                stack, free_port(), database, tmp / f"tasks-{n}.log", extra_metrics, trace
+            ),
+            extra_metrics,
+        )
+        for n, extra_metrics in ((n, free_port()) for n in range(1, replicas))
+    ]
+    metrics_ports = [metrics_port, *(m for _, m in others)]
     nc = await stack.connect_nats()
     try:
         js = nc.jetstream()
@@ -285,8 +305,10 @@ async def run(
 
             total = int(seconds * rate)
             processes = {"service": psutil.Process(service.pid), "ferretdb": ferretdb}
+            for n, (other, _) in enumerate(others, start=1):
+                processes[f"service-{n}"] = psutil.Process(other.pid)
             cpu_before = {name: cpu_seconds(p) for name, p in processes.items()}
-            batches_before = await playbook_batches(metrics_port)
+            batches_before = await all_batches(metrics_ports)
             start = time.perf_counter()
             for i in range(total):
                 delay = start + i / rate - time.perf_counter()
@@ -307,7 +329,7 @@ async def run(
                 for name, p in processes.items()
             }
 
-            batches_after = await playbook_batches(metrics_port)
+            batches_after = await all_batches(metrics_ports)
             batches = batches_after[0] - batches_before[0]
             batch_changes = batches_after[1] - batches_before[1]
             count = await http.post(
@@ -411,11 +433,12 @@ async def run(
     finally:
         with contextlib.suppress(Exception):
             await nc.close()
-        service.terminate()
-        try:
-            service.wait(15)
-        except subprocess.TimeoutExpired:
-            service.kill()
+        for process in (service, *(other for other, _ in others)):
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
         stack.stop()
         if not keep:
             import shutil
@@ -451,6 +474,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the service noting when each step happened (stage_trace.py): where the time goes",
     )
+    parser.add_argument(
+        "--replicas", type=int, default=1, choices=(1, 2, 3), help="tasks service processes"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object only")
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.seconds > 600 or args.rate <= 0 or args.rate > 1000:
@@ -465,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
             args.poll_pause,
             max(0, min(args.list_samples, 500)),
             args.stages,
+            args.replicas,
         )
     )
     result["poll_pause_s"] = args.poll_pause
@@ -507,9 +534,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{result['changes_per_batch']} stage changes each on average"
     )
     cpu = result["cpu_ms_per_change"]
+    replicas = "".join(f", {name} {ms}" for name, ms in cpu.items() if name.startswith("service-"))
     print(
-        f"CPU ms per stage change: service {cpu['service']}, FerretDB {cpu['ferretdb']}; "
-        f"load average {' '.join(map(str, result['load_average']))}"
+        f"CPU ms per stage change: service {cpu['service']}{replicas}, "
+        f"FerretDB {cpu['ferretdb']}; load average {' '.join(map(str, result['load_average']))}"
     )
     if result["stages"] is not None:
         print_stages(result["stages"])
