@@ -437,11 +437,14 @@ async def test_a_playbooks_audit_entries_ride_in_its_deal_list_once_after_a_cras
 
 
 async def test_a_batchs_deal_lists_reach_the_relay_together_and_each_event_goes_once(
-    infra: Any, db_name: str, js: Any
+    infra: Any, db_name: str, js: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The deal lists a batch of playbooks writes side by side are handed to the relay
-    when the last is written: one pass publishes them all (one audit insert, one clearing
-    statement), and every task's event reaches the stream once, its list cleared."""
+    """The deal lists a batch of playbooks writes side by side are journalled together
+    (one slot insert) and handed to the relay when the last is written: one pass
+    publishes them all (one audit insert, one clearing statement), and every task's
+    event reaches the stream once, its list cleared."""
+    from pymongo.asynchronous.collection import AsyncCollection
+
     from crm_kit.audit import AUDIT as AUDIT_LOG
     from crm_kit.outbox import OUTBOX, OutboxRelay
     from crm_tasks.config import AUDIT
@@ -470,12 +473,28 @@ async def test_a_batchs_deal_lists_reach_the_relay_together_and_each_event_goes_
             wake=relay.notify,
         )
         w1 = mongo_store(writer).for_workspace("w1")
+        slot_inserts: list[int] = []
+        insert_many, insert_one = AsyncCollection.insert_many, AsyncCollection.insert_one
+
+        async def many(self: Any, docs: Any, *args: Any, **options: Any) -> Any:
+            if self.name == "changes_deal_tasks":
+                slot_inserts.append(len(docs))
+            return await insert_many(self, docs, *args, **options)
+
+        async def one(self: Any, doc: Any, *args: Any, **options: Any) -> Any:
+            if self.name == "changes_deal_tasks":
+                slot_inserts.append(1)
+            return await insert_one(self, doc, *args, **options)
+
+        monkeypatch.setattr(AsyncCollection, "insert_many", many)
+        monkeypatch.setattr(AsyncCollection, "insert_one", one)
         running = asyncio.create_task(relay.run())
         try:
             by_deal = {
                 f"d{d}": [make_task(d * 10 + n, deal_id=f"d{d}") for n in (1, 2)] for d in (1, 2, 3)
             }
             assert len(await w1.add_playbook_tasks(by_deal)) == 0  # none refused
+            assert slot_inserts == [3]  # the three lists journalled in one insert
             lists = {f"w1:d{d}" for d in (1, 2, 3)}
             deadline = asyncio.get_running_loop().time() + 30
             while await count_on(js, contract.TASK_CREATED) < 6:
