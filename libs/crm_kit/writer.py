@@ -106,6 +106,7 @@ class _Together:
 # The `notices_together()` of the running task: tasks it starts (a `gather` of writes)
 # inherit it; one that outlives it finds it closed and notifies at once.
 _TOGETHER: ContextVar[_Together | None] = ContextVar("crm_writer_notices_together", default=None)
+
 DUPLICATE_KEY = 11000
 # Updates per `update` statement of `update_batch`: FerretDB v1.24 never answers one of
 # 100 or more (measured: 99 answer in a fifth of a second, 100 not in a minute).
