@@ -49,6 +49,7 @@ import httpx  # noqa: E402
 import orjson  # noqa: E402
 import psutil  # noqa: E402
 from lists import list_phase, print_lists  # noqa: E402
+from stages import print_stages, read_notes, stage_summary, stage_times  # noqa: E402
 from statements import cpu_seconds  # noqa: E402
 
 from crm_contracts import deals  # noqa: E402
@@ -93,7 +94,12 @@ def summary(name: str, values_ms: list[float]) -> dict[str, Any]:
 
 
 def start_service(
-    stack: InfraStack, port: int, database: str, log: Path, metrics_port: int
+    stack: InfraStack,
+    port: int,
+    database: str,
+    log: Path,
+    metrics_port: int,
+    trace: Path | None = None,
 ) -> subprocess.Popen:
     env = {
         **os.environ,
@@ -107,8 +113,12 @@ def start_service(
         # A port of this run's (the default one may be another stack's on this machine).
         "METRICS_PORT": str(metrics_port),
     }
+    command = [sys.executable, "-m", "crm_tasks"]
+    if trace is not None:  # the same service, a few functions wrapped to note times
+        env["STAGE_TRACE_FILE"] = str(trace)
+        command = [sys.executable, str(Path(__file__).resolve().parent / "stage_trace.py")]
     process = subprocess.Popen(
-        [sys.executable, "-m", "crm_tasks"],
+        command,
         env=env,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
@@ -135,6 +145,12 @@ async def playbook_batches(metrics_port: int) -> tuple[float, float]:
     return batches, changes
 
 
+async def all_batches(metrics_ports: list[int]) -> tuple[float, float]:
+    """`playbook_batches` summed over the replicas."""
+    counts = [await playbook_batches(port) for port in metrics_ports]
+    return sum(b for b, _ in counts), sum(c for _, c in counts)
+
+
 class Bench:
     def __init__(
         self, http: httpx.AsyncClient, js: Any, team_id: str, templates: int, pause: float
@@ -151,6 +167,7 @@ class Bench:
         self.visible: dict[str, float] = {}  # deal id -> tasks visible time
         self.queries = 0
         self.warm = asyncio.Event()
+        self.event_deals: dict[str, str] = {}  # event id -> deal id (the stage trace's key)
 
     def playbook(self) -> list[dict[str, Any]]:
         return [
@@ -170,6 +187,7 @@ class Bench:
         )
         headers = {HEADER_MSG_ID: event.id, HEADER_WORKSPACE: WORKSPACE}
         body = event.to_json()
+        self.event_deals[event.id] = deal_id
         self.published[deal_id] = time.perf_counter()
         await self.js.publish(deals.DEAL_STAGE_CHANGED, body, headers=headers)
 
@@ -220,6 +238,8 @@ async def run(
     tmpfs: bool,
     pause: float,
     list_samples: int = 30,
+    stages: bool = False,
+    replicas: int = 1,
 ) -> dict[str, Any]:
     # --tmpfs puts FerretDB's SQLite files and JetStream on /dev/shm: no fsync per commit,
     # which shows what the service costs apart from the disk.
@@ -231,7 +251,21 @@ async def run(
     port = free_port()
     database = f"bench_{secrets.token_hex(4)}"
     metrics_port = free_port()
-    service = start_service(stack, port, database, tmp / "tasks.log", metrics_port)
+    trace = tmp / "stages.jsonl" if stages else None
+    service = start_service(stack, port, database, tmp / "tasks.log", metrics_port, trace)
+    # More replicas share the durables (each takes its share of the stage changes, as
+    # replicas of a deployment do); the bench polls the first, which sees the others'
+    # writes through the change logs. Their notes go to the same trace file.
+    others = [
+        (
+            start_service(
+                stack, free_port(), database, tmp / f"tasks-{n}.log", extra_metrics, trace
+            ),
+            extra_metrics,
+        )
+        for n, extra_metrics in ((n, free_port()) for n in range(1, replicas))
+    ]
+    metrics_ports = [metrics_port, *(m for _, m in others)]
     nc = await stack.connect_nats()
     try:
         js = nc.jetstream()
@@ -271,8 +305,10 @@ async def run(
 
             total = int(seconds * rate)
             processes = {"service": psutil.Process(service.pid), "ferretdb": ferretdb}
+            for n, (other, _) in enumerate(others, start=1):
+                processes[f"service-{n}"] = psutil.Process(other.pid)
             cpu_before = {name: cpu_seconds(p) for name, p in processes.items()}
-            batches_before = await playbook_batches(metrics_port)
+            batches_before = await all_batches(metrics_ports)
             start = time.perf_counter()
             for i in range(total):
                 delay = start + i / rate - time.perf_counter()
@@ -293,7 +329,7 @@ async def run(
                 for name, p in processes.items()
             }
 
-            batches_after = await playbook_batches(metrics_port)
+            batches_after = await all_batches(metrics_ports)
             batches = batches_after[0] - batches_before[0]
             batch_changes = batches_after[1] - batches_before[1]
             count = await http.post(
@@ -344,6 +380,23 @@ async def run(
             for d, t in bench.published.items()
             if d in bench.announced
         ]
+        stage_stats = None
+        if trace is not None:
+            # perf_counter -> this machine's wall clock, the service's notes' (one offset
+            # for the run: minutes of drift between the two clocks are far below a ms).
+            wall = time.time() - time.perf_counter()
+
+            def walled(table: dict[str, float]) -> dict[str, float]:
+                return {deal: at + wall for deal, at in table.items()}
+
+            stage_stats = stage_summary(
+                stage_times(
+                    walled(bench.published),
+                    read_notes(trace, bench.event_deals),
+                    walled(bench.announced),
+                    walled(bench.visible),
+                )
+            )
         service_stats = summary("publish -> playbook tasks queryable", service_ms)
         announced_stats = summary("publish -> task.created events received", announced_ms)
         nats_stats = summary("NATS publish -> receive", nats_ms)
@@ -374,16 +427,18 @@ async def run(
             "ratio_p50": round(service_stats["p50_ms"] / max(nats_stats["p50_ms"], 1e-6), 1),
             "ratio_p99": round(service_stats["p99_ms"] / max(nats_stats["p99_ms"], 1e-6), 1),
             "lists": lists,
+            "stages": stage_stats,
         }
         return result
     finally:
         with contextlib.suppress(Exception):
             await nc.close()
-        service.terminate()
-        try:
-            service.wait(15)
-        except subprocess.TimeoutExpired:
-            service.kill()
+        for process in (service, *(other for other, _ in others)):
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
         stack.stop()
         if not keep:
             import shutil
@@ -414,6 +469,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--list-samples", type=int, default=30, help="timed list queries of each kind (0: none)"
     )
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="the service noting when each step happened (stage_trace.py): where the time goes",
+    )
+    parser.add_argument(
+        "--replicas", type=int, default=1, choices=(1, 2, 3), help="tasks service processes"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object only")
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.seconds > 600 or args.rate <= 0 or args.rate > 1000:
@@ -427,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
             args.tmpfs,
             args.poll_pause,
             max(0, min(args.list_samples, 500)),
+            args.stages,
+            args.replicas,
         )
     )
     result["poll_pause_s"] = args.poll_pause
@@ -469,10 +534,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{result['changes_per_batch']} stage changes each on average"
     )
     cpu = result["cpu_ms_per_change"]
+    replicas = "".join(f", {name} {ms}" for name, ms in cpu.items() if name.startswith("service-"))
     print(
-        f"CPU ms per stage change: service {cpu['service']}, FerretDB {cpu['ferretdb']}; "
-        f"load average {' '.join(map(str, result['load_average']))}"
+        f"CPU ms per stage change: service {cpu['service']}{replicas}, "
+        f"FerretDB {cpu['ferretdb']}; load average {' '.join(map(str, result['load_average']))}"
     )
+    if result["stages"] is not None:
+        print_stages(result["stages"])
     if result["lists"] is not None:
         print_lists(result["lists"])
     print(json.dumps(result))

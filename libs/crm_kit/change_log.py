@@ -25,6 +25,10 @@ a slot up by `_id` is the one query every backend serves from an index. So:
 
 A write that returned has its slot in place, so a request that probes after it sees it
 (read-your-writes across replicas); a write whose slot is not in yet has not returned.
+Inside `appends_together()` the unit is the block: the writes made in it (side by side,
+ending milliseconds apart) are journalled when it ends, in one insert, and the block
+returns once their slots are in (a batch's deal lists: one slot insert, not the first
+list's alone and the others' in a second).
 
 Every write is journalled, inserts included: a new document makes no held copy stale,
 but an index started from a persisted snapshot (`crm_kit.index_snapshot`) learns of the
@@ -44,8 +48,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -309,13 +314,63 @@ class ChangeLog:
                 await task
 
 
+@dataclass(eq=False)
+class _Together:
+    """The appends of the writes made inside one `appends_together()`, in order."""
+
+    appends: list[tuple[ChangeLog, str, str]] = field(default_factory=list)
+    open: bool = True
+
+
+# The running task's `appends_together()`: the tasks it starts (a `gather` of writes)
+# inherit it; one that outlives it finds it closed and appends at once.
+_TOGETHER: ContextVar[_Together | None] = ContextVar(
+    "crm_change_log_appends_together", default=None
+)
+
+
+@contextlib.asynccontextmanager
+async def appends_together() -> AsyncIterator[None]:
+    """Journal the writes made inside (by this task and the tasks it starts) when the
+    block ends, together: one group commit (one insert statement, one commit) for writes
+    that end a few milliseconds apart, where each write appending as it returned sent
+    the first alone and the others in a second insert. The block returns once every slot
+    is in, so what its caller returns after it is journalled, as a single write's is;
+    the writes inside return before their slots are in (nothing in the block may rely on
+    another replica seeing them). A block that raises still journals what it wrote (and
+    raises its own error); an append that fails fails the block, as it fails a write (its
+    caller retries: the writes are idempotent, as every retried write must be)."""
+    together = _Together()
+    token = _TOGETHER.set(together)
+    failure: BaseException | None = None
+    try:
+        yield
+    finally:
+        _TOGETHER.reset(token)
+        together.open = False
+        wanted = list(dict.fromkeys(together.appends))  # a document twice: one slot
+        if wanted:
+            outcomes = await asyncio.gather(
+                *(changes.append(workspace_id, doc_id) for changes, workspace_id, doc_id in wanted),
+                return_exceptions=True,
+            )
+            failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+    if failure is not None:  # only when the block itself ended well: its error wins
+        raise failure
+
+
 def journal_writes(hooks: WriteHooks, changes: ChangeLog, collection: str) -> None:
     """Journal every write of `collection` (inserts too) before it returns (a required
     hook: a change not journalled fails the write, which the client retries; the event
-    feed still brings it to the other replicas meanwhile)."""
+    feed still brings it to the other replicas meanwhile); inside `appends_together()`,
+    before the block returns."""
 
     async def journal(written: Written) -> None:
         if written.collection == collection and written.workspace_id is not None:
+            together = _TOGETHER.get()
+            if together is not None and together.open:
+                together.appends.append((changes, written.workspace_id, str(written.doc_id)))
+                return
             await changes.append(written.workspace_id, str(written.doc_id))
 
     hooks.subscribe(journal, required=True)

@@ -21,6 +21,7 @@ and on reads it makes itself), before `Stale` is raised.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import functools
 from abc import ABC, abstractmethod
@@ -266,6 +267,11 @@ class Records(ABC, Generic[E]):
         """Delete the record if it is in the workspace and holds the `expect`ed values
         (not one whose events are still in its outbox); returns whether it did."""
 
+    def notices_together(self) -> contextlib.AbstractContextManager[None]:
+        """The relay told of the writes made inside at its end, together
+        (`DocumentWriter.notices_together`); nothing to gather without a relay."""
+        return contextlib.nullcontext()
+
     @abstractmethod
     def lock(self, *ids: str) -> Any:
         """The records' locks (an async context manager), re-entrant within a task."""
@@ -510,6 +516,9 @@ class MongoRecords(Records[E]):
 
     def lock(self, *ids: str) -> Any:
         return self.writer.lock(self.kind.collection, *ids)
+
+    def notices_together(self) -> contextlib.AbstractContextManager[None]:
+        return self.writer.notices_together()
 
     async def get(self, ids: Sequence[str]) -> list[E]:
         wanted = list(dict.fromkeys(ids))

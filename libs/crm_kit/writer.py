@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -106,6 +107,22 @@ def _owned_by(
 # and clears without reading the document (`OutboxRelay.notify`).
 Encode = Callable[[object], CloudEvent]
 Wake = Callable[..., None]
+
+
+@dataclass(eq=False)
+class _Together:
+    """The relay notices of writes made inside one `DocumentWriter.notices_together()`:
+    which documents, in order (what each left is in the writer's `_deferred`)."""
+
+    writer: DocumentWriter
+    keys: list[tuple[str, Any]] = field(default_factory=list)
+    open: bool = True
+
+
+# The `notices_together()` of the running task: tasks it starts (a `gather` of writes)
+# inherit it; one that outlives it finds it closed and notifies at once.
+_TOGETHER: ContextVar[_Together | None] = ContextVar("crm_writer_notices_together", default=None)
+
 DUPLICATE_KEY = 11000
 # Updates per `update` statement of `update_batch`: FerretDB v1.24 never answers one of
 # 100 or more (measured: 99 answer in a fifth of a second, 100 not in a minute).
@@ -256,6 +273,9 @@ class DocumentWriter:
         self.locks = locks or DocLocks()
         self.hooks = hooks or WriteHooks()
         self._wake = wake
+        # Relay notices held by `notices_together()`, by document: what its newest write
+        # left (None: the relay reads it).
+        self._deferred: dict[tuple[str, Any], Mapping[str, Any] | None] = {}
         self._encode = encode
         self.audit = audit
         # Import batches' parts made ahead (`prepare_batch`), by batch: a few at most.
@@ -277,10 +297,45 @@ class DocumentWriter:
         (`outbox.RELAY_FIELDS`), when the writer knows them."""
         if self._wake is None:
             return
+        key = (collection, doc_id)
+        together = _TOGETHER.get()
+        if together is not None and together.open and together.writer is self:
+            self._deferred[key] = held  # a later write's state holds an earlier one's events
+            together.keys.append(key)
+            return
+        # A notice held for this document is older than this one, whose state holds its
+        # events too: this one goes, in its place.
+        self._deferred.pop(key, None)
+        self._notify(collection, doc_id, held)
+
+    def _notify(self, collection: str, doc_id: Any, held: Mapping[str, Any] | None) -> None:
+        assert self._wake is not None
         if held is None:
             self._wake(collection, doc_id)
         else:
             self._wake(collection, doc_id, held)
+
+    @contextlib.contextmanager
+    def notices_together(self) -> Iterator[None]:
+        """The relay hears of the writes made inside (by this task and the tasks it
+        starts) when the block ends, all at once, instead of after each: writes of several
+        documents side by side (a batch's deal lists) end a few milliseconds apart, and the
+        relay, woken by the first, took it alone and the others in a second pass (two
+        audit inserts and two clearing statements where one of each does). The events go
+        out at the block's end, however it ends; a document written again outside the
+        block meanwhile is notified then with its newer state (which holds these events),
+        and nothing is notified twice. A crash inside loses no event: the relay's sweep
+        finds what was written, as it finds what a crash before a notice left."""
+        together = _Together(self)
+        token = _TOGETHER.set(together)
+        try:
+            yield
+        finally:
+            _TOGETHER.reset(token)
+            together.open = False
+            for key in dict.fromkeys(together.keys):
+                if key in self._deferred:
+                    self._notify(*key, self._deferred.pop(key))
 
     # -- locks --------------------------------------------------------------------------
     def lock(self, collection: str, *doc_ids: Any) -> contextlib.AbstractAsyncContextManager[None]:

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from crm_kit.change_log import Change, ChangeLog, Overflow
+from crm_kit.change_log import Change, ChangeLog, Overflow, appends_together, journal_writes
 from crm_kit.index_entries import Entries
 from crm_kit.read_index import ReadIndex
+from crm_kit.writer import WriteHooks, Written
 
 
 class MemorySlots:
@@ -327,3 +328,72 @@ async def test_an_overflow_rebuilds_every_workspace_from_one_shared_scan() -> No
     entries = await asyncio.wait_for(index.entries("w"), 10)  # bounded: a deadlock hangs
     assert entries is not None and entries.get("d01") == StageEntry("d01", "b")
     assert scans == ["all", "all"]
+
+
+def _journalled(slots: MemorySlots) -> tuple[WriteHooks, ChangeLog]:
+    hooks = WriteHooks()
+    changes = ChangeLog(slots, hint_every=64)
+    journal_writes(hooks, changes, "lists")
+    return hooks, changes
+
+
+async def test_writes_inside_appends_together_are_journalled_at_its_end_in_one_insert() -> None:
+    """Writes side by side that end apart (a batch's deal lists) take one slot insert at
+    the block's end, where appending as each returned took two (the first alone); the
+    block returns with every slot in, a document written twice in it journalled once."""
+    slots = MemorySlots()
+    hooks, changes = _journalled(slots)
+
+    async def write(doc_id: str, after: int) -> None:
+        for _ in range(after):
+            await asyncio.sleep(0)
+        await hooks.emit(Written("lists", doc_id, "w1", None))
+
+    async with appends_together():
+        await asyncio.gather(write("d1", 0), write("d2", 3), write("d3", 6), write("d1", 9))
+        assert filled(slots) == [] and slots.inserts == 0  # nothing before the end
+    assert filled(slots) == [1, 2, 3] and slots.inserts == 1
+    assert sorted(slots.docs[str(n)]["d"] for n in (1, 2, 3)) == ["d1", "d2", "d3"]
+    # Outside a block, each write appends before it returns.
+    await write("d4", 0)
+    assert filled(slots) == [1, 2, 3, 4] and slots.inserts == 2
+    assert changes.inserts == 2
+
+
+async def test_a_block_that_raises_still_journals_what_it_wrote() -> None:
+    slots = MemorySlots()
+    hooks, _ = _journalled(slots)
+    with pytest.raises(RuntimeError, match="third list"):
+        async with appends_together():
+            await hooks.emit(Written("lists", "d1", "w1", None))
+            raise RuntimeError("the third list's write failed")
+    assert filled(slots) == [1]
+
+
+async def test_an_append_failing_at_the_end_fails_the_block() -> None:
+    slots = MemorySlots()
+    hooks, _ = _journalled(slots)
+    slots.fail_inserts = 1
+    with pytest.raises(ConnectionError):
+        async with appends_together():
+            await hooks.emit(Written("lists", "d1", "w1", None))
+    async with appends_together():  # the caller's retry: journalled
+        await hooks.emit(Written("lists", "d1", "w1", None))
+    assert filled(slots) == [1]
+
+
+async def test_a_write_outliving_the_block_appends_at_once() -> None:
+    slots = MemorySlots()
+    hooks, _ = _journalled(slots)
+    go = asyncio.Event()
+
+    async def lingering() -> None:
+        await go.wait()
+        await hooks.emit(Written("lists", "late", "w1", None))
+
+    async with appends_together():
+        task = asyncio.create_task(lingering())
+    assert filled(slots) == []
+    go.set()
+    await task
+    assert filled(slots) == [1]

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from crm_kit.change_log import appends_together
 from crm_kit.filters import stored_field
 from crm_kit.memory_db import select
 from crm_kit.pagination import BY_ID, Cursor, Page
@@ -133,13 +134,20 @@ class DealListWorkspaceStore(WorkspaceRecordStore):
         held: dict[str, list[dict[str, Any]]] = {deal_id: [] for deal_id in by_deal}
         for entry in entries:
             held[deal_of[entry["record_id"]]].append(entry)
-        written = await asyncio.gather(
-            *(
-                self._list(deal_id, [task.id for task in listed], events[deal_id], held[deal_id])
-                for deal_id, listed in by_deal.items()
-            ),
-            return_exceptions=True,  # each list written or failed before anything is raised
-        )
+        # The lists journalled together once all are written (one slot insert), and then
+        # handed to the relay together: one pass publishes them all (one audit insert, one
+        # clearing statement), instead of the first list alone and the rest in a second.
+        with self.lists.notices_together():
+            async with appends_together():
+                written = await asyncio.gather(
+                    *(
+                        self._list(
+                            deal_id, [task.id for task in listed], events[deal_id], held[deal_id]
+                        )
+                        for deal_id, listed in by_deal.items()
+                    ),
+                    return_exceptions=True,  # each list written or failed before a raise
+                )
         for outcome in written:
             if isinstance(outcome, BaseException):
                 raise outcome

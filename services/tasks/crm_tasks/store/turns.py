@@ -7,13 +7,14 @@ also carry a unique `key` (the natural key of a playbook or rule task): a duplic
 handled at the same moment by another replica finds the slot its key already holds
 instead of taking another turn. Within a process, turns of one team are taken one at a
 time, and the process's last turn says where the next free one is: usually one insert.
-Turns asked for while one is being taken wait for it and are then taken together, the
-next free slots in one ordered insert (a batch of stage changes picks its team members
-with one write statement, not one each). An ordered insert stops at its first refused
-slot (another replica took it, or its key took a turn already), so slots are only ever
-taken contiguously: every taken slot has a taken one below it. (An unordered insert
-left the refused slot empty with later ones taken; moving a later one down into it
-raced with other replicas and could leave a slot empty for good: a member skipped.)
+Turns asked for at once (the tasks of one `asyncio.gather`) or while one is being taken
+are taken together, the next free slots in one ordered insert (a batch of stage changes
+picks its team members with one write statement, not one each). An ordered insert stops
+at its first refused slot (another replica took it, or its key took a turn already), so
+slots are only ever taken contiguously: every taken slot has a taken one below it. (An
+unordered insert left the refused slot empty with later ones taken; moving a later one
+down into it raced with other replicas and could leave a slot empty for good: a member
+skipped.)
 The refused one is taken alone, the rest together again. The same holds on MongoDB,
 where it costs as little.
 """
@@ -89,6 +90,12 @@ class Turns:
         ask = _Ask(slot_key, asyncio.get_running_loop().create_future())
         self._asked.setdefault(last, []).append(ask)
         try:
+            # One turn of the event loop before taking: the asks of tasks started together
+            # (a batch's playbooks prepared side by side, `asyncio.gather`) are then all
+            # registered, and the first to take the lock takes them in ONE insert, where
+            # taking at once sent the first alone and the rest in a second insert (a
+            # commit, and a round trip on the batch's way to its tasks, more).
+            await asyncio.sleep(0)
             async with slots.lock(f"{workspace_id}:{team.id}"):
                 if not ask.turn.done():  # no one took it while this waited: take them all
                     asked, self._asked[last] = self._asked[last], []

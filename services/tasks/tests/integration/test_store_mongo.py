@@ -303,6 +303,30 @@ async def test_turns_asked_together_take_one_insert_and_leave_no_member_out(
     assert await w1.take_turn(team, "k4") == 6
 
 
+async def test_turns_asked_at_once_take_one_insert(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Turns asked for by tasks started together (a batch's playbooks, prepared side by
+    side) go in ONE insert, the first ask included, and get consecutive turns."""
+    from pymongo.asynchronous.collection import AsyncCollection
+
+    team = Team("d" * 24, "w1", "SDR", ["x", "y"])
+    w1 = env.store.for_workspace("w1")
+    await w1.add_team(team)
+    inserts: list[int] = []
+    insert_many = AsyncCollection.insert_many
+
+    async def counted(self: Any, docs: Any, *args: Any, **options: Any) -> Any:
+        if self.name == "round_robin_slots":
+            inserts.append(len(docs))
+        return await insert_many(self, docs, *args, **options)
+
+    monkeypatch.setattr(AsyncCollection, "insert_many", counted)
+    picks = await asyncio.gather(*(w1.take_turn(team, f"sc{n}:k") for n in range(6)))
+    assert sorted(picks) == [1, 2, 3, 4, 5, 6]
+    assert inserts == [6]
+
+
 async def test_deal_tasks_moves_backfill_and_concurrent_changes(env: Env) -> None:
     w1, w2 = env.store.for_workspace("w1"), env.store.for_workspace("w2")
     await asyncio.gather(*(w1.add_tasks([make_task(n, deal_id="d1")]) for n in range(1, 4)))
@@ -409,6 +433,84 @@ async def test_a_playbooks_audit_entries_ride_in_its_deal_list_once_after_a_cras
         assert sorted(t.title for t in found) == ["t1", "t2"]
     finally:
         await nc.close()
+        await client.close()
+
+
+async def test_a_batchs_deal_lists_reach_the_relay_together_and_each_event_goes_once(
+    infra: Any, db_name: str, js: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deal lists a batch of playbooks writes side by side are journalled together
+    (one slot insert) and handed to the relay when the last is written: one pass
+    publishes them all (one audit insert, one clearing statement), and every task's
+    event reaches the stream once, its list cleared."""
+    from pymongo.asynchronous.collection import AsyncCollection
+
+    from crm_kit.audit import AUDIT as AUDIT_LOG
+    from crm_kit.outbox import OUTBOX, OutboxRelay
+    from crm_tasks.config import AUDIT
+
+    from .conftest import count_on
+
+    client: AsyncMongoClient[Any] = AsyncMongoClient(infra.mongodb_uri, tz_aware=True)
+    try:
+        db = client[db_name]
+        await ensure_indexes(db)
+        relay = OutboxRelay(db, OUTBOX_COLLECTIONS, js)
+        passes: list[set[Any]] = []
+        publish_documents = relay.publish_documents
+
+        async def counted(targets: Any) -> int:
+            passes.append({doc_id for name, doc_id in targets if name == "deal_tasks"})
+            return await publish_documents(targets)
+
+        relay.publish_documents = counted  # type: ignore[method-assign]
+        writer = DocumentWriter(
+            db,
+            profile=DatabaseProfile.named("ferretdb"),
+            outbox_collections=OUTBOX_COLLECTIONS,
+            encode=encode,
+            audit=AUDIT,
+            wake=relay.notify,
+        )
+        w1 = mongo_store(writer).for_workspace("w1")
+        slot_inserts: list[int] = []
+        insert_many, insert_one = AsyncCollection.insert_many, AsyncCollection.insert_one
+
+        async def many(self: Any, docs: Any, *args: Any, **options: Any) -> Any:
+            if self.name == "changes_deal_tasks":
+                slot_inserts.append(len(docs))
+            return await insert_many(self, docs, *args, **options)
+
+        async def one(self: Any, doc: Any, *args: Any, **options: Any) -> Any:
+            if self.name == "changes_deal_tasks":
+                slot_inserts.append(1)
+            return await insert_one(self, doc, *args, **options)
+
+        monkeypatch.setattr(AsyncCollection, "insert_many", many)
+        monkeypatch.setattr(AsyncCollection, "insert_one", one)
+        running = asyncio.create_task(relay.run())
+        try:
+            by_deal = {
+                f"d{d}": [make_task(d * 10 + n, deal_id=f"d{d}") for n in (1, 2)] for d in (1, 2, 3)
+            }
+            assert len(await w1.add_playbook_tasks(by_deal)) == 0  # none refused
+            assert slot_inserts == [3]  # the three lists journalled in one insert
+            lists = {f"w1:d{d}" for d in (1, 2, 3)}
+            deadline = asyncio.get_running_loop().time() + 30
+            while await count_on(js, contract.TASK_CREATED) < 6:
+                assert asyncio.get_running_loop().time() < deadline, passes
+                await asyncio.sleep(0.05)
+            while any([d.get(OUTBOX) async for d in db["deal_tasks"].find({})]):
+                assert asyncio.get_running_loop().time() < deadline, "lists not cleared"
+                await asyncio.sleep(0.05)
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+        assert [p for p in passes if p] == [lists]  # one pass for the batch's lists
+        assert await count_on(js, contract.TASK_CREATED) == 6
+        assert await db[AUDIT_LOG].count_documents({"action": "create"}) == 6
+    finally:
         await client.close()
 
 
