@@ -448,9 +448,9 @@ Undo = Callable[[RequestContext, str], Awaitable[int]]
 
 def batch_endpoint(record_type: str, sink_of: SinkOf, *, concurrency: int = 1) -> Endpoint:
     """The request/reply endpoint writing batches of `record_type` rows; `concurrency`:
-    batches one process takes at once (their rows built side by side, written in the
-    order they came: `InOrder`), so that the next batch is built while the database
-    writes the one before."""
+    batches one process takes at once (their rows built side by side, judged in the
+    order they came and written side by side: `InOrder`), so that the next batch is
+    built and judged while the database writes the one before."""
     order = InOrder() if concurrency > 1 else None
 
     async def write(caller: RequestContext, payload: dict[str, Any]) -> dict[str, Any]:
