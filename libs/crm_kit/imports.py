@@ -155,9 +155,15 @@ class _Planned(Generic[R]):
 
 class InOrder:
     """Turns handed out in the order they were taken: batches handled side by side
-    (`batch_endpoint(..., concurrency=N)`) build their rows at once, and judge their keys
-    and write one after another in the order they came, as one batch after another
-    would (the judgement of a batch sees what the batches before it wrote)."""
+    (`batch_endpoint(..., concurrency=N)`) build their rows at once and judge their keys
+    one after another in the order they came, as one batch after another would: a
+    batch's turn ends once its judgement has claimed, in the job's memory
+    (`_job_keys`), the keys of the records it is about to create, so the next batch's
+    judgement sees them (a row repeating one is `skipped` as a duplicate within the
+    job, as it would be after the write) while this batch's records are written. The
+    writes of batches side by side then overlap: the database writes one while the
+    service makes and installs the other (the turn held through the write made the
+    database and the service wait for each other, one batch at a time)."""
 
     def __init__(self) -> None:
         self._last: asyncio.Future[None] | None = None
@@ -190,18 +196,22 @@ async def write_batch(
     order: InOrder | None = None,
 ) -> ImportBatchReply:
     """Write one batch of mapped rows (see the module doc); one result per row, in order.
-    With `order`, the rows are built at once with other batches' and the rest (keys,
-    look-ups, writes) waits for the batches that came before."""
+    With `order`, the rows are built at once with other batches' and the judgement (keys,
+    look-ups, updates of existing records) waits for the judgements of the batches that
+    came before; the new records are written after the turn (`InOrder`)."""
     turn = order.take() if order is not None else None
     try:
         plans = await _built(sink, request, workspace_id)
         if turn is not None and not request.dry_run and isinstance(sink, PreparesInserts):
-            # While the batch before writes: most rows of a batch are new records.
+            # While the batch before is judged and written: most rows of a batch are new.
             built = [plan.built.record for plan in plans if plan.built is not None]
             sink.prepare_insert(built, _batch_id(request, sink.kind))
         if turn is not None:
             await turn.wait()
-        return await _written(sink, request, workspace_id, plans)
+        judged = await _judged(sink, request, workspace_id, plans)
+        if turn is not None:
+            turn.done()  # its keys are claimed: the next batch may be judged
+        return await _written(sink, request, plans, judged)
     finally:
         if turn is not None:
             turn.done()
@@ -234,11 +244,22 @@ async def _built(
     return plans
 
 
-async def _written(
+@dataclass
+class _Judged(Generic[R]):
+    """A batch's rows to create, and the job's memory of keys that claims theirs."""
+
+    to_create: list[_Planned[R]]
+    earlier: dict[Key, tuple[int, str]]
+
+
+async def _judged(
     sink: ImportSink[R], request: ImportBatchRequest, workspace_id: str, plans: list[_Planned[R]]
-) -> ImportBatchReply:
-    """The built rows judged by their keys (within the batch, the job, the database) and
-    the new records written."""
+) -> _Judged[R]:
+    """The built rows judged by their keys (within the batch, the job, the database;
+    existing records updated or skipped), and the keys of the records to create claimed
+    in the job's memory: a later batch's row repeating one is a duplicate within the
+    job whether or not this batch's write has ended (`_written` gives up the claims of
+    rows whose record it did not create)."""
     earlier = _job_keys(workspace_id, request, sink.kind)
     keyed = _within_batch(plans, sink.kind, earlier)
     stored = await sink.existing(list(dict.fromkeys(k for p in keyed for k in _keys(p))))
@@ -251,15 +272,40 @@ async def _written(
             _outcome(plan, "created", plan.record_id)  # this batch, sent again
         else:
             await _existing(sink, plan, found, request)
-    if request.dry_run:
-        for plan in to_create:
-            _outcome(plan, "created", plan.record_id)
-    else:
-        await _create(sink, to_create, _batch_id(request, sink.kind))
     for plan in to_create:
-        if plan.result.outcome == "created":
-            earlier.update(dict.fromkeys(_keys(plan), (plan.row.row, plan.record_id)))
+        earlier.update(dict.fromkeys(_keys(plan), (plan.row.row, plan.record_id)))
+    return _Judged(to_create, earlier)
+
+
+async def _written(
+    sink: ImportSink[R],
+    request: ImportBatchRequest,
+    plans: list[_Planned[R]],
+    judged: _Judged[R],
+) -> ImportBatchReply:
+    """The judged batch's new records written (none in a dry run): the rows' results."""
+    try:
+        if request.dry_run:
+            for plan in judged.to_create:
+                _outcome(plan, "created", plan.record_id)
+        else:
+            await _create(sink, judged.to_create, _batch_id(request, sink.kind))
+    except BaseException:
+        _unclaim(judged, lambda plan: True)  # sent again, the rows are judged afresh
+        raise
+    _unclaim(judged, lambda plan: plan.result.outcome != "created")
     return ImportBatchReply(results=[plan.result for plan in plans])
+
+
+def _unclaim(judged: _Judged[Any], which: Callable[[_Planned[Any]], bool]) -> None:
+    """Give up the claims of the rows `which` picks (their record not created: another
+    writer holds one of their keys, or the write failed), where they are still theirs."""
+    for plan in judged.to_create:
+        if which(plan):
+            mine = (plan.row.row, plan.record_id)
+            for key in _keys(plan):
+                if judged.earlier.get(key) == mine:
+                    del judged.earlier[key]
 
 
 # Identity keys the rows of a job created, per process (the most recent jobs only): a row
@@ -402,9 +448,9 @@ Undo = Callable[[RequestContext, str], Awaitable[int]]
 
 def batch_endpoint(record_type: str, sink_of: SinkOf, *, concurrency: int = 1) -> Endpoint:
     """The request/reply endpoint writing batches of `record_type` rows; `concurrency`:
-    batches one process takes at once (their rows built side by side, written in the
-    order they came: `InOrder`), so that the next batch is built while the database
-    writes the one before."""
+    batches one process takes at once (their rows built side by side, judged in the
+    order they came and written side by side: `InOrder`), so that the next batch is
+    built and judged while the database writes the one before."""
     order = InOrder() if concurrency > 1 else None
 
     async def write(caller: RequestContext, payload: dict[str, Any]) -> dict[str, Any]:

@@ -66,6 +66,9 @@ class MemoryBackend:
             if doc.get("workspace_id") == workspace_id and doc.get("external_id") in wanted
         }
 
+    def prepare_import(self, workspace_id: str, batch_id: str, deals: Sequence[Deal]) -> None:
+        """Nothing to make ahead in memory."""
+
     async def import_deals(
         self, workspace_id: str, batch_id: str, deals: Sequence[Deal]
     ) -> list[Deal]:

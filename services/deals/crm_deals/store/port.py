@@ -156,6 +156,11 @@ class WorkspaceStore(Protocol):
     async def deals_by_external_ids(self, external_ids: Sequence[str]) -> list[Deal]:
         """Live deals with these external ids."""
 
+    def prepare_import(self, batch_id: str, deals: Sequence[Deal]) -> None:
+        """Make ahead, without writing, what `import_deals` of these deals (the same
+        objects, the same batch id) makes before its first statement; dropped if the
+        insert is of other deals."""
+
     async def import_deals(self, batch_id: str, deals: Sequence[Deal]) -> list[Deal]:
         """Insert imported deals (with their events): those refused (id or external id
         taken). The events of a batch are published together, from one outbox document

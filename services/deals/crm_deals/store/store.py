@@ -67,6 +67,10 @@ class Backend(Protocol):
     async def external_id_owners(self, workspace_id: str, ids: Sequence[str]) -> dict[str, str]:
         """External id -> the id of the deal holding it, for those held."""
 
+    def prepare_import(self, workspace_id: str, batch_id: str, deals: Sequence[Deal]) -> None:
+        """Make ahead, without writing, what `import_deals` of these deals makes before
+        its first statement (used by the `import_deals` of the same batch and deals)."""
+
     async def import_deals(
         self, workspace_id: str, batch_id: str, deals: Sequence[Deal]
     ) -> list[Deal]:
@@ -274,6 +278,9 @@ class WorkspaceRecordStore:
             return []
         owners = await self.root.backend.external_id_owners(self.workspace_id, external_ids)
         return [deal for deal in await self.deals.get(list(owners.values())) if not deal.deleted]
+
+    def prepare_import(self, batch_id: str, deals: Sequence[Deal]) -> None:
+        self.root.backend.prepare_import(self.workspace_id, batch_id, deals)
 
     async def import_deals(self, batch_id: str, deals: Sequence[Deal]) -> list[Deal]:
         return await self.root.backend.import_deals(self.workspace_id, batch_id, deals)

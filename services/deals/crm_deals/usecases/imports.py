@@ -275,6 +275,9 @@ class DealSink:
         saved = await self.scope.store.change_deal(existing.id, change)
         return saved is not None and saved.rev != before
 
+    def prepare_insert(self, records: Sequence[Deal], batch_id: str) -> None:
+        self.scope.store.prepare_import(f"{self.scope.workspace_id}:{batch_id}", records)
+
     async def insert(self, records: Sequence[Deal], batch_id: str) -> list[Deal]:
         return await self.scope.store.import_deals(f"{self.scope.workspace_id}:{batch_id}", records)
 

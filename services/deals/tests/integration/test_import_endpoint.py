@@ -162,3 +162,61 @@ async def test_deals_import_batches_side_by_side(
             assert deal["id"] == real[89]["id"]  # written, and read back
         finally:
             await nc.close()
+
+
+async def test_a_batch_repeating_a_key_of_the_batch_being_written_skips_it(
+    settings: Settings, infra: Any, db_name: str
+) -> None:
+    """Two batches of a job sent at once, the second repeating an external id of the
+    first: the second is judged once the first's keys are claimed, while the first may
+    still be writing (`crm_kit.imports.InOrder`); its row is a duplicate within the job,
+    as one batch after another would make it, in the dry run as in the real run; one
+    deal and one `deal.created` for the id."""
+    ws = db_name
+    first = [{"external_id": f"R{n}", "stage": "prospecting"} for n in range(40)]
+    second = [
+        {"external_id": "R7", "stage": "qualification"},
+        {"external_id": "S1", "stage": "prospecting"},
+    ]
+
+    def bodies(job: str, **options: Any) -> list[dict[str, Any]]:
+        return [
+            {
+                "jobId": job,
+                "rows": [{"row": n + 2, "values": v} for n, v in enumerate(first)],
+                **options,
+            },
+            {
+                "jobId": job,
+                "rows": [{"row": n + 50, "values": v} for n, v in enumerate(second)],
+                **options,
+            },
+        ]
+
+    async with running_app(create_app(settings)):
+        nc: Client = await infra.connect_nats()
+        try:
+
+            async def at_once(batches: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+                replies = await asyncio.gather(
+                    *(cli_call(nc, write_subject("deals"), ws, b, "admin") for b in batches)
+                )
+                return [reply["results"] for reply in replies]
+
+            dry = await at_once(bodies("rep", dryRun=True))
+            real = await at_once(bodies("rep"))
+            for one, two in (dry, real):
+                assert counts(one) == {"created": 40}
+                assert [r["outcome"] for r in two] == ["skipped", "created"]
+                assert [i["code"] for i in two[0]["issues"]][-1] == "duplicate_key"
+                assert two[0]["id"] == one[7]["id"]
+            assert [r["id"] for b in dry for r in b] == [r["id"] for b in real for r in b]
+
+            async def created_once() -> bool:
+                events = await stream_events(nc, "crm.deals.>", stream_for("deals").name, ws)
+                made = [e.subject for e, _ in events if e.type == contract.DEAL_CREATED]
+                return len(made) == 41 and len(set(made)) == 41
+
+            await eventually(created_once)
+        finally:
+            await nc.close()
