@@ -9,7 +9,9 @@ Every party is one NATS user (an nkey) and one signer of internal assertions
 - A service publishes only its own events (`crm.<service>.>`) and dead letters
   (`dlq.<service>.>`), serves only its own endpoints (`rpc.<service>.>`), follows its own
   stream with ephemeral consumers (its read index), consumes other streams only through
-  the durables listed here, and makes only the requests listed here.
+  the durables listed here (and, with ephemeral ordered consumers, the streams it
+  `follows`: every instance hears every event of those), and makes only the requests
+  listed here.
 - `cli` is the operators' tools (`crm demo`, `win_model_cli train`) and the test and bench
   clients that call endpoints: requests only; every endpoint still checks the assertion.
 - `provisioner` creates and updates the streams (`python -m crm_kit.nats_setup streams`,
@@ -38,6 +40,9 @@ class Party:
     # A service: publishes crm.<name>.>, serves rpc.<name>.>, follows its own stream.
     service: bool = False
     durables: tuple[Durable, ...] = ()
+    # Other services whose streams it follows with ephemeral ordered consumers (each
+    # instance hears every event, as its read index does its own stream's).
+    follows: tuple[str, ...] = ()
     # Request subjects it may send (NATS wildcards allowed).
     requests: tuple[str, ...] = ()
     # May create and update the platform's streams (never delete or purge them).
@@ -54,6 +59,8 @@ PARTIES: tuple[Party, ...] = (
             # Teams and sharing settings: who sees which records (crm_kit.access_view).
             Durable("tasks", "contacts-access-view"),
         ),
+        # ... and held in every instance (crm_kit.access_feed).
+        follows=("tasks",),
         # An interaction's deal must exist (and be visible) when a user names it.
         requests=(deals.RPC_DEAL_GET,),
     ),
@@ -66,6 +73,8 @@ PARTIES: tuple[Party, ...] = (
             Durable("contacts", "deals-company-facts"),
             Durable("tasks", "deals-access-view"),
         ),
+        # Teams and sharing settings held in every instance (crm_kit.access_feed).
+        follows=("tasks",),
         # The deal importer resolves account names to company ids; an import batch asks
         # for its companies and contacts in one request; a deal's contacts and company
         # must exist when a user names them.

@@ -117,6 +117,10 @@ def permissions(party: Party) -> dict[str, Any]:
         publish += [f"$JS.API.CONSUMER.CREATE.{stream}", f"$JS.FC.{stream}.>"]
         micro = f"crm-{name}"
         subscribe += [f"rpc.{name}.>", "$SRV.*", f"$SRV.*.{micro}", f"$SRV.*.{micro}.*"]
+    for followed in party.follows:
+        # The same on another service's stream (teams and settings held per process).
+        other = stream_for(followed).name
+        publish += [f"$JS.API.CONSUMER.CREATE.{other}", f"$JS.FC.{other}.>"]
     for durable in party.durables:
         publish += _durable_subjects(stream_for(durable.owner).name, durable.name)
         subscribe.append(max_deliveries_advisory(stream_for(durable.owner).name, durable.name))

@@ -59,3 +59,18 @@ def test_a_service_may_answer_the_longest_request_in_time() -> None:
 
     assert RESPONSE_WINDOW.endswith("m") and int(RESPONSE_WINDOW[:-1]) * 60 > TRAIN_TIMEOUT
     assert permissions(party("deals"))["allow_responses"]["expires"] == RESPONSE_WINDOW
+
+
+def test_every_service_holding_access_views_may_follow_the_tasks_stream() -> None:
+    """Each instance of contacts, deals and tasks follows the tasks service's team and
+    settings events with an ephemeral ordered consumer (`crm_kit.access_feed`)."""
+    from crm_contracts.streams import stream_for
+    from crm_kit.nats_auth import permissions
+
+    create = f"$JS.API.CONSUMER.CREATE.{stream_for('tasks').name}"
+    for name in ("contacts", "deals", "tasks"):
+        assert create in permissions(party(name))["publish"]["allow"]
+    assert create not in permissions(party("capture"))["publish"]["allow"]
+    # Following adds to a service's own rights, takes none away.
+    for name in ("contacts", "deals", "tasks"):
+        assert f"rpc.{name}.>" in permissions(party(name))["subscribe"]["allow"]

@@ -14,7 +14,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from crm_contracts.streams import stream_for
-from crm_kit.access_view import AccessViews, access_subscription
+from crm_kit.access_feed import AccessFeed, start_access_views
+from crm_kit.access_view import AccessViews
 from crm_kit.context import RequestContext, bind_request
 from crm_kit.doc_index import DocIndex
 from crm_kit.exports import page_endpoints
@@ -140,6 +141,7 @@ def create_app(
         runtime = ServiceRuntime(settings, outbox_collections=OUTBOX_COLLECTIONS)
         await runtime.start(ensure_indexes)
         feeds: list[IndexFeed] = []
+        access: AccessFeed | None = None
         try:
             mongo, views = await _start(runtime, settings, index_settings)
             if isinstance(mongo, IndexedStore):
@@ -160,7 +162,10 @@ def create_app(
             )
             for subscription in subscriptions(scopes(mongo)):
                 await subscription.start(runtime)
-            await access_subscription(ACCESS_VIEW_CONSUMER, views).start(runtime)
+            # Teams and settings held in this process from then on (crm_kit.access_feed).
+            access = app.state.access = await start_access_views(
+                runtime, ACCESS_VIEW_CONSUMER, views
+            )
             # The consumers' processed-event records; import batches, once published, are
             # only bookkeeping.
             runtime.retain(Retention(IMPORT_BATCHES, WRITTEN_AT, outbox=True))
@@ -168,6 +173,8 @@ def create_app(
             bind_request(None)
             yield
         finally:
+            if access is not None:
+                await access.stop()
             # At once: each writes its index's snapshot first (`IndexFeed.stop`).
             await asyncio.gather(*(feed.stop() for feed in feeds))
             await runtime.stop()

@@ -14,7 +14,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from crm_contracts.streams import stream_for
-from crm_kit.access_view import AccessViews, access_subscription
+from crm_kit.access_feed import start_access_views
+from crm_kit.access_view import AccessViews
 from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext, bind_request
 from crm_kit.exports import NatsExportNames, page_endpoints
@@ -155,6 +156,7 @@ def create_app(
         "runtime": None,
         "feed": None,
         "views": None,
+        "access": None,
         # The in-memory fake knows every id unless the test gives its own.
         "references": references or KnownReferences(),
     }
@@ -190,7 +192,9 @@ def create_app(
             app.state.feed = feed
             for subscription in subscriptions(scoped()):
                 await subscription.start(runtime)
-            await access_subscription(ACCESS_VIEW_CONSUMER, views).start(runtime)
+            # Teams and settings held in this process from then on (crm_kit.access_feed).
+            access = await start_access_views(runtime, ACCESS_VIEW_CONSUMER, views)
+            state["access"] = app.state.access = access
             directory = NatsContactsDirectory(rpc)
             names = NatsExportNames(rpc)
             await runtime.serve_rpc(
@@ -218,10 +222,12 @@ def create_app(
             bind_request(None)
             yield
         finally:
+            if state["access"] is not None:
+                await state["access"].stop()
             if state["feed"] is not None:
                 await state["feed"].stop()
             await runtime.stop()
-            state.update(store=store, runtime=None, feed=None)
+            state.update(store=store, runtime=None, feed=None, access=None)
 
     app = build_http_app(
         schema=schema,

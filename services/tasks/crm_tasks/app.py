@@ -14,7 +14,8 @@ from starlette.requests import Request
 
 from crm_contracts import capture, contacts, deals, webhooks
 from crm_contracts.streams import stream_for
-from crm_kit.access_view import AccessViews, access_subscription
+from crm_kit.access_feed import AccessFeed, start_access_views
+from crm_kit.access_view import AccessViews
 from crm_kit.audit_rpc import RemoteTrails
 from crm_kit.clock import Clock, utcnow
 from crm_kit.context import RequestContext
@@ -143,6 +144,7 @@ def create_app(
         runtime = ServiceRuntime(settings, outbox_collections=OUTBOX_COLLECTIONS)
         await runtime.start(ensure_indexes)
         feed: IndexFeed | None = None
+        access: AccessFeed | None = None
         try:
             writer = await _writer(runtime, settings)
             # Import batches a crash left held: their tasks' events and entries go out.
@@ -191,7 +193,10 @@ def create_app(
             moves = NatsDealMoves(rpc)
             for subscription in subscriptions(scopes(mongo, clock, deals=moves)):
                 await subscription.start(runtime)
-            await access_subscription(ACCESS_VIEW_CONSUMER, views).start(runtime)
+            # Teams and settings held in this process from then on (crm_kit.access_feed).
+            access = app.state.access = await start_access_views(
+                runtime, ACCESS_VIEW_CONSUMER, views
+            )
             runtime.retain(*RETENTION)
             if run_scheduler:
                 scheduler = Scheduler(reminders(mongo), interval=scheduler_interval(), clock=clock)
@@ -199,6 +204,8 @@ def create_app(
                 runtime.spawn(scheduler.run(), "reminder-scheduler")
             yield
         finally:
+            if access is not None:
+                await access.stop()
             if feed is not None:
                 await feed.stop()
             await runtime.stop()

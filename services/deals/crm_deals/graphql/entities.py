@@ -23,6 +23,9 @@ from .forecasting import ForecastRollup, rollup
 from .types import DealStatus, ForecastCategory, OwnerChange, Pipeline, Stage, StageChange
 from .win_model import WinExplanation, explain_deal
 
+# Where a read deal keeps its GraphQL deal (`Deal.of`).
+_VIEW = "_graphql_deal"
+
 
 def _date(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
@@ -69,6 +72,19 @@ class Deal:
 
     @classmethod
     def of(cls, deal: d.Deal) -> Deal:
+        """The GraphQL deal of a domain deal; made once for a deal that never changes (a
+        read deal of a held document, `store.read_deals`: a board's cards are the same
+        objects from one board to the next while their deals do not change). Nothing of
+        it depends on the caller: the amounts' access is checked by their resolvers."""
+        if getattr(type(deal), "keeps_views", False):
+            made = deal.__dict__.get(_VIEW)
+            if made is None:
+                made = deal.__dict__[_VIEW] = cls._made(deal)
+            return made  # type: ignore[no-any-return]
+        return cls._made(deal)
+
+    @classmethod
+    def _made(cls, deal: d.Deal) -> Deal:
         return cls(
             id=strawberry.ID(deal.id),
             title=deal.title,

@@ -47,7 +47,7 @@ from .index_data import Unsupported, WorkspaceDeals
 from .index_entry import PROJECTION, Entry, live_entry_of, older
 from .model_cache import ModelCache
 from .port import Board
-from .read_deals import read_deal_from_doc
+from .read_deals import held_read_deal, read_deal_from_doc
 from .store import Backend, RecordStore, WorkspaceRecordStore
 
 DealIndex = ReadIndex[Entry, WorkspaceDeals]
@@ -328,8 +328,9 @@ class IndexedWorkspaceStore(WorkspaceRecordStore):
             if doc is None or (not held and live_entry_of(doc) != entry):
                 behind.append(entry.id)
             if doc is not None:
-                # A card or a list row rarely asks for a history: converted if it does.
-                deals.append(read_deal_from_doc(doc))
+                # A card or a list row rarely asks for a history: converted if it does;
+                # a held document's deal is made once while it is held.
+                deals.append(held_read_deal(doc) if held else read_deal_from_doc(doc))
         return deals, behind, docs
 
 

@@ -7,6 +7,13 @@ history was ~12 % of the deals service's CPU at 200 users (issue 14). A `ReadDea
 `Deal` in every other respect: the same values, equal to the `Deal` made from the same
 document, and a history once asked for (or set) is an ordinary list the deal keeps.
 Writes read their deal with `documents.deal_from_doc` as before.
+
+The read index holds each deal's stored document until the deal changes, when it holds
+a new one (`crm_kit.read_index`: a held record is replaced, never changed in place). So
+the read deal of a held document is made once (`held_read_deal`) and served to every
+request asking for it while that document is held: a board's 140 cards are made per
+board otherwise (profiled: with their GraphQL objects, ~10 % of the deals service's CPU
+under the mix). A read deal is never changed by a read (writes make their own deal).
 """
 
 from __future__ import annotations
@@ -22,6 +29,11 @@ T = TypeVar("T")
 # The stored document a read deal converts its histories from (in its `__dict__`).
 _SOURCE = "_source_doc"
 _COMPARED = tuple(f.name for f in fields(Deal) if f.compare)
+# Read deals of held documents, by the document's identity (the document kept beside its
+# deal, so that the identity is not reused while the entry stands). Bounded: the oldest
+# made goes first; a board or a page is a few hundred deals.
+HELD_DEALS_KEPT = 20_000
+_HELD: dict[int, tuple[Mapping[str, Any], Deal]] = {}
 
 
 class _Converted(Generic[T]):
@@ -54,6 +66,10 @@ class _Converted(Generic[T]):
 
 
 class ReadDeal(Deal):
+    # Never changed once made (a read changes nothing; writes make their own deal): what
+    # is made from it may be kept on it (`crm_deals.graphql.entities.Deal.of`).
+    keeps_views = True
+
     stage_history = _Converted[StageChange](HISTORIES["stage_history"])  # type: ignore[assignment]
     owner_changes = _Converted[OwnerChange](HISTORIES["owner_changes"])  # type: ignore[assignment]
     field_changes = _Converted[FieldChange](HISTORIES["field_changes"])  # type: ignore[assignment]
@@ -76,4 +92,16 @@ def read_deal_from_doc(doc: Mapping[str, Any]) -> Deal:
     for name in HISTORIES:  # set to their defaults by `__init__`: not converted yet
         del held[name]
     held[_SOURCE] = doc
+    return deal
+
+
+def held_read_deal(doc: Mapping[str, Any]) -> Deal:
+    """The read deal of a document the read index holds (made once while it is held)."""
+    found = _HELD.get(id(doc))
+    if found is not None and found[0] is doc:
+        return found[1]
+    deal = read_deal_from_doc(doc)
+    if len(_HELD) >= HELD_DEALS_KEPT:
+        del _HELD[next(iter(_HELD))]
+    _HELD[id(doc)] = (doc, deal)
     return deal

@@ -83,3 +83,39 @@ def test_a_history_set_or_changed_is_kept_as_given() -> None:
     assert written["stage_history"][-1]["id"] == "s9" and written["owner_changes"] == []
     assert len(doc["stage_history"]) == len(written["stage_history"]) - 1  # source untouched
     assert isinstance(deal, Deal)
+
+
+def test_a_held_documents_deal_is_made_once_while_that_document_is_held() -> None:
+    """The read index replaces a changed deal's document (never changes it in place): the
+    same document gives the same read deal and GraphQL deal, a new one new ones."""
+    from crm_deals.graphql.entities import Deal as GraphQLDeal
+    from crm_deals.store.read_deals import held_read_deal
+
+    doc = _stored()
+    first = held_read_deal(doc)
+    assert held_read_deal(doc) is first
+    assert GraphQLDeal.of(first) is GraphQLDeal.of(first)
+    assert first == deal_from_doc(doc)
+    # The deal changed: the index holds a new document.
+    changed = {**doc, "title": "Renamed"}
+    second = held_read_deal(changed)
+    assert second is not first and second.title == "Renamed"
+    assert GraphQLDeal.of(second).title == "Renamed"
+    assert GraphQLDeal.of(first).title == doc["title"]
+    # An equal document that is another object is another entry (identity, not value).
+    assert held_read_deal(copy.copy(doc)) is not first
+    # A deal a write made (plain `Deal`) gets a GraphQL deal of its own each time.
+    plain = deal_from_doc(doc)
+    assert GraphQLDeal.of(plain) is not GraphQLDeal.of(plain)
+
+
+def test_the_held_deals_are_bounded(monkeypatch: Any) -> None:
+    import crm_deals.store.read_deals as read_deals
+
+    monkeypatch.setattr(read_deals, "HELD_DEALS_KEPT", 3)
+    monkeypatch.setattr(read_deals, "_HELD", {})
+    docs = [{**_stored(), "_id": f"d{n}"} for n in range(5)]
+    made = [read_deals.held_read_deal(doc) for doc in docs]
+    assert len(read_deals._HELD) == 3
+    assert read_deals.held_read_deal(docs[4]) is made[4]  # the newest kept
+    assert read_deals.held_read_deal(docs[0]) is not made[0]  # the oldest went first
