@@ -1,6 +1,7 @@
 """An import batch a crash left held (its deals written, their events not yet armed for the
 relay) is armed when the service starts again: the deals' events go out even if the
-import job is never resumed (cancelled, or its file gone)."""
+import job is never resumed (cancelled, or its file gone). One stopped before its deals
+were written sends their events when the batch is sent again."""
 
 from __future__ import annotations
 
@@ -51,6 +52,51 @@ async def test_a_held_batch_is_armed_at_start_up(
         async with running_app(create_app(settings)):
             await eventually(announced)
         assert await db.import_batches.count_documents({"armed": False}) == 0
+    finally:
+        await client.close()
+        await nc.close()
+
+
+async def test_a_batch_stopped_before_its_deals_sends_their_events_when_sent_again(
+    settings: Settings, infra: Any, db_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped between the batch's hold and its insert: the restart's repair arms it with
+    none of its deals there; the job's resend writes them, and each `deal.created` goes
+    out once (found by a probe of the thirteenth imports pass: none went out)."""
+    ws = db_name
+    body = {"jobId": "stopped", "rows": [{"row": n + 2, "values": v} for n, v in enumerate(ROWS)]}
+    nc = await infra.connect_nats()
+    client: AsyncMongoClient[Any] = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
+    try:
+
+        async def killed(*args: Any, **kwargs: Any) -> None:
+            raise ConnectionError("killed after the batch's hold, before its deals")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(DocumentWriter, "insert_many", killed)
+            async with running_app(create_app(settings)):
+                with pytest.raises(Exception):  # noqa: B017 - the batch's request fails
+                    await cli_call(nc, write_subject("deals"), ws, body, "admin")
+        db = client[settings.database]
+        assert await db.deals.count_documents({"workspace_id": ws}) == 0
+        assert await db.import_batches.count_documents({"armed": False}) == 1
+
+        async def created() -> int:
+            found = await stream_events(nc, "crm.deals.>", stream_for("deals").name, ws)
+            return len([e for e, _ in found if e.type == contract.DEAL_CREATED])
+
+        async with running_app(create_app(settings)):
+            reply = await cli_call(nc, write_subject("deals"), ws, body, "admin")
+            assert [r["outcome"] for r in reply["results"]] == ["created"] * 3
+
+            async def announced() -> bool:
+                return await created() == 3
+
+            await eventually(announced)
+            # Sent once more: every deal there already, nothing goes out again.
+            await cli_call(nc, write_subject("deals"), ws, body, "admin")
+        assert await db.deals.count_documents({"workspace_id": ws}) == 3
+        assert await created() == 3
     finally:
         await client.close()
         await nc.close()
