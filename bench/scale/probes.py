@@ -39,6 +39,9 @@ class Series:
     errors: int
     # CPU milliseconds per request, by process (what a request costs, whatever it waited).
     cpu_ms: dict[str, float] = field(default_factory=dict)
+    # Each call: its number, when it started (seconds from the series' start) and how long
+    # it took: which calls make the tail (`run.py` prints the slowest).
+    calls: list[tuple[int, float, float]] = field(default_factory=list)
 
     def p(self, q: float) -> float:
         return percentile(self.samples, q)
@@ -54,8 +57,10 @@ async def sampled(
     """`count` calls, `concurrency` at a time; each call's latency and whether it failed,
     and the CPU each process spent meanwhile per call."""
     samples: list[float] = []
+    calls: list[tuple[int, float, float]] = []
     errors = 0
     numbers = iter(range(count))
+    began = time.perf_counter()
 
     async def worker() -> None:
         nonlocal errors
@@ -67,14 +72,16 @@ async def sampled(
                 ok = await asyncio.wait_for(call(n), CALL_TIMEOUT)
             except TimeoutError:
                 ok = False
-            samples.append(time.perf_counter() - started)
+            took = time.perf_counter() - started
+            samples.append(took)
+            calls.append((n, started - began, took))
             errors += 0 if ok else 1
 
     with cpu.Meter(*pids.values()) as meter:
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     names = ["bench", *pids]
     per_call = {n: s * 1000 / max(count, 1) for n, s in zip(names, meter.seconds, strict=True)}
-    return Series(name, samples, errors, per_call)
+    return Series(name, samples, errors, per_call, calls)
 
 
 class Gateway:

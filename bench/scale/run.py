@@ -53,7 +53,7 @@ import kept  # noqa: E402
 import psutil  # noqa: E402
 from generate import KINDS, Workspace  # noqa: E402
 from load import events_settled, load_workspace  # noqa: E402
-from probes import Series, measure_workspace  # noqa: E402
+from probes import SEARCH_TERMS, Series, measure_workspace  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 from stack import SERVICES, Stack  # noqa: E402
 
@@ -314,6 +314,18 @@ def print_series(found: list[Series]) -> None:
             f"  {series.name:20} {len(series.samples):4} {series.errors:4} "
             f"{series.p(50) * 1000:8.0f} {series.p(95) * 1000:8.0f} {ratio:>10}"
             f"  {_cpu_text(series.cpu_ms)}"
+        )
+    search = by_name.get("contact search")
+    if search is not None and search.calls:
+        print("  contact search, slowest (call: text, started at s, ms; * a text's first):")
+        slowest = sorted(search.calls, key=lambda call: -call[2])[:5]
+        print(
+            "    "
+            + "; ".join(
+                f"{n}: {SEARCH_TERMS[n % len(SEARCH_TERMS)]}"
+                f"{'*' if n < len(SEARCH_TERMS) else ''} {at:.2f} {took * 1000:.0f}"
+                for n, at, took in slowest
+            )
         )
 
 

@@ -96,14 +96,19 @@ def main() -> int:
     os.environ["JWT_SECRET"] = (root / "jwt_secret").read_text().strip()  # `kept.SECRET`
     texts = args.texts.split(",") if args.texts else new_texts(args.samples, args.seed)
     texts = (texts * (args.samples // len(texts) + 1))[: args.samples]
-    contacts = psutil.Process(state["pids"]["contacts"])
+    parts = {
+        name: psutil.Process(state["pids"][name])
+        for name in ("contacts", "gateway", "ferretdb")
+        if name in state["pids"]
+    }
     url = state["metrics_urls"]["contacts"]
     gc_before = gc_counts(url)
-    cpu_before = sum(contacts.cpu_times()[:2])
+    cpu_before = {name: sum(p.cpu_times()[:2]) for name, p in parts.items()}
     started = time.perf_counter()
     rows = asyncio.run(run(state, texts, args.concurrency))
     wall = time.perf_counter() - started
-    cpu = sum(contacts.cpu_times()[:2]) - cpu_before
+    spent = {name: sum(p.cpu_times()[:2]) - cpu_before[name] for name, p in parts.items()}
+    cpu = spent["contacts"]
     gc_after = gc_counts(url)
     latencies = [row[3] for row in rows]
     print(
@@ -112,6 +117,10 @@ def main() -> int:
         f" ms; contacts {cpu * 1000 / max(len(rows), 1):.1f} ms of CPU a search; garbage "
         "collections by generation: "
         + ", ".join(f"{g} +{gc_after[g] - gc_before.get(g, 0):.0f}" for g in sorted(gc_after))
+    )
+    print(
+        "CPU ms a search: "
+        + ", ".join(f"{name} {s * 1000 / max(len(rows), 1):.1f}" for name, s in spent.items())
     )
     print("slowest (n, text, started at s, ms):")
     for n, text, at, took, ok in sorted(rows, key=lambda r: -r[3])[:8]:

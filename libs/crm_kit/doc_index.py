@@ -157,14 +157,18 @@ class DocIndex(Generic[E]):
                 raise UnindexedField(f"the read index keeps no field {name!r}")
 
         def prepare(entries: Entries[IndexedDoc]) -> None:
+            columns = []
             for names in texts:
                 column = _text_column(entries, names)
                 if column is not None:
                     # The postings of the searches these fields get (case-sensitive: a
                     # service folds its searched text itself), built in steps.
                     column.index(ignore_case=False)
+                    columns.append(column)
             for name in orders:
-                _order_column(entries, self.layout, name)
+                order = _order_column(entries, self.layout, name)
+                for column in columns:
+                    order.align(column)  # a search's first page pays none of it
 
         return prepare
 
@@ -317,19 +321,29 @@ class DocIndex(Generic[E]):
     ) -> tuple[IndexedDoc, ...]:
         """The entries `where` selects, kept until the entries change (the count and the
         page of one request, and every client's same list between writes, share it)."""
+        return DocIndex._selected(entries, where, narrow).rows
 
-        def compute() -> tuple[IndexedDoc, ...]:
+    @staticmethod
+    def _selected(entries: Entries[IndexedDoc], where: Filter, narrow: Narrow) -> _Selected:
+        def compute() -> _Selected:
             text = _text_hits(entries, where)
             if text is None:
                 candidates = entries.candidates(narrow)
-                return tuple(e for e in candidates if where.matches(e.get()))
+                return _Selected(tuple(e for e in candidates if where.matches(e.get())))
             # The joined-text search is exact (the column is told of every change): only
             # the rest of the filter runs over what it found.
-            rest, sure = text
+            rest, column, found, at = text
+            sure = found
             allowed = entries.candidate_ids(narrow)
             if allowed is not None:
                 sure = [e for e in sure if e.id in allowed]
-            return tuple(_kept(rest, sure))
+            rows = tuple(_kept(rest, sure))
+            if len(rows) != len(found):
+                # The rows are a subsequence of the hits (every filter keeps the order):
+                # their positions by identity, in C.
+                chosen = set(map(id, rows))
+                at = list(compress(at, map(chosen.__contains__, map(id, found))))
+            return _Selected(rows, column, at)
 
         # Keyed by the filter's repr: equal filters can differ in type (`1 == True`).
         return entries.memo(repr(where), compute)
@@ -344,9 +358,20 @@ class DocIndex(Generic[E]):
         instead of a sort of its own."""
 
         def compute() -> Ranked[IndexedDoc]:
-            matching = self._matching(entries, where, narrow)
+            selected = self._selected(entries, where, narrow)
+            matching = selected.rows
             if OrderColumn.worth_walking(len(matching), len(entries)):
                 column = _order_column(entries, self.layout, order.field)
+                if selected.column is not None:
+                    # A search's hits: ordered by the rank held per text position.
+                    return Ranked(
+                        column.ordered_at(
+                            matching,
+                            selected.column,
+                            selected.positions,
+                            descending=order.descending,
+                        )
+                    )
                 return Ranked(column.ordered(matching, descending=order.descending))
             return Ranked(select(matching, IndexedDoc.get, ALL, order))
 
@@ -450,9 +475,19 @@ def _text_column(
     return entries.text_column(("text", names), values)
 
 
+@dataclass(frozen=True)
+class _Selected:
+    """A selection's rows; for a text search also its text column and each row's
+    position in it (aligned)."""
+
+    rows: tuple[IndexedDoc, ...]
+    column: TextColumn[IndexedDoc] | None = None
+    positions: Sequence[int] = ()
+
+
 def _text_hits(
     entries: Entries[IndexedDoc], where: Filter
-) -> tuple[Filter, list[IndexedDoc]] | None:
+) -> tuple[Filter, TextColumn[IndexedDoc], list[IndexedDoc], list[int]] | None:
     """For a `where` that requires a searchable text (a `Contains` among its parts): the
     rest of `where` (its other parts) and the entries the joined-text search finds (those
     that meet the text part, as held now). None when `where` requires no searchable
@@ -466,9 +501,9 @@ def _text_hits(
         return None  # nothing to search, or a field not kept (the filter raises)
     # A hit lies inside one value (the separator is never searched) and `found` finds as
     # `Contains` does (the same substring, or the same case-insensitive pattern): exact.
-    found = column.found(text.text, ignore_case=text.ignore_case)
+    found, at = column.found_at(text.text, ignore_case=text.ignore_case)
     rest = And(*(p for p in parts if p is not text))
-    return rest, found
+    return rest, column, found, at
 
 
 def _kept(where: Filter, rows: list[IndexedDoc]) -> list[IndexedDoc]:

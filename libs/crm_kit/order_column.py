@@ -24,11 +24,16 @@ entries the order is built again on next use.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from heapq import heapify, heappop
-from itertools import islice
-from operator import attrgetter, neg
-from typing import Any, Generic, Protocol, TypeVar
+from itertools import compress, islice, repeat
+from operator import attrgetter, eq, neg, not_
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from weakref import WeakKeyDictionary
+
+if TYPE_CHECKING:
+    from .text_column import TextColumn
 
 
 class HasId(Protocol):
@@ -49,6 +54,8 @@ WALK_SHARE = 256
 # rank (a walk step, a membership test in C, costs ~1/3 of a sort's per entry, measured under load).
 WALK_RATIO = 2
 _ID = attrgetter("id")
+# The id read of a dead position (None) of a text column: no entry's.
+_DEAD = object()
 
 
 class OrderColumn(Generic[E]):
@@ -82,6 +89,11 @@ class OrderColumn(Generic[E]):
         self._key = key
         # Ids put or dropped since the build: their rank is not trusted.
         self.stale: set[str] = set()
+        # Per text column: each position's place in this order (-1: dead, or its entry
+        # stale), and the stale ids already marked in it (`_position_ranks`).
+        self._aligned: WeakKeyDictionary[
+            TextColumn[Any], tuple[array[int], array[int], set[str]]
+        ] = WeakKeyDictionary()
 
     @staticmethod
     def worth_walking(selected: int, total: int) -> bool:
@@ -101,6 +113,80 @@ class OrderColumn(Generic[E]):
         # Unique keys: the descending order is the ascending one reversed.
         moved.sort(key=self._key, reverse=descending)
         return heapq.merge(ranked, moved, key=self._key, reverse=descending)
+
+    def ordered_at(
+        self,
+        selected: Sequence[E],
+        column: TextColumn[Any],
+        positions: Sequence[int],
+        *,
+        descending: bool = False,
+    ) -> Iterator[E]:
+        """`ordered`, for entries of `column` (a search's hits) at these positions (one
+        each, aligned): each one's place read from a rank held per position of the
+        column (an `array`, read in ascending positions), so no look-up by id per hit
+        (a random read of a 200,000-entry dict, ~0.3 to 0.5 µs a hit under load,
+        against ~0.1 here), no dict of the hits by id and no walk of the order."""
+        ranks, at_place = self._position_ranks(column)
+        places = list(map(ranks.__getitem__, positions))
+        moved: list[E] = []
+        if -1 in places:
+            # Stale entries (changed since the build): sorted by key and merged in.
+            is_moved = list(map(eq, places, repeat(-1)))
+            moved = list(compress(selected, is_moved))
+            places = list(compress(places, map(not_, is_moved)))
+        if descending:
+            # The heap yields the smallest first: the last place first.
+            places = list(map(neg, places))
+        # The places (unique, none stale) heapified in C, popped as far as the rows ask
+        # for (a first page pops ~26); a popped place's entry is the column's at the
+        # position held for that place (its entry is not stale: still there).
+        heapify(places)
+        ranked = _popped(column.held, at_place, places, descending)
+        if not moved:
+            return ranked
+        moved.sort(key=self._key, reverse=descending)
+        return heapq.merge(ranked, moved, key=self._key, reverse=descending)
+
+    def align(self, column: TextColumn[Any]) -> None:
+        """Build the ranks held per position of `column` now (an install's warm-up)."""
+        self._position_ranks(column)
+
+    def _position_ranks(self, column: TextColumn[Any]) -> tuple[array[int], array[int]]:
+        """Each position of `column`: its entry's place in this order, -1 for a dead
+        position or a stale entry; and each place's position in `column`. Built once per
+        column and order at the install (`DocIndex` prepare: ~0.2 s over 200,000 entries,
+        memory-bound; again after either is built again), then kept right at each use:
+        positions appended since hold entries put since (stale: this order was built
+        before), and the ids marked stale since get -1 at their position. A place whose
+        entry went stale keeps its old position: never read (no position ranks it)."""
+        held = column.held
+        aligned = self._aligned.get(column)
+        stale = self.stale
+        if aligned is None:
+            # In C, a few passes over the entries: a dead position (None) has no id
+            # (`_DEAD`, ranked -1); an id dropped since the order's build has no
+            # position (-1, never read).
+            ids_held: Iterable[Any] = map(getattr, held, repeat("id"), repeat(_DEAD))
+            rank_of: Callable[[Any, int], int] = self._rank.get
+            ranks: array[int] = array("i", map(rank_of, ids_held, repeat(-1)))
+            at_place = array("i", map(column.positions_by_id.get, self._ids, repeat(-1)))
+            for entry_id in stale:
+                now_at = column.position_of(entry_id)
+                if now_at >= 0:
+                    ranks[now_at] = -1
+            self._aligned[column] = (ranks, at_place, set(stale))
+            return ranks, at_place
+        ranks, at_place, marked = aligned
+        if len(ranks) < len(held):
+            ranks.extend(repeat(-1, len(held) - len(ranks)))
+        if len(marked) != len(stale):  # the stale ids only grow
+            for entry_id in stale - marked:
+                now_at = column.position_of(entry_id)
+                if now_at >= 0:
+                    ranks[now_at] = -1
+                marked.add(entry_id)
+        return ranks, at_place
 
     def _ranked(self, wanted: dict[str, E], descending: bool) -> Iterator[E]:
         """The entries of `wanted` (none stale) in order. First a walk of the order's
@@ -129,6 +215,14 @@ class OrderColumn(Generic[E]):
         while rest:
             place = heappop(rest)
             yield wanted[ids[-place if descending else place]]
+
+
+def _popped(
+    held: Sequence[Any], at_place: array[int], heap: list[int], descending: bool
+) -> Iterator[Any]:
+    while heap:
+        place = heappop(heap)
+        yield held[at_place[-place if descending else place]]
 
 
 class Ranked(Generic[E]):

@@ -183,6 +183,20 @@ class TextColumn(Generic[T]):
         self._dead += 1
 
     @property
+    def held(self) -> list[T | None]:
+        """The entries by position (a dead position holds None; do not modify)."""
+        return self._held
+
+    def position_of(self, entry_id: str) -> int:
+        """The entry's position, -1 when the column holds no such id."""
+        return self._at.get(entry_id, -1)
+
+    @property
+    def positions_by_id(self) -> Mapping[str, int]:
+        """Id -> position, of the live entries (do not modify)."""
+        return self._at
+
+    @property
     def worn(self) -> bool:
         """Whether the dead positions are worth a rebuild (see `REBUILD_DEAD`)."""
         return self._dead > max(REBUILD_DEAD, len(self._at))
@@ -282,6 +296,11 @@ class TextColumn(Generic[T]):
     def found(self, text: str, *, ignore_case: bool) -> list[T]:
         """The entries `hits` names, as the column holds them (the current ones), without
         a look-up by id each, in the order of their positions."""
+        return self.found_at(text, ignore_case=ignore_case)[0]
+
+    def found_at(self, text: str, *, ignore_case: bool) -> tuple[list[T], list[int]]:
+        """`found`, and the position of each (`OrderColumn.ordered_at` orders the hits by
+        a rank held per position)."""
         # Tested in C (`map` of `str.__contains__`, or of the pattern's `search`, and
         # `compress`): ~0.1 µs an entry; a Python step per hit costs ~1 µs.
         if ignore_case:
@@ -299,21 +318,25 @@ class TextColumn(Generic[T]):
         if postings is None:
             if len(text) >= GRAM:
                 self.index(ignore_case=ignore_case)  # for the next texts
-            found = compress(held, test(texts))
-            return list(found)  # type: ignore[arg-type]  # dead ones are never found
+            mask = list(test(texts))
+            # Dead ones are never found (an empty text).
+            return list(compress(held, mask)), list(compress(range(len(texts)), mask))  # type: ignore[arg-type]
         if postings.upto < len(texts):
             self.index(ignore_case=ignore_case)  # goes on with a build cut short
         upto = postings.upto
         positions = postings.candidates(text)
+        at = list(map(held.__getitem__, positions))
         if len(text) == GRAM and not ignore_case:
             # The text is its one piece: every live position listed holds it (a dead one
             # holds None). No test of the texts: one pass in C over the positions.
-            found_held = list(filter(_LIVE, map(held.__getitem__, positions)))
+            mask = list(map(_LIVE, at))
         else:
-            chosen = list(map(texts.__getitem__, positions))
-            found_held = list(compress(map(held.__getitem__, positions), test(chosen)))
+            mask = list(test(map(texts.__getitem__, positions)))
+        found_held = list(compress(at, mask))
+        found_at = list(compress(positions, mask))
         if upto < len(texts):
             # Not indexed yet: each tested.
-            rest = compress(held[upto:], test(texts[upto:]))
-            found_held.extend(rest)
-        return found_held  # type: ignore[return-value]  # dead ones are never found
+            rest = list(test(texts[upto:]))
+            found_held.extend(compress(held[upto:], rest))
+            found_at.extend(compress(range(upto, len(texts)), rest))
+        return found_held, found_at  # type: ignore[return-value]  # dead ones are never found

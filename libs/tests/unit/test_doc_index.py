@@ -15,7 +15,7 @@ import pytest
 from crm_kit import index_entries, order_column, text_column
 from crm_kit.change_log import ChangeLog
 from crm_kit.doc_index import DocIndex, IndexedDoc, Narrow, UnindexedField
-from crm_kit.filters import ALL, And, Contains, Eq, Filter, In, Range
+from crm_kit.filters import ALL, And, Contains, Eq, Filter, In, Or, Range
 from crm_kit.index_entries import Entries
 from crm_kit.memory_db import MemoryDatabase, MemoryRecords
 from crm_kit.pagination import Cursor, Order
@@ -290,6 +290,71 @@ async def test_orders_answer_what_the_database_answers_as_entries_change(
         await records.update(f"n{n:02}", {"$set": {"rank": 100 - n}})
     for where, order in lists:
         await same(where, order)
+
+
+async def test_a_search_is_ordered_by_the_rank_held_per_text_position_as_entries_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A search's hits are put in order by the place held per position of its text
+    column (`OrderColumn.ordered_at`): after its ranks were read once, entries moved in
+    the order without a new text (same position), retitled (a new position), added,
+    dropped, behind a narrowing, then the order built again and the text column built
+    again, every page of both directions is the database's."""
+    monkeypatch.setattr(order_column, "WALK_SHARE", 10**9)  # every selection by the order
+    read_at: list[int] = []
+
+    class Kept(order_column.OrderColumn[Any]):
+        def ordered_at(self, selected: Any, column: Any, positions: Any, **kw: Any) -> Any:
+            read_at.append(len(positions))
+            return super().ordered_at(selected, column, positions, **kw)
+
+    monkeypatch.setattr(index_entries, "OrderColumn", Kept)
+    db, _ = await seeded()
+    index = DocIndex(db, NOTE, db.hooks, fields=("owner", "title", "rank", "tags"),
+                     posted=("owner",), name="note index", searched=[("title",)],
+                     sorted_by=["rank"])  # fmt: skip
+    entries = await index.entries(WS)
+    assert entries is not None
+    records = db.records(NOTE, WS)
+    searches = [
+        (Contains("title", "note"), ()),
+        (Contains("title", "NOTE 1", ignore_case=True), ()),
+        (And(Contains("title", "note"), Eq("owner", "u1")), (("owner", ["u1"]),)),
+        (And(Contains("title", "note"), Or(Eq("owner", "u2"), Eq("owner", "u3"))), ()),
+    ]
+
+    async def same() -> None:
+        for where, narrow in searches:
+            for descending in (False, True):
+                order = Order("rank", descending=descending)
+                await assert_pages_as_database(index, entries, records, where, order, narrow)
+
+    await same()
+    assert read_at  # the searches took the path under test
+    for n in (2, 9, 16):  # moved in the order, same text: same position, now stale
+        await records.update(f"n{n:02}", {"$set": {"rank": -n}})
+    await same()
+    await records.update("n10", {"$set": {"title": "note 10 retitled", "rank": 99}})
+    await records.update("n09", {"$set": {"title": "note 9 retitled"}})  # stale, then moved
+    await records.insert(Note("n50", WS, "u1", "note 50", -3))
+    await records.insert(Note("n01b", WS, "u1", "note 1 tie", 1))  # a tie, by id
+    await records.delete("n11")
+    await same()
+    # The order built again past its stale limit, then the text column past its dead one.
+    monkeypatch.setattr(order_column, "REBUILD_STALE", 2)
+    await records.update("n20", {"$set": {"rank": 40}})
+    await same()
+    monkeypatch.setattr(text_column, "REBUILD_DEAD", 0)
+    columns = list(entries._columns.values())
+    for again in ("again", "once more"):  # more dead positions than live ones
+        for n in (*range(11), *range(12, 30)):
+            await records.update(f"n{n:02}", {"$set": {"title": f"note {n} {again}"}})
+    await records.update("n21", {"$set": {"rank": 50}})
+    await same()
+    assert all(c not in columns for c in entries._columns.values())  # built again
+    for n in (3, 4):  # and moved once more after both were built again
+        await records.update(f"n{n:02}", {"$set": {"rank": 7 - n}})
+    await same()
 
 
 async def test_texts_and_orders_are_built_as_entries_install_and_a_rebuild_keeps_them(

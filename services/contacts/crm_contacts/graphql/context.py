@@ -3,7 +3,7 @@ the DataLoaders that batch entity look-ups (one store read per batch)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from strawberry.dataloader import DataLoader
 
@@ -18,6 +18,9 @@ class GraphQLContext:
     scope: Scope
     contacts: DataLoader[str, Contact | None]
     companies: DataLoader[str, Company | None]
+    # The companies of a list's rows, read before the rows are completed
+    # (`types.read_companies_of`): each row's `company` then answers at once.
+    companies_read: dict[str, Company | None] = field(default_factory=dict)
 
 
 def context_for(scope: Scope) -> GraphQLContext:

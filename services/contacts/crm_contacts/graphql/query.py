@@ -12,7 +12,14 @@ from ..usecases import audit, duplicates, lookups
 from .inputs import CompanyFilter, CompanyOrder, ContactFilter, ContactOrder
 from .listing import company_query, contact_query
 from .paging import cursor_of, parse_first
-from .types import Company, Contact, ContextInfo, DuplicateCandidate, contact_connection
+from .types import (
+    Company,
+    Contact,
+    ContextInfo,
+    DuplicateCandidate,
+    contact_connection,
+    read_companies_of,
+)
 
 
 @strawberry.type
@@ -46,6 +53,7 @@ class Query:
         order = order_by or ContactOrder()
         query = contact_query(filter or ContactFilter(), order, parse_first(first), after)
         page = await lookups.list_contacts(info.context.scope, query)
+        await read_companies_of(info, page.items)
         return contact_connection(page, order.field.value)
 
     @strawberry.field(description="A company by id; null if there is none (or it is deleted).")

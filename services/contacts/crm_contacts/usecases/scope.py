@@ -35,6 +35,11 @@ class Scope:
             self._access = CallerAccess(self.views, self.caller)
         return await self._access.get()
 
+    def known_access(self) -> Access | None:
+        """What the caller sees when `access` has read it already (None: not yet): a
+        field of each row of a page answers at once from it."""
+        return self._access.known if self._access is not None else None
+
     @property
     def workspace_id(self) -> str:
         return self.store.workspace_id

@@ -232,3 +232,54 @@ async def test_a_conflict_names_the_other_record_only_when_the_caller_sees_it(
     else:
         assert "existingId" not in error["extensions"]
         assert other not in str(body)
+
+
+async def test_a_list_answers_its_rows_addresses_and_companies_as_a_get_does(
+    store: FakeStore,
+) -> None:
+    """A list's rows answer `email`, `emails`, `phones` and `company` at once (the caller's
+    access read to narrow the list, the rows' companies read in one batch before they are
+    completed): the same values and FORBIDDEN errors, at each row's path, as one contact
+    read by id."""
+    world = await World(store).build("everyone", HIDE_ADDRESSES)
+    ada = world.client("ada")
+    companies = {}
+    for name in ("Acme", "Globex"):
+        made = await ada.data(
+            "mutation($n: String!) { createCompany(input: {name: $n}) { id } }", {"n": name}
+        )
+        companies[name] = made["createCompany"]["id"]
+    for last, company in (("a-acme", "Acme"), ("b-globex", "Globex"), ("c-acme", "Acme")):
+        await ada.data(
+            """mutation($l: String!, $c: ID!, $e: String!) { createContact(input: {
+                firstName: "Pat", lastName: $l, companyId: $c, email: $e}) { id } }""",
+            {"l": last, "c": companies[company], "e": f"{last}@example.com"},
+        )
+    row = "id lastName email emails phones company { id name }"
+    listed = "{ contacts(orderBy: {field: LAST_NAME, direction: ASC}) { edges { node { %s } } } }"
+    one = "query($id: ID!) { contact(id: $id) { %s } }"
+    for who, hidden in (("rita", True), ("max", False)):
+        client = world.client(who)
+        body = await client.execute(listed % row)
+        nodes = [edge["node"] for edge in body["data"]["contacts"]["edges"]]
+        assert [n["lastName"] for n in nodes] == ["a-acme", "b-globex", "c-acme", "otto", "rita"]
+        assert [(n["company"] or {}).get("name") for n in nodes] == [
+            "Acme", "Globex", "Acme", None, None,
+        ]  # fmt: skip
+        errors = {
+            (tuple(e["path"]), e["extensions"]["code"], e["extensions"]["field"])
+            for e in body.get("errors") or []
+        }
+        expected = {
+            (("contacts", "edges", i, "node", name), "FORBIDDEN", name)
+            for i in range(len(nodes))
+            for name in ("email", "emails", "phones")
+        }
+        assert errors == (expected if hidden else set())
+        for node in nodes:
+            alone = await client.execute(one % row, {"id": node["id"]})
+            assert alone["data"]["contact"] == node
+            assert len(alone.get("errors") or []) == (3 if hidden else 0)
+        if not hidden:
+            assert nodes[0]["email"] == "a-acme@example.com"
+            assert nodes[0]["emails"] == ["a-acme@example.com"]
