@@ -103,13 +103,24 @@ class ProcessMeter:
 
 def run_queue_wait(pid: int) -> float | None:
     """Seconds the process's threads have spent runnable but not running, since they
-    started (the second field of /proc/PID/task/TID/schedstat, in nanoseconds); None where
-    the kernel does not say."""
+    started (the second field of /proc/PID/task/TID/schedstat); None where the kernel
+    does not say."""
+    return _schedstat_seconds(pid, 1)
+
+
+def run_time(pid: int) -> float | None:
+    """Seconds the process's threads have run on a CPU (the first field of schedstat): to
+    the nanosecond, where `cpu_times()` counts 10 ms ticks (a single request)."""
+    return _schedstat_seconds(pid, 0)
+
+
+def _schedstat_seconds(pid: int, field: int) -> float | None:
+    """One field of /proc/PID/task/TID/schedstat (nanoseconds) summed over the threads."""
     total = 0
     found = False
     for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
         try:
-            total += int(stat.read_text().split()[1])
+            total += int(stat.read_text().split()[field])
         except (OSError, IndexError, ValueError):
             continue  # a thread that ended meanwhile
         found = True

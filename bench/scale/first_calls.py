@@ -27,6 +27,7 @@ for path in (ROOT / "bench" / "load", ROOT / "bench" / "import", HERE):
 sys.path.insert(0, str(ROOT / "libs"))
 
 import httpx  # noqa: E402
+from measure import run_time  # noqa: E402
 from probes import Gateway  # noqa: E402
 
 WORKSPACE = "scale"
@@ -35,11 +36,7 @@ PARTS = ("gateway", "contacts", "ferretdb")
 
 def run_ns(pid: int) -> int:
     """CPU nanoseconds every thread of `pid` has run (FerretDB works in many threads)."""
-    total = 0
-    for thread in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{thread}/schedstat") as stat:
-            total += int(stat.read().split()[0])
-    return total
+    return round((run_time(pid) or 0.0) * 1e9)
 
 
 async def run(state: dict[str, Any], texts: list[str]) -> None:

@@ -23,30 +23,46 @@ pytestmark = pytest.mark.integration
 ROWS = [{"external_id": f"H{n}", "stage": "prospecting", "title": f"Held {n}"} for n in range(3)]
 
 
+def _body(job_id: str) -> dict[str, Any]:
+    return {"jobId": job_id, "rows": [{"row": n + 2, "values": v} for n, v in enumerate(ROWS)]}
+
+
+async def _stopped_at(
+    settings: Settings, nc: Any, ws: str, body: dict[str, Any], step: str
+) -> None:
+    """Send the batch to a deals service whose writer stops at `step` (raises there, as a
+    process killed at that point would leave the database)."""
+
+    async def killed(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError(f"killed at {step}")
+
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(DocumentWriter, step, killed)
+        async with running_app(create_app(settings)):
+            with pytest.raises(Exception):  # noqa: B017 - the batch's request fails
+                await cli_call(nc, write_subject("deals"), ws, body, "admin")
+
+
+async def _created(nc: Any, ws: str) -> int:
+    found = await stream_events(nc, "crm.deals.>", stream_for("deals").name, ws)
+    return len([e for e, _ in found if e.type == contract.DEAL_CREATED])
+
+
 async def test_a_held_batch_is_armed_at_start_up(
-    settings: Settings, infra: Any, db_name: str, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, infra: Any, db_name: str
 ) -> None:
     ws = db_name
-    body = {"jobId": "held", "rows": [{"row": n + 2, "values": v} for n, v in enumerate(ROWS)]}
     nc = await infra.connect_nats()
     client: AsyncMongoClient[Any] = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
     try:
-
-        async def killed(*args: Any, **kwargs: Any) -> None:
-            raise ConnectionError("killed after the deals, before arming their batch")
-
-        with monkeypatch.context() as patched:
-            patched.setattr(DocumentWriter, "arm_batch", killed)
-            async with running_app(create_app(settings)):
-                with pytest.raises(Exception):  # noqa: B017 - the batch's request fails
-                    await cli_call(nc, write_subject("deals"), ws, body, "admin")
+        # Stopped after the deals, before arming their batch.
+        await _stopped_at(settings, nc, ws, _body("held"), "arm_batch")
         db = client[settings.database]
         assert await db.deals.count_documents({"workspace_id": ws}) == 3
         assert await db.import_batches.count_documents({"armed": False}) == 1
 
         async def announced() -> bool:
-            found = await stream_events(nc, "crm.deals.>", stream_for("deals").name, ws)
-            return len([e for e, _ in found if e.type == contract.DEAL_CREATED]) == 3
+            return await _created(nc, ws) == 3
 
         assert not await announced()  # held: nothing published before the restart
         async with running_app(create_app(settings)):
@@ -58,45 +74,33 @@ async def test_a_held_batch_is_armed_at_start_up(
 
 
 async def test_a_batch_stopped_before_its_deals_sends_their_events_when_sent_again(
-    settings: Settings, infra: Any, db_name: str, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, infra: Any, db_name: str
 ) -> None:
     """Stopped between the batch's hold and its insert: the restart's repair arms it with
     none of its deals there; the job's resend writes them, and each `deal.created` goes
     out once (found by a probe of the thirteenth imports pass: none went out)."""
     ws = db_name
-    body = {"jobId": "stopped", "rows": [{"row": n + 2, "values": v} for n, v in enumerate(ROWS)]}
+    body = _body("stopped")
     nc = await infra.connect_nats()
     client: AsyncMongoClient[Any] = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
     try:
-
-        async def killed(*args: Any, **kwargs: Any) -> None:
-            raise ConnectionError("killed after the batch's hold, before its deals")
-
-        with monkeypatch.context() as patched:
-            patched.setattr(DocumentWriter, "insert_many", killed)
-            async with running_app(create_app(settings)):
-                with pytest.raises(Exception):  # noqa: B017 - the batch's request fails
-                    await cli_call(nc, write_subject("deals"), ws, body, "admin")
+        await _stopped_at(settings, nc, ws, body, "insert_many")
         db = client[settings.database]
         assert await db.deals.count_documents({"workspace_id": ws}) == 0
         assert await db.import_batches.count_documents({"armed": False}) == 1
-
-        async def created() -> int:
-            found = await stream_events(nc, "crm.deals.>", stream_for("deals").name, ws)
-            return len([e for e, _ in found if e.type == contract.DEAL_CREATED])
 
         async with running_app(create_app(settings)):
             reply = await cli_call(nc, write_subject("deals"), ws, body, "admin")
             assert [r["outcome"] for r in reply["results"]] == ["created"] * 3
 
             async def announced() -> bool:
-                return await created() == 3
+                return await _created(nc, ws) == 3
 
             await eventually(announced)
             # Sent once more: every deal there already, nothing goes out again.
             await cli_call(nc, write_subject("deals"), ws, body, "admin")
         assert await db.deals.count_documents({"workspace_id": ws}) == 3
-        assert await created() == 3
+        assert await _created(nc, ws) == 3
     finally:
         await client.close()
         await nc.close()
