@@ -64,7 +64,10 @@ class CreateTaskInput:
 
 
 def _opt(value: Any) -> str | None:
-    return str(value) if value else None
+    """An optional id as given, without the spaces a pasted value brings; blank means not
+    given (as a deal's owner and a contact's owner read it), never a user named " "."""
+    text = str(value).strip() if value is not None else ""
+    return text or None
 
 
 def _given(value: Any) -> Any:

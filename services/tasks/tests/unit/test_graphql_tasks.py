@@ -46,6 +46,19 @@ async def test_unassigned_task_goes_to_the_caller(caller: Any) -> None:
     assert task["assigneeId"] == "alice"
 
 
+async def test_blank_or_padded_ids_are_read_as_given(caller: Any) -> None:
+    # A blank assignee is no assignee (the caller takes it), not a user named "   ".
+    assert (await create(caller, assigneeId="   "))["assigneeId"] == "alice"
+    assert (await create(caller, assigneeId=" bob \t"))["assigneeId"] == "bob"
+    task = await create(caller, assigneeId="bob")
+    changed = await caller.data(
+        "mutation($id: ID!, $i: UpdateTaskInput!) {"
+        " updateTask(id: $id, input: $i) { assigneeId } }",
+        {"id": task["id"], "i": {"assigneeId": " carol "}},
+    )
+    assert changed["updateTask"]["assigneeId"] == "carol"
+
+
 async def test_input_errors_name_the_field(caller: Any) -> None:
     error = await caller.error(CREATE, {"input": {"title": "  ", "type": "CALL"}})
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "input.title"}

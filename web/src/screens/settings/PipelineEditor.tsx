@@ -26,6 +26,17 @@ type StageForm = {
 };
 
 const REQUIRED_FIELDS = ["amount", "expectedCloseDate", "company", "nextStep", "nextStepDate", "source", "owner", "product"];
+// What each requirable field is called on the deal page's form (the key is what the API takes).
+const FIELD_LABELS: Record<string, string> = {
+  amount: "Amount",
+  expectedCloseDate: "Expected close",
+  company: "Company",
+  nextStep: "Next step",
+  nextStepDate: "Next step date",
+  source: "Source",
+  owner: "Owner",
+  product: "Product",
+};
 const CATEGORIES: ForecastCategory[] = ["PIPELINE", "BEST_CASE", "COMMIT"];
 const TYPES: TaskType[] = ["TODO", "CALL", "EMAIL", "MEETING", "FOLLOW_UP"];
 
@@ -176,12 +187,12 @@ export function PipelineEditor({ pipeline }: { pipeline: Pipeline }) {
                       setStage(i, { requiredFields: e.target.checked ? [...stage.requiredFields, f] : stage.requiredFields.filter((x) => x !== f) })
                     }
                   />{" "}
-                  {f}
+                  {FIELD_LABELS[f] ?? f}
                 </label>
               ))}
               <label className="check">
-                <input type="checkbox" checked={stage.primaryContactRequired} onChange={(e) => setStage(i, { primaryContactRequired: e.target.checked })} /> a
-                primary contact
+                <input type="checkbox" checked={stage.primaryContactRequired} onChange={(e) => setStage(i, { primaryContactRequired: e.target.checked })} /> Primary
+                contact
               </label>
             </div>
             <FieldError message={mark(`stages.${i}.exitCriteria.requiredFields`)} />
