@@ -6,6 +6,7 @@ else becomes a generic internal error without a stack trace (the trace goes to t
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from graphql import GraphQLError
@@ -89,6 +90,31 @@ def _code_for_graphql_error(error: GraphQLError) -> str:
     return "GRAPHQL_VALIDATION_FAILED"
 
 
+# graphql-core's words for a variable that does not coerce: "Variable '$input' has invalid
+# value at .stages[2].key: ...", "Variable '$n' of required type 'Int!' was not provided."
+_VARIABLE = re.compile(
+    r"^Variable '\$(?P<name>\w+)' (?:(?:has|got) invalid value(?: at (?P<path>[^:\s]+))?|of )"
+)
+_PATH_STEP = re.compile(r"\.(\w+)|\[(\d+)\]")
+_NAMED_FIELD = re.compile(r"to include (?:required|unknown) field '(\w+)'")
+
+
+def variable_field(message: str) -> str | None:
+    """The offending field of a variable coercion error, as input errors name fields
+    (`input.stages.2.key`: the variable, then its path with list indexes as steps), or
+    None for any other message."""
+    matched = _VARIABLE.match(message)
+    if matched is None:
+        return None
+    steps = [matched["name"]]
+    for name, index in _PATH_STEP.findall(matched["path"] or ""):
+        steps.append(name or index)
+    named = _NAMED_FIELD.search(message)
+    if named is not None:
+        steps.append(named[1])
+    return ".".join(steps)
+
+
 def format_error(error: GraphQLError, operation: str = "query") -> dict[str, Any]:
     """The JSON shape of one error in a response (`operation`: query or mutation)."""
     original = error.original_error
@@ -111,6 +137,9 @@ def format_error(error: GraphQLError, operation: str = "query") -> dict[str, Any
         # the message is about the client's document or variables and safe to show.
         extensions = dict(error.extensions or {})
         extensions.setdefault("code", _code_for_graphql_error(error))
+        field = variable_field(message)
+        if field is not None:
+            extensions.setdefault("field", field)
         formatted["extensions"] = extensions
     else:
         log.error("unexpected error in resolver", exc_info=original)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -34,6 +35,23 @@ UTF8_BOM = "\ufeff"
 # is written with a leading apostrophe, which spreadsheets show as plain text and
 # `crm_tabular` removes again on reading. (An XLSX cell is typed as text instead.)
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+# What a worksheet's XML cannot hold: control characters other than tab, line feed and
+# carriage return, and the non-characters U+FFFE/U+FFFF (openpyxl refuses the former, and
+# Excel calls a file with the latter damaged). A CSV keeps them; an XLSX cell shows U+FFFD
+# in their place, so one odd value never stops a whole export.
+_NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# Excel's most characters in one cell: a longer text is cut there, marked with an ellipsis.
+XLSX_CELL_CHARS = 32_767
+
+
+def xlsx_text(text: str) -> str:
+    """`text` as a worksheet cell can hold it."""
+    text = _NOT_IN_XML.sub("\ufffd", text)
+    if len(text) > XLSX_CELL_CHARS:
+        text = text[: XLSX_CELL_CHARS - 1] + "\u2026"
+    return text
 
 
 class Sink(Protocol):
@@ -131,7 +149,7 @@ class XlsxWriter:
         # formula (plain values are written faster than cell objects).
         cells: list[Any] = []
         for column in self._columns:
-            text = cell_text(row.get(column))
+            text = xlsx_text(cell_text(row.get(column)))
             if text.startswith("="):
                 cell = WriteOnlyCell(self._sheet, value=text)
                 cell.data_type = "s"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from graphql import GraphQLError
+from graphql import GraphQLError, build_schema, graphql
 
 from crm_contracts.envelope import CloudEvent, event_subject, new_event
-from crm_kit.errors import BadUserInput, format_error
+from crm_kit.errors import BadUserInput, format_error, variable_field
 from crm_kit.outbox import merge_update, outbox_fields, outbox_update
 from crm_kit.pagination import decode_cursor, encode_cursor, keyset_filter, page_size
 from crm_kit.profile import DatabaseProfile
@@ -66,9 +66,32 @@ def test_error_formatting_carries_code_and_field_and_hides_internals() -> None:
             original_error=ValueError("no such value"),
         )
     )
-    assert coercion["extensions"]["code"] == "BAD_USER_INPUT"
+    assert coercion["extensions"] == {"code": "BAD_USER_INPUT", "field": "s"}
     parse = format_error(GraphQLError("Syntax Error: Unexpected Name"))
     assert parse["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+
+
+async def test_variable_coercion_errors_name_the_field() -> None:
+    schema = build_schema(
+        "scalar Date input J { n: Int! } input I { d: Date, xs: [Int!], inner: J }"
+        " type Query { f(i: I, n: Int): Int }"
+    )
+    cases = [
+        ({"i": {"xs": [1, "a"]}}, "i.xs.1"),
+        ({"i": {"inner": {}}}, "i.inner.n"),
+        ({"i": {"zz": 1}}, "i.zz"),
+        ({"i": 5}, "i"),
+        ({"n": "x"}, "n"),
+    ]
+    for variables, field in cases:
+        result = await graphql(
+            schema, "query($i: I, $n: Int) { f(i: $i, n: $n) }", None, None, variables
+        )
+        [error] = result.errors or []
+        assert format_error(error)["extensions"] == {"code": "BAD_USER_INPUT", "field": field}
+    [missing] = (await graphql(schema, "query($n: Int!) { f(n: $n) }")).errors or []
+    assert format_error(missing)["extensions"] == {"code": "BAD_USER_INPUT", "field": "n"}
+    assert variable_field("Cannot query field 'x' on type 'Query'.") is None
 
 
 def test_outbox_updates_merge_with_state_changes() -> None:

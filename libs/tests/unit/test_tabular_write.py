@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from crm_tabular import Mapping, RowMapper, open_table
-from crm_tabular.write import CsvWriter, cell_text, safe_text, write_rows
+from crm_tabular.write import XLSX_CELL_CHARS, CsvWriter, cell_text, safe_text, write_rows
 
 COLUMNS = ("external_id", "title", "amount", "currency", "engaged_at", "created_at", "stage")
 ROWS: list[dict[str, Any]] = [
@@ -66,6 +66,24 @@ def test_round_trip_through_the_reader_and_a_mapping(format: str) -> None:
     assert values[1]["amount"] == Decimal("-12.5")
     assert "engaged_at" not in values[1] or values[1]["engaged_at"] is None
     assert values[2]["title"] == "北京 office; +1 seat"
+
+
+def test_xlsx_holds_what_a_worksheet_cannot_in_its_place() -> None:
+    # Control characters and U+FFFE stop openpyxl (or damage the file for Excel): one such
+    # value must not fail the export; the CSV keeps them as they are.
+    odd = "Ctl\x00\x01\x0b\x1f deal\ttab\nline \ufffe end"
+    long = "x" * (XLSX_CELL_CHARS + 10)
+    rows = [{"external_id": "D-9", "title": odd}, {"external_id": "D-10", "title": long}]
+    for format in ("xlsx", "csv"):
+        buffer = io.BytesIO()
+        assert write_rows(buffer, rows, ("external_id", "title"), format=format) == 2  # type: ignore[arg-type]
+        with open_table(io.BytesIO(buffer.getvalue())) as table:
+            titles = [row.values[1] for row in table.rows()]
+        if format == "xlsx":
+            assert titles[0] == "Ctl\ufffd\ufffd\ufffd\ufffd deal\ttab\nline \ufffd end"
+            assert len(titles[1]) == XLSX_CELL_CHARS and titles[1].endswith("\u2026")
+        else:
+            assert titles == [odd, long]
 
 
 def test_csv_guards_formulas_but_not_numbers() -> None:

@@ -72,6 +72,8 @@ class ExportJob(Entity):
     size: int = 0
     chunks: int = 0
     error: str | None = None
+    # Attempts that ended on an unexpected error (`crashed`).
+    crashes: int = 0
     cancel_requested: bool = False
     finished_at: datetime | None = None
     # The file is served until then; the janitor removes it after.
@@ -138,6 +140,20 @@ class ExportJob(Entity):
         self.error = error
         self.finished_at = self.updated_at = now
         self.raise_event(ExportChanged(self))
+
+    def crashed(self, error: str, max_attempts: int, now: datetime) -> None:
+        """An attempt ended on an unexpected error: the next runner starts another, unless
+        that was the last one allowed (a value that fails the writer every time must end
+        the export, not restart it at every lapse of the lease forever)."""
+        self.crashes += 1
+        self.updated_at = now
+        if self.crashes >= max_attempts:
+            self.finish(
+                FAILED,
+                now,
+                error=f"the export stopped on an unexpected error {self.crashes} times"
+                f" (last: {error}); export again, or in the other format",
+            )
 
     def request_cancel(self, now: datetime) -> None:
         """Queued: cancelled at once. Running: its runner stops before the next page."""

@@ -1,6 +1,7 @@
 """The export runner of one replica (`leased_runner.py`: the same leases and loop as the
 imports'): it runs a new attempt of each queued export, and of each whose runner died
-(`usecases.exporting`: an attempt that stops anywhere leaves no file marked done)."""
+(`usecases.exporting`: an attempt that stops anywhere leaves no file marked done), at most
+`max_attempts` times for attempts that end on an unexpected error."""
 
 from __future__ import annotations
 
@@ -29,3 +30,7 @@ class ExportRunner(LeasedRunner[ExportJob]):
 
     async def work(self, job: ExportJob, lease: Lease[ExportJob]) -> None:
         await exporting.run(self._scopes(exporting.asker_of(job)), job.id, lease.holds)
+
+    async def crashed(self, job: ExportJob, error: Exception) -> None:
+        scope = self._scopes(exporting.asker_of(job))
+        await exporting.crashed(scope, job, error, self._settings.max_attempts)

@@ -78,7 +78,8 @@ class Lease(Generic[J]):
 class LeasedRunner(ABC, Generic[J]):
     """A replica's runner of one kind of job: `kind` names it in logs, its claims list the
     jobs to look at, `ready(job)` says whether one may start, `work(job, lease)` runs it
-    (an exception leaves the job to be taken up again once the lease lapses)."""
+    (an exception leaves the job to be taken up again once the lease lapses, and is
+    counted on it by `crashed`, which fails it after `max_attempts`)."""
 
     kind: str
     # Jobs one replica runs at once (reading or writing a file takes a core each).
@@ -96,6 +97,10 @@ class LeasedRunner(ABC, Generic[J]):
 
     @abstractmethod
     async def work(self, job: J, lease: Lease[J]) -> None: ...
+
+    @abstractmethod
+    async def crashed(self, job: J, error: Exception) -> None:
+        """Count a run of `job` that ended on `error` (the last allowed fails the job)."""
 
     def wake(self) -> None:
         self._wake.set()
@@ -130,8 +135,12 @@ class LeasedRunner(ABC, Generic[J]):
             await self.work(job, lease)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as error:
             log.exception("%s %s stopped by an error", self.kind, job.id)
+            try:
+                await self.crashed(job, error)
+            except Exception:
+                log.warning("%s %s: its failure was not recorded", self.kind, job.id, exc_info=True)
         finally:
             self._running.pop(job.id, None)
 

@@ -5,7 +5,6 @@ once the lease lapses, up to `max_attempts` runs that end on an unexpected error
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from crm_kit.clock import Clock, utcnow
@@ -37,16 +36,9 @@ class JobRunner(LeasedRunner[ImportJob]):
         return bool(job.started_by)
 
     async def work(self, job: ImportJob, lease: Lease[ImportJob]) -> None:
-        scope = self._scopes(running.starter_of(job))
-        try:
-            await running.run(scope, job.id, lease.holds)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            # The checkpoint stands; the job is taken up again once the lease lapses, at
-            # most `max_attempts` times in all (then it fails, naming the error).
-            log.exception("import %s stopped by an error", job.id)
-            try:
-                await running.crashed(scope, job, error)
-            except Exception:
-                log.warning("import %s: its failure was not recorded", job.id, exc_info=True)
+        await running.run(self._scopes(running.starter_of(job)), job.id, lease.holds)
+
+    async def crashed(self, job: ImportJob, error: Exception) -> None:
+        # The checkpoint stands; the job is taken up again once the lease lapses, at most
+        # `max_attempts` times in all (then it fails, naming the error).
+        await running.crashed(self._scopes(running.starter_of(job)), job, error)

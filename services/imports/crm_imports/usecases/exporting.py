@@ -65,6 +65,22 @@ async def run(scope: ExportScope, export_id: str, holds: Holds) -> ExportJob | N
     return await _complete(scope, job, file_id, size, chunks)
 
 
+async def crashed(
+    scope: ExportScope, job: ExportJob, error: BaseException, max_attempts: int
+) -> ExportJob | None:
+    """An attempt of the export ended on an unexpected error: counted on the job, which
+    fails after `max_attempts` of them (naming the error's kind; its details are in the
+    service's log)."""
+
+    async def count(found: ExportJob) -> bool:
+        if found.status != RUNNING:
+            return False
+        found.crashed(type(error).__name__, max_attempts, scope.now())
+        return True
+
+    return await scope.store.change_export(job.id, count)
+
+
 async def _write_pages(
     scope: ExportScope, job: ExportJob, out: IO[bytes], holds: Holds
 ) -> ExportJob | tuple[str, str | None] | None:

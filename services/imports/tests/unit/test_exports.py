@@ -17,13 +17,15 @@ import pytest
 from openpyxl import load_workbook
 
 from crm_contracts.export_pages import ExportPageReply
-from crm_imports.config import ExportSettings
-from crm_imports.domain.export_job import CANCELLED, COMPLETED, RUNNING
+from crm_imports.config import ExportSettings, RunSettings
+from crm_imports.domain.export_job import CANCELLED, COMPLETED, FAILED, RUNNING
+from crm_imports.entrypoints.export_runner import ExportRunner
 from crm_imports.graphql.context import GraphQLContext
 from crm_imports.graphql.schema import schema
 from crm_imports.store.exports import Exports
 from crm_imports.store.port import SinkRefused
 from crm_imports.usecases import exporting, exports
+from crm_imports.usecases.claims import Claims
 from crm_imports.usecases.export_scope import ExportScope, export_scopes
 from crm_kit.context import RequestContext
 from crm_kit.errors import BadUserInput, NotFound
@@ -74,8 +76,9 @@ class Exporting:
     def __init__(self, world: World, rows: list[dict[str, Any]] = ROWS) -> None:
         self.pages = FakePages(list(rows))
         self.now = datetime(2026, 3, 2, 14, 5, tzinfo=UTC)
+        self.store = Exports(world.db)
         self.scopes = export_scopes(
-            Exports(world.db), self.pages, ExportSettings(page_rows=3), lambda: self.now
+            self.store, self.pages, ExportSettings(page_rows=3), lambda: self.now
         )
 
     def scope(self, caller: RequestContext = ADMIN) -> ExportScope:
@@ -132,6 +135,49 @@ async def test_an_xlsx_export_reads_back_the_same(world: World) -> None:
     values = read_back(data, ".xlsx")
     assert [v["name"] for v in values][:3] == ["Company 0", "Company 1", "Company 2"]
     assert len(values) == 7
+
+
+async def test_an_xlsx_export_holds_characters_a_worksheet_cannot(world: World) -> None:
+    # A control character typed or imported into a record once stopped every XLSX export
+    # of it (openpyxl refuses it); the cell now shows U+FFFD in its place.
+    rows = [dict(row) for row in ROWS]
+    rows[1]["name"] = "Acme\x00\x07 GmbH\ufffe"
+    ex = Exporting(world, rows)
+    job = await exports.create(ex.scope(), "companies", None, "xlsx")
+    done = await exporting.run(ex.scope(), job.id, always)
+    assert done is not None and done.status == COMPLETED
+    values = read_back(await ex.file(job.id), ".xlsx")
+    assert values[1]["name"] == "Acme\ufffd\ufffd GmbH\ufffd" and len(values) == 7
+
+
+async def test_an_export_that_keeps_hitting_a_bug_fails_after_its_attempts(world: World) -> None:
+    ex = Exporting(world)
+    job = await exports.create(ex.scope(), "companies", None, "csv")
+    runner = ExportRunner(
+        Claims(ex.store.active_exports, ex.store.for_workspace),
+        ex.scopes,
+        RunSettings(lease_seconds=60.0, max_attempts=3),
+        clock=lambda: ex.now,
+    )
+
+    async def broken(*args: Any) -> ExportPageReply:
+        raise RuntimeError("a bug")
+
+    ex.pages.page = broken  # type: ignore[method-assign]
+
+    async def attempt() -> Any:
+        await runner.poll()
+        await runner.settle()
+        ex.now += timedelta(seconds=121)  # the lease lapsed: the job may be taken up again
+        return await exports.get(ex.scope(), job.id)
+
+    for tried in (1, 2):
+        found = await attempt()
+        assert (found.status, found.crashes, found.error) == (RUNNING, tried, None)
+    failed = await attempt()
+    assert (failed.status, failed.crashes, failed.attempt) == (FAILED, 3, 3)
+    assert "unexpected error 3 times (last: RuntimeError)" in failed.error
+    assert (await attempt()).attempt == 3  # a failed export is not taken up again
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
