@@ -420,7 +420,7 @@ export default function ImportJobScreen({ id }: { id: string }) {
   const job = state.data?.importJob;
   useLiveJob(id, !!job && ACTIVE.includes(job.status));
   return (
-    <main id="main" className="screen">
+    <div className="page">
       <p>
         <Link to="/imports">← Imports</Link>
       </p>
@@ -451,6 +451,6 @@ export default function ImportJobScreen({ id }: { id: string }) {
           );
         }}
       </QueryView>
-    </main>
+    </div>
   );
 }

@@ -71,7 +71,7 @@ function UploadForm() {
 export default function ImportsScreen() {
   const state = useQuery(IMPORT_JOBS, {}, { topics: ["imports"] });
   return (
-    <main id="main" className="screen">
+    <div className="page">
       <h1>Import</h1>
       <UploadForm />
       <h2>Recent imports</h2>
@@ -112,6 +112,6 @@ export default function ImportsScreen() {
           )
         }
       </QueryView>
-    </main>
+    </div>
   );
 }
