@@ -8,6 +8,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
@@ -58,14 +59,20 @@ class ConsoleErrors(list[str]):
             self.append(f"{message.text} ({message.location.get('url')})")
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-GB")
-    context.set_default_timeout(15_000)
-    opened = context.new_page()
+def watched_page(browser: Browser, **context: Any) -> Iterator[Page]:
+    """A page of a fresh context (`context`: Playwright's options) that fails the test
+    when the page logged a console error."""
+    opened_context = browser.new_context(locale="en-GB", **context)
+    opened_context.set_default_timeout(15_000)
+    opened = opened_context.new_page()
     errors = ConsoleErrors()
     opened.on("console", errors.record)
     opened.on("pageerror", lambda error: errors.append(f"page error: {error}"))
     yield opened
-    context.close()
+    opened_context.close()
     assert not errors, f"console errors: {errors}"
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    yield from watched_page(browser, viewport={"width": 1440, "height": 900})

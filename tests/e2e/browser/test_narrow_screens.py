@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from ..conftest import Stack
 from .app import Api, base_url, new_workspace, sign_in
-from .conftest import ConsoleErrors
+from .conftest import watched_page
 
 pytestmark = pytest.mark.e2e
 PHONE = {"width": 390, "height": 844}
@@ -19,15 +19,7 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture
 def phone(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="en-GB")
-    context.set_default_timeout(15_000)
-    opened = context.new_page()
-    errors = ConsoleErrors()
-    opened.on("console", errors.record)
-    opened.on("pageerror", lambda error: errors.append(f"page error: {error}"))
-    yield opened
-    context.close()
-    assert not errors, f"console errors: {errors}"
+    yield from watched_page(browser, viewport=PHONE, is_mobile=True, has_touch=True)
 
 
 def page_width(page: Page) -> int:
