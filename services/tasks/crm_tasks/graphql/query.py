@@ -45,10 +45,15 @@ class Query:
     tasks_audit_trail = trail_field(audit.readable, "task, team or automation rule")
     tasks_audit_log = log_field("tasks, teams and rules")
 
-    @strawberry.field(description="A task by id (NOT_FOUND if it does not exist here).")
+    # A look-up by id answers null for none (or one the caller may not see), as
+    # `contact`, `company` and `deal` do; a change to a missing record is NOT_FOUND.
+    @strawberry.field(description="A task by id; null if there is none (or you may not see it).")
     async def task(self, info: ContextInfo, id: strawberry.ID) -> Task | None:
         scope = info.context.scope
-        return task_type(await get_task(scope, str(id)), scope.now())
+        try:
+            return task_type(await get_task(scope, str(id)), scope.now())
+        except NotFound:
+            return None
 
     @strawberry.field(description="Tasks matching the filter, as a cursor connection.")
     async def tasks(
@@ -79,20 +84,21 @@ class Query:
         now = scope.now()
         return [task_type(task, now) for task in await lookups.my_tasks(scope)]
 
-    @strawberry.field
+    @strawberry.field(description="A team by id; null if there is none.")
     async def team(self, info: ContextInfo, id: strawberry.ID) -> Team | None:
         found = await info.context.loaders.team.load(str(id))
-        if found is None:
-            raise NotFound(f"no team {id}", field="id")
-        return team_type(found)
+        return None if found is None else team_type(found)
 
     @strawberry.field
     async def teams(self, info: ContextInfo) -> list[Team]:
         return [team_type(t) for t in await teams.list_teams(info.context.scope)]
 
-    @strawberry.field
+    @strawberry.field(description="An automation rule by id; null if there is none.")
     async def automation_rule(self, info: ContextInfo, id: strawberry.ID) -> AutomationRule | None:
-        return rule_type(await automation.get_rule(info.context.scope, str(id)))
+        try:
+            return rule_type(await automation.get_rule(info.context.scope, str(id)))
+        except NotFound:
+            return None
 
     @strawberry.field
     async def automation_rules(

@@ -140,9 +140,14 @@ async def test_update_task_changes_fields_and_rearms_the_reminder(
     assert stored.reminder_sent is False
 
 
-async def test_unknown_task_is_not_found(caller: Any) -> None:
-    error = await caller.error('{ task(id: "nope") { id } }')
-    assert error["extensions"] == {"code": "NOT_FOUND", "field": "id"}
+async def test_unknown_task_is_null_to_read_and_not_found_to_change(caller: Any) -> None:
+    for missing in ("nope", "0123456789abcdef01234567"):
+        data = await caller.data("query($id: ID!) { task(id: $id) { id } }", {"id": missing})
+        assert data == {"task": None}
+    assert await caller.data('{ team(id: "nope") { id } automationRule(id: "nope") { id } }') == {
+        "team": None,
+        "automationRule": None,
+    }
     error = await caller.error(COMPLETE, {"id": "0123456789abcdef01234567"})
     assert error["extensions"]["code"] == "NOT_FOUND"
 
