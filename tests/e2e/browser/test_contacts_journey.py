@@ -108,3 +108,52 @@ def test_export_the_searched_contacts_and_download_the_file(stack: Stack, page: 
     assert text.startswith("external_id,first_name,last_name,email,")
     assert "Peter,Gibbons,peter@initech.example" in text and "Samir" not in text
     assert contrast_violations(page) == []
+
+
+def test_edit_a_contacts_details_in_place_then_delete_it(stack: Stack, page: Page) -> None:
+    workspace = new_workspace()
+    api = Api(stack.gateway_url, workspace)
+    initech = api.company("Initech")
+    api.company("Initrode")
+    contact = api.contact("Milton", "Waddams", companyId=initech, email="milton@initech.example")
+    base = base_url(stack.gateway_url)
+    sign_in(page, base, workspace, "Avery Quinn", f"/contacts/{contact}")
+
+    fields = page.get_by_test_id("contact-fields")
+    fields.get_by_label("Job title").fill("Collator")
+    fields.get_by_label("Phones").fill("+44 20 7946 0958, 12")  # the second is no number
+    fields.get_by_label("Stage").select_option("CUSTOMER")
+    fields.get_by_role("button", name="Change company").click()
+    fields.get_by_role("searchbox", name="Company").fill("Initro")
+    fields.get_by_role("button", name="Initrode").click()
+    fields.get_by_role("button", name="Save").click()
+    expect(fields).to_contain_text("'12' is not a valid phone number")  # at the field
+    unchanged = api.data("query($id: ID!) { contact(id: $id) { title } }", {"id": contact})
+    assert unchanged == {"contact": {"title": None}}  # one change, all or nothing
+    fields.get_by_label("Phones").fill("+44 20 7946 0958")
+    fields.get_by_role("button", name="Save").click()
+    expect(fields.get_by_role("status")).to_have_text("Saved.")
+
+    page.reload()
+    fields = page.get_by_test_id("contact-fields")
+    expect(fields.get_by_label("Job title")).to_have_value("Collator")
+    expect(fields.get_by_label("Phones")).to_have_value("+442079460958")  # as stored (E.164)
+    expect(fields.get_by_label("Stage")).to_have_value("CUSTOMER")
+    expect(fields).to_contain_text("Initrode")
+    stored = api.data(
+        "query($id: ID!) { contact(id: $id) { title phones lifecycleStage company { name } } }",
+        {"id": contact},
+    )["contact"]
+    assert stored == {
+        "title": "Collator",
+        "phones": ["+442079460958"],
+        "lifecycleStage": "CUSTOMER",
+        "company": {"name": "Initrode"},
+    }
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    fields.get_by_role("button", name="Delete contact").click()
+    page.wait_for_url("**/contacts")
+    assert api.data("query($id: ID!) { contact(id: $id) { id } }", {"id": contact}) == {
+        "contact": None
+    }

@@ -4,11 +4,11 @@
 import { useQuery } from "../../api/hooks";
 import { hasRole, useSession } from "../../auth/session";
 import { dateTime, label, money } from "../../format";
-import { personName } from "../../people";
 import { Link } from "../../router";
 import { AddTaskForm, TaskTable } from "../../ui/Tasks";
 import { LogInteractionForm, Timeline } from "../../ui/Timeline";
 import { Empty, ErrorNotice, QueryView } from "../../ui/states";
+import { ContactFields } from "./ContactFields";
 import { Duplicates } from "./Duplicates";
 import { CONTACT_PAGE } from "./queries";
 
@@ -72,22 +72,8 @@ export default function ContactScreen({ id }: { id: string }) {
                 <div>
                   <section className="panel" aria-labelledby="details-heading">
                     <h2 id="details-heading">Details</h2>
-                    <dl className="kv">
-                      <dt>Email</dt>
-                      <dd>{contact.emails?.length ? contact.emails.join(", ") : "—"}</dd>
-                      <dt>Phone</dt>
-                      <dd>{contact.phones?.length ? contact.phones.join(", ") : "—"}</dd>
-                      <dt>Stage</dt>
-                      <dd>{label(contact.lifecycleStage)}</dd>
-                      <dt>Owner</dt>
-                      <dd>{personName(contact.ownerId)}</dd>
-                      <dt>Source</dt>
-                      <dd>{contact.source ?? "—"}</dd>
-                      <dt>Tags</dt>
-                      <dd>{contact.tags.length ? contact.tags.join(", ") : "—"}</dd>
-                      <dt>Created</dt>
-                      <dd>{dateTime(contact.createdAt)}</dd>
-                    </dl>
+                    <ContactFields key={contact.id} contact={contact} canEdit={canEdit} />
+                    <p className="muted">Created {dateTime(contact.createdAt)}</p>
                   </section>
                   <section className="panel" aria-labelledby="deals-heading">
                     <h2 id="deals-heading">Deals ({contact.deals.totalCount})</h2>

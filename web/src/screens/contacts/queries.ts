@@ -227,3 +227,35 @@ export const CREATE_COMPANY = graphql(`
     }
   }
 `);
+
+export const UPDATE_CONTACT = graphql(`
+  mutation UpdateContact($id: ID!, $input: UpdateContactInput!) {
+    updateContact(id: $id, input: $input) {
+      id
+      firstName
+      lastName
+      name
+      email
+      emails
+      phones
+      title
+      lifecycleStage
+      ownerId
+      tags
+      source
+      updatedAt
+      company {
+        id
+        name
+      }
+    }
+  }
+`);
+
+export const DELETE_CONTACT = graphql(`
+  mutation DeleteContact($id: ID!) {
+    deleteContact(id: $id) {
+      id
+    }
+  }
+`);

@@ -1,0 +1,209 @@
+// A contact's details, edited in place (as a deal's are): only the fields the user changed
+// are sent, so a colleague's change to another field is never overwritten; the API's
+// errors land next to the field they name (a list's item too: `input.phones[1]`). "Other
+// emails" are the further addresses, which the API replaces as a whole; the primary one is
+// its own field.
+
+import { useState } from "react";
+import { useMutation } from "../../api/hooks";
+import type { ErrorInfo } from "../../api/errors";
+import { useDraft } from "../../drafts";
+import type { ContactPageQuery, LifecycleStage } from "../../gql/graphql";
+import { label } from "../../format";
+import { navigate } from "../../router";
+import { SelectField, TextField } from "../../ui/Field";
+import { ErrorNotice } from "../../ui/states";
+import { CompanyPicker } from "../board/Pickers";
+import { DELETE_CONTACT, UPDATE_CONTACT } from "./queries";
+
+type Contact = NonNullable<ContactPageQuery["contact"]>;
+
+const FIELDS = ["firstName", "lastName", "title", "email", "emails", "phones", "lifecycleStage", "ownerId", "tags", "source", "companyId"] as const;
+type FieldName = (typeof FIELDS)[number];
+type Form = Record<FieldName, string> & { companyName: string };
+// Typed as one text, sent as a list: split on commas and semicolons, blanks dropped.
+const LISTS: ReadonlySet<FieldName> = new Set(["emails", "phones", "tags"]);
+const STAGES: LifecycleStage[] = ["LEAD" as LifecycleStage, "PROSPECT" as LifecycleStage, "CUSTOMER" as LifecycleStage, "CHURNED" as LifecycleStage];
+
+function formOf(contact: Contact): Form {
+  const primary = contact.email ?? "";
+  return {
+    firstName: contact.firstName ?? "",
+    lastName: contact.lastName ?? "",
+    title: contact.title ?? "",
+    email: primary,
+    emails: (contact.emails ?? []).filter((address) => address !== primary).join(", "),
+    phones: (contact.phones ?? []).join(", "),
+    lifecycleStage: contact.lifecycleStage,
+    ownerId: contact.ownerId ?? "",
+    tags: contact.tags.join(", "),
+    source: contact.source ?? "",
+    companyId: contact.company?.id ?? "",
+    companyName: contact.company?.name ?? "",
+  };
+}
+
+export function splitList(text: string): string[] {
+  return text
+    .split(/[,;]/)
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
+
+/** The error of one field or of one of its items. */
+function namesField(error: ErrorInfo, name: FieldName): boolean {
+  const field = error.field ?? "";
+  return field === `input.${name}` || field.startsWith(`input.${name}[`) || field.startsWith(`input.${name}.`);
+}
+
+export function ContactFields({ contact, canEdit }: { contact: Contact; canEdit: boolean }) {
+  const saved = formOf(contact);
+  // Only what the user typed is kept; every other field shows the contact as it is now.
+  const [edits, setEdits, clearDraft] = useDraft<Partial<Form>>(`contact:${contact.id}`, {});
+  const form: Form = { ...saved, ...edits };
+  const set = (patch: Partial<Form>) => setEdits({ ...edits, ...patch });
+  const [pickingCompany, setPickingCompany] = useState(false);
+  const [update, state] = useMutation(UPDATE_CONTACT, ["contacts", "deals"]);
+  const [remove, removal] = useMutation(DELETE_CONTACT, ["contacts", "deals"]);
+  const [done, setDone] = useState(false);
+  const [local, setLocal] = useState<Partial<Record<FieldName, string>>>({});
+  const changed = FIELDS.filter((name) => form[name] !== saved[name]);
+
+  const submit = async (event: React.FormEvent) => {
+    event.preventDefault();
+    setDone(false);
+    const errors: Partial<Record<FieldName, string>> = {};
+    if (!form.firstName.trim() && !form.lastName.trim()) errors.firstName = "A contact needs a name.";
+    setLocal(errors);
+    if (Object.keys(errors).length) return;
+    const input: Record<string, unknown> = {};
+    for (const name of changed) {
+      const value = form[name].trim();
+      input[name] = LISTS.has(name) ? splitList(value) : value === "" ? null : value;
+    }
+    try {
+      await update({ id: contact.id, input });
+      setEdits({});
+      clearDraft();
+      setPickingCompany(false);
+      setDone(true);
+    } catch {
+      /* shown by field */
+    }
+  };
+
+  const apiErrors = state.error?.errors ?? [];
+  const error = (name: FieldName) => local[name] ?? apiErrors.find((e) => namesField(e, name))?.message;
+  const general = apiErrors.filter((e) => !FIELDS.some((name) => namesField(e, name))).map((e) => e.message);
+  const text = (name: FieldName, labelText: string, hint?: string, type = "text") => (
+    <TextField
+      label={labelText}
+      type={type}
+      value={form[name]}
+      hint={hint}
+      disabled={!canEdit}
+      onChange={(e) => set({ [name]: e.target.value })}
+      error={error(name)}
+    />
+  );
+  return (
+    <form onSubmit={(e) => void submit(e)} aria-label="Contact details" data-testid="contact-fields" noValidate>
+      <div className="form-grid">
+        {text("firstName", "First name")}
+        {text("lastName", "Last name")}
+        {text("title", "Job title")}
+        {text("email", "Email", undefined, "email")}
+        {text("emails", "Other emails", "Separated by commas")}
+        {text("phones", "Phones", "Separated by commas; with the country code (+44 20 …)")}
+        <SelectField
+          label="Stage"
+          value={form.lifecycleStage}
+          disabled={!canEdit}
+          onChange={(e) => set({ lifecycleStage: e.target.value })}
+          error={error("lifecycleStage")}
+        >
+          {STAGES.map((stage) => (
+            <option key={stage} value={stage}>
+              {label(stage)}
+            </option>
+          ))}
+        </SelectField>
+        {text("ownerId", "Owner (user id)", "Empty: no owner")}
+        {text("tags", "Tags", "Separated by commas")}
+        {text("source", "Source")}
+      </div>
+      <div className="field">
+        <span className="field-label">Company</span>
+        {pickingCompany ? (
+          <CompanyPicker
+            onPick={(c) => {
+              set({ companyId: c.id, companyName: c.name });
+              setPickingCompany(false);
+            }}
+          />
+        ) : (
+          <p>
+            <strong>{form.companyName || "No company"}</strong>{" "}
+            {canEdit && (
+              <>
+                <button type="button" className="link" onClick={() => setPickingCompany(true)}>
+                  Change company
+                </button>
+                {form.companyId && (
+                  <button type="button" className="link" onClick={() => set({ companyId: "", companyName: "" })}>
+                    Remove company
+                  </button>
+                )}
+              </>
+            )}
+          </p>
+        )}
+        {error("companyId") && <ErrorNotice error={error("companyId")!} />}
+      </div>
+      {general.length > 0 && <ErrorNotice error={general.join("; ")} />}
+      {removal.error && <ErrorNotice error={removal.error.message} />}
+      {canEdit && (
+        <div className="form-actions">
+          {done && !changed.length && (
+            <span role="status" className="muted">
+              Saved.
+            </span>
+          )}
+          <button
+            type="button"
+            className="danger"
+            disabled={removal.pending}
+            onClick={() => {
+              if (!window.confirm(`Delete ${contact.name}? An admin can restore the contact.`)) return;
+              void remove({ id: contact.id })
+                .then(() => {
+                  clearDraft();
+                  navigate("/contacts");
+                })
+                .catch(() => undefined);
+            }}
+          >
+            Delete contact
+          </button>
+          {changed.length > 0 && (
+            <button
+              type="button"
+              onClick={() => {
+                setEdits({});
+                clearDraft();
+                setLocal({});
+                setPickingCompany(false);
+                state.reset();
+              }}
+            >
+              Discard changes
+            </button>
+          )}
+          <button type="submit" className="primary" disabled={!changed.length || state.pending}>
+            Save
+          </button>
+        </div>
+      )}
+    </form>
+  );
+}
