@@ -493,6 +493,7 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
                 (cpu_seconds(p) - c) * 1000 / len(theirs)
                 for p, c in zip(processes, cpu, strict=True)
             ]
+            await lean.aclose()
     finally:
         process.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
