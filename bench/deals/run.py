@@ -421,12 +421,13 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
                 if args.client == "httpx":
                     body = (await http.post("/graphql", json=payload)).json()
                 else:
-                    # As the gateway sends a subgraph fetch (`crm_gateway.subgraph_client`):
+                    # As the gateway sends a subgraph fetch (`SubgraphClient.send`, its headers):
                     # the body encoded once, its assertion minted for it, one POST on a
                     # kept-alive connection of the gateway's own transport.
                     sent = orjson.dumps(payload)
                     headers = {
                         "content-type": "application/json",
+                        "accept": "application/json",
                         ASSERTION_HEADER: auth.assertion(sent),
                     }
                     _, content = await lean.post(url, headers, sent, idempotent=False)
