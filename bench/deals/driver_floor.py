@@ -1,6 +1,7 @@
 """The driver's own CPU per database statement (issue 14: a move's service process spends
 most of its CPU around its ~3.4 statements, and the raw driver's client pays the same per
-statement): pymongo's `find_one` by `_id` and `command("ping")`, against the same `ping`
+statement): pymongo's `find_one` by `_id`, the same `find` as `command(...)`, and
+`command("ping")`, against the same `ping`
 written as one OP_MSG on a plain asyncio connection (encode, one send, one receive,
 decode: the floor any client pays for a round trip from Python).
 
@@ -88,6 +89,16 @@ async def measure(count: int, rounds: int) -> list[dict[str, float]]:
                         {
                             "pymongo find_one by _id": await cpu_ms_each(
                                 count, lambda n: db["deals"].find_one({"_id": f"d{n}"})
+                            ),
+                            "pymongo command find by _id": await cpu_ms_each(
+                                count,
+                                lambda n: db.command(
+                                    "find",
+                                    "deals",
+                                    filter={"_id": f"d{n}"},
+                                    limit=1,
+                                    singleBatch=True,
+                                ),
                             ),
                             "pymongo command ping": await cpu_ms_each(
                                 count, lambda n: db.command("ping")
