@@ -25,16 +25,19 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-for sub in ("libs", "services/deals"):
+for sub in ("libs", "services/deals", "gateway", "bench/import"):
     sys.path.insert(0, str(ROOT / sub))
 os.environ.setdefault("JWT_SECRET", "bench-secret-" + "x" * 40)
 
+import ferret_requests  # noqa: E402
 import httpx  # noqa: E402
+import orjson  # noqa: E402
 import psutil  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
@@ -45,9 +48,11 @@ from crm_deals.importer import slug  # noqa: E402
 from crm_deals.store.index_entry import ANALYTICS_FIELDS, PROJECTION  # noqa: E402
 from crm_deals.store.indexed import deal_index  # noqa: E402
 from crm_deals.store.mongo import MongoBackend  # noqa: E402
+from crm_gateway.lean_transport import LeanTransport  # noqa: E402
 from crm_kit.assertions import KeyRing  # noqa: E402
 from crm_kit.context import RequestContext  # noqa: E402
 from crm_kit.devstack import InfraStack, free_port  # noqa: E402
+from crm_kit.graphql_http import ASSERTION_HEADER  # noqa: E402
 from crm_kit.profile import FERRETDB  # noqa: E402
 from crm_kit.records import MongoSource  # noqa: E402
 from crm_kit.rpc import READ, Endpoint, start_rpc_service  # noqa: E402
@@ -118,14 +123,14 @@ async def throughput(
 
 async def ferretdb_requests(metrics_url: str) -> float:
     """FerretDB's count of the commands it served (all clients): deltas per operation."""
-    async with httpx.AsyncClient(timeout=10, trust_env=False) as http:
-        text = (await http.get(metrics_url)).text
-    name = "ferretdb_client_requests_total"
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name + "{") or line.startswith(name + " ")
-    )
+    return float(sum((await ferret_requests.requests(metrics_url)).values()))
+
+
+def by_command(before: Counter[str], after: Counter[str], moves: int) -> str:
+    """FerretDB's commands per move by command (every client: the relay's included)."""
+    delta = after - before
+    ranked = sorted(delta, key=lambda name: -delta[name])
+    return ", ".join(f"{name} {delta[name] / moves:.2f}" for name in ranked)
 
 
 def cpu_seconds(process: psutil.Process) -> float:
@@ -239,8 +244,12 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
         "DEALS_DB": DATABASE,
         "LOG_LEVEL": "WARNING",
     }
+    command = [sys.executable, "-m", "crm_deals"]
+    if args.service_cprofile:
+        env["SERVICE_CPROFILE"] = args.service_cprofile
+        command = [sys.executable, str(ROOT / "bench" / "deals" / "service_profile.py")]
     process = subprocess.Popen(  # noqa: ASYNC220 - started once, before any measurement
-        [sys.executable, "-m", "crm_deals"],
+        command,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=SERVICE_LOG.open("wb"),
@@ -404,13 +413,25 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
             mine, theirs = engaging[: args.moves], engaging[args.moves : 2 * args.moves]
             unseen = engaging[2 * args.moves : 3 * args.moves]
 
+            lean = LeanTransport()
+            url = f"http://127.0.0.1:{port}/graphql"
+
             async def move(deal_id: str) -> None:
-                body = (
-                    await http.post(
-                        "/graphql",
-                        json={"query": MOVE, "variables": {"id": deal_id, "s": "qualification"}},
-                    )
-                ).json()
+                payload = {"query": MOVE, "variables": {"id": deal_id, "s": "qualification"}}
+                if args.client == "httpx":
+                    body = (await http.post("/graphql", json=payload)).json()
+                else:
+                    # As the gateway sends a subgraph fetch (`SubgraphClient.send`, its headers):
+                    # the body encoded once, its assertion minted for it, one POST on a
+                    # kept-alive connection of the gateway's own transport.
+                    sent = orjson.dumps(payload)
+                    headers = {
+                        "content-type": "application/json",
+                        "accept": "application/json",
+                        ASSERTION_HEADER: auth.assertion(sent),
+                    }
+                    _, content = await lean.post(url, headers, sent, idempotent=False)
+                    body = orjson.loads(content)
                 if body.get("errors"):
                     failures.append(str(body["errors"][0].get("extensions")))
 
@@ -442,17 +463,26 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
             # once each here, untimed; the moves of deals nobody viewed are measured after.
             for deal_id in mine:
                 await http.post("/graphql", json={"query": VIEW, "variables": {"id": deal_id}})
-            before = await ferretdb_requests(args.metrics_url)
+            before_commands = await ferret_requests.requests(args.metrics_url)
+            if args.service_cprofile:
+                process.send_signal(signal.SIGUSR1)
             cpu = [cpu_seconds(p) for p in processes]
             service_moves = await asyncio.wait_for(
                 throughput(mine, args.concurrency, move), PHASE_TIMEOUT
             )
             # The relay's publishing and clean-up of the moves' events count too.
             await asyncio.sleep(2)
-            move_requests = (await ferretdb_requests(args.metrics_url) - before) / len(mine)
+            # Before the metrics are fetched: that fetch is this process's and FerretDB's
+            # CPU too (~0.1-0.2 ms a move of 200 for this process; the runs before
+            # 2026-12-08 counted it).
             move_cpu = [
                 (cpu_seconds(p) - c) * 1000 / len(mine) for p, c in zip(processes, cpu, strict=True)
             ]
+            if args.service_cprofile:
+                process.send_signal(signal.SIGUSR2)
+            after_commands = await ferret_requests.requests(args.metrics_url)
+            move_requests = (after_commands - before_commands).total() / len(mine)
+            move_commands = by_command(before_commands, after_commands, len(mine))
             before = await ferretdb_requests(args.metrics_url)
             unseen_moves = await asyncio.wait_for(
                 throughput(unseen, args.concurrency, move), PHASE_TIMEOUT
@@ -467,6 +497,7 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
                 (cpu_seconds(p) - c) * 1000 / len(theirs)
                 for p, c in zip(processes, cpu, strict=True)
             ]
+            await lean.aclose()
     finally:
         process.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -485,7 +516,13 @@ async def bench(stack: InfraStack, args: argparse.Namespace) -> None:
             f"service/raw {service_moves / raw_moves:.2f}x; FerretDB requests per moveDeal "
             f"(its events' relay included): {move_requests:.1f}, per raw move: 2"
         )
+        print(f"FerretDB commands per moveDeal: {move_commands}")
         print(move_cpu_line(move_cpu, raw_cpu))
+        total, raw_total = sum(move_cpu), sum(raw_cpu[1:])
+        print(
+            f"CPU ms per move over the processes: {total:.2f} against the raw move's "
+            f"{raw_total:.2f} ({raw_total / total:.2f}x); client: {args.client}"
+        )
         print(unseen_line(unseen_moves, raw_moves, unseen_requests))
         print(f"load average: {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
         if failures:
@@ -600,9 +637,25 @@ def main() -> int:
     parser.add_argument(
         "--moves-only", action="store_true", help="skip the boards, lists and analytics"
     )
+    parser.add_argument(
+        "--client",
+        choices=("gateway", "httpx"),
+        default="gateway",
+        help="how the moves are sent: as the gateway sends a subgraph fetch (its lean "
+        "transport, one assertion minted per request) or through httpx's default transport "
+        "(the client of the runs before 2026-12-08)",
+    )
+    parser.add_argument(
+        "--service-cprofile",
+        metavar="PATH",
+        help="profile (cProfile, CPU time) the deals service over the viewed deals' moves "
+        "and their relay's work, written to PATH (its overhead inflates that run's figures)",
+    )
     args = parser.parse_args()
     args.boards = max(1, min(args.boards, 100))
     args.moves = max(1, min(args.moves, 500))
+    if args.service_cprofile:  # the service runs elsewhere (its own working directory)
+        args.service_cprofile = str(Path(args.service_cprofile).resolve())
     if not DATASET.exists():
         print(f"dataset not found: {DATASET}", file=sys.stderr)
         return 2
