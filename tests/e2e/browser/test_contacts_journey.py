@@ -157,3 +157,27 @@ def test_edit_a_contacts_details_in_place_then_delete_it(stack: Stack, page: Pag
     assert api.data("query($id: ID!) { contact(id: $id) { id } }", {"id": contact}) == {
         "contact": None
     }
+
+
+def test_edit_a_companys_details_in_place(stack: Stack, page: Page) -> None:
+    workspace = new_workspace()
+    api = Api(stack.gateway_url, workspace)
+    company = api.company("Initech")
+    sign_in(page, base_url(stack.gateway_url), workspace, "Avery Quinn", f"/companies/{company}")
+
+    fields = page.get_by_test_id("company-fields")
+    fields.get_by_label("Employees").fill("250")
+    fields.get_by_label("City").fill("Austin")
+    fields.get_by_label("Domain").fill("not a domain")
+    fields.get_by_role("button", name="Save").click()
+    expect(fields).to_contain_text("'not a domain' is not a domain name")  # at the field
+    fields.get_by_label("Domain").fill("initech.example")
+    fields.get_by_role("button", name="Save").click()
+    expect(fields.get_by_role("status")).to_have_text("Saved.")
+
+    page.reload()
+    expect(page.get_by_test_id("company-fields").get_by_label("City")).to_have_value("Austin")
+    stored = api.data(
+        "query($id: ID!) { company(id: $id) { size domain address { city } } }", {"id": company}
+    )["company"]
+    assert stored == {"size": 250, "domain": "initech.example", "address": {"city": "Austin"}}

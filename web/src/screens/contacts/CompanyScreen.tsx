@@ -2,11 +2,11 @@
 
 import { useQuery } from "../../api/hooks";
 import { hasRole, useSession } from "../../auth/session";
-import { personName } from "../../people";
 import { Link } from "../../router";
 import { TaskTable } from "../../ui/Tasks";
 import { LogInteractionForm, Timeline } from "../../ui/Timeline";
 import { Empty, ErrorNotice, QueryView } from "../../ui/states";
+import { CompanyFields } from "./CompanyFields";
 import { DealList } from "./ContactScreen";
 import { COMPANY_PAGE } from "./queries";
 
@@ -51,6 +51,10 @@ export default function CompanyScreen({ id }: { id: string }) {
                   </section>
                 </div>
                 <div>
+                  <section className="panel" aria-labelledby="company-details-heading">
+                    <h2 id="company-details-heading">Details</h2>
+                    <CompanyFields key={company.id} company={company} canEdit={canEdit} />
+                  </section>
                   <section className="panel" aria-labelledby="people-heading">
                     <h2 id="people-heading">People ({company.contacts.totalCount})</h2>
                     {company.contacts.edges.length ? (
@@ -68,19 +72,6 @@ export default function CompanyScreen({ id }: { id: string }) {
                   <section className="panel" aria-labelledby="deals-heading">
                     <h2 id="deals-heading">Deals ({company.deals.totalCount})</h2>
                     <DealList deals={company.deals.edges.map((e) => e.node)} />
-                  </section>
-                  <section className="panel">
-                    <h2>Details</h2>
-                    <dl className="kv">
-                      <dt>Owner</dt>
-                      <dd>{personName(company.ownerId)}</dd>
-                      <dt>Employees</dt>
-                      <dd>{company.size ?? "—"}</dd>
-                      <dt>Website</dt>
-                      <dd>{company.website ?? "—"}</dd>
-                      <dt>Tags</dt>
-                      <dd>{company.tags.length ? company.tags.join(", ") : "—"}</dd>
-                    </dl>
                   </section>
                 </div>
               </div>

@@ -6,11 +6,10 @@
 
 import { useState } from "react";
 import { useMutation } from "../../api/hooks";
-import type { ErrorInfo } from "../../api/errors";
-import { useDraft } from "../../drafts";
 import type { ContactPageQuery, LifecycleStage } from "../../gql/graphql";
 import { label } from "../../format";
 import { navigate } from "../../router";
+import { errorsAt, splitList, useEdits } from "../../ui/editing";
 import { SelectField, TextField } from "../../ui/Field";
 import { ErrorNotice } from "../../ui/states";
 import { CompanyPicker } from "../board/Pickers";
@@ -20,10 +19,10 @@ type Contact = NonNullable<ContactPageQuery["contact"]>;
 
 const FIELDS = ["firstName", "lastName", "title", "email", "emails", "phones", "lifecycleStage", "ownerId", "tags", "source", "companyId"] as const;
 type FieldName = (typeof FIELDS)[number];
-type Form = Record<FieldName, string> & { companyName: string };
-// Typed as one text, sent as a list: split on commas and semicolons, blanks dropped.
+type Form = Record<FieldName | "companyName", string>;
+// Typed as one text, sent as a list.
 const LISTS: ReadonlySet<FieldName> = new Set(["emails", "phones", "tags"]);
-const STAGES: LifecycleStage[] = ["LEAD" as LifecycleStage, "PROSPECT" as LifecycleStage, "CUSTOMER" as LifecycleStage, "CHURNED" as LifecycleStage];
+const STAGES = ["LEAD", "PROSPECT", "CUSTOMER", "CHURNED"] as LifecycleStage[];
 
 function formOf(contact: Contact): Form {
   const primary = contact.email ?? "";
@@ -43,31 +42,13 @@ function formOf(contact: Contact): Form {
   };
 }
 
-export function splitList(text: string): string[] {
-  return text
-    .split(/[,;]/)
-    .map((item) => item.trim())
-    .filter(Boolean);
-}
-
-/** The error of one field or of one of its items. */
-function namesField(error: ErrorInfo, name: FieldName): boolean {
-  const field = error.field ?? "";
-  return field === `input.${name}` || field.startsWith(`input.${name}[`) || field.startsWith(`input.${name}.`);
-}
-
 export function ContactFields({ contact, canEdit }: { contact: Contact; canEdit: boolean }) {
-  const saved = formOf(contact);
-  // Only what the user typed is kept; every other field shows the contact as it is now.
-  const [edits, setEdits, clearDraft] = useDraft<Partial<Form>>(`contact:${contact.id}`, {});
-  const form: Form = { ...saved, ...edits };
-  const set = (patch: Partial<Form>) => setEdits({ ...edits, ...patch });
+  const { form, changed, set, discard } = useEdits(`contact:${contact.id}`, formOf(contact), FIELDS);
   const [pickingCompany, setPickingCompany] = useState(false);
   const [update, state] = useMutation(UPDATE_CONTACT, ["contacts", "deals"]);
   const [remove, removal] = useMutation(DELETE_CONTACT, ["contacts", "deals"]);
   const [done, setDone] = useState(false);
   const [local, setLocal] = useState<Partial<Record<FieldName, string>>>({});
-  const changed = FIELDS.filter((name) => form[name] !== saved[name]);
 
   const submit = async (event: React.FormEvent) => {
     event.preventDefault();
@@ -79,12 +60,11 @@ export function ContactFields({ contact, canEdit }: { contact: Contact; canEdit:
     const input: Record<string, unknown> = {};
     for (const name of changed) {
       const value = form[name].trim();
-      input[name] = LISTS.has(name) ? splitList(value) : value === "" ? null : value;
+      input[name] = LISTS.has(name as FieldName) ? splitList(value) : value === "" ? null : value;
     }
     try {
       await update({ id: contact.id, input });
-      setEdits({});
-      clearDraft();
+      discard();
       setPickingCompany(false);
       setDone(true);
     } catch {
@@ -92,9 +72,9 @@ export function ContactFields({ contact, canEdit }: { contact: Contact; canEdit:
     }
   };
 
-  const apiErrors = state.error?.errors ?? [];
-  const error = (name: FieldName) => local[name] ?? apiErrors.find((e) => namesField(e, name))?.message;
-  const general = apiErrors.filter((e) => !FIELDS.some((name) => namesField(e, name))).map((e) => e.message);
+  const api = errorsAt(state.error, FIELDS);
+  const error = (name: FieldName) => local[name] ?? api.at(name);
+  const general = api.general;
   const text = (name: FieldName, labelText: string, hint?: string, type = "text") => (
     <TextField
       label={labelText}
@@ -160,7 +140,7 @@ export function ContactFields({ contact, canEdit }: { contact: Contact; canEdit:
         )}
         {error("companyId") && <ErrorNotice error={error("companyId")!} />}
       </div>
-      {general.length > 0 && <ErrorNotice error={general.join("; ")} />}
+      {general && <ErrorNotice error={general} />}
       {removal.error && <ErrorNotice error={removal.error.message} />}
       {canEdit && (
         <div className="form-actions">
@@ -177,7 +157,7 @@ export function ContactFields({ contact, canEdit }: { contact: Contact; canEdit:
               if (!window.confirm(`Delete ${contact.name}? An admin can restore the contact.`)) return;
               void remove({ id: contact.id })
                 .then(() => {
-                  clearDraft();
+                  discard();
                   navigate("/contacts");
                 })
                 .catch(() => undefined);
@@ -189,8 +169,7 @@ export function ContactFields({ contact, canEdit }: { contact: Contact; canEdit:
             <button
               type="button"
               onClick={() => {
-                setEdits({});
-                clearDraft();
+                discard();
                 setLocal({});
                 setPickingCompany(false);
                 state.reset();

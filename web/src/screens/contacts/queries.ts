@@ -122,7 +122,10 @@ export const COMPANY_PAGE = graphql(`
       tags
       createdAt
       address {
+        street
         city
+        region
+        postalCode
         country
       }
       contacts(first: 20) {
@@ -255,6 +258,37 @@ export const UPDATE_CONTACT = graphql(`
 export const DELETE_CONTACT = graphql(`
   mutation DeleteContact($id: ID!) {
     deleteContact(id: $id) {
+      id
+    }
+  }
+`);
+
+export const UPDATE_COMPANY = graphql(`
+  mutation UpdateCompany($id: ID!, $input: UpdateCompanyInput!) {
+    updateCompany(id: $id, input: $input) {
+      id
+      name
+      domain
+      industry
+      size
+      website
+      ownerId
+      tags
+      updatedAt
+      address {
+        street
+        city
+        region
+        postalCode
+        country
+      }
+    }
+  }
+`);
+
+export const DELETE_COMPANY = graphql(`
+  mutation DeleteCompany($id: ID!) {
+    deleteCompany(id: $id) {
       id
     }
   }
