@@ -8,6 +8,7 @@ import type { CompanyPageQuery } from "../../gql/graphql";
 import { navigate } from "../../router";
 import { errorsAt, splitList, useEdits } from "../../ui/editing";
 import { TextField } from "../../ui/Field";
+import { confirmDelete, EditActions } from "../../ui/EditActions";
 import { ErrorNotice } from "../../ui/states";
 import { DELETE_COMPANY, UPDATE_COMPANY } from "./queries";
 
@@ -101,44 +102,23 @@ export function CompanyFields({ company, canEdit }: { company: Company; canEdit:
       {api.general && <ErrorNotice error={api.general} />}
       {removal.error && <ErrorNotice error={removal.error.message} />}
       {canEdit && (
-        <div className="form-actions">
-          {done && !changed.length && (
-            <span role="status" className="muted">
-              Saved.
-            </span>
-          )}
-          <button
-            type="button"
-            className="danger"
-            disabled={removal.pending}
-            onClick={() => {
-              if (!window.confirm(`Delete ${company.name}? An admin can restore the company.`)) return;
-              void remove({ id: company.id })
-                .then(() => {
-                  discard();
-                  navigate("/companies");
-                })
-                .catch(() => undefined);
-            }}
-          >
-            Delete company
-          </button>
-          {changed.length > 0 && (
-            <button
-              type="button"
-              onClick={() => {
-                discard();
-                setLocal({});
-                state.reset();
-              }}
-            >
-              Discard changes
-            </button>
-          )}
-          <button type="submit" className="primary" disabled={!changed.length || state.pending}>
-            Save
-          </button>
-        </div>
+        <EditActions
+          saved={done}
+          changed={changed.length > 0}
+          pending={state.pending || removal.pending}
+          onDiscard={() => {
+            discard();
+            setLocal({});
+            state.reset();
+          }}
+          deleteLabel="Delete company"
+          onDelete={() =>
+            confirmDelete(`Delete ${company.name}? An admin can restore the company.`, () => remove({ id: company.id }), () => {
+              discard();
+              navigate("/companies");
+            })
+          }
+        />
       )}
     </form>
   );

@@ -11,6 +11,7 @@ import { label } from "../../format";
 import { navigate } from "../../router";
 import { errorsAt, splitList, useEdits } from "../../ui/editing";
 import { SelectField, TextField } from "../../ui/Field";
+import { confirmDelete, EditActions } from "../../ui/EditActions";
 import { ErrorNotice } from "../../ui/states";
 import { CompanyPicker } from "../board/Pickers";
 import { DELETE_CONTACT, UPDATE_CONTACT } from "./queries";
@@ -143,45 +144,24 @@ export function ContactFields({ contact, canEdit }: { contact: Contact; canEdit:
       {general && <ErrorNotice error={general} />}
       {removal.error && <ErrorNotice error={removal.error.message} />}
       {canEdit && (
-        <div className="form-actions">
-          {done && !changed.length && (
-            <span role="status" className="muted">
-              Saved.
-            </span>
-          )}
-          <button
-            type="button"
-            className="danger"
-            disabled={removal.pending}
-            onClick={() => {
-              if (!window.confirm(`Delete ${contact.name}? An admin can restore the contact.`)) return;
-              void remove({ id: contact.id })
-                .then(() => {
-                  discard();
-                  navigate("/contacts");
-                })
-                .catch(() => undefined);
-            }}
-          >
-            Delete contact
-          </button>
-          {changed.length > 0 && (
-            <button
-              type="button"
-              onClick={() => {
-                discard();
-                setLocal({});
-                setPickingCompany(false);
-                state.reset();
-              }}
-            >
-              Discard changes
-            </button>
-          )}
-          <button type="submit" className="primary" disabled={!changed.length || state.pending}>
-            Save
-          </button>
-        </div>
+        <EditActions
+          saved={done}
+          changed={changed.length > 0}
+          pending={state.pending || removal.pending}
+          onDiscard={() => {
+            discard();
+            setLocal({});
+            setPickingCompany(false);
+            state.reset();
+          }}
+          deleteLabel="Delete contact"
+          onDelete={() =>
+            confirmDelete(`Delete ${contact.name}? An admin can restore the contact.`, () => remove({ id: contact.id }), () => {
+              discard();
+              navigate("/contacts");
+            })
+          }
+        />
       )}
     </form>
   );

@@ -54,27 +54,56 @@ export const COMPANIES_LIST = graphql(`
   }
 `);
 
+// What a contact's and a company's page show and edit: the page's query and the update
+// both ask for it, so a save refreshes the form at once.
+export const CONTACT_DETAILS = graphql(`
+  fragment ContactDetails on Contact {
+    id
+    firstName
+    lastName
+    name
+    email
+    emails
+    phones
+    title
+    lifecycleStage
+    ownerId
+    tags
+    source
+    updatedAt
+    company {
+      id
+      name
+    }
+  }
+`);
+
+export const COMPANY_DETAILS = graphql(`
+  fragment CompanyDetails on Company {
+    id
+    name
+    domain
+    industry
+    size
+    website
+    ownerId
+    tags
+    updatedAt
+    address {
+      street
+      city
+      region
+      postalCode
+      country
+    }
+  }
+`);
+
 export const CONTACT_PAGE = graphql(`
   query ContactPage($id: ID!) {
     contact(id: $id) {
-      id
-      firstName
-      lastName
-      name
-      email
-      emails
-      phones
-      title
-      lifecycleStage
-      ownerId
-      tags
-      source
+      ...ContactDetails
       createdAt
-      updatedAt
-      company {
-        id
-        name
-      }
       interactions(first: 10) {
         totalCount
         edges {
@@ -112,22 +141,8 @@ export const CONTACT_PAGE = graphql(`
 export const COMPANY_PAGE = graphql(`
   query CompanyPage($id: ID!) {
     company(id: $id) {
-      id
-      name
-      domain
-      industry
-      size
-      website
-      ownerId
-      tags
+      ...CompanyDetails
       createdAt
-      address {
-        street
-        city
-        region
-        postalCode
-        country
-      }
       contacts(first: 20) {
         totalCount
         edges {
@@ -234,23 +249,7 @@ export const CREATE_COMPANY = graphql(`
 export const UPDATE_CONTACT = graphql(`
   mutation UpdateContact($id: ID!, $input: UpdateContactInput!) {
     updateContact(id: $id, input: $input) {
-      id
-      firstName
-      lastName
-      name
-      email
-      emails
-      phones
-      title
-      lifecycleStage
-      ownerId
-      tags
-      source
-      updatedAt
-      company {
-        id
-        name
-      }
+      ...ContactDetails
     }
   }
 `);
@@ -266,22 +265,7 @@ export const DELETE_CONTACT = graphql(`
 export const UPDATE_COMPANY = graphql(`
   mutation UpdateCompany($id: ID!, $input: UpdateCompanyInput!) {
     updateCompany(id: $id, input: $input) {
-      id
-      name
-      domain
-      industry
-      size
-      website
-      ownerId
-      tags
-      updatedAt
-      address {
-        street
-        city
-        region
-        postalCode
-        country
-      }
+      ...CompanyDetails
     }
   }
 `);

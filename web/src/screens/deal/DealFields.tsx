@@ -6,6 +6,7 @@ import { useMutation } from "../../api/hooks";
 import { useDraft } from "../../drafts";
 import type { DealPageQuery } from "../../gql/graphql";
 import { TextField } from "../../ui/Field";
+import { EditActions } from "../../ui/EditActions";
 import { ErrorNotice } from "../../ui/states";
 import { UPDATE_DEAL } from "./queries";
 
@@ -117,21 +118,17 @@ export function DealFields({ deal, canEdit }: { deal: Deal; canEdit: boolean }) 
       </div>
       {general && <ErrorNotice error={general} />}
       {canEdit && (
-        <div className="form-actions">
-          {done && !changed.length && (
-            <span role="status" className="muted">
-              Saved.
-            </span>
-          )}
-          {changed.length > 0 && (
-            <button type="button" onClick={() => { setEdits({}); clearDraft(); setLocal({}); state.reset(); }}>
-              Discard changes
-            </button>
-          )}
-          <button type="submit" className="primary" disabled={!changed.length || state.pending}>
-            Save
-          </button>
-        </div>
+        <EditActions
+          saved={done}
+          changed={changed.length > 0}
+          pending={state.pending}
+          onDiscard={() => {
+            setEdits({});
+            clearDraft();
+            setLocal({});
+            state.reset();
+          }}
+        />
       )}
     </form>
   );
