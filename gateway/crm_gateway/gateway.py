@@ -43,6 +43,7 @@ from crm_gateway.subgraph_client import SubgraphClient
 from crm_gateway.supergraph import Supergraph
 from crm_kit import telemetry
 from crm_kit.context import RequestContext
+from crm_kit.errors import variable_field
 
 
 @dataclass
@@ -111,6 +112,16 @@ class Admitted:
         """The client's response data from the merged tree (errors are appended to)."""
         selections = tuple(self.op.operation.selection_set.selections)
         return self.op.shaper.shape(self.root_type, selections, data, self.values, errors)
+
+
+def _variable_error(message: str) -> dict[str, Any]:
+    """A variable that does not coerce: BAD_USER_INPUT naming the field, as the subgraphs
+    name it (`crm_kit.errors.variable_field`)."""
+    field = variable_field(message)
+    extensions: dict[str, Any] = {"code": "BAD_USER_INPUT"}
+    if field is not None:
+        extensions["field"] = field
+    return extensions
 
 
 def _error(message: str, code: str, **extra: Any) -> dict[str, Any]:
@@ -411,7 +422,7 @@ class Gateway:
             self.schema, op.operation.variable_definitions or (), raw_vars
         )
         if isinstance(coerced, list):
-            errs = [{**e.formatted, "extensions": {"code": "BAD_USER_INPUT"}} for e in coerced]
+            errs = [{**e.formatted, "extensions": _variable_error(e.message)} for e in coerced]
             return GatewayResponse({"errors": errs}, 400, op_type, op_name)
         # graphql-core 3.3 wraps the coerced values with their sources.
         values = cast(dict[str, Any], getattr(coerced, "coerced", coerced))

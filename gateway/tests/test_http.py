@@ -242,7 +242,15 @@ async def test_invalid_documents_are_refused(client, world) -> None:
         "/graphql",
         json={"query": "query($x: Int!) { contacts { interactions(first: $x) { kind } } }"},
     )
-    assert r.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert r.json()["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "x"}
+    r = await client.post(
+        "/graphql",
+        json={
+            "query": "query($x: Int!) { contacts { interactions(first: $x) { kind } } }",
+            "variables": {"x": "two"},
+        },
+    )
+    assert r.json()["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "x"}
     assert world.calls == []
 
 
