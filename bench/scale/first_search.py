@@ -30,8 +30,10 @@ TERMS = ("son", "ber", "ada", "ros", "ana", "ler", "ito", "sen", "vog", "zha")
 
 
 def dump(reuse: str, size: int, path: str) -> None:
-    sys.path[:0] = [str(HERE.parents[1] / p) for p in ("libs", "services/contacts")]
-    sys.path[:0] = [str(HERE)]
+    root = HERE.parents[1]
+    sys.path[:0] = [str(root / p) for p in ("libs", "services/contacts")]
+    # `kept` imports the bench's loaders, which import bench/load's and bench/import's.
+    sys.path[:0] = [str(HERE), str(root / "bench" / "load"), str(root / "bench" / "import")]
     import kept
     import search_check
 

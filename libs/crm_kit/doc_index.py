@@ -110,6 +110,7 @@ class DocIndex(Generic[E]):
         changes: ChangeLog | None = None,
         searched: Sequence[Sequence[str]] = (),
         sorted_by: Sequence[str] = (),
+        hold_all: bool = False,
     ) -> None:
         """`fields`: the stored fields the lists filter and sort by (`_id` always kept);
         `posted`: those with an equality filter that picks few records among many (each
@@ -118,7 +119,10 @@ class DocIndex(Generic[E]):
         filters name them) and `sorted_by` (fields of an `Order`): the joined texts and
         kept orders a workspace's entries get as they are installed (the warm-up, a
         rebuild), so that no request pays their build (~0.3 and ~0.5 s over 200,000
-        contacts); others are built on first use."""
+        contacts); others are built on first use. `hold_all` (with `changes`): every
+        document held from the start, loaded with the entries from the scans and the
+        snapshots (`ReadIndex`'s `hold_all`), so a start from the snapshots reads none by
+        `_id` afterwards: for a small collection that most pages read."""
         self.source = source
         self.kind = kind
         # A versioned kind's entries carry the version: an inserted record is installed as
@@ -144,6 +148,7 @@ class DocIndex(Generic[E]):
             snapshot_codec=self._snapshot_codec(),
             older=self._older_version() if kind.versioned else None,
             prepare=self._prepared(searched, sorted_by) if searched or sorted_by else None,
+            hold_all=hold_all,
         )
         hooks.subscribe(self._written)
 

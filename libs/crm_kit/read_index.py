@@ -134,6 +134,7 @@ class ReadIndex(Generic[E, S]):
         snapshot_codec: SnapshotCodec[E] | None = None,
         prepare: Callable[[S], None] | None = None,
         read_many: Callable[[str, list[str]], Awaitable[Mapping[str, Record]]] | None = None,
+        hold_all: bool = False,
     ) -> None:
         """`scan(workspace)` yields every record of the workspace (straight from the
         database, not through an indexed store); `read(workspace, id)` one record by `_id`,
@@ -156,7 +157,11 @@ class ReadIndex(Generic[E, S]):
         first take over the old ones' columns, `Entries.carry_columns`). `read_many(workspace,
         ids)`: the records of several ids by id (absent ones left out), one query: a
         refresh of several documents (a page's rows not held yet, the log's changes) reads
-        them in batches instead of one look-up each."""
+        them in batches instead of one look-up each. `hold_all` (with a change log): hold
+        every record from the start, not only as first read: the scans' records are held
+        with their entries and the snapshots carry them (for a small collection whose
+        records most pages read, e.g. the companies of a contacts page: after a start from
+        the snapshots no page reads one by `_id`); `records_limit` still bounds them."""
         self._scan = scan
         self._scan_all = scan_all
         # The running shared scan, the workspaces whose requests wait for it, and the
@@ -180,6 +185,7 @@ class ReadIndex(Generic[E, S]):
         self._changes = changes
         self._records_limit = records_limit
         self._remember_absent = remember_absent and changes is not None
+        self._hold_all = hold_all and changes is not None
         # The log's slot up to which every change is applied (None: not followed yet).
         self._cursor: int | None = None
         self._sync_asked = 0
@@ -326,35 +332,56 @@ class ReadIndex(Generic[E, S]):
         started = time.perf_counter()
         try:
             fresh = self._new_entries()
+            records: dict[str, Record] | None = {} if self._hold_all else None
             async for record in self._scan(workspace):
                 entry = self._entry_of(record)
                 if entry is not None:
                     fresh.put(_reused(w.data, entry))
+                    if records is not None:
+                        records[entry.id] = record
             touched, w.touched = w.touched, None
-            self._install(w, fresh, touched, started)
+            self._install(w, fresh, touched, started, records)
             await self.refresh(workspace, touched)
         finally:
             w.touched = None
 
-    def _install(self, w: _Workspace[S], fresh: S, touched: set[str], started: float) -> None:
-        """Swap a scan's entries in (the caller then re-reads `touched`)."""
+    def _install(
+        self,
+        w: _Workspace[S],
+        fresh: S,
+        touched: set[str],
+        started: float,
+        records: dict[str, Record] | None = None,
+    ) -> None:
+        """Swap a scan's entries in (the caller then re-reads `touched`). `records`: the
+        whole records the entries were made from, by id (`hold_all`), held with them."""
         old = w.data
+        held = records if records is not None and self._hold_all else {}
         if old is not None:
             # Until re-read, keep what this process already saw of the documents written
-            # during the scan (its own writes among them).
+            # during the scan (its own writes among them), with the record it was made from
+            # when one is held (else none: read when asked).
             for doc_id in touched:
                 entry = old.get(doc_id)
+                record = w.records.get(doc_id)
                 if entry is None:
                     fresh.drop(doc_id)
                 else:
                     fresh.put(entry)
+                if not self._hold_all:
+                    continue
+                if entry is None or record is None or record is _ABSENT:
+                    held.pop(doc_id, None)
+                else:
+                    held[doc_id] = record
             fresh.carry_columns(old)
         if self._prepare is not None:
             self._prepare(fresh)
         w.data = fresh
-        # Held records are dropped with the entries they were read with: the rebuild is
-        # the safety net for whatever the log and the feed missed.
-        w.records = {}
+        # Held records are dropped with the entries they were read with (the rebuild is
+        # the safety net for whatever the log and the feed missed); with `hold_all` the
+        # scan's own records, those the new entries were made from, take their place.
+        w.records = _bounded(held, self._records_limit)
         w.generation += 1
         w.scans += 1
         self.installs += 1
@@ -415,17 +442,24 @@ class ReadIndex(Generic[E, S]):
         # Re-reads meanwhile (events) are noted and done again once the entries are in.
         self._shared_touched = {}
         try:
-            loaded = await self._snapshots.load(self.name, self._codec)
+            loaded = await self._snapshots.load(self.name, self._stored_codec())
         finally:
             touched_all, self._shared_touched = self._shared_touched or {}, None
         if loaded is None or self.closed or self._cursor is not None:
             return False
-        for workspace, entries in loaded.workspaces.items():
+        for workspace, stored in loaded.workspaces.items():
             fresh = self._new_entries()
-            for entry in entries:
-                fresh.put(entry)
+            records: dict[str, Record] = {}
+            if self._hold_all:
+                for entry, record in stored:
+                    fresh.put(entry)
+                    if record is not None:
+                        records[entry.id] = record
+            else:
+                for entry in stored:
+                    fresh.put(entry)
             w = self._workspaces.setdefault(workspace, _Workspace())
-            self._install(w, fresh, touched_all.get(workspace, set()), started)
+            self._install(w, fresh, touched_all.get(workspace, set()), started, records)
         self._cursor = loaded.cursor
         self.complete = True
         self.restored_from = loaded.snapshot_id
@@ -465,13 +499,21 @@ class ReadIndex(Generic[E, S]):
         if cursor is None or not self._snapshot_ready():
             return None
         # Captured at once (no await): every entry as of now, which includes every change
-        # at or below `cursor`.
-        captured = {
-            ws: list(w.data.entries.values())
-            for ws, w in self._workspaces.items()
-            if w.data is not None
-        }
-        saved = await self._snapshots.save(self.name, self._codec, cursor, captured)
+        # at or below `cursor` (with `hold_all`, each with the record it was made from
+        # when one is held: both are installed together).
+        captured: dict[str, list[Any]] = {}
+        for ws, w in self._workspaces.items():
+            if w.data is None:
+                continue
+            if self._hold_all:
+                held = w.records
+                captured[ws] = [
+                    (entry, _record_or_none(held.get(entry.id)))
+                    for entry in w.data.entries.values()
+                ]
+            else:
+                captured[ws] = list(w.data.entries.values())
+        saved = await self._snapshots.save(self.name, self._stored_codec(), cursor, captured)
         log.info(
             "%s snapshot %s: %d entries at slot %d, %d chunks, %d bytes, %.1f s",
             self.name,
@@ -483,6 +525,24 @@ class ReadIndex(Generic[E, S]):
             saved.seconds,
         )
         return saved
+
+    def _stored_codec(self) -> SnapshotCodec[Any]:
+        """How a snapshot stores an entry: by the index's codec; with `hold_all`, beside
+        the record it was made from (None: not held), under a key of its own (a snapshot
+        of entries alone holds no records: not used then, the index scans)."""
+        codec = self._codec
+        assert codec is not None
+        if not self._hold_all:
+            return codec
+        pack, unpack = codec.pack, codec.unpack
+
+        def pack_held(pair: tuple[E, Record | None]) -> tuple[Any, ...]:
+            return (pack(pair[0]), pair[1])
+
+        def unpack_held(packed: tuple[Any, ...]) -> tuple[E, Record | None]:
+            return unpack(packed[0]), packed[1]
+
+        return SnapshotCodec(key=f"{codec.key}+records", pack=pack_held, unpack=unpack_held)
 
     def _snapshot_ready(self) -> bool:
         return (
@@ -531,6 +591,8 @@ class ReadIndex(Generic[E, S]):
             fresh: dict[str, S] = {}
             # The entries held now, by workspace (a rebuild's scan reuses their objects).
             held: dict[str, S | None] = {}
+            # The records the entries are made from (`hold_all`), by workspace.
+            records: dict[str, dict[str, Record]] = {}
             async for workspace, record in self._scan_all():
                 if targets is not None and workspace not in targets:
                     continue
@@ -542,6 +604,8 @@ class ReadIndex(Generic[E, S]):
                 entry = self._entry_of(record)
                 if entry is not None:
                     entries.put(_reused(held[workspace], entry))
+                    if self._hold_all:
+                        records.setdefault(workspace, {})[entry.id] = record
             touched_all, self._shared_touched = self._shared_touched, None
             # The scan read the whole collection: a workspace asked for meanwhile and not
             # met is empty (its documents written since are among the touched).
@@ -552,7 +616,13 @@ class ReadIndex(Generic[E, S]):
             installed = []
             for workspace, entries in fresh.items():
                 w = self._workspaces.setdefault(workspace, _Workspace())
-                self._install(w, entries, touched_all.get(workspace, set()), started)
+                self._install(
+                    w,
+                    entries,
+                    touched_all.get(workspace, set()),
+                    started,
+                    records.get(workspace, {}),
+                )
                 installed.append(workspace)
             self.shared_scans += 1
             for workspace in installed:
@@ -805,6 +875,17 @@ def _reused(held: Entries[Any] | None, entry: E) -> E:
         return entry
     same = held.get(entry.id)
     return same if same is not None and same == entry else entry
+
+
+def _bounded(records: dict[str, Record], limit: int) -> dict[str, Record]:
+    """At most `limit` records (the last installed), as `_hold` keeps them."""
+    if len(records) <= limit:
+        return records
+    return dict(list(records.items())[len(records) - limit :])
+
+
+def _record_or_none(record: Record | None) -> Record | None:
+    return None if record is _ABSENT else record
 
 
 def _consume_error(future: asyncio.Future[Any]) -> None:

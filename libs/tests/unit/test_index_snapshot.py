@@ -155,11 +155,13 @@ class Coll:
         self.scans = 0
         self.reads = 0
 
-    async def write(self, workspace: str, doc_id: str, stage: str | None) -> None:
+    async def write(self, workspace: str, doc_id: str, stage: str | None, note: str = "") -> None:
+        """`note`: a field the entries do not hold (only whole records show it)."""
         if stage is None:
             self.docs.get(workspace, {}).pop(doc_id, None)
         else:
-            self.docs.setdefault(workspace, {})[doc_id] = {"_id": doc_id, "stage": stage}
+            doc = {"_id": doc_id, "stage": stage, "note": note}
+            self.docs.setdefault(workspace, {})[doc_id] = doc
         await self.log.append(workspace, doc_id)
 
     async def scan(self, workspace: str) -> Any:
@@ -187,7 +189,7 @@ class Stage:
     stage: str
 
 
-def stage_index(coll: Coll, slots: MemorySlots, snapshots: IndexSnapshots) -> Any:
+def stage_index(coll: Coll, slots: MemorySlots, snapshots: IndexSnapshots, **options: Any) -> Any:
     index: ReadIndex[Stage, Entries[Stage]] = ReadIndex(
         scan=coll.scan,
         scan_all=coll.scan_all,
@@ -197,6 +199,7 @@ def stage_index(coll: Coll, slots: MemorySlots, snapshots: IndexSnapshots) -> An
         changes=ChangeLog(slots),
         snapshot_codec=dataclass_codec(Stage),
         name="stage index",
+        **options,
     )
     assert index.use_snapshots(snapshots)
     return index
@@ -373,3 +376,135 @@ async def test_the_feed_writes_snapshots_periodically_while_the_log_moves_and_at
         snapshot_seconds=0.02,
     )  # type: ignore[arg-type]  # fmt: skip
     assert await third.snapshot()
+
+
+# -- an index holding every record from the start (`hold_all`) -----------------------
+
+
+async def held_records(index: Any, workspace: str) -> dict[str, Any]:
+    """Every record the index serves for the workspace's entries, after a request's sync."""
+    entries = await index.entries(workspace)
+    assert entries is not None
+    return await index.records(workspace, list(entries.entries))
+
+
+async def test_an_index_holding_every_record_serves_them_after_a_scan_a_rebuild_and_a_restore(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("crm_kit.read_index.SNAPSHOT_SETTLE_SECONDS", 0.0)
+    slots, docs = MemorySlots(), MemoryDocs()
+    snapshots = IndexSnapshots(docs)
+    coll = Coll(slots)
+    for n in range(30):
+        await coll.write("w", f"d{n}", "a", note=f"first {n}")
+    for n in range(5):
+        await coll.write("v", f"e{n}", "b", note="v")
+    first = stage_index(coll, slots, snapshots, hold_all=True)
+    await first.load_all()
+    # The scan's records, held with the entries made from them: none read by `_id`.
+    assert await held_records(first, "w") == coll.docs["w"]
+    assert await held_records(first, "v") == coll.docs["v"] and coll.reads == 0
+    # A change the entry does not show (only the record does): re-read from the log.
+    await coll.write("w", "d3", "a", note="changed")
+    assert (await held_records(first, "w"))["d3"]["note"] == "changed" and coll.reads == 1
+    # A rebuild holds its scan's records in place of those it drops.
+    await coll.write("w", "d4", "a", note="behind the log")
+    coll.docs["w"]["d5"]["note"] = "written around the log"  # only a scan sees it
+    await first.rebuild()
+    assert coll.scans == 2
+    assert await held_records(first, "w") == coll.docs["w"] and coll.reads == 2
+    saved = await first.save_snapshot()
+    assert saved is not None and saved.entries == 35
+    # While no index runs: a change of a record's unheld field, a delete, an insert.
+    await coll.write("w", "d6", "a", note="while stopped")
+    await coll.write("w", "d7", None)
+    await coll.write("w", "d99", "new", note="inserted")
+    coll.reads = 0
+    second = stage_index(coll, slots, snapshots, hold_all=True)
+    await second.load_all()
+    assert coll.scans == 2 and second.restored_from == saved.snapshot_id
+    # The snapshot's records and the three re-read from the log, nothing else read.
+    assert await held_records(second, "w") == coll.docs["w"]
+    assert await held_records(second, "v") == coll.docs["v"] and coll.reads == 3
+    entries = await second.entries("w")
+    assert {e.id: e.stage for e in entries.entries.values()} == {
+        i: doc["stage"] for i, doc in coll.docs["w"].items()
+    }
+
+
+async def test_snapshots_with_and_without_records_are_not_taken_for_each_other(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("crm_kit.read_index.SNAPSHOT_SETTLE_SECONDS", 0.0)
+    slots, docs = MemorySlots(), MemoryDocs()
+    snapshots = IndexSnapshots(docs)
+    coll = Coll(slots)
+    for n in range(10):
+        await coll.write("w", f"d{n}", "a", note=str(n))
+    plain = stage_index(coll, slots, snapshots)
+    await plain.load_all()
+    assert await plain.save_snapshot() is not None
+    held = stage_index(coll, slots, snapshots, hold_all=True)
+    await held.load_all()
+    # Entries alone hold no record: scanned, and every record held without a read.
+    assert coll.scans == 2 and held.restored_from is None
+    assert await held_records(held, "w") == coll.docs["w"] and coll.reads == 0
+    assert await held.save_snapshot() is not None
+    again = stage_index(coll, slots, snapshots)
+    await again.load_all()
+    assert coll.scans == 3 and again.restored_from is None
+
+
+async def paged_records(index: Any, workspace: str, size: int) -> dict[str, Any]:
+    """`held_records`, asked a page of `size` ids at a time (as lists do)."""
+    entries = await index.entries(workspace)
+    assert entries is not None
+    ids = sorted(entries.entries)
+    found: dict[str, Any] = {}
+    for at in range(0, len(ids), size):
+        found.update(await index.records(workspace, ids[at : at + size]))
+    return found
+
+
+async def test_held_records_stay_within_the_limit_and_the_rest_are_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("crm_kit.read_index.SNAPSHOT_SETTLE_SECONDS", 0.0)
+    slots, docs = MemorySlots(), MemoryDocs()
+    snapshots = IndexSnapshots(docs)
+    coll = Coll(slots)
+    for n in range(30):
+        await coll.write("w", f"d{n}", "a", note=str(n))
+    first = stage_index(coll, slots, snapshots, hold_all=True, records_limit=10)
+    await first.load_all()
+    assert sum(first.holds_record("w", f"d{n}") for n in range(30)) == 10
+    assert await paged_records(first, "w", 5) == coll.docs["w"] and 0 < coll.reads <= 30
+    assert await first.save_snapshot() is not None
+    coll.reads = 0
+    second = stage_index(coll, slots, snapshots, hold_all=True, records_limit=10)
+    await second.load_all()
+    assert second.restored_from is not None
+    assert sum(second.holds_record("w", f"d{n}") for n in range(30)) == 10
+    assert await paged_records(second, "w", 5) == coll.docs["w"] and 0 < coll.reads <= 30
+
+
+async def test_a_record_written_during_a_rebuild_is_held_as_its_entry_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slots = MemorySlots()
+    coll = Coll(slots)
+    for n in range(20):
+        await coll.write("w", f"d{n}", "a", note="old")
+    index = stage_index(coll, slots, IndexSnapshots(MemoryDocs()), hold_all=True)
+    await index.load_all()
+    scanning = asyncio.ensure_future(index.rebuild())
+    for _ in range(5):
+        await asyncio.sleep(0)  # the scan has read some documents, not all
+    await coll.write("w", "d1", "b", note="during the scan")
+    await coll.write("w", "d19", None)
+    await index.refresh("w", ["d1", "d19"])  # this process's write hooks
+    await scanning
+    entries = await index.entries("w")
+    assert entries is not None and entries.get("d1") == Stage("d1", "b")
+    assert "d19" not in entries.entries
+    assert await held_records(index, "w") == coll.docs["w"]
