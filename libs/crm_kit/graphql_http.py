@@ -56,6 +56,7 @@ from .idempotency import STEP_HEADER, Attempt, IdempotencyKeys, StoredResponse
 from .live_http import LiveSubscriptions, wants_event_stream
 from .metrics import GraphQLMetrics
 from .query_shape import Shape, ShapeLimits, ShapeRefused, enforce, measure
+from .request_arrival import request_arrived
 from .settings import from_env
 
 log = logging.getLogger(__name__)
@@ -288,7 +289,9 @@ class GatewayOnlyGraphQL:
         bind_channel("graphql", "gateway")
         started = time.perf_counter()
         try:
-            with telemetry.graphql_span(operation, gql.operation_name) as span:
+            # One request for the read indexes' change-log follows (`crm_kit.request_arrival`);
+            # never a subscription's stream, whose reads go on after it opened.
+            with request_arrived(), telemetry.graphql_span(operation, gql.operation_name) as span:
                 if isinstance(keyed, StoredResponse):
                     await keyed_http.replay(keyed)(scope, receive, send)
                 elif isinstance(keyed, Attempt):

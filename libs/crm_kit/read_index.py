@@ -67,7 +67,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from . import metrics
+from . import metrics, request_arrival
 from .change_log import CATCH_UP_LIMIT, REPLAY_ROUNDS, ChangeLog, Overflow
 from .index_entries import Entries, HasId
 from .index_snapshot import IndexSnapshots, Saved, SnapshotCodec
@@ -190,6 +190,8 @@ class ReadIndex(Generic[E, S]):
         self._cursor: int | None = None
         self._sync_asked = 0
         self._sync_done = 0
+        # The ticket (`crm_kit.request_arrival`) at which the latest completed follow began.
+        self._covered_from = 0
         self._syncing: asyncio.Future[None] | None = None
         self.syncs = 0
         # Changes applied from the log (made by other replicas, or this one's own writes).
@@ -781,7 +783,11 @@ class ReadIndex(Generic[E, S]):
     async def sync(self) -> None:
         """Apply every change the log holds up to now (re-read the documents other
         replicas changed). Shares a sync with concurrent callers when it started after
-        they called."""
+        they called; inside a request (`crm_kit.request_arrival`), a sync completed that
+        started after the request arrived covers it already."""
+        arrival = request_arrival.arrived()
+        if arrival is not None and self._covered_from > arrival:
+            return
         self._sync_asked += 1
         ticket = self._sync_asked
         while self._sync_done < ticket:
@@ -796,10 +802,12 @@ class ReadIndex(Generic[E, S]):
         from a snapshot replays more than a live follower, which is never far behind)."""
         assert self._changes is not None
         self.syncs += 1
+        started = request_arrival.ticket()
         if self._cursor is None:
             # Before any workspace loads: every change up to here is in its scan.
             self._cursor = await self._changes.tail()
             self._sync_done = max(self._sync_done, covers)
+            self._covered_from = max(self._covered_from, started)
             return
         for round_ in range(rounds):
             last = round_ == rounds - 1
@@ -822,6 +830,8 @@ class ReadIndex(Generic[E, S]):
             if len(changes) < CATCH_UP_LIMIT:
                 break
         self._sync_done = max(self._sync_done, covers)
+        # Requests that arrived before this follow started have seen every change.
+        self._covered_from = max(self._covered_from, started)
 
     def metric_readings(self) -> Iterable[metrics.Reading]:
         if self.closed:
