@@ -8,7 +8,9 @@ a round trip from Python.
 Starts its own FerretDB (127.0.0.1, a temporary directory). CPU time of this process,
 `--rounds` rounds of `--count` statements of each kind, one at a time, on uvloop as the
 services run (uvicorn's automatic loop) or `--loop asyncio`; printed as ms per statement
-and as a ratio to the floor measured in the same round. `--profile` instead profiles
+and as a ratio to the floor measured in the same round, with the kit's client measured
+again last as a control (what the order alone moves) and an experiment (`OneAwaitIO`: what
+PyMongo's task-based send and receive cost). `--profile` instead profiles
 (cProfile, CPU clock) one round through the kit's client and prints where it goes.
 
     .venv/bin/python bench/driver/run.py [--count 500] [--rounds 3] [--loop uvloop|asyncio]
@@ -36,7 +38,8 @@ sys.path.insert(0, str(ROOT / "libs"))
 
 import bson  # noqa: E402
 import uvloop  # noqa: E402
-from pymongo import AsyncMongoClient, ReturnDocument, UpdateOne  # noqa: E402
+from pymongo import AsyncMongoClient, ReturnDocument, UpdateOne, network_layer  # noqa: E402
+from pymongo.asynchronous import pool  # noqa: E402
 from pymongo.asynchronous.database import AsyncDatabase  # noqa: E402
 
 from crm_kit import mongo  # noqa: E402
@@ -64,6 +67,32 @@ PARTS = {
     "BSON decode": "bson._cbson._decode_all>",
     "the statement's own task": "run.py:cpu_ms_each",
 }
+
+
+class OneAwaitIO:
+    """An experiment, not the kit: PyMongo 4.20's async receive runs the read and a
+    cancellation poller as two tasks under `asyncio.wait`, and its send goes through
+    `asyncio.wait_for`. Inside this block (this process only) both await the transport
+    directly, to measure what that costs per statement. It drops what the poller is for
+    (interrupting in-flight operations when the monitor resets a server) and socket
+    timeouts, so it is nothing the services could run as is."""
+
+    def __enter__(self) -> None:
+        self._saved = (pool.async_receive_message, pool.async_sendall)
+
+        async def receive(conn: Any, request_id: int | None, max_size: int = 0) -> Any:
+            data, op_code = await conn.conn.get_conn.read(
+                request_id, max_size or network_layer.MAX_MESSAGE_SIZE
+            )
+            return network_layer._UNPACK_REPLY[op_code](data)
+
+        async def send(conn: Any, message: bytes) -> None:
+            await conn.write(message)
+
+        pool.async_receive_message, pool.async_sendall = receive, send  # type: ignore[assignment]
+
+    def __exit__(self, *_: object) -> None:
+        pool.async_receive_message, pool.async_sendall = self._saved  # type: ignore[assignment]
 
 
 class RawConnection:
@@ -184,6 +213,18 @@ async def measure(uri: str, count: int, rounds: int, profiling: bool) -> list[di
                     if label == "kit":
                         figures.update({f"kit: {name}": ms for name, ms in each.items()})
                     figures[f"{label}: mean of the six"] = sum(each.values()) / len(each)
+                with OneAwaitIO():
+                    each = {
+                        name: await cpu_ms_each(count, call)
+                        for name, call in statements(resource.db, count).items()
+                    }
+                figures["experiment, one-await I/O: mean"] = sum(each.values()) / len(each)
+                # The kit's client once more, last: what the order alone moves the figures.
+                each = {
+                    name: await cpu_ms_each(count, call)
+                    for name, call in statements(resource.db, count).items()
+                }
+                figures["kit again (control): mean"] = sum(each.values()) / len(each)
                 results.append(figures)
         finally:
             await raw.close()
