@@ -24,6 +24,7 @@ import asyncio
 import cProfile
 import os
 import pstats
+import shutil
 import struct
 import sys
 import tempfile
@@ -251,6 +252,7 @@ def main() -> int:
         results = uvloop.run(work) if args.loop == "uvloop" else asyncio.run(work)
     finally:
         server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     if results:
         print(f"client CPU ms per statement (x the floor), {args.count} of each, {args.loop}:")
         for name in results[0]:
