@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jwt
+import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -206,7 +206,13 @@ class KeyRing:
         }
         if idempotency is not None:
             claims["ik"] = idempotency
-        return jwt.encode(claims, self._private, algorithm=ALGORITHM)
+        # The compact token made here, not by PyJWT's `encode` (its header and JSON
+        # handling cost two thirds of a mint, ~0.3 ms of the gateway's CPU per request
+        # of the load's mix): the same header, the claims as compact JSON, the Ed25519
+        # signature over the two segments' text (PyJWT decodes these tokens: tested).
+        signing_input = f"{_HEADER_SEGMENT}.{_segment(orjson.dumps(claims))}"
+        signature = self._private.sign(signing_input.encode("ascii"))
+        return f"{signing_input}.{_segment(signature)}"
 
     def verify(
         self,
@@ -318,6 +324,14 @@ def _base64url(segment: str) -> bytes:
 
 
 _URLSAFE = str.maketrans("-_", "+/")
+
+
+def _segment(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+# The header PyJWT writes for an EdDSA token (sorted keys, compact).
+_HEADER_SEGMENT = _segment(b'{"alg":"EdDSA","typ":"JWT"}')
 
 
 def _json_segment(segment: str) -> dict[str, Any]:
