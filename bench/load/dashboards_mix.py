@@ -3,12 +3,14 @@ read-index entries (8,800 deals of 30 reps with stage histories of one to six mo
 rounds of `--writes` deals moved (as a write or another replica's event installs them)
 followed by one dashboard (the funnel, the forecast or the scorecards, at random) of one
 caller: the sales manager (every deal) one time in ten, else one of the 30 reps, who sees
-their own deals and those nobody owns (record sharing at `own`). The load sends about
-1.4 deal writes per dashboard (moves 7 %, creates 3 %, dashboards 7 %). Prints CPU
+their own deals and those nobody owns (record sharing at `own`; `--sharing everyone`: every
+caller sees every deal, the demo workspace's setting). The load sends about 1.4 deal
+writes per dashboard (moves 7 %, creates 3 %, dashboards 7 %), each of a rep's deal. Prints CPU
 milliseconds per dashboard (`time.process_time`) and a digest of the answers, so two
 trees' runs (a `git archive` copy of main and a branch) can be compared.
 
     .venv/bin/python bench/load/dashboards_mix.py [--rounds 300] [--writes 1.4]
+        [--sharing own|everyone]
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def main() -> int:
     parser.add_argument("--deals", type=int, default=8800)
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--writes", type=float, default=1.4, help="deal writes per dashboard")
+    parser.add_argument("--sharing", choices=("own", "everyone"), default="own")
     args = parser.parse_args()
     rng = random.Random(14)
     docs = []
@@ -106,7 +109,8 @@ def main() -> int:
             history = [*moved["stage_history"], {"to_stage": rng.choice(STAGES), "at": NOW}]
             moved.update(stage_history=history, rev=int(moved.get("rev") or 1) + n + 1)
             data.put(entry_of(moved))
-        holders = None if rng.random() < 0.1 else frozenset({rng.choice(REPS)})
+        rep = frozenset({rng.choice(REPS)})
+        holders = None if rng.random() < 0.1 or args.sharing == "everyone" else rep
         report = rng.choice(reports)
         started = time.process_time()
         answer = report(holders)
@@ -114,8 +118,8 @@ def main() -> int:
         digest.update(repr(_plain(answer)).encode())
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
-        f"{args.deals} deals, {args.rounds} dashboards, {args.writes} writes before each "
-        f"({'parts by owner' if by_holders else 'parts by id hash'})"
+        f"{args.deals} deals, {args.rounds} dashboards, {args.writes} writes before each, "
+        f"sharing {args.sharing} ({'parts by owner' if by_holders else 'parts by id hash'})"
     )
     print(f"  {spent * 1000 / args.rounds:7.2f} ms CPU per dashboard")
     print(f"  answers' digest {digest.hexdigest()[:16]}")
