@@ -194,11 +194,8 @@ class WorkspaceDeals(Entries[Entry]):
         """The owners of held deals a caller who sees those of `holders` (None: every
         deal) sees: nobody's first, then by name."""
         held = self._postings.get("owner_id", {})
-        found: Iterable[Any]
-        if holders is None:
-            found = held
-        else:
-            found = (owner for owner in (None, *holders) if owner in held)
+        wanted: Iterable[Any] = held if holders is None else (None, *holders)
+        found = [owner for owner in wanted if owner in held]
         return sorted(found, key=lambda owner: (owner is not None, owner or ""))
 
     def report(
