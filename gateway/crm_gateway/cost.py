@@ -51,7 +51,7 @@ from graphql import (
     parse,
 )
 
-__all__ = ["CostModel", "ListSize"]
+__all__ = ["CostModel", "ListSize", "size_input"]
 
 CAP = 1 << 50
 SLICING_CONVENTION = ("first", "last")
@@ -61,6 +61,12 @@ MUTATION_WEIGHT = 10
 
 def _cap(value: int) -> int:
     return min(value, CAP)
+
+
+def size_input(value: Any) -> int | None:
+    """What the model reads of a variable given to a slicing argument: an int, or nothing
+    (the default size applies). Two requests whose variables read the same cost the same."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True)
@@ -161,12 +167,24 @@ class CostModel:
         variables: Mapping[str, Any],
     ) -> tuple[int, bool]:
         """(cost, whether it depends on the variables' values)."""
+        cost, inputs = self.estimate_inputs(op, fragments, variables)
+        return cost, bool(inputs)
+
+    def estimate_inputs(
+        self,
+        op: OperationDefinitionNode,
+        fragments: Mapping[str, FragmentDefinitionNode],
+        variables: Mapping[str, Any],
+    ) -> tuple[int, tuple[str, ...]]:
+        """(cost, the variables it read, sorted). The names depend on the document alone
+        (every selection is walked, whatever the values), and the cost on the document
+        and `size_input` of those variables' values: a caller may keep the cost by them."""
         root = self.schema.get_root_type(op.operation)
         walk = _Walk(self, fragments, variables)
         if root is None:
-            return 0, False
+            return 0, ()
         cost = walk.selections(root, op.selection_set.selections)
-        return cost.total((), 0, self.default_list_size), walk.used_variables
+        return cost.total((), 0, self.default_list_size), tuple(sorted(walk.read))
 
 
 class _Walk:
@@ -181,7 +199,7 @@ class _Walk:
         self.variables = variables
         self.memo: dict[str, _Cost] = {}
         self.active: set[str] = set()
-        self.used_variables = False
+        self.read: set[str] = set()  # the variables whose values sized a list
 
     def selections(self, parent: Any, selections: Iterable[SelectionNode]) -> _Cost:
         out = _Cost()
@@ -270,9 +288,8 @@ class _Walk:
             if isinstance(v, IntValueNode):
                 return int(v.value)
             if isinstance(v, VariableNode):
-                self.used_variables = True
-                value = self.variables.get(v.name.value)
-                return value if isinstance(value, int) and not isinstance(value, bool) else None
+                self.read.add(v.name.value)
+                return size_input(self.variables.get(v.name.value))
         return None
 
 

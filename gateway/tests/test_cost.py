@@ -148,3 +148,55 @@ def test_a_bomb_of_free_scalars_is_refused_by_its_expanded_size() -> None:
         check_shape(Limits(), op, fragments)
     assert refused.value.code == "MAX_FIELDS_EXCEEDED"
     assert "2000" in refused.value.message or "2_000" in refused.value.message
+
+
+def test_a_documents_cost_is_walked_once_per_page_size_it_is_asked_with(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The gateway keeps an operation's cost by the values of the variables that size its
+    lists: the same refusals and admissions as walking every time, one walk per value."""
+    from crm_gateway.gateway import Admitted, Gateway, GatewayRequest, GatewayResponse
+
+    gateway = Gateway(
+        (REPO / "gateway" / "supergraph.graphql").read_text(), limits=Limits(max_cost=5_000)
+    )
+    walks: list[dict[str, Any]] = []
+    walk = gateway.costs.estimate_inputs
+
+    def counted(op: Any, fragments: Any, variables: Any) -> tuple[int, tuple[str, ...]]:
+        walks.append(dict(variables))
+        return walk(op, fragments, variables)
+
+    monkeypatch.setattr(gateway.costs, "estimate_inputs", counted)
+    query = (
+        "query($n: Int, $t: String) { contacts(first: $n, after: $t) { edges { node { id } } } }"
+    )
+
+    def refused(variables: dict[str, Any]) -> bool:
+        admitted = gateway.admit(GatewayRequest(query, variables))
+        if isinstance(admitted, GatewayResponse):
+            assert admitted.body["errors"][0]["extensions"]["code"] == "COST_LIMIT_EXCEEDED"
+            return True
+        assert isinstance(admitted, Admitted)
+        return False
+
+    asked = [
+        {"n": 1_000_000},
+        {"n": 5},
+        {"n": 1_000_000, "t": "a"},  # another cursor: the same size, the same cost
+        {"n": 5, "t": "b"},
+        {},  # the default page size
+        {"n": None},  # null: the default page size as well
+        {"n": 3_000},
+    ]
+    answers = [refused(v) for v in asked]
+    assert answers == [True, False, True, False, False, False, True]
+    # Walked for 1,000,000, 5, the default and 3,000 only; the cursor never sizes anything.
+    assert [w.get("n") for w in walks] == [1_000_000, 5, None, 3_000]
+    fresh = Gateway(
+        (REPO / "gateway" / "supergraph.graphql").read_text(), limits=Limits(max_cost=5_000)
+    )
+    for variables in asked:  # every kept cost equals a fresh walk's
+        op = gateway.prepare(query).operations[None]
+        kept = gateway._cost(op, {}, variables)
+        assert kept == fresh.costs.estimate(op.operation, {}, variables)[0]

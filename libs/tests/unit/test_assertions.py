@@ -338,3 +338,30 @@ def test_the_verdicts_are_pyjwts_on_the_same_tokens(keys: Path) -> None:
         except AssertionError_:
             accepted = False
         assert accepted == pyjwt_accepts, token
+
+
+def test_a_minted_token_is_what_pyjwt_reads_and_writes(keys: Path) -> None:
+    """`mint` writes the compact token itself: PyJWT verifies it and reads the same claims
+    and header as from the token its own `encode` makes of those claims."""
+    gateway = KeyRing.from_env("gateway")
+    public = gateway._private.public_key()
+    for idempotency in (None, idempotency_binding("k-1", "2")):
+        token = gateway.mint(
+            audience="subgraph:deals", context=ALICE, body=b'{"q":1}', idempotency=idempotency
+        )
+        claims = jwt.decode(
+            token, public, algorithms=["EdDSA"], audience="subgraph:deals", issuer="gateway"
+        )
+        assert claims["sub"] == "alice" and claims["ws"] == "w1" and claims["roles"] == ["rep"]
+        assert claims["bh"] == body_hash(b'{"q":1}')
+        assert claims.get("ik") == idempotency
+        assert claims["exp"] - claims["iat"] == 60
+        theirs = jwt.encode(claims, gateway._private, algorithm="EdDSA")
+        assert jwt.get_unverified_header(token) == jwt.get_unverified_header(theirs)
+        assert token.split(".")[0] == theirs.split(".")[0]
+        assert (
+            jwt.decode(
+                theirs, public, algorithms=["EdDSA"], audience="subgraph:deals", issuer="gateway"
+            )
+            == claims
+        )

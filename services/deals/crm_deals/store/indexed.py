@@ -27,6 +27,7 @@ embedded database, and this module goes with it.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from crm_kit.change_log import ChangeLog
@@ -297,13 +298,15 @@ class IndexedWorkspaceStore(WorkspaceRecordStore):
         entries), per visibility (the narrowed filter) and per `key` (the rest the figures
         depend on); with `merge`, in parts of which a change empties only its deal's."""
         data = await self.index.entries(self.workspace_id)
-        if data is None:
+        # Kept for a caller's visibility (every deal, or the holders'); any other
+        # narrowing (none is asked today) is computed by the store.
+        visible_only = narrowed is None or narrowed == replace(
+            EVERY_DEAL, visible_to=narrowed.visible_to
+        )
+        if data is None or not visible_only:
             return await super().pipeline_report(pipeline_id, narrowed, key, compute, merge)
-        try:
-            where = None if narrowed is None else self._of_pipeline(pipeline_id, narrowed)
-            return data.report(pipeline_id, where, key, compute, merge)
-        except Unsupported:
-            return await super().pipeline_report(pipeline_id, narrowed, key, compute, merge)
+        holders = None if narrowed is None else narrowed.visible_to
+        return data.report(pipeline_id, holders, key, compute, merge)
 
     async def _fetch(
         self, chosen: list[Entry]

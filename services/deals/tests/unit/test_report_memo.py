@@ -2,9 +2,10 @@
 equal to the store without the index for every role, computed once while no deal
 changes, computed again after any change (this process's write or another's, through
 the index) and, for the scorecards, once the clock passes a deal's `stale_at`. The
-reports are kept in parts (`WorkspaceDeals.report`): after a change only the changed
-deal's part is computed again, and the figures equal a fresh computation after any
-sequence of writes."""
+reports are kept in parts, one per owner of deals (`WorkspaceDeals.report`), shared by
+every caller who sees that owner's deals: after a change only the changed deal's owner's
+part is computed again, and the figures equal a fresh computation after any sequence of
+writes."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ import pytest
 
 from crm_contracts import tasks as contract
 from crm_deals.store.documents import deal_from_doc, deal_to_doc
-from crm_deals.store.index_data import SHARDS
 from crm_deals.store.port import WorkspaceStore
 from crm_deals.usecases import analytics, deals
 from crm_deals.usecases.inputs import DealChanges
@@ -119,17 +119,23 @@ async def test_computed_once_between_changes_and_again_after_one(
     docs = seed(pair, random.Random(7), 80)
     counted = Counted(monkeypatch)
     scope = scope_of(pair.store)
-    whole = 3 * SHARDS  # each report per part
+    data = await pair.index.entries("w1")
+    assert data is not None
+    owners = data.owners(None)
+    assert None in owners and {"o1", "o2", "o3"} <= set(owners)
+    whole = 3 * len(owners)  # each report per owner's part
     first = await figures(scope)
     assert counted.calls == whole
     assert await figures(scope) == first and counted.calls == whole  # nothing changed
-    # A rep who sees only their deals has their own figures, computed for them.
+    # A rep who sees only their deals has their own figures, merged from the parts of the
+    # owners they see (their own and nobody's), which the admin's made already.
     views = await own_deals_only(pair)
+    rep = await figures(scope_of(pair.store, "o1", "rep", views=views))
+    assert rep == await figures(scope_of(pair.plain, "o1", "rep", views=views))
+    assert counted.calls == whole + 3  # (the plain store's three)
     await figures(scope_of(pair.store, "o1", "rep", views=views))
-    assert counted.calls == 2 * whole
-    await figures(scope_of(pair.store, "o1", "rep", views=views))
-    assert counted.calls == 2 * whole
-    # This process's write empties what was kept of its deal's part.
+    assert counted.calls == whole + 3
+    # This process's write empties what was kept of its deal's owner's part.
     open_deal = next(
         d
         for d in docs
@@ -140,18 +146,48 @@ async def test_computed_once_between_changes_and_again_after_one(
     )
     await deals.update_deal(scope, open_deal["_id"], DealChanges(amount="777"))
     changed = await figures(scope)
-    assert counted.calls == 2 * whole + 3
+    assert counted.calls == whole + 3 + 3
     assert changed != first
     assert changed == await figures(scope_of(pair.plain))  # (the plain store: 3 more)
     # Another replica's write, once the index has it, too.
-    other = random_doc(random.Random(8)) | {"pipeline_id": "w1:default", "deleted_at": None}
+    other = random_doc(random.Random(8)) | {
+        "pipeline_id": "w1:default",
+        "deleted_at": None,
+        "owner_id": "o2" if open_deal["owner_id"] != "o2" else "o3",
+    }
     pair.put(other)
     await pair.index.refresh("w1", [other["_id"]])
     assert await figures(scope) == await figures(scope_of(pair.plain))
-    assert counted.calls == 2 * whole + 6 + 3 + 3  # again for the index, and the plain store
-    # The rep's figures: their part computed again for each of the two changes' deals.
+    assert counted.calls == whole + 9 + 3 + 3  # again for the index, and the plain store
+    # The rep's figures: the changed owners' parts were computed again for the admin
+    # after the changes, so the rep's merge computes none (only the plain store's three).
     rep = scope_of(pair.store, "o1", "rep", views=views)
     assert await figures(rep) == await figures(scope_of(pair.plain, "o1", "rep", views=views))
+    assert counted.calls == whole + 15 + 3
+
+
+async def test_a_deal_handed_over_empties_both_owners_parts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pair = Pair()
+    docs = seed(pair, random.Random(11), 60)
+    views = await own_deals_only(pair)
+    reps = ("o1", "o2", "o3")
+    for subject in reps:
+        await figures(scope_of(pair.store, subject, "rep", views=views))
+    counted = Counted(monkeypatch)
+    moved = next(
+        d
+        for d in docs
+        if d["owner_id"] == "o1" and d["deleted_at"] is None and d["pipeline_id"] == "w1:default"
+    )
+    pair.put(deal_to_doc(deal_from_doc(moved | {"owner_id": "o2", "rev": 2})))
+    await pair.index.refresh("w1", [moved["_id"]])
+    for subject in reps:
+        got = await figures(scope_of(pair.store, subject, "rep", views=views))
+        assert got == await figures(scope_of(pair.plain, subject, "rep", views=views))
+    # o1's and o2's parts computed again (3 reports each); o3's and nobody's kept.
+    assert counted.calls == 2 * 3 + 3 * 3
 
 
 async def test_scorecards_follow_the_clock_past_a_stale_at(
@@ -177,12 +213,12 @@ async def test_scorecards_follow_the_clock_past_a_stale_at(
 
     assert await stale_at(NOW) == 0
     assert await stale_at(NOW + timedelta(minutes=59)) == 0
-    # Kept within the span: once per part for the index, twice plain.
-    assert counted.calls == SHARDS + 2
+    # Kept within the span: once for the index (one owner, one part), twice plain.
+    assert counted.calls == 1 + 2
     assert await stale_at(NOW + timedelta(hours=2)) == 1  # no write: the clock moved
-    assert counted.calls == SHARDS + 4  # the deal's part only (the others hold no deal)
+    assert counted.calls == 1 + 4
     assert await stale_at(NOW + timedelta(minutes=30)) == 0  # back before it
-    assert counted.calls == SHARDS + 6
+    assert counted.calls == 1 + 6
 
 
 def with_history(rng: random.Random, doc: dict[str, Any]) -> dict[str, Any]:
