@@ -231,6 +231,10 @@ class World:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.mutations: list[str] = []
+        # Requests inside a subgraph's delay at once, and the most seen: fetches the
+        # gateway sends concurrently overlap there.
+        self.in_delay = 0
+        self.most_in_delay = 0
         self.subgraphs = {
             "contacts": self._contacts(),
             "deals": self._deals(),
@@ -403,7 +407,12 @@ class World:
         if sg.down:
             raise httpx.ConnectError("connection refused", request=request)
         if sg.delay:
-            await asyncio.sleep(sg.delay)  # the fake is slow; the gateway's timeout decides
+            self.in_delay += 1
+            self.most_in_delay = max(self.most_in_delay, self.in_delay)
+            try:
+                await asyncio.sleep(sg.delay)  # the fake is slow; the gateway's timeout decides
+            finally:
+                self.in_delay -= 1
 
         def resolve_entities(_root: Any, _info: Any, representations: list[dict]) -> list[Any]:
             out = []

@@ -266,14 +266,12 @@ async def test_headers_are_forwarded(gateway, world) -> None:
 
 
 async def test_fetches_in_one_level_run_concurrently(gateway, world) -> None:
-    import time
-
     world.subgraphs["contacts"].delay = 0.2
     world.subgraphs["deals"].delay = 0.2
-    start = time.perf_counter()
     await run(gateway, "{ deals { id } contacts { id } }")
-    # Sequential would take >= 0.4 s; concurrent about 0.2 s.
-    assert time.perf_counter() - start < 0.38
+    # Sent one after the other, the two fetches would never be in the subgraphs at once
+    # (whatever the machine's speed: no timing measured).
+    assert world.most_in_delay == 2
 
 
 async def test_a_timed_out_mutation_is_repeatable_only_with_an_idempotency_key(
