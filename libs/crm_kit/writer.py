@@ -47,6 +47,7 @@ from .locks import DocLocks, hold_locks
 from .operation import KEPT_MARKERS, OPS_FIELD, current_operation, keep_markers
 from .outbox import (
     HIDE_OUTBOX,
+    OPENED,
     OUTBOX,
     PARKED,
     PARKED_ENTRY_OWNERS,
@@ -57,11 +58,12 @@ from .outbox import (
     SEALED_ENTRY_OWNERS,
     SEALED_EVENT_OWNERS,
     WRITTEN_AT,
+    Opened,
     merge_update,
     outbox_fields,
     outbox_update,
     seal,
-    sealed_fields,
+    sealed_and_opened,
     unseal,
 )
 from .profile import DatabaseProfile
@@ -212,26 +214,40 @@ class WriteHooks:
 
     async def emit_batch(self, writes: Sequence[Written]) -> None:
         """The writes of one bulk insert (an import batch's thousand documents): each hook
-        in turn hears all of them, in the order subscribed as `emit` calls them, a hook
-        with a batch form in one call, any other once per write, side by side (as the
-        writes' own `emit`s were, a task each). A thousand writes' own tasks, each calling
-        every hook, were ~20 CPU µs a document of the deals service's import (the tasks,
-        the change log's future each), more than the hooks' own work. Failures as `emit`'s:
-        a required hook's raised after every hook ran, the others logged."""
+        in turn hears all of them, in the order subscribed as `emit` calls them; a hook
+        with a batch form in one call, the hooks between two such (none of them with
+        one) once per write, a task a write calling them in order, side by side (as every
+        hook was: a thousand writes' own tasks, each calling every hook, were ~20 CPU µs
+        a document of the deals service's import, more than the hooks' own work).
+        Failures as `emit`'s: a required hook's raised after every hook ran, the others
+        logged."""
         if not writes:
             return
         failure: BaseException | None = None
-        for hook, required, batch in self._hooks:
+        hooks = self._hooks
+        start = 0
+        while start < len(hooks):
+            batch = hooks[start][2]
             if batch is not None:
                 outcomes: list[BaseException | None] = []
                 try:
                     await batch(writes)
                 except Exception as error:  # noqa: BLE001 - judged below, as `emit` does
                     outcomes.append(error)
+                required = hooks[start][1]
+                start += 1
             else:
+                end = start
+                while end < len(hooks) and hooks[end][2] is None:
+                    end += 1
+                run = WriteHooks()
+                run._hooks = hooks[start:end]
                 outcomes = list(
-                    await asyncio.gather(*(hook(w) for w in writes), return_exceptions=True)
+                    await asyncio.gather(*(run.emit(w) for w in writes), return_exceptions=True)
                 )
+                # `emit` raises a required hook's failure and logs the others'.
+                required = True
+                start = end
             for outcome in outcomes:
                 if not isinstance(outcome, BaseException):
                     continue
@@ -285,7 +301,7 @@ class _PreparedBatch:
     doc_ids: tuple[Any, ...]
     entries: list[tuple[Any, dict[str, Any]]]
     held: PendingWrite
-    sealed: dict[str, Any]
+    sealed: tuple[dict[str, Any], Opened]
 
     def owned(self) -> bool:
         """Made by the task (and in the keyed operation) now asking for it."""
@@ -558,7 +574,7 @@ class DocumentWriter:
         if not docs or audit_log.notes_waiting():
             return
         entries, held = self._batch_parts(collection, docs, events, batch_collection, batch_id)
-        sealed = sealed_fields(held.events, [entry for _, entry in entries])
+        sealed = sealed_and_opened(held.events, [entry for _, entry in entries])
         while len(self._prepared) >= _PREPARED_HELD:  # a batch whose insert never came
             del self._prepared[next(iter(self._prepared))]
         self._prepared[(batch_collection, batch_id)] = _PreparedBatch(
@@ -662,8 +678,9 @@ class DocumentWriter:
             refused,
             whole,
             # What the batch holds once armed: the relay publishes it without reading it
-            # again (a thousand records' sealed events and entries: its largest read).
-            held={**_held(written), PENDING: True} if whole else None,
+            # again (a thousand records' sealed events and entries: its largest read),
+            # nor opening its blob (`OPENED`: what was sealed).
+            held={**_held(written), PENDING: True, OPENED: written[OPENED]} if whole else None,
         )
         return refused
 
@@ -839,15 +856,18 @@ class DocumentWriter:
         entries: list[dict[str, Any]],
         written: dict[str, Any] | None = None,
         *,
-        sealed: Mapping[str, Any] | None = None,
+        sealed: tuple[Mapping[str, Any], Opened] | None = None,
     ) -> bool:
         """Write a held (unarmed) outbox document of a batch; False when an earlier run of
         the batch wrote it (that one holds the batch's events). `written`: filled with
-        the document written. `sealed`: `sealed_fields(events, entries)` made ahead."""
+        the document written, and under `OPENED` what its blob holds. `sealed`:
+        `sealed_and_opened(events, entries)` made ahead."""
         if sealed is None:
-            doc = {**body, **sealed_fields(events, entries)}
+            fields, opened = sealed_and_opened(events, entries)
+            doc = {**body, **fields}
         else:  # made ahead: written now
-            doc = {**body, **sealed, WRITTEN_AT: datetime.now(UTC)}
+            fields, opened = sealed
+            doc = {**body, **fields, WRITTEN_AT: datetime.now(UTC)}
         async with self.lock(batch_collection, body["_id"]):
             try:
                 await self.db[batch_collection].insert_one(doc)
@@ -855,6 +875,7 @@ class DocumentWriter:
                 return False
         if written is not None:
             written.update(doc)
+            written[OPENED] = opened
         return True
 
     async def _bulk_update(
