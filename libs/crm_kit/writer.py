@@ -856,7 +856,7 @@ class DocumentWriter:
         entries: list[dict[str, Any]],
         written: dict[str, Any] | None = None,
         *,
-        sealed: tuple[Mapping[str, Any], Opened] | None = None,
+        sealed: tuple[dict[str, Any], Opened] | None = None,
     ) -> bool:
         """Write a held (unarmed) outbox document of a batch; False when an earlier run of
         the batch wrote it (that one holds the batch's events). `written`: filled with
