@@ -48,7 +48,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -152,6 +152,11 @@ class ChangeLog:
         """Journal a change of `doc_id` (already written); returns its slot. Appends made
         while another is being written go together in the next insert (group commit)."""
         return await self._group.submit((workspace_id, doc_id))
+
+    async def append_many(self, changes: Sequence[tuple[str, str]]) -> list[int]:
+        """`append` of each (workspace, document) in order, together (an import batch's
+        documents): their slots."""
+        return await self._group.submit_many(changes)
 
     async def _insert(self, changes: list[tuple[str, str]]) -> list[int]:
         """Fill the next free slots with `changes`, in one statement while no other process
@@ -373,7 +378,22 @@ def journal_writes(hooks: WriteHooks, changes: ChangeLog, collection: str) -> No
                 return
             await changes.append(written.workspace_id, str(written.doc_id))
 
-    hooks.subscribe(journal, required=True)
+    async def journal_batch(writes: Sequence[Written]) -> None:
+        # A bulk insert's documents (`WriteHooks.emit_batch`): their slots in one group.
+        wanted = [
+            (w.workspace_id, str(w.doc_id))
+            for w in writes
+            if w.collection == collection and w.workspace_id is not None
+        ]
+        if not wanted:
+            return
+        together = _TOGETHER.get()
+        if together is not None and together.open:
+            together.appends.extend((changes, ws, doc_id) for ws, doc_id in wanted)
+            return
+        await changes.append_many(wanted)
+
+    hooks.subscribe(journal, required=True, batch=journal_batch)
 
 
 # Makes the change log of a collection (its writes journalled): given to stores that hold

@@ -39,6 +39,16 @@ class GroupCommit(Generic[T, R]):
             self._writing = asyncio.ensure_future(self._drain())
         return await done
 
+    async def submit_many(self, items: Sequence[T]) -> list[R]:
+        """`submit` of each item, in order, without a task per item: their results in
+        order, or the first failure of a write they were in."""
+        loop = asyncio.get_running_loop()
+        dones: list[asyncio.Future[R]] = [loop.create_future() for _ in items]
+        self._queue.extend(zip(items, dones, strict=True))
+        if self._writing is None and dones:
+            self._writing = asyncio.ensure_future(self._drain())
+        return list(await asyncio.gather(*dones))
+
     async def close(self) -> None:
         """Stop writing (a shutdown): whoever still waits is cancelled."""
         writing = self._writing

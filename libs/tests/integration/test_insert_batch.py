@@ -347,6 +347,39 @@ async def test_a_whole_batch_is_armed_by_the_relays_clear_not_by_a_rewrite(
     assert (await js.stream_info(env["stream"].name)).state.messages == 5
 
 
+async def test_a_whole_batch_is_published_from_what_was_sealed_without_opening_the_blob(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer hands the relay what it sealed with the document (`OPENED`): the relay
+    publishes those events without opening the blob, the same messages the blob holds,
+    once each; a pass that reads the document (none handed over) opens it."""
+    db, js, prefix = env["db"], env["js"], env["prefix"]
+    writer, relay = await _relayed_writer(env)
+    docs, events = _docs(prefix, range(7))
+    await writer.insert_batch("things", docs, events, batch_collection="batches", batch_id="b")
+    sealed, _ = unseal((await db.batches.find_one({"_id": "b"}))[SEALED])
+    opened: list[bytes] = []
+
+    def counting(blob: bytes | None) -> Any:
+        opened.append(blob or b"")
+        return unseal(blob)
+
+    monkeypatch.setattr("crm_kit.outbox.unseal", counting)
+    assert await relay.publish_documents([("batches", "b")]) == 7
+    assert opened == []
+    sub = await js.pull_subscribe(f"{prefix}.>", durable=None, stream=env["stream"].name)
+    got = await sub.fetch(7, timeout=5)
+    assert [(m.headers or {}).get("Nats-Msg-Id") for m in got] == [e["id"] for e in sealed]
+    assert [m.data.decode() for m in got] == [e["body"] for e in sealed]
+    # Not handed over (another batch, its writer's memory gone): the relay opens it.
+    docs, events = _docs(prefix, range(10, 13))
+    await writer.insert_batch("things", docs, events, batch_collection="batches", batch_id="c")
+    relay._held.clear()
+    assert await relay.publish_documents([("batches", "c")]) == 3
+    assert len(opened) == 1
+    assert (await js.stream_info(env["stream"].name)).state.messages == 10
+
+
 async def test_a_whole_batch_whose_relay_died_part_way_is_armed_at_start_up_and_sent_once(
     env: dict[str, Any],
 ) -> None:

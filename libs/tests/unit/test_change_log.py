@@ -360,6 +360,31 @@ async def test_writes_inside_appends_together_are_journalled_at_its_end_in_one_i
     assert changes.inserts == 2
 
 
+async def test_a_batch_of_writes_is_journalled_in_one_insert_before_it_returns() -> None:
+    """An import batch's inserts heard together (`WriteHooks.emit_batch`): their slots in
+    one insert, in the order written, before `emit_batch` returns; other collections'
+    writes and writes without a workspace are not journalled; inside `appends_together`
+    they wait for the block's end like single writes."""
+    slots = MemorySlots()
+    hooks, changes = _journalled(slots)
+    batch = [Written("lists", f"d{n}", "w1", None, kind="insert") for n in range(5)]
+    await hooks.emit_batch(
+        [
+            *batch[:2],
+            Written("other", "x", "w1", None),
+            Written("lists", "y", None, None),
+            *batch[2:],
+        ]
+    )
+    assert filled(slots) == [1, 2, 3, 4, 5] and slots.inserts == 1
+    assert [slots.docs[str(n)]["d"] for n in range(1, 6)] == [f"d{n}" for n in range(5)]
+    async with appends_together():
+        await hooks.emit_batch([Written("lists", "d9", "w1", None, kind="insert")])
+        assert slots.inserts == 1  # nothing before the end
+    assert filled(slots) == [1, 2, 3, 4, 5, 6] and slots.inserts == 2
+    assert changes.appended == 6
+
+
 async def test_a_block_that_raises_still_journals_what_it_wrote() -> None:
     slots = MemorySlots()
     hooks, _ = _journalled(slots)

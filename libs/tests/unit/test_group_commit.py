@@ -61,3 +61,26 @@ async def test_a_cancelled_submitter_stops_no_one_elses_write() -> None:
     with pytest.raises(asyncio.CancelledError):
         await leaving
     assert recorder.writes == [[1, 2]]
+
+
+async def test_many_submitted_at_once_go_in_one_write_with_their_results_in_order() -> None:
+    """`submit_many` (an import batch's change-log slots): the items queued at once, one
+    write for them (within `most`), each item's result in order; a failed write fails
+    the call; a write in flight keeps them for the next."""
+    recorder = Recorder()
+    group: GroupCommit[int, int] = GroupCommit(recorder.write, most=4)
+    first = asyncio.ensure_future(group.submit(1))
+    await asyncio.sleep(0)
+    many = asyncio.ensure_future(group.submit_many([2, 3, 4, 5, 6]))
+    await asyncio.sleep(0)
+    recorder.gate.set()
+    assert await first == 10
+    assert await many == [20, 30, 40, 50, 60]
+    assert recorder.writes == [[1], [2, 3, 4, 5], [6]]
+    assert await group.submit_many([]) == []
+    failing = Recorder(fail_on={8})
+    failing.gate.set()
+    group = GroupCommit(failing.write)
+    with pytest.raises(ConnectionError):
+        await group.submit_many([7, 8])
+    assert await group.submit_many([9]) == [90]  # the next write goes on

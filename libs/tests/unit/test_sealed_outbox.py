@@ -9,7 +9,8 @@ from typing import Any
 
 import bson
 
-from crm_kit.outbox import seal, unseal
+from crm_contracts.envelope import new_event
+from crm_kit.outbox import SEALED, seal, sealed_and_opened, unseal
 
 
 def _batch(records: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -55,3 +56,24 @@ def test_a_batch_sealed_as_plain_bson_by_the_previous_version_opens_the_same() -
 def test_nothing_sealed_is_nothing() -> None:
     assert unseal(None) == ([], []) and unseal(b"") == ([], [])
     assert unseal(seal([], [])) == ([], [])
+
+
+def test_what_is_handed_to_the_relay_opened_is_what_the_blob_holds() -> None:
+    """`sealed_and_opened`: the stored events and entries the relay is handed with a
+    batch's document (`OPENED`) equal what it would unseal from the blob (entries as a
+    bulk insert makes them: `at` in milliseconds)."""
+    events = [
+        new_event(
+            event_type="crm.deals.deal.created.v1",
+            source="crm/deals",
+            workspace="w1",
+            subject=f"d{n}",
+            data={"id": f"d{n}", "title": f"Deal \u00e9 {n}"},
+        )
+        for n in range(20)
+    ]
+    entries = [{**entry, "at": 1767323045006, "roles": ["admin"]} for entry in _batch(20)[1]]
+    fields, (stored, kept) = sealed_and_opened(events, entries)
+    assert (stored, kept) == unseal(fields[SEALED])
+    assert [e["id"] for e in stored] == [e.id for e in events]
+    assert kept == entries

@@ -115,10 +115,35 @@ class IndexedRecordStore(RecordStore):
     ) -> None:
         super().__init__(source, backend, models)
         self.index = deal_index(source, backend, live=live, changes=changes)
-        hooks.subscribe(self._written)
+        hooks.subscribe(self._written, batch=self._written_batch)
 
     def for_workspace(self, workspace_id: str) -> IndexedWorkspaceStore:
         return IndexedWorkspaceStore(self, workspace_id, self.index)
+
+    async def _written_batch(self, writes: Sequence[Written]) -> None:
+        """An import batch's inserted deals (`WriteHooks.emit_batch`): installed as
+        inserted, as `_written` installs each, in one `install` per workspace; any other
+        write as `_written`."""
+        known: dict[str, dict[str, dict[str, Any]]] = {}
+        held: dict[str, bool] = {}
+        expected: list[str] = []
+        for written in writes:
+            workspace = written.workspace_id
+            if written.collection != DEALS or workspace is None:
+                continue
+            if workspace not in held:
+                held[workspace] = self.index.loaded(workspace) is not None or self.index.complete
+            if written.kind == "insert" and written.stored is not None and held[workspace]:
+                deal_id = str(written.doc_id)
+                known.setdefault(workspace, {})[deal_id] = _detached(dict(written.stored))
+                expected.extend(event.id for event in written.events)
+            else:
+                await self._written(written)
+        for workspace, docs in known.items():
+            left = self.index.install(workspace, docs)
+            if left:
+                await self.index.refresh(workspace, left, known=docs)
+        self.index.expect_events(expected)
 
     async def _written(self, written: Written) -> None:
         """Install a written deal as written (read-your-writes, no read); its own events

@@ -17,7 +17,7 @@ from crm_kit.filters import Filter
 from crm_kit.held_keys import HeldKeys
 from crm_kit.outbox import OUTBOX, PENDING, OutboxRelay
 from crm_kit.records import MongoSource, pending_events
-from crm_kit.writer import DocumentWriter, Written
+from crm_kit.writer import DocumentWriter, Written, one_by_one
 
 from ..config import DEALS, IMPORT_BATCHES, OUTBOX_COLLECTIONS, PIPELINES
 from ..domain.deal import Deal
@@ -71,7 +71,7 @@ def mongo_store(
     if changes is not None and isinstance(store, RecordStore):
         # Pipelines held too, checked against a journal of their own.
         cache = PipelineCache(journal_on(writer.db, writer.hooks)(PIPELINES))
-        writer.hooks.subscribe(cache.on_write)
+        writer.hooks.subscribe(cache.on_write, batch=one_by_one(cache.on_write))
         store.pipeline_cache = cache
     return store
 
@@ -84,7 +84,9 @@ class MongoBackend:
         # from a per-process read model there (`ExternalIds`); MongoDB's index answers.
         self.external_ids = ExternalIds(self.db) if writer.profile.workarounds else None
         if self.external_ids is not None:
-            writer.hooks.subscribe(self.external_ids.on_write)
+            writer.hooks.subscribe(
+                self.external_ids.on_write, batch=one_by_one(self.external_ids.on_write)
+            )
         # Import batches' documents made ahead, by batch id: the deals (the objects
         # themselves) and their documents.
         self._prepared: dict[str, tuple[tuple[Deal, ...], list[Doc]]] = {}

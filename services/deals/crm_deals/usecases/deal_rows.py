@@ -38,11 +38,14 @@ LOST_REASON = "not recorded in the imported source"
 BATCH = 500
 
 
+# A file's owners and products repeat from row to row: each text's answer remembered.
+@lru_cache(maxsize=4096)
 def slug(name: str) -> str:
     """`Darcel Schlecht` -> `darcel-schlecht` (owners are user ids)."""
     return re.sub(r"[^a-z0-9]+", "-", name.strip().lower()).strip("-")
 
 
+@lru_cache(maxsize=4096)
 def _squash(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
 

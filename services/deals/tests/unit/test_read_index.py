@@ -38,6 +38,7 @@ from crm_kit.index_feed import IndexFeed
 from crm_kit.memory_db import MemoryDatabase
 from crm_kit.read_index import warm_up
 from crm_kit.testing import Clock
+from crm_kit.writer import Written
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 STAGES = ["prospecting", "qualification", "engaging", "proposal", "negotiation", "won", "lost"]
@@ -252,6 +253,48 @@ async def test_local_writes_are_installed_without_a_scan_or_a_read() -> None:
     await deals.delete_deal(scope, deal.id)
     assert await pair.store.count_deals(DealSelection()) == 0
     assert pair.index.scans("w1") == 1
+
+
+async def test_an_import_batch_heard_together_is_installed_as_inserted() -> None:
+    """An import batch's inserts (`WriteHooks.emit_batch`, the stored documents given):
+    installed in one call for a workspace the index holds, no scan and no read; each
+    installed document the index's own (the stored one changed after: not seen); their
+    events expected (the feed re-reads nothing when they come back); a workspace not
+    loaded left to its first scan."""
+    pair = Pair()
+    assert await pair.store.count_deals(DealSelection()) == 0  # w1 loaded, empty
+    rng = random.Random(5)
+    docs = [random_doc(rng) | {"deleted_at": None, "company_id": "c9"} for _ in range(6)]
+    elsewhere = random_doc(rng, "w2") | {"deleted_at": None}
+    reads: list[str] = []
+    source_get = pair.indexed_root.source.records
+
+    def counting(*args: Any) -> Any:
+        reads.append(str(args))
+        return source_get(*args)
+
+    pair.indexed_root.source.records = counting  # type: ignore[method-assign]
+    writes = []
+    for doc in [*docs, elsewhere]:
+        pair.put(doc)
+        event = _updated(doc["_id"])
+        writes.append(
+            Written(
+                "deals", doc["_id"], doc["workspace_id"], None,
+                events=(event,), kind="insert", stored=dict(doc),
+            )
+        )  # fmt: skip
+    await pair.db.hooks.emit_batch(writes)
+    by_company = DealSelection(company_id="c9")
+    assert await pair.store.count_deals(by_company) == 6
+    held = sorted(d.id for d in await pair.store.find_deals(by_company))
+    assert reads == [] and pair.index.scans("w1") == 1
+    del pair.indexed_root.source.records  # type: ignore[attr-defined]
+    assert held == sorted(d.id for d in await pair.plain.find_deals(by_company))
+    assert all(pair.index.expected(w.events[0].id) for w in writes)
+    writes[0].stored["company_id"] = "c0"  # type: ignore[index]
+    assert await pair.store.count_deals(by_company) == 6
+    assert pair.index.loaded("w2") is None
 
 
 async def test_writes_to_a_workspace_not_loaded_are_left_to_its_first_scan() -> None:
