@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import struct
 import sys
 import tempfile
 import time
@@ -30,35 +29,12 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "libs"))
+sys.path.insert(0, str(ROOT / "bench" / "driver"))
 
-import bson  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
+from raw_connection import RawConnection  # noqa: E402
 
 from crm_kit.devstack import InfraStack, free_port  # noqa: E402
-
-OP_MSG = 2013
-
-
-class RawConnection:
-    """One OP_MSG at a time on one connection: the least a client can do per statement."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._request_id = 0
-
-    async def command(self, command: dict[str, Any]) -> dict[str, Any]:
-        self._request_id += 1
-        body = b"\x00\x00\x00\x00\x00" + bson.encode(command)  # flags, section kind 0
-        header = struct.pack("<iiii", 16 + len(body), self._request_id, 0, OP_MSG)
-        self._writer.write(header + body)
-        (length,) = struct.unpack("<i", await self._reader.readexactly(4))
-        reply = await self._reader.readexactly(length - 4)
-        return bson.decode(reply[12 + 5 :])  # rest of the header, flags, section kind
-
-    async def close(self) -> None:
-        self._writer.close()
-        await self._writer.wait_closed()
 
 
 async def cpu_ms_each(count: int, call: Callable[[int], Awaitable[Any]]) -> float:

@@ -25,7 +25,6 @@ import cProfile
 import os
 import pstats
 import shutil
-import struct
 import sys
 import tempfile
 import time
@@ -36,17 +35,17 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "libs"))
+sys.path.insert(0, str(ROOT / "bench" / "driver"))
 
-import bson  # noqa: E402
 import uvloop  # noqa: E402
 from pymongo import AsyncMongoClient, ReturnDocument, UpdateOne, network_layer  # noqa: E402
 from pymongo.asynchronous import pool  # noqa: E402
 from pymongo.asynchronous.database import AsyncDatabase  # noqa: E402
+from raw_connection import RawConnection  # noqa: E402
 
 from crm_kit import mongo  # noqa: E402
 from crm_kit.devstack import free_port, start_ferretdb  # noqa: E402
 
-OP_MSG = 2013
 DATABASE = "driver_bench"
 Statement = Callable[[int], Awaitable[Any]]
 
@@ -94,28 +93,6 @@ class OneAwaitIO:
 
     def __exit__(self, *_: object) -> None:
         pool.async_receive_message, pool.async_sendall = self._saved  # type: ignore[assignment]
-
-
-class RawConnection:
-    """One OP_MSG at a time on one connection: the least a client can do per statement."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._request_id = 0
-
-    async def command(self, command: dict[str, Any]) -> dict[str, Any]:
-        self._request_id += 1
-        body = b"\x00\x00\x00\x00\x00" + bson.encode(command)  # flags, section kind 0
-        header = struct.pack("<iiii", 16 + len(body), self._request_id, 0, OP_MSG)
-        self._writer.write(header + body)
-        (length,) = struct.unpack("<i", await self._reader.readexactly(4))
-        reply = await self._reader.readexactly(length - 4)
-        return bson.decode(reply[12 + 5 :])  # rest of the header, flags, section kind
-
-    async def close(self) -> None:
-        self._writer.close()
-        await self._writer.wait_closed()
 
 
 def statements(db: AsyncDatabase[Any], count: int) -> dict[str, Statement]:
