@@ -73,6 +73,18 @@ async def until(condition: Callable[[], bool]) -> None:
     raise AssertionError("the run did not get there")
 
 
+async def until_stored(world: World, job_id: str, condition: Callable[[Any], bool]) -> Any:
+    """The job as stored once `condition` holds of it (bounded as `until`): a write's
+    checkpoint can wait on work done off the loop (the file is read in a thread), which
+    loop turns alone do not wait for on a busy machine."""
+    for _ in range(2000):
+        job = await jobs.get(world.scope(), job_id)
+        if condition(job):
+            return job
+        await asyncio.sleep(0.001)
+    raise AssertionError("the stored job did not get there")
+
+
 async def settle() -> None:
     """Let every task that can go on do so (the memory store answers at once, but a write
     takes several loop turns: its hooks run as tasks of their own, in parallel). Generous:
@@ -110,9 +122,8 @@ async def test_the_checkpoint_passes_only_batches_acknowledged_in_order(world: W
         assert sinks.started == [2, 4, 6]  # nothing more before the oldest is answered
         sinks.open_gate(2)
         await until(lambda: sinks.started == [2, 4, 6, 8])
-        await settle()
-        held = await jobs.get(world.scope(), job_id)
-        assert held.next_row == 6 and held.counts.created == 4
+        held = await until_stored(world, job_id, lambda job: job.next_row == 6)
+        assert held.counts.created == 4
     finally:
         runner.cancel()  # the runner dies with rows 6-9 sent and unanswered
         await asyncio.gather(runner, return_exceptions=True)
