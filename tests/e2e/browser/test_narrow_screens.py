@@ -47,6 +47,15 @@ def test_no_screen_is_wider_than_a_phone(stack: Stack, phone: Page) -> None:
     board = phone.locator(".board")
     assert board.evaluate("el => el.scrollWidth > el.clientWidth")  # the columns scroll
     assert page_width(phone) <= PHONE["width"], "/board"
+    # A colleague assigns a task: its live notice in the top bar fits the screen too.
+    expect(phone.get_by_test_id("live-status")).to_have_attribute("data-status", "live")
+    colleague = Api(stack.gateway_url, workspace, "melvin-marxen")
+    colleague.data(
+        'mutation { createTask(input: {title: "Prepare the quarterly business review deck for'
+        ' the regional board", assigneeId: "admin"}) { id } }'
+    )
+    expect(phone.get_by_test_id("live-notice")).to_contain_text("Assigned to you")
+    assert page_width(phone) <= PHONE["width"], "/board with a live notice"
     for path in (
         f"/deals/{deal}",
         "/tasks",
